@@ -1,0 +1,89 @@
+import pg from 'pg';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  startThrowawayCluster,
+  type ProvisionedDatabase,
+} from '../test/support/provision.js';
+
+/** Latency/throughput of one measured run. */
+export interface RunResult {
+  readonly name: string;
+  readonly ops: number;
+  readonly seconds: number;
+  readonly rate: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** Runs `op` from `concurrency` async workers for `seconds`, and reports rate and latency percentiles (ms). */
+export async function measure(
+  name: string,
+  seconds: number,
+  concurrency: number,
+  op: () => Promise<unknown>,
+): Promise<RunResult> {
+  const lat: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const s = performance.now();
+        await op();
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? 0;
+  return { name, ops: lat.length, seconds: elapsed, rate: lat.length / elapsed, p50: q(0.5), p99: q(0.99) };
+}
+
+/** Median of several values. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+}
+
+/** A provisioned database for a benchmark: BENCH_DATABASE_URL (superuser) or an embedded cluster. */
+export async function benchDatabase(): Promise<{ db: ProvisionedDatabase; close: () => Promise<void> }> {
+  const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startThrowawayCluster();
+  const superuserUrl = process.env.BENCH_DATABASE_URL ?? cluster!.superuserUrl;
+  const db = await provisionDatabase(superuserUrl, 'sr_bench');
+  return {
+    db,
+    close: async () => {
+      await dropProvisioned(db);
+      await cluster?.stop();
+    },
+  };
+}
+
+/** Seeds `tenants` organizations with `rows` projects each (as superuser, in bulk). */
+export async function seedProjects(
+  adminUrl: string,
+  tenants: number,
+  rows: number,
+): Promise<{ org: string; id: string }[]> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const res = await admin.query<{ org: string; id: string }>(
+      `with orgs as (
+         insert into organizations (id, slug, name)
+         select gen_random_uuid(), 'bench-' || g, 'Bench ' || g from generate_series(1, $1::int) g
+         returning id
+       ), pl as (insert into tenant_placements (organization_id, database_key) select id, null from orgs)
+       insert into projects (organization_id, id, name, description)
+       select o.id, gen_random_uuid(), 'project ' || r, 'benchmark row' from orgs o, generate_series(1, $2::int) r
+       returning organization_id as org, id`,
+      [tenants, rows],
+    );
+    await admin.query('analyze');
+    return res.rows;
+  } finally {
+    await admin.end();
+  }
+}

@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError, loadConfig } from './platform/config.js';
+import { loadSecrets } from './platform/secrets.js';
+import { createLogger } from './platform/logger.js';
+import { prepareDatabase } from './platform/db/prepare.js';
+import { MigrationError } from './platform/db/migrate.js';
+import { compose } from './app/compose.js';
+import { runServer } from './app/run-server.js';
+
+const version = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** Entry point of `npm start`. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`saasready: invalid configuration: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const log = createLogger({ level: config.logLevel });
+  try {
+    await loadSecrets(config);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`saasready: invalid configuration: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  let db;
+  try {
+    db = await prepareDatabase(config, log);
+  } catch (err) {
+    const reason = err instanceof MigrationError || err instanceof Error ? err.message : String(err);
+    process.stderr.write(`saasready: database not ready: ${reason}\n`);
+    process.exit(1);
+  }
+  const composition = await compose({
+    databaseUrl: db.url,
+    poolSize: config.dbPoolSize,
+    log,
+    bodyLimitBytes: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    redisUrl: config.redisUrl,
+    version,
+  });
+  await runServer({ composition, config, log, onStopped: () => db.stop() });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`saasready: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,14 @@
+import type { Kysely } from 'kysely';
+import type { MigrationContext } from '../platform/tenancy/migration-helpers.js';
+import * as m0001 from './0001-tenancy-core.js';
+import * as m0002 from './0002-projects.js';
+
+export interface MigrationModule {
+  up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
+}
+
+/** Every migration, in order. Names are permanent once released. */
+export const migrations: ReadonlyArray<readonly [name: string, module: MigrationModule]> = [
+  ['0001-tenancy-core', m0001],
+  ['0002-projects', m0002],
+];

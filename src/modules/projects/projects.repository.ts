@@ -1,0 +1,63 @@
+import type { Selectable } from 'kysely';
+import type { ProjectsTable } from '../../platform/db/schema.js';
+import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
+
+export type ProjectRow = Selectable<ProjectsTable>;
+
+// Every query filters by organization_id explicitly: RLS is the backstop, and on Citus only an explicit
+// filter routes a query to one shard.
+
+/** Inserts a project of the current tenant. */
+export function insertProject(
+  db: TenantDb,
+  row: { organization_id: string; id: string; name: string; description: string | null },
+): Promise<ProjectRow> {
+  return db.insertInto('projects').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+/** One project by id, or undefined. */
+export function findProject(db: TenantDb, tenantId: string, id: string): Promise<ProjectRow | undefined> {
+  return db
+    .selectFrom('projects')
+    .selectAll()
+    .where('organization_id', '=', tenantId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+/** Projects newest first, strictly older than `before` (a project id) when given. */
+export function listProjects(
+  db: TenantDb,
+  tenantId: string,
+  opts: { before?: string; limit: number },
+): Promise<ProjectRow[]> {
+  let q = db.selectFrom('projects').selectAll().where('organization_id', '=', tenantId);
+  if (opts.before) q = q.where('id', '<', opts.before);
+  return q.orderBy('id', 'desc').limit(opts.limit).execute();
+}
+
+/** Updates name and/or description; undefined when no such project. */
+export function updateProject(
+  db: TenantDb,
+  tenantId: string,
+  id: string,
+  patch: { name?: string; description?: string | null },
+): Promise<ProjectRow | undefined> {
+  return db
+    .updateTable('projects')
+    .set({ ...patch, updated_at: new Date() })
+    .where('organization_id', '=', tenantId)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Deletes a project; true when a row was deleted. */
+export async function deleteProject(db: TenantDb, tenantId: string, id: string): Promise<boolean> {
+  const res = await db
+    .deleteFrom('projects')
+    .where('organization_id', '=', tenantId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return res.numDeletedRows > 0n;
+}

@@ -1,0 +1,119 @@
+import type { TenantCtx } from '../../platform/tenancy/context.js';
+import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import { isTenantId } from '../../platform/tenancy/context.js';
+import { isUniqueViolation } from '../../platform/db/pg-errors.js';
+import { uuidv7 } from '../../platform/ids.js';
+import { requestHash, withIdempotency } from '../../platform/idempotency.js';
+import {
+  decodeCursor,
+  DEFAULT_PAGE_SIZE,
+  MAX_PAGE_SIZE,
+  toPage,
+  type Page,
+} from '../../platform/pagination.js';
+import * as repo from './projects.repository.js';
+import { ProjectsError, projectNotFound } from './projects.errors.js';
+
+/** A project as the API shows it. */
+export interface Project {
+  id: string;
+  name: string;
+  description: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ProjectsService {
+  /** Creates a project. With an idempotency key, a retry returns the first result (`replayed`). */
+  create(
+    ctx: TenantCtx,
+    input: { name: string; description?: string | null },
+    opts?: { idempotencyKey?: string },
+  ): Promise<{ project: Project; replayed: boolean }>;
+  /** One project; PROJECT_NOT_FOUND for a missing id and for any other tenant's id alike. */
+  get(ctx: TenantCtx, id: string): Promise<Project>;
+  /** Newest first, cursor-paginated. */
+  list(ctx: TenantCtx, opts?: { limit?: number; cursor?: string }): Promise<Page<Project>>;
+  /** Changes name and/or description. */
+  update(ctx: TenantCtx, id: string, patch: { name?: string; description?: string | null }): Promise<Project>;
+  /** Deletes a project. */
+  remove(ctx: TenantCtx, id: string): Promise<void>;
+}
+
+const toProject = (r: repo.ProjectRow): Project => ({
+  id: r.id,
+  name: r.name,
+  description: r.description,
+  createdAt: r.created_at.toISOString(),
+  updatedAt: r.updated_at.toISOString(),
+});
+
+function nameTaken(err: unknown, name: string | undefined): never {
+  if (isUniqueViolation(err, 'projects_name_key')) {
+    throw new ProjectsError('PROJECT_NAME_TAKEN', `a project named "${name}" already exists`);
+  }
+  throw err;
+}
+
+/** The example tenant-scoped resource: copy this shape for your own tables. */
+export function createProjectsService(deps: { withTenant: WithTenant }): ProjectsService {
+  const { withTenant } = deps;
+  return {
+    async create(ctx, input, opts) {
+      const row = { organization_id: ctx.tenantId, name: input.name, description: input.description ?? null };
+      const insert = async (db: Parameters<Parameters<WithTenant>[1]>[0]) =>
+        toProject(await repo.insertProject(db, { ...row, id: uuidv7() }));
+      try {
+        return await withTenant(ctx.tenantId, async (db) => {
+          if (!opts?.idempotencyKey) return { project: await insert(db), replayed: false };
+          const { result, replayed } = await withIdempotency(
+            db,
+            ctx.tenantId,
+            { scope: 'projects.create', key: opts.idempotencyKey, hash: requestHash(row) },
+            () => insert(db),
+          );
+          return { project: result, replayed };
+        });
+      } catch (err) {
+        return nameTaken(err, input.name);
+      }
+    },
+
+    async get(ctx, id) {
+      if (!isTenantId(id)) throw projectNotFound();
+      const row = await withTenant(ctx.tenantId, (db) => repo.findProject(db, ctx.tenantId, id), {
+        mode: 'read',
+      });
+      if (!row) throw projectNotFound();
+      return toProject(row);
+    },
+
+    async list(ctx, opts) {
+      const limit = Math.min(Math.max(opts?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const before = decodeCursor(opts?.cursor, isTenantId);
+      const rows = await withTenant(
+        ctx.tenantId,
+        (db) => repo.listProjects(db, ctx.tenantId, { before, limit: limit + 1 }),
+        { mode: 'read' },
+      );
+      return toPage(rows, limit, (r) => r.id, toProject);
+    },
+
+    async update(ctx, id, patch) {
+      if (!isTenantId(id)) throw projectNotFound();
+      try {
+        const row = await withTenant(ctx.tenantId, (db) => repo.updateProject(db, ctx.tenantId, id, patch));
+        if (!row) throw projectNotFound();
+        return toProject(row);
+      } catch (err) {
+        return nameTaken(err, patch.name);
+      }
+    },
+
+    async remove(ctx, id) {
+      if (!isTenantId(id)) throw projectNotFound();
+      const deleted = await withTenant(ctx.tenantId, (db) => repo.deleteProject(db, ctx.tenantId, id));
+      if (!deleted) throw projectNotFound();
+    },
+  };
+}

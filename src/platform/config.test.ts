@@ -1,0 +1,219 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { describe, it, expect } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+function ed25519Jwk(): { kty: string; crv: string; d: string; x: string } {
+  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+  return { kty: 'OKP', crv: 'Ed25519', d: jwk.d!, x: jwk.x! };
+}
+
+const b64 = (n: number): string => randomBytes(n).toString('base64');
+const prodSecrets = (): NodeJS.ProcessEnv => ({
+  SESSION_SECRET: b64(48),
+  KEK: randomBytes(32).toString('base64url'),
+  JWT_PRIVATE_KEY: JSON.stringify(ed25519Jwk()),
+});
+const external = {
+  DATABASE_URL: 'postgres://app:pw@db:5432/x',
+  MIGRATION_DATABASE_URL: 'postgresql://owner@db/x',
+};
+
+/** Loads the config expecting a ConfigError; checks it is one clean line naming the variable. */
+function failure(env: NodeJS.ProcessEnv, variable: string): ConfigError {
+  let caught: unknown;
+  try {
+    loadConfig(env);
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(ConfigError);
+  const err = caught as ConfigError;
+  expect(err.variable).toBe(variable);
+  expect(err.message).toContain(variable);
+  expect(err.message).not.toMatch(/[\r\n]|\(\S+:\d+:\d+\)/);
+  return err;
+}
+
+describe('loadConfig: defaults', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    expect(loadConfig({})).toEqual({
+      nodeEnv: 'development',
+      host: '0.0.0.0',
+      port: 3000,
+      publicUrl: undefined,
+      dataDir: path.resolve('./.data'),
+      database: { mode: 'embedded', port: 54329 },
+      dbPoolSize: 10,
+      redisUrl: undefined,
+      logLevel: 'info',
+      bodyLimitBytes: 1048576,
+      shutdownTimeoutMs: 10000,
+      trustProxy: false,
+      baseDomain: undefined,
+      secretsFromEnv: {},
+    });
+  });
+
+  it('treats empty values as unset and ignores unknown variables', () => {
+    const config = loadConfig({ PORT: '', LOG_LEVEL: '  ', TRUST_PROXY: '', SOMETHING_ELSE: '!!' });
+    expect(config.port).toBe(3000);
+    expect(config.logLevel).toBe('info');
+    expect(config.trustProxy).toBe(false);
+  });
+
+  it('parses valid values', () => {
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      PUBLIC_URL: 'https://app.example.com/',
+      DATA_DIR: 'rel/dir',
+      DB_POOL_SIZE: '200',
+      REDIS_URL: 'rediss://:pw@cache:6380/0',
+      LOG_LEVEL: 'silent',
+      BODY_LIMIT_BYTES: '1024',
+      SHUTDOWN_TIMEOUT_MS: '600000',
+      TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1/128',
+      BASE_DOMAIN: 'saas.example.com',
+    });
+    expect(config).toMatchObject({
+      nodeEnv: 'test',
+      host: '127.0.0.1',
+      port: 0,
+      publicUrl: 'https://app.example.com',
+      dataDir: path.resolve('rel/dir'),
+      dbPoolSize: 200,
+      redisUrl: 'rediss://:pw@cache:6380/0',
+      logLevel: 'silent',
+      bodyLimitBytes: 1024,
+      shutdownTimeoutMs: 600000,
+      trustProxy: ['10.0.0.0/8', '127.0.0.1', '::1/128'],
+      baseDomain: 'saas.example.com',
+    });
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+  });
+});
+
+describe('loadConfig: database modes', () => {
+  it('is embedded when neither URL is set, on EMBEDDED_PG_PORT', () => {
+    expect(loadConfig({ EMBEDDED_PG_PORT: '6000' }).database).toEqual({ mode: 'embedded', port: 6000 });
+  });
+
+  it('is external when both URLs are set', () => {
+    expect(loadConfig({ ...external, EMBEDDED_PG_PORT: 'ignored' }).database).toEqual({
+      mode: 'external',
+      url: external.DATABASE_URL,
+      migrationUrl: external.MIGRATION_DATABASE_URL,
+    });
+  });
+
+  it('names the missing one when only one URL is set', () => {
+    failure({ DATABASE_URL: external.DATABASE_URL }, 'MIGRATION_DATABASE_URL');
+    failure({ MIGRATION_DATABASE_URL: external.MIGRATION_DATABASE_URL }, 'DATABASE_URL');
+  });
+});
+
+describe('loadConfig: each bad variable gives one clear line', () => {
+  const cases: [variable: string, env: NodeJS.ProcessEnv][] = [
+    ['NODE_ENV', { NODE_ENV: 'staging' }],
+    ['HOST', { HOST: 'bad host!' }],
+    ['PORT', { PORT: 'abc' }],
+    ['PORT', { PORT: '65536' }],
+    ['PORT', { PORT: '-1' }],
+    ['PORT', { PORT: '80.5' }],
+    ['PUBLIC_URL', { PUBLIC_URL: 'ftp://files.example.com' }],
+    ['PUBLIC_URL', { PUBLIC_URL: 'example.com' }],
+    ['DATABASE_URL', { ...external, DATABASE_URL: 'mysql://app:pw@db/x' }],
+    ['DATABASE_URL', { ...external, DATABASE_URL: 'postgres://db:5432/x' }],
+    ['MIGRATION_DATABASE_URL', { ...external, MIGRATION_DATABASE_URL: 'not a url' }],
+    ['EMBEDDED_PG_PORT', { EMBEDDED_PG_PORT: '0' }],
+    ['EMBEDDED_PG_PORT', { EMBEDDED_PG_PORT: 'x' }],
+    ['DB_POOL_SIZE', { DB_POOL_SIZE: '0' }],
+    ['DB_POOL_SIZE', { DB_POOL_SIZE: '201' }],
+    ['REDIS_URL', { REDIS_URL: 'http://cache:6379' }],
+    ['REDIS_URL', { REDIS_URL: 'nope' }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'verbose' }],
+    ['BODY_LIMIT_BYTES', { BODY_LIMIT_BYTES: '1023' }],
+    ['BODY_LIMIT_BYTES', { BODY_LIMIT_BYTES: '104857601' }],
+    ['SHUTDOWN_TIMEOUT_MS', { SHUTDOWN_TIMEOUT_MS: '99' }],
+    ['SHUTDOWN_TIMEOUT_MS', { SHUTDOWN_TIMEOUT_MS: '1e4' }],
+    ['TRUST_PROXY', { TRUST_PROXY: 'true' }],
+    ['TRUST_PROXY', { TRUST_PROXY: '10.0.0.0/33' }],
+    ['TRUST_PROXY', { TRUST_PROXY: '127.0.0.1,::1/129' }],
+    ['TRUST_PROXY', { TRUST_PROXY: '1.2.3' }],
+    ['TRUST_PROXY', { TRUST_PROXY: '10.0.0.0/8/8' }],
+    ['BASE_DOMAIN', { BASE_DOMAIN: 'Example.com' }],
+    ['BASE_DOMAIN', { BASE_DOMAIN: 'exa mple.com' }],
+    ['BASE_DOMAIN', { BASE_DOMAIN: '-example.com' }],
+    ['SESSION_SECRET', { SESSION_SECRET: b64(31) }],
+    ['SESSION_SECRET', { SESSION_SECRET: 'not*base64*at*all*not*base64*at*all*not*base64' }],
+    ['KEK', { KEK: b64(31) }],
+    ['KEK', { KEK: b64(33) }],
+    ['JWT_PRIVATE_KEY', { JWT_PRIVATE_KEY: '{not json' }],
+    ['JWT_PRIVATE_KEY', { JWT_PRIVATE_KEY: JSON.stringify({ ...ed25519Jwk(), crv: 'X25519' }) }],
+    ['JWT_PRIVATE_KEY', { JWT_PRIVATE_KEY: JSON.stringify({ ...ed25519Jwk(), d: undefined }) }],
+    ['JWT_PRIVATE_KEY', { JWT_PRIVATE_KEY: JSON.stringify({ ...ed25519Jwk(), x: ed25519Jwk().x }) }],
+    ['JWT_PRIVATE_KEY', { JWT_PRIVATE_KEY: JSON.stringify({ ...ed25519Jwk(), kid: 7 }) }],
+    ['JWT_PRIVATE_KEY', { JWT_PRIVATE_KEY: '[]' }],
+  ];
+
+  it.each(cases)('%s: %j', (variable, env) => {
+    failure(env, variable);
+  });
+
+  it('shows the offending value for plain settings', () => {
+    expect(failure({ PORT: 'abc' }, 'PORT').message).toBe(
+      'PORT must be an integer from 0 to 65535 (got "abc")',
+    );
+  });
+
+  it('never echoes secret values', () => {
+    const secret = 'c2VjcmV0LXNlY3JldC1zZWNyZXQ';
+    expect(failure({ SESSION_SECRET: secret }, 'SESSION_SECRET').message).not.toContain(secret);
+    expect(failure({ KEK: secret }, 'KEK').message).not.toContain(secret);
+    const jwk = { ...ed25519Jwk(), crv: 'P-256' };
+    expect(failure({ JWT_PRIVATE_KEY: JSON.stringify(jwk) }, 'JWT_PRIVATE_KEY').message).not.toContain(jwk.d);
+    const db = { ...external, DATABASE_URL: 'mysql://app:hunter2@db/x' };
+    expect(failure(db, 'DATABASE_URL').message).not.toContain('hunter2');
+    expect(failure({ REDIS_URL: 'http://:hunter2@cache' }, 'REDIS_URL').message).not.toContain('hunter2');
+  });
+
+  it('reports the first problem in a fixed order', () => {
+    failure({ LOG_LEVEL: 'loud', PORT: 'abc', KEK: 'x' }, 'PORT');
+    failure({ KEK: 'x', LOG_LEVEL: 'loud' }, 'LOG_LEVEL');
+  });
+});
+
+describe('loadConfig: secrets from the environment', () => {
+  it('decodes base64 and base64url secrets and the JWK', () => {
+    const session = randomBytes(40);
+    const kek = randomBytes(32);
+    const jwk = { ...ed25519Jwk(), kid: 'k1' };
+    const config = loadConfig({
+      SESSION_SECRET: session.toString('base64url'),
+      KEK: kek.toString('base64'),
+      JWT_PRIVATE_KEY: JSON.stringify(jwk),
+    });
+    expect(config.secretsFromEnv.sessionSecret?.equals(session)).toBe(true);
+    expect(config.secretsFromEnv.kek?.equals(kek)).toBe(true);
+    expect(config.secretsFromEnv.jwtPrivateJwk).toEqual(jwk);
+  });
+
+  it('requires all three in production, in order', () => {
+    const all = prodSecrets();
+    const prod = { NODE_ENV: 'production' };
+    const err = failure(prod, 'SESSION_SECRET');
+    expect(err.message).toBe('SESSION_SECRET is required when NODE_ENV=production');
+    failure({ ...prod, SESSION_SECRET: all.SESSION_SECRET }, 'KEK');
+    failure({ ...prod, SESSION_SECRET: all.SESSION_SECRET, KEK: all.KEK }, 'JWT_PRIVATE_KEY');
+    failure({ ...prod, KEK: all.KEK, JWT_PRIVATE_KEY: all.JWT_PRIVATE_KEY }, 'SESSION_SECRET');
+    const config = loadConfig({ ...prod, ...all });
+    expect(config.nodeEnv).toBe('production');
+    expect(Object.keys(config.secretsFromEnv).sort()).toEqual(['jwtPrivateJwk', 'kek', 'sessionSecret']);
+  });
+
+  it('does not require secrets outside production', () => {
+    expect(loadConfig({ NODE_ENV: 'test' }).secretsFromEnv).toEqual({});
+  });
+});

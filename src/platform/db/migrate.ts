@@ -1,0 +1,63 @@
+import { Kysely, Migrator, sql, PostgresDialect, type Migration, type MigrationResult } from 'kysely';
+import pg from 'pg';
+import { migrations } from '../../migrations/index.js';
+import type { RoleNames } from './bootstrap.js';
+
+/** Thrown when migrations cannot run; the message says which one failed and why. */
+export class MigrationError extends Error {
+  override name = 'MigrationError';
+}
+
+function provider(roles: RoleNames) {
+  return {
+    getMigrations(): Promise<Record<string, Migration>> {
+      const all: Record<string, Migration> = {};
+      for (const [name, mod] of migrations) {
+        all[name] = { up: (db) => mod.up(db as Kysely<unknown>, { roles }) };
+      }
+      return Promise.resolve(all);
+    },
+  };
+}
+
+/**
+ * Runs pending migrations as the owner role, each in its own transaction (Kysely's Migrator takes an
+ * advisory lock, so concurrent starts are safe). Returns the names applied by this call.
+ */
+export async function migrateToLatest(migrationUrl: string, roles: RoleNames): Promise<string[]> {
+  const db = new Kysely<unknown>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: migrationUrl, max: 1 }) }),
+  });
+  try {
+    const definer = await sql<{
+      ok: number;
+    }>`select 1 as ok from pg_roles where rolname = ${roles.definer}`.execute(db);
+    if (definer.rows.length === 0) {
+      throw new MigrationError(
+        `role ${roles.definer} does not exist: create it once as a superuser (see README, "Bring your own PostgreSQL")`,
+      );
+    }
+    const migrator = new Migrator({ db, provider: provider(roles) });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) {
+      const failed = results?.find((r: MigrationResult) => r.status === 'Error');
+      const reason = error instanceof Error ? error.message : JSON.stringify(error);
+      throw new MigrationError(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${reason}`);
+    }
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** Names of migrations this build knows. */
+export function knownMigrations(): string[] {
+  return migrations.map(([name]) => name);
+}
+
+/** True when every known migration is applied (read through the runtime role, which may SELECT the table). */
+export async function migrationsCurrent(pool: pg.Pool): Promise<boolean> {
+  const res = await pool.query<{ name: string }>('select name from kysely_migration');
+  const applied = new Set(res.rows.map((r) => r.name));
+  return knownMigrations().every((n) => applied.has(n));
+}

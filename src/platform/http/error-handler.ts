@@ -1,0 +1,77 @@
+import type { FastifyError } from 'fastify';
+import type { App } from './app-type.js';
+import type { Logger } from 'pino';
+import { AppError } from '../errors.js';
+
+interface AjvIssue {
+  instancePath?: string;
+  message?: string;
+  params?: { missingProperty?: string; additionalProperty?: string };
+}
+
+/** One JSON error body for everything: `{ error: { code, message, details? } }`. */
+export function errorBody(code: string, message: string, details?: Record<string, unknown>) {
+  return { error: details ? { code, message, details } : { code, message } };
+}
+
+function fieldPath(context: string | undefined, issue: AjvIssue): string {
+  let path = (issue.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+  const extra = issue.params?.missingProperty ?? issue.params?.additionalProperty;
+  if (extra) path = path ? `${path}.${extra}` : extra;
+  return context ? (path ? `${context}.${path}` : context) : path;
+}
+
+const FASTIFY_CODES: Record<string, [number, string, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'PAYLOAD_TOO_LARGE', 'request body is too large'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'UNSUPPORTED_MEDIA_TYPE', 'unsupported content type'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'BAD_REQUEST', 'invalid content length'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [
+    400,
+    'BAD_REQUEST',
+    'body must not be empty when content-type is application/json',
+  ],
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, 'BAD_REQUEST', 'body is not valid JSON'],
+};
+
+function isAppError(err: unknown): err is AppError<string> {
+  return err instanceof AppError;
+}
+
+/** Maps every error to the JSON shape and status; unexpected errors are logged and answered as 500. */
+export function installErrorHandling(app: App, log: Logger): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (isAppError(err)) {
+      void reply.status(err.status).send(errorBody(err.code, err.message, err.details));
+      return;
+    }
+    if (err.validation) {
+      const issues = (err.validation as AjvIssue[]).map((i) => ({
+        field: fieldPath(err.validationContext, i),
+        message: i.message ?? 'is invalid',
+      }));
+      const first = issues[0];
+      const message = first ? `${first.field} ${first.message}` : 'request is invalid';
+      void reply.status(400).send(errorBody('VALIDATION_FAILED', message, { fields: issues }));
+      return;
+    }
+    const known = err.code ? FASTIFY_CODES[err.code] : undefined;
+    if (known) {
+      void reply.status(known[0]).send(errorBody(known[1], known[2]));
+      return;
+    }
+    if (err instanceof SyntaxError || (err.statusCode && err.statusCode >= 400 && err.statusCode < 500)) {
+      void reply
+        .status(err.statusCode ?? 400)
+        .send(errorBody('BAD_REQUEST', 'request could not be processed'));
+      return;
+    }
+    log.error({ err, method: request.method, url: request.url }, 'unhandled error');
+    void reply.status(500).send(errorBody('INTERNAL', 'internal error'));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    void reply
+      .status(404)
+      .send(errorBody('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
+}

@@ -1,0 +1,17 @@
+import { AppError } from '../errors.js';
+
+export type HttpErrorCode =
+  | 'NOT_FOUND'
+  | 'ROUTE_NOT_FOUND'
+  | 'VALIDATION_FAILED'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'BAD_REQUEST'
+  | 'CONFLICT'
+  | 'SERVICE_UNAVAILABLE'
+  | 'INTERNAL';
+
+/** Errors raised by the HTTP layer itself. */
+export class HttpError extends AppError<HttpErrorCode> {}

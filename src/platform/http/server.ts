@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import { installAuth, type TenantResolver } from './auth.js';
+import { installErrorHandling } from './error-handler.js';
+import { validatorCompiler } from './validator.js';
+
+import type { App } from './app-type.js';
+
+export type { App };
+
+export interface HttpServerOptions {
+  readonly log: Logger;
+  readonly bodyLimitBytes: number;
+  readonly trustProxy: false | string[];
+  readonly resolver: TenantResolver;
+  readonly version: string;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/**
+ * The Fastify instance with everything every route relies on: request ids (an incoming well-formed
+ * `X-Request-Id` is kept), the request context, the auth guard, JSON errors, the body limit, OpenAPI at
+ * `/openapi.json` and docs at `/docs`, and one access-log line per request.
+ */
+export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
+  const loggerInstance: FastifyBaseLogger = opts.log;
+  const app = Fastify({
+    loggerInstance,
+    // One access line per request is written by the onResponse hook below, with the request context.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.bodyLimitBytes,
+    trustProxy: opts.trustProxy === false ? false : opts.trustProxy,
+    return503OnClosing: true,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+
+  installErrorHandling(app, opts.log);
+  installAuth(app, opts.resolver);
+
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    opts.log.info(
+      {
+        method: request.method,
+        url: request.routeOptions.url ?? request.url.split('?')[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request completed',
+    );
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'SaaSReady API', version: opts.version },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'cookie', name: 'sr_session' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get(
+    '/openapi.json',
+    { schema: { hide: true }, config: { auth: { kind: 'public', reason: 'API description' } } },
+    async () => app.swagger(),
+  );
+  return app;
+}

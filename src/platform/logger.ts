@@ -1,0 +1,33 @@
+import pino, { type Logger } from 'pino';
+import { contextLogFields } from './tenancy/context.js';
+
+/** Paths never written to logs, whatever a handler passes. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.currentPassword',
+  '*.newPassword',
+  '*.token',
+  '*.secret',
+  '*.refreshToken',
+];
+
+/**
+ * The process logger: JSON lines, with `request_id`, `tenant_id` and `user_id` of the current request
+ * context added to every line (read from AsyncLocalStorage, so nothing has to pass them along).
+ */
+export function createLogger(opts: { level: string; destination?: pino.DestinationStream }): Logger {
+  return pino(
+    {
+      level: opts.level,
+      base: { service: 'saasready' },
+      mixin: contextLogFields,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    opts.destination,
+  );
+}

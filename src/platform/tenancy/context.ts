@@ -1,0 +1,62 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** Who is acting. Always established by a verified source, never by a client-supplied id. */
+export type Principal =
+  | { readonly kind: 'anonymous' }
+  | { readonly kind: 'user'; readonly userId: string; readonly sessionId?: string }
+  | { readonly kind: 'api_key'; readonly keyId: string; readonly userId?: string }
+  | { readonly kind: 'system'; readonly name: string };
+
+/** Per-request (or per-job) context carried through async calls: logs, cache keys, jobs, events read it. */
+export interface RequestContext {
+  readonly requestId: string;
+  /** Set once a tenant has been resolved from a verified source. */
+  tenantId?: string;
+  principal: Principal;
+}
+
+/** What every service method receives as its first argument: who acts, for which tenant. */
+export interface TenantCtx {
+  readonly tenantId: string;
+  readonly actor: Principal;
+  readonly requestId: string;
+}
+
+const storage = new AsyncLocalStorage<RequestContext>();
+
+/** Runs `fn` with `ctx` as the current request context. */
+export function runWithContext<T>(ctx: RequestContext, fn: () => T): T {
+  return storage.run(ctx, fn);
+}
+
+/** The current request context, if any. */
+export function currentContext(): RequestContext | undefined {
+  return storage.getStore();
+}
+
+/** Fields every log line inside a request carries. */
+export function contextLogFields(): Record<string, string> {
+  const ctx = storage.getStore();
+  if (!ctx) return {};
+  const fields: Record<string, string> = { request_id: ctx.requestId };
+  if (ctx.tenantId) fields.tenant_id = ctx.tenantId;
+  const p = ctx.principal;
+  if (p.kind === 'user') fields.user_id = p.userId;
+  else if (p.kind === 'api_key') {
+    fields.api_key_id = p.keyId;
+    if (p.userId) fields.user_id = p.userId;
+  } else if (p.kind === 'system') fields.system = p.name;
+  return fields;
+}
+
+/** Builds the service ctx for a system actor (jobs, CLI, scheduled work) in a tenant. */
+export function systemCtx(tenantId: string, name: string, requestId = `system:${name}`): TenantCtx {
+  return { tenantId, actor: { kind: 'system', name }, requestId };
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** True for a canonical lowercase UUID, the only form a tenant id may take. */
+export function isTenantId(value: unknown): value is string {
+  return typeof value === 'string' && UUID_RE.test(value);
+}

@@ -1,0 +1,134 @@
+import pg from 'pg';
+
+/**
+ * A statement sent ahead of the real query in the same network write (for example BEGIN, or
+ * `set_config('app.tenant_id', $1, true)`). Its result rows are discarded.
+ */
+export interface PreludeStatement {
+  /** Name of the server-side prepared statement, prepared once per connection and then only bound;
+   *  `''` (the unnamed statement) is parsed every time. */
+  readonly name: string;
+  readonly text: string;
+  readonly values: readonly unknown[];
+}
+
+/** The shape of a pg connection as far as this module uses it (pg does not export its type). */
+interface WireConnection {
+  parse(msg: { text: string; name: string; types?: unknown[] }): void;
+  bind(msg: { portal: string; statement: string; values: readonly unknown[] }): void;
+  execute(msg: { portal: string; rows?: number }): void;
+  stream: { cork?: () => void; uncork?: () => void };
+}
+
+/** Statements already prepared on a given connection, tracked outside pg's own bookkeeping. */
+const prepared = new WeakMap<object, Set<string>>();
+
+/** The parts of pg's (untyped) internal Query protocol this subclass relies on. */
+interface QueryInternals {
+  submit(connection: WireConnection): Error | null;
+  prepare(connection: WireConnection): void;
+  handleCommandComplete(msg: unknown, connection: WireConnection): void;
+  handleDataRow(msg: unknown): void;
+  handleRowDescription(msg: unknown): void;
+  handleError(err: Error, connection: WireConnection): void;
+  handleReadyForQuery(connection: WireConnection): void;
+  callback?: (err: Error | null, res?: pg.QueryResult) => void;
+}
+
+const QueryBase = pg.Query as unknown as new (config: pg.QueryConfig) => QueryInternals;
+
+/**
+ * A pg submittable that sends prelude statements and the query in ONE round trip: Parse/Bind/Execute
+ * of each prelude, then Parse/Bind/Describe/Execute of the query, then a single Sync. Without an
+ * explicit BEGIN the server runs all of them in one implicit transaction, so a transaction-local
+ * `set_config` is gone when the Sync completes. Prelude results are swallowed; the caller sees the
+ * query's result only. An error anywhere aborts the whole pipeline and rejects the promise.
+ */
+export class PipelinedQuery extends QueryBase {
+  private pendingPrelude: number;
+  private readonly prelude: readonly PreludeStatement[];
+  private connectionRef: WireConnection | undefined;
+  readonly result: Promise<pg.QueryResult>;
+
+  constructor(prelude: readonly PreludeStatement[], text: string, values: readonly unknown[]) {
+    let resolve!: (r: pg.QueryResult) => void;
+    let reject!: (e: Error) => void;
+    const result = new Promise<pg.QueryResult>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    super({ text, values: values as unknown[], queryMode: 'extended' } as pg.QueryConfig);
+    this.prelude = prelude;
+    this.pendingPrelude = prelude.length;
+    this.result = result;
+    this.callback = (err, res) => (err ? reject(err) : resolve(res as pg.QueryResult));
+  }
+
+  /** Called by pg when this query's turn comes: writes every message, corked into one send. */
+  override submit(connection: WireConnection): Error | null {
+    this.connectionRef = connection;
+    let known = prepared.get(connection);
+    if (!known) {
+      known = new Set();
+      prepared.set(connection, known);
+    }
+    connection.stream.cork?.();
+    try {
+      for (const stmt of this.prelude) {
+        if (stmt.name === '' || !known.has(stmt.name)) {
+          connection.parse({ text: stmt.text, name: stmt.name });
+        }
+        connection.bind({ portal: '', statement: stmt.name, values: stmt.values });
+        connection.execute({ portal: '' });
+      }
+      this.prepare(connection);
+    } finally {
+      connection.stream.uncork?.();
+    }
+    return null;
+  }
+
+  override handleRowDescription(msg: unknown): void {
+    if (this.pendingPrelude === 0) super.handleRowDescription(msg);
+  }
+
+  override handleDataRow(msg: unknown): void {
+    if (this.pendingPrelude === 0) super.handleDataRow(msg);
+  }
+
+  override handleCommandComplete(msg: unknown, connection: WireConnection): void {
+    if (this.pendingPrelude > 0) {
+      // A prelude statement finished, so its Parse (if any) succeeded: remember it as prepared.
+      const stmt = this.prelude[this.prelude.length - this.pendingPrelude];
+      if (stmt && stmt.name !== '') prepared.get(connection)?.add(stmt.name);
+      this.pendingPrelude -= 1;
+      return;
+    }
+    super.handleCommandComplete(msg, connection);
+  }
+
+  override handleError(err: Error, connection: WireConnection): void {
+    // A failed Parse of a prelude must be re-sent next time: forget what this pipeline may have added.
+    const known = prepared.get(this.connectionRef ?? connection);
+    if (known && this.pendingPrelude > 0) {
+      for (const stmt of this.prelude.slice(this.prelude.length - this.pendingPrelude))
+        known.delete(stmt.name);
+    }
+    super.handleError(err, connection);
+  }
+}
+
+/**
+ * Runs `text` with `values` on `client` after the prelude statements, all in one round trip.
+ * Returns the query's own result.
+ */
+export function pipelinedQuery(
+  client: pg.ClientBase,
+  prelude: readonly PreludeStatement[],
+  text: string,
+  values: readonly unknown[],
+): Promise<pg.QueryResult> {
+  const query = new PipelinedQuery(prelude, text, values);
+  void client.query(query as unknown as pg.QueryConfig);
+  return query.result;
+}

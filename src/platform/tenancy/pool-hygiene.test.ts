@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { sql } from 'kysely';
+import { uuidv7 } from '../ids.js';
+import { createTestOrg, createTestTenancy } from '../../../test/support/tenancy.js';
+import type { Tenancy } from './tenancy.js';
+
+/**
+ * Many concurrent withTenant calls for random tenants over a pool of 3 connections: no call ever sees a
+ * row of another tenant, errors and rollbacks do not leak a tenant into the next user of a connection,
+ * and every connection ends up idle with no tenant set.
+ */
+describe('pool hygiene (property)', () => {
+  const TENANTS = 5;
+  let tenancy: Tenancy;
+  const orgs: string[] = [];
+  const owned = new Map<string, string>(); // project id -> org
+
+  beforeAll(async () => {
+    tenancy = createTestTenancy(3);
+    for (let i = 0; i < TENANTS; i++) {
+      const org = await createTestOrg(tenancy, `ph${i}`);
+      orgs.push(org);
+      for (let j = 0; j < 3; j++) {
+        const id = uuidv7();
+        await tenancy.withTenant(org, (db) =>
+          db
+            .insertInto('projects')
+            .values({ organization_id: org, id, name: `p${j}` })
+            .execute(),
+        );
+        owned.set(id, org);
+      }
+    }
+  });
+  afterAll(async () => {
+    await tenancy.close();
+  });
+
+  type Op = { tenant: number; mode: 'read' | 'write'; fail: boolean; queries: number; yieldMs: number };
+  const op: fc.Arbitrary<Op> = fc.record({
+    tenant: fc.integer({ min: 0, max: TENANTS - 1 }),
+    mode: fc.constantFrom('read' as const, 'write' as const),
+    fail: fc.boolean(),
+    queries: fc.integer({ min: 1, max: 3 }),
+    yieldMs: fc.integer({ min: 0, max: 3 }),
+  });
+
+  async function run(o: Op): Promise<void> {
+    const org = orgs[o.tenant]!;
+    const work = tenancy.withTenant(
+      org,
+      async (db) => {
+        for (let q = 0; q < o.queries; q++) {
+          const rows = await db.selectFrom('projects').select(['id', 'organization_id']).execute();
+          for (const r of rows) {
+            if (r.organization_id !== org || owned.get(r.id) !== org)
+              throw new Error(`LEAK: ${org} saw ${r.id}`);
+          }
+          const cur = await sql<{ t: string }>`select app_current_tenant()::text as t`.execute(db);
+          if (cur.rows[0]?.t !== org)
+            throw new Error(`LEAK: tenant setting ${cur.rows[0]?.t} in scope of ${org}`);
+          if (o.yieldMs) await new Promise((r) => setTimeout(r, o.yieldMs));
+        }
+        if (o.fail) {
+          if (o.mode === 'write') await sql`select 1/0`.execute(db); // SQL error: transaction aborted
+          throw new Error('expected failure');
+        }
+      },
+      { mode: o.mode },
+    );
+    await work.catch((e: Error) => {
+      if (e.message.startsWith('LEAK')) throw e;
+      if (!o.fail) throw e;
+    });
+  }
+
+  it('no call sees another tenant, and connections come back clean', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 40 }), async (ops) => {
+        await Promise.all(ops.map(run));
+      }),
+      { numRuns: 40 },
+    );
+    const pool = tenancy.control.pool;
+    const clients = await Promise.all(Array.from({ length: pool.totalCount }, () => pool.connect()));
+    try {
+      for (const c of clients) {
+        const r = await c.query<{ t: string | null; n: number }>(
+          `select app_current_tenant()::text as t, (select count(*)::int from projects) as n`,
+        );
+        expect(r.rows[0]).toEqual({ t: null, n: 0 });
+        expect((c as unknown as { _txStatus: string })._txStatus).toBe('I');
+      }
+    } finally {
+      clients.forEach((c) => c.release());
+    }
+  });
+});

@@ -1,0 +1,43 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { createPool } from '../db/pool.js';
+import { createPlacementRouter, type PlacementRouter } from './placement.js';
+import { pooledTenantSetter } from './pooled-setter.js';
+import { createPrivilegedOps, type PrivilegedOps } from './privileged.js';
+import { createTenantDatabase, type TenantDatabase } from './tenant-database.js';
+import { createWithTenant, type WithTenant } from './with-tenant.js';
+
+/** The tenancy core as the composition root wires it. */
+export interface Tenancy {
+  readonly withTenant: WithTenant;
+  readonly privileged: PrivilegedOps;
+  readonly router: PlacementRouter;
+  /** The control database (pooled tenants, placements). */
+  readonly control: TenantDatabase;
+  close(): Promise<void>;
+}
+
+export interface TenancyOptions {
+  /** Runtime-role URL of the control database. */
+  readonly url: string;
+  readonly poolSize: number;
+  readonly log?: Logger;
+  /** An existing pool to use instead of creating one (its lifetime stays the caller's). */
+  readonly pool?: pg.Pool;
+}
+
+/** Creates the runtime pool, placement router, `withTenant` and the privileged operations. */
+export function createTenancy(opts: TenancyOptions): Tenancy {
+  const pool = opts.pool ?? createPool({ url: opts.url, max: opts.poolSize });
+  const control = createTenantDatabase('control', pool, pooledTenantSetter);
+  const router = createPlacementRouter({ control });
+  return {
+    withTenant: createWithTenant(router),
+    privileged: createPrivilegedOps(pool, opts.log),
+    router,
+    control,
+    async close() {
+      if (!opts.pool) await pool.end();
+    },
+  };
+}

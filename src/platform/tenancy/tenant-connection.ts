@@ -1,0 +1,89 @@
+import type pg from 'pg';
+import type { CompiledQuery, DatabaseConnection, QueryResult } from 'kysely';
+import { pipelinedQuery, type PreludeStatement } from './pipelined-query.js';
+import { TenancyError } from './errors.js';
+
+/** `read`: every query is its own implicit transaction with the tenant set, one round trip each.
+ *  `write`: one transaction; BEGIN and the tenant setting travel with the first query. */
+export type TenantMode = 'read' | 'write';
+
+/** How a placement sets the tenant for a transaction (pooled PostgreSQL, Citus, ...). */
+export interface TenantSetter {
+  /** Statements that start a transaction for `tenantId` in `mode`, sent ahead of the first query. */
+  prelude(tenantId: string, mode: TenantMode): readonly PreludeStatement[];
+}
+
+const BEGIN: PreludeStatement = { name: 'sr_begin', text: 'begin', values: [] };
+
+/**
+ * The one connection a `withTenant` scope uses. Never seen by modules: they get a Kysely instance
+ * whose driver routes every query here while the scope is open.
+ */
+export class TenantConnection implements DatabaseConnection {
+  private begun = false;
+  private closed = false;
+
+  constructor(
+    readonly client: pg.PoolClient,
+    readonly tenantId: string,
+    readonly mode: TenantMode,
+    private readonly setter: TenantSetter,
+  ) {}
+
+  /** True once a transaction was opened on the server (so it must be committed or rolled back). */
+  get inTransaction(): boolean {
+    return this.begun;
+  }
+
+  async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    if (this.closed) {
+      throw new TenancyError('TENANT_SCOPE_CLOSED', 'query issued after its withTenant scope ended');
+    }
+    const params = compiled.parameters as unknown[];
+    let res: pg.QueryResult;
+    if (this.mode === 'read') {
+      res = await pipelinedQuery(
+        this.client,
+        this.setter.prelude(this.tenantId, 'read'),
+        compiled.sql,
+        params,
+      );
+    } else if (!this.begun) {
+      this.begun = true;
+      res = await pipelinedQuery(
+        this.client,
+        [BEGIN, ...this.setter.prelude(this.tenantId, 'write')],
+        compiled.sql,
+        params,
+      );
+    } else {
+      res = await this.client.query(compiled.sql, params);
+    }
+    return toQueryResult<R>(res);
+  }
+
+  // Streaming is not offered inside tenant scopes: results are paginated instead.
+  // eslint-disable-next-line require-yield
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new TenancyError('PLACEMENT_UNSUPPORTED', 'streaming queries are not supported in tenant scopes');
+  }
+
+  /** Ends the transaction (if one was opened). */
+  async finish(commit: boolean): Promise<void> {
+    if (this.begun) await this.client.query(commit ? 'commit' : 'rollback');
+    this.begun = false;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
+
+function toQueryResult<R>(res: pg.QueryResult): QueryResult<R> {
+  const command = res.command;
+  const affects = command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE';
+  return {
+    rows: (res.rows ?? []) as R[],
+    numAffectedRows: affects ? BigInt(res.rowCount ?? 0) : undefined,
+  };
+}

@@ -1,0 +1,69 @@
+import { scopeStorage, type TenantDb } from './tenant-database.js';
+import { TenantConnection, type TenantMode } from './tenant-connection.js';
+import { TenancyError } from './errors.js';
+import { isTenantId } from './context.js';
+import type { PlacementRouter } from './placement.js';
+
+export interface WithTenantOptions {
+  /** `write` (default): one transaction, committed when `fn` resolves, rolled back when it throws.
+   *  `read`: read-only, each query its own one-round-trip implicit transaction. */
+  readonly mode?: TenantMode;
+}
+
+/** Runs `fn` in a transaction scoped to one tenant. See `createWithTenant`. */
+export type WithTenant = <T>(
+  tenantId: string,
+  fn: (db: TenantDb) => Promise<T>,
+  opts?: WithTenantOptions,
+) => Promise<T>;
+
+/**
+ * Builds `withTenant`: resolve the tenant's placement, check out one connection of its pool, and run
+ * `fn` with a Kysely handle bound to that connection. The tenant is set transaction-locally with the
+ * first query (no round trip of its own), so the connection goes back to the pool carrying no tenant.
+ * A nested call for the same tenant reuses the open scope; for another tenant it throws.
+ */
+export function createWithTenant(router: PlacementRouter): WithTenant {
+  return async function withTenant<T>(
+    tenantId: string,
+    fn: (db: TenantDb) => Promise<T>,
+    opts?: WithTenantOptions,
+  ): Promise<T> {
+    if (!isTenantId(tenantId)) {
+      throw new TenancyError('INVALID_TENANT_ID', 'tenant id must be a canonical lowercase UUID');
+    }
+    const mode = opts?.mode ?? 'write';
+    const outer = scopeStorage.getStore();
+    const target = await router.resolve(tenantId);
+    if (outer) {
+      if (outer.tenantId !== tenantId) {
+        throw new TenancyError('TENANT_SCOPE_CONFLICT', 'withTenant nested inside a scope of another tenant');
+      }
+      if (outer.mode === 'read' && mode === 'write') {
+        throw new TenancyError('TENANT_SCOPE_CONFLICT', 'write scope nested inside a read scope');
+      }
+      return fn(target.db);
+    }
+
+    const client = await target.pool.connect();
+    const conn = new TenantConnection(client, tenantId, mode, target.setter);
+    let broken: Error | undefined;
+    try {
+      const result = await scopeStorage.run(conn, () => fn(target.db));
+      conn.close();
+      await conn.finish(true);
+      return result;
+    } catch (err) {
+      conn.close();
+      try {
+        await conn.finish(false);
+      } catch (rollbackErr) {
+        // The connection is in an unknown state: destroy it rather than hand it back.
+        broken = rollbackErr as Error;
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  };
+}

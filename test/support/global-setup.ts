@@ -1,0 +1,34 @@
+import type { TestProject } from 'vitest/node';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  startThrowawayCluster,
+  type ProvisionedDatabase,
+} from './provision.js';
+import { ensureRedis } from './redis.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    db: ProvisionedDatabase;
+    redisUrl: string;
+  }
+}
+
+/**
+ * Provisions what the suite needs, once per run: a PostgreSQL (TEST_DATABASE_URL, a superuser URL, or an
+ * embedded cluster started here), a freshly migrated database with its own roles, and a Redis.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const cluster = process.env.TEST_DATABASE_URL ? undefined : await startThrowawayCluster();
+  const superuserUrl = process.env.TEST_DATABASE_URL ?? cluster!.superuserUrl;
+  const db = await provisionDatabase(superuserUrl);
+  const redis = await ensureRedis();
+  project.provide('db', db);
+  project.provide('redisUrl', redis.url);
+  process.env.TEST_REDIS_URL = redis.url;
+  return async () => {
+    await dropProvisioned(db);
+    await cluster?.stop();
+    await redis.stop();
+  };
+}

@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  bootstrapDatabase,
+  dropDatabase,
+  withDatabase,
+  type RoleNames,
+} from '../../src/platform/db/bootstrap.js';
+import { startEmbeddedPostgres, type EmbeddedCluster } from '../../src/platform/db/embedded.js';
+import { migrateToLatest } from '../../src/platform/db/migrate.js';
+
+/** A throwaway, fully migrated database with its own roles. */
+export interface ProvisionedDatabase {
+  readonly database: string;
+  readonly roles: RoleNames;
+  /** Runtime role. */
+  readonly url: string;
+  /** Owner role. */
+  readonly migrationUrl: string;
+  /** Superuser, connected to this database (tests use it to inspect catalogs and bypass nothing else). */
+  readonly adminUrl: string;
+  /** Superuser, connected to the cluster's `postgres` database. */
+  readonly superuserUrl: string;
+  readonly serverVersion: string;
+}
+
+/** Finds a free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+/** Starts an embedded cluster in a fresh temporary directory (removed by `stop`). */
+export async function startThrowawayCluster(): Promise<EmbeddedCluster> {
+  const base = await fs.mkdtemp(path.join(os.tmpdir(), 'saasready-pg-'));
+  const cluster = await startEmbeddedPostgres({ dir: path.join(base, 'pg'), port: await freePort() });
+  return {
+    superuserUrl: cluster.superuserUrl,
+    async stop() {
+      await cluster.stop();
+      await fs.rm(base, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Creates a database named `<label>_<random>` with roles of the same stem, and migrates it. */
+export async function provisionDatabase(
+  superuserUrl: string,
+  label = 'sr_test',
+): Promise<ProvisionedDatabase> {
+  const stem = `${label}_${randomBytes(4).toString('hex')}`;
+  const roles: RoleNames = { owner: `${stem}_owner`, runtime: `${stem}_app`, definer: `${stem}_definer` };
+  const urls = await bootstrapDatabase({
+    superuserUrl,
+    database: stem,
+    roles,
+    passwords: { owner: randomBytes(16).toString('hex'), runtime: randomBytes(16).toString('hex') },
+  });
+  await migrateToLatest(urls.migrationUrl, roles);
+  const pg = await import('pg');
+  const c = new pg.default.Client({ connectionString: superuserUrl });
+  await c.connect();
+  const v = await c.query<{ server_version: string }>('show server_version');
+  await c.end();
+  return {
+    database: stem,
+    roles,
+    ...urls,
+    adminUrl: withDatabase(superuserUrl, stem),
+    superuserUrl,
+    serverVersion: v.rows[0]?.server_version ?? 'unknown',
+  };
+}
+
+/** Drops what `provisionDatabase` made. */
+export async function dropProvisioned(db: ProvisionedDatabase): Promise<void> {
+  await dropDatabase(db.superuserUrl, db.database, db.roles);
+}
