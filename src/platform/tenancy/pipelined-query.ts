@@ -17,11 +17,15 @@ interface WireConnection {
   parse(msg: { text: string; name: string; types?: unknown[] }): void;
   bind(msg: { portal: string; statement: string; values: readonly unknown[] }): void;
   execute(msg: { portal: string; rows?: number }): void;
+  close(msg: { type: 'S' | 'P'; name: string }): void;
+  parsedStatements: Record<string, string>;
   stream: { cork?: () => void; uncork?: () => void };
 }
 
 /** Statements already prepared on a given connection, tracked outside pg's own bookkeeping. */
 const prepared = new WeakMap<object, Set<string>>();
+/** Main statements whose Parse was in a pipeline that failed: they may or may not exist on the server. */
+const uncertain = new WeakMap<object, Set<string>>();
 
 /** The parts of pg's (untyped) internal Query protocol this subclass relies on. */
 interface QueryInternals {
@@ -48,17 +52,20 @@ export class PipelinedQuery extends QueryBase {
   private pendingPrelude: number;
   private readonly prelude: readonly PreludeStatement[];
   private connectionRef: WireConnection | undefined;
+  private mainParsedHere = false;
+  private readonly mainName: string | undefined;
   readonly result: Promise<pg.QueryResult>;
 
-  constructor(prelude: readonly PreludeStatement[], text: string, values: readonly unknown[]) {
+  constructor(prelude: readonly PreludeStatement[], text: string, values: readonly unknown[], name?: string) {
     let resolve!: (r: pg.QueryResult) => void;
     let reject!: (e: Error) => void;
     const result = new Promise<pg.QueryResult>((res, rej) => {
       resolve = res;
       reject = rej;
     });
-    super({ text, values: values as unknown[], queryMode: 'extended' } as pg.QueryConfig);
+    super({ text, values: values as unknown[], queryMode: 'extended', name } as pg.QueryConfig);
     this.prelude = prelude;
+    this.mainName = name;
     this.pendingPrelude = prelude.length;
     this.result = result;
     this.callback = (err, res) => (err ? reject(err) : resolve(res as pg.QueryResult));
@@ -80,6 +87,17 @@ export class PipelinedQuery extends QueryBase {
         }
         connection.bind({ portal: '', statement: stmt.name, values: stmt.values });
         connection.execute({ portal: '' });
+      }
+      const name = this.mainName;
+      if (name) {
+        const doubt = uncertain.get(connection);
+        if (doubt?.has(name)) {
+          // Closing a statement that does not exist is not an error, so this makes the state certain.
+          connection.close({ type: 'S', name });
+          doubt.delete(name);
+          delete connection.parsedStatements[name];
+        }
+        this.mainParsedHere = connection.parsedStatements[name] === undefined;
       }
       this.prepare(connection);
     } finally {
@@ -108,14 +126,43 @@ export class PipelinedQuery extends QueryBase {
   }
 
   override handleError(err: Error, connection: WireConnection): void {
+    // If the main statement's Parse was in this failed pipeline, it may not exist: close and re-parse
+    // it on the next use.
+    const conn = this.connectionRef ?? connection;
+    if (this.mainName && this.mainParsedHere) {
+      let doubt = uncertain.get(conn);
+      if (!doubt) {
+        doubt = new Set();
+        uncertain.set(conn, doubt);
+      }
+      doubt.add(this.mainName);
+      delete conn.parsedStatements[this.mainName];
+    }
     // A failed Parse of a prelude must be re-sent next time: forget what this pipeline may have added.
-    const known = prepared.get(this.connectionRef ?? connection);
+    const known = prepared.get(conn);
     if (known && this.pendingPrelude > 0) {
       for (const stmt of this.prelude.slice(this.prelude.length - this.pendingPrelude))
         known.delete(stmt.name);
     }
     super.handleError(err, connection);
   }
+}
+
+const MAX_NAMED = 2000;
+const names = new Map<string, string>();
+
+/**
+ * A stable prepared-statement name for a query text, so each connection parses and plans a query
+ * once and then only binds it (parse + plan is most of the server's work for a point read). Texts
+ * beyond the first MAX_NAMED distinct ones stay unnamed, which bounds server-side memory per connection.
+ */
+export function statementName(text: string): string | undefined {
+  let name = names.get(text);
+  if (name === undefined && names.size < MAX_NAMED) {
+    name = `sr_q${names.size}`;
+    names.set(text, name);
+  }
+  return name;
 }
 
 /**
@@ -128,7 +175,7 @@ export function pipelinedQuery(
   text: string,
   values: readonly unknown[],
 ): Promise<pg.QueryResult> {
-  const query = new PipelinedQuery(prelude, text, values);
+  const query = new PipelinedQuery(prelude, text, values, statementName(text));
   void client.query(query as unknown as pg.QueryConfig);
   return query.result;
 }

@@ -57,7 +57,7 @@ export class TenantConnection implements DatabaseConnection {
         params,
       );
     } else {
-      res = await this.client.query(compiled.sql, params);
+      res = await pipelinedQuery(this.client, [], compiled.sql, params);
     }
     return toQueryResult<R>(res);
   }

@@ -155,6 +155,35 @@ describe('withTenant', () => {
     await expect(leaked!()).rejects.toBeInstanceOf(Error);
   });
 
+  it('prepared statements survive failures at parse and at execute time on the same connection', async () => {
+    const one = createTestTenancy(1);
+    try {
+      const insert = (tenant: string, org: string, name: string) =>
+        one.withTenant(tenant, (db) =>
+          db.insertInto('projects').values({ organization_id: org, id: uuidv7(), name }).execute(),
+        );
+      for (let i = 0; i < 3; i++) {
+        // Execute-time failure (WITH CHECK) of a statement that is already prepared on the connection.
+        await expect(insert(orgB, orgA, `x${i}`)).rejects.toThrow(/row-level security/);
+        await insert(orgA, orgA, `prep-ok-${i}-${uuidv7()}`);
+        // Parse-time failure, first statement of the transaction and later in it.
+        await expect(
+          one.withTenant(orgA, (db) => sql`select nope_${sql.raw(String(i))}`.execute(db)),
+        ).rejects.toThrow(/does not exist/);
+        await expect(
+          one.withTenant(orgA, async (db) => {
+            await sql`select 1`.execute(db);
+            await sql`select from no_such_table`.execute(db);
+          }),
+        ).rejects.toThrow(/does not exist/);
+      }
+      const rows = await one.withTenant(orgA, (db) => sql<{ one: number }>`select 1 as one`.execute(db));
+      expect(rows.rows).toEqual([{ one: 1 }]);
+    } finally {
+      await one.close();
+    }
+  });
+
   it('an SQL error mid-transaction rolls back and the connection is reusable', async () => {
     await expect(
       tenancy.withTenant(orgA, async (db) => {
