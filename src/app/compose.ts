@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type pg from 'pg';
 import { createHttpServer, type App } from '../platform/http/server.js';
-import { denyAllResolver, type TenantResolver } from '../platform/http/auth.js';
+import { denyAllAuthenticator, type Authenticator } from '../platform/http/auth.js';
 import { registerHealthRoutes } from '../platform/http/health.routes.js';
 import { migrationsCurrent } from '../platform/db/migrate.js';
 import { createTenancy, type Tenancy } from '../platform/tenancy/tenancy.js';
@@ -22,8 +22,8 @@ export interface ComposeOptions {
   readonly trustProxy: false | string[];
   readonly redisUrl?: string;
   readonly version: string;
-  /** Tenant resolution; until the identity module lands, nothing is accepted. */
-  readonly resolver?: TenantResolver;
+  /** Authentication and tenant resolution; until the identity module lands, nothing is accepted. */
+  readonly authenticator?: Authenticator;
 }
 
 /** Everything the process runs, wired once. Services get only the dependencies they use. */
@@ -49,7 +49,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     log: opts.log,
     bodyLimitBytes: opts.bodyLimitBytes,
     trustProxy: opts.trustProxy,
-    resolver: opts.resolver ?? denyAllResolver,
+    authenticator: opts.authenticator ?? denyAllAuthenticator,
     version: opts.version,
   });
   const pool: pg.Pool = tenancy.control.pool;

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { MigrationContext } from '../platform/tenancy/migration-helpers.js';
 import * as m0001 from './0001-tenancy-core.js';
 import * as m0002 from './0002-projects.js';
+import * as m0003 from './0003-identity.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -11,4 +12,5 @@ export interface MigrationModule {
 export const migrations: ReadonlyArray<readonly [name: string, module: MigrationModule]> = [
   ['0001-tenancy-core', m0001],
   ['0002-projects', m0002],
+  ['0003-identity', m0003],
 ];

@@ -1,20 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { buildTestApp, createTokenResolver } from '../support/app.js';
+import { buildTestApp, createTestAuthenticator } from '../support/app.js';
 import { createTestOrg, createTestTenancy } from '../support/tenancy.js';
 import { runServer } from '../../src/app/run-server.js';
 import { createLogger } from '../../src/platform/logger.js';
 
 describe('graceful shutdown under load', () => {
   it('requests in flight complete; every acknowledged write is in the database', async () => {
-    const tokens = createTokenResolver();
+    const tokens = createTestAuthenticator();
     // Each request spends 150 ms in authentication, so all of them are in flight when shutdown begins.
     let arrived = 0;
-    const slow = async (req: Parameters<typeof tokens.resolver>[0]) => {
-      arrived += 1;
-      await new Promise((r) => setTimeout(r, 150));
-      return tokens.resolver(req);
+    const slow = {
+      ...tokens.authenticator,
+      authenticate: async (req: Parameters<typeof tokens.authenticator.authenticate>[0]) => {
+        arrived += 1;
+        await new Promise((r) => setTimeout(r, 150));
+        return tokens.authenticator.authenticate(req);
+      },
     };
-    const c = await buildTestApp({ resolver: slow });
+    const c = await buildTestApp({ authenticator: slow });
     const org = await createTestOrg(c.tenancy, 'shutdown');
     const token = tokens.issue(org);
     let stopped = false;

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import type { FastifyRequest } from 'fastify';
 import { allPermissions } from '../../src/platform/authz/permissions.js';
-import type { ResolvedTenant, TenantResolver } from '../../src/platform/http/auth.js';
+import type { Authenticated, Authenticator, ResolvedTenant } from '../../src/platform/http/auth.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { compose, type Composition } from '../../src/app/compose.js';
 import { testDb } from './tenancy.js';
@@ -10,23 +11,40 @@ import { testDb } from './tenancy.js';
 export type LogLines = Record<string, unknown>[];
 
 /**
- * A resolver for tests only: bearer tokens minted by `issue()` map to a tenant. It stands in for the
- * identity module's verified sources; it lives under test/ and is never wired in production.
+ * An authenticator for tests only: bearer tokens minted by `issue()` map to a user and a tenant. It stands
+ * in for the identity module's verified sources; it lives under test/ and is never wired in production.
  */
-export function createTokenResolver(): { resolver: TenantResolver; issue: (tenantId: string) => string } {
-  const tokens = new Map<string, ResolvedTenant>();
-  return {
-    resolver: async (req) => {
-      const h = req.headers.authorization;
-      const token = typeof h === 'string' && h.startsWith('Bearer ') ? h.slice(7) : undefined;
-      return (token && tokens.get(token)) || null;
+export function createTestAuthenticator(): {
+  authenticator: Authenticator & { delayMs?: number };
+  issue: (tenantId: string, opts?: { permissions?: ResolvedTenant['permissions']; role?: string }) => string;
+} {
+  const tokens = new Map<string, { who: Authenticated; tenant: ResolvedTenant }>();
+  const lookup = (req: FastifyRequest) => {
+    const h = req.headers.authorization;
+    const token = typeof h === 'string' && h.startsWith('Bearer ') ? h.slice(7) : undefined;
+    return token ? tokens.get(token) : undefined;
+  };
+  const authenticator: Authenticator & { delayMs?: number } = {
+    async authenticate(req) {
+      if (authenticator.delayMs) await new Promise((r) => setTimeout(r, authenticator.delayMs));
+      return lookup(req)?.who ?? null;
     },
-    issue: (tenantId) => {
+    async resolveTenant(req) {
+      return lookup(req)?.tenant ?? null;
+    },
+  };
+  return {
+    authenticator,
+    issue: (tenantId, opts = {}) => {
       const token = randomBytes(16).toString('hex');
+      const userId = `user-${token.slice(0, 6)}`;
       tokens.set(token, {
-        tenantId,
-        principal: { kind: 'user', userId: `user-${token.slice(0, 6)}` },
-        permissions: new Set(allPermissions),
+        who: { principal: { kind: 'user', userId }, userId, sessionId: null, isPlatformAdmin: false },
+        tenant: {
+          tenantId,
+          role: opts.role ?? 'owner',
+          permissions: opts.permissions ?? new Set(allPermissions),
+        },
       });
       return token;
     },
@@ -35,7 +53,7 @@ export function createTokenResolver(): { resolver: TenantResolver; issue: (tenan
 
 /** The real composition on the test database, with logs captured. */
 export async function buildTestApp(
-  opts: { resolver?: TenantResolver; bodyLimitBytes?: number } = {},
+  opts: { authenticator?: Authenticator; bodyLimitBytes?: number } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
   const destination = new Writable({
@@ -52,7 +70,7 @@ export async function buildTestApp(
     bodyLimitBytes: opts.bodyLimitBytes ?? 1024 * 1024,
     trustProxy: false,
     version: 'test',
-    resolver: opts.resolver,
+    authenticator: opts.authenticator,
   });
   return Object.assign(composition, { logs });
 }

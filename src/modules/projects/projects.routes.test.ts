@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, createTokenResolver, type LogLines } from '../../../test/support/app.js';
+import { buildTestApp, createTestAuthenticator, type LogLines } from '../../../test/support/app.js';
 import { createTestOrg } from '../../../test/support/tenancy.js';
 import type { Composition } from '../../app/compose.js';
 import { uuidv7 } from '../../platform/ids.js';
@@ -55,8 +55,8 @@ describe('projects routes behind a verified principal (test resolver)', () => {
   const auth = (t: string) => ({ authorization: `Bearer ${t}` });
 
   beforeAll(async () => {
-    const r = createTokenResolver();
-    c = await buildTestApp({ resolver: r.resolver });
+    const r = createTestAuthenticator();
+    c = await buildTestApp({ authenticator: r.authenticator });
     orgA = await createTestOrg(c.tenancy, 'ra');
     const orgB = await createTestOrg(c.tenancy, 'rb');
     tokenA = r.issue(orgA);

@@ -1,5 +1,6 @@
 import { Kysely, Migrator, sql, PostgresDialect, type Migration, type MigrationResult } from 'kysely';
 import pg from 'pg';
+import { Logger, runMigrations } from 'graphile-worker';
 import { migrations } from '../../migrations/index.js';
 import type { RoleNames } from './bootstrap.js';
 
@@ -44,10 +45,35 @@ export async function migrateToLatest(migrationUrl: string, roles: RoleNames): P
       const reason = error instanceof Error ? error.message : JSON.stringify(error);
       throw new MigrationError(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${reason}`);
     }
+    await installJobQueue(migrationUrl, roles);
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   } finally {
     await db.destroy();
   }
+}
+
+/**
+ * graphile-worker's schema (jobs and the outbox live in the same database, so a job is queued in the
+ * same transaction as the change that causes it). Installed by the owner; the runtime role may use it
+ * but owns none of it.
+ */
+async function installJobQueue(migrationUrl: string, roles: RoleNames): Promise<void> {
+  await runMigrations({ connectionString: migrationUrl, logger: silentLogger() });
+  const pool = new pg.Pool({ connectionString: migrationUrl, max: 1 });
+  try {
+    const r = `"${roles.runtime}"`;
+    await pool.query(`grant usage on schema graphile_worker to ${r}`);
+    await pool.query(`grant select, insert, update, delete on all tables in schema graphile_worker to ${r}`);
+    await pool.query(`grant usage, select on all sequences in schema graphile_worker to ${r}`);
+    await pool.query(`grant execute on all functions in schema graphile_worker to ${r}`);
+  } finally {
+    await pool.end();
+  }
+}
+
+function silentLogger() {
+  // graphile-worker's Logger: a factory of scoped log functions; migrations have nothing worth printing.
+  return new Logger(() => () => {});
 }
 
 /** Names of migrations this build knows. */

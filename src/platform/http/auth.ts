@@ -4,34 +4,60 @@ import type { Permission } from '../authz/permissions.js';
 import { runWithContext, currentContext, type Principal, type TenantCtx } from '../tenancy/context.js';
 import { HttpError } from './http-errors.js';
 
-/** Every route declares how it is authenticated, in `config.auth`. There is no default. */
+/**
+ * Every route declares how it is authenticated, in `config.auth`. There is no default.
+ * - `public`: anyone (give the reason).
+ * - `user`: a verified principal, no tenant (e.g. list my organizations, create one).
+ * - `tenant`: a verified principal with an ACTIVE membership in the resolved tenant holding `permission`.
+ * - `platform`: a platform administrator (separate from any organization role).
+ */
 export type RouteAuth =
   | { readonly kind: 'public'; readonly reason: string }
-  | { readonly kind: 'tenant'; readonly permission: Permission };
+  | { readonly kind: 'user' }
+  | { readonly kind: 'tenant'; readonly permission: Permission }
+  | { readonly kind: 'platform' };
 
-/** What a tenant resolver establishes from a verified source (session, token, API key, domain). */
+/** A principal established from a verified source (session cookie, signed token, API key). */
+export interface Authenticated {
+  readonly principal: Principal;
+  /** The user behind the principal (API keys may have none). */
+  readonly userId: string | null;
+  readonly sessionId: string | null;
+  readonly isPlatformAdmin: boolean;
+}
+
+/** What tenant resolution establishes: the tenant and the principal's permissions in it. */
 export interface ResolvedTenant {
   readonly tenantId: string;
-  readonly principal: Principal;
+  readonly role: string;
   readonly permissions: ReadonlySet<Permission>;
 }
 
 /**
- * Resolves the principal and its tenant for a request, from verified sources only. `null` means
- * unauthenticated (401). A tenant the principal has no active membership in must also give `null`
- * or a 404 error, never a hint that the tenant exists.
+ * Verifies who is calling and, for tenant routes, which tenant they act in. `authenticate` returning
+ * null is a 401. `resolveTenant` returning null is a 404 that looks exactly like a missing organization
+ * (a tenant the principal has no ACTIVE membership in must not be distinguishable from none); it may also
+ * throw an AppError (e.g. a stale token's 401).
  */
-export type TenantResolver = (request: FastifyRequest) => Promise<ResolvedTenant | null>;
+export interface Authenticator {
+  authenticate(request: FastifyRequest): Promise<Authenticated | null>;
+  resolveTenant(request: FastifyRequest, who: Authenticated): Promise<ResolvedTenant | null>;
+}
 
-/** Until identity exists nothing can be verified, so nothing is accepted: every tenant route is 401. */
-export const denyAllResolver: TenantResolver = () => Promise.resolve(null);
+/** Until identity exists nothing can be verified, so nothing is accepted: every non-public route is 401. */
+export const denyAllAuthenticator: Authenticator = {
+  authenticate: () => Promise.resolve(null),
+  resolveTenant: () => Promise.resolve(null),
+};
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: RouteAuth;
   }
   interface FastifyRequest {
+    authenticated?: Authenticated;
     tenantCtx?: TenantCtx;
+    tenantRole?: string;
   }
 }
 
@@ -40,6 +66,22 @@ export function tenantCtx(request: FastifyRequest): TenantCtx {
   if (!request.tenantCtx) throw new HttpError('INTERNAL', 'route used tenantCtx without tenant auth', 500);
   return request.tenantCtx;
 }
+
+/** The verified principal of a `user`, `tenant` or `platform` route. */
+export function authenticated(request: FastifyRequest): Authenticated {
+  if (!request.authenticated) throw new HttpError('INTERNAL', 'route used authenticated() without auth', 500);
+  return request.authenticated;
+}
+
+/** The verified user id of a `user`/`tenant`/`platform` route whose principal is a user. */
+export function userIdOf(request: FastifyRequest): string {
+  const who = authenticated(request);
+  if (!who.userId) throw new HttpError('FORBIDDEN', 'this route needs a user, not an API key', 403);
+  return who.userId;
+}
+
+/** One 404 body for "no such organization" and "not your organization" alike. */
+export const organizationNotFound = () => new HttpError('NOT_FOUND', 'organization not found', 404);
 
 const declared = new WeakMap<object, { method: string; url: string; auth: RouteAuth }[]>();
 
@@ -50,14 +92,14 @@ export function routeAuthTable(app: App): readonly { method: string; url: string
 
 /**
  * Installs the request context (AsyncLocalStorage) and the one guard every route goes through: a route
- * without an `auth` declaration fails registration; a tenant route runs the resolver and checks the
- * declared permission before validation and the handler.
+ * without an `auth` declaration fails registration; every other route runs the authenticator (and tenant
+ * resolution and the permission check for tenant routes) before validation and the handler.
  */
-export function installAuth(app: App, resolver: TenantResolver): void {
+export function installAuth(app: App, authenticator: Authenticator): void {
   const table: { method: string; url: string; auth: RouteAuth }[] = [];
   declared.set(app, table);
   app.addHook('onRoute', (route) => {
-    let auth = route.config?.auth;
+    let auth = (route.config as { auth?: RouteAuth } | undefined)?.auth;
     if (!auth) {
       // Routes added by the docs plugin are public by name; every other route must declare itself.
       if (!route.url.startsWith('/docs')) {
@@ -76,16 +118,23 @@ export function installAuth(app: App, resolver: TenantResolver): void {
   app.addHook('preValidation', async (request) => {
     const auth = request.routeOptions.config.auth;
     if (!auth || auth.kind === 'public') return;
-    const resolved = await resolver(request);
-    if (!resolved) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
+    const who = await authenticator.authenticate(request);
+    if (!who) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
+    request.authenticated = who;
     const ctx = currentContext();
-    if (ctx) {
-      ctx.tenantId = resolved.tenantId;
-      ctx.principal = resolved.principal;
+    if (ctx) ctx.principal = who.principal;
+    if (auth.kind === 'user') return;
+    if (auth.kind === 'platform') {
+      if (!who.isPlatformAdmin) throw new HttpError('FORBIDDEN', 'platform administrators only', 403);
+      return;
     }
+    const resolved = await authenticator.resolveTenant(request, who);
+    if (!resolved) throw organizationNotFound();
+    if (ctx) ctx.tenantId = resolved.tenantId;
     if (!resolved.permissions.has(auth.permission)) {
       throw new HttpError('FORBIDDEN', `missing permission ${auth.permission}`, 403);
     }
-    request.tenantCtx = { tenantId: resolved.tenantId, actor: resolved.principal, requestId: request.id };
+    request.tenantRole = resolved.role;
+    request.tenantCtx = { tenantId: resolved.tenantId, actor: who.principal, requestId: request.id };
   });
 }

@@ -4,7 +4,7 @@ import type { Composition } from '../../app/compose.js';
 import type { LogLines } from '../../../test/support/app.js';
 import { allPermissions } from '../authz/permissions.js';
 import { createLogger } from '../logger.js';
-import { denyAllResolver, routeAuthTable } from './auth.js';
+import { denyAllAuthenticator, routeAuthTable } from './auth.js';
 import { createHttpServer } from './server.js';
 
 describe('HTTP platform', () => {
@@ -51,7 +51,7 @@ describe('HTTP platform', () => {
     expect(table.length).toBeGreaterThan(5);
     for (const r of table) {
       if (r.auth.kind === 'tenant') expect(allPermissions).toContain(r.auth.permission);
-      else expect(r.auth.reason.length).toBeGreaterThan(0);
+      if (r.auth.kind === 'public') expect(r.auth.reason.length).toBeGreaterThan(0);
     }
     const publicRoutes = table
       .filter((r) => r.auth.kind === 'public' && !r.url.startsWith('/docs') && r.method !== 'HEAD')
@@ -65,7 +65,7 @@ describe('HTTP platform', () => {
       log: createLogger({ level: 'silent' }),
       bodyLimitBytes: 1024,
       trustProxy: false,
-      resolver: denyAllResolver,
+      authenticator: denyAllAuthenticator,
       version: 'test',
     });
     expect(() => app.get('/undeclared', async () => 'x')).toThrow(/no auth declaration/);

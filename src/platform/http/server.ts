@@ -4,7 +4,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
-import { installAuth, type TenantResolver } from './auth.js';
+import { installAuth, type Authenticator } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
 import { validatorCompiler } from './validator.js';
 
@@ -16,7 +16,7 @@ export interface HttpServerOptions {
   readonly log: Logger;
   readonly bodyLimitBytes: number;
   readonly trustProxy: false | string[];
-  readonly resolver: TenantResolver;
+  readonly authenticator: Authenticator;
   readonly version: string;
 }
 
@@ -44,7 +44,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
   app.setValidatorCompiler(validatorCompiler);
 
   installErrorHandling(app, opts.log);
-  installAuth(app, opts.resolver);
+  installAuth(app, opts.authenticator);
 
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);

@@ -58,7 +58,14 @@ describe('catalog: every tenant table is protected', () => {
        where n.nspname = 'public' and c.relkind = 'r' and a.attname = 'organization_id'`,
     );
     expect(tables.rows.map((r) => r.relname)).toEqual(
-      expect.arrayContaining(['projects', 'tenant_placements', 'idempotency_keys']),
+      expect.arrayContaining([
+        'projects',
+        'tenant_placements',
+        'idempotency_keys',
+        'memberships',
+        'roles',
+        'invitations',
+      ]),
     );
     expect(await unprotectedTenantTables(admin, db.roles.runtime)).toEqual([]);
   });
@@ -151,8 +158,10 @@ describe('catalog: every tenant table is protected', () => {
       [db.roles.definer],
     );
     expect(fns.rows.map((f) => f.proname)).toEqual([
+      'app_priv_invitation_by_token',
       'app_priv_list_organization_ids',
       'app_priv_organization_id_by_slug',
+      'app_priv_user_organizations',
     ]);
     for (const f of fns.rows) {
       expect(f.prosecdef).toBe(true);

@@ -1,0 +1,36 @@
+import { allPermissions, type Permission } from './permissions.js';
+
+/** The built-in roles, each a set of named permissions. Organizations may add custom roles. */
+export const builtInRoles = {
+  owner: allPermissions,
+  admin: allPermissions.filter((p) => p !== 'org:delete' && p !== 'billing:manage'),
+  member: [
+    'org:read',
+    'members:read',
+    'projects:read',
+    'projects:create',
+    'projects:update',
+    'projects:delete',
+  ],
+  viewer: ['org:read', 'members:read', 'projects:read'],
+} as const satisfies Record<string, readonly Permission[]>;
+
+export type BuiltInRole = keyof typeof builtInRoles;
+
+/** True for a built-in role key. */
+export function isBuiltInRole(role: string): role is BuiltInRole {
+  return Object.hasOwn(builtInRoles, role);
+}
+
+/** True when `granted` holds every permission of `requested` (nobody grants above their own). */
+export function coversPermissions(
+  granted: ReadonlySet<Permission>,
+  requested: readonly Permission[],
+): boolean {
+  return requested.every((p) => granted.has(p));
+}
+
+/** True for a known permission string. */
+export function isPermission(p: string): p is Permission {
+  return (allPermissions as readonly string[]).includes(p);
+}
