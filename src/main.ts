@@ -11,6 +11,13 @@ const version = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
+/** `Secure` cookies everywhere except plain-http localhost outside production. */
+function needsSecureCookies(nodeEnv: string, publicUrl: string): boolean {
+  const u = new URL(publicUrl);
+  const local = ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
+  return !(nodeEnv !== 'production' && u.protocol === 'http:' && local);
+}
+
 /** Entry point of `npm start`. */
 async function main(): Promise<void> {
   let config;
@@ -24,8 +31,9 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger({ level: config.logLevel });
+  let secrets;
   try {
-    await loadSecrets(config);
+    secrets = await loadSecrets(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`saasready: invalid configuration: ${(err as Error).message}\n`);
@@ -41,6 +49,7 @@ async function main(): Promise<void> {
     process.stderr.write(`saasready: database not ready: ${reason}\n`);
     process.exit(1);
   }
+  const publicUrl = config.publicUrl ?? `http://localhost:${config.port}`;
   const composition = await compose({
     databaseUrl: db.url,
     poolSize: config.dbPoolSize,
@@ -49,6 +58,13 @@ async function main(): Promise<void> {
     trustProxy: config.trustProxy,
     redisUrl: config.redisUrl,
     version,
+    publicUrl,
+    secureCookies: needsSecureCookies(config.nodeEnv, publicUrl),
+    secrets,
+    baseDomain: config.baseDomain,
+    smtpUrl: config.smtpUrl,
+    mailFrom: config.mailFrom,
+    devMailbox: config.nodeEnv === 'development' && !config.smtpUrl,
   });
   await runServer({ composition, config, log, onStopped: () => db.stop() });
 }

@@ -1,18 +1,19 @@
 import type { Logger } from 'pino';
 import type pg from 'pg';
 import { createHttpServer, type App } from '../platform/http/server.js';
-import { denyAllAuthenticator, type Authenticator } from '../platform/http/auth.js';
-import { registerHealthRoutes } from '../platform/http/health.routes.js';
-import { migrationsCurrent } from '../platform/db/migrate.js';
+import type { Authenticator } from '../platform/http/auth.js';
+import { createPool } from '../platform/db/pool.js';
+import { createPlatformDb } from '../platform/db/platform-db.js';
 import { createTenancy, type Tenancy } from '../platform/tenancy/tenancy.js';
 import { createCache } from '../platform/cache/create-cache.js';
 import type { Cache } from '../platform/cache/cache.js';
-import { createProjectsService, type ProjectsService } from '../modules/projects/projects.service.js';
-import { registerProjectsRoutes } from '../modules/projects/projects.routes.js';
-import {
-  createOrganizationsService,
-  type OrganizationsService,
-} from '../modules/organizations/organizations.service.js';
+import type { Secrets } from '../platform/secrets.js';
+import { createMailer, type Mailer } from '../platform/mail/mailer.js';
+import { createMailJobHandler, MAIL_TASK } from '../platform/mail/mail-job.js';
+import { startJobWorker, type JobWorker } from '../platform/jobs/worker.js';
+import { createServices, type Services } from './services.js';
+import { registerRoutes } from './routes.js';
+import { createAppAuthenticator } from './authenticator.js';
 
 export interface ComposeOptions {
   readonly databaseUrl: string;
@@ -22,7 +23,19 @@ export interface ComposeOptions {
   readonly trustProxy: false | string[];
   readonly redisUrl?: string;
   readonly version: string;
-  /** Authentication and tenant resolution; until the identity module lands, nothing is accepted. */
+  /** Base URL of links in mails, the token issuer, and the default allowed origin. */
+  readonly publicUrl: string;
+  readonly secureCookies: boolean;
+  readonly allowedOrigins?: string[];
+  readonly secrets: Pick<Secrets, 'jwtKeys' | 'kek'>;
+  readonly baseDomain?: string;
+  readonly smtpUrl?: string;
+  readonly mailFrom: string;
+  /** Show captured mail at /dev/mailbox (development without SMTP only). */
+  readonly devMailbox?: boolean;
+  /** Run the background job worker in this process (default true). */
+  readonly runJobs?: boolean;
+  /** Replaces the real authenticator (tests of the tenancy core only). */
   readonly authenticator?: Authenticator;
 }
 
@@ -31,44 +44,68 @@ export interface Composition {
   readonly app: App;
   readonly tenancy: Tenancy;
   readonly cache: Cache;
-  readonly services: { readonly projects: ProjectsService; readonly organizations: OrganizationsService };
-  /** Closes pools and connections (after the HTTP server has stopped). */
+  readonly services: Services;
+  readonly mailer: Mailer;
+  /** Closes the worker, pools and connections (after the HTTP server has stopped). */
   close(): Promise<void>;
 }
 
-/** The composition root: builds the tenancy core, the services and the HTTP server. */
+/** The composition root: builds the tenancy core, the services, the authenticator and the HTTP server. */
 export async function compose(opts: ComposeOptions): Promise<Composition> {
   const tenancy = createTenancy({ url: opts.databaseUrl, poolSize: opts.poolSize, log: opts.log });
   const cache = createCache({ redisUrl: opts.redisUrl });
-  const services = {
-    projects: createProjectsService({ withTenant: tenancy.withTenant }),
-    organizations: createOrganizationsService({ withTenant: tenancy.withTenant }),
-  };
+  const platformDb = createPlatformDb(tenancy.control.pool);
+  const mailer = createMailer({
+    smtpUrl: opts.smtpUrl,
+    from: opts.mailFrom,
+    onCapture: (m) =>
+      opts.log.info({ mail_to: m.to, subject: m.subject }, 'mail captured in the development mailbox'),
+  });
+  const services = createServices({ tenancy, platformDb, opts });
+  const authenticator = opts.authenticator ?? createAppAuthenticator({ services, tenancy, opts });
 
   const app = await createHttpServer({
     log: opts.log,
     bodyLimitBytes: opts.bodyLimitBytes,
     trustProxy: opts.trustProxy,
-    authenticator: opts.authenticator ?? denyAllAuthenticator,
+    authenticator,
     version: opts.version,
   });
   const pool: pg.Pool = tenancy.control.pool;
-  registerHealthRoutes(app, {
-    ready: async () => {
-      await pool.query('select 1');
-      return { database: true, migrations: await migrationsCurrent(pool) };
-    },
+  registerRoutes(app, {
+    services,
+    pool,
+    mailer,
+    platformDb,
+    organizationIdBySlug: (slug) => tenancy.privileged.organizationIdBySlug(slug),
+    opts,
   });
-  registerProjectsRoutes(app, { projects: services.projects });
   await app.ready();
+
+  let worker: JobWorker | undefined;
+  let jobPool: pg.Pool | undefined;
+  if (opts.runJobs !== false) {
+    jobPool = createPool({ url: opts.databaseUrl, max: 3, applicationName: 'saasready-jobs' });
+    worker = await startJobWorker({
+      pool: jobPool,
+      log: opts.log,
+      pollIntervalMs: 500,
+      handlers: { [MAIL_TASK]: createMailJobHandler(mailer) },
+    });
+  }
 
   return {
     app,
     tenancy,
     cache,
     services,
+    mailer,
     async close() {
+      await worker?.stop();
+      await jobPool?.end();
+      mailer.close();
       await cache.close();
+      await platformDb.destroy();
       await tenancy.close();
     },
   };

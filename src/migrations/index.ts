@@ -3,6 +3,8 @@ import type { MigrationContext } from '../platform/tenancy/migration-helpers.js'
 import * as m0001 from './0001-tenancy-core.js';
 import * as m0002 from './0002-projects.js';
 import * as m0003 from './0003-identity.js';
+import * as m0004 from './0004-two-factor.js';
+import * as m0005 from './0005-platform.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -13,4 +15,6 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0001-tenancy-core', m0001],
   ['0002-projects', m0002],
   ['0003-identity', m0003],
+  ['0004-two-factor', m0004],
+  ['0005-platform', m0005],
 ];

@@ -50,6 +50,8 @@ describe('loadConfig: defaults', () => {
       bodyLimitBytes: 1048576,
       shutdownTimeoutMs: 10000,
       trustProxy: false,
+      smtpUrl: undefined,
+      mailFrom: 'SaaSReady <no-reply@saasready.local>',
       baseDomain: undefined,
       secretsFromEnv: {},
     });

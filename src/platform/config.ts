@@ -42,6 +42,10 @@ export interface AppConfig {
   shutdownTimeoutMs: number;
   trustProxy: false | string[];
   baseDomain: string | undefined;
+  /** SMTP server for mail (`smtp://` or `smtps://`); unset: a development mailbox. */
+  smtpUrl: string | undefined;
+  /** From address of outgoing mail. */
+  mailFrom: string;
   secretsFromEnv: SecretsFromEnv;
 }
 
@@ -293,6 +297,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const shutdownTimeoutMs = int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000);
   const trustProxyValue = trustProxy(env);
   const baseDomainValue = baseDomain(env);
+  const smtpRaw = read(env, 'SMTP_URL');
+  const smtpUrl =
+    smtpRaw === undefined ? undefined : secretUrl('SMTP_URL', smtpRaw, ['smtp:', 'smtps:'], false);
+  const mailFrom = read(env, 'MAIL_FROM') ?? 'SaaSReady <no-reply@saasready.local>';
+  if (!/^[^\r\n]{3,200}$/.test(mailFrom) || !mailFrom.includes('@')) {
+    throw new ConfigError('MAIL_FROM', 'MAIL_FROM must be an address such as "Acme <no-reply@acme.test>"');
+  }
   return {
     nodeEnv,
     host: hostValue,
@@ -307,6 +318,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     shutdownTimeoutMs,
     trustProxy: trustProxyValue,
     baseDomain: baseDomainValue,
+    smtpUrl,
+    mailFrom,
     secretsFromEnv: secretsFromEnv(env, nodeEnv),
   };
 }

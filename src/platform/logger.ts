@@ -13,6 +13,11 @@ export const REDACT_PATHS = [
   '*.token',
   '*.secret',
   '*.refreshToken',
+  '*.accessToken',
+  '*.code',
+  '*.recoveryCodes',
+  '*.otpauthUri',
+  '*.qrSvg',
 ];
 
 /**

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/provision.js';
 import { createTenancy } from '../../src/platform/tenancy/tenancy.js';
-import { createOrganizationsService } from '../../src/modules/organizations/organizations.service.js';
+import { createBareOrganization } from '../../src/modules/organizations/organization-records.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -86,7 +86,7 @@ describe('npm start (embedded PostgreSQL)', () => {
     };
     const url = `postgres://saasready_app:${roles.runtime}@127.0.0.1:${pgPort}/saasready`;
     const tenancy = createTenancy({ url, poolSize: 1 });
-    const org = await createOrganizationsService({ withTenant: tenancy.withTenant }).create({
+    const org = await createBareOrganization(tenancy.withTenant, {
       slug: 'persisted',
       name: 'P',
     });

@@ -6,19 +6,40 @@ import type { Authenticated, Authenticator, ResolvedTenant } from '../../src/pla
 import { createLogger } from '../../src/platform/logger.js';
 import { compose, type Composition } from '../../src/app/compose.js';
 import { testDb } from './tenancy.js';
+import { testJwtKey } from '../../src/modules/tokens/tokens.test-support.js';
+
+const TEST_KEK = Buffer.alloc(32, 7);
 
 /** Captured log lines of a test app, parsed. */
 export type LogLines = Record<string, unknown>[];
 
+/** Options of {@link createTestAuthenticator}. */
+export interface TestAuthenticatorOptions {
+  /**
+   * Resolves the tenant of a token from real data (e.g. the memberships module's lookup) instead of the
+   * role and permissions fixed at `issue()`: null answers the 404 of a missing organization.
+   */
+  readonly resolveTenant?: (tenantId: string, userId: string) => Promise<ResolvedTenant | null>;
+}
+
+/** What a test token carries besides its tenant. */
+export interface TestTokenOptions {
+  readonly permissions?: ResolvedTenant['permissions'];
+  readonly role?: string;
+  /** A real user id (e.g. a row of `users`); a random placeholder otherwise. */
+  readonly userId?: string;
+}
+
 /**
- * An authenticator for tests only: bearer tokens minted by `issue()` map to a user and a tenant. It stands
- * in for the identity module's verified sources; it lives under test/ and is never wired in production.
+ * An authenticator for tests only: bearer tokens minted by `issue()` map to a user and a tenant (null: a
+ * token for `user` routes only, which no tenant route accepts). It stands in for the identity module's
+ * verified sources; it lives under test/ and is never wired in production.
  */
-export function createTestAuthenticator(): {
+export function createTestAuthenticator(opts: TestAuthenticatorOptions = {}): {
   authenticator: Authenticator & { delayMs?: number };
-  issue: (tenantId: string, opts?: { permissions?: ResolvedTenant['permissions']; role?: string }) => string;
+  issue: (tenantId: string | null, opts?: TestTokenOptions) => string;
 } {
-  const tokens = new Map<string, { who: Authenticated; tenant: ResolvedTenant }>();
+  const tokens = new Map<string, { who: Authenticated; userId: string; tenant: ResolvedTenant | null }>();
   const lookup = (req: FastifyRequest) => {
     const h = req.headers.authorization;
     const token = typeof h === 'string' && h.startsWith('Bearer ') ? h.slice(7) : undefined;
@@ -30,21 +51,27 @@ export function createTestAuthenticator(): {
       return lookup(req)?.who ?? null;
     },
     async resolveTenant(req) {
-      return lookup(req)?.tenant ?? null;
+      const entry = lookup(req);
+      if (!entry?.tenant) return null;
+      return opts.resolveTenant ? opts.resolveTenant(entry.tenant.tenantId, entry.userId) : entry.tenant;
     },
   };
   return {
     authenticator,
-    issue: (tenantId, opts = {}) => {
+    issue: (tenantId, tokenOpts = {}) => {
       const token = randomBytes(16).toString('hex');
-      const userId = `user-${token.slice(0, 6)}`;
+      const userId = tokenOpts.userId ?? `user-${token.slice(0, 6)}`;
       tokens.set(token, {
         who: { principal: { kind: 'user', userId }, userId, sessionId: null, isPlatformAdmin: false },
-        tenant: {
-          tenantId,
-          role: opts.role ?? 'owner',
-          permissions: opts.permissions ?? new Set(allPermissions),
-        },
+        userId,
+        tenant:
+          tenantId === null
+            ? null
+            : {
+                tenantId,
+                role: tokenOpts.role ?? 'owner',
+                permissions: tokenOpts.permissions ?? new Set(allPermissions),
+              },
       });
       return token;
     },
@@ -53,7 +80,14 @@ export function createTestAuthenticator(): {
 
 /** The real composition on the test database, with logs captured. */
 export async function buildTestApp(
-  opts: { authenticator?: Authenticator; bodyLimitBytes?: number } = {},
+  opts: {
+    authenticator?: Authenticator;
+    bodyLimitBytes?: number;
+    smtpUrl?: string;
+    runJobs?: boolean;
+    baseDomain?: string;
+    publicUrl?: string;
+  } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
   const destination = new Writable({
@@ -71,6 +105,14 @@ export async function buildTestApp(
     trustProxy: false,
     version: 'test',
     authenticator: opts.authenticator,
+    publicUrl: opts.publicUrl ?? 'http://app.saasready.test',
+    secureCookies: true,
+    secrets: { jwtKeys: [await testJwtKey()], kek: TEST_KEK },
+    baseDomain: opts.baseDomain,
+    smtpUrl: opts.smtpUrl,
+    mailFrom: 'SaaSReady <no-reply@saasready.test>',
+    devMailbox: false,
+    runJobs: opts.runJobs ?? false,
   });
   return Object.assign(composition, { logs });
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { createTenancy, type Tenancy } from '../../src/platform/tenancy/tenancy.js';
-import { createOrganizationsService } from '../../src/modules/organizations/organizations.service.js';
+import { createBareOrganization } from '../../src/modules/organizations/organization-records.js';
 
 /** The suite's provisioned database (see global-setup). */
 export function testDb() {
@@ -14,10 +14,9 @@ export function createTestTenancy(poolSize = 4): Tenancy {
   return createTenancy({ url: testDb().url, poolSize });
 }
 
-/** Creates an organization with a random slug and returns its id. */
+/** Creates an organization (no members) with a random slug and returns its id. */
 export async function createTestOrg(tenancy: Tenancy, prefix = 'org'): Promise<string> {
-  const orgs = createOrganizationsService({ withTenant: tenancy.withTenant });
-  const org = await orgs.create({
+  const org = await createBareOrganization(tenancy.withTenant, {
     slug: `${prefix}-${randomBytes(5).toString('hex')}`,
     name: `${prefix} test org`,
   });

@@ -1,12 +1,18 @@
 import { AppError } from '../../platform/errors.js';
 
 export type OrganizationsErrorCode =
-  'ORGANIZATION_NOT_FOUND' | 'ORGANIZATION_SLUG_TAKEN' | 'ORGANIZATION_SLUG_INVALID';
+  | 'ORGANIZATION_NOT_FOUND'
+  | 'ORGANIZATION_SLUG_TAKEN'
+  | 'ORGANIZATION_SLUG_INVALID'
+  | 'ORGANIZATION_SETTINGS_INVALID'
+  | 'ORGANIZATION_FORBIDDEN';
 
 const STATUS: Record<OrganizationsErrorCode, number> = {
   ORGANIZATION_NOT_FOUND: 404,
   ORGANIZATION_SLUG_TAKEN: 409,
   ORGANIZATION_SLUG_INVALID: 400,
+  ORGANIZATION_SETTINGS_INVALID: 400,
+  ORGANIZATION_FORBIDDEN: 403,
 };
 
 /** Errors of the organizations module. */
@@ -15,3 +21,11 @@ export class OrganizationsError extends AppError<OrganizationsErrorCode> {
     super(code, message, STATUS[code]);
   }
 }
+
+/** The one answer for an organization the caller cannot see, whether it exists or not. */
+export const organizationNotFound = () =>
+  new OrganizationsError('ORGANIZATION_NOT_FOUND', 'organization not found');
+
+/** A slug that is already used by any organization. */
+export const slugTaken = (slug: string) =>
+  new OrganizationsError('ORGANIZATION_SLUG_TAKEN', `slug "${slug}" is already taken`);

@@ -1,46 +1,252 @@
-import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
-import { uuidv7 } from '../../platform/ids.js';
+import { createHash } from 'node:crypto';
+import type { Permission } from '../../platform/authz/permissions.js';
 import { isUniqueViolation } from '../../platform/db/pg-errors.js';
-import { insertOrganization, type OrganizationRow } from './organizations.repository.js';
-import { OrganizationsError } from './organizations.errors.js';
+import { uuidv7 } from '../../platform/ids.js';
+import { IdempotencyError, requestHash, withIdempotency } from '../../platform/idempotency.js';
+import {
+  decodeCursor,
+  DEFAULT_PAGE_SIZE,
+  MAX_PAGE_SIZE,
+  toPage,
+  type Page,
+} from '../../platform/pagination.js';
+import { isTenantId, type TenantCtx } from '../../platform/tenancy/context.js';
+import type { PrivilegedOps, UserOrganizationRow } from '../../platform/tenancy/privileged.js';
+import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
+import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import { loadActor } from '../memberships/actor.js';
+import { insertMembership } from '../memberships/memberships.repository.js';
+import * as repo from './organizations.repository.js';
+import { normalizeSlug } from './organization-records.js';
+import { organizationNotFound, OrganizationsError, slugTaken } from './organizations.errors.js';
 
-export const SLUG_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+export { SLUG_RE } from './organization-slug.js';
+
+/** Who acts on a route without a tenant (`auth: { kind: 'user' }`): a verified user. */
+export interface UserCtx {
+  readonly userId: string;
+  readonly requestId: string;
+}
+
+/** An organization as the API shows it. */
+export interface Organization {
+  id: string;
+  slug: string;
+  name: string;
+  personal: boolean;
+  settings: Record<string, unknown>;
+  requireTwoFactor: boolean;
+  deletionRequestedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** One of the caller's organizations, with the caller's role in it. */
+export interface MyOrganization {
+  id: string;
+  slug: string;
+  name: string;
+  personal: boolean;
+  role: string;
+}
 
 export interface OrganizationsService {
   /**
-   * Creates an organization and its placement record in one transaction, inside the new
-   * organization's own tenant scope (the row is its own tenant, so no cross-tenant access is needed).
-   * Throws ORGANIZATION_SLUG_TAKEN when the slug is in use.
+   * Creates an organization owned by the caller: the organization, its placement and the caller's ACTIVE
+   * owner membership, in one transaction of the new tenant. With an idempotency key a retry (same user,
+   * same key) answers the first result with `replayed: true`. ORGANIZATION_SLUG_TAKEN when the slug is used.
    */
-  create(input: { slug: string; name: string }): Promise<OrganizationRow>;
+  create(
+    ctx: UserCtx,
+    input: { slug: string; name: string },
+    opts?: { idempotencyKey?: string },
+  ): Promise<{ organization: Organization; replayed: boolean }>;
+  /** The current organization. */
+  get(ctx: TenantCtx): Promise<Organization>;
+  /** Changes name, slug and/or settings (replaced as a whole). Needs `org:update`. */
+  update(
+    ctx: TenantCtx,
+    patch: { name?: string; slug?: string; settings?: Record<string, unknown> },
+  ): Promise<Organization>;
+  /** The user's organizations with their role, by name, cursor-paginated (a named privileged read). */
+  listMine(userId: string, opts?: { limit?: number; cursor?: string }): Promise<Page<MyOrganization>>;
+  /**
+   * Marks the organization for deletion (needs `org:delete`, the owner's). From then on nobody enters it
+   * and it leaves everyone's list; the purge itself is scheduled work.
+   */
+  requestDeletion(ctx: TenantCtx): Promise<Organization>;
 }
 
-/** Organizations service (the identity issue extends it with memberships). */
-export function createOrganizationsService(deps: { withTenant: WithTenant }): OrganizationsService {
+export interface OrganizationsDeps {
+  readonly withTenant: WithTenant;
+  readonly privileged: Pick<PrivilegedOps, 'userOrganizations'>;
+  /** Called once a change that decides who may enter the organization has committed (deletion
+   *  requested): drop the organization from the membership lookup and the organization policy caches. */
+  readonly invalidateOrganization: (orgId: string) => void;
+}
+
+/** Settings are a JSON object of at most this many bytes. */
+export const MAX_SETTINGS_BYTES = 16 * 1024;
+
+export const toOrganization = (r: repo.OrganizationRow): Organization => ({
+  id: r.id,
+  slug: r.slug,
+  name: r.name,
+  personal: r.personal,
+  settings: r.settings,
+  requireTwoFactor: r.require_two_factor,
+  deletionRequestedAt: r.deletion_requested_at?.toISOString() ?? null,
+  createdAt: r.created_at.toISOString(),
+  updatedAt: r.updated_at.toISOString(),
+});
+
+const toMine = (r: UserOrganizationRow): MyOrganization => ({
+  id: r.organizationId,
+  slug: r.slug,
+  name: r.name,
+  personal: r.personal,
+  role: r.role,
+});
+
+/**
+ * The id a keyed create gets: derived from (user, key), so a retry lands in the same tenant and finds
+ * the idempotency record there. A UUID of version 8 (custom).
+ */
+export function organizationIdForKey(userId: string, key: string): string {
+  const b = createHash('sha256').update(`organizations.create\0${userId}\0${key}`).digest().subarray(0, 16);
+  b[6] = 0x80 | (b[6]! & 0x0f);
+  b[8] = 0x80 | (b[8]! & 0x3f);
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** `(name, id)` cursors of the "my organizations" list. */
+const encodeMineKey = (r: UserOrganizationRow) => JSON.stringify([r.name, r.organizationId]);
+function decodeMineKey(cursor: string | undefined): { name: string; id: string } | undefined {
+  const parse = (k: string): unknown => {
+    try {
+      return JSON.parse(k);
+    } catch {
+      return undefined;
+    }
+  };
+  const valid = (k: string) => {
+    const v = parse(k);
+    return Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && isTenantId(v[1]);
+  };
+  const key = decodeCursor(cursor, valid);
+  if (key === undefined) return undefined;
+  const [name, id] = JSON.parse(key) as [string, string];
+  return { name, id };
+}
+
+/** Re-checks a user actor's permission in the transaction; other actors were authorized by the route guard
+ *  (API keys) or are the platform's own code (system). */
+async function authorize(db: TenantDb, ctx: TenantCtx, permission: Permission): Promise<void> {
+  if (ctx.actor.kind === 'user') await loadActor(db, ctx, permission);
+  else if (ctx.actor.kind === 'anonymous') {
+    throw new OrganizationsError('ORGANIZATION_FORBIDDEN', 'authentication required');
+  }
+}
+
+function validSettings(settings: Record<string, unknown>): Record<string, unknown> {
+  const ok =
+    typeof settings === 'object' &&
+    settings !== null &&
+    !Array.isArray(settings) &&
+    Buffer.byteLength(JSON.stringify(settings)) <= MAX_SETTINGS_BYTES;
+  if (!ok) {
+    throw new OrganizationsError(
+      'ORGANIZATION_SETTINGS_INVALID',
+      `settings must be a JSON object of at most ${MAX_SETTINGS_BYTES} bytes`,
+    );
+  }
+  return settings;
+}
+
+/** Organizations: creation by a user, the current organization, "my organizations", deletion requests. */
+export function createOrganizationsService(deps: OrganizationsDeps): OrganizationsService {
+  const { withTenant, privileged } = deps;
   return {
-    async create(input) {
-      const slug = input.slug.toLowerCase();
-      if (!SLUG_RE.test(slug)) {
-        throw new OrganizationsError(
-          'ORGANIZATION_SLUG_INVALID',
-          'slug must be 1-63 lowercase letters, digits or dashes',
+    async create(ctx, input, opts) {
+      const slug = normalizeSlug(input.slug);
+      const key = opts?.idempotencyKey;
+      const id = key ? organizationIdForKey(ctx.userId, key) : uuidv7();
+      const hash = requestHash({ slug, name: input.name });
+      const scope = 'organizations.create';
+      return withTenant(id, async (db) => {
+        const row = await repo.insertOrganizationIfFree(
+          db,
+          { id, slug, name: input.name, personal: false },
+          { anyConflict: Boolean(key) },
         );
-      }
-      const id = uuidv7();
-      try {
-        return await deps.withTenant(id, async (db) => {
-          const org = await insertOrganization(db, { id, slug, name: input.name });
-          await db
-            .insertInto('tenant_placements')
-            .values({ organization_id: id, database_key: null })
-            .execute();
-          return org;
-        });
-      } catch (err) {
-        if (isUniqueViolation(err, 'organizations_slug_key')) {
-          throw new OrganizationsError('ORGANIZATION_SLUG_TAKEN', `slug "${slug}" is already taken`);
+        if (!row) {
+          // Either the slug is taken, or (keyed) this very create already committed: its record answers.
+          if (!key || !(await repo.findOrganization(db, id))) throw slugTaken(slug);
+          const prior = await withIdempotency<Organization>(db, id, { scope, key, hash }, () => {
+            throw new IdempotencyError(
+              'IDEMPOTENCY_KEY_REUSED',
+              'this Idempotency-Key already created an organization and has expired',
+              422,
+            );
+          });
+          return { organization: prior.result, replayed: prior.replayed };
         }
+        await repo.insertPlacement(db, id);
+        await insertMembership(db, {
+          organization_id: id,
+          user_id: ctx.userId,
+          role: 'owner',
+          status: 'active',
+        });
+        const organization = toOrganization(row);
+        if (key) await withIdempotency(db, id, { scope, key, hash }, async () => organization);
+        return { organization, replayed: false };
+      });
+    },
+
+    async get(ctx) {
+      const row = await withTenant(ctx.tenantId, (db) => repo.findOrganization(db, ctx.tenantId), {
+        mode: 'read',
+      });
+      if (!row) throw organizationNotFound();
+      return toOrganization(row);
+    },
+
+    async update(ctx, patch) {
+      const slug = patch.slug !== undefined ? normalizeSlug(patch.slug) : undefined;
+      const settings = patch.settings !== undefined ? validSettings(patch.settings) : undefined;
+      try {
+        const row = await withTenant(ctx.tenantId, async (db) => {
+          await authorize(db, ctx, 'org:update');
+          return repo.updateOrganization(db, ctx.tenantId, { name: patch.name, slug, settings });
+        });
+        if (!row) throw organizationNotFound();
+        return toOrganization(row);
+      } catch (err) {
+        if (slug !== undefined && isUniqueViolation(err, 'organizations_slug_key')) throw slugTaken(slug);
         throw err;
+      }
+    },
+
+    async listMine(userId, opts) {
+      const limit = Math.min(Math.max(opts?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const after = decodeMineKey(opts?.cursor);
+      if (!isTenantId(userId)) return { data: [], nextCursor: null };
+      const rows = await privileged.userOrganizations(userId, { after, limit: limit + 1 });
+      return toPage(rows, limit, encodeMineKey, toMine);
+    },
+
+    async requestDeletion(ctx) {
+      try {
+        const row = await withTenant(ctx.tenantId, async (db) => {
+          await authorize(db, ctx, 'org:delete');
+          return repo.markDeletionRequested(db, ctx.tenantId);
+        });
+        if (!row) throw organizationNotFound();
+        return toOrganization(row);
+      } finally {
+        deps.invalidateOrganization(ctx.tenantId);
       }
     },
   };

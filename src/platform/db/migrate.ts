@@ -66,6 +66,20 @@ async function installJobQueue(migrationUrl: string, roles: RoleNames): Promise<
     await pool.query(`grant select, insert, update, delete on all tables in schema graphile_worker to ${r}`);
     await pool.query(`grant usage, select on all sequences in schema graphile_worker to ${r}`);
     await pool.query(`grant execute on all functions in schema graphile_worker to ${r}`);
+    // graphile-worker enables RLS on its private tables (no policies: only their owner may touch them).
+    // The queue is platform infrastructure, not tenant data (the tenant travels inside each payload), so
+    // the runtime role gets a policy on them; it still owns nothing.
+    const tables = await pool.query<{ relname: string }>(
+      `select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+       where n.nspname = 'graphile_worker' and c.relkind = 'r' and c.relrowsecurity`,
+    );
+    for (const { relname } of tables.rows) {
+      const t = `graphile_worker."${relname}"`;
+      await pool.query(`drop policy if exists saasready_runtime on ${t}`);
+      await pool.query(
+        `create policy saasready_runtime on ${t} for all to ${r} using (true) with check (true)`,
+      );
+    }
   } finally {
     await pool.end();
   }

@@ -24,5 +24,9 @@ export function createPool(opts: PoolOptions): pg.Pool {
   pool.on('error', () => {
     // An idle client lost its connection; the pool discards it. Nothing to do.
   });
+  pool.on('connect', (client) => {
+    // A checked-out client that loses its connection fails its query; the event must not crash the process.
+    client.on('error', () => {});
+  });
   return pool;
 }

@@ -65,6 +65,10 @@ export interface UsersTable {
   email_verified_at: Date | null;
   totp_secret_enc: string | null;
   totp_enabled_at: Date | null;
+  /** The last accepted TOTP time step (int8: pg returns it as a string). */
+  totp_last_step: string | null;
+  /** The encrypted secret of an enrollment awaiting its first code (secret-box string). */
+  two_factor_pending_secret_enc: string | null;
   last_organization_id: string | null;
   is_platform_admin: Generated<boolean>;
   credentials_changed_at: Generated<Date>;

@@ -99,7 +99,7 @@ export function installAuth(app: App, authenticator: Authenticator): void {
   const table: { method: string; url: string; auth: RouteAuth }[] = [];
   declared.set(app, table);
   app.addHook('onRoute', (route) => {
-    let auth = (route.config)?.auth;
+    let auth = route.config?.auth;
     if (!auth) {
       // Routes added by the docs plugin are public by name; every other route must declare itself.
       if (!route.url.startsWith('/docs')) {

@@ -57,7 +57,20 @@ describe('HTTP platform', () => {
       .filter((r) => r.auth.kind === 'public' && !r.url.startsWith('/docs') && r.method !== 'HEAD')
       .map((r) => `${r.method} ${r.url}`)
       .sort();
-    expect(publicRoutes).toEqual(['GET /healthz', 'GET /openapi.json', 'GET /readyz']);
+    expect(publicRoutes).toEqual([
+      'GET /.well-known/jwks.json',
+      'GET /healthz',
+      'GET /openapi.json',
+      'GET /readyz',
+      'POST /v1/auth/login',
+      'POST /v1/auth/password-reset',
+      'POST /v1/auth/password-reset/confirm',
+      'POST /v1/auth/register',
+      'POST /v1/auth/token/refresh',
+      'POST /v1/auth/token/revoke',
+      'POST /v1/auth/verify-email',
+      'POST /v1/invitations/accept-new',
+    ]);
   });
 
   it('a route without an auth declaration cannot be registered', async () => {

@@ -161,6 +161,7 @@ describe('catalog: every tenant table is protected', () => {
       'app_priv_invitation_by_token',
       'app_priv_list_organization_ids',
       'app_priv_organization_id_by_slug',
+      'app_priv_platform_organizations',
       'app_priv_user_organizations',
     ]);
     for (const f of fns.rows) {

@@ -1,0 +1,50 @@
+import type { Authenticator } from '../platform/http/auth.js';
+import type { Tenancy } from '../platform/tenancy/tenancy.js';
+import { normalizeOrigins } from '../modules/auth/csrf.js';
+import { resolveSessionCookie, awaitingSecondFactor } from '../modules/auth/session-authenticator.js';
+import { bearerToken } from '../modules/tokens/bearer-token.js';
+import { acceptsPendingSecondFactor } from '../modules/two-factor/two-factor.routes.js';
+import { createAuthenticator } from '../modules/tenant-resolution/authenticator.js';
+import { TenantResolutionError } from '../modules/tenant-resolution/tenant-resolution.errors.js';
+import type { Services } from './services.js';
+import type { ComposeOptions } from './compose.js';
+
+/**
+ * The production authenticator: bearer access tokens (tokens module) or the session cookie (auth module,
+ * CSRF-checked), then tenant resolution with membership, organization policy and two-factor checks.
+ */
+export function createAppAuthenticator(deps: {
+  services: Services;
+  tenancy: Tenancy;
+  opts: ComposeOptions;
+}): Authenticator {
+  const { services, tenancy, opts } = deps;
+  const allowedOrigins = normalizeOrigins(opts.allowedOrigins ?? [opts.publicUrl]);
+  return createAuthenticator({
+    bearer: async (request) => {
+      const token = bearerToken(request);
+      return token ? services.tokens.verifyAccess(token) : null;
+    },
+    session: async (request) => {
+      const resolved = await resolveSessionCookie(request, { sessions: services.sessions, allowedOrigins });
+      if (!resolved) return null;
+      if (awaitingSecondFactor(resolved) && !acceptsPendingSecondFactor(request)) {
+        throw new TenantResolutionError('TWO_FACTOR_REQUIRED', 'verify your second factor first');
+      }
+      return {
+        sessionId: resolved.session.id,
+        userId: resolved.user.id,
+        currentOrganizationId: resolved.session.currentOrganizationId,
+        twoFactorVerified: resolved.session.twoFactorVerified,
+        userTwoFactorEnabled: resolved.user.twoFactorEnabled,
+        isPlatformAdmin: resolved.user.isPlatformAdmin,
+      };
+    },
+    // Platform administration needs a browser session; an API token never carries it.
+    isPlatformAdmin: async () => false,
+    activeMembership: (orgId, userId) => services.membershipLookup.activeMembership(orgId, userId),
+    organizationIdBySlug: (slug) => tenancy.privileged.organizationIdBySlug(slug),
+    organizationPolicy: (orgId) => services.organizationPolicies.get(orgId),
+    baseDomain: opts.baseDomain,
+  });
+}

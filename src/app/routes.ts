@@ -1,0 +1,91 @@
+import type pg from 'pg';
+import type { App } from '../platform/http/app-type.js';
+import type { PlatformDb } from '../platform/db/platform-db.js';
+import type { Mailer } from '../platform/mail/mailer.js';
+import { HttpError } from '../platform/http/http-errors.js';
+import { registerHealthRoutes } from '../platform/http/health.routes.js';
+import { migrationsCurrent } from '../platform/db/migrate.js';
+import { registerProjectsRoutes } from '../modules/projects/projects.routes.js';
+import { registerOrganizationsRoutes } from '../modules/organizations/organizations.routes.js';
+import { registerMembershipsRoutes } from '../modules/memberships/memberships.routes.js';
+import { registerRolesRoutes } from '../modules/memberships/roles.routes.js';
+import { registerAuthRoutes } from '../modules/auth/auth.routes.js';
+import { registerSessionRoutes } from '../modules/auth/sessions.routes.js';
+import { normalizeOrigins } from '../modules/auth/csrf.js';
+import { registerTokensRoutes } from '../modules/tokens/tokens.routes.js';
+import { registerTwoFactorRoutes } from '../modules/two-factor/two-factor.routes.js';
+import { registerInvitationsRoutes } from '../modules/invitations/invitations.routes.js';
+import { registerPlatformRoutes } from '../modules/platform/platform.routes.js';
+import { registerSwitchRoutes } from '../modules/tenant-resolution/switch.routes.js';
+import { registerDevMailboxRoutes } from '../platform/mail/dev-mailbox.routes.js';
+import type { Services } from './services.js';
+import type { ComposeOptions } from './compose.js';
+
+/** Registers every module's routes with the services built for them. */
+export function registerRoutes(
+  app: App,
+  deps: {
+    services: Services;
+    pool: pg.Pool;
+    mailer: Mailer;
+    platformDb: PlatformDb;
+    organizationIdBySlug: (slug: string) => Promise<string | null>;
+    opts: ComposeOptions;
+  },
+): void {
+  const { services: s, pool, opts } = deps;
+  const allowedOrigins = normalizeOrigins(opts.allowedOrigins ?? [opts.publicUrl]);
+  registerHealthRoutes(app, {
+    ready: async () => {
+      await pool.query('select 1');
+      return { database: true, migrations: await migrationsCurrent(pool) };
+    },
+  });
+  registerProjectsRoutes(app, { projects: s.projects });
+  registerOrganizationsRoutes(app, { organizations: s.organizations });
+  registerMembershipsRoutes(app, { memberships: s.memberships });
+  registerRolesRoutes(app, { roles: s.roles });
+  registerAuthRoutes(app, { auth: s.auth, sessions: s.sessions, allowedOrigins });
+  registerSessionRoutes(app, { sessions: s.sessions });
+  registerTokensRoutes(app, { tokens: s.tokens });
+  registerTwoFactorRoutes(app, {
+    twoFactor: s.twoFactor,
+    policy: s.twoFactorPolicy,
+    markSessionVerified: async (sessionId, reply) => {
+      const rotated = await s.sessions.markTwoFactorVerified(sessionId);
+      if (!rotated) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
+      void reply.header('set-cookie', s.sessions.cookie(rotated.token, rotated.session));
+    },
+  });
+  registerInvitationsRoutes(app, {
+    invitations: s.invitations,
+    createUser: async (db, email, password) => {
+      const { user } = await s.auth.registerUser(
+        { email, password },
+        { createPersonalOrganization: false, db, emailVerified: true },
+      );
+      return user.id;
+    },
+    startSession: async (req, reply, userId, orgId) => {
+      const { token, session } = await s.sessions.create(
+        userId,
+        { ip: req.ip, userAgent: req.headers['user-agent'] ?? null },
+        { currentOrganizationId: orgId },
+      );
+      void reply.header('set-cookie', s.sessions.cookie(token, session));
+    },
+  });
+  registerPlatformRoutes(app, { platform: s.platform });
+  registerSwitchRoutes(app, {
+    sessions: s.sessions,
+    organizationIdBySlug: deps.organizationIdBySlug,
+    rememberLastOrganization: async (userId, orgId) => {
+      await deps.platformDb
+        .updateTable('users')
+        .set({ last_organization_id: orgId })
+        .where('id', '=', userId)
+        .execute();
+    },
+  });
+  if (opts.devMailbox) registerDevMailboxRoutes(app, { mailer: deps.mailer });
+}

@@ -1,0 +1,100 @@
+import type { PlatformDb } from '../platform/db/platform-db.js';
+import type { Tenancy } from '../platform/tenancy/tenancy.js';
+import type { TenantDb } from '../platform/tenancy/tenant-database.js';
+import type { Permission } from '../platform/authz/permissions.js';
+import { createProjectsService } from '../modules/projects/projects.service.js';
+import { createOrganizationsService } from '../modules/organizations/organizations.service.js';
+import { createMembershipLookup } from '../modules/memberships/membership-lookup.js';
+import { createMembershipsService } from '../modules/memberships/memberships.service.js';
+import { createRolesService } from '../modules/memberships/roles.service.js';
+import { permissionsOf } from '../modules/memberships/role-permissions.js';
+import { createSessionService } from '../modules/auth/sessions.service.js';
+import { createAuthService } from '../modules/auth/auth.service.js';
+import { createTokenService } from '../modules/tokens/tokens.service.js';
+import { createTwoFactorService } from '../modules/two-factor/two-factor.service.js';
+import { createTwoFactorPolicyService } from '../modules/two-factor/two-factor.policy.js';
+import { createInvitationsService } from '../modules/invitations/invitations.service.js';
+import { createPlatformService } from '../modules/platform/platform.service.js';
+import { createOrganizationPolicies } from '../modules/tenant-resolution/organization-policy.js';
+import type { ComposeOptions } from './compose.js';
+
+/** Permissions of a built-in role, or of the organization's custom role (read in the caller's scope). */
+async function rolePermissions(
+  db: TenantDb,
+  orgId: string,
+  role: string,
+): Promise<readonly Permission[] | null> {
+  const custom = await db
+    .selectFrom('roles')
+    .select('permissions')
+    .where('organization_id', '=', orgId)
+    .where('key', '=', role)
+    .executeTakeFirst();
+  const perms = permissionsOf(role, custom?.permissions ?? null);
+  return perms.size > 0 || custom ? [...perms] : null;
+}
+
+/** Builds every service with only the dependencies it uses. */
+export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb; opts: ComposeOptions }) {
+  const { tenancy, platformDb, opts } = deps;
+  const { withTenant, privileged } = tenancy;
+  const membershipLookup = createMembershipLookup({ withTenant });
+  const organizationPolicies = createOrganizationPolicies({ withTenant });
+  const invalidateOrganization = (orgId: string) => {
+    membershipLookup.invalidateOrganization(orgId);
+    organizationPolicies.invalidate(orgId);
+  };
+  const sessions = createSessionService({ db: platformDb, secureCookies: opts.secureCookies, log: opts.log });
+  const auth = createAuthService({
+    db: platformDb,
+    withTenant,
+    sessions,
+    publicUrl: opts.publicUrl,
+    log: opts.log,
+  });
+  const tokens = createTokenService({
+    db: platformDb,
+    keys: opts.secrets.jwtKeys,
+    issuer: opts.publicUrl,
+    membership: membershipLookup,
+  });
+  const twoFactor = createTwoFactorService({
+    db: platformDb,
+    kek: opts.secrets.kek,
+    issuer: 'SaaSReady',
+    onChanged: (userId) => sessions.invalidateUser(userId),
+  });
+  const twoFactorPolicy = createTwoFactorPolicyService({
+    withTenant,
+    isEnabled: (userId) => twoFactor.isEnabled(userId),
+    onRequirementChanged: (orgId) => organizationPolicies.invalidate(orgId),
+  });
+  return {
+    membershipLookup,
+    organizationPolicies,
+    sessions,
+    auth,
+    tokens,
+    twoFactor,
+    twoFactorPolicy,
+    projects: createProjectsService({ withTenant }),
+    organizations: createOrganizationsService({ withTenant, privileged, invalidateOrganization }),
+    memberships: createMembershipsService({ withTenant, lookup: membershipLookup }),
+    roles: createRolesService({ withTenant, lookup: membershipLookup }),
+    invitations: createInvitationsService({
+      withTenant,
+      invitationByToken: (hash) => privileged.invitationByToken(hash),
+      rolePermissions,
+      membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
+      publicUrl: opts.publicUrl,
+    }),
+    platform: createPlatformService({
+      withTenant,
+      platformOrganizations: (after, limit) => privileged.platformOrganizations(after, limit),
+      invalidatePolicy: (orgId) => organizationPolicies.invalidate(orgId),
+      log: opts.log,
+    }),
+  };
+}
+
+export type Services = ReturnType<typeof createServices>;

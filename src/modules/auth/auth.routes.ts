@@ -1,0 +1,262 @@
+import { Type } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { App } from '../../platform/http/server.js';
+import { authenticated, userIdOf } from '../../platform/http/auth.js';
+import { ErrorResponse } from '../../platform/http/schemas.js';
+import { AuthError } from './auth.errors.js';
+import type { AuthService } from './auth.service.js';
+import { checkCrossSiteRequest } from './csrf.js';
+import { PASSWORD_MAX_LENGTH } from './password-policy.js';
+import type { SessionService } from './sessions.service.js';
+
+export interface AuthRoutesDeps {
+  readonly auth: AuthService;
+  readonly sessions: SessionService;
+  /** Normalized origins (see `normalizeOrigins`) allowed to post to the auth endpoints from a browser. */
+  readonly allowedOrigins: readonly string[];
+}
+
+export const User = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    email: Type.String(),
+    emailVerified: Type.Boolean(),
+    twoFactorEnabled: Type.Boolean(),
+  },
+  { $id: 'AuthUser' },
+);
+const Organization = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  slug: Type.String(),
+  name: Type.String(),
+  personal: Type.Boolean(),
+});
+const Email = Type.String({ minLength: 3, maxLength: 320 });
+const NewPassword = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH * 4 });
+const AnyPassword = Type.String({ minLength: 1, maxLength: 1024 });
+const Token = Type.Object(
+  { token: Type.String({ minLength: 1, maxLength: 128 }) },
+  { additionalProperties: false },
+);
+const Accepted = Type.Object({ status: Type.Literal('accepted') });
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse };
+const publicAuth = (reason: string) => ({ auth: { kind: 'public' as const, reason } });
+
+/** Adds `Retry-After` to a throttled answer (the error handler renders the body). */
+export async function withRetryAfter<T>(reply: FastifyReply, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof AuthError && err.retryAfterSeconds !== undefined) {
+      void reply.header('retry-after', String(err.retryAfterSeconds));
+    }
+    throw err;
+  }
+}
+
+const meta = (req: FastifyRequest) => ({
+  ip: req.ip,
+  userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
+});
+
+/** `/v1/auth/*`: sign-up, login, logout, me, email verification, password reset and change. */
+export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
+  const { auth, sessions, allowedOrigins } = deps;
+
+  app.post(
+    '/v1/auth/register',
+    {
+      config: publicAuth('sign-up creates the account'),
+      schema: {
+        operationId: 'register',
+        tags: ['auth'],
+        body: Type.Object(
+          {
+            email: Email,
+            password: NewPassword,
+            name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object({ user: User, organization: Organization }),
+          409: ErrorResponse,
+          ...errors,
+        },
+      },
+    },
+    async (req, reply) => {
+      checkCrossSiteRequest(req, allowedOrigins);
+      const r = await auth.signUp(req.body, meta(req));
+      void reply
+        .header('set-cookie', sessions.cookie(r.token, r.session))
+        .header('cache-control', 'no-store');
+      return reply.status(201).send({ user: r.user, organization: r.organization });
+    },
+  );
+
+  app.post(
+    '/v1/auth/login',
+    {
+      config: publicAuth('login establishes the session'),
+      schema: {
+        operationId: 'login',
+        tags: ['auth'],
+        body: Type.Object({ email: Email, password: AnyPassword }, { additionalProperties: false }),
+        response: {
+          200: Type.Object({
+            twoFactorRequired: Type.Boolean(),
+            user: Type.Optional(User),
+            currentOrganizationId: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.Null()])),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (req, reply) =>
+      withRetryAfter(reply, async () => {
+        checkCrossSiteRequest(req, allowedOrigins);
+        const presentedToken = sessions.tokenFromCookieHeader(req.headers.cookie);
+        const r = await auth.login(req.body, { ...meta(req), presentedToken });
+        void reply
+          .header('set-cookie', sessions.cookie(r.token, r.session))
+          .header('cache-control', 'no-store');
+        if (r.twoFactorRequired) return { twoFactorRequired: true };
+        return { twoFactorRequired: false, user: r.user, currentOrganizationId: r.currentOrganizationId };
+      }),
+  );
+
+  app.post(
+    '/v1/auth/logout',
+    {
+      config: { auth: { kind: 'user' } },
+      schema: { operationId: 'logout', tags: ['auth'], response: { 204: Type.Null(), ...errors } },
+    },
+    async (req, reply) => {
+      const { sessionId } = authenticated(req);
+      if (sessionId) await sessions.revoke(sessionId);
+      void reply.header('set-cookie', sessions.clearCookie());
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    '/v1/auth/me',
+    {
+      config: { auth: { kind: 'user' } },
+      schema: {
+        operationId: 'me',
+        tags: ['auth'],
+        response: {
+          200: Type.Object({
+            user: User,
+            currentOrganizationId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => auth.me({ userId: userIdOf(req), sessionId: authenticated(req).sessionId }),
+  );
+
+  app.post(
+    '/v1/auth/verify-email',
+    {
+      config: publicAuth('the emailed token is the credential'),
+      schema: {
+        operationId: 'verifyEmail',
+        tags: ['auth'],
+        body: Token,
+        response: { 204: Type.Null(), ...errors },
+      },
+    },
+    async (req, reply) => {
+      await auth.verifyEmail(req.body.token);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.post(
+    '/v1/auth/verify-email/resend',
+    {
+      config: { auth: { kind: 'user' } },
+      schema: {
+        operationId: 'resendVerificationEmail',
+        tags: ['auth'],
+        response: { 202: Accepted, 409: ErrorResponse, ...errors },
+      },
+    },
+    async (req, reply) =>
+      withRetryAfter(reply, async () => {
+        await auth.resendVerification(userIdOf(req));
+        return reply.status(202).send({ status: 'accepted' });
+      }),
+  );
+
+  app.post(
+    '/v1/auth/password-reset',
+    {
+      config: publicAuth('a forgotten password cannot sign in'),
+      schema: {
+        operationId: 'requestPasswordReset',
+        tags: ['auth'],
+        body: Type.Object({ email: Email }, { additionalProperties: false }),
+        response: { 202: Accepted, ...errors },
+      },
+    },
+    async (req, reply) =>
+      withRetryAfter(reply, async () => {
+        checkCrossSiteRequest(req, allowedOrigins);
+        await auth.requestPasswordReset(req.body.email, { ip: req.ip });
+        return reply.status(202).send({ status: 'accepted' });
+      }),
+  );
+
+  app.post(
+    '/v1/auth/password-reset/confirm',
+    {
+      config: publicAuth('the emailed token is the credential'),
+      schema: {
+        operationId: 'confirmPasswordReset',
+        tags: ['auth'],
+        body: Type.Object(
+          { token: Type.String({ minLength: 1, maxLength: 128 }), password: NewPassword },
+          { additionalProperties: false },
+        ),
+        response: { 204: Type.Null(), ...errors },
+      },
+    },
+    async (req, reply) => {
+      checkCrossSiteRequest(req, allowedOrigins);
+      await auth.confirmPasswordReset(req.body.token, req.body.password);
+      void reply.header('set-cookie', sessions.clearCookie());
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.post(
+    '/v1/auth/password',
+    {
+      config: { auth: { kind: 'user' } },
+      schema: {
+        operationId: 'changePassword',
+        tags: ['auth'],
+        body: Type.Object(
+          { currentPassword: AnyPassword, newPassword: NewPassword },
+          { additionalProperties: false },
+        ),
+        response: { 204: Type.Null(), ...errors },
+      },
+    },
+    async (req, reply) =>
+      withRetryAfter(reply, async () => {
+        const who = authenticated(req);
+        const r = await auth.changePassword({ userId: userIdOf(req), sessionId: who.sessionId }, req.body);
+        if (r)
+          void reply
+            .header('set-cookie', sessions.cookie(r.token, r.session))
+            .header('cache-control', 'no-store');
+        return reply.status(204).send(null);
+      }),
+  );
+}

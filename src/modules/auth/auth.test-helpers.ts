@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { connect, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import { createPlatformDb, type PlatformDb } from '../../platform/db/platform-db.js';
+import type { Authenticator } from '../../platform/http/auth.js';
+import { createHttpServer, type App } from '../../platform/http/server.js';
+import { createLogger } from '../../platform/logger.js';
+import type { Tenancy } from '../../platform/tenancy/tenancy.js';
+import { registerAuthRoutes } from './auth.routes.js';
+import { createAuthService, type AuthService } from './auth.service.js';
+import { normalizeOrigins } from './csrf.js';
+import { authenticateSession } from './session-authenticator.js';
+import { registerSessionRoutes } from './sessions.routes.js';
+import { createSessionService, type SessionService, type SessionServiceOptions } from './sessions.service.js';
+
+export const PUBLIC_URL = 'https://app.example.test';
+export const ORIGIN = { origin: PUBLIC_URL };
+
+export interface AuthHarness {
+  app: App;
+  tenancy: Tenancy;
+  db: PlatformDb;
+  sessions: SessionService;
+  auth: AuthService;
+  /** A superuser client (reads graphile_worker.jobs, edits timestamps). */
+  admin: pg.Client;
+  close(): Promise<void>;
+}
+
+/** The auth routes on a bare HTTP server, with the session authenticator, on the test database. */
+export async function buildAuthHarness(
+  opts: { sessions?: Partial<Omit<SessionServiceOptions, 'db'>> } = {},
+): Promise<AuthHarness> {
+  const tenancy = createTestTenancy();
+  const db = createPlatformDb(tenancy.control.pool);
+  const sessions = createSessionService({ db, secureCookies: true, ...opts.sessions });
+  const auth = createAuthService({ db, withTenant: tenancy.withTenant, sessions, publicUrl: PUBLIC_URL });
+  const allowedOrigins = normalizeOrigins([PUBLIC_URL]);
+  const authenticator: Authenticator = {
+    authenticate: (req) => authenticateSession(req, { sessions, allowedOrigins }),
+    resolveTenant: () => Promise.resolve(null),
+  };
+  const app = await createHttpServer({
+    log: createLogger({ level: 'silent' }),
+    bodyLimitBytes: 1024 * 1024,
+    trustProxy: false,
+    authenticator,
+    version: 'test',
+  });
+  registerAuthRoutes(app, { auth, sessions, allowedOrigins });
+  registerSessionRoutes(app, { sessions });
+  await app.ready();
+  const admin = await connect(testDb().adminUrl);
+  return {
+    app,
+    tenancy,
+    db,
+    sessions,
+    auth,
+    admin,
+    async close() {
+      await app.close();
+      await admin.end();
+      await db.destroy();
+      await tenancy.close();
+    },
+  };
+}
+
+/** A unique address for one test. */
+export const freshEmail = (prefix = 'user') => `${prefix}-${randomBytes(6).toString('hex')}@example.com`;
+
+/** A password that passes the policy. */
+export const GOOD_PASSWORD = 'correct horse battery staple';
+
+/** The `sr_session` value a response sets, or undefined. */
+export function sessionCookieOf(res: { headers: Record<string, unknown> }): string | undefined {
+  const raw = res.headers['set-cookie'];
+  const all = Array.isArray(raw) ? (raw as string[]) : typeof raw === 'string' ? [raw] : [];
+  for (const c of all) {
+    const m = /^sr_session=([^;]*)/.exec(c);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+/** The newest `mail.send` payload queued to an address. */
+export async function lastMailTo(
+  admin: pg.Client,
+  to: string,
+): Promise<{ to: string; subject: string; text: string; html?: string } | undefined> {
+  const res = await admin.query<{
+    payload: { payload: { to: string; subject: string; text: string; html?: string } };
+  }>(
+    // graphile-worker 0.17's public `jobs` view has no payload column: read the private table.
+    `select j.payload from graphile_worker._private_jobs j
+      join graphile_worker._private_tasks t on t.id = j.task_id
+      where t.identifier = 'mail.send' and j.payload->'payload'->>'to' = $1
+      order by j.id desc limit 1`,
+    [to],
+  );
+  return res.rows[0]?.payload.payload;
+}
+
+/** The token in a mailed link (`?token=`). */
+export function tokenInMail(mail: { text: string } | undefined, path: string): string {
+  const m = new RegExp(`${PUBLIC_URL}${path}\\?token=([A-Za-z0-9_-]+)`).exec(mail?.text ?? '');
+  if (!m?.[1]) throw new Error(`no ${path} link in mail`);
+  return m[1];
+}
+
+/** `select count(*)` as a number. */
+export async function countRows(admin: pg.Client, query: string, params: unknown[] = []): Promise<number> {
+  const res = await admin.query<{ n: number }>(`select count(*)::int as n from ${query}`, params);
+  return res.rows[0]!.n;
+}
+
+/** One row of a superuser query, typed by the caller. */
+export async function oneRow<T extends pg.QueryResultRow>(
+  admin: pg.Client,
+  query: string,
+  params: unknown[] = [],
+): Promise<T> {
+  const res = await admin.query<T>(query, params);
+  if (!res.rows[0]) throw new Error(`no row: ${query}`);
+  return res.rows[0];
+}

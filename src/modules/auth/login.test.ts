@@ -1,0 +1,235 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestOrg } from '../../../test/support/tenancy.js';
+import {
+  buildAuthHarness,
+  freshEmail,
+  oneRow,
+  GOOD_PASSWORD,
+  ORIGIN,
+  sessionCookieOf,
+  type AuthHarness,
+} from './auth.test-helpers.js';
+import { createPasswordHasher } from './passwords.js';
+
+describe('POST /v1/auth/login', () => {
+  let h: AuthHarness;
+  let ipSeq = 1;
+  /** A fresh client address per test, so the per-address throttle of one test does not touch another. */
+  const newIp = () => `10.0.${Math.floor(ipSeq / 250)}.${(ipSeq++ % 250) + 1}`;
+
+  beforeAll(async () => {
+    h = await buildAuthHarness();
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  async function register(email = freshEmail('login')) {
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/v1/auth/register',
+      payload: { email, password: GOOD_PASSWORD },
+    });
+    expect(res.statusCode).toBe(201);
+    const body = res.json<{ user: { id: string }; organization: { id: string } }>();
+    return { email, userId: body.user.id, orgId: body.organization.id, cookie: sessionCookieOf(res)! };
+  }
+  const login = (
+    email: string,
+    password: string,
+    opts: { ip?: string; headers?: Record<string, string> } = {},
+  ) =>
+    h.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      remoteAddress: opts.ip ?? newIp(),
+      headers: opts.headers,
+      payload: { email, password },
+    });
+
+  it('signs in with a fresh session token every time and revokes the session the browser still presented', async () => {
+    const u = await register();
+    const res = await login(` ${u.email.toUpperCase()} `, GOOD_PASSWORD, {
+      headers: { cookie: `sr_session=${u.cookie}` },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({
+      twoFactorRequired: false,
+      user: { id: u.userId, email: u.email, emailVerified: false, twoFactorEnabled: false },
+      currentOrganizationId: u.orgId,
+    });
+    const token = sessionCookieOf(res)!;
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(token).not.toBe(u.cookie);
+    const again = sessionCookieOf(await login(u.email, GOOD_PASSWORD))!;
+    expect(again).not.toBe(token);
+    expect(
+      (await h.app.inject({ url: '/v1/auth/me', headers: { cookie: `sr_session=${token}` } })).statusCode,
+    ).toBe(200);
+    expect(
+      (await h.app.inject({ url: '/v1/auth/me', headers: { cookie: `sr_session=${u.cookie}` } })).statusCode,
+    ).toBe(401);
+  });
+
+  it('answers unknown email and wrong password identically, with similar timing', async () => {
+    const u = await register();
+    const unknown = await login(freshEmail('nobody'), GOOD_PASSWORD);
+    const wrong = await login(u.email, 'not the right password');
+    expect(unknown.statusCode).toBe(401);
+    expect(wrong.statusCode).toBe(401);
+    expect(unknown.body).toBe(wrong.body);
+    expect(unknown.json()).toEqual({
+      error: { code: 'AUTH_INVALID_CREDENTIALS', message: 'email or password is incorrect' },
+    });
+    expect(sessionCookieOf(unknown)).toBeUndefined();
+    expect(sessionCookieOf(wrong)).toBeUndefined();
+
+    const time = async (email: string) => {
+      const t0 = performance.now();
+      await login(email, 'not the right password');
+      return performance.now() - t0;
+    };
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const accounts = [await register(), await register()];
+    const known: number[] = [];
+    const absent: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      // 4 wrong attempts per account stay under the per-account throttle; alternate which goes first.
+      const email = accounts[i % 2]!.email;
+      if (i % 2) {
+        known.push(await time(email));
+        absent.push(await time(freshEmail('ghost')));
+      } else {
+        absent.push(await time(freshEmail('ghost')));
+        known.push(await time(email));
+      }
+    }
+    // Both paths run one argon2 verification (the unknown one against a dummy hash)…
+    const hasher = createPasswordHasher();
+    await hasher.verifyDummy('warm up: the dummy hash is computed once');
+    const t0 = performance.now();
+    for (let i = 0; i < 3; i++) await hasher.verifyDummy('not the right password');
+    const argon2 = (performance.now() - t0) / 3;
+    expect(median(absent)).toBeGreaterThan(argon2 * 0.6);
+    expect(median(known)).toBeGreaterThan(argon2 * 0.6);
+    // …so their times are of the same order (a loose bound: the test machine is shared and noisy).
+    const ratio = median(known) / median(absent);
+    expect(ratio).toBeGreaterThan(1 / 3);
+    expect(ratio).toBeLessThan(3);
+  });
+
+  it('throttles one account after 5 failures (from any address) with 429 and Retry-After', async () => {
+    const u = await register();
+    for (let i = 0; i < 5; i++) expect((await login(u.email, `wrong password ${i}`)).statusCode).toBe(401);
+    const blocked = await login(u.email, GOOD_PASSWORD);
+    expect(blocked.statusCode).toBe(429);
+    expect(blocked.json()).toMatchObject({ error: { code: 'AUTH_THROTTLED' } });
+    const retryAfter = Number(blocked.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThan(800);
+    expect(retryAfter).toBeLessThanOrEqual(900);
+    // Same answer for an unknown account at its limit: the throttle does not reveal who exists.
+    const ghost = freshEmail('ghost');
+    for (let i = 0; i < 5; i++) await login(ghost, 'whatever it is');
+    const ghostBlocked = await login(ghost, 'whatever it is');
+    expect(ghostBlocked.statusCode).toBe(429);
+    const pick = (r: typeof blocked) => {
+      const { code, message } = r.json<{ error: { code: string; message: string } }>().error;
+      return { code, message };
+    };
+    expect(pick(ghostBlocked)).toEqual(pick(blocked));
+  });
+
+  it('a success clears the account counter', async () => {
+    const u = await register();
+    for (let i = 0; i < 4; i++) await login(u.email, 'wrong password x');
+    expect((await login(u.email, GOOD_PASSWORD)).statusCode).toBe(200);
+    for (let i = 0; i < 4; i++) expect((await login(u.email, 'wrong password y')).statusCode).toBe(401);
+  });
+
+  it('throttles one address after 20 failures, and X-Forwarded-For (not trusted) does not dodge it', async () => {
+    const ip = newIp();
+    for (let i = 0; i < 20; i++) {
+      const res = await login(freshEmail('spray'), 'some password 123', {
+        ip,
+        headers: { 'x-forwarded-for': `203.0.113.${i + 1}` },
+      });
+      expect(res.statusCode).toBe(401);
+    }
+    const blocked = await login(freshEmail('spray'), 'some password 123', {
+      ip,
+      headers: { 'x-forwarded-for': '198.51.100.77' },
+    });
+    expect(blocked.statusCode).toBe(429);
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    // Another address is not affected.
+    expect((await login(freshEmail('spray'), 'some password 123')).statusCode).toBe(401);
+  });
+
+  it('starts in the last organization if still an active member there, else the first active one', async () => {
+    const u = await register();
+    const other = await createTestOrg(h.tenancy, 'aaa-login');
+    await h.tenancy.withTenant(other, (db) =>
+      db
+        .insertInto('memberships')
+        .values({ organization_id: other, user_id: u.userId, role: 'member', status: 'active' })
+        .execute(),
+    );
+    await h.admin.query('update users set last_organization_id = $1 where id = $2', [other, u.userId]);
+    expect((await login(u.email, GOOD_PASSWORD)).json()).toMatchObject({ currentOrganizationId: other });
+
+    await h.tenancy.withTenant(other, (db) =>
+      db
+        .updateTable('memberships')
+        .set({ status: 'pending' })
+        .where('organization_id', '=', other)
+        .where('user_id', '=', u.userId)
+        .execute(),
+    );
+    expect((await login(u.email, GOOD_PASSWORD)).json()).toMatchObject({ currentOrganizationId: u.orgId });
+
+    await h.tenancy.withTenant(u.orgId, (db) =>
+      db
+        .deleteFrom('memberships')
+        .where('organization_id', '=', u.orgId)
+        .where('user_id', '=', u.userId)
+        .execute(),
+    );
+    expect((await login(u.email, GOOD_PASSWORD)).json()).toMatchObject({ currentOrganizationId: null });
+  });
+
+  it('with TOTP enabled, the session waits for the second factor', async () => {
+    const u = await register();
+    await h.admin.query('update users set totp_enabled_at = now() where id = $1', [u.userId]);
+    const res = await login(u.email, GOOD_PASSWORD);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ twoFactorRequired: true });
+    const token = sessionCookieOf(res)!;
+    const me = await h.app.inject({ url: '/v1/auth/me', headers: { cookie: `sr_session=${token}` } });
+    expect(me.statusCode).toBe(401);
+    const row = await oneRow<{ two_factor_verified: boolean }>(
+      h.admin,
+      'select two_factor_verified from sessions where user_id = $1 order by id desc limit 1',
+      [u.userId],
+    );
+    expect(row.two_factor_verified).toBe(false);
+
+    const resolved = await h.sessions.resolve(token);
+    const verified = await h.sessions.markTwoFactorVerified(resolved!.session.id);
+    expect(verified?.session.twoFactorVerified).toBe(true);
+    expect(await h.sessions.resolve(token)).toBeNull(); // rotated: the pre-2FA token is dead
+    const after = await h.app.inject({
+      url: '/v1/auth/me',
+      headers: { cookie: `sr_session=${verified!.token}` },
+    });
+    expect(after.json()).toMatchObject({ user: { id: u.userId, twoFactorEnabled: true } });
+  });
+
+  it('refuses a login form posted from a foreign origin (login CSRF) but accepts the app origin', async () => {
+    const u = await register();
+    const foreign = await login(u.email, GOOD_PASSWORD, { headers: { origin: 'https://evil.example' } });
+    expect(foreign.statusCode).toBe(403);
+    expect(foreign.json()).toMatchObject({ error: { code: 'CSRF_ORIGIN_MISMATCH' } });
+    expect((await login(u.email, GOOD_PASSWORD, { headers: ORIGIN })).statusCode).toBe(200);
+  });
+});

@@ -1,0 +1,75 @@
+import type { Logger } from 'pino';
+import type { PlatformDb } from '../../platform/db/platform-db.js';
+import { invalidCredentials } from './auth.errors.js';
+import { normalizeEmail } from './email-address.js';
+import type { PasswordHasher } from './passwords.js';
+import type { Session, SessionMeta, SessionService } from './sessions.service.js';
+import type { Throttle } from './throttle.js';
+import { startingOrganization } from './user-organizations.js';
+import { findUserByEmail, setPasswordHash, toPublicUser, type PublicUser } from './users.repository.js';
+
+export interface LoginDeps {
+  readonly db: PlatformDb;
+  readonly sessions: SessionService;
+  readonly hasher: PasswordHasher;
+  /** Rules `account` and `ip` (see LOGIN_THROTTLE_RULES). */
+  readonly throttle: Throttle;
+  readonly log?: Logger;
+}
+
+export type LoginResult =
+  | { token: string; session: Session; twoFactorRequired: true }
+  | {
+      token: string;
+      session: Session;
+      twoFactorRequired: false;
+      user: PublicUser;
+      currentOrganizationId: string | null;
+    };
+
+/**
+ * Password login. Unknown email and wrong password get the same error after the same work (an unknown
+ * account is verified against a dummy argon2 hash). Attempts are throttled per account and per client
+ * address before any verification. Success starts a NEW session (a fresh token every login; a session the
+ * request still presented is revoked), in the user's last organization if still an active member there,
+ * else their first one. With TOTP enabled the session waits for the second factor.
+ */
+export function createLogin(deps: LoginDeps) {
+  const { db, sessions, hasher, throttle, log } = deps;
+
+  async function login(
+    input: { email: string; password: string },
+    meta: SessionMeta & { ip: string; presentedToken?: string | null },
+  ): Promise<LoginResult> {
+    const normalized = normalizeEmail(input.email);
+    const account = { kind: 'account', value: normalized };
+    const address = { kind: 'ip', value: meta.ip };
+    throttle.acquire([account, address]);
+
+    const user = await findUserByEmail(db, normalized);
+    const ok = user?.password_hash
+      ? await hasher.verify(user.password_hash, input.password)
+      : await hasher.verifyDummy(input.password);
+    if (!user || !ok) {
+      log?.info({ login: 'failed', ip: meta.ip }, 'login failed');
+      throw invalidCredentials();
+    }
+    throttle.release([address]);
+    throttle.reset(account);
+
+    if (user.password_hash && hasher.needsRehash(user.password_hash)) {
+      await setPasswordHash(db, user.id, await hasher.hash(input.password), { credentialsChanged: false });
+    }
+    if (meta.presentedToken) {
+      const previous = await sessions.resolve(meta.presentedToken);
+      if (previous) await sessions.revoke(previous.session.id);
+    }
+    const currentOrganizationId = await startingOrganization(db, user, log);
+    const { token, session } = await sessions.create(user.id, meta, { currentOrganizationId });
+    log?.info({ user: user.id, session_id: session.id }, 'login succeeded');
+    if (user.totp_enabled_at !== null) return { token, session, twoFactorRequired: true };
+    return { token, session, twoFactorRequired: false, user: toPublicUser(user), currentOrganizationId };
+  }
+
+  return { login };
+}

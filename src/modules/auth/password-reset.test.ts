@@ -1,0 +1,262 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uuidv7 } from '../../platform/ids.js';
+import {
+  buildAuthHarness,
+  countRows,
+  oneRow,
+  freshEmail,
+  GOOD_PASSWORD,
+  lastMailTo,
+  ORIGIN,
+  PUBLIC_URL,
+  sessionCookieOf,
+  tokenInMail,
+  type AuthHarness,
+} from './auth.test-helpers.js';
+import { hashToken } from './tokens.js';
+
+const NEW_PASSWORD = 'a brand new passphrase';
+const cookie = (token: string) => ({ cookie: `sr_session=${token}` });
+
+describe('email verification, password reset and change', () => {
+  let h: AuthHarness;
+  let ipSeq = 1;
+  const newIp = () => `10.9.${Math.floor(ipSeq / 250)}.${(ipSeq++ % 250) + 1}`;
+  beforeAll(async () => {
+    h = await buildAuthHarness();
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  async function register() {
+    const email = freshEmail('pw');
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/v1/auth/register',
+      payload: { email, password: GOOD_PASSWORD },
+    });
+    return { email, userId: res.json<{ user: { id: string } }>().user.id, token: sessionCookieOf(res)! };
+  }
+  const login = (email: string, password: string) =>
+    h.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      remoteAddress: newIp(),
+      payload: { email, password },
+    });
+  const me = (token: string) => h.app.inject({ url: '/v1/auth/me', headers: cookie(token) });
+  const post = (url: string, payload?: object, headers: Record<string, string> = {}) =>
+    h.app.inject({ method: 'POST', url, payload, headers, remoteAddress: newIp() });
+
+  describe('verify email', () => {
+    it('verifies once with the mailed link; reuse, garbage and expiry answer the same 400', async () => {
+      const u = await register();
+      const token = tokenInMail(await lastMailTo(h.admin, u.email), '/verify-email');
+      expect((await me(u.token)).json()).toMatchObject({ user: { emailVerified: false } });
+      expect((await post('/v1/auth/verify-email', { token })).statusCode).toBe(204);
+      expect((await me(u.token)).json()).toMatchObject({ user: { emailVerified: true } });
+
+      const reused = await post('/v1/auth/verify-email', { token });
+      const garbage = await post('/v1/auth/verify-email', { token: 'x'.repeat(43) });
+      const malformed = await post('/v1/auth/verify-email', { token: 'short' });
+      expect(reused.statusCode).toBe(400);
+      expect(reused.json()).toEqual({
+        error: { code: 'AUTH_TOKEN_INVALID', message: 'this link is invalid or has expired' },
+      });
+      expect(garbage.body).toBe(reused.body);
+      expect(malformed.body).toBe(reused.body);
+
+      const v = await register();
+      const vToken = tokenInMail(await lastMailTo(h.admin, v.email), '/verify-email');
+      await h.admin.query(
+        `update email_tokens set expires_at = now() - interval '1 second' where token_hash = $1`,
+        [hashToken(vToken)],
+      );
+      expect((await post('/v1/auth/verify-email', { token: vToken })).body).toBe(reused.body);
+    });
+
+    it('verification links last 48 hours; resending replaces the link; verified users get 409', async () => {
+      const u = await register();
+      const first = tokenInMail(await lastMailTo(h.admin, u.email), '/verify-email');
+      const { rows } = await h.admin.query<{ s: number }>(
+        `select extract(epoch from expires_at - created_at)::int as s from email_tokens where token_hash = $1`,
+        [hashToken(first)],
+      );
+      expect(Math.abs(rows[0]!.s - 48 * 3600)).toBeLessThan(5);
+
+      const resend = await post('/v1/auth/verify-email/resend', undefined, { ...cookie(u.token), ...ORIGIN });
+      expect(resend.statusCode).toBe(202);
+      const second = tokenInMail(await lastMailTo(h.admin, u.email), '/verify-email');
+      expect(second).not.toBe(first);
+      expect((await post('/v1/auth/verify-email', { token: first })).statusCode).toBe(400);
+      expect((await post('/v1/auth/verify-email', { token: second })).statusCode).toBe(204);
+      const again = await post('/v1/auth/verify-email/resend', undefined, { ...cookie(u.token), ...ORIGIN });
+      expect(again.statusCode).toBe(409);
+      expect(again.json()).toMatchObject({ error: { code: 'AUTH_EMAIL_ALREADY_VERIFIED' } });
+      const anonymous = await post('/v1/auth/verify-email/resend', undefined, ORIGIN);
+      expect(anonymous.statusCode).toBe(401);
+    });
+  });
+
+  describe('password reset', () => {
+    it('answers 202 alike for known and unknown addresses, and mails only the known one', async () => {
+      const u = await register();
+      const known = await post('/v1/auth/password-reset', { email: ` ${u.email.toUpperCase()} ` });
+      const unknownEmail = freshEmail('nobody');
+      const unknown = await post('/v1/auth/password-reset', { email: unknownEmail });
+      expect(known.statusCode).toBe(202);
+      expect(unknown.statusCode).toBe(202);
+      expect(known.body).toBe(unknown.body);
+      expect(known.json()).toEqual({ status: 'accepted' });
+      const mail = await lastMailTo(h.admin, u.email);
+      expect(mail?.subject).toBe('Reset your password');
+      expect(mail?.text).toContain(`${PUBLIC_URL}/reset-password?token=`);
+      expect(await lastMailTo(h.admin, unknownEmail)).toBeUndefined();
+    });
+
+    it('resets with a single-use, one-hour link and revokes every session and refresh token', async () => {
+      const u = await register();
+      const second = sessionCookieOf(await login(u.email, GOOD_PASSWORD))!;
+      await h.admin.query(
+        `insert into refresh_tokens (id, family_id, user_id, token_hash, expires_at)
+          values ($1, $1, $2, $3, now() + interval '30 days')`,
+        [uuidv7(), u.userId, hashToken(`refresh-${u.userId}`)],
+      );
+      const before = await oneRow<{ credentials_changed_at: Date }>(
+        h.admin,
+        'select credentials_changed_at from users where id = $1',
+        [u.userId],
+      );
+
+      expect((await post('/v1/auth/password-reset', { email: u.email })).statusCode).toBe(202);
+      const token = tokenInMail(await lastMailTo(h.admin, u.email), '/reset-password');
+      const { rows: ttl } = await h.admin.query<{ s: number }>(
+        `select extract(epoch from expires_at - created_at)::int as s from email_tokens where token_hash = $1`,
+        [hashToken(token)],
+      );
+      expect(Math.abs(ttl[0]!.s - 3600)).toBeLessThan(5);
+
+      // A refused password does not use up the link.
+      const weak = await post('/v1/auth/password-reset/confirm', { token, password: 'password123' });
+      expect(weak.statusCode).toBe(400);
+      expect(weak.json()).toMatchObject({ error: { code: 'AUTH_PASSWORD_WEAK' } });
+      // (this one is refused inside the transaction that consumed the token, which rolls back)
+      const local = await post('/v1/auth/password-reset/confirm', { token, password: u.email.split('@')[0] });
+      expect(local.json()).toMatchObject({
+        error: { code: 'AUTH_PASSWORD_WEAK', details: { reason: 'matches_email' } },
+      });
+      expect((await me(u.token)).statusCode).toBe(200);
+
+      const ok = await post('/v1/auth/password-reset/confirm', { token, password: NEW_PASSWORD });
+      expect(ok.statusCode).toBe(204);
+      expect((await me(u.token)).statusCode).toBe(401);
+      expect((await me(second)).statusCode).toBe(401);
+      expect(await countRows(h.admin, 'sessions where user_id = $1 and revoked_at is null', [u.userId])).toBe(
+        0,
+      );
+      expect(
+        await countRows(h.admin, 'refresh_tokens where user_id = $1 and revoked_at is null', [u.userId]),
+      ).toBe(0);
+      expect(await countRows(h.admin, 'refresh_tokens where user_id = $1', [u.userId])).toBe(1);
+      const after = await oneRow<{ credentials_changed_at: Date; email_verified_at: Date | null }>(
+        h.admin,
+        'select credentials_changed_at, email_verified_at from users where id = $1',
+        [u.userId],
+      );
+      expect(after.credentials_changed_at.getTime()).toBeGreaterThan(before.credentials_changed_at.getTime());
+      expect(after.email_verified_at).not.toBeNull();
+
+      const reused = await post('/v1/auth/password-reset/confirm', {
+        token,
+        password: 'yet another passphrase',
+      });
+      expect(reused.statusCode).toBe(400);
+      expect(reused.json()).toMatchObject({ error: { code: 'AUTH_TOKEN_INVALID' } });
+      expect((await login(u.email, GOOD_PASSWORD)).statusCode).toBe(401);
+      expect((await login(u.email, NEW_PASSWORD)).statusCode).toBe(200);
+    });
+
+    it('an expired link, and an older link after a newer one, are refused', async () => {
+      const u = await register();
+      await post('/v1/auth/password-reset', { email: u.email });
+      const older = tokenInMail(await lastMailTo(h.admin, u.email), '/reset-password');
+      await post('/v1/auth/password-reset', { email: u.email });
+      const newer = tokenInMail(await lastMailTo(h.admin, u.email), '/reset-password');
+      expect(newer).not.toBe(older);
+      expect(
+        (await post('/v1/auth/password-reset/confirm', { token: older, password: NEW_PASSWORD })).statusCode,
+      ).toBe(400);
+      await h.admin.query(
+        `update email_tokens set expires_at = now() - interval '1 second' where token_hash = $1`,
+        [hashToken(newer)],
+      );
+      const expired = await post('/v1/auth/password-reset/confirm', { token: newer, password: NEW_PASSWORD });
+      expect(expired.statusCode).toBe(400);
+      expect(expired.json()).toMatchObject({ error: { code: 'AUTH_TOKEN_INVALID' } });
+      expect((await me(u.token)).statusCode).toBe(200);
+    });
+
+    it('mails at most 3 links per address per window, silently', async () => {
+      const u = await register();
+      const tokens: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const res = await post('/v1/auth/password-reset', { email: u.email });
+        expect(res.statusCode).toBe(202);
+        tokens.push(tokenInMail(await lastMailTo(h.admin, u.email), '/reset-password'));
+      }
+      expect(new Set(tokens.slice(0, 3)).size).toBe(3);
+      expect(tokens[3]).toBe(tokens[2]);
+    });
+  });
+
+  describe('password change', () => {
+    it('needs the current password, rotates this session and revokes the others', async () => {
+      const u = await register();
+      const other = sessionCookieOf(await login(u.email, GOOD_PASSWORD))!;
+      const change = (body: object, headers: Record<string, string> = ORIGIN) =>
+        h.app.inject({
+          method: 'POST',
+          url: '/v1/auth/password',
+          headers: { ...cookie(u.token), ...headers },
+          payload: body,
+        });
+
+      const csrf = await change({ currentPassword: GOOD_PASSWORD, newPassword: NEW_PASSWORD }, {});
+      expect(csrf.statusCode).toBe(403);
+      const wrong = await change({ currentPassword: 'not my password', newPassword: NEW_PASSWORD });
+      expect(wrong.statusCode).toBe(403);
+      expect(wrong.json()).toMatchObject({ error: { code: 'AUTH_PASSWORD_INCORRECT' } });
+      const weak = await change({ currentPassword: GOOD_PASSWORD, newPassword: '1234567890' });
+      expect(weak.json()).toMatchObject({
+        error: { code: 'AUTH_PASSWORD_WEAK', details: { reason: 'sequential' } },
+      });
+
+      const ok = await change({ currentPassword: GOOD_PASSWORD, newPassword: NEW_PASSWORD });
+      expect(ok.statusCode).toBe(204);
+      const rotated = sessionCookieOf(ok)!;
+      expect(rotated).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(rotated).not.toBe(u.token);
+      expect((await me(u.token)).statusCode).toBe(401);
+      expect((await me(other)).statusCode).toBe(401);
+      expect((await me(rotated)).statusCode).toBe(200);
+      expect((await login(u.email, GOOD_PASSWORD)).statusCode).toBe(401);
+      expect((await login(u.email, NEW_PASSWORD)).statusCode).toBe(200);
+    });
+
+    it('wrong current passwords count against the account throttle', async () => {
+      const u = await register();
+      const change = () =>
+        h.app.inject({
+          method: 'POST',
+          url: '/v1/auth/password',
+          headers: { ...cookie(u.token), ...ORIGIN },
+          payload: { currentPassword: 'guessing wrong', newPassword: NEW_PASSWORD },
+        });
+      for (let i = 0; i < 5; i++) expect((await change()).statusCode).toBe(403);
+      const blocked = await change();
+      expect(blocked.statusCode).toBe(429);
+      expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    });
+  });
+});

@@ -1,0 +1,159 @@
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Database, SessionsTable } from '../../platform/db/schema.js';
+
+/** Any handle on the identity tables: the PlatformDb, one of its transactions, or a tenant scope. */
+export type IdentityDb = Kysely<Database>;
+
+export type SessionRow = Selectable<SessionsTable>;
+
+/** A session joined with the user fields the authenticator needs. */
+export interface SessionWithUserRow extends SessionRow {
+  email: string;
+  email_verified_at: Date | null;
+  totp_enabled_at: Date | null;
+  is_platform_admin: boolean;
+  last_organization_id: string | null;
+  credentials_changed_at: Date;
+}
+
+const live = sql<boolean>`revoked_at is null and idle_expires_at > now() and absolute_expires_at > now()`;
+
+export async function insertSession(
+  db: IdentityDb,
+  row: {
+    id: string;
+    user_id: string;
+    token_hash: Buffer;
+    current_organization_id: string | null;
+    two_factor_verified: boolean;
+    user_agent: string | null;
+    ip: string | null;
+    idleMs: number;
+    absoluteMs: number;
+  },
+): Promise<SessionRow> {
+  const { idleMs, absoluteMs, ...values } = row;
+  return db
+    .insertInto('sessions')
+    .values({
+      ...values,
+      idle_expires_at: sql<Date>`now() + make_interval(secs => ${Math.min(idleMs, absoluteMs) / 1000})`,
+      absolute_expires_at: sql<Date>`now() + make_interval(secs => ${absoluteMs / 1000})`,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** The session with this token hash and its user, whatever its state (the caller checks expiry). */
+export async function findSessionByTokenHash(
+  db: IdentityDb,
+  tokenHash: Buffer,
+): Promise<SessionWithUserRow | undefined> {
+  return db
+    .selectFrom('sessions as s')
+    .innerJoin('users as u', 'u.id', 's.user_id')
+    .selectAll('s')
+    .select([
+      'u.email',
+      'u.email_verified_at',
+      'u.totp_enabled_at',
+      'u.is_platform_admin',
+      'u.last_organization_id',
+      'u.credentials_changed_at',
+    ])
+    .where('s.token_hash', '=', tokenHash)
+    .executeTakeFirst();
+}
+
+/** Slides the idle expiry of a live session (never past its absolute expiry). */
+export async function touchSession(
+  db: IdentityDb,
+  id: string,
+  idleMs: number,
+): Promise<SessionRow | undefined> {
+  return db
+    .updateTable('sessions')
+    .set({
+      last_seen_at: sql<Date>`now()`,
+      idle_expires_at: sql<Date>`least(now() + make_interval(secs => ${idleMs / 1000}), absolute_expires_at)`,
+    })
+    .where('id', '=', id)
+    .where(live)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Changes a live session's token hash (and optionally other fields); the old token stops matching. */
+export async function updateLiveSession(
+  db: IdentityDb,
+  id: string,
+  set: { token_hash: Buffer; current_organization_id?: string | null; two_factor_verified?: boolean },
+): Promise<SessionRow | undefined> {
+  return db
+    .updateTable('sessions')
+    .set(set)
+    .where('id', '=', id)
+    .where(live)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Revokes one live session (of `userId` when given). */
+export async function revokeSession(
+  db: IdentityDb,
+  id: string,
+  userId?: string,
+): Promise<SessionRow | undefined> {
+  let q = db
+    .updateTable('sessions')
+    .set({ revoked_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where(live);
+  if (userId !== undefined) q = q.where('user_id', '=', userId);
+  return q.returningAll().executeTakeFirst();
+}
+
+/** Revokes every live session of a user, except one. Returns how many. */
+export async function revokeUserSessions(db: IdentityDb, userId: string, exceptId?: string): Promise<number> {
+  let q = db
+    .updateTable('sessions')
+    .set({ revoked_at: sql<Date>`now()` })
+    .where('user_id', '=', userId)
+    .where(live);
+  if (exceptId !== undefined) q = q.where('id', '!=', exceptId);
+  const res = await q.executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
+/** Revokes every refresh token of a user (password reset and change end every signed-in client). */
+export async function revokeUserRefreshTokens(db: IdentityDb, userId: string): Promise<number> {
+  const res = await db
+    .updateTable('refresh_tokens')
+    .set({ revoked_at: sql<Date>`now()` })
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
+/** A user's live sessions, newest first (ids are UUIDv7), keyset-paginated. */
+export async function listLiveSessions(
+  db: IdentityDb,
+  userId: string,
+  opts: { before?: string; limit: number },
+): Promise<SessionRow[]> {
+  let q = db.selectFrom('sessions').selectAll().where('user_id', '=', userId).where(live);
+  if (opts.before) q = q.where('id', '<', opts.before);
+  return q.orderBy('id', 'desc').limit(opts.limit).execute();
+}
+
+/** Deletes a user's sessions that ended (revoked or expired) more than `graceDays` ago. */
+export async function purgeEndedSessions(db: IdentityDb, userId: string, graceDays = 7): Promise<void> {
+  await db
+    .deleteFrom('sessions')
+    .where('user_id', '=', userId)
+    .where(
+      sql<boolean>`coalesce(revoked_at, least(idle_expires_at, absolute_expires_at)) < now() - make_interval(days => ${graceDays})`,
+    )
+    .execute();
+}

@@ -1,0 +1,223 @@
+import { LRUCache } from 'lru-cache';
+import { parseCookies, serializeCookie } from '../../platform/http/cookies.js';
+import { organizationNotFound } from '../../platform/http/auth.js';
+import { uuidv7 } from '../../platform/ids.js';
+import { decodeCursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, toPage } from '../../platform/pagination.js';
+import { isTenantId } from '../../platform/tenancy/context.js';
+import { platformCacheKey, type CacheKey } from '../../platform/tenancy/cache-keys.js';
+import * as repo from './sessions.repository.js';
+import { hashToken, isTokenFormat, newToken } from './tokens.js';
+import { activeOrganizationsOf } from './user-organizations.js';
+import {
+  toSession,
+  toSessionUser,
+  type ResolvedSession,
+  type Session,
+  type SessionService,
+  type SessionServiceOptions,
+} from './sessions.types.js';
+
+export * from './sessions.types.js';
+
+export const SESSION_COOKIE = 'sr_session';
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+
+const live = (s: Session, now: number) =>
+  s.idleExpiresAt.getTime() > now && s.absoluteExpiresAt.getTime() > now;
+
+/**
+ * Server-side sessions: opaque 32-byte tokens, stored only as SHA-256 hashes, with a sliding idle expiry
+ * and an absolute one. `resolve` answers from an in-process cache (keyed by token hash, at most 30 s);
+ * every revocation, rotation or change through this service drops the entry at once. Another process's
+ * cache may answer for a revoked token until its entry expires (at most `cacheTtlMs`).
+ */
+export function createSessionService(opts: SessionServiceOptions): SessionService {
+  const { db, log } = opts;
+  const idleMs = opts.idleTtlMs ?? 7 * DAY;
+  const absoluteMs = opts.absoluteTtlMs ?? 30 * DAY;
+  const cacheTtlMs = Math.min(opts.cacheTtlMs ?? 30_000, 30_000);
+  const touchMs = opts.touchIntervalMs ?? MINUTE;
+  const bySession = new Map<string, CacheKey>();
+  const cache = new LRUCache<CacheKey, ResolvedSession>({
+    max: opts.cacheMax ?? 10_000,
+    ttl: Math.max(cacheTtlMs, 1),
+    dispose: (value, key) => {
+      if (bySession.get(value.session.id) === key) bySession.delete(value.session.id);
+    },
+  });
+  const keyOf = (hash: Buffer) => platformCacheKey('auth.session', hash.toString('base64url'));
+  // Bumped by every invalidation: a resolve that read the database before an invalidation must not
+  // cache what it read after it.
+  let generation = 0;
+  const forget = (sessionId: string) => {
+    generation++;
+    const key = bySession.get(sessionId);
+    if (key) cache.delete(key);
+  };
+  const dropUser = (userId: string, exceptSessionId?: string) => {
+    generation++;
+    for (const [key, value] of cache.entries()) {
+      if (value.user.id === userId && value.session.id !== exceptSessionId) cache.delete(key);
+    }
+  };
+  const remember = (key: CacheKey, value: ResolvedSession, readAt: number) => {
+    if (cacheTtlMs <= 0 || readAt !== generation) return;
+    const left = Math.min(value.session.idleExpiresAt.getTime(), value.session.absoluteExpiresAt.getTime());
+    const ttl = Math.min(cacheTtlMs, left - Date.now());
+    if (ttl <= 0) return;
+    const previous = bySession.get(value.session.id);
+    if (previous && previous !== key) cache.delete(previous);
+    cache.set(key, value, { ttl });
+    bySession.set(value.session.id, key);
+  };
+
+  async function changeToken(
+    sessionId: string,
+    extra: { current_organization_id?: string | null; two_factor_verified?: boolean } = {},
+  ) {
+    if (!isTenantId(sessionId)) return null;
+    const { token, hash } = newToken();
+    const row = await repo.updateLiveSession(db, sessionId, { token_hash: hash, ...extra });
+    forget(sessionId);
+    return row ? { token, session: toSession(row) } : null;
+  }
+
+  return {
+    async create(userId, meta, createOpts) {
+      const { token, hash } = newToken();
+      await repo.purgeEndedSessions(db, userId);
+      const row = await repo.insertSession(db, {
+        id: uuidv7(),
+        user_id: userId,
+        token_hash: hash,
+        current_organization_id: createOpts.currentOrganizationId,
+        two_factor_verified: createOpts.twoFactorVerified ?? false,
+        user_agent: meta.userAgent ? meta.userAgent.slice(0, 512) : null,
+        ip: meta.ip ? meta.ip.slice(0, 64) : null,
+        idleMs,
+        absoluteMs,
+      });
+      log?.info({ session_id: row.id, user: userId }, 'session created');
+      return { token, session: toSession(row) };
+    },
+
+    async resolve(token) {
+      if (!isTokenFormat(token)) return null;
+      const hash = hashToken(token);
+      const key = keyOf(hash);
+      const now = Date.now();
+      const readAt = generation;
+      let found = cache.get(key);
+      // Only what was just read from the database is (re)cached: a hit never extends its own lifetime,
+      // so a revocation made elsewhere is seen within cacheTtlMs however busy the session is.
+      let fresh = false;
+      if (found && !live(found.session, now)) {
+        cache.delete(key);
+        return null;
+      }
+      if (!found) {
+        const row = await repo.findSessionByTokenHash(db, hash);
+        if (!row || row.revoked_at !== null) return null;
+        found = { session: toSession(row), user: toSessionUser(row) };
+        if (!live(found.session, now)) return null;
+        fresh = true;
+      }
+      if (now - found.session.lastSeenAt.getTime() >= touchMs) {
+        const touched = await repo.touchSession(db, found.session.id, idleMs);
+        if (!touched) {
+          forget(found.session.id);
+          return null;
+        }
+        found = { session: toSession(touched), user: found.user };
+        fresh = true;
+      }
+      if (fresh) remember(key, found, readAt);
+      return found;
+    },
+
+    rotate: (sessionId) => changeToken(sessionId),
+
+    async setCurrentOrganization(sessionId, organizationId) {
+      if (!isTenantId(sessionId) || !isTenantId(organizationId)) throw organizationNotFound();
+      const current = await db
+        .selectFrom('sessions')
+        .select('user_id')
+        .where('id', '=', sessionId)
+        .executeTakeFirst();
+      if (!current) throw organizationNotFound();
+      const orgs = await activeOrganizationsOf(db, current.user_id, log);
+      if (!orgs.some((o) => o.organization_id === organizationId)) throw organizationNotFound();
+      const result = await db.transaction().execute(async (trx) => {
+        const { token, hash } = newToken();
+        const row = await repo.updateLiveSession(trx, sessionId, {
+          token_hash: hash,
+          current_organization_id: organizationId,
+        });
+        if (!row) return null;
+        await trx
+          .updateTable('users')
+          .set({ last_organization_id: organizationId, updated_at: new Date() })
+          .where('id', '=', row.user_id)
+          .execute();
+        return { token, session: toSession(row) };
+      });
+      forget(sessionId);
+      if (!result) throw organizationNotFound();
+      dropUser(result.session.userId);
+      return result;
+    },
+
+    markTwoFactorVerified: (sessionId) => changeToken(sessionId, { two_factor_verified: true }),
+
+    async revoke(sessionId, revokeOpts) {
+      if (!isTenantId(sessionId)) return false;
+      const row = await repo.revokeSession(db, sessionId, revokeOpts?.userId);
+      forget(sessionId);
+      if (row) log?.info({ session_id: sessionId, user: row.user_id }, 'session revoked');
+      return row !== undefined;
+    },
+
+    async revokeAllForUser(userId, exceptSessionId) {
+      const n = await repo.revokeUserSessions(db, userId, exceptSessionId);
+      dropUser(userId, exceptSessionId);
+      log?.info({ user: userId, revoked: n }, 'sessions revoked');
+      return n;
+    },
+
+    async listForUser(userId, listOpts) {
+      const limit = Math.min(Math.max(listOpts?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const before = decodeCursor(listOpts?.cursor, isTenantId);
+      const rows = await repo.listLiveSessions(db, userId, { before, limit: limit + 1 });
+      return toPage(rows, limit, (r) => r.id, toSession);
+    },
+
+    invalidateUser: (userId) => dropUser(userId),
+
+    tokenFromCookieHeader(header) {
+      const token = parseCookies(header).get(SESSION_COOKIE);
+      return isTokenFormat(token) ? token : null;
+    },
+
+    cookie(token, session) {
+      const until = session ? session.absoluteExpiresAt.getTime() - Date.now() : absoluteMs;
+      return serializeCookie(SESSION_COOKIE, token, {
+        path: '/',
+        httpOnly: true,
+        secure: opts.secureCookies,
+        sameSite: 'Lax',
+        maxAge: Math.max(0, Math.floor(until / 1000)),
+      });
+    },
+
+    clearCookie() {
+      return serializeCookie(SESSION_COOKIE, '', {
+        path: '/',
+        httpOnly: true,
+        secure: opts.secureCookies,
+        sameSite: 'Lax',
+        maxAge: 0,
+      });
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import { sql, type Selectable } from 'kysely';
+import type { UsersTable } from '../../platform/db/schema.js';
+import type { IdentityDb } from './sessions.repository.js';
+
+export type UserRow = Selectable<UsersTable>;
+
+/** A user as the API shows it. */
+export interface PublicUser {
+  id: string;
+  email: string;
+  emailVerified: boolean;
+  twoFactorEnabled: boolean;
+}
+
+export const toPublicUser = (u: UserRow): PublicUser => ({
+  id: u.id,
+  email: u.email,
+  emailVerified: u.email_verified_at !== null,
+  twoFactorEnabled: u.totp_enabled_at !== null,
+});
+
+export async function findUserByEmail(db: IdentityDb, normalized: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('email_normalized', '=', normalized).executeTakeFirst();
+}
+
+export async function findUserById(db: IdentityDb, id: string, opts: { forUpdate?: boolean } = {}) {
+  let q = db.selectFrom('users').selectAll().where('id', '=', id);
+  if (opts.forUpdate) q = q.forUpdate();
+  return q.executeTakeFirst();
+}
+
+export async function insertUser(
+  db: IdentityDb,
+  row: {
+    id: string;
+    email: string;
+    email_normalized: string;
+    password_hash: string;
+    email_verified: boolean;
+  },
+): Promise<UserRow> {
+  const { email_verified, ...values } = row;
+  return db
+    .insertInto('users')
+    .values({ ...values, email_verified_at: email_verified ? sql<Date>`now()` : null })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Sets a new password hash; `credentialsChanged` also moves credentials_changed_at (reset, change). */
+export async function setPasswordHash(
+  db: IdentityDb,
+  userId: string,
+  passwordHash: string,
+  opts: { credentialsChanged: boolean },
+): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({
+      password_hash: passwordHash,
+      updated_at: sql<Date>`now()`,
+      ...(opts.credentialsChanged ? { credentials_changed_at: sql<Date>`now()` } : {}),
+    })
+    .where('id', '=', userId)
+    .execute();
+}
+
+/** Marks the email verified (idempotent: the first verification time is kept). */
+export async function markEmailVerified(db: IdentityDb, userId: string): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({ email_verified_at: sql<Date>`coalesce(email_verified_at, now())`, updated_at: sql<Date>`now()` })
+    .where('id', '=', userId)
+    .execute();
+}

@@ -1,0 +1,155 @@
+import { Type } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { App } from '../../platform/http/app-type.js';
+import { tenantCtx, userIdOf } from '../../platform/http/auth.js';
+import { ErrorResponse } from '../../platform/http/schemas.js';
+import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
+import type { InvitationsService } from './invitations.service.js';
+
+const Invitation = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  role: Type.String(),
+  status: Type.String(),
+  expiresAt: Type.String(),
+  createdAt: Type.String(),
+});
+const Accepted = Type.Object({ organizationId: Type.String(), role: Type.String() });
+const Token = Type.String({ minLength: 20, maxLength: 200 });
+const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+const errors = {
+  400: ErrorResponse,
+  401: ErrorResponse,
+  403: ErrorResponse,
+  404: ErrorResponse,
+  409: ErrorResponse,
+};
+
+export interface InvitationsRouteDeps {
+  readonly invitations: InvitationsService;
+  /** Creates the account for register-and-accept inside the invitation's transaction; returns the user id. */
+  readonly createUser: (db: TenantDb, email: string, password: string) => Promise<string>;
+  /** Starts a browser session for a just-registered user in that organization (sets the cookie). */
+  readonly startSession: (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    userId: string,
+    orgId: string,
+  ) => Promise<void>;
+}
+
+/** `/v1/invitations`: invite, list, revoke, resend, accept, register-and-accept. */
+export function registerInvitationsRoutes(app: App, deps: InvitationsRouteDeps): void {
+  const { invitations } = deps;
+  app.post(
+    '/v1/invitations',
+    {
+      config: { auth: { kind: 'tenant', permission: 'members:invite' } },
+      schema: {
+        operationId: 'createInvitation',
+        tags: ['invitations'],
+        body: Type.Object(
+          {
+            email: Type.String({ format: 'email', maxLength: 254 }),
+            role: Type.String({ minLength: 1, maxLength: 40 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: Invitation, 429: ErrorResponse, ...errors },
+      },
+    },
+    async (req, reply) => reply.status(201).send(await invitations.invite(tenantCtx(req), req.body)),
+  );
+  app.get(
+    '/v1/invitations',
+    {
+      config: { auth: { kind: 'tenant', permission: 'members:invite' } },
+      schema: {
+        operationId: 'listInvitations',
+        tags: ['invitations'],
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+            cursor: Type.Optional(Type.String({ maxLength: 512 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            data: Type.Array(Invitation),
+            nextCursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => invitations.listPending(tenantCtx(req), req.query),
+  );
+  app.delete(
+    '/v1/invitations/:id',
+    {
+      config: { auth: { kind: 'tenant', permission: 'members:invite' } },
+      schema: {
+        operationId: 'revokeInvitation',
+        tags: ['invitations'],
+        params: IdParams,
+        response: { 204: Type.Null(), ...errors },
+      },
+    },
+    async (req, reply) => {
+      await invitations.revoke(tenantCtx(req), req.params.id);
+      return reply.status(204).send(null);
+    },
+  );
+  app.post(
+    '/v1/invitations/:id/resend',
+    {
+      config: { auth: { kind: 'tenant', permission: 'members:invite' } },
+      schema: {
+        operationId: 'resendInvitation',
+        tags: ['invitations'],
+        params: IdParams,
+        response: { 200: Invitation, ...errors },
+      },
+    },
+    async (req) => invitations.resend(tenantCtx(req), req.params.id),
+  );
+  app.post(
+    '/v1/invitations/accept',
+    {
+      config: { auth: { kind: 'user' } },
+      schema: {
+        operationId: 'acceptInvitation',
+        tags: ['invitations'],
+        body: Type.Object({ token: Token }, { additionalProperties: false }),
+        response: { 200: Accepted, 410: ErrorResponse, ...errors },
+      },
+    },
+    async (req) => invitations.accept(userIdOf(req), req.body.token),
+  );
+  app.post(
+    '/v1/invitations/accept-new',
+    {
+      config: {
+        auth: { kind: 'public', reason: 'register-and-accept: the invitation token is the credential' },
+      },
+      schema: {
+        operationId: 'acceptInvitationAsNewUser',
+        tags: ['invitations'],
+        body: Type.Object(
+          { token: Token, password: Type.String({ minLength: 1, maxLength: 256 }) },
+          { additionalProperties: false },
+        ),
+        response: { 201: Accepted, 410: ErrorResponse, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { password, token } = req.body;
+      const result = await invitations.acceptAsNewUser(token, (db, email) =>
+        deps.createUser(db, email, password),
+      );
+      await deps.startSession(req, reply, result.userId, result.organizationId);
+      return reply.status(201).send({ organizationId: result.organizationId, role: result.role });
+    },
+  );
+}

@@ -1,0 +1,116 @@
+import { LRUCache } from 'lru-cache';
+import type { Permission } from '../../platform/authz/permissions.js';
+import { isTenantId } from '../../platform/tenancy/context.js';
+import { tenantCacheKey, tenantOfCacheKey, type CacheKey } from '../../platform/tenancy/cache-keys.js';
+import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import { findAccess } from './memberships.repository.js';
+import { permissionsOf } from './role-permissions.js';
+
+/** An ACTIVE membership as tenant resolution and token checks see it. */
+export interface ActiveMembership {
+  readonly role: string;
+  readonly permissions: ReadonlySet<Permission>;
+  readonly permissionsVersion: number;
+}
+
+export interface MembershipLookup {
+  /**
+   * The user's ACTIVE membership in the organization with its resolved permissions (built-in or custom
+   * role), or null when there is none, it is pending, or the organization is marked for deletion.
+   * Malformed ids are null too. Cached in-process for the TTL; only active memberships are cached, so
+   * a membership that appears needs no invalidation to be seen.
+   */
+  activeMembership(orgId: string, userId: string): Promise<ActiveMembership | null>;
+  /** Drops one user's cached membership. Every membership change calls it after committing. */
+  invalidate(orgId: string, userId: string): void;
+  /** Drops every cached membership of the organization (a custom role changed, deletion requested). */
+  invalidateOrganization(orgId: string): void;
+}
+
+export interface MembershipLookupDeps {
+  readonly withTenant: WithTenant;
+  /** Time to live of an entry (default 60 s): the bound on staleness for changes made by another process. */
+  readonly ttlMs?: number;
+  /** Most entries kept (default 50,000). */
+  readonly max?: number;
+}
+
+interface Flight {
+  readonly promise: Promise<ActiveMembership | null>;
+  /** Set when the key is invalidated during the load: its result must not be stored. */
+  readonly state: { superseded: boolean };
+}
+
+/**
+ * The membership lookup on every tenant request's path. Keys come only from
+ * `tenantCacheKey(orgId, 'membership', userId)`. A load in flight when its key is invalidated does not
+ * store its (possibly stale) result, and later callers start a fresh load, so a committed change is
+ * seen by the very next request of this process.
+ */
+export function createMembershipLookup(deps: MembershipLookupDeps): MembershipLookup {
+  const cache = new LRUCache<CacheKey, ActiveMembership>({
+    max: deps.max ?? 50_000,
+    ttl: deps.ttlMs ?? 60_000,
+  });
+  const flights = new Map<CacheKey, Flight>();
+
+  const load = async (orgId: string, userId: string): Promise<ActiveMembership | null> => {
+    const row = await deps.withTenant(orgId, (db) => findAccess(db, orgId, userId), { mode: 'read' });
+    if (!row || row.status !== 'active' || row.deletion_requested_at !== null) return null;
+    return {
+      role: row.role,
+      permissions: permissionsOf(row.role, row.custom_permissions),
+      permissionsVersion: row.permissions_version,
+    };
+  };
+
+  const drop = (key: CacheKey) => {
+    cache.delete(key);
+    const flight = flights.get(key);
+    if (flight) {
+      flight.state.superseded = true;
+      flights.delete(key);
+    }
+  };
+
+  return {
+    async activeMembership(orgId, userId) {
+      if (!isTenantId(orgId) || !isTenantId(userId)) return null;
+      const key = tenantCacheKey(orgId, 'membership', userId);
+      const hit = cache.get(key);
+      if (hit) return hit;
+      const existing = flights.get(key);
+      if (existing) return existing.promise;
+      const state = { superseded: false };
+      const settle = () => {
+        if (flights.get(key)?.state === state) flights.delete(key);
+      };
+      const promise = load(orgId, userId).then(
+        (value) => {
+          settle();
+          if (value && !state.superseded) cache.set(key, value);
+          return value;
+        },
+        (err: unknown) => {
+          settle();
+          throw err;
+        },
+      );
+      flights.set(key, { promise, state });
+      return promise;
+    },
+
+    invalidate(orgId, userId) {
+      if (!isTenantId(orgId) || !isTenantId(userId)) return;
+      drop(tenantCacheKey(orgId, 'membership', userId));
+    },
+
+    invalidateOrganization(orgId) {
+      if (!isTenantId(orgId)) return;
+      // Role edits and deletion requests are rare: a scan of the keys is cheaper than keeping an index.
+      for (const key of [...cache.keys(), ...flights.keys()]) {
+        if (tenantOfCacheKey(key) === orgId) drop(key);
+      }
+    },
+  };
+}

@@ -1,0 +1,137 @@
+import { Type } from '@fastify/type-provider-typebox';
+import type { App } from '../../platform/http/server.js';
+import { tenantCtx, userIdOf } from '../../platform/http/auth.js';
+import { ErrorResponse } from '../../platform/http/schemas.js';
+import { parseIdempotencyKey } from '../../platform/idempotency.js';
+import type { OrganizationsService } from './organizations.service.js';
+
+const Organization = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    slug: Type.String(),
+    name: Type.String(),
+    personal: Type.Boolean(),
+    settings: Type.Record(Type.String(), Type.Unknown()),
+    requireTwoFactor: Type.Boolean(),
+    deletionRequestedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    createdAt: Type.String({ format: 'date-time' }),
+    updatedAt: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'Organization' },
+);
+const MyOrganization = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  slug: Type.String(),
+  name: Type.String(),
+  personal: Type.Boolean(),
+  role: Type.String(),
+});
+const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
+const Slug = Type.String({
+  minLength: 1,
+  maxLength: 63,
+  pattern: '^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$',
+});
+const Settings = Type.Record(Type.String({ maxLength: 100 }), Type.Unknown(), { maxProperties: 100 });
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
+
+/**
+ * `/v1/organizations` (a signed-in user: create one, list mine) and `/v1/organization` (the current
+ * organization from tenant resolution: read, change, request deletion).
+ */
+export function registerOrganizationsRoutes(app: App, deps: { organizations: OrganizationsService }): void {
+  const { organizations } = deps;
+
+  app.post(
+    '/v1/organizations',
+    {
+      config: { auth: { kind: 'user' } },
+      schema: {
+        operationId: 'createOrganization',
+        tags: ['organizations'],
+        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String()) }),
+        body: Type.Object({ slug: Slug, name: Name }, { additionalProperties: false }),
+        response: { 201: Organization, 409: ErrorResponse, 422: ErrorResponse, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const idempotencyKey = parseIdempotencyKey(req.headers['idempotency-key']);
+      const { organization, replayed } = await organizations.create(
+        { userId: userIdOf(req), requestId: req.id },
+        req.body,
+        { idempotencyKey },
+      );
+      if (replayed) void reply.header('idempotent-replayed', 'true');
+      return reply.status(201).send(organization);
+    },
+  );
+
+  app.get(
+    '/v1/organizations',
+    {
+      config: { auth: { kind: 'user' } },
+      schema: {
+        operationId: 'listMyOrganizations',
+        tags: ['organizations'],
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+            cursor: Type.Optional(Type.String({ maxLength: 1024 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            data: Type.Array(MyOrganization),
+            nextCursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => organizations.listMine(userIdOf(req), req.query),
+  );
+
+  app.get(
+    '/v1/organization',
+    {
+      config: { auth: { kind: 'tenant', permission: 'org:read' } },
+      schema: {
+        operationId: 'getOrganization',
+        tags: ['organizations'],
+        response: { 200: Organization, ...errors },
+      },
+    },
+    async (req) => organizations.get(tenantCtx(req)),
+  );
+
+  app.patch(
+    '/v1/organization',
+    {
+      config: { auth: { kind: 'tenant', permission: 'org:update' } },
+      schema: {
+        operationId: 'updateOrganization',
+        tags: ['organizations'],
+        body: Type.Object(
+          { name: Type.Optional(Name), slug: Type.Optional(Slug), settings: Type.Optional(Settings) },
+          { additionalProperties: false, minProperties: 1 },
+        ),
+        response: { 200: Organization, 409: ErrorResponse, ...errors },
+      },
+    },
+    async (req) => organizations.update(tenantCtx(req), req.body),
+  );
+
+  app.delete(
+    '/v1/organization',
+    {
+      config: { auth: { kind: 'tenant', permission: 'org:delete' } },
+      schema: {
+        operationId: 'requestOrganizationDeletion',
+        tags: ['organizations'],
+        response: { 202: Organization, ...errors },
+      },
+    },
+    async (req, reply) => reply.status(202).send(await organizations.requestDeletion(tenantCtx(req))),
+  );
+}

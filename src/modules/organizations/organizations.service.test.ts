@@ -1,0 +1,197 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestTenancy } from '../../../test/support/tenancy.js';
+import { uuidv7 } from '../../platform/ids.js';
+import type { Tenancy } from '../../platform/tenancy/tenancy.js';
+import { createMembershipLookup, type MembershipLookup } from '../memberships/membership-lookup.js';
+import { identityFixtures, userCtx } from '../memberships/memberships.test-support.js';
+import { createBareOrganization, createPersonalOrganization } from './organization-records.js';
+import { slugify } from './organization-slug.js';
+import {
+  createOrganizationsService,
+  type OrganizationsService,
+  type UserCtx,
+} from './organizations.service.js';
+
+const slug = (p = 'o') => `${p}-${randomBytes(5).toString('hex')}`;
+
+describe('organizations service', () => {
+  let tenancy: Tenancy;
+  let fx: ReturnType<typeof identityFixtures>;
+  let lookup: MembershipLookup;
+  let orgs: OrganizationsService;
+  const as = (userId: string): UserCtx => ({ userId, requestId: 'test' });
+
+  beforeAll(() => {
+    tenancy = createTestTenancy(6);
+    fx = identityFixtures(tenancy);
+    lookup = createMembershipLookup({ withTenant: tenancy.withTenant });
+    orgs = createOrganizationsService({
+      withTenant: tenancy.withTenant,
+      privileged: tenancy.privileged,
+      invalidateOrganization: (id) => lookup.invalidateOrganization(id),
+    });
+  });
+  afterAll(async () => {
+    await tenancy.close();
+  });
+
+  it('slugify gives a valid base from any text', () => {
+    expect(slugify('Ada Lovelace')).toBe('ada-lovelace');
+    expect(slugify('  Ünïcödé—Corp!! ')).toBe('unicode-corp');
+    expect(slugify('!!!')).toBe('org');
+    expect(slugify('x'.repeat(100))).toHaveLength(56);
+  });
+
+  it('createPersonalOrganization works inside the transaction that inserts the user, and suffixes a taken slug', async () => {
+    const base = `ada-${randomBytes(4).toString('hex')}`;
+    const make = () => {
+      const orgId = uuidv7();
+      const userId = uuidv7();
+      return tenancy.withTenant(orgId, async (db) => {
+        const email = `${userId}@example.test`;
+        await db.insertInto('users').values({ id: userId, email, email_normalized: email }).execute();
+        const org = await createPersonalOrganization(db, { orgId, userId, name: 'Ada', slugBase: base });
+        // The transaction is still usable after a slug clash.
+        await db.selectFrom('organizations').select('id').where('id', '=', orgId).execute();
+        return { org, userId };
+      });
+    };
+    const first = await make();
+    const second = await make();
+    expect(first.org).toMatchObject({ slug: base, personal: true, name: 'Ada' });
+    expect(second.org.slug).toMatch(new RegExp(`^${base}-[0-9a-f]{6}$`));
+    for (const { org, userId } of [first, second]) {
+      expect(await lookup.activeMembership(org.id, userId)).toMatchObject({ role: 'owner' });
+      const placement = await tenancy.withTenant(org.id, (db) =>
+        db
+          .selectFrom('tenant_placements')
+          .select('kind')
+          .where('organization_id', '=', org.id)
+          .executeTakeFirst(),
+      );
+      expect(placement?.kind).toBe('pooled');
+    }
+  });
+
+  it('creates an organization with its owner; a taken or invalid slug is refused', async () => {
+    const u = await fx.user();
+    const s = slug();
+    const { organization, replayed } = await orgs.create(as(u), { slug: s.toUpperCase(), name: 'Acme' });
+    expect(replayed).toBe(false);
+    expect(organization).toMatchObject({ slug: s, name: 'Acme', personal: false, settings: {} });
+    expect(await lookup.activeMembership(organization.id, u)).toMatchObject({ role: 'owner' });
+    await expect(orgs.create(as(u), { slug: s, name: 'Again' })).rejects.toMatchObject({
+      code: 'ORGANIZATION_SLUG_TAKEN',
+      status: 409,
+    });
+    await expect(orgs.create(as(u), { slug: '-bad-', name: 'x' })).rejects.toMatchObject({
+      code: 'ORGANIZATION_SLUG_INVALID',
+      status: 400,
+    });
+  });
+
+  it('an idempotency key replays the first create, refuses a different request, and is per user', async () => {
+    const u = await fx.user();
+    const key = `k-${uuidv7()}`;
+    const s = slug('idem');
+    const first = await orgs.create(as(u), { slug: s, name: 'Idem' }, { idempotencyKey: key });
+    const again = await orgs.create(as(u), { slug: s, name: 'Idem' }, { idempotencyKey: key });
+    expect(again).toEqual({ organization: first.organization, replayed: true });
+    await expect(
+      orgs.create(as(u), { slug: slug('other'), name: 'Other' }, { idempotencyKey: key }),
+    ).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', status: 422 });
+    // Another user with the same key makes another request (and meets the slug as taken).
+    const v = await fx.user();
+    await expect(
+      orgs.create(as(v), { slug: s, name: 'Idem' }, { idempotencyKey: key }),
+    ).rejects.toMatchObject({
+      code: 'ORGANIZATION_SLUG_TAKEN',
+    });
+    // A failed keyed create leaves nothing behind: the key then works.
+    const ok = await orgs.create(as(v), { slug: slug('v'), name: 'V' }, { idempotencyKey: key });
+    expect(ok.replayed).toBe(false);
+  });
+
+  it('concurrent retries with one key create exactly one organization', async () => {
+    const u = await fx.user();
+    const key = `k-${uuidv7()}`;
+    const s = slug('conc');
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => orgs.create(as(u), { slug: s, name: 'C' }, { idempotencyKey: key })),
+    );
+    expect(new Set(results.map((r) => r.organization.id)).size).toBe(1);
+    expect(results.filter((r) => !r.replayed)).toHaveLength(1);
+  });
+
+  it('gets and updates the current organization; settings are an object replaced as a whole', async () => {
+    const { orgId, ownerId } = await fx.orgWithOwner('up');
+    const ctx = userCtx(orgId, ownerId);
+    expect((await orgs.get(ctx)).id).toBe(orgId);
+    const s = slug('renamed');
+    const updated = await orgs.update(ctx, { name: 'Renamed', slug: s, settings: { theme: 'dark', n: 1 } });
+    expect(updated).toMatchObject({ name: 'Renamed', slug: s, settings: { theme: 'dark', n: 1 } });
+    expect((await orgs.update(ctx, { settings: { a: [1] } })).settings).toEqual({ a: [1] });
+    const taken = (await fx.orgWithOwner('tk')).orgId;
+    const takenSlug = (await orgs.get(userCtx(taken, ownerId))).slug;
+    await expect(orgs.update(ctx, { slug: takenSlug })).rejects.toMatchObject({
+      code: 'ORGANIZATION_SLUG_TAKEN',
+    });
+    await expect(orgs.update(ctx, { settings: { big: 'x'.repeat(20_000) } })).rejects.toMatchObject({
+      code: 'ORGANIZATION_SETTINGS_INVALID',
+    });
+    const viewer = await fx.member(orgId, { role: 'viewer' });
+    await expect(orgs.update(userCtx(orgId, viewer), { name: 'nope' })).rejects.toMatchObject({
+      code: 'MEMBERSHIP_FORBIDDEN',
+    });
+  });
+
+  it('lists my organizations with my role, by name, paginated; pending and other users’ are absent', async () => {
+    const u = await fx.user();
+    const names = ['Delta', 'alpha', 'Charlie', 'Bravo', 'Echo'];
+    const ids: string[] = [];
+    for (const name of names) ids.push((await orgs.create(as(u), { slug: slug(), name })).organization.id);
+    const asViewer = await fx.orgWithOwner('lv');
+    await fx.member(asViewer.orgId, { userId: u, role: 'viewer' });
+    const pendingOrg = await fx.orgWithOwner('lp');
+    await fx.member(pendingOrg.orgId, { userId: u, status: 'pending' });
+    const seen: { id: string; role: string; name: string }[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await orgs.listMine(u, { limit: 2, cursor });
+      expect(page.data.length).toBeLessThanOrEqual(2);
+      seen.push(...page.data);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    expect(seen).toHaveLength(6);
+    expect(new Set(seen.map((o) => o.id)).size).toBe(6);
+    expect(seen.find((o) => o.id === asViewer.orgId)?.role).toBe('viewer');
+    expect(seen.filter((o) => ids.includes(o.id)).every((o) => o.role === 'owner')).toBe(true);
+    expect(seen.map((o) => o.id)).not.toContain(pendingOrg.orgId);
+    await expect(orgs.listMine(u, { cursor: 'garbage' })).rejects.toMatchObject({ code: 'INVALID_CURSOR' });
+    expect(await orgs.listMine('not-a-uuid')).toEqual({ data: [], nextCursor: null });
+  });
+
+  it('requestDeletion: owner only; the organization leaves listMine and the lookup at once', async () => {
+    const { orgId, ownerId } = await fx.orgWithOwner('del');
+    const admin = await fx.member(orgId, { role: 'admin' });
+    expect(await lookup.activeMembership(orgId, admin)).not.toBeNull();
+    await expect(orgs.requestDeletion(userCtx(orgId, admin))).rejects.toMatchObject({
+      code: 'MEMBERSHIP_FORBIDDEN',
+    });
+    expect((await orgs.listMine(ownerId)).data.map((o) => o.id)).toContain(orgId);
+    const marked = await orgs.requestDeletion(userCtx(orgId, ownerId));
+    expect(marked.deletionRequestedAt).not.toBeNull();
+    expect((await orgs.listMine(ownerId)).data.map((o) => o.id)).not.toContain(orgId);
+    expect(await lookup.activeMembership(orgId, admin)).toBeNull();
+    expect(await lookup.activeMembership(orgId, ownerId)).toBeNull();
+  });
+
+  it('createBareOrganization makes an organization with no members', async () => {
+    const org = await createBareOrganization(tenancy.withTenant, { slug: slug('bare'), name: 'Bare' });
+    const count = await tenancy.withTenant(org.id, (db) =>
+      db.selectFrom('memberships').select('user_id').where('organization_id', '=', org.id).execute(),
+    );
+    expect(count).toHaveLength(0);
+  });
+});

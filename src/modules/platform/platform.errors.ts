@@ -1,0 +1,15 @@
+import { AppError } from '../../platform/errors.js';
+
+export type PlatformErrorCode = 'PLATFORM_ORGANIZATION_NOT_FOUND' | 'PLATFORM_USER_NOT_FOUND';
+
+const STATUS: Record<PlatformErrorCode, number> = {
+  PLATFORM_ORGANIZATION_NOT_FOUND: 404,
+  PLATFORM_USER_NOT_FOUND: 404,
+};
+
+/** Errors of platform administration. */
+export class PlatformError extends AppError<PlatformErrorCode> {
+  constructor(code: PlatformErrorCode, message: string) {
+    super(code, message, STATUS[code]);
+  }
+}

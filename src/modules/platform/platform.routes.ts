@@ -1,0 +1,64 @@
+import { Type } from '@fastify/type-provider-typebox';
+import type { App } from '../../platform/http/app-type.js';
+import { userIdOf } from '../../platform/http/auth.js';
+import { ErrorResponse } from '../../platform/http/schemas.js';
+import type { PlatformService } from './platform.service.js';
+
+const Org = Type.Object({
+  id: Type.String(),
+  slug: Type.String(),
+  name: Type.String(),
+  personal: Type.Boolean(),
+  members: Type.Integer(),
+  createdAt: Type.String(),
+  suspendedAt: Type.Union([Type.String(), Type.Null()]),
+  deletionRequestedAt: Type.Union([Type.String(), Type.Null()]),
+});
+const errors = { 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
+
+/** `/v1/platform/*`: platform administrators only. */
+export function registerPlatformRoutes(app: App, deps: { platform: PlatformService }): void {
+  app.get(
+    '/v1/platform/organizations',
+    {
+      config: { auth: { kind: 'platform' } },
+      schema: {
+        operationId: 'platformListOrganizations',
+        tags: ['platform'],
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+            cursor: Type.Optional(Type.String({ maxLength: 512 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ data: Type.Array(Org), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => deps.platform.listOrganizations(req.query),
+  );
+  for (const [action, suspended] of [
+    ['suspend', true],
+    ['unsuspend', false],
+  ] as const) {
+    app.post(
+      `/v1/platform/organizations/:id/${action}`,
+      {
+        config: { auth: { kind: 'platform' } },
+        schema: {
+          operationId: suspended ? 'platformSuspendOrganization' : 'platformUnsuspendOrganization',
+          tags: ['platform'],
+          params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
+          response: { 204: Type.Null(), ...errors },
+        },
+      },
+      async (req, reply) => {
+        await deps.platform.setSuspended(userIdOf(req), req.params.id, suspended);
+        return reply.status(204).send(null);
+      },
+    );
+  }
+}

@@ -1,0 +1,151 @@
+import type { FastifyRequest } from 'fastify';
+import type { Permission } from '../../platform/authz/permissions.js';
+import type { Authenticated, Authenticator, ResolvedTenant } from '../../platform/http/auth.js';
+import { isTenantId } from '../../platform/tenancy/context.js';
+import { orgSlugFromPath } from './org-path.js';
+import { TenantResolutionError } from './tenant-resolution.errors.js';
+import type { OrganizationPolicy } from './organization-policy.js';
+
+/** A resolved browser session (see the auth module). */
+export interface SessionView {
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly currentOrganizationId: string | null;
+  readonly twoFactorVerified: boolean;
+  readonly userTwoFactorEnabled: boolean;
+  readonly isPlatformAdmin: boolean;
+}
+
+/** A verified access token (see the tokens module). */
+export interface AccessView {
+  readonly userId: string;
+  readonly orgId: string;
+  readonly role: string;
+  readonly permissions: ReadonlySet<Permission>;
+}
+
+export interface Membership {
+  readonly role: string;
+  readonly permissions: ReadonlySet<Permission>;
+}
+
+export interface AuthenticatorDeps {
+  /** Session from the `sr_session` cookie (CSRF-checked for unsafe methods), or null. */
+  readonly session: (request: FastifyRequest) => Promise<SessionView | null>;
+  /** Bearer JWT → verified claims (throws the tokens module's 401s), or null when there is no bearer. */
+  readonly bearer: (request: FastifyRequest) => Promise<AccessView | null>;
+  readonly isPlatformAdmin: (userId: string) => Promise<boolean>;
+  readonly activeMembership: (orgId: string, userId: string) => Promise<Membership | null>;
+  readonly organizationIdBySlug: (slug: string) => Promise<string | null>;
+  /** The organization's policy (two-factor required, suspended, marked for deletion). */
+  readonly organizationPolicy: (orgId: string) => Promise<OrganizationPolicy | null>;
+  /** `acme.<baseDomain>` selects the organization with slug `acme`. */
+  readonly baseDomain?: string;
+}
+
+/** Routes a session with a pending second factor may still use. */
+const TWO_FACTOR_PENDING_ALLOWED = new Set(['/v1/auth/two-factor/verify', '/v1/auth/logout', '/v1/auth/me']);
+
+interface RequestAuth {
+  session?: SessionView;
+  access?: AccessView;
+}
+
+/**
+ * The one authenticator: a session cookie or a bearer access token establishes the principal; the
+ * tenant comes from, in order, the path (`/v1/orgs/:slug/...`), the `X-Organization` header (slug or id),
+ * the subdomain, then the token's `org` claim or the session's current organization. Whatever the source,
+ * the principal must hold an ACTIVE membership, else the answer is the 404 of a missing organization.
+ */
+export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
+  const state = new WeakMap<FastifyRequest, RequestAuth>();
+
+  async function requestedOrganization(request: FastifyRequest): Promise<string | null | undefined> {
+    const slug = orgSlugFromPath(request.raw);
+    if (slug) return deps.organizationIdBySlug(slug);
+    const header = request.headers['x-organization'];
+    if (typeof header === 'string' && header.length > 0) {
+      const v = header.trim().toLowerCase();
+      if (isTenantId(v)) return v;
+      return /^[a-z0-9-]{1,63}$/.test(v) ? deps.organizationIdBySlug(v) : null;
+    }
+    if (deps.baseDomain) {
+      const host = (request.hostname || '').toLowerCase().split(':')[0] ?? '';
+      const suffix = `.${deps.baseDomain}`;
+      if (host.endsWith(suffix)) {
+        const sub = host.slice(0, -suffix.length);
+        if (/^[a-z0-9-]{1,63}$/.test(sub) && sub !== 'www' && sub !== 'api')
+          return deps.organizationIdBySlug(sub);
+      }
+    }
+    return undefined; // nothing requested explicitly
+  }
+
+  return {
+    async authenticate(request) {
+      const access = await deps.bearer(request);
+      if (access) {
+        state.set(request, { access });
+        return {
+          principal: { kind: 'user', userId: access.userId },
+          userId: access.userId,
+          sessionId: null,
+          isPlatformAdmin: await deps.isPlatformAdmin(access.userId),
+        } satisfies Authenticated;
+      }
+      const session = await deps.session(request);
+      if (!session) return null;
+      if (session.userTwoFactorEnabled && !session.twoFactorVerified) {
+        const url = request.routeOptions.url ?? '';
+        if (!TWO_FACTOR_PENDING_ALLOWED.has(url)) {
+          throw new TenantResolutionError('TWO_FACTOR_REQUIRED', 'verify your second factor first');
+        }
+      }
+      state.set(request, { session });
+      return {
+        principal: { kind: 'user', userId: session.userId, sessionId: session.sessionId },
+        userId: session.userId,
+        sessionId: session.sessionId,
+        isPlatformAdmin: session.isPlatformAdmin,
+      };
+    },
+
+    async resolveTenant(request, who): Promise<ResolvedTenant | null> {
+      const auth = state.get(request);
+      if (!who.userId || !auth) return null;
+      const requested = await requestedOrganization(request);
+      if (requested === null) return null; // named an organization that does not exist
+      let resolved: ResolvedTenant;
+      let twoFactorEnabled = true; // tokens are minted from verified sessions
+      if (auth.access) {
+        // A token is bound to its organization: naming another one finds nothing.
+        if (requested !== undefined && requested !== auth.access.orgId) return null;
+        resolved = {
+          tenantId: auth.access.orgId,
+          role: auth.access.role,
+          permissions: auth.access.permissions,
+        };
+      } else {
+        const session = auth.session!;
+        const orgId = requested ?? session.currentOrganizationId;
+        if (!orgId) return null;
+        const membership = await deps.activeMembership(orgId, session.userId);
+        if (!membership) return null;
+        resolved = { tenantId: orgId, role: membership.role, permissions: membership.permissions };
+        twoFactorEnabled = session.userTwoFactorEnabled;
+      }
+      const policy = await deps.organizationPolicy(resolved.tenantId);
+      if (!policy || policy.deletionRequested) return null;
+      if (policy.suspended && !who.isPlatformAdmin) {
+        throw new TenantResolutionError('ORGANIZATION_SUSPENDED', 'this organization is suspended');
+      }
+      if (policy.requireTwoFactor && !twoFactorEnabled) {
+        throw new TenantResolutionError(
+          'TWO_FACTOR_ENROLLMENT_REQUIRED',
+          'this organization requires two-factor authentication: enrol before entering it',
+        );
+      }
+      return resolved;
+    },
+  };
+}

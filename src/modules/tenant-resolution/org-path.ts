@@ -1,0 +1,21 @@
+import type { IncomingMessage } from 'node:http';
+
+const ORG_PATH = /^\/v1\/orgs\/([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\/[^?]*)?(\?.*)?$/;
+const requested = new WeakMap<IncomingMessage, string>();
+
+/**
+ * Fastify `rewriteUrl`: `/v1/orgs/:slug/<rest>` is served by the route `/v1/<rest>` with the slug kept as
+ * the request's requested organization. Every tenant route is reachable both ways.
+ */
+export function rewriteOrgPath(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const m = ORG_PATH.exec(url);
+  if (!m) return url;
+  requested.set(req, m[1]!);
+  return `/v1${m[2] ?? ''}${m[3] ?? ''}`;
+}
+
+/** The organization slug named by the request path, if any. */
+export function orgSlugFromPath(req: IncomingMessage): string | undefined {
+  return requested.get(req);
+}

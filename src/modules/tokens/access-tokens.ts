@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto';
+import { decodeProtectedHeader, errors, importJWK, jwtVerify, SignJWT, type CryptoKey } from 'jose';
+import type { Secrets } from '../../platform/secrets.js';
+import { isTenantId } from '../../platform/tenancy/context.js';
+import { tokenInvalid, TokensError } from './tokens.errors.js';
+
+/** The only signature algorithm accepted (Ed25519). Anything else, `none` and HS* included, is refused. */
+export const ACCESS_TOKEN_ALG = 'EdDSA';
+/** JWT `typ` header of access tokens (RFC 9068), so no other JWT signed with these keys passes as one. */
+export const ACCESS_TOKEN_TYP = 'at+jwt';
+/** Clock skew tolerated on `exp`/`iat`, in seconds. */
+export const CLOCK_TOLERANCE_SECONDS = 5;
+/** Longer strings are refused before any parsing. */
+const MAX_TOKEN_LENGTH = 4096;
+
+/** A public signing key as published at `/.well-known/jwks.json`. */
+export interface PublicJwk {
+  kty: 'OKP';
+  crv: 'Ed25519';
+  x: string;
+  kid: string;
+  alg: 'EdDSA';
+  use: 'sig';
+}
+
+/** The claims an access token carries (beyond `iss`, `iat`, `exp`, `jti`). */
+export interface AccessClaims {
+  userId: string;
+  orgId: string;
+  role: string;
+  permissionsVersion: number;
+}
+
+/** Signs and verifies access tokens with the configured Ed25519 keys. */
+export interface AccessTokenCodec {
+  /** Signs a token with the FIRST key (its `kid` in the header). */
+  sign(claims: AccessClaims): Promise<string>;
+  /** Verifies signature (key chosen by `kid`, any configured key), `alg`, `typ`, `iss`, `exp` and claim shapes. */
+  verify(token: string): Promise<AccessClaims>;
+  /** The public half of every configured key. */
+  publicJwks(): PublicJwk[];
+}
+
+type JwtKeys = Secrets['jwtKeys'];
+
+function checkKeys(keys: JwtKeys): void {
+  if (keys.length === 0) throw new Error('tokens: at least one JWT key is required');
+  const kids = new Set<string>();
+  for (const k of keys) {
+    if (k.publicJwk.kty !== 'OKP' || k.publicJwk.crv !== 'Ed25519' || typeof k.publicJwk.x !== 'string') {
+      throw new Error(`tokens: JWT key "${k.kid}" is not an Ed25519 key`);
+    }
+    if (kids.has(k.kid)) throw new Error(`tokens: duplicate JWT key id "${k.kid}"`);
+    kids.add(k.kid);
+  }
+}
+
+/**
+ * Builds the access-token codec. `keys[0]` signs; every key verifies, so a token signed before a rotation
+ * (the old key moved to the second entry) stays valid until it expires.
+ */
+export function createAccessTokenCodec(opts: {
+  keys: JwtKeys;
+  issuer: string;
+  ttlSeconds: number;
+  now: () => Date;
+}): AccessTokenCodec {
+  const { keys, issuer, ttlSeconds, now } = opts;
+  checkKeys(keys);
+  const signer = keys[0]!;
+  let signingKey: Promise<CryptoKey> | undefined;
+  const verifyKeys = new Map<string, Promise<CryptoKey>>();
+  const verifyKey = (kid: string): Promise<CryptoKey> | undefined => {
+    const entry = keys.find((k) => k.kid === kid);
+    if (!entry) return undefined;
+    let key = verifyKeys.get(kid);
+    if (!key) {
+      const { kty, crv, x } = entry.publicJwk;
+      key = importJWK({ kty, crv, x }, ACCESS_TOKEN_ALG) as Promise<CryptoKey>;
+      verifyKeys.set(kid, key);
+    }
+    return key;
+  };
+
+  return {
+    async sign(claims) {
+      signingKey ??= importJWK(signer.privateJwk, ACCESS_TOKEN_ALG) as Promise<CryptoKey>;
+      const iat = Math.floor(now().getTime() / 1000);
+      return new SignJWT({ org: claims.orgId, role: claims.role, pv: claims.permissionsVersion })
+        .setProtectedHeader({ alg: ACCESS_TOKEN_ALG, kid: signer.kid, typ: ACCESS_TOKEN_TYP })
+        .setIssuer(issuer)
+        .setSubject(claims.userId)
+        .setIssuedAt(iat)
+        .setExpirationTime(iat + ttlSeconds)
+        .setJti(randomUUID())
+        .sign(await signingKey);
+    },
+
+    async verify(token) {
+      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
+        throw tokenInvalid('access token');
+      }
+      let header: ReturnType<typeof decodeProtectedHeader>;
+      try {
+        header = decodeProtectedHeader(token);
+      } catch {
+        throw tokenInvalid('access token');
+      }
+      // Checked here as well as by jose: the algorithm is never taken from the token.
+      if (header.alg !== ACCESS_TOKEN_ALG || typeof header.kid !== 'string')
+        throw tokenInvalid('access token');
+      const key = verifyKey(header.kid);
+      if (!key) throw tokenInvalid('access token');
+      let payload: Record<string, unknown>;
+      try {
+        ({ payload } = await jwtVerify(token, await key, {
+          algorithms: [ACCESS_TOKEN_ALG],
+          typ: ACCESS_TOKEN_TYP,
+          issuer,
+          clockTolerance: CLOCK_TOLERANCE_SECONDS,
+          currentDate: now(),
+          requiredClaims: ['sub', 'org', 'role', 'pv', 'iat', 'exp', 'jti'],
+        }));
+      } catch (err) {
+        if (err instanceof errors.JWTExpired) {
+          throw new TokensError('TOKEN_EXPIRED', 'access token expired; refresh it');
+        }
+        throw tokenInvalid('access token');
+      }
+      const { sub, org, role, pv, iat } = payload;
+      if (
+        !isTenantId(sub) ||
+        !isTenantId(org) ||
+        typeof role !== 'string' ||
+        typeof pv !== 'number' ||
+        !Number.isSafeInteger(pv) ||
+        // jose checks `iat` is a number; a token "issued" in the future is not one of ours.
+        typeof iat !== 'number' ||
+        iat > now().getTime() / 1000 + CLOCK_TOLERANCE_SECONDS
+      ) {
+        throw tokenInvalid('access token');
+      }
+      return { userId: sub, orgId: org, role, permissionsVersion: pv };
+    },
+
+    publicJwks() {
+      return keys.map((k) => ({
+        kty: 'OKP',
+        crv: 'Ed25519',
+        x: k.publicJwk.x!,
+        kid: k.kid,
+        alg: ACCESS_TOKEN_ALG,
+        use: 'sig',
+      }));
+    },
+  };
+}

@@ -1,0 +1,217 @@
+import type { Permission } from '../../platform/authz/permissions.js';
+import type { PlatformDb } from '../../platform/db/platform-db.js';
+import { uuidv7 } from '../../platform/ids.js';
+import type { Secrets } from '../../platform/secrets.js';
+import { isTenantId } from '../../platform/tenancy/context.js';
+import { createAccessTokenCodec, type PublicJwk } from './access-tokens.js';
+import { hashOpaqueToken, newOpaqueToken } from './opaque-token.js';
+import * as repo from './tokens.repository.js';
+import { tokenInvalid, tokenOrganizationNotFound, TokensError } from './tokens.errors.js';
+
+/** An ACTIVE membership as the memberships module reports it (null when there is none). */
+export interface ActiveMembership {
+  role: string;
+  permissions: ReadonlySet<Permission>;
+  permissionsVersion: number;
+}
+
+/** The one question this module asks about memberships. */
+export interface MembershipLookup {
+  activeMembership(orgId: string, userId: string): Promise<ActiveMembership | null>;
+}
+
+export interface TokenServiceDeps {
+  db: PlatformDb;
+  /** `keys[0]` signs new access tokens; every key verifies (see README, key rotation). */
+  keys: Secrets['jwtKeys'];
+  /** The `iss` claim written and required. */
+  issuer: string;
+  /** Access token lifetime; default 600 s. */
+  accessTtlSeconds?: number;
+  /** Refresh token lifetime, renewed on each rotation; default 30 days. */
+  refreshTtlSeconds?: number;
+  membership: MembershipLookup;
+  /** The clock (tests move it); default the system clock. */
+  now?: () => Date;
+}
+
+/** What a client receives: an access JWT and the opaque refresh token that renews it. */
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  /** Seconds until the access token expires. */
+  expiresIn: number;
+  tokenType: 'Bearer';
+}
+
+/** A verified access token: who, in which organization, with which permissions right now. */
+export interface VerifiedAccess {
+  userId: string;
+  orgId: string;
+  role: string;
+  permissions: ReadonlySet<Permission>;
+}
+
+export interface TokenService {
+  /**
+   * Issues an access/refresh pair for `userId` in `orgId`, starting a new refresh family.
+   * @throws TOKEN_ORGANIZATION_NOT_FOUND (404) when the user has no ACTIVE membership there (or no such org)
+   */
+  issue(userId: string, orgId: string): Promise<TokenPair>;
+  /**
+   * Verifies an access token and that the membership it was minted for is unchanged.
+   * @throws TOKEN_INVALID (bad signature, unknown kid, alg other than EdDSA, wrong iss/typ, malformed),
+   *   TOKEN_EXPIRED, TOKEN_STALE (role/permissions changed since: refresh), TOKEN_REVOKED (membership gone)
+   */
+  verifyAccess(token: string): Promise<VerifiedAccess>;
+  /**
+   * Exchanges a refresh token for a new pair in the same family (the presented token becomes used).
+   * @throws TOKEN_REUSED (an already used token: the whole family is revoked), TOKEN_INVALID (unknown,
+   *   expired, revoked), TOKEN_REVOKED (membership no longer active: the family is revoked)
+   */
+  refresh(refreshToken: string): Promise<TokenPair>;
+  /** Revokes the family of a refresh token. Silent when there is no such token (the caller answers alike). */
+  revoke(refreshToken: string): Promise<void>;
+  /**
+   * Revokes every refresh token of a user (password reset, account compromise); returns how many.
+   * Pass `opts.db` (a transaction) to make it part of the caller's change, e.g. the new password's.
+   * Access tokens already issued stay valid until they expire (at most `accessTtlSeconds`).
+   */
+  revokeAllForUser(userId: string, opts?: { db?: repo.IdentityDb }): Promise<number>;
+  /** The public keys that verify access tokens, as a JWK Set. */
+  jwks(): { keys: PublicJwk[] };
+}
+
+const DEFAULT_ACCESS_TTL = 600;
+const DEFAULT_REFRESH_TTL = 30 * 24 * 3600;
+
+type Rotation = { kind: 'rotated'; refreshToken: string } | { kind: 'invalid' | 'reused' | 'revoked' };
+
+/** API client tokens: Ed25519 access JWTs and rotating, reuse-detecting refresh tokens. */
+export function createTokenService(deps: TokenServiceDeps): TokenService {
+  const { db, membership } = deps;
+  const now = deps.now ?? (() => new Date());
+  const accessTtl = deps.accessTtlSeconds ?? DEFAULT_ACCESS_TTL;
+  const refreshTtl = deps.refreshTtlSeconds ?? DEFAULT_REFRESH_TTL;
+  if (!Number.isInteger(accessTtl) || accessTtl <= 0) throw new Error('tokens: accessTtlSeconds must be > 0');
+  if (!Number.isInteger(refreshTtl) || refreshTtl <= 0) {
+    throw new Error('tokens: refreshTtlSeconds must be > 0');
+  }
+  const codec = createAccessTokenCodec({ keys: deps.keys, issuer: deps.issuer, ttlSeconds: accessTtl, now });
+
+  const pair = async (
+    userId: string,
+    orgId: string,
+    m: ActiveMembership,
+    refreshToken: string,
+  ): Promise<TokenPair> => ({
+    accessToken: await codec.sign({ userId, orgId, role: m.role, permissionsVersion: m.permissionsVersion }),
+    refreshToken,
+    expiresIn: accessTtl,
+    tokenType: 'Bearer',
+  });
+  const refreshExpiry = (from: Date) => new Date(from.getTime() + refreshTtl * 1000);
+
+  /** Locks the presented token's row and decides; family revocations are committed with the decision. */
+  const rotate = (hash: Buffer, m: ActiveMembership | null): Promise<Rotation> =>
+    db.transaction().execute(async (trx): Promise<Rotation> => {
+      const at = now();
+      const row = await repo.findRefreshTokenByHash(trx, hash, { forUpdate: true });
+      if (!row || row.revoked_at || row.current_organization_id === null) return { kind: 'invalid' };
+      if (row.used_at) {
+        await repo.revokeRefreshFamily(trx, row.family_id, at);
+        return { kind: 'reused' };
+      }
+      if (row.expires_at.getTime() <= at.getTime()) return { kind: 'invalid' };
+      if (!m) {
+        await repo.revokeRefreshFamily(trx, row.family_id, at);
+        return { kind: 'revoked' };
+      }
+      await repo.markRefreshTokenUsed(trx, row.id, at);
+      const next = newOpaqueToken();
+      await repo.insertRefreshToken(trx, {
+        id: uuidv7(),
+        family_id: row.family_id,
+        user_id: row.user_id,
+        current_organization_id: row.current_organization_id,
+        token_hash: next.hash,
+        expires_at: refreshExpiry(at),
+      });
+      return { kind: 'rotated', refreshToken: next.token };
+    });
+
+  return {
+    async issue(userId, orgId) {
+      if (!isTenantId(userId) || !isTenantId(orgId)) throw tokenOrganizationNotFound();
+      const m = await membership.activeMembership(orgId, userId);
+      if (!m) throw tokenOrganizationNotFound();
+      const refresh = newOpaqueToken();
+      await repo.insertRefreshToken(db, {
+        id: uuidv7(),
+        family_id: uuidv7(),
+        user_id: userId,
+        current_organization_id: orgId,
+        token_hash: refresh.hash,
+        expires_at: refreshExpiry(now()),
+      });
+      return pair(userId, orgId, m, refresh.token);
+    },
+
+    async verifyAccess(token) {
+      const claims = await codec.verify(token);
+      const m = await membership.activeMembership(claims.orgId, claims.userId);
+      if (!m) throw new TokensError('TOKEN_REVOKED', 'access token revoked: membership is no longer active');
+      if (m.permissionsVersion !== claims.permissionsVersion || m.role !== claims.role) {
+        throw new TokensError(
+          'TOKEN_STALE',
+          'access token is stale: your role or permissions changed; refresh it to continue',
+        );
+      }
+      return { userId: claims.userId, orgId: claims.orgId, role: m.role, permissions: m.permissions };
+    },
+
+    async refresh(refreshToken) {
+      const hash = hashOpaqueToken(refreshToken);
+      if (!hash) throw tokenInvalid('refresh token');
+      // Read once without a lock to learn whose token it is, then ask about the membership BEFORE the
+      // locking transaction: no connection is held (and no row locked) while another is checked out.
+      const seen = await repo.findRefreshTokenByHash(db, hash);
+      if (!seen || seen.revoked_at || seen.current_organization_id === null)
+        throw tokenInvalid('refresh token');
+      const usable = !seen.used_at && seen.expires_at.getTime() > now().getTime();
+      const m = usable ? await membership.activeMembership(seen.current_organization_id, seen.user_id) : null;
+      // The decision is made again under the row lock: of two concurrent refreshes, the second sees
+      // the token used and is treated as reuse.
+      const outcome = await rotate(hash, m);
+      switch (outcome.kind) {
+        case 'rotated':
+          return pair(seen.user_id, seen.current_organization_id, m!, outcome.refreshToken);
+        case 'reused':
+          throw new TokensError(
+            'TOKEN_REUSED',
+            'refresh token was already used; every token of its session has been revoked, sign in again',
+          );
+        case 'revoked':
+          throw new TokensError('TOKEN_REVOKED', 'membership is no longer active; sign in again');
+        case 'invalid':
+          throw tokenInvalid('refresh token');
+      }
+    },
+
+    async revoke(refreshToken) {
+      const hash = hashOpaqueToken(refreshToken);
+      if (!hash) return;
+      const row = await repo.findRefreshTokenByHash(db, hash);
+      if (row) await repo.revokeRefreshFamily(db, row.family_id, now());
+    },
+
+    async revokeAllForUser(userId, opts) {
+      if (!isTenantId(userId)) return 0;
+      return repo.revokeUserRefreshTokens(opts?.db ?? db, userId, now());
+    },
+
+    jwks() {
+      return { keys: codec.publicJwks() };
+    },
+  };
+}

@@ -1,0 +1,173 @@
+import { Type } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { App } from '../../platform/http/server.js';
+import { authenticated, tenantCtx, userIdOf } from '../../platform/http/auth.js';
+import { ErrorResponse } from '../../platform/http/schemas.js';
+import type { TwoFactorService } from './two-factor.service.js';
+import type { TwoFactorPolicyService } from './two-factor.policy.js';
+import { TwoFactorError } from './two-factor.errors.js';
+
+/** A TOTP code (6 digits) or a recovery code (`xxxx-xxxx-xxxx`), spaces and dashes allowed. */
+const Code = Type.String({ minLength: 6, maxLength: 32, pattern: '^[0-9A-Za-z -]+$' });
+const CodeBody = Type.Object({ code: Code }, { additionalProperties: false });
+const RecoveryCodes = Type.Object(
+  { recoveryCodes: Type.Array(Type.String()) },
+  { $id: 'TwoFactorRecoveryCodes' },
+);
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 409: ErrorResponse };
+const codeErrors = { ...errors, 429: ErrorResponse };
+const user = { auth: { kind: 'user' } } as const;
+const tags = ['two-factor'];
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route accepts a session that has not passed its second factor yet. Only the verification route
+     * sets it; the authenticator refuses such sessions everywhere else.
+     */
+    allowPendingSecondFactor?: boolean;
+  }
+}
+
+/** True when the matched route accepts a session still waiting for its second factor (for authenticators). */
+export function acceptsPendingSecondFactor(request: FastifyRequest): boolean {
+  return request.routeOptions.config.allowPendingSecondFactor === true;
+}
+
+/** Responses carrying secrets or recovery codes must not be stored by any cache. */
+const noStore = (reply: FastifyReply) => void reply.header('cache-control', 'no-store');
+
+export interface TwoFactorRoutesDeps {
+  readonly twoFactor: TwoFactorService;
+  readonly policy: TwoFactorPolicyService;
+  /**
+   * Marks the session as having passed its second factor (implemented by the sessions module). A session
+   * service that rotates the token on this privilege change sets the new cookie on `reply`.
+   */
+  readonly markSessionVerified: (sessionId: string, reply: FastifyReply) => Promise<void>;
+}
+
+/** `/v1/auth/two-factor/*` (the signed-in user's own second factor) and the organization policy. */
+export function registerTwoFactorRoutes(app: App, deps: TwoFactorRoutesDeps): void {
+  const { twoFactor, policy, markSessionVerified } = deps;
+
+  app.post(
+    '/v1/auth/two-factor/enroll',
+    {
+      config: user,
+      schema: {
+        operationId: 'beginTwoFactorEnrollment',
+        tags,
+        response: {
+          200: Type.Object({ secret: Type.String(), otpauthUri: Type.String(), qrSvg: Type.String() }),
+          ...errors,
+        },
+      },
+    },
+    async (req, reply) => {
+      const enrollment = await twoFactor.beginEnrollment(userIdOf(req));
+      noStore(reply);
+      return enrollment;
+    },
+  );
+
+  app.post(
+    '/v1/auth/two-factor/enroll/confirm',
+    {
+      config: user,
+      schema: {
+        operationId: 'confirmTwoFactorEnrollment',
+        tags,
+        body: CodeBody,
+        response: { 200: RecoveryCodes, ...codeErrors },
+      },
+    },
+    async (req, reply) => {
+      const result = await twoFactor.confirmEnrollment(userIdOf(req), req.body.code);
+      // The code just proved the second factor: the session that enrolled stays usable.
+      const { sessionId } = authenticated(req);
+      if (sessionId) await markSessionVerified(sessionId, reply);
+      noStore(reply);
+      return result;
+    },
+  );
+
+  app.post(
+    '/v1/auth/two-factor/verify',
+    {
+      config: { ...user, allowPendingSecondFactor: true },
+      schema: {
+        operationId: 'verifyTwoFactor',
+        tags,
+        body: CodeBody,
+        response: {
+          200: Type.Object({
+            method: Type.Union([Type.Literal('totp'), Type.Literal('recovery_code')]),
+            recoveryCodesRemaining: Type.Integer({ minimum: 0 }),
+          }),
+          ...codeErrors,
+        },
+      },
+    },
+    async (req, reply) => {
+      const userId = userIdOf(req);
+      const { sessionId } = authenticated(req);
+      // Checked before the code is consumed: a credential without a session has nothing to mark.
+      if (!sessionId) {
+        throw new TwoFactorError('TWO_FACTOR_SESSION_REQUIRED', 'verification needs a signed-in session');
+      }
+      const result = await twoFactor.verify(userId, req.body.code);
+      await markSessionVerified(sessionId, reply);
+      return result;
+    },
+  );
+
+  app.post(
+    '/v1/auth/two-factor/disable',
+    {
+      config: user,
+      schema: {
+        operationId: 'disableTwoFactor',
+        tags,
+        body: CodeBody,
+        response: { 204: Type.Null(), ...codeErrors },
+      },
+    },
+    async (req, reply) => {
+      await twoFactor.disable(userIdOf(req), req.body.code);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.post(
+    '/v1/auth/two-factor/recovery-codes',
+    {
+      config: user,
+      schema: {
+        operationId: 'regenerateTwoFactorRecoveryCodes',
+        tags,
+        body: CodeBody,
+        response: { 200: RecoveryCodes, ...codeErrors },
+      },
+    },
+    async (req, reply) => {
+      const result = await twoFactor.regenerateRecoveryCodes(userIdOf(req), req.body.code);
+      noStore(reply);
+      return result;
+    },
+  );
+
+  app.put(
+    '/v1/organization/two-factor-policy',
+    {
+      config: { auth: { kind: 'tenant', permission: 'org:update' } },
+      schema: {
+        operationId: 'setTwoFactorPolicy',
+        tags,
+        body: Type.Object({ required: Type.Boolean() }, { additionalProperties: false }),
+        response: { 200: Type.Object({ required: Type.Boolean() }), ...errors, 404: ErrorResponse },
+      },
+    },
+    async (req) => policy.setRequirement(tenantCtx(req), userIdOf(req), req.body.required),
+  );
+}
