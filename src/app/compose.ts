@@ -104,6 +104,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       await worker?.stop();
       await jobPool?.end();
       mailer.close();
+      await services.bus.close();
       await cache.close();
       await platformDb.destroy();
       await tenancy.close();

@@ -4,7 +4,8 @@ import type { TenantDb } from '../platform/tenancy/tenant-database.js';
 import type { Permission } from '../platform/authz/permissions.js';
 import { createProjectsService } from '../modules/projects/projects.service.js';
 import { createOrganizationsService } from '../modules/organizations/organizations.service.js';
-import { createMembershipLookup } from '../modules/memberships/membership-lookup.js';
+import { createMembershipLookup, type MembershipLookup } from '../modules/memberships/membership-lookup.js';
+import { createInvalidationBus } from '../platform/cache/invalidation-bus.js';
 import { createMembershipsService } from '../modules/memberships/memberships.service.js';
 import { createRolesService } from '../modules/memberships/roles.service.js';
 import { permissionsOf } from '../modules/memberships/role-permissions.js';
@@ -15,7 +16,10 @@ import { createTwoFactorService } from '../modules/two-factor/two-factor.service
 import { createTwoFactorPolicyService } from '../modules/two-factor/two-factor.policy.js';
 import { createInvitationsService } from '../modules/invitations/invitations.service.js';
 import { createPlatformService } from '../modules/platform/platform.service.js';
-import { createOrganizationPolicies } from '../modules/tenant-resolution/organization-policy.js';
+import {
+  createOrganizationPolicies,
+  type OrganizationPolicies,
+} from '../modules/tenant-resolution/organization-policy.js';
 import type { ComposeOptions } from './compose.js';
 
 /** Permissions of a built-in role, or of the organization's custom role (read in the caller's scope). */
@@ -38,13 +42,31 @@ async function rolePermissions(
 export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb; opts: ComposeOptions }) {
   const { tenancy, platformDb, opts } = deps;
   const { withTenant, privileged } = tenancy;
-  const membershipLookup = createMembershipLookup({ withTenant });
-  const organizationPolicies = createOrganizationPolicies({ withTenant });
-  const invalidateOrganization = (orgId: string) => {
-    membershipLookup.invalidateOrganization(orgId);
-    organizationPolicies.invalidate(orgId);
-  };
+  const localLookup = createMembershipLookup({ withTenant });
+  const localPolicies = createOrganizationPolicies({ withTenant });
   const sessions = createSessionService({ db: platformDb, secureCookies: opts.secureCookies, log: opts.log });
+  // Every cache invalidation goes through the bus: applied here, and broadcast to the other instances.
+  const bus = createInvalidationBus({
+    redisUrl: opts.redisUrl,
+    log: opts.log,
+    apply: (msg) => {
+      if (msg.kind === 'membership') localLookup.invalidate(msg.orgId, msg.userId);
+      else if (msg.kind === 'organization') {
+        localLookup.invalidateOrganization(msg.orgId);
+        localPolicies.invalidate(msg.orgId);
+      } else if (msg.kind === 'user') sessions.invalidateUser(msg.userId);
+    },
+  });
+  const membershipLookup: MembershipLookup = {
+    activeMembership: (orgId, userId) => localLookup.activeMembership(orgId, userId),
+    invalidate: (orgId, userId) => bus.publish({ kind: 'membership', orgId, userId }),
+    invalidateOrganization: (orgId) => bus.publish({ kind: 'organization', orgId }),
+  };
+  const organizationPolicies: OrganizationPolicies = {
+    get: (orgId) => localPolicies.get(orgId),
+    invalidate: (orgId) => bus.publish({ kind: 'organization', orgId }),
+  };
+  const invalidateOrganization = (orgId: string) => bus.publish({ kind: 'organization', orgId });
   const auth = createAuthService({
     db: platformDb,
     withTenant,
@@ -62,7 +84,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     db: platformDb,
     kek: opts.secrets.kek,
     issuer: 'SaaSReady',
-    onChanged: (userId) => sessions.invalidateUser(userId),
+    onChanged: (userId) => bus.publish({ kind: 'user', userId }),
   });
   const twoFactorPolicy = createTwoFactorPolicyService({
     withTenant,
@@ -70,6 +92,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     onRequirementChanged: (orgId) => organizationPolicies.invalidate(orgId),
   });
   return {
+    bus,
     membershipLookup,
     organizationPolicies,
     sessions,

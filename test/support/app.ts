@@ -87,6 +87,7 @@ export async function buildTestApp(
     runJobs?: boolean;
     baseDomain?: string;
     publicUrl?: string;
+    redisUrl?: string;
   } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
@@ -113,6 +114,7 @@ export async function buildTestApp(
     mailFrom: 'SaaSReady <no-reply@saasready.test>',
     devMailbox: false,
     runJobs: opts.runJobs ?? false,
+    redisUrl: opts.redisUrl,
   });
   return Object.assign(composition, { logs });
 }

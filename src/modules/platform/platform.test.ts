@@ -1,0 +1,117 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp } from '../../../test/support/app.js';
+import { testDb } from '../../../test/support/tenancy.js';
+import type { Composition } from '../../app/compose.js';
+
+const ORIGIN = 'http://app.saasready.test';
+const root = path.resolve(import.meta.dirname, '../../..');
+
+function cookieOf(setCookie: string | string[] | undefined): string {
+  const first = [setCookie ?? []].flat()[0] ?? '';
+  return first.split(';')[0] ?? '';
+}
+
+function cli(args: string[]): Promise<{ code: number | null; out: string }> {
+  const db = testDb();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(root, 'bin/saasready.mjs'), ...args], {
+      cwd: root,
+      env: {
+        ...process.env,
+        DATABASE_URL: db.url,
+        MIGRATION_DATABASE_URL: db.migrationUrl,
+        DEFINER_ROLE: db.roles.definer,
+        LOG_LEVEL: 'warn',
+      },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+}
+
+describe('platform administration', () => {
+  let c: Composition;
+  const stamp = Date.now().toString(36);
+  const owner = { email: `owner-${stamp}@example.test`, password: 'correct horse battery staple 1' };
+  const adminEmail = `admin-${stamp}@example.test`;
+
+  const post = (url: string, payload: unknown, cookie?: string) =>
+    c.app.inject({
+      method: 'POST',
+      url,
+      payload: payload as object,
+      headers: { origin: ORIGIN, ...(cookie ? { cookie } : {}) },
+    });
+
+  beforeAll(async () => {
+    c = await buildTestApp();
+  });
+  afterAll(async () => {
+    await c.app.close();
+    await c.close();
+  });
+
+  it('`saasready admin create` makes a platform administrator; org owners are not platform administrators', async () => {
+    const reg = await post('/v1/auth/register', owner);
+    expect(reg.statusCode).toBe(201);
+    const ownerCookie = cookieOf(reg.headers['set-cookie']);
+    const denied = await c.app.inject({
+      url: '/v1/platform/organizations',
+      headers: { cookie: ownerCookie },
+    });
+    expect(denied.statusCode).toBe(403);
+
+    const made = await cli(['admin', 'create', '--email', adminEmail]);
+    expect(made.code).toBe(0);
+    const password = /initial password \(shown once\): (\S+)/.exec(made.out)?.[1];
+    expect(password).toBeTruthy();
+    const again = await cli(['admin', 'create', '--email', adminEmail.toUpperCase()]);
+    expect(again.code).toBe(0);
+    expect(again.out).toMatch(/is now a platform administrator/);
+    const bad = await cli(['admin', 'create']);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/usage/);
+
+    const login = await post('/v1/auth/login', { email: adminEmail, password });
+    expect(login.statusCode).toBe(200);
+    const adminCookie = cookieOf(login.headers['set-cookie']);
+    const list = await c.app.inject({
+      url: '/v1/platform/organizations?limit=200',
+      headers: { cookie: adminCookie },
+    });
+    expect(list.statusCode).toBe(200);
+    const orgs = list.json<{ data: { id: string; members: number; personal: boolean }[] }>().data;
+    const ownerOrg = reg.json<{ organization: { id: string } }>().organization.id;
+    expect(orgs.find((o) => o.id === ownerOrg)).toMatchObject({ members: 1, personal: true });
+
+    // Suspension: the owner's tenant routes answer 403 ORGANIZATION_SUSPENDED, then work again.
+    expect((await c.app.inject({ url: '/v1/projects', headers: { cookie: ownerCookie } })).statusCode).toBe(
+      200,
+    );
+    const s = await post(`/v1/platform/organizations/${ownerOrg}/suspend`, undefined, adminCookie);
+    expect(s.statusCode).toBe(204);
+    const blocked = await c.app.inject({ url: '/v1/projects', headers: { cookie: ownerCookie } });
+    expect(blocked.statusCode).toBe(403);
+    expect(blocked.json()).toMatchObject({ error: { code: 'ORGANIZATION_SUSPENDED' } });
+    expect(
+      (await post(`/v1/platform/organizations/${ownerOrg}/unsuspend`, undefined, adminCookie)).statusCode,
+    ).toBe(204);
+    expect((await c.app.inject({ url: '/v1/projects', headers: { cookie: ownerCookie } })).statusCode).toBe(
+      200,
+    );
+    const missing = await post(
+      '/v1/platform/organizations/00000000-0000-7000-8000-000000000000/suspend',
+      undefined,
+      adminCookie,
+    );
+    expect(missing.statusCode).toBe(404);
+    // The owner cannot suspend anything.
+    expect(
+      (await post(`/v1/platform/organizations/${ownerOrg}/suspend`, undefined, ownerCookie)).statusCode,
+    ).toBe(403);
+  });
+});

@@ -1,0 +1,61 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+/** A cache invalidation every server instance must apply. */
+export type Invalidation =
+  | { readonly kind: 'membership'; readonly orgId: string; readonly userId: string }
+  | { readonly kind: 'organization'; readonly orgId: string }
+  | { readonly kind: 'user'; readonly userId: string }
+  | { readonly kind: 'session'; readonly sessionId: string };
+
+export interface InvalidationBus {
+  /** Applies `msg` here at once, and on every other instance (through Redis pub/sub when configured). */
+  publish(msg: Invalidation): void;
+  close(): Promise<void>;
+}
+
+const CHANNEL = 'saasready:invalidate';
+
+/**
+ * In-process caches (memberships, organization policy, sessions) are invalidated where the change is made;
+ * with REDIS_URL, the same invalidation is broadcast so other instances drop their copies too and a role
+ * change takes effect on the very next request wherever it lands.
+ */
+export function createInvalidationBus(opts: {
+  redisUrl?: string;
+  apply: (msg: Invalidation) => void;
+  log?: Logger;
+}): InvalidationBus {
+  if (!opts.redisUrl) {
+    return { publish: (msg) => opts.apply(msg), close: async () => {} };
+  }
+  const origin = randomUUID();
+  const pub = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: false });
+  const sub = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: false });
+  for (const c of [pub, sub])
+    c.on('error', (err: Error) => opts.log?.warn({ err: err.message }, 'invalidation bus'));
+  void sub
+    .subscribe(CHANNEL)
+    .catch((err: Error) => opts.log?.error({ err: err.message }, 'invalidation subscribe'));
+  sub.on('message', (_channel: string, raw: string) => {
+    try {
+      const { from, msg } = JSON.parse(raw) as { from: string; msg: Invalidation };
+      if (from !== origin) opts.apply(msg);
+    } catch {
+      // not ours
+    }
+  });
+  return {
+    publish(msg) {
+      opts.apply(msg);
+      void pub.publish(CHANNEL, JSON.stringify({ from: origin, msg })).catch((err: Error) => {
+        opts.log?.error({ err: err.message }, 'invalidation publish failed');
+      });
+    },
+    async close() {
+      sub.disconnect();
+      await pub.quit().catch(() => pub.disconnect());
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { buildTestApp } from '../support/app.js';
+import { createTestOrg } from '../support/tenancy.js';
+import { identityFixtures, userCtx } from '../../src/modules/memberships/memberships.test-support.js';
+import type { Composition } from '../../src/app/compose.js';
+
+/**
+ * Two server instances on one database and one Redis: a role change made through instance A takes effect
+ * on instance B's very next lookup, although B had the old role cached.
+ */
+describe('cache invalidation across instances (Redis pub/sub)', () => {
+  let a: Composition;
+  let b: Composition;
+  beforeAll(async () => {
+    const redisUrl = inject('redisUrl');
+    a = await buildTestApp({ redisUrl });
+    b = await buildTestApp({ redisUrl });
+  });
+  afterAll(async () => {
+    for (const c of [a, b]) {
+      await c.app.close();
+      await c.close();
+    }
+  });
+
+  it('a role change on A is seen by B at once; removal too', async () => {
+    const fx = identityFixtures(a.tenancy);
+    const org = await createTestOrg(a.tenancy, 'bus');
+    const owner = await fx.member(org, { role: 'owner' });
+    const admin = await fx.member(org, { role: 'admin' });
+    expect((await b.services.membershipLookup.activeMembership(org, admin))?.role).toBe('admin'); // cached on B
+    await a.services.memberships.changeRole(userCtx(org, owner), admin, 'viewer');
+    const seen = async () => (await b.services.membershipLookup.activeMembership(org, admin))?.role ?? null;
+    const deadline = Date.now() + 2000;
+    while ((await seen()) !== 'viewer' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(await seen()).toBe('viewer');
+    await a.services.memberships.remove(userCtx(org, owner), admin);
+    const gone = Date.now() + 2000;
+    while ((await seen()) !== null && Date.now() < gone) await new Promise((r) => setTimeout(r, 5));
+    expect(await seen()).toBeNull();
+  });
+});
