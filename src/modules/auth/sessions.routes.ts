@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/server.js';
 import { authenticated, userIdOf } from '../../platform/http/auth.js';
-import { ErrorResponse } from '../../platform/http/schemas.js';
+import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
 import { sessionNotFound } from './auth.errors.js';
 import type { SessionService } from './sessions.service.js';
 
@@ -30,18 +30,9 @@ export function registerSessionRoutes(app: App, deps: { sessions: SessionService
       schema: {
         operationId: 'listSessions',
         tags: ['auth'],
-        querystring: Type.Object(
-          {
-            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
-            cursor: Type.Optional(Type.String({ maxLength: 512 })),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: PageQuery,
         response: {
-          200: Type.Object({
-            data: Type.Array(SessionView),
-            nextCursor: Type.Union([Type.String(), Type.Null()]),
-          }),
+          200: PageOf(SessionView),
           ...errors,
         },
       },

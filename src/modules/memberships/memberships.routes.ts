@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/server.js';
 import { tenantCtx } from '../../platform/http/auth.js';
-import { ErrorResponse } from '../../platform/http/schemas.js';
+import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
 import type { MembershipsService } from './memberships.service.js';
 
 // No $id: the transfer response holds two members, and an $id may appear once per schema.
@@ -28,18 +28,9 @@ export function registerMembershipsRoutes(app: App, deps: { memberships: Members
       schema: {
         operationId: 'listMembers',
         tags: ['members'],
-        querystring: Type.Object(
-          {
-            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
-            cursor: Type.Optional(Type.String({ maxLength: 512 })),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: PageQuery,
         response: {
-          200: Type.Object({
-            data: Type.Array(Member),
-            nextCursor: Type.Union([Type.String(), Type.Null()]),
-          }),
+          200: PageOf(Member),
           ...errors,
         },
       },

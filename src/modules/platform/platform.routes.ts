@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/app-type.js';
 import { userIdOf } from '../../platform/http/auth.js';
-import { ErrorResponse } from '../../platform/http/schemas.js';
+import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
 import type { PlatformService } from './platform.service.js';
 
 const Org = Type.Object({
@@ -25,15 +25,9 @@ export function registerPlatformRoutes(app: App, deps: { platform: PlatformServi
       schema: {
         operationId: 'platformListOrganizations',
         tags: ['platform'],
-        querystring: Type.Object(
-          {
-            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
-            cursor: Type.Optional(Type.String({ maxLength: 512 })),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: PageQuery,
         response: {
-          200: Type.Object({ data: Type.Array(Org), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+          200: PageOf(Org),
           ...errors,
         },
       },

@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/server.js';
 import { tenantCtx } from '../../platform/http/auth.js';
-import { ErrorResponse } from '../../platform/http/schemas.js';
+import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
 import { parseIdempotencyKey } from '../../platform/idempotency.js';
 import type { ProjectsService } from './projects.service.js';
 
@@ -54,18 +54,9 @@ export function registerProjectsRoutes(app: App, deps: { projects: ProjectsServi
       schema: {
         operationId: 'listProjects',
         tags: ['projects'],
-        querystring: Type.Object(
-          {
-            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
-            cursor: Type.Optional(Type.String({ maxLength: 512 })),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: PageQuery,
         response: {
-          200: Type.Object({
-            data: Type.Array(Project),
-            nextCursor: Type.Union([Type.String(), Type.Null()]),
-          }),
+          200: PageOf(Project),
           ...errors,
         },
       },

@@ -1,4 +1,4 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { Type, type TSchema } from '@fastify/type-provider-typebox';
 
 /** The error body every route documents. */
 export const ErrorResponse = Type.Object({
@@ -8,3 +8,17 @@ export const ErrorResponse = Type.Object({
     details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   }),
 });
+
+/** The query string of every cursor-paginated list. */
+export const PageQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+    cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  },
+  { additionalProperties: false },
+);
+
+/** The body of one page of `item`s. */
+export function PageOf<T extends TSchema>(item: T) {
+  return Type.Object({ data: Type.Array(item), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+}
