@@ -42,9 +42,11 @@ export function createAppAuthenticator(deps: {
     },
     // Platform administration needs a browser session; an API token never carries it.
     isPlatformAdmin: async () => false,
+    twoFactorEnabled: (userId) => services.twoFactor.isEnabled(userId),
     activeMembership: (orgId, userId) => services.membershipLookup.activeMembership(orgId, userId),
     organizationIdBySlug: (slug) => tenancy.privileged.organizationIdBySlug(slug),
     organizationPolicy: (orgId) => services.organizationPolicies.get(orgId),
     baseDomain: opts.baseDomain,
+    appHosts: allowedOrigins.map((origin) => new URL(origin).hostname),
   });
 }

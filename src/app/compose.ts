@@ -14,6 +14,7 @@ import { startJobWorker, type JobWorker } from '../platform/jobs/worker.js';
 import { createServices, type Services } from './services.js';
 import { registerRoutes } from './routes.js';
 import { createAppAuthenticator } from './authenticator.js';
+import { rewriteOrgPath } from '../modules/tenant-resolution/org-path.js';
 
 export interface ComposeOptions {
   readonly databaseUrl: string;
@@ -70,6 +71,8 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     trustProxy: opts.trustProxy,
     authenticator,
     version: opts.version,
+    // `/v1/orgs/:slug/<rest>` serves `/v1/<rest>` with the slug as the requested organization.
+    rewriteUrl: rewriteOrgPath,
   });
   const pool: pg.Pool = tenancy.control.pool;
   registerRoutes(app, {

@@ -129,7 +129,8 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
   app.post(
     '/v1/auth/logout',
     {
-      config: { auth: { kind: 'user' } },
+      // A session still waiting for its second factor may be abandoned: signing out needs no code.
+      config: { auth: { kind: 'user' }, allowPendingSecondFactor: true },
       schema: { operationId: 'logout', tags: ['auth'], response: { 204: Type.Null(), ...errors } },
     },
     async (req, reply) => {

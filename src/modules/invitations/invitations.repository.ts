@@ -2,7 +2,35 @@ import type { Selectable } from 'kysely';
 import type { InvitationsTable } from '../../platform/db/schema.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 
+// Every query filters by organization_id explicitly: RLS is the backstop, and on Citus only an explicit
+// filter routes a query to one shard. `users` is global (no RLS) and is only read by id or address.
+
 export type InvitationRow = Selectable<InvitationsTable>;
+
+/**
+ * Locks the organization row (FOR NO KEY UPDATE), as the memberships module does before every membership
+ * or role change: invitations create, delete and activate memberships, so they serialize with those
+ * changes (a custom role cannot be deleted while an invitation gives it out, an inviter demoted meanwhile
+ * is seen demoted, a revoke and an accept of one invitation cannot both win).
+ */
+export async function lockOrganization(db: TenantDb, orgId: string): Promise<void> {
+  await db
+    .selectFrom('organizations')
+    .select('id')
+    .where('id', '=', orgId)
+    .forNoKeyUpdate()
+    .executeTakeFirst();
+}
+
+/** The organization's display name (for the mail). */
+export async function organizationName(db: TenantDb, orgId: string): Promise<string> {
+  const r = await db
+    .selectFrom('organizations')
+    .select('name')
+    .where('id', '=', orgId)
+    .executeTakeFirstOrThrow();
+  return r.name;
+}
 
 /** Inserts a pending invitation. */
 export function insertInvitation(
@@ -56,13 +84,142 @@ export function listPending(
   return q.orderBy('id', 'desc').limit(opts.limit).execute();
 }
 
-/** Invitations created in the tenant since `since` (for the rate limit). */
-export async function countCreatedSince(db: TenantDb, orgId: string, since: Date): Promise<number> {
+/**
+ * The creation time of the `n`-th newest invitation created after `since` (for the hourly limit: when it
+ * exists the limit is reached, and a slot frees when it leaves the window).
+ */
+export async function nthNewestCreatedSince(
+  db: TenantDb,
+  orgId: string,
+  since: Date,
+  n: number,
+): Promise<Date | undefined> {
   const r = await db
     .selectFrom('invitations')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .select('created_at')
     .where('organization_id', '=', orgId)
     .where('created_at', '>', since)
+    .orderBy('created_at', 'desc')
+    .offset(n - 1)
+    .limit(1)
+    .executeTakeFirst();
+  return r?.created_at;
+}
+
+/** Sets an invitation's status (and `accepted_at` when accepted). */
+export async function setStatus(
+  db: TenantDb,
+  orgId: string,
+  id: string,
+  status: 'accepted' | 'revoked',
+): Promise<void> {
+  await db
+    .updateTable('invitations')
+    .set({ status, ...(status === 'accepted' ? { accepted_at: new Date() } : {}) })
+    .where('organization_id', '=', orgId)
+    .where('id', '=', id)
+    .execute();
+}
+
+/** Replaces the token and the expiry of an invitation. */
+export function renewToken(
+  db: TenantDb,
+  orgId: string,
+  id: string,
+  tokenHash: Buffer,
+  expiresAt: Date,
+): Promise<InvitationRow> {
+  return db
+    .updateTable('invitations')
+    .set({ token_hash: tokenHash, expires_at: expiresAt })
+    .where('organization_id', '=', orgId)
+    .where('id', '=', id)
+    .returningAll()
     .executeTakeFirstOrThrow();
-  return Number(r.n);
+}
+
+/** The account with this normalized address, if any. */
+export async function findUserIdByEmail(db: TenantDb, email: string): Promise<string | undefined> {
+  const r = await db
+    .selectFrom('users')
+    .select('id')
+    .where('email_normalized', '=', email)
+    .executeTakeFirst();
+  return r?.id;
+}
+
+/** A user's normalized address, if the user exists. */
+export async function findUserEmail(db: TenantDb, userId: string): Promise<string | undefined> {
+  const r = await db
+    .selectFrom('users')
+    .select('email_normalized')
+    .where('id', '=', userId)
+    .executeTakeFirst();
+  return r?.email_normalized;
+}
+
+/** A user's membership in the organization, if any. */
+export function findMembership(
+  db: TenantDb,
+  orgId: string,
+  userId: string,
+): Promise<{ role: string; status: 'pending' | 'active' } | undefined> {
+  return db
+    .selectFrom('memberships')
+    .select(['role', 'status'])
+    .where('organization_id', '=', orgId)
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
+}
+
+/** Creates (or re-roles) the PENDING membership of an invited existing account. Never touches an active one. */
+export async function upsertPendingMembership(
+  db: TenantDb,
+  orgId: string,
+  userId: string,
+  role: string,
+): Promise<void> {
+  await db
+    .insertInto('memberships')
+    .values({ organization_id: orgId, user_id: userId, role, status: 'pending' })
+    .onConflict((oc) =>
+      oc
+        .columns(['organization_id', 'user_id'])
+        .doUpdateSet({ role, updated_at: new Date() })
+        .where('memberships.status', '=', 'pending'),
+    )
+    .execute();
+}
+
+/** Makes the membership ACTIVE with `role` (inserting it if needed); bumps `permissions_version`. */
+export async function activateMembership(
+  db: TenantDb,
+  orgId: string,
+  userId: string,
+  role: string,
+): Promise<void> {
+  await db
+    .insertInto('memberships')
+    .values({ organization_id: orgId, user_id: userId, role, status: 'active' })
+    .onConflict((oc) =>
+      oc.columns(['organization_id', 'user_id']).doUpdateSet((eb) => ({
+        role,
+        status: 'active',
+        updated_at: new Date(),
+        permissions_version: eb('memberships.permissions_version', '+', 1),
+      })),
+    )
+    .execute();
+}
+
+/** Deletes the PENDING membership of the account with this address (an active one stays). */
+export async function deletePendingMembership(db: TenantDb, orgId: string, email: string): Promise<void> {
+  const userId = await findUserIdByEmail(db, email);
+  if (!userId) return;
+  await db
+    .deleteFrom('memberships')
+    .where('organization_id', '=', orgId)
+    .where('user_id', '=', userId)
+    .where('status', '=', 'pending')
+    .execute();
 }

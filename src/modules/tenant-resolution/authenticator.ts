@@ -35,12 +35,22 @@ export interface AuthenticatorDeps {
   /** Bearer JWT → verified claims (throws the tokens module's 401s), or null when there is no bearer. */
   readonly bearer: (request: FastifyRequest) => Promise<AccessView | null>;
   readonly isPlatformAdmin: (userId: string) => Promise<boolean>;
+  /**
+   * Whether the user has confirmed two-factor authentication. Asked only for a bearer token entering an
+   * organization that requires it (a session carries the answer already).
+   */
+  readonly twoFactorEnabled: (userId: string) => Promise<boolean>;
   readonly activeMembership: (orgId: string, userId: string) => Promise<Membership | null>;
   readonly organizationIdBySlug: (slug: string) => Promise<string | null>;
   /** The organization's policy (two-factor required, suspended, marked for deletion). */
   readonly organizationPolicy: (orgId: string) => Promise<OrganizationPolicy | null>;
   /** `acme.<baseDomain>` selects the organization with slug `acme`. */
   readonly baseDomain?: string;
+  /**
+   * Hosts serving the application itself (the public URL's, e.g. `app.<baseDomain>`): never a tenant
+   * subdomain, so a session on them acts in its current organization.
+   */
+  readonly appHosts?: readonly string[];
 }
 
 /** Routes a session with a pending second factor may still use. */
@@ -59,6 +69,7 @@ interface RequestAuth {
  */
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const state = new WeakMap<FastifyRequest, RequestAuth>();
+  const appHosts = new Set((deps.appHosts ?? []).map((h) => h.toLowerCase()));
 
   async function requestedOrganization(request: FastifyRequest): Promise<string | null | undefined> {
     const slug = orgSlugFromPath(request.raw);
@@ -72,7 +83,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     if (deps.baseDomain) {
       const host = (request.hostname || '').toLowerCase().split(':')[0] ?? '';
       const suffix = `.${deps.baseDomain}`;
-      if (host.endsWith(suffix)) {
+      if (host.endsWith(suffix) && !appHosts.has(host)) {
         const sub = host.slice(0, -suffix.length);
         if (/^[a-z0-9-]{1,63}$/.test(sub) && sub !== 'www' && sub !== 'api')
           return deps.organizationIdBySlug(sub);
@@ -116,8 +127,12 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       const requested = await requestedOrganization(request);
       if (requested === null) return null; // named an organization that does not exist
       let resolved: ResolvedTenant;
-      let twoFactorEnabled = true; // tokens are minted from verified sessions
+      // A token was minted by a session that passed its second factor if the user had one, but the
+      // user may have had none: an organization requiring it asks the user's current state.
+      let twoFactorEnabled: () => Promise<boolean>;
       if (auth.access) {
+        const userId = auth.access.userId;
+        twoFactorEnabled = () => deps.twoFactorEnabled(userId);
         // A token is bound to its organization: naming another one finds nothing.
         if (requested !== undefined && requested !== auth.access.orgId) return null;
         resolved = {
@@ -132,14 +147,14 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         const membership = await deps.activeMembership(orgId, session.userId);
         if (!membership) return null;
         resolved = { tenantId: orgId, role: membership.role, permissions: membership.permissions };
-        twoFactorEnabled = session.userTwoFactorEnabled;
+        twoFactorEnabled = () => Promise.resolve(session.userTwoFactorEnabled);
       }
       const policy = await deps.organizationPolicy(resolved.tenantId);
       if (!policy || policy.deletionRequested) return null;
       if (policy.suspended && !who.isPlatformAdmin) {
         throw new TenantResolutionError('ORGANIZATION_SUSPENDED', 'this organization is suspended');
       }
-      if (policy.requireTwoFactor && !twoFactorEnabled) {
+      if (policy.requireTwoFactor && !(await twoFactorEnabled())) {
         throw new TenantResolutionError(
           'TWO_FACTOR_ENROLLMENT_REQUIRED',
           'this organization requires two-factor authentication: enrol before entering it',

@@ -34,6 +34,18 @@ export function acceptsPendingSecondFactor(request: FastifyRequest): boolean {
   return request.routeOptions.config.allowPendingSecondFactor === true;
 }
 
+/**
+ * The session of a request that changes the account's second factor. An API access token is refused: a
+ * leaked 10-minute token must not be able to enrol the thief's authenticator app on the account (which
+ * would lock its owner out of sign-in).
+ */
+function requireSession(req: FastifyRequest, action: string): string {
+  const { sessionId } = authenticated(req);
+  if (!sessionId)
+    throw new TwoFactorError('TWO_FACTOR_SESSION_REQUIRED', `${action} needs a signed-in session`);
+  return sessionId;
+}
+
 /** Responses carrying secrets or recovery codes must not be stored by any cache. */
 const noStore = (reply: FastifyReply) => void reply.header('cache-control', 'no-store');
 
@@ -65,6 +77,7 @@ export function registerTwoFactorRoutes(app: App, deps: TwoFactorRoutesDeps): vo
       },
     },
     async (req, reply) => {
+      requireSession(req, 'two-factor enrollment');
       const enrollment = await twoFactor.beginEnrollment(userIdOf(req));
       noStore(reply);
       return enrollment;
@@ -83,10 +96,10 @@ export function registerTwoFactorRoutes(app: App, deps: TwoFactorRoutesDeps): vo
       },
     },
     async (req, reply) => {
+      const sessionId = requireSession(req, 'two-factor enrollment');
       const result = await twoFactor.confirmEnrollment(userIdOf(req), req.body.code);
       // The code just proved the second factor: the session that enrolled stays usable.
-      const { sessionId } = authenticated(req);
-      if (sessionId) await markSessionVerified(sessionId, reply);
+      await markSessionVerified(sessionId, reply);
       noStore(reply);
       return result;
     },

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -18,6 +19,11 @@ export interface HttpServerOptions {
   readonly trustProxy: false | string[];
   readonly authenticator: Authenticator;
   readonly version: string;
+  /**
+   * Rewrites an incoming URL before routing (Fastify `rewriteUrl`), e.g. the tenant-resolution module's
+   * `/v1/orgs/:slug/<rest>` → `/v1/<rest>`.
+   */
+  readonly rewriteUrl?: (req: IncomingMessage) => string;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -36,6 +42,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     bodyLimit: opts.bodyLimitBytes,
     trustProxy: opts.trustProxy === false ? false : opts.trustProxy,
     return503OnClosing: true,
+    ...(opts.rewriteUrl ? { rewriteUrl: opts.rewriteUrl } : {}),
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();

@@ -1,0 +1,255 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestTenancy } from '../../../test/support/tenancy.js';
+import { uuidv7 } from '../../platform/ids.js';
+import { systemCtx, type TenantCtx } from '../../platform/tenancy/context.js';
+import type { Tenancy } from '../../platform/tenancy/tenancy.js';
+import type { InvitationsService } from './invitations.service.js';
+import {
+  failure,
+  freshEmail,
+  invitationFixtures,
+  PUBLIC_URL,
+  serviceHarness,
+  userCtx,
+  type InvitationFixtures,
+} from './invitations.test-support.js';
+
+describe('invitations service: invite, list, revoke, resend (through the tenancy core)', () => {
+  let tenancy: Tenancy;
+  let fx: InvitationFixtures;
+  let h: ReturnType<typeof serviceHarness>;
+  let svc: InvitationsService;
+  let org: string;
+  let owner: TenantCtx;
+  const invited = (ctx: TenantCtx, email?: string, role?: string) => h.invited(ctx, email, role);
+
+  beforeAll(async () => {
+    tenancy = createTestTenancy(4);
+    fx = await invitationFixtures(tenancy);
+    h = serviceHarness(tenancy, fx);
+    svc = h.svc;
+    const o = await fx.orgWithMember('owner');
+    org = o.orgId;
+    owner = userCtx(org, o.userId);
+  });
+  beforeEach(() => h.reset());
+  afterAll(async () => {
+    await fx.close();
+    await tenancy.close();
+  });
+
+  describe('invite', () => {
+    it('creates a pending invitation and queues its mail; only the token hash is stored', async () => {
+      const email = freshEmail('New.Person');
+      const before = Date.now();
+      const inv = await svc.invite(owner, { email: `  ${email.toUpperCase()} `, role: 'member' });
+      expect(inv).toMatchObject({ email: email.toLowerCase(), role: 'member', status: 'pending' });
+      expect(JSON.stringify(inv)).not.toMatch(/token/i);
+      const ttl = Date.parse(inv.expiresAt) - before;
+      expect(ttl).toBeGreaterThan(7 * 24 * 3600_000 - 60_000);
+      expect(ttl).toBeLessThanOrEqual(7 * 24 * 3600_000 + 60_000);
+
+      const [mail, ...others] = await fx.mailsTo(email.toLowerCase());
+      expect(others).toEqual([]);
+      expect(mail!.text).toContain(`${PUBLIC_URL}/accept-invitation?token=${mail!.token}`);
+      expect(mail!.text).toContain('inv test org');
+      if (mail!.job) expect(mail!.job).toEqual({ key: `invitation:${inv.id}`, tenantId: org });
+
+      const stored = await fx.admin.query<{ token_hash: Buffer; row: string }>(
+        'select token_hash, i::text as row from invitations i where id = $1',
+        [inv.id],
+      );
+      expect(stored.rows[0]!.token_hash).toEqual(createHash('sha256').update(mail!.token).digest());
+      expect(stored.rows[0]!.row).not.toContain(mail!.token);
+      // Nobody has this address yet: no membership (it needs a user row).
+      expect(await fx.usersWithEmail(email)).toBe(0);
+    });
+
+    it('for an existing account (any case) also creates a PENDING membership with the role', async () => {
+      const u = await fx.user(freshEmail('Existing'));
+      await svc.invite(owner, { email: u.email.toUpperCase(), role: 'viewer' });
+      expect(await fx.membership(org, u.id)).toMatchObject({ role: 'viewer', status: 'pending' });
+      expect(h.changed).toEqual([]);
+    });
+
+    it('queues the mail in the same transaction: invisible until commit, gone with a rollback', async () => {
+      const email = freshEmail();
+      let seenInside: unknown[] = ['not read'];
+      await tenancy.withTenant(org, async () => {
+        await svc.invite(owner, { email, role: 'member' });
+        seenInside = await fx.mailsTo(email); // another connection: nothing committed yet
+      });
+      expect(seenInside).toEqual([]);
+      expect(await fx.nextToken(email)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+      const u = await fx.user(freshEmail('rolled'));
+      await expect(
+        tenancy.withTenant(org, async () => {
+          await svc.invite(owner, { email: u.email, role: 'member' });
+          throw new Error('later step failed');
+        }),
+      ).rejects.toThrow('later step failed');
+      expect(await fx.mailsTo(u.email)).toEqual([]);
+      expect(await fx.membership(org, u.id)).toBeUndefined();
+      const pending = await svc.listPending(owner, { limit: 200 });
+      expect(pending.data.map((i) => i.email)).not.toContain(u.email);
+    });
+
+    it('refuses an active member, a pending address, an unknown role and a role above the inviter’s', async () => {
+      const m = await fx.user();
+      await fx.member(org, { role: 'viewer', userId: m.id });
+      expect(await failure(svc.invite(owner, { email: m.email, role: 'admin' }))).toMatchObject({
+        code: 'INVITATION_MEMBER_EXISTS',
+        status: 409,
+      });
+
+      const email = freshEmail();
+      await svc.invite(owner, { email, role: 'member' });
+      expect(await failure(svc.invite(owner, { email: email.toUpperCase(), role: 'admin' }))).toMatchObject({
+        code: 'INVITATION_ALREADY_PENDING',
+        status: 409,
+      });
+
+      expect(await failure(svc.invite(owner, { email: freshEmail(), role: 'wizard' }))).toMatchObject({
+        code: 'INVITATION_ROLE_UNKNOWN',
+        status: 400,
+      });
+
+      const admin = userCtx(org, await fx.member(org, { role: 'admin' }));
+      const above = freshEmail();
+      expect(await failure(svc.invite(admin, { email: above, role: 'owner' }))).toMatchObject({
+        code: 'INVITATION_ROLE_NOT_ALLOWED',
+        status: 403,
+      });
+      await expect(svc.invite(admin, { email: above, role: 'admin' })).resolves.toMatchObject({
+        role: 'admin',
+      });
+      // Neither a pending member nor a non-user actor holds any permission to give out.
+      const pendingInviter = userCtx(org, await fx.member(org, { role: 'owner', status: 'pending' }));
+      expect(
+        await failure(svc.invite(pendingInviter, { email: freshEmail(), role: 'viewer' })),
+      ).toMatchObject({ code: 'INVITATION_ROLE_NOT_ALLOWED' });
+      expect(
+        await failure(svc.invite(systemCtx(org, 'test'), { email: freshEmail(), role: 'viewer' })),
+      ).toMatchObject({ code: 'INVITATION_ROLE_NOT_ALLOWED' });
+    });
+
+    it('gives out a custom role the inviter covers', async () => {
+      await fx.admin.query(
+        `insert into roles (organization_id, key, name, permissions) values ($1, 'auditor', 'Auditor', $2)`,
+        [org, ['org:read', 'audit:read']],
+      );
+      await expect(svc.invite(owner, { email: freshEmail(), role: 'auditor' })).resolves.toMatchObject({
+        role: 'auditor',
+      });
+    });
+
+    it('two concurrent invitations of one address: one wins, the other is 409', async () => {
+      const email = freshEmail('race');
+      const results = await Promise.all(
+        [1, 2, 3].map(() => failure(svc.invite(owner, { email, role: 'member' }))),
+      );
+      expect(results.filter((r) => r.code === 'resolved')).toHaveLength(1);
+      expect(results.filter((r) => r.code === 'INVITATION_ALREADY_PENDING')).toHaveLength(2);
+      expect(await fx.mailsTo(email)).toHaveLength(1);
+    });
+
+    it('beyond the hourly limit: 429 with the seconds until a slot frees; revoked ones count', async () => {
+      const limited = h.make({ perHourLimit: 3 });
+      const o = await fx.orgWithMember('owner', 'limit');
+      const ctx = userCtx(o.orgId, o.userId);
+      const first = await limited.invite(ctx, { email: freshEmail(), role: 'member' });
+      for (let i = 0; i < 2; i++) await limited.invite(ctx, { email: freshEmail(), role: 'member' });
+      const over = await failure(limited.invite(ctx, { email: freshEmail(), role: 'member' }));
+      expect(over).toMatchObject({ code: 'INVITATION_RATE_LIMITED', status: 429 });
+      const retry = (over.details as { retryAfterSeconds: number }).retryAfterSeconds;
+      expect(retry).toBeGreaterThan(3500);
+      expect(retry).toBeLessThanOrEqual(3600);
+
+      await limited.revoke(ctx, first.id);
+      expect(await failure(limited.invite(ctx, { email: freshEmail(), role: 'member' }))).toMatchObject({
+        code: 'INVITATION_RATE_LIMITED',
+      });
+      // Once the oldest leaves the window, a slot frees.
+      await fx.admin.query(
+        `update invitations set created_at = now() - interval '61 minutes' where organization_id = $1 and id = $2`,
+        [o.orgId, first.id],
+      );
+      await expect(limited.invite(ctx, { email: freshEmail(), role: 'member' })).resolves.toBeTruthy();
+    });
+  });
+
+  it('lists pending invitations newest first, paginated without gaps or repeats', async () => {
+    const o = await fx.orgWithMember('owner', 'list');
+    const ctx = userCtx(o.orgId, o.userId);
+    const made: string[] = [];
+    for (let i = 0; i < 7; i++)
+      made.push((await svc.invite(ctx, { email: freshEmail(), role: 'viewer' })).id);
+    await svc.revoke(ctx, made[3]!);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await svc.listPending(ctx, { limit: 2, cursor });
+      expect(page.data.length).toBeLessThanOrEqual(2);
+      expect(page.data.every((i) => i.status === 'pending')).toBe(true);
+      seen.push(...page.data.map((i) => i.id));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    expect(seen).toEqual(made.filter((_, i) => i !== 3).reverse());
+    expect(await failure(svc.listPending(ctx, { cursor: 'garbage' }))).toMatchObject({
+      code: 'INVALID_CURSOR',
+      status: 400,
+    });
+  });
+
+  it('revoke removes the pending membership; the revoked token answers 410', async () => {
+    const u = await fx.user();
+    const inv = await svc.invite(owner, { email: u.email, role: 'member' });
+    const token = await fx.nextToken(u.email);
+    expect(await fx.membership(org, u.id)).toMatchObject({ status: 'pending' });
+
+    await svc.revoke(owner, inv.id);
+    expect(await fx.membership(org, u.id)).toBeUndefined();
+    expect(await fx.invitation(org, inv.id)).toMatchObject({ status: 'revoked' });
+    expect((await svc.listPending(owner, { limit: 200 })).data.map((i) => i.id)).not.toContain(inv.id);
+    expect(await failure(svc.accept(u.id, token))).toMatchObject({ code: 'INVITATION_REVOKED', status: 410 });
+    expect(await fx.membership(org, u.id)).toBeUndefined();
+    expect(await failure(svc.revoke(owner, inv.id))).toMatchObject({ code: 'INVITATION_NOT_FOUND' });
+    expect(await failure(svc.resend(owner, inv.id))).toMatchObject({ code: 'INVITATION_NOT_FOUND' });
+    // The address may be invited again.
+    await expect(svc.invite(owner, { email: u.email, role: 'viewer' })).resolves.toBeTruthy();
+  });
+
+  it('resend: a new token and a new mail; the old token is dead and its unsent mail replaced', async () => {
+    const u = await fx.user();
+    const { inv, token: oldToken } = await invited(owner, u.email);
+    await fx.expire(org, inv.id);
+    const resent = await svc.resend(owner, inv.id);
+    expect(Date.parse(resent.expiresAt)).toBeGreaterThan(Date.now() + 6 * 24 * 3600_000);
+    const newToken = await fx.nextToken(u.email, [oldToken]);
+    expect(newToken).not.toBe(oldToken);
+    // No queued mail still carries the dead link.
+    expect((await fx.mailsTo(u.email)).filter((m) => m.job && m.token === oldToken)).toEqual([]);
+
+    expect(await failure(svc.accept(u.id, oldToken))).toMatchObject({
+      code: 'INVITATION_NOT_FOUND',
+      status: 404,
+    });
+    await expect(svc.accept(u.id, newToken)).resolves.toEqual({ organizationId: org, role: 'member' });
+  });
+
+  it('another tenant’s invitation id is 404, exactly like a missing or malformed one', async () => {
+    const b = await fx.orgWithMember('owner', 'other');
+    const ctxB = userCtx(b.orgId, b.userId);
+    const { inv } = await invited(owner);
+    for (const op of [(id: string) => svc.revoke(ctxB, id), (id: string) => svc.resend(ctxB, id)]) {
+      const missing = await failure(op(uuidv7()));
+      expect(missing).toMatchObject({ code: 'INVITATION_NOT_FOUND', status: 404 });
+      expect(await failure(op(inv.id))).toEqual(missing);
+      expect(await failure(op('not-a-uuid'))).toEqual(missing);
+    }
+    expect((await svc.listPending(ctxB)).data).toEqual([]);
+    expect(await fx.invitation(org, inv.id)).toMatchObject({ status: 'pending' });
+  });
+});

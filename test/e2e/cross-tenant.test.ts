@@ -1,0 +1,209 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routeAuthTable } from '../../src/platform/http/auth.js';
+import {
+  BASE_DOMAIN,
+  createOrg,
+  createProject,
+  inOrg,
+  invite,
+  ORG_NOT_FOUND,
+  signUp,
+  startApp,
+  stopApp,
+  uniqueEmail,
+  type E2eApp,
+  type Method,
+  type User,
+} from './helpers.js';
+
+interface Call {
+  url: string;
+  body?: unknown;
+}
+
+/**
+ * The owner of organization A (every permission there) aims every tenant route at organization B, where
+ * they are not a member: by B's headers, path and subdomain (404, as for a missing organization), and by
+ * B's resource ids while acting in A (404, as for a missing resource). Nothing of B changes.
+ */
+describe('e2e: cross-tenant access', () => {
+  let c: E2eApp;
+  let attacker: User;
+  let ownerB: User;
+  let a: { id: string; slug: string };
+  let b: { id: string; slug: string };
+  let projectB: string;
+  let invitationB: string;
+  let snapshotB: string;
+  const roleB = 'b_auditor';
+  const missing = randomUUID();
+
+  /** The call of each tenant route, aimed at B's resources (used with every way of naming B). */
+  const callsWith = (ids: { project: string; user: string; role: string; invitation: string }) =>
+    ({
+      'POST /v1/projects': { url: '/v1/projects', body: { name: 'planted' } },
+      'GET /v1/projects': { url: '/v1/projects' },
+      'GET /v1/projects/:id': { url: `/v1/projects/${ids.project}` },
+      'PATCH /v1/projects/:id': { url: `/v1/projects/${ids.project}`, body: { name: 'hijacked' } },
+      'DELETE /v1/projects/:id': { url: `/v1/projects/${ids.project}` },
+      'GET /v1/organization': { url: '/v1/organization' },
+      'PATCH /v1/organization': { url: '/v1/organization', body: { name: 'hijacked' } },
+      'DELETE /v1/organization': { url: '/v1/organization' },
+      'PUT /v1/organization/two-factor-policy': {
+        url: '/v1/organization/two-factor-policy',
+        body: { required: false },
+      },
+      'GET /v1/members': { url: '/v1/members' },
+      'PATCH /v1/members/:userId': { url: `/v1/members/${ids.user}`, body: { role: 'viewer' } },
+      'DELETE /v1/members/:userId': { url: `/v1/members/${ids.user}` },
+      'POST /v1/members/leave': { url: '/v1/members/leave' },
+      'POST /v1/members/transfer-ownership': {
+        url: '/v1/members/transfer-ownership',
+        body: { userId: ids.user },
+      },
+      'GET /v1/roles': { url: '/v1/roles' },
+      'POST /v1/roles': { url: '/v1/roles', body: { key: 'planted', name: 'P', permissions: [] } },
+      'PATCH /v1/roles/:key': { url: `/v1/roles/${ids.role}`, body: { name: 'hijacked' } },
+      'DELETE /v1/roles/:key': { url: `/v1/roles/${ids.role}` },
+      'POST /v1/invitations': {
+        url: '/v1/invitations',
+        body: { email: uniqueEmail('planted'), role: 'owner' },
+      },
+      'GET /v1/invitations': { url: '/v1/invitations' },
+      'DELETE /v1/invitations/:id': { url: `/v1/invitations/${ids.invitation}` },
+      'POST /v1/invitations/:id/resend': { url: `/v1/invitations/${ids.invitation}/resend`, body: {} },
+    }) satisfies Record<string, Call>;
+
+  const idsOfB = () => ({ project: projectB, user: ownerB.userId, role: roleB, invitation: invitationB });
+  const tenantRoutes = () =>
+    routeAuthTable(c.app)
+      .filter((r) => r.auth.kind === 'tenant')
+      .map((r) => ({
+        method: r.method as Method,
+        key: `${r.method === 'HEAD' ? 'GET' : r.method} ${r.url}`,
+      }));
+
+  /** Everything B's owner can see of B. */
+  const stateOfB = async () => {
+    const get = async (url: string) => (await ownerB.browser.get(url, inOrg(b.id))).body;
+    return JSON.stringify(
+      await Promise.all(
+        ['/v1/organization', '/v1/projects', `/v1/projects/${projectB}`, '/v1/members', '/v1/roles'].map(get),
+      ).then(async (xs) => [...xs, await get('/v1/invitations')]),
+    );
+  };
+
+  beforeAll(async () => {
+    c = await startApp();
+    attacker = await signUp(c, 'attacker');
+    ownerB = await signUp(c, 'owner-b');
+    a = await createOrg(attacker.browser, 'xa');
+    b = await createOrg(ownerB.browser, 'xb');
+    await createProject(attacker.browser, a.id, 'A project');
+    projectB = await createProject(ownerB.browser, b.id, 'B project');
+    const role = await ownerB.browser.post(
+      '/v1/roles',
+      { key: roleB, name: 'Auditor', permissions: ['org:read'] },
+      inOrg(b.id),
+    );
+    expect(role.statusCode, role.body).toBe(201);
+    invitationB = (await invite(ownerB.browser, b.id, uniqueEmail('b-guest'), 'member')).id;
+    // The attacker's session acts in A by default.
+    expect((await attacker.browser.post('/v1/session/switch', { organization: a.id })).statusCode).toBe(200);
+    snapshotB = await stateOfB();
+  });
+  afterAll(() => stopApp(c));
+
+  it('every tenant route of the app is exercised here', () => {
+    const known = Object.keys(callsWith(idsOfB()));
+    expect([...new Set(tenantRoutes().map((r) => r.key))].sort()).toEqual(known.sort());
+  });
+
+  it('naming B by X-Organization (id, slug), path or subdomain: 404 on every route, as for no org', async () => {
+    const calls = callsWith(idsOfB()) as Record<string, Call>;
+    for (const { method, key } of tenantRoutes()) {
+      const call = calls[key]!;
+      for (const [how, url, headers] of [
+        ['header id', call.url, inOrg(b.id)],
+        ['header slug', call.url, inOrg(b.slug)],
+        ['path', `/v1/orgs/${b.slug}${call.url.slice(3)}`, {}],
+        ['subdomain', call.url, { host: `${b.slug}.${BASE_DOMAIN}` }],
+      ] as const) {
+        const res = await attacker.browser.req(method, url, call.body, headers);
+        expect({ key, how, status: res.statusCode }).toEqual({ key, how, status: 404 });
+        if (method !== 'HEAD') expect(res.json()).toEqual(ORG_NOT_FOUND);
+      }
+    }
+    expect(await stateOfB()).toBe(snapshotB);
+  });
+
+  const takesId = (key: string) => key.includes(':') || key.endsWith('transfer-ownership');
+
+  it('B’s resource ids used inside A: 404 exactly like ids that exist nowhere', async () => {
+    const withB = callsWith(idsOfB()) as Record<string, Call>;
+    const withMissing = callsWith({
+      project: missing,
+      user: missing,
+      role: 'no_such_role',
+      invitation: missing,
+    }) as Record<string, Call>;
+    const idRoutes = tenantRoutes().filter((r) => r.method !== 'HEAD' && takesId(r.key));
+    expect(idRoutes).toHaveLength(10);
+    for (const { method, key } of idRoutes) {
+      const got = await attacker.browser.req(method, withB[key]!.url, withB[key]!.body);
+      const none = await attacker.browser.req(method, withMissing[key]!.url, withMissing[key]!.body);
+      expect({ key, status: got.statusCode }).toEqual({ key, status: 404 });
+      expect({ key, body: got.body }).toEqual({ key, body: none.body });
+    }
+    expect(await stateOfB()).toBe(snapshotB);
+  });
+
+  it('routes that take no id act on A, never on B', async () => {
+    const calls = callsWith(idsOfB()) as Record<string, Call>;
+    const expected: Record<string, number> = {
+      'POST /v1/projects': 201,
+      'GET /v1/projects': 200,
+      'GET /v1/organization': 200,
+      'PATCH /v1/organization': 200,
+      'PUT /v1/organization/two-factor-policy': 200,
+      'GET /v1/members': 200,
+      // Refused for A's own reason: the attacker is A's last owner.
+      'POST /v1/members/leave': 409,
+      'GET /v1/roles': 200,
+      'POST /v1/roles': 201,
+      'POST /v1/invitations': 201,
+      'GET /v1/invitations': 200,
+      // Last: it closes A.
+      'DELETE /v1/organization': 202,
+    };
+    const noId = tenantRoutes().filter((r) => r.method !== 'HEAD' && !takesId(r.key));
+    expect(noId.map((r) => r.key).sort()).toEqual(Object.keys(expected).sort());
+    for (const key of Object.keys(expected)) {
+      const [method] = key.split(' ') as [Method];
+      const res = await attacker.browser.req(method, calls[key]!.url, calls[key]!.body);
+      expect({ key, status: res.statusCode }).toEqual({ key, status: expected[key] });
+      expect({ key, leaks: res.body.includes(b.id) || res.body.includes(projectB) }).toEqual({
+        key,
+        leaks: false,
+      });
+      if (key.endsWith(' /v1/organization')) expect(res.json()).toMatchObject({ id: a.id });
+    }
+    expect(await stateOfB()).toBe(snapshotB);
+
+    // It was A that changed.
+    const aNow = await c.tenancy.withTenant(a.id, async (db) => ({
+      org: await db
+        .selectFrom('organizations')
+        .select(['name', 'deletion_requested_at'])
+        .where('id', '=', a.id)
+        .executeTakeFirstOrThrow(),
+      projects: await db.selectFrom('projects').select('name').where('organization_id', '=', a.id).execute(),
+      roles: await db.selectFrom('roles').select('key').where('organization_id', '=', a.id).execute(),
+    }));
+    expect(aNow.org.name).toBe('hijacked');
+    expect(aNow.org.deletion_requested_at).not.toBeNull();
+    expect(aNow.projects.map((p) => p.name).sort()).toEqual(['A project', 'planted']);
+    expect(aNow.roles.map((r) => r.key)).toEqual(['planted']);
+  });
+});

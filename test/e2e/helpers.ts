@@ -1,0 +1,268 @@
+/**
+ * End-to-end helpers: the REAL composition (real authenticator, real mail through the suite's SMTP sink),
+ * driven over HTTP with `app.inject`, one cookie jar per simulated browser.
+ */
+import { randomBytes } from 'node:crypto';
+import { expect } from 'vitest';
+import type { Response } from 'light-my-request';
+import { buildTestApp, type LogLines } from '../support/app.js';
+import { sharedMailbox } from '../support/mailbox.js';
+import { mailText } from '../support/smtp.js';
+import type { Composition } from '../../src/app/compose.js';
+import { codeFor } from '../../src/modules/two-factor/two-factor.test-fixtures.js';
+
+/** The test public URL: the allowed CSRF origin and the base of mailed links. */
+export const ORIGIN = 'http://app.saasready.test';
+export const BASE_DOMAIN = 'saasready.test';
+
+export type E2eApp = Composition & { logs: LogLines };
+
+/** The body every "no such organization / not yours" answer has. */
+export const ORG_NOT_FOUND = { error: { code: 'NOT_FOUND', message: 'organization not found' } };
+
+/**
+ * Every credential a test handled (passwords, cookies, tokens, TOTP secrets, recovery codes): what
+ * {@link expectNoSecretsIn} looks for in the logs.
+ */
+export const secretsSeen = new Set<string>();
+/** Adds a credential to {@link secretsSeen}; returns it. */
+export const rememberSecret = (s: string) => {
+  secretsSeen.add(s);
+  return s;
+};
+
+/** The real composition with jobs running and mail going to the suite's SMTP sink. */
+export async function startApp(): Promise<E2eApp> {
+  return buildTestApp({
+    smtpUrl: sharedMailbox().url,
+    runJobs: true,
+    baseDomain: BASE_DOMAIN,
+    publicUrl: ORIGIN,
+  });
+}
+
+/**
+ * Closes what {@link startApp} built, after checking that no credential the file handled reached the
+ * logs (every e2e file gets that check for free).
+ */
+export async function stopApp(c: E2eApp | undefined): Promise<void> {
+  if (!c) return;
+  try {
+    expectNoSecretsIn(c.logs);
+  } finally {
+    await c.app.close();
+    await c.close();
+  }
+}
+
+export const uniqueEmail = (prefix: string) => `${prefix}-${randomBytes(5).toString('hex')}@e2e.example.com`;
+export const newPassword = () => rememberSecret(`Pw-${randomBytes(12).toString('base64url')}-e2e`);
+export const uniqueSlug = (prefix: string) => `${prefix}-${randomBytes(5).toString('hex')}`;
+
+export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** A browser: sends the allowed Origin, keeps the `sr_session` cookie the server sets. */
+export class Browser {
+  cookie: string | null = null;
+  constructor(readonly c: E2eApp) {}
+
+  async req(
+    method: Method,
+    url: string,
+    payload?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Response> {
+    const res = await this.c.app.inject({
+      method,
+      url,
+      payload: payload as string | object | undefined,
+      headers: { origin: ORIGIN, ...(this.cookie ? { cookie: this.cookie } : {}), ...headers },
+    });
+    this.take(res);
+    return res;
+  }
+  get = (url: string, headers?: Record<string, string>) => this.req('GET', url, undefined, headers);
+  post = (url: string, body?: unknown, headers?: Record<string, string>) =>
+    this.req('POST', url, body ?? {}, headers);
+  put = (url: string, body?: unknown, headers?: Record<string, string>) =>
+    this.req('PUT', url, body, headers);
+  patch = (url: string, body?: unknown, headers?: Record<string, string>) =>
+    this.req('PATCH', url, body, headers);
+  delete = (url: string, headers?: Record<string, string>) => this.req('DELETE', url, undefined, headers);
+
+  /** A second browser holding this one's current cookie (e.g. to keep an old cookie after rotation). */
+  clone(): Browser {
+    const b = new Browser(this.c);
+    b.cookie = this.cookie;
+    return b;
+  }
+
+  private take(res: Response): void {
+    const raw = res.headers['set-cookie'];
+    for (const line of raw === undefined ? [] : [raw].flat()) {
+      const m = /^sr_session=([^;]*)/.exec(line);
+      if (!m) continue;
+      const cleared = m[1] === '' || /max-age=0(?:;|$)/i.test(line);
+      this.cookie = cleared ? null : `sr_session=${rememberSecret(m[1]!)}`;
+    }
+  }
+}
+
+/** Requests with only a bearer token (no cookie, no Origin: an API client). */
+export function api(c: E2eApp, token: string) {
+  rememberSecret(token);
+  const call = (method: Method, url: string, payload?: unknown, headers: Record<string, string> = {}) =>
+    c.app.inject({
+      method,
+      url,
+      payload: payload as string | object | undefined,
+      headers: { authorization: `Bearer ${token}`, ...headers },
+    });
+  return {
+    get: (url: string, headers?: Record<string, string>) => call('GET', url, undefined, headers),
+    post: (url: string, body?: unknown, headers?: Record<string, string>) =>
+      call('POST', url, body ?? {}, headers),
+  };
+}
+
+/** A signed-up user: their browser, credentials and Personal Organization. */
+export interface User {
+  browser: Browser;
+  email: string;
+  password: string;
+  userId: string;
+  personalOrgId: string;
+  personalSlug: string;
+}
+
+/** Signs up over HTTP (`POST /v1/auth/register`) and keeps the session cookie. */
+export async function signUp(c: E2eApp, prefix: string): Promise<User> {
+  const browser = new Browser(c);
+  const email = uniqueEmail(prefix);
+  const password = newPassword();
+  const res = await browser.post('/v1/auth/register', { email, password });
+  expect(res.statusCode, res.body).toBe(201);
+  const body = res.json<{ user: { id: string }; organization: { id: string; slug: string } }>();
+  return {
+    browser,
+    email,
+    password,
+    userId: body.user.id,
+    personalOrgId: body.organization.id,
+    personalSlug: body.organization.slug,
+  };
+}
+
+/** Logs in with a fresh browser; returns it and the login answer. */
+export async function logIn(c: E2eApp, email: string, password: string) {
+  const browser = new Browser(c);
+  const res = await browser.post('/v1/auth/login', { email, password });
+  expect(res.statusCode, res.body).toBe(200);
+  return {
+    browser,
+    body: res.json<{ twoFactorRequired: boolean; currentOrganizationId?: string | null }>(),
+  };
+}
+
+/** Creates a (non-personal) organization as `owner`; returns its id and slug. */
+export async function createOrg(owner: Browser, prefix: string): Promise<{ id: string; slug: string }> {
+  const slug = uniqueSlug(prefix);
+  const res = await owner.post('/v1/organizations', { slug, name: `${prefix} inc` });
+  expect(res.statusCode, res.body).toBe(201);
+  return { id: res.json<{ id: string }>().id, slug };
+}
+
+/** Headers selecting an organization explicitly. */
+export const inOrg = (orgIdOrSlug: string) => ({ 'x-organization': orgIdOrSlug });
+
+/** Creates a project in `orgId` as `who`; returns its id. */
+export async function createProject(who: Browser, orgId: string, name = 'Project'): Promise<string> {
+  const res = await who.post('/v1/projects', { name }, inOrg(orgId));
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json<{ id: string }>().id;
+}
+
+/** An API token pair for `orgId`, from a signed-in session. */
+export async function tokenPair(who: Browser, orgId: string) {
+  const res = await who.post('/v1/auth/token', { organizationId: orgId });
+  expect(res.statusCode, res.body).toBe(200);
+  const pair = res.json<{ accessToken: string; refreshToken: string }>();
+  rememberSecret(pair.accessToken);
+  rememberSecret(pair.refreshToken);
+  return pair;
+}
+
+/** The claims of a JWT (unverified; for assertions only). */
+export function jwtClaims(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+}
+
+const consumed = new Set<string>();
+
+/**
+ * The token of the next mail to `email` linking to `${ORIGIN}/<page>?token=…` that this process has not
+ * read yet (waits for the job worker to deliver it to the SMTP sink).
+ */
+export async function nextMailedToken(
+  email: string,
+  page: 'accept-invitation' | 'verify-email' | 'reset-password',
+): Promise<string> {
+  const pattern = new RegExp(`${ORIGIN.replace(/\./g, '\\.')}/${page}\\?token=([A-Za-z0-9_-]+)`);
+  const mail = await sharedMailbox().waitFor(
+    (m) => m.to.includes(email) && !consumed.has(m.raw) && pattern.test(mailText(m.raw)),
+  );
+  consumed.add(mail.raw);
+  return rememberSecret(pattern.exec(mailText(mail.raw))![1]!);
+}
+
+/** The token of the next invitation mail to `email` (see {@link nextMailedToken}). */
+export const nextInvitationToken = (email: string) => nextMailedToken(email, 'accept-invitation');
+
+/** `POST /v1/invitations` in `orgId` as `who`; returns the invitation id and the mailed token. */
+export async function invite(
+  who: Browser,
+  orgId: string,
+  email: string,
+  role: string,
+): Promise<{ id: string; token: string }> {
+  const res = await who.post('/v1/invitations', { email, role }, inOrg(orgId));
+  expect(res.statusCode, res.body).toBe(201);
+  return { id: res.json<{ id: string }>().id, token: await nextInvitationToken(email) };
+}
+
+/** A new user joining `orgId` with `role` by register-and-accept; returns their browser and id. */
+export async function addNewMember(
+  owner: Browser,
+  orgId: string,
+  role: string,
+  prefix = role,
+): Promise<{ browser: Browser; email: string; password: string; userId: string }> {
+  const email = uniqueEmail(prefix);
+  const { token } = await invite(owner, orgId, email, role);
+  const browser = new Browser(owner.c);
+  const password = newPassword();
+  const res = await browser.post('/v1/invitations/accept-new', { token, password });
+  expect(res.statusCode, res.body).toBe(201);
+  const me = await browser.get('/v1/auth/me');
+  expect(me.statusCode, me.body).toBe(200);
+  return { browser, email, password, userId: me.json<{ user: { id: string } }>().user.id };
+}
+
+/** Enrols TOTP for the signed-in browser; returns the secret (the session stays verified). */
+export async function enrollTotp(who: Browser): Promise<{ secret: string; recoveryCodes: string[] }> {
+  const begin = await who.post('/v1/auth/two-factor/enroll');
+  expect(begin.statusCode, begin.body).toBe(200);
+  const secret = rememberSecret(begin.json<{ secret: string }>().secret);
+  const confirm = await who.post('/v1/auth/two-factor/enroll/confirm', { code: codeFor(secret, Date.now()) });
+  expect(confirm.statusCode, confirm.body).toBe(200);
+  const { recoveryCodes } = confirm.json<{ recoveryCodes: string[] }>();
+  for (const code of recoveryCodes) rememberSecret(code);
+  return { secret, recoveryCodes };
+}
+
+/** Fails when any credential in {@link secretsSeen} (or `extra`) appears anywhere in the log lines. */
+export function expectNoSecretsIn(logs: LogLines, extra: readonly string[] = []): void {
+  const text = logs.map((l) => JSON.stringify(l)).join('\n');
+  const leaked = [...secretsSeen, ...extra].filter((s) => s.length >= 8 && text.includes(s));
+  expect(leaked).toEqual([]);
+}
