@@ -1,14 +1,12 @@
 import type { PlatformDb } from '../platform/db/platform-db.js';
 import type { Tenancy } from '../platform/tenancy/tenancy.js';
-import type { TenantDb } from '../platform/tenancy/tenant-database.js';
-import type { Permission } from '../platform/authz/permissions.js';
 import { createProjectsService } from '../modules/projects/projects.service.js';
 import { createOrganizationsService } from '../modules/organizations/organizations.service.js';
 import { createMembershipLookup, type MembershipLookup } from '../modules/memberships/membership-lookup.js';
 import { createInvalidationBus } from '../platform/cache/invalidation-bus.js';
 import { createMembershipsService } from '../modules/memberships/memberships.service.js';
 import { createRolesService } from '../modules/memberships/roles.service.js';
-import { permissionsOf } from '../modules/memberships/role-permissions.js';
+import { rolePermissionsIn } from '../modules/memberships/role-permissions.js';
 import { createSessionService } from '../modules/auth/sessions.service.js';
 import { createAuthService } from '../modules/auth/auth.service.js';
 import { createTokenService } from '../modules/tokens/tokens.service.js';
@@ -21,22 +19,6 @@ import {
   type OrganizationPolicies,
 } from '../modules/tenant-resolution/organization-policy.js';
 import type { ComposeOptions } from './compose.js';
-
-/** Permissions of a built-in role, or of the organization's custom role (read in the caller's scope). */
-async function rolePermissions(
-  db: TenantDb,
-  orgId: string,
-  role: string,
-): Promise<readonly Permission[] | null> {
-  const custom = await db
-    .selectFrom('roles')
-    .select('permissions')
-    .where('organization_id', '=', orgId)
-    .where('key', '=', role)
-    .executeTakeFirst();
-  const perms = permissionsOf(role, custom?.permissions ?? null);
-  return perms.size > 0 || custom ? [...perms] : null;
-}
 
 /** Builds every service with only the dependencies it uses. */
 export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb; opts: ComposeOptions }) {
@@ -107,7 +89,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     invitations: createInvitationsService({
       withTenant,
       invitationByToken: (hash) => privileged.invitationByToken(hash),
-      rolePermissions,
+      rolePermissions: rolePermissionsIn,
       membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
       publicUrl: opts.publicUrl,
     }),

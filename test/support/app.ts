@@ -28,6 +28,8 @@ export interface TestTokenOptions {
   readonly role?: string;
   /** A real user id (e.g. a row of `users`); a random placeholder otherwise. */
   readonly userId?: string;
+  /** Stand in for a browser session with this id (null: an API-token-like principal). */
+  readonly sessionId?: string;
 }
 
 /**
@@ -62,7 +64,12 @@ export function createTestAuthenticator(opts: TestAuthenticatorOptions = {}): {
       const token = randomBytes(16).toString('hex');
       const userId = tokenOpts.userId ?? `user-${token.slice(0, 6)}`;
       tokens.set(token, {
-        who: { principal: { kind: 'user', userId }, userId, sessionId: null, isPlatformAdmin: false },
+        who: {
+          principal: { kind: 'user', userId },
+          userId,
+          sessionId: tokenOpts.sessionId ?? null,
+          isPlatformAdmin: false,
+        },
         userId,
         tenant:
           tenantId === null

@@ -80,7 +80,7 @@ describe('invitations routes over HTTP (test authenticator carrying real user id
         'body.email',
       ],
     ];
-    const user = issue(null, { userId: (await fx.user()).id });
+    const user = issue(null, { userId: (await fx.user()).id, sessionId: uuidv7() });
     for (const [url, payload, field] of cases) {
       const res = await post(url, url === '/v1/invitations' ? owner : user, payload);
       expect({ url, payload, status: res.statusCode }).toEqual({ url, payload, status: 400 });
@@ -156,14 +156,22 @@ describe('invitations routes over HTTP (test authenticator carrying real user id
     }>();
     const token = await fx.nextToken(u.email);
 
-    const other = issue(null, { userId: (await fx.user()).id });
+    const other = issue(null, { userId: (await fx.user()).id, sessionId: uuidv7() });
+    const viaToken = await post('/v1/invitations/accept', issue(null, { userId: (await fx.user()).id }), {
+      token,
+    });
+    expect(viaToken.statusCode).toBe(403); // an API-token principal cannot join organizations
     const mismatch = await post('/v1/invitations/accept', other, { token });
     expect(mismatch.statusCode).toBe(403);
     expect(mismatch.json()).toMatchObject({
       error: { code: 'INVITATION_EMAIL_MISMATCH', details: { invitedEmail: u.email } },
     });
 
-    const accepted = await post('/v1/invitations/accept', issue(null, { userId: u.id }), { token });
+    const accepted = await post(
+      '/v1/invitations/accept',
+      issue(null, { userId: u.id, sessionId: uuidv7() }),
+      { token },
+    );
     expect(accepted.statusCode, accepted.body).toBe(200);
     expect(accepted.json()).toEqual({ organizationId: org, role: 'viewer' });
     expect(await fx.membership(org, u.id)).toMatchObject({ status: 'active', role: 'viewer' });
@@ -175,7 +183,9 @@ describe('invitations routes over HTTP (test authenticator carrying real user id
     }>();
     const token2 = await fx.nextToken(v.email);
     await c.app.inject({ method: 'DELETE', url: `/v1/invitations/${inv2.id}`, headers: bearer(owner) });
-    const gone = await post('/v1/invitations/accept', issue(null, { userId: v.id }), { token: token2 });
+    const gone = await post('/v1/invitations/accept', issue(null, { userId: v.id, sessionId: uuidv7() }), {
+      token: token2,
+    });
     expect(gone.statusCode).toBe(410);
     expect(gone.json()).toMatchObject({ error: { code: 'INVITATION_REVOKED' } });
   });

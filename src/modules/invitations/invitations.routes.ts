@@ -1,7 +1,8 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../../platform/http/app-type.js';
-import { tenantCtx, userIdOf } from '../../platform/http/auth.js';
+import { authenticated, tenantCtx, userIdOf } from '../../platform/http/auth.js';
+import { HttpError } from '../../platform/http/http-errors.js';
 import { ErrorResponse } from '../../platform/http/schemas.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import { InvitationsError } from './invitations.errors.js';
@@ -134,7 +135,13 @@ export function registerInvitationsRoutes(app: App, deps: InvitationsRouteDeps):
         response: { 200: Accepted, 410: ErrorResponse, ...errors },
       },
     },
-    async (req) => invitations.accept(userIdOf(req), req.body.token),
+    async (req) => {
+      // An organization-scoped API token must not join its user to other organizations.
+      if (!authenticated(req).sessionId) {
+        throw new HttpError('FORBIDDEN', 'accepting an invitation needs a signed-in browser session', 403);
+      }
+      return invitations.accept(userIdOf(req), req.body.token);
+    },
   );
   app.post(
     '/v1/invitations/accept-new',

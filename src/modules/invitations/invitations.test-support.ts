@@ -8,12 +8,10 @@ import type pg from 'pg';
 import { sharedMailbox } from '../../../test/support/mailbox.js';
 import { mailText } from '../../../test/support/smtp.js';
 import { connect, createTestOrg, testDb } from '../../../test/support/tenancy.js';
-import type { Permission } from '../../platform/authz/permissions.js';
 import { uuidv7 } from '../../platform/ids.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
-import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
-import { permissionsOf } from '../memberships/role-permissions.js';
+import { rolePermissionsIn } from '../memberships/role-permissions.js';
 import {
   createInvitationsService,
   type InvitationsDeps,
@@ -42,21 +40,8 @@ export const failure = (p: Promise<unknown>) =>
 /** A unique address for one test. */
 export const freshEmail = (prefix = 'inv') => `${prefix}-${randomBytes(6).toString('hex')}@example.test`;
 
-/** The `rolePermissions` dependency as src/app/services.ts builds it (built-in or custom role, null if unknown). */
-export async function rolePermissions(
-  db: TenantDb,
-  orgId: string,
-  role: string,
-): Promise<readonly Permission[] | null> {
-  const custom = await db
-    .selectFrom('roles')
-    .select('permissions')
-    .where('organization_id', '=', orgId)
-    .where('key', '=', role)
-    .executeTakeFirst();
-  const perms = permissionsOf(role, custom?.permissions ?? null);
-  return perms.size > 0 || custom ? [...perms] : null;
-}
+/** The `rolePermissions` dependency, as src/app/services.ts wires it. */
+export const rolePermissions = rolePermissionsIn;
 
 /** One invitation mail as queued or delivered. */
 export interface InvitationMail {

@@ -1,3 +1,4 @@
+import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { Permission } from '../../platform/authz/permissions.js';
 import { builtInRoles, coversPermissions, isBuiltInRole, isPermission } from '../../platform/authz/roles.js';
 
@@ -25,4 +26,23 @@ export function missingPermissions(
   other: Iterable<Permission>,
 ): Permission[] {
   return [...new Set(other)].filter((p) => !holder.has(p)).sort();
+}
+
+/**
+ * The permissions of `role` in `orgId`, read in the caller's tenant scope: a built-in role's, or the
+ * organization's custom role's; null when the organization has no such role.
+ */
+export async function rolePermissionsIn(
+  db: TenantDb,
+  orgId: string,
+  role: string,
+): Promise<readonly Permission[] | null> {
+  if (isBuiltInRole(role)) return [...builtInRoles[role]];
+  const custom = await db
+    .selectFrom('roles')
+    .select('permissions')
+    .where('organization_id', '=', orgId)
+    .where('key', '=', role)
+    .executeTakeFirst();
+  return custom ? [...permissionsOf(role, custom.permissions)] : null;
 }
