@@ -90,6 +90,19 @@ describe('access tokens (Ed25519 JWTs)', () => {
     for (const r of results) expect(r).toEqual({ code: 'TOKEN_ORGANIZATION_NOT_FOUND', status: 404 });
   });
 
+  it('a verified token is remembered, but never past its expiry', async () => {
+    const start = clock;
+    try {
+      const { accessToken } = await tokens.issue(user, orgA);
+      await expect(tokens.verifyAccess(accessToken)).resolves.toMatchObject({ userId: user }); // cached now
+      await expect(tokens.verifyAccess(accessToken)).resolves.toMatchObject({ userId: user }); // from the cache
+      clock = new Date(start.getTime() + 607_000);
+      expect(await failure(tokens.verifyAccess(accessToken))).toEqual({ code: 'TOKEN_EXPIRED', status: 401 });
+    } finally {
+      clock = start;
+    }
+  });
+
   it('expiry: valid up to 5 s of skew past exp, refused after', async () => {
     const start = clock;
     try {
