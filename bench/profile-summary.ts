@@ -1,0 +1,98 @@
+/**
+ * Summarizes a `.cpuprofile` written by `node --cpu-prof`: where the busy (non-idle) samples go, by
+ * self time per function and per module group, and inclusive time for functions matching a pattern.
+ * Usage: npx tsx bench/profile-summary.ts <file.cpuprofile> [top=25] [inclusive-regex]
+ */
+import fs from 'node:fs';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+const [file, topArg, inclusiveArg] = process.argv.slice(2);
+if (!file) throw new Error('usage: profile-summary <file.cpuprofile> [top] [inclusive-regex]');
+const TOP = Number(topArg ?? 25);
+const prof = JSON.parse(fs.readFileSync(file, 'utf8')) as Profile;
+
+const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+const parent = new Map<number, number>();
+for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+
+const shortUrl = (url: string) =>
+  url
+    .replace(/^file:\/\//, '')
+    .replace(/^.*\/node_modules\//, 'node_modules/')
+    .replace(/^.*\/work\/main\//, '');
+/** A module group: an npm package, a first-party folder, or node internals. */
+const group = (url: string): string => {
+  if (!url) return '(native/VM)';
+  const u = shortUrl(url);
+  const pkg = /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u);
+  if (pkg) return pkg[1]!;
+  if (u.startsWith('node:')) return u.split('/').slice(0, 2).join('/');
+  const first = /^(src\/(?:platform\/[^/]+|modules\/[^/]+|app)|bench|test)/.exec(u);
+  return first ? first[1]! : u;
+};
+const frameKey = (n: ProfileNode) =>
+  `${n.callFrame.functionName || '(anonymous)'}  ${shortUrl(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
+
+// Sample weights in µs.
+const weight = new Map<number, number>();
+prof.samples.forEach((id, i) => weight.set(id, (weight.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
+const total = prof.endTime - prof.startTime;
+let idle = 0;
+let busy = 0;
+const self = new Map<string, number>();
+const groups = new Map<string, number>();
+for (const [id, w] of weight) {
+  const n = byId.get(id)!;
+  const name = n.callFrame.functionName;
+  if (name === '(idle)') {
+    idle += w;
+    continue;
+  }
+  busy += w;
+  self.set(frameKey(n), (self.get(frameKey(n)) ?? 0) + w);
+  const g = ['(garbage collector)', '(program)'].includes(name) ? name : group(n.callFrame.url);
+  groups.set(g, (groups.get(g) ?? 0) + w);
+}
+const pct = (w: number) => `${((100 * w) / busy).toFixed(1).padStart(5)}%`;
+const ms = (w: number) => `${(w / 1000).toFixed(0).padStart(7)} ms`;
+
+console.log(
+  `${file}\n  wall ${ms(total)}, busy ${ms(busy)} (${((100 * busy) / total).toFixed(1)}% of wall), idle ${ms(idle)}`,
+);
+console.log('\n  self time by module group (% of busy):');
+for (const [g, w] of [...groups].sort((a, b) => b[1] - a[1]).slice(0, TOP))
+  console.log(`  ${pct(w)} ${ms(w)}  ${g}`);
+console.log('\n  self time by function (% of busy):');
+for (const [k, w] of [...self].sort((a, b) => b[1] - a[1]).slice(0, TOP))
+  console.log(`  ${pct(w)} ${ms(w)}  ${k}`);
+
+if (inclusiveArg) {
+  const re = new RegExp(inclusiveArg);
+  const inclusive = new Map<string, number>();
+  for (const [id, w] of weight) {
+    if (byId.get(id)!.callFrame.functionName === '(idle)') continue;
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const k = frameKey(byId.get(cur)!);
+      if (re.test(k) && !seen.has(k)) {
+        seen.add(k);
+        inclusive.set(k, (inclusive.get(k) ?? 0) + w);
+      }
+    }
+  }
+  console.log(`\n  inclusive time of frames matching /${inclusiveArg}/ (% of busy):`);
+  for (const [k, w] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, TOP))
+    console.log(`  ${pct(w)} ${ms(w)}  ${k}`);
+}
