@@ -108,15 +108,21 @@ describe('POST /v1/auth/login', () => {
     // Both paths run one argon2 verification (the unknown one against a dummy hash)…
     const hasher = createPasswordHasher();
     await hasher.verifyDummy('warm up: the dummy hash is computed once');
-    const t0 = performance.now();
-    for (let i = 0; i < 3; i++) await hasher.verifyDummy('not the right password');
-    const argon2 = (performance.now() - t0) / 3;
-    expect(median(absent)).toBeGreaterThan(argon2 * 0.6);
-    expect(median(known)).toBeGreaterThan(argon2 * 0.6);
+    // The fastest of a few runs: load on a shared machine only ever makes a login slower than this.
+    const runs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await hasher.verifyDummy('not the right password');
+      runs.push(performance.now() - t0);
+    }
+    const argon2 = Math.min(...runs);
+    expect(median(absent)).toBeGreaterThan(argon2 * 0.5);
+    expect(median(known)).toBeGreaterThan(argon2 * 0.5);
     // …so their times are of the same order (a loose bound: the test machine is shared and noisy).
     const ratio = median(known) / median(absent);
-    expect(ratio).toBeGreaterThan(1 / 3);
-    expect(ratio).toBeLessThan(3);
+    // Without the dummy verification an unknown email answers ~40x faster; noise stays well inside 5x.
+    expect(ratio).toBeGreaterThan(1 / 5);
+    expect(ratio).toBeLessThan(5);
   });
 
   it('throttles one account after 5 failures (from any address) with 429 and Retry-After', async () => {

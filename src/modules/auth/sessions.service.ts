@@ -28,7 +28,7 @@ const live = (s: Session, now: number) =>
 
 /**
  * Server-side sessions: opaque 32-byte tokens, stored only as SHA-256 hashes, with a sliding idle expiry
- * and an absolute one. `resolve` answers from an in-process cache (keyed by token hash, at most 30 s);
+ * and an absolute one. `resolve` answers from an in-process cache (at most 30 s);
  * every revocation, rotation or change through this service drops the entry at once. Another process's
  * cache may answer for a revoked token until its entry expires (at most `cacheTtlMs`).
  */
@@ -46,7 +46,9 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
       if (bySession.get(value.session.id) === key) bySession.delete(value.session.id);
     },
   });
-  const keyOf = (hash: Buffer) => platformCacheKey('auth.session', hash.toString('base64url'));
+  // Keyed by the token itself, so a cache hit costs no hashing (the request carries the token in memory
+  // anyway); the database only ever sees and stores its SHA-256.
+  const keyOf = (token: string) => platformCacheKey('auth.session', token);
   // Bumped by every invalidation: a resolve that read the database before an invalidation must not
   // cache what it read after it.
   let generation = 0;
@@ -104,8 +106,7 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
 
     async resolve(token) {
       if (!isTokenFormat(token)) return null;
-      const hash = hashToken(token);
-      const key = keyOf(hash);
+      const key = keyOf(token);
       const now = Date.now();
       const readAt = generation;
       let found = cache.get(key);
@@ -117,7 +118,7 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
         return null;
       }
       if (!found) {
-        const row = await repo.findSessionByTokenHash(db, hash);
+        const row = await repo.findSessionByTokenHash(db, hashToken(token));
         if (!row || row.revoked_at !== null) return null;
         found = { session: toSession(row), user: toSessionUser(row) };
         if (!live(found.session, now)) return null;

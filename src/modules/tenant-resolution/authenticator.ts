@@ -71,6 +71,15 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const state = new WeakMap<FastifyRequest, RequestAuth>();
   const appHosts = new Set((deps.appHosts ?? []).map((h) => h.toLowerCase()));
 
+  /** True when the request names an organization explicitly (path, header or tenant subdomain). */
+  function namesOrganization(request: FastifyRequest): boolean {
+    if (orgSlugFromPath(request.raw) !== undefined) return true;
+    if (request.headers['x-organization'] !== undefined) return true;
+    if (!deps.baseDomain) return false;
+    const host = (request.hostname || '').toLowerCase().split(':')[0] ?? '';
+    return host.endsWith(`.${deps.baseDomain}`) && !appHosts.has(host);
+  }
+
   async function requestedOrganization(request: FastifyRequest): Promise<string | null | undefined> {
     const slug = orgSlugFromPath(request.raw);
     if (slug) return deps.organizationIdBySlug(slug);
@@ -124,9 +133,11 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     async resolveTenant(request, who): Promise<ResolvedTenant | null> {
       const auth = state.get(request);
       if (!who.userId || !auth) return null;
-      const requested = await requestedOrganization(request);
+      // Most requests name no organization: only then is the (async) lookup of a named one paid for.
+      const requested = namesOrganization(request) ? await requestedOrganization(request) : undefined;
       if (requested === null) return null; // named an organization that does not exist
       let resolved: ResolvedTenant;
+      let policy: OrganizationPolicy | null;
       // A token was minted by a session that passed its second factor if the user had one, but the
       // user may have had none: an organization requiring it asks the user's current state.
       let twoFactorEnabled: () => Promise<boolean>;
@@ -140,16 +151,21 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
           role: auth.access.role,
           permissions: auth.access.permissions,
         };
+        policy = await deps.organizationPolicy(resolved.tenantId);
       } else {
         const session = auth.session!;
         const orgId = requested ?? session.currentOrganizationId;
         if (!orgId) return null;
-        const membership = await deps.activeMembership(orgId, session.userId);
+        // Both are in-process cache hits on the hot path: await them together.
+        const [membership, orgPolicy] = await Promise.all([
+          deps.activeMembership(orgId, session.userId),
+          deps.organizationPolicy(orgId),
+        ]);
         if (!membership) return null;
         resolved = { tenantId: orgId, role: membership.role, permissions: membership.permissions };
+        policy = orgPolicy;
         twoFactorEnabled = () => Promise.resolve(session.userTwoFactorEnabled);
       }
-      const policy = await deps.organizationPolicy(resolved.tenantId);
       if (!policy || policy.deletionRequested) return null;
       if (policy.suspended && !who.isPlatformAdmin) {
         throw new TenantResolutionError('ORGANIZATION_SUSPENDED', 'this organization is suspended');
