@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { CompiledQuery, DatabaseConnection, QueryResult } from 'kysely';
 import { pipelinedQuery, type PreludeStatement } from './pipelined-query.js';
 import { TenancyError } from './errors.js';
+import type { TenantDb } from './tenant-database.js';
 
 /** `read`: every query is its own implicit transaction with the tenant set, one round trip each.
  *  `write`: one transaction; BEGIN and the tenant setting travel with the first query. */
@@ -28,6 +29,8 @@ export class TenantConnection implements DatabaseConnection {
     readonly tenantId: string,
     readonly mode: TenantMode,
     private readonly setter: TenantSetter,
+    /** The Kysely handle bound to this scope (what nested calls for the same tenant receive). */
+    readonly db: TenantDb,
   ) {}
 
   /** True once a transaction was opened on the server (so it must be committed or rolled back). */

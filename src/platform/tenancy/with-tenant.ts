@@ -34,7 +34,6 @@ export function createWithTenant(router: PlacementRouter): WithTenant {
     }
     const mode = opts?.mode ?? 'write';
     const outer = scopeStorage.getStore();
-    const target = await router.resolve(tenantId);
     if (outer) {
       if (outer.tenantId !== tenantId) {
         throw new TenancyError('TENANT_SCOPE_CONFLICT', 'withTenant nested inside a scope of another tenant');
@@ -42,11 +41,12 @@ export function createWithTenant(router: PlacementRouter): WithTenant {
       if (outer.mode === 'read' && mode === 'write') {
         throw new TenancyError('TENANT_SCOPE_CONFLICT', 'write scope nested inside a read scope');
       }
-      return fn(target.db);
+      return fn(outer.db);
     }
+    const target = await router.resolve(tenantId);
 
     const client = await target.pool.connect();
-    const conn = new TenantConnection(client, tenantId, mode, target.setter);
+    const conn = new TenantConnection(client, tenantId, mode, target.setter, target.db);
     let broken: Error | undefined;
     try {
       const result = await scopeStorage.run(conn, () => fn(target.db));
