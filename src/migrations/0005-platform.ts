@@ -7,6 +7,8 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   await sql`create index email_tokens_user_idx on email_tokens (user_id)`.execute(db);
   const runtime = sql.id(ctx.roles.runtime);
   const definer = sql.id(ctx.roles.definer);
+  // A tenant scope may record its placement when the organization is created, never move itself.
+  await sql`revoke update, delete on tenant_placements from ${runtime}`.execute(db);
   await sql`create function app_priv_platform_organizations(p_after uuid, p_limit integer)
     returns table (id uuid, slug text, name text, personal boolean, created_at timestamptz,
                    suspended_at timestamptz, deletion_requested_at timestamptz, members bigint)

@@ -53,6 +53,9 @@ export interface AuthenticatorDeps {
   readonly appHosts?: readonly string[];
 }
 
+/** A well-formed id no organization has (uuidv7 ids never are all zero). */
+const NO_ORGANIZATION = '00000000-0000-7000-8000-000000000000';
+
 /** Routes a session with a pending second factor may still use. */
 const TWO_FACTOR_PENDING_ALLOWED = new Set(['/v1/auth/two-factor/verify', '/v1/auth/logout', '/v1/auth/me']);
 
@@ -135,7 +138,12 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       if (!who.userId || !auth) return null;
       // Most requests name no organization: only then is the (async) lookup of a named one paid for.
       const requested = namesOrganization(request) ? await requestedOrganization(request) : undefined;
-      if (requested === null) return null; // named an organization that does not exist
+      if (requested === null) {
+        // Named an organization that does not exist. Spend the same lookup a non-member of an existing one
+        // costs, so timing does not tell which slugs exist.
+        await deps.activeMembership(NO_ORGANIZATION, who.userId).catch(() => null);
+        return null;
+      }
       let resolved: ResolvedTenant;
       let policy: OrganizationPolicy | null;
       // A token was minted by a session that passed its second factor if the user had one, but the

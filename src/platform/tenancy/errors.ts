@@ -4,7 +4,8 @@ export type TenancyErrorCode =
   | 'INVALID_TENANT_ID'
   | 'TENANT_SCOPE_CONFLICT'
   | 'TENANT_SCOPE_CLOSED'
-  | 'PLACEMENT_UNSUPPORTED';
+  | 'PLACEMENT_UNSUPPORTED'
+  | 'TRANSACTION_ROLLED_BACK';
 
 /** A misuse of the tenancy core: always a programming error, answered as 500 over HTTP. */
 export class TenancyError extends Error {

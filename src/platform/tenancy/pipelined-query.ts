@@ -53,6 +53,8 @@ export class PipelinedQuery extends QueryBase {
   private readonly prelude: readonly PreludeStatement[];
   private connectionRef: WireConnection | undefined;
   private mainParsedHere = false;
+  /** Named prelude statements whose Parse this pipeline sent. */
+  private readonly preludeParsedHere = new Set<string>();
   private readonly mainName: string | undefined;
   readonly result: Promise<pg.QueryResult>;
 
@@ -81,16 +83,23 @@ export class PipelinedQuery extends QueryBase {
     }
     connection.stream.cork?.();
     try {
+      const doubt = uncertain.get(connection);
       for (const stmt of this.prelude) {
+        if (stmt.name !== '' && doubt?.has(stmt.name)) {
+          // Closing a statement that does not exist is not an error, so this makes the state certain.
+          connection.close({ type: 'S', name: stmt.name });
+          doubt.delete(stmt.name);
+          known.delete(stmt.name);
+        }
         if (stmt.name === '' || !known.has(stmt.name)) {
           connection.parse({ text: stmt.text, name: stmt.name });
+          if (stmt.name !== '') this.preludeParsedHere.add(stmt.name);
         }
         connection.bind({ portal: '', statement: stmt.name, values: stmt.values });
         connection.execute({ portal: '' });
       }
       const name = this.mainName;
       if (name) {
-        const doubt = uncertain.get(connection);
         if (doubt?.has(name)) {
           // Closing a statement that does not exist is not an error, so this makes the state certain.
           connection.close({ type: 'S', name });
@@ -129,20 +138,23 @@ export class PipelinedQuery extends QueryBase {
     // If the main statement's Parse was in this failed pipeline, it may not exist: close and re-parse
     // it on the next use.
     const conn = this.connectionRef ?? connection;
+    let doubt = uncertain.get(conn);
+    if (!doubt) {
+      doubt = new Set();
+      uncertain.set(conn, doubt);
+    }
     if (this.mainName && this.mainParsedHere) {
-      let doubt = uncertain.get(conn);
-      if (!doubt) {
-        doubt = new Set();
-        uncertain.set(conn, doubt);
-      }
       doubt.add(this.mainName);
       delete conn.parsedStatements[this.mainName];
     }
-    // A failed Parse of a prelude must be re-sent next time: forget what this pipeline may have added.
+    // A prelude statement this pipeline parsed but did not complete may or may not exist now: close it and
+    // parse it again next time. Statements prepared earlier still exist and stay known.
     const known = prepared.get(conn);
-    if (known && this.pendingPrelude > 0) {
-      for (const stmt of this.prelude.slice(this.prelude.length - this.pendingPrelude))
-        known.delete(stmt.name);
+    for (const stmt of this.prelude.slice(this.prelude.length - this.pendingPrelude)) {
+      if (this.preludeParsedHere.has(stmt.name)) {
+        known?.delete(stmt.name);
+        doubt.add(stmt.name);
+      }
     }
     super.handleError(err, connection);
   }

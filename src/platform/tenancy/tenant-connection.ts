@@ -73,8 +73,17 @@ export class TenantConnection implements DatabaseConnection {
 
   /** Ends the transaction (if one was opened). */
   async finish(commit: boolean): Promise<void> {
-    if (this.begun) await this.client.query(commit ? 'commit' : 'rollback');
+    if (!this.begun) return;
+    const res = await this.client.query(commit ? 'commit' : 'rollback');
     this.begun = false;
+    // COMMIT of a transaction in which a statement failed (and the caller swallowed the error) answers
+    // ROLLBACK without an error: report it, or the caller would believe discarded writes were saved.
+    if (commit && res.command !== 'COMMIT') {
+      throw new TenancyError(
+        'TRANSACTION_ROLLED_BACK',
+        'the transaction was rolled back because a statement inside it failed',
+      );
+    }
   }
 
   close(): void {

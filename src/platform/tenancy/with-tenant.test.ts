@@ -184,6 +184,20 @@ describe('withTenant', () => {
     }
   });
 
+  it('a statement error swallowed inside a write scope is reported: the commit did not happen', async () => {
+    const name = `swallowed-${uuidv7()}`;
+    await expect(
+      tenancy.withTenant(orgA, async (db) => {
+        await db.insertInto('projects').values({ organization_id: orgA, id: uuidv7(), name }).execute();
+        await sql`select 1/0`.execute(db).catch(() => undefined);
+      }),
+    ).rejects.toMatchObject({ code: 'TRANSACTION_ROLLED_BACK' });
+    const found = await tenancy.withTenant(orgA, (db) =>
+      db.selectFrom('projects').select('id').where('name', '=', name).execute(),
+    );
+    expect(found).toEqual([]);
+  });
+
   it('an SQL error mid-transaction rolls back and the connection is reusable', async () => {
     await expect(
       tenancy.withTenant(orgA, async (db) => {
