@@ -3,7 +3,7 @@ import type { Tenancy } from '../platform/tenancy/tenancy.js';
 import { createProjectsService } from '../modules/projects/projects.service.js';
 import { createOrganizationsService } from '../modules/organizations/organizations.service.js';
 import { createMembershipLookup, type MembershipLookup } from '../modules/memberships/membership-lookup.js';
-import { createInvalidationBus } from '../platform/cache/invalidation-bus.js';
+import { createInvalidationBus, type InvalidationBus } from '../platform/cache/invalidation-bus.js';
 import { createMembershipsService } from '../modules/memberships/memberships.service.js';
 import { createRolesService } from '../modules/memberships/roles.service.js';
 import { rolePermissionsIn } from '../modules/memberships/role-permissions.js';
@@ -26,8 +26,19 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
   const { withTenant, privileged } = tenancy;
   const localLookup = createMembershipLookup({ withTenant });
   const localPolicies = createOrganizationPolicies({ withTenant });
-  const sessions = createSessionService({ db: platformDb, secureCookies: opts.secureCookies, log: opts.log });
   // Every cache invalidation goes through the bus: applied here, and broadcast to the other instances.
+  let publish: InvalidationBus['publish'] = () => {};
+  const sessions = createSessionService({
+    db: platformDb,
+    secureCookies: opts.secureCookies,
+    log: opts.log,
+    onInvalidate: (what) =>
+      publish(
+        'sessionId' in what
+          ? { kind: 'session', sessionId: what.sessionId }
+          : { kind: 'user', userId: what.userId },
+      ),
+  });
   const bus = createInvalidationBus({
     redisUrl: opts.redisUrl,
     log: opts.log,
@@ -37,8 +48,10 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
         localLookup.invalidateOrganization(msg.orgId);
         localPolicies.invalidate(msg.orgId);
       } else if (msg.kind === 'user') sessions.invalidateUser(msg.userId);
+      else sessions.forgetSession(msg.sessionId);
     },
   });
+  publish = (msg) => bus.publish(msg);
   const membershipLookup: MembershipLookup = {
     activeMembership: (orgId, userId) => localLookup.activeMembership(orgId, userId),
     invalidate: (orgId, userId) => bus.publish({ kind: 'membership', orgId, userId }),

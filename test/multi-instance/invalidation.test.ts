@@ -40,4 +40,31 @@ describe('cache invalidation across instances (Redis pub/sub)', () => {
     while ((await seen()) !== null && Date.now() < gone) await new Promise((r) => setTimeout(r, 5));
     expect(await seen()).toBeNull();
   });
+
+  it('a session revoked on A stops working on B at once, although B had it cached', async () => {
+    const origin = { origin: 'http://app.saasready.test' };
+    const reg = await a.app.inject({
+      method: 'POST',
+      url: '/v1/auth/register',
+      headers: origin,
+      payload: { email: `bus-${Date.now()}@example.test`, password: 'a long enough passphrase 7' },
+    });
+    expect(reg.statusCode).toBe(201);
+    const cookie = String([reg.headers['set-cookie']].flat()[0]).split(';')[0]!;
+    const me = () => b.app.inject({ url: '/v1/auth/me', headers: { cookie } });
+    expect((await me()).statusCode).toBe(200); // cached on B now
+    const out = await a.app.inject({
+      method: 'POST',
+      url: '/v1/auth/logout',
+      headers: { ...origin, cookie },
+    });
+    expect(out.statusCode).toBe(204);
+    const deadline = Date.now() + 2000;
+    let status = (await me()).statusCode;
+    while (status !== 401 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+      status = (await me()).statusCode;
+    }
+    expect(status).toBe(401);
+  });
 });

@@ -82,6 +82,7 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
     const { token, hash } = newToken();
     const row = await repo.updateLiveSession(db, sessionId, { token_hash: hash, ...extra });
     forget(sessionId);
+    opts.onInvalidate?.({ sessionId });
     return row ? { token, session: toSession(row) } : null;
   }
 
@@ -164,8 +165,10 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
         return { token, session: toSession(row) };
       });
       forget(sessionId);
+      opts.onInvalidate?.({ sessionId });
       if (!result) throw organizationNotFound();
       dropUser(result.session.userId);
+      opts.onInvalidate?.({ userId: result.session.userId });
       return result;
     },
 
@@ -175,6 +178,7 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
       if (!isTenantId(sessionId)) return false;
       const row = await repo.revokeSession(db, sessionId, revokeOpts?.userId);
       forget(sessionId);
+      opts.onInvalidate?.({ sessionId });
       if (row) log?.info({ session_id: sessionId, user: row.user_id }, 'session revoked');
       return row !== undefined;
     },
@@ -182,6 +186,7 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
     async revokeAllForUser(userId, exceptSessionId) {
       const n = await repo.revokeUserSessions(db, userId, exceptSessionId);
       dropUser(userId, exceptSessionId);
+      if (n > 0) opts.onInvalidate?.({ userId });
       log?.info({ user: userId, revoked: n }, 'sessions revoked');
       return n;
     },
@@ -194,6 +199,7 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
     },
 
     invalidateUser: (userId) => dropUser(userId),
+    forgetSession: (sessionId) => forget(sessionId),
 
     tokenFromCookieHeader(header) {
       const token = parseCookies(header).get(SESSION_COOKIE);

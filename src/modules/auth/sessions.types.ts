@@ -52,6 +52,11 @@ export interface SessionServiceOptions {
   /** Minimum time between two writes of last_seen_at / idle_expires_at (default 1 minute). */
   readonly touchIntervalMs?: number;
   readonly log?: Logger;
+  /**
+   * Called after a revocation or rotation dropped entries of this process's cache, so other server
+   * instances can drop theirs (the composition root broadcasts it; see `forgetSession`).
+   */
+  readonly onInvalidate?: (what: { sessionId: string } | { userId: string }) => void;
 }
 
 export interface SessionService {
@@ -84,6 +89,8 @@ export interface SessionService {
   listForUser(userId: string, opts?: { limit?: number; cursor?: string }): Promise<Page<Session>>;
   /** Drops the user's cached sessions (after a change to the user or to sessions made in a transaction). */
   invalidateUser(userId: string): void;
+  /** Drops one session from this process's cache (what another instance's revocation asks for). */
+  forgetSession(sessionId: string): void;
   /** The `sr_session` token a request presents, if well-formed. */
   tokenFromCookieHeader(header: string | string[] | undefined): string | null;
   /** `Set-Cookie` value carrying a token (HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age up to the absolute expiry). */
