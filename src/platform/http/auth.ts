@@ -115,9 +115,16 @@ export function installAuth(app: App, authenticator: Authenticator): void {
     runWithContext({ requestId: request.id, principal: { kind: 'anonymous' } }, done);
   });
 
-  app.addHook('preValidation', async (request) => {
+  app.addHook('preValidation', (request, _reply, done) => {
     const auth = request.routeOptions.config.auth;
-    if (!auth || auth.kind === 'public') return;
+    if (!auth || auth.kind === 'public') {
+      done();
+      return;
+    }
+    guard(request, auth).then(() => done(), done);
+  });
+
+  async function guard(request: FastifyRequest, auth: Exclude<RouteAuth, { kind: 'public' }>): Promise<void> {
     const who = await authenticator.authenticate(request);
     if (!who) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
     request.authenticated = who;
@@ -136,5 +143,5 @@ export function installAuth(app: App, authenticator: Authenticator): void {
     }
     request.tenantRole = resolved.role;
     request.tenantCtx = { tenantId: resolved.tenantId, actor: who.principal, requestId: request.id };
-  });
+  }
 }
