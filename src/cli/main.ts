@@ -4,10 +4,15 @@ import { ConfigError, loadConfig } from '../platform/config.js';
 import { createLogger } from '../platform/logger.js';
 import { createPlatformDb } from '../platform/db/platform-db.js';
 import { connectForCli } from './connect.js';
+import { loadSecrets } from '../platform/secrets.js';
+import { report, verifyExportFile, verifyOrganizationBySlug } from './audit-verify.js';
 import { createPlatformAdmin } from './admin-create.js';
 import { createPasswordHasher } from '../modules/auth/passwords.js';
 
-const USAGE = `usage: saasready admin create --email <email>`;
+const USAGE = `usage:
+  saasready admin create --email <email>
+  saasready audit verify --org <slug>
+  saasready audit verify --file <export.jsonl> [--checkpoints <checkpoints.json> --public-key <key.json|key.pem>]`;
 
 function fail(message: string): never {
   process.stderr.write(`saasready: ${message}\n`);
@@ -17,6 +22,7 @@ function fail(message: string): never {
 /** `npx saasready ...` */
 async function main(argv: string[]): Promise<void> {
   const [group, command, ...rest] = argv;
+  if (group === 'audit' && command === 'verify') return auditVerify(rest);
   if (group !== 'admin' || command !== 'create') fail(USAGE);
   const { values } = parseArgs({ args: rest, options: { email: { type: 'string' } }, strict: true });
   if (!values.email) fail(USAGE);
@@ -49,6 +55,51 @@ async function main(argv: string[]): Promise<void> {
     await db.destroy();
     await close();
   }
+}
+
+/** `saasready audit verify …`: exit 0 when the chain is intact, 2 when broken, 1 on error. */
+async function auditVerify(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      org: { type: 'string' },
+      file: { type: 'string' },
+      checkpoints: { type: 'string' },
+      'public-key': { type: 'string' },
+    },
+    strict: true,
+  });
+  if (values.file) {
+    const result = await verifyExportFile({
+      file: values.file,
+      ...(values.checkpoints ? { checkpoints: values.checkpoints } : {}),
+      ...(values['public-key'] ? { publicKey: values['public-key'] } : {}),
+    });
+    const { text, code } = report(values.file, result);
+    process.stdout.write(text);
+    process.exit(code);
+  }
+  if (!values.org) fail(USAGE);
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`invalid configuration: ${err.message}`);
+    throw err;
+  }
+  const secrets = await loadSecrets(config);
+  const log = createLogger({ level: 'warn' });
+  const { pool, close } = await connectForCli(config, log);
+  let result;
+  try {
+    result = await verifyOrganizationBySlug(pool, secrets.auditKey, values.org);
+  } finally {
+    await close();
+  }
+  if (!result) fail(`no organization with slug "${values.org}"`);
+  const { text, code } = report(values.org, result);
+  process.stdout.write(text);
+  process.exit(code);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)));

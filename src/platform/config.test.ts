@@ -13,6 +13,7 @@ const prodSecrets = (): NodeJS.ProcessEnv => ({
   SESSION_SECRET: b64(48),
   KEK: randomBytes(32).toString('base64url'),
   JWT_PRIVATE_KEY: JSON.stringify(ed25519Jwk()),
+  AUDIT_SIGNING_KEY: JSON.stringify(ed25519Jwk()),
 });
 const external = {
   DATABASE_URL: 'postgres://app:pw@db:5432/x',
@@ -202,7 +203,7 @@ describe('loadConfig: secrets from the environment', () => {
     expect(config.secretsFromEnv.jwtPrivateJwk).toEqual(jwk);
   });
 
-  it('requires all three in production, in order', () => {
+  it('requires all four in production, in order', () => {
     const all = prodSecrets();
     const prod = { NODE_ENV: 'production' };
     const err = failure(prod, 'SESSION_SECRET');
@@ -210,9 +211,19 @@ describe('loadConfig: secrets from the environment', () => {
     failure({ ...prod, SESSION_SECRET: all.SESSION_SECRET }, 'KEK');
     failure({ ...prod, SESSION_SECRET: all.SESSION_SECRET, KEK: all.KEK }, 'JWT_PRIVATE_KEY');
     failure({ ...prod, KEK: all.KEK, JWT_PRIVATE_KEY: all.JWT_PRIVATE_KEY }, 'SESSION_SECRET');
+    failure(
+      { ...prod, SESSION_SECRET: all.SESSION_SECRET, KEK: all.KEK, JWT_PRIVATE_KEY: all.JWT_PRIVATE_KEY },
+      'AUDIT_SIGNING_KEY',
+    );
+    failure({ ...prod, ...all, AUDIT_SIGNING_KEY: '{not json' }, 'AUDIT_SIGNING_KEY');
     const config = loadConfig({ ...prod, ...all });
     expect(config.nodeEnv).toBe('production');
-    expect(Object.keys(config.secretsFromEnv).sort()).toEqual(['jwtPrivateJwk', 'kek', 'sessionSecret']);
+    expect(Object.keys(config.secretsFromEnv).sort()).toEqual([
+      'auditPrivateJwk',
+      'jwtPrivateJwk',
+      'kek',
+      'sessionSecret',
+    ]);
   });
 
   it('does not require secrets outside production', () => {

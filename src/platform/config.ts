@@ -25,6 +25,8 @@ export interface SecretsFromEnv {
   sessionSecret?: Buffer;
   kek?: Buffer;
   jwtPrivateJwk?: JWK;
+  /** Signs audit checkpoints (AUDIT_SIGNING_KEY). */
+  auditPrivateJwk?: JWK;
 }
 
 /** The validated process configuration. */
@@ -236,21 +238,17 @@ export function ed25519JwkProblem(value: unknown): string | undefined {
   return undefined;
 }
 
-function jwtKey(env: NodeJS.ProcessEnv): JWK | undefined {
-  const raw = read(env, 'JWT_PRIVATE_KEY');
+function jwtKey(env: NodeJS.ProcessEnv, name = 'JWT_PRIVATE_KEY'): JWK | undefined {
+  const raw = read(env, name);
   if (raw === undefined) return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch {
-    throw new ConfigError(
-      'JWT_PRIVATE_KEY',
-      'JWT_PRIVATE_KEY must be a JSON Ed25519 private JWK (it is not valid JSON)',
-    );
+    throw new ConfigError(name, `${name} must be a JSON Ed25519 private JWK (it is not valid JSON)`);
   }
   const problem = ed25519JwkProblem(parsed);
-  if (problem)
-    throw new ConfigError('JWT_PRIVATE_KEY', `JWT_PRIVATE_KEY must be an Ed25519 private JWK; it ${problem}`);
+  if (problem) throw new ConfigError(name, `${name} must be an Ed25519 private JWK; it ${problem}`);
   return parsed as JWK;
 }
 
@@ -264,10 +262,13 @@ function secretsFromEnv(env: NodeJS.ProcessEnv, nodeEnv: NodeEnv): SecretsFromEn
   if (!kek && nodeEnv === 'production') required('KEK');
   const jwtPrivateJwk = jwtKey(env);
   if (!jwtPrivateJwk && nodeEnv === 'production') required('JWT_PRIVATE_KEY');
+  const auditPrivateJwk = jwtKey(env, 'AUDIT_SIGNING_KEY');
+  if (!auditPrivateJwk && nodeEnv === 'production') required('AUDIT_SIGNING_KEY');
   const out: SecretsFromEnv = {};
   if (sessionSecret) out.sessionSecret = sessionSecret;
   if (kek) out.kek = kek;
   if (jwtPrivateJwk) out.jwtPrivateJwk = jwtPrivateJwk;
+  if (auditPrivateJwk) out.auditPrivateJwk = auditPrivateJwk;
   return out;
 }
 

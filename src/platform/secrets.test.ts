@@ -143,8 +143,11 @@ describe('loadSecrets (production: environment only)', () => {
       SESSION_SECRET: session.toString('base64'),
       KEK: kek.toString('base64'),
       JWT_PRIVATE_KEY: JSON.stringify(jwk),
+      AUDIT_SIGNING_KEY: JSON.stringify({ ...ed25519Jwk(), kid: 'audit-1' }),
     });
     const secrets = await loadSecrets(config);
+    expect(secrets.auditKey.kid).toBe('audit-1');
+    expect(secrets.auditKey.publicJwk).not.toHaveProperty('d');
     expect(secrets.sessionSecret.equals(session)).toBe(true);
     expect(secrets.kek.equals(kek)).toBe(true);
     expect(secrets.jwtKeys).toHaveLength(1);
@@ -159,6 +162,7 @@ describe('loadSecrets (production: environment only)', () => {
       SESSION_SECRET: randomBytes(32).toString('base64url'),
       KEK: randomBytes(32).toString('base64url'),
       JWT_PRIVATE_KEY: JSON.stringify({ ...ed25519Jwk(), kid: '2025-01' }),
+      AUDIT_SIGNING_KEY: JSON.stringify(ed25519Jwk()),
     };
     const secrets = await loadSecrets(loadConfig(env));
     expect(secrets.jwtKeys[0]!.kid).toBe('2025-01');

@@ -9,6 +9,8 @@ export interface Secrets {
   sessionSecret: Buffer;
   kek: Buffer;
   jwtKeys: { kid: string; privateJwk: JWK; publicJwk: JWK }[];
+  /** Signs audit checkpoints (Ed25519); its public half is published. */
+  auditKey: { kid: string; privateJwk: JWK; publicJwk: JWK };
 }
 
 /** On-disk shape of `<DATA_DIR>/secrets.json` (development and test only). */
@@ -17,6 +19,7 @@ interface SecretsFile {
   sessionSecret?: string;
   kek?: string;
   jwtKeys?: { kid: string; privateJwk: JWK }[];
+  auditKey?: { kid: string; privateJwk: JWK };
 }
 
 const FILE_NAME = 'secrets.json';
@@ -39,14 +42,22 @@ async function generateJwk(): Promise<{ kid: string; privateJwk: JWK }> {
 }
 
 async function fromProduction(config: AppConfig): Promise<Secrets> {
-  const { sessionSecret, kek, jwtPrivateJwk } = config.secretsFromEnv;
+  const { sessionSecret, kek, jwtPrivateJwk, auditPrivateJwk } = config.secretsFromEnv;
   if (!sessionSecret)
     throw new ConfigError('SESSION_SECRET', 'SESSION_SECRET is required when NODE_ENV=production');
   if (!kek) throw new ConfigError('KEK', 'KEK is required when NODE_ENV=production');
   if (!jwtPrivateJwk) {
     throw new ConfigError('JWT_PRIVATE_KEY', 'JWT_PRIVATE_KEY is required when NODE_ENV=production');
   }
-  return { sessionSecret, kek, jwtKeys: [await jwtKeyOf(jwtPrivateJwk)] };
+  if (!auditPrivateJwk) {
+    throw new ConfigError('AUDIT_SIGNING_KEY', 'AUDIT_SIGNING_KEY is required when NODE_ENV=production');
+  }
+  return {
+    sessionSecret,
+    kek,
+    jwtKeys: [await jwtKeyOf(jwtPrivateJwk)],
+    auditKey: await jwtKeyOf(auditPrivateJwk),
+  };
 }
 
 function decodeKey(value: unknown, bytes: number, exact: boolean): Buffer | undefined {
@@ -97,6 +108,16 @@ async function readFile(file: string): Promise<SecretsFile> {
       return { kid: e.kid, privateJwk: e.privateJwk as JWK };
     });
   }
+  if (data.auditKey !== undefined) {
+    const e = (typeof data.auditKey === 'object' && data.auditKey !== null ? data.auditKey : {}) as Record<
+      string,
+      unknown
+    >;
+    if (typeof e.kid !== 'string' || e.kid === '' || ed25519JwkProblem(e.privateJwk) !== undefined) {
+      throw bad('has an invalid "auditKey"');
+    }
+    out.auditKey = { kid: e.kid, privateJwk: e.privateJwk as JWK };
+  }
   return out;
 }
 
@@ -143,6 +164,10 @@ export async function loadSecrets(config: AppConfig): Promise<Secrets> {
     stored.jwtKeys = [await generateJwk()];
     changed = true;
   }
+  if (stored.auditKey === undefined) {
+    stored.auditKey = await generateJwk();
+    changed = true;
+  }
   if (changed) {
     await writeAtomically(file, stored);
   } else if (((await fs.stat(file)).mode & 0o777) !== 0o600) {
@@ -157,5 +182,8 @@ export async function loadSecrets(config: AppConfig): Promise<Secrets> {
     sessionSecret: env.sessionSecret ?? Buffer.from(stored.sessionSecret, 'base64url'),
     kek: env.kek ?? Buffer.from(stored.kek, 'base64url'),
     jwtKeys,
+    auditKey: env.auditPrivateJwk
+      ? await jwtKeyOf(env.auditPrivateJwk)
+      : await jwtKeyOf({ ...stored.auditKey.privateJwk, kid: stored.auditKey.kid }),
   };
 }

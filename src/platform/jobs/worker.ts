@@ -25,6 +25,8 @@ export async function startJobWorker(opts: {
   log: Pino;
   concurrency?: number;
   pollIntervalMs?: number;
+  /** graphile-worker crontab lines (recurring tasks). */
+  crontab?: string;
 }): Promise<JobWorker> {
   const taskList: TaskList = {};
   for (const [name, handler] of Object.entries(opts.handlers)) {
@@ -55,6 +57,7 @@ export async function startJobWorker(opts: {
     concurrency: opts.concurrency ?? 2,
     pollInterval: opts.pollIntervalMs ?? 1000,
     noHandleSignals: true,
+    ...(opts.crontab ? { crontab: opts.crontab } : {}),
     logger,
   });
   return { stop: () => runner.stop() };

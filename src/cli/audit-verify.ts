@@ -1,0 +1,87 @@
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import type pg from 'pg';
+import type { JWK } from 'jose';
+import { createTenancy } from '../platform/tenancy/tenancy.js';
+import {
+  createAuditSigner,
+  createAuditVerifier,
+  type CheckpointStatement,
+} from '../platform/audit/signing.js';
+import { parseExportLine, type StoredEntry } from '../platform/audit/stored.js';
+import { verifyChain, type ChainVerification } from '../platform/audit/verify-chain.js';
+import { verifyOrganizationChain } from '../modules/audit/audit-verification.js';
+
+/** One line for a person, then the full result as JSON. Exit code 0 when valid, 2 when broken. */
+export function report(name: string, r: ChainVerification): { text: string; code: number } {
+  const head = r.valid
+    ? `audit chain of ${name}: valid (${r.entriesChecked} entries, last seq ${r.lastSeq}, ${r.checkpointsChecked} signed checkpoints)`
+    : `audit chain of ${name}: BROKEN at seq ${r.firstBrokenSeq} (${r.reason}): ${r.detail}`;
+  return { text: `${head}\n${JSON.stringify(r, null, 2)}\n`, code: r.valid ? 0 : 2 };
+}
+
+/** `saasready audit verify --org <slug>`: the server's own verification, from the command line. */
+export async function verifyOrganizationBySlug(
+  pool: pg.Pool,
+  auditKey: { kid: string; privateJwk: JWK },
+  slug: string,
+): Promise<ChainVerification | null> {
+  const tenancy = createTenancy({ url: '', poolSize: 2, pool });
+  const orgId = await tenancy.privileged.organizationIdBySlug(slug);
+  if (!orgId) return null;
+  const signer = createAuditSigner(auditKey);
+  return verifyOrganizationChain(tenancy.withTenant, createAuditVerifier([signer.publicKey]), orgId);
+}
+
+async function* exportEntries(file: string): AsyncGenerator<StoredEntry> {
+  const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+  let n = 0;
+  for await (const line of lines) {
+    n += 1;
+    if (line.trim() === '') continue;
+    try {
+      yield parseExportLine(line);
+    } catch {
+      throw new Error(`${file}:${n}: not an audit export line`);
+    }
+  }
+}
+
+/**
+ * `saasready audit verify --file export.jsonl [--checkpoints checkpoints.json --public-key key.json|key.pem]`:
+ * offline verification of a full JSON Lines export, with no access to the server. Checkpoints are the
+ * body of `GET /v1/audit-logs/checkpoints` (or its `data` array); the key is the body of
+ * `GET /v1/audit-logs/public-key` or its PEM.
+ */
+export async function verifyExportFile(opts: {
+  file: string;
+  checkpoints?: string;
+  publicKey?: string;
+}): Promise<ChainVerification> {
+  let checkpoints: { statement: CheckpointStatement; signature: Buffer }[] = [];
+  if (opts.checkpoints) {
+    const parsed = JSON.parse(await fs.readFile(opts.checkpoints, 'utf8')) as
+      | { data: { statement: CheckpointStatement; signature: string }[] }
+      | { statement: CheckpointStatement; signature: string }[];
+    const list = Array.isArray(parsed) ? parsed : parsed.data;
+    checkpoints = list.map((c) => ({
+      statement: c.statement,
+      signature: Buffer.from(c.signature, 'base64url'),
+    }));
+  }
+  let verifier;
+  if (opts.publicKey) {
+    const text = await fs.readFile(opts.publicKey, 'utf8');
+    if (text.trimStart().startsWith('-----BEGIN')) {
+      const keyIds = [...new Set(checkpoints.map((c) => c.statement.key_id))];
+      verifier = createAuditVerifier(keyIds.map((keyId) => ({ keyId, pem: text })));
+    } else {
+      const k = JSON.parse(text) as { keyId: string; pem: string };
+      verifier = createAuditVerifier([{ keyId: k.keyId, pem: k.pem }]);
+    }
+  } else if (checkpoints.length > 0) {
+    throw new Error('--checkpoints needs --public-key to check their signatures');
+  }
+  return verifyChain({ entries: exportEntries(opts.file), checkpoints, ...(verifier ? { verifier } : {}) });
+}

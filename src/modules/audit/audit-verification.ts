@@ -1,0 +1,51 @@
+import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import type { AuditVerifier } from '../../platform/audit/signing.js';
+import { storedEntry, type StoredEntry } from '../../platform/audit/stored.js';
+import { verifyChain, type ChainVerification } from '../../platform/audit/verify-chain.js';
+import * as repo from './audit.repository.js';
+import { toCheckpointView } from './audit-views.js';
+
+const BATCH = 1000;
+
+/** Reads an organization's chain oldest first, one read scope per batch of 1,000 entries. */
+export async function* chainEntries(withTenant: WithTenant, org: string): AsyncGenerator<StoredEntry> {
+  let cursor: number | undefined;
+  for (;;) {
+    const rows = await withTenant(
+      org,
+      (db) => repo.listEvents(db, org, {}, { cursor, limit: BATCH, order: 'asc' }),
+      {
+        mode: 'read',
+      },
+    );
+    for (const r of rows) yield storedEntry(r);
+    if (rows.length < BATCH) return;
+    cursor = Number(rows[rows.length - 1]!.seq);
+  }
+}
+
+/**
+ * Recomputes an organization's whole chain and checks its head and every signed checkpoint. Used by
+ * `GET /v1/audit-logs/verify` and by `saasready audit verify --org`.
+ */
+export async function verifyOrganizationChain(
+  withTenant: WithTenant,
+  verifier: AuditVerifier,
+  org: string,
+): Promise<ChainVerification & { organizationId: string }> {
+  const [head, checkpoints] = await withTenant(
+    org,
+    async (db) => Promise.all([repo.chainHead(db, org), repo.listCheckpoints(db, org)]),
+    { mode: 'read' },
+  );
+  const result = await verifyChain({
+    entries: chainEntries(withTenant, org),
+    head: head ?? null,
+    checkpoints: checkpoints.map((c) => {
+      const v = toCheckpointView(c);
+      return { statement: v.statement, signature: c.signature };
+    }),
+    verifier,
+  });
+  return { organizationId: org, ...result };
+}

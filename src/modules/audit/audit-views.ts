@@ -1,0 +1,111 @@
+import type { AuditCheckpointsTable, AuditEventsTable } from '../../platform/db/schema.js';
+
+/** An audit event as the API shows it. */
+export interface AuditEventView {
+  seq: number;
+  id: string;
+  occurredAt: string;
+  actor: { type: AuditEventsTable['actor_type']; id: string | null };
+  action: string;
+  target: { type: string; id: string | null };
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  changes: unknown;
+  metadata: unknown;
+  prevHash: string;
+  hash: string;
+}
+
+export const toEventView = (r: AuditEventsTable): AuditEventView => ({
+  seq: Number(r.seq),
+  id: r.id,
+  occurredAt: r.occurred_at.toISOString(),
+  actor: { type: r.actor_type, id: r.actor_id },
+  action: r.action,
+  target: { type: r.target_type, id: r.target_id },
+  ip: r.ip,
+  userAgent: r.user_agent,
+  requestId: r.request_id,
+  changes: r.changes ?? null,
+  metadata: r.metadata ?? null,
+  prevHash: r.prev_hash.toString('hex'),
+  hash: r.hash.toString('hex'),
+});
+
+/** A signed checkpoint as the API shows it: the signed statement and its base64url signature. */
+export interface CheckpointView {
+  id: string;
+  statement: {
+    v: 1;
+    organization_id: string;
+    seq: number;
+    head_hash: string;
+    signed_at: string;
+    key_id: string;
+  };
+  signature: string;
+}
+
+export const toCheckpointView = (r: AuditCheckpointsTable): CheckpointView => ({
+  id: r.id,
+  statement: {
+    v: 1,
+    organization_id: r.organization_id,
+    seq: Number(r.seq),
+    head_hash: r.head_hash.toString('hex'),
+    signed_at: r.signed_at.toISOString(),
+    key_id: r.key_id,
+  },
+  signature: r.signature.toString('base64url'),
+});
+
+const CSV_COLUMNS = [
+  'seq',
+  'id',
+  'occurred_at',
+  'actor_type',
+  'actor_id',
+  'action',
+  'target_type',
+  'target_id',
+  'ip',
+  'user_agent',
+  'request_id',
+  'changes',
+  'metadata',
+  'prev_hash',
+  'hash',
+] as const;
+
+/** A CSV cell: quoted when needed; a leading = + - @ (spreadsheet formula) is defused with a quote. */
+function cell(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  let s = typeof v === 'string' ? v : typeof v === 'number' ? String(v) : JSON.stringify(v);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+export const CSV_HEADER = `${CSV_COLUMNS.join(',')}\r\n`;
+
+/** One CSV record (RFC 4180, CRLF). */
+export function csvRow(r: AuditEventsTable): string {
+  const values: Record<(typeof CSV_COLUMNS)[number], unknown> = {
+    seq: Number(r.seq),
+    id: r.id,
+    occurred_at: r.occurred_at.toISOString(),
+    actor_type: r.actor_type,
+    actor_id: r.actor_id,
+    action: r.action,
+    target_type: r.target_type,
+    target_id: r.target_id,
+    ip: r.ip,
+    user_agent: r.user_agent,
+    request_id: r.request_id,
+    changes: r.changes,
+    metadata: r.metadata,
+    prev_hash: r.prev_hash.toString('hex'),
+    hash: r.hash.toString('hex'),
+  };
+  return `${CSV_COLUMNS.map((c) => cell(values[c])).join(',')}\r\n`;
+}

@@ -1,0 +1,12 @@
+import { AppError } from '../../platform/errors.js';
+
+export type AuditErrorCode = 'INVALID_AUDIT_FILTER' | 'AUDIT_CHAIN_EMPTY';
+
+const STATUS: Record<AuditErrorCode, number> = { INVALID_AUDIT_FILTER: 400, AUDIT_CHAIN_EMPTY: 409 };
+
+/** Errors of the audit module. */
+export class AuditError extends AppError<AuditErrorCode> {
+  constructor(code: AuditErrorCode, message: string) {
+    super(code, message, STATUS[code]);
+  }
+}

@@ -1,0 +1,218 @@
+import { Readable } from 'node:stream';
+import { Type, type Static } from '@fastify/type-provider-typebox';
+import type { App } from '../../platform/http/server.js';
+import { tenantCtx } from '../../platform/http/auth.js';
+import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
+import type { AuditFilter, AuditService } from './audit.service.js';
+
+const Actor = Type.Object({
+  type: Type.Union([
+    Type.Literal('user'),
+    Type.Literal('api_key'),
+    Type.Literal('system'),
+    Type.Literal('anonymous'),
+  ]),
+  id: Type.Union([Type.String(), Type.Null()]),
+});
+const AuditEvent = Type.Object(
+  {
+    seq: Type.Integer(),
+    id: Type.String({ format: 'uuid' }),
+    occurredAt: Type.String({ format: 'date-time' }),
+    actor: Actor,
+    action: Type.String(),
+    target: Type.Object({ type: Type.String(), id: Type.Union([Type.String(), Type.Null()]) }),
+    ip: Type.Union([Type.String(), Type.Null()]),
+    userAgent: Type.Union([Type.String(), Type.Null()]),
+    requestId: Type.Union([Type.String(), Type.Null()]),
+    changes: Type.Unknown(),
+    metadata: Type.Unknown(),
+    prevHash: Type.String(),
+    hash: Type.String(),
+  },
+  { $id: 'AuditEvent' },
+);
+const Checkpoint = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    statement: Type.Object({
+      v: Type.Literal(1),
+      organization_id: Type.String({ format: 'uuid' }),
+      seq: Type.Integer(),
+      head_hash: Type.String(),
+      signed_at: Type.String({ format: 'date-time' }),
+      key_id: Type.String(),
+    }),
+    signature: Type.String({
+      description: 'Ed25519 signature (base64url) of the canonical JSON of `statement`',
+    }),
+  },
+  { $id: 'AuditCheckpoint' },
+);
+const Verification = Type.Object({
+  organizationId: Type.String({ format: 'uuid' }),
+  valid: Type.Boolean(),
+  entriesChecked: Type.Integer(),
+  lastSeq: Type.Integer(),
+  headHash: Type.String(),
+  checkpointsChecked: Type.Integer(),
+  firstBrokenSeq: Type.Union([Type.Integer(), Type.Null()]),
+  reason: Type.Union([Type.String(), Type.Null()]),
+  detail: Type.Union([Type.String(), Type.Null()]),
+});
+const PublicKey = Type.Object({
+  keyId: Type.String(),
+  algorithm: Type.Literal('Ed25519'),
+  jwk: Type.Record(Type.String(), Type.Unknown()),
+  pem: Type.String(),
+});
+
+const FilterFields = {
+  actor: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 200, description: 'actor id (user, API key or system name)' }),
+  ),
+  actorType: Type.Optional(
+    Type.Union([
+      Type.Literal('user'),
+      Type.Literal('api_key'),
+      Type.Literal('system'),
+      Type.Literal('anonymous'),
+    ]),
+  ),
+  action: Type.Optional(
+    Type.String({
+      pattern: '^[a-z][a-z0-9_.]*(\\.\\*)?$',
+      maxLength: 100,
+      description: 'exact, or a prefix like `member.*`',
+    }),
+  ),
+  targetType: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  targetId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  from: Type.Optional(Type.String({ format: 'date-time', description: 'inclusive' })),
+  to: Type.Optional(Type.String({ format: 'date-time', description: 'exclusive' })),
+};
+const ListQuery = Type.Object({ ...FilterFields, ...PageQuery.properties }, { additionalProperties: false });
+const ExportQuery = Type.Object(
+  { ...FilterFields, format: Type.Optional(Type.Union([Type.Literal('jsonl'), Type.Literal('csv')])) },
+  { additionalProperties: false },
+);
+type FilterQuery = Static<typeof ExportQuery>;
+
+const filterOf = (q: FilterQuery): AuditFilter => ({
+  ...(q.actor !== undefined && { actorId: q.actor }),
+  ...(q.actorType !== undefined && { actorType: q.actorType }),
+  ...(q.action !== undefined && { action: q.action }),
+  ...(q.targetType !== undefined && { targetType: q.targetType }),
+  ...(q.targetId !== undefined && { targetId: q.targetId }),
+  ...(q.from !== undefined && { from: new Date(q.from) }),
+  ...(q.to !== undefined && { to: new Date(q.to) }),
+});
+
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
+const READ = { auth: { kind: 'tenant', permission: 'audit:read' } } as const;
+
+/** `/v1/audit-logs`: list, export, verify, checkpoints and the published checkpoint key. */
+export function registerAuditRoutes(app: App, deps: { audit: AuditService }): void {
+  const { audit } = deps;
+
+  app.get(
+    '/v1/audit-logs',
+    {
+      config: READ,
+      schema: {
+        operationId: 'listAuditLogs',
+        tags: ['audit'],
+        querystring: ListQuery,
+        response: { 200: PageOf(AuditEvent), ...errors },
+      },
+    },
+    async (req) => {
+      const { limit, cursor, ...f } = req.query;
+      return audit.list(tenantCtx(req), filterOf(f), { limit, cursor });
+    },
+  );
+
+  app.get(
+    '/v1/audit-logs/export',
+    {
+      config: READ,
+      schema: {
+        operationId: 'exportAuditLogs',
+        tags: ['audit'],
+        description: 'Every matching event oldest first: JSON Lines (default) or CSV, streamed.',
+        querystring: ExportQuery,
+        response: { 200: Type.Unknown({ description: 'JSON Lines or CSV stream' }), ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { format = 'jsonl', ...f } = req.query;
+      const stream = Readable.from(audit.export(tenantCtx(req), filterOf(f), format));
+      const ext = format === 'csv' ? 'csv' : 'jsonl';
+      void reply
+        .header(
+          'content-type',
+          format === 'csv' ? 'text/csv; charset=utf-8' : 'application/jsonl; charset=utf-8',
+        )
+        .header('content-disposition', `attachment; filename="audit-log.${ext}"`)
+        .header('cache-control', 'no-store');
+      return reply.send(stream);
+    },
+  );
+
+  app.get(
+    '/v1/audit-logs/verify',
+    {
+      config: READ,
+      schema: {
+        operationId: 'verifyAuditLog',
+        tags: ['audit'],
+        description: 'Recomputes the hash chain, checks the head and every checkpoint signature.',
+        response: { 200: Verification, ...errors },
+      },
+    },
+    async (req) => audit.verify(tenantCtx(req)),
+  );
+
+  app.post(
+    '/v1/audit-logs/checkpoints',
+    {
+      config: READ,
+      schema: {
+        operationId: 'createAuditCheckpoint',
+        tags: ['audit'],
+        description:
+          'Signs the current chain head now (200 with the latest checkpoint if the head has not moved).',
+        response: { 200: Checkpoint, 201: Checkpoint, 409: ErrorResponse, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { checkpoint, created } = await audit.checkpoint(tenantCtx(req));
+      return reply.status(created ? 201 : 200).send(checkpoint);
+    },
+  );
+
+  app.get(
+    '/v1/audit-logs/checkpoints',
+    {
+      config: READ,
+      schema: {
+        operationId: 'listAuditCheckpoints',
+        tags: ['audit'],
+        querystring: PageQuery,
+        response: { 200: PageOf(Checkpoint), ...errors },
+      },
+    },
+    async (req) => audit.listCheckpoints(tenantCtx(req), req.query),
+  );
+
+  app.get(
+    '/v1/audit-logs/public-key',
+    {
+      config: {
+        auth: { kind: 'public', reason: 'the checkpoint key is published so anyone can verify an export' },
+      },
+      schema: { operationId: 'getAuditPublicKey', tags: ['audit'], response: { 200: PublicKey } },
+    },
+    async () => audit.publicKey(),
+  );
+}

@@ -1,0 +1,153 @@
+import type { TenantCtx } from '../../platform/tenancy/context.js';
+import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import type { AuditPublicKey, AuditSigner, AuditVerifier } from '../../platform/audit/signing.js';
+import type { ChainVerification } from '../../platform/audit/verify-chain.js';
+import { exportLine, storedEntry } from '../../platform/audit/stored.js';
+import { uuidv7 } from '../../platform/ids.js';
+import {
+  DEFAULT_PAGE_SIZE,
+  MAX_PAGE_SIZE,
+  decodeCursor,
+  toPage,
+  type Page,
+} from '../../platform/pagination.js';
+import * as repo from './audit.repository.js';
+import { AuditError } from './audit.errors.js';
+import { verifyOrganizationChain } from './audit-verification.js';
+import {
+  CSV_HEADER,
+  csvRow,
+  toCheckpointView,
+  toEventView,
+  type AuditEventView,
+  type CheckpointView,
+} from './audit-views.js';
+
+export type { AuditEventView, CheckpointView } from './audit-views.js';
+export type { AuditFilter } from './audit.repository.js';
+
+export interface AuditService {
+  /** Events newest first, filtered, cursor-paginated. */
+  list(
+    ctx: TenantCtx,
+    filter: repo.AuditFilter,
+    page?: { limit?: number; cursor?: string },
+  ): Promise<Page<AuditEventView>>;
+  /** Every matching event oldest first, as JSON Lines (one export line per event) or CSV, in chunks. */
+  export(ctx: TenantCtx, filter: repo.AuditFilter, format: 'jsonl' | 'csv'): AsyncGenerator<string>;
+  /** Recomputes the chain, checks the head and every checkpoint signature; names the first broken seq. */
+  verify(ctx: TenantCtx): Promise<ChainVerification & { organizationId: string }>;
+  /** Signs a checkpoint of the current head now (returns the latest one if the head has not moved). */
+  checkpoint(ctx: TenantCtx): Promise<{ checkpoint: CheckpointView; created: boolean }>;
+  /** Checkpoints, oldest first, cursor-paginated. */
+  listCheckpoints(ctx: TenantCtx, page?: { limit?: number; cursor?: string }): Promise<Page<CheckpointView>>;
+  /** Signs a checkpoint for one organization whose head moved since its last one (periodic job). */
+  checkpointOrganization(org: string): Promise<boolean>;
+  /** The published checkpoint key. */
+  publicKey(): AuditPublicKey;
+}
+
+const isSeq = (s: string) => /^[1-9][0-9]{0,17}$/.test(s);
+const EXPORT_BATCH = 500;
+
+/** The audit log's read side, verification and checkpoints. Writes happen in each module (`recordAudit`). */
+export function createAuditService(deps: {
+  withTenant: WithTenant;
+  signer: AuditSigner;
+  verifier: AuditVerifier;
+}): AuditService {
+  const { withTenant, signer, verifier } = deps;
+
+  async function sign(org: string): Promise<{ checkpoint: CheckpointView; created: boolean } | null> {
+    return withTenant(org, async (db) => {
+      const head = await repo.chainHead(db, org);
+      if (!head) return null;
+      const latest = await repo.latestCheckpoint(db, org, signer.keyId);
+      if (latest && Number(latest.seq) === head.seq) {
+        return { checkpoint: toCheckpointView(latest), created: false };
+      }
+      const statement = {
+        v: 1 as const,
+        organization_id: org,
+        seq: head.seq,
+        head_hash: head.hash.toString('hex'),
+        signed_at: new Date().toISOString(),
+        key_id: signer.keyId,
+      };
+      const row = {
+        organization_id: org,
+        id: uuidv7(),
+        seq: String(head.seq),
+        head_hash: head.hash,
+        signed_at: new Date(statement.signed_at),
+        key_id: signer.keyId,
+        signature: signer.sign(statement),
+      };
+      await repo.insertCheckpoint(db, row);
+      return { checkpoint: toCheckpointView(row), created: true };
+    });
+  }
+
+  return {
+    async list(ctx, filter, page) {
+      const limit = Math.min(Math.max(page?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const cursor = decodeCursor(page?.cursor, isSeq);
+      const rows = await withTenant(
+        ctx.tenantId,
+        (db) =>
+          repo.listEvents(db, ctx.tenantId, filter, {
+            cursor: cursor === undefined ? undefined : Number(cursor),
+            limit: limit + 1,
+            order: 'desc',
+          }),
+        { mode: 'read' },
+      );
+      return toPage(rows, limit, (r) => String(r.seq), toEventView);
+    },
+
+    async *export(ctx, filter, format) {
+      if (format === 'csv') yield CSV_HEADER;
+      let cursor: number | undefined;
+      for (;;) {
+        const rows = await withTenant(
+          ctx.tenantId,
+          (db) => repo.listEvents(db, ctx.tenantId, filter, { cursor, limit: EXPORT_BATCH, order: 'asc' }),
+          { mode: 'read' },
+        );
+        if (rows.length > 0) {
+          yield rows
+            .map((r) => (format === 'csv' ? csvRow(r) : `${JSON.stringify(exportLine(storedEntry(r)))}\n`))
+            .join('');
+        }
+        if (rows.length < EXPORT_BATCH) return;
+        cursor = Number(rows[rows.length - 1]!.seq);
+      }
+    },
+
+    verify: (ctx) => verifyOrganizationChain(withTenant, verifier, ctx.tenantId),
+
+    async checkpoint(ctx) {
+      const result = await sign(ctx.tenantId);
+      if (!result) throw new AuditError('AUDIT_CHAIN_EMPTY', 'the audit log has no events to checkpoint yet');
+      return result;
+    },
+
+    async listCheckpoints(ctx, page) {
+      const limit = Math.min(Math.max(page?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const after = decodeCursor(page?.cursor, (k) => /^[0-9a-f-]{36}$/.test(k));
+      const rows = await withTenant(
+        ctx.tenantId,
+        (db) => repo.pageCheckpoints(db, ctx.tenantId, after, limit + 1),
+        { mode: 'read' },
+      );
+      return toPage(rows, limit, (r) => r.id, toCheckpointView);
+    },
+
+    async checkpointOrganization(org) {
+      const result = await sign(org);
+      return result?.created ?? false;
+    },
+
+    publicKey: () => signer.publicKey,
+  };
+}

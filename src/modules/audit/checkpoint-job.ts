@@ -1,0 +1,30 @@
+import type { Logger } from 'pino';
+import type { JobHandler } from '../../platform/jobs/worker.js';
+
+/** The recurring task that signs a checkpoint for every organization whose chain moved. */
+export const CHECKPOINT_TASK = 'audit_checkpoint_all';
+/** Hourly, at minute 7 (graphile-worker crontab: minute hour day month weekday task). */
+export const CHECKPOINT_CRONTAB = `7 * * * * ${CHECKPOINT_TASK}\n`;
+
+/**
+ * Walks every organization (the named privileged `listOrganizationIds`), one tenant scope each, and signs
+ * a checkpoint where the head moved since the last one. Scheduled by graphile-worker's crontab, so with
+ * several instances it still runs once per hour.
+ */
+export function createCheckpointJobHandler(deps: {
+  listOrganizationIds: (after: string | null, limit: number) => Promise<string[]>;
+  checkpointOrganization: (org: string) => Promise<boolean>;
+  log: Logger;
+}): JobHandler {
+  return async () => {
+    let after: string | null = null;
+    let signed = 0;
+    for (;;) {
+      const ids = await deps.listOrganizationIds(after, 500);
+      for (const id of ids) if (await deps.checkpointOrganization(id)) signed += 1;
+      if (ids.length < 500) break;
+      after = ids[ids.length - 1]!;
+    }
+    deps.log.info({ checkpoints_signed: signed }, 'audit checkpoints signed');
+  };
+}

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { canonicalJson, jsonSafe } from './canonical-json.js';
+import { buildEntry, entryHash, GENESIS_HASH, redactSecrets, REDACTED } from './chain.js';
+
+describe('canonical JSON', () => {
+  it('sorts keys, drops undefined, writes no whitespace', () => {
+    expect(canonicalJson({ b: 1, a: [true, null, 'x'], c: undefined, d: { z: 1.5, y: -0 } })).toBe(
+      '{"a":[true,null,"x"],"b":1,"d":{"y":0,"z":1.5}}',
+    );
+  });
+
+  it('refuses values JSON cannot hold', () => {
+    expect(() => canonicalJson(Number.NaN)).toThrow();
+    expect(() => canonicalJson(() => 1)).toThrow();
+  });
+
+  it('gives the same bytes after a JSON round trip, whatever the key order (property)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const safe = jsonSafe(v);
+        const reparsed = JSON.parse(JSON.stringify(safe)) as unknown;
+        expect(canonicalJson(reparsed)).toBe(canonicalJson(safe));
+      }),
+    );
+  });
+
+  it('makes strings storable in jsonb: no NUL, no lone surrogate', () => {
+    expect(jsonSafe({ s: 'a\u0000b\ud800c' })).toEqual({ s: 'ab\ufffdc' });
+  });
+});
+
+describe('chain entries', () => {
+  const base = {
+    organizationId: '0190aaaa-0000-7000-8000-000000000001',
+    seq: 1,
+    id: '0190aaaa-0000-7000-8000-000000000002',
+    occurredAt: new Date('2026-01-02T03:04:05.678Z'),
+    actor: { kind: 'user', userId: 'u1' } as const,
+    requestId: 'req-1',
+    ip: '127.0.0.1',
+    userAgent: 'curl/8',
+  };
+
+  it('hash = SHA-256(prev_hash ‖ canonical JSON): a fixed vector', () => {
+    const entry = buildEntry({
+      ...base,
+      event: { action: 'member.invited', target: { type: 'invitation', id: 'i1' } },
+    });
+    expect(canonicalJson(entry)).toBe(
+      '{"action":"member.invited","actor":{"id":"u1","type":"user"},"changes":null,"id":"0190aaaa-0000-7000-8000-000000000002","ip":"127.0.0.1","metadata":null,"occurred_at":"2026-01-02T03:04:05.678Z","organization_id":"0190aaaa-0000-7000-8000-000000000001","request_id":"req-1","seq":1,"target":{"id":"i1","type":"invitation"},"user_agent":"curl/8","v":1}',
+    );
+    expect(entryHash(GENESIS_HASH, entry).toString('hex')).toMatch(/^[0-9a-f]{64}$/);
+    expect(entryHash(GENESIS_HASH, entry)).toEqual(entryHash(Buffer.alloc(32), { ...entry }));
+    expect(entryHash(Buffer.alloc(32, 1), entry)).not.toEqual(entryHash(GENESIS_HASH, entry));
+  });
+
+  it('redacts anything that looks like a secret, at any depth', () => {
+    expect(
+      redactSecrets({
+        name: 'ci',
+        password: 'p',
+        nested: [{ apiKey: 'k', token_hash: 'h' }],
+        totpSecret: 's',
+      }),
+    ).toEqual({
+      name: 'ci',
+      password: REDACTED,
+      nested: [{ apiKey: REDACTED, token_hash: REDACTED }],
+      totpSecret: REDACTED,
+    });
+    const entry = buildEntry({
+      ...base,
+      event: {
+        action: 'user.updated',
+        target: { type: 'user' },
+        changes: { before: { password: 'a' }, after: { password: 'b' } },
+      },
+    });
+    expect(JSON.stringify(entry)).not.toMatch(/"a"|"b"/);
+  });
+
+  it('refuses a malformed action', () => {
+    expect(() =>
+      buildEntry({ ...base, event: { action: 'Member Invited', target: { type: 'x' } } }),
+    ).toThrow();
+  });
+});
+
+describe('splitAtSeq', () => {
+  it('splits at the top-level seq even when changes or metadata hold a "seq" key', async () => {
+    const { splitAtSeq } = await import('./record.js');
+    const entry = buildEntry({
+      organizationId: 'o',
+      seq: 0,
+      id: 'i',
+      occurredAt: new Date(0),
+      actor: { kind: 'system', name: 's' },
+      requestId: null,
+      event: {
+        action: 'x.y',
+        target: { type: 't', id: ',"seq":0,' },
+        changes: { before: { seq: 0 }, after: { seq: 1 } },
+        metadata: { seq: 0, note: ',"seq":0,' },
+      },
+    });
+    const [prefix, suffix] = splitAtSeq(canonicalJson(entry));
+    expect(`${prefix}42${suffix}`).toBe(canonicalJson({ ...entry, seq: 42 }));
+  });
+});

@@ -1,0 +1,110 @@
+import { createHash } from 'node:crypto';
+import type { Principal } from '../tenancy/context.js';
+import { canonicalJson, jsonSafe } from './canonical-json.js';
+
+/** The `prev_hash` of the first entry of every chain. */
+export const GENESIS_HASH = Buffer.alloc(32);
+
+/** What a module says happened. Who, where from and when are filled in by the recorder. */
+export interface AuditEventInput {
+  /** `<resource>.<past-tense verb>`, e.g. `member.invited`, `api_key.created`. */
+  readonly action: string;
+  readonly target: { readonly type: string; readonly id?: string | null };
+  /** Before/after of a settings change (only the fields that changed, ideally). */
+  readonly changes?: { readonly before: unknown; readonly after: unknown } | null;
+  /** Anything else worth keeping. Never secrets: keys that look like one are redacted anyway. */
+  readonly metadata?: Record<string, unknown> | null;
+}
+
+export type ActorType = 'user' | 'api_key' | 'system' | 'anonymous';
+
+/**
+ * The hashed content of one chain entry. Its canonical JSON, prefixed by the previous entry's hash, is
+ * what `hash` is the SHA-256 of. An export line is exactly this object plus `prev_hash` and `hash` (hex).
+ */
+export interface AuditEntry {
+  readonly v: 1;
+  /** Null for the platform chain. */
+  readonly organization_id: string | null;
+  readonly seq: number;
+  readonly id: string;
+  /** ISO 8601 with milliseconds, UTC. */
+  readonly occurred_at: string;
+  readonly actor: { readonly type: ActorType; readonly id: string | null };
+  readonly action: string;
+  readonly target: { readonly type: string; readonly id: string | null };
+  readonly ip: string | null;
+  readonly user_agent: string | null;
+  readonly request_id: string | null;
+  readonly changes: unknown;
+  readonly metadata: unknown;
+}
+
+/** `hash = SHA-256(prev_hash ‖ canonical JSON of the entry)`. */
+export function entryHash(prevHash: Buffer, entry: AuditEntry): Buffer {
+  return createHash('sha256').update(prevHash).update(canonicalJson(entry), 'utf8').digest();
+}
+
+/** Actor type and id of a principal. */
+export function actorOf(p: Principal): { type: ActorType; id: string | null } {
+  switch (p.kind) {
+    case 'user':
+      return { type: 'user', id: p.userId };
+    case 'api_key':
+      return { type: 'api_key', id: p.keyId };
+    case 'system':
+      return { type: 'system', id: p.name };
+    default:
+      return { type: 'anonymous', id: null };
+  }
+}
+
+const ACTION = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
+const SECRET_KEY =
+  /pass(word|phrase)?|secret|token|totp|otp|recovery|hash|signature|private|credential|cookie|^code$|api_?key$/i;
+export const REDACTED = '[REDACTED]';
+
+/** Replaces the value of every key that looks like it holds a secret, at any depth. */
+export function redactSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactSecrets);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY.test(k) ? REDACTED : redactSecrets(v);
+    return out;
+  }
+  return value;
+}
+
+const clip = (s: string | null | undefined, max: number): string | null =>
+  s == null ? null : (jsonSafe(s.slice(0, max)) as string);
+
+/** Builds the entry for `seq` (everything but the hashes), validated and sanitized. */
+export function buildEntry(args: {
+  organizationId: string | null;
+  seq: number;
+  id: string;
+  occurredAt: Date;
+  actor: Principal;
+  requestId: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+  event: AuditEventInput;
+}): AuditEntry {
+  const { event } = args;
+  if (!ACTION.test(event.action)) throw new TypeError(`invalid audit action "${event.action}"`);
+  return {
+    v: 1,
+    organization_id: args.organizationId,
+    seq: args.seq,
+    id: args.id,
+    occurred_at: args.occurredAt.toISOString(),
+    actor: actorOf(args.actor),
+    action: event.action,
+    target: { type: clip(event.target.type, 100) ?? 'unknown', id: clip(event.target.id, 200) },
+    ip: clip(args.ip, 100),
+    user_agent: clip(args.userAgent, 500),
+    request_id: clip(args.requestId, 200),
+    changes: event.changes ? redactSecrets(jsonSafe(event.changes)) : null,
+    metadata: event.metadata ? redactSecrets(jsonSafe(event.metadata)) : null,
+  };
+}

@@ -1,0 +1,91 @@
+import {
+  createPrivateKey,
+  createPublicKey,
+  sign,
+  verify,
+  type JsonWebKey,
+  type KeyObject,
+} from 'node:crypto';
+import type { JWK } from 'jose';
+import { canonicalJson } from './canonical-json.js';
+
+/** What a checkpoint signs: organization, seq, head hash and time (plus the signing key's id). */
+export interface CheckpointStatement {
+  readonly v: 1;
+  readonly organization_id: string | null;
+  readonly seq: number;
+  /** Hex SHA-256 of the chain entry at `seq`. */
+  readonly head_hash: string;
+  /** ISO 8601, UTC. */
+  readonly signed_at: string;
+  readonly key_id: string;
+}
+
+/** The bytes signed for a checkpoint: the canonical JSON of its statement. */
+export function checkpointMessage(statement: CheckpointStatement): Buffer {
+  return Buffer.from(canonicalJson(statement), 'utf8');
+}
+
+/** The published half of the checkpoint key, in the forms a third party needs. */
+export interface AuditPublicKey {
+  readonly keyId: string;
+  readonly algorithm: 'Ed25519';
+  readonly jwk: JWK;
+  readonly pem: string;
+}
+
+export interface AuditSigner {
+  readonly keyId: string;
+  readonly publicKey: AuditPublicKey;
+  /** Ed25519 signature of the statement's canonical JSON. */
+  sign(statement: CheckpointStatement): Buffer;
+}
+
+/** Checks checkpoint signatures against the published keys (by key id). */
+export interface AuditVerifier {
+  verify(statement: CheckpointStatement, signature: Buffer): boolean;
+}
+
+const publicOf = (kid: string, key: KeyObject): AuditPublicKey => {
+  const { kty, crv, x } = key.export({ format: 'jwk' });
+  return {
+    keyId: kid,
+    algorithm: 'Ed25519',
+    jwk: { kty, crv, x, kid, alg: 'EdDSA', use: 'sig' },
+    pem: key.export({ format: 'pem', type: 'spki' }).toString(),
+  };
+};
+
+/** The checkpoint signer from the process secrets' audit key (an Ed25519 private JWK). */
+export function createAuditSigner(key: { kid: string; privateJwk: JWK }): AuditSigner {
+  const privateKey = createPrivateKey({ key: key.privateJwk as JsonWebKey, format: 'jwk' });
+  const publicKey = publicOf(key.kid, createPublicKey(privateKey));
+  return {
+    keyId: key.kid,
+    publicKey,
+    sign: (statement) => sign(null, checkpointMessage(statement), privateKey),
+  };
+}
+
+/** A verifier for the given public keys (PEM or JWK). */
+export function createAuditVerifier(
+  keys: readonly { keyId: string; pem?: string; jwk?: JWK }[],
+): AuditVerifier {
+  const byId = new Map<string, KeyObject>();
+  for (const k of keys) {
+    const obj = k.pem ? createPublicKey(k.pem) : createPublicKey({ key: k.jwk as JsonWebKey, format: 'jwk' });
+    if (obj.asymmetricKeyType !== 'ed25519') throw new Error(`audit key ${k.keyId} is not an Ed25519 key`);
+    byId.set(k.keyId, obj);
+  }
+  return {
+    verify(statement, signature) {
+      const key = byId.get(statement.key_id);
+      if (!key) return false;
+      try {
+        return verify(null, checkpointMessage(statement), key, signature);
+      } catch {
+        return false;
+      }
+    },
+  };
+}

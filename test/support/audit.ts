@@ -1,0 +1,51 @@
+import type { WithTenant } from '../../src/platform/tenancy/with-tenant.js';
+
+/** An audit event as tests assert on it. */
+export interface AuditRow {
+  seq: number;
+  action: string;
+  actor: { type: string; id: string | null };
+  target: { type: string; id: string | null };
+  requestId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  changes: unknown;
+  metadata: unknown;
+}
+
+/**
+ * The organization's audit events, oldest first (read through the tenant scope, as the runtime role),
+ * optionally only those whose action is `action` or starts with `action` + '.' when it ends with `.*`.
+ */
+export async function auditEvents(
+  withTenant: WithTenant,
+  orgId: string,
+  action?: string,
+): Promise<AuditRow[]> {
+  const rows = await withTenant(
+    orgId,
+    (db) => {
+      let q = db.selectFrom('audit_events').selectAll().where('organization_id', '=', orgId);
+      if (action?.endsWith('.*')) q = q.where('action', 'like', `${action.slice(0, -1)}%`);
+      else if (action) q = q.where('action', '=', action);
+      return q.orderBy('seq').execute();
+    },
+    { mode: 'read' },
+  );
+  return rows.map((r) => ({
+    seq: Number(r.seq),
+    action: r.action,
+    actor: { type: r.actor_type, id: r.actor_id },
+    target: { type: r.target_type, id: r.target_id },
+    requestId: r.request_id,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    changes: r.changes ?? null,
+    metadata: r.metadata ?? null,
+  }));
+}
+
+/** Just the action names of the organization's audit events, oldest first. */
+export async function auditActions(withTenant: WithTenant, orgId: string): Promise<string[]> {
+  return (await auditEvents(withTenant, orgId)).map((e) => e.action);
+}
