@@ -5,8 +5,10 @@ import {
   api,
   Browser,
   createOrg,
+  createProject,
   enrollTotp,
   expectNoSecretsIn,
+  inOrg,
   invite,
   logIn,
   newPassword,
@@ -17,8 +19,30 @@ import {
   startApp,
   stopApp,
   tokenPair,
+  uniqueEmail,
   type E2eApp,
 } from './helpers.js';
+
+/** Every stored audit row of the organizations, all columns, as JSON text (read in each tenant's scope). */
+async function storedAuditText(c: E2eApp, orgIds: readonly string[]): Promise<string> {
+  const rows: unknown[] = [];
+  for (const org of orgIds) {
+    rows.push(
+      ...(await c.tenancy.withTenant(
+        org,
+        (db) =>
+          db
+            .selectFrom('audit_events')
+            .selectAll()
+            .where('organization_id', '=', org)
+            .orderBy('seq')
+            .execute(),
+        { mode: 'read' },
+      )),
+    );
+  }
+  return JSON.stringify(rows);
+}
 
 describe('e2e: secrets never reach the logs', () => {
   let c: E2eApp;
@@ -45,6 +69,32 @@ describe('e2e: secrets never reach the logs', () => {
     const { token: carolInvite } = await invite(aliceAgain, org.id, carol.email, 'member');
     expect((await carol.browser.post('/v1/invitations/accept', { token: carolInvite })).statusCode).toBe(200);
 
+    // Audited organization changes: a resent then revoked invitation, a role change, a project, settings,
+    // an API key (its secret must not reach the log either).
+    const daveEmail = uniqueEmail('dave');
+    const dave = await invite(aliceAgain, org.id, daveEmail, 'viewer');
+    const resent = await aliceAgain.post(`/v1/invitations/${dave.id}/resend`, {}, inOrg(org.id));
+    expect(resent.statusCode, resent.body).toBe(200);
+    await nextMailedToken(daveEmail, 'accept-invitation');
+    expect((await aliceAgain.delete(`/v1/invitations/${dave.id}`, inOrg(org.id))).statusCode).toBe(204);
+    const demoted = await aliceAgain.patch(`/v1/members/${carol.userId}`, { role: 'viewer' }, inOrg(org.id));
+    expect(demoted.statusCode, demoted.body).toBe(200);
+    await createProject(aliceAgain, org.id, 'Classified');
+    const updated = await aliceAgain.patch(
+      '/v1/organization',
+      { name: 'Secretive, Inc.', settings: { theme: 'dark' } },
+      inOrg(org.id),
+    );
+    expect(updated.statusCode, updated.body).toBe(200);
+    const key = await aliceAgain.post(
+      '/v1/api-keys',
+      { name: 'ci', scopes: ['projects:read'] },
+      inOrg(org.id),
+    );
+    expect(key.statusCode, key.body).toBe(201);
+    const apiKeySecret = rememberSecret(key.json<{ secret: string }>().secret);
+    expect((await api(c, apiKeySecret).get('/v1/projects')).statusCode).toBe(200);
+
     // API tokens: issue, use, refresh, reuse (refused), revoke.
     const pair = await tokenPair(bob.browser, org.id);
     expect((await api(c, pair.accessToken).get('/v1/projects')).statusCode).toBe(200);
@@ -70,6 +120,15 @@ describe('e2e: secrets never reach the logs', () => {
     const second = await logIn(c, bob.email, bob.password);
     const byRecovery = await second.browser.post('/v1/auth/two-factor/verify', { code: recoveryCodes[0] });
     expect(byRecovery.statusCode, byRecovery.body).toBe(200);
+    // The organization requires two-factor authentication, then no longer (audited, before/after).
+    for (const required of [true, false]) {
+      const policy = await second.browser.put(
+        '/v1/organization/two-factor-policy',
+        { required },
+        inOrg(org.id),
+      );
+      expect(policy.statusCode, policy.body).toBe(200);
+    }
 
     // Password change and reset.
     const changed = newPassword();
@@ -103,5 +162,33 @@ describe('e2e: secrets never reach the logs', () => {
       expect(secretsSeen.has(s)).toBe(true);
     }
     expectNoSecretsIn(c.logs);
+
+    // Nor the audit log: the organization's export (as its owner) and every stored row of every
+    // organization the flow touched, personal ones included.
+    const exported = await aliceAgain.get('/v1/audit-logs/export', inOrg(org.id));
+    expect(exported.statusCode).toBe(200);
+    const actions = exported.body
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { action: string }).action);
+    for (const action of [
+      'organization.created',
+      'member.invited',
+      'invitation.accepted',
+      'member.joined',
+      'invitation.resent',
+      'invitation.revoked',
+      'member.role_changed',
+      'project.created',
+      'organization.updated',
+      'organization.two_factor_requirement_changed',
+    ]) {
+      expect(actions, action).toContain(action);
+    }
+    expect(actions.filter((a) => a.startsWith('api_key.'))).not.toEqual([]);
+    const stored = await storedAuditText(c, [org.id, alice.personalOrgId, carol.personalOrgId]);
+    expect(stored).toContain('organization.created');
+    expectNoSecretsIn([{ export: exported.body }, { stored }]);
+    expect(secretsSeen.has(apiKeySecret)).toBe(true);
   });
 });

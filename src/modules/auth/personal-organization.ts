@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
+import { recordAudit } from '../../platform/audit/record.js';
+import { userActingIn } from '../../platform/tenancy/context.js';
 
 /** The organization every self-registered user owns. */
 export interface PersonalOrganization {
@@ -36,7 +38,8 @@ export function personalOrganizationName(displayName: string): string {
  * Creates a user's personal organization inside the NEW organization's tenant scope (`db` must be the
  * scope of `organizationId`, opened by the caller around the user insert so everything is one
  * transaction): the organization row (personal), its placement record, the user's ACTIVE `owner`
- * membership, and the user's last organization.
+ * membership, and the user's last organization. Audited `organization.created` (actor: the new user)
+ * as the first event of the organization's chain, in the same transaction.
  */
 export async function createPersonalOrganization(
   db: TenantDb,
@@ -58,5 +61,10 @@ export async function createPersonalOrganization(
     .set({ last_organization_id: id, updated_at: sql<Date>`now()` })
     .where('id', '=', userId)
     .execute();
+  await recordAudit(db, userActingIn(id, userId), {
+    action: 'organization.created',
+    target: { type: 'organization', id },
+    metadata: { slug: org.slug, name: org.name, personal: true, owner: userId },
+  });
   return { id: org.id, slug: org.slug, name: org.name, personal: true };
 }

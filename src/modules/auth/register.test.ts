@@ -61,6 +61,25 @@ describe('POST /v1/auth/register', () => {
       [body.organization.id],
     );
     expect(placements).toEqual([{ kind: 'pooled' }]);
+    // The organization's audit chain starts with its creation, by the new user, in the same transaction.
+    const { rows: audit } = await h.admin.query(
+      `select seq::int, action, actor_type, actor_id, target_type, target_id, ip, metadata, e::text as row
+         from audit_events e where organization_id = $1 order by seq`,
+      [body.organization.id],
+    );
+    expect(audit).toMatchObject([
+      {
+        seq: 1,
+        action: 'organization.created',
+        actor_type: 'user',
+        actor_id: body.user.id,
+        target_type: 'organization',
+        target_id: body.organization.id,
+        metadata: { personal: true, owner: body.user.id, slug: body.organization.slug },
+      },
+    ]);
+    expect((audit[0] as { ip: string | null }).ip).toBeTruthy();
+    expect((audit[0] as { row: string }).row).not.toContain(GOOD_PASSWORD);
 
     const mail = await lastMailTo(h.admin, email.toUpperCase());
     expect(mail?.subject).toBe('Verify your email address');

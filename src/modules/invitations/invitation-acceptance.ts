@@ -1,4 +1,6 @@
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
+import { recordAudit } from '../../platform/audit/record.js';
+import { userActingIn } from '../../platform/tenancy/context.js';
 import * as repo from './invitations.repository.js';
 import { InvitationsError, invitationNotFound } from './invitations.errors.js';
 import { hashInvitationToken } from './invitation-token.js';
@@ -48,11 +50,15 @@ export function createInvitationAcceptance(deps: AcceptanceDeps) {
     return inv;
   }
 
-  /** Activates the membership of `userId` from a usable invitation (`changed` false: it already was). */
+  /**
+   * Activates the membership of `userId` from a usable invitation (`changed` false: it already was).
+   * Audited, with the accepting user as actor: `invitation.accepted` and `member.joined`.
+   */
   async function activate(
     db: TenantDb,
     inv: repo.InvitationRow,
     userId: string,
+    newAccount: boolean,
   ): Promise<{ role: string; changed: boolean }> {
     const orgId = inv.organization_id;
     if (inv.status === 'accepted') {
@@ -69,6 +75,17 @@ export function createInvitationAcceptance(deps: AcceptanceDeps) {
     }
     await repo.activateMembership(db, orgId, userId, inv.role);
     await repo.setStatus(db, orgId, inv.id, 'accepted');
+    const ctx = userActingIn(orgId, userId);
+    await recordAudit(db, ctx, {
+      action: 'invitation.accepted',
+      target: { type: 'invitation', id: inv.id },
+      metadata: { email: inv.email_normalized, role: inv.role, invited_by: inv.invited_by },
+    });
+    await recordAudit(db, ctx, {
+      action: 'member.joined',
+      target: { type: 'member', id: userId },
+      metadata: { role: inv.role, invitation_id: inv.id, new_account: newAccount },
+    });
     return { role: inv.role, changed: true };
   }
 
@@ -90,7 +107,7 @@ export function createInvitationAcceptance(deps: AcceptanceDeps) {
             { invitedEmail: inv.email_normalized },
           );
         }
-        return activate(db, inv, userId);
+        return activate(db, inv, userId, false);
       });
       // After the commit, so a lookup reloading meanwhile cannot cache the old state.
       if (changed) deps.membershipChanged(f.organizationId, userId);
@@ -112,7 +129,7 @@ export function createInvitationAcceptance(deps: AcceptanceDeps) {
         if (inv.status === 'accepted') throw alreadyAccepted();
         checkUsable(inv);
         const userId = await createUser(db, inv.email_normalized);
-        const { role } = await activate(db, inv, userId);
+        const { role } = await activate(db, inv, userId, true);
         return { organizationId: f.organizationId, role, userId };
       });
       deps.membershipChanged(result.organizationId, result.userId);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestTenancy } from '../../../test/support/tenancy.js';
+import { auditEvents } from '../../../test/support/audit.js';
 import { uuidv7 } from '../../platform/ids.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
@@ -174,6 +175,19 @@ describe('invitations service: accepting (through the tenancy core)', () => {
       expect(await fx.membership(org, result.userId)).toMatchObject({ role: 'viewer', status: 'active' });
       expect(await fx.invitation(org, inv.id)).toMatchObject({ status: 'accepted' });
       expect(h.changed).toEqual([[org, result.userId]]);
+      const joined = (await auditEvents(tenancy.withTenant, org)).filter((e) => e.actor.id === result.userId);
+      expect(joined).toMatchObject([
+        {
+          action: 'invitation.accepted',
+          actor: { type: 'user' },
+          target: { type: 'invitation', id: inv.id },
+        },
+        {
+          action: 'member.joined',
+          target: { type: 'member', id: result.userId },
+          metadata: { role: 'viewer', new_account: true },
+        },
+      ]);
 
       // Used: a second register-and-accept creates nobody.
       let called = false;
@@ -199,6 +213,11 @@ describe('invitations service: accepting (through the tenancy core)', () => {
       expect(await fx.usersWithEmail(email)).toBe(0);
       expect(await fx.invitation(org, inv.id)).toMatchObject({ status: 'pending' });
       expect(h.changed).toEqual([]);
+      expect(
+        (await auditEvents(tenancy.withTenant, org, 'invitation.accepted')).filter(
+          (e) => e.target.id === inv.id,
+        ),
+      ).toEqual([]);
       const ok = await svc.acceptAsNewUser(token, insertUser);
       expect(await fx.membership(org, ok.userId)).toMatchObject({ status: 'active' });
     });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestTenancy } from '../../../test/support/tenancy.js';
+import { auditEvents } from '../../../test/support/audit.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { systemCtx, type TenantCtx } from '../../platform/tenancy/context.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
@@ -251,5 +252,51 @@ describe('invitations service: invite, list, revoke, resend (through the tenancy
     }
     expect((await svc.listPending(ctxB)).data).toEqual([]);
     expect(await fx.invitation(org, inv.id)).toMatchObject({ status: 'pending' });
+  });
+
+  it('audits invite, resend, accept (as the accepting user) and revoke; refusals write nothing; no token', async () => {
+    const o = await fx.orgWithMember('owner', 'aud');
+    const ctx = userCtx(o.orgId, o.userId);
+    const u = await fx.user();
+    const { inv, token: first } = await invited(ctx, u.email, 'viewer');
+    expect(await failure(svc.invite(ctx, { email: u.email, role: 'member' }))).toMatchObject({
+      code: 'INVITATION_ALREADY_PENDING',
+    });
+    await svc.resend(ctx, inv.id);
+    const second = await fx.nextToken(u.email, [first]);
+    await svc.accept(u.id, second);
+    await svc.accept(u.id, second); // harmless again: no second pair of events
+    const other = await invited(ctx, freshEmail('gone'));
+    await svc.revoke(ctx, other.inv.id);
+
+    const events = await auditEvents(tenancy.withTenant, o.orgId);
+    expect(events.map((e) => e.action)).toEqual([
+      'member.invited',
+      'invitation.resent',
+      'invitation.accepted',
+      'member.joined',
+      'member.invited',
+      'invitation.revoked',
+    ]);
+    const byOwner = { type: 'user', id: o.userId };
+    expect(events[0]).toMatchObject({
+      actor: byOwner,
+      target: { type: 'invitation', id: inv.id },
+      metadata: { email: u.email, role: 'viewer', existing_account: true },
+    });
+    expect(events[1]).toMatchObject({ actor: byOwner, target: { type: 'invitation', id: inv.id } });
+    expect(events[2]).toMatchObject({
+      actor: { type: 'user', id: u.id },
+      target: { type: 'invitation', id: inv.id },
+      metadata: { role: 'viewer', invited_by: o.userId },
+    });
+    expect(events[3]).toMatchObject({
+      actor: { type: 'user', id: u.id },
+      target: { type: 'member', id: u.id },
+      metadata: { role: 'viewer', invitation_id: inv.id, new_account: false },
+    });
+    expect(events[5]).toMatchObject({ actor: byOwner, target: { type: 'invitation', id: other.inv.id } });
+    const text = JSON.stringify(events);
+    for (const t of [first, second, other.token]) expect(text).not.toContain(t);
   });
 });

@@ -7,6 +7,7 @@ import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { enqueueJob } from '../../platform/jobs/enqueue.js';
 import { MAIL_TASK } from '../../platform/mail/mail-job.js';
 import { uuidv7 } from '../../platform/ids.js';
+import { recordAudit } from '../../platform/audit/record.js';
 import {
   decodeCursor,
   DEFAULT_PAGE_SIZE,
@@ -103,7 +104,7 @@ export function createInvitationsService(deps: InvitationsDeps) {
   return {
     /** Invites `email` with `role`. Refuses an unknown role (400), a role above the inviter's own (403),
      *  an active member or an address with a pending invitation (409), and more than the organization's
-     *  hourly allowance (429, `details.retryAfterSeconds`). */
+     *  hourly allowance (429, `details.retryAfterSeconds`). Audited `member.invited` (never the token). */
     async invite(ctx: TenantCtx, input: { email: string; role: string }): Promise<Invitation> {
       const email = normalizeEmail(input.email);
       try {
@@ -137,6 +138,11 @@ export function createInvitationsService(deps: InvitationsDeps) {
           });
           if (userId) await repo.upsertPendingMembership(db, ctx.tenantId, userId, input.role);
           await queueMail(db, ctx.tenantId, row.id, email, token);
+          await recordAudit(db, ctx, {
+            action: 'member.invited',
+            target: { type: 'invitation', id: row.id },
+            metadata: { email, role: input.role, existing_account: Boolean(userId) },
+          });
           return toInvitation(row);
         });
       } catch (err) {
@@ -161,7 +167,8 @@ export function createInvitationsService(deps: InvitationsDeps) {
       return toPage(rows, limit, (r) => r.id, toInvitation);
     },
 
-    /** Revokes a pending invitation (and the pending membership it created). Anything else is 404. */
+    /** Revokes a pending invitation (and the pending membership it created). Anything else is 404.
+     *  Audited `invitation.revoked`. */
     async revoke(ctx: TenantCtx, id: string): Promise<void> {
       if (!isTenantId(id)) throw invitationNotFound();
       await deps.withTenant(ctx.tenantId, async (db) => {
@@ -170,10 +177,16 @@ export function createInvitationsService(deps: InvitationsDeps) {
         if (inv?.status !== 'pending') throw invitationNotFound();
         await repo.setStatus(db, ctx.tenantId, id, 'revoked');
         await repo.deletePendingMembership(db, ctx.tenantId, inv.email_normalized);
+        await recordAudit(db, ctx, {
+          action: 'invitation.revoked',
+          target: { type: 'invitation', id },
+          metadata: { email: inv.email_normalized, role: inv.role },
+        });
       });
     },
 
-    /** A new token, a new expiry and a new mail; the old token stops working at once. */
+    /** A new token, a new expiry and a new mail; the old token stops working at once. Audited
+     *  `invitation.resent` (never the token). */
     async resend(ctx: TenantCtx, id: string): Promise<Invitation> {
       if (!isTenantId(id)) throw invitationNotFound();
       return deps.withTenant(ctx.tenantId, async (db) => {
@@ -183,6 +196,11 @@ export function createInvitationsService(deps: InvitationsDeps) {
         const { token, hash } = newInvitationToken();
         const row = await repo.renewToken(db, ctx.tenantId, id, hash, new Date(Date.now() + ttl));
         await queueMail(db, ctx.tenantId, id, inv.email_normalized, token);
+        await recordAudit(db, ctx, {
+          action: 'invitation.resent',
+          target: { type: 'invitation', id },
+          metadata: { email: inv.email_normalized, role: inv.role, expires_at: row.expires_at.toISOString() },
+        });
         return toInvitation(row);
       });
     },

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestTenancy } from '../../../test/support/tenancy.js';
+import { auditEvents } from '../../../test/support/audit.js';
 import { uuidv7 } from '../../platform/ids.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 import { createMembershipLookup, type MembershipLookup } from './membership-lookup.js';
@@ -58,6 +59,15 @@ describe('memberships service', () => {
     // The same role again is no change: no bump.
     await members.changeRole(userCtx(orgId, ownerId), u, 'viewer');
     expect((await fx.membership(orgId, u))?.permissions_version).toBe(2);
+    // Audited once (the no-op wrote nothing), with the actor, the member and the role before/after.
+    expect(await auditEvents(tenancy.withTenant, orgId)).toMatchObject([
+      {
+        action: 'member.role_changed',
+        actor: { type: 'user', id: ownerId },
+        target: { type: 'member', id: u },
+        changes: { before: { role: 'member' }, after: { role: 'viewer' } },
+      },
+    ]);
   });
 
   it('nobody grants above their own permissions: an admin cannot grant owner or a billing role', async () => {
@@ -153,6 +163,16 @@ describe('memberships service', () => {
     await members.changeRole(userCtx(orgId, second), ownerId, 'owner');
     await members.leave(owner);
     expect(await fx.membership(orgId, ownerId)).toBeUndefined();
+    // The refused attempts wrote nothing.
+    expect(await auditEvents(tenancy.withTenant, orgId)).toMatchObject([
+      { action: 'member.role_changed', actor: { id: ownerId }, target: { id: ownerId } },
+      { action: 'member.role_changed', actor: { id: second }, target: { id: ownerId } },
+      {
+        action: 'member.left',
+        actor: { type: 'user', id: ownerId },
+        target: { type: 'member', id: ownerId },
+      },
+    ]);
     expect(await lookup.activeMembership(orgId, ownerId)).toBeNull();
   });
 
@@ -166,6 +186,10 @@ describe('memberships service', () => {
     expect(results.map((r) => r.code).sort()).toEqual(['MEMBERSHIP_OUTRANKED', 'resolved']);
     const roles = [(await fx.membership(orgId, ownerId))?.role, (await fx.membership(orgId, second))?.role];
     expect(roles.filter((r) => r === 'owner')).toHaveLength(1);
+    // Only the change that committed was audited.
+    expect((await auditEvents(tenancy.withTenant, orgId)).map((e) => e.action)).toEqual([
+      'member.role_changed',
+    ]);
   });
 
   it('removes members, pending ones included, and the removed member’s lookup goes at once', async () => {
@@ -177,6 +201,20 @@ describe('memberships service', () => {
     await members.remove(userCtx(orgId, ownerId), p);
     expect(await lookup.activeMembership(orgId, u)).toBeNull();
     expect((await members.list(userCtx(orgId, ownerId))).data.map((m) => m.userId)).toEqual([ownerId]);
+    expect(await auditEvents(tenancy.withTenant, orgId)).toMatchObject([
+      {
+        action: 'member.removed',
+        actor: { id: ownerId },
+        target: { type: 'member', id: u },
+        metadata: { status: 'active' },
+      },
+      {
+        action: 'member.removed',
+        actor: { id: ownerId },
+        target: { type: 'member', id: p },
+        metadata: { status: 'pending' },
+      },
+    ]);
   });
 
   it('transfers ownership: target becomes owner, caller admin, both versions bumped', async () => {
@@ -201,6 +239,18 @@ describe('memberships service', () => {
     expect(await fx.membership(orgId, u)).toMatchObject({ role: 'owner', permissions_version: 2 });
     expect(await fx.membership(orgId, ownerId)).toMatchObject({ role: 'admin', permissions_version: 2 });
     expect((await lookup.activeMembership(orgId, ownerId))?.role).toBe('admin');
+    expect(await auditEvents(tenancy.withTenant, orgId)).toMatchObject([
+      {
+        action: 'ownership.transferred',
+        actor: { type: 'user', id: ownerId },
+        target: { type: 'member', id: u },
+        changes: {
+          before: { new_owner_role: 'member', previous_owner_role: 'owner' },
+          after: { new_owner_role: 'owner', previous_owner_role: 'admin' },
+        },
+        metadata: { from: ownerId, to: u },
+      },
+    ]);
   });
 
   it('a user of another organization is not found, exactly like a missing one, everywhere', async () => {

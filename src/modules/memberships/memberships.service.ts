@@ -1,6 +1,7 @@
 import type { Permission } from '../../platform/authz/permissions.js';
 import { builtInRoles, isBuiltInRole } from '../../platform/authz/roles.js';
 import { isTenantId, type TenantCtx } from '../../platform/tenancy/context.js';
+import { recordAudit } from '../../platform/audit/record.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import {
@@ -34,15 +35,20 @@ export interface MembershipsService {
    * Gives a member another role (built-in or custom). Needs `members:update_role`; refused when the
    * member's current role exceeds the caller's permissions (MEMBERSHIP_OUTRANKED), when the new role
    * does (MEMBERSHIP_ESCALATION), and when it would leave no active owner (MEMBERSHIP_LAST_OWNER).
+   * Audited `member.role_changed` (before/after role) when the role actually changes.
    */
   changeRole(ctx: TenantCtx, userId: string, role: string): Promise<Member>;
-  /** Removes a member (active or pending). Needs `members:remove`; same outrank and last-owner rules. */
+  /**
+   * Removes a member (active or pending). Needs `members:remove`; same outrank and last-owner rules.
+   * Audited `member.removed`.
+   */
   remove(ctx: TenantCtx, userId: string): Promise<void>;
-  /** The caller leaves the organization; the last active owner cannot. */
+  /** The caller leaves the organization; the last active owner cannot. Audited `member.left`. */
   leave(ctx: TenantCtx): Promise<void>;
   /**
    * Owner only: makes an ACTIVE member owner and the caller admin, in one transaction.
    * MEMBERSHIP_NOT_ACTIVE for a pending member, MEMBERSHIP_TRANSFER_TO_SELF for the caller.
+   * Audited `ownership.transferred` (both members' roles before/after).
    */
   transferOwnership(ctx: TenantCtx, userId: string): Promise<{ newOwner: Member; previousOwner: Member }>;
 }
@@ -148,6 +154,11 @@ export function createMembershipsService(deps: {
         if (target.role !== role) {
           await refuseLastOwner(db, ctx.tenantId, target);
           await repo.setRole(db, ctx.tenantId, userId, role);
+          await recordAudit(db, ctx, {
+            action: 'member.role_changed',
+            target: { type: 'member', id: userId },
+            changes: { before: { role: target.role }, after: { role } },
+          });
         }
         return member(db, ctx.tenantId, userId);
       });
@@ -160,6 +171,11 @@ export function createMembershipsService(deps: {
         const target = await outrankable(db, ctx.tenantId, actor, userId);
         await refuseLastOwner(db, ctx.tenantId, target);
         await repo.deleteMembership(db, ctx.tenantId, userId);
+        await recordAudit(db, ctx, {
+          action: 'member.removed',
+          target: { type: 'member', id: userId },
+          metadata: { role: target.role, status: target.status },
+        });
       });
     },
 
@@ -169,6 +185,11 @@ export function createMembershipsService(deps: {
         const actor = await loadActor(db, ctx, null);
         await refuseLastOwner(db, ctx.tenantId, { role: actor.role, status: 'active' });
         await repo.deleteMembership(db, ctx.tenantId, actor.userId);
+        await recordAudit(db, ctx, {
+          action: 'member.left',
+          target: { type: 'member', id: actor.userId },
+          metadata: { role: actor.role },
+        });
       });
     },
 
@@ -190,6 +211,15 @@ export function createMembershipsService(deps: {
         }
         if (target.role !== 'owner') await repo.setRole(db, ctx.tenantId, userId, 'owner');
         await repo.setRole(db, ctx.tenantId, actor.userId, 'admin');
+        await recordAudit(db, ctx, {
+          action: 'ownership.transferred',
+          target: { type: 'member', id: userId },
+          changes: {
+            before: { new_owner_role: target.role, previous_owner_role: actor.role },
+            after: { new_owner_role: 'owner', previous_owner_role: 'admin' },
+          },
+          metadata: { from: actor.userId, to: userId },
+        });
         return {
           newOwner: await member(db, ctx.tenantId, userId),
           previousOwner: await member(db, ctx.tenantId, actor.userId),

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestTenancy } from '../../../test/support/tenancy.js';
+import { auditEvents } from '../../../test/support/audit.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 import { createMembershipLookup, type MembershipLookup } from './membership-lookup.js';
 import { createMembershipsService, type MembershipsService } from './memberships.service.js';
@@ -46,6 +47,23 @@ describe('roles service', () => {
       code: 'ROLE_NOT_FOUND',
       status: 404,
     });
+    expect(await auditEvents(tenancy.withTenant, orgId)).toMatchObject([
+      {
+        action: 'role.created',
+        actor: { type: 'user', id: ownerId },
+        target: { type: 'role', id: 'support' },
+        metadata: { name: 'Support', permissions: ['org:read', 'projects:read'] },
+      },
+      {
+        action: 'role.updated',
+        target: { type: 'role', id: 'support' },
+        changes: {
+          before: { name: 'Support', permissions: ['org:read', 'projects:read'] },
+          after: { name: 'Support desk', permissions: ['org:read'] },
+        },
+      },
+      { action: 'role.deleted', target: { type: 'role', id: 'support' }, metadata: { name: 'Support desk' } },
+    ]);
   });
 
   it('paginates built-in then custom roles without gaps or repeats', async () => {

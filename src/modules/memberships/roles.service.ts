@@ -1,6 +1,8 @@
 import { allPermissions, type Permission } from '../../platform/authz/permissions.js';
 import { builtInRoles, isBuiltInRole, isPermission, type BuiltInRole } from '../../platform/authz/roles.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
+import { recordAudit } from '../../platform/audit/record.js';
+import { fieldChanges } from '../../platform/audit/changes.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import {
@@ -32,11 +34,15 @@ export interface RolesService {
   /**
    * Creates a custom role. Needs `members:update_role` and every permission it grants
    * (MEMBERSHIP_ESCALATION otherwise). ROLE_KEY_RESERVED for a built-in key, ROLE_KEY_TAKEN for a used one.
+   * Audited `role.created`.
    */
   create(ctx: TenantCtx, input: { key: string; name: string; permissions: string[] }): Promise<Role>;
-  /** Renames a custom role and/or replaces its permissions (the caller must hold the old and new ones). */
+  /**
+   * Renames a custom role and/or replaces its permissions (the caller must hold the old and new ones).
+   * Audited `role.updated` with before/after of the changed fields (name, permissions).
+   */
   update(ctx: TenantCtx, key: string, patch: { name?: string; permissions?: string[] }): Promise<Role>;
-  /** Deletes a custom role nobody holds (ROLE_IN_USE otherwise). */
+  /** Deletes a custom role nobody holds (ROLE_IN_USE otherwise). Audited `role.deleted`. */
   remove(ctx: TenantCtx, key: string): Promise<void>;
 }
 
@@ -147,7 +153,13 @@ export function createRolesService(deps: {
         if (!row) throw new MembershipsError('ROLE_KEY_TAKEN', `a role "${input.key}" already exists`);
         // Memberships naming the key before it existed (held nothing) now hold its permissions.
         await repo.bumpHolders(db, ctx.tenantId, input.key);
-        return toRole(row);
+        const role = toRole(row);
+        await recordAudit(db, ctx, {
+          action: 'role.created',
+          target: { type: 'role', id: role.key },
+          metadata: { name: role.name, permissions: role.permissions },
+        });
+        return role;
       });
     },
 
@@ -168,7 +180,16 @@ export function createRolesService(deps: {
         const before = validPermissions(current.permissions.filter(isPermission));
         if (permissions && before.join() !== permissions.join())
           await repo.bumpHolders(db, ctx.tenantId, key);
-        return toRole(row);
+        const role = toRole(row);
+        await recordAudit(db, ctx, {
+          action: 'role.updated',
+          target: { type: 'role', id: key },
+          changes: fieldChanges(
+            { name: current.name, permissions: before },
+            { name: role.name, permissions: permissions ?? before },
+          ),
+        });
+        return role;
       });
     },
 
@@ -190,6 +211,14 @@ export function createRolesService(deps: {
           );
         }
         await repo.deleteCustomRole(db, ctx.tenantId, key);
+        await recordAudit(db, ctx, {
+          action: 'role.deleted',
+          target: { type: 'role', id: key },
+          metadata: {
+            name: current.name,
+            permissions: validPermissions(current.permissions.filter(isPermission)),
+          },
+        });
       });
     },
   };

@@ -1,6 +1,8 @@
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { uuidv7 } from '../../platform/ids.js';
+import { recordAudit } from '../../platform/audit/record.js';
+import { userActingIn } from '../../platform/tenancy/context.js';
 import { insertMembership } from '../memberships/memberships.repository.js';
 import { OrganizationsError, slugTaken } from './organizations.errors.js';
 import {
@@ -17,7 +19,8 @@ const SUFFIX_ATTEMPTS = 8;
  * Creates a user's personal organization INSIDE the caller's open `withTenant(orgId)` transaction (sign-up
  * inserts the user in the same transaction): the organization (`personal = true`), its placement, and
  * the user's ACTIVE `owner` membership. The slug is `slugify(slugBase)`, or `<base>-<6 random hex>` when
- * that is taken; a taken slug never raises, so the transaction stays usable.
+ * that is taken; a taken slug never raises, so the transaction stays usable. Audited
+ * `organization.created` (actor: the user) in the new organization's chain, in that same transaction.
  */
 export async function createPersonalOrganization(
   db: TenantDb,
@@ -37,6 +40,11 @@ export async function createPersonalOrganization(
     role: 'owner',
     status: 'active',
   });
+  await recordAudit(db, userActingIn(org.id, input.userId), {
+    action: 'organization.created',
+    target: { type: 'organization', id: org.id },
+    metadata: { slug: org.slug, name: org.name, personal: true, owner: input.userId },
+  });
   return org;
 }
 
@@ -55,6 +63,7 @@ export function normalizeSlug(slug: string): string {
 /**
  * Creates an organization with its placement and NO member, in its own transaction. For platform
  * tooling and test fixtures; users create organizations through the service (they become owner).
+ * Not audited: its chain starts empty, so tests see exactly the events they cause.
  */
 export async function createBareOrganization(
   withTenant: WithTenant,

@@ -38,9 +38,14 @@ export async function insertPlacement(db: TenantDb, orgId: string): Promise<void
   await db.insertInto('tenant_placements').values({ organization_id: orgId, database_key: null }).execute();
 }
 
-/** The current tenant's organization row. */
-export async function findOrganization(db: TenantDb, id: string): Promise<OrganizationRow | undefined> {
-  return db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
+/** The current tenant's organization row; `forUpdate` locks it until the transaction ends. */
+export async function findOrganization(
+  db: TenantDb,
+  id: string,
+  opts: { forUpdate?: boolean } = {},
+): Promise<OrganizationRow | undefined> {
+  const q = db.selectFrom('organizations').selectAll().where('id', '=', id);
+  return (opts.forUpdate ? q.forUpdate() : q).executeTakeFirst();
 }
 
 /** Changes name, slug and/or settings (settings are replaced as a whole). */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestTenancy } from '../../../test/support/tenancy.js';
+import { auditEvents } from '../../../test/support/audit.js';
 import { uuidv7 } from '../../platform/ids.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 import { createMembershipLookup, type MembershipLookup } from '../memberships/membership-lookup.js';
@@ -71,6 +72,14 @@ describe('organizations service', () => {
           .executeTakeFirst(),
       );
       expect(placement?.kind).toBe('pooled');
+      expect(await auditEvents(tenancy.withTenant, org.id)).toMatchObject([
+        {
+          action: 'organization.created',
+          actor: { type: 'user', id: userId },
+          target: { type: 'organization', id: org.id },
+          metadata: { slug: org.slug, personal: true, owner: userId },
+        },
+      ]);
     }
   });
 
@@ -81,6 +90,15 @@ describe('organizations service', () => {
     expect(replayed).toBe(false);
     expect(organization).toMatchObject({ slug: s, name: 'Acme', personal: false, settings: {} });
     expect(await lookup.activeMembership(organization.id, u)).toMatchObject({ role: 'owner' });
+    expect(await auditEvents(tenancy.withTenant, organization.id)).toMatchObject([
+      {
+        action: 'organization.created',
+        actor: { type: 'user', id: u },
+        target: { type: 'organization', id: organization.id },
+        requestId: 'test',
+        metadata: { slug: s, name: 'Acme', personal: false, owner: u },
+      },
+    ]);
     await expect(orgs.create(as(u), { slug: s, name: 'Again' })).rejects.toMatchObject({
       code: 'ORGANIZATION_SLUG_TAKEN',
       status: 409,
@@ -98,6 +116,10 @@ describe('organizations service', () => {
     const first = await orgs.create(as(u), { slug: s, name: 'Idem' }, { idempotencyKey: key });
     const again = await orgs.create(as(u), { slug: s, name: 'Idem' }, { idempotencyKey: key });
     expect(again).toEqual({ organization: first.organization, replayed: true });
+    // The replay wrote nothing: one organization.created only.
+    expect((await auditEvents(tenancy.withTenant, first.organization.id)).map((e) => e.action)).toEqual([
+      'organization.created',
+    ]);
     await expect(
       orgs.create(as(u), { slug: slug('other'), name: 'Other' }, { idempotencyKey: key }),
     ).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', status: 422 });
@@ -144,6 +166,25 @@ describe('organizations service', () => {
     await expect(orgs.update(userCtx(orgId, viewer), { name: 'nope' })).rejects.toMatchObject({
       code: 'MEMBERSHIP_FORBIDDEN',
     });
+    // Two updates audited with only the changed fields (settings key by key); the refused ones wrote nothing.
+    const events = await auditEvents(tenancy.withTenant, orgId);
+    expect(events.map((e) => e.action)).toEqual(['organization.updated', 'organization.updated']);
+    expect(events[0]).toMatchObject({
+      actor: { type: 'user', id: ownerId },
+      target: { type: 'organization', id: orgId },
+      changes: {
+        before: {
+          name: expect.any(String) as string,
+          slug: expect.any(String) as string,
+          settings: { theme: null, n: null },
+        },
+        after: { name: 'Renamed', slug: s, settings: { theme: 'dark', n: 1 } },
+      },
+    });
+    expect(events[1]!.changes).toEqual({
+      before: { settings: { theme: 'dark', n: 1, a: null } },
+      after: { settings: { theme: null, n: null, a: [1] } },
+    });
   });
 
   it('lists my organizations with my role, by name, paginated; pending and other users’ are absent', async () => {
@@ -182,6 +223,17 @@ describe('organizations service', () => {
     expect((await orgs.listMine(ownerId)).data.map((o) => o.id)).toContain(orgId);
     const marked = await orgs.requestDeletion(userCtx(orgId, ownerId));
     expect(marked.deletionRequestedAt).not.toBeNull();
+    expect(await auditEvents(tenancy.withTenant, orgId)).toMatchObject([
+      {
+        action: 'organization.deletion_requested',
+        actor: { type: 'user', id: ownerId },
+        target: { type: 'organization', id: orgId },
+        changes: {
+          before: { deletion_requested_at: null },
+          after: { deletion_requested_at: marked.deletionRequestedAt },
+        },
+      },
+    ]);
     expect((await orgs.listMine(ownerId)).data.map((o) => o.id)).not.toContain(orgId);
     expect(await lookup.activeMembership(orgId, admin)).toBeNull();
     expect(await lookup.activeMembership(orgId, ownerId)).toBeNull();

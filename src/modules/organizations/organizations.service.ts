@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Permission } from '../../platform/authz/permissions.js';
 import { isUniqueViolation } from '../../platform/db/pg-errors.js';
+import { recordAudit } from '../../platform/audit/record.js';
+import { fieldChanges } from '../../platform/audit/changes.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { IdempotencyError, requestHash, withIdempotency } from '../../platform/idempotency.js';
 import {
@@ -55,6 +57,7 @@ export interface OrganizationsService {
    * Creates an organization owned by the caller: the organization, its placement and the caller's ACTIVE
    * owner membership, in one transaction of the new tenant. With an idempotency key a retry (same user,
    * same key) answers the first result with `replayed: true`. ORGANIZATION_SLUG_TAKEN when the slug is used.
+   * Audited `organization.created` in the new organization's chain (a replay writes nothing).
    */
   create(
     ctx: UserCtx,
@@ -63,7 +66,10 @@ export interface OrganizationsService {
   ): Promise<{ organization: Organization; replayed: boolean }>;
   /** The current organization. */
   get(ctx: TenantCtx): Promise<Organization>;
-  /** Changes name, slug and/or settings (replaced as a whole). Needs `org:update`. */
+  /**
+   * Changes name, slug and/or settings (replaced as a whole). Needs `org:update`. Audited
+   * `organization.updated` with before/after of the changed fields (settings key by key).
+   */
   update(
     ctx: TenantCtx,
     patch: { name?: string; slug?: string; settings?: Record<string, unknown> },
@@ -72,7 +78,8 @@ export interface OrganizationsService {
   listMine(userId: string, opts?: { limit?: number; cursor?: string }): Promise<Page<MyOrganization>>;
   /**
    * Marks the organization for deletion (needs `org:delete`, the owner's). From then on nobody enters it
-   * and it leaves everyone's list; the purge itself is scheduled work.
+   * and it leaves everyone's list; the purge itself is scheduled work. Audited
+   * `organization.deletion_requested` (once: a repeated request changes nothing and writes nothing).
    */
   requestDeletion(ctx: TenantCtx): Promise<Organization>;
 }
@@ -199,6 +206,15 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
           role: 'owner',
           status: 'active',
         });
+        await recordAudit(
+          db,
+          { tenantId: id, actor: { kind: 'user', userId: ctx.userId }, requestId: ctx.requestId },
+          {
+            action: 'organization.created',
+            target: { type: 'organization', id },
+            metadata: { slug, name: input.name, personal: false, owner: ctx.userId },
+          },
+        );
         const organization = toOrganization(row);
         if (key) await withIdempotency(db, id, { scope, key, hash }, async () => organization);
         return { organization, replayed: false };
@@ -219,7 +235,16 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
       try {
         const row = await withTenant(ctx.tenantId, async (db) => {
           await authorize(db, ctx, 'org:update');
-          return repo.updateOrganization(db, ctx.tenantId, { name: patch.name, slug, settings });
+          const before = await repo.findOrganization(db, ctx.tenantId, { forUpdate: true });
+          if (!before) return undefined;
+          const after = await repo.updateOrganization(db, ctx.tenantId, { name: patch.name, slug, settings });
+          if (!after) return undefined;
+          await recordAudit(db, ctx, {
+            action: 'organization.updated',
+            target: { type: 'organization', id: ctx.tenantId },
+            changes: fieldChanges(before, after, ['name', 'slug', 'settings']),
+          });
+          return after;
         });
         if (!row) throw organizationNotFound();
         return toOrganization(row);
@@ -241,7 +266,20 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
       try {
         const row = await withTenant(ctx.tenantId, async (db) => {
           await authorize(db, ctx, 'org:delete');
-          return repo.markDeletionRequested(db, ctx.tenantId);
+          const before = await repo.findOrganization(db, ctx.tenantId, { forUpdate: true });
+          if (!before) return undefined;
+          const after = await repo.markDeletionRequested(db, ctx.tenantId);
+          if (after && !before.deletion_requested_at) {
+            await recordAudit(db, ctx, {
+              action: 'organization.deletion_requested',
+              target: { type: 'organization', id: ctx.tenantId },
+              changes: {
+                before: { deletion_requested_at: null },
+                after: { deletion_requested_at: after.deletion_requested_at?.toISOString() ?? null },
+              },
+            });
+          }
+          return after;
         });
         if (!row) throw organizationNotFound();
         return toOrganization(row);

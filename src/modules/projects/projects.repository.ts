@@ -15,14 +15,19 @@ export function insertProject(
   return db.insertInto('projects').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
-/** One project by id, or undefined. */
-export function findProject(db: TenantDb, tenantId: string, id: string): Promise<ProjectRow | undefined> {
-  return db
+/** One project by id, or undefined; `forUpdate` locks it until the transaction ends (before an update). */
+export function findProject(
+  db: TenantDb,
+  tenantId: string,
+  id: string,
+  opts: { forUpdate?: boolean } = {},
+): Promise<ProjectRow | undefined> {
+  const q = db
     .selectFrom('projects')
     .selectAll()
     .where('organization_id', '=', tenantId)
-    .where('id', '=', id)
-    .executeTakeFirst();
+    .where('id', '=', id);
+  return (opts.forUpdate ? q.forUpdate() : q).executeTakeFirst();
 }
 
 /** Projects newest first, strictly older than `before` (a project id) when given. */
@@ -52,12 +57,12 @@ export function updateProject(
     .executeTakeFirst();
 }
 
-/** Deletes a project; true when a row was deleted. */
-export async function deleteProject(db: TenantDb, tenantId: string, id: string): Promise<boolean> {
-  const res = await db
+/** Deletes a project; the deleted row, or undefined when there was none. */
+export function deleteProject(db: TenantDb, tenantId: string, id: string): Promise<ProjectRow | undefined> {
+  return db
     .deleteFrom('projects')
     .where('organization_id', '=', tenantId)
     .where('id', '=', id)
+    .returningAll()
     .executeTakeFirst();
-  return res.numDeletedRows > 0n;
 }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, createTestAuthenticator, type LogLines } from '../../../test/support/app.js';
 import { createTestOrg } from '../../../test/support/tenancy.js';
+import { auditEvents } from '../../../test/support/audit.js';
 import type { Composition } from '../../app/compose.js';
 import { uuidv7 } from '../../platform/ids.js';
 
@@ -202,5 +203,29 @@ describe('projects routes behind a verified principal (test resolver)', () => {
       expect(l.tenant_id).toBe(orgA);
       expect(typeof l.user_id).toBe('string');
     }
+  });
+
+  it('an audited change records the actor, request id, IP and user agent of the request', async () => {
+    const res = await c.app.inject({
+      method: 'POST',
+      url: '/v1/projects',
+      headers: { ...auth(tokenA), 'x-request-id': 'audit-check-0001', 'user-agent': 'audit-test/1.0' },
+      payload: { name: 'Audited over HTTP' },
+    });
+    expect(res.statusCode).toBe(201);
+    const id = res.json<{ id: string }>().id;
+    const [event] = (await auditEvents(c.tenancy.withTenant, orgA, 'project.created')).filter(
+      (e) => e.target.id === id,
+    );
+    expect(event).toMatchObject({
+      action: 'project.created',
+      actor: { type: 'user' },
+      target: { type: 'project', id },
+      requestId: 'audit-check-0001',
+      userAgent: 'audit-test/1.0',
+      metadata: { name: 'Audited over HTTP' },
+    });
+    expect(event!.actor.id).toMatch(/^user-/);
+    expect(event!.ip).toBeTruthy();
   });
 });

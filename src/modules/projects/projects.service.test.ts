@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestOrg, createTestTenancy } from '../../../test/support/tenancy.js';
+import { auditEvents } from '../../../test/support/audit.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
 import { uuidv7 } from '../../platform/ids.js';
@@ -123,5 +124,39 @@ describe('projects service (through the tenancy core)', () => {
     // The key was rolled back with the failed create, so it can be used for a valid request.
     const ok = await projects.create(a, { name: 'Not taken' }, { idempotencyKey: key });
     expect(ok.replayed).toBe(false);
+  });
+
+  it('audits create, update (before/after of the changed fields) and delete, in the same transaction', async () => {
+    const org = ctxFor(await createTestOrg(tenancy, 'paud'));
+    const { project } = await projects.create(org, { name: 'Audited', description: 'd' });
+    await projects.update(org, project.id, { name: 'Renamed', description: 'd' });
+    await projects.remove(org, project.id);
+    const events = await auditEvents(tenancy.withTenant, org.tenantId);
+    expect(events.map((e) => e.action)).toEqual(['project.created', 'project.updated', 'project.deleted']);
+    for (const e of events) {
+      expect(e.actor).toEqual({ type: 'system', id: 'test' });
+      expect(e.target).toEqual({ type: 'project', id: project.id });
+      expect(e.requestId).toBe('test');
+    }
+    expect(events[0]!.metadata).toEqual({ name: 'Audited' });
+    expect(events[1]!.changes).toEqual({ before: { name: 'Audited' }, after: { name: 'Renamed' } });
+    expect(events[2]!.metadata).toEqual({ name: 'Renamed' });
+  });
+
+  it('a failed change writes no audit event; an idempotent replay writes no second one', async () => {
+    const org = ctxFor(await createTestOrg(tenancy, 'pfail'));
+    const { project } = await projects.create(org, { name: 'One' });
+    await projects.create(org, { name: 'Two' });
+    await expect(projects.create(org, { name: 'one' })).rejects.toMatchObject({ code: 'PROJECT_NAME_TAKEN' });
+    await expect(projects.update(org, project.id, { name: 'TWO' })).rejects.toMatchObject({
+      code: 'PROJECT_NAME_TAKEN',
+    });
+    await expect(projects.remove(org, uuidv7())).rejects.toMatchObject({ code: 'PROJECT_NOT_FOUND' });
+    const key = `key-${uuidv7()}`;
+    await projects.create(org, { name: 'Keyed' }, { idempotencyKey: key });
+    expect((await projects.create(org, { name: 'Keyed' }, { idempotencyKey: key })).replayed).toBe(true);
+    const events = await auditEvents(tenancy.withTenant, org.tenantId);
+    expect(events.map((e) => e.action)).toEqual(['project.created', 'project.created', 'project.created']);
+    expect(events.map((e) => e.seq)).toEqual([1, 2, 3]);
   });
 });

@@ -4,6 +4,8 @@ import { isTenantId } from '../../platform/tenancy/context.js';
 import { isUniqueViolation } from '../../platform/db/pg-errors.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { requestHash, withIdempotency } from '../../platform/idempotency.js';
+import { recordAudit } from '../../platform/audit/record.js';
+import { fieldChanges } from '../../platform/audit/changes.js';
 import {
   decodeCursor,
   DEFAULT_PAGE_SIZE,
@@ -24,7 +26,10 @@ export interface Project {
 }
 
 export interface ProjectsService {
-  /** Creates a project. With an idempotency key, a retry returns the first result (`replayed`). */
+  /**
+   * Creates a project (audited `project.created`). With an idempotency key, a retry returns the first
+   * result (`replayed`) and writes nothing, no second audit event either.
+   */
   create(
     ctx: TenantCtx,
     input: { name: string; description?: string | null },
@@ -34,9 +39,9 @@ export interface ProjectsService {
   get(ctx: TenantCtx, id: string): Promise<Project>;
   /** Newest first, cursor-paginated. */
   list(ctx: TenantCtx, opts?: { limit?: number; cursor?: string }): Promise<Page<Project>>;
-  /** Changes name and/or description. */
+  /** Changes name and/or description (audited `project.updated`, before/after of the changed fields). */
   update(ctx: TenantCtx, id: string, patch: { name?: string; description?: string | null }): Promise<Project>;
-  /** Deletes a project. */
+  /** Deletes a project (audited `project.deleted`). */
   remove(ctx: TenantCtx, id: string): Promise<void>;
 }
 
@@ -61,8 +66,15 @@ export function createProjectsService(deps: { withTenant: WithTenant }): Project
   return {
     async create(ctx, input, opts) {
       const row = { organization_id: ctx.tenantId, name: input.name, description: input.description ?? null };
-      const insert = async (db: Parameters<Parameters<WithTenant>[1]>[0]) =>
-        toProject(await repo.insertProject(db, { ...row, id: uuidv7() }));
+      const insert = async (db: Parameters<Parameters<WithTenant>[1]>[0]) => {
+        const created = await repo.insertProject(db, { ...row, id: uuidv7() });
+        await recordAudit(db, ctx, {
+          action: 'project.created',
+          target: { type: 'project', id: created.id },
+          metadata: { name: created.name },
+        });
+        return toProject(created);
+      };
       try {
         return await withTenant(ctx.tenantId, async (db) => {
           if (!opts?.idempotencyKey) return { project: await insert(db), replayed: false };
@@ -102,8 +114,18 @@ export function createProjectsService(deps: { withTenant: WithTenant }): Project
     async update(ctx, id, patch) {
       if (!isTenantId(id)) throw projectNotFound();
       try {
-        const row = await withTenant(ctx.tenantId, (db) => repo.updateProject(db, ctx.tenantId, id, patch));
-        if (!row) throw projectNotFound();
+        const row = await withTenant(ctx.tenantId, async (db) => {
+          const before = await repo.findProject(db, ctx.tenantId, id, { forUpdate: true });
+          if (!before) throw projectNotFound();
+          const after = await repo.updateProject(db, ctx.tenantId, id, patch);
+          if (!after) throw projectNotFound();
+          await recordAudit(db, ctx, {
+            action: 'project.updated',
+            target: { type: 'project', id },
+            changes: fieldChanges(before, after, ['name', 'description']),
+          });
+          return after;
+        });
         return toProject(row);
       } catch (err) {
         return nameTaken(err, patch.name);
@@ -112,8 +134,15 @@ export function createProjectsService(deps: { withTenant: WithTenant }): Project
 
     async remove(ctx, id) {
       if (!isTenantId(id)) throw projectNotFound();
-      const deleted = await withTenant(ctx.tenantId, (db) => repo.deleteProject(db, ctx.tenantId, id));
-      if (!deleted) throw projectNotFound();
+      await withTenant(ctx.tenantId, async (db) => {
+        const deleted = await repo.deleteProject(db, ctx.tenantId, id);
+        if (!deleted) throw projectNotFound();
+        await recordAudit(db, ctx, {
+          action: 'project.deleted',
+          target: { type: 'project', id },
+          metadata: { name: deleted.name },
+        });
+      });
     },
   };
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestOrg, createTestTenancy } from '../../../test/support/tenancy.js';
+import { auditEvents } from '../../../test/support/audit.js';
 import { createPlatformDb, type PlatformDb } from '../../platform/db/platform-db.js';
 import { systemCtx } from '../../platform/tenancy/context.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
@@ -104,5 +105,17 @@ describe('organization two-factor policy', () => {
     expect(invalidated).toEqual([org]);
     expect(await policy.setRequirement(ctx, plain.id, false)).toEqual({ required: false });
     expect(await policy.requiresTwoFactor(org)).toBe(false);
+
+    // Each write audited with the value before and after; the refused ones wrote nothing; no TOTP secret.
+    const events = await auditEvents(tenancy.withTenant, org);
+    const change = (before: boolean, after: boolean) => ({
+      action: 'organization.two_factor_requirement_changed',
+      actor: { type: 'system', id: 'test' },
+      target: { type: 'organization', id: org },
+      changes: { before: { require_two_factor: before }, after: { require_two_factor: after } },
+    });
+    expect(events).toMatchObject([change(false, true), change(true, true), change(true, false)]);
+    expect(JSON.stringify(events)).not.toContain(secret);
+    expect(await auditEvents(tenancy.withTenant, other)).toEqual([]);
   });
 });

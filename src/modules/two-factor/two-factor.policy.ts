@@ -1,6 +1,7 @@
 import type { TenantCtx } from '../../platform/tenancy/context.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { isTenantId } from '../../platform/tenancy/context.js';
+import { recordAudit } from '../../platform/audit/record.js';
 import * as repo from './two-factor.repository.js';
 import { enrollmentRequired, twoFactorRequired } from './two-factor.errors.js';
 
@@ -36,7 +37,8 @@ export interface TwoFactorPolicyService {
   requiresTwoFactor(orgId: string): Promise<boolean>;
   /**
    * Sets whether the organization (ctx's tenant) requires two-factor authentication. Requiring it is
-   * refused unless the acting user has it enabled, so nobody locks themselves out.
+   * refused unless the acting user has it enabled, so nobody locks themselves out. Audited
+   * `organization.two_factor_requirement_changed` with the value before and after.
    * @throws TWO_FACTOR_ENROLLMENT_REQUIRED (403)
    */
   setRequirement(ctx: TenantCtx, actingUserId: string, required: boolean): Promise<{ required: boolean }>;
@@ -61,9 +63,16 @@ export function createTwoFactorPolicyService(deps: {
 
     async setRequirement(ctx, actingUserId, required) {
       if (required && !(await deps.isEnabled(actingUserId))) throw enrollmentRequired();
-      const stored = await withTenant(ctx.tenantId, (db) =>
-        repo.setOrganizationRequirement(db, ctx.tenantId, required),
-      );
+      const stored = await withTenant(ctx.tenantId, async (db) => {
+        const before = await repo.findOrganizationRequirement(db, ctx.tenantId, { forUpdate: true });
+        const after = await repo.setOrganizationRequirement(db, ctx.tenantId, required);
+        await recordAudit(db, ctx, {
+          action: 'organization.two_factor_requirement_changed',
+          target: { type: 'organization', id: ctx.tenantId },
+          changes: { before: { require_two_factor: before ?? null }, after: { require_two_factor: after } },
+        });
+        return after;
+      });
       deps.onRequirementChanged?.(ctx.tenantId);
       return { required: stored };
     },

@@ -136,12 +136,13 @@ export async function disableTwoFactor(db: IdentityDb, userId: string): Promise<
 }
 
 /** Whether the organization (the scope's tenant) requires two-factor authentication; undefined if unseen. */
-export async function findOrganizationRequirement(db: TenantDb, orgId: string): Promise<boolean | undefined> {
-  const row = await db
-    .selectFrom('organizations')
-    .select('require_two_factor')
-    .where('id', '=', orgId)
-    .executeTakeFirst();
+export async function findOrganizationRequirement(
+  db: TenantDb,
+  orgId: string,
+  opts: { forUpdate?: boolean } = {},
+): Promise<boolean | undefined> {
+  const q = db.selectFrom('organizations').select('require_two_factor').where('id', '=', orgId);
+  const row = await (opts.forUpdate ? q.forUpdate() : q).executeTakeFirst();
   return row?.require_two_factor;
 }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 /** Who is acting. Always established by a verified source, never by a client-supplied id. */
@@ -13,6 +14,9 @@ export interface RequestContext {
   /** Set once a tenant has been resolved from a verified source. */
   tenantId?: string;
   principal: Principal;
+  /** The client address (proxy headers honoured only through TRUST_PROXY), for the audit log. */
+  readonly ip?: string;
+  readonly userAgent?: string;
 }
 
 /** What every service method receives as its first argument: who acts, for which tenant. */
@@ -52,6 +56,19 @@ export function contextLogFields(): Record<string, string> {
 /** Builds the service ctx for a system actor (jobs, CLI, scheduled work) in a tenant. */
 export function systemCtx(tenantId: string, name: string, requestId = `system:${name}`): TenantCtx {
   return { tenantId, actor: { kind: 'system', name }, requestId };
+}
+
+/**
+ * Builds the service ctx for a user acting in a tenant that the request did not resolve (sign-up's
+ * Personal Organization, invitation acceptance, a new organization, platform administration): the current
+ * request's id (so the audit log gets its IP and user agent), or a fresh one outside a request.
+ */
+export function userActingIn(tenantId: string, userId: string): TenantCtx {
+  return {
+    tenantId,
+    actor: { kind: 'user', userId },
+    requestId: storage.getStore()?.requestId ?? `no-request:${randomUUID()}`,
+  };
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
