@@ -10,8 +10,9 @@ import type { Services } from './services.js';
 import type { ComposeOptions } from './compose.js';
 
 /**
- * The production authenticator: bearer access tokens (tokens module) or the session cookie (auth module,
- * CSRF-checked), then tenant resolution with membership, organization policy and two-factor checks.
+ * The production authenticator: organization API keys (api-keys module), bearer access tokens (tokens
+ * module) or the session cookie (auth module, CSRF-checked), then tenant resolution with membership,
+ * organization policy and two-factor checks.
  */
 export function createAppAuthenticator(deps: {
   services: Services;
@@ -21,6 +22,7 @@ export function createAppAuthenticator(deps: {
   const { services, tenancy, opts } = deps;
   const allowedOrigins = normalizeOrigins(opts.allowedOrigins ?? [opts.publicUrl]);
   return createAuthenticator({
+    apiKey: (request) => services.apiKeyAuth.authenticate(request),
     bearer: async (request) => {
       const token = bearerToken(request);
       return token ? services.tokens.verifyAccess(token) : null;

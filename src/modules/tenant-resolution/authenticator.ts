@@ -24,6 +24,15 @@ export interface AccessView {
   readonly permissions: ReadonlySet<Permission>;
 }
 
+/** A verified organization API key (see the api-keys module). */
+export interface ApiKeyView {
+  /** `api_keys.id`. */
+  readonly id: string;
+  readonly organizationId: string;
+  /** The key's scopes. */
+  readonly permissions: ReadonlySet<Permission>;
+}
+
 export interface Membership {
   readonly role: string;
   readonly permissions: ReadonlySet<Permission>;
@@ -34,6 +43,11 @@ export interface AuthenticatorDeps {
   readonly session: (request: FastifyRequest) => Promise<SessionView | null>;
   /** Bearer JWT → verified claims (throws the tokens module's 401s), or null when there is no bearer. */
   readonly bearer: (request: FastifyRequest) => Promise<AccessView | null>;
+  /**
+   * `Bearer srk_…` → the verified API key (rejects with the api-keys module's 401s and 429); null, at
+   * once and without a promise, when the request carries no API key.
+   */
+  readonly apiKey?: (request: FastifyRequest) => Promise<ApiKeyView> | null;
   readonly isPlatformAdmin: (userId: string) => Promise<boolean>;
   /**
    * Whether the user has confirmed two-factor authentication. Asked only for a bearer token entering an
@@ -62,6 +76,7 @@ const TWO_FACTOR_PENDING_ALLOWED = new Set(['/v1/auth/two-factor/verify', '/v1/a
 interface RequestAuth {
   session?: SessionView;
   access?: AccessView;
+  apiKey?: ApiKeyView;
 }
 
 /**
@@ -104,8 +119,38 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     return undefined; // nothing requested explicitly
   }
 
+  /**
+   * An API key determines its organization: naming another one (path, header, subdomain) finds nothing.
+   * Organization policy applies (suspended, marked for deletion); two-factor requirements do not (a key
+   * is not a person signing in).
+   */
+  async function resolveApiKeyTenant(
+    request: FastifyRequest,
+    key: ApiKeyView,
+  ): Promise<ResolvedTenant | null> {
+    const requested = namesOrganization(request) ? await requestedOrganization(request) : undefined;
+    if (requested !== undefined && requested !== key.organizationId) return null;
+    const policy = await deps.organizationPolicy(key.organizationId);
+    if (!policy || policy.deletionRequested) return null;
+    if (policy.suspended) {
+      throw new TenantResolutionError('ORGANIZATION_SUSPENDED', 'this organization is suspended');
+    }
+    return { tenantId: key.organizationId, role: 'api_key', permissions: key.permissions };
+  }
+
   return {
     async authenticate(request) {
+      const verifying = deps.apiKey?.(request);
+      if (verifying) {
+        const apiKey = await verifying;
+        state.set(request, { apiKey });
+        return {
+          principal: { kind: 'api_key', keyId: apiKey.id },
+          userId: null,
+          sessionId: null,
+          isPlatformAdmin: false,
+        } satisfies Authenticated;
+      }
       const access = await deps.bearer(request);
       if (access) {
         state.set(request, { access });
@@ -135,6 +180,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
 
     async resolveTenant(request, who): Promise<ResolvedTenant | null> {
       const auth = state.get(request);
+      if (auth?.apiKey) return resolveApiKeyTenant(request, auth.apiKey);
       if (!who.userId || !auth) return null;
       // Most requests name no organization: only then is the (async) lookup of a named one paid for.
       const requested = namesOrganization(request) ? await requestedOrganization(request) : undefined;

@@ -23,6 +23,20 @@ export interface PrivilegedOps {
     userId: string,
     page?: { after?: { name: string; id: string } | null; limit?: number },
   ): Promise<UserOrganizationRow[]>;
+  /** What authenticating an API key needs, found by its public key id (the key names its organization;
+   *  the caller verifies the secret against `secretHash`). Null when no key has that id. */
+  apiKeyByKeyId(keyId: string): Promise<ApiKeyAuthRow | null>;
+}
+
+/** An API key as authentication sees it. */
+export interface ApiKeyAuthRow {
+  organizationId: string;
+  id: string;
+  secretHash: Buffer;
+  scopes: string[];
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  rateLimitPerMinute: number | null;
 }
 
 /** A row of a user's organization list. */
@@ -96,6 +110,30 @@ export function createPrivilegedOps(pool: pg.Pool, log?: Logger): PrivilegedOps 
         [userId, after?.name ?? null, after?.id ?? null, limit],
       );
       return res.rows;
+    },
+    async apiKeyByKeyId(keyId) {
+      audit('api_key_by_key_id', { key_id: keyId });
+      const res = await pool.query<{
+        organization_id: string;
+        id: string;
+        secret_hash: Buffer;
+        scopes: string[];
+        expires_at: Date | null;
+        revoked_at: Date | null;
+        rate_limit_per_minute: number | null;
+      }>('select * from app_priv_api_key_by_key_id($1)', [keyId]);
+      const row = res.rows[0];
+      return row
+        ? {
+            organizationId: row.organization_id,
+            id: row.id,
+            secretHash: row.secret_hash,
+            scopes: row.scopes,
+            expiresAt: row.expires_at,
+            revokedAt: row.revoked_at,
+            rateLimitPerMinute: row.rate_limit_per_minute,
+          }
+        : null;
     },
   };
 }

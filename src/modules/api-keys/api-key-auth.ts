@@ -1,0 +1,193 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
+import type { Permission } from '../../platform/authz/permissions.js';
+import { isPermission } from '../../platform/authz/roles.js';
+import { platformCacheKey, type CacheKey } from '../../platform/tenancy/cache-keys.js';
+import type { ApiKeyAuthRow } from '../../platform/tenancy/privileged.js';
+import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import { bearerApiKey, parseApiKey, secretMatches } from './api-key-format.js';
+import { createApiKeyRateLimiter, rateLimitHeaders, type RateLimitState } from './api-key-rate-limit.js';
+import { createApiKeyUsage } from './api-key-usage.js';
+import { ApiKeysError, apiKeyInvalid } from './api-keys.errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set for a request authenticated by an API key: the key's rate-limit window (response headers). */
+    apiKeyRateLimit?: RateLimitState;
+  }
+}
+
+/** A verified API key: the organization it belongs to and what it may do there. */
+export interface VerifiedApiKey {
+  /** `api_keys.id` (the principal's `keyId`). */
+  readonly id: string;
+  readonly organizationId: string;
+  readonly permissions: ReadonlySet<Permission>;
+}
+
+export interface ApiKeyAuth {
+  /**
+   * The key of an `Authorization: Bearer srk_…` request, verified, counted against its rate limit (the
+   * state is left on `request.apiKeyRateLimit`) and its use recorded; null (synchronously) when the
+   * request carries no API key. Rejects with API_KEY_INVALID (malformed, unknown, wrong secret: one answer), API_KEY_REVOKED,
+   * API_KEY_EXPIRED (all 401) or RATE_LIMITED (429).
+   */
+  authenticate(request: FastifyRequest): Promise<VerifiedApiKey> | null;
+  /** Drops the cached copy of a key (by its public key id) and any load of it in flight. */
+  invalidate(keyId: string): void;
+  /** Writes the batched `last_used_at` values now. */
+  flush(): Promise<void>;
+  /** Stops the `last_used_at` timer and writes what is left (after the HTTP server has stopped). */
+  close(): Promise<void>;
+}
+
+export interface ApiKeyAuthDeps {
+  /** The named privileged lookup by public key id (`PrivilegedOps.apiKeyByKeyId`). */
+  lookup: (keyId: string) => Promise<ApiKeyAuthRow | null>;
+  withTenant: WithTenant;
+  /** Budget per minute of a key created without one (default 600). */
+  defaultRateLimitPerMinute?: number;
+  /** How long a verified key stays cached (default 60 s): the bound on staleness without the bus. */
+  ttlMs?: number;
+  /** `last_used_at` write interval (default 10 s). */
+  usageIntervalMs?: number;
+  log?: Logger;
+  now?: () => number;
+}
+
+interface CachedKey {
+  readonly id: string;
+  readonly organizationId: string;
+  readonly secretHash: Buffer;
+  readonly permissions: ReadonlySet<Permission>;
+  readonly expiresAt: number | null;
+  readonly revoked: boolean;
+  readonly limit: number | null;
+}
+
+interface Flight {
+  readonly promise: Promise<CachedKey | null>;
+  readonly state: { superseded: boolean };
+}
+
+/** Compared against when there is no key, so an unknown key id costs what a wrong secret costs. */
+const NO_KEY_HASH = Buffer.alloc(32);
+
+/**
+ * API key authentication on the request path. A verified key is cached in process (keyed by
+ * `platformCacheKey('api-key', keyId)`: the organization is not known before the lookup), so the hot path
+ * does no query; the secret is still hashed and compared in constant time on every request, and expiry
+ * is checked against the cached `expires_at` every time. Unknown key ids are never cached (a new key works
+ * at once). A revocation drops the entry here and, through the invalidation bus, on every instance; a load
+ * in flight when its key is invalidated does not store its result.
+ */
+export function createApiKeyAuth(deps: ApiKeyAuthDeps): ApiKeyAuth {
+  const now = deps.now ?? Date.now;
+  const defaultLimit = deps.defaultRateLimitPerMinute ?? 600;
+  const cache = new LRUCache<CacheKey, CachedKey>({ max: 50_000, ttl: deps.ttlMs ?? 60_000 });
+  const flights = new Map<CacheKey, Flight>();
+  const limiter = createApiKeyRateLimiter({ now });
+  const usage = createApiKeyUsage({
+    withTenant: deps.withTenant,
+    intervalMs: deps.usageIntervalMs,
+    log: deps.log,
+    now,
+  });
+
+  const load = async (keyId: string): Promise<CachedKey | null> => {
+    const row = await deps.lookup(keyId);
+    if (!row) return null;
+    return {
+      id: row.id,
+      organizationId: row.organizationId,
+      secretHash: row.secretHash,
+      permissions: new Set(row.scopes.filter(isPermission)),
+      expiresAt: row.expiresAt?.getTime() ?? null,
+      revoked: row.revokedAt !== null,
+      limit: row.rateLimitPerMinute,
+    };
+  };
+
+  function find(keyId: string): CachedKey | Promise<CachedKey | null> {
+    const key = platformCacheKey('api-key', keyId);
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const existing = flights.get(key);
+    if (existing) return existing.promise;
+    const state = { superseded: false };
+    const settle = () => {
+      if (flights.get(key)?.state === state) flights.delete(key);
+    };
+    const promise = load(keyId).then(
+      (value) => {
+        settle();
+        if (value && !state.superseded) cache.set(key, value);
+        return value;
+      },
+      (err: unknown) => {
+        settle();
+        throw err;
+      },
+    );
+    flights.set(key, { promise, state });
+    return promise;
+  }
+
+  async function verify(request: FastifyRequest, presented: string): Promise<VerifiedApiKey> {
+    const parsed = parseApiKey(presented);
+    if (!parsed) throw apiKeyInvalid();
+    const found = find(parsed.keyId);
+    const key = found instanceof Promise ? await found : found;
+    if (!secretMatches(parsed.secret, key?.secretHash ?? NO_KEY_HASH) || !key) throw apiKeyInvalid();
+    if (key.revoked) throw new ApiKeysError('API_KEY_REVOKED', 'API key has been revoked');
+    if (key.expiresAt !== null && key.expiresAt <= now()) {
+      throw new ApiKeysError('API_KEY_EXPIRED', 'API key has expired');
+    }
+    // A verified key was used, whether or not this request is within its budget.
+    usage.record(key.organizationId, key.id);
+    const rate = limiter.consume(key.organizationId, key.id, key.limit ?? defaultLimit);
+    request.apiKeyRateLimit = rate;
+    if (!rate.allowed) {
+      throw new ApiKeysError('RATE_LIMITED', 'rate limit exceeded for this API key', {
+        retryAfterSeconds: rate.resetSeconds,
+      });
+    }
+    return { id: key.id, organizationId: key.organizationId, permissions: key.permissions };
+  }
+
+  return {
+    authenticate(request) {
+      const presented = bearerApiKey(request.headers.authorization);
+      return presented === undefined ? null : verify(request, presented);
+    },
+
+    invalidate(keyId) {
+      const key = platformCacheKey('api-key', keyId);
+      cache.delete(key);
+      const flight = flights.get(key);
+      if (flight) {
+        flight.state.superseded = true;
+        flights.delete(key);
+      }
+    },
+
+    flush: () => usage.flush(),
+    close: () => usage.close(),
+  };
+}
+
+/**
+ * An `onSend` hook (callback style: it runs on every response) adding the RateLimit-* headers, and
+ * Retry-After on a 429, to every response of a request authenticated by an API key.
+ */
+export function rateLimitHeadersHook(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  payload: unknown,
+  done: (err: Error | null, payload?: unknown) => void,
+): void {
+  const rate = request.apiKeyRateLimit;
+  if (rate) void reply.headers(rateLimitHeaders(rate));
+  done(null, payload);
+}
