@@ -1,9 +1,11 @@
 import { AppError } from '../../platform/errors.js';
 
-export type PlatformErrorCode = 'PLATFORM_ORGANIZATION_NOT_FOUND' | 'PLATFORM_USER_NOT_FOUND';
+export type PlatformErrorCode =
+  'PLATFORM_ORGANIZATION_NOT_FOUND' | 'PLATFORM_ORGANIZATION_INVALID' | 'PLATFORM_USER_NOT_FOUND';
 
 const STATUS: Record<PlatformErrorCode, number> = {
   PLATFORM_ORGANIZATION_NOT_FOUND: 404,
+  PLATFORM_ORGANIZATION_INVALID: 400,
   PLATFORM_USER_NOT_FOUND: 404,
 };
 

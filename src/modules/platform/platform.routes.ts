@@ -1,6 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/app-type.js';
-import { userIdOf } from '../../platform/http/auth.js';
+import { authenticated, userIdOf } from '../../platform/http/auth.js';
 import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
 import type { PlatformService } from './platform.service.js';
 
@@ -15,6 +15,18 @@ const Org = Type.Object({
   deletionRequestedAt: Type.Union([Type.String(), Type.Null()]),
 });
 const errors = { 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
+const Attributes = Type.Record(
+  Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$' }),
+  Type.Union([Type.String({ maxLength: 200 }), Type.Number(), Type.Boolean()]),
+  { maxProperties: 50, additionalProperties: false },
+);
+const Targeting = Type.Object({
+  id: Type.String(),
+  slug: Type.String(),
+  name: Type.String(),
+  plan: Type.String(),
+  attributes: Attributes,
+});
 
 /** `/v1/platform/*`: platform administrators only. */
 export function registerPlatformRoutes(app: App, deps: { platform: PlatformService }): void {
@@ -55,4 +67,29 @@ export function registerPlatformRoutes(app: App, deps: { platform: PlatformServi
       },
     );
   }
+  app.patch(
+    '/v1/platform/organizations/:id',
+    {
+      config: { auth: { kind: 'platform' } },
+      schema: {
+        operationId: 'platformUpdateOrganizationTargeting',
+        tags: ['platform', 'flags'],
+        params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
+        body: Type.Object(
+          {
+            plan: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,39}$' })),
+            attributes: Type.Optional(Attributes),
+          },
+          { additionalProperties: false, minProperties: 1 },
+        ),
+        response: { 200: Targeting, 400: ErrorResponse, ...errors },
+      },
+    },
+    async (req) =>
+      deps.platform.updateTargeting(
+        { actor: authenticated(req).principal, requestId: req.id },
+        req.params.id,
+        req.body,
+      ),
+  );
 }

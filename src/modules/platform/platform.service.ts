@@ -1,9 +1,15 @@
 import type { Logger } from 'pino';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
-import { isTenantId } from '../../platform/tenancy/context.js';
+import { isTenantId, userActingIn } from '../../platform/tenancy/context.js';
 import { decodeCursor, encodeCursor, type Page } from '../../platform/pagination.js';
 import type { PlatformOrganizationRow } from '../../platform/tenancy/privileged.js';
+import { recordAudit } from '../../platform/audit/record.js';
+import type { PlatformActor } from '../../platform/audit/platform-record.js';
+import { ATTRIBUTE_NAME_RE, PLAN_RE } from '../flags/flag-model.js';
 import { PlatformError } from './platform.errors.js';
+
+/** Most attributes an organization may carry (they are read by every flag evaluation). */
+export const MAX_ORGANIZATION_ATTRIBUTES = 50;
 
 /** An organization as platform administrators see it. */
 export interface PlatformOrganization {
@@ -17,11 +23,60 @@ export interface PlatformOrganization {
   deletionRequestedAt: string | null;
 }
 
+/** An organization's feature flag targeting fields. */
+export interface OrganizationTargeting {
+  id: string;
+  slug: string;
+  name: string;
+  plan: string;
+  attributes: Record<string, string | number | boolean>;
+}
+
 export interface PlatformService {
   /** Every organization, newest first (a named privileged read). */
   listOrganizations(opts: { limit?: number; cursor?: string }): Promise<Page<PlatformOrganization>>;
-  /** Suspends or reactivates an organization: its members get 403 ORGANIZATION_SUSPENDED while suspended. */
+  /**
+   * Suspends or reactivates an organization: its members get 403 ORGANIZATION_SUSPENDED while suspended.
+   * Audited in that organization's chain (`organization.suspended` / `organization.unsuspended`, actor: the
+   * platform administrator).
+   */
   setSuspended(adminUserId: string, orgId: string, suspended: boolean): Promise<void>;
+  /**
+   * Sets an organization's plan and/or attributes (replaced as a whole), which feature flag rules target.
+   * Audited in that organization (`organization.targeting_updated`, before/after); flag evaluations of
+   * the organization see it on their next request, on every instance.
+   */
+  updateTargeting(
+    by: PlatformActor,
+    orgId: string,
+    patch: { plan?: string; attributes?: Record<string, string | number | boolean> },
+  ): Promise<OrganizationTargeting>;
+}
+
+const orgNotFound = () => new PlatformError('PLATFORM_ORGANIZATION_NOT_FOUND', 'organization not found');
+
+function checkTargeting(patch: { plan?: string; attributes?: Record<string, unknown> }): void {
+  const invalid = (m: string) => new PlatformError('PLATFORM_ORGANIZATION_INVALID', m);
+  if (patch.plan !== undefined && !PLAN_RE.test(patch.plan)) {
+    throw invalid(`plan must match ${String(PLAN_RE)}`);
+  }
+  if (patch.attributes === undefined) return;
+  const entries = Object.entries(patch.attributes);
+  if (entries.length > MAX_ORGANIZATION_ATTRIBUTES) {
+    throw invalid(`attributes: at most ${MAX_ORGANIZATION_ATTRIBUTES}`);
+  }
+  for (const [name, v] of entries) {
+    if (!ATTRIBUTE_NAME_RE.test(name)) {
+      throw invalid(`attributes: "${name}" must match ${String(ATTRIBUTE_NAME_RE)}`);
+    }
+    const ok =
+      typeof v === 'boolean' ||
+      (typeof v === 'number' && Number.isFinite(v)) ||
+      (typeof v === 'string' && v.length <= 200);
+    if (!ok) {
+      throw invalid(`attributes.${name} must be a string (up to 200 characters), a number or a boolean`);
+    }
+  }
 }
 
 /** Platform administration (routes require a platform administrator; org roles do not count). */
@@ -29,6 +84,8 @@ export function createPlatformService(deps: {
   withTenant: WithTenant;
   platformOrganizations: (after: string | null, limit: number) => Promise<PlatformOrganizationRow[]>;
   invalidatePolicy: (orgId: string) => void;
+  /** Called after an organization's plan or attributes changed (drops its cached flag context). */
+  targetingChanged: (orgId: string) => void;
   log: Logger;
 }): PlatformService {
   return {
@@ -56,16 +113,30 @@ export function createPlatformService(deps: {
     async setSuspended(adminUserId, orgId, suspended) {
       if (!isTenantId(orgId))
         throw new PlatformError('PLATFORM_ORGANIZATION_NOT_FOUND', 'organization not found');
-      const updated = await deps.withTenant(orgId, (db) =>
-        db
+      await deps.withTenant(orgId, async (db) => {
+        const before = await db
+          .selectFrom('organizations')
+          .select('suspended_at')
+          .where('id', '=', orgId)
+          .forUpdate()
+          .executeTakeFirst();
+        if (!before) throw orgNotFound();
+        const after = await db
           .updateTable('organizations')
           .set({ suspended_at: suspended ? new Date() : null, updated_at: new Date() })
           .where('id', '=', orgId)
-          .executeTakeFirst(),
-      );
-      if (updated.numUpdatedRows === 0n) {
-        throw new PlatformError('PLATFORM_ORGANIZATION_NOT_FOUND', 'organization not found');
-      }
+          .returning('suspended_at')
+          .executeTakeFirstOrThrow();
+        await recordAudit(db, userActingIn(orgId, adminUserId), {
+          action: suspended ? 'organization.suspended' : 'organization.unsuspended',
+          target: { type: 'organization', id: orgId },
+          changes: {
+            before: { suspended_at: before.suspended_at?.toISOString() ?? null },
+            after: { suspended_at: after.suspended_at?.toISOString() ?? null },
+          },
+          metadata: { via: 'platform' },
+        });
+      });
       deps.invalidatePolicy(orgId);
       deps.log.info({
         privileged_operation: 'set_organization_suspended',
@@ -73,6 +144,44 @@ export function createPlatformService(deps: {
         suspended,
         admin: adminUserId,
       });
+    },
+
+    async updateTargeting(by, orgId, patch) {
+      if (!isTenantId(orgId)) throw orgNotFound();
+      checkTargeting(patch);
+      const ctx = { tenantId: orgId, actor: by.actor, requestId: by.requestId };
+      const row = await deps.withTenant(orgId, async (db) => {
+        const columns = ['id', 'slug', 'name', 'plan', 'attributes'] as const;
+        const before = await db
+          .selectFrom('organizations')
+          .select(columns)
+          .where('id', '=', orgId)
+          .forUpdate()
+          .executeTakeFirst();
+        if (!before) throw orgNotFound();
+        const after = await db
+          .updateTable('organizations')
+          .set({
+            ...(patch.plan !== undefined ? { plan: patch.plan } : {}),
+            ...(patch.attributes !== undefined ? { attributes: patch.attributes } : {}),
+            updated_at: new Date(),
+          })
+          .where('id', '=', orgId)
+          .returning(columns)
+          .executeTakeFirstOrThrow();
+        await recordAudit(db, ctx, {
+          action: 'organization.targeting_updated',
+          target: { type: 'organization', id: orgId },
+          changes: {
+            before: { plan: before.plan, attributes: before.attributes },
+            after: { plan: after.plan, attributes: after.attributes },
+          },
+          metadata: { via: 'platform' },
+        });
+        return after;
+      });
+      deps.targetingChanged(orgId);
+      return { id: row.id, slug: row.slug, name: row.name, plan: row.plan, attributes: row.attributes };
     },
   };
 }

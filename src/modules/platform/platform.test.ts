@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp } from '../../../test/support/app.js';
 import { testDb } from '../../../test/support/tenancy.js';
+import { auditEvents } from '../../../test/support/audit.js';
 import type { Composition } from '../../app/compose.js';
 
 const ORIGIN = 'http://app.saasready.test';
@@ -113,5 +114,39 @@ describe('platform administration', () => {
     expect(
       (await post(`/v1/platform/organizations/${ownerOrg}/suspend`, undefined, ownerCookie)).statusCode,
     ).toBe(403);
+
+    // In the organization's own audit chain: its creation at sign-up (by the owner), then the suspension
+    // and reactivation by the platform administrator, with the request's context.
+    const me = (cookie: string) =>
+      c.app
+        .inject({ url: '/v1/auth/me', headers: { cookie } })
+        .then((r) => r.json<{ user: { id: string } }>().user.id);
+    const [ownerId, adminId] = [await me(ownerCookie), await me(adminCookie)];
+    const events = await auditEvents(c.tenancy.withTenant, ownerOrg);
+    expect(events).toMatchObject([
+      {
+        action: 'organization.created',
+        actor: { type: 'user', id: ownerId },
+        target: { type: 'organization', id: ownerOrg },
+        metadata: { personal: true, owner: ownerId },
+      },
+      {
+        action: 'organization.suspended',
+        actor: { type: 'user', id: adminId },
+        target: { type: 'organization', id: ownerOrg },
+        changes: { before: { suspended_at: null } },
+        metadata: { via: 'platform' },
+      },
+      {
+        action: 'organization.unsuspended',
+        actor: { type: 'user', id: adminId },
+        changes: { after: { suspended_at: null } },
+      },
+    ]);
+    for (const e of events) {
+      expect(e.requestId).toBeTruthy();
+      expect(e.ip).toBeTruthy();
+    }
+    expect(JSON.stringify(events)).not.toContain(owner.password);
   });
 });

@@ -1,0 +1,98 @@
+import { sql, type Selectable } from 'kysely';
+import type { FeatureFlagOverridesTable } from '../../platform/db/schema.js';
+import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
+
+export type OverrideRow = Selectable<FeatureFlagOverridesTable>;
+
+// Every query filters by organization_id explicitly: RLS is the backstop, and on Citus only an explicit
+// filter routes a query to one shard.
+
+/** The organization's targeting fields and every override, in one round trip. */
+export async function findOrganizationFlagContext(
+  db: TenantDb,
+  tenantId: string,
+): Promise<
+  { plan: string; attributes: Record<string, unknown>; overrides: Record<string, unknown> } | undefined
+> {
+  const row = await db
+    .selectFrom('organizations')
+    .select(['plan', 'attributes'])
+    .select((eb) =>
+      eb
+        .selectFrom('feature_flag_overrides')
+        .select(sql<Record<string, unknown> | null>`jsonb_object_agg(flag_key, value)`.as('o'))
+        .where('organization_id', '=', tenantId)
+        .as('overrides'),
+    )
+    .where('id', '=', tenantId)
+    .executeTakeFirst();
+  return row ? { plan: row.plan, attributes: row.attributes, overrides: row.overrides ?? {} } : undefined;
+}
+
+/** The flag fields an override is checked against (definitions are global: no organization filter). */
+export function findFlagForOverride(db: TenantDb, key: string) {
+  return db
+    .selectFrom('feature_flags')
+    .select(['key', 'kind', 'variants', 'allow_org_override'])
+    .where('key', '=', key)
+    .executeTakeFirst();
+}
+
+/** One override of the current tenant. */
+export function findOverride(
+  db: TenantDb,
+  tenantId: string,
+  flagKey: string,
+): Promise<OverrideRow | undefined> {
+  return db
+    .selectFrom('feature_flag_overrides')
+    .selectAll()
+    .where('organization_id', '=', tenantId)
+    .where('flag_key', '=', flagKey)
+    .executeTakeFirst();
+}
+
+/** Overrides by flag key, strictly after `after` when given. */
+export function listOverrides(
+  db: TenantDb,
+  tenantId: string,
+  opts: { after?: string; limit: number },
+): Promise<OverrideRow[]> {
+  let q = db.selectFrom('feature_flag_overrides').selectAll().where('organization_id', '=', tenantId);
+  if (opts.after) q = q.where('flag_key', '>', opts.after);
+  return q.orderBy('flag_key').limit(opts.limit).execute();
+}
+
+/** Sets the override (insert or replace). */
+export function upsertOverride(
+  db: TenantDb,
+  row: { organization_id: string; flag_key: string; value: unknown; updated_by_user_id: string | null },
+): Promise<OverrideRow> {
+  const value = JSON.stringify(row.value);
+  return db
+    .insertInto('feature_flag_overrides')
+    .values({ ...row, value })
+    .onConflict((oc) =>
+      oc.columns(['organization_id', 'flag_key']).doUpdateSet({
+        value,
+        updated_by_user_id: row.updated_by_user_id,
+        updated_at: new Date(),
+      }),
+    )
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Deletes the override; the deleted row, if there was one. */
+export function deleteOverride(
+  db: TenantDb,
+  tenantId: string,
+  flagKey: string,
+): Promise<OverrideRow | undefined> {
+  return db
+    .deleteFrom('feature_flag_overrides')
+    .where('organization_id', '=', tenantId)
+    .where('flag_key', '=', flagKey)
+    .returningAll()
+    .executeTakeFirst();
+}

@@ -1,0 +1,176 @@
+import { canonicalJson } from '../../platform/audit/canonical-json.js';
+import { recordAudit } from '../../platform/audit/record.js';
+import { isForeignKeyViolation } from '../../platform/db/pg-errors.js';
+import {
+  decodeCursor,
+  DEFAULT_PAGE_SIZE,
+  MAX_PAGE_SIZE,
+  toPage,
+  type Page,
+} from '../../platform/pagination.js';
+import type { Principal, TenantCtx } from '../../platform/tenancy/context.js';
+import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import { evaluateAll, type FlagEvaluation } from './flag-evaluation.js';
+import type { FlagCache, OrganizationFlagContext } from './flag-cache.js';
+import { FLAG_KEY_RE, valueCheckerFor, type FlagVariant } from './flag-model.js';
+import { flagNotFound, FlagsError, overrideNotFound } from './flags.errors.js';
+import * as repo from './flags.repository.js';
+
+/** An organization's override of one flag, as the API shows it. */
+export interface FlagOverride {
+  flagKey: string;
+  value: unknown;
+  /** False while the flag does not allow overrides (the override is kept but not applied). */
+  applied: boolean;
+  updatedByUserId: string | null;
+  updatedAt: string;
+}
+
+/** Every flag's value for the caller, and why. */
+export interface FlagsAnswer {
+  flags: Record<string, unknown>;
+  details: FlagEvaluation[];
+}
+
+export interface FlagsService {
+  /**
+   * Evaluates every flag for the current organization and the acting user, from the in-process cache
+   * (a database read only after a change or expiry). User rollouts of a principal without a user (an API
+   * key) use the organization id.
+   */
+  evaluate(ctx: TenantCtx): Promise<FlagsAnswer>;
+  /** The organization's overrides by flag key, cursor-paginated. */
+  listOverrides(ctx: TenantCtx, opts?: { limit?: number; cursor?: string }): Promise<Page<FlagOverride>>;
+  /**
+   * Sets the organization's value of a flag that allows overrides (audited `flag_override.set`).
+   * FLAG_NOT_FOUND, FLAG_OVERRIDE_NOT_ALLOWED (409), FLAG_OVERRIDE_VALUE_INVALID (400: not a boolean /
+   * not one of the variants' values).
+   */
+  setOverride(ctx: TenantCtx, flagKey: string, value: unknown): Promise<FlagOverride>;
+  /** Removes the organization's override (audited `flag_override.removed`); FLAG_OVERRIDE_NOT_FOUND if none. */
+  removeOverride(ctx: TenantCtx, flagKey: string): Promise<void>;
+}
+
+const userOf = (p: Principal): string | null =>
+  p.kind === 'user' ? p.userId : p.kind === 'api_key' ? (p.userId ?? null) : null;
+
+/** The organization-side of feature flags: evaluation and overrides. */
+export function createFlagsService(deps: {
+  withTenant: WithTenant;
+  cache: FlagCache;
+  /** Called after an override changed (invalidates the organization's cache entry on every instance). */
+  overridesChanged: (orgId: string) => void;
+}): FlagsService {
+  const { withTenant, cache } = deps;
+
+  const toOverride = (r: repo.OverrideRow, applied: boolean): FlagOverride => ({
+    flagKey: r.flag_key,
+    value: r.value,
+    applied,
+    updatedByUserId: r.updated_by_user_id,
+    updatedAt: r.updated_at.toISOString(),
+  });
+
+  return {
+    async evaluate(ctx) {
+      const [set, org] = await Promise.all([cache.definitions(), cache.organization(ctx.tenantId)]);
+      const details = evaluateAll(set, {
+        organizationId: ctx.tenantId,
+        userId: userOf(ctx.actor),
+        plan: org.plan,
+        attributes: org.attributes,
+        overrides: org.overrides,
+      });
+      const values: Record<string, unknown> = {};
+      for (const d of details) values[d.key] = d.value;
+      return { flags: values, details };
+    },
+
+    async listOverrides(ctx, opts) {
+      const limit = Math.min(Math.max(opts?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const after = decodeCursor(opts?.cursor, (k) => FLAG_KEY_RE.test(k));
+      const [rows, flags] = await Promise.all([
+        withTenant(ctx.tenantId, (db) => repo.listOverrides(db, ctx.tenantId, { after, limit: limit + 1 }), {
+          mode: 'read',
+        }),
+        cache.definitions(),
+      ]);
+      const allowed = new Set(flags.flags.filter((f) => f.allowOrgOverride).map((f) => f.key));
+      return toPage(
+        rows,
+        limit,
+        (r) => r.flag_key,
+        (r) => toOverride(r, allowed.has(r.flag_key)),
+      );
+    },
+
+    async setOverride(ctx, flagKey, value) {
+      if (!FLAG_KEY_RE.test(flagKey)) throw flagNotFound();
+      let row: repo.OverrideRow;
+      try {
+        row = await withTenant(ctx.tenantId, async (db) => {
+          const flag = await repo.findFlagForOverride(db, flagKey);
+          if (!flag) throw flagNotFound();
+          if (!flag.allow_org_override) {
+            throw new FlagsError(
+              'FLAG_OVERRIDE_NOT_ALLOWED',
+              `flag "${flagKey}" does not allow organizations to override it`,
+            );
+          }
+          try {
+            valueCheckerFor({ kind: flag.kind, variants: flag.variants as FlagVariant[] })(value, 'value');
+          } catch (err) {
+            throw new FlagsError('FLAG_OVERRIDE_VALUE_INVALID', (err as Error).message);
+          }
+          const before = await repo.findOverride(db, ctx.tenantId, flagKey);
+          const saved = await repo.upsertOverride(db, {
+            organization_id: ctx.tenantId,
+            flag_key: flagKey,
+            value,
+            // A signed-in user; an API key is named by the audit event instead.
+            updated_by_user_id: ctx.actor.kind === 'user' ? ctx.actor.userId : null,
+          });
+          await recordAudit(db, ctx, {
+            action: 'flag_override.set',
+            target: { type: 'feature_flag', id: flagKey },
+            changes: { before: before ? { value: before.value } : null, after: { value: saved.value } },
+          });
+          return saved;
+        });
+      } catch (err) {
+        // The definition was deleted between the check and the insert.
+        if (isForeignKeyViolation(err, 'feature_flag_overrides_flag_key_fkey')) throw flagNotFound();
+        throw err;
+      }
+      deps.overridesChanged(ctx.tenantId);
+      return toOverride(row, true);
+    },
+
+    async removeOverride(ctx, flagKey) {
+      if (!FLAG_KEY_RE.test(flagKey)) throw overrideNotFound();
+      await withTenant(ctx.tenantId, async (db) => {
+        const removed = await repo.deleteOverride(db, ctx.tenantId, flagKey);
+        if (!removed) throw overrideNotFound();
+        await recordAudit(db, ctx, {
+          action: 'flag_override.removed',
+          target: { type: 'feature_flag', id: flagKey },
+          changes: { before: { value: removed.value }, after: null },
+        });
+      });
+      deps.overridesChanged(ctx.tenantId);
+    },
+  };
+}
+
+/** Loads an organization's flag context (the loader of its flag cache entry); overrides canonicalized once. */
+export async function loadOrganizationFlagContext(
+  withTenant: WithTenant,
+  orgId: string,
+): Promise<OrganizationFlagContext> {
+  const row = await withTenant(orgId, (db) => repo.findOrganizationFlagContext(db, orgId), { mode: 'read' });
+  const overrides = new Map<string, { value: unknown; canon: string }>();
+  for (const [key, value] of Object.entries(row?.overrides ?? {})) {
+    overrides.set(key, { value, canon: canonicalJson(value) });
+  }
+  return { plan: row?.plan ?? 'free', attributes: row?.attributes ?? {}, overrides };
+}
