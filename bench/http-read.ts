@@ -1,15 +1,15 @@
 /**
- * End-to-end tenant read over HTTP: `GET /v1/projects/:id` of the real composition (session cookie, or
- * `Authorization: Bearer <access JWT>`) vs a bare Fastify + pg route reading the same row with an
- * explicit `organization_id` filter (superuser, no auth, no RLS, same pool size), in one process and one
- * run. autocannon runs in a worker thread; targets alternate over the rounds and the median is reported.
+ * End-to-end tenant read over HTTP: `GET /v1/projects/:id` of the real composition (session cookie,
+ * `Authorization: Bearer <access JWT>`, or `Authorization: Bearer srk_…`, an organization API key) vs a
+ * bare Fastify + pg route reading the same row with an explicit `organization_id` filter (superuser, no
+ * auth, no RLS, same pool size), in one process and one run. autocannon runs in a worker thread; targets alternate over the rounds and the median is reported.
  * CPU time is accounted from /proc per consumer (server thread, libuv pool, PostgreSQL, load generator,
  * other processes); rounds that overlap other work on the machine are marked and, if possible, replaced.
  * Every request reads a random project of a random seeded user's organization; every non-2xx is counted.
- * A fourth target, `app-noauth`, is the same composition with a header-trusting authenticator (no I/O,
+ * A reference target, `app-noauth`, is the same composition with a header-trusting authenticator (no I/O,
  * no crypto): the platform's own cost, so the report can tell identity's share from the rest.
  * Usage: npm run bench:http  (env: BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_POOL, BENCH_ROUNDS,
- * BENCH_MAX_FOREIGN, BENCH_MAX_ROUNDS, BENCH_USERS, BENCH_TARGETS=bare,app-noauth,session,jwt,
+ * BENCH_MAX_FOREIGN, BENCH_MAX_ROUNDS, BENCH_USERS, BENCH_TARGETS=bare,app-noauth,session,jwt,apikey,
  * BENCH_DATABASE_URL)
  */
 import os from 'node:os';
@@ -21,6 +21,7 @@ import { startCpuAccounting, sumSplits, type CpuSplit } from './cpu-accounting.j
 import { benchDatabase, median, seedProjects } from './harness.js';
 import {
   composeBenchApp,
+  createApiKeyOverHttp,
   headerTrustingAuthenticator,
   issueAccessToken,
   loginOverHttp,
@@ -36,9 +37,11 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MAX_FOREIGN = Number(process.env.BENCH_MAX_FOREIGN ?? 0.1);
 const MAX_ROUNDS = Number(process.env.BENCH_MAX_ROUNDS ?? ROUNDS * 3);
 const USERS = Number(process.env.BENCH_USERS ?? 100);
-/** Subset of targets to run (e.g. `session` alone under --cpu-prof); default all four. */
+/** Subset of targets to run (e.g. `session` alone under --cpu-prof); default all five. */
 const ONLY = process.env.BENCH_TARGETS?.split(',').map((t) => t.trim());
 const TARGET_RATIO = 0.8;
+/** The API-key-authenticated read's target (its own issue's). */
+const API_KEY_TARGET_RATIO = 0.75;
 const PASSWORD = 'bench password: correct horse battery staple';
 
 const SQL = `select id, name, description, created_at, updated_at from projects
@@ -150,17 +153,20 @@ try {
 
   try {
     // Real credentials, obtained over HTTP: a session per user, then an access token from that session.
-    const creds: { orgId: string; userId: string; cookie: string; jwt: string }[] = [];
+    // And an organization API key per user, created over HTTP by that session.
+    const creds: { orgId: string; userId: string; cookie: string; jwt: string; apiKey: string }[] = [];
     for (const user of users.slice(0, USERS)) {
       const cookie = await loginOverHttp(publicUrl, user);
       const jwt = await issueAccessToken(publicUrl, publicUrl, cookie, user.orgId);
-      creds.push({ orgId: user.orgId, userId: user.userId, cookie, jwt });
+      const apiKey = await createApiKeyOverHttp(publicUrl, publicUrl, cookie, user.orgId);
+      creds.push({ orgId: user.orgId, userId: user.userId, cookie, jwt, apiKey });
     }
 
     const bareReqs: RequestSpec[] = [];
     const noauthReqs: RequestSpec[] = [];
     const sessionReqs: RequestSpec[] = [];
     const jwtReqs: RequestSpec[] = [];
+    const apiKeyReqs: RequestSpec[] = [];
     for (const c of creds) {
       for (const id of byOrg.get(c.orgId)!) {
         bareReqs.push({ method: 'GET', path: `/bare/projects/${c.orgId}/${id}`, headers: {} });
@@ -175,6 +181,11 @@ try {
           path: `/v1/projects/${id}`,
           headers: { authorization: `Bearer ${c.jwt}` },
         });
+        apiKeyReqs.push({
+          method: 'GET',
+          path: `/v1/projects/${id}`,
+          headers: { authorization: `Bearer ${c.apiKey}` },
+        });
       }
     }
     const firstId = byOrg.get(creds[0]!.orgId)![0]!;
@@ -182,12 +193,14 @@ try {
     await preflight(noauthUrl, noauthReqs[0]!, firstId);
     await preflight(publicUrl, sessionReqs[0]!, firstId);
     await preflight(publicUrl, jwtReqs[0]!, firstId);
+    await preflight(publicUrl, apiKeyReqs[0]!, firstId);
 
     const targets = [
       { name: 'bare', url: bare.url, requests: bareReqs },
       { name: 'app-noauth', url: noauthUrl, requests: noauthReqs },
       { name: 'session', url: publicUrl, requests: sessionReqs },
       { name: 'jwt', url: publicUrl, requests: jwtReqs },
+      { name: 'apikey', url: publicUrl, requests: apiKeyReqs },
     ].filter((t) => !ONLY || ONLY.includes(t.name));
     const loadThread = await load.threadId;
     const job = async (t: (typeof targets)[number], seconds: number) => {
@@ -279,10 +292,11 @@ try {
     if (warmBad > 0)
       console.log(`  warm-up: ${warmBad} non-2xx/errors (${warm.map(non2xxSummary).join(' ')})`);
     const ratio = (n: string) => summary[n]!.rate / summary.bare!.rate;
-    for (const n of summary.bare ? ['session', 'jwt'].filter((x) => summary[x]) : []) {
+    for (const n of summary.bare ? ['session', 'jwt', 'apikey'].filter((x) => summary[x]) : []) {
       const r = ratio(n);
+      const target = n === 'apikey' ? API_KEY_TARGET_RATIO : TARGET_RATIO;
       console.log(
-        `  ratio ${n.padEnd(10)}/bare = ${r.toFixed(3)}  (target >= ${TARGET_RATIO.toFixed(2)}: ${r >= TARGET_RATIO ? 'met' : 'MISSED'})`,
+        `  ratio ${n.padEnd(10)}/bare = ${r.toFixed(3)}  (target >= ${target.toFixed(2)}: ${r >= target ? 'met' : 'MISSED'})`,
       );
     }
     if (summary.bare && summary['app-noauth']) {
@@ -290,7 +304,7 @@ try {
       console.log(
         `  ratio app-noauth/bare = ${ratio('app-noauth').toFixed(3)}  (reference: the platform without identity)`,
       );
-      for (const n of ['session', 'jwt'].filter((x) => summary[x]))
+      for (const n of ['session', 'jwt', 'apikey'].filter((x) => summary[x]))
         console.log(
           `  ratio ${n.padEnd(7)}/app-noauth = ${(summary[n]!.rate / ref.rate).toFixed(3)}  (what identity costs)`,
         );

@@ -91,7 +91,7 @@ export async function composeBenchApp(opts: {
     version: 'bench',
     publicUrl: opts.publicUrl,
     secureCookies: false,
-    secrets: { jwtKeys: [await benchJwtKey()], kek: randomBytes(32) },
+    secrets: { jwtKeys: [await benchJwtKey()], kek: randomBytes(32), auditKey: await benchJwtKey() },
     mailFrom: 'SaaSReady <no-reply@bench.test>',
     devMailbox: false,
     runJobs: false,
@@ -153,4 +153,24 @@ export async function issueAccessToken(
   const body = await res.text();
   if (res.status !== 200) throw new Error(`token issue answered ${res.status}: ${body}`);
   return (JSON.parse(body) as { accessToken: string }).accessToken;
+}
+
+/**
+ * `POST /v1/api-keys` with the session cookie and the allowed `Origin` (scope `projects:read`, a rate limit
+ * the benchmark never reaches); returns the full key.
+ */
+export async function createApiKeyOverHttp(
+  baseUrl: string,
+  origin: string,
+  cookie: string,
+  orgId: string,
+): Promise<string> {
+  const res = await fetch(`${baseUrl}/v1/api-keys`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie, origin, 'x-organization': orgId },
+    body: JSON.stringify({ name: 'bench', scopes: ['projects:read'], rateLimitPerMinute: 100_000_000 }),
+  });
+  const body = await res.text();
+  if (res.status !== 201) throw new Error(`api key creation answered ${res.status}: ${body}`);
+  return (JSON.parse(body) as { secret: string }).secret;
 }

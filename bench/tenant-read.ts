@@ -95,8 +95,12 @@ try {
   }
   const ratio = summary.withTenant!.rate / summary.bare!.rate;
   console.log(`  ratio withTenant/bare         = ${ratio.toFixed(3)}  (target >= 0.85)`);
-  console.log(`  ratio withTenant/barePrepared = ${(summary.withTenant!.rate / summary.barePrepared!.rate).toFixed(3)}`);
-  console.log(`  ratio naive4rt/bare           = ${(summary.naive4rt!.rate / summary.bare!.rate).toFixed(3)}`);
+  console.log(
+    `  ratio withTenant/barePrepared = ${(summary.withTenant!.rate / summary.barePrepared!.rate).toFixed(3)}`,
+  );
+  console.log(
+    `  ratio naive4rt/bare           = ${(summary.naive4rt!.rate / summary.bare!.rate).toFixed(3)}`,
+  );
   await tenancy.close();
   await bare.end();
   await naivePool.end();

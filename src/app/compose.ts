@@ -15,6 +15,11 @@ import { createServices, type Services } from './services.js';
 import { registerRoutes } from './routes.js';
 import { createAppAuthenticator } from './authenticator.js';
 import { rewriteOrgPath } from '../modules/tenant-resolution/org-path.js';
+import {
+  CHECKPOINT_CRONTAB,
+  CHECKPOINT_TASK,
+  createCheckpointJobHandler,
+} from '../modules/audit/checkpoint-job.js';
 
 export interface ComposeOptions {
   readonly databaseUrl: string;
@@ -28,7 +33,7 @@ export interface ComposeOptions {
   readonly publicUrl: string;
   readonly secureCookies: boolean;
   readonly allowedOrigins?: string[];
-  readonly secrets: Pick<Secrets, 'jwtKeys' | 'kek'>;
+  readonly secrets: Pick<Secrets, 'jwtKeys' | 'kek' | 'auditKey'>;
   readonly baseDomain?: string;
   readonly smtpUrl?: string;
   readonly mailFrom: string;
@@ -93,7 +98,15 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       pool: jobPool,
       log: opts.log,
       pollIntervalMs: 500,
-      handlers: { [MAIL_TASK]: createMailJobHandler(mailer) },
+      handlers: {
+        [MAIL_TASK]: createMailJobHandler(mailer),
+        [CHECKPOINT_TASK]: createCheckpointJobHandler({
+          listOrganizationIds: (after, limit) => tenancy.privileged.listOrganizationIds(after, limit),
+          checkpointOrganization: (org) => services.audit.checkpointOrganization(org),
+          log: opts.log,
+        }),
+      },
+      crontab: CHECKPOINT_CRONTAB,
     });
   }
 
@@ -107,6 +120,8 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       await worker?.stop();
       await jobPool?.end();
       mailer.close();
+      // The last batch of API key `last_used_at` values needs the pool: before the pools close.
+      await services.apiKeyAuth.close();
       await services.bus.close();
       await cache.close();
       await platformDb.destroy();

@@ -6,6 +6,7 @@ import { HttpError } from '../platform/http/http-errors.js';
 import { registerHealthRoutes } from '../platform/http/health.routes.js';
 import { migrationsCurrent } from '../platform/db/migrate.js';
 import { registerProjectsRoutes } from '../modules/projects/projects.routes.js';
+import { registerApiKeysRoutes } from '../modules/api-keys/api-keys.routes.js';
 import { registerOrganizationsRoutes } from '../modules/organizations/organizations.routes.js';
 import { registerMembershipsRoutes } from '../modules/memberships/memberships.routes.js';
 import { registerRolesRoutes } from '../modules/memberships/roles.routes.js';
@@ -16,8 +17,11 @@ import { registerTokensRoutes } from '../modules/tokens/tokens.routes.js';
 import { registerTwoFactorRoutes } from '../modules/two-factor/two-factor.routes.js';
 import { registerInvitationsRoutes } from '../modules/invitations/invitations.routes.js';
 import { registerPlatformRoutes } from '../modules/platform/platform.routes.js';
+import { registerFlagsRoutes } from '../modules/flags/flags.routes.js';
+import { registerFlagDefinitionsRoutes } from '../modules/flags/flag-definitions.routes.js';
 import { registerSwitchRoutes } from '../modules/tenant-resolution/switch.routes.js';
 import { registerDevMailboxRoutes } from '../platform/mail/dev-mailbox.routes.js';
+import { registerAuditRoutes } from '../modules/audit/audit.routes.js';
 import type { Services } from './services.js';
 import type { ComposeOptions } from './compose.js';
 
@@ -42,6 +46,7 @@ export function registerRoutes(
     },
   });
   registerProjectsRoutes(app, { projects: s.projects });
+  registerApiKeysRoutes(app, { apiKeys: s.apiKeys });
   registerOrganizationsRoutes(app, { organizations: s.organizations });
   registerMembershipsRoutes(app, { memberships: s.memberships });
   registerRolesRoutes(app, { roles: s.roles });
@@ -76,6 +81,9 @@ export function registerRoutes(
     },
   });
   registerPlatformRoutes(app, { platform: s.platform });
+  registerFlagsRoutes(app, { flags: s.flags });
+  registerFlagDefinitionsRoutes(app, { definitions: s.flagDefinitions });
+  registerAuditRoutes(app, { audit: s.audit });
   registerSwitchRoutes(app, {
     sessions: s.sessions,
     organizationIdBySlug: deps.organizationIdBySlug,

@@ -14,10 +14,20 @@ import { createTwoFactorService } from '../modules/two-factor/two-factor.service
 import { createTwoFactorPolicyService } from '../modules/two-factor/two-factor.policy.js';
 import { createInvitationsService } from '../modules/invitations/invitations.service.js';
 import { createPlatformService } from '../modules/platform/platform.service.js';
+import { createFlagCache } from '../modules/flags/flag-cache.js';
+import { createFlagsService, loadOrganizationFlagContext } from '../modules/flags/flags.service.js';
+import {
+  createFlagDefinitionsService,
+  loadCompiledFlags,
+} from '../modules/flags/flag-definitions.service.js';
+import { createApiKeysService } from '../modules/api-keys/api-keys.service.js';
+import { createApiKeyAuth } from '../modules/api-keys/api-key-auth.js';
 import {
   createOrganizationPolicies,
   type OrganizationPolicies,
 } from '../modules/tenant-resolution/organization-policy.js';
+import { createAuditService } from '../modules/audit/audit.service.js';
+import { createAuditSigner, createAuditVerifier } from '../platform/audit/signing.js';
 import type { ComposeOptions } from './compose.js';
 
 /** Builds every service with only the dependencies it uses. */
@@ -26,6 +36,15 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
   const { withTenant, privileged } = tenancy;
   const localLookup = createMembershipLookup({ withTenant });
   const localPolicies = createOrganizationPolicies({ withTenant });
+  const flagCache = createFlagCache({
+    loadDefinitions: () => loadCompiledFlags(platformDb),
+    loadOrganization: (orgId) => loadOrganizationFlagContext(withTenant, orgId),
+  });
+  const apiKeyAuth = createApiKeyAuth({
+    lookup: (keyId) => privileged.apiKeyByKeyId(keyId),
+    withTenant,
+    log: opts.log,
+  });
   // Every cache invalidation goes through the bus: applied here, and broadcast to the other instances.
   let publish: InvalidationBus['publish'] = () => {};
   const sessions = createSessionService({
@@ -48,6 +67,9 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
         localLookup.invalidateOrganization(msg.orgId);
         localPolicies.invalidate(msg.orgId);
       } else if (msg.kind === 'user') sessions.invalidateUser(msg.userId);
+      else if (msg.kind === 'api_key') apiKeyAuth.invalidate(msg.keyId);
+      else if (msg.kind === 'flags') flagCache.forgetAll();
+      else if (msg.kind === 'flag_overrides') flagCache.forgetOrganization(msg.orgId);
       else sessions.forgetSession(msg.sessionId);
     },
   });
@@ -86,8 +108,15 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     isEnabled: (userId) => twoFactor.isEnabled(userId),
     onRequirementChanged: (orgId) => organizationPolicies.invalidate(orgId),
   });
+  const auditSigner = createAuditSigner(opts.secrets.auditKey);
+  const audit = createAuditService({
+    withTenant,
+    signer: auditSigner,
+    verifier: createAuditVerifier([auditSigner.publicKey]),
+  });
   return {
     bus,
+    audit,
     membershipLookup,
     organizationPolicies,
     sessions,
@@ -96,6 +125,20 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     twoFactor,
     twoFactorPolicy,
     projects: createProjectsService({ withTenant }),
+    flags: createFlagsService({
+      withTenant,
+      cache: flagCache,
+      overridesChanged: (orgId) => bus.publish({ kind: 'flag_overrides', orgId }),
+    }),
+    flagDefinitions: createFlagDefinitionsService({
+      db: platformDb,
+      definitionsChanged: () => bus.publish({ kind: 'flags' }),
+    }),
+    apiKeys: createApiKeysService({
+      withTenant,
+      onRevoked: (keyId) => bus.publish({ kind: 'api_key', keyId }),
+    }),
+    apiKeyAuth,
     organizations: createOrganizationsService({ withTenant, privileged, invalidateOrganization }),
     memberships: createMembershipsService({ withTenant, lookup: membershipLookup }),
     roles: createRolesService({ withTenant, lookup: membershipLookup }),
@@ -110,6 +153,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
       withTenant,
       platformOrganizations: (after, limit) => privileged.platformOrganizations(after, limit),
       invalidatePolicy: (orgId) => organizationPolicies.invalidate(orgId),
+      targetingChanged: (orgId) => bus.publish({ kind: 'flag_overrides', orgId }),
       log: opts.log,
     }),
   };

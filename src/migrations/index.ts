@@ -5,6 +5,9 @@ import * as m0002 from './0002-projects.js';
 import * as m0003 from './0003-identity.js';
 import * as m0004 from './0004-two-factor.js';
 import * as m0005 from './0005-platform.js';
+import * as m0006 from './0006-audit.js';
+import * as m0007 from './0007-api-keys.js';
+import * as m0008 from './0008-feature-flags.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -17,4 +20,7 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0003-identity', m0003],
   ['0004-two-factor', m0004],
   ['0005-platform', m0005],
+  ['0006-audit', m0006],
+  ['0007-api-keys', m0007],
+  ['0008-feature-flags', m0008],
 ];

@@ -8,7 +8,9 @@ import {
   inOrg,
   invite,
   ORG_NOT_FOUND,
+  rememberSecret,
   signUp,
+  signUpPlatformAdmin,
   startApp,
   stopApp,
   uniqueEmail,
@@ -35,12 +37,22 @@ describe('e2e: cross-tenant access', () => {
   let b: { id: string; slug: string };
   let projectB: string;
   let invitationB: string;
+  let apiKeyB: string;
+  /** A flag (global) that B has overridden. */
+  let flagB: string;
   let snapshotB: string;
   const roleB = 'b_auditor';
   const missing = randomUUID();
 
   /** The call of each tenant route, aimed at B's resources (used with every way of naming B). */
-  const callsWith = (ids: { project: string; user: string; role: string; invitation: string }) =>
+  const callsWith = (ids: {
+    project: string;
+    user: string;
+    role: string;
+    invitation: string;
+    apiKey: string;
+    flag: string;
+  }) =>
     ({
       'POST /v1/projects': { url: '/v1/projects', body: { name: 'planted' } },
       'GET /v1/projects': { url: '/v1/projects' },
@@ -73,9 +85,29 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/invitations': { url: '/v1/invitations' },
       'DELETE /v1/invitations/:id': { url: `/v1/invitations/${ids.invitation}` },
       'POST /v1/invitations/:id/resend': { url: `/v1/invitations/${ids.invitation}/resend`, body: {} },
+      'POST /v1/api-keys': { url: '/v1/api-keys', body: { name: 'planted', scopes: ['projects:read'] } },
+      'GET /v1/api-keys': { url: '/v1/api-keys' },
+      'GET /v1/api-keys/:id': { url: `/v1/api-keys/${ids.apiKey}` },
+      'DELETE /v1/api-keys/:id': { url: `/v1/api-keys/${ids.apiKey}` },
+      'GET /v1/flags': { url: '/v1/flags' },
+      'GET /v1/flags/overrides': { url: '/v1/flags/overrides' },
+      'PUT /v1/flags/:key/override': { url: `/v1/flags/${ids.flag}/override`, body: { value: true } },
+      'DELETE /v1/flags/:key/override': { url: `/v1/flags/${ids.flag}/override` },
+      'GET /v1/audit-logs': { url: '/v1/audit-logs' },
+      'GET /v1/audit-logs/export': { url: '/v1/audit-logs/export' },
+      'GET /v1/audit-logs/verify': { url: '/v1/audit-logs/verify' },
+      'GET /v1/audit-logs/checkpoints': { url: '/v1/audit-logs/checkpoints' },
+      'POST /v1/audit-logs/checkpoints': { url: '/v1/audit-logs/checkpoints', body: {} },
     }) satisfies Record<string, Call>;
 
-  const idsOfB = () => ({ project: projectB, user: ownerB.userId, role: roleB, invitation: invitationB });
+  const idsOfB = () => ({
+    project: projectB,
+    user: ownerB.userId,
+    role: roleB,
+    invitation: invitationB,
+    apiKey: apiKeyB,
+    flag: flagB,
+  });
   const tenantRoutes = () =>
     routeAuthTable(c.app)
       .filter((r) => r.auth.kind === 'tenant')
@@ -90,7 +122,12 @@ describe('e2e: cross-tenant access', () => {
     return JSON.stringify(
       await Promise.all(
         ['/v1/organization', '/v1/projects', `/v1/projects/${projectB}`, '/v1/members', '/v1/roles'].map(get),
-      ).then(async (xs) => [...xs, await get('/v1/invitations')]),
+      ).then(async (xs) => [
+        ...xs,
+        await get('/v1/invitations'),
+        await get('/v1/api-keys'),
+        await get('/v1/flags/overrides'),
+      ]),
     );
   };
 
@@ -109,6 +146,25 @@ describe('e2e: cross-tenant access', () => {
     );
     expect(role.statusCode, role.body).toBe(201);
     invitationB = (await invite(ownerB.browser, b.id, uniqueEmail('b-guest'), 'member')).id;
+    const keyB = await ownerB.browser.post(
+      '/v1/api-keys',
+      { name: 'B key', scopes: ['projects:read'] },
+      inOrg(b.id),
+    );
+    expect(keyB.statusCode, keyB.body).toBe(201);
+    apiKeyB = keyB.json<{ id: string; secret: string }>().id;
+    rememberSecret(keyB.json<{ secret: string }>().secret);
+    flagB = `xt-${randomUUID().slice(0, 8)}.beta`;
+    const platformAdmin = await signUpPlatformAdmin(c);
+    const flag = await platformAdmin.browser.post('/v1/platform/flags', {
+      key: flagB,
+      kind: 'boolean',
+      defaultValue: false,
+      allowOrgOverride: true,
+    });
+    expect(flag.statusCode, flag.body).toBe(201);
+    const override = await ownerB.browser.put(`/v1/flags/${flagB}/override`, { value: true }, inOrg(b.id));
+    expect(override.statusCode, override.body).toBe(200);
     // The attacker's session acts in A by default.
     expect((await attacker.browser.post('/v1/session/switch', { organization: a.id })).statusCode).toBe(200);
     snapshotB = await stateOfB();
@@ -138,7 +194,10 @@ describe('e2e: cross-tenant access', () => {
     expect(await stateOfB()).toBe(snapshotB);
   });
 
-  const takesId = (key: string) => key.includes(':') || key.endsWith('transfer-ownership');
+  // A flag key names a global definition, not a resource of B: `PUT /v1/flags/:key/override` acting in A
+  // sets A's own override (checked with the routes that take no id).
+  const takesId = (key: string) =>
+    (key.includes(':') && !key.startsWith('PUT /v1/flags/')) || key.endsWith('transfer-ownership');
 
   it('B’s resource ids used inside A: 404 exactly like ids that exist nowhere', async () => {
     const withB = callsWith(idsOfB()) as Record<string, Call>;
@@ -147,9 +206,11 @@ describe('e2e: cross-tenant access', () => {
       user: missing,
       role: 'no_such_role',
       invitation: missing,
+      apiKey: missing,
+      flag: 'no-such-flag',
     }) as Record<string, Call>;
     const idRoutes = tenantRoutes().filter((r) => r.method !== 'HEAD' && takesId(r.key));
-    expect(idRoutes).toHaveLength(10);
+    expect(idRoutes).toHaveLength(13);
     for (const { method, key } of idRoutes) {
       const got = await attacker.browser.req(method, withB[key]!.url, withB[key]!.body);
       const none = await attacker.browser.req(method, withMissing[key]!.url, withMissing[key]!.body);
@@ -174,6 +235,17 @@ describe('e2e: cross-tenant access', () => {
       'POST /v1/roles': 201,
       'POST /v1/invitations': 201,
       'GET /v1/invitations': 200,
+      'POST /v1/api-keys': 201,
+      'GET /v1/api-keys': 200,
+      'GET /v1/flags': 200,
+      'GET /v1/flags/overrides': 200,
+      // Sets A's own override of the (global) flag B overrode.
+      'PUT /v1/flags/:key/override': 200,
+      'GET /v1/audit-logs': 200,
+      'GET /v1/audit-logs/export': 200,
+      'GET /v1/audit-logs/verify': 200,
+      'POST /v1/audit-logs/checkpoints': 201,
+      'GET /v1/audit-logs/checkpoints': 200,
       // Last: it closes A.
       'DELETE /v1/organization': 202,
     };
@@ -200,10 +272,16 @@ describe('e2e: cross-tenant access', () => {
         .executeTakeFirstOrThrow(),
       projects: await db.selectFrom('projects').select('name').where('organization_id', '=', a.id).execute(),
       roles: await db.selectFrom('roles').select('key').where('organization_id', '=', a.id).execute(),
+      overrides: await db
+        .selectFrom('feature_flag_overrides')
+        .select(['flag_key', 'value'])
+        .where('organization_id', '=', a.id)
+        .execute(),
     }));
     expect(aNow.org.name).toBe('hijacked');
     expect(aNow.org.deletion_requested_at).not.toBeNull();
     expect(aNow.projects.map((p) => p.name).sort()).toEqual(['A project', 'planted']);
     expect(aNow.roles.map((r) => r.key)).toEqual(['planted']);
+    expect(aNow.overrides).toEqual([{ flag_key: flagB, value: true }]);
   });
 });

@@ -8,6 +8,7 @@ import type { Response } from 'light-my-request';
 import { buildTestApp, type LogLines } from '../support/app.js';
 import { sharedMailbox } from '../support/mailbox.js';
 import { mailText } from '../support/smtp.js';
+import { connect, testDb } from '../support/tenancy.js';
 import type { Composition } from '../../src/app/compose.js';
 import { codeFor } from '../../src/modules/two-factor/two-factor.test-fixtures.js';
 
@@ -162,6 +163,22 @@ export async function logIn(c: E2eApp, email: string, password: string) {
     browser,
     body: res.json<{ twoFactorRequired: boolean; currentOrganizationId?: string | null }>(),
   };
+}
+
+/**
+ * A signed-up user promoted to platform administrator with the owner connection (what `saasready admin
+ * create` does), signed in afresh so the new session carries the right.
+ */
+export async function signUpPlatformAdmin(c: E2eApp, prefix = 'platform-admin'): Promise<User> {
+  const user = await signUp(c, prefix);
+  const owner = await connect(testDb().migrationUrl);
+  try {
+    await owner.query('update users set is_platform_admin = true where id = $1', [user.userId]);
+  } finally {
+    await owner.end();
+  }
+  const { browser } = await logIn(c, user.email, user.password);
+  return { ...user, browser };
 }
 
 /** Creates a (non-personal) organization as `owner`; returns its id and slug. */

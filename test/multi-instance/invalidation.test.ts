@@ -67,4 +67,26 @@ describe('cache invalidation across instances (Redis pub/sub)', () => {
     }
     expect(status).toBe(401);
   });
+
+  it('an API key revoked on A is refused by B at once, although B had it cached', async () => {
+    const fx = identityFixtures(a.tenancy);
+    const org = await createTestOrg(a.tenancy, 'buskey');
+    const owner = await fx.member(org, { role: 'owner' });
+    const { apiKey } = await a.services.apiKeys.create(
+      userCtx(org, owner),
+      { name: 'bus', scopes: ['projects:read'] },
+      new Set(['projects:read']),
+    );
+    const use = () =>
+      b.app.inject({ url: '/v1/projects', headers: { authorization: `Bearer ${apiKey.secret}` } });
+    expect((await use()).statusCode).toBe(200); // cached on B now
+    await a.services.apiKeys.revoke(userCtx(org, owner), apiKey.id);
+    const deadline = Date.now() + 2000;
+    let status = (await use()).statusCode;
+    while (status !== 401 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+      status = (await use()).statusCode;
+    }
+    expect(status).toBe(401);
+  });
 });

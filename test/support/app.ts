@@ -85,6 +85,13 @@ export function createTestAuthenticator(opts: TestAuthenticatorOptions = {}): {
   };
 }
 
+let auditKey: ReturnType<typeof testJwtKey> | undefined;
+/** The audit checkpoint key every test app of this process signs with (the CLI tests pass it on). */
+export function testAuditKey(): ReturnType<typeof testJwtKey> {
+  auditKey ??= testJwtKey();
+  return auditKey;
+}
+
 /** The real composition on the test database, with logs captured. */
 export async function buildTestApp(
   opts: {
@@ -115,7 +122,7 @@ export async function buildTestApp(
     authenticator: opts.authenticator,
     publicUrl: opts.publicUrl ?? 'http://app.saasready.test',
     secureCookies: true,
-    secrets: { jwtKeys: [await testJwtKey()], kek: TEST_KEK },
+    secrets: { jwtKeys: [await testJwtKey()], kek: TEST_KEK, auditKey: await testAuditKey() },
     baseDomain: opts.baseDomain,
     smtpUrl: opts.smtpUrl,
     mailFrom: 'SaaSReady <no-reply@saasready.test>',

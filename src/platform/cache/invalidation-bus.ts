@@ -7,7 +7,13 @@ export type Invalidation =
   | { readonly kind: 'membership'; readonly orgId: string; readonly userId: string }
   | { readonly kind: 'organization'; readonly orgId: string }
   | { readonly kind: 'user'; readonly userId: string }
-  | { readonly kind: 'session'; readonly sessionId: string };
+  | { readonly kind: 'session'; readonly sessionId: string }
+  /** Feature flag definitions changed: drop the definitions and every organization's flag context. */
+  | { readonly kind: 'flags' }
+  /** An organization's flag overrides, plan or attributes changed. */
+  | { readonly kind: 'flag_overrides'; readonly orgId: string }
+  /** An API key was revoked: `keyId` is its public key id (`api_keys.key_id`). */
+  | { readonly kind: 'api_key'; readonly keyId: string };
 
 export interface InvalidationBus {
   /** Applies `msg` here at once, and on every other instance (through Redis pub/sub when configured). */

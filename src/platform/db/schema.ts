@@ -14,6 +14,14 @@ export interface Database {
   memberships: MembershipsTable;
   roles: RolesTable;
   invitations: InvitationsTable;
+  feature_flags: FeatureFlagsTable;
+  feature_flag_overrides: FeatureFlagOverridesTable;
+  api_keys: ApiKeysTable;
+  audit_events: AuditEventsTable;
+  audit_chain_heads: AuditChainHeadsTable;
+  audit_checkpoints: AuditCheckpointsTable;
+  platform_audit_events: PlatformAuditEventsTable;
+  platform_audit_head: PlatformAuditHeadTable;
 }
 
 type CreatedAt = ColumnType<Date, never, never>;
@@ -28,6 +36,9 @@ export interface OrganizationsTable {
   require_two_factor: Generated<boolean>;
   deletion_requested_at: Date | null;
   suspended_at: Date | null;
+  /** Targeting input of feature flags; set by platform administrators. */
+  plan: Generated<string>;
+  attributes: Generated<Record<string, string | number | boolean>>;
   created_at: Generated<Date> & CreatedAt;
   updated_at: Generated<Date>;
 }
@@ -148,4 +159,97 @@ export interface InvitationsTable {
   expires_at: Date;
   accepted_at: Date | null;
   created_at: Generated<Date>;
+}
+
+/** One entry of an organization's audit hash chain (append-only). */
+export interface AuditEventsTable {
+  organization_id: string;
+  seq: string;
+  id: string;
+  occurred_at: Date;
+  actor_type: 'user' | 'api_key' | 'system' | 'anonymous';
+  actor_id: string | null;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  changes: unknown;
+  metadata: unknown;
+  prev_hash: Buffer;
+  hash: Buffer;
+}
+
+export interface AuditChainHeadsTable {
+  organization_id: string;
+  seq: string;
+  hash: Buffer;
+  updated_at: Generated<Date>;
+}
+
+export interface AuditCheckpointsTable {
+  organization_id: string;
+  id: string;
+  seq: string;
+  head_hash: Buffer;
+  signed_at: Date;
+  key_id: string;
+  signature: Buffer;
+}
+
+export type PlatformAuditEventsTable = Omit<AuditEventsTable, 'organization_id'>;
+
+export interface PlatformAuditHeadTable {
+  singleton: Generated<boolean>;
+  seq: string;
+  hash: Buffer;
+  updated_at: Generated<Date>;
+}
+
+/** An organization API key. Only the SHA-256 of its secret is stored. */
+export interface ApiKeysTable {
+  organization_id: string;
+  id: string;
+  /** The public key id, the part of the key after `srk_` (unique across organizations). */
+  key_id: string;
+  name: string;
+  scopes: string[];
+  secret_hash: Buffer;
+  created_by_user_id: string | null;
+  created_by_key_id: string | null;
+  rate_limit_per_minute: number | null;
+  created_at: Generated<Date>;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+}
+
+/** A jsonb column written as JSON text (`JSON.stringify`: pg would send a JS array as a SQL array). */
+type JsonText<S> = ColumnType<S, string, string>;
+
+/** A feature flag definition: platform-level, no organization_id (see src/modules/flags). */
+export interface FeatureFlagsTable {
+  key: string;
+  description: Generated<string>;
+  kind: 'boolean' | 'multivariate';
+  variants: JsonText<unknown>;
+  default_value: JsonText<unknown>;
+  off_value: JsonText<unknown>;
+  killed: Generated<boolean>;
+  allow_org_override: Generated<boolean>;
+  rules: JsonText<unknown>;
+  rollout: ColumnType<unknown, string | null, string | null>;
+  version: Generated<number>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+/** An organization's override of one flag. */
+export interface FeatureFlagOverridesTable {
+  organization_id: string;
+  flag_key: string;
+  value: JsonText<unknown>;
+  updated_by_user_id: string | null;
+  updated_at: Generated<Date>;
 }

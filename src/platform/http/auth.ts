@@ -58,6 +58,8 @@ declare module 'fastify' {
     authenticated?: Authenticated;
     tenantCtx?: TenantCtx;
     tenantRole?: string;
+    /** The permissions the principal holds in the resolved tenant (set with `tenantCtx`). */
+    tenantPermissions?: ReadonlySet<Permission>;
   }
 }
 
@@ -112,7 +114,11 @@ export function installAuth(app: App, authenticator: Authenticator): void {
   });
 
   app.addHook('onRequest', (request, _reply, done) => {
-    runWithContext({ requestId: request.id, principal: { kind: 'anonymous' } }, done);
+    const ua = request.headers['user-agent'];
+    runWithContext(
+      { requestId: request.id, principal: { kind: 'anonymous' }, ip: request.ip, userAgent: ua },
+      done,
+    );
   });
 
   app.addHook('preValidation', (request, _reply, done) => {
@@ -142,6 +148,7 @@ export function installAuth(app: App, authenticator: Authenticator): void {
       throw new HttpError('FORBIDDEN', `missing permission ${auth.permission}`, 403);
     }
     request.tenantRole = resolved.role;
+    request.tenantPermissions = resolved.permissions;
     request.tenantCtx = { tenantId: resolved.tenantId, actor: who.principal, requestId: request.id };
   }
 }

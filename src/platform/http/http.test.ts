@@ -62,6 +62,7 @@ describe('HTTP platform', () => {
       'GET /healthz',
       'GET /openapi.json',
       'GET /readyz',
+      'GET /v1/audit-logs/public-key',
       'POST /v1/auth/login',
       'POST /v1/auth/password-reset',
       'POST /v1/auth/password-reset/confirm',

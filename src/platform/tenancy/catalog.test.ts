@@ -65,6 +65,8 @@ describe('catalog: every tenant table is protected', () => {
         'memberships',
         'roles',
         'invitations',
+        'api_keys',
+        'feature_flag_overrides',
       ]),
     );
     expect(await unprotectedTenantTables(admin, db.roles.runtime)).toEqual([]);
@@ -158,6 +160,7 @@ describe('catalog: every tenant table is protected', () => {
       [db.roles.definer],
     );
     expect(fns.rows.map((f) => f.proname)).toEqual([
+      'app_priv_api_key_by_key_id',
       'app_priv_invitation_by_token',
       'app_priv_list_organization_ids',
       'app_priv_organization_id_by_slug',
