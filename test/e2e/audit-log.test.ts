@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,33 +15,15 @@ import {
   type User,
 } from './helpers.js';
 import { connect, testDb } from '../support/tenancy.js';
+import { runCli } from '../support/cli.js';
 import { testAuditKey } from '../support/app.js';
 import { parseExportLine } from '../../src/platform/audit/stored.js';
 import { verifyChain } from '../../src/platform/audit/verify-chain.js';
 import { createAuditVerifier } from '../../src/platform/audit/signing.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
-
 async function cli(args: string[]): Promise<{ code: number | null; out: string }> {
-  const db = testDb();
   const key = await testAuditKey();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(root, 'bin/saasready.mjs'), ...args], {
-      cwd: root,
-      env: {
-        ...process.env,
-        DATABASE_URL: db.url,
-        MIGRATION_DATABASE_URL: db.migrationUrl,
-        DEFINER_ROLE: db.roles.definer,
-        AUDIT_SIGNING_KEY: JSON.stringify({ ...key.privateJwk, kid: key.kid }),
-        LOG_LEVEL: 'warn',
-      },
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => resolve({ code, out }));
-  });
+  return runCli(args, { AUDIT_SIGNING_KEY: JSON.stringify({ ...key.privateJwk, kid: key.kid }) });
 }
 
 interface EventBody {

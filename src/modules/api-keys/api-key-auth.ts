@@ -1,9 +1,9 @@
+import { createSingleFlightCache } from '../../platform/cache/single-flight.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Permission } from '../../platform/authz/permissions.js';
 import { isPermission } from '../../platform/authz/roles.js';
-import { platformCacheKey, type CacheKey } from '../../platform/tenancy/cache-keys.js';
+import { platformCacheKey } from '../../platform/tenancy/cache-keys.js';
 import type { ApiKeyAuthRow } from '../../platform/tenancy/privileged.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { bearerApiKey, parseApiKey, secretMatches } from './api-key-format.js';
@@ -66,11 +66,6 @@ interface CachedKey {
   readonly limit: number | null;
 }
 
-interface Flight {
-  readonly promise: Promise<CachedKey | null>;
-  readonly state: { superseded: boolean };
-}
-
 /** Compared against when there is no key, so an unknown key id costs what a wrong secret costs. */
 const NO_KEY_HASH = Buffer.alloc(32);
 
@@ -85,8 +80,7 @@ const NO_KEY_HASH = Buffer.alloc(32);
 export function createApiKeyAuth(deps: ApiKeyAuthDeps): ApiKeyAuth {
   const now = deps.now ?? Date.now;
   const defaultLimit = deps.defaultRateLimitPerMinute ?? 600;
-  const cache = new LRUCache<CacheKey, CachedKey>({ max: 50_000, ttl: deps.ttlMs ?? 60_000 });
-  const flights = new Map<CacheKey, Flight>();
+  const cache = createSingleFlightCache<CachedKey>({ max: 50_000, ttlMs: deps.ttlMs ?? 60_000 });
   const limiter = createApiKeyRateLimiter({ now });
   const usage = createApiKeyUsage({
     withTenant: deps.withTenant,
@@ -109,30 +103,8 @@ export function createApiKeyAuth(deps: ApiKeyAuthDeps): ApiKeyAuth {
     };
   };
 
-  function find(keyId: string): CachedKey | Promise<CachedKey | null> {
-    const key = platformCacheKey('api-key', keyId);
-    const hit = cache.get(key);
-    if (hit) return hit;
-    const existing = flights.get(key);
-    if (existing) return existing.promise;
-    const state = { superseded: false };
-    const settle = () => {
-      if (flights.get(key)?.state === state) flights.delete(key);
-    };
-    const promise = load(keyId).then(
-      (value) => {
-        settle();
-        if (value && !state.superseded) cache.set(key, value);
-        return value;
-      },
-      (err: unknown) => {
-        settle();
-        throw err;
-      },
-    );
-    flights.set(key, { promise, state });
-    return promise;
-  }
+  const find = (keyId: string): CachedKey | Promise<CachedKey | null> =>
+    cache.get(platformCacheKey('api-key', keyId), () => load(keyId));
 
   async function verify(request: FastifyRequest, presented: string): Promise<VerifiedApiKey> {
     const parsed = parseApiKey(presented);
@@ -163,13 +135,7 @@ export function createApiKeyAuth(deps: ApiKeyAuthDeps): ApiKeyAuth {
     },
 
     invalidate(keyId) {
-      const key = platformCacheKey('api-key', keyId);
-      cache.delete(key);
-      const flight = flights.get(key);
-      if (flight) {
-        flight.state.superseded = true;
-        flights.delete(key);
-      }
+      cache.drop(platformCacheKey('api-key', keyId));
     },
 
     flush: () => usage.flush(),

@@ -1,8 +1,8 @@
-import { LRUCache } from 'lru-cache';
 import type { Permission } from '../../platform/authz/permissions.js';
 import { isTenantId } from '../../platform/tenancy/context.js';
-import { tenantCacheKey, tenantOfCacheKey, type CacheKey } from '../../platform/tenancy/cache-keys.js';
+import { tenantCacheKey, tenantOfCacheKey } from '../../platform/tenancy/cache-keys.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import { createSingleFlightCache } from '../../platform/cache/single-flight.js';
 import { findAccess } from './memberships.repository.js';
 import { permissionsOf } from './role-permissions.js';
 
@@ -35,12 +35,6 @@ export interface MembershipLookupDeps {
   readonly max?: number;
 }
 
-interface Flight {
-  readonly promise: Promise<ActiveMembership | null>;
-  /** Set when the key is invalidated during the load: its result must not be stored. */
-  readonly state: { superseded: boolean };
-}
-
 /**
  * The membership lookup on every tenant request's path. Keys come only from
  * `tenantCacheKey(orgId, 'membership', userId)`. A load in flight when its key is invalidated does not
@@ -48,11 +42,10 @@ interface Flight {
  * seen by the very next request of this process.
  */
 export function createMembershipLookup(deps: MembershipLookupDeps): MembershipLookup {
-  const cache = new LRUCache<CacheKey, ActiveMembership>({
+  const cache = createSingleFlightCache<ActiveMembership>({
     max: deps.max ?? 50_000,
-    ttl: deps.ttlMs ?? 60_000,
+    ttlMs: deps.ttlMs ?? 60_000,
   });
-  const flights = new Map<CacheKey, Flight>();
 
   const load = async (orgId: string, userId: string): Promise<ActiveMembership | null> => {
     const row = await deps.withTenant(orgId, (db) => findAccess(db, orgId, userId), { mode: 'read' });
@@ -64,53 +57,22 @@ export function createMembershipLookup(deps: MembershipLookupDeps): MembershipLo
     };
   };
 
-  const drop = (key: CacheKey) => {
-    cache.delete(key);
-    const flight = flights.get(key);
-    if (flight) {
-      flight.state.superseded = true;
-      flights.delete(key);
-    }
-  };
-
   return {
     async activeMembership(orgId, userId) {
       if (!isTenantId(orgId) || !isTenantId(userId)) return null;
       const key = tenantCacheKey(orgId, 'membership', userId);
-      const hit = cache.get(key);
-      if (hit) return hit;
-      const existing = flights.get(key);
-      if (existing) return existing.promise;
-      const state = { superseded: false };
-      const settle = () => {
-        if (flights.get(key)?.state === state) flights.delete(key);
-      };
-      const promise = load(orgId, userId).then(
-        (value) => {
-          settle();
-          if (value && !state.superseded) cache.set(key, value);
-          return value;
-        },
-        (err: unknown) => {
-          settle();
-          throw err;
-        },
-      );
-      flights.set(key, { promise, state });
-      return promise;
+      return cache.get(key, () => load(orgId, userId));
     },
 
     invalidate(orgId, userId) {
       if (!isTenantId(orgId) || !isTenantId(userId)) return;
-      drop(tenantCacheKey(orgId, 'membership', userId));
+      cache.drop(tenantCacheKey(orgId, 'membership', userId));
     },
 
     invalidateOrganization(orgId) {
       if (!isTenantId(orgId)) return;
       // Role edits and deletion requests are rare: a scan of the keys is cheaper than keeping an index.
-      for (const key of [...cache.keys(), ...flights.keys()]) {
-        if (tenantOfCacheKey(key) === orgId) drop(key);
-      }
+      cache.dropWhere((key) => tenantOfCacheKey(key) === orgId);
     },
   };
 }

@@ -1,38 +1,17 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp } from '../../../test/support/app.js';
-import { testDb } from '../../../test/support/tenancy.js';
+import { runCli } from '../../../test/support/cli.js';
 import { auditEvents } from '../../../test/support/audit.js';
 import type { Composition } from '../../app/compose.js';
 
 const ORIGIN = 'http://app.saasready.test';
-const root = path.resolve(import.meta.dirname, '../../..');
 
 function cookieOf(setCookie: string | string[] | undefined): string {
   const first = [setCookie ?? []].flat()[0] ?? '';
   return first.split(';')[0] ?? '';
 }
 
-function cli(args: string[]): Promise<{ code: number | null; out: string }> {
-  const db = testDb();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(root, 'bin/saasready.mjs'), ...args], {
-      cwd: root,
-      env: {
-        ...process.env,
-        DATABASE_URL: db.url,
-        MIGRATION_DATABASE_URL: db.migrationUrl,
-        DEFINER_ROLE: db.roles.definer,
-        LOG_LEVEL: 'warn',
-      },
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => resolve({ code, out }));
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 describe('platform administration', () => {
   let c: Composition;
