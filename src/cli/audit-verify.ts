@@ -49,26 +49,25 @@ async function* exportEntries(file: string): AsyncGenerator<StoredEntry> {
 }
 
 /**
- * `saasready audit verify --file export.jsonl [--checkpoints checkpoints.json --public-key key.json|key.pem]`:
+ * `saasready audit verify --file export.jsonl [--checkpoints page.json … --public-key key.json|key.pem]`:
  * offline verification of a full JSON Lines export, with no access to the server. Checkpoints are the
  * body of `GET /v1/audit-logs/checkpoints` (or its `data` array); the key is the body of
  * `GET /v1/audit-logs/public-key` or its PEM.
  */
 export async function verifyExportFile(opts: {
   file: string;
-  checkpoints?: string;
+  /** Files of checkpoints: pages of `GET /v1/audit-logs/checkpoints`, or arrays of checkpoints. */
+  checkpoints?: readonly string[];
   publicKey?: string;
 }): Promise<ChainVerification> {
-  let checkpoints: { statement: CheckpointStatement; signature: Buffer }[] = [];
-  if (opts.checkpoints) {
-    const parsed = JSON.parse(await fs.readFile(opts.checkpoints, 'utf8')) as
+  const checkpoints: { statement: CheckpointStatement; signature: Buffer }[] = [];
+  for (const file of opts.checkpoints ?? []) {
+    const parsed = JSON.parse(await fs.readFile(file, 'utf8')) as
       | { data: { statement: CheckpointStatement; signature: string }[] }
       | { statement: CheckpointStatement; signature: string }[];
-    const list = Array.isArray(parsed) ? parsed : parsed.data;
-    checkpoints = list.map((c) => ({
-      statement: c.statement,
-      signature: Buffer.from(c.signature, 'base64url'),
-    }));
+    for (const c of Array.isArray(parsed) ? parsed : parsed.data) {
+      checkpoints.push({ statement: c.statement, signature: Buffer.from(c.signature, 'base64url') });
+    }
   }
   let verifier;
   if (opts.publicKey) {

@@ -12,7 +12,7 @@ import { createPasswordHasher } from '../modules/auth/passwords.js';
 const USAGE = `usage:
   saasready admin create --email <email>
   saasready audit verify --org <slug>
-  saasready audit verify --file <export.jsonl> [--checkpoints <checkpoints.json> --public-key <key.json|key.pem>]`;
+  saasready audit verify --file <export.jsonl> [--checkpoints <page.json> ... --public-key <key.json|key.pem>]`;
 
 function fail(message: string): never {
   process.stderr.write(`saasready: ${message}\n`);
@@ -64,7 +64,7 @@ async function auditVerify(args: string[]): Promise<void> {
     options: {
       org: { type: 'string' },
       file: { type: 'string' },
-      checkpoints: { type: 'string' },
+      checkpoints: { type: 'string', multiple: true },
       'public-key': { type: 'string' },
     },
     strict: true,

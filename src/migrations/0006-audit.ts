@@ -1,12 +1,23 @@
 import { sql, type Kysely } from 'kysely';
 import { createTenantTable, type MigrationContext } from '../platform/tenancy/migration-helpers.js';
 
+const APPEND_SIGNATURE = `app_audit_append(uuid, text, text, uuid, timestamptz, text, text, text, text, text,
+  text, text, text, jsonb, jsonb)`;
+const PLATFORM_APPEND_SIGNATURE = `app_platform_audit_append(text, text, uuid, timestamptz, text, text, text,
+  text, text, text, text, text, jsonb, jsonb)`;
+
 /**
  * The tamper-evident audit log: per-organization hash chains (`audit_events`, append-only), the chain
  * heads that serialize appends, signed checkpoints, and the same chain for platform-level actions.
  */
 export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
   const runtime = sql.id(ctx.roles.runtime);
+  const definer = sql.id(ctx.roles.definer);
+  const privileged = async (fn: string) => {
+    await sql`alter function ${sql.raw(fn)} owner to ${definer}`.execute(db);
+    await sql`revoke all on function ${sql.raw(fn)} from public`.execute(db);
+    await sql`grant execute on function ${sql.raw(fn)} to ${runtime}`.execute(db);
+  };
   const eventColumns = `seq bigint not null check (seq > 0),
       id uuid not null,
       occurred_at timestamptz not null,
@@ -49,14 +60,20 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   // One statement per append: take the head lock (upsert), compute the hash in the database over the
   // canonical JSON the application built (with the seq spliced in), insert, move the head. The lock is
   // held from this statement to COMMIT, so the critical section is one statement plus the commit.
-  // SECURITY INVOKER: it runs as the runtime role, under the tenant's RLS policies.
+  // It is the ONLY way to append: the runtime role may not insert events or touch the heads itself (a
+  // rewound head or a planted seq would break every later append). SECURITY DEFINER (owned by the
+  // definer role), so it checks the tenant itself: only the organization of the current tenant scope.
   await sql`create function app_audit_append(p_org uuid, p_prefix text, p_suffix text, p_id uuid,
       p_occurred_at timestamptz, p_actor_type text, p_actor_id text, p_action text, p_target_type text,
       p_target_id text, p_ip text, p_user_agent text, p_request_id text, p_changes jsonb, p_metadata jsonb)
-    returns table (seq bigint, hash bytea) language plpgsql security invoker
+    returns table (seq bigint, hash bytea) language plpgsql security definer
     set search_path = pg_catalog, public as $$
     declare v_seq bigint; v_prev bytea; v_hash bytea;
     begin
+      if p_org is null or p_org is distinct from public.app_current_tenant() then
+        raise exception 'audit append outside the tenant scope of its organization'
+          using errcode = 'insufficient_privilege';
+      end if;
       insert into public.audit_chain_heads as h (organization_id, seq, hash)
         values (p_org, 1, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
         on conflict (organization_id) do update set seq = h.seq + 1
@@ -69,10 +86,11 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
       update public.audit_chain_heads h set hash = v_hash, updated_at = now() where h.organization_id = p_org;
       return query select v_seq, v_hash;
     end $$`.execute(db);
-  await sql`revoke all on function app_audit_append(uuid, text, text, uuid, timestamptz, text, text, text,
-    text, text, text, text, text, jsonb, jsonb) from public`.execute(db);
-  await sql`grant execute on function app_audit_append(uuid, text, text, uuid, timestamptz, text, text, text,
-    text, text, text, text, text, jsonb, jsonb) to ${runtime}`.execute(db);
+  await sql`grant select, insert on audit_events to ${definer}`.execute(db);
+  await sql`grant select, insert, update on audit_chain_heads to ${definer}`.execute(db);
+  await sql`revoke insert on audit_events from ${runtime}`.execute(db);
+  await sql`revoke insert, update on audit_chain_heads from ${runtime}`.execute(db);
+  await privileged(APPEND_SIGNATURE);
 
   await createTenantTable(db, ctx, {
     name: 'audit_checkpoints',
@@ -95,8 +113,29 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
     hash bytea not null,
     updated_at timestamptz not null default now()
   )`.execute(db);
-  await sql`grant select, insert on platform_audit_events to ${runtime}`.execute(db);
-  await sql`grant select, insert, update on platform_audit_head to ${runtime}`.execute(db);
+  await sql`grant select on platform_audit_events, platform_audit_head to ${runtime}`.execute(db);
+  await sql`grant select, insert on platform_audit_events to ${definer}`.execute(db);
+  await sql`grant select, insert, update on platform_audit_head to ${definer}`.execute(db);
+  await sql`create function app_platform_audit_append(p_prefix text, p_suffix text, p_id uuid,
+      p_occurred_at timestamptz, p_actor_type text, p_actor_id text, p_action text, p_target_type text,
+      p_target_id text, p_ip text, p_user_agent text, p_request_id text, p_changes jsonb, p_metadata jsonb)
+    returns table (seq bigint, hash bytea) language plpgsql security definer
+    set search_path = pg_catalog, public as $$
+    declare v_seq bigint; v_prev bytea; v_hash bytea;
+    begin
+      insert into public.platform_audit_head as h (singleton, seq, hash)
+        values (true, 1, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+        on conflict (singleton) do update set seq = h.seq + 1
+        returning h.seq, h.hash into v_seq, v_prev;
+      v_hash := sha256(v_prev || convert_to(p_prefix || v_seq::text || p_suffix, 'UTF8'));
+      insert into public.platform_audit_events (seq, id, occurred_at, actor_type, actor_id, action,
+          target_type, target_id, ip, user_agent, request_id, changes, metadata, prev_hash, hash)
+        values (v_seq, p_id, p_occurred_at, p_actor_type, p_actor_id, p_action, p_target_type,
+          p_target_id, p_ip, p_user_agent, p_request_id, p_changes, p_metadata, v_prev, v_hash);
+      update public.platform_audit_head h set hash = v_hash, updated_at = now() where h.singleton;
+      return query select v_seq, v_hash;
+    end $$`.execute(db);
+  await privileged(PLATFORM_APPEND_SIGNATURE);
 
   // Grants are the first wall; this trigger is the second, and also stops the owner by accident. A DELETE
   // fired by another trigger is the cascade of deleting the organization itself (the runtime role cannot).

@@ -90,8 +90,19 @@ describe('audit log over HTTP (real composition)', () => {
       inOrg(org.id),
     );
     expect(byActor.json<{ data: EventBody[] }>().data).toHaveLength(4);
-    const bad = await owner.browser.get('/v1/audit-logs?from=yesterday', inOrg(org.id));
-    expect(bad.statusCode).toBe(400);
+    for (const q of [
+      'from=yesterday',
+      'from=2016-12-31T23:59:60Z',
+      'targetId=%00',
+      'actor=a%00b',
+      'cursor=eyJrIjoiLS0tIn0',
+    ]) {
+      const bad = await owner.browser.get(`/v1/audit-logs?${q}`, inOrg(org.id));
+      expect({ q, status: bad.statusCode }).toEqual({ q, status: 400 });
+    }
+    const nul = await owner.browser.post('/v1/projects', { name: 'a\u0000b' }, inOrg(org.id));
+    expect(nul.statusCode).toBe(400);
+    expect(nul.json()).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
   });
 
   it('is readable only with audit:read, and another tenant gets the 404 of a missing organization', async () => {

@@ -8,6 +8,7 @@ export type ApiKeysErrorCode =
   | 'API_KEY_SCOPES_INVALID'
   | 'API_KEY_SCOPES_NOT_ALLOWED'
   | 'API_KEY_EXPIRY_INVALID'
+  | 'API_KEY_CANNOT_CREATE_KEYS'
   | 'RATE_LIMITED';
 
 const STATUS: Record<ApiKeysErrorCode, number> = {
@@ -18,6 +19,7 @@ const STATUS: Record<ApiKeysErrorCode, number> = {
   API_KEY_SCOPES_INVALID: 400,
   API_KEY_SCOPES_NOT_ALLOWED: 403,
   API_KEY_EXPIRY_INVALID: 400,
+  API_KEY_CANNOT_CREATE_KEYS: 403,
   RATE_LIMITED: 429,
 };
 

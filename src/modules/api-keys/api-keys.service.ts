@@ -163,6 +163,13 @@ export function createApiKeysService(deps: ApiKeysServiceDeps): ApiKeysService {
 
   return {
     async create(ctx, input, grantable, opts) {
+      // A key minting keys would outlive its own revocation or expiry: only people create keys.
+      if (ctx.actor.kind === 'api_key') {
+        throw new ApiKeysError(
+          'API_KEY_CANNOT_CREATE_KEYS',
+          'an API key cannot create API keys: create them signed in as a member',
+        );
+      }
       const scopes = checkScopes(input.scopes, grantable);
       checkExpiry(input.expiresAt);
       return withTenant(ctx.tenantId, async (db) => {

@@ -127,6 +127,8 @@ describe('audit hash chain (real PostgreSQL)', () => {
       `update audit_checkpoints set seq = 0 where organization_id = $1`,
       `delete from audit_checkpoints where organization_id = $1`,
       `delete from audit_chain_heads where organization_id = $1`,
+      `insert into audit_events (organization_id, seq, id, occurred_at, actor_type, action, target_type, prev_hash, hash)
+       values ($1, 1000, gen_random_uuid(), now(), 'system', 'x.y', 't', '\\x00', '\\x00')`,
     ]) {
       await runtime.query('begin');
       await runtime.query(`select set_config('app.tenant_id', $1, true)`, [org]);
@@ -140,7 +142,26 @@ describe('audit hash chain (real PostgreSQL)', () => {
         where table_name = 'audit_events' and grantee = $1 order by 1`,
       [db.roles.runtime],
     );
-    expect(grants.rows.map((r) => r.privilege_type)).toEqual(['INSERT', 'SELECT']);
+    // Not even INSERT: appends go only through app_audit_append, which takes the head lock.
+    expect(grants.rows.map((r) => r.privilege_type)).toEqual(['SELECT']);
+    await runtime.query('begin');
+    await runtime.query(`select set_config('app.tenant_id', $1, true)`, [org]);
+    await expect(
+      runtime.query(`update audit_chain_heads set seq = 1 where organization_id = $1`, [org]),
+    ).rejects.toThrow(/permission denied/);
+    await runtime.query('rollback');
+    // The append function refuses an organization other than the scope's tenant, and no scope at all.
+    const other = await createTestOrg(tenancy, 'au-rt-other');
+    const args = `$1, '{"a":', '}', gen_random_uuid(), now(), 'system', 's', 'x.y', 't', null, null, null, null, null, null`;
+    await expect(runtime.query(`select * from app_audit_append(${args})`, [org])).rejects.toThrow(
+      /outside the tenant scope/,
+    );
+    await runtime.query('begin');
+    await runtime.query(`select set_config('app.tenant_id', $1, true)`, [other]);
+    await expect(runtime.query(`select * from app_audit_append(${args})`, [org])).rejects.toThrow(
+      /outside the tenant scope/,
+    );
+    await runtime.query('rollback');
   });
 
   it('the trigger refuses UPDATE, DELETE and TRUNCATE even to the owner', async () => {
@@ -204,13 +225,15 @@ describe('audit hash chain (real PostgreSQL)', () => {
 
   it('a consistently rewritten chain is caught by the signed checkpoint', async () => {
     const org = await createTestOrg(tenancy, 'au-cp');
-    await write(org, 4);
+    await write(org, 2);
+    await audit.checkpoint(ctxOf(org));
+    await write(org, 2);
     const { checkpoint, created } = await audit.checkpoint(ctxOf(org));
     expect(created).toBe(true);
     expect(checkpoint.statement.seq).toBe(4);
     expect((await audit.checkpoint(ctxOf(org))).created).toBe(false);
     await write(org, 2);
-    expect(await audit.verify(ctxOf(org))).toMatchObject({ valid: true, checkpointsChecked: 1, lastSeq: 6 });
+    expect(await audit.verify(ctxOf(org))).toMatchObject({ valid: true, checkpointsChecked: 2, lastSeq: 6 });
 
     // Rewrite entry 3 and recompute every later hash, the head too: only the signature can tell.
     const all = await owner.query('begin').then(async () => {
@@ -245,9 +268,10 @@ describe('audit hash chain (real PostgreSQL)', () => {
     await owner.query('alter table audit_chain_heads force row level security');
     await owner.query('alter table audit_events enable trigger audit_events_append_only');
     await owner.query('commit');
+    // The checkpoint at 2 still holds, the one at 4 does not: the rewrite is in 3..4.
     expect(await audit.verify(ctxOf(org))).toMatchObject({
       valid: false,
-      firstBrokenSeq: 4,
+      firstBrokenSeq: 3,
       reason: 'checkpoint_mismatch',
     });
   });

@@ -4,6 +4,7 @@ import type { App } from '../../platform/http/server.js';
 import { tenantCtx } from '../../platform/http/auth.js';
 import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
 import type { AuditFilter, AuditService } from './audit.service.js';
+import { AuditError } from './audit.errors.js';
 
 const Actor = Type.Object({
   type: Type.Union([
@@ -98,14 +99,21 @@ const ExportQuery = Type.Object(
 );
 type FilterQuery = Static<typeof ExportQuery>;
 
+function dateOf(value: string, name: string): Date {
+  const d = new Date(value);
+  // The date-time format admits what Date cannot hold (a leap second, year 0): refuse it here.
+  if (Number.isNaN(d.getTime())) throw new AuditError('INVALID_AUDIT_FILTER', `${name} is not a valid time`);
+  return d;
+}
+
 const filterOf = (q: FilterQuery): AuditFilter => ({
   ...(q.actor !== undefined && { actorId: q.actor }),
   ...(q.actorType !== undefined && { actorType: q.actorType }),
   ...(q.action !== undefined && { action: q.action }),
   ...(q.targetType !== undefined && { targetType: q.targetType }),
   ...(q.targetId !== undefined && { targetId: q.targetId }),
-  ...(q.from !== undefined && { from: new Date(q.from) }),
-  ...(q.to !== undefined && { to: new Date(q.to) }),
+  ...(q.from !== undefined && { from: dateOf(q.from, 'from') }),
+  ...(q.to !== undefined && { to: dateOf(q.to, 'to') }),
 });
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };

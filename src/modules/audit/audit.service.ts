@@ -1,4 +1,4 @@
-import type { TenantCtx } from '../../platform/tenancy/context.js';
+import { isTenantId, type TenantCtx } from '../../platform/tenancy/context.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import type { AuditPublicKey, AuditSigner, AuditVerifier } from '../../platform/audit/signing.js';
 import type { ChainVerification } from '../../platform/audit/verify-chain.js';
@@ -134,7 +134,7 @@ export function createAuditService(deps: {
 
     async listCheckpoints(ctx, page) {
       const limit = Math.min(Math.max(page?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
-      const after = decodeCursor(page?.cursor, (k) => /^[0-9a-f-]{36}$/.test(k));
+      const after = decodeCursor(page?.cursor, isTenantId);
       const rows = await withTenant(
         ctx.tenantId,
         (db) => repo.pageCheckpoints(db, ctx.tenantId, after, limit + 1),

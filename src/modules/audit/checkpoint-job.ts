@@ -19,12 +19,21 @@ export function createCheckpointJobHandler(deps: {
   return async () => {
     let after: string | null = null;
     let signed = 0;
+    let failed = 0;
     for (;;) {
       const ids = await deps.listOrganizationIds(after, 500);
-      for (const id of ids) if (await deps.checkpointOrganization(id)) signed += 1;
+      for (const id of ids) {
+        // One organization's failure must not leave the others unsigned for the hour.
+        try {
+          if (await deps.checkpointOrganization(id)) signed += 1;
+        } catch (err) {
+          failed += 1;
+          deps.log.error({ tenant_id: id, err: (err as Error).message }, 'audit checkpoint failed');
+        }
+      }
       if (ids.length < 500) break;
       after = ids[ids.length - 1]!;
     }
-    deps.log.info({ checkpoints_signed: signed }, 'audit checkpoints signed');
+    deps.log.info({ checkpoints_signed: signed, checkpoints_failed: failed }, 'audit checkpoints signed');
   };
 }

@@ -2,8 +2,9 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { currentContext, type Principal } from '../tenancy/context.js';
 import { uuidv7 } from '../ids.js';
-import { buildEntry, entryHash, GENESIS_HASH, type AuditEntry, type AuditEventInput } from './chain.js';
-import { jsonText } from './record.js';
+import { buildEntry, type AuditEntry, type AuditEventInput } from './chain.js';
+import { canonicalJson } from './canonical-json.js';
+import { jsonText, splitAtSeq } from './record.js';
 
 /** Who acts on the platform (no organization). */
 export interface PlatformActor {
@@ -14,7 +15,8 @@ export interface PlatformActor {
 /**
  * Appends one event to the platform chain (actions with no organization, e.g. feature flag definitions),
  * in the caller's transaction on the platform database: `platformDb.transaction().execute(trx => …)`.
- * Same entry shape, hashing and locking as an organization's chain (`recordAudit`).
+ * Same entry shape, hashing and locking as an organization's chain (`recordAudit`), through the one
+ * function allowed to append (`app_platform_audit_append`).
  */
 export async function recordPlatformAudit(
   trx: Transaction<Database> | Kysely<Database>,
@@ -22,17 +24,11 @@ export async function recordPlatformAudit(
   event: AuditEventInput,
 ): Promise<AuditEntry> {
   if (!trx.isTransaction) throw new Error('recordPlatformAudit must run inside a transaction');
-  const head = await sql<{ seq: string; hash: Buffer }>`
-    insert into platform_audit_head as h (singleton, seq, hash) values (true, 1, ${GENESIS_HASH})
-    on conflict (singleton) do update set seq = h.seq + 1
-    returning seq, hash`.execute(trx);
-  const row = head.rows[0];
-  if (!row) throw new Error('platform audit head upsert returned no row');
   const request = currentContext();
   const sameRequest = request?.requestId === who.requestId;
-  const entry = buildEntry({
+  const draft = buildEntry({
     organizationId: null,
-    seq: Number(row.seq),
+    seq: 0,
     id: uuidv7(),
     occurredAt: new Date(),
     actor: who.actor,
@@ -41,19 +37,15 @@ export async function recordPlatformAudit(
     userAgent: sameRequest ? request.userAgent : null,
     event,
   });
-  const hash = entryHash(row.hash, entry);
-  await sql`
-    with e as (
-      insert into platform_audit_events (seq, id, occurred_at, actor_type, actor_id, action, target_type,
-        target_id, ip, user_agent, request_id, changes, metadata, prev_hash, hash)
-      values (${entry.seq}, ${entry.id}, ${entry.occurred_at}, ${entry.actor.type}, ${entry.actor.id},
-        ${entry.action}, ${entry.target.type}, ${entry.target.id}, ${entry.ip}, ${entry.user_agent},
-        ${entry.request_id}, ${jsonText(entry.changes)}::jsonb, ${jsonText(entry.metadata)}::jsonb,
-        ${row.hash}, ${hash})
-      returning seq, hash
-    )
-    update platform_audit_head h set hash = e.hash, updated_at = now() from e where h.seq = e.seq`.execute(
+  const [prefix, suffix] = splitAtSeq(canonicalJson(draft));
+  const res = await sql<{ seq: string }>`select seq from app_platform_audit_append(
+      ${prefix}, ${suffix}, ${draft.id}, ${draft.occurred_at}, ${draft.actor.type}, ${draft.actor.id},
+      ${draft.action}, ${draft.target.type}, ${draft.target.id}, ${draft.ip}, ${draft.user_agent},
+      ${draft.request_id}, ${jsonText(draft.changes)}::jsonb, ${jsonText(draft.metadata)}::jsonb)`.execute(
     trx,
   );
+  const row = res.rows[0];
+  if (!row) throw new Error('platform audit append returned no row');
+  const entry = { ...draft, seq: Number(row.seq) };
   return entry;
 }

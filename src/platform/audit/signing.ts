@@ -43,6 +43,8 @@ export interface AuditSigner {
 
 /** Checks checkpoint signatures against the published keys (by key id). */
 export interface AuditVerifier {
+  /** Whether a key with this id is known (a checkpoint of an unknown key cannot be checked). */
+  knows(keyId: string): boolean;
   verify(statement: CheckpointStatement, signature: Buffer): boolean;
 }
 
@@ -78,6 +80,7 @@ export function createAuditVerifier(
     byId.set(k.keyId, obj);
   }
   return {
+    knows: (keyId) => byId.has(keyId),
     verify(statement, signature) {
       const key = byId.get(statement.key_id);
       if (!key) return false;

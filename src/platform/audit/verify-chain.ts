@@ -10,7 +10,8 @@ export type BreakReason =
   | 'prev_hash_mismatch' // the entry does not link to the entry before it
   | 'hash_mismatch' // the entry's content was changed
   | 'truncated' // entries after this point are gone (the head or a checkpoint says there were more)
-  | 'head_mismatch' // the chain head records another hash for this seq
+  | 'head_mismatch' // the chain head records another hash for this seq, or entries beyond it exist
+  | 'head_missing' // entries exist but the chain head row is gone (the end may have been cut off)
   | 'checkpoint_mismatch' // a signed checkpoint names another hash for this seq
   | 'bad_signature'; // a checkpoint's signature does not verify
 
@@ -21,6 +22,8 @@ export interface ChainVerification {
   /** Hex hash of the last entry (the genesis hash for an empty chain). */
   readonly headHash: string;
   readonly checkpointsChecked: number;
+  /** Checkpoints signed with a key this verifier does not know (e.g. one rotated out): not checked. */
+  readonly checkpointsUnverifiable: number;
   /** The first seq at which the chain cannot be trusted, or null. */
   readonly firstBrokenSeq: number | null;
   readonly reason: BreakReason | null;
@@ -68,7 +71,17 @@ export async function verifyChain(args: {
       continue;
     }
     if (!same(s.prevHash, prev)) {
-      breakAt(seq, 'prev_hash_mismatch', `entry ${seq} does not link to entry ${seq - 1}`);
+      // An intact successor (its own hash checks out) that no longer links back means the entry before it
+      // was rewritten — with its hash recomputed, or it would have failed its own check.
+      if (seq > 1 && same(entryHash(s.prevHash, s.entry), s.hash)) {
+        breakAt(
+          seq - 1,
+          'hash_mismatch',
+          `entry ${seq - 1} was rewritten: entry ${seq} links to another hash`,
+        );
+      } else {
+        breakAt(seq, 'prev_hash_mismatch', `entry ${seq} does not link to entry ${seq - 1}`);
+      }
       continue;
     }
     const computed = entryHash(prev, s.entry);
@@ -83,6 +96,13 @@ export async function verifyChain(args: {
   const lastSeq = expected - 1;
   const complete = broken === null;
 
+  if (complete && args.head === null && lastSeq > 0) {
+    breakAt(
+      lastSeq + 1,
+      'head_missing',
+      'entries exist but the chain head is gone: the end may have been cut off',
+    );
+  }
   if (args.head && complete) {
     if (args.head.seq > lastSeq) {
       breakAt(
@@ -90,25 +110,46 @@ export async function verifyChain(args: {
         'truncated',
         `the chain head is at seq ${args.head.seq}, entries end at ${lastSeq}`,
       );
-    } else if (args.head.seq === lastSeq && lastSeq > 0 && !same(args.head.hash, prev)) {
+    } else if (args.head.seq < lastSeq) {
+      breakAt(
+        args.head.seq + 1,
+        'head_mismatch',
+        `entries go on after the chain head (seq ${args.head.seq})`,
+      );
+    } else if (lastSeq > 0 && !same(args.head.hash, prev)) {
       breakAt(lastSeq, 'head_mismatch', `the chain head records another hash for seq ${lastSeq}`);
     }
   }
-  for (const cp of checkpoints) {
+  // Checkpoints in seq order: a mismatch says some entry after the last checkpoint that held was rewritten
+  // (a consistent rewrite cannot be pinned to one entry), so the first untrusted seq is right after it.
+  let unverifiable = 0;
+  let lastGood = 0;
+  const firstBreak = () => (broken as { seq: number } | null)?.seq ?? Number.POSITIVE_INFINITY;
+  for (const cp of [...checkpoints].sort((x, y) => x.statement.seq - y.statement.seq)) {
     const seq = cp.statement.seq;
-    if (!args.verifier || !args.verifier.verify(cp.statement, cp.signature)) {
-      breakAt(seq, 'bad_signature', `the checkpoint at seq ${seq} has no valid signature`);
+    if (!args.verifier?.knows(cp.statement.key_id)) {
+      unverifiable += 1;
       continue;
     }
-    if (!complete && seq >= (broken as { seq: number } | null)!.seq) continue;
+    if (!args.verifier.verify(cp.statement, cp.signature)) {
+      breakAt(seq, 'bad_signature', `the checkpoint at seq ${seq} has an invalid signature`);
+      continue;
+    }
+    if (seq >= firstBreak()) continue;
     if (seq > lastSeq) {
       breakAt(lastSeq + 1, 'truncated', `a signed checkpoint covers seq ${seq}, entries end at ${lastSeq}`);
       continue;
     }
     const h = hashAt.get(seq);
     if (!h || h.toString('hex') !== cp.statement.head_hash) {
-      breakAt(seq, 'checkpoint_mismatch', `the signed checkpoint for seq ${seq} names another hash`);
+      breakAt(
+        lastGood + 1,
+        'checkpoint_mismatch',
+        `the signed checkpoint for seq ${seq} names another hash: an entry from seq ${lastGood + 1} to ${seq} was rewritten`,
+      );
+      continue;
     }
+    lastGood = seq;
   }
   const b = broken as { seq: number; reason: BreakReason; detail: string } | null;
   return {
@@ -116,7 +157,8 @@ export async function verifyChain(args: {
     entriesChecked: checked,
     lastSeq,
     headHash: prev.toString('hex'),
-    checkpointsChecked: checkpoints.length,
+    checkpointsChecked: checkpoints.length - unverifiable,
+    checkpointsUnverifiable: unverifiable,
     firstBrokenSeq: b?.seq ?? null,
     reason: b?.reason ?? null,
     detail: b?.detail ?? null,

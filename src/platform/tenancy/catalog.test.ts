@@ -160,6 +160,9 @@ describe('catalog: every tenant table is protected', () => {
       [db.roles.definer],
     );
     expect(fns.rows.map((f) => f.proname)).toEqual([
+      // Appends to the audit chains: the only way to write them (each checks its tenant scope).
+      'app_audit_append',
+      'app_platform_audit_append',
       'app_priv_api_key_by_key_id',
       'app_priv_invitation_by_token',
       'app_priv_list_organization_ids',
