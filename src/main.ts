@@ -61,6 +61,7 @@ async function main(): Promise<void> {
     publicUrl,
     secureCookies: needsSecureCookies(config.nodeEnv, publicUrl),
     secrets,
+    auditRetiredKeys: config.auditRetiredKeys,
     baseDomain: config.baseDomain,
     smtpUrl: config.smtpUrl,
     mailFrom: config.mailFrom,

@@ -8,6 +8,7 @@ import { createTenancy, type Tenancy } from '../platform/tenancy/tenancy.js';
 import { createCache } from '../platform/cache/create-cache.js';
 import type { Cache } from '../platform/cache/cache.js';
 import type { Secrets } from '../platform/secrets.js';
+import type { RetiredAuditKey } from '../platform/config.js';
 import { createMailer, type Mailer } from '../platform/mail/mailer.js';
 import { createMailJobHandler, MAIL_TASK } from '../platform/mail/mail-job.js';
 import { startJobWorker, type JobWorker } from '../platform/jobs/worker.js';
@@ -34,6 +35,8 @@ export interface ComposeOptions {
   readonly secureCookies: boolean;
   readonly allowedOrigins?: string[];
   readonly secrets: Pick<Secrets, 'jwtKeys' | 'kek' | 'auditKey'>;
+  /** Public keys of retired audit checkpoint keys (still verified and published). */
+  readonly auditRetiredKeys?: readonly RetiredAuditKey[];
   readonly baseDomain?: string;
   readonly smtpUrl?: string;
   readonly mailFrom: string;

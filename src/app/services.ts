@@ -27,7 +27,7 @@ import {
   type OrganizationPolicies,
 } from '../modules/tenant-resolution/organization-policy.js';
 import { createAuditService } from '../modules/audit/audit.service.js';
-import { createAuditSigner, createAuditVerifier } from '../platform/audit/signing.js';
+import { createAuditSigner, createAuditVerifier, publicKeyOf } from '../platform/audit/signing.js';
 import type { ComposeOptions } from './compose.js';
 
 /** Builds every service with only the dependencies it uses. */
@@ -112,7 +112,11 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
   const audit = createAuditService({
     withTenant,
     signer: auditSigner,
-    verifier: createAuditVerifier([auditSigner.publicKey]),
+    verifier: createAuditVerifier([
+      auditSigner.publicKey,
+      ...(opts.auditRetiredKeys ?? []).map((k) => ({ keyId: k.kid, jwk: k.jwk })),
+    ]),
+    retiredKeys: (opts.auditRetiredKeys ?? []).map((k) => publicKeyOf(k.kid, k.jwk)),
   });
   return {
     bus,

@@ -26,12 +26,17 @@ export async function verifyOrganizationBySlug(
   pool: pg.Pool,
   auditKey: { kid: string; privateJwk: JWK },
   slug: string,
+  retired: readonly { kid: string; jwk: JWK }[] = [],
 ): Promise<ChainVerification | null> {
   const tenancy = createTenancy({ url: '', poolSize: 2, pool });
   const orgId = await tenancy.privileged.organizationIdBySlug(slug);
   if (!orgId) return null;
   const signer = createAuditSigner(auditKey);
-  return verifyOrganizationChain(tenancy.withTenant, createAuditVerifier([signer.publicKey]), orgId);
+  const verifier = createAuditVerifier([
+    signer.publicKey,
+    ...retired.map((k) => ({ keyId: k.kid, jwk: k.jwk })),
+  ]);
+  return verifyOrganizationChain(tenancy.withTenant, verifier, orgId);
 }
 
 async function* exportEntries(file: string): AsyncGenerator<StoredEntry> {
@@ -76,8 +81,13 @@ export async function verifyExportFile(opts: {
       const keyIds = [...new Set(checkpoints.map((c) => c.statement.key_id))];
       verifier = createAuditVerifier(keyIds.map((keyId) => ({ keyId, pem: text })));
     } else {
-      const k = JSON.parse(text) as { keyId: string; pem: string };
-      verifier = createAuditVerifier([{ keyId: k.keyId, pem: k.pem }]);
+      // The body of GET /v1/audit-logs/public-key: the current key and the retired ones.
+      const k = JSON.parse(text) as {
+        keyId: string;
+        pem: string;
+        retired?: { keyId: string; pem: string }[];
+      };
+      verifier = createAuditVerifier([{ keyId: k.keyId, pem: k.pem }, ...(k.retired ?? [])]);
     }
   } else if (checkpoints.length > 0) {
     throw new Error('--checkpoints needs --public-key to check their signatures');

@@ -92,7 +92,7 @@ async function auditVerify(args: string[]): Promise<void> {
   const { pool, close } = await connectForCli(config, log);
   let result;
   try {
-    result = await verifyOrganizationBySlug(pool, secrets.auditKey, values.org);
+    result = await verifyOrganizationBySlug(pool, secrets.auditKey, values.org, config.auditRetiredKeys);
   } finally {
     await close();
   }

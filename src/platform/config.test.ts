@@ -55,6 +55,7 @@ describe('loadConfig: defaults', () => {
       mailFrom: 'SaaSReady <no-reply@saasready.local>',
       baseDomain: undefined,
       secretsFromEnv: {},
+      auditRetiredKeys: [],
     });
   });
 
@@ -224,6 +225,17 @@ describe('loadConfig: secrets from the environment', () => {
       'kek',
       'sessionSecret',
     ]);
+  });
+
+  it('reads retired audit public keys, refusing private ones', () => {
+    const { d: _d, ...pub } = ed25519Jwk();
+    expect(
+      loadConfig({ AUDIT_RETIRED_KEYS: JSON.stringify([{ ...pub, kid: 'old' }]) }).auditRetiredKeys,
+    ).toEqual([{ kid: 'old', jwk: { ...pub, kid: 'old' } }]);
+    expect(loadConfig({}).auditRetiredKeys).toEqual([]);
+    failure({ AUDIT_RETIRED_KEYS: JSON.stringify([{ ...ed25519Jwk(), kid: 'old' }]) }, 'AUDIT_RETIRED_KEYS');
+    failure({ AUDIT_RETIRED_KEYS: '{"kid":"x"}' }, 'AUDIT_RETIRED_KEYS');
+    failure({ AUDIT_RETIRED_KEYS: JSON.stringify([pub]) }, 'AUDIT_RETIRED_KEYS');
   });
 
   it('does not require secrets outside production', () => {

@@ -49,6 +49,14 @@ export interface AppConfig {
   /** From address of outgoing mail. */
   mailFrom: string;
   secretsFromEnv: SecretsFromEnv;
+  /** Public keys of retired audit checkpoint keys (AUDIT_RETIRED_KEYS): older checkpoints still verify. */
+  auditRetiredKeys: RetiredAuditKey[];
+}
+
+/** The public half of a rotated-out audit signing key. */
+export interface RetiredAuditKey {
+  kid: string;
+  jwk: JWK;
 }
 
 const NODE_ENVS: readonly NodeEnv[] = ['development', 'production', 'test'];
@@ -322,5 +330,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     smtpUrl,
     mailFrom,
     secretsFromEnv: secretsFromEnv(env, nodeEnv),
+    auditRetiredKeys: retiredAuditKeys(env),
   };
+}
+
+function retiredAuditKeys(env: NodeJS.ProcessEnv): RetiredAuditKey[] {
+  const raw = read(env, 'AUDIT_RETIRED_KEYS');
+  if (raw === undefined) return [];
+  const bad = (why: string) =>
+    new ConfigError(
+      'AUDIT_RETIRED_KEYS',
+      `AUDIT_RETIRED_KEYS must be a JSON array of Ed25519 public JWKs with "kid": ${why}`,
+    );
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw bad('it is not valid JSON');
+  }
+  if (!Array.isArray(parsed)) throw bad('it is not an array');
+  return parsed.map((k: unknown, i) => {
+    const o = (typeof k === 'object' && k !== null ? k : {}) as Record<string, unknown>;
+    if (
+      o.kty !== 'OKP' ||
+      o.crv !== 'Ed25519' ||
+      typeof o.x !== 'string' ||
+      typeof o.kid !== 'string' ||
+      o.kid === ''
+    ) {
+      throw bad(`entry ${i} is not one`);
+    }
+    if (o.d !== undefined) throw bad(`entry ${i} holds a private key ("d"): give only the public half`);
+    return { kid: o.kid, jwk: { kty: 'OKP', crv: 'Ed25519', x: o.x, kid: o.kid } };
+  });
 }

@@ -276,6 +276,38 @@ describe('audit hash chain (real PostgreSQL)', () => {
     });
   });
 
+  it('after a key rotation, old checkpoints verify with the retired public key, and are only unverifiable without it', async () => {
+    const org = await createTestOrg(tenancy, 'au-rot');
+    await write(org, 2);
+    await audit.checkpoint(ctxOf(org)); // signed with the old key
+    const oldKey = audit.publicKey();
+    const newSigner = createAuditSigner(await testJwtKey());
+    const without = createAuditService({
+      withTenant: tenancy.withTenant,
+      signer: newSigner,
+      verifier: createAuditVerifier([newSigner.publicKey]),
+    });
+    await write(org, 1);
+    await without.checkpoint(ctxOf(org)); // signed with the new key
+    expect(await without.verify(ctxOf(org))).toMatchObject({
+      valid: true,
+      checkpointsChecked: 1,
+      checkpointsUnverifiable: 1,
+    });
+    const withRetired = createAuditService({
+      withTenant: tenancy.withTenant,
+      signer: newSigner,
+      verifier: createAuditVerifier([newSigner.publicKey, { keyId: oldKey.keyId, jwk: oldKey.jwk }]),
+      retiredKeys: [oldKey],
+    });
+    expect(await withRetired.verify(ctxOf(org))).toMatchObject({
+      valid: true,
+      checkpointsChecked: 2,
+      checkpointsUnverifiable: 0,
+    });
+    expect(withRetired.publicKey().retired.map((k) => k.keyId)).toEqual([oldKey.keyId]);
+  });
+
   it('the periodic job signs only organizations whose head moved', async () => {
     const org = await createTestOrg(tenancy, 'au-job');
     await write(org, 1);

@@ -61,11 +61,17 @@ const Verification = Type.Object({
   reason: Type.Union([Type.String(), Type.Null()]),
   detail: Type.Union([Type.String(), Type.Null()]),
 });
-const PublicKey = Type.Object({
+const KeyFields = {
   keyId: Type.String(),
   algorithm: Type.Literal('Ed25519'),
   jwk: Type.Record(Type.String(), Type.Unknown()),
   pem: Type.String(),
+};
+const PublicKey = Type.Object({
+  ...KeyFields,
+  retired: Type.Array(Type.Object(KeyFields), {
+    description: 'rotated-out keys: checkpoints signed with them still verify',
+  }),
 });
 
 const FilterFields = {

@@ -43,8 +43,8 @@ export interface AuditService {
   listCheckpoints(ctx: TenantCtx, page?: { limit?: number; cursor?: string }): Promise<Page<CheckpointView>>;
   /** Signs a checkpoint for one organization whose head moved since its last one (periodic job). */
   checkpointOrganization(org: string): Promise<boolean>;
-  /** The published checkpoint key. */
-  publicKey(): AuditPublicKey;
+  /** The published checkpoint key, with the retired keys older checkpoints were signed with. */
+  publicKey(): AuditPublicKey & { retired: AuditPublicKey[] };
 }
 
 const isSeq = (s: string) => /^[1-9][0-9]{0,17}$/.test(s);
@@ -55,6 +55,8 @@ export function createAuditService(deps: {
   withTenant: WithTenant;
   signer: AuditSigner;
   verifier: AuditVerifier;
+  /** Rotated-out keys, still published (and known to `verifier`). */
+  retiredKeys?: readonly AuditPublicKey[];
 }): AuditService {
   const { withTenant, signer, verifier } = deps;
 
@@ -148,6 +150,6 @@ export function createAuditService(deps: {
       return result?.created ?? false;
     },
 
-    publicKey: () => signer.publicKey,
+    publicKey: () => ({ ...signer.publicKey, retired: [...(deps.retiredKeys ?? [])] }),
   };
 }

@@ -58,6 +58,11 @@ const publicOf = (kid: string, key: KeyObject): AuditPublicKey => {
   };
 };
 
+/** The published form of a public key given as a JWK (a retired key). */
+export function publicKeyOf(kid: string, jwk: JWK): AuditPublicKey {
+  return publicOf(kid, createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }));
+}
+
 /** The checkpoint signer from the process secrets' audit key (an Ed25519 private JWK). */
 export function createAuditSigner(key: { kid: string; privateJwk: JWK }): AuditSigner {
   const privateKey = createPrivateKey({ key: key.privateJwk as JsonWebKey, format: 'jwk' });
