@@ -22,6 +22,7 @@ import { registerFlagDefinitionsRoutes } from '../modules/flags/flag-definitions
 import { registerSwitchRoutes } from '../modules/tenant-resolution/switch.routes.js';
 import { registerDevMailboxRoutes } from '../platform/mail/dev-mailbox.routes.js';
 import { registerAuditRoutes } from '../modules/audit/audit.routes.js';
+import { registerPlatformAuditRoutes } from '../modules/audit/platform-audit.routes.js';
 import type { Services } from './services.js';
 import type { ComposeOptions } from './compose.js';
 
@@ -84,6 +85,7 @@ export function registerRoutes(
   registerFlagsRoutes(app, { flags: s.flags });
   registerFlagDefinitionsRoutes(app, { definitions: s.flagDefinitions });
   registerAuditRoutes(app, { audit: s.audit });
+  registerPlatformAuditRoutes(app, { platformAudit: s.platformAudit });
   registerSwitchRoutes(app, {
     sessions: s.sessions,
     organizationIdBySlug: deps.organizationIdBySlug,

@@ -27,6 +27,7 @@ import {
   type OrganizationPolicies,
 } from '../modules/tenant-resolution/organization-policy.js';
 import { createAuditService } from '../modules/audit/audit.service.js';
+import { createPlatformAuditService } from '../modules/audit/platform-audit.service.js';
 import { createAuditSigner, createAuditVerifier, publicKeyOf } from '../platform/audit/signing.js';
 import type { ComposeOptions } from './compose.js';
 
@@ -121,6 +122,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
   return {
     bus,
     audit,
+    platformAudit: createPlatformAuditService({ db: platformDb }),
     membershipLookup,
     organizationPolicies,
     sessions,

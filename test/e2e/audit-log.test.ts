@@ -9,6 +9,7 @@ import {
   inOrg,
   ORG_NOT_FOUND,
   signUp,
+  signUpPlatformAdmin,
   startApp,
   stopApp,
   type E2eApp,
@@ -210,4 +211,52 @@ describe('audit log over HTTP (real composition)', () => {
     const unknown = await cli(['audit', 'verify', '--org', 'no-such-org-anywhere']);
     expect(unknown.code).toBe(1);
   }, 60_000);
+
+  it('platform actions are chained too: platform admins list and verify them, nobody else', async () => {
+    const admin = await signUpPlatformAdmin(c, 'audit-platform-admin');
+    const key = `audit-e2e-${Date.now().toString(36)}.flag`;
+    const created = await admin.browser.post('/v1/platform/flags', {
+      key,
+      kind: 'boolean',
+      defaultValue: false,
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const list = await admin.browser.get('/v1/platform/audit-logs?action=flag.*&limit=200');
+    expect(list.statusCode, list.body).toBe(200);
+    const event = list.json<{ data: EventBody[] }>().data.find((e) => e.target.id === key);
+    expect(event).toMatchObject({ action: 'flag.created', actor: { type: 'user', id: admin.userId } });
+    expect((await admin.browser.get('/v1/platform/audit-logs/verify')).json()).toMatchObject({ valid: true });
+    expect((await owner.browser.get('/v1/platform/audit-logs')).statusCode).toBe(403);
+    expect((await owner.browser.get('/v1/platform/audit-logs/verify')).statusCode).toBe(403);
+
+    // Tamper with that entry as the owner, see it named, put it back.
+    const ownerDb = await connect(testDb().migrationUrl);
+    const tamper = async (actor: string) => {
+      await ownerDb.query('begin');
+      await ownerDb.query(
+        'alter table platform_audit_events disable trigger platform_audit_events_append_only',
+      );
+      await ownerDb.query('update platform_audit_events set actor_id = $2 where seq = $1', [
+        event!.seq,
+        actor,
+      ]);
+      await ownerDb.query(
+        'alter table platform_audit_events enable trigger platform_audit_events_append_only',
+      );
+      await ownerDb.query('commit');
+    };
+    try {
+      await tamper('someone-else');
+      const broken = await admin.browser.get('/v1/platform/audit-logs/verify');
+      expect(broken.json()).toMatchObject({
+        valid: false,
+        firstBrokenSeq: event!.seq,
+        reason: 'hash_mismatch',
+      });
+    } finally {
+      await tamper(admin.userId);
+      await ownerDb.end();
+    }
+    expect((await admin.browser.get('/v1/platform/audit-logs/verify')).json()).toMatchObject({ valid: true });
+  });
 });

@@ -15,7 +15,8 @@ const Actor = Type.Object({
   ]),
   id: Type.Union([Type.String(), Type.Null()]),
 });
-const AuditEvent = Type.Object(
+/** An audit event in responses (organization and platform chains alike). */
+export const AuditEvent = Type.Object(
   {
     seq: Type.Integer(),
     id: Type.String({ format: 'uuid' }),
