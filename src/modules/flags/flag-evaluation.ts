@@ -84,7 +84,9 @@ export function bucketOf(flagKey: string, unitId: string): number {
 /**
  * Remembers the buckets of recently seen units (organization or user ids), one small array per unit
  * indexed by flag, so a returning user costs one map lookup instead of a SHA-256 per rollout flag. It is
- * a cache of the pure {@link bucketOf}: answers are identical with or without it.
+ * a cache of the pure {@link bucketOf}: answers are identical with or without it. Its keys are bare unit
+ * ids, not `tenantCacheKey`s: it holds no tenant data (a bucket is a hash of the flag key and the id, which
+ * anyone holding the id can compute), and a key factory call per flag would double the cost of a call.
  */
 export class BucketMemo {
   private readonly units: LRUCache<string, Uint16Array>;
