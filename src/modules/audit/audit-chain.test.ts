@@ -179,6 +179,28 @@ describe('audit hash chain (real PostgreSQL)', () => {
     await expect(owner.query('truncate audit_events')).rejects.toThrow(/append-only/);
   });
 
+  it('deleting the organization itself (a purge) takes its audit rows with it; nothing else can', async () => {
+    const org = await createTestOrg(tenancy, 'au-purge');
+    await write(org, 2);
+    await audit.checkpoint(ctxOf(org));
+    const admin = await connect(db.adminUrl);
+    try {
+      await expect(admin.query('delete from audit_events where organization_id = $1', [org])).rejects.toThrow(
+        /append-only/,
+      );
+      await admin.query('delete from organizations where id = $1', [org]);
+      const left = await admin.query<{ n: number }>(
+        `select (select count(*) from audit_events where organization_id = $1)
+              + (select count(*) from audit_checkpoints where organization_id = $1)
+              + (select count(*) from audit_chain_heads where organization_id = $1) as n`,
+        [org],
+      );
+      expect(Number(left.rows[0]!.n)).toBe(0);
+    } finally {
+      await admin.end();
+    }
+  });
+
   it('tampering as the owner — change, delete, reorder — is named at the first broken seq', async () => {
     const changed = await createTestOrg(tenancy, 'au-t1');
     await write(changed, 6);
