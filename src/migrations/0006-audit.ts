@@ -57,9 +57,9 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   });
   await sql`revoke delete, truncate on audit_chain_heads from ${runtime}`.execute(db);
 
-  // One statement per append: take the head lock (upsert), compute the hash in the database over the
-  // canonical JSON the application built (with the seq spliced in), insert, move the head. The lock is
-  // held from this statement to COMMIT, so the critical section is one statement plus the commit.
+  // One statement per append: lock the head (select … for update), compute the hash in the database
+  // over the canonical JSON the application built (with the seq spliced in), insert, move the head. The
+  // lock is held from this statement to COMMIT, so the critical section is one statement plus the commit.
   // It is the ONLY way to append: the runtime role may not insert events or touch the heads itself (a
   // rewound head or a planted seq would break every later append). SECURITY DEFINER (owned by the
   // definer role), so it checks the tenant itself: only the organization of the current tenant scope.
@@ -74,16 +74,24 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
         raise exception 'audit append outside the tenant scope of its organization'
           using errcode = 'insufficient_privilege';
       end if;
-      insert into public.audit_chain_heads as h (organization_id, seq, hash)
-        values (p_org, 1, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
-        on conflict (organization_id) do update set seq = h.seq + 1
-        returning h.seq, h.hash into v_seq, v_prev;
+      -- Lock the head (created at seq 0 by the first append); one write of it per append, at the end.
+      select h.seq, h.hash into v_seq, v_prev from public.audit_chain_heads h
+        where h.organization_id = p_org for update;
+      if not found then
+        insert into public.audit_chain_heads (organization_id, seq, hash)
+          values (p_org, 0, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+          on conflict (organization_id) do nothing;
+        select h.seq, h.hash into v_seq, v_prev from public.audit_chain_heads h
+          where h.organization_id = p_org for update;
+      end if;
+      v_seq := v_seq + 1;
       v_hash := sha256(v_prev || convert_to(p_prefix || v_seq::text || p_suffix, 'UTF8'));
       insert into public.audit_events (organization_id, seq, id, occurred_at, actor_type, actor_id, action,
           target_type, target_id, ip, user_agent, request_id, changes, metadata, prev_hash, hash)
         values (p_org, v_seq, p_id, p_occurred_at, p_actor_type, p_actor_id, p_action, p_target_type,
           p_target_id, p_ip, p_user_agent, p_request_id, p_changes, p_metadata, v_prev, v_hash);
-      update public.audit_chain_heads h set hash = v_hash, updated_at = now() where h.organization_id = p_org;
+      update public.audit_chain_heads h set seq = v_seq, hash = v_hash, updated_at = now()
+        where h.organization_id = p_org;
       return query select v_seq, v_hash;
     end $$`.execute(db);
   await sql`grant select, insert on audit_events to ${definer}`.execute(db);
@@ -123,16 +131,21 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
     set search_path = pg_catalog, public as $$
     declare v_seq bigint; v_prev bytea; v_hash bytea;
     begin
-      insert into public.platform_audit_head as h (singleton, seq, hash)
-        values (true, 1, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
-        on conflict (singleton) do update set seq = h.seq + 1
-        returning h.seq, h.hash into v_seq, v_prev;
+      select h.seq, h.hash into v_seq, v_prev from public.platform_audit_head h where h.singleton for update;
+      if not found then
+        insert into public.platform_audit_head (singleton, seq, hash)
+          values (true, 0, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+          on conflict (singleton) do nothing;
+        select h.seq, h.hash into v_seq, v_prev from public.platform_audit_head h where h.singleton for update;
+      end if;
+      v_seq := v_seq + 1;
       v_hash := sha256(v_prev || convert_to(p_prefix || v_seq::text || p_suffix, 'UTF8'));
       insert into public.platform_audit_events (seq, id, occurred_at, actor_type, actor_id, action,
           target_type, target_id, ip, user_agent, request_id, changes, metadata, prev_hash, hash)
         values (v_seq, p_id, p_occurred_at, p_actor_type, p_actor_id, p_action, p_target_type,
           p_target_id, p_ip, p_user_agent, p_request_id, p_changes, p_metadata, v_prev, v_hash);
-      update public.platform_audit_head h set hash = v_hash, updated_at = now() where h.singleton;
+      update public.platform_audit_head h set seq = v_seq, hash = v_hash, updated_at = now()
+        where h.singleton;
       return query select v_seq, v_hash;
     end $$`.execute(db);
   await privileged(PLATFORM_APPEND_SIGNATURE);

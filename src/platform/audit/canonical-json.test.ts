@@ -89,7 +89,7 @@ describe('chain entries', () => {
 
 describe('splitAtSeq', () => {
   it('splits at the top-level seq even when changes or metadata hold a "seq" key', async () => {
-    const { splitAtSeq } = await import('./record.js');
+    const { splitAtSeq } = await import('./draft.js');
     const entry = buildEntry({
       organizationId: 'o',
       seq: 0,

@@ -114,9 +114,19 @@ export function installAuth(app: App, authenticator: Authenticator): void {
   });
 
   app.addHook('onRequest', (request, _reply, done) => {
-    const ua = request.headers['user-agent'];
+    // IP and user agent are read only by the audit recorder: getters, so a read pays nothing (`request.ip`
+    // re-parses X-Forwarded-For under TRUST_PROXY on every access).
     runWithContext(
-      { requestId: request.id, principal: { kind: 'anonymous' }, ip: request.ip, userAgent: ua },
+      {
+        requestId: request.id,
+        principal: { kind: 'anonymous' },
+        get ip() {
+          return request.ip;
+        },
+        get userAgent() {
+          return request.headers['user-agent'];
+        },
+      },
       done,
     );
   });

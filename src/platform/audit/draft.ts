@@ -1,0 +1,64 @@
+import { sql, type RawBuilder } from 'kysely';
+import { currentContext, type Principal } from '../tenancy/context.js';
+import { uuidv7 } from '../ids.js';
+import { canonicalJson } from './canonical-json.js';
+import { buildEntry, type AuditEntry, type AuditEventInput } from './chain.js';
+
+/**
+ * An entry ready to append: built with seq 0, its canonical JSON split around that seq (the database
+ * splices in the seq it assigns under the chain lock and hashes the result), and the argument list the
+ * append functions (`app_audit_append`, `app_platform_audit_append`) share after their first ones.
+ */
+export interface AuditDraft {
+  readonly entry: AuditEntry;
+  /** `prefix, suffix, id, occurred_at, actor_type, actor_id, action, target_type, target_id, ip,
+   *  user_agent, request_id, changes, metadata` as SQL parameters. */
+  readonly args: RawBuilder<unknown>;
+}
+
+/** Drafts one event of `organizationId`'s chain (null: the platform chain). IP and UA come from the
+ *  request context when `requestId` is the current request's. */
+export function draftAudit(
+  organizationId: string | null,
+  actor: Principal,
+  requestId: string,
+  event: AuditEventInput,
+): AuditDraft {
+  const request = currentContext();
+  const sameRequest = request?.requestId === requestId;
+  const entry = buildEntry({
+    organizationId,
+    seq: 0,
+    id: uuidv7(),
+    occurredAt: new Date(),
+    actor,
+    requestId,
+    ip: sameRequest ? request.ip : null,
+    userAgent: sameRequest ? request.userAgent : null,
+    event,
+  });
+  const [prefix, suffix] = splitAtSeq(canonicalJson(entry));
+  const args = sql`${prefix}, ${suffix}, ${entry.id}, ${entry.occurred_at}, ${entry.actor.type},
+    ${entry.actor.id}, ${entry.action}, ${entry.target.type}, ${entry.target.id}, ${entry.ip},
+    ${entry.user_agent}, ${entry.request_id}, ${jsonText(entry.changes)}::jsonb,
+    ${jsonText(entry.metadata)}::jsonb`;
+  return { entry, args };
+}
+
+const SEQ_MARK = ',"seq":0,';
+
+/**
+ * Splits the canonical JSON of an entry built with seq 0 around that seq. Keys are sorted, so the
+ * top-level `seq` is the LAST occurrence (nested objects that could hold a "seq" key — changes,
+ * metadata — sort before it; `target` and `user_agent` after it hold no such key).
+ */
+export function splitAtSeq(canonical: string): [string, string] {
+  const at = canonical.lastIndexOf(SEQ_MARK);
+  if (at < 0) throw new Error('canonical audit entry has no seq');
+  return [canonical.slice(0, at + SEQ_MARK.length - 2), canonical.slice(at + SEQ_MARK.length - 1)];
+}
+
+/** A JSON value as the text of a `jsonb` parameter (null stays SQL NULL). */
+export function jsonText(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}
