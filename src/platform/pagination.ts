@@ -3,6 +3,14 @@ import { AppError } from './errors.js';
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 200;
 
+/** The page size a list uses: the caller's `limit` clamped to 1…MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE if none. */
+export function pageLimit(limit: number | undefined): number {
+  return Math.min(Math.max(limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+}
+
+/** A seq-like cursor key: a positive integer (as text) that fits a bigint. */
+export const isSeqKey = (k: string): boolean => /^[1-9][0-9]{0,17}$/.test(k);
+
 export class PaginationError extends AppError<'INVALID_CURSOR'> {}
 
 /** Opaque cursor: base64url of the last item's sort key. */

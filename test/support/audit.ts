@@ -1,4 +1,5 @@
 import type { WithTenant } from '../../src/platform/tenancy/with-tenant.js';
+import { actionMatch } from '../../src/modules/audit/audit.repository.js';
 
 /** An audit event as tests assert on it. */
 export interface AuditRow {
@@ -26,8 +27,10 @@ export async function auditEvents(
     orgId,
     (db) => {
       let q = db.selectFrom('audit_events').selectAll().where('organization_id', '=', orgId);
-      if (action?.endsWith('.*')) q = q.where('action', 'like', `${action.slice(0, -1)}%`);
-      else if (action) q = q.where('action', '=', action);
+      if (action) {
+        const a = actionMatch(action);
+        q = q.where('action', a.op, a.value);
+      }
       return q.orderBy('seq').execute();
     },
     { mode: 'read' },

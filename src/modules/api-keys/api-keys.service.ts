@@ -3,13 +3,7 @@ import { isPermission } from '../../platform/authz/roles.js';
 import { recordAudit } from '../../platform/audit/record.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { requestHash, withIdempotency } from '../../platform/idempotency.js';
-import {
-  decodeCursor,
-  DEFAULT_PAGE_SIZE,
-  MAX_PAGE_SIZE,
-  toPage,
-  type Page,
-} from '../../platform/pagination.js';
+import { decodeCursor, toPage, type Page, pageLimit } from '../../platform/pagination.js';
 import { isTenantId, type TenantCtx } from '../../platform/tenancy/context.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
@@ -203,7 +197,7 @@ export function createApiKeysService(deps: ApiKeysServiceDeps): ApiKeysService {
     },
 
     async list(ctx, opts) {
-      const limit = Math.min(Math.max(opts?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const limit = pageLimit(opts?.limit);
       const before = decodeCursor(opts?.cursor, isTenantId);
       const rows = await withTenant(
         ctx.tenantId,

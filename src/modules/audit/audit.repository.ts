@@ -13,6 +13,13 @@ export interface AuditFilter {
   readonly to?: Date;
 }
 
+/** The condition of an action filter: exact, or `like` for a prefix written `member.*`. */
+export function actionMatch(action: string): { op: '=' | 'like'; value: string } {
+  return action.endsWith('.*')
+    ? { op: 'like', value: `${action.slice(0, -1).replace(/[\\%_]/g, (c) => `\\${c}`)}%` }
+    : { op: '=', value: action };
+}
+
 /**
  * Events newest first (`order: 'desc'`, the list) or oldest first (`'asc'`, export and verification),
  * strictly after/before the `cursor` seq.
@@ -27,9 +34,8 @@ export async function listEvents(
   if (f.actorId !== undefined) q = q.where('actor_id', '=', f.actorId);
   if (f.actorType !== undefined) q = q.where('actor_type', '=', f.actorType);
   if (f.action !== undefined) {
-    q = f.action.endsWith('.*')
-      ? q.where('action', 'like', `${f.action.slice(0, -1).replace(/[\\%_]/g, (c) => `\\${c}`)}%`)
-      : q.where('action', '=', f.action);
+    const a = actionMatch(f.action);
+    q = q.where('action', a.op, a.value);
   }
   if (f.targetType !== undefined) q = q.where('target_type', '=', f.targetType);
   if (f.targetId !== undefined) q = q.where('target_id', '=', f.targetId);

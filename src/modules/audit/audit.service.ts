@@ -4,13 +4,7 @@ import type { AuditPublicKey, AuditSigner, AuditVerifier } from '../../platform/
 import type { ChainVerification } from '../../platform/audit/verify-chain.js';
 import { exportLine, storedEntry } from '../../platform/audit/stored.js';
 import { uuidv7 } from '../../platform/ids.js';
-import {
-  DEFAULT_PAGE_SIZE,
-  MAX_PAGE_SIZE,
-  decodeCursor,
-  toPage,
-  type Page,
-} from '../../platform/pagination.js';
+import { decodeCursor, toPage, type Page, pageLimit, isSeqKey } from '../../platform/pagination.js';
 import * as repo from './audit.repository.js';
 import { AuditError } from './audit.errors.js';
 import { verifyOrganizationChain } from './audit-verification.js';
@@ -47,7 +41,6 @@ export interface AuditService {
   publicKey(): AuditPublicKey & { retired: AuditPublicKey[] };
 }
 
-const isSeq = (s: string) => /^[1-9][0-9]{0,17}$/.test(s);
 const EXPORT_BATCH = 500;
 
 /** The audit log's read side, verification and checkpoints. Writes happen in each module (`recordAudit`). */
@@ -92,8 +85,8 @@ export function createAuditService(deps: {
 
   return {
     async list(ctx, filter, page) {
-      const limit = Math.min(Math.max(page?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
-      const cursor = decodeCursor(page?.cursor, isSeq);
+      const limit = pageLimit(page?.limit);
+      const cursor = decodeCursor(page?.cursor, isSeqKey);
       const rows = await withTenant(
         ctx.tenantId,
         (db) =>
@@ -135,7 +128,7 @@ export function createAuditService(deps: {
     },
 
     async listCheckpoints(ctx, page) {
-      const limit = Math.min(Math.max(page?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const limit = pageLimit(page?.limit);
       const after = decodeCursor(page?.cursor, isTenantId);
       const rows = await withTenant(
         ctx.tenantId,

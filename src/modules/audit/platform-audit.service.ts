@@ -2,14 +2,9 @@ import type { PlatformDb } from '../../platform/db/platform-db.js';
 import type { AuditEventsTable } from '../../platform/db/schema.js';
 import { storedEntry, type StoredEntry } from '../../platform/audit/stored.js';
 import { verifyChain, type ChainVerification } from '../../platform/audit/verify-chain.js';
-import {
-  DEFAULT_PAGE_SIZE,
-  MAX_PAGE_SIZE,
-  decodeCursor,
-  toPage,
-  type Page,
-} from '../../platform/pagination.js';
+import { decodeCursor, toPage, type Page, pageLimit, isSeqKey } from '../../platform/pagination.js';
 import { toEventView, type AuditEventView } from './audit-views.js';
+import { actionMatch } from './audit.repository.js';
 
 /** The platform chain (actions with no organization: flag definitions, …), for platform administrators. */
 export interface PlatformAuditService {
@@ -22,7 +17,6 @@ export interface PlatformAuditService {
   verify(): Promise<ChainVerification>;
 }
 
-const isSeq = (s: string) => /^[1-9][0-9]{0,17}$/.test(s);
 const BATCH = 1000;
 const asRow = (r: Omit<AuditEventsTable, 'organization_id'>): AuditEventsTable => ({
   ...r,
@@ -51,13 +45,12 @@ export function createPlatformAuditService(deps: { db: PlatformDb }): PlatformAu
 
   return {
     async list(filter, page) {
-      const limit = Math.min(Math.max(page?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
-      const cursor = decodeCursor(page?.cursor, isSeq);
+      const limit = pageLimit(page?.limit);
+      const cursor = decodeCursor(page?.cursor, isSeqKey);
       let q = db.selectFrom('platform_audit_events').selectAll();
       if (filter.action !== undefined) {
-        q = filter.action.endsWith('.*')
-          ? q.where('action', 'like', `${filter.action.slice(0, -1).replace(/[\\%_]/g, (c) => `\\${c}`)}%`)
-          : q.where('action', '=', filter.action);
+        const a = actionMatch(filter.action);
+        q = q.where('action', a.op, a.value);
       }
       if (cursor !== undefined) q = q.where('seq', '<', cursor);
       const rows = await q

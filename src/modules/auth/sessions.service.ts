@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { parseCookies, serializeCookie } from '../../platform/http/cookies.js';
 import { organizationNotFound } from '../../platform/http/auth.js';
 import { uuidv7 } from '../../platform/ids.js';
-import { decodeCursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, toPage } from '../../platform/pagination.js';
+import { decodeCursor, toPage, pageLimit } from '../../platform/pagination.js';
 import { isTenantId } from '../../platform/tenancy/context.js';
 import { platformCacheKey, type CacheKey } from '../../platform/tenancy/cache-keys.js';
 import * as repo from './sessions.repository.js';
@@ -192,7 +192,7 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
     },
 
     async listForUser(userId, listOpts) {
-      const limit = Math.min(Math.max(listOpts?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const limit = pageLimit(listOpts?.limit);
       const before = decodeCursor(listOpts?.cursor, isTenantId);
       const rows = await repo.listLiveSessions(db, userId, { before, limit: limit + 1 });
       return toPage(rows, limit, (r) => r.id, toSession);

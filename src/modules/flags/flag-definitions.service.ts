@@ -1,13 +1,7 @@
 import { canonicalJson } from '../../platform/audit/canonical-json.js';
 import { recordPlatformAudit, type PlatformActor } from '../../platform/audit/platform-record.js';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
-import {
-  decodeCursor,
-  DEFAULT_PAGE_SIZE,
-  MAX_PAGE_SIZE,
-  toPage,
-  type Page,
-} from '../../platform/pagination.js';
+import { decodeCursor, toPage, type Page, pageLimit } from '../../platform/pagination.js';
 import { compileFlagSet, type CompiledFlagSet } from './flag-evaluation.js';
 import {
   applyPatch,
@@ -87,7 +81,7 @@ export function createFlagDefinitionsService(deps: {
 
   return {
     async list(opts) {
-      const limit = Math.min(Math.max(opts?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const limit = pageLimit(opts?.limit);
       const after = decodeCursor(opts?.cursor, (k) => FLAG_KEY_RE.test(k));
       const rows = await repo.listFlagRows(db, { after, limit: limit + 1 });
       return toPage(rows, limit, (r) => r.key, repo.toDefinition);

@@ -1,13 +1,7 @@
 import { canonicalJson } from '../../platform/audit/canonical-json.js';
 import { recordAudit } from '../../platform/audit/record.js';
 import { isForeignKeyViolation } from '../../platform/db/pg-errors.js';
-import {
-  decodeCursor,
-  DEFAULT_PAGE_SIZE,
-  MAX_PAGE_SIZE,
-  toPage,
-  type Page,
-} from '../../platform/pagination.js';
+import { decodeCursor, toPage, type Page, pageLimit } from '../../platform/pagination.js';
 import type { Principal, TenantCtx } from '../../platform/tenancy/context.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { evaluateAll, type FlagEvaluation } from './flag-evaluation.js';
@@ -87,7 +81,7 @@ export function createFlagsService(deps: {
     },
 
     async listOverrides(ctx, opts) {
-      const limit = Math.min(Math.max(opts?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const limit = pageLimit(opts?.limit);
       const after = decodeCursor(opts?.cursor, (k) => FLAG_KEY_RE.test(k));
       const [rows, flags] = await Promise.all([
         withTenant(ctx.tenantId, (db) => repo.listOverrides(db, ctx.tenantId, { after, limit: limit + 1 }), {

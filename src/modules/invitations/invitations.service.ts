@@ -8,13 +8,7 @@ import { enqueueJob } from '../../platform/jobs/enqueue.js';
 import { MAIL_TASK } from '../../platform/mail/mail-job.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { recordAudit } from '../../platform/audit/record.js';
-import {
-  decodeCursor,
-  DEFAULT_PAGE_SIZE,
-  MAX_PAGE_SIZE,
-  toPage,
-  type Page,
-} from '../../platform/pagination.js';
+import { decodeCursor, toPage, type Page, pageLimit } from '../../platform/pagination.js';
 import * as repo from './invitations.repository.js';
 import { InvitationsError, invitationNotFound } from './invitations.errors.js';
 import { invitationMail } from './invitation-mail.js';
@@ -157,7 +151,7 @@ export function createInvitationsService(deps: InvitationsDeps) {
       ctx: TenantCtx,
       opts: { limit?: number; cursor?: string } = {},
     ): Promise<Page<Invitation>> {
-      const limit = Math.min(Math.max(opts.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const limit = pageLimit(opts.limit);
       const before = decodeCursor(opts.cursor, isTenantId);
       const rows = await deps.withTenant(
         ctx.tenantId,

@@ -4,13 +4,7 @@ import { isTenantId, type TenantCtx } from '../../platform/tenancy/context.js';
 import { recordAudit } from '../../platform/audit/record.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
-import {
-  decodeCursor,
-  DEFAULT_PAGE_SIZE,
-  MAX_PAGE_SIZE,
-  toPage,
-  type Page,
-} from '../../platform/pagination.js';
+import { decodeCursor, toPage, type Page, pageLimit } from '../../platform/pagination.js';
 import { loadActor, type Actor } from './actor.js';
 import type { MembershipLookup } from './membership-lookup.js';
 import * as repo from './memberships.repository.js';
@@ -123,7 +117,7 @@ export function createMembershipsService(deps: {
 
   return {
     async list(ctx, opts) {
-      const limit = Math.min(Math.max(opts?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const limit = pageLimit(opts?.limit);
       const after = decodeCursor(opts?.cursor, isTenantId);
       const rows = await withTenant(
         ctx.tenantId,

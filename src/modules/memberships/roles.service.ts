@@ -5,13 +5,7 @@ import { recordAudit } from '../../platform/audit/record.js';
 import { fieldChanges } from '../../platform/audit/changes.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
-import {
-  decodeCursor,
-  DEFAULT_PAGE_SIZE,
-  MAX_PAGE_SIZE,
-  toPage,
-  type Page,
-} from '../../platform/pagination.js';
+import { decodeCursor, toPage, type Page, pageLimit } from '../../platform/pagination.js';
 import { loadActor, type Actor } from './actor.js';
 import type { MembershipLookup } from './membership-lookup.js';
 import { lockOrganization } from './memberships.repository.js';
@@ -111,7 +105,7 @@ export function createRolesService(deps: {
 
   return {
     async list(ctx, opts) {
-      const limit = Math.min(Math.max(opts?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const limit = pageLimit(opts?.limit);
       const cursor = decodeCursor(opts?.cursor, (k) => ROLE_KEY_RE.test(k));
       const start = cursor === undefined ? 0 : BUILT_IN_KEYS.indexOf(cursor as BuiltInRole) + 1;
       const builtIns = cursor === undefined || isBuiltInRole(cursor) ? BUILT_IN_KEYS.slice(start) : [];

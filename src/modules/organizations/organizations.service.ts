@@ -5,13 +5,7 @@ import { recordAudit } from '../../platform/audit/record.js';
 import { fieldChanges } from '../../platform/audit/changes.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { IdempotencyError, requestHash, withIdempotency } from '../../platform/idempotency.js';
-import {
-  decodeCursor,
-  DEFAULT_PAGE_SIZE,
-  MAX_PAGE_SIZE,
-  toPage,
-  type Page,
-} from '../../platform/pagination.js';
+import { decodeCursor, toPage, type Page, pageLimit } from '../../platform/pagination.js';
 import { isTenantId, type TenantCtx } from '../../platform/tenancy/context.js';
 import type { PrivilegedOps, UserOrganizationRow } from '../../platform/tenancy/privileged.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
@@ -255,7 +249,7 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
     },
 
     async listMine(userId, opts) {
-      const limit = Math.min(Math.max(opts?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const limit = pageLimit(opts?.limit);
       const after = decodeMineKey(opts?.cursor);
       if (!isTenantId(userId)) return { data: [], nextCursor: null };
       const rows = await privileged.userOrganizations(userId, { after, limit: limit + 1 });

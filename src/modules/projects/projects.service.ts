@@ -6,13 +6,7 @@ import { uuidv7 } from '../../platform/ids.js';
 import { requestHash, withIdempotency } from '../../platform/idempotency.js';
 import { recordAudit } from '../../platform/audit/record.js';
 import { fieldChanges } from '../../platform/audit/changes.js';
-import {
-  decodeCursor,
-  DEFAULT_PAGE_SIZE,
-  MAX_PAGE_SIZE,
-  toPage,
-  type Page,
-} from '../../platform/pagination.js';
+import { decodeCursor, toPage, type Page, pageLimit } from '../../platform/pagination.js';
 import * as repo from './projects.repository.js';
 import { ProjectsError, projectNotFound } from './projects.errors.js';
 
@@ -101,7 +95,7 @@ export function createProjectsService(deps: { withTenant: WithTenant }): Project
     },
 
     async list(ctx, opts) {
-      const limit = Math.min(Math.max(opts?.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+      const limit = pageLimit(opts?.limit);
       const before = decodeCursor(opts?.cursor, isTenantId);
       const rows = await withTenant(
         ctx.tenantId,
