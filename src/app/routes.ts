@@ -7,6 +7,7 @@ import { registerHealthRoutes } from '../platform/http/health.routes.js';
 import { migrationsCurrent } from '../platform/db/migrate.js';
 import { registerProjectsRoutes } from '../modules/projects/projects.routes.js';
 import { registerApiKeysRoutes } from '../modules/api-keys/api-keys.routes.js';
+import { rateLimitHeadersHook } from '../modules/api-keys/api-key-auth.js';
 import { registerOrganizationsRoutes } from '../modules/organizations/organizations.routes.js';
 import { registerMembershipsRoutes } from '../modules/memberships/memberships.routes.js';
 import { registerRolesRoutes } from '../modules/memberships/roles.routes.js';
@@ -48,6 +49,8 @@ export function registerRoutes(
   });
   registerProjectsRoutes(app, { projects: s.projects });
   registerApiKeysRoutes(app, { apiKeys: s.apiKeys });
+  // App-wide, not only on the API-key routes: any response to a key-authenticated request carries them.
+  app.addHook('onSend', rateLimitHeadersHook);
   registerOrganizationsRoutes(app, { organizations: s.organizations });
   registerMembershipsRoutes(app, { memberships: s.memberships });
   registerRolesRoutes(app, { roles: s.roles });

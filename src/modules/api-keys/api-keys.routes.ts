@@ -5,7 +5,6 @@ import { tenantCtx } from '../../platform/http/auth.js';
 import { HttpError } from '../../platform/http/http-errors.js';
 import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
 import { parseIdempotencyKey } from '../../platform/idempotency.js';
-import { rateLimitHeadersHook } from './api-key-auth.js';
 import type { ApiKeysService } from './api-keys.service.js';
 
 const ApiKeyFields = {
@@ -50,8 +49,6 @@ const Scopes = Type.Array(Type.String({ maxLength: 64 }), { maxItems: allPermiss
  */
 export function registerApiKeysRoutes(app: App, deps: { apiKeys: ApiKeysService }): void {
   const { apiKeys } = deps;
-  app.addHook('onSend', rateLimitHeadersHook);
-
   app.post(
     '/v1/api-keys',
     {

@@ -1,9 +1,8 @@
 import { Type } from '@fastify/type-provider-typebox';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { App } from '../../platform/http/server.js';
 import { authenticated, userIdOf } from '../../platform/http/auth.js';
 import { ErrorResponse } from '../../platform/http/schemas.js';
-import { AuthError } from './auth.errors.js';
 import type { AuthService } from './auth.service.js';
 import { checkCrossSiteRequest } from './csrf.js';
 import { PASSWORD_MAX_LENGTH } from './password-policy.js';
@@ -41,18 +40,6 @@ const Token = Type.Object(
 const Accepted = Type.Object({ status: Type.Literal('accepted') });
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse };
 const publicAuth = (reason: string) => ({ auth: { kind: 'public' as const, reason } });
-
-/** Adds `Retry-After` to a throttled answer (the error handler renders the body). */
-export async function withRetryAfter<T>(reply: FastifyReply, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof AuthError && err.retryAfterSeconds !== undefined) {
-      void reply.header('retry-after', String(err.retryAfterSeconds));
-    }
-    throw err;
-  }
-}
 
 const meta = (req: FastifyRequest) => ({
   ip: req.ip,
@@ -113,17 +100,16 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
         },
       },
     },
-    async (req, reply) =>
-      withRetryAfter(reply, async () => {
-        checkCrossSiteRequest(req, allowedOrigins);
-        const presentedToken = sessions.tokenFromCookieHeader(req.headers.cookie);
-        const r = await auth.login(req.body, { ...meta(req), presentedToken });
-        void reply
-          .header('set-cookie', sessions.cookie(r.token, r.session))
-          .header('cache-control', 'no-store');
-        if (r.twoFactorRequired) return { twoFactorRequired: true };
-        return { twoFactorRequired: false, user: r.user, currentOrganizationId: r.currentOrganizationId };
-      }),
+    async (req, reply) => {
+      checkCrossSiteRequest(req, allowedOrigins);
+      const presentedToken = sessions.tokenFromCookieHeader(req.headers.cookie);
+      const r = await auth.login(req.body, { ...meta(req), presentedToken });
+      void reply
+        .header('set-cookie', sessions.cookie(r.token, r.session))
+        .header('cache-control', 'no-store');
+      if (r.twoFactorRequired) return { twoFactorRequired: true };
+      return { twoFactorRequired: false, user: r.user, currentOrganizationId: r.currentOrganizationId };
+    },
   );
 
   app.post(
@@ -187,11 +173,10 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
         response: { 202: Accepted, 409: ErrorResponse, ...errors },
       },
     },
-    async (req, reply) =>
-      withRetryAfter(reply, async () => {
-        await auth.resendVerification(userIdOf(req));
-        return reply.status(202).send({ status: 'accepted' });
-      }),
+    async (req, reply) => {
+      await auth.resendVerification(userIdOf(req));
+      return reply.status(202).send({ status: 'accepted' });
+    },
   );
 
   app.post(
@@ -205,12 +190,11 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
         response: { 202: Accepted, ...errors },
       },
     },
-    async (req, reply) =>
-      withRetryAfter(reply, async () => {
-        checkCrossSiteRequest(req, allowedOrigins);
-        await auth.requestPasswordReset(req.body.email, { ip: req.ip });
-        return reply.status(202).send({ status: 'accepted' });
-      }),
+    async (req, reply) => {
+      checkCrossSiteRequest(req, allowedOrigins);
+      await auth.requestPasswordReset(req.body.email, { ip: req.ip });
+      return reply.status(202).send({ status: 'accepted' });
+    },
   );
 
   app.post(
@@ -249,15 +233,14 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
         response: { 204: Type.Null(), ...errors },
       },
     },
-    async (req, reply) =>
-      withRetryAfter(reply, async () => {
-        const who = authenticated(req);
-        const r = await auth.changePassword({ userId: userIdOf(req), sessionId: who.sessionId }, req.body);
-        if (r)
-          void reply
-            .header('set-cookie', sessions.cookie(r.token, r.session))
-            .header('cache-control', 'no-store');
-        return reply.status(204).send(null);
-      }),
+    async (req, reply) => {
+      const who = authenticated(req);
+      const r = await auth.changePassword({ userId: userIdOf(req), sessionId: who.sessionId }, req.body);
+      if (r)
+        void reply
+          .header('set-cookie', sessions.cookie(r.token, r.session))
+          .header('cache-control', 'no-store');
+      return reply.status(204).send(null);
+    },
   );
 }

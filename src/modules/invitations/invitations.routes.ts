@@ -5,7 +5,6 @@ import { authenticated, tenantCtx, userIdOf } from '../../platform/http/auth.js'
 import { HttpError } from '../../platform/http/http-errors.js';
 import { ErrorResponse } from '../../platform/http/schemas.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
-import { InvitationsError } from './invitations.errors.js';
 import type { InvitationsService } from './invitations.service.js';
 
 const Invitation = Type.Object({
@@ -60,15 +59,7 @@ export function registerInvitationsRoutes(app: App, deps: InvitationsRouteDeps):
         response: { 201: Invitation, 429: ErrorResponse, ...errors },
       },
     },
-    async (req, reply) => {
-      try {
-        return reply.status(201).send(await invitations.invite(tenantCtx(req), req.body));
-      } catch (err) {
-        const retry = err instanceof InvitationsError ? err.details?.retryAfterSeconds : undefined;
-        if (typeof retry === 'number') void reply.header('retry-after', String(retry));
-        throw err;
-      }
-    },
+    async (req, reply) => reply.status(201).send(await invitations.invite(tenantCtx(req), req.body)),
   );
   app.get(
     '/v1/invitations',

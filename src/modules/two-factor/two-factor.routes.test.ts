@@ -185,6 +185,7 @@ describe('two-factor routes over HTTP', () => {
     const body = throttled.json<{ error: { code: string; details: { retryAfterSeconds: number } } }>();
     expect(body.error.code).toBe('TWO_FACTOR_THROTTLED');
     expect(body.error.details.retryAfterSeconds).toBeGreaterThan(0);
+    expect(throttled.headers['retry-after']).toBe(String(body.error.details.retryAfterSeconds));
   });
 
   it('verify needs a session, and nothing is consumed without one', async () => {

@@ -41,6 +41,10 @@ function isAppError(err: unknown): err is AppError<string> {
 export function installErrorHandling(app: App, log: Logger): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (isAppError(err)) {
+      // Every throttle (login, invitations, two-factor, API key rate limit) says when to come back the
+      // same way: `details.retryAfterSeconds` becomes the Retry-After header, here and only here.
+      const retry = err.details?.retryAfterSeconds;
+      if (typeof retry === 'number') void reply.header('retry-after', String(retry));
       void reply.status(err.status).send(errorBody(err.code, err.message, err.details));
       return;
     }
