@@ -6,8 +6,7 @@ import { uuidv7 } from '../../platform/ids.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 import { createMembershipLookup, type MembershipLookup } from '../memberships/membership-lookup.js';
 import { identityFixtures, userCtx } from '../memberships/memberships.test-support.js';
-import { createBareOrganization, createPersonalOrganization } from './organization-records.js';
-import { slugify } from './organization-slug.js';
+import { createBareOrganization } from './organization-records.js';
 import {
   createOrganizationsService,
   type OrganizationsService,
@@ -35,52 +34,6 @@ describe('organizations service', () => {
   });
   afterAll(async () => {
     await tenancy.close();
-  });
-
-  it('slugify gives a valid base from any text', () => {
-    expect(slugify('Ada Lovelace')).toBe('ada-lovelace');
-    expect(slugify('  Ünïcödé—Corp!! ')).toBe('unicode-corp');
-    expect(slugify('!!!')).toBe('org');
-    expect(slugify('x'.repeat(100))).toHaveLength(56);
-  });
-
-  it('createPersonalOrganization works inside the transaction that inserts the user, and suffixes a taken slug', async () => {
-    const base = `ada-${randomBytes(4).toString('hex')}`;
-    const make = () => {
-      const orgId = uuidv7();
-      const userId = uuidv7();
-      return tenancy.withTenant(orgId, async (db) => {
-        const email = `${userId}@example.test`;
-        await db.insertInto('users').values({ id: userId, email, email_normalized: email }).execute();
-        const org = await createPersonalOrganization(db, { orgId, userId, name: 'Ada', slugBase: base });
-        // The transaction is still usable after a slug clash.
-        await db.selectFrom('organizations').select('id').where('id', '=', orgId).execute();
-        return { org, userId };
-      });
-    };
-    const first = await make();
-    const second = await make();
-    expect(first.org).toMatchObject({ slug: base, personal: true, name: 'Ada' });
-    expect(second.org.slug).toMatch(new RegExp(`^${base}-[0-9a-f]{6}$`));
-    for (const { org, userId } of [first, second]) {
-      expect(await lookup.activeMembership(org.id, userId)).toMatchObject({ role: 'owner' });
-      const placement = await tenancy.withTenant(org.id, (db) =>
-        db
-          .selectFrom('tenant_placements')
-          .select('kind')
-          .where('organization_id', '=', org.id)
-          .executeTakeFirst(),
-      );
-      expect(placement?.kind).toBe('pooled');
-      expect(await auditEvents(tenancy.withTenant, org.id)).toMatchObject([
-        {
-          action: 'organization.created',
-          actor: { type: 'user', id: userId },
-          target: { type: 'organization', id: org.id },
-          metadata: { slug: org.slug, personal: true, owner: userId },
-        },
-      ]);
-    }
   });
 
   it('creates an organization with its owner; a taken or invalid slug is refused', async () => {
