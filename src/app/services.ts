@@ -69,8 +69,10 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
         localPolicies.invalidate(msg.orgId);
       } else if (msg.kind === 'user') sessions.invalidateUser(msg.userId);
       else if (msg.kind === 'api_key') apiKeyAuth.invalidate(msg.keyId);
-      else if (msg.kind === 'flags') flagCache.forgetAll();
-      else if (msg.kind === 'flag_overrides') flagCache.forgetOrganization(msg.orgId);
+      else if (msg.kind === 'flags') {
+        if (msg.deleted) flagCache.forgetAll();
+        else flagCache.forgetDefinitions();
+      } else if (msg.kind === 'flag_overrides') flagCache.forgetOrganization(msg.orgId);
       else sessions.forgetSession(msg.sessionId);
     },
   });
@@ -138,7 +140,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     }),
     flagDefinitions: createFlagDefinitionsService({
       db: platformDb,
-      definitionsChanged: () => bus.publish({ kind: 'flags' }),
+      definitionsChanged: (how) => bus.publish({ kind: 'flags', deleted: how === 'deleted' }),
     }),
     apiKeys: createApiKeysService({
       withTenant,

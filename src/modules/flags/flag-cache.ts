@@ -18,7 +18,10 @@ export interface OrganizationFlagContext {
 export interface FlagCache {
   definitions(): Promise<CompiledFlagSet>;
   organization(orgId: string): Promise<OrganizationFlagContext>;
-  /** Drops the definitions and every organization's entry (a definition changed or was deleted). */
+  /** Drops the compiled definitions (a definition was created or changed). */
+  forgetDefinitions(): void;
+  /** Drops the definitions and every organization's entry (a definition was deleted: its overrides went
+   *  with it, and must not come back should the key be created again). */
   forgetAll(): void;
   /** Drops one organization's entry (its override, plan or attributes changed). */
   forgetOrganization(orgId: string): void;
@@ -47,6 +50,7 @@ export function createFlagCache(deps: {
     definitions: () => load(DEFINITIONS, deps.loadDefinitions),
     organization: (orgId) =>
       load(tenantCacheKey(orgId, 'flags.organization'), () => deps.loadOrganization(orgId)),
+    forgetDefinitions: () => cache.drop(DEFINITIONS),
     forgetAll: () => cache.clear(),
     forgetOrganization(orgId) {
       if (!isTenantId(orgId)) return;

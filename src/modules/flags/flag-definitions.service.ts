@@ -74,7 +74,8 @@ const specOf = (d: FlagDefinition): FlagSpec =>
  */
 export function createFlagDefinitionsService(deps: {
   db: PlatformDb;
-  definitionsChanged: () => void;
+  /** After commit: `deleted` also drops every organization's cached overrides (the cascade took them). */
+  definitionsChanged: (how: 'changed' | 'deleted') => void;
 }): FlagDefinitionsService {
   const { db } = deps;
   const target = (key: string) => ({ type: 'feature_flag', id: key });
@@ -109,7 +110,7 @@ export function createFlagDefinitionsService(deps: {
         });
         return inserted;
       });
-      deps.definitionsChanged();
+      deps.definitionsChanged('changed');
       return repo.toDefinition(row);
     },
 
@@ -139,7 +140,7 @@ export function createFlagDefinitionsService(deps: {
         });
         return { row: updated, changed: true };
       });
-      if (changed) deps.definitionsChanged();
+      if (changed) deps.definitionsChanged('changed');
       return repo.toDefinition(row);
     },
 
@@ -154,7 +155,7 @@ export function createFlagDefinitionsService(deps: {
           changes: { before: specOf(repo.toDefinition(deleted)), after: null },
         });
       });
-      deps.definitionsChanged();
+      deps.definitionsChanged('deleted');
     },
   };
 }

@@ -61,7 +61,9 @@ describe('flags services (real database, cache invalidated in process)', () => {
     });
     definitions = createFlagDefinitionsService({
       db: platformDb,
-      definitionsChanged: () => cache.forgetAll(),
+      // As the composition wires it: a deletion drops every organization's entry, other changes only the
+      // definitions.
+      definitionsChanged: (how) => (how === 'deleted' ? cache.forgetAll() : cache.forgetDefinitions()),
     });
     flags = createFlagsService({
       withTenant: tenancy.withTenant,
@@ -177,8 +179,12 @@ describe('flags services (real database, cache invalidated in process)', () => {
     expect(await valueOf(a, k)).toBeUndefined();
     await definitions.create(admin, { key: k, kind: 'boolean', defaultValue: true });
     expect(await detailOf(a, k)).toEqual({ key: k, value: true, reason: 'default' });
+    await flags.evaluate(a);
+    const orgLoads = loads.organizations;
     await definitions.update(admin, k, { killed: true });
     expect(await detailOf(a, k)).toEqual({ key: k, value: false, reason: 'killed' });
+    // Flipping a kill switch reloads the definitions, not every organization's overrides.
+    expect(loads.organizations).toBe(orgLoads);
 
     await flags.evaluate(a);
     const before = { ...loads };

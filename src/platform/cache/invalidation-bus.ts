@@ -9,7 +9,7 @@ export type Invalidation =
   | { readonly kind: 'user'; readonly userId: string }
   | { readonly kind: 'session'; readonly sessionId: string }
   /** Feature flag definitions changed: drop the definitions and every organization's flag context. */
-  | { readonly kind: 'flags' }
+  | { readonly kind: 'flags'; readonly deleted?: boolean }
   /** An organization's flag overrides, plan or attributes changed. */
   | { readonly kind: 'flag_overrides'; readonly orgId: string }
   /** An API key was revoked: `keyId` is its public key id (`api_keys.key_id`). */
