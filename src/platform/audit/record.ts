@@ -12,8 +12,8 @@ export { jsonText, splitAtSeq } from './draft.js';
  * Appends one event to the organization's audit chain, in the caller's transaction: the event is
  * committed with the change it describes, or not at all.
  *
- * One statement (`app_audit_append`, migration 0006): the chain head row is locked by an upsert
- * (`seq = seq + 1`), so concurrent writers in one organization queue behind each other until COMMIT and
+ * One statement (`app_audit_append`, migration 0006): the chain head row is locked (`select … for
+ * update`, created at seq 0 on first use) and written once, so concurrent writers in one organization queue behind each other until COMMIT and
  * the chain stays gapless and ordered; writers in different organizations never wait for each other. The
  * application builds the canonical JSON; the database splices in the seq and computes
  * `SHA-256(prev_hash ‖ canonical JSON)`, which `verifyChain` recomputes in the application.
