@@ -145,6 +145,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     apiKeys: createApiKeysService({
       withTenant,
       onRevoked: (keyId) => bus.publish({ kind: 'api_key', keyId }),
+      onCreated: (keyId) => bus.publish({ kind: 'api_key', keyId }),
     }),
     apiKeyAuth,
     organizations: createOrganizationsService({ withTenant, privileged, invalidateOrganization }),

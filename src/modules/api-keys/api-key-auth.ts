@@ -1,9 +1,10 @@
 import { createSingleFlightCache } from '../../platform/cache/single-flight.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Permission } from '../../platform/authz/permissions.js';
 import { isPermission } from '../../platform/authz/roles.js';
-import { platformCacheKey } from '../../platform/tenancy/cache-keys.js';
+import { platformCacheKey, type CacheKey } from '../../platform/tenancy/cache-keys.js';
 import type { ApiKeyAuthRow } from '../../platform/tenancy/privileged.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { bearerApiKey, parseApiKey, secretMatches } from './api-key-format.js';
@@ -89,9 +90,16 @@ export function createApiKeyAuth(deps: ApiKeyAuthDeps): ApiKeyAuth {
     now,
   });
 
+  // Key ids nobody has: remembered briefly, so a flood of one made-up key costs one privileged lookup (and
+  // one log line) per 5 s, not one per request. A created key's id is dropped from it (bus message).
+  const unknown = new LRUCache<CacheKey, true>({ max: 10_000, ttl: 5_000 });
+
   const load = async (keyId: string): Promise<CachedKey | null> => {
     const row = await deps.lookup(keyId);
-    if (!row) return null;
+    if (!row) {
+      unknown.set(platformCacheKey('api-key', keyId), true);
+      return null;
+    }
     return {
       id: row.id,
       organizationId: row.organizationId,
@@ -103,8 +111,10 @@ export function createApiKeyAuth(deps: ApiKeyAuthDeps): ApiKeyAuth {
     };
   };
 
-  const find = (keyId: string): CachedKey | Promise<CachedKey | null> =>
-    cache.get(platformCacheKey('api-key', keyId), () => load(keyId));
+  const find = (keyId: string): CachedKey | null | Promise<CachedKey | null> => {
+    const key = platformCacheKey('api-key', keyId);
+    return unknown.has(key) ? null : cache.get(key, () => load(keyId));
+  };
 
   async function verify(request: FastifyRequest, presented: string): Promise<VerifiedApiKey> {
     const parsed = parseApiKey(presented);
@@ -135,7 +145,9 @@ export function createApiKeyAuth(deps: ApiKeyAuthDeps): ApiKeyAuth {
     },
 
     invalidate(keyId) {
-      cache.drop(platformCacheKey('api-key', keyId));
+      const key = platformCacheKey('api-key', keyId);
+      cache.drop(key);
+      unknown.delete(key);
     },
 
     flush: () => usage.flush(),

@@ -69,6 +69,8 @@ export interface ApiKeysServiceDeps {
   withTenant: WithTenant;
   /** Called after a revocation commits, with the key's public id: drops every cached copy of the key. */
   onRevoked: (keyId: string) => void;
+  /** Called after a creation commits, with the key's public id: forgets it was ever unknown. */
+  onCreated?: (keyId: string) => void;
   /** The clock (tests move it); default the system clock. */
   now?: () => Date;
 }
@@ -166,7 +168,7 @@ export function createApiKeysService(deps: ApiKeysServiceDeps): ApiKeysService {
       }
       const scopes = checkScopes(input.scopes, grantable);
       checkExpiry(input.expiresAt);
-      return withTenant(ctx.tenantId, async (db) => {
+      const created = await withTenant(ctx.tenantId, async (db) => {
         if (!opts?.idempotencyKey) {
           const { apiKey, key } = await insert(ctx, db, input, scopes);
           return { apiKey: { ...apiKey, secret: key }, replayed: false };
@@ -185,6 +187,8 @@ export function createApiKeysService(deps: ApiKeysServiceDeps): ApiKeysService {
         );
         return { apiKey: { ...result, secret: key }, replayed };
       });
+      if (!created.replayed) deps.onCreated?.(created.apiKey.keyId);
+      return created;
     },
 
     async get(ctx, id) {
