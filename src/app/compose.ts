@@ -104,7 +104,8 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       handlers: {
         [MAIL_TASK]: createMailJobHandler(mailer),
         [CHECKPOINT_TASK]: createCheckpointJobHandler({
-          listOrganizationIds: (after, limit) => tenancy.privileged.listOrganizationIds(after, limit),
+          chainsToCheckpoint: (after, limit) =>
+            tenancy.privileged.auditChainsToCheckpoint(opts.secrets.auditKey.kid, after, limit),
           checkpointOrganization: (org) => services.audit.checkpointOrganization(org),
           log: opts.log,
         }),

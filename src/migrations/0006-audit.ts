@@ -112,6 +112,17 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
     appendOnly: true,
   });
   await sql`create index audit_checkpoints_seq_idx on audit_checkpoints (organization_id, seq)`.execute(db);
+  // The hourly job's one cross-tenant question: which chains moved since their last checkpoint by this key.
+  await sql`grant select on audit_checkpoints to ${definer}`.execute(db);
+  await sql`create function app_priv_audit_chains_to_checkpoint(p_key_id text, p_after uuid, p_limit integer)
+    returns table (organization_id uuid)
+    language sql stable security definer set search_path = pg_catalog, public
+    as $$ select h.organization_id from public.audit_chain_heads h
+          where (p_after is null or h.organization_id > p_after)
+            and h.seq > coalesce((select max(c.seq) from public.audit_checkpoints c
+                                   where c.organization_id = h.organization_id and c.key_id = p_key_id), 0)
+          order by h.organization_id limit least(greatest(p_limit, 1), 1000) $$`.execute(db);
+  await privileged('app_priv_audit_chains_to_checkpoint(text, uuid, integer)');
 
   // Platform-level actions (feature flag definitions, …) have no organization: one chain of their own.
   await sql`create table platform_audit_events (${sql.raw(eventColumns)}, primary key (seq))`.execute(db);

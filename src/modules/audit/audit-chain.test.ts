@@ -341,6 +341,28 @@ describe('audit hash chain (real PostgreSQL)', () => {
     expect(cps.data.map((c) => c.statement.seq)).toEqual([1, 2]);
   });
 
+  it('the job asks only for the chains that moved since their last checkpoint (a named privileged query)', async () => {
+    const org = await createTestOrg(tenancy, 'au-moved');
+    const keyId = audit.publicKey().keyId;
+    const moved = async () => {
+      const ids: string[] = [];
+      let after: string | null = null;
+      for (;;) {
+        const page: string[] = await tenancy.privileged.auditChainsToCheckpoint(keyId, after, 1000);
+        ids.push(...page);
+        if (page.length < 1000) return ids;
+        after = page[page.length - 1]!;
+      }
+    };
+    expect(await moved()).not.toContain(org); // no events yet
+    await write(org, 2);
+    expect(await moved()).toContain(org);
+    await audit.checkpoint(ctxOf(org));
+    expect(await moved()).not.toContain(org);
+    await write(org, 1);
+    expect(await moved()).toContain(org);
+  });
+
   it('filters by action (exact or prefix), actor, target and time; exports JSON Lines and CSV', async () => {
     const org = await createTestOrg(tenancy, 'au-filter');
     await write(org, 2, 'project.created');

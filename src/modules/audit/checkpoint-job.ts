@@ -7,12 +7,13 @@ export const CHECKPOINT_TASK = 'audit_checkpoint_all';
 export const CHECKPOINT_CRONTAB = `7 * * * * ${CHECKPOINT_TASK}\n`;
 
 /**
- * Walks every organization (the named privileged `listOrganizationIds`), one tenant scope each, and signs
- * a checkpoint where the head moved since the last one. Scheduled by graphile-worker's crontab, so with
- * several instances it still runs once per hour.
+ * Asks which chains moved since their last checkpoint (one named privileged query per 500 of them, so an
+ * idle organization costs nothing) and signs a checkpoint for each, one tenant scope each. Scheduled by
+ * graphile-worker's crontab, so with several instances it still runs once per hour.
  */
 export function createCheckpointJobHandler(deps: {
-  listOrganizationIds: (after: string | null, limit: number) => Promise<string[]>;
+  /** Organizations whose chain moved since their last checkpoint (`auditChainsToCheckpoint`). */
+  chainsToCheckpoint: (after: string | null, limit: number) => Promise<string[]>;
   checkpointOrganization: (org: string) => Promise<boolean>;
   log: Logger;
 }): JobHandler {
@@ -21,7 +22,7 @@ export function createCheckpointJobHandler(deps: {
     let signed = 0;
     let failed = 0;
     for (;;) {
-      const ids = await deps.listOrganizationIds(after, 500);
+      const ids = await deps.chainsToCheckpoint(after, 500);
       for (const id of ids) {
         // One organization's failure must not leave the others unsigned for the hour.
         try {

@@ -164,6 +164,7 @@ describe('catalog: every tenant table is protected', () => {
       'app_audit_append',
       'app_platform_audit_append',
       'app_priv_api_key_by_key_id',
+      'app_priv_audit_chains_to_checkpoint',
       'app_priv_invitation_by_token',
       'app_priv_list_organization_ids',
       'app_priv_organization_id_by_slug',

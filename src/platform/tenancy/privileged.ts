@@ -26,6 +26,9 @@ export interface PrivilegedOps {
   /** What authenticating an API key needs, found by its public key id (the key names its organization;
    *  the caller verifies the secret against `secretHash`). Null when no key has that id. */
   apiKeyByKeyId(keyId: string): Promise<ApiKeyAuthRow | null>;
+  /** Organizations whose audit chain moved since their last checkpoint signed with `keyId`, by id
+   *  (the hourly checkpoint job; nothing else about them). */
+  auditChainsToCheckpoint(keyId: string, after: string | null, limit: number): Promise<string[]>;
 }
 
 /** An API key as authentication sees it. */
@@ -110,6 +113,14 @@ export function createPrivilegedOps(pool: pg.Pool, log?: Logger): PrivilegedOps 
         [userId, after?.name ?? null, after?.id ?? null, limit],
       );
       return res.rows;
+    },
+    async auditChainsToCheckpoint(keyId, after, limit) {
+      audit('audit_chains_to_checkpoint', { after, limit });
+      const res = await pool.query<{ organization_id: string }>(
+        'select organization_id from app_priv_audit_chains_to_checkpoint($1, $2, $3)',
+        [keyId, after, limit],
+      );
+      return res.rows.map((r) => r.organization_id);
     },
     async apiKeyByKeyId(keyId) {
       audit('api_key_by_key_id', { key_id: keyId });
