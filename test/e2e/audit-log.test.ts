@@ -156,6 +156,8 @@ describe('audit log over HTTP (real composition)', () => {
       verifier: createAuditVerifier([publicKey]),
     });
     expect(result).toMatchObject({ valid: true, checkpointsChecked: 1 });
+    const verified = await owner.browser.get('/v1/audit-logs/verify', inOrg(org.id));
+    expect(verified.json()).toMatchObject({ valid: true, checkpointsChecked: 1, checkpointsUnverifiable: 0 });
 
     // The same from the command line, offline.
     await fs.writeFile(path.join(tmp, 'export.jsonl'), jsonl.body);

@@ -58,6 +58,9 @@ const Verification = Type.Object({
   lastSeq: Type.Integer(),
   headHash: Type.String(),
   checkpointsChecked: Type.Integer(),
+  checkpointsUnverifiable: Type.Integer({
+    description: 'checkpoints signed by a key this server does not know',
+  }),
   firstBrokenSeq: Type.Union([Type.Integer(), Type.Null()]),
   reason: Type.Union([Type.String(), Type.Null()]),
   detail: Type.Union([Type.String(), Type.Null()]),

@@ -49,7 +49,7 @@ export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, http
           schemaPath: '#/nul',
           keyword: 'nul',
           params: {},
-          message: 'must not contain NUL characters',
+          message: 'must not hold NUL characters, unpaired surrogates or non-finite numbers',
         },
       ];
       return false;
