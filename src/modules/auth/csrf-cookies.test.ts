@@ -77,6 +77,31 @@ describe('CSRF origin check', () => {
     ).toBe(false);
   });
 
+  it('compares the Origin header exactly: only the serialized origin itself passes', () => {
+    const variants = [
+      'https://app.example.test/',
+      'https://app.example.test/x',
+      'https://app.example.test/?q',
+      'https://app.example.test#f',
+      'HTTPS://app.example.test',
+      'https://APP.example.test',
+      'https://user@app.example.test',
+      'https://user:pw@app.example.test',
+      'https://app.example.test:443',
+      'http://localhost:3000/',
+      ' https://app.example.test',
+      'https://app.example.test ',
+    ];
+    for (const origin of variants) {
+      expect(refused(() => checkCsrf(req('POST', { origin }), allowed)), origin).toBe(true);
+      expect(refused(() => checkCrossSiteRequest(req('POST', { origin }), allowed)), origin).toBe(true);
+    }
+    for (const origin of ['https://app.example.test', 'http://localhost:3000']) {
+      expect(refused(() => checkCsrf(req('POST', { origin }), allowed)), origin).toBe(false);
+      expect(refused(() => checkCrossSiteRequest(req('POST', { origin }), allowed)), origin).toBe(false);
+    }
+  });
+
   it('refuses a configured origin that is not an http(s) URL', () => {
     expect(() => normalizeOrigins(['app.example.test'])).toThrow(TypeError);
   });

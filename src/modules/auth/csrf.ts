@@ -28,12 +28,14 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
 };
 
 /**
- * Where the request says it comes from: the Origin header, else the Referer's origin; null when neither
- * is sent, false when the one sent is not an http(s) origin (`Origin: null` from sandboxed frames…).
+ * Where the request says it comes from: the Origin header exactly as sent (a browser sends the serialized
+ * origin, `scheme://host[:port]`; anything else — a path, a trailing slash, userinfo, another case — is
+ * not an origin and matches nothing), else the Referer's origin (a Referer is a full URL); null when
+ * neither is sent, false when the one sent is not an http(s) origin (`Origin: null` from sandboxed frames…).
  */
 function claimedOrigin(request: FastifyRequest): string | null | false {
   const origin = header(request, 'origin');
-  if (origin !== undefined) return originOf(origin) ?? false;
+  if (origin !== undefined) return originOf(origin) === origin ? origin : false;
   const referer = header(request, 'referer');
   if (referer !== undefined) return originOf(referer) ?? false;
   return null;
