@@ -9,8 +9,12 @@ export type HttpErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'BAD_REQUEST'
+  | 'BODY_TOO_DEEP'
+  | 'URI_TOO_LONG'
+  | 'METHOD_NOT_ALLOWED'
   | 'CONFLICT'
   | 'SERVICE_UNAVAILABLE'
+  | 'DATABASE_UNAVAILABLE'
   | 'INTERNAL';
 
 /** Errors raised by the HTTP layer itself. */

@@ -7,6 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { installAuth, type Authenticator } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
+import { installJsonBodyParser } from './json-body.js';
 import { validatorCompiler } from './validator.js';
 
 import type { App } from './app-type.js';
@@ -49,6 +50,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
+  installJsonBodyParser(app);
 
   installErrorHandling(app, opts.log);
   installAuth(app, opts.authenticator);
