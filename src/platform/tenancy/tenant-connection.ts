@@ -16,6 +16,41 @@ export interface TenantSetter {
 
 const BEGIN: PreludeStatement = { name: 'sr_begin', text: 'begin', values: [] };
 
+/** Leading comments, then the statement's first keyword. */
+const FIRST_KEYWORD = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*([a-z]+)/i;
+/** Statements whose effect can outlive the transaction on the session (a setting, a prepared statement,
+ *  a held cursor, a temporary object, a subscription, a loaded library) or that run code which can. */
+const SESSION_KEYWORDS = new Set([
+  'set',
+  'reset',
+  'do',
+  'prepare',
+  'execute',
+  'deallocate',
+  'call',
+  'listen',
+  'unlisten',
+  'load',
+  'declare',
+  'discard',
+  'create',
+  'alter',
+]);
+/** Functions that change a setting, or that run SQL given as text (which could); a Unicode-escaped
+ *  identifier (U&"...") could spell either. */
+const SESSION_FUNCTIONS = /set_config|query_to_xml|ts_stat|ts_rewrite|dblink|u&["']/i;
+
+/**
+ * True when `sql` could leave state on the session that outlives its transaction (e.g. a session-level
+ * `set_config('app.tenant_id', …, false)`). Such a scope's connection is destroyed, not pooled. A pure
+ * text check: no round trip.
+ */
+export function mayChangeSession(sql: string): boolean {
+  if (SESSION_FUNCTIONS.test(sql)) return true;
+  const keyword = FIRST_KEYWORD.exec(sql)?.[1]?.toLowerCase();
+  return keyword !== undefined && SESSION_KEYWORDS.has(keyword);
+}
+
 /**
  * The one connection a `withTenant` scope uses. Never seen by modules: they get a Kysely instance
  * whose driver routes every query here while the scope is open.
@@ -23,6 +58,7 @@ const BEGIN: PreludeStatement = { name: 'sr_begin', text: 'begin', values: [] };
 export class TenantConnection implements DatabaseConnection {
   private begun = false;
   private closed = false;
+  private sessionTouched = false;
 
   constructor(
     readonly client: pg.PoolClient,
@@ -32,6 +68,11 @@ export class TenantConnection implements DatabaseConnection {
     /** The Kysely handle bound to this scope (what nested calls for the same tenant receive). */
     readonly db: TenantDb,
   ) {}
+
+  /** True once a statement that could change session state ran: the connection must not be pooled. */
+  get dirty(): boolean {
+    return this.sessionTouched;
+  }
 
   /** True once a transaction was opened on the server (so it must be committed or rolled back). */
   get inTransaction(): boolean {
@@ -43,6 +84,7 @@ export class TenantConnection implements DatabaseConnection {
       throw new TenancyError('TENANT_SCOPE_CLOSED', 'query issued after its withTenant scope ended');
     }
     const params = compiled.parameters as unknown[];
+    if (!this.sessionTouched && mayChangeSession(compiled.sql)) this.sessionTouched = true;
     let res: pg.QueryResult;
     if (this.mode === 'read') {
       res = await pipelinedQuery(

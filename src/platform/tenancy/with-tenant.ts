@@ -63,7 +63,11 @@ export function createWithTenant(router: PlacementRouter): WithTenant {
       }
       throw err;
     } finally {
-      client.release(broken);
+      // A scope that ran a statement able to change session state (a session-level set_config of the
+      // tenant, SET, DO, PREPARE, ...) may have left it on the connection: destroy it instead of pooling it.
+      client.release(
+        broken ?? (conn.dirty ? new Error('tenant scope may have changed session state') : undefined),
+      );
     }
   };
 }
