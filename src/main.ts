@@ -52,6 +52,7 @@ async function main(): Promise<void> {
   const publicUrl = config.publicUrl ?? `http://localhost:${config.port}`;
   const composition = await compose({
     databaseUrl: db.url,
+    workerDatabaseUrl: db.workerUrl,
     poolSize: config.dbPoolSize,
     log,
     bodyLimitBytes: config.bodyLimitBytes,

@@ -18,6 +18,7 @@ const prodSecrets = (): NodeJS.ProcessEnv => ({
 const external = {
   DATABASE_URL: 'postgres://app:pw@db:5432/x',
   MIGRATION_DATABASE_URL: 'postgresql://owner@db/x',
+  WORKER_DATABASE_URL: 'postgres://worker:pw@db/x',
 };
 
 /** Loads the config expecting a ConfigError; checks it is one clean line naming the variable. */
@@ -104,17 +105,21 @@ describe('loadConfig: database modes', () => {
     expect(loadConfig({ EMBEDDED_PG_PORT: '6000' }).database).toEqual({ mode: 'embedded', port: 6000 });
   });
 
-  it('is external when both URLs are set', () => {
+  it('is external when the three URLs are set', () => {
     expect(loadConfig({ ...external, EMBEDDED_PG_PORT: 'ignored' }).database).toEqual({
       mode: 'external',
       url: external.DATABASE_URL,
       migrationUrl: external.MIGRATION_DATABASE_URL,
+      workerUrl: external.WORKER_DATABASE_URL,
     });
   });
 
-  it('names the missing one when only one URL is set', () => {
+  it('names a missing one when only some URLs are set', () => {
+    const { WORKER_DATABASE_URL, ...withoutWorker } = external;
     failure({ DATABASE_URL: external.DATABASE_URL }, 'MIGRATION_DATABASE_URL');
     failure({ MIGRATION_DATABASE_URL: external.MIGRATION_DATABASE_URL }, 'DATABASE_URL');
+    failure(withoutWorker, 'WORKER_DATABASE_URL');
+    failure({ WORKER_DATABASE_URL }, 'DATABASE_URL');
   });
 });
 
@@ -131,6 +136,7 @@ describe('loadConfig: each bad variable gives one clear line', () => {
     ['DATABASE_URL', { ...external, DATABASE_URL: 'mysql://app:pw@db/x' }],
     ['DATABASE_URL', { ...external, DATABASE_URL: 'postgres://db:5432/x' }],
     ['MIGRATION_DATABASE_URL', { ...external, MIGRATION_DATABASE_URL: 'not a url' }],
+    ['WORKER_DATABASE_URL', { ...external, WORKER_DATABASE_URL: 'postgres://db/x' }],
     ['EMBEDDED_PG_PORT', { EMBEDDED_PG_PORT: '0' }],
     ['EMBEDDED_PG_PORT', { EMBEDDED_PG_PORT: 'x' }],
     ['DB_POOL_SIZE', { DB_POOL_SIZE: '0' }],

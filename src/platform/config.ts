@@ -18,7 +18,8 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 /** Where the database comes from: an embedded cluster under DATA_DIR, or an external server. */
 export type DatabaseConfig =
-  { mode: 'embedded'; port: number } | { mode: 'external'; url: string; migrationUrl: string };
+  | { mode: 'embedded'; port: number }
+  | { mode: 'external'; url: string; migrationUrl: string; workerUrl: string };
 
 /** Secrets given in the environment (all required in production; optional elsewhere). */
 export interface SecretsFromEnv {
@@ -142,29 +143,28 @@ function host(env: NodeJS.ProcessEnv): string {
 }
 
 function database(env: NodeJS.ProcessEnv): DatabaseConfig {
-  const url = read(env, 'DATABASE_URL');
-  const migrationUrl = read(env, 'MIGRATION_DATABASE_URL');
-  if (url === undefined && migrationUrl === undefined) {
+  const urls = {
+    DATABASE_URL: read(env, 'DATABASE_URL'),
+    MIGRATION_DATABASE_URL: read(env, 'MIGRATION_DATABASE_URL'),
+    WORKER_DATABASE_URL: read(env, 'WORKER_DATABASE_URL'),
+  };
+  const given = Object.entries(urls).filter(([, v]) => v !== undefined);
+  if (given.length === 0) {
     return { mode: 'embedded', port: int(env, 'EMBEDDED_PG_PORT', 54329, 1, 65535) };
   }
-  const both = 'set both for an external database, or neither for the embedded one';
-  if (migrationUrl === undefined) {
-    throw new ConfigError(
-      'MIGRATION_DATABASE_URL',
-      `MIGRATION_DATABASE_URL is required when DATABASE_URL is set (${both})`,
-    );
-  }
-  if (url === undefined) {
-    throw new ConfigError(
-      'DATABASE_URL',
-      `DATABASE_URL is required when MIGRATION_DATABASE_URL is set (${both})`,
-    );
+  const all = 'set all three for an external database, or none for the embedded one';
+  const [firstSet] = given[0]!;
+  for (const [name, value] of Object.entries(urls)) {
+    if (value === undefined) {
+      throw new ConfigError(name, `${name} is required when ${firstSet} is set (${all})`);
+    }
   }
   const schemes = ['postgres:', 'postgresql:'];
   return {
     mode: 'external',
-    url: secretUrl('DATABASE_URL', url, schemes, true),
-    migrationUrl: secretUrl('MIGRATION_DATABASE_URL', migrationUrl, schemes, true),
+    url: secretUrl('DATABASE_URL', urls.DATABASE_URL!, schemes, true),
+    migrationUrl: secretUrl('MIGRATION_DATABASE_URL', urls.MIGRATION_DATABASE_URL!, schemes, true),
+    workerUrl: secretUrl('WORKER_DATABASE_URL', urls.WORKER_DATABASE_URL!, schemes, true),
   };
 }
 
@@ -282,7 +282,8 @@ function secretsFromEnv(env: NodeJS.ProcessEnv, nodeEnv: NodeEnv): SecretsFromEn
 
 /**
  * Validates the environment and returns the configuration. Variables are checked in a fixed order
- * (NODE_ENV, HOST, PORT, PUBLIC_URL, DATA_DIR, DATABASE_URL/MIGRATION_DATABASE_URL, EMBEDDED_PG_PORT,
+ * (NODE_ENV, HOST, PORT, PUBLIC_URL, DATA_DIR, DATABASE_URL/MIGRATION_DATABASE_URL/WORKER_DATABASE_URL,
+ * EMBEDDED_PG_PORT,
  * DB_POOL_SIZE, REDIS_URL, LOG_LEVEL, BODY_LIMIT_BYTES, SHUTDOWN_TIMEOUT_MS, TRUST_PROXY, BASE_DOMAIN,
  * SESSION_SECRET, KEK, JWT_PRIVATE_KEY) and the first problem is reported. Empty values count as unset;
  * unknown variables are ignored.

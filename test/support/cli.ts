@@ -17,6 +17,7 @@ export function runCli(
         ...process.env,
         DATABASE_URL: db.url,
         MIGRATION_DATABASE_URL: db.migrationUrl,
+        WORKER_DATABASE_URL: db.workerUrl,
         DEFINER_ROLE: db.roles.definer,
         LOG_LEVEL: 'warn',
         ...env,

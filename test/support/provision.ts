@@ -20,6 +20,8 @@ export interface ProvisionedDatabase {
   readonly url: string;
   /** Owner role. */
   readonly migrationUrl: string;
+  /** Worker role (the job worker's pool). */
+  readonly workerUrl: string;
   /** Superuser, connected to this database (tests use it to inspect catalogs and bypass nothing else). */
   readonly adminUrl: string;
   /** Superuser, connected to the cluster's `postgres` database. */
@@ -59,12 +61,21 @@ export async function provisionDatabase(
   label = 'sr_test',
 ): Promise<ProvisionedDatabase> {
   const stem = `${label}_${randomBytes(4).toString('hex')}`;
-  const roles: RoleNames = { owner: `${stem}_owner`, runtime: `${stem}_app`, definer: `${stem}_definer` };
+  const roles: RoleNames = {
+    owner: `${stem}_owner`,
+    runtime: `${stem}_app`,
+    definer: `${stem}_definer`,
+    worker: `${stem}_worker`,
+  };
   const urls = await bootstrapDatabase({
     superuserUrl,
     database: stem,
     roles,
-    passwords: { owner: randomBytes(16).toString('hex'), runtime: randomBytes(16).toString('hex') },
+    passwords: {
+      owner: randomBytes(16).toString('hex'),
+      runtime: randomBytes(16).toString('hex'),
+      worker: randomBytes(16).toString('hex'),
+    },
   });
   await migrateToLatest(urls.migrationUrl, roles);
   const pg = await import('pg');

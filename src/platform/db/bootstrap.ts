@@ -1,6 +1,6 @@
 import pg from 'pg';
 
-/** The three roles of a SaaSReady database. */
+/** The four roles of a SaaSReady database. */
 export interface RoleNames {
   /** Owns every object and runs migrations. */
   readonly owner: string;
@@ -8,6 +8,12 @@ export interface RoleNames {
   readonly runtime: string;
   /** NOLOGIN, BYPASSRLS: owns the few SECURITY DEFINER functions that are the named privileged paths. */
   readonly definer: string;
+  /**
+   * The job worker's role (graphile-worker): not superuser, no BYPASSRLS, owns nothing; it alone may use
+   * the `graphile_worker` schema, and it has nothing in `public` (job handlers reach tenant data through
+   * the runtime role's `withTenant`).
+   */
+  readonly worker: string;
 }
 
 export interface BootstrapOptions {
@@ -15,7 +21,7 @@ export interface BootstrapOptions {
   readonly superuserUrl: string;
   readonly database: string;
   readonly roles: RoleNames;
-  readonly passwords: { readonly owner: string; readonly runtime: string };
+  readonly passwords: { readonly owner: string; readonly runtime: string; readonly worker: string };
 }
 
 export interface DatabaseUrls {
@@ -23,6 +29,8 @@ export interface DatabaseUrls {
   readonly url: string;
   /** Owner role, for migrations. */
   readonly migrationUrl: string;
+  /** Worker role, for the job worker. */
+  readonly workerUrl: string;
 }
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -57,6 +65,7 @@ export async function bootstrapDatabase(opts: BootstrapOptions): Promise<Databas
     for (const [role, password] of [
       [roles.owner, passwords.owner],
       [roles.runtime, passwords.runtime],
+      [roles.worker, passwords.worker],
     ] as const) {
       const verb = (await exists(role)) ? 'ALTER' : 'CREATE';
       await admin.query(`${verb} ROLE ${ident(role)} LOGIN ${base} PASSWORD ${lit(password)}`);
@@ -79,8 +88,11 @@ export async function bootstrapDatabase(opts: BootstrapOptions): Promise<Databas
   await inDb.connect();
   try {
     await inDb.query(`REVOKE ALL ON DATABASE ${ident(opts.database)} FROM PUBLIC`);
-    await inDb.query(`GRANT CONNECT ON DATABASE ${ident(opts.database)} TO ${ident(roles.runtime)}`);
-    await inDb.query(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
+    await inDb.query(
+      `GRANT CONNECT ON DATABASE ${ident(opts.database)} TO ${ident(roles.runtime)}, ${ident(roles.worker)}`,
+    );
+    // USAGE too: only the roles named below reach `public` (the worker role has nothing there).
+    await inDb.query(`REVOKE ALL ON SCHEMA public FROM PUBLIC`);
     await inDb.query(`GRANT USAGE ON SCHEMA public TO ${ident(roles.runtime)}, ${ident(roles.definer)}`);
     // ALTER FUNCTION ... OWNER TO definer requires the new owner to have CREATE on the schema.
     await inDb.query(`GRANT CREATE ON SCHEMA public TO ${ident(roles.definer)}`);
@@ -91,6 +103,7 @@ export async function bootstrapDatabase(opts: BootstrapOptions): Promise<Databas
   return {
     url: withCredentials(opts.superuserUrl, roles.runtime, passwords.runtime, opts.database),
     migrationUrl: withCredentials(opts.superuserUrl, roles.owner, passwords.owner, opts.database),
+    workerUrl: withCredentials(opts.superuserUrl, roles.worker, passwords.worker, opts.database),
   };
 }
 
@@ -100,7 +113,7 @@ export async function dropDatabase(superuserUrl: string, database: string, roles
   await admin.connect();
   try {
     await admin.query(`DROP DATABASE IF EXISTS ${ident(database)} WITH (FORCE)`);
-    for (const role of [roles.runtime, roles.owner, roles.definer]) {
+    for (const role of [roles.runtime, roles.worker, roles.owner, roles.definer]) {
       await admin.query(`DROP ROLE IF EXISTS ${ident(role)}`);
     }
   } finally {

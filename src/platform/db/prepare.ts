@@ -12,26 +12,36 @@ export const EMBEDDED_ROLES: RoleNames = {
   owner: 'saasready_owner',
   runtime: 'saasready_app',
   definer: 'saasready_definer',
+  worker: 'saasready_worker',
 };
 
-/** The database the server uses, ready to serve: migrated, with the runtime role's URL. */
+/** The database the server uses, ready to serve: migrated, with the runtime and worker roles' URLs. */
 export interface PreparedDatabase {
   readonly url: string;
+  /** The job worker's role (graphile-worker runs on it). */
+  readonly workerUrl: string;
   readonly roles: RoleNames;
   readonly embedded: boolean;
   /** Stops the embedded cluster (no-op for an external database). */
   stop(): Promise<void>;
 }
 
-async function rolePasswords(file: string): Promise<{ owner: string; runtime: string }> {
-  if (existsSync(file))
-    return JSON.parse(await fs.readFile(file, 'utf8')) as { owner: string; runtime: string };
-  const created = {
-    owner: randomBytes(24).toString('base64url'),
-    runtime: randomBytes(24).toString('base64url'),
+type RolePasswords = { owner: string; runtime: string; worker: string };
+
+/** The embedded roles' passwords, generated once (a file from before the worker role gains one). */
+async function rolePasswords(file: string): Promise<RolePasswords> {
+  const generate = () => randomBytes(24).toString('base64url');
+  const stored = existsSync(file)
+    ? (JSON.parse(await fs.readFile(file, 'utf8')) as Partial<RolePasswords>)
+    : undefined;
+  if (stored?.owner && stored.runtime && stored.worker) return stored as RolePasswords;
+  const passwords: RolePasswords = {
+    owner: stored?.owner ?? generate(),
+    runtime: stored?.runtime ?? generate(),
+    worker: stored?.worker ?? generate(),
   };
-  await fs.writeFile(file, JSON.stringify(created), { mode: 0o600 });
-  return created;
+  await fs.writeFile(file, JSON.stringify(passwords), { mode: 0o600 });
+  return passwords;
 }
 
 function userOf(url: string): string {
@@ -40,8 +50,9 @@ function userOf(url: string): string {
 
 /**
  * Embedded mode: start the cluster in `<dataDir>/pg`, create the roles and the `saasready` database on
- * first start, migrate. External mode: migrate with MIGRATION_DATABASE_URL (the owner role) and serve
- * with DATABASE_URL (the runtime role); nothing is started.
+ * first start, migrate. External mode: migrate with MIGRATION_DATABASE_URL (the owner role), serve with
+ * DATABASE_URL (the runtime role) and run jobs with WORKER_DATABASE_URL (the worker role); nothing is
+ * started.
  */
 export async function prepareDatabase(config: AppConfig, log: Logger): Promise<PreparedDatabase> {
   if (config.database.mode === 'external') {
@@ -49,10 +60,17 @@ export async function prepareDatabase(config: AppConfig, log: Logger): Promise<P
       owner: userOf(config.database.migrationUrl),
       runtime: userOf(config.database.url),
       definer: process.env.DEFINER_ROLE ?? 'saasready_definer',
+      worker: userOf(config.database.workerUrl),
     };
     const applied = await migrateToLatest(config.database.migrationUrl, roles);
     log.info({ applied }, 'migrations current');
-    return { url: config.database.url, roles, embedded: false, stop: async () => {} };
+    return {
+      url: config.database.url,
+      workerUrl: config.database.workerUrl,
+      roles,
+      embedded: false,
+      stop: async () => {},
+    };
   }
 
   await fs.mkdir(config.dataDir, { recursive: true });
@@ -70,7 +88,13 @@ export async function prepareDatabase(config: AppConfig, log: Logger): Promise<P
     });
     const applied = await migrateToLatest(urls.migrationUrl, EMBEDDED_ROLES);
     log.info({ applied, port: config.database.port }, 'embedded PostgreSQL ready, migrations current');
-    return { url: urls.url, roles: EMBEDDED_ROLES, embedded: true, stop: () => cluster.stop() };
+    return {
+      url: urls.url,
+      workerUrl: urls.workerUrl,
+      roles: EMBEDDED_ROLES,
+      embedded: true,
+      stop: () => cluster.stop(),
+    };
   } catch (err) {
     await cluster.stop().catch(() => {});
     throw err;
