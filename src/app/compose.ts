@@ -12,6 +12,7 @@ import type { RetiredAuditKey } from '../platform/config.js';
 import { createMailer, type Mailer } from '../platform/mail/mailer.js';
 import { createMailJobHandler, MAIL_TASK } from '../platform/mail/mail-job.js';
 import { startJobWorker, type JobWorker } from '../platform/jobs/worker.js';
+import { installJobPayloadKey } from '../platform/jobs/payload-seal.js';
 import { createServices, type Services } from './services.js';
 import { registerRoutes } from './routes.js';
 import { createAppAuthenticator } from './authenticator.js';
@@ -23,7 +24,10 @@ import {
 } from '../modules/audit/checkpoint-job.js';
 
 export interface ComposeOptions {
+  /** The runtime role. */
   readonly databaseUrl: string;
+  /** The worker role (graphile-worker runs on it); required unless `runJobs` is false. */
+  readonly workerDatabaseUrl?: string;
   readonly poolSize: number;
   readonly log: Logger;
   readonly bodyLimitBytes: number;
@@ -61,6 +65,8 @@ export interface Composition {
 
 /** The composition root: builds the tenancy core, the services, the authenticator and the HTTP server. */
 export async function compose(opts: ComposeOptions): Promise<Composition> {
+  // Job payloads are sealed by `enqueueJob` under a key derived from the KEK, opened by the worker.
+  installJobPayloadKey(opts.secrets.kek);
   const tenancy = createTenancy({ url: opts.databaseUrl, poolSize: opts.poolSize, log: opts.log });
   const cache = createCache({ redisUrl: opts.redisUrl });
   const platformDb = createPlatformDb(tenancy.control.pool);
@@ -96,9 +102,11 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
   let worker: JobWorker | undefined;
   let jobPool: pg.Pool | undefined;
   if (opts.runJobs !== false) {
-    jobPool = createPool({ url: opts.databaseUrl, max: 3, applicationName: 'saasready-jobs' });
+    if (!opts.workerDatabaseUrl) throw new Error('compose: workerDatabaseUrl is required to run jobs');
+    jobPool = createPool({ url: opts.workerDatabaseUrl, max: 3, applicationName: 'saasready-jobs' });
     worker = await startJobWorker({
       pool: jobPool,
+      kek: opts.secrets.kek,
       log: opts.log,
       pollIntervalMs: 500,
       handlers: {

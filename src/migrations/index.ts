@@ -8,6 +8,7 @@ import * as m0005 from './0005-platform.js';
 import * as m0006 from './0006-audit.js';
 import * as m0007 from './0007-api-keys.js';
 import * as m0008 from './0008-feature-flags.js';
+import * as m0010 from './0010-job-queue-isolation.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -23,4 +24,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0006-audit', m0006],
   ['0007-api-keys', m0007],
   ['0008-feature-flags', m0008],
+  ['0010-job-queue-isolation', m0010],
 ];

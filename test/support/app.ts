@@ -7,8 +7,7 @@ import { createLogger } from '../../src/platform/logger.js';
 import { compose, type Composition } from '../../src/app/compose.js';
 import { testDb } from './tenancy.js';
 import { testJwtKey } from '../../src/modules/tokens/tokens.test-support.js';
-
-const TEST_KEK = Buffer.alloc(32, 7);
+import { TEST_KEK } from './job-key.js';
 
 /** Captured log lines of a test app, parsed. */
 export type LogLines = Record<string, unknown>[];
@@ -30,6 +29,8 @@ export interface TestTokenOptions {
   readonly userId?: string;
   /** Stand in for a browser session with this id (null: an API-token-like principal). */
   readonly sessionId?: string;
+  /** The proof of the user the request presents (a real live session's token hash, for example). */
+  readonly credential?: Authenticated['credential'];
 }
 
 /**
@@ -69,6 +70,7 @@ export function createTestAuthenticator(opts: TestAuthenticatorOptions = {}): {
           userId,
           sessionId: tokenOpts.sessionId ?? null,
           isPlatformAdmin: false,
+          ...(tokenOpts.credential ? { credential: tokenOpts.credential } : {}),
         },
         userId,
         tenant:
@@ -114,6 +116,7 @@ export async function buildTestApp(
   });
   const composition = await compose({
     databaseUrl: testDb().url,
+    workerDatabaseUrl: testDb().workerUrl,
     poolSize: 4,
     log: createLogger({ level: 'info', destination }),
     bodyLimitBytes: opts.bodyLimitBytes ?? 1024 * 1024,

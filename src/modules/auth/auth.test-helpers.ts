@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { connect, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import { queuedJobs } from '../../../test/support/jobs.js';
 import { createPlatformDb, type PlatformDb } from '../../platform/db/platform-db.js';
 import type { Authenticator } from '../../platform/http/auth.js';
 import { createHttpServer, type App } from '../../platform/http/server.js';
@@ -89,17 +90,10 @@ export async function lastMailTo(
   admin: pg.Client,
   to: string,
 ): Promise<{ to: string; subject: string; text: string; html?: string } | undefined> {
-  const res = await admin.query<{
-    payload: { payload: { to: string; subject: string; text: string; html?: string } };
-  }>(
-    // graphile-worker 0.17's public `jobs` view has no payload column: read the private table.
-    `select j.payload from graphile_worker._private_jobs j
-      join graphile_worker._private_tasks t on t.id = j.task_id
-      where t.identifier = 'mail.send' and j.payload->'payload'->>'to' = $1
-      order by j.id desc limit 1`,
-    [to],
-  );
-  return res.rows[0]?.payload.payload;
+  // Job payloads are sealed: open them with the test KEK, newest first.
+  type Mail = { to: string; subject: string; text: string; html?: string };
+  const mails = (await queuedJobs(admin, 'mail.send')).map((j) => j.payload as Mail);
+  return mails.reverse().find((m) => m.to === to);
 }
 
 /** The token in a mailed link (`?token=`). */

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import { queuedJobs } from '../../../test/support/jobs.js';
 import { sharedMailbox } from '../../../test/support/mailbox.js';
 import { mailText } from '../../../test/support/smtp.js';
 import { connect, createTestOrg, testDb } from '../../../test/support/tenancy.js';
@@ -83,21 +84,13 @@ export async function invitationFixtures(tenancy: Tenancy) {
 
   /** Every invitation mail to `email`: still queued (`mail.send` jobs) or already delivered. */
   async function mailsTo(email: string): Promise<InvitationMail[]> {
-    const queued = await admin.query<{
-      key: string | null;
-      payload: { tenantId: string | null; payload: { to: string; text: string } };
-    }>(
-      `select j.key, j.payload from graphile_worker._private_jobs j
-        join graphile_worker._private_tasks t on t.id = j.task_id
-       where t.identifier = 'mail.send' and j.payload->'payload'->>'to' = $1
-       order by j.id`,
-      [email],
-    );
+    // Job payloads are sealed: open them with the test KEK.
     const mails: InvitationMail[] = [];
-    for (const r of queued.rows) {
-      const text = r.payload.payload.text;
+    for (const j of await queuedJobs(admin, 'mail.send')) {
+      const { to, text } = j.payload as { to: string; text: string };
+      if (to !== email) continue;
       const token = TOKEN_RE.exec(text)?.[1];
-      if (token) mails.push({ job: { key: r.key, tenantId: r.payload.tenantId }, text, token });
+      if (token) mails.push({ job: { key: j.key, tenantId: j.tenantId }, text, token });
     }
     for (const m of sharedMailbox().all()) {
       if (!m.to.includes(email)) continue;

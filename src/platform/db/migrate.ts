@@ -1,7 +1,7 @@
 import { Kysely, Migrator, sql, PostgresDialect, type Migration, type MigrationResult } from 'kysely';
 import pg from 'pg';
-import { Logger, runMigrations } from 'graphile-worker';
 import { migrations } from '../../migrations/index.js';
+import { installJobQueue } from '../jobs/queue-schema.js';
 import type { RoleNames } from './bootstrap.js';
 
 /** Thrown when migrations cannot run; the message says which one failed and why. */
@@ -30,13 +30,15 @@ export async function migrateToLatest(migrationUrl: string, roles: RoleNames): P
     dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: migrationUrl, max: 1 }) }),
   });
   try {
-    const definer = await sql<{
-      ok: number;
-    }>`select 1 as ok from pg_roles where rolname = ${roles.definer}`.execute(db);
-    if (definer.rows.length === 0) {
-      throw new MigrationError(
-        `role ${roles.definer} does not exist: create it once as a superuser (see README, "Bring your own PostgreSQL")`,
+    for (const role of [roles.definer, roles.worker]) {
+      const found = await sql<{ ok: number }>`select 1 as ok from pg_roles where rolname = ${role}`.execute(
+        db,
       );
+      if (found.rows.length === 0) {
+        throw new MigrationError(
+          `role ${role} does not exist: create it once as a superuser (see README, "Bring your own PostgreSQL")`,
+        );
+      }
     }
     const migrator = new Migrator({ db, provider: provider(roles) });
     const { error, results } = await migrator.migrateToLatest();
@@ -45,49 +47,13 @@ export async function migrateToLatest(migrationUrl: string, roles: RoleNames): P
       const reason = error instanceof Error ? error.message : JSON.stringify(error);
       throw new MigrationError(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${reason}`);
     }
+    // graphile-worker's schema and the queue's privileges (the runtime role's only way in is
+    // `app_enqueue_job`; the worker role runs the jobs), brought up to date on every start.
     await installJobQueue(migrationUrl, roles);
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   } finally {
     await db.destroy();
   }
-}
-
-/**
- * graphile-worker's schema (jobs and the outbox live in the same database, so a job is queued in the
- * same transaction as the change that causes it). Installed by the owner; the runtime role may use it
- * but owns none of it.
- */
-async function installJobQueue(migrationUrl: string, roles: RoleNames): Promise<void> {
-  await runMigrations({ connectionString: migrationUrl, logger: silentLogger() });
-  const pool = new pg.Pool({ connectionString: migrationUrl, max: 1 });
-  try {
-    const r = `"${roles.runtime}"`;
-    await pool.query(`grant usage on schema graphile_worker to ${r}`);
-    await pool.query(`grant select, insert, update, delete on all tables in schema graphile_worker to ${r}`);
-    await pool.query(`grant usage, select on all sequences in schema graphile_worker to ${r}`);
-    await pool.query(`grant execute on all functions in schema graphile_worker to ${r}`);
-    // graphile-worker enables RLS on its private tables (no policies: only their owner may touch them).
-    // The queue is platform infrastructure, not tenant data (the tenant travels inside each payload), so
-    // the runtime role gets a policy on them; it still owns nothing.
-    const tables = await pool.query<{ relname: string }>(
-      `select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
-       where n.nspname = 'graphile_worker' and c.relkind = 'r' and c.relrowsecurity`,
-    );
-    for (const { relname } of tables.rows) {
-      const t = `graphile_worker."${relname}"`;
-      await pool.query(`drop policy if exists saasready_runtime on ${t}`);
-      await pool.query(
-        `create policy saasready_runtime on ${t} for all to ${r} using (true) with check (true)`,
-      );
-    }
-  } finally {
-    await pool.end();
-  }
-}
-
-function silentLogger() {
-  // graphile-worker's Logger: a factory of scoped log functions; migrations have nothing worth printing.
-  return new Logger(() => () => {});
 }
 
 /** Names of migrations this build knows. */

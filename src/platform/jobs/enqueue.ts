@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { currentContext } from '../tenancy/context.js';
+import { installedJobPayloadBox, sealJobPayload } from './payload-seal.js';
 
 /** Every job carries the tenant (if any) and the request that caused it, and re-enters `withTenant`. */
 export interface JobEnvelope<P> {
@@ -10,9 +11,12 @@ export interface JobEnvelope<P> {
 }
 
 /**
- * Queues a job IN THE CALLER'S TRANSACTION (graphile-worker's `add_job`), so the job exists if and only
- * if the transaction commits: a crash never loses it, a rollback never sends it. `jobKey` makes the
- * enqueue idempotent (a second enqueue with the same key replaces the pending job).
+ * Queues a job IN THE CALLER'S TRANSACTION, so the job exists if and only if the transaction commits: a
+ * crash never loses it, a rollback never sends it. The payload is sealed here (see `payload-seal.ts`:
+ * a job row holds no readable credential) and queued through `app_enqueue_job`, the runtime role's only
+ * way into the queue: it accepts only enqueueable tasks, and a job of tenant X only inside X's scope (a
+ * job without a tenant from any scope: it runs outside every tenant). `jobKey` makes the enqueue
+ * idempotent within the tenant (a second enqueue with the same key replaces the pending job).
  */
 export async function enqueueJob<P>(
   db: Kysely<Database>,
@@ -20,11 +24,13 @@ export async function enqueueJob<P>(
   envelope: { tenantId: string | null; payload: P },
   opts: { jobKey?: string; maxAttempts?: number; runAt?: Date } = {},
 ): Promise<void> {
-  const body: JobEnvelope<P> = { ...envelope, requestId: currentContext()?.requestId ?? null };
-  await sql`select graphile_worker.add_job(
-    ${task}, ${JSON.stringify(body)}::json,
-    job_key => ${opts.jobKey ?? null}::text,
-    max_attempts => ${opts.maxAttempts ?? 10}::int,
-    run_at => ${opts.runAt ?? null}::timestamptz
+  const row = sealJobPayload(installedJobPayloadBox(), task, {
+    tenantId: envelope.tenantId,
+    requestId: currentContext()?.requestId ?? null,
+    payload: envelope.payload,
+  });
+  await sql`select app_enqueue_job(
+    ${task}, ${JSON.stringify(row)}::json, ${opts.jobKey ?? null}::text,
+    ${opts.maxAttempts ?? 10}::int, ${opts.runAt ?? null}::timestamptz
   )`.execute(db);
 }

@@ -3,13 +3,14 @@ import type pg from 'pg';
 import { createPool } from '../db/pool.js';
 import { mailText } from '../../../test/support/smtp.js';
 import { sharedMailbox } from '../../../test/support/mailbox.js';
-import { createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import { TEST_KEK } from '../../../test/support/job-key.js';
 import { createLogger } from '../logger.js';
 import type { Tenancy } from '../tenancy/tenancy.js';
 import { createMailer } from '../mail/mailer.js';
 import { createMailJobHandler, MAIL_TASK } from '../mail/mail-job.js';
 import { enqueueJob } from './enqueue.js';
-import { startJobWorker, type JobWorker } from './worker.js';
+import { purgeJobs, PURGE_TASK, startJobWorker, type JobWorker } from './worker.js';
 
 describe('jobs: queued in the caller’s transaction, delivered by the worker', () => {
   let tenancy: Tenancy;
@@ -19,20 +20,27 @@ describe('jobs: queued in the caller’s transaction, delivered by the worker', 
   const task = `${MAIL_TASK}.jobs-test-${process.pid}-${Date.now()}`;
   let worker: JobWorker;
   let pool: pg.Pool;
+  let admin: pg.Client;
   const seenTenants: (string | null)[] = [];
+  const handled: unknown[] = [];
 
   beforeAll(async () => {
     tenancy = createTestTenancy(2);
-    pool = createPool({ url: testDb().url, max: 3 });
+    admin = await connect(testDb().adminUrl);
+    // The runtime role may queue only listed tasks (a migration lists a module's tasks).
+    await admin.query(`insert into enqueueable_tasks (task, description) values ($1, 'jobs.test')`, [task]);
+    pool = createPool({ url: testDb().workerUrl, max: 3 });
     const mailer = createMailer({ smtpUrl: smtp.url, from: 'SaaSReady <no-reply@saasready.test>' });
     const mail = createMailJobHandler(mailer);
     worker = await startJobWorker({
       pool,
+      kek: TEST_KEK,
       log: createLogger({ level: 'silent' }),
       pollIntervalMs: 100,
       handlers: {
         [task]: async (payload, job) => {
           seenTenants.push(job.tenantId);
+          handled.push(payload);
           await mail(payload, job);
         },
       },
@@ -41,6 +49,7 @@ describe('jobs: queued in the caller’s transaction, delivered by the worker', 
   afterAll(async () => {
     await worker.stop();
     await pool.end();
+    await admin.end();
     await tenancy.close();
   });
 
@@ -76,5 +85,96 @@ describe('jobs: queued in the caller’s transaction, delivered by the worker', 
     );
     await smtp.waitFor((m) => m.to.includes('after@example.test'));
     expect(smtp.all().some((m) => m.to.includes('rollback@example.test'))).toBe(false);
+  });
+
+  it('runs as the worker role, which has nothing in public', async () => {
+    const worker = testDb().roles.worker;
+    const r = await admin.query<{ public: boolean; queue: boolean; runtime: boolean }>(
+      `select has_schema_privilege($1, 'public', 'usage') as public,
+              has_schema_privilege($1, 'graphile_worker', 'usage') as queue,
+              pg_has_role($1, $2, 'member') as runtime`,
+      [worker, testDb().roles.runtime],
+    );
+    expect(r.rows[0]).toEqual({ public: false, queue: true, runtime: false });
+    const role = await admin.query<{ rolsuper: boolean; rolbypassrls: boolean; owns: number }>(
+      `select rolsuper, rolbypassrls,
+         (select count(*)::int from pg_class where relowner = pg_roles.oid) as owns
+       from pg_roles where rolname = $1`,
+      [worker],
+    );
+    expect(role.rows[0]).toEqual({ rolsuper: false, rolbypassrls: false, owns: 0 });
+  });
+
+  it('drops a job whose sealed payload expired without running the handler', async () => {
+    const org = await createTestOrg(tenancy, 'jobs-exp');
+    const to = `expired-${process.pid}-${Date.now()}@example.test`;
+    await tenancy.withTenant(org, (db) =>
+      enqueueJob(
+        db,
+        task,
+        { tenantId: org, payload: { to, subject: 'Old', text: 'x' } },
+        { jobKey: `exp-${to}`, runAt: new Date(Date.now() + 3600_000) },
+      ),
+    );
+    // Age it: the clear expiry is in the past (and the ciphertext, bound to it, no longer opens either).
+    await admin.query(
+      `update graphile_worker._private_jobs
+          set payload = json_build_object('v', 1, 'tenantId', payload->'tenantId', 'requestId', null,
+                'exp', extract(epoch from now())::bigint - 1, 'sealed', payload->'sealed'),
+              run_at = now()
+        where key = $1`,
+      [`${org}/exp-${to}`],
+    );
+    const end = Date.now() + 10_000;
+    let left = 1;
+    while (left > 0 && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = (
+        await admin.query(`select 1 from graphile_worker._private_jobs where key = $1`, [`${org}/exp-${to}`])
+      ).rowCount!;
+    }
+    expect(left).toBe(0);
+    expect(handled.some((p) => (p as { to?: string }).to === to)).toBe(false);
+  });
+
+  it('the hourly purge deletes permanently failed jobs and expired payloads, and nothing else', async () => {
+    const org = await createTestOrg(tenancy, 'jobs-purge');
+    const stem = `purge-${process.pid}-${Date.now()}`;
+    for (const k of ['failed', 'expired', 'pending']) {
+      await tenancy.withTenant(org, (db) =>
+        enqueueJob(
+          db,
+          task,
+          { tenantId: org, payload: { to: `${k}@example.test`, subject: k, text: 'secret link' } },
+          { jobKey: `${stem}-${k}`, runAt: new Date(Date.now() + 3600_000) },
+        ),
+      );
+    }
+    const key = (k: string) => `${org}/${stem}-${k}`;
+    await admin.query(
+      `update graphile_worker._private_jobs set attempts = max_attempts, last_error = 'x' where key = $1`,
+      [key('failed')],
+    );
+    await admin.query(
+      `update graphile_worker._private_jobs
+          set payload = json_build_object('v', 1, 'tenantId', payload->'tenantId', 'requestId', null,
+                'exp', extract(epoch from now())::bigint - 1, 'sealed', payload->'sealed')
+        where key = $1`,
+      [key('expired')],
+    );
+    const purged = await purgeJobs(pool);
+    expect(purged.permafailed).toBeGreaterThanOrEqual(1);
+    expect(purged.expired).toBeGreaterThanOrEqual(1);
+    const left = await admin.query<{ key: string }>(
+      `select key from graphile_worker._private_jobs where key like $1 order by key`,
+      [`${org}/${stem}-%`],
+    );
+    expect(left.rows.map((r) => r.key)).toEqual([key('pending')]);
+    // Scheduled by every worker's crontab (graphile-worker runs it once per hour across instances).
+    const cron = await admin.query(
+      `select 1 from graphile_worker._private_known_crontabs where identifier = $1`,
+      [PURGE_TASK],
+    );
+    expect(cron.rowCount).toBe(1);
   });
 });

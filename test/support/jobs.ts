@@ -1,0 +1,40 @@
+import type pg from 'pg';
+import { createJobPayloadBox, openJobPayload } from '../../src/platform/jobs/payload-seal.js';
+import { TEST_KEK } from './job-key.js';
+
+/** A queued job as its handler would see it, read back by a test. */
+export interface QueuedJob {
+  readonly id: string;
+  /** The job key the caller gave (the queue stores it namespaced by tenant). */
+  readonly key: string | null;
+  readonly tenantId: string | null;
+  readonly payload: unknown;
+}
+
+const box = createJobPayloadBox(TEST_KEK);
+
+/**
+ * Every pending job of `task`, oldest first, opened with the test KEK (the rows hold sealed payloads
+ * only; graphile-worker 0.17's public `jobs` view has no payload column, so the private table is read).
+ * `admin` is a superuser client.
+ */
+export async function queuedJobs(admin: pg.Client, task: string): Promise<QueuedJob[]> {
+  const res = await admin.query<{ id: string; key: string | null; payload: unknown }>(
+    `select j.id::text as id, j.key, j.payload from graphile_worker._private_jobs j
+       join graphile_worker._private_tasks t on t.id = j.task_id
+      where t.identifier = $1 order by j.id`,
+    [task],
+  );
+  const jobs: QueuedJob[] = [];
+  for (const row of res.rows) {
+    const opened = openJobPayload(box, task, row.payload);
+    if (opened === 'expired') continue;
+    jobs.push({
+      id: row.id,
+      key: row.key === null ? null : row.key.slice(row.key.indexOf('/') + 1),
+      tenantId: opened.tenantId,
+      payload: opened.payload,
+    });
+  }
+  return jobs;
+}
