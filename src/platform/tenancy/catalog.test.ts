@@ -162,6 +162,8 @@ describe('catalog: every tenant table is protected', () => {
     expect(fns.rows.map((f) => f.proname)).toEqual([
       // Appends to the audit chains: the only way to write them (each checks its tenant scope).
       'app_audit_append',
+      // The runtime role's only way into the job queue (checks task, tenant scope, sealed payload).
+      'app_enqueue_job',
       'app_platform_audit_append',
       'app_priv_api_key_by_key_id',
       'app_priv_audit_chains_to_checkpoint',
