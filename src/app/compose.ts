@@ -85,6 +85,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     trustProxy: opts.trustProxy,
     authenticator,
     version: opts.version,
+    publicUrl: opts.publicUrl,
     // `/v1/orgs/:slug/<rest>` serves `/v1/<rest>` with the slug as the requested organization.
     rewriteUrl: rewriteOrgPath,
   });

@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { allPermissions } from '../../platform/authz/permissions.js';
 import type { App } from '../../platform/http/server.js';
+import { USERS_ONLY } from '../../platform/http/openapi.js';
 import { tenantCtx } from '../../platform/http/auth.js';
 import { HttpError } from '../../platform/http/http-errors.js';
 import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
@@ -55,6 +56,7 @@ export function registerApiKeysRoutes(app: App, deps: { apiKeys: ApiKeysService 
       config: { auth: { kind: 'tenant', permission: 'api_keys:manage' } },
       schema: {
         operationId: 'createApiKey',
+        security: USERS_ONLY,
         tags: ['api-keys'],
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String()) }),
         body: Type.Object(

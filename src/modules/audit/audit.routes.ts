@@ -159,7 +159,27 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService }): vo
         tags: ['audit'],
         description: 'Every matching event oldest first: JSON Lines (default) or CSV, streamed.',
         querystring: ExportQuery,
-        response: { 200: Type.Unknown({ description: 'JSON Lines or CSV stream' }), ...errors },
+        response: {
+          200: {
+            description: 'The matching events, streamed in the requested format',
+            content: {
+              // The handler sends a stream: typed as one, documented as the text it carries.
+              'application/jsonl': {
+                schema: Type.Unsafe<Readable>({
+                  type: 'string',
+                  description: 'one AuditEvent JSON object per line (`format=jsonl`)',
+                }),
+              },
+              'text/csv': {
+                schema: Type.Unsafe<Readable>({
+                  type: 'string',
+                  description: 'a header row, then one event per row (`format=csv`)',
+                }),
+              },
+            },
+          },
+          ...errors,
+        },
       },
     },
     async (req, reply) => {

@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../../platform/http/app-type.js';
+import { SESSION_ONLY } from '../../platform/http/openapi.js';
 import { authenticated, tenantCtx, userIdOf } from '../../platform/http/auth.js';
 import { HttpError } from '../../platform/http/http-errors.js';
 import { ErrorResponse } from '../../platform/http/schemas.js';
@@ -121,6 +122,7 @@ export function registerInvitationsRoutes(app: App, deps: InvitationsRouteDeps):
       config: { auth: { kind: 'user' } },
       schema: {
         operationId: 'acceptInvitation',
+        security: SESSION_ONLY,
         tags: ['invitations'],
         body: Type.Object({ token: Token }, { additionalProperties: false }),
         response: { 200: Accepted, 410: ErrorResponse, ...errors },

@@ -1,5 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/server.js';
+import { USERS_ONLY } from '../../platform/http/openapi.js';
 import { tenantCtx } from '../../platform/http/auth.js';
 import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
 import type { MembershipsService } from './memberships.service.js';
@@ -27,6 +28,7 @@ export function registerMembershipsRoutes(app: App, deps: { memberships: Members
       config: { auth: { kind: 'tenant', permission: 'members:read' } },
       schema: {
         operationId: 'listMembers',
+        security: USERS_ONLY,
         tags: ['members'],
         querystring: PageQuery,
         response: {
@@ -44,6 +46,7 @@ export function registerMembershipsRoutes(app: App, deps: { memberships: Members
       config: { auth: { kind: 'tenant', permission: 'members:update_role' } },
       schema: {
         operationId: 'changeMemberRole',
+        security: USERS_ONLY,
         tags: ['members'],
         params: UserIdParams,
         body: Type.Object({ role: RoleKey }, { additionalProperties: false }),
@@ -59,6 +62,7 @@ export function registerMembershipsRoutes(app: App, deps: { memberships: Members
       config: { auth: { kind: 'tenant', permission: 'members:remove' } },
       schema: {
         operationId: 'removeMember',
+        security: USERS_ONLY,
         tags: ['members'],
         params: UserIdParams,
         response: { 204: Type.Null(), 409: ErrorResponse, ...errors },
@@ -76,6 +80,7 @@ export function registerMembershipsRoutes(app: App, deps: { memberships: Members
       config: { auth: { kind: 'tenant', permission: 'org:read' } },
       schema: {
         operationId: 'leaveOrganization',
+        security: USERS_ONLY,
         tags: ['members'],
         response: { 204: Type.Null(), 409: ErrorResponse, ...errors },
       },
@@ -92,6 +97,7 @@ export function registerMembershipsRoutes(app: App, deps: { memberships: Members
       config: { auth: { kind: 'tenant', permission: 'members:update_role' } },
       schema: {
         operationId: 'transferOwnership',
+        security: USERS_ONLY,
         tags: ['members'],
         body: Type.Object({ userId: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
         response: {

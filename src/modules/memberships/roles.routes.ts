@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { allPermissions } from '../../platform/authz/permissions.js';
 import type { App } from '../../platform/http/server.js';
+import { USERS_ONLY } from '../../platform/http/openapi.js';
 import { tenantCtx } from '../../platform/http/auth.js';
 import { ErrorResponse } from '../../platform/http/schemas.js';
 import type { RolesService } from './roles.service.js';
@@ -31,6 +32,7 @@ export function registerRolesRoutes(app: App, deps: { roles: RolesService }): vo
       config: { auth: { kind: 'tenant', permission: 'members:read' } },
       schema: {
         operationId: 'listRoles',
+        security: USERS_ONLY,
         tags: ['roles'],
         querystring: Type.Object(
           {
@@ -54,6 +56,7 @@ export function registerRolesRoutes(app: App, deps: { roles: RolesService }): vo
       config: { auth: { kind: 'tenant', permission: 'members:update_role' } },
       schema: {
         operationId: 'createRole',
+        security: USERS_ONLY,
         tags: ['roles'],
         body: Type.Object(
           { key: Type.String({ minLength: 1, maxLength: 40 }), name: Name, permissions: Permissions },
@@ -71,6 +74,7 @@ export function registerRolesRoutes(app: App, deps: { roles: RolesService }): vo
       config: { auth: { kind: 'tenant', permission: 'members:update_role' } },
       schema: {
         operationId: 'updateRole',
+        security: USERS_ONLY,
         tags: ['roles'],
         params: KeyParams,
         body: Type.Object(
@@ -89,6 +93,7 @@ export function registerRolesRoutes(app: App, deps: { roles: RolesService }): vo
       config: { auth: { kind: 'tenant', permission: 'members:update_role' } },
       schema: {
         operationId: 'deleteRole',
+        security: USERS_ONLY,
         tags: ['roles'],
         params: KeyParams,
         response: { 204: Type.Null(), 409: ErrorResponse, ...errors },

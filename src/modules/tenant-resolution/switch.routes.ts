@@ -1,5 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/app-type.js';
+import { SESSION_ONLY } from '../../platform/http/openapi.js';
 import { authenticated, organizationNotFound, userIdOf } from '../../platform/http/auth.js';
 import { HttpError } from '../../platform/http/http-errors.js';
 import { ErrorResponse } from '../../platform/http/schemas.js';
@@ -25,6 +26,7 @@ export function registerSwitchRoutes(app: App, deps: SwitchRouteDeps): void {
       config: { auth: { kind: 'user' } },
       schema: {
         operationId: 'switchOrganization',
+        security: SESSION_ONLY,
         tags: ['session'],
         body: Type.Object(
           {

@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import type { App } from '../../platform/http/server.js';
+import { SESSION_ONLY } from '../../platform/http/openapi.js';
 import { authenticated, userIdOf } from '../../platform/http/auth.js';
 import { HttpError } from '../../platform/http/http-errors.js';
 import { ErrorResponse } from '../../platform/http/schemas.js';
@@ -63,6 +64,7 @@ export function registerTokensRoutes(app: App, deps: { tokens: TokenService }): 
       config: { auth: { kind: 'user' } },
       schema: {
         operationId: 'issueToken',
+        security: SESSION_ONLY,
         tags: ['auth'],
         description: 'A signed-in user (session) obtains API tokens for one of their organizations.',
         body: Type.Object(

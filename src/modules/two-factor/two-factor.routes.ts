@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../../platform/http/server.js';
+import { SESSION_ONLY, USERS_ONLY } from '../../platform/http/openapi.js';
 import { authenticated, tenantCtx, userIdOf } from '../../platform/http/auth.js';
 import { ErrorResponse } from '../../platform/http/schemas.js';
 import type { TwoFactorService } from './two-factor.service.js';
@@ -69,6 +70,7 @@ export function registerTwoFactorRoutes(app: App, deps: TwoFactorRoutesDeps): vo
       config: user,
       schema: {
         operationId: 'beginTwoFactorEnrollment',
+        security: SESSION_ONLY,
         tags,
         response: {
           200: Type.Object({ secret: Type.String(), otpauthUri: Type.String(), qrSvg: Type.String() }),
@@ -90,6 +92,7 @@ export function registerTwoFactorRoutes(app: App, deps: TwoFactorRoutesDeps): vo
       config: user,
       schema: {
         operationId: 'confirmTwoFactorEnrollment',
+        security: SESSION_ONLY,
         tags,
         body: CodeBody,
         response: { 200: RecoveryCodes, ...codeErrors },
@@ -111,6 +114,7 @@ export function registerTwoFactorRoutes(app: App, deps: TwoFactorRoutesDeps): vo
       config: { ...user, allowPendingSecondFactor: true },
       schema: {
         operationId: 'verifyTwoFactor',
+        security: SESSION_ONLY,
         tags,
         body: CodeBody,
         response: {
@@ -176,6 +180,7 @@ export function registerTwoFactorRoutes(app: App, deps: TwoFactorRoutesDeps): vo
       config: { auth: { kind: 'tenant', permission: 'org:update' } },
       schema: {
         operationId: 'setTwoFactorPolicy',
+        security: USERS_ONLY,
         tags,
         body: Type.Object({ required: Type.Boolean() }, { additionalProperties: false }),
         response: { 200: Type.Object({ required: Type.Boolean() }), ...errors, 404: ErrorResponse },

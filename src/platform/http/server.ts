@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { installAuth, type Authenticator } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
+import { registerOpenApi } from './openapi.js';
 import { installJsonBodyParser } from './json-body.js';
 import { validatorCompiler } from './validator.js';
 
@@ -20,6 +19,8 @@ export interface HttpServerOptions {
   readonly trustProxy: false | string[];
   readonly authenticator: Authenticator;
   readonly version: string;
+  /** The public URL the API is served at (the OpenAPI document's `servers`). */
+  readonly publicUrl?: string;
   /**
    * Rewrites an incoming URL before routing (Fastify `rewriteUrl`), e.g. the tenant-resolution module's
    * `/v1/orgs/:slug/<rest>` → `/v1/<rest>`.
@@ -75,24 +76,6 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     done();
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: { title: 'SaaSReady API', version: opts.version },
-      components: {
-        securitySchemes: {
-          session: { type: 'apiKey', in: 'cookie', name: 'sr_session' },
-          bearer: { type: 'http', scheme: 'bearer' },
-        },
-      },
-    },
-  });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-
-  app.get(
-    '/openapi.json',
-    { schema: { hide: true }, config: { auth: { kind: 'public', reason: 'API description' } } },
-    async () => app.swagger(),
-  );
+  await registerOpenApi(app, { version: opts.version, publicUrl: opts.publicUrl });
   return app;
 }
