@@ -6,6 +6,7 @@ import { prepareDatabase } from './platform/db/prepare.js';
 import { MigrationError } from './platform/db/migrate.js';
 import { compose } from './app/compose.js';
 import { runServer } from './app/run-server.js';
+import { securityHeaderOptions } from './platform/http/security-headers.js';
 
 const version = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
     version,
     publicUrl,
     secureCookies: needsSecureCookies(config.nodeEnv, publicUrl),
+    securityHeaders: securityHeaderOptions(config.nodeEnv, publicUrl),
     secrets,
     auditRetiredKeys: config.auditRetiredKeys,
     baseDomain: config.baseDomain,

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import { createHttpServer, type App } from '../platform/http/server.js';
 import type { Authenticator } from '../platform/http/auth.js';
+import { securityHeaderOptions, type SecurityHeaderOptions } from '../platform/http/security-headers.js';
 import { createPool } from '../platform/db/pool.js';
 import { createPlatformDb } from '../platform/db/platform-db.js';
 import { createTenancy, type Tenancy } from '../platform/tenancy/tenancy.js';
@@ -37,6 +38,8 @@ export interface ComposeOptions {
   /** Base URL of links in mails, the token issuer, and the default allowed origin. */
   readonly publicUrl: string;
   readonly secureCookies: boolean;
+  /** Security headers; default: HSTS when publicUrl is https (main passes `securityHeaderOptions`). */
+  readonly securityHeaders?: SecurityHeaderOptions;
   readonly allowedOrigins?: string[];
   readonly secrets: Pick<Secrets, 'jwtKeys' | 'kek' | 'auditKey'>;
   /** Public keys of retired audit checkpoint keys (still verified and published). */
@@ -86,6 +89,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     authenticator,
     version: opts.version,
     publicUrl: opts.publicUrl,
+    securityHeaders: opts.securityHeaders ?? securityHeaderOptions('', opts.publicUrl),
     // `/v1/orgs/:slug/<rest>` serves `/v1/<rest>` with the slug as the requested organization.
     rewriteUrl: rewriteOrgPath,
   });

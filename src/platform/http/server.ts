@@ -1,12 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { installAuth, type Authenticator } from './auth.js';
-import { installErrorHandling } from './error-handler.js';
-import { registerOpenApi } from './openapi.js';
+import {
+  clientErrorHandler,
+  frameworkErrorHandler,
+  installClosingAnswer,
+  installErrorHandling,
+} from './error-handler.js';
 import { installJsonBodyParser } from './json-body.js';
+import { registerOpenApi } from './openapi.js';
+import { installSecurityHeaders, type SecurityHeaderOptions } from './security-headers.js';
 import { validatorCompiler } from './validator.js';
 
 import type { App } from './app-type.js';
@@ -19,6 +25,8 @@ export interface HttpServerOptions {
   readonly trustProxy: false | string[];
   readonly authenticator: Authenticator;
   readonly version: string;
+  /** Security headers (HSTS only for an https site); default: no HSTS. */
+  readonly securityHeaders?: SecurityHeaderOptions;
   /** The public URL the API is served at (the OpenAPI document's `servers`). */
   readonly publicUrl?: string;
   /**
@@ -37,13 +45,18 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
  */
 export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
   const loggerInstance: FastifyBaseLogger = opts.log;
+  let applyHeaders: (req: IncomingMessage, res: ServerResponse) => void = () => {};
+  const onFrameworkError = frameworkErrorHandler((req, res) => applyHeaders(req, res));
   const app = Fastify({
     loggerInstance,
     // One access line per request is written by the onResponse hook below, with the request context.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimitBytes,
     trustProxy: opts.trustProxy === false ? false : opts.trustProxy,
-    return503OnClosing: true,
+    // Our own 503 while draining (installClosingAnswer), in the one error shape.
+    return503OnClosing: false,
+    frameworkErrors: (err, request, reply) => onFrameworkError(err, request, reply),
+    clientErrorHandler,
     ...(opts.rewriteUrl ? { rewriteUrl: opts.rewriteUrl } : {}),
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
@@ -55,6 +68,8 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
 
   installErrorHandling(app, opts.log);
   installAuth(app, opts.authenticator);
+  applyHeaders = await installSecurityHeaders(app, opts.securityHeaders ?? { hsts: false });
+  installClosingAnswer(app);
 
   // Callback-style hooks: they run on every request, and an async hook costs a promise each time.
   app.addHook('onRequest', (request, reply, done) => {
