@@ -1,4 +1,6 @@
-import type { FastifyError } from 'fastify';
+import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from './app-type.js';
 import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
@@ -31,6 +33,10 @@ const FASTIFY_CODES: Record<string, [number, string, string]> = {
     'body must not be empty when content-type is application/json',
   ],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'BAD_REQUEST', 'body is not valid JSON'],
+  // Answered before routing (`frameworkErrors`).
+  FST_ERR_BAD_URL: [400, 'BAD_REQUEST', 'the path is not valid percent-encoded UTF-8'],
+  FST_ERR_MAX_PARAM_LENGTH: [414, 'URI_TOO_LONG', 'a path parameter is too long'],
+  FST_ERR_ASYNC_CONSTRAINT: [500, 'INTERNAL', 'internal error'],
 };
 
 function isAppError(err: unknown): err is AppError<string> {
@@ -77,5 +83,67 @@ export function installErrorHandling(app: App, log: Logger): void {
     void reply
       .status(404)
       .send(errorBody('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
+}
+
+/**
+ * Fastify `frameworkErrors`: the errors it answers before a route is found (a path that is not valid
+ * percent-encoding, a path parameter longer than `maxParamLength`), in the one error shape and with the
+ * headers every response carries (no route hook runs for these).
+ */
+export function frameworkErrorHandler(
+  applyHeaders: (req: IncomingMessage, res: ServerResponse) => void,
+): (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => void {
+  return (err, request, reply) => {
+    applyHeaders(request.raw, reply.raw);
+    const [status, code, message] = FASTIFY_CODES[err.code] ?? [400, 'BAD_REQUEST', 'bad request'];
+    void reply.header('x-request-id', request.id).status(status).send(errorBody(code, message));
+  };
+}
+
+/**
+ * Node's `clientError` (a request that is not HTTP, headers too large, a request timeout): answered on the
+ * socket in the one error shape, as Fastify's default handler would but with our body.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, code, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'REQUEST_TIMEOUT', 'the request took too long to arrive']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE', 'request headers are too large']
+        : [400, 'Bad Request', 'BAD_REQUEST', 'the request is not valid HTTP'];
+  const body = JSON.stringify(errorBody(code, message));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\n` +
+        `Connection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
+}
+
+/**
+ * While the server drains (after `close()` began), requests arriving on kept-alive connections answer
+ * 503 in the one error shape (Fastify's own `return503OnClosing` body is not), with `Connection: close`
+ * and a Retry-After. Requests already in flight are not affected.
+ */
+export function installClosingAnswer(app: App): void {
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) {
+      done();
+      return;
+    }
+    void reply
+      .header('connection', 'close')
+      .header('retry-after', '5')
+      .status(503)
+      .send(errorBody('SERVICE_UNAVAILABLE', 'the server is shutting down'));
   });
 }
