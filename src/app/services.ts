@@ -29,6 +29,7 @@ import {
 import { createAuditService } from '../modules/audit/audit.service.js';
 import { createPlatformAuditService } from '../modules/audit/platform-audit.service.js';
 import { createAuditSigner, createAuditVerifier, publicKeyOf } from '../platform/audit/signing.js';
+import { withPlatformScope } from '../platform/tenancy/platform-scope.js';
 import type { ComposeOptions } from './compose.js';
 
 /** Builds every service with only the dependencies it uses. */
@@ -42,7 +43,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     loadOrganization: (orgId) => loadOrganizationFlagContext(withTenant, orgId),
   });
   const apiKeyAuth = createApiKeyAuth({
-    lookup: (keyId) => privileged.apiKeyByKeyId(keyId),
+    lookup: (keyId, secretHash) => privileged.apiKeyByKeyId(keyId, secretHash),
     withTenant,
     log: opts.log,
   });
@@ -160,7 +161,10 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     }),
     platform: createPlatformService({
       withTenant,
-      platformOrganizations: (after, limit) => privileged.platformOrganizations(after, limit),
+      platformOrganizations: (adminUserId, after, limit) =>
+        withPlatformScope(platformDb, adminUserId, (scope) =>
+          privileged.platformOrganizations(scope, after, limit),
+        ),
       invalidatePolicy: (orgId) => organizationPolicies.invalidate(orgId),
       targetingChanged: (orgId) => bus.publish({ kind: 'flag_overrides', orgId }),
       log: opts.log,

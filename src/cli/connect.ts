@@ -6,18 +6,26 @@ import type { AppConfig } from '../platform/config.js';
 import { prepareDatabase, EMBEDDED_ROLES } from '../platform/db/prepare.js';
 
 /**
- * A runtime-role pool for command-line work. With an external database: DATABASE_URL. Embedded: the
+ * A runtime-role pool (or, for what only the owner may do, such as making a platform administrator, an
+ * owner-role pool) for command-line work. With an external database: DATABASE_URL (owner:
+ * MIGRATION_DATABASE_URL), migrated first. Embedded: the
  * running server's cluster if it answers, else the cluster is started for the command and stopped after.
  */
 export async function connectForCli(
   config: AppConfig,
   log: Logger,
+  role: 'runtime' | 'owner' = 'runtime',
 ): Promise<{ pool: pg.Pool; close: () => Promise<void> }> {
+  const rolesFile = path.join(config.dataDir, 'pg-roles.json');
+  const embeddedUrl = () => {
+    if (config.database.mode !== 'embedded' || !existsSync(rolesFile)) return undefined;
+    const passwords = JSON.parse(readFileSync(rolesFile, 'utf8')) as { runtime: string; owner: string };
+    const user = role === 'owner' ? EMBEDDED_ROLES.owner : EMBEDDED_ROLES.runtime;
+    return `postgres://${user}:${encodeURIComponent(passwords[role])}@127.0.0.1:${config.database.port}/saasready`;
+  };
   if (config.database.mode === 'embedded') {
-    const rolesFile = path.join(config.dataDir, 'pg-roles.json');
-    if (existsSync(rolesFile)) {
-      const { runtime } = JSON.parse(readFileSync(rolesFile, 'utf8')) as { runtime: string };
-      const url = `postgres://${EMBEDDED_ROLES.runtime}:${encodeURIComponent(runtime)}@127.0.0.1:${config.database.port}/saasready`;
+    const url = embeddedUrl();
+    if (url) {
       const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
       const up = await probe.connect().then(
         () => true,
@@ -31,7 +39,15 @@ export async function connectForCli(
     }
   }
   const db = await prepareDatabase(config, log);
-  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  const pool = new pg.Pool({
+    connectionString:
+      role === 'runtime'
+        ? db.url
+        : config.database.mode === 'external'
+          ? config.database.migrationUrl
+          : (embeddedUrl() ?? db.url),
+    max: 2,
+  });
   return {
     pool,
     close: async () => {

@@ -34,7 +34,8 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
   const log = createLogger({ level: 'warn' });
-  const { pool, close } = await connectForCli(config, log);
+  // The runtime role cannot write users.is_platform_admin: the owner role makes administrators.
+  const { pool, close } = await connectForCli(config, log, 'owner');
   const db = createPlatformDb(pool);
   try {
     const hasher = createPasswordHasher();

@@ -8,6 +8,7 @@ import * as m0005 from './0005-platform.js';
 import * as m0006 from './0006-audit.js';
 import * as m0007 from './0007-api-keys.js';
 import * as m0008 from './0008-feature-flags.js';
+import * as m0009 from './0009-narrow-privileges.js';
 import * as m0010 from './0010-job-queue-isolation.js';
 
 export interface MigrationModule {
@@ -25,4 +26,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0007-api-keys', m0007],
   ['0008-feature-flags', m0008],
   ['0010-job-queue-isolation', m0010],
+  ['0009-narrow-privileges', m0009],
 ];

@@ -81,9 +81,9 @@ describe('API key authentication (real database)', () => {
       return tenancy.withTenant(tenantId, fn, opts);
     };
     auth = createApiKeyAuth({
-      lookup: async (keyId): Promise<ApiKeyAuthRow | null> => {
+      lookup: async (keyId, secretHash): Promise<ApiKeyAuthRow | null> => {
         lookups++;
-        const row = await tenancy.privileged.apiKeyByKeyId(keyId);
+        const row = await tenancy.privileged.apiKeyByKeyId(keyId, secretHash);
         if (gate) await gate;
         return row;
       },

@@ -7,7 +7,8 @@ import { isPermission } from '../../platform/authz/roles.js';
 import { platformCacheKey, type CacheKey } from '../../platform/tenancy/cache-keys.js';
 import type { ApiKeyAuthRow } from '../../platform/tenancy/privileged.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
-import { bearerApiKey, parseApiKey, secretMatches } from './api-key-format.js';
+import { timingSafeEqual } from 'node:crypto';
+import { bearerApiKey, hashSecret, parseApiKey } from './api-key-format.js';
 import { createApiKeyRateLimiter, rateLimitHeaders, type RateLimitState } from './api-key-rate-limit.js';
 import { createApiKeyUsage } from './api-key-usage.js';
 import { ApiKeysError, apiKeyInvalid } from './api-keys.errors.js';
@@ -44,8 +45,9 @@ export interface ApiKeyAuth {
 }
 
 export interface ApiKeyAuthDeps {
-  /** The named privileged lookup by public key id (`PrivilegedOps.apiKeyByKeyId`). */
-  lookup: (keyId: string) => Promise<ApiKeyAuthRow | null>;
+  /** The named privileged lookup by public key id and the SHA-256 of the presented secret
+   *  (`PrivilegedOps.apiKeyByKeyId`): null unless both match one key. */
+  lookup: (keyId: string, secretHash: Buffer) => Promise<ApiKeyAuthRow | null>;
   withTenant: WithTenant;
   /** Budget per minute of a key created without one (default 600). */
   defaultRateLimitPerMinute?: number;
@@ -60,6 +62,7 @@ export interface ApiKeyAuthDeps {
 interface CachedKey {
   readonly id: string;
   readonly organizationId: string;
+  /** The SHA-256 of the secret the database accepted for this key (it never hands out its own). */
   readonly secretHash: Buffer;
   readonly permissions: ReadonlySet<Permission>;
   readonly expiresAt: number | null;
@@ -67,15 +70,19 @@ interface CachedKey {
   readonly limit: number | null;
 }
 
-/** Compared against when there is no key, so an unknown key id costs what a wrong secret costs. */
-const NO_KEY_HASH = Buffer.alloc(32);
+/** Most failed secrets remembered per key id (beyond them, each costs its lookup). */
+const MAX_FAILED_PER_KEY = 32;
+
+const sameHash = (a: Buffer, b: Buffer) => a.length === b.length && timingSafeEqual(a, b);
 
 /**
  * API key authentication on the request path. A verified key is cached in process (keyed by
  * `platformCacheKey('api-key', keyId)`: the organization is not known before the lookup), so the hot path
- * does no query; the secret is still hashed and compared in constant time on every request, and expiry
- * is checked against the cached `expires_at` every time. Unknown key ids are never cached (a new key works
- * at once). A revocation drops the entry here and, through the invalidation bus, on every instance; a load
+ * does no query; the secret is still hashed and compared in constant time (against the hash of the secret
+ * the database accepted) on every request, and expiry is checked against the cached `expires_at` every
+ * time. The database is asked with the presented secret's hash and answers only for the right one, so it
+ * never hands out a key's stored hash. Unknown key ids are never cached (a new key works at once). A
+ * revocation drops the entry here and, through the invalidation bus, on every instance; a load
  * in flight when its key is invalidated does not store its result.
  */
 export function createApiKeyAuth(deps: ApiKeyAuthDeps): ApiKeyAuth {
@@ -90,20 +97,27 @@ export function createApiKeyAuth(deps: ApiKeyAuthDeps): ApiKeyAuth {
     now,
   });
 
-  // Key ids nobody has: remembered briefly, so a flood of one made-up key costs one privileged lookup (and
-  // one log line) per 5 s, not one per request. A created key's id is dropped from it (bus message).
-  const unknown = new LRUCache<CacheKey, true>({ max: 10_000, ttl: 5_000 });
+  // Key ids nobody has (or, the database cannot tell us apart, secrets that are not the key's): the failed
+  // secret hashes of a key id are remembered briefly, so a flood of one made-up key costs one privileged
+  // lookup (and one log line) per 5 s, not one per request; a wrong secret never locks out the right one. A
+  // created key's id is dropped from it (bus message).
+  const unknown = new LRUCache<CacheKey, Set<string>>({ max: 10_000, ttl: 5_000 });
+  const failed = (keyId: string, hash: Buffer) =>
+    unknown.get(platformCacheKey('api-key', keyId))?.has(hash.toString('hex')) ?? false;
 
-  const load = async (keyId: string): Promise<CachedKey | null> => {
-    const row = await deps.lookup(keyId);
+  const load = async (keyId: string, hash: Buffer): Promise<CachedKey | null> => {
+    const row = await deps.lookup(keyId, hash);
     if (!row) {
-      unknown.set(platformCacheKey('api-key', keyId), true);
+      const key = platformCacheKey('api-key', keyId);
+      const seen = unknown.get(key) ?? new Set<string>();
+      if (seen.size < MAX_FAILED_PER_KEY) seen.add(hash.toString('hex'));
+      if (!unknown.has(key)) unknown.set(key, seen);
       return null;
     }
     return {
       id: row.id,
       organizationId: row.organizationId,
-      secretHash: row.secretHash,
+      secretHash: hash,
       permissions: new Set(row.scopes.filter(isPermission)),
       expiresAt: row.expiresAt?.getTime() ?? null,
       revoked: row.revokedAt !== null,
@@ -111,17 +125,25 @@ export function createApiKeyAuth(deps: ApiKeyAuthDeps): ApiKeyAuth {
     };
   };
 
-  const find = (keyId: string): CachedKey | null | Promise<CachedKey | null> => {
-    const key = platformCacheKey('api-key', keyId);
-    return unknown.has(key) ? null : cache.get(key, () => load(keyId));
+  /** The key if `hash` is its secret's; null otherwise. A hit costs no query. */
+  const find = async (keyId: string, hash: Buffer): Promise<CachedKey | null> => {
+    if (failed(keyId, hash)) return null;
+    let mine = false;
+    const found = cache.get(platformCacheKey('api-key', keyId), () => {
+      mine = true;
+      return load(keyId, hash);
+    });
+    let key = found instanceof Promise ? await found : found;
+    // Joined another request's lookup, made with another secret that was not the key's: ask with ours.
+    if (!key && !mine) key = await load(keyId, hash);
+    return key && sameHash(key.secretHash, hash) ? key : null;
   };
 
   async function verify(request: FastifyRequest, presented: string): Promise<VerifiedApiKey> {
     const parsed = parseApiKey(presented);
     if (!parsed) throw apiKeyInvalid();
-    const found = find(parsed.keyId);
-    const key = found instanceof Promise ? await found : found;
-    if (!secretMatches(parsed.secret, key?.secretHash ?? NO_KEY_HASH) || !key) throw apiKeyInvalid();
+    const key = await find(parsed.keyId, hashSecret(parsed.secret));
+    if (!key) throw apiKeyInvalid();
     if (key.revoked) throw new ApiKeysError('API_KEY_REVOKED', 'API key has been revoked');
     if (key.expiresAt !== null && key.expiresAt <= now()) {
       throw new ApiKeysError('API_KEY_EXPIRED', 'API key has expired');

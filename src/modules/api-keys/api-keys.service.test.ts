@@ -190,23 +190,25 @@ describe('api keys service (through the tenancy core)', () => {
     expect((await keys.list(org)).data).toHaveLength(1);
   });
 
-  it('the named privileged lookup finds a key by its public id, with only what authentication needs', async () => {
+  it('the named privileged lookup finds a key by its public id and secret, never handing out the stored hash', async () => {
     const { apiKey } = await keys.create(
       b,
       { name: 'lookup', scopes: ['projects:read'], rateLimitPerMinute: 7 },
       ALL,
     );
-    const row = await tenancy.privileged.apiKeyByKeyId(apiKey.keyId);
+    const secretHash = createHash('sha256').update(parseApiKey(apiKey.secret!)!.secret).digest();
+    const row = await tenancy.privileged.apiKeyByKeyId(apiKey.keyId, secretHash);
     expect(row).toEqual({
       organizationId: b.tenantId,
       id: apiKey.id,
-      secretHash: createHash('sha256').update(parseApiKey(apiKey.secret!)!.secret).digest(),
       scopes: ['projects:read'],
       expiresAt: null,
       revokedAt: null,
       rateLimitPerMinute: 7,
     });
-    expect(await tenancy.privileged.apiKeyByKeyId('0000000000000000')).toBeNull();
-    expect(await tenancy.privileged.apiKeyByKeyId("x' or 1=1 --")).toBeNull();
+    const wrong = createHash('sha256').update('not the secret').digest();
+    expect(await tenancy.privileged.apiKeyByKeyId(apiKey.keyId, wrong)).toBeNull();
+    expect(await tenancy.privileged.apiKeyByKeyId('0000000000000000', secretHash)).toBeNull();
+    expect(await tenancy.privileged.apiKeyByKeyId("x' or 1=1 --", secretHash)).toBeNull();
   });
 });

@@ -1,5 +1,10 @@
 import { canonicalJson } from '../../platform/audit/canonical-json.js';
-import { recordPlatformAudit, type PlatformActor } from '../../platform/audit/platform-record.js';
+import {
+  platformAdminId,
+  recordPlatformAudit,
+  type PlatformActor,
+} from '../../platform/audit/platform-record.js';
+import { withPlatformScope } from '../../platform/tenancy/platform-scope.js';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { decodeCursor, toPage, type Page, pageLimit } from '../../platform/pagination.js';
 import { compileFlagSet, type CompiledFlagSet } from './flag-evaluation.js';
@@ -68,8 +73,9 @@ const specOf = (d: FlagDefinition): FlagSpec =>
   Object.fromEntries(SPEC_FIELDS.map((f) => [f, d[f]])) as unknown as FlagSpec;
 
 /**
- * Platform administration of flag definitions (the platform route guard is the authorization). Every
- * change is written with its platform audit event in one transaction, then `definitionsChanged` drops
+ * Platform administration of flag definitions (the platform route guard is the authorization; the
+ * database checks again that the actor is a platform administrator). Every change is written with its
+ * platform audit event in one transaction, the actor's platform scope, then `definitionsChanged` drops
  * the evaluation cache on every instance.
  */
 export function createFlagDefinitionsService(deps: {
@@ -100,7 +106,7 @@ export function createFlagDefinitionsService(deps: {
         throw invalidDefinition(`key must match ${String(FLAG_KEY_RE)}`);
       }
       const spec = checkFlagSpec(specFromInput(input));
-      const row = await db.transaction().execute(async (trx) => {
+      const row = await withPlatformScope(db, platformAdminId(by), async (trx) => {
         const inserted = await repo.insertFlagRow(trx, input.key, spec);
         if (!inserted) throw new FlagsError('FLAG_KEY_TAKEN', `a flag "${input.key}" already exists`);
         await recordPlatformAudit(trx, by, {
@@ -116,7 +122,7 @@ export function createFlagDefinitionsService(deps: {
 
     async update(by, key, patch) {
       if (!FLAG_KEY_RE.test(key)) throw flagNotFound();
-      const { row, changed } = await db.transaction().execute(async (trx) => {
+      const { row, changed } = await withPlatformScope(db, platformAdminId(by), async (trx) => {
         const current = await repo.findFlagRow(trx, key, { forUpdate: true });
         if (!current) throw flagNotFound();
         if (patch.version !== undefined && patch.version !== current.version) {
@@ -146,7 +152,7 @@ export function createFlagDefinitionsService(deps: {
 
     async remove(by, key) {
       if (!FLAG_KEY_RE.test(key)) throw flagNotFound();
-      await db.transaction().execute(async (trx) => {
+      await withPlatformScope(db, platformAdminId(by), async (trx) => {
         const deleted = await repo.deleteFlagRow(trx, key);
         if (!deleted) throw flagNotFound();
         await recordPlatformAudit(trx, by, {

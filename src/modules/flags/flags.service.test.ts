@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestOrg, createTestTenancy } from '../../../test/support/tenancy.js';
+import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
 import { createPlatformDb, type PlatformDb } from '../../platform/db/platform-db.js';
 import { createLogger } from '../../platform/logger.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
@@ -79,6 +79,10 @@ describe('flags services (real database, cache invalidated in process)', () => {
     });
     const fx = identityFixtures(tenancy);
     adminId = await fx.user();
+    // Platform administrators are made by the owner role (the runtime role cannot write the flag).
+    const owner = await connect(testDb().migrationUrl);
+    await owner.query('update users set is_platform_admin = true where id = $1', [adminId]);
+    await owner.end();
     admin = { actor: { kind: 'user', userId: adminId }, requestId: `req-${run}` };
     orgA = await createTestOrg(tenancy, 'fa');
     orgB = await createTestOrg(tenancy, 'fb');

@@ -3,7 +3,7 @@
  * and custom roles inserted directly, and an HTTP app with both modules' routes behind the test
  * authenticator, whose tenant resolution reads real memberships through the membership lookup.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createTestAuthenticator } from '../../../test/support/app.js';
 import { createTestOrg, createTestTenancy } from '../../../test/support/tenancy.js';
 import { createPlatformDb } from '../../platform/db/platform-db.js';
@@ -12,6 +12,7 @@ import { uuidv7 } from '../../platform/ids.js';
 import { createLogger } from '../../platform/logger.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
+import type { UserProof } from '../../platform/tenancy/privileged.js';
 import {
   createOrganizationsService,
   type OrganizationsService,
@@ -63,10 +64,27 @@ export function identityFixtures(tenancy: Tenancy) {
     return userId;
   };
 
+  /** A live session of `userId`: the proof privileged lookups about the user ask for. */
+  const session = async (userId: string): Promise<UserProof> => {
+    const tokenHash = createHash('sha256').update(randomBytes(32)).digest();
+    await platform
+      .insertInto('sessions')
+      .values({
+        id: uuidv7(),
+        user_id: userId,
+        token_hash: tokenHash,
+        idle_expires_at: new Date(Date.now() + 3600_000),
+        absolute_expires_at: new Date(Date.now() + 3600_000),
+      })
+      .execute();
+    return { kind: 'session', tokenHash };
+  };
+
   return {
     org: (prefix = 'm') => createTestOrg(tenancy, prefix),
     user,
     member,
+    session,
 
     /** A custom role inserted directly. */
     async role(orgId: string, key: string, permissions: string[]): Promise<void> {
@@ -104,6 +122,8 @@ export interface IdentityTestApp {
   services: { organizations: OrganizationsService; memberships: MembershipsService; roles: RolesService };
   /** A bearer token of `userId` in `orgId` (null: user routes only). */
   token(orgId: string | null, userId: string): string;
+  /** A token for user routes presenting a live session of `userId` as its proof. */
+  sessionToken(userId: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -143,6 +163,8 @@ export async function buildIdentityTestApp(): Promise<IdentityTestApp> {
     lookup,
     services,
     token: (orgId, userId) => auth.issue(orgId, { userId }),
+    sessionToken: async (userId) =>
+      auth.issue(null, { userId, credential: await identityFixtures(tenancy).session(userId) }),
     async close() {
       await app.close();
       await tenancy.close();

@@ -40,7 +40,11 @@ describe('organizations routes', () => {
     expect(again.headers['idempotent-replayed']).toBe('true');
     expect(again.json()).toEqual(first.json());
     const org = first.json<{ id: string; slug: string }>();
-    const list = await call(tok, 'GET', '/v1/organizations');
+    // The list is a privileged read: a credential that proves no live session or token family is refused.
+    expect((await call(tok, 'GET', '/v1/organizations')).json()).toMatchObject({
+      error: { code: 'FORBIDDEN' },
+    });
+    const list = await call(await t.sessionToken(u), 'GET', '/v1/organizations');
     expect(list.json()).toEqual({
       data: [{ id: org.id, slug: s, name: 'Mine', personal: false, role: 'owner' }],
       nextCursor: null,
@@ -62,9 +66,10 @@ describe('organizations routes', () => {
       ).toBe(201);
     }
     const names: string[] = [];
+    const listing = await t.sessionToken(u);
     let url = '/v1/organizations?limit=2';
     for (;;) {
-      const page = (await call(tok, 'GET', url)).json<{
+      const page = (await call(listing, 'GET', url)).json<{
         data: { name: string }[];
         nextCursor: string | null;
       }>();
@@ -101,7 +106,7 @@ describe('organizations routes', () => {
     // From the very next request nobody enters it, and it left the owner's list.
     expect((await call(owner, 'GET', '/v1/organization')).statusCode).toBe(404);
     expect((await call(t.token(orgId, admin), 'GET', '/v1/organization')).statusCode).toBe(404);
-    const mine = await call(t.token(null, ownerId), 'GET', '/v1/organizations');
+    const mine = await call(await t.sessionToken(ownerId), 'GET', '/v1/organizations');
     expect(mine.json<{ data: { id: string }[] }>().data.map((o) => o.id)).not.toContain(orgId);
   });
 

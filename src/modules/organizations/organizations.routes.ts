@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/server.js';
-import { tenantCtx, userIdOf } from '../../platform/http/auth.js';
+import { authenticated, tenantCtx, userIdOf } from '../../platform/http/auth.js';
+import { HttpError } from '../../platform/http/http-errors.js';
 import { ErrorResponse } from '../../platform/http/schemas.js';
 import { parseIdempotencyKey } from '../../platform/idempotency.js';
 import type { OrganizationsService } from './organizations.service.js';
@@ -89,7 +90,13 @@ export function registerOrganizationsRoutes(app: App, deps: { organizations: Org
         },
       },
     },
-    async (req) => organizations.listMine(userIdOf(req), req.query),
+    async (req) => {
+      const userId = userIdOf(req);
+      const proof = authenticated(req).credential;
+      // The privileged list answers only for a user the request proves (a live session or token family).
+      if (!proof) throw new HttpError('FORBIDDEN', 'this credential cannot list organizations', 403);
+      return organizations.listMine(userId, proof, req.query);
+    },
   );
 
   app.get(

@@ -150,9 +150,10 @@ describe('organizations service', () => {
     const pendingOrg = await fx.orgWithOwner('lp');
     await fx.member(pendingOrg.orgId, { userId: u, status: 'pending' });
     const seen: { id: string; role: string; name: string }[] = [];
+    const proof = await fx.session(u);
     let cursor: string | undefined;
     do {
-      const page = await orgs.listMine(u, { limit: 2, cursor });
+      const page = await orgs.listMine(u, proof, { limit: 2, cursor });
       expect(page.data.length).toBeLessThanOrEqual(2);
       seen.push(...page.data);
       cursor = page.nextCursor ?? undefined;
@@ -162,18 +163,21 @@ describe('organizations service', () => {
     expect(seen.find((o) => o.id === asViewer.orgId)?.role).toBe('viewer');
     expect(seen.filter((o) => ids.includes(o.id)).every((o) => o.role === 'owner')).toBe(true);
     expect(seen.map((o) => o.id)).not.toContain(pendingOrg.orgId);
-    await expect(orgs.listMine(u, { cursor: 'garbage' })).rejects.toMatchObject({ code: 'INVALID_CURSOR' });
-    expect(await orgs.listMine('not-a-uuid')).toEqual({ data: [], nextCursor: null });
+    await expect(orgs.listMine(u, proof, { cursor: 'garbage' })).rejects.toMatchObject({
+      code: 'INVALID_CURSOR',
+    });
+    expect(await orgs.listMine('not-a-uuid', proof)).toEqual({ data: [], nextCursor: null });
   });
 
   it('requestDeletion: owner only; the organization leaves listMine and the lookup at once', async () => {
     const { orgId, ownerId } = await fx.orgWithOwner('del');
+    const proof = await fx.session(ownerId);
     const admin = await fx.member(orgId, { role: 'admin' });
     expect(await lookup.activeMembership(orgId, admin)).not.toBeNull();
     await expect(orgs.requestDeletion(userCtx(orgId, admin))).rejects.toMatchObject({
       code: 'MEMBERSHIP_FORBIDDEN',
     });
-    expect((await orgs.listMine(ownerId)).data.map((o) => o.id)).toContain(orgId);
+    expect((await orgs.listMine(ownerId, proof)).data.map((o) => o.id)).toContain(orgId);
     const marked = await orgs.requestDeletion(userCtx(orgId, ownerId));
     expect(marked.deletionRequestedAt).not.toBeNull();
     expect(await auditEvents(tenancy.withTenant, orgId)).toMatchObject([
@@ -187,7 +191,7 @@ describe('organizations service', () => {
         },
       },
     ]);
-    expect((await orgs.listMine(ownerId)).data.map((o) => o.id)).not.toContain(orgId);
+    expect((await orgs.listMine(ownerId, proof)).data.map((o) => o.id)).not.toContain(orgId);
     expect(await lookup.activeMembership(orgId, admin)).toBeNull();
     expect(await lookup.activeMembership(orgId, ownerId)).toBeNull();
   });

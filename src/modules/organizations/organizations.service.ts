@@ -7,7 +7,7 @@ import { uuidv7 } from '../../platform/ids.js';
 import { IdempotencyError, requestHash, withIdempotency } from '../../platform/idempotency.js';
 import { decodeCursor, toPage, type Page, pageLimit } from '../../platform/pagination.js';
 import { isTenantId, type TenantCtx } from '../../platform/tenancy/context.js';
-import type { PrivilegedOps, UserOrganizationRow } from '../../platform/tenancy/privileged.js';
+import type { PrivilegedOps, UserOrganizationRow, UserProof } from '../../platform/tenancy/privileged.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { loadActor } from '../memberships/actor.js';
@@ -68,8 +68,13 @@ export interface OrganizationsService {
     ctx: TenantCtx,
     patch: { name?: string; slug?: string; settings?: Record<string, unknown> },
   ): Promise<Organization>;
-  /** The user's organizations with their role, by name, cursor-paginated (a named privileged read). */
-  listMine(userId: string, opts?: { limit?: number; cursor?: string }): Promise<Page<MyOrganization>>;
+  /** The user's organizations with their role, by name, cursor-paginated (a named privileged read, only
+   *  with `proof`, a live credential of that user the request presented). */
+  listMine(
+    userId: string,
+    proof: UserProof,
+    opts?: { limit?: number; cursor?: string },
+  ): Promise<Page<MyOrganization>>;
   /**
    * Marks the organization for deletion (needs `org:delete`, the owner's). From then on nobody enters it
    * and it leaves everyone's list; the purge itself is scheduled work. Audited
@@ -248,11 +253,11 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
       }
     },
 
-    async listMine(userId, opts) {
+    async listMine(userId, proof, opts) {
       const limit = pageLimit(opts?.limit);
       const after = decodeMineKey(opts?.cursor);
       if (!isTenantId(userId)) return { data: [], nextCursor: null };
-      const rows = await privileged.userOrganizations(userId, { after, limit: limit + 1 });
+      const rows = await privileged.userOrganizations(userId, proof, { after, limit: limit + 1 });
       return toPage(rows, limit, encodeMineKey, toMine);
     },
 

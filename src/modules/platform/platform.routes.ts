@@ -44,7 +44,7 @@ export function registerPlatformRoutes(app: App, deps: { platform: PlatformServi
         },
       },
     },
-    async (req) => deps.platform.listOrganizations(req.query),
+    async (req) => deps.platform.listOrganizations(userIdOf(req), req.query),
   );
   for (const [action, suspended] of [
     ['suspend', true],

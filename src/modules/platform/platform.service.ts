@@ -33,8 +33,11 @@ export interface OrganizationTargeting {
 }
 
 export interface PlatformService {
-  /** Every organization, newest first (a named privileged read). */
-  listOrganizations(opts: { limit?: number; cursor?: string }): Promise<Page<PlatformOrganization>>;
+  /** Every organization, newest first (a named privileged read in the administrator's platform scope). */
+  listOrganizations(
+    adminUserId: string,
+    opts: { limit?: number; cursor?: string },
+  ): Promise<Page<PlatformOrganization>>;
   /**
    * Suspends or reactivates an organization: its members get 403 ORGANIZATION_SUSPENDED while suspended.
    * Audited in that organization's chain (`organization.suspended` / `organization.unsuspended`, actor: the
@@ -82,17 +85,22 @@ function checkTargeting(patch: { plan?: string; attributes?: Record<string, unkn
 /** Platform administration (routes require a platform administrator; org roles do not count). */
 export function createPlatformService(deps: {
   withTenant: WithTenant;
-  platformOrganizations: (after: string | null, limit: number) => Promise<PlatformOrganizationRow[]>;
+  /** The privileged read, run in `adminUserId`'s platform scope (the database checks the administrator). */
+  platformOrganizations: (
+    adminUserId: string,
+    after: string | null,
+    limit: number,
+  ) => Promise<PlatformOrganizationRow[]>;
   invalidatePolicy: (orgId: string) => void;
   /** Called after an organization's plan or attributes changed (drops its cached flag context). */
   targetingChanged: (orgId: string) => void;
   log: Logger;
 }): PlatformService {
   return {
-    async listOrganizations(opts) {
+    async listOrganizations(adminUserId, opts) {
       const limit = Math.min(Math.max(opts.limit ?? 50, 1), 200);
       const after = decodeCursor(opts.cursor, isTenantId) ?? null;
-      const rows = await deps.platformOrganizations(after, limit + 1);
+      const rows = await deps.platformOrganizations(adminUserId, after, limit + 1);
       const more = rows.length > limit;
       const page = rows.slice(0, limit);
       return {

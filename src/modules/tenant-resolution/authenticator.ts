@@ -14,6 +14,9 @@ export interface SessionView {
   readonly twoFactorVerified: boolean;
   readonly userTwoFactorEnabled: boolean;
   readonly isPlatformAdmin: boolean;
+  readonly emailVerified: boolean;
+  /** SHA-256 of the presented session token (the proof of the user for privileged lookups). */
+  readonly tokenHash?: Buffer;
 }
 
 /** A verified access token (see the tokens module). */
@@ -22,6 +25,10 @@ export interface AccessView {
   readonly orgId: string;
   readonly role: string;
   readonly permissions: ReadonlySet<Permission>;
+  /** The refresh-token family the token was minted from (its proof of the user), when the token names it. */
+  readonly refreshFamilyId?: string;
+  /** Whether the user's email address is verified (the tokens module's cached user state). */
+  readonly emailVerified: boolean;
 }
 
 /** A verified organization API key (see the api-keys module). */
@@ -159,6 +166,11 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
           userId: access.userId,
           sessionId: null,
           isPlatformAdmin: await deps.isPlatformAdmin(access.userId),
+          emailVerified: access.emailVerified,
+          ...(access.refreshFamilyId ? { refreshFamilyId: access.refreshFamilyId } : {}),
+          ...(access.refreshFamilyId
+            ? { credential: { kind: 'refresh_family', familyId: access.refreshFamilyId } }
+            : {}),
         } satisfies Authenticated;
       }
       const session = await deps.session(request);
@@ -175,7 +187,9 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         userId: session.userId,
         sessionId: session.sessionId,
         isPlatformAdmin: session.isPlatformAdmin,
-      };
+        emailVerified: session.emailVerified,
+        ...(session.tokenHash ? { credential: { kind: 'session', tokenHash: session.tokenHash } } : {}),
+      } satisfies Authenticated;
     },
 
     async resolveTenant(request, who): Promise<ResolvedTenant | null> {

@@ -1,5 +1,5 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database } from '../db/schema.js';
+import { sql } from 'kysely';
+import type { PlatformScope } from '../tenancy/platform-scope.js';
 import type { Principal } from '../tenancy/context.js';
 import type { AuditEntry, AuditEventInput } from './chain.js';
 import { draftAudit } from './draft.js';
@@ -10,20 +10,26 @@ export interface PlatformActor {
   readonly requestId: string;
 }
 
+/** The platform administrator acting (what `withPlatformScope` is opened for). */
+export function platformAdminId(who: PlatformActor): string {
+  if (who.actor.kind !== 'user') throw new Error('platform actions are taken by a platform administrator');
+  return who.actor.userId;
+}
+
 /**
  * Appends one event to the platform chain (actions with no organization, e.g. feature flag definitions),
- * in the caller's transaction on the platform database: `platformDb.transaction().execute(trx => …)`.
+ * in the caller's platform scope: `withPlatformScope(platformDb, platformAdminId(who), scope => …)`.
  * Same entry shape, hashing and locking as an organization's chain (`recordAudit`), through the one
- * function allowed to append (`app_platform_audit_append`).
+ * function allowed to append (`app_platform_audit_append`), which refuses outside the platform scope and
+ * unless the event's actor is the scope's administrator.
  */
 export async function recordPlatformAudit(
-  trx: Transaction<Database> | Kysely<Database>,
+  scope: PlatformScope,
   who: PlatformActor,
   event: AuditEventInput,
 ): Promise<AuditEntry> {
-  if (!trx.isTransaction) throw new Error('recordPlatformAudit must run inside a transaction');
   const { entry: draft, args } = draftAudit(null, who.actor, who.requestId, event);
-  const res = await sql<{ seq: string }>`select seq from app_platform_audit_append(${args})`.execute(trx);
+  const res = await sql<{ seq: string }>`select seq from app_platform_audit_append(${args})`.execute(scope);
   const row = res.rows[0];
   if (!row) throw new Error('platform audit append returned no row');
   const entry = { ...draft, seq: Number(row.seq) };

@@ -3,6 +3,7 @@ import type { App } from './app-type.js';
 import type { Permission } from '../authz/permissions.js';
 import { runWithContext, currentContext, type Principal, type TenantCtx } from '../tenancy/context.js';
 import { HttpError } from './http-errors.js';
+import type { UserProof } from '../tenancy/privileged.js';
 
 /**
  * Every route declares how it is authenticated, in `config.auth`. There is no default.
@@ -24,6 +25,14 @@ export interface Authenticated {
   readonly userId: string | null;
   readonly sessionId: string | null;
   readonly isPlatformAdmin: boolean;
+  /** The credential the request presented, as the proof privileged lookups about its user ask for
+   *  (`PrivilegedOps.userOrganizations`); absent for API keys. */
+  readonly credential?: UserProof;
+  /** Whether the user's email address is verified (from the session's or the token's cached user state;
+   *  absent for API keys, which have no user). */
+  readonly emailVerified?: boolean;
+  /** The `sid` of a bearer access token: its refresh-token family (live, or the token was refused). */
+  readonly refreshFamilyId?: string;
 }
 
 /** What tenant resolution establishes: the tenant and the principal's permissions in it. */

@@ -1,36 +1,61 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { connect, testDb } from '../../../test/support/tenancy.js';
+import { REACHABLE_SCHEMAS } from '../../../test/support/catalog.js';
 
 /**
- * Invariants 1 and 2 of ISOLATION.md, read from the catalogs. Adding a table with `organization_id`
- * but without the protection makes `unprotectedTenantTables` non-empty, and this test fails.
+ * Invariants 1 and 2 of ISOLATION.md, read from the catalogs. A tenant table is any table with
+ * `organization_id` in any schema the runtime role can reach, and `public.organizations` (its own tenant:
+ * `id`). Each must have ENABLE and FORCE row level security and EXACTLY one policy, in the one expected
+ * form: permissive, FOR ALL, TO the runtime role only, USING and WITH CHECK both exactly
+ * `(organization_id = app_current_tenant())`. Any other policy (any role, any command, permissive or
+ * restrictive, PUBLIC) is reported: PostgreSQL ORs permissive policies, so one `USING (true)` opens a table.
  */
 export async function unprotectedTenantTables(c: pg.Client, runtimeRole: string): Promise<string[]> {
   const res = await c.query<{ table: string; problem: string }>(
     `with t as (
-       select cl.oid, cl.relname, cl.relrowsecurity, cl.relforcerowsecurity
+       select cl.oid, case when n.nspname = 'public' then '' else n.nspname || '.' end || cl.relname as relname,
+              cl.relrowsecurity, cl.relforcerowsecurity,
+              case when n.nspname = 'public' and cl.relname = 'organizations' then 'id' else 'organization_id' end
+                as col
        from pg_class cl join pg_namespace n on n.oid = cl.relnamespace
-       where n.nspname = 'public' and cl.relkind in ('r', 'p')
-         and exists (select 1 from pg_attribute a where a.attrelid = cl.oid and a.attname = 'organization_id'
-                     and not a.attisdropped)
+       where cl.relnamespace in (${REACHABLE_SCHEMAS}) and cl.relkind in ('r', 'p')
+         and (exists (select 1 from pg_attribute a where a.attrelid = cl.oid and a.attname = 'organization_id'
+                      and not a.attisdropped)
+              or (n.nspname = 'public' and cl.relname = 'organizations'))
+     ), p as (
+       select t.relname, t.col, pol.polname, pol.polpermissive, pol.polcmd, pol.polroles,
+              pg_get_expr(pol.polqual, pol.polrelid) as qual, pg_get_expr(pol.polwithcheck, pol.polrelid) as chk,
+              pol.polpermissive and pol.polcmd = '*'
+                and pol.polroles = array[(select oid from pg_roles where rolname = $1)]::oid[]
+                and pg_get_expr(pol.polqual, pol.polrelid) = '(' || t.col || ' = app_current_tenant())'
+                and pg_get_expr(pol.polwithcheck, pol.polrelid) = '(' || t.col || ' = app_current_tenant())'
+                as expected
+       from t join pg_policy pol on pol.polrelid = t.oid
      )
      select relname as table, problem from (
        select relname, 'rls not enabled' as problem from t where not relrowsecurity
        union all select relname, 'rls not forced' from t where not relforcerowsecurity
        union all select relname, 'organization_id nullable or not uuid' from t where exists (
-         select 1 from pg_attribute a where a.attrelid = t.oid and a.attname = 'organization_id'
+         select 1 from pg_attribute a where a.attrelid = t.oid and a.attname = t.col
            and (not a.attnotnull or a.atttypid <> 'uuid'::regtype))
        union all select relname, 'no index leading with organization_id' from t where not exists (
          select 1 from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-         where i.indrelid = t.oid and a.attname = 'organization_id')
+         where i.indrelid = t.oid and a.attname = t.col)
        union all select relname, 'no policy with USING and WITH CHECK on app_current_tenant() for the runtime role'
-       from t where not exists (
-         select 1 from pg_policy p
-         where p.polrelid = t.oid and p.polcmd = '*' and p.polpermissive
-           and ((select oid from pg_roles where rolname = $1) = any (p.polroles) or 0 = any (p.polroles))
-           and pg_get_expr(p.polqual, p.polrelid) = '(organization_id = app_current_tenant())'
-           and pg_get_expr(p.polwithcheck, p.polrelid) = '(organization_id = app_current_tenant())')
+       from t where not exists (select 1 from p where p.relname = t.relname and p.expected)
+       union all select relname, 'more than one tenant policy' from p where expected
+         group by relname having count(*) > 1
+       union all select relname, 'unexpected policy ' || polname || ': '
+         || concat_ws(', ',
+              case when not polpermissive then 'restrictive' end,
+              case when polcmd <> '*' then 'command ' || polcmd::text end,
+              case when 0 = any (polroles) then 'granted to PUBLIC'
+                   when polroles <> array[(select oid from pg_roles where rolname = $1)]::oid[]
+                     then 'roles ' || (select string_agg(coalesce(r.rolname, 'PUBLIC'), ' ' order by 1)
+                                       from unnest(polroles) o left join pg_roles r on r.oid = o) end,
+              'USING ' || coalesce(qual, '-'), 'WITH CHECK ' || coalesce(chk, '-'))
+       from p where not expected
      ) problems order by 1, 2`,
     [runtimeRole],
   );
@@ -88,6 +113,83 @@ describe('catalog: every tenant table is protected', () => {
     ]);
   });
 
+  /** Runs `fn` as the owner in a transaction that is rolled back. */
+  async function throwaway(fn: () => Promise<void>): Promise<void> {
+    await owner.query('begin');
+    try {
+      await fn();
+    } finally {
+      await owner.query('rollback');
+    }
+  }
+  const problems = () => unprotectedTenantTables(owner, db.roles.runtime);
+
+  it('fails on a widening policy next to the right one (wide_open USING (true) on projects)', async () => {
+    await throwaway(async () => {
+      await owner.query('create policy wide_open on projects using (true)');
+      expect(await problems()).toEqual([
+        'projects: unexpected policy wide_open: granted to PUBLIC, USING true, WITH CHECK -',
+      ]);
+    });
+    await throwaway(async () => {
+      await owner.query('create policy wide_open on organizations using (true)');
+      expect(await problems()).toEqual([
+        'organizations: unexpected policy wide_open: granted to PUBLIC, USING true, WITH CHECK -',
+      ]);
+    });
+  });
+
+  it('fails on any extra policy: restrictive, another command, another role, even in the right form', async () => {
+    const rt = `"${db.roles.runtime}"`;
+    await throwaway(async () => {
+      await owner.query(`create policy r on projects as restrictive for select to ${rt}
+        using (organization_id = app_current_tenant())`);
+      await owner.query(
+        `create policy s on roles for select to ${rt} using (organization_id = app_current_tenant())`,
+      );
+      await owner.query(
+        `create policy o on memberships to "${db.roles.owner}" using (true) with check (true)`,
+      );
+      await owner.query(`create policy twin on invitations as permissive for all to ${rt}
+        using (organization_id = app_current_tenant()) with check (organization_id = app_current_tenant())`);
+      expect(await problems()).toEqual([
+        'invitations: more than one tenant policy',
+        `memberships: unexpected policy o: roles ${db.roles.owner}, USING true, WITH CHECK true`,
+        'projects: unexpected policy r: restrictive, command r, USING (organization_id = app_current_tenant()), WITH CHECK -',
+        'roles: unexpected policy s: command r, USING (organization_id = app_current_tenant()), WITH CHECK -',
+      ]);
+    });
+  });
+
+  it('fails on the tenant policy granted to PUBLIC, and on a missing FORCE or ENABLE', async () => {
+    await throwaway(async () => {
+      await owner.query('alter policy tenant_isolation on projects to public');
+      await owner.query('alter table roles no force row level security');
+      await owner.query('alter table memberships disable row level security');
+      expect(await problems()).toEqual([
+        'memberships: rls not enabled',
+        'projects: no policy with USING and WITH CHECK on app_current_tenant() for the runtime role',
+        'projects: unexpected policy tenant_isolation: granted to PUBLIC, USING (organization_id = app_current_tenant()), WITH CHECK (organization_id = app_current_tenant())',
+        'roles: rls not forced',
+      ]);
+    });
+  });
+
+  it('covers every schema the runtime role can reach, not only public', async () => {
+    await throwaway(async () => {
+      await owner.query('create schema throwaway_schema');
+      await owner.query('create table throwaway_schema.t (organization_id uuid not null)');
+      expect(await problems()).toEqual([]); // unreachable: not a problem
+      await owner.query(`grant usage on schema throwaway_schema to "${db.roles.runtime}"`);
+      expect(await problems()).toEqual([
+        'throwaway_schema.t: no index leading with organization_id',
+        'throwaway_schema.t: no policy with USING and WITH CHECK on app_current_tenant() for the runtime role',
+        'throwaway_schema.t: rls not enabled',
+        'throwaway_schema.t: rls not forced',
+      ]);
+    });
+  });
+
   it('fails when a table with organization_id lacks the protection (throwaway table)', async () => {
     await owner.query('begin');
     try {
@@ -109,6 +211,7 @@ describe('catalog: every tenant table is protected', () => {
       );
       expect(await unprotectedTenantTables(owner, db.roles.runtime)).toEqual([
         'throwaway_unprotected: no policy with USING and WITH CHECK on app_current_tenant() for the runtime role',
+        "throwaway_unprotected: unexpected policy p: granted to PUBLIC, USING (organization_id = (current_setting('app.tenant_id'::text))::uuid), WITH CHECK -",
       ]);
     } finally {
       await owner.query('rollback');
@@ -160,15 +263,16 @@ describe('catalog: every tenant table is protected', () => {
       [db.roles.definer],
     );
     expect(fns.rows.map((f) => f.proname)).toEqual([
-      // Appends to the audit chains: the only way to write them (each checks its tenant scope).
+      // Contracts: see privileged.ts; each refusal is tested in privileged.test.ts.
+      // Appends to an organization's chain: only inside that organization's scope.
       'app_audit_append',
       // The runtime role's only way into the job queue (checks task, tenant scope, sealed payload).
       'app_enqueue_job',
+      // Appends to the platform chain: only in a platform administrator's platform scope.
       'app_platform_audit_append',
       'app_priv_api_key_by_key_id',
       'app_priv_audit_chains_to_checkpoint',
       'app_priv_invitation_by_token',
-      'app_priv_list_organization_ids',
       'app_priv_organization_id_by_slug',
       'app_priv_platform_organizations',
       'app_priv_user_organizations',

@@ -1,0 +1,74 @@
+/**
+ * Every privilege the runtime role (the server's database role) holds, granted to it or to PUBLIC: the
+ * database, schemas, tables, columns, sequences and functions (outside PostgreSQL's own schemas). The
+ * catalog test `src/platform/tenancy/runtime-grants.test.ts` reads the real grants and fails on any grant
+ * not listed here and on any listed one missing: a migration that grants something adds its line here, in
+ * the same commit, with the reason. One line per object, privileges sorted: `<kind> <name>: <privileges>`
+ * (`(PUBLIC)` marks a privilege held through PUBLIC; tables of `public` are named without their schema).
+ */
+export const RUNTIME_GRANTS: readonly string[] = [
+  'database: CONNECT',
+  'schema public: USAGE',
+
+  // Migrations are read at start-up (`migrationsCurrent`); nothing else of Kysely's bookkeeping.
+  'table kysely_migration: SELECT',
+
+  // Global identity tables. `users` is readable; only the listed columns are writable, so the runtime
+  // role cannot make anyone a platform administrator (`is_platform_admin`: the owner role, via the CLI),
+  // and users are never deleted by the application.
+  'table users: SELECT',
+  'column users.id: INSERT',
+  'column users.created_at: INSERT',
+  'column users.email: INSERT, UPDATE',
+  'column users.email_normalized: INSERT, UPDATE',
+  'column users.password_hash: INSERT, UPDATE',
+  'column users.email_verified_at: INSERT, UPDATE',
+  'column users.credentials_changed_at: INSERT, UPDATE',
+  'column users.last_organization_id: INSERT, UPDATE',
+  'column users.totp_secret_enc: INSERT, UPDATE',
+  'column users.totp_enabled_at: INSERT, UPDATE',
+  'column users.totp_last_step: INSERT, UPDATE',
+  'column users.two_factor_pending_secret_enc: INSERT, UPDATE',
+  'column users.updated_at: INSERT, UPDATE',
+  'table sessions: DELETE, INSERT, SELECT, UPDATE', // expired sessions are purged
+  'table email_tokens: DELETE, INSERT, SELECT, UPDATE',
+  'table recovery_codes: DELETE, INSERT, SELECT, UPDATE',
+  'table refresh_tokens: INSERT, SELECT, UPDATE', // revoked or used, never deleted by the application
+
+  // Tenant tables (forced RLS). Organizations are created and changed in their own scope, never deleted
+  // by the runtime role (deletion is scheduled work).
+  'table organizations: INSERT, SELECT, UPDATE',
+  'table tenant_placements: INSERT, SELECT', // recorded once at creation, never moved by a tenant scope
+  'table idempotency_keys: DELETE, INSERT, SELECT, UPDATE',
+  'table projects: DELETE, INSERT, SELECT, UPDATE',
+  'table memberships: DELETE, INSERT, SELECT, UPDATE',
+  'table roles: DELETE, INSERT, SELECT, UPDATE',
+  'table invitations: INSERT, SELECT, UPDATE', // revoked or accepted, never deleted
+  'table invitation_sends: DELETE, INSERT, SELECT, UPDATE', // invitation mail counts (migration 0011)
+  'table api_keys: INSERT, SELECT, UPDATE', // revoked, never deleted
+  'table feature_flag_overrides: DELETE, INSERT, SELECT, UPDATE',
+  // Audit: appended only through the definer functions below; read for listing and verification.
+  'table audit_events: SELECT',
+  'table audit_chain_heads: SELECT',
+  'table audit_checkpoints: INSERT, SELECT',
+  'table platform_audit_events: SELECT',
+  'table platform_audit_head: SELECT',
+
+  // Global feature flag definitions (platform routes).
+  'table feature_flags: DELETE, INSERT, SELECT, UPDATE',
+
+  // Functions. The policy function and the audit trigger function (PostgreSQL's default EXECUTE for
+  // PUBLIC; neither reveals or changes anything), then the named privileged paths (privileged.ts).
+  'function app_current_tenant(): EXECUTE (PUBLIC)',
+  'function app_audit_refuse_change(): EXECUTE (PUBLIC)',
+  'function app_audit_append(uuid,text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
+  'function app_platform_audit_append(text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
+  'function app_priv_api_key_by_key_id(text,bytea): EXECUTE',
+  'function app_priv_audit_chains_to_checkpoint(text,uuid,integer): EXECUTE',
+  'function app_priv_invitation_by_token(bytea): EXECUTE',
+  'function app_priv_organization_id_by_slug(text): EXECUTE',
+  'function app_priv_platform_organizations(uuid,integer): EXECUTE',
+  'function app_priv_user_organizations(uuid,bytea,uuid): EXECUTE',
+  // The job queue: the runtime role's only way into it (migration 0010; the worker has its own role).
+  'function app_enqueue_job(text,json,text,integer,timestamp with time zone): EXECUTE',
+];

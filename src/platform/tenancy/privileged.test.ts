@@ -1,0 +1,224 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import { createPlatformDb, type PlatformDb } from '../db/platform-db.js';
+import { uuidv7 } from '../ids.js';
+import type { Tenancy } from './tenancy.js';
+import { withPlatformScope } from './platform-scope.js';
+
+const sha = (s: string | Buffer) => createHash('sha256').update(s).digest();
+
+/**
+ * Issue 8 item 3: each definer function's contract, enforced by the function itself. Every call is made
+ * as the runtime role, from organization B's scope asking about organization A, and outside any scope
+ * where the contract says so.
+ */
+describe('definer functions refuse outside their contract', () => {
+  const db = testDb();
+  let tenancy: Tenancy;
+  let platform: PlatformDb;
+  let app: pg.Client;
+  let owner: pg.Client; // the superuser: seeds and changes behind the runtime role's back
+  let orgA: string;
+  let orgB: string;
+  let userA: string;
+  let admin: string;
+  const sessionToken = randomBytes(32).toString('base64url');
+  const inviteToken = randomBytes(32);
+  const keyId = randomBytes(8).toString('hex');
+  const keySecret = randomBytes(32).toString('base64url');
+
+  beforeAll(async () => {
+    tenancy = createTestTenancy(2);
+    platform = createPlatformDb(tenancy.control.pool);
+    orgA = await createTestOrg(tenancy, 'pv-a');
+    orgB = await createTestOrg(tenancy, 'pv-b');
+    app = await connect(db.url);
+    owner = await connect(db.adminUrl);
+    userA = uuidv7();
+    admin = uuidv7();
+    await owner.query(
+      `insert into users (id, email, email_normalized, is_platform_admin) values
+         ($1, $3, $3, false), ($2, $4, $4, true)`,
+      [userA, admin, `pv-${userA}@example.test`, `pv-${admin}@example.test`],
+    );
+    await owner.query(
+      `insert into sessions (id, user_id, token_hash, idle_expires_at, absolute_expires_at)
+       values ($1, $2, $3, now() + interval '1 hour', now() + interval '1 hour')`,
+      [uuidv7(), userA, sha(sessionToken)],
+    );
+    await owner.query(
+      `insert into memberships (organization_id, user_id, role, status) values ($1, $2, 'owner', 'active')`,
+      [orgA, userA],
+    );
+    await owner.query(
+      `insert into invitations (organization_id, id, email_normalized, role, token_hash, status, expires_at)
+       values ($1, $2, 'x@example.test', 'member', $3, 'pending', now() + interval '1 day')`,
+      [orgA, uuidv7(), sha(inviteToken)],
+    );
+    await owner.query(
+      `insert into api_keys (organization_id, id, key_id, name, scopes, secret_hash)
+       values ($1, $2, $3, 'k', '{projects:read}', $4)`,
+      [orgA, uuidv7(), keyId, sha(keySecret)],
+    );
+  });
+  afterAll(async () => {
+    await app.end();
+    await owner.end();
+    await platform.destroy();
+    await tenancy.close();
+  });
+
+  /** Runs `text` as the runtime role inside organization B's scope (rolled back). */
+  async function inScopeOfB(text: string, values: unknown[]): Promise<unknown> {
+    await app.query('begin');
+    try {
+      await app.query(`select set_config('app.tenant_id', $1, true)`, [orgB]);
+      return (await app.query(text, values)).rows;
+    } finally {
+      await app.query('rollback');
+    }
+  }
+  const refused = /refused|needs|must name|outside the tenant scope/;
+
+  it('app_priv_organization_id_by_slug: answers outside a scope, refuses inside one', async () => {
+    const slug = (await owner.query<{ slug: string }>('select slug from organizations where id = $1', [orgA]))
+      .rows[0]!.slug;
+    expect(await tenancy.privileged.organizationIdBySlug(slug)).toBe(orgA);
+    await expect(inScopeOfB('select app_priv_organization_id_by_slug($1)', [slug])).rejects.toThrow(refused);
+  });
+
+  it('app_priv_invitation_by_token: only with the token, never inside a scope', async () => {
+    expect(await tenancy.privileged.invitationByToken(sha(inviteToken))).toMatchObject({
+      organizationId: orgA,
+    });
+    expect(await tenancy.privileged.invitationByToken(sha('another'))).toBeNull();
+    await expect(
+      inScopeOfB('select * from app_priv_invitation_by_token($1)', [sha(inviteToken)]),
+    ).rejects.toThrow(refused);
+  });
+
+  it('app_priv_audit_chains_to_checkpoint: refused inside a scope', async () => {
+    await expect(
+      inScopeOfB('select * from app_priv_audit_chains_to_checkpoint($1, null, 10)', ['k']),
+    ).rejects.toThrow(refused);
+    await expect(tenancy.privileged.auditChainsToCheckpoint('k', null, 10)).resolves.toBeInstanceOf(Array);
+  });
+
+  it('app_priv_user_organizations: only for the user a live session proves', async () => {
+    const proof = { kind: 'session', tokenHash: sha(sessionToken) } as const;
+    const mine = await tenancy.privileged.userOrganizations(userA, proof);
+    expect(mine.map((o) => o.organizationId)).toEqual([orgA]);
+    // Another user's id with A's session, a made-up session, no proof at all: refused.
+    await expect(tenancy.privileged.userOrganizations(admin, proof)).rejects.toThrow(refused);
+    await expect(
+      tenancy.privileged.userOrganizations(userA, { kind: 'session', tokenHash: sha('guess') }),
+    ).rejects.toThrow(refused);
+    await expect(
+      tenancy.privileged.userOrganizations(userA, { kind: 'refresh_family', familyId: uuidv7() }),
+    ).rejects.toThrow(refused);
+    await expect(
+      app.query('select * from app_priv_user_organizations($1, null, null)', [userA]),
+    ).rejects.toThrow(refused);
+    // Even with the proof, not from inside another tenant's scope.
+    await expect(
+      inScopeOfB('select * from app_priv_user_organizations($1, $2, null)', [userA, sha(sessionToken)]),
+    ).rejects.toThrow(refused);
+    // A revoked session proves nothing.
+    await owner.query('update sessions set revoked_at = now() where token_hash = $1', [sha(sessionToken)]);
+    await expect(tenancy.privileged.userOrganizations(userA, proof)).rejects.toThrow(refused);
+    await owner.query('update sessions set revoked_at = null where token_hash = $1', [sha(sessionToken)]);
+  });
+
+  it('app_priv_user_organizations: a live refresh-token family of the user is a proof too', async () => {
+    const family = uuidv7();
+    await owner.query(
+      `insert into refresh_tokens (id, family_id, user_id, token_hash, expires_at)
+       values ($1, $2, $3, $4, now() + interval '1 day')`,
+      [uuidv7(), family, userA, sha(randomBytes(32))],
+    );
+    const proof = { kind: 'refresh_family', familyId: family } as const;
+    expect((await tenancy.privileged.userOrganizations(userA, proof)).map((o) => o.organizationId)).toEqual([
+      orgA,
+    ]);
+    await expect(tenancy.privileged.userOrganizations(admin, proof)).rejects.toThrow(refused);
+    await owner.query('update refresh_tokens set revoked_at = now() where family_id = $1', [family]);
+    await expect(tenancy.privileged.userOrganizations(userA, proof)).rejects.toThrow(refused);
+  });
+
+  it('app_priv_api_key_by_key_id: only for the key’s own secret, never its hash, never inside a scope', async () => {
+    const row = await tenancy.privileged.apiKeyByKeyId(keyId, sha(keySecret));
+    expect(row).toMatchObject({ organizationId: orgA });
+    expect(row).not.toHaveProperty('secretHash');
+    expect(await tenancy.privileged.apiKeyByKeyId(keyId, sha('wrong'))).toBeNull();
+    const cols = await app.query(`select * from app_priv_api_key_by_key_id($1, $2)`, [keyId, sha(keySecret)]);
+    expect(cols.fields.map((f) => f.name)).not.toContain('secret_hash');
+    await expect(
+      inScopeOfB('select * from app_priv_api_key_by_key_id($1, $2)', [keyId, sha(keySecret)]),
+    ).rejects.toThrow(refused);
+  });
+
+  it('app_priv_platform_organizations: only in the platform scope of a platform administrator', async () => {
+    const rows = await withPlatformScope(platform, admin, (s) =>
+      tenancy.privileged.platformOrganizations(s, null, 200),
+    );
+    expect(rows.map((r) => r.id)).toEqual(expect.arrayContaining([orgA, orgB]));
+    // Not an administrator; no scope at all; a tenant scope that also names an administrator.
+    await expect(
+      withPlatformScope(platform, userA, (s) => tenancy.privileged.platformOrganizations(s, null, 10)),
+    ).rejects.toThrow(refused);
+    await expect(app.query('select * from app_priv_platform_organizations(null, 10)')).rejects.toThrow(
+      refused,
+    );
+    await expect(
+      inScopeOfB(
+        `select set_config('app.platform_actor', $1, true), * from app_priv_platform_organizations(null, 10)`,
+        [admin],
+      ),
+    ).rejects.toThrow(refused);
+    await expect(
+      tenancy.withTenant(orgB, () => withPlatformScope(platform, admin, () => Promise.resolve(1))),
+    ).rejects.toMatchObject({ code: 'TENANT_SCOPE_CONFLICT' });
+  });
+
+  it('app_platform_audit_append: only in the platform scope, only for events of its administrator', async () => {
+    const append = (actorId: string) =>
+      `select seq from app_platform_audit_append('{}', '}', '${uuidv7()}', now(), 'user', '${actorId}',
+         'flag.created', 'feature_flag', 'x', null, null, 'r', null, null)`;
+    await expect(app.query(append(admin))).rejects.toThrow(refused);
+    await expect(
+      inScopeOfB(`select set_config('app.platform_actor', $1, true)`, [admin]),
+    ).resolves.toBeDefined();
+    await expect(
+      inScopeOfB(`select set_config('app.platform_actor', $1, true), (${append(admin)})`, [admin]),
+    ).rejects.toThrow(refused);
+    await expect(
+      withPlatformScope(platform, admin, async (s) => {
+        const { sql } = await import('kysely');
+        await sql.raw(append(userA)).execute(s);
+      }),
+    ).rejects.toThrow(refused);
+    await expect(
+      withPlatformScope(platform, userA, async (s) => {
+        const { sql } = await import('kysely');
+        await sql.raw(append(userA)).execute(s);
+      }),
+    ).rejects.toThrow(refused);
+    const ok = await withPlatformScope(platform, admin, async (s) => {
+      const { sql } = await import('kysely');
+      return (await sql.raw<{ seq: string }>(append(admin)).execute(s)).rows[0];
+    });
+    expect(Number(ok?.seq)).toBeGreaterThan(0);
+  });
+
+  it('app_audit_append: refused outside the scope of its own organization', async () => {
+    await expect(
+      inScopeOfB(
+        `select * from app_audit_append($1, '{}', '}', $2, now(), 'system', 'x', 'a.b', 't', null, null, null,
+           null, null, null)`,
+        [orgA, uuidv7()],
+      ),
+    ).rejects.toThrow(refused);
+  });
+});

@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { connect, testDb } from '../../../test/support/tenancy.js';
+import { RUNTIME_GRANTS } from '../db/runtime-grants.js';
+
+/**
+ * Every privilege the runtime role holds, read from the catalogs: granted to it or to PUBLIC, on the
+ * database, schemas, tables, columns, sequences and functions outside the system schemas (PUBLIC's
+ * EXECUTE on built-in functions aside). One line per object: `<kind> <name>: <privileges>`.
+ */
+export async function runtimeGrants(c: pg.Client, runtimeRole: string): Promise<string[]> {
+  const res = await c.query<{ line: string }>(
+    `with g as (select oid, 'runtime' as who from pg_roles where rolname = $1 union all select 0, 'PUBLIC'),
+     sys as (select oid from pg_namespace where nspname in ('pg_catalog', 'information_schema')
+             or nspname like 'pg\\_%'),
+     p as (
+       select 'database' as obj, a.privilege_type as priv, a.grantee
+         from pg_database d, aclexplode(coalesce(d.datacl, acldefault('d'::"char", d.datdba))) a
+        where d.datname = current_database()
+       union all
+       select 'schema ' || n.nspname, a.privilege_type, a.grantee
+         from pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n'::"char", n.nspowner))) a
+        where n.oid not in (select oid from sys)
+       union all
+       select case c.relkind when 'S' then 'sequence ' else 'table ' end || c.oid::regclass::text,
+              a.privilege_type, a.grantee
+         from pg_class c, aclexplode(coalesce(c.relacl, acldefault((case c.relkind when 'S' then 's'
+                                                                  else 'r' end)::"char", c.relowner))) a
+        where c.relnamespace not in (select oid from sys) and c.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
+       union all
+       select 'column ' || c.oid::regclass::text || '.' || att.attname, a.privilege_type, a.grantee
+         from pg_attribute att join pg_class c on c.oid = att.attrelid, aclexplode(att.attacl) a
+        where c.relnamespace not in (select oid from sys) and att.attnum > 0 and not att.attisdropped
+       union all
+       select 'function ' || pr.oid::regprocedure::text, a.privilege_type, a.grantee
+         from pg_proc pr, aclexplode(coalesce(pr.proacl, acldefault('f'::"char", pr.proowner))) a
+        where pr.pronamespace not in (select oid from sys)
+     )
+     select p.obj || ': ' || string_agg(p.priv || case g.who when 'PUBLIC' then ' (PUBLIC)' else '' end, ', '
+                                        order by p.priv, g.who) as line
+       from p join g on g.oid = p.grantee
+      group by p.obj order by 1`,
+    [runtimeRole],
+  );
+  return res.rows.map((r) => r.line);
+}
+
+describe('the runtime role holds exactly the declared privileges (src/platform/db/runtime-grants.ts)', () => {
+  const db = testDb();
+  let admin: pg.Client;
+  let owner: pg.Client;
+
+  beforeAll(async () => {
+    admin = await connect(db.adminUrl);
+    owner = await connect(db.migrationUrl);
+  });
+  afterAll(async () => {
+    await admin.end();
+    await owner.end();
+  });
+
+  it('no undeclared grant, no declared grant missing', async () => {
+    expect(await runtimeGrants(admin, db.roles.runtime)).toEqual([...RUNTIME_GRANTS].sort());
+  });
+
+  it('a grant nobody declared fails it (throwaway, rolled back)', async () => {
+    await owner.query('begin');
+    try {
+      await owner.query(`grant update (is_platform_admin) on users to "${db.roles.runtime}"`);
+      await owner.query(`grant truncate on projects to "${db.roles.runtime}"`);
+      const actual = await runtimeGrants(owner, db.roles.runtime);
+      const declared = new Set(RUNTIME_GRANTS);
+      expect(actual.filter((l) => !declared.has(l))).toEqual([
+        'column users.is_platform_admin: UPDATE',
+        'table projects: DELETE, INSERT, SELECT, TRUNCATE, UPDATE',
+      ]);
+    } finally {
+      await owner.query('rollback');
+    }
+  });
+
+  it('the runtime role cannot make itself a platform administrator', async () => {
+    const app = await connect(db.url);
+    try {
+      await expect(app.query('update users set is_platform_admin = true')).rejects.toThrow(
+        /permission denied/,
+      );
+      await expect(
+        app.query(
+          `insert into users (id, email, email_normalized, is_platform_admin)
+           values (gen_random_uuid(), 'x@example.test', 'x@example.test', true)`,
+        ),
+      ).rejects.toThrow(/permission denied/);
+    } finally {
+      await app.end();
+    }
+  });
+});
