@@ -90,6 +90,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     version: opts.version,
     publicUrl: opts.publicUrl,
     securityHeaders: opts.securityHeaders ?? securityHeaderOptions('', opts.publicUrl),
+    databaseProbe: () => tenancy.control.pool.query('select 1'),
     // `/v1/orgs/:slug/<rest>` serves `/v1/<rest>` with the slug as the requested organization.
     rewriteUrl: rewriteOrgPath,
   });

@@ -104,6 +104,8 @@ export async function buildTestApp(
     baseDomain?: string;
     publicUrl?: string;
     redisUrl?: string;
+    /** Another provisioned database than the suite's (e.g. on a cluster the test stops and starts). */
+    database?: { url: string; workerUrl: string };
   } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
@@ -115,8 +117,8 @@ export async function buildTestApp(
     },
   });
   const composition = await compose({
-    databaseUrl: testDb().url,
-    workerDatabaseUrl: testDb().workerUrl,
+    databaseUrl: opts.database?.url ?? testDb().url,
+    workerDatabaseUrl: opts.database?.workerUrl ?? testDb().workerUrl,
     poolSize: 4,
     log: createLogger({ level: 'info', destination }),
     bodyLimitBytes: opts.bodyLimitBytes ?? 1024 * 1024,

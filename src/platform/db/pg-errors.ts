@@ -11,3 +11,43 @@ export function isForeignKeyViolation(err: unknown, constraint?: string): boolea
   const e = err as { code?: unknown; constraint?: unknown };
   return e.code === '23503' && (constraint === undefined || e.constraint === constraint);
 }
+
+/** SQLSTATEs of a server that is going away or not there yet, or of a connection that broke. */
+const UNAVAILABLE_SQLSTATES = new Set([
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, shutting down, in recovery)
+  '53300', // too_many_connections
+]);
+/** Socket-level failures reaching the server. */
+const UNAVAILABLE_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+/** node-postgres's own messages for a lost or unobtainable connection (they carry no code). */
+const UNAVAILABLE_MESSAGES =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+
+/**
+ * True when `err` says the database cannot be reached or dropped the connection (connection exception
+ * class 08, shutdown 57P01-03, too many connections, refused or reset sockets, node-postgres's connection
+ * timeouts and terminated connections), looking through `cause` and AggregateError members: a condition
+ * of the deployment, not a bug of the request, answered 503 over HTTP.
+ */
+export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
+  if (typeof err !== 'object' || err === null || depth > 4) return false;
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+  if (typeof e.code === 'string') {
+    if (UNAVAILABLE_SQLSTATES.has(e.code) || /^08[0-9A-Z]{3}$/.test(e.code)) return true;
+    if (UNAVAILABLE_ERRNOS.has(e.code)) return true;
+  }
+  if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message)) return true;
+  if (Array.isArray(e.errors) && e.errors.some((x) => isDatabaseUnavailable(x, depth + 1))) return true;
+  return isDatabaseUnavailable(e.cause, depth + 1);
+}

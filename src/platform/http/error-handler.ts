@@ -4,6 +4,8 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from './app-type.js';
 import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
+import { isDatabaseUnavailable } from '../db/pg-errors.js';
+import type { OutageMonitor } from '../db/outage.js';
 
 interface AjvIssue {
   instancePath?: string;
@@ -43,8 +45,15 @@ function isAppError(err: unknown): err is AppError<string> {
   return err instanceof AppError;
 }
 
-/** Maps every error to the JSON shape and status; unexpected errors are logged and answered as 500. */
-export function installErrorHandling(app: App, log: Logger): void {
+/** Seconds a client is told to wait when the database is unavailable. */
+const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Maps every error to the JSON shape and status; unexpected errors are logged and answered as 500. A
+ * database that cannot be reached answers 503 DATABASE_UNAVAILABLE with Retry-After, and the `outage`
+ * monitor logs the outage once rather than once per request.
+ */
+export function installErrorHandling(app: App, log: Logger, outage: OutageMonitor): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (isAppError(err)) {
       // Every throttle (login, invitations, two-factor, API key rate limit) says when to come back the
@@ -62,6 +71,14 @@ export function installErrorHandling(app: App, log: Logger): void {
       const first = issues[0];
       const message = first ? `${first.field} ${first.message}` : 'request is invalid';
       void reply.status(400).send(errorBody('VALIDATION_FAILED', message, { fields: issues }));
+      return;
+    }
+    if (isDatabaseUnavailable(err)) {
+      outage.report(err);
+      void reply
+        .header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS))
+        .status(503)
+        .send(errorBody('DATABASE_UNAVAILABLE', 'the database is unavailable; try again shortly'));
       return;
     }
     const known = err.code ? FASTIFY_CODES[err.code] : undefined;

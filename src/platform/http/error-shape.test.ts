@@ -76,7 +76,7 @@ describe('every response the server writes has the one error shape', () => {
     const auth = { authorization: `Bearer ${token}` };
     const json = { ...auth, 'content-type': 'application/json' };
     const cases: { name: string; req: InjectOptions; status: number; code: string }[] = [
-      { name: 'unknown route', req: { url: '/nope' }, status: 404, code: 'ROUTE_NOT_FOUND' },
+      { name: 'unknown route', req: { url: '/v1/nope' }, status: 404, code: 'ROUTE_NOT_FOUND' },
       {
         name: 'known path, wrong method',
         req: { method: 'PUT', url: '/healthz' },
@@ -118,10 +118,11 @@ describe('every response the server writes has the one error shape', () => {
         code: 'BAD_REQUEST',
       },
       {
-        name: 'too-long path parameter (maxParamLength)',
+        // The console's GET fallback route takes such a path and leaves it to the API's 404.
+        name: 'too-long path parameter under the console fallback',
         req: { url: `/v1/projects/${'a'.repeat(500)}`, headers: auth },
-        status: 414,
-        code: 'URI_TOO_LONG',
+        status: 404,
+        code: 'ROUTE_NOT_FOUND',
       },
       {
         name: 'bad percent-encoding in the path',
@@ -162,6 +163,7 @@ describe('answers written outside a route, over a real socket', () => {
       authenticator: denyAllAuthenticator,
       version: 'test',
     });
+    app.get('/items/:id', { config: { auth: { kind: 'public', reason: 'test' } } }, async () => ({}));
     app.get('/slow', { config: { auth: { kind: 'public', reason: 'test' } } }, async () => {
       arrived();
       await new Promise<void>((r) => (release = r));
@@ -174,6 +176,14 @@ describe('answers written outside a route, over a real socket', () => {
   afterAll(async () => {
     release();
     await app.close();
+  });
+
+  it('414 for a path parameter longer than maxParamLength', async () => {
+    const res = await app.inject(`/items/${'a'.repeat(500)}`);
+    expect(res.statusCode).toBe(414);
+    expect(res.json()).toEqual({ error: { code: 'URI_TOO_LONG', message: 'a path parameter is too long' } });
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['x-request-id']).toBeTruthy();
   });
 
   it('a request that is not HTTP, and headers that are too large', async () => {

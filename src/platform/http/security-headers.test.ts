@@ -101,7 +101,7 @@ describe('security headers', () => {
       });
 
       it('error responses: unknown route, invalid body, bad percent-encoding', async () => {
-        const notFound = await c.app.inject('/nope');
+        const notFound = await c.app.inject('/v1/nope');
         expect(notFound.statusCode).toBe(404);
         expectSecurityHeaders(notFound.headers, mode.https);
         const invalid = await c.app.inject({

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
+import { createOutageMonitor } from '../db/outage.js';
 import { installAuth, type Authenticator } from './auth.js';
 import {
   clientErrorHandler,
@@ -25,6 +26,8 @@ export interface HttpServerOptions {
   readonly trustProxy: false | string[];
   readonly authenticator: Authenticator;
   readonly version: string;
+  /** Answers when the database is reachable again (`select 1`): ends a logged outage. */
+  readonly databaseProbe?: () => Promise<unknown>;
   /** Security headers (HSTS only for an https site); default: no HSTS. */
   readonly securityHeaders?: SecurityHeaderOptions;
   /** The public URL the API is served at (the OpenAPI document's `servers`). */
@@ -66,7 +69,12 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
   app.setValidatorCompiler(validatorCompiler);
   installJsonBodyParser(app);
 
-  installErrorHandling(app, opts.log);
+  const outage = createOutageMonitor({ log: opts.log, probe: opts.databaseProbe });
+  app.addHook('onClose', (_instance, done) => {
+    outage.close();
+    done();
+  });
+  installErrorHandling(app, opts.log, outage);
   installAuth(app, opts.authenticator);
   applyHeaders = await installSecurityHeaders(app, opts.securityHeaders ?? { hsts: false });
   installClosingAnswer(app);
