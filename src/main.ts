@@ -68,6 +68,7 @@ async function main(): Promise<void> {
     baseDomain: config.baseDomain,
     smtpUrl: config.smtpUrl,
     mailFrom: config.mailFrom,
+    requireVerifiedEmail: config.requireVerifiedEmail,
     devMailbox: config.nodeEnv === 'development' && !config.smtpUrl,
   });
   await runServer({ composition, config, log, onStopped: () => db.stop() });

@@ -49,6 +49,8 @@ export interface ComposeOptions {
   readonly mailFrom: string;
   /** Show captured mail at /dev/mailbox (development without SMTP only). */
   readonly devMailbox?: boolean;
+  /** REQUIRE_VERIFIED_EMAIL: unverified accounts may not invite, create API keys or mint tokens (default true). */
+  readonly requireVerifiedEmail?: boolean;
   /** Run the background job worker in this process (default true). */
   readonly runJobs?: boolean;
   /** Replaces the real authenticator (tests of the tenancy core only). */

@@ -14,6 +14,7 @@ import { registerRolesRoutes } from '../modules/memberships/roles.routes.js';
 import { registerAuthRoutes } from '../modules/auth/auth.routes.js';
 import { registerSessionRoutes } from '../modules/auth/sessions.routes.js';
 import { normalizeOrigins } from '../modules/auth/csrf.js';
+import { createVerifiedEmailGate } from '../modules/auth/email-verified-gate.js';
 import { registerTokensRoutes } from '../modules/tokens/tokens.routes.js';
 import { registerTwoFactorRoutes } from '../modules/two-factor/two-factor.routes.js';
 import { registerInvitationsRoutes } from '../modules/invitations/invitations.routes.js';
@@ -41,6 +42,7 @@ export function registerRoutes(
 ): void {
   const { services: s, pool, opts } = deps;
   const allowedOrigins = normalizeOrigins(opts.allowedOrigins ?? [opts.publicUrl]);
+  const verifiedEmail = createVerifiedEmailGate(opts.requireVerifiedEmail ?? true);
   registerHealthRoutes(app, {
     ready: async () => {
       await pool.query('select 1');
@@ -48,7 +50,7 @@ export function registerRoutes(
     },
   });
   registerProjectsRoutes(app, { projects: s.projects });
-  registerApiKeysRoutes(app, { apiKeys: s.apiKeys });
+  registerApiKeysRoutes(app, { apiKeys: s.apiKeys, verifiedEmail });
   // App-wide, not only on the API-key routes: any response to a key-authenticated request carries them.
   app.addHook('onSend', rateLimitHeadersHook);
   registerOrganizationsRoutes(app, { organizations: s.organizations });
@@ -56,7 +58,7 @@ export function registerRoutes(
   registerRolesRoutes(app, { roles: s.roles });
   registerAuthRoutes(app, { auth: s.auth, sessions: s.sessions, allowedOrigins });
   registerSessionRoutes(app, { sessions: s.sessions });
-  registerTokensRoutes(app, { tokens: s.tokens });
+  registerTokensRoutes(app, { tokens: s.tokens, verifiedEmail });
   registerTwoFactorRoutes(app, {
     twoFactor: s.twoFactor,
     policy: s.twoFactorPolicy,
@@ -68,6 +70,8 @@ export function registerRoutes(
   });
   registerInvitationsRoutes(app, {
     invitations: s.invitations,
+    verifiedEmail,
+    limitAccountCreation: (req) => s.auth.limitAccountCreation(req.ip),
     createUser: async (db, email, password) => {
       const { user } = await s.auth.registerUser(
         { email, password },

@@ -68,8 +68,12 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
       else if (msg.kind === 'organization') {
         localLookup.invalidateOrganization(msg.orgId);
         localPolicies.invalidate(msg.orgId);
-      } else if (msg.kind === 'user') sessions.invalidateUser(msg.userId);
-      else if (msg.kind === 'api_key') apiKeyAuth.invalidate(msg.keyId);
+      } else if (msg.kind === 'user') {
+        sessions.invalidateUser(msg.userId);
+        tokens.forgetRevoked({ userId: msg.userId });
+      } else if (msg.kind === 'token_family') {
+        tokens.forgetRevoked({ userId: msg.userId, familyId: msg.familyId });
+      } else if (msg.kind === 'api_key') apiKeyAuth.invalidate(msg.keyId);
       else if (msg.kind === 'flags') {
         if (msg.deleted) flagCache.forgetAll();
         else flagCache.forgetDefinitions();
@@ -100,6 +104,12 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     keys: opts.secrets.jwtKeys,
     issuer: opts.publicUrl,
     membership: membershipLookup,
+    onRevoked: (what) =>
+      bus.publish(
+        what.familyId
+          ? { kind: 'token_family', userId: what.userId, familyId: what.familyId }
+          : { kind: 'user', userId: what.userId },
+      ),
   });
   const twoFactor = createTwoFactorService({
     db: platformDb,

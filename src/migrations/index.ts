@@ -10,6 +10,7 @@ import * as m0007 from './0007-api-keys.js';
 import * as m0008 from './0008-feature-flags.js';
 import * as m0009 from './0009-narrow-privileges.js';
 import * as m0010 from './0010-job-queue-isolation.js';
+import * as m0011 from './0011-auth-hardening.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -25,6 +26,7 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0006-audit', m0006],
   ['0007-api-keys', m0007],
   ['0008-feature-flags', m0008],
-  ['0010-job-queue-isolation', m0010],
   ['0009-narrow-privileges', m0009],
+  ['0010-job-queue-isolation', m0010],
+  ['0011-auth-hardening', m0011],
 ];

@@ -54,6 +54,7 @@ describe('loadConfig: defaults', () => {
       trustProxy: false,
       smtpUrl: undefined,
       mailFrom: 'SaaSReady <no-reply@saasready.local>',
+      requireVerifiedEmail: true,
       baseDomain: undefined,
       secretsFromEnv: {},
       auditRetiredKeys: [],
@@ -242,6 +243,14 @@ describe('loadConfig: secrets from the environment', () => {
     failure({ AUDIT_RETIRED_KEYS: JSON.stringify([{ ...ed25519Jwk(), kid: 'old' }]) }, 'AUDIT_RETIRED_KEYS');
     failure({ AUDIT_RETIRED_KEYS: '{"kid":"x"}' }, 'AUDIT_RETIRED_KEYS');
     failure({ AUDIT_RETIRED_KEYS: JSON.stringify([pub]) }, 'AUDIT_RETIRED_KEYS');
+  });
+
+  it('REQUIRE_VERIFIED_EMAIL is true unless set to false, and nothing else', () => {
+    expect(loadConfig({ REQUIRE_VERIFIED_EMAIL: 'false' }).requireVerifiedEmail).toBe(false);
+    expect(loadConfig({ REQUIRE_VERIFIED_EMAIL: 'true' }).requireVerifiedEmail).toBe(true);
+    expect(() => loadConfig({ REQUIRE_VERIFIED_EMAIL: 'no' })).toThrow(
+      /REQUIRE_VERIFIED_EMAIL must be one of/,
+    );
   });
 
   it('does not require secrets outside production', () => {

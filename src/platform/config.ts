@@ -49,6 +49,11 @@ export interface AppConfig {
   smtpUrl: string | undefined;
   /** From address of outgoing mail. */
   mailFrom: string;
+  /**
+   * REQUIRE_VERIFIED_EMAIL (default true): an account whose email address is not verified may not send
+   * invitations, create API keys or mint access tokens (403 EMAIL_NOT_VERIFIED).
+   */
+  requireVerifiedEmail: boolean;
   secretsFromEnv: SecretsFromEnv;
   /** Public keys of retired audit checkpoint keys (AUDIT_RETIRED_KEYS): older checkpoints still verify. */
   auditRetiredKeys: RetiredAuditKey[];
@@ -314,6 +319,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (!/^[^\r\n]{3,200}$/.test(mailFrom) || !mailFrom.includes('@')) {
     throw new ConfigError('MAIL_FROM', 'MAIL_FROM must be an address such as "Acme <no-reply@acme.test>"');
   }
+  const requireVerifiedEmail = oneOf(env, 'REQUIRE_VERIFIED_EMAIL', ['true', 'false'], 'true') === 'true';
   return {
     nodeEnv,
     host: hostValue,
@@ -330,6 +336,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     baseDomain: baseDomainValue,
     smtpUrl,
     mailFrom,
+    requireVerifiedEmail,
     secretsFromEnv: secretsFromEnv(env, nodeEnv),
     auditRetiredKeys: retiredAuditKeys(env),
   };

@@ -1,5 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { allPermissions } from '../../platform/authz/permissions.js';
+import type { FastifyRequest } from 'fastify';
 import type { App } from '../../platform/http/server.js';
 import { USERS_ONLY } from '../../platform/http/openapi.js';
 import { tenantCtx } from '../../platform/http/auth.js';
@@ -48,8 +49,15 @@ const Scopes = Type.Array(Type.String({ maxLength: 64 }), { maxItems: allPermiss
  * a subset of its creator's permissions. Also adds the RateLimit-* headers to every response of a request
  * authenticated by an API key.
  */
-export function registerApiKeysRoutes(app: App, deps: { apiKeys: ApiKeysService }): void {
-  const { apiKeys } = deps;
+export function registerApiKeysRoutes(
+  app: App,
+  deps: {
+    apiKeys: ApiKeysService;
+    /** 403 EMAIL_NOT_VERIFIED for a user who has not verified their address (REQUIRE_VERIFIED_EMAIL). */
+    verifiedEmail: (request: FastifyRequest) => void;
+  },
+): void {
+  const { apiKeys, verifiedEmail } = deps;
   app.post(
     '/v1/api-keys',
     {
@@ -72,6 +80,7 @@ export function registerApiKeysRoutes(app: App, deps: { apiKeys: ApiKeysService 
       },
     },
     async (req, reply) => {
+      verifiedEmail(req);
       const idempotencyKey = parseIdempotencyKey(req.headers['idempotency-key']);
       const grantable = req.tenantPermissions;
       if (!grantable) throw new HttpError('INTERNAL', 'route used without tenant auth', 500);

@@ -24,12 +24,6 @@ export const User = Type.Object(
   },
   { $id: 'AuthUser' },
 );
-const Organization = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  slug: Type.String(),
-  name: Type.String(),
-  personal: Type.Boolean(),
-});
 const Email = Type.String({ minLength: 3, maxLength: 320 });
 const NewPassword = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH * 4 });
 const AnyPassword = Type.String({ minLength: 1, maxLength: 1024 });
@@ -38,6 +32,13 @@ const Token = Type.Object(
   { additionalProperties: false },
 );
 const Accepted = Type.Object({ status: Type.Literal('accepted') });
+const VerificationSent = Type.Object({ status: Type.Literal('verification_sent') });
+/** What a sign-in answers (login, and a verification link followed without a session). */
+const SignedIn = {
+  twoFactorRequired: Type.Boolean(),
+  user: Type.Optional(User),
+  currentOrganizationId: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.Null()])),
+};
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse };
 const publicAuth = (reason: string) => ({ auth: { kind: 'public' as const, reason } });
 
@@ -65,20 +66,17 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
           },
           { additionalProperties: false },
         ),
-        response: {
-          201: Type.Object({ user: User, organization: Organization }),
-          409: ErrorResponse,
-          ...errors,
-        },
+        description:
+          'Answers 202 `verification_sent` whether the address is new (account, Personal Organization and ' +
+          'a verification mail) or already has an account (a mail tells its owner); sets no session: the ' +
+          'verification link signs the new user in. Throttled per client address and per target address.',
+        response: { 202: VerificationSent, ...errors },
       },
     },
     async (req, reply) => {
       checkCrossSiteRequest(req, allowedOrigins);
-      const r = await auth.signUp(req.body, meta(req));
-      void reply
-        .header('set-cookie', sessions.cookie(r.token, r.session))
-        .header('cache-control', 'no-store');
-      return reply.status(201).send({ user: r.user, organization: r.organization });
+      await auth.signUp(req.body, { ip: req.ip });
+      return reply.status(202).send({ status: 'verification_sent' });
     },
   );
 
@@ -90,14 +88,7 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
         operationId: 'login',
         tags: ['auth'],
         body: Type.Object({ email: Email, password: AnyPassword }, { additionalProperties: false }),
-        response: {
-          200: Type.Object({
-            twoFactorRequired: Type.Boolean(),
-            user: Type.Optional(User),
-            currentOrganizationId: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.Null()])),
-          }),
-          ...errors,
-        },
+        response: { 200: Type.Object(SignedIn), ...errors },
       },
     },
     async (req, reply) => {
@@ -153,13 +144,29 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
       schema: {
         operationId: 'verifyEmail',
         tags: ['auth'],
+        description:
+          'Marks the address verified. Without a live session on the request it also signs the user in ' +
+          '(sets the session cookie; answers like login, `signedIn: true`); with one it only verifies.',
         body: Token,
-        response: { 204: Type.Null(), ...errors },
+        response: { 200: Type.Object({ signedIn: Type.Boolean(), ...SignedIn }), ...errors },
       },
     },
     async (req, reply) => {
-      await auth.verifyEmail(req.body.token);
-      return reply.status(204).send(null);
+      // It may start a session: a foreign page must not sign the browser into someone's account.
+      checkCrossSiteRequest(req, allowedOrigins);
+      const presented = sessions.tokenFromCookieHeader(req.headers.cookie);
+      const live = presented ? await sessions.resolve(presented) : null;
+      const r = await auth.verifyEmail(req.body.token, live ? null : meta(req));
+      void reply.header('cache-control', 'no-store');
+      if (!r.signedIn) return { signedIn: false, twoFactorRequired: false };
+      void reply.header('set-cookie', sessions.cookie(r.token, r.session));
+      if (r.twoFactorRequired) return { signedIn: true, twoFactorRequired: true };
+      return {
+        signedIn: true,
+        twoFactorRequired: false,
+        user: r.user,
+        currentOrganizationId: r.currentOrganizationId,
+      };
     },
   );
 
@@ -174,7 +181,7 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
       },
     },
     async (req, reply) => {
-      await auth.resendVerification(userIdOf(req));
+      await auth.resendVerification(userIdOf(req), { ip: req.ip });
       return reply.status(202).send({ status: 'accepted' });
     },
   );

@@ -2,19 +2,28 @@ import type { Logger } from 'pino';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { HttpError } from '../../platform/http/http-errors.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
-import { createEmailVerification } from './email-verification.js';
+import { createEmailVerification, type VerifyEmailResult } from './email-verification.js';
 import { createLogin, type LoginResult } from './login.js';
 import { createPasswordFlows } from './password-reset.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords.js';
-import type { PersonalOrganization } from './personal-organization.js';
 import {
   createRegistration,
   type RegisteredUser,
   type RegisterInput,
   type RegisterOptions,
+  type SignUpOutcome,
 } from './register.js';
 import type { Session, SessionMeta, SessionService } from './sessions.service.js';
-import { createThrottle, LOGIN_THROTTLE_RULES, MAIL_THROTTLE_RULES, type Throttle } from './throttle.js';
+import {
+  createThrottle,
+  LOGIN_THROTTLE_RULES,
+  MAIL_THROTTLE_RULES,
+  RECIPIENT_THROTTLE_RULES,
+  SIGNUP_THROTTLE_RULES,
+  type Throttle,
+} from './throttle.js';
+import { normalizeEmail } from './email-address.js';
+import { startingOrganization } from './user-organizations.js';
 import { findUserById, toPublicUser, type PublicUser } from './users.repository.js';
 
 export interface AuthServiceDeps {
@@ -29,31 +38,42 @@ export interface AuthServiceDeps {
   readonly loginThrottle?: Throttle;
   /** Defaults to MAIL_THROTTLE_RULES. */
   readonly mailThrottle?: Throttle;
+  /** Account creation per client address; defaults to SIGNUP_THROTTLE_RULES. */
+  readonly signUpThrottle?: Throttle;
+  /** Mails per recipient address; defaults to RECIPIENT_THROTTLE_RULES. */
+  readonly recipientThrottle?: Throttle;
   readonly log?: Logger;
 }
 
 export interface AuthService {
   /** Creates a user (with or without a personal organization); see `createRegistration`. */
   registerUser(input: RegisterInput, opts: RegisterOptions): Promise<RegisteredUser>;
-  /** Self sign-up: the user, their personal organization, and a session in it. */
-  signUp(
-    input: RegisterInput,
-    meta: SessionMeta,
-  ): Promise<{ token: string; session: Session; user: PublicUser; organization: PersonalOrganization }>;
+  /**
+   * Self sign-up, throttled per client address and per target address (429 AUTH_THROTTLED). A new address
+   * gets the account, its Personal Organization and a verification mail; a taken one a mail telling its
+   * owner. No session either way: following the verification link signs the new user in.
+   */
+  signUp(input: RegisterInput, meta: { ip: string }): Promise<SignUpOutcome>;
+  /** Counts an account creation against the client address (register-and-accept); 429 when used up. */
+  limitAccountCreation(ip: string): void;
   /** Password login (throttled; a new session every time). */
   login(
     input: { email: string; password: string },
     meta: SessionMeta & { ip: string; presentedToken?: string | null },
   ): Promise<LoginResult>;
-  /** The signed-in user and the organization their session acts in. */
+  /**
+   * The signed-in user and the organization their session acts in. When the session's organization is no
+   * longer one the user is an ACTIVE member of, the session falls back to another (as sign-in picks one)
+   * or to none, and says so.
+   */
   me(who: {
     userId: string;
     sessionId: string | null;
   }): Promise<{ user: PublicUser; currentOrganizationId: string | null }>;
-  /** Consumes a verification link. */
-  verifyEmail(token: string): Promise<void>;
+  /** Consumes a verification link; with `signIn` (no live session on the request) also signs in. */
+  verifyEmail(token: string, signIn: (SessionMeta & { ip: string }) | null): Promise<VerifyEmailResult>;
   /** Mails a new verification link to the signed-in user. */
-  resendVerification(userId: string): Promise<void>;
+  resendVerification(userId: string, meta: { ip: string }): Promise<void>;
   /** Mails a reset link if the address has an account (same answer either way). */
   requestPasswordReset(email: string, meta: { ip: string }): Promise<void>;
   /** Sets a new password with a reset link; revokes every session and refresh token. */
@@ -70,12 +90,23 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   const hasher = deps.hasher ?? createPasswordHasher();
   const loginThrottle = deps.loginThrottle ?? createThrottle('auth.login', LOGIN_THROTTLE_RULES);
   const mailThrottle = deps.mailThrottle ?? createThrottle('auth.mail', MAIL_THROTTLE_RULES);
+  const signUpThrottle = deps.signUpThrottle ?? createThrottle('auth.signup', SIGNUP_THROTTLE_RULES);
+  const recipientThrottle =
+    deps.recipientThrottle ?? createThrottle('auth.recipient', RECIPIENT_THROTTLE_RULES);
   const publicUrl = deps.publicUrl.replace(/\/+$/, '');
   const { db, sessions, log } = deps;
 
-  const { registerUser } = createRegistration({ db, withTenant: deps.withTenant, hasher, publicUrl, log });
+  const registration = createRegistration({ db, withTenant: deps.withTenant, hasher, publicUrl, log });
+  const { registerUser } = registration;
   const { login } = createLogin({ db, sessions, hasher, throttle: loginThrottle, log });
-  const verification = createEmailVerification({ db, sessions, publicUrl, mailThrottle });
+  const verification = createEmailVerification({
+    db,
+    sessions,
+    publicUrl,
+    mailThrottle,
+    recipientThrottle,
+    log,
+  });
   const passwords = createPasswordFlows({
     db,
     sessions,
@@ -83,18 +114,19 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     publicUrl,
     loginThrottle,
     mailThrottle,
+    recipientThrottle,
     log,
   });
 
   return {
     registerUser,
     async signUp(input, meta) {
-      const { user, organization } = await registerUser(input, { createPersonalOrganization: true });
-      if (!organization) throw new Error('sign-up created no personal organization');
-      const { token, session } = await sessions.create(user.id, meta, {
-        currentOrganizationId: organization.id,
-      });
-      return { token, session, user, organization };
+      signUpThrottle.acquire([{ kind: 'ip', value: meta.ip }]);
+      recipientThrottle.acquire([{ kind: 'recipient', value: normalizeEmail(input.email) }]);
+      return registration.signUp(input);
+    },
+    limitAccountCreation(ip) {
+      signUpThrottle.acquire([{ kind: 'ip', value: ip }]);
     },
     login,
     async me(who) {
@@ -104,16 +136,35 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       if (who.sessionId) {
         const row = await db
           .selectFrom('sessions')
-          .select('current_organization_id')
+          .select(['current_organization_id', 'token_hash'])
           .where('id', '=', who.sessionId)
           .where('user_id', '=', who.userId)
           .executeTakeFirst();
         currentOrganizationId = row?.current_organization_id ?? null;
+        if (row && currentOrganizationId !== null) {
+          const fallback = await startingOrganization(
+            db,
+            { id: user.id, last_organization_id: currentOrganizationId },
+            row.token_hash,
+            log,
+          );
+          if (fallback !== currentOrganizationId) {
+            // The user left (or lost) the session's organization: act in another one from now on.
+            await db
+              .updateTable('sessions')
+              .set({ current_organization_id: fallback })
+              .where('id', '=', who.sessionId)
+              .where('user_id', '=', who.userId)
+              .execute();
+            sessions.userChanged(user.id);
+            currentOrganizationId = fallback;
+          }
+        }
       }
       return { user: toPublicUser(user), currentOrganizationId };
     },
-    verifyEmail: (token) => verification.verifyEmail(token),
-    resendVerification: (userId) => verification.resendVerification(userId),
+    verifyEmail: (token, signIn) => verification.verifyEmail(token, signIn),
+    resendVerification: (userId, meta) => verification.resendVerification(userId, meta),
     requestPasswordReset: (email, meta) => passwords.requestPasswordReset(email, meta),
     confirmPasswordReset: (token, password) => passwords.confirmPasswordReset(token, password),
     changePassword: (who, input) => passwords.changePassword(who, input),

@@ -74,6 +74,58 @@ export const freshEmail = (prefix = 'user') => `${prefix}-${randomBytes(6).toStr
 /** A password that passes the policy. */
 export const GOOD_PASSWORD = 'correct horse battery staple';
 
+/** A user signed up and signed in through their verification link. */
+export interface SignedUpUser {
+  email: string;
+  password: string;
+  userId: string;
+  /** Their Personal Organization (the session's current organization). */
+  orgId: string;
+  orgSlug: string;
+  /** The `sr_session` token the verification answer set. */
+  token: string;
+  /** The `POST /v1/auth/verify-email` answer that signed them in. */
+  res: Awaited<ReturnType<App['inject']>>;
+}
+
+/**
+ * THE way tests get a signed-in user: signs up as `POST /v1/auth/register` does (through the service, so
+ * the verification token comes from what it returns rather than from a mail), then follows the
+ * verification link over HTTP (`POST /v1/auth/verify-email`), which signs the user in. Works on any app
+ * that serves the auth routes (the auth harness, a full composition).
+ */
+export async function signUpAndVerify(
+  target: { app: { inject: App['inject'] }; auth: Pick<AuthService, 'registerUser'> },
+  opts: { email?: string; password?: string; name?: string; headers?: Record<string, string> } = {},
+): Promise<SignedUpUser> {
+  const email = opts.email ?? freshEmail('user');
+  const password = opts.password ?? GOOD_PASSWORD;
+  const { user, organization, verificationToken } = await target.auth.registerUser(
+    { email, password, ...(opts.name ? { name: opts.name } : {}) },
+    { createPersonalOrganization: true },
+  );
+  if (!organization || !verificationToken) throw new Error('sign-up created no organization or mail');
+  const res = await target.app.inject({
+    method: 'POST',
+    url: '/v1/auth/verify-email',
+    headers: opts.headers ?? {},
+    payload: { token: verificationToken },
+  });
+  const token = sessionCookieOf(res);
+  if (res.statusCode !== 200 || !token) {
+    throw new Error(`verification did not sign in: ${res.statusCode} ${res.body}`);
+  }
+  return {
+    email,
+    password,
+    userId: user.id,
+    orgId: organization.id,
+    orgSlug: organization.slug,
+    token,
+    res,
+  };
+}
+
 /** The `sr_session` value a response sets, or undefined. */
 export function sessionCookieOf(res: { headers: Record<string, unknown> }): string | undefined {
   const raw = res.headers['set-cookie'];

@@ -137,3 +137,24 @@ export async function queueResetMail(
   );
   await enqueueJob(db, 'mail.send', { tenantId: null, payload }, { jobKey: `mail:reset-password:${userId}` });
 }
+
+/**
+ * Queues the mail telling an account's owner that someone tried to sign up with their address (job
+ * `mail.send`, in the caller's transaction). It carries no token: only links to sign in and to reset the
+ * password. One job key per account: a second attempt replaces a mail not sent yet.
+ */
+export async function queueSignUpAttemptMail(db: IdentityDb, publicUrl: string, to: string, userId: string) {
+  const text = [
+    'Someone (hopefully you) tried to create a new account with this email address, which already has one.',
+    `Sign in: ${publicUrl}/login`,
+    `Forgot your password? Reset it: ${publicUrl}/reset-password`,
+    'If it was not you, ignore this message; nothing was changed.',
+  ];
+  const payload: MailPayload = {
+    to,
+    subject: 'You already have an account',
+    text: `${text.join('\n\n')}\n`,
+    html: text.map((line) => `<p>${escapeHtml(line)}</p>`).join(''),
+  };
+  await enqueueJob(db, 'mail.send', { tenantId: null, payload }, { jobKey: `mail:signup-attempt:${userId}` });
+}

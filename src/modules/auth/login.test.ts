@@ -7,6 +7,7 @@ import {
   GOOD_PASSWORD,
   ORIGIN,
   sessionCookieOf,
+  signUpAndVerify,
   type AuthHarness,
 } from './auth.test-helpers.js';
 import { createPasswordHasher } from './passwords.js';
@@ -25,14 +26,8 @@ describe('POST /v1/auth/login', () => {
   });
 
   async function register(email = freshEmail('login')) {
-    const res = await h.app.inject({
-      method: 'POST',
-      url: '/v1/auth/register',
-      payload: { email, password: GOOD_PASSWORD },
-    });
-    expect(res.statusCode).toBe(201);
-    const body = res.json<{ user: { id: string }; organization: { id: string } }>();
-    return { email, userId: body.user.id, orgId: body.organization.id, cookie: sessionCookieOf(res)! };
+    const u = await signUpAndVerify(h, { email });
+    return { email, userId: u.userId, orgId: u.orgId, cookie: u.token };
   }
   const login = (
     email: string,
@@ -55,7 +50,7 @@ describe('POST /v1/auth/login', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({
       twoFactorRequired: false,
-      user: { id: u.userId, email: u.email, emailVerified: false, twoFactorEnabled: false },
+      user: { id: u.userId, email: u.email, emailVerified: true, twoFactorEnabled: false },
       currentOrganizationId: u.orgId,
     });
     const token = sessionCookieOf(res)!;
@@ -202,6 +197,31 @@ describe('POST /v1/auth/login', () => {
         .execute(),
     );
     expect((await login(u.email, GOOD_PASSWORD)).json()).toMatchObject({ currentOrganizationId: null });
+  });
+
+  it('GET /me after leaving the session’s organization names another membership, then none', async () => {
+    const u = await register();
+    const other = await createTestOrg(h.tenancy, 'leave');
+    await h.admin.query(
+      `insert into memberships (organization_id, user_id, role, status) values ($1, $2, 'member', 'active')`,
+      [other, u.userId],
+    );
+    const sessionId = (await h.sessions.resolve(u.cookie))!.session.id;
+    const { token } = await h.sessions.setCurrentOrganization(sessionId, other);
+    const me = () => h.app.inject({ url: '/v1/auth/me', headers: { cookie: `sr_session=${token}` } });
+    expect((await me()).json()).toMatchObject({ currentOrganizationId: other });
+    await h.admin.query('delete from memberships where organization_id = $1 and user_id = $2', [
+      other,
+      u.userId,
+    ]);
+    expect((await me()).json()).toMatchObject({ currentOrganizationId: u.orgId });
+    // The session itself moved: tenant requests act there too.
+    expect((await h.sessions.resolve(token))!.session.currentOrganizationId).toBe(u.orgId);
+    await h.admin.query('delete from memberships where organization_id = $1 and user_id = $2', [
+      u.orgId,
+      u.userId,
+    ]);
+    expect((await me()).json()).toMatchObject({ currentOrganizationId: null });
   });
 
   it('with TOTP enabled, the session waits for the second factor', async () => {

@@ -5,7 +5,7 @@ import { normalizeEmail } from './email-address.js';
 import type { PasswordHasher } from './passwords.js';
 import type { Session, SessionMeta, SessionService } from './sessions.service.js';
 import type { Throttle } from './throttle.js';
-import { startingOrganization } from './user-organizations.js';
+import { startSessionInStartingOrganization } from './user-organizations.js';
 import { findUserByEmail, setPasswordHash, toPublicUser, type PublicUser } from './users.repository.js';
 
 export interface LoginDeps {
@@ -64,8 +64,13 @@ export function createLogin(deps: LoginDeps) {
       const previous = await sessions.resolve(meta.presentedToken);
       if (previous) await sessions.revoke(previous.session.id);
     }
-    const currentOrganizationId = await startingOrganization(db, user, log);
-    const { token, session } = await sessions.create(user.id, meta, { currentOrganizationId });
+    const { token, session, currentOrganizationId } = await startSessionInStartingOrganization(
+      db,
+      sessions,
+      user,
+      meta,
+      log,
+    );
     log?.info({ user: user.id, session_id: session.id }, 'login succeeded');
     if (user.totp_enabled_at !== null) return { token, session, twoFactorRequired: true };
     return { token, session, twoFactorRequired: false, user: toPublicUser(user), currentOrganizationId };

@@ -29,14 +29,21 @@ describe('email verification, password reset and change', () => {
     await h.close();
   });
 
+  /** An unverified account (signed up, link not followed) signed in with its password. */
   async function register() {
     const email = freshEmail('pw');
-    const res = await h.app.inject({
-      method: 'POST',
-      url: '/v1/auth/register',
-      payload: { email, password: GOOD_PASSWORD },
-    });
-    return { email, userId: res.json<{ user: { id: string } }>().user.id, token: sessionCookieOf(res)! };
+    const r = await h.auth.registerUser(
+      { email, password: GOOD_PASSWORD },
+      { createPersonalOrganization: true },
+    );
+    const token = sessionCookieOf(await login(email, GOOD_PASSWORD))!;
+    return {
+      email,
+      userId: r.user.id,
+      orgId: r.organization!.id,
+      token,
+      verificationToken: r.verificationToken!,
+    };
   }
   const login = (email: string, password: string) =>
     h.app.inject({
@@ -53,8 +60,13 @@ describe('email verification, password reset and change', () => {
     it('verifies once with the mailed link; reuse, garbage and expiry answer the same 400', async () => {
       const u = await register();
       const token = tokenInMail(await lastMailTo(h.admin, u.email), '/verify-email');
+      expect(token).toBe(u.verificationToken);
       expect((await me(u.token)).json()).toMatchObject({ user: { emailVerified: false } });
-      expect((await post('/v1/auth/verify-email', { token })).statusCode).toBe(204);
+      // With a live session the link only verifies: no new session.
+      const verified = await post('/v1/auth/verify-email', { token }, { ...cookie(u.token), ...ORIGIN });
+      expect(verified.statusCode).toBe(200);
+      expect(verified.json()).toEqual({ signedIn: false, twoFactorRequired: false });
+      expect(sessionCookieOf(verified)).toBeUndefined();
       expect((await me(u.token)).json()).toMatchObject({ user: { emailVerified: true } });
 
       const reused = await post('/v1/auth/verify-email', { token });
@@ -90,12 +102,53 @@ describe('email verification, password reset and change', () => {
       const second = tokenInMail(await lastMailTo(h.admin, u.email), '/verify-email');
       expect(second).not.toBe(first);
       expect((await post('/v1/auth/verify-email', { token: first })).statusCode).toBe(400);
-      expect((await post('/v1/auth/verify-email', { token: second })).statusCode).toBe(204);
+      expect((await post('/v1/auth/verify-email', { token: second })).statusCode).toBe(200);
       const again = await post('/v1/auth/verify-email/resend', undefined, { ...cookie(u.token), ...ORIGIN });
       expect(again.statusCode).toBe(409);
       expect(again.json()).toMatchObject({ error: { code: 'AUTH_EMAIL_ALREADY_VERIFIED' } });
       const anonymous = await post('/v1/auth/verify-email/resend', undefined, ORIGIN);
       expect(anonymous.statusCode).toBe(401);
+    });
+  });
+
+  describe('verification link signs in', () => {
+    it('without a session: verifies and signs in like login, in the Personal Organization', async () => {
+      const u = await register();
+      const res = await post('/v1/auth/verify-email', { token: u.verificationToken }, ORIGIN);
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({
+        signedIn: true,
+        twoFactorRequired: false,
+        user: { id: u.userId, email: u.email, emailVerified: true, twoFactorEnabled: false },
+        currentOrganizationId: u.orgId,
+      });
+      const session = sessionCookieOf(res)!;
+      expect(session).not.toBe(u.token);
+      expect((await me(session)).json()).toEqual({
+        user: { id: u.userId, email: u.email, emailVerified: true, twoFactorEnabled: false },
+        currentOrganizationId: u.orgId,
+      });
+      // A foreign page cannot make a browser follow it (login CSRF).
+      const v = await register();
+      const foreign = await post(
+        '/v1/auth/verify-email',
+        { token: v.verificationToken },
+        { origin: 'https://evil.example' },
+      );
+      expect(foreign.statusCode).toBe(403);
+      expect(sessionCookieOf(foreign)).toBeUndefined();
+    });
+
+    it('an unverified account can still sign in with its password and resend the link', async () => {
+      const u = await register();
+      const res = await login(u.email, GOOD_PASSWORD);
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ user: { emailVerified: false } });
+      const resend = await post('/v1/auth/verify-email/resend', undefined, {
+        ...cookie(sessionCookieOf(res)!),
+        ...ORIGIN,
+      });
+      expect(resend.statusCode).toBe(202);
     });
   });
 
@@ -242,6 +295,26 @@ describe('email verification, password reset and change', () => {
       expect((await me(rotated)).statusCode).toBe(200);
       expect((await login(u.email, GOOD_PASSWORD)).statusCode).toBe(401);
       expect((await login(u.email, NEW_PASSWORD)).statusCode).toBe(200);
+    });
+
+    it('refuses the current password as the new one (400 AUTH_PASSWORD_UNCHANGED), changing nothing', async () => {
+      const u = await register();
+      const other = sessionCookieOf(await login(u.email, GOOD_PASSWORD))!;
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/v1/auth/password',
+        headers: { ...cookie(u.token), ...ORIGIN },
+        payload: { currentPassword: GOOD_PASSWORD, newPassword: GOOD_PASSWORD },
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toEqual({
+        error: {
+          code: 'AUTH_PASSWORD_UNCHANGED',
+          message: 'the new password must differ from the current one',
+        },
+      });
+      expect((await me(u.token)).statusCode).toBe(200);
+      expect((await me(other)).statusCode).toBe(200);
     });
 
     it('wrong current passwords count against the account throttle', async () => {

@@ -21,6 +21,8 @@ export interface PasswordFlowsDeps {
   readonly loginThrottle: Throttle;
   /** Rules `account` and `ip` (see MAIL_THROTTLE_RULES). */
   readonly mailThrottle: Throttle;
+  /** Rule `recipient` (see RECIPIENT_THROTTLE_RULES): mails per address per hour. */
+  readonly recipientThrottle: Throttle;
   readonly log?: Logger;
 }
 
@@ -38,13 +40,15 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
   return {
     /**
      * Mails a reset link when the address belongs to an account; answers the same either way. At most 3
-     * mails per address per 15 min (beyond that, silently none); 20 requests per client address (429).
+     * mails per address per 15 min and 5 mails of any kind per address per hour (beyond that, silently
+     * none); 20 requests per client address per 15 min (429).
      */
     async requestPasswordReset(email: string, meta: { ip: string }): Promise<void> {
       deps.mailThrottle.acquire([{ kind: 'ip', value: meta.ip }]);
       const normalized = normalizeEmail(email);
       try {
         deps.mailThrottle.acquire([{ kind: 'account', value: `reset:${normalized}` }]);
+        deps.recipientThrottle.acquire([{ kind: 'recipient', value: normalized }]);
       } catch (err) {
         if (err instanceof AuthError && err.code === 'AUTH_THROTTLED') return;
         throw err;
@@ -79,14 +83,16 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
         return id;
       });
       if (!userId) throw invalidToken();
-      sessions.invalidateUser(userId);
+      sessions.userChanged(userId);
       log?.info({ user: userId }, 'password reset; every session revoked');
     },
 
     /**
      * Changes the password of the signed-in user, who must give the current one (wrong answers count
-     * against the login throttle). Rotates the current session (the returned token; null when the caller
-     * has no session, e.g. a bearer token) and revokes every other session and refresh token.
+     * against the login throttle) and a different new one (AUTH_PASSWORD_UNCHANGED). Rotates the current
+     * session (the returned token; null when the caller has no session, e.g. a bearer token) and revokes
+     * every other session and every refresh token family (their access tokens are refused from the next
+     * request on).
      */
     async changePassword(
       who: { userId: string; sessionId: string | null },
@@ -101,6 +107,9 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
         : await hasher.verifyDummy(input.currentPassword);
       if (!ok) throw new AuthError('AUTH_PASSWORD_INCORRECT', 'the current password is incorrect');
       deps.loginThrottle.reset(account);
+      if (input.newPassword === input.currentPassword) {
+        throw new AuthError('AUTH_PASSWORD_UNCHANGED', 'the new password must differ from the current one');
+      }
       assertPasswordAcceptable(input.newPassword, user.email_normalized);
       const hash = await hasher.hash(input.newPassword);
       const { token, hash: tokenHash } = newToken();
@@ -114,7 +123,7 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
         await closeOtherAccess(trx, user.id, keep);
         return { ok: true as const, rotated };
       });
-      sessions.invalidateUser(user.id);
+      sessions.userChanged(user.id);
       if (!result.ok) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
       log?.info({ user: user.id }, 'password changed; other sessions revoked');
       const row = result.rotated;

@@ -8,6 +8,7 @@ import {
   freshEmail,
   GOOD_PASSWORD,
   lastMailTo,
+  PUBLIC_URL,
   sessionCookieOf,
   tokenInMail,
   type AuthHarness,
@@ -22,60 +23,60 @@ describe('POST /v1/auth/register', () => {
     await h.close();
   });
 
-  it('creates the user, a personal organization owned by them, a session and a verification mail', async () => {
-    const email = freshEmail('reg');
-    const res = await h.app.inject({
-      method: 'POST',
-      url: '/v1/auth/register',
-      payload: { email: `  ${email.toUpperCase()} `, password: GOOD_PASSWORD, name: 'Ada' },
-    });
-    expect(res.statusCode).toBe(201);
-    const body = res.json<{
-      user: { id: string; email: string; emailVerified: boolean };
-      organization: { id: string; slug: string; name: string; personal: boolean };
-    }>();
-    expect(body.user).toMatchObject({
-      email: email.toUpperCase(),
-      emailVerified: false,
-      twoFactorEnabled: false,
-    });
-    expect(body.organization).toMatchObject({ name: "Ada's organization", personal: true });
-    expect(body.organization.slug).toMatch(/^reg-[0-9a-f]{12}-[0-9a-f]{8}$/);
+  /** A fresh client address per call, so the per-address sign-up throttle of one test touches no other. */
+  let ipSeq = 1;
+  const newIp = () => `10.7.${Math.floor(ipSeq / 250)}.${(ipSeq++ % 250) + 1}`;
+  const register = (payload: Record<string, unknown>, opts: { ip?: string } = {}) =>
+    h.app.inject({ method: 'POST', url: '/v1/auth/register', remoteAddress: opts.ip ?? newIp(), payload });
+  const userOf = (email: string) =>
+    oneRow<{ id: string; last_organization_id: string; password_hash: string; email_normalized: string }>(
+      h.admin,
+      'select id, last_organization_id, password_hash, email_normalized from users where email_normalized = $1',
+      [email.toLowerCase()],
+    );
 
-    const user = await oneRow<{
-      email_normalized: string;
-      last_organization_id: string;
-      password_hash: string;
-    }>(h.admin, 'select email_normalized, last_organization_id, password_hash from users where id = $1', [
-      body.user.id,
-    ]);
-    expect(user).toMatchObject({ email_normalized: email, last_organization_id: body.organization.id });
+  it('creates the user, a personal organization owned by them and a verification mail; answers 202 and sets no session', async () => {
+    const email = freshEmail('reg');
+    const res = await register({ email: `  ${email.toUpperCase()} `, password: GOOD_PASSWORD, name: 'Ada' });
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toEqual({ status: 'verification_sent' });
+    expect(sessionCookieOf(res)).toBeUndefined();
+
+    const user = await userOf(email);
+    expect(user.email_normalized).toBe(email);
     expect(user.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    const organization = await oneRow<{ id: string; slug: string; name: string; personal: boolean }>(
+      h.admin,
+      'select id, slug, name, personal from organizations where id = $1',
+      [user.last_organization_id],
+    );
+    expect(organization).toMatchObject({ name: "Ada's organization", personal: true });
+    expect(organization.slug).toMatch(/^reg-[0-9a-f]{12}-[0-9a-f]{8}$/);
     const { rows: members } = await h.admin.query(
       'select role, status from memberships where organization_id = $1 and user_id = $2',
-      [body.organization.id, body.user.id],
+      [organization.id, user.id],
     );
     expect(members).toEqual([{ role: 'owner', status: 'active' }]);
     const { rows: placements } = await h.admin.query(
       'select kind from tenant_placements where organization_id = $1',
-      [body.organization.id],
+      [organization.id],
     );
     expect(placements).toEqual([{ kind: 'pooled' }]);
     // The organization's audit chain starts with its creation, by the new user, in the same transaction.
     const { rows: audit } = await h.admin.query(
       `select seq::int, action, actor_type, actor_id, target_type, target_id, ip, metadata, e::text as row
          from audit_events e where organization_id = $1 order by seq`,
-      [body.organization.id],
+      [organization.id],
     );
     expect(audit).toMatchObject([
       {
         seq: 1,
         action: 'organization.created',
         actor_type: 'user',
-        actor_id: body.user.id,
+        actor_id: user.id,
         target_type: 'organization',
-        target_id: body.organization.id,
-        metadata: { personal: true, owner: body.user.id, slug: body.organization.slug },
+        target_id: organization.id,
+        metadata: { personal: true, owner: user.id, slug: organization.slug },
       },
     ]);
     expect((audit[0] as { ip: string | null }).ip).toBeTruthy();
@@ -84,68 +85,106 @@ describe('POST /v1/auth/register', () => {
     const mail = await lastMailTo(h.admin, email.toUpperCase());
     expect(mail?.subject).toBe('Verify your email address');
     expect(mail?.html).toContain('/verify-email?token=');
-    tokenInMail(mail, '/verify-email');
+    const token = tokenInMail(mail, '/verify-email');
 
-    const cookie = sessionCookieOf(res);
+    // Following the link signs the new user in, in their Personal Organization.
+    const verified = await h.app.inject({ method: 'POST', url: '/v1/auth/verify-email', payload: { token } });
+    expect(verified.statusCode).toBe(200);
+    const cookie = sessionCookieOf(verified);
     expect(cookie).toBeTruthy();
     const me = await h.app.inject({ url: '/v1/auth/me', headers: { cookie: `sr_session=${cookie}` } });
     expect(me.json()).toEqual({
-      user: { id: body.user.id, email: email.toUpperCase(), emailVerified: false, twoFactorEnabled: false },
-      currentOrganizationId: body.organization.id,
+      user: { id: user.id, email: email.toUpperCase(), emailVerified: true, twoFactorEnabled: false },
+      currentOrganizationId: organization.id,
     });
   });
 
   it('names the organization after the local part when no name is given', async () => {
     const email = freshEmail('noname');
-    const res = await h.app.inject({
-      method: 'POST',
-      url: '/v1/auth/register',
-      payload: { email, password: GOOD_PASSWORD },
-    });
-    expect(res.json<{ organization: { name: string } }>().organization.name).toBe(
-      `${email.split('@')[0]}'s organization`,
+    expect((await register({ email, password: GOOD_PASSWORD })).statusCode).toBe(202);
+    const org = await oneRow<{ name: string }>(
+      h.admin,
+      'select o.name from organizations o join users u on u.last_organization_id = o.id where u.email_normalized = $1',
+      [email],
     );
+    expect(org.name).toBe(`${email.split('@')[0]}'s organization`);
   });
 
-  it('refuses a duplicate email in any case with 409 AUTH_EMAIL_TAKEN and writes nothing', async () => {
+  it('answers an existing email (any case) exactly like a new one, writes nothing, and mails its owner', async () => {
     const email = freshEmail('dup');
-    const first = await h.app.inject({
-      method: 'POST',
-      url: '/v1/auth/register',
-      payload: { email, password: GOOD_PASSWORD },
-    });
-    expect(first.statusCode).toBe(201);
+    const first = await register({ email, password: GOOD_PASSWORD });
+    expect(first.statusCode).toBe(202);
+    const owner = await userOf(email);
     const orgsOf = () => countRows(h.admin, 'organizations where slug like $1', [`${email.split('@')[0]}-%`]);
     expect(await orgsOf()).toBe(1);
-    const again = await h.app.inject({
-      method: 'POST',
-      url: '/v1/auth/register',
-      payload: { email: ` ${email.toUpperCase()}`, password: 'another fine password' },
-    });
-    expect(again.statusCode).toBe(409);
-    expect(again.json()).toEqual({
-      error: { code: 'AUTH_EMAIL_TAKEN', message: 'an account with this email already exists' },
-    });
-    expect(sessionCookieOf(again)).toBeUndefined();
+    const usersBefore = await countRows(h.admin, 'users');
+    const again = await register({ email: ` ${email.toUpperCase()}`, password: 'another fine password' });
+    const fresh = await register({ email: freshEmail('dupnew'), password: 'another fine password' });
+    expect(again.statusCode).toBe(202);
+    expect(again.body).toBe(fresh.body);
+    expect(again.headers['set-cookie']).toBeUndefined();
     expect(await orgsOf()).toBe(1);
+    expect(await countRows(h.admin, 'users')).toBe(usersBefore + 1); // only the new address's
+    const password = await userOf(email);
+    expect(password.password_hash).toBe(owner.password_hash);
+    const mail = await lastMailTo(h.admin, email);
+    expect(mail?.subject).toBe('You already have an account');
+    expect(mail?.text).toContain(`${PUBLIC_URL}/login`);
+    expect(mail?.text).toContain(`${PUBLIC_URL}/reset-password`);
+    expect(mail?.text).not.toMatch(/token=/);
   });
 
-  it('concurrent sign-ups with one email: exactly one succeeds', async () => {
+  it('hashes the password for an existing address too (similar time either way)', async () => {
+    const email = freshEmail('timing');
+    await register({ email, password: GOOD_PASSWORD });
+    const time = async (e: string) => {
+      const t0 = performance.now();
+      await register({ email: e, password: GOOD_PASSWORD });
+      return performance.now() - t0;
+    };
+    const existing: number[] = [];
+    const created: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      existing.push(await time(email));
+      created.push(await time(freshEmail('timing-new')));
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
+    // The argon2id hash (tens of ms) dominates both paths.
+    expect(median(existing)).toBeGreaterThan(median(created) * 0.5);
+  });
+
+  it('concurrent sign-ups with one email: one account, the same answer to all', async () => {
     const email = freshEmail('race');
     const results = await Promise.all(
-      [email, email.toUpperCase(), ` ${email}`].map((e) =>
-        h.app.inject({
-          method: 'POST',
-          url: '/v1/auth/register',
-          payload: { email: e, password: GOOD_PASSWORD },
-        }),
-      ),
+      [email, email.toUpperCase(), ` ${email}`].map((e) => register({ email: e, password: GOOD_PASSWORD })),
     );
-    expect(results.map((r) => r.statusCode).sort()).toEqual([201, 409, 409]);
+    expect(results.map((r) => r.statusCode)).toEqual([202, 202, 202]);
     expect(await countRows(h.admin, 'users where email_normalized = $1', [email])).toBe(1);
     expect(await countRows(h.admin, 'organizations where slug like $1', [`${email.split('@')[0]}-%`])).toBe(
       1,
     );
+  });
+
+  it('throttles sign-ups per client address: 20 an hour, then 429 with Retry-After', async () => {
+    const ip = newIp();
+    for (let i = 0; i < 20; i++) {
+      const res = await register({ email: freshEmail('flood'), password: GOOD_PASSWORD }, { ip });
+      expect(res.statusCode).toBe(202);
+    }
+    const over = await register({ email: freshEmail('flood'), password: GOOD_PASSWORD }, { ip });
+    expect(over.statusCode).toBe(429);
+    expect(over.json()).toMatchObject({ error: { code: 'AUTH_THROTTLED' } });
+    expect(Number(over.headers['retry-after'])).toBeGreaterThan(3500);
+    expect((await register({ email: freshEmail('other'), password: GOOD_PASSWORD })).statusCode).toBe(202);
+  });
+
+  it('throttles the mails to one address: 5 an hour, whether or not it has an account', async () => {
+    for (const email of [freshEmail('target'), freshEmail('target-new')]) {
+      const answers = [];
+      for (let i = 0; i < 6; i++)
+        answers.push((await register({ email, password: GOOD_PASSWORD })).statusCode);
+      expect(answers).toEqual([202, 202, 202, 202, 202, 429]);
+    }
   });
 
   it('validates the email and the password', async () => {
@@ -163,7 +202,7 @@ describe('POST /v1/auth/register', () => {
       [{ email: freshEmail(), password: GOOD_PASSWORD, extra: 1 }, 'VALIDATION_FAILED', undefined],
     ] as const;
     for (const [payload, code, reason] of cases) {
-      const res = await h.app.inject({ method: 'POST', url: '/v1/auth/register', payload });
+      const res = await register(payload);
       expect(res.statusCode).toBe(400);
       const err = res.json<{ error: { code: string; details?: { reason?: string } } }>().error;
       expect(err.code).toBe(code);
@@ -196,11 +235,7 @@ describe('POST /v1/auth/register', () => {
       for each row execute function test_fail_membership()`);
     try {
       const email = freshEmail('fail-after-user');
-      const res = await h.app.inject({
-        method: 'POST',
-        url: '/v1/auth/register',
-        payload: { email, password: GOOD_PASSWORD },
-      });
+      const res = await register({ email, password: GOOD_PASSWORD });
       expect(res.statusCode).toBe(500);
       expect(sessionCookieOf(res)).toBeUndefined();
       // The membership insert did run (and fail) after the user, organization and placement inserts…

@@ -5,7 +5,7 @@ import { uuidv7 } from '../../platform/ids.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { AuthError } from './auth.errors.js';
 import { localPart, parseEmail } from './email-address.js';
-import { issueEmailToken, queueVerificationMail } from './email-tokens.js';
+import { issueEmailToken, queueSignUpAttemptMail, queueVerificationMail } from './email-tokens.js';
 import { assertPasswordAcceptable } from './password-policy.js';
 import type { PasswordHasher } from './passwords.js';
 import {
@@ -40,7 +40,23 @@ export interface RegisterOptions {
 export interface RegisteredUser {
   user: PublicUser;
   organization: PersonalOrganization | null;
+  /** The token of the verification link just mailed (null when the address was already proven). */
+  verificationToken: string | null;
 }
+
+/**
+ * What a self sign-up did. The caller answers the same for both (202, no session): a new address got an
+ * account, a Personal Organization and a verification mail; an existing one got a mail telling its owner
+ * (nothing else written). The token never leaves the server except in the mail.
+ */
+export type SignUpOutcome =
+  | {
+      created: true;
+      user: PublicUser;
+      organization: PersonalOrganization;
+      verificationToken: string;
+    }
+  | { created: false };
 
 export interface RegistrationDeps {
   readonly db: PlatformDb;
@@ -75,11 +91,10 @@ export function createRegistration(deps: RegistrationDeps) {
       password_hash: hash,
       email_verified: opts.emailVerified ?? false,
     });
-    if (!opts.emailVerified) {
-      const token = await issueEmailToken(db, user.id, 'verify_email');
-      await queueVerificationMail(db, deps.publicUrl, user.email, user.id, token);
-    }
-    return user;
+    if (opts.emailVerified) return { user, token: null };
+    const token = await issueEmailToken(db, user.id, 'verify_email');
+    await queueVerificationMail(db, deps.publicUrl, user.email, user.id, token);
+    return { user, token };
   }
 
   /** Registers a user (see {@link createRegistration}). Throws AUTH_EMAIL_INVALID, AUTH_PASSWORD_WEAK, AUTH_EMAIL_TAKEN. */
@@ -92,11 +107,11 @@ export function createRegistration(deps: RegistrationDeps) {
     const hash = await deps.hasher.hash(input.password);
     try {
       if (!opts.createPersonalOrganization) {
-        const user = opts.db
+        const { user, token } = opts.db
           ? await createUser(opts.db, email, hash, opts)
           : await deps.db.transaction().execute((trx) => createUser(trx, email, hash, opts));
         deps.log?.info({ user: user.id }, 'user registered');
-        return { user: toPublicUser(user), organization: null };
+        return { user: toPublicUser(user), organization: null, verificationToken: token };
       }
       const local = localPart(email.normalized);
       const name = personalOrganizationName(input.name?.trim() || local);
@@ -104,14 +119,14 @@ export function createRegistration(deps: RegistrationDeps) {
         const organizationId = uuidv7();
         try {
           const result = await deps.withTenant(organizationId, async (db) => {
-            const user = await createUser(db, email, hash, opts);
+            const { user, token } = await createUser(db, email, hash, opts);
             const organization = await createPersonalOrganization(db, {
               organizationId,
               userId: user.id,
               slug: personalSlug(local),
               name,
             });
-            return { user: toPublicUser(user), organization };
+            return { user: toPublicUser(user), organization, verificationToken: token };
           });
           deps.log?.info({ user: result.user.id, organization: organizationId }, 'user registered');
           return result;
@@ -127,7 +142,35 @@ export function createRegistration(deps: RegistrationDeps) {
     }
   }
 
-  return { registerUser };
+  /**
+   * Self sign-up: the same work and the same outcome for the caller whether the address is new or taken
+   * (the password is hashed in both paths). A new address gets its account, Personal Organization and
+   * verification mail (see {@link registerUser}); a taken one gets only a mail telling its owner.
+   * Throws AUTH_EMAIL_INVALID and AUTH_PASSWORD_WEAK, which do not depend on the address being taken.
+   */
+  async function signUp(input: RegisterInput): Promise<SignUpOutcome> {
+    try {
+      const r = await registerUser(input, { createPersonalOrganization: true });
+      if (!r.organization || !r.verificationToken) throw new Error('sign-up created no organization');
+      return {
+        created: true,
+        user: r.user,
+        organization: r.organization,
+        verificationToken: r.verificationToken,
+      };
+    } catch (err) {
+      if (!(err instanceof AuthError) || err.code !== 'AUTH_EMAIL_TAKEN') throw err;
+    }
+    const normalized = parseEmail(input.email).normalized;
+    await deps.db.transaction().execute(async (trx) => {
+      const owner = await findUserByEmail(trx, normalized);
+      if (owner) await queueSignUpAttemptMail(trx, deps.publicUrl, owner.email, owner.id);
+    });
+    deps.log?.info('sign-up attempted for an existing account');
+    return { created: false };
+  }
+
+  return { registerUser, signUp };
 }
 
 export type Registration = ReturnType<typeof createRegistration>;

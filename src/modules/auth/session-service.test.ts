@@ -6,18 +6,13 @@ import {
   freshEmail,
   GOOD_PASSWORD,
   sessionCookieOf,
+  signUpAndVerify,
   type AuthHarness,
 } from './auth.test-helpers.js';
 
 async function register(h: AuthHarness) {
-  const email = freshEmail('sess');
-  const res = await h.app.inject({
-    method: 'POST',
-    url: '/v1/auth/register',
-    payload: { email, password: GOOD_PASSWORD },
-  });
-  const body = res.json<{ user: { id: string }; organization: { id: string } }>();
-  return { email, userId: body.user.id, orgId: body.organization.id, token: sessionCookieOf(res)!, res };
+  const u = await signUpAndVerify(h, { email: freshEmail('sess') });
+  return { email: u.email, userId: u.userId, orgId: u.orgId, token: u.token, res: u.res };
 }
 const cookie = (token: string) => ({ cookie: `sr_session=${token}` });
 

@@ -125,6 +125,27 @@ export async function revokeUserSessions(db: IdentityDb, userId: string, exceptI
   return Number(res.numUpdatedRows);
 }
 
+/**
+ * Revokes the refresh token families minted from sessions of `userId` that are no longer live (after a
+ * logout or a session revocation): an API client a session started ends with it. Returns how many.
+ */
+export async function revokeRefreshTokensOfEndedSessions(db: IdentityDb, userId: string): Promise<number> {
+  const res = await db
+    .updateTable('refresh_tokens')
+    .set({ revoked_at: sql<Date>`now()` })
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .where('session_id', 'in', (eb) =>
+      eb
+        .selectFrom('sessions')
+        .select('id')
+        .where('user_id', '=', userId)
+        .where(sql<boolean>`not (${live})`),
+    )
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
 /** Revokes every refresh token of a user (password reset and change end every signed-in client). */
 export async function revokeUserRefreshTokens(db: IdentityDb, userId: string): Promise<number> {
   const res = await db

@@ -144,11 +144,11 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
       if (!isTenantId(sessionId) || !isTenantId(organizationId)) throw organizationNotFound();
       const current = await db
         .selectFrom('sessions')
-        .select('user_id')
+        .select(['user_id', 'token_hash'])
         .where('id', '=', sessionId)
         .executeTakeFirst();
       if (!current) throw organizationNotFound();
-      const orgs = await activeOrganizationsOf(db, current.user_id, log);
+      const orgs = await activeOrganizationsOf(db, current.user_id, current.token_hash, log);
       if (!orgs.some((o) => o.organization_id === organizationId)) throw organizationNotFound();
       const result = await db.transaction().execute(async (trx) => {
         const { token, hash } = newToken();
@@ -176,15 +176,26 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
 
     async revoke(sessionId, revokeOpts) {
       if (!isTenantId(sessionId)) return false;
-      const row = await repo.revokeSession(db, sessionId, revokeOpts?.userId);
+      const row = await db.transaction().execute(async (trx) => {
+        const revoked = await repo.revokeSession(trx, sessionId, revokeOpts?.userId);
+        const families = revoked ? await repo.revokeRefreshTokensOfEndedSessions(trx, revoked.user_id) : 0;
+        return revoked && { ...revoked, families };
+      });
       forget(sessionId);
       opts.onInvalidate?.({ sessionId });
-      if (row) log?.info({ session_id: sessionId, user: row.user_id }, 'session revoked');
-      return row !== undefined;
+      if (!row) return false;
+      // The API tokens this session minted end with it: their cached liveness is the user's.
+      if (row.families > 0) opts.onInvalidate?.({ userId: row.user_id });
+      log?.info({ session_id: sessionId, user: row.user_id }, 'session revoked');
+      return true;
     },
 
     async revokeAllForUser(userId, exceptSessionId) {
-      const n = await repo.revokeUserSessions(db, userId, exceptSessionId);
+      const n = await db.transaction().execute(async (trx) => {
+        const sessions = await repo.revokeUserSessions(trx, userId, exceptSessionId);
+        await repo.revokeRefreshTokensOfEndedSessions(trx, userId);
+        return sessions;
+      });
       dropUser(userId, exceptSessionId);
       if (n > 0) opts.onInvalidate?.({ userId });
       log?.info({ user: userId, revoked: n }, 'sessions revoked');
@@ -199,6 +210,10 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
     },
 
     invalidateUser: (userId) => dropUser(userId),
+    userChanged(userId) {
+      dropUser(userId);
+      opts.onInvalidate?.({ userId });
+    },
     forgetSession: (sessionId) => forget(sessionId),
 
     tokenFromCookieHeader(header) {

@@ -7,19 +7,14 @@ import {
   ORIGIN,
   PUBLIC_URL,
   sessionCookieOf,
+  signUpAndVerify,
   type AuthHarness,
 } from './auth.test-helpers.js';
 import { hashToken } from './tokens.js';
 
 async function register(h: AuthHarness) {
-  const email = freshEmail('sess');
-  const res = await h.app.inject({
-    method: 'POST',
-    url: '/v1/auth/register',
-    payload: { email, password: GOOD_PASSWORD },
-  });
-  const body = res.json<{ user: { id: string }; organization: { id: string } }>();
-  return { email, userId: body.user.id, orgId: body.organization.id, token: sessionCookieOf(res)!, res };
+  const u = await signUpAndVerify(h, { email: freshEmail('sess') });
+  return { email: u.email, userId: u.userId, orgId: u.orgId, token: u.token, res: u.res };
 }
 const cookie = (token: string) => ({ cookie: `sr_session=${token}` });
 
@@ -64,11 +59,7 @@ describe('sessions (no resolve cache)', () => {
   it('omits Secure only when the service is told to (plain-http localhost development)', async () => {
     const insecure = await buildAuthHarness({ sessions: { secureCookies: false } });
     try {
-      const res = await insecure.app.inject({
-        method: 'POST',
-        url: '/v1/auth/register',
-        payload: { email: freshEmail('dev'), password: GOOD_PASSWORD },
-      });
+      const { res } = await signUpAndVerify(insecure, { email: freshEmail('dev') });
       expect(res.headers['set-cookie']).toMatch(/; Path=\/; HttpOnly; SameSite=Lax$/);
       expect(res.headers['set-cookie']).not.toMatch(/Secure/);
     } finally {

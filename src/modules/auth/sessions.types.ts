@@ -87,8 +87,14 @@ export interface SessionService {
   revokeAllForUser(userId: string, exceptSessionId?: string): Promise<number>;
   /** The user's live sessions, newest first, cursor-paginated. */
   listForUser(userId: string, opts?: { limit?: number; cursor?: string }): Promise<Page<Session>>;
-  /** Drops the user's cached sessions (after a change to the user or to sessions made in a transaction). */
+  /** Drops the user's cached sessions in THIS process (what another instance's `userChanged` asks for). */
   invalidateUser(userId: string): void;
+  /**
+   * After a change to the user or to their sessions or tokens made in a transaction (password, email
+   * verification, two-factor): drops the user's cached sessions here and, through `onInvalidate`, on
+   * every other instance (which also drop the user's cached access-token state).
+   */
+  userChanged(userId: string): void;
   /** Drops one session from this process's cache (what another instance's revocation asks for). */
   forgetSession(sessionId: string): void;
   /** The `sr_session` token a request presents, if well-formed. */

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { platformCacheKey, type CacheKey } from '../../platform/tenancy/cache-keys.js';
 import { throttled } from './auth.errors.js';
 
-/** A fixed-window counter per key: `limit` failed attempts within `windowMs`, then 429 until it ends. */
+/** A fixed-window counter per key: `limit` attempts within `windowMs`, then 429 until it ends. */
 export interface ThrottleRule {
   readonly limit: number;
   readonly windowMs: number;
@@ -83,4 +83,21 @@ export const LOGIN_THROTTLE_RULES = {
 export const MAIL_THROTTLE_RULES = {
   account: { limit: 3, windowMs: 15 * 60_000 },
   ip: { limit: 20, windowMs: 15 * 60_000 },
+} as const satisfies Record<string, ThrottleRule>;
+
+/**
+ * Account creation (sign-up, register-and-accept of an invitation): 20 per client address per hour,
+ * every attempt counted, successful or not.
+ */
+export const SIGNUP_THROTTLE_RULES = {
+  ip: { limit: 20, windowMs: 60 * 60_000 },
+} as const satisfies Record<string, ThrottleRule>;
+
+/**
+ * Mails to an address the caller chose (sign-up, "someone tried to sign up", verification resend,
+ * password reset): 5 per address per hour, counted before anyone looks the address up, so the answer is
+ * the same whether it has an account or not.
+ */
+export const RECIPIENT_THROTTLE_RULES = {
+  recipient: { limit: 5, windowMs: 60 * 60_000 },
 } as const satisfies Record<string, ThrottleRule>;

@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { IdentityDb } from './sessions.repository.js';
+import type { Session, SessionMeta, SessionService } from './sessions.types.js';
+import { hashToken } from './tokens.js';
 
 /** One organization a user is an ACTIVE member of (deleted organizations excluded). */
 export interface ActiveOrganization {
@@ -13,16 +15,19 @@ export interface ActiveOrganization {
 
 /**
  * The user's ACTIVE organizations, ordered by name then id. Reads across tenants, so it goes through the
- * named privileged function `app_priv_user_organizations(uuid)` (SECURITY DEFINER, migration 0003) on
- * the runtime pool, and is logged as a privileged operation.
+ * named privileged function `app_priv_user_organizations` (SECURITY DEFINER) on the runtime pool, and is
+ * logged as a privileged operation. The function answers only for the user whose live session
+ * `sessionTokenHash` (the SHA-256 of its token) belongs to.
  */
 export async function activeOrganizationsOf(
   db: IdentityDb,
   userId: string,
+  sessionTokenHash: Buffer,
   log?: Logger,
 ): Promise<ActiveOrganization[]> {
   log?.info({ privileged_operation: 'user_organizations', user: userId }, 'privileged operation');
-  const res = await sql<ActiveOrganization>`select * from app_priv_user_organizations(${userId})`.execute(db);
+  const res = await sql<ActiveOrganization>`select organization_id, slug, name, role, personal
+    from app_priv_user_organizations(${userId}, ${sessionTokenHash}, ${null})`.execute(db);
   return res.rows;
 }
 
@@ -33,11 +38,39 @@ export async function activeOrganizationsOf(
 export async function startingOrganization(
   db: IdentityDb,
   user: { id: string; last_organization_id: string | null },
+  sessionTokenHash: Buffer,
   log?: Logger,
 ): Promise<string | null> {
-  const orgs = await activeOrganizationsOf(db, user.id, log);
+  const orgs = await activeOrganizationsOf(db, user.id, sessionTokenHash, log);
   if (user.last_organization_id && orgs.some((o) => o.organization_id === user.last_organization_id)) {
     return user.last_organization_id;
   }
   return orgs[0]?.organization_id ?? null;
+}
+
+/**
+ * Starts a session for a user who just proved who they are (password, verification link) in their
+ * starting organization: the session is created first, since its token is what proves the user to the
+ * organization lookup, then placed.
+ */
+export async function startSessionInStartingOrganization(
+  db: IdentityDb,
+  sessions: SessionService,
+  user: { id: string; last_organization_id: string | null },
+  meta: SessionMeta,
+  log?: Logger,
+): Promise<{ token: string; session: Session; currentOrganizationId: string | null }> {
+  const created = await sessions.create(user.id, meta, { currentOrganizationId: null });
+  const currentOrganizationId = await startingOrganization(db, user, hashToken(created.token), log);
+  if (currentOrganizationId === null) return { ...created, currentOrganizationId };
+  await db
+    .updateTable('sessions')
+    .set({ current_organization_id: currentOrganizationId })
+    .where('id', '=', created.session.id)
+    .execute();
+  return {
+    token: created.token,
+    session: { ...created.session, currentOrganizationId },
+    currentOrganizationId,
+  };
 }

@@ -85,25 +85,43 @@ export function listPending(
 }
 
 /**
- * The creation time of the `n`-th newest invitation created after `since` (for the hourly limit: when it
- * exists the limit is reached, and a slot frees when it leaves the window).
+ * The time of the `n`-th newest invitation mail sent after `since` (first sends and resends alike; to
+ * `email` only, when given): when it exists the limit is reached, and a slot frees when it leaves the
+ * window.
  */
-export async function nthNewestCreatedSince(
+export async function nthNewestSendSince(
   db: TenantDb,
   orgId: string,
   since: Date,
   n: number,
+  email?: string,
 ): Promise<Date | undefined> {
-  const r = await db
-    .selectFrom('invitations')
-    .select('created_at')
+  let q = db
+    .selectFrom('invitation_sends')
+    .select('sent_at')
     .where('organization_id', '=', orgId)
-    .where('created_at', '>', since)
-    .orderBy('created_at', 'desc')
+    .where('sent_at', '>', since);
+  if (email !== undefined) q = q.where('email_normalized', '=', email);
+  const r = await q
+    .orderBy('sent_at', 'desc')
     .offset(n - 1)
     .limit(1)
     .executeTakeFirst();
-  return r?.created_at;
+  return r?.sent_at;
+}
+
+/** Records one invitation mail, and forgets the organization's records older than `forgetBefore`. */
+export async function recordSend(
+  db: TenantDb,
+  row: { organization_id: string; id: string; invitation_id: string; email_normalized: string },
+  forgetBefore: Date,
+): Promise<void> {
+  await db
+    .deleteFrom('invitation_sends')
+    .where('organization_id', '=', row.organization_id)
+    .where('sent_at', '<', forgetBefore)
+    .execute();
+  await db.insertInto('invitation_sends').values(row).execute();
 }
 
 /** Sets an invitation's status (and `accepted_at` when accepted). */

@@ -29,6 +29,10 @@ const errors = {
 
 export interface InvitationsRouteDeps {
   readonly invitations: InvitationsService;
+  /** 403 EMAIL_NOT_VERIFIED for a user who has not verified their address (REQUIRE_VERIFIED_EMAIL). */
+  readonly verifiedEmail: (request: FastifyRequest) => void;
+  /** Counts an account creation against the client address; throws 429 when its budget is used up. */
+  readonly limitAccountCreation: (request: FastifyRequest) => void;
   /** Creates the account for register-and-accept inside the invitation's transaction; returns the user id. */
   readonly createUser: (db: TenantDb, email: string, password: string) => Promise<string>;
   /** Starts a browser session for a just-registered user in that organization (sets the cookie). */
@@ -60,7 +64,10 @@ export function registerInvitationsRoutes(app: App, deps: InvitationsRouteDeps):
         response: { 201: Invitation, 429: ErrorResponse, ...errors },
       },
     },
-    async (req, reply) => reply.status(201).send(await invitations.invite(tenantCtx(req), req.body)),
+    async (req, reply) => {
+      deps.verifiedEmail(req);
+      return reply.status(201).send(await invitations.invite(tenantCtx(req), req.body));
+    },
   );
   app.get(
     '/v1/invitations',
@@ -110,11 +117,17 @@ export function registerInvitationsRoutes(app: App, deps: InvitationsRouteDeps):
       schema: {
         operationId: 'resendInvitation',
         tags: ['invitations'],
+        description:
+          "A new link and a new mail. Counts toward the organization's hourly invitation allowance, and " +
+          'at most 3 invitation mails per address per hour (429 with Retry-After beyond either).',
         params: IdParams,
-        response: { 200: Invitation, ...errors },
+        response: { 200: Invitation, 429: ErrorResponse, ...errors },
       },
     },
-    async (req) => invitations.resend(tenantCtx(req), req.params.id),
+    async (req) => {
+      deps.verifiedEmail(req);
+      return invitations.resend(tenantCtx(req), req.params.id);
+    },
   );
   app.post(
     '/v1/invitations/accept',
@@ -149,10 +162,11 @@ export function registerInvitationsRoutes(app: App, deps: InvitationsRouteDeps):
           { token: Token, password: Type.String({ minLength: 1, maxLength: 256 }) },
           { additionalProperties: false },
         ),
-        response: { 201: Accepted, 410: ErrorResponse, ...errors },
+        response: { 201: Accepted, 410: ErrorResponse, 429: ErrorResponse, ...errors },
       },
     },
     async (req, reply) => {
+      deps.limitAccountCreation(req);
       const { password, token } = req.body;
       const result = await invitations.acceptAsNewUser(token, (db, email) =>
         deps.createUser(db, email, password),

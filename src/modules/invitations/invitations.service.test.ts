@@ -174,10 +174,48 @@ describe('invitations service: invite, list, revoke, resend (through the tenancy
       });
       // Once the oldest leaves the window, a slot frees.
       await fx.admin.query(
-        `update invitations set created_at = now() - interval '61 minutes' where organization_id = $1 and id = $2`,
+        `update invitation_sends set sent_at = now() - interval '61 minutes'
+          where organization_id = $1 and invitation_id = $2`,
         [o.orgId, first.id],
       );
       await expect(limited.invite(ctx, { email: freshEmail(), role: 'member' })).resolves.toBeTruthy();
+    });
+
+    it('resends count toward the hourly allowance', async () => {
+      const limited = h.make({ perHourLimit: 3, perRecipientHourLimit: 100 });
+      const o = await fx.orgWithMember('owner', 'resendlimit');
+      const ctx = userCtx(o.orgId, o.userId);
+      const inv = await limited.invite(ctx, { email: freshEmail(), role: 'member' });
+      await limited.resend(ctx, inv.id);
+      await limited.resend(ctx, inv.id);
+      const over = await failure(limited.resend(ctx, inv.id));
+      expect(over).toMatchObject({ code: 'INVITATION_RATE_LIMITED', status: 429 });
+      expect((over.details as { retryAfterSeconds: number }).retryAfterSeconds).toBeGreaterThan(3500);
+      // A new invitation is refused too: the resends used the allowance up.
+      expect(await failure(limited.invite(ctx, { email: freshEmail(), role: 'member' }))).toMatchObject({
+        code: 'INVITATION_RATE_LIMITED',
+      });
+    });
+
+    it('caps the mails to one address: 60 resends send 2 more mails, then 429 with Retry-After', async () => {
+      const o = await fx.orgWithMember('owner', 'cannon');
+      const ctx = userCtx(o.orgId, o.userId);
+      const email = freshEmail('cannon');
+      const inv = await svc.invite(ctx, { email, role: 'member' });
+      const results = [];
+      for (let i = 0; i < 60; i++) results.push(await failure(svc.resend(ctx, inv.id)));
+      expect(results.filter((r) => r.code === 'resolved')).toHaveLength(2);
+      const refused = results.filter((r) => r.code !== 'resolved');
+      expect(refused).toHaveLength(58);
+      for (const r of refused) {
+        expect(r).toMatchObject({ code: 'INVITATION_RATE_LIMITED', status: 429 });
+        expect((r.details as { retryAfterSeconds: number }).retryAfterSeconds).toBeGreaterThan(0);
+      }
+      const { rows } = await fx.admin.query<{ n: number }>(
+        'select count(*)::int as n from invitation_sends where organization_id = $1 and email_normalized = $2',
+        [o.orgId, email],
+      );
+      expect(rows[0]!.n).toBe(3);
     });
   });
 

@@ -41,8 +41,10 @@ export interface InvitationsDeps {
   readonly membershipChanged: (orgId: string, userId: string) => void;
   readonly publicUrl: string;
   readonly ttlMs?: number;
-  /** Invitations an organization may send per hour. */
+  /** Invitation mails (first sends and resends) an organization may send per hour; default 50. */
   readonly perHourLimit?: number;
+  /** Invitation mails one organization may send to one address per hour; default 3. */
+  readonly perRecipientHourLimit?: number;
 }
 
 const HOUR_MS = 3600_000;
@@ -65,6 +67,7 @@ const toInvitation = (r: repo.InvitationRow): Invitation => ({
 export function createInvitationsService(deps: InvitationsDeps) {
   const ttl = deps.ttlMs ?? 7 * 24 * HOUR_MS;
   const perHour = deps.perHourLimit ?? 50;
+  const perRecipient = deps.perRecipientHourLimit ?? 3;
   const linkBase = deps.publicUrl.replace(/\/+$/, '');
   const alreadyPending = (email: string) =>
     new InvitationsError('INVITATION_ALREADY_PENDING', `${email} already has a pending invitation`);
@@ -76,16 +79,35 @@ export function createInvitationsService(deps: InvitationsDeps) {
     return new Set((await deps.rolePermissions(db, ctx.tenantId, m.role)) ?? []);
   }
 
-  /** INVITATION_RATE_LIMITED, with the seconds until a slot frees, once `perHour` were sent this hour. */
-  async function checkHourlyLimit(db: TenantDb, orgId: string): Promise<void> {
+  /**
+   * INVITATION_RATE_LIMITED, with the seconds until a slot frees, once `perHour` invitation mails (first
+   * sends and resends) left this hour, or `perRecipient` to this address. Run under the organization lock.
+   */
+  async function checkHourlyLimits(db: TenantDb, orgId: string, email: string): Promise<void> {
     const now = Date.now();
-    const nth = await repo.nthNewestCreatedSince(db, orgId, new Date(now - HOUR_MS), perHour);
-    if (!nth) return;
-    const retryAfterSeconds = Math.min(3600, Math.max(1, Math.ceil((nth.getTime() + HOUR_MS - now) / 1000)));
-    throw new InvitationsError('INVITATION_RATE_LIMITED', `at most ${perHour} invitations per hour`, {
-      retryAfterSeconds,
-    });
+    const since = new Date(now - HOUR_MS);
+    const refuse = (nth: Date, message: string) => {
+      const retryAfterSeconds = Math.min(
+        3600,
+        Math.max(1, Math.ceil((nth.getTime() + HOUR_MS - now) / 1000)),
+      );
+      return new InvitationsError('INVITATION_RATE_LIMITED', message, { retryAfterSeconds });
+    };
+    const nth = await repo.nthNewestSendSince(db, orgId, since, perHour);
+    if (nth) throw refuse(nth, `at most ${perHour} invitations (resends included) per hour`);
+    const toRecipient = await repo.nthNewestSendSince(db, orgId, since, perRecipient, email);
+    if (toRecipient) {
+      throw refuse(toRecipient, `at most ${perRecipient} invitation mails to one address per hour`);
+    }
   }
+
+  /** Counts one invitation mail toward the hourly limits (in the transaction that queues it). */
+  const recordSend = (db: TenantDb, orgId: string, invitationId: string, email: string) =>
+    repo.recordSend(
+      db,
+      { organization_id: orgId, id: uuidv7(), invitation_id: invitationId, email_normalized: email },
+      new Date(Date.now() - HOUR_MS),
+    );
 
   /** Queues the mail in the caller's transaction. One job key per invitation: a resend replaces a mail
    *  not sent yet (whose link would be dead) instead of sending both. */
@@ -98,7 +120,7 @@ export function createInvitationsService(deps: InvitationsDeps) {
   return {
     /** Invites `email` with `role`. Refuses an unknown role (400), a role above the inviter's own (403),
      *  an active member or an address with a pending invitation (409), and more than the organization's
-     *  hourly allowance (429, `details.retryAfterSeconds`). Audited `member.invited` (never the token). */
+     *  hourly allowance or the per-address one (429, `details.retryAfterSeconds`). Audited `member.invited` (never the token). */
     async invite(ctx: TenantCtx, input: { email: string; role: string }): Promise<Invitation> {
       const email = normalizeEmail(input.email);
       try {
@@ -114,7 +136,7 @@ export function createInvitationsService(deps: InvitationsDeps) {
               'you cannot invite with a role above your own',
             );
           }
-          await checkHourlyLimit(db, ctx.tenantId);
+          await checkHourlyLimits(db, ctx.tenantId, email);
           const userId = await repo.findUserIdByEmail(db, email);
           if (userId && (await repo.findMembership(db, ctx.tenantId, userId))?.status === 'active') {
             throw new InvitationsError('INVITATION_MEMBER_EXISTS', `${email} is already a member`);
@@ -131,6 +153,7 @@ export function createInvitationsService(deps: InvitationsDeps) {
             expires_at: new Date(Date.now() + ttl),
           });
           if (userId) await repo.upsertPendingMembership(db, ctx.tenantId, userId, input.role);
+          await recordSend(db, ctx.tenantId, row.id, email);
           await queueMail(db, ctx.tenantId, row.id, email, token);
           await recordAudit(db, ctx, {
             action: 'member.invited',
@@ -179,16 +202,18 @@ export function createInvitationsService(deps: InvitationsDeps) {
       });
     },
 
-    /** A new token, a new expiry and a new mail; the old token stops working at once. Audited
-     *  `invitation.resent` (never the token). */
+    /** A new token, a new expiry and a new mail; the old token stops working at once. Counts toward the
+     *  hourly limits like a first send (429 beyond them). Audited `invitation.resent` (never the token). */
     async resend(ctx: TenantCtx, id: string): Promise<Invitation> {
       if (!isTenantId(id)) throw invitationNotFound();
       return deps.withTenant(ctx.tenantId, async (db) => {
         await repo.lockOrganization(db, ctx.tenantId);
         const inv = await repo.findInvitation(db, ctx.tenantId, id);
         if (inv?.status !== 'pending') throw invitationNotFound();
+        await checkHourlyLimits(db, ctx.tenantId, inv.email_normalized);
         const { token, hash } = newInvitationToken();
         const row = await repo.renewToken(db, ctx.tenantId, id, hash, new Date(Date.now() + ttl));
+        await recordSend(db, ctx.tenantId, id, inv.email_normalized);
         await queueMail(db, ctx.tenantId, id, inv.email_normalized, token);
         await recordAudit(db, ctx, {
           action: 'invitation.resent',

@@ -26,12 +26,19 @@ export interface PublicJwk {
   use: 'sig';
 }
 
-/** The claims an access token carries (beyond `iss`, `iat`, `exp`, `jti`). */
+/** The claims an access token carries (beyond `iss`, `exp`, `jti`). */
 export interface AccessClaims {
   userId: string;
   orgId: string;
   role: string;
   permissionsVersion: number;
+  /** `sid`: the refresh-token family the token belongs to; revoking the family revokes the token. */
+  familyId: string;
+}
+
+/** Verified claims, with `iat` (seconds since the epoch). */
+export interface VerifiedClaims extends AccessClaims {
+  issuedAt: number;
 }
 
 /** Signs and verifies access tokens with the configured Ed25519 keys. */
@@ -39,7 +46,7 @@ export interface AccessTokenCodec {
   /** Signs a token with the FIRST key (its `kid` in the header). */
   sign(claims: AccessClaims): Promise<string>;
   /** Verifies signature (key chosen by `kid`, any configured key), `alg`, `typ`, `iss`, `exp` and claim shapes. */
-  verify(token: string): Promise<AccessClaims>;
+  verify(token: string): Promise<VerifiedClaims>;
   /** The public half of every configured key. */
   publicJwks(): PublicJwk[];
 }
@@ -73,7 +80,7 @@ export function createAccessTokenCodec(opts: {
   const signer = keys[0]!;
   let signingKey: Promise<CryptoKey> | undefined;
   const verifyKeys = new Map<string, Promise<CryptoKey>>();
-  const verified = new LRUCache<string, { claims: AccessClaims; expMs: number }>({ max: 50_000 });
+  const verified = new LRUCache<string, { claims: VerifiedClaims; expMs: number }>({ max: 50_000 });
   const verifyKey = (kid: string): Promise<CryptoKey> | undefined => {
     const entry = keys.find((k) => k.kid === kid);
     if (!entry) return undefined;
@@ -90,7 +97,12 @@ export function createAccessTokenCodec(opts: {
     async sign(claims) {
       signingKey ??= importJWK(signer.privateJwk, ACCESS_TOKEN_ALG) as Promise<CryptoKey>;
       const iat = Math.floor(now().getTime() / 1000);
-      return new SignJWT({ org: claims.orgId, role: claims.role, pv: claims.permissionsVersion })
+      return new SignJWT({
+        org: claims.orgId,
+        role: claims.role,
+        pv: claims.permissionsVersion,
+        sid: claims.familyId,
+      })
         .setProtectedHeader({ alg: ACCESS_TOKEN_ALG, kid: signer.kid, typ: ACCESS_TOKEN_TYP })
         .setIssuer(issuer)
         .setSubject(claims.userId)
@@ -134,7 +146,7 @@ export function createAccessTokenCodec(opts: {
           issuer,
           clockTolerance: CLOCK_TOLERANCE_SECONDS,
           currentDate: now(),
-          requiredClaims: ['sub', 'org', 'role', 'pv', 'iat', 'exp', 'jti'],
+          requiredClaims: ['sub', 'org', 'role', 'pv', 'sid', 'iat', 'exp', 'jti'],
         }));
       } catch (err) {
         if (err instanceof errors.JWTExpired) {
@@ -142,10 +154,11 @@ export function createAccessTokenCodec(opts: {
         }
         throw tokenInvalid('access token');
       }
-      const { sub, org, role, pv, iat, exp } = payload;
+      const { sub, org, role, pv, sid, iat, exp } = payload;
       if (
         !isTenantId(sub) ||
         !isTenantId(org) ||
+        !isTenantId(sid) ||
         typeof role !== 'string' ||
         typeof pv !== 'number' ||
         !Number.isSafeInteger(pv) ||
@@ -155,7 +168,7 @@ export function createAccessTokenCodec(opts: {
       ) {
         throw tokenInvalid('access token');
       }
-      const claims = { userId: sub, orgId: org, role, permissionsVersion: pv };
+      const claims = { userId: sub, orgId: org, role, permissionsVersion: pv, familyId: sid, issuedAt: iat };
       const expMs = typeof exp === 'number' ? exp * 1000 : 0;
       const ttl = Math.min(expMs - now().getTime(), VERIFIED_CACHE_TTL_MS);
       if (ttl > 0) verified.set(cacheKey, { claims, expMs }, { ttl });

@@ -185,6 +185,7 @@ describe('access tokens (Ed25519 JWTs)', () => {
   });
 
   it('a permissions_version bump makes the token stale at once; removal revokes it', async () => {
+    clock = new Date();
     const orgS = await fx.org('ts');
     const u = await fx.member(orgS);
     const { accessToken, refreshToken } = await tokens.issue(u, orgS);
@@ -203,6 +204,74 @@ describe('access tokens (Ed25519 JWTs)', () => {
       code: 'TOKEN_REVOKED',
       status: 401,
     });
+  });
+
+  it('carries the refresh family as `sid`; revoking the family refuses its access tokens at once', async () => {
+    clock = new Date();
+    const orgR = await fx.org('tr');
+    const u = await fx.member(orgR);
+    const first = await tokens.issue(u, orgR);
+    const other = await tokens.issue(u, orgR);
+    const sid = parts(first.accessToken).payload.sid as string;
+    expect(sid).not.toBe(parts(other.accessToken).payload.sid);
+    await expect(tokens.verifyAccess(first.accessToken)).resolves.toMatchObject({ refreshFamilyId: sid });
+    // A second instance (its own cache) that has the family cached too.
+    const elsewhere = service([k1]);
+    await elsewhere.verifyAccess(first.accessToken);
+    await tokens.revoke(first.refreshToken);
+    expect(await failure(tokens.verifyAccess(first.accessToken))).toEqual({
+      code: 'TOKEN_REVOKED',
+      status: 401,
+    });
+    // The other instance hears of it through the bus (here: the handler the bus calls).
+    elsewhere.forgetRevoked({ userId: u, familyId: sid });
+    expect(await failure(elsewhere.verifyAccess(first.accessToken))).toEqual({
+      code: 'TOKEN_REVOKED',
+      status: 401,
+    });
+    // Another family of the user is untouched.
+    await expect(tokens.verifyAccess(other.accessToken)).resolves.toMatchObject({ userId: u });
+  });
+
+  it('refuses a token issued before the user’s credentials changed, and every family revoked with them', async () => {
+    clock = new Date();
+    const orgC = await fx.org('tc');
+    const u = await fx.member(orgC);
+    const pair = await tokens.issue(u, orgC);
+    await tokens.verifyAccess(pair.accessToken); // cached
+    await db
+      .updateTable('users')
+      .set({ credentials_changed_at: new Date(clock.getTime() + 10_000) })
+      .where('id', '=', u)
+      .execute();
+    tokens.forgetRevoked({ userId: u });
+    expect(await failure(tokens.verifyAccess(pair.accessToken))).toEqual({
+      code: 'TOKEN_REVOKED',
+      status: 401,
+    });
+    clock = new Date(clock.getTime() + 11_000);
+    const fresh = await tokens.issue(u, orgC);
+    await expect(tokens.verifyAccess(fresh.accessToken)).resolves.toMatchObject({ userId: u });
+    expect(await tokens.revokeAllForUser(u)).toBeGreaterThan(0);
+    expect(await failure(tokens.verifyAccess(fresh.accessToken))).toEqual({
+      code: 'TOKEN_REVOKED',
+      status: 401,
+    });
+  });
+
+  it('refuses a token without `sid` (minted before families were named), even correctly signed', async () => {
+    clock = new Date();
+    const key = (await importJWK(k1.privateJwk, 'EdDSA')) as CryptoKey;
+    const iat = Math.floor(clock.getTime() / 1000);
+    const legacy = await new SignJWT({ org: orgA, role: 'member', pv: 1 })
+      .setProtectedHeader({ alg: 'EdDSA', kid: k1.kid, typ: 'at+jwt' })
+      .setIssuer(ISSUER)
+      .setSubject(user)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + 600)
+      .setJti('legacy')
+      .sign(key);
+    expect((await failure(tokens.verifyAccess(legacy))).code).toBe('TOKEN_INVALID');
   });
 
   it('key rotation: new tokens carry the first key’s kid; tokens of the older key still verify', async () => {

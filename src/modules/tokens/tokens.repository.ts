@@ -20,6 +20,8 @@ export async function insertRefreshToken(
     current_organization_id: string;
     token_hash: Buffer;
     expires_at: Date;
+    /** The session that minted the family (null: minted otherwise). */
+    session_id: string | null;
   },
 ): Promise<void> {
   await db.insertInto('refresh_tokens').values(row).execute();

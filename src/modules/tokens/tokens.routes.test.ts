@@ -9,6 +9,10 @@ import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 import { bearerToken } from './bearer-token.js';
 import { registerTokensRoutes } from './tokens.routes.js';
 import { createTokenService, type TokenPair, type TokenService } from './tokens.service.js';
+import { createVerifiedEmailGate } from '../auth/email-verified-gate.js';
+import { insertSession } from '../auth/sessions.repository.js';
+import { uuidv7 } from '../../platform/ids.js';
+import { randomBytes } from 'node:crypto';
 import { identityFixtures, testJwtKey, testMembershipLookup } from './tokens.test-support.js';
 
 describe('tokens routes over HTTP', () => {
@@ -19,18 +23,21 @@ describe('tokens routes over HTTP', () => {
   let user: string;
   let org: string;
   let foreignOrg: string;
+  let sessionId: string;
 
   // 'user' routes: the cookie stands for a signed-in session of `user`; the bearer form has no session.
   const authenticator: Authenticator = {
     async authenticate(req: FastifyRequest) {
-      const session = req.headers.cookie === 'sr_session=test';
+      const verified = req.headers.cookie === 'sr_session=test';
+      const session = verified || req.headers.cookie === 'sr_session=unverified';
       const bearer = bearerToken(req);
       if (!session && !bearer) return null;
       return {
         principal: { kind: 'user', userId: user },
         userId: user,
-        sessionId: session ? 'a-session' : null,
+        sessionId: session ? sessionId : null,
         isPlatformAdmin: false,
+        emailVerified: verified || !session,
       };
     },
     resolveTenant: async () => null,
@@ -53,6 +60,18 @@ describe('tokens routes over HTTP', () => {
     org = await fx.org('http');
     foreignOrg = await fx.org('httpx');
     user = await fx.member(org, { role: 'viewer' });
+    sessionId = uuidv7();
+    await insertSession(db, {
+      id: sessionId,
+      user_id: user,
+      token_hash: randomBytes(32),
+      current_organization_id: org,
+      two_factor_verified: false,
+      user_agent: null,
+      ip: null,
+      idleMs: 3600_000,
+      absoluteMs: 3600_000,
+    });
     await fx.member(foreignOrg);
     app = await createHttpServer({
       log: createLogger({ level: 'silent' }),
@@ -61,7 +80,7 @@ describe('tokens routes over HTTP', () => {
       authenticator,
       version: 'test',
     });
-    registerTokensRoutes(app, { tokens });
+    registerTokensRoutes(app, { tokens, verifiedEmail: createVerifiedEmailGate(true) });
     await app.ready();
   });
   afterAll(async () => {
@@ -86,6 +105,30 @@ describe('tokens routes over HTTP', () => {
     const pair = res.json<TokenPair>();
     expect(pair).toMatchObject({ expiresIn: 600, tokenType: 'Bearer' });
     await expect(tokens.verifyAccess(pair.accessToken)).resolves.toMatchObject({ userId: user, orgId: org });
+  });
+
+  it('POST /v1/auth/token: 403 EMAIL_NOT_VERIFIED for an unverified user; nothing minted', async () => {
+    const before = await db.selectFrom('refresh_tokens').select('id').where('user_id', '=', user).execute();
+    const res = await post('/v1/auth/token', { organizationId: org }, { cookie: 'sr_session=unverified' });
+    expect(res.statusCode).toBe(403);
+    expect(res.json()).toMatchObject({ error: { code: 'EMAIL_NOT_VERIFIED' } });
+    expect(res.json<{ error: { message: string } }>().error.message).toMatch(/verify your email address/);
+    const after = await db.selectFrom('refresh_tokens').select('id').where('user_id', '=', user).execute();
+    expect(after).toHaveLength(before.length);
+  });
+
+  it('POST /v1/auth/token: the family remembers the session that minted it', async () => {
+    const res = await post('/v1/auth/token', { organizationId: org }, session);
+    const pair = res.json<TokenPair>();
+    const claims = JSON.parse(Buffer.from(pair.accessToken.split('.')[1]!, 'base64url').toString()) as {
+      sid: string;
+    };
+    const row = await db
+      .selectFrom('refresh_tokens')
+      .select(['session_id', 'family_id'])
+      .where('family_id', '=', claims.sid)
+      .executeTakeFirstOrThrow();
+    expect(row.session_id).toBe(sessionId);
   });
 
   it('POST /v1/auth/token: 401 without a user, 403 without a session, 404 alike for foreign and missing orgs', async () => {

@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../../platform/http/server.js';
 import { SESSION_ONLY } from '../../platform/http/openapi.js';
 import { authenticated, userIdOf } from '../../platform/http/auth.js';
@@ -39,8 +39,15 @@ const noStore = (reply: FastifyReply) =>
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
 
 /** `/.well-known/jwks.json` and `/v1/auth/token*`: API client tokens. */
-export function registerTokensRoutes(app: App, deps: { tokens: TokenService }): void {
-  const { tokens } = deps;
+export function registerTokensRoutes(
+  app: App,
+  deps: {
+    tokens: TokenService;
+    /** 403 EMAIL_NOT_VERIFIED for a user who has not verified their address (REQUIRE_VERIFIED_EMAIL). */
+    verifiedEmail: (request: FastifyRequest) => void;
+  },
+): void {
+  const { tokens, verifiedEmail } = deps;
 
   app.get(
     '/.well-known/jwks.json',
@@ -66,7 +73,9 @@ export function registerTokensRoutes(app: App, deps: { tokens: TokenService }): 
         operationId: 'issueToken',
         security: SESSION_ONLY,
         tags: ['auth'],
-        description: 'A signed-in user (session) obtains API tokens for one of their organizations.',
+        description:
+          'A signed-in user (session) with a verified email address obtains API tokens for one of their ' +
+          'organizations. Signing that session out revokes them.',
         body: Type.Object(
           { organizationId: Type.String({ format: 'uuid', maxLength: 36 }) },
           { additionalProperties: false },
@@ -76,10 +85,12 @@ export function registerTokensRoutes(app: App, deps: { tokens: TokenService }): 
     },
     async (req, reply) => {
       // Only a session may start a token family: a leaked access token must not mint a 30-day one.
-      if (authenticated(req).sessionId === null) {
+      const { sessionId } = authenticated(req);
+      if (sessionId === null) {
         throw new HttpError('FORBIDDEN', 'tokens are issued to signed-in sessions only', 403);
       }
-      const pair = await tokens.issue(userIdOf(req), req.body.organizationId);
+      verifiedEmail(req);
+      const pair = await tokens.issue(userIdOf(req), req.body.organizationId, { sessionId });
       noStore(reply);
       return pair;
     },

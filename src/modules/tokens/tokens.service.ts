@@ -6,6 +6,7 @@ import { isTenantId } from '../../platform/tenancy/context.js';
 import { createAccessTokenCodec, type PublicJwk } from './access-tokens.js';
 import { hashOpaqueToken, newOpaqueToken } from './opaque-token.js';
 import * as repo from './tokens.repository.js';
+import { createTokenRevocation, type TokenRevocation } from './token-revocation.js';
 import { tokenInvalid, tokenOrganizationNotFound, TokensError } from './tokens.errors.js';
 
 /** An ACTIVE membership as the memberships module reports it (null when there is none). */
@@ -33,6 +34,14 @@ export interface TokenServiceDeps {
   membership: MembershipLookup;
   /** The clock (tests move it); default the system clock. */
   now?: () => Date;
+  /** The revocation state access tokens are checked against; default one over `db`. */
+  revocation?: TokenRevocation;
+  /**
+   * Called after refresh families were revoked, so every instance drops what it cached about them (the
+   * composition root broadcasts it on the invalidation bus, whose handler calls `forgetRevoked`).
+   * Default: forget here only.
+   */
+  onRevoked?: (what: { userId: string; familyId?: string }) => void;
 }
 
 /** What a client receives: an access JWT and the opaque refresh token that renews it. */
@@ -50,18 +59,25 @@ export interface VerifiedAccess {
   orgId: string;
   role: string;
   permissions: ReadonlySet<Permission>;
+  /** The token's `sid`: its refresh-token family (live, or the token would have been refused). */
+  refreshFamilyId: string;
+  /** Whether the user's email address is verified (from the same cached user state). */
+  emailVerified: boolean;
 }
 
 export interface TokenService {
   /**
-   * Issues an access/refresh pair for `userId` in `orgId`, starting a new refresh family.
+   * Issues an access/refresh pair for `userId` in `orgId`, starting a new refresh family (minted by
+   * `opts.sessionId`: signing that session out ends the family).
    * @throws TOKEN_ORGANIZATION_NOT_FOUND (404) when the user has no ACTIVE membership there (or no such org)
    */
-  issue(userId: string, orgId: string): Promise<TokenPair>;
+  issue(userId: string, orgId: string, opts?: { sessionId?: string }): Promise<TokenPair>;
   /**
-   * Verifies an access token and that the membership it was minted for is unchanged.
+   * Verifies an access token, that its refresh family (`sid`) is not revoked and the user's credentials
+   * did not change since it was issued, and that the membership it was minted for is unchanged.
    * @throws TOKEN_INVALID (bad signature, unknown kid, alg other than EdDSA, wrong iss/typ, malformed),
-   *   TOKEN_EXPIRED, TOKEN_STALE (role/permissions changed since: refresh), TOKEN_REVOKED (membership gone)
+   *   TOKEN_EXPIRED, TOKEN_STALE (role/permissions changed since: refresh), TOKEN_REVOKED (family
+   *   revoked, credentials changed, or membership gone)
    */
   verifyAccess(token: string): Promise<VerifiedAccess>;
   /**
@@ -74,10 +90,13 @@ export interface TokenService {
   revoke(refreshToken: string): Promise<void>;
   /**
    * Revokes every refresh token of a user (password reset, account compromise); returns how many.
-   * Pass `opts.db` (a transaction) to make it part of the caller's change, e.g. the new password's.
-   * Access tokens already issued stay valid until they expire (at most `accessTtlSeconds`).
+   * Pass `opts.db` (a transaction) to make it part of the caller's change, e.g. the new password's; then
+   * call `forgetRevoked({ userId })` (or broadcast it) once it committed. The access tokens of those
+   * families are refused from their next request on.
    */
   revokeAllForUser(userId: string, opts?: { db?: repo.IdentityDb }): Promise<number>;
+  /** Drops this process's cached state of a revoked family, or of all of a user's (the bus handler). */
+  forgetRevoked(what: { userId: string; familyId?: string }): void;
   /** The public keys that verify access tokens, as a JWK Set. */
   jwks(): { keys: PublicJwk[] };
 }
@@ -98,14 +117,27 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     throw new Error('tokens: refreshTtlSeconds must be > 0');
   }
   const codec = createAccessTokenCodec({ keys: deps.keys, issuer: deps.issuer, ttlSeconds: accessTtl, now });
+  const revocation = deps.revocation ?? createTokenRevocation({ db });
+  const forgetRevoked = (what: { userId: string; familyId?: string }) => {
+    if (what.familyId) revocation.forgetFamily(what.userId, what.familyId);
+    else revocation.forgetUser(what.userId);
+  };
+  const revoked = deps.onRevoked ?? forgetRevoked;
 
   const pair = async (
     userId: string,
     orgId: string,
+    familyId: string,
     m: ActiveMembership,
     refreshToken: string,
   ): Promise<TokenPair> => ({
-    accessToken: await codec.sign({ userId, orgId, role: m.role, permissionsVersion: m.permissionsVersion }),
+    accessToken: await codec.sign({
+      userId,
+      orgId,
+      familyId,
+      role: m.role,
+      permissionsVersion: m.permissionsVersion,
+    }),
     refreshToken,
     expiresIn: accessTtl,
     tokenType: 'Bearer',
@@ -136,30 +168,37 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
         current_organization_id: row.current_organization_id,
         token_hash: next.hash,
         expires_at: refreshExpiry(at),
+        session_id: row.session_id,
       });
       return { kind: 'rotated', refreshToken: next.token };
     });
 
   return {
-    async issue(userId, orgId) {
+    async issue(userId, orgId, opts) {
       if (!isTenantId(userId) || !isTenantId(orgId)) throw tokenOrganizationNotFound();
       const m = await membership.activeMembership(orgId, userId);
       if (!m) throw tokenOrganizationNotFound();
       const refresh = newOpaqueToken();
+      const familyId = uuidv7();
       await repo.insertRefreshToken(db, {
         id: uuidv7(),
-        family_id: uuidv7(),
+        family_id: familyId,
         user_id: userId,
         current_organization_id: orgId,
         token_hash: refresh.hash,
         expires_at: refreshExpiry(now()),
+        session_id: opts?.sessionId ?? null,
       });
-      return pair(userId, orgId, m, refresh.token);
+      return pair(userId, orgId, familyId, m, refresh.token);
     },
 
     async verifyAccess(token) {
       const claims = await codec.verify(token);
-      const m = await membership.activeMembership(claims.orgId, claims.userId);
+      // Both are in-process cache hits on the hot path: await them together.
+      const [user, m] = await Promise.all([
+        revocation.check(claims),
+        membership.activeMembership(claims.orgId, claims.userId),
+      ]);
       if (!m) throw new TokensError('TOKEN_REVOKED', 'access token revoked: membership is no longer active');
       if (m.permissionsVersion !== claims.permissionsVersion || m.role !== claims.role) {
         throw new TokensError(
@@ -167,7 +206,14 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
           'access token is stale: your role or permissions changed; refresh it to continue',
         );
       }
-      return { userId: claims.userId, orgId: claims.orgId, role: m.role, permissions: m.permissions };
+      return {
+        userId: claims.userId,
+        orgId: claims.orgId,
+        role: m.role,
+        permissions: m.permissions,
+        refreshFamilyId: claims.familyId,
+        emailVerified: user.emailVerified,
+      };
     },
 
     async refresh(refreshToken) {
@@ -183,9 +229,12 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       // The decision is made again under the row lock: of two concurrent refreshes, the second sees
       // the token used and is treated as reuse.
       const outcome = await rotate(hash, m);
+      if (outcome.kind === 'reused' || outcome.kind === 'revoked') {
+        revoked({ userId: seen.user_id, familyId: seen.family_id });
+      }
       switch (outcome.kind) {
         case 'rotated':
-          return pair(seen.user_id, seen.current_organization_id, m!, outcome.refreshToken);
+          return pair(seen.user_id, seen.current_organization_id, seen.family_id, m!, outcome.refreshToken);
         case 'reused':
           throw new TokensError(
             'TOKEN_REUSED',
@@ -202,13 +251,20 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       const hash = hashOpaqueToken(refreshToken);
       if (!hash) return;
       const row = await repo.findRefreshTokenByHash(db, hash);
-      if (row) await repo.revokeRefreshFamily(db, row.family_id, now());
+      if (!row) return;
+      await repo.revokeRefreshFamily(db, row.family_id, now());
+      revoked({ userId: row.user_id, familyId: row.family_id });
     },
 
     async revokeAllForUser(userId, opts) {
       if (!isTenantId(userId)) return 0;
-      return repo.revokeUserRefreshTokens(opts?.db ?? db, userId, now());
+      const n = await repo.revokeUserRefreshTokens(opts?.db ?? db, userId, now());
+      // Inside the caller's transaction the caller forgets once it committed.
+      if (!opts?.db) revoked({ userId });
+      return n;
     },
+
+    forgetRevoked,
 
     jwks() {
       return { keys: codec.publicJwks() };

@@ -135,6 +135,31 @@ export async function disableTwoFactor(db: IdentityDb, userId: string): Promise<
   await db.deleteFrom('recovery_codes').where('user_id', '=', userId).execute();
 }
 
+/**
+ * Ends every live session of the user except `keepSessionId`, and every refresh-token family of the user
+ * (turning two-factor authentication off is a credential change: nothing signed in before it stays).
+ */
+export async function endOtherAccess(
+  db: IdentityDb,
+  userId: string,
+  keepSessionId: string | null,
+): Promise<{ sessions: number; refreshTokens: number }> {
+  let sessions = db
+    .updateTable('sessions')
+    .set({ revoked_at: now })
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null);
+  if (keepSessionId !== null) sessions = sessions.where('id', '!=', keepSessionId);
+  const s = await sessions.executeTakeFirst();
+  const r = await db
+    .updateTable('refresh_tokens')
+    .set({ revoked_at: now })
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return { sessions: Number(s.numUpdatedRows), refreshTokens: Number(r.numUpdatedRows) };
+}
+
 /** Whether the organization (the scope's tenant) requires two-factor authentication; undefined if unseen. */
 export async function findOrganizationRequirement(
   db: TenantDb,

@@ -151,7 +151,8 @@ export function registerTwoFactorRoutes(app: App, deps: TwoFactorRoutesDeps): vo
       },
     },
     async (req, reply) => {
-      await twoFactor.disable(userIdOf(req), req.body.code);
+      // Every other session and every API token of the user end with it.
+      await twoFactor.disable(userIdOf(req), req.body.code, { keepSessionId: authenticated(req).sessionId });
       return reply.status(204).send(null);
     },
   );

@@ -167,7 +167,9 @@ describe('two-factor service', () => {
     expect(retry).toBeGreaterThan(290);
     expect(retry).toBeLessThanOrEqual(300);
     // The throttle covers every code check of that user, and not other users.
-    expect((await failure(service.disable(u.id, u.recoveryCodes[0]!))).code).toBe('TWO_FACTOR_THROTTLED');
+    expect((await failure(service.disable(u.id, u.recoveryCodes[0]!, { keepSessionId: null }))).code).toBe(
+      'TWO_FACTOR_THROTTLED',
+    );
     const other = await enrolledUser();
     expect((await failure(service.verify(other.id, '000000'))).code).toBe('TWO_FACTOR_CODE_INVALID');
 
@@ -186,10 +188,12 @@ describe('two-factor service', () => {
 
   it('disable needs a valid code and removes the secret and the recovery codes', async () => {
     const u = await enrolledUser();
-    expect((await failure(service.disable(u.id, 'aaaa-bbbb-cccc'))).code).toBe('TWO_FACTOR_CODE_INVALID');
+    expect((await failure(service.disable(u.id, 'aaaa-bbbb-cccc', { keepSessionId: null }))).code).toBe(
+      'TWO_FACTOR_CODE_INVALID',
+    );
     expect(await service.isEnabled(u.id)).toBe(true);
     clock.advance(30_000);
-    await service.disable(u.id, codeFor(u.secret, clock.now()));
+    await service.disable(u.id, codeFor(u.secret, clock.now()), { keepSessionId: null });
     expect(await service.isEnabled(u.id)).toBe(false);
     const row = await userRow(u.id);
     expect([row.totp_secret_enc, row.totp_enabled_at, row.totp_last_step]).toEqual([null, null, null]);
@@ -230,7 +234,7 @@ describe('two-factor service', () => {
     });
     for (const call of [
       () => service.verify(u.id, '123456'),
-      () => service.disable(u.id, '123456'),
+      () => service.disable(u.id, '123456', { keepSessionId: null }),
       () => service.regenerateRecoveryCodes(u.id, '123456'),
     ]) {
       expect((await failure(call())).code).toBe('TWO_FACTOR_NOT_ENABLED');
@@ -276,7 +280,7 @@ describe('two-factor service', () => {
     await watched.verify(u.id, recoveryCodes[0]!);
     const fresh = await watched.regenerateRecoveryCodes(u.id, recoveryCodes[1]!);
     expect(changed).toEqual([u.id]);
-    await watched.disable(u.id, fresh.recoveryCodes[0]!);
+    await watched.disable(u.id, fresh.recoveryCodes[0]!, { keepSessionId: null });
     expect(changed).toEqual([u.id, u.id]);
   });
 

@@ -47,10 +47,13 @@ export interface TwoFactorService {
    */
   verify(userId: string, code: string): Promise<TwoFactorVerification>;
   /**
-   * Turns two-factor authentication off after a valid code: removes the secret and the recovery codes.
+   * Turns two-factor authentication off after a valid code: removes the secret and the recovery codes,
+   * and, in the same transaction, ends every other session of the user (`keepSessionId`: the caller's,
+   * null for none) and every refresh-token family (their access tokens are refused from the next request
+   * on, once `onChanged` has dropped the cached state).
    * @throws TWO_FACTOR_CODE_INVALID, TWO_FACTOR_THROTTLED, TWO_FACTOR_NOT_ENABLED
    */
-  disable(userId: string, code: string): Promise<void>;
+  disable(userId: string, code: string, opts: { keepSessionId: string | null }): Promise<void>;
   /**
    * Replaces every recovery code with 10 new ones after a valid code, and returns them (shown once).
    * @throws TWO_FACTOR_CODE_INVALID, TWO_FACTOR_THROTTLED, TWO_FACTOR_NOT_ENABLED
@@ -209,8 +212,11 @@ export function createTwoFactorService(deps: TwoFactorDeps): TwoFactorService {
       }));
     },
 
-    async disable(userId, code) {
-      await withValidCode(userId, code, (trx) => repo.disableTwoFactor(trx, userId));
+    async disable(userId, code, opts) {
+      await withValidCode(userId, code, async (trx) => {
+        await repo.disableTwoFactor(trx, userId);
+        await repo.endOtherAccess(trx, userId, opts.keepSessionId);
+      });
       deps.onChanged?.(userId);
     },
 

@@ -8,6 +8,8 @@ export type Invalidation =
   | { readonly kind: 'organization'; readonly orgId: string }
   | { readonly kind: 'user'; readonly userId: string }
   | { readonly kind: 'session'; readonly sessionId: string }
+  /** A refresh-token family was revoked: its access tokens (`sid`) are refused from the next request. */
+  | { readonly kind: 'token_family'; readonly userId: string; readonly familyId: string }
   /** Feature flag definitions changed: drop the definitions and every organization's flag context. */
   | { readonly kind: 'flags'; readonly deleted?: boolean }
   /** An organization's flag overrides, plan or attributes changed. */
@@ -24,7 +26,8 @@ export interface InvalidationBus {
 const CHANNEL = 'saasready:invalidate';
 
 /**
- * In-process caches (memberships, organization policy, sessions) are invalidated where the change is made;
+ * In-process caches (memberships, organization policy, sessions, access-token revocation state) are
+ * invalidated where the change is made;
  * with REDIS_URL, the same invalidation is broadcast so other instances drop their copies too and a role
  * change takes effect on the very next request wherever it lands.
  */

@@ -14,6 +14,7 @@ export interface Database {
   memberships: MembershipsTable;
   roles: RolesTable;
   invitations: InvitationsTable;
+  invitation_sends: InvitationSendsTable;
   feature_flags: FeatureFlagsTable;
   feature_flag_overrides: FeatureFlagOverridesTable;
   api_keys: ApiKeysTable;
@@ -112,6 +113,8 @@ export interface RefreshTokensTable {
   used_at: Date | null;
   revoked_at: Date | null;
   created_at: Generated<Date>;
+  /** The session that minted the family (migration 0011); null for families minted otherwise. */
+  session_id: Generated<string | null>;
 }
 
 export interface EmailTokensTable {
@@ -146,6 +149,15 @@ export interface RolesTable {
   name: string;
   permissions: string[];
   created_at: Generated<Date>;
+}
+
+/** One invitation mail sent (first send or resend), for the hourly limits (migration 0011). */
+export interface InvitationSendsTable {
+  organization_id: string;
+  id: string;
+  invitation_id: string;
+  email_normalized: string;
+  sent_at: Generated<Date>;
 }
 
 export interface InvitationsTable {
