@@ -13,9 +13,17 @@ export interface RunServerOptions {
 }
 
 /**
+ * A repeat of the first signal within this long is the same request delivered twice (a signal to the
+ * process group reaches the server and also npm, which forwards it), not a second request to stop.
+ */
+export const DUPLICATE_SIGNAL_WINDOW_MS = 3000;
+
+/**
  * Listens, prints the URL, and on SIGINT/SIGTERM shuts down in order: stop accepting connections, let
  * in-flight requests finish (bounded by SHUTDOWN_TIMEOUT_MS), close pools and caches, stop the embedded
- * PostgreSQL. A second signal exits at once.
+ * PostgreSQL. A second request to stop exits at once: a different signal, or the same one again after
+ * {@link DUPLICATE_SIGNAL_WINDOW_MS}; the same signal within that window is a duplicate delivery and
+ * changes nothing.
  */
 export async function runServer(
   opts: RunServerOptions,
@@ -26,7 +34,7 @@ export async function runServer(
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const url = config.publicUrl ?? `http://localhost:${port}`;
-  log.info({ url }, 'listening');
+  log.info({ url, pid: process.pid }, 'listening');
   process.stdout.write(`SaaSReady is running at ${url} (API docs: ${url}/docs)\n`);
 
   let stopping: Promise<void> | undefined;
@@ -49,13 +57,20 @@ export async function runServer(
     })();
     return stopping;
   };
+  let first: { signal: NodeJS.Signals; at: number } | undefined;
   for (const signal of opts.exit === false ? [] : (['SIGINT', 'SIGTERM'] as const)) {
     process.on(signal, () => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
+      if (!first) {
+        first = { signal, at: Date.now() };
+        void shutdown(signal);
+        return;
       }
-      void shutdown(signal);
+      if (signal === first.signal && Date.now() - first.at < DUPLICATE_SIGNAL_WINDOW_MS) {
+        log.info({ signal }, 'repeated signal taken as the same request to stop; still draining');
+        return;
+      }
+      log.warn({ signal }, 'second request to stop: exiting now');
+      process.exit(1);
     });
   }
   return { url, shutdown: () => shutdown() };
