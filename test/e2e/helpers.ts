@@ -136,21 +136,37 @@ export interface User {
   personalSlug: string;
 }
 
-/** Signs up over HTTP (`POST /v1/auth/register`) and keeps the session cookie. */
+/**
+ * THE way e2e tests get a signed-up user: `POST /v1/auth/register` (202, no session), the verification
+ * link read from the mail the job worker delivered to the SMTP sink, then `POST /v1/auth/verify-email`,
+ * which verifies the address and signs the browser in (in the new Personal Organization).
+ */
 export async function signUp(c: E2eApp, prefix: string): Promise<User> {
   const browser = new Browser(c);
   const email = uniqueEmail(prefix);
   const password = newPassword();
   const res = await browser.post('/v1/auth/register', { email, password });
-  expect(res.statusCode, res.body).toBe(201);
-  const body = res.json<{ user: { id: string }; organization: { id: string; slug: string } }>();
+  expect(res.statusCode, res.body).toBe(202);
+  expect(res.json()).toEqual({ status: 'verification_sent' });
+  expect(browser.cookie).toBeNull();
+  const token = await nextMailedToken(email, 'verify-email');
+  const verified = await browser.post('/v1/auth/verify-email', { token });
+  expect(verified.statusCode, verified.body).toBe(200);
+  const body = verified.json<{ user: { id: string }; currentOrganizationId: string }>();
+  expect(browser.cookie).not.toBeNull();
+  const orgs = await browser.get('/v1/organizations');
+  expect(orgs.statusCode, orgs.body).toBe(200);
+  const personal = orgs
+    .json<{ data: { id: string; slug: string }[] }>()
+    .data.find((o) => o.id === body.currentOrganizationId);
+  if (!personal) throw new Error('the new user has no Personal Organization');
   return {
     browser,
     email,
     password,
     userId: body.user.id,
-    personalOrgId: body.organization.id,
-    personalSlug: body.organization.slug,
+    personalOrgId: personal.id,
+    personalSlug: personal.slug,
   };
 }
 

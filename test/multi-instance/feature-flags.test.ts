@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildTestApp } from '../support/app.js';
 import { connect, testDb } from '../support/tenancy.js';
 import type { Composition } from '../../src/app/compose.js';
+import { signUpAndVerify } from '../../src/modules/auth/auth.test-helpers.js';
 
 const ORIGIN = { origin: 'http://app.saasready.test' };
 const cookieOf = (res: { headers: Record<string, unknown> }) =>
@@ -22,17 +23,21 @@ describe('feature flag cache invalidation across instances (Redis pub/sub)', () 
   const flag = `mi-${randomBytes(4).toString('hex')}.beta`;
 
   const register = async (c: Composition) => {
-    const email = `flags-mi-${randomBytes(5).toString('hex')}@example.test`;
-    const password = `a long enough passphrase ${randomBytes(4).toString('hex')}`;
-    const res = await c.app.inject({
-      method: 'POST',
-      url: '/v1/auth/register',
-      headers: ORIGIN,
-      payload: { email, password },
-    });
-    expect(res.statusCode, res.body).toBe(201);
-    const body = res.json<{ user: { id: string }; organization: { id: string } }>();
-    return { email, password, userId: body.user.id, orgId: body.organization.id, cookie: cookieOf(res) };
+    const u = await signUpAndVerify(
+      { app: c.app, auth: c.services.auth },
+      {
+        email: `flags-mi-${randomBytes(5).toString('hex')}@example.test`,
+        password: `a long enough passphrase ${randomBytes(4).toString('hex')}`,
+        headers: ORIGIN,
+      },
+    );
+    return {
+      email: u.email,
+      password: u.password,
+      userId: u.userId,
+      orgId: u.orgId,
+      cookie: `sr_session=${u.token}`,
+    };
   };
   const onA = (method: 'POST' | 'PATCH' | 'PUT', url: string, cookie: string, payload: object) =>
     a.app.inject({ method, url, headers: { ...ORIGIN, cookie }, payload });

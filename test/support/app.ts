@@ -106,6 +106,8 @@ export async function buildTestApp(
     redisUrl?: string;
     /** Another provisioned database than the suite's (e.g. on a cluster the test stops and starts). */
     database?: { url: string; workerUrl: string };
+    /** The JWT keys (instances of one deployment share them); a fresh key by default. */
+    jwtKeys?: Awaited<ReturnType<typeof testJwtKey>>[];
   } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
@@ -127,7 +129,11 @@ export async function buildTestApp(
     authenticator: opts.authenticator,
     publicUrl: opts.publicUrl ?? 'http://app.saasready.test',
     secureCookies: true,
-    secrets: { jwtKeys: [await testJwtKey()], kek: TEST_KEK, auditKey: await testAuditKey() },
+    secrets: {
+      jwtKeys: opts.jwtKeys ?? [await testJwtKey()],
+      kek: TEST_KEK,
+      auditKey: await testAuditKey(),
+    },
     baseDomain: opts.baseDomain,
     smtpUrl: opts.smtpUrl,
     mailFrom: 'SaaSReady <no-reply@saasready.test>',
