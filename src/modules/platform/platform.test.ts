@@ -3,6 +3,7 @@ import { buildTestApp } from '../../../test/support/app.js';
 import { runCli } from '../../../test/support/cli.js';
 import { auditEvents } from '../../../test/support/audit.js';
 import type { Composition } from '../../app/compose.js';
+import { signUpAndVerify } from '../auth/auth.test-helpers.js';
 
 const ORIGIN = 'http://app.saasready.test';
 
@@ -36,9 +37,11 @@ describe('platform administration', () => {
   });
 
   it('`saasready admin create` makes a platform administrator; org owners are not platform administrators', async () => {
-    const reg = await post('/v1/auth/register', owner);
-    expect(reg.statusCode).toBe(201);
-    const ownerCookie = cookieOf(reg.headers['set-cookie']);
+    const reg = await signUpAndVerify(
+      { app: c.app, auth: c.services.auth },
+      { ...owner, headers: { origin: ORIGIN } },
+    );
+    const ownerCookie = `sr_session=${reg.token}`;
     const denied = await c.app.inject({
       url: '/v1/platform/organizations',
       headers: { cookie: ownerCookie },
@@ -65,7 +68,7 @@ describe('platform administration', () => {
     });
     expect(list.statusCode).toBe(200);
     const orgs = list.json<{ data: { id: string; members: number; personal: boolean }[] }>().data;
-    const ownerOrg = reg.json<{ organization: { id: string } }>().organization.id;
+    const ownerOrg = reg.orgId;
     expect(orgs.find((o) => o.id === ownerOrg)).toMatchObject({ members: 1, personal: true });
 
     // Suspension: the owner's tenant routes answer 403 ORGANIZATION_SUSPENDED, then work again.
