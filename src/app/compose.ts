@@ -16,6 +16,7 @@ import { startJobWorker, type JobWorker } from '../platform/jobs/worker.js';
 import { installJobPayloadKey } from '../platform/jobs/payload-seal.js';
 import { createServices, type Services } from './services.js';
 import { registerRoutes } from './routes.js';
+import { registerConsole } from '../platform/http/console.js';
 import { createAppAuthenticator } from './authenticator.js';
 import { rewriteOrgPath } from '../modules/tenant-resolution/org-path.js';
 import {
@@ -105,6 +106,8 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     organizationIdBySlug: (slug) => tenancy.privileged.organizationIdBySlug(slug),
     opts,
   });
+  // The web console (web/dist) at `/`, after the API routes it must never shadow.
+  await registerConsole(app, { publicUrl: opts.publicUrl });
   await app.ready();
 
   let worker: JobWorker | undefined;

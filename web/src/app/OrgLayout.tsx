@@ -1,0 +1,63 @@
+import { useEffect, useMemo } from 'react';
+import { Alert, Button, Stack, Text } from '@mantine/core';
+import { Link, Outlet, useParams } from 'react-router';
+import type { Permission } from '../../../src/platform/authz/permissions';
+import { Loading, QueryState } from '../components/QueryState';
+import { useMe } from '../features/auth/api/me';
+import { useMyOrganizations } from '../features/organizations/api/listMyOrganizations';
+import { useSwitchOrganization } from '../features/organizations/api/switchOrganization';
+import { OrgContext } from '../features/organizations/components/org-context';
+import { usePermissions } from '../features/organizations/components/use-permissions';
+
+/**
+ * `/o/:org/…`: the organization must be one the user is an ACTIVE member of; any other slug (another
+ * tenant's, or none) reads "not found", exactly like the API. Opening one makes it the session's current
+ * organization, so the next sign-in returns to it.
+ */
+export function OrgLayout() {
+  const { org: slug = '' } = useParams();
+  const orgs = useMyOrganizations();
+  return (
+    <QueryState query={orgs} what="your organizations">
+      {(list) => {
+        const org = list.find((o) => o.slug === slug);
+        return org ? <OrgScope org={org} /> : <OrgNotFound />;
+      }}
+    </QueryState>
+  );
+}
+
+function OrgScope({
+  org,
+}: {
+  readonly org: NonNullable<ReturnType<typeof useMyOrganizations>['data']>[number];
+}) {
+  const me = useMe();
+  const switchOrg = useSwitchOrganization();
+  const current = me.data?.currentOrganizationId;
+  const { mutate } = switchOrg;
+  useEffect(() => {
+    if (current !== undefined && current !== org.id) mutate(org.id);
+  }, [current, org.id, mutate]);
+  const { ready, permissions } = usePermissions(org.slug, org.role);
+  const value = useMemo(() => ({ org, can: (p: Permission) => permissions.has(p) }), [org, permissions]);
+  if (!ready) return <Loading what="your permissions" />;
+  return (
+    <OrgContext.Provider value={value}>
+      <Outlet />
+    </OrgContext.Provider>
+  );
+}
+
+function OrgNotFound() {
+  return (
+    <Stack align="flex-start">
+      <Alert color="gray" title="Organization not found" role="alert">
+        <Text size="sm">There is no organization at this address, or you are not a member of it.</Text>
+      </Alert>
+      <Button component={Link} to="/">
+        Go to your organization
+      </Button>
+    </Stack>
+  );
+}

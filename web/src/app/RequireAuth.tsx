@@ -1,0 +1,26 @@
+import type { ReactNode } from 'react';
+import { Navigate, useLocation } from 'react-router';
+import { Container } from '@mantine/core';
+import { Loading, QueryState } from '../components/QueryState';
+import { useMe } from '../features/auth/api/me';
+
+/** Signed-in screens only: a signed-out person goes to sign-in, and comes back here afterwards. */
+export function RequireAuth({ children }: { readonly children: ReactNode }) {
+  const me = useMe();
+  const location = useLocation();
+  if (me.isPending) return <Loading what="your account" />;
+  if (!me.isError && !me.data) {
+    const next = `${location.pathname}${location.search}`;
+    return <Navigate to={`/sign-in?next=${encodeURIComponent(next)}`} replace />;
+  }
+  if (me.isError) {
+    return (
+      <Container size="sm" py="xl" component="main">
+        <QueryState query={me} what="your account">
+          {() => null}
+        </QueryState>
+      </Container>
+    );
+  }
+  return <>{children}</>;
+}

@@ -1,0 +1,39 @@
+import { Alert } from '@mantine/core';
+import { describeError, isApiError } from '../api/errors';
+
+/**
+ * The error of a form that belongs to no single field (a field's own error is drawn next to it, see
+ * {@link fieldErrorsOf}).
+ */
+export function FormError({
+  error,
+  fields = [],
+}: {
+  readonly error: unknown;
+  /** The form's fields: an error about one of them is drawn by that field, not here. */
+  readonly fields?: readonly string[];
+}) {
+  if (!error) return null;
+  const byField = fieldErrorsOf(error, {});
+  if (fields.some((f) => byField[f])) return null;
+  return (
+    <Alert color="red" role="alert" title="That did not work">
+      {describeError(error)}
+    </Alert>
+  );
+}
+
+/**
+ * The server's validation errors by field name, plus the domain errors that are about one field
+ * (`codes`: error code → field, e.g. `{ ORGANIZATION_SLUG_TAKEN: 'slug' }`).
+ */
+export function fieldErrorsOf(
+  error: unknown,
+  codes: Readonly<Record<string, string>>,
+): Record<string, string> {
+  if (!isApiError(error)) return {};
+  const out = error.fieldErrors();
+  const field = codes[error.code];
+  if (field) out[field] ??= error.message;
+  return out;
+}

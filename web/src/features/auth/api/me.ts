@@ -1,0 +1,22 @@
+import { queryOptions, useQuery } from '@tanstack/react-query';
+import { api } from '../../../api/client';
+import { ApiError, unwrap } from '../../../api/errors';
+
+export const meKey = ['auth', 'me'] as const;
+
+/** `GET /v1/auth/me`: the signed-in user and the session's organization, or null when signed out. */
+export const meQueryOptions = () =>
+  queryOptions({
+    queryKey: meKey,
+    queryFn: async () => {
+      try {
+        return await unwrap(api.GET('/v1/auth/me'));
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401) return null;
+        throw err;
+      }
+    },
+    staleTime: 30_000,
+  });
+
+export const useMe = () => useQuery(meQueryOptions());
