@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { createServer as createHttpServer, request, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,23 +62,69 @@ async function freePort(): Promise<number> {
   });
 }
 
-export type ConsoleApp = Composition & { origin: string };
+export type ConsoleApp = Composition & {
+  /** The origin the browser uses. */
+  origin: string;
+  /** The console's URL: the origin and the PUBLIC_URL path prefix (if any). */
+  base: string;
+};
 
 /**
  * The real composition, listening on a port of localhost (the origin the browser uses is its public URL,
  * so the CSRF Origin check and the mailed links agree), jobs running, mail to the suite's SMTP sink.
+ * With `pathPrefix`, PUBLIC_URL is `http://localhost:<port><prefix>` and a reverse proxy on that port
+ * strips the prefix before the app, as a deployment under a path would.
  */
 export async function startConsoleApp(opts: { pathPrefix?: string } = {}): Promise<ConsoleApp> {
   ensureConsoleBuilt();
+  const prefix = opts.pathPrefix ?? '';
   const port = await freePort();
-  const origin = `http://localhost:${port}`;
+  const publicPort = prefix ? await freePort() : port;
+  const origin = `http://localhost:${publicPort}`;
   const app = await buildTestApp({
     smtpUrl: sharedMailbox().url,
     runJobs: true,
-    publicUrl: `${origin}${opts.pathPrefix ?? ''}`,
+    publicUrl: `${origin}${prefix}`,
   });
   await app.app.listen({ port, host: '127.0.0.1' });
-  return Object.assign(app, { origin });
+  const proxy = prefix ? await startPrefixProxy(publicPort, port, prefix) : undefined;
+  const close = app.close.bind(app);
+  return Object.assign(app, {
+    origin,
+    base: `${origin}${prefix}`,
+    close: async () => {
+      await new Promise((r) => proxy?.close(r) ?? r(undefined));
+      await close();
+    },
+  });
+}
+
+/** A reverse proxy on `port` that serves `<prefix>/…` from the app's `/…` (and 404s anything else). */
+async function startPrefixProxy(port: number, target: number, prefix: string): Promise<Server> {
+  const server = createHttpServer((req, res) => {
+    const url = req.url ?? '/';
+    if (url !== prefix && !url.startsWith(`${prefix}/`) && !url.startsWith(`${prefix}?`)) {
+      res.writeHead(404).end('not under the prefix');
+      return;
+    }
+    const upstream = request(
+      {
+        host: '127.0.0.1',
+        port: target,
+        method: req.method,
+        path: url.slice(prefix.length) || '/',
+        headers: req.headers,
+      },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return server;
 }
 
 export async function stopConsoleApp(c: ConsoleApp | undefined): Promise<void> {
