@@ -31,6 +31,8 @@ export interface TestTokenOptions {
   readonly sessionId?: string;
   /** The proof of the user the request presents (a real live session's token hash, for example). */
   readonly credential?: Authenticated['credential'];
+  /** Whether the user's email address is verified (default true). */
+  readonly emailVerified?: boolean;
 }
 
 /**
@@ -70,6 +72,7 @@ export function createTestAuthenticator(opts: TestAuthenticatorOptions = {}): {
           userId,
           sessionId: tokenOpts.sessionId ?? null,
           isPlatformAdmin: false,
+          emailVerified: tokenOpts.emailVerified ?? true,
           ...(tokenOpts.credential ? { credential: tokenOpts.credential } : {}),
         },
         userId,
@@ -106,6 +109,8 @@ export async function buildTestApp(
     redisUrl?: string;
     /** Another provisioned database than the suite's (e.g. on a cluster the test stops and starts). */
     database?: { url: string; workerUrl: string };
+    /** REQUIRE_VERIFIED_EMAIL (default true). */
+    requireVerifiedEmail?: boolean;
     /** The JWT keys (instances of one deployment share them); a fresh key by default. */
     jwtKeys?: Awaited<ReturnType<typeof testJwtKey>>[];
   } = {},
@@ -140,6 +145,7 @@ export async function buildTestApp(
     devMailbox: false,
     runJobs: opts.runJobs ?? false,
     redisUrl: opts.redisUrl,
+    requireVerifiedEmail: opts.requireVerifiedEmail,
   });
   return Object.assign(composition, { logs });
 }

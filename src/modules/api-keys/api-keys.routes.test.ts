@@ -41,6 +41,9 @@ describe('api keys routes behind a verified principal (test resolver)', () => {
   let admin: string;
   let viewer: string;
   let ownerB: string;
+  let unverified: string;
+  let relaxed: Awaited<ReturnType<typeof buildTestApp>>;
+  let unverifiedRelaxed: string;
   const auth = (t: string) => ({ authorization: `Bearer ${t}` });
 
   beforeAll(async () => {
@@ -61,10 +64,31 @@ describe('api keys routes behind a verified principal (test resolver)', () => {
       permissions: new Set(builtInRoles.viewer),
     });
     ownerB = r.issue(orgB, { userId: await fx.user() });
+    unverified = r.issue(orgA, { userId: await fx.user(), emailVerified: false });
+    // A deployment with REQUIRE_VERIFIED_EMAIL=false.
+    const r2 = createTestAuthenticator();
+    relaxed = await buildTestApp({ authenticator: r2.authenticator, requireVerifiedEmail: false });
+    unverifiedRelaxed = r2.issue(orgA, { userId: await fx.user(), emailVerified: false });
   });
   afterAll(async () => {
-    await c.app.close();
-    await c.close();
+    for (const x of [c, relaxed]) {
+      await x.app.close();
+      await x.close();
+    }
+  });
+
+  it('an unverified user may not create a key (403 EMAIL_NOT_VERIFIED), unless the deployment relaxes it', async () => {
+    const payload = { name: 'gate', scopes: ['projects:read'] };
+    const refused = await create(unverified, payload);
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json()).toMatchObject({ error: { code: 'EMAIL_NOT_VERIFIED' } });
+    const allowed = await relaxed.app.inject({
+      method: 'POST',
+      url: '/v1/api-keys',
+      headers: auth(unverifiedRelaxed),
+      payload,
+    });
+    expect(allowed.statusCode, allowed.body).toBe(201);
   });
 
   const create = (token: string, payload: unknown, headers: Record<string, string> = {}) =>

@@ -35,7 +35,15 @@ export interface RegisterOptions {
   db?: IdentityDb;
   /** The address is already proven (an invitation link sent to it was followed): no verification mail. */
   emailVerified?: boolean;
+  /**
+   * Self sign-up: when the address is taken, do the same writes for a placeholder address and roll them
+   * back, so a taken address costs what a new one does (then AUTH_EMAIL_TAKEN as usual).
+   */
+  rehearseWhenTaken?: boolean;
 }
+
+/** Thrown inside a rehearsal's transaction to roll it back. */
+class Rehearsal extends Error {}
 
 export interface RegisteredUser {
   user: PublicUser;
@@ -83,7 +91,13 @@ export function createRegistration(deps: RegistrationDeps) {
     hash: string,
     opts: RegisterOptions,
   ) {
-    if (await findUserByEmail(db, email.normalized)) throw emailTaken();
+    let rehearsal = false;
+    if (await findUserByEmail(db, email.normalized)) {
+      if (!opts.rehearseWhenTaken) throw emailTaken();
+      rehearsal = true;
+      const placeholder = `rehearsal-${uuidv7()}@rehearsal.invalid`;
+      email = { email: placeholder, normalized: placeholder };
+    }
     const user = await insertUser(db, {
       id: uuidv7(),
       email: email.email,
@@ -91,10 +105,10 @@ export function createRegistration(deps: RegistrationDeps) {
       password_hash: hash,
       email_verified: opts.emailVerified ?? false,
     });
-    if (opts.emailVerified) return { user, token: null };
+    if (opts.emailVerified) return { user, token: null, rehearsal };
     const token = await issueEmailToken(db, user.id, 'verify_email');
     await queueVerificationMail(db, deps.publicUrl, user.email, user.id, token);
-    return { user, token };
+    return { user, token, rehearsal };
   }
 
   /** Registers a user (see {@link createRegistration}). Throws AUTH_EMAIL_INVALID, AUTH_PASSWORD_WEAK, AUTH_EMAIL_TAKEN. */
@@ -119,13 +133,14 @@ export function createRegistration(deps: RegistrationDeps) {
         const organizationId = uuidv7();
         try {
           const result = await deps.withTenant(organizationId, async (db) => {
-            const { user, token } = await createUser(db, email, hash, opts);
+            const { user, token, rehearsal } = await createUser(db, email, hash, opts);
             const organization = await createPersonalOrganization(db, {
               organizationId,
               userId: user.id,
               slug: personalSlug(local),
               name,
             });
+            if (rehearsal) throw new Rehearsal();
             return { user: toPublicUser(user), organization, verificationToken: token };
           });
           deps.log?.info({ user: result.user.id, organization: organizationId }, 'user registered');
@@ -137,7 +152,7 @@ export function createRegistration(deps: RegistrationDeps) {
         }
       }
     } catch (err) {
-      if (isUniqueViolation(err, 'users_email_key')) throw emailTaken();
+      if (err instanceof Rehearsal || isUniqueViolation(err, 'users_email_key')) throw emailTaken();
       throw err;
     }
   }
@@ -150,7 +165,7 @@ export function createRegistration(deps: RegistrationDeps) {
    */
   async function signUp(input: RegisterInput): Promise<SignUpOutcome> {
     try {
-      const r = await registerUser(input, { createPersonalOrganization: true });
+      const r = await registerUser(input, { createPersonalOrganization: true, rehearseWhenTaken: true });
       if (!r.organization || !r.verificationToken) throw new Error('sign-up created no organization');
       return {
         created: true,

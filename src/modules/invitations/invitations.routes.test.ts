@@ -132,10 +132,10 @@ describe('invitations routes over HTTP (test authenticator carrying real user id
 
   it('the hourly limit answers 429 with Retry-After', async () => {
     const o = await fx.orgWithMember('owner', 'http-limit');
+    // 50 invitation mails this hour (first sends and resends count alike).
     await fx.admin.query(
-      `insert into invitations (organization_id, id, email_normalized, role, token_hash, status, expires_at)
-       select $1::uuid, gen_random_uuid(), 'bulk-' || g || '@example.test', 'viewer',
-              sha256(($1::text || g::text)::bytea), 'revoked', now() + interval '1 day'
+      `insert into invitation_sends (organization_id, id, invitation_id, email_normalized)
+       select $1::uuid, gen_random_uuid(), gen_random_uuid(), 'bulk-' || g || '@example.test'
          from generate_series(1, 50) g`,
       [o.orgId],
     );
@@ -147,6 +147,25 @@ describe('invitations routes over HTTP (test authenticator carrying real user id
     const body = res.json<{ error: { code: string; details: { retryAfterSeconds: number } } }>();
     expect(body.error.code).toBe('INVITATION_RATE_LIMITED');
     expect(res.headers['retry-after']).toBe(String(body.error.details.retryAfterSeconds));
+  });
+
+  it('an unverified user may neither invite nor resend: 403 EMAIL_NOT_VERIFIED, no mail', async () => {
+    const o = await fx.orgWithMember('owner', 'unverified');
+    const verified = issue(o.orgId, { userId: o.userId });
+    const unverified = issue(o.orgId, { userId: o.userId, emailVerified: false });
+    const email = freshEmail('gate');
+    const refused = await post('/v1/invitations', unverified, { email, role: 'viewer' });
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json()).toMatchObject({ error: { code: 'EMAIL_NOT_VERIFIED' } });
+    const inv = (await post('/v1/invitations', verified, { email, role: 'viewer' })).json<{ id: string }>();
+    const resend = await post(`/v1/invitations/${inv.id}/resend`, unverified, {});
+    expect(resend.statusCode).toBe(403);
+    expect(resend.json()).toMatchObject({ error: { code: 'EMAIL_NOT_VERIFIED' } });
+    const { rows } = await fx.admin.query<{ n: number }>(
+      'select count(*)::int as n from invitation_sends where organization_id = $1',
+      [o.orgId],
+    );
+    expect(rows[0]!.n).toBe(1);
   });
 
   it('accept: the signed-in invited user 200; another address 403; revoked 410', async () => {
