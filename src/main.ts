@@ -3,7 +3,6 @@ import { ConfigError, loadConfig } from './platform/config.js';
 import { loadSecrets } from './platform/secrets.js';
 import { createLogger } from './platform/logger.js';
 import { prepareDatabase } from './platform/db/prepare.js';
-import { MigrationError } from './platform/db/migrate.js';
 import { compose } from './app/compose.js';
 import { runServer } from './app/run-server.js';
 import { securityHeaderOptions } from './platform/http/security-headers.js';
@@ -17,6 +16,19 @@ function needsSecureCookies(nodeEnv: string, publicUrl: string): boolean {
   const u = new URL(publicUrl);
   const local = ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
   return !(nodeEnv !== 'production' && u.protocol === 'http:' && local);
+}
+
+/** A one-line cause for a failed start, whatever was thrown (some libraries reject with nothing). */
+function reasonOf(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  if (typeof err === 'string' && err) return err;
+  if (err === undefined || err === null)
+    return 'failed without a reason (run with LOG_LEVEL=debug for details)';
+  try {
+    return JSON.stringify(err) ?? typeof err;
+  } catch {
+    return typeof err;
+  }
 }
 
 /** Entry point of `npm start`. */
@@ -46,8 +58,7 @@ async function main(): Promise<void> {
   try {
     db = await prepareDatabase(config, log);
   } catch (err) {
-    const reason = err instanceof MigrationError || err instanceof Error ? err.message : String(err);
-    process.stderr.write(`saasready: database not ready: ${reason}\n`);
+    process.stderr.write(`saasready: database not ready: ${reasonOf(err)}\n`);
     process.exit(1);
   }
   const publicUrl = config.publicUrl ?? `http://localhost:${config.port}`;
@@ -75,6 +86,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`saasready: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`saasready: failed to start: ${reasonOf(err)}\n`);
   process.exit(1);
 });

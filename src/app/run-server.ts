@@ -34,8 +34,6 @@ export async function runServer(
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const url = config.publicUrl ?? `http://localhost:${port}`;
-  log.info({ url, pid: process.pid }, 'listening');
-  process.stdout.write(`SaaSReady is running at ${url} (API docs: ${url}/docs)\n`);
 
   let stopping: Promise<void> | undefined;
   const shutdown = (signal = 'shutdown'): Promise<void> => {
@@ -73,5 +71,8 @@ export async function runServer(
       process.exit(1);
     });
   }
+  // Announced once a signal can stop it gracefully (a supervisor may signal as soon as it reads this).
+  log.info({ url, pid: process.pid }, 'listening');
+  process.stdout.write(`SaaSReady is running at ${url} (API docs: ${url}/docs)\n`);
   return { url, shutdown: () => shutdown() };
 }

@@ -118,7 +118,7 @@ describe('npm start and a signal to the whole process group', () => {
     } finally {
       s.kill();
     }
-  });
+  }, 120_000);
 
   it('a different signal during the drain is a second request to stop: the server exits at once', async () => {
     const s = await npmStart();
@@ -135,5 +135,5 @@ describe('npm start and a signal to the whole process group', () => {
     } finally {
       s.kill();
     }
-  });
+  }, 120_000);
 });

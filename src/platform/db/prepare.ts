@@ -78,6 +78,7 @@ export async function prepareDatabase(config: AppConfig, log: Logger): Promise<P
     dir: path.join(config.dataDir, 'pg'),
     port: config.database.port,
     onLog: (line) => log.debug({ component: 'embedded-postgres' }, line),
+    onNotice: (line) => log.warn({ component: 'embedded-postgres' }, line),
   });
   try {
     const urls = await bootstrapDatabase({

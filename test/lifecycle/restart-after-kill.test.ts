@@ -1,0 +1,173 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/provision.js';
+import { isRunning } from '../../src/platform/db/postmaster-lock.js';
+import { createTenancy } from '../../src/platform/tenancy/tenancy.js';
+import { createBareOrganization } from '../../src/modules/organizations/organization-records.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+interface Server {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+}
+
+/** `node --import tsx src/main.ts` (what `npm start` runs); resolves once it prints its URL. */
+async function start(env: Record<string, string>): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: '',
+      MIGRATION_DATABASE_URL: '',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no URL printed:\n${out}`)), 90_000);
+    child.stdout.on('data', () => {
+      const m = /running at (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`exited with ${code}:\n${out}`)));
+  });
+  return { child, url, output: () => out };
+}
+
+/** Runs main to its exit (a start that fails). */
+function run(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: '', MIGRATION_DATABASE_URL: '', PORT: '0', ...env },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+}
+
+function stop(s: Server): Promise<number | null> {
+  return new Promise((resolve) => {
+    s.child.on('exit', (code) => resolve(code));
+    s.child.kill('SIGTERM');
+  });
+}
+
+/** Running (not exited; an exited orphan may linger as a zombie until its new parent reaps it). */
+const alive = isRunning;
+
+describe('restart after the server was killed (embedded PostgreSQL)', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const d of dirs) {
+      // A failed assertion may leave an orphaned postmaster behind: stop it before removing its directory.
+      const pidFile = path.join(d, 'pg', 'postmaster.pid');
+      const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : 0;
+      if (pid > 0 && alive(pid)) process.kill(pid, 'SIGINT');
+      await fs.rm(d, { recursive: true, force: true });
+    }
+  });
+  const setup = async () => {
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'saasready-kill-'));
+    dirs.push(dataDir);
+    const pgPort = String(await freePort());
+    return {
+      dataDir,
+      pgPort,
+      env: { DATA_DIR: dataDir, EMBEDDED_PG_PORT: pgPort, PORT: '0', HOST: '127.0.0.1' },
+    };
+  };
+
+  it('kill -9 of the server leaves its PostgreSQL running; the next start stops it, starts, keeps the data', async () => {
+    const { dataDir, pgPort, env } = await setup();
+    const first = await start(env);
+    const roles = JSON.parse(await fs.readFile(path.join(dataDir, 'pg-roles.json'), 'utf8')) as {
+      runtime: string;
+    };
+    const url = `postgres://saasready_app:${roles.runtime}@127.0.0.1:${pgPort}/saasready`;
+    const tenancy = createTenancy({ url, poolSize: 1 });
+    const org = await createBareOrganization(tenancy.withTenant, { slug: `kept-${pgPort}`, name: 'K' });
+    await tenancy.close();
+
+    const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
+    const orphan = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    first.child.kill('SIGKILL'); // the server process only, as `kill -9 <pid>` does
+    await new Promise((r) => first.child.on('exit', r));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(alive(orphan)).toBe(true); // the cluster outlived its server and still holds the directory
+
+    const second = await start(env);
+    expect(second.output()).not.toMatch(/undefined/);
+    expect(second.output()).toMatch(/stopping the PostgreSQL \(pid \d+\) a previous run left running/);
+    expect(alive(orphan)).toBe(false);
+    expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
+    const again = createTenancy({ url, poolSize: 1 });
+    const found = await again.withTenant(org.id, (db) =>
+      db.selectFrom('organizations').select('slug').where('id', '=', org.id).executeTakeFirst(),
+    );
+    await again.close();
+    expect(found?.slug).toBe(`kept-${pgPort}`);
+    expect(await stop(second)).toBe(0);
+    expect(existsSync(pidFile)).toBe(false);
+  }, 120_000);
+
+  it('a lock file naming a process that is not our PostgreSQL is stale: start anyway', async () => {
+    const { dataDir, env } = await setup();
+    const first = await start(env);
+    const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
+    const lock = readFileSync(pidFile, 'utf8');
+    expect(await stop(first)).toBe(0);
+    // As after a host reboot: the recorded pid now belongs to an unrelated live process.
+    const owner = await fs.stat(path.join(dataDir, 'pg')); // the postgres OS user when running as root
+    const writeLock = async (pid: number) => {
+      await fs.writeFile(pidFile, lock.replace(/^\d+/, String(pid)), { mode: 0o600 });
+      await fs.chown(pidFile, owner.uid, owner.gid);
+    };
+    // An unrelated process of the cluster's OS user (PostgreSQL itself ignores only pids it may not signal).
+    const unrelated = spawn('sleep', ['60'], { uid: owner.uid, gid: owner.gid, stdio: 'ignore' });
+    await writeLock(unrelated.pid!);
+    const second = await start(env).finally(() => unrelated.kill());
+    expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
+    expect(second.output()).toMatch(/removing a stale .*postmaster\.pid/);
+    expect(await stop(second)).toBe(0);
+    // And a pid that is not running at all.
+    await writeLock(999_999);
+    const third = await start(env);
+    expect((await fetch(`${third.url}/readyz`)).status).toBe(200);
+    expect(await stop(third)).toBe(0);
+  }, 120_000);
+
+  it('a database that cannot start says why (never "undefined")', async () => {
+    const { env } = await setup();
+    // The PostgreSQL port is taken by something else.
+    const squatter = net.createServer();
+    await new Promise<void>((r) => squatter.listen(Number(env.EMBEDDED_PG_PORT), '127.0.0.1', r));
+    try {
+      const { code, out } = await run({ ...env, NODE_ENV: 'development', LOG_LEVEL: 'warn' });
+      expect(code).toBe(1);
+      expect(out).toMatch(
+        /saasready: database not ready: .*(Address already in use|could not create any TCP\/IP sockets)/,
+      );
+      expect(out).not.toMatch(/undefined/);
+    } finally {
+      squatter.close();
+    }
+  }, 120_000);
+});
