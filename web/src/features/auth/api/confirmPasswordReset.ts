@@ -1,6 +1,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { api } from '../../../api/client';
 import { unwrap } from '../../../api/errors';
+import { forgetSession } from './me';
 
 /** `POST /v1/auth/password-reset/confirm`: sets the new password; the account's sessions end. */
 export function useConfirmPasswordReset() {
@@ -8,6 +9,6 @@ export function useConfirmPasswordReset() {
   return useMutation({
     mutationFn: (body: { token: string; password: string }) =>
       unwrap(api.POST('/v1/auth/password-reset/confirm', { body })),
-    onSuccess: () => qc.clear(),
+    onSuccess: () => forgetSession(qc),
   });
 }

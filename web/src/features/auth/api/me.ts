@@ -1,4 +1,4 @@
-import { queryOptions, useQuery } from '@tanstack/react-query';
+import { queryOptions, useQuery, type QueryClient } from '@tanstack/react-query';
 import { api } from '../../../api/client';
 import { ApiError, unwrap } from '../../../api/errors';
 
@@ -20,3 +20,12 @@ export const meQueryOptions = () =>
   });
 
 export const useMe = () => useQuery(meQueryOptions());
+
+/**
+ * After signing out (or a password reset that ended every session): every cached answer of the user is
+ * dropped and `me` reads signed out at once.
+ */
+export function forgetSession(qc: QueryClient): void {
+  qc.removeQueries({ predicate: (q) => q.queryKey[0] !== meKey[0] });
+  qc.setQueryData(meKey, null);
+}
