@@ -209,6 +209,21 @@ describe('invitations routes over HTTP (test authenticator carrying real user id
     expect(gone.json()).toMatchObject({ error: { code: 'INVITATION_REVOKED' } });
   });
 
+  it('accept-new is throttled per client address like sign-up: 20 an hour, then 429 with Retry-After', async () => {
+    const attempt = () =>
+      c.app.inject({
+        method: 'POST',
+        url: '/v1/invitations/accept-new',
+        remoteAddress: '10.66.0.1',
+        payload: { token: 'x'.repeat(43), password: 'a long enough passphrase' },
+      });
+    for (let i = 0; i < 20; i++) expect((await attempt()).statusCode).not.toBe(429);
+    const over = await attempt();
+    expect(over.statusCode).toBe(429);
+    expect(over.json()).toMatchObject({ error: { code: 'AUTH_THROTTLED' } });
+    expect(Number(over.headers['retry-after'])).toBeGreaterThan(3500);
+  });
+
   it('accept-new: 201 with a session cookie; a weak password creates nobody; a second time is 409', async () => {
     const email = freshEmail('newbie');
     expect((await post('/v1/invitations', owner, { email, role: 'member' })).statusCode).toBe(201);
