@@ -41,9 +41,10 @@ describe('HTTP platform', () => {
   });
 
   it('unknown routes answer 404 in the error shape', async () => {
-    const res = await c.app.inject('/nope?x=1');
+    // An API path: other GETs are the web console's (its history fallback).
+    const res = await c.app.inject('/v1/nope?x=1');
     expect(res.statusCode).toBe(404);
-    expect(res.json()).toEqual({ error: { code: 'ROUTE_NOT_FOUND', message: 'no route GET /nope' } });
+    expect(res.json()).toEqual({ error: { code: 'ROUTE_NOT_FOUND', message: 'no route GET /v1/nope' } });
   });
 
   it('every route declares its auth; tenant routes name a permission; public ones are few and named', async () => {
@@ -58,7 +59,10 @@ describe('HTTP platform', () => {
       .map((r) => `${r.method} ${r.url}`)
       .sort();
     expect(publicRoutes).toEqual([
+      'GET /',
+      'GET /*',
       'GET /.well-known/jwks.json',
+      'GET /assets/*',
       'GET /healthz',
       'GET /openapi.json',
       'GET /readyz',
