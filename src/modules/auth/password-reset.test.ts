@@ -111,6 +111,32 @@ describe('email verification, password reset and change', () => {
     });
   });
 
+  describe('verification resend throttles', () => {
+    it('per client address (20 per 15 min) and per account (3 per 15 min), 429 with Retry-After', async () => {
+      const ip = '10.99.0.1';
+      const resend = (token: string) =>
+        h.app.inject({
+          method: 'POST',
+          url: '/v1/auth/verify-email/resend',
+          remoteAddress: ip,
+          headers: { ...cookie(token), ...ORIGIN },
+        });
+      const statuses: number[] = [];
+      for (let i = 0; i < 21; i++) statuses.push((await resend((await register()).token)).statusCode);
+      expect(statuses.slice(0, 20).every((s) => s === 202)).toBe(true);
+      expect(statuses[20]).toBe(429);
+
+      // One account from many addresses: 3 per account per 15 min.
+      const u = await register();
+      const fromAnywhere = () =>
+        post('/v1/auth/verify-email/resend', undefined, { ...cookie(u.token), ...ORIGIN });
+      for (let i = 0; i < 3; i++) expect((await fromAnywhere()).statusCode).toBe(202);
+      const over = await fromAnywhere();
+      expect(over.statusCode).toBe(429);
+      expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
+    });
+  });
+
   describe('verification link signs in', () => {
     it('without a session: verifies and signs in like login, in the Personal Organization', async () => {
       const u = await register();

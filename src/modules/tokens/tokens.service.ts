@@ -238,7 +238,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
         case 'reused':
           throw new TokensError(
             'TOKEN_REUSED',
-            'refresh token was already used; every token of its session has been revoked, sign in again',
+            'refresh token was already used; its refresh token family and the access tokens minted from it have been revoked, sign in again',
           );
         case 'revoked':
           throw new TokensError('TOKEN_REVOKED', 'membership is no longer active; sign in again');
