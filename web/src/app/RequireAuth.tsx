@@ -8,7 +8,8 @@ import { useMe } from '../features/auth/api/me';
 export function RequireAuth({ children }: { readonly children: ReactNode }) {
   const me = useMe();
   const location = useLocation();
-  if (me.isPending) return <Loading what="your account" />;
+  // A signed-out answer being re-checked (just after signing in) is not yet a reason to leave.
+  if (me.isPending || (me.data === null && me.isFetching)) return <Loading what="your account" />;
   if (!me.isError && !me.data) {
     const next = `${location.pathname}${location.search}`;
     return <Navigate to={`/sign-in?next=${encodeURIComponent(next)}`} replace />;

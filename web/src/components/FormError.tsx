@@ -7,15 +7,17 @@ import { describeError, isApiError } from '../api/errors';
  */
 export function FormError({
   error,
-  fields = [],
+  fields,
+  fieldErrors,
 }: {
   readonly error: unknown;
   /** The form's fields: an error about one of them is drawn by that field, not here. */
-  readonly fields?: readonly string[];
+  readonly fields: readonly string[];
+  /** The form's field errors ({@link fieldErrorsOf}). */
+  readonly fieldErrors: Readonly<Record<string, string>>;
 }) {
   if (!error) return null;
-  const byField = fieldErrorsOf(error, {});
-  if (fields.some((f) => byField[f])) return null;
+  if (fields.some((f) => fieldErrors[f])) return null;
   return (
     <Alert color="red" role="alert" title="That did not work">
       {describeError(error)}

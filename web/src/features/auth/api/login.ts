@@ -10,7 +10,7 @@ export function useLogin() {
     mutationFn: (body: { email: string; password: string }) => unwrap(api.POST('/v1/auth/login', { body })),
     onSuccess: async (data) => {
       // A session that still waits for the second factor cannot read `me` yet.
-      if (!data.twoFactorRequired) await qc.invalidateQueries({ queryKey: meKey });
+      if (!data.twoFactorRequired) await qc.invalidateQueries({ queryKey: meKey, refetchType: 'all' });
     },
   });
 }

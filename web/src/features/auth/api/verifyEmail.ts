@@ -7,6 +7,6 @@ export function useVerifyEmail() {
   const qc = useQueryClient();
   return useMutation({
     mutationFn: (token: string) => unwrap(api.POST('/v1/auth/verify-email', { body: { token } })),
-    onSuccess: () => qc.invalidateQueries(),
+    onSuccess: () => qc.invalidateQueries({ refetchType: 'all' }),
   });
 }

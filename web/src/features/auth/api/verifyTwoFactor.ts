@@ -7,6 +7,6 @@ export function useVerifyTwoFactor() {
   const qc = useQueryClient();
   return useMutation({
     mutationFn: (code: string) => unwrap(api.POST('/v1/auth/two-factor/verify', { body: { code } })),
-    onSuccess: () => qc.invalidateQueries(),
+    onSuccess: () => qc.invalidateQueries({ refetchType: 'all' }),
   });
 }

@@ -30,7 +30,7 @@ export default function ForgotPasswordPage() {
       ) : (
         <form onSubmit={submit} noValidate>
           <Stack gap="sm">
-            <FormError error={request.error} fields={['email']} />
+            <FormError error={request.error} fields={['email']} fieldErrors={errors} />
             <TextInput
               label="Email"
               type="email"

@@ -62,7 +62,7 @@ export default function ResetPasswordPage() {
     <AuthLayout title="Choose a new password" footer={back}>
       <form onSubmit={submit} noValidate>
         <Stack gap="sm">
-          <FormError error={confirm.error} fields={['password']} />
+          <FormError error={confirm.error} fields={['password']} fieldErrors={errors} />
           <PasswordInput
             label="New password"
             autoComplete="new-password"

@@ -61,7 +61,7 @@ function PasswordStep({
   return (
     <form onSubmit={submit} noValidate>
       <Stack gap="sm">
-        <FormError error={login.error} fields={['email', 'password']} />
+        <FormError error={login.error} fields={['email', 'password']} fieldErrors={errors} />
         <TextInput
           label="Email"
           type="email"
@@ -107,7 +107,7 @@ function SecondFactorStep({ onVerified }: { readonly onVerified: () => void }) {
             ? 'Enter one of the recovery codes you saved when you turned on two-factor authentication.'
             : 'Enter the 6-digit code from your authenticator app.'}
         </Text>
-        <FormError error={verify.error} fields={['code']} />
+        <FormError error={verify.error} fields={['code']} fieldErrors={errors} />
         <TextInput
           key={recovery ? 'recovery' : 'totp'}
           label={recovery ? 'Recovery code' : 'Authentication code'}

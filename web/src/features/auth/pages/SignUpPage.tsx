@@ -53,7 +53,7 @@ export default function SignUpPage() {
     >
       <form onSubmit={submit} noValidate>
         <Stack gap="sm">
-          <FormError error={register.error} fields={['email', 'password', 'name']} />
+          <FormError error={register.error} fields={['email', 'password', 'name']} fieldErrors={errors} />
           <TextInput
             label="Name"
             description="Optional"

@@ -7,6 +7,6 @@ export function useAcceptInvitation() {
   const qc = useQueryClient();
   return useMutation({
     mutationFn: (token: string) => unwrap(api.POST('/v1/invitations/accept', { body: { token } })),
-    onSuccess: () => qc.invalidateQueries(),
+    onSuccess: () => qc.invalidateQueries({ refetchType: 'all' }),
   });
 }

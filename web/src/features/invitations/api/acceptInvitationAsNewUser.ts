@@ -11,6 +11,6 @@ export function useAcceptInvitationAsNewUser() {
   return useMutation({
     mutationFn: (body: { token: string; password: string }) =>
       unwrap(api.POST('/v1/invitations/accept-new', { body })),
-    onSuccess: () => qc.invalidateQueries(),
+    onSuccess: () => qc.invalidateQueries({ refetchType: 'all' }),
   });
 }

@@ -160,7 +160,7 @@ function SignedOut({ token }: { readonly token: string }) {
             New here? Choose a password: your account is created for the address this invitation was sent to,
             and you join the organization right away.
           </Text>
-          <FormError error={acceptNew.error} fields={['password']} />
+          <FormError error={acceptNew.error} fields={['password']} fieldErrors={errors} />
           <PasswordInput
             label="Password"
             autoComplete="new-password"

@@ -41,7 +41,7 @@ export default function CreateOrganizationPage() {
             <Text size="sm" c="dimmed">
               You will be its owner and can invite your colleagues.
             </Text>
-            <FormError error={create.error} fields={['name', 'slug']} />
+            <FormError error={create.error} fields={['name', 'slug']} fieldErrors={errors} />
             <TextInput
               label="Name"
               required

@@ -33,7 +33,7 @@ export function ProjectForm({
   return (
     <form onSubmit={submit} noValidate>
       <Stack gap="sm">
-        <FormError error={error} fields={['name', 'description']} />
+        <FormError error={error} fields={['name', 'description']} fieldErrors={errors} />
         <TextInput
           label="Name"
           required
