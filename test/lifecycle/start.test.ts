@@ -105,7 +105,7 @@ describe('npm start (embedded PostgreSQL)', () => {
     // Secrets were generated once and kept.
     const secrets = await fs.stat(path.join(dataDir, 'secrets.json'));
     expect(secrets.mode & 0o777).toBe(0o600);
-  });
+  }, 120_000); // two cold starts of the embedded cluster: slow on a loaded machine
 
   it('a bad variable stops the process with one clear line', async () => {
     const { code, out } = await run({ PORT: 'abc' });
