@@ -1,0 +1,120 @@
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  apiAs,
+  expectAccessible,
+  launchChromium,
+  newContext,
+  newEmail,
+  newPassword,
+  screenshots,
+  signUpVerified,
+  startConsoleApp,
+  stopConsoleApp,
+  type ConsoleApp,
+} from './support.js';
+
+const seen = new Set<string>();
+
+describe('console: projects, the example resource, in Chromium', () => {
+  let c: ConsoleApp;
+  let browser: Browser;
+  beforeAll(async () => {
+    c = await startConsoleApp();
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await stopConsoleApp(c);
+  });
+
+  it('validation error next to the field, edit, delete, cursor paging', async () => {
+    const { context, page, problems } = await newContext(browser, c);
+    await signUpVerified(page, newEmail('projects'), newPassword(), seen);
+    const slug = new URL(page.url()).pathname.split('/')[2]!;
+
+    // The server refuses a blank name (pattern \S): its message is drawn next to the Name field.
+    await page.getByRole('button', { name: 'New project' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New project' });
+    await dialog.getByRole('textbox', { name: 'Name' }).fill('   ');
+    await dialog.getByRole('button', { name: 'Create project' }).click();
+    const name = dialog.getByRole('textbox', { name: 'Name' });
+    await expect.poll(() => name.getAttribute('aria-invalid'), { timeout: 10_000 }).toBe('true');
+    const describedBy = (await name.getAttribute('aria-describedby')) ?? '';
+    const message = await page
+      .locator(`[id="${describedBy.split(' ').find((id) => id.endsWith('-error'))}"]`)
+      .textContent();
+    expect(message).toMatch(/^name /);
+    await expectAccessible(page, 'project form with a field error');
+    await screenshots(page, 'projects', '01-field-error');
+    await name.fill('Alpha');
+    await dialog.getByRole('button', { name: 'Create project' }).click();
+    await page.getByRole('cell', { name: 'Alpha', exact: true }).waitFor();
+    await dialog.waitFor({ state: 'hidden' });
+
+    // Edit.
+    await page.getByRole('button', { name: 'Edit Alpha' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit project' });
+    await edit.getByRole('textbox', { name: 'Name' }).fill('Alpha 2');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: 'Alpha 2', exact: true }).waitFor();
+    await edit.waitFor({ state: 'hidden' });
+
+    // Delete, after confirmation.
+    await page.getByRole('button', { name: 'Delete Alpha 2' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Delete project' });
+    await expectAccessible(page, 'delete confirmation');
+    await confirm.getByRole('button', { name: 'Delete' }).click();
+    await page.getByText('No projects yet').waitFor();
+
+    // Cursor paging: 25 projects, 20 a page.
+    const api = apiAs(page, c);
+    for (let i = 1; i <= 25; i++) {
+      const res = await api.post(`/v1/orgs/${slug}/projects`, {
+        name: `Project ${String(i).padStart(2, '0')}`,
+      });
+      expect(res.status()).toBe(201);
+    }
+    await page.reload();
+    await page.getByRole('button', { name: 'Load more' }).waitFor();
+    expect(await page.getByRole('button', { name: /^Edit Project/ }).count()).toBe(20);
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await expect
+      .poll(() => page.getByRole('button', { name: /^Edit Project/ }).count(), { timeout: 10_000 })
+      .toBe(25);
+    expect(await page.getByRole('button', { name: 'Load more' }).count()).toBe(0);
+    await expectAccessible(page, 'projects (25)');
+    await screenshots(page, 'projects', '02-list');
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 180_000);
+
+  it("another organization's slug reads 'not found', and the switcher never lists it", async () => {
+    const a = await newContext(browser, c);
+    const b = await newContext(browser, c);
+    await signUpVerified(a.page, newEmail('tenant-a'), newPassword(), seen);
+    await signUpVerified(b.page, newEmail('tenant-b'), newPassword(), seen);
+    const bSlug = `bee-${Date.now().toString(36)}`;
+    expect(
+      (await apiAs(b.page, c).post('/v1/organizations', { name: 'Bee Corp', slug: bSlug })).status(),
+    ).toBe(201);
+    expect((await apiAs(b.page, c).post(`/v1/orgs/${bSlug}/projects`, { name: 'Bee secret' })).status()).toBe(
+      201,
+    );
+
+    for (const path of [`/o/${bSlug}/projects`, `/o/${bSlug}/members`]) {
+      await a.page.goto(path);
+      await a.page.getByText('Organization not found').waitFor();
+      expect(await a.page.getByText('Bee secret').count()).toBe(0);
+      expect(await a.page.getByText('Bee Corp').count()).toBe(0);
+    }
+    await expectAccessible(a.page, 'organization not found');
+    await screenshots(a.page, 'isolation', '01-not-found');
+    await a.page.getByRole('combobox', { name: 'Organization' }).click();
+    const options = await a.page.getByRole('option').allTextContents();
+    expect(options.length).toBe(1);
+    expect(options.join(' ')).not.toContain('Bee');
+    for (const ctx of [a, b]) expect(ctx.problems).toEqual([]);
+    await Promise.all([a.context.close(), b.context.close()]);
+  }, 180_000);
+});
