@@ -93,12 +93,24 @@ describe('CSRF origin check', () => {
       'https://app.example.test ',
     ];
     for (const origin of variants) {
-      expect(refused(() => checkCsrf(req('POST', { origin }), allowed)), origin).toBe(true);
-      expect(refused(() => checkCrossSiteRequest(req('POST', { origin }), allowed)), origin).toBe(true);
+      expect(
+        refused(() => checkCsrf(req('POST', { origin }), allowed)),
+        origin,
+      ).toBe(true);
+      expect(
+        refused(() => checkCrossSiteRequest(req('POST', { origin }), allowed)),
+        origin,
+      ).toBe(true);
     }
     for (const origin of ['https://app.example.test', 'http://localhost:3000']) {
-      expect(refused(() => checkCsrf(req('POST', { origin }), allowed)), origin).toBe(false);
-      expect(refused(() => checkCrossSiteRequest(req('POST', { origin }), allowed)), origin).toBe(false);
+      expect(
+        refused(() => checkCsrf(req('POST', { origin }), allowed)),
+        origin,
+      ).toBe(false);
+      expect(
+        refused(() => checkCrossSiteRequest(req('POST', { origin }), allowed)),
+        origin,
+      ).toBe(false);
     }
   });
 
