@@ -3,7 +3,20 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.data/**', 'dist/**', 'bin/**', 'scratch/**', 'eslint.config.js'] },
+  {
+    ignores: [
+      'node_modules/**',
+      '.data/**',
+      'dist/**',
+      'bin/**',
+      'scratch/**',
+      'eslint.config.js',
+      // The console's build output and generated API types (web/ is linted from its own tsconfig).
+      'web/dist/**',
+      'web/src/api/schema.d.ts',
+      'test-output/**',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
