@@ -59,6 +59,42 @@ describe('console: signing in and out in Chromium', () => {
     await context.close();
   }, 120_000);
 
+  it('keyboard only: sign-in is reachable and usable with Tab and Enter, with a visible focus ring', async () => {
+    const { context, page, problems } = await newContext(browser, c);
+    const email = newEmail('keyboard');
+    const password = newPassword();
+    await signUpVerified(page, email, password, seen);
+    await apiAs(page, c).post('/v1/auth/logout');
+    await page.goto('/sign-in');
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    const focused = () =>
+      page.evaluate(() => {
+        const el = document.activeElement as HTMLInputElement | null;
+        return {
+          label: el?.getAttribute('aria-label') ?? el?.labels?.[0]?.textContent ?? el?.textContent ?? '',
+          outline: el ? getComputedStyle(el).outlineStyle : 'none',
+        };
+      });
+    const order: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      await page.keyboard.press('Tab');
+      const f = await focused();
+      order.push(f.label.replace(/\s*\*$/, '').trim());
+      expect(f.outline, `focus ring on ${f.label}`).not.toBe('none');
+    }
+    expect(order).toEqual(['SaaSReady', 'Email', 'Password', 'Sign in', 'Forgot your password?']);
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.type(email);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(password);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/o\/[a-z0-9-]+\/projects$/);
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 120_000);
+
   it('second factor: a TOTP code, then a recovery code', async () => {
     const { context, page, problems } = await newContext(browser, c);
     const email = newEmail('totp');

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { createServer as createHttpServer, request, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import axe from 'axe-core';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { expect } from 'vitest';
+import { ensureBuilt } from '../../web/scripts/ensure-built.js';
 import { buildTestApp } from '../support/app.js';
 import { sharedMailbox } from '../support/mailbox.js';
 import { mailText } from '../support/smtp.js';
@@ -21,12 +22,11 @@ export const SCREENSHOTS = join(ROOT, 'test-output', 'console');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /**
- * Builds the console when web/dist is missing (installing web/'s packages first when they are missing).
- * Test files may run in parallel: one builds under a lock directory, the others wait for it.
+ * Builds the console when web/dist is missing or older than its sources (web/scripts/ensure-built.ts,
+ * which installs web/'s packages first when they are missing). Test files run in parallel: one builds
+ * under a lock directory, the others wait for it.
  */
 export function ensureConsoleBuilt(): void {
-  const index = join(WEB, 'dist', 'index.html');
-  if (existsSync(index)) return;
   const lock = join(WEB, '.build-lock');
   const deadline = Date.now() + 300_000;
   for (;;) {
@@ -35,18 +35,14 @@ export function ensureConsoleBuilt(): void {
       break;
     } catch {
       // A lock older than the longest build is left over from a killed run.
-      if (Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 300_000)
-        rmSync(lock, { recursive: true, force: true });
+      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > 300_000) rmSync(lock, { recursive: true, force: true });
       if (Date.now() > deadline) throw new Error('timed out waiting for another console build');
       execFileSync('sleep', ['1']);
     }
   }
   try {
-    if (existsSync(index)) return;
-    if (!existsSync(join(WEB, 'node_modules'))) {
-      execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: WEB, stdio: 'inherit' });
-    }
-    execFileSync('npm', ['run', 'build'], { cwd: WEB, stdio: 'inherit' });
+    ensureBuilt();
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
