@@ -160,6 +160,8 @@ export async function newContext(
     baseURL: c.origin,
     viewport: { width: 1440, height: 900 },
     colorScheme: opts.colorScheme ?? 'light',
+    // No transitions: axe and the screenshots see each screen settled, not half faded in.
+    reducedMotion: 'reduce',
   });
   // A step that does not happen fails within the test's time, with the locator it waited for.
   context.setDefaultTimeout(15_000);

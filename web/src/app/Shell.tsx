@@ -41,9 +41,12 @@ export function Shell() {
                 <Menu.Label>{user?.email}</Menu.Label>
                 <Menu.Item
                   onClick={() =>
-                    logout.mutate(undefined, {
-                      onSettled: () => void navigate('/sign-in', { replace: true }),
-                    })
+                    // Not `mutate(…, { onSettled })`: this screen unmounts as soon as the session is
+                    // forgotten, and a mutate callback of an unmounted screen never runs.
+                    void logout
+                      .mutateAsync()
+                      .catch(() => undefined)
+                      .finally(() => void navigate('/sign-in', { replace: true }))
                   }
                 >
                   Sign out

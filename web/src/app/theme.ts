@@ -5,6 +5,8 @@ import { createTheme, Modal } from '@mantine/core';
  * does inserts an inline style element, which the server's CSP refuses (src/platform/http/security-headers.ts).
  */
 export const theme = createTheme({
+  // No animation for people who asked their system for reduced motion.
+  respectReducedMotion: true,
   components: {
     Modal: Modal.extend({
       defaultProps: { lockScroll: false, closeButtonProps: { 'aria-label': 'Close' } },
