@@ -143,12 +143,14 @@ describe('console: under a PUBLIC_URL path prefix', () => {
     );
     await page.getByRole('link', { name: 'Create an account' }).click();
     await page.waitForURL(`${c.base}/sign-up**`);
+    await page.getByRole('heading', { name: 'Create your account' }).waitFor();
     // The API call goes through the prefix too (a wrong base would hit the proxy's 404).
     await page.getByRole('textbox', { name: 'Email' }).fill('prefix-user@console.example.com');
     await page.getByRole('textbox', { name: 'Password' }).fill('Pw-a-long-enough-password-1');
     const answer = page.waitForResponse((r) => r.url() === `${c.base}/v1/auth/register`);
     await page.getByRole('button', { name: 'Create account' }).click();
-    expect((await answer).status()).toBe(202);
+    const res = await answer;
+    expect(res.status(), await res.text()).toBe(202);
     await page.getByRole('heading', { name: 'Check your mail' }).waitFor();
     expect(problems).toEqual([]);
     await context.close();

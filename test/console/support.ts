@@ -253,6 +253,7 @@ export const newPassword = () => `Pw-${randomBytes(12).toString('base64url')}-co
  */
 export async function signUpVerified(page: Page, email: string, password: string, seen: Set<string>) {
   await page.goto('/sign-up');
+  await page.getByRole('heading', { name: 'Create your account' }).waitFor();
   await page.getByRole('textbox', { name: 'Email' }).fill(email);
   await page.getByRole('textbox', { name: 'Password' }).fill(password);
   await page.getByRole('button', { name: 'Create account' }).click();

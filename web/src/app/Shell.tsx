@@ -1,9 +1,9 @@
 import { Suspense } from 'react';
 import { Alert, Anchor, Box, Button, Container, Group, Menu, Text, UnstyledButton } from '@mantine/core';
-import { Link, NavLink, Outlet, useMatch, useNavigate } from 'react-router';
+import { Link, NavLink, Outlet, useMatch } from 'react-router';
 import { Loading } from '../components/QueryState';
 import { useMe } from '../features/auth/api/me';
-import { useLogout } from '../features/auth/api/logout';
+import { useSignOut } from '../features/auth/api/logout';
 import { ResendLink } from '../features/auth/components/ResendLink';
 import { OrgSwitcher } from '../features/organizations/components/OrgSwitcher';
 
@@ -12,8 +12,7 @@ export function Shell() {
   const me = useMe();
   const orgMatch = useMatch('/o/:org/*');
   const org = orgMatch?.params.org;
-  const logout = useLogout();
-  const navigate = useNavigate();
+  const { signOut } = useSignOut();
   const user = me.data?.user;
   return (
     <>
@@ -39,18 +38,7 @@ export function Shell() {
               </Menu.Target>
               <Menu.Dropdown>
                 <Menu.Label>{user?.email}</Menu.Label>
-                <Menu.Item
-                  onClick={() =>
-                    // Not `mutate(…, { onSettled })`: this screen unmounts as soon as the session is
-                    // forgotten, and a mutate callback of an unmounted screen never runs.
-                    void logout
-                      .mutateAsync()
-                      .catch(() => undefined)
-                      .finally(() => void navigate('/sign-in', { replace: true }))
-                  }
-                >
-                  Sign out
-                </Menu.Item>
+                <Menu.Item onClick={() => void signOut()}>Sign out</Menu.Item>
               </Menu.Dropdown>
             </Menu>
           </Group>

@@ -6,7 +6,7 @@ import { AuthLayout } from '../../../components/AuthLayout';
 import { FormError, fieldErrorsOf } from '../../../components/FormError';
 import { Loading } from '../../../components/QueryState';
 import { describeError, isApiError } from '../../../api/errors';
-import { useMe } from '../../auth/api/me';
+import { forgetSession, useMe } from '../../auth/api/me';
 import { useLogout } from '../../auth/api/logout';
 import { myOrganizationsQueryOptions } from '../../organizations/api/listMyOrganizations';
 import { useAcceptInvitation } from '../api/acceptInvitation';
@@ -75,6 +75,7 @@ function useOpenOrganization() {
 function SignedIn({ token, email }: { readonly token: string; readonly email: string }) {
   const accept = useAcceptInvitation();
   const logout = useLogout();
+  const qc = useQueryClient();
   const open = useOpenOrganization();
   const problem = invitationProblem(accept.error);
   if (isApiError(accept.error, 403, 'INVITATION_EMAIL_MISMATCH')) {
@@ -87,7 +88,7 @@ function SignedIn({ token, email }: { readonly token: string; readonly email: st
         </Alert>
         <Button
           loading={logout.isPending}
-          onClick={() => logout.mutate(undefined, { onSettled: () => accept.reset() })}
+          onClick={() => logout.mutate(undefined, { onSettled: () => forgetSession(qc) })}
         >
           Sign out
         </Button>
