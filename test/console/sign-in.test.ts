@@ -154,6 +154,7 @@ describe('console: signing in and out in Chromium', () => {
     const { context, page, problems } = await newContext(browser, c);
     await page.goto('/sign-in');
     await page.getByRole('link', { name: 'Forgot your password?' }).click();
+    await page.getByRole('heading', { name: 'Reset your password' }).waitFor();
     await page.getByRole('textbox', { name: 'Email' }).fill(email);
     await expectAccessible(page, 'forgot password');
     await page.getByRole('button', { name: 'Send reset link' }).click();
@@ -177,6 +178,7 @@ describe('console: signing in and out in Chromium', () => {
     await old.page.waitForURL('**/sign-in?next=**');
 
     await page.getByRole('link', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await page.getByRole('textbox', { name: 'Email' }).fill(email);
     await page.getByRole('textbox', { name: 'Password' }).fill(password);
     await page.getByRole('button', { name: 'Sign in' }).click();
