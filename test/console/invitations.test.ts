@@ -110,4 +110,35 @@ describe('console: accepting an invitation in Chromium', () => {
     for (const ctx of [owner, colleague, stranger]) expect(ctx.problems).toEqual([]);
     await Promise.all([owner.context.close(), colleague.context.close(), stranger.context.close()]);
   }, 240_000);
+  it('an existing user, signed out, signs in from the invitation and accepts it', async () => {
+    const owner = await newContext(browser, c);
+    await signUpVerified(owner.page, newEmail('owner2'), newPassword(), seen);
+    const api = apiAs(owner.page, c);
+    const slug = `globex-${Date.now().toString(36)}`;
+    expect((await api.post('/v1/organizations', { name: 'Globex', slug })).status()).toBe(201);
+
+    const existing = await newContext(browser, c);
+    const email = newEmail('existing');
+    const password = newPassword();
+    await signUpVerified(existing.page, email, password, seen);
+    await apiAs(existing.page, c).post('/v1/auth/logout');
+
+    expect((await api.post(`/v1/orgs/${slug}/invitations`, { email, role: 'viewer' })).status()).toBe(201);
+    await existing.page.goto(await mailedLink(email, 'accept-invitation', seen));
+    await existing.page.getByRole('link', { name: 'Sign in to accept' }).click();
+    await existing.page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await existing.page.getByRole('textbox', { name: 'Email' }).fill(email);
+    await existing.page.getByRole('textbox', { name: 'Password' }).fill(password);
+    await existing.page.getByRole('button', { name: 'Sign in' }).click();
+    // Back on the invitation, signed in with the invited address.
+    await existing.page.waitForURL('**/accept-invitation?token=**');
+    await existing.page.getByText(`You are signed in as ${email}`).waitFor();
+    await expectAccessible(existing.page, 'accept invitation (signed in)');
+    await screenshots(existing.page, 'invitation', '05-signed-in');
+    await existing.page.getByRole('button', { name: 'Accept invitation' }).click();
+    await existing.page.waitForURL(`**/o/${slug}/projects`);
+    await existing.page.getByText('Your role cannot create projects.').waitFor();
+    for (const ctx of [owner, existing]) expect(ctx.problems).toEqual([]);
+    await Promise.all([owner.context.close(), existing.context.close()]);
+  }, 180_000);
 });

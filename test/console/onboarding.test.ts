@@ -112,4 +112,36 @@ describe('console: onboarding in Chromium', () => {
     expect(problems).toEqual([]);
     await context.close();
   }, 180_000);
+  it('signed in before verifying: the banner sends a new link, which verifies the address', async () => {
+    const { context, page, problems } = await newContext(browser, c);
+    const person = email('unverified');
+    const pw = password();
+    await page.goto('/sign-up');
+    await page.getByRole('heading', { name: 'Create your account' }).waitFor();
+    await page.getByRole('textbox', { name: 'Email' }).fill(person);
+    await page.getByRole('textbox', { name: 'Password' }).fill(pw);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('heading', { name: 'Check your mail' }).waitFor();
+    const first = await mailedLink(person, 'verify-email', seen);
+
+    // Signing in works unverified; the console says what is missing and offers a new link.
+    await page.goto('/sign-in');
+    await page.getByRole('textbox', { name: 'Email' }).fill(person);
+    await page.getByRole('textbox', { name: 'Password' }).fill(pw);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('Verify your email address').waitFor();
+    await expectAccessible(page, 'unverified banner');
+    await screenshots(page, 'verify', '01-banner');
+    await page.getByRole('button', { name: `Send a new link to ${person}` }).click();
+    await page.getByText(`We sent a new link to ${person}.`).waitFor();
+    const second = await mailedLink(person, 'verify-email', seen);
+    expect(second).not.toBe(first);
+
+    await page.goto(second);
+    await page.waitForURL(/\/o\/[a-z0-9-]+\/projects$/);
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    await expect.poll(() => page.getByText('Verify your email address').count(), { timeout: 10_000 }).toBe(0);
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 180_000);
 });
