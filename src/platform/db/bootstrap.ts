@@ -96,6 +96,9 @@ export async function bootstrapDatabase(opts: BootstrapOptions): Promise<Databas
     await inDb.query(`GRANT USAGE ON SCHEMA public TO ${ident(roles.runtime)}, ${ident(roles.definer)}`);
     // ALTER FUNCTION ... OWNER TO definer requires the new owner to have CREATE on the schema.
     await inDb.query(`GRANT CREATE ON SCHEMA public TO ${ident(roles.definer)}`);
+    // An UPDATE of the settings view is a session-level SET that outlives the transaction (e.g.
+    // `default_transaction_read_only`, or the tenant itself): nobody but a superuser needs it.
+    await inDb.query(`REVOKE UPDATE ON pg_catalog.pg_settings FROM PUBLIC`);
   } finally {
     await inDb.end();
   }

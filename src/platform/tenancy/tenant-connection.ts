@@ -16,39 +16,88 @@ export interface TenantSetter {
 
 const BEGIN: PreludeStatement = { name: 'sr_begin', text: 'begin', values: [] };
 
-/** Leading comments, then the statement's first keyword. */
-const FIRST_KEYWORD = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*([a-z]+)/i;
-/** Statements whose effect can outlive the transaction on the session (a setting, a prepared statement,
- *  a held cursor, a temporary object, a subscription, a loaded library) or that run code which can. */
-const SESSION_KEYWORDS = new Set([
-  'set',
-  'reset',
-  'do',
-  'prepare',
-  'execute',
-  'deallocate',
-  'call',
-  'listen',
-  'unlisten',
-  'load',
-  'declare',
-  'discard',
-  'create',
-  'alter',
+/** Statements that touch only the transaction: the connection stays poolable after them (unless a
+ *  function below appears). Everything else (SET, RESET, DO, PREPARE, EXECUTE, CALL, LISTEN, DECLARE,
+ *  CREATE TEMP, LOAD, DISCARD, COPY, LOCK, anything new) marks the connection dirty. */
+const TRANSACTION_KEYWORDS = new Set([
+  'select',
+  'insert',
+  'update',
+  'delete',
+  'merge',
+  'with',
+  'values',
+  'table',
 ]);
-/** Functions that change a setting, or that run SQL given as text (which could); a Unicode-escaped
- *  identifier (U&"...") could spell either. */
-const SESSION_FUNCTIONS = /set_config|query_to_xml|ts_stat|ts_rewrite|dblink|u&["']/i;
+/** Functions that change a setting, run SQL given as text (which could), or take a SESSION advisory lock
+ *  (which outlives the transaction; the `_xact` forms do not); the settings view, whose UPDATE is a SET;
+ *  a Unicode-escaped identifier (U&"...") could spell any of them. */
+const SESSION_FUNCTIONS =
+  /set_config|query_to_xml|ts_stat|ts_rewrite|dblink|pg_settings|pg_(?:try_)?advisory_lock(?:_shared)?\b|u&["']/i;
 
 /**
- * True when `sql` could leave state on the session that outlives its transaction (e.g. a session-level
- * `set_config('app.tenant_id', …, false)`). Such a scope's connection is destroyed, not pooled. A pure
- * text check: no round trip.
+ * The first keyword of `sql` (lower-cased), skipping what PostgreSQL skips before it: whitespace, `--`
+ * comments, NESTED `/* *\/` comments and empty statements (`;`). Undefined when there is none (or an
+ * unterminated comment), or when the text does not start with a keyword.
+ */
+export function firstKeyword(sql: string): string | undefined {
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql.charCodeAt(i);
+    // whitespace (space, \t, \n, \v, \f, \r) and empty statements
+    if (c === 32 || (c >= 9 && c <= 13) || c === 59) {
+      i++;
+    } else if (c === 45 && sql.charCodeAt(i + 1) === 45) {
+      const end = sql.indexOf('\n', i + 2);
+      if (end < 0) return undefined;
+      i = end + 1;
+    } else if (c === 47 && sql.charCodeAt(i + 1) === 42) {
+      let depth = 1;
+      i += 2;
+      while (depth > 0) {
+        if (i >= n) return undefined;
+        const d = sql.charCodeAt(i);
+        if (d === 47 && sql.charCodeAt(i + 1) === 42) {
+          depth++;
+          i += 2;
+        } else if (d === 42 && sql.charCodeAt(i + 1) === 47) {
+          depth--;
+          i += 2;
+        } else {
+          i++;
+        }
+      }
+    } else {
+      break;
+    }
+  }
+  const m = /^[a-z_]+/i.exec(sql.slice(i, i + 16));
+  return m ? m[0].toLowerCase() : undefined;
+}
+
+/** Remembered verdicts: at most this many texts (oldest forgotten first), each at most this long. */
+const VERDICTS_MAX = 1024;
+const VERDICT_TEXT_MAX = 4096;
+const verdicts = new Map<string, boolean>();
+
+/**
+ * True when `sql` could leave state on the session that outlives its transaction (a setting, a session
+ * advisory lock, a prepared statement, a held cursor, a temporary object, ...). An ALLOWLIST: only a
+ * statement whose first keyword is select/insert/update/delete/merge/with/values/table, and that names
+ * none of the functions above, keeps the connection poolable; such a scope's connection is destroyed
+ * otherwise. A pure text check, memoized per text (Kysely reuses its strings): no round trip.
  */
 export function mayChangeSession(sql: string): boolean {
-  if (SESSION_FUNCTIONS.test(sql)) return true;
-  const keyword = FIRST_KEYWORD.exec(sql)?.[1]?.toLowerCase();
-  return keyword !== undefined && SESSION_KEYWORDS.has(keyword);
+  const known = verdicts.get(sql);
+  if (known !== undefined) return known;
+  const keyword = firstKeyword(sql);
+  const verdict = keyword === undefined || !TRANSACTION_KEYWORDS.has(keyword) || SESSION_FUNCTIONS.test(sql);
+  if (sql.length <= VERDICT_TEXT_MAX) {
+    if (verdicts.size >= VERDICTS_MAX) verdicts.delete(verdicts.keys().next().value as string);
+    verdicts.set(sql, verdict);
+  }
+  return verdict;
 }
 
 /**
