@@ -341,6 +341,20 @@ describe('email verification, password reset and change', () => {
       });
       expect((await me(u.token)).statusCode).toBe(200);
       expect((await me(other)).statusCode).toBe(200);
+      // The hasher NFKC-normalizes: a fullwidth spelling of the current password is the same password.
+      const fullwidth = GOOD_PASSWORD.replace(/[a-z]/g, (c) =>
+        String.fromCodePoint(c.charCodeAt(0) + 0xfee0),
+      );
+      expect(fullwidth).not.toBe(GOOD_PASSWORD);
+      const variant = await h.app.inject({
+        method: 'POST',
+        url: '/v1/auth/password',
+        headers: { ...cookie(u.token), ...ORIGIN },
+        payload: { currentPassword: GOOD_PASSWORD, newPassword: fullwidth },
+      });
+      expect(variant.statusCode).toBe(400);
+      expect(variant.json()).toMatchObject({ error: { code: 'AUTH_PASSWORD_UNCHANGED' } });
+      expect((await me(other)).statusCode).toBe(200);
     });
 
     it('wrong current passwords count against the account throttle', async () => {

@@ -5,7 +5,7 @@ import { AuthError, invalidToken } from './auth.errors.js';
 import { normalizeEmail } from './email-address.js';
 import { consumeEmailToken, issueEmailToken, queueResetMail, retireEmailTokens } from './email-tokens.js';
 import { assertPasswordAcceptable } from './password-policy.js';
-import type { PasswordHasher } from './passwords.js';
+import { samePassword, type PasswordHasher } from './passwords.js';
 import * as sessionsRepo from './sessions.repository.js';
 import { toSession, type Session, type SessionService } from './sessions.service.js';
 import type { Throttle } from './throttle.js';
@@ -107,7 +107,8 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
         : await hasher.verifyDummy(input.currentPassword);
       if (!ok) throw new AuthError('AUTH_PASSWORD_INCORRECT', 'the current password is incorrect');
       deps.loginThrottle.reset(account);
-      if (input.newPassword === input.currentPassword) {
+      // Compared as the hasher sees them: a fullwidth or decomposed variant is the same password.
+      if (samePassword(input.newPassword, input.currentPassword)) {
         throw new AuthError('AUTH_PASSWORD_UNCHANGED', 'the new password must differ from the current one');
       }
       assertPasswordAcceptable(input.newPassword, user.email_normalized);

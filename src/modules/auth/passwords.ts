@@ -30,6 +30,9 @@ export interface PasswordHasher {
 
 const normalize = (password: string) => password.normalize('NFKC');
 
+/** True when two passwords are the same password for the hasher (which NFKC-normalizes both first). */
+export const samePassword = (a: string, b: string): boolean => normalize(a) === normalize(b);
+
 /** The argon2id hasher with {@link ARGON2_PARAMS} (tests may pass cheaper parameters, never production). */
 export function createPasswordHasher(params: Options = ARGON2_PARAMS): PasswordHasher {
   // Computed at once, so the first unknown-account login is not slower than the next ones.
