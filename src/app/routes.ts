@@ -13,7 +13,7 @@ import { registerMembershipsRoutes } from '../modules/memberships/memberships.ro
 import { registerRolesRoutes } from '../modules/memberships/roles.routes.js';
 import { registerAuthRoutes } from '../modules/auth/auth.routes.js';
 import { registerSessionRoutes } from '../modules/auth/sessions.routes.js';
-import { normalizeOrigins } from '../modules/auth/csrf.js';
+import { checkCrossSiteRequest, normalizeOrigins } from '../modules/auth/csrf.js';
 import { createVerifiedEmailGate } from '../modules/auth/email-verified-gate.js';
 import { registerTokensRoutes } from '../modules/tokens/tokens.routes.js';
 import { registerTwoFactorRoutes } from '../modules/two-factor/two-factor.routes.js';
@@ -71,6 +71,7 @@ export function registerRoutes(
   registerInvitationsRoutes(app, {
     invitations: s.invitations,
     verifiedEmail,
+    checkCrossSite: (req) => checkCrossSiteRequest(req, allowedOrigins),
     limitAccountCreation: (req) => s.auth.limitAccountCreation(req.ip),
     createUser: async (db, email, password) => {
       const { user } = await s.auth.registerUser(

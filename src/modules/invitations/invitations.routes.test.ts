@@ -247,6 +247,22 @@ describe('invitations routes over HTTP (test authenticator carrying real user id
     expect(again.headers['set-cookie']).toBeUndefined();
   });
 
+  it('accept-new refuses a browser request from a foreign origin (it sets a session cookie): 403, nobody created', async () => {
+    const email = freshEmail('xsite');
+    expect((await post('/v1/invitations', owner, { email, role: 'member' })).statusCode).toBe(201);
+    const token = await fx.nextToken(email);
+    const res = await c.app.inject({
+      method: 'POST',
+      url: '/v1/invitations/accept-new',
+      headers: { origin: 'https://evil.example' },
+      payload: { token, password: password() },
+    });
+    expect(res.statusCode).toBe(403);
+    expect(res.json()).toMatchObject({ error: { code: 'CSRF_ORIGIN_MISMATCH' } });
+    expect(res.headers['set-cookie']).toBeUndefined();
+    expect(await fx.usersWithEmail(email)).toBe(0);
+  });
+
   it('another tenant’s invitation answers 404 with the body of a missing one', async () => {
     const b = await fx.orgWithMember('owner', 'http-b');
     const tokenB = issue(b.orgId, { userId: b.userId });

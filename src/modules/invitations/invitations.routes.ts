@@ -31,6 +31,11 @@ export interface InvitationsRouteDeps {
   readonly invitations: InvitationsService;
   /** 403 EMAIL_NOT_VERIFIED for a user who has not verified their address (REQUIRE_VERIFIED_EMAIL). */
   readonly verifiedEmail: (request: FastifyRequest) => void;
+  /**
+   * The sign-in routes' cross-site check (403 CSRF_ORIGIN_MISMATCH for a browser request from a foreign
+   * origin): register-and-accept sets a session cookie, so a foreign page must not be able to post it.
+   */
+  readonly checkCrossSite: (request: FastifyRequest) => void;
   /** Counts an account creation against the client address; throws 429 when its budget is used up. */
   readonly limitAccountCreation: (request: FastifyRequest) => void;
   /** Creates the account for register-and-accept inside the invitation's transaction; returns the user id. */
@@ -166,6 +171,7 @@ export function registerInvitationsRoutes(app: App, deps: InvitationsRouteDeps):
       },
     },
     async (req, reply) => {
+      deps.checkCrossSite(req);
       deps.limitAccountCreation(req);
       const { password, token } = req.body;
       const result = await invitations.acceptAsNewUser(token, (db, email) =>
