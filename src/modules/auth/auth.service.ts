@@ -15,6 +15,7 @@ import {
 } from './register.js';
 import type { Session, SessionMeta, SessionService } from './sessions.service.js';
 import {
+  clientAddress,
   createThrottle,
   LOGIN_THROTTLE_RULES,
   MAIL_THROTTLE_RULES,
@@ -121,12 +122,12 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   return {
     registerUser,
     async signUp(input, meta) {
-      signUpThrottle.acquire([{ kind: 'ip', value: meta.ip }]);
+      signUpThrottle.acquire([clientAddress(meta.ip)]);
       recipientThrottle.acquire([{ kind: 'recipient', value: normalizeEmail(input.email) }]);
       return registration.signUp(input);
     },
     limitAccountCreation(ip) {
-      signUpThrottle.acquire([{ kind: 'ip', value: ip }]);
+      signUpThrottle.acquire([clientAddress(ip)]);
     },
     login,
     async me(who) {

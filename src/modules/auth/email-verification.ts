@@ -4,7 +4,7 @@ import { HttpError } from '../../platform/http/http-errors.js';
 import { AuthError, invalidToken } from './auth.errors.js';
 import { consumeEmailToken, issueEmailToken, queueVerificationMail } from './email-tokens.js';
 import type { Session, SessionMeta, SessionService } from './sessions.service.js';
-import type { Throttle } from './throttle.js';
+import { clientAddress, type Throttle } from './throttle.js';
 import { startSessionInStartingOrganization } from './user-organizations.js';
 import { findUserById, markEmailVerified, toPublicUser, type PublicUser } from './users.repository.js';
 
@@ -85,10 +85,7 @@ export function createEmailVerification(deps: EmailVerificationDeps) {
         if (user.email_verified_at) {
           throw new AuthError('AUTH_EMAIL_ALREADY_VERIFIED', 'this email address is already verified');
         }
-        deps.mailThrottle.acquire([
-          { kind: 'account', value: `verify:${user.id}` },
-          { kind: 'ip', value: meta.ip },
-        ]);
+        deps.mailThrottle.acquire([{ kind: 'account', value: `verify:${user.id}` }, clientAddress(meta.ip)]);
         deps.recipientThrottle.acquire([{ kind: 'recipient', value: user.email_normalized }]);
         const token = await issueEmailToken(trx, user.id, 'verify_email');
         await queueVerificationMail(trx, deps.publicUrl, user.email, user.id, token);

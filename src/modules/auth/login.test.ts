@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestOrg } from '../../../test/support/tenancy.js';
 import {
@@ -165,6 +166,26 @@ describe('POST /v1/auth/login', () => {
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
     // Another address is not affected.
     expect((await login(freshEmail('spray'), 'some password 123')).statusCode).toBe(401);
+  });
+
+  it('counts an IPv6 client by its /64 and an IPv4-mapped address as the IPv4 one (no dodging by rotation)', async () => {
+    const net = `2001:db8:${randomBytes(2).toString('hex')}:1`;
+    for (let i = 0; i < 20; i++) {
+      const res = await login(freshEmail('v6'), 'some password 123', {
+        ip: `${net}::${(i + 1).toString(16)}`,
+      });
+      expect(res.statusCode).toBe(401);
+    }
+    const rotated = await login(freshEmail('v6'), 'some password 123', { ip: `${net}:dead:beef:0:77` });
+    expect(rotated.statusCode).toBe(429);
+    expect((await login(freshEmail('v6'), 'some password 123', { ip: `${net}1::1` })).statusCode).toBe(401);
+
+    const v4 = `198.51.${randomBytes(1)[0]}.${randomBytes(1)[0]}`;
+    for (let i = 0; i < 20; i++) {
+      const ip = i % 2 ? v4 : `::ffff:${v4}`;
+      expect((await login(freshEmail('v4'), 'some password 123', { ip })).statusCode).toBe(401);
+    }
+    expect((await login(freshEmail('v4'), 'some password 123', { ip: v4 })).statusCode).toBe(429);
   });
 
   it('starts in the last organization if still an active member there, else the first active one', async () => {

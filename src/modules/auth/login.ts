@@ -4,7 +4,7 @@ import { invalidCredentials } from './auth.errors.js';
 import { normalizeEmail } from './email-address.js';
 import type { PasswordHasher } from './passwords.js';
 import type { Session, SessionMeta, SessionService } from './sessions.service.js';
-import type { Throttle } from './throttle.js';
+import { clientAddress, type Throttle } from './throttle.js';
 import { startSessionInStartingOrganization } from './user-organizations.js';
 import { findUserByEmail, setPasswordHash, toPublicUser, type PublicUser } from './users.repository.js';
 
@@ -43,7 +43,7 @@ export function createLogin(deps: LoginDeps) {
   ): Promise<LoginResult> {
     const normalized = normalizeEmail(input.email);
     const account = { kind: 'account', value: normalized };
-    const address = { kind: 'ip', value: meta.ip };
+    const address = clientAddress(meta.ip);
     throttle.acquire([account, address]);
 
     const user = await findUserByEmail(db, normalized);

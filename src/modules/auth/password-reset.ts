@@ -8,7 +8,7 @@ import { assertPasswordAcceptable } from './password-policy.js';
 import { samePassword, type PasswordHasher } from './passwords.js';
 import * as sessionsRepo from './sessions.repository.js';
 import { toSession, type Session, type SessionService } from './sessions.service.js';
-import type { Throttle } from './throttle.js';
+import { clientAddress, type Throttle } from './throttle.js';
 import { isTokenFormat, newToken } from './tokens.js';
 import { findUserByEmail, findUserById, markEmailVerified, setPasswordHash } from './users.repository.js';
 
@@ -44,7 +44,7 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
      * none); 20 requests per client address per 15 min (429).
      */
     async requestPasswordReset(email: string, meta: { ip: string }): Promise<void> {
-      deps.mailThrottle.acquire([{ kind: 'ip', value: meta.ip }]);
+      deps.mailThrottle.acquire([clientAddress(meta.ip)]);
       const normalized = normalizeEmail(email);
       try {
         deps.mailThrottle.acquire([{ kind: 'account', value: `reset:${normalized}` }]);

@@ -179,6 +179,19 @@ describe('POST /v1/auth/register', () => {
     expect((await register({ email: freshEmail('other'), password: GOOD_PASSWORD })).statusCode).toBe(202);
   });
 
+  it('throttles sign-ups per IPv6 /64, not per address: rotating inside one /64 does not dodge it', async () => {
+    const net = `2001:db8:${(ipSeq++).toString(16)}:2`;
+    for (let i = 0; i < 20; i++) {
+      const ip = `${net}:${(i + 1).toString(16)}::1`;
+      expect((await register({ email: freshEmail('v6'), password: GOOD_PASSWORD }, { ip })).statusCode).toBe(
+        202,
+      );
+    }
+    const over = await register({ email: freshEmail('v6'), password: GOOD_PASSWORD }, { ip: `${net}::ffff` });
+    expect(over.statusCode).toBe(429);
+    expect(over.json()).toMatchObject({ error: { code: 'AUTH_THROTTLED' } });
+  });
+
   it('throttles the mails to one address: 5 an hour, whether or not it has an account', async () => {
     for (const email of [freshEmail('target'), freshEmail('target-new')]) {
       const answers = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AuthError } from './auth.errors.js';
-import { createThrottle } from './throttle.js';
+import { clientAddress, clientAddressKey, createThrottle } from './throttle.js';
 
 describe('throttle', () => {
   const rules = { account: { limit: 3, windowMs: 60_000 }, ip: { limit: 5, windowMs: 120_000 } };
@@ -42,5 +42,30 @@ describe('throttle', () => {
     expect(() => createThrottle('test.throttle', rules).acquire([{ kind: 'nope', value: 'x' }])).toThrow(
       TypeError,
     );
+  });
+});
+
+describe('clientAddressKey', () => {
+  it('keys IPv6 by its /64 and IPv4-mapped IPv6 as the IPv4 address', () => {
+    expect(clientAddressKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(clientAddressKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(clientAddressKey('::FFFF:cb00:7107')).toBe('203.0.113.7');
+    const net = '2001:db8:1:2::/64';
+    expect(clientAddressKey('2001:db8:1:2::1')).toBe(net);
+    expect(clientAddressKey('2001:0db8:0001:0002:ffff:ffff:ffff:ffff')).toBe(net);
+    expect(clientAddressKey('2001:db8:1:2:a:b:c:d%eth0')).toBe(net);
+    expect(clientAddressKey('2001:db8:1:3::1')).toBe('2001:db8:1:3::/64');
+    expect(clientAddressKey('::1')).toBe('0:0:0:0::/64');
+    expect(clientAddressKey('not an address')).toBe('not an address');
+  });
+
+  it('one throttle budget for a whole /64 and for both spellings of an IPv4 client', () => {
+    const t = createThrottle('test.ipkey', { ip: { limit: 2, windowMs: 60_000 } });
+    t.acquire([clientAddress('2001:db8:1:2::1')]);
+    t.acquire([clientAddress('2001:db8:1:2::2')]);
+    expect(() => t.acquire([clientAddress('2001:db8:1:2:dead:beef::3')])).toThrow(AuthError);
+    t.acquire([clientAddress('198.51.100.1')]);
+    t.acquire([clientAddress('::ffff:198.51.100.1')]);
+    expect(() => t.acquire([clientAddress('198.51.100.1')])).toThrow(AuthError);
   });
 });

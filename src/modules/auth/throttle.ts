@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import { platformCacheKey, type CacheKey } from '../../platform/tenancy/cache-keys.js';
 import { throttled } from './auth.errors.js';
@@ -26,6 +27,47 @@ export interface ThrottleKey {
   readonly kind: string;
   readonly value: string;
 }
+
+/** The eight 16-bit groups of a valid IPv6 address (a trailing dotted IPv4 part included), or null. */
+function ipv6Groups(address: string): number[] | null {
+  // A trailing dotted IPv4 part becomes its two hex groups.
+  const text = address.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) =>
+    [((Number(a) << 8) | Number(b)).toString(16), ((Number(c) << 8) | Number(d)).toString(16)].join(':'),
+  );
+  const parse = (part: string) => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
+  const halves = text.split('::');
+  if (halves.length > 2) return null;
+  const head = parse(halves[0]!);
+  const rest = halves.length === 2 ? parse(halves[1]!) : [];
+  const fill = 8 - head.length - rest.length;
+  if (halves.length === 2 ? fill < 0 : fill !== 0) return null;
+  const groups = [...head, ...Array<number>(fill).fill(0), ...rest];
+  return groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : null;
+}
+
+/**
+ * The key every per-client-address throttle counts under: an IPv4 address as is; an IPv4-mapped IPv6
+ * address (`::ffff:a.b.c.d`, what a dual-stack socket reports) as that IPv4 address; any other IPv6
+ * address as its /64 network (`2001:db8:1:2::/64`), since one subscriber usually holds a whole /64 and
+ * could otherwise rotate through 2^64 addresses, each with a fresh budget. Anything else as given.
+ */
+export function clientAddressKey(ip: string): string {
+  const address = ip.trim().toLowerCase().replace(/%.*$/, '');
+  if (isIPv4(address)) return address;
+  if (!isIPv6(address)) return ip;
+  const g = ipv6Groups(address);
+  if (!g) return ip;
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    return `${g[6]! >> 8}.${g[6]! & 0xff}.${g[7]! >> 8}.${g[7]! & 0xff}`;
+  }
+  return `${g
+    .slice(0, 4)
+    .map((x) => x.toString(16))
+    .join(':')}::/64`;
+}
+
+/** The throttle key (rule `ip`) of a client address: see {@link clientAddressKey}. */
+export const clientAddress = (ip: string): ThrottleKey => ({ kind: 'ip', value: clientAddressKey(ip) });
 
 /**
  * In-process failure counters (lru-cache with a TTL per entry; keys built by `platformCacheKey`, since
