@@ -9,6 +9,7 @@ import { createRolesService } from '../modules/memberships/roles.service.js';
 import { rolePermissionsIn } from '../modules/memberships/role-permissions.js';
 import { createSessionService } from '../modules/auth/sessions.service.js';
 import { createAuthService } from '../modules/auth/auth.service.js';
+import { createThrottle, RECIPIENT_THROTTLE_RULES } from '../modules/auth/throttle.js';
 import { createTokenService } from '../modules/tokens/tokens.service.js';
 import { createTwoFactorService } from '../modules/two-factor/two-factor.service.js';
 import { createTwoFactorPolicyService } from '../modules/two-factor/two-factor.policy.js';
@@ -92,10 +93,14 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     invalidate: (orgId) => bus.publish({ kind: 'organization', orgId }),
   };
   const invalidateOrganization = (orgId: string) => bus.publish({ kind: 'organization', orgId });
+  // One per-recipient mail throttle (a budget per mail kind) for sign-up, verification, reset and
+  // invitation mails alike.
+  const recipientThrottle = createThrottle('mail.recipient', RECIPIENT_THROTTLE_RULES);
   const auth = createAuthService({
     db: platformDb,
     withTenant,
     sessions,
+    recipientThrottle,
     publicUrl: opts.publicUrl,
     log: opts.log,
   });
@@ -168,6 +173,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
       rolePermissions: rolePermissionsIn,
       membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
       publicUrl: opts.publicUrl,
+      recipientThrottle,
     }),
     platform: createPlatformService({
       withTenant,

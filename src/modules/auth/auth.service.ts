@@ -20,6 +20,7 @@ import {
   LOGIN_THROTTLE_RULES,
   MAIL_THROTTLE_RULES,
   RECIPIENT_THROTTLE_RULES,
+  recipientKey,
   SIGNUP_THROTTLE_RULES,
   type Throttle,
 } from './throttle.js';
@@ -41,7 +42,10 @@ export interface AuthServiceDeps {
   readonly mailThrottle?: Throttle;
   /** Account creation per client address; defaults to SIGNUP_THROTTLE_RULES. */
   readonly signUpThrottle?: Throttle;
-  /** Mails per recipient address; defaults to RECIPIENT_THROTTLE_RULES. */
+  /**
+   * Mails per recipient address and kind; defaults to RECIPIENT_THROTTLE_RULES. Pass the instance the
+   * invitations module counts in too, so invitation mails share the per-address accounting.
+   */
   readonly recipientThrottle?: Throttle;
   readonly log?: Logger;
 }
@@ -123,7 +127,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     registerUser,
     async signUp(input, meta) {
       signUpThrottle.acquire([clientAddress(meta.ip)]);
-      recipientThrottle.acquire([{ kind: 'recipient', value: normalizeEmail(input.email) }]);
+      recipientThrottle.acquire([recipientKey('signup', normalizeEmail(input.email))]);
       return registration.signUp(input);
     },
     limitAccountCreation(ip) {

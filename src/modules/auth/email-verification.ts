@@ -4,7 +4,7 @@ import { HttpError } from '../../platform/http/http-errors.js';
 import { AuthError, invalidToken } from './auth.errors.js';
 import { consumeEmailToken, issueEmailToken, queueVerificationMail } from './email-tokens.js';
 import type { Session, SessionMeta, SessionService } from './sessions.service.js';
-import { clientAddress, type Throttle } from './throttle.js';
+import { clientAddress, recipientKey, type Throttle } from './throttle.js';
 import { startSessionInStartingOrganization } from './user-organizations.js';
 import { findUserById, markEmailVerified, toPublicUser, type PublicUser } from './users.repository.js';
 
@@ -14,7 +14,7 @@ export interface EmailVerificationDeps {
   readonly publicUrl: string;
   /** Rules `account` and `ip` (see MAIL_THROTTLE_RULES). */
   readonly mailThrottle: Throttle;
-  /** Rule `recipient` (see RECIPIENT_THROTTLE_RULES): mails per address per hour. */
+  /** Rule `verification` (see RECIPIENT_THROTTLE_RULES): resends per address per hour. */
   readonly recipientThrottle: Throttle;
   readonly log?: Logger;
 }
@@ -86,7 +86,7 @@ export function createEmailVerification(deps: EmailVerificationDeps) {
           throw new AuthError('AUTH_EMAIL_ALREADY_VERIFIED', 'this email address is already verified');
         }
         deps.mailThrottle.acquire([{ kind: 'account', value: `verify:${user.id}` }, clientAddress(meta.ip)]);
-        deps.recipientThrottle.acquire([{ kind: 'recipient', value: user.email_normalized }]);
+        deps.recipientThrottle.acquire([recipientKey('verification', user.email_normalized)]);
         const token = await issueEmailToken(trx, user.id, 'verify_email');
         await queueVerificationMail(trx, deps.publicUrl, user.email, user.id, token);
       });

@@ -276,6 +276,21 @@ describe('email verification, password reset and change', () => {
       expect((await me(u.token)).statusCode).toBe(200);
     });
 
+    it('sign-up attempts at an address spend their own budget, not its reset or verification mails', async () => {
+      const u = await register();
+      const signUps = [];
+      for (let i = 0; i < 6; i++) {
+        signUps.push(
+          (await post('/v1/auth/register', { email: u.email, password: GOOD_PASSWORD })).statusCode,
+        );
+      }
+      expect(signUps).toEqual([202, 202, 202, 202, 202, 429]);
+      const resend = await post('/v1/auth/verify-email/resend', undefined, { ...cookie(u.token), ...ORIGIN });
+      expect(resend.statusCode).toBe(202);
+      expect((await post('/v1/auth/password-reset', { email: u.email })).statusCode).toBe(202);
+      expect((await lastMailTo(h.admin, u.email))?.subject).toBe('Reset your password');
+    });
+
     it('mails at most 3 links per address per window, silently', async () => {
       const u = await register();
       const tokens: string[] = [];

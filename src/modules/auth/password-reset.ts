@@ -8,7 +8,7 @@ import { assertPasswordAcceptable } from './password-policy.js';
 import { samePassword, type PasswordHasher } from './passwords.js';
 import * as sessionsRepo from './sessions.repository.js';
 import { toSession, type Session, type SessionService } from './sessions.service.js';
-import { clientAddress, type Throttle } from './throttle.js';
+import { clientAddress, recipientKey, type Throttle } from './throttle.js';
 import { isTokenFormat, newToken } from './tokens.js';
 import { findUserByEmail, findUserById, markEmailVerified, setPasswordHash } from './users.repository.js';
 
@@ -21,7 +21,7 @@ export interface PasswordFlowsDeps {
   readonly loginThrottle: Throttle;
   /** Rules `account` and `ip` (see MAIL_THROTTLE_RULES). */
   readonly mailThrottle: Throttle;
-  /** Rule `recipient` (see RECIPIENT_THROTTLE_RULES): mails per address per hour. */
+  /** Rule `reset` (see RECIPIENT_THROTTLE_RULES): reset mails per address per hour. */
   readonly recipientThrottle: Throttle;
   readonly log?: Logger;
 }
@@ -40,7 +40,7 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
   return {
     /**
      * Mails a reset link when the address belongs to an account; answers the same either way. At most 3
-     * mails per address per 15 min and 5 mails of any kind per address per hour (beyond that, silently
+     * mails per address per 15 min and 5 reset mails per address per hour (beyond that, silently
      * none); 20 requests per client address per 15 min (429).
      */
     async requestPasswordReset(email: string, meta: { ip: string }): Promise<void> {
@@ -48,7 +48,7 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
       const normalized = normalizeEmail(email);
       try {
         deps.mailThrottle.acquire([{ kind: 'account', value: `reset:${normalized}` }]);
-        deps.recipientThrottle.acquire([{ kind: 'recipient', value: normalized }]);
+        deps.recipientThrottle.acquire([recipientKey('reset', normalized)]);
       } catch (err) {
         if (err instanceof AuthError && err.code === 'AUTH_THROTTLED') return;
         throw err;

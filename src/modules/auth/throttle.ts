@@ -135,11 +135,26 @@ export const SIGNUP_THROTTLE_RULES = {
   ip: { limit: 20, windowMs: 60 * 60_000 },
 } as const satisfies Record<string, ThrottleRule>;
 
+/** The kinds of mail to an address the caller chose; each kind has its own budget per address. */
+export type RecipientMailKind = 'signup' | 'verification' | 'reset' | 'invitation';
+
 /**
- * Mails to an address the caller chose (sign-up, "someone tried to sign up", verification resend,
- * password reset): 5 per address per hour, counted before anyone looks the address up, so the answer is
- * the same whether it has an account or not.
+ * Mails to an address the caller chose, per address per hour and per KIND, so no kind can spend
+ * another's (five sign-up attempts at someone's address must not block their password reset):
+ * `signup` (the verification mail of a sign-up, or "someone tried to sign up"), `verification`
+ * (resends), `reset`, each 5, counted before anyone looks the address up, so the answer is the same
+ * whether it has an account or not; `invitation` 10, across every organization (each organization is
+ * also held to 3 per address per hour by the invitations module).
  */
 export const RECIPIENT_THROTTLE_RULES = {
-  recipient: { limit: 5, windowMs: 60 * 60_000 },
-} as const satisfies Record<string, ThrottleRule>;
+  signup: { limit: 5, windowMs: 60 * 60_000 },
+  verification: { limit: 5, windowMs: 60 * 60_000 },
+  reset: { limit: 5, windowMs: 60 * 60_000 },
+  invitation: { limit: 10, windowMs: 60 * 60_000 },
+} as const satisfies Record<RecipientMailKind, ThrottleRule>;
+
+/** The recipient-throttle key of one mail kind to one (normalized) address. */
+export const recipientKey = (kind: RecipientMailKind, normalizedAddress: string): ThrottleKey => ({
+  kind,
+  value: normalizedAddress,
+});

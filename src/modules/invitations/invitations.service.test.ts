@@ -219,6 +219,32 @@ describe('invitations service: invite, list, revoke, resend (through the tenancy
     });
   });
 
+  it('caps invitation mails to one address across organizations (10 an hour), not only per organization', async () => {
+    const email = freshEmail('many-orgs');
+    const results = [];
+    for (let n = 0; n < 4; n++) {
+      const o = await fx.orgWithMember('owner', `spray${n}`);
+      const ctx = userCtx(o.orgId, o.userId);
+      let id: string | undefined;
+      results.push(await failure(svc.invite(ctx, { email, role: 'member' }).then((inv) => (id = inv.id))));
+      // Each organization may send 3 mails to the address (an invitation and 2 resends).
+      for (let i = 0; id && i < 2; i++) results.push(await failure(svc.resend(ctx, id)));
+    }
+    expect(results.map((r) => r.code)).toEqual([
+      ...Array<string>(10).fill('resolved'),
+      'INVITATION_RATE_LIMITED',
+      'INVITATION_RATE_LIMITED',
+    ]);
+    const refused = results.at(-1)!;
+    expect(refused).toMatchObject({ status: 429 });
+    expect((refused.details as { retryAfterSeconds: number }).retryAfterSeconds).toBeGreaterThan(3500);
+    const { rows } = await fx.admin.query<{ n: number }>(
+      'select count(*)::int as n from invitation_sends where email_normalized = $1',
+      [email],
+    );
+    expect(rows[0]!.n).toBe(10);
+  });
+
   it('lists pending invitations newest first, paginated without gaps or repeats', async () => {
     const o = await fx.orgWithMember('owner', 'list');
     const ctx = userCtx(o.orgId, o.userId);

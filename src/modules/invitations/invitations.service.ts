@@ -14,6 +14,8 @@ import { InvitationsError, invitationNotFound } from './invitations.errors.js';
 import { invitationMail } from './invitation-mail.js';
 import { newInvitationToken } from './invitation-token.js';
 import { createInvitationAcceptance } from './invitation-acceptance.js';
+import { AuthError } from '../auth/auth.errors.js';
+import { createThrottle, RECIPIENT_THROTTLE_RULES, recipientKey, type Throttle } from '../auth/throttle.js';
 
 /** An invitation as the API shows it (never its token). */
 export interface Invitation {
@@ -45,6 +47,12 @@ export interface InvitationsDeps {
   readonly perHourLimit?: number;
   /** Invitation mails one organization may send to one address per hour; default 3. */
   readonly perRecipientHourLimit?: number;
+  /**
+   * Mails per recipient address and kind (rule `invitation`: invitation mails to one address per hour
+   * ACROSS organizations, so five organizations cannot send fifteen mails to one address). In process,
+   * per instance; defaults to a throttle of its own with RECIPIENT_THROTTLE_RULES.
+   */
+  readonly recipientThrottle?: Throttle;
 }
 
 const HOUR_MS = 3600_000;
@@ -69,6 +77,8 @@ export function createInvitationsService(deps: InvitationsDeps) {
   const perHour = deps.perHourLimit ?? 50;
   const perRecipient = deps.perRecipientHourLimit ?? 3;
   const linkBase = deps.publicUrl.replace(/\/+$/, '');
+  const recipientThrottle =
+    deps.recipientThrottle ?? createThrottle('invitations.recipient', RECIPIENT_THROTTLE_RULES);
   const alreadyPending = (email: string) =>
     new InvitationsError('INVITATION_ALREADY_PENDING', `${email} already has a pending invitation`);
 
@@ -98,6 +108,24 @@ export function createInvitationsService(deps: InvitationsDeps) {
     const toRecipient = await repo.nthNewestSendSince(db, orgId, since, perRecipient, email);
     if (toRecipient) {
       throw refuse(toRecipient, `at most ${perRecipient} invitation mails to one address per hour`);
+    }
+  }
+
+  /**
+   * Counts one invitation mail to `email` across every organization (in process): beyond the rule,
+   * INVITATION_RATE_LIMITED with the seconds until the window ends. Spent even when the transaction then
+   * fails (conservative).
+   */
+  function countRecipientMail(email: string): void {
+    try {
+      recipientThrottle.acquire([recipientKey('invitation', email)]);
+    } catch (err) {
+      if (!(err instanceof AuthError) || err.code !== 'AUTH_THROTTLED') throw err;
+      throw new InvitationsError(
+        'INVITATION_RATE_LIMITED',
+        'too many invitation mails to this address this hour; try again later',
+        { retryAfterSeconds: err.retryAfterSeconds ?? 3600 },
+      );
     }
   }
 
@@ -142,6 +170,7 @@ export function createInvitationsService(deps: InvitationsDeps) {
             throw new InvitationsError('INVITATION_MEMBER_EXISTS', `${email} is already a member`);
           }
           if (await repo.findPendingByEmail(db, ctx.tenantId, email)) throw alreadyPending(email);
+          countRecipientMail(email);
           const { token, hash } = newInvitationToken();
           const row = await repo.insertInvitation(db, {
             organization_id: ctx.tenantId,
@@ -211,6 +240,7 @@ export function createInvitationsService(deps: InvitationsDeps) {
         const inv = await repo.findInvitation(db, ctx.tenantId, id);
         if (inv?.status !== 'pending') throw invitationNotFound();
         await checkHourlyLimits(db, ctx.tenantId, inv.email_normalized);
+        countRecipientMail(inv.email_normalized);
         const { token, hash } = newInvitationToken();
         const row = await repo.renewToken(db, ctx.tenantId, id, hash, new Date(Date.now() + ttl));
         await recordSend(db, ctx.tenantId, id, inv.email_normalized);

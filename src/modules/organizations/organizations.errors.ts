@@ -5,7 +5,8 @@ export type OrganizationsErrorCode =
   | 'ORGANIZATION_SLUG_TAKEN'
   | 'ORGANIZATION_SLUG_INVALID'
   | 'ORGANIZATION_SETTINGS_INVALID'
-  | 'ORGANIZATION_FORBIDDEN';
+  | 'ORGANIZATION_FORBIDDEN'
+  | 'ORGANIZATION_CREATE_THROTTLED';
 
 const STATUS: Record<OrganizationsErrorCode, number> = {
   ORGANIZATION_NOT_FOUND: 404,
@@ -13,12 +14,13 @@ const STATUS: Record<OrganizationsErrorCode, number> = {
   ORGANIZATION_SLUG_INVALID: 400,
   ORGANIZATION_SETTINGS_INVALID: 400,
   ORGANIZATION_FORBIDDEN: 403,
+  ORGANIZATION_CREATE_THROTTLED: 429,
 };
 
 /** Errors of the organizations module. */
 export class OrganizationsError extends AppError<OrganizationsErrorCode> {
-  constructor(code: OrganizationsErrorCode, message: string) {
-    super(code, message, STATUS[code]);
+  constructor(code: OrganizationsErrorCode, message: string, details?: Record<string, unknown>) {
+    super(code, message, STATUS[code], details);
   }
 }
 

@@ -57,6 +57,33 @@ describe('organizations routes', () => {
     expect((await t.app.inject({ method: 'GET', url: '/v1/organizations' })).statusCode).toBe(401);
   });
 
+  it('limits organization creation per user: 10 an hour, then 429 with Retry-After; a replay does not count', async () => {
+    const u = await fx.user();
+    const tok = t.token(null, u);
+    const headers = { 'idempotency-key': `k-${uuidv7()}` };
+    const s0 = slug('many');
+    expect(
+      (await call(tok, 'POST', '/v1/organizations', { slug: s0, name: 'Many' }, headers)).statusCode,
+    ).toBe(201);
+    for (let i = 0; i < 3; i++) {
+      const replay = await call(tok, 'POST', '/v1/organizations', { slug: s0, name: 'Many' }, headers);
+      expect(replay.headers['idempotent-replayed']).toBe('true');
+    }
+    for (let i = 1; i < 10; i++) {
+      const res = await call(tok, 'POST', '/v1/organizations', { slug: slug('many'), name: `Many ${i}` });
+      expect(res.statusCode).toBe(201);
+    }
+    const over = await call(tok, 'POST', '/v1/organizations', { slug: slug('many'), name: 'One more' });
+    expect(over.statusCode).toBe(429);
+    expect(over.json()).toMatchObject({ error: { code: 'ORGANIZATION_CREATE_THROTTLED' } });
+    expect(Number(over.headers['retry-after'])).toBeGreaterThan(3500);
+    // Another user is not affected.
+    const other = t.token(null, await fx.user());
+    expect(
+      (await call(other, 'POST', '/v1/organizations', { slug: slug('else'), name: 'Else' })).statusCode,
+    ).toBe(201);
+  });
+
   it('GET /v1/organizations paginates', async () => {
     const u = await fx.user();
     const tok = t.token(null, u);

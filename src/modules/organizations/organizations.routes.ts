@@ -50,9 +50,18 @@ export function registerOrganizationsRoutes(app: App, deps: { organizations: Org
       schema: {
         operationId: 'createOrganization',
         tags: ['organizations'],
+        description:
+          'Creates an organization owned by the caller. At most 10 per user per hour (429 ' +
+          '`ORGANIZATION_CREATE_THROTTLED` with Retry-After); a keyed replay does not count.',
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String()) }),
         body: Type.Object({ slug: Slug, name: Name }, { additionalProperties: false }),
-        response: { 201: Organization, 409: ErrorResponse, 422: ErrorResponse, ...errors },
+        response: {
+          201: Organization,
+          409: ErrorResponse,
+          422: ErrorResponse,
+          429: ErrorResponse,
+          ...errors,
+        },
       },
     },
     async (req, reply) => {

@@ -12,6 +12,8 @@ import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { loadActor } from '../memberships/actor.js';
 import { insertMembership } from '../memberships/memberships.repository.js';
+import { AuthError } from '../auth/auth.errors.js';
+import { createThrottle, type Throttle, type ThrottleRule } from '../auth/throttle.js';
 import * as repo from './organizations.repository.js';
 import { normalizeSlug } from './organization-records.js';
 import { organizationNotFound, OrganizationsError, slugTaken } from './organizations.errors.js';
@@ -89,7 +91,18 @@ export interface OrganizationsDeps {
   /** Called once a change that decides who may enter the organization has committed (deletion
    *  requested): drop the organization from the membership lookup and the organization policy caches. */
   readonly invalidateOrganization: (orgId: string) => void;
+  /** Organization creations per user (rule `user`); defaults to ORGANIZATION_CREATE_THROTTLE_RULES. */
+  readonly createThrottle?: Throttle;
 }
+
+/**
+ * Organization creation: 10 per user per hour (in process, per instance), so one account cannot mint
+ * organizations in bulk (each of which may send its own invitation mails). A keyed replay gives its
+ * attempt back.
+ */
+export const ORGANIZATION_CREATE_THROTTLE_RULES = {
+  user: { limit: 10, windowMs: 60 * 60_000 },
+} as const satisfies Record<string, ThrottleRule>;
 
 /** Settings are a JSON object of at most this many bytes. */
 export const MAX_SETTINGS_BYTES = 16 * 1024;
@@ -173,14 +186,27 @@ function validSettings(settings: Record<string, unknown>): Record<string, unknow
 /** Organizations: creation by a user, the current organization, "my organizations", deletion requests. */
 export function createOrganizationsService(deps: OrganizationsDeps): OrganizationsService {
   const { withTenant, privileged } = deps;
+  const creations =
+    deps.createThrottle ?? createThrottle('organizations.create', ORGANIZATION_CREATE_THROTTLE_RULES);
   return {
     async create(ctx, input, opts) {
       const slug = normalizeSlug(input.slug);
+      const attempt = { kind: 'user', value: ctx.userId };
+      try {
+        creations.acquire([attempt]);
+      } catch (err) {
+        if (!(err instanceof AuthError) || err.code !== 'AUTH_THROTTLED') throw err;
+        throw new OrganizationsError(
+          'ORGANIZATION_CREATE_THROTTLED',
+          'too many organizations created this hour; try again later',
+          { retryAfterSeconds: err.retryAfterSeconds ?? 3600 },
+        );
+      }
       const key = opts?.idempotencyKey;
       const id = key ? organizationIdForKey(ctx.userId, key) : uuidv7();
       const hash = requestHash({ slug, name: input.name });
       const scope = 'organizations.create';
-      return withTenant(id, async (db) => {
+      const result = await withTenant(id, async (db) => {
         const row = await repo.insertOrganizationIfFree(
           db,
           { id, slug, name: input.name, personal: false },
@@ -218,6 +244,9 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
         if (key) await withIdempotency(db, id, { scope, key, hash }, async () => organization);
         return { organization, replayed: false };
       });
+      // A replay of a keyed create that already committed created nothing.
+      if (result.replayed) creations.release([attempt]);
+      return result;
     },
 
     async get(ctx) {
