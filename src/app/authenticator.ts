@@ -3,7 +3,6 @@ import type { Tenancy } from '../platform/tenancy/tenancy.js';
 import { normalizeOrigins } from '../modules/auth/csrf.js';
 import { resolveSessionCookie, awaitingSecondFactor } from '../modules/auth/session-authenticator.js';
 import { bearerToken } from '../modules/tokens/bearer-token.js';
-import { hashToken } from '../modules/auth/tokens.js';
 import { acceptsPendingSecondFactor } from '../modules/two-factor/two-factor.routes.js';
 import { createAuthenticator } from '../modules/tenant-resolution/authenticator.js';
 import { TenantResolutionError } from '../modules/tenant-resolution/tenant-resolution.errors.js';
@@ -42,8 +41,9 @@ export function createAppAuthenticator(deps: {
         userTwoFactorEnabled: resolved.user.twoFactorEnabled,
         isPlatformAdmin: resolved.user.isPlatformAdmin,
         emailVerified: resolved.user.emailVerified,
-        // The proof of the user for privileged lookups (the database checks the session is live).
-        tokenHash: hashToken(services.sessions.tokenFromCookieHeader(request.headers.cookie) ?? ''),
+        // The proof of the user for privileged lookups and the key of the platform scope (the database
+        // hashes it and checks the session is live).
+        sessionToken: services.sessions.tokenFromCookieHeader(request.headers.cookie) ?? undefined,
       };
     },
     // Platform administration needs a browser session; an API token never carries it.

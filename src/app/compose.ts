@@ -14,6 +14,7 @@ import { createMailer, type Mailer } from '../platform/mail/mailer.js';
 import { createMailJobHandler, MAIL_TASK } from '../platform/mail/mail-job.js';
 import { startJobWorker, type JobWorker } from '../platform/jobs/worker.js';
 import { installJobPayloadKey } from '../platform/jobs/payload-seal.js';
+import { auditChainsToCheckpoint } from '../platform/tenancy/privileged.js';
 import { createServices, type Services } from './services.js';
 import { registerRoutes } from './routes.js';
 import { registerConsole } from '../platform/http/console.js';
@@ -114,7 +115,12 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
   let jobPool: pg.Pool | undefined;
   if (opts.runJobs !== false) {
     if (!opts.workerDatabaseUrl) throw new Error('compose: workerDatabaseUrl is required to run jobs');
-    jobPool = createPool({ url: opts.workerDatabaseUrl, max: 3, applicationName: 'saasready-jobs' });
+    const checkpointPool = createPool({
+      url: opts.workerDatabaseUrl,
+      max: 3,
+      applicationName: 'saasready-jobs',
+    });
+    jobPool = checkpointPool;
     worker = await startJobWorker({
       pool: jobPool,
       kek: opts.secrets.kek,
@@ -124,7 +130,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
         [MAIL_TASK]: createMailJobHandler(mailer),
         [CHECKPOINT_TASK]: createCheckpointJobHandler({
           chainsToCheckpoint: (after, limit) =>
-            tenancy.privileged.auditChainsToCheckpoint(opts.secrets.auditKey.kid, after, limit),
+            auditChainsToCheckpoint(checkpointPool, opts.secrets.auditKey.kid, after, limit, opts.log),
           checkpointOrganization: (org) => services.audit.checkpointOrganization(org),
           log: opts.log,
         }),

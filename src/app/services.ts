@@ -177,8 +177,8 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     }),
     platform: createPlatformService({
       withTenant,
-      platformOrganizations: (adminUserId, after, limit) =>
-        withPlatformScope(platformDb, adminUserId, (scope) =>
+      platformOrganizations: (sessionToken, after, limit) =>
+        withPlatformScope(platformDb, sessionToken, (scope) =>
           privileged.platformOrganizations(scope, after, limit),
         ),
       invalidatePolicy: (orgId) => organizationPolicies.invalidate(orgId),

@@ -11,6 +11,7 @@ import * as m0008 from './0008-feature-flags.js';
 import * as m0009 from './0009-narrow-privileges.js';
 import * as m0010 from './0010-job-queue-isolation.js';
 import * as m0011 from './0011-auth-hardening.js';
+import * as m0012 from './0012-review-hardening.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -29,4 +30,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0009-narrow-privileges', m0009],
   ['0010-job-queue-isolation', m0010],
   ['0011-auth-hardening', m0011],
+  ['0012-review-hardening', m0012],
 ];

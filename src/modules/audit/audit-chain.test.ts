@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import pg from 'pg';
 import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
 import { testJwtKey } from '../tokens/tokens.test-support.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
@@ -8,6 +8,7 @@ import { recordAudit } from '../../platform/audit/record.js';
 import { createAuditSigner, createAuditVerifier } from '../../platform/audit/signing.js';
 import { entryHash } from '../../platform/audit/chain.js';
 import { storedEntry } from '../../platform/audit/stored.js';
+import { auditChainsToCheckpoint } from '../../platform/tenancy/privileged.js';
 import { createAuditService, type AuditService } from './audit.service.js';
 
 /** Tampering as the owner role: it can turn every guard off (trigger, forced RLS), and is still caught. */
@@ -344,11 +345,14 @@ describe('audit hash chain (real PostgreSQL)', () => {
   it('the job asks only for the chains that moved since their last checkpoint (a named privileged query)', async () => {
     const org = await createTestOrg(tenancy, 'au-moved');
     const keyId = audit.publicKey().keyId;
+    // The worker role's question (the runtime role may not enumerate organizations with audit events).
+    const workerPool = new pg.Pool({ connectionString: testDb().workerUrl, max: 1 });
+    onTestFinished(() => workerPool.end());
     const moved = async () => {
       const ids: string[] = [];
       let after: string | null = null;
       for (;;) {
-        const page: string[] = await tenancy.privileged.auditChainsToCheckpoint(keyId, after, 1000);
+        const page: string[] = await auditChainsToCheckpoint(workerPool, keyId, after, 1000);
         ids.push(...page);
         if (page.length < 1000) return ids;
         after = page[page.length - 1]!;

@@ -134,7 +134,11 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
         },
       },
     },
-    async (req) => auth.me({ userId: userIdOf(req), sessionId: authenticated(req).sessionId }),
+    async (req) => {
+      const who = authenticated(req);
+      const sessionToken = who.credential?.kind === 'session' ? who.credential.token : undefined;
+      return auth.me({ userId: userIdOf(req), sessionId: who.sessionId, sessionToken });
+    },
   );
 
   app.post(

@@ -74,6 +74,8 @@ export interface AuthService {
   me(who: {
     userId: string;
     sessionId: string | null;
+    /** The session's RAW token (the proof of the user for the membership lookup). */
+    sessionToken?: string;
   }): Promise<{ user: PublicUser; currentOrganizationId: string | null }>;
   /** Consumes a verification link; with `signIn` (no live session on the request) also signs in. */
   verifyEmail(token: string, signIn: (SessionMeta & { ip: string }) | null): Promise<VerifyEmailResult>;
@@ -141,16 +143,16 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       if (who.sessionId) {
         const row = await db
           .selectFrom('sessions')
-          .select(['current_organization_id', 'token_hash'])
+          .select(['current_organization_id'])
           .where('id', '=', who.sessionId)
           .where('user_id', '=', who.userId)
           .executeTakeFirst();
         currentOrganizationId = row?.current_organization_id ?? null;
-        if (row && currentOrganizationId !== null) {
+        if (row && currentOrganizationId !== null && who.sessionToken) {
           const fallback = await startingOrganization(
             db,
             { id: user.id, last_organization_id: currentOrganizationId },
-            row.token_hash,
+            who.sessionToken,
             log,
           );
           if (fallback !== currentOrganizationId) {

@@ -228,7 +228,7 @@ describe('POST /v1/auth/login', () => {
       [other, u.userId],
     );
     const sessionId = (await h.sessions.resolve(u.cookie))!.session.id;
-    const { token } = await h.sessions.setCurrentOrganization(sessionId, other);
+    const { token } = await h.sessions.setCurrentOrganization(sessionId, other, u.cookie);
     const me = () => h.app.inject({ url: '/v1/auth/me', headers: { cookie: `sr_session=${token}` } });
     expect((await me()).json()).toMatchObject({ currentOrganizationId: other });
     await h.admin.query('delete from memberships where organization_id = $1 and user_id = $2', [

@@ -62,5 +62,7 @@ export async function authenticateSession(
     currentOrganizationId: session.currentOrganizationId,
     twoFactorVerified: session.twoFactorVerified,
     emailVerified: user.emailVerified,
+    // The raw token: the database's proof of the user (hashed there; the runtime role reads only hashes).
+    credential: { kind: 'session', token: deps.sessions.tokenFromCookieHeader(request.headers.cookie)! },
   };
 }

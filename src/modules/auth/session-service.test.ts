@@ -30,7 +30,7 @@ describe('session service: organization switch and the resolve cache', () => {
     const u = await register(h);
     const sessionId = (await h.sessions.resolve(u.token))!.session.id;
     const foreign = await createTestOrg(h.tenancy, 'switch');
-    await expect(h.sessions.setCurrentOrganization(sessionId, foreign)).rejects.toMatchObject({
+    await expect(h.sessions.setCurrentOrganization(sessionId, foreign, u.token)).rejects.toMatchObject({
       status: 404,
     });
     await h.tenancy.withTenant(foreign, (db) =>
@@ -39,7 +39,7 @@ describe('session service: organization switch and the resolve cache', () => {
         .values({ organization_id: foreign, user_id: u.userId, role: 'admin', status: 'active' })
         .execute(),
     );
-    const switched = await h.sessions.setCurrentOrganization(sessionId, foreign);
+    const switched = await h.sessions.setCurrentOrganization(sessionId, foreign, u.token);
     expect(switched.session).toMatchObject({ id: sessionId, currentOrganizationId: foreign });
     expect(await h.sessions.resolve(u.token)).toBeNull();
     expect((await me(switched.token)).json()).toMatchObject({ currentOrganizationId: foreign });

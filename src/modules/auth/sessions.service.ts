@@ -140,15 +140,16 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
 
     rotate: (sessionId) => changeToken(sessionId),
 
-    async setCurrentOrganization(sessionId, organizationId) {
+    async setCurrentOrganization(sessionId, organizationId, sessionToken) {
       if (!isTenantId(sessionId) || !isTenantId(organizationId)) throw organizationNotFound();
       const current = await db
         .selectFrom('sessions')
-        .select(['user_id', 'token_hash'])
+        .select(['user_id'])
         .where('id', '=', sessionId)
+        .where('token_hash', '=', hashToken(sessionToken))
         .executeTakeFirst();
       if (!current) throw organizationNotFound();
-      const orgs = await activeOrganizationsOf(db, current.user_id, current.token_hash, log);
+      const orgs = await activeOrganizationsOf(db, current.user_id, sessionToken, log);
       if (!orgs.some((o) => o.organization_id === organizationId)) throw organizationNotFound();
       const result = await db.transaction().execute(async (trx) => {
         const { token, hash } = newToken();

@@ -73,11 +73,13 @@ export interface SessionService {
   /**
    * Switches the session's organization (and the user's last organization) after checking the user is an
    * ACTIVE member there (else the organization 404); rotates the token. Throws the same 404 for a
-   * session that is no longer live.
+   * session that is no longer live. `sessionToken`: the session's RAW token (the database's proof of the
+   * user for the membership lookup).
    */
   setCurrentOrganization(
     sessionId: string,
     organizationId: string,
+    sessionToken: string,
   ): Promise<{ token: string; session: Session }>;
   /** Records that the second factor was verified; a privilege change, so it rotates the token. */
   markTwoFactorVerified(sessionId: string): Promise<{ token: string; session: Session } | null>;

@@ -2,7 +2,6 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { IdentityDb } from './sessions.repository.js';
 import type { Session, SessionMeta, SessionService } from './sessions.types.js';
-import { hashToken } from './tokens.js';
 
 /** One organization a user is an ACTIVE member of (deleted organizations excluded). */
 export interface ActiveOrganization {
@@ -17,17 +16,17 @@ export interface ActiveOrganization {
  * The user's ACTIVE organizations, ordered by name then id. Reads across tenants, so it goes through the
  * named privileged function `app_priv_user_organizations` (SECURITY DEFINER) on the runtime pool, and is
  * logged as a privileged operation. The function answers only for the user whose live session
- * `sessionTokenHash` (the SHA-256 of its token) belongs to.
+ * `sessionToken` (the RAW token; the database hashes it) is: the runtime role reads only hashes.
  */
 export async function activeOrganizationsOf(
   db: IdentityDb,
   userId: string,
-  sessionTokenHash: Buffer,
+  sessionToken: string,
   log?: Logger,
 ): Promise<ActiveOrganization[]> {
   log?.info({ privileged_operation: 'user_organizations', user: userId }, 'privileged operation');
   const res = await sql<ActiveOrganization>`select organization_id, slug, name, role, personal
-    from app_priv_user_organizations(${userId}, ${sessionTokenHash}, ${null})`.execute(db);
+    from app_priv_user_organizations(${sessionToken}, ${userId}, ${null})`.execute(db);
   return res.rows;
 }
 
@@ -38,10 +37,10 @@ export async function activeOrganizationsOf(
 export async function startingOrganization(
   db: IdentityDb,
   user: { id: string; last_organization_id: string | null },
-  sessionTokenHash: Buffer,
+  sessionToken: string,
   log?: Logger,
 ): Promise<string | null> {
-  const orgs = await activeOrganizationsOf(db, user.id, sessionTokenHash, log);
+  const orgs = await activeOrganizationsOf(db, user.id, sessionToken, log);
   if (user.last_organization_id && orgs.some((o) => o.organization_id === user.last_organization_id)) {
     return user.last_organization_id;
   }
@@ -61,7 +60,7 @@ export async function startSessionInStartingOrganization(
   log?: Logger,
 ): Promise<{ token: string; session: Session; currentOrganizationId: string | null }> {
   const created = await sessions.create(user.id, meta, { currentOrganizationId: null });
-  const currentOrganizationId = await startingOrganization(db, user, hashToken(created.token), log);
+  const currentOrganizationId = await startingOrganization(db, user, created.token, log);
   if (currentOrganizationId === null) return { ...created, currentOrganizationId };
   await db
     .updateTable('sessions')

@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { App } from '../../platform/http/app-type.js';
-import { authenticated } from '../../platform/http/auth.js';
+import { authenticated, platformSessionOf } from '../../platform/http/auth.js';
 import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
 import type { FlagDefinitionsService, PlatformActor } from './flag-definitions.service.js';
 import { FlagDefinitionSchema, FlagInputBody, FlagPatchBody } from './flag-schemas.js';
@@ -11,6 +11,7 @@ const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404
 const actorOf = (req: FastifyRequest): PlatformActor => ({
   actor: authenticated(req).principal,
   requestId: req.id,
+  sessionToken: platformSessionOf(req),
 });
 
 /** `/v1/platform/flags`: flag definitions, platform administrators only. */

@@ -1,6 +1,6 @@
 import { canonicalJson } from '../../platform/audit/canonical-json.js';
 import {
-  platformAdminId,
+  platformSessionToken,
   recordPlatformAudit,
   type PlatformActor,
 } from '../../platform/audit/platform-record.js';
@@ -106,7 +106,7 @@ export function createFlagDefinitionsService(deps: {
         throw invalidDefinition(`key must match ${String(FLAG_KEY_RE)}`);
       }
       const spec = checkFlagSpec(specFromInput(input));
-      const row = await withPlatformScope(db, platformAdminId(by), async (trx) => {
+      const row = await withPlatformScope(db, platformSessionToken(by), async (trx) => {
         const inserted = await repo.insertFlagRow(trx, input.key, spec);
         if (!inserted) throw new FlagsError('FLAG_KEY_TAKEN', `a flag "${input.key}" already exists`);
         await recordPlatformAudit(trx, by, {
@@ -122,7 +122,7 @@ export function createFlagDefinitionsService(deps: {
 
     async update(by, key, patch) {
       if (!FLAG_KEY_RE.test(key)) throw flagNotFound();
-      const { row, changed } = await withPlatformScope(db, platformAdminId(by), async (trx) => {
+      const { row, changed } = await withPlatformScope(db, platformSessionToken(by), async (trx) => {
         const current = await repo.findFlagRow(trx, key, { forUpdate: true });
         if (!current) throw flagNotFound();
         if (patch.version !== undefined && patch.version !== current.version) {
@@ -152,7 +152,7 @@ export function createFlagDefinitionsService(deps: {
 
     async remove(by, key) {
       if (!FLAG_KEY_RE.test(key)) throw flagNotFound();
-      await withPlatformScope(db, platformAdminId(by), async (trx) => {
+      await withPlatformScope(db, platformSessionToken(by), async (trx) => {
         const deleted = await repo.deleteFlagRow(trx, key);
         if (!deleted) throw flagNotFound();
         await recordPlatformAudit(trx, by, {

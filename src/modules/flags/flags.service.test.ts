@@ -4,6 +4,7 @@ import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test
 import { createPlatformDb, type PlatformDb } from '../../platform/db/platform-db.js';
 import { createLogger } from '../../platform/logger.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
+import { uuidv7 } from '../../platform/ids.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
 import { identityFixtures, userCtx } from '../memberships/memberships.test-support.js';
 import { createPlatformService, type PlatformService } from '../platform/platform.service.js';
@@ -82,8 +83,15 @@ describe('flags services (real database, cache invalidated in process)', () => {
     // Platform administrators are made by the owner role (the runtime role cannot write the flag).
     const owner = await connect(testDb().migrationUrl);
     await owner.query('update users set is_platform_admin = true where id = $1', [adminId]);
+    // The platform scope opens only with the raw token of a live session of the administrator.
+    const sessionToken = randomBytes(32).toString('base64url');
+    await owner.query(
+      `insert into sessions (id, user_id, token_hash, idle_expires_at, absolute_expires_at)
+       values ($1, $2, sha256(convert_to($3, 'UTF8')), now() + interval '1 hour', now() + interval '1 hour')`,
+      [uuidv7(), adminId, sessionToken],
+    );
     await owner.end();
-    admin = { actor: { kind: 'user', userId: adminId }, requestId: `req-${run}` };
+    admin = { actor: { kind: 'user', userId: adminId }, requestId: `req-${run}`, sessionToken };
     orgA = await createTestOrg(tenancy, 'fa');
     orgB = await createTestOrg(tenancy, 'fb');
     a = userCtx(orgA, await fx.member(orgA, { role: 'admin' }));

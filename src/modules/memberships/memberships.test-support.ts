@@ -66,7 +66,8 @@ export function identityFixtures(tenancy: Tenancy) {
 
   /** A live session of `userId`: the proof privileged lookups about the user ask for. */
   const session = async (userId: string): Promise<UserProof> => {
-    const tokenHash = createHash('sha256').update(randomBytes(32)).digest();
+    const token = randomBytes(32).toString('base64url');
+    const tokenHash = createHash('sha256').update(token, 'utf8').digest();
     await platform
       .insertInto('sessions')
       .values({
@@ -77,7 +78,7 @@ export function identityFixtures(tenancy: Tenancy) {
         absolute_expires_at: new Date(Date.now() + 3600_000),
       })
       .execute();
-    return { kind: 'session', tokenHash };
+    return { kind: 'session', token };
   };
 
   return {

@@ -1,6 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/app-type.js';
-import { authenticated, userIdOf } from '../../platform/http/auth.js';
+import { authenticated, platformSessionOf, userIdOf } from '../../platform/http/auth.js';
 import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
 import type { PlatformService } from './platform.service.js';
 
@@ -44,7 +44,7 @@ export function registerPlatformRoutes(app: App, deps: { platform: PlatformServi
         },
       },
     },
-    async (req) => deps.platform.listOrganizations(userIdOf(req), req.query),
+    async (req) => deps.platform.listOrganizations(platformSessionOf(req), req.query),
   );
   for (const [action, suspended] of [
     ['suspend', true],

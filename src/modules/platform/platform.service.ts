@@ -33,9 +33,10 @@ export interface OrganizationTargeting {
 }
 
 export interface PlatformService {
-  /** Every organization, newest first (a named privileged read in the administrator's platform scope). */
+  /** Every organization, newest first (a named privileged read in the platform scope opened by the
+   *  administrator's raw session token). */
   listOrganizations(
-    adminUserId: string,
+    sessionToken: string,
     opts: { limit?: number; cursor?: string },
   ): Promise<Page<PlatformOrganization>>;
   /**
@@ -85,9 +86,10 @@ function checkTargeting(patch: { plan?: string; attributes?: Record<string, unkn
 /** Platform administration (routes require a platform administrator; org roles do not count). */
 export function createPlatformService(deps: {
   withTenant: WithTenant;
-  /** The privileged read, run in `adminUserId`'s platform scope (the database checks the administrator). */
+  /** The privileged read, run in the platform scope opened by the administrator's raw session token (the
+   *  database checks the session is a live one of a platform administrator). */
   platformOrganizations: (
-    adminUserId: string,
+    sessionToken: string,
     after: string | null,
     limit: number,
   ) => Promise<PlatformOrganizationRow[]>;
@@ -97,10 +99,10 @@ export function createPlatformService(deps: {
   log: Logger;
 }): PlatformService {
   return {
-    async listOrganizations(adminUserId, opts) {
+    async listOrganizations(sessionToken, opts) {
       const limit = Math.min(Math.max(opts.limit ?? 50, 1), 200);
       const after = decodeCursor(opts.cursor, isTenantId) ?? null;
-      const rows = await deps.platformOrganizations(adminUserId, after, limit + 1);
+      const rows = await deps.platformOrganizations(sessionToken, after, limit + 1);
       const more = rows.length > limit;
       const page = rows.slice(0, limit);
       return {

@@ -15,8 +15,9 @@ export interface SessionView {
   readonly userTwoFactorEnabled: boolean;
   readonly isPlatformAdmin: boolean;
   readonly emailVerified: boolean;
-  /** SHA-256 of the presented session token (the proof of the user for privileged lookups). */
-  readonly tokenHash?: Buffer;
+  /** The presented (raw) session token: the proof of the user for privileged lookups and what opens a
+   *  platform administrator's platform scope (the database hashes it and checks the session is live). */
+  readonly sessionToken?: string;
 }
 
 /** A verified access token (see the tokens module). */
@@ -188,7 +189,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         sessionId: session.sessionId,
         isPlatformAdmin: session.isPlatformAdmin,
         emailVerified: session.emailVerified,
-        ...(session.tokenHash ? { credential: { kind: 'session', tokenHash: session.tokenHash } } : {}),
+        ...(session.sessionToken ? { credential: { kind: 'session', token: session.sessionToken } } : {}),
       } satisfies Authenticated;
     },
 

@@ -48,13 +48,13 @@ export function registerSwitchRoutes(app: App, deps: SwitchRouteDeps): void {
     },
     async (req, reply) => {
       const who = authenticated(req);
-      if (!who.sessionId)
+      if (!who.sessionId || who.credential?.kind !== 'session')
         throw new HttpError('FORBIDDEN', 'switching organization needs a browser session', 403);
       const userId = userIdOf(req);
       const ref = req.body.organization.trim().toLowerCase();
       const orgId = isTenantId(ref) ? ref : await deps.organizationIdBySlug(ref);
       if (!orgId) throw organizationNotFound();
-      const rotated = await deps.sessions.setCurrentOrganization(who.sessionId, orgId);
+      const rotated = await deps.sessions.setCurrentOrganization(who.sessionId, orgId, who.credential.token);
       if (!rotated) throw organizationNotFound();
       await deps.rememberLastOrganization(userId, orgId);
       void reply.header('set-cookie', deps.sessions.cookie(rotated.token, rotated.session));

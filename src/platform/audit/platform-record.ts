@@ -8,20 +8,25 @@ import { draftAudit } from './draft.js';
 export interface PlatformActor {
   readonly actor: Principal;
   readonly requestId: string;
+  /** The RAW token of the administrator's browser session (platform routes are session-only): what opens
+   *  the platform scope (`withPlatformScope`). Absent where no platform definer function is called. */
+  readonly sessionToken?: string;
 }
 
-/** The platform administrator acting (what `withPlatformScope` is opened for). */
-export function platformAdminId(who: PlatformActor): string {
-  if (who.actor.kind !== 'user') throw new Error('platform actions are taken by a platform administrator');
-  return who.actor.userId;
+/** The session token that opens `who`'s platform scope (`withPlatformScope(platformDb, it, …)`). */
+export function platformSessionToken(who: PlatformActor): string {
+  if (who.actor.kind !== 'user' || !who.sessionToken) {
+    throw new Error('platform actions are taken by a platform administrator, in a browser session');
+  }
+  return who.sessionToken;
 }
 
 /**
  * Appends one event to the platform chain (actions with no organization, e.g. feature flag definitions),
- * in the caller's platform scope: `withPlatformScope(platformDb, platformAdminId(who), scope => …)`.
+ * in the caller's platform scope: `withPlatformScope(platformDb, platformSessionToken(who), scope => …)`.
  * Same entry shape, hashing and locking as an organization's chain (`recordAudit`), through the one
- * function allowed to append (`app_platform_audit_append`), which refuses outside the platform scope and
- * unless the event's actor is the scope's administrator.
+ * function allowed to append (`app_platform_audit_append`), which refuses outside the platform scope (a live session
+ * of a platform administrator) and unless the event's actor is that administrator.
  */
 export async function recordPlatformAudit(
   scope: PlatformScope,

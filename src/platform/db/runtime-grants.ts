@@ -64,11 +64,10 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_audit_append(uuid,text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
   'function app_platform_audit_append(text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
   'function app_priv_api_key_by_key_id(text,bytea): EXECUTE',
-  'function app_priv_audit_chains_to_checkpoint(text,uuid,integer): EXECUTE',
   'function app_priv_invitation_by_token(bytea): EXECUTE',
   'function app_priv_organization_id_by_slug(text): EXECUTE',
   'function app_priv_platform_organizations(uuid,integer): EXECUTE',
-  'function app_priv_user_organizations(uuid,bytea,uuid): EXECUTE',
+  'function app_priv_user_organizations(text,uuid,uuid): EXECUTE',
   // The job queue: the runtime role's only way into it (migration 0010; the worker has its own role).
   'function app_enqueue_job(text,json,text,integer,timestamp with time zone): EXECUTE',
 ];

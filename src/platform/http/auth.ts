@@ -26,7 +26,8 @@ export interface Authenticated {
   readonly sessionId: string | null;
   readonly isPlatformAdmin: boolean;
   /** The credential the request presented, as the proof privileged lookups about its user ask for
-   *  (`PrivilegedOps.userOrganizations`); absent for API keys. */
+   *  (`PrivilegedOps.userOrganizations`) and, for a session, what opens the platform scope
+   *  (`withPlatformScope`); absent for API keys. */
   readonly credential?: UserProof;
   /** Whether the user's email address is verified (from the session's or the token's cached user state;
    *  absent for API keys, which have no user). */
@@ -89,6 +90,16 @@ export function userIdOf(request: FastifyRequest): string {
   const who = authenticated(request);
   if (!who.userId) throw new HttpError('FORBIDDEN', 'this route needs a user, not an API key', 403);
   return who.userId;
+}
+
+/** The raw session token of a `platform` route's request (platform routes are session-only): what opens
+ *  the administrator's platform scope. */
+export function platformSessionOf(request: FastifyRequest): string {
+  const credential = authenticated(request).credential;
+  if (credential?.kind !== 'session') {
+    throw new HttpError('FORBIDDEN', 'platform administration needs a browser session', 403);
+  }
+  return credential.token;
 }
 
 /** One 404 body for "no such organization" and "not your organization" alike. */

@@ -252,14 +252,14 @@ describe('catalog: every tenant table is protected', () => {
     expect(member.rows).toEqual([]);
   });
 
-  it('the definer role cannot log in, and only the runtime role may run its functions', async () => {
+  it('the definer role cannot log in, and only the runtime role may run its functions (the checkpoint scan: only the worker role)', async () => {
     const role = await admin.query('select rolcanlogin, rolbypassrls from pg_roles where rolname = $1', [
       db.roles.definer,
     ]);
     expect(role.rows[0]).toEqual({ rolcanlogin: false, rolbypassrls: true });
     const fns = await admin.query<{ proname: string; prosecdef: boolean; acl: string }>(
       `select p.proname, p.prosecdef, array_to_string(p.proacl, ',') as acl from pg_proc p
-       join pg_roles r on r.oid = p.proowner where r.rolname = $1 order by 1`,
+       join pg_roles r on r.oid = p.proowner where r.rolname = $1 order by 1, p.pronamespace::regnamespace::text`,
       [db.roles.definer],
     );
     expect(fns.rows.map((f) => f.proname)).toEqual([
@@ -271,6 +271,7 @@ describe('catalog: every tenant table is protected', () => {
       // Appends to the platform chain: only in a platform administrator's platform scope.
       'app_platform_audit_append',
       'app_priv_api_key_by_key_id',
+      // Every organization with audit events: the worker role's hourly checkpoint job only (worker_api).
       'app_priv_audit_chains_to_checkpoint',
       'app_priv_invitation_by_token',
       'app_priv_organization_id_by_slug',
@@ -280,7 +281,13 @@ describe('catalog: every tenant table is protected', () => {
     for (const f of fns.rows) {
       expect(f.prosecdef).toBe(true);
       expect(f.acl).not.toMatch(/(^|,)=X/); // no EXECUTE for PUBLIC
-      expect(f.acl).toContain(`${db.roles.runtime}=X`);
+      if (f.proname === 'app_priv_audit_chains_to_checkpoint') {
+        expect(f.acl).toContain(`${db.roles.worker}=X`);
+        expect(f.acl).not.toContain(`${db.roles.runtime}=`);
+      } else {
+        expect(f.acl).toContain(`${db.roles.runtime}=X`);
+        expect(f.acl).not.toContain(`${db.roles.worker}=`);
+      }
     }
   });
 });

@@ -1,11 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type pg from 'pg';
+import pg from 'pg';
+import { sql } from 'kysely';
 import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
 import { createPlatformDb, type PlatformDb } from '../db/platform-db.js';
 import { uuidv7 } from '../ids.js';
 import type { Tenancy } from './tenancy.js';
 import { withPlatformScope } from './platform-scope.js';
+import { auditChainsToCheckpoint } from './privileged.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest();
 
@@ -25,6 +27,7 @@ describe('definer functions refuse outside their contract', () => {
   let userA: string;
   let admin: string;
   const sessionToken = randomBytes(32).toString('base64url');
+  const adminToken = randomBytes(32).toString('base64url');
   const inviteToken = randomBytes(32);
   const keyId = randomBytes(8).toString('hex');
   const keySecret = randomBytes(32).toString('base64url');
@@ -47,6 +50,11 @@ describe('definer functions refuse outside their contract', () => {
       `insert into sessions (id, user_id, token_hash, idle_expires_at, absolute_expires_at)
        values ($1, $2, $3, now() + interval '1 hour', now() + interval '1 hour')`,
       [uuidv7(), userA, sha(sessionToken)],
+    );
+    await owner.query(
+      `insert into sessions (id, user_id, token_hash, idle_expires_at, absolute_expires_at)
+       values ($1, $2, $3, now() + interval '1 hour', now() + interval '1 hour')`,
+      [uuidv7(), admin, sha(adminToken)],
     );
     await owner.query(
       `insert into memberships (organization_id, user_id, role, status) values ($1, $2, 'owner', 'active')`,
@@ -81,6 +89,9 @@ describe('definer functions refuse outside their contract', () => {
     }
   }
   const refused = /refused|needs|must name|outside the tenant scope/;
+  const appendSql = (actorId: string) =>
+    `select seq from app_platform_audit_append('{}', '}', '${uuidv7()}', now(), 'user', '${actorId}',
+       'flag.created', 'feature_flag', 'x', null, null, 'r', null, null)`;
 
   it('app_priv_organization_id_by_slug: answers outside a scope, refuses inside one', async () => {
     const slug = (await owner.query<{ slug: string }>('select slug from organizations where id = $1', [orgA]))
@@ -99,31 +110,69 @@ describe('definer functions refuse outside their contract', () => {
     ).rejects.toThrow(refused);
   });
 
-  it('app_priv_audit_chains_to_checkpoint: refused inside a scope', async () => {
+  it('app_priv_audit_chains_to_checkpoint: the worker role’s, not the runtime role’s; refused inside a scope', async () => {
     await expect(
-      inScopeOfB('select * from app_priv_audit_chains_to_checkpoint($1, null, 10)', ['k']),
-    ).rejects.toThrow(refused);
-    await expect(tenancy.privileged.auditChainsToCheckpoint('k', null, 10)).resolves.toBeInstanceOf(Array);
+      app.query('select * from worker_api.app_priv_audit_chains_to_checkpoint($1, null, 10)', ['k']),
+    ).rejects.toThrow(/permission denied/);
+    await expect(
+      app.query('select * from public.app_priv_audit_chains_to_checkpoint($1, null, 10)', ['k']),
+    ).rejects.toThrow(/does not exist/);
+    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    try {
+      await expect(auditChainsToCheckpoint(workerPool, 'k', null, 10)).resolves.toBeInstanceOf(Array);
+      const worker = await workerPool.connect();
+      try {
+        await worker.query('begin');
+        await worker.query(`select set_config('app.tenant_id', $1, true)`, [orgB]);
+        await expect(
+          worker.query('select * from worker_api.app_priv_audit_chains_to_checkpoint($1, null, 10)', ['k']),
+        ).rejects.toThrow(refused);
+      } finally {
+        await worker.query('rollback');
+        worker.release();
+      }
+    } finally {
+      await workerPool.end();
+    }
   });
 
-  it('app_priv_user_organizations: only for the user a live session proves', async () => {
-    const proof = { kind: 'session', tokenHash: sha(sessionToken) } as const;
+  it('app_priv_user_organizations: only for the user a live session proves, by its RAW token', async () => {
+    const proof = { kind: 'session', token: sessionToken } as const;
     const mine = await tenancy.privileged.userOrganizations(userA, proof);
     expect(mine.map((o) => o.organizationId)).toEqual([orgA]);
-    // Another user's id with A's session, a made-up session, no proof at all: refused.
+    // The user comes from the session: no user id needed.
+    const direct = await app.query(
+      'select organization_id from app_priv_user_organizations($1, null, null)',
+      [sessionToken],
+    );
+    expect(direct.rows.map((r: { organization_id: string }) => r.organization_id)).toEqual([orgA]);
+    // Another user's id with A's session, a made-up token, no proof at all: refused.
     await expect(tenancy.privileged.userOrganizations(admin, proof)).rejects.toThrow(refused);
     await expect(
-      tenancy.privileged.userOrganizations(userA, { kind: 'session', tokenHash: sha('guess') }),
+      tenancy.privileged.userOrganizations(userA, { kind: 'session', token: 'guess' }),
     ).rejects.toThrow(refused);
     await expect(
       tenancy.privileged.userOrganizations(userA, { kind: 'refresh_family', familyId: uuidv7() }),
     ).rejects.toThrow(refused);
     await expect(
-      app.query('select * from app_priv_user_organizations($1, null, null)', [userA]),
+      app.query('select * from app_priv_user_organizations(null, $1, null)', [userA]),
     ).rejects.toThrow(refused);
+    // What the runtime role CAN read (the stored hash, in any spelling) proves nothing.
+    const stored = await app.query<{ h: Buffer }>('select token_hash as h from sessions where user_id = $1', [
+      userA,
+    ]);
+    for (const spelling of [
+      stored.rows[0]!.h.toString('hex'),
+      `\\x${stored.rows[0]!.h.toString('hex')}`,
+      stored.rows[0]!.h.toString('base64url'),
+    ]) {
+      await expect(
+        app.query('select * from app_priv_user_organizations($1, null, null)', [spelling]),
+      ).rejects.toThrow(refused);
+    }
     // Even with the proof, not from inside another tenant's scope.
     await expect(
-      inScopeOfB('select * from app_priv_user_organizations($1, $2, null)', [userA, sha(sessionToken)]),
+      inScopeOfB('select * from app_priv_user_organizations($1, null, null)', [sessionToken]),
     ).rejects.toThrow(refused);
     // A revoked session proves nothing.
     await owner.query('update sessions set revoked_at = now() where token_hash = $1', [sha(sessionToken)]);
@@ -159,55 +208,103 @@ describe('definer functions refuse outside their contract', () => {
     ).rejects.toThrow(refused);
   });
 
-  it('app_priv_platform_organizations: only in the platform scope of a platform administrator', async () => {
-    const rows = await withPlatformScope(platform, admin, (s) =>
+  it('app_priv_platform_organizations: only with the raw token of a live platform administrator session', async () => {
+    const rows = await withPlatformScope(platform, adminToken, (s) =>
       tenancy.privileged.platformOrganizations(s, null, 200),
     );
     expect(rows.map((r) => r.id)).toEqual(expect.arrayContaining([orgA, orgB]));
-    // Not an administrator; no scope at all; a tenant scope that also names an administrator.
-    await expect(
-      withPlatformScope(platform, userA, (s) => tenancy.privileged.platformOrganizations(s, null, 10)),
-    ).rejects.toThrow(refused);
+    // Not an administrator's session; a made-up token; the stored hash; no scope at all.
+    for (const token of [sessionToken, 'guess', sha(adminToken).toString('hex')]) {
+      await expect(
+        withPlatformScope(platform, token, (s) => tenancy.privileged.platformOrganizations(s, null, 10)),
+      ).rejects.toThrow(refused);
+    }
     await expect(app.query('select * from app_priv_platform_organizations(null, 10)')).rejects.toThrow(
       refused,
     );
+    // The administrator's session revoked, expired, or waiting for the second factor: refused.
+    const list = () =>
+      withPlatformScope(platform, adminToken, (s) => tenancy.privileged.platformOrganizations(s, null, 1));
+    await owner.query('update sessions set revoked_at = now() where token_hash = $1', [sha(adminToken)]);
+    await expect(list()).rejects.toThrow(refused);
+    await owner.query(
+      `update sessions set revoked_at = null, idle_expires_at = now() - interval '1 second'
+        where token_hash = $1`,
+      [sha(adminToken)],
+    );
+    await expect(list()).rejects.toThrow(refused);
+    await owner.query(
+      `update sessions set idle_expires_at = now() + interval '1 hour' where token_hash = $1`,
+      [sha(adminToken)],
+    );
+    await owner.query(`update users set totp_enabled_at = now() where id = $1`, [admin]);
+    await expect(list()).rejects.toThrow(refused);
+    await owner.query(`update sessions set two_factor_verified = true where token_hash = $1`, [
+      sha(adminToken),
+    ]);
+    await expect(list()).resolves.toHaveLength(1);
+    await owner.query(`update users set totp_enabled_at = null where id = $1`, [admin]);
     await expect(
-      inScopeOfB(
-        `select set_config('app.platform_actor', $1, true), * from app_priv_platform_organizations(null, 10)`,
-        [admin],
-      ),
-    ).rejects.toThrow(refused);
-    await expect(
-      tenancy.withTenant(orgB, () => withPlatformScope(platform, admin, () => Promise.resolve(1))),
+      tenancy.withTenant(orgB, () => withPlatformScope(platform, adminToken, () => Promise.resolve(1))),
     ).rejects.toMatchObject({ code: 'TENANT_SCOPE_CONFLICT' });
   });
 
+  it('the platform functions: from a withTenant scope with forged settings, refused without a real administrator session token, accepted with one', async () => {
+    const forged = (extra: string) =>
+      tenancy.withTenant(orgB, (d) =>
+        sql
+          .raw<{ n: number }>(
+            `select count(*)::int as n from (
+             select set_config('app.tenant_id', '', true), set_config('app.platform_actor', '${admin}', true)
+             ${extra}) s, lateral app_priv_platform_organizations(null, 5)`,
+          )
+          .execute(d),
+      );
+    const forgedAppend = (extra: string) =>
+      tenancy.withTenant(orgB, async (d) => {
+        await sql
+          .raw(
+            `select set_config('app.tenant_id', '', true), set_config('app.platform_actor', '${admin}', true)
+             ${extra}`,
+          )
+          .execute(d);
+        return sql.raw<{ seq: string }>(appendSql(admin)).execute(d);
+      });
+    await expect(forged('')).rejects.toThrow(refused);
+    await expect(
+      forged(`, set_config('app.platform_session', '${sha(adminToken).toString('hex')}', true)`),
+    ).rejects.toThrow(refused);
+    await expect(forged(`, set_config('app.platform_session', '${sessionToken}', true)`)).rejects.toThrow(
+      refused,
+    );
+    await expect(forgedAppend('')).rejects.toThrow(refused);
+    await expect(
+      forgedAppend(`, set_config('app.platform_session', '${sessionToken}', true)`),
+    ).rejects.toThrow(refused);
+    // Only the raw token of a live administrator session opens it (which the runtime role cannot read).
+    const ok = await forged(`, set_config('app.platform_session', '${adminToken}', true)`);
+    expect(ok.rows[0]!.n).toBeGreaterThan(0);
+    const appended = await forgedAppend(`, set_config('app.platform_session', '${adminToken}', true)`);
+    expect(Number(appended.rows[0]!.seq)).toBeGreaterThan(0);
+  });
+
   it('app_platform_audit_append: only in the platform scope, only for events of its administrator', async () => {
-    const append = (actorId: string) =>
-      `select seq from app_platform_audit_append('{}', '}', '${uuidv7()}', now(), 'user', '${actorId}',
-         'flag.created', 'feature_flag', 'x', null, null, 'r', null, null)`;
-    await expect(app.query(append(admin))).rejects.toThrow(refused);
+    await expect(app.query(appendSql(admin))).rejects.toThrow(refused);
     await expect(
-      inScopeOfB(`select set_config('app.platform_actor', $1, true)`, [admin]),
-    ).resolves.toBeDefined();
-    await expect(
-      inScopeOfB(`select set_config('app.platform_actor', $1, true), (${append(admin)})`, [admin]),
+      inScopeOfB(`select set_config('app.platform_session', $1, true), (${appendSql(admin)})`, [adminToken]),
     ).rejects.toThrow(refused);
     await expect(
-      withPlatformScope(platform, admin, async (s) => {
-        const { sql } = await import('kysely');
-        await sql.raw(append(userA)).execute(s);
+      withPlatformScope(platform, adminToken, async (s) => {
+        await sql.raw(appendSql(userA)).execute(s);
       }),
     ).rejects.toThrow(refused);
     await expect(
-      withPlatformScope(platform, userA, async (s) => {
-        const { sql } = await import('kysely');
-        await sql.raw(append(userA)).execute(s);
+      withPlatformScope(platform, sessionToken, async (s) => {
+        await sql.raw(appendSql(userA)).execute(s);
       }),
     ).rejects.toThrow(refused);
-    const ok = await withPlatformScope(platform, admin, async (s) => {
-      const { sql } = await import('kysely');
-      return (await sql.raw<{ seq: string }>(append(admin)).execute(s)).rows[0];
+    const ok = await withPlatformScope(platform, adminToken, async (s) => {
+      return (await sql.raw<{ seq: string }>(appendSql(admin)).execute(s)).rows[0];
     });
     expect(Number(ok?.seq)).toBeGreaterThan(0);
   });

@@ -5,11 +5,21 @@ import type { PlatformScope } from './platform-scope.js';
 
 /**
  * The named privileged operations: the only ways to look across tenants. Each calls one SECURITY DEFINER
- * function owned by the NOLOGIN definer role (migrations 0001-0009), answers one narrow question, and is
- * logged with its name. There is no general bypass. Each function's contract is enforced by the function
- * itself, in the database (so an injected statement of the runtime role gets no more than the contract):
- * every one of them refuses inside a tenant scope (`app.tenant_id` set) except `app_audit_append`, which
- * refuses OUTSIDE the scope of its own organization.
+ * function owned by the NOLOGIN definer role (migrations 0001-0012), answers one narrow question, and is
+ * logged with its name. There is no general bypass. Each function checks its contract itself, in the
+ * database; what that withstands differs per function, because the runtime role can read some of what
+ * the contracts ask for (session token hashes, refresh family ids, user ids, slugs, and any tenant's rows,
+ * since RLS is keyed by a setting it sets itself):
+ * - against SQL injected as the runtime role: the platform functions (the RAW token of a live platform
+ *   administrator session; only its hash is stored) and the user-organizations lookup of a cookie
+ *   principal (the RAW session token);
+ * - against mistakes in application code only: the user-organizations lookup of a bearer principal (a
+ *   refresh family id, readable), the invitation and API key lookups (hashes an injected statement could
+ *   read from the tenant tables, which also hold everything these lookups answer), the slug lookup (public
+ *   names) and every tenant-scope refusal (`app.tenant_id` is a setting the runtime role can clear).
+ * Every one of them refuses inside a tenant scope (`app.tenant_id` set) except `app_audit_append`, which
+ * refuses OUTSIDE the scope of its own organization. The audit checkpoint scan is not among them: it
+ * belongs to the worker role ({@link auditChainsToCheckpoint}).
  */
 export interface PrivilegedOps {
   /** Which organization and invitation an invitation token belongs to: accepting a link happens before
@@ -20,7 +30,7 @@ export interface PrivilegedOps {
    *  public names; the id alone opens nothing). */
   organizationIdBySlug(slug: string): Promise<string | null>;
   /** Platform administration: organizations newest first, with member counts. Contract: only inside the
-   *  platform scope of a platform administrator (`withPlatformScope`). */
+   *  platform scope of a platform administrator's live session (`withPlatformScope`). */
   platformOrganizations(
     scope: PlatformScope,
     after: string | null,
@@ -29,7 +39,8 @@ export interface PrivilegedOps {
   /** The organizations a user is an ACTIVE member of (none marked for deletion), with the user's role,
    *  ordered by name then id; `after` continues strictly after that (name, id). "My organizations".
    *  Contract: only for the user the caller proves with `proof` (a live credential of that user);
-   *  outside any tenant scope. The database refuses (throws) without a valid proof. */
+   *  outside any tenant scope. The database refuses (throws) without a valid proof; with a session proof
+   *  the user is the session's, whatever `userId` says (a different one is refused). */
   userOrganizations(
     userId: string,
     proof: UserProof,
@@ -39,18 +50,20 @@ export interface PrivilegedOps {
    *  secret: null unless a key has that id and that secret (the stored hash is never returned).
    *  Contract: outside any tenant scope. */
   apiKeyByKeyId(keyId: string, secretHash: Buffer): Promise<ApiKeyAuthRow | null>;
-  /** Organizations whose audit chain moved since their last checkpoint signed with `keyId`, by id
-   *  (the hourly checkpoint job; nothing else about them). Contract: outside any tenant scope. */
-  auditChainsToCheckpoint(keyId: string, after: string | null, limit: number): Promise<string[]>;
 }
 
 /**
- * How a caller proves the user of `userOrganizations`: the SHA-256 of the session token the request
- * presented (a live, unrevoked, unexpired session of that user), or the refresh-token family an access
- * token names (live: a token of it unused, unrevoked, unexpired).
+ * How a caller proves the user of `userOrganizations`:
+ * - `session` (cookie principals): the RAW session token the request presented; the database hashes it
+ *   and requires a live, unrevoked, unexpired session. The runtime role stores and reads only hashes, so
+ *   this proof holds even against SQL injected as the runtime role.
+ * - `refresh_family` (bearer principals): the refresh-token family the access token names, live (a token
+ *   of it unused, unrevoked, unexpired) and of that user. A family id is READABLE by the runtime role
+ *   (`refresh_tokens`), so this guards against mistakes in application code (asking about the wrong
+ *   user), not against injected SQL.
  */
 export type UserProof =
-  | { readonly kind: 'session'; readonly tokenHash: Buffer }
+  | { readonly kind: 'session'; readonly token: string }
   | { readonly kind: 'refresh_family'; readonly familyId: string };
 
 /** An API key as authentication sees it. */
@@ -124,8 +137,8 @@ export function createPrivilegedOps(pool: pg.Pool, log?: Logger): PrivilegedOps 
           where $4::text is null or (name, organization_id) > ($4::text, $5::uuid)
           order by name, organization_id limit $6`,
         [
+          proof.kind === 'session' ? proof.token : null,
           userId,
-          proof.kind === 'session' ? proof.tokenHash : null,
           proof.kind === 'refresh_family' ? proof.familyId : null,
           after?.name ?? null,
           after?.id ?? null,
@@ -133,14 +146,6 @@ export function createPrivilegedOps(pool: pg.Pool, log?: Logger): PrivilegedOps 
         ],
       );
       return res.rows;
-    },
-    async auditChainsToCheckpoint(keyId, after, limit) {
-      audit('audit_chains_to_checkpoint', { after, limit });
-      const res = await pool.query<{ organization_id: string }>(
-        'select organization_id from app_priv_audit_chains_to_checkpoint($1, $2, $3)',
-        [keyId, after, limit],
-      );
-      return res.rows.map((r) => r.organization_id);
     },
     async apiKeyByKeyId(keyId, secretHash) {
       audit('api_key_by_key_id', { key_id: keyId });
@@ -165,4 +170,25 @@ export function createPrivilegedOps(pool: pg.Pool, log?: Logger): PrivilegedOps 
         : null;
     },
   };
+}
+
+/**
+ * Organizations whose audit chain moved since their last checkpoint signed with `keyId`, by id (the
+ * hourly checkpoint job; nothing else about them). Runs on a pool of the WORKER role, the only role that
+ * may call `worker_api.app_priv_audit_chains_to_checkpoint` (it enumerates every organization with audit
+ * events: the runtime role may not). Refused inside a tenant scope.
+ */
+export async function auditChainsToCheckpoint(
+  workerPool: pg.Pool,
+  keyId: string,
+  after: string | null,
+  limit: number,
+  log?: Logger,
+): Promise<string[]> {
+  log?.info({ privileged_operation: 'audit_chains_to_checkpoint', after, limit }, 'privileged operation');
+  const res = await workerPool.query<{ organization_id: string }>(
+    'select organization_id from worker_api.app_priv_audit_chains_to_checkpoint($1, $2, $3)',
+    [keyId, after, limit],
+  );
+  return res.rows.map((r) => r.organization_id);
 }

@@ -9,8 +9,8 @@ import { connect, testDb } from '../../../test/support/tenancy.js';
  * `organization_id` column, be under forced RLS (a view: `security_invoker`, so its tables' RLS applies).
  */
 const RUNTIME_SCHEMAS = ['public'];
-/** The worker role's only schema: graphile-worker's. */
-const WORKER_SCHEMAS = ['graphile_worker'];
+/** The worker role's schemas: graphile-worker's, and `worker_api` (the checkpoint scan, nothing else). */
+const WORKER_SCHEMAS = ['graphile_worker', 'worker_api'];
 const SYSTEM = `('pg_catalog', 'information_schema', 'pg_toast')`;
 
 describe('schemas and relations the runtime role can reach', () => {
