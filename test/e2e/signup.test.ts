@@ -95,10 +95,11 @@ describe('e2e: sign-up', () => {
       expect(r.statusCode, r.body).toBe(403);
       expect(r.json()).toMatchObject({ error: { code: 'EMAIL_NOT_VERIFIED' } });
     }
-    // Following the link (with the session) verifies; the gate opens on the very next request.
+    // Following the link verifies, ends the session from before verification (it may not have been the
+    // mailbox owner's) and signs in afresh; the gate opens on the very next request.
     const token = await nextMailedToken(email, 'verify-email');
     const verified = await browser.post('/v1/auth/verify-email', { token });
-    expect(verified.json()).toEqual({ signedIn: false, twoFactorRequired: false });
+    expect(verified.json()).toMatchObject({ signedIn: true, twoFactorRequired: false });
     const ok = await browser.post('/v1/auth/token', { organizationId: orgId });
     expect(ok.statusCode, ok.body).toBe(200);
   });

@@ -149,8 +149,10 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
         operationId: 'verifyEmail',
         tags: ['auth'],
         description:
-          'Marks the address verified. Without a live session on the request it also signs the user in ' +
-          '(sets the session cookie; answers like login, `signedIn: true`); with one it only verifies.',
+          'Marks the address verified. The first verification ends every earlier session and token of ' +
+          'the account (whoever signed in before the address was proven may not own it) and signs the ' +
+          'verifier in afresh (sets the session cookie; answers like login, `signedIn: true`). A live ' +
+          'session of another account on the request is left alone (`signedIn: false`).',
         body: Token,
         response: { 200: Type.Object({ signedIn: Type.Boolean(), ...SignedIn }), ...errors },
       },
@@ -160,7 +162,7 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
       checkCrossSiteRequest(req, allowedOrigins);
       const presented = sessions.tokenFromCookieHeader(req.headers.cookie);
       const live = presented ? await sessions.resolve(presented) : null;
-      const r = await auth.verifyEmail(req.body.token, live ? null : meta(req));
+      const r = await auth.verifyEmail(req.body.token, meta(req), live?.user.id ?? null);
       void reply.header('cache-control', 'no-store');
       if (!r.signedIn) return { signedIn: false, twoFactorRequired: false };
       void reply.header('set-cookie', sessions.cookie(r.token, r.session));

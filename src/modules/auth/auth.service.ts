@@ -77,8 +77,15 @@ export interface AuthService {
     /** The session's RAW token (the proof of the user for the membership lookup). */
     sessionToken?: string;
   }): Promise<{ user: PublicUser; currentOrganizationId: string | null }>;
-  /** Consumes a verification link; with `signIn` (no live session on the request) also signs in. */
-  verifyEmail(token: string, signIn: (SessionMeta & { ip: string }) | null): Promise<VerifyEmailResult>;
+  /**
+   * Consumes a verification link; the first one ends every earlier session and token of the user. With
+   * `signIn` also signs the verifier in, unless `presentedUserId` names a live session it did not end.
+   */
+  verifyEmail(
+    token: string,
+    signIn: (SessionMeta & { ip: string }) | null,
+    presentedUserId?: string | null,
+  ): Promise<VerifyEmailResult>;
   /** Mails a new verification link to the signed-in user. */
   resendVerification(userId: string, meta: { ip: string }): Promise<void>;
   /** Mails a reset link if the address has an account (same answer either way). */
@@ -170,7 +177,8 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       }
       return { user: toPublicUser(user), currentOrganizationId };
     },
-    verifyEmail: (token, signIn) => verification.verifyEmail(token, signIn),
+    verifyEmail: (token, signIn, presentedUserId) =>
+      verification.verifyEmail(token, signIn, presentedUserId ?? null),
     resendVerification: (userId, meta) => verification.resendVerification(userId, meta),
     requestPasswordReset: (email, meta) => passwords.requestPasswordReset(email, meta),
     confirmPasswordReset: (token, password) => passwords.confirmPasswordReset(token, password),

@@ -114,7 +114,8 @@ export async function queueVerificationMail(
     'Verify your email address',
     'Confirm your email address by opening this link:',
     link,
-    'The link is valid for 48 hours. If you did not create an account, ignore this message.',
+    'The link is valid for 48 hours. If you did not create this account, ignore this message and do not ' +
+      'open the link: opening it would verify an account that someone else set up with your address.',
   );
   await enqueueJob(db, 'mail.send', { tenantId: null, payload }, { jobKey: `mail:verify-email:${userId}` });
 }

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { HttpError } from '../../platform/http/http-errors.js';
@@ -6,6 +7,7 @@ import { consumeEmailToken, issueEmailToken, queueVerificationMail } from './ema
 import type { Session, SessionMeta, SessionService } from './sessions.service.js';
 import { clientAddress, recipientKey, type Throttle } from './throttle.js';
 import { startSessionInStartingOrganization } from './user-organizations.js';
+import { revokeUserRefreshTokens, revokeUserSessions } from './sessions.repository.js';
 import { findUserById, markEmailVerified, toPublicUser, type PublicUser } from './users.repository.js';
 
 export interface EmailVerificationDeps {
@@ -37,25 +39,49 @@ export function createEmailVerification(deps: EmailVerificationDeps) {
   const { db, sessions, log } = deps;
   return {
     /**
-     * Consumes a verification token and marks the address verified (every instance drops its cached
-     * copy of the user at once). With `signIn` (the request carried no live session) it also starts a
-     * session, as a login does: in the user's last or first organization, waiting for the second factor
-     * when the user has one. AUTH_TOKEN_INVALID when the token is unknown, used or expired.
+     * Consumes a verification token and marks the address verified. The FIRST verification also ends
+     * every session and refresh-token family of the user and moves `credentials_changed_at` (access
+     * tokens die on their next request): whoever signed in before the address was proven may have been
+     * someone else (an attacker who signed up with the victim's address and their own password), so no
+     * earlier session survives into the verified account. Every instance drops its cached copy of the
+     * user and of their sessions and tokens at once (the invalidation bus).
+     *
+     * With `signIn` it then starts a session for the verifier, as a login does (last or first
+     * organization; waiting for the second factor when the user has one) — unless the request presented
+     * a live session that this verification did not end (`presentedUserId`: another user's, or this
+     * user's when the address was already verified), which it leaves as it is (`signedIn: false`).
+     * AUTH_TOKEN_INVALID when the token is unknown, used or expired.
      */
     async verifyEmail(
       token: string,
       signIn: (SessionMeta & { ip: string }) | null,
+      presentedUserId: string | null = null,
     ): Promise<VerifyEmailResult> {
-      const user = await db.transaction().execute(async (trx) => {
+      const verified = await db.transaction().execute(async (trx) => {
         const id = await consumeEmailToken(trx, token, 'verify_email');
         if (!id) return undefined;
+        const before = await findUserById(trx, id, { forUpdate: true });
+        if (!before) return undefined;
+        const first = before.email_verified_at === null;
         await markEmailVerified(trx, id);
-        return findUserById(trx, id);
+        if (first) {
+          await trx
+            .updateTable('users')
+            .set({ credentials_changed_at: sql<Date>`now()` })
+            .where('id', '=', id)
+            .execute();
+          await revokeUserSessions(trx, id);
+          await revokeUserRefreshTokens(trx, id);
+        }
+        const user = await findUserById(trx, id);
+        return user && { user, ended: first };
       });
-      if (!user) throw invalidToken();
+      if (!verified) throw invalidToken();
+      const { user, ended } = verified;
       sessions.userChanged(user.id);
-      log?.info({ user: user.id }, 'email verified');
+      log?.info({ user: user.id, sessions_ended: ended }, 'email verified');
       if (!signIn) return { signedIn: false };
+      if (presentedUserId !== null && (presentedUserId !== user.id || !ended)) return { signedIn: false };
       const {
         token: sessionToken,
         session,

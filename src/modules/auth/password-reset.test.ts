@@ -62,12 +62,12 @@ describe('email verification, password reset and change', () => {
       const token = tokenInMail(await lastMailTo(h.admin, u.email), '/verify-email');
       expect(token).toBe(u.verificationToken);
       expect((await me(u.token)).json()).toMatchObject({ user: { emailVerified: false } });
-      // With a live session the link only verifies: no new session.
+      // The first verification ends the sessions from before it (this one included) and signs in afresh.
       const verified = await post('/v1/auth/verify-email', { token }, { ...cookie(u.token), ...ORIGIN });
       expect(verified.statusCode).toBe(200);
-      expect(verified.json()).toEqual({ signedIn: false, twoFactorRequired: false });
-      expect(sessionCookieOf(verified)).toBeUndefined();
-      expect((await me(u.token)).json()).toMatchObject({ user: { emailVerified: true } });
+      expect(verified.json()).toMatchObject({ signedIn: true, twoFactorRequired: false });
+      expect((await me(u.token)).statusCode).toBe(401);
+      expect((await me(sessionCookieOf(verified)!)).json()).toMatchObject({ user: { emailVerified: true } });
 
       const reused = await post('/v1/auth/verify-email', { token });
       const garbage = await post('/v1/auth/verify-email', { token: 'x'.repeat(43) });
@@ -103,7 +103,8 @@ describe('email verification, password reset and change', () => {
       expect(second).not.toBe(first);
       expect((await post('/v1/auth/verify-email', { token: first })).statusCode).toBe(400);
       expect((await post('/v1/auth/verify-email', { token: second })).statusCode).toBe(200);
-      const again = await post('/v1/auth/verify-email/resend', undefined, { ...cookie(u.token), ...ORIGIN });
+      const fresh = sessionCookieOf(await login(u.email, GOOD_PASSWORD))!;
+      const again = await post('/v1/auth/verify-email/resend', undefined, { ...cookie(fresh), ...ORIGIN });
       expect(again.statusCode).toBe(409);
       expect(again.json()).toMatchObject({ error: { code: 'AUTH_EMAIL_ALREADY_VERIFIED' } });
       const anonymous = await post('/v1/auth/verify-email/resend', undefined, ORIGIN);
@@ -163,6 +164,43 @@ describe('email verification, password reset and change', () => {
       );
       expect(foreign.statusCode).toBe(403);
       expect(sessionCookieOf(foreign)).toBeUndefined();
+    });
+
+    it('the first verification ends every earlier session (pre-hijack) and signs the verifier in afresh', async () => {
+      // An attacker signed up with the victim's address and their own password, and signed in (allowed).
+      const u = await register();
+      const before = await oneRow<{ at: Date }>(
+        h.admin,
+        'select credentials_changed_at as at from users where id = $1',
+        [u.userId],
+      );
+      expect((await me(u.token)).statusCode).toBe(200);
+      // The victim follows the link from their mailbox (no session in their browser).
+      const res = await post('/v1/auth/verify-email', { token: u.verificationToken }, ORIGIN);
+      expect(res.json()).toMatchObject({ signedIn: true, user: { emailVerified: true } });
+      expect((await me(u.token)).statusCode).toBe(401);
+      expect((await me(sessionCookieOf(res)!)).statusCode).toBe(200);
+      const after = await oneRow<{ at: Date }>(
+        h.admin,
+        'select credentials_changed_at as at from users where id = $1',
+        [u.userId],
+      );
+      expect(after.at.getTime()).toBeGreaterThan(before.at.getTime());
+      expect(await countRows(h.admin, 'sessions where user_id = $1 and revoked_at is null', [u.userId])).toBe(
+        1,
+      );
+
+      // Verifying from the account's own (pre-verification) session ends it too and signs in afresh.
+      const v = await register();
+      const own = await post(
+        '/v1/auth/verify-email',
+        { token: v.verificationToken },
+        { ...cookie(v.token), ...ORIGIN },
+      );
+      expect(own.json()).toMatchObject({ signedIn: true });
+      expect(sessionCookieOf(own)).not.toBe(v.token);
+      expect((await me(v.token)).statusCode).toBe(401);
+      expect((await me(sessionCookieOf(own)!)).statusCode).toBe(200);
     });
 
     it('an unverified account can still sign in with its password and resend the link', async () => {
