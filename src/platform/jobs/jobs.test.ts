@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
+import { sql } from 'kysely';
 import { createPool } from '../db/pool.js';
 import { mailText } from '../../../test/support/smtp.js';
 import { sharedMailbox } from '../../../test/support/mailbox.js';
@@ -10,6 +11,7 @@ import type { Tenancy } from '../tenancy/tenancy.js';
 import { createMailer } from '../mail/mailer.js';
 import { createMailJobHandler, MAIL_TASK } from '../mail/mail-job.js';
 import { enqueueJob } from './enqueue.js';
+import { createJobPayloadBox, JobPayloadError, openJobPayload, sealJobPayload } from './payload-seal.js';
 import { purgeJobs, PURGE_TASK, startJobWorker, type JobWorker } from './worker.js';
 
 describe('jobs: queued in the caller’s transaction, delivered by the worker', () => {
@@ -119,7 +121,7 @@ describe('jobs: queued in the caller’s transaction, delivered by the worker', 
     // Age it: the clear expiry is in the past (and the ciphertext, bound to it, no longer opens either).
     await admin.query(
       `update graphile_worker._private_jobs
-          set payload = json_build_object('v', 1, 'tenantId', payload->'tenantId', 'requestId', null,
+          set payload = json_build_object('v', payload->'v', 'tenantId', payload->'tenantId', 'requestId', null,
                 'exp', extract(epoch from now())::bigint - 1, 'sealed', payload->'sealed'),
               run_at = now()
         where key = $1`,
@@ -135,6 +137,75 @@ describe('jobs: queued in the caller’s transaction, delivered by the worker', 
     }
     expect(left).toBe(0);
     expect(handled.some((p) => (p as { to?: string }).to === to)).toBe(false);
+  });
+
+  it('a sealed payload opens only for its own job key', () => {
+    const box = createJobPayloadBox(TEST_KEK);
+    const job = { tenantId: null, requestId: null, payload: { to: 'x@example.test' } };
+    const sealed = sealJobPayload(box, task, job, Date.now(), 'k1');
+    expect(sealed.v).toBe(2);
+    expect(openJobPayload(box, task, sealed, Date.now(), 'platform/k1')).toMatchObject(job);
+    for (const key of ['platform/k2', 'k1', null]) {
+      expect(() => openJobPayload(box, task, sealed, Date.now(), key), String(key)).toThrow(JobPayloadError);
+    }
+    const unkeyed = sealJobPayload(box, task, job);
+    expect(() => openJobPayload(box, task, unkeyed, Date.now(), 'platform/k1')).toThrow(JobPayloadError);
+  });
+
+  it('a payload that does not open fails permanently at once (no retry), and the purge deletes it', async () => {
+    const stem = `unopenable-${process.pid}-${Date.now()}`;
+    const org = await createTestOrg(tenancy, 'jobs-forged');
+    const other = await createTestOrg(tenancy, 'jobs-forger');
+    const later = new Date(Date.now() + 3600_000);
+    // Two pending platform (tenantless) mails; then K2 gets K1's payload (a valid seal, for another key),
+    // and K3, queued from organization A's scope, is replaced from another organization's scope by reusing
+    // its key with a payload of the sealed shape that was never sealed.
+    for (const k of ['k1', 'k2', 'k3']) {
+      await tenancy.withTenant(org, (db) =>
+        enqueueJob(
+          db,
+          task,
+          { tenantId: null, payload: { to: `${stem}-${k}@example.test`, subject: k, text: 'link' } },
+          { jobKey: `${stem}-${k}`, runAt: later },
+        ),
+      );
+    }
+    const key = (k: string) => `platform/${stem}-${k}`;
+    await admin.query(
+      `update graphile_worker._private_jobs
+          set payload = (select payload from graphile_worker._private_jobs where key = $1), run_at = now()
+        where key = $2`,
+      [key('k1'), key('k2')],
+    );
+    await tenancy.withTenant(other, (db) =>
+      sql`select app_enqueue_job(${task}, ${JSON.stringify({
+        v: 2,
+        tenantId: null,
+        requestId: null,
+        exp: Math.floor(Date.now() / 1000) + 3600,
+        sealed: 'v1.AAAA.AAAA.AAAA',
+      })}::json, ${`${stem}-k3`}, 10, now())`.execute(db),
+    );
+    const state = async (k: string) =>
+      (
+        await admin.query<{ attempts: number; max_attempts: number; failed: boolean }>(
+          `select attempts, max_attempts, last_error is not null as failed
+             from graphile_worker._private_jobs where key = $1`,
+          [key(k)],
+        )
+      ).rows[0];
+    const end = Date.now() + 15_000;
+    while (Date.now() < end && !((await state('k2'))?.failed && (await state('k3'))?.failed)) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const k of ['k2', 'k3'])
+      expect(await state(k), k).toEqual({ attempts: 1, max_attempts: 1, failed: true });
+    expect(handled.some((p) => String((p as { to?: string }).to).startsWith(stem))).toBe(false);
+    await purgeJobs(pool);
+    expect(await state('k2')).toBeUndefined();
+    expect(await state('k3')).toBeUndefined();
+    expect(await state('k1')).toMatchObject({ attempts: 0 }); // untouched, still pending
+    await admin.query(`delete from graphile_worker._private_jobs where key = $1`, [key('k1')]);
   });
 
   it('the hourly purge deletes permanently failed jobs and expired payloads, and nothing else', async () => {
@@ -157,7 +228,7 @@ describe('jobs: queued in the caller’s transaction, delivered by the worker', 
     );
     await admin.query(
       `update graphile_worker._private_jobs
-          set payload = json_build_object('v', 1, 'tenantId', payload->'tenantId', 'requestId', null,
+          set payload = json_build_object('v', payload->'v', 'tenantId', payload->'tenantId', 'requestId', null,
                 'exp', extract(epoch from now())::bigint - 1, 'sealed', payload->'sealed')
         where key = $1`,
       [key('expired')],

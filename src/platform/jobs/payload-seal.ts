@@ -12,10 +12,13 @@ export const JOB_PAYLOAD_TTL_MS = 7 * 24 * 3600_000;
  * What a job row holds (graphile-worker's `payload` column). Only the tenant, the request id and the
  * expiry are in clear (the worker needs them before opening, the purge needs `exp`); everything the
  * handler receives is in `sealed` (AES-256-GCM, `v1.<iv>.<tag>.<ciphertext>`), bound to the task, the
- * tenant and the expiry so a ciphertext moved to another job, tenant or expiry does not open.
+ * tenant, the expiry and (version 2) the job key as stored (`<tenant or 'platform'>/<key>`, or none), so a
+ * ciphertext moved to another job key, task, tenant or expiry does not open. Version 1 (no key bound) is
+ * still opened for jobs queued before version 2 (at most {@link JOB_PAYLOAD_TTL_MS} old): nothing can
+ * queue it any more (`app_enqueue_job` takes version 2 only).
  */
 export interface SealedJobPayload {
-  readonly v: 1;
+  readonly v: 1 | 2;
   readonly tenantId: string | null;
   readonly requestId: string | null;
   /** Unix time (seconds) after which the payload is refused and purged. */
@@ -57,19 +60,26 @@ export function installedJobPayloadBox(): SecretBox {
   return installed;
 }
 
-const context = (task: string, tenantId: string | null, exp: number) =>
-  `job:${task}:${tenantId ?? '-'}:${exp}`;
+const context = (v: 1 | 2, task: string, tenantId: string | null, exp: number, key: string | null) =>
+  v === 1 ? `job:${task}:${tenantId ?? '-'}:${exp}` : `job2:${task}:${tenantId ?? '-'}:${exp}:${key ?? '-'}`;
 
-/** Seals a job's payload for `task`, valid until `nowMs + JOB_PAYLOAD_TTL_MS`. */
+/** The job key as `app_enqueue_job` stores it: namespaced by the tenant (`platform` for none). */
+export function storedJobKey(tenantId: string | null, jobKey: string | null | undefined): string | null {
+  return jobKey == null ? null : `${tenantId ?? 'platform'}/${jobKey}`;
+}
+
+/** Seals a job's payload for `task` and its job key, valid until `nowMs + JOB_PAYLOAD_TTL_MS`. */
 export function sealJobPayload(
   box: SecretBox,
   task: string,
   job: OpenedJob,
   nowMs = Date.now(),
+  jobKey: string | null = null,
 ): SealedJobPayload {
   const exp = Math.floor((nowMs + JOB_PAYLOAD_TTL_MS) / 1000);
-  const sealed = box.seal(JSON.stringify({ payload: job.payload }), context(task, job.tenantId, exp));
-  return { v: 1, tenantId: job.tenantId, requestId: job.requestId, exp, sealed };
+  const key = storedJobKey(job.tenantId, jobKey);
+  const sealed = box.seal(JSON.stringify({ payload: job.payload }), context(2, task, job.tenantId, exp, key));
+  return { v: 2, tenantId: job.tenantId, requestId: job.requestId, exp, sealed };
 }
 
 /** True when `raw` has the sealed shape (not whether it opens). */
@@ -78,7 +88,7 @@ export function isSealedJobPayload(raw: unknown): raw is SealedJobPayload {
   return (
     typeof p === 'object' &&
     p !== null &&
-    p.v === 1 &&
+    (p.v === 1 || p.v === 2) &&
     (p.tenantId === null || typeof p.tenantId === 'string') &&
     (p.requestId === null || typeof p.requestId === 'string') &&
     typeof p.exp === 'number' &&
@@ -87,7 +97,8 @@ export function isSealedJobPayload(raw: unknown): raw is SealedJobPayload {
 }
 
 /**
- * Opens a job row's payload for `task`; `'expired'` once its expiry has passed (nothing is decrypted).
+ * Opens a job row's payload for `task` and the row's job key (`storedKey`: graphile-worker's `key`, as
+ * stored); `'expired'` once its expiry has passed (nothing is decrypted).
  * @throws JobPayloadError when it is not a sealed payload or does not open (the message holds no data).
  */
 export function openJobPayload(
@@ -95,12 +106,15 @@ export function openJobPayload(
   task: string,
   raw: unknown,
   nowMs = Date.now(),
+  storedKey: string | null = null,
 ): OpenedJob | 'expired' {
   if (!isSealedJobPayload(raw)) throw new JobPayloadError(`job payload of ${task} is not sealed`);
   if (raw.exp * 1000 <= nowMs) return 'expired';
   let inner: { payload: unknown };
   try {
-    inner = JSON.parse(box.open(raw.sealed, context(task, raw.tenantId, raw.exp)).toString('utf8')) as {
+    inner = JSON.parse(
+      box.open(raw.sealed, context(raw.v, task, raw.tenantId, raw.exp, storedKey)).toString('utf8'),
+    ) as {
       payload: unknown;
     };
   } catch (err) {

@@ -91,7 +91,7 @@ describe('job queue: out of the runtime role’s reach', () => {
     await expect(
       tenancy.control.pool.query(`select app_enqueue_job('mail.send', $1::json, null, 10, null)`, [
         JSON.stringify({
-          v: 1,
+          v: 2,
           tenantId: orgA,
           requestId: null,
           exp: Date.now() / 1000 + 60,
@@ -107,6 +107,21 @@ describe('job queue: out of the runtime role’s reach', () => {
         ),
       ),
     ).rejects.toMatchObject({ code: '22023' });
+    // The version is the JSON number 2, not a string that reads like it, nor the unkeyed version 1.
+    for (const v of ['2', 1, '1', 2.5, null]) {
+      await expect(
+        tenancy.withTenant(orgA, (db) =>
+          sql`select app_enqueue_job('mail.send', ${JSON.stringify({
+            v,
+            tenantId: orgA,
+            requestId: null,
+            exp: Math.floor(Date.now() / 1000) + 60,
+            sealed: 'v1.a.b.c',
+          })}::json, null, 10, null)`.execute(db),
+        ),
+        JSON.stringify(v),
+      ).rejects.toMatchObject({ code: '22023' });
+    }
   });
 
   it('a job key is the tenant’s own: B cannot replace A’s pending job by reusing its key', async () => {

@@ -16,8 +16,9 @@ const TASK_SHAPE = '^[a-z][a-z0-9_.:-]{0,99}$';
  * tasks there; recurring tasks such as the audit checkpoint are not listed, only the worker's crontab
  * queues them); a payload of exactly the sealed shape (so nothing travels in clear but the tenant, the
  * request id and the expiry), expiring within the longest link validity; a tenant equal to the caller's
- * scope (a job without a tenant may come from any scope: its handler runs outside every tenant). The
- * job key is namespaced by tenant, so no tenant can replace another's pending job.
+ * scope (a job without a tenant may come from any scope: its handler runs outside every tenant); `v` the
+ * JSON number 2. The job key is namespaced by tenant, so no tenant can replace another's pending job, and
+ * sealed into the payload, so a replacement of a tenantless job (possible from any scope) fails at once.
  */
 function enqueueFunctionSql(ttlSeconds: number): string {
   return `create or replace function ${ENQUEUE_SIGNATURE.replace(/\(.*$/, '')}(
@@ -37,7 +38,7 @@ function enqueueFunctionSql(ttlSeconds: number): string {
       if p_payload is null or json_typeof(p_payload) is distinct from 'object'
           or (select array_agg(k order by k) from json_object_keys(p_payload) k)
              is distinct from array['exp', 'requestId', 'sealed', 'tenantId', 'v']
-          or (p_payload->>'v') is distinct from '1'
+          or json_typeof(p_payload->'v') is distinct from 'number' or (p_payload->>'v') is distinct from '2'
           or json_typeof(p_payload->'sealed') is distinct from 'string'
           or p_payload->>'sealed' !~ '^v1\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*$'
           or json_typeof(p_payload->'exp') is distinct from 'number'

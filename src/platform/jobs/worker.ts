@@ -2,7 +2,7 @@ import { run, Logger, type Runner, type Task, type TaskList } from 'graphile-wor
 import type pg from 'pg';
 import type { Logger as Pino } from 'pino';
 import { runWithContext } from '../tenancy/context.js';
-import { createJobPayloadBox, openJobPayload, type OpenedJob } from './payload-seal.js';
+import { createJobPayloadBox, JobPayloadError, openJobPayload, type OpenedJob } from './payload-seal.js';
 
 /** A job handler: receives the opened payload; runs inside the job's request context. */
 export type JobHandler = (
@@ -45,7 +45,8 @@ function isCronPayload(raw: unknown): boolean {
 /**
  * Runs graphile-worker on a pool of the WORKER role (the runtime role cannot reach the queue). Before a
  * handler runs, the job's payload is opened with the key derived from `kek`; an expired one is dropped
- * unopened (its links are dead), one that does not open fails the job. Each job re-enters the context it
+ * unopened (its links are dead), one that does not open (altered, or moved to another job key, task,
+ * tenant or expiry) fails the job permanently at once, and the purge deletes it. Each job re-enters the context it
  * was queued in (tenant, request id) so its log lines carry them; handlers that touch tenant data call
  * `withTenant(job.tenantId, ...)` on the runtime tenancy themselves. The hourly {@link PURGE_TASK} is
  * always scheduled.
@@ -76,7 +77,22 @@ export async function startJobWorker(opts: {
       if (recurring.has(name) && isCronPayload(raw)) {
         job = { tenantId: null, requestId: null, payload: raw };
       } else {
-        job = openJobPayload(box, name, raw);
+        try {
+          job = openJobPayload(box, name, raw, Date.now(), helpers.job.key ?? null);
+        } catch (err) {
+          if (!(err instanceof JobPayloadError)) throw err;
+          // Altered, moved to another key, sealed with another key: it will never open. Fail it for good
+          // now (no retries); the purge deletes permanently failed jobs.
+          await opts.pool.query(
+            'update graphile_worker._private_jobs set max_attempts = attempts where id = $1',
+            [helpers.job.id],
+          );
+          opts.log.error(
+            { component: 'jobs', task: name, job_id: helpers.job.id },
+            'job payload cannot be opened: failed permanently',
+          );
+          throw err;
+        }
       }
       if (job === 'expired') {
         opts.log.warn(
