@@ -71,3 +71,22 @@ export const RUNTIME_GRANTS: readonly string[] = [
   // The job queue: the runtime role's only way into it (migration 0010; the worker has its own role).
   'function app_enqueue_job(text,json,text,integer,timestamp with time zone): EXECUTE',
 ];
+
+/**
+ * The relations the runtime role can reach that are NOT tenant tables (no `organization_id`), each with
+ * the reason it is global. Every other relation it can reach must pass the tenant checks (forced RLS, the
+ * one policy, the index): the catalog and fail-closed tests treat any reachable relation missing from this
+ * list as a tenant table, so a table keyed by something other than `organization_id` (say `org_id`) fails
+ * them instead of passing unnoticed. Names as in `RUNTIME_GRANTS` (schema-qualified outside `public`).
+ */
+export const GLOBAL_RELATIONS: Readonly<Record<string, string>> = {
+  kysely_migration: 'migration bookkeeping, read at start-up; no tenant data',
+  users: 'a user belongs to any number of organizations (memberships are the tenant rows)',
+  sessions: 'a browser session belongs to a user, not an organization; tokens stored only hashed',
+  email_tokens: 'verification and reset links belong to a user; stored only hashed',
+  recovery_codes: 'two-factor recovery codes belong to a user; stored only hashed',
+  refresh_tokens: 'token families belong to a user (the organization is a claim, checked per request)',
+  feature_flags: 'flag definitions are platform-wide (per-organization values: feature_flag_overrides)',
+  platform_audit_events: 'the platform chain: actions with no organization (read-only to the runtime role)',
+  platform_audit_head: 'the head of the platform chain (read-only to the runtime role)',
+};

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { connect, testDb } from '../../../test/support/tenancy.js';
-import { REACHABLE_SCHEMAS } from '../../../test/support/catalog.js';
+import { REACHABLE_RELATIONS, REACHABLE_SCHEMAS } from '../../../test/support/catalog.js';
+import { GLOBAL_RELATIONS } from '../db/runtime-grants.js';
 
 /**
  * Invariants 1 and 2 of ISOLATION.md, read from the catalogs. A tenant table is any table with
@@ -10,8 +11,14 @@ import { REACHABLE_SCHEMAS } from '../../../test/support/catalog.js';
  * form: permissive, FOR ALL, TO the runtime role only, USING and WITH CHECK both exactly
  * `(organization_id = app_current_tenant())`. Any other policy (any role, any command, permissive or
  * restrictive, PUBLIC) is reported: PostgreSQL ORs permissive policies, so one `USING (true)` opens a table.
+ * A relation the runtime role holds any privilege on is a tenant table too unless it is declared global
+ * (`GLOBAL_RELATIONS`, runtime-grants.ts): one keyed by another column (`org_id`) fails instead of passing.
  */
-export async function unprotectedTenantTables(c: pg.Client, runtimeRole: string): Promise<string[]> {
+export async function unprotectedTenantTables(
+  c: pg.Client,
+  runtimeRole: string,
+  globals: readonly string[] = Object.keys(GLOBAL_RELATIONS),
+): Promise<string[]> {
   const res = await c.query<{ table: string; problem: string }>(
     `with t as (
        select cl.oid, case when n.nspname = 'public' then '' else n.nspname || '.' end || cl.relname as relname,
@@ -19,10 +26,12 @@ export async function unprotectedTenantTables(c: pg.Client, runtimeRole: string)
               case when n.nspname = 'public' and cl.relname = 'organizations' then 'id' else 'organization_id' end
                 as col
        from pg_class cl join pg_namespace n on n.oid = cl.relnamespace
-       where cl.relnamespace in (${REACHABLE_SCHEMAS}) and cl.relkind in ('r', 'p')
+       where (cl.relnamespace in (${REACHABLE_SCHEMAS}) and cl.relkind in ('r', 'p')
          and (exists (select 1 from pg_attribute a where a.attrelid = cl.oid and a.attname = 'organization_id'
                       and not a.attisdropped)
-              or (n.nspname = 'public' and cl.relname = 'organizations'))
+              or (n.nspname = 'public' and cl.relname = 'organizations')))
+          or (cl.oid in (${REACHABLE_RELATIONS})
+              and case when n.nspname = 'public' then '' else n.nspname || '.' end || cl.relname <> all ($2::text[]))
      ), p as (
        select t.relname, t.col, pol.polname, pol.polpermissive, pol.polcmd, pol.polroles,
               pg_get_expr(pol.polqual, pol.polrelid) as qual, pg_get_expr(pol.polwithcheck, pol.polrelid) as chk,
@@ -36,6 +45,9 @@ export async function unprotectedTenantTables(c: pg.Client, runtimeRole: string)
      select relname as table, problem from (
        select relname, 'rls not enabled' as problem from t where not relrowsecurity
        union all select relname, 'rls not forced' from t where not relforcerowsecurity
+       union all select relname, 'reachable by the runtime role, not declared global, and no organization_id column'
+         from t where not exists (select 1 from pg_attribute a where a.attrelid = t.oid and a.attname = t.col
+                                    and not a.attisdropped)
        union all select relname, 'organization_id nullable or not uuid' from t where exists (
          select 1 from pg_attribute a where a.attrelid = t.oid and a.attname = t.col
            and (not a.attnotnull or a.atttypid <> 'uuid'::regtype))
@@ -57,7 +69,7 @@ export async function unprotectedTenantTables(c: pg.Client, runtimeRole: string)
               'USING ' || coalesce(qual, '-'), 'WITH CHECK ' || coalesce(chk, '-'))
        from p where not expected
      ) problems order by 1, 2`,
-    [runtimeRole],
+    [runtimeRole, globals],
   );
   return res.rows.map((r) => `${r.table}: ${r.problem}`);
 }
@@ -172,6 +184,42 @@ describe('catalog: every tenant table is protected', () => {
         'projects: unexpected policy tenant_isolation: granted to PUBLIC, USING (organization_id = app_current_tenant()), WITH CHECK (organization_id = app_current_tenant())',
         'roles: rls not forced',
       ]);
+    });
+  });
+
+  it('declares every reachable relation without organization_id global, with a reason, and nothing stale', async () => {
+    const reachable = await admin.query<{ name: string; tenant: boolean }>(
+      `select case when n.nspname = 'public' then '' else n.nspname || '.' end || c.relname as name,
+              exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'organization_id'
+                        and not a.attisdropped) or (n.nspname = 'public' and c.relname = 'organizations') as tenant
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.oid in (${REACHABLE_RELATIONS}) order by 1`,
+      [db.roles.runtime],
+    );
+    const global = reachable.rows.filter((r) => !r.tenant).map((r) => r.name);
+    expect(Object.keys(GLOBAL_RELATIONS).sort()).toEqual(global);
+    for (const reason of Object.values(GLOBAL_RELATIONS)) expect(reason.length).toBeGreaterThan(10);
+  });
+
+  it('fails on a relation the runtime role can reach that is keyed by another column (org_id) and not declared global', async () => {
+    await throwaway(async () => {
+      await owner.query('create table throwaway_org (org_id uuid not null primary key, secret text)');
+      expect(await problems()).toEqual([]); // unreachable: not a problem
+      await owner.query(`grant select, insert on throwaway_org to "${db.roles.runtime}"`);
+      expect(await problems()).toEqual([
+        'throwaway_org: no index leading with organization_id',
+        'throwaway_org: no policy with USING and WITH CHECK on app_current_tenant() for the runtime role',
+        'throwaway_org: reachable by the runtime role, not declared global, and no organization_id column',
+        'throwaway_org: rls not enabled',
+        'throwaway_org: rls not forced',
+      ]);
+      // Declared global (with a reason, in runtime-grants.ts), it is no longer taken for a tenant table.
+      expect(
+        await unprotectedTenantTables(owner, db.roles.runtime, [
+          ...Object.keys(GLOBAL_RELATIONS),
+          'throwaway_org',
+        ]),
+      ).toEqual([]);
     });
   });
 

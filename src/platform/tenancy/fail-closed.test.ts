@@ -3,22 +3,27 @@ import type pg from 'pg';
 import { uuidv7 } from '../ids.js';
 import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
 import type { Tenancy } from './tenancy.js';
-import { REACHABLE_SCHEMAS } from '../../../test/support/catalog.js';
+import { REACHABLE_RELATIONS, REACHABLE_SCHEMAS } from '../../../test/support/catalog.js';
+import { GLOBAL_RELATIONS } from '../db/runtime-grants.js';
 
 /**
  * Every tenant table the runtime role can reach (any schema; `organization_id`, or organizations itself),
- * read from the catalog, so a future table is covered the day it is added. Names as `unprotectedTenantTables`
- * gives them (schema-qualified outside `public`).
+ * read from the catalog, so a future table is covered the day it is added, and every other relation it
+ * holds a privilege on unless declared global (`GLOBAL_RELATIONS`): a table keyed by another column
+ * (`org_id`) then has no seed here and fails the suite by name. Names as `unprotectedTenantTables` gives
+ * them (schema-qualified outside `public`).
  */
-async function tenantTables(admin: pg.Client, runtimeRole: string): Promise<string[]> {
+export async function tenantTables(admin: pg.Client, runtimeRole: string): Promise<string[]> {
   const res = await admin.query<{ name: string }>(
     `select distinct case when n.nspname = 'public' then '' else n.nspname || '.' end || c.relname as name
      from pg_class c join pg_namespace n on n.oid = c.relnamespace
      left join pg_attribute a on a.attrelid = c.oid and a.attname = 'organization_id' and not a.attisdropped
-     where c.relnamespace in (${REACHABLE_SCHEMAS}) and c.relkind in ('r', 'p')
-       and (a.attname is not null or (n.nspname = 'public' and c.relname = 'organizations'))
+     where (c.relnamespace in (${REACHABLE_SCHEMAS}) and c.relkind in ('r', 'p')
+       and (a.attname is not null or (n.nspname = 'public' and c.relname = 'organizations')))
+        or (c.oid in (${REACHABLE_RELATIONS})
+            and case when n.nspname = 'public' then '' else n.nspname || '.' end || c.relname <> all ($2::text[]))
      order by 1`,
-    [runtimeRole],
+    [runtimeRole, Object.keys(GLOBAL_RELATIONS)],
   );
   return res.rows.map((r) => r.name);
 }
@@ -97,6 +102,20 @@ describe('fail closed, for every tenant table the catalog lists (invariants 3 an
     await app.end();
     await admin.end();
     await tenancy.close();
+  });
+
+  it('a relation the runtime role can reach, keyed by org_id and not declared global, is taken for a tenant table (and has no seed)', async () => {
+    await admin.query('begin');
+    try {
+      await admin.query('create table throwaway_org_keyed (org_id uuid not null primary key, secret text)');
+      expect(await tenantTables(admin, db.roles.runtime)).not.toContain('throwaway_org_keyed');
+      await admin.query(`grant select, insert on throwaway_org_keyed to "${db.roles.runtime}"`);
+      const listed = await tenantTables(admin, db.roles.runtime);
+      expect(listed).toContain('throwaway_org_keyed');
+      expect(listed.filter((t) => !(t in SEEDS))).toEqual(['throwaway_org_keyed']);
+    } finally {
+      await admin.query('rollback');
+    }
   });
 
   it('every tenant table has a seed here (a new table must add one), and each holds a row of A', async () => {
