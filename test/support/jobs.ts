@@ -27,7 +27,7 @@ export async function queuedJobs(admin: pg.Client, task: string): Promise<Queued
   );
   const jobs: QueuedJob[] = [];
   for (const row of res.rows) {
-    const opened = openJobPayload(box, task, row.payload);
+    const opened = openJobPayload(box, task, row.payload, Date.now(), row.key);
     if (opened === 'expired') continue;
     jobs.push({
       id: row.id,
