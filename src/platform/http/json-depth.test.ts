@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, createTestAuthenticator } from '../../../test/support/app.js';
-import { connect, createTestOrg, testDb } from '../../../test/support/tenancy.js';
+import { createTestOrg } from '../../../test/support/tenancy.js';
 import { identityFixtures } from '../../modules/memberships/memberships.test-support.js';
-import type { Authenticator } from './auth.js';
 import type { Composition } from '../../app/compose.js';
 import { MAX_JSON_DEPTH } from './json-body.js';
+import { signUpPlatformAdmin, startApp, stopApp, type E2eApp, type User } from '../../../test/e2e/helpers.js';
 
 /** `{"a":{"a":…{"a":1}…}}` nested `depth` objects deep, as text (JSON.stringify itself would recurse). */
 function nestedObject(depth: number): string {
@@ -83,32 +83,15 @@ describe('JSON bodies: nesting depth is bounded at parse time', () => {
   });
 
   describe('a platform route (flag variant values)', () => {
-    let c: Composition;
-    let token: string;
-    const tokens = createTestAuthenticator();
-    let adminId: string;
-    // The test authenticator's principal, made a platform administrator (as a verified session of one).
-    const asAdmin: Authenticator = {
-      authenticate: async (req) => {
-        const who = await tokens.authenticator.authenticate(req);
-        return who && who.userId === adminId ? { ...who, isPlatformAdmin: true } : who;
-      },
-      resolveTenant: (req, who) => tokens.authenticator.resolveTenant(req, who),
-    };
+    // Platform routes are session-only: a real platform administrator signed in with a browser session.
+    let c: E2eApp;
+    let admin: User;
     beforeAll(async () => {
-      c = await buildTestApp({ authenticator: asAdmin });
-      adminId = await identityFixtures(c.tenancy).user();
-      const owner = await connect(testDb().migrationUrl);
-      try {
-        await owner.query('update users set is_platform_admin = true where id = $1', [adminId]);
-      } finally {
-        await owner.end();
-      }
-      token = tokens.issue(null, { userId: adminId });
+      c = await startApp();
+      admin = await signUpPlatformAdmin(c, 'depth-admin');
     });
     afterAll(async () => {
-      await c.app.close();
-      await c.close();
+      await stopApp(c);
     });
 
     it('a variant value nested 3,000 deep answers 400 BODY_TOO_DEEP; a shallow one is created', async () => {
@@ -116,12 +99,7 @@ describe('JSON bodies: nesting depth is bounded at parse time', () => {
       const body = (value: string) =>
         `{"key":"${key}","kind":"multivariate","defaultValue":"a","variants":[{"key":"a","value":"a"},{"key":"b","value":${value}}]}`;
       const post = (payload: string) =>
-        c.app.inject({
-          method: 'POST',
-          url: '/v1/platform/flags',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          payload,
-        });
+        admin.browser.post('/v1/platform/flags', payload, { 'content-type': 'application/json' });
       const deep = await post(body(nestedObject(3000)));
       expect(deep.statusCode, deep.body).toBe(400);
       expect(deep.json<{ error: { code: string } }>().error.code).toBe('BODY_TOO_DEEP');
