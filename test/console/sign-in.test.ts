@@ -40,7 +40,8 @@ describe('console: signing in and out in Chromium', () => {
 
     await page.getByRole('button', { name: email }).click();
     await page.getByRole('menuitem', { name: 'Sign out' }).click();
-    await page.waitForURL('**/sign-in');
+    // On sign-in, with or without a `next` (a query refetched after the logout may redirect there first).
+    await page.waitForURL(/\/sign-in(\?|$)/);
     await page.goto(projectsUrl);
     await page.waitForURL(`**/sign-in?next=${encodeURIComponent(projectsUrl)}`);
 
