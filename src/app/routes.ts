@@ -18,7 +18,7 @@ import { createVerifiedEmailGate } from '../modules/auth/email-verified-gate.js'
 import { registerTokensRoutes } from '../modules/tokens/tokens.routes.js';
 import { registerTwoFactorRoutes } from '../modules/two-factor/two-factor.routes.js';
 import { registerInvitationsRoutes } from '../modules/invitations/invitations.routes.js';
-import { registerPlatformRoutes } from '../modules/platform/platform.routes.js';
+import { registerPlatformRoutes } from '../modules/platform-admin/platform-admin.routes.js';
 import { registerFlagsRoutes } from '../modules/flags/flags.routes.js';
 import { registerFlagDefinitionsRoutes } from '../modules/flags/flag-definitions.routes.js';
 import { registerSwitchRoutes } from '../modules/tenant-resolution/switch.routes.js';

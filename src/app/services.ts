@@ -14,7 +14,7 @@ import { createTokenService } from '../modules/tokens/tokens.service.js';
 import { createTwoFactorService } from '../modules/two-factor/two-factor.service.js';
 import { createTwoFactorPolicyService } from '../modules/two-factor/two-factor.policy.js';
 import { createInvitationsService } from '../modules/invitations/invitations.service.js';
-import { createPlatformService } from '../modules/platform/platform.service.js';
+import { createPlatformService } from '../modules/platform-admin/platform-admin.service.js';
 import { createFlagCache } from '../modules/flags/flag-cache.js';
 import { createFlagsService, loadOrganizationFlagContext } from '../modules/flags/flags.service.js';
 import {

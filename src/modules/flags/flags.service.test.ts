@@ -7,7 +7,7 @@ import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 import { uuidv7 } from '../../platform/ids.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
 import { identityFixtures, userCtx } from '../memberships/memberships.test-support.js';
-import { createPlatformService, type PlatformService } from '../platform/platform.service.js';
+import { createPlatformService, type PlatformService } from '../platform-admin/platform-admin.service.js';
 import { createFlagCache, type FlagCache } from './flag-cache.js';
 import {
   createFlagDefinitionsService,

@@ -2,7 +2,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/app-type.js';
 import { authenticated, platformSessionOf, userIdOf } from '../../platform/http/auth.js';
 import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
-import type { PlatformService } from './platform.service.js';
+import type { PlatformService } from './platform-admin.service.js';
 
 const Org = Type.Object({
   id: Type.String(),

@@ -6,7 +6,7 @@ import type { PlatformOrganizationRow } from '../../platform/tenancy/privileged.
 import { recordAudit } from '../../platform/audit/record.js';
 import type { PlatformActor } from '../../platform/audit/platform-record.js';
 import { ATTRIBUTE_NAME_RE, PLAN_RE } from '../flags/flag-model.js';
-import { PlatformError } from './platform.errors.js';
+import { PlatformError } from './platform-admin.errors.js';
 
 /** Most attributes an organization may carry (they are read by every flag evaluation). */
 export const MAX_ORGANIZATION_ATTRIBUTES = 50;
