@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
@@ -6,69 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/provision.js';
+import { runToExit as run, startServer as start, stopServer as stop } from './server-process.js';
 import { isRunning } from '../../src/platform/db/postmaster-lock.js';
 import { createTenancy } from '../../src/platform/tenancy/tenancy.js';
 import { createBareOrganization } from '../../src/modules/organizations/organization-records.js';
-
-const root = path.resolve(import.meta.dirname, '../..');
-
-interface Server {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-}
-
-/** `node --import tsx src/main.ts` (what `npm start` runs); resolves once it prints its URL. */
-async function start(env: Record<string, string>): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: '',
-      MIGRATION_DATABASE_URL: '',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no URL printed:\n${out}`)), 90_000);
-    child.stdout.on('data', () => {
-      const m = /running at (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`exited with ${code}:\n${out}`)));
-  });
-  return { child, url, output: () => out };
-}
-
-/** Runs main to its exit (a start that fails). */
-function run(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: root,
-      env: { ...process.env, DATABASE_URL: '', MIGRATION_DATABASE_URL: '', PORT: '0', ...env },
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => resolve({ code, out }));
-  });
-}
-
-function stop(s: Server): Promise<number | null> {
-  return new Promise((resolve) => {
-    s.child.on('exit', (code) => resolve(code));
-    s.child.kill('SIGTERM');
-  });
-}
 
 /** Running (not exited; an exited orphan may linger as a zombie until its new parent reaps it). */
 const alive = isRunning;
