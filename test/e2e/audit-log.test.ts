@@ -228,6 +228,20 @@ describe('audit log over HTTP (real composition)', () => {
     const event = list.json<{ data: EventBody[] }>().data.find((e) => e.target.id === key);
     expect(event).toMatchObject({ action: 'flag.created', actor: { type: 'user', id: admin.userId } });
     expect((await admin.browser.get('/v1/platform/audit-logs/verify')).json()).toMatchObject({ valid: true });
+    // Verification while other platform actions are appended: one snapshot, so never a false alarm.
+    for (let round = 0; round < 6; round++) {
+      const [verified] = await Promise.all([
+        admin.browser.get('/v1/platform/audit-logs/verify'),
+        ...[0, 1, 2].map((i) =>
+          admin.browser.post('/v1/platform/flags', {
+            key: `${key}.r${round}-${i}`,
+            kind: 'boolean',
+            defaultValue: false,
+          }),
+        ),
+      ]);
+      expect(verified.json(), `round ${round}`).toMatchObject({ valid: true });
+    }
     expect((await owner.browser.get('/v1/platform/audit-logs')).statusCode).toBe(403);
     expect((await owner.browser.get('/v1/platform/audit-logs/verify')).statusCode).toBe(403);
 

@@ -1,5 +1,6 @@
 import type { PlatformDb } from '../../platform/db/platform-db.js';
-import type { AuditEventsTable } from '../../platform/db/schema.js';
+import type { Kysely } from 'kysely';
+import type { AuditEventsTable, Database } from '../../platform/db/schema.js';
 import { storedEntry, type StoredEntry } from '../../platform/audit/stored.js';
 import { verifyChain, type ChainVerification } from '../../platform/audit/verify-chain.js';
 import { decodeCursor, toPage, type Page, pageLimit, isSeqKey } from '../../platform/pagination.js';
@@ -27,10 +28,10 @@ const asRow = (r: Omit<AuditEventsTable, 'organization_id'>): AuditEventsTable =
 export function createPlatformAuditService(deps: { db: PlatformDb }): PlatformAuditService {
   const { db } = deps;
 
-  async function* entries(): AsyncGenerator<StoredEntry> {
+  async function* entries(reader: Kysely<Database>): AsyncGenerator<StoredEntry> {
     let after = 0;
     for (;;) {
-      const rows = await db
+      const rows = await reader
         .selectFrom('platform_audit_events')
         .selectAll()
         .where('seq', '>', String(after))
@@ -66,11 +67,19 @@ export function createPlatformAuditService(deps: { db: PlatformDb }): PlatformAu
     },
 
     async verify() {
-      const head = await db.selectFrom('platform_audit_head').select(['seq', 'hash']).executeTakeFirst();
-      return verifyChain({
-        entries: entries(),
-        head: head ? { seq: Number(head.seq), hash: head.hash } : null,
-      });
+      // One snapshot for the head and every entry: the platform chain is shared, and an append committed
+      // between reading the head and reading the entries would look like entries beyond the head.
+      return db
+        .transaction()
+        .setIsolationLevel('repeatable read')
+        .setAccessMode('read only')
+        .execute(async (trx) => {
+          const head = await trx.selectFrom('platform_audit_head').select(['seq', 'hash']).executeTakeFirst();
+          return verifyChain({
+            entries: entries(trx),
+            head: head ? { seq: Number(head.seq), hash: head.hash } : null,
+          });
+        });
     },
   };
 }
