@@ -16,6 +16,24 @@ const sha = (s: string | Buffer) => createHash('sha256').update(s).digest();
  * as the runtime role, from organization B's scope asking about organization A, and outside any scope
  * where the contract says so.
  */
+
+/** Thrown to roll a scope back on purpose, carrying what the scope computed. */
+class RolledBack extends Error {
+  constructor(readonly value: unknown) {
+    super('rolled back on purpose');
+  }
+}
+/** The value a scope computed before it was rolled back with {@link RolledBack}. */
+async function keptValue<T>(scope: Promise<unknown>): Promise<T> {
+  try {
+    await scope;
+  } catch (err) {
+    if (err instanceof RolledBack) return err.value as T;
+    throw err;
+  }
+  throw new Error('the scope committed; it was meant to roll back');
+}
+
 describe('definer functions refuse outside their contract', () => {
   const db = testDb();
   let tenancy: Tenancy;
@@ -268,7 +286,9 @@ describe('definer functions refuse outside their contract', () => {
              ${extra}`,
           )
           .execute(d);
-        return sql.raw<{ seq: string }>(appendSql(admin)).execute(d);
+        // Accepted appends are rolled back: the platform chain is shared by the whole suite, and this
+        // event's prefix and suffix are not its canonical JSON (it would read as tampering).
+        throw new RolledBack(await sql.raw<{ seq: string }>(appendSql(admin)).execute(d));
       });
     await expect(forged('')).rejects.toThrow(refused);
     await expect(
@@ -284,7 +304,9 @@ describe('definer functions refuse outside their contract', () => {
     // Only the raw token of a live administrator session opens it (which the runtime role cannot read).
     const ok = await forged(`, set_config('app.platform_session', '${adminToken}', true)`);
     expect(ok.rows[0]!.n).toBeGreaterThan(0);
-    const appended = await forgedAppend(`, set_config('app.platform_session', '${adminToken}', true)`);
+    const appended = await keptValue<{ rows: { seq: string }[] }>(
+      forgedAppend(`, set_config('app.platform_session', '${adminToken}', true)`),
+    );
     expect(Number(appended.rows[0]!.seq)).toBeGreaterThan(0);
   });
 
@@ -303,9 +325,11 @@ describe('definer functions refuse outside their contract', () => {
         await sql.raw(appendSql(userA)).execute(s);
       }),
     ).rejects.toThrow(refused);
-    const ok = await withPlatformScope(platform, adminToken, async (s) => {
-      return (await sql.raw<{ seq: string }>(appendSql(admin)).execute(s)).rows[0];
-    });
+    const ok = await keptValue<{ seq: string } | undefined>(
+      withPlatformScope(platform, adminToken, async (s) => {
+        throw new RolledBack((await sql.raw<{ seq: string }>(appendSql(admin)).execute(s)).rows[0]);
+      }),
+    );
     expect(Number(ok?.seq)).toBeGreaterThan(0);
   });
 
