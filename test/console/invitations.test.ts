@@ -1,17 +1,15 @@
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   apiAs,
   expectAccessible,
-  launchChromium,
   mailedLink,
   newContext,
   newEmail,
   newPassword,
   screenshots,
   signUpVerified,
-  startConsoleApp,
-  stopConsoleApp,
+  useConsoleSuite,
   type ConsoleApp,
 } from './support.js';
 
@@ -20,13 +18,9 @@ const seen = new Set<string>();
 describe('console: accepting an invitation in Chromium', () => {
   let c: ConsoleApp;
   let browser: Browser;
-  beforeAll(async () => {
-    c = await startConsoleApp();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await stopConsoleApp(c);
+  useConsoleSuite((app, b) => {
+    c = app;
+    browser = b;
   });
 
   it('a new colleague registers from the mailed link and lands in the organization; the owner, signed in, reads whom it is for; a revoked one says so', async () => {

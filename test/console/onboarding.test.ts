@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   expectAccessible,
-  launchChromium,
   mailedLink,
   newContext,
   screenshots,
-  startConsoleApp,
-  stopConsoleApp,
+  useConsoleSuite,
   type ConsoleApp,
 } from './support.js';
 
@@ -19,13 +17,9 @@ const email = (prefix: string) => `${prefix}-${randomBytes(5).toString('hex')}@c
 describe('console: onboarding in Chromium', () => {
   let c: ConsoleApp;
   let browser: Browser;
-  beforeAll(async () => {
-    c = await startConsoleApp();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await stopConsoleApp(c);
+  useConsoleSuite((app, b) => {
+    c = app;
+    browser = b;
   });
 
   it('sign up → mail → verify link → signed in with the Personal Organization → create "Acme" → create a project', async () => {

@@ -1,16 +1,14 @@
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   apiAs,
   expectAccessible,
-  launchChromium,
   newContext,
   newEmail,
   newPassword,
   screenshots,
   signUpVerified,
-  startConsoleApp,
-  stopConsoleApp,
+  useConsoleSuite,
   type ConsoleApp,
 } from './support.js';
 
@@ -19,13 +17,9 @@ const seen = new Set<string>();
 describe('console: projects, the example resource, in Chromium', () => {
   let c: ConsoleApp;
   let browser: Browser;
-  beforeAll(async () => {
-    c = await startConsoleApp();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await stopConsoleApp(c);
+  useConsoleSuite((app, b) => {
+    c = app;
+    browser = b;
   });
 
   it('validation error next to the field, edit, delete, cursor paging', async () => {

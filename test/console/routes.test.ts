@@ -10,6 +10,7 @@ import {
   screenshots,
   startConsoleApp,
   stopConsoleApp,
+  useConsoleSuite,
   type ConsoleApp,
 } from './support.js';
 
@@ -23,13 +24,9 @@ const MAILED = [
 describe('console: routes served by the API server', () => {
   let c: ConsoleApp;
   let browser: Browser;
-  beforeAll(async () => {
-    c = await startConsoleApp();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await stopConsoleApp(c);
+  useConsoleSuite((app, b) => {
+    c = app;
+    browser = b;
   });
 
   it('every route the product mails is a console page (HTML with the CSP), never the JSON 404', async () => {

@@ -1,19 +1,17 @@
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { base32Decode } from '../../src/modules/two-factor/base32.js';
 import { totp } from '../../src/modules/two-factor/totp.js';
 import {
   apiAs,
   expectAccessible,
-  launchChromium,
   mailedLink,
   newContext,
   newEmail,
   newPassword,
   screenshots,
   signUpVerified,
-  startConsoleApp,
-  stopConsoleApp,
+  useConsoleSuite,
   type ConsoleApp,
 } from './support.js';
 
@@ -22,13 +20,9 @@ const seen = new Set<string>();
 describe('console: signing in and out in Chromium', () => {
   let c: ConsoleApp;
   let browser: Browser;
-  beforeAll(async () => {
-    c = await startConsoleApp();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await stopConsoleApp(c);
+  useConsoleSuite((app, b) => {
+    c = app;
+    browser = b;
   });
 
   it('sign out, a wrong password is refused next to the form, sign in returns to the page asked for', async () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import axe from 'axe-core';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { ensureBuilt } from '../../web/scripts/ensure-built.js';
 import { buildTestApp } from '../support/app.js';
 import { sharedMailbox } from '../support/mailbox.js';
@@ -128,6 +128,24 @@ export async function stopConsoleApp(c: ConsoleApp | undefined): Promise<void> {
   if (!c) return;
   await c.app.close();
   await c.close();
+}
+
+/**
+ * The set-up every console suite shares: one app with a built console and one Chromium for the whole file,
+ * both closed after it. `use` receives them once they are up.
+ */
+export function useConsoleSuite(use: (app: ConsoleApp, browser: Browser) => void): void {
+  let app: ConsoleApp | undefined;
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    app = await startConsoleApp();
+    browser = await launchChromium();
+    use(app, browser);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await stopConsoleApp(app);
+  });
 }
 
 /** Chromium, headless, with a fresh profile (Playwright creates and removes it). */
