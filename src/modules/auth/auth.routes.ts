@@ -21,6 +21,7 @@ export const User = Type.Object(
     email: Type.String(),
     emailVerified: Type.Boolean(),
     twoFactorEnabled: Type.Boolean(),
+    isPlatformAdmin: Type.Boolean(),
   },
   { $id: 'AuthUser' },
 );

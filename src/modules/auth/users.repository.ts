@@ -10,6 +10,8 @@ export interface PublicUser {
   email: string;
   emailVerified: boolean;
   twoFactorEnabled: boolean;
+  /** The user administers the whole platform (the console shows its screens; the server decides). */
+  isPlatformAdmin: boolean;
 }
 
 export const toPublicUser = (u: UserRow): PublicUser => ({
@@ -17,6 +19,7 @@ export const toPublicUser = (u: UserRow): PublicUser => ({
   email: u.email,
   emailVerified: u.email_verified_at !== null,
   twoFactorEnabled: u.totp_enabled_at !== null,
+  isPlatformAdmin: u.is_platform_admin,
 });
 
 export async function findUserByEmail(db: IdentityDb, normalized: string): Promise<UserRow | undefined> {

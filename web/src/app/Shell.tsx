@@ -1,17 +1,19 @@
 import { Suspense } from 'react';
 import { Alert, Anchor, Box, Button, Container, Group, Menu, Text, UnstyledButton } from '@mantine/core';
-import { Link, NavLink, Outlet, useMatch } from 'react-router';
+import { Link, Outlet, useMatch } from 'react-router';
 import { Loading } from '../components/QueryState';
 import { useMe } from '../features/auth/api/me';
 import { useSignOut } from '../features/auth/api/logout';
 import { ResendLink } from '../features/auth/components/ResendLink';
 import { OrgSwitcher } from '../features/organizations/components/OrgSwitcher';
+import { AdminNav, OrgNav } from './OrgNav';
 
 /** The signed-in frame: header with the organization switcher and the account menu, then the page. */
 export function Shell() {
   const me = useMe();
   const orgMatch = useMatch('/o/:org/*');
   const org = orgMatch?.params.org;
+  const inAdmin = useMatch('/admin/*') !== null;
   const { signOut } = useSignOut();
   const user = me.data?.user;
   return (
@@ -38,16 +40,20 @@ export function Shell() {
               </Menu.Target>
               <Menu.Dropdown>
                 <Menu.Label>{user?.email}</Menu.Label>
+                <Menu.Item component={Link} to="/account">
+                  Account
+                </Menu.Item>
+                {user?.isPlatformAdmin ? (
+                  <Menu.Item component={Link} to="/admin/organizations">
+                    Platform administration
+                  </Menu.Item>
+                ) : null}
                 <Menu.Item onClick={() => void signOut()}>Sign out</Menu.Item>
               </Menu.Dropdown>
             </Menu>
           </Group>
-          {org ? (
-            <Box component="nav" aria-label="Organization" className="app-nav">
-              <NavLink to={`/o/${org}/projects`}>Projects</NavLink>
-              <NavLink to={`/o/${org}/members`}>Members</NavLink>
-            </Box>
-          ) : null}
+          {org ? <OrgNav slug={org} /> : null}
+          {inAdmin && user?.isPlatformAdmin ? <AdminNav /> : null}
         </Container>
       </Box>
       <Container size="lg" px="md" py="lg" component="main" id="main" tabIndex={-1}>

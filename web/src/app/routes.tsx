@@ -17,6 +17,17 @@ const AcceptInvitationPage = lazy(() => import('../features/invitations/pages/Ac
 const CreateOrganizationPage = lazy(() => import('../features/organizations/pages/CreateOrganizationPage'));
 const ProjectsPage = lazy(() => import('../features/projects/pages/ProjectsPage'));
 const MembersPage = lazy(() => import('../features/members/pages/MembersPage'));
+const RolesPage = lazy(() => import('../features/members/pages/RolesPage'));
+const InvitationsPage = lazy(() => import('../features/invitations/pages/InvitationsPage'));
+const ApiKeysPage = lazy(() => import('../features/api-keys/pages/ApiKeysPage'));
+const AuditLogPage = lazy(() => import('../features/audit/pages/AuditLogPage'));
+const FlagsPage = lazy(() => import('../features/flags/pages/FlagsPage'));
+const OrgSettingsPage = lazy(() => import('../features/org-settings/pages/OrgSettingsPage'));
+const AccountPage = lazy(() => import('../features/account/pages/AccountPage'));
+const TwoFactorPage = lazy(() => import('../features/account/pages/TwoFactorPage'));
+const AdminOrganizationsPage = lazy(() => import('../features/platform-admin/pages/AdminOrganizationsPage'));
+const AdminFlagsPage = lazy(() => import('../features/platform-admin/pages/AdminFlagsPage'));
+const AdminAuditLogPage = lazy(() => import('../features/platform-admin/pages/AdminAuditLogPage'));
 
 const page = (node: ReactNode) => <Suspense fallback={<Loading what="the page" />}>{node}</Suspense>;
 
@@ -42,10 +53,25 @@ export function AppRoutes() {
       >
         <Route index element={<HomeRedirect />} />
         <Route path="/organizations/new" element={<CreateOrganizationPage />} />
+        <Route path="/account" element={<AccountPage />} />
+        <Route path="/account/two-factor" element={<TwoFactorPage />} />
+        <Route path="/admin">
+          <Route index element={<Navigate to="organizations" replace />} />
+          <Route path="organizations" element={<AdminOrganizationsPage />} />
+          <Route path="flags" element={<AdminFlagsPage />} />
+          <Route path="audit-log" element={<AdminAuditLogPage />} />
+          <Route path="*" element={<NotFoundPage />} />
+        </Route>
         <Route path="/o/:org" element={<OrgLayout />}>
           <Route index element={<Navigate to="projects" replace />} />
           <Route path="projects" element={<ProjectsPage />} />
           <Route path="members" element={<MembersPage />} />
+          <Route path="roles" element={<RolesPage />} />
+          <Route path="invitations" element={<InvitationsPage />} />
+          <Route path="api-keys" element={<ApiKeysPage />} />
+          <Route path="audit-log" element={<AuditLogPage />} />
+          <Route path="flags" element={<FlagsPage />} />
+          <Route path="settings" element={<OrgSettingsPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Route>
       </Route>
