@@ -1,10 +1,12 @@
 import { useEffect, useMemo } from 'react';
 import { Alert, Button, Stack, Text } from '@mantine/core';
-import { Link, Outlet, useParams } from 'react-router';
+import { Link, Navigate, Outlet, useParams } from 'react-router';
+import { isApiError } from '../api/errors';
 import type { Permission } from '../../../src/platform/authz/permissions';
 import { Loading, QueryState } from '../components/QueryState';
 import { useMe } from '../features/auth/api/me';
 import { useMyOrganizations } from '../features/organizations/api/listMyOrganizations';
+import { useOrganization } from '../features/organizations/api/getOrganization';
 import { useSwitchOrganization } from '../features/organizations/api/switchOrganization';
 import { OrgContext } from '../features/organizations/components/org-context';
 import { usePermissions } from '../features/organizations/components/use-permissions';
@@ -40,12 +42,31 @@ function OrgScope({
     if (current !== undefined && current !== org.id) mutate(org.id);
   }, [current, org.id, mutate]);
   const { ready, permissions } = usePermissions(org.slug, org.role);
+  const gate = useOrganization(org.slug);
   const value = useMemo(() => ({ org, can: (p: Permission) => permissions.has(p) }), [org, permissions]);
-  if (!ready) return <Loading what="your permissions" />;
+  if (isApiError(gate.error, 403, 'ORGANIZATION_SUSPENDED')) return <OrgSuspended name={org.name} />;
+  if (isApiError(gate.error, 403, 'TWO_FACTOR_ENROLLMENT_REQUIRED')) {
+    return <Navigate to={`/account/two-factor?required=${encodeURIComponent(org.slug)}`} replace />;
+  }
+  if (!ready || gate.isPending) return <Loading what="your permissions" />;
   return (
     <OrgContext.Provider value={value}>
       <Outlet />
     </OrgContext.Provider>
+  );
+}
+
+function OrgSuspended({ name }: { readonly name: string }) {
+  return (
+    <Stack align="flex-start">
+      <Alert color="orange" title="This organization is suspended" role="alert">
+        <Text size="sm">
+          {name} has been suspended by the platform's administrators. Its data is kept, but nobody can use it
+          until it is reactivated. Contact your administrator or the platform's support, or choose another
+          organization in the switcher above.
+        </Text>
+      </Alert>
+    </Stack>
   );
 }
 
