@@ -48,7 +48,8 @@ function OrgScope({
   if (isApiError(gate.error, 403, 'TWO_FACTOR_ENROLLMENT_REQUIRED')) {
     return <Navigate to={`/account/two-factor?required=${encodeURIComponent(org.slug)}`} replace />;
   }
-  if (!ready || gate.isPending) return <Loading what="your permissions" />;
+  // The gate's answer is awaited only when it refuses: the page and its data load alongside it.
+  if (!ready) return <Loading what="your permissions" />;
   return (
     <OrgContext.Provider value={value}>
       <Outlet />

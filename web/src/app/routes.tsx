@@ -16,6 +16,7 @@ const VerifyEmailPage = lazy(() => import('../features/auth/pages/VerifyEmailPag
 const AcceptInvitationPage = lazy(() => import('../features/invitations/pages/AcceptInvitationPage'));
 const CreateOrganizationPage = lazy(() => import('../features/organizations/pages/CreateOrganizationPage'));
 const ProjectsPage = lazy(() => import('../features/projects/pages/ProjectsPage'));
+const ProjectPage = lazy(() => import('../features/projects/pages/ProjectPage'));
 const MembersPage = lazy(() => import('../features/members/pages/MembersPage'));
 const RolesPage = lazy(() => import('../features/members/pages/RolesPage'));
 const InvitationsPage = lazy(() => import('../features/invitations/pages/InvitationsPage'));
@@ -65,6 +66,7 @@ export function AppRoutes() {
         <Route path="/o/:org" element={<OrgLayout />}>
           <Route index element={<Navigate to="projects" replace />} />
           <Route path="projects" element={<ProjectsPage />} />
+          <Route path="projects/:id" element={<ProjectPage />} />
           <Route path="members" element={<MembersPage />} />
           <Route path="roles" element={<RolesPage />} />
           <Route path="invitations" element={<InvitationsPage />} />

@@ -1,5 +1,6 @@
 import { useState } from 'react';
-import { Button, Group, Modal, Stack, Table, Text, Title } from '@mantine/core';
+import { Anchor, Button, Group, Modal, Stack, Table, Text, Title } from '@mantine/core';
+import { Link } from 'react-router';
 import { notifications } from '@mantine/notifications';
 import type { Schemas } from '../../../api/client';
 import { describeError } from '../../../api/errors';
@@ -65,7 +66,11 @@ export default function ProjectsPage() {
                 <Table.Tbody>
                   {rows.map((p) => (
                     <Table.Tr key={p.id}>
-                      <Table.Td>{p.name}</Table.Td>
+                      <Table.Td>
+                        <Anchor component={Link} to={p.id} size="sm">
+                          {p.name}
+                        </Anchor>
+                      </Table.Td>
                       <Table.Td className="hide-narrow">
                         <Text size="sm" c="dimmed" lineClamp={2}>
                           {p.description ?? '—'}
