@@ -46,6 +46,11 @@ async function enrolThroughThePage(page: Page, shots?: string) {
   if (shots) {
     await expectAccessible(page, 'two-factor: QR code and key');
     await screenshots(page, FOLDER, `${shots}-qr`);
+    // The dark scheme too (the QR code keeps a light background for scanners).
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await expectAccessible(page, 'two-factor: QR code and key, dark');
+    await screenshots(page, FOLDER, `${shots}-qr-dark`);
+    await page.emulateMedia({ colorScheme: 'light' });
   }
   // A wrong code first: refused next to the field, nothing turned on.
   const field = page.getByRole('textbox', { name: 'Authentication code' });

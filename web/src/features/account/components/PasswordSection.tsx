@@ -10,7 +10,10 @@ const FIELD_OF_CODE = {
   AUTH_PASSWORD_UNCHANGED: 'newPassword',
 };
 
-/** Current password and a new one; on success every other session of the account is signed out. */
+/**
+ * Current password and a new one; on success every other session of the account is signed out.
+ * (PasswordInput draws an error but does not mark its input invalid: `aria-invalid` is set here.)
+ */
 export function PasswordSection() {
   const change = useChangePassword();
   const [current, setCurrent] = useState('');
@@ -58,6 +61,7 @@ export function PasswordSection() {
             value={current}
             onChange={(e) => setCurrent(e.currentTarget.value)}
             error={errors.currentPassword}
+            aria-invalid={errors.currentPassword ? true : undefined}
           />
           <PasswordInput
             label="New password"
@@ -66,6 +70,7 @@ export function PasswordSection() {
             value={next}
             onChange={(e) => setNext(e.currentTarget.value)}
             error={errors.newPassword}
+            aria-invalid={errors.newPassword ? true : undefined}
           />
           <PasswordInput
             label="Repeat the new password"
@@ -74,6 +79,7 @@ export function PasswordSection() {
             value={repeat}
             onChange={(e) => setRepeat(e.currentTarget.value)}
             error={mismatch ? 'The two passwords differ' : undefined}
+            aria-invalid={mismatch || undefined}
           />
           <Button type="submit" loading={change.isPending} style={{ alignSelf: 'flex-start' }}>
             Change password

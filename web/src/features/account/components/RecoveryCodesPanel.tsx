@@ -29,7 +29,7 @@ export function RecoveryCodesPanel({
           once if you lose your authenticator app. Keep them somewhere safe, like a password manager.
         </Text>
       </Alert>
-      <List listStyleType="none" spacing={4} aria-label="Recovery codes" className="recovery-codes">
+      <List listStyleType="none" aria-label="Recovery codes" className="recovery-codes">
         {codes.map((c) => (
           <List.Item key={c}>
             <Code fz="sm">{c}</Code>

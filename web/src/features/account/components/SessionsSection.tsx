@@ -7,6 +7,7 @@ import { useSessions } from '../api/listSessions';
 import { useRevokeSession } from '../api/revokeSession';
 import { AccountSection } from './AccountSection';
 import { describeUserAgent } from './user-agent';
+import '../account.css';
 
 type Session = Schemas['AuthSession'];
 
@@ -37,7 +38,7 @@ export function SessionsSection() {
                   <Table.Tr>
                     <Table.Th>Device</Table.Th>
                     <Table.Th className="hide-narrow">Signed in</Table.Th>
-                    <Table.Th>Last seen</Table.Th>
+                    <Table.Th className="hide-narrow">Last seen</Table.Th>
                     <Table.Th>
                       <span className="visually-hidden">Actions</span>
                     </Table.Th>
@@ -63,10 +64,13 @@ export function SessionsSection() {
                               {s.ip}
                             </Text>
                           ) : null}
+                          <Text size="xs" c="dimmed" className="show-narrow">
+                            Last seen {when(s.lastSeenAt)}
+                          </Text>
                         </Stack>
                       </Table.Td>
                       <Table.Td className="hide-narrow">{when(s.createdAt)}</Table.Td>
-                      <Table.Td>{when(s.lastSeenAt)}</Table.Td>
+                      <Table.Td className="hide-narrow">{when(s.lastSeenAt)}</Table.Td>
                       <Table.Td>
                         <Group justify="flex-end" wrap="nowrap">
                           <Button
