@@ -145,6 +145,10 @@ describe('console: two-factor authentication in Chromium', () => {
     await page.getByRole('textbox', { name: 'Recovery code' }).fill(recoveryCodes[0]!);
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.waitForURL(/\/o\/[a-z0-9-]+\/projects$/);
+    // It is used up, and the page says how many are left.
+    await page.getByText('9 recovery codes left').waitFor();
+    await expectAccessible(page, 'signed in with a recovery code');
+    await screenshots(page, FOLDER, '05-recovery-code-used');
     await signOut(page, email);
     await signIn(page, email, password);
     await page.getByRole('button', { name: 'Use a recovery code instead' }).click();
@@ -192,7 +196,7 @@ describe('console: two-factor authentication in Chromium', () => {
     await member.page.getByText('Secure Co requires two-factor authentication').waitFor();
     expect(await member.page.getByRole('heading', { name: 'Projects' }).count()).toBe(0);
     await expectAccessible(member.page, 'two-factor required by an organization');
-    await screenshots(member.page, FOLDER, '05-required');
+    await screenshots(member.page, FOLDER, '06-required');
 
     // Enrolment, then back to the organization.
     await enrolThroughThePage(member.page);
