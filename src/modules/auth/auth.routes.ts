@@ -6,6 +6,7 @@ import { ErrorResponse } from '../../platform/http/schemas.js';
 import type { AuthService } from './auth.service.js';
 import { checkCrossSiteRequest } from './csrf.js';
 import { PASSWORD_MAX_LENGTH } from './password-policy.js';
+import { DISPLAY_NAME_MAX_LENGTH } from './profile.js';
 import type { SessionService } from './sessions.service.js';
 
 export interface AuthRoutesDeps {
@@ -19,6 +20,9 @@ export const User = Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
     email: Type.String(),
+    name: Type.Union([Type.String(), Type.Null()], {
+      description: 'The display name the user chose (`updateProfile`); null when unset.',
+    }),
     emailVerified: Type.Boolean(),
     twoFactorEnabled: Type.Boolean(),
     isPlatformAdmin: Type.Boolean(),
@@ -40,6 +44,11 @@ const SignedIn = {
   user: Type.Optional(User),
   currentOrganizationId: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.Null()])),
 };
+/** What `me` (and a profile change) answers: the user and the session's organization. */
+const Me = Type.Object({
+  user: User,
+  currentOrganizationId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+});
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse };
 const publicAuth = (reason: string) => ({ auth: { kind: 'public' as const, reason } });
 
@@ -48,7 +57,14 @@ const meta = (req: FastifyRequest) => ({
   userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
 });
 
-/** `/v1/auth/*`: sign-up, login, logout, me, email verification, password reset and change. */
+/** The signed-in user, their session and (a cookie principal's) raw session token, as `me` takes them. */
+const whoAmI = (req: FastifyRequest) => {
+  const who = authenticated(req);
+  const sessionToken = who.credential?.kind === 'session' ? who.credential.token : undefined;
+  return { userId: userIdOf(req), sessionId: who.sessionId, sessionToken };
+};
+
+/** `/v1/auth/*`: sign-up, login, logout, me and the profile, email verification, password reset and change. */
 export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
   const { auth, sessions, allowedOrigins } = deps;
 
@@ -126,20 +142,35 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
       schema: {
         operationId: 'me',
         tags: ['auth'],
-        response: {
-          200: Type.Object({
-            user: User,
-            currentOrganizationId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
-          }),
-          ...errors,
-        },
+        response: { 200: Me, ...errors },
       },
     },
-    async (req) => {
-      const who = authenticated(req);
-      const sessionToken = who.credential?.kind === 'session' ? who.credential.token : undefined;
-      return auth.me({ userId: userIdOf(req), sessionId: who.sessionId, sessionToken });
+    async (req) => auth.me(whoAmI(req)),
+  );
+
+  app.patch(
+    '/v1/auth/me',
+    {
+      config: { auth: { kind: 'user' } },
+      schema: {
+        operationId: 'updateProfile',
+        tags: ['auth'],
+        description:
+          'Sets the display name (surrounding whitespace trimmed; 1–100 characters, no control ' +
+          'characters) or clears it with `null`. Answers like `me`.',
+        body: Type.Object(
+          {
+            name: Type.Union([
+              Type.String({ minLength: 1, maxLength: DISPLAY_NAME_MAX_LENGTH }),
+              Type.Null(),
+            ]),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Me, ...errors },
+      },
     },
+    async (req) => auth.updateProfile(whoAmI(req), req.body),
   );
 
   app.post(

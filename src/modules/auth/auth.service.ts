@@ -25,6 +25,7 @@ import {
   type Throttle,
 } from './throttle.js';
 import { normalizeEmail } from './email-address.js';
+import { updateProfile } from './profile.js';
 import { startingOrganization } from './user-organizations.js';
 import { findUserById, toPublicUser, type PublicUser } from './users.repository.js';
 
@@ -77,6 +78,14 @@ export interface AuthService {
     /** The session's RAW token (the proof of the user for the membership lookup). */
     sessionToken?: string;
   }): Promise<{ user: PublicUser; currentOrganizationId: string | null }>;
+  /**
+   * Sets (a string) or clears (null) the user's display name, trimmed and checked (400
+   * VALIDATION_FAILED naming `body.name`); answers what {@link AuthService.me} answers afterwards.
+   */
+  updateProfile(
+    who: Parameters<AuthService['me']>[0],
+    input: { name: string | null },
+  ): Promise<{ user: PublicUser; currentOrganizationId: string | null }>;
   /**
    * Consumes a verification link; the first one ends every earlier session and token of the user. With
    * `signIn` also signs the verifier in, unless `presentedUserId` names a live session it did not end.
@@ -132,7 +141,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     log,
   });
 
-  return {
+  const service: AuthService = {
     registerUser,
     async signUp(input, meta) {
       signUpThrottle.acquire([clientAddress(meta.ip)]);
@@ -177,6 +186,10 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       }
       return { user: toPublicUser(user), currentOrganizationId };
     },
+    async updateProfile(who, input) {
+      await updateProfile(db, who.userId, input);
+      return service.me(who);
+    },
     verifyEmail: (token, signIn, presentedUserId) =>
       verification.verifyEmail(token, signIn, presentedUserId ?? null),
     resendVerification: (userId, meta) => verification.resendVerification(userId, meta),
@@ -184,4 +197,5 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     confirmPasswordReset: (token, password) => passwords.confirmPasswordReset(token, password),
     changePassword: (who, input) => passwords.changePassword(who, input),
   };
+  return service;
 }

@@ -51,7 +51,14 @@ describe('POST /v1/auth/login', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({
       twoFactorRequired: false,
-      user: { id: u.userId, email: u.email, emailVerified: true, twoFactorEnabled: false, isPlatformAdmin: false },
+      user: {
+        id: u.userId,
+        email: u.email,
+        name: null,
+        emailVerified: true,
+        twoFactorEnabled: false,
+        isPlatformAdmin: false,
+      },
       currentOrganizationId: u.orgId,
     });
     const token = sessionCookieOf(res)!;

@@ -146,13 +146,27 @@ describe('email verification, password reset and change', () => {
       expect(res.json()).toEqual({
         signedIn: true,
         twoFactorRequired: false,
-        user: { id: u.userId, email: u.email, emailVerified: true, twoFactorEnabled: false, isPlatformAdmin: false },
+        user: {
+          id: u.userId,
+          email: u.email,
+          name: null,
+          emailVerified: true,
+          twoFactorEnabled: false,
+          isPlatformAdmin: false,
+        },
         currentOrganizationId: u.orgId,
       });
       const session = sessionCookieOf(res)!;
       expect(session).not.toBe(u.token);
       expect((await me(session)).json()).toEqual({
-        user: { id: u.userId, email: u.email, emailVerified: true, twoFactorEnabled: false, isPlatformAdmin: false },
+        user: {
+          id: u.userId,
+          email: u.email,
+          name: null,
+          emailVerified: true,
+          twoFactorEnabled: false,
+          isPlatformAdmin: false,
+        },
         currentOrganizationId: u.orgId,
       });
       // A foreign page cannot make a browser follow it (login CSRF).

@@ -94,7 +94,14 @@ describe('POST /v1/auth/register', () => {
     expect(cookie).toBeTruthy();
     const me = await h.app.inject({ url: '/v1/auth/me', headers: { cookie: `sr_session=${cookie}` } });
     expect(me.json()).toEqual({
-      user: { id: user.id, email: email.toUpperCase(), emailVerified: true, twoFactorEnabled: false, isPlatformAdmin: false },
+      user: {
+        id: user.id,
+        email: email.toUpperCase(),
+        name: null,
+        emailVerified: true,
+        twoFactorEnabled: false,
+        isPlatformAdmin: false,
+      },
       currentOrganizationId: organization.id,
     });
   });

@@ -8,6 +8,8 @@ export type UserRow = Selectable<UsersTable>;
 export interface PublicUser {
   id: string;
   email: string;
+  /** The display name the user chose (`PATCH /v1/auth/me`), null when unset. */
+  name: string | null;
   emailVerified: boolean;
   twoFactorEnabled: boolean;
   /** The user administers the whole platform (the console shows its screens; the server decides). */
@@ -17,6 +19,7 @@ export interface PublicUser {
 export const toPublicUser = (u: UserRow): PublicUser => ({
   id: u.id,
   email: u.email,
+  name: u.name,
   emailVerified: u.email_verified_at !== null,
   twoFactorEnabled: u.totp_enabled_at !== null,
   isPlatformAdmin: u.is_platform_admin,
@@ -75,4 +78,18 @@ export async function markEmailVerified(db: IdentityDb, userId: string): Promise
     .set({ email_verified_at: sql<Date>`coalesce(email_verified_at, now())`, updated_at: sql<Date>`now()` })
     .where('id', '=', userId)
     .execute();
+}
+
+/** Sets (or, with null, clears) the display name; the row after the change, undefined when no such user. */
+export async function setUserName(
+  db: IdentityDb,
+  userId: string,
+  name: string | null,
+): Promise<UserRow | undefined> {
+  return db
+    .updateTable('users')
+    .set({ name, updated_at: sql<Date>`now()` })
+    .where('id', '=', userId)
+    .returningAll()
+    .executeTakeFirst();
 }

@@ -30,6 +30,7 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'column users.totp_last_step: INSERT, UPDATE',
   'column users.two_factor_pending_secret_enc: INSERT, UPDATE',
   'column users.updated_at: INSERT, UPDATE',
+  'column users.name: UPDATE', // the display name (migration 0013): set on the account page, not at sign-up
   'table sessions: DELETE, INSERT, SELECT, UPDATE', // expired sessions are purged
   'table email_tokens: DELETE, INSERT, SELECT, UPDATE',
   'table recovery_codes: DELETE, INSERT, SELECT, UPDATE',

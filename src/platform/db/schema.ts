@@ -82,6 +82,8 @@ export interface UsersTable {
   /** The encrypted secret of an enrollment awaiting its first code (secret-box string). */
   two_factor_pending_secret_enc: string | null;
   last_organization_id: string | null;
+  /** Display name (1–100 characters, trimmed, no control characters; migration 0013). */
+  name: string | null;
   is_platform_admin: Generated<boolean>;
   credentials_changed_at: Generated<Date>;
   created_at: Generated<Date>;

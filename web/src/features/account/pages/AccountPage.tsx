@@ -1,10 +1,31 @@
-import { Title } from '@mantine/core';
+import { Stack, Title } from '@mantine/core';
+import { QueryState } from '../../../components/QueryState';
+import { useMe } from '../../auth/api/me';
+import { PasswordSection } from '../components/PasswordSection';
+import { ProfileSection } from '../components/ProfileSection';
+import { SessionsSection } from '../components/SessionsSection';
+import { TwoFactorSummary } from '../components/TwoFactorSummary';
 
-/** Placeholder until this screen is built (replaced by its owner). */
+/** `/account`: profile, password, sessions, and the two-factor status. */
 export default function AccountPage() {
+  const me = useMe();
   return (
-    <Title order={1} size="h2">
-      Account
-    </Title>
+    <Stack gap="lg">
+      <Title order={1} size="h2">
+        Account
+      </Title>
+      <QueryState query={me} what="your account">
+        {(data) =>
+          data ? (
+            <>
+              <ProfileSection user={data.user} />
+              <PasswordSection />
+              <SessionsSection />
+              <TwoFactorSummary enabled={data.user.twoFactorEnabled} />
+            </>
+          ) : null
+        }
+      </QueryState>
+    </Stack>
   );
 }

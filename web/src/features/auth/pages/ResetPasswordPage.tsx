@@ -70,6 +70,8 @@ export default function ResetPasswordPage() {
             value={password}
             onChange={(e) => setPassword(e.currentTarget.value)}
             error={errors.password}
+            // PasswordInput draws the error but does not mark its input invalid for assistive technology.
+            aria-invalid={errors.password ? true : undefined}
           />
           <PasswordInput
             label="Repeat the new password"
@@ -78,6 +80,7 @@ export default function ResetPasswordPage() {
             value={repeat}
             onChange={(e) => setRepeat(e.currentTarget.value)}
             error={mismatch ? 'The two passwords differ' : undefined}
+            aria-invalid={mismatch || undefined}
           />
           <Button type="submit" loading={confirm.isPending}>
             Change password

@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { Anchor, Button, PasswordInput, Stack, Text, TextInput } from '@mantine/core';
+import { notifications } from '@mantine/notifications';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import { AuthLayout } from '../../../components/AuthLayout';
 import { FormError, fieldErrorsOf } from '../../../components/FormError';
@@ -97,7 +98,21 @@ function SecondFactorStep({ onVerified }: { readonly onVerified: () => void }) {
   const errors = fieldErrorsOf(verify.error, { TWO_FACTOR_CODE_INVALID: 'code' });
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    verify.mutate(code.trim(), { onSuccess: onVerified });
+    verify.mutate(code.trim(), {
+      onSuccess: (r) => {
+        // A recovery code is used up: say how many are left, and where new ones come from.
+        if (r.method === 'recovery_code') {
+          // No title: a titled notification's text is gray-6, short of the 4.5:1 contrast.
+          notifications.show({
+            message: `You signed in with a recovery code, which cannot be used again: ${r.recoveryCodesRemaining} recovery codes left. Generate new ones under Account → Two-factor authentication.`,
+            color: r.recoveryCodesRemaining <= 3 ? 'orange' : 'blue',
+            autoClose: 15_000,
+            closeButtonProps: { 'aria-label': 'Close notification' },
+          });
+        }
+        onVerified();
+      },
+    });
   };
   return (
     <form onSubmit={submit} noValidate>

@@ -1,0 +1,163 @@
+import { useState } from 'react';
+import { Badge, Button, Group, Modal, Stack, Table, Text } from '@mantine/core';
+import type { Schemas } from '../../../api/client';
+import { describeError } from '../../../api/errors';
+import { EmptyState, QueryState } from '../../../components/QueryState';
+import { useSessions } from '../api/listSessions';
+import { useRevokeSession } from '../api/revokeSession';
+import { AccountSection } from './AccountSection';
+import { describeUserAgent } from './user-agent';
+import '../account.css';
+
+type Session = Schemas['AuthSession'];
+
+const when = (iso: string) => new Date(iso).toLocaleString();
+
+/** The user's signed-in sessions (this one marked), cursor-paged, each one revocable after confirmation. */
+export function SessionsSection() {
+  const sessions = useSessions();
+  const [revoking, setRevoking] = useState<Session | null>(null);
+  const rows = sessions.data?.pages.flatMap((p) => p.data) ?? [];
+  return (
+    <AccountSection
+      id="sessions"
+      title="Sessions"
+      description="The browsers signed in to your account. Sign out any you do not recognise."
+    >
+      <QueryState
+        query={sessions}
+        what="your sessions"
+        isEmpty={() => rows.length === 0}
+        empty={<EmptyState title="No other sessions" />}
+      >
+        {() => (
+          <>
+            <Table.ScrollContainer minWidth={320}>
+              <Table striped>
+                <Table.Thead>
+                  <Table.Tr>
+                    <Table.Th>Device</Table.Th>
+                    <Table.Th className="hide-narrow">Signed in</Table.Th>
+                    <Table.Th className="hide-narrow">Last seen</Table.Th>
+                    <Table.Th>
+                      <span className="visually-hidden">Actions</span>
+                    </Table.Th>
+                  </Table.Tr>
+                </Table.Thead>
+                <Table.Tbody>
+                  {rows.map((s) => (
+                    <Table.Tr key={s.id}>
+                      <Table.Td>
+                        <Stack gap={2}>
+                          <Group gap="xs" wrap="wrap">
+                            <Text size="sm" fw={500}>
+                              {describeUserAgent(s.userAgent)}
+                            </Text>
+                            {s.current ? (
+                              <Badge variant="light" color="blue">
+                                This session
+                              </Badge>
+                            ) : null}
+                          </Group>
+                          {s.ip ? (
+                            <Text size="xs" c="dimmed" className="break-anywhere">
+                              {s.ip}
+                            </Text>
+                          ) : null}
+                          <Text size="xs" c="dimmed" className="show-narrow">
+                            Last seen {when(s.lastSeenAt)}
+                          </Text>
+                        </Stack>
+                      </Table.Td>
+                      <Table.Td className="hide-narrow">{when(s.createdAt)}</Table.Td>
+                      <Table.Td className="hide-narrow">{when(s.lastSeenAt)}</Table.Td>
+                      <Table.Td>
+                        <Group justify="flex-end" wrap="nowrap">
+                          <Button
+                            size="compact-sm"
+                            variant="subtle"
+                            color="red"
+                            aria-label={
+                              s.current
+                                ? 'Sign out this session'
+                                : `Sign out ${describeUserAgent(s.userAgent)}, last seen ${when(s.lastSeenAt)}`
+                            }
+                            onClick={() => setRevoking(s)}
+                          >
+                            Sign out
+                          </Button>
+                        </Group>
+                      </Table.Td>
+                    </Table.Tr>
+                  ))}
+                </Table.Tbody>
+              </Table>
+            </Table.ScrollContainer>
+            {sessions.hasNextPage ? (
+              <Button
+                variant="default"
+                loading={sessions.isFetchingNextPage}
+                onClick={() => void sessions.fetchNextPage()}
+                style={{ alignSelf: 'center' }}
+              >
+                Load more
+              </Button>
+            ) : null}
+          </>
+        )}
+      </QueryState>
+      <RevokeSessionModal session={revoking} onClose={() => setRevoking(null)} />
+    </AccountSection>
+  );
+}
+
+function RevokeSessionModal({
+  session,
+  onClose,
+}: {
+  readonly session: Session | null;
+  readonly onClose: () => void;
+}) {
+  const revoke = useRevokeSession();
+  const close = () => {
+    revoke.reset();
+    onClose();
+  };
+  return (
+    <Modal opened={session !== null} onClose={close} title="Sign out a session">
+      <Stack gap="sm">
+        {session?.current ? (
+          <Text size="sm">
+            This is the session you are using now: you will be signed out of this browser and taken to the
+            sign-in page.
+          </Text>
+        ) : (
+          <Text size="sm">
+            Sign out <strong>{describeUserAgent(session?.userAgent ?? null)}</strong>
+            {session?.ip ? ` (${session.ip})` : ''}? Whoever uses it will have to sign in again, and the API
+            tokens it obtained stop working.
+          </Text>
+        )}
+        {revoke.error ? (
+          <Text size="sm" c="red" role="alert">
+            {describeError(revoke.error)}
+          </Text>
+        ) : null}
+        <Group justify="flex-end" gap="sm">
+          <Button variant="default" onClick={close}>
+            Cancel
+          </Button>
+          <Button
+            color="red"
+            loading={revoke.isPending}
+            onClick={() =>
+              session && revoke.mutate({ id: session.id, current: session.current }, { onSuccess: close })
+            }
+          >
+            Sign out
+          </Button>
+        </Group>
+      </Stack>
+    </Modal>
+  );
+}
