@@ -85,8 +85,8 @@ describe('console: API keys in Chromium (the issue’s test 3)', () => {
     await secretDialog.getByText('This is the only time the key is shown').waitFor();
     const shown = await secretDialog.getByRole('textbox', { name: 'API key “CI”' }).inputValue();
     expect(shown).toMatch(/^srk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
-    await secretDialog.getByRole('button', { name: 'Copy' }).click();
-    await secretDialog.getByRole('button', { name: 'Copied' }).waitFor();
+    await secretDialog.getByRole('button', { name: 'Copy', exact: true }).click();
+    await secretDialog.getByRole('button', { name: 'Copied', exact: true }).waitFor();
     const secret = await page.evaluate(() => navigator.clipboard.readText());
     expect(secret).toBe(shown);
     await expectAccessible(page, 'the new key’s secret');
@@ -177,6 +177,12 @@ describe('console: API keys in Chromium (the issue’s test 3)', () => {
     expect(offered.sort()).toEqual([...role.permissions].sort());
     await expectAccessible(member.page, 'new API key form (custom role)');
     await screenshots(member.page, 'api-keys', '07-custom-role-scopes');
+    // The audit log is not in this role's navigation; typed in, the page says why it shows nothing.
+    const nav = member.page.getByRole('navigation', { name: 'Organization' });
+    expect(await nav.getByRole('link', { name: 'Audit log' }).count()).toBe(0);
+    await member.page.goto(`/o/${slug}/audit-log`);
+    await member.page.getByText('Your role cannot read the audit log').waitFor();
+    await expectAccessible(member.page, 'audit log refused to the role');
     for (const ctx of [owner, member]) expect(ctx.problems).toEqual([]);
     await Promise.all([owner.context.close(), member.context.close()]);
   }, 120_000);
