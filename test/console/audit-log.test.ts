@@ -185,6 +185,39 @@ describe('console: the audit log in Chromium', () => {
     await page.getByRole('button', { name: 'Clear filters' }).last().click();
     await page.waitForURL((u) => u.search === '');
     await expect.poll(() => entries(page).count()).toBe(20);
+
+    // A broken chain (the database cannot be rewritten from here: the verification's answer is
+    // replaced in the browser) reads red, with the seq, the reason and what it means.
+    await page.route('**/audit-logs/verify', (route) =>
+      route.fulfill({
+        json: {
+          organizationId: '00000000-0000-0000-0000-000000000000',
+          valid: false,
+          entriesChecked: 30,
+          lastSeq: 30,
+          headHash: '00',
+          checkpointsChecked: 1,
+          checkpointsUnverifiable: 0,
+          firstBrokenSeq: 12,
+          reason: 'hash_mismatch',
+          detail: null,
+        },
+      }),
+    );
+    await page.getByRole('button', { name: 'Verify again' }).click();
+    await page.getByText('Broken at seq 12: hash_mismatch').waitFor();
+    await page.getByText('an entry’s content was changed after it was written', { exact: false }).waitFor();
+    await expectAccessible(page, 'audit log, broken chain');
+    await screenshots(page, 'audit-log', '05-broken');
+    await page.unroute('**/audit-logs/verify');
+    await page.getByRole('button', { name: 'Verify again' }).click();
+    await page.getByText('Chain intact (30 entries)').waitFor();
+
+    // The system's dark scheme: the same screen, still readable.
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await expect.poll(() => page.locator('html').getAttribute('data-mantine-color-scheme')).toBe('dark');
+    await expectAccessible(page, 'audit log (dark)');
+    await screenshots(page, 'audit-log', '06-dark');
     expect(problems).toEqual([]);
     await context.close();
   }, 120_000);
