@@ -9,9 +9,12 @@ const BADGES: Readonly<Record<InviteOutcome['kind'], { color: string; label: str
   member: { color: 'gray', label: 'already a member' },
   pending: { color: 'yellow', label: 'already invited' },
   invalid: { color: 'red', label: 'invalid' },
-  limit: { color: 'orange', label: 'limit reached' },
+  limit: { color: 'red', label: 'limit reached' },
   refused: { color: 'red', label: 'refused' },
 };
+
+/** Outcomes whose address stays in the field after sending. */
+const RETRY = new Set<InviteOutcome['kind']>(['invalid', 'limit', 'refused']);
 
 /**
  * Invite one or many addresses (typed or pasted, separated by commas, spaces or new lines) with one role:
@@ -37,8 +40,8 @@ export function InviteForm() {
       { emails: list, role },
       {
         onSuccess: (outcomes) => {
-          // What was not sent stays in the field, to correct or retry.
-          setEmails(outcomes.filter((o) => o.kind !== 'sent' && o.kind !== 'member').map((o) => o.email));
+          // What can still be corrected or retried stays in the field.
+          setEmails(outcomes.filter((o) => RETRY.has(o.kind)).map((o) => o.email));
           setTyping('');
         },
       },
@@ -72,7 +75,7 @@ export function InviteForm() {
             </Button>
           </Group>
           {limited ? (
-            <Alert color="orange" role="alert" title="Invitation limit reached">
+            <Alert color="yellow" role="alert" title="Invitation limit reached">
               {limited.message}
             </Alert>
           ) : null}

@@ -32,7 +32,7 @@ export function PendingInvitations() {
     <Stack gap="sm">
       {resend.error && resending ? (
         <Alert
-          color={isApiError(resend.error, 429) ? 'orange' : 'red'}
+          color={isApiError(resend.error, 429) ? 'yellow' : 'red'}
           role="alert"
           title={isApiError(resend.error, 429) ? 'Invitation limit reached' : 'Could not resend'}
           withCloseButton

@@ -77,7 +77,7 @@ export default function RolesPage() {
                         ) : (
                           <Group gap={4} wrap="wrap">
                             {r.permissions.map((p) => (
-                              <Badge key={p} size="sm" variant="outline" tt="none">
+                              <Badge key={p} size="sm" variant="default" tt="none">
                                 {p}
                               </Badge>
                             ))}
