@@ -5,6 +5,7 @@ import * as repo from './invitations.repository.js';
 import { InvitationsError, invitationNotFound } from './invitations.errors.js';
 import { hashInvitationToken } from './invitation-token.js';
 import type { InvitationsDeps } from './invitations.service.js';
+import { clientAddress, createThrottle, type ThrottleRule } from '../auth/throttle.js';
 
 /** What accepting an invitation answers. */
 export interface AcceptedInvitation {
@@ -12,9 +13,29 @@ export interface AcceptedInvitation {
   role: string;
 }
 
+/** What the holder of an invitation link may read before accepting it (never the token). */
+export interface InvitationPreview {
+  organizationName: string;
+  /** The invited address (normalized): the only one that can accept. */
+  email: string;
+  role: string;
+  expiresAt: string;
+  /** `expired`: still pending but past its expiry (a resend renews it). */
+  status: 'pending' | 'expired' | 'accepted' | 'revoked';
+}
+
+/**
+ * Lookups of a token that matches no invitation, per client address (rule `ip`): 20 per 15 minutes,
+ * then 429 AUTH_THROTTLED with Retry-After, as login counts wrong passwords. A found token gives its
+ * attempt back.
+ */
+export const LOOKUP_THROTTLE_RULES = {
+  ip: { limit: 20, windowMs: 15 * 60_000 },
+} as const satisfies Record<string, ThrottleRule>;
+
 type AcceptanceDeps = Pick<
   InvitationsDeps,
-  'withTenant' | 'invitationByToken' | 'rolePermissions' | 'membershipChanged'
+  'withTenant' | 'invitationByToken' | 'rolePermissions' | 'membershipChanged' | 'lookupThrottle'
 >;
 
 /** Refuses a revoked or expired invitation (an accepted one is the caller's case). */
@@ -36,6 +57,8 @@ const alreadyAccepted = () =>
  * AND token hash (a resend or revoke that committed after the lookup wins).
  */
 export function createInvitationAcceptance(deps: AcceptanceDeps) {
+  const lookupThrottle = deps.lookupThrottle ?? createThrottle('invitations.lookup', LOOKUP_THROTTLE_RULES);
+
   async function locate(token: string) {
     const hash = hashInvitationToken(token);
     const found = await deps.invitationByToken(hash);
@@ -90,6 +113,38 @@ export function createInvitationAcceptance(deps: AcceptanceDeps) {
   }
 
   return {
+    /**
+     * What an invitation link is for, before anyone accepts it: the organization's name, the invited
+     * address and role, the expiry and the status (`expired` for a pending one past its expiry). An
+     * unknown or replaced token is INVITATION_NOT_FOUND (404) and counts against the client address's
+     * lookup budget (LOOKUP_THROTTLE_RULES; 429 AUTH_THROTTLED beyond it). Read-only; the token is
+     * neither logged nor returned.
+     */
+    async lookup(token: string, clientIp: string): Promise<InvitationPreview> {
+      const key = [clientAddress(clientIp)];
+      lookupThrottle.acquire(key);
+      const f = await locate(token);
+      const preview = await deps.withTenant(
+        f.organizationId,
+        async (db) => {
+          const inv = await repo.findInvitation(db, f.organizationId, f.invitationId);
+          if (!inv?.token_hash.equals(f.hash)) return null;
+          const expired = inv.status === 'pending' && inv.expires_at.getTime() <= Date.now();
+          return {
+            organizationName: await repo.organizationName(db, f.organizationId),
+            email: inv.email_normalized,
+            role: inv.role,
+            expiresAt: inv.expires_at.toISOString(),
+            status: expired ? ('expired' as const) : inv.status,
+          };
+        },
+        { mode: 'read' },
+      );
+      if (!preview) throw invitationNotFound();
+      lookupThrottle.release(key);
+      return preview;
+    },
+
     /**
      * Accepts as a signed-in user whose email matches the invitation (case-insensitively): the membership
      * becomes ACTIVE with the invited role. Accepting again an invitation this user already accepted is

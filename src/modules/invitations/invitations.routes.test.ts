@@ -263,6 +263,92 @@ describe('invitations routes over HTTP (test authenticator carrying real user id
     expect(await fx.usersWithEmail(email)).toBe(0);
   });
 
+  const lookup = (token: string, remoteAddress = '127.0.0.1') =>
+    c.app.inject({
+      url: `/v1/invitations/lookup?token=${encodeURIComponent(token)}`,
+      remoteAddress,
+    });
+
+  it('lookup (public): organization, invited address, role, expiry and status; never the token, nor in logs', async () => {
+    const email = freshEmail('peek');
+    const inv = (await post('/v1/invitations', owner, { email, role: 'viewer' })).json<{
+      id: string;
+      expiresAt: string;
+    }>();
+    const token = await fx.nextToken(email);
+    const res = await lookup(token);
+    expect(res.statusCode, res.body).toBe(200);
+    const orgName = (
+      await fx.admin.query<{ name: string }>('select name from organizations where id = $1', [org])
+    ).rows[0]!.name;
+    expect(res.json()).toEqual({
+      organizationName: orgName,
+      email,
+      role: 'viewer',
+      expiresAt: inv.expiresAt,
+      status: 'pending',
+    });
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.body).not.toContain(token);
+
+    // Expired (still pending in the table), then revoked.
+    await fx.expire(org, inv.id);
+    expect((await lookup(token)).json()).toMatchObject({ status: 'expired' });
+    await c.app.inject({ method: 'DELETE', url: `/v1/invitations/${inv.id}`, headers: bearer(owner) });
+    expect((await lookup(token)).json()).toMatchObject({ status: 'revoked', email });
+
+    // Accepted.
+    const email2 = freshEmail('peek2');
+    await post('/v1/invitations', owner, { email: email2, role: 'member' });
+    const token2 = await fx.nextToken(email2);
+    expect(
+      (await post('/v1/invitations/accept-new', null, { token: token2, password: password() })).statusCode,
+    ).toBe(201);
+    expect((await lookup(token2)).json()).toMatchObject({ status: 'accepted', role: 'member' });
+
+    // A resend replaces the token: the old one is unknown (404, the body of any unknown token).
+    const email3 = freshEmail('peek3');
+    const inv3 = (await post('/v1/invitations', owner, { email: email3, role: 'viewer' })).json<{
+      id: string;
+    }>();
+    const old = await fx.nextToken(email3);
+    await post(`/v1/invitations/${inv3.id}/resend`, owner);
+    const fresh = await fx.nextToken(email3, [old]);
+    const stale = await lookup(old);
+    expect(stale.statusCode).toBe(404);
+    expect(stale.json()).toEqual({
+      error: { code: 'INVITATION_NOT_FOUND', message: 'invitation not found' },
+    });
+    expect((await lookup('x'.repeat(43))).json()).toEqual(stale.json());
+    expect((await lookup(fresh)).statusCode).toBe(200);
+
+    // Validation names the query field; the token never reaches a log line.
+    const short = await lookup('short');
+    expect(short.statusCode).toBe(400);
+    expect(short.json<{ error: { message: string } }>().error.message).toMatch(/^querystring\.token/);
+    const missing = await c.app.inject({ url: '/v1/invitations/lookup' });
+    expect(missing.statusCode).toBe(400);
+    const logged = JSON.stringify(c.logs);
+    for (const t of [token, token2, old, fresh]) expect(logged).not.toContain(t);
+  });
+
+  it('lookup is throttled per client address: 20 unknown tokens per 15 minutes, then 429; found ones do not count', async () => {
+    const email = freshEmail('peek-throttle');
+    await post('/v1/invitations', owner, { email, role: 'viewer' });
+    const token = await fx.nextToken(email);
+    // Found tokens give their attempt back.
+    for (let i = 0; i < 25; i++) expect((await lookup(token, '10.77.0.1')).statusCode).toBe(200);
+    for (let i = 0; i < 20; i++)
+      expect((await lookup(`${'u'.repeat(40)}${i}`, '10.77.0.1')).statusCode).toBe(404);
+    const over = await lookup('v'.repeat(43), '10.77.0.1');
+    expect(over.statusCode).toBe(429);
+    expect(over.json()).toMatchObject({ error: { code: 'AUTH_THROTTLED' } });
+    expect(Number(over.headers['retry-after'])).toBeGreaterThan(800);
+    // Once throttled, a valid token from that address waits too; another address is unaffected.
+    expect((await lookup(token, '10.77.0.1')).statusCode).toBe(429);
+    expect((await lookup(token, '10.77.0.2')).statusCode).toBe(200);
+  });
+
   it('another tenant’s invitation answers 404 with the body of a missing one', async () => {
     const b = await fx.orgWithMember('owner', 'http-b');
     const tokenB = issue(b.orgId, { userId: b.userId });

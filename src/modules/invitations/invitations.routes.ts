@@ -17,6 +17,18 @@ const Invitation = Type.Object({
   createdAt: Type.String(),
 });
 const Accepted = Type.Object({ organizationId: Type.String(), role: Type.String() });
+const Preview = Type.Object({
+  organizationName: Type.String(),
+  email: Type.String(),
+  role: Type.String(),
+  expiresAt: Type.String({ format: 'date-time' }),
+  status: Type.Union([
+    Type.Literal('pending'),
+    Type.Literal('expired'),
+    Type.Literal('accepted'),
+    Type.Literal('revoked'),
+  ]),
+});
 const Token = Type.String({ minLength: 20, maxLength: 200 });
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 const errors = {
@@ -132,6 +144,32 @@ export function registerInvitationsRoutes(app: App, deps: InvitationsRouteDeps):
     async (req) => {
       deps.verifiedEmail(req);
       return invitations.resend(tenantCtx(req), req.params.id);
+    },
+  );
+  app.get(
+    '/v1/invitations/lookup',
+    {
+      config: {
+        auth: {
+          kind: 'public',
+          reason: 'an invitation link is read before sign-in: the token is the credential',
+        },
+      },
+      schema: {
+        operationId: 'lookupInvitation',
+        tags: ['invitations'],
+        description:
+          'What an invitation link is for, before accepting it: the organization, the invited address ' +
+          '(the only one that can accept), the role, the expiry and the status (`expired`: pending but past ' +
+          'its expiry). An unknown or replaced token is 404; those count against the client address ' +
+          '(20 per 15 minutes, then 429 with Retry-After).',
+        querystring: Type.Object({ token: Token }, { additionalProperties: false }),
+        response: { 200: Preview, 429: ErrorResponse, ...errors },
+      },
+    },
+    async (req, reply) => {
+      void reply.header('cache-control', 'no-store');
+      return invitations.lookup(req.query.token, req.ip);
     },
   );
   app.post(

@@ -53,6 +53,8 @@ export interface InvitationsDeps {
    * per instance; defaults to a throttle of its own with RECIPIENT_THROTTLE_RULES.
    */
   readonly recipientThrottle?: Throttle;
+  /** Unknown-token lookups per client address (LOOKUP_THROTTLE_RULES); a throttle of its own by default. */
+  readonly lookupThrottle?: Throttle;
 }
 
 const HOUR_MS = 3600_000;

@@ -67,6 +67,7 @@ describe('HTTP platform', () => {
       'GET /openapi.json',
       'GET /readyz',
       'GET /v1/audit-logs/public-key',
+      'GET /v1/invitations/lookup',
       'POST /v1/auth/login',
       'POST /v1/auth/password-reset',
       'POST /v1/auth/password-reset/confirm',

@@ -1,6 +1,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { api } from '../../../api/client';
 import { unwrap } from '../../../api/errors';
+import { notTheLookup } from './lookupInvitation';
 
 /**
  * `POST /v1/invitations/accept-new`: creates the account with the invited address (the server takes it
@@ -11,6 +12,6 @@ export function useAcceptInvitationAsNewUser() {
   return useMutation({
     mutationFn: (body: { token: string; password: string }) =>
       unwrap(api.POST('/v1/invitations/accept-new', { body })),
-    onSuccess: () => qc.invalidateQueries({ refetchType: 'all' }),
+    onSuccess: () => qc.invalidateQueries({ refetchType: 'all', predicate: notTheLookup }),
   });
 }

@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { Alert, Anchor, Button, Divider, PasswordInput, Stack, Text } from '@mantine/core';
+import { Alert, Anchor, Button, Divider, PasswordInput, Stack, Text, TextInput } from '@mantine/core';
 import { useQueryClient } from '@tanstack/react-query';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import { AuthLayout } from '../../../components/AuthLayout';
@@ -11,80 +11,107 @@ import { useLogout } from '../../auth/api/logout';
 import { myOrganizationsQueryOptions } from '../../organizations/api/listMyOrganizations';
 import { useAcceptInvitation } from '../api/acceptInvitation';
 import { useAcceptInvitationAsNewUser } from '../api/acceptInvitationAsNewUser';
+import { invitationLookupQueryOptions, useInvitationLookup } from '../api/lookupInvitation';
+import { InvitationProblem, STATUS_PROBLEM, invitationProblem } from '../components/InvitationProblem';
 
-/** What a person reads when the invitation itself cannot be used. */
-const PROBLEMS: Readonly<Record<string, string>> = {
-  INVITATION_EXPIRED:
-    'This invitation has expired. Ask an administrator of the organization to send you a new one.',
-  INVITATION_REVOKED: 'This invitation was withdrawn by the organization.',
-  INVITATION_ALREADY_ACCEPTED: 'This invitation was already used. Sign in to open the organization.',
-  INVITATION_NOT_FOUND:
-    'This invitation does not exist, or a newer invitation replaced it: open the latest mail.',
-};
+const TITLE = 'Join the organization';
 
-function invitationProblem(err: unknown): string | null {
-  if (!isApiError(err)) return null;
-  if (PROBLEMS[err.code]) return PROBLEMS[err.code]!;
-  if (err.code === 'INVITATION_ROLE_REMOVED') return err.message;
-  return null;
-}
+type Preview = NonNullable<ReturnType<typeof useInvitationLookup>['data']>;
 
 /**
- * `/accept-invitation?token=…` (the mailed link). Signed in: accept, or read which address the
- * invitation is for and sign out. Signed out: create the account for the invited address (fixed by the
- * invitation) and join, or sign in first. An expired, revoked or used invitation says so.
+ * `/accept-invitation?token=…` (the mailed link). The link is looked up first (organization, invited
+ * address, role, expiry, status). Signed in with the invited address: accept. Signed in with another:
+ * "this invitation is for x@…" and sign out. Signed out: create the account for the invited address
+ * (shown, fixed) and join, or sign in first. An expired, revoked or used invitation says so.
  */
 export default function AcceptInvitationPage() {
   const [params] = useSearchParams();
   const token = params.get('token') ?? '';
   const me = useMe();
+  const lookup = useInvitationLookup(token);
   if (!token) {
     return (
-      <AuthLayout title="Invitation">
+      <AuthLayout title={TITLE}>
         <Alert color="red" role="alert" title="This link is incomplete">
           Open the whole link from the invitation mail.
         </Alert>
       </AuthLayout>
     );
   }
-  if (me.isPending) {
+  if (me.isPending || lookup.isPending) {
     return (
-      <AuthLayout title="Invitation">
-        <Loading what="your account" />
+      <AuthLayout title={TITLE}>
+        <Loading what="the invitation" />
       </AuthLayout>
     );
   }
+  const signedIn = Boolean(me.data);
+  if (lookup.isError) {
+    return (
+      <AuthLayout title={TITLE}>
+        <InvitationProblem error={lookup.error} signedIn={signedIn} />
+      </AuthLayout>
+    );
+  }
+  const inv = lookup.data;
+  const problem = STATUS_PROBLEM[inv.status];
   return (
-    <AuthLayout title="Join the organization">
-      {me.data ? <SignedIn token={token} email={me.data.user.email} /> : <SignedOut token={token} />}
+    <AuthLayout title={TITLE}>
+      {problem ? (
+        <InvitationProblem code={problem} signedIn={signedIn} />
+      ) : (
+        <>
+          <Text size="sm">
+            You are invited to join <strong>{inv.organizationName}</strong> as <strong>{inv.role}</strong>.
+            The invitation is valid until {new Date(inv.expiresAt).toLocaleString()}.
+          </Text>
+          {me.data ? (
+            <SignedIn token={token} invitation={inv} email={me.data.user.email} />
+          ) : (
+            <SignedOut token={token} invitation={inv} />
+          )}
+        </>
+      )}
     </AuthLayout>
   );
 }
 
 /** After joining: the organization, found in the user's list by id. */
-function useOpenOrganization() {
+function useOpenOrganization(token: string) {
   const qc = useQueryClient();
   const navigate = useNavigate();
   return async (organizationId: string) => {
     const orgs = await qc.fetchQuery({ ...myOrganizationsQueryOptions(), staleTime: 0 });
     const org = orgs.find((o) => o.id === organizationId);
-    void navigate(org ? `/o/${org.slug}/projects` : '/', { replace: true });
+    await navigate(org ? `/o/${org.slug}/projects` : '/', { replace: true });
+    // Used now: a later visit of the link reads it afresh.
+    qc.removeQueries({ queryKey: invitationLookupQueryOptions(token).queryKey });
   };
 }
 
-function SignedIn({ token, email }: { readonly token: string; readonly email: string }) {
+const sameAddress = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+
+function SignedIn({
+  token,
+  invitation,
+  email,
+}: {
+  readonly token: string;
+  readonly invitation: Preview;
+  readonly email: string;
+}) {
   const accept = useAcceptInvitation();
   const logout = useLogout();
   const qc = useQueryClient();
-  const open = useOpenOrganization();
-  const problem = invitationProblem(accept.error);
-  if (isApiError(accept.error, 403, 'INVITATION_EMAIL_MISMATCH')) {
-    const invited = accept.error.details.invitedEmail;
+  const open = useOpenOrganization(token);
+  const mismatch = isApiError(accept.error, 403, 'INVITATION_EMAIL_MISMATCH');
+  if (!sameAddress(invitation.email, email) || mismatch) {
     return (
       <Stack gap="sm">
         <Alert color="yellow" role="alert" title="This invitation is for another address">
-          This invitation is for <strong>{typeof invited === 'string' ? invited : 'another address'}</strong>,
-          and you are signed in as <strong>{email}</strong>. Sign out, then accept it with that address.
+          This invitation is for <strong className="break-anywhere">{invitation.email}</strong>, and you are
+          signed in as <strong className="break-anywhere">{email}</strong>. Sign out, then accept it with that
+          address.
         </Alert>
         <Button
           loading={logout.isPending}
@@ -95,13 +122,7 @@ function SignedIn({ token, email }: { readonly token: string; readonly email: st
       </Stack>
     );
   }
-  if (problem) {
-    return (
-      <Alert color="red" role="alert" title="This invitation cannot be used">
-        {problem}
-      </Alert>
-    );
-  }
+  if (invitationProblem(accept.error)) return <InvitationProblem error={accept.error} signedIn />;
   return (
     <Stack gap="sm">
       <Text size="sm">
@@ -122,26 +143,20 @@ function SignedIn({ token, email }: { readonly token: string; readonly email: st
   );
 }
 
-function SignedOut({ token }: { readonly token: string }) {
+function SignedOut({ token, invitation }: { readonly token: string; readonly invitation: Preview }) {
   const acceptNew = useAcceptInvitationAsNewUser();
-  const open = useOpenOrganization();
+  const open = useOpenOrganization(token);
   const [password, setPassword] = useState('');
   const here = `/accept-invitation?token=${encodeURIComponent(token)}`;
   const signIn = `/sign-in?next=${encodeURIComponent(here)}`;
-  const problem = invitationProblem(acceptNew.error);
   const errors = fieldErrorsOf(acceptNew.error, { AUTH_PASSWORD_WEAK: 'password' });
-  if (problem) {
-    return (
-      <Alert color="red" role="alert" title="This invitation cannot be used">
-        {problem}
-      </Alert>
-    );
-  }
+  if (invitationProblem(acceptNew.error))
+    return <InvitationProblem error={acceptNew.error} signedIn={false} />;
   if (isApiError(acceptNew.error, 409, 'AUTH_EMAIL_TAKEN')) {
     return (
       <Stack gap="sm">
         <Alert color="blue" role="status" title="You already have an account">
-          An account exists for the invited address. Sign in with it to accept the invitation.
+          An account exists for {invitation.email}. Sign in with it to accept the invitation.
         </Alert>
         <Button component={Link} to={signIn}>
           Sign in to accept
@@ -158,10 +173,17 @@ function SignedOut({ token }: { readonly token: string }) {
       <form onSubmit={submit} noValidate>
         <Stack gap="sm">
           <Text size="sm">
-            New here? Choose a password: your account is created for the address this invitation was sent to,
-            and you join the organization right away.
+            New here? Choose a password: your account is created for the invited address and you join right
+            away.
           </Text>
           <FormError error={acceptNew.error} fields={['password']} fieldErrors={errors} />
+          <TextInput
+            label="Email"
+            description="The invitation was sent to this address; the account is created for it."
+            value={invitation.email}
+            readOnly
+            autoComplete="username"
+          />
           <PasswordInput
             label="Password"
             autoComplete="new-password"

@@ -1,18 +1,51 @@
-import { Badge, Button, Stack, Table, Text, Title } from '@mantine/core';
+import { useState } from 'react';
+import { Button, Group, Stack, Text, Title } from '@mantine/core';
+import { Link } from 'react-router';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { useMe } from '../../auth/api/me';
 import { useOrg } from '../../organizations/components/org-context';
-import { useMembers } from '../api/listMembers';
+import { useMembers, type Member } from '../api/listMembers';
+import { LeaveModal } from '../components/LeaveModal';
+import { ChangeRoleModal, RemoveMemberModal } from '../components/MemberModals';
+import { MembersTable } from '../components/MembersTable';
+import { TransferOwnershipModal } from '../components/TransferOwnershipModal';
 
-/** Members of the organization with their role and status (cursor paging). */
+/**
+ * Members of the organization with their role and status (cursor paging); change a role, remove a member,
+ * leave, and (owners) transfer ownership, as the member's role allows. Refusals carry the rule behind them.
+ */
 export default function MembersPage() {
   const { org, can } = useOrg();
+  const me = useMe();
+  const myUserId = me.data?.user.id;
   const members = useMembers(org.slug);
+  const [changing, setChanging] = useState<Member | null>(null);
+  const [removing, setRemoving] = useState<Member | null>(null);
+  const [leaving, setLeaving] = useState(false);
+  const [transferring, setTransferring] = useState(false);
   const rows = members.data?.pages.flatMap((p) => p.data) ?? [];
   return (
     <Stack gap="md">
-      <Title order={1} size="h2">
-        Members
-      </Title>
+      <Group justify="space-between" gap="sm">
+        <Title order={1} size="h2">
+          Members
+        </Title>
+        <Group gap="xs" wrap="wrap">
+          {can('members:invite') ? (
+            <Button component={Link} to={`/o/${org.slug}/invitations`} variant="light">
+              Invite people
+            </Button>
+          ) : null}
+          {org.role === 'owner' ? (
+            <Button variant="default" onClick={() => setTransferring(true)}>
+              Transfer ownership
+            </Button>
+          ) : null}
+          <Button variant="default" color="red" onClick={() => setLeaving(true)}>
+            Leave organization
+          </Button>
+        </Group>
+      </Group>
       {!can('members:read') ? (
         <Text size="sm" c="dimmed">
           Your role cannot see the members of this organization.
@@ -26,43 +59,19 @@ export default function MembersPage() {
         >
           {() => (
             <>
-              <Table.ScrollContainer minWidth={320}>
-                <Table striped>
-                  <Table.Thead>
-                    <Table.Tr>
-                      <Table.Th>Email</Table.Th>
-                      <Table.Th>Role</Table.Th>
-                      <Table.Th>Status</Table.Th>
-                      <Table.Th className="hide-narrow">Member since</Table.Th>
-                    </Table.Tr>
-                  </Table.Thead>
-                  <Table.Tbody>
-                    {rows.map((m) => (
-                      <Table.Tr key={m.userId}>
-                        <Table.Td>
-                          <Text size="sm" className="break-anywhere">
-                            {m.email}
-                          </Text>
-                        </Table.Td>
-                        <Table.Td>{m.role}</Table.Td>
-                        <Table.Td>
-                          <Badge variant="dot" color={m.status === 'active' ? 'green' : 'gray'}>
-                            {m.status}
-                          </Badge>
-                        </Table.Td>
-                        <Table.Td className="hide-narrow">
-                          {new Date(m.createdAt).toLocaleDateString()}
-                        </Table.Td>
-                      </Table.Tr>
-                    ))}
-                  </Table.Tbody>
-                </Table>
-              </Table.ScrollContainer>
+              <MembersTable
+                rows={rows}
+                myUserId={myUserId}
+                onChangeRole={setChanging}
+                onRemove={setRemoving}
+                onLeave={() => setLeaving(true)}
+              />
               {members.hasNextPage ? (
                 <Button
                   variant="default"
                   loading={members.isFetchingNextPage}
                   onClick={() => void members.fetchNextPage()}
+                  style={{ alignSelf: 'center' }}
                 >
                   Load more
                 </Button>
@@ -71,6 +80,15 @@ export default function MembersPage() {
           )}
         </QueryState>
       )}
+      <ChangeRoleModal member={changing} myUserId={myUserId} onClose={() => setChanging(null)} />
+      <RemoveMemberModal member={removing} onClose={() => setRemoving(null)} />
+      <LeaveModal open={leaving} onClose={() => setLeaving(false)} />
+      <TransferOwnershipModal
+        open={transferring}
+        members={rows}
+        myUserId={myUserId}
+        onClose={() => setTransferring(false)}
+      />
     </Stack>
   );
 }

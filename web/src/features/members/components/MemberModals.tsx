@@ -1,0 +1,121 @@
+import { useState, type FormEvent } from 'react';
+import { Button, Group, Modal, Stack, Text } from '@mantine/core';
+import { notifications } from '@mantine/notifications';
+import { useOrg } from '../../organizations/components/org-context';
+import { useChangeMemberRole } from '../api/changeMemberRole';
+import { useRemoveMember } from '../api/removeMember';
+import type { Member } from '../api/listMembers';
+import { Refusal } from './Refusal';
+import { RoleSelect } from './RoleSelect';
+
+const done = (message: string) =>
+  notifications.show({ message, color: 'green', closeButtonProps: { 'aria-label': 'Close notification' } });
+
+/** Gives a member another role; the server's refusal (and the rule behind it) stays in the dialog. */
+export function ChangeRoleModal({
+  member,
+  myUserId,
+  onClose,
+}: {
+  readonly member: Member | null;
+  readonly myUserId: string | undefined;
+  readonly onClose: () => void;
+}) {
+  const { org } = useOrg();
+  const change = useChangeMemberRole(org.slug, myUserId);
+  const [role, setRole] = useState<string | null>(null);
+  const close = () => {
+    change.reset();
+    setRole(null);
+    onClose();
+  };
+  const chosen = role ?? member?.role ?? null;
+  const self = member !== null && member.userId === myUserId;
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (!member || !chosen) return;
+    change.mutate(
+      { userId: member.userId, role: chosen },
+      {
+        onSuccess: (m) => {
+          done(`${m.email} is now ${m.role}`);
+          close();
+        },
+      },
+    );
+  };
+  return (
+    <Modal opened={member !== null} onClose={close} title="Change role">
+      <form onSubmit={submit} noValidate>
+        <Stack gap="sm">
+          <Text size="sm" className="break-anywhere">
+            {self ? (
+              <>You are changing your own role: you may lose access to what you can do now.</>
+            ) : (
+              <>
+                Choose the role of <strong>{member?.email}</strong>.
+              </>
+            )}
+          </Text>
+          <Refusal error={change.error} />
+          <RoleSelect value={chosen} onChange={setRole} label="New role" />
+          <Group justify="flex-end" gap="sm">
+            <Button variant="default" onClick={close}>
+              Cancel
+            </Button>
+            <Button type="submit" loading={change.isPending} disabled={!chosen || chosen === member?.role}>
+              Change role
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
+
+/** Removes a member after confirmation. */
+export function RemoveMemberModal({
+  member,
+  onClose,
+}: {
+  readonly member: Member | null;
+  readonly onClose: () => void;
+}) {
+  const { org } = useOrg();
+  const remove = useRemoveMember(org.slug);
+  const close = () => {
+    remove.reset();
+    onClose();
+  };
+  return (
+    <Modal opened={member !== null} onClose={close} title="Remove member">
+      <Stack gap="sm">
+        <Text size="sm" className="break-anywhere">
+          Remove <strong>{member?.email}</strong> from {org.name}? They lose access at once; inviting them
+          again brings them back.
+        </Text>
+        <Refusal error={remove.error} />
+        <Group justify="flex-end" gap="sm">
+          <Button variant="default" onClick={close}>
+            Cancel
+          </Button>
+          <Button
+            color="red"
+            loading={remove.isPending}
+            onClick={() =>
+              member &&
+              remove.mutate(member.userId, {
+                onSuccess: () => {
+                  done(`${member.email} was removed`);
+                  close();
+                },
+              })
+            }
+          >
+            Remove
+          </Button>
+        </Group>
+      </Stack>
+    </Modal>
+  );
+}
