@@ -29,16 +29,19 @@ function newest(path: string): number {
   return max;
 }
 
-const npm = (...args: string[]) => execFileSync('npm', args, { cwd: web, stdio: 'inherit' });
+const npm = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
+  execFileSync('npm', args, { cwd: web, stdio: 'inherit', env });
 
 /** Installs and builds what is missing or stale; true when it built. */
 export function ensureBuilt(): boolean {
-  if (!existsSync(join(web, 'node_modules'))) npm('ci', '--no-audit', '--no-fund');
+  if (!existsSync(join(web, 'node_modules'))) npm(['ci', '--no-audit', '--no-fund']);
   const builtAt = existsSync(built) ? statSync(built).mtimeMs : 0;
   const changedAt = Math.max(...sources.map(newest));
   if (builtAt >= changedAt) return false;
   console.log(builtAt ? 'console: sources changed, rebuilding web/' : 'console: building web/');
-  npm('run', 'build');
+  // Always a production build: a caller under NODE_ENV=test (Vitest) or development must not leave React's
+  // development runtime in dist/, which `npm start` would then serve.
+  npm(['run', 'build'], { ...process.env, NODE_ENV: 'production' });
   return true;
 }
 

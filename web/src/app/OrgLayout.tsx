@@ -1,11 +1,12 @@
 import { useEffect, useMemo } from 'react';
 import { Alert, Button, Stack, Text } from '@mantine/core';
-import { Link, Navigate, Outlet, useParams } from 'react-router';
+import { useQueryClient } from '@tanstack/react-query';
+import { Link, Navigate, Outlet, useLocation, useParams } from 'react-router';
 import { isApiError } from '../api/errors';
 import type { Permission } from '../../../src/platform/authz/permissions';
 import { Loading, QueryState } from '../components/QueryState';
 import { useMe } from '../features/auth/api/me';
-import { useMyOrganizations } from '../features/organizations/api/listMyOrganizations';
+import { myOrganizationsKey, useMyOrganizations } from '../features/organizations/api/listMyOrganizations';
 import { useOrganization } from '../features/organizations/api/getOrganization';
 import { useSwitchOrganization } from '../features/organizations/api/switchOrganization';
 import { OrgContext } from '../features/organizations/components/org-context';
@@ -19,6 +20,13 @@ import { usePermissions } from '../features/organizations/components/use-permiss
 export function OrgLayout() {
   const { org: slug = '' } = useParams();
   const orgs = useMyOrganizations();
+  const { pathname } = useLocation();
+  const qc = useQueryClient();
+  useEffect(() => {
+    // The member's role (hence what the screens offer) is re-read on the next page once the cached
+    // answer is a few seconds old: a role changed by an administrator shows without a reload.
+    void qc.refetchQueries({ queryKey: myOrganizationsKey, stale: true, type: 'active' });
+  }, [pathname, qc]);
   return (
     <QueryState query={orgs} what="your organizations">
       {(list) => {

@@ -31,7 +31,8 @@ export const myOrganizationsQueryOptions = () =>
       }
       return all.sort((a, b) => Number(b.personal) - Number(a.personal) || a.name.localeCompare(b.name));
     },
-    staleTime: 60_000,
+    // Short: it carries the member's role, which the /o/:org layout re-reads on the next page after this.
+    staleTime: 5_000,
   });
 
 export const useMyOrganizations = () => useQuery(myOrganizationsQueryOptions());
