@@ -34,7 +34,7 @@ export function Shell() {
               <Menu.Target>
                 <UnstyledButton className="account-button">
                   <Text size="sm" truncate maw={200}>
-                    {user?.email ?? 'Account'}
+                    {user?.name ?? user?.email ?? 'Account'}
                   </Text>
                 </UnstyledButton>
               </Menu.Target>
