@@ -168,6 +168,8 @@ describe('console: API keys in Chromium (the issue’s test 3)', () => {
     expect((await apiAs(member.page, c).post('/v1/invitations/accept', { token })).status()).toBe(200);
 
     await member.page.goto(`/o/${slug}/api-keys`);
+    // A cold load: the organizations, the custom role's permissions and the organization gate first.
+    await member.page.getByRole('heading', { name: 'API keys' }).waitFor({ timeout: 30_000 });
     await member.page.getByRole('button', { name: 'New API key' }).click();
     const dialog = member.page.getByRole('dialog', { name: 'New API key' });
     await dialog.getByRole('checkbox', { name: 'projects:read' }).waitFor();

@@ -36,6 +36,8 @@ export function useCreateApiKey(org: string) {
       ),
     // The request never reached the server or its answer never came back: the same key makes the retry safe.
     retry: (count, err) => count < 2 && isApiError(err, 0),
+    // The answer holds the secret: not kept in the mutation cache once the dialog has it.
+    gcTime: 0,
     onSuccess: () => qc.invalidateQueries({ queryKey: apiKeysKey(org) }),
   });
 }
