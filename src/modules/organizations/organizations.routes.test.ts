@@ -112,8 +112,11 @@ describe('organizations routes', () => {
     const admin = await fx.member(orgId, { role: 'admin' });
     const viewer = await fx.member(orgId, { role: 'viewer' });
     const owner = t.token(orgId, ownerId);
+    // The caller's own role and permissions come with it (what a console hides or disables).
     expect((await call(t.token(orgId, viewer), 'GET', '/v1/organization')).json()).toMatchObject({
       id: orgId,
+      role: 'viewer',
+      permissions: ['members:read', 'org:read', 'projects:read'],
     });
     const denied = await call(t.token(orgId, viewer), 'PATCH', '/v1/organization', { name: 'x' });
     expect(denied.statusCode).toBe(403);

@@ -20,6 +20,17 @@ const Organization = Type.Object(
   },
   { $id: 'Organization' },
 );
+/** The organization as `GET /v1/organization` answers it: with what the caller may do in it. */
+const OrganizationForCaller = Type.Object(
+  {
+    ...Organization.properties,
+    role: Type.String({ description: "the caller's role here (`api_key` for an API key)" }),
+    permissions: Type.Array(Type.String(), {
+      description: 'the permissions the caller holds here, as the server checks them (for hiding controls)',
+    }),
+  },
+  { $id: 'OrganizationForCaller' },
+);
 const MyOrganization = Type.Object({
   id: Type.String({ format: 'uuid' }),
   slug: Type.String(),
@@ -115,10 +126,17 @@ export function registerOrganizationsRoutes(app: App, deps: { organizations: Org
       schema: {
         operationId: 'getOrganization',
         tags: ['organizations'],
-        response: { 200: Organization, ...errors },
+        response: { 200: OrganizationForCaller, ...errors },
       },
     },
-    async (req) => organizations.get(tenantCtx(req)),
+    async (req) => {
+      const org = await organizations.get(tenantCtx(req));
+      const { tenantRole, tenantPermissions } = req;
+      if (tenantRole === undefined || tenantPermissions === undefined) {
+        throw new HttpError('INTERNAL', 'tenant route without a resolved role', 500);
+      }
+      return { ...org, role: tenantRole, permissions: [...tenantPermissions].sort() };
+    },
   );
 
   app.patch(
