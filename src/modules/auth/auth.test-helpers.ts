@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { connect, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
 import { queuedJobs } from '../../../test/support/jobs.js';
+import { sharedMailbox } from '../../../test/support/mailbox.js';
+import { mailText } from '../../../test/support/smtp.js';
 import { createPlatformDb, type PlatformDb } from '../../platform/db/platform-db.js';
 import type { Authenticator } from '../../platform/http/auth.js';
 import { createHttpServer, type App } from '../../platform/http/server.js';
@@ -137,7 +139,12 @@ export function sessionCookieOf(res: { headers: Record<string, unknown> }): stri
   return undefined;
 }
 
-/** The newest `mail.send` payload queued to an address. */
+/**
+ * The newest mail to an address: the newest `mail.send` job still queued, else the newest the suite's
+ * SMTP sink received. The console's browser tests run job workers on the same database, and
+ * graphile-worker hands a job to whichever worker polls first, so a mail this test queued may already
+ * have been delivered (oldest jobs go first: a queued one is always newer than a delivered one).
+ */
 export async function lastMailTo(
   admin: pg.Client,
   to: string,
@@ -145,7 +152,15 @@ export async function lastMailTo(
   // Job payloads are sealed: open them with the test KEK, newest first.
   type Mail = { to: string; subject: string; text: string; html?: string };
   const mails = (await queuedJobs(admin, 'mail.send')).map((j) => j.payload as Mail);
-  return mails.reverse().find((m) => m.to === to);
+  const queued = mails.reverse().find((m) => m.to === to);
+  if (queued) return queued;
+  const delivered = sharedMailbox()
+    .all()
+    .filter((m) => m.to.includes(to))
+    .pop();
+  if (!delivered) return undefined;
+  const subject = /^Subject: (.*)$/im.exec(delivered.raw)?.[1]?.trim() ?? '';
+  return { to, subject, text: mailText(delivered.raw) };
 }
 
 /** The token in a mailed link (`?token=`). */
