@@ -12,6 +12,7 @@ import * as m0009 from './0009-narrow-privileges.js';
 import * as m0010 from './0010-job-queue-isolation.js';
 import * as m0011 from './0011-auth-hardening.js';
 import * as m0012 from './0012-review-hardening.js';
+import * as m0013 from './0013-platform-organization-search.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -31,4 +32,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0010-job-queue-isolation', m0010],
   ['0011-auth-hardening', m0011],
   ['0012-review-hardening', m0012],
+  ['0013-platform-organization-search', m0013],
 ];
