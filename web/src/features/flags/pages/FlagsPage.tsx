@@ -103,7 +103,8 @@ function FlagsTable({
   readonly onOverride: (flag: OverridableFlag) => void;
 }) {
   return (
-    <Table.ScrollContainer minWidth={320}>
+    // Wide enough for a key, a value and a reason side by side; narrower screens scroll the table.
+    <Table.ScrollContainer minWidth={manage ? 600 : 480}>
       <Table striped>
         <Table.Thead>
           <Table.Tr>

@@ -162,7 +162,8 @@ export function specOf(d: FlagDraft): { ok: true; spec: Spec } | { ok: false; er
   }
   const valueOf = (choice: string, field: string): unknown => {
     if (d.kind === 'boolean') return choice === 'true';
-    if (!values.has(choice)) fail(field, 'Choose one of the variants.');
+    // A variant whose JSON did not parse is already reported with the variants.
+    if (!d.variants.some((v) => v.uid === choice)) fail(field, 'Choose one of the variants.');
     return values.get(choice);
   };
   const rolloutOf = (r: RolloutDraft, field: string) =>
