@@ -5,8 +5,9 @@ import { apiAs, newEmail, newPassword, signUpVerified, type ConsoleApp } from '.
 
 /**
  * Signs a new person up through the console, makes them a platform administrator with the owner role
- * (what `saasready admin create` does; the runtime role cannot), then signs them in afresh so the
- * session carries the right. The page ends signed in, on their Personal Organization.
+ * (what `saasready admin create` does; the runtime role cannot), then signs them in afresh (through the
+ * API, in the page's context) so the session carries the right. The page ends signed in, on their
+ * Personal Organization.
  */
 export async function signUpPlatformAdmin(page: Page, c: ConsoleApp, seen: Set<string>): Promise<string> {
   const email = newEmail('platform-admin');
@@ -18,11 +19,10 @@ export async function signUpPlatformAdmin(page: Page, c: ConsoleApp, seen: Set<s
   } finally {
     await owner.end();
   }
-  expect((await apiAs(page, c).post('/v1/auth/logout')).status()).toBeLessThan(300);
-  await page.goto('/sign-in');
-  await page.getByRole('textbox', { name: 'Email' }).fill(email);
-  await page.getByRole('textbox', { name: 'Password' }).fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  const api = apiAs(page, c);
+  expect((await api.post('/v1/auth/logout')).status()).toBeLessThan(300);
+  expect((await api.post('/v1/auth/login', { email, password })).status()).toBe(200);
+  await page.goto('/');
   await page.waitForURL(/\/o\/[a-z0-9-]+\/projects$/);
   return email;
 }
