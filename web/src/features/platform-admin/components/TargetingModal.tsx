@@ -1,10 +1,11 @@
 import { useState, type FormEvent } from 'react';
-import { Autocomplete, Button, Group, JsonInput, Modal, Stack, Text } from '@mantine/core';
+import { Autocomplete, Button, Group, Modal, Stack, Text, Textarea } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { FormError } from '../../../components/FormError';
 import type { PlatformOrganization } from '../api/listPlatformOrganizations';
 import { useUpdateOrganizationTargeting } from '../api/updateOrganizationTargeting';
 import { fieldMessages } from './field-messages';
+import { MONO } from './mono';
 
 type Attributes = Record<string, string | number | boolean>;
 
@@ -120,15 +121,16 @@ function TargetingForm({
           error={server.plan}
           data-autofocus
         />
-        <JsonInput
+        <Textarea
           label="Attributes"
           description='A JSON object of up to 50 strings, numbers or booleans, e.g. {"region": "eu", "seats": 40}'
           autosize
           minRows={4}
           maxRows={14}
           value={attributes}
-          onChange={(v) => {
-            setAttributes(v);
+          styles={MONO}
+          onChange={(e) => {
+            setAttributes(e.currentTarget.value);
             if (parseError) setParseError(null);
           }}
           error={parseError ?? server.attributes}

@@ -50,7 +50,7 @@ function FlagDefinitions() {
       >
         {() => (
           <>
-            <Table.ScrollContainer minWidth={320}>
+            <Table.ScrollContainer minWidth={480}>
               <Table striped>
                 <Table.Thead>
                   <Table.Tr>

@@ -45,7 +45,7 @@ function Organizations() {
       >
         {() => (
           <>
-            <Table.ScrollContainer minWidth={320}>
+            <Table.ScrollContainer minWidth={480}>
               <Table striped>
                 <Table.Thead>
                   <Table.Tr>
