@@ -177,9 +177,9 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     }),
     platform: createPlatformService({
       withTenant,
-      platformOrganizations: (sessionToken, after, limit) =>
+      platformOrganizations: (sessionToken, after, limit, q) =>
         withPlatformScope(platformDb, sessionToken, (scope) =>
-          privileged.platformOrganizations(scope, after, limit),
+          privileged.platformOrganizations(scope, after, limit, q),
         ),
       invalidatePolicy: (orgId) => organizationPolicies.invalidate(orgId),
       targetingChanged: (orgId) => bus.publish({ kind: 'flag_overrides', orgId }),

@@ -91,6 +91,7 @@ describe('e2e: cross-tenant access', () => {
       'DELETE /v1/api-keys/:id': { url: `/v1/api-keys/${ids.apiKey}` },
       'GET /v1/flags': { url: '/v1/flags' },
       'GET /v1/flags/overrides': { url: '/v1/flags/overrides' },
+      'GET /v1/flags/overridable': { url: '/v1/flags/overridable' },
       'PUT /v1/flags/:key/override': { url: `/v1/flags/${ids.flag}/override`, body: { value: true } },
       'DELETE /v1/flags/:key/override': { url: `/v1/flags/${ids.flag}/override` },
       'GET /v1/audit-logs': { url: '/v1/audit-logs' },
@@ -239,6 +240,8 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/api-keys': 200,
       'GET /v1/flags': 200,
       'GET /v1/flags/overrides': 200,
+      // Every flag that allows overrides, with A's own override (none of B's).
+      'GET /v1/flags/overridable': 200,
       // Sets A's own override of the (global) flag B overrode.
       'PUT /v1/flags/:key/override': 200,
       'GET /v1/audit-logs': 200,

@@ -140,3 +140,20 @@ export const FlagOverrideSchema = Type.Object({
   updatedByUserId: Type.Union([Type.String(), Type.Null()]),
   updatedAt: Type.String({ format: 'date-time' }),
 });
+
+/** A flag an organization may override (or has overridden), with its override. */
+export const OverridableFlagSchema = Type.Object({
+  key: Type.String(),
+  kind: Kind,
+  description: Type.String(),
+  variants: Type.Array(Variant),
+  allowOrgOverride: Type.Boolean(),
+  override: Type.Union([
+    Type.Object({
+      value: Type.Unknown(),
+      applied: Type.Boolean(),
+      updatedAt: Type.String({ format: 'date-time' }),
+    }),
+    Type.Null(),
+  ]),
+});

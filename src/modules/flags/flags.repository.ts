@@ -38,6 +38,35 @@ export function findFlagForOverride(db: TenantDb, key: string) {
     .executeTakeFirst();
 }
 
+/**
+ * The flags an organization may override, and those it has overridden (kept even once the flag stopped
+ * allowing it), with its override if any; by key, strictly after `after` when given. Definitions are
+ * global; the override join is filtered by the organization.
+ */
+export function listOverridableFlags(
+  db: TenantDb,
+  tenantId: string,
+  opts: { after?: string; limit: number },
+) {
+  let q = db
+    .selectFrom('feature_flags as f')
+    .leftJoin('feature_flag_overrides as o', (join) =>
+      join.onRef('o.flag_key', '=', 'f.key').on('o.organization_id', '=', tenantId),
+    )
+    .select([
+      'f.key',
+      'f.kind',
+      'f.description',
+      'f.variants',
+      'f.allow_org_override',
+      'o.value as override_value',
+      'o.updated_at as override_updated_at',
+    ])
+    .where((eb) => eb.or([eb('f.allow_org_override', '=', true), eb('o.flag_key', 'is not', null)]));
+  if (opts.after) q = q.where('f.key', '>', opts.after);
+  return q.orderBy('f.key').limit(opts.limit).execute();
+}
+
 /** One override of the current tenant. */
 export function findOverride(
   db: TenantDb,

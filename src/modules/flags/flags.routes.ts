@@ -3,7 +3,7 @@ import type { App } from '../../platform/http/app-type.js';
 import { tenantCtx } from '../../platform/http/auth.js';
 import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
 import type { FlagsService } from './flags.service.js';
-import { FlagOverrideSchema, FlagsAnswerSchema } from './flag-schemas.js';
+import { FlagOverrideSchema, FlagsAnswerSchema, OverridableFlagSchema } from './flag-schemas.js';
 
 const KeyParams = Type.Object({ key: Type.String({ maxLength: 200 }) });
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
@@ -24,6 +24,23 @@ export function registerFlagsRoutes(app: App, deps: { flags: FlagsService }): vo
       },
     },
     async (req) => flags.evaluate(tenantCtx(req)),
+  );
+
+  app.get(
+    '/v1/flags/overridable',
+    {
+      config: { auth: { kind: 'tenant', permission: 'flags:manage' } },
+      schema: {
+        operationId: 'listOverridableFlags',
+        tags: ['flags'],
+        description:
+          'The flags this organization may override (kind, description and, for a multivariate flag, the ' +
+          'variants an override may take), plus any flag it still has an override of, with that override.',
+        querystring: PageQuery,
+        response: { 200: PageOf(OverridableFlagSchema), ...errors },
+      },
+    },
+    async (req) => flags.listOverridable(tenantCtx(req), req.query),
   );
 
   app.get(

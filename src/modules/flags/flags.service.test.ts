@@ -279,6 +279,73 @@ describe('flags services (real database, cache invalidated in process)', () => {
     ]);
   });
 
+  it('overridable flags: the ones that allow it and the ones still overridden, with only this organization’s override', async () => {
+    const bool = key('ov-bool');
+    const multi = key('ov-multi');
+    const locked = key('ov-locked');
+    const variants = [
+      { key: 'small', value: { size: 's' } },
+      { key: 'large', value: { size: 'l' } },
+    ];
+    await definitions.create(admin, {
+      key: bool,
+      kind: 'boolean',
+      description: 'new checkout',
+      defaultValue: false,
+      allowOrgOverride: true,
+    });
+    await definitions.create(admin, {
+      key: multi,
+      kind: 'multivariate',
+      variants,
+      defaultValue: { size: 's' },
+      allowOrgOverride: true,
+    });
+    await definitions.create(admin, { key: locked, kind: 'boolean', defaultValue: false });
+    const mine = async (ctx: TenantCtx, limit?: number) => {
+      const out: Awaited<ReturnType<FlagsService['listOverridable']>>['data'] = [];
+      let cursor: string | undefined;
+      for (;;) {
+        const page = await flags.listOverridable(ctx, { limit, cursor });
+        out.push(...page.data.filter((f) => f.key.startsWith(`svc-${run}.ov-`)));
+        if (!page.nextCursor) return out;
+        cursor = page.nextCursor;
+      }
+    };
+
+    await flags.setOverride(b, bool, true);
+    // Paged one at a time, by key; A sees no override of B's.
+    expect(await mine(a, 1)).toEqual([
+      {
+        key: bool,
+        kind: 'boolean',
+        description: 'new checkout',
+        variants: [],
+        allowOrgOverride: true,
+        override: null,
+      },
+      { key: multi, kind: 'multivariate', description: '', variants, allowOrgOverride: true, override: null },
+    ]);
+    await flags.setOverride(a, multi, { size: 'l' });
+    expect((await mine(a)).find((f) => f.key === multi)?.override).toMatchObject({
+      value: { size: 'l' },
+      applied: true,
+    });
+    // A flag that stops allowing overrides stays listed while the organization has one (to remove it).
+    await definitions.update(admin, multi, { allowOrgOverride: false });
+    expect((await mine(a)).map((f) => [f.key, f.allowOrgOverride, f.override?.applied])).toEqual([
+      [bool, true, undefined],
+      [multi, false, false],
+    ]);
+    expect((await mine(b)).map((f) => f.key)).toEqual([bool]);
+    await flags.removeOverride(a, multi);
+    expect((await mine(a)).map((f) => f.key)).toEqual([bool]);
+    expect(await failure(flags.listOverridable(a, { cursor: 'not-a-cursor' }))).toMatchObject({
+      code: 'INVALID_CURSOR',
+      status: 400,
+    });
+  });
+
   it('deleting a definition deletes every organization’s override of it', async () => {
     const k = key('cascade');
     await definitions.create(admin, { key: k, kind: 'boolean', defaultValue: false, allowOrgOverride: true });

@@ -20,6 +20,21 @@ export interface FlagOverride {
   updatedAt: string;
 }
 
+/**
+ * A flag as an organization's flag managers see it: what they may set it to, and their override. Listed
+ * when the flag allows overrides, or when the organization still has an override of it.
+ */
+export interface OverridableFlag {
+  key: string;
+  kind: 'boolean' | 'multivariate';
+  description: string;
+  /** Multivariate: the values an override may take (none for a boolean flag). */
+  variants: FlagVariant[];
+  allowOrgOverride: boolean;
+  /** The organization's override; `applied` is false while the flag does not allow overrides. */
+  override: { value: unknown; applied: boolean; updatedAt: string } | null;
+}
+
 /** Every flag's value for the caller, and why. */
 export interface FlagsAnswer {
   flags: Record<string, unknown>;
@@ -33,6 +48,11 @@ export interface FlagsService {
    * key) use the organization id.
    */
   evaluate(ctx: TenantCtx): Promise<FlagsAnswer>;
+  /**
+   * The flags the organization may override (kind, description, variants) and those it has overridden,
+   * with its override, by key, cursor-paginated.
+   */
+  listOverridable(ctx: TenantCtx, opts?: { limit?: number; cursor?: string }): Promise<Page<OverridableFlag>>;
   /** The organization's overrides by flag key, cursor-paginated. */
   listOverrides(ctx: TenantCtx, opts?: { limit?: number; cursor?: string }): Promise<Page<FlagOverride>>;
   /**
@@ -78,6 +98,35 @@ export function createFlagsService(deps: {
       const values: Record<string, unknown> = {};
       for (const d of details) values[d.key] = d.value;
       return { flags: values, details };
+    },
+
+    async listOverridable(ctx, opts) {
+      const limit = pageLimit(opts?.limit);
+      const after = decodeCursor(opts?.cursor, (k) => FLAG_KEY_RE.test(k));
+      const rows = await withTenant(
+        ctx.tenantId,
+        (db) => repo.listOverridableFlags(db, ctx.tenantId, { after, limit: limit + 1 }),
+        { mode: 'read' },
+      );
+      return toPage(
+        rows,
+        limit,
+        (r) => r.key,
+        (r) => ({
+          key: r.key,
+          kind: r.kind,
+          description: r.description,
+          variants: r.kind === 'multivariate' ? (r.variants as FlagVariant[]) : [],
+          allowOrgOverride: r.allow_org_override,
+          override: r.override_updated_at
+            ? {
+                value: r.override_value,
+                applied: r.allow_org_override,
+                updatedAt: r.override_updated_at.toISOString(),
+              }
+            : null,
+        }),
+      );
     },
 
     async listOverrides(ctx, opts) {

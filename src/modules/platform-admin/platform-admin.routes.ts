@@ -2,8 +2,14 @@ import { Type } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/app-type.js';
 import { authenticated, platformSessionOf, userIdOf } from '../../platform/http/auth.js';
 import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
-import type { PlatformService } from './platform-admin.service.js';
+import { MAX_ORGANIZATION_SEARCH, type PlatformService } from './platform-admin.service.js';
 
+const errors = { 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
+const Attributes = Type.Record(
+  Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$' }),
+  Type.Union([Type.String({ maxLength: 200 }), Type.Number(), Type.Boolean()]),
+  { maxProperties: 50, additionalProperties: false },
+);
 const Org = Type.Object({
   id: Type.String(),
   slug: Type.String(),
@@ -13,13 +19,9 @@ const Org = Type.Object({
   createdAt: Type.String(),
   suspendedAt: Type.Union([Type.String(), Type.Null()]),
   deletionRequestedAt: Type.Union([Type.String(), Type.Null()]),
+  plan: Type.String(),
+  attributes: Attributes,
 });
-const errors = { 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse };
-const Attributes = Type.Record(
-  Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$' }),
-  Type.Union([Type.String({ maxLength: 200 }), Type.Number(), Type.Boolean()]),
-  { maxProperties: 50, additionalProperties: false },
-);
 const Targeting = Type.Object({
   id: Type.String(),
   slug: Type.String(),
@@ -37,9 +39,19 @@ export function registerPlatformRoutes(app: App, deps: { platform: PlatformServi
       schema: {
         operationId: 'platformListOrganizations',
         tags: ['platform'],
-        querystring: PageQuery,
+        description:
+          'Every organization, newest first. `q` keeps those whose name or slug contains it, ignoring ' +
+          'case (a plain substring); `nextCursor` continues the same search.',
+        querystring: Type.Object(
+          {
+            q: Type.Optional(Type.String({ maxLength: MAX_ORGANIZATION_SEARCH })),
+            ...PageQuery.properties,
+          },
+          { additionalProperties: false },
+        ),
         response: {
           200: PageOf(Org),
+          400: ErrorResponse,
           ...errors,
         },
       },

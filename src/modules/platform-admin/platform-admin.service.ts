@@ -21,7 +21,13 @@ export interface PlatformOrganization {
   createdAt: string;
   suspendedAt: string | null;
   deletionRequestedAt: string | null;
+  /** What feature flag rules target (see {@link OrganizationTargeting}). */
+  plan: string;
+  attributes: Record<string, string | number | boolean>;
 }
+
+/** Longest organization search (`q`): name or slug contains it, ignoring case. */
+export const MAX_ORGANIZATION_SEARCH = 100;
 
 /** An organization's feature flag targeting fields. */
 export interface OrganizationTargeting {
@@ -34,10 +40,11 @@ export interface OrganizationTargeting {
 
 export interface PlatformService {
   /** Every organization, newest first (a named privileged read in the platform scope opened by the
-   *  administrator's raw session token). */
+   *  administrator's raw session token); with `q`, only those whose name or slug contains it, ignoring
+   *  case (the cursor of a searched page continues the same search). */
   listOrganizations(
     sessionToken: string,
-    opts: { limit?: number; cursor?: string },
+    opts: { limit?: number; cursor?: string; q?: string },
   ): Promise<Page<PlatformOrganization>>;
   /**
    * Suspends or reactivates an organization: its members get 403 ORGANIZATION_SUSPENDED while suspended.
@@ -92,6 +99,7 @@ export function createPlatformService(deps: {
     sessionToken: string,
     after: string | null,
     limit: number,
+    q: string | null,
   ) => Promise<PlatformOrganizationRow[]>;
   invalidatePolicy: (orgId: string) => void;
   /** Called after an organization's plan or attributes changed (drops its cached flag context). */
@@ -102,7 +110,14 @@ export function createPlatformService(deps: {
     async listOrganizations(sessionToken, opts) {
       const limit = Math.min(Math.max(opts.limit ?? 50, 1), 200);
       const after = decodeCursor(opts.cursor, isTenantId) ?? null;
-      const rows = await deps.platformOrganizations(sessionToken, after, limit + 1);
+      const q = opts.q?.trim() ?? '';
+      if (q.length > MAX_ORGANIZATION_SEARCH) {
+        throw new PlatformError(
+          'PLATFORM_ORGANIZATION_INVALID',
+          `q: at most ${MAX_ORGANIZATION_SEARCH} characters`,
+        );
+      }
+      const rows = await deps.platformOrganizations(sessionToken, after, limit + 1, q || null);
       const more = rows.length > limit;
       const page = rows.slice(0, limit);
       return {
@@ -115,6 +130,8 @@ export function createPlatformService(deps: {
           createdAt: r.created_at.toISOString(),
           suspendedAt: r.suspended_at?.toISOString() ?? null,
           deletionRequestedAt: r.deletion_requested_at?.toISOString() ?? null,
+          plan: r.plan,
+          attributes: r.attributes,
         })),
         nextCursor: more && page.length ? encodeCursor(page[page.length - 1]!.id) : null,
       };

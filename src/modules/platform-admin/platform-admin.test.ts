@@ -5,6 +5,7 @@ import { auditEvents } from '../../../test/support/audit.js';
 import type { Composition } from '../../app/compose.js';
 import { lastMailTo } from '../auth/auth.test-helpers.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
+import { createBareOrganization } from '../organizations/organization-records.js';
 
 const ORIGIN = 'http://app.saasready.test';
 
@@ -135,5 +136,72 @@ describe('platform administration', () => {
       expect(e.ip).toBeTruthy();
     }
     expect(JSON.stringify(events)).not.toContain(owner.password);
+  });
+  it('lists organizations by a case-insensitive search on name or slug, keyset paging kept within the search', async () => {
+    const email = `search-admin-${stamp}@example.test`;
+    const made = await cli(['admin', 'create', '--email', email]);
+    const password = /initial password \(shown once\): (\S+)/.exec(made.out)?.[1];
+    const login = await post('/v1/auth/login', { email, password });
+    expect(login.statusCode).toBe(200);
+    const cookie = cookieOf(login.headers['set-cookie']);
+    const list = (query: string) =>
+      c.app.inject({ url: `/v1/platform/organizations?${query}`, headers: { cookie } });
+    type Listed = { id: string; name: string; slug: string; plan: string; attributes: object };
+
+    // Five matches (by name in any case, or by slug only) among organizations that do not match.
+    const marker = `zq${stamp}`;
+    const make = (slug: string, name: string) => createBareOrganization(c.tenancy.withTenant, { slug, name });
+    const matching = [
+      await make(`a-${stamp}-1`, `Alpha ${marker.toUpperCase()} one`),
+      await make(`${marker}-slug`, 'Named otherwise'),
+      await make(`a-${stamp}-3`, `${marker} three`),
+      await make(`a-${stamp}-4`, `Four ${marker}`),
+      await make(`a-${stamp}-5`, `five-${marker}-FIVE`),
+    ];
+    await make(`b-${stamp}-1`, `Other ${stamp}`);
+    await make(`b-${stamp}-2`, 'Unrelated');
+
+    const seen: Listed[] = [];
+    let cursor: string | null = null;
+    for (let pages = 0; pages < 10; pages++) {
+      const res = await list(
+        `q=${encodeURIComponent(marker.toUpperCase())}&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      expect(res.statusCode, res.body).toBe(200);
+      const body = res.json<{ data: Listed[]; nextCursor: string | null }>();
+      expect(body.data.length).toBeLessThanOrEqual(2);
+      seen.push(...body.data);
+      cursor = body.nextCursor;
+      if (!cursor) break;
+    }
+    // Every match exactly once, newest first (ids are UUIDv7), nothing else.
+    expect(seen.map((o) => o.id)).toEqual(matching.map((o) => o.id).reverse());
+    expect(seen[0]).toMatchObject({ plan: 'free', attributes: {} });
+
+    // A plain substring: LIKE wildcards match only themselves.
+    const wild = await list(`q=${encodeURIComponent('%')}&limit=200`);
+    expect(wild.statusCode).toBe(200);
+    expect(wild.json<{ data: Listed[] }>().data.every((o) => `${o.name}${o.slug}`.includes('%'))).toBe(true);
+    // An empty search lists everything; a long one is refused by the schema.
+    const all = await list('q=&limit=200');
+    expect(all.json<{ data: Listed[] }>().data.length).toBeGreaterThanOrEqual(7);
+    const long = await list(`q=${'x'.repeat(101)}`);
+    expect(long.statusCode).toBe(400);
+    expect(long.json()).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+
+    // The targeting fields the console edits are in the list.
+    const target = matching[2]!.id;
+    const patched = await c.app.inject({
+      method: 'PATCH',
+      url: `/v1/platform/organizations/${target}`,
+      payload: { plan: 'enterprise', attributes: { region: 'eu', seats: 12 } },
+      headers: { origin: ORIGIN, cookie },
+    });
+    expect(patched.statusCode, patched.body).toBe(200);
+    const after = await list(`q=${marker}&limit=200`);
+    expect(after.json<{ data: Listed[] }>().data.find((o) => o.id === target)).toMatchObject({
+      plan: 'enterprise',
+      attributes: { region: 'eu', seats: 12 },
+    });
   });
 });

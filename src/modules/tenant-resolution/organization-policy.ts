@@ -1,5 +1,5 @@
-import { LRUCache } from 'lru-cache';
-import { tenantCacheKey, type CacheKey } from '../../platform/tenancy/cache-keys.js';
+import { createSingleFlightCache } from '../../platform/cache/single-flight.js';
+import { tenantCacheKey } from '../../platform/tenancy/cache-keys.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 
 /** What tenant resolution needs to know about an organization on every request. */
@@ -15,42 +15,47 @@ export interface OrganizationPolicies {
   invalidate(orgId: string): void;
 }
 
-/** Organization policy through an in-process cache (it is read on every tenant request). */
+/**
+ * Organization policy through an in-process cache (it is read on every tenant request). Loads are single
+ * flight, and a load overtaken by an invalidation does not store what it read: a request that read the
+ * row just before a suspension (or a reactivation) committed must not keep serving that answer for the
+ * cache's lifetime.
+ */
 export function createOrganizationPolicies(deps: {
   withTenant: WithTenant;
   ttlMs?: number;
 }): OrganizationPolicies {
-  const cache = new LRUCache<CacheKey, { v: OrganizationPolicy | null }>({
+  const cache = createSingleFlightCache<{ v: OrganizationPolicy | null }>({
     max: 50_000,
-    ttl: deps.ttlMs ?? 30_000,
+    ttlMs: deps.ttlMs ?? 30_000,
   });
+  const load = async (orgId: string) => {
+    const row = await deps.withTenant(
+      orgId,
+      (db) =>
+        db
+          .selectFrom('organizations')
+          .select(['require_two_factor', 'suspended_at', 'deletion_requested_at'])
+          .where('id', '=', orgId)
+          .executeTakeFirst(),
+      { mode: 'read' },
+    );
+    const v = row
+      ? {
+          requireTwoFactor: row.require_two_factor,
+          suspended: row.suspended_at !== null,
+          deletionRequested: row.deletion_requested_at !== null,
+        }
+      : null;
+    return { v };
+  };
   return {
     async get(orgId) {
-      const key = tenantCacheKey(orgId, 'org-policy');
-      const hit = cache.get(key);
-      if (hit) return hit.v;
-      const row = await deps.withTenant(
-        orgId,
-        (db) =>
-          db
-            .selectFrom('organizations')
-            .select(['require_two_factor', 'suspended_at', 'deletion_requested_at'])
-            .where('id', '=', orgId)
-            .executeTakeFirst(),
-        { mode: 'read' },
-      );
-      const v = row
-        ? {
-            requireTwoFactor: row.require_two_factor,
-            suspended: row.suspended_at !== null,
-            deletionRequested: row.deletion_requested_at !== null,
-          }
-        : null;
-      cache.set(key, { v });
-      return v;
+      const entry = await cache.get(tenantCacheKey(orgId, 'org-policy'), () => load(orgId));
+      return entry?.v ?? null;
     },
     invalidate(orgId) {
-      cache.delete(tenantCacheKey(orgId, 'org-policy'));
+      cache.drop(tenantCacheKey(orgId, 'org-policy'));
     },
   };
 }

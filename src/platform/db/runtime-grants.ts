@@ -67,7 +67,7 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_priv_api_key_by_key_id(text,bytea): EXECUTE',
   'function app_priv_invitation_by_token(bytea): EXECUTE',
   'function app_priv_organization_id_by_slug(text): EXECUTE',
-  'function app_priv_platform_organizations(uuid,integer): EXECUTE',
+  'function app_priv_platform_organizations(uuid,integer,text): EXECUTE',
   'function app_priv_user_organizations(text,uuid,uuid): EXECUTE',
   // The job queue: the runtime role's only way into it (migration 0010; the worker has its own role).
   'function app_enqueue_job(text,json,text,integer,timestamp with time zone): EXECUTE',

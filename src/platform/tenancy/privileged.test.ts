@@ -237,7 +237,7 @@ describe('definer functions refuse outside their contract', () => {
         withPlatformScope(platform, token, (s) => tenancy.privileged.platformOrganizations(s, null, 10)),
       ).rejects.toThrow(refused);
     }
-    await expect(app.query('select * from app_priv_platform_organizations(null, 10)')).rejects.toThrow(
+    await expect(app.query('select * from app_priv_platform_organizations(null, 10, null)')).rejects.toThrow(
       refused,
     );
     // The administrator's session revoked, expired, or waiting for the second factor: refused.
@@ -274,7 +274,7 @@ describe('definer functions refuse outside their contract', () => {
           .raw<{ n: number }>(
             `select count(*)::int as n from (
              select set_config('app.tenant_id', '', true), set_config('app.platform_actor', '${admin}', true)
-             ${extra}) s, lateral app_priv_platform_organizations(null, 5)`,
+             ${extra}) s, lateral app_priv_platform_organizations(null, 5, null)`,
           )
           .execute(d),
       );

@@ -5,7 +5,7 @@ import type { PlatformScope } from './platform-scope.js';
 
 /**
  * The named privileged operations: the only ways to look across tenants. Each calls one SECURITY DEFINER
- * function owned by the NOLOGIN definer role (migrations 0001-0012), answers one narrow question, and is
+ * function owned by the NOLOGIN definer role (migrations 0001-0014), answers one narrow question, and is
  * logged with its name. There is no general bypass. Each function checks its contract itself, in the
  * database; what that withstands differs per function, because the runtime role can read some of what
  * the contracts ask for (session token hashes, refresh family ids, user ids, slugs, and any tenant's rows,
@@ -29,12 +29,14 @@ export interface PrivilegedOps {
    *  caller must still check the principal's membership). Contract: outside any tenant scope (slugs are
    *  public names; the id alone opens nothing). */
   organizationIdBySlug(slug: string): Promise<string | null>;
-  /** Platform administration: organizations newest first, with member counts. Contract: only inside the
-   *  platform scope of a platform administrator's live session (`withPlatformScope`). */
+  /** Platform administration: organizations newest first, with member counts and targeting fields;
+   *  `q` (≤ 100 characters) keeps those whose name or slug contains it, ignoring case. Contract: only
+   *  inside the platform scope of a platform administrator's live session (`withPlatformScope`). */
   platformOrganizations(
     scope: PlatformScope,
     after: string | null,
     limit: number,
+    q?: string | null,
   ): Promise<PlatformOrganizationRow[]>;
   /** The organizations a user is an ACTIVE member of (none marked for deletion), with the user's role,
    *  ordered by name then id; `after` continues strictly after that (name, id). "My organizations".
@@ -95,6 +97,8 @@ export interface PlatformOrganizationRow {
   suspended_at: Date | null;
   deletion_requested_at: Date | null;
   members: string;
+  plan: string;
+  attributes: Record<string, string | number | boolean>;
 }
 
 /** Builds the privileged operations on the runtime pool of the control database. */
@@ -119,10 +123,10 @@ export function createPrivilegedOps(pool: pg.Pool, log?: Logger): PrivilegedOps 
       );
       return res.rows[0]?.id ?? null;
     },
-    async platformOrganizations(scope, after, limit) {
-      audit('platform_organizations', { after, limit });
+    async platformOrganizations(scope, after, limit, q = null) {
+      audit('platform_organizations', { after, limit, q });
       const res =
-        await sql<PlatformOrganizationRow>`select * from app_priv_platform_organizations(${after}, ${limit})`.execute(
+        await sql<PlatformOrganizationRow>`select * from app_priv_platform_organizations(${after}, ${limit}, ${q})`.execute(
           scope,
         );
       return res.rows;

@@ -1,10 +1,21 @@
-import { Title } from '@mantine/core';
+import { Stack, Title } from '@mantine/core';
+import { useOrg } from '../../organizations/components/org-context';
+import { DangerZone } from '../components/DangerZone';
+import { GeneralSection } from '../components/GeneralSection';
+import { TwoFactorSection } from '../components/TwoFactorSection';
 
-/** Placeholder until this screen is built (replaced by its owner). */
+/** The organization's settings: name and slug, the two-factor requirement, deletion. */
 export default function OrgSettingsPage() {
+  const { org } = useOrg();
   return (
-    <Title order={1} size="h2">
-      Settings
-    </Title>
+    <Stack gap="md">
+      <Title order={1} size="h2">
+        Settings
+      </Title>
+      {/* Keyed by the organization: a new slug or another organization starts from its own values. */}
+      <GeneralSection key={`${org.id}:${org.slug}:${org.name}`} />
+      <TwoFactorSection />
+      <DangerZone />
+    </Stack>
   );
 }

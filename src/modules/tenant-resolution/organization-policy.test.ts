@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import { createOrganizationPolicies } from './organization-policy.js';
+
+const ORG = '01900000-0000-7000-8000-000000000001';
+
+/**
+ * A `withTenant` over one organization row whose reads can be held: each read takes the row as it is
+ * when the read starts (its snapshot) and answers when released.
+ */
+function fakeTenancy() {
+  const row = { require_two_factor: false, suspended_at: null as Date | null, deletion_requested_at: null };
+  const held: (() => void)[] = [];
+  let hold = false;
+  let reads = 0;
+  const withTenant = (async (_orgId: string, fn: (db: unknown) => Promise<unknown>) => {
+    reads++;
+    const snapshot = { ...row };
+    const db = {
+      selectFrom: () => ({
+        select: () => ({ where: () => ({ executeTakeFirst: () => Promise.resolve(snapshot) }) }),
+      }),
+    };
+    if (hold) await new Promise<void>((r) => held.push(r));
+    return fn(db);
+  }) as unknown as WithTenant;
+  return {
+    withTenant,
+    row,
+    reads: () => reads,
+    hold: (on: boolean) => void (hold = on),
+    release: () => held.splice(0).forEach((r) => r()),
+  };
+}
+
+describe('organization policies (in-process cache)', () => {
+  it('serves from cache until invalidated', async () => {
+    const t = fakeTenancy();
+    const policies = createOrganizationPolicies({ withTenant: t.withTenant });
+    expect(await policies.get(ORG)).toEqual({
+      requireTwoFactor: false,
+      suspended: false,
+      deletionRequested: false,
+    });
+    t.row.suspended_at = new Date();
+    expect((await policies.get(ORG))?.suspended).toBe(false);
+    expect(t.reads()).toBe(1);
+    policies.invalidate(ORG);
+    expect((await policies.get(ORG))?.suspended).toBe(true);
+    expect(t.reads()).toBe(2);
+  });
+
+  it('a read taken before a change and finished after its invalidation is not kept', async () => {
+    const t = fakeTenancy();
+    const policies = createOrganizationPolicies({ withTenant: t.withTenant });
+    t.row.suspended_at = new Date();
+    // A request reads the suspended row; meanwhile the organization is reactivated and invalidated.
+    t.hold(true);
+    const stale = policies.get(ORG);
+    t.row.suspended_at = null;
+    policies.invalidate(ORG);
+    t.hold(false);
+    t.release();
+    expect((await stale)?.suspended).toBe(true);
+    // The next request does not get that answer from the cache: it reads again.
+    expect((await policies.get(ORG))?.suspended).toBe(false);
+    expect(t.reads()).toBe(2);
+  });
+});
