@@ -19,6 +19,9 @@ const queryClient = new QueryClient({
       retry: (count, err) => count < 2 && !(err instanceof ApiError && err.status >= 400 && err.status < 500),
       refetchOnWindowFocus: true,
     },
+    // A mutation's variables and answer (passwords, codes, a TOTP secret, recovery codes, an API key's
+    // secret) live only while the screen that made it is mounted, never in a cache afterwards.
+    mutations: { gcTime: 0 },
   },
 });
 

@@ -66,6 +66,29 @@ export function createInvitationAcceptance(deps: AcceptanceDeps) {
     return { ...found, hash };
   }
 
+  /** The preview of the invitation `token` opens, or null for an unknown or replaced one. */
+  async function previewOf(token: string): Promise<InvitationPreview | null> {
+    const hash = hashInvitationToken(token);
+    const found = await deps.invitationByToken(hash);
+    if (!found) return null;
+    return deps.withTenant(
+      found.organizationId,
+      async (db) => {
+        const inv = await repo.findInvitation(db, found.organizationId, found.invitationId);
+        if (!inv?.token_hash.equals(hash)) return null;
+        const expired = inv.status === 'pending' && inv.expires_at.getTime() <= Date.now();
+        return {
+          organizationName: await repo.organizationName(db, found.organizationId),
+          email: inv.email_normalized,
+          role: inv.role,
+          expiresAt: inv.expires_at.toISOString(),
+          status: expired ? ('expired' as const) : inv.status,
+        };
+      },
+      { mode: 'read' },
+    );
+  }
+
   async function lockInvitation(db: TenantDb, f: Awaited<ReturnType<typeof locate>>) {
     await repo.lockOrganization(db, f.organizationId);
     const inv = await repo.findInvitation(db, f.organizationId, f.invitationId);
@@ -117,32 +140,17 @@ export function createInvitationAcceptance(deps: AcceptanceDeps) {
      * What an invitation link is for, before anyone accepts it: the organization's name, the invited
      * address and role, the expiry and the status (`expired` for a pending one past its expiry). An
      * unknown or replaced token is INVITATION_NOT_FOUND (404) and counts against the client address's
-     * lookup budget (LOOKUP_THROTTLE_RULES; 429 AUTH_THROTTLED beyond it). Read-only; the token is
-     * neither logged nor returned.
+     * lookup budget (LOOKUP_THROTTLE_RULES; 429 AUTH_THROTTLED beyond it). A token that exists is never
+     * refused: the budget is spent by misses only, so nobody sharing an address (an office network, a
+     * page making a visitor's browser fetch bogus links) can lock others out of their invitations.
+     * Read-only; the token is neither logged nor returned.
      */
     async lookup(token: string, clientIp: string): Promise<InvitationPreview> {
-      const key = [clientAddress(clientIp)];
-      lookupThrottle.acquire(key);
-      const f = await locate(token);
-      const preview = await deps.withTenant(
-        f.organizationId,
-        async (db) => {
-          const inv = await repo.findInvitation(db, f.organizationId, f.invitationId);
-          if (!inv?.token_hash.equals(f.hash)) return null;
-          const expired = inv.status === 'pending' && inv.expires_at.getTime() <= Date.now();
-          return {
-            organizationName: await repo.organizationName(db, f.organizationId),
-            email: inv.email_normalized,
-            role: inv.role,
-            expiresAt: inv.expires_at.toISOString(),
-            status: expired ? ('expired' as const) : inv.status,
-          };
-        },
-        { mode: 'read' },
-      );
-      if (!preview) throw invitationNotFound();
-      lookupThrottle.release(key);
-      return preview;
+      const preview = await previewOf(token);
+      if (preview) return preview;
+      // A miss: spend one attempt (429 once the address has spent them all), then answer 404.
+      lookupThrottle.acquire([clientAddress(clientIp)]);
+      throw invitationNotFound();
     },
 
     /**

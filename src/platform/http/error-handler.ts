@@ -92,7 +92,9 @@ export function installErrorHandling(app: App, log: Logger, outage: OutageMonito
         .send(errorBody('BAD_REQUEST', 'request could not be processed'));
       return;
     }
-    log.error({ err, method: request.method, url: request.url }, 'unhandled error');
+    // The route pattern, never the query string: some carry a credential (`/v1/invitations/lookup?token=`).
+    const url = request.routeOptions.url ?? request.url.split('?')[0];
+    log.error({ err, method: request.method, url }, 'unhandled error');
     void reply.status(500).send(errorBody('INTERNAL', 'internal error'));
   });
 

@@ -1,6 +1,7 @@
 import createClient from 'openapi-fetch';
 import { basePath } from '../lib/base-path';
 import type { components, paths } from './schema';
+import { sessionLock } from './session-lock';
 
 /**
  * The one API client: typed from the server's OpenAPI document (schema.d.ts, generated at build time),
@@ -12,3 +13,6 @@ export const api = createClient<paths>({
 });
 
 export type Schemas = components['schemas'];
+
+// Calls that rotate the session cookie wait for the others and hold them back (see session-lock.ts).
+api.use(sessionLock);

@@ -13,5 +13,10 @@ export const consoleHref = (path: string) => `${basePath}${path}`;
  */
 export function safeNext(next: string | null | undefined, fallback = '/'): string {
   if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return fallback;
+  // No control characters (a browser drops tabs and newlines: `/\t/host` would read `//host`), and the
+  // resolved address must stay on this origin.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(next)) return fallback;
+  if (new URL(next, window.location.origin).origin !== window.location.origin) return fallback;
   return next;
 }

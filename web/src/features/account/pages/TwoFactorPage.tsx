@@ -22,7 +22,10 @@ interface Shown {
 export default function TwoFactorPage() {
   const me = useMe();
   const [params] = useSearchParams();
-  const required = params.get('required');
+  const orgs = useMyOrganizations();
+  // Only one of the user's own organizations: the link's text is never shown as it comes.
+  const asked = params.get('required');
+  const required = asked && orgs.data?.some((o) => o.slug === asked) ? asked : null;
   const [shown, setShown] = useState<Shown | null>(null);
   return (
     <Stack gap="lg" maw={720}>

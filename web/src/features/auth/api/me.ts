@@ -28,4 +28,6 @@ export const useMe = () => useQuery(meQueryOptions());
 export function forgetSession(qc: QueryClient): void {
   qc.removeQueries({ predicate: (q) => q.queryKey[0] !== meKey[0] });
   qc.setQueryData(meKey, null);
+  // Mutations keep their variables (passwords, codes) and answers (TOTP secret, recovery codes).
+  qc.getMutationCache().clear();
 }
