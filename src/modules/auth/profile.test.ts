@@ -63,10 +63,16 @@ describe('PATCH /v1/auth/me (display name)', () => {
       [{ name: 'x'.repeat(101) }, 'body.name must NOT have more than 100 characters'],
       [{ name: '   ' }, 'body.name must not be blank'],
       [{ name: '' }, 'body.name must NOT have fewer than 1 characters'],
-      [{ name: 'Ada\nLovelace' }, 'body.name must not contain control characters'],
-      [{ name: 'Ada\u0007' }, 'body.name must not contain control characters'],
-      [{ name: 'Ada\u009b' }, 'body.name must not contain control characters'],
-      [{ name: 'Ada\u007f' }, 'body.name must not contain control characters'],
+      [{ name: 'Ada\nLovelace' }, 'body.name must not contain control or invisible characters'],
+      [{ name: 'Ada\u0007' }, 'body.name must not contain control or invisible characters'],
+      [{ name: 'Ada\u009b' }, 'body.name must not contain control or invisible characters'],
+      [{ name: 'Ada\u007f' }, 'body.name must not contain control or invisible characters'],
+      // Invisible and direction-changing characters: a name shown to others must read as what it is.
+      [{ name: 'Ada \u202egnp.exe' }, 'body.name must not contain control or invisible characters'],
+      [{ name: 'A\u200bda' }, 'body.name must not contain control or invisible characters'],
+      [{ name: 'Ada\u2066x\u2069' }, 'body.name must not contain control or invisible characters'],
+      [{ name: 'Ada\u2028Lovelace' }, 'body.name must not contain control or invisible characters'],
+      [{ name: 'A\ufeffda' }, 'body.name must not contain control or invisible characters'],
       [{ name: 42 }, 'body.name must be string'],
       [{}, 'body.name'],
       [{ name: 'Ada', email: 'other@example.com' }, 'body.email'],
@@ -97,7 +103,16 @@ describe('PATCH /v1/auth/me (display name)', () => {
 
   it('the column refuses what the API refuses, whoever writes it', async () => {
     const u = await signUpAndVerify(h, { email: freshEmail('profile-db') });
-    for (const bad of ['', ' padded ', 'tab\there', 'x'.repeat(101), 'c1\u0085']) {
+    for (const bad of [
+      '',
+      ' padded ',
+      'tab\there',
+      'x'.repeat(101),
+      'c1\u0085',
+      'rlo\u202e',
+      'zw\u200b',
+      'iso\u2067',
+    ]) {
       await expect(
         h.admin.query('update users set name = $1 where id = $2', [bad, u.userId]),
         JSON.stringify(bad),

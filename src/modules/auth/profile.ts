@@ -5,9 +5,11 @@ import { setUserName, toPublicUser, type PublicUser } from './users.repository.j
 /** The longest display name, in characters (code points); the column's CHECK says the same. */
 export const DISPLAY_NAME_MAX_LENGTH = 100;
 
-// C0 controls, DEL and C1 controls (what the column's CHECK refuses): newlines and tabs included.
+// C0 controls, DEL and C1 controls (what the column's CHECK refuses): newlines and tabs included; and
+// the invisible or direction-changing characters (zero-width, bidi embeddings/overrides/isolates,
+// line and paragraph separators, BOM), which could make a name shown to others read as something else.
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/u;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/u;
 
 /** A refusal about the `name` field, in the shape schema validation answers (`details.fields`). */
 const invalidName = (message: string) =>
@@ -25,7 +27,7 @@ export function normalizeDisplayName(raw: string | null): string | null {
   if (raw === null) return null;
   const name = raw.trim();
   if (name === '') throw invalidName('must not be blank');
-  if (CONTROL.test(name)) throw invalidName('must not contain control characters');
+  if (CONTROL.test(name)) throw invalidName('must not contain control or invisible characters');
   if ([...name].length > DISPLAY_NAME_MAX_LENGTH) {
     throw invalidName(`must NOT have more than ${DISPLAY_NAME_MAX_LENGTH} characters`);
   }
