@@ -5,7 +5,8 @@
  *     and of the members page's own chunks;
  *  2. the time from navigation to an interactive members page in Debian's Chromium on this machine: a
  *     signed-in owner of an organization with 20 members opens `/o/<slug>/members`; the clock stops when
- *     the members table shows its rows (the page's data has arrived and React has drawn it). Cold = a new
+ *     the last member's "Change role" button is drawn and enabled (the page's data and the owner's
+ *     permissions have arrived and React has drawn them). Cold = a new
  *     browser context (empty HTTP cache), warm = the same context again (cached, immutable assets).
  *
  * Run: `npm run bench:console` (builds the console first when stale). CHROMIUM_PATH overrides
@@ -133,11 +134,16 @@ try {
       if (process.env.BENCH_TRACE) {
         page.on('requestfinished', (r) => {
           const at = (performance.now() - t0).toFixed(0);
-          trace.push(`${at.padStart(5)} ms  ${r.method()} ${new URL(r.url()).pathname}`);
+          const t = r.timing();
+          const wait = (t.responseStart - t.requestStart).toFixed(0);
+          trace.push(`${at.padStart(5)} ms  ${r.method()} ${new URL(r.url()).pathname} (server ${wait} ms)`);
         });
       }
       await page.goto(`/o/${slug}/members`);
-      await page.getByRole('cell', { name: seeded[MEMBERS - 1]!.email }).waitFor({ timeout: 30_000 });
+      // Interactive: the last member's "Change role" button is drawn, enabled (role and permissions known).
+      const last = page.getByRole('button', { name: `Change role of ${seeded[MEMBERS - 1]!.email}` });
+      await last.waitFor({ timeout: 30_000 });
+      if (!(await last.isEnabled())) throw new Error('the members page drew its actions disabled');
       const ms = performance.now() - t0;
       if (trace.length) console.log(`  requests of one navigation (finished at):\n  ${trace.join('\n  ')}`);
       await page.close();

@@ -13,6 +13,8 @@ export const organizationQueryOptions = (org: string) =>
   queryOptions({
     queryKey: organizationKey(org),
     queryFn: () => unwrap(api.GET('/v1/orgs/{org}/organization', { params: { path: { org } } })),
+    // Read by the gate, the navigation and the pages of one visit: once, not once per component mounting.
+    staleTime: 10_000,
   });
 
 export const useOrganization = (org: string) => useQuery(organizationQueryOptions(org));
