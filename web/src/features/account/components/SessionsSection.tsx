@@ -3,6 +3,7 @@ import { Badge, Button, Group, Modal, Stack, Table, Text } from '@mantine/core';
 import type { Schemas } from '../../../api/client';
 import { describeError } from '../../../api/errors';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
 import { useSessions } from '../api/listSessions';
 import { useRevokeSession } from '../api/revokeSession';
 import { AccountSection } from './AccountSection';
@@ -93,16 +94,7 @@ export function SessionsSection() {
                 </Table.Tbody>
               </Table>
             </Table.ScrollContainer>
-            {sessions.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={sessions.isFetchingNextPage}
-                onClick={() => void sessions.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
-            ) : null}
+            <LoadMore query={sessions} />
           </>
         )}
       </QueryState>

@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { Alert, Button, Group, Modal, Stack, Text, Title } from '@mantine/core';
 import type { Schemas } from '../../../api/client';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
 import { useOrg } from '../../organizations/components/org-context';
 import { useApiKeys } from '../api/listApiKeys';
 import { useCreateApiKey, type CreatedApiKey } from '../api/createApiKey';
@@ -72,16 +73,7 @@ function ApiKeys() {
         {() => (
           <>
             <ApiKeysTable keys={rows} onRevoke={setRevoking} />
-            {keys.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={keys.isFetchingNextPage}
-                onClick={() => void keys.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
-            ) : null}
+            <LoadMore query={keys} />
           </>
         )}
       </QueryState>

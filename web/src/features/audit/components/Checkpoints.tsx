@@ -2,6 +2,7 @@ import { Button, Code, Group, Stack, Table, Text, Title } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { describeError } from '../../../api/errors';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
 import { useAuditCheckpoints } from '../api/listAuditCheckpoints';
 import { useCreateAuditCheckpoint } from '../api/createAuditCheckpoint';
 
@@ -87,16 +88,7 @@ export function Checkpoints({ org, canCreate }: { readonly org: string; readonly
                 </Table.Tbody>
               </Table>
             </Table.ScrollContainer>
-            {checkpoints.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={checkpoints.isFetchingNextPage}
-                onClick={() => void checkpoints.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                More checkpoints
-              </Button>
-            ) : null}
+            <LoadMore query={checkpoints}>More checkpoints</LoadMore>
           </>
         )}
       </QueryState>

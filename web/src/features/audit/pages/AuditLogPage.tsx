@@ -6,6 +6,7 @@ import type { Schemas } from '../../../api/client';
 import { isApiError } from '../../../api/errors';
 import { fieldErrorsOf } from '../../../components/FormError';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
 import { useOrg } from '../../organizations/components/org-context';
 import { useAuditLogs, type AuditFilters } from '../api/listAuditLogs';
 import { exportHref } from '../api/exportAuditLogs';
@@ -132,16 +133,7 @@ function AuditLog() {
           {() => (
             <>
               <AuditTable events={rows} emails={emails} onOpen={setOpen} />
-              {events.hasNextPage ? (
-                <Button
-                  variant="default"
-                  loading={events.isFetchingNextPage}
-                  onClick={() => void events.fetchNextPage()}
-                  style={{ alignSelf: 'center' }}
-                >
-                  Load more
-                </Button>
-              ) : null}
+              <LoadMore query={events} />
             </>
           )}
         </QueryState>

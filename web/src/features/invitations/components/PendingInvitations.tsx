@@ -3,6 +3,7 @@ import { Alert, Badge, Button, Group, Modal, Stack, Table, Text } from '@mantine
 import { notifications } from '@mantine/notifications';
 import { describeError, isApiError } from '../../../api/errors';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
 import { useRoleName } from '../../members/components/RoleSelect';
 import { useOrg } from '../../organizations/components/org-context';
 import { limitMessage } from '../api/limit';
@@ -114,16 +115,7 @@ export function PendingInvitations() {
                 </Table.Tbody>
               </Table>
             </Table.ScrollContainer>
-            {invitations.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={invitations.isFetchingNextPage}
-                onClick={() => void invitations.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
-            ) : null}
+            <LoadMore query={invitations} />
           </>
         )}
       </QueryState>

@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { Button, Group, Stack, Text, Title } from '@mantine/core';
 import { Link } from 'react-router';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
 import { useMe } from '../../auth/api/me';
 import { useOrg } from '../../organizations/components/org-context';
 import { useMembers, type Member } from '../api/listMembers';
@@ -66,16 +67,7 @@ export default function MembersPage() {
                 onRemove={setRemoving}
                 onLeave={() => setLeaving(true)}
               />
-              {members.hasNextPage ? (
-                <Button
-                  variant="default"
-                  loading={members.isFetchingNextPage}
-                  onClick={() => void members.fetchNextPage()}
-                  style={{ alignSelf: 'center' }}
-                >
-                  Load more
-                </Button>
-              ) : null}
+              <LoadMore query={members} />
             </>
           )}
         </QueryState>

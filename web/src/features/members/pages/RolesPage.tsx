@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { Badge, Button, Group, Stack, Table, Text, Title } from '@mantine/core';
 import type { Permission } from '../../../../../src/platform/authz/permissions';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
 import { useOrg } from '../../organizations/components/org-context';
 import { useRolePages, type Role } from '../api/listRoles';
 import { CreateRoleModal, DeleteRoleModal, EditRoleModal } from '../components/RoleModals';
@@ -119,14 +120,7 @@ export default function RolesPage() {
               </Table>
             </Table.ScrollContainer>
             {roles.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={roles.isFetchingNextPage}
-                onClick={() => void roles.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
+              <LoadMore query={roles} />
             ) : custom.length === 0 ? (
               <EmptyState title="No custom roles yet">
                 {manage ? (

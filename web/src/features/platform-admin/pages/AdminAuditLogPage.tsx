@@ -3,6 +3,7 @@ import { Button, Code, Group, Modal, Stack, Table, Text, TextInput, Title } from
 import type { Schemas } from '../../../api/client';
 import { fieldErrorsOf } from '../../../components/FormError';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
 import { usePlatformAuditLogs } from '../api/listPlatformAuditLogs';
 import { AdminNotFound, AdminOnly, isRefusal } from '../components/AdminOnly';
 import { ChainBadge } from '../components/ChainBadge';
@@ -111,16 +112,7 @@ function PlatformAuditLog() {
                 </Table.Tbody>
               </Table>
             </Table.ScrollContainer>
-            {events.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={events.isFetchingNextPage}
-                onClick={() => void events.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
-            ) : null}
+            <LoadMore query={events} />
           </>
         )}
       </QueryState>

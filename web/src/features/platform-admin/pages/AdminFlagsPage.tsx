@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { Badge, Button, Group, Stack, Table, Text, Title } from '@mantine/core';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
 import { formatFlagValue } from '../../flags/components/flag-value';
 import { useFlagDefinitions, type FlagDefinition } from '../api/listFlagDefinitions';
 import { AdminNotFound, AdminOnly, isRefusal } from '../components/AdminOnly';
@@ -123,16 +124,7 @@ function FlagDefinitions() {
                 </Table.Tbody>
               </Table>
             </Table.ScrollContainer>
-            {flags.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={flags.isFetchingNextPage}
-                onClick={() => void flags.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
-            ) : null}
+            <LoadMore query={flags} />
           </>
         )}
       </QueryState>

@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { Badge, Button, Group, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useDebouncedValue } from '@mantine/hooks';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
 import { usePlatformOrganizations, type PlatformOrganization } from '../api/listPlatformOrganizations';
 import { AdminNotFound, AdminOnly, isRefusal } from '../components/AdminOnly';
 import { SuspendModal } from '../components/SuspendModal';
@@ -113,16 +114,7 @@ function Organizations() {
                 </Table.Tbody>
               </Table>
             </Table.ScrollContainer>
-            {orgs.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={orgs.isFetchingNextPage}
-                onClick={() => void orgs.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
-            ) : null}
+            <LoadMore query={orgs} />
           </>
         )}
       </QueryState>

@@ -5,6 +5,7 @@ import { notifications } from '@mantine/notifications';
 import type { Schemas } from '../../../api/client';
 import { describeError } from '../../../api/errors';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
 import { useOrg } from '../../organizations/components/org-context';
 import { useProjects } from '../api/listProjects';
 import { useCreateProject } from '../api/createProject';
@@ -109,16 +110,7 @@ export default function ProjectsPage() {
                 </Table.Tbody>
               </Table>
             </Table.ScrollContainer>
-            {projects.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={projects.isFetchingNextPage}
-                onClick={() => void projects.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
-            ) : null}
+            <LoadMore query={projects} />
           </>
         )}
       </QueryState>
