@@ -1,9 +1,10 @@
 import { useState } from 'react';
-import { Alert, Badge, Button, Group, Modal, Stack, Table, Text } from '@mantine/core';
+import { Alert, Badge, Button, Group, Stack, Table, Text } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { describeError, isApiError } from '../../../api/errors';
 import { EmptyState, QueryState } from '../../../components/QueryState';
 import { LoadMore } from '../../../components/LoadMore';
+import { ConfirmDialog } from '../../../components/ConfirmDialog';
 import { useRoleName } from '../../members/components/RoleSelect';
 import { useOrg } from '../../organizations/components/org-context';
 import { limitMessage } from '../api/limit';
@@ -133,42 +134,24 @@ function RevokeModal({
 }) {
   const { org } = useOrg();
   const revoke = useRevokeInvitation(org.slug);
-  const close = () => {
-    revoke.reset();
-    onClose();
-  };
   return (
-    <Modal opened={invitation !== null} onClose={close} title="Revoke invitation">
-      <Stack gap="sm">
-        <Text size="sm" className="break-anywhere">
-          Revoke the invitation to <strong>{invitation?.email}</strong>? Its link stops working at once.
-        </Text>
-        {revoke.error ? (
-          <Alert color="red" role="alert">
-            {describeError(revoke.error)}
-          </Alert>
-        ) : null}
-        <Group justify="flex-end" gap="sm">
-          <Button variant="default" onClick={close}>
-            Cancel
-          </Button>
-          <Button
-            color="red"
-            loading={revoke.isPending}
-            onClick={() =>
-              invitation &&
-              revoke.mutate(invitation.id, {
-                onSuccess: () => {
-                  done(`The invitation to ${invitation.email} was revoked`);
-                  close();
-                },
-              })
-            }
-          >
-            Revoke
-          </Button>
-        </Group>
-      </Stack>
-    </Modal>
+    <ConfirmDialog
+      opened={invitation !== null}
+      onClose={onClose}
+      title="Revoke invitation"
+      confirmLabel="Revoke"
+      mutation={revoke}
+      onConfirm={(close) =>
+        invitation &&
+        revoke.mutate(invitation.id, {
+          onSuccess: () => {
+            done(`The invitation to ${invitation.email} was revoked`);
+            close();
+          },
+        })
+      }
+    >
+      Revoke the invitation to <strong>{invitation?.email}</strong>? Its link stops working at once.
+    </ConfirmDialog>
   );
 }

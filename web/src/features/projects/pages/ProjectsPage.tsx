@@ -3,9 +3,9 @@ import { Anchor, Button, Group, Modal, Stack, Table, Text, Title } from '@mantin
 import { Link } from 'react-router';
 import { notifications } from '@mantine/notifications';
 import type { Schemas } from '../../../api/client';
-import { describeError } from '../../../api/errors';
 import { EmptyState, QueryState } from '../../../components/QueryState';
 import { LoadMore } from '../../../components/LoadMore';
+import { ConfirmDialog } from '../../../components/ConfirmDialog';
 import { useOrg } from '../../organizations/components/org-context';
 import { useProjects } from '../api/listProjects';
 import { useCreateProject } from '../api/createProject';
@@ -192,34 +192,16 @@ function DeleteProjectModal({
 }) {
   const { org } = useOrg();
   const remove = useDeleteProject(org.slug);
-  const close = () => {
-    remove.reset();
-    onClose();
-  };
   return (
-    <Modal opened={project !== null} onClose={close} title="Delete project">
-      <Stack gap="sm">
-        <Text size="sm">
-          Delete <strong>{project?.name}</strong>? This cannot be undone.
-        </Text>
-        {remove.error ? (
-          <Text size="sm" c="red" role="alert">
-            {describeError(remove.error)}
-          </Text>
-        ) : null}
-        <Group justify="flex-end" gap="sm">
-          <Button variant="default" onClick={close}>
-            Cancel
-          </Button>
-          <Button
-            color="red"
-            loading={remove.isPending}
-            onClick={() => project && remove.mutate(project.id, { onSuccess: close })}
-          >
-            Delete
-          </Button>
-        </Group>
-      </Stack>
-    </Modal>
+    <ConfirmDialog
+      opened={project !== null}
+      onClose={onClose}
+      title="Delete project"
+      confirmLabel="Delete"
+      mutation={remove}
+      onConfirm={(close) => project && remove.mutate(project.id, { onSuccess: close })}
+    >
+      Delete <strong>{project?.name}</strong>? This cannot be undone.
+    </ConfirmDialog>
   );
 }
