@@ -1,5 +1,6 @@
-import { Button, Group, Modal, Stack, Text } from '@mantine/core';
+import { Modal } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
+import { ConfirmDialog } from '../../../components/ConfirmDialog';
 import { useOrg } from '../../organizations/components/org-context';
 import { useCreateRole } from '../api/createRole';
 import { useDeleteRole } from '../api/deleteRole';
@@ -88,38 +89,25 @@ export function DeleteRoleModal({
 }) {
   const { org } = useOrg();
   const remove = useDeleteRole(org.slug);
-  const close = () => {
-    remove.reset();
-    onClose();
-  };
   return (
-    <Modal opened={role !== null} onClose={close} title="Delete role">
-      <Stack gap="sm">
-        <Text size="sm">
-          Delete the role <strong>{role?.name}</strong> ({role?.key})? This cannot be undone.
-        </Text>
-        <Refusal error={remove.error} />
-        <Group justify="flex-end" gap="sm">
-          <Button variant="default" onClick={close}>
-            Cancel
-          </Button>
-          <Button
-            color="red"
-            loading={remove.isPending}
-            onClick={() =>
-              role &&
-              remove.mutate(role.key, {
-                onSuccess: () => {
-                  done(`Role “${role.name}” deleted`);
-                  close();
-                },
-              })
-            }
-          >
-            Delete
-          </Button>
-        </Group>
-      </Stack>
-    </Modal>
+    <ConfirmDialog
+      opened={role !== null}
+      onClose={onClose}
+      title="Delete role"
+      confirmLabel="Delete"
+      mutation={remove}
+      renderError={(error) => <Refusal error={error} />}
+      onConfirm={(close) =>
+        role &&
+        remove.mutate(role.key, {
+          onSuccess: () => {
+            done(`Role “${role.name}” deleted`);
+            close();
+          },
+        })
+      }
+    >
+      Delete the role <strong>{role?.name}</strong> ({role?.key})? This cannot be undone.
+    </ConfirmDialog>
   );
 }
