@@ -1,8 +1,9 @@
 import { useMemo, useState } from 'react';
-import { Alert, Button, Group, Modal, Stack, Text } from '@mantine/core';
+import { Alert, Button, Modal, Stack, Text } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { useQueryClient } from '@tanstack/react-query';
 import { describeError, isApiError } from '../../../api/errors';
+import { ConfirmDialog } from '../../../components/ConfirmDialog';
 import { useCreateFlagDefinition } from '../api/createFlagDefinition';
 import { useDeleteFlagDefinition } from '../api/deleteFlagDefinition';
 import { flagDefinitionQueryOptions } from '../api/getFlagDefinition';
@@ -135,44 +136,27 @@ export function DeleteFlagModal({
   readonly onClose: () => void;
 }) {
   const remove = useDeleteFlagDefinition();
-  const close = () => {
-    remove.reset();
-    onClose();
-  };
   return (
-    <Modal opened={flag !== null} onClose={close} title="Delete feature flag">
-      <Stack gap="sm">
-        <Text size="sm">
-          Delete <strong>{flag?.key}</strong>? It disappears from every organization’s flags at once (code
-          reading it gets no value), and every organization’s override of it is deleted too. The deletion is
-          recorded in the platform audit log. This cannot be undone.
-        </Text>
-        {remove.error ? (
-          <Alert color="red" role="alert" title="The flag was not deleted">
-            {describeError(remove.error)}
-          </Alert>
-        ) : null}
-        <Group justify="flex-end" gap="sm">
-          <Button variant="default" onClick={close}>
-            Cancel
-          </Button>
-          <Button
-            color="red"
-            loading={remove.isPending}
-            onClick={() =>
-              flag &&
-              remove.mutate(flag.key, {
-                onSuccess: () => {
-                  saved(`Flag ${flag.key} deleted`);
-                  close();
-                },
-              })
-            }
-          >
-            Delete
-          </Button>
-        </Group>
-      </Stack>
-    </Modal>
+    <ConfirmDialog
+      opened={flag !== null}
+      onClose={onClose}
+      title="Delete feature flag"
+      confirmLabel="Delete"
+      mutation={remove}
+      errorTitle="The flag was not deleted"
+      onConfirm={(close) =>
+        flag &&
+        remove.mutate(flag.key, {
+          onSuccess: () => {
+            saved(`Flag ${flag.key} deleted`);
+            close();
+          },
+        })
+      }
+    >
+      Delete <strong>{flag?.key}</strong>? It disappears from every organization’s flags at once (code reading
+      it gets no value), and every organization’s override of it is deleted too. The deletion is recorded in
+      the platform audit log. This cannot be undone.
+    </ConfirmDialog>
   );
 }
