@@ -1,6 +1,6 @@
-import { notifications } from '@mantine/notifications';
 import type { Schemas } from '../../../api/client';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { notifySuccess } from '../../../components/notify';
 import { useRevokeApiKey } from '../api/revokeApiKey';
 
 type ApiKey = Schemas['ApiKey'];
@@ -27,11 +27,7 @@ export function RevokeApiKeyModal({
         apiKey &&
         revoke.mutate(apiKey.id, {
           onSuccess: () => {
-            notifications.show({
-              message: `API key “${apiKey.name}” revoked`,
-              color: 'green',
-              closeButtonProps: { 'aria-label': 'Close notification' },
-            });
+            notifySuccess(`API key “${apiKey.name}” revoked`);
             close();
           },
         })

@@ -1,8 +1,8 @@
 import { Button, Code, Group, Stack, Table, Text, Title } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
 import { describeError } from '../../../api/errors';
 import { EmptyState, QueryState } from '../../../components/QueryState';
 import { LoadMore } from '../../../components/LoadMore';
+import { notify } from '../../../components/notify';
 import { useAuditCheckpoints } from '../api/listAuditCheckpoints';
 import { useCreateAuditCheckpoint } from '../api/createAuditCheckpoint';
 
@@ -18,12 +18,11 @@ export function Checkpoints({ org, canCreate }: { readonly org: string; readonly
   const sign = () =>
     create.mutate(undefined, {
       onSuccess: ({ checkpoint, created }) =>
-        notifications.show({
+        notify({
           message: created
             ? `Checkpoint signed at seq ${checkpoint.statement.seq}`
             : `Nothing new to sign: the latest checkpoint already covers seq ${checkpoint.statement.seq}`,
           color: created ? 'green' : 'gray',
-          closeButtonProps: { 'aria-label': 'Close notification' },
         }),
     });
   return (

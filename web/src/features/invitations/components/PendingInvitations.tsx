@@ -1,19 +1,16 @@
 import { useState } from 'react';
 import { Alert, Badge, Button, Group, Stack, Table, Text } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
 import { describeError, isApiError } from '../../../api/errors';
 import { EmptyState, QueryState } from '../../../components/QueryState';
 import { LoadMore } from '../../../components/LoadMore';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { notifySuccess } from '../../../components/notify';
 import { useRoleName } from '../../members/components/RoleSelect';
 import { useOrg } from '../../organizations/components/org-context';
 import { limitMessage } from '../api/limit';
 import { useInvitations, type Invitation } from '../api/listInvitations';
 import { useResendInvitation } from '../api/resendInvitation';
 import { useRevokeInvitation } from '../api/revokeInvitation';
-
-const done = (message: string) =>
-  notifications.show({ message, color: 'green', closeButtonProps: { 'aria-label': 'Close notification' } });
 
 const expired = (inv: Invitation) => new Date(inv.expiresAt).getTime() <= Date.now();
 
@@ -28,7 +25,9 @@ export function PendingInvitations() {
   const rows = invitations.data?.pages.flatMap((p) => p.data) ?? [];
   const doResend = (inv: Invitation) => {
     setResending(inv);
-    resend.mutate(inv.id, { onSuccess: () => done(`A new invitation mail is on its way to ${inv.email}`) });
+    resend.mutate(inv.id, {
+      onSuccess: () => notifySuccess(`A new invitation mail is on its way to ${inv.email}`),
+    });
   };
   return (
     <Stack gap="sm">
@@ -145,7 +144,7 @@ function RevokeModal({
         invitation &&
         revoke.mutate(invitation.id, {
           onSuccess: () => {
-            done(`The invitation to ${invitation.email} was revoked`);
+            notifySuccess(`The invitation to ${invitation.email} was revoked`);
             close();
           },
         })

@@ -1,16 +1,13 @@
 import { useState, type FormEvent } from 'react';
 import { Button, Group, Modal, Stack, Text } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { notifySuccess } from '../../../components/notify';
 import { useOrg } from '../../organizations/components/org-context';
 import { useChangeMemberRole } from '../api/changeMemberRole';
 import { useRemoveMember } from '../api/removeMember';
 import type { Member } from '../api/listMembers';
 import { Refusal } from './Refusal';
 import { RoleSelect } from './RoleSelect';
-
-const done = (message: string) =>
-  notifications.show({ message, color: 'green', closeButtonProps: { 'aria-label': 'Close notification' } });
 
 /** Gives a member another role; the server's refusal (and the rule behind it) stays in the dialog. */
 export function ChangeRoleModal({
@@ -39,7 +36,7 @@ export function ChangeRoleModal({
       { userId: member.userId, role: chosen },
       {
         onSuccess: (m) => {
-          done(`${m.email} is now ${m.role}`);
+          notifySuccess(`${m.email} is now ${m.role}`);
           close();
         },
       },
@@ -96,7 +93,7 @@ export function RemoveMemberModal({
         member &&
         remove.mutate(member.userId, {
           onSuccess: () => {
-            done(`${member.email} was removed`);
+            notifySuccess(`${member.email} was removed`);
             close();
           },
         })

@@ -1,6 +1,6 @@
 import { Modal } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { notifySuccess } from '../../../components/notify';
 import { useOrg } from '../../organizations/components/org-context';
 import { useCreateRole } from '../api/createRole';
 import { useDeleteRole } from '../api/deleteRole';
@@ -8,9 +8,6 @@ import type { Role } from '../api/listRoles';
 import { useUpdateRole } from '../api/updateRole';
 import { Refusal } from './Refusal';
 import { RoleForm } from './RoleForm';
-
-const done = (message: string) =>
-  notifications.show({ message, color: 'green', closeButtonProps: { 'aria-label': 'Close notification' } });
 
 export function CreateRoleModal({ open, onClose }: { readonly open: boolean; readonly onClose: () => void }) {
   const { org } = useOrg();
@@ -30,7 +27,7 @@ export function CreateRoleModal({ open, onClose }: { readonly open: boolean; rea
         onSubmit={(draft) =>
           create.mutate(draft, {
             onSuccess: (r) => {
-              done(`Role “${r.name}” created`);
+              notifySuccess(`Role “${r.name}” created`);
               close();
             },
           })
@@ -68,7 +65,7 @@ export function EditRoleModal({
               { key: role.key, name, permissions },
               {
                 onSuccess: (r) => {
-                  done(`Role “${r.name}” saved`);
+                  notifySuccess(`Role “${r.name}” saved`);
                   close();
                 },
               },
@@ -101,7 +98,7 @@ export function DeleteRoleModal({
         role &&
         remove.mutate(role.key, {
           onSuccess: () => {
-            done(`Role “${role.name}” deleted`);
+            notifySuccess(`Role “${role.name}” deleted`);
             close();
           },
         })

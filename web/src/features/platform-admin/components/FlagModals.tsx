@@ -1,9 +1,9 @@
 import { useMemo, useState } from 'react';
 import { Alert, Button, Modal, Stack, Text } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
 import { useQueryClient } from '@tanstack/react-query';
 import { describeError, isApiError } from '../../../api/errors';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { notifySuccess } from '../../../components/notify';
 import { useCreateFlagDefinition } from '../api/createFlagDefinition';
 import { useDeleteFlagDefinition } from '../api/deleteFlagDefinition';
 import { flagDefinitionQueryOptions } from '../api/getFlagDefinition';
@@ -11,9 +11,6 @@ import type { FlagDefinition } from '../api/listFlagDefinitions';
 import { useUpdateFlagDefinition } from '../api/updateFlagDefinition';
 import { draftOf, newFlagDraft } from './flag-draft';
 import { FlagForm } from './FlagForm';
-
-const saved = (message: string) =>
-  notifications.show({ message, color: 'green', closeButtonProps: { 'aria-label': 'Close notification' } });
 
 export function CreateFlagModal({ open, onClose }: { readonly open: boolean; readonly onClose: () => void }) {
   const create = useCreateFlagDefinition();
@@ -36,7 +33,7 @@ export function CreateFlagModal({ open, onClose }: { readonly open: boolean; rea
               { key, ...spec },
               {
                 onSuccess: (f) => {
-                  saved(`Flag ${f.key} created`);
+                  notifySuccess(`Flag ${f.key} created`);
                   close();
                 },
               },
@@ -116,7 +113,7 @@ export function EditFlagModal({
               { key: current.key, body: { ...spec, version: current.version } },
               {
                 onSuccess: (f) => {
-                  saved(`Flag ${f.key} saved (version ${f.version})`);
+                  notifySuccess(`Flag ${f.key} saved (version ${f.version})`);
                   close();
                 },
               },
@@ -148,7 +145,7 @@ export function DeleteFlagModal({
         flag &&
         remove.mutate(flag.key, {
           onSuccess: () => {
-            saved(`Flag ${flag.key} deleted`);
+            notifySuccess(`Flag ${flag.key} deleted`);
             close();
           },
         })

@@ -1,5 +1,5 @@
-import { notifications } from '@mantine/notifications';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { notifySuccess } from '../../../components/notify';
 import type { PlatformOrganization } from '../api/listPlatformOrganizations';
 import { useSuspendOrganization } from '../api/suspendOrganization';
 import { useUnsuspendOrganization } from '../api/unsuspendOrganization';
@@ -36,11 +36,7 @@ export function SuspendModal({
         org &&
         action.mutate(org.id, {
           onSuccess: () => {
-            notifications.show({
-              message: `${org.name} ${reactivating ? 'reactivated' : 'suspended'}`,
-              color: 'green',
-              closeButtonProps: { 'aria-label': 'Close notification' },
-            });
+            notifySuccess(`${org.name} ${reactivating ? 'reactivated' : 'suspended'}`);
             close();
           },
         })

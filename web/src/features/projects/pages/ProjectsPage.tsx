@@ -1,11 +1,11 @@
 import { useState } from 'react';
 import { Anchor, Button, Group, Modal, Stack, Table, Text, Title } from '@mantine/core';
 import { Link } from 'react-router';
-import { notifications } from '@mantine/notifications';
 import type { Schemas } from '../../../api/client';
 import { EmptyState, QueryState } from '../../../components/QueryState';
 import { LoadMore } from '../../../components/LoadMore';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { notifySuccess } from '../../../components/notify';
 import { useOrg } from '../../organizations/components/org-context';
 import { useProjects } from '../api/listProjects';
 import { useCreateProject } from '../api/createProject';
@@ -139,11 +139,7 @@ function CreateProjectModal({ open, onClose }: { readonly open: boolean; readonl
         onSubmit={(draft) =>
           create.mutate(draft, {
             onSuccess: (p) => {
-              notifications.show({
-                message: `Project “${p.name}” created`,
-                color: 'green',
-                closeButtonProps: { 'aria-label': 'Close notification' },
-              });
+              notifySuccess(`Project “${p.name}” created`);
               close();
             },
           })
