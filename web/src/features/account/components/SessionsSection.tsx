@@ -4,6 +4,7 @@ import type { Schemas } from '../../../api/client';
 import { EmptyState, QueryState } from '../../../components/QueryState';
 import { LoadMore } from '../../../components/LoadMore';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { loadedRows } from '../../../lib/paging';
 import { useSessions } from '../api/listSessions';
 import { useRevokeSession } from '../api/revokeSession';
 import { AccountSection } from './AccountSection';
@@ -18,7 +19,7 @@ const when = (iso: string) => new Date(iso).toLocaleString();
 export function SessionsSection() {
   const sessions = useSessions();
   const [revoking, setRevoking] = useState<Session | null>(null);
-  const rows = sessions.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(sessions);
   return (
     <AccountSection
       id="sessions"

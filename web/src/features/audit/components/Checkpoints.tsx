@@ -3,6 +3,7 @@ import { describeError } from '../../../api/errors';
 import { EmptyState, QueryState } from '../../../components/QueryState';
 import { LoadMore } from '../../../components/LoadMore';
 import { notify } from '../../../components/notify';
+import { loadedRows } from '../../../lib/paging';
 import { useAuditCheckpoints } from '../api/listAuditCheckpoints';
 import { useCreateAuditCheckpoint } from '../api/createAuditCheckpoint';
 
@@ -14,7 +15,7 @@ import { useCreateAuditCheckpoint } from '../api/createAuditCheckpoint';
 export function Checkpoints({ org, canCreate }: { readonly org: string; readonly canCreate: boolean }) {
   const checkpoints = useAuditCheckpoints(org);
   const create = useCreateAuditCheckpoint(org);
-  const rows = checkpoints.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(checkpoints);
   const sign = () =>
     create.mutate(undefined, {
       onSuccess: ({ checkpoint, created }) =>

@@ -5,6 +5,7 @@ import { EmptyState, QueryState } from '../../../components/QueryState';
 import { LoadMore } from '../../../components/LoadMore';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
 import { notifySuccess } from '../../../components/notify';
+import { loadedRows } from '../../../lib/paging';
 import { useRoleName } from '../../members/components/RoleSelect';
 import { useOrg } from '../../organizations/components/org-context';
 import { limitMessage } from '../api/limit';
@@ -22,7 +23,7 @@ export function PendingInvitations() {
   const roleName = useRoleName(org.slug);
   const [revoking, setRevoking] = useState<Invitation | null>(null);
   const [resending, setResending] = useState<Invitation | null>(null);
-  const rows = invitations.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(invitations);
   const doResend = (inv: Invitation) => {
     setResending(inv);
     resend.mutate(inv.id, {

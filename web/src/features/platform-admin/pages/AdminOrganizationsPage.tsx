@@ -3,6 +3,7 @@ import { Badge, Button, Group, Stack, Table, Text, TextInput, Title } from '@man
 import { useDebouncedValue } from '@mantine/hooks';
 import { EmptyState, QueryState } from '../../../components/QueryState';
 import { LoadMore } from '../../../components/LoadMore';
+import { loadedRows } from '../../../lib/paging';
 import { usePlatformOrganizations, type PlatformOrganization } from '../api/listPlatformOrganizations';
 import { AdminNotFound, AdminOnly, isRefusal } from '../components/AdminOnly';
 import { SuspendModal } from '../components/SuspendModal';
@@ -23,7 +24,7 @@ function Organizations() {
   const orgs = usePlatformOrganizations(q);
   const [targeting, setTargeting] = useState<PlatformOrganization | null>(null);
   const [suspending, setSuspending] = useState<PlatformOrganization | null>(null);
-  const rows = orgs.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(orgs);
   if (isRefusal(orgs.error)) return <AdminNotFound />;
   return (
     <Stack gap="md">

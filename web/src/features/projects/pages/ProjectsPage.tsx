@@ -6,6 +6,7 @@ import { EmptyState, QueryState } from '../../../components/QueryState';
 import { LoadMore } from '../../../components/LoadMore';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
 import { notifySuccess } from '../../../components/notify';
+import { loadedRows } from '../../../lib/paging';
 import { useOrg } from '../../organizations/components/org-context';
 import { useProjects } from '../api/listProjects';
 import { useCreateProject } from '../api/createProject';
@@ -23,7 +24,7 @@ export default function ProjectsPage() {
   const [editing, setEditing] = useState<Project | null>(null);
   const [deleting, setDeleting] = useState<Project | null>(null);
   const canCreate = can('projects:create');
-  const rows = projects.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(projects);
   return (
     <Stack gap="md">
       <Group justify="space-between">
