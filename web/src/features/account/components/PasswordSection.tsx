@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { Alert, Button, PasswordInput, Stack } from '@mantine/core';
 import { FormError, fieldErrorsOf } from '../../../components/FormError';
+import { NewPasswordFields, useNewPassword } from '../../../components/NewPasswordFields';
 import { useChangePassword } from '../api/changePassword';
 import { AccountSection } from './AccountSection';
 
@@ -17,24 +18,17 @@ const FIELD_OF_CODE = {
 export function PasswordSection() {
   const change = useChangePassword();
   const [current, setCurrent] = useState('');
-  const [next, setNext] = useState('');
-  const [repeat, setRepeat] = useState('');
-  const [mismatch, setMismatch] = useState(false);
+  const next = useNewPassword();
   const errors = fieldErrorsOf(change.error, FIELD_OF_CODE);
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    if (next !== repeat) {
-      setMismatch(true);
-      return;
-    }
-    setMismatch(false);
+    if (!next.check()) return;
     change.mutate(
-      { currentPassword: current, newPassword: next },
+      { currentPassword: current, newPassword: next.password },
       {
         onSuccess: () => {
           setCurrent('');
-          setNext('');
-          setRepeat('');
+          next.clear();
         },
       },
     );
@@ -63,24 +57,7 @@ export function PasswordSection() {
             error={errors.currentPassword}
             aria-invalid={errors.currentPassword ? true : undefined}
           />
-          <PasswordInput
-            label="New password"
-            autoComplete="new-password"
-            required
-            value={next}
-            onChange={(e) => setNext(e.currentTarget.value)}
-            error={errors.newPassword}
-            aria-invalid={errors.newPassword ? true : undefined}
-          />
-          <PasswordInput
-            label="Repeat the new password"
-            autoComplete="new-password"
-            required
-            value={repeat}
-            onChange={(e) => setRepeat(e.currentTarget.value)}
-            error={mismatch ? 'The two passwords differ' : undefined}
-            aria-invalid={mismatch || undefined}
-          />
+          <NewPasswordFields state={next} error={errors.newPassword} />
           <Button type="submit" loading={change.isPending} style={{ alignSelf: 'flex-start' }}>
             Change password
           </Button>

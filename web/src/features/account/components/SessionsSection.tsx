@@ -1,8 +1,10 @@
 import { useState } from 'react';
-import { Badge, Button, Group, Modal, Stack, Table, Text } from '@mantine/core';
+import { Badge, Button, Group, Stack, Table, Text } from '@mantine/core';
 import type { Schemas } from '../../../api/client';
-import { describeError } from '../../../api/errors';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
+import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { loadedRows } from '../../../lib/paging';
 import { useSessions } from '../api/listSessions';
 import { useRevokeSession } from '../api/revokeSession';
 import { AccountSection } from './AccountSection';
@@ -17,7 +19,7 @@ const when = (iso: string) => new Date(iso).toLocaleString();
 export function SessionsSection() {
   const sessions = useSessions();
   const [revoking, setRevoking] = useState<Session | null>(null);
-  const rows = sessions.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(sessions);
   return (
     <AccountSection
       id="sessions"
@@ -93,16 +95,7 @@ export function SessionsSection() {
                 </Table.Tbody>
               </Table>
             </Table.ScrollContainer>
-            {sessions.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={sessions.isFetchingNextPage}
-                onClick={() => void sessions.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
-            ) : null}
+            <LoadMore query={sessions} />
           </>
         )}
       </QueryState>
@@ -119,45 +112,29 @@ function RevokeSessionModal({
   readonly onClose: () => void;
 }) {
   const revoke = useRevokeSession();
-  const close = () => {
-    revoke.reset();
-    onClose();
-  };
   return (
-    <Modal opened={session !== null} onClose={close} title="Sign out a session">
-      <Stack gap="sm">
-        {session?.current ? (
-          <Text size="sm">
-            This is the session you are using now: you will be signed out of this browser and taken to the
-            sign-in page.
-          </Text>
-        ) : (
-          <Text size="sm">
-            Sign out <strong>{describeUserAgent(session?.userAgent ?? null)}</strong>
-            {session?.ip ? ` (${session.ip})` : ''}? Whoever uses it will have to sign in again, and the API
-            tokens it obtained stop working.
-          </Text>
-        )}
-        {revoke.error ? (
-          <Text size="sm" c="red" role="alert">
-            {describeError(revoke.error)}
-          </Text>
-        ) : null}
-        <Group justify="flex-end" gap="sm">
-          <Button variant="default" onClick={close}>
-            Cancel
-          </Button>
-          <Button
-            color="red"
-            loading={revoke.isPending}
-            onClick={() =>
-              session && revoke.mutate({ id: session.id, current: session.current }, { onSuccess: close })
-            }
-          >
-            Sign out
-          </Button>
-        </Group>
-      </Stack>
-    </Modal>
+    <ConfirmDialog
+      opened={session !== null}
+      onClose={onClose}
+      title="Sign out a session"
+      confirmLabel="Sign out"
+      mutation={revoke}
+      onConfirm={(close) =>
+        session && revoke.mutate({ id: session.id, current: session.current }, { onSuccess: close })
+      }
+    >
+      {session?.current ? (
+        <>
+          This is the session you are using now: you will be signed out of this browser and taken to the
+          sign-in page.
+        </>
+      ) : (
+        <>
+          Sign out <strong>{describeUserAgent(session?.userAgent ?? null)}</strong>
+          {session?.ip ? ` (${session.ip})` : ''}? Whoever uses it will have to sign in again, and the API
+          tokens it obtained stop working.
+        </>
+      )}
+    </ConfirmDialog>
   );
 }

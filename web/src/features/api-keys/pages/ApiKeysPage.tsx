@@ -2,6 +2,8 @@ import { useState } from 'react';
 import { Alert, Button, Group, Modal, Stack, Text, Title } from '@mantine/core';
 import type { Schemas } from '../../../api/client';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
+import { loadedRows } from '../../../lib/paging';
 import { useOrg } from '../../organizations/components/org-context';
 import { useApiKeys } from '../api/listApiKeys';
 import { useCreateApiKey, type CreatedApiKey } from '../api/createApiKey';
@@ -44,7 +46,7 @@ function ApiKeys() {
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<CreatedApiKey | null>(null);
   const [revoking, setRevoking] = useState<ApiKey | null>(null);
-  const rows = keys.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(keys);
   return (
     <>
       <Group justify="space-between">
@@ -72,16 +74,7 @@ function ApiKeys() {
         {() => (
           <>
             <ApiKeysTable keys={rows} onRevoke={setRevoking} />
-            {keys.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={keys.isFetchingNextPage}
-                onClick={() => void keys.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
-            ) : null}
+            <LoadMore query={keys} />
           </>
         )}
       </QueryState>

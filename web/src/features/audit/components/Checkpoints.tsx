@@ -1,7 +1,9 @@
 import { Button, Code, Group, Stack, Table, Text, Title } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
 import { describeError } from '../../../api/errors';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
+import { notify } from '../../../components/notify';
+import { loadedRows } from '../../../lib/paging';
 import { useAuditCheckpoints } from '../api/listAuditCheckpoints';
 import { useCreateAuditCheckpoint } from '../api/createAuditCheckpoint';
 
@@ -13,16 +15,15 @@ import { useCreateAuditCheckpoint } from '../api/createAuditCheckpoint';
 export function Checkpoints({ org, canCreate }: { readonly org: string; readonly canCreate: boolean }) {
   const checkpoints = useAuditCheckpoints(org);
   const create = useCreateAuditCheckpoint(org);
-  const rows = checkpoints.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(checkpoints);
   const sign = () =>
     create.mutate(undefined, {
       onSuccess: ({ checkpoint, created }) =>
-        notifications.show({
+        notify({
           message: created
             ? `Checkpoint signed at seq ${checkpoint.statement.seq}`
             : `Nothing new to sign: the latest checkpoint already covers seq ${checkpoint.statement.seq}`,
           color: created ? 'green' : 'gray',
-          closeButtonProps: { 'aria-label': 'Close notification' },
         }),
     });
   return (
@@ -87,16 +88,7 @@ export function Checkpoints({ org, canCreate }: { readonly org: string; readonly
                 </Table.Tbody>
               </Table>
             </Table.ScrollContainer>
-            {checkpoints.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={checkpoints.isFetchingNextPage}
-                onClick={() => void checkpoints.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                More checkpoints
-              </Button>
-            ) : null}
+            <LoadMore query={checkpoints}>More checkpoints</LoadMore>
           </>
         )}
       </QueryState>

@@ -6,6 +6,8 @@ import type { Schemas } from '../../../api/client';
 import { isApiError } from '../../../api/errors';
 import { fieldErrorsOf } from '../../../components/FormError';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
+import { loadedRows } from '../../../lib/paging';
 import { useOrg } from '../../organizations/components/org-context';
 import { useAuditLogs, type AuditFilters } from '../api/listAuditLogs';
 import { exportHref } from '../api/exportAuditLogs';
@@ -64,7 +66,7 @@ function AuditLog() {
   const [showFilters, setShowFilters] = useState(
     () => filtered || window.matchMedia('(min-width: 600px)').matches,
   );
-  const rows = events.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(events);
   const errors = filterErrorsOf(events.error);
   const badFilters = Object.keys(errors).length > 0;
   const apply = (f: Partial<Record<(typeof FILTER_FIELDS)[number], string>>) => setParams(paramsOf(f));
@@ -132,16 +134,7 @@ function AuditLog() {
           {() => (
             <>
               <AuditTable events={rows} emails={emails} onOpen={setOpen} />
-              {events.hasNextPage ? (
-                <Button
-                  variant="default"
-                  loading={events.isFetchingNextPage}
-                  onClick={() => void events.fetchNextPage()}
-                  style={{ alignSelf: 'center' }}
-                >
-                  Load more
-                </Button>
-              ) : null}
+              <LoadMore query={events} />
             </>
           )}
         </QueryState>

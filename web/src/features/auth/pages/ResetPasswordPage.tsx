@@ -1,8 +1,9 @@
-import { useState, type FormEvent } from 'react';
-import { Alert, Anchor, Button, PasswordInput, Stack, Text } from '@mantine/core';
+import type { FormEvent } from 'react';
+import { Alert, Anchor, Button, Stack, Text } from '@mantine/core';
 import { Link, useSearchParams } from 'react-router';
 import { AuthLayout } from '../../../components/AuthLayout';
 import { FormError, fieldErrorsOf } from '../../../components/FormError';
+import { NewPasswordFields, useNewPassword } from '../../../components/NewPasswordFields';
 import { isApiError } from '../../../api/errors';
 import { useConfirmPasswordReset } from '../api/confirmPasswordReset';
 
@@ -11,19 +12,13 @@ export default function ResetPasswordPage() {
   const [params] = useSearchParams();
   const token = params.get('token') ?? '';
   const confirm = useConfirmPasswordReset();
-  const [password, setPassword] = useState('');
-  const [repeat, setRepeat] = useState('');
-  const [mismatch, setMismatch] = useState(false);
+  const password = useNewPassword();
   const errors = fieldErrorsOf(confirm.error, { AUTH_PASSWORD_WEAK: 'password' });
   const badLink = !token || isApiError(confirm.error, 400, 'AUTH_TOKEN_INVALID');
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    if (password !== repeat) {
-      setMismatch(true);
-      return;
-    }
-    setMismatch(false);
-    confirm.mutate({ token, password });
+    if (!password.check()) return;
+    confirm.mutate({ token, password: password.password });
   };
   const back = (
     <Anchor component={Link} to="/sign-in">
@@ -63,25 +58,7 @@ export default function ResetPasswordPage() {
       <form onSubmit={submit} noValidate>
         <Stack gap="sm">
           <FormError error={confirm.error} fields={['password']} fieldErrors={errors} />
-          <PasswordInput
-            label="New password"
-            autoComplete="new-password"
-            required
-            value={password}
-            onChange={(e) => setPassword(e.currentTarget.value)}
-            error={errors.password}
-            // PasswordInput draws the error but does not mark its input invalid for assistive technology.
-            aria-invalid={errors.password ? true : undefined}
-          />
-          <PasswordInput
-            label="Repeat the new password"
-            autoComplete="new-password"
-            required
-            value={repeat}
-            onChange={(e) => setRepeat(e.currentTarget.value)}
-            error={mismatch ? 'The two passwords differ' : undefined}
-            aria-invalid={mismatch || undefined}
-          />
+          <NewPasswordFields state={password} error={errors.password} />
           <Button type="submit" loading={confirm.isPending}>
             Change password
           </Button>

@@ -1,10 +1,10 @@
 import { useState, type FormEvent } from 'react';
 import { Anchor, Button, PasswordInput, Stack, Text, TextInput } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import { AuthLayout } from '../../../components/AuthLayout';
 import { FormError, fieldErrorsOf } from '../../../components/FormError';
 import { safeNext } from '../../../lib/base-path';
+import { notify } from '../../../components/notify';
 import { useLogin } from '../api/login';
 import { useVerifyTwoFactor } from '../api/verifyTwoFactor';
 
@@ -103,11 +103,10 @@ function SecondFactorStep({ onVerified }: { readonly onVerified: () => void }) {
         // A recovery code is used up: say how many are left, and where new ones come from.
         if (r.method === 'recovery_code') {
           // No title: a titled notification's text is gray-6, short of the 4.5:1 contrast.
-          notifications.show({
+          notify({
             message: `You signed in with a recovery code, which cannot be used again: ${r.recoveryCodesRemaining} recovery codes left. Generate new ones under Account → Two-factor authentication.`,
             color: r.recoveryCodesRemaining <= 3 ? 'orange' : 'blue',
             autoClose: 15_000,
-            closeButtonProps: { 'aria-label': 'Close notification' },
           });
         }
         onVerified();

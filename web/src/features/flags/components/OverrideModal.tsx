@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { Alert, Button, Group, Modal, Select, Stack, Switch, Text } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
 import { describeError, isApiError } from '../../../api/errors';
+import { notifySuccess } from '../../../components/notify';
 import type { FlagEvaluation } from '../api/evaluateFlags';
 import type { OverridableFlag } from '../api/listOverridableFlags';
 import { useSetFlagOverride } from '../api/setFlagOverride';
@@ -39,11 +39,7 @@ export function OverrideModal({
               { key: flag.key, value },
               {
                 onSuccess: () => {
-                  notifications.show({
-                    message: `${flag.key} is now ${formatFlagValue(value)} for this organization`,
-                    color: 'green',
-                    closeButtonProps: { 'aria-label': 'Close notification' },
-                  });
+                  notifySuccess(`${flag.key} is now ${formatFlagValue(value)} for this organization`);
                   close();
                 },
               },

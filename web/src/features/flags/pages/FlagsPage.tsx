@@ -1,8 +1,8 @@
 import { useMemo, useState } from 'react';
 import { Alert, Button, Group, Stack, Table, Text, TextInput, Title } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
 import { describeError } from '../../../api/errors';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { notify, notifySuccess } from '../../../components/notify';
 import { useOrg } from '../../organizations/components/org-context';
 import { useFlags, type FlagEvaluation } from '../api/evaluateFlags';
 import { useOverridableFlags, type OverridableFlag } from '../api/listOverridableFlags';
@@ -179,18 +179,12 @@ function OverrideCell({
       loading={remove.isPending}
       onClick={() =>
         remove.mutate(flagKey, {
-          onSuccess: () =>
-            notifications.show({
-              message: `Override of ${flagKey} removed`,
-              color: 'green',
-              closeButtonProps: { 'aria-label': 'Close notification' },
-            }),
+          onSuccess: () => notifySuccess(`Override of ${flagKey} removed`),
           onError: (err) =>
-            notifications.show({
+            notify({
               title: `Could not remove the override of ${flagKey}`,
               message: describeError(err),
               color: 'red',
-              closeButtonProps: { 'aria-label': 'Close notification' },
             }),
         })
       }

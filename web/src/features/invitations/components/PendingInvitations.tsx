@@ -1,17 +1,17 @@
 import { useState } from 'react';
-import { Alert, Badge, Button, Group, Modal, Stack, Table, Text } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
+import { Alert, Badge, Button, Group, Stack, Table, Text } from '@mantine/core';
 import { describeError, isApiError } from '../../../api/errors';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
+import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { notifySuccess } from '../../../components/notify';
+import { loadedRows } from '../../../lib/paging';
 import { useRoleName } from '../../members/components/RoleSelect';
 import { useOrg } from '../../organizations/components/org-context';
 import { limitMessage } from '../api/limit';
 import { useInvitations, type Invitation } from '../api/listInvitations';
 import { useResendInvitation } from '../api/resendInvitation';
 import { useRevokeInvitation } from '../api/revokeInvitation';
-
-const done = (message: string) =>
-  notifications.show({ message, color: 'green', closeButtonProps: { 'aria-label': 'Close notification' } });
 
 const expired = (inv: Invitation) => new Date(inv.expiresAt).getTime() <= Date.now();
 
@@ -23,10 +23,12 @@ export function PendingInvitations() {
   const roleName = useRoleName(org.slug);
   const [revoking, setRevoking] = useState<Invitation | null>(null);
   const [resending, setResending] = useState<Invitation | null>(null);
-  const rows = invitations.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(invitations);
   const doResend = (inv: Invitation) => {
     setResending(inv);
-    resend.mutate(inv.id, { onSuccess: () => done(`A new invitation mail is on its way to ${inv.email}`) });
+    resend.mutate(inv.id, {
+      onSuccess: () => notifySuccess(`A new invitation mail is on its way to ${inv.email}`),
+    });
   };
   return (
     <Stack gap="sm">
@@ -114,16 +116,7 @@ export function PendingInvitations() {
                 </Table.Tbody>
               </Table>
             </Table.ScrollContainer>
-            {invitations.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={invitations.isFetchingNextPage}
-                onClick={() => void invitations.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
-            ) : null}
+            <LoadMore query={invitations} />
           </>
         )}
       </QueryState>
@@ -141,42 +134,24 @@ function RevokeModal({
 }) {
   const { org } = useOrg();
   const revoke = useRevokeInvitation(org.slug);
-  const close = () => {
-    revoke.reset();
-    onClose();
-  };
   return (
-    <Modal opened={invitation !== null} onClose={close} title="Revoke invitation">
-      <Stack gap="sm">
-        <Text size="sm" className="break-anywhere">
-          Revoke the invitation to <strong>{invitation?.email}</strong>? Its link stops working at once.
-        </Text>
-        {revoke.error ? (
-          <Alert color="red" role="alert">
-            {describeError(revoke.error)}
-          </Alert>
-        ) : null}
-        <Group justify="flex-end" gap="sm">
-          <Button variant="default" onClick={close}>
-            Cancel
-          </Button>
-          <Button
-            color="red"
-            loading={revoke.isPending}
-            onClick={() =>
-              invitation &&
-              revoke.mutate(invitation.id, {
-                onSuccess: () => {
-                  done(`The invitation to ${invitation.email} was revoked`);
-                  close();
-                },
-              })
-            }
-          >
-            Revoke
-          </Button>
-        </Group>
-      </Stack>
-    </Modal>
+    <ConfirmDialog
+      opened={invitation !== null}
+      onClose={onClose}
+      title="Revoke invitation"
+      confirmLabel="Revoke"
+      mutation={revoke}
+      onConfirm={(close) =>
+        invitation &&
+        revoke.mutate(invitation.id, {
+          onSuccess: () => {
+            notifySuccess(`The invitation to ${invitation.email} was revoked`);
+            close();
+          },
+        })
+      }
+    >
+      Revoke the invitation to <strong>{invitation?.email}</strong>? Its link stops working at once.
+    </ConfirmDialog>
   );
 }

@@ -1,6 +1,6 @@
-import { Button, Group, Modal, Stack, Text } from '@mantine/core';
 import { useQueryClient } from '@tanstack/react-query';
 import { useNavigate } from 'react-router';
+import { ConfirmDialog } from '../../../components/ConfirmDialog';
 import { meKey } from '../../auth/api/me';
 import { myOrganizationsKey, type MyOrganization } from '../../organizations/api/listMyOrganizations';
 import { useOrg } from '../../organizations/components/org-context';
@@ -17,10 +17,6 @@ export function LeaveModal({ open, onClose }: { readonly open: boolean; readonly
   const leave = useLeaveOrganization(org.slug);
   const qc = useQueryClient();
   const navigate = useNavigate();
-  const close = () => {
-    leave.reset();
-    onClose();
-  };
   const left = async () => {
     qc.setQueryData<MyOrganization[]>(myOrganizationsKey, (list) => list?.filter((o) => o.id !== org.id));
     qc.setQueryData<{ currentOrganizationId: string | null } | null>(meKey, (me) =>
@@ -34,26 +30,16 @@ export function LeaveModal({ open, onClose }: { readonly open: boolean; readonly
     ]);
   };
   return (
-    <Modal opened={open} onClose={close} title="Leave organization">
-      <Stack gap="sm">
-        <Text size="sm">
-          Leave <strong>{org.name}</strong>? You lose access to it at once; only a new invitation brings you
-          back.
-        </Text>
-        <Refusal error={leave.error} />
-        <Group justify="flex-end" gap="sm">
-          <Button variant="default" onClick={close}>
-            Cancel
-          </Button>
-          <Button
-            color="red"
-            loading={leave.isPending}
-            onClick={() => leave.mutate(undefined, { onSuccess: () => void left() })}
-          >
-            Leave organization
-          </Button>
-        </Group>
-      </Stack>
-    </Modal>
+    <ConfirmDialog
+      opened={open}
+      onClose={onClose}
+      title="Leave organization"
+      confirmLabel="Leave organization"
+      mutation={leave}
+      renderError={(error) => <Refusal error={error} />}
+      onConfirm={() => leave.mutate(undefined, { onSuccess: () => void left() })}
+    >
+      Leave <strong>{org.name}</strong>? You lose access to it at once; only a new invitation brings you back.
+    </ConfirmDialog>
   );
 }

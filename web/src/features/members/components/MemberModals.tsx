@@ -1,15 +1,13 @@
 import { useState, type FormEvent } from 'react';
 import { Button, Group, Modal, Stack, Text } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
+import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { notifySuccess } from '../../../components/notify';
 import { useOrg } from '../../organizations/components/org-context';
 import { useChangeMemberRole } from '../api/changeMemberRole';
 import { useRemoveMember } from '../api/removeMember';
 import type { Member } from '../api/listMembers';
 import { Refusal } from './Refusal';
 import { RoleSelect } from './RoleSelect';
-
-const done = (message: string) =>
-  notifications.show({ message, color: 'green', closeButtonProps: { 'aria-label': 'Close notification' } });
 
 /** Gives a member another role; the server's refusal (and the rule behind it) stays in the dialog. */
 export function ChangeRoleModal({
@@ -38,7 +36,7 @@ export function ChangeRoleModal({
       { userId: member.userId, role: chosen },
       {
         onSuccess: (m) => {
-          done(`${m.email} is now ${m.role}`);
+          notifySuccess(`${m.email} is now ${m.role}`);
           close();
         },
       },
@@ -83,39 +81,26 @@ export function RemoveMemberModal({
 }) {
   const { org } = useOrg();
   const remove = useRemoveMember(org.slug);
-  const close = () => {
-    remove.reset();
-    onClose();
-  };
   return (
-    <Modal opened={member !== null} onClose={close} title="Remove member">
-      <Stack gap="sm">
-        <Text size="sm" className="break-anywhere">
-          Remove <strong>{member?.email}</strong> from {org.name}? They lose access at once; inviting them
-          again brings them back.
-        </Text>
-        <Refusal error={remove.error} />
-        <Group justify="flex-end" gap="sm">
-          <Button variant="default" onClick={close}>
-            Cancel
-          </Button>
-          <Button
-            color="red"
-            loading={remove.isPending}
-            onClick={() =>
-              member &&
-              remove.mutate(member.userId, {
-                onSuccess: () => {
-                  done(`${member.email} was removed`);
-                  close();
-                },
-              })
-            }
-          >
-            Remove
-          </Button>
-        </Group>
-      </Stack>
-    </Modal>
+    <ConfirmDialog
+      opened={member !== null}
+      onClose={onClose}
+      title="Remove member"
+      confirmLabel="Remove"
+      mutation={remove}
+      renderError={(error) => <Refusal error={error} />}
+      onConfirm={(close) =>
+        member &&
+        remove.mutate(member.userId, {
+          onSuccess: () => {
+            notifySuccess(`${member.email} was removed`);
+            close();
+          },
+        })
+      }
+    >
+      Remove <strong>{member?.email}</strong> from {org.name}? They lose access at once; inviting them again
+      brings them back.
+    </ConfirmDialog>
   );
 }

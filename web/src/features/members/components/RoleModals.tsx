@@ -1,5 +1,6 @@
-import { Button, Group, Modal, Stack, Text } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
+import { Modal } from '@mantine/core';
+import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { notifySuccess } from '../../../components/notify';
 import { useOrg } from '../../organizations/components/org-context';
 import { useCreateRole } from '../api/createRole';
 import { useDeleteRole } from '../api/deleteRole';
@@ -7,9 +8,6 @@ import type { Role } from '../api/listRoles';
 import { useUpdateRole } from '../api/updateRole';
 import { Refusal } from './Refusal';
 import { RoleForm } from './RoleForm';
-
-const done = (message: string) =>
-  notifications.show({ message, color: 'green', closeButtonProps: { 'aria-label': 'Close notification' } });
 
 export function CreateRoleModal({ open, onClose }: { readonly open: boolean; readonly onClose: () => void }) {
   const { org } = useOrg();
@@ -29,7 +27,7 @@ export function CreateRoleModal({ open, onClose }: { readonly open: boolean; rea
         onSubmit={(draft) =>
           create.mutate(draft, {
             onSuccess: (r) => {
-              done(`Role “${r.name}” created`);
+              notifySuccess(`Role “${r.name}” created`);
               close();
             },
           })
@@ -67,7 +65,7 @@ export function EditRoleModal({
               { key: role.key, name, permissions },
               {
                 onSuccess: (r) => {
-                  done(`Role “${r.name}” saved`);
+                  notifySuccess(`Role “${r.name}” saved`);
                   close();
                 },
               },
@@ -88,38 +86,25 @@ export function DeleteRoleModal({
 }) {
   const { org } = useOrg();
   const remove = useDeleteRole(org.slug);
-  const close = () => {
-    remove.reset();
-    onClose();
-  };
   return (
-    <Modal opened={role !== null} onClose={close} title="Delete role">
-      <Stack gap="sm">
-        <Text size="sm">
-          Delete the role <strong>{role?.name}</strong> ({role?.key})? This cannot be undone.
-        </Text>
-        <Refusal error={remove.error} />
-        <Group justify="flex-end" gap="sm">
-          <Button variant="default" onClick={close}>
-            Cancel
-          </Button>
-          <Button
-            color="red"
-            loading={remove.isPending}
-            onClick={() =>
-              role &&
-              remove.mutate(role.key, {
-                onSuccess: () => {
-                  done(`Role “${role.name}” deleted`);
-                  close();
-                },
-              })
-            }
-          >
-            Delete
-          </Button>
-        </Group>
-      </Stack>
-    </Modal>
+    <ConfirmDialog
+      opened={role !== null}
+      onClose={onClose}
+      title="Delete role"
+      confirmLabel="Delete"
+      mutation={remove}
+      renderError={(error) => <Refusal error={error} />}
+      onConfirm={(close) =>
+        role &&
+        remove.mutate(role.key, {
+          onSuccess: () => {
+            notifySuccess(`Role “${role.name}” deleted`);
+            close();
+          },
+        })
+      }
+    >
+      Delete the role <strong>{role?.name}</strong> ({role?.key})? This cannot be undone.
+    </ConfirmDialog>
   );
 }

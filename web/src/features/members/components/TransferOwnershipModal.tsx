@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { Button, Group, Modal, Select, Stack, Text, TextInput } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
+import { notifySuccess } from '../../../components/notify';
 import { useOrg } from '../../organizations/components/org-context';
 import type { Member } from '../api/listMembers';
 import { useTransferOwnership } from '../api/transferOwnership';
@@ -40,11 +40,7 @@ export function TransferOwnershipModal({
     if (!to || !confirmed) return;
     transfer.mutate(to, {
       onSuccess: (r) => {
-        notifications.show({
-          message: `${r.newOwner.email} now owns ${org.name}; you are an admin`,
-          color: 'green',
-          closeButtonProps: { 'aria-label': 'Close notification' },
-        });
+        notifySuccess(`${r.newOwner.email} now owns ${org.name}; you are an admin`);
         close();
       },
     });

@@ -2,6 +2,8 @@ import { useState } from 'react';
 import { Button, Group, Stack, Text, Title } from '@mantine/core';
 import { Link } from 'react-router';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
+import { loadedRows } from '../../../lib/paging';
 import { useMe } from '../../auth/api/me';
 import { useOrg } from '../../organizations/components/org-context';
 import { useMembers, type Member } from '../api/listMembers';
@@ -23,7 +25,7 @@ export default function MembersPage() {
   const [removing, setRemoving] = useState<Member | null>(null);
   const [leaving, setLeaving] = useState(false);
   const [transferring, setTransferring] = useState(false);
-  const rows = members.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(members);
   return (
     <Stack gap="md">
       <Group justify="space-between" gap="sm">
@@ -66,16 +68,7 @@ export default function MembersPage() {
                 onRemove={setRemoving}
                 onLeave={() => setLeaving(true)}
               />
-              {members.hasNextPage ? (
-                <Button
-                  variant="default"
-                  loading={members.isFetchingNextPage}
-                  onClick={() => void members.fetchNextPage()}
-                  style={{ alignSelf: 'center' }}
-                >
-                  Load more
-                </Button>
-              ) : null}
+              <LoadMore query={members} />
             </>
           )}
         </QueryState>

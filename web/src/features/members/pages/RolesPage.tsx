@@ -2,6 +2,8 @@ import { useState } from 'react';
 import { Badge, Button, Group, Stack, Table, Text, Title } from '@mantine/core';
 import type { Permission } from '../../../../../src/platform/authz/permissions';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
+import { loadedRows } from '../../../lib/paging';
 import { useOrg } from '../../organizations/components/org-context';
 import { useRolePages, type Role } from '../api/listRoles';
 import { CreateRoleModal, DeleteRoleModal, EditRoleModal } from '../components/RoleModals';
@@ -18,7 +20,7 @@ export default function RolesPage() {
   const [editing, setEditing] = useState<Role | null>(null);
   const [deleting, setDeleting] = useState<Role | null>(null);
   const manage = can('members:update_role');
-  const rows = roles.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(roles);
   const custom = rows.filter((r) => !r.builtIn);
   // A role holding a permission the member lacks: the server refuses to let them edit or delete it.
   const beyond = (r: Role) => r.permissions.some((p) => !can(p as Permission));
@@ -119,14 +121,7 @@ export default function RolesPage() {
               </Table>
             </Table.ScrollContainer>
             {roles.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={roles.isFetchingNextPage}
-                onClick={() => void roles.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
+              <LoadMore query={roles} />
             ) : custom.length === 0 ? (
               <EmptyState title="No custom roles yet">
                 {manage ? (

@@ -1,8 +1,8 @@
 import { useState } from 'react';
 import { Alert, Button, Group, List, Modal, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
 import { useNavigate } from 'react-router';
 import { describeError } from '../../../api/errors';
+import { notifySuccess } from '../../../components/notify';
 import { useRequestOrganizationDeletion } from '../../organizations/api/requestOrganizationDeletion';
 import { useOrg } from '../../organizations/components/org-context';
 
@@ -55,11 +55,7 @@ function DeleteOrganizationModal({
           if (!confirmed) return;
           remove.mutate(undefined, {
             onSuccess: () => {
-              notifications.show({
-                message: `${org.name} is marked for deletion`,
-                color: 'green',
-                closeButtonProps: { 'aria-label': 'Close notification' },
-              });
+              notifySuccess(`${org.name} is marked for deletion`);
               void navigate('/', { replace: true });
             },
           });

@@ -1,8 +1,8 @@
 import { useState, type FormEvent } from 'react';
 import { Button, Group, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
 import { useNavigate } from 'react-router';
 import { FormError, fieldErrorsOf } from '../../../components/FormError';
+import { notifySuccess } from '../../../components/notify';
 import { useUpdateOrganization } from '../../organizations/api/updateOrganization';
 import { useOrg } from '../../organizations/components/org-context';
 
@@ -28,11 +28,7 @@ export function GeneralSection() {
     if (!changed) return;
     update.mutate(patch, {
       onSuccess: (saved) => {
-        notifications.show({
-          message: 'Organization saved',
-          color: 'green',
-          closeButtonProps: { 'aria-label': 'Close notification' },
-        });
+        notifySuccess('Organization saved');
         if (saved.slug !== org.slug) void navigate(`/o/${saved.slug}/settings`, { replace: true });
       },
     });

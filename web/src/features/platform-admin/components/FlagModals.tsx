@@ -1,8 +1,9 @@
 import { useMemo, useState } from 'react';
-import { Alert, Button, Group, Modal, Stack, Text } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
+import { Alert, Button, Modal, Stack, Text } from '@mantine/core';
 import { useQueryClient } from '@tanstack/react-query';
 import { describeError, isApiError } from '../../../api/errors';
+import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { notifySuccess } from '../../../components/notify';
 import { useCreateFlagDefinition } from '../api/createFlagDefinition';
 import { useDeleteFlagDefinition } from '../api/deleteFlagDefinition';
 import { flagDefinitionQueryOptions } from '../api/getFlagDefinition';
@@ -10,9 +11,6 @@ import type { FlagDefinition } from '../api/listFlagDefinitions';
 import { useUpdateFlagDefinition } from '../api/updateFlagDefinition';
 import { draftOf, newFlagDraft } from './flag-draft';
 import { FlagForm } from './FlagForm';
-
-const saved = (message: string) =>
-  notifications.show({ message, color: 'green', closeButtonProps: { 'aria-label': 'Close notification' } });
 
 export function CreateFlagModal({ open, onClose }: { readonly open: boolean; readonly onClose: () => void }) {
   const create = useCreateFlagDefinition();
@@ -35,7 +33,7 @@ export function CreateFlagModal({ open, onClose }: { readonly open: boolean; rea
               { key, ...spec },
               {
                 onSuccess: (f) => {
-                  saved(`Flag ${f.key} created`);
+                  notifySuccess(`Flag ${f.key} created`);
                   close();
                 },
               },
@@ -115,7 +113,7 @@ export function EditFlagModal({
               { key: current.key, body: { ...spec, version: current.version } },
               {
                 onSuccess: (f) => {
-                  saved(`Flag ${f.key} saved (version ${f.version})`);
+                  notifySuccess(`Flag ${f.key} saved (version ${f.version})`);
                   close();
                 },
               },
@@ -135,44 +133,27 @@ export function DeleteFlagModal({
   readonly onClose: () => void;
 }) {
   const remove = useDeleteFlagDefinition();
-  const close = () => {
-    remove.reset();
-    onClose();
-  };
   return (
-    <Modal opened={flag !== null} onClose={close} title="Delete feature flag">
-      <Stack gap="sm">
-        <Text size="sm">
-          Delete <strong>{flag?.key}</strong>? It disappears from every organization’s flags at once (code
-          reading it gets no value), and every organization’s override of it is deleted too. The deletion is
-          recorded in the platform audit log. This cannot be undone.
-        </Text>
-        {remove.error ? (
-          <Alert color="red" role="alert" title="The flag was not deleted">
-            {describeError(remove.error)}
-          </Alert>
-        ) : null}
-        <Group justify="flex-end" gap="sm">
-          <Button variant="default" onClick={close}>
-            Cancel
-          </Button>
-          <Button
-            color="red"
-            loading={remove.isPending}
-            onClick={() =>
-              flag &&
-              remove.mutate(flag.key, {
-                onSuccess: () => {
-                  saved(`Flag ${flag.key} deleted`);
-                  close();
-                },
-              })
-            }
-          >
-            Delete
-          </Button>
-        </Group>
-      </Stack>
-    </Modal>
+    <ConfirmDialog
+      opened={flag !== null}
+      onClose={onClose}
+      title="Delete feature flag"
+      confirmLabel="Delete"
+      mutation={remove}
+      errorTitle="The flag was not deleted"
+      onConfirm={(close) =>
+        flag &&
+        remove.mutate(flag.key, {
+          onSuccess: () => {
+            notifySuccess(`Flag ${flag.key} deleted`);
+            close();
+          },
+        })
+      }
+    >
+      Delete <strong>{flag?.key}</strong>? It disappears from every organization’s flags at once (code reading
+      it gets no value), and every organization’s override of it is deleted too. The deletion is recorded in
+      the platform audit log. This cannot be undone.
+    </ConfirmDialog>
   );
 }

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { Autocomplete, Button, Group, Modal, Stack, Text, Textarea } from '@mantine/core';
-import { notifications } from '@mantine/notifications';
 import { FormError } from '../../../components/FormError';
+import { notifySuccess } from '../../../components/notify';
 import type { PlatformOrganization } from '../api/listPlatformOrganizations';
 import { useUpdateOrganizationTargeting } from '../api/updateOrganizationTargeting';
 import { fieldMessages } from './field-messages';
@@ -61,11 +61,7 @@ export function TargetingModal({
               { id: org.id, ...patch },
               {
                 onSuccess: () => {
-                  notifications.show({
-                    message: `${org.name}: plan and attributes saved`,
-                    color: 'green',
-                    closeButtonProps: { 'aria-label': 'Close notification' },
-                  });
+                  notifySuccess(`${org.name}: plan and attributes saved`);
                   close();
                 },
               },

@@ -3,6 +3,8 @@ import { Button, Code, Group, Modal, Stack, Table, Text, TextInput, Title } from
 import type { Schemas } from '../../../api/client';
 import { fieldErrorsOf } from '../../../components/FormError';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
+import { loadedRows } from '../../../lib/paging';
 import { usePlatformAuditLogs } from '../api/listPlatformAuditLogs';
 import { AdminNotFound, AdminOnly, isRefusal } from '../components/AdminOnly';
 import { ChainBadge } from '../components/ChainBadge';
@@ -23,7 +25,7 @@ function PlatformAuditLog() {
   const [action, setAction] = useState('');
   const events = usePlatformAuditLogs(action);
   const [open, setOpen] = useState<AuditEvent | null>(null);
-  const rows = events.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(events);
   const errors = fieldErrorsOf(events.error, {});
   if (isRefusal(events.error)) return <AdminNotFound />;
   const submit = (e: FormEvent) => {
@@ -111,16 +113,7 @@ function PlatformAuditLog() {
                 </Table.Tbody>
               </Table>
             </Table.ScrollContainer>
-            {events.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={events.isFetchingNextPage}
-                onClick={() => void events.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
-            ) : null}
+            <LoadMore query={events} />
           </>
         )}
       </QueryState>

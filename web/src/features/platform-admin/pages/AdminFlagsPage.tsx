@@ -1,6 +1,8 @@
 import { useState } from 'react';
 import { Badge, Button, Group, Stack, Table, Text, Title } from '@mantine/core';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
+import { loadedRows } from '../../../lib/paging';
 import { formatFlagValue } from '../../flags/components/flag-value';
 import { useFlagDefinitions, type FlagDefinition } from '../api/listFlagDefinitions';
 import { AdminNotFound, AdminOnly, isRefusal } from '../components/AdminOnly';
@@ -21,7 +23,7 @@ function FlagDefinitions() {
   const [creating, setCreating] = useState(false);
   const [editing, setEditing] = useState<FlagDefinition | null>(null);
   const [deleting, setDeleting] = useState<FlagDefinition | null>(null);
-  const rows = flags.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(flags);
   if (isRefusal(flags.error)) return <AdminNotFound />;
   return (
     <Stack gap="md">
@@ -123,16 +125,7 @@ function FlagDefinitions() {
                 </Table.Tbody>
               </Table>
             </Table.ScrollContainer>
-            {flags.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={flags.isFetchingNextPage}
-                onClick={() => void flags.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
-            ) : null}
+            <LoadMore query={flags} />
           </>
         )}
       </QueryState>

@@ -2,6 +2,8 @@ import { useState } from 'react';
 import { Badge, Button, Group, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useDebouncedValue } from '@mantine/hooks';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
+import { loadedRows } from '../../../lib/paging';
 import { usePlatformOrganizations, type PlatformOrganization } from '../api/listPlatformOrganizations';
 import { AdminNotFound, AdminOnly, isRefusal } from '../components/AdminOnly';
 import { SuspendModal } from '../components/SuspendModal';
@@ -22,7 +24,7 @@ function Organizations() {
   const orgs = usePlatformOrganizations(q);
   const [targeting, setTargeting] = useState<PlatformOrganization | null>(null);
   const [suspending, setSuspending] = useState<PlatformOrganization | null>(null);
-  const rows = orgs.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(orgs);
   if (isRefusal(orgs.error)) return <AdminNotFound />;
   return (
     <Stack gap="md">
@@ -113,16 +115,7 @@ function Organizations() {
                 </Table.Tbody>
               </Table>
             </Table.ScrollContainer>
-            {orgs.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={orgs.isFetchingNextPage}
-                onClick={() => void orgs.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
-            ) : null}
+            <LoadMore query={orgs} />
           </>
         )}
       </QueryState>

@@ -1,10 +1,12 @@
 import { useState } from 'react';
 import { Anchor, Button, Group, Modal, Stack, Table, Text, Title } from '@mantine/core';
 import { Link } from 'react-router';
-import { notifications } from '@mantine/notifications';
 import type { Schemas } from '../../../api/client';
-import { describeError } from '../../../api/errors';
 import { EmptyState, QueryState } from '../../../components/QueryState';
+import { LoadMore } from '../../../components/LoadMore';
+import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { notifySuccess } from '../../../components/notify';
+import { loadedRows } from '../../../lib/paging';
 import { useOrg } from '../../organizations/components/org-context';
 import { useProjects } from '../api/listProjects';
 import { useCreateProject } from '../api/createProject';
@@ -22,7 +24,7 @@ export default function ProjectsPage() {
   const [editing, setEditing] = useState<Project | null>(null);
   const [deleting, setDeleting] = useState<Project | null>(null);
   const canCreate = can('projects:create');
-  const rows = projects.data?.pages.flatMap((p) => p.data) ?? [];
+  const rows = loadedRows(projects);
   return (
     <Stack gap="md">
       <Group justify="space-between">
@@ -109,16 +111,7 @@ export default function ProjectsPage() {
                 </Table.Tbody>
               </Table>
             </Table.ScrollContainer>
-            {projects.hasNextPage ? (
-              <Button
-                variant="default"
-                loading={projects.isFetchingNextPage}
-                onClick={() => void projects.fetchNextPage()}
-                style={{ alignSelf: 'center' }}
-              >
-                Load more
-              </Button>
-            ) : null}
+            <LoadMore query={projects} />
           </>
         )}
       </QueryState>
@@ -147,11 +140,7 @@ function CreateProjectModal({ open, onClose }: { readonly open: boolean; readonl
         onSubmit={(draft) =>
           create.mutate(draft, {
             onSuccess: (p) => {
-              notifications.show({
-                message: `Project “${p.name}” created`,
-                color: 'green',
-                closeButtonProps: { 'aria-label': 'Close notification' },
-              });
+              notifySuccess(`Project “${p.name}” created`);
               close();
             },
           })
@@ -200,34 +189,16 @@ function DeleteProjectModal({
 }) {
   const { org } = useOrg();
   const remove = useDeleteProject(org.slug);
-  const close = () => {
-    remove.reset();
-    onClose();
-  };
   return (
-    <Modal opened={project !== null} onClose={close} title="Delete project">
-      <Stack gap="sm">
-        <Text size="sm">
-          Delete <strong>{project?.name}</strong>? This cannot be undone.
-        </Text>
-        {remove.error ? (
-          <Text size="sm" c="red" role="alert">
-            {describeError(remove.error)}
-          </Text>
-        ) : null}
-        <Group justify="flex-end" gap="sm">
-          <Button variant="default" onClick={close}>
-            Cancel
-          </Button>
-          <Button
-            color="red"
-            loading={remove.isPending}
-            onClick={() => project && remove.mutate(project.id, { onSuccess: close })}
-          >
-            Delete
-          </Button>
-        </Group>
-      </Stack>
-    </Modal>
+    <ConfirmDialog
+      opened={project !== null}
+      onClose={onClose}
+      title="Delete project"
+      confirmLabel="Delete"
+      mutation={remove}
+      onConfirm={(close) => project && remove.mutate(project.id, { onSuccess: close })}
+    >
+      Delete <strong>{project?.name}</strong>? This cannot be undone.
+    </ConfirmDialog>
   );
 }
