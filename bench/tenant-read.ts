@@ -93,10 +93,12 @@ try {
       `  ${name.padEnd(11)} ${fmt(s.rate)} reads/s   p50 ${s.p50.toFixed(2)} ms   p99 ${s.p99.toFixed(2)} ms`,
     );
   }
-  const ratio = summary.withTenant!.rate / summary.bare!.rate;
-  console.log(`  ratio withTenant/bare         = ${ratio.toFixed(3)}  (target >= 0.85)`);
+  // The headline is against the PREPARED bare read: withTenant prepares its statements, so the fair
+  // baseline does too (the unnamed bare query is printed for context only).
+  const headline = summary.withTenant!.rate / summary.barePrepared!.rate;
+  console.log(`  ratio withTenant/barePrepared = ${headline.toFixed(3)}  (headline; target >= 0.85)`);
   console.log(
-    `  ratio withTenant/barePrepared = ${(summary.withTenant!.rate / summary.barePrepared!.rate).toFixed(3)}`,
+    `  ratio withTenant/bare         = ${(summary.withTenant!.rate / summary.bare!.rate).toFixed(3)}  (unnamed bare query, context)`,
   );
   console.log(
     `  ratio naive4rt/bare           = ${(summary.naive4rt!.rate / summary.bare!.rate).toFixed(3)}`,
