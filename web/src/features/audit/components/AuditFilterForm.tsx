@@ -10,6 +10,20 @@ const ACTOR_TYPE_OPTIONS = [
 
 export type FilterDraft = Record<keyof AuditFilters, string>;
 
+/** The filters typed as text (or a local date and time), in the order the form shows them. */
+const TEXT_FILTERS: readonly {
+  field: keyof FilterDraft;
+  label: string;
+  description: string;
+  type?: 'datetime-local';
+}[] = [
+  { field: 'actor', label: 'Actor', description: 'A user, API key or system id' },
+  { field: 'targetType', label: 'Target type', description: 'e.g. project, api_key, member' },
+  { field: 'targetId', label: 'Target id', description: 'The id of what was acted on' },
+  { field: 'from', label: 'From', description: 'On or after (your local time)', type: 'datetime-local' },
+  { field: 'to', label: 'To', description: 'Before (your local time)', type: 'datetime-local' },
+];
+
 /**
  * Every filter the API has. Applying writes them to the URL (the page reads them back from there);
  * the server's validation errors (`errors`, by field) are drawn next to their fields.
@@ -63,43 +77,17 @@ export function AuditFilterForm({
             allowDeselect={false}
             error={errors.actorType}
           />
-          <TextInput
-            label="Actor"
-            description="A user, API key or system id"
-            value={draft.actor}
-            onChange={(e) => set('actor')(e.currentTarget.value)}
-            error={errors.actor}
-          />
-          <TextInput
-            label="Target type"
-            description="e.g. project, api_key, member"
-            value={draft.targetType}
-            onChange={(e) => set('targetType')(e.currentTarget.value)}
-            error={errors.targetType}
-          />
-          <TextInput
-            label="Target id"
-            description="The id of what was acted on"
-            value={draft.targetId}
-            onChange={(e) => set('targetId')(e.currentTarget.value)}
-            error={errors.targetId}
-          />
-          <TextInput
-            type="datetime-local"
-            label="From"
-            description="On or after (your local time)"
-            value={draft.from}
-            onChange={(e) => set('from')(e.currentTarget.value)}
-            error={errors.from}
-          />
-          <TextInput
-            type="datetime-local"
-            label="To"
-            description="Before (your local time)"
-            value={draft.to}
-            onChange={(e) => set('to')(e.currentTarget.value)}
-            error={errors.to}
-          />
+          {TEXT_FILTERS.map((f) => (
+            <TextInput
+              key={f.field}
+              type={f.type}
+              label={f.label}
+              description={f.description}
+              value={draft[f.field]}
+              onChange={(e) => set(f.field)(e.currentTarget.value)}
+              error={errors[f.field]}
+            />
+          ))}
         </div>
         <Group gap="sm">
           <Button type="submit">Apply filters</Button>
