@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { Badge, Button, Group, Stack, Table, Text, Title } from '@mantine/core';
+import { RowActions } from '../../../components/RowActions';
 import type { Permission } from '../../../../../src/platform/authz/permissions';
 import { EmptyState, QueryState } from '../../../components/QueryState';
 import { LoadMore } from '../../../components/LoadMore';
@@ -93,25 +94,11 @@ export default function RolesPage() {
                               Beyond your permissions
                             </Text>
                           ) : (
-                            <Group gap="xs" justify="flex-end" wrap="nowrap">
-                              <Button
-                                size="compact-sm"
-                                variant="subtle"
-                                aria-label={`Edit ${r.name}`}
-                                onClick={() => setEditing(r)}
-                              >
-                                Edit
-                              </Button>
-                              <Button
-                                size="compact-sm"
-                                variant="subtle"
-                                color="red"
-                                aria-label={`Delete ${r.name}`}
-                                onClick={() => setDeleting(r)}
-                              >
-                                Delete
-                              </Button>
-                            </Group>
+                            <RowActions
+                              name={r.name}
+                              onEdit={() => setEditing(r)}
+                              onDelete={() => setDeleting(r)}
+                            />
                           )
                         ) : null}
                       </Table.Td>

@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { Badge, Button, Group, Stack, Table, Text, Title } from '@mantine/core';
+import { RowActions } from '../../../components/RowActions';
 import { EmptyState, QueryState } from '../../../components/QueryState';
 import { LoadMore } from '../../../components/LoadMore';
 import { loadedRows } from '../../../lib/paging';
@@ -100,25 +101,11 @@ function FlagDefinitions() {
                       </Table.Td>
                       <Table.Td className="hide-narrow">{f.version}</Table.Td>
                       <Table.Td>
-                        <Group gap="xs" justify="flex-end" wrap="nowrap">
-                          <Button
-                            size="compact-sm"
-                            variant="subtle"
-                            aria-label={`Edit ${f.key}`}
-                            onClick={() => setEditing(f)}
-                          >
-                            Edit
-                          </Button>
-                          <Button
-                            size="compact-sm"
-                            variant="subtle"
-                            color="red"
-                            aria-label={`Delete ${f.key}`}
-                            onClick={() => setDeleting(f)}
-                          >
-                            Delete
-                          </Button>
-                        </Group>
+                        <RowActions
+                          name={f.key}
+                          onEdit={() => setEditing(f)}
+                          onDelete={() => setDeleting(f)}
+                        />
                       </Table.Td>
                     </Table.Tr>
                   ))}

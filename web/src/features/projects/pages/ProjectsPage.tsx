@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { Anchor, Button, Group, Modal, Stack, Table, Text, Title } from '@mantine/core';
+import { RowActions } from '../../../components/RowActions';
 import { Link } from 'react-router';
 import type { Schemas } from '../../../api/client';
 import { EmptyState, QueryState } from '../../../components/QueryState';
@@ -82,29 +83,11 @@ export default function ProjectsPage() {
                         {new Date(p.createdAt).toLocaleDateString()}
                       </Table.Td>
                       <Table.Td>
-                        <Group gap="xs" justify="flex-end" wrap="nowrap">
-                          {can('projects:update') ? (
-                            <Button
-                              size="compact-sm"
-                              variant="subtle"
-                              aria-label={`Edit ${p.name}`}
-                              onClick={() => setEditing(p)}
-                            >
-                              Edit
-                            </Button>
-                          ) : null}
-                          {can('projects:delete') ? (
-                            <Button
-                              size="compact-sm"
-                              variant="subtle"
-                              color="red"
-                              aria-label={`Delete ${p.name}`}
-                              onClick={() => setDeleting(p)}
-                            >
-                              Delete
-                            </Button>
-                          ) : null}
-                        </Group>
+                        <RowActions
+                          name={p.name}
+                          onEdit={can('projects:update') ? () => setEditing(p) : undefined}
+                          onDelete={can('projects:delete') ? () => setDeleting(p) : undefined}
+                        />
                       </Table.Td>
                     </Table.Tr>
                   ))}
