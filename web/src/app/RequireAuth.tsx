@@ -3,7 +3,7 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Navigate, useLocation } from 'react-router';
 import { Container } from '@mantine/core';
 import { Loading, QueryState } from '../components/QueryState';
-import { useMe } from '../features/auth/api/me';
+import { signedOutOnPurpose, useMe } from '../features/auth/api/me';
 import {
   myOrganizationsKey,
   myOrganizationsQueryOptions,
@@ -25,6 +25,8 @@ export function RequireAuth({ children }: { readonly children: ReactNode }) {
   // A signed-out answer being re-checked (just after signing in) is not yet a reason to leave.
   if (me.isPending || (me.data === null && me.isFetching)) return <Loading what="your account" />;
   if (!me.isError && !me.data) {
+    // Signed out on purpose: plain sign-in. Otherwise (expired, revoked elsewhere) come back here afterwards.
+    if (signedOutOnPurpose()) return <Navigate to="/sign-in" replace />;
     const next = `${location.pathname}${location.search}`;
     return <Navigate to={`/sign-in?next=${encodeURIComponent(next)}`} replace />;
   }

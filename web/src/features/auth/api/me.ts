@@ -10,7 +10,9 @@ export const meQueryOptions = () =>
     queryKey: meKey,
     queryFn: async () => {
       try {
-        return await unwrap(api.GET('/v1/auth/me'));
+        const me = await unwrap(api.GET('/v1/auth/me'));
+        leftOnPurpose = false;
+        return me;
       } catch (err) {
         if (err instanceof ApiError && err.status === 401) return null;
         throw err;
@@ -30,4 +32,19 @@ export function forgetSession(qc: QueryClient): void {
   qc.setQueryData(meKey, null);
   // Mutations keep their variables (passwords, codes) and answers (TOTP secret, recovery codes).
   qc.getMutationCache().clear();
+}
+
+let leftOnPurpose = false;
+
+/** True once this tab signed out on purpose, until a user is read again: sign-in then opens without a `next`. */
+export const signedOutOnPurpose = (): boolean => leftOnPurpose;
+
+/**
+ * Signing out on purpose (the sign-out button, revoking this very session): the session is forgotten and
+ * the signed-in screens send the tab to a plain `/sign-in`. One navigation, made by `RequireAuth`: a second
+ * one from the caller raced it (which landed last decided between `/sign-in` and `/sign-in?next=…`).
+ */
+export function signOutHere(qc: QueryClient): void {
+  leftOnPurpose = true;
+  forgetSession(qc);
 }
