@@ -1,7 +1,11 @@
 /**
- * HTTP load generation for the benchmarks: autocannon (programmatic API) in a worker thread of this
- * process, so the client's own parsing and bookkeeping do not run on the server's event loop.
+ * HTTP load generation for the benchmarks: autocannon (programmatic API) either in a worker thread of
+ * this process (`startLoadGenerator`), so the client's own parsing and bookkeeping do not run on the
+ * server's event loop, or in a child process of its own per run (`forkLoadProcess`), when the servers
+ * are processes too and every consumer's CPU must be told apart.
  */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 /** One request autocannon may send. */
@@ -83,6 +87,63 @@ export function startLoadGenerator(): LoadGenerator {
       await worker.terminate();
     },
   };
+}
+
+/** A load process holding one job: `go()` runs it (once), `kill()` ends the process. */
+export interface ArmedLoad {
+  readonly pid: number;
+  go(): Promise<LoadResult>;
+  kill(): void;
+}
+
+/**
+ * Forks bench/load-process.ts (through tsx, as `npm start` loads the app), hands it `job` and resolves
+ * once the request pool is in memory: starting the clock after that keeps the process's start-up and the
+ * transfer of the pool out of the measured interval. `track` is told of the child (to kill on exit).
+ */
+export function forkLoadProcess(job: LoadJob, track?: (child: ChildProcess) => void): Promise<ArmedLoad> {
+  const entry = fileURLToPath(new URL('./load-process.ts', import.meta.url));
+  const child = fork(entry, [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  track?.(child);
+  type Msg = { armed: true } | { result: LoadResult } | { error: string };
+  const next = () =>
+    new Promise<Msg>((resolve, reject) => {
+      const onExit = (code: number | null) =>
+        reject(new Error(`load process exited (${code}) during ${job.name}`));
+      child.once('exit', onExit);
+      child.once('message', (m: Msg) => {
+        child.removeListener('exit', onExit);
+        resolve(m);
+      });
+    });
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  const armed = next();
+  child.send({ job });
+  return armed.then(
+    (m) => {
+      if (!('armed' in m)) throw new Error(`load process: ${'error' in m ? m.error : 'unexpected answer'}`);
+      return {
+        pid: child.pid!,
+        async go() {
+          const done = next();
+          child.send({ go: true });
+          const r = await done;
+          if ('result' in r) return r.result;
+          throw new Error(`load process: ${'error' in r ? r.error : 'unexpected answer'}`);
+        },
+        kill,
+      };
+    },
+    (err: unknown) => {
+      kill();
+      throw err;
+    },
+  );
 }
 
 /** `12,345` */
