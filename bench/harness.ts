@@ -1,8 +1,12 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
+import { startEmbeddedPostgres, type EmbeddedCluster } from '../src/platform/db/embedded.js';
 import {
   dropProvisioned,
+  freePort,
   provisionDatabase,
-  startThrowawayCluster,
   type ProvisionedDatabase,
 } from '../test/support/provision.js';
 
@@ -47,16 +51,32 @@ export function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] ?? 0;
 }
 
-/** A provisioned database for a benchmark: BENCH_DATABASE_URL (superuser) or an embedded cluster. */
+/**
+ * A provisioned database for a benchmark: BENCH_DATABASE_URL (superuser) or an embedded cluster in a
+ * temporary directory. `close` drops it, stops the cluster and removes the directory, each step even if
+ * the one before failed (Ctrl-C also reaches the cluster, which may be gone already).
+ */
 export async function benchDatabase(): Promise<{ db: ProvisionedDatabase; close: () => Promise<void> }> {
-  const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startThrowawayCluster();
+  let base: string | undefined;
+  let cluster: EmbeddedCluster | undefined;
+  if (!process.env.BENCH_DATABASE_URL) {
+    base = await fs.mkdtemp(path.join(os.tmpdir(), 'saasready-pg-'));
+    cluster = await startEmbeddedPostgres({ dir: path.join(base, 'pg'), port: await freePort() });
+  }
   const superuserUrl = process.env.BENCH_DATABASE_URL ?? cluster!.superuserUrl;
   const db = await provisionDatabase(superuserUrl, 'sr_bench');
   return {
     db,
     close: async () => {
-      await dropProvisioned(db);
-      await cluster?.stop();
+      try {
+        await dropProvisioned(db);
+      } finally {
+        try {
+          await cluster?.stop();
+        } finally {
+          if (base) await fs.rm(base, { recursive: true, force: true });
+        }
+      }
     },
   };
 }

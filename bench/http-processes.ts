@@ -39,11 +39,16 @@ export function track(child: ChildProcess): void {
  */
 export function installCleanup(cleanup: () => Promise<void>, timeoutMs = 30_000): void {
   process.on('exit', killAll);
-  let stopping = false;
+  let firstAt: number | undefined;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
-      if (stopping) process.exit(130);
-      stopping = true;
+      if (firstAt !== undefined) {
+        // Ctrl-C reaches this process twice (from the terminal and relayed by tsx): only a later one
+        // is a second request to stop, which exits at once.
+        if (Date.now() - firstAt > 3_000) process.exit(130);
+        return;
+      }
+      firstAt = Date.now();
       killAll();
       const timer = setTimeout(() => process.exit(130), timeoutMs);
       void cleanup()

@@ -63,14 +63,20 @@ if (PROFILE && targets.length !== 1) throw new Error('BENCH_PROFILE names one ta
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'saasready-http-bench-'));
 const profileDir = path.join(tmp, 'profile');
 const servers = new Map<ServerName, ServerProcess>();
-let dbClose: (() => Promise<void>) | undefined;
+const owned: { dbClose?: () => Promise<void> } = {};
 
-async function stopEverything() {
-  await Promise.all([...servers.values()].map((s) => s.stop(5_000)));
-  servers.clear();
-  await dbClose?.();
-  dbClose = undefined;
-  fs.rmSync(tmp, { recursive: true, force: true });
+let stopping: Promise<void> | undefined;
+/** Stops the servers, drops the database and stops the cluster, once (an interrupt and the main flow both call it). */
+function stopEverything(): Promise<void> {
+  stopping ??= (async () => {
+    try {
+      await Promise.all([...servers.values()].map((s) => s.stop(5_000)));
+      await owned.dbClose?.();
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  })();
+  return stopping;
 }
 installCleanup(stopEverything);
 
@@ -101,7 +107,7 @@ async function startServers(
 }
 
 const { db, close } = await benchDatabase();
-dbClose = close;
+owned.dbClose = close;
 try {
   const rows = await seedProjects(db.adminUrl, 100, 100);
   const projectsOf = new Map<string, string[]>();
