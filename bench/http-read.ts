@@ -180,7 +180,7 @@ try {
       `PostgreSQL ${db.serverVersion}${env.BENCH_DATABASE_URL ? '' : ' (embedded)'}, Node ${process.version}, ${os.availableParallelism()} CPUs`,
   );
   console.log(
-    `  app: node --import tsx src/main.ts, NODE_ENV=production, log level ${'info'} to ${APP_LOG}` +
+    `  app: node --import tsx src/main.ts, NODE_ENV=production, default log level (info) to ${APP_LOG}` +
       `${env.BENCH_REDIS_URL ? ', Redis cache' : ', in-process cache'}; bare, app and load generator in separate processes`,
   );
   console.log(

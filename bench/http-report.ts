@@ -77,6 +77,10 @@ export function printReport(opts: {
     bad += non2xx + errors;
   }
 
+  if (bare)
+    console.log(
+      "  cpu-ratio: bare-unnamed server + PostgreSQL CPU per response over the target's, the rate ratio a CPU-bound machine would show",
+    );
   console.log('  CPU µs per 2xx response, by process (from /proc, over the rounds the medians use):');
   for (const t of targets) {
     const idleServers = SERVERS.filter((s) => s !== t.server).reduce((a, s) => a + us(t.name, s), 0);

@@ -103,7 +103,8 @@ export async function composeBenchApp(opts: {
  * A reference authenticator that verifies nothing: the user and tenant are taken from the `x-bench-user`
  * and `x-bench-org` headers, with every permission, no I/O and no crypto. With it the composition measures
  * the platform (Fastify, hooks, request context, withTenant, the projects module) without identity.
- * Benchmarks only: it must never be wired into a server.
+ * Benchmarks only: it must never be wired into the product's server (bench/http-app-noauth.ts serves
+ * it on loopback for the `app-noauth` diagnostic of bench/http-read.ts).
  */
 export function headerTrustingAuthenticator(): Authenticator {
   const permissions = new Set(allPermissions);
