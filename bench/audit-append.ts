@@ -31,6 +31,8 @@ interface Round {
   readonly p99: number;
   /** CPU (this process + PostgreSQL) per operation, microseconds. */
   readonly cpuUs: number;
+  /** Of which PostgreSQL's. */
+  readonly pgUs: number;
 }
 
 const { db, close } = await benchDatabase();
@@ -87,6 +89,7 @@ try {
       p50: r.p50,
       p99: r.p99,
       cpuUs: ((used.mainThread + used.otherThreads + used.postgres) / r.ops) * 1e6,
+      pgUs: (used.postgres / r.ops) * 1e6,
     };
   }
 
@@ -103,6 +106,7 @@ try {
         p50: median(rs.map((r) => r.p50)),
         p99: median(rs.map((r) => r.p99)),
         cpuUs: median(rs.map((r) => r.cpuUs)),
+        pgUs: median(rs.map((r) => r.pgUs)),
       },
     ]),
   );
@@ -111,7 +115,7 @@ try {
   );
   for (const [name, r] of Object.entries(s)) {
     console.log(
-      `  ${name.padEnd(22)} ${r.rate.toFixed(0).padStart(7)} tx/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   cpu ${r.cpuUs.toFixed(0)} µs/tx`,
+      `  ${name.padEnd(22)} ${r.rate.toFixed(0).padStart(7)} tx/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   cpu ${r.cpuUs.toFixed(0)} µs/tx (PostgreSQL ${r.pgUs.toFixed(0)})`,
     );
   }
   for (const g of Object.keys(groups)) {

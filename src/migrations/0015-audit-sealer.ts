@@ -72,8 +72,11 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   // suffix)), insert them, delete exactly the rows it chained, move the head. A row committed later with
   // a smaller pending_id (transactions commit out of id order) is simply sealed by a later call. Returns
   // how many it sealed. Same contract as app_audit_append: only in the tenant scope of p_org.
+  // Generic plans: its statements are planned once per connection, not again on every call (custom plans
+  // of the statements with array parameters cost more than the sealing of a small batch itself).
   await sql`create function app_audit_seal(p_org uuid, p_max integer, p_wait boolean)
-    returns integer language plpgsql security definer set search_path = pg_catalog, public as $$
+    returns integer language plpgsql security definer
+    set search_path = pg_catalog, public set plan_cache_mode = force_generic_plan as $$
     declare v_seq bigint; v_prev bytea; v_hash bytea; r record;
       v_ids bigint[] := '{}'; v_seqs bigint[] := '{}'; v_prevs bytea[] := '{}'; v_hashes bytea[] := '{}';
       v_moved integer;

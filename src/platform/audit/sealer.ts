@@ -33,8 +33,8 @@ export interface AuditSealer {
 
 /**
  * The in-process sealer: each committed audit event schedules its organization; about `delayMs` later
- * the organization's pending events are sealed, batch after batch, until a call finds none. The head
- * is taken with SKIP LOCKED: if another process is sealing that organization, it is retried next tick.
+ * the organization's pending events are sealed, batch after batch. The head is taken with SKIP LOCKED:
+ * if another process is sealing that organization, it is retried next tick.
  * A failure is logged and left to the next event, the sweep, or a reader (reads seal first).
  */
 export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
@@ -42,43 +42,64 @@ export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
   const due = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
   let sweepTimer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
+  let pass: Promise<number> | undefined;
   let stopped = false;
 
   const schedule = () => {
     if (timer || stopped || due.size === 0) return;
     timer = setTimeout(() => {
       timer = undefined;
-      void tick();
+      void runPass();
     }, delayMs);
     timer.unref();
   };
 
-  /** One pass over the due organizations; each is kept due while a call sealed something. */
-  async function sealDue(deadline = Number.POSITIVE_INFINITY): Promise<void> {
+  /**
+   * Seals every due organization, batch after batch, until a batch comes back short: what was committed
+   * before it is then sealed, and what commits later schedules its organization again (no recheck
+   * needed). An organization another sealer holds (-1) stays due. Returns how many events it sealed.
+   */
+  async function sealDue(deadline: number): Promise<number> {
     const orgs = [...due];
     due.clear();
+    let total = 0;
     for (const org of orgs) {
-      if (Date.now() > deadline) {
-        due.add(org);
-        continue;
-      }
-      try {
-        const n = await sealBatch(opts.withTenant, org, { wait: false, max: SEAL_BATCH });
-        if (n !== 0) due.add(org); // sealed some (check again) or busy elsewhere (-1: retry)
-      } catch (err) {
-        opts.log?.error({ tenant_id: org, err: (err as Error).message }, 'audit seal failed');
+      for (;;) {
+        if (Date.now() > deadline) {
+          due.add(org);
+          break;
+        }
+        try {
+          const n = await sealBatch(opts.withTenant, org, { wait: false, max: SEAL_BATCH });
+          if (n < 0) due.add(org);
+          else total += n;
+          if (n < SEAL_BATCH) break;
+        } catch (err) {
+          opts.log?.error({ tenant_id: org, err: (err as Error).message }, 'audit seal failed');
+          break;
+        }
       }
     }
+    return total;
   }
 
-  async function tick(): Promise<void> {
-    if (running) return;
-    running = sealDue().finally(() => {
-      running = undefined;
+  /** One pass at a time (the timer, the sweep and flush share it). */
+  function runPass(deadline = Number.POSITIVE_INFINITY): Promise<number> {
+    pass ??= sealDue(deadline).finally(() => {
+      pass = undefined;
       schedule();
     });
-    await running;
+    return pass;
+  }
+
+  /** Passes until nothing is due (or the deadline), pausing when the only due ones are busy elsewhere. */
+  async function drain(deadline = Number.POSITIVE_INFINITY): Promise<void> {
+    await pass;
+    while (due.size > 0 && Date.now() < deadline) {
+      if ((await runPass(deadline)) === 0 && due.size > 0) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
   }
 
   const unsubscribe = opts.databases.map((db) =>
@@ -97,7 +118,7 @@ export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
         if (ids.length < 500) break;
         after = ids[ids.length - 1]!;
       }
-      await tick();
+      await runPass();
     } catch (err) {
       opts.log?.error({ err: (err as Error).message }, 'audit seal sweep failed');
     }
@@ -110,19 +131,14 @@ export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
       sweepTimer = setInterval(() => void sweep(orgsPending), intervalMs);
       sweepTimer.unref();
     },
-    async flush() {
-      await running;
-      while (due.size > 0) await sealDue();
-    },
+    flush: () => drain(),
     async stop() {
       stopped = true;
       for (const u of unsubscribe) u();
       clearTimeout(timer);
       clearInterval(sweepTimer);
       timer = undefined;
-      const deadline = Date.now() + (opts.stopBudgetMs ?? 2000);
-      await running;
-      while (due.size > 0 && Date.now() < deadline) await sealDue(deadline);
+      await drain(Date.now() + (opts.stopBudgetMs ?? 2000));
       if (due.size > 0) {
         opts.log?.warn(
           { organizations: due.size },
