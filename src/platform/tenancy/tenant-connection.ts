@@ -220,7 +220,13 @@ export class TenantConnection implements DatabaseConnection {
         'the transaction was rolled back because a statement inside it failed',
       );
     }
-    for (const hook of hooks) hook();
+    for (const hook of hooks) {
+      try {
+        hook();
+      } catch {
+        // The transaction IS committed: a listener's failure must not report it as failed.
+      }
+    }
   }
 
   close(): void {

@@ -35,11 +35,11 @@ export function ChainStatus({ org }: { readonly org: string }) {
   const unsealed =
     v && v.unsealed.count > 0 ? (
       <Text size="xs" c="dimmed">
-        {plural(v.unsealed.count, 'event', 'events')} recorded since
+        {plural(v.unsealed.count, 'event', 'events')} recorded
         {v.unsealed.oldestOccurredAt
-          ? ` ${new Date(v.unsealed.oldestOccurredAt).toLocaleTimeString()}`
+          ? ` since ${new Date(v.unsealed.oldestOccurredAt).toLocaleTimeString()}`
           : ''}{' '}
-        not sealed into the chain yet (sealed within seconds; not covered by this check).
+        not sealed into the chain yet: sealed within seconds, not covered by this check.
       </Text>
     ) : null;
   if (verify.isError && !v) {
