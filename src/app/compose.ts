@@ -14,7 +14,8 @@ import { createMailer, type Mailer } from '../platform/mail/mailer.js';
 import { createMailJobHandler, MAIL_TASK } from '../platform/mail/mail-job.js';
 import { startJobWorker, type JobWorker } from '../platform/jobs/worker.js';
 import { installJobPayloadKey } from '../platform/jobs/payload-seal.js';
-import { auditChainsToCheckpoint } from '../platform/tenancy/privileged.js';
+import { auditChainsToCheckpoint, auditOrganizationsPending } from '../platform/tenancy/privileged.js';
+import { createAuditSealer } from '../platform/audit/sealer.js';
 import { createServices, type Services } from './services.js';
 import { registerRoutes } from './routes.js';
 import { registerConsole } from '../platform/http/console.js';
@@ -84,6 +85,12 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       opts.log.info({ mail_to: m.to, subject: m.subject }, 'mail captured in the development mailbox'),
   });
   const services = createServices({ tenancy, platformDb, opts });
+  // Seals committed audit events into their chains about a second after their commit.
+  const auditSealer = createAuditSealer({
+    withTenant: tenancy.withTenant,
+    databases: [tenancy.control.db],
+    log: opts.log,
+  });
   const authenticator = opts.authenticator ?? createAppAuthenticator({ services, tenancy, opts });
 
   const app = await createHttpServer({
@@ -137,6 +144,9 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       },
       crontab: CHECKPOINT_CRONTAB,
     });
+    auditSealer.startSweep((after, limit) =>
+      auditOrganizationsPending(checkpointPool, after, limit, opts.log),
+    );
   }
 
   return {
@@ -146,6 +156,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     services,
     mailer,
     async close() {
+      await auditSealer.stop();
       await worker?.stop();
       await jobPool?.end();
       mailer.close();

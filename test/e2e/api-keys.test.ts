@@ -17,6 +17,7 @@ import {
   type Method,
   type User,
 } from './helpers.js';
+import { sealAudit } from '../support/audit.js';
 
 interface CreatedKey {
   id: string;
@@ -265,6 +266,7 @@ describe('e2e: organization API keys', () => {
       expect(res.body).not.toContain(secret);
       expect(res.body).not.toContain('"secret"');
     }
+    await sealAudit(c.tenancy.withTenant, a.id);
     const audit = await c.tenancy.withTenant(a.id, (db) =>
       db
         .selectFrom('audit_events')

@@ -22,11 +22,13 @@ import {
   uniqueEmail,
   type E2eApp,
 } from './helpers.js';
+import { sealAudit } from '../support/audit.js';
 
 /** Every stored audit row of the organizations, all columns, as JSON text (read in each tenant's scope). */
 async function storedAuditText(c: E2eApp, orgIds: readonly string[]): Promise<string> {
   const rows: unknown[] = [];
   for (const org of orgIds) {
+    await sealAudit(c.tenancy.withTenant, org);
     rows.push(
       ...(await c.tenancy.withTenant(
         org,

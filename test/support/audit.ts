@@ -1,5 +1,14 @@
 import type { WithTenant } from '../../src/platform/tenancy/with-tenant.js';
 import { actionMatch } from '../../src/modules/audit/audit.repository.js';
+import { sealPending } from '../../src/platform/audit/seal.js';
+
+/**
+ * Seals the organization's committed audit events into its chain now (what the background sealer does
+ * about a second after a commit): tests that read `audit_events` right after a write call this first.
+ */
+export async function sealAudit(withTenant: WithTenant, orgId: string): Promise<number> {
+  return sealPending(withTenant, orgId);
+}
 
 /** An audit event as tests assert on it. */
 export interface AuditRow {
@@ -15,14 +24,16 @@ export interface AuditRow {
 }
 
 /**
- * The organization's audit events, oldest first (read through the tenant scope, as the runtime role),
- * optionally only those whose action is `action` or starts with `action` + '.' when it ends with `.*`.
+ * The organization's audit events, oldest first (read through the tenant scope, as the runtime role,
+ * after sealing what was committed), optionally only those whose action is `action` or starts with
+ * `action` + '.' when it ends with `.*`.
  */
 export async function auditEvents(
   withTenant: WithTenant,
   orgId: string,
   action?: string,
 ): Promise<AuditRow[]> {
+  await sealAudit(withTenant, orgId);
   const rows = await withTenant(
     orgId,
     (db) => {

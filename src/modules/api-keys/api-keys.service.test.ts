@@ -9,6 +9,7 @@ import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 import { identityFixtures, userCtx } from '../memberships/memberships.test-support.js';
 import { parseApiKey } from './api-key-format.js';
 import { createApiKeysService, type ApiKeysService } from './api-keys.service.js';
+import { sealAudit } from '../../../test/support/audit.js';
 
 const ALL = new Set<Permission>(allPermissions);
 const failure = (p: Promise<unknown>) =>
@@ -28,8 +29,9 @@ describe('api keys service (through the tenancy core)', () => {
   let a: TenantCtx;
   let b: TenantCtx;
 
-  const auditOf = (ctx: TenantCtx, targetId: string) =>
-    tenancy.withTenant(ctx.tenantId, (db) =>
+  const auditOf = async (ctx: TenantCtx, targetId: string) => {
+    await sealAudit(tenancy.withTenant, ctx.tenantId);
+    return tenancy.withTenant(ctx.tenantId, (db) =>
       db
         .selectFrom('audit_events')
         .select(['action', 'actor_type', 'actor_id', 'metadata'])
@@ -38,6 +40,7 @@ describe('api keys service (through the tenancy core)', () => {
         .orderBy('seq')
         .execute(),
     );
+  };
 
   beforeAll(async () => {
     tenancy = createTestTenancy(4);

@@ -9,6 +9,7 @@ import { createAuditSigner, createAuditVerifier } from '../../platform/audit/sig
 import { entryHash } from '../../platform/audit/chain.js';
 import { storedEntry } from '../../platform/audit/stored.js';
 import { auditChainsToCheckpoint } from '../../platform/tenancy/privileged.js';
+import { sealAudit } from '../../../test/support/audit.js';
 import { createAuditService, type AuditService } from './audit.service.js';
 
 /** Tampering as the owner role: it can turn every guard off (trigger, forced RLS), and is still caught. */
@@ -39,12 +40,14 @@ describe('audit hash chain (real PostgreSQL)', () => {
     actor: { kind: 'user', userId: 'u-test' },
     requestId: 'r1',
   });
-  async function write(org: string, n: number, action = 'project.created'): Promise<void> {
+  /** `n` audited writes, then sealed into the chain (unless `seal` is false). */
+  async function write(org: string, n: number, action = 'project.created', seal = true): Promise<void> {
     for (let i = 0; i < n; i++) {
       await tenancy.withTenant(org, (t) =>
         recordAudit(t, ctxOf(org), { action, target: { type: 'project', id: `p${i}` }, metadata: { i } }),
       );
     }
+    if (seal) await sealAudit(tenancy.withTenant, org);
   }
 
   beforeAll(async () => {
@@ -143,7 +146,7 @@ describe('audit hash chain (real PostgreSQL)', () => {
         where table_name = 'audit_events' and grantee = $1 order by 1`,
       [db.roles.runtime],
     );
-    // Not even INSERT: appends go only through app_audit_append, which takes the head lock.
+    // Not even INSERT: events reach the chain only through app_audit_seal, which takes the head lock.
     expect(grants.rows.map((r) => r.privilege_type)).toEqual(['SELECT']);
     await runtime.query('begin');
     await runtime.query(`select set_config('app.tenant_id', $1, true)`, [org]);
@@ -151,15 +154,14 @@ describe('audit hash chain (real PostgreSQL)', () => {
       runtime.query(`update audit_chain_heads set seq = 1 where organization_id = $1`, [org]),
     ).rejects.toThrow(/permission denied/);
     await runtime.query('rollback');
-    // The append function refuses an organization other than the scope's tenant, and no scope at all.
+    // The seal function refuses an organization other than the scope's tenant, and no scope at all.
     const other = await createTestOrg(tenancy, 'au-rt-other');
-    const args = `$1, '{"a":', '}', gen_random_uuid(), now(), 'system', 's', 'x.y', 't', null, null, null, null, null, null`;
-    await expect(runtime.query(`select * from app_audit_append(${args})`, [org])).rejects.toThrow(
+    await expect(runtime.query(`select app_audit_seal($1, 10, true)`, [org])).rejects.toThrow(
       /outside the tenant scope/,
     );
     await runtime.query('begin');
     await runtime.query(`select set_config('app.tenant_id', $1, true)`, [other]);
-    await expect(runtime.query(`select * from app_audit_append(${args})`, [org])).rejects.toThrow(
+    await expect(runtime.query(`select app_audit_seal($1, 10, true)`, [org])).rejects.toThrow(
       /outside the tenant scope/,
     );
     await runtime.query('rollback');
@@ -359,7 +361,9 @@ describe('audit hash chain (real PostgreSQL)', () => {
       }
     };
     expect(await moved()).not.toContain(org); // no events yet
-    await write(org, 2);
+    await write(org, 1, 'project.created', false);
+    expect(await moved()).toContain(org); // pending only: signing seals it first
+    await write(org, 1);
     expect(await moved()).toContain(org);
     await audit.checkpoint(ctxOf(org));
     expect(await moved()).not.toContain(org);

@@ -2,6 +2,7 @@ import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import type { AuditVerifier } from '../../platform/audit/signing.js';
 import { storedEntry, type StoredEntry } from '../../platform/audit/stored.js';
 import { verifyChain, type ChainVerification } from '../../platform/audit/verify-chain.js';
+import { sealPending, unsealedEvents, type UnsealedEvents } from '../../platform/audit/seal.js';
 import * as repo from './audit.repository.js';
 import { toCheckpointView } from './audit-views.js';
 
@@ -25,14 +26,16 @@ export async function* chainEntries(withTenant: WithTenant, org: string): AsyncG
 }
 
 /**
- * Recomputes an organization's whole chain and checks its head and every signed checkpoint. Used by
- * `GET /v1/audit-logs/verify` and by `saasready audit verify --org`.
+ * Seals what was recorded so far, then recomputes an organization's whole chain and checks its head and
+ * every signed checkpoint; `unsealed` is what was still pending afterwards (recorded meanwhile), not
+ * covered by this verification. Used by `GET /v1/audit-logs/verify` and by `saasready audit verify --org`.
  */
 export async function verifyOrganizationChain(
   withTenant: WithTenant,
   verifier: AuditVerifier,
   org: string,
-): Promise<ChainVerification & { organizationId: string }> {
+): Promise<ChainVerification & { organizationId: string; unsealed: UnsealedEvents }> {
+  await sealPending(withTenant, org);
   const [head, checkpoints] = await withTenant(
     org,
     async (db) => Promise.all([repo.chainHead(db, org), repo.listCheckpoints(db, org)]),
@@ -47,5 +50,5 @@ export async function verifyOrganizationChain(
     }),
     verifier,
   });
-  return { organizationId: org, ...result };
+  return { organizationId: org, ...result, unsealed: await unsealedEvents(withTenant, org) };
 }

@@ -64,6 +64,16 @@ const Verification = Type.Object({
   firstBrokenSeq: Type.Union([Type.Integer(), Type.Null()]),
   reason: Type.Union([Type.String(), Type.Null()]),
   detail: Type.Union([Type.String(), Type.Null()]),
+  unsealed: Type.Object(
+    {
+      count: Type.Integer({ description: 'events recorded but not sealed into the chain yet' }),
+      oldestOccurredAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    },
+    {
+      description:
+        'events committed after this verification sealed the chain (sealed within seconds; not covered by it)',
+    },
+  ),
 });
 const KeyFields = {
   keyId: Type.String(),

@@ -4,6 +4,7 @@ import type { AuditPublicKey, AuditSigner, AuditVerifier } from '../../platform/
 import type { ChainVerification } from '../../platform/audit/verify-chain.js';
 import { exportLine, storedEntry } from '../../platform/audit/stored.js';
 import { uuidv7 } from '../../platform/ids.js';
+import { sealPending, type UnsealedEvents } from '../../platform/audit/seal.js';
 import { decodeCursor, toPage, type Page, pageLimit, isSeqKey } from '../../platform/pagination.js';
 import * as repo from './audit.repository.js';
 import { AuditError } from './audit.errors.js';
@@ -30,7 +31,7 @@ export interface AuditService {
   /** Every matching event oldest first, as JSON Lines (one export line per event) or CSV, in chunks. */
   export(ctx: TenantCtx, filter: repo.AuditFilter, format: 'jsonl' | 'csv'): AsyncGenerator<string>;
   /** Recomputes the chain, checks the head and every checkpoint signature; names the first broken seq. */
-  verify(ctx: TenantCtx): Promise<ChainVerification & { organizationId: string }>;
+  verify(ctx: TenantCtx): Promise<ChainVerification & { organizationId: string; unsealed: UnsealedEvents }>;
   /** Signs a checkpoint of the current head now (returns the latest one if the head has not moved). */
   checkpoint(ctx: TenantCtx): Promise<{ checkpoint: CheckpointView; created: boolean }>;
   /** Checkpoints, oldest first, cursor-paginated. */
@@ -54,6 +55,8 @@ export function createAuditService(deps: {
   const { withTenant, signer, verifier } = deps;
 
   async function sign(org: string): Promise<{ checkpoint: CheckpointView; created: boolean } | null> {
+    // A checkpoint covers what was recorded before it: seal that first.
+    await sealPending(withTenant, org);
     return withTenant(org, async (db) => {
       const head = await repo.chainHead(db, org);
       if (!head) return null;
@@ -87,6 +90,8 @@ export function createAuditService(deps: {
     async list(ctx, filter, page) {
       const limit = pageLimit(page?.limit);
       const cursor = decodeCursor(page?.cursor, isSeqKey);
+      // The first page shows what was recorded before it was asked for; later pages follow its seqs.
+      if (cursor === undefined) await sealPending(withTenant, ctx.tenantId);
       const rows = await withTenant(
         ctx.tenantId,
         (db) =>
@@ -101,6 +106,7 @@ export function createAuditService(deps: {
     },
 
     async *export(ctx, filter, format) {
+      await sealPending(withTenant, ctx.tenantId);
       if (format === 'csv') yield CSV_HEADER;
       let cursor: number | undefined;
       for (;;) {

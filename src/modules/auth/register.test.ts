@@ -13,6 +13,7 @@ import {
   tokenInMail,
   type AuthHarness,
 } from './auth.test-helpers.js';
+import { sealAudit } from '../../../test/support/audit.js';
 
 describe('POST /v1/auth/register', () => {
   let h: AuthHarness;
@@ -63,6 +64,7 @@ describe('POST /v1/auth/register', () => {
     );
     expect(placements).toEqual([{ kind: 'pooled' }]);
     // The organization's audit chain starts with its creation, by the new user, in the same transaction.
+    await sealAudit(h.tenancy.withTenant, organization.id);
     const { rows: audit } = await h.admin.query(
       `select seq::int, action, actor_type, actor_id, target_type, target_id, ip, metadata, e::text as row
          from audit_events e where organization_id = $1 order by seq`,

@@ -16,6 +16,7 @@ import {
   type PlatformActor,
 } from './flag-definitions.service.js';
 import { createFlagsService, loadOrganizationFlagContext, type FlagsService } from './flags.service.js';
+import { sealAudit } from '../../../test/support/audit.js';
 
 describe('flags services (real database, cache invalidated in process)', () => {
   let tenancy: Tenancy;
@@ -261,6 +262,7 @@ describe('flags services (real database, cache invalidated in process)', () => {
 
     await flags.removeOverride(a, open);
     expect(await valueOf(a, open)).toBe(1);
+    await sealAudit(tenancy.withTenant, orgA);
     const audit = await tenancy.withTenant(
       orgA,
       (db) =>
@@ -387,6 +389,7 @@ describe('flags services (real database, cache invalidated in process)', () => {
     expect(
       await failure(platform.updateTargeting(admin, '00000000-0000-7000-8000-000000000000', { plan: 'pro' })),
     ).toMatchObject({ code: 'PLATFORM_ORGANIZATION_NOT_FOUND', status: 404 });
+    await sealAudit(tenancy.withTenant, orgA);
     const audit = await tenancy.withTenant(
       orgA,
       (db) =>

@@ -6,14 +6,21 @@ import { buildEntry, type AuditEntry, type AuditEventInput } from './chain.js';
 
 /**
  * An entry ready to append: built with seq 0, its canonical JSON split around that seq (the database
- * splices in the seq it assigns under the chain lock and hashes the result), and the argument list the
- * append functions (`app_audit_append`, `app_platform_audit_append`) share after their first ones.
+ * splices in the seq it assigns under the chain lock and hashes the result), and the argument list of
+ * the platform chain's append function (`app_platform_audit_append`).
  */
 export interface AuditDraft {
   readonly entry: AuditEntry;
   /** `prefix, suffix, id, occurred_at, actor_type, actor_id, action, target_type, target_id, ip,
    *  user_agent, request_id, changes, metadata` as SQL parameters. */
   readonly args: RawBuilder<unknown>;
+}
+
+/** An entry built with seq 0 and its canonical JSON split around that seq (`prefix`, `suffix`). */
+export interface DraftEntry {
+  readonly entry: AuditEntry;
+  readonly prefix: string;
+  readonly suffix: string;
 }
 
 /** Drafts one event of `organizationId`'s chain (null: the platform chain). IP and UA come from the
@@ -24,6 +31,21 @@ export function draftAudit(
   requestId: string,
   event: AuditEventInput,
 ): AuditDraft {
+  const { entry, prefix, suffix } = draftEntry(organizationId, actor, requestId, event);
+  const args = sql`${prefix}, ${suffix}, ${entry.id}, ${entry.occurred_at}, ${entry.actor.type},
+    ${entry.actor.id}, ${entry.action}, ${entry.target.type}, ${entry.target.id}, ${entry.ip},
+    ${entry.user_agent}, ${entry.request_id}, ${jsonText(entry.changes)}::jsonb,
+    ${jsonText(entry.metadata)}::jsonb`;
+  return { entry, args };
+}
+
+/** The entry of `draftAudit` and its canonical JSON pieces, without the SQL argument list. */
+export function draftEntry(
+  organizationId: string | null,
+  actor: Principal,
+  requestId: string,
+  event: AuditEventInput,
+): DraftEntry {
   const request = currentContext();
   const sameRequest = request?.requestId === requestId;
   const entry = buildEntry({
@@ -38,11 +60,7 @@ export function draftAudit(
     event,
   });
   const [prefix, suffix] = splitAtSeq(canonicalJson(entry));
-  const args = sql`${prefix}, ${suffix}, ${entry.id}, ${entry.occurred_at}, ${entry.actor.type},
-    ${entry.actor.id}, ${entry.action}, ${entry.target.type}, ${entry.target.id}, ${entry.ip},
-    ${entry.user_agent}, ${entry.request_id}, ${jsonText(entry.changes)}::jsonb,
-    ${jsonText(entry.metadata)}::jsonb`;
-  return { entry, args };
+  return { entry, prefix, suffix };
 }
 
 const SEQ_MARK = ',"seq":0,';

@@ -1,37 +1,84 @@
-import { sql } from 'kysely';
 import type { TenantCtx } from '../tenancy/context.js';
 import { scopeStorage, type TenantDb } from '../tenancy/tenant-database.js';
 import { TenancyError } from '../tenancy/errors.js';
 import type { AuditEntry, AuditEventInput } from './chain.js';
-import { draftAudit } from './draft.js';
+import { draftEntry, jsonText } from './draft.js';
 
 export type { AuditEventInput } from './chain.js';
 export { jsonText, splitAtSeq } from './draft.js';
 
+/** A recorded event: its chain entry without the seq, which it gets when it is sealed. */
+export type RecordedAudit = Omit<AuditEntry, 'seq'>;
+
+const INSERT_PENDING = `insert into audit_pending (organization_id, id, occurred_at, prefix, suffix,
+  actor_type, actor_id, action, target_type, target_id, ip, user_agent, request_id, changes, metadata)
+  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb)`;
+
+/** Who is told that an organization has new pending events, per tenant database (its sealer). */
+const listeners = new WeakMap<TenantDb, Set<(org: string) => void>>();
+
+/** Calls `fn` with the organization each time a transaction of `db`'s scopes commits an audit event. */
+export function onAuditRecorded(db: TenantDb, fn: (org: string) => void): () => void {
+  let set = listeners.get(db);
+  if (!set) {
+    set = new Set();
+    listeners.set(db, set);
+  }
+  set.add(fn);
+  return () => set.delete(fn);
+}
+
 /**
- * Appends one event to the organization's audit chain, in the caller's transaction: the event is
+ * Records one event of the organization's audit log in the caller's write transaction: the event is
  * committed with the change it describes, or not at all.
  *
- * One statement (`app_audit_append`, migration 0006): the chain head row is locked (`select … for
- * update`, created at seq 0 on first use) and written once, so concurrent writers in one organization queue behind each other until COMMIT and
- * the chain stays gapless and ordered; writers in different organizations never wait for each other. The
- * application builds the canonical JSON; the database splices in the seq and computes
- * `SHA-256(prev_hash ‖ canonical JSON)`, which `verifyChain` recomputes in the application.
+ * One INSERT into `audit_pending` (migration 0015), sent in the same network write as the COMMIT
+ * (`deferUntilCommit`): no round trip and no lock of its own, so writers of one organization no longer
+ * queue behind each other. If the insert fails, the whole transaction is rolled back and the error
+ * surfaces from `withTenant`. The event gets its seq and hash when it is sealed into the chain
+ * (`app_audit_seal`, seconds later: see sealer.ts), which is why none is returned here.
  * Actor and request id come from `ctx`; IP and user agent from the request context.
  */
-export async function recordAudit(db: TenantDb, ctx: TenantCtx, event: AuditEventInput): Promise<AuditEntry> {
+export async function recordAudit(
+  db: TenantDb,
+  ctx: TenantCtx,
+  event: AuditEventInput,
+): Promise<RecordedAudit> {
   const scope = scopeStorage.getStore();
-  if (!scope || scope.tenantId !== ctx.tenantId) {
+  if (!scope || scope.tenantId !== ctx.tenantId || scope.db !== db) {
     throw new TenancyError(
       'NO_TENANT_CONTEXT',
       'recordAudit must run inside the write scope of ctx.tenantId',
     );
   }
-  const { entry, args } = draftAudit(ctx.tenantId, ctx.actor, ctx.requestId, event);
-  const res = await sql<{ seq: string }>`select seq from app_audit_append(${ctx.tenantId}, ${args})`.execute(
-    db,
+  if (scope.mode !== 'write') {
+    throw new TenancyError('TENANT_SCOPE_CONFLICT', 'recordAudit needs a write scope, not a read scope');
+  }
+  const { entry, prefix, suffix } = draftEntry(ctx.tenantId, ctx.actor, ctx.requestId, event);
+  const org = ctx.tenantId;
+  scope.deferUntilCommit(
+    INSERT_PENDING,
+    [
+      org,
+      entry.id,
+      entry.occurred_at,
+      prefix,
+      suffix,
+      entry.actor.type,
+      entry.actor.id,
+      entry.action,
+      entry.target.type,
+      entry.target.id,
+      entry.ip,
+      entry.user_agent,
+      entry.request_id,
+      jsonText(entry.changes),
+      jsonText(entry.metadata),
+    ],
+    () => {
+      for (const fn of listeners.get(db) ?? []) fn(org);
+    },
   );
-  const row = res.rows[0];
-  if (!row) throw new Error('audit append returned no row');
-  return { ...entry, seq: Number(row.seq) };
+  const { seq: _seq, ...recorded } = entry;
+  return recorded;
 }

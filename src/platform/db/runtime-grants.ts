@@ -51,6 +51,9 @@ export const RUNTIME_GRANTS: readonly string[] = [
   // Audit: appended only through the definer functions below; read for listing and verification.
   'table audit_events: SELECT',
   'table audit_chain_heads: SELECT',
+  // Events recorded with their write, waiting to be sealed into the chain (migration 0015): inserted and
+  // read (verification counts them), never changed or deleted by the runtime role (only app_audit_seal).
+  'table audit_pending: INSERT, SELECT',
   'table audit_checkpoints: INSERT, SELECT',
   'table platform_audit_events: SELECT',
   'table platform_audit_head: SELECT',
@@ -62,7 +65,7 @@ export const RUNTIME_GRANTS: readonly string[] = [
   // PUBLIC; neither reveals or changes anything), then the named privileged paths (privileged.ts).
   'function app_current_tenant(): EXECUTE (PUBLIC)',
   'function app_audit_refuse_change(): EXECUTE (PUBLIC)',
-  'function app_audit_append(uuid,text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
+  'function app_audit_seal(uuid,integer,boolean): EXECUTE',
   'function app_platform_audit_append(text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
   'function app_priv_api_key_by_key_id(text,bytea): EXECUTE',
   'function app_priv_invitation_by_token(bytea): EXECUTE',

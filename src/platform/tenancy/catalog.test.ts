@@ -300,7 +300,7 @@ describe('catalog: every tenant table is protected', () => {
     expect(member.rows).toEqual([]);
   });
 
-  it('the definer role cannot log in, and only the runtime role may run its functions (the checkpoint scan: only the worker role)', async () => {
+  it('the definer role cannot log in, and only the runtime role may run its functions (the checkpoint scan and seal sweep: only the worker role)', async () => {
     const role = await admin.query('select rolcanlogin, rolbypassrls from pg_roles where rolname = $1', [
       db.roles.definer,
     ]);
@@ -312,8 +312,8 @@ describe('catalog: every tenant table is protected', () => {
     );
     expect(fns.rows.map((f) => f.proname)).toEqual([
       // Contracts: see privileged.ts; each refusal is tested in privileged.test.ts.
-      // Appends to an organization's chain: only inside that organization's scope.
-      'app_audit_append',
+      // Seals an organization's pending events into its chain: only inside that organization's scope.
+      'app_audit_seal',
       // The runtime role's only way into the job queue (checks task, tenant scope, sealed payload).
       'app_enqueue_job',
       // Appends to the platform chain: only in a platform administrator's platform scope.
@@ -321,6 +321,8 @@ describe('catalog: every tenant table is protected', () => {
       'app_priv_api_key_by_key_id',
       // Every organization with audit events: the worker role's hourly checkpoint job only (worker_api).
       'app_priv_audit_chains_to_checkpoint',
+      // Every organization with pending audit events: the worker role's seal sweep only (worker_api).
+      'app_priv_audit_orgs_pending',
       'app_priv_invitation_by_token',
       'app_priv_organization_id_by_slug',
       'app_priv_platform_organizations',
@@ -329,7 +331,10 @@ describe('catalog: every tenant table is protected', () => {
     for (const f of fns.rows) {
       expect(f.prosecdef).toBe(true);
       expect(f.acl).not.toMatch(/(^|,)=X/); // no EXECUTE for PUBLIC
-      if (f.proname === 'app_priv_audit_chains_to_checkpoint') {
+      if (
+        f.proname === 'app_priv_audit_chains_to_checkpoint' ||
+        f.proname === 'app_priv_audit_orgs_pending'
+      ) {
         expect(f.acl).toContain(`${db.roles.worker}=X`);
         expect(f.acl).not.toContain(`${db.roles.runtime}=`);
       } else {

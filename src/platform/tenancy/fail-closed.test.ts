@@ -54,6 +54,8 @@ const SEEDS: Record<string, string> = {
       prev_hash, hash)
     values ($1, (select coalesce(max(seq), 0) + 1 from audit_events where organization_id = $1), gen_random_uuid(),
             now(), 'system', 'test.seeded', 't', sha256('a'), sha256('b'))`,
+  audit_pending: `insert into audit_pending (organization_id, id, occurred_at, prefix, suffix, actor_type, action,
+      target_type) values ($1, gen_random_uuid(), now(), '{', '}', 'system', 'test.seeded', 't')`,
   audit_chain_heads: `insert into audit_chain_heads (organization_id, seq, hash) values ($1, 0, sha256('h'))`,
   audit_checkpoints: `insert into audit_checkpoints (organization_id, id, seq, head_hash, signed_at, key_id, signature)
     values ($1, gen_random_uuid(), 1, sha256('h'), now(), 'k', '\\x00')`,

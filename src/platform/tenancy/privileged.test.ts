@@ -7,7 +7,7 @@ import { createPlatformDb, type PlatformDb } from '../db/platform-db.js';
 import { uuidv7 } from '../ids.js';
 import type { Tenancy } from './tenancy.js';
 import { withPlatformScope } from './platform-scope.js';
-import { auditChainsToCheckpoint } from './privileged.js';
+import { auditChainsToCheckpoint, auditOrganizationsPending } from './privileged.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest();
 
@@ -333,13 +333,31 @@ describe('definer functions refuse outside their contract', () => {
     expect(Number(ok?.seq)).toBeGreaterThan(0);
   });
 
-  it('app_audit_append: refused outside the scope of its own organization', async () => {
-    await expect(
-      inScopeOfB(
-        `select * from app_audit_append($1, '{}', '}', $2, now(), 'system', 'x', 'a.b', 't', null, null, null,
-           null, null, null)`,
-        [orgA, uuidv7()],
-      ),
-    ).rejects.toThrow(refused);
+  it('app_audit_seal: refused outside the scope of its own organization', async () => {
+    await expect(inScopeOfB(`select app_audit_seal($1, 10, true)`, [orgA])).rejects.toThrow(refused);
+    await expect(inScopeOfB(`select app_audit_seal($1, 10, false)`, [orgA])).rejects.toThrow(refused);
+  });
+
+  it('app_priv_audit_orgs_pending (the seal sweep): the worker role’s, not the runtime role’s; refused inside a scope', async () => {
+    await expect(app.query('select * from worker_api.app_priv_audit_orgs_pending(null, 10)')).rejects.toThrow(
+      /permission denied/,
+    );
+    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    try {
+      await expect(auditOrganizationsPending(workerPool, null, 10)).resolves.toBeInstanceOf(Array);
+      const worker = await workerPool.connect();
+      try {
+        await worker.query('begin');
+        await worker.query(`select set_config('app.tenant_id', $1, true)`, [orgB]);
+        await expect(
+          worker.query('select * from worker_api.app_priv_audit_orgs_pending(null, 10)'),
+        ).rejects.toThrow(refused);
+      } finally {
+        await worker.query('rollback');
+        worker.release();
+      }
+    } finally {
+      await workerPool.end();
+    }
   });
 });

@@ -5,7 +5,7 @@ import type { PlatformScope } from './platform-scope.js';
 
 /**
  * The named privileged operations: the only ways to look across tenants. Each calls one SECURITY DEFINER
- * function owned by the NOLOGIN definer role (migrations 0001-0014), answers one narrow question, and is
+ * function owned by the NOLOGIN definer role (migrations 0001-0015), answers one narrow question, and is
  * logged with its name. There is no general bypass. Each function checks its contract itself, in the
  * database; what that withstands differs per function, because the runtime role can read some of what
  * the contracts ask for (session token hashes, refresh family ids, user ids, slugs, and any tenant's rows,
@@ -17,9 +17,10 @@ import type { PlatformScope } from './platform-scope.js';
  *   refresh family id, readable), the invitation and API key lookups (hashes an injected statement could
  *   read from the tenant tables, which also hold everything these lookups answer), the slug lookup (public
  *   names) and every tenant-scope refusal (`app.tenant_id` is a setting the runtime role can clear).
- * Every one of them refuses inside a tenant scope (`app.tenant_id` set) except `app_audit_append`, which
- * refuses OUTSIDE the scope of its own organization. The audit checkpoint scan is not among them: it
- * belongs to the worker role ({@link auditChainsToCheckpoint}).
+ * Every one of them refuses inside a tenant scope (`app.tenant_id` set) except `app_audit_seal` (called
+ * by the audit sealer, src/platform/audit/seal.ts), which refuses OUTSIDE the scope of its own
+ * organization. The audit checkpoint scan and the seal sweep are not among them: they belong to the worker
+ * role ({@link auditChainsToCheckpoint}, {@link auditOrganizationsPending}).
  */
 export interface PrivilegedOps {
   /** Which organization and invitation an invitation token belongs to: accepting a link happens before
@@ -193,6 +194,25 @@ export async function auditChainsToCheckpoint(
   const res = await workerPool.query<{ organization_id: string }>(
     'select organization_id from worker_api.app_priv_audit_chains_to_checkpoint($1, $2, $3)',
     [keyId, after, limit],
+  );
+  return res.rows.map((r) => r.organization_id);
+}
+
+/**
+ * Organizations with audit events recorded but not sealed into their chain yet, by id (the seal sweep,
+ * src/platform/audit/sealer.ts: events a stopped process left pending). Worker role only, like
+ * {@link auditChainsToCheckpoint}; refused inside a tenant scope.
+ */
+export async function auditOrganizationsPending(
+  workerPool: pg.Pool,
+  after: string | null,
+  limit: number,
+  log?: Logger,
+): Promise<string[]> {
+  log?.debug({ privileged_operation: 'audit_organizations_pending', after, limit }, 'privileged operation');
+  const res = await workerPool.query<{ organization_id: string }>(
+    'select organization_id from worker_api.app_priv_audit_orgs_pending($1, $2)',
+    [after, limit],
   );
   return res.rows.map((r) => r.organization_id);
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { CompiledQuery, DatabaseConnection, QueryResult } from 'kysely';
-import { pipelinedQuery, type PreludeStatement } from './pipelined-query.js';
+import { pipelinedQuery, statementName, type PreludeStatement } from './pipelined-query.js';
 import { TenancyError } from './errors.js';
 import type { TenantDb } from './tenant-database.js';
 
@@ -108,6 +108,9 @@ export class TenantConnection implements DatabaseConnection {
   private begun = false;
   private closed = false;
   private sessionTouched = false;
+  /** Statements sent with COMMIT (`deferUntilCommit`), and what to call once it succeeded. */
+  private deferred: PreludeStatement[] = [];
+  private committedHooks: (() => void)[] = [];
 
   constructor(
     readonly client: pg.PoolClient,
@@ -162,10 +165,52 @@ export class TenantConnection implements DatabaseConnection {
     throw new TenancyError('PLACEMENT_UNSUPPORTED', 'streaming queries are not supported in tenant scopes');
   }
 
-  /** Ends the transaction (if one was opened). */
+  /**
+   * Queues a statement whose result nobody needs (an audit event) to travel in the same network write
+   * as COMMIT, so it costs no round trip of its own. It is part of the transaction: if it fails, nothing
+   * of the transaction is committed and `finish` throws its error. Write scopes only. `onCommitted` runs
+   * once the COMMIT succeeded.
+   */
+  deferUntilCommit(sql: string, params: readonly unknown[], onCommitted?: () => void): void {
+    if (this.closed) {
+      throw new TenancyError('TENANT_SCOPE_CLOSED', 'statement deferred after its withTenant scope ended');
+    }
+    if (this.mode !== 'write') {
+      throw new TenancyError(
+        'TENANT_SCOPE_CONFLICT',
+        'a statement deferred until COMMIT needs a write scope',
+      );
+    }
+    if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
+    this.deferred.push({ name: statementName(sql) ?? '', text: sql, values: params });
+    if (onCommitted) this.committedHooks.push(onCommitted);
+  }
+
+  /** Ends the transaction (if one was opened), sending the deferred statements with COMMIT. */
   async finish(commit: boolean): Promise<void> {
-    if (!this.begun) return;
-    const res = await this.client.query(commit ? 'commit' : 'rollback');
+    const deferred = commit ? this.deferred : [];
+    const hooks = commit ? this.committedHooks : [];
+    this.deferred = [];
+    this.committedHooks = [];
+    if (!this.begun && deferred.length === 0) return;
+    const prelude = this.begun
+      ? deferred
+      : [BEGIN, ...this.setter.prelude(this.tenantId, 'write'), ...deferred];
+    // Still "begun" if this throws: the caller's rollback then ends the failed transaction block.
+    this.begun = true;
+    const res =
+      prelude.length === 0
+        ? await this.client.query(commit ? 'commit' : 'rollback')
+        : await pipelinedQuery(this.client, prelude, 'commit', []).catch((err: unknown) => {
+            // A statement of the transaction had failed and the caller swallowed the error.
+            if ((err as { code?: string }).code === '25P02') {
+              throw new TenancyError(
+                'TRANSACTION_ROLLED_BACK',
+                'the transaction was rolled back because a statement inside it failed',
+              );
+            }
+            throw err;
+          });
     this.begun = false;
     // COMMIT of a transaction in which a statement failed (and the caller swallowed the error) answers
     // ROLLBACK without an error: report it, or the caller would believe discarded writes were saved.
@@ -174,6 +219,13 @@ export class TenantConnection implements DatabaseConnection {
         'TRANSACTION_ROLLED_BACK',
         'the transaction was rolled back because a statement inside it failed',
       );
+    }
+    for (const hook of hooks) {
+      try {
+        hook();
+      } catch {
+        // The transaction IS committed: a listener's failure must not report it as failed.
+      }
     }
   }
 

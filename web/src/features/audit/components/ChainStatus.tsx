@@ -20,7 +20,8 @@ const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one :
 
 /**
  * The chain-verification badge: the server recomputes every hash and checks each checkpoint signature.
- * "Chain intact (N entries)", or "Broken at seq N: reason", with "Verify again".
+ * "Chain intact (N entries)", or "Broken at seq N: reason", with "Verify again"; and how many events were
+ * recorded but not yet sealed into the chain when it was checked (`unsealed`), if any.
  */
 export function ChainStatus({ org }: { readonly org: string }) {
   const verify = useVerifyAuditLog(org);
@@ -30,6 +31,17 @@ export function ChainStatus({ org }: { readonly org: string }) {
       Verify again
     </Button>
   );
+  // Events committed while the check ran are chained within seconds; this check did not cover them.
+  const unsealed =
+    v && v.unsealed.count > 0 ? (
+      <Text size="xs" c="dimmed">
+        {plural(v.unsealed.count, 'event', 'events')} recorded
+        {v.unsealed.oldestOccurredAt
+          ? ` since ${new Date(v.unsealed.oldestOccurredAt).toLocaleTimeString()}`
+          : ''}{' '}
+        not sealed into the chain yet: sealed within seconds, not covered by this check.
+      </Text>
+    ) : null;
   if (verify.isError && !v) {
     return (
       <Alert color="red" title="Could not verify the audit log" role="alert">
@@ -61,6 +73,7 @@ export function ChainStatus({ org }: { readonly org: string }) {
                   : ''}
                 . Verified {new Date(verify.dataUpdatedAt).toLocaleTimeString()}.
               </Text>
+              {unsealed}
             </>
           ) : (
             <>
@@ -73,6 +86,7 @@ export function ChainStatus({ org }: { readonly org: string }) {
                 {v.detail ? ` ${v.detail}` : ''} Someone with access to the database may have altered the log:
                 export it and compare it with an earlier export or the signed checkpoints.
               </Text>
+              {unsealed}
             </>
           )}
           {verify.isError ? (

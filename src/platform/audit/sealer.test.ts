@@ -1,0 +1,192 @@
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import pg from 'pg';
+import { sql } from 'kysely';
+import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import type { Tenancy } from '../tenancy/tenancy.js';
+import { systemCtx } from '../tenancy/context.js';
+import { auditOrganizationsPending } from '../tenancy/privileged.js';
+import { createAuditVerifier } from './signing.js';
+import { verifyOrganizationChain } from '../../modules/audit/audit-verification.js';
+import { recordAudit } from './record.js';
+import { sealBatch, sealPending, unsealedEvents } from './seal.js';
+import { createAuditSealer } from './sealer.js';
+
+describe('audit sealing (real PostgreSQL)', () => {
+  const db = testDb();
+  let tenancy: Tenancy;
+  let runtime: pg.Client;
+  const verifier = createAuditVerifier([]);
+
+  beforeAll(async () => {
+    tenancy = createTestTenancy(12);
+    runtime = await connect(db.url);
+  });
+  afterAll(async () => {
+    await runtime.end();
+    await tenancy.close();
+  });
+
+  const record = (org: string, i: number) =>
+    tenancy.withTenant(org, (t) =>
+      recordAudit(t, systemCtx(org, 'test'), {
+        action: 'project.updated',
+        target: { type: 'project', id: `p${i}` },
+      }),
+    );
+  const sealedSeqs = (org: string) =>
+    tenancy.withTenant(
+      org,
+      async (t) =>
+        (
+          await t
+            .selectFrom('audit_events')
+            .select('seq')
+            .where('organization_id', '=', org)
+            .orderBy('seq')
+            .execute()
+        ).map((r) => Number(r.seq)),
+      { mode: 'read' },
+    );
+
+  it('100 concurrent writers (with sealers running meanwhile) give a gapless chain that verifies', async () => {
+    const org = await createTestOrg(tenancy, 'seal-conc');
+    const sealer = createAuditSealer({
+      withTenant: tenancy.withTenant,
+      databases: [tenancy.control.db],
+      delayMs: 5,
+    });
+    onTestFinished(() => sealer.stop());
+    await Promise.all([
+      ...Array.from({ length: 100 }, (_, i) =>
+        tenancy.withTenant(org, async (t) => {
+          await t
+            .insertInto('projects')
+            .values({ organization_id: org, id: crypto.randomUUID(), name: `p${i}` })
+            .execute();
+          await recordAudit(t, systemCtx(org, 'test'), {
+            action: 'project.created',
+            target: { type: 'project', id: `p${i}` },
+          });
+        }),
+      ),
+      // Competing explicit seals, small batches: the head lock keeps them from interleaving.
+      ...Array.from({ length: 5 }, () => sealBatch(tenancy.withTenant, org, { wait: true, max: 7 })),
+    ]);
+    await sealer.flush();
+    await sealPending(tenancy.withTenant, org);
+    expect(await sealedSeqs(org)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    const v = await verifyOrganizationChain(tenancy.withTenant, verifier, org);
+    expect(v).toMatchObject({
+      valid: true,
+      entriesChecked: 100,
+      lastSeq: 100,
+      unsealed: { count: 0, oldestOccurredAt: null },
+    });
+  });
+
+  it('the in-process sealer seals about delayMs after the commit, without being asked', async () => {
+    const org = await createTestOrg(tenancy, 'seal-bg');
+    const sealer = createAuditSealer({
+      withTenant: tenancy.withTenant,
+      databases: [tenancy.control.db],
+      delayMs: 20,
+    });
+    onTestFinished(() => sealer.stop());
+    await record(org, 1);
+    await record(org, 2);
+    await expect.poll(() => sealedSeqs(org), { timeout: 5000, interval: 50 }).toEqual([1, 2]);
+  });
+
+  it('a rolled-back write leaves no pending event and no gap', async () => {
+    const org = await createTestOrg(tenancy, 'seal-rb');
+    await record(org, 1);
+    await expect(
+      tenancy.withTenant(org, async (t) => {
+        await recordAudit(t, systemCtx(org, 'test'), {
+          action: 'project.created',
+          target: { type: 'project' },
+        });
+        throw new Error('the change failed');
+      }),
+    ).rejects.toThrow('the change failed');
+    expect(await unsealedEvents(tenancy.withTenant, org)).toMatchObject({ count: 1 });
+    await record(org, 2);
+    await sealPending(tenancy.withTenant, org);
+    expect(await sealedSeqs(org)).toEqual([1, 2]);
+  });
+
+  it('events a stopped process left pending are sealed by the sweep (worker role)', async () => {
+    const org = await createTestOrg(tenancy, 'seal-crash');
+    // No sealer listens: as if the process had stopped right after these commits.
+    await record(org, 1);
+    await record(org, 2);
+    const pending = await unsealedEvents(tenancy.withTenant, org);
+    expect(pending.count).toBe(2);
+    expect(pending.oldestOccurredAt).not.toBeNull();
+    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    onTestFinished(() => workerPool.end());
+    const sealer = createAuditSealer({ withTenant: tenancy.withTenant, databases: [], delayMs: 5 });
+    onTestFinished(() => sealer.stop());
+    sealer.startSweep((after, limit) => auditOrganizationsPending(workerPool, after, limit), 100);
+    await expect.poll(() => sealedSeqs(org), { timeout: 5000, interval: 50 }).toEqual([1, 2]);
+    expect(await auditOrganizationsPending(workerPool, null, 1000)).not.toContain(org);
+  });
+
+  it('sealing refuses an organization other than the scope tenant; the sweep list is the worker role’s', async () => {
+    const org = await createTestOrg(tenancy, 'seal-own');
+    const other = await createTestOrg(tenancy, 'seal-other');
+    await record(org, 1);
+    await expect(
+      tenancy.withTenant(other, (t) => sql`select app_audit_seal(${org}, 10, true)`.execute(t)),
+    ).rejects.toThrow(/outside the tenant scope/);
+    await expect(runtime.query('select app_audit_seal($1, 10, true)', [org])).rejects.toThrow(
+      /outside the tenant scope/,
+    );
+    await expect(
+      runtime.query('select * from worker_api.app_priv_audit_orgs_pending(null, 10)'),
+    ).rejects.toThrow(/permission denied/);
+  });
+
+  it('the runtime role cannot UPDATE, DELETE or TRUNCATE pending events; the trigger stops the owner too', async () => {
+    const org = await createTestOrg(tenancy, 'seal-rt');
+    await record(org, 1);
+    for (const stmt of [
+      `update audit_pending set action = 'x.y' where organization_id = $1`,
+      `delete from audit_pending where organization_id = $1`,
+    ]) {
+      await runtime.query('begin');
+      await runtime.query(`select set_config('app.tenant_id', $1, true)`, [org]);
+      await expect(runtime.query(stmt, [org]), stmt).rejects.toThrow(/permission denied/);
+      await runtime.query('rollback');
+    }
+    await expect(runtime.query('truncate audit_pending')).rejects.toThrow(/permission denied/);
+    const owner = await connect(db.migrationUrl);
+    onTestFinished(() => owner.end());
+    await owner.query('begin');
+    await owner.query('alter table audit_pending no force row level security');
+    await owner.query('savepoint s');
+    await expect(owner.query(`delete from audit_pending where organization_id = $1`, [org])).rejects.toThrow(
+      /leave only by sealing/,
+    );
+    await owner.query('rollback to savepoint s');
+    await expect(
+      owner.query(`update audit_pending set action = 'x.y' where organization_id = $1`, [org]),
+    ).rejects.toThrow(/leave only by sealing/);
+    await owner.query('rollback');
+    await expect(owner.query('truncate audit_pending')).rejects.toThrow(/leave only by sealing/);
+    // Still there, and sealed normally.
+    expect(await sealPending(tenancy.withTenant, org)).toBe(1);
+  });
+
+  it('an audit event needs a write scope', async () => {
+    const org = await createTestOrg(tenancy, 'seal-read');
+    await expect(
+      tenancy.withTenant(
+        org,
+        (t) =>
+          recordAudit(t, systemCtx(org, 'test'), { action: 'project.created', target: { type: 'project' } }),
+        { mode: 'read' },
+      ),
+    ).rejects.toThrow(/write scope/);
+  });
+});

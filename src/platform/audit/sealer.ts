@@ -1,0 +1,150 @@
+import type { Logger } from 'pino';
+import type { WithTenant } from '../tenancy/with-tenant.js';
+import type { TenantDb } from '../tenancy/tenant-database.js';
+import { onAuditRecorded } from './record.js';
+import { sealBatch, SEAL_BATCH } from './seal.js';
+
+export interface AuditSealerOptions {
+  readonly withTenant: WithTenant;
+  /** The tenant database(s) whose committed audit events this sealer hears about. */
+  readonly databases: readonly TenantDb[];
+  readonly log?: Logger;
+  /** How long after a commit its organization is sealed (batches the events of busy organizations). */
+  readonly delayMs?: number;
+  /** On stop, how long to keep sealing what this process recorded. */
+  readonly stopBudgetMs?: number;
+}
+
+export interface AuditSealer {
+  /**
+   * Also seals, at once and then every `intervalMs`, every organization with pending events, whoever
+   * recorded them (a process that stopped before sealing leaves them): only where the job worker runs,
+   * since listing them is the worker role's question.
+   */
+  startSweep(
+    orgsPending: (after: string | null, limit: number) => Promise<string[]>,
+    intervalMs?: number,
+  ): void;
+  /** Seals now what is due (tests, shutdown). */
+  flush(): Promise<void>;
+  /** Stops the timers and seals what this process recorded, for at most `stopBudgetMs`. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The in-process sealer: each committed audit event schedules its organization; about `delayMs` later
+ * the organization's pending events are sealed, batch after batch. The head is taken with SKIP LOCKED:
+ * if another process is sealing that organization, it is retried next tick.
+ * A failure is logged and left to the next event, the sweep, or a reader (reads seal first).
+ */
+export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
+  const delayMs = opts.delayMs ?? 1000;
+  const due = new Set<string>();
+  let timer: NodeJS.Timeout | undefined;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let pass: Promise<number> | undefined;
+  let stopped = false;
+
+  const schedule = () => {
+    if (timer || stopped || due.size === 0) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void runPass();
+    }, delayMs);
+    timer.unref();
+  };
+
+  /**
+   * Seals every due organization, batch after batch, until a batch comes back short: what was committed
+   * before it is then sealed, and what commits later schedules its organization again (no recheck
+   * needed). An organization another sealer holds (-1) stays due. Returns how many events it sealed.
+   */
+  async function sealDue(deadline: number): Promise<number> {
+    const orgs = [...due];
+    due.clear();
+    let total = 0;
+    for (const org of orgs) {
+      for (;;) {
+        if (Date.now() > deadline) {
+          due.add(org);
+          break;
+        }
+        try {
+          const n = await sealBatch(opts.withTenant, org, { wait: false, max: SEAL_BATCH });
+          if (n < 0) due.add(org);
+          else total += n;
+          if (n < SEAL_BATCH) break;
+        } catch (err) {
+          opts.log?.error({ tenant_id: org, err: (err as Error).message }, 'audit seal failed');
+          break;
+        }
+      }
+    }
+    return total;
+  }
+
+  /** One pass at a time (the timer, the sweep and flush share it). */
+  function runPass(deadline = Number.POSITIVE_INFINITY): Promise<number> {
+    pass ??= sealDue(deadline).finally(() => {
+      pass = undefined;
+      schedule();
+    });
+    return pass;
+  }
+
+  /** Passes until nothing is due (or the deadline), pausing when the only due ones are busy elsewhere. */
+  async function drain(deadline = Number.POSITIVE_INFINITY): Promise<void> {
+    await pass;
+    while (due.size > 0 && Date.now() < deadline) {
+      if ((await runPass(deadline)) === 0 && due.size > 0) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  }
+
+  const unsubscribe = opts.databases.map((db) =>
+    onAuditRecorded(db, (org) => {
+      due.add(org);
+      schedule();
+    }),
+  );
+
+  async function sweep(orgsPending: (after: string | null, limit: number) => Promise<string[]>) {
+    try {
+      let after: string | null = null;
+      for (;;) {
+        const ids = await orgsPending(after, 500);
+        for (const id of ids) due.add(id);
+        if (ids.length < 500) break;
+        after = ids[ids.length - 1]!;
+      }
+      await runPass();
+    } catch (err) {
+      opts.log?.error({ err: (err as Error).message }, 'audit seal sweep failed');
+    }
+  }
+
+  return {
+    startSweep(orgsPending, intervalMs = 5000) {
+      if (sweepTimer || stopped) return;
+      void sweep(orgsPending);
+      sweepTimer = setInterval(() => void sweep(orgsPending), intervalMs);
+      sweepTimer.unref();
+    },
+    flush: () => drain(),
+    async stop() {
+      stopped = true;
+      for (const u of unsubscribe) u();
+      clearTimeout(timer);
+      clearInterval(sweepTimer);
+      timer = undefined;
+      await drain(Date.now() + (opts.stopBudgetMs ?? 2000));
+      if (due.size > 0) {
+        opts.log?.warn(
+          { organizations: due.size },
+          'audit events left pending at stop: the sweep seals them',
+        );
+      }
+    },
+  };
+}
