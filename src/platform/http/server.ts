@@ -76,7 +76,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
   });
   installErrorHandling(app, opts.log, outage);
   installAuth(app, opts.authenticator);
-  applyHeaders = await installSecurityHeaders(app, opts.securityHeaders ?? { hsts: false });
+  applyHeaders = installSecurityHeaders(app, opts.securityHeaders ?? { hsts: false });
   installClosingAnswer(app);
 
   // Callback-style hooks: they run on every request, and an async hook costs a promise each time.
