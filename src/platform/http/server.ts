@@ -54,6 +54,9 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     loggerInstance,
     // One access line per request is written by the onResponse hook below, with the request context.
     logController: new LogController({ disableRequestLogging: true }),
+    // `request.log` is the process logger itself: no pino child per request. The request id, tenant and
+    // actor reach every line through the logger's mixin (the request context), as the child's binding did.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: opts.bodyLimitBytes,
     trustProxy: opts.trustProxy === false ? false : opts.trustProxy,
     // Our own 503 while draining (installClosingAnswer), in the one error shape.
