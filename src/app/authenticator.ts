@@ -1,5 +1,4 @@
 import type { Authenticator } from '../platform/http/auth.js';
-import type { Tenancy } from '../platform/tenancy/tenancy.js';
 import { normalizeOrigins } from '../modules/auth/csrf.js';
 import { resolveSessionCookie, awaitingSecondFactor } from '../modules/auth/session-authenticator.js';
 import { bearerToken } from '../modules/tokens/bearer-token.js';
@@ -14,12 +13,8 @@ import type { ComposeOptions } from './compose.js';
  * module) or the session cookie (auth module, CSRF-checked), then tenant resolution with membership,
  * organization policy and two-factor checks.
  */
-export function createAppAuthenticator(deps: {
-  services: Services;
-  tenancy: Tenancy;
-  opts: ComposeOptions;
-}): Authenticator {
-  const { services, tenancy, opts } = deps;
+export function createAppAuthenticator(deps: { services: Services; opts: ComposeOptions }): Authenticator {
+  const { services, opts } = deps;
   const allowedOrigins = normalizeOrigins(opts.allowedOrigins ?? [opts.publicUrl]);
   return createAuthenticator({
     apiKey: (request) => services.apiKeyAuth.authenticate(request),
@@ -50,7 +45,7 @@ export function createAppAuthenticator(deps: {
     isPlatformAdmin: async () => false,
     twoFactorEnabled: (userId) => services.twoFactor.isEnabled(userId),
     activeMembership: (orgId, userId) => services.membershipLookup.activeMembership(orgId, userId),
-    organizationIdBySlug: (slug) => tenancy.privileged.organizationIdBySlug(slug),
+    organizationIdBySlug: (slug) => services.organizationSlugs.idBySlug(slug),
     organizationPolicy: (orgId) => services.organizationPolicies.get(orgId),
     baseDomain: opts.baseDomain,
     appHosts: allowedOrigins.map((origin) => new URL(origin).hostname),

@@ -84,7 +84,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       opts.log.info({ mail_to: m.to, subject: m.subject }, 'mail captured in the development mailbox'),
   });
   const services = createServices({ tenancy, platformDb, opts });
-  const authenticator = opts.authenticator ?? createAppAuthenticator({ services, tenancy, opts });
+  const authenticator = opts.authenticator ?? createAppAuthenticator({ services, opts });
 
   const app = await createHttpServer({
     log: opts.log,
@@ -104,7 +104,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     pool,
     mailer,
     platformDb,
-    organizationIdBySlug: (slug) => tenancy.privileged.organizationIdBySlug(slug),
+    organizationIdBySlug: (slug) => services.organizationSlugs.idBySlug(slug),
     opts,
   });
   // The web console (web/dist) at `/`, after the API routes it must never shadow.
