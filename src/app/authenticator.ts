@@ -1,6 +1,10 @@
 import type { Authenticator } from '../platform/http/auth.js';
 import { normalizeOrigins } from '../modules/auth/csrf.js';
-import { resolveSessionCookie, awaitingSecondFactor } from '../modules/auth/session-authenticator.js';
+import {
+  awaitingSecondFactor,
+  presentedSessionToken,
+  resolveSessionCookie,
+} from '../modules/auth/session-authenticator.js';
 import { bearerToken } from '../modules/tokens/bearer-token.js';
 import { acceptsPendingSecondFactor } from '../modules/two-factor/two-factor.routes.js';
 import { createAuthenticator } from '../modules/tenant-resolution/authenticator.js';
@@ -38,7 +42,7 @@ export function createAppAuthenticator(deps: { services: Services; opts: Compose
         emailVerified: resolved.user.emailVerified,
         // The proof of the user for privileged lookups and the key of the platform scope (the database
         // hashes it and checks the session is live).
-        sessionToken: services.sessions.tokenFromCookieHeader(request.headers.cookie) ?? undefined,
+        sessionToken: presentedSessionToken(request, services.sessions) ?? undefined,
       };
     },
     // Platform administration needs a browser session; an API token never carries it.
