@@ -23,7 +23,9 @@ export function createSingleFlightCache<V extends object>(opts: {
   ttlMs: number;
   store?: (value: V) => boolean;
 }): SingleFlightCache<V> {
-  const cache = new LRUCache<CacheKey, V>({ max: opts.max, ttl: opts.ttlMs });
+  // ttlResolution 0: read the clock on each check. The default (1 ms) arms a timer every millisecond
+  // the cache is read, which on a busy request path is a timer per request.
+  const cache = new LRUCache<CacheKey, V>({ max: opts.max, ttl: opts.ttlMs, ttlResolution: 0 });
   const flights = new Map<CacheKey, { promise: Promise<V | null>; state: { superseded: boolean } }>();
 
   const drop = (key: CacheKey) => {
