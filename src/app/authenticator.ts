@@ -22,7 +22,7 @@ export function createAppAuthenticator(deps: { services: Services; opts: Compose
   const allowedOrigins = normalizeOrigins(opts.allowedOrigins ?? [opts.publicUrl]);
   return createAuthenticator({
     apiKey: (request) => services.apiKeyAuth.authenticate(request),
-    bearer: async (request) => {
+    bearer: (request) => {
       const token = bearerToken(request);
       return token ? services.tokens.verifyAccess(token) : null;
     },
