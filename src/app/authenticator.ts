@@ -1,7 +1,10 @@
 import type { Authenticator } from '../platform/http/auth.js';
-import type { Tenancy } from '../platform/tenancy/tenancy.js';
 import { normalizeOrigins } from '../modules/auth/csrf.js';
-import { resolveSessionCookie, awaitingSecondFactor } from '../modules/auth/session-authenticator.js';
+import {
+  awaitingSecondFactor,
+  presentedSessionToken,
+  resolveSessionCookie,
+} from '../modules/auth/session-authenticator.js';
 import { bearerToken } from '../modules/tokens/bearer-token.js';
 import { acceptsPendingSecondFactor } from '../modules/two-factor/two-factor.routes.js';
 import { createAuthenticator } from '../modules/tenant-resolution/authenticator.js';
@@ -14,16 +17,12 @@ import type { ComposeOptions } from './compose.js';
  * module) or the session cookie (auth module, CSRF-checked), then tenant resolution with membership,
  * organization policy and two-factor checks.
  */
-export function createAppAuthenticator(deps: {
-  services: Services;
-  tenancy: Tenancy;
-  opts: ComposeOptions;
-}): Authenticator {
-  const { services, tenancy, opts } = deps;
+export function createAppAuthenticator(deps: { services: Services; opts: ComposeOptions }): Authenticator {
+  const { services, opts } = deps;
   const allowedOrigins = normalizeOrigins(opts.allowedOrigins ?? [opts.publicUrl]);
   return createAuthenticator({
     apiKey: (request) => services.apiKeyAuth.authenticate(request),
-    bearer: async (request) => {
+    bearer: (request) => {
       const token = bearerToken(request);
       return token ? services.tokens.verifyAccess(token) : null;
     },
@@ -43,14 +42,14 @@ export function createAppAuthenticator(deps: {
         emailVerified: resolved.user.emailVerified,
         // The proof of the user for privileged lookups and the key of the platform scope (the database
         // hashes it and checks the session is live).
-        sessionToken: services.sessions.tokenFromCookieHeader(request.headers.cookie) ?? undefined,
+        sessionToken: presentedSessionToken(request, services.sessions) ?? undefined,
       };
     },
     // Platform administration needs a browser session; an API token never carries it.
     isPlatformAdmin: async () => false,
     twoFactorEnabled: (userId) => services.twoFactor.isEnabled(userId),
     activeMembership: (orgId, userId) => services.membershipLookup.activeMembership(orgId, userId),
-    organizationIdBySlug: (slug) => tenancy.privileged.organizationIdBySlug(slug),
+    organizationIdBySlug: (slug) => services.organizationSlugs.idBySlug(slug),
     organizationPolicy: (orgId) => services.organizationPolicies.get(orgId),
     baseDomain: opts.baseDomain,
     appHosts: allowedOrigins.map((origin) => new URL(origin).hostname),

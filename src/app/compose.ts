@@ -91,7 +91,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     databases: [tenancy.control.db],
     log: opts.log,
   });
-  const authenticator = opts.authenticator ?? createAppAuthenticator({ services, tenancy, opts });
+  const authenticator = opts.authenticator ?? createAppAuthenticator({ services, opts });
 
   const app = await createHttpServer({
     log: opts.log,
@@ -111,7 +111,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     pool,
     mailer,
     platformDb,
-    organizationIdBySlug: (slug) => tenancy.privileged.organizationIdBySlug(slug),
+    organizationIdBySlug: (slug) => services.organizationSlugs.idBySlug(slug),
     opts,
   });
   // The web console (web/dist) at `/`, after the API routes it must never shadow.

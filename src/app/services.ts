@@ -27,6 +27,7 @@ import {
   createOrganizationPolicies,
   type OrganizationPolicies,
 } from '../modules/tenant-resolution/organization-policy.js';
+import { createOrganizationSlugs } from '../modules/tenant-resolution/organization-slugs.js';
 import { createAuditService } from '../modules/audit/audit.service.js';
 import { createPlatformAuditService } from '../modules/audit/platform-audit.service.js';
 import { createAuditSigner, createAuditVerifier, publicKeyOf } from '../platform/audit/signing.js';
@@ -39,6 +40,9 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
   const { withTenant, privileged } = tenancy;
   const localLookup = createMembershipLookup({ withTenant });
   const localPolicies = createOrganizationPolicies({ withTenant });
+  const organizationSlugs = createOrganizationSlugs({
+    lookup: (slug) => privileged.organizationIdBySlug(slug),
+  });
   const flagCache = createFlagCache({
     loadDefinitions: () => loadCompiledFlags(platformDb),
     loadOrganization: (orgId) => loadOrganizationFlagContext(withTenant, orgId),
@@ -69,7 +73,9 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
       else if (msg.kind === 'organization') {
         localLookup.invalidateOrganization(msg.orgId);
         localPolicies.invalidate(msg.orgId);
-      } else if (msg.kind === 'user') {
+        organizationSlugs.forgetOrganization(msg.orgId);
+      } else if (msg.kind === 'organization_slug') organizationSlugs.forgetSlug(msg.slug);
+      else if (msg.kind === 'user') {
         sessions.invalidateUser(msg.userId);
         tokens.forgetRevoked({ userId: msg.userId });
       } else if (msg.kind === 'token_family') {
@@ -143,6 +149,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     platformAudit: createPlatformAuditService({ db: platformDb }),
     membershipLookup,
     organizationPolicies,
+    organizationSlugs,
     sessions,
     auth,
     tokens,
@@ -164,7 +171,12 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
       onCreated: (keyId) => bus.publish({ kind: 'api_key', keyId }),
     }),
     apiKeyAuth,
-    organizations: createOrganizationsService({ withTenant, privileged, invalidateOrganization }),
+    organizations: createOrganizationsService({
+      withTenant,
+      privileged,
+      invalidateOrganization,
+      slugClaimed: (slug) => bus.publish({ kind: 'organization_slug', slug }),
+    }),
     memberships: createMembershipsService({ withTenant, lookup: membershipLookup }),
     roles: createRolesService({ withTenant, lookup: membershipLookup }),
     invitations: createInvitationsService({

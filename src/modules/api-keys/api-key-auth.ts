@@ -101,7 +101,8 @@ export function createApiKeyAuth(deps: ApiKeyAuthDeps): ApiKeyAuth {
   // secret hashes of a key id are remembered briefly, so a flood of one made-up key costs one privileged
   // lookup (and one log line) per 5 s, not one per request; a wrong secret never locks out the right one. A
   // created key's id is dropped from it (bus message).
-  const unknown = new LRUCache<CacheKey, Set<string>>({ max: 10_000, ttl: 5_000 });
+  // Read on every API key request: ttlResolution 0 reads the clock instead of arming a timer per read.
+  const unknown = new LRUCache<CacheKey, Set<string>>({ max: 10_000, ttl: 5_000, ttlResolution: 0 });
   const failed = (keyId: string, hash: Buffer) =>
     unknown.get(platformCacheKey('api-key', keyId))?.has(hash.toString('hex')) ?? false;
 

@@ -20,6 +20,25 @@ export interface SessionAuthenticated extends Authenticated {
   readonly emailVerified: boolean;
 }
 
+const presented = new WeakMap<FastifyRequest, string | null>();
+
+/**
+ * The well-formed `sr_session` token the request presents, or null. The Cookie header is parsed once per
+ * request: authentication, the credential handed to privileged lookups and any route reading it again
+ * share the result.
+ */
+export function presentedSessionToken(
+  request: FastifyRequest,
+  sessions: Pick<SessionService, 'tokenFromCookieHeader'>,
+): string | null {
+  let token = presented.get(request);
+  if (token === undefined) {
+    token = sessions.tokenFromCookieHeader(request.headers.cookie);
+    presented.set(request, token);
+  }
+  return token;
+}
+
 /**
  * The live session behind the request's `sr_session` cookie, including one still waiting for its second
  * factor (for the TOTP verification route), with CSRF enforced for unsafe methods. Null without a valid
@@ -31,7 +50,7 @@ export async function resolveSessionCookie(
   request: FastifyRequest,
   deps: SessionAuthDeps,
 ): Promise<ResolvedSession | null> {
-  const token = deps.sessions.tokenFromCookieHeader(request.headers.cookie);
+  const token = presentedSessionToken(request, deps.sessions);
   if (!token) return null;
   checkCsrf(request, deps.allowedOrigins);
   return deps.sessions.resolve(token);
@@ -63,6 +82,6 @@ export async function authenticateSession(
     twoFactorVerified: session.twoFactorVerified,
     emailVerified: user.emailVerified,
     // The raw token: the database's proof of the user (hashed there; the runtime role reads only hashes).
-    credential: { kind: 'session', token: deps.sessions.tokenFromCookieHeader(request.headers.cookie)! },
+    credential: { kind: 'session', token: presentedSessionToken(request, deps.sessions)! },
   };
 }

@@ -42,6 +42,8 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
   const cache = new LRUCache<CacheKey, ResolvedSession>({
     max: opts.cacheMax ?? 10_000,
     ttl: Math.max(cacheTtlMs, 1),
+    // Read on every request: reading the clock per check is cheaper than the default timer per millisecond.
+    ttlResolution: 0,
     dispose: (value, key) => {
       if (bySession.get(value.session.id) === key) bySession.delete(value.session.id);
     },

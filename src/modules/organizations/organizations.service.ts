@@ -89,8 +89,11 @@ export interface OrganizationsDeps {
   readonly withTenant: WithTenant;
   readonly privileged: Pick<PrivilegedOps, 'userOrganizations'>;
   /** Called once a change that decides who may enter the organization has committed (deletion
-   *  requested): drop the organization from the membership lookup and the organization policy caches. */
+   *  requested, renamed): drop the organization from the membership lookup, organization policy and slug caches. */
   readonly invalidateOrganization: (orgId: string) => void;
+  /** Called once an organization has committed with a slug it did not have before (created, renamed):
+   *  a cached slug → id mapping of that slug, on any instance, names another organization. */
+  readonly slugClaimed?: (slug: string) => void;
   /** Organization creations per user (rule `user`); defaults to ORGANIZATION_CREATE_THROTTLE_RULES. */
   readonly createThrottle?: Throttle;
 }
@@ -246,6 +249,7 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
       });
       // A replay of a keyed create that already committed created nothing.
       if (result.replayed) creations.release([attempt]);
+      else deps.slugClaimed?.(slug);
       return result;
     },
 
@@ -261,7 +265,7 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
       const slug = patch.slug !== undefined ? normalizeSlug(patch.slug) : undefined;
       const settings = patch.settings !== undefined ? validSettings(patch.settings) : undefined;
       try {
-        const row = await withTenant(ctx.tenantId, async (db) => {
+        const updated = await withTenant(ctx.tenantId, async (db) => {
           await authorize(db, ctx, 'org:update');
           const before = await repo.findOrganization(db, ctx.tenantId, { forUpdate: true });
           if (!before) return undefined;
@@ -272,10 +276,16 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
             target: { type: 'organization', id: ctx.tenantId },
             changes: fieldChanges(before, after, ['name', 'slug', 'settings']),
           });
-          return after;
+          return { after, renamed: before.slug !== after.slug };
         });
-        if (!row) throw organizationNotFound();
-        return toOrganization(row);
+        if (!updated) throw organizationNotFound();
+        if (updated.renamed) {
+          // The old slug must stop resolving to this organization on every instance, and the new one
+          // must resolve to it.
+          deps.invalidateOrganization(ctx.tenantId);
+          deps.slugClaimed?.(updated.after.slug);
+        }
+        return toOrganization(updated.after);
       } catch (err) {
         if (slug !== undefined && isUniqueViolation(err, 'organizations_slug_key')) throw slugTaken(slug);
         throw err;

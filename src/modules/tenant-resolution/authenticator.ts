@@ -49,8 +49,11 @@ export interface Membership {
 export interface AuthenticatorDeps {
   /** Session from the `sr_session` cookie (CSRF-checked for unsafe methods), or null. */
   readonly session: (request: FastifyRequest) => Promise<SessionView | null>;
-  /** Bearer JWT → verified claims (throws the tokens module's 401s), or null when there is no bearer. */
-  readonly bearer: (request: FastifyRequest) => Promise<AccessView | null>;
+  /**
+   * Bearer JWT → verified claims (rejects with the tokens module's 401s); null when there is no bearer,
+   * at once and without a promise (most requests carry a cookie instead).
+   */
+  readonly bearer: (request: FastifyRequest) => Promise<AccessView | null> | null;
   /**
    * `Bearer srk_…` → the verified API key (rejects with the api-keys module's 401s and 429); null, at
    * once and without a promise, when the request carries no API key.
@@ -159,7 +162,8 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
           isPlatformAdmin: false,
         } satisfies Authenticated;
       }
-      const access = await deps.bearer(request);
+      const verifyingBearer = deps.bearer(request);
+      const access = verifyingBearer ? await verifyingBearer : null;
       if (access) {
         state.set(request, { access });
         return {

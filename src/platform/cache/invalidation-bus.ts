@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 export type Invalidation =
   | { readonly kind: 'membership'; readonly orgId: string; readonly userId: string }
   | { readonly kind: 'organization'; readonly orgId: string }
+  /** An organization now has this slug: a cached slug → id mapping of it (another organization's) is stale. */
+  | { readonly kind: 'organization_slug'; readonly slug: string }
   | { readonly kind: 'user'; readonly userId: string }
   | { readonly kind: 'session'; readonly sessionId: string }
   /** A refresh-token family was revoked: its access tokens (`sid`) are refused from the next request. */
@@ -26,7 +28,7 @@ export interface InvalidationBus {
 const CHANNEL = 'saasready:invalidate';
 
 /**
- * In-process caches (memberships, organization policy, sessions, access-token revocation state) are
+ * In-process caches (memberships, organization policy and slugs, sessions, access-token revocation state) are
  * invalidated where the change is made;
  * with REDIS_URL, the same invalidation is broadcast so other instances drop their copies too and a role
  * change takes effect on the very next request wherever it lands.

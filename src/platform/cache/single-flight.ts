@@ -12,8 +12,8 @@ export interface SingleFlightCache<V extends object> {
   get(key: CacheKey, load: () => Promise<V | null>): V | Promise<V | null>;
   /** Drops one key, and makes a load in flight for it forget its result. */
   drop(key: CacheKey): void;
-  /** Drops every key for which `match` holds (cached or in flight). */
-  dropWhere(match: (key: CacheKey) => boolean): void;
+  /** Drops every key for which `match` holds, given the cached value, or undefined for a load in flight. */
+  dropWhere(match: (key: CacheKey, value: V | undefined) => boolean): void;
   /** Drops everything. */
   clear(): void;
 }
@@ -23,7 +23,9 @@ export function createSingleFlightCache<V extends object>(opts: {
   ttlMs: number;
   store?: (value: V) => boolean;
 }): SingleFlightCache<V> {
-  const cache = new LRUCache<CacheKey, V>({ max: opts.max, ttl: opts.ttlMs });
+  // ttlResolution 0: read the clock on each check. The default (1 ms) arms a timer every millisecond
+  // the cache is read, which on a busy request path is a timer per request.
+  const cache = new LRUCache<CacheKey, V>({ max: opts.max, ttl: opts.ttlMs, ttlResolution: 0 });
   const flights = new Map<CacheKey, { promise: Promise<V | null>; state: { superseded: boolean } }>();
 
   const drop = (key: CacheKey) => {
@@ -61,7 +63,8 @@ export function createSingleFlightCache<V extends object>(opts: {
     },
     drop,
     dropWhere(match) {
-      for (const key of [...cache.keys(), ...flights.keys()]) if (match(key)) drop(key);
+      for (const [key, value] of [...cache.entries()]) if (match(key, value)) drop(key);
+      for (const key of [...flights.keys()]) if (match(key, undefined)) drop(key);
     },
     clear() {
       for (const flight of flights.values()) flight.state.superseded = true;

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import fastifyHelmet, { type FastifyHelmetOptions } from '@fastify/helmet';
-import helmet from 'helmet';
+import helmet, { type HelmetOptions } from 'helmet';
 import type { App } from './app-type.js';
 
 export interface SecurityHeaderOptions {
@@ -20,7 +19,7 @@ export function securityHeaderOptions(nodeEnv: string, publicUrl: string): Secur
  * may frame the site (`frame-ancestors 'none'` and `X-Frame-Options: DENY`), and URLs, which carry
  * invitation and reset tokens, are never sent as a referrer.
  */
-function helmetOptions(opts: SecurityHeaderOptions): FastifyHelmetOptions {
+function helmetOptions(opts: SecurityHeaderOptions): HelmetOptions {
   return {
     contentSecurityPolicy: {
       useDefaults: false,
@@ -48,18 +47,43 @@ function helmetOptions(opts: SecurityHeaderOptions): FastifyHelmetOptions {
 }
 
 /**
- * Sets the headers on every response (`@fastify/helmet`, global), and `Cache-Control: no-store` on every
- * response of a route that is not public (its answers are one principal's data) and on any response that
- * sets a cookie. Returns a function that applies the same headers to a raw response written outside the
- * request lifecycle (the framework errors answered before routing).
+ * The header set of {@link helmetOptions}, computed once: helmet writes the same headers for every
+ * request (no nonce, nothing read from the request), so its middleware is run a single time against a
+ * recording response and the result is reused. Names are lowercase, as Fastify stores reply headers.
  */
-export async function installSecurityHeaders(
+export function securityHeaderSet(opts: SecurityHeaderOptions): Readonly<Record<string, string>> {
+  const headers: Record<string, string> = {};
+  const recorder = {
+    setHeader(name: string, value: string | number | readonly string[]) {
+      headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+    },
+    removeHeader(name: string) {
+      delete headers[name.toLowerCase()];
+    },
+  };
+  const middleware = helmet(helmetOptions(opts));
+  middleware({} as IncomingMessage, recorder as unknown as ServerResponse, (err?: unknown) => {
+    if (err) throw err instanceof Error ? err : new Error('helmet refused the security header options');
+  });
+  return Object.freeze(headers);
+}
+
+/**
+ * Sets the security headers on every response from one callback-style `onRequest` hook (a precomputed
+ * set: per request it costs a copy, not a run of helmet's middleware), and `Cache-Control: no-store` on
+ * every response of a route that is not public (its answers are one principal's data) and on any
+ * response that sets a cookie. Errors answered by the error handler keep them (they are reply headers).
+ * Returns a function that applies the same headers to a raw response written outside the request
+ * lifecycle (the framework errors answered before routing).
+ */
+export function installSecurityHeaders(
   app: App,
   opts: SecurityHeaderOptions,
-): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
-  const options = helmetOptions(opts);
-  await app.register(fastifyHelmet, { global: true, ...options });
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const headers = securityHeaderSet(opts);
+  const entries = Object.entries(headers);
   app.addHook('onRequest', (request, reply, done) => {
+    void reply.headers(headers);
     const auth = request.routeOptions.config.auth;
     if (auth && auth.kind !== 'public') void reply.header('cache-control', 'no-store');
     done();
@@ -68,7 +92,8 @@ export async function installSecurityHeaders(
     if (reply.hasHeader('set-cookie')) void reply.header('cache-control', 'no-store');
     done(null, payload);
   });
-  // The same options for the raw middleware (helmet's ESM and CJS typings are distinct but identical).
-  const middleware = helmet(options as Parameters<typeof helmet>[0]);
-  return (req, res) => middleware(req, res, () => {});
+  return (_req, res) => {
+    for (const [name, value] of entries) res.setHeader(name, value);
+    res.removeHeader('x-powered-by');
+  };
 }
