@@ -15,6 +15,7 @@ export interface TenantSetter {
 }
 
 const BEGIN: PreludeStatement = { name: 'sr_begin', text: 'begin', values: [] };
+const NO_PRELUDE: readonly PreludeStatement[] = [];
 
 /** Statements that touch only the transaction: the connection stays poolable after them (unless a
  *  function below appears). Everything else (SET, RESET, DO, PREPARE, EXECUTE, CALL, LISTEN, DECLARE,
@@ -128,32 +129,36 @@ export class TenantConnection implements DatabaseConnection {
     return this.begun;
   }
 
-  async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+  /** Not async: the pipelined query's promise is returned as it is, already shaped for Kysely. */
+  executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     if (this.closed) {
-      throw new TenancyError('TENANT_SCOPE_CLOSED', 'query issued after its withTenant scope ended');
+      return Promise.reject(
+        new TenancyError('TENANT_SCOPE_CLOSED', 'query issued after its withTenant scope ended'),
+      );
     }
-    const params = compiled.parameters as unknown[];
-    if (!this.sessionTouched && mayChangeSession(compiled.sql)) this.sessionTouched = true;
-    let res: pg.QueryResult;
+    const sql = compiled.sql;
+    if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
+    const shape = toQueryResult<R>;
     if (this.mode === 'read') {
-      res = await pipelinedQuery(
+      // Each read is its own implicit transaction: if it failed because its prepared statement's tables
+      // changed shape, nothing ran, so it is sent once more (re-prepared).
+      return pipelinedQuery(
         this.client,
         this.setter.prelude(this.tenantId, 'read'),
-        compiled.sql,
-        params,
+        sql,
+        compiled.parameters,
+        {
+          shape,
+          retryStalePlan: true,
+        },
       );
-    } else if (!this.begun) {
-      this.begun = true;
-      res = await pipelinedQuery(
-        this.client,
-        [BEGIN, ...this.setter.prelude(this.tenantId, 'write')],
-        compiled.sql,
-        params,
-      );
-    } else {
-      res = await pipelinedQuery(this.client, [], compiled.sql, params);
     }
-    return toQueryResult<R>(res);
+    if (!this.begun) {
+      this.begun = true;
+      const prelude = [BEGIN, ...this.setter.prelude(this.tenantId, 'write')];
+      return pipelinedQuery(this.client, prelude, sql, compiled.parameters, { shape });
+    }
+    return pipelinedQuery(this.client, NO_PRELUDE, sql, compiled.parameters, { shape });
   }
 
   // Streaming is not offered inside tenant scopes: results are paginated instead.
@@ -182,6 +187,7 @@ export class TenantConnection implements DatabaseConnection {
   }
 }
 
+/** pg's result as Kysely reads it. */
 function toQueryResult<R>(res: pg.QueryResult): QueryResult<R> {
   const command = res.command;
   const affects = command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE';
