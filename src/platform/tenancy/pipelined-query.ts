@@ -111,7 +111,7 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
   /** True when this pipeline asked for the row description (so it is remembered on completion). */
   private describedHere = false;
   /** Named prelude statements whose Parse this pipeline sent. */
-  private readonly preludeParsedHere = new Set<string>();
+  private preludeParsedHere: Set<string> | undefined;
   private readonly mainName: string | undefined;
   readonly result: Promise<T>;
   /** Runs the query again after a stale-plan failure; its outcome becomes this query's. */
@@ -168,7 +168,7 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
         }
         if (stmt.name === '' || !known.has(stmt.name)) {
           connection.parse({ text: stmt.text, name: stmt.name });
-          if (stmt.name !== '') this.preludeParsedHere.add(stmt.name);
+          if (stmt.name !== '') (this.preludeParsedHere ??= new Set()).add(stmt.name);
         }
         connection.bind({ portal: '', statement: stmt.name, values: stmt.values });
         connection.execute({ portal: '' });
@@ -261,7 +261,7 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
     // parse it again next time. Statements prepared earlier still exist and stay known.
     const known = prepared.get(conn);
     for (const stmt of this.prelude.slice(this.prelude.length - this.pendingPrelude)) {
-      if (this.preludeParsedHere.has(stmt.name)) {
+      if (this.preludeParsedHere?.has(stmt.name)) {
         known?.delete(stmt.name);
         doubt.add(stmt.name);
       }

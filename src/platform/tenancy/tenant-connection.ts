@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { CompiledQuery, DatabaseConnection, QueryResult } from 'kysely';
-import { pipelinedQuery, type PreludeStatement } from './pipelined-query.js';
+import { pipelinedQuery, type PipelinedQueryOptions, type PreludeStatement } from './pipelined-query.js';
 import { TenancyError } from './errors.js';
 import type { TenantDb } from './tenant-database.js';
 
@@ -109,6 +109,7 @@ export class TenantConnection implements DatabaseConnection {
   private begun = false;
   private closed = false;
   private sessionTouched = false;
+  private readPrelude: readonly PreludeStatement[] | undefined;
 
   constructor(
     readonly client: pg.PoolClient,
@@ -138,27 +139,18 @@ export class TenantConnection implements DatabaseConnection {
     }
     const sql = compiled.sql;
     if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
-    const shape = toQueryResult<R>;
+    const params = compiled.parameters;
     if (this.mode === 'read') {
-      // Each read is its own implicit transaction: if it failed because its prepared statement's tables
-      // changed shape, nothing ran, so it is sent once more (re-prepared).
-      return pipelinedQuery(
-        this.client,
-        this.setter.prelude(this.tenantId, 'read'),
-        sql,
-        compiled.parameters,
-        {
-          shape,
-          retryStalePlan: true,
-        },
-      );
+      // The same prelude for every read of the scope (its tenant and mode are fixed): built once.
+      this.readPrelude ??= this.setter.prelude(this.tenantId, 'read');
+      return pipelinedQuery(this.client, this.readPrelude, sql, params, READ_OPTIONS as ShapedOptions<R>);
     }
     if (!this.begun) {
       this.begun = true;
       const prelude = [BEGIN, ...this.setter.prelude(this.tenantId, 'write')];
-      return pipelinedQuery(this.client, prelude, sql, compiled.parameters, { shape });
+      return pipelinedQuery(this.client, prelude, sql, params, WRITE_OPTIONS as ShapedOptions<R>);
     }
-    return pipelinedQuery(this.client, NO_PRELUDE, sql, compiled.parameters, { shape });
+    return pipelinedQuery(this.client, NO_PRELUDE, sql, params, WRITE_OPTIONS as ShapedOptions<R>);
   }
 
   // Streaming is not offered inside tenant scopes: results are paginated instead.
@@ -186,6 +178,12 @@ export class TenantConnection implements DatabaseConnection {
     this.closed = true;
   }
 }
+
+type ShapedOptions<R> = PipelinedQueryOptions<QueryResult<R>>;
+/** A read is its own implicit transaction: if it failed because its prepared statement's tables changed
+ *  shape, nothing of it ran, so it is sent once more (re-prepared). Not so inside a write transaction. */
+const READ_OPTIONS: ShapedOptions<unknown> = { shape: toQueryResult, retryStalePlan: true };
+const WRITE_OPTIONS: ShapedOptions<unknown> = { shape: toQueryResult };
 
 /** pg's result as Kysely reads it. */
 function toQueryResult<R>(res: pg.QueryResult): QueryResult<R> {
