@@ -1,18 +1,31 @@
 /**
  * Tenant-scoped read through `withTenant` vs a bare `pg` read of the same row with an explicit
  * `organization_id` filter, same pool size and concurrency, in one process and one run. Runs are
- * interleaved (bare, barePrepared, withTenant, naive4rt, bare, ...) and the median of the rounds is
- * reported, so drift of a shared 2-core machine hits every variant alike.
- * Usage: npm run bench  (env: BENCH_SECONDS, BENCH_CONCURRENCY, BENCH_POOL, BENCH_DATABASE_URL)
+ * interleaved (bare, barePrepared, withTenant, withTenantSql, naive4rt, bare, ...) and the median of the
+ * rounds is reported, so drift of a shared 2-core machine hits every variant alike. Each variant's CPU is
+ * split per read: this Node process (client and load generator) and PostgreSQL (the embedded server's
+ * processes; 0 with BENCH_DATABASE_URL, whose server is not a child). CPU per read moves far less with the
+ * machine's load than reads/s, so it is the figure to compare when deciding on a change.
+ * Usage: npm run bench  (env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY, BENCH_POOL,
+ * BENCH_DATABASE_URL, BENCH_ONLY=<variant>[,<variant>...] to run only some variants)
  */
 import pg from 'pg';
+import { CompiledQuery } from 'kysely';
 import { createTenancy } from '../src/platform/tenancy/tenancy.js';
+import { startCpuAccounting } from './cpu-accounting.js';
 import { benchDatabase, measure, median, seedProjects, type RunResult } from './harness.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const POOL = Number(process.env.BENCH_POOL ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ONLY = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
+
+/** One measured round of a variant, with the CPU it used. */
+interface Round extends RunResult {
+  readonly nodeCpu: number;
+  readonly pgCpu: number;
+}
 
 const { db, close } = await benchDatabase();
 try {
@@ -26,7 +39,7 @@ try {
   const naivePool = new pg.Pool({ connectionString: db.url, max: POOL });
   const tenancy = createTenancy({ url: db.url, poolSize: POOL });
 
-  const ops: Record<string, () => Promise<unknown>> = {
+  const all: Record<string, () => Promise<unknown>> = {
     bare: async () => {
       const r = pick();
       const res = await bare.query(SQL, [r.org, r.id]);
@@ -53,6 +66,19 @@ try {
       );
       if (!row) throw new Error('tenant read missed');
     },
+    // The same scope running SQL compiled in advance: the difference to `withTenant` is the query
+    // builder's share (building and compiling the query on every call).
+    withTenantSql: async () => {
+      const r = pick();
+      const res = await tenancy.withTenant(
+        r.org,
+        (t) => t.executeQuery(CompiledQuery.raw(SQL, [r.org, r.id])),
+        {
+          mode: 'read',
+        },
+      );
+      if (res.rows.length !== 1) throw new Error('tenant read missed');
+    },
     naive4rt: async () => {
       const r = pick();
       const c = await naivePool.connect();
@@ -67,13 +93,26 @@ try {
       }
     },
   };
+  const ops = Object.fromEntries(Object.entries(all).filter(([name]) => !ONLY || ONLY.includes(name)));
+  if (Object.keys(ops).length === 0)
+    throw new Error(`BENCH_ONLY names no variant of ${Object.keys(all).join(', ')}`);
+
+  async function measureRound(name: string, op: () => Promise<unknown>): Promise<Round> {
+    const cpu = startCpuAccounting(undefined);
+    const node = process.cpuUsage();
+    const run = await measure(name, SECONDS, CONCURRENCY, op);
+    const used = process.cpuUsage(node);
+    const split = cpu.stop();
+    return { ...run, nodeCpu: (used.user + used.system) / 1e6, pgCpu: split.postgres };
+  }
 
   for (const op of Object.values(ops)) await measure('warmup', 1, CONCURRENCY, op);
-  const results: Record<string, RunResult[]> = Object.fromEntries(Object.keys(ops).map((k) => [k, []]));
+  const results: Record<string, Round[]> = Object.fromEntries(Object.keys(ops).map((k) => [k, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, op] of Object.entries(ops))
-      results[name]!.push(await measure(name, SECONDS, CONCURRENCY, op));
+    for (const [name, op] of Object.entries(ops)) results[name]!.push(await measureRound(name, op));
   }
+  const perRead = (rs: Round[], cpu: (r: Round) => number) =>
+    (rs.reduce((s, r) => s + cpu(r), 0) / rs.reduce((s, r) => s + r.ops, 0)) * 1e6;
   const summary = Object.fromEntries(
     Object.entries(results).map(([name, rs]) => [
       name,
@@ -81,6 +120,8 @@ try {
         rate: median(rs.map((r) => r.rate)),
         p99: median(rs.map((r) => r.p99)),
         p50: median(rs.map((r) => r.p50)),
+        nodeUs: perRead(rs, (r) => r.nodeCpu),
+        pgUs: perRead(rs, (r) => r.pgCpu),
       },
     ]),
   );
@@ -90,19 +131,22 @@ try {
   );
   for (const [name, s] of Object.entries(summary)) {
     console.log(
-      `  ${name.padEnd(11)} ${fmt(s.rate)} reads/s   p50 ${s.p50.toFixed(2)} ms   p99 ${s.p99.toFixed(2)} ms`,
+      `  ${name.padEnd(13)} ${fmt(s.rate)} reads/s   p50 ${s.p50.toFixed(2)} ms   p99 ${s.p99.toFixed(2)} ms` +
+        `   CPU/read: node ${s.nodeUs.toFixed(1)} µs, postgres ${s.pgUs.toFixed(1)} µs`,
     );
   }
+  const ratio = (a: string, b: string, note: string) => {
+    if (summary[a] && summary[b]) {
+      const label = `ratio ${a}/${b}`.padEnd(31);
+      console.log(`  ${label} = ${(summary[a].rate / summary[b].rate).toFixed(3)}  ${note}`);
+    }
+  };
   // The headline is against the PREPARED bare read: withTenant prepares its statements, so the fair
   // baseline does too (the unnamed bare query is printed for context only).
-  const headline = summary.withTenant!.rate / summary.barePrepared!.rate;
-  console.log(`  ratio withTenant/barePrepared = ${headline.toFixed(3)}  (headline; target >= 0.85)`);
-  console.log(
-    `  ratio withTenant/bare         = ${(summary.withTenant!.rate / summary.bare!.rate).toFixed(3)}  (unnamed bare query, context)`,
-  );
-  console.log(
-    `  ratio naive4rt/bare           = ${(summary.naive4rt!.rate / summary.bare!.rate).toFixed(3)}`,
-  );
+  ratio('withTenant', 'barePrepared', '(headline; target >= 0.85)');
+  ratio('withTenantSql', 'barePrepared', '(without the query builder)');
+  ratio('withTenant', 'bare', '(unnamed bare query, context)');
+  ratio('naive4rt', 'bare', '');
   await tenancy.close();
   await bare.end();
   await naivePool.end();

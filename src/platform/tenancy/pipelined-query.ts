@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import pg from 'pg';
 
 /**
@@ -6,7 +7,7 @@ import pg from 'pg';
  */
 export interface PreludeStatement {
   /** Name of the server-side prepared statement, prepared once per connection and then only bound;
-   *  `''` (the unnamed statement) is parsed every time. */
+   *  `''` (the unnamed statement) is parsed every time. Its values must already be strings. */
   readonly name: string;
   readonly text: string;
   readonly values: readonly unknown[];
@@ -15,75 +16,149 @@ export interface PreludeStatement {
 /** The shape of a pg connection as far as this module uses it (pg does not export its type). */
 interface WireConnection {
   parse(msg: { text: string; name: string; types?: unknown[] }): void;
-  bind(msg: { portal: string; statement: string; values: readonly unknown[] }): void;
+  bind(msg: { portal: string; statement: string; values: readonly unknown[]; binary?: boolean }): void;
+  describe(msg: { type: 'S' | 'P'; name: string }): void;
   execute(msg: { portal: string; rows?: number }): void;
   close(msg: { type: 'S' | 'P'; name: string }): void;
+  sync(): void;
   parsedStatements: Record<string, string>;
+  submittedNamedStatements: Record<string, string>;
   stream: { cork?: () => void; uncork?: () => void };
 }
+
+/** pg's conversion of a JavaScript value to a parameter (Date, array, JSON, Buffer, ...), the one its own
+ *  queries use; not exported from the package root. */
+const { prepareValue } = createRequire(import.meta.url)('pg/lib/utils.js') as {
+  prepareValue: (value: unknown) => string | Buffer | null;
+};
 
 /** Statements already prepared on a given connection, tracked outside pg's own bookkeeping. */
 const prepared = new WeakMap<object, Set<string>>();
 /** Main statements whose Parse was in a pipeline that failed: they may or may not exist on the server. */
 const uncertain = new WeakMap<object, Set<string>>();
 
+/**
+ * What a named statement returns on one connection, as pg reads rows with it: the row description and the
+ * type parsers built from it. Kept per connection and per statement, and dropped whenever the statement is
+ * parsed again, so it always belongs to the statement that exists on the server. PostgreSQL never lets a
+ * prepared statement's result shape change behind it (after an ALTER it answers "cached plan must not
+ * change result type" instead), so later executions can skip Describe and the client skips re-reading the
+ * description and building the parsers.
+ */
+interface Description {
+  readonly fields: unknown[];
+  readonly parsers: unknown[] | undefined;
+  readonly emptyRow: Record<string, null> | null;
+}
+const descriptions = new WeakMap<object, Map<string, Description>>();
+
+/** pg's Result internals filled from a row description (see pg/lib/result.js `addFields`). */
+interface ResultInternals {
+  fields: unknown[];
+  _parsers: unknown[] | undefined;
+  _prebuiltEmptyResultObject: Record<string, null> | null;
+}
+
 /** The parts of pg's (untyped) internal Query protocol this subclass relies on. */
 interface QueryInternals {
+  text: string;
+  values: unknown[] | undefined;
+  types: unknown[] | undefined;
+  binary: boolean | undefined;
+  name: string | undefined;
+  _result: ResultInternals;
+  _accumulateRows: boolean;
   submit(connection: WireConnection): Error | null;
-  prepare(connection: WireConnection): void;
   handleCommandComplete(msg: unknown, connection: WireConnection): void;
   handleDataRow(msg: unknown): void;
   handleRowDescription(msg: unknown): void;
   handleError(err: Error, connection: WireConnection): void;
-  handleReadyForQuery(connection: WireConnection): void;
   callback?: (err: Error | null, res?: pg.QueryResult) => void;
 }
 
-const QueryBase = pg.Query as unknown as new (config: pg.QueryConfig) => QueryInternals;
+const QueryBase = pg.Query as unknown as new (text: string, values: readonly unknown[]) => QueryInternals;
+
+/** PostgreSQL's answer when a prepared statement's tables changed so that its result shape would change. */
+export function isStalePlanError(err: unknown): boolean {
+  return (
+    err instanceof Error &&
+    (err as Error & { code?: string }).code === '0A000' &&
+    err.message.includes('cached plan must not change result type')
+  );
+}
+
+function perConnection<V>(map: WeakMap<object, V>, connection: object, create: () => V): V {
+  let value = map.get(connection);
+  if (value === undefined) {
+    value = create();
+    map.set(connection, value);
+  }
+  return value;
+}
 
 /**
  * A pg submittable that sends prelude statements and the query in ONE round trip: Parse/Bind/Execute
- * of each prelude, then Parse/Bind/Describe/Execute of the query, then a single Sync. Without an
+ * of each prelude, then (Parse)/Bind/(Describe)/Execute of the query, then a single Sync. Without an
  * explicit BEGIN the server runs all of them in one implicit transaction, so a transaction-local
  * `set_config` is gone when the Sync completes. Prelude results are swallowed; the caller sees the
  * query's result only. An error anywhere aborts the whole pipeline and rejects the promise.
  */
-export class PipelinedQuery extends QueryBase {
+export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
   private pendingPrelude: number;
   private readonly prelude: readonly PreludeStatement[];
   private connectionRef: WireConnection | undefined;
   private mainParsedHere = false;
+  /** True when this pipeline asked for the row description (so it is remembered on completion). */
+  private describedHere = false;
   /** Named prelude statements whose Parse this pipeline sent. */
-  private readonly preludeParsedHere = new Set<string>();
+  private preludeParsedHere: Set<string> | undefined;
   private readonly mainName: string | undefined;
-  readonly result: Promise<pg.QueryResult>;
+  readonly result: Promise<T>;
+  /** Runs the query again after a stale-plan failure; its outcome becomes this query's. */
+  onStalePlan: (() => Promise<T>) | undefined;
 
-  constructor(prelude: readonly PreludeStatement[], text: string, values: readonly unknown[], name?: string) {
-    let resolve!: (r: pg.QueryResult) => void;
+  constructor(
+    prelude: readonly PreludeStatement[],
+    text: string,
+    values: readonly unknown[],
+    name?: string,
+    shape?: (res: pg.QueryResult) => T,
+  ) {
+    let resolve!: (r: T | Promise<T>) => void;
     let reject!: (e: Error) => void;
-    const result = new Promise<pg.QueryResult>((res, rej) => {
+    const result = new Promise<T>((res, rej) => {
       resolve = res;
       reject = rej;
     });
-    super({ text, values: values as unknown[], queryMode: 'extended', name } as pg.QueryConfig);
+    // Text and values, not a config object: pg copies a config object property by property.
+    super(text, values);
+    this.name = name;
     this.prelude = prelude;
     this.mainName = name;
     this.pendingPrelude = prelude.length;
     this.result = result;
-    this.callback = (err, res) => (err ? reject(err) : resolve(res as pg.QueryResult));
+    this.callback = (err, res) => {
+      if (!err) resolve(shape ? shape(res!) : (res as T));
+      else if (this.onStalePlan && isStalePlanError(err)) resolve(this.onStalePlan());
+      else reject(err);
+    };
   }
 
   /** Called by pg when this query's turn comes: writes every message, corked into one send. */
   override submit(connection: WireConnection): Error | null {
     this.connectionRef = connection;
-    let known = prepared.get(connection);
-    if (!known) {
-      known = new Set();
-      prepared.set(connection, known);
+    // Converted before anything is written: a value pg cannot convert fails the query alone, with
+    // nothing half-sent on the connection.
+    let values: (string | Buffer | null)[];
+    try {
+      values = (this.values ?? []).map((v) => prepareValue(v));
+    } catch (err) {
+      return err as Error;
     }
+    const known = perConnection(prepared, connection, () => new Set<string>());
+    const doubt = uncertain.get(connection);
     connection.stream.cork?.();
     try {
-      const doubt = uncertain.get(connection);
       for (const stmt of this.prelude) {
         if (stmt.name !== '' && doubt?.has(stmt.name)) {
           // Closing a statement that does not exist is not an error, so this makes the state certain.
@@ -93,26 +168,54 @@ export class PipelinedQuery extends QueryBase {
         }
         if (stmt.name === '' || !known.has(stmt.name)) {
           connection.parse({ text: stmt.text, name: stmt.name });
-          if (stmt.name !== '') this.preludeParsedHere.add(stmt.name);
+          if (stmt.name !== '') (this.preludeParsedHere ??= new Set()).add(stmt.name);
         }
         connection.bind({ portal: '', statement: stmt.name, values: stmt.values });
         connection.execute({ portal: '' });
       }
-      const name = this.mainName;
-      if (name) {
-        if (doubt?.has(name)) {
-          // Closing a statement that does not exist is not an error, so this makes the state certain.
-          connection.close({ type: 'S', name });
-          doubt.delete(name);
-          delete connection.parsedStatements[name];
-        }
-        this.mainParsedHere = connection.parsedStatements[name] === undefined;
-      }
-      this.prepare(connection);
+      this.writeMain(connection, values, doubt);
+      connection.sync();
     } finally {
       connection.stream.uncork?.();
     }
     return null;
+  }
+
+  /** The query itself: Parse unless prepared on this connection, Describe unless its result is known. */
+  private writeMain(connection: WireConnection, values: (string | Buffer | null)[], doubt?: Set<string>) {
+    const name = this.mainName;
+    let known: Description | undefined;
+    if (name) {
+      const descs = perConnection(descriptions, connection, () => new Map<string, Description>());
+      if (doubt?.has(name)) {
+        // Closing a statement that does not exist is not an error, so this makes the state certain.
+        connection.close({ type: 'S', name });
+        doubt.delete(name);
+        delete connection.parsedStatements[name];
+      }
+      this.mainParsedHere =
+        connection.parsedStatements[name] === undefined &&
+        connection.submittedNamedStatements[name] === undefined;
+      if (this.mainParsedHere) descs.delete(name);
+      else known = descs.get(name);
+    }
+    if (!name || this.mainParsedHere) {
+      connection.parse({ text: this.text, name: name ?? '', types: this.types });
+      if (name) connection.submittedNamedStatements[name] = this.text;
+    }
+    connection.bind({ portal: '', statement: name ?? '', values, binary: this.binary });
+    if (known) {
+      // What pg's handleRowDescription would do with the answer to Describe, from the remembered one.
+      const res = this._result;
+      res.fields = known.fields;
+      res._parsers = known.parsers;
+      res._prebuiltEmptyResultObject = known.emptyRow;
+      this._accumulateRows = true;
+    } else {
+      this.describedHere = true;
+      connection.describe({ type: 'P', name: '' });
+    }
+    connection.execute({ portal: '' });
   }
 
   override handleRowDescription(msg: unknown): void {
@@ -131,27 +234,34 @@ export class PipelinedQuery extends QueryBase {
       this.pendingPrelude -= 1;
       return;
     }
+    if (this.describedHere && this.mainName) {
+      // Statements without rows (an INSERT without RETURNING) answer Describe with NoData: no fields.
+      const res = this._result;
+      descriptions.get(this.connectionRef ?? connection)?.set(this.mainName, {
+        fields: res.fields,
+        parsers: res._parsers,
+        emptyRow: res._prebuiltEmptyResultObject,
+      });
+    }
     super.handleCommandComplete(msg, connection);
   }
 
   override handleError(err: Error, connection: WireConnection): void {
-    // If the main statement's Parse was in this failed pipeline, it may not exist: close and re-parse
-    // it on the next use.
     const conn = this.connectionRef ?? connection;
-    let doubt = uncertain.get(conn);
-    if (!doubt) {
-      doubt = new Set();
-      uncertain.set(conn, doubt);
-    }
-    if (this.mainName && this.mainParsedHere) {
-      doubt.add(this.mainName);
-      delete conn.parsedStatements[this.mainName];
+    const doubt = perConnection(uncertain, conn, () => new Set<string>());
+    const name = this.mainName;
+    // If the main statement's Parse was in this failed pipeline, it may not exist; if its tables changed
+    // its result shape, it can never run again. Either way: close and re-parse it on the next use.
+    if (name && (this.mainParsedHere || isStalePlanError(err))) {
+      doubt.add(name);
+      delete conn.parsedStatements[name];
+      descriptions.get(conn)?.delete(name);
     }
     // A prelude statement this pipeline parsed but did not complete may or may not exist now: close it and
     // parse it again next time. Statements prepared earlier still exist and stay known.
     const known = prepared.get(conn);
     for (const stmt of this.prelude.slice(this.prelude.length - this.pendingPrelude)) {
-      if (this.preludeParsedHere.has(stmt.name)) {
+      if (this.preludeParsedHere?.has(stmt.name)) {
         known?.delete(stmt.name);
         doubt.add(stmt.name);
       }
@@ -177,17 +287,29 @@ export function statementName(text: string): string | undefined {
   return name;
 }
 
+export interface PipelinedQueryOptions<T> {
+  /** Turns pg's result into what the caller returns, in the same promise (no extra `.then`). */
+  readonly shape?: (res: pg.QueryResult) => T;
+  /** Send the pipeline once more when it failed because the statement's tables changed shape. Only for a
+   *  pipeline that is a whole implicit transaction (no explicit BEGIN, none open): then nothing of it ran. */
+  readonly retryStalePlan?: boolean;
+}
+
 /**
  * Runs `text` with `values` on `client` after the prelude statements, all in one round trip.
  * Returns the query's own result.
  */
-export function pipelinedQuery(
+export function pipelinedQuery<T = pg.QueryResult>(
   client: pg.ClientBase,
   prelude: readonly PreludeStatement[],
   text: string,
   values: readonly unknown[],
-): Promise<pg.QueryResult> {
-  const query = new PipelinedQuery(prelude, text, values, statementName(text));
+  opts: PipelinedQueryOptions<T> = {},
+): Promise<T> {
+  const query = new PipelinedQuery<T>(prelude, text, values, statementName(text), opts.shape);
+  if (opts.retryStalePlan) {
+    query.onStalePlan = () => pipelinedQuery(client, prelude, text, values, { shape: opts.shape });
+  }
   void client.query(query as unknown as pg.QueryConfig);
   return query.result;
 }

@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache';
 import { pipelinedQuery } from './pipelined-query.js';
 import { tenantCacheKey, type CacheKey } from './cache-keys.js';
 import { TenancyError } from './errors.js';
@@ -16,7 +15,9 @@ export interface PlacementRecord {
 /** Resolves a tenant to the database that holds its rows. */
 export interface PlacementRouter {
   resolve(tenantId: string): Promise<TenantDatabase>;
-  /** Forgets a cached placement (after a tenant is moved). */
+  /** The tenant's database if its placement is cached and fresh, else undefined: no I/O, no promise. */
+  cached(tenantId: string): TenantDatabase | undefined;
+  /** Forgets a cached placement (after a tenant is moved), including a lookup still in flight. */
   invalidate(tenantId: string): void;
 }
 
@@ -25,8 +26,15 @@ export interface PlacementRouterOptions {
   readonly control: TenantDatabase;
   /** Dedicated databases by key, for `database` placements. */
   readonly databases?: ReadonlyMap<string, TenantDatabase>;
+  /** How long a placement is trusted without reading it again (default 60 s). */
   readonly ttlMs?: number;
+  /** Placements kept at most (default 100,000); beyond it the oldest entries are dropped first. */
   readonly max?: number;
+}
+
+interface CachedPlacement {
+  readonly record: PlacementRecord;
+  readonly expiresAt: number;
 }
 
 const POOLED: PlacementRecord = { kind: 'pooled', databaseKey: null };
@@ -36,12 +44,13 @@ const LOOKUP = 'select kind, database_key from tenant_placements where organizat
  * Placement routing through an in-process cache (it sits on the hot path of every `withTenant`,
  * so it is never a network hop). A tenant without a record is pooled. The lookup itself is a
  * one-round-trip tenant-scoped read: `tenant_placements` is protected by RLS like every other table.
+ * The cache is a Map in insertion order with an expiry per entry: a hit is one Map read and a clock read,
+ * cheaper than an LRU's bookkeeping, and with a TTL this short, recency buys nothing.
  */
 export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRouter {
-  const cache = new LRUCache<CacheKey, PlacementRecord>({
-    max: opts.max ?? 100_000,
-    ttl: opts.ttlMs ?? 60_000,
-  });
+  const ttlMs = opts.ttlMs ?? 60_000;
+  const max = opts.max ?? 100_000;
+  const cache = new Map<CacheKey, CachedPlacement>();
   const inflight = new Map<CacheKey, Promise<PlacementRecord>>();
 
   async function lookup(tenantId: string): Promise<PlacementRecord> {
@@ -69,22 +78,55 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
     );
   }
 
+  function fresh(key: CacheKey): PlacementRecord | undefined {
+    const entry = cache.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt > Date.now()) return entry.record;
+    cache.delete(key);
+    return undefined;
+  }
+
+  function store(key: CacheKey, record: PlacementRecord): void {
+    cache.delete(key); // re-inserted last: the Map's order stays the order of expiry
+    if (cache.size >= max) cache.delete(cache.keys().next().value as CacheKey);
+    cache.set(key, { record, expiresAt: Date.now() + ttlMs });
+  }
+
   return {
+    cached(tenantId) {
+      const record = fresh(tenantCacheKey(tenantId, 'placement'));
+      return record && route(record);
+    },
     async resolve(tenantId) {
       const key = tenantCacheKey(tenantId, 'placement');
-      const hit = cache.get(key);
+      const hit = fresh(key);
       if (hit) return route(hit);
       let pending = inflight.get(key);
       if (!pending) {
-        pending = lookup(tenantId).finally(() => inflight.delete(key));
-        inflight.set(key, pending);
+        // Only the lookup still registered when it completes is cached: one that `invalidate` dropped
+        // meanwhile may have read the placement from before the move, and must not outlive it.
+        const started: Promise<PlacementRecord> = lookup(tenantId).then(
+          (record) => {
+            if (inflight.get(key) === started) {
+              inflight.delete(key);
+              store(key, record);
+            }
+            return record;
+          },
+          (err: unknown) => {
+            if (inflight.get(key) === started) inflight.delete(key);
+            throw err;
+          },
+        );
+        inflight.set(key, started);
+        pending = started;
       }
-      const record = await pending;
-      cache.set(key, record);
-      return route(record);
+      return route(await pending);
     },
     invalidate(tenantId) {
-      cache.delete(tenantCacheKey(tenantId, 'placement'));
+      const key = tenantCacheKey(tenantId, 'placement');
+      cache.delete(key);
+      inflight.delete(key);
     },
   };
 }

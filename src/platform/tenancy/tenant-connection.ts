@@ -1,6 +1,11 @@
 import type pg from 'pg';
 import type { CompiledQuery, DatabaseConnection, QueryResult } from 'kysely';
-import { pipelinedQuery, statementName, type PreludeStatement } from './pipelined-query.js';
+import {
+  pipelinedQuery,
+  statementName,
+  type PipelinedQueryOptions,
+  type PreludeStatement,
+} from './pipelined-query.js';
 import { TenancyError } from './errors.js';
 import type { TenantDb } from './tenant-database.js';
 
@@ -15,6 +20,7 @@ export interface TenantSetter {
 }
 
 const BEGIN: PreludeStatement = { name: 'sr_begin', text: 'begin', values: [] };
+const NO_PRELUDE: readonly PreludeStatement[] = [];
 
 /** Statements that touch only the transaction: the connection stays poolable after them (unless a
  *  function below appears). Everything else (SET, RESET, DO, PREPARE, EXECUTE, CALL, LISTEN, DECLARE,
@@ -111,6 +117,7 @@ export class TenantConnection implements DatabaseConnection {
   /** Statements sent with COMMIT (`deferUntilCommit`), and what to call once it succeeded. */
   private deferred: PreludeStatement[] = [];
   private committedHooks: (() => void)[] = [];
+  private readPrelude: readonly PreludeStatement[] | undefined;
 
   constructor(
     readonly client: pg.PoolClient,
@@ -131,32 +138,27 @@ export class TenantConnection implements DatabaseConnection {
     return this.begun;
   }
 
-  async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+  /** Not async: the pipelined query's promise is returned as it is, already shaped for Kysely. */
+  executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     if (this.closed) {
-      throw new TenancyError('TENANT_SCOPE_CLOSED', 'query issued after its withTenant scope ended');
+      return Promise.reject(
+        new TenancyError('TENANT_SCOPE_CLOSED', 'query issued after its withTenant scope ended'),
+      );
     }
-    const params = compiled.parameters as unknown[];
-    if (!this.sessionTouched && mayChangeSession(compiled.sql)) this.sessionTouched = true;
-    let res: pg.QueryResult;
+    const sql = compiled.sql;
+    if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
+    const params = compiled.parameters;
     if (this.mode === 'read') {
-      res = await pipelinedQuery(
-        this.client,
-        this.setter.prelude(this.tenantId, 'read'),
-        compiled.sql,
-        params,
-      );
-    } else if (!this.begun) {
-      this.begun = true;
-      res = await pipelinedQuery(
-        this.client,
-        [BEGIN, ...this.setter.prelude(this.tenantId, 'write')],
-        compiled.sql,
-        params,
-      );
-    } else {
-      res = await pipelinedQuery(this.client, [], compiled.sql, params);
+      // The same prelude for every read of the scope (its tenant and mode are fixed): built once.
+      this.readPrelude ??= this.setter.prelude(this.tenantId, 'read');
+      return pipelinedQuery(this.client, this.readPrelude, sql, params, READ_OPTIONS as ShapedOptions<R>);
     }
-    return toQueryResult<R>(res);
+    if (!this.begun) {
+      this.begun = true;
+      const prelude = [BEGIN, ...this.setter.prelude(this.tenantId, 'write')];
+      return pipelinedQuery(this.client, prelude, sql, params, WRITE_OPTIONS as ShapedOptions<R>);
+    }
+    return pipelinedQuery(this.client, NO_PRELUDE, sql, params, WRITE_OPTIONS as ShapedOptions<R>);
   }
 
   // Streaming is not offered inside tenant scopes: results are paginated instead.
@@ -234,6 +236,13 @@ export class TenantConnection implements DatabaseConnection {
   }
 }
 
+type ShapedOptions<R> = PipelinedQueryOptions<QueryResult<R>>;
+/** A read is its own implicit transaction: if it failed because its prepared statement's tables changed
+ *  shape, nothing of it ran, so it is sent once more (re-prepared). Not so inside a write transaction. */
+const READ_OPTIONS: ShapedOptions<unknown> = { shape: toQueryResult, retryStalePlan: true };
+const WRITE_OPTIONS: ShapedOptions<unknown> = { shape: toQueryResult };
+
+/** pg's result as Kysely reads it. */
 function toQueryResult<R>(res: pg.QueryResult): QueryResult<R> {
   const command = res.command;
   const affects = command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE';

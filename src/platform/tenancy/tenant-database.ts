@@ -1,12 +1,17 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type pg from 'pg';
 import {
+  DefaultConnectionProvider,
+  DefaultQueryExecutor,
   Kysely,
   PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
+  type CompiledQuery,
   type DatabaseConnection,
+  type Dialect,
   type Driver,
+  type QueryResult,
 } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { TenancyError } from './errors.js';
@@ -28,9 +33,7 @@ class ScopeDriver implements Driver {
   async init(): Promise<void> {}
   async acquireConnection(): Promise<DatabaseConnection> {
     const conn = scopeStorage.getStore();
-    if (!conn) {
-      throw new TenancyError('NO_TENANT_CONTEXT', 'tenant-scoped query outside withTenant');
-    }
+    if (!conn) throw outsideScope();
     return conn;
   }
   async beginTransaction(): Promise<void> {
@@ -53,15 +56,40 @@ export interface TenantDatabase {
   readonly db: TenantDb;
 }
 
+/** The fail-closed refusal of a query outside any scope. */
+function outsideScope(): TenancyError {
+  return new TenancyError('NO_TENANT_CONTEXT', 'tenant-scoped query outside withTenant');
+}
+
+/**
+ * Kysely's executor with the query handed straight to the scope's connection. Kysely's default path
+ * acquires and releases a connection around every query through several async layers (driver init check,
+ * connection provider, result transformation by plugins); a scope has exactly one connection and the
+ * handle no plugins, so all of that is per-query work with nothing to do. A handle given plugins later
+ * (`withPlugin`) gets Kysely's own executor back, which reaches the same connection through `ScopeDriver`.
+ */
+class ScopeQueryExecutor extends DefaultQueryExecutor {
+  override executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    const conn = scopeStorage.getStore();
+    if (!conn) return Promise.reject(outsideScope());
+    return conn.executeQuery<R>(compiled);
+  }
+}
+
 /** Wraps a runtime-role pool as a tenant database. */
 export function createTenantDatabase(key: string, pool: pg.Pool, setter: TenantSetter): TenantDatabase {
-  const db = new Kysely<Database>({
-    dialect: {
-      createAdapter: () => new PostgresAdapter(),
-      createDriver: () => new ScopeDriver(),
-      createIntrospector: (k) => new PostgresIntrospector(k),
-      createQueryCompiler: () => new PostgresQueryCompiler(),
-    },
-  }) as TenantDb;
+  const dialect: Dialect = {
+    createAdapter: () => new PostgresAdapter(),
+    createDriver: () => new ScopeDriver(),
+    createIntrospector: (k) => new PostgresIntrospector(k),
+    createQueryCompiler: () => new PostgresQueryCompiler(),
+  };
+  const driver = dialect.createDriver();
+  const executor = new ScopeQueryExecutor(
+    dialect.createQueryCompiler(),
+    dialect.createAdapter(),
+    new DefaultConnectionProvider(driver),
+  );
+  const db = new Kysely<Database>({ config: { dialect }, driver, executor, dialect }) as TenantDb;
   return { key, pool, setter, db };
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from 'kysely';
+import { CompiledQuery, sql, type KyselyPlugin } from 'kysely';
 import { uuidv7 } from '../ids.js';
 import { createTestOrg, createTestTenancy } from '../../../test/support/tenancy.js';
 import type { Tenancy } from './tenancy.js';
@@ -206,5 +206,45 @@ describe('withTenant', () => {
     ).rejects.toThrow(/division by zero/);
     const ok = await tenancy.withTenant(orgA, (db) => sql<{ one: number }>`select 1 as one`.execute(db));
     expect(ok.rows).toEqual([{ one: 1 }]);
+  });
+
+  it('a handle given a plugin still runs on the scope’s connection, and fails closed outside it', async () => {
+    let transformed = 0;
+    const counting: KyselyPlugin = {
+      transformQuery: (args) => args.node,
+      transformResult: (args) => {
+        transformed += 1;
+        return Promise.resolve(args.result);
+      },
+    };
+    const seen = await tenancy.withTenant(
+      orgA,
+      (db) => db.withPlugin(counting).selectFrom('organizations').select('id').execute(),
+      { mode: 'read' },
+    );
+    expect(seen).toEqual([{ id: orgA }]);
+    expect(transformed).toBe(1);
+    await expect(
+      tenancy.control.db.withPlugin(counting).selectFrom('projects').selectAll().execute(),
+    ).rejects.toMatchObject({ code: 'NO_TENANT_CONTEXT' });
+  });
+
+  it('precompiled SQL runs in the scope, under the same tenant', async () => {
+    const res = await tenancy.withTenant(
+      orgB,
+      (db) => db.executeQuery<{ id: string }>(CompiledQuery.raw('select id from organizations', [])),
+      { mode: 'read' },
+    );
+    expect(res.rows).toEqual([{ id: orgB }]);
+    await expect(tenancy.control.db.executeQuery(CompiledQuery.raw('select 1', []))).rejects.toMatchObject({
+      code: 'NO_TENANT_CONTEXT',
+    });
+  });
+
+  it('a tenant’s placement is cached after its first scope (later scopes resolve it synchronously)', async () => {
+    tenancy.router.invalidate(orgA);
+    expect(tenancy.router.cached(orgA)).toBeUndefined();
+    await tenancy.withTenant(orgA, async () => undefined, { mode: 'read' });
+    expect(tenancy.router.cached(orgA)).toBe(tenancy.control);
   });
 });

@@ -43,7 +43,8 @@ export function createWithTenant(router: PlacementRouter): WithTenant {
       }
       return fn(outer.db);
     }
-    const target = await router.resolve(tenantId);
+    // Synchronous on a cached placement (every request but a tenant's first in a while): no promise.
+    const target = router.cached(tenantId) ?? (await router.resolve(tenantId));
 
     const client = await target.pool.connect();
     const conn = new TenantConnection(client, tenantId, mode, target.setter, target.db);
