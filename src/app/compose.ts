@@ -85,7 +85,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       opts.log.info({ mail_to: m.to, subject: m.subject }, 'mail captured in the development mailbox'),
   });
   const services = createServices({ tenancy, platformDb, opts });
-  // Seals committed audit events into their chains about a second after their commit.
+  // Seals committed audit events into their chains about five seconds after their commit.
   const auditSealer = createAuditSealer({
     withTenant: tenancy.withTenant,
     databases: [tenancy.control.db],
