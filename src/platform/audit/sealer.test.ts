@@ -178,6 +178,67 @@ describe('audit sealing (real PostgreSQL)', () => {
     expect(await sealPending(tenancy.withTenant, org)).toBe(1);
   });
 
+  /** Inserts a pending event as the runtime role could (bypassing the application's draft). */
+  const insertPendingAsRuntime = async (org: string, columns: Record<string, unknown>) => {
+    const row = {
+      prefix: '{',
+      suffix: '}',
+      actor_type: 'system',
+      action: 'test.seeded',
+      target_type: 't',
+      ...columns,
+    };
+    const names = Object.keys(row);
+    await runtime.query('begin');
+    try {
+      await runtime.query(`select set_config('app.tenant_id', $1, true)`, [org]);
+      await runtime.query(
+        `insert into audit_pending (organization_id, id, occurred_at, ${names.join(', ')})
+         values ($1, gen_random_uuid(), now(), ${names.map((_, i) => `$${i + 2}`).join(', ')})`,
+        [org, ...Object.values(row)],
+      );
+      await runtime.query('commit');
+    } catch (err) {
+      await runtime.query('rollback');
+      throw err;
+    }
+  };
+
+  it('a pending row the chain could not take is refused at insert, so it cannot stop sealing', async () => {
+    const org = await createTestOrg(tenancy, 'seal-poison');
+    const big = 'x'.repeat(10_000);
+    for (const columns of [
+      { target_id: big },
+      { target_type: big },
+      { actor_id: big },
+      { action: `a.${'b'.repeat(300)}` },
+      { request_id: big },
+      { ip: big },
+      { user_agent: big },
+      { prefix: big.repeat(27) },
+      { metadata: JSON.stringify({ big: big.repeat(60) }) },
+    ]) {
+      await expect(insertPendingAsRuntime(org, columns), Object.keys(columns)[0]).rejects.toThrow(
+        /check constraint/,
+      );
+    }
+    // At the caps, a row is still one the chain takes.
+    await insertPendingAsRuntime(org, { target_type: 'x'.repeat(512), target_id: 'y'.repeat(1024) });
+    await record(org, 1);
+    expect(await sealPending(tenancy.withTenant, org)).toBe(2);
+    expect(await sealedSeqs(org)).toEqual([1, 2]);
+    // The application refuses an oversize event itself, with a clear error.
+    await expect(
+      tenancy.withTenant(org, (t) =>
+        recordAudit(t, systemCtx(org, 'test'), {
+          action: 'project.updated',
+          target: { type: 'project' },
+          metadata: { notes: big.repeat(30) },
+        }),
+      ),
+    ).rejects.toThrow(/too large/);
+  });
+
   it('an audit event needs a write scope', async () => {
     const org = await createTestOrg(tenancy, 'seal-read');
     await expect(
