@@ -34,7 +34,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   // canonical JSON is at most 256 KiB, and jsonb's text form of changes/metadata at most 1.5 times theirs.
   await createTenantTable(db, ctx, {
     name: 'audit_pending',
-    columns: `pending_id bigint generated always as identity,
+    columns: `pending_id bigint not null,
       id uuid not null,
       occurred_at timestamptz not null,
       prefix text not null,
@@ -54,6 +54,21 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
     primaryKey: ['pending_id'],
     appendOnly: true,
   });
+
+  // `pending_id` always comes from its sequence, whatever the insert says: an identity column would let
+  // the runtime role pick it (`OVERRIDING SYSTEM VALUE` needs only INSERT) and so jump the sealing order
+  // or take an id a later write needs. SECURITY DEFINER (owned by the table's owner, no EXECUTE grant:
+  // a trigger needs none) so the runtime role needs no right on the sequence (it could burn ids).
+  await sql`create sequence audit_pending_pending_id_seq owned by audit_pending.pending_id`.execute(db);
+  await sql`create function app_audit_pending_id() returns trigger language plpgsql security definer
+    set search_path = pg_catalog, public as $$
+    begin
+      new.pending_id := nextval('public.audit_pending_pending_id_seq'::regclass);
+      return new;
+    end $$`.execute(db);
+  await sql`revoke all on function app_audit_pending_id() from public`.execute(db);
+  await sql`create trigger audit_pending_id before insert on audit_pending
+    for each row execute function app_audit_pending_id()`.execute(db);
 
   // Grants keep the runtime role to SELECT and INSERT; this trigger also stops the owner by accident.
   // A row leaves only through the sealing function (running as the definer role), or by the cascade of

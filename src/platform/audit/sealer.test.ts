@@ -239,6 +239,28 @@ describe('audit sealing (real PostgreSQL)', () => {
     ).rejects.toThrow(/too large/);
   });
 
+  it('the runtime role cannot choose pending_id: the sequence assigns it whatever the insert says', async () => {
+    const org = await createTestOrg(tenancy, 'seal-id');
+    await insertPendingAsRuntime(org, { pending_id: '-9223372036854775808' });
+    await runtime.query('begin');
+    await runtime.query(`select set_config('app.tenant_id', $1, true)`, [org]);
+    await runtime.query(
+      `insert into audit_pending (organization_id, pending_id, id, occurred_at, prefix, suffix, actor_type,
+         action, target_type) overriding system value
+       values ($1, -9223372036854775808, gen_random_uuid(), now(), '{', '}', 'system', 'test.seeded', 't')`,
+      [org],
+    );
+    const ids = await runtime.query<{ pending_id: string }>(
+      'select pending_id from audit_pending where organization_id = $1 order by pending_id',
+      [org],
+    );
+    await runtime.query('commit');
+    expect(ids.rows).toHaveLength(2);
+    for (const r of ids.rows) expect(BigInt(r.pending_id)).toBeGreaterThan(0n);
+    expect(ids.rows[0]!.pending_id).not.toBe(ids.rows[1]!.pending_id);
+    expect(await sealPending(tenancy.withTenant, org)).toBe(2);
+  });
+
   it('an audit event needs a write scope', async () => {
     const org = await createTestOrg(tenancy, 'seal-read');
     await expect(
