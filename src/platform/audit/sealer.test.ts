@@ -8,7 +8,8 @@ import { auditOrganizationsPending } from '../tenancy/privileged.js';
 import { createAuditVerifier } from './signing.js';
 import { verifyOrganizationChain } from '../../modules/audit/audit-verification.js';
 import { recordAudit } from './record.js';
-import { sealBatch, sealPending, unsealedEvents } from './seal.js';
+import { SEAL_BATCH, sealBatch, sealPending, unsealedEvents } from './seal.js';
+import type { WithTenant } from '../tenancy/with-tenant.js';
 import { createAuditSealer } from './sealer.js';
 
 describe('audit sealing (real PostgreSQL)', () => {
@@ -259,6 +260,27 @@ describe('audit sealing (real PostgreSQL)', () => {
     for (const r of ids.rows) expect(BigInt(r.pending_id)).toBeGreaterThan(0n);
     expect(ids.rows[0]!.pending_id).not.toBe(ids.rows[1]!.pending_id);
     expect(await sealPending(tenancy.withTenant, org)).toBe(2);
+  });
+
+  it('the sealer takes due organizations round-robin, one batch each per turn', async () => {
+    const left = new Map([
+      ['busy', 3 * SEAL_BATCH],
+      ['quiet', 1],
+      ['other', SEAL_BATCH + 1],
+    ]);
+    const calls: string[] = [];
+    // Only the order of the batches matters here: a stand-in for the database's app_audit_seal.
+    const withTenant = (async (org: string) => {
+      calls.push(org);
+      const n = Math.min(left.get(org) ?? 0, SEAL_BATCH);
+      left.set(org, (left.get(org) ?? 0) - n);
+      return n;
+    }) as unknown as WithTenant;
+    const sealer = createAuditSealer({ withTenant, databases: [], delayMs: 5 });
+    onTestFinished(() => sealer.stop());
+    sealer.startSweep(async () => ['busy', 'quiet', 'other'], 60_000);
+    await expect.poll(() => calls.length).toBe(7);
+    expect(calls).toEqual(['busy', 'quiet', 'other', 'busy', 'other', 'busy', 'busy']);
   });
 
   it('an audit event needs a write scope', async () => {
