@@ -31,7 +31,9 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   // (organization_id, action, seq), (…, actor_id, seq) and (…, target_type, target_id, seq) refuse an
   // entry over ~2.7 KB, so action 256 + actor_id 512 + target_type 512 + target_id 1024 octets stay under
   // it. The application clips or refuses well below every cap (chain.ts buildEntry, draft.ts): the entry's
-  // canonical JSON is at most 256 KiB, and jsonb's text form of changes/metadata at most 1.5 times theirs.
+  // canonical JSON is at most 256 KiB, and jsonb's text form of changes/metadata is at most 1.5 times
+  // theirs (a space after each ':' and ','), within the 1 MiB cap; only numbers written with a large
+  // exponent (1e300) grow more there, and such an event is refused at its write, never at sealing.
   await createTenantTable(db, ctx, {
     name: 'audit_pending',
     columns: `pending_id bigint not null,
@@ -48,8 +50,8 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
       ip text check (octet_length(ip) <= 512),
       user_agent text check (octet_length(user_agent) <= 2048),
       request_id text check (octet_length(request_id) <= 1024),
-      changes jsonb check (octet_length(changes::text) <= 524288),
-      metadata jsonb check (octet_length(metadata::text) <= 524288),
+      changes jsonb check (octet_length(changes::text) <= 1048576),
+      metadata jsonb check (octet_length(metadata::text) <= 1048576),
       check (octet_length(prefix) + octet_length(suffix) <= 262144)`,
     primaryKey: ['pending_id'],
     appendOnly: true,

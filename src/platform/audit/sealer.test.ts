@@ -217,7 +217,7 @@ describe('audit sealing (real PostgreSQL)', () => {
       { ip: big },
       { user_agent: big },
       { prefix: big.repeat(27) },
-      { metadata: JSON.stringify({ big: big.repeat(60) }) },
+      { metadata: JSON.stringify({ big: big.repeat(110) }) },
     ]) {
       await expect(insertPendingAsRuntime(org, columns), Object.keys(columns)[0]).rejects.toThrow(
         /check constraint/,
