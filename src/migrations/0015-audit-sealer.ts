@@ -27,26 +27,50 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   // and the columns `audit_events` stores, with the same checks (a row the chain would refuse must be
   // refused here, at the write, or it would stop its organization's sealing). `pending_id` is the order
   // of sealing among the rows visible to the sealer.
+  // The length caps keep every accepted row within what `audit_events` accepts: its btree indexes on
+  // (organization_id, action, seq), (…, actor_id, seq) and (…, target_type, target_id, seq) refuse an
+  // entry over ~2.7 KB, so action 256 + actor_id 512 + target_type 512 + target_id 1024 octets stay under
+  // it. The application clips or refuses well below every cap (chain.ts buildEntry, draft.ts): the entry's
+  // canonical JSON is at most 256 KiB, and jsonb's text form of changes/metadata is at most 1.5 times
+  // theirs (a space after each ':' and ','), within the 1 MiB cap; only numbers written with a large
+  // exponent (1e300) grow more there, and such an event is refused at its write, never at sealing.
   await createTenantTable(db, ctx, {
     name: 'audit_pending',
-    columns: `pending_id bigint generated always as identity,
+    columns: `pending_id bigint not null,
       id uuid not null,
       occurred_at timestamptz not null,
       prefix text not null,
       suffix text not null,
       actor_type text not null check (actor_type in ('user', 'api_key', 'system', 'anonymous')),
-      actor_id text,
-      action text not null check (action ~ '^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$'),
-      target_type text not null,
-      target_id text,
-      ip text,
-      user_agent text,
-      request_id text,
-      changes jsonb,
-      metadata jsonb`,
+      actor_id text check (octet_length(actor_id) <= 512),
+      action text not null check (action ~ '^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$'
+        and octet_length(action) <= 256),
+      target_type text not null check (octet_length(target_type) <= 512),
+      target_id text check (octet_length(target_id) <= 1024),
+      ip text check (octet_length(ip) <= 512),
+      user_agent text check (octet_length(user_agent) <= 2048),
+      request_id text check (octet_length(request_id) <= 1024),
+      changes jsonb check (octet_length(changes::text) <= 1048576),
+      metadata jsonb check (octet_length(metadata::text) <= 1048576),
+      check (octet_length(prefix) + octet_length(suffix) <= 262144)`,
     primaryKey: ['pending_id'],
     appendOnly: true,
   });
+
+  // `pending_id` always comes from its sequence, whatever the insert says: an identity column would let
+  // the runtime role pick it (`OVERRIDING SYSTEM VALUE` needs only INSERT) and so jump the sealing order
+  // or take an id a later write needs. SECURITY DEFINER (owned by the table's owner, no EXECUTE grant:
+  // a trigger needs none) so the runtime role needs no right on the sequence (it could burn ids).
+  await sql`create sequence audit_pending_pending_id_seq owned by audit_pending.pending_id`.execute(db);
+  await sql`create function app_audit_pending_id() returns trigger language plpgsql security definer
+    set search_path = pg_catalog, public as $$
+    begin
+      new.pending_id := nextval('public.audit_pending_pending_id_seq'::regclass);
+      return new;
+    end $$`.execute(db);
+  await sql`revoke all on function app_audit_pending_id() from public`.execute(db);
+  await sql`create trigger audit_pending_id before insert on audit_pending
+    for each row execute function app_audit_pending_id()`.execute(db);
 
   // Grants keep the runtime role to SELECT and INSERT; this trigger also stops the owner by accident.
   // A row leaves only through the sealing function (running as the definer role), or by the cascade of

@@ -26,7 +26,8 @@ export const REDACT_PATHS = [
  * Without a destination it writes to stdout asynchronously: a write system call per line cost more than
  * the line itself on a busy server, and lines written while one write is in flight go out together.
  * pino flushes what is pending when the process exits (a normal exit, `process.exit` or an uncaught
- * exception); only a SIGKILL can lose the lines of the write in flight.
+ * exception); only a SIGKILL can lose the lines of the write in flight, and a stalled stdout the lines
+ * beyond a bounded buffer (`logDestination`).
  */
 export function createLogger(opts: { level: string; destination?: pino.DestinationStream }): Logger {
   return pino(
@@ -37,6 +38,24 @@ export function createLogger(opts: { level: string; destination?: pino.Destinati
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    opts.destination ?? pino.destination({ dest: 1, sync: false }),
+    opts.destination ?? logDestination(),
   );
+}
+
+/** What the asynchronous log destination may hold unwritten before it drops new lines. */
+export const LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The asynchronous destination (stdout by default). Bounded: while stdout is stalled (a pipe nobody
+ * reads, a blocked collector) lines accumulate in memory, so beyond `LOG_BUFFER_MAX_BYTES` new lines are
+ * DROPPED (sonic-boom's `maxLength`, which emits `drop`) rather than growing the process without limit.
+ * A full pipe (EAGAIN) is retried, in order: what waits meanwhile is what the bound limits.
+ */
+export function logDestination(dest: number | string = 1): pino.DestinationStream {
+  return pino.destination({
+    dest,
+    sync: false,
+    maxLength: LOG_BUFFER_MAX_BYTES,
+    retryEAGAIN: () => true,
+  });
 }

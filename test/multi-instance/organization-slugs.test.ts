@@ -90,5 +90,12 @@ describe('organization slugs across instances (Redis pub/sub)', () => {
     expect(second).not.toBe(first);
     expect(await eventually(() => onB(oldSlug), second)).toBe(second);
     expect(await a.services.organizationSlugs.idBySlug(oldSlug)).toBe(second);
+
+    // An unknown slug is remembered as unknown (briefly) on B; created on A, it resolves on B at once.
+    const laterSlug = `later-${randomBytes(4).toString('hex')}`;
+    expect(await onB(laterSlug)).toBe(404);
+    expect(await b.services.organizationSlugs.idBySlug(laterSlug)).toBeNull();
+    const third = await create(laterSlug);
+    expect(await eventually(() => onB(laterSlug), third)).toBe(third);
   });
 });

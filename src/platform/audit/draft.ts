@@ -60,8 +60,21 @@ export function draftEntry(
     event,
   });
   const [prefix, suffix] = splitAtSeq(canonicalJson(entry));
+  const octets = Buffer.byteLength(prefix) + Buffer.byteLength(suffix);
+  if (octets > MAX_AUDIT_ENTRY_OCTETS) {
+    throw new TypeError(
+      `audit event "${entry.action}" is too large: ${octets} bytes of canonical JSON, at most ${MAX_AUDIT_ENTRY_OCTETS} (keep changes and metadata small)`,
+    );
+  }
   return { entry, prefix, suffix };
 }
+
+/**
+ * The largest event (its canonical JSON) the application records. `audit_pending` refuses larger ones
+ * (migration 0015: a row the chain could not take would stop its organization's sealing), so the write
+ * fails here with a clear error instead of at COMMIT.
+ */
+export const MAX_AUDIT_ENTRY_OCTETS = 256 * 1024;
 
 const SEQ_MARK = ',"seq":0,';
 

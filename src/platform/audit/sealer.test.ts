@@ -8,7 +8,8 @@ import { auditOrganizationsPending } from '../tenancy/privileged.js';
 import { createAuditVerifier } from './signing.js';
 import { verifyOrganizationChain } from '../../modules/audit/audit-verification.js';
 import { recordAudit } from './record.js';
-import { sealBatch, sealPending, unsealedEvents } from './seal.js';
+import { SEAL_BATCH, sealBatch, sealPending, unsealedEvents } from './seal.js';
+import type { WithTenant } from '../tenancy/with-tenant.js';
 import { createAuditSealer } from './sealer.js';
 
 describe('audit sealing (real PostgreSQL)', () => {
@@ -176,6 +177,110 @@ describe('audit sealing (real PostgreSQL)', () => {
     await expect(owner.query('truncate audit_pending')).rejects.toThrow(/leave only by sealing/);
     // Still there, and sealed normally.
     expect(await sealPending(tenancy.withTenant, org)).toBe(1);
+  });
+
+  /** Inserts a pending event as the runtime role could (bypassing the application's draft). */
+  const insertPendingAsRuntime = async (org: string, columns: Record<string, unknown>) => {
+    const row = {
+      prefix: '{',
+      suffix: '}',
+      actor_type: 'system',
+      action: 'test.seeded',
+      target_type: 't',
+      ...columns,
+    };
+    const names = Object.keys(row);
+    await runtime.query('begin');
+    try {
+      await runtime.query(`select set_config('app.tenant_id', $1, true)`, [org]);
+      await runtime.query(
+        `insert into audit_pending (organization_id, id, occurred_at, ${names.join(', ')})
+         values ($1, gen_random_uuid(), now(), ${names.map((_, i) => `$${i + 2}`).join(', ')})`,
+        [org, ...Object.values(row)],
+      );
+      await runtime.query('commit');
+    } catch (err) {
+      await runtime.query('rollback');
+      throw err;
+    }
+  };
+
+  it('a pending row the chain could not take is refused at insert, so it cannot stop sealing', async () => {
+    const org = await createTestOrg(tenancy, 'seal-poison');
+    const big = 'x'.repeat(10_000);
+    for (const columns of [
+      { target_id: big },
+      { target_type: big },
+      { actor_id: big },
+      { action: `a.${'b'.repeat(300)}` },
+      { request_id: big },
+      { ip: big },
+      { user_agent: big },
+      { prefix: big.repeat(27) },
+      { metadata: JSON.stringify({ big: big.repeat(110) }) },
+    ]) {
+      await expect(insertPendingAsRuntime(org, columns), Object.keys(columns)[0]).rejects.toThrow(
+        /check constraint/,
+      );
+    }
+    // At the caps, a row is still one the chain takes.
+    await insertPendingAsRuntime(org, { target_type: 'x'.repeat(512), target_id: 'y'.repeat(1024) });
+    await record(org, 1);
+    expect(await sealPending(tenancy.withTenant, org)).toBe(2);
+    expect(await sealedSeqs(org)).toEqual([1, 2]);
+    // The application refuses an oversize event itself, with a clear error.
+    await expect(
+      tenancy.withTenant(org, (t) =>
+        recordAudit(t, systemCtx(org, 'test'), {
+          action: 'project.updated',
+          target: { type: 'project' },
+          metadata: { notes: big.repeat(30) },
+        }),
+      ),
+    ).rejects.toThrow(/too large/);
+  });
+
+  it('the runtime role cannot choose pending_id: the sequence assigns it whatever the insert says', async () => {
+    const org = await createTestOrg(tenancy, 'seal-id');
+    await insertPendingAsRuntime(org, { pending_id: '-9223372036854775808' });
+    await runtime.query('begin');
+    await runtime.query(`select set_config('app.tenant_id', $1, true)`, [org]);
+    await runtime.query(
+      `insert into audit_pending (organization_id, pending_id, id, occurred_at, prefix, suffix, actor_type,
+         action, target_type) overriding system value
+       values ($1, -9223372036854775808, gen_random_uuid(), now(), '{', '}', 'system', 'test.seeded', 't')`,
+      [org],
+    );
+    const ids = await runtime.query<{ pending_id: string }>(
+      'select pending_id from audit_pending where organization_id = $1 order by pending_id',
+      [org],
+    );
+    await runtime.query('commit');
+    expect(ids.rows).toHaveLength(2);
+    for (const r of ids.rows) expect(BigInt(r.pending_id)).toBeGreaterThan(0n);
+    expect(ids.rows[0]!.pending_id).not.toBe(ids.rows[1]!.pending_id);
+    expect(await sealPending(tenancy.withTenant, org)).toBe(2);
+  });
+
+  it('the sealer takes due organizations round-robin, one batch each per turn', async () => {
+    const left = new Map([
+      ['busy', 3 * SEAL_BATCH],
+      ['quiet', 1],
+      ['other', SEAL_BATCH + 1],
+    ]);
+    const calls: string[] = [];
+    // Only the order of the batches matters here: a stand-in for the database's app_audit_seal.
+    const withTenant = (async (org: string) => {
+      calls.push(org);
+      const n = Math.min(left.get(org) ?? 0, SEAL_BATCH);
+      left.set(org, (left.get(org) ?? 0) - n);
+      return n;
+    }) as unknown as WithTenant;
+    const sealer = createAuditSealer({ withTenant, databases: [], delayMs: 5 });
+    onTestFinished(() => sealer.stop());
+    sealer.startSweep(async () => ['busy', 'quiet', 'other'], 60_000);
+    await expect.poll(() => calls.length).toBe(7);
+    expect(calls).toEqual(['busy', 'quiet', 'other', 'busy', 'other', 'busy', 'busy']);
   });
 
   it('an audit event needs a write scope', async () => {

@@ -58,30 +58,34 @@ export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
   };
 
   /**
-   * Seals every due organization, batch after batch, until a batch comes back short: what was committed
-   * before it is then sealed, and what commits later schedules its organization again (no recheck
-   * needed). An organization another sealer holds (-1) stays due. Returns how many events it sealed.
+   * Seals every due organization round-robin: one batch per organization per turn, more turns while any
+   * batch came back full, so one busy organization cannot starve the others. An organization whose batch
+   * came back short has what was committed before it sealed; what commits later schedules it again (no
+   * recheck needed). One another sealer holds (-1), or any still unfinished at the deadline, stays due;
+   * a failure is logged and left to the next event, the sweep or a reader. Returns how many it sealed.
    */
   async function sealDue(deadline: number): Promise<number> {
-    const orgs = [...due];
+    let turn = [...due];
     due.clear();
     let total = 0;
-    for (const org of orgs) {
-      for (;;) {
+    while (turn.length > 0) {
+      const full: string[] = [];
+      for (const [i, org] of turn.entries()) {
         if (Date.now() > deadline) {
-          due.add(org);
-          break;
+          for (const rest of turn.slice(i)) due.add(rest);
+          for (const rest of full) due.add(rest);
+          return total;
         }
         try {
           const n = await sealBatch(opts.withTenant, org, { wait: false, max: SEAL_BATCH });
           if (n < 0) due.add(org);
           else total += n;
-          if (n < SEAL_BATCH) break;
+          if (n >= SEAL_BATCH) full.push(org);
         } catch (err) {
           opts.log?.error({ tenant_id: org, err: (err as Error).message }, 'audit seal failed');
-          break;
         }
       }
+      turn = full;
     }
     return total;
   }

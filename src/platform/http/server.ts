@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { createOutageMonitor } from '../db/outage.js';
+import { currentContext, logFieldsOf, type RequestContext } from '../tenancy/context.js';
 import { installAuth, type Authenticator } from './auth.js';
 import {
   clientErrorHandler,
@@ -85,16 +86,29 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
   // The access line holds only fixed scalar fields (method, route pattern or path, status, duration) and
   // the context fields of the mixin: no redaction path can match one, so its logger skips the redaction
   // pass, which cost as much as the rest of the line. Every other line keeps the process logger's.
+  const requestContexts = new WeakMap<FastifyRequest, RequestContext | undefined>();
   const accessLog = opts.log.child({}, { redact: { paths: [], censor: '[redacted]' } });
   // Callback-style hooks: they run on every request, and an async hook costs a promise each time.
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
+    // Runs after the auth hook opened this request's context: keep it for the access line.
+    requestContexts.set(request, currentContext());
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {
     if (accessLog.isLevelEnabled('info')) {
+      // The request's own fields, not the mixin's: with HTTP/1.1 pipelining this hook can run in the
+      // async context of the request before it on the socket. Every field the mixin can add is set here
+      // (undefined ones are left out of the line), and pino lets these win over the mixin's.
+      const own = requestContexts.get(request);
+      const fields = own ? logFieldsOf(own) : undefined;
       accessLog.info(
         {
+          request_id: request.id,
+          tenant_id: fields?.tenant_id,
+          user_id: fields?.user_id,
+          api_key_id: fields?.api_key_id,
+          system: fields?.system,
           method: request.method,
           url: request.routeOptions.url ?? request.url.split('?')[0],
           status: reply.statusCode,

@@ -41,7 +41,12 @@ export function currentContext(): RequestContext | undefined {
 /** Fields every log line inside a request carries. */
 export function contextLogFields(): Record<string, string> {
   const ctx = storage.getStore();
-  if (!ctx) return {};
+  return ctx ? logFieldsOf(ctx) : {};
+}
+
+/** The log fields of one request context: `request_id`, and `tenant_id`, `user_id`, `api_key_id` or
+ *  `system` when it has them. */
+export function logFieldsOf(ctx: RequestContext): Record<string, string> {
   const fields: Record<string, string> = { request_id: ctx.requestId };
   if (ctx.tenantId) fields.tenant_id = ctx.tenantId;
   const p = ctx.principal;

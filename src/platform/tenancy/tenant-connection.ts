@@ -118,6 +118,12 @@ export class TenantConnection implements DatabaseConnection {
   private deferred: PreludeStatement[] = [];
   private committedHooks: (() => void)[] = [];
   private readPrelude: readonly PreludeStatement[] | undefined;
+  /** The first query of a write scope (it carries BEGIN and the tenant setting) while it is in flight. */
+  private opening: Promise<void> | undefined;
+  /** Set when that first query failed without the server answering it (no SQLSTATE: e.g. a parameter
+   *  pg could not convert): BEGIN and the tenant setting may never have been sent, so nothing more may
+   *  run in this scope and it can only roll back. */
+  private unopened = false;
 
   constructor(
     readonly client: pg.PoolClient,
@@ -145,6 +151,7 @@ export class TenantConnection implements DatabaseConnection {
         new TenancyError('TENANT_SCOPE_CLOSED', 'query issued after its withTenant scope ended'),
       );
     }
+    if (this.unopened) return Promise.reject(unopenedError());
     const sql = compiled.sql;
     if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
     const params = compiled.parameters;
@@ -153,10 +160,24 @@ export class TenantConnection implements DatabaseConnection {
       this.readPrelude ??= this.setter.prelude(this.tenantId, 'read');
       return pipelinedQuery(this.client, this.readPrelude, sql, params, READ_OPTIONS as ShapedOptions<R>);
     }
+    // A query issued while the first is in flight (Promise.all) waits for it: if the first was never
+    // sent, this one must not go out after it without BEGIN and the tenant. Sequential code never waits
+    // (the first query has settled, and this handler ran, before its caller resumes).
+    if (this.opening) return this.opening.then(() => this.executeQuery<R>(compiled));
     if (!this.begun) {
       this.begun = true;
       const prelude = [BEGIN, ...this.setter.prelude(this.tenantId, 'write')];
-      return pipelinedQuery(this.client, prelude, sql, params, WRITE_OPTIONS as ShapedOptions<R>);
+      const first = pipelinedQuery(this.client, prelude, sql, params, WRITE_OPTIONS as ShapedOptions<R>);
+      this.opening = first.then(
+        () => {
+          this.opening = undefined;
+        },
+        (err: unknown) => {
+          this.opening = undefined;
+          if ((err as { code?: unknown } | undefined)?.code === undefined) this.unopened = true;
+        },
+      );
+      return first;
     }
     return pipelinedQuery(this.client, NO_PRELUDE, sql, params, WRITE_OPTIONS as ShapedOptions<R>);
   }
@@ -190,10 +211,18 @@ export class TenantConnection implements DatabaseConnection {
 
   /** Ends the transaction (if one was opened), sending the deferred statements with COMMIT. */
   async finish(commit: boolean): Promise<void> {
-    const deferred = commit ? this.deferred : [];
-    const hooks = commit ? this.committedHooks : [];
+    await this.opening;
+    const deferred = commit && !this.unopened ? this.deferred : [];
+    const hooks = commit && !this.unopened ? this.committedHooks : [];
     this.deferred = [];
     this.committedHooks = [];
+    if (this.unopened) {
+      // Ends whatever the server may have begun (ROLLBACK with none open is only a warning).
+      await this.client.query('rollback');
+      this.begun = false;
+      if (commit) throw unopenedError();
+      return;
+    }
     if (!this.begun && deferred.length === 0) return;
     const prelude = this.begun
       ? deferred
@@ -235,6 +264,12 @@ export class TenantConnection implements DatabaseConnection {
     this.closed = true;
   }
 }
+
+const unopenedError = () =>
+  new TenancyError(
+    'TRANSACTION_ROLLED_BACK',
+    'the transaction was rolled back: its first statement failed before reaching the database',
+  );
 
 type ShapedOptions<R> = PipelinedQueryOptions<QueryResult<R>>;
 /** A read is its own implicit transaction: if it failed because its prepared statement's tables changed

@@ -184,6 +184,30 @@ describe('withTenant', () => {
     }
   });
 
+  it('a first write query that never reached the database (swallowed) lets nothing run without BEGIN and the tenant', async () => {
+    // pg cannot convert a BigInt inside a JSON parameter: the query fails before anything is sent.
+    const unsendable = sql`select ${{ n: 1n }}::jsonb as j`;
+    const currentTenant = sql<{ t: string | null }>`select app_current_tenant() as t`;
+    const seen: (string | null)[] = [];
+    await expect(
+      tenancy.withTenant(orgA, async (db) => {
+        await unsendable.execute(db).catch(() => undefined);
+        seen.push((await currentTenant.execute(db).catch(() => ({ rows: [{ t: 'refused' }] }))).rows[0]!.t);
+      }),
+    ).rejects.toMatchObject({ code: 'TRANSACTION_ROLLED_BACK' });
+    // Issued together: the second waits for the first, then is refused too.
+    await expect(
+      tenancy.withTenant(orgA, async (db) => {
+        const [, second] = await Promise.allSettled([unsendable.execute(db), currentTenant.execute(db)]);
+        seen.push(second.status === 'fulfilled' ? second.value.rows[0]!.t : 'refused');
+      }),
+    ).rejects.toMatchObject({ code: 'TRANSACTION_ROLLED_BACK' });
+    expect(seen).toEqual(['refused', 'refused']);
+    // The connections are fine afterwards.
+    const t = await tenancy.withTenant(orgA, async (db) => (await currentTenant.execute(db)).rows[0]!.t);
+    expect(t).toBe(orgA);
+  });
+
   it('a statement error swallowed inside a write scope is reported: the commit did not happen', async () => {
     const name = `swallowed-${uuidv7()}`;
     await expect(
