@@ -45,6 +45,17 @@ describe('deferUntilCommit', () => {
     expect(await names()).toEqual(expect.arrayContaining(['d-first', 'd-deferred']));
   });
 
+  it('the same statement deferred twice, on a connection that never prepared it, is parsed once', async () => {
+    // A text no connection has seen (so its prepared statement is new here): two audit events of one
+    // transaction are two inserts of one statement in the same pipeline.
+    const fresh = `${INSERT} -- twice ${uuidv7()}`;
+    await tenancy.withTenant(org, async () => {
+      scope().deferUntilCommit(fresh, [org, uuidv7(), 'd-twice-1'], undefined);
+      scope().deferUntilCommit(fresh, [org, uuidv7(), 'd-twice-2'], undefined);
+    });
+    expect(await names()).toEqual(expect.arrayContaining(['d-twice-1', 'd-twice-2']));
+  });
+
   it('begins the transaction itself when the scope ran no statement', async () => {
     await tenancy.withTenant(org, async () => {
       scope().deferUntilCommit(INSERT, [org, uuidv7(), 'd-alone'], undefined);

@@ -166,7 +166,9 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
           doubt.delete(stmt.name);
           known.delete(stmt.name);
         }
-        if (stmt.name === '' || !known.has(stmt.name)) {
+        // Parsed once per pipeline: the same statement may come twice (two audit events deferred to one
+        // COMMIT), and a second Parse of a name would fail with "prepared statement already exists".
+        if (stmt.name === '' || !(known.has(stmt.name) || this.preludeParsedHere?.has(stmt.name))) {
           connection.parse({ text: stmt.text, name: stmt.name });
           if (stmt.name !== '') (this.preludeParsedHere ??= new Set()).add(stmt.name);
         }
