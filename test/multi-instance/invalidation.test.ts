@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
-import { buildTestApp } from '../support/app.js';
-import { testJwtKey } from '../../src/modules/tokens/tokens.test-support.js';
+import { buildTwoInstances, closeInstances } from '../support/instances.js';
 import { createTestOrg } from '../support/tenancy.js';
 import { identityFixtures, userCtx } from '../../src/modules/memberships/memberships.test-support.js';
 import type { Composition } from '../../src/app/compose.js';
@@ -15,17 +13,10 @@ describe('cache invalidation across instances (Redis pub/sub)', () => {
   let a: Composition;
   let b: Composition;
   beforeAll(async () => {
-    const redisUrl = inject('redisUrl');
-    // Instances of one deployment share the JWT keys.
-    const jwtKeys = [await testJwtKey()];
-    a = await buildTestApp({ redisUrl, jwtKeys });
-    b = await buildTestApp({ redisUrl, jwtKeys });
+    [a, b] = await buildTwoInstances();
   });
   afterAll(async () => {
-    for (const c of [a, b]) {
-      await c.app.close();
-      await c.close();
-    }
+    await closeInstances(a, b);
   });
 
   it('a role change on A is seen by B at once; removal too', async () => {

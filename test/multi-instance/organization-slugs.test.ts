@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildTestApp } from '../support/app.js';
-import { testJwtKey } from '../../src/modules/tokens/tokens.test-support.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTwoInstances, closeInstances } from '../support/instances.js';
 import type { Composition } from '../../src/app/compose.js';
 import { signUpAndVerify } from '../../src/modules/auth/auth.test-helpers.js';
 
@@ -15,16 +14,10 @@ describe('organization slugs across instances (Redis pub/sub)', () => {
   let b: Composition;
   const origin = 'http://app.saasready.test';
   beforeAll(async () => {
-    const redisUrl = inject('redisUrl');
-    const jwtKeys = [await testJwtKey()];
-    a = await buildTestApp({ redisUrl, jwtKeys });
-    b = await buildTestApp({ redisUrl, jwtKeys });
+    [a, b] = await buildTwoInstances();
   });
   afterAll(async () => {
-    for (const c of [a, b]) {
-      await c.app.close();
-      await c.close();
-    }
+    await closeInstances(a, b);
   });
 
   /** Polls `probe` until it returns `want` (the bus is asynchronous), for at most two seconds. */
