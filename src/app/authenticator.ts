@@ -1,4 +1,5 @@
 import type { Authenticator } from '../platform/http/auth.js';
+import { andThen } from '../platform/cache/maybe-promise.js';
 import { normalizeOrigins } from '../modules/auth/csrf.js';
 import {
   awaitingSecondFactor,
@@ -24,29 +25,29 @@ export function createAppAuthenticator(deps: { services: Services; opts: Compose
     apiKey: (request) => services.apiKeyAuth.authenticate(request),
     bearer: (request) => {
       const token = bearerToken(request);
-      return token ? services.tokens.verifyAccess(token) : null;
+      return token ? services.tokens.checkAccess(token) : null;
     },
-    session: async (request) => {
-      const resolved = await resolveSessionCookie(request, { sessions: services.sessions, allowedOrigins });
-      if (!resolved) return null;
-      if (awaitingSecondFactor(resolved) && !acceptsPendingSecondFactor(request)) {
-        throw new TenantResolutionError('TWO_FACTOR_REQUIRED', 'verify your second factor first');
-      }
-      return {
-        sessionId: resolved.session.id,
-        userId: resolved.user.id,
-        currentOrganizationId: resolved.session.currentOrganizationId,
-        twoFactorVerified: resolved.session.twoFactorVerified,
-        userTwoFactorEnabled: resolved.user.twoFactorEnabled,
-        isPlatformAdmin: resolved.user.isPlatformAdmin,
-        emailVerified: resolved.user.emailVerified,
-        // The proof of the user for privileged lookups and the key of the platform scope (the database
-        // hashes it and checks the session is live).
-        sessionToken: presentedSessionToken(request, services.sessions) ?? undefined,
-      };
-    },
+    session: (request) =>
+      andThen(resolveSessionCookie(request, { sessions: services.sessions, allowedOrigins }), (resolved) => {
+        if (!resolved) return null;
+        if (awaitingSecondFactor(resolved) && !acceptsPendingSecondFactor(request)) {
+          throw new TenantResolutionError('TWO_FACTOR_REQUIRED', 'verify your second factor first');
+        }
+        return {
+          sessionId: resolved.session.id,
+          userId: resolved.user.id,
+          currentOrganizationId: resolved.session.currentOrganizationId,
+          twoFactorVerified: resolved.session.twoFactorVerified,
+          userTwoFactorEnabled: resolved.user.twoFactorEnabled,
+          isPlatformAdmin: resolved.user.isPlatformAdmin,
+          emailVerified: resolved.user.emailVerified,
+          // The proof of the user for privileged lookups and the key of the platform scope (the database
+          // hashes it and checks the session is live).
+          sessionToken: presentedSessionToken(request, services.sessions) ?? undefined,
+        };
+      }),
     // Platform administration needs a browser session; an API token never carries it.
-    isPlatformAdmin: async () => false,
+    isPlatformAdmin: () => false,
     twoFactorEnabled: (userId) => services.twoFactor.isEnabled(userId),
     activeMembership: (orgId, userId) => services.membershipLookup.activeMembership(orgId, userId),
     organizationIdBySlug: (slug) => services.organizationSlugs.idBySlug(slug),
