@@ -6,9 +6,10 @@ import {
   presentedSessionToken,
   resolveSessionCookie,
 } from '../modules/auth/session-authenticator.js';
+import type { ResolvedSession } from '../modules/auth/sessions.types.js';
 import { bearerToken } from '../modules/tokens/bearer-token.js';
 import { acceptsPendingSecondFactor } from '../modules/two-factor/two-factor.routes.js';
-import { createAuthenticator } from '../modules/tenant-resolution/authenticator.js';
+import { createAuthenticator, type SessionView } from '../modules/tenant-resolution/authenticator.js';
 import { TenantResolutionError } from '../modules/tenant-resolution/tenant-resolution.errors.js';
 import type { Services } from './services.js';
 import type { ComposeOptions } from './compose.js';
@@ -21,6 +22,10 @@ import type { ComposeOptions } from './compose.js';
 export function createAppAuthenticator(deps: { services: Services; opts: ComposeOptions }): Authenticator {
   const { services, opts } = deps;
   const allowedOrigins = normalizeOrigins(opts.allowedOrigins ?? [opts.publicUrl]);
+  const sessionAuth = { sessions: services.sessions, allowedOrigins };
+  // A cached session answers every request of its user with the same object: its view is built once,
+  // not per request (a session that changes is a new object: rotation, touch, reload).
+  const views = new WeakMap<ResolvedSession, SessionView>();
   return createAuthenticator({
     apiKey: (request) => services.apiKeyAuth.authenticate(request),
     bearer: (request) => {
@@ -28,12 +33,17 @@ export function createAppAuthenticator(deps: { services: Services; opts: Compose
       return token ? services.tokens.checkAccess(token) : null;
     },
     session: (request) =>
-      andThen(resolveSessionCookie(request, { sessions: services.sessions, allowedOrigins }), (resolved) => {
+      andThen(resolveSessionCookie(request, sessionAuth), (resolved) => {
         if (!resolved) return null;
         if (awaitingSecondFactor(resolved) && !acceptsPendingSecondFactor(request)) {
           throw new TenantResolutionError('TWO_FACTOR_REQUIRED', 'verify your second factor first');
         }
-        return {
+        // The proof of the user for privileged lookups and the key of the platform scope (the database
+        // hashes it and checks the session is live).
+        const sessionToken = presentedSessionToken(request, services.sessions) ?? undefined;
+        const cached = views.get(resolved);
+        if (cached && cached.sessionToken === sessionToken) return cached;
+        const view: SessionView = {
           sessionId: resolved.session.id,
           userId: resolved.user.id,
           currentOrganizationId: resolved.session.currentOrganizationId,
@@ -41,10 +51,10 @@ export function createAppAuthenticator(deps: { services: Services; opts: Compose
           userTwoFactorEnabled: resolved.user.twoFactorEnabled,
           isPlatformAdmin: resolved.user.isPlatformAdmin,
           emailVerified: resolved.user.emailVerified,
-          // The proof of the user for privileged lookups and the key of the platform scope (the database
-          // hashes it and checks the session is live).
-          sessionToken: presentedSessionToken(request, services.sessions) ?? undefined,
+          sessionToken,
         };
+        views.set(resolved, view);
+        return view;
       }),
     // Platform administration needs a browser session; an API token never carries it.
     isPlatformAdmin: () => false,

@@ -105,6 +105,9 @@ interface RequestAuth {
  */
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const state = new WeakMap<FastifyRequest, RequestAuth>();
+  // What a session establishes is read-only and the same for every request a cached session view serves.
+  const sessionPrincipals = new WeakMap<SessionView, Authenticated>();
+  const tokenPrincipals = new WeakMap<AccessView, Authenticated>();
   const appHosts = new Set((deps.appHosts ?? []).map((h) => h.toLowerCase()));
 
   /** The tenant subdomain of the request's host (`acme` of `acme.<baseDomain>`), if it names one. */
@@ -240,7 +243,13 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
 
   function fromAccess(request: FastifyRequest, access: AccessView): MaybePromise<Authenticated> {
     state.set(request, { access });
-    return andThen(deps.isPlatformAdmin(access.userId), (admin) => userAuthenticated(access, admin));
+    return andThen(deps.isPlatformAdmin(access.userId), (admin) => {
+      const known = tokenPrincipals.get(access);
+      if (known?.isPlatformAdmin === admin) return known;
+      const who = userAuthenticated(access, admin);
+      tokenPrincipals.set(access, who);
+      return who;
+    });
   }
 
   function fromSession(request: FastifyRequest, session: SessionView | null): Authenticated | null {
@@ -252,14 +261,19 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       }
     }
     state.set(request, { session });
-    return {
-      principal: { kind: 'user', userId: session.userId, sessionId: session.sessionId },
-      userId: session.userId,
-      sessionId: session.sessionId,
-      isPlatformAdmin: session.isPlatformAdmin,
-      emailVerified: session.emailVerified,
-      ...(session.sessionToken ? { credential: { kind: 'session', token: session.sessionToken } } : {}),
-    } satisfies Authenticated;
+    let who = sessionPrincipals.get(session);
+    if (!who) {
+      who = {
+        principal: { kind: 'user', userId: session.userId, sessionId: session.sessionId },
+        userId: session.userId,
+        sessionId: session.sessionId,
+        isPlatformAdmin: session.isPlatformAdmin,
+        emailVerified: session.emailVerified,
+        ...(session.sessionToken ? { credential: { kind: 'session', token: session.sessionToken } } : {}),
+      } satisfies Authenticated;
+      sessionPrincipals.set(session, who);
+    }
+    return who;
   }
 
   return {

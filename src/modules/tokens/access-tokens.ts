@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { decodeProtectedHeader, errors, importJWK, jwtVerify, SignJWT, type CryptoKey } from 'jose';
 import type { Secrets } from '../../platform/secrets.js';
@@ -171,7 +171,7 @@ export function createAccessTokenCodec(opts: {
       }
       // A token whose signature was verified before is the same bytes: skip the Ed25519 check (about half
       // of a token request's CPU), but never the expiry. Keyed by SHA-256, so no raw token is kept.
-      const cacheKey = createHash('sha256').update(token).digest('base64url');
+      const cacheKey = hash('sha256', token, 'base64url');
       const hit = verified.get(cacheKey);
       if (hit) {
         if (hit.expMs + CLOCK_TOLERANCE_SECONDS * 1000 <= now().getTime()) {

@@ -149,6 +149,10 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
   };
   const revoked = deps.onRevoked ?? forgetRevoked;
 
+  const granted = new WeakMap<
+    VerifiedClaims,
+    { user: UserTokenState; membership: ActiveMembership; access: VerifiedAccess }
+  >();
   /** The token's state now: revocation and membership are cache hits on the hot path, checked together. */
   const checkAccess = (token: string): MaybePromise<VerifiedAccess> =>
     andThen(codec.verify(token), (claims) => {
@@ -157,7 +161,13 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       if (isPending(user) || isPending(m)) {
         return Promise.all([user, m]).then(([u, am]) => accessOf(claims, u, am));
       }
-      return accessOf(claims, user, m);
+      // Every request of a cached token meets the same cached claims, user state and membership objects:
+      // what they grant is built once, not per request.
+      const known = granted.get(claims);
+      if (known && known.user === user && known.membership === m) return known.access;
+      const access = accessOf(claims, user, m);
+      granted.set(claims, { user, membership: m!, access });
+      return access;
     });
 
   const pair = async (
