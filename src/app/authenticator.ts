@@ -27,7 +27,7 @@ export function createAppAuthenticator(deps: { services: Services; opts: Compose
   // not per request (a session that changes is a new object: rotation, touch, reload).
   const views = new WeakMap<ResolvedSession, SessionView>();
   return createAuthenticator({
-    apiKey: (request) => services.apiKeyAuth.authenticate(request),
+    apiKey: (request) => services.apiKeyAuth.check(request),
     bearer: (request) => {
       const token = bearerToken(request);
       return token ? services.tokens.checkAccess(token) : null;
