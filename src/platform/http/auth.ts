@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyRequest, preValidationHookHandler } from 'fastify';
 import type { App } from './app-type.js';
 import type { Permission } from '../authz/permissions.js';
 import { runWithContext, currentContext, type Principal, type TenantCtx } from '../tenancy/context.js';
@@ -133,6 +133,14 @@ export function installAuth(app: App, authenticator: Authenticator): void {
       route.config = { ...(route.config ?? {}), auth };
     }
     for (const method of [route.method].flat()) table.push({ method: String(method), url: route.url, auth });
+    // The guard is the route's own first preValidation hook, with its declaration in the closure: a
+    // public route runs no guard at all, and no request reads `request.routeOptions` (a getter that
+    // builds a dozen-field object on each access) to find out what its route declared.
+    if (auth.kind !== 'public') {
+      const hook = guardHook(auth);
+      const existing = route.preValidation;
+      route.preValidation = existing ? [hook, ...[existing].flat()] : hook;
+    }
   });
 
   app.addHook('onRequest', (request, _reply, done) => {
@@ -153,22 +161,19 @@ export function installAuth(app: App, authenticator: Authenticator): void {
     );
   });
 
-  app.addHook('preValidation', (request, _reply, done) => {
-    const auth = request.routeOptions.config.auth;
-    if (!auth || auth.kind === 'public') {
-      done();
-      return;
-    }
-    let guarded: MaybePromise<void>;
-    try {
-      guarded = guard(request, auth);
-    } catch (err) {
-      done(err as Error);
-      return;
-    }
-    if (guarded instanceof Promise) guarded.then(() => done(), done);
-    else done();
-  });
+  function guardHook(auth: Exclude<RouteAuth, { kind: 'public' }>): preValidationHookHandler {
+    return (request, _reply, done) => {
+      let guarded: MaybePromise<void>;
+      try {
+        guarded = guard(request, auth);
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
+      if (guarded instanceof Promise) guarded.then(() => done(), done);
+      else done();
+    };
+  }
 
   /** Runs synchronously as far as the authenticator answers synchronously (its caches hit). */
   function guard(request: FastifyRequest, auth: Exclude<RouteAuth, { kind: 'public' }>): MaybePromise<void> {
