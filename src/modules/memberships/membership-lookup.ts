@@ -2,7 +2,6 @@ import type { Permission } from '../../platform/authz/permissions.js';
 import { isTenantId } from '../../platform/tenancy/context.js';
 import { tenantCacheKey, tenantOfCacheKey } from '../../platform/tenancy/cache-keys.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
-import type { MaybePromise } from '../../platform/cache/maybe-promise.js';
 import { createSingleFlightCache } from '../../platform/cache/single-flight.js';
 import { findAccess } from './memberships.repository.js';
 import { permissionsOf } from './role-permissions.js';
@@ -19,10 +18,9 @@ export interface MembershipLookup {
    * The user's ACTIVE membership in the organization with its resolved permissions (built-in or custom
    * role), or null when there is none, it is pending, or the organization is marked for deletion.
    * Malformed ids are null too. Cached in-process for the TTL; only active memberships are cached, so
-   * a membership that appears needs no invalidation to be seen. A hit answers without a promise (every
-   * tenant request asks).
+   * a membership that appears needs no invalidation to be seen.
    */
-  activeMembership(orgId: string, userId: string): MaybePromise<ActiveMembership | null>;
+  activeMembership(orgId: string, userId: string): Promise<ActiveMembership | null>;
   /** Drops one user's cached membership. Every membership change calls it after committing. */
   invalidate(orgId: string, userId: string): void;
   /** Drops every cached membership of the organization (a custom role changed, deletion requested). */
@@ -60,7 +58,7 @@ export function createMembershipLookup(deps: MembershipLookupDeps): MembershipLo
   };
 
   return {
-    activeMembership(orgId, userId) {
+    async activeMembership(orgId, userId) {
       if (!isTenantId(orgId) || !isTenantId(userId)) return null;
       const key = tenantCacheKey(orgId, 'membership', userId);
       return cache.get(key, () => load(orgId, userId));

@@ -221,9 +221,9 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
           )
         : null;
     // Both are in-process cache hits on the hot path: only a miss waits (for both together).
-    if (isPending(membership) || isPending(policy)) {
-      return Promise.all([membership, policy]).then(([m, p]) => decide(m, p));
-    }
+    if (isPending(policy)) return Promise.all([membership, policy]).then(([m, p]) => decide(m, p));
+    // Only what is pending is waited for (one promise, not a Promise.all of two).
+    if (isPending(membership)) return membership.then((m) => decide(m, policy));
     return decide(membership, policy);
   }
 

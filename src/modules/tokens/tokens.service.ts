@@ -158,16 +158,19 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     andThen(codec.verify(token), (claims) => {
       const user = revocation.check(claims);
       const m = membership.activeMembership(claims.orgId, claims.userId);
-      if (isPending(user) || isPending(m)) {
-        return Promise.all([user, m]).then(([u, am]) => accessOf(claims, u, am));
-      }
       // Every request of a cached token meets the same cached claims, user state and membership objects:
       // what they grant is built once, not per request.
-      const known = granted.get(claims);
-      if (known && known.user === user && known.membership === m) return known.access;
-      const access = accessOf(claims, user, m);
-      granted.set(claims, { user, membership: m!, access });
-      return access;
+      const grant = (u: UserTokenState, am: ActiveMembership | null) => {
+        const known = granted.get(claims);
+        if (known && known.user === u && known.membership === am) return known.access;
+        const access = accessOf(claims, u, am);
+        granted.set(claims, { user: u, membership: am!, access });
+        return access;
+      };
+      if (isPending(user)) return Promise.all([user, m]).then(([u, am]) => grant(u, am));
+      // Only what is pending is waited for (one promise, not a Promise.all of two).
+      if (isPending(m)) return m.then((am) => grant(user, am));
+      return grant(user, m);
     });
 
   const pair = async (
