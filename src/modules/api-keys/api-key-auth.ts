@@ -1,3 +1,4 @@
+import { andThen, type MaybePromise } from '../../platform/cache/maybe-promise.js';
 import { createSingleFlightCache } from '../../platform/cache/single-flight.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
@@ -36,6 +37,11 @@ export interface ApiKeyAuth {
    * API_KEY_EXPIRED (all 401) or RATE_LIMITED (429).
    */
   authenticate(request: FastifyRequest): Promise<VerifiedApiKey> | null;
+  /**
+   * `authenticate` for the request path: the verified key itself when it is cached (no promise), else a
+   * promise; it may throw rather than reject. Null when the request carries no API key.
+   */
+  check(request: FastifyRequest): MaybePromise<VerifiedApiKey> | null;
   /** Drops the cached copy of a key (by its public key id) and any load of it in flight. */
   invalidate(keyId: string): void;
   /** Writes the batched `last_used_at` values now. */
@@ -126,24 +132,32 @@ export function createApiKeyAuth(deps: ApiKeyAuthDeps): ApiKeyAuth {
     };
   };
 
-  /** The key if `hash` is its secret's; null otherwise. A hit costs no query. */
-  const find = async (keyId: string, hash: Buffer): Promise<CachedKey | null> => {
+  const matching = (key: CachedKey | null, hash: Buffer) =>
+    key && sameHash(key.secretHash, hash) ? key : null;
+
+  /** The key if `hash` is its secret's; null otherwise. A hit costs no query and no promise. */
+  const find = (keyId: string, hash: Buffer): MaybePromise<CachedKey | null> => {
     if (failed(keyId, hash)) return null;
     let mine = false;
     const found = cache.get(platformCacheKey('api-key', keyId), () => {
       mine = true;
       return load(keyId, hash);
     });
-    let key = found instanceof Promise ? await found : found;
-    // Joined another request's lookup, made with another secret that was not the key's: ask with ours.
-    if (!key && !mine) key = await load(keyId, hash);
-    return key && sameHash(key.secretHash, hash) ? key : null;
+    if (!(found instanceof Promise)) return matching(found, hash);
+    return found.then(async (key) =>
+      // Joined another request's lookup, made with another secret that was not the key's: ask with ours.
+      matching(!key && !mine ? await load(keyId, hash) : key, hash),
+    );
   };
 
-  async function verify(request: FastifyRequest, presented: string): Promise<VerifiedApiKey> {
+  function verify(request: FastifyRequest, presented: string): MaybePromise<VerifiedApiKey> {
     const parsed = parseApiKey(presented);
     if (!parsed) throw apiKeyInvalid();
-    const key = await find(parsed.keyId, hashSecret(parsed.secret));
+    return andThen(find(parsed.keyId, hashSecret(parsed.secret)), (key) => admit(request, key));
+  }
+
+  /** A found key's state, use and budget: what the request may do with it. */
+  function admit(request: FastifyRequest, key: CachedKey | null): VerifiedApiKey {
     if (!key) throw apiKeyInvalid();
     if (key.revoked) throw new ApiKeysError('API_KEY_REVOKED', 'API key has been revoked');
     if (key.expiresAt !== null && key.expiresAt <= now()) {
@@ -163,6 +177,13 @@ export function createApiKeyAuth(deps: ApiKeyAuthDeps): ApiKeyAuth {
 
   return {
     authenticate(request) {
+      const presented = bearerApiKey(request.headers.authorization);
+      if (presented === undefined) return null;
+      // The executor turns a synchronous throw into a rejection.
+      return new Promise<VerifiedApiKey>((resolve) => resolve(verify(request, presented)));
+    },
+
+    check(request) {
       const presented = bearerApiKey(request.headers.authorization);
       return presented === undefined ? null : verify(request, presented);
     },

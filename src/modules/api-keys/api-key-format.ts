@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Every key starts with this, so scanners and people recognise one (and it never parses as a JWT). */
 export const API_KEY_PREFIX = 'srk_';
@@ -24,7 +24,7 @@ export function parseApiKey(presented: string): { keyId: string; secret: string 
 
 /** SHA-256 of a secret (the stored form). */
 export function hashSecret(secret: string): Buffer {
-  return createHash('sha256').update(secret, 'utf8').digest();
+  return hash('sha256', secret, 'buffer');
 }
 
 /** Whether `secret` hashes to `stored`, compared in constant time. */

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { Authenticated } from '../../platform/http/auth.js';
+import type { MaybePromise } from '../../platform/cache/maybe-promise.js';
 import { checkCsrf } from './csrf.js';
 import type { ResolvedSession, SessionService } from './sessions.service.js';
 
@@ -42,14 +43,14 @@ export function presentedSessionToken(
 /**
  * The live session behind the request's `sr_session` cookie, including one still waiting for its second
  * factor (for the TOTP verification route), with CSRF enforced for unsafe methods. Null without a valid
- * cookie.
+ * cookie. Answers synchronously from the session cache (no promise), so it may throw rather than reject.
  *
  * @throws AuthError CSRF_ORIGIN_MISMATCH when a cookie-carrying unsafe request has a foreign or no origin
  */
-export async function resolveSessionCookie(
+export function resolveSessionCookie(
   request: FastifyRequest,
   deps: SessionAuthDeps,
-): Promise<ResolvedSession | null> {
+): MaybePromise<ResolvedSession | null> {
   const token = presentedSessionToken(request, deps.sessions);
   if (!token) return null;
   checkCsrf(request, deps.allowedOrigins);

@@ -88,6 +88,38 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
     return row ? { token, session: toSession(row) } : null;
   }
 
+  /** A session not cached, or due for its `last_seen_at` touch: the database is asked. */
+  async function resolveSlow(
+    token: string,
+    key: CacheKey,
+    now: number,
+    cached: ResolvedSession | undefined,
+  ): Promise<ResolvedSession | null> {
+    const readAt = generation;
+    let found = cached;
+    // Only what was just read from the database is (re)cached: a hit never extends its own lifetime,
+    // so a revocation made elsewhere is seen within cacheTtlMs however busy the session is.
+    let fresh = false;
+    if (!found) {
+      const row = await repo.findSessionByTokenHash(db, hashToken(token));
+      if (!row || row.revoked_at !== null) return null;
+      found = { session: toSession(row), user: toSessionUser(row) };
+      if (!live(found.session, now)) return null;
+      fresh = true;
+    }
+    if (now - found.session.lastSeenAt.getTime() >= touchMs) {
+      const touched = await repo.touchSession(db, found.session.id, idleMs);
+      if (!touched) {
+        forget(found.session.id);
+        return null;
+      }
+      found = { session: toSession(touched), user: found.user };
+      fresh = true;
+    }
+    if (fresh) remember(key, found, readAt);
+    return found;
+  }
+
   return {
     async create(userId, meta, createOpts) {
       const { token, hash } = newToken();
@@ -107,37 +139,18 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
       return { token, session: toSession(row) };
     },
 
-    async resolve(token) {
+    resolve(token) {
       if (!isTokenFormat(token)) return null;
       const key = keyOf(token);
       const now = Date.now();
-      const readAt = generation;
-      let found = cache.get(key);
-      // Only what was just read from the database is (re)cached: a hit never extends its own lifetime,
-      // so a revocation made elsewhere is seen within cacheTtlMs however busy the session is.
-      let fresh = false;
+      const found = cache.get(key);
       if (found && !live(found.session, now)) {
         cache.delete(key);
         return null;
       }
-      if (!found) {
-        const row = await repo.findSessionByTokenHash(db, hashToken(token));
-        if (!row || row.revoked_at !== null) return null;
-        found = { session: toSession(row), user: toSessionUser(row) };
-        if (!live(found.session, now)) return null;
-        fresh = true;
-      }
-      if (now - found.session.lastSeenAt.getTime() >= touchMs) {
-        const touched = await repo.touchSession(db, found.session.id, idleMs);
-        if (!touched) {
-          forget(found.session.id);
-          return null;
-        }
-        found = { session: toSession(touched), user: found.user };
-        fresh = true;
-      }
-      if (fresh) remember(key, found, readAt);
-      return found;
+      // The hot path: a cached session that needs no touch is answered as it is, without a promise.
+      if (found && now - found.session.lastSeenAt.getTime() < touchMs) return found;
+      return resolveSlow(token, key, now, found);
     },
 
     rotate: (sessionId) => changeToken(sessionId),

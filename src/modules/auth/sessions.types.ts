@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { MaybePromise } from '../../platform/cache/maybe-promise.js';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import type { Page } from '../../platform/pagination.js';
 import type { SessionRow, SessionWithUserRow } from './sessions.repository.js';
@@ -66,8 +67,11 @@ export interface SessionService {
     meta: SessionMeta,
     opts: { currentOrganizationId: string | null; twoFactorVerified?: boolean },
   ): Promise<{ token: string; session: Session }>;
-  /** The live session of a token and its user, or null (unknown, malformed, revoked, expired). */
-  resolve(token: string): Promise<ResolvedSession | null>;
+  /**
+   * The live session of a token and its user, or null (unknown, malformed, revoked, expired): the value
+   * itself on a cache hit that needs no touch (every authenticated request asks), else a promise.
+   */
+  resolve(token: string): MaybePromise<ResolvedSession | null>;
   /** Gives a live session a new token; the old one stops working at once. Null when not live. */
   rotate(sessionId: string): Promise<{ token: string; session: Session } | null>;
   /**

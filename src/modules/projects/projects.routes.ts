@@ -75,7 +75,8 @@ export function registerProjectsRoutes(app: App, deps: { projects: ProjectsServi
         response: { 200: Project, ...errors },
       },
     },
-    async (req) => projects.get(tenantCtx(req), req.params.id),
+    // Not async: the service's promise is the handler's (an async wrapper costs one more per read).
+    (req) => projects.get(tenantCtx(req), req.params.id),
   );
 
   app.patch(

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { isPending, andThen, type MaybePromise } from '../../platform/cache/maybe-promise.js';
 import type { Permission } from '../../platform/authz/permissions.js';
 import type { Authenticated, Authenticator, ResolvedTenant } from '../../platform/http/auth.js';
 import { isTenantId } from '../../platform/tenancy/context.js';
@@ -46,29 +47,33 @@ export interface Membership {
   readonly permissions: ReadonlySet<Permission>;
 }
 
+/*
+ * Every lookup below answers synchronously on a cache hit (a value, not a promise): the hot path of an
+ * authenticated request then runs without a promise, a microtask or an async-context hook per step.
+ */
 export interface AuthenticatorDeps {
   /** Session from the `sr_session` cookie (CSRF-checked for unsafe methods), or null. */
-  readonly session: (request: FastifyRequest) => Promise<SessionView | null>;
+  readonly session: (request: FastifyRequest) => MaybePromise<SessionView | null>;
   /**
-   * Bearer JWT → verified claims (rejects with the tokens module's 401s); null when there is no bearer,
-   * at once and without a promise (most requests carry a cookie instead).
+   * Bearer JWT → verified claims (throws or rejects with the tokens module's 401s); null when there is no
+   * bearer, at once (most requests carry a cookie instead).
    */
-  readonly bearer: (request: FastifyRequest) => Promise<AccessView | null> | null;
+  readonly bearer: (request: FastifyRequest) => MaybePromise<AccessView | null> | null;
   /**
    * `Bearer srk_…` → the verified API key (rejects with the api-keys module's 401s and 429); null, at
    * once and without a promise, when the request carries no API key.
    */
-  readonly apiKey?: (request: FastifyRequest) => Promise<ApiKeyView> | null;
-  readonly isPlatformAdmin: (userId: string) => Promise<boolean>;
+  readonly apiKey?: (request: FastifyRequest) => MaybePromise<ApiKeyView> | null;
+  readonly isPlatformAdmin: (userId: string) => MaybePromise<boolean>;
   /**
    * Whether the user has confirmed two-factor authentication. Asked only for a bearer token entering an
    * organization that requires it (a session carries the answer already).
    */
-  readonly twoFactorEnabled: (userId: string) => Promise<boolean>;
-  readonly activeMembership: (orgId: string, userId: string) => Promise<Membership | null>;
-  readonly organizationIdBySlug: (slug: string) => Promise<string | null>;
+  readonly twoFactorEnabled: (userId: string) => MaybePromise<boolean>;
+  readonly activeMembership: (orgId: string, userId: string) => MaybePromise<Membership | null>;
+  readonly organizationIdBySlug: (slug: string) => MaybePromise<string | null>;
   /** The organization's policy (two-factor required, suspended, marked for deletion). */
-  readonly organizationPolicy: (orgId: string) => Promise<OrganizationPolicy | null>;
+  readonly organizationPolicy: (orgId: string) => MaybePromise<OrganizationPolicy | null>;
   /** `acme.<baseDomain>` selects the organization with slug `acme`. */
   readonly baseDomain?: string;
   /**
@@ -77,6 +82,8 @@ export interface AuthenticatorDeps {
    */
   readonly appHosts?: readonly string[];
 }
+
+const SLUG = /^[a-z0-9-]{1,63}$/;
 
 /** A well-formed id no organization has (uuidv7 ids never are all zero). */
 const NO_ORGANIZATION = '00000000-0000-7000-8000-000000000000';
@@ -98,36 +105,60 @@ interface RequestAuth {
  */
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const state = new WeakMap<FastifyRequest, RequestAuth>();
+  // What a session establishes is read-only and the same for every request a cached session view serves.
+  const sessionPrincipals = new WeakMap<SessionView, Authenticated>();
+  const tokenPrincipals = new WeakMap<AccessView, Authenticated>();
   const appHosts = new Set((deps.appHosts ?? []).map((h) => h.toLowerCase()));
 
-  /** True when the request names an organization explicitly (path, header or tenant subdomain). */
-  function namesOrganization(request: FastifyRequest): boolean {
-    if (orgSlugFromPath(request.raw) !== undefined) return true;
-    if (request.headers['x-organization'] !== undefined) return true;
-    if (!deps.baseDomain) return false;
+  /** The tenant subdomain of the request's host (`acme` of `acme.<baseDomain>`), if it names one. */
+  function tenantSubdomain(request: FastifyRequest): string | undefined {
+    if (!deps.baseDomain) return undefined;
     const host = (request.hostname || '').toLowerCase().split(':')[0] ?? '';
-    return host.endsWith(`.${deps.baseDomain}`) && !appHosts.has(host);
+    const suffix = `.${deps.baseDomain}`;
+    if (!host.endsWith(suffix) || appHosts.has(host)) return undefined;
+    return host.slice(0, -suffix.length);
   }
 
-  async function requestedOrganization(request: FastifyRequest): Promise<string | null | undefined> {
+  /**
+   * The organization the request names explicitly (path, `X-Organization` header, tenant subdomain):
+   * undefined when it names none (most requests), null when the name matches no organization. An id in
+   * the header needs no lookup, so it is answered without a promise; so is a slug the cache knows.
+   */
+  function requestedOrganization(request: FastifyRequest): MaybePromise<string | null | undefined> {
     const slug = orgSlugFromPath(request.raw);
-    if (slug) return deps.organizationIdBySlug(slug);
+    if (slug !== undefined) return deps.organizationIdBySlug(slug);
     const header = request.headers['x-organization'];
     if (typeof header === 'string' && header.length > 0) {
       const v = header.trim().toLowerCase();
       if (isTenantId(v)) return v;
-      return /^[a-z0-9-]{1,63}$/.test(v) ? deps.organizationIdBySlug(v) : null;
+      return SLUG.test(v) ? deps.organizationIdBySlug(v) : null;
     }
-    if (deps.baseDomain) {
-      const host = (request.hostname || '').toLowerCase().split(':')[0] ?? '';
-      const suffix = `.${deps.baseDomain}`;
-      if (host.endsWith(suffix) && !appHosts.has(host)) {
-        const sub = host.slice(0, -suffix.length);
-        if (/^[a-z0-9-]{1,63}$/.test(sub) && sub !== 'www' && sub !== 'api')
-          return deps.organizationIdBySlug(sub);
+    const sub = tenantSubdomain(request);
+    if (sub === undefined) return undefined;
+    return SLUG.test(sub) && sub !== 'www' && sub !== 'api' ? deps.organizationIdBySlug(sub) : undefined;
+  }
+
+  /** What the organization's policy lets through: null (404), a throw, or the resolved tenant. */
+  function admit(
+    policy: OrganizationPolicy | null,
+    resolved: ResolvedTenant,
+    who: Authenticated,
+    twoFactorEnabled: () => MaybePromise<boolean>,
+  ): MaybePromise<ResolvedTenant | null> {
+    if (!policy || policy.deletionRequested) return null;
+    if (policy.suspended && !who.isPlatformAdmin) {
+      throw new TenantResolutionError('ORGANIZATION_SUSPENDED', 'this organization is suspended');
+    }
+    if (!policy.requireTwoFactor) return resolved;
+    return andThen(twoFactorEnabled(), (enabled) => {
+      if (!enabled) {
+        throw new TenantResolutionError(
+          'TWO_FACTOR_ENROLLMENT_REQUIRED',
+          'this organization requires two-factor authentication: enrol before entering it',
+        );
       }
-    }
-    return undefined; // nothing requested explicitly
+      return resolved;
+    });
   }
 
   /**
@@ -135,59 +166,104 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
    * Organization policy applies (suspended, marked for deletion); two-factor requirements do not (a key
    * is not a person signing in).
    */
-  async function resolveApiKeyTenant(
-    request: FastifyRequest,
+  function resolveApiKeyTenant(
+    requested: string | null | undefined,
     key: ApiKeyView,
-  ): Promise<ResolvedTenant | null> {
-    const requested = namesOrganization(request) ? await requestedOrganization(request) : undefined;
+  ): MaybePromise<ResolvedTenant | null> {
     if (requested !== undefined && requested !== key.organizationId) return null;
-    const policy = await deps.organizationPolicy(key.organizationId);
-    if (!policy || policy.deletionRequested) return null;
-    if (policy.suspended) {
-      throw new TenantResolutionError('ORGANIZATION_SUSPENDED', 'this organization is suspended');
-    }
-    return { tenantId: key.organizationId, role: 'api_key', permissions: key.permissions };
+    return andThen(deps.organizationPolicy(key.organizationId), (policy) => {
+      if (!policy || policy.deletionRequested) return null;
+      if (policy.suspended) {
+        throw new TenantResolutionError('ORGANIZATION_SUSPENDED', 'this organization is suspended');
+      }
+      return { tenantId: key.organizationId, role: 'api_key', permissions: key.permissions };
+    });
   }
 
-  return {
-    async authenticate(request) {
-      const verifying = deps.apiKey?.(request);
-      if (verifying) {
-        const apiKey = await verifying;
-        state.set(request, { apiKey });
-        return {
-          principal: { kind: 'api_key', keyId: apiKey.id },
-          userId: null,
-          sessionId: null,
-          isPlatformAdmin: false,
-        } satisfies Authenticated;
+  function resolveUserTenant(
+    auth: RequestAuth,
+    who: Authenticated & { userId: string },
+    requested: string | null | undefined,
+  ): MaybePromise<ResolvedTenant | null> {
+    if (requested === null) {
+      // Named an organization that does not exist. Spend the same lookup a non-member of an existing one
+      // costs, so timing does not tell which slugs exist.
+      return Promise.resolve()
+        .then(() => deps.activeMembership(NO_ORGANIZATION, who.userId))
+        .then(
+          () => null,
+          () => null,
+        );
+    }
+    if (auth.access) {
+      const access = auth.access;
+      // A token is bound to its organization: naming another one finds nothing.
+      if (requested !== undefined && requested !== access.orgId) return null;
+      const resolved = { tenantId: access.orgId, role: access.role, permissions: access.permissions };
+      // A token was minted by a session that passed its second factor if the user had one, but the
+      // user may have had none: an organization requiring it asks the user's current state.
+      return andThen(deps.organizationPolicy(access.orgId), (policy) =>
+        admit(policy, resolved, who, () => deps.twoFactorEnabled(access.userId)),
+      );
+    }
+    const session = auth.session!;
+    const orgId = requested ?? session.currentOrganizationId;
+    if (!orgId) return null;
+    const membership = deps.activeMembership(orgId, session.userId);
+    const policy = deps.organizationPolicy(orgId);
+    const decide = (m: Membership | null, p: OrganizationPolicy | null) =>
+      m
+        ? admit(
+            p,
+            { tenantId: orgId, role: m.role, permissions: m.permissions },
+            who,
+            () => session.userTwoFactorEnabled,
+          )
+        : null;
+    // Both are in-process cache hits on the hot path: only a miss waits (for both together).
+    if (isPending(policy)) return Promise.all([membership, policy]).then(([m, p]) => decide(m, p));
+    // Only what is pending is waited for (one promise, not a Promise.all of two).
+    if (isPending(membership)) return membership.then((m) => decide(m, policy));
+    return decide(membership, policy);
+  }
+
+  function userAuthenticated(access: AccessView, isPlatformAdmin: boolean): Authenticated {
+    return {
+      principal: { kind: 'user', userId: access.userId },
+      userId: access.userId,
+      sessionId: null,
+      isPlatformAdmin,
+      emailVerified: access.emailVerified,
+      ...(access.refreshFamilyId ? { refreshFamilyId: access.refreshFamilyId } : {}),
+      ...(access.refreshFamilyId
+        ? { credential: { kind: 'refresh_family', familyId: access.refreshFamilyId } }
+        : {}),
+    } satisfies Authenticated;
+  }
+
+  function fromAccess(request: FastifyRequest, access: AccessView): MaybePromise<Authenticated> {
+    state.set(request, { access });
+    return andThen(deps.isPlatformAdmin(access.userId), (admin) => {
+      const known = tokenPrincipals.get(access);
+      if (known?.isPlatformAdmin === admin) return known;
+      const who = userAuthenticated(access, admin);
+      tokenPrincipals.set(access, who);
+      return who;
+    });
+  }
+
+  function fromSession(request: FastifyRequest, session: SessionView | null): Authenticated | null {
+    if (!session) return null;
+    if (session.userTwoFactorEnabled && !session.twoFactorVerified) {
+      const url = request.routeOptions.url ?? '';
+      if (!TWO_FACTOR_PENDING_ALLOWED.has(url)) {
+        throw new TenantResolutionError('TWO_FACTOR_REQUIRED', 'verify your second factor first');
       }
-      const verifyingBearer = deps.bearer(request);
-      const access = verifyingBearer ? await verifyingBearer : null;
-      if (access) {
-        state.set(request, { access });
-        return {
-          principal: { kind: 'user', userId: access.userId },
-          userId: access.userId,
-          sessionId: null,
-          isPlatformAdmin: await deps.isPlatformAdmin(access.userId),
-          emailVerified: access.emailVerified,
-          ...(access.refreshFamilyId ? { refreshFamilyId: access.refreshFamilyId } : {}),
-          ...(access.refreshFamilyId
-            ? { credential: { kind: 'refresh_family', familyId: access.refreshFamilyId } }
-            : {}),
-        } satisfies Authenticated;
-      }
-      const session = await deps.session(request);
-      if (!session) return null;
-      if (session.userTwoFactorEnabled && !session.twoFactorVerified) {
-        const url = request.routeOptions.url ?? '';
-        if (!TWO_FACTOR_PENDING_ALLOWED.has(url)) {
-          throw new TenantResolutionError('TWO_FACTOR_REQUIRED', 'verify your second factor first');
-        }
-      }
-      state.set(request, { session });
-      return {
+    }
+    state.set(request, { session });
+    let who = sessionPrincipals.get(session);
+    if (!who) {
+      who = {
         principal: { kind: 'user', userId: session.userId, sessionId: session.sessionId },
         userId: session.userId,
         sessionId: session.sessionId,
@@ -195,61 +271,47 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         emailVerified: session.emailVerified,
         ...(session.sessionToken ? { credential: { kind: 'session', token: session.sessionToken } } : {}),
       } satisfies Authenticated;
-    },
+      sessionPrincipals.set(session, who);
+    }
+    return who;
+  }
 
-    async resolveTenant(request, who): Promise<ResolvedTenant | null> {
-      const auth = state.get(request);
-      if (auth?.apiKey) return resolveApiKeyTenant(request, auth.apiKey);
-      if (!who.userId || !auth) return null;
-      // Most requests name no organization: only then is the (async) lookup of a named one paid for.
-      const requested = namesOrganization(request) ? await requestedOrganization(request) : undefined;
-      if (requested === null) {
-        // Named an organization that does not exist. Spend the same lookup a non-member of an existing one
-        // costs, so timing does not tell which slugs exist.
-        await deps.activeMembership(NO_ORGANIZATION, who.userId).catch(() => null);
-        return null;
+  return {
+    authenticate(request) {
+      const verifying = deps.apiKey?.(request);
+      if (verifying) {
+        return andThen(verifying, (apiKey) => {
+          state.set(request, { apiKey });
+          return {
+            principal: { kind: 'api_key', keyId: apiKey.id },
+            userId: null,
+            sessionId: null,
+            isPlatformAdmin: false,
+          } satisfies Authenticated;
+        });
       }
-      let resolved: ResolvedTenant;
-      let policy: OrganizationPolicy | null;
-      // A token was minted by a session that passed its second factor if the user had one, but the
-      // user may have had none: an organization requiring it asks the user's current state.
-      let twoFactorEnabled: () => Promise<boolean>;
-      if (auth.access) {
-        const userId = auth.access.userId;
-        twoFactorEnabled = () => deps.twoFactorEnabled(userId);
-        // A token is bound to its organization: naming another one finds nothing.
-        if (requested !== undefined && requested !== auth.access.orgId) return null;
-        resolved = {
-          tenantId: auth.access.orgId,
-          role: auth.access.role,
-          permissions: auth.access.permissions,
-        };
-        policy = await deps.organizationPolicy(resolved.tenantId);
-      } else {
-        const session = auth.session!;
-        const orgId = requested ?? session.currentOrganizationId;
-        if (!orgId) return null;
-        // Both are in-process cache hits on the hot path: await them together.
-        const [membership, orgPolicy] = await Promise.all([
-          deps.activeMembership(orgId, session.userId),
-          deps.organizationPolicy(orgId),
-        ]);
-        if (!membership) return null;
-        resolved = { tenantId: orgId, role: membership.role, permissions: membership.permissions };
-        policy = orgPolicy;
-        twoFactorEnabled = () => Promise.resolve(session.userTwoFactorEnabled);
-      }
-      if (!policy || policy.deletionRequested) return null;
-      if (policy.suspended && !who.isPlatformAdmin) {
-        throw new TenantResolutionError('ORGANIZATION_SUSPENDED', 'this organization is suspended');
-      }
-      if (policy.requireTwoFactor && !(await twoFactorEnabled())) {
-        throw new TenantResolutionError(
-          'TWO_FACTOR_ENROLLMENT_REQUIRED',
-          'this organization requires two-factor authentication: enrol before entering it',
+      const verifyingBearer = deps.bearer(request);
+      if (verifyingBearer) {
+        return andThen(verifyingBearer, (access) =>
+          access
+            ? fromAccess(request, access)
+            : andThen(deps.session(request), (s) => fromSession(request, s)),
         );
       }
-      return resolved;
+      return andThen(deps.session(request), (session) => fromSession(request, session));
+    },
+
+    resolveTenant(request, who) {
+      const auth = state.get(request);
+      if (!auth || (!auth.apiKey && !who.userId)) return null;
+      // Most requests name no organization: no lookup then.
+      const requested = requestedOrganization(request);
+      if (auth.apiKey) {
+        const key = auth.apiKey;
+        return andThen(requested, (r) => resolveApiKeyTenant(r, key));
+      }
+      const user = who as Authenticated & { userId: string };
+      return andThen(requested, (r) => resolveUserTenant(auth, user, r));
     },
   };
 }

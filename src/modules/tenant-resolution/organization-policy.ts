@@ -1,3 +1,4 @@
+import type { MaybePromise } from '../../platform/cache/maybe-promise.js';
 import { createSingleFlightCache } from '../../platform/cache/single-flight.js';
 import { tenantCacheKey } from '../../platform/tenancy/cache-keys.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
@@ -10,7 +11,8 @@ export interface OrganizationPolicy {
 }
 
 export interface OrganizationPolicies {
-  get(orgId: string): Promise<OrganizationPolicy | null>;
+  /** The policy, synchronously on a cache hit (read on every tenant request), else its load. */
+  get(orgId: string): MaybePromise<OrganizationPolicy | null>;
   /** Called by every change of these fields (two-factor policy, suspension, deletion). */
   invalidate(orgId: string): void;
 }
@@ -50,9 +52,9 @@ export function createOrganizationPolicies(deps: {
     return { v };
   };
   return {
-    async get(orgId) {
-      const entry = await cache.get(tenantCacheKey(orgId, 'org-policy'), () => load(orgId));
-      return entry?.v ?? null;
+    get(orgId) {
+      const entry = cache.get(tenantCacheKey(orgId, 'org-policy'), () => load(orgId));
+      return entry instanceof Promise ? entry.then((e) => e?.v ?? null) : entry.v;
     },
     invalidate(orgId) {
       cache.drop(tenantCacheKey(orgId, 'org-policy'));

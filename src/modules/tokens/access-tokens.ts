@@ -1,9 +1,10 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { decodeProtectedHeader, errors, importJWK, jwtVerify, SignJWT, type CryptoKey } from 'jose';
 import type { Secrets } from '../../platform/secrets.js';
 import { isTenantId } from '../../platform/tenancy/context.js';
 import { tokenInvalid, TokensError } from './tokens.errors.js';
+import type { MaybePromise } from '../../platform/cache/maybe-promise.js';
 
 /** The only signature algorithm accepted (Ed25519). Anything else, `none` and HS* included, is refused. */
 export const ACCESS_TOKEN_ALG = 'EdDSA';
@@ -45,8 +46,11 @@ export interface VerifiedClaims extends AccessClaims {
 export interface AccessTokenCodec {
   /** Signs a token with the FIRST key (its `kid` in the header). */
   sign(claims: AccessClaims): Promise<string>;
-  /** Verifies signature (key chosen by `kid`, any configured key), `alg`, `typ`, `iss`, `exp` and claim shapes. */
-  verify(token: string): Promise<VerifiedClaims>;
+  /**
+   * Verifies signature (key chosen by `kid`, any configured key), `alg`, `typ`, `iss`, `exp` and claim
+   * shapes. A token verified before answers synchronously (and may throw rather than reject).
+   */
+  verify(token: string): MaybePromise<VerifiedClaims>;
   /** The public half of every configured key. */
   publicJwks(): PublicJwk[];
 }
@@ -93,6 +97,55 @@ export function createAccessTokenCodec(opts: {
     return key;
   };
 
+  /** A token not verified before: its header, then its Ed25519 signature and claims, then remembered. */
+  const verifySignature = async (token: string, cacheKey: string): Promise<VerifiedClaims> => {
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      throw tokenInvalid('access token');
+    }
+    // Checked here as well as by jose: the algorithm is never taken from the token.
+    if (header.alg !== ACCESS_TOKEN_ALG || typeof header.kid !== 'string') throw tokenInvalid('access token');
+    const key = verifyKey(header.kid);
+    if (!key) throw tokenInvalid('access token');
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(token, await key, {
+        algorithms: [ACCESS_TOKEN_ALG],
+        typ: ACCESS_TOKEN_TYP,
+        issuer,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        currentDate: now(),
+        requiredClaims: ['sub', 'org', 'role', 'pv', 'sid', 'iat', 'exp', 'jti'],
+      }));
+    } catch (err) {
+      if (err instanceof errors.JWTExpired) {
+        throw new TokensError('TOKEN_EXPIRED', 'access token expired; refresh it');
+      }
+      throw tokenInvalid('access token');
+    }
+    const { sub, org, role, pv, sid, iat, exp } = payload;
+    if (
+      !isTenantId(sub) ||
+      !isTenantId(org) ||
+      !isTenantId(sid) ||
+      typeof role !== 'string' ||
+      typeof pv !== 'number' ||
+      !Number.isSafeInteger(pv) ||
+      // jose checks `iat` is a number; a token "issued" in the future is not one of ours.
+      typeof iat !== 'number' ||
+      iat > now().getTime() / 1000 + CLOCK_TOLERANCE_SECONDS
+    ) {
+      throw tokenInvalid('access token');
+    }
+    const claims = { userId: sub, orgId: org, role, permissionsVersion: pv, familyId: sid, issuedAt: iat };
+    const expMs = typeof exp === 'number' ? exp * 1000 : 0;
+    const ttl = Math.min(expMs - now().getTime(), VERIFIED_CACHE_TTL_MS);
+    if (ttl > 0) verified.set(cacheKey, { claims, expMs }, { ttl });
+    return claims;
+  };
+
   return {
     async sign(claims) {
       signingKey ??= importJWK(signer.privateJwk, ACCESS_TOKEN_ALG) as Promise<CryptoKey>;
@@ -112,13 +165,13 @@ export function createAccessTokenCodec(opts: {
         .sign(await signingKey);
     },
 
-    async verify(token) {
+    verify(token) {
       if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
         throw tokenInvalid('access token');
       }
       // A token whose signature was verified before is the same bytes: skip the Ed25519 check (about half
       // of a token request's CPU), but never the expiry. Keyed by SHA-256, so no raw token is kept.
-      const cacheKey = createHash('sha256').update(token).digest('base64url');
+      const cacheKey = hash('sha256', token, 'base64url');
       const hit = verified.get(cacheKey);
       if (hit) {
         if (hit.expMs + CLOCK_TOLERANCE_SECONDS * 1000 <= now().getTime()) {
@@ -127,52 +180,7 @@ export function createAccessTokenCodec(opts: {
         }
         return hit.claims;
       }
-      let header: ReturnType<typeof decodeProtectedHeader>;
-      try {
-        header = decodeProtectedHeader(token);
-      } catch {
-        throw tokenInvalid('access token');
-      }
-      // Checked here as well as by jose: the algorithm is never taken from the token.
-      if (header.alg !== ACCESS_TOKEN_ALG || typeof header.kid !== 'string')
-        throw tokenInvalid('access token');
-      const key = verifyKey(header.kid);
-      if (!key) throw tokenInvalid('access token');
-      let payload: Record<string, unknown>;
-      try {
-        ({ payload } = await jwtVerify(token, await key, {
-          algorithms: [ACCESS_TOKEN_ALG],
-          typ: ACCESS_TOKEN_TYP,
-          issuer,
-          clockTolerance: CLOCK_TOLERANCE_SECONDS,
-          currentDate: now(),
-          requiredClaims: ['sub', 'org', 'role', 'pv', 'sid', 'iat', 'exp', 'jti'],
-        }));
-      } catch (err) {
-        if (err instanceof errors.JWTExpired) {
-          throw new TokensError('TOKEN_EXPIRED', 'access token expired; refresh it');
-        }
-        throw tokenInvalid('access token');
-      }
-      const { sub, org, role, pv, sid, iat, exp } = payload;
-      if (
-        !isTenantId(sub) ||
-        !isTenantId(org) ||
-        !isTenantId(sid) ||
-        typeof role !== 'string' ||
-        typeof pv !== 'number' ||
-        !Number.isSafeInteger(pv) ||
-        // jose checks `iat` is a number; a token "issued" in the future is not one of ours.
-        typeof iat !== 'number' ||
-        iat > now().getTime() / 1000 + CLOCK_TOLERANCE_SECONDS
-      ) {
-        throw tokenInvalid('access token');
-      }
-      const claims = { userId: sub, orgId: org, role, permissionsVersion: pv, familyId: sid, issuedAt: iat };
-      const expMs = typeof exp === 'number' ? exp * 1000 : 0;
-      const ttl = Math.min(expMs - now().getTime(), VERIFIED_CACHE_TTL_MS);
-      if (ttl > 0) verified.set(cacheKey, { claims, expMs }, { ttl });
-      return claims;
+      return verifySignature(token, cacheKey);
     },
 
     publicJwks() {

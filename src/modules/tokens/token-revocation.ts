@@ -1,3 +1,4 @@
+import { isPending, type MaybePromise } from '../../platform/cache/maybe-promise.js';
 import { createSingleFlightCache } from '../../platform/cache/single-flight.js';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { platformCacheKey, type CacheKey } from '../../platform/tenancy/cache-keys.js';
@@ -20,8 +21,11 @@ export interface UserTokenState {
  * other instance, so it reaches access tokens on their next request.
  */
 export interface TokenRevocation {
-  /** Throws TOKEN_REVOKED when the family is revoked or the token predates a credential change. */
-  check(claims: { userId: string; familyId: string; issuedAt: number }): Promise<UserTokenState>;
+  /**
+   * Throws (or rejects with) TOKEN_REVOKED when the family is revoked or the token predates a credential
+   * change. Answers synchronously when both states are cached (every bearer request asks).
+   */
+  check(claims: { userId: string; familyId: string; issuedAt: number }): MaybePromise<UserTokenState>;
   /** Drops the cached state of one family (after it was revoked). */
   forgetFamily(userId: string, familyId: string): void;
   /** Drops the cached state of a user and of all their families (credentials changed, sessions ended…). */
@@ -80,22 +84,31 @@ export function createTokenRevocation(deps: {
     };
   };
 
+  const decide = (
+    claims: { issuedAt: number },
+    family: { live: boolean } | null,
+    user: UserTokenState | { missing: true } | null,
+  ): UserTokenState => {
+    if (!family?.live || !user || 'missing' in user) throw tokenRevoked();
+    // `iat` comes from this server's clock and has whole seconds, the change time from the database's:
+    // a token minted up to the clock tolerance before the change is let through here. Every change that
+    // must end tokens (password change or reset, two-factor off) also revokes every family, which
+    // refuses it exactly.
+    const changedAt = Math.floor(user.credentialsChangedAtMs / 1000);
+    if (claims.issuedAt + CLOCK_TOLERANCE_SECONDS < changedAt) throw tokenRevoked();
+    return user;
+  };
+
   return {
-    async check(claims) {
-      const [family, user] = await Promise.all([
-        families.get(familyKey(claims.userId, claims.familyId), () =>
-          loadFamily(claims.userId, claims.familyId),
-        ),
-        users.get(platformCacheKey(USER_NS, claims.userId), () => loadUser(claims.userId)),
-      ]);
-      if (!family?.live || !user || 'missing' in user) throw tokenRevoked();
-      // `iat` comes from this server's clock and has whole seconds, the change time from the database's:
-      // a token minted up to the clock tolerance before the change is let through here. Every change that
-      // must end tokens (password change or reset, two-factor off) also revokes every family, which
-      // refuses it exactly.
-      const changedAt = Math.floor(user.credentialsChangedAtMs / 1000);
-      if (claims.issuedAt + CLOCK_TOLERANCE_SECONDS < changedAt) throw tokenRevoked();
-      return user;
+    check(claims) {
+      const family = families.get(familyKey(claims.userId, claims.familyId), () =>
+        loadFamily(claims.userId, claims.familyId),
+      );
+      const user = users.get(platformCacheKey(USER_NS, claims.userId), () => loadUser(claims.userId));
+      if (isPending(family) || isPending(user)) {
+        return Promise.all([family, user]).then(([f, u]) => decide(claims, f, u));
+      }
+      return decide(claims, family, user);
     },
     forgetFamily(userId, familyId) {
       families.drop(familyKey(userId, familyId));

@@ -3,10 +3,11 @@ import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { uuidv7 } from '../../platform/ids.js';
 import type { Secrets } from '../../platform/secrets.js';
 import { isTenantId } from '../../platform/tenancy/context.js';
-import { createAccessTokenCodec, type PublicJwk } from './access-tokens.js';
+import { isPending, andThen, type MaybePromise } from '../../platform/cache/maybe-promise.js';
+import { createAccessTokenCodec, type PublicJwk, type VerifiedClaims } from './access-tokens.js';
 import { hashOpaqueToken, newOpaqueToken } from './opaque-token.js';
 import * as repo from './tokens.repository.js';
-import { createTokenRevocation, type TokenRevocation } from './token-revocation.js';
+import { createTokenRevocation, type TokenRevocation, type UserTokenState } from './token-revocation.js';
 import { tokenInvalid, tokenOrganizationNotFound, TokensError } from './tokens.errors.js';
 
 /** An ACTIVE membership as the memberships module reports it (null when there is none). */
@@ -18,7 +19,7 @@ export interface ActiveMembership {
 
 /** The one question this module asks about memberships. */
 export interface MembershipLookup {
-  activeMembership(orgId: string, userId: string): Promise<ActiveMembership | null>;
+  activeMembership(orgId: string, userId: string): MaybePromise<ActiveMembership | null>;
 }
 
 export interface TokenServiceDeps {
@@ -81,6 +82,11 @@ export interface TokenService {
    */
   verifyAccess(token: string): Promise<VerifiedAccess>;
   /**
+   * `verifyAccess` for the request path: the answer itself when the signature, the revocation state and
+   * the membership are all cached (no promise), else a promise; it may throw rather than reject.
+   */
+  checkAccess(token: string): MaybePromise<VerifiedAccess>;
+  /**
    * Exchanges a refresh token for a new pair in the same family (the presented token becomes used).
    * @throws TOKEN_REUSED (an already used token: the whole family is revoked), TOKEN_INVALID (unknown,
    *   expired, revoked), TOKEN_REVOKED (membership no longer active: the family is revoked)
@@ -106,6 +112,25 @@ const DEFAULT_REFRESH_TTL = 30 * 24 * 3600;
 
 type Rotation = { kind: 'rotated'; refreshToken: string } | { kind: 'invalid' | 'reused' | 'revoked' };
 
+/** What a verified token grants, once its membership is known to be unchanged since it was minted. */
+function accessOf(claims: VerifiedClaims, user: UserTokenState, m: ActiveMembership | null): VerifiedAccess {
+  if (!m) throw new TokensError('TOKEN_REVOKED', 'access token revoked: membership is no longer active');
+  if (m.permissionsVersion !== claims.permissionsVersion || m.role !== claims.role) {
+    throw new TokensError(
+      'TOKEN_STALE',
+      'access token is stale: your role or permissions changed; refresh it to continue',
+    );
+  }
+  return {
+    userId: claims.userId,
+    orgId: claims.orgId,
+    role: m.role,
+    permissions: m.permissions,
+    refreshFamilyId: claims.familyId,
+    emailVerified: user.emailVerified,
+  };
+}
+
 /** API client tokens: Ed25519 access JWTs and rotating, reuse-detecting refresh tokens. */
 export function createTokenService(deps: TokenServiceDeps): TokenService {
   const { db, membership } = deps;
@@ -123,6 +148,30 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     else revocation.forgetUser(what.userId);
   };
   const revoked = deps.onRevoked ?? forgetRevoked;
+
+  const granted = new WeakMap<
+    VerifiedClaims,
+    { user: UserTokenState; membership: ActiveMembership; access: VerifiedAccess }
+  >();
+  /** The token's state now: revocation and membership are cache hits on the hot path, checked together. */
+  const checkAccess = (token: string): MaybePromise<VerifiedAccess> =>
+    andThen(codec.verify(token), (claims) => {
+      const user = revocation.check(claims);
+      const m = membership.activeMembership(claims.orgId, claims.userId);
+      // Every request of a cached token meets the same cached claims, user state and membership objects:
+      // what they grant is built once, not per request.
+      const grant = (u: UserTokenState, am: ActiveMembership | null) => {
+        const known = granted.get(claims);
+        if (known && known.user === u && known.membership === am) return known.access;
+        const access = accessOf(claims, u, am);
+        granted.set(claims, { user: u, membership: am!, access });
+        return access;
+      };
+      if (isPending(user)) return Promise.all([user, m]).then(([u, am]) => grant(u, am));
+      // Only what is pending is waited for (one promise, not a Promise.all of two).
+      if (isPending(m)) return m.then((am) => grant(user, am));
+      return grant(user, m);
+    });
 
   const pair = async (
     userId: string,
@@ -192,29 +241,8 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       return pair(userId, orgId, familyId, m, refresh.token);
     },
 
-    async verifyAccess(token) {
-      const claims = await codec.verify(token);
-      // Both are in-process cache hits on the hot path: await them together.
-      const [user, m] = await Promise.all([
-        revocation.check(claims),
-        membership.activeMembership(claims.orgId, claims.userId),
-      ]);
-      if (!m) throw new TokensError('TOKEN_REVOKED', 'access token revoked: membership is no longer active');
-      if (m.permissionsVersion !== claims.permissionsVersion || m.role !== claims.role) {
-        throw new TokensError(
-          'TOKEN_STALE',
-          'access token is stale: your role or permissions changed; refresh it to continue',
-        );
-      }
-      return {
-        userId: claims.userId,
-        orgId: claims.orgId,
-        role: m.role,
-        permissions: m.permissions,
-        refreshFamilyId: claims.familyId,
-        emailVerified: user.emailVerified,
-      };
-    },
+    verifyAccess: async (token) => checkAccess(token),
+    checkAccess,
 
     async refresh(refreshToken) {
       const hash = hashOpaqueToken(refreshToken);

@@ -1,8 +1,9 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyRequest, preValidationHookHandler } from 'fastify';
 import type { App } from './app-type.js';
 import type { Permission } from '../authz/permissions.js';
 import { runWithContext, currentContext, type Principal, type TenantCtx } from '../tenancy/context.js';
 import { HttpError } from './http-errors.js';
+import { andThen, type MaybePromise } from '../cache/maybe-promise.js';
 import type { UserProof } from '../tenancy/privileged.js';
 
 /**
@@ -47,11 +48,12 @@ export interface ResolvedTenant {
  * Verifies who is calling and, for tenant routes, which tenant they act in. `authenticate` returning
  * null is a 401. `resolveTenant` returning null is a 404 that looks exactly like a missing organization
  * (a tenant the principal has no ACTIVE membership in must not be distinguishable from none); it may also
- * throw an AppError (e.g. a stale token's 401).
+ * throw an AppError (e.g. a stale token's 401). Both may answer with the value itself rather than a
+ * promise (every lookup a cache hit): the guard then runs without a promise, synchronously.
  */
 export interface Authenticator {
-  authenticate(request: FastifyRequest): Promise<Authenticated | null>;
-  resolveTenant(request: FastifyRequest, who: Authenticated): Promise<ResolvedTenant | null>;
+  authenticate(request: FastifyRequest): MaybePromise<Authenticated | null>;
+  resolveTenant(request: FastifyRequest, who: Authenticated): MaybePromise<ResolvedTenant | null>;
 }
 
 /** Until identity exists nothing can be verified, so nothing is accepted: every non-public route is 401. */
@@ -131,6 +133,14 @@ export function installAuth(app: App, authenticator: Authenticator): void {
       route.config = { ...(route.config ?? {}), auth };
     }
     for (const method of [route.method].flat()) table.push({ method: String(method), url: route.url, auth });
+    // The guard is the route's own first preValidation hook, with its declaration in the closure: a
+    // public route runs no guard at all, and no request reads `request.routeOptions` (a getter that
+    // builds a dozen-field object on each access) to find out what its route declared.
+    if (auth.kind !== 'public') {
+      const hook = guardHook(auth);
+      const existing = route.preValidation;
+      route.preValidation = existing ? [hook, ...[existing].flat()] : hook;
+    }
   });
 
   app.addHook('onRequest', (request, _reply, done) => {
@@ -151,34 +161,42 @@ export function installAuth(app: App, authenticator: Authenticator): void {
     );
   });
 
-  app.addHook('preValidation', (request, _reply, done) => {
-    const auth = request.routeOptions.config.auth;
-    if (!auth || auth.kind === 'public') {
-      done();
-      return;
-    }
-    guard(request, auth).then(() => done(), done);
-  });
+  function guardHook(auth: Exclude<RouteAuth, { kind: 'public' }>): preValidationHookHandler {
+    return (request, _reply, done) => {
+      let guarded: MaybePromise<void>;
+      try {
+        guarded = guard(request, auth);
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
+      if (guarded instanceof Promise) guarded.then(() => done(), done);
+      else done();
+    };
+  }
 
-  async function guard(request: FastifyRequest, auth: Exclude<RouteAuth, { kind: 'public' }>): Promise<void> {
-    const who = await authenticator.authenticate(request);
-    if (!who) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
-    request.authenticated = who;
-    const ctx = currentContext();
-    if (ctx) ctx.principal = who.principal;
-    if (auth.kind === 'user') return;
-    if (auth.kind === 'platform') {
-      if (!who.isPlatformAdmin) throw new HttpError('FORBIDDEN', 'platform administrators only', 403);
-      return;
-    }
-    const resolved = await authenticator.resolveTenant(request, who);
-    if (!resolved) throw organizationNotFound();
-    if (ctx) ctx.tenantId = resolved.tenantId;
-    if (!resolved.permissions.has(auth.permission)) {
-      throw new HttpError('FORBIDDEN', `missing permission ${auth.permission}`, 403);
-    }
-    request.tenantRole = resolved.role;
-    request.tenantPermissions = resolved.permissions;
-    request.tenantCtx = { tenantId: resolved.tenantId, actor: who.principal, requestId: request.id };
+  /** Runs synchronously as far as the authenticator answers synchronously (its caches hit). */
+  function guard(request: FastifyRequest, auth: Exclude<RouteAuth, { kind: 'public' }>): MaybePromise<void> {
+    return andThen(authenticator.authenticate(request), (who) => {
+      if (!who) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
+      request.authenticated = who;
+      const ctx = currentContext();
+      if (ctx) ctx.principal = who.principal;
+      if (auth.kind === 'user') return;
+      if (auth.kind === 'platform') {
+        if (!who.isPlatformAdmin) throw new HttpError('FORBIDDEN', 'platform administrators only', 403);
+        return;
+      }
+      return andThen(authenticator.resolveTenant(request, who), (resolved) => {
+        if (!resolved) throw organizationNotFound();
+        if (ctx) ctx.tenantId = resolved.tenantId;
+        if (!resolved.permissions.has(auth.permission)) {
+          throw new HttpError('FORBIDDEN', `missing permission ${auth.permission}`, 403);
+        }
+        request.tenantRole = resolved.role;
+        request.tenantPermissions = resolved.permissions;
+        request.tenantCtx = { tenantId: resolved.tenantId, actor: who.principal, requestId: request.id };
+      });
+    });
   }
 }

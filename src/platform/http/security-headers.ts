@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { onRequestHookHandler } from 'fastify';
 import helmet, { type HelmetOptions } from 'helmet';
 import type { App } from './app-type.js';
 
@@ -82,11 +83,21 @@ export function installSecurityHeaders(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const headers = securityHeaderSet(opts);
   const entries = Object.entries(headers);
-  app.addHook('onRequest', (request, reply, done) => {
+  app.addHook('onRequest', (_request, reply, done) => {
     void reply.headers(headers);
-    const auth = request.routeOptions.config.auth;
-    if (auth && auth.kind !== 'public') void reply.header('cache-control', 'no-store');
     done();
+  });
+  // Decided per route when it is registered, not per request (`request.routeOptions` builds an object on
+  // each access): a route that is not public gets its own first onRequest hook setting no-store.
+  const noStore: onRequestHookHandler = (_request, reply, done) => {
+    void reply.header('cache-control', 'no-store');
+    done();
+  };
+  app.addHook('onRoute', (route) => {
+    const auth = route.config?.auth;
+    if (!auth || auth.kind === 'public') return;
+    const existing = route.onRequest;
+    route.onRequest = existing ? [noStore, ...[existing].flat()] : noStore;
   });
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (reply.hasHeader('set-cookie')) void reply.header('cache-control', 'no-store');
