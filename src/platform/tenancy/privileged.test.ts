@@ -138,17 +138,13 @@ describe('definer functions refuse outside their contract', () => {
     const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
     try {
       await expect(auditChainsToCheckpoint(workerPool, 'k', null, 10)).resolves.toBeInstanceOf(Array);
-      const worker = await workerPool.connect();
-      try {
-        await worker.query('begin');
-        await worker.query(`select set_config('app.tenant_id', $1, true)`, [orgB]);
-        await expect(
-          worker.query('select * from worker_api.app_priv_audit_chains_to_checkpoint($1, null, 10)', ['k']),
-        ).rejects.toThrow(refused);
-      } finally {
-        await worker.query('rollback');
-        worker.release();
-      }
+      await expectRefusedInTenantScope(
+        workerPool,
+        orgB,
+        refused,
+        'select * from worker_api.app_priv_audit_chains_to_checkpoint($1, null, 10)',
+        ['k'],
+      );
     } finally {
       await workerPool.end();
     }
@@ -345,19 +341,33 @@ describe('definer functions refuse outside their contract', () => {
     const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
     try {
       await expect(auditOrganizationsPending(workerPool, null, 10)).resolves.toBeInstanceOf(Array);
-      const worker = await workerPool.connect();
-      try {
-        await worker.query('begin');
-        await worker.query(`select set_config('app.tenant_id', $1, true)`, [orgB]);
-        await expect(
-          worker.query('select * from worker_api.app_priv_audit_orgs_pending(null, 10)'),
-        ).rejects.toThrow(refused);
-      } finally {
-        await worker.query('rollback');
-        worker.release();
-      }
+      await expectRefusedInTenantScope(
+        workerPool,
+        orgB,
+        refused,
+        'select * from worker_api.app_priv_audit_orgs_pending(null, 10)',
+      );
     } finally {
       await workerPool.end();
     }
   });
 });
+
+/** A worker-role function called inside a tenant scope (`tenant` set transaction-locally) is refused. */
+async function expectRefusedInTenantScope(
+  pool: pg.Pool,
+  tenant: string,
+  refused: RegExp,
+  text: string,
+  values: unknown[] = [],
+): Promise<void> {
+  const worker = await pool.connect();
+  try {
+    await worker.query('begin');
+    await worker.query(`select set_config('app.tenant_id', $1, true)`, [tenant]);
+    await expect(worker.query(text, values)).rejects.toThrow(refused);
+  } finally {
+    await worker.query('rollback');
+    worker.release();
+  }
+}
