@@ -1,4 +1,4 @@
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from '@fastify/type-provider-typebox';
 
 /**
  * The shape of a plan's price, shared by the plan catalog (which stores it) and the pricing engine (which
