@@ -77,6 +77,7 @@ const TAGS: Readonly<Record<string, string>> = {
   flags: 'Feature flags as evaluated for the current organization, and its overrides.',
   audit: 'The organization’s tamper-evident audit log: list, export, verify, signed checkpoints.',
   platform: 'Platform administration (platform administrators only, browser session).',
+  usage: 'Usage metering: event ingestion, summaries, and (platform) the meter catalog.',
 };
 
 const DESCRIPTIONS: Readonly<Record<string, string>> = {
