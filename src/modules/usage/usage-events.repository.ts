@@ -40,7 +40,10 @@ export async function insertBatch(
     select f.id, null::text as digest from fresh f
     union all
     select k.id, encode(k.digest, 'hex') from usage_event_keys k
-     where k.organization_id = ${orgId}::uuid and k.id = any (${c.ids}::text[])`.execute(db);
+     where k.organization_id = ${orgId}::uuid
+       and k.id in (select i.id from input i where not exists (select 1 from fresh f where f.id = i.id))`.execute(
+    db,
+  );
   return res.rows;
 }
 

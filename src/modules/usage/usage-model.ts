@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalJson } from '../../platform/audit/canonical-json.js';
 
 /** How a meter turns events into a number per bucket. */
@@ -100,8 +100,5 @@ export function eventDigest(
   properties: Record<string, PropertyValue> | undefined,
 ): string {
   const props = properties === undefined ? '' : canonicalJson(properties);
-  return createHash('sha256')
-    .update(`${meter}\n${value ?? ''}\n${occurredAtMs}\n${props}`)
-    .digest('hex')
-    .slice(0, 32);
+  return hash('sha256', `${meter}\n${value ?? ''}\n${occurredAtMs}\n${props}`, 'hex').slice(0, 32);
 }

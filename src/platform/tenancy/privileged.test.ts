@@ -380,7 +380,7 @@ describe('definer functions refuse outside their contract', () => {
     await expect(
       inScopeOfB(
         `insert into usage_events (organization_id, id, meter, occurred_at, xid)
-           values ($1, 'x', 'api_requests', now(), '1'::xid8)`,
+           values ($1, 'x', 'api_requests', now(), 1)`,
         [orgB],
       ),
     ).rejects.toThrow(/permission denied/);
