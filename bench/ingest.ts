@@ -110,6 +110,8 @@ const { db, close } = await benchDatabase();
 try {
   const orgs = [...new Set((await seedProjects(db.adminUrl, ORGS, 1)).map((r) => r.org))];
   const admin = new pg.Pool({ connectionString: db.adminUrl, max: POOL });
+  // Dropping the database at the end ends idle connections: not an error of the run.
+  admin.on('error', () => {});
   await admin.query(`insert into meters (key, aggregation, unit) values ($1, 'sum', 'bytes')`, [METER]);
   const keys: string[] = [];
   for (const org of orgs) {
@@ -243,7 +245,7 @@ try {
       await admin.query(
         `insert into usage_events (organization_id, id, meter, value, occurred_at)
          select $1, 's' || ($2 + g), 'bench.summary', (g % 1000) + 0.5,
-                now() - interval '6 days' * ((g * 7919) % 1000000) / 1000000.0
+                now() - interval '6 days' * ((g::bigint * 7919) % 1000000) / 1000000.0
            from generate_series(1, $3::int) g`,
         [org, done, n],
       );
@@ -258,7 +260,8 @@ try {
     const aggSecs = (performance.now() - t1) / 1000;
     await worker.end();
     await admin.query('analyze usage_events, usage_aggregates');
-    const from = new Date(Date.now() - 6 * 86_400_000).toISOString();
+    // On an hour boundary: the summary rounds `from` down to its bucket, the raw query must start there too.
+    const from = new Date(Math.floor((Date.now() - 6 * 86_400_000) / 3_600_000) * 3_600_000).toISOString();
     const to = new Date(Date.now() + 3_600_000).toISOString();
     const q = new URLSearchParams({ meter: 'bench.summary', from, to, granularity: 'hour' });
     const summaryUrl = url.replace('/events', `/summary?${q}`);

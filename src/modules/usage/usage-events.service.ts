@@ -2,7 +2,14 @@ import type { TenantCtx } from '../../platform/tenancy/context.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import type { MeterCatalog } from './meter-catalog.js';
 import * as repo from './usage-events.repository.js';
-import { eventDigest, parseDecimal, resolveValue, type MeterDef, type PropertyValue } from './usage-model.js';
+import {
+  canonicalProperties,
+  eventDigest,
+  parseDecimal,
+  resolveValue,
+  type MeterDef,
+  type PropertyValue,
+} from './usage-model.js';
 
 /** One event of a batch, as the route validated its shape. */
 export interface UsageEventInput {
@@ -88,6 +95,7 @@ export function createUsageEventsService(deps: {
         value: string | null;
         dimension: string | null;
         ms: number;
+        props: string | null;
       }[] = [];
       const meterCache = new Map<string, MeterDef | null>();
       for (let i = 0; i < events.length; i++) {
@@ -120,14 +128,15 @@ export function createUsageEventsService(deps: {
           results[i] = fail(i, e.id, 'INVALID_VALUE', invalidValueMessage(meter));
           continue;
         }
-        const digest = eventDigest(e.meter, sentValue, ms, e.properties);
+        const props = canonicalProperties(e.properties);
+        const digest = eventDigest(e.meter, sentValue, ms, props);
         const first = seen.get(e.id);
         if (first) {
           results[i] = { index: i, id: e.id, status: first.digest === digest ? 'duplicate' : 'conflict' };
           continue;
         }
         seen.set(e.id, { index: i, digest });
-        pending.push({ index: i, digest, value: resolved.value, dimension: resolved.dimension, ms });
+        pending.push({ index: i, digest, value: resolved.value, dimension: resolved.dimension, ms, props });
       }
       if (pending.length > 0) {
         pending.sort((a, b) => {
@@ -151,7 +160,7 @@ export function createUsageEventsService(deps: {
           cols.values.push(p.value);
           cols.dimensions.push(p.dimension);
           cols.occurredAt.push(new Date(p.ms).toISOString());
-          cols.properties.push(e.properties === undefined ? null : JSON.stringify(e.properties));
+          cols.properties.push(p.props);
           cols.digests.push(p.digest);
         }
         const stored = await withTenant(ctx.tenantId, async (db) => {

@@ -88,6 +88,11 @@ export function resolveValue(
   }
 }
 
+/** The canonical JSON of an event's properties (what is digested, and stored), null when absent. */
+export function canonicalProperties(properties: Record<string, PropertyValue> | undefined): string | null {
+  return properties === undefined ? null : canonicalJson(properties);
+}
+
 /**
  * The digest of an event's payload (what decides `duplicate` against `conflict`): meter, the value as
  * sent (canonical decimal), the instant in milliseconds and the canonical JSON of the properties. 16
@@ -97,8 +102,8 @@ export function eventDigest(
   meter: string,
   value: string | null,
   occurredAtMs: number,
-  properties: Record<string, PropertyValue> | undefined,
+  /** The canonical JSON of the properties ({@link canonicalProperties}), null when there are none. */
+  props: string | null,
 ): string {
-  const props = properties === undefined ? '' : canonicalJson(properties);
-  return hash('sha256', `${meter}\n${value ?? ''}\n${occurredAtMs}\n${props}`, 'hex').slice(0, 32);
+  return hash('sha256', `${meter}\n${value ?? ''}\n${occurredAtMs}\n${props ?? ''}`, 'hex').slice(0, 32);
 }
