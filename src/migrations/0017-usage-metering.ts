@@ -243,45 +243,62 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
       if p_from is distinct from (select s.horizon from public.usage_aggregator_state s) then
         raise exception 'usage aggregation must start at the watermark' using errcode = 'invalid_parameter_value';
       end if;
-      select count(*) into v_events from public.usage_events e
-        where e.xid >= v_from and e.xid < v_to and e.occurred_at >= p_since;
-      if v_events = 0 then return 0; end if;
-      insert into public.usage_aggregates as a (organization_id, meter, granularity, bucket_start, aggregation,
-          value, events, latest_at, latest_id, updated_at)
-      select b.organization_id, b.meter, b.granularity, b.bucket_start, b.aggregation,
-          case b.aggregation when 'count' then b.weight when 'sum' then b.s when 'max' then b.mx
-            when 'latest' then b.latest_value
-            else (select count(distinct x.dimension) from public.usage_events x
-                   where x.organization_id = b.organization_id and x.meter = b.meter
-                     and x.occurred_at >= b.bucket_start
-                     and x.occurred_at < b.bucket_start + ('1 ' || b.granularity)::interval) end,
-          b.events, b.latest_at, b.latest_id, now()
-        from (
-          select e.organization_id, e.meter, m.aggregation, g.granularity,
-              date_trunc(g.granularity, e.occurred_at, 'UTC') as bucket_start,
-              count(*) as events, sum(coalesce(e.value, 1)) as weight, sum(e.value) as s, max(e.value) as mx,
-              (array_agg(e.value order by e.occurred_at desc, e.id desc)
-                 filter (where m.aggregation = 'latest'))[1] as latest_value,
-              max(e.occurred_at) as latest_at,
-              (array_agg(e.id order by e.occurred_at desc, e.id desc)
-                 filter (where m.aggregation = 'latest'))[1] as latest_id
-            from public.usage_events e join public.meters m on m.key = e.meter
-            cross join (values ('minute'), ('hour'), ('day')) as g (granularity)
-            where e.xid >= v_from and e.xid < v_to and e.occurred_at >= p_since
-            group by 1, 2, 3, 4, 5) b
-      on conflict (organization_id, meter, granularity, bucket_start) do update set
-        value = case a.aggregation
-          when 'count' then a.value + excluded.value
-          when 'sum' then a.value + excluded.value
-          when 'max' then greatest(a.value, excluded.value)
-          when 'latest' then case when (excluded.latest_at, excluded.latest_id) > (a.latest_at, a.latest_id)
-                                  then excluded.value else a.value end
-          else excluded.value end,
-        events = a.events + excluded.events,
-        latest_at = greatest(a.latest_at, excluded.latest_at),
-        latest_id = case when (excluded.latest_at, excluded.latest_id) > (a.latest_at, a.latest_id)
-                         then excluded.latest_id else a.latest_id end,
-        updated_at = now();
+      -- Minute buckets from the raw events, then hours and days rolled up from the minutes (the events
+      -- are grouped once, not once per granularity).
+      with m as (
+        select e.organization_id, e.meter, k.aggregation,
+            date_bin('1 minute', e.occurred_at, timestamptz '2000-01-01 00:00:00+00') as b,
+            count(*) as events, sum(coalesce(e.value, 1)) as weight, sum(e.value) as s, max(e.value) as mx,
+            max(e.occurred_at) as latest_at,
+            (array_agg(e.value order by e.occurred_at desc, e.id desc)
+               filter (where k.aggregation = 'latest'))[1] as latest_value,
+            (array_agg(e.id order by e.occurred_at desc, e.id desc)
+               filter (where k.aggregation = 'latest'))[1] as latest_id
+          from public.usage_events e join public.meters k on k.key = e.meter
+          where e.xid >= v_from and e.xid < v_to and e.occurred_at >= p_since
+          group by 1, 2, 3, 4
+      ), r as (
+        select m.organization_id, m.meter, m.aggregation, 'minute'::text as granularity, m.b as bucket_start,
+            m.events, m.weight, m.s, m.mx, m.latest_at, m.latest_value, m.latest_id
+          from m
+        union all
+        select m.organization_id, m.meter, m.aggregation, g.granularity,
+            date_bin(g.step, m.b, timestamptz '2000-01-01 00:00:00+00'),
+            sum(m.events), sum(m.weight), sum(m.s), max(m.mx), max(m.latest_at),
+            (array_agg(m.latest_value order by m.latest_at desc, m.latest_id desc)
+               filter (where m.aggregation = 'latest'))[1],
+            (array_agg(m.latest_id order by m.latest_at desc, m.latest_id desc)
+               filter (where m.aggregation = 'latest'))[1]
+          from m cross join (values ('hour', interval '1 hour'), ('day', interval '1 day')) as g (granularity, step)
+          group by 1, 2, 3, 4, 5
+      ), ins as (
+        insert into public.usage_aggregates as a (organization_id, meter, granularity, bucket_start, aggregation,
+            value, events, latest_at, latest_id, updated_at)
+        select b.organization_id, b.meter, b.granularity, b.bucket_start, b.aggregation,
+            case b.aggregation when 'count' then b.weight when 'sum' then b.s when 'max' then b.mx
+              when 'latest' then b.latest_value
+              else (select count(distinct x.dimension) from public.usage_events x
+                     where x.organization_id = b.organization_id and x.meter = b.meter
+                       and x.occurred_at >= b.bucket_start
+                       and x.occurred_at < b.bucket_start + ('1 ' || b.granularity)::interval) end,
+            b.events, b.latest_at, b.latest_id, now()
+          from r b
+        on conflict (organization_id, meter, granularity, bucket_start) do update set
+          value = case a.aggregation
+            when 'count' then a.value + excluded.value
+            when 'sum' then a.value + excluded.value
+            when 'max' then greatest(a.value, excluded.value)
+            when 'latest' then case when (excluded.latest_at, excluded.latest_id) > (a.latest_at, a.latest_id)
+                                    then excluded.value else a.value end
+            else excluded.value end,
+          events = a.events + excluded.events,
+          latest_at = greatest(a.latest_at, excluded.latest_at),
+          latest_id = case when (excluded.latest_at, excluded.latest_id) > (a.latest_at, a.latest_id)
+                           then excluded.latest_id else a.latest_id end,
+          updated_at = now()
+        returning 1
+      )
+      select coalesce(sum(m.events), 0) into v_events from m;
       return v_events;
     end $$`.execute(db);
 
