@@ -226,10 +226,10 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   // Step 1: lock the watermark (one aggregator at a time) and say which transaction ids are complete:
   // every id below the snapshot's xmin has committed or aborted, so no event can appear below it later.
   await sql`create function worker_api.app_usage_aggregate_begin()
-    returns table (from_xid xid8, to_xid xid8)
+    returns table (from_xid xid8, to_xid xid8, last_moved timestamptz)
     language plpgsql security definer set search_path = pg_catalog, public as $$
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the usage aggregator'))}
-      return query select s.horizon, greatest(s.horizon, pg_snapshot_xmin(pg_current_snapshot()))
+      return query select s.horizon, greatest(s.horizon, pg_snapshot_xmin(pg_current_snapshot())), s.updated_at
         from public.usage_aggregator_state s for update skip locked;
     end $$`.execute(db);
 

@@ -68,7 +68,8 @@ describe('loadConfig: defaults', () => {
       retentionDays: 90,
     });
     expect(() => loadConfig({ USAGE_LATENESS_DAYS: '31' })).toThrow(/USAGE_LATENESS_DAYS/);
-    expect(() => loadConfig({ USAGE_RETENTION_DAYS: '10' })).toThrow(/USAGE_RETENTION_DAYS/);
+    // Never shorter than the longest lateness window plus the partitions kept behind it.
+    expect(() => loadConfig({ USAGE_RETENTION_DAYS: '59' })).toThrow(/USAGE_RETENTION_DAYS/);
   });
 
   it('treats empty values as unset and ignores unknown variables', () => {

@@ -55,7 +55,7 @@ export interface AppConfig {
    */
   requireVerifiedEmail: boolean;
   /** Usage metering: USAGE_LATENESS_DAYS (default 7, 1-30): events older than this are refused;
-   *  USAGE_RETENTION_DAYS (default 400, 30-3650): raw events are kept this long. */
+   *  USAGE_RETENTION_DAYS (default 400, 60-3650): raw events are kept this long. */
   usage: { latenessDays: number; retentionDays: number };
   secretsFromEnv: SecretsFromEnv;
   /** Public keys of retired audit checkpoint keys (AUDIT_RETIRED_KEYS): older checkpoints still verify. */
@@ -325,7 +325,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const requireVerifiedEmail = oneOf(env, 'REQUIRE_VERIFIED_EMAIL', ['true', 'false'], 'true') === 'true';
   const usage = {
     latenessDays: int(env, 'USAGE_LATENESS_DAYS', 7, 1, 30),
-    retentionDays: int(env, 'USAGE_RETENTION_DAYS', 400, 30, 3650),
+    retentionDays: int(env, 'USAGE_RETENTION_DAYS', 400, 60, 3650),
   };
   return {
     nodeEnv,

@@ -42,8 +42,8 @@ export function createUsageAggregator(deps: {
     const client = await deps.pool.connect();
     try {
       await client.query('begin');
-      const range = await client.query<{ from_xid: string; to_xid: string }>(
-        'select from_xid::text, to_xid::text from worker_api.app_usage_aggregate_begin()',
+      const range = await client.query<{ from_xid: string; to_xid: string; last_moved: Date }>(
+        'select from_xid::text, to_xid::text, last_moved from worker_api.app_usage_aggregate_begin()',
       );
       const r = range.rows[0];
       if (!r || r.from_xid === r.to_xid) {
@@ -51,8 +51,10 @@ export function createUsageAggregator(deps: {
         return 0;
       }
       await deps.hooks?.afterRead?.({ from: r.from_xid, to: r.to_xid });
-      // A day beyond the lateness window: ingestion refuses anything older, so no new event is.
-      const since = new Date(Date.now() - deps.latenessMs - 86_400_000);
+      // Every event of the range was accepted after the watermark last moved, so none is older than that
+      // moment minus the lateness window (a day of margin for transactions that were already running).
+      // Only partitions from there on are read, however long the aggregator was stopped.
+      const since = new Date(Math.min(Date.now(), r.last_moved.getTime()) - deps.latenessMs - 86_400_000);
       const applied = await client.query<{ n: string }>(
         'select worker_api.app_usage_aggregate_apply($1::xid8, $2::xid8, $3) as n',
         [r.from_xid, r.to_xid, since],

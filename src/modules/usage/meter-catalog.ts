@@ -2,8 +2,9 @@ import type { MeterDef } from './usage-model.js';
 
 /** The meter catalog as ingestion reads it: in memory, reloaded after `ttlMs` and on an unknown key. */
 export interface MeterCatalog {
-  /** The meter, or null when none has that key (after one reload, so a meter created a moment ago on
-   *  another instance is found). May answer synchronously (the common case). */
+  /** The meter, or null when none has that key (after a reload, unless the catalog was loaded less than
+   *  a second ago, so a meter created a moment ago on another instance is found). May answer
+   *  synchronously (the common case). */
   get(key: string): MeterDef | null | Promise<MeterDef | null>;
   /** Drops the loaded catalog (after a change on this instance). */
   forget(): void;
@@ -46,6 +47,8 @@ export function createMeterCatalog(deps: {
       if (meters && now() - loadedAt < ttl) {
         const m = meters.get(key);
         if (m) return m;
+        // Loaded less than a second ago: an unknown key stays unknown (no reload per batch of typos).
+        if (now() - loadedAt < 1000) return null;
       }
       return reload().then((map) => map.get(key) ?? null);
     },
