@@ -149,30 +149,17 @@ describe('billing service (database, fixture inputs)', () => {
 
   it('gapless numbers: concurrent finalizations and one rollback leave 1..N with no hole', async () => {
     const orgs = await Promise.all([1, 2, 3, 4, 5].map((i) => createTestOrg(tenancy, `gap-${i}`)));
-    const finalize = (org: string, rollback: boolean) =>
-      tenancy
-        .withTenant(org, async (tdb) => {
-          const id = uuidv7();
-          await repo.insertDraft(tdb, {
-            organization_id: org,
-            id,
-            currency: 'EUR',
-            period_start: '2025-12-01',
-            period_end: '2026-01-01',
-            subtotal: 7,
-            total: 7,
-            lines: [],
-          });
-          const number = await finalizeInvoice(tdb, org, id);
-          if (rollback) throw new Error(`rolled back ${number}`);
-          return number;
-        })
-        .catch((err: Error) => err);
-    // A draft whose lines do not add up to its total is refused without taking a number.
-    const badly = await finalize(orgs[0]!, false);
-    expect(badly).toBeInstanceOf(Error);
-    expect((badly as Error).message).toMatch(/lines sum to 0/);
-    const fine = async (org: string, rollback: boolean) =>
+    const line = {
+      description: 'x',
+      planKey: 'p',
+      component: 'flat' as const,
+      quantity: 1,
+      amount: 7,
+      periodStart: '2025-11-01',
+      periodEnd: '2025-12-01',
+    };
+    /** Inserts a draft of 7 and finalizes it; `rollback` throws after the number was taken. */
+    const finalize = (org: string, opts: { lines: (typeof line)[]; rollback?: boolean }) =>
       tenancy
         .withTenant(org, async (tdb) => {
           const id = uuidv7();
@@ -184,29 +171,26 @@ describe('billing service (database, fixture inputs)', () => {
             period_end: '2025-12-01',
             subtotal: 7,
             total: 7,
-            lines: [
-              {
-                description: 'x',
-                planKey: 'p',
-                component: 'flat',
-                quantity: 1,
-                amount: 7,
-                periodStart: '2025-11-01',
-                periodEnd: '2025-12-01',
-              },
-            ],
+            lines: opts.lines,
           });
           const number = await finalizeInvoice(tdb, org, id);
           await new Promise((r) => setTimeout(r, 20)); // hold the counter while the others wait
-          if (rollback) throw new Error(`rolled back ${number}`);
+          if (opts.rollback) throw new Error(`rolled back ${number}`);
           return number;
         })
         .catch((err: Error) => err);
-    const outcomes = await Promise.all(orgs.map((o, i) => fine(o, i === 2)));
+    // A draft whose lines do not add up to its total is refused (and rolled back with its transaction).
+    const badly = await finalize(orgs[0]!, { lines: [] });
+    expect(badly).toBeInstanceOf(Error);
+    expect((badly as Error).message).toMatch(/lines sum to 0/);
+    const outcomes = await Promise.all(orgs.map((o, i) => finalize(o, { lines: [line], rollback: i === 2 })));
     const numbers = outcomes.filter((o): o is string => typeof o === 'string');
     expect(numbers).toHaveLength(4);
     expect(new Set(numbers).size).toBe(4);
     expect(outcomes[2]).toBeInstanceOf(Error);
+    // The rolled-back number went to a finalization that waited for it, unless none came after it.
+    const returned = /rolled back (INV-\d+)/.exec((outcomes[2] as Error).message)![1]!;
+    expect(numbers.includes(returned) || numbers.every((n) => n < returned)).toBe(true);
     // The whole deployment (other test files finalize too): the numbers of every finalized or void
     // invoice are exactly 1..counter, read in one snapshot.
     const all = await owner.query<{ numbers: string[]; last: string }>(
