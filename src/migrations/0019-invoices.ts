@@ -84,10 +84,13 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
 
   // Finalizes a draft of p_org: checks its lines sum to its subtotal and total, takes the next number
   // (locking the counter row until the caller's transaction ends: concurrent finalizations wait, and a
-  // rollback returns the number), marks it finalized. Only inside the tenant scope of p_org.
+  // rollback returns the number), marks it finalized; returns the number and the finalization time. Only
+  // inside the tenant scope of p_org.
   await sql`create function app_invoice_finalize(p_org uuid, p_invoice uuid)
-    returns text language plpgsql security definer set search_path = pg_catalog, public as $$
+    returns table (number text, finalized_at timestamptz)
+    language plpgsql security definer set search_path = pg_catalog, public as $$
     declare v_subtotal bigint; v_total bigint; v_sum numeric; v_next bigint; v_number text;
+      v_at timestamptz := now();
     begin
       if p_org is null or p_org is distinct from public.app_current_tenant() then
         raise exception 'invoice finalization outside the tenant scope of its organization'
@@ -108,9 +111,9 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
       update public.invoice_number_counter c set last_value = c.last_value + 1
         where c.singleton returning c.last_value into v_next;
       v_number := 'INV-' || lpad(v_next::text, greatest(6, length(v_next::text)), '0');
-      update public.invoices i set status = 'finalized', number = v_number, finalized_at = now()
+      update public.invoices i set status = 'finalized', number = v_number, finalized_at = v_at
         where i.organization_id = p_org and i.id = p_invoice;
-      return v_number;
+      return query select v_number, v_at;
     end $$`.execute(db);
   await sql`alter function app_invoice_finalize(uuid, uuid) owner to ${definer}`.execute(db);
   await sql`revoke all on function app_invoice_finalize(uuid, uuid) from public`.execute(db);

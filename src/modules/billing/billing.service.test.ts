@@ -173,7 +173,7 @@ describe('billing service (database, fixture inputs)', () => {
             total: 7,
             lines: opts.lines,
           });
-          const number = await finalizeInvoice(tdb, org, id);
+          const { number } = await finalizeInvoice(tdb, org, id);
           await new Promise((r) => setTimeout(r, 20)); // hold the counter while the others wait
           if (opts.rollback) throw new Error(`rolled back ${number}`);
           return number;

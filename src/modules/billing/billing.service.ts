@@ -75,7 +75,7 @@ export function createBillingService(deps: {
       const priced = await price(ctx, period);
       const id = uuidv7();
       return withTenant(ctx.tenantId, async (db) => {
-        const inserted = await repo.insertDraft(db, {
+        const draft = {
           organization_id: ctx.tenantId,
           id,
           currency: priced.currency,
@@ -84,14 +84,16 @@ export function createBillingService(deps: {
           subtotal: priced.subtotal,
           total: priced.total,
           lines: priced.lines,
-        });
-        if (!inserted) {
+        };
+        const createdAt = await repo.insertDraft(db, draft);
+        if (!createdAt) {
           // Closed concurrently: the other close committed first (the insert waited for it).
           const other = await repo.findInvoiceOfPeriod(db, ctx.tenantId, period);
           if (!other) throw new Error('closePeriod: conflicting invoice vanished');
           return { invoice: toInvoice(other), created: false };
         }
-        const number = await finalizeInvoice(db, ctx.tenantId, id);
+        // From here to COMMIT the deployment's counter row is locked: one more statement, the audit event.
+        const { number, finalizedAt } = await finalizeInvoice(db, ctx.tenantId, id);
         await recordAudit(db, ctx, {
           action: 'invoice.finalized',
           target: { type: 'invoice', id },
@@ -103,8 +105,20 @@ export function createBillingService(deps: {
             total: priced.total,
           },
         });
-        const row = await repo.findInvoice(db, ctx.tenantId, id);
-        return { invoice: toInvoice(row!), created: true };
+        const invoice: Invoice = {
+          id,
+          number,
+          status: 'finalized',
+          currency: priced.currency,
+          periodStart: period.start,
+          periodEnd: period.end,
+          subtotal: priced.subtotal,
+          total: priced.total,
+          lines: priced.lines,
+          createdAt: createdAt.toISOString(),
+          finalizedAt: finalizedAt.toISOString(),
+        };
+        return { invoice, created: true };
       });
     },
   };

@@ -34,7 +34,10 @@ const columns = [
   'finalized_at',
 ] as const;
 
-/** Inserts a draft invoice of the current tenant (finalized by `finalizeInvoice` in the same transaction). */
+/**
+ * Inserts a draft invoice of the current tenant (finalized by `finalizeInvoice` in the same transaction);
+ * its creation time, or undefined when the period already has an invoice that is not void.
+ */
 export async function insertDraft(
   db: TenantDb,
   row: {
@@ -47,7 +50,7 @@ export async function insertDraft(
     total: number;
     lines: InvoiceLine[];
   },
-): Promise<boolean> {
+): Promise<Date | undefined> {
   const res = await db
     .insertInto('invoices')
     .values({ ...row, lines: JSON.stringify(row.lines) })
@@ -57,8 +60,9 @@ export async function insertDraft(
         .where('status', '<>', sql.lit('void'))
         .doNothing(),
     )
+    .returning('created_at')
     .executeTakeFirst();
-  return (res.numInsertedOrUpdatedRows ?? 0n) > 0n;
+  return res?.created_at;
 }
 
 /** One invoice by id, or undefined. */

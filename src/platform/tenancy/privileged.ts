@@ -220,7 +220,8 @@ export async function auditOrganizationsPending(
 
 /**
  * Finalizes a draft invoice of `organizationId` (migration 0019, `app_invoice_finalize`): checks its lines
- * sum to its subtotal and total, gives it the deployment's next invoice number and marks it finalized.
+ * sum to its subtotal and total, gives it the deployment's next invoice number and marks it finalized
+ * (returned with the finalization time).
  * The number comes from one counter row locked until the caller's transaction ends, so a rolled-back
  * finalization returns its number and the numbers have no gaps; concurrent finalizations wait for each
  * other's commit. Contract: only inside the tenant scope of `organizationId` (the database refuses any
@@ -230,9 +231,11 @@ export async function finalizeInvoice(
   db: TenantDb,
   organizationId: string,
   invoiceId: string,
-): Promise<string> {
+): Promise<{ number: string; finalizedAt: Date }> {
   const res = await sql<{
     number: string;
-  }>`select app_invoice_finalize(${organizationId}, ${invoiceId}) as number`.execute(db);
-  return res.rows[0]!.number;
+    finalized_at: Date;
+  }>`select number, finalized_at from app_invoice_finalize(${organizationId}, ${invoiceId})`.execute(db);
+  const row = res.rows[0]!;
+  return { number: row.number, finalizedAt: row.finalized_at };
 }
