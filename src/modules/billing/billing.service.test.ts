@@ -133,7 +133,13 @@ describe('billing service (database, fixture inputs)', () => {
     await expect(invoices.get(ctxA, 'not-a-uuid')).rejects.toMatchObject({ code: 'INVOICE_NOT_FOUND' });
   });
 
-  it('closePeriod refuses a period that has not ended, and a malformed one', async () => {
+  it('closePeriod refuses a period that has not ended, a malformed one, and one that is not a billing period', async () => {
+    await expect(
+      billing().closePeriod(ctxA, { start: '2026-01-05', end: '2026-02-05' }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_PERIOD',
+      status: 400,
+    });
     await expect(
       billing().closePeriod(ctxA, { start: '2026-02-01', end: '2026-03-01' }),
     ).rejects.toMatchObject({

@@ -21,7 +21,8 @@ export interface BillingService {
   /** The invoice of the period containing today, priced from the inputs as they are now. */
   preview(ctx: TenantCtx): Promise<InvoicePreview>;
   /**
-   * Creates and finalizes the invoice of a period that has ended (`end` exclusive, on or before today).
+   * Creates and finalizes the invoice of a billing period of the organization (as `periodContaining`
+   * gives it) that has ended (`end` exclusive, on or before today).
    * Idempotent per organization and period: closing it again, or concurrently, returns the one invoice
    * (`created` false) and takes no second number. Audited `invoice.finalized`.
    */
@@ -59,6 +60,13 @@ export function createBillingService(deps: {
         period = periodOf(requested.start, requested.end);
       } catch (err) {
         throw new BillingError('INVALID_PERIOD', (err as Error).message);
+      }
+      const expected = await inputs.periodContaining(ctx, period.start);
+      if (expected.start !== period.start || expected.end !== period.end) {
+        throw new BillingError(
+          'INVALID_PERIOD',
+          `not a billing period of the organization (the one containing ${period.start}: ${expected.start} to ${expected.end})`,
+        );
       }
       if (period.end > utcDate(now())) {
         throw new BillingError('PERIOD_NOT_CLOSED', `the period ending ${period.end} has not ended`);
