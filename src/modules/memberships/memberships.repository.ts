@@ -69,7 +69,7 @@ export async function findAccess(
   orgId: string,
   userId: string,
 ): Promise<AccessRow | undefined> {
-  return (await accessOf(db, { orgId, userId }))[0];
+  return (await accessOf(db, { orgId, userId })).rows[0];
 }
 
 /** Inserts a membership (the user row must exist). */

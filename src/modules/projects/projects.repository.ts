@@ -40,7 +40,7 @@ export async function findProject(
   id: string,
   opts: { forUpdate?: boolean } = {},
 ): Promise<ProjectRow | undefined> {
-  const rows = await (opts.forUpdate ? findLocking : findPlain)(db, { tenantId, id });
+  const { rows } = await (opts.forUpdate ? findLocking : findPlain)(db, { tenantId, id });
   return rows[0];
 }
 

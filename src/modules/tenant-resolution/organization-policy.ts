@@ -42,7 +42,8 @@ export function createOrganizationPolicies(deps: {
     ttlMs: deps.ttlMs ?? 30_000,
   });
   const load = async (orgId: string) => {
-    const [row] = await deps.withTenant(orgId, (db) => policyOf(db, { orgId }), { mode: 'read' });
+    const { rows } = await deps.withTenant(orgId, (db) => policyOf(db, { orgId }), { mode: 'read' });
+    const row = rows[0];
     const v = row
       ? {
           requireTwoFactor: row.require_two_factor,

@@ -38,17 +38,25 @@ describe('precompiled', () => {
 
   it('runs the statement with each call’s values, in its tenant scope', async () => {
     for (const [i, name] of ['one', 'two', 'three'].entries()) {
-      const rows = await tenancy.withTenant(orgA, (db) => byId(db, { tenantId: orgA, id: idsA[i]! }), {
-        mode: 'read',
-      });
+      const rows = await tenancy.withTenant(
+        orgA,
+        async (db) => (await byId(db, { tenantId: orgA, id: idsA[i]! })).rows,
+        {
+          mode: 'read',
+        },
+      );
       expect(rows).toEqual([{ id: idsA[i], name }]);
     }
   });
 
   it('stays under RLS: another tenant’s scope sees nothing, even when naming the other tenant', async () => {
-    const rows = await tenancy.withTenant(orgB, (db) => byId(db, { tenantId: orgA, id: idsA[0]! }), {
-      mode: 'read',
-    });
+    const rows = await tenancy.withTenant(
+      orgB,
+      async (db) => (await byId(db, { tenantId: orgA, id: idsA[0]! })).rows,
+      {
+        mode: 'read',
+      },
+    );
     expect(rows).toEqual([]);
   });
 
@@ -68,9 +76,13 @@ describe('precompiled', () => {
         .where(sql<boolean>`${p.name}::text is not null`)
         .orderBy('name'),
     );
-    const rows = await tenancy.withTenant(orgA, (db) => named(db, { tenantId: orgA, name: 'one' }), {
-      mode: 'read',
-    });
+    const rows = await tenancy.withTenant(
+      orgA,
+      async (db) => (await named(db, { tenantId: orgA, name: 'one' })).rows,
+      {
+        mode: 'read',
+      },
+    );
     expect(rows.map((r) => r.name)).toEqual(['one', 'three']);
   });
 
@@ -84,7 +96,7 @@ describe('precompiled', () => {
     );
     const rows = await tenancy.withTenant(
       orgA,
-      (db) => byIds(db, { tenantId: orgA, ids: idsA.slice(0, 2) }),
+      async (db) => (await byIds(db, { tenantId: orgA, ids: idsA.slice(0, 2) })).rows,
       {
         mode: 'read',
       },

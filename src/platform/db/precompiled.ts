@@ -1,8 +1,9 @@
-import type { Compilable, CompiledQuery, Kysely } from 'kysely';
+import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
 import type { Database } from './schema.js';
 
 /**
- * A statement built with Kysely ONCE and then run with new parameter values: `(db, params) => rows`.
+ * A statement built with Kysely ONCE and then run with new parameter values: `(db, params) => result`,
+ * Kysely's `{ rows }` (not the rows alone: the caller's own `await` unwraps it, no extra promise per call).
  *
  * Why: Kysely builds an operation tree and compiles it to SQL on every call, the same text each time; on
  * a hot read that is a large share of the application's own CPU (issue 10). Here the builder runs once
@@ -19,7 +20,7 @@ import type { Database } from './schema.js';
  * - a list parameter must be ONE value (`= any(${p.ids})`), not spread by Kysely into `in ($1, $2, ...)`,
  *   whose length would be frozen at its first build.
  */
-export type PrecompiledStatement<DB, P, O> = (db: DB, params: P) => Promise<O[]>;
+export type PrecompiledStatement<DB, P, O> = (db: DB, params: P) => Promise<QueryResult<O>>;
 
 /** A value no caller can pass: NUL is refused in PostgreSQL text, so it is never a real parameter. */
 const SENTINEL_PREFIX = '\u0000sr-param:';
@@ -38,7 +39,7 @@ interface Compiled {
  *
  *     const findProject = precompiled((db: TenantDb, p: { tenantId: string; id: string }) =>
  *       db.selectFrom('projects').selectAll().where('organization_id', '=', p.tenantId).where('id', '=', p.id));
- *     const rows = await findProject(db, { tenantId, id });
+ *     const { rows } = await findProject(db, { tenantId, id });
  */
 export function precompiled<DB extends Kysely<Database>, P extends object, O>(
   build: (db: DB, params: P) => Compilable<O>,
@@ -51,7 +52,11 @@ export function precompiled<DB extends Kysely<Database>, P extends object, O>(
   return (db, params) => {
     let c = db === lastDb ? last : byHandle.get(db);
     if (c === undefined) {
-      c = compile(db, build);
+      try {
+        c = compile(db, build);
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
       byHandle.set(db, c);
     }
     lastDb = db;
@@ -63,12 +68,8 @@ export function precompiled<DB extends Kysely<Database>, P extends object, O>(
       values[i] = name === undefined ? constants[i] : (params as Record<string, unknown>)[name];
     }
     const query: CompiledQuery = { ...c.template, parameters: values };
-    return db.executeQuery<O>(query).then(rowsOf);
+    return db.executeQuery<O>(query);
   };
-}
-
-function rowsOf<O>(res: { rows: O[] }): O[] {
-  return res.rows;
 }
 
 function compile<DB extends Kysely<Database>, P extends object, O>(
