@@ -54,6 +54,8 @@ const descriptions = new WeakMap<object, Map<string, Description>>();
 
 /** pg's Result internals filled from a row description (see pg/lib/result.js `addFields`). */
 interface ResultInternals {
+  rows: unknown[];
+  parseRow(fields: unknown[]): unknown;
   fields: unknown[];
   _parsers: unknown[] | undefined;
   _prebuiltEmptyResultObject: Record<string, null> | null;
@@ -68,12 +70,13 @@ interface QueryInternals {
   name: string | undefined;
   _result: ResultInternals;
   _accumulateRows: boolean;
+  _canceledDueToError: Error | false;
   submit(connection: WireConnection): Error | null;
   handleCommandComplete(msg: unknown, connection: WireConnection): void;
-  handleDataRow(msg: unknown): void;
+  handleDataRow(msg: { fields: unknown[] }): void;
   handleRowDescription(msg: unknown): void;
   handleError(err: Error, connection: WireConnection): void;
-  callback?: (err: Error | null, res?: pg.QueryResult) => void;
+  callback: ((err: Error | null, res?: pg.QueryResult) => void) | undefined;
 }
 
 const QueryBase = pg.Query as unknown as new (text: string, values: readonly unknown[]) => QueryInternals;
@@ -113,9 +116,13 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
   /** Named prelude statements whose Parse this pipeline sent. */
   private preludeParsedHere: Set<string> | undefined;
   private readonly mainName: string | undefined;
+  private readonly shape: ((res: pg.QueryResult) => T) | undefined;
+  private resolve!: (r: T | Promise<T>) => void;
+  private reject!: (e: Error) => void;
   readonly result: Promise<T>;
-  /** Runs the query again after a stale-plan failure; its outcome becomes this query's. */
-  onStalePlan: (() => Promise<T>) | undefined;
+  /** Set to send the pipeline once more (on this client) after a stale-plan failure; its outcome becomes
+   *  this query's. */
+  retryOn: pg.ClientBase | undefined;
 
   constructor(
     prelude: readonly PreludeStatement[],
@@ -124,24 +131,35 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
     name?: string,
     shape?: (res: pg.QueryResult) => T,
   ) {
-    let resolve!: (r: T | Promise<T>) => void;
-    let reject!: (e: Error) => void;
-    const result = new Promise<T>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
     // Text and values, not a config object: pg copies a config object property by property.
     super(text, values);
+    this.result = new Promise<T>((res, rej) => {
+      this.resolve = res;
+      this.reject = rej;
+    });
     this.name = name;
     this.prelude = prelude;
     this.mainName = name;
+    this.shape = shape;
     this.pendingPrelude = prelude.length;
-    this.result = result;
-    this.callback = (err, res) => {
-      if (!err) resolve(shape ? shape(res!) : (res as T));
-      else if (this.onStalePlan && isStalePlanError(err)) resolve(this.onStalePlan());
-      else reject(err);
-    };
+    // pg's constructor made `callback` an own property: set it to the shared method (no closure per
+    // query); pg always calls it as `query.callback(...)`, so `this` is the query.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
+    this.callback = this.settle;
+  }
+
+  /** pg calls this (as `callback`) once the query is done. */
+  private settle(err: Error | null, res?: pg.QueryResult): void {
+    if (!err) {
+      this.resolve(this.shape ? this.shape(res!) : (res as T));
+    } else if (this.retryOn && isStalePlanError(err)) {
+      const again = pipelinedQuery(this.retryOn, this.prelude, this.text, this.values ?? [], {
+        shape: this.shape,
+      });
+      this.resolve(again);
+    } else {
+      this.reject(err);
+    }
   }
 
   /** Called by pg when this query's turn comes: writes every message, corked into one send. */
@@ -224,8 +242,15 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
     if (this.pendingPrelude === 0) super.handleRowDescription(msg);
   }
 
-  override handleDataRow(msg: unknown): void {
-    if (this.pendingPrelude === 0) super.handleDataRow(msg);
+  /** pg's handleDataRow without its per-row 'row' event (nobody listens to a pipelined query). */
+  override handleDataRow(msg: { fields: unknown[] }): void {
+    if (this.pendingPrelude !== 0 || this._canceledDueToError) return;
+    try {
+      this._result.rows.push(this._result.parseRow(msg.fields));
+    } catch (err) {
+      // As pg does: the error is reported once the server has answered the whole pipeline.
+      this._canceledDueToError = err as Error;
+    }
   }
 
   override handleCommandComplete(msg: unknown, connection: WireConnection): void {
@@ -309,9 +334,7 @@ export function pipelinedQuery<T = pg.QueryResult>(
   opts: PipelinedQueryOptions<T> = {},
 ): Promise<T> {
   const query = new PipelinedQuery<T>(prelude, text, values, statementName(text), opts.shape);
-  if (opts.retryStalePlan) {
-    query.onStalePlan = () => pipelinedQuery(client, prelude, text, values, { shape: opts.shape });
-  }
+  if (opts.retryStalePlan) query.retryOn = client;
   void client.query(query as unknown as pg.QueryConfig);
   return query.result;
 }
