@@ -1,6 +1,6 @@
 import { pipelinedQuery } from './pipelined-query.js';
+import { tenantCacheKey, type CacheKey } from './cache-keys.js';
 import { TenancyError } from './errors.js';
-import { isTenantId } from './context.js';
 import type { TenantDatabase } from './tenant-database.js';
 
 /** Where a tenant's rows live. `pooled` (the default) is the shared schema of the control database. */
@@ -37,9 +37,6 @@ interface CachedPlacement {
   readonly expiresAt: number;
 }
 
-const invalidTenant = () =>
-  new TenancyError('INVALID_TENANT_ID', 'tenant id must be a canonical lowercase UUID');
-
 const POOLED: PlacementRecord = { kind: 'pooled', databaseKey: null };
 const LOOKUP = 'select kind, database_key from tenant_placements where organization_id = $1';
 
@@ -48,16 +45,13 @@ const LOOKUP = 'select kind, database_key from tenant_placements where organizat
  * so it is never a network hop). A tenant without a record is pooled. The lookup itself is a
  * one-round-trip tenant-scoped read: `tenant_placements` is protected by RLS like every other table.
  * The cache is a Map in insertion order with an expiry per entry: a hit is one Map read and a clock read,
- * cheaper than an LRU's bookkeeping, and with a TTL this short, recency buys nothing. It is keyed by the
- * tenant id itself (validated by `withTenant` before it gets here): a private map holding one kind of
- * entry, never shared with other data, so the cache-key factory's prefix and namespace would only cost a
- * string build and a regular-expression check on every scope.
+ * cheaper than an LRU's bookkeeping, and with a TTL this short, recency buys nothing.
  */
 export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRouter {
   const ttlMs = opts.ttlMs ?? 60_000;
   const max = opts.max ?? 100_000;
-  const cache = new Map<string, CachedPlacement>();
-  const inflight = new Map<string, Promise<PlacementRecord>>();
+  const cache = new Map<CacheKey, CachedPlacement>();
+  const inflight = new Map<CacheKey, Promise<PlacementRecord>>();
 
   async function lookup(tenantId: string): Promise<PlacementRecord> {
     const client = await opts.control.pool.connect();
@@ -84,7 +78,7 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
     );
   }
 
-  function fresh(key: string): PlacementRecord | undefined {
+  function fresh(key: CacheKey): PlacementRecord | undefined {
     const entry = cache.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt > Date.now()) return entry.record;
@@ -92,20 +86,19 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
     return undefined;
   }
 
-  function store(key: string, record: PlacementRecord): void {
+  function store(key: CacheKey, record: PlacementRecord): void {
     cache.delete(key); // re-inserted last: the Map's order stays the order of expiry
-    if (cache.size >= max) cache.delete(cache.keys().next().value as string);
+    if (cache.size >= max) cache.delete(cache.keys().next().value as CacheKey);
     cache.set(key, { record, expiresAt: Date.now() + ttlMs });
   }
 
   return {
     cached(tenantId) {
-      const record = fresh(tenantId);
+      const record = fresh(tenantCacheKey(tenantId, 'placement'));
       return record && route(record);
     },
     async resolve(tenantId) {
-      if (!isTenantId(tenantId)) throw invalidTenant();
-      const key = tenantId;
+      const key = tenantCacheKey(tenantId, 'placement');
       const hit = fresh(key);
       if (hit) return route(hit);
       let pending = inflight.get(key);
@@ -131,8 +124,9 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
       return route(await pending);
     },
     invalidate(tenantId) {
-      cache.delete(tenantId);
-      inflight.delete(tenantId);
+      const key = tenantCacheKey(tenantId, 'placement');
+      cache.delete(key);
+      inflight.delete(key);
     },
   };
 }
