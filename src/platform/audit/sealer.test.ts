@@ -219,9 +219,13 @@ describe('audit sealing (real PostgreSQL)', () => {
       { prefix: big.repeat(27) },
       { metadata: JSON.stringify({ big: big.repeat(110) }) },
     ]) {
-      await expect(insertPendingAsRuntime(org, columns), Object.keys(columns)[0]).rejects.toThrow(
-        /check constraint/,
+      const err = await insertPendingAsRuntime(org, columns).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; message?: string },
       );
+      const column = Object.keys(columns)[0]!;
+      expect(err?.code, column).toBe('23514'); // check_violation, as the CHECK constraints answered
+      expect(err?.message, column).toMatch(/audit_pending row refused by the check of/);
     }
     // At the caps, a row is still one the chain takes.
     await insertPendingAsRuntime(org, { target_type: 'x'.repeat(512), target_id: 'y'.repeat(1024) });
