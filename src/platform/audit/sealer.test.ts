@@ -287,6 +287,28 @@ describe('audit sealing (real PostgreSQL)', () => {
     expect(calls).toEqual(['busy', 'quiet', 'other', 'busy', 'other', 'busy', 'busy']);
   });
 
+  it('the sealer seals up to `concurrency` organizations at once, each batch in the turn order', async () => {
+    const orgs = Array.from({ length: 10 }, (_, i) => `org${i}`);
+    const started: string[] = [];
+    let inFlight = 0;
+    let most = 0;
+    // A stand-in for app_audit_seal that takes a while, so batches overlap.
+    const withTenant = (async (org: string) => {
+      started.push(org);
+      most = Math.max(most, ++inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      inFlight -= 1;
+      return 1;
+    }) as unknown as WithTenant;
+    const sealer = createAuditSealer({ withTenant, databases: [], delayMs: 5, concurrency: 3 });
+    onTestFinished(() => sealer.stop());
+    sealer.startSweep(async () => orgs, 60_000);
+    await expect.poll(() => started.length).toBe(10);
+    await sealer.flush();
+    expect(started).toEqual(orgs);
+    expect(most).toBe(3);
+  });
+
   it('an audit event needs a write scope', async () => {
     const org = await createTestOrg(tenancy, 'seal-read');
     await expect(
