@@ -58,6 +58,17 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'table platform_audit_events: SELECT',
   'table platform_audit_head: SELECT',
 
+  // Invoices (migration 0019): drafts inserted without number, status or dates, finalized only by
+  // app_invoice_finalize, read; never updated or deleted by the runtime role (finalized ones are immutable).
+  'table invoices: SELECT',
+  'column invoices.organization_id: INSERT',
+  'column invoices.id: INSERT',
+  'column invoices.currency: INSERT',
+  'column invoices.period_start: INSERT',
+  'column invoices.period_end: INSERT',
+  'column invoices.subtotal: INSERT',
+  'column invoices.total: INSERT',
+  'column invoices.lines: INSERT',
   // Usage metering (migration 0017). Events are append-only: SELECT, and INSERT of every column but
   // `xid` (always the inserting transaction's id: the aggregator's watermark relies on it). The runtime
   // role holds privileges on the partitioned parent only, none on its daily partitions. Idempotency keys
@@ -84,6 +95,7 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_current_tenant(): EXECUTE (PUBLIC)',
   'function app_audit_refuse_change(): EXECUTE (PUBLIC)',
   'function app_audit_seal(uuid,integer,boolean): EXECUTE',
+  'function app_invoice_finalize(uuid,uuid): EXECUTE',
   'function app_platform_audit_append(text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
   'function app_priv_api_key_by_key_id(text,bytea): EXECUTE',
   'function app_priv_invitation_by_token(bytea): EXECUTE',

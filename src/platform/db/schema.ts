@@ -23,6 +23,7 @@ export interface Database {
   audit_checkpoints: AuditCheckpointsTable;
   platform_audit_events: PlatformAuditEventsTable;
   platform_audit_head: PlatformAuditHeadTable;
+  invoices: InvoicesTable;
 }
 
 type CreatedAt = ColumnType<Date, never, never>;
@@ -266,4 +267,25 @@ export interface FeatureFlagOverridesTable {
   value: JsonText<unknown>;
   updated_by_user_id: string | null;
   updated_at: Generated<Date>;
+}
+
+/**
+ * An invoice (migration 0019). The runtime role inserts drafts and reads; number, status and the dates
+ * are set only by `app_invoice_finalize`. bigint columns come back as text, dates are read as text.
+ */
+export interface InvoicesTable {
+  organization_id: string;
+  id: string;
+  number: ColumnType<string | null, never, never>;
+  status: ColumnType<'draft' | 'finalized' | 'void', never, never>;
+  currency: string;
+  period_start: ColumnType<string, string, never>;
+  period_end: ColumnType<string, string, never>;
+  subtotal: ColumnType<string, number, never>;
+  total: ColumnType<string, number, never>;
+  /** The invoice lines as jsonb (inserted as JSON text). */
+  lines: ColumnType<unknown, string, never>;
+  created_at: CreatedAt;
+  finalized_at: ColumnType<Date | null, never, never>;
+  voided_at: ColumnType<Date | null, never, never>;
 }
