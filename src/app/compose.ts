@@ -17,6 +17,14 @@ import { installJobPayloadKey } from '../platform/jobs/payload-seal.js';
 import { auditChainsToCheckpoint, auditOrganizationsPending } from '../platform/tenancy/privileged.js';
 import { createAuditSealer } from '../platform/audit/sealer.js';
 import { createServices, type Services } from './services.js';
+import {
+  createUsageAggregator,
+  maintainUsagePartitions,
+  USAGE_PARTITIONS_CRONTAB,
+  USAGE_PARTITIONS_TASK,
+  type UsageAggregator,
+} from '../modules/usage/aggregator.js';
+import { usageSettings, type UsageSettings } from '../modules/usage/usage-settings.js';
 import { registerRoutes } from './routes.js';
 import { registerConsole } from '../platform/http/console.js';
 import { createAppAuthenticator } from './authenticator.js';
@@ -56,6 +64,8 @@ export interface ComposeOptions {
   readonly requireVerifiedEmail?: boolean;
   /** Run the background job worker in this process (default true). */
   readonly runJobs?: boolean;
+  /** Metering: lateness window, retention, aggregation and flush intervals (defaults in usage-settings.ts). */
+  readonly usage?: UsageSettings;
   /** Replaces the real authenticator (tests of the tenancy core only). */
   readonly authenticator?: Authenticator;
 }
@@ -118,8 +128,11 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
   await registerConsole(app, { publicUrl: opts.publicUrl });
   await app.ready();
 
+  services.usageRecorder.start();
+  const usage = usageSettings(opts.usage);
   let worker: JobWorker | undefined;
   let jobPool: pg.Pool | undefined;
+  let aggregator: UsageAggregator | undefined;
   if (opts.runJobs !== false) {
     if (!opts.workerDatabaseUrl) throw new Error('compose: workerDatabaseUrl is required to run jobs');
     const checkpointPool = createPool({
@@ -135,6 +148,9 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       pollIntervalMs: 500,
       handlers: {
         [MAIL_TASK]: createMailJobHandler(mailer),
+        [USAGE_PARTITIONS_TASK]: async () => {
+          await maintainUsagePartitions(checkpointPool, usage, opts.log);
+        },
         [CHECKPOINT_TASK]: createCheckpointJobHandler({
           chainsToCheckpoint: (after, limit) =>
             auditChainsToCheckpoint(checkpointPool, opts.secrets.auditKey.kid, after, limit, opts.log),
@@ -142,8 +158,10 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
           log: opts.log,
         }),
       },
-      crontab: CHECKPOINT_CRONTAB,
+      crontab: CHECKPOINT_CRONTAB + USAGE_PARTITIONS_CRONTAB,
     });
+    aggregator = createUsageAggregator({ pool: checkpointPool, latenessMs: usage.latenessMs, log: opts.log });
+    aggregator.start(usage.aggregateEveryMs);
     auditSealer.startSweep((after, limit) =>
       auditOrganizationsPending(checkpointPool, after, limit, opts.log),
     );
@@ -157,6 +175,9 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     mailer,
     async close() {
       await auditSealer.stop();
+      // Recorded usage is flushed while the pools are open; the aggregator's run ends first.
+      await services.usageRecorder.close();
+      await aggregator?.stop();
       await worker?.stop();
       await jobPool?.end();
       mailer.close();

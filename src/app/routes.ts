@@ -26,6 +26,8 @@ import { registerSwitchRoutes } from '../modules/tenant-resolution/switch.routes
 import { registerDevMailboxRoutes } from '../platform/mail/dev-mailbox.routes.js';
 import { registerAuditRoutes } from '../modules/audit/audit.routes.js';
 import { registerPlatformAuditRoutes } from '../modules/audit/platform-audit.routes.js';
+import { registerMetersRoutes } from '../modules/usage/meters.routes.js';
+import { registerUsageRoutes } from '../modules/usage/usage.routes.js';
 import type { Services } from './services.js';
 import type { ComposeOptions } from './compose.js';
 
@@ -96,6 +98,14 @@ export function registerRoutes(
   registerFlagDefinitionsRoutes(app, { definitions: s.flagDefinitions });
   registerAuditRoutes(app, { audit: s.audit });
   registerPlatformAuditRoutes(app, { platformAudit: s.platformAudit });
+  registerMetersRoutes(app, { meters: s.meters });
+  registerUsageRoutes(app, { usageEvents: s.usageEvents, usageSummary: s.usageSummary });
+  // The built-in `api_requests` meter: every tenant-scoped request counts once, added up in memory and
+  // flushed every few seconds (no write per request).
+  app.addHook('onResponse', (req, _reply, done) => {
+    if (req.tenantCtx) s.usageRecorder.record(req.tenantCtx, 'api_requests');
+    done();
+  });
   registerSwitchRoutes(app, {
     sessions: s.sessions,
     organizationIdBySlug: deps.organizationIdBySlug,

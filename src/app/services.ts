@@ -34,6 +34,13 @@ import { createPlatformAuditService } from '../modules/audit/platform-audit.serv
 import { createAuditSigner, createAuditVerifier, publicKeyOf } from '../platform/audit/signing.js';
 import { withPlatformScope } from '../platform/tenancy/platform-scope.js';
 import type { ComposeOptions } from './compose.js';
+import { createMetersService } from '../modules/usage/meters.service.js';
+import { allMeters, toDef } from '../modules/usage/meters.repository.js';
+import { createMeterCatalog } from '../modules/usage/meter-catalog.js';
+import { createUsageEventsService } from '../modules/usage/usage-events.service.js';
+import { createUsageSummaryService } from '../modules/usage/usage-summary.service.js';
+import { createUsageRecorder } from '../modules/usage/record-usage.js';
+import { usageSettings } from '../modules/usage/usage-settings.js';
 
 /** Builds every service with only the dependencies it uses. */
 export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb; opts: ComposeOptions }) {
@@ -144,9 +151,26 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     ]),
     retiredKeys: (opts.auditRetiredKeys ?? []).map((k) => publicKeyOf(k.kid, k.jwk)),
   });
+  const meterCatalog = createMeterCatalog({
+    load: async () => (await allMeters(platformDb)).map(toDef),
+  });
+  const usage = usageSettings(opts.usage);
+  const usageEvents = createUsageEventsService({
+    withTenant,
+    meters: meterCatalog,
+    settings: { latenessMs: usage.latenessMs, futureMs: usage.futureMs },
+  });
   return {
     bus,
     audit,
+    meters: createMetersService({ db: platformDb, changed: () => meterCatalog.forget() }),
+    usageEvents,
+    usageSummary: createUsageSummaryService({ withTenant, meters: meterCatalog }),
+    usageRecorder: createUsageRecorder({
+      events: usageEvents,
+      flushMs: usage.recordFlushMs,
+      log: opts.log,
+    }),
     platformAudit: createPlatformAuditService({ db: platformDb }),
     membershipLookup,
     organizationPolicies,

@@ -16,6 +16,7 @@ import * as m0013 from './0013-user-display-name.js';
 import * as m0014 from './0014-platform-organization-search.js';
 import * as m0015 from './0015-audit-sealer.js';
 import * as m0016 from './0016-audit-write-cost.js';
+import * as m0017 from './0017-usage-metering.js';
 import * as m0019 from './0019-invoices.js';
 
 export interface MigrationModule {
@@ -40,5 +41,6 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0014-platform-organization-search', m0014],
   ['0015-audit-sealer', m0015],
   ['0016-audit-write-cost', m0016],
+  ['0017-usage-metering', m0017],
   ['0019-invoices', m0019],
 ];

@@ -55,10 +55,21 @@ describe('loadConfig: defaults', () => {
       smtpUrl: undefined,
       mailFrom: 'SaaSReady <no-reply@saasready.local>',
       requireVerifiedEmail: true,
+      usage: { latenessDays: 7, retentionDays: 400 },
       baseDomain: undefined,
       secretsFromEnv: {},
       auditRetiredKeys: [],
     });
+  });
+
+  it('reads the usage metering settings within their bounds', () => {
+    expect(loadConfig({ USAGE_LATENESS_DAYS: '3', USAGE_RETENTION_DAYS: '90' }).usage).toEqual({
+      latenessDays: 3,
+      retentionDays: 90,
+    });
+    expect(() => loadConfig({ USAGE_LATENESS_DAYS: '31' })).toThrow(/USAGE_LATENESS_DAYS/);
+    // Never shorter than the longest lateness window plus the partitions kept behind it.
+    expect(() => loadConfig({ USAGE_RETENTION_DAYS: '59' })).toThrow(/USAGE_RETENTION_DAYS/);
   });
 
   it('treats empty values as unset and ignores unknown variables', () => {

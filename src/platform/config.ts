@@ -54,6 +54,9 @@ export interface AppConfig {
    * invitations, create API keys or mint access tokens (403 EMAIL_NOT_VERIFIED).
    */
   requireVerifiedEmail: boolean;
+  /** Usage metering: USAGE_LATENESS_DAYS (default 7, 1-30): events older than this are refused;
+   *  USAGE_RETENTION_DAYS (default 400, 60-3650): raw events are kept this long. */
+  usage: { latenessDays: number; retentionDays: number };
   secretsFromEnv: SecretsFromEnv;
   /** Public keys of retired audit checkpoint keys (AUDIT_RETIRED_KEYS): older checkpoints still verify. */
   auditRetiredKeys: RetiredAuditKey[];
@@ -320,6 +323,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError('MAIL_FROM', 'MAIL_FROM must be an address such as "Acme <no-reply@acme.test>"');
   }
   const requireVerifiedEmail = oneOf(env, 'REQUIRE_VERIFIED_EMAIL', ['true', 'false'], 'true') === 'true';
+  const usage = {
+    latenessDays: int(env, 'USAGE_LATENESS_DAYS', 7, 1, 30),
+    retentionDays: int(env, 'USAGE_RETENTION_DAYS', 400, 60, 3650),
+  };
   return {
     nodeEnv,
     host: hostValue,
@@ -337,6 +344,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     smtpUrl,
     mailFrom,
     requireVerifiedEmail,
+    usage,
     secretsFromEnv: secretsFromEnv(env, nodeEnv),
     auditRetiredKeys: retiredAuditKeys(env),
   };

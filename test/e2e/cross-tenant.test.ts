@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { routeAuthTable } from '../../src/platform/http/auth.js';
 import { createBillingService } from '../../src/modules/billing/billing.service.js';
 import { calendarPeriod } from '../../src/modules/billing/billing-period.js';
@@ -10,6 +11,7 @@ import {
   inOrg,
   invite,
   ORG_NOT_FOUND,
+  api,
   rememberSecret,
   signUp,
   signUpPlatformAdmin,
@@ -106,7 +108,29 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/billing/invoices': { url: '/v1/billing/invoices' },
       'GET /v1/billing/invoices/:id': { url: `/v1/billing/invoices/${ids.invoice}` },
       'GET /v1/billing/invoices/:id/pdf': { url: `/v1/billing/invoices/${ids.invoice}/pdf` },
+      'POST /v1/usage/events': {
+        url: '/v1/usage/events',
+        body: { events: [{ id: 'planted', meter: 'api_requests', timestamp: new Date().toISOString() }] },
+      },
+      'GET /v1/usage/summary': { url: `/v1/usage/summary?${summaryQuery()}` },
     }) satisfies Record<string, Call>;
+
+  const summaryQuery = () =>
+    new URLSearchParams({
+      meter: 'api_requests',
+      from: new Date(Date.now() - 86_400_000).toISOString(),
+      to: new Date(Date.now() + 3_600_000).toISOString(),
+      granularity: 'hour',
+    }).toString();
+  /** B's stored usage events (read in B's own scope). */
+  const usageEventsOfB = () =>
+    c.tenancy.withTenant(b.id, async (db) =>
+      (
+        await sql<{ id: string }>`select id from usage_events where organization_id = ${b.id}::uuid`.execute(
+          db,
+        )
+      ).rows.map((r) => r.id),
+    );
 
   const idsOfB = () => ({
     project: projectB,
@@ -235,6 +259,35 @@ describe('e2e: cross-tenant access', () => {
   const takesId = (key: string) =>
     (key.includes(':') && !key.startsWith('PUT /v1/flags/')) || key.endsWith('transfer-ownership');
 
+  it('an API key of A can neither write usage to B nor read B’s summaries, whatever names B', async () => {
+    const made = await attacker.browser.post(
+      '/v1/api-keys',
+      { name: 'usage', scopes: ['usage:write', 'usage:read'] },
+      inOrg(a.id),
+    );
+    expect(made.statusCode, made.body).toBe(201);
+    const key = api(c, made.json<{ secret: string }>().secret);
+    const before = await usageEventsOfB();
+    const event = { id: `x-${randomUUID()}`, meter: 'api_requests', timestamp: new Date().toISOString() };
+    for (const [how, url, headers] of [
+      ['header id', '/v1/usage/events', inOrg(b.id)],
+      ['header slug', '/v1/usage/events', inOrg(b.slug)],
+      ['path', `/v1/orgs/${b.slug}/usage/events`, {}],
+      ['subdomain', '/v1/usage/events', { host: `${b.slug}.${BASE_DOMAIN}` }],
+    ] as const) {
+      const res = await key.post(url, { events: [event] }, headers);
+      expect({ how, ok: res.statusCode < 300 }).toEqual({ how, ok: false });
+      const summary = await key.get(`${url.replace('/events', '/summary')}?${summaryQuery()}`, headers);
+      expect({ how, ok: summary.statusCode < 300 }).toEqual({ how, ok: false });
+    }
+    expect(await usageEventsOfB()).toEqual(before);
+    // The same key without naming anyone: the event is A's.
+    const own = await key.post('/v1/usage/events', { events: [event] });
+    expect(own.statusCode, own.body).toBe(200);
+    expect(own.json<{ accepted: number }>().accepted).toBe(1);
+    expect(await usageEventsOfB()).toEqual(before);
+  });
+
   it('B’s resource ids used inside A: 404 exactly like ids that exist nowhere', async () => {
     const withB = callsWith(idsOfB()) as Record<string, Call>;
     const withMissing = callsWith({
@@ -286,6 +339,9 @@ describe('e2e: cross-tenant access', () => {
       'POST /v1/audit-logs/checkpoints': 201,
       'GET /v1/audit-logs/checkpoints': 200,
       'GET /v1/billing/invoices': 200,
+      // Recorded for A (the credentials' organization), summarized from A's aggregates.
+      'POST /v1/usage/events': 200,
+      'GET /v1/usage/summary': 200,
       // Last: it closes A.
       'DELETE /v1/organization': 202,
     };

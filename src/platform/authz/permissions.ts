@@ -10,6 +10,7 @@ export const statements = {
   audit: ['read'],
   flags: ['manage'],
   billing: ['read', 'manage'],
+  usage: ['read', 'write'],
 } as const;
 
 type Statements = typeof statements;

@@ -11,6 +11,7 @@ export const builtInRoles = {
     'projects:create',
     'projects:update',
     'projects:delete',
+    'usage:read',
   ],
   viewer: ['org:read', 'members:read', 'projects:read'],
 } as const satisfies Record<string, readonly Permission[]>;

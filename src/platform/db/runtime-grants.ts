@@ -69,6 +69,23 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'column invoices.subtotal: INSERT',
   'column invoices.total: INSERT',
   'column invoices.lines: INSERT',
+  // Usage metering (migration 0017). Events are append-only: SELECT, and INSERT of every column but
+  // `xid` (always the inserting transaction's id: the aggregator's watermark relies on it). The runtime
+  // role holds privileges on the partitioned parent only, none on its daily partitions. Idempotency keys
+  // are append-only too (purged by the worker role's definer function); aggregates are written only by
+  // the aggregator (worker role, definer functions).
+  'table usage_events: SELECT',
+  'column usage_events.organization_id: INSERT',
+  'column usage_events.id: INSERT',
+  'column usage_events.meter: INSERT',
+  'column usage_events.value: INSERT',
+  'column usage_events.dimension: INSERT',
+  'column usage_events.occurred_at: INSERT',
+  'column usage_events.properties: INSERT',
+  'table usage_event_keys: INSERT, SELECT',
+  'table usage_aggregates: SELECT',
+  // The meter catalog: read by ingestion; written only through the platform definer functions below.
+  'table meters: SELECT',
 
   // Global feature flag definitions (platform routes).
   'table feature_flags: DELETE, INSERT, SELECT, UPDATE',
@@ -83,6 +100,8 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_priv_api_key_by_key_id(text,bytea): EXECUTE',
   'function app_priv_invitation_by_token(bytea): EXECUTE',
   'function app_priv_organization_id_by_slug(text): EXECUTE',
+  'function app_priv_platform_meter_create(text,text,text,text,text): EXECUTE',
+  'function app_priv_platform_meter_update(text,text,text,boolean): EXECUTE',
   'function app_priv_platform_organizations(uuid,integer,text): EXECUTE',
   'function app_priv_user_organizations(text,uuid,uuid): EXECUTE',
   // The job queue: the runtime role's only way into it (migration 0010; the worker has its own role).
@@ -103,6 +122,7 @@ export const GLOBAL_RELATIONS: Readonly<Record<string, string>> = {
   email_tokens: 'verification and reset links belong to a user; stored only hashed',
   recovery_codes: 'two-factor recovery codes belong to a user; stored only hashed',
   refresh_tokens: 'token families belong to a user (the organization is a claim, checked per request)',
+  meters: 'the meter catalog is platform-wide (each organization’s usage: usage_events, usage_aggregates)',
   feature_flags: 'flag definitions are platform-wide (per-organization values: feature_flag_overrides)',
   platform_audit_events: 'the platform chain: actions with no organization (read-only to the runtime role)',
   platform_audit_head: 'the head of the platform chain (read-only to the runtime role)',

@@ -78,6 +78,7 @@ const TAGS: Readonly<Record<string, string>> = {
   audit: 'The organization’s tamper-evident audit log: list, export, verify, signed checkpoints.',
   billing: 'The organization’s invoices (list, one, PDF).',
   platform: 'Platform administration (platform administrators only, browser session).',
+  usage: 'Usage metering: event ingestion, summaries, and (platform) the meter catalog.',
 };
 
 const DESCRIPTIONS: Readonly<Record<string, string>> = {

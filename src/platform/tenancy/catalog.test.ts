@@ -300,6 +300,36 @@ describe('catalog: every tenant table is protected', () => {
     expect(member.rows).toEqual([]);
   });
 
+  it('usage_events: every daily partition carries the forced RLS and the policy, and the runtime role holds no privilege on any', async () => {
+    const parts = await admin.query<{ relname: string; rls: boolean; forced: boolean; acl: string | null }>(
+      `select c.relname, c.relrowsecurity as rls, c.relforcerowsecurity as forced,
+              array_to_string(c.relacl, ',') as acl
+         from pg_inherits i join pg_class c on c.oid = i.inhrelid
+        where i.inhparent = 'usage_events'::regclass order by 1`,
+    );
+    expect(parts.rows.length).toBeGreaterThanOrEqual(16); // the lateness window, today, a week ahead
+    for (const p of parts.rows) {
+      expect({ p: p.relname, rls: p.rls, forced: p.forced }).toEqual({
+        p: p.relname,
+        rls: true,
+        forced: true,
+      });
+      expect(p.acl ?? '').not.toContain(`${db.roles.runtime}=`);
+    }
+    // The DDL function (owner role: partitions are created and dropped by the table owner) is the
+    // worker role's only.
+    const fn = await admin.query<{ owner: string; secdef: boolean; acl: string }>(
+      `select r.rolname as owner, p.prosecdef as secdef, array_to_string(p.proacl, ',') as acl
+         from pg_proc p join pg_roles r on r.oid = p.proowner where p.proname = 'app_usage_partitions'`,
+    );
+    expect(fn.rows).toHaveLength(1);
+    expect(fn.rows[0]!.owner).toBe(db.roles.owner);
+    expect(fn.rows[0]!.secdef).toBe(true);
+    expect(fn.rows[0]!.acl).toContain(`${db.roles.worker}=X`);
+    expect(fn.rows[0]!.acl).not.toContain(`${db.roles.runtime}=`);
+    expect(fn.rows[0]!.acl).not.toMatch(/(^|,)=X/);
+  });
+
   it('the definer role cannot log in, and only the runtime role may run its functions (the checkpoint scan and seal sweep: only the worker role)', async () => {
     const role = await admin.query('select rolcanlogin, rolbypassrls from pg_roles where rolname = $1', [
       db.roles.definer,
@@ -327,15 +357,24 @@ describe('catalog: every tenant table is protected', () => {
       'app_priv_audit_orgs_pending',
       'app_priv_invitation_by_token',
       'app_priv_organization_id_by_slug',
+      // Meter catalog writes: only in a platform administrator's platform scope.
+      'app_priv_platform_meter_create',
+      'app_priv_platform_meter_update',
       'app_priv_platform_organizations',
       'app_priv_user_organizations',
+      // Usage aggregation (every organization's new events) and the key purge: the worker role only.
+      'app_usage_aggregate_apply',
+      'app_usage_aggregate_begin',
+      'app_usage_aggregate_commit',
+      'app_usage_purge_keys',
     ]);
     for (const f of fns.rows) {
       expect(f.prosecdef).toBe(true);
       expect(f.acl).not.toMatch(/(^|,)=X/); // no EXECUTE for PUBLIC
       if (
         f.proname === 'app_priv_audit_chains_to_checkpoint' ||
-        f.proname === 'app_priv_audit_orgs_pending'
+        f.proname === 'app_priv_audit_orgs_pending' ||
+        f.proname.startsWith('app_usage_')
       ) {
         expect(f.acl).toContain(`${db.roles.worker}=X`);
         expect(f.acl).not.toContain(`${db.roles.runtime}=`);

@@ -329,6 +329,63 @@ describe('definer functions refuse outside their contract', () => {
     expect(Number(ok?.seq)).toBeGreaterThan(0);
   });
 
+  it('app_priv_platform_meter_create/update: only in the platform scope of a live administrator session', async () => {
+    const key = `pv.meter.${randomBytes(4).toString('hex')}`;
+    const create = (scope: Parameters<Parameters<typeof withPlatformScope>[2]>[0]) =>
+      sql<{
+        key: string;
+      }>`select key from app_priv_platform_meter_create(${key}, 'sum', null, 'u', 'd')`.execute(scope);
+    // Not an administrator's session, a made-up token, the stored hash: refused.
+    for (const token of [sessionToken, 'guess', sha(adminToken).toString('hex')]) {
+      await expect(withPlatformScope(platform, token, create)).rejects.toThrow(refused);
+    }
+    // No scope at all, and from a tenant scope.
+    await expect(
+      app.query(`select * from app_priv_platform_meter_create($1, 'sum', null, '', '')`, [key]),
+    ).rejects.toThrow(refused);
+    await expect(
+      inScopeOfB(`select * from app_priv_platform_meter_update('api_requests', 'x', null, true)`, []),
+    ).rejects.toThrow(refused);
+    // The runtime role cannot write the catalog directly.
+    await expect(
+      app.query(`insert into meters (key, aggregation) values ($1, 'count')`, [key]),
+    ).rejects.toThrow(/permission denied/);
+    await expect(app.query(`update meters set unit = 'x' where key = 'api_requests'`)).rejects.toThrow(
+      /permission denied/,
+    );
+    // Accepted in the administrator's scope (rolled back: the catalog is shared by the suite).
+    const made = await keptValue<{ rows: { key: string }[] }>(
+      withPlatformScope(platform, adminToken, async (scope) => {
+        throw new RolledBack(await create(scope));
+      }),
+    );
+    expect(made.rows).toEqual([{ key }]);
+  });
+
+  it('usage aggregation and key purge: the worker role’s, not the runtime role’s; refused inside a scope', async () => {
+    for (const text of [
+      'select * from worker_api.app_usage_aggregate_begin()',
+      `select worker_api.app_usage_purge_keys(now() - interval '30 days', 10)`,
+      'select * from worker_api.app_usage_partitions(8, 7, 400)',
+    ]) {
+      await expect(app.query(text)).rejects.toThrow(/permission denied/);
+      const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+      try {
+        await expectRefusedInTenantScope(workerPool, orgB, refused, text);
+      } finally {
+        await workerPool.end();
+      }
+    }
+    // The runtime role cannot set an event's transaction id (the aggregator's watermark relies on it).
+    await expect(
+      inScopeOfB(
+        `insert into usage_events (organization_id, id, meter, occurred_at, xid)
+           values ($1, 'x', 'api_requests', now(), 1)`,
+        [orgB],
+      ),
+    ).rejects.toThrow(/permission denied/);
+  });
+
   it('app_audit_seal: refused outside the scope of its own organization', async () => {
     await expect(inScopeOfB(`select app_audit_seal($1, 10, true)`, [orgA])).rejects.toThrow(refused);
     await expect(inScopeOfB(`select app_audit_seal($1, 10, false)`, [orgA])).rejects.toThrow(refused);

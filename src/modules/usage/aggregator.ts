@@ -1,0 +1,143 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+
+/**
+ * The usage aggregator, on a pool of the WORKER role (it reads every organization's new events: the
+ * definer functions of migration 0017 are its only way in). One run is one transaction:
+ * 1. `app_usage_aggregate_begin` locks the watermark (SKIP LOCKED: another instance's run is under way,
+ *    so this one does nothing) and answers [horizon, xmin of the current snapshot): every transaction id
+ *    below xmin has ended, so no event can still appear below it. Ingestion order is not commit order;
+ *    transaction ids below the snapshot's xmin are all settled, which a sequence would not be.
+ * 2. `app_usage_aggregate_apply` merges the events of that range into their minute/hour/day buckets.
+ * 3. `app_usage_aggregate_commit` moves the watermark to the end of the range.
+ * A crash anywhere rolls back all three: no event is lost or counted twice.
+ */
+export interface UsageAggregator {
+  /** One run; returns how many events it aggregated (0 also when another run holds the watermark). */
+  runOnce(): Promise<number>;
+  /** Runs every `intervalMs` until stopped. */
+  start(intervalMs: number): void;
+  stop(): Promise<void>;
+}
+
+export interface AggregatorHooks {
+  /** Called between reading the range and writing the aggregates (tests inject a crash here). */
+  afterRead?: (range: { from: string; to: string }) => Promise<void> | void;
+  /** Called after writing the aggregates, before moving the watermark. */
+  beforeCommit?: () => Promise<void> | void;
+}
+
+export function createUsageAggregator(deps: {
+  pool: pg.Pool;
+  /** Events older than this are never new (the ingestion lateness window): it bounds the partitions read. */
+  latenessMs: number;
+  log?: Logger;
+  hooks?: AggregatorHooks;
+}): UsageAggregator {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | null = null;
+  let stopped = false;
+
+  async function runOnce(): Promise<number> {
+    const client = await deps.pool.connect();
+    try {
+      await client.query('begin');
+      const range = await client.query<{ from_xid: string; to_xid: string; last_moved: Date }>(
+        'select from_xid::text, to_xid::text, last_moved from worker_api.app_usage_aggregate_begin()',
+      );
+      const r = range.rows[0];
+      if (!r || r.from_xid === r.to_xid) {
+        await client.query('commit');
+        return 0;
+      }
+      await deps.hooks?.afterRead?.({ from: r.from_xid, to: r.to_xid });
+      // Every event of the range was accepted after the watermark last moved, so none is older than that
+      // moment minus the lateness window (a day of margin for transactions that were already running).
+      // Only partitions from there on are read, however long the aggregator was stopped.
+      const since = new Date(Math.min(Date.now(), r.last_moved.getTime()) - deps.latenessMs - 86_400_000);
+      const applied = await client.query<{ n: string }>(
+        'select worker_api.app_usage_aggregate_apply($1::xid8, $2::xid8, $3) as n',
+        [r.from_xid, r.to_xid, since],
+      );
+      await deps.hooks?.beforeCommit?.();
+      await client.query('select worker_api.app_usage_aggregate_commit($1::xid8, $2::xid8)', [
+        r.from_xid,
+        r.to_xid,
+      ]);
+      await client.query('commit');
+      const n = Number(applied.rows[0]?.n ?? 0);
+      if (n > 0) deps.log?.debug({ component: 'usage', events: n }, 'usage aggregated');
+      return n;
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  return {
+    runOnce,
+    start(intervalMs) {
+      const tick = () => {
+        if (stopped) return;
+        running = runOnce()
+          .catch((err: unknown) => deps.log?.error({ component: 'usage', err }, 'usage aggregation failed'))
+          .finally(() => {
+            running = null;
+            if (!stopped) timer = setTimeout(tick, intervalMs);
+          });
+      };
+      timer = setTimeout(tick, intervalMs);
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}
+
+/** The scheduled partition maintenance task (graphile-worker crontab, hourly at minute 23). */
+export const USAGE_PARTITIONS_TASK = 'usage_partitions';
+export const USAGE_PARTITIONS_CRONTAB = `23 * * * * ${USAGE_PARTITIONS_TASK}\n`;
+
+export interface PartitionSettings {
+  /** The ingestion lateness window: partitions that far back must exist, keys are kept that long. */
+  latenessMs: number;
+  /** Days of partitions created ahead of today (UTC). */
+  aheadDays: number;
+  /** Days of raw events kept; older daily partitions are dropped. */
+  retentionDays: number;
+}
+
+/**
+ * Creates the daily partitions of [today - lateness - 1 day, today + ahead], drops those past retention
+ * (DDL: `worker_api.app_usage_partitions`, owned by the owner role, executable by the worker role only),
+ * and purges idempotency keys of events older than the lateness window plus a day (no event that old is
+ * accepted again, so its key can go).
+ */
+export async function maintainUsagePartitions(
+  pool: pg.Pool,
+  s: PartitionSettings,
+  log?: Logger,
+): Promise<{ created: number; dropped: number; keysPurged: number }> {
+  const back = Math.ceil(s.latenessMs / 86_400_000) + 1;
+  const res = await pool.query<{ created: number; dropped: number }>(
+    'select * from worker_api.app_usage_partitions($1, $2, $3)',
+    [back, s.aheadDays, s.retentionDays],
+  );
+  const before = new Date(Date.now() - s.latenessMs - 86_400_000);
+  let keysPurged = 0;
+  for (;;) {
+    const purged = await pool.query<{ n: number }>('select worker_api.app_usage_purge_keys($1, 10000) as n', [
+      before,
+    ]);
+    const n = purged.rows[0]?.n ?? 0;
+    keysPurged += n;
+    if (n < 10000) break;
+  }
+  const out = { created: res.rows[0]?.created ?? 0, dropped: res.rows[0]?.dropped ?? 0, keysPurged };
+  log?.info({ component: 'usage', ...out }, 'usage partitions maintained');
+  return out;
+}

@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { systemCtx, type TenantCtx } from '../../platform/tenancy/context.js';
+import type { UsageEventInput, UsageEventsService } from './usage-events.service.js';
+
+/**
+ * `recordUsage(ctx, meter, value)`: usage recorded from inside the product, without a write per call.
+ * Amounts add up in memory per organization and meter and are flushed every `flushMs` (and on close)
+ * through the same ingestion path as the API, as one event per organization and meter with a
+ * deterministic id (`internal:<process>:<flush>:<meter>`): a flush that failed is retried with the same
+ * ids and timestamp, so a retry that reaches the database twice is a `duplicate`, never counted twice.
+ * Meant for count meters (the amount is the event's weight) and sum meters. A crash loses what was added
+ * since the last flush (at most `flushMs` of usage), never more.
+ */
+export interface UsageRecorder {
+  record(ctx: Pick<TenantCtx, 'tenantId'>, meter: string, value?: number): void;
+  flush(): Promise<void>;
+  start(): void;
+  close(): Promise<void>;
+}
+
+export function createUsageRecorder(deps: {
+  events: Pick<UsageEventsService, 'ingest'>;
+  flushMs?: number;
+  log?: Logger;
+  now?: () => number;
+}): UsageRecorder {
+  const instance = randomUUID();
+  const now = deps.now ?? Date.now;
+  let flushes = 0;
+  let buffer = new Map<string, Map<string, number>>();
+  /** Flushed batches that failed, retried as they were (same ids, same timestamp). */
+  const retry = new Map<string, UsageEventInput[]>();
+  let timer: NodeJS.Timeout | undefined;
+  let flushing: Promise<void> | null = null;
+
+  async function flushNow(): Promise<void> {
+    const current = buffer;
+    buffer = new Map();
+    const seq = ++flushes;
+    const timestamp = new Date(now()).toISOString();
+    for (const [org, meters] of current) {
+      const batch = retry.get(org) ?? [];
+      for (const [meter, amount] of meters) {
+        batch.push({ id: `internal:${instance}:${seq}:${meter}`, meter, value: amount, timestamp });
+      }
+      retry.set(org, batch);
+    }
+    for (const [org, batch] of [...retry]) {
+      try {
+        const res = await deps.events.ingest(systemCtx(org, 'usage.record'), batch);
+        for (const r of res.results) {
+          if (r.status === 'error') {
+            deps.log?.warn({ component: 'usage', org, error: r.error }, 'internal usage refused');
+          }
+        }
+        retry.delete(org);
+      } catch (err) {
+        deps.log?.warn({ component: 'usage', org, err }, 'internal usage flush failed: retried next time');
+      }
+    }
+  }
+
+  const flush = (): Promise<void> => {
+    const p = (flushing ?? Promise.resolve()).then(flushNow);
+    flushing = p.finally(() => {
+      if (flushing === p) flushing = null;
+    });
+    return p;
+  };
+
+  return {
+    record(ctx, meter, value = 1) {
+      let meters = buffer.get(ctx.tenantId);
+      if (!meters) buffer.set(ctx.tenantId, (meters = new Map<string, number>()));
+      meters.set(meter, (meters.get(meter) ?? 0) + value);
+    },
+    flush,
+    start() {
+      const ms = deps.flushMs ?? 5000;
+      timer = setInterval(() => void flush(), ms);
+      timer.unref();
+    },
+    async close() {
+      if (timer) clearInterval(timer);
+      await flush();
+    },
+  };
+}

@@ -1,0 +1,212 @@
+import type { TenantCtx } from '../../platform/tenancy/context.js';
+import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import type { MeterCatalog } from './meter-catalog.js';
+import * as repo from './usage-events.repository.js';
+import {
+  canonicalProperties,
+  eventDigest,
+  parseDecimal,
+  resolveValue,
+  type MeterDef,
+  type PropertyValue,
+} from './usage-model.js';
+
+/** One event of a batch, as the route validated its shape. */
+export interface UsageEventInput {
+  id: string;
+  meter: string;
+  value?: number | string;
+  /** ISO 8601 date-time. */
+  timestamp: string;
+  properties?: Record<string, PropertyValue>;
+}
+
+export type EventErrorCode =
+  'UNKNOWN_METER' | 'METER_ARCHIVED' | 'TOO_LATE' | 'IN_FUTURE' | 'INVALID_TIMESTAMP' | 'INVALID_VALUE';
+
+/** The outcome of one event, by its index in the batch. */
+export type EventOutcome =
+  | { index: number; id: string; status: 'accepted' | 'duplicate' | 'conflict' }
+  | { index: number; id: string; status: 'error'; error: { code: EventErrorCode; message: string } };
+
+export interface IngestResult {
+  accepted: number;
+  duplicates: number;
+  conflicts: number;
+  errors: number;
+  results: EventOutcome[];
+}
+
+export interface UsageEventsService {
+  /**
+   * Stores a batch for the ctx's organization in one statement. Per event: `accepted` (stored now),
+   * `duplicate` (this id was stored before with the same payload: not counted again), `conflict` (this id
+   * was stored with another payload: the first one stands), or an error (never stored). An id repeated
+   * inside the batch is judged against its first occurrence.
+   */
+  ingest(ctx: TenantCtx, events: readonly UsageEventInput[]): Promise<IngestResult>;
+}
+
+export interface IngestionSettings {
+  /** Events older than this are refused (TOO_LATE). */
+  latenessMs: number;
+  /** Events further in the future than this are refused (IN_FUTURE). */
+  futureMs: number;
+}
+
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+const fail = (index: number, id: string, code: EventErrorCode, message: string): EventOutcome => ({
+  index,
+  id,
+  status: 'error',
+  error: { code, message },
+});
+
+export function createUsageEventsService(deps: {
+  withTenant: WithTenant;
+  meters: MeterCatalog;
+  settings: IngestionSettings;
+  now?: () => number;
+}): UsageEventsService {
+  const { withTenant, meters, settings } = deps;
+  const now = deps.now ?? Date.now;
+
+  async function meterOf(key: string, cache: Map<string, MeterDef | null>): Promise<MeterDef | null> {
+    let m = cache.get(key);
+    if (m === undefined) {
+      const got = meters.get(key);
+      m = got instanceof Promise ? await got : got;
+      cache.set(key, m);
+    }
+    return m;
+  }
+
+  return {
+    async ingest(ctx, events) {
+      const t = now();
+      const earliest = t - settings.latenessMs;
+      const latest = t + settings.futureMs;
+      const results: EventOutcome[] = new Array<EventOutcome>(events.length);
+      const seen = new Map<string, { index: number; digest: string }>();
+      const pending: {
+        index: number;
+        digest: string;
+        value: string | null;
+        dimension: string | null;
+        ms: number;
+        props: string | null;
+      }[] = [];
+      const meterCache = new Map<string, MeterDef | null>();
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i]!;
+        const meter = await meterOf(e.meter, meterCache);
+        if (!meter) {
+          results[i] = fail(i, e.id, 'UNKNOWN_METER', `no meter "${e.meter}"`);
+          continue;
+        }
+        if (meter.archivedAt) {
+          results[i] = fail(i, e.id, 'METER_ARCHIVED', `meter "${e.meter}" is archived`);
+          continue;
+        }
+        const ms = ISO.test(e.timestamp) ? Date.parse(e.timestamp) : NaN;
+        if (Number.isNaN(ms)) {
+          results[i] = fail(i, e.id, 'INVALID_TIMESTAMP', 'timestamp must be an ISO 8601 date-time');
+          continue;
+        }
+        if (ms < earliest) {
+          results[i] = fail(i, e.id, 'TOO_LATE', 'timestamp is older than the lateness window');
+          continue;
+        }
+        if (ms > latest) {
+          results[i] = fail(i, e.id, 'IN_FUTURE', 'timestamp is too far in the future');
+          continue;
+        }
+        const resolved = resolveValue(meter, e.value, e.properties);
+        const sentValue = e.value === undefined ? null : parseDecimal(e.value);
+        if (!resolved || (e.value !== undefined && sentValue === null)) {
+          results[i] = fail(i, e.id, 'INVALID_VALUE', invalidValueMessage(meter));
+          continue;
+        }
+        const props = canonicalProperties(e.properties);
+        const digest = eventDigest(e.meter, sentValue, ms, props);
+        const first = seen.get(e.id);
+        if (first) {
+          results[i] = { index: i, id: e.id, status: first.digest === digest ? 'duplicate' : 'conflict' };
+          continue;
+        }
+        seen.set(e.id, { index: i, digest });
+        pending.push({ index: i, digest, value: resolved.value, dimension: resolved.dimension, ms, props });
+      }
+      if (pending.length > 0) {
+        pending.sort((a, b) => {
+          const x = events[a.index]!.id;
+          const y = events[b.index]!.id;
+          return x < y ? -1 : x > y ? 1 : 0;
+        });
+        const cols: repo.EventColumns = {
+          ids: [],
+          meters: [],
+          values: [],
+          dimensions: [],
+          occurredAt: [],
+          properties: [],
+          digests: [],
+        };
+        for (const p of pending) {
+          const e = events[p.index]!;
+          cols.ids.push(e.id);
+          cols.meters.push(e.meter);
+          cols.values.push(p.value);
+          cols.dimensions.push(p.dimension);
+          cols.occurredAt.push(new Date(p.ms).toISOString());
+          cols.properties.push(p.props);
+          cols.digests.push(p.digest);
+        }
+        const stored = await withTenant(ctx.tenantId, async (db) => {
+          const rows = await repo.insertBatch(db, ctx.tenantId, cols);
+          const byId = new Map(rows.map((r) => [r.id, r.digest]));
+          const unresolved = cols.ids.filter((id) => !byId.has(id));
+          if (unresolved.length > 0) {
+            for (const r of await repo.storedDigests(db, ctx.tenantId, unresolved)) byId.set(r.id, r.digest);
+          }
+          return byId;
+        });
+        for (const p of pending) {
+          const e = events[p.index]!;
+          const digest = stored.get(e.id);
+          if (digest === undefined) throw new Error(`usage event ${e.id}: neither stored nor found`);
+          results[p.index] = {
+            index: p.index,
+            id: e.id,
+            status: digest === null ? 'accepted' : digest === p.digest ? 'duplicate' : 'conflict',
+          };
+        }
+      }
+      let accepted = 0;
+      let duplicates = 0;
+      let conflicts = 0;
+      let errors = 0;
+      for (const r of results) {
+        if (r.status === 'accepted') accepted++;
+        else if (r.status === 'duplicate') duplicates++;
+        else if (r.status === 'conflict') conflicts++;
+        else errors++;
+      }
+      return { accepted, duplicates, conflicts, errors, results };
+    },
+  };
+}
+
+function invalidValueMessage(meter: MeterDef): string {
+  switch (meter.aggregation) {
+    case 'count':
+      return 'value of a count meter: a positive integer (the number of occurrences), or absent';
+    case 'unique_count':
+      return `property "${meter.property}" must be a non-empty string or a number`;
+    default:
+      return meter.property === null
+        ? 'value must be a decimal (a number of up to 15 significant digits, or a string of up to 20 + 12 digits)'
+        : `property "${meter.property}" must be a decimal number or string`;
+  }
+}
