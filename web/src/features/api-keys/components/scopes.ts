@@ -18,6 +18,8 @@ const DESCRIPTIONS: Record<Permission, string> = {
   'flags:manage': 'Set feature flag overrides',
   'billing:read': 'Read invoices and download them as PDF',
   'billing:manage': 'Manage billing',
+  'usage:read': 'Read usage summaries',
+  'usage:write': 'Record usage events',
 };
 
 const RESOURCES: Record<string, string> = {
@@ -28,6 +30,7 @@ const RESOURCES: Record<string, string> = {
   audit: 'Audit log',
   flags: 'Feature flags',
   billing: 'Billing',
+  usage: 'Usage',
 };
 
 /** A resource's name for a person (`api_keys` → "API keys"). */

@@ -19,6 +19,7 @@ const RESOURCE_LABELS: Readonly<Record<keyof typeof statements, string>> = {
   audit: 'Audit log',
   flags: 'Feature flags',
   billing: 'Billing',
+  usage: 'Usage',
 };
 
 /** Domain refusals that are about one field. */
