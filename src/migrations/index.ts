@@ -15,6 +15,7 @@ import * as m0012 from './0012-review-hardening.js';
 import * as m0013 from './0013-user-display-name.js';
 import * as m0014 from './0014-platform-organization-search.js';
 import * as m0015 from './0015-audit-sealer.js';
+import * as m0018 from './0018-plans.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -37,4 +38,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0013-user-display-name', m0013],
   ['0014-platform-organization-search', m0014],
   ['0015-audit-sealer', m0015],
+  ['0018-plans', m0018],
 ];
