@@ -99,6 +99,8 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/audit-logs/verify': { url: '/v1/audit-logs/verify' },
       'GET /v1/audit-logs/checkpoints': { url: '/v1/audit-logs/checkpoints' },
       'POST /v1/audit-logs/checkpoints': { url: '/v1/audit-logs/checkpoints', body: {} },
+      'GET /v1/billing/plan': { url: '/v1/billing/plan' },
+      'PUT /v1/billing/plan': { url: '/v1/billing/plan', body: { plan: 'pro' } },
     }) satisfies Record<string, Call>;
 
   const idsOfB = () => ({
@@ -128,6 +130,7 @@ describe('e2e: cross-tenant access', () => {
         await get('/v1/invitations'),
         await get('/v1/api-keys'),
         await get('/v1/flags/overrides'),
+        await get('/v1/billing/plan'),
       ]),
     );
   };
@@ -249,6 +252,9 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/audit-logs/verify': 200,
       'POST /v1/audit-logs/checkpoints': 201,
       'GET /v1/audit-logs/checkpoints': 200,
+      'GET /v1/billing/plan': 200,
+      // Moves A (never B) to another plan.
+      'PUT /v1/billing/plan': 200,
       // Last: it closes A.
       'DELETE /v1/organization': 202,
     };
@@ -270,7 +276,7 @@ describe('e2e: cross-tenant access', () => {
     const aNow = await c.tenancy.withTenant(a.id, async (db) => ({
       org: await db
         .selectFrom('organizations')
-        .select(['name', 'deletion_requested_at'])
+        .select(['name', 'deletion_requested_at', 'plan'])
         .where('id', '=', a.id)
         .executeTakeFirstOrThrow(),
       projects: await db.selectFrom('projects').select('name').where('organization_id', '=', a.id).execute(),
@@ -283,6 +289,7 @@ describe('e2e: cross-tenant access', () => {
     }));
     expect(aNow.org.name).toBe('hijacked');
     expect(aNow.org.deletion_requested_at).not.toBeNull();
+    expect(aNow.org.plan).toBe('pro');
     expect(aNow.projects.map((p) => p.name).sort()).toEqual(['A project', 'planted']);
     expect(aNow.roles.map((r) => r.key)).toEqual(['planted']);
     expect(aNow.overrides).toEqual([{ flag_key: flagB, value: true }]);

@@ -9,7 +9,7 @@ export const statements = {
   api_keys: ['manage'],
   audit: ['read'],
   flags: ['manage'],
-  billing: ['manage'],
+  billing: ['read', 'manage'],
 } as const;
 
 type Statements = typeof statements;
