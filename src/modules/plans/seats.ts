@@ -50,13 +50,13 @@ export async function seatUsage(db: TenantDb, orgId: string): Promise<SeatUsage>
 export interface SeatCheck {
   /** Before a new pending invitation (or the renewal of an expired one): refused once every seat is in
    *  use. */
-  beforeInvite(db: TenantDb, orgId: string): Promise<void>;
+  readonly beforeInvite: (db: TenantDb, orgId: string) => Promise<void>;
   /**
    * Before a membership becomes active. The invitation being accepted already held a seat, so this fails
    * only when the organization is over its limit (a platform administrator moved it to a smaller plan):
    * then the ACTIVE memberships decide, and the first accepts win until they fill the limit.
    */
-  beforeActivate(db: TenantDb, orgId: string): Promise<void>;
+  readonly beforeActivate: (db: TenantDb, orgId: string) => Promise<void>;
 }
 
 /** The seat checks (409 SEAT_LIMIT_REACHED naming the limit). */
