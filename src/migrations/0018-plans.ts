@@ -34,13 +34,13 @@ const SEEDS = [
   {
     key: 'pro',
     name: 'Pro',
-    description: 'For growing teams: 20 seats, 49.00 USD a month plus 10.00 USD per seat and API usage.',
+    description:
+      'For growing teams: 20 seats, 49.00 USD a month plus 10.00 USD per seat and 1.00 USD per started 10,000 API requests.',
     seatLimit: 20,
     quotas: [{ meter: 'api_requests', period: 'month', limit: 5_000_000, enforcement: 'soft' }],
     price: usd([
       { model: 'flat', amount: 4900 },
       { model: 'per_seat', unitAmount: 1000 },
-      { model: 'hybrid', baseAmount: 0, meter: 'api_requests', includedUnits: 1_000_000, unitAmount: 0 },
       { model: 'package', meter: 'api_requests', packageSize: 10_000, packageAmount: 100 },
     ]),
     public: true,
