@@ -13,6 +13,7 @@ const SCREENS: readonly { path: string; label: string; needs: Permission }[] = [
   { path: 'api-keys', label: 'API keys', needs: 'api_keys:manage' },
   { path: 'audit-log', label: 'Audit log', needs: 'audit:read' },
   { path: 'flags', label: 'Feature flags', needs: 'org:read' },
+  { path: 'billing', label: 'Plan & billing', needs: 'billing:read' },
   { path: 'settings', label: 'Settings', needs: 'org:read' },
 ];
 

@@ -23,6 +23,7 @@ const InvitationsPage = lazy(() => import('../features/invitations/pages/Invitat
 const ApiKeysPage = lazy(() => import('../features/api-keys/pages/ApiKeysPage'));
 const AuditLogPage = lazy(() => import('../features/audit/pages/AuditLogPage'));
 const FlagsPage = lazy(() => import('../features/flags/pages/FlagsPage'));
+const BillingPlanPage = lazy(() => import('../features/billing/pages/BillingPlanPage'));
 const OrgSettingsPage = lazy(() => import('../features/org-settings/pages/OrgSettingsPage'));
 const AccountPage = lazy(() => import('../features/account/pages/AccountPage'));
 const TwoFactorPage = lazy(() => import('../features/account/pages/TwoFactorPage'));
@@ -73,6 +74,7 @@ export function AppRoutes() {
           <Route path="api-keys" element={<ApiKeysPage />} />
           <Route path="audit-log" element={<AuditLogPage />} />
           <Route path="flags" element={<FlagsPage />} />
+          <Route path="billing" element={<BillingPlanPage />} />
           <Route path="settings" element={<OrgSettingsPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Route>
