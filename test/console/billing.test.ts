@@ -85,4 +85,47 @@ describe('console: plan & billing in Chromium', () => {
     await row.getByText('Plan entitlement', { exact: true }).waitFor();
     await row.getByRole('cell', { name: 'on', exact: true }).waitFor();
   });
+  it('a platform administrator lists the catalog, creates a plan from the form and archives it', async () => {
+    const stamp = randomBytes(4).toString('hex');
+    const admin = await newContext(browser, c);
+    await signUpPlatformAdmin(admin.page, c, seen);
+    const p = admin.page;
+    await p.goto('/admin/plans');
+    await p.getByRole('heading', { name: 'Plans', level: 1 }).waitFor();
+    const row = (text: string) => p.getByRole('row').filter({ hasText: text });
+    await row('enterprise').getByText('Hidden').waitFor();
+    await row('Pro').getByText('Public').waitFor();
+    await expectAccessible(p, 'platform plans');
+    await screenshots(p, 'billing', '03-platform-plans');
+
+    await p.getByRole('button', { name: 'New plan' }).click();
+    const form = p.getByRole('dialog', { name: 'New plan' });
+    await form.getByRole('textbox', { name: 'Key' }).fill(`console-${stamp}`);
+    await form.getByRole('textbox', { name: 'Name' }).fill(`Scale ${stamp}`);
+    await form.getByRole('textbox', { name: 'Seat limit' }).fill('50');
+    await form.getByRole('textbox', { name: 'Price (JSON)' }).fill('{"currency":"usd"}');
+    await form.getByRole('button', { name: 'Create plan' }).click();
+    await form.getByRole('alert').waitFor(); // the server names the field
+    await expectAccessible(p, 'new plan form with an error');
+    await form
+      .getByRole('textbox', { name: 'Price (JSON)' })
+      .fill('{"currency":"EUR","interval":"year","components":[{"model":"flat","amount":99000}]}');
+    await form.getByRole('button', { name: 'Create plan' }).click();
+    await form.waitFor({ state: 'hidden' });
+    await row(`console-${stamp}`).getByRole('cell', { name: '50', exact: true }).waitFor();
+    const stored = (await (await apiAs(p, c).get(`/v1/platform/plans/console-${stamp}`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(stored).toMatchObject({
+      name: `Scale ${stamp}`,
+      seatLimit: 50,
+      public: true,
+      price: { currency: 'EUR', interval: 'year', components: [{ model: 'flat', amount: 99000 }] },
+    });
+
+    await p.getByRole('button', { name: `Archive Scale ${stamp}` }).click();
+    await row(`console-${stamp}`).getByText('Archived').waitFor();
+    await p.getByRole('button', { name: `Restore Scale ${stamp}` }).waitFor();
+  });
 });

@@ -44,6 +44,7 @@ export function AdminNav() {
     <Box component="nav" aria-label="Platform administration" className="app-nav">
       <NavLink to="/admin/organizations">Organizations</NavLink>
       <NavLink to="/admin/flags">Flag definitions</NavLink>
+      <NavLink to="/admin/plans">Plans</NavLink>
       <NavLink to="/admin/audit-log">Platform audit log</NavLink>
     </Box>
   );

@@ -29,6 +29,7 @@ const AccountPage = lazy(() => import('../features/account/pages/AccountPage'));
 const TwoFactorPage = lazy(() => import('../features/account/pages/TwoFactorPage'));
 const AdminOrganizationsPage = lazy(() => import('../features/platform-admin/pages/AdminOrganizationsPage'));
 const AdminFlagsPage = lazy(() => import('../features/platform-admin/pages/AdminFlagsPage'));
+const AdminPlansPage = lazy(() => import('../features/billing/pages/AdminPlansPage'));
 const AdminAuditLogPage = lazy(() => import('../features/platform-admin/pages/AdminAuditLogPage'));
 
 const page = (node: ReactNode) => <Suspense fallback={<Loading what="the page" />}>{node}</Suspense>;
@@ -61,6 +62,7 @@ export function AppRoutes() {
           <Route index element={<Navigate to="organizations" replace />} />
           <Route path="organizations" element={<AdminOrganizationsPage />} />
           <Route path="flags" element={<AdminFlagsPage />} />
+          <Route path="plans" element={<AdminPlansPage />} />
           <Route path="audit-log" element={<AdminAuditLogPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Route>
