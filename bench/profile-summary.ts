@@ -4,7 +4,8 @@
  * inclusive time for functions matching a pattern. A window (CLOCK_MONOTONIC µs, the clock of V8's
  * sample timestamps and of `process.hrtime` on Linux) keeps only the samples of a measured interval,
  * leaving out start-up and shutdown.
- * Usage: npx tsx bench/profile-summary.ts <file.cpuprofile> [top=25] [inclusive-regex]
+ * Usage: npx tsx bench/profile-summary.ts <file.cpuprofile> [top=25] [inclusive-regex] [from-to]
+ * (`from-to`: the window in µs, as `npm run bench` prints it when run under `--cpu-prof`).
  */
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -119,8 +120,10 @@ export function summarizeProfile(
 
 // Run as a script (not when imported by bench/http-read.ts).
 if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1])) {
-  const [file, topArg, inclusiveArg] = process.argv.slice(2);
-  if (!file) throw new Error('usage: profile-summary <file.cpuprofile> [top] [inclusive-regex]');
-  for (const line of summarizeProfile(file, { top: Number(topArg ?? 25), inclusive: inclusiveArg }))
-    console.log(line);
+  const [file, topArg, inclusiveArg, windowArg] = process.argv.slice(2);
+  if (!file) throw new Error('usage: profile-summary <file.cpuprofile> [top] [inclusive-regex] [from-to]');
+  const bounds = windowArg?.split('-').map(Number);
+  const window = bounds?.length === 2 ? { fromUs: bounds[0]!, toUs: bounds[1]! } : undefined;
+  const opts = { top: Number(topArg ?? 25), inclusive: inclusiveArg || undefined, window };
+  for (const line of summarizeProfile(file, opts)) console.log(line);
 }

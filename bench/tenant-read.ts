@@ -1,7 +1,7 @@
 /**
  * Tenant-scoped read through `withTenant` vs a bare `pg` read of the same row with an explicit
  * `organization_id` filter, same pool size and concurrency, in one process and one run. Runs are
- * interleaved (bare, barePrepared, withTenant, withTenantSql, naive4rt, bare, ...) and the median of the
+ * interleaved (bare, barePrepared, withTenant, withTenantBuilder, naive4rt, bare, ...) and the median of the
  * rounds is reported, so drift of a shared 2-core machine hits every variant alike. Each variant's CPU is
  * split per read: this Node process (client and load generator) and PostgreSQL (the embedded server's
  * processes; 0 with BENCH_DATABASE_URL, whose server is not a child). CPU per read moves far less with the
@@ -10,8 +10,8 @@
  * BENCH_DATABASE_URL, BENCH_ONLY=<variant>[,<variant>...] to run only some variants)
  */
 import pg from 'pg';
-import { CompiledQuery } from 'kysely';
 import { createTenancy } from '../src/platform/tenancy/tenancy.js';
+import { findProject } from '../src/modules/projects/projects.repository.js';
 import { startCpuAccounting } from './cpu-accounting.js';
 import { benchDatabase, measure, median, seedProjects, type RunResult } from './harness.js';
 
@@ -20,10 +20,13 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const POOL = Number(process.env.BENCH_POOL ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const ONLY = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
+const READ = { mode: 'read' } as const;
 
 /** One measured round of a variant, with the CPU it used. */
 interface Round extends RunResult {
   readonly nodeCpu: number;
+  /** User-mode part of nodeCpu: the JavaScript and pg's own work, without the kernel's socket work. */
+  readonly nodeUser: number;
   readonly pgCpu: number;
 }
 
@@ -38,6 +41,9 @@ try {
   // Naive tenant read for reference: BEGIN; set_config; SELECT; COMMIT (four round trips).
   const naivePool = new pg.Pool({ connectionString: db.url, max: POOL });
   const tenancy = createTenancy({ url: db.url, poolSize: POOL });
+  // pool.end() resolves before its clients have closed; dropping the database then ends them from the
+  // server side, an 'error' that must not crash the run after the figures are printed.
+  for (const p of [bare, naivePool]) p.on('error', () => {});
 
   const all: Record<string, () => Promise<unknown>> = {
     bare: async () => {
@@ -51,7 +57,17 @@ try {
       const res = await bare.query({ name: 'bench_read', text: SQL, values: [r.org, r.id] });
       if (res.rowCount !== 1) throw new Error('bare read missed');
     },
+    // What the application's project read does (projects.repository.ts `findProject`): a read scope
+    // running a statement built with Kysely once (src/platform/db/precompiled.ts), RLS, the tenant set in
+    // the same round trip.
     withTenant: async () => {
+      const r = pick();
+      const row = await tenancy.withTenant(r.org, (t) => findProject(t, r.org, r.id), READ);
+      if (!row) throw new Error('tenant read missed');
+    },
+    // The same scope with the query built and compiled by Kysely on every call (context: the builder's
+    // share; the application's hot reads do not do this).
+    withTenantBuilder: async () => {
       const r = pick();
       const row = await tenancy.withTenant(
         r.org,
@@ -62,22 +78,9 @@ try {
             .where('organization_id', '=', r.org)
             .where('id', '=', r.id)
             .executeTakeFirst(),
-        { mode: 'read' },
+        READ,
       );
       if (!row) throw new Error('tenant read missed');
-    },
-    // The same scope running SQL compiled in advance: the difference to `withTenant` is the query
-    // builder's share (building and compiling the query on every call).
-    withTenantSql: async () => {
-      const r = pick();
-      const res = await tenancy.withTenant(
-        r.org,
-        (t) => t.executeQuery(CompiledQuery.raw(SQL, [r.org, r.id])),
-        {
-          mode: 'read',
-        },
-      );
-      if (res.rows.length !== 1) throw new Error('tenant read missed');
     },
     naive4rt: async () => {
       const r = pick();
@@ -103,13 +106,23 @@ try {
     const run = await measure(name, SECONDS, CONCURRENCY, op);
     const used = process.cpuUsage(node);
     const split = cpu.stop();
-    return { ...run, nodeCpu: (used.user + used.system) / 1e6, pgCpu: split.postgres };
+    return {
+      ...run,
+      nodeCpu: (used.user + used.system) / 1e6,
+      nodeUser: used.user / 1e6,
+      pgCpu: split.postgres,
+    };
   }
 
   for (const op of Object.values(ops)) await measure('warmup', 1, CONCURRENCY, op);
   const results: Record<string, Round[]> = Object.fromEntries(Object.keys(ops).map((k) => [k, []]));
+  const measuredFromUs = process.hrtime.bigint() / 1000n;
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, op] of Object.entries(ops)) results[name]!.push(await measureRound(name, op));
+  }
+  // Under --cpu-prof: the measured rounds' window, for bench/profile-summary.ts (leaves out start-up).
+  if (process.execArgv.some((a) => a.startsWith('--cpu-prof'))) {
+    console.log(`profile window: ${measuredFromUs}-${process.hrtime.bigint() / 1000n}`);
   }
   const perRead = (rs: Round[], cpu: (r: Round) => number) =>
     (rs.reduce((s, r) => s + cpu(r), 0) / rs.reduce((s, r) => s + r.ops, 0)) * 1e6;
@@ -121,6 +134,7 @@ try {
         p99: median(rs.map((r) => r.p99)),
         p50: median(rs.map((r) => r.p50)),
         nodeUs: perRead(rs, (r) => r.nodeCpu),
+        nodeUserUs: perRead(rs, (r) => r.nodeUser),
         pgUs: perRead(rs, (r) => r.pgCpu),
       },
     ]),
@@ -131,21 +145,21 @@ try {
   );
   for (const [name, s] of Object.entries(summary)) {
     console.log(
-      `  ${name.padEnd(13)} ${fmt(s.rate)} reads/s   p50 ${s.p50.toFixed(2)} ms   p99 ${s.p99.toFixed(2)} ms` +
-        `   CPU/read: node ${s.nodeUs.toFixed(1)} µs, postgres ${s.pgUs.toFixed(1)} µs`,
+      `  ${name.padEnd(17)} ${fmt(s.rate)} reads/s   p50 ${s.p50.toFixed(2)} ms   p99 ${s.p99.toFixed(2)} ms` +
+        `   CPU/read: node ${s.nodeUs.toFixed(1)} µs (user ${s.nodeUserUs.toFixed(1)}), postgres ${s.pgUs.toFixed(1)} µs`,
     );
   }
   const ratio = (a: string, b: string, note: string) => {
     if (summary[a] && summary[b]) {
-      const label = `ratio ${a}/${b}`.padEnd(31);
+      const label = `ratio ${a}/${b}`.padEnd(37);
       console.log(`  ${label} = ${(summary[a].rate / summary[b].rate).toFixed(3)}  ${note}`);
     }
   };
   // The headline is against the PREPARED bare read: withTenant prepares its statements, so the fair
   // baseline does too (the unnamed bare query is printed for context only).
   ratio('withTenant', 'barePrepared', '(headline; target >= 0.85)');
-  ratio('withTenantSql', 'barePrepared', '(without the query builder)');
   ratio('withTenant', 'bare', '(unnamed bare query, context)');
+  ratio('withTenantBuilder', 'barePrepared', '(Kysely builder per call, context)');
   ratio('naive4rt', 'bare', '');
   await tenancy.close();
   await bare.end();

@@ -6,6 +6,7 @@ import { HttpError } from '../platform/http/http-errors.js';
 import { registerHealthRoutes } from '../platform/http/health.routes.js';
 import { migrationsCurrent } from '../platform/db/migrate.js';
 import { registerProjectsRoutes } from '../modules/projects/projects.routes.js';
+import { registerInvoicesRoutes } from '../modules/billing/invoices.routes.js';
 import { registerApiKeysRoutes } from '../modules/api-keys/api-keys.routes.js';
 import { rateLimitHeadersHook } from '../modules/api-keys/api-key-auth.js';
 import { registerOrganizationsRoutes } from '../modules/organizations/organizations.routes.js';
@@ -52,6 +53,7 @@ export function registerRoutes(
     },
   });
   registerProjectsRoutes(app, { projects: s.projects });
+  registerInvoicesRoutes(app, { invoices: s.invoices });
   registerApiKeysRoutes(app, { apiKeys: s.apiKeys, verifiedEmail });
   // App-wide, not only on the API-key routes: any response to a key-authenticated request carries them.
   app.addHook('onSend', rateLimitHeadersHook);

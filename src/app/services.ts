@@ -1,6 +1,7 @@
 import type { PlatformDb } from '../platform/db/platform-db.js';
 import type { Tenancy } from '../platform/tenancy/tenancy.js';
 import { createProjectsService } from '../modules/projects/projects.service.js';
+import { createInvoicesService } from '../modules/billing/invoices.service.js';
 import { createOrganizationsService } from '../modules/organizations/organizations.service.js';
 import { createMembershipLookup, type MembershipLookup } from '../modules/memberships/membership-lookup.js';
 import { createInvalidationBus, type InvalidationBus } from '../platform/cache/invalidation-bus.js';
@@ -160,6 +161,8 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     twoFactor,
     twoFactorPolicy,
     projects: createProjectsService({ withTenant }),
+    // The billing service (preview, period closing) needs the plan and usage inputs: not wired yet.
+    invoices: createInvoicesService({ withTenant, sellerName: new URL(opts.publicUrl).host }),
     flags: createFlagsService({
       withTenant,
       cache: flagCache,

@@ -15,7 +15,9 @@ import * as m0012 from './0012-review-hardening.js';
 import * as m0013 from './0013-user-display-name.js';
 import * as m0014 from './0014-platform-organization-search.js';
 import * as m0015 from './0015-audit-sealer.js';
+import * as m0016 from './0016-audit-write-cost.js';
 import * as m0018 from './0018-plans.js';
+import * as m0019 from './0019-invoices.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -38,5 +40,7 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0013-user-display-name', m0013],
   ['0014-platform-organization-search', m0014],
   ['0015-audit-sealer', m0015],
+  ['0016-audit-write-cost', m0016],
   ['0018-plans', m0018],
+  ['0019-invoices', m0019],
 ];

@@ -3,6 +3,22 @@ import { randomBytes } from 'node:crypto';
 let lastMs = 0;
 let seq = 0;
 
+/** Randomness drawn 4 KiB at a time (as `crypto.randomUUID` caches its own): one `randomBytes` call per
+ *  id cost more than the rest of the id. */
+const POOL_SIZE = 4096;
+let pool = Buffer.alloc(0);
+let pooled = 0;
+
+/** Copies `n` fresh random bytes into `into` at `offset`. */
+function fillRandom(into: Buffer, offset: number, n: number): void {
+  if (pooled + n > pool.length) {
+    pool = randomBytes(POOL_SIZE);
+    pooled = 0;
+  }
+  pool.copy(into, offset, pooled, pooled + n);
+  pooled += n;
+}
+
 /**
  * A UUIDv7 (RFC 9562): 48-bit millisecond timestamp then randomness, so ids sort by creation time
  * and work as stable pagination cursors. Monotonic within a process.
@@ -15,9 +31,12 @@ export function uuidv7(): string {
     ms = lastMs;
   } else {
     lastMs = ms;
-    seq = randomBytes(2).readUInt16BE(0) & 0x7ff;
+    const r = Buffer.allocUnsafe(2);
+    fillRandom(r, 0, 2);
+    seq = r.readUInt16BE(0) & 0x7ff;
   }
-  const b = randomBytes(16);
+  const b = Buffer.allocUnsafe(16);
+  fillRandom(b, 0, 16);
   b.writeUIntBE(ms, 0, 6);
   b[6] = 0x70 | ((seq >> 8) & 0x0f);
   b[7] = seq & 0xff;

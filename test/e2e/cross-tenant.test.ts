@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeAuthTable } from '../../src/platform/http/auth.js';
+import { createBillingService } from '../../src/modules/billing/billing.service.js';
+import { calendarPeriod } from '../../src/modules/billing/billing-period.js';
 import {
   BASE_DOMAIN,
   createOrg,
@@ -38,6 +40,7 @@ describe('e2e: cross-tenant access', () => {
   let projectB: string;
   let invitationB: string;
   let apiKeyB: string;
+  let invoiceB: string;
   /** A flag (global) that B has overridden. */
   let flagB: string;
   let snapshotB: string;
@@ -52,6 +55,7 @@ describe('e2e: cross-tenant access', () => {
     invitation: string;
     apiKey: string;
     flag: string;
+    invoice: string;
   }) =>
     ({
       'POST /v1/projects': { url: '/v1/projects', body: { name: 'planted' } },
@@ -99,6 +103,9 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/audit-logs/verify': { url: '/v1/audit-logs/verify' },
       'GET /v1/audit-logs/checkpoints': { url: '/v1/audit-logs/checkpoints' },
       'POST /v1/audit-logs/checkpoints': { url: '/v1/audit-logs/checkpoints', body: {} },
+      'GET /v1/billing/invoices': { url: '/v1/billing/invoices' },
+      'GET /v1/billing/invoices/:id': { url: `/v1/billing/invoices/${ids.invoice}` },
+      'GET /v1/billing/invoices/:id/pdf': { url: `/v1/billing/invoices/${ids.invoice}/pdf` },
       'GET /v1/billing/plan': { url: '/v1/billing/plan' },
       'PUT /v1/billing/plan': { url: '/v1/billing/plan', body: { plan: 'pro' } },
     }) satisfies Record<string, Call>;
@@ -110,6 +117,7 @@ describe('e2e: cross-tenant access', () => {
     invitation: invitationB,
     apiKey: apiKeyB,
     flag: flagB,
+    invoice: invoiceB,
   });
   const tenantRoutes = () =>
     routeAuthTable(c.app)
@@ -130,6 +138,7 @@ describe('e2e: cross-tenant access', () => {
         await get('/v1/invitations'),
         await get('/v1/api-keys'),
         await get('/v1/flags/overrides'),
+        await get('/v1/billing/invoices'),
         await get('/v1/billing/plan'),
       ]),
     );
@@ -169,6 +178,32 @@ describe('e2e: cross-tenant access', () => {
     expect(flag.statusCode, flag.body).toBe(201);
     const override = await ownerB.browser.put(`/v1/flags/${flagB}/override`, { value: true }, inOrg(b.id));
     expect(override.statusCode, override.body).toBe(200);
+    // A finalized invoice of B (January 2026 closed by the local provider, on fixture plan inputs).
+    const billingB = createBillingService({
+      withTenant: c.tenancy.withTenant,
+      now: () => new Date('2026-02-02T00:00:00Z'),
+      inputs: {
+        periodContaining: async (_ctx, day) => calendarPeriod('month', day),
+        periodData: async (_ctx, period) => ({
+          segments: [
+            {
+              planKey: 'pro',
+              fromDay: 0,
+              toDay: period.days,
+              price: { currency: 'EUR', interval: 'month', components: [{ model: 'flat', amount: 4900 }] },
+            },
+          ],
+          seats: 1,
+          usage: {},
+        }),
+      },
+    });
+    invoiceB = (
+      await billingB.closePeriod(
+        { tenantId: b.id, actor: { kind: 'system', name: 'test' }, requestId: 'xt' },
+        { start: '2026-01-01', end: '2026-02-01' },
+      )
+    ).invoice.id;
     // The attacker's session acts in A by default.
     expect((await attacker.browser.post('/v1/session/switch', { organization: a.id })).statusCode).toBe(200);
     snapshotB = await stateOfB();
@@ -212,9 +247,10 @@ describe('e2e: cross-tenant access', () => {
       invitation: missing,
       apiKey: missing,
       flag: 'no-such-flag',
+      invoice: missing,
     }) as Record<string, Call>;
     const idRoutes = tenantRoutes().filter((r) => r.method !== 'HEAD' && takesId(r.key));
-    expect(idRoutes).toHaveLength(13);
+    expect(idRoutes).toHaveLength(15);
     for (const { method, key } of idRoutes) {
       const got = await attacker.browser.req(method, withB[key]!.url, withB[key]!.body);
       const none = await attacker.browser.req(method, withMissing[key]!.url, withMissing[key]!.body);
@@ -252,6 +288,7 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/audit-logs/verify': 200,
       'POST /v1/audit-logs/checkpoints': 201,
       'GET /v1/audit-logs/checkpoints': 200,
+      'GET /v1/billing/invoices': 200,
       'GET /v1/billing/plan': 200,
       // Moves A (never B) to another plan.
       'PUT /v1/billing/plan': 200,
@@ -264,7 +301,10 @@ describe('e2e: cross-tenant access', () => {
       const [method] = key.split(' ') as [Method];
       const res = await attacker.browser.req(method, calls[key]!.url, calls[key]!.body);
       expect({ key, status: res.statusCode }).toEqual({ key, status: expected[key] });
-      expect({ key, leaks: res.body.includes(b.id) || res.body.includes(projectB) }).toEqual({
+      expect({
+        key,
+        leaks: res.body.includes(b.id) || res.body.includes(projectB) || res.body.includes(invoiceB),
+      }).toEqual({
         key,
         leaks: false,
       });

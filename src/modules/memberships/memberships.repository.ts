@@ -1,3 +1,4 @@
+import { precompiled } from '../../platform/db/precompiled.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 
 // Every query filters by organization_id explicitly: RLS is the backstop, and on Citus only an explicit
@@ -41,9 +42,10 @@ export async function lockOrganization(db: TenantDb, orgId: string): Promise<boo
   return row !== undefined;
 }
 
-/** One user's membership in the organization, with what resolving its permissions needs. */
-export function findAccess(db: TenantDb, orgId: string, userId: string): Promise<AccessRow | undefined> {
-  return db
+/** `findAccess`'s statement, compiled once: the membership lookup of the request path loads with it on
+ *  every cache miss, and every membership change reads it. */
+const accessOf = precompiled((db: TenantDb, p: { orgId: string; userId: string }) =>
+  db
     .selectFrom('memberships as m')
     .innerJoin('organizations as o', 'o.id', 'm.organization_id')
     .leftJoin('roles as r', (join) =>
@@ -56,10 +58,18 @@ export function findAccess(db: TenantDb, orgId: string, userId: string): Promise
       'o.deletion_requested_at',
       'r.permissions as custom_permissions',
     ])
-    .where('m.organization_id', '=', orgId)
-    .where('o.id', '=', orgId)
-    .where('m.user_id', '=', userId)
-    .executeTakeFirst();
+    .where('m.organization_id', '=', p.orgId)
+    .where('o.id', '=', p.orgId)
+    .where('m.user_id', '=', p.userId),
+);
+
+/** One user's membership in the organization, with what resolving its permissions needs. */
+export async function findAccess(
+  db: TenantDb,
+  orgId: string,
+  userId: string,
+): Promise<AccessRow | undefined> {
+  return (await accessOf(db, { orgId, userId })).rows[0];
 }
 
 /** Inserts a membership (the user row must exist). */

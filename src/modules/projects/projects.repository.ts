@@ -1,4 +1,5 @@
-import { CompiledQuery, type Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
+import { precompiled } from '../../platform/db/precompiled.js';
 import type { ProjectsTable } from '../../platform/db/schema.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 
@@ -15,37 +16,22 @@ export function insertProject(
   return db.insertInto('projects').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
-/** The parameters `findProject`'s statement is compiled with: where each value goes, checked once. */
-const TENANT_SLOT = '00000000-0000-7000-8000-00000000000a';
-const ID_SLOT = '00000000-0000-7000-8000-00000000000b';
-
 /**
- * `findProject`'s two statements (plain and locking), compiled once per database handle: it runs on
- * every project read, and Kysely would otherwise rebuild and recompile the same text each time. The
- * statement still filters by `organization_id` explicitly; only the values change per call.
+ * `findProject`'s two statements (plain and locking), compiled once: it runs on every project read, and
+ * Kysely would otherwise rebuild and recompile the same text each time. The statement still filters by
+ * `organization_id` explicitly; only the values change per call.
  */
-const findStatements = new WeakMap<TenantDb, { plain: string; locking: string }>();
-
-function findStatementsOf(db: TenantDb): { plain: string; locking: string } {
-  let statements = findStatements.get(db);
-  if (!statements) {
-    const q = db
-      .selectFrom('projects')
-      .selectAll()
-      .where('organization_id', '=', TENANT_SLOT)
-      .where('id', '=', ID_SLOT);
-    const plain = q.compile();
-    const locking = q.forUpdate().compile();
-    for (const c of [plain, locking]) {
-      if (c.parameters.length !== 2 || c.parameters[0] !== TENANT_SLOT || c.parameters[1] !== ID_SLOT) {
-        throw new Error('findProject: unexpected parameter order in the compiled statement');
-      }
-    }
-    statements = { plain: plain.sql, locking: locking.sql };
-    findStatements.set(db, statements);
-  }
-  return statements;
-}
+const findPlain = precompiled((db: TenantDb, p: { tenantId: string; id: string }) =>
+  db.selectFrom('projects').selectAll().where('organization_id', '=', p.tenantId).where('id', '=', p.id),
+);
+const findLocking = precompiled((db: TenantDb, p: { tenantId: string; id: string }) =>
+  db
+    .selectFrom('projects')
+    .selectAll()
+    .where('organization_id', '=', p.tenantId)
+    .where('id', '=', p.id)
+    .forUpdate(),
+);
 
 /** One project by id, or undefined; `forUpdate` locks it until the transaction ends (before an update). */
 export async function findProject(
@@ -54,10 +40,8 @@ export async function findProject(
   id: string,
   opts: { forUpdate?: boolean } = {},
 ): Promise<ProjectRow | undefined> {
-  const statements = findStatementsOf(db);
-  const sql = opts.forUpdate ? statements.locking : statements.plain;
-  const res = await db.executeQuery<ProjectRow>(CompiledQuery.raw(sql, [tenantId, id]));
-  return res.rows[0];
+  const { rows } = await (opts.forUpdate ? findLocking : findPlain)(db, { tenantId, id });
+  return rows[0];
 }
 
 /** Projects newest first, strictly older than `before` (a project id) when given. */

@@ -16,10 +16,16 @@ function fakeTenancy() {
   const withTenant = (async (_orgId: string, fn: (db: unknown) => Promise<unknown>) => {
     reads++;
     const snapshot = { ...row };
+    // Just enough of Kysely for a precompiled statement: a builder that compiles, and executeQuery.
     const db = {
       selectFrom: () => ({
-        select: () => ({ where: () => ({ executeTakeFirst: () => Promise.resolve(snapshot) }) }),
+        select: () => ({
+          where: (_column: string, _op: string, value: unknown) => ({
+            compile: () => ({ sql: 'select', parameters: [value], query: {}, queryId: {} }),
+          }),
+        }),
       }),
+      executeQuery: () => Promise.resolve({ rows: [snapshot] }),
     };
     if (hold) await new Promise<void>((r) => held.push(r));
     return fn(db);

@@ -2,6 +2,8 @@ import type { MaybePromise } from '../../platform/cache/maybe-promise.js';
 import { createSingleFlightCache } from '../../platform/cache/single-flight.js';
 import { tenantCacheKey } from '../../platform/tenancy/cache-keys.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
+import { precompiled } from '../../platform/db/precompiled.js';
 
 /** What tenant resolution needs to know about an organization on every request. */
 export interface OrganizationPolicy {
@@ -16,6 +18,14 @@ export interface OrganizationPolicies {
   /** Called by every change of these fields (two-factor policy, suspension, deletion). */
   invalidate(orgId: string): void;
 }
+
+/** The policy's statement, compiled once (it loads on every cache miss of a tenant request). */
+const policyOf = precompiled((db: TenantDb, p: { orgId: string }) =>
+  db
+    .selectFrom('organizations')
+    .select(['require_two_factor', 'suspended_at', 'deletion_requested_at'])
+    .where('id', '=', p.orgId),
+);
 
 /**
  * Organization policy through an in-process cache (it is read on every tenant request). Loads are single
@@ -32,16 +42,8 @@ export function createOrganizationPolicies(deps: {
     ttlMs: deps.ttlMs ?? 30_000,
   });
   const load = async (orgId: string) => {
-    const row = await deps.withTenant(
-      orgId,
-      (db) =>
-        db
-          .selectFrom('organizations')
-          .select(['require_two_factor', 'suspended_at', 'deletion_requested_at'])
-          .where('id', '=', orgId)
-          .executeTakeFirst(),
-      { mode: 'read' },
-    );
+    const { rows } = await deps.withTenant(orgId, (db) => policyOf(db, { orgId }), { mode: 'read' });
+    const row = rows[0];
     const v = row
       ? {
           requireTwoFactor: row.require_two_factor,

@@ -107,4 +107,72 @@ describe('splitAtSeq', () => {
     const [prefix, suffix] = splitAtSeq(canonicalJson(entry));
     expect(`${prefix}42${suffix}`).toBe(canonicalJson({ ...entry, seq: 42 }));
   });
+
+  it('the entry written directly is canonicalJson split at its seq, byte for byte (property)', async () => {
+    const { canonicalAroundSeq, splitAtSeq } = await import('./draft.js');
+    const text = fc.option(fc.string({ unit: 'binary' }), { nil: null });
+    fc.assert(
+      fc.property(
+        fc.record({
+          targetId: text,
+          targetType: fc.string({ unit: 'binary' }),
+          ip: text,
+          userAgent: text,
+          requestId: text,
+          org: fc.option(fc.uuid(), { nil: null }),
+          changes: fc.option(fc.record({ before: fc.jsonValue(), after: fc.jsonValue() }), { nil: null }),
+          metadata: fc.option(fc.dictionary(fc.string(), fc.jsonValue()), { nil: null }),
+          actor: fc.constantFrom(
+            { kind: 'system', name: 'job' } as const,
+            { kind: 'user', userId: 'u\u2028"1' } as const,
+            { kind: 'anonymous' } as const,
+          ),
+        }),
+        (r) => {
+          const entry = buildEntry({
+            organizationId: r.org,
+            seq: 0,
+            id: '0190aaaa-0000-7000-8000-000000000002',
+            occurredAt: new Date(0),
+            actor: r.actor,
+            requestId: r.requestId,
+            ip: r.ip,
+            userAgent: r.userAgent,
+            event: {
+              action: 'x.y',
+              target: { type: r.targetType, id: r.targetId },
+              changes: r.changes,
+              metadata: r.metadata,
+            },
+          });
+          const changes = entry.changes === null ? null : canonicalJson(entry.changes);
+          const metadata = entry.metadata === null ? null : canonicalJson(entry.metadata);
+          expect(canonicalAroundSeq(entry, changes, metadata)).toEqual(splitAtSeq(canonicalJson(entry)));
+        },
+      ),
+    );
+  });
+
+  it('jsonSafe takes the slow path only when it must, and agrees with it', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ stringUnit: 'binary' }), fc.string({ unit: 'binary' }), (v, s) => {
+        const slow = (x: unknown) =>
+          JSON.parse(
+            JSON.stringify(x, (_k, y: unknown) =>
+              typeof y === 'string'
+                ? y
+                    .replace(
+                      /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
+                      '\uFFFD',
+                    )
+                    .replaceAll('\u0000', '')
+                : y,
+            ),
+          ) as unknown;
+        expect(jsonSafe(v)).toEqual(slow(v));
+        expect(jsonSafe({ s })).toEqual(slow({ s }));
+        expect(jsonSafe(`a\u0000${s}\ud800`)).toEqual(slow(`a\u0000${s}\ud800`));
+      }),
+    );
+  });
 });

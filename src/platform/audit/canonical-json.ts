@@ -29,6 +29,10 @@ export function canonicalJson(value: unknown): string {
 }
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+/** How `JSON.stringify` writes a NUL or a lone surrogate (it escapes both, and no other character of
+ *  these ranges); a match may also be an escaped backslash followed by such text, which is harmless:
+ *  the value then only takes the slow path. */
+const ESCAPED_UNSAFE = /\\u(?:0000|[dD][89abAB])/;
 
 /**
  * Makes an arbitrary value safe to store in `jsonb` and hash: a JSON round trip (dates become strings,
@@ -36,8 +40,20 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  */
 export function jsonSafe(value: unknown): unknown {
   if (value === undefined) return null;
-  const text = JSON.stringify(value, (_k, v: unknown) =>
-    typeof v === 'string' ? v.replace(LONE_SURROGATE, '\uFFFD').replaceAll('\u0000', '') : v,
-  );
+  let text = JSON.stringify(value);
+  // Most values hold neither: one plain round trip, no replacer call per member.
+  if (text !== undefined && ESCAPED_UNSAFE.test(text)) {
+    text = JSON.stringify(value, (_k, v: unknown) =>
+      typeof v === 'string' ? v.replace(LONE_SURROGATE, '\uFFFD').replaceAll('\u0000', '') : v,
+    );
+  }
   return text === undefined ? null : (JSON.parse(text) as unknown);
+}
+
+// eslint-disable-next-line no-control-regex -- NUL is exactly what it looks for
+const UNSAFE_CHAR = /[\u0000\uD800-\uDFFF]/;
+
+/** `jsonSafe` of a string, without the JSON round trip when it holds no NUL and no surrogate. */
+export function jsonSafeString(s: string): string {
+  return UNSAFE_CHAR.test(s) ? (jsonSafe(s) as string) : s;
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Principal } from '../tenancy/context.js';
-import { canonicalJson, jsonSafe } from './canonical-json.js';
+import { canonicalJson, jsonSafe, jsonSafeString } from './canonical-json.js';
 
 /** The `prev_hash` of the first entry of every chain. */
 export const GENESIS_HASH = Buffer.alloc(32);
@@ -76,7 +76,7 @@ export function redactSecrets(value: unknown): unknown {
 }
 
 const clip = (s: string | null | undefined, max: number): string | null =>
-  s == null ? null : (jsonSafe(s.slice(0, max)) as string);
+  s == null ? null : jsonSafeString(s.slice(0, max));
 
 /** Builds the entry for `seq` (everything but the hashes), validated and sanitized. */
 export function buildEntry(args: {

@@ -16,11 +16,14 @@ export interface AuditDraft {
   readonly args: RawBuilder<unknown>;
 }
 
-/** An entry built with seq 0 and its canonical JSON split around that seq (`prefix`, `suffix`). */
+/** An entry built with seq 0, its canonical JSON split around that seq (`prefix`, `suffix`), and the
+ *  canonical JSON of its changes and metadata (null when absent): the text of their `jsonb` parameters. */
 export interface DraftEntry {
   readonly entry: AuditEntry;
   readonly prefix: string;
   readonly suffix: string;
+  readonly changesJson: string | null;
+  readonly metadataJson: string | null;
 }
 
 /** Drafts one event of `organizationId`'s chain (null: the platform chain). IP and UA come from the
@@ -31,11 +34,15 @@ export function draftAudit(
   requestId: string,
   event: AuditEventInput,
 ): AuditDraft {
-  const { entry, prefix, suffix } = draftEntry(organizationId, actor, requestId, event);
+  const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
+    organizationId,
+    actor,
+    requestId,
+    event,
+  );
   const args = sql`${prefix}, ${suffix}, ${entry.id}, ${entry.occurred_at}, ${entry.actor.type},
     ${entry.actor.id}, ${entry.action}, ${entry.target.type}, ${entry.target.id}, ${entry.ip},
-    ${entry.user_agent}, ${entry.request_id}, ${jsonText(entry.changes)}::jsonb,
-    ${jsonText(entry.metadata)}::jsonb`;
+    ${entry.user_agent}, ${entry.request_id}, ${changesJson}::jsonb, ${metadataJson}::jsonb`;
   return { entry, args };
 }
 
@@ -59,14 +66,34 @@ export function draftEntry(
     userAgent: sameRequest ? request.userAgent : null,
     event,
   });
-  const [prefix, suffix] = splitAtSeq(canonicalJson(entry));
+  const changesJson = entry.changes === null ? null : canonicalJson(entry.changes);
+  const metadataJson = entry.metadata === null ? null : canonicalJson(entry.metadata);
+  const [prefix, suffix] = canonicalAroundSeq(entry, changesJson, metadataJson);
   const octets = Buffer.byteLength(prefix) + Buffer.byteLength(suffix);
   if (octets > MAX_AUDIT_ENTRY_OCTETS) {
     throw new TypeError(
       `audit event "${entry.action}" is too large: ${octets} bytes of canonical JSON, at most ${MAX_AUDIT_ENTRY_OCTETS} (keep changes and metadata small)`,
     );
   }
-  return { entry, prefix, suffix };
+  return { entry, prefix, suffix, changesJson, metadataJson };
+}
+
+const str = (s: string | null): string => (s === null ? 'null' : JSON.stringify(s));
+
+/**
+ * `canonicalJson(entry)` split around its seq, written directly: an entry's keys and their order are
+ * fixed (sorted: action, actor {id, type}, changes, id, ip, metadata, occurred_at, organization_id,
+ * request_id, seq, target {id, type}, user_agent, v), and only changes and metadata need the general
+ * canonical form (given, already written). A test holds it equal to `splitAtSeq(canonicalJson(entry))`.
+ */
+export function canonicalAroundSeq(
+  entry: AuditEntry,
+  changesJson: string | null,
+  metadataJson: string | null,
+): [string, string] {
+  const prefix = `{"action":${str(entry.action)},"actor":{"id":${str(entry.actor.id)},"type":${str(entry.actor.type)}},"changes":${changesJson ?? 'null'},"id":${str(entry.id)},"ip":${str(entry.ip)},"metadata":${metadataJson ?? 'null'},"occurred_at":${str(entry.occurred_at)},"organization_id":${str(entry.organization_id)},"request_id":${str(entry.request_id)},"seq":`;
+  const suffix = `,"target":{"id":${str(entry.target.id)},"type":${str(entry.target.type)}},"user_agent":${str(entry.user_agent)},"v":${entry.v}}`;
+  return [prefix, suffix];
 }
 
 /**

@@ -2,7 +2,7 @@ import type { TenantCtx } from '../tenancy/context.js';
 import { scopeStorage, type TenantDb } from '../tenancy/tenant-database.js';
 import { TenancyError } from '../tenancy/errors.js';
 import type { AuditEntry, AuditEventInput } from './chain.js';
-import { draftEntry, jsonText } from './draft.js';
+import { draftEntry } from './draft.js';
 
 export type { AuditEventInput } from './chain.js';
 export { jsonText, splitAtSeq } from './draft.js';
@@ -54,7 +54,12 @@ export async function recordAudit(
   if (scope.mode !== 'write') {
     throw new TenancyError('TENANT_SCOPE_CONFLICT', 'recordAudit needs a write scope, not a read scope');
   }
-  const { entry, prefix, suffix } = draftEntry(ctx.tenantId, ctx.actor, ctx.requestId, event);
+  const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
+    ctx.tenantId,
+    ctx.actor,
+    ctx.requestId,
+    event,
+  );
   const org = ctx.tenantId;
   scope.deferUntilCommit(
     INSERT_PENDING,
@@ -72,8 +77,8 @@ export async function recordAudit(
       entry.ip,
       entry.user_agent,
       entry.request_id,
-      jsonText(entry.changes),
-      jsonText(entry.metadata),
+      changesJson,
+      metadataJson,
     ],
     () => {
       for (const fn of listeners.get(db) ?? []) fn(org);

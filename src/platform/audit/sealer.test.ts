@@ -219,9 +219,13 @@ describe('audit sealing (real PostgreSQL)', () => {
       { prefix: big.repeat(27) },
       { metadata: JSON.stringify({ big: big.repeat(110) }) },
     ]) {
-      await expect(insertPendingAsRuntime(org, columns), Object.keys(columns)[0]).rejects.toThrow(
-        /check constraint/,
+      const err = await insertPendingAsRuntime(org, columns).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; message?: string },
       );
+      const column = Object.keys(columns)[0]!;
+      expect(err?.code, column).toBe('23514'); // check_violation, as the CHECK constraints answered
+      expect(err?.message, column).toMatch(/audit_pending row refused by the check of/);
     }
     // At the caps, a row is still one the chain takes.
     await insertPendingAsRuntime(org, { target_type: 'x'.repeat(512), target_id: 'y'.repeat(1024) });
@@ -281,6 +285,28 @@ describe('audit sealing (real PostgreSQL)', () => {
     sealer.startSweep(async () => ['busy', 'quiet', 'other'], 60_000);
     await expect.poll(() => calls.length).toBe(7);
     expect(calls).toEqual(['busy', 'quiet', 'other', 'busy', 'other', 'busy', 'busy']);
+  });
+
+  it('the sealer seals up to `concurrency` organizations at once, each batch in the turn order', async () => {
+    const orgs = Array.from({ length: 10 }, (_, i) => `org${i}`);
+    const started: string[] = [];
+    let inFlight = 0;
+    let most = 0;
+    // A stand-in for app_audit_seal that takes a while, so batches overlap.
+    const withTenant = (async (org: string) => {
+      started.push(org);
+      most = Math.max(most, ++inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      inFlight -= 1;
+      return 1;
+    }) as unknown as WithTenant;
+    const sealer = createAuditSealer({ withTenant, databases: [], delayMs: 5, concurrency: 3 });
+    onTestFinished(() => sealer.stop());
+    sealer.startSweep(async () => orgs, 60_000);
+    await expect.poll(() => started.length).toBe(10);
+    await sealer.flush();
+    expect(started).toEqual(orgs);
+    expect(most).toBe(3);
   });
 
   it('an audit event needs a write scope', async () => {

@@ -16,6 +16,11 @@ export interface AuditSealerOptions {
   readonly delayMs?: number;
   /** On stop, how long to keep sealing what this process recorded. */
   readonly stopBudgetMs?: number;
+  /** Organizations sealed at the same time (each call is one transaction on its own connection). 4 by
+   *  default: a seal call's cost is mostly its COMMIT's WAL flush, and PostgreSQL flushes concurrent
+   *  commits together, so sealing several organizations at once costs less CPU and far less time than
+   *  one after the other. */
+  readonly concurrency?: number;
 }
 
 export interface AuditSealer {
@@ -42,6 +47,7 @@ export interface AuditSealer {
  */
 export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
   const delayMs = opts.delayMs ?? 5000;
+  const concurrency = Math.max(1, opts.concurrency ?? 4);
   const due = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
   let sweepTimer: NodeJS.Timeout | undefined;
@@ -58,7 +64,8 @@ export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
   };
 
   /**
-   * Seals every due organization round-robin: one batch per organization per turn, more turns while any
+   * Seals every due organization round-robin (`concurrency` at a time): one batch per organization per
+   * turn, more turns while any
    * batch came back full, so one busy organization cannot starve the others. An organization whose batch
    * came back short has what was committed before it sealed; what commits later schedules it again (no
    * recheck needed). One another sealer holds (-1), or any still unfinished at the deadline, stays due;
@@ -69,21 +76,35 @@ export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
     due.clear();
     let total = 0;
     while (turn.length > 0) {
-      const full: string[] = [];
-      for (const [i, org] of turn.entries()) {
-        if (Date.now() > deadline) {
-          for (const rest of turn.slice(i)) due.add(rest);
-          for (const rest of full) due.add(rest);
-          return total;
+      const isFull: boolean[] = [];
+      let next = 0;
+      let late = false;
+      // `concurrency` workers take the turn's organizations in order, one batch each.
+      const worker = async () => {
+        while (next < turn.length && !late) {
+          if (Date.now() > deadline) {
+            late = true;
+            break;
+          }
+          const at = next++;
+          const org = turn[at]!;
+          try {
+            const n = await sealBatch(opts.withTenant, org, { wait: false, max: SEAL_BATCH });
+            if (n < 0) due.add(org);
+            else total += n;
+            isFull[at] = n >= SEAL_BATCH;
+          } catch (err) {
+            opts.log?.error({ tenant_id: org, err: (err as Error).message }, 'audit seal failed');
+          }
         }
-        try {
-          const n = await sealBatch(opts.withTenant, org, { wait: false, max: SEAL_BATCH });
-          if (n < 0) due.add(org);
-          else total += n;
-          if (n >= SEAL_BATCH) full.push(org);
-        } catch (err) {
-          opts.log?.error({ tenant_id: org, err: (err as Error).message }, 'audit seal failed');
-        }
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, turn.length) }, worker));
+      // In the turn's order, whatever order the batches finished in.
+      const full = turn.filter((_, i) => isFull[i]);
+      if (late) {
+        for (const rest of turn.slice(next)) due.add(rest);
+        for (const rest of full) due.add(rest);
+        return total;
       }
       turn = full;
     }

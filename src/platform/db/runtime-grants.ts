@@ -60,6 +60,18 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'table platform_audit_events: SELECT',
   'table platform_audit_head: SELECT',
 
+  // Invoices (migration 0019): drafts inserted without number, status or dates, finalized only by
+  // app_invoice_finalize, read; never updated or deleted by the runtime role (finalized ones are immutable).
+  'table invoices: SELECT',
+  'column invoices.organization_id: INSERT',
+  'column invoices.id: INSERT',
+  'column invoices.currency: INSERT',
+  'column invoices.period_start: INSERT',
+  'column invoices.period_end: INSERT',
+  'column invoices.subtotal: INSERT',
+  'column invoices.total: INSERT',
+  'column invoices.lines: INSERT',
+
   // Global feature flag definitions (platform routes).
   'table feature_flags: DELETE, INSERT, SELECT, UPDATE',
   // The plan catalog (migration 0018): read by tenant scopes (seat limits, entitlements); written only
@@ -71,6 +83,7 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_current_tenant(): EXECUTE (PUBLIC)',
   'function app_audit_refuse_change(): EXECUTE (PUBLIC)',
   'function app_audit_seal(uuid,integer,boolean): EXECUTE',
+  'function app_invoice_finalize(uuid,uuid): EXECUTE',
   'function app_platform_plan_archive(text,boolean): EXECUTE',
   'function app_platform_plan_save(text,jsonb,boolean): EXECUTE',
   'function app_platform_audit_append(text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',

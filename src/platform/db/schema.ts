@@ -25,6 +25,7 @@ export interface Database {
   platform_audit_head: PlatformAuditHeadTable;
   plans: PlansTable;
   organization_plan_changes: OrganizationPlanChangesTable;
+  invoices: InvoicesTable;
 }
 
 type CreatedAt = ColumnType<Date, never, never>;
@@ -296,4 +297,25 @@ export interface OrganizationPlanChangesTable {
   changed_at: Generated<Date>;
   changed_by_user_id: string | null;
   via: 'owner' | 'platform' | 'provider';
+}
+
+/**
+ * An invoice (migration 0019). The runtime role inserts drafts and reads; number, status and the dates
+ * are set only by `app_invoice_finalize`. bigint columns come back as text, dates are read as text.
+ */
+export interface InvoicesTable {
+  organization_id: string;
+  id: string;
+  number: ColumnType<string | null, never, never>;
+  status: ColumnType<'draft' | 'finalized' | 'void', never, never>;
+  currency: string;
+  period_start: ColumnType<string, string, never>;
+  period_end: ColumnType<string, string, never>;
+  subtotal: ColumnType<string, number, never>;
+  total: ColumnType<string, number, never>;
+  /** The invoice lines as jsonb (inserted as JSON text). */
+  lines: ColumnType<unknown, string, never>;
+  created_at: CreatedAt;
+  finalized_at: ColumnType<Date | null, never, never>;
+  voided_at: ColumnType<Date | null, never, never>;
 }

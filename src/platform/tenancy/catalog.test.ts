@@ -316,6 +316,8 @@ describe('catalog: every tenant table is protected', () => {
       'app_audit_seal',
       // The runtime role's only way into the job queue (checks task, tenant scope, sealed payload).
       'app_enqueue_job',
+      // Numbers and finalizes a draft invoice: only inside that organization's scope (migration 0019).
+      'app_invoice_finalize',
       // Appends to the platform chain: only in a platform administrator's platform scope.
       'app_platform_audit_append',
       // Write the plan catalog: only in a platform administrator's platform scope.

@@ -59,6 +59,8 @@ const SEEDS: Record<string, string> = {
   audit_pending: `insert into audit_pending (organization_id, id, occurred_at, prefix, suffix, actor_type, action,
       target_type) values ($1, gen_random_uuid(), now(), '{', '}', 'system', 'test.seeded', 't')`,
   audit_chain_heads: `insert into audit_chain_heads (organization_id, seq, hash) values ($1, 0, sha256('h'))`,
+  invoices: `insert into invoices (organization_id, id, currency, period_start, period_end, subtotal, total, lines)
+    values ($1, gen_random_uuid(), 'EUR', '2001-01-01', '2001-02-01', 100, 100, '[{"amount": 100}]')`,
   audit_checkpoints: `insert into audit_checkpoints (organization_id, id, seq, head_hash, signed_at, key_id, signature)
     values ($1, gen_random_uuid(), 1, sha256('h'), now(), 'k', '\\x00')`,
 };

@@ -32,11 +32,6 @@ const { prepareValue } = createRequire(import.meta.url)('pg/lib/utils.js') as {
   prepareValue: (value: unknown) => string | Buffer | null;
 };
 
-/** Statements already prepared on a given connection, tracked outside pg's own bookkeeping. */
-const prepared = new WeakMap<object, Set<string>>();
-/** Main statements whose Parse was in a pipeline that failed: they may or may not exist on the server. */
-const uncertain = new WeakMap<object, Set<string>>();
-
 /**
  * What a named statement returns on one connection, as pg reads rows with it: the row description and the
  * type parsers built from it. Kept per connection and per statement, and dropped whenever the statement is
@@ -50,10 +45,32 @@ interface Description {
   readonly parsers: unknown[] | undefined;
   readonly emptyRow: Record<string, null> | null;
 }
-const descriptions = new WeakMap<object, Map<string, Description>>();
+
+/** What this module knows about one connection's prepared statements, tracked outside pg's own
+ *  bookkeeping; one lookup per query. */
+interface ConnectionState {
+  /** Prelude statements prepared on the connection. */
+  readonly prepared: Set<string>;
+  /** Statements whose Parse was in a pipeline that failed: they may or may not exist on the server. */
+  readonly uncertain: Set<string>;
+  /** Row descriptions of the main statements, by statement name. */
+  readonly descriptions: Map<string, Description>;
+}
+const states = new WeakMap<object, ConnectionState>();
+
+function stateOf(connection: object): ConnectionState {
+  let state = states.get(connection);
+  if (state === undefined) {
+    state = { prepared: new Set(), uncertain: new Set(), descriptions: new Map() };
+    states.set(connection, state);
+  }
+  return state;
+}
 
 /** pg's Result internals filled from a row description (see pg/lib/result.js `addFields`). */
 interface ResultInternals {
+  rows: unknown[];
+  parseRow(fields: unknown[]): unknown;
   fields: unknown[];
   _parsers: unknown[] | undefined;
   _prebuiltEmptyResultObject: Record<string, null> | null;
@@ -68,12 +85,13 @@ interface QueryInternals {
   name: string | undefined;
   _result: ResultInternals;
   _accumulateRows: boolean;
+  _canceledDueToError: Error | false;
   submit(connection: WireConnection): Error | null;
   handleCommandComplete(msg: unknown, connection: WireConnection): void;
-  handleDataRow(msg: unknown): void;
+  handleDataRow(msg: { fields: unknown[] }): void;
   handleRowDescription(msg: unknown): void;
   handleError(err: Error, connection: WireConnection): void;
-  callback?: (err: Error | null, res?: pg.QueryResult) => void;
+  callback: ((err: Error | null, res?: pg.QueryResult) => void) | undefined;
 }
 
 const QueryBase = pg.Query as unknown as new (text: string, values: readonly unknown[]) => QueryInternals;
@@ -87,15 +105,6 @@ export function isStalePlanError(err: unknown): boolean {
   );
 }
 
-function perConnection<V>(map: WeakMap<object, V>, connection: object, create: () => V): V {
-  let value = map.get(connection);
-  if (value === undefined) {
-    value = create();
-    map.set(connection, value);
-  }
-  return value;
-}
-
 /**
  * A pg submittable that sends prelude statements and the query in ONE round trip: Parse/Bind/Execute
  * of each prelude, then (Parse)/Bind/(Describe)/Execute of the query, then a single Sync. Without an
@@ -107,15 +116,20 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
   private pendingPrelude: number;
   private readonly prelude: readonly PreludeStatement[];
   private connectionRef: WireConnection | undefined;
+  private state: ConnectionState | undefined;
   private mainParsedHere = false;
   /** True when this pipeline asked for the row description (so it is remembered on completion). */
   private describedHere = false;
   /** Named prelude statements whose Parse this pipeline sent. */
   private preludeParsedHere: Set<string> | undefined;
   private readonly mainName: string | undefined;
+  private readonly shape: ((res: pg.QueryResult) => T) | undefined;
+  private resolve!: (r: T | Promise<T>) => void;
+  private reject!: (e: Error) => void;
   readonly result: Promise<T>;
-  /** Runs the query again after a stale-plan failure; its outcome becomes this query's. */
-  onStalePlan: (() => Promise<T>) | undefined;
+  /** Set to send the pipeline once more (on this client) after a stale-plan failure; its outcome becomes
+   *  this query's. */
+  retryOn: pg.ClientBase | undefined;
 
   constructor(
     prelude: readonly PreludeStatement[],
@@ -124,24 +138,35 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
     name?: string,
     shape?: (res: pg.QueryResult) => T,
   ) {
-    let resolve!: (r: T | Promise<T>) => void;
-    let reject!: (e: Error) => void;
-    const result = new Promise<T>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
     // Text and values, not a config object: pg copies a config object property by property.
     super(text, values);
+    this.result = new Promise<T>((res, rej) => {
+      this.resolve = res;
+      this.reject = rej;
+    });
     this.name = name;
     this.prelude = prelude;
     this.mainName = name;
+    this.shape = shape;
     this.pendingPrelude = prelude.length;
-    this.result = result;
-    this.callback = (err, res) => {
-      if (!err) resolve(shape ? shape(res!) : (res as T));
-      else if (this.onStalePlan && isStalePlanError(err)) resolve(this.onStalePlan());
-      else reject(err);
-    };
+    // pg's constructor made `callback` an own property: set it to the shared method (no closure per
+    // query); pg always calls it as `query.callback(...)`, so `this` is the query.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
+    this.callback = this.settle;
+  }
+
+  /** pg calls this (as `callback`) once the query is done. */
+  private settle(err: Error | null, res?: pg.QueryResult): void {
+    if (!err) {
+      this.resolve(this.shape ? this.shape(res!) : (res as T));
+    } else if (this.retryOn && isStalePlanError(err)) {
+      const again = pipelinedQuery(this.retryOn, this.prelude, this.text, this.values ?? [], {
+        shape: this.shape,
+      });
+      this.resolve(again);
+    } else {
+      this.reject(err);
+    }
   }
 
   /** Called by pg when this query's turn comes: writes every message, corked into one send. */
@@ -149,14 +174,17 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
     this.connectionRef = connection;
     // Converted before anything is written: a value pg cannot convert fails the query alone, with
     // nothing half-sent on the connection.
-    let values: (string | Buffer | null)[];
+    const raw = this.values ?? [];
+    const values = new Array<string | Buffer | null>(raw.length);
     try {
-      values = (this.values ?? []).map((v) => prepareValue(v));
+      for (let i = 0; i < raw.length; i++) values[i] = prepareValue(raw[i]);
     } catch (err) {
       return err as Error;
     }
-    const known = perConnection(prepared, connection, () => new Set<string>());
-    const doubt = uncertain.get(connection);
+    const state = stateOf(connection);
+    this.state = state;
+    const known = state.prepared;
+    const doubt = state.uncertain.size > 0 ? state.uncertain : undefined;
     connection.stream.cork?.();
     try {
       for (const stmt of this.prelude) {
@@ -175,7 +203,7 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
         connection.bind({ portal: '', statement: stmt.name, values: stmt.values });
         connection.execute({ portal: '' });
       }
-      this.writeMain(connection, values, doubt);
+      this.writeMain(connection, state, values, doubt);
       connection.sync();
     } finally {
       connection.stream.uncork?.();
@@ -184,11 +212,16 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
   }
 
   /** The query itself: Parse unless prepared on this connection, Describe unless its result is known. */
-  private writeMain(connection: WireConnection, values: (string | Buffer | null)[], doubt?: Set<string>) {
+  private writeMain(
+    connection: WireConnection,
+    state: ConnectionState,
+    values: (string | Buffer | null)[],
+    doubt?: Set<string>,
+  ) {
     const name = this.mainName;
     let known: Description | undefined;
     if (name) {
-      const descs = perConnection(descriptions, connection, () => new Map<string, Description>());
+      const descs = state.descriptions;
       if (doubt?.has(name)) {
         // Closing a statement that does not exist is not an error, so this makes the state certain.
         connection.close({ type: 'S', name });
@@ -224,22 +257,31 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
     if (this.pendingPrelude === 0) super.handleRowDescription(msg);
   }
 
-  override handleDataRow(msg: unknown): void {
-    if (this.pendingPrelude === 0) super.handleDataRow(msg);
+  /** pg's handleDataRow without its per-row 'row' event (nobody listens to a pipelined query). */
+  override handleDataRow(msg: { fields: unknown[] }): void {
+    if (this.pendingPrelude !== 0 || this._canceledDueToError) return;
+    try {
+      this._result.rows.push(this._result.parseRow(msg.fields));
+    } catch (err) {
+      // As pg does: the error is reported once the server has answered the whole pipeline.
+      this._canceledDueToError = err as Error;
+    }
   }
 
   override handleCommandComplete(msg: unknown, connection: WireConnection): void {
     if (this.pendingPrelude > 0) {
-      // A prelude statement finished, so its Parse (if any) succeeded: remember it as prepared.
+      // A prelude statement finished, so its Parse (if this pipeline sent one) succeeded: remember it.
       const stmt = this.prelude[this.prelude.length - this.pendingPrelude];
-      if (stmt && stmt.name !== '') prepared.get(connection)?.add(stmt.name);
+      if (stmt && stmt.name !== '' && this.preludeParsedHere?.has(stmt.name)) {
+        (this.state ?? stateOf(connection)).prepared.add(stmt.name);
+      }
       this.pendingPrelude -= 1;
       return;
     }
     if (this.describedHere && this.mainName) {
       // Statements without rows (an INSERT without RETURNING) answer Describe with NoData: no fields.
       const res = this._result;
-      descriptions.get(this.connectionRef ?? connection)?.set(this.mainName, {
+      (this.state ?? stateOf(connection)).descriptions.set(this.mainName, {
         fields: res.fields,
         parsers: res._parsers,
         emptyRow: res._prebuiltEmptyResultObject,
@@ -250,21 +292,21 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
 
   override handleError(err: Error, connection: WireConnection): void {
     const conn = this.connectionRef ?? connection;
-    const doubt = perConnection(uncertain, conn, () => new Set<string>());
+    const state = this.state ?? stateOf(conn);
+    const doubt = state.uncertain;
     const name = this.mainName;
     // If the main statement's Parse was in this failed pipeline, it may not exist; if its tables changed
     // its result shape, it can never run again. Either way: close and re-parse it on the next use.
     if (name && (this.mainParsedHere || isStalePlanError(err))) {
       doubt.add(name);
       delete conn.parsedStatements[name];
-      descriptions.get(conn)?.delete(name);
+      state.descriptions.delete(name);
     }
     // A prelude statement this pipeline parsed but did not complete may or may not exist now: close it and
     // parse it again next time. Statements prepared earlier still exist and stay known.
-    const known = prepared.get(conn);
     for (const stmt of this.prelude.slice(this.prelude.length - this.pendingPrelude)) {
       if (this.preludeParsedHere?.has(stmt.name)) {
-        known?.delete(stmt.name);
+        state.prepared.delete(stmt.name);
         doubt.add(stmt.name);
       }
     }
@@ -309,9 +351,7 @@ export function pipelinedQuery<T = pg.QueryResult>(
   opts: PipelinedQueryOptions<T> = {},
 ): Promise<T> {
   const query = new PipelinedQuery<T>(prelude, text, values, statementName(text), opts.shape);
-  if (opts.retryStalePlan) {
-    query.onStalePlan = () => pipelinedQuery(client, prelude, text, values, { shape: opts.shape });
-  }
+  if (opts.retryStalePlan) query.retryOn = client;
   void client.query(query as unknown as pg.QueryConfig);
   return query.result;
 }

@@ -371,6 +371,30 @@ describe('definer functions refuse outside their contract', () => {
     await expect(inScopeOfB(`select app_audit_seal($1, 10, false)`, [orgA])).rejects.toThrow(refused);
   });
 
+  it('app_invoice_finalize: refused outside the scope of its own organization, and for no draft of it', async () => {
+    const draft = uuidv7();
+    await owner.query(
+      `insert into invoices (organization_id, id, currency, period_start, period_end, subtotal, total, lines)
+       values ($1, $2, 'EUR', '2001-03-01', '2001-04-01', 5, 5, '[{"amount": 5}]')`,
+      [orgA, draft],
+    );
+    const counter = async () =>
+      (await owner.query<{ v: string }>('select last_value as v from invoice_number_counter')).rows[0]!.v;
+    const before = await counter();
+    // From B's scope, from no scope: refused, and no number taken.
+    await expect(inScopeOfB('select app_invoice_finalize($1, $2)', [orgA, draft])).rejects.toThrow(refused);
+    await expect(app.query('select app_invoice_finalize($1, $2)', [orgA, draft])).rejects.toThrow(refused);
+    // B's scope naming B: A's draft is not B's.
+    await expect(inScopeOfB('select app_invoice_finalize($1, $2)', [orgB, draft])).rejects.toThrow(
+      /no draft invoice/,
+    );
+    expect(await counter()).toBe(before);
+    const state = await owner.query('select status, number from invoices where id = $1', [draft]);
+    expect(state.rows[0]).toEqual({ status: 'draft', number: null });
+    // The runtime role can neither read nor move the counter itself.
+    await expect(app.query('select * from invoice_number_counter')).rejects.toThrow(/permission denied/);
+  });
+
   it('app_priv_audit_orgs_pending (the seal sweep): the worker role’s, not the runtime role’s; refused inside a scope', async () => {
     await expect(app.query('select * from worker_api.app_priv_audit_orgs_pending(null, 10)')).rejects.toThrow(
       /permission denied/,

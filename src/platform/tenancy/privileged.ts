@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { PlatformScope } from './platform-scope.js';
+import type { TenantDb } from './tenant-database.js';
 
 /**
  * The named privileged operations: the only ways to look across tenants. Each calls one SECURITY DEFINER
@@ -18,8 +19,8 @@ import type { PlatformScope } from './platform-scope.js';
  *   read from the tenant tables, which also hold everything these lookups answer), the slug lookup (public
  *   names) and every tenant-scope refusal (`app.tenant_id` is a setting the runtime role can clear).
  * Every one of them refuses inside a tenant scope (`app.tenant_id` set) except `app_audit_seal` (called
- * by the audit sealer, src/platform/audit/seal.ts), which refuses OUTSIDE the scope of its own
- * organization. The audit checkpoint scan and the seal sweep are not among them: they belong to the worker
+ * by the audit sealer, src/platform/audit/seal.ts) and `app_invoice_finalize` ({@link finalizeInvoice}),
+ * which refuse OUTSIDE the scope of their own organization. The audit checkpoint scan and the seal sweep are not among them: they belong to the worker
  * role ({@link auditChainsToCheckpoint}, {@link auditOrganizationsPending}).
  */
 export interface PrivilegedOps {
@@ -215,4 +216,26 @@ export async function auditOrganizationsPending(
     [after, limit],
   );
   return res.rows.map((r) => r.organization_id);
+}
+
+/**
+ * Finalizes a draft invoice of `organizationId` (migration 0019, `app_invoice_finalize`): checks its lines
+ * sum to its subtotal and total, gives it the deployment's next invoice number and marks it finalized
+ * (returned with the finalization time).
+ * The number comes from one counter row locked until the caller's transaction ends, so a rolled-back
+ * finalization returns its number and the numbers have no gaps; concurrent finalizations wait for each
+ * other's commit. Contract: only inside the tenant scope of `organizationId` (the database refuses any
+ * other call), on that scope's handle, in the same transaction as the draft's insert.
+ */
+export async function finalizeInvoice(
+  db: TenantDb,
+  organizationId: string,
+  invoiceId: string,
+): Promise<{ number: string; finalizedAt: Date }> {
+  const res = await sql<{
+    number: string;
+    finalized_at: Date;
+  }>`select number, finalized_at from app_invoice_finalize(${organizationId}, ${invoiceId})`.execute(db);
+  const row = res.rows[0]!;
+  return { number: row.number, finalizedAt: row.finalized_at };
 }

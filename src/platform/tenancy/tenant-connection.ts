@@ -139,6 +139,12 @@ export class TenantConnection implements DatabaseConnection {
     return this.sessionTouched;
   }
 
+  /** True while `finish` has something to do: a transaction opened (or being opened, or whose opening
+   *  failed) on the server, or statements deferred until COMMIT. A read scope never has. */
+  get unfinished(): boolean {
+    return this.begun || this.opening !== undefined || this.unopened || this.deferred.length > 0;
+  }
+
   /** True once a transaction was opened on the server (so it must be committed or rolled back). */
   get inTransaction(): boolean {
     return this.begun;

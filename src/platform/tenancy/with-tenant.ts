@@ -50,14 +50,15 @@ export function createWithTenant(router: PlacementRouter): WithTenant {
     const conn = new TenantConnection(client, tenantId, mode, target.setter, target.db);
     let broken: Error | undefined;
     try {
-      const result = await scopeStorage.run(conn, () => fn(target.db));
+      const result = await scopeStorage.run(conn, fn, target.db);
       conn.close();
-      await conn.finish(true);
+      // A read scope (and a write scope that ran nothing) has no transaction left to end: no await.
+      if (conn.unfinished) await conn.finish(true);
       return result;
     } catch (err) {
       conn.close();
       try {
-        await conn.finish(false);
+        if (conn.unfinished) await conn.finish(false);
       } catch (rollbackErr) {
         // The connection is in an unknown state: destroy it rather than hand it back.
         broken = rollbackErr as Error;

@@ -1,0 +1,19 @@
+import { AppError } from '../../platform/errors.js';
+
+export type BillingErrorCode = 'INVOICE_NOT_FOUND' | 'PERIOD_NOT_CLOSED' | 'INVALID_PERIOD';
+
+const STATUS: Record<BillingErrorCode, number> = {
+  INVOICE_NOT_FOUND: 404,
+  PERIOD_NOT_CLOSED: 409,
+  INVALID_PERIOD: 400,
+};
+
+/** Errors of the billing module (the pricing engine's are PricingError). */
+export class BillingError extends AppError<BillingErrorCode> {
+  constructor(code: BillingErrorCode, message: string) {
+    super(code, message, STATUS[code]);
+  }
+}
+
+/** The one answer for an invoice that does not exist in the caller's tenant, whoever else owns it. */
+export const invoiceNotFound = () => new BillingError('INVOICE_NOT_FOUND', 'invoice not found');

@@ -1,0 +1,163 @@
+import { inflateSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, createTestAuthenticator } from '../../../test/support/app.js';
+import { createTestOrg } from '../../../test/support/tenancy.js';
+import type { Composition } from '../../app/compose.js';
+import type { TenantCtx } from '../../platform/tenancy/context.js';
+import { calendarPeriod } from './billing-period.js';
+import { createBillingService } from './billing.service.js';
+import { createInvoicesService, type Invoice } from './invoices.service.js';
+import { formatMoney } from './money-format.js';
+
+/** The text a PDF page shows: pdfkit writes it as hex strings in TJ arrays (uncompressed here). */
+function pageText(pdf: Buffer): string {
+  const raw = pdf.toString('latin1');
+  return [...raw.matchAll(/\[((?:<[0-9a-f]*>\s*-?[\d.]*\s*)+)\]\s*TJ/g)]
+    .map((m) =>
+      [...m[1]!.matchAll(/<([0-9a-f]*)>/g)].map((h) => Buffer.from(h[1]!, 'hex').toString('latin1')).join(''),
+    )
+    .join('\n');
+}
+
+/** Closes January 2026 for `org` with a small fixed plan. */
+async function closeJanuary(c: Composition, org: string): Promise<Invoice> {
+  const ctx: TenantCtx = { tenantId: org, actor: { kind: 'system', name: 'test' }, requestId: 'r' };
+  const billing = createBillingService({
+    withTenant: c.tenancy.withTenant,
+    now: () => new Date('2026-03-01T00:00:00Z'),
+    inputs: {
+      periodContaining: async (_ctx, day) => calendarPeriod('month', day),
+      periodData: async (_ctx, period) => ({
+        segments: [
+          {
+            planKey: 'team',
+            fromDay: 0,
+            toDay: period.days,
+            price: {
+              currency: 'EUR',
+              interval: 'month',
+              components: [
+                { model: 'flat', amount: 123456 },
+                { model: 'package', meter: 'sms', packageSize: 100, packageAmount: 250 },
+              ],
+            },
+          },
+        ],
+        seats: 1,
+        usage: { sms: 150 },
+      }),
+    },
+  });
+  return (await billing.closePeriod(ctx, { start: '2026-01-01', end: '2026-02-01' })).invoice;
+}
+
+describe('invoice routes', () => {
+  let c: Composition;
+  let issue: ReturnType<typeof createTestAuthenticator>['issue'];
+  let orgA: string;
+  let orgB: string;
+  let invoiceA: Invoice;
+  let invoiceB: Invoice;
+  const auth = (t: string) => ({ authorization: `Bearer ${t}` });
+
+  beforeAll(async () => {
+    const r = createTestAuthenticator();
+    issue = r.issue;
+    c = await buildTestApp({ authenticator: r.authenticator, runJobs: false });
+    orgA = await createTestOrg(c.tenancy, 'inv-a');
+    orgB = await createTestOrg(c.tenancy, 'inv-b');
+    invoiceA = await closeJanuary(c, orgA);
+    invoiceB = await closeJanuary(c, orgB);
+  });
+  afterAll(async () => {
+    await c.app.close();
+    await c.close();
+  });
+
+  it('lists, paginated, and reads one invoice', async () => {
+    const token = issue(orgA);
+    const list = await c.app.inject({ url: '/v1/billing/invoices?limit=1', headers: auth(token) });
+    expect(list.statusCode, list.body).toBe(200);
+    expect(list.json()).toEqual({ data: [invoiceA], nextCursor: null });
+    const one = await c.app.inject({ url: `/v1/billing/invoices/${invoiceA.id}`, headers: auth(token) });
+    expect(one.json()).toEqual(invoiceA);
+    // 123456 flat + 2 packages × 250.
+    expect(invoiceA.total).toBe(123956);
+  });
+
+  it('the PDF: application/pdf, a real PDF naming the number and the total', async () => {
+    const res = await c.app.inject({
+      url: `/v1/billing/invoices/${invoiceA.id}/pdf`,
+      headers: auth(issue(orgA)),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('application/pdf');
+    expect(res.headers['content-disposition']).toBe(`attachment; filename="${invoiceA.number}.pdf"`);
+    const pdf = res.rawPayload;
+    expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+    expect(pdf.subarray(-6).toString('latin1')).toMatch(/%%EOF/);
+    const raw = pdf.toString('latin1');
+    // The document information is never compressed.
+    expect(raw).toContain(`(Invoice ${invoiceA.number})`);
+    expect(raw).toContain('(Total 1,239.56 EUR)');
+    // The page itself (its content stream is deflated in production).
+    const stream = /stream\r?\n([\s\S]*?)\r?\nendstream/.exec(raw)!;
+    const text = pageText(Buffer.from(inflateSync(Buffer.from(stream[1]!, 'latin1'))));
+    expect(text).toContain(`Invoice ${invoiceA.number}`);
+  });
+
+  it('the page text, uncompressed: every line, the subtotal and the total', async () => {
+    const invoices = createInvoicesService({
+      withTenant: c.tenancy.withTenant,
+      sellerName: 'saasready.test',
+      compressPdf: false,
+    });
+    const ctx: TenantCtx = { tenantId: orgA, actor: { kind: 'system', name: 't' }, requestId: 'r' };
+    const text = pageText((await invoices.pdf(ctx, invoiceA.id)).pdf);
+    for (const s of [
+      `Invoice ${invoiceA.number}`,
+      'Billed to: inv-a test org',
+      'Period: 2026-01-01 to 2026-01-31',
+      'team: Flat fee',
+      formatMoney(123456, 'EUR'),
+      'team: sms: 150 units in 2 package(s) of 100',
+      '5.00 EUR',
+      'Total',
+      '1,239.56 EUR',
+    ]) {
+      expect(text).toContain(s);
+    }
+  });
+
+  it('another tenant’s invoice: 404, the same body as a missing one, on every route', async () => {
+    const token = issue(orgA);
+    for (const suffix of ['', '/pdf']) {
+      const theirs = await c.app.inject({
+        url: `/v1/billing/invoices/${invoiceB.id}${suffix}`,
+        headers: auth(token),
+      });
+      const none = await c.app.inject({
+        url: `/v1/billing/invoices/00000000-0000-7000-8000-000000000000${suffix}`,
+        headers: auth(token),
+      });
+      expect(theirs.statusCode).toBe(404);
+      expect(theirs.body).toBe(none.body);
+      expect(theirs.json()).toEqual({ error: { code: 'INVOICE_NOT_FOUND', message: 'invoice not found' } });
+    }
+    const list = await c.app.inject({ url: '/v1/billing/invoices', headers: auth(token) });
+    expect(list.body).not.toContain(invoiceB.id);
+  });
+
+  it('needs billing:read (a member without it: 403); a bad cursor is a 400', async () => {
+    const member = issue(orgA, { role: 'member', permissions: new Set(['org:read', 'projects:read']) });
+    for (const url of [
+      '/v1/billing/invoices',
+      `/v1/billing/invoices/${invoiceA.id}`,
+      `/v1/billing/invoices/${invoiceA.id}/pdf`,
+    ]) {
+      expect((await c.app.inject({ url, headers: auth(member) })).statusCode).toBe(403);
+    }
+    const bad = await c.app.inject({ url: '/v1/billing/invoices?cursor=nope', headers: auth(issue(orgA)) });
+    expect(bad.statusCode).toBe(400);
+  });
+});

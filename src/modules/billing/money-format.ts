@@ -1,0 +1,25 @@
+/**
+ * Minor units shown as a decimal amount, by string (no floating point): 123456 EUR → "1,234.56 EUR",
+ * 500 JPY → "500 JPY". The number of minor digits of a currency is ISO 4217's, as Intl knows it.
+ */
+export function minorDigits(currency: string): number {
+  try {
+    return (
+      new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ??
+      2
+    );
+  } catch {
+    return 2;
+  }
+}
+
+/** `amount` minor units of `currency`, written with its minor digits and thousands separators. */
+export function formatMoney(amount: number | bigint | string, currency: string): string {
+  const digits = minorDigits(currency);
+  const text = BigInt(amount).toString();
+  const negative = text.startsWith('-');
+  const abs = (negative ? text.slice(1) : text).padStart(digits + 1, '0');
+  const whole = abs.slice(0, abs.length - digits).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  const fraction = digits > 0 ? `.${abs.slice(abs.length - digits)}` : '';
+  return `${negative ? '-' : ''}${whole}${fraction} ${currency}`;
+}
