@@ -92,9 +92,10 @@ describe('console: plan & billing in Chromium', () => {
     const p = admin.page;
     await p.goto('/admin/plans');
     await p.getByRole('heading', { name: 'Plans', level: 1 }).waitFor();
-    const row = (text: string) => p.getByRole('row').filter({ hasText: text });
+    // A row by its plan's key, exactly (other suites' plans share the catalog).
+    const row = (key: string) => p.getByRole('row').filter({ has: p.getByText(key, { exact: true }) });
     await row('enterprise').getByText('Hidden').waitFor();
-    await row('Pro').getByText('Public').waitFor();
+    await row('pro').getByText('Public').waitFor();
     await expectAccessible(p, 'platform plans');
     await screenshots(p, 'billing', '03-platform-plans');
 

@@ -94,7 +94,11 @@ function Plans() {
                       </Table.Td>
                       <Table.Td>
                         <Group gap={4}>
-                          {p.archivedAt ? <Badge color="gray">Archived</Badge> : null}
+                          {p.archivedAt ? (
+                            <Badge variant="outline" color="dark">
+                              Archived
+                            </Badge>
+                          ) : null}
                           <Badge variant="light" color={p.public ? 'blue' : 'gray'}>
                             {p.public ? 'Public' : 'Hidden'}
                           </Badge>
