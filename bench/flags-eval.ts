@@ -11,12 +11,10 @@ import { createTenancy } from '../src/platform/tenancy/tenancy.js';
 import { createPlatformDb } from '../src/platform/db/platform-db.js';
 import { createBareOrganization } from '../src/modules/organizations/organization-records.js';
 import { createFlagCache } from '../src/modules/flags/flag-cache.js';
-import {
-  createFlagDefinitionsService,
-  loadCompiledFlags,
-} from '../src/modules/flags/flag-definitions.service.js';
+import { loadCompiledFlags } from '../src/modules/flags/flag-definitions.service.js';
+import { insertFlagRow } from '../src/modules/flags/flag-definitions.repository.js';
 import { createFlagsService, loadOrganizationFlagContext } from '../src/modules/flags/flags.service.js';
-import type { FlagInput } from '../src/modules/flags/flag-model.js';
+import { checkFlagSpec, specFromInput, type FlagInput } from '../src/modules/flags/flag-model.js';
 import type { TenantCtx } from '../src/platform/tenancy/context.js';
 import { benchDatabase } from './harness.js';
 
@@ -83,17 +81,17 @@ try {
       loadOrganizationFlagContext(tenancy.withTenant, orgId)
     ),
   });
-  const definitions = createFlagDefinitionsService({
-    db: platformDb,
-    definitionsChanged: () => cache.forgetAll(),
-  });
   const flags = createFlagsService({
     withTenant: tenancy.withTenant,
     cache,
     overridesChanged: (orgId) => cache.forgetOrganization(orgId),
   });
-  const by = { actor: { kind: 'system', name: 'bench' } as const, requestId: 'bench' };
-  for (let i = 0; i < FLAGS; i++) await definitions.create(by, flagInput(i));
+  // Written straight into the table: the platform service would need a platform administrator's browser
+  // session, which is beside the point of an evaluation bench.
+  for (let i = 0; i < FLAGS; i++) {
+    const input = flagInput(i);
+    await insertFlagRow(platformDb, input.key, checkFlagSpec(specFromInput(input)));
+  }
 
   const org = await createBareOrganization(tenancy.withTenant, { slug: 'bench-flags', name: 'Bench' });
   await tenancy.withTenant(org.id, (t) =>

@@ -28,6 +28,8 @@ import { registerAuditRoutes } from '../modules/audit/audit.routes.js';
 import { registerPlatformAuditRoutes } from '../modules/audit/platform-audit.routes.js';
 import { registerMetersRoutes } from '../modules/usage/meters.routes.js';
 import { registerUsageRoutes } from '../modules/usage/usage.routes.js';
+import { registerPlanCatalogRoutes } from '../modules/plans/plan-catalog.routes.js';
+import { registerOrganizationPlanRoutes } from '../modules/plans/organization-plan.routes.js';
 import type { Services } from './services.js';
 import type { ComposeOptions } from './compose.js';
 
@@ -96,6 +98,8 @@ export function registerRoutes(
   registerPlatformRoutes(app, { platform: s.platform });
   registerFlagsRoutes(app, { flags: s.flags });
   registerFlagDefinitionsRoutes(app, { definitions: s.flagDefinitions });
+  registerPlanCatalogRoutes(app, { catalog: s.planCatalog });
+  registerOrganizationPlanRoutes(app, { plans: s.organizationPlans });
   registerAuditRoutes(app, { audit: s.audit });
   registerPlatformAuditRoutes(app, { platformAudit: s.platformAudit });
   registerMetersRoutes(app, { meters: s.meters });

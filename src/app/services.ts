@@ -33,6 +33,9 @@ import { createAuditService } from '../modules/audit/audit.service.js';
 import { createPlatformAuditService } from '../modules/audit/platform-audit.service.js';
 import { createAuditSigner, createAuditVerifier, publicKeyOf } from '../platform/audit/signing.js';
 import { withPlatformScope } from '../platform/tenancy/platform-scope.js';
+import { createPlanCatalogService } from '../modules/plans/plan-catalog.service.js';
+import { createOrganizationPlanService } from '../modules/plans/organization-plan.service.js';
+import { seatCheck } from '../modules/plans/seats.js';
 import type { ComposeOptions } from './compose.js';
 import { createMetersService } from '../modules/usage/meters.service.js';
 import { allMeters, toDef } from '../modules/usage/meters.repository.js';
@@ -89,8 +92,9 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
       } else if (msg.kind === 'token_family') {
         tokens.forgetRevoked({ userId: msg.userId, familyId: msg.familyId });
       } else if (msg.kind === 'api_key') apiKeyAuth.invalidate(msg.keyId);
-      else if (msg.kind === 'flags') {
-        if (msg.deleted) flagCache.forgetAll();
+      else if (msg.kind === 'flags' || msg.kind === 'plans') {
+        // The plan catalog changed: every organization's flag context holds its plan's entitlements.
+        if (msg.kind === 'plans' || msg.deleted) flagCache.forgetAll();
         else flagCache.forgetDefinitions();
       } else if (msg.kind === 'flag_overrides') flagCache.forgetOrganization(msg.orgId);
       else sessions.forgetSession(msg.sessionId);
@@ -213,6 +217,16 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
       membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
       publicUrl: opts.publicUrl,
       recipientThrottle,
+      seats: seatCheck,
+    }),
+    planCatalog: createPlanCatalogService({
+      db: platformDb,
+      catalogChanged: () => bus.publish({ kind: 'plans' }),
+    }),
+    organizationPlans: createOrganizationPlanService({
+      withTenant,
+      // The organization's flag context carries its plan and the plan's entitlements.
+      planChanged: (orgId) => bus.publish({ kind: 'flag_overrides', orgId }),
     }),
     platform: createPlatformService({
       withTenant,

@@ -17,6 +17,7 @@ import * as m0014 from './0014-platform-organization-search.js';
 import * as m0015 from './0015-audit-sealer.js';
 import * as m0016 from './0016-audit-write-cost.js';
 import * as m0017 from './0017-usage-metering.js';
+import * as m0018 from './0018-plans.js';
 import * as m0019 from './0019-invoices.js';
 
 export interface MigrationModule {
@@ -42,5 +43,6 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0015-audit-sealer', m0015],
   ['0016-audit-write-cost', m0016],
   ['0017-usage-metering', m0017],
+  ['0018-plans', m0018],
   ['0019-invoices', m0019],
 ];

@@ -33,7 +33,13 @@ describe('console: members, custom roles and invitations in Chromium', () => {
     await signUpVerified(ctx.page, email, newPassword(), seen);
     const api = apiAs(ctx.page, c);
     const slug = `${name.toLowerCase()}-${Date.now().toString(36)}`;
-    expect((await api.post('/v1/organizations', { name, slug })).status()).toBe(201);
+    const created = await api.post('/v1/organizations', { name, slug });
+    expect(created.status()).toBe(201);
+    // Up to four people in one organization: on a plan without the free plan's three-seat limit.
+    const { id } = (await created.json()) as { id: string };
+    await c.tenancy.withTenant(id, (db) =>
+      db.updateTable('organizations').set({ plan: 'enterprise' }).where('id', '=', id).execute(),
+    );
     return { ...ctx, email, api, slug };
   }
 

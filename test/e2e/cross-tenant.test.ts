@@ -113,6 +113,8 @@ describe('e2e: cross-tenant access', () => {
         body: { events: [{ id: 'planted', meter: 'api_requests', timestamp: new Date().toISOString() }] },
       },
       'GET /v1/usage/summary': { url: `/v1/usage/summary?${summaryQuery()}` },
+      'GET /v1/billing/plan': { url: '/v1/billing/plan' },
+      'PUT /v1/billing/plan': { url: '/v1/billing/plan', body: { plan: 'pro' } },
     }) satisfies Record<string, Call>;
 
   const summaryQuery = () =>
@@ -161,6 +163,7 @@ describe('e2e: cross-tenant access', () => {
         await get('/v1/api-keys'),
         await get('/v1/flags/overrides'),
         await get('/v1/billing/invoices'),
+        await get('/v1/billing/plan'),
       ]),
     );
   };
@@ -342,6 +345,9 @@ describe('e2e: cross-tenant access', () => {
       // Recorded for A (the credentials' organization), summarized from A's aggregates.
       'POST /v1/usage/events': 200,
       'GET /v1/usage/summary': 200,
+      'GET /v1/billing/plan': 200,
+      // Moves A (never B) to another plan.
+      'PUT /v1/billing/plan': 200,
       // Last: it closes A.
       'DELETE /v1/organization': 202,
     };
@@ -366,7 +372,7 @@ describe('e2e: cross-tenant access', () => {
     const aNow = await c.tenancy.withTenant(a.id, async (db) => ({
       org: await db
         .selectFrom('organizations')
-        .select(['name', 'deletion_requested_at'])
+        .select(['name', 'deletion_requested_at', 'plan'])
         .where('id', '=', a.id)
         .executeTakeFirstOrThrow(),
       projects: await db.selectFrom('projects').select('name').where('organization_id', '=', a.id).execute(),
@@ -379,6 +385,7 @@ describe('e2e: cross-tenant access', () => {
     }));
     expect(aNow.org.name).toBe('hijacked');
     expect(aNow.org.deletion_requested_at).not.toBeNull();
+    expect(aNow.org.plan).toBe('pro');
     expect(aNow.projects.map((p) => p.name).sort()).toEqual(['A project', 'planted']);
     expect(aNow.roles.map((r) => r.key)).toEqual(['planted']);
     expect(aNow.overrides).toEqual([{ flag_key: flagB, value: true }]);

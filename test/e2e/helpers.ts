@@ -205,6 +205,16 @@ export async function createOrg(owner: Browser, prefix: string): Promise<{ id: s
   return { id: res.json<{ id: string }>().id, slug };
 }
 
+/**
+ * Puts an organization on the seeded `enterprise` plan (no seat limit) directly, for tests that add more
+ * people than the free plan's three seats (seat limits themselves: src/modules/plans).
+ */
+export async function withoutSeatLimit(c: E2eApp, orgId: string): Promise<void> {
+  await c.tenancy.withTenant(orgId, (db) =>
+    db.updateTable('organizations').set({ plan: 'enterprise' }).where('id', '=', orgId).execute(),
+  );
+}
+
 /** Headers selecting an organization explicitly. */
 export const inOrg = (orgIdOrSlug: string) => ({ 'x-organization': orgIdOrSlug });
 

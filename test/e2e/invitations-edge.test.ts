@@ -3,6 +3,7 @@ import {
   addNewMember,
   Browser,
   createOrg,
+  withoutSeatLimit,
   inOrg,
   invite,
   newPassword,
@@ -33,6 +34,7 @@ describe('e2e: invitation edge cases', () => {
     c = await startApp();
     owner = await signUp(c, 'owner');
     org = await createOrg(owner.browser, 'edge');
+    await withoutSeatLimit(c, org.id);
   });
   afterAll(() => stopApp(c));
 

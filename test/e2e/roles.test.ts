@@ -3,6 +3,7 @@ import {
   addNewMember,
   api,
   createOrg,
+  withoutSeatLimit,
   inOrg,
   jwtClaims,
   rememberSecret,
@@ -31,6 +32,7 @@ describe('e2e: roles take effect at once; escalation refused', () => {
     c = await startApp();
     owner = await signUp(c, 'owner');
     org = await createOrg(owner.browser, 'roles');
+    await withoutSeatLimit(c, org.id);
     admin = await addNewMember(owner.browser, org.id, 'admin');
     member = await addNewMember(owner.browser, org.id, 'member');
   });

@@ -5,6 +5,7 @@ import {
   api,
   Browser,
   createOrg,
+  withoutSeatLimit,
   createProject,
   enrollTotp,
   expectNoSecretsIn,
@@ -64,6 +65,7 @@ describe('e2e: secrets never reach the logs', () => {
 
     // An organization, an invitation accepted by a newcomer, one by an existing user.
     const org = await createOrg(aliceAgain, 'secretive');
+    await withoutSeatLimit(c, org.id);
     const bob = await addNewMember(aliceAgain, org.id, 'admin', 'bob');
     const carol = await signUp(c, 'carol');
     const { token: carolInvite } = await invite(aliceAgain, org.id, carol.email, 'member');

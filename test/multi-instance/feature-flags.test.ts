@@ -116,4 +116,47 @@ describe('feature flag cache invalidation across instances (Redis pub/sub)', () 
     await onA('PATCH', `/v1/platform/flags/${flag}`, adminCookie, { killed: false, allowOrgOverride: false });
     await eventuallyOnB({ value: true, reason: 'rule' });
   });
+  it('a plan change by the owner and a change of the plan catalog on A reach the entitlements B evaluates', async () => {
+    const flag2 = `${flag}-entitled`;
+    const planKey = `mi-${randomBytes(4).toString('hex')}`;
+    const detailOnB = async () => {
+      const res = await b.app.inject({ url: '/v1/flags', headers: { cookie: ownerCookie } });
+      expect(res.statusCode, res.body).toBe(200);
+      return res
+        .json<{ details: { key: string; value: unknown; reason: string }[] }>()
+        .details.find((d) => d.key === flag2);
+    };
+    const eventually = async (expected: { value: unknown; reason: string }) => {
+      const deadline = Date.now() + 2000;
+      let got = await detailOnB();
+      while ((got?.value !== expected.value || got?.reason !== expected.reason) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 5));
+        got = await detailOnB();
+      }
+      expect(got).toEqual({ key: flag2, ...expected });
+    };
+    const created = await onA('POST', '/v1/platform/flags', adminCookie, {
+      key: flag2,
+      kind: 'boolean',
+      defaultValue: false,
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const plan = await onA('POST', '/v1/platform/plans', adminCookie, {
+      key: planKey,
+      name: 'Entitled',
+      price: { currency: 'USD', interval: 'month', components: [] },
+      entitlements: [flag2],
+      public: true,
+    });
+    expect(plan.statusCode, plan.body).toBe(201);
+    await eventually({ value: false, reason: 'default' }); // cached on B now
+
+    const moved = await onA('PUT', '/v1/billing/plan', ownerCookie, { plan: planKey });
+    expect(moved.statusCode, moved.body).toBe(200);
+    await eventually({ value: true, reason: 'entitlement' });
+
+    const changed = await onA('PATCH', `/v1/platform/plans/${planKey}`, adminCookie, { entitlements: [] });
+    expect(changed.statusCode, changed.body).toBe(200);
+    await eventually({ value: false, reason: 'default' });
+  });
 });

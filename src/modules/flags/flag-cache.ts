@@ -3,9 +3,11 @@ import { platformCacheKey, tenantCacheKey, type CacheKey } from '../../platform/
 import { createSingleFlightCache } from '../../platform/cache/single-flight.js';
 import type { CompiledFlagSet } from './flag-evaluation.js';
 
-/** What evaluation needs of one organization: its targeting fields and its overrides. */
+/** What evaluation needs of one organization: its targeting fields, its overrides and its plan's
+ *  entitlements. */
 export interface OrganizationFlagContext {
   readonly plan: string;
+  readonly entitlements: ReadonlySet<string>;
   readonly attributes: Readonly<Record<string, unknown>>;
   readonly overrides: ReadonlyMap<string, { readonly value: unknown; readonly canon: string }>;
 }
@@ -23,7 +25,8 @@ export interface FlagCache {
   /** Drops the definitions and every organization's entry (a definition was deleted: its overrides went
    *  with it, and must not come back should the key be created again). */
   forgetAll(): void;
-  /** Drops one organization's entry (its override, plan or attributes changed). */
+  /** Drops one organization's entry (its override, plan or attributes changed). A change of the plan
+   *  catalog (entitlements) drops every organization's entry: `forgetAll`. */
   forgetOrganization(orgId: string): void;
 }
 

@@ -24,6 +24,7 @@ const subject = (over: Partial<FlagSubject> = {}): FlagSubject => ({
   plan: 'free',
   attributes: {},
   overrides: new Map(),
+  entitlements: new Set(),
   ...over,
 });
 const override = (value: unknown) => ({ value, canon: JSON.stringify(value) });
@@ -63,6 +64,50 @@ describe('flag evaluation', () => {
     expect(evaluateFlag(f, subject({ plan: 'free' }))).toMatchObject({ value: true, reason: 'rollout' });
     const plain = flag({ kind: 'boolean', defaultValue: true });
     expect(evaluateFlag(plain, subject())).toEqual({ key: 'test.flag', value: true, reason: 'default' });
+  });
+
+  it('a plan entitlement turns a boolean flag on, after the kill switch and an override, before rules and rollouts', () => {
+    const entitled = new Set(['test.flag']);
+    const f = flag({
+      kind: 'boolean',
+      defaultValue: false,
+      allowOrgOverride: true,
+      rules: [{ plans: ['free'], value: false }],
+      rollout: { by: 'organization', percentage: 0 },
+    });
+    expect(evaluateFlag(f, subject({ entitlements: entitled }))).toEqual({
+      key: 'test.flag',
+      value: true,
+      reason: 'entitlement',
+    });
+    expect(evaluateFlag(f, subject())).toMatchObject({ value: false, reason: 'rule' });
+    expect(
+      evaluateFlag(
+        f,
+        subject({ entitlements: entitled, overrides: new Map([['test.flag', override(false)]]) }),
+      ),
+    ).toEqual({ key: 'test.flag', value: false, reason: 'override' });
+    const killed = flag({ kind: 'boolean', defaultValue: true, killed: true });
+    expect(evaluateFlag(killed, subject({ entitlements: entitled }))).toMatchObject({
+      value: false,
+      reason: 'killed',
+    });
+    // Another flag's entitlement, or a multivariate flag (no "on" value), changes nothing.
+    expect(evaluateFlag(f, subject({ entitlements: new Set(['other.flag']) }))).toMatchObject({
+      reason: 'rule',
+    });
+    const mv = flag({
+      kind: 'multivariate',
+      variants: [
+        { key: 'a', value: 'a' },
+        { key: 'b', value: 'b' },
+      ],
+      defaultValue: 'a',
+    });
+    expect(evaluateFlag(mv, subject({ entitlements: entitled }))).toMatchObject({
+      value: 'a',
+      reason: 'default',
+    });
   });
 
   it('an override counts only where the flag allows it, and only while it fits the variants', () => {

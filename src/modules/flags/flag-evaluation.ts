@@ -13,11 +13,14 @@ import {
  * Flag evaluation: pure functions over definitions compiled once per cache load, so evaluating every
  * flag for a request allocates little more than its answers.
  *
- * Order: kill switch → the organization's override (when the flag allows overrides) → the first
- * matching targeting rule → the flag's rollout → the default value.
+ * Order: kill switch → the organization's override (when the flag allows overrides) → the organization's
+ * plan entitlement (a BOOLEAN flag whose key the plan lists is on) → the first matching targeting rule →
+ * the flag's rollout → the default value. Why there: the kill switch is an emergency stop; an override is
+ * the organization's own explicit choice (and only where the flag allows one); a paid entitlement must not
+ * be withheld by a targeting rule or a rollout percentage.
  */
 
-export type EvaluationReason = 'killed' | 'override' | 'rule' | 'rollout' | 'default';
+export type EvaluationReason = 'killed' | 'override' | 'entitlement' | 'rule' | 'rollout' | 'default';
 
 /** One flag's answer for one organization and user. `variant` names a multivariate flag's variant. */
 export interface FlagEvaluation {
@@ -36,6 +39,8 @@ export interface FlagSubject {
   readonly attributes: Readonly<Record<string, unknown>>;
   /** Overrides by flag key, with the canonical JSON of each value (computed when loaded). */
   readonly overrides: ReadonlyMap<string, { readonly value: unknown; readonly canon: string }>;
+  /** Flag keys the organization's plan turns on (boolean flags only). */
+  readonly entitlements: ReadonlySet<string>;
 }
 
 interface Outcome {
@@ -166,6 +171,8 @@ export function compileFlag(key: string, spec: FlagSpec, index = 0): CompiledFla
   };
 }
 
+const ENTITLED: Outcome = { value: true, variant: undefined };
+
 const answer = (key: string, o: Outcome, reason: EvaluationReason): FlagEvaluation =>
   o.variant === undefined
     ? { key, value: o.value, reason }
@@ -196,6 +203,9 @@ export function evaluateFlag(flag: CompiledFlag, s: FlagSubject, memo?: BucketMe
     if (o && (flag.variants ? flag.variants.has(o.canon) : typeof o.value === 'boolean')) {
       return answer(flag.key, { value: o.value, variant: flag.variants?.get(o.canon) }, 'override');
     }
+  }
+  if (flag.kind === 'boolean' && s.entitlements.has(flag.key)) {
+    return answer(flag.key, ENTITLED, 'entitlement');
   }
   for (const rule of flag.rules) {
     if (!matches(rule, s)) continue;

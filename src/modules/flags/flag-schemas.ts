@@ -123,6 +123,7 @@ export const FlagsAnswerSchema = Type.Object({
       reason: Type.Union([
         Type.Literal('killed'),
         Type.Literal('override'),
+        Type.Literal('entitlement'),
         Type.Literal('rule'),
         Type.Literal('rollout'),
         Type.Literal('default'),

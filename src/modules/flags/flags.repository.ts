@@ -7,16 +7,30 @@ export type OverrideRow = Selectable<FeatureFlagOverridesTable>;
 // Every query filters by organization_id explicitly: RLS is the backstop, and on Citus only an explicit
 // filter routes a query to one shard.
 
-/** The organization's targeting fields and every override, in one round trip. */
+/** The organization's targeting fields, its plan's entitlements (the plan catalog is global) and every
+ *  override, in one round trip. */
 export async function findOrganizationFlagContext(
   db: TenantDb,
   tenantId: string,
 ): Promise<
-  { plan: string; attributes: Record<string, unknown>; overrides: Record<string, unknown> } | undefined
+  | {
+      plan: string;
+      attributes: Record<string, unknown>;
+      overrides: Record<string, unknown>;
+      entitlements: string[];
+    }
+  | undefined
 > {
   const row = await db
     .selectFrom('organizations')
     .select(['plan', 'attributes'])
+    .select((eb) =>
+      eb
+        .selectFrom('plans')
+        .select('plans.entitlements')
+        .whereRef('plans.key', '=', 'organizations.plan')
+        .as('entitlements'),
+    )
     .select((eb) =>
       eb
         .selectFrom('feature_flag_overrides')
@@ -26,7 +40,14 @@ export async function findOrganizationFlagContext(
     )
     .where('id', '=', tenantId)
     .executeTakeFirst();
-  return row ? { plan: row.plan, attributes: row.attributes, overrides: row.overrides ?? {} } : undefined;
+  return row
+    ? {
+        plan: row.plan,
+        attributes: row.attributes,
+        overrides: row.overrides ?? {},
+        entitlements: row.entitlements ?? [],
+      }
+    : undefined;
 }
 
 /** The flag fields an override is checked against (definitions are global: no organization filter). */

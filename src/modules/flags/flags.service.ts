@@ -9,6 +9,7 @@ import type { FlagCache, OrganizationFlagContext } from './flag-cache.js';
 import { FLAG_KEY_RE, valueCheckerFor, type FlagVariant } from './flag-model.js';
 import { flagNotFound, FlagsError, overrideNotFound } from './flags.errors.js';
 import * as repo from './flags.repository.js';
+import { entitlementSet } from '../plans/entitlements.js';
 
 /** An organization's override of one flag, as the API shows it. */
 export interface FlagOverride {
@@ -94,6 +95,7 @@ export function createFlagsService(deps: {
         plan: org.plan,
         attributes: org.attributes,
         overrides: org.overrides,
+        entitlements: org.entitlements,
       });
       const values: Record<string, unknown> = {};
       for (const d of details) values[d.key] = d.value;
@@ -215,5 +217,10 @@ export async function loadOrganizationFlagContext(
   for (const [key, value] of Object.entries(row?.overrides ?? {})) {
     overrides.set(key, { value, canon: canonicalJson(value) });
   }
-  return { plan: row?.plan ?? 'free', attributes: row?.attributes ?? {}, overrides };
+  return {
+    plan: row?.plan ?? 'free',
+    attributes: row?.attributes ?? {},
+    overrides,
+    entitlements: entitlementSet(row?.entitlements),
+  };
 }

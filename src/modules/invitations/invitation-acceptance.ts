@@ -35,7 +35,7 @@ export const LOOKUP_THROTTLE_RULES = {
 
 type AcceptanceDeps = Pick<
   InvitationsDeps,
-  'withTenant' | 'invitationByToken' | 'rolePermissions' | 'membershipChanged' | 'lookupThrottle'
+  'withTenant' | 'invitationByToken' | 'rolePermissions' | 'membershipChanged' | 'lookupThrottle' | 'seats'
 >;
 
 /** Refuses a revoked or expired invitation (an accepted one is the caller's case). */
@@ -119,6 +119,8 @@ export function createInvitationAcceptance(deps: AcceptanceDeps) {
         `the role "${inv.role}" of this invitation no longer exists; ask for a new invitation`,
       );
     }
+    // Over its seat limit (a smaller plan set by a platform administrator), the first accepts win.
+    await deps.seats?.beforeActivate(db, orgId);
     await repo.activateMembership(db, orgId, userId, inv.role);
     await repo.setStatus(db, orgId, inv.id, 'accepted');
     const ctx = userActingIn(orgId, userId);

@@ -24,6 +24,10 @@ describe('invitations routes over HTTP (test authenticator carrying real user id
     const o = await fx.orgWithMember('owner', 'http');
     org = o.orgId;
     owner = issue(org, { userId: o.userId });
+    // Many invitations in one organization: on a plan without a seat limit (src/modules/plans/seats.ts).
+    await c.tenancy.withTenant(org, (db) =>
+      db.updateTable('organizations').set({ plan: 'enterprise' }).where('id', '=', org).execute(),
+    );
   });
   afterAll(async () => {
     await fx.close();

@@ -16,6 +16,7 @@ import { newInvitationToken } from './invitation-token.js';
 import { createInvitationAcceptance } from './invitation-acceptance.js';
 import { AuthError } from '../auth/auth.errors.js';
 import { createThrottle, RECIPIENT_THROTTLE_RULES, recipientKey, type Throttle } from '../auth/throttle.js';
+import type { SeatCheck } from '../plans/seats.js';
 
 /** An invitation as the API shows it (never its token). */
 export interface Invitation {
@@ -55,6 +56,9 @@ export interface InvitationsDeps {
   readonly recipientThrottle?: Throttle;
   /** Unknown-token lookups per client address (LOOKUP_THROTTLE_RULES); a throttle of its own by default. */
   readonly lookupThrottle?: Throttle;
+  /** The plan's seat limit (src/modules/plans/seats.ts), checked under the organization lock; none: no
+   *  limit. */
+  readonly seats?: SeatCheck;
 }
 
 const HOUR_MS = 3600_000;
@@ -149,7 +153,8 @@ export function createInvitationsService(deps: InvitationsDeps) {
 
   return {
     /** Invites `email` with `role`. Refuses an unknown role (400), a role above the inviter's own (403),
-     *  an active member or an address with a pending invitation (409), and more than the organization's
+     *  an active member or an address with a pending invitation (409), every seat of the plan in use
+     *  (409 SEAT_LIMIT_REACHED), and more than the organization's
      *  hourly allowance or the per-address one (429, `details.retryAfterSeconds`). Audited `member.invited` (never the token). */
     async invite(ctx: TenantCtx, input: { email: string; role: string }): Promise<Invitation> {
       const email = normalizeEmail(input.email);
@@ -172,6 +177,7 @@ export function createInvitationsService(deps: InvitationsDeps) {
             throw new InvitationsError('INVITATION_MEMBER_EXISTS', `${email} is already a member`);
           }
           if (await repo.findPendingByEmail(db, ctx.tenantId, email)) throw alreadyPending(email);
+          await deps.seats?.beforeInvite(db, ctx.tenantId);
           countRecipientMail(email);
           const { token, hash } = newInvitationToken();
           const row = await repo.insertInvitation(db, {
@@ -242,6 +248,8 @@ export function createInvitationsService(deps: InvitationsDeps) {
         const inv = await repo.findInvitation(db, ctx.tenantId, id);
         if (inv?.status !== 'pending') throw invitationNotFound();
         await checkHourlyLimits(db, ctx.tenantId, inv.email_normalized);
+        // An expired invitation holds no seat; renewing it takes one again.
+        if (inv.expires_at.getTime() <= Date.now()) await deps.seats?.beforeInvite(db, ctx.tenantId);
         countRecipientMail(inv.email_normalized);
         const { token, hash } = newInvitationToken();
         const row = await repo.renewToken(db, ctx.tenantId, id, hash, new Date(Date.now() + ttl));

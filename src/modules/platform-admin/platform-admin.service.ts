@@ -7,6 +7,8 @@ import { recordAudit } from '../../platform/audit/record.js';
 import type { PlatformActor } from '../../platform/audit/platform-record.js';
 import { ATTRIBUTE_NAME_RE, PLAN_RE } from '../flags/flag-model.js';
 import { PlatformError } from './platform-admin.errors.js';
+import { applyPlanChange } from '../plans/organization-plan.service.js';
+import { PlansError } from '../plans/plans.errors.js';
 
 /** Most attributes an organization may carry (they are read by every flag evaluation). */
 export const MAX_ORGANIZATION_ATTRIBUTES = 50;
@@ -53,7 +55,9 @@ export interface PlatformService {
    */
   setSuspended(adminUserId: string, orgId: string, suspended: boolean): Promise<void>;
   /**
-   * Sets an organization's plan and/or attributes (replaced as a whole), which feature flag rules target.
+   * Sets an organization's plan (one of the plan catalog: see src/modules/plans, `via` platform, which
+   * also writes its plan history and `organization.plan_changed`) and/or attributes (replaced as a
+   * whole), which feature flag rules target.
    * Audited in that organization (`organization.targeting_updated`, before/after); flag evaluations of
    * the organization see it on their next request, on every instance.
    */
@@ -186,10 +190,21 @@ export function createPlatformService(deps: {
           .forUpdate()
           .executeTakeFirst();
         if (!before) throw orgNotFound();
+        // A plan change is the plan module's (catalog check, history row, `organization.plan_changed`).
+        if (patch.plan !== undefined) {
+          try {
+            await applyPlanChange(db, ctx, patch.plan, 'platform');
+          } catch (err) {
+            if (!(err instanceof PlansError) || err.code !== 'PLAN_NOT_FOUND') throw err;
+            throw new PlatformError(
+              'PLATFORM_ORGANIZATION_INVALID',
+              `plan "${patch.plan}" is not in the plan catalog`,
+            );
+          }
+        }
         const after = await db
           .updateTable('organizations')
           .set({
-            ...(patch.plan !== undefined ? { plan: patch.plan } : {}),
             ...(patch.attributes !== undefined ? { attributes: patch.attributes } : {}),
             updated_at: new Date(),
           })

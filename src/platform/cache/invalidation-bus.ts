@@ -14,6 +14,8 @@ export type Invalidation =
   | { readonly kind: 'token_family'; readonly userId: string; readonly familyId: string }
   /** Feature flag definitions changed: drop the definitions and every organization's flag context. */
   | { readonly kind: 'flags'; readonly deleted?: boolean }
+  /** The plan catalog changed: every organization's flag context (its plan's entitlements) is stale. */
+  | { readonly kind: 'plans' }
   /** An organization's flag overrides, plan or attributes changed. */
   | { readonly kind: 'flag_overrides'; readonly orgId: string }
   /** An API key was revoked: `keyId` is its public key id (`api_keys.key_id`). */

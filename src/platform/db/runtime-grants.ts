@@ -48,6 +48,8 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'table invitation_sends: DELETE, INSERT, SELECT, UPDATE', // invitation mail counts (migration 0011)
   'table api_keys: INSERT, SELECT, UPDATE', // revoked, never deleted
   'table feature_flag_overrides: DELETE, INSERT, SELECT, UPDATE',
+  // Each organization's plan history (migration 0018): appended with each change, never rewritten.
+  'table organization_plan_changes: INSERT, SELECT',
   // Audit: appended only through the definer functions below; read for listing and verification.
   'table audit_events: SELECT',
   'table audit_chain_heads: SELECT',
@@ -89,6 +91,9 @@ export const RUNTIME_GRANTS: readonly string[] = [
 
   // Global feature flag definitions (platform routes).
   'table feature_flags: DELETE, INSERT, SELECT, UPDATE',
+  // The plan catalog (migration 0018): read by tenant scopes (seat limits, entitlements); written only
+  // through app_platform_plan_save / app_platform_plan_archive (platform scope).
+  'table plans: SELECT',
 
   // Functions. The policy function and the audit trigger function (PostgreSQL's default EXECUTE for
   // PUBLIC; neither reveals or changes anything), then the named privileged paths (privileged.ts).
@@ -96,6 +101,8 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_audit_refuse_change(): EXECUTE (PUBLIC)',
   'function app_audit_seal(uuid,integer,boolean): EXECUTE',
   'function app_invoice_finalize(uuid,uuid): EXECUTE',
+  'function app_platform_plan_archive(text,boolean): EXECUTE',
+  'function app_platform_plan_save(text,jsonb,boolean): EXECUTE',
   'function app_platform_audit_append(text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
   'function app_priv_api_key_by_key_id(text,bytea): EXECUTE',
   'function app_priv_invitation_by_token(bytea): EXECUTE',
@@ -124,6 +131,8 @@ export const GLOBAL_RELATIONS: Readonly<Record<string, string>> = {
   refresh_tokens: 'token families belong to a user (the organization is a claim, checked per request)',
   meters: 'the meter catalog is platform-wide (each organization’s usage: usage_events, usage_aggregates)',
   feature_flags: 'flag definitions are platform-wide (per-organization values: feature_flag_overrides)',
+  plans:
+    'the plan catalog is platform-wide (an organization refers to one by key; its history: organization_plan_changes); read-only to the runtime role',
   platform_audit_events: 'the platform chain: actions with no organization (read-only to the runtime role)',
   platform_audit_head: 'the head of the platform chain (read-only to the runtime role)',
 };

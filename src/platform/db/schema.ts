@@ -23,6 +23,8 @@ export interface Database {
   audit_checkpoints: AuditCheckpointsTable;
   platform_audit_events: PlatformAuditEventsTable;
   platform_audit_head: PlatformAuditHeadTable;
+  plans: PlansTable;
+  organization_plan_changes: OrganizationPlanChangesTable;
   invoices: InvoicesTable;
 }
 
@@ -267,6 +269,34 @@ export interface FeatureFlagOverridesTable {
   value: JsonText<unknown>;
   updated_by_user_id: string | null;
   updated_at: Generated<Date>;
+}
+
+/** A plan of the catalog: platform-level, no organization_id (see src/modules/plans). Read-only to the
+ *  runtime role; written through `app_platform_plan_save` / `app_platform_plan_archive`. */
+export interface PlansTable {
+  key: string;
+  name: string;
+  description: Generated<string>;
+  seat_limit: number | null;
+  quotas: JsonText<unknown>;
+  entitlements: Generated<string[]>;
+  price: JsonText<unknown>;
+  public: Generated<boolean>;
+  archived_at: Date | null;
+  version: Generated<number>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+/** One change of an organization's plan (append-only: the pricing engine prorates from it). */
+export interface OrganizationPlanChangesTable {
+  organization_id: string;
+  id: string;
+  from_plan: string;
+  to_plan: string;
+  changed_at: Generated<Date>;
+  changed_by_user_id: string | null;
+  via: 'owner' | 'platform' | 'provider';
 }
 
 /**

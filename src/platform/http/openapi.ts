@@ -76,7 +76,8 @@ const TAGS: Readonly<Record<string, string>> = {
   projects: 'The example tenant-scoped resource.',
   flags: 'Feature flags as evaluated for the current organization, and its overrides.',
   audit: 'The organization’s tamper-evident audit log: list, export, verify, signed checkpoints.',
-  billing: 'The organization’s invoices (list, one, PDF).',
+  billing:
+    'The organization’s plan, seats, entitlements and invoices (list, one, PDF); the platform’s plan catalog.',
   platform: 'Platform administration (platform administrators only, browser session).',
   usage: 'Usage metering: event ingestion, summaries, and (platform) the meter catalog.',
 };

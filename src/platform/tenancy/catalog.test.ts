@@ -350,6 +350,9 @@ describe('catalog: every tenant table is protected', () => {
       'app_invoice_finalize',
       // Appends to the platform chain: only in a platform administrator's platform scope.
       'app_platform_audit_append',
+      // Write the plan catalog: only in a platform administrator's platform scope.
+      'app_platform_plan_archive',
+      'app_platform_plan_save',
       'app_priv_api_key_by_key_id',
       // Every organization with audit events: the worker role's hourly checkpoint job only (worker_api).
       'app_priv_audit_chains_to_checkpoint',

@@ -50,6 +50,8 @@ const SEEDS: Record<string, string> = {
   api_keys: `insert into api_keys (organization_id, id, key_id, name, scopes, secret_hash)
     values ($1, gen_random_uuid(), substr(md5(random()::text), 1, 16), 'k', '{}', sha256('s'))`,
   feature_flag_overrides: `insert into feature_flag_overrides (organization_id, flag_key, value) values ($1, (select max(key) from feature_flags where key like 'fc.%'), 'true')`,
+  organization_plan_changes: `insert into organization_plan_changes (organization_id, id, from_plan, to_plan, via)
+    values ($1, gen_random_uuid(), 'free', 'pro', 'platform')`,
   audit_events: `insert into audit_events (organization_id, seq, id, occurred_at, actor_type, action, target_type,
       prev_hash, hash)
     values ($1, (select coalesce(max(seq), 0) + 1 from audit_events where organization_id = $1), gen_random_uuid(),

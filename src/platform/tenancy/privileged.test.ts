@@ -386,6 +386,43 @@ describe('definer functions refuse outside their contract', () => {
     ).rejects.toThrow(/permission denied/);
   });
 
+  it('app_platform_plan_save / app_platform_plan_archive: only in the platform scope of a live administrator session', async () => {
+    const key = `pv-${randomBytes(4).toString('hex')}`;
+    const spec = JSON.stringify({
+      name: 'P',
+      description: '',
+      seatLimit: 2,
+      quotas: [],
+      entitlements: ['x.y'],
+      price: { currency: 'USD', interval: 'month', components: [] },
+      public: true,
+    });
+    const save = `select key from app_platform_plan_save('${key}', '${spec}'::jsonb, true)`;
+    const archive = `select key from app_platform_plan_archive('free', true)`;
+    for (const text of [save, archive]) {
+      // No scope, a tenant scope with the administrator's token, a member's session: refused.
+      await expect(app.query(text)).rejects.toThrow(refused);
+      await expect(
+        inScopeOfB(`select set_config('app.platform_session', $1, true), (${text})`, [adminToken]),
+      ).rejects.toThrow(refused);
+      await expect(
+        withPlatformScope(platform, sessionToken, async (s) => {
+          await sql.raw(text).execute(s);
+        }),
+      ).rejects.toThrow(refused);
+    }
+    // The runtime role cannot write the catalog itself.
+    await expect(app.query(`update plans set seat_limit = 1 where key = 'free'`)).rejects.toThrow(
+      /permission denied/,
+    );
+    const ok = await keptValue<{ key: string } | undefined>(
+      withPlatformScope(platform, adminToken, async (s) => {
+        throw new RolledBack((await sql.raw<{ key: string }>(save).execute(s)).rows[0]);
+      }),
+    );
+    expect(ok?.key).toBe(key);
+  });
+
   it('app_audit_seal: refused outside the scope of its own organization', async () => {
     await expect(inScopeOfB(`select app_audit_seal($1, 10, true)`, [orgA])).rejects.toThrow(refused);
     await expect(inScopeOfB(`select app_audit_seal($1, 10, false)`, [orgA])).rejects.toThrow(refused);

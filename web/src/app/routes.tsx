@@ -23,11 +23,13 @@ const InvitationsPage = lazy(() => import('../features/invitations/pages/Invitat
 const ApiKeysPage = lazy(() => import('../features/api-keys/pages/ApiKeysPage'));
 const AuditLogPage = lazy(() => import('../features/audit/pages/AuditLogPage'));
 const FlagsPage = lazy(() => import('../features/flags/pages/FlagsPage'));
+const BillingPlanPage = lazy(() => import('../features/billing/pages/BillingPlanPage'));
 const OrgSettingsPage = lazy(() => import('../features/org-settings/pages/OrgSettingsPage'));
 const AccountPage = lazy(() => import('../features/account/pages/AccountPage'));
 const TwoFactorPage = lazy(() => import('../features/account/pages/TwoFactorPage'));
 const AdminOrganizationsPage = lazy(() => import('../features/platform-admin/pages/AdminOrganizationsPage'));
 const AdminFlagsPage = lazy(() => import('../features/platform-admin/pages/AdminFlagsPage'));
+const AdminPlansPage = lazy(() => import('../features/billing/pages/AdminPlansPage'));
 const AdminAuditLogPage = lazy(() => import('../features/platform-admin/pages/AdminAuditLogPage'));
 
 const page = (node: ReactNode) => <Suspense fallback={<Loading what="the page" />}>{node}</Suspense>;
@@ -60,6 +62,7 @@ export function AppRoutes() {
           <Route index element={<Navigate to="organizations" replace />} />
           <Route path="organizations" element={<AdminOrganizationsPage />} />
           <Route path="flags" element={<AdminFlagsPage />} />
+          <Route path="plans" element={<AdminPlansPage />} />
           <Route path="audit-log" element={<AdminAuditLogPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Route>
@@ -73,6 +76,7 @@ export function AppRoutes() {
           <Route path="api-keys" element={<ApiKeysPage />} />
           <Route path="audit-log" element={<AuditLogPage />} />
           <Route path="flags" element={<FlagsPage />} />
+          <Route path="billing" element={<BillingPlanPage />} />
           <Route path="settings" element={<OrgSettingsPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Route>

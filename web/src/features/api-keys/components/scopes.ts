@@ -16,7 +16,7 @@ const DESCRIPTIONS: Record<Permission, string> = {
   'api_keys:manage': 'List and revoke API keys (keys never create keys)',
   'audit:read': 'Read, export and verify the audit log',
   'flags:manage': 'Set feature flag overrides',
-  'billing:read': 'Read invoices and download them as PDF',
+  'billing:read': 'See the plan, seats and invoices (PDF too)',
   'billing:manage': 'Manage billing',
   'usage:read': 'Read usage summaries',
   'usage:write': 'Record usage events',

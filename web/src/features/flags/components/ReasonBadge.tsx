@@ -9,6 +9,11 @@ const REASONS: Record<FlagEvaluation['reason'], { label: string; color: string; 
     why: 'The platform administrators switched this flag off: everyone gets its off value.',
   },
   override: { label: 'Override', color: 'grape', why: 'This organization’s own value.' },
+  entitlement: {
+    label: 'Plan entitlement',
+    color: 'green',
+    why: 'This organization’s plan includes this feature.',
+  },
   rule: {
     label: 'Targeting rule',
     color: 'blue',
@@ -19,7 +24,7 @@ const REASONS: Record<FlagEvaluation['reason'], { label: string; color: string; 
     color: 'teal',
     why: 'A percentage rollout: a stable bucket of this organization (or of you) decides the value.',
   },
-  default: { label: 'Default', color: 'gray', why: 'No override, rule or rollout applies.' },
+  default: { label: 'Default', color: 'gray', why: 'No override, entitlement, rule or rollout applies.' },
 };
 
 export function ReasonBadge({ reason }: { readonly reason: FlagEvaluation['reason'] }) {

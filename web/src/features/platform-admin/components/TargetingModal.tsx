@@ -9,8 +9,8 @@ import { MONO } from './mono';
 
 type Attributes = Record<string, string | number | boolean>;
 
-/** The plans flag rules usually target; any other plan name can be typed. */
-const KNOWN_PLANS = ['free', 'pro', 'business', 'enterprise'];
+/** The seeded plans; any other plan of the catalog (Plans screen) can be typed, an unknown one is refused. */
+const KNOWN_PLANS = ['free', 'pro', 'enterprise'];
 
 /** Reads the attributes editor: an object of strings, numbers and booleans, or why not. */
 export function parseAttributes(
