@@ -69,6 +69,9 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'column invoices.subtotal: INSERT',
   'column invoices.total: INSERT',
   'column invoices.lines: INSERT',
+  'column invoices.minor_units: INSERT',
+  'column invoices.customer_name: INSERT',
+  'column invoices.issuer: INSERT',
 
   // Global feature flag definitions (platform routes).
   'table feature_flags: DELETE, INSERT, SELECT, UPDATE',
