@@ -186,7 +186,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     twoFactorPolicy,
     projects: createProjectsService({ withTenant }),
     // The billing service (preview, period closing) needs the plan and usage inputs: not wired yet.
-    invoices: createInvoicesService({ withTenant, sellerName: new URL(opts.publicUrl).host }),
+    invoices: createInvoicesService({ withTenant }),
     flags: createFlagsService({
       withTenant,
       cache: flagCache,

@@ -205,6 +205,7 @@ describe('e2e: cross-tenant access', () => {
     // A finalized invoice of B (January 2026 closed by the local provider, on fixture plan inputs).
     const billingB = createBillingService({
       withTenant: c.tenancy.withTenant,
+      issuer: 'saasready.test',
       now: () => new Date('2026-02-02T00:00:00Z'),
       inputs: {
         periodContaining: async (_ctx, day) => calendarPeriod('month', day),

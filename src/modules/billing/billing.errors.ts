@@ -1,11 +1,15 @@
 import { AppError } from '../../platform/errors.js';
 
-export type BillingErrorCode = 'INVOICE_NOT_FOUND' | 'PERIOD_NOT_CLOSED' | 'INVALID_PERIOD';
+export type BillingErrorCode =
+  'INVOICE_NOT_FOUND' | 'PERIOD_NOT_CLOSED' | 'INVALID_PERIOD' | 'INVOICE_NUMBERING_BUSY';
 
 const STATUS: Record<BillingErrorCode, number> = {
   INVOICE_NOT_FOUND: 404,
   PERIOD_NOT_CLOSED: 409,
   INVALID_PERIOD: 400,
+  // Another finalization held the deployment's invoice counter for longer than the lock timeout (5 s):
+  // nothing was written; the closing job retries.
+  INVOICE_NUMBERING_BUSY: 503,
 };
 
 /** Errors of the billing module (the pricing engine's are PricingError). */

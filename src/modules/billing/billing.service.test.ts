@@ -12,6 +12,7 @@ import { calendarPeriod } from './billing-period.js';
 import { createBillingService } from './billing.service.js';
 import { createInvoicesService } from './invoices.service.js';
 import * as repo from './invoices.repository.js';
+import type { InvoiceLine } from './pricing/price-invoice.js';
 
 /** The billing service on the real database, with in-memory plan and usage inputs (fixtures). */
 
@@ -82,7 +83,12 @@ describe('billing service (database, fixture inputs)', () => {
   });
 
   const billing = () =>
-    createBillingService({ withTenant: tenancy.withTenant, inputs: fixtures, now: () => today });
+    createBillingService({
+      withTenant: tenancy.withTenant,
+      inputs: fixtures,
+      issuer: 'test',
+      now: () => today,
+    });
 
   it('preview: the current period line by line, with the proration of the change', async () => {
     const p = await billing().preview(ctxA);
@@ -125,7 +131,7 @@ describe('billing service (database, fixture inputs)', () => {
       metadata: { number: invoice.number, total: JANUARY_TOTAL },
     });
     // Read back through the invoices service: listed, and another tenant sees nothing of it.
-    const invoices = createInvoicesService({ withTenant: tenancy.withTenant, sellerName: 'test' });
+    const invoices = createInvoicesService({ withTenant: tenancy.withTenant });
     expect((await invoices.list(ctxA)).data.map((i) => i.id)).toEqual([invoice.id]);
     const ctxB = { ...ctxA, tenantId: orgB };
     expect((await invoices.list(ctxB)).data).toEqual([]);
@@ -165,7 +171,7 @@ describe('billing service (database, fixture inputs)', () => {
       periodEnd: '2025-12-01',
     };
     /** Inserts a draft of 7 and finalizes it; `rollback` throws after the number was taken. */
-    const finalize = (org: string, opts: { lines: (typeof line)[]; rollback?: boolean }) =>
+    const finalize = (org: string, opts: { lines: unknown[]; rollback?: boolean; total?: number }) =>
       tenancy
         .withTenant(org, async (tdb) => {
           const id = uuidv7();
@@ -175,9 +181,12 @@ describe('billing service (database, fixture inputs)', () => {
             currency: 'EUR',
             period_start: '2025-11-01',
             period_end: '2025-12-01',
-            subtotal: 7,
-            total: 7,
-            lines: opts.lines,
+            subtotal: opts.total ?? 7,
+            total: opts.total ?? 7,
+            lines: opts.lines as InvoiceLine[],
+            minor_units: 2,
+            customer_name: 'gap test',
+            issuer: 'test',
           });
           const { number } = await finalizeInvoice(tdb, org, id);
           await new Promise((r) => setTimeout(r, 20)); // hold the counter while the others wait
@@ -189,6 +198,41 @@ describe('billing service (database, fixture inputs)', () => {
     const badly = await finalize(orgs[0]!, { lines: [] });
     expect(badly).toBeInstanceOf(Error);
     expect((badly as Error).message).toMatch(/lines sum to 0/);
+    // Lines that are not what the pricing engine writes are refused before a number is taken.
+    const malformed: [unknown[], number][] = [
+      [[{ amount: 0.5 }, { amount: 0.5 }], 1],
+      [[{ amount: -100 }, { amount: 107 }], 7],
+      [[1, 'x', null, [5], { amount: 7 }], 7],
+      [[{ amount: '0.07e2' }], 7],
+      [[{ description: 'hi' }, { amount: 7 }], 7],
+      // Every key present, the amount wrong:
+      [
+        [
+          { ...line, amount: 0.5 },
+          { ...line, amount: 0.5 },
+        ],
+        1,
+      ],
+      [
+        [
+          { ...line, amount: -100 },
+          { ...line, amount: 107 },
+        ],
+        7,
+      ],
+      [[{ ...line, amount: '7' }], 7],
+      [[{ ...line, amount: null }, { ...line }], 7],
+      [[{ ...line, amount: 2 ** 53 }], 7],
+      [[{ ...line, quantity: 1.5 }], 7],
+      [[{ ...line, description: 5 }], 7],
+    ];
+    for (const [lines, total] of malformed) {
+      const refused = await finalize(orgs[0]!, { lines, total });
+      expect(refused, JSON.stringify(lines)).toBeInstanceOf(Error);
+      expect((refused as Error).message, JSON.stringify(lines)).toMatch(/malformed|not an integer/);
+    }
+    const tooMany = await finalize(orgs[0]!, { lines: Array(1001).fill({ ...line, amount: 0 }), total: 0 });
+    expect((tooMany as Error).message).toMatch(/1001 lines, more than 1000/);
     const outcomes = await Promise.all(orgs.map((o, i) => finalize(o, { lines: [line], rollback: i === 2 })));
     const numbers = outcomes.filter((o): o is string => typeof o === 'string');
     expect(numbers).toHaveLength(4);
@@ -237,11 +281,22 @@ describe('billing service (database, fixture inputs)', () => {
       `lines = '[]'`,
       `number = 'INV-999999'`,
       `status = 'draft', number = null, finalized_at = null`,
+      `customer_name = 'Renamed'`,
+      `issuer = 'elsewhere.test'`,
+      'minor_units = 0',
     ]) {
       await expect(owner.query(`update invoices set ${change} where id = $1`, [invoice.id])).rejects.toThrow(
         /immutable/,
       );
     }
+    // Nor deleted, directly or by the cascade of its organization's deletion (which therefore fails).
+    await expect(owner.query('delete from invoices where id = $1', [invoice.id])).rejects.toThrow(
+      /cannot be deleted/,
+    );
+    await expect(owner.query('delete from organizations where id = $1', [orgB])).rejects.toThrow(
+      /cannot be deleted/,
+    );
+    expect((await owner.query('select 1 from organizations where id = $1', [orgB])).rowCount).toBe(1);
     // A draft is finalized only by the function, not by an update.
     const draft = uuidv7();
     await owner.query(
@@ -255,11 +310,16 @@ describe('billing service (database, fixture inputs)', () => {
         [draft],
       ),
     ).rejects.toThrow(/immutable/);
+    // A draft may be deleted (drafts never outlive the closing transaction).
+    expect((await owner.query('delete from invoices where id = $1', [draft])).rowCount).toBe(1);
     // Voiding (status and voided_at only) is the one change allowed; a void invoice changes no more.
     await owner.query(`update invoices set status = 'void', voided_at = now() where id = $1`, [invoice.id]);
     await expect(
       owner.query(`update invoices set status = 'finalized', voided_at = null where id = $1`, [invoice.id]),
     ).rejects.toThrow(/immutable/);
+    await expect(owner.query('delete from invoices where id = $1', [invoice.id])).rejects.toThrow(
+      /void and cannot be deleted/,
+    );
     // A voided period may be closed again: a new invoice with a new number.
     const reissued = await billing().closePeriod(
       { ...ctxA, tenantId: orgB },
@@ -267,5 +327,14 @@ describe('billing service (database, fixture inputs)', () => {
     );
     expect(reissued.created).toBe(true);
     expect(reissued.invoice.number).not.toBe(invoice.number);
+  });
+  it('stores the customer, the issuer and ISO 4217 minor digits at finalization; renaming changes nothing', async () => {
+    const org = await createTestOrg(tenancy, 'snap');
+    const ctx = { ...ctxA, tenantId: org };
+    const { invoice } = await billing().closePeriod(ctx, { start: '2026-01-01', end: '2026-02-01' });
+    expect(invoice).toMatchObject({ customerName: 'snap test org', issuer: 'test', minorUnits: 2 });
+    await owner.query(`update organizations set name = 'Renamed' where id = $1`, [org]);
+    const invoices = createInvoicesService({ withTenant: tenancy.withTenant });
+    expect(await invoices.get(ctx, invoice.id)).toEqual(invoice);
   });
 });

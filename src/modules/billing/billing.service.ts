@@ -7,6 +7,7 @@ import { priceInvoice, type PricedInvoice, type PricingPeriod } from './pricing/
 import type { BillingInputs } from './billing-inputs.js';
 import { BillingError } from './billing.errors.js';
 import { periodOf, utcDate } from './billing-period.js';
+import { minorUnitsOf } from './currencies.js';
 import { toInvoice, type Invoice } from './invoices.service.js';
 import * as repo from './invoices.repository.js';
 
@@ -24,7 +25,10 @@ export interface BillingService {
    * Creates and finalizes the invoice of a billing period of the organization (as `periodContaining`
    * gives it) that has ended (`end` exclusive, on or before today).
    * Idempotent per organization and period: closing it again, or concurrently, returns the one invoice
-   * (`created` false) and takes no second number. Audited `invoice.finalized`.
+   * (`created` false) and takes no second number. Audited `invoice.finalized`. The invoice keeps the
+   * organization's name, the issuer and the currency's minor digits as they are now. When another
+   * finalization holds the deployment's counter for more than 5 s: INVOICE_NUMBERING_BUSY (503), nothing
+   * written, to retry.
    */
   closePeriod(
     ctx: TenantCtx,
@@ -36,6 +40,8 @@ export interface BillingService {
 export function createBillingService(deps: {
   withTenant: WithTenant;
   inputs: BillingInputs;
+  /** Who issues the invoices, stored on each (the host of PUBLIC_URL, once wired). */
+  issuer: string;
   /** The clock (tests). */
   now?: () => Date;
 }): BillingService {
@@ -82,7 +88,10 @@ export function createBillingService(deps: {
       // transaction that holds it does nothing but write.
       const priced = await price(ctx, period);
       const id = uuidv7();
+      const minorUnits = minorUnitsOf(priced.currency);
       return withTenant(ctx.tenantId, async (db) => {
+        const customerName = await repo.organizationName(db, ctx.tenantId);
+        if (!customerName) throw new Error('closePeriod: the organization has no name');
         const draft = {
           organization_id: ctx.tenantId,
           id,
@@ -92,6 +101,9 @@ export function createBillingService(deps: {
           subtotal: priced.subtotal,
           total: priced.total,
           lines: priced.lines,
+          minor_units: minorUnits,
+          customer_name: customerName,
+          issuer: deps.issuer,
         };
         const createdAt = await repo.insertDraft(db, draft);
         if (!createdAt) {
@@ -101,7 +113,12 @@ export function createBillingService(deps: {
           return { invoice: toInvoice(other), created: false };
         }
         // From here to COMMIT the deployment's counter row is locked: one more statement, the audit event.
-        const { number, finalizedAt } = await finalizeInvoice(db, ctx.tenantId, id);
+        const { number, finalizedAt } = await finalizeInvoice(db, ctx.tenantId, id).catch((err: unknown) => {
+          if ((err as { code?: unknown }).code === '55P03') {
+            throw new BillingError('INVOICE_NUMBERING_BUSY', 'invoice numbering is busy; retry');
+          }
+          throw err;
+        });
         await recordAudit(db, ctx, {
           action: 'invoice.finalized',
           target: { type: 'invoice', id },
@@ -118,6 +135,9 @@ export function createBillingService(deps: {
           number,
           status: 'finalized',
           currency: priced.currency,
+          minorUnits,
+          customerName,
+          issuer: deps.issuer,
           periodStart: period.start,
           periodEnd: period.end,
           subtotal: priced.subtotal,

@@ -13,6 +13,10 @@ export interface InvoiceRow {
   subtotal: string;
   total: string;
   lines: InvoiceLine[];
+  /** The snapshot taken at finalization (null only on a draft, which is never read outside its transaction). */
+  minor_units: number | null;
+  customer_name: string | null;
+  issuer: string | null;
   created_at: Date;
   finalized_at: Date | null;
 }
@@ -30,6 +34,9 @@ const columns = [
   'subtotal',
   'total',
   sql<InvoiceLine[]>`lines`.as('lines'),
+  'minor_units',
+  'customer_name',
+  'issuer',
   'created_at',
   'finalized_at',
 ] as const;
@@ -49,6 +56,9 @@ export async function insertDraft(
     subtotal: number;
     total: number;
     lines: InvoiceLine[];
+    minor_units: number;
+    customer_name: string;
+    issuer: string;
   },
 ): Promise<Date | undefined> {
   const res = await db
@@ -63,6 +73,16 @@ export async function insertDraft(
     .returning('created_at')
     .executeTakeFirst();
   return res?.created_at;
+}
+
+/** The organization's name now (snapshot on the invoice at finalization), or undefined. */
+export async function organizationName(db: TenantDb, tenantId: string): Promise<string | undefined> {
+  const org = await db
+    .selectFrom('organizations')
+    .select('name')
+    .where('id', '=', tenantId)
+    .executeTakeFirst();
+  return org?.name;
 }
 
 /** One invoice by id, or undefined. */

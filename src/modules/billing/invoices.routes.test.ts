@@ -2,6 +2,7 @@ import { inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, createTestAuthenticator } from '../../../test/support/app.js';
 import { createTestOrg } from '../../../test/support/tenancy.js';
+import { createBareOrganization } from '../organizations/organization-records.js';
 import type { Composition } from '../../app/compose.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
 import { calendarPeriod } from './billing-period.js';
@@ -9,14 +10,56 @@ import { createBillingService } from './billing.service.js';
 import { createInvoicesService, type Invoice } from './invoices.service.js';
 import { formatMoney } from './money-format.js';
 
-/** The text a PDF page shows: pdfkit writes it as hex strings in TJ arrays (uncompressed here). */
+/**
+ * The text the pages of a pdfkit PDF show. Text in an embedded (subset) font is written as glyph codes,
+ * hex strings in TJ arrays; each font's ToUnicode map turns its codes back into characters, and the
+ * content stream says which font (`/F1 10 Tf`) each TJ uses. Deflated streams are inflated.
+ */
 function pageText(pdf: Buffer): string {
   const raw = pdf.toString('latin1');
-  return [...raw.matchAll(/\[((?:<[0-9a-f]*>\s*-?[\d.]*\s*)+)\]\s*TJ/g)]
-    .map((m) =>
-      [...m[1]!.matchAll(/<([0-9a-f]*)>/g)].map((h) => Buffer.from(h[1]!, 'hex').toString('latin1')).join(''),
-    )
-    .join('\n');
+  const objects = new Map<string, { dict: string; data: string }>();
+  for (const m of raw.matchAll(/(\d+) 0 obj\s*([\s\S]*?)\bendobj/g)) {
+    const [body, dict = body] = [m[2]!, /^([\s\S]*?)stream\r?\n/.exec(m[2]!)?.[1]];
+    const stream = /stream\r?\n([\s\S]*)\r?\nendstream/.exec(body)?.[1];
+    let data = stream ?? '';
+    if (stream !== undefined && dict.includes('/FlateDecode')) {
+      data = inflateSync(Buffer.from(stream, 'latin1')).toString('latin1');
+    }
+    objects.set(m[1]!, { dict, data });
+  }
+  /** Font object number → (glyph code → characters), from its ToUnicode CMap. */
+  const toUnicode = new Map<string, Map<string, string>>();
+  for (const [num, { dict }] of objects) {
+    const ref = /\/ToUnicode (\d+) 0 R/.exec(dict)?.[1];
+    if (!ref) continue;
+    const map = new Map<string, string>();
+    const cmap = objects.get(ref)!.data;
+    const utf16 = (hex: string) =>
+      String.fromCharCode(...(hex.match(/.{4}/g) ?? []).map((h) => parseInt(h, 16)));
+    for (const r of cmap.matchAll(/<([0-9a-f]{4})> <([0-9a-f]{4})> \[([^\]]*)\]/gi)) {
+      const start = parseInt(r[1]!, 16);
+      [...r[3]!.matchAll(/<([0-9a-f ]+)>/gi)].forEach((u, i) =>
+        map.set((start + i).toString(16).padStart(4, '0'), utf16(u[1]!.replace(/ /g, ''))),
+      );
+    }
+    for (const r of cmap.matchAll(/<([0-9a-f]{4})> <([0-9a-f]+)>\s*$/gim))
+      map.set(r[1]!.toLowerCase(), utf16(r[2]!));
+    toUnicode.set(num, map);
+  }
+  const fontRefs = new Map([...raw.matchAll(/\/(F\d+) (\d+) 0 R/g)].map((m) => [m[1]!, m[2]!]));
+  const lines: string[] = [];
+  for (const { data } of objects.values()) {
+    if (!/ T[fJ]\b/.test(data)) continue;
+    let font: Map<string, string> | undefined;
+    for (const t of data.matchAll(/\/(F\d+) [\d.]+ Tf|\[((?:<[0-9a-f]*>\s*-?[\d.]*\s*)+)\]\s*TJ/g)) {
+      if (t[1]) font = toUnicode.get(fontRefs.get(t[1]) ?? '');
+      else if (font) {
+        const codes = [...t[2]!.matchAll(/<([0-9a-f]*)>/g)].flatMap((h) => h[1]!.match(/.{4}/g) ?? []);
+        lines.push(codes.map((c) => font!.get(c) ?? '\ufffd').join(''));
+      }
+    }
+  }
+  return lines.join('\n');
 }
 
 /** Closes January 2026 for `org` with a small fixed plan. */
@@ -24,6 +67,7 @@ async function closeJanuary(c: Composition, org: string): Promise<Invoice> {
   const ctx: TenantCtx = { tenantId: org, actor: { kind: 'system', name: 'test' }, requestId: 'r' };
   const billing = createBillingService({
     withTenant: c.tenancy.withTenant,
+    issuer: 'saasready.test',
     now: () => new Date('2026-03-01T00:00:00Z'),
     inputs: {
       periodContaining: async (_ctx, day) => calendarPeriod('month', day),
@@ -101,15 +145,12 @@ describe('invoice routes', () => {
     expect(raw).toContain(`(Invoice ${invoiceA.number})`);
     expect(raw).toContain('(Total 1,239.56 EUR)');
     // The page itself (its content stream is deflated in production).
-    const stream = /stream\r?\n([\s\S]*?)\r?\nendstream/.exec(raw)!;
-    const text = pageText(Buffer.from(inflateSync(Buffer.from(stream[1]!, 'latin1'))));
-    expect(text).toContain(`Invoice ${invoiceA.number}`);
+    expect(pageText(pdf)).toContain(`Invoice ${invoiceA.number}`);
   });
 
   it('the page text, uncompressed: every line, the subtotal and the total', async () => {
     const invoices = createInvoicesService({
       withTenant: c.tenancy.withTenant,
-      sellerName: 'saasready.test',
       compressPdf: false,
     });
     const ctx: TenantCtx = { tenantId: orgA, actor: { kind: 'system', name: 't' }, requestId: 'r' };
@@ -127,6 +168,25 @@ describe('invoice routes', () => {
     ]) {
       expect(text).toContain(s);
     }
+  });
+
+  it('the PDF embeds a Unicode font: Cyrillic, Greek and Polish names are text; printed from the snapshot', async () => {
+    const name = 'ООО Ромашка · Ελληνικά · Zażółć gęślą jaźń';
+    const org = (await createBareOrganization(c.tenancy.withTenant, { slug: `uni-${Date.now()}`, name })).id;
+    const invoice = await closeJanuary(c, org);
+    expect(invoice.customerName).toBe(name);
+    // Renamed afterwards: the issued invoice still bills the name it was issued to.
+    await c.tenancy.withTenant(org, (db) =>
+      db.updateTable('organizations').set({ name: 'Renamed' }).where('id', '=', org).execute(),
+    );
+    const invoices = createInvoicesService({ withTenant: c.tenancy.withTenant, compressPdf: false });
+    const ctx: TenantCtx = { tenantId: org, actor: { kind: 'system', name: 't' }, requestId: 'r' };
+    const { pdf } = await invoices.pdf(ctx, invoice.id);
+    expect(pdf.toString('latin1')).toContain('/FontFile2');
+    const text = pageText(pdf);
+    expect(text).toContain(`Billed to: ${name}`);
+    expect(text).toContain('Issued by: saasready.test');
+    expect(text).not.toContain('Renamed');
   });
 
   it('another tenant’s invoice: 404, the same body as a missing one, on every route', async () => {

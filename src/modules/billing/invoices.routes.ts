@@ -34,6 +34,13 @@ const Invoice = Type.Object(
     number: Type.Union([Type.String(), Type.Null()], { description: 'INV-000001, ...; per deployment' }),
     status: Type.Union([Type.Literal('draft'), Type.Literal('finalized'), Type.Literal('void')]),
     currency: CurrencyCode,
+    minorUnits: Type.Integer({
+      minimum: 0,
+      maximum: 4,
+      description: 'ISO 4217 minor-unit digits of the currency, as when the invoice was issued',
+    }),
+    customerName: Type.String({ description: 'The organization’s name when the invoice was issued' }),
+    issuer: Type.String({ description: 'Who issued the invoice' }),
     periodStart: IsoDate,
     periodEnd: Type.String({ format: 'date', description: 'exclusive' }),
     subtotal: MinorUnits,

@@ -3,6 +3,7 @@ import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { isTenantId } from '../../platform/tenancy/context.js';
 import { decodeCursor, pageLimit, toPage, type Page } from '../../platform/pagination.js';
 import type { InvoiceLine } from './pricing/price-invoice.js';
+import type { Currency } from './currencies.js';
 import { invoiceNotFound } from './billing.errors.js';
 import { renderInvoicePdf } from './invoice-pdf.js';
 import * as repo from './invoices.repository.js';
@@ -12,7 +13,13 @@ export interface Invoice {
   id: string;
   number: string | null;
   status: 'draft' | 'finalized' | 'void';
-  currency: string;
+  currency: Currency;
+  /** The currency's ISO 4217 minor-unit digits, as stored when the invoice was issued. */
+  minorUnits: number;
+  /** The organization's name when the invoice was issued. */
+  customerName: string;
+  /** Who issued it (the deployment's public host when it was issued). */
+  issuer: string;
   periodStart: string;
   periodEnd: string;
   subtotal: number;
@@ -31,12 +38,18 @@ export interface InvoicesService {
   pdf(ctx: TenantCtx, id: string): Promise<{ fileName: string; pdf: Buffer }>;
 }
 
-/** Amounts are bigint columns read as text, within 0..2^53-1 by their check constraints. */
+/**
+ * Amounts are bigint columns read as text, within 0..2^53-1 by their check constraints; the currency was
+ * a code of the table when it was priced, and the snapshots are set on every invoice but a draft.
+ */
 export const toInvoice = (r: repo.InvoiceRow): Invoice => ({
   id: r.id,
   number: r.number,
   status: r.status,
-  currency: r.currency,
+  currency: r.currency as Currency,
+  minorUnits: r.minor_units ?? 0,
+  customerName: r.customer_name ?? '',
+  issuer: r.issuer ?? '',
   periodStart: r.period_start,
   periodEnd: r.period_end,
   subtotal: Number(r.subtotal),
@@ -49,8 +62,6 @@ export const toInvoice = (r: repo.InvoiceRow): Invoice => ({
 /** Reading invoices: the list, one invoice, its PDF. */
 export function createInvoicesService(deps: {
   withTenant: WithTenant;
-  /** Who issues the invoices (printed on the PDF). */
-  sellerName: string;
   /** PDF page streams compressed (default true; tests read the text with false). */
   compressPdf?: boolean;
 }): InvoicesService {
@@ -62,12 +73,7 @@ export function createInvoicesService(deps: {
       async (db) => {
         const row = await repo.findInvoice(db, ctx.tenantId, id);
         if (!row || row.status === 'draft') return undefined;
-        const org = await db
-          .selectFrom('organizations')
-          .select('name')
-          .where('id', '=', ctx.tenantId)
-          .executeTakeFirst();
-        return { invoice: toInvoice(row), customer: org?.name ?? '' };
+        return toInvoice(row);
       },
       { mode: 'read' },
     );
@@ -86,15 +92,12 @@ export function createInvoicesService(deps: {
       return toPage(rows, limit, (r) => r.id, toInvoice);
     },
     async get(ctx, id) {
-      return (await find(ctx, id)).invoice;
+      return find(ctx, id);
     },
     async pdf(ctx, id) {
-      const { invoice, customer } = await find(ctx, id);
-      const pdf = await renderInvoicePdf(
-        invoice,
-        { seller: deps.sellerName, customer },
-        { compress: deps.compressPdf ?? true },
-      );
+      // Rendered from the invoice's own snapshot (customer, issuer, minor units), never current data.
+      const invoice = await find(ctx, id);
+      const pdf = await renderInvoicePdf(invoice, { compress: deps.compressPdf ?? true });
       return { fileName: `${invoice.number ?? invoice.id}.pdf`, pdf };
     },
   };

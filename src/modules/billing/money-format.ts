@@ -1,21 +1,16 @@
 /**
  * Minor units shown as a decimal amount, by string (no floating point): 123456 EUR → "1,234.56 EUR",
- * 500 JPY → "500 JPY". The number of minor digits of a currency is ISO 4217's, as Intl knows it.
+ * 500 JPY → "500 JPY". `digits` is the currency's number of minor digits: an issued invoice passes the
+ * digits it stored; by default, ISO 4217's from the static table (currencies.ts).
  */
-export function minorDigits(currency: string): number {
-  try {
-    return (
-      new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ??
-      2
-    );
-  } catch {
-    return 2;
-  }
-}
+import { minorUnitsOf } from './currencies.js';
 
 /** `amount` minor units of `currency`, written with its minor digits and thousands separators. */
-export function formatMoney(amount: number | bigint | string, currency: string): string {
-  const digits = minorDigits(currency);
+export function formatMoney(
+  amount: number | bigint | string,
+  currency: string,
+  digits: number = minorUnitsOf(currency),
+): string {
   const text = BigInt(amount).toString();
   const negative = text.startsWith('-');
   const abs = (negative ? text.slice(1) : text).padStart(digits + 1, '0');

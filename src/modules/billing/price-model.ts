@@ -1,4 +1,5 @@
 import { Type, type Static } from '@fastify/type-provider-typebox';
+import { CURRENCIES, type Currency } from './currencies.js';
 
 /**
  * The shape of a plan's price, shared by the plan catalog (which stores it) and the pricing engine (which
@@ -7,8 +8,15 @@ import { Type, type Static } from '@fastify/type-provider-typebox';
  * A price below one minor unit per unit is written with the `package` model (per N units).
  */
 
-/** ISO 4217 alphabetic code, upper case. */
-export const CurrencyCode = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 currency code' });
+/**
+ * ISO 4217 alphabetic code, one of the table in currencies.ts (which knows its minor units): a price in
+ * a currency whose minor units are unknown could not be invoiced.
+ */
+export const CurrencyCode = Type.Unsafe<Currency>({
+  type: 'string',
+  enum: CURRENCIES,
+  description: 'ISO 4217 currency code',
+});
 
 /** A non-negative amount of minor units (at most 2^53 - 1, the largest exact integer). */
 export const MinorUnits = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });

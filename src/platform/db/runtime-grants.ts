@@ -71,6 +71,9 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'column invoices.subtotal: INSERT',
   'column invoices.total: INSERT',
   'column invoices.lines: INSERT',
+  'column invoices.minor_units: INSERT',
+  'column invoices.customer_name: INSERT',
+  'column invoices.issuer: INSERT',
   // Usage metering (migration 0017). Events are append-only: SELECT, and INSERT of every column but
   // `xid` (always the inserting transaction's id: the aggregator's watermark relies on it). The runtime
   // role holds privileges on the partitioned parent only, none on its daily partitions. Idempotency keys

@@ -315,6 +315,10 @@ export interface InvoicesTable {
   total: ColumnType<string, number, never>;
   /** The invoice lines as jsonb (inserted as JSON text). */
   lines: ColumnType<unknown, string, never>;
+  /** Snapshots taken at finalization (ISO 4217 digits, the organization's name, the issuer); null on drafts. */
+  minor_units: ColumnType<number | null, number | undefined, never>;
+  customer_name: ColumnType<string | null, string | undefined, never>;
+  issuer: ColumnType<string | null, string | undefined, never>;
   created_at: CreatedAt;
   finalized_at: ColumnType<Date | null, never, never>;
   voided_at: ColumnType<Date | null, never, never>;

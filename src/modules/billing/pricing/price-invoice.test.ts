@@ -237,7 +237,7 @@ describe('pricing: refusals', () => {
   });
 
   it('mixed currencies or intervals within a period', () => {
-    const usd = { ...p, currency: 'USD' };
+    const usd = { ...p, currency: 'USD' as const };
     const two = (q: PlanPrice): PricingInput => ({
       ...base,
       segments: [

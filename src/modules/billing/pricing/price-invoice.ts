@@ -1,4 +1,5 @@
 import type { PlanPrice, PriceComponent } from '../price-model.js';
+import type { Currency } from '../currencies.js';
 import { addDays, isIsoDate } from './calendar-days.js';
 import { fixedLines, isUsageComponent, usageLines, type RawLine } from './component-lines.js';
 import { PricingError } from './pricing.errors.js';
@@ -51,7 +52,7 @@ export interface InvoiceLine {
 }
 
 export interface PricedInvoice {
-  currency: string;
+  currency: Currency;
   lines: InvoiceLine[];
   /** The sum of the line amounts, exactly. */
   subtotal: number;
