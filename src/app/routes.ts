@@ -104,10 +104,11 @@ export function registerRoutes(
   registerPlatformAuditRoutes(app, { platformAudit: s.platformAudit });
   registerMetersRoutes(app, { meters: s.meters });
   registerUsageRoutes(app, { usageEvents: s.usageEvents, usageSummary: s.usageSummary });
-  // The built-in `api_requests` meter: every tenant-scoped request counts once, added up in memory and
-  // flushed every few seconds (no write per request).
-  app.addHook('onResponse', (req, _reply, done) => {
-    if (req.tenantCtx) s.usageRecorder.record(req.tenantCtx, 'api_requests');
+  // The built-in `api_requests` meter: every tenant-scoped request answered below 400 counts once, added
+  // up in memory and flushed every few seconds (no write per request). The tenant is known before the body
+  // is validated, so refused requests (4xx) and failures (5xx) would count otherwise.
+  app.addHook('onResponse', (req, reply, done) => {
+    if (req.tenantCtx && reply.statusCode < 400) s.usageRecorder.record(req.tenantCtx, 'api_requests');
     done();
   });
   registerSwitchRoutes(app, {

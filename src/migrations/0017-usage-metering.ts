@@ -60,13 +60,17 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   // Events: partitioned by day. No primary key (it would have to include occurred_at): ids are unique
   // through usage_event_keys. The index leads with organization_id (summaries' raw scans, unique_count
   // recomputation); `xid` is what the aggregator reads new events by.
-  // No foreign key to organizations here: every stored event has its row in usage_event_keys (same
-  // statement), whose foreign key already proves the organization; a second check per row costs ingestion.
+  // No foreign key to organizations here: every event the service stores has its row in usage_event_keys
+  // (same statement), whose foreign key already proves the organization; a second check per row costs
+  // ingestion. A row inserted by other means with an unknown organization is skipped by the aggregator
+  // (it joins organizations), so it cannot block aggregation for everyone. The CHECKs keep values finite
+  // and within what the service accepts, and meter keys in the catalog's format.
   await sql`create table usage_events (
     organization_id uuid not null,
     id text not null constraint usage_events_id_length check (octet_length(id) between 1 and 128),
-    meter text not null,
-    value numeric,
+    meter text not null constraint usage_events_meter_format check (meter ~ '^[a-z][a-z0-9_.-]{0,63}$'),
+    value numeric constraint usage_events_value_range
+      check (value is null or (value <> 'NaN' and value between -1e20 and 1e20)),
     dimension text,
     occurred_at timestamptz not null,
     properties jsonb,
@@ -136,7 +140,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   await sql`create function app_priv_platform_meter_create(p_key text, p_aggregation text, p_property text,
       p_unit text, p_description text)
     returns setof meters
-    language plpgsql security definer set search_path = pg_catalog, public as $$
+    language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
     declare v_token text; v_actor uuid;
     begin ${sql.raw(PLATFORM_SCOPE('creating a meter'))}
       return query insert into public.meters (key, aggregation, property, unit, description)
@@ -146,7 +150,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   await sql`create function app_priv_platform_meter_update(p_key text, p_unit text, p_description text,
       p_archive boolean)
     returns setof meters
-    language plpgsql security definer set search_path = pg_catalog, public as $$
+    language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
     declare v_token text; v_actor uuid;
     begin ${sql.raw(PLATFORM_SCOPE('changing a meter'))}
       return query update public.meters m set unit = coalesce(p_unit, m.unit),
@@ -170,7 +174,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   await sql`create function worker_api.app_usage_partitions(p_back integer, p_ahead integer,
       p_retention_days integer)
     returns table (created integer, dropped integer)
-    language plpgsql security definer set search_path = pg_catalog, public as $$
+    language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
     declare v_today date := (now() at time zone 'UTC')::date; v_day date; v_name text;
       v_created integer := 0; v_dropped integer := 0; r record;
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('usage partition maintenance'))}
@@ -213,7 +217,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   // ---- The worker role's definer functions: idempotency keys purge, aggregation. ----
   await sql`create function worker_api.app_usage_purge_keys(p_before timestamptz, p_limit integer)
     returns integer
-    language plpgsql security definer set search_path = pg_catalog, public as $$
+    language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
     declare v_n integer;
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the usage key purge'))}
       delete from public.usage_event_keys k where k.ctid in (
@@ -227,7 +231,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   // every id below the snapshot's xmin has committed or aborted, so no event can appear below it later.
   await sql`create function worker_api.app_usage_aggregate_begin()
     returns table (from_xid xid8, to_xid xid8, last_moved timestamptz)
-    language plpgsql security definer set search_path = pg_catalog, public as $$
+    language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the usage aggregator'))}
       return query select s.horizon, greatest(s.horizon, pg_snapshot_xmin(pg_current_snapshot())), s.updated_at
         from public.usage_aggregator_state s for update skip locked;
@@ -237,11 +241,23 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   // and latest merge with what the bucket holds; unique_count buckets are recomputed from raw events.
   await sql`create function worker_api.app_usage_aggregate_apply(p_from xid8, p_to xid8, p_since timestamptz)
     returns bigint
-    language plpgsql security definer set search_path = pg_catalog, public as $$
+    language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
     declare v_events bigint; v_from bigint := p_from::text::bigint; v_to bigint := p_to::text::bigint;
+      v_horizon xid8; v_moved timestamptz;
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the usage aggregator'))}
-      if p_from is distinct from (select s.horizon from public.usage_aggregator_state s) then
+      select s.horizon, s.updated_at into v_horizon, v_moved from public.usage_aggregator_state s;
+      if p_from is distinct from v_horizon then
         raise exception 'usage aggregation must start at the watermark' using errcode = 'invalid_parameter_value';
+      end if;
+      -- The range is checked here, not trusted: an end above the snapshot's xmin could skip events of
+      -- transactions still running, and a later \`since\` could skip late events, both for good.
+      if p_to is null or p_to < p_from or p_to > pg_snapshot_xmin(pg_current_snapshot()) then
+        raise exception 'usage aggregation must end at or below the current snapshot''s xmin'
+          using errcode = 'invalid_parameter_value';
+      end if;
+      if p_since is null or p_since > least(now(), v_moved) - interval '1 day' then
+        raise exception 'usage aggregation must read from a day before the watermark last moved, or earlier'
+          using errcode = 'invalid_parameter_value';
       end if;
       -- Minute buckets from the raw events, then hours and days rolled up from the minutes (the events
       -- are grouped once, not once per granularity).
@@ -255,6 +271,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
             (array_agg(e.id order by e.occurred_at desc, e.id desc)
                filter (where k.aggregation = 'latest'))[1] as latest_id
           from public.usage_events e join public.meters k on k.key = e.meter
+            join public.organizations o on o.id = e.organization_id
           where e.xid >= v_from and e.xid < v_to and e.occurred_at >= p_since
           group by 1, 2, 3, 4
       ), r as (
@@ -305,8 +322,12 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   // Step 3: move the watermark (same transaction as step 2: both happen or neither does).
   await sql`create function worker_api.app_usage_aggregate_commit(p_from xid8, p_to xid8)
     returns void
-    language plpgsql security definer set search_path = pg_catalog, public as $$
+    language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the usage aggregator'))}
+      if p_to > pg_snapshot_xmin(pg_current_snapshot()) then
+        raise exception 'usage watermark cannot pass the current snapshot''s xmin'
+          using errcode = 'invalid_parameter_value';
+      end if;
       update public.usage_aggregator_state s set horizon = p_to, updated_at = now()
         where s.horizon = p_from and p_to >= p_from;
       if not found then

@@ -45,6 +45,8 @@ describe('e2e: cross-tenant access', () => {
   let invoiceB: string;
   /** A flag (global) that B has overridden. */
   let flagB: string;
+  /** A count meter clients may post to (the built-in `api_requests` is reserved for the platform). */
+  let meterX: string;
   let snapshotB: string;
   const roleB = 'b_auditor';
   const missing = randomUUID();
@@ -110,7 +112,7 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/billing/invoices/:id/pdf': { url: `/v1/billing/invoices/${ids.invoice}/pdf` },
       'POST /v1/usage/events': {
         url: '/v1/usage/events',
-        body: { events: [{ id: 'planted', meter: 'api_requests', timestamp: new Date().toISOString() }] },
+        body: { events: [{ id: 'planted', meter: meterX, timestamp: new Date().toISOString() }] },
       },
       'GET /v1/usage/summary': { url: `/v1/usage/summary?${summaryQuery()}` },
       'GET /v1/billing/plan': { url: '/v1/billing/plan' },
@@ -200,6 +202,12 @@ describe('e2e: cross-tenant access', () => {
       allowOrgOverride: true,
     });
     expect(flag.statusCode, flag.body).toBe(201);
+    meterX = `xt.${randomUUID().slice(0, 8)}`;
+    const meter = await platformAdmin.browser.post('/v1/platform/meters', {
+      key: meterX,
+      aggregation: 'count',
+    });
+    expect(meter.statusCode, meter.body).toBe(201);
     const override = await ownerB.browser.put(`/v1/flags/${flagB}/override`, { value: true }, inOrg(b.id));
     expect(override.statusCode, override.body).toBe(200);
     // A finalized invoice of B (January 2026 closed by the local provider, on fixture plan inputs).
@@ -272,7 +280,7 @@ describe('e2e: cross-tenant access', () => {
     expect(made.statusCode, made.body).toBe(201);
     const key = api(c, made.json<{ secret: string }>().secret);
     const before = await usageEventsOfB();
-    const event = { id: `x-${randomUUID()}`, meter: 'api_requests', timestamp: new Date().toISOString() };
+    const event = { id: `x-${randomUUID()}`, meter: meterX, timestamp: new Date().toISOString() };
     for (const [how, url, headers] of [
       ['header id', '/v1/usage/events', inOrg(b.id)],
       ['header slug', '/v1/usage/events', inOrg(b.slug)],

@@ -22,7 +22,27 @@ export interface UsageEventInput {
 }
 
 export type EventErrorCode =
-  'UNKNOWN_METER' | 'METER_ARCHIVED' | 'TOO_LATE' | 'IN_FUTURE' | 'INVALID_TIMESTAMP' | 'INVALID_VALUE';
+  | 'UNKNOWN_METER'
+  | 'METER_ARCHIVED'
+  | 'METER_RESERVED'
+  | 'INVALID_ID'
+  | 'TOO_LATE'
+  | 'IN_FUTURE'
+  | 'INVALID_TIMESTAMP'
+  | 'INVALID_VALUE';
+
+/** Meters only the product itself records (through `recordUsage`): a client cannot post to them. */
+export const BUILT_IN_METERS: ReadonlySet<string> = new Set(['api_requests']);
+/** The id prefix of the events `recordUsage` flushes: reserved, a client cannot use it. */
+export const INTERNAL_ID_PREFIX = 'internal:';
+/** Most bytes of an event id in UTF-8 (the table's rule: 128 characters of the schema may be more bytes). */
+export const MAX_ID_BYTES = 128;
+
+export interface IngestOptions {
+  /** `internal`: the product's own recorder, which may write built-in meters and `internal:` ids.
+   *  Anything else (the default) is a client. */
+  source?: 'client' | 'internal';
+}
 
 /** The outcome of one event, by its index in the batch. */
 export type EventOutcome =
@@ -44,7 +64,7 @@ export interface UsageEventsService {
    * was stored with another payload: the first one stands), or an error (never stored). An id repeated
    * inside the batch is judged against its first occurrence.
    */
-  ingest(ctx: TenantCtx, events: readonly UsageEventInput[]): Promise<IngestResult>;
+  ingest(ctx: TenantCtx, events: readonly UsageEventInput[], opts?: IngestOptions): Promise<IngestResult>;
 }
 
 export interface IngestionSettings {
@@ -83,7 +103,8 @@ export function createUsageEventsService(deps: {
   }
 
   return {
-    async ingest(ctx, events) {
+    async ingest(ctx, events, opts) {
+      const internal = opts?.source === 'internal';
       const t = now();
       const earliest = t - settings.latenessMs;
       const latest = t + settings.futureMs;
@@ -100,6 +121,18 @@ export function createUsageEventsService(deps: {
       const meterCache = new Map<string, MeterDef | null>();
       for (let i = 0; i < events.length; i++) {
         const e = events[i]!;
+        if (Buffer.byteLength(e.id, 'utf8') > MAX_ID_BYTES) {
+          results[i] = fail(i, e.id, 'INVALID_ID', `id is longer than ${MAX_ID_BYTES} bytes in UTF-8`);
+          continue;
+        }
+        if (!internal && e.id.startsWith(INTERNAL_ID_PREFIX)) {
+          results[i] = fail(i, e.id, 'INVALID_ID', `ids starting with "${INTERNAL_ID_PREFIX}" are reserved`);
+          continue;
+        }
+        if (!internal && BUILT_IN_METERS.has(e.meter)) {
+          results[i] = fail(i, e.id, 'METER_RESERVED', `meter "${e.meter}" is recorded by the platform only`);
+          continue;
+        }
         const meter = await meterOf(e.meter, meterCache);
         if (!meter) {
           results[i] = fail(i, e.id, 'UNKNOWN_METER', `no meter "${e.meter}"`);

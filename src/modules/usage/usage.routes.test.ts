@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   api,
   createOrg,
@@ -144,6 +144,39 @@ describe('usage routes through the full composition', () => {
     for (let i = 0; i < 5; i++) await owner.browser.get('/v1/organization', inOrg(org.id));
     // The 5 requests, and the summary reads themselves (1 + the polls) count too.
     expect(await eventually(total, (n) => n >= before + 6)).toBeGreaterThanOrEqual(before + 6);
+  });
+
+  it('an id over 128 UTF-8 bytes, an internal: id and the built-in meter are refused per event', async () => {
+    const ts = new Date(Date.now() - 60_000).toISOString();
+    const res = await key.post('/v1/usage/events', {
+      events: [
+        { id: '😀'.repeat(40), meter, value: 1, timestamp: ts }, // 40 characters (the schema's 128 allow it), 160 bytes
+        { id: 'internal:forged', meter, value: 1, timestamp: ts },
+        { id: 'own-requests', meter: 'api_requests', value: 1000, timestamp: ts },
+        { id: 'fine-😀', meter, value: 1, timestamp: ts },
+      ],
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const body = res.json<{ accepted: number; results: { status: string; error?: { code: string } }[] }>();
+    expect(body.results.map((r) => r.error?.code ?? r.status)).toEqual([
+      'INVALID_ID',
+      'INVALID_ID',
+      'METER_RESERVED',
+      'accepted',
+    ]);
+  });
+
+  it('api_requests counts only responses below 400', async () => {
+    const record = vi.spyOn(c.services.usageRecorder, 'record');
+    try {
+      expect((await key.post('/v1/usage/events', { events: [] })).statusCode).toBe(400);
+      expect(record).not.toHaveBeenCalled();
+      expect((await owner.browser.get('/v1/organization', inOrg(org.id))).statusCode).toBe(200);
+      expect(record).toHaveBeenCalledTimes(1);
+      expect(record.mock.calls[0]![1]).toBe('api_requests');
+    } finally {
+      record.mockRestore();
+    }
   });
 
   it('archiving a meter refuses its new events per event', async () => {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
@@ -227,6 +227,112 @@ describe('usage metering on the real database', () => {
       { meter: 'api_requests', value: '250' },
       { meter: M.sum, value: '4' },
     ]);
+  });
+
+  it('a row of an unknown organization cannot stop aggregation; NaN, huge values, bad meter keys are refused', async () => {
+    const org = await createTestOrg(tenancy, 'usage-ghost');
+    const ghost = randomUUID();
+    const app = await connect(db.url);
+    const asRuntime = async (tenant: string, meter: string, value: string) => {
+      await app.query('begin');
+      try {
+        await app.query(`select set_config('app.tenant_id', $1, true)`, [tenant]);
+        await app.query(
+          `insert into usage_events (organization_id, id, meter, value, occurred_at)
+            values ($1, $2, $3, $4::numeric, now())`,
+          [tenant, `raw-${randomUUID()}`, meter, value],
+        );
+        await app.query('commit');
+      } catch (e) {
+        await app.query('rollback');
+        throw e;
+      }
+    };
+    try {
+      // No foreign key on usage_events: the runtime role can store a row of an organization that does not exist.
+      await asRuntime(ghost, M.sum, '1');
+      await expect(asRuntime(org, M.sum, 'NaN')).rejects.toThrow(/usage_events_value_range/);
+      await expect(asRuntime(org, M.sum, '1e21')).rejects.toThrow(/usage_events_value_range/);
+      await expect(asRuntime(org, 'Bad Meter', '1')).rejects.toThrow(/usage_events_meter_format/);
+    } finally {
+      await app.end();
+    }
+    await ingest(org, [{ id: 'after-ghost', meter: M.sum, value: '2', timestamp: at(0) }]);
+    await drain();
+    expect(await disagreements([org])).toEqual([]);
+    const sums = await admin.query<{ organization_id: string; value: string }>(
+      `select organization_id, value::text from usage_aggregates
+        where organization_id = any ($1::uuid[]) and granularity = 'day'`,
+      [[org, ghost]],
+    );
+    expect(sums.rows).toEqual([{ organization_id: org, value: '2' }]);
+  });
+
+  it('the aggregator functions check the range they are given (worker role)', async () => {
+    await drain();
+    const client = await workerPool.connect();
+    const attempt = async (sql: string, params: unknown[]) => {
+      await client.query('begin');
+      try {
+        const r = await client.query<{ from_xid: string; to_xid: string }>(
+          'select from_xid::text, to_xid::text from worker_api.app_usage_aggregate_begin()',
+        );
+        const range = r.rows[0]!;
+        await client.query(
+          sql,
+          params.map((p) => (p === 'FROM' ? range.from_xid : p)),
+        );
+      } finally {
+        await client.query('rollback');
+      }
+    };
+    try {
+      const far = '999999999999';
+      const ok = new Date(Date.now() - 8 * DAY);
+      await expect(
+        attempt('select worker_api.app_usage_aggregate_apply($1::xid8, $2::xid8, $3)', ['FROM', far, ok]),
+      ).rejects.toThrow(/xmin/);
+      await expect(
+        attempt('select worker_api.app_usage_aggregate_apply($1::xid8, $1::xid8, $2)', ['FROM', new Date()]),
+      ).rejects.toThrow(/a day before the watermark last moved/);
+      await expect(
+        attempt('select worker_api.app_usage_aggregate_commit($1::xid8, $2::xid8)', ['FROM', far]),
+      ).rejects.toThrow(/xmin/);
+      // An empty range from the watermark, read from far enough back, is accepted.
+      await attempt('select worker_api.app_usage_aggregate_apply($1::xid8, $1::xid8, $2)', ['FROM', ok]);
+    } finally {
+      client.release();
+    }
+  });
+
+  it('ingestion refuses ids over 128 bytes, the internal: prefix and built-in meters from clients', async () => {
+    const ts = at(1000);
+    const res = await ingest(orgA, [
+      { id: '😀'.repeat(33), meter: M.sum, value: 1, timestamp: ts }, // 33 characters, 132 bytes
+      { id: 'internal:x', meter: M.sum, value: 1, timestamp: ts },
+      { id: 'mine', meter: 'api_requests', timestamp: ts },
+      { id: '😀'.repeat(32), meter: M.sum, value: 1, timestamp: ts }, // 128 bytes: fine
+    ]);
+    expect(res.results.map((r) => (r.status === 'error' ? r.error.code : r.status))).toEqual([
+      'INVALID_ID',
+      'INVALID_ID',
+      'METER_RESERVED',
+      'accepted',
+    ]);
+  });
+
+  it('recordUsage sums decimals exactly: 0.1 + 0.2 flushes as 0.3', async () => {
+    const org = await createTestOrg(tenancy, 'usage-exact');
+    const recorder = createUsageRecorder({ events: service });
+    recorder.record({ tenantId: org }, M.sum, 0.1);
+    recorder.record({ tenantId: org }, M.sum, 0.2);
+    recorder.record({ tenantId: org }, M.sum, '0.000000000001');
+    await recorder.flush();
+    const rows = await admin.query<{ value: string }>(
+      'select value::text from usage_events where organization_id = $1',
+      [org],
+    );
+    expect(rows.rows).toEqual([{ value: '0.300000000001' }]);
   });
 
   it('the partition job creates the days ahead and drops those past retention', async () => {
