@@ -7,6 +7,7 @@ import { registerHealthRoutes } from '../platform/http/health.routes.js';
 import { migrationsCurrent } from '../platform/db/migrate.js';
 import { registerProjectsRoutes } from '../modules/projects/projects.routes.js';
 import { registerInvoicesRoutes } from '../modules/billing/invoices.routes.js';
+import { registerBillingRoutes } from '../modules/billing/billing.routes.js';
 import { registerApiKeysRoutes } from '../modules/api-keys/api-keys.routes.js';
 import { rateLimitHeadersHook } from '../modules/api-keys/api-key-auth.js';
 import { registerOrganizationsRoutes } from '../modules/organizations/organizations.routes.js';
@@ -56,6 +57,7 @@ export function registerRoutes(
   });
   registerProjectsRoutes(app, { projects: s.projects });
   registerInvoicesRoutes(app, { invoices: s.invoices });
+  registerBillingRoutes(app, { billing: s.billing });
   registerApiKeysRoutes(app, { apiKeys: s.apiKeys, verifiedEmail });
   // App-wide, not only on the API-key routes: any response to a key-authenticated request carries them.
   app.addHook('onSend', rateLimitHeadersHook);

@@ -2,6 +2,8 @@ import type { PlatformDb } from '../platform/db/platform-db.js';
 import type { Tenancy } from '../platform/tenancy/tenancy.js';
 import { createProjectsService } from '../modules/projects/projects.service.js';
 import { createInvoicesService } from '../modules/billing/invoices.service.js';
+import { createBillingService } from '../modules/billing/billing.service.js';
+import { createBillingInputs } from '../modules/billing/billing-inputs.service.js';
 import { createOrganizationsService } from '../modules/organizations/organizations.service.js';
 import { createMembershipLookup, type MembershipLookup } from '../modules/memberships/membership-lookup.js';
 import { createInvalidationBus, type InvalidationBus } from '../platform/cache/invalidation-bus.js';
@@ -185,8 +187,12 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     twoFactor,
     twoFactorPolicy,
     projects: createProjectsService({ withTenant }),
-    // The billing service (preview, period closing) needs the plan and usage inputs: not wired yet.
     invoices: createInvoicesService({ withTenant }),
+    billing: createBillingService({
+      withTenant,
+      inputs: createBillingInputs({ withTenant }),
+      issuer: new URL(opts.publicUrl).host,
+    }),
     flags: createFlagsService({
       withTenant,
       cache: flagCache,

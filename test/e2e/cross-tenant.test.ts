@@ -110,6 +110,7 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/billing/invoices': { url: '/v1/billing/invoices' },
       'GET /v1/billing/invoices/:id': { url: `/v1/billing/invoices/${ids.invoice}` },
       'GET /v1/billing/invoices/:id/pdf': { url: `/v1/billing/invoices/${ids.invoice}/pdf` },
+      'GET /v1/billing/preview': { url: '/v1/billing/preview' },
       'POST /v1/usage/events': {
         url: '/v1/usage/events',
         body: { events: [{ id: 'planted', meter: meterX, timestamp: new Date().toISOString() }] },
@@ -351,6 +352,8 @@ describe('e2e: cross-tenant access', () => {
       'POST /v1/audit-logs/checkpoints': 201,
       'GET /v1/audit-logs/checkpoints': 200,
       'GET /v1/billing/invoices': 200,
+      // A's own current period, from A's plan, members and aggregates.
+      'GET /v1/billing/preview': 200,
       // Recorded for A (the credentials' organization), summarized from A's aggregates.
       'POST /v1/usage/events': 200,
       'GET /v1/usage/summary': 200,

@@ -1,7 +1,11 @@
 import { AppError } from '../../platform/errors.js';
 
 export type BillingErrorCode =
-  'INVOICE_NOT_FOUND' | 'PERIOD_NOT_CLOSED' | 'INVALID_PERIOD' | 'INVOICE_NUMBERING_BUSY';
+  | 'INVOICE_NOT_FOUND'
+  | 'PERIOD_NOT_CLOSED'
+  | 'INVALID_PERIOD'
+  | 'INVOICE_NUMBERING_BUSY'
+  | 'USAGE_NOT_BILLABLE';
 
 const STATUS: Record<BillingErrorCode, number> = {
   INVOICE_NOT_FOUND: 404,
@@ -10,6 +14,9 @@ const STATUS: Record<BillingErrorCode, number> = {
   // Another finalization held the deployment's invoice counter for longer than the lock timeout (5 s):
   // nothing was written; the closing job retries.
   INVOICE_NUMBERING_BUSY: 503,
+  // A priced meter's usage is not a whole number of units (or cannot be combined over the period, as a
+  // unique_count): the plan's price, or the meter, has to change; nothing is guessed.
+  USAGE_NOT_BILLABLE: 422,
 };
 
 /** Errors of the billing module (the pricing engine's are PricingError). */

@@ -40,7 +40,7 @@ export interface BillingService {
 export function createBillingService(deps: {
   withTenant: WithTenant;
   inputs: BillingInputs;
-  /** Who issues the invoices, stored on each (the host of PUBLIC_URL, once wired). */
+  /** Who issues the invoices, stored on each (the composition gives the host of PUBLIC_URL). */
   issuer: string;
   /** The clock (tests). */
   now?: () => Date;

@@ -6,7 +6,7 @@ import { CurrencyCode, MinorUnits } from './price-model.js';
 import type { InvoicesService } from './invoices.service.js';
 
 const IsoDate = Type.String({ format: 'date' });
-const InvoiceLine = Type.Object(
+export const InvoiceLine = Type.Object(
   {
     description: Type.String(),
     planKey: Type.String(),
