@@ -80,7 +80,8 @@ export function createUsageRecorder(deps: {
 
   return {
     record(ctx, meter, value = 1) {
-      const scaled = toScaled(value);
+      // The built-in api_requests meter records 1 on every request: skip the decimal conversion for it.
+      const scaled = value === 1 ? ONE : toScaled(value);
       if (scaled === null) {
         deps.log?.warn({ component: 'usage', meter, value: String(value) }, 'internal usage: not a decimal');
         return;
