@@ -38,7 +38,7 @@ describe('database outage', () => {
     await c?.app.close();
     await c?.close();
     await cluster?.stop();
-    await fs.rm(base, { recursive: true, force: true });
+    await fs.rm(base, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   });
 
   const list = () => c.app.inject({ url: '/v1/projects', headers: { authorization: `Bearer ${token}` } });

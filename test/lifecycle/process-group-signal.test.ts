@@ -43,7 +43,7 @@ function halfSentLogin(port: number): Promise<{ finish: () => Promise<string> }>
 describe('npm start and a signal to the whole process group', () => {
   const dirs: string[] = [];
   afterAll(async () => {
-    for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
+    for (const d of dirs) await fs.rm(d, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   });
 
   /** `npm start` in a process group of its own, as a terminal or a supervisor starts it. */

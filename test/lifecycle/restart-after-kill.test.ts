@@ -22,7 +22,7 @@ describe('restart after the server was killed (embedded PostgreSQL)', () => {
       const pidFile = path.join(d, 'pg', 'postmaster.pid');
       const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : 0;
       if (pid > 0 && alive(pid)) process.kill(pid, 'SIGINT');
-      await fs.rm(d, { recursive: true, force: true });
+      await fs.rm(d, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     }
   });
   const setup = async () => {

@@ -10,7 +10,7 @@ import { createBareOrganization } from '../../src/modules/organizations/organiza
 describe('npm start (embedded PostgreSQL)', () => {
   const dirs: string[] = [];
   afterAll(async () => {
-    for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
+    for (const d of dirs) await fs.rm(d, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   });
 
   it('boots on the embedded PostgreSQL, prints the URL, stops cleanly on SIGTERM and keeps its data', async () => {
