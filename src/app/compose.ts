@@ -10,11 +10,17 @@ import { createCache } from '../platform/cache/create-cache.js';
 import type { Cache } from '../platform/cache/cache.js';
 import type { Secrets } from '../platform/secrets.js';
 import type { RetiredAuditKey } from '../platform/config.js';
+import type { StripeConfig } from '../platform/config-stripe.js';
 import { createMailer, type Mailer } from '../platform/mail/mailer.js';
 import { createMailJobHandler, MAIL_TASK } from '../platform/mail/mail-job.js';
 import { startJobWorker, type JobWorker } from '../platform/jobs/worker.js';
 import { installJobPayloadKey } from '../platform/jobs/payload-seal.js';
-import { auditChainsToCheckpoint, auditOrganizationsPending } from '../platform/tenancy/privileged.js';
+import {
+  auditChainsToCheckpoint,
+  auditOrganizationsPending,
+  stripeOrganizations,
+} from '../platform/tenancy/privileged.js';
+import { stripeJobs } from '../modules/billing/stripe-jobs.js';
 import { createAuditSealer } from '../platform/audit/sealer.js';
 import { createServices, type Services } from './services.js';
 import {
@@ -66,6 +72,10 @@ export interface ComposeOptions {
   readonly runJobs?: boolean;
   /** Metering: lateness window, retention, aggregation and flush intervals (defaults in usage-settings.ts). */
   readonly usage?: UsageSettings;
+  /** The Stripe billing provider (STRIPE_*); undefined: the built-in (local) provider. */
+  readonly stripe?: StripeConfig;
+  /** The clock of the Stripe grace-period job (tests). */
+  readonly now?: () => Date;
   /** Replaces the real authenticator (tests of the tenancy core only). */
   readonly authenticator?: Authenticator;
 }
@@ -141,6 +151,14 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       applicationName: 'saasready-jobs',
     });
     jobPool = checkpointPool;
+    const stripe = stripeJobs({
+      stripe: services.billingProviders.stripe,
+      scan: (kind, now, after, limit) => stripeOrganizations(checkpointPool, kind, now, after, limit, opts.log),
+      withTenant: tenancy.withTenant,
+      now: opts.now ?? (() => new Date()),
+      organizationChanged: (orgId) => services.organizationPolicies.invalidate(orgId),
+      log: opts.log,
+    });
     worker = await startJobWorker({
       pool: jobPool,
       kek: opts.secrets.kek,
@@ -157,8 +175,9 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
           checkpointOrganization: (org) => services.audit.checkpointOrganization(org),
           log: opts.log,
         }),
+        ...stripe.handlers,
       },
-      crontab: CHECKPOINT_CRONTAB + USAGE_PARTITIONS_CRONTAB,
+      crontab: CHECKPOINT_CRONTAB + USAGE_PARTITIONS_CRONTAB + stripe.crontab,
     });
     aggregator = createUsageAggregator({ pool: checkpointPool, latenessMs: usage.latenessMs, log: opts.log });
     aggregator.start(usage.aggregateEveryMs);

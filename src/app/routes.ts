@@ -8,6 +8,10 @@ import { migrationsCurrent } from '../platform/db/migrate.js';
 import { registerProjectsRoutes } from '../modules/projects/projects.routes.js';
 import { registerInvoicesRoutes } from '../modules/billing/invoices.routes.js';
 import { registerBillingRoutes } from '../modules/billing/billing.routes.js';
+import {
+  registerBillingProviderRoutes,
+  registerStripeWebhookRoute,
+} from '../modules/billing/stripe.routes.js';
 import { registerApiKeysRoutes } from '../modules/api-keys/api-keys.routes.js';
 import { rateLimitHeadersHook } from '../modules/api-keys/api-key-auth.js';
 import { registerOrganizationsRoutes } from '../modules/organizations/organizations.routes.js';
@@ -58,6 +62,9 @@ export function registerRoutes(
   registerProjectsRoutes(app, { projects: s.projects });
   registerInvoicesRoutes(app, { invoices: s.invoices });
   registerBillingRoutes(app, { billing: s.billing });
+  registerBillingProviderRoutes(app, { provider: s.billingProviders.provider });
+  const stripe = s.billingProviders.stripe;
+  if (stripe) registerStripeWebhookRoute(app, { webhooks: stripe.webhooks });
   registerApiKeysRoutes(app, { apiKeys: s.apiKeys, verifiedEmail });
   // App-wide, not only on the API-key routes: any response to a key-authenticated request carries them.
   app.addHook('onSend', rateLimitHeadersHook);

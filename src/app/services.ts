@@ -46,6 +46,7 @@ import { createUsageEventsService } from '../modules/usage/usage-events.service.
 import { createUsageSummaryService } from '../modules/usage/usage-summary.service.js';
 import { createUsageRecorder } from '../modules/usage/record-usage.js';
 import { usageSettings } from '../modules/usage/usage-settings.js';
+import { selectBillingProvider } from '../modules/billing/providers/select-provider.js';
 
 /** Builds every service with only the dependencies it uses. */
 export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb; opts: ComposeOptions }) {
@@ -188,6 +189,16 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     twoFactorPolicy,
     projects: createProjectsService({ withTenant }),
     invoices: createInvoicesService({ withTenant }),
+    billingProviders: selectBillingProvider({
+      stripe: opts.stripe,
+      withTenant,
+      controlDb: platformDb,
+      organizationByCustomer: (customerId) => privileged.stripeOrganizationByCustomer(customerId),
+      publicUrl: opts.publicUrl,
+      planChanged: (orgId) => bus.publish({ kind: 'flag_overrides', orgId }),
+      organizationChanged: invalidateOrganization,
+      log: opts.log,
+    }),
     billing: createBillingService({
       withTenant,
       inputs: createBillingInputs({ withTenant }),

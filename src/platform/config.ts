@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import type { JWK } from 'jose';
+import { stripeConfig, type StripeConfig } from './config-stripe.js';
 
 /** A bad or missing environment variable. The message is one line and never contains a secret value. */
 export class ConfigError extends Error {
@@ -57,6 +58,8 @@ export interface AppConfig {
   /** Usage metering: USAGE_LATENESS_DAYS (default 7, 1-30): events older than this are refused;
    *  USAGE_RETENTION_DAYS (default 400, 60-3650): raw events are kept this long. */
   usage: { latenessDays: number; retentionDays: number };
+  /** The Stripe billing provider (STRIPE_* variables, config-stripe.ts); undefined: the local provider. */
+  stripe: StripeConfig | undefined;
   secretsFromEnv: SecretsFromEnv;
   /** Public keys of retired audit checkpoint keys (AUDIT_RETIRED_KEYS): older checkpoints still verify. */
   auditRetiredKeys: RetiredAuditKey[];
@@ -345,6 +348,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     mailFrom,
     requireVerifiedEmail,
     usage,
+    stripe: stripeConfig(
+      env,
+      (name, fallback, min, max) => int(env, name, fallback, min, max),
+      (name, message) => new ConfigError(name, message),
+    ),
     secretsFromEnv: secretsFromEnv(env, nodeEnv),
     auditRetiredKeys: retiredAuditKeys(env),
   };

@@ -26,6 +26,9 @@ export interface Database {
   plans: PlansTable;
   organization_plan_changes: OrganizationPlanChangesTable;
   invoices: InvoicesTable;
+  stripe_customers: StripeCustomersTable;
+  stripe_meter_pushes: StripeMeterPushesTable;
+  stripe_events: StripeEventsTable;
 }
 
 type CreatedAt = ColumnType<Date, never, never>;
@@ -322,4 +325,44 @@ export interface InvoicesTable {
   created_at: CreatedAt;
   finalized_at: ColumnType<Date | null, never, never>;
   voided_at: ColumnType<Date | null, never, never>;
+}
+
+/** An organization's Stripe customer and the billing state its webhooks keep (migration 0021). */
+export interface StripeCustomersTable {
+  organization_id: string;
+  customer_id: string;
+  subscription_id: string | null;
+  status: 'none' | 'active' | 'past_due' | 'canceled';
+  /** The Stripe `created` time of the last event applied (older events are ignored). */
+  status_event_at: Date | null;
+  grace_ends_at: Date | null;
+  suspended_by_billing: Generated<boolean>;
+  /** Usage from this time on is pushed to Stripe. */
+  usage_since: Generated<Date>;
+  created_at: CreatedAt;
+  updated_at: Generated<Date>;
+}
+
+/** One push of usage as a Stripe meter event (migration 0021): `pending` before the send, `sent` after. */
+export interface StripeMeterPushesTable {
+  organization_id: string;
+  identifier: string;
+  meter: string;
+  event_name: string;
+  customer_id: string;
+  /** numeric: read as text. */
+  value: ColumnType<string, string, never>;
+  total_after: ColumnType<string, string, never>;
+  status: ColumnType<'pending' | 'sent', 'pending' | undefined, 'sent'>;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  sent_at: ColumnType<Date | null, never, Date>;
+}
+
+/** Every Stripe webhook event applied or ignored, once (global; migration 0021). */
+export interface StripeEventsTable {
+  id: string;
+  type: string;
+  event_created: Date;
+  outcome: string;
+  received_at: Generated<Date>;
 }

@@ -54,6 +54,10 @@ export interface PrivilegedOps {
    *  secret: null unless a key has that id and that secret (the stored hash is never returned).
    *  Contract: outside any tenant scope. */
   apiKeyByKeyId(keyId: string, secretHash: Buffer): Promise<ApiKeyAuthRow | null>;
+  /** Which organization a Stripe customer id belongs to, from the stored mapping (migration 0021): the
+   *  Stripe webhook has no tenant credentials, and an event's metadata is never trusted for it.
+   *  Contract: outside any tenant scope (the signature of the event was verified by the caller). */
+  stripeOrganizationByCustomer(customerId: string): Promise<string | null>;
 }
 
 /**
@@ -175,7 +179,36 @@ export function createPrivilegedOps(pool: pg.Pool, log?: Logger): PrivilegedOps 
           }
         : null;
     },
+    async stripeOrganizationByCustomer(customerId) {
+      audit('stripe_organization_by_customer', { customer: customerId });
+      const res = await pool.query<{ id: string | null }>(
+        'select app_priv_stripe_organization_by_customer($1) as id',
+        [customerId],
+      );
+      return res.rows[0]?.id ?? null;
+    },
   };
+}
+
+/**
+ * Organizations of the Stripe provider's scheduled jobs, by id (migration 0021): `grace_expired` (past
+ * due, grace ended at `now`, not suspended: the suspension job) or `subscribed` (with a subscription:
+ * the meter push). Worker role only, like {@link auditChainsToCheckpoint}; refused inside a tenant scope.
+ */
+export async function stripeOrganizations(
+  workerPool: pg.Pool,
+  kind: 'grace_expired' | 'subscribed',
+  now: Date,
+  after: string | null,
+  limit: number,
+  log?: Logger,
+): Promise<string[]> {
+  log?.debug({ privileged_operation: 'stripe_organizations', kind, after, limit }, 'privileged operation');
+  const res = await workerPool.query<{ organization_id: string }>(
+    'select organization_id from worker_api.app_priv_stripe_organizations($1, $2, $3, $4)',
+    [kind, now, after, limit],
+  );
+  return res.rows.map((r) => r.organization_id);
 }
 
 /**

@@ -1,0 +1,91 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { StripeConfig } from '../../../platform/config-stripe.js';
+import type { Database } from '../../../platform/db/schema.js';
+import type { WithTenant } from '../../../platform/tenancy/with-tenant.js';
+import { createMeterPusher, type MeterPusher } from '../stripe-meter-push.js';
+import { createStripeWebhooks, type StripeWebhooks } from '../stripe-webhooks.service.js';
+import type { BillingProvider } from './billing-provider.js';
+import { createLocalProvider } from './local-provider.js';
+import { createStripeClient, type Stripe } from './stripe-client.js';
+import { createStripeProvider } from './stripe-provider.js';
+
+/** The provider the configuration selects, and with Stripe its webhook receiver and meter pusher. */
+export interface BillingProviders {
+  provider: BillingProvider;
+  stripe?: {
+    client: Stripe;
+    config: StripeConfig;
+    webhooks: StripeWebhooks;
+    meterPusher: MeterPusher;
+    billingLink: (slug: string) => string;
+  };
+}
+
+/**
+ * Selects the billing provider: Stripe when STRIPE_SECRET_KEY is configured, the built-in (local) one
+ * otherwise, and says which in one log line at start.
+ */
+export function selectBillingProvider(deps: {
+  stripe: StripeConfig | undefined;
+  withTenant: WithTenant;
+  controlDb: Kysely<Database>;
+  organizationByCustomer: (customerId: string) => Promise<string | null>;
+  publicUrl: string;
+  planChanged: (orgId: string) => void;
+  organizationChanged: (orgId: string) => void;
+  log?: Logger;
+}): BillingProviders {
+  const { stripe: config, log } = deps;
+  if (!config) {
+    log?.info(
+      { billing_provider: 'local' },
+      'billing provider: local (no STRIPE_SECRET_KEY; the product prices plans and issues invoices)',
+    );
+    return { provider: createLocalProvider() };
+  }
+  const client = createStripeClient(config);
+  const billingLink = (slug: string) => `${deps.publicUrl}/o/${encodeURIComponent(slug)}/billing`;
+  log?.info(
+    {
+      billing_provider: 'stripe',
+      stripe_api: config.apiBase ? `${config.apiBase.protocol}://${config.apiBase.host}:${config.apiBase.port}` : 'api.stripe.com',
+      plans_priced: Object.keys(config.planPrices).length,
+      meters_pushed: Object.keys(config.meterEvents).length,
+    },
+    'billing provider: stripe',
+  );
+  return {
+    provider: createStripeProvider({
+      stripe: client,
+      withTenant: deps.withTenant,
+      planPrices: config.planPrices,
+      returnUrl: billingLink,
+      log,
+    }),
+    stripe: {
+      client,
+      config,
+      billingLink,
+      webhooks: createStripeWebhooks({
+        stripe: client,
+        webhookSecret: config.webhookSecret,
+        withTenant: deps.withTenant,
+        controlDb: deps.controlDb,
+        organizationByCustomer: deps.organizationByCustomer,
+        planPrices: config.planPrices,
+        graceDays: config.graceDays,
+        billingLink,
+        planChanged: deps.planChanged,
+        organizationChanged: deps.organizationChanged,
+        log,
+      }),
+      meterPusher: createMeterPusher({
+        stripe: client,
+        withTenant: deps.withTenant,
+        meterEvents: config.meterEvents,
+        log,
+      }),
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import type Stripe from 'stripe';
+import type { Logger } from 'pino';
+import type { TenantCtx } from '../../../platform/tenancy/context.js';
+import type { WithTenant } from '../../../platform/tenancy/with-tenant.js';
+import * as repo from '../stripe.repository.js';
+import { StripeBillingError } from '../stripe.errors.js';
+import type { BillingProvider } from './billing-provider.js';
+
+/** Runs a Stripe call; any failure of Stripe's becomes STRIPE_UNAVAILABLE (503), logged. */
+async function stripeCall<T>(log: Logger | undefined, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    log?.warn({ err: (err as Error).message, stripe_call: what }, 'Stripe call failed');
+    throw new StripeBillingError('STRIPE_UNAVAILABLE', `Stripe could not ${what}; try again later`);
+  }
+}
+
+/**
+ * The Stripe provider. The organization's customer is created lazily, once: the create carries the
+ * idempotency key `saasready-customer-<org>`, so concurrent or retried first calls get the same customer
+ * from Stripe, and the mapping row is inserted only if none exists (the first one stays).
+ */
+export function createStripeProvider(deps: {
+  stripe: Stripe;
+  withTenant: WithTenant;
+  /** STRIPE_PRICES: plan key → price id. */
+  planPrices: Readonly<Record<string, string>>;
+  /** Where Checkout and the portal send the customer back (the console's billing page of the slug). */
+  returnUrl: (slug: string) => string;
+  log?: Logger;
+}): BillingProvider {
+  const { stripe, withTenant, log } = deps;
+
+  /** The organization's customer id and its console billing page. */
+  async function ensureCustomer(ctx: TenantCtx): Promise<{ customer: string; returnUrl: string }> {
+    const orgId = ctx.tenantId;
+    const { found, name, slug } = await withTenant(
+      orgId,
+      async (db) => ({ found: await repo.customerOf(db, orgId), ...(await repo.organizationNames(db, orgId)) }),
+      { mode: 'read' },
+    );
+    const returnUrl = deps.returnUrl(slug);
+    if (found) return { customer: found.customerId, returnUrl };
+    const customer = await stripeCall(log, 'create the customer', () =>
+      stripe.customers.create(
+        { name, metadata: { organization_id: orgId } },
+        { idempotencyKey: `saasready-customer-${orgId}` },
+      ),
+    );
+    const stored = await withTenant(orgId, async (db) => {
+      await repo.insertCustomer(db, orgId, customer.id);
+      return (await repo.customerOf(db, orgId))!.customerId;
+    });
+    return { customer: stored, returnUrl };
+  }
+
+  return {
+    kind: 'stripe',
+    issuesInvoices: false,
+    async info(ctx) {
+      const row = await withTenant(ctx.tenantId, (db) => repo.customerOf(db, ctx.tenantId), { mode: 'read' });
+      return {
+        provider: 'stripe',
+        checkout: true,
+        portal: true,
+        status: row?.status ?? 'none',
+        graceEndsAt: row?.graceEndsAt?.toISOString() ?? null,
+      };
+    },
+    async checkoutUrl(ctx, plan) {
+      const price = Object.hasOwn(deps.planPrices, plan) ? deps.planPrices[plan] : undefined;
+      if (!price) {
+        throw new StripeBillingError('PLAN_NOT_SOLD', `the plan "${plan}" has no Stripe price`);
+      }
+      const { customer, returnUrl } = await ensureCustomer(ctx);
+      const session = await stripeCall(log, 'create the checkout session', () =>
+        stripe.checkout.sessions.create({
+          mode: 'subscription',
+          customer,
+          client_reference_id: ctx.tenantId,
+          line_items: [{ price, quantity: 1 }],
+          subscription_data: { metadata: { organization_id: ctx.tenantId, plan } },
+          success_url: `${returnUrl}?checkout=success`,
+          cancel_url: `${returnUrl}?checkout=canceled`,
+        }),
+      );
+      if (!session.url) throw new StripeBillingError('STRIPE_UNAVAILABLE', 'Stripe returned no checkout URL');
+      return session.url;
+    },
+    async portalUrl(ctx) {
+      const { customer, returnUrl } = await ensureCustomer(ctx);
+      const session = await stripeCall(log, 'create the portal session', () =>
+        stripe.billingPortal.sessions.create({ customer, return_url: returnUrl }),
+      );
+      return session.url;
+    },
+  };
+}

@@ -1,0 +1,24 @@
+import { AppError } from '../../platform/errors.js';
+
+export type StripeBillingErrorCode =
+  | 'BILLING_PROVIDER_LOCAL'
+  | 'PLAN_NOT_SOLD'
+  | 'STRIPE_SIGNATURE_INVALID'
+  | 'STRIPE_UNAVAILABLE';
+
+const STATUS: Record<StripeBillingErrorCode, number> = {
+  // The deployment bills with the built-in provider: there is no Stripe checkout or portal.
+  BILLING_PROVIDER_LOCAL: 409,
+  // The plan has no Stripe price (STRIPE_PRICES): it cannot be bought through Checkout.
+  PLAN_NOT_SOLD: 409,
+  STRIPE_SIGNATURE_INVALID: 400,
+  // Stripe answered with an error or could not be reached; nothing was stored.
+  STRIPE_UNAVAILABLE: 503,
+};
+
+/** Errors of the billing providers and the Stripe webhook. */
+export class StripeBillingError extends AppError<StripeBillingErrorCode> {
+  constructor(code: StripeBillingErrorCode, message: string) {
+    super(code, message, STATUS[code]);
+  }
+}

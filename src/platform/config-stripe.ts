@@ -1,0 +1,109 @@
+/**
+ * The Stripe billing provider's configuration (issue 11), read by `loadConfig`. Without
+ * STRIPE_SECRET_KEY the deployment bills with the built-in (local) provider.
+ */
+
+/** Where the Stripe SDK sends its requests: api.stripe.com unless STRIPE_API_BASE says otherwise. */
+export interface StripeApiBase {
+  host: string;
+  port: number;
+  protocol: 'http' | 'https';
+}
+
+/** The validated Stripe settings (present only when STRIPE_SECRET_KEY is set). */
+export interface StripeConfig {
+  secretKey: string;
+  webhookSecret: string;
+  /** STRIPE_API_BASE (tests, a proxy); undefined: Stripe's own API. */
+  apiBase: StripeApiBase | undefined;
+  /** STRIPE_GRACE_DAYS (default 7, 1-60): days from a failed payment to the suspension. */
+  graceDays: number;
+  /** STRIPE_PRICES: plan key → the Stripe price id its subscription uses. */
+  planPrices: Record<string, string>;
+  /** STRIPE_METER_EVENTS: meter key → the Stripe meter `event_name` its usage is pushed as. */
+  meterEvents: Record<string, string>;
+}
+
+type Fail = (variable: string, message: string) => Error;
+
+const KEY = /^[a-z0-9][a-z0-9_-]{0,39}$/;
+const STRIPE_ID = /^[A-Za-z0-9_]{1,255}$/;
+
+function read(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+/** A JSON object of key → Stripe identifier (keys as plan and meter keys are written). */
+function mapping(env: NodeJS.ProcessEnv, name: string, what: string, fail: Fail): Record<string, string> {
+  const raw = read(env, name);
+  if (raw === undefined) return {};
+  const bad = (why: string) => fail(name, `${name} must be a JSON object of ${what}: ${why}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw bad('it is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw bad('not an object');
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parsed)) {
+    if (!KEY.test(k)) throw bad(`${JSON.stringify(k.slice(0, 40))} is not a key`);
+    if (typeof v !== 'string' || !STRIPE_ID.test(v)) throw bad(`the value of "${k}" is not an identifier`);
+    out[k] = v;
+  }
+  return out;
+}
+
+function apiBase(env: NodeJS.ProcessEnv, fail: Fail): StripeApiBase | undefined {
+  const raw = read(env, 'STRIPE_API_BASE');
+  if (raw === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname.length > 1) {
+    throw fail('STRIPE_API_BASE', 'STRIPE_API_BASE must be an http:// or https:// origin without a path');
+  }
+  const protocol = url.protocol === 'http:' ? 'http' : 'https';
+  return {
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port ? Number(url.port) : protocol === 'http' ? 80 : 443,
+    protocol,
+  };
+}
+
+/**
+ * Reads STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET (required with the key), STRIPE_API_BASE,
+ * STRIPE_GRACE_DAYS, STRIPE_PRICES and STRIPE_METER_EVENTS. Messages never show a secret.
+ *
+ * @returns undefined without STRIPE_SECRET_KEY (the local provider); the other variables are then ignored
+ */
+export function stripeConfig(
+  env: NodeJS.ProcessEnv,
+  int: (name: string, fallback: number, min: number, max: number) => number,
+  fail: Fail,
+): StripeConfig | undefined {
+  const secretKey = read(env, 'STRIPE_SECRET_KEY');
+  if (secretKey === undefined) return undefined;
+  if (!/^(sk|rk)_(test|live)_[A-Za-z0-9]{1,250}$/.test(secretKey)) {
+    throw fail('STRIPE_SECRET_KEY', 'STRIPE_SECRET_KEY must be a Stripe secret or restricted key (sk_… or rk_…)');
+  }
+  const webhookSecret = read(env, 'STRIPE_WEBHOOK_SECRET');
+  if (webhookSecret === undefined) {
+    throw fail('STRIPE_WEBHOOK_SECRET', 'STRIPE_WEBHOOK_SECRET is required when STRIPE_SECRET_KEY is set');
+  }
+  if (!/^whsec_[A-Za-z0-9+/=]{1,250}$/.test(webhookSecret)) {
+    throw fail('STRIPE_WEBHOOK_SECRET', 'STRIPE_WEBHOOK_SECRET must be a webhook signing secret (whsec_…)');
+  }
+  return {
+    secretKey,
+    webhookSecret,
+    apiBase: apiBase(env, fail),
+    graceDays: int('STRIPE_GRACE_DAYS', 7, 1, 60),
+    planPrices: mapping(env, 'STRIPE_PRICES', 'plan keys to Stripe price ids', fail),
+    meterEvents: mapping(env, 'STRIPE_METER_EVENTS', 'meter keys to Stripe meter event names', fail),
+  };
+}
