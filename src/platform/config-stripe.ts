@@ -89,7 +89,10 @@ export function stripeConfig(
   const secretKey = read(env, 'STRIPE_SECRET_KEY');
   if (secretKey === undefined) return undefined;
   if (!/^(sk|rk)_(test|live)_[A-Za-z0-9]{1,250}$/.test(secretKey)) {
-    throw fail('STRIPE_SECRET_KEY', 'STRIPE_SECRET_KEY must be a Stripe secret or restricted key (sk_… or rk_…)');
+    throw fail(
+      'STRIPE_SECRET_KEY',
+      'STRIPE_SECRET_KEY must be a Stripe secret or restricted key (sk_… or rk_…)',
+    );
   }
   const webhookSecret = read(env, 'STRIPE_WEBHOOK_SECRET');
   if (webhookSecret === undefined) {

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { allPermissions } from '../../src/platform/authz/permissions.js';
 import type { Authenticated, Authenticator, ResolvedTenant } from '../../src/platform/http/auth.js';
 import { createLogger } from '../../src/platform/logger.js';
-import { compose, type Composition } from '../../src/app/compose.js';
+import { compose, type ComposeOptions, type Composition } from '../../src/app/compose.js';
 import { testDb } from './tenancy.js';
 import { testJwtKey } from '../../src/modules/tokens/tokens.test-support.js';
 import { TEST_KEK } from './job-key.js';
@@ -113,6 +113,8 @@ export async function buildTestApp(
     requireVerifiedEmail?: boolean;
     /** The JWT keys (instances of one deployment share them); a fresh key by default. */
     jwtKeys?: Awaited<ReturnType<typeof testJwtKey>>[];
+    /** The Stripe billing provider (e.g. pointed at stripe-fake-server.ts); the local one by default. */
+    stripe?: ComposeOptions['stripe'];
   } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
@@ -146,6 +148,7 @@ export async function buildTestApp(
     runJobs: opts.runJobs ?? false,
     redisUrl: opts.redisUrl,
     requireVerifiedEmail: opts.requireVerifiedEmail,
+    stripe: opts.stripe,
   });
   return Object.assign(composition, { logs });
 }

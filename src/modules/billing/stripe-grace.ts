@@ -52,7 +52,11 @@ export async function suspendExpiredGrace(deps: {
           await recordAudit(db, ctx, {
             action: 'organization.suspended',
             target: { type: 'organization', id: orgId },
-            metadata: { via: 'stripe', reason: 'payment overdue', graceEndedAt: state.graceEndsAt.toISOString() },
+            metadata: {
+              via: 'stripe',
+              reason: 'payment overdue',
+              graceEndedAt: state.graceEndsAt.toISOString(),
+            },
           });
           await mailOwners(db, orgId, 'suspended', state.graceEndsAt.toISOString(), deps.billingLink, null);
           return true;
@@ -68,6 +72,7 @@ export async function suspendExpiredGrace(deps: {
     if (ids.length < 500) break;
     after = ids[ids.length - 1]!;
   }
-  if (suspended.length > 0) deps.log?.info({ suspended: suspended.length }, 'past-due organizations suspended');
+  if (suspended.length > 0)
+    deps.log?.info({ suspended: suspended.length }, 'past-due organizations suspended');
   return suspended;
 }

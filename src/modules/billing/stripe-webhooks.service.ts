@@ -32,8 +32,11 @@ const HANDLED = new Set([
 /** Thrown inside the transaction when the event is already recorded: rolls back whatever was done. */
 class Duplicate extends Error {}
 
-const idOf = (v: unknown): string | null =>
-  typeof v === 'string' ? v : v && typeof v === 'object' && 'id' in v ? String((v as { id: unknown }).id) : null;
+const idOf = (v: unknown): string | null => {
+  if (typeof v === 'string') return v;
+  const id: unknown = v && typeof v === 'object' && 'id' in v ? v.id : null;
+  return typeof id === 'string' ? id : null;
+};
 
 /**
  * Reduces a verified Stripe event to what the state machine reads; null for an event type it does not
@@ -57,8 +60,8 @@ function reduce(
         kind: 'subscription',
         created,
         deleted: event.type === 'customer.subscription.deleted',
-        subscriptionId: String(obj.id),
-        stripeStatus: String(obj.status),
+        subscriptionId: idOf(obj) ?? '',
+        stripeStatus: typeof obj.status === 'string' ? obj.status : '',
         plan,
       },
     };
@@ -127,7 +130,10 @@ export function createStripeWebhooks(deps: {
         if (!signature) throw new Error('no signature');
         event = deps.stripe.webhooks.constructEvent(rawBody, signature, deps.webhookSecret);
       } catch {
-        throw new StripeBillingError('STRIPE_SIGNATURE_INVALID', 'the Stripe-Signature header does not verify');
+        throw new StripeBillingError(
+          'STRIPE_SIGNATURE_INVALID',
+          'the Stripe-Signature header does not verify',
+        );
       }
       const reduced = reduce(event, priceToPlan);
       const orgId = reduced?.customer ? await deps.organizationByCustomer(reduced.customer) : null;

@@ -1,10 +1,7 @@
 import { AppError } from '../../platform/errors.js';
 
 export type StripeBillingErrorCode =
-  | 'BILLING_PROVIDER_LOCAL'
-  | 'PLAN_NOT_SOLD'
-  | 'STRIPE_SIGNATURE_INVALID'
-  | 'STRIPE_UNAVAILABLE';
+  'BILLING_PROVIDER_LOCAL' | 'PLAN_NOT_SOLD' | 'STRIPE_SIGNATURE_INVALID' | 'STRIPE_UNAVAILABLE';
 
 const STATUS: Record<StripeBillingErrorCode, number> = {
   // The deployment bills with the built-in provider: there is no Stripe checkout or portal.

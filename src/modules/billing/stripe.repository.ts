@@ -17,10 +17,7 @@ export async function customerOf(
   orgId: string,
   lock = false,
 ): Promise<StripeCustomerRow | undefined> {
-  let q = db
-    .selectFrom('stripe_customers')
-    .selectAll()
-    .where('organization_id', '=', orgId);
+  let q = db.selectFrom('stripe_customers').selectAll().where('organization_id', '=', orgId);
   if (lock) q = q.forUpdate();
   const r = await q.executeTakeFirst();
   return r
@@ -95,7 +92,10 @@ export async function organizationSuspendedAt(db: TenantDb, orgId: string): Prom
 }
 
 /** The organization's name and slug. */
-export async function organizationNames(db: TenantDb, orgId: string): Promise<{ name: string; slug: string }> {
+export async function organizationNames(
+  db: TenantDb,
+  orgId: string,
+): Promise<{ name: string; slug: string }> {
   const org = await db
     .selectFrom('organizations')
     .select(['name', 'slug'])
@@ -183,7 +183,14 @@ export async function usageTotal(
 export async function insertPush(
   db: TenantDb,
   orgId: string,
-  p: { identifier: string; meter: string; eventName: string; customerId: string; value: string; totalAfter: string },
+  p: {
+    identifier: string;
+    meter: string;
+    eventName: string;
+    customerId: string;
+    value: string;
+    totalAfter: string;
+  },
 ): Promise<void> {
   await db
     .insertInto('stripe_meter_pushes')

@@ -90,7 +90,9 @@ export function registerStripeWebhookRoute(app: App, deps: { webhooks: StripeWeb
     scope.post(
       '/webhooks/stripe',
       {
-        config: { auth: { kind: 'public', reason: 'Stripe signs the body; the signature is the credential' } },
+        config: {
+          auth: { kind: 'public', reason: 'Stripe signs the body; the signature is the credential' },
+        },
         schema: {
           operationId: 'receiveStripeWebhook',
           tags: ['billing'],

@@ -49,7 +49,9 @@ export function selectBillingProvider(deps: {
   log?.info(
     {
       billing_provider: 'stripe',
-      stripe_api: config.apiBase ? `${config.apiBase.protocol}://${config.apiBase.host}:${config.apiBase.port}` : 'api.stripe.com',
+      stripe_api: config.apiBase
+        ? `${config.apiBase.protocol}://${config.apiBase.host}:${config.apiBase.port}`
+        : 'api.stripe.com',
       plans_priced: Object.keys(config.planPrices).length,
       meters_pushed: Object.keys(config.meterEvents).length,
     },

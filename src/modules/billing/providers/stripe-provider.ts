@@ -37,7 +37,10 @@ export function createStripeProvider(deps: {
     const orgId = ctx.tenantId;
     const { found, name, slug } = await withTenant(
       orgId,
-      async (db) => ({ found: await repo.customerOf(db, orgId), ...(await repo.organizationNames(db, orgId)) }),
+      async (db) => ({
+        found: await repo.customerOf(db, orgId),
+        ...(await repo.organizationNames(db, orgId)),
+      }),
       { mode: 'read' },
     );
     const returnUrl = deps.returnUrl(slug);
