@@ -74,6 +74,14 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'column invoices.minor_units: INSERT',
   'column invoices.customer_name: INSERT',
   'column invoices.issuer: INSERT',
+  // The Stripe provider (migration 0021): each organization's customer and billing state (written by the
+  // webhook and the grace job in its scope, never deleted); the meter-push ledger (appended, then marked
+  // sent); the global ids of the webhook events applied (inserted in the transaction of their effects).
+  'table stripe_customers: INSERT, SELECT, UPDATE',
+  'table stripe_meter_pushes: INSERT, SELECT',
+  'column stripe_meter_pushes.status: UPDATE',
+  'column stripe_meter_pushes.sent_at: UPDATE',
+  'table stripe_events: INSERT, SELECT',
   // Usage metering (migration 0017). Events are append-only: SELECT, and INSERT of every column but
   // `xid` (always the inserting transaction's id: the aggregator's watermark relies on it). The runtime
   // role holds privileges on the partitioned parent only, none on its daily partitions. Idempotency keys
@@ -113,6 +121,7 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_priv_platform_meter_create(text,text,text,text,text): EXECUTE',
   'function app_priv_platform_meter_update(text,text,text,boolean): EXECUTE',
   'function app_priv_platform_organizations(uuid,integer,text): EXECUTE',
+  'function app_priv_stripe_organization_by_customer(text): EXECUTE',
   'function app_priv_user_organizations(text,uuid,uuid): EXECUTE',
   // The job queue: the runtime role's only way into it (migration 0010; the worker has its own role).
   'function app_enqueue_job(text,json,text,integer,timestamp with time zone): EXECUTE',
@@ -136,6 +145,8 @@ export const GLOBAL_RELATIONS: Readonly<Record<string, string>> = {
   feature_flags: 'flag definitions are platform-wide (per-organization values: feature_flag_overrides)',
   plans:
     'the plan catalog is platform-wide (an organization refers to one by key; its history: organization_plan_changes); read-only to the runtime role',
+  stripe_events:
+    'Stripe webhook event ids, unique: an event is applied once whichever organization it concerns (ids, types and times only)',
   platform_audit_events: 'the platform chain: actions with no organization (read-only to the runtime role)',
   platform_audit_head: 'the head of the platform chain (read-only to the runtime role)',
 };

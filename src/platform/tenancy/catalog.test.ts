@@ -364,6 +364,10 @@ describe('catalog: every tenant table is protected', () => {
       'app_priv_platform_meter_create',
       'app_priv_platform_meter_update',
       'app_priv_platform_organizations',
+      // Which organization a Stripe customer id belongs to: the webhook, outside any scope (0021).
+      'app_priv_stripe_organization_by_customer',
+      // Organizations in an ended grace period / with a subscription: the worker role's Stripe jobs.
+      'app_priv_stripe_organizations',
       'app_priv_user_organizations',
       // Usage aggregation (every organization's new events) and the key purge: the worker role only.
       'app_usage_aggregate_apply',
@@ -377,6 +381,7 @@ describe('catalog: every tenant table is protected', () => {
       if (
         f.proname === 'app_priv_audit_chains_to_checkpoint' ||
         f.proname === 'app_priv_audit_orgs_pending' ||
+        f.proname === 'app_priv_stripe_organizations' ||
         f.proname.startsWith('app_usage_')
       ) {
         expect(f.acl).toContain(`${db.roles.worker}=X`);

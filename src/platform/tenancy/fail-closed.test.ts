@@ -61,6 +61,10 @@ const SEEDS: Record<string, string> = {
   audit_chain_heads: `insert into audit_chain_heads (organization_id, seq, hash) values ($1, 0, sha256('h'))`,
   invoices: `insert into invoices (organization_id, id, currency, period_start, period_end, subtotal, total, lines)
     values ($1, gen_random_uuid(), 'EUR', '2001-01-01', '2001-02-01', 100, 100, '[{"amount": 100}]')`,
+  stripe_customers: `insert into stripe_customers (organization_id, customer_id)
+    values ($1, 'cus_' || substr(md5(random()::text), 1, 14))`,
+  stripe_meter_pushes: `insert into stripe_meter_pushes (organization_id, identifier, meter, event_name, customer_id,
+      value, total_after) values ($1, gen_random_uuid()::text, 'api_requests', 'e', 'cus_x', 1, random() * 1000 + 1)`,
   audit_checkpoints: `insert into audit_checkpoints (organization_id, id, seq, head_hash, signed_at, key_id, signature)
     values ($1, gen_random_uuid(), 1, sha256('h'), now(), 'k', '\\x00')`,
   usage_events: `insert into usage_events (organization_id, id, meter, occurred_at)

@@ -7,7 +7,7 @@ import { createPlatformDb, type PlatformDb } from '../db/platform-db.js';
 import { uuidv7 } from '../ids.js';
 import type { Tenancy } from './tenancy.js';
 import { withPlatformScope } from './platform-scope.js';
-import { auditChainsToCheckpoint, auditOrganizationsPending } from './privileged.js';
+import { auditChainsToCheckpoint, auditOrganizationsPending, stripeOrganizations } from './privileged.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest();
 
@@ -450,6 +450,37 @@ describe('definer functions refuse outside their contract', () => {
     expect(state.rows[0]).toEqual({ status: 'draft', number: null });
     // The runtime role can neither read nor move the counter itself.
     await expect(app.query('select * from invoice_number_counter')).rejects.toThrow(/permission denied/);
+  });
+
+  it('app_priv_stripe_organization_by_customer: answers outside a scope, refuses inside one', async () => {
+    const customer = `cus_pv${randomBytes(6).toString('hex')}`;
+    await owner.query(`insert into stripe_customers (organization_id, customer_id) values ($1, $2)`, [
+      orgA,
+      customer,
+    ]);
+    const lookup = 'select app_priv_stripe_organization_by_customer($1) as id';
+    expect((await app.query(lookup, [customer])).rows).toEqual([{ id: orgA }]);
+    expect((await app.query(lookup, ['cus_nobody'])).rows).toEqual([{ id: null }]);
+    await expect(inScopeOfB(lookup, [customer])).rejects.toThrow(refused);
+    // The runtime role reads the mapping only in the customer's own scope (RLS), never B's view of A's.
+    expect(await inScopeOfB('select * from stripe_customers where customer_id = $1', [customer])).toEqual([]);
+  });
+
+  it('app_priv_stripe_organizations (the Stripe jobs): the worker role’s, not the runtime role’s; refused inside a scope', async () => {
+    const call = `select * from worker_api.app_priv_stripe_organizations('grace_expired', now(), null, 10)`;
+    await expect(app.query(call)).rejects.toThrow(/permission denied/);
+    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    try {
+      await expect(
+        stripeOrganizations(workerPool, 'subscribed', new Date(), null, 10),
+      ).resolves.toBeInstanceOf(Array);
+      await expect(
+        workerPool.query(`select * from worker_api.app_priv_stripe_organizations('x', now(), null, 1)`),
+      ).rejects.toThrow(/unknown kind/);
+      await expectRefusedInTenantScope(workerPool, orgB, refused, call);
+    } finally {
+      await workerPool.end();
+    }
   });
 
   it('app_priv_audit_orgs_pending (the seal sweep): the worker role’s, not the runtime role’s; refused inside a scope', async () => {
