@@ -63,8 +63,7 @@ export function registerRoutes(
   registerInvoicesRoutes(app, { invoices: s.invoices });
   registerBillingRoutes(app, { billing: s.billing });
   registerBillingProviderRoutes(app, { provider: s.billingProviders.provider });
-  const stripe = s.billingProviders.stripe;
-  if (stripe) registerStripeWebhookRoute(app, { webhooks: stripe.webhooks });
+  registerStripeWebhookRoute(app, { webhooks: s.billingProviders.stripe?.webhooks });
   registerApiKeysRoutes(app, { apiKeys: s.apiKeys, verifiedEmail });
   // App-wide, not only on the API-key routes: any response to a key-authenticated request carries them.
   app.addHook('onSend', rateLimitHeadersHook);

@@ -72,6 +72,43 @@ describe('loadConfig: defaults', () => {
     expect(() => loadConfig({ USAGE_RETENTION_DAYS: '59' })).toThrow(/USAGE_RETENTION_DAYS/);
   });
 
+  it('reads the Stripe provider settings: none without a key, both secrets with one, validated mappings', () => {
+    expect(loadConfig({}).stripe).toBeUndefined();
+    const key = 'sk_test_abc123';
+    expect(() => loadConfig({ STRIPE_SECRET_KEY: key })).toThrow(/STRIPE_WEBHOOK_SECRET is required/);
+    expect(() => loadConfig({ STRIPE_SECRET_KEY: 'pk_test_1', STRIPE_WEBHOOK_SECRET: 'whsec_1' })).toThrow(
+      /STRIPE_SECRET_KEY must be/,
+    );
+    const stripe = loadConfig({
+      STRIPE_SECRET_KEY: key,
+      STRIPE_WEBHOOK_SECRET: 'whsec_xyz',
+      STRIPE_API_BASE: 'http://127.0.0.1:12111',
+      STRIPE_GRACE_DAYS: '3',
+      STRIPE_PRICES: '{"pro":"price_123"}',
+      STRIPE_METER_EVENTS: '{"api_requests":"api_calls"}',
+    }).stripe;
+    expect(stripe).toEqual({
+      secretKey: key,
+      webhookSecret: 'whsec_xyz',
+      apiBase: { host: '127.0.0.1', port: 12111, protocol: 'http' },
+      graceDays: 3,
+      planPrices: { pro: 'price_123' },
+      meterEvents: { api_requests: 'api_calls' },
+    });
+    const base = { STRIPE_SECRET_KEY: key, STRIPE_WEBHOOK_SECRET: 'whsec_xyz' };
+    expect(loadConfig(base).stripe).toMatchObject({ apiBase: undefined, graceDays: 7 });
+    expect(() => loadConfig({ ...base, STRIPE_GRACE_DAYS: '0' })).toThrow(/STRIPE_GRACE_DAYS/);
+    expect(() => loadConfig({ ...base, STRIPE_PRICES: '["x"]' })).toThrow(/STRIPE_PRICES/);
+    expect(() => loadConfig({ ...base, STRIPE_PRICES: '{"pro":"price 1"}' })).toThrow(/STRIPE_PRICES/);
+    expect(() => loadConfig({ ...base, STRIPE_API_BASE: 'ftp://x' })).toThrow(/STRIPE_API_BASE/);
+    // A message never shows a secret.
+    try {
+      loadConfig({ STRIPE_SECRET_KEY: 'sk_live_secret!value', STRIPE_WEBHOOK_SECRET: 'whsec_1' });
+    } catch (err) {
+      expect((err as Error).message).not.toContain('secret!value');
+    }
+  });
+
   it('treats empty values as unset and ignores unknown variables', () => {
     const config = loadConfig({ PORT: '', LOG_LEVEL: '  ', TRUST_PROXY: '', SOMETHING_ELSE: '!!' });
     expect(config.port).toBe(3000);

@@ -111,6 +111,9 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/billing/invoices/:id': { url: `/v1/billing/invoices/${ids.invoice}` },
       'GET /v1/billing/invoices/:id/pdf': { url: `/v1/billing/invoices/${ids.invoice}/pdf` },
       'GET /v1/billing/preview': { url: '/v1/billing/preview' },
+      'GET /v1/billing/provider': { url: '/v1/billing/provider' },
+      'POST /v1/billing/checkout-session': { url: '/v1/billing/checkout-session', body: { plan: 'pro' } },
+      'POST /v1/billing/portal-session': { url: '/v1/billing/portal-session', body: {} },
       'POST /v1/usage/events': {
         url: '/v1/usage/events',
         body: { events: [{ id: 'planted', meter: meterX, timestamp: new Date().toISOString() }] },
@@ -354,6 +357,11 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/billing/invoices': 200,
       // A's own current period, from A's plan, members and aggregates.
       'GET /v1/billing/preview': 200,
+      // The local provider (this app has no Stripe keys): no links at all; with Stripe, A's customer's
+      // (src/modules/billing/stripe.test.ts).
+      'GET /v1/billing/provider': 200,
+      'POST /v1/billing/checkout-session': 409,
+      'POST /v1/billing/portal-session': 409,
       // Recorded for A (the credentials' organization), summarized from A's aggregates.
       'POST /v1/usage/events': 200,
       'GET /v1/usage/summary': 200,

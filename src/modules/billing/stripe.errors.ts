@@ -1,7 +1,11 @@
 import { AppError } from '../../platform/errors.js';
 
 export type StripeBillingErrorCode =
-  'BILLING_PROVIDER_LOCAL' | 'PLAN_NOT_SOLD' | 'STRIPE_SIGNATURE_INVALID' | 'STRIPE_UNAVAILABLE';
+  | 'BILLING_PROVIDER_LOCAL'
+  | 'PLAN_NOT_SOLD'
+  | 'STRIPE_SIGNATURE_INVALID'
+  | 'STRIPE_UNAVAILABLE'
+  | 'STRIPE_NOT_CONFIGURED';
 
 const STATUS: Record<StripeBillingErrorCode, number> = {
   // The deployment bills with the built-in provider: there is no Stripe checkout or portal.
@@ -9,6 +13,8 @@ const STATUS: Record<StripeBillingErrorCode, number> = {
   // The plan has no Stripe price (STRIPE_PRICES): it cannot be bought through Checkout.
   PLAN_NOT_SOLD: 409,
   STRIPE_SIGNATURE_INVALID: 400,
+  // POST /webhooks/stripe on a deployment without STRIPE_SECRET_KEY.
+  STRIPE_NOT_CONFIGURED: 404,
   // Stripe answered with an error or could not be reached; nothing was stored.
   STRIPE_UNAVAILABLE: 503,
 };

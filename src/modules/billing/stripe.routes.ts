@@ -5,6 +5,7 @@ import { ErrorResponse } from '../../platform/http/schemas.js';
 import { PlanKey } from '../plans/plan-model.js';
 import type { BillingProvider } from './providers/billing-provider.js';
 import type { StripeWebhooks } from './stripe-webhooks.service.js';
+import { StripeBillingError } from './stripe.errors.js';
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse };
 const ProviderInfo = Type.Object(
@@ -80,10 +81,10 @@ export function registerBillingProviderRoutes(app: App, deps: { provider: Billin
 
 /**
  * `POST /webhooks/stripe`: the raw body (the signature covers its exact bytes), verified with the
- * Stripe SDK. Registered only when the deployment uses Stripe. Its own content-type parsers, in an
- * encapsulated context, so the rest of the API keeps the JSON parser.
+ * Stripe SDK. Without Stripe (`webhooks` undefined) it answers 404 STRIPE_NOT_CONFIGURED. Its own
+ * content-type parsers, in an encapsulated context, so the rest of the API keeps the JSON parser.
  */
-export function registerStripeWebhookRoute(app: App, deps: { webhooks: StripeWebhooks }): void {
+export function registerStripeWebhookRoute(app: App, deps: { webhooks: StripeWebhooks | undefined }): void {
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -104,10 +105,14 @@ export function registerStripeWebhookRoute(app: App, deps: { webhooks: StripeWeb
           response: {
             200: Type.Object({ received: Type.Boolean(), id: Type.String(), outcome: Type.String() }),
             400: ErrorResponse,
+            404: ErrorResponse,
           },
         },
       },
       async (req) => {
+        if (!deps.webhooks) {
+          throw new StripeBillingError('STRIPE_NOT_CONFIGURED', 'this deployment does not use Stripe');
+        }
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         const r = await deps.webhooks.receive(body, req.headers['stripe-signature'] as string | undefined);
         return { received: true, ...r };

@@ -76,6 +76,8 @@ describe('HTTP platform', () => {
       'POST /v1/auth/token/revoke',
       'POST /v1/auth/verify-email',
       'POST /v1/invitations/accept-new',
+      // Stripe's events: the signature of the raw body is the credential (stripe.routes.ts).
+      'POST /webhooks/stripe',
     ]);
   });
 
