@@ -47,6 +47,7 @@ import { createUsageSummaryService } from '../modules/usage/usage-summary.servic
 import { createUsageRecorder } from '../modules/usage/record-usage.js';
 import { usageSettings } from '../modules/usage/usage-settings.js';
 import { selectBillingProvider } from '../modules/billing/providers/select-provider.js';
+import { guardOwnerPlanChanges } from '../modules/billing/providers/plan-change-guard.js';
 
 /** Builds every service with only the dependencies it uses. */
 export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb; opts: ComposeOptions }) {
@@ -167,6 +168,16 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     meters: meterCatalog,
     settings: { latenessMs: usage.latenessMs, futureMs: usage.futureMs },
   });
+  const billingProviders = selectBillingProvider({
+    stripe: opts.stripe,
+    withTenant,
+    controlDb: platformDb,
+    organizationByCustomer: (customerId) => privileged.stripeOrganizationByCustomer(customerId),
+    publicUrl: opts.publicUrl,
+    planChanged: (orgId) => bus.publish({ kind: 'flag_overrides', orgId }),
+    organizationChanged: invalidateOrganization,
+    log: opts.log,
+  });
   return {
     bus,
     audit,
@@ -189,16 +200,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     twoFactorPolicy,
     projects: createProjectsService({ withTenant }),
     invoices: createInvoicesService({ withTenant }),
-    billingProviders: selectBillingProvider({
-      stripe: opts.stripe,
-      withTenant,
-      controlDb: platformDb,
-      organizationByCustomer: (customerId) => privileged.stripeOrganizationByCustomer(customerId),
-      publicUrl: opts.publicUrl,
-      planChanged: (orgId) => bus.publish({ kind: 'flag_overrides', orgId }),
-      organizationChanged: invalidateOrganization,
-      log: opts.log,
-    }),
+    billingProviders,
     billing: createBillingService({
       withTenant,
       inputs: createBillingInputs({ withTenant }),
@@ -240,11 +242,14 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
       db: platformDb,
       catalogChanged: () => bus.publish({ kind: 'plans' }),
     }),
-    organizationPlans: createOrganizationPlanService({
-      withTenant,
-      // The organization's flag context carries its plan and the plan's entitlements.
-      planChanged: (orgId) => bus.publish({ kind: 'flag_overrides', orgId }),
-    }),
+    organizationPlans: guardOwnerPlanChanges(
+      createOrganizationPlanService({
+        withTenant,
+        // The organization's flag context carries its plan and the plan's entitlements.
+        planChanged: (orgId) => bus.publish({ kind: 'flag_overrides', orgId }),
+      }),
+      billingProviders.provider,
+    ),
     platform: createPlatformService({
       withTenant,
       platformOrganizations: (sessionToken, after, limit, q) =>

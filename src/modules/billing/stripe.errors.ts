@@ -5,7 +5,8 @@ export type StripeBillingErrorCode =
   | 'PLAN_NOT_SOLD'
   | 'STRIPE_SIGNATURE_INVALID'
   | 'STRIPE_UNAVAILABLE'
-  | 'STRIPE_NOT_CONFIGURED';
+  | 'STRIPE_NOT_CONFIGURED'
+  | 'PLAN_MANAGED_BY_STRIPE';
 
 const STATUS: Record<StripeBillingErrorCode, number> = {
   // The deployment bills with the built-in provider: there is no Stripe checkout or portal.
@@ -15,6 +16,9 @@ const STATUS: Record<StripeBillingErrorCode, number> = {
   STRIPE_SIGNATURE_INVALID: 400,
   // POST /webhooks/stripe on a deployment without STRIPE_SECRET_KEY.
   STRIPE_NOT_CONFIGURED: 404,
+  // PUT /v1/billing/plan with the Stripe provider: the plan follows the Stripe subscription (Checkout,
+  // the portal); an owner's direct change would bypass payment.
+  PLAN_MANAGED_BY_STRIPE: 409,
   // Stripe answered with an error or could not be reached; nothing was stored.
   STRIPE_UNAVAILABLE: 503,
 };

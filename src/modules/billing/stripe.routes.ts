@@ -13,6 +13,7 @@ const ProviderInfo = Type.Object(
     provider: Type.Union([Type.Literal('local'), Type.Literal('stripe')]),
     checkout: Type.Boolean(),
     portal: Type.Boolean(),
+    checkoutPlans: Type.Array(Type.String(), { description: 'plans Checkout sells (Stripe only), by key' }),
     status: Type.Union([
       Type.Literal('none'),
       Type.Literal('active'),

@@ -156,6 +156,7 @@ describe('Stripe billing provider', () => {
       provider: 'stripe',
       checkout: true,
       portal: true,
+      checkoutPlans: ['enterprise', 'pro'],
       status: 'none',
       graceEndsAt: null,
     });
@@ -185,6 +186,18 @@ describe('Stripe billing provider', () => {
     // A plan without a Stripe price cannot be bought.
     const free = await post(o.token, '/v1/billing/checkout-session', { plan: 'free' });
     expect(free.json<{ error: { code: string } }>().error.code).toBe('PLAN_NOT_SOLD');
+  });
+
+  it('refuses an owner’s direct plan change: the plan follows the Stripe subscription', async () => {
+    const o = await org('sp-put');
+    const res = await c.app.inject({
+      method: 'PUT',
+      url: '/v1/billing/plan',
+      headers: { authorization: `Bearer ${o.token}` },
+      payload: { plan: 'pro' },
+    });
+    expect(res.statusCode).toBe(409);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('PLAN_MANAGED_BY_STRIPE');
   });
 
   it("cross-tenant: org A's credentials create links for A's customer only", async () => {
@@ -414,5 +427,35 @@ describe('Stripe billing provider', () => {
       { value: 40, status: 'sent' },
       { value: 15, status: 'sent' },
     ]);
+  });
+});
+
+describe('without Stripe keys', () => {
+  it('uses the local provider, says so at start, and offers no Stripe links or webhook', async () => {
+    const auth = createTestAuthenticator();
+    const c = await buildTestApp({ authenticator: auth.authenticator });
+    try {
+      const line = c.logs.find((l) => typeof l.msg === 'string' && l.msg.startsWith('billing provider:'));
+      expect(line).toMatchObject({ billing_provider: 'local' });
+      const id = await createTestOrg(c.tenancy, 'sp-local');
+      const token = auth.issue(id);
+      const info = await c.app.inject({
+        url: '/v1/billing/provider',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(info.json()).toMatchObject({ provider: 'local', checkout: false, portal: false });
+      const link = await c.app.inject({
+        method: 'POST',
+        url: '/v1/billing/portal-session',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(link.statusCode).toBe(409);
+      expect(link.json<{ error: { code: string } }>().error.code).toBe('BILLING_PROVIDER_LOCAL');
+      const hook = await c.app.inject({ method: 'POST', url: '/webhooks/stripe', payload: '{}' });
+      expect(hook.statusCode).toBe(404);
+    } finally {
+      await c.app.close();
+      await c.close();
+    }
   });
 });

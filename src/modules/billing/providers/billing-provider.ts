@@ -7,6 +7,8 @@ export interface BillingProviderInfo {
   /** Stripe only: Checkout and the Customer Portal are available. */
   checkout: boolean;
   portal: boolean;
+  /** Stripe only: the plans Checkout sells (those with a Stripe price, STRIPE_PRICES), by key. */
+  checkoutPlans: string[];
   /** Stripe only: the organization's subscription standing (`none` before its first subscription). */
   status: BillingStatus | null;
   /** Stripe only: when a past-due organization is suspended unless it pays. */

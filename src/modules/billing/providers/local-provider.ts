@@ -13,7 +13,14 @@ export function createLocalProvider(): BillingProvider {
     kind: 'local',
     issuesInvoices: true,
     info: () =>
-      Promise.resolve({ provider: 'local', checkout: false, portal: false, status: null, graceEndsAt: null }),
+      Promise.resolve({
+        provider: 'local',
+        checkout: false,
+        portal: false,
+        checkoutPlans: [],
+        status: null,
+        graceEndsAt: null,
+      }),
     checkoutUrl: () => Promise.reject(local()),
     portalUrl: () => Promise.reject(local()),
   };

@@ -67,6 +67,7 @@ export function createStripeProvider(deps: {
         provider: 'stripe',
         checkout: true,
         portal: true,
+        checkoutPlans: Object.keys(deps.planPrices).sort(),
         status: row?.status ?? 'none',
         graceEndsAt: row?.graceEndsAt?.toISOString() ?? null,
       };

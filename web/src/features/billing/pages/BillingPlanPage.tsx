@@ -5,6 +5,7 @@ import { notifySuccess } from '../../../components/notify';
 import { useOrg } from '../../organizations/components/org-context';
 import { useChangeOrganizationPlan } from '../api/changeOrganizationPlan';
 import { useOrganizationPlan, type Plan } from '../api/getOrganizationPlan';
+import { StripeBillingActions } from '../components/StripeBillingActions';
 
 /** Minor units as money (two decimals except for currencies without minor units). */
 function money(amount: number, currency: string): string {
@@ -82,6 +83,7 @@ export default function BillingPlanPage() {
                 ) : null}
               </Stack>
             </Card>
+            <StripeBillingActions />
             {change.isError ? (
               <Alert color="red" role="alert" title="Could not change the plan">
                 <Text size="sm">{describeError(change.error)}</Text>
