@@ -79,7 +79,7 @@ function apiBase(env: NodeJS.ProcessEnv, fail: Fail): StripeApiBase | undefined 
  * Reads STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET (required with the key), STRIPE_API_BASE,
  * STRIPE_GRACE_DAYS, STRIPE_PRICES and STRIPE_METER_EVENTS. Messages never show a secret.
  *
- * @returns undefined without STRIPE_SECRET_KEY (the local provider); the other variables are then ignored
+ * @returns undefined without STRIPE_SECRET_KEY (the local provider; a webhook secret alone is refused)
  */
 export function stripeConfig(
   env: NodeJS.ProcessEnv,
@@ -87,7 +87,12 @@ export function stripeConfig(
   fail: Fail,
 ): StripeConfig | undefined {
   const secretKey = read(env, 'STRIPE_SECRET_KEY');
-  if (secretKey === undefined) return undefined;
+  if (secretKey === undefined) {
+    if (read(env, 'STRIPE_WEBHOOK_SECRET') !== undefined) {
+      throw fail('STRIPE_SECRET_KEY', 'STRIPE_SECRET_KEY is required when STRIPE_WEBHOOK_SECRET is set');
+    }
+    return undefined;
+  }
   if (!/^(sk|rk)_(test|live)_[A-Za-z0-9]{1,250}$/.test(secretKey)) {
     throw fail(
       'STRIPE_SECRET_KEY',

@@ -76,6 +76,7 @@ describe('loadConfig: defaults', () => {
     expect(loadConfig({}).stripe).toBeUndefined();
     const key = 'sk_test_abc123';
     expect(() => loadConfig({ STRIPE_SECRET_KEY: key })).toThrow(/STRIPE_WEBHOOK_SECRET is required/);
+    expect(() => loadConfig({ STRIPE_WEBHOOK_SECRET: 'whsec_1' })).toThrow(/STRIPE_SECRET_KEY is required/);
     expect(() => loadConfig({ STRIPE_SECRET_KEY: 'pk_test_1', STRIPE_WEBHOOK_SECRET: 'whsec_1' })).toThrow(
       /STRIPE_SECRET_KEY must be/,
     );
