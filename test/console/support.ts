@@ -12,7 +12,7 @@ import { ensureBuilt } from '../../web/scripts/ensure-built.js';
 import { buildTestApp } from '../support/app.js';
 import { sharedMailbox } from '../support/mailbox.js';
 import { mailText } from '../support/smtp.js';
-import type { Composition } from '../../src/app/compose.js';
+import type { ComposeOptions, Composition } from '../../src/app/compose.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const WEB = join(ROOT, 'web');
@@ -72,7 +72,9 @@ export type ConsoleApp = Composition & {
  * With `pathPrefix`, PUBLIC_URL is `http://localhost:<port><prefix>` and a reverse proxy on that port
  * strips the prefix before the app, as a deployment under a path would.
  */
-export async function startConsoleApp(opts: { pathPrefix?: string } = {}): Promise<ConsoleApp> {
+export async function startConsoleApp(
+  opts: { pathPrefix?: string; stripe?: ComposeOptions['stripe'] } = {},
+): Promise<ConsoleApp> {
   ensureConsoleBuilt();
   const prefix = opts.pathPrefix ?? '';
   const port = await freePort();
@@ -82,6 +84,7 @@ export async function startConsoleApp(opts: { pathPrefix?: string } = {}): Promi
     smtpUrl: sharedMailbox().url,
     runJobs: true,
     publicUrl: `${origin}${prefix}`,
+    stripe: opts.stripe,
   });
   await app.app.listen({ port, host: '127.0.0.1' });
   const proxy = prefix ? await startPrefixProxy(publicPort, port, prefix) : undefined;

@@ -33,7 +33,7 @@ export function StripeBillingActions() {
   const busy = checkout.isPending || portal.isPending;
   const error = checkout.error ?? portal.error;
   return (
-    <Card withBorder aria-label="Stripe billing">
+    <Card withBorder component="section" aria-label="Stripe billing">
       <Stack gap="xs">
         <Group justify="space-between">
           <Title order={2} size="h3">
