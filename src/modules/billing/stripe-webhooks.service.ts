@@ -7,6 +7,7 @@ import { systemCtx, type TenantCtx } from '../../platform/tenancy/context.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { applyPlanChange } from '../plans/organization-plan.service.js';
+import { PlansError } from '../plans/plans.errors.js';
 import { decide, type BillingEvent } from './stripe-billing-state.js';
 import { mailOwners } from './stripe-mail.js';
 import * as repo from './stripe.repository.js';
@@ -108,7 +109,16 @@ export function createStripeWebhooks(deps: {
     if (d.outcome !== 'applied') return { outcome: d.outcome, planChanged: false, suspension: false };
     await repo.saveState(db, orgId, d.next);
     let planChanged = false;
-    if (d.plan) planChanged = (await applyPlanChange(db, ctx, d.plan, 'provider')).changed;
+    if (d.plan) {
+      try {
+        planChanged = (await applyPlanChange(db, ctx, d.plan, 'provider')).changed;
+      } catch (err) {
+        // STRIPE_PRICES names a plan the catalog does not have (refused before anything is written): the
+        // billing state still follows Stripe; an error here would only make Stripe retry forever.
+        if (!(err instanceof PlansError && err.code === 'PLAN_NOT_FOUND')) throw err;
+        deps.log?.error({ tenant_id: orgId, plan: d.plan }, 'STRIPE_PRICES names a plan not in the catalog');
+      }
+    }
     if (d.reactivate && (await repo.organizationSuspendedAt(db, orgId))) {
       await repo.setSuspended(db, orgId, null);
       await recordAudit(db, ctx, {

@@ -39,7 +39,7 @@ describe('Stripe billing provider', () => {
         webhookSecret: SECRET,
         apiBase: fake.sdkOptions,
         graceDays: 7,
-        planPrices: { pro: 'price_pro', enterprise: 'price_enterprise' },
+        planPrices: { pro: 'price_pro', enterprise: 'price_enterprise', ghost: 'price_ghost' },
         meterEvents: {},
       },
     });
@@ -156,7 +156,7 @@ describe('Stripe billing provider', () => {
       provider: 'stripe',
       checkout: true,
       portal: true,
-      checkoutPlans: ['enterprise', 'pro'],
+      checkoutPlans: ['enterprise', 'ghost', 'pro'],
       status: 'none',
       graceEndsAt: null,
     });
@@ -362,6 +362,17 @@ describe('Stripe billing provider', () => {
     });
     expect((await c.services.organizationPolicies.get(o.id))?.suspended).toBe(false);
     expect(await mails(o.id, /is active again$/)).toHaveLength(1);
+  });
+
+  it('follows Stripe even when STRIPE_PRICES names a plan the catalog lacks (the plan stays)', async () => {
+    const o = await customerOrg('sp-ghost');
+    const e = event(
+      'customer.subscription.created',
+      subscription(o.customer, 'active', 'price_ghost'),
+      now(),
+    );
+    expect((await deliver(e)).json<{ outcome: string }>().outcome).toBe('applied');
+    expect(await state(o.id)).toMatchObject({ plan: 'free', status: 'active' });
   });
 
   it('answers an event of an unknown customer without applying it', async () => {
