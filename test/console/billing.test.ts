@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Browser } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { formatMoney } from '../../src/modules/billing/money-format.js';
 import { signUpPlatformAdmin } from './platform-admin-support.js';
 import {
   apiAs,
@@ -64,14 +65,44 @@ describe('console: plan & billing in Chromium', () => {
     await p.getByRole('heading', { name: 'Plan & billing' }).waitFor();
     await p.getByRole('heading', { name: 'Free', exact: true, level: 2 }).waitFor();
     await p.getByText('Seats: 1 used of 3').waitFor();
+    // A new organization: no invoice issued yet (the empty state), and this period's preview.
+    const invoices = p.getByRole('region', { name: 'Invoices' });
+    await invoices.getByText('No invoices yet').waitFor();
+    const preview = p.getByRole('region', { name: 'This period’s invoice so far' });
+    const previewTotal = async () => {
+      const res = await apiAs(p, c).get(`/v1/orgs/${slug}/billing/preview`);
+      expect(res.status(), await res.text()).toBe(200);
+      const body = (await res.json()) as { total: number; currency: string; lines: unknown[] };
+      return body;
+    };
+    const before = await previewTotal();
+    if (before.lines.length === 0) await preview.getByText('Nothing to bill this period').waitFor();
+    else
+      await preview
+        .getByTestId('preview-total')
+        .getByText(formatMoney(before.total, before.currency))
+        .waitFor();
     await expectAccessible(p, 'plan & billing');
     await screenshots(p, 'billing', '01-free');
 
     await p.getByRole('button', { name: `Switch to Growth ${stamp}` }).click();
     await p.getByRole('heading', { name: `Growth ${stamp}`, level: 2 }).waitFor();
     await p.getByText('Seats: 1 used of 10').waitFor();
-    await p.getByText('$29.00 + $5.00 per seat a month').first().waitFor();
+    await p.getByText('29.00 USD + 5.00 USD per seat a month').first().waitFor();
     await p.getByRole('button', { name: `Growth ${stamp}: current plan` }).waitFor();
+    // The preview is priced again: the new plan's lines (by the day since the change) and its total.
+    const after = await previewTotal();
+    expect(after.total).toBeGreaterThan(before.total);
+    const table = preview.getByRole('table', { name: 'Invoice preview' });
+    await table
+      .getByTestId('preview-total')
+      .getByText(formatMoney(after.total, 'USD'), { exact: true })
+      .waitFor();
+    await table
+      .getByRole('row')
+      .filter({ hasText: `${planKey}: Flat fee` })
+      .first()
+      .waitFor();
     await screenshots(p, 'billing', '02-switched');
     const stored = (await (await apiAs(p, c).get(`/v1/orgs/${slug}/billing/plan`)).json()) as {
       plan: { key: string };

@@ -135,7 +135,7 @@ function Bars({
               <Table.Thead>
                 <Table.Tr>
                   <Table.Th>{granularity === 'day' ? 'Day' : 'From'} (UTC)</Table.Th>
-                  <Table.Th ta="right">Value{unit}</Table.Th>
+                  <Table.Th ta="right">Value{summary.unit ? ` (${summary.unit})` : ''}</Table.Th>
                   <Table.Th ta="right">Events</Table.Th>
                 </Table.Tr>
               </Table.Thead>
