@@ -48,7 +48,7 @@ export function InvoicePreviewSection({ org }: { readonly org: string }) {
                       <Table.Td>
                         <Text size="sm">{l.description}</Text>
                         <Text size="xs" c="dimmed">
-                          Plan {l.planKey}, {shortDate(l.periodStart)} – {lastDay(l.periodEnd)}
+                          {shortDate(l.periodStart)} – {lastDay(l.periodEnd)}
                         </Text>
                       </Table.Td>
                       <Table.Td ta="right">{l.quantity.toLocaleString('en')}</Table.Td>
