@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Browser } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { calendarPeriod } from '../../src/modules/billing/billing-period.js';
+import { createBillingService } from '../../src/modules/billing/billing.service.js';
 import { formatMoney } from '../../src/modules/billing/money-format.js';
+import type { TenantCtx } from '../../src/platform/tenancy/context.js';
 import { signUpPlatformAdmin } from './platform-admin-support.js';
 import {
   apiAs,
@@ -16,6 +19,41 @@ import {
 } from './support.js';
 
 const seen = new Set<string>();
+
+/** Closes January 2026 for the organization with a fixed plan (what the period-end job does). */
+async function closeJanuary(c: ConsoleApp, slug: string) {
+  const tenantId = await c.services.organizationSlugs.idBySlug(slug);
+  if (!tenantId) throw new Error(`no organization ${slug}`);
+  const ctx: TenantCtx = { tenantId, actor: { kind: 'system', name: 'test' }, requestId: 'console' };
+  const billing = createBillingService({
+    withTenant: c.tenancy.withTenant,
+    issuer: 'saasready.test',
+    now: () => new Date('2026-03-01T00:00:00Z'),
+    inputs: {
+      periodContaining: async (_ctx, day) => calendarPeriod('month', day),
+      periodData: async (_ctx, period) => ({
+        segments: [
+          {
+            planKey: 'team',
+            fromDay: 0,
+            toDay: period.days,
+            price: {
+              currency: 'EUR',
+              interval: 'month',
+              components: [
+                { model: 'flat', amount: 123456 },
+                { model: 'package', meter: 'sms', packageSize: 100, packageAmount: 250 },
+              ],
+            },
+          },
+        ],
+        seats: 1,
+        usage: { sms: 150 },
+      }),
+    },
+  });
+  return (await billing.closePeriod(ctx, { start: '2026-01-01', end: '2026-02-01' })).invoice;
+}
 
 describe('console: plan & billing in Chromium', () => {
   let c: ConsoleApp;
@@ -104,6 +142,20 @@ describe('console: plan & billing in Chromium', () => {
       .first()
       .waitFor();
     await screenshots(p, 'billing', '02-switched');
+
+    // A closed period: the invoice is listed with its total and a PDF download.
+    const invoice = await closeJanuary(c, slug);
+    await p.reload();
+    const listed = invoices.getByRole('row').filter({ hasText: invoice.number! });
+    await listed.getByText('1,239.56 EUR', { exact: true }).waitFor();
+    await listed.getByText('1 Jan 2026 – 31 Jan 2026').waitFor();
+    const pdfLink = listed.getByRole('link', { name: `PDF of invoice ${invoice.number!}` });
+    const pdf = await p.request.get(new URL((await pdfLink.getAttribute('href'))!, p.url()).toString());
+    expect(pdf.status()).toBe(200);
+    expect(pdf.headers()['content-type']).toBe('application/pdf');
+    expect((await pdf.body()).subarray(0, 5).toString()).toBe('%PDF-');
+    await expectAccessible(p, 'plan & billing with an invoice');
+    await screenshots(p, 'billing', '02b-invoice');
     const stored = (await (await apiAs(p, c).get(`/v1/orgs/${slug}/billing/plan`)).json()) as {
       plan: { key: string };
     };
@@ -115,7 +167,7 @@ describe('console: plan & billing in Chromium', () => {
     const row = p.getByRole('row').filter({ hasText: flag });
     await row.getByText('Plan entitlement', { exact: true }).waitFor();
     await row.getByRole('cell', { name: 'on', exact: true }).waitFor();
-  });
+  }, 60_000);
   it('a platform administrator lists the catalog, creates a plan from the form and archives it', async () => {
     const stamp = randomBytes(4).toString('hex');
     const admin = await newContext(browser, c);

@@ -128,12 +128,21 @@ describe('console: usage and meters in Chromium', () => {
     expect(more.status).toBe(200);
     await refreshUntil(p, 'Total: 17.5 GB');
 
+    // A meter that does not exist: that chart's error state, the others keep theirs.
+    await p.getByRole('textbox', { name: 'Show a meter' }).fill(`no_such_meter_${stamp}`);
+    await p.getByRole('button', { name: 'Show', exact: true }).click();
+    await p
+      .getByRole('alert')
+      .filter({ hasText: `Could not load usage of no_such_meter_${stamp}` })
+      .waitFor();
+    await chart.getByText('Total: 17.5 GB', { exact: true }).waitFor();
+
     // The owner (billing:read) also sees the plan's quotas section.
     await owner.page.goto(`/o/${slug}/usage`);
     await owner.page.getByRole('heading', { name: 'Quotas' }).waitFor();
     await owner.page.getByRole('heading', { name: 'api_requests' }).waitFor();
     await expectAccessible(owner.page, 'usage (owner)');
-  });
+  }, 120_000); // two waits for the aggregator (every 5 s) on top of three sign-ups
 
   it('a platform administrator creates a meter from the form, edits its unit, and archives it', async () => {
     const stamp = randomBytes(4).toString('hex');

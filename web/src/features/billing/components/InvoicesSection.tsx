@@ -58,13 +58,8 @@ export function InvoicesSection({ org }: { readonly org: string }) {
                           </Badge>
                         </Table.Td>
                         <Table.Td>
-                          <Anchor
-                            href={invoicePdfHref(org, inv.id)}
-                            download
-                            size="sm"
-                            aria-label={`Download invoice ${label} (PDF)`}
-                          >
-                            PDF
+                          <Anchor href={invoicePdfHref(org, inv.id)} download size="sm">
+                            PDF<span className="visually-hidden"> of invoice {label}</span>
                           </Anchor>
                         </Table.Td>
                       </Table.Tr>
