@@ -137,11 +137,33 @@ describe('console: usage and meters in Chromium', () => {
       .waitFor();
     await chart.getByText('Total: 17.5 GB', { exact: true }).waitFor();
 
-    // The owner (billing:read) also sees the plan's quotas section.
-    await owner.page.goto(`/o/${slug}/usage`);
-    await owner.page.getByRole('heading', { name: 'Quotas' }).waitFor();
-    await owner.page.getByRole('heading', { name: 'api_requests' }).waitFor();
-    await expectAccessible(owner.page, 'usage (owner)');
+    // The owner (billing:read) also sees the plan's quotas: the free plan's on api_requests, then a
+    // plan with a hard monthly quota of the meter, whose chart the page now shows without being asked.
+    const o = owner.page;
+    await o.goto(`/o/${slug}/usage`);
+    await o.getByRole('region', { name: 'Quotas' }).getByText('api_requests per month').waitFor(); // free
+    const planKey = `usage-${stamp}`;
+    const adminApi = apiAs(admin.page, c);
+    const plan = await adminApi.post('/v1/platform/plans', {
+      key: planKey,
+      name: `Metered ${stamp}`,
+      seatLimit: 10,
+      quotas: [{ meter, period: 'month', limit: 100, enforcement: 'hard' }],
+      entitlements: [],
+      price: { currency: 'USD', interval: 'month', components: [{ model: 'flat', amount: 0 }] },
+      public: true,
+    });
+    expect(plan.status(), await plan.text()).toBe(201);
+    const switched = await ownerApi.put(`/v1/orgs/${slug}/billing/plan`, { plan: planKey });
+    expect(switched.status(), await switched.text()).toBe(200);
+    await o.reload();
+    const quotas = o.getByRole('region', { name: 'Quotas' });
+    await quotas.getByText('17.5 / 100 GB', { exact: true }).waitFor();
+    await quotas.getByText('Hard limit').waitFor();
+    await quotas.getByRole('progressbar', { name: `${meter} per month: 17.5 used of 100 GB` }).waitFor();
+    await o.getByRole('region', { name: meter }).waitFor();
+    await expectAccessible(o, 'usage (owner, quotas)');
+    await screenshots(o, 'usage', '04-quotas');
   }, 120_000); // two waits for the aggregator (every 5 s) on top of three sign-ups
 
   it('a platform administrator creates a meter from the form, edits its unit, and archives it', async () => {

@@ -1,6 +1,6 @@
 import '../usage.css';
 import { useState } from 'react';
-import { Button, Group, SegmentedControl, Select, Stack, Text, TextInput, Title } from '@mantine/core';
+import { Button, Group, Input, SegmentedControl, Select, Stack, TextInput, Title } from '@mantine/core';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSearchParams } from 'react-router';
 import { useOrg } from '../../organizations/components/org-context';
@@ -65,9 +65,9 @@ export default function UsagePage() {
       </Group>
       <Group gap="md" align="flex-end" wrap="wrap">
         <Stack gap={4}>
-          <Text size="sm" fw={500} id="granularity-label">
+          <Input.Label component="div" id="granularity-label">
             Granularity
-          </Text>
+          </Input.Label>
           <SegmentedControl
             aria-labelledby="granularity-label"
             value={granularity}
