@@ -47,6 +47,7 @@ export default function UsagePage() {
     const next = new URLSearchParams(params);
     change(next);
     setParams(next, { replace: true });
+    setNow(Date.now()); // a new range ends now, not when the page was opened
   };
   const refresh = () => {
     setNow(Date.now());
