@@ -224,5 +224,5 @@ describe('console: usage and meters in Chromium', () => {
       archivedAt: string | null;
     };
     expect(archived.archivedAt).not.toBeNull();
-  });
+  }, 60_000);
 });
