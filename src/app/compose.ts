@@ -66,6 +66,8 @@ export interface ComposeOptions {
   readonly runJobs?: boolean;
   /** Metering: lateness window, retention, aggregation and flush intervals (defaults in usage-settings.ts). */
   readonly usage?: UsageSettings;
+  /** Quota enforcement: how often the aggregated usage is re-read (default 10 s); a clock (tests). */
+  readonly quotas?: { readonly refreshMs?: number; readonly now?: () => number };
   /** Replaces the real authenticator (tests of the tenancy core only). */
   readonly authenticator?: Authenticator;
 }
@@ -160,7 +162,13 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       },
       crontab: CHECKPOINT_CRONTAB + USAGE_PARTITIONS_CRONTAB,
     });
-    aggregator = createUsageAggregator({ pool: checkpointPool, latenessMs: usage.latenessMs, log: opts.log });
+    aggregator = createUsageAggregator({
+      pool: checkpointPool,
+      latenessMs: usage.latenessMs,
+      log: opts.log,
+      // Owner mails at 80 % / 100 % of a quota, for the organizations whose usage this run changed.
+      onAggregated: (orgIds) => services.quotaNotices.check(orgIds),
+    });
     aggregator.start(usage.aggregateEveryMs);
     auditSealer.startSweep((after, limit) =>
       auditOrganizationsPending(checkpointPool, after, limit, opts.log),

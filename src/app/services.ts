@@ -46,6 +46,10 @@ import { createUsageEventsService } from '../modules/usage/usage-events.service.
 import { createUsageSummaryService } from '../modules/usage/usage-summary.service.js';
 import { createUsageRecorder } from '../modules/usage/record-usage.js';
 import { usageSettings } from '../modules/usage/usage-settings.js';
+import { createQuotaCounters } from '../modules/quotas/quota-counters.js';
+import { createQuotaNotices } from '../modules/quotas/quota-notices.js';
+import { createApiRequestsQuota } from '../modules/quotas/quota-hook.js';
+import { quotaUsage } from '../modules/quotas/quotas.repository.js';
 
 /** Builds every service with only the dependencies it uses. */
 export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb; opts: ComposeOptions }) {
@@ -63,6 +67,13 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
   const apiKeyAuth = createApiKeyAuth({
     lookup: (keyId, secretHash) => privileged.apiKeyByKeyId(keyId, secretHash),
     withTenant,
+    log: opts.log,
+  });
+  // Hard quotas: per-instance counters (aggregated usage read at most every few seconds + local counts).
+  const quotaCounters = createQuotaCounters({
+    load: (orgId, at) => withTenant(orgId, (db) => quotaUsage(db, orgId, at), { mode: 'read' }),
+    refreshMs: opts.quotas?.refreshMs,
+    now: opts.quotas?.now,
     log: opts.log,
   });
   // Every cache invalidation goes through the bus: applied here, and broadcast to the other instances.
@@ -98,8 +109,12 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
         // The plan catalog changed: every organization's flag context holds its plan's entitlements.
         if (msg.kind === 'plans' || msg.deleted) flagCache.forgetAll();
         else flagCache.forgetDefinitions();
-      } else if (msg.kind === 'flag_overrides') flagCache.forgetOrganization(msg.orgId);
-      else sessions.forgetSession(msg.sessionId);
+        if (msg.kind === 'plans') quotaCounters.forget(); // the quotas of any plan may have changed
+      } else if (msg.kind === 'flag_overrides') {
+        // Also sent when the organization's plan changes: its quotas are reloaded (usage is kept).
+        flagCache.forgetOrganization(msg.orgId);
+        quotaCounters.forget(msg.orgId);
+      } else sessions.forgetSession(msg.sessionId);
     },
   });
   publish = (msg) => bus.publish(msg);
@@ -165,6 +180,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     withTenant,
     meters: meterCatalog,
     settings: { latenessMs: usage.latenessMs, futureMs: usage.futureMs },
+    quotas: quotaCounters,
   });
   return {
     bus,
@@ -175,6 +191,14 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     usageRecorder: createUsageRecorder({
       events: usageEvents,
       flushMs: usage.recordFlushMs,
+      log: opts.log,
+    }),
+    quotaCounters,
+    apiRequestsQuota: createApiRequestsQuota(quotaCounters),
+    quotaNotices: createQuotaNotices({
+      withTenant,
+      publicUrl: opts.publicUrl,
+      now: opts.quotas?.now,
       log: opts.log,
     }),
     platformAudit: createPlatformAuditService({ db: platformDb }),

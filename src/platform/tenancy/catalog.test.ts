@@ -369,6 +369,8 @@ describe('catalog: every tenant table is protected', () => {
       'app_usage_aggregate_apply',
       'app_usage_aggregate_begin',
       'app_usage_aggregate_commit',
+      // The organizations with events in an aggregation range (quota notices, migration 0020): worker only.
+      'app_usage_changed_organizations',
       'app_usage_purge_keys',
     ]);
     for (const f of fns.rows) {

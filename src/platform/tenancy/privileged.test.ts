@@ -367,6 +367,7 @@ describe('definer functions refuse outside their contract', () => {
       'select * from worker_api.app_usage_aggregate_begin()',
       `select worker_api.app_usage_purge_keys(now() - interval '30 days', 10)`,
       'select * from worker_api.app_usage_partitions(8, 7, 400)',
+      `select * from worker_api.app_usage_changed_organizations('1'::xid8, '2'::xid8, now())`,
     ]) {
       await expect(app.query(text)).rejects.toThrow(/permission denied/);
       const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
