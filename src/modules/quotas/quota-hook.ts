@@ -59,7 +59,7 @@ export function createApiRequestsQuota(counters: QuotaCounters) {
   return {
     install(app: App): void {
       app.addHook('onRoute', (route) => {
-        const auth = (route.config as { auth?: RouteAuth } | undefined)?.auth;
+        const auth: RouteAuth | undefined = route.config?.auth;
         if (auth?.kind !== 'tenant') return;
         const methods = [route.method].flat().map(String);
         if (methods.every((m) => isQuotaExempt(m, route.url))) return;
