@@ -89,4 +89,45 @@ describe('quota counters', () => {
     expect(f.counters.tryConsume(a, 'api_requests', 1)).toBeNull();
     expect(f.counters.usage(a, 'api_requests', 'day')).toBe(1);
   });
+
+  it('several instances: each misses only the others’ usage since its last read (the documented bound)', async () => {
+    const t = { now: noon };
+    const aggregated = new Map<string, number>();
+    const instance = () =>
+      createQuotaCounters({
+        now: () => t.now,
+        refreshMs: 10_000,
+        load: (orgId, at) => {
+          const b = periodBounds('day', at);
+          return Promise.resolve([
+            {
+              meter: 'api_requests',
+              period: 'day' as const,
+              limit: 100,
+              enforcement: 'hard' as const,
+              usage: aggregated.get(orgId) ?? 0,
+              periodStart: b.start,
+              periodEnd: b.end,
+            },
+          ]);
+        },
+      });
+    const a = instance();
+    const b = instance();
+    const org = randomUUID();
+    await a.ready(org);
+    await b.ready(org);
+    let allowed = 0;
+    for (let i = 0; i < 80; i++) if (!a.tryConsume(org, 'api_requests', 1)) allowed++;
+    for (let i = 0; i < 80; i++) if (!b.tryConsume(org, 'api_requests', 1)) allowed++;
+    // Over the limit by what the other instance let through since the last read, never more.
+    expect(allowed).toBe(160);
+    aggregated.set(org, 160); // flushed and aggregated
+    t.now += 10_000;
+    void a.ready(org);
+    void b.ready(org);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(a.tryConsume(org, 'api_requests', 1)).toMatchObject({ usage: 160, limit: 100 });
+    expect(b.tryConsume(org, 'api_requests', 1)).toMatchObject({ usage: 160, limit: 100 });
+  });
 });

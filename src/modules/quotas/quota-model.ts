@@ -40,7 +40,8 @@ export function exceeded(q: QuotaDef, usage: number, end: number, now: number): 
     meter: q.meter,
     period: q.period,
     limit: q.limit,
-    usage,
+    // Counters of sum meters add decimals as doubles: shown at 12 significant digits (0.3, not 0.30000000000000004).
+    usage: Number(usage.toPrecision(12)),
     resetAt: new Date(end).toISOString(),
     retryAfterSeconds: Math.max(1, Math.ceil((end - now) / 1000)),
   };

@@ -25,6 +25,9 @@ export interface QuotaNotices {
   check(orgIds: readonly string[]): Promise<number>;
 }
 
+/** Organizations checked at once after an aggregator run. */
+const CONCURRENCY = 4;
+
 export function createQuotaNotices(deps: {
   withTenant: WithTenant;
   publicUrl: string;
@@ -79,14 +82,21 @@ export function createQuotaNotices(deps: {
 
   return {
     async check(orgIds) {
+      // A few organizations at a time: one short transaction each, without holding up the aggregator's
+      // next run for long nor taking the whole pool.
       let total = 0;
-      for (const orgId of orgIds) {
-        try {
-          total += await checkOne(orgId);
-        } catch (err) {
-          deps.log?.error({ component: 'quotas', org: orgId, err }, 'quota notice check failed');
+      let next = 0;
+      const lane = async () => {
+        while (next < orgIds.length) {
+          const orgId = orgIds[next++]!;
+          try {
+            total += await checkOne(orgId);
+          } catch (err) {
+            deps.log?.error({ component: 'quotas', org: orgId, err }, 'quota notice check failed');
+          }
         }
-      }
+      };
+      await Promise.all(Array.from({ length: Math.min(CONCURRENCY, orgIds.length) }, lane));
       return total;
     },
   };
