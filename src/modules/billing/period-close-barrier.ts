@@ -2,8 +2,10 @@ import type pg from 'pg';
 
 /**
  * Waits until the usage aggregator has processed every event stored before the call: the watermark
- * (`usage_aggregator_state.horizon`, an xid8) must reach the `xmax` of a snapshot taken at the start, so
- * every transaction that had written before then has ended and its events are in their day buckets.
+ * (`usage_aggregator_state.horizon`, an xid8) must pass a transaction id taken at the start
+ * (`pg_current_xact_id()` of a statement of its own: every id assigned before is lower), so every
+ * transaction that had written before then has ended and its events are in their day buckets. (Not a
+ * snapshot's `xmax`: that is the latest completed id plus one, below transactions still running.)
  * Runs aggregation passes itself (`runAggregation`, the aggregator's `runOnce`) rather than waiting for
  * the periodic run; a pass that another instance holds just makes it look again. Worker role: it reads
  * the watermark through `worker_api.app_usage_aggregate_begin` (taking the lock for a moment and rolling
@@ -16,15 +18,13 @@ export async function aggregatedUpToNow(deps: {
   timeoutMs: number;
   pollMs?: number;
 }): Promise<boolean> {
-  const target = await deps.workerPool.query<{ x: string }>(
-    'select pg_snapshot_xmax(pg_current_snapshot())::text as x',
-  );
-  const wanted = BigInt(target.rows[0]!.x);
+  const target = await deps.workerPool.query<{ x: string }>('select pg_current_xact_id()::text as x');
+  const mark = BigInt(target.rows[0]!.x);
   const deadline = Date.now() + deps.timeoutMs;
   for (;;) {
     await deps.runAggregation();
     const horizon = await watermark(deps.workerPool);
-    if (horizon !== null && horizon >= wanted) return true;
+    if (horizon !== null && horizon > mark) return true;
     if (Date.now() >= deadline) return false;
     await new Promise((r) => setTimeout(r, deps.pollMs ?? 200));
   }
