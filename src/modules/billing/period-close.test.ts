@@ -14,7 +14,13 @@ import { createUsageAggregator } from '../usage/aggregator.js';
 import { calendarPeriod, utcDate } from './billing-period.js';
 import { createBillingInputs } from './billing-inputs.service.js';
 import { createBillingService, type BillingService } from './billing.service.js';
-import { closeCutoff, createPeriodCloseJobHandler, createPeriodCloser } from './period-close.js';
+import { buildTestApp } from '../../../test/support/app.js';
+import {
+  closeCutoff,
+  createPeriodCloseJobHandler,
+  createPeriodCloser,
+  PERIOD_CLOSE_TASK,
+} from './period-close.js';
 import { aggregatedUpToNow } from './period-close-barrier.js';
 
 const DAY = 86_400_000;
@@ -240,6 +246,25 @@ describe('period close (job, database)', () => {
     ]);
     await runJob();
     expect(await invoicesOf(org)).toEqual(closed);
+  });
+
+  it('the composition schedules the task with the job worker (graphile-worker crontab)', async () => {
+    const app = await buildTestApp({ runJobs: true });
+    try {
+      // The cron scheduler records its crontab shortly after the worker has started.
+      let known = 0;
+      for (let i = 0; i < 100 && known === 0; i++) {
+        const cron = await admin.query(
+          'select 1 from graphile_worker._private_known_crontabs where identifier = $1',
+          [PERIOD_CLOSE_TASK],
+        );
+        known = cron.rowCount ?? 0;
+        if (known === 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(known).toBe(1);
+    } finally {
+      await app.close();
+    }
   });
 
   it('the aggregation barrier waits for a transaction still open, and passes once it has ended', async () => {
