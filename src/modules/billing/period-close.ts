@@ -38,8 +38,9 @@ export interface PeriodCloser {
    * from the last such period back to the most recent one that has an invoice (any status, void
    * included), one that ended before the organization was created, or `MAX_PERIODS_PER_RUN` periods,
    * whichever comes first; then closes them oldest first (`closePeriod`, idempotent: a period closed
-   * meanwhile, by another run or instance, is returned as it is and takes no number). Returns the
-   * invoices created.
+   * meanwhile, by another run or instance, is returned as it is and takes no number). Periods beyond the
+   * cap stay open for good (the next run stops at the invoiced ones): an explicit `closePeriod` closes
+   * them. Returns the invoices created.
    */
   closeOrganization(orgId: string, cutoff: string): Promise<number>;
 }
