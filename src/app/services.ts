@@ -4,6 +4,7 @@ import { createProjectsService } from '../modules/projects/projects.service.js';
 import { createInvoicesService } from '../modules/billing/invoices.service.js';
 import { createBillingService } from '../modules/billing/billing.service.js';
 import { createBillingInputs } from '../modules/billing/billing-inputs.service.js';
+import { createPeriodCloser } from '../modules/billing/period-close.js';
 import { createOrganizationsService } from '../modules/organizations/organizations.service.js';
 import { createMembershipLookup, type MembershipLookup } from '../modules/memberships/membership-lookup.js';
 import { createInvalidationBus, type InvalidationBus } from '../platform/cache/invalidation-bus.js';
@@ -182,6 +183,12 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     settings: { latenessMs: usage.latenessMs, futureMs: usage.futureMs },
     quotas: quotaCounters,
   });
+  const billingInputs = createBillingInputs({ withTenant });
+  const billing = createBillingService({
+    withTenant,
+    inputs: billingInputs,
+    issuer: new URL(opts.publicUrl).host,
+  });
   return {
     bus,
     audit,
@@ -212,11 +219,9 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     twoFactorPolicy,
     projects: createProjectsService({ withTenant }),
     invoices: createInvoicesService({ withTenant }),
-    billing: createBillingService({
-      withTenant,
-      inputs: createBillingInputs({ withTenant }),
-      issuer: new URL(opts.publicUrl).host,
-    }),
+    billing,
+    // The local provider's scheduled close (run by the job worker, see compose.ts).
+    periodCloser: createPeriodCloser({ withTenant, inputs: billingInputs, billing }),
     flags: createFlagsService({
       withTenant,
       cache: flagCache,
