@@ -14,7 +14,11 @@ import { createMailer, type Mailer } from '../platform/mail/mailer.js';
 import { createMailJobHandler, MAIL_TASK } from '../platform/mail/mail-job.js';
 import { startJobWorker, type JobWorker } from '../platform/jobs/worker.js';
 import { installJobPayloadKey } from '../platform/jobs/payload-seal.js';
-import { auditChainsToCheckpoint, auditOrganizationsPending } from '../platform/tenancy/privileged.js';
+import {
+  auditChainsToCheckpoint,
+  auditOrganizationsPending,
+  billingOrganizations,
+} from '../platform/tenancy/privileged.js';
 import { createAuditSealer } from '../platform/audit/sealer.js';
 import { createServices, type Services } from './services.js';
 import {
@@ -34,6 +38,12 @@ import {
   CHECKPOINT_TASK,
   createCheckpointJobHandler,
 } from '../modules/audit/checkpoint-job.js';
+import {
+  createPeriodCloseJobHandler,
+  PERIOD_CLOSE_CRONTAB,
+  PERIOD_CLOSE_TASK,
+} from '../modules/billing/period-close.js';
+import { aggregatedUpToNow } from '../modules/billing/period-close-barrier.js';
 
 export interface ComposeOptions {
   /** The runtime role. */
@@ -66,6 +76,13 @@ export interface ComposeOptions {
   readonly runJobs?: boolean;
   /** Metering: lateness window, retention, aggregation and flush intervals (defaults in usage-settings.ts). */
   readonly usage?: UsageSettings;
+  /** Quota enforcement: how often the aggregated usage is re-read (default 10 s); a clock (tests). */
+  readonly quotas?: { readonly refreshMs?: number; readonly now?: () => number };
+  /**
+   * The local billing provider closes each ended period itself (hourly job, docs/billing.md "Closing
+   * periods"), default true. Off when another provider (Stripe) invoices: its periods are not ours.
+   */
+  readonly closeLocalPeriods?: boolean;
   /** Replaces the real authenticator (tests of the tenancy core only). */
   readonly authenticator?: Authenticator;
 }
@@ -141,6 +158,9 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       applicationName: 'saasready-jobs',
     });
     jobPool = checkpointPool;
+    const closeLocalPeriods = opts.closeLocalPeriods !== false;
+    // Set once the aggregator below exists (the job never runs before the worker has started).
+    let runAggregation: () => Promise<unknown> = async () => 0;
     worker = await startJobWorker({
       pool: jobPool,
       kek: opts.secrets.kek,
@@ -157,10 +177,32 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
           checkpointOrganization: (org) => services.audit.checkpointOrganization(org),
           log: opts.log,
         }),
+        ...(closeLocalPeriods
+          ? {
+              [PERIOD_CLOSE_TASK]: createPeriodCloseJobHandler({
+                organizations: (createdBefore, after, limit) =>
+                  billingOrganizations(checkpointPool, createdBefore, after, limit, opts.log),
+                aggregatedUpToNow: () =>
+                  aggregatedUpToNow({ workerPool: checkpointPool, runAggregation, timeoutMs: 60_000 }),
+                closer: services.periodCloser,
+                latenessMs: usage.latenessMs,
+                log: opts.log,
+              }),
+            }
+          : {}),
       },
-      crontab: CHECKPOINT_CRONTAB + USAGE_PARTITIONS_CRONTAB,
+      crontab:
+        CHECKPOINT_CRONTAB + USAGE_PARTITIONS_CRONTAB + (closeLocalPeriods ? PERIOD_CLOSE_CRONTAB : ''),
     });
-    aggregator = createUsageAggregator({ pool: checkpointPool, latenessMs: usage.latenessMs, log: opts.log });
+    const usageAggregator = createUsageAggregator({
+      pool: checkpointPool,
+      latenessMs: usage.latenessMs,
+      log: opts.log,
+      // Owner mails at 80 % / 100 % of a quota, for the organizations whose usage this run changed.
+      onAggregated: (orgIds) => services.quotaNotices.check(orgIds),
+    });
+    aggregator = usageAggregator;
+    runAggregation = () => usageAggregator.runOnce();
     aggregator.start(usage.aggregateEveryMs);
     auditSealer.startSweep((after, limit) =>
       auditOrganizationsPending(checkpointPool, after, limit, opts.log),

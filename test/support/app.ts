@@ -113,6 +113,8 @@ export async function buildTestApp(
     requireVerifiedEmail?: boolean;
     /** The JWT keys (instances of one deployment share them); a fresh key by default. */
     jwtKeys?: Awaited<ReturnType<typeof testJwtKey>>[];
+    /** Quota enforcement settings (a clock, the reload interval). */
+    quotas?: { refreshMs?: number; now?: () => number };
   } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
@@ -146,6 +148,7 @@ export async function buildTestApp(
     runJobs: opts.runJobs ?? false,
     redisUrl: opts.redisUrl,
     requireVerifiedEmail: opts.requireVerifiedEmail,
+    quotas: opts.quotas,
   });
   return Object.assign(composition, { logs });
 }
