@@ -81,7 +81,9 @@ export async function benchDatabase(): Promise<{ db: ProvisionedDatabase; close:
   };
 }
 
-/** Seeds `tenants` organizations with `rows` projects each (as superuser, in bulk). */
+/** Seeds `tenants` organizations with `rows` projects each (as superuser, in bulk), on the `enterprise`
+ *  plan: the default `free` plan's hard quota of 1,000 API requests a day would answer 429 within a run
+ *  (the quota check itself still runs on every request, finding no quota). */
 export async function seedProjects(
   adminUrl: string,
   tenants: number,
@@ -92,8 +94,8 @@ export async function seedProjects(
   try {
     const res = await admin.query<{ org: string; id: string }>(
       `with orgs as (
-         insert into organizations (id, slug, name)
-         select gen_random_uuid(), 'bench-' || g, 'Bench ' || g from generate_series(1, $1::int) g
+         insert into organizations (id, slug, name, plan)
+         select gen_random_uuid(), 'bench-' || g, 'Bench ' || g, 'enterprise' from generate_series(1, $1::int) g
          returning id
        ), pl as (insert into tenant_placements (organization_id, database_key) select id, null from orgs)
        insert into projects (organization_id, id, name, description)

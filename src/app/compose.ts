@@ -19,6 +19,7 @@ import {
   auditChainsToCheckpoint,
   auditOrganizationsPending,
   stripeOrganizations,
+  billingOrganizations,
 } from '../platform/tenancy/privileged.js';
 import { stripeJobs } from '../modules/billing/stripe-jobs.js';
 import { createAuditSealer } from '../platform/audit/sealer.js';
@@ -40,6 +41,12 @@ import {
   CHECKPOINT_TASK,
   createCheckpointJobHandler,
 } from '../modules/audit/checkpoint-job.js';
+import {
+  createPeriodCloseJobHandler,
+  PERIOD_CLOSE_CRONTAB,
+  PERIOD_CLOSE_TASK,
+} from '../modules/billing/period-close.js';
+import { aggregatedUpToNow } from '../modules/billing/period-close-barrier.js';
 
 export interface ComposeOptions {
   /** The runtime role. */
@@ -76,6 +83,13 @@ export interface ComposeOptions {
   readonly stripe?: StripeConfig;
   /** The clock of the Stripe grace-period job (tests). */
   readonly now?: () => Date;
+  /** Quota enforcement: how often the aggregated usage is re-read (default 10 s); a clock (tests). */
+  readonly quotas?: { readonly refreshMs?: number; readonly now?: () => number };
+  /**
+   * The local billing provider closes each ended period itself (hourly job, docs/billing.md "Closing
+   * periods"), default true. Off when another provider (Stripe) invoices: its periods are not ours.
+   */
+  readonly closeLocalPeriods?: boolean;
   /** Replaces the real authenticator (tests of the tenancy core only). */
   readonly authenticator?: Authenticator;
 }
@@ -153,12 +167,18 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     jobPool = checkpointPool;
     const stripe = stripeJobs({
       stripe: services.billingProviders.stripe,
-      scan: (kind, now, after, limit) => stripeOrganizations(checkpointPool, kind, now, after, limit, opts.log),
+      scan: (kind, now, after, limit) =>
+        stripeOrganizations(checkpointPool, kind, now, after, limit, opts.log),
       withTenant: tenancy.withTenant,
       now: opts.now ?? (() => new Date()),
       organizationChanged: (orgId) => services.organizationPolicies.invalidate(orgId),
       log: opts.log,
     });
+    // Only the local provider issues invoices: with Stripe, Stripe closes the periods.
+    const closeLocalPeriods =
+      opts.closeLocalPeriods !== false && services.billingProviders.provider.issuesInvoices;
+    // Set once the aggregator below exists (the job never runs before the worker has started).
+    let runAggregation: () => Promise<unknown> = async () => 0;
     worker = await startJobWorker({
       pool: jobPool,
       kek: opts.secrets.kek,
@@ -175,11 +195,36 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
           checkpointOrganization: (org) => services.audit.checkpointOrganization(org),
           log: opts.log,
         }),
+        ...(closeLocalPeriods
+          ? {
+              [PERIOD_CLOSE_TASK]: createPeriodCloseJobHandler({
+                organizations: (createdBefore, after, limit) =>
+                  billingOrganizations(checkpointPool, createdBefore, after, limit, opts.log),
+                aggregatedUpToNow: () =>
+                  aggregatedUpToNow({ workerPool: checkpointPool, runAggregation, timeoutMs: 60_000 }),
+                closer: services.periodCloser,
+                latenessMs: usage.latenessMs,
+                log: opts.log,
+              }),
+            }
+          : {}),
         ...stripe.handlers,
       },
-      crontab: CHECKPOINT_CRONTAB + USAGE_PARTITIONS_CRONTAB + stripe.crontab,
+      crontab:
+        CHECKPOINT_CRONTAB +
+        USAGE_PARTITIONS_CRONTAB +
+        (closeLocalPeriods ? PERIOD_CLOSE_CRONTAB : '') +
+        stripe.crontab,
     });
-    aggregator = createUsageAggregator({ pool: checkpointPool, latenessMs: usage.latenessMs, log: opts.log });
+    const usageAggregator = createUsageAggregator({
+      pool: checkpointPool,
+      latenessMs: usage.latenessMs,
+      log: opts.log,
+      // Owner mails at 80 % / 100 % of a quota, for the organizations whose usage this run changed.
+      onAggregated: (orgIds) => services.quotaNotices.check(orgIds),
+    });
+    aggregator = usageAggregator;
+    runAggregation = () => usageAggregator.runOnce();
     aggregator.start(usage.aggregateEveryMs);
     auditSealer.startSweep((after, limit) =>
       auditOrganizationsPending(checkpointPool, after, limit, opts.log),

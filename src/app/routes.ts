@@ -53,6 +53,8 @@ export function registerRoutes(
   const { services: s, pool, opts } = deps;
   const allowedOrigins = normalizeOrigins(opts.allowedOrigins ?? [opts.publicUrl]);
   const verifiedEmail = createVerifiedEmailGate(opts.requireVerifiedEmail ?? true);
+  // Hard api_requests quotas: a preHandler on every tenant route but the exempt ones (before any route).
+  s.apiRequestsQuota.install(app);
   registerHealthRoutes(app, {
     ready: async () => {
       await pool.query('select 1');
@@ -116,7 +118,10 @@ export function registerRoutes(
   // up in memory and flushed every few seconds (no write per request). The tenant is known before the body
   // is validated, so refused requests (4xx) and failures (5xx) would count otherwise.
   app.addHook('onResponse', (req, reply, done) => {
-    if (req.tenantCtx && reply.statusCode < 400) s.usageRecorder.record(req.tenantCtx, 'api_requests');
+    if (req.tenantCtx) {
+      if (reply.statusCode < 400) s.usageRecorder.record(req.tenantCtx, 'api_requests');
+      s.apiRequestsQuota.settle(req, req.tenantCtx.tenantId, reply.statusCode);
+    }
     done();
   });
   registerSwitchRoutes(app, {

@@ -4,6 +4,7 @@ import { createProjectsService } from '../modules/projects/projects.service.js';
 import { createInvoicesService } from '../modules/billing/invoices.service.js';
 import { createBillingService } from '../modules/billing/billing.service.js';
 import { createBillingInputs } from '../modules/billing/billing-inputs.service.js';
+import { createPeriodCloser } from '../modules/billing/period-close.js';
 import { createOrganizationsService } from '../modules/organizations/organizations.service.js';
 import { createMembershipLookup, type MembershipLookup } from '../modules/memberships/membership-lookup.js';
 import { createInvalidationBus, type InvalidationBus } from '../platform/cache/invalidation-bus.js';
@@ -48,6 +49,10 @@ import { createUsageRecorder } from '../modules/usage/record-usage.js';
 import { usageSettings } from '../modules/usage/usage-settings.js';
 import { selectBillingProvider } from '../modules/billing/providers/select-provider.js';
 import { guardOwnerPlanChanges } from '../modules/billing/providers/plan-change-guard.js';
+import { createQuotaCounters } from '../modules/quotas/quota-counters.js';
+import { createQuotaNotices } from '../modules/quotas/quota-notices.js';
+import { createApiRequestsQuota } from '../modules/quotas/quota-hook.js';
+import { quotaUsage } from '../modules/quotas/quotas.repository.js';
 
 /** Builds every service with only the dependencies it uses. */
 export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb; opts: ComposeOptions }) {
@@ -65,6 +70,13 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
   const apiKeyAuth = createApiKeyAuth({
     lookup: (keyId, secretHash) => privileged.apiKeyByKeyId(keyId, secretHash),
     withTenant,
+    log: opts.log,
+  });
+  // Hard quotas: per-instance counters (aggregated usage read at most every few seconds + local counts).
+  const quotaCounters = createQuotaCounters({
+    load: (orgId, at) => withTenant(orgId, (db) => quotaUsage(db, orgId, at), { mode: 'read' }),
+    refreshMs: opts.quotas?.refreshMs,
+    now: opts.quotas?.now,
     log: opts.log,
   });
   // Every cache invalidation goes through the bus: applied here, and broadcast to the other instances.
@@ -100,8 +112,12 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
         // The plan catalog changed: every organization's flag context holds its plan's entitlements.
         if (msg.kind === 'plans' || msg.deleted) flagCache.forgetAll();
         else flagCache.forgetDefinitions();
-      } else if (msg.kind === 'flag_overrides') flagCache.forgetOrganization(msg.orgId);
-      else sessions.forgetSession(msg.sessionId);
+        if (msg.kind === 'plans') quotaCounters.forget(); // the quotas of any plan may have changed
+      } else if (msg.kind === 'flag_overrides') {
+        // Also sent when the organization's plan changes: its quotas are reloaded (usage is kept).
+        flagCache.forgetOrganization(msg.orgId);
+        quotaCounters.forget(msg.orgId);
+      } else sessions.forgetSession(msg.sessionId);
     },
   });
   publish = (msg) => bus.publish(msg);
@@ -167,6 +183,13 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     withTenant,
     meters: meterCatalog,
     settings: { latenessMs: usage.latenessMs, futureMs: usage.futureMs },
+    quotas: quotaCounters,
+  });
+  const billingInputs = createBillingInputs({ withTenant });
+  const billing = createBillingService({
+    withTenant,
+    inputs: billingInputs,
+    issuer: new URL(opts.publicUrl).host,
   });
   const billingProviders = selectBillingProvider({
     stripe: opts.stripe,
@@ -189,6 +212,14 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
       flushMs: usage.recordFlushMs,
       log: opts.log,
     }),
+    quotaCounters,
+    apiRequestsQuota: createApiRequestsQuota(quotaCounters),
+    quotaNotices: createQuotaNotices({
+      withTenant,
+      publicUrl: opts.publicUrl,
+      now: opts.quotas?.now,
+      log: opts.log,
+    }),
     platformAudit: createPlatformAuditService({ db: platformDb }),
     membershipLookup,
     organizationPolicies,
@@ -201,11 +232,9 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     projects: createProjectsService({ withTenant }),
     invoices: createInvoicesService({ withTenant }),
     billingProviders,
-    billing: createBillingService({
-      withTenant,
-      inputs: createBillingInputs({ withTenant }),
-      issuer: new URL(opts.publicUrl).host,
-    }),
+    billing,
+    // The local provider's scheduled close (run by the job worker, see compose.ts).
+    periodCloser: createPeriodCloser({ withTenant, inputs: billingInputs, billing }),
     flags: createFlagsService({
       withTenant,
       cache: flagCache,

@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Browser } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { calendarPeriod } from '../../src/modules/billing/billing-period.js';
+import { createBillingService } from '../../src/modules/billing/billing.service.js';
+import { formatMoney } from '../../src/modules/billing/money-format.js';
+import type { TenantCtx } from '../../src/platform/tenancy/context.js';
 import { signUpPlatformAdmin } from './platform-admin-support.js';
 import {
   apiAs,
@@ -15,6 +19,41 @@ import {
 } from './support.js';
 
 const seen = new Set<string>();
+
+/** Closes January 2026 for the organization with a fixed plan (what the period-end job does). */
+async function closeJanuary(c: ConsoleApp, slug: string) {
+  const tenantId = await c.services.organizationSlugs.idBySlug(slug);
+  if (!tenantId) throw new Error(`no organization ${slug}`);
+  const ctx: TenantCtx = { tenantId, actor: { kind: 'system', name: 'test' }, requestId: 'console' };
+  const billing = createBillingService({
+    withTenant: c.tenancy.withTenant,
+    issuer: 'saasready.test',
+    now: () => new Date('2026-03-01T00:00:00Z'),
+    inputs: {
+      periodContaining: async (_ctx, day) => calendarPeriod('month', day),
+      periodData: async (_ctx, period) => ({
+        segments: [
+          {
+            planKey: 'team',
+            fromDay: 0,
+            toDay: period.days,
+            price: {
+              currency: 'EUR',
+              interval: 'month',
+              components: [
+                { model: 'flat', amount: 123456 },
+                { model: 'package', meter: 'sms', packageSize: 100, packageAmount: 250 },
+              ],
+            },
+          },
+        ],
+        seats: 1,
+        usage: { sms: 150 },
+      }),
+    },
+  });
+  return (await billing.closePeriod(ctx, { start: '2026-01-01', end: '2026-02-01' })).invoice;
+}
 
 describe('console: plan & billing in Chromium', () => {
   let c: ConsoleApp;
@@ -64,15 +103,59 @@ describe('console: plan & billing in Chromium', () => {
     await p.getByRole('heading', { name: 'Plan & billing' }).waitFor();
     await p.getByRole('heading', { name: 'Free', exact: true, level: 2 }).waitFor();
     await p.getByText('Seats: 1 used of 3').waitFor();
+    // A new organization: no invoice issued yet (the empty state), and this period's preview.
+    const invoices = p.getByRole('region', { name: 'Invoices' });
+    await invoices.getByText('No invoices yet').waitFor();
+    const preview = p.getByRole('region', { name: 'This period’s invoice so far' });
+    const previewTotal = async () => {
+      const res = await apiAs(p, c).get(`/v1/orgs/${slug}/billing/preview`);
+      expect(res.status(), await res.text()).toBe(200);
+      const body = (await res.json()) as { total: number; currency: string; lines: unknown[] };
+      return body;
+    };
+    const before = await previewTotal();
+    if (before.lines.length === 0) await preview.getByText('Nothing to bill this period').waitFor();
+    else
+      await preview
+        .getByTestId('preview-total')
+        .getByText(formatMoney(before.total, before.currency))
+        .waitFor();
     await expectAccessible(p, 'plan & billing');
     await screenshots(p, 'billing', '01-free');
 
     await p.getByRole('button', { name: `Switch to Growth ${stamp}` }).click();
     await p.getByRole('heading', { name: `Growth ${stamp}`, level: 2 }).waitFor();
     await p.getByText('Seats: 1 used of 10').waitFor();
-    await p.getByText('$29.00 + $5.00 per seat a month').first().waitFor();
+    await p.getByText('29.00 USD + 5.00 USD per seat a month').first().waitFor();
     await p.getByRole('button', { name: `Growth ${stamp}: current plan` }).waitFor();
+    // The preview is priced again: the new plan's lines (by the day since the change) and its total.
+    const after = await previewTotal();
+    expect(after.total).toBeGreaterThan(before.total);
+    const table = preview.getByRole('table', { name: 'Invoice preview' });
+    await table
+      .getByTestId('preview-total')
+      .getByText(formatMoney(after.total, 'USD'), { exact: true })
+      .waitFor();
+    await table
+      .getByRole('row')
+      .filter({ hasText: `${planKey}: Flat fee` })
+      .first()
+      .waitFor();
     await screenshots(p, 'billing', '02-switched');
+
+    // A closed period: the invoice is listed with its total and a PDF download.
+    const invoice = await closeJanuary(c, slug);
+    await p.reload();
+    const listed = invoices.getByRole('row').filter({ hasText: invoice.number! });
+    await listed.getByText('1,239.56 EUR', { exact: true }).waitFor();
+    await listed.getByText('1 Jan 2026 – 31 Jan 2026').waitFor();
+    const pdfLink = listed.getByRole('link', { name: `PDF of invoice ${invoice.number!}` });
+    const pdf = await p.request.get(new URL((await pdfLink.getAttribute('href'))!, p.url()).toString());
+    expect(pdf.status()).toBe(200);
+    expect(pdf.headers()['content-type']).toBe('application/pdf');
+    expect((await pdf.body()).subarray(0, 5).toString()).toBe('%PDF-');
+    await expectAccessible(p, 'plan & billing with an invoice');
+    await screenshots(p, 'billing', '02b-invoice');
     const stored = (await (await apiAs(p, c).get(`/v1/orgs/${slug}/billing/plan`)).json()) as {
       plan: { key: string };
     };
@@ -84,7 +167,7 @@ describe('console: plan & billing in Chromium', () => {
     const row = p.getByRole('row').filter({ hasText: flag });
     await row.getByText('Plan entitlement', { exact: true }).waitFor();
     await row.getByRole('cell', { name: 'on', exact: true }).waitFor();
-  });
+  }, 120_000); // 43 s seen on a machine busy with other suites
   it('a platform administrator lists the catalog, creates a plan from the form and archives it', async () => {
     const stamp = randomBytes(4).toString('hex');
     const admin = await newContext(browser, c);
@@ -128,5 +211,5 @@ describe('console: plan & billing in Chromium', () => {
     await p.getByRole('button', { name: `Archive Scale ${stamp}` }).click();
     await row(`console-${stamp}`).getByText('Archived').waitFor();
     await p.getByRole('button', { name: `Restore Scale ${stamp}` }).waitFor();
-  });
+  }, 60_000);
 });

@@ -23,6 +23,8 @@ const ORG_SCREENS = [
   'api-keys',
   'audit-log',
   'flags',
+  'usage',
+  'billing',
   'settings',
   'no-such-screen',
 ];

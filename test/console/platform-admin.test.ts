@@ -173,7 +173,13 @@ describe('console: platform administration in Chromium (issue 9, test 6)', () =>
     const { context, page, problems } = await newContext(browser, c);
     const email = newEmail('not-admin');
     await signUpVerified(page, email, newPassword(), seen);
-    for (const path of ['/admin/organizations', '/admin/flags', '/admin/plans', '/admin/audit-log']) {
+    for (const path of [
+      '/admin/organizations',
+      '/admin/flags',
+      '/admin/plans',
+      '/admin/meters',
+      '/admin/audit-log',
+    ]) {
       await page.goto(path);
       await page.getByRole('heading', { name: 'Page not found' }).waitFor();
       expect(await page.getByRole('navigation', { name: 'Platform administration' }).count()).toBe(0);

@@ -294,6 +294,7 @@ export function apiAs(page: Page, c: ConsoleApp) {
     post: (path: string, data?: unknown) =>
       page.request.post(`${c.base}${path}`, { headers, ...(data === undefined ? {} : { data }) }),
     patch: (path: string, data: unknown) => page.request.patch(`${c.base}${path}`, { headers, data }),
+    put: (path: string, data: unknown) => page.request.put(`${c.base}${path}`, { headers, data }),
     delete: (path: string) => page.request.delete(`${c.base}${path}`, { headers }),
   };
 }

@@ -33,12 +33,15 @@ export const rememberSecret = (s: string) => {
 };
 
 /** The real composition with jobs running and mail going to the suite's SMTP sink. */
-export async function startApp(): Promise<E2eApp> {
+export async function startApp(
+  opts: { quotas?: { refreshMs?: number; now?: () => number } } = {},
+): Promise<E2eApp> {
   return buildTestApp({
     smtpUrl: sharedMailbox().url,
     runJobs: true,
     baseDomain: BASE_DOMAIN,
     publicUrl: ORIGIN,
+    ...opts,
   });
 }
 

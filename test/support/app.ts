@@ -115,6 +115,8 @@ export async function buildTestApp(
     jwtKeys?: Awaited<ReturnType<typeof testJwtKey>>[];
     /** The Stripe billing provider (e.g. pointed at stripe-fake-server.ts); the local one by default. */
     stripe?: ComposeOptions['stripe'];
+    /** Quota enforcement settings (a clock, the reload interval). */
+    quotas?: { refreshMs?: number; now?: () => number };
   } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
@@ -149,6 +151,7 @@ export async function buildTestApp(
     redisUrl: opts.redisUrl,
     requireVerifiedEmail: opts.requireVerifiedEmail,
     stripe: opts.stripe,
+    quotas: opts.quotas,
   });
   return Object.assign(composition, { logs });
 }

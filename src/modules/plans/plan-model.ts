@@ -14,8 +14,7 @@ export const MAX_ENTITLEMENTS = 100;
 
 /**
  * A usage limit of a plan: at most `limit` units of `meter` per calendar `period` (UTC). `hard`: usage
- * beyond it is refused; `soft`: owners are told. Only DEFINED here: enforcement needs the metering
- * counters (see docs/plans.md).
+ * beyond it is refused; `soft`: owners are told. Enforced by src/modules/quotas (see docs/plans.md).
  */
 export const PlanQuota = Type.Object(
   {

@@ -33,12 +33,26 @@ export function createUsageAggregator(deps: {
   latenessMs: number;
   log?: Logger;
   hooks?: AggregatorHooks;
+  /** After a run that aggregated events commits: the organizations that had events in it (quota
+   *  notices, src/modules/quotas). Its failure is logged; the run stays committed. */
+  onAggregated?: (orgIds: string[]) => Promise<unknown>;
 }): UsageAggregator {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | null = null;
   let stopped = false;
 
   async function runOnce(): Promise<number> {
+    const { n, changed } = await aggregate();
+    if (changed.length > 0) {
+      // After the commit and with the worker connection released: the hook works in tenant scopes.
+      await deps.onAggregated!(changed).catch((err: unknown) =>
+        deps.log?.error({ component: 'usage', err }, 'after-aggregation hook failed'),
+      );
+    }
+    return n;
+  }
+
+  async function aggregate(): Promise<{ n: number; changed: string[] }> {
     const client = await deps.pool.connect();
     try {
       await client.query('begin');
@@ -48,7 +62,7 @@ export function createUsageAggregator(deps: {
       const r = range.rows[0];
       if (!r || r.from_xid === r.to_xid) {
         await client.query('commit');
-        return 0;
+        return { n: 0, changed: [] };
       }
       await deps.hooks?.afterRead?.({ from: r.from_xid, to: r.to_xid });
       // Every event of the range was accepted after the watermark last moved, so none is older than that
@@ -59,6 +73,14 @@ export function createUsageAggregator(deps: {
         'select worker_api.app_usage_aggregate_apply($1::xid8, $2::xid8, $3) as n',
         [r.from_xid, r.to_xid, since],
       );
+      const changed = deps.onAggregated
+        ? (
+            await client.query<{ o: string }>(
+              'select o from worker_api.app_usage_changed_organizations($1::xid8, $2::xid8, $3) o',
+              [r.from_xid, r.to_xid, since],
+            )
+          ).rows.map((x) => x.o)
+        : [];
       await deps.hooks?.beforeCommit?.();
       await client.query('select worker_api.app_usage_aggregate_commit($1::xid8, $2::xid8)', [
         r.from_xid,
@@ -67,7 +89,7 @@ export function createUsageAggregator(deps: {
       await client.query('commit');
       const n = Number(applied.rows[0]?.n ?? 0);
       if (n > 0) deps.log?.debug({ component: 'usage', events: n }, 'usage aggregated');
-      return n;
+      return { n, changed };
     } catch (err) {
       await client.query('rollback').catch(() => {});
       throw err;

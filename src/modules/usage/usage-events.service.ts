@@ -2,6 +2,8 @@ import type { TenantCtx } from '../../platform/tenancy/context.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import type { MeterCatalog } from './meter-catalog.js';
 import * as repo from './usage-events.repository.js';
+import type { QuotaExceeded } from '../quotas/quota-model.js';
+import { quotaExceededError } from '../quotas/quotas.errors.js';
 import {
   canonicalProperties,
   eventDigest,
@@ -29,7 +31,8 @@ export type EventErrorCode =
   | 'TOO_LATE'
   | 'IN_FUTURE'
   | 'INVALID_TIMESTAMP'
-  | 'INVALID_VALUE';
+  | 'INVALID_VALUE'
+  | 'QUOTA_EXCEEDED';
 
 /** Meters only the product itself records (through `recordUsage`): a client cannot post to them. */
 export const BUILT_IN_METERS: ReadonlySet<string> = new Set(['api_requests']);
@@ -67,6 +70,17 @@ export interface UsageEventsService {
   ingest(ctx: TenantCtx, events: readonly UsageEventInput[], opts?: IngestOptions): Promise<IngestResult>;
 }
 
+/**
+ * The hard quotas of client events (src/modules/quotas): `tryConsume` counts an event that fits and
+ * answers the exceeded quota otherwise; `add` gives a count back (negative) for an event not stored after
+ * all. Internal events (recorded usage) are never checked: the request path checked them already.
+ */
+export interface IngestQuotaGate {
+  ready(orgId: string): void | Promise<void>;
+  tryConsume(orgId: string, meter: string, amount: number, at: number): QuotaExceeded | null;
+  add(orgId: string, meter: string, amount: number, at: number): void;
+}
+
 export interface IngestionSettings {
   /** Events older than this are refused (TOO_LATE). */
   latenessMs: number;
@@ -87,6 +101,7 @@ export function createUsageEventsService(deps: {
   withTenant: WithTenant;
   meters: MeterCatalog;
   settings: IngestionSettings;
+  quotas?: IngestQuotaGate;
   now?: () => number;
 }): UsageEventsService {
   const { withTenant, meters, settings } = deps;
@@ -119,6 +134,14 @@ export function createUsageEventsService(deps: {
         props: string | null;
       }[] = [];
       const meterCache = new Map<string, MeterDef | null>();
+      const gate = internal ? undefined : deps.quotas;
+      if (gate) {
+        const ready = gate.ready(ctx.tenantId);
+        if (ready instanceof Promise) await ready;
+      }
+      /** Counted toward a quota before the insert: [index, amount], given back if not stored. */
+      const counted: [number, number][] = [];
+      let refused: QuotaExceeded | null = null;
       for (let i = 0; i < events.length; i++) {
         const e = events[i]!;
         if (Buffer.byteLength(e.id, 'utf8') > MAX_ID_BYTES) {
@@ -168,6 +191,17 @@ export function createUsageEventsService(deps: {
           results[i] = { index: i, id: e.id, status: first.digest === digest ? 'duplicate' : 'conflict' };
           continue;
         }
+        if (gate) {
+          // An event is accepted while the usage plus its amount stays within every hard quota.
+          const amount = Number(resolved.value ?? 1);
+          const over = gate.tryConsume(ctx.tenantId, e.meter, amount, ms);
+          if (over) {
+            results[i] = fail(i, e.id, 'QUOTA_EXCEEDED', quotaMessage(over));
+            refused ??= over;
+            continue;
+          }
+          counted.push([i, amount]);
+        }
         seen.set(e.id, { index: i, digest });
         pending.push({ index: i, digest, value: resolved.value, dimension: resolved.dimension, ms, props });
       }
@@ -204,6 +238,10 @@ export function createUsageEventsService(deps: {
             for (const r of await repo.storedDigests(db, ctx.tenantId, unresolved)) byId.set(r.id, r.digest);
           }
           return byId;
+        }).catch((err: unknown) => {
+          for (const [i, amount] of counted)
+            gate!.add(ctx.tenantId, events[i]!.meter, -amount, eventMs(events[i]!));
+          throw err;
         });
         for (const p of pending) {
           const e = events[p.index]!;
@@ -215,6 +253,18 @@ export function createUsageEventsService(deps: {
             status: digest === null ? 'accepted' : digest === p.digest ? 'duplicate' : 'conflict',
           };
         }
+      }
+      // What was counted but not stored now (a duplicate or conflict) is given back.
+      for (const [i, amount] of counted) {
+        if (results[i]?.status !== 'accepted')
+          gate!.add(ctx.tenantId, events[i]!.meter, -amount, eventMs(events[i]!));
+      }
+      if (
+        refused &&
+        pending.length === 0 &&
+        results.every((r) => r.status === 'error' && r.error.code === 'QUOTA_EXCEEDED')
+      ) {
+        throw quotaExceededError(refused);
       }
       let accepted = 0;
       let duplicates = 0;
@@ -230,6 +280,11 @@ export function createUsageEventsService(deps: {
     },
   };
 }
+
+const eventMs = (e: UsageEventInput) => Date.parse(e.timestamp);
+
+const quotaMessage = (q: QuotaExceeded) =>
+  `the ${q.period === 'day' ? 'daily' : 'monthly'} quota of ${q.limit} ${q.meter} is reached (${q.usage} used); it resets at ${q.resetAt}`;
 
 function invalidValueMessage(meter: MeterDef): string {
   switch (meter.aggregation) {

@@ -97,6 +97,9 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'column usage_events.properties: INSERT',
   'table usage_event_keys: INSERT, SELECT',
   'table usage_aggregates: SELECT',
+  // Quota notices (migration 0020): one row per threshold mailed, inserted with the mails it queues; never
+  // changed or deleted (the unique row is what makes each notice once per period).
+  'table quota_notices: INSERT, SELECT',
   // The meter catalog: read by ingestion; written only through the platform definer functions below.
   'table meters: SELECT',
 

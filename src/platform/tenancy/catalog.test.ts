@@ -358,6 +358,8 @@ describe('catalog: every tenant table is protected', () => {
       'app_priv_audit_chains_to_checkpoint',
       // Every organization with pending audit events: the worker role's seal sweep only (worker_api).
       'app_priv_audit_orgs_pending',
+      // Organizations created before an instant: the worker role's hourly period close only (migration 0023).
+      'app_priv_billing_organizations',
       'app_priv_invitation_by_token',
       'app_priv_organization_id_by_slug',
       // Meter catalog writes: only in a platform administrator's platform scope.
@@ -373,6 +375,8 @@ describe('catalog: every tenant table is protected', () => {
       'app_usage_aggregate_apply',
       'app_usage_aggregate_begin',
       'app_usage_aggregate_commit',
+      // The organizations with events in an aggregation range (quota notices, migration 0020): worker only.
+      'app_usage_changed_organizations',
       'app_usage_purge_keys',
     ]);
     for (const f of fns.rows) {
@@ -382,6 +386,7 @@ describe('catalog: every tenant table is protected', () => {
         f.proname === 'app_priv_audit_chains_to_checkpoint' ||
         f.proname === 'app_priv_audit_orgs_pending' ||
         f.proname === 'app_priv_stripe_organizations' ||
+        f.proname === 'app_priv_billing_organizations' ||
         f.proname.startsWith('app_usage_')
       ) {
         expect(f.acl).toContain(`${db.roles.worker}=X`);

@@ -71,6 +71,9 @@ const SEEDS: Record<string, string> = {
     values ($1, gen_random_uuid()::text, 'api_requests', now())`,
   usage_event_keys: `insert into usage_event_keys (organization_id, id, digest, occurred_at)
     values ($1, gen_random_uuid()::text, sha256('e'), now())`,
+  quota_notices: `insert into quota_notices (organization_id, id, meter, period, period_start, threshold, enforcement,
+      quota_limit, usage)
+    values ($1, gen_random_uuid(), 'api_requests', 'day', now() - random() * interval '1000 days', 80, 'soft', 10, 8)`,
   usage_aggregates: `insert into usage_aggregates (organization_id, meter, granularity, bucket_start, aggregation,
       value, events) values ($1, 'api_requests', 'minute', now() - random() * interval '1000 days', 'count', 1, 1)`,
 };

@@ -7,7 +7,12 @@ import { createPlatformDb, type PlatformDb } from '../db/platform-db.js';
 import { uuidv7 } from '../ids.js';
 import type { Tenancy } from './tenancy.js';
 import { withPlatformScope } from './platform-scope.js';
-import { auditChainsToCheckpoint, auditOrganizationsPending, stripeOrganizations } from './privileged.js';
+import {
+  auditChainsToCheckpoint,
+  auditOrganizationsPending,
+  billingOrganizations,
+  stripeOrganizations,
+} from './privileged.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest();
 
@@ -367,6 +372,7 @@ describe('definer functions refuse outside their contract', () => {
       'select * from worker_api.app_usage_aggregate_begin()',
       `select worker_api.app_usage_purge_keys(now() - interval '30 days', 10)`,
       'select * from worker_api.app_usage_partitions(8, 7, 400)',
+      `select * from worker_api.app_usage_changed_organizations('1'::xid8, '2'::xid8, now())`,
     ]) {
       await expect(app.query(text)).rejects.toThrow(/permission denied/);
       const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
@@ -478,6 +484,29 @@ describe('definer functions refuse outside their contract', () => {
         workerPool.query(`select * from worker_api.app_priv_stripe_organizations('x', now(), null, 1)`),
       ).rejects.toThrow(/unknown kind/);
       await expectRefusedInTenantScope(workerPool, orgB, refused, call);
+    } finally {
+      await workerPool.end();
+    }
+  });
+
+  it('app_priv_billing_organizations (the period close): the worker role’s, not the runtime role’s; refused inside a scope', async () => {
+    const text = 'select * from worker_api.app_priv_billing_organizations(now(), null, 10)';
+    await expect(app.query(text)).rejects.toThrow(/permission denied/);
+    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    try {
+      // Ids of organizations created before the instant, by id; none created later.
+      const all: string[] = [];
+      let after: string | null = null;
+      for (;;) {
+        const page = await billingOrganizations(workerPool, new Date(Date.now() + 60_000), after, 1000);
+        all.push(...page);
+        if (page.length < 1000) break;
+        after = page[page.length - 1]!;
+      }
+      expect(all).toEqual(expect.arrayContaining([orgA, orgB]));
+      expect([...all].sort()).toEqual(all);
+      expect(await billingOrganizations(workerPool, new Date('2000-01-01T00:00:00Z'), null, 10)).toEqual([]);
+      await expectRefusedInTenantScope(workerPool, orgB, refused, text);
     } finally {
       await workerPool.end();
     }

@@ -20,8 +20,9 @@ import type { TenantDb } from './tenant-database.js';
  *   names) and every tenant-scope refusal (`app.tenant_id` is a setting the runtime role can clear).
  * Every one of them refuses inside a tenant scope (`app.tenant_id` set) except `app_audit_seal` (called
  * by the audit sealer, src/platform/audit/seal.ts) and `app_invoice_finalize` ({@link finalizeInvoice}),
- * which refuse OUTSIDE the scope of their own organization. The audit checkpoint scan and the seal sweep are not among them: they belong to the worker
- * role ({@link auditChainsToCheckpoint}, {@link auditOrganizationsPending}).
+ * which refuse OUTSIDE the scope of their own organization. The audit checkpoint scan, the seal sweep and the
+ * period close scan are not among them: they belong to the worker role ({@link auditChainsToCheckpoint},
+ * {@link auditOrganizationsPending}, {@link billingOrganizations}).
  */
 export interface PrivilegedOps {
   /** Which organization and invitation an invitation token belongs to: accepting a link happens before
@@ -247,6 +248,30 @@ export async function auditOrganizationsPending(
   const res = await workerPool.query<{ organization_id: string }>(
     'select organization_id from worker_api.app_priv_audit_orgs_pending($1, $2)',
     [after, limit],
+  );
+  return res.rows.map((r) => r.organization_id);
+}
+
+/**
+ * Organizations created before `createdBefore`, by id (the hourly period close of the local billing
+ * provider, src/modules/billing/period-close.ts: only an organization created earlier can have a period
+ * that ended; nothing else about them). Worker role only (`worker_api.app_priv_billing_organizations`,
+ * migration 0023), like {@link auditChainsToCheckpoint}; refused inside a tenant scope.
+ */
+export async function billingOrganizations(
+  workerPool: pg.Pool,
+  createdBefore: Date,
+  after: string | null,
+  limit: number,
+  log?: Logger,
+): Promise<string[]> {
+  log?.debug(
+    { privileged_operation: 'billing_organizations', created_before: createdBefore, after, limit },
+    'privileged operation',
+  );
+  const res = await workerPool.query<{ organization_id: string }>(
+    'select organization_id from worker_api.app_priv_billing_organizations($1, $2, $3)',
+    [createdBefore, after, limit],
   );
   return res.rows.map((r) => r.organization_id);
 }

@@ -13,6 +13,7 @@ const SCREENS: readonly { path: string; label: string; needs: Permission }[] = [
   { path: 'api-keys', label: 'API keys', needs: 'api_keys:manage' },
   { path: 'audit-log', label: 'Audit log', needs: 'audit:read' },
   { path: 'flags', label: 'Feature flags', needs: 'org:read' },
+  { path: 'usage', label: 'Usage', needs: 'usage:read' },
   { path: 'billing', label: 'Plan & billing', needs: 'billing:read' },
   { path: 'settings', label: 'Settings', needs: 'org:read' },
 ];
@@ -45,6 +46,7 @@ export function AdminNav() {
       <NavLink to="/admin/organizations">Organizations</NavLink>
       <NavLink to="/admin/flags">Flag definitions</NavLink>
       <NavLink to="/admin/plans">Plans</NavLink>
+      <NavLink to="/admin/meters">Meters</NavLink>
       <NavLink to="/admin/audit-log">Platform audit log</NavLink>
     </Box>
   );

@@ -23,6 +23,7 @@ const InvitationsPage = lazy(() => import('../features/invitations/pages/Invitat
 const ApiKeysPage = lazy(() => import('../features/api-keys/pages/ApiKeysPage'));
 const AuditLogPage = lazy(() => import('../features/audit/pages/AuditLogPage'));
 const FlagsPage = lazy(() => import('../features/flags/pages/FlagsPage'));
+const UsagePage = lazy(() => import('../features/usage/pages/UsagePage'));
 const BillingPlanPage = lazy(() => import('../features/billing/pages/BillingPlanPage'));
 const OrgSettingsPage = lazy(() => import('../features/org-settings/pages/OrgSettingsPage'));
 const AccountPage = lazy(() => import('../features/account/pages/AccountPage'));
@@ -30,6 +31,7 @@ const TwoFactorPage = lazy(() => import('../features/account/pages/TwoFactorPage
 const AdminOrganizationsPage = lazy(() => import('../features/platform-admin/pages/AdminOrganizationsPage'));
 const AdminFlagsPage = lazy(() => import('../features/platform-admin/pages/AdminFlagsPage'));
 const AdminPlansPage = lazy(() => import('../features/billing/pages/AdminPlansPage'));
+const AdminMetersPage = lazy(() => import('../features/usage/pages/AdminMetersPage'));
 const AdminAuditLogPage = lazy(() => import('../features/platform-admin/pages/AdminAuditLogPage'));
 
 const page = (node: ReactNode) => <Suspense fallback={<Loading what="the page" />}>{node}</Suspense>;
@@ -63,6 +65,7 @@ export function AppRoutes() {
           <Route path="organizations" element={<AdminOrganizationsPage />} />
           <Route path="flags" element={<AdminFlagsPage />} />
           <Route path="plans" element={<AdminPlansPage />} />
+          <Route path="meters" element={<AdminMetersPage />} />
           <Route path="audit-log" element={<AdminAuditLogPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Route>
@@ -76,6 +79,7 @@ export function AppRoutes() {
           <Route path="api-keys" element={<ApiKeysPage />} />
           <Route path="audit-log" element={<AuditLogPage />} />
           <Route path="flags" element={<FlagsPage />} />
+          <Route path="usage" element={<UsagePage />} />
           <Route path="billing" element={<BillingPlanPage />} />
           <Route path="settings" element={<OrgSettingsPage />} />
           <Route path="*" element={<NotFoundPage />} />

@@ -6,7 +6,8 @@ import { billingKey } from './getOrganizationPlan';
 
 /**
  * `PUT /v1/orgs/{org}/billing/plan` (`billing:manage`): immediate with the built-in billing provider.
- * A plan change can turn flags on (entitlements), so the flags are refreshed too. A 409 (seats in use
+ * A plan change can turn flags on (entitlements), so the flags are refreshed too, and it reprices the
+ * period (proration), so the invoice preview is read again. A 409 (seats in use
  * above the plan's limit, or the plan no longer offered) refreshes the plan, so the screen shows why.
  */
 export function useChangeOrganizationPlan(org: string) {
@@ -16,6 +17,7 @@ export function useChangeOrganizationPlan(org: string) {
       unwrap(api.PUT('/v1/orgs/{org}/billing/plan', { params: { path: { org } }, body: { plan } })),
     onSuccess: (data) => {
       qc.setQueryData([...billingKey(org), 'plan'], data);
+      void qc.invalidateQueries({ queryKey: [...billingKey(org), 'preview'] });
       void qc.invalidateQueries({ queryKey: flagsKey(org) });
     },
     onError: (err) => {

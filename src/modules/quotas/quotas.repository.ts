@@ -1,0 +1,114 @@
+import { sql } from 'kysely';
+import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
+import { periodBounds, type QuotaDef } from './quota-model.js';
+
+// Every query filters by organization_id explicitly: RLS is the backstop, and on Citus only an explicit
+// filter routes a query to one shard.
+
+export interface QuotaUsageRow extends QuotaDef {
+  /** The aggregated usage of the period holding `at` (day buckets of `usage_aggregates`). */
+  readonly usage: number;
+  readonly periodStart: number;
+  readonly periodEnd: number;
+}
+
+/**
+ * The quotas of the organization's plan on meters whose usage adds up (`count`, `sum`), each with the
+ * aggregated usage of its current period: one statement. Quotas on `max`, `latest` and `unique_count`
+ * meters are left out (see docs/plans.md: not enforced).
+ */
+export async function quotaUsage(db: TenantDb, orgId: string, at: number): Promise<QuotaUsageRow[]> {
+  const day = periodBounds('day', at);
+  const month = periodBounds('month', at);
+  const res = await sql<{
+    meter: string;
+    period: 'day' | 'month';
+    qlimit: string;
+    enforcement: 'hard' | 'soft';
+    usage: string;
+  }>`
+    select q.meter, q.period, q."limit"::text as qlimit, q.enforcement,
+      (select coalesce(sum(a.value), 0)::text from usage_aggregates a
+        where a.organization_id = ${orgId} and a.meter = q.meter and a.granularity = 'day'
+          and a.bucket_start >= case q.period when 'day' then ${new Date(day.start)}::timestamptz
+                                              else ${new Date(month.start)}::timestamptz end
+          and a.bucket_start < case q.period when 'day' then ${new Date(day.end)}::timestamptz
+                                             else ${new Date(month.end)}::timestamptz end) as usage
+    from organizations o
+      join plans p on p.key = o.plan
+      cross join lateral jsonb_to_recordset(p.quotas) as q (meter text, period text, "limit" bigint, enforcement text)
+      join meters m on m.key = q.meter and m.aggregation in ('count', 'sum')
+    where o.id = ${orgId}`.execute(db);
+  return res.rows.map((r) => {
+    const b = r.period === 'day' ? day : month;
+    return {
+      meter: r.meter,
+      period: r.period,
+      limit: Number(r.qlimit),
+      enforcement: r.enforcement,
+      usage: Number(r.usage),
+      periodStart: b.start,
+      periodEnd: b.end,
+    };
+  });
+}
+
+/** Records a notice; true when this call inserted it (false: it was sent before). */
+export async function insertNotice(
+  db: TenantDb,
+  row: {
+    organizationId: string;
+    id: string;
+    meter: string;
+    period: string;
+    periodStart: Date;
+    threshold: 80 | 100;
+    enforcement: string;
+    limit: number;
+    usage: number;
+  },
+): Promise<boolean> {
+  const res = await sql<{ id: string }>`
+    insert into quota_notices (organization_id, id, meter, period, period_start, threshold, enforcement,
+      quota_limit, usage)
+    values (${row.organizationId}, ${row.id}, ${row.meter}, ${row.period}, ${row.periodStart}, ${row.threshold},
+      ${row.enforcement}, ${row.limit}, ${String(row.usage)}::numeric)
+    on conflict (organization_id, meter, period, period_start, threshold) do nothing
+    returning id`.execute(db);
+  return res.rows.length === 1;
+}
+
+/** The active owners' user ids and addresses, and the organization's name and slug. */
+export async function ownersOf(
+  db: TenantDb,
+  orgId: string,
+): Promise<{ name: string; slug: string; owners: { userId: string; email: string }[] }> {
+  const res = await sql<{ name: string; slug: string; user_id: string | null; email: string | null }>`
+    select o.name, o.slug, u.id as user_id, u.email from organizations o
+      left join memberships m on m.organization_id = o.id and m.role = 'owner' and m.status = 'active'
+      left join users u on u.id = m.user_id
+    where o.id = ${orgId}
+    order by u.id`.execute(db);
+  const name = res.rows[0]?.name ?? '';
+  const slug = res.rows[0]?.slug ?? '';
+  const owners = res.rows
+    .filter((r) => r.user_id !== null && r.email !== null)
+    .map((r) => ({ userId: r.user_id!, email: r.email! }));
+  return { name, slug, owners };
+}
+
+/** The notices of the organization (newest first), for tests and support. */
+export async function listNotices(
+  db: TenantDb,
+  orgId: string,
+): Promise<{ meter: string; period: string; periodStart: Date; threshold: number }[]> {
+  const res = await sql<{ meter: string; period: string; period_start: Date; threshold: number }>`
+    select meter, period, period_start, threshold from quota_notices
+    where organization_id = ${orgId} order by created_at desc, threshold desc`.execute(db);
+  return res.rows.map((r) => ({
+    meter: r.meter,
+    period: r.period,
+    periodStart: r.period_start,
+    threshold: r.threshold,
+  }));
+}

@@ -1,0 +1,250 @@
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  api,
+  createOrg,
+  inOrg,
+  rememberSecret,
+  signUp,
+  signUpPlatformAdmin,
+  startApp,
+  stopApp,
+  type E2eApp,
+  type User,
+} from '../../../test/e2e/helpers.js';
+import { sharedMailbox } from '../../../test/support/mailbox.js';
+import { mailText } from '../../../test/support/smtp.js';
+import { listNotices } from './quotas.repository.js';
+
+const price = { currency: 'USD', interval: 'month', components: [] };
+
+async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (ok(v) || Date.now() > until) return v;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+interface QuotaBody {
+  error: {
+    code: string;
+    message: string;
+    details: { meter: string; period: string; limit: number; usage: number; resetAt: string };
+  };
+}
+
+/**
+ * Quota enforcement through the full composition (real PostgreSQL, the job worker, the SMTP sink): hard
+ * `api_requests` quotas on the request path, hard quotas on ingestion per event, soft-quota owner mails
+ * once per threshold, and one organization's usage never counting against another's.
+ */
+describe('quota enforcement', () => {
+  let c: E2eApp;
+  let admin: User;
+  let owner: User;
+  let offset = 0;
+  const run = randomBytes(4).toString('hex');
+  const countMeter = `q.count.${run}`;
+  const softMeter = `q.soft.${run}`;
+
+  const createPlan = async (key: string, quotas: unknown[]) => {
+    const res = await admin.browser.post('/v1/platform/plans', { key, name: 'Q', price, quotas });
+    expect(res.statusCode, res.body).toBe(201);
+  };
+  const putOnPlan = async (orgId: string, plan: string) => {
+    const res = await admin.browser.put(`/v1/platform/organizations/${orgId}/plan`, { plan });
+    expect(res.statusCode, res.body).toBe(200);
+  };
+  const keyFor = async (orgId: string) => {
+    const made = await owner.browser.post(
+      '/v1/api-keys',
+      { name: 'ingest', scopes: ['usage:write', 'usage:read', 'projects:read'] },
+      inOrg(orgId),
+    );
+    expect(made.statusCode, made.body).toBe(201);
+    return api(c, rememberSecret(made.json<{ secret: string }>().secret));
+  };
+  const events = (prefix: string, n: number, meter: string) =>
+    Array.from({ length: n }, (_, i) => ({
+      id: `${prefix}-${i}`,
+      meter,
+      timestamp: new Date(Date.now() - 1000).toISOString(),
+    }));
+
+  beforeAll(async () => {
+    c = await startApp({ quotas: { now: () => Date.now() + offset, refreshMs: 1000 } });
+    admin = await signUpPlatformAdmin(c, 'q-admin');
+    owner = await signUp(c, 'q-owner');
+    for (const key of [countMeter, softMeter]) {
+      const res = await admin.browser.post('/v1/platform/meters', { key, aggregation: 'count' });
+      expect(res.statusCode, res.body).toBe(201);
+    }
+  });
+  afterAll(() => stopApp(c));
+
+  it('hard api_requests quota: 429 QUOTA_EXCEEDED with meter, limit, usage, resetAt and Retry-After; billing stays reachable; another organization is not affected; the next day resets it', async () => {
+    const plan = `q${run}-req`;
+    await createPlan(plan, [{ meter: 'api_requests', period: 'day', limit: 5, enforcement: 'hard' }]);
+    const a = await createOrg(owner.browser, 'qa');
+    const b = await createOrg(owner.browser, 'qb');
+    await putOnPlan(a.id, plan);
+    await putOnPlan(b.id, plan);
+    let ok = 0;
+    let refused: Awaited<ReturnType<typeof owner.browser.get>> | undefined;
+    for (let i = 0; i < 10 && !refused; i++) {
+      const res = await owner.browser.get('/v1/projects', inOrg(a.id));
+      if (res.statusCode === 200) ok++;
+      else refused = res;
+    }
+    expect(refused?.statusCode).toBe(429);
+    expect(ok).toBeLessThanOrEqual(5);
+    const body = refused!.json<QuotaBody>();
+    const now = new Date(Date.now());
+    const tomorrow = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1));
+    expect(body.error).toMatchObject({
+      code: 'QUOTA_EXCEEDED',
+      details: { meter: 'api_requests', period: 'day', limit: 5, usage: 5, resetAt: tomorrow.toISOString() },
+    });
+    const retry = Number(refused!.headers['retry-after']);
+    expect(retry).toBeGreaterThan(0);
+    expect(retry).toBeLessThanOrEqual(86_400);
+    expect(Math.abs(retry - (tomorrow.getTime() - Date.now()) / 1000)).toBeLessThan(60);
+    // Still refused, and refusals do not count as usage.
+    const again = await owner.browser.get('/v1/projects', inOrg(a.id));
+    expect(again.statusCode).toBe(429);
+    expect(again.json<QuotaBody>().error.details.usage).toBe(5);
+    // What an owner needs to get out of it stays reachable.
+    expect((await owner.browser.get('/v1/billing/plan', inOrg(a.id))).statusCode).toBe(200);
+    const q = new URLSearchParams({
+      meter: 'api_requests',
+      from: new Date(Date.now() - 3_600_000).toISOString(),
+      to: new Date(Date.now() + 60_000).toISOString(),
+      granularity: 'hour',
+    });
+    expect((await owner.browser.get(`/v1/usage/summary?${q}`, inOrg(a.id))).statusCode).toBe(200);
+    // Not tenant-scoped: never checked.
+    expect((await owner.browser.get('/v1/organizations')).statusCode).toBe(200);
+    // Organization B, same plan, same owner: its own counter.
+    expect((await owner.browser.get('/v1/projects', inOrg(b.id))).statusCode).toBe(200);
+    // The next UTC day (the injected clock): the quota has reset.
+    offset = tomorrow.getTime() - Date.now() + 1000;
+    try {
+      const next = await owner.browser.get('/v1/projects', inOrg(a.id));
+      expect(next.statusCode, next.body).toBe(200);
+    } finally {
+      offset = 0;
+    }
+  });
+
+  it('ingestion: events over a hard quota are refused per event and never stored; a batch refused entirely is a 429', async () => {
+    const plan = `q${run}-ing`;
+    await createPlan(plan, [{ meter: countMeter, period: 'month', limit: 10, enforcement: 'hard' }]);
+    const a = await createOrg(owner.browser, 'qi');
+    const b = await createOrg(owner.browser, 'qj');
+    await putOnPlan(a.id, plan);
+    await putOnPlan(b.id, plan);
+    const keyA = await keyFor(a.id);
+    const keyB = await keyFor(b.id);
+    const first = await keyA.post('/v1/usage/events', { events: events('a1', 8, countMeter) });
+    expect(first.json()).toMatchObject({ accepted: 8, errors: 0 });
+    // 2 fit; an event weighing 5 does not (the usage plus its amount would pass the limit).
+    const second = await keyA.post('/v1/usage/events', {
+      events: [...events('a2', 3, countMeter), { ...events('a2w', 1, countMeter)[0], value: 5 }],
+    });
+    expect(second.statusCode, second.body).toBe(200);
+    const out = second.json<{
+      accepted: number;
+      errors: number;
+      results: { status: string; error?: { code: string } }[];
+    }>();
+    expect(out).toMatchObject({ accepted: 2, errors: 2 });
+    expect(out.results.map((r) => r.error?.code ?? r.status)).toEqual([
+      'accepted',
+      'accepted',
+      'QUOTA_EXCEEDED',
+      'QUOTA_EXCEEDED',
+    ]);
+    const third = await keyA.post('/v1/usage/events', { events: events('a3', 2, countMeter) });
+    expect(third.statusCode).toBe(429);
+    expect(third.headers['retry-after']).toBeDefined();
+    expect(third.json<QuotaBody>().error).toMatchObject({
+      code: 'QUOTA_EXCEEDED',
+      details: { meter: countMeter, period: 'month', limit: 10, usage: 10 },
+    });
+    const stored = await c.tenancy.withTenant(
+      a.id,
+      async (db) =>
+        (
+          await sql<{ n: string }>`select count(*) as n from usage_events
+            where organization_id = ${a.id} and meter = ${countMeter}`.execute(db)
+        ).rows[0]!,
+    );
+    expect(Number(stored.n)).toBe(10);
+    // Organization B's quota is its own.
+    const other = await keyB.post('/v1/usage/events', { events: events('b1', 10, countMeter) });
+    expect(other.json()).toMatchObject({ accepted: 10, errors: 0 });
+  });
+
+  it('soft quota: the owners are mailed once at 80 % and once at 100 % per period, however often and concurrently the check runs', async () => {
+    const plan = `q${run}-soft`;
+    await createPlan(plan, [{ meter: softMeter, period: 'month', limit: 10, enforcement: 'soft' }]);
+    const a = await createOrg(owner.browser, 'qs');
+    const b = await createOrg(owner.browser, 'qt');
+    await putOnPlan(a.id, plan);
+    await putOnPlan(b.id, plan);
+    const keyA = await keyFor(a.id);
+    const mailsTo = (words: string) =>
+      sharedMailbox()
+        .all()
+        .filter((m) => m.to.includes(owner.email) && mailText(m.raw).includes(words));
+    const notices = () => c.tenancy.withTenant(a.id, (db) => listNotices(db, a.id), { mode: 'read' });
+    const aggregated = async (n: number) => {
+      await eventually(
+        async () => {
+          // The background aggregator runs every 5 s (it checks notices after each run); so does this.
+          await c.services.quotaNotices.check([a.id]);
+          return c.tenancy.withTenant(
+            a.id,
+            async (db) =>
+              (
+                await sql<{ value: string }>`select value from usage_aggregates
+                  where organization_id = ${a.id} and meter = ${softMeter} and granularity = 'day'`.execute(
+                  db,
+                )
+              ).rows,
+          );
+        },
+        (rows) => rows.reduce((s, r) => s + Number(r.value), 0) === n,
+      );
+    };
+
+    const first = await keyA.post('/v1/usage/events', { events: events('s1', 8, softMeter) });
+    expect(first.json()).toMatchObject({ accepted: 8 });
+    await aggregated(8);
+    await Promise.all([c.services.quotaNotices.check([a.id]), c.services.quotaNotices.check([a.id])]);
+    await c.services.quotaNotices.check([a.id]);
+    expect((await notices()).map((n) => n.threshold)).toEqual([80]);
+    const at80 = `qs inc used 80 % of its ${softMeter} quota`;
+    await sharedMailbox().waitFor((m) => m.to.includes(owner.email) && mailText(m.raw).includes(at80));
+
+    // Soft: nothing is refused beyond the limit.
+    const second = await keyA.post('/v1/usage/events', { events: events('s2', 4, softMeter) });
+    expect(second.json()).toMatchObject({ accepted: 4, errors: 0 });
+    await aggregated(12);
+    await Promise.all([c.services.quotaNotices.check([a.id]), c.services.quotaNotices.check([a.id])]);
+    expect((await notices()).map((n) => n.threshold).sort()).toEqual([100, 80]);
+    const at100 = `qs inc reached its ${softMeter} quota`;
+    await sharedMailbox().waitFor((m) => m.to.includes(owner.email) && mailText(m.raw).includes(at100));
+    await c.services.quotaNotices.check([a.id, b.id]);
+    // Give any duplicate the time to arrive, then count.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(mailsTo(at80)).toHaveLength(1);
+    expect(mailsTo(at100)).toHaveLength(1);
+    // Organization B has no usage and no notice.
+    const ofB = await c.tenancy.withTenant(b.id, (db) => listNotices(db, b.id), { mode: 'read' });
+    expect(ofB).toEqual([]);
+  });
+});

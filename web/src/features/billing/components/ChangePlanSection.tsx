@@ -1,0 +1,69 @@
+import { Alert, Button, Card, SimpleGrid, Stack, Text, Title } from '@mantine/core';
+import { describeError } from '../../../api/errors';
+import { notifySuccess } from '../../../components/notify';
+import { useChangeOrganizationPlan } from '../api/changeOrganizationPlan';
+import type { OrganizationPlan } from '../api/getOrganizationPlan';
+import { priceLine } from './price-line';
+
+const seatsLabel = (limit: number | null) => (limit === null ? 'Unlimited seats' : `${limit} seats`);
+
+/** The plans the organization may switch to; owners (`billing:manage`) switch at once. */
+export function ChangePlanSection({
+  org,
+  data,
+  manage,
+}: {
+  readonly org: { readonly slug: string; readonly name: string };
+  readonly data: OrganizationPlan;
+  readonly manage: boolean;
+}) {
+  const change = useChangeOrganizationPlan(org.slug);
+  return (
+    <Stack gap="sm" component="section" aria-labelledby="available-plans">
+      <Title order={2} size="h3" id="available-plans">
+        Available plans
+      </Title>
+      {change.isError ? (
+        <Alert color="red" role="alert" title="Could not change the plan">
+          <Text size="sm">{describeError(change.error)}</Text>
+        </Alert>
+      ) : null}
+      {manage ? null : (
+        <Text size="sm" c="dimmed">
+          Only owners can change the plan.
+        </Text>
+      )}
+      <SimpleGrid cols={{ base: 1, sm: 2, lg: 3 }}>
+        {data.available.map((p) => {
+          const current = p.key === data.plan.key;
+          return (
+            <Card withBorder key={p.key}>
+              <Stack gap="xs">
+                <Title order={3} size="h4">
+                  {p.name}
+                </Title>
+                <Text size="sm">{priceLine(p)}</Text>
+                <Text size="sm">{seatsLabel(p.seatLimit)}</Text>
+                {manage ? (
+                  <Button
+                    variant={current ? 'light' : 'filled'}
+                    disabled={current || change.isPending}
+                    loading={change.isPending && change.variables === p.key}
+                    aria-label={current ? `${p.name}: current plan` : `Switch to ${p.name}`}
+                    onClick={() =>
+                      change.mutate(p.key, {
+                        onSuccess: () => notifySuccess(`${org.name} is now on ${p.name}`),
+                      })
+                    }
+                  >
+                    {current ? 'Current plan' : `Switch to ${p.name}`}
+                  </Button>
+                ) : null}
+              </Stack>
+            </Card>
+          );
+        })}
+      </SimpleGrid>
+    </Stack>
+  );
+}
