@@ -64,6 +64,14 @@ describe('Stripe webhooks', () => {
     expect(first.json()).toMatchObject({ received: true, outcome: 'applied' });
     expect(await state(o.id)).toMatchObject({ plan: 'pro', status: 'active' });
     expect(await planChanges(o.id)).toBe('1');
+    // Subscribed: a second Checkout would bill twice.
+    const second = await c.app.inject({
+      method: 'POST',
+      url: '/v1/billing/checkout-session',
+      headers: { authorization: `Bearer ${o.token}` },
+      payload: { plan: 'enterprise' },
+    });
+    expect(second.json<{ error: { code: string } }>().error.code).toBe('SUBSCRIPTION_EXISTS');
     const again = await deliver(e);
     expect(again.statusCode).toBe(200);
     expect(again.json<{ outcome: string }>().outcome).toBe('duplicate');

@@ -6,7 +6,8 @@ export type StripeBillingErrorCode =
   | 'STRIPE_SIGNATURE_INVALID'
   | 'STRIPE_UNAVAILABLE'
   | 'STRIPE_NOT_CONFIGURED'
-  | 'PLAN_MANAGED_BY_STRIPE';
+  | 'PLAN_MANAGED_BY_STRIPE'
+  | 'SUBSCRIPTION_EXISTS';
 
 const STATUS: Record<StripeBillingErrorCode, number> = {
   // The deployment bills with the built-in provider: there is no Stripe checkout or portal.
@@ -19,6 +20,9 @@ const STATUS: Record<StripeBillingErrorCode, number> = {
   // PUT /v1/billing/plan with the Stripe provider: the plan follows the Stripe subscription (Checkout,
   // the portal); an owner's direct change would bypass payment.
   PLAN_MANAGED_BY_STRIPE: 409,
+  // Checkout with a subscription already active or past due: a second one would bill twice; the plan is
+  // changed in the Customer Portal.
+  SUBSCRIPTION_EXISTS: 409,
   // Stripe answered with an error or could not be reached; nothing was stored.
   STRIPE_UNAVAILABLE: 503,
 };

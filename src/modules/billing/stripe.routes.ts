@@ -58,7 +58,8 @@ export function registerBillingProviderRoutes(app: App, deps: { provider: Billin
         description:
           'A Stripe Checkout URL that subscribes the organization to `plan` (its Stripe price, ' +
           'STRIPE_PRICES); the plan changes when Stripe reports the subscription. 409 PLAN_NOT_SOLD for a ' +
-          `plan without a price. ${linkDoc}`,
+          'plan without a price; 409 SUBSCRIPTION_EXISTS while a subscription is active or past due (change ' +
+          `it in the portal). ${linkDoc}`,
         body: Type.Object({ plan: PlanKey }, { additionalProperties: false }),
         response: { 200: LinkResponse, 409: ErrorResponse, 503: ErrorResponse, ...errors },
       },

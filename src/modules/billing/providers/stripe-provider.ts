@@ -77,6 +77,15 @@ export function createStripeProvider(deps: {
       if (!price) {
         throw new StripeBillingError('PLAN_NOT_SOLD', `the plan "${plan}" has no Stripe price`);
       }
+      const current = await withTenant(ctx.tenantId, (db) => repo.customerOf(db, ctx.tenantId), {
+        mode: 'read',
+      });
+      if (current?.subscriptionId && (current.status === 'active' || current.status === 'past_due')) {
+        throw new StripeBillingError(
+          'SUBSCRIPTION_EXISTS',
+          'the organization already has a subscription: change its plan in the billing portal',
+        );
+      }
       const { customer, returnUrl } = await ensureCustomer(ctx);
       const session = await stripeCall(log, 'create the checkout session', () =>
         stripe.checkout.sessions.create({

@@ -31,6 +31,8 @@ export function StripeBillingActions() {
   const names = new Map((plan.data?.available ?? []).map((p) => [p.key, p.name]));
   const current = plan.data?.plan.key;
   const busy = checkout.isPending || portal.isPending;
+  // A running subscription changes plan in the portal (a second Checkout would bill twice).
+  const subscribed = info.status === 'active' || info.status === 'past_due';
   const error = checkout.error ?? portal.error;
   return (
     <Card withBorder component="section" aria-label="Stripe billing">
@@ -59,7 +61,7 @@ export function StripeBillingActions() {
         ) : null}
         {manage ? (
           <Group gap="xs">
-            {info.checkoutPlans
+            {(subscribed ? [] : info.checkoutPlans)
               .filter((key) => key !== current)
               .map((key) => (
                 <Button
