@@ -81,6 +81,7 @@ async function main(): Promise<void> {
     mailFrom: config.mailFrom,
     requireVerifiedEmail: config.requireVerifiedEmail,
     usage: config.usage,
+    closeLocalPeriods: config.billingClosePeriods,
     devMailbox: config.nodeEnv === 'development' && !config.smtpUrl,
   });
   await runServer({ composition, config, log, onStopped: () => db.stop() });

@@ -57,6 +57,11 @@ export interface AppConfig {
   /** Usage metering: USAGE_LATENESS_DAYS (default 7, 1-30): events older than this are refused;
    *  USAGE_RETENTION_DAYS (default 400, 60-3650): raw events are kept this long. */
   usage: { latenessDays: number; retentionDays: number };
+  /**
+   * BILLING_CLOSE_PERIODS (default true): the local billing provider's hourly period close runs (where the
+   * job worker runs). `false` turns it off, e.g. when another billing provider issues the invoices.
+   */
+  billingClosePeriods: boolean;
   secretsFromEnv: SecretsFromEnv;
   /** Public keys of retired audit checkpoint keys (AUDIT_RETIRED_KEYS): older checkpoints still verify. */
   auditRetiredKeys: RetiredAuditKey[];
@@ -323,6 +328,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError('MAIL_FROM', 'MAIL_FROM must be an address such as "Acme <no-reply@acme.test>"');
   }
   const requireVerifiedEmail = oneOf(env, 'REQUIRE_VERIFIED_EMAIL', ['true', 'false'], 'true') === 'true';
+  const billingClosePeriods = oneOf(env, 'BILLING_CLOSE_PERIODS', ['true', 'false'], 'true') === 'true';
   const usage = {
     latenessDays: int(env, 'USAGE_LATENESS_DAYS', 7, 1, 30),
     retentionDays: int(env, 'USAGE_RETENTION_DAYS', 400, 60, 3650),
@@ -345,6 +351,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     mailFrom,
     requireVerifiedEmail,
     usage,
+    billingClosePeriods,
     secretsFromEnv: secretsFromEnv(env, nodeEnv),
     auditRetiredKeys: retiredAuditKeys(env),
   };
