@@ -19,6 +19,7 @@ import * as m0016 from './0016-audit-write-cost.js';
 import * as m0017 from './0017-usage-metering.js';
 import * as m0018 from './0018-plans.js';
 import * as m0019 from './0019-invoices.js';
+import * as m0022 from './0022-usage-ingest-cost.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -45,4 +46,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0017-usage-metering', m0017],
   ['0018-plans', m0018],
   ['0019-invoices', m0019],
+  ['0022-usage-ingest-cost', m0022],
 ];
