@@ -15,7 +15,7 @@
  * `GET /v1/usage/summary` (hour buckets over 6 days, over HTTP with an API key) is timed against the same
  * question asked of the raw events (`sum … group by hour`), p50/p99 of each.
  *
- * Usage: npm run bench:ingest  (env: BENCH_EVENTS per batch size and round (200000), BENCH_ROUNDS (2),
+ * Usage: npm run bench:ingest  (env: BENCH_EVENTS per batch size and round (200000), BENCH_ROUNDS (2), BENCH_SIZES (100,1000),
  * BENCH_CONCURRENCY (8), BENCH_POOL (10), BENCH_SUMMARY_EVENTS (1000000; 0 skips), BENCH_SUMMARY_SECONDS
  * (5), BENCH_DATABASE_URL)
  */
@@ -34,6 +34,7 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const POOL = Number(process.env.BENCH_POOL ?? 10);
 const SUMMARY_EVENTS = Number(process.env.BENCH_SUMMARY_EVENTS ?? 1_000_000);
 const SUMMARY_SECONDS = Number(process.env.BENCH_SUMMARY_SECONDS ?? 5);
+const SIZES = (process.env.BENCH_SIZES ?? '100,1000').split(',').map(Number);
 const ORGS = 100;
 const METER = 'bench.bytes';
 
@@ -185,7 +186,7 @@ try {
   };
 
   const results: Record<string, { app: Round[]; bare: Round[] }> = {};
-  for (const size of [100, 1000]) {
+  for (const size of SIZES) {
     // Warm-up (not counted in the figures, counted in the check).
     const warm = makeBatches(`w${size}-${randomBytes(3).toString('hex')}`, size, size * 40);
     await drive(warm, viaHttp);
