@@ -92,6 +92,16 @@ export function createUsageEventsService(deps: {
   const { withTenant, meters, settings } = deps;
   const now = deps.now ?? Date.now;
 
+  async function meterOf(key: string, cache: Map<string, MeterDef | null>): Promise<MeterDef | null> {
+    let m = cache.get(key);
+    if (m === undefined) {
+      const got = meters.get(key);
+      m = got instanceof Promise ? await got : got;
+      cache.set(key, m);
+    }
+    return m;
+  }
+
   return {
     async ingest(ctx, events, opts) {
       const internal = opts?.source === 'internal';
@@ -99,20 +109,19 @@ export function createUsageEventsService(deps: {
       const earliest = t - settings.latenessMs;
       const latest = t + settings.futureMs;
       const results: EventOutcome[] = new Array<EventOutcome>(events.length);
-      // First occurrence of each id: its index (the digest is in `digests` at that index).
-      const seen = new Map<string, number>();
-      const digests: string[] = new Array<string>(events.length);
-      const values: (string | null)[] = new Array<string | null>(events.length);
-      const dimensions: (string | null)[] = new Array<string | null>(events.length);
-      const instants: string[] = new Array<string>(events.length);
-      const props: (string | null)[] = new Array<string | null>(events.length);
-      const pending: number[] = [];
-      // The meters of this batch (a batch has few): the catalog answers synchronously when loaded, and
-      // only a miss costs an await (one per meter, not one per event).
+      const seen = new Map<string, { index: number; digest: string }>();
+      const pending: {
+        index: number;
+        digest: string;
+        value: string | null;
+        dimension: string | null;
+        ms: number;
+        props: string | null;
+      }[] = [];
       const meterCache = new Map<string, MeterDef | null>();
       for (let i = 0; i < events.length; i++) {
         const e = events[i]!;
-        // 3 bytes per UTF-16 unit at most: only a long id needs its UTF-8 length counted.
+        // At most 3 UTF-8 bytes per UTF-16 unit: only a long id needs its bytes counted.
         if (e.id.length * 3 > MAX_ID_BYTES && Buffer.byteLength(e.id, 'utf8') > MAX_ID_BYTES) {
           results[i] = fail(i, e.id, 'INVALID_ID', `id is longer than ${MAX_ID_BYTES} bytes in UTF-8`);
           continue;
@@ -125,12 +134,9 @@ export function createUsageEventsService(deps: {
           results[i] = fail(i, e.id, 'METER_RESERVED', `meter "${e.meter}" is recorded by the platform only`);
           continue;
         }
-        let meter = meterCache.get(e.meter);
-        if (meter === undefined) {
-          const got = meters.get(e.meter);
-          meter = got instanceof Promise ? await got : got;
-          meterCache.set(e.meter, meter);
-        }
+        // The batch's meters are few: an await (a promise and a microtask turn) only on a batch's first
+        // sight of a meter, not once per event (it showed in the ingestion profile).
+        const meter = meterCache.get(e.meter) ?? (await meterOf(e.meter, meterCache));
         if (!meter) {
           results[i] = fail(i, e.id, 'UNKNOWN_METER', `no meter "${e.meter}"`);
           continue;
@@ -158,68 +164,58 @@ export function createUsageEventsService(deps: {
           results[i] = fail(i, e.id, 'INVALID_VALUE', invalidValueMessage(meter));
           continue;
         }
-        const canonical = canonicalProperties(e.properties);
-        const digest = eventDigest(e.meter, sentValue, ms, canonical);
+        const props = canonicalProperties(e.properties);
+        const digest = eventDigest(e.meter, sentValue, ms, props);
         const first = seen.get(e.id);
-        if (first !== undefined) {
-          results[i] = { index: i, id: e.id, status: digests[first] === digest ? 'duplicate' : 'conflict' };
+        if (first) {
+          results[i] = { index: i, id: e.id, status: first.digest === digest ? 'duplicate' : 'conflict' };
           continue;
         }
-        seen.set(e.id, i);
-        digests[i] = digest;
-        values[i] = resolved.value;
-        dimensions[i] = resolved.dimension;
-        instants[i] = new Date(ms).toISOString();
-        props[i] = canonical;
-        pending.push(i);
+        seen.set(e.id, { index: i, digest });
+        pending.push({ index: i, digest, value: resolved.value, dimension: resolved.dimension, ms, props });
       }
       if (pending.length > 0) {
-        // Sorted by id: concurrent batches lock keys in one order (no deadlock).
         pending.sort((a, b) => {
-          const x = events[a]!.id;
-          const y = events[b]!.id;
+          const x = events[a.index]!.id;
+          const y = events[b.index]!.id;
           return x < y ? -1 : x > y ? 1 : 0;
         });
-        const n = pending.length;
         const cols: repo.EventColumns = {
-          ids: new Array<string>(n),
-          meters: new Array<string>(n),
-          values: new Array<string | null>(n),
-          dimensions: new Array<string | null>(n),
-          occurredAt: new Array<string>(n),
-          properties: new Array<string | null>(n),
-          digests: new Array<string>(n),
+          ids: [],
+          meters: [],
+          values: [],
+          dimensions: [],
+          occurredAt: [],
+          properties: [],
+          digests: [],
         };
-        for (let j = 0; j < n; j++) {
-          const i = pending[j]!;
-          const e = events[i]!;
-          cols.ids[j] = e.id;
-          cols.meters[j] = e.meter;
-          cols.values[j] = values[i]!;
-          cols.dimensions[j] = dimensions[i]!;
-          cols.occurredAt[j] = instants[i]!;
-          cols.properties[j] = props[i]!;
-          cols.digests[j] = digests[i]!;
+        for (const p of pending) {
+          const e = events[p.index]!;
+          cols.ids.push(e.id);
+          cols.meters.push(e.meter);
+          cols.values.push(p.value);
+          cols.dimensions.push(p.dimension);
+          cols.occurredAt.push(new Date(p.ms).toISOString());
+          cols.properties.push(p.props);
+          cols.digests.push(p.digest);
         }
         const stored = await withTenant(ctx.tenantId, async (db) => {
           const rows = await repo.insertBatch(db, ctx.tenantId, cols);
-          const byId = new Map<string, string | null>();
-          for (const r of rows) byId.set(r.id, r.digest);
-          if (byId.size < n) {
-            const unresolved = cols.ids.filter((id) => !byId.has(id));
+          const byId = new Map(rows.map((r) => [r.id, r.digest]));
+          const unresolved = cols.ids.filter((id) => !byId.has(id));
+          if (unresolved.length > 0) {
             for (const r of await repo.storedDigests(db, ctx.tenantId, unresolved)) byId.set(r.id, r.digest);
           }
           return byId;
         });
-        for (let j = 0; j < n; j++) {
-          const i = pending[j]!;
-          const id = cols.ids[j]!;
-          const digest = stored.get(id);
-          if (digest === undefined) throw new Error(`usage event ${id}: neither stored nor found`);
-          results[i] = {
-            index: i,
-            id,
-            status: digest === null ? 'accepted' : digest === cols.digests[j] ? 'duplicate' : 'conflict',
+        for (const p of pending) {
+          const e = events[p.index]!;
+          const digest = stored.get(e.id);
+          if (digest === undefined) throw new Error(`usage event ${e.id}: neither stored nor found`);
+          results[p.index] = {
+            index: p.index,
+            id: e.id,
+            status: digest === null ? 'accepted' : digest === p.digest ? 'duplicate' : 'conflict',
           };
         }
       }
