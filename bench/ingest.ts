@@ -55,6 +55,8 @@ interface Round {
   eventsPerSecond: number;
   cpuUs: number;
   pgUs: number;
+  /** Cores busy with other processes of the machine meanwhile (a shared machine's noise). */
+  foreignCores: number;
 }
 
 /** `count` events in batches of `size` over the organizations; 1 % of each batch repeats an earlier one. */
@@ -154,6 +156,7 @@ try {
       eventsPerSecond: events / secs,
       cpuUs: ((used.mainThread + used.otherThreads + used.postgres) / events) * 1e6,
       pgUs: (used.postgres / events) * 1e6,
+      foreignCores: used.foreign / used.seconds,
     };
   }
   const expected = { accepted: 0, duplicates: 0 };
@@ -218,7 +221,8 @@ try {
     console.log(
       `  batch ${size.padStart(4)}: HTTP ${app.toFixed(0).padStart(7)} events/s (cpu ${m(r.app, 'cpuUs').toFixed(1)} µs/event, PostgreSQL ${m(r.app, 'pgUs').toFixed(1)})` +
         `   bare insert ${base.toFixed(0).padStart(7)} events/s (cpu ${m(r.bare, 'cpuUs').toFixed(1)} µs/event, PostgreSQL ${m(r.bare, 'pgUs').toFixed(1)})` +
-        `   ratio ${(app / base).toFixed(2)} (CPU per event ${(m(r.bare, 'cpuUs') / m(r.app, 'cpuUs')).toFixed(2)})`,
+        `   ratio ${(app / base).toFixed(2)} (CPU per event ${(m(r.bare, 'cpuUs') / m(r.app, 'cpuUs')).toFixed(2)})` +
+        `   other processes ${m(r.app, 'foreignCores').toFixed(2)} / ${m(r.bare, 'foreignCores').toFixed(2)} cores`,
     );
   }
   const stored = await admin.query<{ n: string; d: string }>(
