@@ -20,6 +20,7 @@ import * as m0017 from './0017-usage-metering.js';
 import * as m0018 from './0018-plans.js';
 import * as m0019 from './0019-invoices.js';
 import * as m0020 from './0020-quotas.js';
+import * as m0022 from './0022-usage-ingest-cost.js';
 import * as m0023 from './0023-period-close.js';
 
 export interface MigrationModule {
@@ -48,6 +49,7 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0018-plans', m0018],
   ['0019-invoices', m0019],
   ['0020-quotas', m0020],
-  // 0021-0022 are assigned to other branches of issue 11; the lead orders them on merge.
+  // 0021 (Stripe) is assigned to another branch of issue 11; the lead orders it on merge.
+  ['0022-usage-ingest-cost', m0022],
   ['0023-period-close', m0023],
 ];
