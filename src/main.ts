@@ -82,6 +82,7 @@ async function main(): Promise<void> {
     requireVerifiedEmail: config.requireVerifiedEmail,
     usage: config.usage,
     stripe: config.stripe,
+    closeLocalPeriods: config.billingClosePeriods,
     devMailbox: config.nodeEnv === 'development' && !config.smtpUrl,
   });
   await runServer({ composition, config, log, onStopped: () => db.stop() });

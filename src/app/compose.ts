@@ -198,8 +198,8 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
         ...(closeLocalPeriods
           ? {
               [PERIOD_CLOSE_TASK]: createPeriodCloseJobHandler({
-                organizations: (createdBefore, after, limit) =>
-                  billingOrganizations(checkpointPool, createdBefore, after, limit, opts.log),
+                organizations: (cutoff, after, limit) =>
+                  billingOrganizations(checkpointPool, cutoff, after, limit, opts.log),
                 aggregatedUpToNow: () =>
                   aggregatedUpToNow({ workerPool: checkpointPool, runAggregation, timeoutMs: 60_000 }),
                 closer: services.periodCloser,

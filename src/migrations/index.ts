@@ -21,6 +21,7 @@ import * as m0018 from './0018-plans.js';
 import * as m0019 from './0019-invoices.js';
 import * as m0020 from './0020-quotas.js';
 import * as m0021 from './0021-stripe.js';
+import * as m0022 from './0022-usage-ingest-cost.js';
 import * as m0023 from './0023-period-close.js';
 
 export interface MigrationModule {
@@ -50,6 +51,6 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0019-invoices', m0019],
   ['0020-quotas', m0020],
   ['0021-stripe', m0021],
-  // 0022 is assigned to another branch of issue 11; the lead orders it on merge.
+  ['0022-usage-ingest-cost', m0022],
   ['0023-period-close', m0023],
 ];

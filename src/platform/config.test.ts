@@ -56,6 +56,7 @@ describe('loadConfig: defaults', () => {
       mailFrom: 'SaaSReady <no-reply@saasready.local>',
       requireVerifiedEmail: true,
       usage: { latenessDays: 7, retentionDays: 400 },
+      billingClosePeriods: true,
       baseDomain: undefined,
       secretsFromEnv: {},
       auditRetiredKeys: [],
@@ -292,6 +293,12 @@ describe('loadConfig: secrets from the environment', () => {
     failure({ AUDIT_RETIRED_KEYS: JSON.stringify([{ ...ed25519Jwk(), kid: 'old' }]) }, 'AUDIT_RETIRED_KEYS');
     failure({ AUDIT_RETIRED_KEYS: '{"kid":"x"}' }, 'AUDIT_RETIRED_KEYS');
     failure({ AUDIT_RETIRED_KEYS: JSON.stringify([pub]) }, 'AUDIT_RETIRED_KEYS');
+  });
+
+  it('BILLING_CLOSE_PERIODS is true unless set to false, and nothing else', () => {
+    expect(loadConfig({}).billingClosePeriods).toBe(true);
+    expect(loadConfig({ BILLING_CLOSE_PERIODS: 'false' }).billingClosePeriods).toBe(false);
+    expect(() => loadConfig({ BILLING_CLOSE_PERIODS: 'no' })).toThrow(/BILLING_CLOSE_PERIODS/);
   });
 
   it('REQUIRE_VERIFIED_EMAIL is true unless set to false, and nothing else', () => {

@@ -60,6 +60,11 @@ export interface AppConfig {
   usage: { latenessDays: number; retentionDays: number };
   /** The Stripe billing provider (STRIPE_* variables, config-stripe.ts); undefined: the local provider. */
   stripe: StripeConfig | undefined;
+  /**
+   * BILLING_CLOSE_PERIODS (default true): the local billing provider's hourly period close runs (where the
+   * job worker runs). `false` turns it off, e.g. when another billing provider issues the invoices.
+   */
+  billingClosePeriods: boolean;
   secretsFromEnv: SecretsFromEnv;
   /** Public keys of retired audit checkpoint keys (AUDIT_RETIRED_KEYS): older checkpoints still verify. */
   auditRetiredKeys: RetiredAuditKey[];
@@ -326,6 +331,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError('MAIL_FROM', 'MAIL_FROM must be an address such as "Acme <no-reply@acme.test>"');
   }
   const requireVerifiedEmail = oneOf(env, 'REQUIRE_VERIFIED_EMAIL', ['true', 'false'], 'true') === 'true';
+  const billingClosePeriods = oneOf(env, 'BILLING_CLOSE_PERIODS', ['true', 'false'], 'true') === 'true';
   const usage = {
     latenessDays: int(env, 'USAGE_LATENESS_DAYS', 7, 1, 30),
     retentionDays: int(env, 'USAGE_RETENTION_DAYS', 400, 60, 3650),
@@ -353,6 +359,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       (name, fallback, min, max) => int(env, name, fallback, min, max),
       (name, message) => new ConfigError(name, message),
     ),
+    billingClosePeriods,
     secretsFromEnv: secretsFromEnv(env, nodeEnv),
     auditRetiredKeys: retiredAuditKeys(env),
   };

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 
 // What the period close reads in an organization's scope. Every query filters by organization_id
@@ -14,21 +15,17 @@ export async function organizationCreatedAt(db: TenantDb, orgId: string): Promis
 }
 
 /**
- * Whether the period has an invoice in any status, void included: the scheduled close treats a period
- * with a void invoice as handled (re-issuing one is a deliberate `closePeriod`, never automatic).
+ * The end (`YYYY-MM-DD`, exclusive) of the latest period that has an invoice in any status, void included,
+ * or undefined: the scheduled close goes on from there (a period with a void invoice counts as handled;
+ * re-issuing one is a deliberate `closePeriod`, never automatic).
  */
-export async function periodHasInvoice(
-  db: TenantDb,
-  orgId: string,
-  period: { start: string; end: string },
-): Promise<boolean> {
+export async function lastInvoicedPeriodEnd(db: TenantDb, orgId: string): Promise<string | undefined> {
   const row = await db
     .selectFrom('invoices')
-    .select('id')
+    .select(sql<string>`period_end::text`.as('period_end'))
     .where('organization_id', '=', orgId)
-    .where('period_start', '=', period.start)
-    .where('period_end', '=', period.end)
+    .orderBy('period_end', 'desc')
     .limit(1)
     .executeTakeFirst();
-  return row !== undefined;
+  return row?.period_end;
 }

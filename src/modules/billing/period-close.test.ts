@@ -48,6 +48,8 @@ describe('period close (job, database)', () => {
   let clock = realNow;
   const mine = new Set<string>();
   let failFor: string | null = null;
+  /** Replaces the deployment's billing start (the day migration 0023 ran: today) when set. */
+  let startsOn: string | undefined;
   const errors: { tenant_id?: string }[] = [];
   const log = {
     info: () => {},
@@ -89,8 +91,10 @@ describe('period close (job, database)', () => {
       aggregatedUpToNow: () =>
         aggregatedUpToNow({ workerPool, runAggregation: () => aggregator.runOnce(), timeoutMs: 20_000 }),
       closer: {
-        closeOrganization: (org, cutoff) =>
-          mine.has(org) ? closer.closeOrganization(org, cutoff) : Promise.resolve(0),
+        closeOrganization: (org, bounds) =>
+          mine.has(org)
+            ? closer.closeOrganization(org, { ...bounds, startsOn: startsOn ?? bounds.startsOn })
+            : Promise.resolve(0),
       },
       latenessMs: LATENESS,
       log,
@@ -220,9 +224,11 @@ describe('period close (job, database)', () => {
     },
   );
 
-  it('catches up every ended period since the creation, oldest first, then stops at the last invoiced one', async () => {
+  it('catches up every ended period since the creation (or the billing start), oldest first, then stops at the last invoiced one', async () => {
     const org = await createTestOrg(tenancy, 'pc-old');
+    const fresh = await createTestOrg(tenancy, 'pc-start');
     mine.add(org);
+    mine.add(fresh);
     const previous = calendarPeriod(
       'month',
       utcDate(new Date(Date.parse(`${period.start}T00:00:00Z`) - DAY)),
@@ -232,12 +238,24 @@ describe('period close (job, database)', () => {
       utcDate(new Date(Date.parse(`${previous.start}T00:00:00Z`) - DAY)),
     );
     // Created in the middle of the month before the previous one.
-    await admin.query('update organizations set created_at = $2 where id = $1', [
-      org,
-      new Date(Date.parse(`${before.start}T12:00:00Z`) + 9 * DAY),
-    ]);
+    for (const o of [org, fresh]) {
+      await admin.query('update organizations set created_at = $2 where id = $1', [
+        o,
+        new Date(Date.parse(`${before.start}T12:00:00Z`) + 9 * DAY),
+      ]);
+    }
     clock = new Date(end + LATENESS + HOUR);
+    // With the deployment's real billing start (today): only the current period, none before it.
+    mine.delete(org);
     await runJob();
+    expect((await invoicesOf(fresh)).map((i) => [i.period_start, i.period_end])).toEqual([
+      [period.start, period.end],
+    ]);
+    // A billing start before the creation: everything since the creation.
+    mine.delete(fresh);
+    mine.add(org);
+    startsOn = '2000-01-01';
+    await runJob().finally(() => (startsOn = undefined));
     const closed = await invoicesOf(org);
     expect(closed.map((i) => [i.period_start, i.period_end])).toEqual([
       [before.start, before.end],
@@ -246,6 +264,7 @@ describe('period close (job, database)', () => {
     ]);
     await runJob();
     expect(await invoicesOf(org)).toEqual(closed);
+    mine.add(fresh);
   });
 
   it('the composition schedules the task with the job worker (graphile-worker crontab)', async () => {

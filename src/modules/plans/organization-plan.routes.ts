@@ -48,7 +48,9 @@ export function registerOrganizationPlanRoutes(app: App, deps: { plans: Organiza
           'Moves the organization to a public, unarchived plan, at once (built-in billing provider). ' +
           'The current plan again changes nothing. 409 PLAN_NOT_AVAILABLE for an unknown, archived or ' +
           'non-public plan; 409 SEAT_LIMIT_REACHED (`details.limit`) when its seat limit is below the ' +
-          'seats in use. Audited `organization.plan_changed`.',
+          'seats in use; 409 PLAN_INTERVAL_CHANGE / PLAN_CURRENCY_CHANGE for a plan billed in another ' +
+          'interval or currency (a platform administrator makes that change at the start of a period). ' +
+          'Audited `organization.plan_changed`.',
         body: ChangeBody,
         response: { 200: OrganizationPlanSchema, 409: ErrorResponse, ...errors },
       },

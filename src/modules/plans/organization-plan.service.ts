@@ -9,6 +9,7 @@ import { organizationNotFound, planNotFound, PlansError, seatLimitReached } from
 import * as catalog from './plan-catalog.repository.js';
 import * as repo from './organization-plan.repository.js';
 import { seatUsage } from './seats.js';
+import type { PlanPrice } from '../billing/price-model.js';
 
 /** Most plans `GET /v1/billing/plan` lists as available (by key). */
 export const MAX_AVAILABLE_PLANS = 100;
@@ -33,6 +34,33 @@ const notAvailable = (key: string) =>
   new PlansError('PLAN_NOT_AVAILABLE', `the plan "${key}" is not available to choose`);
 
 /**
+ * An owner may not move to a plan billed in another interval or currency: every plan in effect within a
+ * billing period must share both (docs/billing.md, "Periods"), and an owner's change takes effect at once,
+ * mid-period. 409 PLAN_INTERVAL_CHANGE / PLAN_CURRENCY_CHANGE; a platform administrator makes such a change
+ * on the first day (UTC) of the organization's next period (docs/plans.md).
+ */
+async function refuseBillingTermsChange(db: TenantDb, from: string, next: PlanPrice, to: string) {
+  const current = (await catalog.findPlanRow(db, from))?.price as PlanPrice | undefined;
+  if (!current) return; // the current plan is gone from the catalog: nothing to compare (the close reports it)
+  if (current.interval !== next.interval) {
+    throw new PlansError(
+      'PLAN_INTERVAL_CHANGE',
+      `"${to}" is billed per ${next.interval} and the current plan per ${current.interval}: a change of ` +
+        'billing interval takes effect at the start of a period and is made by a platform administrator',
+      { from: current.interval, to: next.interval },
+    );
+  }
+  if (current.currency !== next.currency) {
+    throw new PlansError(
+      'PLAN_CURRENCY_CHANGE',
+      `"${to}" is billed in ${next.currency} and the current plan in ${current.currency}: a change of ` +
+        'currency takes effect at the start of a period and is made by a platform administrator',
+      { from: current.currency, to: next.currency },
+    );
+  }
+}
+
+/**
  * Moves the organization `ctx.tenantId` to plan `to`, in the caller's transaction of that organization:
  * under the organization lock, checks what `via` demands, then writes the plan, a row of its plan history
  * and `organization.plan_changed` (before/after, `via`) in its audit chain. The same plan again is a no-op
@@ -51,6 +79,7 @@ export async function applyPlanChange(
   const plan = PLAN_KEY_RE.test(to) ? await catalog.findPlanRow(db, to) : undefined;
   if (via === 'owner') {
     if (!plan || !plan.public || plan.archived_at) throw notAvailable(to);
+    await refuseBillingTermsChange(db, from, plan.price as PlanPrice, to);
     const seats = await seatUsage(db, orgId);
     if (plan.seat_limit !== null && seats.used > plan.seat_limit) {
       throw seatLimitReached(
@@ -85,8 +114,8 @@ export async function applyPlanChange(
 export interface OrganizationPlanService {
   /** The organization's plan, seats used and limit, and the plans available to choose. */
   get(ctx: TenantCtx): Promise<OrganizationPlan>;
-  /** An owner's change (`billing:manage`): see {@link applyPlanChange}, `via` owner. With the built-in
-   *  billing provider the change is immediate. */
+  /** An owner's change (`billing:manage`): see {@link applyPlanChange}, `via` owner. Immediate, so only
+   *  to a plan of the same billing interval and currency (409 PLAN_INTERVAL_CHANGE / PLAN_CURRENCY_CHANGE). */
   change(ctx: TenantCtx, plan: string): Promise<OrganizationPlan>;
   /** A platform administrator's change of any organization (`via` platform; audited in that
    *  organization's chain with the administrator as actor). PLAN_NOT_FOUND for an unknown plan or

@@ -137,6 +137,33 @@ describe('organization plan and seats', () => {
     expect((await planOf(org.id)).plan.key).toBe('free');
   });
 
+  it('owners cannot move to a plan billed in another interval or currency (409); a platform administrator can', async () => {
+    // Every plan in effect within a billing period shares its interval and currency (docs/billing.md):
+    // an owner's change is immediate, mid-period, so it may not change either.
+    const yearly = { ...price, interval: 'year' };
+    const euro = { ...price, currency: 'EUR' };
+    await createPlan({ key: key('yearly'), public: true, price: yearly });
+    await createPlan({ key: key('euro'), public: true, price: euro });
+    const org = await createOrg(owner.browser, 'opi');
+    const byYear = await owner.browser.put('/v1/billing/plan', { plan: key('yearly') }, inOrg(org.id));
+    expect(byYear.statusCode).toBe(409);
+    expect(byYear.json()).toMatchObject({
+      error: { code: 'PLAN_INTERVAL_CHANGE', details: { from: 'month', to: 'year' } },
+    });
+    const inEuro = await owner.browser.put('/v1/billing/plan', { plan: key('euro') }, inOrg(org.id));
+    expect(inEuro.statusCode).toBe(409);
+    expect(inEuro.json()).toMatchObject({
+      error: { code: 'PLAN_CURRENCY_CHANGE', details: { from: 'USD', to: 'EUR' } },
+    });
+    expect(await history(org.id)).toEqual([]);
+    const same = await owner.browser.put('/v1/billing/plan', { plan: key('three') }, inOrg(org.id));
+    expect(same.statusCode, same.body).toBe(200);
+    const byAdmin = await admin.browser.put(`/v1/platform/organizations/${org.id}/plan`, {
+      plan: key('yearly'),
+    });
+    expect(byAdmin.statusCode, byAdmin.body).toBe(200);
+  });
+
   it('a platform administrator sets any existing plan (audited as the administrator); owners of other orgs cannot', async () => {
     const org = await createOrg(owner.browser, 'opp');
     const put = (who: Browser, plan: string, id = org.id) =>

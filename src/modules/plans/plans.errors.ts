@@ -7,6 +7,8 @@ const STATUS = {
   PLAN_KEY_TAKEN: 409,
   PLAN_NOT_AVAILABLE: 409,
   SEAT_LIMIT_REACHED: 409,
+  PLAN_INTERVAL_CHANGE: 409,
+  PLAN_CURRENCY_CHANGE: 409,
 } as const;
 
 export type PlansErrorCode = keyof typeof STATUS;

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 
 /** The columns of a batch, one array each, in id order (so concurrent batches lock keys alike). */
@@ -13,36 +13,73 @@ export interface EventColumns {
 }
 
 /**
- * Stores a batch in ONE statement: the ids whose key is new are inserted into `usage_event_keys` (ON
- * CONFLICT DO NOTHING) and, for exactly those, into `usage_events`. Answers the ids it stored
- * (`digest` null) and the stored digest of every id that existed before the statement. An id in neither
- * was inserted by a concurrent transaction that committed meanwhile: ask {@link storedDigests}.
+ * The batch statement: $1 the organization, then the columns as array literals: $2 ids, $3 meters,
+ * $4 values, $5 dimensions, $6 instants, $7 properties, $8 digests (hex). The ids whose key is new are
+ * inserted into `usage_event_keys` (ON CONFLICT DO NOTHING) and, for exactly those, into `usage_events`.
+ * The organization is checked once per statement (`exists` in `organizations`, which its policy also
+ * restricts to the scope's own): `usage_event_keys` has no foreign key, whose check ran once per row
+ * (migration 0022). Exported for bench/ingest-statement.ts.
+ */
+export const INSERT_BATCH_SQL = `with input as (
+      select * from unnest($2::text[], $3::text[], $4::numeric[], $5::text[], $6::timestamptz[], $7::jsonb[],
+        $8::text[]) as t (id, meter, value, dimension, occurred_at, properties, digest)
+    ), fresh as (
+      insert into usage_event_keys (organization_id, id, digest, occurred_at)
+      select $1::uuid, i.id, decode(i.digest, 'hex'), i.occurred_at from input i
+       where exists (select 1 from organizations o where o.id = $1::uuid)
+      on conflict do nothing
+      returning id
+    ), stored as (
+      insert into usage_events (organization_id, id, meter, value, dimension, occurred_at, properties)
+      select $1::uuid, i.id, i.meter, i.value, i.dimension, i.occurred_at, i.properties
+        from input i join fresh f on f.id = i.id
+    )
+    select f.id, null::text as digest from fresh f
+    union all
+    select k.id, encode(k.digest, 'hex') from usage_event_keys k
+     where k.organization_id = $1::uuid
+       and k.id in (select i.id from input i where not exists (select 1 from fresh f where f.id = i.id))`;
+
+const NEEDS_ESCAPE = /["\\]/;
+const ESCAPE = /["\\]/g;
+
+/**
+ * A PostgreSQL array literal of texts (`{"a","b",NULL}`), every element quoted. What `pg` would build
+ * from a JS array, without its two regular-expression replacements per element: only an element with a
+ * quote or a backslash is escaped (ids and property JSON rarely have either).
+ */
+export function textArrayLiteral(xs: readonly (string | null)[]): string {
+  let out = '{';
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i];
+    if (i > 0) out += ',';
+    if (x === null || x === undefined) out += 'NULL';
+    else out += NEEDS_ESCAPE.test(x) ? `"${x.replace(ESCAPE, '\\$&')}"` : `"${x}"`;
+  }
+  return out + '}';
+}
+
+/**
+ * Stores a batch in ONE statement ({@link INSERT_BATCH_SQL}). Answers the ids it stored (`digest` null)
+ * and the stored digest of every id that existed before the statement. An id in neither was inserted by
+ * a concurrent transaction that committed meanwhile: ask {@link storedDigests}.
  */
 export async function insertBatch(
   db: TenantDb,
   orgId: string,
   c: EventColumns,
 ): Promise<{ id: string; digest: string | null }[]> {
-  const res = await sql<{ id: string; digest: string | null }>`with input as (
-      select * from unnest(${c.ids}::text[], ${c.meters}::text[], ${c.values}::numeric[],
-        ${c.dimensions}::text[], ${c.occurredAt}::timestamptz[], ${c.properties}::jsonb[], ${c.digests}::text[])
-        as t (id, meter, value, dimension, occurred_at, properties, digest)
-    ), fresh as (
-      insert into usage_event_keys (organization_id, id, digest, occurred_at)
-      select ${orgId}::uuid, i.id, decode(i.digest, 'hex'), i.occurred_at from input i
-      on conflict do nothing
-      returning id
-    ), stored as (
-      insert into usage_events (organization_id, id, meter, value, dimension, occurred_at, properties)
-      select ${orgId}::uuid, i.id, i.meter, i.value, i.dimension, i.occurred_at, i.properties
-        from input i join fresh f on f.id = i.id
-    )
-    select f.id, null::text as digest from fresh f
-    union all
-    select k.id, encode(k.digest, 'hex') from usage_event_keys k
-     where k.organization_id = ${orgId}::uuid
-       and k.id in (select i.id from input i where not exists (select 1 from fresh f where f.id = i.id))`.execute(
-    db,
+  const res = await db.executeQuery<{ id: string; digest: string | null }>(
+    CompiledQuery.raw(INSERT_BATCH_SQL, [
+      orgId,
+      textArrayLiteral(c.ids),
+      textArrayLiteral(c.meters),
+      textArrayLiteral(c.values),
+      textArrayLiteral(c.dimensions),
+      textArrayLiteral(c.occurredAt),
+      textArrayLiteral(c.properties),
+      textArrayLiteral(c.digests),
+    ]),
   );
   return res.rows;
 }

@@ -490,22 +490,26 @@ describe('definer functions refuse outside their contract', () => {
   });
 
   it('app_priv_billing_organizations (the period close): the worker role’s, not the runtime role’s; refused inside a scope', async () => {
-    const text = 'select * from worker_api.app_priv_billing_organizations(now(), null, 10)';
+    const text = "select * from worker_api.app_priv_billing_organizations('2100-02-01', null, 10)";
     await expect(app.query(text)).rejects.toThrow(/permission denied/);
     const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
     try {
-      // Ids of organizations created before the instant, by id; none created later.
+      // Ids of organizations created before the cutoff's month, by id, with the billing start (the day
+      // the migration ran: today in tests); nothing at all while no month ends between it and the cutoff.
       const all: string[] = [];
+      const starts = new Set<string>();
       let after: string | null = null;
       for (;;) {
-        const page = await billingOrganizations(workerPool, new Date(Date.now() + 60_000), after, 1000);
-        all.push(...page);
+        const page = await billingOrganizations(workerPool, '2100-02-14', after, 1000);
+        all.push(...page.map((o) => o.id));
+        for (const o of page) starts.add(o.startsOn);
         if (page.length < 1000) break;
-        after = page[page.length - 1]!;
+        after = page[page.length - 1]!.id;
       }
       expect(all).toEqual(expect.arrayContaining([orgA, orgB]));
       expect([...all].sort()).toEqual(all);
-      expect(await billingOrganizations(workerPool, new Date('2000-01-01T00:00:00Z'), null, 10)).toEqual([]);
+      expect([...starts]).toEqual([new Date().toISOString().slice(0, 10)]);
+      expect(await billingOrganizations(workerPool, '2000-01-01', null, 10)).toEqual([]);
       await expectRefusedInTenantScope(workerPool, orgB, refused, text);
     } finally {
       await workerPool.end();

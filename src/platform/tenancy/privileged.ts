@@ -252,28 +252,33 @@ export async function auditOrganizationsPending(
   return res.rows.map((r) => r.organization_id);
 }
 
+/** An organization the period close should look at, with the day the scheduled close starts from. */
+export interface BillingOrganization {
+  id: string;
+  /** `billing_close_start.starts_on` (migration 0023): only periods ending after it are closed. */
+  startsOn: string;
+}
+
 /**
- * Organizations created before `createdBefore`, by id (the hourly period close of the local billing
- * provider, src/modules/billing/period-close.ts: only an organization created earlier can have a period
- * that ended; nothing else about them). Worker role only (`worker_api.app_priv_billing_organizations`,
- * migration 0023), like {@link auditChainsToCheckpoint}; refused inside a tenant scope.
+ * Organizations that may have a period to close on or before `cutoff` (a `YYYY-MM-DD` day), by id: the
+ * hourly period close of the local billing provider (src/modules/billing/period-close.ts). Leaves out,
+ * conservatively, those already invoiced for the last closable period (migration 0023 says how); ids only,
+ * with the deployment's billing start. Worker role only (`worker_api.app_priv_billing_organizations`), like
+ * {@link auditChainsToCheckpoint}; refused inside a tenant scope.
  */
 export async function billingOrganizations(
   workerPool: pg.Pool,
-  createdBefore: Date,
+  cutoff: string,
   after: string | null,
   limit: number,
   log?: Logger,
-): Promise<string[]> {
-  log?.debug(
-    { privileged_operation: 'billing_organizations', created_before: createdBefore, after, limit },
-    'privileged operation',
+): Promise<BillingOrganization[]> {
+  log?.debug({ privileged_operation: 'billing_organizations', cutoff, after, limit }, 'privileged operation');
+  const res = await workerPool.query<{ organization_id: string; starts_on: string }>(
+    'select organization_id, starts_on::text as starts_on from worker_api.app_priv_billing_organizations($1::date, $2, $3)',
+    [cutoff, after, limit],
   );
-  const res = await workerPool.query<{ organization_id: string }>(
-    'select organization_id from worker_api.app_priv_billing_organizations($1, $2, $3)',
-    [createdBefore, after, limit],
-  );
-  return res.rows.map((r) => r.organization_id);
+  return res.rows.map((r) => ({ id: r.organization_id, startsOn: r.starts_on }));
 }
 
 /**
