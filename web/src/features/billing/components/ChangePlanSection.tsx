@@ -2,12 +2,18 @@ import { Alert, Button, Card, SimpleGrid, Stack, Text, Title } from '@mantine/co
 import { describeError } from '../../../api/errors';
 import { notifySuccess } from '../../../components/notify';
 import { useChangeOrganizationPlan } from '../api/changeOrganizationPlan';
+import { useBillingProvider } from '../api/stripeLinks';
 import type { OrganizationPlan } from '../api/getOrganizationPlan';
 import { priceLine } from './price-line';
 
 const seatsLabel = (limit: number | null) => (limit === null ? 'Unlimited seats' : `${limit} seats`);
 
-/** The plans the organization may switch to; owners (`billing:manage`) switch at once. */
+/**
+ * The plans the organization may switch to; owners (`billing:manage`) switch at once with the built-in
+ * provider, to a plan of the same billing interval and currency (the server refuses others: 409
+ * PLAN_INTERVAL_CHANGE / PLAN_CURRENCY_CHANGE). Under Stripe the plan follows the subscription, so the
+ * buttons give way to the Stripe card above.
+ */
 export function ChangePlanSection({
   org,
   data,
@@ -18,6 +24,10 @@ export function ChangePlanSection({
   readonly manage: boolean;
 }) {
   const change = useChangeOrganizationPlan(org.slug);
+  const provider = useBillingProvider(org.slug);
+  // Until the provider is known, no button: a click under Stripe would only be refused.
+  const switching = manage && provider.data?.provider === 'local';
+  const terms = data.plan.price;
   return (
     <Stack gap="sm" component="section" aria-labelledby="available-plans">
       <Title order={2} size="h3" id="available-plans">
@@ -33,9 +43,16 @@ export function ChangePlanSection({
           Only owners can change the plan.
         </Text>
       )}
+      {manage && provider.data?.provider === 'stripe' ? (
+        <Text size="sm" c="dimmed">
+          The plan follows the Stripe subscription: choose a plan with Checkout or change it in Manage
+          billing.
+        </Text>
+      ) : null}
       <SimpleGrid cols={{ base: 1, sm: 2, lg: 3 }}>
         {data.available.map((p) => {
           const current = p.key === data.plan.key;
+          const sameTerms = p.price.interval === terms.interval && p.price.currency === terms.currency;
           return (
             <Card withBorder key={p.key}>
               <Stack gap="xs">
@@ -44,7 +61,13 @@ export function ChangePlanSection({
                 </Title>
                 <Text size="sm">{priceLine(p)}</Text>
                 <Text size="sm">{seatsLabel(p.seatLimit)}</Text>
-                {manage ? (
+                {switching && !current && !sameTerms ? (
+                  <Text size="sm" c="dimmed">
+                    Billed per {p.price.interval} in {p.price.currency}: a platform administrator makes this
+                    change at the start of a period.
+                  </Text>
+                ) : null}
+                {switching && (current || sameTerms) ? (
                   <Button
                     variant={current ? 'light' : 'filled'}
                     disabled={current || change.isPending}
