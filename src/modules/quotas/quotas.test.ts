@@ -16,6 +16,7 @@ import {
 import { sharedMailbox } from '../../../test/support/mailbox.js';
 import { mailText } from '../../../test/support/smtp.js';
 import { listNotices } from './quotas.repository.js';
+import { quotaRouteTable } from './quota-hook.js';
 
 const price = { currency: 'USD', interval: 'month', components: [] };
 
@@ -85,6 +86,39 @@ describe('quota enforcement', () => {
   });
   afterAll(() => stopApp(c));
 
+  it('the routes a hard api_requests quota never blocks are exactly these (no POST creating tenant data)', () => {
+    const exempt = quotaRouteTable(c.app)
+      .filter((r) => r.exempt && r.method !== 'HEAD')
+      .map((r) => `${r.method} ${r.url}`)
+      .sort();
+    expect(exempt).toEqual([
+      'DELETE /v1/api-keys/:id',
+      'DELETE /v1/members/:userId',
+      'GET /v1/api-keys',
+      'GET /v1/api-keys/:id',
+      'GET /v1/audit-logs',
+      'GET /v1/audit-logs/checkpoints',
+      'GET /v1/audit-logs/export',
+      'GET /v1/audit-logs/verify',
+      'GET /v1/billing/invoices',
+      'GET /v1/billing/invoices/:id',
+      'GET /v1/billing/invoices/:id/pdf',
+      'GET /v1/billing/plan',
+      'GET /v1/billing/preview',
+      'GET /v1/members',
+      'GET /v1/organization',
+      'GET /v1/usage/summary',
+      'PUT /v1/billing/plan',
+    ]);
+    // Only billing may be exempt with a method that writes something other than a removal.
+    for (const r of exempt) {
+      if (/^(POST|PUT|PATCH) /.test(r)) expect(r).toMatch(/^\w+ \/v1\/billing\//);
+    }
+    // Sessions and sign-out are not tenant routes: never checked at all.
+    const tenantUrls = quotaRouteTable(c.app).map((r) => r.url);
+    expect(tenantUrls.filter((u) => u.startsWith('/v1/auth/'))).toEqual([]);
+  });
+
   it('hard api_requests quota: 429 QUOTA_EXCEEDED with meter, limit, usage, resetAt and Retry-After; billing stays reachable; another organization is not affected; the next day resets it', async () => {
     const plan = `q${run}-req`;
     await createPlan(plan, [{ meter: 'api_requests', period: 'day', limit: 5, enforcement: 'hard' }]);
@@ -116,8 +150,15 @@ describe('quota enforcement', () => {
     const again = await owner.browser.get('/v1/projects', inOrg(a.id));
     expect(again.statusCode).toBe(429);
     expect(again.json<QuotaBody>().error.details.usage).toBe(5);
-    // What an owner needs to get out of it stays reachable.
+    // What an owner needs to get out of it, or to contain an attack, stays reachable.
     expect((await owner.browser.get('/v1/billing/plan', inOrg(a.id))).statusCode).toBe(200);
+    for (const path of ['/v1/api-keys', '/v1/members', '/v1/audit-logs', '/v1/organization']) {
+      expect((await owner.browser.get(path, inOrg(a.id))).statusCode, path).toBe(200);
+    }
+    // The refusal sends the limit-reached notice (queued in the background).
+    await c.services.quotaNotices.idle();
+    const noticed = await c.tenancy.withTenant(a.id, (db) => listNotices(db, a.id), { mode: 'read' });
+    expect(noticed).toMatchObject([{ meter: 'api_requests', period: 'day', threshold: 100 }]);
     const q = new URLSearchParams({
       meter: 'api_requests',
       from: new Date(Date.now() - 3_600_000).toISOString(),
@@ -186,6 +227,30 @@ describe('quota enforcement', () => {
     // Organization B's quota is its own.
     const other = await keyB.post('/v1/usage/events', { events: events('b1', 10, countMeter) });
     expect(other.json()).toMatchObject({ accepted: 10, errors: 0 });
+  });
+
+  it('ingestion: a backdated event is checked against its own (earlier) period, an early one against the next', async () => {
+    const plan = `q${run}-late`;
+    await createPlan(plan, [{ meter: countMeter, period: 'day', limit: 3, enforcement: 'hard' }]);
+    const a = await createOrg(owner.browser, 'ql');
+    await putOnPlan(a.id, plan);
+    const key = await keyFor(a.id);
+    const at = (ms: number, prefix: string, n: number) =>
+      events(prefix, n, countMeter).map((e) => ({ ...e, timestamp: new Date(ms).toISOString() }));
+    const codes = (res: { json: <T>() => T }) =>
+      res
+        .json<{ results: { status: string; error?: { code: string } }[] }>()
+        .results.map((r) => r.error?.code ?? r.status);
+    const now = Date.now();
+    const today = await key.post('/v1/usage/events', { events: at(now - 1000, 'l-today', 4) });
+    expect(codes(today)).toEqual(['accepted', 'accepted', 'accepted', 'QUOTA_EXCEEDED']);
+    // Yesterday has its own 3, and no more: a backdated event does not bypass the quota.
+    const yesterday = await key.post('/v1/usage/events', { events: at(now - 86_400_000, 'l-yday', 4) });
+    expect(codes(yesterday)).toEqual(['accepted', 'accepted', 'accepted', 'QUOTA_EXCEEDED']);
+    // Today stays full.
+    expect((await key.post('/v1/usage/events', { events: at(now - 500, 'l-again', 1) })).statusCode).toBe(
+      429,
+    );
   });
 
   it('soft quota: the owners are mailed once at 80 % and once at 100 % per period, however often and concurrently the check runs', async () => {
