@@ -229,7 +229,7 @@ describe('quota enforcement', () => {
     expect(other.json()).toMatchObject({ accepted: 10, errors: 0 });
   });
 
-  it('ingestion: a backdated event is checked against its own (earlier) period, an early one against the next', async () => {
+  it('ingestion: a backdated event is checked against its own (earlier) period, which has its own limit', async () => {
     const plan = `q${run}-late`;
     await createPlan(plan, [{ meter: countMeter, period: 'day', limit: 3, enforcement: 'hard' }]);
     const a = await createOrg(owner.browser, 'ql');
@@ -250,6 +250,32 @@ describe('quota enforcement', () => {
     // Today stays full.
     expect((await key.post('/v1/usage/events', { events: at(now - 500, 'l-again', 1) })).statusCode).toBe(
       429,
+    );
+  });
+
+  it('notices: the background run after aggregation checks the periods of the aggregated events (a crossing yesterday, aggregated today)', async () => {
+    const plan = `q${run}-yday`;
+    await createPlan(plan, [{ meter: countMeter, period: 'day', limit: 2, enforcement: 'hard' }]);
+    const a = await createOrg(owner.browser, 'qy');
+    await putOnPlan(a.id, plan);
+    const key = await keyFor(a.id);
+    const yesterday = Date.now() - 86_400_000;
+    const sent = events('y', 2, countMeter).map((e) => ({
+      ...e,
+      timestamp: new Date(yesterday).toISOString(),
+    }));
+    expect((await key.post('/v1/usage/events', { events: sent })).json()).toMatchObject({ accepted: 2 });
+    const dayStart = new Date(yesterday);
+    dayStart.setUTCHours(0, 0, 0, 0);
+    // Nothing was refused: only the aggregator's run (every few seconds, its notice run queued, not
+    // awaited) can find that yesterday reached its limit.
+    const got = await eventually(
+      () => c.tenancy.withTenant(a.id, (db) => listNotices(db, a.id), { mode: 'read' }),
+      (rows) => rows.length > 0,
+    );
+    expect(got).toEqual([{ meter: countMeter, period: 'day', periodStart: dayStart, threshold: 100 }]);
+    await sharedMailbox().waitFor(
+      (m) => m.to.includes(owner.email) && mailText(m.raw).includes(`qy inc reached its ${countMeter} quota`),
     );
   });
 
