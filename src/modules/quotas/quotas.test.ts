@@ -86,7 +86,7 @@ describe('quota enforcement', () => {
   });
   afterAll(() => stopApp(c));
 
-  it('the routes a hard api_requests quota never blocks are exactly these (no POST creating tenant data)', () => {
+  it('the routes a hard api_requests quota never blocks are exactly these (no POST creating tenant data)', async () => {
     const exempt = quotaRouteTable(c.app)
       .filter((r) => r.exempt && r.method !== 'HEAD')
       .map((r) => `${r.method} ${r.url}`)
@@ -114,6 +114,12 @@ describe('quota enforcement', () => {
     for (const r of exempt) {
       if (/^(POST|PUT|PATCH) /.test(r)) expect(r).toMatch(/^\w+ \/v1\/billing\//);
     }
+    // The OpenAPI document declares the 429 on the routes the quota may refuse, not on exempt ones.
+    const doc = (await c.app.inject('/openapi.json')).json<{
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    }>();
+    expect(doc.paths['/v1/projects']?.post?.responses).toHaveProperty('429');
+    expect(doc.paths['/v1/members']?.get?.responses).not.toHaveProperty('429');
     // Sessions and sign-out are not tenant routes: never checked at all.
     const tenantUrls = quotaRouteTable(c.app).map((r) => r.url);
     expect(tenantUrls.filter((u) => u.startsWith('/v1/auth/'))).toEqual([]);
