@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   api,
@@ -14,6 +15,7 @@ import {
   type User,
 } from '../../../test/e2e/helpers.js';
 import { sharedMailbox } from '../../../test/support/mailbox.js';
+import { testDb } from '../../../test/support/tenancy.js';
 import { mailText } from '../../../test/support/smtp.js';
 import { listNotices } from './quotas.repository.js';
 import { quotaRouteTable } from './quota-hook.js';
@@ -283,6 +285,48 @@ describe('quota enforcement', () => {
     await sharedMailbox().waitFor(
       (m) => m.to.includes(owner.email) && mailText(m.raw).includes(`qy inc reached its ${countMeter} quota`),
     );
+  });
+
+  it('the changed-organizations function lists each organization with quotas and the UTC days of its events, not one without', async () => {
+    const withQuota = `q${run}-fnq`;
+    const none = `q${run}-fn0`;
+    await createPlan(withQuota, [{ meter: softMeter, period: 'day', limit: 1000, enforcement: 'soft' }]);
+    await createPlan(none, []);
+    const a = await createOrg(owner.browser, 'qf');
+    const b = await createOrg(owner.browser, 'qg');
+    await putOnPlan(a.id, withQuota);
+    await putOnPlan(b.id, none);
+    const yesterday = Date.now() - 86_400_000;
+    for (const [org, prefix] of [
+      [a.id, 'fa'],
+      [b.id, 'fb'],
+    ] as const) {
+      const key = await keyFor(org);
+      const sent = [
+        ...events(`${prefix}-t`, 1, softMeter),
+        ...events(`${prefix}-y`, 1, softMeter).map((e) => ({
+          ...e,
+          timestamp: new Date(yesterday).toISOString(),
+        })),
+      ];
+      expect((await key.post('/v1/usage/events', { events: sent })).json()).toMatchObject({ accepted: 2 });
+    }
+    const worker = new pg.Pool({ connectionString: testDb().workerUrl, max: 1 });
+    try {
+      const res = await worker.query<{ org_id: string; day_start: Date }>(
+        `select org_id, day_start from worker_api.app_usage_changed_organizations('1'::xid8,
+           pg_current_xact_id(), now() - interval '3 days')
+         where org_id = any($1::uuid[]) order by day_start`,
+        [[a.id, b.id]],
+      );
+      const day = (ms: number) => new Date(Math.floor(ms / 86_400_000) * 86_400_000);
+      expect(res.rows).toEqual([
+        { org_id: a.id, day_start: day(yesterday) },
+        { org_id: a.id, day_start: day(Date.now()) },
+      ]);
+    } finally {
+      await worker.end();
+    }
   });
 
   it('soft quota: the owners are mailed once at 80 % and once at 100 % per period, however often and concurrently the check runs', async () => {
