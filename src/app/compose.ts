@@ -220,8 +220,9 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       pool: checkpointPool,
       latenessMs: usage.latenessMs,
       log: opts.log,
-      // Owner mails at 80 % / 100 % of a quota, for the organizations whose usage this run changed.
-      onAggregated: (orgIds) => services.quotaNotices.check(orgIds),
+      // Owner mails at 80 % / 100 % of a quota, for the organizations whose usage this run changed:
+      // queued for a background run, the aggregator does not wait for it.
+      onAggregated: (changed) => services.quotaNotices.schedule(changed),
     });
     aggregator = usageAggregator;
     runAggregation = () => usageAggregator.runOnce();
@@ -242,6 +243,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       // Recorded usage is flushed while the pools are open; the aggregator's run ends first.
       await services.usageRecorder.close();
       await aggregator?.stop();
+      await services.quotaNotices.idle(); // the queued quota notices, while the pools are open
       await worker?.stop();
       await jobPool?.end();
       mailer.close();

@@ -73,9 +73,18 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     log: opts.log,
   });
   // Hard quotas: per-instance counters (aggregated usage read at most every few seconds + local counts).
+  const quotaNotices = createQuotaNotices({
+    withTenant,
+    publicUrl: opts.publicUrl,
+    now: opts.quotas?.now,
+    log: opts.log,
+  });
   const quotaCounters = createQuotaCounters({
     load: (orgId, at) => withTenant(orgId, (db) => quotaUsage(db, orgId, at), { mode: 'read' }),
     refreshMs: opts.quotas?.refreshMs,
+    latenessMs: usageSettings(opts.usage).latenessMs,
+    // Something refused for a hard quota: the limit-reached notice, even if usage stops short of it.
+    onRefused: (orgId, q) => quotaNotices.refused(orgId, q),
     now: opts.quotas?.now,
     log: opts.log,
   });
@@ -214,12 +223,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     }),
     quotaCounters,
     apiRequestsQuota: createApiRequestsQuota(quotaCounters),
-    quotaNotices: createQuotaNotices({
-      withTenant,
-      publicUrl: opts.publicUrl,
-      now: opts.quotas?.now,
-      log: opts.log,
-    }),
+    quotaNotices,
     platformAudit: createPlatformAuditService({ db: platformDb }),
     membershipLookup,
     organizationPolicies,

@@ -17,8 +17,9 @@ const OUTSIDE_TENANT_SCOPE = (what: string) => `
  * never changed or deleted by it (append-only).
  *
  * `worker_api.app_usage_changed_organizations(from, to, since)`: the organizations that have events in
- * an aggregation range, so the aggregator knows whose quotas to look at after its run. Worker role only,
- * refused inside a tenant scope (it answers for every organization).
+ * an aggregation range, each with the UTC days those events fall in, so the notices after a run look at
+ * the periods the run changed (not only today's); organizations whose plan has no quotas are left out.
+ * Worker role only, refused inside a tenant scope (it answers for every organization).
  */
 export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
   const definer = sql.id(ctx.roles.definer);
@@ -43,12 +44,16 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
 
   await sql`create function worker_api.app_usage_changed_organizations(p_from xid8, p_to xid8,
       p_since timestamptz)
-    returns setof uuid
+    returns table (org_id uuid, day_start timestamptz)
     language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
     declare v_from bigint := p_from::text::bigint; v_to bigint := p_to::text::bigint;
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the usage change list'))}
-      return query select distinct e.organization_id from public.usage_events e
-        where e.xid >= v_from and e.xid < v_to and e.occurred_at >= p_since;
+      return query select distinct e.organization_id, date_trunc('day', e.occurred_at, 'UTC')
+        from public.usage_events e
+          join public.organizations o on o.id = e.organization_id
+          join public.plans p on p.key = o.plan
+        where e.xid >= v_from and e.xid < v_to and e.occurred_at >= p_since
+          and jsonb_typeof(p.quotas) = 'array' and jsonb_array_length(p.quotas) > 0;
     end $$`.execute(db);
   const fn = 'worker_api.app_usage_changed_organizations(xid8, xid8, timestamptz)';
   await sql`alter function ${sql.raw(fn)} owner to ${definer}`.execute(db);

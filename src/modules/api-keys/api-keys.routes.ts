@@ -95,7 +95,7 @@ export function registerApiKeysRoutes(
   app.get(
     '/v1/api-keys',
     {
-      config: { auth: { kind: 'tenant', permission: 'api_keys:manage' } },
+      config: { auth: { kind: 'tenant', permission: 'api_keys:manage' }, quotaExempt: true },
       schema: {
         operationId: 'listApiKeys',
         tags: ['api-keys'],
@@ -109,7 +109,7 @@ export function registerApiKeysRoutes(
   app.get(
     '/v1/api-keys/:id',
     {
-      config: { auth: { kind: 'tenant', permission: 'api_keys:manage' } },
+      config: { auth: { kind: 'tenant', permission: 'api_keys:manage' }, quotaExempt: true },
       schema: {
         operationId: 'getApiKey',
         tags: ['api-keys'],
@@ -123,7 +123,7 @@ export function registerApiKeysRoutes(
   app.delete(
     '/v1/api-keys/:id',
     {
-      config: { auth: { kind: 'tenant', permission: 'api_keys:manage' } },
+      config: { auth: { kind: 'tenant', permission: 'api_keys:manage' }, quotaExempt: true },
       schema: {
         operationId: 'revokeApiKey',
         tags: ['api-keys'],

@@ -146,7 +146,7 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService }): vo
   app.get(
     '/v1/audit-logs',
     {
-      config: READ,
+      config: { ...READ, quotaExempt: true },
       schema: {
         operationId: 'listAuditLogs',
         tags: ['audit'],
@@ -163,7 +163,7 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService }): vo
   app.get(
     '/v1/audit-logs/export',
     {
-      config: READ,
+      config: { ...READ, quotaExempt: true },
       schema: {
         operationId: 'exportAuditLogs',
         tags: ['audit'],
@@ -210,7 +210,7 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService }): vo
   app.get(
     '/v1/audit-logs/verify',
     {
-      config: READ,
+      config: { ...READ, quotaExempt: true },
       schema: {
         operationId: 'verifyAuditLog',
         tags: ['audit'],
@@ -242,7 +242,7 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService }): vo
   app.get(
     '/v1/audit-logs/checkpoints',
     {
-      config: READ,
+      config: { ...READ, quotaExempt: true },
       schema: {
         operationId: 'listAuditCheckpoints',
         tags: ['audit'],

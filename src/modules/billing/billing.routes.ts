@@ -27,7 +27,7 @@ export function registerBillingRoutes(app: App, deps: { billing: BillingService 
   app.get(
     '/v1/billing/preview',
     {
-      config: { auth: { kind: 'tenant', permission: 'billing:read' } },
+      config: { auth: { kind: 'tenant', permission: 'billing:read' }, quotaExempt: true },
       schema: {
         operationId: 'previewInvoice',
         tags: ['billing'],

@@ -62,7 +62,7 @@ export function registerInvoicesRoutes(app: App, deps: { invoices: InvoicesServi
   app.get(
     '/v1/billing/invoices',
     {
-      config: READ,
+      config: { ...READ, quotaExempt: true },
       schema: {
         operationId: 'listInvoices',
         tags: ['billing'],
@@ -76,7 +76,7 @@ export function registerInvoicesRoutes(app: App, deps: { invoices: InvoicesServi
   app.get(
     '/v1/billing/invoices/:id',
     {
-      config: READ,
+      config: { ...READ, quotaExempt: true },
       schema: {
         operationId: 'getInvoice',
         tags: ['billing'],
@@ -90,7 +90,7 @@ export function registerInvoicesRoutes(app: App, deps: { invoices: InvoicesServi
   app.get(
     '/v1/billing/invoices/:id/pdf',
     {
-      config: READ,
+      config: { ...READ, quotaExempt: true },
       schema: {
         operationId: 'getInvoicePdf',
         tags: ['billing'],

@@ -25,7 +25,7 @@ export function registerMembershipsRoutes(app: App, deps: { memberships: Members
   app.get(
     '/v1/members',
     {
-      config: { auth: { kind: 'tenant', permission: 'members:read' } },
+      config: { auth: { kind: 'tenant', permission: 'members:read' }, quotaExempt: true },
       schema: {
         operationId: 'listMembers',
         security: USERS_ONLY,
@@ -59,7 +59,7 @@ export function registerMembershipsRoutes(app: App, deps: { memberships: Members
   app.delete(
     '/v1/members/:userId',
     {
-      config: { auth: { kind: 'tenant', permission: 'members:remove' } },
+      config: { auth: { kind: 'tenant', permission: 'members:remove' }, quotaExempt: true },
       schema: {
         operationId: 'removeMember',
         security: USERS_ONLY,

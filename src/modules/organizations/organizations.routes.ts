@@ -122,7 +122,7 @@ export function registerOrganizationsRoutes(app: App, deps: { organizations: Org
   app.get(
     '/v1/organization',
     {
-      config: { auth: { kind: 'tenant', permission: 'org:read' } },
+      config: { auth: { kind: 'tenant', permission: 'org:read' }, quotaExempt: true },
       schema: {
         operationId: 'getOrganization',
         tags: ['organizations'],

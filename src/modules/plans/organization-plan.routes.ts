@@ -23,7 +23,7 @@ export function registerOrganizationPlanRoutes(app: App, deps: { plans: Organiza
   app.get(
     '/v1/billing/plan',
     {
-      config: { auth: { kind: 'tenant', permission: 'billing:read' } },
+      config: { auth: { kind: 'tenant', permission: 'billing:read' }, quotaExempt: true },
       schema: {
         operationId: 'getOrganizationPlan',
         tags: ['billing'],
@@ -40,7 +40,7 @@ export function registerOrganizationPlanRoutes(app: App, deps: { plans: Organiza
   app.put(
     '/v1/billing/plan',
     {
-      config: { auth: { kind: 'tenant', permission: 'billing:manage' } },
+      config: { auth: { kind: 'tenant', permission: 'billing:manage' }, quotaExempt: true },
       schema: {
         operationId: 'changeOrganizationPlan',
         tags: ['billing'],

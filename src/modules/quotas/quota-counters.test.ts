@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createQuotaCounters } from './quota-counters.js';
-import { periodBounds } from './quota-model.js';
+import { periodBounds, UNIT } from './quota-model.js';
 import type { QuotaUsageRow } from './quotas.repository.js';
 
 const DAY = 86_400_000;
+/** `n` in quota units (10^-12). */
+const u = (n: number) => BigInt(n) * UNIT;
 
 /** A loader standing in for the aggregates: `aggregated[org]` per meter, counted per call. */
 function fixture(limit: number, start: number) {
@@ -22,7 +24,7 @@ function fixture(limit: number, start: number) {
         period: 'day',
         limit,
         enforcement: 'hard',
-        usage: aggregated.get(orgId) ?? 0,
+        usage: u(aggregated.get(orgId) ?? 0),
         periodStart: b.start,
         periodEnd: b.end,
       };
@@ -46,32 +48,32 @@ describe('quota counters', () => {
     const org = randomUUID();
     await f.counters.ready(org);
     expect(f.counters.ready(org)).toBeUndefined(); // loaded: synchronous
-    expect([1, 2, 3].map(() => f.counters.tryConsume(org, 'api_requests', 1))).toEqual([null, null, null]);
-    const over = f.counters.tryConsume(org, 'api_requests', 1);
+    expect([1, 2, 3].map(() => f.counters.tryConsume(org, 'api_requests', u(1)))).toEqual([null, null, null]);
+    const over = f.counters.tryConsume(org, 'api_requests', u(1));
     expect(over).toMatchObject({ meter: 'api_requests', limit: 3, usage: 3 });
     expect(over?.resetAt).toBe(new Date(Date.UTC(2026, 5, 11)).toISOString());
     expect(over?.retryAfterSeconds).toBe(12 * 3600);
     expect(f.loads()).toBe(1);
     // A reservation given back (the request failed) frees one.
-    f.counters.add(org, 'api_requests', -1);
-    expect(f.counters.tryConsume(org, 'api_requests', 1)).toBeNull();
+    f.counters.add(org, 'api_requests', u(-1));
+    expect(f.counters.tryConsume(org, 'api_requests', u(1))).toBeNull();
   });
 
   it('a reload never lowers what this instance counted, and raises it to the aggregated usage', async () => {
     const f = fixture(100, noon);
     const org = randomUUID();
     await f.counters.ready(org);
-    for (let i = 0; i < 10; i++) f.counters.tryConsume(org, 'api_requests', 1);
+    for (let i = 0; i < 10; i++) f.counters.tryConsume(org, 'api_requests', u(1));
     f.aggregated.set(org, 4); // the aggregates lag behind this instance's own 10
     f.advance(10_000);
     void f.counters.ready(org); // background reload
     await new Promise((r) => setTimeout(r, 0));
-    expect(f.counters.usage(org, 'api_requests', 'day')).toBe(10);
+    expect(f.counters.usage(org, 'api_requests', 'day')).toBe(u(10));
     f.aggregated.set(org, 50); // other instances' usage shows up
     f.advance(10_000);
     void f.counters.ready(org);
     await new Promise((r) => setTimeout(r, 0));
-    expect(f.counters.usage(org, 'api_requests', 'day')).toBe(50);
+    expect(f.counters.usage(org, 'api_requests', 'day')).toBe(u(50));
     expect(f.loads()).toBe(3);
   });
 
@@ -81,13 +83,14 @@ describe('quota counters', () => {
     const b = randomUUID();
     await f.counters.ready(a);
     await f.counters.ready(b);
-    f.counters.tryConsume(a, 'api_requests', 1);
-    f.counters.tryConsume(a, 'api_requests', 1);
-    expect(f.counters.tryConsume(a, 'api_requests', 1)).not.toBeNull();
-    expect(f.counters.tryConsume(b, 'api_requests', 1)).toBeNull();
+    f.counters.tryConsume(a, 'api_requests', u(1));
+    f.counters.tryConsume(a, 'api_requests', u(1));
+    expect(f.counters.tryConsume(a, 'api_requests', u(1))).not.toBeNull();
+    expect(f.counters.tryConsume(b, 'api_requests', u(1))).toBeNull();
     f.advance(DAY);
-    expect(f.counters.tryConsume(a, 'api_requests', 1)).toBeNull();
-    expect(f.counters.usage(a, 'api_requests', 'day')).toBe(1);
+    await f.counters.ready(a); // the new day's periods are loaded before a check
+    expect(f.counters.tryConsume(a, 'api_requests', u(1))).toBeNull();
+    expect(f.counters.usage(a, 'api_requests', 'day')).toBe(u(1));
   });
 
   it('several instances: each misses only the others’ usage since its last read (the documented bound)', async () => {
@@ -105,7 +108,7 @@ describe('quota counters', () => {
               period: 'day' as const,
               limit: 100,
               enforcement: 'hard' as const,
-              usage: aggregated.get(orgId) ?? 0,
+              usage: u(aggregated.get(orgId) ?? 0),
               periodStart: b.start,
               periodEnd: b.end,
             },
@@ -118,8 +121,8 @@ describe('quota counters', () => {
     await a.ready(org);
     await b.ready(org);
     let allowed = 0;
-    for (let i = 0; i < 80; i++) if (!a.tryConsume(org, 'api_requests', 1)) allowed++;
-    for (let i = 0; i < 80; i++) if (!b.tryConsume(org, 'api_requests', 1)) allowed++;
+    for (let i = 0; i < 80; i++) if (!a.tryConsume(org, 'api_requests', u(1))) allowed++;
+    for (let i = 0; i < 80; i++) if (!b.tryConsume(org, 'api_requests', u(1))) allowed++;
     // Over the limit by what the other instance let through since the last read, never more.
     expect(allowed).toBe(160);
     aggregated.set(org, 160); // flushed and aggregated
@@ -127,7 +130,7 @@ describe('quota counters', () => {
     void a.ready(org);
     void b.ready(org);
     await new Promise((r) => setTimeout(r, 0));
-    expect(a.tryConsume(org, 'api_requests', 1)).toMatchObject({ usage: 160, limit: 100 });
-    expect(b.tryConsume(org, 'api_requests', 1)).toMatchObject({ usage: 160, limit: 100 });
+    expect(a.tryConsume(org, 'api_requests', u(1))).toMatchObject({ usage: 160, limit: 100 });
+    expect(b.tryConsume(org, 'api_requests', u(1))).toMatchObject({ usage: 160, limit: 100 });
   });
 });

@@ -1,194 +1,247 @@
 import type { Logger } from 'pino';
 import { tenantCacheKey, tenantOfCacheKey, type CacheKey } from '../../platform/tenancy/cache-keys.js';
-import { exceeded, periodBounds, type QuotaDef, type QuotaExceeded } from './quota-model.js';
+import { exceeded, periodBounds, UNIT, type QuotaDef, type QuotaExceeded } from './quota-model.js';
 import type { QuotaUsageRow } from './quotas.repository.js';
 
 /**
- * Per-instance quota counters: for each (organization, meter, period) of the organization's plan, the
- * usage this instance believes the period holds = the aggregated usage it last read (at most every
- * `refreshMs`, in the background: a request never waits for it once the organization is loaded) raised by
- * what this instance counted itself since. A read never lowers a counter below what this instance counted
+ * Per-instance quota counters, one per (organization, meter, period, period start): the usage this
+ * instance believes that period holds = the aggregated usage it last read for it, raised by what this
+ * instance counted itself since. A read never lowers a counter below what this instance counted
  * (`max(aggregated, counted)`): the aggregates lag by the recorder's flush and the aggregator's interval,
  * and the instance's own usage is not in them yet. So a counter never counts more than happened (no early
  * refusal) and misses at most the other instances' usage of the last `refreshMs` + flush + aggregation
  * interval (docs/plans.md: the accuracy bound).
  *
- * Every counter and organization entry is keyed by the tenant key factory (`tenantCacheKey`), like every
- * cache of the platform; nothing here is shared across processes.
+ * Every period an event can land in has its own counter: the current ones, an earlier one inside the
+ * lateness window (a late event is checked against ITS period) and the next one (an event stamped a few
+ * minutes ahead). Each is loaded on demand (`ready(org, at)`: the plan's quotas with the aggregated usage
+ * of the periods holding `at`, one query), cached, and re-read in the background at most every
+ * `refreshMs`. Nothing moves a counter from one period to another, so no event can reset or hide the
+ * current period's count. A counter is dropped only once its period is past the lateness window, or once
+ * it has not been used for 10 minutes (its counts have long been aggregated and come back with a read).
+ *
+ * Amounts are exact (bigint units of 10^-12). Only a positive amount is checked and counted: a negative
+ * `sum` value never makes room for more. Keys come from the tenant key factory (`tenantCacheKey`).
  */
 export interface QuotaCounters {
-  /** Nothing (synchronous) when the organization's quotas are loaded; a promise only the first time (or
-   *  after `forget`). A loaded entry older than `refreshMs` is reloaded in the background. */
-  ready(orgId: string): void | Promise<void>;
+  /** Nothing (synchronous) when the quotas of the periods holding `at` (default now) are loaded; a
+   *  promise only the first time (or after `forget`). A stale entry is reloaded in the background. */
+  ready(orgId: string, at?: number): void | Promise<void>;
   /**
-   * Checks `amount` of `meter` at `at` against the organization's HARD quotas of the current periods:
-   * refused (the quota that is exceeded, the one that resets last) when the usage plus `amount` would go
-   * over a limit; otherwise the amount is counted and null returned. Not loaded, or `at` outside the
-   * current period: not checked, not counted. Call `ready` first.
+   * Checks `amount` (units of 10^-12) of `meter` at `at` against the organization's HARD quotas of the
+   * periods holding `at`: refused (the exceeded quota that resets last) when the usage plus `amount`
+   * would go over a limit; otherwise counted and null returned. Not loaded (call `ready(org, at)` first)
+   * or not positive: not checked, not counted.
    */
-  tryConsume(orgId: string, meter: string, amount: number, at?: number): QuotaExceeded | null;
-  /** Counts `amount` (negative: gives back a reservation) into the current periods' counters. */
-  add(orgId: string, meter: string, amount: number, at?: number): void;
-  /** The counted usage of a quota's current period, if loaded (tests, diagnostics). */
-  usage(orgId: string, meter: string, period: QuotaDef['period']): number | undefined;
-  /** Drops an organization's entry (its plan changed), or every entry (the catalog changed). */
+  tryConsume(orgId: string, meter: string, amount: bigint, at?: number): QuotaExceeded | null;
+  /** Counts `amount` (negative: gives back a reservation) into the counters of the periods holding `at`. */
+  add(orgId: string, meter: string, amount: bigint, at?: number): void;
+  /** The counted usage (in units) of the quota's period holding `at` (default now), if loaded. */
+  usage(orgId: string, meter: string, period: QuotaDef['period'], at?: number): bigint | undefined;
+  /** Drops an organization's quota definitions (its plan changed), or every organization's (the catalog
+   *  changed). Counted usage is kept. */
   forget(orgId?: string): void;
 }
 
-interface Counted extends QuotaDef {
-  start: number;
-  end: number;
-  key: CacheKey;
+/** A refusal, for the limit-reached notice (`QuotaNotices.refused`). */
+export type Refusal = QuotaUsageRow;
+
+interface Quota extends QuotaDef {
+  readonly start: number;
+  readonly end: number;
+  readonly limitUnits: bigint;
+  readonly key: CacheKey;
 }
 
-interface OrgEntry {
-  byMeter: Map<string, Counted[]>;
+/** The plan's quotas with the periods holding one UTC day (the day's and its month's). */
+interface Slice {
+  byMeter: Map<string, Quota[]>;
   loadedAt: number;
   loading: Promise<void> | null;
   lastUsed: number;
 }
 
-/** Entries not used for this long are dropped when the map grows past MAX_ENTRIES. */
+interface Counter {
+  units: bigint;
+  end: number;
+  lastUsed: number;
+  /** A refusal was reported for this period (the notice is sent once per instance and period). */
+  refused: boolean;
+}
+
 const IDLE_MS = 10 * 60_000;
-const MAX_ENTRIES = 50_000;
+const SWEEP_EVERY_MS = 60_000;
 
 export function createQuotaCounters(deps: {
   /** The plan's additive quotas with their aggregated usage for the periods holding `at` (one query). */
   load: (orgId: string, at: number) => Promise<QuotaUsageRow[]>;
   /** How old the aggregated usage may get before a background reload (default 10 s). */
   refreshMs?: number;
+  /** The ingestion lateness window: counters of periods ended longer ago are dropped (default 7 days). */
+  latenessMs?: number;
+  /** A hard quota refused something (once per instance, organization, meter and period). */
+  onRefused?: (orgId: string, refusal: Refusal) => void;
   now?: () => number;
   log?: Logger;
 }): QuotaCounters {
   const now = deps.now ?? Date.now;
   const refreshMs = deps.refreshMs ?? 10_000;
-  const entries = new Map<CacheKey, OrgEntry>();
-  /** Counted usage per (organization, meter, period, period start). */
-  const counters = new Map<CacheKey, number>();
-  const entryKey = (orgId: string) => tenantCacheKey(orgId, 'quota.plan');
+  const latenessMs = deps.latenessMs ?? 7 * 86_400_000;
+  const slices = new Map<CacheKey, Slice>();
+  const counters = new Map<CacheKey, Counter>();
+  const pending = new Map<CacheKey, Promise<void>>();
+  let lastSweep = now();
+
+  const sliceKey = (orgId: string, at: number) =>
+    tenantCacheKey(orgId, 'quota.plan', periodBounds('day', at).start);
   const counterKey = (orgId: string, meter: string, period: string, start: number) =>
     tenantCacheKey(orgId, 'quota.usage', meter, period, start);
 
   function sweep(t: number): void {
-    if (entries.size < MAX_ENTRIES) return;
-    for (const [k, e] of entries) if (t - e.lastUsed > IDLE_MS && !e.loading) entries.delete(k);
-    for (const [k] of counters) {
+    if (t - lastSweep < SWEEP_EVERY_MS) return;
+    lastSweep = t;
+    const idleOrgs = new Set<string>();
+    for (const [k, c] of counters) {
+      if (c.end + latenessMs < t) counters.delete(k);
+      else if (t - c.lastUsed > IDLE_MS) {
+        counters.delete(k);
+        const org = tenantOfCacheKey(k);
+        if (org !== null) idleOrgs.add(org);
+      }
+    }
+    // An organization whose counter went idle loads again (with its aggregated usage) before a check.
+    for (const [k, s] of slices) {
+      if (s.loading) continue;
       const org = tenantOfCacheKey(k);
-      if (org === null || !entries.has(entryKey(org))) counters.delete(k);
+      if (t - s.lastUsed > IDLE_MS || (org !== null && idleOrgs.has(org))) slices.delete(k);
     }
   }
 
-  function load(orgId: string, entry: OrgEntry | undefined): Promise<void> {
+  function load(orgId: string, at: number, k: CacheKey): Promise<void> {
     const started = now();
-    const p = deps.load(orgId, started).then(
+    const existing = slices.get(k);
+    const p = deps.load(orgId, at).then(
       (rows) => {
-        const byMeter = new Map<string, Counted[]>();
+        const byMeter = new Map<string, Quota[]>();
         for (const r of rows) {
           const key = counterKey(orgId, r.meter, r.period, r.periodStart);
+          const c = counters.get(key);
           // Never below what this instance counted: its own recent usage is not aggregated yet.
-          counters.set(key, Math.max(r.usage, counters.get(key) ?? 0));
-          const c: Counted = { ...r, start: r.periodStart, end: r.periodEnd, key };
+          if (c) c.units = c.units > r.usage ? c.units : r.usage;
+          else counters.set(key, { units: r.usage, end: r.periodEnd, lastUsed: started, refused: false });
+          const q: Quota = {
+            meter: r.meter,
+            period: r.period,
+            limit: r.limit,
+            enforcement: r.enforcement,
+            start: r.periodStart,
+            end: r.periodEnd,
+            limitUnits: BigInt(r.limit) * UNIT,
+            key,
+          };
           const list = byMeter.get(r.meter);
-          if (list) list.push(c);
-          else byMeter.set(r.meter, [c]);
+          if (list) list.push(q);
+          else byMeter.set(r.meter, [q]);
         }
-        const e = entries.get(entryKey(orgId));
-        if (e) {
-          e.byMeter = byMeter;
-          e.loadedAt = started;
-          e.loading = null;
-        } else {
-          sweep(started);
-          entries.set(entryKey(orgId), { byMeter, loadedAt: started, loading: null, lastUsed: started });
-        }
+        const s = slices.get(k);
+        if (s) {
+          s.byMeter = byMeter;
+          s.loadedAt = started;
+          s.loading = null;
+        } else slices.set(k, { byMeter, loadedAt: started, loading: null, lastUsed: started });
       },
       (err: unknown) => {
-        if (entry) entry.loading = null;
+        const s = slices.get(k);
+        if (s) s.loading = null;
         throw err;
       },
     );
-    if (entry) entry.loading = p;
+    if (existing) existing.loading = p;
     return p;
   }
 
-  /** The quota's counter for the period holding `at`, moving it to a new period when one began. */
-  function current(orgId: string, c: Counted, at: number): Counted | null {
-    if (at >= c.start && at < c.end) return c;
-    // An earlier period (a late event): neither checked nor counted here.
-    if (at < c.start) return null;
-    const b = periodBounds(c.period, at);
-    counters.delete(c.key);
-    c.start = b.start;
-    c.end = b.end;
-    c.key = counterKey(orgId, c.meter, c.period, b.start);
-    return c;
+  function quotasOf(orgId: string, meter: string, at: number): Quota[] | undefined {
+    return slices.get(sliceKey(orgId, at))?.byMeter.get(meter);
   }
 
-  const pending = new Map<CacheKey, Promise<void>>();
+  function count(q: Quota, amount: bigint, t: number): void {
+    const c = counters.get(q.key);
+    if (c) {
+      c.units += amount;
+      c.lastUsed = t;
+    } else counters.set(q.key, { units: amount, end: q.end, lastUsed: t, refused: false });
+  }
 
   return {
-    ready(orgId) {
-      const k = entryKey(orgId);
-      const e = entries.get(k);
+    ready(orgId, at) {
       const t = now();
-      if (!e) {
+      sweep(t);
+      const when = at ?? t;
+      const k = sliceKey(orgId, when);
+      const s = slices.get(k);
+      if (!s) {
         let p = pending.get(k);
         if (!p) {
-          p = load(orgId, undefined).finally(() => pending.delete(k));
+          p = load(orgId, when, k).finally(() => pending.delete(k));
           pending.set(k, p);
         }
         return p;
       }
-      e.lastUsed = t;
-      if (!e.loading && t - e.loadedAt >= refreshMs) {
-        load(orgId, e).catch((err: unknown) =>
+      s.lastUsed = t;
+      if (!s.loading && t - s.loadedAt >= refreshMs) {
+        load(orgId, when, k).catch((err: unknown) =>
           deps.log?.warn({ component: 'quotas', org: orgId, err }, 'quota usage reload failed'),
         );
       }
     },
-    tryConsume(orgId, meter, amount, at = now()) {
-      const e = entries.get(entryKey(orgId));
-      const list = e?.byMeter.get(meter);
-      if (!list) return null;
-      let worst: QuotaExceeded | null = null;
+    tryConsume(orgId, meter, amount, at) {
+      const t = now();
+      const list = quotasOf(orgId, meter, at ?? t);
+      if (!list || amount <= 0n) return null;
+      let worst: { x: QuotaExceeded; q: Quota; used: bigint } | null = null;
       for (const q of list) {
         if (q.enforcement !== 'hard') continue;
-        const c = current(orgId, q, at);
-        if (!c) continue;
-        const used = counters.get(c.key) ?? 0;
-        if (used + amount > c.limit) {
-          const x = exceeded(c, used, c.end, now());
-          if (!worst || x.resetAt > worst.resetAt) worst = x;
+        const used = counters.get(q.key)?.units ?? 0n;
+        if (used + amount > q.limitUnits) {
+          const x = exceeded(q, used, q.end, t);
+          if (!worst || x.resetAt > worst.x.resetAt) worst = { x, q, used };
         }
       }
-      if (worst) return worst;
-      for (const q of list) {
-        const c = current(orgId, q, at);
-        if (c) counters.set(c.key, (counters.get(c.key) ?? 0) + amount);
+      if (worst) {
+        const c = counters.get(worst.q.key);
+        if (c && !c.refused && deps.onRefused) {
+          c.refused = true;
+          const { q, used } = worst;
+          deps.onRefused(orgId, {
+            meter: q.meter,
+            period: q.period,
+            limit: q.limit,
+            enforcement: q.enforcement,
+            usage: used,
+            periodStart: q.start,
+            periodEnd: q.end,
+          });
+        }
+        return worst.x;
       }
+      for (const q of list) count(q, amount, t);
       return null;
     },
-    add(orgId, meter, amount, at = now()) {
-      const list = entries.get(entryKey(orgId))?.byMeter.get(meter);
-      if (!list) return;
-      for (const q of list) {
-        const c = current(orgId, q, at);
-        if (c) counters.set(c.key, (counters.get(c.key) ?? 0) + amount);
-      }
+    add(orgId, meter, amount, at) {
+      const t = now();
+      const list = quotasOf(orgId, meter, at ?? t);
+      if (list) for (const q of list) count(q, amount, t);
     },
-    usage(orgId, meter, period) {
-      const list = entries.get(entryKey(orgId))?.byMeter.get(meter);
-      const q = list?.find((x) => x.period === period);
-      if (!q) return undefined;
-      const c = current(orgId, q, now());
-      return c ? (counters.get(c.key) ?? 0) : undefined;
+    usage(orgId, meter, period, at) {
+      const q = quotasOf(orgId, meter, at ?? now())?.find((x) => x.period === period);
+      return q ? (counters.get(q.key)?.units ?? 0n) : undefined;
     },
     forget(orgId) {
       if (orgId === undefined) {
-        entries.clear();
+        slices.clear();
         return;
       }
-      entries.delete(entryKey(orgId));
+      for (const k of slices.keys()) if (tenantOfCacheKey(k) === orgId) slices.delete(k);
     },
   };
 }

@@ -2,32 +2,45 @@ import type { FastifyRequest, preHandlerHookHandler } from 'fastify';
 import type { App } from '../../platform/http/app-type.js';
 import type { RouteAuth } from '../../platform/http/auth.js';
 import type { QuotaCounters } from './quota-counters.js';
+import { UNIT } from './quota-model.js';
 import { quotaExceededError } from './quotas.errors.js';
 
 /** The built-in meter every tenant-scoped request counts toward. */
 export const API_REQUESTS = 'api_requests';
 
-/**
- * Tenant routes a hard `api_requests` quota never blocks: what an organization needs to see where it
- * stands and to get out of the quota, i.e. every `/v1/billing` route (plan, seats, invoice preview,
- * invoices, plan change, checkout) and reading its usage (`GET /v1/usage/...`). Public, user-level and
- * platform routes (health, sign-in, sessions, the account) have no tenant and are never checked. The
- * exempt requests still count as usage.
- */
-export function isQuotaExempt(method: string, url: string): boolean {
-  if (url === '/v1/billing' || url.startsWith('/v1/billing/')) return true;
-  return (method === 'GET' || method === 'HEAD') && url.startsWith('/v1/usage/');
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * A tenant route the hard `api_requests` quota never blocks (its requests still count as usage). The
+     * rule: what an organization over its quota needs to see where it stands, to contain an attack and
+     * to get out of the quota, i.e. reading (plan, usage, invoices, members, API keys, the audit log, the
+     * organization), revoking an API key, removing a member, and the billing routes (changing plan). No
+     * route that creates tenant data is exempt, billing aside. Public, user-level and platform routes
+     * (health, sign-in, sessions and sign-out, the account) have no tenant and are never checked.
+     * The list is pinned by a test (quotas.test.ts).
+     */
+    quotaExempt?: true;
+  }
+}
+
+const tables = new WeakMap<object, { method: string; url: string; exempt: boolean }[]>();
+
+/** Every tenant route registered on `app`, with whether it is quota-exempt (for the test that lists them). */
+export function quotaRouteTable(app: App): readonly { method: string; url: string; exempt: boolean }[] {
+  return tables.get(app) ?? [];
 }
 
 /**
  * The hard `api_requests` quota on the request path: a preHandler on every tenant route that is not
  * exempt (added per route, so exempt and non-tenant routes run nothing), after authentication and tenant
  * resolution (preValidation) and before the handler. It counts the request when it lets it through (a
- * reservation given back if the answer is 4xx/5xx, which is not usage); `settle` runs in the
- * `onResponse` hook that records the usage. Call `install` before any route is registered.
+ * reservation), given back if the answer is 4xx/5xx (not usage: `settle`, in the `onResponse` hook that
+ * records the usage) or if the client goes away before the answer (Fastify then runs no `onResponse`:
+ * `onRequestAbort`). Call `install` before any route is registered.
  */
 export function createApiRequestsQuota(counters: QuotaCounters) {
-  const reserved = new WeakSet<FastifyRequest>();
+  /** Requests let through: holding their reservation, or given it back (aborted, or answered 4xx/5xx). */
+  const reserved = new WeakMap<FastifyRequest, 'held' | 'released'>();
 
   const preHandler: preHandlerHookHandler = (request, _reply, done) => {
     const ctx = request.tenantCtx;
@@ -37,12 +50,12 @@ export function createApiRequestsQuota(counters: QuotaCounters) {
     }
     const orgId = ctx.tenantId;
     const finish = () => {
-      const over = counters.tryConsume(orgId, API_REQUESTS, 1);
+      const over = counters.tryConsume(orgId, API_REQUESTS, UNIT);
       if (over) {
         done(quotaExceededError(over));
         return;
       }
-      reserved.add(request);
+      reserved.set(request, 'held');
       done();
     };
     let ready: void | Promise<void>;
@@ -56,23 +69,38 @@ export function createApiRequestsQuota(counters: QuotaCounters) {
     else finish();
   };
 
+  /** Gives a request's reservation back (once). */
+  const release = (request: FastifyRequest, orgId: string) => {
+    if (reserved.get(request) !== 'held') return;
+    reserved.set(request, 'released');
+    counters.add(orgId, API_REQUESTS, -UNIT);
+  };
+
   return {
     install(app: App): void {
+      const table: { method: string; url: string; exempt: boolean }[] = [];
+      tables.set(app, table);
       app.addHook('onRoute', (route) => {
         const auth: RouteAuth | undefined = route.config?.auth;
         if (auth?.kind !== 'tenant') return;
-        const methods = [route.method].flat().map(String);
-        if (methods.every((m) => isQuotaExempt(m, route.url))) return;
+        const exempt = route.config?.quotaExempt === true;
+        for (const m of [route.method].flat()) table.push({ method: String(m), url: route.url, exempt });
+        if (exempt) return;
         const existing = route.preHandler;
         route.preHandler = existing ? [preHandler, ...[existing].flat()] : preHandler;
+      });
+      // The client went away before the answer: no onResponse follows, the reservation goes back here.
+      app.addHook('onRequestAbort', (request, done) => {
+        if (request.tenantCtx) release(request, request.tenantCtx.tenantId);
+        done();
       });
     },
     /** In `onResponse`, for a request with a tenant: counts an exempt request that succeeded, gives the
      *  reservation of a counted request back when its answer is an error. */
     settle(request: FastifyRequest, orgId: string, statusCode: number): void {
       if (reserved.has(request)) {
-        if (statusCode >= 400) counters.add(orgId, API_REQUESTS, -1);
-      } else if (statusCode < 400) counters.add(orgId, API_REQUESTS, 1);
+        if (statusCode >= 400) release(request, orgId);
+      } else if (statusCode < 400) counters.add(orgId, API_REQUESTS, UNIT);
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { PlanQuota } from '../plans/plan-model.js';
+import { formatScaled, toScaled } from '../usage/record-usage.js';
 
 export type QuotaPeriod = PlanQuota['period'];
 
@@ -8,6 +9,20 @@ export interface QuotaDef {
   readonly period: QuotaPeriod;
   readonly limit: number;
   readonly enforcement: PlanQuota['enforcement'];
+}
+
+/** Quota arithmetic is exact: amounts are integer counts of 10^-12 (the precision ingestion accepts), the
+ *  same scale as the usage recorder, never doubles (0.7 + 0.1 + 0.2 is exactly 1). */
+export const UNIT = 10n ** 12n;
+
+/** A decimal text or number (at most 12 decimals) in units of 10^-12; 0 when not a number. */
+export function toUnits(value: number | string): bigint {
+  return toScaled(value) ?? 0n;
+}
+
+/** Units back to a number for display (the canonical decimal text, parsed: 0.3, never 0.30000000000000004). */
+export function fromUnits(units: bigint): number {
+  return Number(formatScaled(units));
 }
 
 /** [start, end) of the UTC calendar period holding `ms`. */
@@ -35,13 +50,12 @@ export interface QuotaExceeded {
   readonly retryAfterSeconds: number;
 }
 
-export function exceeded(q: QuotaDef, usage: number, end: number, now: number): QuotaExceeded {
+export function exceeded(q: QuotaDef, usage: bigint, end: number, now: number): QuotaExceeded {
   return {
     meter: q.meter,
     period: q.period,
     limit: q.limit,
-    // Counters of sum meters add decimals as doubles: shown at 12 significant digits (0.3, not 0.30000000000000004).
-    usage: Number(usage.toPrecision(12)),
+    usage: fromUnits(usage),
     resetAt: new Date(end).toISOString(),
     retryAfterSeconds: Math.max(1, Math.ceil((end - now) / 1000)),
   };

@@ -1,13 +1,15 @@
 import { sql } from 'kysely';
+import { formatScaled } from '../usage/record-usage.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
-import { periodBounds, type QuotaDef } from './quota-model.js';
+import { periodBounds, toUnits, type QuotaDef } from './quota-model.js';
 
 // Every query filters by organization_id explicitly: RLS is the backstop, and on Citus only an explicit
 // filter routes a query to one shard.
 
 export interface QuotaUsageRow extends QuotaDef {
-  /** The aggregated usage of the period holding `at` (day buckets of `usage_aggregates`). */
-  readonly usage: number;
+  /** The aggregated usage of the period holding `at` (day buckets of `usage_aggregates`), in exact
+   *  units of 10^-12 (`quota-model.ts`). */
+  readonly usage: bigint;
   readonly periodStart: number;
   readonly periodEnd: number;
 }
@@ -46,7 +48,7 @@ export async function quotaUsage(db: TenantDb, orgId: string, at: number): Promi
       period: r.period,
       limit: Number(r.qlimit),
       enforcement: r.enforcement,
-      usage: Number(r.usage),
+      usage: toUnits(r.usage),
       periodStart: b.start,
       periodEnd: b.end,
     };
@@ -65,14 +67,15 @@ export async function insertNotice(
     threshold: 80 | 100;
     enforcement: string;
     limit: number;
-    usage: number;
+    /** Units of 10^-12. */
+    usage: bigint;
   },
 ): Promise<boolean> {
   const res = await sql<{ id: string }>`
     insert into quota_notices (organization_id, id, meter, period, period_start, threshold, enforcement,
       quota_limit, usage)
     values (${row.organizationId}, ${row.id}, ${row.meter}, ${row.period}, ${row.periodStart}, ${row.threshold},
-      ${row.enforcement}, ${row.limit}, ${String(row.usage)}::numeric)
+      ${row.enforcement}, ${row.limit}, ${formatScaled(row.usage)}::numeric)
     on conflict (organization_id, meter, period, period_start, threshold) do nothing
     returning id`.execute(db);
   return res.rows.length === 1;

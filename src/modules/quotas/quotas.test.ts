@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   api,
@@ -14,8 +15,10 @@ import {
   type User,
 } from '../../../test/e2e/helpers.js';
 import { sharedMailbox } from '../../../test/support/mailbox.js';
+import { testDb } from '../../../test/support/tenancy.js';
 import { mailText } from '../../../test/support/smtp.js';
 import { listNotices } from './quotas.repository.js';
+import { quotaRouteTable } from './quota-hook.js';
 
 const price = { currency: 'USD', interval: 'month', components: [] };
 
@@ -85,6 +88,45 @@ describe('quota enforcement', () => {
   });
   afterAll(() => stopApp(c));
 
+  it('the routes a hard api_requests quota never blocks are exactly these (no POST creating tenant data)', async () => {
+    const exempt = quotaRouteTable(c.app)
+      .filter((r) => r.exempt && r.method !== 'HEAD')
+      .map((r) => `${r.method} ${r.url}`)
+      .sort();
+    expect(exempt).toEqual([
+      'DELETE /v1/api-keys/:id',
+      'DELETE /v1/members/:userId',
+      'GET /v1/api-keys',
+      'GET /v1/api-keys/:id',
+      'GET /v1/audit-logs',
+      'GET /v1/audit-logs/checkpoints',
+      'GET /v1/audit-logs/export',
+      'GET /v1/audit-logs/verify',
+      'GET /v1/billing/invoices',
+      'GET /v1/billing/invoices/:id',
+      'GET /v1/billing/invoices/:id/pdf',
+      'GET /v1/billing/plan',
+      'GET /v1/billing/preview',
+      'GET /v1/members',
+      'GET /v1/organization',
+      'GET /v1/usage/summary',
+      'PUT /v1/billing/plan',
+    ]);
+    // Only billing may be exempt with a method that writes something other than a removal.
+    for (const r of exempt) {
+      if (/^(POST|PUT|PATCH) /.test(r)) expect(r).toMatch(/^\w+ \/v1\/billing\//);
+    }
+    // The OpenAPI document declares the 429 on the routes the quota may refuse, not on exempt ones.
+    const doc = (await c.app.inject('/openapi.json')).json<{
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    }>();
+    expect(doc.paths['/v1/projects']?.post?.responses).toHaveProperty('429');
+    expect(doc.paths['/v1/members']?.get?.responses).not.toHaveProperty('429');
+    // Sessions and sign-out are not tenant routes: never checked at all.
+    const tenantUrls = quotaRouteTable(c.app).map((r) => r.url);
+    expect(tenantUrls.filter((u) => u.startsWith('/v1/auth/'))).toEqual([]);
+  });
+
   it('hard api_requests quota: 429 QUOTA_EXCEEDED with meter, limit, usage, resetAt and Retry-After; billing stays reachable; another organization is not affected; the next day resets it', async () => {
     const plan = `q${run}-req`;
     await createPlan(plan, [{ meter: 'api_requests', period: 'day', limit: 5, enforcement: 'hard' }]);
@@ -116,8 +158,15 @@ describe('quota enforcement', () => {
     const again = await owner.browser.get('/v1/projects', inOrg(a.id));
     expect(again.statusCode).toBe(429);
     expect(again.json<QuotaBody>().error.details.usage).toBe(5);
-    // What an owner needs to get out of it stays reachable.
+    // What an owner needs to get out of it, or to contain an attack, stays reachable.
     expect((await owner.browser.get('/v1/billing/plan', inOrg(a.id))).statusCode).toBe(200);
+    for (const path of ['/v1/api-keys', '/v1/members', '/v1/audit-logs', '/v1/organization']) {
+      expect((await owner.browser.get(path, inOrg(a.id))).statusCode, path).toBe(200);
+    }
+    // The refusal sends the limit-reached notice (queued in the background).
+    await c.services.quotaNotices.idle();
+    const noticed = await c.tenancy.withTenant(a.id, (db) => listNotices(db, a.id), { mode: 'read' });
+    expect(noticed).toMatchObject([{ meter: 'api_requests', period: 'day', threshold: 100 }]);
     const q = new URLSearchParams({
       meter: 'api_requests',
       from: new Date(Date.now() - 3_600_000).toISOString(),
@@ -186,6 +235,98 @@ describe('quota enforcement', () => {
     // Organization B's quota is its own.
     const other = await keyB.post('/v1/usage/events', { events: events('b1', 10, countMeter) });
     expect(other.json()).toMatchObject({ accepted: 10, errors: 0 });
+  });
+
+  it('ingestion: a backdated event is checked against its own (earlier) period, which has its own limit', async () => {
+    const plan = `q${run}-late`;
+    await createPlan(plan, [{ meter: countMeter, period: 'day', limit: 3, enforcement: 'hard' }]);
+    const a = await createOrg(owner.browser, 'ql');
+    await putOnPlan(a.id, plan);
+    const key = await keyFor(a.id);
+    const at = (ms: number, prefix: string, n: number) =>
+      events(prefix, n, countMeter).map((e) => ({ ...e, timestamp: new Date(ms).toISOString() }));
+    const codes = (res: { json: <T>() => T }) =>
+      res
+        .json<{ results: { status: string; error?: { code: string } }[] }>()
+        .results.map((r) => r.error?.code ?? r.status);
+    const now = Date.now();
+    const today = await key.post('/v1/usage/events', { events: at(now - 1000, 'l-today', 4) });
+    expect(codes(today)).toEqual(['accepted', 'accepted', 'accepted', 'QUOTA_EXCEEDED']);
+    // Yesterday has its own 3, and no more: a backdated event does not bypass the quota.
+    const yesterday = await key.post('/v1/usage/events', { events: at(now - 86_400_000, 'l-yday', 4) });
+    expect(codes(yesterday)).toEqual(['accepted', 'accepted', 'accepted', 'QUOTA_EXCEEDED']);
+    // Today stays full.
+    expect((await key.post('/v1/usage/events', { events: at(now - 500, 'l-again', 1) })).statusCode).toBe(
+      429,
+    );
+  });
+
+  it('notices: the background run after aggregation checks the periods of the aggregated events (a crossing yesterday, aggregated today)', async () => {
+    const plan = `q${run}-yday`;
+    await createPlan(plan, [{ meter: countMeter, period: 'day', limit: 2, enforcement: 'hard' }]);
+    const a = await createOrg(owner.browser, 'qy');
+    await putOnPlan(a.id, plan);
+    const key = await keyFor(a.id);
+    const yesterday = Date.now() - 86_400_000;
+    const sent = events('y', 2, countMeter).map((e) => ({
+      ...e,
+      timestamp: new Date(yesterday).toISOString(),
+    }));
+    expect((await key.post('/v1/usage/events', { events: sent })).json()).toMatchObject({ accepted: 2 });
+    const dayStart = new Date(yesterday);
+    dayStart.setUTCHours(0, 0, 0, 0);
+    // Nothing was refused: only the aggregator's run (every few seconds, its notice run queued, not
+    // awaited) can find that yesterday reached its limit.
+    const got = await eventually(
+      () => c.tenancy.withTenant(a.id, (db) => listNotices(db, a.id), { mode: 'read' }),
+      (rows) => rows.length > 0,
+    );
+    expect(got).toEqual([{ meter: countMeter, period: 'day', periodStart: dayStart, threshold: 100 }]);
+    await sharedMailbox().waitFor(
+      (m) => m.to.includes(owner.email) && mailText(m.raw).includes(`qy inc reached its ${countMeter} quota`),
+    );
+  });
+
+  it('the changed-organizations function lists each organization with quotas and the UTC days of its events, not one without', async () => {
+    const withQuota = `q${run}-fnq`;
+    const none = `q${run}-fn0`;
+    await createPlan(withQuota, [{ meter: softMeter, period: 'day', limit: 1000, enforcement: 'soft' }]);
+    await createPlan(none, []);
+    const a = await createOrg(owner.browser, 'qf');
+    const b = await createOrg(owner.browser, 'qg');
+    await putOnPlan(a.id, withQuota);
+    await putOnPlan(b.id, none);
+    const yesterday = Date.now() - 86_400_000;
+    for (const [org, prefix] of [
+      [a.id, 'fa'],
+      [b.id, 'fb'],
+    ] as const) {
+      const key = await keyFor(org);
+      const sent = [
+        ...events(`${prefix}-t`, 1, softMeter),
+        ...events(`${prefix}-y`, 1, softMeter).map((e) => ({
+          ...e,
+          timestamp: new Date(yesterday).toISOString(),
+        })),
+      ];
+      expect((await key.post('/v1/usage/events', { events: sent })).json()).toMatchObject({ accepted: 2 });
+    }
+    const worker = new pg.Pool({ connectionString: testDb().workerUrl, max: 1 });
+    try {
+      const res = await worker.query<{ org_id: string; day_start: Date }>(
+        `select org_id, day_start from worker_api.app_usage_changed_organizations('1'::xid8,
+           pg_current_xact_id(), now() - interval '3 days')
+         where org_id = any($1::uuid[]) order by day_start`,
+        [[a.id, b.id]],
+      );
+      const day = (ms: number) => new Date(Math.floor(ms / 86_400_000) * 86_400_000);
+      expect(res.rows).toEqual([
+        { org_id: a.id, day_start: day(yesterday) },
+        { org_id: a.id, day_start: day(Date.now()) },
+      ]);
+    } finally {
+      await worker.end();
+    }
   });
 
   it('soft quota: the owners are mailed once at 80 % and once at 100 % per period, however often and concurrently the check runs', async () => {

@@ -33,9 +33,10 @@ export function createUsageAggregator(deps: {
   latenessMs: number;
   log?: Logger;
   hooks?: AggregatorHooks;
-  /** After a run that aggregated events commits: the organizations that had events in it (quota
-   *  notices, src/modules/quotas). Its failure is logged; the run stays committed. */
-  onAggregated?: (orgIds: string[]) => Promise<unknown>;
+  /** After a run that aggregated events commits: the organizations with quotas that had events in it,
+   *  with the UTC days of those events (quota notices, src/modules/quotas). Not awaited: it must only
+   *  queue its work (the run does not wait for it); a throw is logged, the run stays committed. */
+  onAggregated?: (changed: { organizationId: string; day: Date }[]) => void;
 }): UsageAggregator {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | null = null;
@@ -44,15 +45,17 @@ export function createUsageAggregator(deps: {
   async function runOnce(): Promise<number> {
     const { n, changed } = await aggregate();
     if (changed.length > 0) {
-      // After the commit and with the worker connection released: the hook works in tenant scopes.
-      await deps.onAggregated!(changed).catch((err: unknown) =>
-        deps.log?.error({ component: 'usage', err }, 'after-aggregation hook failed'),
-      );
+      // After the commit and with the worker connection released; the hook only queues its work.
+      try {
+        deps.onAggregated!(changed);
+      } catch (err) {
+        deps.log?.error({ component: 'usage', err }, 'after-aggregation hook failed');
+      }
     }
     return n;
   }
 
-  async function aggregate(): Promise<{ n: number; changed: string[] }> {
+  async function aggregate(): Promise<{ n: number; changed: { organizationId: string; day: Date }[] }> {
     const client = await deps.pool.connect();
     try {
       await client.query('begin');
@@ -75,11 +78,11 @@ export function createUsageAggregator(deps: {
       );
       const changed = deps.onAggregated
         ? (
-            await client.query<{ o: string }>(
-              'select o from worker_api.app_usage_changed_organizations($1::xid8, $2::xid8, $3) o',
+            await client.query<{ org_id: string; day_start: Date }>(
+              'select org_id, day_start from worker_api.app_usage_changed_organizations($1::xid8, $2::xid8, $3)',
               [r.from_xid, r.to_xid, since],
             )
-          ).rows.map((x) => x.o)
+          ).rows.map((x) => ({ organizationId: x.org_id, day: x.day_start }))
         : [];
       await deps.hooks?.beforeCommit?.();
       await client.query('select worker_api.app_usage_aggregate_commit($1::xid8, $2::xid8)', [

@@ -4,6 +4,7 @@ import type { MeterCatalog } from './meter-catalog.js';
 import * as repo from './usage-events.repository.js';
 import type { QuotaExceeded } from '../quotas/quota-model.js';
 import { quotaExceededError } from '../quotas/quotas.errors.js';
+import { toUnits } from '../quotas/quota-model.js';
 import {
   canonicalProperties,
   eventDigest,
@@ -76,9 +77,11 @@ export interface UsageEventsService {
  * all. Internal events (recorded usage) are never checked: the request path checked them already.
  */
 export interface IngestQuotaGate {
-  ready(orgId: string): void | Promise<void>;
-  tryConsume(orgId: string, meter: string, amount: number, at: number): QuotaExceeded | null;
-  add(orgId: string, meter: string, amount: number, at: number): void;
+  /** Loads the quotas of the periods holding `at` (an event's own period, late or early). */
+  ready(orgId: string, at: number): void | Promise<void>;
+  /** `amount` in units of 10^-12 (exact decimals). */
+  tryConsume(orgId: string, meter: string, amount: bigint, at: number): QuotaExceeded | null;
+  add(orgId: string, meter: string, amount: bigint, at: number): void;
 }
 
 export interface IngestionSettings {
@@ -135,12 +138,8 @@ export function createUsageEventsService(deps: {
       }[] = [];
       const meterCache = new Map<string, MeterDef | null>();
       const gate = internal ? undefined : deps.quotas;
-      if (gate) {
-        const ready = gate.ready(ctx.tenantId);
-        if (ready instanceof Promise) await ready;
-      }
       /** Counted toward a quota before the insert: [index, amount], given back if not stored. */
-      const counted: [number, number][] = [];
+      const counted: [number, bigint][] = [];
       let refused: QuotaExceeded | null = null;
       for (let i = 0; i < events.length; i++) {
         const e = events[i]!;
@@ -195,15 +194,18 @@ export function createUsageEventsService(deps: {
           continue;
         }
         if (gate) {
-          // An event is accepted while the usage plus its amount stays within every hard quota.
-          const amount = Number(resolved.value ?? 1);
+          // An event is accepted while the usage plus its amount stays within every hard quota of ITS
+          // periods (a late event's or an early one's, each with its own counter).
+          const ready = gate.ready(ctx.tenantId, ms);
+          if (ready instanceof Promise) await ready;
+          const amount = toUnits(resolved.value ?? '1');
           const over = gate.tryConsume(ctx.tenantId, e.meter, amount, ms);
           if (over) {
             results[i] = fail(i, e.id, 'QUOTA_EXCEEDED', quotaMessage(over));
             refused ??= over;
             continue;
           }
-          counted.push([i, amount]);
+          if (amount > 0n) counted.push([i, amount]); // only positive amounts are checked and counted
         }
         seen.set(e.id, { index: i, digest });
         pending.push({ index: i, digest, value: resolved.value, dimension: resolved.dimension, ms, props });

@@ -81,7 +81,7 @@ export function registerUsageRoutes(
   app.get(
     '/v1/usage/summary',
     {
-      config: { auth: { kind: 'tenant', permission: 'usage:read' } },
+      config: { auth: { kind: 'tenant', permission: 'usage:read' }, quotaExempt: true },
       schema: {
         operationId: 'getUsageSummary',
         tags: ['usage'],

@@ -95,7 +95,8 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
   '413': 'Request body too large (`PAYLOAD_TOO_LARGE`)',
   '415': 'Unsupported `Content-Type` (send `application/json`)',
   '422': 'Unprocessable request',
-  '429': 'Too many requests: retry after `Retry-After` seconds',
+  '429':
+    'Too many requests (an API key’s rate limit, or `QUOTA_EXCEEDED`: a hard quota of the plan): retry after `Retry-After` seconds',
   '503': 'Temporarily unavailable (database outage or shutting down); retry later',
 };
 
@@ -104,13 +105,19 @@ const ERROR_SCHEMA_ID = 'Error';
 const ERROR_JSON = JSON.stringify(ErrorResponse);
 
 /** The statuses a route really answers besides its own declarations, from its auth and inputs. */
-function derivedErrorStatuses(auth: RouteAuth, schema: FastifySchema, security: Security): string[] {
+function derivedErrorStatuses(
+  auth: RouteAuth,
+  schema: FastifySchema,
+  security: Security,
+  quotaExempt: boolean,
+): string[] {
   const codes: string[] = [];
   if (schema.body || schema.querystring || schema.params || schema.headers) codes.push('400');
   if (schema.body) codes.push('413', '415');
   if (auth.kind !== 'public') codes.push('401', '403');
   if (auth.kind === 'tenant') codes.push('404');
-  if (security.some((s) => s.apiKey)) codes.push('429');
+  // An API key's rate limit; a tenant route the hard api_requests quota may refuse (src/modules/quotas).
+  if (security.some((s) => s.apiKey) || (auth.kind === 'tenant' && !quotaExempt)) codes.push('429');
   codes.push('503');
   return codes;
 }
@@ -159,7 +166,7 @@ function transform({ schema, url, route }: { schema: FastifySchema; url: string;
   for (const [code, value] of Object.entries(declared.response ?? {})) {
     response[code] = JSON.stringify(value) === ERROR_JSON ? { $ref: `${ERROR_SCHEMA_ID}#` } : value;
   }
-  for (const code of derivedErrorStatuses(auth, declared, security)) {
+  for (const code of derivedErrorStatuses(auth, declared, security, route.config?.quotaExempt === true)) {
     response[code] ??= { $ref: `${ERROR_SCHEMA_ID}#` };
   }
   const permission =

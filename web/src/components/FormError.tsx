@@ -1,5 +1,6 @@
 import { Alert } from '@mantine/core';
 import { describeError, isApiError } from '../api/errors';
+import { QuotaExceededNote } from './QuotaExceededNote';
 
 /**
  * The error of a form that belongs to no single field (a field's own error is drawn next to it, see
@@ -21,6 +22,7 @@ export function FormError({
   return (
     <Alert color="red" role="alert" title="That did not work">
       {describeError(error)}
+      <QuotaExceededNote error={error} />
     </Alert>
   );
 }

@@ -2,6 +2,7 @@ import type { ReactNode } from 'react';
 import { Alert, Button, Center, Loader, Stack, Text } from '@mantine/core';
 import type { UseQueryResult } from '@tanstack/react-query';
 import { describeError } from '../api/errors';
+import { QuotaExceededNote } from './QuotaExceededNote';
 
 interface Props<T> {
   readonly query: Pick<UseQueryResult<T>, 'data' | 'error' | 'isPending' | 'isError' | 'refetch'>;
@@ -22,6 +23,7 @@ export function QueryState<T>({ query, what, isEmpty, empty, children }: Props<T
       <Alert color="red" title={`Could not load ${what}`} role="alert">
         <Stack gap="xs" align="flex-start">
           <Text size="sm">{describeError(query.error)}</Text>
+          <QuotaExceededNote error={query.error} />
           <Button size="xs" variant="light" color="red" onClick={() => void query.refetch()}>
             Retry
           </Button>
