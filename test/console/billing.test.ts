@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Browser } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { calendarPeriod } from '../../src/modules/billing/billing-period.js';
-import { createBillingService } from '../../src/modules/billing/billing.service.js';
+import { closeJanuary } from '../../src/modules/billing/invoice-fixture.test-support.js';
 import { formatMoney } from '../../src/modules/billing/money-format.js';
-import type { TenantCtx } from '../../src/platform/tenancy/context.js';
 import { signUpPlatformAdmin } from './platform-admin-support.js';
 import {
   apiAs,
@@ -20,39 +18,11 @@ import {
 
 const seen = new Set<string>();
 
-/** Closes January 2026 for the organization with a fixed plan (what the period-end job does). */
-async function closeJanuary(c: ConsoleApp, slug: string) {
+/** Closes January 2026 for the organization (by slug) with the shared fixed plan. */
+async function closeJanuaryFor(c: ConsoleApp, slug: string) {
   const tenantId = await c.services.organizationSlugs.idBySlug(slug);
   if (!tenantId) throw new Error(`no organization ${slug}`);
-  const ctx: TenantCtx = { tenantId, actor: { kind: 'system', name: 'test' }, requestId: 'console' };
-  const billing = createBillingService({
-    withTenant: c.tenancy.withTenant,
-    issuer: 'saasready.test',
-    now: () => new Date('2026-03-01T00:00:00Z'),
-    inputs: {
-      periodContaining: async (_ctx, day) => calendarPeriod('month', day),
-      periodData: async (_ctx, period) => ({
-        segments: [
-          {
-            planKey: 'team',
-            fromDay: 0,
-            toDay: period.days,
-            price: {
-              currency: 'EUR',
-              interval: 'month',
-              components: [
-                { model: 'flat', amount: 123456 },
-                { model: 'package', meter: 'sms', packageSize: 100, packageAmount: 250 },
-              ],
-            },
-          },
-        ],
-        seats: 1,
-        usage: { sms: 150 },
-      }),
-    },
-  });
-  return (await billing.closePeriod(ctx, { start: '2026-01-01', end: '2026-02-01' })).invoice;
+  return closeJanuary(c, tenantId, 'console');
 }
 
 describe('console: plan & billing in Chromium', () => {
@@ -144,7 +114,7 @@ describe('console: plan & billing in Chromium', () => {
     await screenshots(p, 'billing', '02-switched');
 
     // A closed period: the invoice is listed with its total and a PDF download.
-    const invoice = await closeJanuary(c, slug);
+    const invoice = await closeJanuaryFor(c, slug);
     await p.reload();
     const listed = invoices.getByRole('row').filter({ hasText: invoice.number! });
     await listed.getByText('1,239.56 EUR', { exact: true }).waitFor();

@@ -5,8 +5,7 @@ import { createTestOrg } from '../../../test/support/tenancy.js';
 import { createBareOrganization } from '../organizations/organization-records.js';
 import type { Composition } from '../../app/compose.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
-import { calendarPeriod } from './billing-period.js';
-import { createBillingService } from './billing.service.js';
+import { closeJanuary } from './invoice-fixture.test-support.js';
 import { createInvoicesService, type Invoice } from './invoices.service.js';
 import { formatMoney } from './money-format.js';
 
@@ -60,39 +59,6 @@ function pageText(pdf: Buffer): string {
     }
   }
   return lines.join('\n');
-}
-
-/** Closes January 2026 for `org` with a small fixed plan. */
-async function closeJanuary(c: Composition, org: string): Promise<Invoice> {
-  const ctx: TenantCtx = { tenantId: org, actor: { kind: 'system', name: 'test' }, requestId: 'r' };
-  const billing = createBillingService({
-    withTenant: c.tenancy.withTenant,
-    issuer: 'saasready.test',
-    now: () => new Date('2026-03-01T00:00:00Z'),
-    inputs: {
-      periodContaining: async (_ctx, day) => calendarPeriod('month', day),
-      periodData: async (_ctx, period) => ({
-        segments: [
-          {
-            planKey: 'team',
-            fromDay: 0,
-            toDay: period.days,
-            price: {
-              currency: 'EUR',
-              interval: 'month',
-              components: [
-                { model: 'flat', amount: 123456 },
-                { model: 'package', meter: 'sms', packageSize: 100, packageAmount: 250 },
-              ],
-            },
-          },
-        ],
-        seats: 1,
-        usage: { sms: 150 },
-      }),
-    },
-  });
-  return (await billing.closePeriod(ctx, { start: '2026-01-01', end: '2026-02-01' })).invoice;
 }
 
 describe('invoice routes', () => {
