@@ -16,6 +16,56 @@ const AGGREGATIONS: { value: CreateMeterBody['aggregation']; label: string }[] =
 const fieldError = (err: unknown, field: string) =>
   err instanceof ApiError ? (err.fieldErrors()[field] ?? null) : null;
 
+/** The failed mutation's message, above the fields. */
+function FailureAlert({ error }: { readonly error: unknown }) {
+  return error ? (
+    <Alert color="red" role="alert" title="That did not work">
+      {describeError(error)}
+    </Alert>
+  ) : null;
+}
+
+/** Unit and description: the fields a meter takes at creation and may change afterwards. */
+function UnitDescriptionFields({
+  unit,
+  description,
+  onUnit,
+  onDescription,
+  onCancel,
+  pending,
+  submitLabel,
+}: {
+  readonly unit: string;
+  readonly description: string;
+  readonly onUnit: (v: string) => void;
+  readonly onDescription: (v: string) => void;
+  readonly onCancel: () => void;
+  readonly pending: boolean;
+  readonly submitLabel: string;
+}) {
+  return (
+    <>
+      <TextInput label="Unit" value={unit} maxLength={32} onChange={(e) => onUnit(e.currentTarget.value)} />
+      <Textarea
+        label="Description"
+        value={description}
+        maxLength={500}
+        autosize
+        minRows={2}
+        onChange={(e) => onDescription(e.currentTarget.value)}
+      />
+      <Group justify="flex-end">
+        <Button variant="default" onClick={onCancel}>
+          Cancel
+        </Button>
+        <Button type="submit" loading={pending}>
+          {submitLabel}
+        </Button>
+      </Group>
+    </>
+  );
+}
+
 /** A new meter: key, aggregation and property are final once created; unit and description are not. */
 export function CreateMeterModal({
   opened,
@@ -64,11 +114,7 @@ export function CreateMeterModal({
         }}
       >
         <Stack gap="sm">
-          {create.isError ? (
-            <Alert color="red" role="alert" title="That did not work">
-              {describeError(create.error)}
-            </Alert>
-          ) : null}
+          <FailureAlert error={create.isError ? create.error : null} />
           <TextInput
             label="Key"
             description="Lower case letters, digits, _ . and -; what events name. Cannot change later."
@@ -83,7 +129,7 @@ export function CreateMeterModal({
             data={AGGREGATIONS}
             value={aggregation}
             allowDeselect={false}
-            onChange={(v) => setAggregation((v ?? 'count'))}
+            onChange={(v) => setAggregation(v ?? 'count')}
           />
           {aggregation === 'count' ? null : (
             <TextInput
@@ -99,28 +145,15 @@ export function CreateMeterModal({
               required={aggregation === 'unique_count'}
             />
           )}
-          <TextInput
-            label="Unit"
-            value={unit}
-            maxLength={32}
-            onChange={(e) => setUnit(e.currentTarget.value)}
+          <UnitDescriptionFields
+            unit={unit}
+            description={description}
+            onUnit={setUnit}
+            onDescription={setDescription}
+            onCancel={close}
+            pending={create.isPending}
+            submitLabel="Create meter"
           />
-          <Textarea
-            label="Description"
-            value={description}
-            maxLength={500}
-            autosize
-            minRows={2}
-            onChange={(e) => setDescription(e.currentTarget.value)}
-          />
-          <Group justify="flex-end">
-            <Button variant="default" onClick={close}>
-              Cancel
-            </Button>
-            <Button type="submit" loading={create.isPending}>
-              Create meter
-            </Button>
-          </Group>
         </Stack>
       </form>
     </Modal>
@@ -164,11 +197,7 @@ export function EditMeterModal({
           }}
         >
           <Stack gap="sm">
-            {update.isError ? (
-              <Alert color="red" role="alert" title="That did not work">
-                {describeError(update.error)}
-              </Alert>
-            ) : null}
+            <FailureAlert error={update.isError ? update.error : null} />
             <Text size="sm">
               Aggregation <strong>{meter.aggregation}</strong>
               {meter.property ? (
@@ -179,28 +208,15 @@ export function EditMeterModal({
               ) : null}
               : fixed at creation, since usage already aggregated depends on it.
             </Text>
-            <TextInput
-              label="Unit"
-              value={unit}
-              maxLength={32}
-              onChange={(e) => setUnit(e.currentTarget.value)}
+            <UnitDescriptionFields
+              unit={unit}
+              description={description}
+              onUnit={setUnit}
+              onDescription={setDescription}
+              onCancel={close}
+              pending={update.isPending}
+              submitLabel="Save"
             />
-            <Textarea
-              label="Description"
-              value={description}
-              maxLength={500}
-              autosize
-              minRows={2}
-              onChange={(e) => setDescription(e.currentTarget.value)}
-            />
-            <Group justify="flex-end">
-              <Button variant="default" onClick={close}>
-                Cancel
-              </Button>
-              <Button type="submit" loading={update.isPending}>
-                Save
-              </Button>
-            </Group>
           </Stack>
         </form>
       ) : null}
