@@ -1,11 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { createTenantTable, type MigrationContext } from '../platform/tenancy/migration-helpers.js';
-
-/** Refuses when the caller is inside a tenant scope (the function's question is not a tenant's). */
-const OUTSIDE_TENANT_SCOPE = (what: string) => `
-      if public.app_current_tenant() is not null then
-        raise exception '% is refused inside a tenant scope', '${what}' using errcode = 'insufficient_privilege';
-      end if;`;
+import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
 
 /**
  * Issue 11, quota enforcement (src/modules/quotas).

@@ -1,10 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { MigrationContext } from '../platform/tenancy/migration-helpers.js';
-
-const OUTSIDE_TENANT_SCOPE = (what: string) => `
-      if public.app_current_tenant() is not null then
-        raise exception '% is refused inside a tenant scope', '${what}' using errcode = 'insufficient_privilege';
-      end if;`;
+import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
 
 /**
  * Issue 11, the local provider closes each period itself (src/modules/billing/period-close.ts).
