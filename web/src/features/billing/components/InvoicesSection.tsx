@@ -1,4 +1,5 @@
-import { Anchor, Badge, Stack, Table, Text, Title } from '@mantine/core';
+import { Anchor, Badge, Table, Text } from '@mantine/core';
+import { HeadedSection } from '../../../components/HeadedSection';
 import { LoadMore } from '../../../components/LoadMore';
 import { EmptyState, QueryState } from '../../../components/QueryState';
 import { loadedRows } from '../../../lib/paging';
@@ -11,10 +12,7 @@ export function InvoicesSection({ org }: { readonly org: string }) {
   const invoices = useInvoices(org);
   const rows = loadedRows(invoices);
   return (
-    <Stack gap="sm" component="section" aria-labelledby="invoices">
-      <Title order={2} size="h3" id="invoices">
-        Invoices
-      </Title>
+    <HeadedSection id="invoices" title="Invoices">
       <QueryState
         query={invoices}
         what="invoices"
@@ -72,6 +70,6 @@ export function InvoicesSection({ org }: { readonly org: string }) {
           </>
         )}
       </QueryState>
-    </Stack>
+    </HeadedSection>
   );
 }

@@ -1,4 +1,5 @@
-import { Badge, Card, Group, Progress, Stack, Text, Title } from '@mantine/core';
+import { Badge, Card, Group, Progress, Stack, Text } from '@mantine/core';
+import { HeadedSection } from '../../../components/HeadedSection';
 import { EmptyState, QueryState } from '../../../components/QueryState';
 import { useOrganizationPlan, type Plan } from '../../billing/api/getOrganizationPlan';
 import { useUsageSummary } from '../api/getUsageSummary';
@@ -10,10 +11,7 @@ type Quota = Plan['quotas'][number];
 export function QuotaBars({ org }: { readonly org: string }) {
   const plan = useOrganizationPlan(org);
   return (
-    <Stack gap="sm" component="section" aria-labelledby="quotas">
-      <Title order={2} size="h3" id="quotas">
-        Quotas
-      </Title>
+    <HeadedSection id="quotas" title="Quotas">
       <QueryState
         query={plan}
         what="the plan’s quotas"
@@ -31,7 +29,7 @@ export function QuotaBars({ org }: { readonly org: string }) {
           </Stack>
         )}
       </QueryState>
-    </Stack>
+    </HeadedSection>
   );
 }
 
