@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { routeAuthTable } from '../../src/platform/http/auth.js';
-import { createBillingService } from '../../src/modules/billing/billing.service.js';
-import { calendarPeriod } from '../../src/modules/billing/billing-period.js';
+import { closeJanuary } from '../../src/modules/billing/invoice-fixture.test-support.js';
 import {
   BASE_DOMAIN,
   createOrg,
@@ -215,32 +214,14 @@ describe('e2e: cross-tenant access', () => {
     const override = await ownerB.browser.put(`/v1/flags/${flagB}/override`, { value: true }, inOrg(b.id));
     expect(override.statusCode, override.body).toBe(200);
     // A finalized invoice of B (January 2026 closed by the local provider, on fixture plan inputs).
-    const billingB = createBillingService({
-      withTenant: c.tenancy.withTenant,
-      issuer: 'saasready.test',
-      now: () => new Date('2026-02-02T00:00:00Z'),
-      inputs: {
-        periodContaining: async (_ctx, day) => calendarPeriod('month', day),
-        periodData: async (_ctx, period) => ({
-          segments: [
-            {
-              planKey: 'pro',
-              fromDay: 0,
-              toDay: period.days,
-              price: { currency: 'EUR', interval: 'month', components: [{ model: 'flat', amount: 4900 }] },
-            },
-          ],
-          seats: 1,
-          usage: {},
-        }),
-      },
-    });
     invoiceB = (
-      await billingB.closePeriod(
-        { tenantId: b.id, actor: { kind: 'system', name: 'test' }, requestId: 'xt' },
-        { start: '2026-01-01', end: '2026-02-01' },
-      )
-    ).invoice.id;
+      await closeJanuary(c, b.id, 'xt', {
+        now: '2026-02-02T00:00:00Z',
+        planKey: 'pro',
+        components: [{ model: 'flat', amount: 4900 }],
+        usage: {},
+      })
+    ).id;
     // The attacker's session acts in A by default.
     expect((await attacker.browser.post('/v1/session/switch', { organization: a.id })).statusCode).toBe(200);
     snapshotB = await stateOfB();
