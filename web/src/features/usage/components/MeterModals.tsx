@@ -26,42 +26,36 @@ function FailureAlert({ error }: { readonly error: unknown }) {
 }
 
 /** Unit and description: the fields a meter takes at creation and may change afterwards. */
-function UnitDescriptionFields({
-  unit,
-  description,
-  onUnit,
-  onDescription,
-  onCancel,
-  pending,
-  submitLabel,
-}: {
+interface UnitDescription {
   readonly unit: string;
   readonly description: string;
-  readonly onUnit: (v: string) => void;
-  readonly onDescription: (v: string) => void;
-  readonly onCancel: () => void;
-  readonly pending: boolean;
-  readonly submitLabel: string;
+}
+
+const NO_TEXT: UnitDescription = { unit: '', description: '' };
+
+function UnitDescriptionFields({
+  value,
+  onChange,
+}: {
+  readonly value: UnitDescription;
+  readonly onChange: (v: UnitDescription) => void;
 }) {
   return (
     <>
-      <TextInput label="Unit" value={unit} maxLength={32} onChange={(e) => onUnit(e.currentTarget.value)} />
+      <TextInput
+        label="Unit"
+        value={value.unit}
+        maxLength={32}
+        onChange={(e) => onChange({ ...value, unit: e.currentTarget.value })}
+      />
       <Textarea
         label="Description"
-        value={description}
+        value={value.description}
         maxLength={500}
         autosize
         minRows={2}
-        onChange={(e) => onDescription(e.currentTarget.value)}
+        onChange={(e) => onChange({ ...value, description: e.currentTarget.value })}
       />
-      <Group justify="flex-end">
-        <Button variant="default" onClick={onCancel}>
-          Cancel
-        </Button>
-        <Button type="submit" loading={pending}>
-          {submitLabel}
-        </Button>
-      </Group>
     </>
   );
 }
@@ -78,15 +72,13 @@ export function CreateMeterModal({
   const [key, setKey] = useState('');
   const [aggregation, setAggregation] = useState<CreateMeterBody['aggregation']>('count');
   const [property, setProperty] = useState('');
-  const [unit, setUnit] = useState('');
-  const [description, setDescription] = useState('');
+  const [text, setText] = useState(NO_TEXT);
   const close = () => {
     create.reset();
     setKey('');
     setAggregation('count');
     setProperty('');
-    setUnit('');
-    setDescription('');
+    setText(NO_TEXT);
     onClose();
   };
   const submit = () =>
@@ -95,8 +87,8 @@ export function CreateMeterModal({
         key: key.trim(),
         aggregation,
         ...(aggregation === 'count' || !property.trim() ? {} : { property: property.trim() }),
-        unit: unit.trim(),
-        description: description.trim(),
+        unit: text.unit.trim(),
+        description: text.description.trim(),
       },
       {
         onSuccess: (m) => {
@@ -145,15 +137,15 @@ export function CreateMeterModal({
               required={aggregation === 'unique_count'}
             />
           )}
-          <UnitDescriptionFields
-            unit={unit}
-            description={description}
-            onUnit={setUnit}
-            onDescription={setDescription}
-            onCancel={close}
-            pending={create.isPending}
-            submitLabel="Create meter"
-          />
+          <UnitDescriptionFields value={text} onChange={setText} />
+          <Group justify="flex-end">
+            <Button variant="default" onClick={close}>
+              Cancel
+            </Button>
+            <Button type="submit" loading={create.isPending}>
+              Create meter
+            </Button>
+          </Group>
         </Stack>
       </form>
     </Modal>
@@ -169,11 +161,9 @@ export function EditMeterModal({
   readonly onClose: () => void;
 }) {
   const update = useUpdateMeter();
-  const [unit, setUnit] = useState('');
-  const [description, setDescription] = useState('');
+  const [text, setText] = useState(NO_TEXT);
   useEffect(() => {
-    setUnit(meter?.unit ?? '');
-    setDescription(meter?.description ?? '');
+    setText({ unit: meter?.unit ?? '', description: meter?.description ?? '' });
   }, [meter]);
   const close = () => {
     update.reset();
@@ -186,7 +176,7 @@ export function EditMeterModal({
           onSubmit={(e) => {
             e.preventDefault();
             update.mutate(
-              { key: meter.key, body: { unit: unit.trim(), description: description.trim() } },
+              { key: meter.key, body: { unit: text.unit.trim(), description: text.description.trim() } },
               {
                 onSuccess: (m) => {
                   notifySuccess(`Meter ${m.key} saved`);
@@ -208,15 +198,15 @@ export function EditMeterModal({
               ) : null}
               : fixed at creation, since usage already aggregated depends on it.
             </Text>
-            <UnitDescriptionFields
-              unit={unit}
-              description={description}
-              onUnit={setUnit}
-              onDescription={setDescription}
-              onCancel={close}
-              pending={update.isPending}
-              submitLabel="Save"
-            />
+            <UnitDescriptionFields value={text} onChange={setText} />
+            <Group justify="flex-end">
+              <Button variant="default" onClick={close}>
+                Cancel
+              </Button>
+              <Button type="submit" loading={update.isPending}>
+                Save
+              </Button>
+            </Group>
           </Stack>
         </form>
       ) : null}
