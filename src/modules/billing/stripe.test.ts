@@ -37,6 +37,10 @@ describe('Stripe billing provider', () => {
 
   it('says at start which provider it uses, and reports it to the console', async () => {
     expect(c.logs.some((l) => l.msg === 'billing provider: stripe')).toBe(true);
+    // STRIPE_PRICES is checked against the catalog at start: `ghost` is not a plan.
+    await expect
+      .poll(() => c.logs.find((l) => l.msg === 'STRIPE_PRICES names plans the catalog does not have'))
+      .toMatchObject({ plans_missing: ['ghost'] });
     const o = await org('sp-info');
     const res = await c.app.inject({
       url: '/v1/billing/provider',
