@@ -285,6 +285,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     ),
     platform: createPlatformService({
       withTenant,
+      ...(opts.stripe ? { billingGraceDays: opts.stripe.graceDays } : {}),
       platformOrganizations: (sessionToken, after, limit, q) =>
         withPlatformScope(platformDb, sessionToken, (scope) =>
           privileged.platformOrganizations(scope, after, limit, q),

@@ -26,7 +26,10 @@ export interface StripeConfig {
 
 type Fail = (variable: string, message: string) => Error;
 
-const KEY = /^[a-z0-9][a-z0-9_-]{0,39}$/;
+/** Plan keys: as plan-model's PLAN_KEY_RE (whether the catalog has them is checked at start). */
+const PLAN_KEY = /^[a-z0-9][a-z0-9_-]{0,39}$/;
+/** Meter keys: exactly usage-model's METER_KEY_RE (every key a meter can have). */
+const METER_KEY = /^[a-z][a-z0-9_.-]{0,63}$/;
 const STRIPE_ID = /^[A-Za-z0-9_]{1,255}$/;
 
 function read(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -35,7 +38,14 @@ function read(env: NodeJS.ProcessEnv, name: string): string | undefined {
 }
 
 /** A JSON object of key → Stripe identifier (keys as plan and meter keys are written). */
-function mapping(env: NodeJS.ProcessEnv, name: string, what: string, fail: Fail): Record<string, string> {
+function mapping(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  what: string,
+  fail: Fail,
+  key: RegExp,
+  uniqueValues: boolean,
+): Record<string, string> {
   const raw = read(env, name);
   if (raw === undefined) return {};
   const bad = (why: string) => fail(name, `${name} must be a JSON object of ${what}: ${why}`);
@@ -48,8 +58,10 @@ function mapping(env: NodeJS.ProcessEnv, name: string, what: string, fail: Fail)
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw bad('not an object');
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(parsed)) {
-    if (!KEY.test(k)) throw bad(`${JSON.stringify(k.slice(0, 40))} is not a key`);
+    if (!key.test(k)) throw bad(`${JSON.stringify(k.slice(0, 64))} is not a key`);
     if (typeof v !== 'string' || !STRIPE_ID.test(v)) throw bad(`the value of "${k}" is not an identifier`);
+    // Two plans on one price: a subscription to it could not say which plan it is.
+    if (uniqueValues && Object.values(out).includes(v)) throw bad(`"${k}" repeats another key's value`);
     out[k] = v;
   }
   return out;
@@ -64,10 +76,25 @@ function apiBase(env: NodeJS.ProcessEnv, fail: Fail): StripeApiBase | undefined 
   } catch {
     url = undefined;
   }
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname.length > 1) {
-    throw fail('STRIPE_API_BASE', 'STRIPE_API_BASE must be an http:// or https:// origin without a path');
+  if (
+    !url ||
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.pathname.length > 1 ||
+    url.username ||
+    url.password ||
+    url.search ||
+    url.hash
+  ) {
+    throw fail(
+      'STRIPE_API_BASE',
+      'STRIPE_API_BASE must be an http:// or https:// origin (no path, credentials, query or fragment)',
+    );
   }
   const protocol = url.protocol === 'http:' ? 'http' : 'https';
+  // The secret key travels in every request: in clear only to this machine (a local test server).
+  if (protocol === 'http' && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) {
+    throw fail('STRIPE_API_BASE', 'STRIPE_API_BASE must use https:// unless it is localhost or 127.0.0.1');
+  }
   return {
     host: url.hostname.replace(/^\[|\]$/g, ''),
     port: url.port ? Number(url.port) : protocol === 'http' ? 80 : 443,
@@ -111,7 +138,14 @@ export function stripeConfig(
     webhookSecret,
     apiBase: apiBase(env, fail),
     graceDays: int('STRIPE_GRACE_DAYS', 7, 1, 60),
-    planPrices: mapping(env, 'STRIPE_PRICES', 'plan keys to Stripe price ids', fail),
-    meterEvents: mapping(env, 'STRIPE_METER_EVENTS', 'meter keys to Stripe meter event names', fail),
+    planPrices: mapping(env, 'STRIPE_PRICES', 'plan keys to Stripe price ids', fail, PLAN_KEY, true),
+    meterEvents: mapping(
+      env,
+      'STRIPE_METER_EVENTS',
+      'meter keys to Stripe meter event names',
+      fail,
+      METER_KEY,
+      false,
+    ),
   };
 }

@@ -103,6 +103,28 @@ describe('loadConfig: defaults', () => {
     expect(() => loadConfig({ ...base, STRIPE_PRICES: '["x"]' })).toThrow(/STRIPE_PRICES/);
     expect(() => loadConfig({ ...base, STRIPE_PRICES: '{"pro":"price 1"}' })).toThrow(/STRIPE_PRICES/);
     expect(() => loadConfig({ ...base, STRIPE_API_BASE: 'ftp://x' })).toThrow(/STRIPE_API_BASE/);
+    // Review 2: http only to this machine; no credentials or query dropped silently; every meter key;
+    // one plan per price.
+    expect(() => loadConfig({ ...base, STRIPE_API_BASE: 'http://proxy.example.com' })).toThrow(/https/);
+    expect(loadConfig({ ...base, STRIPE_API_BASE: 'http://localhost:12111' }).stripe?.apiBase?.port).toBe(
+      12111,
+    );
+    expect(loadConfig({ ...base, STRIPE_API_BASE: 'https://proxy.example.com' }).stripe?.apiBase?.host).toBe(
+      'proxy.example.com',
+    );
+    expect(() => loadConfig({ ...base, STRIPE_API_BASE: 'https://u:p@proxy.example.com' })).toThrow(
+      /credentials/,
+    );
+    expect(() => loadConfig({ ...base, STRIPE_API_BASE: 'https://proxy.example.com?x=1' })).toThrow(/query/);
+    expect(
+      loadConfig({
+        ...base,
+        STRIPE_METER_EVENTS: '{"storage.gb":"storage","a_63_chars_meter_key_is_fine_here.and-long-ok":"e"}',
+      }).stripe?.meterEvents['storage.gb'],
+    ).toBe('storage');
+    expect(() => loadConfig({ ...base, STRIPE_PRICES: '{"pro":"price_1","team":"price_1"}' })).toThrow(
+      /repeats/,
+    );
     // A message never shows a secret.
     try {
       loadConfig({ STRIPE_SECRET_KEY: 'sk_live_secret!value', STRIPE_WEBHOOK_SECRET: 'whsec_1' });

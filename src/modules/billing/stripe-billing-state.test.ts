@@ -5,7 +5,9 @@ const t = (s: number) => new Date(Date.UTC(2026, 0, 1) + s * 1000);
 const none: BillingState = {
   status: 'none',
   subscriptionId: null,
+  subscriptionStartedAt: null,
   statusEventAt: null,
+  subscriptionEventAt: null,
   graceEndsAt: null,
   suspendedByBilling: false,
 };
@@ -22,6 +24,17 @@ const sub = (
   subscriptionId: id,
   stripeStatus,
   plan,
+  startedAt: t(0),
+});
+const paidAt = (s: number, subscriptionId: string | null = 'sub_1'): BillingEvent => ({
+  kind: 'invoice_paid',
+  created: t(s),
+  subscriptionId,
+});
+const failed = (s: number, subscriptionId: string | null = 'sub_1'): BillingEvent => ({
+  kind: 'invoice_payment_failed',
+  created: t(s),
+  subscriptionId,
 });
 
 /** Applies events in order; returns the final state and every decision's outcome. */
@@ -40,16 +53,12 @@ function run(events: BillingEvent[], from = none) {
 
 describe('the Stripe billing state machine', () => {
   it('active → past due (grace from the event time) → paid → active', () => {
-    const r = run([sub(0, 'active', 'pro'), { kind: 'invoice_payment_failed', created: t(10) }]);
+    const r = run([sub(0, 'active', 'pro'), failed(10)]);
     expect(r.state).toMatchObject({
       status: 'past_due',
       graceEndsAt: new Date(t(10).getTime() + 7 * 86_400_000),
     });
-    const paid = decide(
-      { ...r.state, suspendedByBilling: true },
-      { kind: 'invoice_paid', created: t(20) },
-      7,
-    );
+    const paid = decide({ ...r.state, suspendedByBilling: true }, paidAt(20), 7);
     expect(paid).toMatchObject({ outcome: 'applied', reactivate: true, mails: ['reactivated'] });
     expect(paid.next).toMatchObject({ status: 'active', graceEndsAt: null, suspendedByBilling: false });
   });
@@ -58,7 +67,7 @@ describe('the Stripe billing state machine', () => {
     const events = [
       sub(0, 'active', 'pro'),
       sub(10, 'past_due', 'pro'),
-      { kind: 'invoice_paid', created: t(20) } as BillingEvent,
+      paidAt(20),
       sub(30, 'active', 'enterprise'),
     ];
     const perms = (xs: BillingEvent[]): BillingEvent[][] =>
@@ -87,11 +96,44 @@ describe('the Stripe billing state machine', () => {
       7,
     );
     expect(d).toMatchObject({ outcome: 'applied', plan: 'free', reactivate: true, mails: ['canceled'] });
-    expect(decide(d.next, { kind: 'invoice_paid', created: t(6) }, 7).outcome).toBe('ignored');
+    expect(decide(d.next, paidAt(6), 7).outcome).toBe('ignored');
     // The end of an old subscription does not end the current one.
     const current = { ...none, status: 'active' as const, subscriptionId: 'sub_2', statusEventAt: t(0) };
     expect(decide(current, sub(5, 'canceled', null, true, 'sub_1'), 7).outcome).toBe('ignored');
     // Statuses billing does not act on.
     expect(decide(none, sub(1, 'incomplete', 'pro'), 7).outcome).toBe('ignored');
+  });
+
+  it('a subscription event older than a newer invoice event still sets the plan (not the status)', () => {
+    const r = run([sub(0, 'active', 'pro'), paidAt(10)]);
+    const late = decide(r.state, sub(5, 'active', 'enterprise'), 7);
+    expect(late).toMatchObject({ outcome: 'applied', plan: 'enterprise', mails: [] });
+    expect(late.next).toMatchObject({ status: 'active', statusEventAt: t(10), subscriptionEventAt: t(5) });
+    // A late past-due update does not undo the newer payment.
+    const lateDue = decide(r.state, sub(5, 'past_due', 'pro'), 7);
+    expect(lateDue.next).toMatchObject({ status: 'active', graceEndsAt: null });
+    // Subscription events are still ordered among themselves.
+    expect(decide(late.next, sub(3, 'active', 'pro'), 7).outcome).toBe('stale');
+  });
+
+  it('ignores invoices of no subscription or another one, and events of a non-current subscription', () => {
+    const due = run([sub(0, 'active', 'pro'), failed(10)]).state;
+    expect(decide(due, paidAt(20, null), 7).outcome).toBe('ignored');
+    expect(decide(due, paidAt(20, 'sub_old'), 7).outcome).toBe('ignored');
+    expect(decide(none, paidAt(20), 7).outcome).toBe('ignored');
+    expect(decide(none, failed(20, null), 7).outcome).toBe('ignored');
+    expect(decide(due, sub(30, 'active', 'enterprise', false, 'sub_old'), 7).outcome).toBe('ignored');
+    // Once the current one ends, the next subscription becomes current (its own start).
+    const ended = decide(due, sub(40, 'canceled', 'pro', true), 7).next;
+    const next = decide(
+      ended,
+      { ...sub(50, 'active', 'enterprise', false, 'sub_2'), startedAt: t(45) } as BillingEvent,
+      7,
+    );
+    expect(next.next).toMatchObject({
+      subscriptionId: 'sub_2',
+      subscriptionStartedAt: t(45),
+      status: 'active',
+    });
   });
 });

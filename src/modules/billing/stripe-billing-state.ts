@@ -2,9 +2,17 @@
  * The Stripe billing state machine, pure (no I/O, no clock): what one webhook event does to an
  * organization's billing state. docs/billing.md ("Stripe") has the table.
  *
- * Order: every event carries Stripe's `created` time; an event older than the last one applied is
- * `stale` and changes nothing, so events delivered out of order end in the state of the newest one.
- * Events of the same second are applied in arrival order.
+ * The CURRENT subscription is the one whose event (active, trialing, past due, unpaid) was applied while
+ * the organization had none; it stays current until its own cancellation (deleted, canceled,
+ * incomplete_expired) is applied. Events of any other subscription are `ignored`, and so are invoice
+ * events whose subscription is not the current one (one-off invoices, an old subscription's).
+ *
+ * Order, two clocks (Stripe's event `created` time): subscription events are ordered among themselves
+ * (`subscriptionEventAt`: an older one is `stale`), so the plan and subscription follow the newest
+ * subscription event whatever invoice events came between; the status follows the newest event of any
+ * kind (`statusEventAt`): a subscription event older than the last invoice event applied still sets the
+ * plan but not the status (a cancellation always ends it). Events of the same second apply in arrival
+ * order.
  */
 
 export type BillingStatus = 'none' | 'active' | 'past_due' | 'canceled';
@@ -13,7 +21,10 @@ export type BillingStatus = 'none' | 'active' | 'past_due' | 'canceled';
 export interface BillingState {
   status: BillingStatus;
   subscriptionId: string | null;
+  /** When the current subscription started (its usage is pushed from then on). */
+  subscriptionStartedAt: Date | null;
   statusEventAt: Date | null;
+  subscriptionEventAt: Date | null;
   graceEndsAt: Date | null;
   suspendedByBilling: boolean;
 }
@@ -29,9 +40,11 @@ export type BillingEvent =
       stripeStatus: string;
       /** The plan its price maps to (STRIPE_PRICES), or null when the price is not mapped. */
       plan: string | null;
+      /** The subscription's start (`start_date`), else the event's time. */
+      startedAt: Date;
     }
-  | { kind: 'invoice_paid'; created: Date }
-  | { kind: 'invoice_payment_failed'; created: Date };
+  | { kind: 'invoice_paid'; created: Date; subscriptionId: string | null }
+  | { kind: 'invoice_payment_failed'; created: Date; subscriptionId: string | null };
 
 export type BillingMail = 'past_due' | 'reactivated' | 'canceled';
 
@@ -78,30 +91,39 @@ export function decide(state: BillingState, e: BillingEvent, graceDays: number):
     reactivate: false,
     mails: [],
   });
-  if (state.statusEventAt && e.created.getTime() < state.statusEventAt.getTime()) return unchanged('stale');
+  const older = (at: Date | null) => at !== null && e.created.getTime() < at.getTime();
   const to = target(e);
-  if (to === null) return unchanged('ignored');
-  // A subscription event of another subscription than the current one (an old one ending after a new one
-  // started) does not end the current one.
-  if (
-    e.kind === 'subscription' &&
-    state.subscriptionId !== null &&
-    e.subscriptionId !== state.subscriptionId &&
-    to === 'canceled'
-  ) {
-    return unchanged('ignored');
-  }
-  // An invoice of an ended subscription does not revive it.
-  if (e.kind !== 'subscription' && state.status === 'canceled') return unchanged('ignored');
-
-  const next: BillingState = { ...state, statusEventAt: e.created };
+  const next: BillingState = { ...state };
   let plan: string | null = null;
+  if (e.kind === 'subscription') {
+    const current = state.subscriptionId;
+    // Another subscription than the current one (an old one, or a second Checkout's): not ours to follow.
+    if (current !== null && e.subscriptionId !== current) return unchanged('ignored');
+    if (current !== null && older(state.subscriptionEventAt)) return unchanged('stale');
+    if (to === null) return unchanged('ignored'); // incomplete, paused: nothing billing acts on
+    if (current === null && to === 'canceled') return unchanged('ignored'); // nothing current to end
+    next.subscriptionEventAt = e.created;
+    if (current === null) {
+      next.subscriptionId = e.subscriptionId;
+      next.subscriptionStartedAt = e.startedAt;
+    }
+    if (to !== 'canceled') {
+      plan = e.plan;
+      // A newer invoice event already set the status: this older event sets the plan only.
+      if (older(state.statusEventAt)) return { outcome: 'applied', next, plan, reactivate: false, mails: [] };
+    }
+  } else {
+    if (state.subscriptionId === null || e.subscriptionId !== state.subscriptionId)
+      return unchanged('ignored');
+    if (older(state.statusEventAt)) return unchanged('stale');
+  }
+
+  next.statusEventAt =
+    state.statusEventAt && state.statusEventAt.getTime() > e.created.getTime()
+      ? state.statusEventAt
+      : e.created;
   let reactivate = false;
   const mails: BillingMail[] = [];
-  if (e.kind === 'subscription') {
-    next.subscriptionId = to === 'canceled' ? null : e.subscriptionId;
-    if (to !== 'canceled' && e.plan) plan = e.plan;
-  }
   if (to === 'active') {
     if (state.status === 'past_due' || state.suspendedByBilling) mails.push('reactivated');
     reactivate = state.suspendedByBilling;
@@ -118,6 +140,8 @@ export function decide(state: BillingState, e: BillingEvent, graceDays: number):
     if (state.status !== 'canceled') mails.push('canceled');
     reactivate = state.suspendedByBilling;
     next.status = 'canceled';
+    next.subscriptionId = null;
+    next.subscriptionStartedAt = null;
     next.graceEndsAt = null;
     next.suspendedByBilling = false;
     plan = PLAN_AFTER_CANCELLATION;

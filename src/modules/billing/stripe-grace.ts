@@ -47,7 +47,7 @@ export async function suspendExpiredGrace(deps: {
             return false;
           }
           await repo.saveState(db, orgId, { ...state, suspendedByBilling: true });
-          await repo.setSuspended(db, orgId, now);
+          await repo.suspendForBilling(db, orgId, now);
           const ctx = systemCtx(orgId, 'stripe-grace');
           await recordAudit(db, ctx, {
             action: 'organization.suspended',

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
 import type { Logger } from 'pino';
 import { sql } from 'kysely';
@@ -15,24 +16,43 @@ function alreadyRecorded(err: unknown): boolean {
   return e.code === 'resource_already_exists' || e.raw?.code === 'resource_already_exists';
 }
 
+/** A push identifier: deterministic, and at most 43 characters whatever the meter key and total. */
+export function pushIdentifier(orgId: string, subscriptionId: string, meter: string, total: string): string {
+  return `sr-${createHash('sha256').update(`${orgId}|${subscriptionId}|${meter}|${total}`).digest('hex').slice(0, 40)}`;
+}
+
+/** Some pushes of an organization failed (each is retried by the next run; the others went on). */
+export class MeterPushFailed extends Error {
+  constructor(
+    readonly failed: number,
+    first: string,
+  ) {
+    super(`${failed} Stripe meter push(es) failed; first: ${first}`);
+  }
+}
+
 export interface MeterPusher {
   /** Pushes one organization's unpushed usage: first its pending pushes (a crash's leftovers, resent
-   *  with the same identifier), then one new push per mapped meter whose usage grew. Returns the pushes
-   *  sent. */
+   *  byte for byte), then one new push per mapped meter whose usage under the current subscription grew.
+   *  A failing push does not stop the others (its meter waits for the next run); the failures are
+   *  recorded on their rows and thrown together at the end (MeterPushFailed). Returns the pushes sent. */
   pushOrganization(orgId: string): Promise<number>;
 }
 
 /**
- * Usage → Stripe meter events, exactly once. Per organization and meter the ledger
- * (`stripe_meter_pushes`) holds what was pushed; a push is:
- * 1. in the organization's transaction, under its `stripe_customers` row lock: usage total (day
- *    aggregates since `usage_since`) minus the pushed total; if positive, a `pending` row with the delta,
- *    the new total and the identifier `sr-<org>-<meter>-<new total>` (deterministic: the same push always
- *    has the same identifier; the unique (organization, meter, total) index refuses a second one);
- * 2. `stripe.billing.meterEvents.create` with that identifier;
+ * Usage → Stripe meter events, exactly once, per subscription. Per organization, subscription and meter
+ * the ledger (`stripe_meter_pushes`) holds what was pushed; a push is:
+ * 1. in the organization's transaction, under its `stripe_customers` row lock: the meter's usage since
+ *    the current subscription started, minus what was pushed for that subscription; if positive, a
+ *    `pending` row with the delta, the new total and the identifier `sr-<hash of org, subscription,
+ *    meter, new total>` (deterministic; the unique (organization, subscription, meter, total) index
+ *    refuses a second one). The row's `created_at` (RETURNING) is the event's timestamp;
+ * 2. `stripe.billing.meterEvents.create` built from the stored row ONLY, with the identifier as the
+ *    idempotency key: a resend carries exactly the first send's parameters (Stripe answers
+ *    `idempotency_error` to a reused key with other parameters);
  * 3. the row marked `sent`.
- * A crash between 2 and 3 leaves the row pending: the next run resends the SAME identifier, which Stripe
- * deduplicates (an "already exists" answer counts as sent). A crash before 2 sends it late, never twice.
+ * A crash between 2 and 3 leaves the row pending: the next run resends it, which Stripe deduplicates (a
+ * replayed answer, or "already exists", counts as sent). A crash before 2 sends it late, never twice.
  */
 export function createMeterPusher(deps: {
   stripe: Stripe;
@@ -66,39 +86,55 @@ export function createMeterPusher(deps: {
   return {
     async pushOrganization(orgId) {
       let sent = 0;
+      const failures: string[] = [];
+      const blocked = new Set<string>();
+      const attempt = async (p: repo.MeterPushRow) => {
+        try {
+          await send(orgId, p);
+          sent += 1;
+        } catch (err) {
+          blocked.add(p.meter);
+          const message = (err as Error).message;
+          failures.push(message);
+          const attempts = await withTenant(orgId, (db) =>
+            repo.markPushFailed(db, orgId, p.identifier, message),
+          ).catch(() => p.attempts + 1);
+          const line = { tenant_id: orgId, push: p.identifier, meter: p.meter, attempts, err: message };
+          if (attempts >= 5) deps.log?.error(line, 'Stripe meter push keeps failing');
+          else deps.log?.warn(line, 'Stripe meter push failed');
+        }
+      };
       const pending = await withTenant(orgId, (db) => repo.pendingPushes(db, orgId), { mode: 'read' });
       for (const p of pending) {
-        await send(orgId, p);
-        sent += 1;
+        if (!blocked.has(p.meter)) await attempt(p);
       }
       for (const [meter, eventName] of Object.entries(deps.meterEvents)) {
+        if (blocked.has(meter)) continue; // its pending push goes first, next run
         const push = await withTenant(orgId, async (db) => {
           const customer = await repo.customerOf(db, orgId, true);
-          if (!customer?.subscriptionId) return null;
-          const total = await repo.usageTotal(db, orgId, meter, customer.usageSince);
+          if (!customer?.subscriptionId || !customer.subscriptionStartedAt) return null;
+          const subscriptionId = customer.subscriptionId;
+          const total = await repo.usageTotal(db, orgId, meter, customer.subscriptionStartedAt);
           if (total === null) return null;
-          const pushed = await repo.pushedTotal(db, orgId, meter);
+          const pushed = await repo.pushedTotal(db, orgId, subscriptionId, meter);
           const delta = await sql<{ delta: string; grew: boolean }>`select
               (${total}::numeric - ${pushed}::numeric)::text as delta,
               ${total}::numeric > ${pushed}::numeric as grew`.execute(db);
           const row = delta.rows[0]!;
           if (!row.grew) return null;
-          const p = {
-            identifier: `sr-${orgId}-${meter}-${total}`,
+          return repo.insertPush(db, orgId, {
+            identifier: pushIdentifier(orgId, subscriptionId, meter, total),
+            subscriptionId,
             meter,
             eventName,
             customerId: customer.customerId,
             value: row.delta,
             totalAfter: total,
-          };
-          await repo.insertPush(db, orgId, p);
-          return { ...p, createdAt: new Date() };
+          });
         });
-        if (push) {
-          await send(orgId, push);
-          sent += 1;
-        }
+        if (push) await attempt(push);
       }
+      if (failures.length > 0) throw new MeterPushFailed(failures.length, failures[0]!);
       return sent;
     },
   };

@@ -64,13 +64,27 @@ function reduce(
         subscriptionId: idOf(obj) ?? '',
         stripeStatus: typeof obj.status === 'string' ? obj.status : '',
         plan,
+        startedAt: typeof obj.start_date === 'number' ? new Date(obj.start_date * 1000) : created,
       },
     };
   }
   return {
     customer,
-    billing: { kind: event.type === 'invoice.paid' ? 'invoice_paid' : 'invoice_payment_failed', created },
+    billing: {
+      kind: event.type === 'invoice.paid' ? 'invoice_paid' : 'invoice_payment_failed',
+      created,
+      subscriptionId: invoiceSubscription(obj),
+    },
   };
+}
+
+/** The subscription an invoice bills: `subscription` (API versions before 2025-03), else
+ *  `parent.subscription_details.subscription`; null for a one-off invoice. */
+function invoiceSubscription(obj: Record<string, unknown>): string | null {
+  const direct = idOf(obj.subscription);
+  if (direct) return direct;
+  const parent = obj.parent as { subscription_details?: { subscription?: unknown } } | null | undefined;
+  return idOf(parent?.subscription_details?.subscription ?? null);
 }
 
 /**
@@ -119,8 +133,8 @@ export function createStripeWebhooks(deps: {
         deps.log?.error({ tenant_id: orgId, plan: d.plan }, 'STRIPE_PRICES names a plan not in the catalog');
       }
     }
-    if (d.reactivate && (await repo.organizationSuspendedAt(db, orgId))) {
-      await repo.setSuspended(db, orgId, null);
+    // Only billing's suspension is lifted: an administrator's stays (organizations.suspended_by).
+    if (d.reactivate && (await repo.liftBillingSuspension(db, orgId))) {
       await recordAudit(db, ctx, {
         action: 'organization.unsuspended',
         target: { type: 'organization', id: orgId },

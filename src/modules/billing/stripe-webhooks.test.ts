@@ -204,4 +204,28 @@ describe('Stripe webhooks', () => {
     expect((await deliver(e)).json<{ outcome: string }>().outcome).toBe('unknown_customer');
     expect((await deliver(e)).json<{ outcome: string }>().outcome).toBe('duplicate');
   });
+
+  it('review 2: late plan change applied, foreign invoices and old subscriptions ignored', async () => {
+    const o = await customerOrg('sp-review2');
+    const t = now() - 200;
+    const out = async (e: unknown) => (await deliver(e)).json<{ outcome: string }>().outcome;
+    await out(
+      event('customer.subscription.created', subscription(o.customer, 'active', 'price_pro', 'sub_r'), t),
+    );
+    // An upgrade at t+5 whose invoice.paid (t+10) arrives first: the late update still sets the plan.
+    expect(await out(event('invoice.paid', invoice(o.customer, 'sub_r'), t + 10))).toBe('applied');
+    const late = subscription(o.customer, 'active', 'price_enterprise', 'sub_r');
+    expect(await out(event('customer.subscription.updated', late, t + 5))).toBe('applied');
+    expect(await state(o.id)).toMatchObject({ plan: 'enterprise', status: 'active' });
+    // Past due; a $0 one-off invoice and an old subscription's invoice do not clear it.
+    expect(await out(event('invoice.payment_failed', invoice(o.customer, 'sub_r'), t + 20))).toBe('applied');
+    expect(await out(event('invoice.paid', invoice(o.customer, null), t + 30))).toBe('ignored');
+    expect(await out(event('invoice.paid', invoice(o.customer, 'sub_old'), t + 31))).toBe('ignored');
+    expect((await state(o.id)).status).toBe('past_due');
+    // An older subscription's update does not replace the current one, nor its deletion end it.
+    const old = subscription(o.customer, 'active', 'price_pro', 'sub_old');
+    expect(await out(event('customer.subscription.updated', old, t + 40))).toBe('ignored');
+    expect(await out(event('customer.subscription.deleted', old, t + 41))).toBe('ignored');
+    expect(await state(o.id)).toMatchObject({ plan: 'enterprise', status: 'past_due' });
+  });
 });

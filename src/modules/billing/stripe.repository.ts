@@ -8,7 +8,7 @@ import type { BillingState } from './stripe-billing-state.js';
 
 export interface StripeCustomerRow extends BillingState {
   customerId: string;
-  usageSince: Date;
+  checkoutSessionId: string | null;
 }
 
 /** The organization's Stripe customer and billing state; `lock` takes the row lock until the commit. */
@@ -24,11 +24,13 @@ export async function customerOf(
     ? {
         customerId: r.customer_id,
         subscriptionId: r.subscription_id,
+        subscriptionStartedAt: r.subscription_started_at,
         status: r.status,
         statusEventAt: r.status_event_at,
+        subscriptionEventAt: r.subscription_event_at,
         graceEndsAt: r.grace_ends_at,
         suspendedByBilling: r.suspended_by_billing,
-        usageSince: r.usage_since,
+        checkoutSessionId: r.checkout_session_id,
       }
     : undefined;
 }
@@ -47,7 +49,9 @@ export async function saveState(db: TenantDb, orgId: string, s: BillingState): P
     .set({
       status: s.status,
       subscription_id: s.subscriptionId,
+      subscription_started_at: s.subscriptionStartedAt,
       status_event_at: s.statusEventAt,
+      subscription_event_at: s.subscriptionEventAt,
       grace_ends_at: s.graceEndsAt,
       suspended_by_billing: s.suspendedByBilling,
       updated_at: new Date(),
@@ -73,13 +77,26 @@ export async function recordEvent(
   return r !== undefined;
 }
 
-/** Sets or clears the organization's suspension (the authenticator refuses a suspended organization). */
-export async function setSuspended(db: TenantDb, orgId: string, at: Date | null): Promise<void> {
+/** Billing suspends the organization (the authenticator refuses it but for the routes that pay). */
+export async function suspendForBilling(db: TenantDb, orgId: string, at: Date): Promise<void> {
   await db
     .updateTable('organizations')
-    .set({ suspended_at: at, updated_at: new Date() })
+    .set({ suspended_at: at, suspended_by: 'billing', updated_at: new Date() })
     .where('id', '=', orgId)
     .execute();
+}
+
+/** Lifts the organization's suspension if billing set it (an administrator's stays). True if lifted. */
+export async function liftBillingSuspension(db: TenantDb, orgId: string): Promise<boolean> {
+  const r = await db
+    .updateTable('organizations')
+    .set({ suspended_at: null, suspended_by: null, updated_at: new Date() })
+    .where('id', '=', orgId)
+    .where('suspended_at', 'is not', null)
+    .where('suspended_by', '=', 'billing')
+    .returning('id')
+    .executeTakeFirst();
+  return r !== undefined;
 }
 
 export async function organizationSuspendedAt(db: TenantDb, orgId: string): Promise<Date | null> {
@@ -89,6 +106,26 @@ export async function organizationSuspendedAt(db: TenantDb, orgId: string): Prom
     .where('id', '=', orgId)
     .executeTakeFirst();
   return r?.suspended_at ?? null;
+}
+
+/** Stores the organization's open Checkout session; returns the one it replaces (to be expired). */
+export async function swapCheckoutSession(
+  db: TenantDb,
+  orgId: string,
+  sessionId: string | null,
+): Promise<string | null> {
+  const before = await db
+    .selectFrom('stripe_customers')
+    .select('checkout_session_id')
+    .where('organization_id', '=', orgId)
+    .forUpdate()
+    .executeTakeFirst();
+  await db
+    .updateTable('stripe_customers')
+    .set({ checkout_session_id: sessionId, updated_at: new Date() })
+    .where('organization_id', '=', orgId)
+    .execute();
+  return before?.checkout_session_id ?? null;
 }
 
 /** The organization's name and slug. */
@@ -132,78 +169,119 @@ export interface MeterPushRow {
   meter: string;
   eventName: string;
   customerId: string;
+  /** numeric, as the database prints it. */
   value: string;
+  /** The meter event's timestamp: the row's, so every send of it carries the same parameters. */
   createdAt: Date;
+  attempts: number;
 }
+
+const PUSH_COLUMNS = [
+  'identifier',
+  'meter',
+  'event_name',
+  'customer_id',
+  'value',
+  'created_at',
+  'attempts',
+] as const;
+const pushRow = (r: {
+  identifier: string;
+  meter: string;
+  event_name: string;
+  customer_id: string;
+  value: string;
+  created_at: Date;
+  attempts: number;
+}): MeterPushRow => ({
+  identifier: r.identifier,
+  meter: r.meter,
+  eventName: r.event_name,
+  customerId: r.customer_id,
+  value: r.value,
+  createdAt: r.created_at,
+  attempts: r.attempts,
+});
 
 export async function pendingPushes(db: TenantDb, orgId: string): Promise<MeterPushRow[]> {
   const rows = await db
     .selectFrom('stripe_meter_pushes')
-    .select(['identifier', 'meter', 'event_name', 'customer_id', 'value', 'created_at'])
+    .select(PUSH_COLUMNS)
     .where('organization_id', '=', orgId)
     .where('status', '=', 'pending')
     .orderBy('created_at')
     .limit(1000)
     .execute();
-  return rows.map((r) => ({
-    identifier: r.identifier,
-    meter: r.meter,
-    eventName: r.event_name,
-    customerId: r.customer_id,
-    value: r.value,
-    createdAt: r.created_at,
-  }));
+  return rows.map(pushRow);
 }
 
-/** The total usage of `meter` pushed so far (sent or pending: a pending push is resent, never redone). */
-export async function pushedTotal(db: TenantDb, orgId: string, meter: string): Promise<string> {
+/** The usage of `meter` pushed so far for the subscription (sent or pending: a pending push is resent,
+ *  never redone). */
+export async function pushedTotal(
+  db: TenantDb,
+  orgId: string,
+  subscriptionId: string,
+  meter: string,
+): Promise<string> {
   const r = await sql<{ total: string }>`select coalesce(max(total_after), 0)::text as total
-    from stripe_meter_pushes where organization_id = ${orgId}::uuid and meter = ${meter}`.execute(db);
+    from stripe_meter_pushes where organization_id = ${orgId}::uuid and subscription_id = ${subscriptionId}
+      and meter = ${meter}`.execute(db);
   return r.rows[0]!.total;
 }
 
-/** The usage of a count or sum meter since `since`'s UTC day, from the day aggregates (null otherwise). */
+/**
+ * The usage of a count or sum meter since `since` (null for another aggregation): the hour buckets of
+ * `since`'s UTC day from its hour on, then the day buckets after that day. At most the part of `since`'s
+ * hour before it counts.
+ */
 export async function usageTotal(
   db: TenantDb,
   orgId: string,
   meter: string,
   since: Date,
 ): Promise<string | null> {
-  const r = await sql<{ total: string | null; other: boolean }>`select coalesce(sum(value), 0)::text as total,
-      bool_or(aggregation not in ('count', 'sum')) as other
-    from usage_aggregates
-    where organization_id = ${orgId}::uuid and granularity = 'day' and meter = ${meter}
-      and bucket_start >= date_trunc('day', ${since}::timestamptz at time zone 'UTC') at time zone 'UTC'`.execute(
-    db,
-  );
+  const r = await sql<{ total: string | null; other: boolean }>`with b as (
+      select date_trunc('hour', ${since}::timestamptz at time zone 'UTC') at time zone 'UTC' as hour,
+             date_trunc('day', ${since}::timestamptz at time zone 'UTC') at time zone 'UTC'
+               + interval '1 day' as next_day)
+    select coalesce(sum(value), 0)::text as total, bool_or(aggregation not in ('count', 'sum')) as other
+    from usage_aggregates, b
+    where organization_id = ${orgId}::uuid and meter = ${meter}
+      and ((granularity = 'hour' and bucket_start >= b.hour and bucket_start < b.next_day)
+        or (granularity = 'day' and bucket_start >= b.next_day))`.execute(db);
   const row = r.rows[0];
   return !row || row.other ? null : row.total;
 }
 
+/** Inserts a pending push; returns it as stored (its `created_at` is the meter event's timestamp). */
 export async function insertPush(
   db: TenantDb,
   orgId: string,
   p: {
     identifier: string;
+    subscriptionId: string;
     meter: string;
     eventName: string;
     customerId: string;
     value: string;
     totalAfter: string;
   },
-): Promise<void> {
-  await db
+): Promise<MeterPushRow> {
+  const r = await db
     .insertInto('stripe_meter_pushes')
     .values({
       organization_id: orgId,
       identifier: p.identifier,
+      subscription_id: p.subscriptionId,
       meter: p.meter,
       event_name: p.eventName,
       customer_id: p.customerId,
       value: p.value,
       total_after: p.totalAfter,
     })
-    .execute();
+    .returning(PUSH_COLUMNS)
+    .executeTakeFirstOrThrow();
+  return pushRow(r);
 }
 
 export async function markPushSent(db: TenantDb, orgId: string, identifier: string): Promise<void> {
@@ -213,4 +291,22 @@ export async function markPushSent(db: TenantDb, orgId: string, identifier: stri
     .where('organization_id', '=', orgId)
     .where('identifier', '=', identifier)
     .execute();
+}
+
+/** Counts a failed send of a pending push and keeps its error (no secret: Stripe's message). */
+export async function markPushFailed(
+  db: TenantDb,
+  orgId: string,
+  identifier: string,
+  error: string,
+): Promise<number> {
+  const r = await db
+    .updateTable('stripe_meter_pushes')
+    .set((eb) => ({ attempts: eb('attempts', '+', 1), last_error: error.slice(0, 500) }))
+    .where('organization_id', '=', orgId)
+    .where('identifier', '=', identifier)
+    .where('status', '=', 'pending')
+    .returning('attempts')
+    .executeTakeFirst();
+  return r?.attempts ?? 0;
 }

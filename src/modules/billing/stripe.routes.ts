@@ -36,7 +36,8 @@ export function registerBillingProviderRoutes(app: App, deps: { provider: Billin
   app.get(
     '/v1/billing/provider',
     {
-      config: { auth: { kind: 'tenant', permission: 'billing:read' } },
+      // Reachable while billing has suspended the organization (docs/billing.md): it shows why.
+      config: { auth: { kind: 'tenant', permission: 'billing:read' }, allowWhenBillingSuspended: true },
       schema: {
         operationId: 'getBillingProvider',
         tags: ['billing'],
@@ -69,11 +70,14 @@ export function registerBillingProviderRoutes(app: App, deps: { provider: Billin
   app.post(
     '/v1/billing/portal-session',
     {
-      config: { auth: { kind: 'tenant', permission: 'billing:manage' } },
+      // Reachable while billing has suspended the organization: the portal is where an owner pays.
+      config: { auth: { kind: 'tenant', permission: 'billing:manage' }, allowWhenBillingSuspended: true },
       schema: {
         operationId: 'createPortalSession',
         tags: ['billing'],
-        description: `A Stripe Customer Portal URL (payment method, invoices, plan). ${linkDoc}`,
+        description:
+          'A Stripe Customer Portal URL (payment method, invoices, plan). Also answered while billing has ' +
+          `suspended the organization for non-payment, so that an owner can pay. ${linkDoc}`,
         response: { 200: LinkResponse, 409: ErrorResponse, 503: ErrorResponse, ...errors },
       },
     },

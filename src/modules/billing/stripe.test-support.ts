@@ -118,10 +118,12 @@ export const subscription = (customer: string, status: string, price: string, id
   status,
   items: { object: 'list', data: [{ id: 'si_1', price: { id: price } }] },
 });
-export const invoice = (customer: string) => ({
+/** An invoice of `subscription` (the fixtures' default one), or a one-off invoice with null. */
+export const invoice = (customer: string, subscription: string | null = 'sub_1') => ({
   id: `in_${randomBytes(4).toString('hex')}`,
   object: 'invoice',
   customer,
+  subscription,
 });
 export function deliver(e: unknown, secret = SECRET) {
   const payload = JSON.stringify(e);
@@ -157,4 +159,17 @@ export const planChanges = async (orgId: string) =>
 export const mails = async (orgId: string, subject: RegExp) =>
   (await queuedJobs(the().admin, MAIL_TASK)).filter(
     (j) => j.tenantId === orgId && subject.test((j.payload as { subject: string }).subject),
+  );
+
+/** Adds `value` of count usage at `at` to its hour and day buckets (as the rollup does). */
+export const addUsage = (orgId: string, value: number, at = new Date(), meter = 'api_requests') =>
+  the().admin.query(
+    `insert into usage_aggregates (organization_id, meter, granularity, bucket_start, aggregation, value, events)
+     select $1, $4, g, date_trunc(g, $3::timestamptz at time zone 'UTC') at time zone 'UTC', 'count',
+            $2::numeric, $2::bigint
+     from unnest(array['hour', 'day']) g
+     on conflict (organization_id, meter, granularity, bucket_start)
+       do update set value = usage_aggregates.value + excluded.value,
+                     events = usage_aggregates.events + excluded.events`,
+    [orgId, value, at, meter],
   );

@@ -3,10 +3,12 @@ import type pg from 'pg';
 import Stripe from 'stripe';
 import { buildTestApp, createTestAuthenticator } from '../../../test/support/app.js';
 import { createTestOrg } from '../../../test/support/tenancy.js';
-import { createMeterPusher } from './stripe-meter-push.js';
+import { createMeterPusher, pushIdentifier } from './stripe-meter-push.js';
 import {
+  addUsage,
   auth,
   customerOf,
+  DAY,
   customerOrg,
   deliver,
   event,
@@ -35,6 +37,10 @@ describe('Stripe billing provider', () => {
 
   it('says at start which provider it uses, and reports it to the console', async () => {
     expect(c.logs.some((l) => l.msg === 'billing provider: stripe')).toBe(true);
+    // STRIPE_PRICES is checked against the catalog at start: `ghost` is not a plan.
+    await expect
+      .poll(() => c.logs.find((l) => l.msg === 'STRIPE_PRICES names plans the catalog does not have'))
+      .toMatchObject({ plans_missing: ['ghost'] });
     const o = await org('sp-info');
     const res = await c.app.inject({
       url: '/v1/billing/provider',
@@ -110,15 +116,7 @@ describe('Stripe billing provider', () => {
     await deliver(
       event('customer.subscription.created', subscription(o.customer, 'active', 'price_pro'), now()),
     );
-    const addUsage = (value: number, daysAgo: number) =>
-      admin.query(
-        `insert into usage_aggregates (organization_id, meter, granularity, bucket_start, aggregation, value, events)
-         values ($1, 'api_requests', 'day', date_trunc('day', now() at time zone 'UTC') at time zone 'UTC'
-                 - make_interval(days => $3::int), 'count', $2::numeric, $2::bigint)
-         on conflict do nothing`,
-        [o.id, value, daysAgo],
-      );
-    await addUsage(40, 0);
+    await addUsage(o.id, 40);
     let crash = true;
     const pusher = createMeterPusher({
       stripe: new Stripe(KEY, { ...fake.sdkOptions, maxNetworkRetries: 0 }),
@@ -138,7 +136,9 @@ describe('Stripe billing provider', () => {
       `select identifier, status from stripe_meter_pushes where organization_id = $1`,
       [o.id],
     );
-    expect(pending.rows).toEqual([{ identifier: `sr-${o.id}-api_requests-40`, status: 'pending' }]);
+    expect(pending.rows).toEqual([
+      { identifier: pushIdentifier(o.id, 'sub_1', 'api_requests', '40'), status: 'pending' },
+    ]);
     // The next run resends the SAME identifier: Stripe (the fake) keeps one.
     expect(await pusher.pushOrganization(o.id)).toBe(1);
     expect(fake.meterEventRequests - requestsBefore).toBe(2);
@@ -146,12 +146,8 @@ describe('Stripe billing provider', () => {
     // Nothing new: nothing sent.
     expect(await pusher.pushOrganization(o.id)).toBe(0);
     // More usage: only the delta.
-    await addUsage(2, 1); // before usage_since's day: not pushed
-    await admin.query(
-      `update usage_aggregates set value = value + 15, events = events + 15 where organization_id = $1
-         and granularity = 'day' and bucket_start = date_trunc('day', now() at time zone 'UTC') at time zone 'UTC'`,
-      [o.id],
-    );
+    await addUsage(o.id, 2, new Date(Date.now() - DAY)); // before the subscription started: not pushed
+    await addUsage(o.id, 15);
     expect(await pusher.pushOrganization(o.id)).toBe(1);
     expect(fake.meterTotal(o.customer, 'api_calls')).toBe(55);
     const rows = await admin.query(

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { isTenantId, userActingIn } from '../../platform/tenancy/context.js';
@@ -97,6 +98,9 @@ function checkTargeting(patch: { plan?: string; attributes?: Record<string, unkn
 /** Platform administration (routes require a platform administrator; org roles do not count). */
 export function createPlatformService(deps: {
   withTenant: WithTenant;
+  /** STRIPE_GRACE_DAYS: an administrator's unsuspension of a billing suspension restarts the grace
+   *  period with this length (default 7). */
+  billingGraceDays?: number;
   /** The privileged read, run in the platform scope opened by the administrator's raw session token (the
    *  database checks the session is a live one of a platform administrator). */
   platformOrganizations: (
@@ -154,10 +158,29 @@ export function createPlatformService(deps: {
         if (!before) throw orgNotFound();
         const after = await db
           .updateTable('organizations')
-          .set({ suspended_at: suspended ? new Date() : null, updated_at: new Date() })
+          .set({
+            suspended_at: suspended ? new Date() : null,
+            suspended_by: suspended ? 'administrator' : null,
+            updated_at: new Date(),
+          })
           .where('id', '=', orgId)
           .returning('suspended_at')
           .executeTakeFirstOrThrow();
+        // The suspension is now the administrator's (a payment does not lift it), or none: billing no
+        // longer holds one. Unsuspending an unpaid organization gives it a fresh grace period; when it
+        // ends unpaid, billing suspends it again (docs/billing.md).
+        await db
+          .updateTable('stripe_customers')
+          .set({
+            suspended_by_billing: false,
+            grace_ends_at: suspended
+              ? sql<Date>`grace_ends_at`
+              : sql<Date | null>`case when status = 'past_due'
+                  then ${new Date(Date.now() + (deps.billingGraceDays ?? 7) * 86_400_000)}::timestamptz end`,
+            updated_at: new Date(),
+          })
+          .where('suspended_by_billing', '=', true)
+          .execute();
         await recordAudit(db, userActingIn(orgId, adminUserId), {
           action: suspended ? 'organization.suspended' : 'organization.unsuspended',
           target: { type: 'organization', id: orgId },

@@ -7,6 +7,14 @@ import { orgSlugFromPath } from './org-path.js';
 import { TenantResolutionError } from './tenant-resolution.errors.js';
 import type { OrganizationPolicy } from './organization-policy.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route answers users of an organization billing suspended for non-payment (the routes that
+     *  let an owner pay: billing provider info, portal link). Nothing else may set it. */
+    allowWhenBillingSuspended?: boolean;
+  }
+}
+
 /** A resolved browser session (see the auth module). */
 export interface SessionView {
   readonly sessionId: string;
@@ -144,9 +152,13 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     resolved: ResolvedTenant,
     who: Authenticated,
     twoFactorEnabled: () => MaybePromise<boolean>,
+    billingExempt: boolean,
   ): MaybePromise<ResolvedTenant | null> {
     if (!policy || policy.deletionRequested) return null;
-    if (policy.suspended && !who.isPlatformAdmin) {
+    // The one exemption: an organization billing suspended for non-payment can still be paid for. Only
+    // the routes flagged `allowWhenBillingSuspended` (the billing provider info and the portal link), only
+    // for signed-in users (their permission is still checked), never under an administrator's suspension.
+    if (policy.suspended && !who.isPlatformAdmin && !(billingExempt && policy.suspendedBy === 'billing')) {
       throw new TenantResolutionError('ORGANIZATION_SUSPENDED', 'this organization is suspended');
     }
     if (!policy.requireTwoFactor) return resolved;
@@ -184,6 +196,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     auth: RequestAuth,
     who: Authenticated & { userId: string },
     requested: string | null | undefined,
+    billingExempt: boolean,
   ): MaybePromise<ResolvedTenant | null> {
     if (requested === null) {
       // Named an organization that does not exist. Spend the same lookup a non-member of an existing one
@@ -203,7 +216,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       // A token was minted by a session that passed its second factor if the user had one, but the
       // user may have had none: an organization requiring it asks the user's current state.
       return andThen(deps.organizationPolicy(access.orgId), (policy) =>
-        admit(policy, resolved, who, () => deps.twoFactorEnabled(access.userId)),
+        admit(policy, resolved, who, () => deps.twoFactorEnabled(access.userId), billingExempt),
       );
     }
     const session = auth.session!;
@@ -218,6 +231,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
             { tenantId: orgId, role: m.role, permissions: m.permissions },
             who,
             () => session.userTwoFactorEnabled,
+            billingExempt,
           )
         : null;
     // Both are in-process cache hits on the hot path: only a miss waits (for both together).
@@ -311,7 +325,8 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         return andThen(requested, (r) => resolveApiKeyTenant(r, key));
       }
       const user = who as Authenticated & { userId: string };
-      return andThen(requested, (r) => resolveUserTenant(auth, user, r));
+      const billingExempt = request.routeOptions.config?.allowWhenBillingSuspended === true;
+      return andThen(requested, (r) => resolveUserTenant(auth, user, r, billingExempt));
     },
   };
 }

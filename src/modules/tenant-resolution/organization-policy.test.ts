@@ -46,6 +46,7 @@ describe('organization policies (in-process cache)', () => {
     expect(await policies.get(ORG)).toEqual({
       requireTwoFactor: false,
       suspended: false,
+      suspendedBy: null,
       deletionRequested: false,
     });
     t.row.suspended_at = new Date();

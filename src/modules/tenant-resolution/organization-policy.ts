@@ -9,6 +9,8 @@ import { precompiled } from '../../platform/db/precompiled.js';
 export interface OrganizationPolicy {
   readonly requireTwoFactor: boolean;
   readonly suspended: boolean;
+  /** Who suspended it: billing's suspension lets users through to the routes that pay (docs/billing.md). */
+  readonly suspendedBy: 'billing' | 'administrator' | null;
   readonly deletionRequested: boolean;
 }
 
@@ -23,7 +25,7 @@ export interface OrganizationPolicies {
 const policyOf = precompiled((db: TenantDb, p: { orgId: string }) =>
   db
     .selectFrom('organizations')
-    .select(['require_two_factor', 'suspended_at', 'deletion_requested_at'])
+    .select(['require_two_factor', 'suspended_at', 'suspended_by', 'deletion_requested_at'])
     .where('id', '=', p.orgId),
 );
 
@@ -44,10 +46,13 @@ export function createOrganizationPolicies(deps: {
   const load = async (orgId: string) => {
     const { rows } = await deps.withTenant(orgId, (db) => policyOf(db, { orgId }), { mode: 'read' });
     const row = rows[0];
-    const v = row
+    const v: OrganizationPolicy | null = row
       ? {
           requireTwoFactor: row.require_two_factor,
           suspended: row.suspended_at !== null,
+          // A suspension without a recorded reason is an administrator's (never lifted by a payment).
+          suspendedBy:
+            row.suspended_at === null ? null : row.suspended_by === 'billing' ? 'billing' : 'administrator',
           deletionRequested: row.deletion_requested_at !== null,
         }
       : null;

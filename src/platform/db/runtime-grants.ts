@@ -81,6 +81,8 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'table stripe_meter_pushes: INSERT, SELECT',
   'column stripe_meter_pushes.status: UPDATE',
   'column stripe_meter_pushes.sent_at: UPDATE',
+  'column stripe_meter_pushes.attempts: UPDATE',
+  'column stripe_meter_pushes.last_error: UPDATE',
   'table stripe_events: INSERT, SELECT',
   // Usage metering (migration 0017). Events are append-only: SELECT, and INSERT of every column but
   // `xid` (always the inserting transaction's id: the aggregator's watermark relies on it). The runtime

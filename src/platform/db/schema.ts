@@ -43,6 +43,8 @@ export interface OrganizationsTable {
   require_two_factor: Generated<boolean>;
   deletion_requested_at: Date | null;
   suspended_at: Date | null;
+  /** Who suspended it (migration 0021): a payment lifts only billing's suspension. */
+  suspended_by: 'billing' | 'administrator' | null;
   /** Targeting input of feature flags; set by platform administrators. */
   plan: Generated<string>;
   attributes: Generated<Record<string, string | number | boolean>>;
@@ -333,12 +335,16 @@ export interface StripeCustomersTable {
   customer_id: string;
   subscription_id: string | null;
   status: 'none' | 'active' | 'past_due' | 'canceled';
-  /** The Stripe `created` time of the last event applied (older events are ignored). */
+  /** When the current subscription started: its usage from then on is pushed to Stripe. */
+  subscription_started_at: Date | null;
+  /** The Stripe `created` time of the last event that set the status (older ones do not). */
   status_event_at: Date | null;
+  /** The Stripe `created` time of the last subscription event applied (older ones are stale). */
+  subscription_event_at: Date | null;
   grace_ends_at: Date | null;
   suspended_by_billing: Generated<boolean>;
-  /** Usage from this time on is pushed to Stripe. */
-  usage_since: Generated<Date>;
+  /** The organization's open Checkout session (a new one expires it). */
+  checkout_session_id: string | null;
   created_at: CreatedAt;
   updated_at: Generated<Date>;
 }
@@ -347,6 +353,7 @@ export interface StripeCustomersTable {
 export interface StripeMeterPushesTable {
   organization_id: string;
   identifier: string;
+  subscription_id: string;
   meter: string;
   event_name: string;
   customer_id: string;
@@ -356,6 +363,8 @@ export interface StripeMeterPushesTable {
   status: ColumnType<'pending' | 'sent', 'pending' | undefined, 'sent'>;
   created_at: ColumnType<Date, Date | undefined, never>;
   sent_at: ColumnType<Date | null, never, Date>;
+  attempts: ColumnType<number, never, number>;
+  last_error: ColumnType<string | null, never, string | null>;
 }
 
 /** Every Stripe webhook event applied or ignored, once (global; migration 0021). */

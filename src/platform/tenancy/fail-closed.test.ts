@@ -63,8 +63,9 @@ const SEEDS: Record<string, string> = {
     values ($1, gen_random_uuid(), 'EUR', '2001-01-01', '2001-02-01', 100, 100, '[{"amount": 100}]')`,
   stripe_customers: `insert into stripe_customers (organization_id, customer_id)
     values ($1, 'cus_' || substr(md5(random()::text), 1, 14))`,
-  stripe_meter_pushes: `insert into stripe_meter_pushes (organization_id, identifier, meter, event_name, customer_id,
-      value, total_after) values ($1, gen_random_uuid()::text, 'api_requests', 'e', 'cus_x', 1, random() * 1000 + 1)`,
+  stripe_meter_pushes: `insert into stripe_meter_pushes (organization_id, identifier, subscription_id, meter, event_name,
+      customer_id, value, total_after)
+    values ($1, gen_random_uuid()::text, 'sub_x', 'api_requests', 'e', 'cus_x', 1, random() * 1000 + 1)`,
   audit_checkpoints: `insert into audit_checkpoints (organization_id, id, seq, head_hash, signed_at, key_id, signature)
     values ($1, gen_random_uuid(), 1, sha256('h'), now(), 'k', '\\x00')`,
   usage_events: `insert into usage_events (organization_id, id, meter, occurred_at)

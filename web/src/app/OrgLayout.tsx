@@ -2,10 +2,11 @@ import { useEffect, useMemo } from 'react';
 import { Alert, Button, Stack, Text } from '@mantine/core';
 import { useQueryClient } from '@tanstack/react-query';
 import { Link, Navigate, Outlet, useLocation, useParams } from 'react-router';
-import { isApiError } from '../api/errors';
+import { describeError, isApiError } from '../api/errors';
 import type { Permission } from '../../../src/platform/authz/permissions';
 import { Loading, QueryState } from '../components/QueryState';
 import { useMe } from '../features/auth/api/me';
+import { useBillingProvider, useCreatePortalSession } from '../features/billing/api/stripeLinks';
 import { myOrganizationsKey, useMyOrganizations } from '../features/organizations/api/listMyOrganizations';
 import { useOrganization } from '../features/organizations/api/getOrganization';
 import { useSwitchOrganization } from '../features/organizations/api/switchOrganization';
@@ -52,7 +53,9 @@ function OrgScope({
   const { ready, permissions } = usePermissions(org.slug, org.role);
   const gate = useOrganization(org.slug);
   const value = useMemo(() => ({ org, can: (p: Permission) => permissions.has(p) }), [org, permissions]);
-  if (isApiError(gate.error, 403, 'ORGANIZATION_SUSPENDED')) return <OrgSuspended name={org.name} />;
+  if (isApiError(gate.error, 403, 'ORGANIZATION_SUSPENDED')) {
+    return <OrgSuspended name={org.name} slug={org.slug} />;
+  }
   if (isApiError(gate.error, 403, 'TWO_FACTOR_ENROLLMENT_REQUIRED')) {
     return <Navigate to={`/account/two-factor?required=${encodeURIComponent(org.slug)}`} replace />;
   }
@@ -65,7 +68,12 @@ function OrgScope({
   );
 }
 
-function OrgSuspended({ name }: { readonly name: string }) {
+function OrgSuspended({ name, slug }: { readonly name: string; readonly slug: string }) {
+  // The billing provider route answers only when BILLING suspended the organization (unpaid invoice):
+  // then an owner can pay from here. An administrator's suspension refuses it too.
+  const provider = useBillingProvider(slug);
+  if (provider.isPending) return <Loading what="the organization" />;
+  if (provider.data?.provider === 'stripe') return <UnpaidSuspended name={name} slug={slug} />;
   return (
     <Stack align="flex-start">
       <Alert color="orange" title="This organization is suspended" role="alert">
@@ -75,6 +83,34 @@ function OrgSuspended({ name }: { readonly name: string }) {
           organization in the switcher above.
         </Text>
       </Alert>
+    </Stack>
+  );
+}
+
+function UnpaidSuspended({ name, slug }: { readonly name: string; readonly slug: string }) {
+  const portal = useCreatePortalSession(slug);
+  return (
+    <Stack align="flex-start">
+      <Alert color="red" title="This organization is suspended for an unpaid invoice" role="alert">
+        <Text size="sm">
+          {name} was suspended because a payment failed and the grace period ended. Its data is kept. An owner
+          can pay the open invoice or update the payment method in Stripe's billing portal; the organization
+          is reactivated as soon as Stripe confirms the payment.
+        </Text>
+      </Alert>
+      <Button
+        loading={portal.isPending}
+        onClick={() => portal.mutate(undefined, { onSuccess: (r) => window.location.assign(r.url) })}
+      >
+        Pay / update payment method
+      </Button>
+      {portal.error ? (
+        <Text size="sm" c="red" role="alert">
+          {isApiError(portal.error, 403)
+            ? 'Only an owner can pay for the organization.'
+            : describeError(portal.error)}
+        </Text>
+      ) : null}
     </Stack>
   );
 }

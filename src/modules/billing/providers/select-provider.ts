@@ -57,6 +57,24 @@ export function selectBillingProvider(deps: {
     },
     'billing provider: stripe',
   );
+  // STRIPE_PRICES against the plan catalog, once at start: a warning, not a refusal (plans are created and
+  // archived at run time; a webhook naming a missing plan keeps the plan and logs it again).
+  const priced = Object.keys(config.planPrices);
+  if (priced.length > 0) {
+    void deps.controlDb
+      .selectFrom('plans')
+      .select('key')
+      .where('key', 'in', priced)
+      .execute()
+      .then((rows) => {
+        const known = new Set(rows.map((r) => r.key));
+        const missing = priced.filter((k) => !known.has(k));
+        if (missing.length > 0) {
+          log?.warn({ plans_missing: missing }, 'STRIPE_PRICES names plans the catalog does not have');
+        }
+      })
+      .catch((err: unknown) => log?.warn({ err: (err as Error).message }, 'STRIPE_PRICES check failed'));
+  }
   return {
     provider: createStripeProvider({
       stripe: client,

@@ -4,11 +4,14 @@
  * `host`/`port`/`protocol` options, or STRIPE_API_BASE) instead of a mock of it. Stripe cannot be
  * reached from the test machines.
  *
- * Endpoints: `POST /v1/customers` (Idempotency-Key honoured: the same key answers the same customer),
- * `POST /v1/subscriptions`, `GET /v1/subscriptions/:id`, `POST /v1/billing/meter_events` (deduplicated by
- * `identifier`, as Stripe does: a repeat answers 400 `resource_already_exists` and is not counted),
- * `POST /v1/checkout/sessions`, `POST /v1/billing_portal/sessions`. Bodies are form-encoded as the SDK
- * sends them (`a[b][0][c]=v`). Requests without the configured secret key answer 401.
+ * Endpoints: `POST /v1/customers`, `POST /v1/subscriptions`, `GET /v1/subscriptions/:id`,
+ * `POST /v1/billing/meter_events` (deduplicated by `identifier`, as Stripe does: a repeat answers 400
+ * `resource_already_exists` and is not counted), `POST /v1/checkout/sessions`,
+ * `GET /v1/checkout/sessions/:id`, `POST /v1/checkout/sessions/:id/expire` (an open session only),
+ * `POST /v1/billing_portal/sessions`. Every POST honours `Idempotency-Key` as Stripe does: the same key
+ * with the same parameters replays the first answer; with other parameters it answers 400
+ * `idempotency_error`. Bodies are form-encoded as the SDK sends them (`a[b][0][c]=v`). Requests without
+ * the configured secret key answer 401.
  */
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -58,6 +61,10 @@ export interface StripeFakeServer {
   readonly requests: string[];
   /** The sum of accepted meter event values of a customer and event name. */
   meterTotal(customer: string, eventName: string): number;
+  /** Completes an open Checkout session (the customer paid in it). */
+  completeCheckout(sessionId: string): void;
+  /** Requests answered 400 `idempotency_error` (a key reused with other parameters). */
+  readonly idempotencyErrors: number;
   /** Makes the next `n` requests to `path` fail with a 500 (Stripe unavailable). */
   failNext(path: string, n?: number): void;
   close(): Promise<void>;
@@ -70,29 +77,28 @@ export async function startStripeFake(secretKey: string): Promise<StripeFakeServ
   const customers = new Map<string, Record<string, unknown>>();
   const subscriptions = new Map<string, Record<string, unknown>>();
   const meterEvents = new Map<string, FakeMeterEvent>();
-  const idempotent = new Map<string, string>();
+  const idempotent = new Map<string, { body: string; status: number; answer: unknown }>();
   const failures = new Map<string, number>();
   const state = {
     meterEventRequests: 0,
     checkoutSessions: [] as Record<string, unknown>[],
     portalSessions: [] as Record<string, unknown>[],
     requests: [] as string[],
+    idempotencyErrors: 0,
   };
   const now = () => Math.floor(Date.now() / 1000);
 
-  function route(method: string, path: string, form: Form, key: string | undefined): [number, unknown] {
+  function route(method: string, path: string, form: Form): [number, unknown] {
     if (method === 'POST' && path === '/v1/customers') {
-      const cached = key ? idempotent.get(`customers:${key}`) : undefined;
-      if (cached) return [200, customers.get(cached)];
       const c = {
         id: id('cus'),
         object: 'customer',
         created: now(),
         name: form.name ?? null,
+        email: form.email ?? null,
         metadata: form.metadata ?? {},
       };
       customers.set(c.id, c);
-      if (key) idempotent.set(`customers:${key}`, c.id);
       return [200, c];
     }
     if (method === 'POST' && path === '/v1/subscriptions') {
@@ -118,7 +124,6 @@ export async function startStripeFake(secretKey: string): Promise<StripeFakeServ
       return s ? [200, s] : missing('subscription');
     }
     if (method === 'POST' && path === '/v1/billing/meter_events') {
-      state.meterEventRequests += 1;
       const identifier = typeof form.identifier === 'string' ? form.identifier : id('mev');
       if (meterEvents.has(identifier)) {
         return [
@@ -149,8 +154,29 @@ export async function startStripeFake(secretKey: string): Promise<StripeFakeServ
         object: 'checkout.session',
         url: `https://checkout.stripe.test/c/pay/${sid}`,
         ...form,
+        status: 'open',
       };
       state.checkoutSessions.push(s);
+      return [200, s];
+    }
+    const cs = /^\/v1\/checkout\/sessions\/([A-Za-z0-9_]+)(\/expire)?$/.exec(path);
+    if (cs && ((method === 'GET' && !cs[2]) || (method === 'POST' && cs[2]))) {
+      const s = state.checkoutSessions.find((x) => x.id === cs[1]);
+      if (!s) return missing('checkout session');
+      if (!cs[2]) return [200, s];
+      if (s.status !== 'open') {
+        return [
+          400,
+          {
+            error: {
+              type: 'invalid_request_error',
+              message: `Only Checkout Sessions with a status in ["open"] can be expired; this one is ${String(s.status)}.`,
+            },
+          },
+        ];
+      }
+      s.status = 'expired';
+      s.url = null;
       return [200, s];
     }
     if (method === 'POST' && path === '/v1/billing_portal/sessions') {
@@ -182,6 +208,7 @@ export async function startStripeFake(secretKey: string): Promise<StripeFakeServ
     req.on('end', () => {
       const path = (req.url ?? '/').split('?')[0]!;
       state.requests.push(`${req.method} ${path}`);
+      if (req.method === 'POST' && path === '/v1/billing/meter_events') state.meterEventRequests += 1;
       let status: number;
       let answer: unknown;
       const failing = failures.get(path) ?? 0;
@@ -195,12 +222,25 @@ export async function startStripeFake(secretKey: string): Promise<StripeFakeServ
         [status, answer] = [500, { error: { type: 'api_error', message: 'fake outage' } }];
       } else {
         const key = req.headers['idempotency-key'];
-        [status, answer] = route(
-          req.method ?? 'GET',
-          path,
-          parseForm(body),
-          typeof key === 'string' ? key : undefined,
-        );
+        const cacheKey = typeof key === 'string' && req.method === 'POST' ? `${path}:${key}` : undefined;
+        const cached = cacheKey ? idempotent.get(cacheKey) : undefined;
+        if (cached && cached.body !== body) {
+          state.idempotencyErrors += 1;
+          [status, answer] = [
+            400,
+            {
+              error: {
+                type: 'idempotency_error',
+                message: `Keys for idempotent requests can only be used with the same parameters they were first used with.`,
+              },
+            },
+          ];
+        } else if (cached) {
+          [status, answer] = [cached.status, cached.answer];
+        } else {
+          [status, answer] = route(req.method ?? 'GET', path, parseForm(body));
+          if (cacheKey) idempotent.set(cacheKey, { body, status, answer });
+        }
       }
       res.writeHead(status, { 'content-type': 'application/json', 'request-id': id('req') });
       res.end(JSON.stringify(answer));
@@ -230,6 +270,13 @@ export async function startStripeFake(secretKey: string): Promise<StripeFakeServ
           total += Number(e.payload.value);
       }
       return total;
+    },
+    completeCheckout(sessionId) {
+      const s = state.checkoutSessions.find((x) => x.id === sessionId);
+      if (s?.status === 'open') s.status = 'complete';
+    },
+    get idempotencyErrors() {
+      return state.idempotencyErrors;
     },
     failNext(path, n = 1) {
       failures.set(path, n);

@@ -35,19 +35,19 @@ export function createStripeProvider(deps: {
   /** The organization's customer id and its console billing page. */
   async function ensureCustomer(ctx: TenantCtx): Promise<{ customer: string; returnUrl: string }> {
     const orgId = ctx.tenantId;
-    const { found, name, slug } = await withTenant(
+    const { found, name, slug, owners } = await withTenant(
       orgId,
-      async (db) => ({
-        found: await repo.customerOf(db, orgId),
-        ...(await repo.organizationNames(db, orgId)),
-      }),
+      async (db) => ({ found: await repo.customerOf(db, orgId), ...(await repo.ownersToMail(db, orgId)) }),
       { mode: 'read' },
     );
     const returnUrl = deps.returnUrl(slug);
     if (found) return { customer: found.customerId, returnUrl };
+    // An owner's address (the first by id: the same on a retry under the same idempotency key), so
+    // Stripe's own receipts and dunning mails reach someone even before Checkout asks for one.
+    const email = owners[0]?.email;
     const customer = await stripeCall(log, 'create the customer', () =>
       stripe.customers.create(
-        { name, metadata: { organization_id: orgId } },
+        { name, ...(email ? { email } : {}), metadata: { organization_id: orgId } },
         { idempotencyKey: `saasready-customer-${orgId}` },
       ),
     );
@@ -56,6 +56,37 @@ export function createStripeProvider(deps: {
       return (await repo.customerOf(db, orgId))!.customerId;
     });
     return { customer: stored, returnUrl };
+  }
+
+  /**
+   * One open Checkout session per organization (two completed ones would be two subscriptions): the new
+   * session replaces the stored one under the row lock, and the replaced one is expired. If it can no
+   * longer be expired because it was COMPLETED (paid in another tab), the new one is expired instead and
+   * the answer is SUBSCRIPTION_EXISTS.
+   */
+  async function keepOnlyCheckout(orgId: string, sessionId: string): Promise<void> {
+    const previous = await withTenant(orgId, (db) => repo.swapCheckoutSession(db, orgId, sessionId));
+    if (!previous || previous === sessionId) return;
+    try {
+      await stripe.checkout.sessions.expire(previous);
+      return;
+    } catch {
+      // Not open any more (complete or expired), or Stripe failed: look.
+    }
+    const before = await stripeCall(log, 'read the previous checkout session', () =>
+      stripe.checkout.sessions.retrieve(previous),
+    );
+    if (before.status === 'open') {
+      await stripeCall(log, 'expire the previous checkout session', () =>
+        stripe.checkout.sessions.expire(previous),
+      );
+    } else if (before.status === 'complete') {
+      await stripeCall(log, 'expire the checkout session', () => stripe.checkout.sessions.expire(sessionId));
+      throw new StripeBillingError(
+        'SUBSCRIPTION_EXISTS',
+        'a Checkout session of the organization was just completed: its subscription is being set up',
+      );
+    }
   }
 
   return {
@@ -99,6 +130,7 @@ export function createStripeProvider(deps: {
         }),
       );
       if (!session.url) throw new StripeBillingError('STRIPE_UNAVAILABLE', 'Stripe returned no checkout URL');
+      await keepOnlyCheckout(ctx.tenantId, session.id);
       return session.url;
     },
     async portalUrl(ctx) {

@@ -1,0 +1,127 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { uuidv7 } from '../../platform/ids.js';
+import { stripeOrganizations } from '../../platform/tenancy/privileged.js';
+import { suspendExpiredGrace } from './stripe-grace.js';
+import {
+  customerOrg,
+  DAY,
+  deliver,
+  event,
+  invoice,
+  now,
+  org,
+  post,
+  state,
+  stripeSuite,
+  subscription,
+  useStripeSuite,
+  type StripeSuite,
+} from './stripe.test-support.js';
+
+/**
+ * Review 2 regressions: administrator and billing suspensions kept apart (a payment lifts only billing's;
+ * an administrator's unsuspension gives a fresh grace period, after which billing suspends again), one
+ * open Checkout session per organization, and the customer created with an owner's address.
+ */
+describe('Stripe: suspensions and Checkout sessions', () => {
+  useStripeSuite();
+  let c: StripeSuite['c'];
+  let fake: StripeSuite['fake'];
+  let admin: pg.Client;
+  let workerPool: pg.Pool;
+  let adminUser: string;
+  beforeAll(async () => {
+    ({ c, fake, admin, workerPool } = stripeSuite());
+    adminUser = uuidv7();
+    await admin.query(`insert into users (id, email, email_normalized) values ($1, $2, $2)`, [
+      adminUser,
+      `admin-${adminUser}@example.test`,
+    ]);
+  });
+  const outcome = async (e: unknown) => (await deliver(e)).json<{ outcome: string }>().outcome;
+  const graceScan = (at: number) =>
+    suspendExpiredGrace({
+      graceExpired: (n, after, limit) => stripeOrganizations(workerPool, 'grace_expired', n, after, limit),
+      withTenant: c.tenancy.withTenant,
+      now: () => new Date(at),
+      billingLink: (slug) => `http://app.test/o/${slug}/billing`,
+      organizationChanged: (id) => c.services.organizationPolicies.invalidate(id),
+    });
+  const suspendedBy = async (orgId: string) =>
+    (
+      await admin.query<{ suspended_by: string | null; suspended_by_billing: boolean }>(
+        `select o.suspended_by, s.suspended_by_billing from organizations o
+           join stripe_customers s on s.organization_id = o.id where o.id = $1`,
+        [orgId],
+      )
+    ).rows[0]!;
+  /** Subscribed, then a failed payment, then billing's suspension after the grace period. */
+  async function billingSuspended(prefix: string) {
+    const o = await customerOrg(prefix);
+    const t = now();
+    await deliver(
+      event('customer.subscription.created', subscription(o.customer, 'active', 'price_pro'), t - 10),
+    );
+    await deliver(event('invoice.payment_failed', invoice(o.customer), t));
+    expect(await graceScan(t * 1000 + 8 * DAY)).toContain(o.id);
+    expect(await suspendedBy(o.id)).toEqual({ suspended_by: 'billing', suspended_by_billing: true });
+    return { ...o, t };
+  }
+
+  it("a payment does not lift an administrator's suspension set on top of billing's", async () => {
+    const o = await billingSuspended('ss-ontop');
+    await c.services.platform.setSuspended(adminUser, o.id, true);
+    expect(await suspendedBy(o.id)).toEqual({ suspended_by: 'administrator', suspended_by_billing: false });
+    expect(await outcome(event('invoice.paid', invoice(o.customer), o.t + 120))).toBe('applied');
+    const s = await state(o.id);
+    expect(s.status).toBe('active');
+    expect(s.suspended_at).not.toBeNull();
+  });
+
+  it("an administrator's unsuspension gives a fresh grace period, not a lasting exemption", async () => {
+    const o = await billingSuspended('ss-courtesy');
+    await c.services.platform.setSuspended(adminUser, o.id, false);
+    const s = await state(o.id);
+    expect(s.suspended_at).toBeNull();
+    expect(s.status).toBe('past_due');
+    expect(s.grace_ends_at!.getTime()).toBeGreaterThan(Date.now() + 6 * DAY);
+    expect(await suspendedBy(o.id)).toEqual({ suspended_by: null, suspended_by_billing: false });
+    expect(await graceScan(Date.now() + DAY)).not.toContain(o.id);
+    // Still unpaid when the new grace period ends: billing suspends again.
+    expect(await graceScan(Date.now() + 8 * DAY)).toContain(o.id);
+    expect(await suspendedBy(o.id)).toEqual({ suspended_by: 'billing', suspended_by_billing: true });
+    // And a payment lifts that one.
+    expect(await outcome(event('invoice.paid', invoice(o.customer), o.t + 300))).toBe('applied');
+    expect((await state(o.id)).suspended_at).toBeNull();
+  });
+
+  it('keeps one open Checkout session per organization; a completed one refuses another', async () => {
+    const o = await org('ss-checkout');
+    const first = await post(o.token, '/v1/billing/checkout-session', { plan: 'pro' });
+    const second = await post(o.token, '/v1/billing/checkout-session', { plan: 'enterprise' });
+    expect([first.statusCode, second.statusCode]).toEqual([200, 200]);
+    const sessionOf = (r: typeof first) =>
+      fake.checkoutSessions.find(
+        (s) =>
+          s.url === r.json<{ url: string }>().url || s.id === r.json<{ url: string }>().url.split('/').pop(),
+      )!;
+    const [a, b] = [sessionOf(first), sessionOf(second)];
+    expect(a.status).toBe('expired');
+    expect(b.status).toBe('open');
+    // The second is paid (another tab) before its subscription's webhook arrives: no third one.
+    fake.completeCheckout(b.id as string);
+    const third = await post(o.token, '/v1/billing/checkout-session', { plan: 'pro' });
+    expect(third.statusCode).toBe(409);
+    expect(third.json<{ error: { code: string } }>().error.code).toBe('SUBSCRIPTION_EXISTS');
+    expect(fake.checkoutSessions.at(-1)!.status).toBe('expired');
+    // The customer was created with an owner's address.
+    const customer = (
+      await admin.query<{ customer_id: string }>(
+        'select customer_id from stripe_customers where organization_id = $1',
+        [o.id],
+      )
+    ).rows[0]!.customer_id;
+    expect(fake.customers.get(customer)!.email).toBe(o.email);
+  });
+});
