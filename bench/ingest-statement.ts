@@ -58,7 +58,10 @@ const VARIANTS: Variant[] = [
     teardown: `alter table usage_event_keys drop constraint usage_event_keys_organization_id_fkey;
       alter table usage_events drop constraint usage_events_meter_format,
       add constraint usage_events_meter_format ${NEW_METER_CHECK}`,
-    sql: INSERT_BATCH_SQL.replace(/\n\s*where exists \(select 1 from organizations o where o.id = \$1::uuid\)/, ''),
+    sql: INSERT_BATCH_SQL.replace(
+      /\n\s*where exists \(select 1 from organizations o where o.id = \$1::uuid\)/,
+      '',
+    ),
   },
   {
     name: 'no RLS (both tables)',
