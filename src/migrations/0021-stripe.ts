@@ -1,12 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import { createTenantTable, type MigrationContext } from '../platform/tenancy/migration-helpers.js';
+import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
 
 const ROLE = /^[a-z_][a-z0-9_]{0,62}$/;
 
-const OUTSIDE_TENANT_SCOPE = (what: string) => `
-      if public.app_current_tenant() is not null then
-        raise exception '% is refused inside a tenant scope', '${what}' using errcode = 'insufficient_privilege';
-      end if;`;
 
 /**
  * Issue 11, the Stripe billing provider (docs/billing.md, "Stripe").
