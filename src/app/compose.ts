@@ -59,6 +59,11 @@ export interface ComposeOptions {
   /** The key vault's role on its own database: the wrapped data keys (docs/encryption.md). */
   readonly keyVaultUrl: string;
   /**
+   * False builds the composition without touching any database at start (the console's OpenAPI
+   * generator, which only reads the route registry): the key vault's schema is then not ensured.
+   */
+  readonly connectAtStart?: boolean;
+  /**
    * Per-organization encryption: the KMS provider (default `local`, wrapping with `secrets.kek`), the
    * previous KEKs and the lifetime of unwrapped data keys in memory (default 5 minutes).
    */
@@ -130,7 +135,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
   });
   const kms = selectKms(opts.tenantKeys, opts.secrets.kek);
   const keyVault = createKeyVault({ url: opts.keyVaultUrl });
-  await keyVault.ensureSchema();
+  if (opts.connectAtStart !== false) await keyVault.ensureSchema();
   opts.log.info(
     { kms_provider: kms.name, kek_id: kms.currentKekId },
     `per-organization encryption: data keys wrapped by the ${kms.name} KMS provider`,

@@ -34,6 +34,8 @@ async function main(): Promise<void> {
   const unused = 'postgres://console-openapi@127.0.0.1:9/none';
   const composition = await compose({
     databaseUrl: unused,
+    keyVaultUrl: unused,
+    connectAtStart: false,
     poolSize: 1,
     log: createLogger({ level: 'silent' }),
     bodyLimitBytes: 1024,
