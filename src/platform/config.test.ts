@@ -64,6 +64,13 @@ describe('loadConfig: defaults', () => {
         timeoutMs: 10000,
         disableAfterDays: 5,
       },
+      tenantKeys: {
+        kmsProvider: 'local',
+        aws: undefined,
+        kekPrevious: [],
+        keyVaultUrl: undefined,
+        keyCacheTtlMs: 300_000,
+      },
       baseDomain: undefined,
       secretsFromEnv: {},
       auditRetiredKeys: [],

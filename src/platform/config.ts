@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { JWK } from 'jose';
 import { stripeConfig, type StripeConfig } from './config-stripe.js';
 import { webhookConfig, type WebhookConfig } from './config-webhooks.js';
+import { tenantKeysConfig, type TenantKeysConfig } from './config-keys.js';
 
 /** A bad or missing environment variable. The message is one line and never contains a secret value. */
 export class ConfigError extends Error {
@@ -68,6 +69,8 @@ export interface AppConfig {
   billingClosePeriods: boolean;
   /** Webhook delivery (WEBHOOK_* variables, config-webhooks.ts): SSRF exceptions, schedule, limits. */
   webhooks: WebhookConfig;
+  /** Per-organization encryption: KMS_PROVIDER, AWS_*, KEK_PREVIOUS, KEY_VAULT_DATABASE_URL (config-keys.ts). */
+  tenantKeys: TenantKeysConfig;
   secretsFromEnv: SecretsFromEnv;
   /** Public keys of retired audit checkpoint keys (AUDIT_RETIRED_KEYS): older checkpoints still verify. */
   auditRetiredKeys: RetiredAuditKey[];
@@ -364,6 +367,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     ),
     billingClosePeriods,
     webhooks: webhookConfig(
+      env,
+      (name, fallback, min, max) => int(env, name, fallback, min, max),
+      (name, message) => new ConfigError(name, message),
+    ),
+    tenantKeys: tenantKeysConfig(
       env,
       (name, fallback, min, max) => int(env, name, fallback, min, max),
       (name, message) => new ConfigError(name, message),
