@@ -23,8 +23,8 @@ import * as m0020 from './0020-quotas.js';
 import * as m0021 from './0021-stripe.js';
 import * as m0022 from './0022-usage-ingest-cost.js';
 import * as m0023 from './0023-period-close.js';
-import * as m0025 from './0025-webhooks.js';
 import * as m0024 from './0024-tenant-keys.js';
+import * as m0025 from './0025-webhooks.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
