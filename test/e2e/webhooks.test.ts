@@ -345,6 +345,44 @@ describe('e2e: signed webhooks', () => {
     expect(redeliver.statusCode).toBe(409);
   });
 
+  it('after a rotation of the organization’s data key the endpoint’s secret is re-encrypted and still signs', async () => {
+    const admin = await connect(testDb().adminUrl);
+    const stored = async () =>
+      (
+        await admin.query<{ secret: string }>(
+          `select secret from webhook_endpoints where organization_id = $1 and url like '%/a'`,
+          [a.id],
+        )
+      ).rows[0]!.secret;
+    try {
+      const version = (await stored()).split('.')[1];
+      const rotate = await owner.browser.post('/v1/organization/keys/rotate', {}, inOrg(a.id));
+      expect(rotate.statusCode, rotate.body).toBe(202);
+      await until(
+        async () => ((await stored()).split('.')[1] !== version ? true : undefined),
+        'the secret to be re-encrypted under the new key version',
+      );
+    } finally {
+      await admin.end();
+    }
+    const before = at('/a').length;
+    const key = await owner.browser.post(
+      '/v1/api-keys',
+      { name: 'after', scopes: ['projects:read'] },
+      inOrg(a.id),
+    );
+    rememberSecret(key.json<{ secret: string }>().secret);
+    const got = await until(
+      () =>
+        at('/a')
+          .slice(before)
+          .find((r) => r.payload.data.name === 'after'),
+      'a delivery signed after the rotation',
+    );
+    // The receiver verified it with the secret it was given at creation.
+    expect(got.payload.type).toBe('api_key.created');
+  });
+
   it('edits, rotates the secret, lists with pagination and deletes endpoints', async () => {
     const list = await owner.browser.get(`${endpointsUrl}?limit=2`, inOrg(a.id));
     expect(list.statusCode).toBe(200);
