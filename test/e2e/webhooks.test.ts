@@ -6,6 +6,7 @@ import { sharedMailbox } from '../support/mailbox.js';
 import { mailText } from '../support/smtp.js';
 import { connect, testDb } from '../support/tenancy.js';
 import {
+  addNewMember,
   createOrg,
   inOrg,
   rememberSecret,
@@ -411,5 +412,22 @@ describe('e2e: signed webhooks', () => {
     expect((await owner.browser.get(`${endpointsUrl}/${id}`, inOrg(a.id))).statusCode).toBe(404);
     const types = await owner.browser.get('/v1/webhooks/event-types', inOrg(a.id));
     expect(types.json<{ data: string[] }>().data).toContain('member.added');
+  });
+  it('webhooks:manage: admins manage endpoints, members get 403; a member joining is a member.added event', async () => {
+    const admin = await addNewMember(owner.browser, a.id, 'admin');
+    rememberSecret(admin.password);
+    const member = await addNewMember(owner.browser, a.id, 'member');
+    rememberSecret(member.password);
+    expect((await admin.browser.get(endpointsUrl, inOrg(a.id))).statusCode).toBe(200);
+    const refused = await member.browser.get(endpointsUrl, inOrg(a.id));
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json()).toEqual({
+      error: { code: 'FORBIDDEN', message: 'missing permission webhooks:manage' },
+    });
+    const added = await until(
+      () => at('/a').find((r) => r.payload.type === 'member.added' && r.payload.data.id === member.userId),
+      'the member.added event',
+    );
+    expect(added.payload.data).toMatchObject({ object: 'member', role: 'member' });
   });
 });
