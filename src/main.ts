@@ -92,6 +92,7 @@ async function main(): Promise<void> {
     usage: config.usage,
     stripe: config.stripe,
     closeLocalPeriods: config.billingClosePeriods,
+    webhooks: config.webhooks,
     devMailbox: config.nodeEnv === 'development' && !config.smtpUrl,
   });
   await runServer({ composition, config, log, onStopped: () => db.stop() });

@@ -50,6 +50,9 @@ import { aggregatedUpToNow } from '../modules/billing/period-close-barrier.js';
 import { createKeyVault } from '../platform/tenant-keys/key-vault.js';
 import { selectKms, type KmsSettings } from '../platform/tenant-keys/kms-select.js';
 import { ROTATION_SWEEP_CRONTAB, tenantKeyJobHandlers } from '../modules/tenant-keys/tenant-keys.jobs.js';
+import type { WebhookConfig } from '../platform/config-webhooks.js';
+import { createWebhookDelivery, type WebhookDeliveryDeps } from '../modules/webhooks/webhook-delivery.js';
+import { webhookSettings } from '../modules/webhooks/webhook-settings.js';
 
 export interface ComposeOptions {
   /** The runtime role. */
@@ -105,6 +108,11 @@ export interface ComposeOptions {
    * periods"), default true. Off when another provider (Stripe) invoices: its periods are not ours.
    */
   readonly closeLocalPeriods?: boolean;
+  /**
+   * Webhook delivery (WEBHOOK_*: SSRF exceptions, retry schedule, timeout, disabling); `afterSend` lets a
+   * test stop a delivery between the POST and the recording of its result.
+   */
+  readonly webhooks?: Partial<WebhookConfig> & Pick<WebhookDeliveryDeps, 'afterSend'>;
   /** Replaces the real authenticator (tests of the tenancy core only). */
   readonly authenticator?: Authenticator;
 }
@@ -199,6 +207,15 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     // Only the local provider issues invoices: with Stripe, Stripe closes the periods.
     const closeLocalPeriods =
       opts.closeLocalPeriods !== false && services.billingProviders.provider.issuesInvoices;
+    // Domain events → deliveries → signed POSTs (src/modules/webhooks), as tenant jobs.
+    const webhookDelivery = createWebhookDelivery({
+      withTenant: tenancy.withTenant,
+      sealer: services.tenantSealer,
+      settings: webhookSettings(opts.webhooks),
+      webhooksLink: (slug) => `${opts.publicUrl}/o/${encodeURIComponent(slug)}/settings/webhooks`,
+      log: opts.log,
+      ...(opts.webhooks?.afterSend ? { afterSend: opts.webhooks.afterSend } : {}),
+    });
     // Set once the aggregator below exists (the job never runs before the worker has started).
     let runAggregation: () => Promise<unknown> = async () => 0;
     worker = await startJobWorker({
@@ -237,6 +254,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
           withTenant: tenancy.withTenant,
           log: opts.log,
         }),
+        ...webhookDelivery.handlers,
       },
       crontab:
         CHECKPOINT_CRONTAB +

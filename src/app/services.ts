@@ -59,6 +59,8 @@ import { createTenantSealer } from '../platform/tenant-keys/tenant-sealer.js';
 import { createTenantKeyShredder } from '../platform/tenant-keys/shredder.js';
 import { createKeyRotation } from '../platform/tenant-keys/rotation.js';
 import { createTenantKeysService } from '../modules/tenant-keys/tenant-keys.service.js';
+import { createWebhooksService } from '../modules/webhooks/webhooks.service.js';
+import { webhookSettings } from '../modules/webhooks/webhook-settings.js';
 
 /** Builds every service with only the dependencies it uses. */
 export function createServices(deps: {
@@ -275,6 +277,12 @@ export function createServices(deps: {
     twoFactor,
     twoFactorPolicy,
     projects: createProjectsService({ withTenant }),
+    // Endpoints' signing secrets are sealed with each organization's data key.
+    webhooks: createWebhooksService({
+      withTenant,
+      sealer: tenantSealer,
+      settings: webhookSettings(opts.webhooks),
+    }),
     invoices: createInvoicesService({ withTenant }),
     billingProviders,
     billing,

@@ -57,6 +57,13 @@ describe('loadConfig: defaults', () => {
       requireVerifiedEmail: true,
       usage: { latenessDays: 7, retentionDays: 400 },
       billingClosePeriods: true,
+      webhooks: {
+        allowedCidrs: [],
+        allowHttp: false,
+        retryScheduleSeconds: [5, 300, 1800, 7200, 18000, 36000, 36000],
+        timeoutMs: 10000,
+        disableAfterDays: 5,
+      },
       tenantKeys: {
         kmsProvider: 'local',
         aws: undefined,
@@ -328,6 +335,29 @@ describe('loadConfig: secrets from the environment', () => {
     expect(loadConfig({}).billingClosePeriods).toBe(true);
     expect(loadConfig({ BILLING_CLOSE_PERIODS: 'false' }).billingClosePeriods).toBe(false);
     expect(() => loadConfig({ BILLING_CLOSE_PERIODS: 'no' })).toThrow(/BILLING_CLOSE_PERIODS/);
+  });
+
+  it('WEBHOOK_* settings: CIDRs, http, the retry schedule and the limits, each validated', () => {
+    const w = loadConfig({
+      WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32, 10.1.0.0/16,::1',
+      WEBHOOK_ALLOW_HTTP: 'true',
+      WEBHOOK_RETRY_SCHEDULE: '1,2,3',
+      WEBHOOK_TIMEOUT_MS: '2000',
+      WEBHOOK_DISABLE_AFTER_DAYS: '2',
+    }).webhooks;
+    expect(w).toEqual({
+      allowedCidrs: ['127.0.0.1/32', '10.1.0.0/16', '::1'],
+      allowHttp: true,
+      retryScheduleSeconds: [1, 2, 3],
+      timeoutMs: 2000,
+      disableAfterDays: 2,
+    });
+    expect(() => loadConfig({ WEBHOOK_ALLOWED_CIDRS: '10.0.0.0/33' })).toThrow(/WEBHOOK_ALLOWED_CIDRS/);
+    expect(() => loadConfig({ WEBHOOK_ALLOW_HTTP: 'yes' })).toThrow(/WEBHOOK_ALLOW_HTTP/);
+    expect(() => loadConfig({ WEBHOOK_RETRY_SCHEDULE: '5,x' })).toThrow(/WEBHOOK_RETRY_SCHEDULE/);
+    expect(() => loadConfig({ WEBHOOK_RETRY_SCHEDULE: '0' })).toThrow(/WEBHOOK_RETRY_SCHEDULE/);
+    expect(() => loadConfig({ WEBHOOK_TIMEOUT_MS: '10' })).toThrow(/WEBHOOK_TIMEOUT_MS/);
+    expect(() => loadConfig({ WEBHOOK_DISABLE_AFTER_DAYS: '0' })).toThrow(/WEBHOOK_DISABLE_AFTER_DAYS/);
   });
 
   it('REQUIRE_VERIFIED_EMAIL is true unless set to false, and nothing else', () => {

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import type { JWK } from 'jose';
 import { stripeConfig, type StripeConfig } from './config-stripe.js';
+import { webhookConfig, type WebhookConfig } from './config-webhooks.js';
 import { tenantKeysConfig, type TenantKeysConfig } from './config-keys.js';
 
 /** A bad or missing environment variable. The message is one line and never contains a secret value. */
@@ -66,6 +67,8 @@ export interface AppConfig {
    * job worker runs). `false` turns it off, e.g. when another billing provider issues the invoices.
    */
   billingClosePeriods: boolean;
+  /** Webhook delivery (WEBHOOK_* variables, config-webhooks.ts): SSRF exceptions, schedule, limits. */
+  webhooks: WebhookConfig;
   /** Per-organization encryption: KMS_PROVIDER, AWS_*, KEK_PREVIOUS, KEY_VAULT_DATABASE_URL (config-keys.ts). */
   tenantKeys: TenantKeysConfig;
   secretsFromEnv: SecretsFromEnv;
@@ -363,6 +366,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       (name, message) => new ConfigError(name, message),
     ),
     billingClosePeriods,
+    webhooks: webhookConfig(
+      env,
+      (name, fallback, min, max) => int(env, name, fallback, min, max),
+      (name, message) => new ConfigError(name, message),
+    ),
     tenantKeys: tenantKeysConfig(
       env,
       (name, fallback, min, max) => int(env, name, fallback, min, max),

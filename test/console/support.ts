@@ -73,7 +73,11 @@ export type ConsoleApp = Composition & {
  * strips the prefix before the app, as a deployment under a path would.
  */
 export async function startConsoleApp(
-  opts: { pathPrefix?: string; stripe?: ComposeOptions['stripe'] } = {},
+  opts: {
+    pathPrefix?: string;
+    stripe?: ComposeOptions['stripe'];
+    webhooks?: ComposeOptions['webhooks'];
+  } = {},
 ): Promise<ConsoleApp> {
   ensureConsoleBuilt();
   const prefix = opts.pathPrefix ?? '';
@@ -85,6 +89,7 @@ export async function startConsoleApp(
     runJobs: true,
     publicUrl: `${origin}${prefix}`,
     stripe: opts.stripe,
+    webhooks: opts.webhooks,
   });
   await app.app.listen({ port, host: '127.0.0.1' });
   const proxy = prefix ? await startPrefixProxy(publicPort, port, prefix) : undefined;

@@ -42,6 +42,8 @@ describe('e2e: cross-tenant access', () => {
   let invitationB: string;
   let apiKeyB: string;
   let invoiceB: string;
+  let webhookEndpointB: string;
+  let webhookDeliveryB: string;
   /** A flag (global) that B has overridden. */
   let flagB: string;
   /** A count meter clients may post to (the built-in `api_requests` is reserved for the platform). */
@@ -59,6 +61,8 @@ describe('e2e: cross-tenant access', () => {
     apiKey: string;
     flag: string;
     invoice: string;
+    webhookEndpoint: string;
+    webhookDelivery: string;
   }) =>
     ({
       'POST /v1/projects': { url: '/v1/projects', body: { name: 'planted' } },
@@ -122,6 +126,29 @@ describe('e2e: cross-tenant access', () => {
       'PUT /v1/billing/plan': { url: '/v1/billing/plan', body: { plan: 'pro' } },
       'GET /v1/organization/keys': { url: '/v1/organization/keys' },
       'POST /v1/organization/keys/rotate': { url: '/v1/organization/keys/rotate' },
+      'GET /v1/webhooks/event-types': { url: '/v1/webhooks/event-types' },
+      'POST /v1/webhooks/endpoints': {
+        url: '/v1/webhooks/endpoints',
+        body: { url: 'https://hooks.example.test/planted', eventTypes: ['organization.deleted'] },
+      },
+      'GET /v1/webhooks/endpoints': { url: '/v1/webhooks/endpoints' },
+      'GET /v1/webhooks/endpoints/:id': { url: `/v1/webhooks/endpoints/${ids.webhookEndpoint}` },
+      'PATCH /v1/webhooks/endpoints/:id': {
+        url: `/v1/webhooks/endpoints/${ids.webhookEndpoint}`,
+        body: { description: 'hijacked', enabled: false },
+      },
+      'DELETE /v1/webhooks/endpoints/:id': { url: `/v1/webhooks/endpoints/${ids.webhookEndpoint}` },
+      'POST /v1/webhooks/endpoints/:id/rotate-secret': {
+        url: `/v1/webhooks/endpoints/${ids.webhookEndpoint}/rotate-secret`,
+        body: {},
+      },
+      'GET /v1/webhooks/endpoints/:id/deliveries': {
+        url: `/v1/webhooks/endpoints/${ids.webhookEndpoint}/deliveries`,
+      },
+      'POST /v1/webhooks/deliveries/:id/redeliver': {
+        url: `/v1/webhooks/deliveries/${ids.webhookDelivery}/redeliver`,
+        body: {},
+      },
     }) satisfies Record<string, Call>;
 
   const summaryQuery = () =>
@@ -149,6 +176,8 @@ describe('e2e: cross-tenant access', () => {
     apiKey: apiKeyB,
     flag: flagB,
     invoice: invoiceB,
+    webhookEndpoint: webhookEndpointB,
+    webhookDelivery: webhookDeliveryB,
   });
   const tenantRoutes = () =>
     routeAuthTable(c.app)
@@ -172,6 +201,8 @@ describe('e2e: cross-tenant access', () => {
         await get('/v1/billing/invoices'),
         await get('/v1/billing/plan'),
         await get('/v1/organization/keys'),
+        await get('/v1/webhooks/endpoints'),
+        await get(`/v1/webhooks/endpoints/${webhookEndpointB}/deliveries`),
       ]),
     );
   };
@@ -225,6 +256,24 @@ describe('e2e: cross-tenant access', () => {
         usage: {},
       })
     ).id;
+    // A webhook endpoint of B (for an event nothing here causes, so nothing changes it while the test
+    // runs) and a delivery of B (an event and its delivery written in B's scope; no job sends it).
+    const hook = await ownerB.browser.post(
+      '/v1/webhooks/endpoints',
+      { url: 'https://hooks.example.test/b', eventTypes: ['organization.deleted'] },
+      inOrg(b.id),
+    );
+    expect(hook.statusCode, hook.body).toBe(201);
+    webhookEndpointB = hook.json<{ id: string }>().id;
+    rememberSecret(hook.json<{ secret: string }>().secret);
+    webhookDeliveryB = randomUUID();
+    await c.tenancy.withTenant(b.id, async (db) => {
+      const ev = randomUUID();
+      await sql`insert into webhook_events (organization_id, id, type, payload, occurred_at, dispatched_at)
+        values (${b.id}, ${ev}, 'organization.deleted', '{}', now(), now())`.execute(db);
+      await sql`insert into webhook_deliveries (organization_id, id, event_id, endpoint_id, status)
+        values (${b.id}, ${webhookDeliveryB}, ${ev}, ${webhookEndpointB}, 'dead')`.execute(db);
+    });
     // The attacker's session acts in A by default.
     expect((await attacker.browser.post('/v1/session/switch', { organization: a.id })).statusCode).toBe(200);
     snapshotB = await stateOfB();
@@ -298,9 +347,11 @@ describe('e2e: cross-tenant access', () => {
       apiKey: missing,
       flag: 'no-such-flag',
       invoice: missing,
+      webhookEndpoint: missing,
+      webhookDelivery: missing,
     }) as Record<string, Call>;
     const idRoutes = tenantRoutes().filter((r) => r.method !== 'HEAD' && takesId(r.key));
-    expect(idRoutes).toHaveLength(15);
+    expect(idRoutes).toHaveLength(21);
     for (const { method, key } of idRoutes) {
       const got = await attacker.browser.req(method, withB[key]!.url, withB[key]!.body);
       const none = await attacker.browser.req(method, withMissing[key]!.url, withMissing[key]!.body);
@@ -355,6 +406,10 @@ describe('e2e: cross-tenant access', () => {
       // A's own data key versions; a rotation of A's key (B's key untouched: stateOfB).
       'GET /v1/organization/keys': 200,
       'POST /v1/organization/keys/rotate': 202,
+      'GET /v1/webhooks/event-types': 200,
+      // An endpoint of A (B's list is unchanged).
+      'POST /v1/webhooks/endpoints': 201,
+      'GET /v1/webhooks/endpoints': 200,
       // Last: it closes A.
       'DELETE /v1/organization': 202,
     };

@@ -37,6 +37,7 @@ export async function startApp(
   opts: {
     quotas?: { refreshMs?: number; now?: () => number };
     tenantKeys?: ComposeOptions['tenantKeys'];
+    webhooks?: ComposeOptions['webhooks'];
   } = {},
 ): Promise<E2eApp> {
   return buildTestApp({

@@ -119,6 +119,8 @@ export async function buildTestApp(
     quotas?: { refreshMs?: number; now?: () => number };
     /** Per-organization encryption: KMS settings, key cache TTL (local KMS on TEST_KEK by default). */
     tenantKeys?: ComposeOptions['tenantKeys'];
+    /** Webhook delivery settings (SSRF exceptions, a short retry schedule, the crash hook). */
+    webhooks?: ComposeOptions['webhooks'];
   } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
@@ -156,6 +158,7 @@ export async function buildTestApp(
     stripe: opts.stripe,
     quotas: opts.quotas,
     tenantKeys: opts.tenantKeys,
+    webhooks: opts.webhooks,
   });
   return Object.assign(composition, { logs });
 }

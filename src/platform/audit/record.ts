@@ -3,6 +3,7 @@ import { scopeStorage, type TenantDb } from '../tenancy/tenant-database.js';
 import { TenancyError } from '../tenancy/errors.js';
 import type { AuditEntry, AuditEventInput } from './chain.js';
 import { draftEntry } from './draft.js';
+import { deferDomainEvent } from '../events/outbox.js';
 
 export type { AuditEventInput } from './chain.js';
 export { jsonText, splitAtSeq } from './draft.js';
@@ -37,7 +38,8 @@ export function onAuditRecorded(db: TenantDb, fn: (org: string) => void): () => 
  * queue behind each other. If the insert fails, the whole transaction is rolled back and the error
  * surfaces from `withTenant`. The event gets its seq and hash when it is sealed into the chain
  * (`app_audit_seal`, seconds later: see sealer.ts), which is why none is returned here.
- * Actor and request id come from `ctx`; IP and user agent from the request context.
+ * Actor and request id come from `ctx`; IP and user agent from the request context. An action mapped to
+ * a domain event also writes that event to the webhook outbox in the same transaction (events/outbox.ts).
  */
 export async function recordAudit(
   db: TenantDb,
@@ -84,6 +86,8 @@ export async function recordAudit(
       for (const fn of listeners.get(db) ?? []) fn(org);
     },
   );
+  // Its domain event (if the action is one, src/platform/events/catalog.ts), sent with the same COMMIT.
+  deferDomainEvent(scope, entry);
   const { seq: _seq, ...recorded } = entry;
   return recorded;
 }

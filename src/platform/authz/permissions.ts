@@ -11,6 +11,7 @@ export const statements = {
   flags: ['manage'],
   billing: ['read', 'manage'],
   usage: ['read', 'write'],
+  webhooks: ['manage'],
 } as const;
 
 type Statements = typeof statements;

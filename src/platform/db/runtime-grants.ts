@@ -102,6 +102,14 @@ export const RUNTIME_GRANTS: readonly string[] = [
   // Quota notices (migration 0020): one row per threshold mailed, inserted with the mails it queues; never
   // changed or deleted (the unique row is what makes each notice once per period).
   'table quota_notices: INSERT, SELECT',
+  // Webhooks (migration 0025): endpoints are managed by their organization (secrets sealed); the outbox is
+  // appended by recordAudit and only marked dispatched; deliveries are created and moved through their
+  // states; the delivery log (attempts) is append-only.
+  'table webhook_endpoints: DELETE, INSERT, SELECT, UPDATE',
+  'table webhook_events: INSERT, SELECT',
+  'column webhook_events.dispatched_at: UPDATE',
+  'table webhook_deliveries: INSERT, SELECT, UPDATE',
+  'table webhook_delivery_attempts: INSERT, SELECT',
   // The meter catalog: read by ingestion; written only through the platform definer functions below.
   'table meters: SELECT',
 

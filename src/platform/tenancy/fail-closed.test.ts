@@ -75,6 +75,24 @@ const SEEDS: Record<string, string> = {
   quota_notices: `insert into quota_notices (organization_id, id, meter, period, period_start, threshold, enforcement,
       quota_limit, usage)
     values ($1, gen_random_uuid(), 'api_requests', 'day', now() - random() * interval '1000 days', 80, 'soft', 10, 8)`,
+  webhook_endpoints: `insert into webhook_endpoints (organization_id, id, url, event_types, secret)
+    values ($1, gen_random_uuid(), 'https://hooks.example.test/in', '{*}', 't1.x')`,
+  webhook_events: `insert into webhook_events (organization_id, id, type, payload, occurred_at)
+    values ($1, gen_random_uuid(), 'member.added', '{}', now())`,
+  webhook_deliveries: `with ep as (insert into webhook_endpoints (organization_id, id, url, event_types, secret)
+      values ($1, gen_random_uuid(), 'https://hooks.example.test/in', '{*}', 't1.x') returning id),
+    ev as (insert into webhook_events (organization_id, id, type, payload, occurred_at)
+      values ($1, gen_random_uuid(), 'member.added', '{}', now()) returning id)
+    insert into webhook_deliveries (organization_id, id, event_id, endpoint_id)
+    select $1, gen_random_uuid(), ev.id, ep.id from ep, ev`,
+  webhook_delivery_attempts: `with ep as (insert into webhook_endpoints (organization_id, id, url, event_types, secret)
+      values ($1, gen_random_uuid(), 'https://hooks.example.test/in', '{*}', 't1.x') returning id),
+    ev as (insert into webhook_events (organization_id, id, type, payload, occurred_at)
+      values ($1, gen_random_uuid(), 'member.added', '{}', now()) returning id),
+    d as (insert into webhook_deliveries (organization_id, id, event_id, endpoint_id)
+      select $1, gen_random_uuid(), ev.id, ep.id from ep, ev returning id)
+    insert into webhook_delivery_attempts (organization_id, id, delivery_id, attempt, trigger, started_at,
+      duration_ms) select $1, gen_random_uuid(), d.id, 1, 'automatic', now(), 1 from d`,
   usage_aggregates: `insert into usage_aggregates (organization_id, meter, granularity, bucket_start, aggregation,
       value, events) values ($1, 'api_requests', 'minute', now() - random() * interval '1000 days', 'count', 1, 1)`,
 };

@@ -9,7 +9,10 @@ import type { SealedColumn } from './contract.js';
  * and the values in `column` text (`t1.<version>.…`, null allowed). The binding's `table` and `column`
  * are these names.
  */
-export const sealedColumns: SealedColumn[] = [];
+export const sealedColumns: SealedColumn[] = [
+  // Webhook endpoints' signing secrets (migration 0025, src/modules/webhooks).
+  { table: 'webhook_endpoints', column: 'secret', idColumn: 'id' },
+];
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 

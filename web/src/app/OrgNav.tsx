@@ -16,6 +16,7 @@ const SCREENS: readonly { path: string; label: string; needs: Permission }[] = [
   { path: 'usage', label: 'Usage', needs: 'usage:read' },
   { path: 'billing', label: 'Plan & billing', needs: 'billing:read' },
   { path: 'settings', label: 'Settings', needs: 'org:read' },
+  { path: 'settings/webhooks', label: 'Webhooks', needs: 'webhooks:manage' },
 ];
 
 /** The navigation of `/o/:org/…`; nothing for an organization the user is not an active member of. */
@@ -31,7 +32,8 @@ function Links({ slug, role }: { readonly slug: string; readonly role: string })
   return (
     <Box component="nav" aria-label="Organization" className="app-nav">
       {SCREENS.filter((s) => permissions.has(s.needs)).map((s) => (
-        <NavLink key={s.path} to={`/o/${slug}/${s.path}`}>
+        // `end` on Settings: its Webhooks page below it has a link of its own.
+        <NavLink key={s.path} to={`/o/${slug}/${s.path}`} end={s.path === 'settings'}>
           {s.label}
         </NavLink>
       ))}

@@ -26,6 +26,7 @@ const FlagsPage = lazy(() => import('../features/flags/pages/FlagsPage'));
 const UsagePage = lazy(() => import('../features/usage/pages/UsagePage'));
 const BillingPlanPage = lazy(() => import('../features/billing/pages/BillingPlanPage'));
 const OrgSettingsPage = lazy(() => import('../features/org-settings/pages/OrgSettingsPage'));
+const WebhooksPage = lazy(() => import('../features/webhooks/pages/WebhooksPage'));
 const AccountPage = lazy(() => import('../features/account/pages/AccountPage'));
 const TwoFactorPage = lazy(() => import('../features/account/pages/TwoFactorPage'));
 const AdminOrganizationsPage = lazy(() => import('../features/platform-admin/pages/AdminOrganizationsPage'));
@@ -82,6 +83,7 @@ export function AppRoutes() {
           <Route path="usage" element={<UsagePage />} />
           <Route path="billing" element={<BillingPlanPage />} />
           <Route path="settings" element={<OrgSettingsPage />} />
+          <Route path="settings/webhooks" element={<WebhooksPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Route>
       </Route>

@@ -20,6 +20,7 @@ const DESCRIPTIONS: Record<Permission, string> = {
   'billing:manage': 'Manage billing',
   'usage:read': 'Read usage summaries',
   'usage:write': 'Record usage events',
+  'webhooks:manage': 'Manage webhook endpoints, their secrets and deliveries',
 };
 
 const RESOURCES: Record<string, string> = {
@@ -31,6 +32,7 @@ const RESOURCES: Record<string, string> = {
   flags: 'Feature flags',
   billing: 'Billing',
   usage: 'Usage',
+  webhooks: 'Webhooks',
 };
 
 /** A resource's name for a person (`api_keys` → "API keys"). */

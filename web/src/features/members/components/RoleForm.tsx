@@ -20,6 +20,7 @@ const RESOURCE_LABELS: Readonly<Record<keyof typeof statements, string>> = {
   flags: 'Feature flags',
   billing: 'Billing',
   usage: 'Usage',
+  webhooks: 'Webhooks',
 };
 
 /** Domain refusals that are about one field. */

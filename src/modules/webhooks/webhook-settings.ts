@@ -1,0 +1,14 @@
+import { DEFAULT_RETRY_SCHEDULE, type WebhookConfig } from '../../platform/config-webhooks.js';
+import { createAddressPolicy } from './address-policy.js';
+import type { WebhookSettings } from './webhook-delivery.js';
+
+/** The delivery settings from the WEBHOOK_* configuration (defaults for anything not given). */
+export function webhookSettings(config: Partial<WebhookConfig> = {}): WebhookSettings {
+  return {
+    policy: createAddressPolicy(config.allowedCidrs ?? []),
+    allowHttp: config.allowHttp ?? false,
+    retryScheduleSeconds: config.retryScheduleSeconds ?? DEFAULT_RETRY_SCHEDULE,
+    timeoutMs: config.timeoutMs ?? 10_000,
+    disableAfterDays: config.disableAfterDays ?? 5,
+  };
+}

@@ -1,0 +1,433 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Webhook } from 'standardwebhooks';
+import { sharedMailbox } from '../support/mailbox.js';
+import { mailText } from '../support/smtp.js';
+import { connect, testDb } from '../support/tenancy.js';
+import {
+  addNewMember,
+  createOrg,
+  inOrg,
+  rememberSecret,
+  signUp,
+  startApp,
+  stopApp,
+  type E2eApp,
+  type User,
+} from './helpers.js';
+
+interface Received {
+  path: string;
+  id: string;
+  body: string;
+  headers: Record<string, string>;
+  payload: { id: string; type: string; organization_id: string; data: Record<string, unknown> };
+}
+
+/** Polls `find` until it gives something (20 s at most). */
+async function until<T>(find: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
+  const end = Date.now() + 20_000;
+  for (;;) {
+    const hit = await find();
+    if (hit !== undefined) return hit;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Webhooks end to end on the real composition: the worker dispatches outbox events, signs and POSTs them to
+ * a real receiver on 127.0.0.1 (allowed by WEBHOOK_ALLOWED_CIDRS), which verifies each signature with the
+ * `standardwebhooks` package and de-duplicates by `webhook-id` as the specification asks receivers to.
+ */
+describe('e2e: signed webhooks', () => {
+  let c: E2eApp;
+  let owner: User;
+  let ownerB: User;
+  let a: { id: string; slug: string };
+  let b: { id: string; slug: string };
+  let server: http.Server;
+  let base: string;
+  const received: Received[] = [];
+  /** What the receiver processed: one per webhook-id (a repeated id is a retry of the same message). */
+  const processed = new Map<string, Received>();
+  const secrets = new Map<string, string>();
+  let flakyFailures = 2;
+  /** The endpoint whose first delivery "crashes" between the POST and recording its result. */
+  let crashEndpoint = '';
+  let crashed = 0;
+
+  const endpointsUrl = '/v1/webhooks/endpoints';
+  async function createEndpoint(who: User, org: string, path: string, eventTypes: string[]) {
+    const res = await who.browser.post(endpointsUrl, { url: `${base}${path}`, eventTypes }, inOrg(org));
+    expect(res.statusCode, res.body).toBe(201);
+    const body = res.json<{ id: string; secret: string }>();
+    secrets.set(path, rememberSecret(body.secret));
+    return body;
+  }
+  const at = (path: string) => received.filter((r) => r.path === path);
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (ch: Buffer) => chunks.push(ch));
+      req.on('end', () => {
+        const path = req.url ?? '';
+        const body = Buffer.concat(chunks).toString('utf8');
+        const headers = Object.fromEntries(
+          Object.entries(req.headers).map(([k, v]) => [k, String(v)]),
+        ) as Record<string, string>;
+        const secret = secrets.get(path);
+        try {
+          if (!secret) throw new Error('unknown path');
+          new Webhook(secret).verify(body, headers);
+        } catch {
+          res.writeHead(401).end('bad signature');
+          return;
+        }
+        const r: Received = {
+          path,
+          id: headers['webhook-id']!,
+          body,
+          headers,
+          payload: JSON.parse(body) as Received['payload'],
+        };
+        received.push(r);
+        if (path === '/flaky' && flakyFailures > 0) {
+          flakyFailures--;
+          res.writeHead(500).end('try later');
+          return;
+        }
+        if (!processed.has(r.id)) processed.set(r.id, r);
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    c = await startApp({
+      webhooks: {
+        allowedCidrs: ['127.0.0.1/32'],
+        allowHttp: true,
+        retryScheduleSeconds: [1, 1],
+        timeoutMs: 5000,
+        disableAfterDays: 5,
+        afterSend: (delivery) => {
+          if (delivery.endpointId === crashEndpoint && crashed === 0) {
+            crashed++;
+            throw new Error('worker crashed after the POST, before recording it');
+          }
+        },
+      },
+    });
+    owner = await signUp(c, 'hooks');
+    ownerB = await signUp(c, 'hooks-b');
+    a = await createOrg(owner.browser, 'hooks-a');
+    b = await createOrg(ownerB.browser, 'hooks-b');
+  });
+  afterAll(async () => {
+    await stopApp(c);
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  it('refuses private, loopback, link-local and non-https URLs when an endpoint is saved', async () => {
+    const cases: [string, string][] = [
+      ['http://10.0.0.1/hook', 'WEBHOOK_URL_NOT_ALLOWED'],
+      ['http://169.254.169.254/latest/meta-data/', 'WEBHOOK_URL_NOT_ALLOWED'],
+      ['http://[::1]:8080/hook', 'WEBHOOK_URL_NOT_ALLOWED'],
+      ['http://127.0.0.2/hook', 'WEBHOOK_URL_NOT_ALLOWED'],
+      ['https://localhost/hook', 'WEBHOOK_URL_NOT_ALLOWED'],
+      ['http://[::ffff:10.0.0.1]/hook', 'WEBHOOK_URL_NOT_ALLOWED'],
+      ['ftp://hooks.example.test/x', 'WEBHOOK_URL_INVALID'],
+      ['https://user:pw@hooks.example.test/x', 'WEBHOOK_URL_INVALID'],
+    ];
+    for (const [url, code] of cases) {
+      const res = await owner.browser.post(endpointsUrl, { url, eventTypes: ['*'] }, inOrg(a.id));
+      expect({
+        url,
+        status: res.statusCode,
+        code: res.json<{ error: { code: string } }>().error.code,
+      }).toEqual({
+        url,
+        status: 400,
+        code,
+      });
+    }
+    const types = await owner.browser.post(
+      endpointsUrl,
+      { url: 'https://hooks.example.test/x', eventTypes: ['member.*', 'nope.*'] },
+      inOrg(a.id),
+    );
+    expect(types.statusCode).toBe(400);
+    expect(types.json()).toMatchObject({
+      error: { code: 'WEBHOOK_EVENT_TYPES_INVALID', details: { unknown: ['nope.*'] } },
+    });
+    const missing = await owner.browser.post(
+      endpointsUrl,
+      { url: 'https://hooks.example.test/x' },
+      inOrg(a.id),
+    );
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json<{ error: { code: string } }>().error.code).toBe('VALIDATION_FAILED');
+  });
+
+  it('delivers signed events that verify with standardwebhooks; org A’s endpoint never gets B’s events', async () => {
+    const hook = await createEndpoint(owner, a.id, '/a', ['api_key.*', 'member.*']);
+    expect(hook.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    // Stored only sealed with the organization's data key.
+    const admin = await connect(testDb().adminUrl);
+    try {
+      const stored = await admin.query<{ secret: string }>(
+        'select secret from webhook_endpoints where id = $1',
+        [hook.id],
+      );
+      expect(stored.rows[0]!.secret).toMatch(/^t1\./);
+      expect(stored.rows[0]!.secret).not.toContain(hook.secret.slice(6, 20));
+    } finally {
+      await admin.end();
+    }
+    await createEndpoint(ownerB, b.id, '/b', ['*']);
+    const key = await owner.browser.post(
+      '/v1/api-keys',
+      { name: 'k', scopes: ['projects:read'] },
+      inOrg(a.id),
+    );
+    expect(key.statusCode, key.body).toBe(201);
+    rememberSecret(key.json<{ secret: string }>().secret);
+    const keyB = await ownerB.browser.post(
+      '/v1/api-keys',
+      { name: 'kb', scopes: ['projects:read'] },
+      inOrg(b.id),
+    );
+    expect(keyB.statusCode, keyB.body).toBe(201);
+    rememberSecret(keyB.json<{ secret: string }>().secret);
+    const got = await until(() => at('/a').find((r) => r.payload.type === 'api_key.created'), 'A’s event');
+    expect(got.payload).toMatchObject({
+      type: 'api_key.created',
+      organization_id: a.id,
+      data: { object: 'api_key', id: key.json<{ id: string }>().id, name: 'k' },
+    });
+    expect(got.headers['webhook-id']).toMatch(/^msg_[0-9a-f]{32}$/);
+    expect(Number(got.headers['webhook-timestamp'])).toBeGreaterThan(Date.now() / 1000 - 60);
+    expect(got.headers['webhook-signature']).toMatch(/^v1,/);
+    // A tampered body does not verify.
+    expect(() => new Webhook(hook.secret).verify(got.body.replace('"k"', '"K"'), got.headers)).toThrow();
+    await until(() => at('/b').find((r) => r.payload.type === 'api_key.created'), 'B’s event');
+    expect(at('/a').every((r) => r.payload.organization_id === a.id)).toBe(true);
+    expect(at('/b').every((r) => r.payload.organization_id === b.id)).toBe(true);
+    // An idempotent retry of the creation: the same endpoint, no secret.
+    const first = await owner.browser.post(
+      endpointsUrl,
+      { url: `${base}/other`, eventTypes: ['organization.deleted'] },
+      { ...inOrg(a.id), 'idempotency-key': 'hook-1' },
+    );
+    const again = await owner.browser.post(
+      endpointsUrl,
+      { url: `${base}/other`, eventTypes: ['organization.deleted'] },
+      { ...inOrg(a.id), 'idempotency-key': 'hook-1' },
+    );
+    rememberSecret(first.json<{ secret: string }>().secret);
+    expect(again.statusCode).toBe(201);
+    expect(again.json()).toMatchObject({ id: first.json<{ id: string }>().id, secret: null });
+  });
+
+  it('retries after 500s on the schedule, with the same webhook-id, and logs every attempt', async () => {
+    const flaky = await createEndpoint(owner, a.id, '/flaky', ['member.role_changed', 'api_key.revoked']);
+    const list = await owner.browser.get('/v1/api-keys', inOrg(a.id));
+    const keyId = list.json<{ data: { id: string }[] }>().data[0]!.id;
+    expect((await owner.browser.delete(`/v1/api-keys/${keyId}`, inOrg(a.id))).statusCode).toBe(204);
+    const deliveries = await until(async () => {
+      const res = await owner.browser.get(`${endpointsUrl}/${flaky.id}/deliveries`, inOrg(a.id));
+      const page = res.json<{
+        data: { status: string; webhookId: string; log: { responseStatus: number; trigger: string }[] }[];
+      }>();
+      return page.data[0]?.status === 'succeeded' ? page.data : undefined;
+    }, 'the flaky delivery to succeed');
+    expect(deliveries).toHaveLength(1);
+    expect(deliveries[0]!.log.map((l) => l.responseStatus)).toEqual([500, 500, 200]);
+    const hits = at('/flaky');
+    expect(hits).toHaveLength(3);
+    expect(new Set(hits.map((h) => h.id))).toEqual(new Set([deliveries[0]!.webhookId]));
+  });
+
+  it('a worker crash after the POST: the message is sent again with the same webhook-id, one delivery', async () => {
+    const hook = await createEndpoint(owner, a.id, '/crash', ['api_key.created']);
+    crashEndpoint = hook.id;
+    const key = await owner.browser.post(
+      '/v1/api-keys',
+      { name: 'crash', scopes: ['projects:read'] },
+      inOrg(a.id),
+    );
+    rememberSecret(key.json<{ secret: string }>().secret);
+    const deliveries = await until(async () => {
+      const res = await owner.browser.get(`${endpointsUrl}/${hook.id}/deliveries`, inOrg(a.id));
+      const page = res.json<{
+        data: { id: string; status: string; webhookId: string; attempts: number }[];
+      }>();
+      return page.data[0]?.status === 'succeeded' ? page.data : undefined;
+    }, 'the delivery after the crash');
+    expect(crashed).toBe(1);
+    expect(deliveries).toHaveLength(1);
+    const hits = at('/crash');
+    expect(hits).toHaveLength(2);
+    expect(hits[0]!.id).toBe(hits[1]!.id);
+    // The receiver processed it once; the system holds one delivery for this event and endpoint.
+    expect([...processed.values()].filter((r) => r.path === '/crash')).toHaveLength(1);
+    const admin = await connect(testDb().adminUrl);
+    try {
+      const rows = await admin.query(
+        'select count(*)::int as n from webhook_deliveries where endpoint_id = $1',
+        [hook.id],
+      );
+      expect(rows.rows[0]).toEqual({ n: 1 });
+    } finally {
+      await admin.end();
+    }
+  });
+
+  it('manual redelivery sends the same message again', async () => {
+    const page = await owner.browser.get(`${endpointsUrl}/${crashEndpoint}/deliveries`, inOrg(a.id));
+    const d = page.json<{ data: { id: string; webhookId: string }[] }>().data[0]!;
+    const before = at('/crash').length;
+    const res = await owner.browser.post(`/v1/webhooks/deliveries/${d.id}/redeliver`, {}, inOrg(a.id));
+    expect(res.statusCode, res.body).toBe(202);
+    await until(() => (at('/crash').length > before ? true : undefined), 'the redelivery');
+    expect(at('/crash').at(-1)!.id).toBe(d.webhookId);
+    const log = await until(async () => {
+      const r = await owner.browser.get(`${endpointsUrl}/${crashEndpoint}/deliveries`, inOrg(a.id));
+      const l = r.json<{ data: { log: { trigger: string }[] }[] }>().data[0]!.log;
+      return l.some((x) => x.trigger === 'manual') ? l : undefined;
+    }, 'the manual attempt in the log');
+    expect(log.map((x) => x.trigger)).toEqual(['automatic', 'manual']);
+  });
+
+  it('at delivery time a private address is refused whatever the saved URL; failing for days disables and mails', async () => {
+    const hook = await createEndpoint(owner, a.id, '/moved', ['member.role_changed', 'api_key.created']);
+    const admin = await connect(testDb().adminUrl);
+    try {
+      // As if its name now resolved elsewhere: the URL points at [::1] (not allowed) and has failed 6 days.
+      await admin.query(
+        `update webhook_endpoints set url = $2, failing_since = now() - interval '6 days' where id = $1`,
+        [hook.id, `http://[::1]:${new URL(base).port}/moved`],
+      );
+    } finally {
+      await admin.end();
+    }
+    const before = at('/moved').length;
+    const key = await owner.browser.post(
+      '/v1/api-keys',
+      { name: 'moved', scopes: ['projects:read'] },
+      inOrg(a.id),
+    );
+    rememberSecret(key.json<{ secret: string }>().secret);
+    const ep = await until(async () => {
+      const r = await owner.browser.get(`${endpointsUrl}/${hook.id}`, inOrg(a.id));
+      const e = r.json<{ enabled: boolean; disabledReason: string | null }>();
+      return e.enabled ? undefined : e;
+    }, 'the endpoint to be disabled');
+    expect(ep.disabledReason).toBe('failing');
+    const log = await owner.browser.get(`${endpointsUrl}/${hook.id}/deliveries`, inOrg(a.id));
+    const d = log.json<{ data: { log: { error: string | null; responseStatus: number | null }[] }[] }>()
+      .data[0]!;
+    expect(d.log[0]!.responseStatus).toBeNull();
+    expect(d.log[0]!.error).toMatch(/^refused: /);
+    expect(at('/moved').length).toBe(before);
+    const mail = await sharedMailbox().waitFor(
+      (m) => m.to.includes(owner.email) && mailText(m.raw).includes('so the endpoint was disabled'),
+      20_000,
+    );
+    expect(mailText(mail.raw)).toContain(`/o/${a.slug}/settings/webhooks`);
+    // Redelivery to a disabled endpoint is refused until it is enabled again.
+    const redeliver = await owner.browser.post(
+      `/v1/webhooks/deliveries/${log.json<{ data: { id: string }[] }>().data[0]!.id}/redeliver`,
+      {},
+      inOrg(a.id),
+    );
+    expect(redeliver.statusCode).toBe(409);
+  });
+
+  it('after a rotation of the organization’s data key the endpoint’s secret is re-encrypted and still signs', async () => {
+    const admin = await connect(testDb().adminUrl);
+    const stored = async () =>
+      (
+        await admin.query<{ secret: string }>(
+          `select secret from webhook_endpoints where organization_id = $1 and url like '%/a'`,
+          [a.id],
+        )
+      ).rows[0]!.secret;
+    try {
+      const version = (await stored()).split('.')[1];
+      const rotate = await owner.browser.post('/v1/organization/keys/rotate', {}, inOrg(a.id));
+      expect(rotate.statusCode, rotate.body).toBe(202);
+      await until(
+        async () => ((await stored()).split('.')[1] !== version ? true : undefined),
+        'the secret to be re-encrypted under the new key version',
+      );
+    } finally {
+      await admin.end();
+    }
+    const before = at('/a').length;
+    const key = await owner.browser.post(
+      '/v1/api-keys',
+      { name: 'after', scopes: ['projects:read'] },
+      inOrg(a.id),
+    );
+    rememberSecret(key.json<{ secret: string }>().secret);
+    const got = await until(
+      () =>
+        at('/a')
+          .slice(before)
+          .find((r) => r.payload.data.name === 'after'),
+      'a delivery signed after the rotation',
+    );
+    // The receiver verified it with the secret it was given at creation.
+    expect(got.payload.type).toBe('api_key.created');
+  });
+
+  it('edits, rotates the secret, lists with pagination and deletes endpoints', async () => {
+    const list = await owner.browser.get(`${endpointsUrl}?limit=2`, inOrg(a.id));
+    expect(list.statusCode).toBe(200);
+    const page = list.json<{ data: { id: string }[]; nextCursor: string | null }>();
+    expect(page.data).toHaveLength(2);
+    expect(page.nextCursor).not.toBeNull();
+    const next = await owner.browser.get(`${endpointsUrl}?limit=2&cursor=${page.nextCursor}`, inOrg(a.id));
+    expect(next.json<{ data: { id: string }[] }>().data[0]!.id < page.data[1]!.id).toBe(true);
+    const id = page.data[0]!.id;
+    const patched = await owner.browser.patch(
+      `${endpointsUrl}/${id}`,
+      { eventTypes: ['invitation.*'], description: 'CRM', enabled: false },
+      inOrg(a.id),
+    );
+    expect(patched.statusCode, patched.body).toBe(200);
+    expect(patched.json()).toMatchObject({
+      eventTypes: ['invitation.*'],
+      description: 'CRM',
+      enabled: false,
+      disabledReason: 'manual',
+    });
+    const rotated = await owner.browser.post(`${endpointsUrl}/${id}/rotate-secret`, {}, inOrg(a.id));
+    expect(rotated.statusCode).toBe(200);
+    expect(rememberSecret(rotated.json<{ secret: string }>().secret)).toMatch(/^whsec_/);
+    expect((await owner.browser.delete(`${endpointsUrl}/${id}`, inOrg(a.id))).statusCode).toBe(204);
+    expect((await owner.browser.get(`${endpointsUrl}/${id}`, inOrg(a.id))).statusCode).toBe(404);
+    const types = await owner.browser.get('/v1/webhooks/event-types', inOrg(a.id));
+    expect(types.json<{ data: string[] }>().data).toContain('member.added');
+  });
+  it('webhooks:manage: admins manage endpoints, members get 403; a member joining is a member.added event', async () => {
+    const admin = await addNewMember(owner.browser, a.id, 'admin');
+    rememberSecret(admin.password);
+    const member = await addNewMember(owner.browser, a.id, 'member');
+    rememberSecret(member.password);
+    expect((await admin.browser.get(endpointsUrl, inOrg(a.id))).statusCode).toBe(200);
+    const refused = await member.browser.get(endpointsUrl, inOrg(a.id));
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json()).toEqual({
+      error: { code: 'FORBIDDEN', message: 'missing permission webhooks:manage' },
+    });
+    const added = await until(
+      () => at('/a').find((r) => r.payload.type === 'member.added' && r.payload.data.id === member.userId),
+      'the member.added event',
+    );
+    expect(added.payload.data).toMatchObject({ object: 'member', role: 'member' });
+  });
+});
