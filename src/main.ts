@@ -82,6 +82,7 @@ async function main(): Promise<void> {
     requireVerifiedEmail: config.requireVerifiedEmail,
     usage: config.usage,
     stripe: config.stripe,
+    gdpr: config.gdpr,
     closeLocalPeriods: config.billingClosePeriods,
     devMailbox: config.nodeEnv === 'development' && !config.smtpUrl,
   });

@@ -53,6 +53,11 @@ import { createQuotaCounters } from '../modules/quotas/quota-counters.js';
 import { createQuotaNotices } from '../modules/quotas/quota-notices.js';
 import { createApiRequestsQuota } from '../modules/quotas/quota-hook.js';
 import { quotaUsage } from '../modules/quotas/quotas.repository.js';
+import { GDPR_DEFAULTS } from '../platform/config-gdpr.js';
+import { createExportLinks } from '../modules/gdpr/export-link.js';
+import { createOrganizationExportsService } from '../modules/gdpr/organization-exports.service.js';
+import { createAccountExportsService } from '../modules/gdpr/account-exports.service.js';
+import { createExportDownloads } from '../modules/gdpr/export-download.js';
 
 /** Builds every service with only the dependencies it uses. */
 export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb; opts: ComposeOptions }) {
@@ -210,9 +215,24 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
     organizationChanged: invalidateOrganization,
     log: opts.log,
   });
+  // GDPR exports (docs/gdpr.md): download links signed with a key derived from the KEK.
+  const gdpr = opts.gdpr ?? GDPR_DEFAULTS;
+  const exportLinks = createExportLinks(opts.secrets.kek);
+  const linkSettings = { links: exportLinks, linkTtlSeconds: gdpr.linkTtlSeconds, publicUrl: opts.publicUrl };
+  const organizationExports = createOrganizationExportsService({ withTenant, ...linkSettings });
+  const accountExports = createAccountExportsService({ db: platformDb, ...linkSettings });
   return {
     bus,
     audit,
+    organizationExports,
+    accountExports,
+    exportDownloads: createExportDownloads({
+      links: exportLinks,
+      organizations: organizationExports,
+      accounts: accountExports,
+      permissionsIn: async (orgId, userId) =>
+        (await membershipLookup.activeMembership(orgId, userId))?.permissions ?? null,
+    }),
     meters: createMetersService({ db: platformDb, changed: () => meterCatalog.forget() }),
     usageEvents,
     usageSummary: createUsageSummaryService({ withTenant, meters: meterCatalog }),
