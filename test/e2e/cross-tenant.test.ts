@@ -42,6 +42,7 @@ describe('e2e: cross-tenant access', () => {
   let invitationB: string;
   let apiKeyB: string;
   let invoiceB: string;
+  let exportB: string;
   /** A flag (global) that B has overridden. */
   let flagB: string;
   /** A count meter clients may post to (the built-in `api_requests` is reserved for the platform). */
@@ -59,6 +60,7 @@ describe('e2e: cross-tenant access', () => {
     apiKey: string;
     flag: string;
     invoice: string;
+    export: string;
   }) =>
     ({
       'POST /v1/projects': { url: '/v1/projects', body: { name: 'planted' } },
@@ -120,6 +122,9 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/usage/summary': { url: `/v1/usage/summary?${summaryQuery()}` },
       'GET /v1/billing/plan': { url: '/v1/billing/plan' },
       'PUT /v1/billing/plan': { url: '/v1/billing/plan', body: { plan: 'pro' } },
+      'POST /v1/organization/export': { url: '/v1/organization/export' },
+      'GET /v1/organization/exports': { url: '/v1/organization/exports' },
+      'GET /v1/organization/exports/:id': { url: `/v1/organization/exports/${ids.export}` },
     }) satisfies Record<string, Call>;
 
   const summaryQuery = () =>
@@ -147,6 +152,7 @@ describe('e2e: cross-tenant access', () => {
     apiKey: apiKeyB,
     flag: flagB,
     invoice: invoiceB,
+    export: exportB,
   });
   const tenantRoutes = () =>
     routeAuthTable(c.app)
@@ -222,6 +228,9 @@ describe('e2e: cross-tenant access', () => {
         usage: {},
       })
     ).id;
+    const exported = await ownerB.browser.post('/v1/organization/export', undefined, inOrg(b.id));
+    expect(exported.statusCode, exported.body).toBe(202);
+    exportB = exported.json<{ id: string }>().id;
     // The attacker's session acts in A by default.
     expect((await attacker.browser.post('/v1/session/switch', { organization: a.id })).statusCode).toBe(200);
     snapshotB = await stateOfB();
@@ -295,9 +304,10 @@ describe('e2e: cross-tenant access', () => {
       apiKey: missing,
       flag: 'no-such-flag',
       invoice: missing,
+      export: missing,
     }) as Record<string, Call>;
     const idRoutes = tenantRoutes().filter((r) => r.method !== 'HEAD' && takesId(r.key));
-    expect(idRoutes).toHaveLength(15);
+    expect(idRoutes).toHaveLength(16);
     for (const { method, key } of idRoutes) {
       const got = await attacker.browser.req(method, withB[key]!.url, withB[key]!.body);
       const none = await attacker.browser.req(method, withMissing[key]!.url, withMissing[key]!.body);
@@ -349,6 +359,9 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/billing/plan': 200,
       // Moves A (never B) to another plan.
       'PUT /v1/billing/plan': 200,
+      // An export of A (the job reads A's tables in A's scope only: test/e2e/gdpr-export.test.ts).
+      'POST /v1/organization/export': 202,
+      'GET /v1/organization/exports': 200,
       // Last: it closes A.
       'DELETE /v1/organization': 202,
     };
