@@ -51,6 +51,17 @@ export async function findByIdempotencyKey(
   return row ?? null;
 }
 
+/** Fails the user's export that has been queued or running for a day (its job was lost). */
+export async function failAbandoned(db: AccountDb, userId: string): Promise<void> {
+  await db
+    .updateTable('account_exports')
+    .set({ status: 'failed', error: 'abandoned: not finished within a day', finished_at: sql<Date>`now()` })
+    .where('user_id', '=', userId)
+    .where('status', 'in', ['queued', 'running'])
+    .where('created_at', '<', sql<Date>`now() - interval '24 hours'`)
+    .execute();
+}
+
 export async function findActiveExport(db: AccountDb, userId: string): Promise<AccountExportRow | null> {
   const row = await db
     .selectFrom('account_exports')

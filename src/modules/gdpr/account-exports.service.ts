@@ -64,6 +64,7 @@ export function createAccountExportsService(deps: AccountExportsDeps): AccountEx
         if (prior) return { export: toExportView(prior), replayed: true };
       }
       return db.transaction().execute(async (trx) => {
+        await repo.failAbandoned(trx, who.userId);
         const row = await repo.insertExport(trx, {
           id: uuidv7(),
           user_id: who.userId,

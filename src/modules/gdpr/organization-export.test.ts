@@ -232,5 +232,17 @@ describe('organization export', () => {
     expect(chunks.rowCount).toBe(0);
     const next = await service().create(ctx);
     expect(next.export.status).toBe('queued');
+    // A queued export whose job was lost does not block the organization for ever: after a day the next
+    // request fails it and starts anew.
+    await admin.query(
+      `update organization_exports set created_at = now() - interval '25 hours' where id = $1`,
+      [next.export.id],
+    );
+    const after = await service().create(ctx);
+    expect(after.export.id).not.toBe(next.export.id);
+    expect(await service().get(ctx, next.export.id)).toMatchObject({
+      status: 'failed',
+      error: 'abandoned: not finished within a day',
+    });
   });
 });

@@ -36,6 +36,20 @@ export async function insertExport(
   return res ?? null;
 }
 
+/** How long an export may stay queued or running before a new request takes its place (a lost job). */
+export const ABANDONED_AFTER_HOURS = 24;
+
+/** Fails the organization's export that has been queued or running for too long (its job was lost). */
+export async function failAbandoned(db: TenantDb, orgId: string): Promise<void> {
+  await db
+    .updateTable('organization_exports')
+    .set({ status: 'failed', error: 'abandoned: not finished within a day', finished_at: sql<Date>`now()` })
+    .where('organization_id', '=', orgId)
+    .where('status', 'in', ['queued', 'running'])
+    .where('created_at', '<', sql<Date>`now() - make_interval(hours => ${ABANDONED_AFTER_HOURS})`)
+    .execute();
+}
+
 /** The queued or running export of the organization, if any. */
 export async function findActiveExport(db: TenantDb, orgId: string): Promise<OrganizationExportRow | null> {
   const row = await db

@@ -68,6 +68,7 @@ export function createOrganizationExportsService(deps: OrganizationExportsDeps):
     async create(ctx, opts) {
       return withTenant(ctx.tenantId, async (db) => {
         const start = async (): Promise<ExportView> => {
+          await repo.failAbandoned(db, ctx.tenantId);
           const row = await repo.insertExport(db, {
             organization_id: ctx.tenantId,
             id: uuidv7(),
