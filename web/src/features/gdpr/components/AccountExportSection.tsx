@@ -2,6 +2,8 @@ import { AccountSection } from '../../account/components/AccountSection';
 import { useAccountExportLink } from '../api/accountExportLink';
 import { useCreateAccountExport } from '../api/createAccountExport';
 import { useAccountExports } from '../api/listAccountExports';
+import { loadedRows } from '../../../lib/paging';
+import { inProgress } from '../api/exports';
 import { ExportList } from './ExportList';
 import { StartExport } from './StartExport';
 
@@ -16,7 +18,7 @@ export function AccountExportSection() {
       title="Export my data"
       description="A zip of everything we hold about you: profile, sessions, memberships in every organization and the audit events of your actions (JSON Lines, with a manifest of counts and checksums). Download links work for a few minutes, archives for a week."
     >
-      <StartExport mutation={start} label="Export my data" />
+      <StartExport mutation={start} running={loadedRows(exports).some(inProgress)} label="Export my data" />
       <ExportList query={exports} link={link} what="your exports" />
     </AccountSection>
   );

@@ -3,6 +3,8 @@ import { useOrg } from '../../organizations/components/org-context';
 import { useCreateOrganizationExport } from '../api/createOrganizationExport';
 import { useOrganizationExports } from '../api/listOrganizationExports';
 import { useOrganizationExportLink } from '../api/organizationExportLink';
+import { loadedRows } from '../../../lib/paging';
+import { inProgress } from '../api/exports';
 import { ExportList } from './ExportList';
 import { StartExport } from './StartExport';
 
@@ -28,7 +30,11 @@ function Section({ org, name }: { readonly org: string; readonly name: string })
           checksums). Secrets sealed with the organization’s key stay sealed. Download links work for a few
           minutes and only for you; archives are kept for a week.
         </Text>
-        <StartExport mutation={start} label="Export organization data" />
+        <StartExport
+          mutation={start}
+          running={loadedRows(exports).some(inProgress)}
+          label="Export organization data"
+        />
         <ExportList query={exports} link={link} what="the organization’s exports" />
       </Stack>
     </Paper>
