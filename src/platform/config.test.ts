@@ -63,6 +63,13 @@ describe('loadConfig: defaults', () => {
         retention: { sessions: 30, refreshTokens: 30, emailTokens: 7, invitations: 90, idempotencyKeys: 7 },
       },
       billingClosePeriods: true,
+      tenantKeys: {
+        kmsProvider: 'local',
+        aws: undefined,
+        kekPrevious: [],
+        keyVaultUrl: undefined,
+        keyCacheTtlMs: 300_000,
+      },
       baseDomain: undefined,
       secretsFromEnv: {},
       auditRetiredKeys: [],

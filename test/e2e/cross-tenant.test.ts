@@ -122,6 +122,8 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/usage/summary': { url: `/v1/usage/summary?${summaryQuery()}` },
       'GET /v1/billing/plan': { url: '/v1/billing/plan' },
       'PUT /v1/billing/plan': { url: '/v1/billing/plan', body: { plan: 'pro' } },
+      'GET /v1/organization/keys': { url: '/v1/organization/keys' },
+      'POST /v1/organization/keys/rotate': { url: '/v1/organization/keys/rotate' },
       'POST /v1/organization/export': { url: '/v1/organization/export' },
       'GET /v1/organization/exports': { url: '/v1/organization/exports' },
       'GET /v1/organization/exports/:id': { url: `/v1/organization/exports/${ids.export}` },
@@ -175,6 +177,7 @@ describe('e2e: cross-tenant access', () => {
         await get('/v1/flags/overrides'),
         await get('/v1/billing/invoices'),
         await get('/v1/billing/plan'),
+        await get('/v1/organization/keys'),
       ]),
     );
   };
@@ -359,6 +362,9 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/billing/plan': 200,
       // Moves A (never B) to another plan.
       'PUT /v1/billing/plan': 200,
+      // A's own data key versions; a rotation of A's key (B's key untouched: stateOfB).
+      'GET /v1/organization/keys': 200,
+      'POST /v1/organization/keys/rotate': 202,
       // An export of A (the job reads A's tables in A's scope only: test/e2e/gdpr-export.test.ts).
       'POST /v1/organization/export': 202,
       'GET /v1/organization/exports': 200,
