@@ -9,6 +9,8 @@ export interface ManifestFile {
   readonly rows: number;
   readonly bytes: number;
   readonly sha256: string;
+  /** Columns of this table registered as holding values sealed with the organization's key, exported as stored. */
+  readonly sealedColumns?: readonly string[];
 }
 
 /** `manifest.json`, the last entry of every archive. */
@@ -60,10 +62,11 @@ export function createArchiveBuilder(maxBytes: number) {
       total += more;
     },
     /** Adds a finished file (its bytes already reserved line by line). */
-    addFile(name: string, source: string, lines: readonly string[]) {
+    addFile(name: string, source: string, lines: readonly string[], sealedColumns: readonly string[] = []) {
       const data = Buffer.from(lines.join(''), 'utf8');
       const sha256 = createHash('sha256').update(data).digest('hex');
-      files.push({ meta: { name, source, rows: lines.length, bytes: data.length, sha256 }, data });
+      const meta: ManifestFile = { name, source, rows: lines.length, bytes: data.length, sha256 };
+      files.push({ meta: sealedColumns.length > 0 ? { ...meta, sealedColumns } : meta, data });
     },
     /** The zip (the files in the order added, then `manifest.json`) and its manifest. */
     async finish(

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import type { JobHandler } from '../../platform/jobs/worker.js';
 import { isTenantId } from '../../platform/tenancy/context.js';
+import { sealedColumns } from '../../platform/tenant-keys/sealed-columns.js';
 import { ArchiveTooLargeError, chunksOf, createArchiveBuilder, jsonLine } from './archive.js';
 import { EXPORT_MAX_ATTEMPTS, EXPORT_PAGE_ROWS } from './export-view.js';
 import * as repo from './organization-exports.repository.js';
@@ -61,7 +62,11 @@ export async function runOrganizationExport(
         if (page.length < EXPORT_PAGE_ROWS || t.primaryKey.length === 0) break;
         after = page[page.length - 1]!;
       }
-      builder.addFile(`tables/${t.schema}.${t.table}.jsonl`, `${t.schema}.${t.table}`, lines);
+      // Sealed columns (tenant keys) are exported as stored; the manifest names them per table.
+      const sealed = sealedColumns
+        .filter((c) => t.schema === 'public' && c.table === t.table)
+        .map((c) => c.column);
+      builder.addFile(`tables/${t.schema}.${t.table}.jsonl`, `${t.schema}.${t.table}`, lines, sealed);
       rows += lines.length;
       done += 1;
       await withTenant(orgId, (db) =>

@@ -20,6 +20,7 @@ import { createExportLinks } from './export-link.js';
 import { createOrganizationExportsService } from './organization-exports.service.js';
 import { runOrganizationExport } from './organization-export-job.js';
 import type { ExportManifest } from './archive.js';
+import { registerSealedColumn, unregisterSealedColumn } from '../../platform/tenant-keys/sealed-columns.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const log = pino({ level: 'silent' });
@@ -120,6 +121,7 @@ describe('organization export', () => {
   });
 
   it('exports every tenant table of the catalog (the added one too), with a manifest that checks out', async () => {
+    registerSealedColumn({ table: 'gdpr_test_widgets', column: 'secret_sealed', idColumn: 'id' });
     await runOrganizationExport(
       { withTenant: tenancy.withTenant, maxArchiveBytes: 50_000_000, archiveRetentionHours: 1, log },
       orgA,
@@ -186,6 +188,10 @@ describe('organization export', () => {
     expect(widgets.map((l) => (JSON.parse(l) as { label: string }).label).sort()).toEqual(['w1', 'w2']);
     // A sealed value is exported as stored.
     expect(widgets.join('\n')).toContain('t1.1.aXY.dGFn.Y3Q');
+    expect(manifest.files.find((f) => f.source === 'public.gdpr_test_widgets')!.sealedColumns).toEqual([
+      'secret_sealed',
+    ]);
+    unregisterSealedColumn('gdpr_test_widgets', 'secret_sealed');
     expect(manifest.files.find((f) => f.source === 'public.projects')!.rows).toBe(2345);
 
     const audited = await admin.query<{ action: string; actor_id: string }>(
