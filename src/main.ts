@@ -91,6 +91,7 @@ async function main(): Promise<void> {
     requireVerifiedEmail: config.requireVerifiedEmail,
     usage: config.usage,
     stripe: config.stripe,
+    gdpr: config.gdpr,
     closeLocalPeriods: config.billingClosePeriods,
     webhooks: config.webhooks,
     devMailbox: config.nodeEnv === 'development' && !config.smtpUrl,

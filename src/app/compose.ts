@@ -53,6 +53,22 @@ import { ROTATION_SWEEP_CRONTAB, tenantKeyJobHandlers } from '../modules/tenant-
 import type { WebhookConfig } from '../platform/config-webhooks.js';
 import { createWebhookDelivery, type WebhookDeliveryDeps } from '../modules/webhooks/webhook-delivery.js';
 import { webhookSettings } from '../modules/webhooks/webhook-settings.js';
+import { GDPR_DEFAULTS, type GdprConfig } from '../platform/config-gdpr.js';
+import { createPlatformDb as workerKysely } from '../platform/db/platform-db.js';
+import {
+  accountExportRows,
+  recordRetentionAudit,
+  retentionPurge,
+} from '../platform/tenancy/privileged-gdpr.js';
+import { ORGANIZATION_EXPORT_TASK, ACCOUNT_EXPORT_TASK } from '../modules/gdpr/export-view.js';
+import { createOrganizationExportJobHandler } from '../modules/gdpr/organization-export-job.js';
+import { createAccountExportJobHandler } from '../modules/gdpr/account-exports.service.js';
+import {
+  builtInRetentionRules,
+  createRetentionJobHandler,
+  RETENTION_CRONTAB,
+  RETENTION_TASK,
+} from '../modules/retention/retention.js';
 
 export interface ComposeOptions {
   /** The runtime role. */
@@ -113,6 +129,10 @@ export interface ComposeOptions {
    * test stop a delivery between the POST and the recording of its result.
    */
   readonly webhooks?: Partial<WebhookConfig> & Pick<WebhookDeliveryDeps, 'afterSend'>;
+  /** GDPR export links, archive limits and retention periods (config-gdpr.ts; default GDPR_DEFAULTS). */
+  readonly gdpr?: GdprConfig;
+  /** The retention job's clock (tests). */
+  readonly retentionNow?: () => Date;
   /** Replaces the real authenticator (tests of the tenancy core only). */
   readonly authenticator?: Authenticator;
 }
@@ -216,6 +236,14 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       log: opts.log,
       ...(opts.webhooks?.afterSend ? { afterSend: opts.webhooks.afterSend } : {}),
     });
+    const gdpr = opts.gdpr ?? GDPR_DEFAULTS;
+    const exportJobs = {
+      maxArchiveBytes: gdpr.maxArchiveBytes,
+      archiveRetentionHours: gdpr.archiveRetentionHours,
+      log: opts.log,
+    };
+    // The worker role's handle for the platform chain's retention events (its own definer function).
+    const workerDb = workerKysely(checkpointPool);
     // Set once the aggregator below exists (the job never runs before the worker has started).
     let runAggregation: () => Promise<unknown> = async () => 0;
     worker = await startJobWorker({
@@ -255,13 +283,33 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
           log: opts.log,
         }),
         ...webhookDelivery.handlers,
+        [ORGANIZATION_EXPORT_TASK]: createOrganizationExportJobHandler({
+          withTenant: tenancy.withTenant,
+          ...exportJobs,
+        }),
+        [ACCOUNT_EXPORT_TASK]: createAccountExportJobHandler({
+          db: platformDb,
+          crossOrgRows: (exportId, kind, after, limit) =>
+            accountExportRows(checkpointPool, exportId, kind, after, limit, opts.log),
+          ...exportJobs,
+        }),
+        // Retention (docs/gdpr.md): the extension point is this list of rules (retention.ts).
+        [RETENTION_TASK]: createRetentionJobHandler({
+          rules: builtInRetentionRules(gdpr.retention, (kind, cutoff, limit) =>
+            retentionPurge(checkpointPool, kind, cutoff, limit),
+          ),
+          audit: (event) => recordRetentionAudit(workerDb, `job:${RETENTION_TASK}`, event),
+          ...(opts.retentionNow ? { now: opts.retentionNow } : {}),
+          log: opts.log,
+        }),
       },
       crontab:
         CHECKPOINT_CRONTAB +
         USAGE_PARTITIONS_CRONTAB +
         (closeLocalPeriods ? PERIOD_CLOSE_CRONTAB : '') +
         ROTATION_SWEEP_CRONTAB +
-        stripe.crontab,
+        stripe.crontab +
+        RETENTION_CRONTAB,
     });
     const usageAggregator = createUsageAggregator({
       pool: checkpointPool,

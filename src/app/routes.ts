@@ -37,6 +37,7 @@ import { registerUsageRoutes } from '../modules/usage/usage.routes.js';
 import { registerPlanCatalogRoutes } from '../modules/plans/plan-catalog.routes.js';
 import { registerOrganizationPlanRoutes } from '../modules/plans/organization-plan.routes.js';
 import { registerWebhooksRoutes } from '../modules/webhooks/webhooks.routes.js';
+import { registerGdprRoutes } from '../modules/gdpr/gdpr.routes.js';
 import type { Services } from './services.js';
 import type { ComposeOptions } from './compose.js';
 
@@ -118,6 +119,11 @@ export function registerRoutes(
   registerMetersRoutes(app, { meters: s.meters });
   registerUsageRoutes(app, { usageEvents: s.usageEvents, usageSummary: s.usageSummary });
   registerWebhooksRoutes(app, { webhooks: s.webhooks });
+  registerGdprRoutes(app, {
+    organizations: s.organizationExports,
+    accounts: s.accountExports,
+    downloads: s.exportDownloads,
+  });
   // The built-in `api_requests` meter: every tenant-scoped request answered below 400 counts once, added
   // up in memory and flushed every few seconds (no write per request). The tenant is known before the body
   // is validated, so refused requests (4xx) and failures (5xx) would count otherwise.

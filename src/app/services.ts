@@ -61,6 +61,11 @@ import { createKeyRotation } from '../platform/tenant-keys/rotation.js';
 import { createTenantKeysService } from '../modules/tenant-keys/tenant-keys.service.js';
 import { createWebhooksService } from '../modules/webhooks/webhooks.service.js';
 import { webhookSettings } from '../modules/webhooks/webhook-settings.js';
+import { GDPR_DEFAULTS } from '../platform/config-gdpr.js';
+import { createExportLinks } from '../modules/gdpr/export-link.js';
+import { createOrganizationExportsService } from '../modules/gdpr/organization-exports.service.js';
+import { createAccountExportsService } from '../modules/gdpr/account-exports.service.js';
+import { createExportDownloads } from '../modules/gdpr/export-download.js';
 
 /** Builds every service with only the dependencies it uses. */
 export function createServices(deps: {
@@ -244,6 +249,12 @@ export function createServices(deps: {
     organizationChanged: invalidateOrganization,
     log: opts.log,
   });
+  // GDPR exports (docs/gdpr.md): download links signed with a key derived from the KEK.
+  const gdpr = opts.gdpr ?? GDPR_DEFAULTS;
+  const exportLinks = createExportLinks(opts.secrets.kek);
+  const linkSettings = { links: exportLinks, linkTtlSeconds: gdpr.linkTtlSeconds, publicUrl: opts.publicUrl };
+  const organizationExports = createOrganizationExportsService({ withTenant, ...linkSettings });
+  const accountExports = createAccountExportsService({ db: platformDb, ...linkSettings });
   return {
     bus,
     audit,
@@ -255,6 +266,15 @@ export function createServices(deps: {
       platformDb,
       vault: deps.tenantKeys.vault,
       rotation: keyRotation,
+    }),
+    organizationExports,
+    accountExports,
+    exportDownloads: createExportDownloads({
+      links: exportLinks,
+      organizations: organizationExports,
+      accounts: accountExports,
+      permissionsIn: async (orgId, userId) =>
+        (await membershipLookup.activeMembership(orgId, userId))?.permissions ?? null,
     }),
     meters: createMetersService({ db: platformDb, changed: () => meterCatalog.forget() }),
     usageEvents,

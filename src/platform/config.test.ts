@@ -56,6 +56,12 @@ describe('loadConfig: defaults', () => {
       mailFrom: 'SaaSReady <no-reply@saasready.local>',
       requireVerifiedEmail: true,
       usage: { latenessDays: 7, retentionDays: 400 },
+      gdpr: {
+        linkTtlSeconds: 600,
+        archiveRetentionHours: 168,
+        maxArchiveBytes: 104_857_600,
+        retention: { sessions: 30, refreshTokens: 30, emailTokens: 7, invitations: 90, idempotencyKeys: 7 },
+      },
       billingClosePeriods: true,
       webhooks: {
         allowedCidrs: [],
@@ -85,6 +91,35 @@ describe('loadConfig: defaults', () => {
     expect(() => loadConfig({ USAGE_LATENESS_DAYS: '31' })).toThrow(/USAGE_LATENESS_DAYS/);
     // Never shorter than the longest lateness window plus the partitions kept behind it.
     expect(() => loadConfig({ USAGE_RETENTION_DAYS: '59' })).toThrow(/USAGE_RETENTION_DAYS/);
+  });
+
+  it('reads the GDPR export and retention settings within their bounds', () => {
+    const gdpr = loadConfig({
+      EXPORT_LINK_TTL_SECONDS: '60',
+      EXPORT_RETENTION_HOURS: '24',
+      EXPORT_MAX_BYTES: '1048576',
+      RETENTION_SESSIONS_DAYS: '1',
+      RETENTION_REFRESH_TOKENS_DAYS: '2',
+      RETENTION_EMAIL_TOKENS_DAYS: '3',
+      RETENTION_INVITATIONS_DAYS: '3650',
+      RETENTION_IDEMPOTENCY_KEYS_DAYS: '365',
+    }).gdpr;
+    expect(gdpr).toEqual({
+      linkTtlSeconds: 60,
+      archiveRetentionHours: 24,
+      maxArchiveBytes: 1_048_576,
+      retention: { sessions: 1, refreshTokens: 2, emailTokens: 3, invitations: 3650, idempotencyKeys: 365 },
+    });
+    for (const [name, bad] of [
+      ['EXPORT_LINK_TTL_SECONDS', '3601'],
+      ['EXPORT_RETENTION_HOURS', '0'],
+      ['EXPORT_MAX_BYTES', '1000'],
+      ['RETENTION_SESSIONS_DAYS', '0'],
+      ['RETENTION_IDEMPOTENCY_KEYS_DAYS', '366'],
+      ['RETENTION_INVITATIONS_DAYS', 'soon'],
+    ]) {
+      expect(() => loadConfig({ [name!]: bad })).toThrow(new RegExp(`^${name} must be an integer`));
+    }
   });
 
   it('reads the Stripe provider settings: none without a key, both secrets with one, validated mappings', () => {

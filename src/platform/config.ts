@@ -5,6 +5,7 @@ import type { JWK } from 'jose';
 import { stripeConfig, type StripeConfig } from './config-stripe.js';
 import { webhookConfig, type WebhookConfig } from './config-webhooks.js';
 import { tenantKeysConfig, type TenantKeysConfig } from './config-keys.js';
+import { gdprConfig, type GdprConfig } from './config-gdpr.js';
 
 /** A bad or missing environment variable. The message is one line and never contains a secret value. */
 export class ConfigError extends Error {
@@ -62,6 +63,8 @@ export interface AppConfig {
   usage: { latenessDays: number; retentionDays: number };
   /** The Stripe billing provider (STRIPE_* variables, config-stripe.ts); undefined: the local provider. */
   stripe: StripeConfig | undefined;
+  /** GDPR export links, archive limits and retention periods (config-gdpr.ts). */
+  gdpr: GdprConfig;
   /**
    * BILLING_CLOSE_PERIODS (default true): the local billing provider's hourly period close runs (where the
    * job worker runs). `false` turns it off, e.g. when another billing provider issues the invoices.
@@ -360,6 +363,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     mailFrom,
     requireVerifiedEmail,
     usage,
+    gdpr: gdprConfig((name, fallback, min, max) => int(env, name, fallback, min, max)),
     stripe: stripeConfig(
       env,
       (name, fallback, min, max) => int(env, name, fallback, min, max),

@@ -44,6 +44,7 @@ describe('e2e: cross-tenant access', () => {
   let invoiceB: string;
   let webhookEndpointB: string;
   let webhookDeliveryB: string;
+  let exportB: string;
   /** A flag (global) that B has overridden. */
   let flagB: string;
   /** A count meter clients may post to (the built-in `api_requests` is reserved for the platform). */
@@ -63,6 +64,7 @@ describe('e2e: cross-tenant access', () => {
     invoice: string;
     webhookEndpoint: string;
     webhookDelivery: string;
+    export: string;
   }) =>
     ({
       'POST /v1/projects': { url: '/v1/projects', body: { name: 'planted' } },
@@ -149,6 +151,9 @@ describe('e2e: cross-tenant access', () => {
         url: `/v1/webhooks/deliveries/${ids.webhookDelivery}/redeliver`,
         body: {},
       },
+      'POST /v1/organization/export': { url: '/v1/organization/export' },
+      'GET /v1/organization/exports': { url: '/v1/organization/exports' },
+      'GET /v1/organization/exports/:id': { url: `/v1/organization/exports/${ids.export}` },
     }) satisfies Record<string, Call>;
 
   const summaryQuery = () =>
@@ -178,6 +183,7 @@ describe('e2e: cross-tenant access', () => {
     invoice: invoiceB,
     webhookEndpoint: webhookEndpointB,
     webhookDelivery: webhookDeliveryB,
+    export: exportB,
   });
   const tenantRoutes = () =>
     routeAuthTable(c.app)
@@ -274,6 +280,9 @@ describe('e2e: cross-tenant access', () => {
       await sql`insert into webhook_deliveries (organization_id, id, event_id, endpoint_id, status)
         values (${b.id}, ${webhookDeliveryB}, ${ev}, ${webhookEndpointB}, 'dead')`.execute(db);
     });
+    const exported = await ownerB.browser.post('/v1/organization/export', undefined, inOrg(b.id));
+    expect(exported.statusCode, exported.body).toBe(202);
+    exportB = exported.json<{ id: string }>().id;
     // The attacker's session acts in A by default.
     expect((await attacker.browser.post('/v1/session/switch', { organization: a.id })).statusCode).toBe(200);
     snapshotB = await stateOfB();
@@ -349,9 +358,10 @@ describe('e2e: cross-tenant access', () => {
       invoice: missing,
       webhookEndpoint: missing,
       webhookDelivery: missing,
+      export: missing,
     }) as Record<string, Call>;
     const idRoutes = tenantRoutes().filter((r) => r.method !== 'HEAD' && takesId(r.key));
-    expect(idRoutes).toHaveLength(21);
+    expect(idRoutes).toHaveLength(22);
     for (const { method, key } of idRoutes) {
       const got = await attacker.browser.req(method, withB[key]!.url, withB[key]!.body);
       const none = await attacker.browser.req(method, withMissing[key]!.url, withMissing[key]!.body);
@@ -410,6 +420,9 @@ describe('e2e: cross-tenant access', () => {
       // An endpoint of A (B's list is unchanged).
       'POST /v1/webhooks/endpoints': 201,
       'GET /v1/webhooks/endpoints': 200,
+      // An export of A (the job reads A's tables in A's scope only: test/e2e/gdpr-export.test.ts).
+      'POST /v1/organization/export': 202,
+      'GET /v1/organization/exports': 200,
       // Last: it closes A.
       'DELETE /v1/organization': 202,
     };

@@ -79,7 +79,7 @@ describe('memberships service', () => {
     await expect(members.changeRole(userCtx(orgId, admin), u, 'owner')).rejects.toMatchObject({
       code: 'MEMBERSHIP_ESCALATION',
       status: 403,
-      details: { missing: ['billing:manage', 'org:delete'] },
+      details: { missing: ['billing:manage', 'org:delete', 'org:export'] },
     });
     await expect(members.changeRole(userCtx(orgId, admin), u, 'billing_admin')).rejects.toMatchObject({
       code: 'MEMBERSHIP_ESCALATION',

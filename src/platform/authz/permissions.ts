@@ -3,7 +3,7 @@
  * Keys are resources; values are the actions on them. A permission is written `resource:action`.
  */
 export const statements = {
-  org: ['read', 'update', 'delete'],
+  org: ['read', 'update', 'delete', 'export'],
   members: ['read', 'invite', 'remove', 'update_role'],
   projects: ['read', 'create', 'update', 'delete'],
   api_keys: ['manage'],

@@ -3,7 +3,8 @@ import { allPermissions, type Permission } from './permissions.js';
 /** The built-in roles, each a set of named permissions. Organizations may add custom roles. */
 export const builtInRoles = {
   owner: allPermissions,
-  admin: allPermissions.filter((p) => p !== 'org:delete' && p !== 'billing:manage'),
+  // Exporting every row of the organization (GDPR, docs/gdpr.md) is the owners' alone, like deleting it.
+  admin: allPermissions.filter((p) => p !== 'org:delete' && p !== 'billing:manage' && p !== 'org:export'),
   member: [
     'org:read',
     'members:read',

@@ -110,6 +110,13 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'column webhook_events.dispatched_at: UPDATE',
   'table webhook_deliveries: INSERT, SELECT, UPDATE',
   'table webhook_delivery_attempts: INSERT, SELECT',
+  // GDPR exports (migration 0027): an organization's exports (tenant) and a user's own (global, keyed by
+  // user like sessions), their progress updated by the export jobs; archive chunks replaced on a job's
+  // retry. Expired archives are deleted by the retention job (worker role, definer function).
+  'table organization_exports: INSERT, SELECT, UPDATE',
+  'table organization_export_chunks: DELETE, INSERT, SELECT',
+  'table account_exports: INSERT, SELECT, UPDATE',
+  'table account_export_chunks: DELETE, INSERT, SELECT',
   // The meter catalog: read by ingestion; written only through the platform definer functions below.
   'table meters: SELECT',
 
@@ -125,6 +132,8 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_audit_refuse_change(): EXECUTE (PUBLIC)',
   'function app_audit_seal(uuid,integer,boolean): EXECUTE',
   'function app_invoice_finalize(uuid,uuid): EXECUTE',
+  // Appends account.export_requested / _downloaded to the platform chain, for the user's own export (0027).
+  'function app_account_export_audit(text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
   'function app_platform_plan_archive(text,boolean): EXECUTE',
   'function app_platform_plan_save(text,jsonb,boolean): EXECUTE',
   'function app_platform_audit_append(text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
@@ -162,4 +171,6 @@ export const GLOBAL_RELATIONS: Readonly<Record<string, string>> = {
     'Stripe webhook event ids, unique: an event is applied once whichever organization it concerns (ids, types and times only)',
   platform_audit_events: 'the platform chain: actions with no organization (read-only to the runtime role)',
   platform_audit_head: 'the head of the platform chain (read-only to the runtime role)',
+  account_exports: 'a user’s exports of their own data (across organizations): keyed by user, like sessions',
+  account_export_chunks: 'the archives of account exports, keyed by export (of one user)',
 };

@@ -29,6 +29,10 @@ export interface Database {
   stripe_customers: StripeCustomersTable;
   stripe_meter_pushes: StripeMeterPushesTable;
   stripe_events: StripeEventsTable;
+  organization_exports: OrganizationExportsTable;
+  organization_export_chunks: OrganizationExportChunksTable;
+  account_exports: AccountExportsTable;
+  account_export_chunks: AccountExportChunksTable;
 }
 
 type CreatedAt = ColumnType<Date, never, never>;
@@ -374,4 +378,48 @@ export interface StripeEventsTable {
   event_created: Date;
   outcome: string;
   received_at: Generated<Date>;
+}
+
+/** An export's state and progress (migration 0027): organization and account exports alike. */
+export interface ExportColumns {
+  id: string;
+  status: Generated<'queued' | 'running' | 'ready' | 'failed' | 'expired'>;
+  tables_total: Generated<number>;
+  tables_done: Generated<number>;
+  /** int8: pg returns it as a string. */
+  rows_exported: Generated<string>;
+  size_bytes: string | null;
+  archive_sha256: string | null;
+  error: string | null;
+  created_at: Generated<Date>;
+  started_at: Date | null;
+  finished_at: Date | null;
+  expires_at: Date | null;
+}
+
+/** An organization's export (tenant, forced RLS). */
+export interface OrganizationExportsTable extends ExportColumns {
+  organization_id: string;
+  requested_by: string;
+}
+
+/** A piece (≤ 1 MiB) of a finished organization export archive, in order of `seq`. */
+export interface OrganizationExportChunksTable {
+  organization_id: string;
+  export_id: string;
+  seq: number;
+  data: Buffer;
+}
+
+/** A user's export of their own data (global, keyed by user). */
+export interface AccountExportsTable extends ExportColumns {
+  user_id: string;
+  idempotency_key: string | null;
+  request_hash: string | null;
+}
+
+export interface AccountExportChunksTable {
+  export_id: string;
+  seq: number;
+  data: Buffer;
 }

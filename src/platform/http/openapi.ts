@@ -83,6 +83,7 @@ const TAGS: Readonly<Record<string, string>> = {
   webhooks: 'Signed webhooks of the organization’s domain events: endpoints, delivery log, redelivery.',
   encryption:
     'Per-organization envelope encryption: the organization’s data key versions and rotation, the KEK rotation.',
+  gdpr: 'Exports of an organization’s data and of a user’s own data, and their signed download links.',
 };
 
 const DESCRIPTIONS: Readonly<Record<string, string>> = {

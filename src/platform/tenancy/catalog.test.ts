@@ -342,6 +342,8 @@ describe('catalog: every tenant table is protected', () => {
     );
     expect(fns.rows.map((f) => f.proname)).toEqual([
       // Contracts: see privileged.ts; each refusal is tested in privileged.test.ts.
+      // Appends an account export's request/download to the platform chain: that export's user only (0027).
+      'app_account_export_audit',
       // Seals an organization's pending events into its chain: only inside that organization's scope.
       'app_audit_seal',
       // The runtime role's only way into the job queue (checks task, tenant scope, sealed payload).
@@ -353,6 +355,8 @@ describe('catalog: every tenant table is protected', () => {
       // Write the plan catalog: only in a platform administrator's platform scope.
       'app_platform_plan_archive',
       'app_platform_plan_save',
+      // The memberships and audit events of a running account export's user: the worker role only (0027).
+      'app_priv_account_export_rows',
       'app_priv_api_key_by_key_id',
       // Every organization with audit events: the worker role's hourly checkpoint job only (worker_api).
       'app_priv_audit_chains_to_checkpoint',
@@ -371,6 +375,9 @@ describe('catalog: every tenant table is protected', () => {
       // Organizations in an ended grace period / with a subscription: the worker role's Stripe jobs.
       'app_priv_stripe_organizations',
       'app_priv_user_organizations',
+      // The retention job (0027): batched purges and its platform-chain event: the worker role only.
+      'app_retention_audit',
+      'app_retention_purge',
       // Usage aggregation (every organization's new events) and the key purge: the worker role only.
       'app_usage_aggregate_apply',
       'app_usage_aggregate_begin',
@@ -387,6 +394,8 @@ describe('catalog: every tenant table is protected', () => {
         f.proname === 'app_priv_audit_orgs_pending' ||
         f.proname === 'app_priv_stripe_organizations' ||
         f.proname === 'app_priv_billing_organizations' ||
+        f.proname === 'app_priv_account_export_rows' ||
+        f.proname.startsWith('app_retention_') ||
         f.proname.startsWith('app_usage_')
       ) {
         expect(f.acl).toContain(`${db.roles.worker}=X`);

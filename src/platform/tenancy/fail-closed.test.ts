@@ -95,6 +95,13 @@ const SEEDS: Record<string, string> = {
       duration_ms) select $1, gen_random_uuid(), d.id, 1, 'automatic', now(), 1 from d`,
   usage_aggregates: `insert into usage_aggregates (organization_id, meter, granularity, bucket_start, aggregation,
       value, events) values ($1, 'api_requests', 'minute', now() - random() * interval '1000 days', 'count', 1, 1)`,
+  organization_exports: `insert into organization_exports (organization_id, id, requested_by, status)
+    values ($1, gen_random_uuid(), gen_random_uuid(), 'failed')`,
+  // A chunk belongs to an export: the seed makes both (the chunks table sorts first).
+  organization_export_chunks: `with e as (insert into organization_exports (organization_id, id, requested_by, status)
+      values ($1, gen_random_uuid(), gen_random_uuid(), 'failed') returning organization_id, id)
+    insert into organization_export_chunks (organization_id, export_id, seq, data)
+      select organization_id, id, 0, '\\x00' from e`,
 };
 
 /** The seed of a tenant table: a daily partition of usage_events gets a row of its own day. */

@@ -533,6 +533,89 @@ describe('definer functions refuse outside their contract', () => {
       await workerPool.end();
     }
   });
+
+  // Issue 12 (migration 0027): the account export's cross-organization read, the retention purge and the
+  // two platform-chain appends.
+  const appendArgs = (
+    actorType: string,
+    actorId: string,
+    action: string,
+    targetType: string,
+    target: string,
+  ) =>
+    `'{}', '}', '${uuidv7()}', now(), '${actorType}', '${actorId}', '${action}', '${targetType}', '${target}',
+     null, null, 'r', null, null`;
+
+  it('app_priv_account_export_rows: the worker role’s; only for a running account export, only its user’s rows', async () => {
+    const running = uuidv7();
+    const ready = uuidv7();
+    await owner.query(
+      `insert into account_exports (id, user_id, status, expires_at) values ($1, $3, 'running', null),
+         ($2, $3, 'ready', now() + interval '1 hour')`,
+      [running, ready, userA],
+    );
+    const text = (id: string, kind = 'memberships') =>
+      `select * from worker_api.app_priv_account_export_rows('${id}', '${kind}', null, null, 10)`;
+    await expect(app.query(text(running))).rejects.toThrow(/permission denied/);
+    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    try {
+      const rows = await workerPool.query<{ organization_id: string; data: { user_id: string } }>(
+        text(running),
+      );
+      expect(rows.rows.map((r) => [r.organization_id, r.data.user_id])).toEqual([[orgA, userA]]);
+      await expect(workerPool.query(text(ready))).rejects.toThrow(refused);
+      await expect(workerPool.query(text(uuidv7()))).rejects.toThrow(refused);
+      await expect(workerPool.query(text(running, 'sessions'))).rejects.toThrow(/unknown kind/);
+      await expectRefusedInTenantScope(workerPool, orgB, refused, text(running));
+    } finally {
+      await workerPool.end();
+    }
+  });
+
+  it('app_retention_purge / app_retention_audit: the worker role’s; refused inside a scope; retention.purged only', async () => {
+    const purge = `select worker_api.app_retention_purge('sessions', now() - interval '3650 days', 10)`;
+    const audit = (action: string, actorId = 'retention') =>
+      `select seq from worker_api.app_retention_audit(${appendArgs('system', actorId, action, 'retention_run', 'x')})`;
+    await expect(app.query(purge)).rejects.toThrow(/permission denied/);
+    await expect(app.query(audit('retention.purged'))).rejects.toThrow(/permission denied/);
+    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    try {
+      await expectRefusedInTenantScope(workerPool, orgB, refused, purge);
+      await expectRefusedInTenantScope(workerPool, orgB, refused, audit('retention.purged'));
+      await expect(
+        workerPool.query(`select worker_api.app_retention_purge('sessions', now() + interval '1 day', 10)`),
+      ).rejects.toThrow(/future/);
+      await expect(
+        workerPool.query(`select worker_api.app_retention_purge('users', now(), 10)`),
+      ).rejects.toThrow(/unknown kind/);
+      await expect(workerPool.query(audit('flag.created'))).rejects.toThrow(refused);
+      await expect(workerPool.query(audit('retention.purged', 'someone'))).rejects.toThrow(refused);
+      // Appending for real: src/modules/retention/retention.test.ts (on a database of its own).
+    } finally {
+      await workerPool.end();
+    }
+  });
+
+  it('app_account_export_audit: the runtime role, outside a scope, only for an account export of the event’s user', async () => {
+    const mine = uuidv7();
+    await owner.query(`insert into account_exports (id, user_id, status) values ($1, $2, 'failed')`, [
+      mine,
+      userA,
+    ]);
+    const call = (actorId: string, action: string, target: string) =>
+      `select seq from app_account_export_audit(${appendArgs('user', actorId, action, 'account_export', target)})`;
+    await expect(app.query(call(admin, 'account.export_requested', mine))).rejects.toThrow(refused);
+    await expect(app.query(call(userA, 'flag.created', mine))).rejects.toThrow(refused);
+    await expect(app.query(call(userA, 'account.export_requested', uuidv7()))).rejects.toThrow(refused);
+    await expect(inScopeOfB(call(userA, 'account.export_requested', mine), [])).rejects.toThrow(refused);
+    await app.query('begin');
+    try {
+      const ok = await app.query<{ seq: string }>(call(userA, 'account.export_downloaded', mine));
+      expect(Number(ok.rows[0]?.seq)).toBeGreaterThan(0);
+    } finally {
+      await app.query('rollback');
+    }
+  });
 });
 
 /** A worker-role function called inside a tenant scope (`tenant` set transaction-locally) is refused. */

@@ -5,8 +5,9 @@ import { PasswordSection } from '../components/PasswordSection';
 import { ProfileSection } from '../components/ProfileSection';
 import { SessionsSection } from '../components/SessionsSection';
 import { TwoFactorSummary } from '../components/TwoFactorSummary';
+import { AccountExportSection } from '../../gdpr/components/AccountExportSection';
 
-/** `/account`: profile, password, sessions, and the two-factor status. */
+/** `/account`: profile, password, sessions, the two-factor status, and exporting my data. */
 export default function AccountPage() {
   const me = useMe();
   return (
@@ -22,6 +23,7 @@ export default function AccountPage() {
               <PasswordSection />
               <SessionsSection />
               <TwoFactorSummary enabled={data.user.twoFactorEnabled} />
+              <AccountExportSection />
             </>
           ) : null
         }

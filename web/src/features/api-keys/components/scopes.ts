@@ -5,6 +5,7 @@ const DESCRIPTIONS: Record<Permission, string> = {
   'org:read': 'Read the organization',
   'org:update': 'Change the organization’s settings',
   'org:delete': 'Delete the organization',
+  'org:export': 'Export all of the organization’s data (needs a signed-in member: refused to keys)',
   'members:read': 'List members and roles',
   'members:invite': 'Invite people (needs a signed-in member: refused to keys)',
   'members:remove': 'Remove members (needs a signed-in member: refused to keys)',

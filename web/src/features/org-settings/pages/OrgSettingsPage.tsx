@@ -3,8 +3,9 @@ import { useOrg } from '../../organizations/components/org-context';
 import { DangerZone } from '../components/DangerZone';
 import { GeneralSection } from '../components/GeneralSection';
 import { TwoFactorSection } from '../components/TwoFactorSection';
+import { OrganizationExportSection } from '../../gdpr/components/OrganizationExportSection';
 
-/** The organization's settings: name and slug, the two-factor requirement, deletion. */
+/** The organization's settings: name and slug, the two-factor requirement, exporting its data, deletion. */
 export default function OrgSettingsPage() {
   const { org } = useOrg();
   return (
@@ -15,6 +16,7 @@ export default function OrgSettingsPage() {
       {/* Keyed by the organization: a new slug or another organization starts from its own values. */}
       <GeneralSection key={`${org.id}:${org.slug}:${org.name}`} />
       <TwoFactorSection />
+      <OrganizationExportSection />
       <DangerZone />
     </Stack>
   );

@@ -1,0 +1,240 @@
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { AccountExportsTable, Database } from '../../platform/db/schema.js';
+
+/** The global identity tables' handle (no tenant: account exports are keyed by user, like sessions). */
+export type AccountDb = Kysely<Database>;
+export type AccountExportRow = Selectable<AccountExportsTable>;
+
+const COLUMNS = [
+  'id',
+  'user_id',
+  'idempotency_key',
+  'request_hash',
+  'status',
+  'tables_total',
+  'tables_done',
+  'rows_exported',
+  'size_bytes',
+  'archive_sha256',
+  'error',
+  'created_at',
+  'started_at',
+  'finished_at',
+  'expires_at',
+] as const;
+
+/** Inserts a queued export; null when the user has one queued or running, or the key was used. */
+export async function insertExport(
+  db: AccountDb,
+  row: { id: string; user_id: string; idempotency_key: string | null; request_hash: string | null },
+): Promise<AccountExportRow | null> {
+  const res = await db
+    .insertInto('account_exports')
+    .values(row)
+    .onConflict((oc) => oc.doNothing())
+    .returning(COLUMNS)
+    .executeTakeFirst();
+  return res ?? null;
+}
+
+export async function findByIdempotencyKey(
+  db: AccountDb,
+  userId: string,
+  key: string,
+): Promise<AccountExportRow | null> {
+  const row = await db
+    .selectFrom('account_exports')
+    .select(COLUMNS)
+    .where('user_id', '=', userId)
+    .where('idempotency_key', '=', key)
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+/** Fails the user's export that has been queued or running for a day (its job was lost). */
+export async function failAbandoned(db: AccountDb, userId: string): Promise<void> {
+  await db
+    .updateTable('account_exports')
+    .set({ status: 'failed', error: 'abandoned: not finished within a day', finished_at: sql<Date>`now()` })
+    .where('user_id', '=', userId)
+    .where('status', 'in', ['queued', 'running'])
+    .where('created_at', '<', sql<Date>`now() - interval '24 hours'`)
+    .execute();
+}
+
+export async function findActiveExport(db: AccountDb, userId: string): Promise<AccountExportRow | null> {
+  const row = await db
+    .selectFrom('account_exports')
+    .select(COLUMNS)
+    .where('user_id', '=', userId)
+    .where('status', 'in', ['queued', 'running'])
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+/** One export of the user (null for another user's id too). */
+export async function findExport(
+  db: AccountDb,
+  userId: string,
+  id: string,
+): Promise<AccountExportRow | null> {
+  const row = await db
+    .selectFrom('account_exports')
+    .select(COLUMNS)
+    .where('user_id', '=', userId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+/** The export by id, whoever's (the job: it carries only the export id). */
+export async function findExportById(db: AccountDb, id: string): Promise<AccountExportRow | null> {
+  const row = await db.selectFrom('account_exports').select(COLUMNS).where('id', '=', id).executeTakeFirst();
+  return row ?? null;
+}
+
+export async function listExports(
+  db: AccountDb,
+  userId: string,
+  opts: { before?: string; limit: number },
+): Promise<AccountExportRow[]> {
+  let q = db.selectFrom('account_exports').select(COLUMNS).where('user_id', '=', userId);
+  if (opts.before) q = q.where('id', '<', opts.before);
+  return q.orderBy('id', 'desc').limit(opts.limit).execute();
+}
+
+export async function markRunning(db: AccountDb, id: string): Promise<boolean> {
+  const res = await db
+    .updateTable('account_exports')
+    .set({ status: 'running', started_at: sql<Date>`coalesce(started_at, now())` })
+    .where('id', '=', id)
+    .where('status', 'in', ['queued', 'running'])
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+export async function setProgress(
+  db: AccountDb,
+  id: string,
+  p: { tables_total?: number; tables_done: number; rows_exported: number },
+): Promise<void> {
+  await db
+    .updateTable('account_exports')
+    .set({ ...p, rows_exported: String(p.rows_exported) })
+    .where('id', '=', id)
+    .where('status', '=', 'running')
+    .execute();
+}
+
+/** Stores the archive (replacing an earlier attempt's chunks) and marks the export ready, in one transaction. */
+export async function storeArchive(
+  db: AccountDb,
+  id: string,
+  chunks: readonly Buffer[],
+  done: { size: number; sha256: string; rows: number; tables: number; expiresAt: Date },
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('account_export_chunks').where('export_id', '=', id).execute();
+    for (let seq = 0; seq < chunks.length; seq++) {
+      await trx
+        .insertInto('account_export_chunks')
+        .values({ export_id: id, seq, data: chunks[seq]! })
+        .execute();
+    }
+    await trx
+      .updateTable('account_exports')
+      .set({
+        status: 'ready',
+        size_bytes: String(done.size),
+        archive_sha256: done.sha256,
+        rows_exported: String(done.rows),
+        tables_total: done.tables,
+        tables_done: done.tables,
+        finished_at: sql<Date>`now()`,
+        expires_at: done.expiresAt,
+      })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .execute();
+  });
+}
+
+export async function markFailed(db: AccountDb, id: string, error: string): Promise<void> {
+  await db
+    .updateTable('account_exports')
+    .set({ status: 'failed', error: error.slice(0, 500), finished_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where('status', 'in', ['queued', 'running'])
+    .execute();
+}
+
+export async function archiveChunks(db: AccountDb, id: string): Promise<Buffer[]> {
+  const rows = await db
+    .selectFrom('account_export_chunks')
+    .select('data')
+    .where('export_id', '=', id)
+    .orderBy('seq')
+    .execute();
+  return rows.map((r) => r.data);
+}
+
+/** The user's profile without credentials (password hash, two-factor secrets): facts about them only. */
+export async function profileOf(db: AccountDb, userId: string): Promise<Record<string, unknown> | null> {
+  const row = await db
+    .selectFrom('users')
+    .select([
+      'id',
+      'email',
+      'name',
+      'email_verified_at',
+      'totp_enabled_at',
+      'last_organization_id',
+      'credentials_changed_at',
+      'created_at',
+      'updated_at',
+      sql<boolean>`password_hash is not null`.as('has_password'),
+    ])
+    .where('id', '=', userId)
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+/** Every session of the user, without its token hash. */
+export async function sessionsOf(db: AccountDb, userId: string): Promise<Record<string, unknown>[]> {
+  return db
+    .selectFrom('sessions')
+    .select([
+      'id',
+      'current_organization_id',
+      'two_factor_verified',
+      'user_agent',
+      'ip',
+      'created_at',
+      'last_seen_at',
+      'idle_expires_at',
+      'absolute_expires_at',
+      'revoked_at',
+    ])
+    .where('user_id', '=', userId)
+    .orderBy('id')
+    .execute();
+}
+
+/** Every refresh token of the user, without its hash. */
+export async function refreshTokensOf(db: AccountDb, userId: string): Promise<Record<string, unknown>[]> {
+  return db
+    .selectFrom('refresh_tokens')
+    .select([
+      'id',
+      'family_id',
+      'current_organization_id',
+      'session_id',
+      'created_at',
+      'expires_at',
+      'used_at',
+      'revoked_at',
+    ])
+    .where('user_id', '=', userId)
+    .orderBy('id')
+    .execute();
+}

@@ -1,0 +1,174 @@
+import { sql } from 'kysely';
+import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
+import type { OrganizationExportsTable } from '../../platform/db/schema.js';
+import type { Selectable } from 'kysely';
+
+export type OrganizationExportRow = Selectable<OrganizationExportsTable>;
+
+const COLUMNS = [
+  'organization_id',
+  'id',
+  'requested_by',
+  'status',
+  'tables_total',
+  'tables_done',
+  'rows_exported',
+  'size_bytes',
+  'archive_sha256',
+  'error',
+  'created_at',
+  'started_at',
+  'finished_at',
+  'expires_at',
+] as const;
+
+/** Inserts a queued export; null when one is already queued or running (the partial unique index). */
+export async function insertExport(
+  db: TenantDb,
+  row: { organization_id: string; id: string; requested_by: string },
+): Promise<OrganizationExportRow | null> {
+  const res = await db
+    .insertInto('organization_exports')
+    .values(row)
+    .onConflict((oc) => oc.column('organization_id').where('status', 'in', ['queued', 'running']).doNothing())
+    .returning(COLUMNS)
+    .executeTakeFirst();
+  return res ?? null;
+}
+
+/** How long an export may stay queued or running before a new request takes its place (a lost job). */
+export const ABANDONED_AFTER_HOURS = 24;
+
+/** Fails the organization's export that has been queued or running for too long (its job was lost). */
+export async function failAbandoned(db: TenantDb, orgId: string): Promise<void> {
+  await db
+    .updateTable('organization_exports')
+    .set({ status: 'failed', error: 'abandoned: not finished within a day', finished_at: sql<Date>`now()` })
+    .where('organization_id', '=', orgId)
+    .where('status', 'in', ['queued', 'running'])
+    .where('created_at', '<', sql<Date>`now() - make_interval(hours => ${ABANDONED_AFTER_HOURS})`)
+    .execute();
+}
+
+/** The queued or running export of the organization, if any. */
+export async function findActiveExport(db: TenantDb, orgId: string): Promise<OrganizationExportRow | null> {
+  const row = await db
+    .selectFrom('organization_exports')
+    .select(COLUMNS)
+    .where('organization_id', '=', orgId)
+    .where('status', 'in', ['queued', 'running'])
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+export async function findExport(
+  db: TenantDb,
+  orgId: string,
+  id: string,
+): Promise<OrganizationExportRow | null> {
+  const row = await db
+    .selectFrom('organization_exports')
+    .select(COLUMNS)
+    .where('organization_id', '=', orgId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+/** Newest first (ids are UUIDv7), strictly before `before`. */
+export async function listExports(
+  db: TenantDb,
+  orgId: string,
+  opts: { before?: string; limit: number },
+): Promise<OrganizationExportRow[]> {
+  let q = db.selectFrom('organization_exports').select(COLUMNS).where('organization_id', '=', orgId);
+  if (opts.before) q = q.where('id', '<', opts.before);
+  return q.orderBy('id', 'desc').limit(opts.limit).execute();
+}
+
+/** Moves a queued (or, on a retry, running) export to running; false when it is past that. */
+export async function markRunning(db: TenantDb, orgId: string, id: string): Promise<boolean> {
+  const res = await db
+    .updateTable('organization_exports')
+    .set({ status: 'running', started_at: sql<Date>`coalesce(started_at, now())` })
+    .where('organization_id', '=', orgId)
+    .where('id', '=', id)
+    .where('status', 'in', ['queued', 'running'])
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+export async function setProgress(
+  db: TenantDb,
+  orgId: string,
+  id: string,
+  p: { tables_total?: number; tables_done: number; rows_exported: number },
+): Promise<void> {
+  await db
+    .updateTable('organization_exports')
+    .set({ ...p, rows_exported: String(p.rows_exported) })
+    .where('organization_id', '=', orgId)
+    .where('id', '=', id)
+    .where('status', '=', 'running')
+    .execute();
+}
+
+/** Stores the archive (replacing any chunks of an earlier attempt) and marks the export ready. */
+export async function storeArchive(
+  db: TenantDb,
+  orgId: string,
+  id: string,
+  chunks: readonly Buffer[],
+  done: { size: number; sha256: string; rows: number; tables: number; expiresAt: Date },
+): Promise<boolean> {
+  await db
+    .deleteFrom('organization_export_chunks')
+    .where('organization_id', '=', orgId)
+    .where('export_id', '=', id)
+    .execute();
+  for (let seq = 0; seq < chunks.length; seq++) {
+    await db
+      .insertInto('organization_export_chunks')
+      .values({ organization_id: orgId, export_id: id, seq, data: chunks[seq]! })
+      .execute();
+  }
+  const res = await db
+    .updateTable('organization_exports')
+    .set({
+      status: 'ready',
+      size_bytes: String(done.size),
+      archive_sha256: done.sha256,
+      rows_exported: String(done.rows),
+      tables_total: done.tables,
+      tables_done: done.tables,
+      finished_at: sql<Date>`now()`,
+      expires_at: done.expiresAt,
+    })
+    .where('organization_id', '=', orgId)
+    .where('id', '=', id)
+    .where('status', '=', 'running')
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+export async function markFailed(db: TenantDb, orgId: string, id: string, error: string): Promise<void> {
+  await db
+    .updateTable('organization_exports')
+    .set({ status: 'failed', error: error.slice(0, 500), finished_at: sql<Date>`now()` })
+    .where('organization_id', '=', orgId)
+    .where('id', '=', id)
+    .where('status', 'in', ['queued', 'running'])
+    .execute();
+}
+
+/** The archive's chunks in order (only of a ready, unexpired export). */
+export async function archiveChunks(db: TenantDb, orgId: string, id: string): Promise<Buffer[]> {
+  const rows = await db
+    .selectFrom('organization_export_chunks')
+    .select('data')
+    .where('organization_id', '=', orgId)
+    .where('export_id', '=', id)
+    .orderBy('seq')
+    .execute();
+  return rows.map((r) => r.data);
+}

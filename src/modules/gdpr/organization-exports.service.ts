@@ -1,0 +1,149 @@
+import { recordAudit } from '../../platform/audit/record.js';
+import { uuidv7 } from '../../platform/ids.js';
+import { requestHash, withIdempotency } from '../../platform/idempotency.js';
+import { enqueueJob } from '../../platform/jobs/enqueue.js';
+import { decodeCursor, pageLimit, toPage, type Page } from '../../platform/pagination.js';
+import { isTenantId, userActingIn, type TenantCtx } from '../../platform/tenancy/context.js';
+import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import type { ExportLinks } from './export-link.js';
+import {
+  EXPORT_MAX_ATTEMPTS,
+  ORGANIZATION_EXPORT_TASK,
+  toExportView,
+  type ExportView,
+} from './export-view.js';
+import { exportNotFound, GdprError } from './gdpr.errors.js';
+import * as repo from './organization-exports.repository.js';
+
+export interface OrganizationExportsService {
+  /**
+   * Queues an export of every row of the organization (a background job). One queued or running export
+   * per organization: another start answers EXPORT_ALREADY_RUNNING (409, `details.exportId`). With an
+   * idempotency key, a retry answers the first export (`replayed`). Audited (`organization.export_requested`).
+   */
+  create(
+    ctx: TenantCtx,
+    opts?: { idempotencyKey?: string },
+  ): Promise<{ export: ExportView; replayed: boolean }>;
+  /** Newest first, cursor-paginated. */
+  list(ctx: TenantCtx, opts?: { limit?: number; cursor?: string }): Promise<Page<ExportView>>;
+  /** One export with its progress, and when it is ready a download link signed for the caller. */
+  get(ctx: TenantCtx, id: string): Promise<ExportView>;
+  /**
+   * The archive of a ready, unexpired export for `userId`, the user the link was signed for, while they
+   * still hold `org:export` there (checked by the caller). Audited (`organization.export_downloaded`).
+   */
+  download(orgId: string, userId: string, exportId: string): Promise<{ filename: string; data: Buffer }>;
+}
+
+export interface OrganizationExportsDeps {
+  withTenant: WithTenant;
+  links: ExportLinks;
+  linkTtlSeconds: number;
+  /** Base of the download link (PUBLIC_URL). */
+  publicUrl: string;
+}
+
+/** Exports are requested by people: the download link is bound to a user. */
+function requester(ctx: TenantCtx): string {
+  if (ctx.actor.kind !== 'user') throw new Error('an organization export is requested by a user');
+  return ctx.actor.userId;
+}
+
+/** Organization exports: requests, progress, listing, signed links and downloads. */
+export function createOrganizationExportsService(deps: OrganizationExportsDeps): OrganizationExportsService {
+  const { withTenant } = deps;
+
+  function linkFor(orgId: string, userId: string, exportId: string): ExportView['download'] {
+    const { token, expiresAt } = deps.links.sign(
+      { kind: 'org', exportId, org: orgId, user: userId },
+      deps.linkTtlSeconds,
+    );
+    const url = new URL(`${deps.publicUrl.replace(/\/$/, '')}/v1/exports/download`);
+    url.searchParams.set('token', token);
+    return { url: url.toString(), expiresAt: expiresAt.toISOString() };
+  }
+
+  return {
+    async create(ctx, opts) {
+      return withTenant(ctx.tenantId, async (db) => {
+        const start = async (): Promise<ExportView> => {
+          await repo.failAbandoned(db, ctx.tenantId);
+          const row = await repo.insertExport(db, {
+            organization_id: ctx.tenantId,
+            id: uuidv7(),
+            requested_by: requester(ctx),
+          });
+          if (!row) {
+            const active = await repo.findActiveExport(db, ctx.tenantId);
+            throw new GdprError(
+              'EXPORT_ALREADY_RUNNING',
+              'an export of this organization is already running',
+              {
+                exportId: active?.id ?? null,
+              },
+            );
+          }
+          await enqueueJob(
+            db,
+            ORGANIZATION_EXPORT_TASK,
+            { tenantId: ctx.tenantId, payload: { exportId: row.id } },
+            { jobKey: `gdpr-export:${row.id}`, maxAttempts: EXPORT_MAX_ATTEMPTS },
+          );
+          await recordAudit(db, ctx, {
+            action: 'organization.export_requested',
+            target: { type: 'organization_export', id: row.id },
+          });
+          return toExportView(row);
+        };
+        if (!opts?.idempotencyKey) return { export: await start(), replayed: false };
+        const { result, replayed } = await withIdempotency(
+          db,
+          ctx.tenantId,
+          { scope: 'gdpr.organization_export', key: opts.idempotencyKey, hash: requestHash({}) },
+          start,
+        );
+        return { export: result, replayed };
+      });
+    },
+
+    async list(ctx, opts) {
+      const limit = pageLimit(opts?.limit);
+      const before = decodeCursor(opts?.cursor, isTenantId);
+      const rows = await withTenant(
+        ctx.tenantId,
+        (db) => repo.listExports(db, ctx.tenantId, { before, limit: limit + 1 }),
+        { mode: 'read' },
+      );
+      return toPage(rows, limit, (r) => r.id, toExportView);
+    },
+
+    async get(ctx, id) {
+      if (!isTenantId(id)) throw exportNotFound();
+      const row = await withTenant(ctx.tenantId, (db) => repo.findExport(db, ctx.tenantId, id), {
+        mode: 'read',
+      });
+      if (!row) throw exportNotFound();
+      const view = toExportView(row);
+      if (view.status === 'ready' && ctx.actor.kind === 'user') {
+        view.download = linkFor(ctx.tenantId, ctx.actor.userId, row.id);
+      }
+      return view;
+    },
+
+    async download(orgId, userId, exportId) {
+      const ctx = userActingIn(orgId, userId);
+      return withTenant(orgId, async (db) => {
+        const row = await repo.findExport(db, orgId, exportId);
+        if (!row || toExportView(row).status !== 'ready') throw exportNotFound();
+        const chunks = await repo.archiveChunks(db, orgId, exportId);
+        await recordAudit(db, ctx, {
+          action: 'organization.export_downloaded',
+          target: { type: 'organization_export', id: exportId },
+          metadata: { size_bytes: Number(row.size_bytes), sha256: row.archive_sha256 },
+        });
+        return { filename: `organization-export-${exportId}.zip`, data: Buffer.concat(chunks) };
+      });
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import { sql } from 'kysely';
+import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
+
+/** A table holding an organization's rows, as the catalog describes it. */
+export interface TenantTable {
+  readonly schema: string;
+  readonly table: string;
+  /** Primary key columns (keyset paging); empty when it has none. */
+  readonly primaryKey: readonly string[];
+  /** Whether the runtime role may read it (every tenant table so far; otherwise listed, not exported). */
+  readonly readable: boolean;
+  /** The column naming the organization: `organization_id`, or `id` for `organizations` itself. */
+  readonly tenantColumn: 'organization_id' | 'id';
+}
+
+/**
+ * Tables never exported, with why: the export archives themselves (an export of an export).
+ * Named as `schema.table`.
+ */
+export const NOT_EXPORTED: Readonly<Record<string, string>> = {
+  'public.organization_export_chunks': 'the stored export archives themselves',
+};
+
+/**
+ * The organization's own row (`organizations`, keyed by `id`), then every table of the database with an
+ * `organization_id` column (ordinary and partitioned tables, not the
+ * partitions of a partitioned one: their rows are read through the parent), found in `pg_catalog` at the
+ * moment of the export, so a table added by a later migration is exported without anyone listing it.
+ */
+export async function tenantTables(db: TenantDb): Promise<TenantTable[]> {
+  const res = await sql<{ schema: string; table: string; pk: string[] | null; readable: boolean }>`
+    select n.nspname as schema, c.relname as table,
+      (select array_agg(a2.attname::text order by k.ord)
+         from pg_index i cross join lateral unnest(i.indkey) with ordinality k(attnum, ord)
+         join pg_attribute a2 on a2.attrelid = c.oid and a2.attnum = k.attnum
+        where i.indrelid = c.oid and i.indisprimary) as pk,
+      has_table_privilege(c.oid, 'select') as readable
+    from pg_class c
+    join pg_namespace n on n.oid = c.relnamespace
+    join pg_attribute a on a.attrelid = c.oid and a.attname = 'organization_id' and not a.attisdropped
+    where c.relkind in ('r', 'p') and not c.relispartition
+      and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'
+    order by n.nspname, c.relname`.execute(db);
+  const own: TenantTable = {
+    schema: 'public',
+    table: 'organizations',
+    primaryKey: ['id'],
+    readable: true,
+    tenantColumn: 'id',
+  };
+  return [
+    own,
+    ...res.rows
+      .filter((r) => !Object.hasOwn(NOT_EXPORTED, `${r.schema}.${r.table}`))
+      .map((r) => ({
+        schema: r.schema,
+        table: r.table,
+        primaryKey: r.pk ?? [],
+        readable: r.readable,
+        tenantColumn: 'organization_id' as const,
+      })),
+  ];
+}
+
+/**
+ * One page of a tenant table's rows of `orgId` as JSON (`to_jsonb` of the row: every column; bytea as
+ * `\x…` hex, timestamps as ISO text), in primary key order, strictly after `after` (the previous page's
+ * last row). A table without a primary key is read in one page.
+ */
+export async function tablePage(
+  db: TenantDb,
+  t: TenantTable,
+  orgId: string,
+  after: Record<string, unknown> | null,
+  limit: number,
+): Promise<Record<string, unknown>[]> {
+  const rel = sql.id(t.schema, t.table);
+  const tenant = sql`t.${sql.id(t.tenantColumn)}`;
+  if (t.primaryKey.length === 0) {
+    const res = await sql<{ row: Record<string, unknown> }>`select to_jsonb(t) as row from ${rel} t
+      where ${tenant} = ${orgId}::uuid`.execute(db);
+    return after ? [] : res.rows.map((r) => r.row);
+  }
+  const cols = sql.join(t.primaryKey.map((c) => sql`t.${sql.id(c)}`));
+  const prev = sql.join(t.primaryKey.map((c) => sql`r.${sql.id(c)}`));
+  const res = await sql<{ row: Record<string, unknown> }>`select to_jsonb(t) as row from ${rel} t
+    where ${tenant} = ${orgId}::uuid
+      and (${after === null ? null : JSON.stringify(after)}::jsonb is null
+        or (${cols}) > (select ${prev} from jsonb_populate_record(null::${rel}, ${
+          after === null ? null : JSON.stringify(after)
+        }::jsonb) r))
+    order by ${cols} limit ${limit}`.execute(db);
+  return res.rows.map((r) => r.row);
+}

@@ -1,0 +1,209 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Response } from 'light-my-request';
+import { createExportLinks } from '../../src/modules/gdpr/export-link.js';
+import type { ExportManifest } from '../../src/modules/gdpr/archive.js';
+import type { ExportView } from '../../src/modules/gdpr/export-view.js';
+import { TEST_KEK } from '../support/job-key.js';
+import { connect, testDb } from '../support/tenancy.js';
+import { unzip } from '../support/unzip.js';
+import {
+  Browser,
+  createOrg,
+  createProject,
+  inOrg,
+  rememberSecret,
+  signUp,
+  startApp,
+  stopApp,
+  type E2eApp,
+  type User,
+} from './helpers.js';
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Polls an export until it leaves queued/running (the job worker of the app builds it). */
+async function finished(
+  who: Browser,
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<ExportView> {
+  for (let i = 0; i < 120; i++) {
+    const res = await who.get(url, headers);
+    expect(res.statusCode, res.body).toBe(200);
+    const view = res.json<ExportView>();
+    if (view.status !== 'queued' && view.status !== 'running') return view;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`export ${url} did not finish`);
+}
+
+const pathOf = (url: string) => {
+  const u = new URL(url);
+  return `${u.pathname}${u.search}`;
+};
+const tokenOf = (url: string) => new URL(url).searchParams.get('token')!;
+
+/** The manifest of an archive, after checking every file's count, size and SHA-256 against the archive. */
+function checkedManifest(res: Response): { manifest: ExportManifest; files: Map<string, Buffer> } {
+  expect(res.statusCode, res.body.slice(0, 200)).toBe(200);
+  expect(res.headers['content-type']).toBe('application/zip');
+  const files = unzip(res.rawPayload);
+  const manifest = JSON.parse(files.get('manifest.json')!.toString('utf8')) as ExportManifest;
+  for (const f of manifest.files) {
+    const body = files.get(f.name)!;
+    expect({ name: f.name, sha256: sha256(body), bytes: body.length }).toEqual({
+      name: f.name,
+      sha256: f.sha256,
+      bytes: f.bytes,
+    });
+    expect(body.toString('utf8').split('\n').filter(Boolean)).toHaveLength(f.rows);
+  }
+  return { manifest, files };
+}
+
+describe('e2e: GDPR exports over HTTP', () => {
+  let c: E2eApp;
+  let owner: User;
+  let other: User;
+  let a: { id: string; slug: string };
+  let b: { id: string; slug: string };
+  let orgLink: string;
+
+  beforeAll(async () => {
+    c = await startApp();
+    owner = await signUp(c, 'gdpr-owner');
+    other = await signUp(c, 'gdpr-other');
+    a = await createOrg(owner.browser, 'gdpr-a');
+    b = await createOrg(other.browser, 'gdpr-b');
+    await createProject(owner.browser, a.id, 'A secret plans');
+    await createProject(other.browser, b.id, 'B secret plans');
+  });
+  afterAll(() => stopApp(c));
+
+  it('an owner exports the organization: idempotent start, progress, a signed link, an archive that checks out', async () => {
+    const headers = { ...inOrg(a.id), 'idempotency-key': 'gdpr-e2e-1' };
+    const first = await owner.browser.post('/v1/organization/export', undefined, headers);
+    expect(first.statusCode, first.body).toBe(202);
+    const id = first.json<ExportView>().id;
+    const again = await owner.browser.post('/v1/organization/export', undefined, headers);
+    expect(again.statusCode).toBe(202);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json<ExportView>().id).toBe(id);
+
+    const view = await finished(owner.browser, `/v1/organization/exports/${id}`, inOrg(a.id));
+    expect(view).toMatchObject({ status: 'ready', error: null });
+    expect(view.tablesDone).toBe(view.tablesTotal);
+    expect(view.download?.url).toMatch(/\/v1\/exports\/download\?token=/);
+    orgLink = view.download!.url;
+    rememberSecret(tokenOf(orgLink)); // a link is a credential: never in a log line
+
+    const list = await owner.browser.get('/v1/organization/exports?limit=10', inOrg(a.id));
+    expect(list.json<{ data: ExportView[] }>().data.map((e) => e.id)).toEqual([id]);
+
+    const res = await owner.browser.get(pathOf(orgLink));
+    const { manifest, files } = checkedManifest(res);
+    expect(manifest).toMatchObject({ kind: 'organization', organizationId: a.id });
+    const all = [...files.values()].map((f) => f.toString('utf8')).join('\n');
+    expect(all).toContain('A secret plans');
+    expect(all).not.toContain('B secret plans');
+    expect(all).not.toContain(b.id);
+    expect(sha256(res.rawPayload)).toBe(view.sha256);
+  });
+
+  it('a link answers only its own user, unexpired and unforged; and only while they may export', async () => {
+    // Another user following the link: as for an export that does not exist.
+    const foreign = await other.browser.get(pathOf(orgLink));
+    expect(foreign.statusCode).toBe(404);
+    expect(foreign.json()).toEqual({ error: { code: 'EXPORT_NOT_FOUND', message: 'export not found' } });
+    // No session at all.
+    expect((await new Browser(c).get(pathOf(orgLink))).statusCode).toBe(401);
+    // A forged signature, and a link of the right shape signed with another key.
+    const token = tokenOf(orgLink);
+    const forged = `${token.slice(0, -4)}${token.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
+    for (const t of [
+      forged,
+      createExportLinks(Buffer.alloc(32, 9)).sign(claims(token), 600).token,
+      'nonsense',
+    ]) {
+      const res = await owner.browser.get(`/v1/exports/download?token=${encodeURIComponent(t)}`);
+      expect(res.statusCode).toBe(401);
+      expect(res.json<{ error: { code: string } }>().error.code).toBe('EXPORT_LINK_INVALID');
+    }
+    // Expired.
+    const past = createExportLinks(TEST_KEK, () => Date.now() - 3_600_000).sign(claims(token), 60).token;
+    const expired = await owner.browser.get(`/v1/exports/download?token=${encodeURIComponent(past)}`);
+    expect(expired.statusCode).toBe(401);
+    expect(expired.json<{ error: { code: string } }>().error.code).toBe('EXPORT_LINK_EXPIRED');
+    // A member of another organization cannot reach A's exports at all.
+    expect((await other.browser.get('/v1/organization/exports', inOrg(a.id))).statusCode).toBe(404);
+  });
+
+  it('a user exports their own data across organizations, audited in the platform chain', async () => {
+    const start = await other.browser.post('/v1/account/export');
+    expect(start.statusCode, start.body).toBe(202);
+    const id = start.json<ExportView>().id;
+    const running = await other.browser.post('/v1/account/export');
+    expect([202, 409]).toContain(running.statusCode); // 409 while it runs; a new one once it finished
+    const view = await finished(other.browser, `/v1/account/exports/${id}`);
+    expect(view.status).toBe('ready');
+    rememberSecret(tokenOf(view.download!.url));
+    const res = await other.browser.get(pathOf(view.download!.url));
+    const { manifest, files } = checkedManifest(res);
+    expect(manifest).toMatchObject({ kind: 'account', userId: other.userId });
+    expect(manifest.files.map((f) => f.name)).toEqual([
+      'profile.jsonl',
+      'sessions.jsonl',
+      'refresh_tokens.jsonl',
+      'memberships.jsonl',
+      'audit_events.jsonl',
+    ]);
+    const profile = JSON.parse(files.get('profile.jsonl')!.toString('utf8')) as Record<string, unknown>;
+    expect(profile).toMatchObject({ id: other.userId, email: other.email, has_password: true });
+    expect(Object.keys(profile)).not.toContain('password_hash');
+    const memberships = files
+      .get('memberships.jsonl')!
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { organization_id: string; user_id: string });
+    expect(memberships.map((m) => m.organization_id).sort()).toEqual([other.personalOrgId, b.id].sort());
+    expect(new Set(memberships.map((m) => m.user_id))).toEqual(new Set([other.userId]));
+    for (const line of files.get('audit_events.jsonl')!.toString('utf8').split('\n').filter(Boolean)) {
+      expect(JSON.parse(line)).toMatchObject({ actor_type: 'user', actor_id: other.userId });
+    }
+    expect([...files.values()].map((f) => f.toString('utf8')).join('\n')).not.toContain(a.id);
+
+    // The owner of A cannot follow it; the history is the user's own.
+    expect((await owner.browser.get(pathOf(view.download!.url))).statusCode).toBe(404);
+    expect((await owner.browser.get(`/v1/account/exports/${id}`)).statusCode).toBe(404);
+    const mine = await other.browser.get('/v1/account/exports');
+    expect(mine.json<{ data: ExportView[] }>().data.map((e) => e.id)).toContain(id);
+
+    const admin = await connect(testDb().adminUrl);
+    try {
+      const events = await admin.query<{ action: string; actor_id: string }>(
+        `select action, actor_id from platform_audit_events where target_type = 'account_export' and target_id = $1
+         order by seq`,
+        [id],
+      );
+      expect(events.rows).toEqual([
+        { action: 'account.export_requested', actor_id: other.userId },
+        { action: 'account.export_downloaded', actor_id: other.userId },
+      ]);
+    } finally {
+      await admin.end();
+    }
+  });
+});
+
+/** The claims of a real link (to re-sign them with another key or clock). */
+function claims(token: string) {
+  const body = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8')) as {
+    k: 'org' | 'account';
+    e: string;
+    o: string | null;
+    u: string;
+  };
+  return { kind: body.k, exportId: body.e, org: body.o, user: body.u };
+}
