@@ -184,7 +184,7 @@ describe('the Stripe billing state machine', () => {
     const adopted = decide(ended, sub(80, 'active', 'enterprise', false, 'sub_2'), 7);
     expect(adopted.next).toMatchObject({
       subscriptionId: 'sub_2',
-      subscriptionStartedAt: t(90),
+      subscriptionStartedAt: t(120),
       status: 'active',
     });
   });

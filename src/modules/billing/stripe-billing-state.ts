@@ -28,7 +28,8 @@ export type BillingStatus = 'none' | 'active' | 'past_due' | 'paused' | 'cancele
 export interface BillingState {
   status: BillingStatus;
   subscriptionId: string | null;
-  /** When the current subscription started (its usage is pushed from then on). */
+  /** When the current subscription's usage starts: its start, or the first whole minute after the
+   *  previous subscription's end if that is later (pushed from this minute on). */
   subscriptionStartedAt: Date | null;
   statusEventAt: Date | null;
   subscriptionEventAt: Date | null;
@@ -80,6 +81,7 @@ export const PLAN_AFTER_CANCELLATION = 'free';
 export const ENDED_KEPT = 50;
 
 const DAY_MS = 86_400_000;
+const MINUTE_MS = 60_000;
 
 function target(e: BillingEvent): BillingStatus | null {
   if (e.kind === 'invoice_paid') return 'active';
@@ -142,10 +144,12 @@ export function decide(state: BillingState, e: BillingEvent, graceDays: number):
     if (current === null) {
       next.subscriptionId = e.subscriptionId;
       // Stripe meters are per customer: usage pushed under the previous subscription (up to its end) is
-      // not pushed again under this one.
+      // not pushed again under this one. Usage counts from the start's minute, so after an end: from the
+      // first whole minute after it.
+      const ended = state.subscriptionEndedAt?.getTime() ?? null;
       next.subscriptionStartedAt =
-        state.subscriptionEndedAt && state.subscriptionEndedAt.getTime() > e.startedAt.getTime()
-          ? state.subscriptionEndedAt
+        ended !== null && ended > e.startedAt.getTime()
+          ? new Date(Math.ceil(ended / MINUTE_MS) * MINUTE_MS)
           : e.startedAt;
       statusEventAt = null;
     }

@@ -267,9 +267,8 @@ const ceilTo = (t: number, step: number) => Math.ceil(t / step) * step;
 
 /**
  * The usage of a count or sum meter since `since` (null for another aggregation): the minute buckets from
- * `since` (rounded UP to the whole minute) to the end of its hour, the hour buckets from there to the end of
- * its UTC day, then the day buckets after that day. Nothing before `since` counts; the usage of its partial
- * minute does not either.
+ * `since`'s minute to the end of its hour, the hour buckets from there to the end of its UTC day, then the
+ * day buckets after that day. Nothing before `since`'s minute counts.
  */
 export async function usageTotal(
   db: TenantDb,
@@ -277,7 +276,7 @@ export async function usageTotal(
   meter: string,
   since: Date,
 ): Promise<string | null> {
-  const minute = ceilTo(since.getTime(), 60_000);
+  const minute = Math.floor(since.getTime() / 60_000) * 60_000;
   const nextDay = new Date(Math.floor(since.getTime() / 86_400_000) * 86_400_000 + 86_400_000);
   const hour = new Date(Math.min(ceilTo(minute, 3_600_000), nextDay.getTime()));
   const r = await sql<{ total: string | null; other: boolean }>`select coalesce(sum(value), 0)::text as total,

@@ -118,9 +118,10 @@ export const subscription = (customer: string, status: string, price: string, id
   status,
   items: { object: 'list', data: [{ id: 'si_1', price: { id: price } }] },
 });
-/** An invoice of `subscription` (the fixtures' default one), or a one-off invoice with null. */
-export const invoice = (customer: string, subscription: string | null = 'sub_1') => ({
-  id: `in_${randomBytes(4).toString('hex')}`,
+/** An invoice of `subscription` (the fixtures' default one), or a one-off invoice with null. By default
+ *  the same invoice id each time (its failure, then its payment). */
+export const invoice = (customer: string, subscription: string | null = 'sub_1', id = 'in_1') => ({
+  id,
   object: 'invoice',
   customer,
   subscription,
