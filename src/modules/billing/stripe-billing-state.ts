@@ -60,7 +60,12 @@ export type BillingEvent =
       endedAt: Date;
     }
   | { kind: 'invoice_paid'; created: Date; subscriptionId: string | null; invoiceId: string | null }
-  | { kind: 'invoice_payment_failed'; created: Date; subscriptionId: string | null; invoiceId: string | null };
+  | {
+      kind: 'invoice_payment_failed';
+      created: Date;
+      subscriptionId: string | null;
+      invoiceId: string | null;
+    };
 
 export type BillingMail = 'past_due' | 'reactivated' | 'canceled';
 
@@ -173,7 +178,8 @@ export function decide(state: BillingState, e: BillingEvent, graceDays: number):
     }
   }
 
-  next.statusEventAt = statusEventAt && statusEventAt.getTime() > e.created.getTime() ? statusEventAt : e.created;
+  next.statusEventAt =
+    statusEventAt && statusEventAt.getTime() > e.created.getTime() ? statusEventAt : e.created;
   let reactivate = false;
   const mails: BillingMail[] = [];
   if (to === 'active') {

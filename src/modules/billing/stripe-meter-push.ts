@@ -204,7 +204,10 @@ export function createMeterPusher(deps: {
           // One meter's failure (its row refused, the database) does not stop the others.
           const message = (err as Error).message;
           failures.push(message);
-          deps.log?.warn({ tenant_id: orgId, meter, err: message }, 'Stripe meter push could not be prepared');
+          deps.log?.warn(
+            { tenant_id: orgId, meter, err: message },
+            'Stripe meter push could not be prepared',
+          );
           continue;
         }
         if (push) await attempt(push);

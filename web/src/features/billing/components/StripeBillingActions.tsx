@@ -54,8 +54,8 @@ export function StripeBillingActions() {
         ) : null}
         {info.status === 'paused' ? (
           <Text size="sm">
-            The subscription is paused: the organization is on the free plan until it is resumed in the billing
-            portal.
+            The subscription is paused: the organization is on the free plan until it is resumed in the
+            billing portal.
           </Text>
         ) : null}
         <Text size="sm" c="dimmed">
