@@ -31,6 +31,8 @@ const PLAN_KEY = /^[a-z0-9][a-z0-9_-]{0,39}$/;
 /** Meter keys: exactly usage-model's METER_KEY_RE (every key a meter can have). */
 const METER_KEY = /^[a-z][a-z0-9_.-]{0,63}$/;
 const STRIPE_ID = /^[A-Za-z0-9_]{1,255}$/;
+/** A Stripe meter's `event_name`: at most 100 characters (Stripe's limit, and the ledger's column). */
+const EVENT_NAME = /^[A-Za-z0-9_]{1,100}$/;
 
 function read(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const value = env[name]?.trim();
@@ -45,6 +47,7 @@ function mapping(
   fail: Fail,
   key: RegExp,
   uniqueValues: boolean,
+  value: RegExp = STRIPE_ID,
 ): Record<string, string> {
   const raw = read(env, name);
   if (raw === undefined) return {};
@@ -59,7 +62,7 @@ function mapping(
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(parsed)) {
     if (!key.test(k)) throw bad(`${JSON.stringify(k.slice(0, 64))} is not a key`);
-    if (typeof v !== 'string' || !STRIPE_ID.test(v)) throw bad(`the value of "${k}" is not an identifier`);
+    if (typeof v !== 'string' || !value.test(v)) throw bad(`the value of "${k}" is not an identifier`);
     // Two plans on one price: a subscription to it could not say which plan it is.
     if (uniqueValues && Object.values(out).includes(v)) throw bad(`"${k}" repeats another key's value`);
     out[k] = v;
@@ -146,6 +149,7 @@ export function stripeConfig(
       fail,
       METER_KEY,
       false,
+      EVENT_NAME,
     ),
   };
 }

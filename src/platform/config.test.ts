@@ -174,6 +174,14 @@ describe('loadConfig: defaults', () => {
     expect(() => loadConfig({ ...base, STRIPE_PRICES: '{"pro":"price_1","team":"price_1"}' })).toThrow(
       /repeats/,
     );
+    // Review 3: a meter event name is at most 100 characters (Stripe's limit and the ledger's column).
+    expect(
+      loadConfig({ ...base, STRIPE_METER_EVENTS: JSON.stringify({ m: 'e'.repeat(100) }) }).stripe?.meterEvents
+        .m,
+    ).toHaveLength(100);
+    expect(() =>
+      loadConfig({ ...base, STRIPE_METER_EVENTS: JSON.stringify({ m: 'e'.repeat(101) }) }),
+    ).toThrow(/STRIPE_METER_EVENTS/);
     // A message never shows a secret.
     try {
       loadConfig({ STRIPE_SECRET_KEY: 'sk_live_secret!value', STRIPE_WEBHOOK_SECRET: 'whsec_1' });

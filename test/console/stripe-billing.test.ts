@@ -79,27 +79,31 @@ describe('console: Stripe billing in Chromium', () => {
 
     // Stripe reports the subscription: the plan changes.
     const customer = String(session.customer);
-    const payload = JSON.stringify({
-      id: `evt_console_${randomBytes(4).toString('hex')}`,
-      object: 'event',
-      type: 'customer.subscription.created',
-      created: Math.floor(Date.now() / 1000),
-      data: {
-        object: {
-          id: 'sub_console',
-          object: 'subscription',
-          customer,
-          status: 'active',
-          items: { object: 'list', data: [{ price: { id: 'price_console_pro' } }] },
+    const deliver = async (type: string, status: string, created: number) => {
+      const payload = JSON.stringify({
+        id: `evt_console_${randomBytes(4).toString('hex')}`,
+        object: 'event',
+        type,
+        created,
+        data: {
+          object: {
+            id: 'sub_console',
+            object: 'subscription',
+            customer,
+            status,
+            items: { object: 'list', data: [{ price: { id: 'price_console_pro' } }] },
+          },
         },
-      },
-    });
-    const signature = new Stripe(KEY).webhooks.generateTestHeaderString({ payload, secret: SECRET });
-    const hook = await p.request.post(`${c.base}/webhooks/stripe`, {
-      headers: { 'content-type': 'application/json', 'stripe-signature': signature },
-      data: payload,
-    });
-    expect(hook.status(), await hook.text()).toBe(200);
+      });
+      const signature = new Stripe(KEY).webhooks.generateTestHeaderString({ payload, secret: SECRET });
+      const hook = await p.request.post(`${c.base}/webhooks/stripe`, {
+        headers: { 'content-type': 'application/json', 'stripe-signature': signature },
+        data: payload,
+      });
+      expect(hook.status(), await hook.text()).toBe(200);
+    };
+    const t = Math.floor(Date.now() / 1000);
+    await deliver('customer.subscription.created', 'active', t - 60);
 
     await p.goto(`/o/${slug}/billing`);
     await card.getByText('Active', { exact: true }).waitFor();
@@ -109,6 +113,15 @@ describe('console: Stripe billing in Chromium', () => {
       plan: { key: string };
     };
     expect(plan.plan.key).toBe('pro');
+
+    // Paused: the free plan until it resumes; no second Checkout offered, the portal still is.
+    await deliver('customer.subscription.updated', 'paused', t - 30);
+    await p.goto(`/o/${slug}/billing`);
+    await card.getByText('Paused', { exact: true }).waitFor();
+    await card.getByText(/the organization is on the free plan until it is resumed/).waitFor();
+    expect(await card.getByRole('button', { name: /^Checkout/ }).count()).toBe(0);
+    await expectAccessible(p, 'plan & billing with a paused Stripe subscription');
+    await screenshots(p, 'stripe-billing', '03-paused');
 
     await card.getByRole('button', { name: 'Manage billing' }).click();
     await p.waitForURL(/^https:\/\/billing\.stripe\.test\//);

@@ -10,6 +10,9 @@ const none: BillingState = {
   subscriptionEventAt: null,
   graceEndsAt: null,
   suspendedByBilling: false,
+  endedSubscriptionIds: [],
+  subscriptionEndedAt: null,
+  failedInvoiceId: null,
 };
 const sub = (
   s: number,
@@ -25,17 +28,32 @@ const sub = (
   stripeStatus,
   plan,
   startedAt: t(0),
+  endedAt: t(s),
 });
-const paidAt = (s: number, subscriptionId: string | null = 'sub_1'): BillingEvent => ({
+const paidAt = (
+  s: number,
+  subscriptionId: string | null = 'sub_1',
+  invoiceId: string | null = 'in_1',
+): BillingEvent => ({
   kind: 'invoice_paid',
   created: t(s),
   subscriptionId,
+  invoiceId,
 });
-const failed = (s: number, subscriptionId: string | null = 'sub_1'): BillingEvent => ({
+const failed = (
+  s: number,
+  subscriptionId: string | null = 'sub_1',
+  invoiceId: string | null = 'in_1',
+): BillingEvent => ({
   kind: 'invoice_payment_failed',
   created: t(s),
   subscriptionId,
+  invoiceId,
 });
+const perms = (xs: BillingEvent[]): BillingEvent[][] =>
+  xs.length <= 1
+    ? [xs]
+    : xs.flatMap((x, i) => perms([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p]));
 
 /** Applies events in order; returns the final state and every decision's outcome. */
 function run(events: BillingEvent[], from = none) {
@@ -70,10 +88,6 @@ describe('the Stripe billing state machine', () => {
       paidAt(20),
       sub(30, 'active', 'enterprise'),
     ];
-    const perms = (xs: BillingEvent[]): BillingEvent[][] =>
-      xs.length <= 1
-        ? [xs]
-        : xs.flatMap((x, i) => perms([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p]));
     for (const order of perms(events)) {
       const r = run(order);
       expect(r.state).toMatchObject({ status: 'active', statusEventAt: t(30), graceEndsAt: null });
@@ -135,5 +149,66 @@ describe('the Stripe billing state machine', () => {
       subscriptionStartedAt: t(45),
       status: 'active',
     });
+  });
+
+  it('every order of a subscription’s events with its deletion ends it for good; the next one is adopted', () => {
+    const events = [
+      sub(0, 'active', 'pro'),
+      sub(10, 'past_due', 'pro'),
+      paidAt(20),
+      sub(30, 'active', 'enterprise'),
+      sub(40, 'canceled', 'enterprise', true),
+      // A late update of the same second as the deletion: a time-only check would adopt it again.
+      sub(40, 'active', 'pro'),
+    ];
+    for (const order of perms(events)) {
+      const r = run(order);
+      expect(r.state.subscriptionId).toBeNull();
+      expect(r.state.endedSubscriptionIds).toEqual(['sub_1']);
+      expect(['none', 'canceled']).toContain(r.state.status);
+      // The plan ends as after cancellation (or was never changed, when the deletion came first).
+      expect(r.plan ?? 'free').toBe('free');
+      // A new subscription afterwards is adopted, whatever came before; sub_1's late events stay ignored.
+      const next = run([sub(50, 'active', 'enterprise', false, 'sub_2'), sub(60, 'active', 'pro')], r.state);
+      expect(next.outcomes).toEqual(['applied', 'ignored']);
+      expect(next.state).toMatchObject({ subscriptionId: 'sub_2', status: 'active' });
+      expect(next.plan).toBe('enterprise');
+    }
+  });
+
+  it('the next subscription’s usage starts no earlier than the previous one’s end; its status clock is its own', () => {
+    const ended = run([sub(0, 'active', 'pro'), paidAt(100), sub(90, 'canceled', 'pro', true)]).state;
+    expect(ended).toMatchObject({ subscriptionEndedAt: t(90), status: 'canceled' });
+    // sub_2 started at t(0) (created while sub_1 was current), adopted by an event older than the last
+    // status event of sub_1.
+    const adopted = decide(ended, sub(80, 'active', 'enterprise', false, 'sub_2'), 7);
+    expect(adopted.next).toMatchObject({
+      subscriptionId: 'sub_2',
+      subscriptionStartedAt: t(120),
+      status: 'active',
+    });
+  });
+
+  it('past due ends only with the failed invoice paid (or an active subscription event)', () => {
+    const due = run([sub(0, 'active', 'pro'), failed(10, 'sub_1', 'in_failed')]).state;
+    expect(due).toMatchObject({ status: 'past_due', failedInvoiceId: 'in_failed' });
+    // A $0 / proration invoice of the same subscription paid meanwhile changes nothing.
+    const proration = decide({ ...due, suspendedByBilling: true }, paidAt(20, 'sub_1', 'in_zero'), 7);
+    expect(proration).toMatchObject({ outcome: 'ignored', reactivate: false, mails: [] });
+    const paid = decide({ ...due, suspendedByBilling: true }, paidAt(30, 'sub_1', 'in_failed'), 7);
+    expect(paid).toMatchObject({ outcome: 'applied', reactivate: true });
+    expect(paid.next).toMatchObject({ status: 'active', failedInvoiceId: null });
+    // Or Stripe reports the subscription active again.
+    const active = decide(due, sub(30, 'active', 'pro'), 7);
+    expect(active.next).toMatchObject({ status: 'active', failedInvoiceId: null, graceEndsAt: null });
+  });
+
+  it('a paused subscription keeps no paid plan; resuming brings it back', () => {
+    const paused = decide(run([sub(0, 'active', 'pro')]).state, sub(10, 'paused', 'pro'), 7);
+    expect(paused).toMatchObject({ outcome: 'applied', plan: 'free', mails: [] });
+    expect(paused.next).toMatchObject({ status: 'paused', subscriptionId: 'sub_1' });
+    const resumed = decide(paused.next, sub(20, 'active', 'pro'), 7);
+    expect(resumed).toMatchObject({ outcome: 'applied', plan: 'pro' });
+    expect(resumed.next).toMatchObject({ status: 'active' });
   });
 });

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
 import type { Logger } from 'pino';
 import { sql } from 'kysely';
+import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import * as repo from './stripe.repository.js';
 
@@ -10,15 +11,55 @@ export const STRIPE_METER_PUSH_TASK = 'billing_stripe_meter_push';
 /** Every 10 minutes (graphile-worker crontab). */
 export const STRIPE_METER_PUSH_CRONTAB = `*/10 * * * * ${STRIPE_METER_PUSH_TASK}\n`;
 
-/** Stripe's answer to a meter event whose identifier it has already recorded. */
-function alreadyRecorded(err: unknown): boolean {
-  const e = err as { code?: string; raw?: { code?: string } };
-  return e.code === 'resource_already_exists' || e.raw?.code === 'resource_already_exists';
+interface StripeErrorLike {
+  type?: string;
+  code?: string;
+  statusCode?: number;
+  message?: string;
+  raw?: { code?: string; message?: string };
 }
 
-/** A push identifier: deterministic, and at most 43 characters whatever the meter key and total. */
-export function pushIdentifier(orgId: string, subscriptionId: string, meter: string, total: string): string {
-  return `sr-${createHash('sha256').update(`${orgId}|${subscriptionId}|${meter}|${total}`).digest('hex').slice(0, 40)}`;
+/**
+ * Stripe's answer to a meter event whose identifier it has already recorded (the usage is already there:
+ * counts as sent). Stripe's API reference names the code `duplicate_meter_event` ("A meter event with a
+ * duplicate identifier has already been submitted"); it is also recognized by its message (an answer that
+ * carries no code) and by `resource_already_exists`. docs/billing.md says what is assumed.
+ */
+export function alreadyRecorded(err: unknown): boolean {
+  const e = (err ?? {}) as StripeErrorLike;
+  const codes = [e.code, e.raw?.code];
+  if (codes.includes('duplicate_meter_event') || codes.includes('resource_already_exists')) return true;
+  const message = `${e.message ?? ''} ${e.raw?.message ?? ''}`;
+  return e.statusCode === 400 && /already exists with identifier|duplicate identifier/i.test(message);
+}
+
+/**
+ * A refusal Stripe will give again to the same request: a 4xx other than an authentication or permission
+ * failure (the key, not the push), a conflict or rate limit (retried), or an idempotency error (a resend
+ * with other parameters: a bug, never to be papered over by pushing again).
+ */
+export function refusedForGood(err: unknown): boolean {
+  const e = (err ?? {}) as StripeErrorLike;
+  const status = e.statusCode;
+  if (status === undefined || status < 400 || status >= 500) return false;
+  if ([401, 403, 409, 429].includes(status)) return false;
+  return e.type !== 'StripeIdempotencyError' && e.type !== 'idempotency_error';
+}
+
+/**
+ * A push identifier: deterministic, and at most 43 characters whatever the meter key and total.
+ * `abandoned`: how many pushes of the subscription and meter Stripe refused for good (a re-push of the same
+ * total is a new meter event, under a new identifier).
+ */
+export function pushIdentifier(
+  orgId: string,
+  subscriptionId: string,
+  meter: string,
+  total: string,
+  abandoned = 0,
+): string {
+  const again = abandoned > 0 ? `|${abandoned}` : '';
+  return `sr-${createHash('sha256').update(`${orgId}|${subscriptionId}|${meter}|${total}${again}`).digest('hex').slice(0, 40)}`;
 }
 
 /** Some pushes of an organization failed (each is retried by the next run; the others went on). */
@@ -40,19 +81,23 @@ export interface MeterPusher {
 }
 
 /**
- * Usage → Stripe meter events, exactly once, per subscription. Per organization, subscription and meter
- * the ledger (`stripe_meter_pushes`) holds what was pushed; a push is:
- * 1. in the organization's transaction, under its `stripe_customers` row lock: the meter's usage since
- *    the current subscription started, minus what was pushed for that subscription; if positive, a
- *    `pending` row with the delta, the new total and the identifier `sr-<hash of org, subscription,
- *    meter, new total>` (deterministic; the unique (organization, subscription, meter, total) index
- *    refuses a second one). The row's `created_at` (RETURNING) is the event's timestamp;
+ * Usage → Stripe meter events, never pushed twice, per subscription. Per organization, subscription and
+ * meter the ledger (`stripe_meter_pushes`) holds what was pushed; a push is:
+ * 1. in the organization's transaction, under its `stripe_customers` row lock: the meter's usage since the
+ *    current subscription's usage start, rounded DOWN to a whole number (Stripe's meters are summed and a
+ *    fraction would be refused or rounded there; the remainder waits for the next push), minus what was
+ *    pushed for that subscription; if positive, a `pending` row with the delta, the new total and the
+ *    identifier `sr-<hash of org, subscription, meter, new total[, abandoned count]>` (deterministic; the
+ *    unique (organization, subscription, meter, total) index, abandoned rows left out, refuses a second
+ *    one). The row's `created_at` (RETURNING) is the event's timestamp;
  * 2. `stripe.billing.meterEvents.create` built from the stored row ONLY, with the identifier as the
  *    idempotency key: a resend carries exactly the first send's parameters (Stripe answers
  *    `idempotency_error` to a reused key with other parameters);
  * 3. the row marked `sent`.
  * A crash between 2 and 3 leaves the row pending: the next run resends it, which Stripe deduplicates (a
- * replayed answer, or "already exists", counts as sent). A crash before 2 sends it late, never twice.
+ * replayed answer, or "duplicate identifier", counts as sent). A crash before 2 sends it late, never twice.
+ * A push Stripe refuses for good (a 4xx, {@link refusedForGood}) is marked `abandoned` and logged as an
+ * error: it counts in no total, so its amount goes in the next push, under a new identifier and timestamp.
  */
 export function createMeterPusher(deps: {
   stripe: Stripe;
@@ -83,6 +128,36 @@ export function createMeterPusher(deps: {
     await withTenant(orgId, (db) => repo.markPushSent(db, orgId, p.identifier));
   }
 
+  /** Under the customer row lock: the meter's next push of the current subscription, if its usage grew. */
+  async function nextPush(
+    db: TenantDb,
+    orgId: string,
+    meter: string,
+    eventName: string,
+  ): Promise<repo.MeterPushRow | null> {
+    const customer = await repo.customerOf(db, orgId, true);
+    if (!customer?.subscriptionId || !customer.subscriptionStartedAt) return null;
+    const subscriptionId = customer.subscriptionId;
+    const usage = await repo.usageTotal(db, orgId, meter, customer.subscriptionStartedAt);
+    if (usage === null) return null;
+    const pushed = await repo.pushedTotal(db, orgId, subscriptionId, meter);
+    const delta = await sql<{ total: string; delta: string; grew: boolean }>`select
+        floor(${usage}::numeric)::text as total,
+        (floor(${usage}::numeric) - ${pushed.total}::numeric)::text as delta,
+        floor(${usage}::numeric) > ${pushed.total}::numeric as grew`.execute(db);
+    const row = delta.rows[0]!;
+    if (!row.grew) return null;
+    return repo.insertPush(db, orgId, {
+      identifier: pushIdentifier(orgId, subscriptionId, meter, row.total, pushed.abandoned),
+      subscriptionId,
+      meter,
+      eventName,
+      customerId: customer.customerId,
+      value: row.delta,
+      totalAfter: row.total,
+    });
+  }
+
   return {
     async pushOrganization(orgId) {
       let sent = 0;
@@ -93,9 +168,21 @@ export function createMeterPusher(deps: {
           await send(orgId, p);
           sent += 1;
         } catch (err) {
+          // The meter waits for the next run (a pending push first; after an abandoned one, the re-push).
           blocked.add(p.meter);
           const message = (err as Error).message;
           failures.push(message);
+          if (refusedForGood(err)) {
+            // Never accepted: not counted, so its amount goes in the meter's next push (a new identifier).
+            await withTenant(orgId, (db) => repo.markPushAbandoned(db, orgId, p.identifier, message)).catch(
+              () => undefined,
+            );
+            deps.log?.error(
+              { tenant_id: orgId, push: p.identifier, meter: p.meter, value: p.value, err: message },
+              'Stripe refused a meter push for good: abandoned, its usage goes in the next push',
+            );
+            return;
+          }
           const attempts = await withTenant(orgId, (db) =>
             repo.markPushFailed(db, orgId, p.identifier, message),
           ).catch(() => p.attempts + 1);
@@ -110,28 +197,19 @@ export function createMeterPusher(deps: {
       }
       for (const [meter, eventName] of Object.entries(deps.meterEvents)) {
         if (blocked.has(meter)) continue; // its pending push goes first, next run
-        const push = await withTenant(orgId, async (db) => {
-          const customer = await repo.customerOf(db, orgId, true);
-          if (!customer?.subscriptionId || !customer.subscriptionStartedAt) return null;
-          const subscriptionId = customer.subscriptionId;
-          const total = await repo.usageTotal(db, orgId, meter, customer.subscriptionStartedAt);
-          if (total === null) return null;
-          const pushed = await repo.pushedTotal(db, orgId, subscriptionId, meter);
-          const delta = await sql<{ delta: string; grew: boolean }>`select
-              (${total}::numeric - ${pushed}::numeric)::text as delta,
-              ${total}::numeric > ${pushed}::numeric as grew`.execute(db);
-          const row = delta.rows[0]!;
-          if (!row.grew) return null;
-          return repo.insertPush(db, orgId, {
-            identifier: pushIdentifier(orgId, subscriptionId, meter, total),
-            subscriptionId,
-            meter,
-            eventName,
-            customerId: customer.customerId,
-            value: row.delta,
-            totalAfter: total,
-          });
-        });
+        let push: repo.MeterPushRow | null;
+        try {
+          push = await withTenant(orgId, (db) => nextPush(db, orgId, meter, eventName));
+        } catch (err) {
+          // One meter's failure (its row refused, the database) does not stop the others.
+          const message = (err as Error).message;
+          failures.push(message);
+          deps.log?.warn(
+            { tenant_id: orgId, meter, err: message },
+            'Stripe meter push could not be prepared',
+          );
+          continue;
+        }
         if (push) await attempt(push);
       }
       if (failures.length > 0) throw new MeterPushFailed(failures.length, failures[0]!);

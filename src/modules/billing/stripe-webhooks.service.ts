@@ -65,6 +65,7 @@ function reduce(
         stripeStatus: typeof obj.status === 'string' ? obj.status : '',
         plan,
         startedAt: typeof obj.start_date === 'number' ? new Date(obj.start_date * 1000) : created,
+        endedAt: typeof obj.ended_at === 'number' ? new Date(obj.ended_at * 1000) : created,
       },
     };
   }
@@ -74,6 +75,7 @@ function reduce(
       kind: event.type === 'invoice.paid' ? 'invoice_paid' : 'invoice_payment_failed',
       created,
       subscriptionId: invoiceSubscription(obj),
+      invoiceId: idOf(obj),
     },
   };
 }
@@ -120,8 +122,13 @@ export function createStripeWebhooks(deps: {
     if (!(await repo.recordEvent(db, { id: event.id, type: event.type, created, outcome: d.outcome }))) {
       throw new Duplicate();
     }
+    // An ignored event may still be remembered (the end of a subscription that is not current).
+    if (d.next !== state) {
+      // Adopted or ended: the stored Checkout session is done with.
+      const adoptedOrEnded = d.next.subscriptionId !== state.subscriptionId;
+      await repo.saveState(db, orgId, d.next, adoptedOrEnded);
+    }
     if (d.outcome !== 'applied') return { outcome: d.outcome, planChanged: false, suspension: false };
-    await repo.saveState(db, orgId, d.next);
     let planChanged = false;
     if (d.plan) {
       try {

@@ -30,6 +30,9 @@ export async function customerOf(
         subscriptionEventAt: r.subscription_event_at,
         graceEndsAt: r.grace_ends_at,
         suspendedByBilling: r.suspended_by_billing,
+        endedSubscriptionIds: r.ended_subscription_ids,
+        subscriptionEndedAt: r.subscription_ended_at,
+        failedInvoiceId: r.failed_invoice_id,
         checkoutSessionId: r.checkout_session_id,
       }
     : undefined;
@@ -43,10 +46,23 @@ export async function insertCustomer(db: TenantDb, orgId: string, customerId: st
     .execute();
 }
 
-export async function saveState(db: TenantDb, orgId: string, s: BillingState): Promise<void> {
+/**
+ * Stores the billing state. `clearCheckout`: the subscription was adopted or ended, so the stored Checkout
+ * session is done with (a completed one must not make the next purchase answer "subscription exists").
+ */
+export async function saveState(
+  db: TenantDb,
+  orgId: string,
+  s: BillingState,
+  clearCheckout = false,
+): Promise<void> {
   await db
     .updateTable('stripe_customers')
     .set({
+      ...(clearCheckout ? { checkout_session_id: null } : {}),
+      ended_subscription_ids: s.endedSubscriptionIds,
+      subscription_ended_at: s.subscriptionEndedAt,
+      failed_invoice_id: s.failedInvoiceId,
       status: s.status,
       subscription_id: s.subscriptionId,
       subscription_started_at: s.subscriptionStartedAt,
@@ -126,6 +142,21 @@ export async function swapCheckoutSession(
     .where('organization_id', '=', orgId)
     .execute();
   return before?.checkout_session_id ?? null;
+}
+
+/** Puts back `previous` as the stored Checkout session if `replacing` is still the stored one. */
+export async function restoreCheckoutSession(
+  db: TenantDb,
+  orgId: string,
+  replacing: string,
+  previous: string,
+): Promise<void> {
+  await db
+    .updateTable('stripe_customers')
+    .set({ checkout_session_id: previous, updated_at: new Date() })
+    .where('organization_id', '=', orgId)
+    .where('checkout_session_id', '=', replacing)
+    .execute();
 }
 
 /** The organization's name and slug. */
@@ -216,23 +247,28 @@ export async function pendingPushes(db: TenantDb, orgId: string): Promise<MeterP
 }
 
 /** The usage of `meter` pushed so far for the subscription (sent or pending: a pending push is resent,
- *  never redone). */
+ *  never redone; an abandoned one counts nowhere, its amount is pushed again), and how many of its pushes
+ *  were abandoned (part of the next identifier, so the re-push is a new meter event). */
 export async function pushedTotal(
   db: TenantDb,
   orgId: string,
   subscriptionId: string,
   meter: string,
-): Promise<string> {
-  const r = await sql<{ total: string }>`select coalesce(max(total_after), 0)::text as total
+): Promise<{ total: string; abandoned: number }> {
+  const r = await sql<{ total: string; abandoned: number }>`select
+      coalesce(max(total_after) filter (where status <> 'abandoned'), 0)::text as total,
+      (count(*) filter (where status = 'abandoned'))::int as abandoned
     from stripe_meter_pushes where organization_id = ${orgId}::uuid and subscription_id = ${subscriptionId}
       and meter = ${meter}`.execute(db);
-  return r.rows[0]!.total;
+  return r.rows[0]!;
 }
 
+const ceilTo = (t: number, step: number) => Math.ceil(t / step) * step;
+
 /**
- * The usage of a count or sum meter since `since` (null for another aggregation): the hour buckets of
- * `since`'s UTC day from its hour on, then the day buckets after that day. At most the part of `since`'s
- * hour before it counts.
+ * The usage of a count or sum meter since `since` (null for another aggregation): the minute buckets from
+ * `since`'s minute to the end of its hour, the hour buckets from there to the end of its UTC day, then the
+ * day buckets after that day. Nothing before `since`'s minute counts.
  */
 export async function usageTotal(
   db: TenantDb,
@@ -240,15 +276,16 @@ export async function usageTotal(
   meter: string,
   since: Date,
 ): Promise<string | null> {
-  const r = await sql<{ total: string | null; other: boolean }>`with b as (
-      select date_trunc('hour', ${since}::timestamptz at time zone 'UTC') at time zone 'UTC' as hour,
-             date_trunc('day', ${since}::timestamptz at time zone 'UTC') at time zone 'UTC'
-               + interval '1 day' as next_day)
-    select coalesce(sum(value), 0)::text as total, bool_or(aggregation not in ('count', 'sum')) as other
-    from usage_aggregates, b
+  const minute = Math.floor(since.getTime() / 60_000) * 60_000;
+  const nextDay = new Date(Math.floor(since.getTime() / 86_400_000) * 86_400_000 + 86_400_000);
+  const hour = new Date(Math.min(ceilTo(minute, 3_600_000), nextDay.getTime()));
+  const r = await sql<{ total: string | null; other: boolean }>`select coalesce(sum(value), 0)::text as total,
+      bool_or(aggregation not in ('count', 'sum')) as other
+    from usage_aggregates
     where organization_id = ${orgId}::uuid and meter = ${meter}
-      and ((granularity = 'hour' and bucket_start >= b.hour and bucket_start < b.next_day)
-        or (granularity = 'day' and bucket_start >= b.next_day))`.execute(db);
+      and ((granularity = 'minute' and bucket_start >= ${new Date(minute)} and bucket_start < ${hour})
+        or (granularity = 'hour' and bucket_start >= ${hour} and bucket_start < ${nextDay})
+        or (granularity = 'day' and bucket_start >= ${nextDay}))`.execute(db);
   const row = r.rows[0];
   return !row || row.other ? null : row.total;
 }
@@ -290,6 +327,26 @@ export async function markPushSent(db: TenantDb, orgId: string, identifier: stri
     .set({ status: 'sent', sent_at: new Date() })
     .where('organization_id', '=', orgId)
     .where('identifier', '=', identifier)
+    .execute();
+}
+
+/** Stripe refused the push for good: it counts nowhere any more (its amount is pushed again). */
+export async function markPushAbandoned(
+  db: TenantDb,
+  orgId: string,
+  identifier: string,
+  error: string,
+): Promise<void> {
+  await db
+    .updateTable('stripe_meter_pushes')
+    .set((eb) => ({
+      status: 'abandoned' as const,
+      attempts: eb('attempts', '+', 1),
+      last_error: error.slice(0, 500),
+    }))
+    .where('organization_id', '=', orgId)
+    .where('identifier', '=', identifier)
+    .where('status', '=', 'pending')
     .execute();
 }
 

@@ -18,6 +18,7 @@ const ProviderInfo = Type.Object(
       Type.Literal('none'),
       Type.Literal('active'),
       Type.Literal('past_due'),
+      Type.Literal('paused'),
       Type.Literal('canceled'),
       Type.Null(),
     ]),

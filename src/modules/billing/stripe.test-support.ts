@@ -118,9 +118,10 @@ export const subscription = (customer: string, status: string, price: string, id
   status,
   items: { object: 'list', data: [{ id: 'si_1', price: { id: price } }] },
 });
-/** An invoice of `subscription` (the fixtures' default one), or a one-off invoice with null. */
-export const invoice = (customer: string, subscription: string | null = 'sub_1') => ({
-  id: `in_${randomBytes(4).toString('hex')}`,
+/** An invoice of `subscription` (the fixtures' default one), or a one-off invoice with null. By default
+ *  the same invoice id each time (its failure, then its payment). */
+export const invoice = (customer: string, subscription: string | null = 'sub_1', id = 'in_1') => ({
+  id,
   object: 'invoice',
   customer,
   subscription,
@@ -161,13 +162,13 @@ export const mails = async (orgId: string, subject: RegExp) =>
     (j) => j.tenantId === orgId && subject.test((j.payload as { subject: string }).subject),
   );
 
-/** Adds `value` of count usage at `at` to its hour and day buckets (as the rollup does). */
+/** Adds `value` of count usage at `at` to its minute, hour and day buckets (as the rollup does). */
 export const addUsage = (orgId: string, value: number, at = new Date(), meter = 'api_requests') =>
   the().admin.query(
     `insert into usage_aggregates (organization_id, meter, granularity, bucket_start, aggregation, value, events)
      select $1, $4, g, date_trunc(g, $3::timestamptz at time zone 'UTC') at time zone 'UTC', 'count',
             $2::numeric, $2::bigint
-     from unnest(array['hour', 'day']) g
+     from unnest(array['minute', 'hour', 'day']) g
      on conflict (organization_id, meter, granularity, bucket_start)
        do update set value = usage_aggregates.value + excluded.value,
                      events = usage_aggregates.events + excluded.events`,

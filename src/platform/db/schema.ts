@@ -338,7 +338,7 @@ export interface StripeCustomersTable {
   organization_id: string;
   customer_id: string;
   subscription_id: string | null;
-  status: 'none' | 'active' | 'past_due' | 'canceled';
+  status: 'none' | 'active' | 'past_due' | 'paused' | 'canceled';
   /** When the current subscription started: its usage from then on is pushed to Stripe. */
   subscription_started_at: Date | null;
   /** The Stripe `created` time of the last event that set the status (older ones do not). */
@@ -349,6 +349,12 @@ export interface StripeCustomersTable {
   suspended_by_billing: Generated<boolean>;
   /** The organization's open Checkout session (a new one expires it). */
   checkout_session_id: string | null;
+  /** Subscriptions that ended (the last 50): their events are ignored (migration 0029). */
+  ended_subscription_ids: Generated<string[]>;
+  /** When the last subscription ended: the next one's usage is pushed from no earlier (migration 0029). */
+  subscription_ended_at: Date | null;
+  /** The invoice whose failed payment made the organization past due (migration 0029). */
+  failed_invoice_id: string | null;
   created_at: CreatedAt;
   updated_at: Generated<Date>;
 }
@@ -364,7 +370,8 @@ export interface StripeMeterPushesTable {
   /** numeric: read as text. */
   value: ColumnType<string, string, never>;
   total_after: ColumnType<string, string, never>;
-  status: ColumnType<'pending' | 'sent', 'pending' | undefined, 'sent'>;
+  /** `abandoned` (migration 0029): refused by Stripe for good; counts in no total. */
+  status: ColumnType<'pending' | 'sent' | 'abandoned', 'pending' | undefined, 'sent' | 'abandoned'>;
   created_at: ColumnType<Date, Date | undefined, never>;
   sent_at: ColumnType<Date | null, never, Date>;
   attempts: ColumnType<number, never, number>;

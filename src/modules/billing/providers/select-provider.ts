@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { StripeConfig } from '../../../platform/config-stripe.js';
 import type { Database } from '../../../platform/db/schema.js';
@@ -74,6 +74,31 @@ export function selectBillingProvider(deps: {
         }
       })
       .catch((err: unknown) => log?.warn({ err: (err as Error).message }, 'STRIPE_PRICES check failed'));
+  }
+  // STRIPE_METER_EVENTS against the meter catalog, once at start: a meter that does not exist, or whose
+  // aggregation Stripe's sum/count meters cannot take (max, latest, unique_count), is never pushed.
+  const pushed = Object.keys(config.meterEvents);
+  if (pushed.length > 0) {
+    void sql<{ key: string; aggregation: string }>`select key, aggregation from meters
+        where key = any(${pushed}::text[])`
+      .execute(deps.controlDb)
+      .then(({ rows }) => {
+        const aggregation = new Map(rows.map((r) => [r.key, r.aggregation]));
+        const unknown = pushed.filter((k) => !aggregation.has(k));
+        const notSummed = pushed.filter((k) => {
+          const a = aggregation.get(k);
+          return a !== undefined && a !== 'count' && a !== 'sum';
+        });
+        if (unknown.length > 0 || notSummed.length > 0) {
+          log?.warn(
+            { meters_unknown: unknown, meters_not_summed: notSummed },
+            'STRIPE_METER_EVENTS names meters that cannot be pushed',
+          );
+        }
+      })
+      .catch((err: unknown) =>
+        log?.warn({ err: (err as Error).message }, 'STRIPE_METER_EVENTS check failed'),
+      );
   }
   return {
     provider: createStripeProvider({

@@ -6,7 +6,7 @@
  *
  * Endpoints: `POST /v1/customers`, `POST /v1/subscriptions`, `GET /v1/subscriptions/:id`,
  * `POST /v1/billing/meter_events` (deduplicated by `identifier`, as Stripe does: a repeat answers 400
- * `resource_already_exists` and is not counted), `POST /v1/checkout/sessions`,
+ * `duplicate_meter_event`, the code Stripe's API reference names, and is not counted), `POST /v1/checkout/sessions`,
  * `GET /v1/checkout/sessions/:id`, `POST /v1/checkout/sessions/:id/expire` (an open session only),
  * `POST /v1/billing_portal/sessions`. Every POST honours `Idempotency-Key` as Stripe does: the same key
  * with the same parameters replays the first answer; with other parameters it answers 400
@@ -67,6 +67,8 @@ export interface StripeFakeServer {
   readonly idempotencyErrors: number;
   /** Makes the next `n` requests to `path` fail with a 500 (Stripe unavailable). */
   failNext(path: string, n?: number): void;
+  /** Makes the next `n` requests to `path` answer 400 `invalid_request_error` (a refusal for good). */
+  refuseNext(path: string, n?: number): void;
   close(): Promise<void>;
 }
 
@@ -79,6 +81,7 @@ export async function startStripeFake(secretKey: string): Promise<StripeFakeServ
   const meterEvents = new Map<string, FakeMeterEvent>();
   const idempotent = new Map<string, { body: string; status: number; answer: unknown }>();
   const failures = new Map<string, number>();
+  const refusals = new Map<string, number>();
   const state = {
     meterEventRequests: 0,
     checkoutSessions: [] as Record<string, unknown>[],
@@ -131,8 +134,8 @@ export async function startStripeFake(secretKey: string): Promise<StripeFakeServ
           {
             error: {
               type: 'invalid_request_error',
-              code: 'resource_already_exists',
-              message: `An event with identifier ${identifier} already exists.`,
+              code: 'duplicate_meter_event',
+              message: `An event already exists with identifier ${identifier}.`,
             },
           },
         ];
@@ -212,6 +215,7 @@ export async function startStripeFake(secretKey: string): Promise<StripeFakeServ
       let status: number;
       let answer: unknown;
       const failing = failures.get(path) ?? 0;
+      const refusing = refusals.get(path) ?? 0;
       if (req.headers.authorization !== `Bearer ${secretKey}`) {
         [status, answer] = [
           401,
@@ -220,6 +224,18 @@ export async function startStripeFake(secretKey: string): Promise<StripeFakeServ
       } else if (failing > 0) {
         failures.set(path, failing - 1);
         [status, answer] = [500, { error: { type: 'api_error', message: 'fake outage' } }];
+      } else if (refusing > 0) {
+        refusals.set(path, refusing - 1);
+        [status, answer] = [
+          400,
+          {
+            error: {
+              type: 'invalid_request_error',
+              param: 'timestamp',
+              message: 'Timestamp must be within the past 35 calendar days (fake refusal).',
+            },
+          },
+        ];
       } else {
         const key = req.headers['idempotency-key'];
         const cacheKey = typeof key === 'string' && req.method === 'POST' ? `${path}:${key}` : undefined;
@@ -280,6 +296,9 @@ export async function startStripeFake(secretKey: string): Promise<StripeFakeServ
     },
     failNext(path, n = 1) {
       failures.set(path, n);
+    },
+    refuseNext(path, n = 1) {
+      refusals.set(path, n);
     },
     close: () =>
       new Promise<void>((resolve, reject) => {

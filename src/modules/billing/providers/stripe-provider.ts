@@ -62,7 +62,8 @@ export function createStripeProvider(deps: {
    * One open Checkout session per organization (two completed ones would be two subscriptions): the new
    * session replaces the stored one under the row lock, and the replaced one is expired. If it can no
    * longer be expired because it was COMPLETED (paid in another tab), the new one is expired instead and
-   * the answer is SUBSCRIPTION_EXISTS.
+   * the answer is SUBSCRIPTION_EXISTS; the completed one is stored again, so every further attempt answers
+   * the same until its subscription is adopted (which clears the stored session, as an end does).
    */
   async function keepOnlyCheckout(orgId: string, sessionId: string): Promise<void> {
     const previous = await withTenant(orgId, (db) => repo.swapCheckoutSession(db, orgId, sessionId));
@@ -82,6 +83,9 @@ export function createStripeProvider(deps: {
       );
     } else if (before.status === 'complete') {
       await stripeCall(log, 'expire the checkout session', () => stripe.checkout.sessions.expire(sessionId));
+      // The completed one stays the stored one (until its subscription is adopted): a later attempt finds
+      // it again and answers the same, instead of finding the just-expired new one and opening another.
+      await withTenant(orgId, (db) => repo.restoreCheckoutSession(db, orgId, sessionId, previous));
       throw new StripeBillingError(
         'SUBSCRIPTION_EXISTS',
         'a Checkout session of the organization was just completed: its subscription is being set up',
@@ -111,10 +115,13 @@ export function createStripeProvider(deps: {
       const current = await withTenant(ctx.tenantId, (db) => repo.customerOf(db, ctx.tenantId), {
         mode: 'read',
       });
-      if (current?.subscriptionId && (current.status === 'active' || current.status === 'past_due')) {
+      if (
+        current?.subscriptionId &&
+        (current.status === 'active' || current.status === 'past_due' || current.status === 'paused')
+      ) {
         throw new StripeBillingError(
           'SUBSCRIPTION_EXISTS',
-          'the organization already has a subscription: change its plan in the billing portal',
+          'the organization already has a subscription: change its plan (or resume it) in the billing portal',
         );
       }
       const { customer, returnUrl } = await ensureCustomer(ctx);

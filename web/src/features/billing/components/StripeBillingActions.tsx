@@ -8,6 +8,7 @@ const STATUS: Record<string, { label: string; color: string }> = {
   none: { label: 'No subscription', color: 'gray' },
   active: { label: 'Active', color: 'green' },
   past_due: { label: 'Payment overdue', color: 'red' },
+  paused: { label: 'Paused', color: 'yellow' },
   canceled: { label: 'Canceled', color: 'gray' },
 };
 
@@ -32,7 +33,7 @@ export function StripeBillingActions() {
   const current = plan.data?.plan.key;
   const busy = checkout.isPending || portal.isPending;
   // A running subscription changes plan in the portal (a second Checkout would bill twice).
-  const subscribed = info.status === 'active' || info.status === 'past_due';
+  const subscribed = info.status === 'active' || info.status === 'past_due' || info.status === 'paused';
   const error = checkout.error ?? portal.error;
   return (
     <Card withBorder component="section" aria-label="Stripe billing">
@@ -49,6 +50,12 @@ export function StripeBillingActions() {
           <Text size="sm" c="red">
             Update the payment method before {new Date(info.graceEndsAt).toLocaleDateString('en')} or the
             organization will be suspended.
+          </Text>
+        ) : null}
+        {info.status === 'paused' ? (
+          <Text size="sm">
+            The subscription is paused: the organization is on the free plan until it is resumed in the
+            billing portal.
           </Text>
         ) : null}
         <Text size="sm" c="dimmed">
