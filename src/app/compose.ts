@@ -47,6 +47,12 @@ import {
   PERIOD_CLOSE_TASK,
 } from '../modules/billing/period-close.js';
 import { aggregatedUpToNow } from '../modules/billing/period-close-barrier.js';
+import {
+  ORG_DELETION_CRONTAB,
+  ORG_DELETION_TASK,
+  runOrganizationDeletions,
+} from '../modules/organization-lifecycle/deletion-job.js';
+import type { TenantKeyShredder } from '../platform/tenant-keys/contract.js';
 
 export interface ComposeOptions {
   /** The runtime role. */
@@ -81,6 +87,15 @@ export interface ComposeOptions {
   readonly usage?: UsageSettings;
   /** The Stripe billing provider (STRIPE_*); undefined: the built-in (local) provider. */
   readonly stripe?: StripeConfig;
+  /** ORG_DELETION_GRACE_DAYS: how long a scheduled organization deletion waits (default 30). */
+  readonly orgDeletionGraceDays?: number;
+  /** The organization deletion job: rows deleted per batch (default 5,000). */
+  readonly deletionBatchSize?: number;
+  /**
+   * Schedule the organization deletion job (default true). The test suite's compositions turn it off: its
+   * test runs the job itself, and a schedule firing in another test process must not race it.
+   */
+  readonly scheduleDeletions?: boolean;
   /** The clock of the Stripe grace-period job (tests). */
   readonly now?: () => Date;
   /** Quota enforcement: how often the aggregated usage is re-read (default 10 s); a clock (tests). */
@@ -92,7 +107,17 @@ export interface ComposeOptions {
   readonly closeLocalPeriods?: boolean;
   /** Replaces the real authenticator (tests of the tenancy core only). */
   readonly authenticator?: Authenticator;
+  /** Destroys an organization's data keys at the end of its hard delete (the tenant-keys module's). */
+  readonly keyShredder?: TenantKeyShredder;
 }
+
+/**
+ * Until the per-organization key store exists in this build no organization has a data key, so there is
+ * nothing to destroy; the tenant-keys module's shredder replaces this when it is wired in.
+ */
+const NO_DATA_KEYS: TenantKeyShredder = {
+  destroyOrganizationKeys: () => Promise.resolve({ destroyed: 0 }),
+};
 
 /** Everything the process runs, wired once. Services get only the dependencies they use. */
 export interface Composition {
@@ -209,8 +234,23 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
             }
           : {}),
         ...stripe.handlers,
+        ...(opts.scheduleDeletions === false
+          ? {}
+          : {
+              [ORG_DELETION_TASK]: async () => {
+                await runOrganizationDeletions({
+                  workerPool: checkpointPool,
+                  shredder: opts.keyShredder ?? NO_DATA_KEYS,
+                  now: opts.now ?? (() => new Date()),
+                  ...(opts.deletionBatchSize ? { batchSize: opts.deletionBatchSize } : {}),
+                  organizationChanged: (orgId) => services.organizationPolicies.invalidate(orgId),
+                  log: opts.log,
+                });
+              },
+            }),
       },
       crontab:
+        (opts.scheduleDeletions === false ? '' : ORG_DELETION_CRONTAB) +
         CHECKPOINT_CRONTAB +
         USAGE_PARTITIONS_CRONTAB +
         (closeLocalPeriods ? PERIOD_CLOSE_CRONTAB : '') +
