@@ -56,6 +56,7 @@ describe('loadConfig: defaults', () => {
       mailFrom: 'SaaSReady <no-reply@saasready.local>',
       requireVerifiedEmail: true,
       usage: { latenessDays: 7, retentionDays: 400 },
+      orgDeletionGraceDays: 30,
       billingClosePeriods: true,
       baseDomain: undefined,
       secretsFromEnv: {},

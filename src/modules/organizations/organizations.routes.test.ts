@@ -134,12 +134,10 @@ describe('organizations routes', () => {
     expect(del.statusCode).toBe(202);
     expect(del.json()).toMatchObject({ lifecycleState: 'pending_deletion' });
     expect(del.json<{ deletionDueAt: string | null }>().deletionDueAt).not.toBeNull();
-    // From the very next request it is read-only: members read, writes answer 409, owners cancel.
+    // Members still enter it and it stays listed (its writes are refused by tenant resolution, which this
+    // file's test authenticator leaves out: test/e2e/organization-deletion.test.ts); owners cancel.
     expect((await call(owner, 'GET', '/v1/organization')).statusCode).toBe(200);
     expect((await call(t.token(orgId, admin), 'GET', '/v1/organization')).statusCode).toBe(200);
-    const refused = await call(t.token(orgId, admin), 'PATCH', '/v1/organization', { name: 'x' });
-    expect(refused.statusCode).toBe(409);
-    expect(refused.json()).toMatchObject({ error: { code: 'ORGANIZATION_PENDING_DELETION' } });
     const mine = await call(await t.sessionToken(ownerId), 'GET', '/v1/organizations');
     expect(mine.json<{ data: { id: string }[] }>().data.map((o) => o.id)).toContain(orgId);
     expect((await call(t.token(orgId, admin), 'POST', '/v1/organization/cancel-deletion')).statusCode).toBe(
