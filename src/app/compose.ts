@@ -52,13 +52,22 @@ import {
   ORG_DELETION_TASK,
   runOrganizationDeletions,
 } from '../modules/organization-lifecycle/deletion-job.js';
-import type { TenantKeyShredder } from '../platform/tenant-keys/contract.js';
+import { createKeyVault } from '../platform/tenant-keys/key-vault.js';
+import { selectKms, type KmsSettings } from '../platform/tenant-keys/kms-select.js';
+import { ROTATION_SWEEP_CRONTAB, tenantKeyJobHandlers } from '../modules/tenant-keys/tenant-keys.jobs.js';
 
 export interface ComposeOptions {
   /** The runtime role. */
   readonly databaseUrl: string;
   /** The worker role (graphile-worker runs on it); required unless `runJobs` is false. */
   readonly workerDatabaseUrl?: string;
+  /** The key vault's role on its own database: the wrapped data keys (docs/encryption.md). */
+  readonly keyVaultUrl: string;
+  /**
+   * Per-organization encryption: the KMS provider (default `local`, wrapping with `secrets.kek`), the
+   * previous KEKs and the lifetime of unwrapped data keys in memory (default 5 minutes).
+   */
+  readonly tenantKeys?: KmsSettings & { readonly keyCacheTtlMs?: number };
   readonly poolSize: number;
   readonly log: Logger;
   readonly bodyLimitBytes: number;
@@ -107,17 +116,7 @@ export interface ComposeOptions {
   readonly closeLocalPeriods?: boolean;
   /** Replaces the real authenticator (tests of the tenancy core only). */
   readonly authenticator?: Authenticator;
-  /** Destroys an organization's data keys at the end of its hard delete (the tenant-keys module's). */
-  readonly keyShredder?: TenantKeyShredder;
 }
-
-/**
- * Until the per-organization key store exists in this build no organization has a data key, so there is
- * nothing to destroy; the tenant-keys module's shredder replaces this when it is wired in.
- */
-const NO_DATA_KEYS: TenantKeyShredder = {
-  destroyOrganizationKeys: () => Promise.resolve({ destroyed: 0 }),
-};
 
 /** Everything the process runs, wired once. Services get only the dependencies they use. */
 export interface Composition {
@@ -143,7 +142,14 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     onCapture: (m) =>
       opts.log.info({ mail_to: m.to, subject: m.subject }, 'mail captured in the development mailbox'),
   });
-  const services = createServices({ tenancy, platformDb, opts });
+  const kms = selectKms(opts.tenantKeys, opts.secrets.kek);
+  const keyVault = createKeyVault({ url: opts.keyVaultUrl });
+  await keyVault.ensureSchema();
+  opts.log.info(
+    { kms_provider: kms.name, kek_id: kms.currentKekId },
+    `per-organization encryption: data keys wrapped by the ${kms.name} KMS provider`,
+  );
+  const services = createServices({ tenancy, platformDb, opts, tenantKeys: { vault: keyVault, kms } });
   // Seals committed audit events into their chains about five seconds after their commit.
   const auditSealer = createAuditSealer({
     withTenant: tenancy.withTenant,
@@ -240,7 +246,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
               [ORG_DELETION_TASK]: async () => {
                 await runOrganizationDeletions({
                   workerPool: checkpointPool,
-                  shredder: opts.keyShredder ?? NO_DATA_KEYS,
+                  shredder: services.tenantKeyShredder,
                   now: opts.now ?? (() => new Date()),
                   ...(opts.deletionBatchSize ? { batchSize: opts.deletionBatchSize } : {}),
                   organizationChanged: (orgId) => services.organizationPolicies.invalidate(orgId),
@@ -248,12 +254,19 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
                 });
               },
             }),
+        ...tenantKeyJobHandlers({
+          rotation: services.keyRotation,
+          vault: keyVault,
+          withTenant: tenancy.withTenant,
+          log: opts.log,
+        }),
       },
       crontab:
         (opts.scheduleDeletions === false ? '' : ORG_DELETION_CRONTAB) +
         CHECKPOINT_CRONTAB +
         USAGE_PARTITIONS_CRONTAB +
         (closeLocalPeriods ? PERIOD_CLOSE_CRONTAB : '') +
+        ROTATION_SWEEP_CRONTAB +
         stripe.crontab,
     });
     const usageAggregator = createUsageAggregator({
@@ -292,6 +305,8 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       await services.bus.close();
       await cache.close();
       await platformDb.destroy();
+      await keyVault.close();
+      kms.destroy?.();
       await tenancy.close();
     },
   };

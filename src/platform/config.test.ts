@@ -58,6 +58,13 @@ describe('loadConfig: defaults', () => {
       usage: { latenessDays: 7, retentionDays: 400 },
       orgDeletionGraceDays: 30,
       billingClosePeriods: true,
+      tenantKeys: {
+        kmsProvider: 'local',
+        aws: undefined,
+        kekPrevious: [],
+        keyVaultUrl: undefined,
+        keyCacheTtlMs: 300_000,
+      },
       baseDomain: undefined,
       secretsFromEnv: {},
       auditRetiredKeys: [],

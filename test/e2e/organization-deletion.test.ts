@@ -60,13 +60,13 @@ describe('e2e: organization lifecycle and deletion', () => {
   /** The tenant table a "later migration" adds, at test time. */
   const extraTable = `lifecycle_notes_${randomBytes(4).toString('hex')}`;
   const shredded: string[] = [];
+  /** The application's own shredder (the key vault's), watched: it runs once the organization row is gone. */
   const shredder: TenantKeyShredder = {
     async destroyOrganizationKeys(orgId) {
-      // Called once the organization row is gone (the rows first, then the keys).
       const row = await superuser.query('select 1 from organizations where id = $1', [orgId]);
       expect(row.rowCount).toBe(0);
       shredded.push(orgId);
-      return { destroyed: 1 };
+      return c.services.tenantKeyShredder.destroyOrganizationKeys(orgId);
     },
   };
   const job = (over: Partial<DeletionJobDeps> = {}) =>
@@ -243,6 +243,11 @@ describe('e2e: organization lifecycle and deletion', () => {
     for (const t of OWN()) expect(before[t]).toBeGreaterThan(0);
     expect((before.audit_events ?? 0) + (before.audit_pending ?? 0)).toBeGreaterThan(0);
 
+    // A value sealed under X's data key (its first key version is made for it).
+    const binding = { table: extraTable, column: 'note', rowId: 'sealed-1' };
+    const sealed = await c.tenancy.withTenant(x.id, (db) =>
+      c.services.tenantSealer.sealForTenant(db, x.id, binding, 'x-secret'),
+    );
     expect((await owner.browser.delete('/v1/organization', inOrg(x.id))).statusCode).toBe(202);
     const keep = await settledRowsOf(y.id);
     // The pending list shows it; the expedite wants the slug typed.
@@ -270,6 +275,10 @@ describe('e2e: organization lifecycle and deletion', () => {
     // Zero rows of X remain in ANY table with organization_id (read from the catalog now).
     expect(await rowsOf(x.id)).toEqual({});
     expect(shredded).toContain(x.id);
+    // Its data key is destroyed: what was sealed under it opens nowhere any more.
+    await expect(
+      c.tenancy.withTenant(x.id, (db) => c.services.tenantSealer.openForTenant(db, x.id, binding, sealed)),
+    ).rejects.toMatchObject({ code: 'SEALED_VALUE_UNREADABLE' });
     // The other organization is untouched: the same rows in every table.
     expect(await settledRowsOf(y.id)).toEqual(keep);
     // Deleted: the 404 of a missing organization, same body.
