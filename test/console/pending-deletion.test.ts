@@ -5,6 +5,7 @@ import { signUpPlatformAdmin } from './platform-admin-support.js';
 import {
   apiAs,
   expectAccessible,
+  mailedLink,
   newContext,
   newEmail,
   newPassword,
@@ -24,17 +25,41 @@ describe('console: organizations pending deletion in Chromium (issue 12)', () =>
     browser = b;
   });
 
-  it('lists an organization scheduled for deletion; expedite wants its slug typed', async () => {
+  it("a member sees the read-only banner and the due date, without the owners' cancel; the platform lists it and expedite wants its slug typed", async () => {
     const stamp = randomBytes(4).toString('hex');
     const admin = await newContext(browser, c);
     const owner = await newContext(browser, c);
+    const member = await newContext(browser, c);
     await signUpPlatformAdmin(admin.page, c, seen);
     await signUpVerified(owner.page, newEmail('leaving-owner'), newPassword(), seen);
     const slug = `leaving-${stamp}`;
     const name = `Leaving ${stamp}`;
     const api = apiAs(owner.page, c);
     expect((await api.post('/v1/organizations', { name, slug })).status()).toBe(201);
+    // A member joins before the deletion is scheduled (an invitation is a write).
+    const memberEmail = newEmail('leaving-member');
+    await signUpVerified(member.page, memberEmail, newPassword(), seen);
+    expect(
+      (await api.post(`/v1/orgs/${slug}/invitations`, { email: memberEmail, role: 'member' })).status(),
+    ).toBe(201);
+    const token = new URL(await mailedLink(memberEmail, 'accept-invitation', seen)).searchParams.get('token');
+    const memberApi = apiAs(member.page, c);
+    expect((await memberApi.post('/v1/invitations/accept', { token })).status()).toBe(200);
+    expect((await memberApi.post('/v1/session/switch', { organization: slug })).status()).toBe(200);
     expect((await api.delete(`/v1/orgs/${slug}/organization`)).status()).toBe(202);
+
+    const m = member.page;
+    await m.goto(`/o/${slug}/settings`);
+    await m.getByText('This organization is scheduled for deletion').waitFor();
+    await m.getByText('Read-only: scheduled for deletion').waitFor();
+    await m.getByText('Only an owner can cancel the deletion.').waitFor();
+    expect(await m.getByRole('button', { name: 'Cancel the deletion' }).count()).toBe(0);
+    await expectAccessible(m, 'member of an organization pending deletion');
+    await screenshots(m, 'org-settings', '06-pending-deletion-member');
+    // Its pages still read: the projects list answers.
+    await m.goto(`/o/${slug}/projects`);
+    await m.getByText('Read-only: scheduled for deletion').waitFor();
+    await m.getByRole('heading', { name: 'Projects' }).waitFor();
 
     const a = admin.page;
     await a.goto('/admin/pending-deletion');
@@ -61,7 +86,9 @@ describe('console: organizations pending deletion in Chromium (issue 12)', () =>
     const org = (await (await api.get(`/v1/orgs/${slug}/organization`)).json()) as { deletionDueAt: string };
     expect(Date.parse(org.deletionDueAt)).toBeLessThanOrEqual(Date.now());
     expect(admin.problems).toEqual([]);
+    expect(member.problems).toEqual([]);
     await admin.context.close();
     await owner.context.close();
+    await member.context.close();
   }, 90_000);
 });
