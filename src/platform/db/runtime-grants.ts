@@ -37,7 +37,7 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'table refresh_tokens: INSERT, SELECT, UPDATE', // revoked or used, never deleted by the application
 
   // Tenant tables (forced RLS). Organizations are created and changed in their own scope, never deleted
-  // by the runtime role (deletion is scheduled work).
+  // by the runtime role (deletion is scheduled work: the worker role's purge, migration 0026).
   'table organizations: INSERT, SELECT, UPDATE',
   'table tenant_placements: INSERT, SELECT', // recorded once at creation, never moved by a tenant scope
   'table idempotency_keys: DELETE, INSERT, SELECT, UPDATE',
@@ -134,6 +134,9 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_invoice_finalize(uuid,uuid): EXECUTE',
   // Appends account.export_requested / _downloaded to the platform chain, for the user's own export (0027).
   'function app_account_export_audit(text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
+  // Organization deletion (migration 0026): the platform administrators' expedite and pending list.
+  'function app_platform_organization_expedite_deletion(uuid,text): EXECUTE',
+  'function app_priv_platform_organizations_pending_deletion(timestamp with time zone,uuid,integer): EXECUTE',
   'function app_platform_plan_archive(text,boolean): EXECUTE',
   'function app_platform_plan_save(text,jsonb,boolean): EXECUTE',
   'function app_platform_audit_append(text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
