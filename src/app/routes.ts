@@ -35,6 +35,7 @@ import { registerMetersRoutes } from '../modules/usage/meters.routes.js';
 import { registerUsageRoutes } from '../modules/usage/usage.routes.js';
 import { registerPlanCatalogRoutes } from '../modules/plans/plan-catalog.routes.js';
 import { registerOrganizationPlanRoutes } from '../modules/plans/organization-plan.routes.js';
+import { registerErasureRoutes } from '../modules/account-erasure/erasure.routes.js';
 import type { Services } from './services.js';
 import type { ComposeOptions } from './compose.js';
 
@@ -74,6 +75,7 @@ export function registerRoutes(
   registerRolesRoutes(app, { roles: s.roles });
   registerAuthRoutes(app, { auth: s.auth, sessions: s.sessions, allowedOrigins });
   registerSessionRoutes(app, { sessions: s.sessions });
+  registerErasureRoutes(app, { erasure: s.erasure, sessions: s.sessions });
   registerTokensRoutes(app, { tokens: s.tokens, verifiedEmail });
   registerTwoFactorRoutes(app, {
     twoFactor: s.twoFactor,

@@ -353,6 +353,8 @@ describe('catalog: every tenant table is protected', () => {
       // Write the plan catalog: only in a platform administrator's platform scope.
       'app_platform_plan_archive',
       'app_platform_plan_save',
+      // A user's memberships, for the platform erasure path: only in the platform scope (migration 0028).
+      'app_platform_user_memberships',
       'app_priv_api_key_by_key_id',
       // Every organization with audit events: the worker role's hourly checkpoint job only (worker_api).
       'app_priv_audit_chains_to_checkpoint',
