@@ -5,8 +5,9 @@ import { PasswordSection } from '../components/PasswordSection';
 import { ProfileSection } from '../components/ProfileSection';
 import { SessionsSection } from '../components/SessionsSection';
 import { TwoFactorSummary } from '../components/TwoFactorSummary';
+import { DeleteAccountSection } from '../components/DeleteAccountSection';
 
-/** `/account`: profile, password, sessions, and the two-factor status. */
+/** `/account`: profile, password, sessions, the two-factor status, and deleting the account. */
 export default function AccountPage() {
   const me = useMe();
   return (
@@ -22,6 +23,7 @@ export default function AccountPage() {
               <PasswordSection />
               <SessionsSection />
               <TwoFactorSummary enabled={data.user.twoFactorEnabled} />
+              <DeleteAccountSection twoFactorEnabled={data.user.twoFactorEnabled} />
             </>
           ) : null
         }
