@@ -111,6 +111,7 @@ try {
   const origin = `http://127.0.0.1:${port}`;
   const app = await composeBenchApp({
     databaseUrl: db.url,
+    keyVaultUrl: db.keyVaultUrl,
     poolSize: 8,
     publicUrl: origin,
     trustProxy: false,

@@ -20,12 +20,15 @@ const version = (
 const config = loadConfig();
 if (config.database.mode !== 'external') throw new Error('http-app-noauth: DATABASE_URL etc. are required');
 if (!config.publicUrl) throw new Error('http-app-noauth: PUBLIC_URL is required');
+if (!config.tenantKeys.keyVaultUrl) throw new Error('http-app-noauth: KEY_VAULT_DATABASE_URL is required');
 // It trusts headers: never reachable from anything but this machine.
 if (config.host !== '127.0.0.1') throw new Error('http-app-noauth: HOST must be 127.0.0.1');
 const log = createLogger({ level: config.logLevel });
 const composition = await compose({
   databaseUrl: config.database.url,
   workerDatabaseUrl: config.database.workerUrl,
+  keyVaultUrl: config.tenantKeys.keyVaultUrl,
+  tenantKeys: config.tenantKeys,
   poolSize: config.dbPoolSize,
   log,
   bodyLimitBytes: config.bodyLimitBytes,

@@ -20,6 +20,7 @@ const APP_VARIABLES = [
   'WORKER_DATABASE_URL', 'EMBEDDED_PG_PORT', 'DB_POOL_SIZE', 'REDIS_URL', 'LOG_LEVEL', 'BODY_LIMIT_BYTES',
   'SHUTDOWN_TIMEOUT_MS', 'TRUST_PROXY', 'BASE_DOMAIN', 'SMTP_URL', 'MAIL_FROM', 'REQUIRE_VERIFIED_EMAIL',
   'SESSION_SECRET', 'KEK', 'JWT_PRIVATE_KEY', 'AUDIT_SIGNING_KEY', 'AUDIT_RETIRED_KEYS', 'DEFINER_ROLE',
+  'KEY_VAULT_DATABASE_URL', 'KMS_PROVIDER', 'KEK_PREVIOUS', 'TENANT_KEY_CACHE_TTL_SECONDS',
 ]; // prettier-ignore
 
 const children = new Set<ChildProcess>();
@@ -80,6 +81,7 @@ export async function appEnvironment(db: ProvisionedDatabase, poolSize: number, 
     DATABASE_URL: db.url,
     MIGRATION_DATABASE_URL: db.migrationUrl,
     WORKER_DATABASE_URL: db.workerUrl,
+    KEY_VAULT_DATABASE_URL: db.keyVaultUrl,
     DEFINER_ROLE: db.roles.definer,
     DB_POOL_SIZE: String(poolSize),
     SESSION_SECRET: randomBytes(32).toString('base64url'),

@@ -76,6 +76,8 @@ export async function seedOwners(
 /** The real composition (`compose`) as the benchmarks run it: no job worker, silent log, plain-HTTP cookies. */
 export async function composeBenchApp(opts: {
   databaseUrl: string;
+  /** The key vault of the provisioned database (`ProvisionedDatabase.keyVaultUrl`). */
+  keyVaultUrl: string;
   poolSize: number;
   publicUrl: string;
   trustProxy: false | string[];
@@ -84,6 +86,7 @@ export async function composeBenchApp(opts: {
 }): Promise<Composition> {
   return compose({
     databaseUrl: opts.databaseUrl,
+    keyVaultUrl: opts.keyVaultUrl,
     poolSize: opts.poolSize,
     log: createLogger({ level: 'silent' }),
     bodyLimitBytes: 1024 * 1024,

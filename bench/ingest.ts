@@ -133,6 +133,7 @@ try {
 
   const c = await composeBenchApp({
     databaseUrl: db.url,
+    keyVaultUrl: db.keyVaultUrl,
     poolSize: POOL,
     publicUrl: 'http://127.0.0.1',
     trustProxy: false,

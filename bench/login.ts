@@ -37,6 +37,7 @@ try {
   const publicUrl = `http://127.0.0.1:${port}`;
   const composition = await composeBenchApp({
     databaseUrl: db.url,
+    keyVaultUrl: db.keyVaultUrl,
     poolSize: POOL,
     publicUrl,
     trustProxy: XFF ? ['127.0.0.1'] : false,

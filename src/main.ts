@@ -61,10 +61,19 @@ async function main(): Promise<void> {
     process.stderr.write(`saasready: database not ready: ${reasonOf(err)}\n`);
     process.exit(1);
   }
+  if (!db.keyVaultUrl) {
+    process.stderr.write(
+      'saasready: invalid configuration: KEY_VAULT_DATABASE_URL is required with an external database (the key vault: its own database and role, see docs/encryption.md)\n',
+    );
+    await db.stop();
+    process.exit(1);
+  }
   const publicUrl = config.publicUrl ?? `http://localhost:${config.port}`;
   const composition = await compose({
     databaseUrl: db.url,
     workerDatabaseUrl: db.workerUrl,
+    keyVaultUrl: db.keyVaultUrl,
+    tenantKeys: config.tenantKeys,
     poolSize: config.dbPoolSize,
     log,
     bodyLimitBytes: config.bodyLimitBytes,

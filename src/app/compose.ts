@@ -47,12 +47,22 @@ import {
   PERIOD_CLOSE_TASK,
 } from '../modules/billing/period-close.js';
 import { aggregatedUpToNow } from '../modules/billing/period-close-barrier.js';
+import { createKeyVault } from '../platform/tenant-keys/key-vault.js';
+import { selectKms, type KmsSettings } from '../platform/tenant-keys/kms-select.js';
+import { ROTATION_SWEEP_CRONTAB, tenantKeyJobHandlers } from '../modules/tenant-keys/tenant-keys.jobs.js';
 
 export interface ComposeOptions {
   /** The runtime role. */
   readonly databaseUrl: string;
   /** The worker role (graphile-worker runs on it); required unless `runJobs` is false. */
   readonly workerDatabaseUrl?: string;
+  /** The key vault's role on its own database: the wrapped data keys (docs/encryption.md). */
+  readonly keyVaultUrl: string;
+  /**
+   * Per-organization encryption: the KMS provider (default `local`, wrapping with `secrets.kek`), the
+   * previous KEKs and the lifetime of unwrapped data keys in memory (default 5 minutes).
+   */
+  readonly tenantKeys?: KmsSettings & { readonly keyCacheTtlMs?: number };
   readonly poolSize: number;
   readonly log: Logger;
   readonly bodyLimitBytes: number;
@@ -118,7 +128,14 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     onCapture: (m) =>
       opts.log.info({ mail_to: m.to, subject: m.subject }, 'mail captured in the development mailbox'),
   });
-  const services = createServices({ tenancy, platformDb, opts });
+  const kms = selectKms(opts.tenantKeys, opts.secrets.kek);
+  const keyVault = createKeyVault({ url: opts.keyVaultUrl });
+  await keyVault.ensureSchema();
+  opts.log.info(
+    { kms_provider: kms.name, kek_id: kms.currentKekId },
+    `per-organization encryption: data keys wrapped by the ${kms.name} KMS provider`,
+  );
+  const services = createServices({ tenancy, platformDb, opts, tenantKeys: { vault: keyVault, kms } });
   // Seals committed audit events into their chains about five seconds after their commit.
   const auditSealer = createAuditSealer({
     withTenant: tenancy.withTenant,
@@ -209,11 +226,18 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
             }
           : {}),
         ...stripe.handlers,
+        ...tenantKeyJobHandlers({
+          rotation: services.keyRotation,
+          vault: keyVault,
+          withTenant: tenancy.withTenant,
+          log: opts.log,
+        }),
       },
       crontab:
         CHECKPOINT_CRONTAB +
         USAGE_PARTITIONS_CRONTAB +
         (closeLocalPeriods ? PERIOD_CLOSE_CRONTAB : '') +
+        ROTATION_SWEEP_CRONTAB +
         stripe.crontab,
     });
     const usageAggregator = createUsageAggregator({
@@ -252,6 +276,8 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       await services.bus.close();
       await cache.close();
       await platformDb.destroy();
+      await keyVault.close();
+      kms.destroy?.();
       await tenancy.close();
     },
   };

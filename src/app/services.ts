@@ -54,20 +54,31 @@ import { createQuotaCounters } from '../modules/quotas/quota-counters.js';
 import { createQuotaNotices } from '../modules/quotas/quota-notices.js';
 import { createApiRequestsQuota } from '../modules/quotas/quota-hook.js';
 import { quotaUsage } from '../modules/quotas/quotas.repository.js';
+import type { KeyVault } from '../platform/tenant-keys/key-vault.js';
+import type { Kms } from '../platform/tenant-keys/kms.js';
+import { createTenantSealer } from '../platform/tenant-keys/tenant-sealer.js';
+import { createTenantKeyShredder } from '../platform/tenant-keys/shredder.js';
+import { createKeyRotation } from '../platform/tenant-keys/rotation.js';
+import { createTenantKeysService } from '../modules/tenant-keys/tenant-keys.service.js';
 import { createUserKeyStore } from '../platform/user-keys/user-keys.js';
-import { createLocalKms } from '../platform/user-keys/local-kms.js';
 import { usePersonalDataKeys, usePlatformPersonalDataKeys } from '../platform/audit/personal-fields.js';
 import { createErasureService } from '../modules/account-erasure/erasure.service.js';
 import { createPasswordHasher } from '../modules/auth/passwords.js';
 import { LOGIN_THROTTLE_RULES } from '../modules/auth/throttle.js';
 
 /** Builds every service with only the dependencies it uses. */
-export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb; opts: ComposeOptions }) {
+export function createServices(deps: {
+  tenancy: Tenancy;
+  platformDb: PlatformDb;
+  opts: ComposeOptions;
+  tenantKeys: { vault: KeyVault; kms: Kms };
+}) {
   const { tenancy, platformDb, opts } = deps;
   const { withTenant, privileged } = tenancy;
   // Per-user keys sealing the personal fields of audit entries (issue 12, erasure).
   const userKeys = createUserKeyStore({
-    kms: createLocalKms(opts.secrets.kek),
+    // The organizations' KMS provider (local KEK or AWS KMS) wraps the per-person keys too.
+    kms: deps.tenantKeys.kms,
     subjectSecret: createHmac('sha256', opts.secrets.kek).update('personal-keys/email-subject').digest(),
   });
   usePersonalDataKeys(tenancy.control.db, userKeys);
@@ -104,6 +115,26 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
   });
   // Every cache invalidation goes through the bus: applied here, and broadcast to the other instances.
   let publish: InvalidationBus['publish'] = () => {};
+  // Per-organization encryption (docs/encryption.md): every secret stored per organization is sealed here.
+  const tenantSealer = createTenantSealer({
+    vault: deps.tenantKeys.vault,
+    kms: deps.tenantKeys.kms,
+    cacheTtlMs: opts.tenantKeys?.keyCacheTtlMs,
+  });
+  const tenantKeysChanged = (orgId: string) => publish({ kind: 'tenant_keys', orgId });
+  const tenantKeyShredder = createTenantKeyShredder({
+    vault: deps.tenantKeys.vault,
+    keysChanged: tenantKeysChanged,
+  });
+  const keyRotation = createKeyRotation({
+    vault: deps.tenantKeys.vault,
+    kms: deps.tenantKeys.kms,
+    sealer: tenantSealer,
+    withTenant,
+    keysChanged: tenantKeysChanged,
+    cacheTtlMs: opts.tenantKeys?.keyCacheTtlMs,
+    log: opts.log,
+  });
   const sessions = createSessionService({
     db: platformDb,
     secureCookies: opts.secureCookies,
@@ -132,6 +163,7 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
       } else if (msg.kind === 'token_family') {
         tokens.forgetRevoked({ userId: msg.userId, familyId: msg.familyId });
       } else if (msg.kind === 'api_key') apiKeyAuth.invalidate(msg.keyId);
+      else if (msg.kind === 'tenant_keys') tenantSealer.forget(msg.orgId);
       else if (msg.kind === 'flags' || msg.kind === 'plans') {
         // The plan catalog changed: every organization's flag context holds its plan's entitlements.
         if (msg.kind === 'plans' || msg.deleted) flagCache.forgetAll();
@@ -229,6 +261,15 @@ export function createServices(deps: { tenancy: Tenancy; platformDb: PlatformDb;
   return {
     bus,
     audit,
+    tenantSealer,
+    tenantKeyShredder,
+    keyRotation,
+    tenantKeys: createTenantKeysService({
+      withTenant,
+      platformDb,
+      vault: deps.tenantKeys.vault,
+      rotation: keyRotation,
+    }),
     meters: createMetersService({ db: platformDb, changed: () => meterCatalog.forget() }),
     usageEvents,
     usageSummary: createUsageSummaryService({ withTenant, meters: meterCatalog }),

@@ -57,6 +57,13 @@ describe('loadConfig: defaults', () => {
       requireVerifiedEmail: true,
       usage: { latenessDays: 7, retentionDays: 400 },
       billingClosePeriods: true,
+      tenantKeys: {
+        kmsProvider: 'local',
+        aws: undefined,
+        kekPrevious: [],
+        keyVaultUrl: undefined,
+        keyCacheTtlMs: 300_000,
+      },
       baseDomain: undefined,
       secretsFromEnv: {},
       auditRetiredKeys: [],

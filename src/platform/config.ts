@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import type { JWK } from 'jose';
 import { stripeConfig, type StripeConfig } from './config-stripe.js';
+import { tenantKeysConfig, type TenantKeysConfig } from './config-keys.js';
 
 /** A bad or missing environment variable. The message is one line and never contains a secret value. */
 export class ConfigError extends Error {
@@ -65,6 +66,8 @@ export interface AppConfig {
    * job worker runs). `false` turns it off, e.g. when another billing provider issues the invoices.
    */
   billingClosePeriods: boolean;
+  /** Per-organization encryption: KMS_PROVIDER, AWS_*, KEK_PREVIOUS, KEY_VAULT_DATABASE_URL (config-keys.ts). */
+  tenantKeys: TenantKeysConfig;
   secretsFromEnv: SecretsFromEnv;
   /** Public keys of retired audit checkpoint keys (AUDIT_RETIRED_KEYS): older checkpoints still verify. */
   auditRetiredKeys: RetiredAuditKey[];
@@ -360,6 +363,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       (name, message) => new ConfigError(name, message),
     ),
     billingClosePeriods,
+    tenantKeys: tenantKeysConfig(
+      env,
+      (name, fallback, min, max) => int(env, name, fallback, min, max),
+      (name, message) => new ConfigError(name, message),
+    ),
     secretsFromEnv: secretsFromEnv(env, nodeEnv),
     auditRetiredKeys: retiredAuditKeys(env),
   };

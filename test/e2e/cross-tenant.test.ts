@@ -120,6 +120,8 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/usage/summary': { url: `/v1/usage/summary?${summaryQuery()}` },
       'GET /v1/billing/plan': { url: '/v1/billing/plan' },
       'PUT /v1/billing/plan': { url: '/v1/billing/plan', body: { plan: 'pro' } },
+      'GET /v1/organization/keys': { url: '/v1/organization/keys' },
+      'POST /v1/organization/keys/rotate': { url: '/v1/organization/keys/rotate' },
     }) satisfies Record<string, Call>;
 
   const summaryQuery = () =>
@@ -169,6 +171,7 @@ describe('e2e: cross-tenant access', () => {
         await get('/v1/flags/overrides'),
         await get('/v1/billing/invoices'),
         await get('/v1/billing/plan'),
+        await get('/v1/organization/keys'),
       ]),
     );
   };
@@ -349,6 +352,9 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/billing/plan': 200,
       // Moves A (never B) to another plan.
       'PUT /v1/billing/plan': 200,
+      // A's own data key versions; a rotation of A's key (B's key untouched: stateOfB).
+      'GET /v1/organization/keys': 200,
+      'POST /v1/organization/keys/rotate': 202,
       // Last: it closes A.
       'DELETE /v1/organization': 202,
     };

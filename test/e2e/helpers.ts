@@ -9,7 +9,7 @@ import { buildTestApp, type LogLines } from '../support/app.js';
 import { sharedMailbox } from '../support/mailbox.js';
 import { mailText } from '../support/smtp.js';
 import { connect, testDb } from '../support/tenancy.js';
-import type { Composition } from '../../src/app/compose.js';
+import type { Composition, ComposeOptions } from '../../src/app/compose.js';
 import { codeFor } from '../../src/modules/two-factor/two-factor.test-fixtures.js';
 
 /** The test public URL: the allowed CSRF origin and the base of mailed links. */
@@ -34,7 +34,10 @@ export const rememberSecret = (s: string) => {
 
 /** The real composition with jobs running and mail going to the suite's SMTP sink. */
 export async function startApp(
-  opts: { quotas?: { refreshMs?: number; now?: () => number } } = {},
+  opts: {
+    quotas?: { refreshMs?: number; now?: () => number };
+    tenantKeys?: ComposeOptions['tenantKeys'];
+  } = {},
 ): Promise<E2eApp> {
   return buildTestApp({
     smtpUrl: sharedMailbox().url,

@@ -108,7 +108,7 @@ export async function buildTestApp(
     publicUrl?: string;
     redisUrl?: string;
     /** Another provisioned database than the suite's (e.g. on a cluster the test stops and starts). */
-    database?: { url: string; workerUrl: string };
+    database?: { url: string; workerUrl: string; keyVaultUrl?: string };
     /** REQUIRE_VERIFIED_EMAIL (default true). */
     requireVerifiedEmail?: boolean;
     /** The JWT keys (instances of one deployment share them); a fresh key by default. */
@@ -117,6 +117,8 @@ export async function buildTestApp(
     stripe?: ComposeOptions['stripe'];
     /** Quota enforcement settings (a clock, the reload interval). */
     quotas?: { refreshMs?: number; now?: () => number };
+    /** Per-organization encryption: KMS settings, key cache TTL (local KMS on TEST_KEK by default). */
+    tenantKeys?: ComposeOptions['tenantKeys'];
   } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
@@ -130,6 +132,7 @@ export async function buildTestApp(
   const composition = await compose({
     databaseUrl: opts.database?.url ?? testDb().url,
     workerDatabaseUrl: opts.database?.workerUrl ?? testDb().workerUrl,
+    keyVaultUrl: opts.database?.keyVaultUrl ?? testDb().keyVaultUrl,
     poolSize: 4,
     log: createLogger({ level: 'info', destination }),
     bodyLimitBytes: opts.bodyLimitBytes ?? 1024 * 1024,
@@ -152,6 +155,7 @@ export async function buildTestApp(
     requireVerifiedEmail: opts.requireVerifiedEmail,
     stripe: opts.stripe,
     quotas: opts.quotas,
+    tenantKeys: opts.tenantKeys,
   });
   return Object.assign(composition, { logs });
 }

@@ -11,6 +11,11 @@ import {
 } from '../../src/platform/db/bootstrap.js';
 import { startEmbeddedPostgres, type EmbeddedCluster } from '../../src/platform/db/embedded.js';
 import { migrateToLatest } from '../../src/platform/db/migrate.js';
+import {
+  bootstrapKeyVault,
+  dropKeyVault,
+  keyVaultNamesFor,
+} from '../../src/platform/tenant-keys/key-vault-bootstrap.js';
 
 /** A throwaway, fully migrated database with its own roles. */
 export interface ProvisionedDatabase {
@@ -22,6 +27,8 @@ export interface ProvisionedDatabase {
   readonly migrationUrl: string;
   /** Worker role (the job worker's pool). */
   readonly workerUrl: string;
+  /** The key vault's role on its own database `<database>_keyvault` (wrapped data keys). */
+  readonly keyVaultUrl: string;
   /** Superuser, connected to this database (tests use it to inspect catalogs and bypass nothing else). */
   readonly adminUrl: string;
   /** Superuser, connected to the cluster's `postgres` database. */
@@ -78,6 +85,11 @@ export async function provisionDatabase(
     },
   });
   await migrateToLatest(urls.migrationUrl, roles);
+  const keyVaultUrl = await bootstrapKeyVault({
+    superuserUrl,
+    names: keyVaultNamesFor(stem),
+    password: randomBytes(16).toString('hex'),
+  });
   const pg = await import('pg');
   const c = new pg.default.Client({ connectionString: superuserUrl });
   await c.connect();
@@ -87,6 +99,7 @@ export async function provisionDatabase(
     database: stem,
     roles,
     ...urls,
+    keyVaultUrl,
     adminUrl: withDatabase(superuserUrl, stem),
     superuserUrl,
     serverVersion: v.rows[0]?.server_version ?? 'unknown',
@@ -96,4 +109,5 @@ export async function provisionDatabase(
 /** Drops what `provisionDatabase` made. */
 export async function dropProvisioned(db: ProvisionedDatabase): Promise<void> {
   await dropDatabase(db.superuserUrl, db.database, db.roles);
+  await dropKeyVault(db.superuserUrl, keyVaultNamesFor(db.database));
 }

@@ -5,7 +5,7 @@ import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test
 import type { Tenancy } from '../tenancy/tenancy.js';
 import { runWithContext, type TenantCtx } from '../tenancy/context.js';
 import { uuidv7 } from '../ids.js';
-import { createLocalKms } from '../user-keys/local-kms.js';
+import { createLocalKms } from '../tenant-keys/kms-local.js';
 import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
 import { openPersonal, sealedFor } from '../user-keys/personal-seal.js';
 import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
@@ -43,7 +43,7 @@ describe('audit personal fields under per-person keys (real PostgreSQL)', () => 
   beforeAll(async () => {
     tenancy = createTestTenancy(4);
     owner = await connect(testDb().adminUrl);
-    store = createUserKeyStore({ kms: createLocalKms(randomBytes(32)), subjectSecret: randomBytes(32) });
+    store = createUserKeyStore({ kms: createLocalKms(randomBytes(32), []), subjectSecret: randomBytes(32) });
     usePersonalDataKeys(tenancy.control.db, store);
     const signer = createAuditSigner(await testJwtKey());
     audit = createAuditService({

@@ -40,7 +40,7 @@ export function usePlatformPersonalDataKeys(store: UserKeyStore | undefined): vo
 }
 export const platformPersonalDataKeys = (): UserKeyStore | undefined => platformStore;
 
-/** The user whose key seals an actor's ip and user agent: the user, or the creator of an API key. */
+/** The user whose key seals an actor's ip and user agent: the user, or an API key's creator when the principal names one (API-key principals do not today). */
 export function personalSubjectOf(actor: Principal): string | null {
   if (actor.kind === 'user') return actor.userId;
   if (actor.kind === 'api_key') return actor.userId ?? null;

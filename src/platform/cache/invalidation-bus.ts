@@ -19,7 +19,9 @@ export type Invalidation =
   /** An organization's flag overrides, plan or attributes changed. */
   | { readonly kind: 'flag_overrides'; readonly orgId: string }
   /** An API key was revoked: `keyId` is its public key id (`api_keys.key_id`). */
-  | { readonly kind: 'api_key'; readonly keyId: string };
+  | { readonly kind: 'api_key'; readonly keyId: string }
+  /** An organization's data keys were rotated or destroyed: drop its unwrapped keys and active version. */
+  | { readonly kind: 'tenant_keys'; readonly orgId: string };
 
 export interface InvalidationBus {
   /** Applies `msg` here at once, and on every other instance (through Redis pub/sub when configured). */

@@ -7,6 +7,7 @@ import type { AppConfig } from '../config.js';
 import { bootstrapDatabase, type RoleNames } from './bootstrap.js';
 import { startEmbeddedPostgres } from './embedded.js';
 import { migrateToLatest } from './migrate.js';
+import { bootstrapKeyVault, keyVaultNamesFor } from '../tenant-keys/key-vault-bootstrap.js';
 
 export const EMBEDDED_ROLES: RoleNames = {
   owner: 'saasready_owner',
@@ -20,13 +21,18 @@ export interface PreparedDatabase {
   readonly url: string;
   /** The job worker's role (graphile-worker runs on it). */
   readonly workerUrl: string;
+  /**
+   * The key vault's role, on its own database (docs/encryption.md "Where keys live"); with an external
+   * database, KEY_VAULT_DATABASE_URL (undefined when unset: the server refuses to start, the CLI needs none).
+   */
+  readonly keyVaultUrl: string | undefined;
   readonly roles: RoleNames;
   readonly embedded: boolean;
   /** Stops the embedded cluster (no-op for an external database). */
   stop(): Promise<void>;
 }
 
-type RolePasswords = { owner: string; runtime: string; worker: string };
+type RolePasswords = { owner: string; runtime: string; worker: string; keyVault: string };
 
 /** The embedded roles' passwords, generated once (a file from before the worker role gains one). */
 async function rolePasswords(file: string): Promise<RolePasswords> {
@@ -34,11 +40,12 @@ async function rolePasswords(file: string): Promise<RolePasswords> {
   const stored = existsSync(file)
     ? (JSON.parse(await fs.readFile(file, 'utf8')) as Partial<RolePasswords>)
     : undefined;
-  if (stored?.owner && stored.runtime && stored.worker) return stored as RolePasswords;
+  if (stored?.owner && stored.runtime && stored.worker && stored.keyVault) return stored as RolePasswords;
   const passwords: RolePasswords = {
     owner: stored?.owner ?? generate(),
     runtime: stored?.runtime ?? generate(),
     worker: stored?.worker ?? generate(),
+    keyVault: stored?.keyVault ?? generate(),
   };
   await fs.writeFile(file, JSON.stringify(passwords), { mode: 0o600 });
   return passwords;
@@ -56,6 +63,7 @@ function userOf(url: string): string {
  */
 export async function prepareDatabase(config: AppConfig, log: Logger): Promise<PreparedDatabase> {
   if (config.database.mode === 'external') {
+    const keyVaultUrl = config.tenantKeys.keyVaultUrl;
     const roles: RoleNames = {
       owner: userOf(config.database.migrationUrl),
       runtime: userOf(config.database.url),
@@ -67,6 +75,7 @@ export async function prepareDatabase(config: AppConfig, log: Logger): Promise<P
     return {
       url: config.database.url,
       workerUrl: config.database.workerUrl,
+      keyVaultUrl,
       roles,
       embedded: false,
       stop: async () => {},
@@ -81,17 +90,24 @@ export async function prepareDatabase(config: AppConfig, log: Logger): Promise<P
     onNotice: (line) => log.warn({ component: 'embedded-postgres' }, line),
   });
   try {
+    const passwords = await rolePasswords(path.join(config.dataDir, 'pg-roles.json'));
     const urls = await bootstrapDatabase({
       superuserUrl: cluster.superuserUrl,
       database: 'saasready',
       roles: EMBEDDED_ROLES,
-      passwords: await rolePasswords(path.join(config.dataDir, 'pg-roles.json')),
+      passwords,
+    });
+    const keyVaultUrl = await bootstrapKeyVault({
+      superuserUrl: cluster.superuserUrl,
+      names: keyVaultNamesFor('saasready'),
+      password: passwords.keyVault,
     });
     const applied = await migrateToLatest(urls.migrationUrl, EMBEDDED_ROLES);
     log.info({ applied, port: config.database.port }, 'embedded PostgreSQL ready, migrations current');
     return {
       url: urls.url,
       workerUrl: urls.workerUrl,
+      keyVaultUrl,
       roles: EMBEDDED_ROLES,
       embedded: true,
       stop: () => cluster.stop(),

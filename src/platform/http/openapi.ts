@@ -80,6 +80,8 @@ const TAGS: Readonly<Record<string, string>> = {
     'The organization’s plan, seats, entitlements and invoices (list, one, PDF); the platform’s plan catalog.',
   platform: 'Platform administration (platform administrators only, browser session).',
   usage: 'Usage metering: event ingestion, summaries, and (platform) the meter catalog.',
+  encryption:
+    'Per-organization envelope encryption: the organization’s data key versions and rotation, the KEK rotation.',
 };
 
 const DESCRIPTIONS: Readonly<Record<string, string>> = {

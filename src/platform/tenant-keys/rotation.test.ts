@@ -1,0 +1,205 @@
+/**
+ * Key rotation on the real database: a throwaway database with a tenant table registered as a sealed
+ * column. A run stopped mid-way (as a crash would) resumes where the values say, and every value opens
+ * before, during and after; retired versions are destroyed only when nothing needs them.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
+import { createTestOrg, testDb } from '../../../test/support/tenancy.js';
+import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
+import { createKeyVault } from './key-vault.js';
+import { createLocalKms } from './kms-local.js';
+import type { Kms } from './kms.js';
+import { createTenantSealer } from './tenant-sealer.js';
+import { createKeyRotation } from './rotation.js';
+import { registerSealedColumn, unregisterSealedColumn } from './sealed-columns.js';
+
+const KEK1 = randomBytes(32);
+const KEK2 = randomBytes(32);
+const ROWS = 230;
+
+class Crash extends Error {}
+
+describe('key rotation (resumable)', () => {
+  let db: ProvisionedDatabase;
+  let tenancy: Tenancy;
+  let vault: ReturnType<typeof createKeyVault>;
+  let orgA: string;
+  let orgB: string;
+  const ids: string[] = [];
+
+  const binding = (rowId: string) => ({ table: 'rotated_things', column: 'secret', rowId });
+  const rowsOf = (org: string) =>
+    tenancy.withTenant(
+      org,
+      async (tdb) =>
+        (
+          await sql<{ id: string; secret: string | null }>`select id::text as id, secret from rotated_things
+            where organization_id = ${org} order by id`.execute(tdb)
+        ).rows,
+      { mode: 'read' },
+    );
+  /** Opens every value of the organization with a fresh process's sealer; returns the versions seen. */
+  const openAll = async (org: string, kms: Kms) => {
+    const sealer = createTenantSealer({ vault, kms, cacheTtlMs: 0 });
+    const versions = new Set<number>();
+    for (const row of await rowsOf(org)) {
+      const secret = row.secret;
+      if (secret === null) continue;
+      const text = await tenancy.withTenant(org, async (tdb) =>
+        (await sealer.openForTenant(tdb, org, binding(row.id), secret)).toString(),
+      );
+      expect(text).toBe(`value of ${row.id}`);
+      versions.add(sealer.versionOf(secret)!);
+    }
+    return [...versions].sort();
+  };
+  const rotation = (kms: Kms, extra: Partial<Parameters<typeof createKeyRotation>[0]> = {}) => {
+    const sealer = createTenantSealer({ vault, kms, cacheTtlMs: 0 });
+    return createKeyRotation({
+      vault,
+      kms,
+      sealer,
+      withTenant: tenancy.withTenant,
+      keysChanged: (org) => sealer.forget(org),
+      cacheTtlMs: 0,
+      ...extra,
+    });
+  };
+
+  beforeAll(async () => {
+    db = await provisionDatabase(testDb().superuserUrl, 'sr_tkrot');
+    const owner = new pg.Client({ connectionString: db.migrationUrl });
+    await owner.connect();
+    const runtime = owner.escapeIdentifier(db.roles.runtime);
+    await owner.query(`create table rotated_things (
+      organization_id uuid not null references organizations (id) on delete cascade,
+      id uuid not null, secret text, primary key (organization_id, id))`);
+    await owner.query('alter table rotated_things enable row level security');
+    await owner.query('alter table rotated_things force row level security');
+    await owner.query(`create policy tenant_isolation on rotated_things for all to ${runtime}
+      using (organization_id = app_current_tenant()) with check (organization_id = app_current_tenant())`);
+    await owner.query(`grant select, insert, update, delete on rotated_things to ${runtime}`);
+    await owner.end();
+    registerSealedColumn({ table: 'rotated_things', column: 'secret', idColumn: 'id' });
+
+    tenancy = createTenancy({ url: db.url, poolSize: 3 });
+    vault = createKeyVault({ url: db.keyVaultUrl });
+    await vault.ensureSchema();
+    orgA = await createTestOrg(tenancy, 'rot-a');
+    orgB = await createTestOrg(tenancy, 'rot-b');
+    const sealer = createTenantSealer({ vault, kms: createLocalKms(KEK1) });
+    for (const [org, n] of [
+      [orgA, ROWS],
+      [orgB, 5],
+    ] as const) {
+      await tenancy.withTenant(org, async (tdb) => {
+        for (let i = 0; i < n; i++) {
+          const id = randomUUID();
+          if (org === orgA) ids.push(id);
+          const sealed = await sealer.sealForTenant(tdb, org, binding(id), `value of ${id}`);
+          await sql`insert into rotated_things (organization_id, id, secret) values (${org}, ${id}, ${sealed})`.execute(
+            tdb,
+          );
+        }
+        // A null value is left alone.
+        await sql`insert into rotated_things (organization_id, id, secret) values (${org}, ${randomUUID()}, null)`.execute(
+          tdb,
+        );
+      });
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    unregisterSealedColumn('rotated_things', 'secret');
+    await vault?.close();
+    await tenancy?.close();
+    if (db) await dropProvisioned(db);
+  });
+
+  it("rotates an organization's data key: new version active at once, re-encryption resumes after a crash", async () => {
+    const kms = createLocalKms(KEK1);
+    const { version } = await rotation(kms).rotateOrganizationKey(orgA);
+    expect(version).toBe(2);
+    // New values use version 2 at once; old values still open (version 1 retired, kept).
+    const sealer = createTenantSealer({ vault, kms });
+    const fresh = await tenancy.withTenant(orgA, (tdb) => sealer.sealForTenant(tdb, orgA, binding('x'), 'x'));
+    expect(fresh.startsWith('t1.2.')).toBe(true);
+    expect(await openAll(orgA, kms)).toEqual([1]);
+
+    // The job dies after its first committed batch.
+    let batches = 0;
+    const crashing = rotation(kms, {
+      afterBatch: () => {
+        batches++;
+        throw new Crash('killed mid-run');
+      },
+    });
+    await expect(crashing.reencryptOrganization(orgA)).rejects.toBeInstanceOf(Crash);
+    expect(batches).toBe(1);
+    const midway = await rowsOf(orgA);
+    const v2 = midway.filter((r) => r.secret?.startsWith('t1.2.')).length;
+    expect(v2).toBe(100);
+    // Mid-run, every value opens (both versions), and version 1 is still kept.
+    expect(await openAll(orgA, kms)).toEqual([1, 2]);
+    expect((await vault.versions(orgA)).map((v) => v.state)).toEqual(['retired', 'active']);
+
+    // Resumed by a new process: finishes, destroys version 1.
+    const result = await rotation(kms).reencryptOrganization(orgA);
+    expect(result.reencrypted).toBe(ROWS - 100);
+    expect(result.destroyedVersions).toEqual([1]);
+    expect(await openAll(orgA, kms)).toEqual([2]);
+    expect((await vault.versions(orgA)).map((v) => [v.state, v.wrapped === null])).toEqual([
+      ['destroyed', true],
+      ['active', false],
+    ]);
+    // The null value stayed null; the other organization was not touched.
+    expect((await rowsOf(orgA)).filter((r) => r.secret === null)).toHaveLength(1);
+    expect(await openAll(orgB, kms)).toEqual([1]);
+    // Idempotent: nothing left to do.
+    expect(await rotation(kms).reencryptOrganization(orgA)).toEqual({
+      reencrypted: 0,
+      destroyedVersions: [],
+      pendingVersions: [],
+    });
+  }, 120_000);
+
+  it('keeps a retired version until the key cache TTL has passed since its retirement', async () => {
+    const kms = createLocalKms(KEK1);
+    let clock = Date.now();
+    const r = rotation(kms, { cacheTtlMs: 60_000, now: () => clock });
+    await r.rotateOrganizationKey(orgB);
+    const early = await r.reencryptOrganization(orgB);
+    expect(early.destroyedVersions).toEqual([]);
+    expect(early.pendingVersions).toEqual([1]);
+    expect(early.retryAt).toBeInstanceOf(Date);
+    expect(await openAll(orgB, kms)).toEqual([2]);
+    clock += 120_000;
+    expect((await r.reencryptOrganization(orgB)).destroyedVersions).toEqual([1]);
+  });
+
+  it('re-wraps every data key under a new KEK, resumably, the old KEK opening until done', async () => {
+    const old = createLocalKms(KEK1);
+    const next = createLocalKms(KEK2, [KEK1]);
+    const r = rotation(next);
+    expect(await r.kekProgress()).toMatchObject({ provider: 'local', total: 2, done: 0 });
+    // Stopped after one key.
+    expect(await r.rewrapAll({ maxKeys: 1 })).toMatchObject({ rewrapped: 1, total: 2, done: 1 });
+    // Mid-rotation: the new configuration (with KEK_PREVIOUS) opens everything.
+    expect(await openAll(orgA, next)).toEqual([2]);
+    expect(await openAll(orgB, next)).toEqual([2]);
+    // Resumed: done.
+    expect(await rotation(next).rewrapAll()).toMatchObject({ rewrapped: 1, total: 2, done: 2 });
+    // The old KEK can go: the new one alone opens every value; the old one alone none.
+    const only = createLocalKms(KEK2);
+    expect(await openAll(orgA, only)).toEqual([2]);
+    await expect(openAll(orgA, old)).rejects.toMatchObject({ code: 'KEK_UNKNOWN' });
+  });
+});
