@@ -54,6 +54,7 @@ import { createQuotaCounters } from '../modules/quotas/quota-counters.js';
 import { createQuotaNotices } from '../modules/quotas/quota-notices.js';
 import { createApiRequestsQuota } from '../modules/quotas/quota-hook.js';
 import { quotaUsage } from '../modules/quotas/quotas.repository.js';
+import { createOrganizationLifecycleService } from '../modules/organization-lifecycle/lifecycle.service.js';
 import type { KeyVault } from '../platform/tenant-keys/key-vault.js';
 import type { Kms } from '../platform/tenant-keys/kms.js';
 import { createTenantSealer } from '../platform/tenant-keys/tenant-sealer.js';
@@ -305,6 +306,7 @@ export function createServices(deps: {
       membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
       organizationChanged: invalidateOrganization,
       apiKeyRevoked: (keyId) => bus.publish({ kind: 'api_key', keyId }),
+      deletionGraceDays: opts.orgDeletionGraceDays ?? 30,
       log: opts.log,
     }),
     membershipLookup,
@@ -341,6 +343,9 @@ export function createServices(deps: {
       privileged,
       invalidateOrganization,
       slugClaimed: (slug) => bus.publish({ kind: 'organization_slug', slug }),
+      deletionGraceDays: opts.orgDeletionGraceDays ?? 30,
+      settingsLink: (slug) => `${opts.publicUrl.replace(/\/+$/, '')}/o/${encodeURIComponent(slug)}/settings`,
+      ...(opts.now ? { now: opts.now } : {}),
     }),
     memberships: createMembershipsService({ withTenant, lookup: membershipLookup }),
     roles: createRolesService({ withTenant, lookup: membershipLookup }),
@@ -374,6 +379,11 @@ export function createServices(deps: {
         ),
       invalidatePolicy: (orgId) => organizationPolicies.invalidate(orgId),
       targetingChanged: (orgId) => bus.publish({ kind: 'flag_overrides', orgId }),
+      log: opts.log,
+    }),
+    organizationLifecycle: createOrganizationLifecycleService({
+      platformDb,
+      organizationChanged: invalidateOrganization,
       log: opts.log,
     }),
   };

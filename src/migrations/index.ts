@@ -24,6 +24,7 @@ import * as m0021 from './0021-stripe.js';
 import * as m0022 from './0022-usage-ingest-cost.js';
 import * as m0023 from './0023-period-close.js';
 import * as m0024 from './0024-tenant-keys.js';
+import * as m0026 from './0026-organization-lifecycle.js';
 import * as m0028 from './0028-user-erasure.js';
 
 export interface MigrationModule {
@@ -56,5 +57,6 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0022-usage-ingest-cost', m0022],
   ['0023-period-close', m0023],
   ['0024-tenant-keys', m0024],
+  ['0026-organization-lifecycle', m0026],
   ['0028-user-erasure', m0028],
 ];

@@ -69,6 +69,7 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/organization': { url: '/v1/organization' },
       'PATCH /v1/organization': { url: '/v1/organization', body: { name: 'hijacked' } },
       'DELETE /v1/organization': { url: '/v1/organization' },
+      'POST /v1/organization/cancel-deletion': { url: '/v1/organization/cancel-deletion', body: {} },
       'PUT /v1/organization/two-factor-policy': {
         url: '/v1/organization/two-factor-policy',
         body: { required: false },
@@ -355,7 +356,9 @@ describe('e2e: cross-tenant access', () => {
       // A's own data key versions; a rotation of A's key (B's key untouched: stateOfB).
       'GET /v1/organization/keys': 200,
       'POST /v1/organization/keys/rotate': 202,
-      // Last: it closes A.
+      // A's own deletion, of which there is none (B's is never touched).
+      'POST /v1/organization/cancel-deletion': 409,
+      // Last: it schedules A's deletion (A is read-only from then on).
       'DELETE /v1/organization': 202,
     };
     const noId = tenantRoutes().filter((r) => r.method !== 'HEAD' && !takesId(r.key));

@@ -263,14 +263,15 @@ describe('erasure of a user (real composition)', () => {
       expect({ id, valid: v.valid, reason: v.reason }).toEqual({ id, valid: true, reason: null });
       expect(v.entriesChecked).toBeGreaterThan(0);
     }
-    // The organization they were alone in is marked for deletion.
+    // The organization they were alone in is scheduled for deletion (the lifecycle's deletion workflow).
     const su = await connect(testDb().adminUrl);
     try {
-      const marked = await su.query<{ deletion_requested_at: Date | null }>(
-        'select deletion_requested_at from organizations where id = $1',
+      const marked = await su.query<{ deletion_requested_at: Date | null; lifecycle_state: string }>(
+        'select deletion_requested_at, lifecycle_state from organizations where id = $1',
         [alone.id],
       );
       expect(marked.rows[0]!.deletion_requested_at).not.toBeNull();
+      expect(marked.rows[0]!.lifecycle_state).toBe('pending_deletion');
       const user = await su.query<{ erased_at: Date | null }>(
         'select email, name, password_hash, erased_at from users where id = $1',
         [erasee.userId],

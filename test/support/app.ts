@@ -150,6 +150,8 @@ export async function buildTestApp(
     smtpUrl: opts.smtpUrl,
     mailFrom: 'SaaSReady <no-reply@saasready.test>',
     devMailbox: false,
+    // Deletions run only where test/e2e/organization-deletion.test.ts runs them (see compose.ts).
+    scheduleDeletions: false,
     runJobs: opts.runJobs ?? false,
     redisUrl: opts.redisUrl,
     requireVerifiedEmail: opts.requireVerifiedEmail,

@@ -23,12 +23,8 @@ export function memberships(db: TenantDb, orgId: string): Promise<MemberStanding
 export function organizationName(
   db: TenantDb,
   orgId: string,
-): Promise<{ slug: string; name: string; deletion_requested_at: Date | null } | undefined> {
-  return db
-    .selectFrom('organizations')
-    .select(['slug', 'name', 'deletion_requested_at'])
-    .where('id', '=', orgId)
-    .executeTakeFirst();
+): Promise<{ slug: string; name: string } | undefined> {
+  return db.selectFrom('organizations').select(['slug', 'name']).where('id', '=', orgId).executeTakeFirst();
 }
 
 /** Locks the organization row (a membership change of the organization waits for the erasure). */
@@ -88,18 +84,4 @@ export async function deleteMembership(db: TenantDb, orgId: string, userId: stri
     .where('user_id', '=', userId)
     .executeTakeFirst();
   return Number(res.numDeletedRows) > 0;
-}
-
-/** Marks the organization for deletion (keeps an earlier request's time); the time, or null. */
-export async function markDeletionRequested(db: TenantDb, orgId: string): Promise<Date | null> {
-  const row = await db
-    .updateTable('organizations')
-    .set((eb) => ({
-      deletion_requested_at: eb.fn.coalesce('deletion_requested_at', eb.val(new Date())),
-      updated_at: new Date(),
-    }))
-    .where('id', '=', orgId)
-    .returning('deletion_requested_at')
-    .executeTakeFirst();
-  return row?.deletion_requested_at ?? null;
 }

@@ -46,7 +46,7 @@ export function registerErasureRoutes(
         tags: ['auth'],
         summary: 'Erase my account',
         description:
-          'Erases the signed-in user (GDPR): sessions, tokens and the API keys they created revoked, memberships removed, organizations where they were the only member marked for deletion, the account anonymized and their personal-data key destroyed (their IP addresses and user agents in audit logs become unreadable; every chain still verifies). Refused with 409 ACCOUNT_LAST_OWNER while they are the only owner of an organization with other members.',
+          'Erases the signed-in user (GDPR): sessions, tokens and the API keys they created revoked, memberships removed, organizations where they were the only member scheduled for deletion, the account anonymized and their personal-data key destroyed (their IP addresses and user agents in audit logs become unreadable; every chain still verifies). Refused with 409 ACCOUNT_LAST_OWNER while they are the only owner of an organization with other members.',
         body: EraseAccountBody,
         response: { 204: Type.Null(), ...errors },
       },

@@ -16,6 +16,7 @@ import { AuthError } from '../auth/auth.errors.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { Throttle } from '../auth/throttle.js';
 import * as repo from './erasure.repository.js';
+import * as lifecycle from '../organization-lifecycle/lifecycle.repository.js';
 import * as identity from './erasure.identity.js';
 import { ErasureError, lastOwner } from './erasure.errors.js';
 import { sql } from 'kysely';
@@ -25,7 +26,7 @@ export interface ErasureResult {
   erased: boolean;
   /** Organizations the user left. */
   organizationsLeft: number;
-  /** Organizations the user was alone in, marked for deletion. */
+  /** Organizations the user was alone in, scheduled for deletion. */
   organizationsMarkedForDeletion: number;
 }
 
@@ -64,6 +65,8 @@ export interface ErasureDeps {
   readonly membershipChanged: (orgId: string, userId: string) => void;
   readonly organizationChanged: (orgId: string) => void;
   readonly apiKeyRevoked: (keyId: string) => void;
+  /** ORG_DELETION_GRACE_DAYS: when the deletion of an organization left with no member is due. */
+  readonly deletionGraceDays: number;
   readonly log?: Logger;
 }
 
@@ -155,19 +158,24 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
         }
         let deletion = false;
         if (others.length === 0) {
-          const before = await repo.organizationName(tdb, step.orgId);
-          const at = await repo.markDeletionRequested(tdb, step.orgId);
-          if (at && !before?.deletion_requested_at) {
-            deletion = true;
-            await recordAudit(tdb, ctx, {
-              action: 'organization.deletion_requested',
-              target: { type: 'organization', id: step.orgId },
-              changes: {
-                before: { deletion_requested_at: null },
-                after: { deletion_requested_at: at.toISOString() },
-              },
-              metadata: { reason: 'last_member_erased' },
-            });
+          // Nobody is left: the organization's deletion is scheduled as an owner's request would
+          // (pending_deletion, due after the grace period; the deletion workflow takes it from there).
+          const now = new Date();
+          const due = new Date(now.getTime() + deps.deletionGraceDays * 86_400_000);
+          const before = await lifecycle.lockLifecycle(tdb, step.orgId);
+          if (before?.lifecycle_state === 'active') {
+            deletion = await lifecycle.scheduleDeletion(tdb, step.orgId, now, due);
+            if (deletion) {
+              await recordAudit(tdb, ctx, {
+                action: 'organization.deletion_scheduled',
+                target: { type: 'organization', id: step.orgId },
+                changes: {
+                  before: { lifecycle_state: 'active', deletion_due_at: null },
+                  after: { lifecycle_state: 'pending_deletion', deletion_due_at: due.toISOString() },
+                },
+                metadata: { reason: 'last_member_erased' },
+              });
+            }
           }
         }
         return { keys, removed, deletion };

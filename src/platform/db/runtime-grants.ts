@@ -46,7 +46,7 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'table refresh_tokens: INSERT, SELECT, UPDATE', // revoked or used, never deleted by the application
 
   // Tenant tables (forced RLS). Organizations are created and changed in their own scope, never deleted
-  // by the runtime role (deletion is scheduled work).
+  // by the runtime role (deletion is scheduled work: the worker role's purge, migration 0026).
   'table organizations: INSERT, SELECT, UPDATE',
   'table tenant_placements: INSERT, SELECT', // recorded once at creation, never moved by a tenant scope
   'table idempotency_keys: DELETE, INSERT, SELECT, UPDATE',
@@ -126,6 +126,9 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_audit_refuse_change(): EXECUTE (PUBLIC)',
   'function app_audit_seal(uuid,integer,boolean): EXECUTE',
   'function app_invoice_finalize(uuid,uuid): EXECUTE',
+  // Organization deletion (migration 0026): the platform administrators' expedite and pending list.
+  'function app_platform_organization_expedite_deletion(uuid,text): EXECUTE',
+  'function app_priv_platform_organizations_pending_deletion(timestamp with time zone,uuid,integer): EXECUTE',
   'function app_platform_plan_archive(text,boolean): EXECUTE',
   'function app_platform_plan_save(text,jsonb,boolean): EXECUTE',
   'function app_platform_user_memberships(uuid): EXECUTE',

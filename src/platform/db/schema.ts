@@ -41,10 +41,16 @@ export interface OrganizationsTable {
   personal: Generated<boolean>;
   settings: Generated<Record<string, unknown>>;
   require_two_factor: Generated<boolean>;
+  /** When the deletion was scheduled (set with `deletion_due_at`, migration 0026). */
   deletion_requested_at: Date | null;
+  /** When it was suspended (set exactly while `lifecycle_state` is `suspended`). */
   suspended_at: Date | null;
-  /** Who suspended it (migration 0021): a payment lifts only billing's suspension. */
-  suspended_by: 'billing' | 'administrator' | null;
+  /** The lifecycle state (migration 0026; `deleted` is the absence of the row): docs/organization-lifecycle.md. */
+  lifecycle_state: Generated<'active' | 'suspended' | 'pending_deletion'>;
+  /** Why it is suspended (exactly while `suspended`): a payment lifts only billing's suspension. */
+  suspension_reason: 'admin' | 'billing' | 'deletion' | null;
+  /** When the hard delete may start (while pending deletion, and while it runs). */
+  deletion_due_at: Date | null;
   /** Targeting input of feature flags; set by platform administrators. */
   plan: Generated<string>;
   attributes: Generated<Record<string, string | number | boolean>>;

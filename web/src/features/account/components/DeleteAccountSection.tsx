@@ -37,8 +37,8 @@ export function DeleteAccountSection({ twoFactorEnabled }: { readonly twoFactorE
     >
       <Text size="sm">
         You leave every organization, your sessions and the API keys you created stop working, and your name
-        and email address are removed. Organizations where you are the only member are closed and marked for
-        deletion. In audit logs your actions stay, without your IP address and browser.
+        and email address are removed. Organizations where you are the only member are closed and scheduled
+        for deletion. In audit logs your actions stay, without your IP address and browser.
       </Text>
       <Button color="red" onClick={() => setOpen(true)} style={{ alignSelf: 'flex-start' }}>
         Delete my account
