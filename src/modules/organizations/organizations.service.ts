@@ -15,8 +15,11 @@ import { insertMembership } from '../memberships/memberships.repository.js';
 import { AuthError } from '../auth/auth.errors.js';
 import { createThrottle, type Throttle, type ThrottleRule } from '../auth/throttle.js';
 import * as repo from './organizations.repository.js';
-import * as lifecycle from '../organization-lifecycle/lifecycle.repository.js';
-import { mailOwnersAboutDeletion } from '../organization-lifecycle/lifecycle-mail.js';
+import {
+  cancelDeletionIn,
+  scheduleDeletionIn,
+  type DeletionRequestOutcome,
+} from '../organization-lifecycle/deletion-requests.js';
 import { normalizeSlug } from './organization-records.js';
 import { organizationNotFound, OrganizationsError, slugTaken } from './organizations.errors.js';
 
@@ -325,89 +328,49 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
 
     async requestDeletion(ctx) {
       const now = (deps.now ?? (() => new Date()))();
-      const due = new Date(now.getTime() + (deps.deletionGraceDays ?? 30) * 86_400_000);
-      try {
-        const row = await withTenant(ctx.tenantId, async (db) => {
-          await authorize(db, ctx, 'org:delete');
-          const before = await lifecycle.lockLifecycle(db, ctx.tenantId);
-          if (!before) return undefined;
-          if (before.lifecycle_state === 'suspended') throw notActive();
-          if (before.lifecycle_state === 'active') {
-            await lifecycle.scheduleDeletion(db, ctx.tenantId, now, due);
-            await recordAudit(db, ctx, {
-              action: 'organization.deletion_scheduled',
-              target: { type: 'organization', id: ctx.tenantId },
-              changes: {
-                before: { lifecycle_state: 'active', deletion_due_at: null },
-                after: { lifecycle_state: 'pending_deletion', deletion_due_at: due.toISOString() },
-              },
-            });
-            await mailOwnersAboutDeletion(
-              db,
-              ctx.tenantId,
-              before,
-              'deletion_scheduled',
-              now.toISOString(),
-              settingsLink,
-              due,
-            );
-          }
-          return repo.findOrganization(db, ctx.tenantId);
-        });
-        if (!row) throw organizationNotFound();
-        return toOrganization(row);
-      } finally {
-        deps.invalidateOrganization(ctx.tenantId);
-      }
+      const graceDays = deps.deletionGraceDays ?? 30;
+      return deletionStep(
+        ctx,
+        (db) => scheduleDeletionIn(db, ctx, { now, graceDays, settingsLink }),
+        () =>
+          new OrganizationsError(
+            'ORGANIZATION_NOT_ACTIVE',
+            'a suspended organization cannot be scheduled for deletion: it must be reactivated first',
+          ),
+      );
     },
 
     async cancelDeletion(ctx) {
       const now = (deps.now ?? (() => new Date()))();
-      try {
-        const row = await withTenant(ctx.tenantId, async (db) => {
-          await authorize(db, ctx, 'org:delete');
-          const before = await lifecycle.lockLifecycle(db, ctx.tenantId);
-          if (!before) return undefined;
-          if (before.lifecycle_state !== 'pending_deletion') {
-            throw new OrganizationsError(
-              'ORGANIZATION_NOT_PENDING_DELETION',
-              'this organization is not scheduled for deletion',
-            );
-          }
-          await lifecycle.cancelDeletion(db, ctx.tenantId, now);
-          await recordAudit(db, ctx, {
-            action: 'organization.deletion_cancelled',
-            target: { type: 'organization', id: ctx.tenantId },
-            changes: {
-              before: {
-                lifecycle_state: 'pending_deletion',
-                deletion_due_at: before.deletion_due_at?.toISOString() ?? null,
-              },
-              after: { lifecycle_state: 'active', deletion_due_at: null },
-            },
-          });
-          await mailOwnersAboutDeletion(
-            db,
-            ctx.tenantId,
-            before,
-            'deletion_cancelled',
-            now.toISOString(),
-            settingsLink,
-            null,
-          );
-          return repo.findOrganization(db, ctx.tenantId);
-        });
-        if (!row) throw organizationNotFound();
-        return toOrganization(row);
-      } finally {
-        deps.invalidateOrganization(ctx.tenantId);
-      }
+      return deletionStep(
+        ctx,
+        (db) => cancelDeletionIn(db, ctx, { now, settingsLink }),
+        () =>
+          new OrganizationsError(
+            'ORGANIZATION_NOT_PENDING_DELETION',
+            'this organization is not scheduled for deletion',
+          ),
+      );
     },
   };
-}
 
-const notActive = () =>
-  new OrganizationsError(
-    'ORGANIZATION_NOT_ACTIVE',
-    'a suspended organization cannot be scheduled for deletion: it must be reactivated first',
-  );
+  /** A deletion request or cancel (`org:delete`) in one transaction; the organization as it is after it. */
+  async function deletionStep(
+    ctx: TenantCtx,
+    step: (db: TenantDb) => Promise<DeletionRequestOutcome>,
+    wrongState: () => OrganizationsError,
+  ): Promise<Organization> {
+    try {
+      const row = await withTenant(ctx.tenantId, async (db) => {
+        await authorize(db, ctx, 'org:delete');
+        const outcome = await step(db);
+        if (outcome === 'wrong_state') throw wrongState();
+        return outcome === 'missing' ? undefined : repo.findOrganization(db, ctx.tenantId);
+      });
+      if (!row) throw organizationNotFound();
+      return toOrganization(row);
+    } finally {
+      deps.invalidateOrganization(ctx.tenantId);
+    }
+  }
+}

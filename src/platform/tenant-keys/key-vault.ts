@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { createPool } from '../db/pool.js';
+import { TenantKeyError } from './errors.js';
 
 /** One version of an organization's data key as the vault holds it. */
 export interface VaultKey {
@@ -69,7 +70,10 @@ export interface KeyVault {
   key(organizationId: string, version: number): Promise<VaultKey | undefined>;
   /** Stores version 1 as active unless the organization has any key row; concurrent calls agree. */
   insertFirst(organizationId: string, wrapped: Buffer, kekId: string): Promise<void>;
-  /** Retires the active version and makes `wrapped` the next one, active at once. Returns its version. */
+  /**
+   * Retires the active version and makes `wrapped` the next one, active at once. Returns its version.
+   * @throws TenantKeyError `ORGANIZATION_KEYS_DESTROYED` after a shred.
+   */
   addVersion(organizationId: string, wrapped: Buffer, kekId: string): Promise<number>;
   /** Destroys the given retired versions (their wrapped keys erased). Returns how many were destroyed. */
   destroyVersions(organizationId: string, versions: readonly number[]): Promise<number>;
@@ -145,6 +149,13 @@ export function createKeyVault(opts: { url: string; pool?: pg.Pool }): KeyVault 
           `select version, state from tenant_data_keys where organization_id = $1 order by version for update`,
           [organizationId],
         );
+        if (rows.rows.length > 0 && rows.rows.every((r) => r.state === 'destroyed')) {
+          // Shredded: a new version would make the organization sealable again.
+          throw new TenantKeyError(
+            'ORGANIZATION_KEYS_DESTROYED',
+            "the organization's keys were destroyed; nothing can be sealed for it",
+          );
+        }
         const next = (rows.rows.at(-1)?.version ?? 0) + 1;
         await c.query(
           `update tenant_data_keys set state = 'retired', retired_at = now()

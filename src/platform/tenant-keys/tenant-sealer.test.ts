@@ -199,6 +199,11 @@ describe('tenant sealer (real key vault, local KMS)', () => {
     expect(await shredder.destroyOrganizationKeys(org)).toEqual({ destroyed: 1 });
     expect(await codeOf(open(sealer, org, bind('r1'), sealed))).toBe('SEALED_VALUE_UNREADABLE');
     expect(await codeOf(seal(sealer, org, bind('r2'), 'new'))).toBe('ORGANIZATION_KEYS_DESTROYED');
+    // Nor can a rotation give it a new key.
+    const fresh = await createLocalKms(KEK).generateDataKey();
+    expect(await codeOf(vault.addVersion(org, fresh.wrapped, fresh.kekId))).toBe(
+      'ORGANIZATION_KEYS_DESTROYED',
+    );
     // The vault keeps a tombstone only: no wrapped key left.
     expect((await vault.versions(org)).map((v) => [v.state, v.wrapped, v.kekId])).toEqual([
       ['destroyed', null, null],
