@@ -39,6 +39,7 @@ import { registerPlanCatalogRoutes } from '../modules/plans/plan-catalog.routes.
 import { registerOrganizationPlanRoutes } from '../modules/plans/organization-plan.routes.js';
 import { registerWebhooksRoutes } from '../modules/webhooks/webhooks.routes.js';
 import { registerGdprRoutes } from '../modules/gdpr/gdpr.routes.js';
+import { registerErasureRoutes } from '../modules/account-erasure/erasure.routes.js';
 import type { Services } from './services.js';
 import type { ComposeOptions } from './compose.js';
 
@@ -78,6 +79,7 @@ export function registerRoutes(
   registerRolesRoutes(app, { roles: s.roles });
   registerAuthRoutes(app, { auth: s.auth, sessions: s.sessions, allowedOrigins });
   registerSessionRoutes(app, { sessions: s.sessions });
+  registerErasureRoutes(app, { erasure: s.erasure, sessions: s.sessions });
   registerTokensRoutes(app, { tokens: s.tokens, verifiedEmail });
   registerTwoFactorRoutes(app, {
     twoFactor: s.twoFactor,

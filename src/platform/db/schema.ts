@@ -102,6 +102,8 @@ export interface UsersTable {
   last_organization_id: string | null;
   /** Display name (1–100 characters, trimmed, no control characters; migration 0013). */
   name: string | null;
+  /** When the user was erased (migration 0028): the row is then an anonymous tombstone. */
+  erased_at: Generated<Date | null>;
   is_platform_admin: Generated<boolean>;
   credentials_changed_at: Generated<Date>;
   created_at: Generated<Date>;
