@@ -119,6 +119,10 @@ export async function buildTestApp(
     quotas?: { refreshMs?: number; now?: () => number };
     /** Per-organization encryption: KMS settings, key cache TTL (local KMS on TEST_KEK by default). */
     tenantKeys?: ComposeOptions['tenantKeys'];
+    /** Metering intervals (how often the aggregator runs, recorded usage is flushed); defaults otherwise. */
+    usage?: ComposeOptions['usage'];
+    /** TRUST_PROXY: the proxies whose `X-Forwarded-For` names the client (default false: none). */
+    trustProxy?: false | string[];
   } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
@@ -136,7 +140,7 @@ export async function buildTestApp(
     poolSize: 4,
     log: createLogger({ level: 'info', destination }),
     bodyLimitBytes: opts.bodyLimitBytes ?? 1024 * 1024,
-    trustProxy: false,
+    trustProxy: opts.trustProxy ?? false,
     version: 'test',
     authenticator: opts.authenticator,
     publicUrl: opts.publicUrl ?? 'http://app.saasready.test',
@@ -156,6 +160,7 @@ export async function buildTestApp(
     stripe: opts.stripe,
     quotas: opts.quotas,
     tenantKeys: opts.tenantKeys,
+    usage: opts.usage,
   });
   return Object.assign(composition, { logs });
 }
