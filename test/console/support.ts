@@ -148,8 +148,12 @@ async function startPrefixProxy(port: number, target: number, prefix: string): P
   return server;
 }
 
+/** The files' views of the shared app (see {@link useConsoleSuite}): a file never closes it. */
+const sharedViews = new WeakSet<ConsoleApp>();
+
+/** Closes an app of {@link startConsoleApp} (nothing for the shared app a file received). */
 export async function stopConsoleApp(c: ConsoleApp | undefined): Promise<void> {
-  if (!c) return;
+  if (!c || sharedViews.has(c)) return;
   await c.app.close();
   await c.close();
 }
@@ -214,7 +218,9 @@ export function useConsoleSuite(use: (app: ConsoleApp, browser: Browser) => void
     const [app, b] = await Promise.all([sharedConsoleApp(), sharedChromium()]);
     browser = b;
     // This file's view of the app: everything shared but the client address.
-    use(Object.assign(Object.create(app) as ConsoleApp, { clientAddress: newClientAddress() }), b);
+    const view = Object.assign(Object.create(app) as ConsoleApp, { clientAddress: newClientAddress() });
+    sharedViews.add(view);
+    use(view, b);
   });
   afterAll(async () => {
     await Promise.all((browser?.contexts() ?? []).map((c) => c.close()));
