@@ -213,11 +213,11 @@ describe('console: Stripe billing in Chromium', () => {
     const row = await c.tenancy.withTenant(orgId, (db) =>
       db
         .selectFrom('organizations')
-        .select(['suspended_by'])
+        .select(['lifecycle_state', 'suspension_reason'])
         .where('id', '=', orgId)
         .executeTakeFirstOrThrow(),
     );
-    expect(row.suspended_by).toBe('billing');
+    expect(row).toEqual({ lifecycle_state: 'suspended', suspension_reason: 'billing' });
 
     // The member (no billing permission): the suspended page, and nothing to pay with.
     const m = member.page;
