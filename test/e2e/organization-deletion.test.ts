@@ -14,6 +14,7 @@ import { sealAudit } from '../support/audit.js';
 import { sharedMailbox } from '../support/mailbox.js';
 import { mailText } from '../support/smtp.js';
 import { connect, testDb } from '../support/tenancy.js';
+import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '../support/provision.js';
 import {
   addNewMember,
   api,
@@ -56,6 +57,7 @@ describe('e2e: organization lifecycle and deletion', () => {
   let admin: User;
   let superuser: pg.Client;
   let workerPool: pg.Pool;
+  let own: ProvisionedDatabase;
   let ownerDb: Kysely<unknown>;
   /** The tenant table a "later migration" adds, at test time. */
   const extraTable = `lifecycle_notes_${randomBytes(4).toString('hex')}`;
@@ -154,18 +156,23 @@ describe('e2e: organization lifecycle and deletion', () => {
       .filter((m) => m.to.includes(email) && subject.test(mailText(m.raw)));
 
   beforeAll(async () => {
-    c = await startApp();
-    superuser = await connect(testDb().adminUrl);
-    workerPool = new pg.Pool({ connectionString: testDb().workerUrl, max: 2 });
+    // A database of its own: this file hard-deletes finalized invoices (holes in the deployment-wide
+    // numbering other files check) and adds a tenant table at run time (other files read the catalog).
+    own = await provisionDatabase(testDb().superuserUrl, 'sr_lifecycle');
+    c = await startApp({
+      database: { url: own.url, workerUrl: own.workerUrl, keyVaultUrl: own.keyVaultUrl },
+    });
+    superuser = await connect(own.adminUrl);
+    workerPool = new pg.Pool({ connectionString: own.workerUrl, max: 2 });
     ownerDb = new Kysely<unknown>({
       dialect: new PostgresDialect({
-        pool: new pg.Pool({ connectionString: testDb().migrationUrl, max: 1 }),
+        pool: new pg.Pool({ connectionString: own.migrationUrl, max: 1 }),
       }),
     });
     // A later migration adds a tenant table, the way every tenant table is made.
     await createTenantTable(
       ownerDb,
-      { roles: testDb().roles },
+      { roles: own.roles },
       {
         name: extraTable,
         columns: 'id uuid not null, note text not null',
@@ -173,7 +180,7 @@ describe('e2e: organization lifecycle and deletion', () => {
       },
     );
     owner = await signUp(c, 'lc-owner');
-    admin = await signUpPlatformAdmin(c, 'lc-admin');
+    admin = await signUpPlatformAdmin(c, 'lc-admin', own.migrationUrl);
   });
   afterAll(async () => {
     await sql`drop table if exists ${sql.id(extraTable)}`.execute(ownerDb);
@@ -181,6 +188,7 @@ describe('e2e: organization lifecycle and deletion', () => {
     await workerPool.end();
     await superuser.end();
     await stopApp(c);
+    if (own) await dropProvisioned(own);
   });
 
   it('an owner schedules the deletion (mails, read-only for members) and cancels it (mails)', async () => {
@@ -369,13 +377,16 @@ describe('e2e: organization lifecycle and deletion', () => {
     const call = (r: (typeof routes)[number]) =>
       owner.browser.req(r.method, r.url, r.method === 'GET' ? undefined : {}, inOrg(org.id));
 
-    // pending_deletion: reads pass the lifecycle rules; writes answer 409, but the flagged cancel.
+    // pending_deletion: reads pass the lifecycle rules; writes answer 409, but the flagged cancel and
+    // export start (owners take their data out before it goes).
     expect((await owner.browser.delete('/v1/organization', inOrg(org.id))).statusCode).toBe(202);
     for (const r of routes) {
       if (r.key === 'POST /v1/organization/cancel-deletion') continue; // it would end the state
       const res = await call(r);
       const code = errorCode(res.body);
-      if (r.method === 'GET') {
+      if (r.key === 'POST /v1/organization/export') {
+        expect({ key: r.key, status: res.statusCode }).toEqual({ key: r.key, status: 202 });
+      } else if (r.method === 'GET') {
         expect({ key: r.key, code }).not.toEqual({ key: r.key, code: 'ORGANIZATION_PENDING_DELETION' });
         expect({ key: r.key, body: res.body }).not.toEqual({
           key: r.key,
@@ -428,7 +439,7 @@ describe('e2e: organization lifecycle and deletion', () => {
   });
 
   it('the deletion functions are the worker role’s (refused to the runtime role and inside a tenant scope); the platform ones need the platform scope', async () => {
-    const app = await connect(testDb().url);
+    const app = await connect(own.url);
     try {
       for (const text of [
         'select * from worker_api.app_priv_deletion_due(now(), 10)',

@@ -371,10 +371,10 @@ describe('catalog: every tenant table is protected', () => {
       'app_platform_organization_expedite_deletion',
       'app_platform_plan_archive',
       'app_platform_plan_save',
-      // The memberships and audit events of a running account export's user: the worker role only (0027).
-      'app_priv_account_export_rows',
       // A user's memberships, for the platform erasure path: only in the platform scope (migration 0028).
       'app_platform_user_memberships',
+      // The memberships and audit events of a running account export's user: the worker role only (0027).
+      'app_priv_account_export_rows',
       'app_priv_api_key_by_key_id',
       // Every organization with audit events: the worker role's hourly checkpoint job only (worker_api).
       'app_priv_audit_chains_to_checkpoint',
