@@ -34,13 +34,19 @@ describe('webhook address policy (SSRF)', () => {
       '::10.0.0.1',
       '64:ff9b::a9fe:a9fe',
       '2002:a00:1::1',
+      // Local-use NAT64 (RFC 8215) and SIIT IPv4-translated (RFC 2765) forms of private addresses.
+      '64:ff9b:1::a00:1',
+      '64:ff9b:1:ffff::7f00:1',
+      '::ffff:0:7f00:1',
+      '::ffff:0:10.0.0.1',
+      '::ffff:0:a9fe:a9fe',
     ]) {
       expect({ a, refused: policy.refusal(a) !== null }).toEqual({ a, refused: true });
     }
   });
 
   it('allows public addresses, and what WEBHOOK_ALLOWED_CIDRS lists (nothing more)', () => {
-    for (const a of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) {
+    for (const a of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '::ffff:0:8.8.8.8']) {
       expect({ a, refusal: policy.refusal(a) }).toEqual({ a, refusal: null });
     }
     const allowing = createAddressPolicy(['127.0.0.1/32', '10.1.0.0/16', '::1']);
@@ -59,6 +65,7 @@ describe('webhook address policy (SSRF)', () => {
     expect(embeddedIPv4('::ffff:10.0.0.1')).toBe('10.0.0.1');
     expect(embeddedIPv4('64:ff9b::8.8.8.8')).toBe('8.8.8.8');
     expect(embeddedIPv4('2002:0a00:0001::')).toBe('10.0.0.1');
+    expect(embeddedIPv4('::ffff:0:a00:1')).toBe('10.0.0.1');
     expect(embeddedIPv4('::1')).toBeNull();
     expect(embeddedIPv4('2606:4700::1111')).toBeNull();
   });
@@ -102,6 +109,35 @@ describe('webhook POSTs: the address is checked when connecting', () => {
       expect(out.kind === 'error' && out.error).toMatch(/^refused: /);
     }
     expect(hits).toBe(before);
+  });
+
+  it("a refused name does not disclose the address it resolved to (the log is the tenant's)", async () => {
+    const out = await post(`http://localhost:${port}/`);
+    expect(out).toMatchObject({
+      kind: 'error',
+      error: 'refused: localhost resolves to a private or reserved address',
+    });
+  });
+
+  it('a status line whose body does not end in time is a timeout, not that status', async () => {
+    const dripping = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('started');
+      /* never ends */
+    });
+    await new Promise<void>((r) => dripping.listen(0, '127.0.0.1', r));
+    try {
+      const p = (dripping.address() as AddressInfo).port;
+      const out = await postJson(new URL(`http://127.0.0.1:${p}/`), {}, '{}', {
+        ...opts(['127.0.0.1/32']),
+        timeoutMs: 300,
+      });
+      expect(out).toMatchObject({ kind: 'error', error: 'no complete answer within 300 ms' });
+    } finally {
+      dripping.closeAllConnections();
+      await new Promise<void>((r) => dripping.close(() => r()));
+    }
   });
 
   it('an allowed address is reached; redirects are not followed; the body is cut at the limit', async () => {

@@ -26,7 +26,7 @@ export class AddressRefusedError extends Error {
  * A `lookup` for the sockets of webhook requests: resolves the name and refuses the connection if ANY
  * address it resolves to is refused by the policy. It runs when the socket connects, on the addresses
  * the socket will use, so a name that resolved to a public address when the endpoint was saved and to a
- * private one now (DNS rebinding) is refused.
+ * private one now (DNS rebinding) is refused. The error does not say which address was refused.
  */
 export function guardedLookup(policy: AddressPolicy): LookupFunction {
   return ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
@@ -34,9 +34,10 @@ export function guardedLookup(policy: AddressPolicy): LookupFunction {
       if (err) return callback(err);
       const list = addresses;
       if (list.length === 0) return callback(new Error(`${hostname} has no address`));
-      for (const a of list) {
-        const why = policy.refusal(a.address);
-        if (why) return callback(new AddressRefusedError(`${hostname} resolves to ${why}`));
+      // The message goes to the organization's delivery log: it names the host the organization typed
+      // but never the address it resolved to (that would map the platform's internal DNS for any tenant).
+      if (list.some((a) => policy.refusal(a.address) !== null)) {
+        return callback(new AddressRefusedError(`${hostname} resolves to a private or reserved address`));
       }
       if (options.all) return callback(null, list);
       return callback(null, list[0]!.address, list[0]!.family);
