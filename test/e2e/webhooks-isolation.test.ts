@@ -20,7 +20,7 @@ import {
  * black-holed receivers must not hold the job slots that every organization's mails, exports and key
  * rotations run in: deliveries run on a job runner of their own.
  */
-describe('e2e: slow webhook receivers do not delay other jobs', () => {
+describe("e2e: one organization's webhooks cannot flood the platform", () => {
   let c: E2eApp;
   let owner: User;
   let org: { id: string; slug: string };
@@ -88,5 +88,40 @@ describe('e2e: slow webhook receivers do not delay other jobs', () => {
     expect(mail).toBeDefined();
     expect(Date.now() - started).toBeLessThan(8_000);
     rememberSecret(/token=([A-Za-z0-9_-]+)/.exec(mailText(mail.raw))![1]!);
+  });
+
+  it('an organization has at most 20 endpoints, also when they are created concurrently', async () => {
+    const create = (path: string) =>
+      owner.browser.post(
+        '/v1/webhooks/endpoints',
+        { url: `${base}${path}`, eventTypes: ['api_key.revoked'], enabled: false },
+        inOrg(org.id),
+      );
+    const list = async () =>
+      (await owner.browser.get('/v1/webhooks/endpoints?limit=100', inOrg(org.id))).json<{
+        data: { id: string }[];
+      }>().data;
+    // Three exist from the test above: 14 more one by one, then 6 at once for the last 3 places.
+    for (let i = 0; i < 14; i++) {
+      const res = await create(`/n${i}`);
+      expect(res.statusCode, res.body).toBe(201);
+      rememberSecret(res.json<{ secret: string }>().secret);
+    }
+    const racing = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => create(`/race${i}`)));
+    for (const r of racing) {
+      if (r.statusCode === 201) rememberSecret(r.json<{ secret: string }>().secret);
+    }
+    expect(racing.map((r) => r.statusCode).sort()).toEqual([201, 201, 201, 409, 409, 409]);
+    expect(racing.find((r) => r.statusCode === 409)!.json()).toMatchObject({
+      error: { code: 'WEBHOOK_ENDPOINT_LIMIT' },
+    });
+    const all = await list();
+    expect(all).toHaveLength(20);
+    // Deleting one makes room for one.
+    const del = await owner.browser.delete(`/v1/webhooks/endpoints/${all[0]!.id}`, inOrg(org.id));
+    expect(del.statusCode, del.body).toBe(204);
+    const again = await create('/again');
+    expect(again.statusCode, again.body).toBe(201);
+    rememberSecret(again.json<{ secret: string }>().secret);
   });
 });
