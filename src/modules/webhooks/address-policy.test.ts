@@ -1,8 +1,9 @@
+import dns from 'node:dns';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAddressPolicy, embeddedIPv4 } from './address-policy.js';
-import { postJson } from './webhook-http.js';
+import { guardedLookup, MAX_CONCURRENT_LOOKUPS, postJson } from './webhook-http.js';
 
 describe('webhook address policy (SSRF)', () => {
   const policy = createAddressPolicy();
@@ -164,6 +165,46 @@ describe('webhook POSTs: the address is checked when connecting', () => {
     } finally {
       slow.closeAllConnections();
       await new Promise<void>((r) => slow.close(() => r()));
+    }
+  });
+});
+
+describe('webhook name lookups', () => {
+  it("take at most two of libuv's threads at once, however slow the names' DNS servers are", async () => {
+    const original = dns.lookup;
+    let running = 0;
+    let most = 0;
+    const pending: (() => void)[] = [];
+    // A getaddrinfo that answers only when told to (an organization's slow authoritative server).
+    (dns as { lookup: unknown }).lookup = (_h: string, _o: unknown, cb: (...a: unknown[]) => void) => {
+      running++;
+      most = Math.max(most, running);
+      pending.push(() => {
+        running--;
+        cb(null, [{ address: '8.8.8.8', family: 4 }]);
+      });
+    };
+    try {
+      const lookup = guardedLookup(createAddressPolicy());
+      const answers = Array.from(
+        { length: 6 },
+        (_, i) =>
+          new Promise<unknown>((resolve) =>
+            lookup(`slow-${i}.example`, { all: true }, (err, list) => resolve(err ?? list)),
+          ),
+      );
+      await new Promise((r) => setTimeout(r, 20));
+      expect(running).toBe(MAX_CONCURRENT_LOOKUPS);
+      while (pending.length > 0) {
+        pending.shift()!();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const all = await Promise.all(answers);
+      expect(all).toHaveLength(6);
+      for (const a of all) expect(a).toEqual([{ address: '8.8.8.8', family: 4 }]);
+      expect(most).toBe(MAX_CONCURRENT_LOOKUPS);
+    } finally {
+      (dns as { lookup: unknown }).lookup = original;
     }
   });
 });
