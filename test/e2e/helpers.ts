@@ -38,6 +38,8 @@ export async function startApp(
     quotas?: { refreshMs?: number; now?: () => number };
     tenantKeys?: ComposeOptions['tenantKeys'];
     webhooks?: ComposeOptions['webhooks'];
+    /** How often the usage aggregator runs and recorded usage is flushed (default 5 s each). */
+    usage?: { aggregateEveryMs?: number; recordFlushMs?: number };
   } = {},
 ): Promise<E2eApp> {
   return buildTestApp({

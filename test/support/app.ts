@@ -121,6 +121,10 @@ export async function buildTestApp(
     tenantKeys?: ComposeOptions['tenantKeys'];
     /** Webhook delivery settings (SSRF exceptions, a short retry schedule, the crash hook). */
     webhooks?: ComposeOptions['webhooks'];
+    /** Metering intervals (how often the aggregator runs, recorded usage is flushed); defaults otherwise. */
+    usage?: ComposeOptions['usage'];
+    /** TRUST_PROXY: the proxies whose `X-Forwarded-For` names the client (default false: none). */
+    trustProxy?: false | string[];
   } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
@@ -138,7 +142,7 @@ export async function buildTestApp(
     poolSize: 4,
     log: createLogger({ level: 'info', destination }),
     bodyLimitBytes: opts.bodyLimitBytes ?? 1024 * 1024,
-    trustProxy: false,
+    trustProxy: opts.trustProxy ?? false,
     version: 'test',
     authenticator: opts.authenticator,
     publicUrl: opts.publicUrl ?? 'http://app.saasready.test',
@@ -152,6 +156,8 @@ export async function buildTestApp(
     smtpUrl: opts.smtpUrl,
     mailFrom: 'SaaSReady <no-reply@saasready.test>',
     devMailbox: false,
+    // Deletions run only where test/e2e/organization-deletion.test.ts runs them (see compose.ts).
+    scheduleDeletions: false,
     runJobs: opts.runJobs ?? false,
     redisUrl: opts.redisUrl,
     requireVerifiedEmail: opts.requireVerifiedEmail,
@@ -159,6 +165,7 @@ export async function buildTestApp(
     quotas: opts.quotas,
     tenantKeys: opts.tenantKeys,
     webhooks: opts.webhooks,
+    usage: opts.usage,
   });
   return Object.assign(composition, { logs });
 }

@@ -78,7 +78,11 @@ describe('quota enforcement', () => {
     }));
 
   beforeAll(async () => {
-    c = await startApp({ quotas: { now: () => Date.now() + offset, refreshMs: 1000 } });
+    // The aggregator (and the notice run after it) every 500 ms: its effects are seen sooner.
+    c = await startApp({
+      quotas: { now: () => Date.now() + offset, refreshMs: 1000 },
+      usage: { aggregateEveryMs: 500, recordFlushMs: 500 },
+    });
     admin = await signUpPlatformAdmin(c, 'q-admin');
     owner = await signUp(c, 'q-owner');
     for (const key of [countMeter, softMeter]) {
@@ -275,7 +279,7 @@ describe('quota enforcement', () => {
     expect((await key.post('/v1/usage/events', { events: sent })).json()).toMatchObject({ accepted: 2 });
     const dayStart = new Date(yesterday);
     dayStart.setUTCHours(0, 0, 0, 0);
-    // Nothing was refused: only the aggregator's run (every few seconds, its notice run queued, not
+    // Nothing was refused: only the aggregator's run (every 500 ms here, its notice run queued, not
     // awaited) can find that yesterday reached its limit.
     const got = await eventually(
       () => c.tenancy.withTenant(a.id, (db) => listNotices(db, a.id), { mode: 'read' }),
@@ -345,7 +349,7 @@ describe('quota enforcement', () => {
     const aggregated = async (n: number) => {
       await eventually(
         async () => {
-          // The background aggregator runs every 5 s (it checks notices after each run); so does this.
+          // The background aggregator runs every 500 ms (it checks notices after each run); so does this.
           await c.services.quotaNotices.check([a.id]);
           return c.tenancy.withTenant(
             a.id,
