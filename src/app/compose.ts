@@ -57,7 +57,7 @@ import { selectKms, type KmsSettings } from '../platform/tenant-keys/kms-select.
 import { ROTATION_SWEEP_CRONTAB, tenantKeyJobHandlers } from '../modules/tenant-keys/tenant-keys.jobs.js';
 import type { WebhookConfig } from '../platform/config-webhooks.js';
 import { createWebhookDelivery, type WebhookDeliveryDeps } from '../modules/webhooks/webhook-delivery.js';
-import { webhookSettings } from '../modules/webhooks/webhook-settings.js';
+import { WEBHOOK_WORKER_CONCURRENCY, webhookSettings } from '../modules/webhooks/webhook-settings.js';
 import { GDPR_DEFAULTS, type GdprConfig } from '../platform/config-gdpr.js';
 import { createPlatformDb as workerKysely } from '../platform/db/platform-db.js';
 import {
@@ -220,6 +220,8 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
   const usage = usageSettings(opts.usage);
   let worker: JobWorker | undefined;
   let jobPool: pg.Pool | undefined;
+  let webhookWorker: JobWorker | undefined;
+  let webhookJobPool: pg.Pool | undefined;
   let aggregator: UsageAggregator | undefined;
   if (opts.runJobs !== false) {
     if (!opts.workerDatabaseUrl) throw new Error('compose: workerDatabaseUrl is required to run jobs');
@@ -310,7 +312,6 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
           withTenant: tenancy.withTenant,
           log: opts.log,
         }),
-        ...webhookDelivery.handlers,
         [ORGANIZATION_EXPORT_TASK]: createOrganizationExportJobHandler({
           withTenant: tenancy.withTenant,
           ...exportJobs,
@@ -339,6 +340,24 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
         ROTATION_SWEEP_CRONTAB +
         stripe.crontab +
         RETENTION_CRONTAB,
+    });
+    // Webhook deliveries on a runner of their own (its own small pool): a POST may wait for
+    // WEBHOOK_TIMEOUT_MS, and one organization's slow or black-holed receivers must not hold the slots
+    // that every organization's mails, exports and key rotations run in (the main runner never takes a
+    // webhooks.* job: graphile-worker only fetches the tasks a runner knows).
+    webhookJobPool = createPool({
+      url: opts.workerDatabaseUrl,
+      max: 3,
+      applicationName: 'saasready-webhooks',
+    });
+    webhookWorker = await startJobWorker({
+      pool: webhookJobPool,
+      kek: opts.secrets.kek,
+      log: opts.log,
+      pollIntervalMs: 500,
+      concurrency: WEBHOOK_WORKER_CONCURRENCY,
+      purge: false,
+      handlers: webhookDelivery.handlers,
     });
     const usageAggregator = createUsageAggregator({
       pool: checkpointPool,
@@ -369,7 +388,9 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       await aggregator?.stop();
       await services.quotaNotices.idle(); // the queued quota notices, while the pools are open
       await worker?.stop();
+      await webhookWorker?.stop();
       await jobPool?.end();
+      await webhookJobPool?.end();
       mailer.close();
       // The last batch of API key `last_used_at` values needs the pool: before the pools close.
       await services.apiKeyAuth.close();

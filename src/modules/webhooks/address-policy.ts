@@ -3,8 +3,10 @@ import { BlockList, isIP } from 'node:net';
 /**
  * Which addresses a webhook may be sent to (SSRF): none of the private, loopback, link-local,
  * unique-local, multicast, unspecified, CGNAT, documentation, benchmarking or reserved ranges, IPv4 and
- * IPv6 alike; an IPv6 address embedding an IPv4 one (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible,
- * NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) is judged by that IPv4 address. Ranges listed in
+ * IPv6 alike (the local-use NAT64 prefix `64:ff9b:1::/48` included: it may translate to any IPv4 address);
+ * an IPv6 address embedding an IPv4 one (IPv4-mapped `::ffff:a.b.c.d`, IPv4-translated
+ * `::ffff:0:a.b.c.d`, IPv4-compatible, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) is judged by that IPv4
+ * address. Ranges listed in
  * WEBHOOK_ALLOWED_CIDRS are allowed anyway (a receiver on the private network, the tests' 127.0.0.1).
  */
 const REFUSED_V4: readonly [string, number][] = [
@@ -27,6 +29,7 @@ const REFUSED_V4: readonly [string, number][] = [
 const REFUSED_V6: readonly [string, number][] = [
   ['::', 128], // unspecified
   ['::1', 128], // loopback
+  ['64:ff9b:1::', 48], // local-use NAT64 (RFC 8215): translated to any IPv4 address, private ones included
   ['100::', 64], // discard-only
   ['2001:db8::', 32], // documentation
   ['fc00::', 7], // unique-local
@@ -65,13 +68,14 @@ function v6Bytes(address: string): number[] | null {
   return bytes.length === 16 ? bytes : null;
 }
 
-/** The IPv4 address an IPv6 one embeds (mapped, compatible, NAT64, 6to4), or null. */
+/** The IPv4 address an IPv6 one embeds (mapped, translated, compatible, NAT64, 6to4), or null. */
 export function embeddedIPv4(address: string): string | null {
   const b = v6Bytes(address);
   if (!b) return null;
   const zero = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
   const v4 = (at: number) => b.slice(at, at + 4).join('.');
   if (zero(0, 10) && b[10] === 0xff && b[11] === 0xff) return v4(12); // ::ffff:a.b.c.d
+  if (zero(0, 8) && b[8] === 0xff && b[9] === 0xff && zero(10, 12)) return v4(12); // SIIT ::ffff:0:a.b.c.d
   if (zero(0, 12) && !zero(12, 16) && !(zero(12, 15) && b[15] === 1)) return v4(12); // ::a.b.c.d
   if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zero(4, 12)) return v4(12); // NAT64
   if (b[0] === 0x20 && b[1] === 0x02) return v4(2); // 6to4

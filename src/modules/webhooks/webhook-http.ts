@@ -26,22 +26,67 @@ export class AddressRefusedError extends Error {
  * A `lookup` for the sockets of webhook requests: resolves the name and refuses the connection if ANY
  * address it resolves to is refused by the policy. It runs when the socket connects, on the addresses
  * the socket will use, so a name that resolved to a public address when the endpoint was saved and to a
- * private one now (DNS rebinding) is refused.
+ * private one now (DNS rebinding) is refused. The error does not say which address was refused.
  */
 export function guardedLookup(policy: AddressPolicy): LookupFunction {
   return ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
-    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return callback(err);
-      const list = addresses;
-      if (list.length === 0) return callback(new Error(`${hostname} has no address`));
-      for (const a of list) {
-        const why = policy.refusal(a.address);
-        if (why) return callback(new AddressRefusedError(`${hostname} resolves to ${why}`));
+    withLookupSlot((release) => {
+      try {
+        dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+          release();
+          answerLookup(hostname, options, policy, callback, err, addresses);
+        });
+      } catch (err) {
+        release();
+        callback(err);
       }
-      if (options.all) return callback(null, list);
-      return callback(null, list[0]!.address, list[0]!.family);
     });
   }) as LookupFunction;
+}
+
+/**
+ * At most this many webhook name lookups at once. `dns.lookup` (getaddrinfo) holds one of libuv's 4
+ * threadpool threads until the resolver answers, and an organization controls its endpoint's name, so its
+ * slow authoritative server could hold them all: every file read and password hash of the process (every
+ * tenant's logins) would wait. Two slots leave the other threads free.
+ */
+export const MAX_CONCURRENT_LOOKUPS = 2;
+let lookupsRunning = 0;
+const lookupsWaiting: (() => void)[] = [];
+
+function withLookupSlot(run: (release: () => void) => void): void {
+  const start = () => {
+    lookupsRunning++;
+    let released = false;
+    run(() => {
+      if (released) return;
+      released = true;
+      lookupsRunning--;
+      lookupsWaiting.shift()?.();
+    });
+  };
+  if (lookupsRunning < MAX_CONCURRENT_LOOKUPS) start();
+  else lookupsWaiting.push(start);
+}
+
+function answerLookup(
+  hostname: string,
+  options: dns.LookupOptions,
+  policy: AddressPolicy,
+  callback: (...args: unknown[]) => void,
+  err: NodeJS.ErrnoException | null,
+  addresses: dns.LookupAddress[],
+): void {
+  if (err) return callback(err);
+  const list = addresses;
+  if (list.length === 0) return callback(new Error(`${hostname} has no address`));
+  // The message goes to the organization's delivery log: it names the host the organization typed
+  // but never the address it resolved to (that would map the platform's internal DNS for any tenant).
+  if (list.some((a) => policy.refusal(a.address) !== null)) {
+    return callback(new AddressRefusedError(`${hostname} resolves to a private or reserved address`));
+  }
+  if (options.all) return callback(null, list);
+  return callback(null, list[0]!.address, list[0]!.family);
 }
 
 /**

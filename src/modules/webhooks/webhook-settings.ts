@@ -12,3 +12,10 @@ export function webhookSettings(config: Partial<WebhookConfig> = {}): WebhookSet
     disableAfterDays: config.disableAfterDays ?? 5,
   };
 }
+
+/**
+ * How many webhook POSTs run at once, on the webhook deliveries' own job runner (src/app/compose.ts). They
+ * mostly wait on the network, so more than the main runner's 2; a separate runner so that slow receivers
+ * delay only webhooks, never mails or exports.
+ */
+export const WEBHOOK_WORKER_CONCURRENCY = 8;

@@ -6,7 +6,8 @@ export type WebhooksErrorCode =
   | 'WEBHOOK_URL_INVALID'
   | 'WEBHOOK_URL_NOT_ALLOWED'
   | 'WEBHOOK_EVENT_TYPES_INVALID'
-  | 'WEBHOOK_ENDPOINT_DISABLED';
+  | 'WEBHOOK_ENDPOINT_DISABLED'
+  | 'WEBHOOK_ENDPOINT_LIMIT';
 
 const STATUS: Record<WebhooksErrorCode, number> = {
   WEBHOOK_ENDPOINT_NOT_FOUND: 404,
@@ -15,6 +16,7 @@ const STATUS: Record<WebhooksErrorCode, number> = {
   WEBHOOK_URL_NOT_ALLOWED: 400,
   WEBHOOK_EVENT_TYPES_INVALID: 400,
   WEBHOOK_ENDPOINT_DISABLED: 409,
+  WEBHOOK_ENDPOINT_LIMIT: 409,
 };
 
 /** Errors of the webhooks module. */

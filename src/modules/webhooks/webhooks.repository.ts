@@ -44,6 +44,17 @@ export async function insertEndpoint(
   return res.rows[0]!;
 }
 
+/**
+ * How many endpoints the organization has, counted under a transaction-level lock of the organization's
+ * endpoint list, so that concurrent creations cannot each see room for one more.
+ */
+export async function countEndpointsLocked(db: TenantDb, org: string): Promise<number> {
+  await sql`select pg_advisory_xact_lock(hashtext(${`webhook_endpoints:${org}`}))`.execute(db);
+  const res = await sql<{ n: number }>`select count(*)::int as n from webhook_endpoints
+    where organization_id = ${org}`.execute(db);
+  return res.rows[0]!.n;
+}
+
 export async function findEndpoint(
   db: TenantDb,
   org: string,

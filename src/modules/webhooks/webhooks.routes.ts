@@ -104,7 +104,7 @@ export function registerWebhooksRoutes(app: App, deps: { webhooks: WebhooksServi
           },
           { additionalProperties: false },
         ),
-        response: { 201: CreatedEndpoint, 422: ErrorResponse, ...errors },
+        response: { 201: CreatedEndpoint, 409: ErrorResponse, 422: ErrorResponse, ...errors },
       },
     },
     async (req, reply) => {

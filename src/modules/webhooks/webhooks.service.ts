@@ -73,6 +73,12 @@ export interface WebhooksServiceDeps {
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
+/**
+ * Endpoints per organization. Every event goes to every matching endpoint: without a bound, one action
+ * would fan out into any number of POSTs (at a third party's server, or filling the delivery runner).
+ */
+export const MAX_ENDPOINTS_PER_ORGANIZATION = 20;
+
 export const toEndpoint = (r: repo.EndpointRow): WebhookEndpoint => ({
   id: r.id,
   url: r.url,
@@ -140,6 +146,12 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
   }
 
   async function insert(ctx: TenantCtx, db: TenantDb, input: EndpointInput, url: string, types: string[]) {
+    if ((await repo.countEndpointsLocked(db, ctx.tenantId)) >= MAX_ENDPOINTS_PER_ORGANIZATION) {
+      throw new WebhooksError(
+        'WEBHOOK_ENDPOINT_LIMIT',
+        `an organization has at most ${MAX_ENDPOINTS_PER_ORGANIZATION} webhook endpoints; delete one first`,
+      );
+    }
     const id = uuidv7();
     const secret = newWebhookSecret();
     const sealed = await sealer.sealForTenant(db, ctx.tenantId, secretBinding(id), secret);

@@ -62,6 +62,8 @@ export async function startJobWorker(opts: {
   pollIntervalMs?: number;
   /** graphile-worker crontab lines of the handlers' recurring tasks (queued unsealed: `_cron` only). */
   crontab?: string;
+  /** Runs (and schedules) the hourly queue purge (default true; false for a second runner on the queue). */
+  purge?: boolean;
 }): Promise<JobWorker> {
   const box = createJobPayloadBox(opts.kek);
   const recurring = new Set(
@@ -113,10 +115,13 @@ export async function startJobWorker(opts: {
     };
     taskList[name] = task;
   }
-  taskList[PURGE_TASK] = async () => {
-    const purged = await purgeJobs(opts.pool);
-    opts.log.info({ component: 'jobs', ...purged }, 'job queue purged');
-  };
+  const purge = opts.purge !== false;
+  if (purge) {
+    taskList[PURGE_TASK] = async () => {
+      const purged = await purgeJobs(opts.pool);
+      opts.log.info({ component: 'jobs', ...purged }, 'job queue purged');
+    };
+  }
   const logger = new Logger((scope) => (level, message, meta) => {
     const fields = { component: 'jobs', ...scope, ...(meta ?? {}) };
     const lvl = String(level);
@@ -130,7 +135,7 @@ export async function startJobWorker(opts: {
     concurrency: opts.concurrency ?? 2,
     pollInterval: opts.pollIntervalMs ?? 1000,
     noHandleSignals: true,
-    crontab: `${opts.crontab ?? ''}${PURGE_CRONTAB}`,
+    crontab: `${opts.crontab ?? ''}${purge ? PURGE_CRONTAB : ''}`,
     logger,
   });
   return { stop: () => runner.stop() };
