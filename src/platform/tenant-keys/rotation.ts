@@ -159,18 +159,39 @@ export function createKeyRotation(deps: KeyRotationDeps) {
       return { version };
     },
 
-    /** Re-wraps every live data key under the current KEK (the KEK rotation job's body). */
-    async rewrapAll(opts: { maxKeys?: number } = {}): Promise<{ rewrapped: number } & RewrapProgress> {
+    /**
+     * Re-wraps every live data key under the current KEK (the KEK rotation job's body). A key that cannot
+     * be re-wrapped (its KEK no longer held) is skipped and counted in `failed`, so it never holds up the
+     * others; it stays under its old KEK (`done` < `total`) and a later run tries it again.
+     */
+    async rewrapAll(
+      opts: { maxKeys?: number } = {},
+    ): Promise<{ rewrapped: number; failed: number } & RewrapProgress> {
       let rewrapped = 0;
+      const failed = new Set<string>();
       const max = opts.maxKeys ?? Number.POSITIVE_INFINITY;
       while (rewrapped < max) {
-        const n = await deps.vault.rewrapBatch(deps.kms.currentKekId, Math.min(50, max - rewrapped), (w, k) =>
-          deps.kms.reEncrypt(w, k),
+        const before = failed.size;
+        const n = await deps.vault.rewrapBatch(
+          deps.kms.currentKekId,
+          Math.min(50, max - rewrapped),
+          (w, k) => deps.kms.reEncrypt(w, k),
+          failed,
         );
-        if (n === 0) break;
+        if (n === 0 && failed.size === before) break;
         rewrapped += n;
       }
-      return { rewrapped, ...(await deps.vault.rewrapProgress(deps.kms.currentKekId)) };
+      if (failed.size > 0) {
+        deps.log?.error(
+          { failed: failed.size },
+          'KEK rotation: data keys that could not be re-wrapped (is their KEK still in KEK_PREVIOUS?)',
+        );
+      }
+      return {
+        rewrapped,
+        failed: failed.size,
+        ...(await deps.vault.rewrapProgress(deps.kms.currentKekId)),
+      };
     },
 
     /** KEK rotation progress: live keys, and how many are wrapped by the current KEK. */
