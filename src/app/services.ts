@@ -205,6 +205,7 @@ export function createServices(deps: {
   const twoFactor = createTwoFactorService({
     db: platformDb,
     kek: opts.secrets.kek,
+    previousKeks: opts.tenantKeys?.kekPrevious ?? [],
     issuer: 'SaaSReady',
     onChanged: (userId) => bus.publish({ kind: 'user', userId }),
   });

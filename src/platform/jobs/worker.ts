@@ -56,6 +56,8 @@ export async function startJobWorker(opts: {
   pool: pg.Pool;
   /** The KEK; job payloads are sealed under a key derived from it. */
   kek: Buffer;
+  /** Earlier KEKs (KEK_PREVIOUS): payloads queued before a KEK rotation still open. */
+  previousKeks?: readonly Buffer[];
   handlers: Record<string, JobHandler>;
   log: Pino;
   concurrency?: number;
@@ -63,7 +65,7 @@ export async function startJobWorker(opts: {
   /** graphile-worker crontab lines of the handlers' recurring tasks (queued unsealed: `_cron` only). */
   crontab?: string;
 }): Promise<JobWorker> {
-  const box = createJobPayloadBox(opts.kek);
+  const box = createJobPayloadBox(opts.kek, opts.previousKeks);
   const recurring = new Set(
     (opts.crontab ?? '')
       .split('\n')
