@@ -276,6 +276,7 @@ export function createServices(deps: {
       accounts: accountExports,
       permissionsIn: async (orgId, userId) =>
         (await membershipLookup.activeMembership(orgId, userId))?.permissions ?? null,
+      policyOf: (orgId) => organizationPolicies.get(orgId),
     }),
     meters: createMetersService({ db: platformDb, changed: () => meterCatalog.forget() }),
     usageEvents,

@@ -195,6 +195,33 @@ describe('e2e: GDPR exports over HTTP', () => {
       await admin.end();
     }
   });
+
+  it('a link follows the organization policy: suspended → 403 as its tenant routes, marked for deletion → 404', async () => {
+    const c2 = await createOrg(owner.browser, 'gdpr-policy');
+    const start = await owner.browser.post('/v1/organization/export', undefined, inOrg(c2.id));
+    expect(start.statusCode, start.body).toBe(202);
+    const view = await finished(
+      owner.browser,
+      `/v1/organization/exports/${start.json<ExportView>().id}`,
+      inOrg(c2.id),
+    );
+    const link = view.download!.url;
+    rememberSecret(tokenOf(link));
+    expect((await owner.browser.get(pathOf(link))).statusCode).toBe(200);
+    // Suspended by an administrator: every tenant route refuses, and so does the link minted before.
+    await c.services.platform.setSuspended(owner.userId, c2.id, true);
+    expect((await owner.browser.get('/v1/organization/exports', inOrg(c2.id))).statusCode).toBe(403);
+    const suspended = await owner.browser.get(pathOf(link));
+    expect(suspended.statusCode).toBe(403);
+    expect(suspended.json<{ error: { code: string } }>().error.code).toBe('ORGANIZATION_SUSPENDED');
+    await c.services.platform.setSuspended(owner.userId, c2.id, false);
+    expect((await owner.browser.get(pathOf(link))).statusCode).toBe(200);
+    // Marked for deletion: as for a missing organization.
+    expect((await owner.browser.delete('/v1/organization', inOrg(c2.id))).statusCode).toBe(202);
+    const gone = await owner.browser.get(pathOf(link));
+    expect(gone.statusCode).toBe(404);
+    expect(gone.json()).toEqual({ error: { code: 'EXPORT_NOT_FOUND', message: 'export not found' } });
+  });
 });
 
 /** The claims of a real link (to re-sign them with another key or clock). */

@@ -11,8 +11,9 @@ export const EXPORT_PERMISSION: Permission = 'org:export';
  * Following a signed download link (`GET /v1/exports/download?token=…`), on a `user` route so the link
  * works only in the session (or with the access token) of the user it was signed for:
  * - malformed or forged: 401 EXPORT_LINK_INVALID; past its expiry: 401 EXPORT_LINK_EXPIRED;
- * - signed for another user, or an organization the user no longer holds `org:export` in, or an export
- *   not ready (expired, purged): 404 EXPORT_NOT_FOUND, as for an export that does not exist.
+ * - signed for another user, or an organization the user no longer holds `org:export` in or that is
+ *   marked for deletion, or an export not ready (expired, purged): 404 EXPORT_NOT_FOUND, as for an export
+ *   that does not exist; an organization suspended: 403 ORGANIZATION_SUSPENDED, as on its tenant routes.
  */
 export function createExportDownloads(deps: {
   links: ExportLinks;
@@ -20,6 +21,17 @@ export function createExportDownloads(deps: {
   accounts: AccountExportsService;
   /** The user's ACTIVE membership permissions in the organization, null without one. */
   permissionsIn: (orgId: string, userId: string) => Promise<ReadonlySet<Permission> | null>;
+  /**
+   * The organization's policy, as tenant resolution reads it (null: no such organization). The download
+   * is a `user` route, so it checks here what every tenant route is refused for: marked for deletion
+   * (404, as missing) or suspended (403).
+   */
+  policyOf: (
+    orgId: string,
+  ) =>
+    | Promise<{ deletionRequested: boolean; suspended: boolean } | null>
+    | { deletionRequested: boolean; suspended: boolean }
+    | null;
 }) {
   return {
     async download(who: AccountActor, token: string): Promise<{ filename: string; data: Buffer }> {
@@ -33,8 +45,13 @@ export function createExportDownloads(deps: {
       if (claims.user !== who.userId) throw exportNotFound();
       if (claims.kind === 'account') return deps.accounts.download(who, claims.exportId);
       const org = claims.org!;
+      const policy = await deps.policyOf(org);
+      if (!policy || policy.deletionRequested) throw exportNotFound();
       const permissions = await deps.permissionsIn(org, who.userId);
       if (!permissions?.has(EXPORT_PERMISSION)) throw exportNotFound();
+      if (policy.suspended) {
+        throw new GdprError('ORGANIZATION_SUSPENDED', 'this organization is suspended');
+      }
       return deps.organizations.download(org, who.userId, claims.exportId);
     },
   };

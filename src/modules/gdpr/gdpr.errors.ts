@@ -6,7 +6,8 @@ export type GdprErrorCode =
   | 'EXPORT_NOT_READY'
   | 'EXPORT_LINK_INVALID'
   | 'EXPORT_LINK_EXPIRED'
-  | 'IDEMPOTENCY_KEY_REUSED';
+  | 'IDEMPOTENCY_KEY_REUSED'
+  | 'ORGANIZATION_SUSPENDED';
 
 const STATUS: Record<GdprErrorCode, number> = {
   EXPORT_NOT_FOUND: 404,
@@ -15,6 +16,7 @@ const STATUS: Record<GdprErrorCode, number> = {
   EXPORT_LINK_INVALID: 401,
   EXPORT_LINK_EXPIRED: 401,
   IDEMPOTENCY_KEY_REUSED: 422,
+  ORGANIZATION_SUSPENDED: 403,
 };
 
 /** Errors of the GDPR export module. */
