@@ -38,6 +38,8 @@ export interface KeyRotationDeps {
 }
 
 const BATCH = 100;
+/** When values of an older version remain after a pass (locked rows, late seals): the next run's delay. */
+const REMAINING_RETRY_MS = 10_000;
 
 /**
  * Key rotation. An organization's data key: a new version is active at once; `reencryptOrganization`
@@ -133,9 +135,17 @@ export function createKeyRotation(deps: KeyRotationDeps) {
         retryAt: new Date(settledAt + 1000),
       };
     }
-    // Every instance has dropped the old active version by now: a last look, then destroy.
+    // Every instance has dropped the old active version by now: a last look, then destroy. Values still
+    // of an older version were sealed by an instance late to hear of the rotation, or sit in rows another
+    // transaction holds (SKIP LOCKED passed them): a run shortly after takes them, rather than this one
+    // spinning on a lock it cannot wait for.
     if ((await remaining(organizationId, active.version)) > 0) {
-      return reencryptOrganization(organizationId);
+      return {
+        reencrypted,
+        destroyedVersions: [],
+        pendingVersions: retired.map((v) => v.version),
+        retryAt: new Date(now() + REMAINING_RETRY_MS),
+      };
     }
     const destroyedVersions = retired.map((v) => v.version);
     await deps.vault.destroyVersions(organizationId, destroyedVersions);
