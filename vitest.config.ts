@@ -1,14 +1,45 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
+
+/** What every test file runs with. */
+const common: TestProjectInlineConfiguration['test'] = {
+  // Every test process seals job payloads with the test KEK (code that queues jobs outside compose()).
+  setupFiles: ['./test/support/job-key.ts'],
+  testTimeout: 30_000,
+  hookTimeout: 120_000,
+  pool: 'forks',
+  maxWorkers: 2,
+};
+
+const CONSOLE = 'test/console/**/*.test.ts';
 
 export default defineConfig({
   test: {
+    // Once per run (not per project): the database, Redis and the SMTP sink every file uses.
     globalSetup: ['./test/support/global-setup.ts'],
-    // Every test process seals job payloads with the test KEK (code that queues jobs outside compose()).
-    setupFiles: ['./test/support/job-key.ts'],
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 120_000,
-    pool: 'forks',
     maxWorkers: 2,
+    projects: [
+      {
+        // The browser tests, first (they are the longest): a test process runs console file after console
+        // file without isolation, so one app and one Chromium serve them all (test/console/support.ts;
+        // each test still has its own browser context, users and organizations), closed by the
+        // environment's teardown when Vitest ends the process (test/console/environment.ts).
+        test: {
+          ...common,
+          name: 'console',
+          include: [CONSOLE],
+          isolate: false,
+          environment: './test/console/environment.ts',
+        },
+      },
+      {
+        // Everything else, each file in a fresh process.
+        test: {
+          ...common,
+          name: 'server',
+          include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, CONSOLE],
+        },
+      },
+    ],
   },
 });

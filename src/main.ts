@@ -90,6 +90,7 @@ async function main(): Promise<void> {
     mailFrom: config.mailFrom,
     requireVerifiedEmail: config.requireVerifiedEmail,
     usage: config.usage,
+    orgDeletionGraceDays: config.orgDeletionGraceDays,
     stripe: config.stripe,
     gdpr: config.gdpr,
     closeLocalPeriods: config.billingClosePeriods,

@@ -47,6 +47,11 @@ import {
   PERIOD_CLOSE_TASK,
 } from '../modules/billing/period-close.js';
 import { aggregatedUpToNow } from '../modules/billing/period-close-barrier.js';
+import {
+  ORG_DELETION_CRONTAB,
+  ORG_DELETION_TASK,
+  runOrganizationDeletions,
+} from '../modules/organization-lifecycle/deletion-job.js';
 import { createKeyVault } from '../platform/tenant-keys/key-vault.js';
 import { selectKms, type KmsSettings } from '../platform/tenant-keys/kms-select.js';
 import { ROTATION_SWEEP_CRONTAB, tenantKeyJobHandlers } from '../modules/tenant-keys/tenant-keys.jobs.js';
@@ -116,6 +121,15 @@ export interface ComposeOptions {
   readonly usage?: UsageSettings;
   /** The Stripe billing provider (STRIPE_*); undefined: the built-in (local) provider. */
   readonly stripe?: StripeConfig;
+  /** ORG_DELETION_GRACE_DAYS: how long a scheduled organization deletion waits (default 30). */
+  readonly orgDeletionGraceDays?: number;
+  /** The organization deletion job: rows deleted per batch (default 5,000). */
+  readonly deletionBatchSize?: number;
+  /**
+   * Schedule the organization deletion job (default true). The test suite's compositions turn it off: its
+   * test runs the job itself, and a schedule firing in another test process must not race it.
+   */
+  readonly scheduleDeletions?: boolean;
   /** The clock of the Stripe grace-period job (tests). */
   readonly now?: () => Date;
   /** Quota enforcement: how often the aggregated usage is re-read (default 10 s); a clock (tests). */
@@ -278,6 +292,20 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
             }
           : {}),
         ...stripe.handlers,
+        ...(opts.scheduleDeletions === false
+          ? {}
+          : {
+              [ORG_DELETION_TASK]: async () => {
+                await runOrganizationDeletions({
+                  workerPool: checkpointPool,
+                  shredder: services.tenantKeyShredder,
+                  now: opts.now ?? (() => new Date()),
+                  ...(opts.deletionBatchSize ? { batchSize: opts.deletionBatchSize } : {}),
+                  organizationChanged: (orgId) => services.organizationPolicies.invalidate(orgId),
+                  log: opts.log,
+                });
+              },
+            }),
         ...tenantKeyJobHandlers({
           rotation: services.keyRotation,
           vault: keyVault,
@@ -306,6 +334,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
         }),
       },
       crontab:
+        (opts.scheduleDeletions === false ? '' : ORG_DELETION_CRONTAB) +
         CHECKPOINT_CRONTAB +
         USAGE_PARTITIONS_CRONTAB +
         (closeLocalPeriods ? PERIOD_CLOSE_CRONTAB : '') +

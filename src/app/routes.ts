@@ -25,6 +25,7 @@ import { registerTokensRoutes } from '../modules/tokens/tokens.routes.js';
 import { registerTwoFactorRoutes } from '../modules/two-factor/two-factor.routes.js';
 import { registerInvitationsRoutes } from '../modules/invitations/invitations.routes.js';
 import { registerPlatformRoutes } from '../modules/platform-admin/platform-admin.routes.js';
+import { registerLifecycleRoutes } from '../modules/organization-lifecycle/lifecycle.routes.js';
 import { registerTenantKeyRoutes } from '../modules/tenant-keys/tenant-keys.routes.js';
 import { registerFlagsRoutes } from '../modules/flags/flags.routes.js';
 import { registerFlagDefinitionsRoutes } from '../modules/flags/flag-definitions.routes.js';
@@ -38,6 +39,7 @@ import { registerPlanCatalogRoutes } from '../modules/plans/plan-catalog.routes.
 import { registerOrganizationPlanRoutes } from '../modules/plans/organization-plan.routes.js';
 import { registerWebhooksRoutes } from '../modules/webhooks/webhooks.routes.js';
 import { registerGdprRoutes } from '../modules/gdpr/gdpr.routes.js';
+import { registerErasureRoutes } from '../modules/account-erasure/erasure.routes.js';
 import type { Services } from './services.js';
 import type { ComposeOptions } from './compose.js';
 
@@ -77,6 +79,7 @@ export function registerRoutes(
   registerRolesRoutes(app, { roles: s.roles });
   registerAuthRoutes(app, { auth: s.auth, sessions: s.sessions, allowedOrigins });
   registerSessionRoutes(app, { sessions: s.sessions });
+  registerErasureRoutes(app, { erasure: s.erasure, sessions: s.sessions });
   registerTokensRoutes(app, { tokens: s.tokens, verifiedEmail });
   registerTwoFactorRoutes(app, {
     twoFactor: s.twoFactor,
@@ -109,6 +112,7 @@ export function registerRoutes(
     },
   });
   registerPlatformRoutes(app, { platform: s.platform });
+  registerLifecycleRoutes(app, { lifecycle: s.organizationLifecycle });
   registerTenantKeyRoutes(app, { tenantKeys: s.tenantKeys });
   registerFlagsRoutes(app, { flags: s.flags });
   registerFlagDefinitionsRoutes(app, { definitions: s.flagDefinitions });

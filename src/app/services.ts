@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import type { PlatformDb } from '../platform/db/platform-db.js';
 import type { Tenancy } from '../platform/tenancy/tenancy.js';
 import { createProjectsService } from '../modules/projects/projects.service.js';
@@ -53,6 +54,7 @@ import { createQuotaCounters } from '../modules/quotas/quota-counters.js';
 import { createQuotaNotices } from '../modules/quotas/quota-notices.js';
 import { createApiRequestsQuota } from '../modules/quotas/quota-hook.js';
 import { quotaUsage } from '../modules/quotas/quotas.repository.js';
+import { createOrganizationLifecycleService } from '../modules/organization-lifecycle/lifecycle.service.js';
 import type { KeyVault } from '../platform/tenant-keys/key-vault.js';
 import type { Kms } from '../platform/tenant-keys/kms.js';
 import { createTenantSealer } from '../platform/tenant-keys/tenant-sealer.js';
@@ -66,6 +68,11 @@ import { createExportLinks } from '../modules/gdpr/export-link.js';
 import { createOrganizationExportsService } from '../modules/gdpr/organization-exports.service.js';
 import { createAccountExportsService } from '../modules/gdpr/account-exports.service.js';
 import { createExportDownloads } from '../modules/gdpr/export-download.js';
+import { createUserKeyStore } from '../platform/user-keys/user-keys.js';
+import { usePersonalDataKeys, usePlatformPersonalDataKeys } from '../platform/audit/personal-fields.js';
+import { createErasureService } from '../modules/account-erasure/erasure.service.js';
+import { createPasswordHasher } from '../modules/auth/passwords.js';
+import { LOGIN_THROTTLE_RULES } from '../modules/auth/throttle.js';
 
 /** Builds every service with only the dependencies it uses. */
 export function createServices(deps: {
@@ -76,6 +83,14 @@ export function createServices(deps: {
 }) {
   const { tenancy, platformDb, opts } = deps;
   const { withTenant, privileged } = tenancy;
+  // Per-user keys sealing the personal fields of audit entries (issue 12, erasure).
+  const userKeys = createUserKeyStore({
+    // The organizations' KMS provider (local KEK or AWS KMS) wraps the per-person keys too.
+    kms: deps.tenantKeys.kms,
+    subjectSecret: createHmac('sha256', opts.secrets.kek).update('personal-keys/email-subject').digest(),
+  });
+  usePersonalDataKeys(tenancy.control.db, userKeys);
+  usePlatformPersonalDataKeys(userKeys);
   const localLookup = createMembershipLookup({ withTenant });
   const localPolicies = createOrganizationPolicies({ withTenant });
   const organizationSlugs = createOrganizationSlugs({
@@ -151,6 +166,7 @@ export function createServices(deps: {
       } else if (msg.kind === 'organization_slug') organizationSlugs.forgetSlug(msg.slug);
       else if (msg.kind === 'user') {
         sessions.invalidateUser(msg.userId);
+        userKeys.forget(msg.userId);
         tokens.forgetRevoked({ userId: msg.userId });
       } else if (msg.kind === 'token_family') {
         tokens.forgetRevoked({ userId: msg.userId, familyId: msg.familyId });
@@ -223,6 +239,7 @@ export function createServices(deps: {
       ...(opts.auditRetiredKeys ?? []).map((k) => ({ keyId: k.kid, jwk: k.jwk })),
     ]),
     retiredKeys: (opts.auditRetiredKeys ?? []).map((k) => publicKeyOf(k.kid, k.jwk)),
+    userKeys,
   });
   const meterCatalog = createMeterCatalog({
     load: async () => (await allMeters(platformDb)).map(toDef),
@@ -289,7 +306,33 @@ export function createServices(deps: {
     quotaCounters,
     apiRequestsQuota: createApiRequestsQuota(quotaCounters),
     quotaNotices,
-    platformAudit: createPlatformAuditService({ db: platformDb }),
+    platformAudit: createPlatformAuditService({ db: platformDb, userKeys }),
+    userKeys,
+    erasure: createErasureService({
+      db: platformDb,
+      withTenant,
+      userOrganizations: async (userId, proof) => {
+        const ids: string[] = [];
+        let after: { name: string; id: string } | null = null;
+        for (;;) {
+          const rows = await privileged.userOrganizations(userId, proof, { after, limit: 1000 });
+          ids.push(...rows.map((r) => r.organizationId));
+          if (rows.length < 1000) return ids;
+          const last = rows[rows.length - 1]!;
+          after = { name: last.name, id: last.organizationId };
+        }
+      },
+      hasher: createPasswordHasher(),
+      throttle: createThrottle('account.erase', LOGIN_THROTTLE_RULES),
+      twoFactor,
+      userKeys,
+      userChanged: (userId) => bus.publish({ kind: 'user', userId }),
+      membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
+      organizationChanged: invalidateOrganization,
+      apiKeyRevoked: (keyId) => bus.publish({ kind: 'api_key', keyId }),
+      deletionGraceDays: opts.orgDeletionGraceDays ?? 30,
+      log: opts.log,
+    }),
     membershipLookup,
     organizationPolicies,
     organizationSlugs,
@@ -330,6 +373,9 @@ export function createServices(deps: {
       privileged,
       invalidateOrganization,
       slugClaimed: (slug) => bus.publish({ kind: 'organization_slug', slug }),
+      deletionGraceDays: opts.orgDeletionGraceDays ?? 30,
+      settingsLink: (slug) => `${opts.publicUrl.replace(/\/+$/, '')}/o/${encodeURIComponent(slug)}/settings`,
+      ...(opts.now ? { now: opts.now } : {}),
     }),
     memberships: createMembershipsService({ withTenant, lookup: membershipLookup }),
     roles: createRolesService({ withTenant, lookup: membershipLookup }),
@@ -363,6 +409,11 @@ export function createServices(deps: {
         ),
       invalidatePolicy: (orgId) => organizationPolicies.invalidate(orgId),
       targetingChanged: (orgId) => bus.publish({ kind: 'flag_overrides', orgId }),
+      log: opts.log,
+    }),
+    organizationLifecycle: createOrganizationLifecycleService({
+      platformDb,
+      organizationChanged: invalidateOrganization,
       log: opts.log,
     }),
   };

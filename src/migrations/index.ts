@@ -25,7 +25,9 @@ import * as m0022 from './0022-usage-ingest-cost.js';
 import * as m0023 from './0023-period-close.js';
 import * as m0024 from './0024-tenant-keys.js';
 import * as m0025 from './0025-webhooks.js';
+import * as m0026 from './0026-organization-lifecycle.js';
 import * as m0027 from './0027-gdpr-export.js';
+import * as m0028 from './0028-user-erasure.js';
 import * as m0029 from './0029-stripe-review.js';
 
 export interface MigrationModule {
@@ -59,6 +61,8 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0023-period-close', m0023],
   ['0024-tenant-keys', m0024],
   ['0025-webhooks', m0025],
+  ['0026-organization-lifecycle', m0026],
   ['0027-gdpr-export', m0027],
+  ['0028-user-erasure', m0028],
   ['0029-stripe-review', m0029],
 ];

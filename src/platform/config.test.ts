@@ -62,6 +62,7 @@ describe('loadConfig: defaults', () => {
         maxArchiveBytes: 104_857_600,
         retention: { sessions: 30, refreshTokens: 30, emailTokens: 7, invitations: 90, idempotencyKeys: 7 },
       },
+      orgDeletionGraceDays: 30,
       billingClosePeriods: true,
       webhooks: {
         allowedCidrs: [],
@@ -88,6 +89,10 @@ describe('loadConfig: defaults', () => {
       latenessDays: 3,
       retentionDays: 90,
     });
+    expect(loadConfig({}).orgDeletionGraceDays).toBe(30);
+    expect(loadConfig({ ORG_DELETION_GRACE_DAYS: '7' }).orgDeletionGraceDays).toBe(7);
+    expect(() => loadConfig({ ORG_DELETION_GRACE_DAYS: '0' })).toThrow(/ORG_DELETION_GRACE_DAYS/);
+    expect(() => loadConfig({ ORG_DELETION_GRACE_DAYS: 'soon' })).toThrow(/ORG_DELETION_GRACE_DAYS/);
     expect(() => loadConfig({ USAGE_LATENESS_DAYS: '31' })).toThrow(/USAGE_LATENESS_DAYS/);
     // Never shorter than the longest lateness window plus the partitions kept behind it.
     expect(() => loadConfig({ USAGE_RETENTION_DAYS: '59' })).toThrow(/USAGE_RETENTION_DAYS/);

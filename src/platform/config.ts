@@ -65,6 +65,9 @@ export interface AppConfig {
   stripe: StripeConfig | undefined;
   /** GDPR export links, archive limits and retention periods (config-gdpr.ts). */
   gdpr: GdprConfig;
+  /** ORG_DELETION_GRACE_DAYS (default 30, 1-365): how long a scheduled organization deletion waits
+   *  (pending, cancellable by an owner) before the hard delete. */
+  orgDeletionGraceDays: number;
   /**
    * BILLING_CLOSE_PERIODS (default true): the local billing provider's hourly period close runs (where the
    * job worker runs). `false` turns it off, e.g. when another billing provider issues the invoices.
@@ -341,6 +344,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
   const requireVerifiedEmail = oneOf(env, 'REQUIRE_VERIFIED_EMAIL', ['true', 'false'], 'true') === 'true';
   const billingClosePeriods = oneOf(env, 'BILLING_CLOSE_PERIODS', ['true', 'false'], 'true') === 'true';
+  const orgDeletionGraceDays = int(env, 'ORG_DELETION_GRACE_DAYS', 30, 1, 365);
   const usage = {
     latenessDays: int(env, 'USAGE_LATENESS_DAYS', 7, 1, 30),
     retentionDays: int(env, 'USAGE_RETENTION_DAYS', 400, 60, 3650),
@@ -364,6 +368,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     requireVerifiedEmail,
     usage,
     gdpr: gdprConfig((name, fallback, min, max) => int(env, name, fallback, min, max)),
+    orgDeletionGraceDays,
     stripe: stripeConfig(
       env,
       (name, fallback, min, max) => int(env, name, fallback, min, max),

@@ -24,7 +24,7 @@ describe('console: organization settings in Chromium', () => {
     browser = b;
   });
 
-  it('rename and new slug (taken slug refused next to the field), two-factor requirement, deletion by typed slug', async () => {
+  it('rename and new slug (taken slug refused next to the field), two-factor requirement, deletion scheduled by typed slug and cancelled', async () => {
     const { context, page, problems } = await newContext(browser, c);
     await signUpVerified(page, newEmail('settings'), newPassword(), seen);
     const personal = new URL(page.url()).pathname.split('/')[2]!;
@@ -91,11 +91,11 @@ describe('console: organization settings in Chromium', () => {
     await expect.poll(async () => (await org()).requireTwoFactor, { timeout: 10_000 }).toBe(false);
     await expect.poll(() => requirement.isChecked(), { timeout: 10_000 }).toBe(false);
 
-    // Deletion: explained, and only once the slug is typed.
+    // Deletion: explained, scheduled only once the slug is typed; then the status with its cancel.
     await page.getByRole('button', { name: 'Delete organization' }).click();
     const dialog = page.getByRole('dialog', { name: 'Delete organization' });
-    const confirm = dialog.getByRole('button', { name: `Delete Renamed ${stamp}` });
-    await dialog.getByText('its API keys and access tokens stop working').waitFor();
+    const confirm = dialog.getByRole('button', { name: 'Schedule the deletion' });
+    await dialog.getByText('it is read-only: members and API keys can read and export').waitFor();
     expect(await confirm.isDisabled()).toBe(true);
     await dialog.getByRole('textbox', { name: `Type ${renamed} to confirm` }).fill(slug);
     expect(await confirm.isDisabled()).toBe(true);
@@ -103,12 +103,26 @@ describe('console: organization settings in Chromium', () => {
     await screenshots(page, 'org-settings', '04-delete');
     await dialog.getByRole('textbox', { name: `Type ${renamed} to confirm` }).fill(renamed);
     await confirm.click();
-    await page.waitForURL(`**/o/${personal}/projects`);
-    expect((await api.get(`/v1/orgs/${renamed}/organization`)).status()).toBe(404);
+    await page.getByText('This organization is scheduled for deletion').waitFor();
+    await page.getByText('Read-only: scheduled for deletion').waitFor();
+    const pending = (await (await api.get(`/v1/orgs/${renamed}/organization`)).json()) as {
+      lifecycleState: string;
+      deletionDueAt: string;
+    };
+    expect(pending.lifecycleState).toBe('pending_deletion');
+    await expectAccessible(page, 'organization scheduled for deletion');
+    await screenshots(page, 'org-settings', '05-pending-deletion');
+    // Still listed in the switcher (its members read it until it is due).
     await page.getByRole('combobox', { name: 'Organization' }).click();
-    const options = await page.getByRole('option').allTextContents();
-    expect(options.join(' ')).not.toContain(stamp);
+    expect((await page.getByRole('option').allTextContents()).join(' ')).toContain(stamp);
     await page.keyboard.press('Escape');
+    await page.getByRole('button', { name: 'Cancel the deletion' }).click();
+    await page.getByRole('heading', { name: 'Danger zone' }).waitFor();
+    expect(await page.getByText('This organization is scheduled for deletion').count()).toBe(0);
+    expect(
+      ((await (await api.get(`/v1/orgs/${renamed}/organization`)).json()) as { lifecycleState: string })
+        .lifecycleState,
+    ).toBe('active');
     expect(problems).toEqual([]);
     await context.close();
   }, 90_000);

@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSOLE_DIST } from '../../src/platform/http/console.js';
 import {
   expectAccessible,
-  launchChromium,
   newContext,
   screenshots,
+  sharedChromium,
   startConsoleApp,
   stopConsoleApp,
   useConsoleSuite,
@@ -118,12 +118,11 @@ describe('console: routes served by the API server', () => {
 describe('console: under a PUBLIC_URL path prefix', () => {
   let c: ConsoleApp;
   let browser: Browser;
+  // Its own app (the prefix is part of its configuration); the process's Chromium.
   beforeAll(async () => {
-    c = await startConsoleApp({ pathPrefix: '/app' });
-    browser = await launchChromium();
+    [c, browser] = await Promise.all([startConsoleApp({ pathPrefix: '/app' }), sharedChromium()]);
   });
   afterAll(async () => {
-    await browser?.close();
     await stopConsoleApp(c);
   });
 

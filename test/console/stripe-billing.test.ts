@@ -1,19 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import type { Browser } from 'playwright-core';
 import Stripe from 'stripe';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   startStripeFake,
   type StripeFakeServer,
 } from '../../src/modules/billing/providers/stripe-fake-server.js';
+import { suspendExpiredGrace } from '../../src/modules/billing/stripe-grace.js';
+import { createPool } from '../../src/platform/db/pool.js';
+import { stripeOrganizations } from '../../src/platform/tenancy/privileged.js';
+import { testDb } from '../support/tenancy.js';
 import {
   apiAs,
   expectAccessible,
-  launchChromium,
+  mailedLink,
   newContext,
   newEmail,
   newPassword,
   screenshots,
+  sharedChromium,
   signUpVerified,
   startConsoleApp,
   stopConsoleApp,
@@ -23,6 +29,25 @@ import {
 const KEY = `sk_test_console${randomBytes(6).toString('hex')}`;
 const SECRET = `whsec_${randomBytes(12).toString('hex')}`;
 const seen = new Set<string>();
+const DAY = 86_400_000;
+
+/** Delivers a Stripe event as Stripe sends it, signed with the webhook secret: the answer's status and body. */
+async function deliver(c: ConsoleApp, type: string, object: Record<string, unknown>, created: number) {
+  const payload = JSON.stringify({
+    id: `evt_console_${randomBytes(6).toString('hex')}`,
+    object: 'event',
+    type,
+    created,
+    data: { object },
+  });
+  const signature = new Stripe(KEY).webhooks.generateTestHeaderString({ payload, secret: SECRET });
+  const res = await fetch(`${c.base}/webhooks/stripe`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'stripe-signature': signature },
+    body: payload,
+  });
+  return { status: res.status, body: await res.text() };
+}
 
 /**
  * The Stripe card of "Plan & billing", with the deployment on Stripe (the real SDK against the local
@@ -33,7 +58,9 @@ describe('console: Stripe billing in Chromium', () => {
   let fake: StripeFakeServer;
   let c: ConsoleApp;
   let browser: Browser;
+  let workerPool: pg.Pool;
   beforeAll(async () => {
+    workerPool = createPool({ url: testDb().workerUrl, max: 1, applicationName: 'console-stripe' });
     fake = await startStripeFake(KEY);
     c = await startConsoleApp({
       stripe: {
@@ -45,12 +72,13 @@ describe('console: Stripe billing in Chromium', () => {
         meterEvents: {},
       },
     });
-    browser = await launchChromium();
+    // The process's Chromium (test/console/support.ts); this app is the file's own (its Stripe settings).
+    browser = await sharedChromium();
   });
   afterAll(async () => {
-    await browser?.close();
     await stopConsoleApp(c);
     await fake?.close();
+    await workerPool?.end();
   });
 
   it('an owner opens Checkout, the webhook moves the plan, and Manage billing opens the portal', async () => {
@@ -127,4 +155,101 @@ describe('console: Stripe billing in Chromium', () => {
     await p.waitForURL(/^https:\/\/billing\.stripe\.test\//);
     expect(fake.portalSessions.at(-1)!.customer).toBe(customer);
   });
+
+  it('suspended for an unpaid invoice: a member sees the suspended page, an owner pays through the portal', async () => {
+    const owner = await newContext(browser, c);
+    const o = owner.page;
+    await signUpVerified(o, newEmail('unpaid-owner'), newPassword(), seen);
+    const slug = new URL(o.url()).pathname.split('/')[2]!;
+    const ownerApi = apiAs(o, c);
+    const orgId = (await c.services.organizationSlugs.idBySlug(slug))!;
+    // A member, invited into the organization, joins in their own browser.
+    const email = newEmail('unpaid-member');
+    const invited = await ownerApi.post(`/v1/orgs/${slug}/invitations`, { email, role: 'member' });
+    expect(invited.status(), await invited.text()).toBe(201);
+    const token = new URL(await mailedLink(email, 'accept-invitation', seen)).searchParams.get('token');
+    const member = await newContext(browser, c);
+    const joined = await apiAs(member.page, c).post('/v1/invitations/accept-new', {
+      token,
+      password: newPassword(),
+    });
+    expect(joined.status(), await joined.text()).toBe(201);
+
+    // Subscribed through Checkout (the Stripe customer is created there), then a payment fails.
+    const checkout = await ownerApi.post(`/v1/orgs/${slug}/billing/checkout-session`, { plan: 'pro' });
+    expect(checkout.status(), await checkout.text()).toBe(200);
+    const customer = String(
+      fake.checkoutSessions.find((s) => String(s.success_url).includes(`/o/${slug}/`))!.customer,
+    );
+    const sub = `sub_unpaid_${randomBytes(4).toString('hex')}`;
+    const t = Math.floor(Date.now() / 1000);
+    const subscription = {
+      id: sub,
+      object: 'subscription',
+      customer,
+      status: 'active',
+      items: { object: 'list', data: [{ price: { id: 'price_console_pro' } }] },
+    };
+    const invoice = {
+      id: `in_${randomBytes(4).toString('hex')}`,
+      object: 'invoice',
+      customer,
+      subscription: sub,
+    };
+    expect(await deliver(c, 'customer.subscription.created', subscription, t - 10)).toMatchObject({
+      status: 200,
+    });
+    expect(await deliver(c, 'invoice.payment_failed', invoice, t)).toMatchObject({ status: 200 });
+    // The grace period (7 days) ends: the scheduled task's scan, at a clock 8 days on, suspends it.
+    const suspended = await suspendExpiredGrace({
+      graceExpired: (now, after, limit) =>
+        stripeOrganizations(workerPool, 'grace_expired', now, after, limit),
+      withTenant: c.tenancy.withTenant,
+      now: () => new Date(Date.now() + 8 * DAY),
+      billingLink: (s) => `${c.base}/o/${s}/billing`,
+      organizationChanged: (id) => c.services.organizationPolicies.invalidate(id),
+    });
+    expect(suspended).toContain(orgId);
+    const row = await c.tenancy.withTenant(orgId, (db) =>
+      db
+        .selectFrom('organizations')
+        .select(['lifecycle_state', 'suspension_reason'])
+        .where('id', '=', orgId)
+        .executeTakeFirstOrThrow(),
+    );
+    expect(row).toEqual({ lifecycle_state: 'suspended', suspension_reason: 'billing' });
+
+    // The member (no billing permission): the suspended page, and nothing to pay with.
+    const m = member.page;
+    await m.goto(`/o/${slug}/projects`);
+    await m.getByRole('alert').filter({ hasText: 'This organization is suspended' }).waitFor();
+    expect(await m.getByRole('button', { name: 'Pay / update payment method' }).count()).toBe(0);
+    expect(await m.getByRole('heading', { name: 'Projects' }).count()).toBe(0);
+    await expectAccessible(m, 'suspended for billing (member)');
+    await screenshots(m, 'stripe-billing', '03-suspended-member');
+    // The API refuses the member as well.
+    expect((await apiAs(m, c).get(`/v1/orgs/${slug}/projects`)).status()).toBe(403);
+
+    // The owner: why, and the way to pay, which opens Stripe's billing portal for the customer.
+    await o.route(/^https:\/\/billing\.stripe\.test\//, (route) =>
+      route.fulfill({ contentType: 'text/html', body: '<title>Stripe</title><h1>Stripe page</h1>' }),
+    );
+    await o.goto(`/o/${slug}/projects`);
+    await o
+      .getByRole('alert')
+      .filter({ hasText: 'This organization is suspended for an unpaid invoice' })
+      .waitFor();
+    const pay = o.getByRole('button', { name: 'Pay / update payment method' });
+    await pay.waitFor();
+    await expectAccessible(o, 'suspended for billing (owner)');
+    await screenshots(o, 'stripe-billing', '04-suspended-owner');
+    const portals = fake.portalSessions.length;
+    await pay.click();
+    await o.waitForURL(/^https:\/\/billing\.stripe\.test\//);
+    expect(fake.portalSessions.length).toBe(portals + 1);
+    expect(fake.portalSessions.at(-1)!.customer).toBe(customer);
+
+    for (const ctx of [owner, member]) expect(ctx.problems).toEqual([]);
+    await Promise.all([owner.context.close(), member.context.close()]);
+  }, 90_000);
 });

@@ -64,7 +64,25 @@ export type ConsoleApp = Composition & {
   origin: string;
   /** The console's URL: the origin and the PUBLIC_URL path prefix (if any). */
   base: string;
+  /**
+   * The client address the app sees for this test file's browser contexts (`X-Forwarded-For`, which the
+   * app trusts from loopback only): each file has its own, so the per-address throttles (sign-ups, mail,
+   * logins) give every file its own budget, as a fresh app per file did, also when files share an app.
+   */
+  clientAddress: string;
 };
+
+/** The test harness is the app's only loopback client: it states the client address of each file. */
+const LOOPBACK_PROXY = ['127.0.0.1', '::1'];
+
+/** A client address for one test file (10.0.0.0/8, random: no two files of a run share one). */
+const newClientAddress = () => `10.${[...randomBytes(3)].join('.')}`;
+
+/**
+ * How often a console app's usage aggregator runs: a chart shows sent events within about a second
+ * (the product's default is 5 s; the interval is a setting, what runs is the same).
+ */
+const AGGREGATE_EVERY_MS = 1000;
 
 /**
  * The real composition, listening on a port of localhost (the origin the browser uses is its public URL,
@@ -90,6 +108,8 @@ export async function startConsoleApp(
     publicUrl: `${origin}${prefix}`,
     stripe: opts.stripe,
     webhooks: opts.webhooks,
+    trustProxy: LOOPBACK_PROXY,
+    usage: { aggregateEveryMs: AGGREGATE_EVERY_MS },
   });
   await app.app.listen({ port, host: '127.0.0.1' });
   const proxy = prefix ? await startPrefixProxy(publicPort, port, prefix) : undefined;
@@ -97,6 +117,7 @@ export async function startConsoleApp(
   return Object.assign(app, {
     origin,
     base: `${origin}${prefix}`,
+    clientAddress: newClientAddress(),
     close: async () => {
       await new Promise((r) => proxy?.close(r) ?? r(undefined));
       await close();
@@ -132,27 +153,82 @@ async function startPrefixProxy(port: number, target: number, prefix: string): P
   return server;
 }
 
+/** The files' views of the shared app (see {@link useConsoleSuite}): a file never closes it. */
+const sharedViews = new WeakSet<ConsoleApp>();
+
+/** Closes an app of {@link startConsoleApp} (nothing for the shared app a file received). */
 export async function stopConsoleApp(c: ConsoleApp | undefined): Promise<void> {
-  if (!c) return;
+  if (!c || sharedViews.has(c)) return;
   await c.app.close();
   await c.close();
 }
 
 /**
- * The set-up every console suite shares: one app with a built console and one Chromium for the whole file,
- * both closed after it. `use` receives them once they are up.
+ * What the console files of one test process share (Vitest runs test/console/ without isolation, see
+ * vitest.config.ts): one app with the default options and one Chromium, started by the first file that
+ * asks, closed when the process ends (test/console/environment.ts calls {@link closeSharedConsole}).
+ * Kept on `globalThis`, so a second copy of this module (Vitest's watch mode re-evaluating it) finds
+ * the same ones.
+ */
+interface SharedConsole {
+  app?: Promise<ConsoleApp>;
+  browser?: Promise<Browser>;
+  /** {@link closeSharedConsole}, for the environment's teardown. */
+  close?: () => Promise<void>;
+}
+const SHARED = Symbol.for('saasready.test.console.shared');
+const shared = ((globalThis as Record<symbol, SharedConsole | undefined>)[SHARED] ??= {});
+
+/** The process's shared console app (default options), started on first use. */
+export function sharedConsoleApp(): Promise<ConsoleApp> {
+  shared.app ??= startConsoleApp().catch((err: unknown) => {
+    shared.app = undefined; // the next file tries again
+    throw err;
+  });
+  return shared.app;
+}
+
+/** The process's shared Chromium, launched on first use (and again if it went away). */
+export async function sharedChromium(): Promise<Browser> {
+  const running = await shared.browser?.catch(() => undefined);
+  if (running?.isConnected()) return running;
+  const launched = launchChromium();
+  shared.browser = launched;
+  launched.catch(() => {
+    if (shared.browser === launched) shared.browser = undefined; // the next file tries again
+  });
+  return launched;
+}
+
+/** Closes what {@link sharedConsoleApp} and {@link sharedChromium} started (at the end of the process). */
+export async function closeSharedConsole(): Promise<void> {
+  const { app, browser } = shared;
+  shared.app = undefined;
+  shared.browser = undefined;
+  await (await browser?.catch(() => undefined))?.close();
+  await stopConsoleApp(await app?.catch(() => undefined));
+}
+shared.close = closeSharedConsole;
+
+/**
+ * The set-up every console suite shares: the process's app (with a client address of this file's own)
+ * and its Chromium, both started by the first file of the process that needs them and reused by the
+ * next ones; each test makes its own browser context and its own users and organizations. After the
+ * file, the contexts it left open (a failed test does not reach its own `close`) are closed. `use`
+ * receives them once they are up.
  */
 export function useConsoleSuite(use: (app: ConsoleApp, browser: Browser) => void): void {
-  let app: ConsoleApp | undefined;
   let browser: Browser | undefined;
   beforeAll(async () => {
-    app = await startConsoleApp();
-    browser = await launchChromium();
-    use(app, browser);
+    const [app, b] = await Promise.all([sharedConsoleApp(), sharedChromium()]);
+    browser = b;
+    // This file's view of the app: everything shared but the client address.
+    const view = Object.assign(Object.create(app) as ConsoleApp, { clientAddress: newClientAddress() });
+    sharedViews.add(view);
+    use(view, b);
   });
   afterAll(async () => {
-    await browser?.close();
-    await stopConsoleApp(app);
+    await Promise.all((browser?.contexts() ?? []).map((c) => c.close()));
   });
 }
 
@@ -184,6 +260,8 @@ export async function newContext(
 ): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
   const context = await browser.newContext({
     baseURL: c.origin,
+    // The file's client address (also on `page.request`): see ConsoleApp.clientAddress.
+    extraHTTPHeaders: { 'x-forwarded-for': c.clientAddress },
     viewport: { width: 1440, height: 900 },
     colorScheme: opts.colorScheme ?? 'light',
     // No transitions: axe and the screenshots see each screen settled, not half faded in.

@@ -17,7 +17,7 @@ import {
 
 const seen = new Set<string>();
 
-/** Clicks Refresh until `text` shows: the aggregator (every 5 s in the app) must have run meanwhile. */
+/** Clicks Refresh until `text` shows: the aggregator (every second in console apps) must have run meanwhile. */
 async function refreshUntil(page: Page, text: string, timeoutMs = 40_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -164,7 +164,7 @@ describe('console: usage and meters in Chromium', () => {
     await o.getByRole('region', { name: meter }).waitFor();
     await expectAccessible(o, 'usage (owner, quotas)');
     await screenshots(o, 'usage', '04-quotas');
-  }, 120_000); // two waits for the aggregator (every 5 s) on top of three sign-ups
+  }, 120_000); // two waits for the aggregator on top of three sign-ups
 
   it('a platform administrator creates a meter from the form, edits its unit, and archives it', async () => {
     const stamp = randomBytes(4).toString('hex');

@@ -48,9 +48,8 @@ describe('console: webhooks in Chromium', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     receiverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
-    c = await startConsoleApp({
-      webhooks: { allowedCidrs: ['127.0.0.1/32'], allowHttp: true, retryScheduleSeconds: [1] },
-    });
+    // The webhook settings of every test app (test/support/app.ts): loopback allowed, short retries.
+    c = await startConsoleApp();
     browser = await launchChromium();
   });
   afterAll(async () => {

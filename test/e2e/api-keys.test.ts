@@ -279,7 +279,7 @@ describe('e2e: organization API keys', () => {
     expect(JSON.stringify(audit)).not.toContain(secret);
   });
 
-  it('organization policy applies: suspended → 403, marked for deletion → 404', async () => {
+  it('organization policy applies: suspended → 403, pending deletion → read-only, being deleted → 404', async () => {
     const org = await createOrg(owner.browser, 'kpol');
     const key = await createKey(owner.browser, org.id, { name: 'policy' });
     expect((await withKey(key.secret, 'GET', '/v1/projects')).statusCode).toBe(200);
@@ -289,6 +289,20 @@ describe('e2e: organization API keys', () => {
     });
     await c.services.platform.setSuspended(owner.userId, org.id, false);
     expect((await owner.browser.delete('/v1/organization', inOrg(org.id))).statusCode).toBe(202);
+    // Pending deletion: the key still reads; its writes are refused.
+    expect((await withKey(key.secret, 'GET', '/v1/projects')).statusCode).toBe(200);
+    const write = await withKey(key.secret, 'DELETE', `/v1/projects/${randomUUID()}`);
+    expect(write.statusCode).toBe(409);
+    expect(write.json()).toMatchObject({ error: { code: 'ORGANIZATION_PENDING_DELETION' } });
+    // Being deleted (docs/organization-lifecycle.md): the 404 of a missing organization.
+    await c.tenancy.withTenant(org.id, (db) =>
+      db
+        .updateTable('organizations')
+        .set({ lifecycle_state: 'suspended', suspension_reason: 'deletion', suspended_at: new Date() })
+        .where('id', '=', org.id)
+        .execute(),
+    );
+    c.services.organizationPolicies.invalidate(org.id);
     const gone = await withKey(key.secret, 'GET', '/v1/projects');
     expect(gone.statusCode).toBe(404);
     expect(gone.json()).toEqual(ORG_NOT_FOUND);

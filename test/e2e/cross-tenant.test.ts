@@ -75,6 +75,7 @@ describe('e2e: cross-tenant access', () => {
       'GET /v1/organization': { url: '/v1/organization' },
       'PATCH /v1/organization': { url: '/v1/organization', body: { name: 'hijacked' } },
       'DELETE /v1/organization': { url: '/v1/organization' },
+      'POST /v1/organization/cancel-deletion': { url: '/v1/organization/cancel-deletion', body: {} },
       'PUT /v1/organization/two-factor-policy': {
         url: '/v1/organization/two-factor-policy',
         body: { required: false },
@@ -423,7 +424,9 @@ describe('e2e: cross-tenant access', () => {
       // An export of A (the job reads A's tables in A's scope only: test/e2e/gdpr-export.test.ts).
       'POST /v1/organization/export': 202,
       'GET /v1/organization/exports': 200,
-      // Last: it closes A.
+      // A's own deletion, of which there is none (B's is never touched).
+      'POST /v1/organization/cancel-deletion': 409,
+      // Last: it schedules A's deletion (A is read-only from then on).
       'DELETE /v1/organization': 202,
     };
     const noId = tenantRoutes().filter((r) => r.method !== 'HEAD' && !takesId(r.key));

@@ -38,6 +38,10 @@ export async function startApp(
     quotas?: { refreshMs?: number; now?: () => number };
     tenantKeys?: ComposeOptions['tenantKeys'];
     webhooks?: ComposeOptions['webhooks'];
+    /** How often the usage aggregator runs and recorded usage is flushed (default 5 s each). */
+    usage?: { aggregateEveryMs?: number; recordFlushMs?: number };
+    /** Another provisioned database than the suite's. */
+    database?: { url: string; workerUrl: string; keyVaultUrl?: string };
   } = {},
 ): Promise<E2eApp> {
   return buildTestApp({
@@ -192,9 +196,13 @@ export async function logIn(c: E2eApp, email: string, password: string) {
  * A signed-up user promoted to platform administrator with the owner connection (what `saasready admin
  * create` does), signed in afresh so the new session carries the right.
  */
-export async function signUpPlatformAdmin(c: E2eApp, prefix = 'platform-admin'): Promise<User> {
+export async function signUpPlatformAdmin(
+  c: E2eApp,
+  prefix = 'platform-admin',
+  migrationUrl = testDb().migrationUrl,
+): Promise<User> {
   const user = await signUp(c, prefix);
-  const owner = await connect(testDb().migrationUrl);
+  const owner = await connect(migrationUrl);
   try {
     await owner.query('update users set is_platform_admin = true where id = $1', [user.userId]);
   } finally {

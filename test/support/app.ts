@@ -97,6 +97,14 @@ export function testAuditKey(): ReturnType<typeof testJwtKey> {
   return auditKey;
 }
 
+/** Webhook settings of every test app: receivers listen on 127.0.0.1 over http; retries after 1 s. */
+const TEST_WEBHOOKS = {
+  allowedCidrs: ['127.0.0.1/32'],
+  allowHttp: true,
+  retryScheduleSeconds: [1, 1],
+  timeoutMs: 5000,
+};
+
 /** The real composition on the test database, with logs captured. */
 export async function buildTestApp(
   opts: {
@@ -121,6 +129,10 @@ export async function buildTestApp(
     tenantKeys?: ComposeOptions['tenantKeys'];
     /** Webhook delivery settings (SSRF exceptions, a short retry schedule, the crash hook). */
     webhooks?: ComposeOptions['webhooks'];
+    /** Metering intervals (how often the aggregator runs, recorded usage is flushed); defaults otherwise. */
+    usage?: ComposeOptions['usage'];
+    /** TRUST_PROXY: the proxies whose `X-Forwarded-For` names the client (default false: none). */
+    trustProxy?: false | string[];
   } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
@@ -138,7 +150,7 @@ export async function buildTestApp(
     poolSize: 4,
     log: createLogger({ level: 'info', destination }),
     bodyLimitBytes: opts.bodyLimitBytes ?? 1024 * 1024,
-    trustProxy: false,
+    trustProxy: opts.trustProxy ?? false,
     version: 'test',
     authenticator: opts.authenticator,
     publicUrl: opts.publicUrl ?? 'http://app.saasready.test',
@@ -152,13 +164,19 @@ export async function buildTestApp(
     smtpUrl: opts.smtpUrl,
     mailFrom: 'SaaSReady <no-reply@saasready.test>',
     devMailbox: false,
+    // Deletions run only where test/e2e/organization-deletion.test.ts runs them (see compose.ts).
+    scheduleDeletions: false,
     runJobs: opts.runJobs ?? false,
     redisUrl: opts.redisUrl,
     requireVerifiedEmail: opts.requireVerifiedEmail,
     stripe: opts.stripe,
     quotas: opts.quotas,
     tenantKeys: opts.tenantKeys,
-    webhooks: opts.webhooks,
+    // Every app of a test database runs jobs from the same queue, so any of them may send another app's
+    // webhook delivery: they all share the receivers' settings (loopback allowed, short retries) and a
+    // test passes only what is its own (the crash hook).
+    webhooks: { ...TEST_WEBHOOKS, ...opts.webhooks },
+    usage: opts.usage,
   });
   return Object.assign(composition, { logs });
 }

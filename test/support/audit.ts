@@ -1,6 +1,7 @@
 import type { WithTenant } from '../../src/platform/tenancy/with-tenant.js';
 import { actionMatch } from '../../src/modules/audit/audit.repository.js';
 import { sealPending } from '../../src/platform/audit/seal.js';
+import { openPersonalFields, personalDataKeysOf } from '../../src/platform/audit/personal-fields.js';
 
 /**
  * Seals the organization's committed audit events into its chain now (what the background sealer does
@@ -34,28 +35,31 @@ export async function auditEvents(
   action?: string,
 ): Promise<AuditRow[]> {
   await sealAudit(withTenant, orgId);
-  const rows = await withTenant(
+  const { rows, opened } = await withTenant(
     orgId,
-    (db) => {
+    async (db) => {
       let q = db.selectFrom('audit_events').selectAll().where('organization_id', '=', orgId);
       if (action) {
         const a = actionMatch(action);
         q = q.where('action', a.op, a.value);
       }
-      return q.orderBy('seq').execute();
+      const rows = await q.orderBy('seq').execute();
+      // Personal fields as readers see them (opened with their person's key, when the composition
+      // registered a key store for this database).
+      return { rows, opened: await openPersonalFields(personalDataKeysOf(db), db, rows) };
     },
     { mode: 'read' },
   );
-  return rows.map((r) => ({
+  return rows.map((r, i) => ({
     seq: Number(r.seq),
     action: r.action,
     actor: { type: r.actor_type, id: r.actor_id },
     target: { type: r.target_type, id: r.target_id },
     requestId: r.request_id,
-    ip: r.ip,
-    userAgent: r.user_agent,
+    ip: opened[i]!.ip,
+    userAgent: opened[i]!.userAgent,
     changes: r.changes ?? null,
-    metadata: r.metadata ?? null,
+    metadata: opened[i]!.metadata,
   }));
 }
 

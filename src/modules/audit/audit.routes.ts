@@ -29,6 +29,10 @@ export const AuditEvent = Type.Object(
     requestId: Type.Union([Type.String(), Type.Null()]),
     changes: Type.Unknown(),
     metadata: Type.Unknown(),
+    erased: Type.Array(Type.String(), {
+      description:
+        'personal fields (`ip`, `user_agent`, `metadata.<key>`) sealed under the key of a user since erased: shown as null',
+    }),
     prevHash: Type.String(),
     hash: Type.String(),
   },

@@ -2,7 +2,8 @@ import { isTenantId, type TenantCtx } from '../../platform/tenancy/context.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import type { AuditPublicKey, AuditSigner, AuditVerifier } from '../../platform/audit/signing.js';
 import type { ChainVerification } from '../../platform/audit/verify-chain.js';
-import { exportLine, storedEntry } from '../../platform/audit/stored.js';
+import { openPersonalFields } from '../../platform/audit/personal-fields.js';
+import type { UserKeyStore } from '../../platform/user-keys/user-keys.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { sealPending, type UnsealedEvents } from '../../platform/audit/seal.js';
 import { decodeCursor, toPage, type Page, pageLimit, isSeqKey } from '../../platform/pagination.js';
@@ -12,6 +13,7 @@ import { verifyOrganizationChain } from './audit-verification.js';
 import {
   CSV_HEADER,
   csvRow,
+  jsonlLine,
   toCheckpointView,
   toEventView,
   type AuditEventView,
@@ -51,6 +53,8 @@ export function createAuditService(deps: {
   verifier: AuditVerifier;
   /** Rotated-out keys, still published (and known to `verifier`). */
   retiredKeys?: readonly AuditPublicKey[];
+  /** Opens personal fields sealed under user keys (without it they are shown sealed). */
+  userKeys?: UserKeyStore;
 }): AuditService {
   const { withTenant, signer, verifier } = deps;
 
@@ -92,17 +96,25 @@ export function createAuditService(deps: {
       const cursor = decodeCursor(page?.cursor, isSeqKey);
       // The first page shows what was recorded before it was asked for; later pages follow its seqs.
       if (cursor === undefined) await sealPending(withTenant, ctx.tenantId);
-      const rows = await withTenant(
+      const { rows, opened } = await withTenant(
         ctx.tenantId,
-        (db) =>
-          repo.listEvents(db, ctx.tenantId, filter, {
+        async (db) => {
+          const rows = await repo.listEvents(db, ctx.tenantId, filter, {
             cursor: cursor === undefined ? undefined : Number(cursor),
             limit: limit + 1,
             order: 'desc',
-          }),
+          });
+          return { rows, opened: await openPersonalFields(deps.userKeys, db, rows) };
+        },
         { mode: 'read' },
       );
-      return toPage(rows, limit, (r) => String(r.seq), toEventView);
+      const view = new Map(rows.map((r, i) => [r, toEventView(r, opened[i])]));
+      return toPage(
+        rows,
+        limit,
+        (r) => String(r.seq),
+        (r) => view.get(r)!,
+      );
     },
 
     async *export(ctx, filter, format) {
@@ -110,14 +122,21 @@ export function createAuditService(deps: {
       if (format === 'csv') yield CSV_HEADER;
       let cursor: number | undefined;
       for (;;) {
-        const rows = await withTenant(
+        const { rows, opened } = await withTenant(
           ctx.tenantId,
-          (db) => repo.listEvents(db, ctx.tenantId, filter, { cursor, limit: EXPORT_BATCH, order: 'asc' }),
+          async (db) => {
+            const rows = await repo.listEvents(db, ctx.tenantId, filter, {
+              cursor,
+              limit: EXPORT_BATCH,
+              order: 'asc',
+            });
+            return { rows, opened: await openPersonalFields(deps.userKeys, db, rows) };
+          },
           { mode: 'read' },
         );
         if (rows.length > 0) {
           yield rows
-            .map((r) => (format === 'csv' ? csvRow(r) : `${JSON.stringify(exportLine(storedEntry(r)))}\n`))
+            .map((r, i) => (format === 'csv' ? csvRow(r, opened[i]) : jsonlLine(r, opened[i])))
             .join('');
         }
         if (rows.length < EXPORT_BATCH) return;

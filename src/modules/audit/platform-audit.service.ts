@@ -6,6 +6,8 @@ import { verifyChain, type ChainVerification } from '../../platform/audit/verify
 import { decodeCursor, toPage, type Page, pageLimit, isSeqKey } from '../../platform/pagination.js';
 import { toEventView, type AuditEventView } from './audit-views.js';
 import { actionMatch } from './audit.repository.js';
+import { openPersonalFields } from '../../platform/audit/personal-fields.js';
+import type { UserKeyStore } from '../../platform/user-keys/user-keys.js';
 
 /** The platform chain (actions with no organization: flag definitions, …), for platform administrators. */
 export interface PlatformAuditService {
@@ -25,7 +27,11 @@ const asRow = (r: Omit<AuditEventsTable, 'organization_id'>): AuditEventsTable =
 });
 
 /** Reads the platform chain through the platform database (the runtime role may only SELECT it). */
-export function createPlatformAuditService(deps: { db: PlatformDb }): PlatformAuditService {
+export function createPlatformAuditService(deps: {
+  db: PlatformDb;
+  /** Opens personal fields sealed under user keys (without it they are shown sealed). */
+  userKeys?: UserKeyStore;
+}): PlatformAuditService {
   const { db } = deps;
 
   async function* entries(reader: Kysely<Database>): AsyncGenerator<StoredEntry> {
@@ -58,11 +64,17 @@ export function createPlatformAuditService(deps: { db: PlatformDb }): PlatformAu
         .orderBy('seq', 'desc')
         .limit(limit + 1)
         .execute();
+      const opened = await openPersonalFields(
+        deps.userKeys,
+        db,
+        rows.map((r) => ({ ...r, organization_id: null })),
+      );
+      const view = new Map(rows.map((r, i) => [r, toEventView(asRow(r), opened[i])]));
       return toPage(
         rows,
         limit,
         (r) => String(r.seq),
-        (r) => toEventView(asRow(r)),
+        (r) => view.get(r)!,
       );
     },
 

@@ -156,8 +156,16 @@ describe('period close: the walk', () => {
   it('suspended and deletion-requested organizations are closed like any other', async () => {
     const suspended = await setup();
     const leaving = await setup();
-    await admin.query(`update organizations set suspended_at = now() where id = $1`, [suspended]);
-    await admin.query(`update organizations set deletion_requested_at = now() where id = $1`, [leaving]);
+    await admin.query(
+      `update organizations set lifecycle_state = 'suspended', suspension_reason = 'admin',
+         suspended_at = now() where id = $1`,
+      [suspended],
+    );
+    await admin.query(
+      `update organizations set lifecycle_state = 'pending_deletion', deletion_requested_at = now(),
+         deletion_due_at = now() + interval '30 days' where id = $1`,
+      [leaving],
+    );
     const { closer } = services();
     for (const org of [suspended, leaving]) {
       expect(await closer.closeOrganization(org, { cutoff: '2026-09-01', startsOn: BEFORE_ALL })).toBe(2);

@@ -13,7 +13,7 @@ export const STRIPE_GRACE_CRONTAB = `*/5 * * * * ${STRIPE_GRACE_TASK}\n`;
 /**
  * Suspends every organization whose grace period ended (`now` ≥ `grace_ends_at`, still past due, not
  * suspended yet), each in its own tenant transaction: re-checked under its `stripe_customers` row lock
- * (a payment that arrived meanwhile wins), `organizations.suspended_at` set (the authenticator then
+ * (a payment that arrived meanwhile wins), the organization `suspended` for `billing` if it was active (the authenticator then
  * answers 403 ORGANIZATION_SUSPENDED), audited `organization.suspended`, the owners mailed, one commit.
  *
  * @returns the organizations suspended
@@ -42,12 +42,12 @@ export async function suspendExpiredGrace(deps: {
             state.suspendedByBilling ||
             !state.graceEndsAt ||
             state.graceEndsAt.getTime() > now.getTime() ||
-            (await repo.organizationSuspendedAt(db, orgId))
+            (await repo.organizationNotActive(db, orgId))
           ) {
             return false;
           }
+          if (!(await repo.suspendForBilling(db, orgId, now))) return false;
           await repo.saveState(db, orgId, { ...state, suspendedByBilling: true });
-          await repo.suspendForBilling(db, orgId, now);
           const ctx = systemCtx(orgId, 'stripe-grace');
           await recordAudit(db, ctx, {
             action: 'organization.suspended',

@@ -51,7 +51,7 @@ describe('Stripe: suspensions and Checkout sessions', () => {
   const suspendedBy = async (orgId: string) =>
     (
       await admin.query<{ suspended_by: string | null; suspended_by_billing: boolean }>(
-        `select o.suspended_by, s.suspended_by_billing from organizations o
+        `select o.suspension_reason as suspended_by, s.suspended_by_billing from organizations o
            join stripe_customers s on s.organization_id = o.id where o.id = $1`,
         [orgId],
       )
@@ -72,7 +72,7 @@ describe('Stripe: suspensions and Checkout sessions', () => {
   it("a payment does not lift an administrator's suspension set on top of billing's", async () => {
     const o = await billingSuspended('ss-ontop');
     await c.services.platform.setSuspended(adminUser, o.id, true);
-    expect(await suspendedBy(o.id)).toEqual({ suspended_by: 'administrator', suspended_by_billing: false });
+    expect(await suspendedBy(o.id)).toEqual({ suspended_by: 'admin', suspended_by_billing: false });
     expect(await outcome(event('invoice.paid', invoice(o.customer), o.t + 120))).toBe('applied');
     const s = await state(o.id);
     expect(s.status).toBe('active');

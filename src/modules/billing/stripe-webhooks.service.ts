@@ -140,10 +140,10 @@ export function createStripeWebhooks(deps: {
         deps.log?.error({ tenant_id: orgId, plan: d.plan }, 'STRIPE_PRICES names a plan not in the catalog');
       }
     }
-    // Only billing's suspension is lifted: an administrator's stays (organizations.suspended_by).
+    // Only billing's suspension is lifted: an administrator's stays (organizations.suspension_reason).
     if (d.reactivate && (await repo.liftBillingSuspension(db, orgId))) {
       await recordAudit(db, ctx, {
-        action: 'organization.unsuspended',
+        action: 'organization.reactivated',
         target: { type: 'organization', id: orgId },
         metadata: { via: 'stripe', event: event.id },
       });

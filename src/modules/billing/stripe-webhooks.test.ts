@@ -169,7 +169,7 @@ describe('Stripe webhooks', () => {
     expect((await state(o.id)).suspended_at).toBeNull();
     expect(await run(t * 1000 + 8 * DAY)).toContain(o.id);
     expect((await state(o.id)).suspended_at).not.toBeNull();
-    expect((await c.services.organizationPolicies.get(o.id))?.suspended).toBe(true);
+    expect((await c.services.organizationPolicies.get(o.id))?.state).toBe('suspended');
     expect(await mails(o.id, /is suspended$/)).toHaveLength(1);
     // Suspended already: the next run leaves it alone.
     expect(await run(t * 1000 + 9 * DAY)).not.toContain(o.id);
@@ -184,7 +184,7 @@ describe('Stripe webhooks', () => {
       grace_ends_at: null,
       plan: 'pro',
     });
-    expect((await c.services.organizationPolicies.get(o.id))?.suspended).toBe(false);
+    expect((await c.services.organizationPolicies.get(o.id))?.state).toBe('active');
     expect(await mails(o.id, /is active again$/)).toHaveLength(1);
   });
 

@@ -93,35 +93,46 @@ export async function recordEvent(
   return r !== undefined;
 }
 
-/** Billing suspends the organization (the authenticator refuses it but for the routes that pay). */
-export async function suspendForBilling(db: TenantDb, orgId: string, at: Date): Promise<void> {
-  await db
+/** Billing suspends the organization (the authenticator refuses it but for the routes that pay). Only an
+ *  active one: an organization suspended otherwise or pending deletion stays as it is. True if suspended. */
+export async function suspendForBilling(db: TenantDb, orgId: string, at: Date): Promise<boolean> {
+  const r = await db
     .updateTable('organizations')
-    .set({ suspended_at: at, suspended_by: 'billing', updated_at: new Date() })
+    .set({
+      lifecycle_state: 'suspended',
+      suspension_reason: 'billing',
+      suspended_at: at,
+      updated_at: new Date(),
+    })
     .where('id', '=', orgId)
-    .execute();
+    .where('lifecycle_state', '=', 'active')
+    .returning('id')
+    .executeTakeFirst();
+  return r !== undefined;
 }
 
 /** Lifts the organization's suspension if billing set it (an administrator's stays). True if lifted. */
 export async function liftBillingSuspension(db: TenantDb, orgId: string): Promise<boolean> {
   const r = await db
     .updateTable('organizations')
-    .set({ suspended_at: null, suspended_by: null, updated_at: new Date() })
+    .set({ lifecycle_state: 'active', suspension_reason: null, suspended_at: null, updated_at: new Date() })
     .where('id', '=', orgId)
-    .where('suspended_at', 'is not', null)
-    .where('suspended_by', '=', 'billing')
+    .where('lifecycle_state', '=', 'suspended')
+    .where('suspension_reason', '=', 'billing')
     .returning('id')
     .executeTakeFirst();
   return r !== undefined;
 }
 
-export async function organizationSuspendedAt(db: TenantDb, orgId: string): Promise<Date | null> {
+/** Whether the organization is in any state but `active` (suspended, or pending deletion): billing then
+ *  leaves it alone. */
+export async function organizationNotActive(db: TenantDb, orgId: string): Promise<boolean> {
   const r = await db
     .selectFrom('organizations')
-    .select(['suspended_at'])
+    .select(['lifecycle_state'])
     .where('id', '=', orgId)
     .executeTakeFirst();
-  return r?.suspended_at ?? null;
+  return r !== undefined && r.lifecycle_state !== 'active';
 }
 
 /** Stores the organization's open Checkout session; returns the one it replaces (to be expired). */

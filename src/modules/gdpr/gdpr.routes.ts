@@ -54,6 +54,8 @@ const errors = {
   429: ErrorResponse,
 };
 const EXPORT = { auth: { kind: 'tenant', permission: 'org:export' }, quotaExempt: true } as const;
+/** Starting an export stays open while the organization waits for its deletion: owners take their data out. */
+const START_EXPORT = { ...EXPORT, allowWhenPendingDeletion: true } as const;
 
 /** The verified user of a `user` route, as the account export service takes it. */
 function accountActor(req: FastifyRequest): AccountActor {
@@ -87,7 +89,7 @@ export function registerGdprRoutes(
   app.post(
     '/v1/organization/export',
     {
-      config: EXPORT,
+      config: START_EXPORT,
       schema: {
         operationId: 'createOrganizationExport',
         summary: 'Export every row of the organization (a background job)',

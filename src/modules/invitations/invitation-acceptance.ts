@@ -128,6 +128,7 @@ export function createInvitationAcceptance(deps: AcceptanceDeps) {
       action: 'invitation.accepted',
       target: { type: 'invitation', id: inv.id },
       metadata: { email: inv.email_normalized, role: inv.role, invited_by: inv.invited_by },
+      personal: { subject: { kind: 'email', email: inv.email_normalized }, keys: ['email'] },
     });
     await recordAudit(db, ctx, {
       action: 'member.joined',

@@ -196,6 +196,8 @@ export function createInvitationsService(deps: InvitationsDeps) {
             action: 'member.invited',
             target: { type: 'invitation', id: row.id },
             metadata: { email, role: input.role, existing_account: Boolean(userId) },
+            // The address is sealed under its own key: erasure of its person makes it unreadable.
+            personal: { subject: { kind: 'email', email }, keys: ['email'] },
           });
           return toInvitation(row);
         });
@@ -235,6 +237,7 @@ export function createInvitationsService(deps: InvitationsDeps) {
           action: 'invitation.revoked',
           target: { type: 'invitation', id },
           metadata: { email: inv.email_normalized, role: inv.role },
+          personal: { subject: { kind: 'email', email: inv.email_normalized }, keys: ['email'] },
         });
       });
     },
@@ -259,6 +262,7 @@ export function createInvitationsService(deps: InvitationsDeps) {
           action: 'invitation.resent',
           target: { type: 'invitation', id },
           metadata: { email: inv.email_normalized, role: inv.role, expires_at: row.expires_at.toISOString() },
+          personal: { subject: { kind: 'email', email: inv.email_normalized }, keys: ['email'] },
         });
         return toInvitation(row);
       });

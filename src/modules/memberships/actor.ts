@@ -19,13 +19,14 @@ const forbidden = (message: string) => new MembershipsError('MEMBERSHIP_FORBIDDE
  * (null: any active member).
  * Nothing else about the actor is trusted: not the role the request was authorized with (it may have
  * changed since), not a client-supplied id. Only user actors act on memberships; a pending membership, a
- * missing one or an organization marked for deletion is MEMBERSHIP_FORBIDDEN.
+ * missing one or an organization being deleted is MEMBERSHIP_FORBIDDEN (one pending deletion is not:
+ * its owners may cancel; the tenant path keeps it read-only otherwise).
  */
 export async function loadActor(db: TenantDb, ctx: TenantCtx, permission: Permission | null): Promise<Actor> {
   if (ctx.actor.kind !== 'user') throw forbidden('only a signed-in member can do this');
   const userId = ctx.actor.userId;
   const row = await findAccess(db, ctx.tenantId, userId);
-  if (!row || row.status !== 'active' || row.deletion_requested_at !== null) {
+  if (!row || row.status !== 'active' || row.suspension_reason === 'deletion') {
     throw forbidden('you are not an active member of this organization');
   }
   const permissions = permissionsOf(row.role, row.custom_permissions);

@@ -58,7 +58,13 @@ describe('membership lookup', () => {
     await tenancy.withTenant(orgId, (db) =>
       db
         .updateTable('organizations')
-        .set({ deletion_requested_at: new Date() })
+        .set({
+          lifecycle_state: 'suspended',
+          suspension_reason: 'deletion',
+          suspended_at: new Date(),
+          deletion_requested_at: new Date(),
+          deletion_due_at: new Date(),
+        })
         .where('id', '=', orgId)
         .execute(),
     );

@@ -16,7 +16,7 @@ export interface ActiveMembership {
 export interface MembershipLookup {
   /**
    * The user's ACTIVE membership in the organization with its resolved permissions (built-in or custom
-   * role), or null when there is none, it is pending, or the organization is marked for deletion.
+   * role), or null when there is none, it is pending, or the organization is being deleted.
    * Malformed ids are null too. Cached in-process for the TTL; only active memberships are cached, so
    * a membership that appears needs no invalidation to be seen.
    */
@@ -49,7 +49,7 @@ export function createMembershipLookup(deps: MembershipLookupDeps): MembershipLo
 
   const load = async (orgId: string, userId: string): Promise<ActiveMembership | null> => {
     const row = await deps.withTenant(orgId, (db) => findAccess(db, orgId, userId), { mode: 'read' });
-    if (!row || row.status !== 'active' || row.deletion_requested_at !== null) return null;
+    if (!row || row.status !== 'active' || row.suspension_reason === 'deletion') return null;
     return {
       role: row.role,
       permissions: permissionsOf(row.role, row.custom_permissions),

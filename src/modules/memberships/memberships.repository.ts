@@ -22,7 +22,8 @@ export interface AccessRow {
   role: string;
   status: 'pending' | 'active';
   permissions_version: number;
-  deletion_requested_at: Date | null;
+  /** `deletion` while the organization's hard delete runs (nobody enters it any more). */
+  suspension_reason: 'admin' | 'billing' | 'deletion' | null;
   custom_permissions: string[] | null;
 }
 
@@ -55,7 +56,7 @@ const accessOf = precompiled((db: TenantDb, p: { orgId: string; userId: string }
       'm.role',
       'm.status',
       'm.permissions_version',
-      'o.deletion_requested_at',
+      'o.suspension_reason',
       'r.permissions as custom_permissions',
     ])
     .where('m.organization_id', '=', p.orgId)

@@ -66,16 +66,3 @@ export async function updateOrganization(
     .returningAll()
     .executeTakeFirst();
 }
-
-/** Marks the organization for deletion (keeps the first request's time). */
-export async function markDeletionRequested(db: TenantDb, id: string): Promise<OrganizationRow | undefined> {
-  return db
-    .updateTable('organizations')
-    .set((eb) => ({
-      deletion_requested_at: eb.fn.coalesce('deletion_requested_at', eb.val(new Date())),
-      updated_at: new Date(),
-    }))
-    .where('id', '=', id)
-    .returningAll()
-    .executeTakeFirst();
-}

@@ -132,12 +132,21 @@ describe('organizations routes', () => {
     expect((await call(t.token(orgId, admin), 'DELETE', '/v1/organization')).statusCode).toBe(403);
     const del = await call(owner, 'DELETE', '/v1/organization');
     expect(del.statusCode).toBe(202);
-    expect(del.json<{ deletionRequestedAt: string | null }>().deletionRequestedAt).not.toBeNull();
-    // From the very next request nobody enters it, and it left the owner's list.
-    expect((await call(owner, 'GET', '/v1/organization')).statusCode).toBe(404);
-    expect((await call(t.token(orgId, admin), 'GET', '/v1/organization')).statusCode).toBe(404);
+    expect(del.json()).toMatchObject({ lifecycleState: 'pending_deletion' });
+    expect(del.json<{ deletionDueAt: string | null }>().deletionDueAt).not.toBeNull();
+    // Members still enter it and it stays listed (its writes are refused by tenant resolution, which this
+    // file's test authenticator leaves out: test/e2e/organization-deletion.test.ts); owners cancel.
+    expect((await call(owner, 'GET', '/v1/organization')).statusCode).toBe(200);
+    expect((await call(t.token(orgId, admin), 'GET', '/v1/organization')).statusCode).toBe(200);
     const mine = await call(await t.sessionToken(ownerId), 'GET', '/v1/organizations');
-    expect(mine.json<{ data: { id: string }[] }>().data.map((o) => o.id)).not.toContain(orgId);
+    expect(mine.json<{ data: { id: string }[] }>().data.map((o) => o.id)).toContain(orgId);
+    expect((await call(t.token(orgId, admin), 'POST', '/v1/organization/cancel-deletion')).statusCode).toBe(
+      403,
+    );
+    const cancel = await call(owner, 'POST', '/v1/organization/cancel-deletion');
+    expect(cancel.statusCode).toBe(200);
+    expect(cancel.json()).toMatchObject({ lifecycleState: 'active', deletionDueAt: null });
+    expect((await call(owner, 'POST', '/v1/organization/cancel-deletion')).statusCode).toBe(409);
   });
 
   it('another organization answers 404 on every tenant route, exactly like a missing one', async () => {

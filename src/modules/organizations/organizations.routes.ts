@@ -14,7 +14,14 @@ const Organization = Type.Object(
     personal: Type.Boolean(),
     settings: Type.Record(Type.String(), Type.Unknown()),
     requireTwoFactor: Type.Boolean(),
+    lifecycleState: Type.Union(
+      [Type.Literal('active'), Type.Literal('suspended'), Type.Literal('pending_deletion')],
+      { description: 'docs/organization-lifecycle.md: pending_deletion is read-only until an owner cancels' },
+    ),
     deletionRequestedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    deletionDueAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description: 'when the hard delete may start (null unless pending deletion)',
+    }),
     createdAt: Type.String({ format: 'date-time' }),
     updatedAt: Type.String({ format: 'date-time' }),
   },
@@ -163,9 +170,28 @@ export function registerOrganizationsRoutes(app: App, deps: { organizations: Org
       schema: {
         operationId: 'requestOrganizationDeletion',
         tags: ['organizations'],
-        response: { 202: Organization, ...errors },
+        description:
+          'Schedules the deletion (owners): the organization becomes `pending_deletion`, read-only for its ' +
+          'members, and is deleted for good at `deletionDueAt` unless an owner cancels. Every owner is mailed.',
+        response: { 202: Organization, 409: ErrorResponse, ...errors },
       },
     },
     async (req, reply) => reply.status(202).send(await organizations.requestDeletion(tenantCtx(req))),
+  );
+
+  app.post(
+    '/v1/organization/cancel-deletion',
+    {
+      // A write an organization pending deletion still takes: its owners cancel (org:delete is checked).
+      config: { auth: { kind: 'tenant', permission: 'org:delete' }, allowWhenPendingDeletion: true },
+      schema: {
+        operationId: 'cancelOrganizationDeletion',
+        tags: ['organizations'],
+        description:
+          'Cancels a scheduled deletion (owners): the organization is active again. Every owner is mailed.',
+        response: { 200: Organization, 409: ErrorResponse, ...errors },
+      },
+    },
+    async (req) => organizations.cancelDeletion(tenantCtx(req)),
   );
 }

@@ -169,7 +169,7 @@ describe('organizations service', () => {
     expect(await orgs.listMine('not-a-uuid', proof)).toEqual({ data: [], nextCursor: null });
   });
 
-  it('requestDeletion: owner only; the organization leaves listMine and the lookup at once', async () => {
+  it('requestDeletion: owner only; schedules the deletion, members keep reading, cancelDeletion undoes it', async () => {
     const { orgId, ownerId } = await fx.orgWithOwner('del');
     const proof = await fx.session(ownerId);
     const admin = await fx.member(orgId, { role: 'admin' });
@@ -177,23 +177,48 @@ describe('organizations service', () => {
     await expect(orgs.requestDeletion(userCtx(orgId, admin))).rejects.toMatchObject({
       code: 'MEMBERSHIP_FORBIDDEN',
     });
-    expect((await orgs.listMine(ownerId, proof)).data.map((o) => o.id)).toContain(orgId);
+    await expect(orgs.cancelDeletion(userCtx(orgId, ownerId))).rejects.toMatchObject({
+      code: 'ORGANIZATION_NOT_PENDING_DELETION',
+    });
+    const before = Date.now();
     const marked = await orgs.requestDeletion(userCtx(orgId, ownerId));
-    expect(marked.deletionRequestedAt).not.toBeNull();
+    expect(marked.lifecycleState).toBe('pending_deletion');
+    const due = Date.parse(marked.deletionDueAt!);
+    expect(due - before).toBeGreaterThanOrEqual(30 * 86_400_000 - 1000);
+    expect(due - before).toBeLessThan(30 * 86_400_000 + 60_000);
+    // A repeated request changes nothing and records nothing.
+    expect((await orgs.requestDeletion(userCtx(orgId, ownerId))).deletionDueAt).toBe(marked.deletionDueAt);
+    // Pending deletion: still listed, still a member (the tenant path keeps it read-only).
+    expect((await orgs.listMine(ownerId, proof)).data.map((o) => o.id)).toContain(orgId);
+    expect(await lookup.activeMembership(orgId, admin)).not.toBeNull();
+    await expect(orgs.cancelDeletion(userCtx(orgId, admin))).rejects.toMatchObject({
+      code: 'MEMBERSHIP_FORBIDDEN',
+    });
+    const cancelled = await orgs.cancelDeletion(userCtx(orgId, ownerId));
+    expect(cancelled).toMatchObject({
+      lifecycleState: 'active',
+      deletionDueAt: null,
+      deletionRequestedAt: null,
+    });
     expect(await auditEvents(tenancy.withTenant, orgId)).toMatchObject([
       {
-        action: 'organization.deletion_requested',
+        action: 'organization.deletion_scheduled',
         actor: { type: 'user', id: ownerId },
         target: { type: 'organization', id: orgId },
         changes: {
-          before: { deletion_requested_at: null },
-          after: { deletion_requested_at: marked.deletionRequestedAt },
+          before: { lifecycle_state: 'active', deletion_due_at: null },
+          after: { lifecycle_state: 'pending_deletion', deletion_due_at: marked.deletionDueAt },
+        },
+      },
+      {
+        action: 'organization.deletion_cancelled',
+        actor: { type: 'user', id: ownerId },
+        changes: {
+          before: { lifecycle_state: 'pending_deletion', deletion_due_at: marked.deletionDueAt },
+          after: { lifecycle_state: 'active', deletion_due_at: null },
         },
       },
     ]);
-    expect((await orgs.listMine(ownerId, proof)).data.map((o) => o.id)).not.toContain(orgId);
-    expect(await lookup.activeMembership(orgId, admin)).toBeNull();
-    expect(await lookup.activeMembership(orgId, ownerId)).toBeNull();
   });
 
   it('createBareOrganization makes an organization with no members', async () => {

@@ -15,6 +15,11 @@ import { insertMembership } from '../memberships/memberships.repository.js';
 import { AuthError } from '../auth/auth.errors.js';
 import { createThrottle, type Throttle, type ThrottleRule } from '../auth/throttle.js';
 import * as repo from './organizations.repository.js';
+import {
+  cancelDeletionIn,
+  scheduleDeletionIn,
+  type DeletionRequestOutcome,
+} from '../organization-lifecycle/deletion-requests.js';
 import { normalizeSlug } from './organization-records.js';
 import { organizationNotFound, OrganizationsError, slugTaken } from './organizations.errors.js';
 
@@ -34,7 +39,12 @@ export interface Organization {
   personal: boolean;
   settings: Record<string, unknown>;
   requireTwoFactor: boolean;
+  /** `active`, `suspended` or `pending_deletion` (docs/organization-lifecycle.md). */
+  lifecycleState: 'active' | 'suspended' | 'pending_deletion';
+  /** When the deletion was scheduled (null unless pending deletion). */
   deletionRequestedAt: string | null;
+  /** When the hard delete may start (null unless pending deletion). */
+  deletionDueAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -78,11 +88,18 @@ export interface OrganizationsService {
     opts?: { limit?: number; cursor?: string },
   ): Promise<Page<MyOrganization>>;
   /**
-   * Marks the organization for deletion (needs `org:delete`, the owner's). From then on nobody enters it
-   * and it leaves everyone's list; the purge itself is scheduled work. Audited
-   * `organization.deletion_requested` (once: a repeated request changes nothing and writes nothing).
+   * Schedules the organization's deletion (needs `org:delete`, the owner's): `pending_deletion`, due in
+   * `deletionGraceDays`. From then on it is read-only for its members until an owner cancels or the
+   * deletion job deletes it for good. Every owner is mailed; audited `organization.deletion_scheduled`
+   * (once: a repeated request changes nothing and writes nothing). 409 ORGANIZATION_NOT_ACTIVE while
+   * suspended.
    */
   requestDeletion(ctx: TenantCtx): Promise<Organization>;
+  /**
+   * Cancels a scheduled deletion (needs `org:delete`): back to `active`, every owner mailed, audited
+   * `organization.deletion_cancelled`. 409 ORGANIZATION_NOT_PENDING_DELETION when none is scheduled.
+   */
+  cancelDeletion(ctx: TenantCtx): Promise<Organization>;
 }
 
 export interface OrganizationsDeps {
@@ -96,6 +113,12 @@ export interface OrganizationsDeps {
   readonly slugClaimed?: (slug: string) => void;
   /** Organization creations per user (rule `user`); defaults to ORGANIZATION_CREATE_THROTTLE_RULES. */
   readonly createThrottle?: Throttle;
+  /** ORG_DELETION_GRACE_DAYS: how long a scheduled deletion waits (default 30). */
+  readonly deletionGraceDays?: number;
+  /** The console link of an organization's settings (mails). */
+  readonly settingsLink?: (slug: string) => string;
+  /** The clock (tests). */
+  readonly now?: () => Date;
 }
 
 /**
@@ -117,7 +140,9 @@ export const toOrganization = (r: repo.OrganizationRow): Organization => ({
   personal: r.personal,
   settings: r.settings,
   requireTwoFactor: r.require_two_factor,
+  lifecycleState: r.lifecycle_state,
   deletionRequestedAt: r.deletion_requested_at?.toISOString() ?? null,
+  deletionDueAt: r.deletion_due_at?.toISOString() ?? null,
   createdAt: r.created_at.toISOString(),
   updatedAt: r.updated_at.toISOString(),
 });
@@ -189,6 +214,7 @@ function validSettings(settings: Record<string, unknown>): Record<string, unknow
 /** Organizations: creation by a user, the current organization, "my organizations", deletion requests. */
 export function createOrganizationsService(deps: OrganizationsDeps): OrganizationsService {
   const { withTenant, privileged } = deps;
+  const settingsLink = deps.settingsLink ?? ((slug: string) => `/o/${slug}/settings`);
   const creations =
     deps.createThrottle ?? createThrottle('organizations.create', ORGANIZATION_CREATE_THROTTLE_RULES);
   return {
@@ -301,29 +327,50 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
     },
 
     async requestDeletion(ctx) {
-      try {
-        const row = await withTenant(ctx.tenantId, async (db) => {
-          await authorize(db, ctx, 'org:delete');
-          const before = await repo.findOrganization(db, ctx.tenantId, { forUpdate: true });
-          if (!before) return undefined;
-          const after = await repo.markDeletionRequested(db, ctx.tenantId);
-          if (after && !before.deletion_requested_at) {
-            await recordAudit(db, ctx, {
-              action: 'organization.deletion_requested',
-              target: { type: 'organization', id: ctx.tenantId },
-              changes: {
-                before: { deletion_requested_at: null },
-                after: { deletion_requested_at: after.deletion_requested_at?.toISOString() ?? null },
-              },
-            });
-          }
-          return after;
-        });
-        if (!row) throw organizationNotFound();
-        return toOrganization(row);
-      } finally {
-        deps.invalidateOrganization(ctx.tenantId);
-      }
+      const now = (deps.now ?? (() => new Date()))();
+      const graceDays = deps.deletionGraceDays ?? 30;
+      return deletionStep(
+        ctx,
+        (db) => scheduleDeletionIn(db, ctx, { now, graceDays, settingsLink }),
+        () =>
+          new OrganizationsError(
+            'ORGANIZATION_NOT_ACTIVE',
+            'a suspended organization cannot be scheduled for deletion: it must be reactivated first',
+          ),
+      );
+    },
+
+    async cancelDeletion(ctx) {
+      const now = (deps.now ?? (() => new Date()))();
+      return deletionStep(
+        ctx,
+        (db) => cancelDeletionIn(db, ctx, { now, settingsLink }),
+        () =>
+          new OrganizationsError(
+            'ORGANIZATION_NOT_PENDING_DELETION',
+            'this organization is not scheduled for deletion',
+          ),
+      );
     },
   };
+
+  /** A deletion request or cancel (`org:delete`) in one transaction; the organization as it is after it. */
+  async function deletionStep(
+    ctx: TenantCtx,
+    step: (db: TenantDb) => Promise<DeletionRequestOutcome>,
+    wrongState: () => OrganizationsError,
+  ): Promise<Organization> {
+    try {
+      const row = await withTenant(ctx.tenantId, async (db) => {
+        await authorize(db, ctx, 'org:delete');
+        const outcome = await step(db);
+        if (outcome === 'wrong_state') throw wrongState();
+        return outcome === 'missing' ? undefined : repo.findOrganization(db, ctx.tenantId);
+      });
+      if (!row) throw organizationNotFound();
+      return toOrganization(row);
+    } finally {
+      deps.invalidateOrganization(ctx.tenantId);
+    }
+  }
 }

@@ -51,7 +51,7 @@ export interface PlatformService {
   ): Promise<Page<PlatformOrganization>>;
   /**
    * Suspends or reactivates an organization: its members get 403 ORGANIZATION_SUSPENDED while suspended.
-   * Audited in that organization's chain (`organization.suspended` / `organization.unsuspended`, actor: the
+   * Audited in that organization's chain (`organization.suspended` / `organization.reactivated`, actor: the
    * platform administrator).
    */
   setSuspended(adminUserId: string, orgId: string, suspended: boolean): Promise<void>;
@@ -148,19 +148,29 @@ export function createPlatformService(deps: {
     async setSuspended(adminUserId, orgId, suspended) {
       if (!isTenantId(orgId))
         throw new PlatformError('PLATFORM_ORGANIZATION_NOT_FOUND', 'organization not found');
-      await deps.withTenant(orgId, async (db) => {
+      const changed = await deps.withTenant(orgId, async (db) => {
         const before = await db
           .selectFrom('organizations')
-          .select('suspended_at')
+          .select(['suspended_at', 'lifecycle_state', 'suspension_reason'])
           .where('id', '=', orgId)
           .forUpdate()
           .executeTakeFirst();
-        if (!before) throw orgNotFound();
+        // An organization being deleted is gone for everyone, platform administrators included.
+        if (!before || before.suspension_reason === 'deletion') throw orgNotFound();
+        if (before.lifecycle_state === 'pending_deletion') {
+          if (!suspended) return false; // nothing to lift
+          throw new PlatformError(
+            'PLATFORM_ORGANIZATION_PENDING_DELETION',
+            'this organization is pending deletion (read-only): expedite its deletion, or let an owner cancel it first',
+          );
+        }
+        if (!suspended && before.lifecycle_state !== 'suspended') return false;
         const after = await db
           .updateTable('organizations')
           .set({
-            suspended_at: suspended ? new Date() : null,
-            suspended_by: suspended ? 'administrator' : null,
+            lifecycle_state: suspended ? 'suspended' : 'active',
+            suspension_reason: suspended ? 'admin' : null,
+            suspended_at: suspended ? (before.suspended_at ?? new Date()) : null,
             updated_at: new Date(),
           })
           .where('id', '=', orgId)
@@ -182,15 +192,23 @@ export function createPlatformService(deps: {
           .where('suspended_by_billing', '=', true)
           .execute();
         await recordAudit(db, userActingIn(orgId, adminUserId), {
-          action: suspended ? 'organization.suspended' : 'organization.unsuspended',
+          action: suspended ? 'organization.suspended' : 'organization.reactivated',
           target: { type: 'organization', id: orgId },
           changes: {
-            before: { suspended_at: before.suspended_at?.toISOString() ?? null },
-            after: { suspended_at: after.suspended_at?.toISOString() ?? null },
+            before: {
+              suspended_at: before.suspended_at?.toISOString() ?? null,
+              suspension_reason: before.suspension_reason,
+            },
+            after: {
+              suspended_at: after.suspended_at?.toISOString() ?? null,
+              suspension_reason: suspended ? 'admin' : null,
+            },
           },
-          metadata: { via: 'platform' },
+          metadata: { via: 'platform', ...(suspended ? { reason: 'admin' } : {}) },
         });
+        return true;
       });
+      if (!changed) return;
       deps.invalidatePolicy(orgId);
       deps.log.info({
         privileged_operation: 'set_organization_suspended',

@@ -126,7 +126,7 @@ describe('platform administration', () => {
         metadata: { via: 'platform' },
       },
       {
-        action: 'organization.unsuspended',
+        action: 'organization.reactivated',
         actor: { type: 'user', id: adminId },
         changes: { after: { suspended_at: null } },
       },

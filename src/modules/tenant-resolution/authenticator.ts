@@ -5,14 +5,29 @@ import type { Authenticated, Authenticator, ResolvedTenant } from '../../platfor
 import { isTenantId } from '../../platform/tenancy/context.js';
 import { orgSlugFromPath } from './org-path.js';
 import { TenantResolutionError } from './tenant-resolution.errors.js';
-import type { OrganizationPolicy } from './organization-policy.js';
+import { admitByLifecycle, type LifecycleRequest, type OrganizationPolicy } from './organization-policy.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route answers users of an organization billing suspended for non-payment (the routes that
      *  let an owner pay: billing provider info, portal link). Nothing else may set it. */
     allowWhenBillingSuspended?: boolean;
+    /** The route is a write an organization pending deletion still takes (cancelling the deletion,
+     *  exporting its data); its permission is still checked. Nothing else may set it. */
+    allowWhenPendingDeletion?: boolean;
   }
+}
+
+/** What the lifecycle rules read of the request's route (see `admitByLifecycle`). */
+type RouteFlags = Pick<LifecycleRequest, 'method' | 'allowWhenBillingSuspended' | 'allowWhenPendingDeletion'>;
+
+function routeFlags(request: FastifyRequest): RouteFlags {
+  const config = request.routeOptions.config;
+  return {
+    method: request.method,
+    allowWhenBillingSuspended: config?.allowWhenBillingSuspended === true,
+    allowWhenPendingDeletion: config?.allowWhenPendingDeletion === true,
+  };
 }
 
 /** A resolved browser session (see the auth module). */
@@ -152,15 +167,13 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     resolved: ResolvedTenant,
     who: Authenticated,
     twoFactorEnabled: () => MaybePromise<boolean>,
-    billingExempt: boolean,
+    route: RouteFlags,
   ): MaybePromise<ResolvedTenant | null> {
-    if (!policy || policy.deletionRequested) return null;
-    // The one exemption: an organization billing suspended for non-payment can still be paid for. Only
-    // the routes flagged `allowWhenBillingSuspended` (the billing provider info and the portal link), only
-    // for signed-in users (their permission is still checked), never under an administrator's suspension.
-    if (policy.suspended && !who.isPlatformAdmin && !(billingExempt && policy.suspendedBy === 'billing')) {
-      throw new TenantResolutionError('ORGANIZATION_SUSPENDED', 'this organization is suspended');
-    }
+    // The lifecycle rules, in one place (organization-policy.ts): the one exemption of a suspension is
+    // billing's, for the routes flagged `allowWhenBillingSuspended` (signed-in users only).
+    if (!admitByLifecycle(policy, { ...route, apiKey: false, isPlatformAdmin: who.isPlatformAdmin }))
+      return null;
+    if (!policy) return null;
     if (!policy.requireTwoFactor) return resolved;
     return andThen(twoFactorEnabled(), (enabled) => {
       if (!enabled) {
@@ -181,13 +194,11 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   function resolveApiKeyTenant(
     requested: string | null | undefined,
     key: ApiKeyView,
+    route: RouteFlags,
   ): MaybePromise<ResolvedTenant | null> {
     if (requested !== undefined && requested !== key.organizationId) return null;
     return andThen(deps.organizationPolicy(key.organizationId), (policy) => {
-      if (!policy || policy.deletionRequested) return null;
-      if (policy.suspended) {
-        throw new TenantResolutionError('ORGANIZATION_SUSPENDED', 'this organization is suspended');
-      }
+      if (!admitByLifecycle(policy, { ...route, apiKey: true, isPlatformAdmin: false })) return null;
       return { tenantId: key.organizationId, role: 'api_key', permissions: key.permissions };
     });
   }
@@ -196,7 +207,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     auth: RequestAuth,
     who: Authenticated & { userId: string },
     requested: string | null | undefined,
-    billingExempt: boolean,
+    route: RouteFlags,
   ): MaybePromise<ResolvedTenant | null> {
     if (requested === null) {
       // Named an organization that does not exist. Spend the same lookup a non-member of an existing one
@@ -216,7 +227,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       // A token was minted by a session that passed its second factor if the user had one, but the
       // user may have had none: an organization requiring it asks the user's current state.
       return andThen(deps.organizationPolicy(access.orgId), (policy) =>
-        admit(policy, resolved, who, () => deps.twoFactorEnabled(access.userId), billingExempt),
+        admit(policy, resolved, who, () => deps.twoFactorEnabled(access.userId), route),
       );
     }
     const session = auth.session!;
@@ -231,7 +242,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
             { tenantId: orgId, role: m.role, permissions: m.permissions },
             who,
             () => session.userTwoFactorEnabled,
-            billingExempt,
+            route,
           )
         : null;
     // Both are in-process cache hits on the hot path: only a miss waits (for both together).
@@ -322,11 +333,11 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       const requested = requestedOrganization(request);
       if (auth.apiKey) {
         const key = auth.apiKey;
-        return andThen(requested, (r) => resolveApiKeyTenant(r, key));
+        return andThen(requested, (r) => resolveApiKeyTenant(r, key, routeFlags(request)));
       }
       const user = who as Authenticated & { userId: string };
-      const billingExempt = request.routeOptions.config?.allowWhenBillingSuspended === true;
-      return andThen(requested, (r) => resolveUserTenant(auth, user, r, billingExempt));
+      const route = routeFlags(request);
+      return andThen(requested, (r) => resolveUserTenant(auth, user, r, route));
     },
   };
 }

@@ -16,7 +16,7 @@ const USER = '01890000-0000-7000-8000-000000000002';
  * ORGANIZATION_SUSPENDED.
  */
 describe('the billing-suspension exemption of tenant resolution', () => {
-  function setup(suspendedBy: OrganizationPolicy['suspendedBy']) {
+  function setup(reason: OrganizationPolicy['suspensionReason']) {
     const session: SessionView = {
       sessionId: 's',
       userId: USER,
@@ -28,9 +28,8 @@ describe('the billing-suspension exemption of tenant resolution', () => {
     };
     const policy: OrganizationPolicy = {
       requireTwoFactor: false,
-      suspended: suspendedBy !== null,
-      suspendedBy,
-      deletionRequested: false,
+      state: reason === null ? 'active' : 'suspended',
+      suspensionReason: reason,
     };
     const perms = new Set<Permission>(['billing:read', 'billing:manage']);
     const auth = createAuthenticator({
@@ -49,6 +48,7 @@ describe('the billing-suspension exemption of tenant resolution', () => {
         raw: { url },
         url,
         hostname: 'app.test',
+        method: 'POST',
         headers: apiKey ? { authorization: 'Bearer srk_x' } : {},
         routeOptions: { url, config: flagged ? { allowWhenBillingSuspended: true } : {} },
       } as unknown as FastifyRequest;
@@ -72,7 +72,7 @@ describe('the billing-suspension exemption of tenant resolution', () => {
   });
 
   it("an administrator's suspension exempts nothing", async () => {
-    const call = setup('administrator');
+    const call = setup('admin');
     expect(await call('/v1/billing/portal-session', true)).toBe('ORGANIZATION_SUSPENDED');
     expect(await call('/v1/projects', false)).toBe('ORGANIZATION_SUSPENDED');
     expect(await setup(null)('/v1/projects', false)).toBe(ORG);

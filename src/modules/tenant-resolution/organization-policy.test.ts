@@ -9,7 +9,15 @@ const ORG = '01900000-0000-7000-8000-000000000001';
  * when the read starts (its snapshot) and answers when released.
  */
 function fakeTenancy() {
-  const row = { require_two_factor: false, suspended_at: null as Date | null, deletion_requested_at: null };
+  const row = {
+    require_two_factor: false,
+    lifecycle_state: 'active' as 'active' | 'suspended' | 'pending_deletion',
+    suspension_reason: null as 'admin' | 'billing' | 'deletion' | null,
+  };
+  const suspend = (on: boolean) => {
+    row.lifecycle_state = on ? 'suspended' : 'active';
+    row.suspension_reason = on ? 'admin' : null;
+  };
   const held: (() => void)[] = [];
   let hold = false;
   let reads = 0;
@@ -33,6 +41,7 @@ function fakeTenancy() {
   return {
     withTenant,
     row,
+    suspend,
     reads: () => reads,
     hold: (on: boolean) => void (hold = on),
     release: () => held.splice(0).forEach((r) => r()),
@@ -45,32 +54,31 @@ describe('organization policies (in-process cache)', () => {
     const policies = createOrganizationPolicies({ withTenant: t.withTenant });
     expect(await policies.get(ORG)).toEqual({
       requireTwoFactor: false,
-      suspended: false,
-      suspendedBy: null,
-      deletionRequested: false,
+      state: 'active',
+      suspensionReason: null,
     });
-    t.row.suspended_at = new Date();
-    expect((await policies.get(ORG))?.suspended).toBe(false);
+    t.suspend(true);
+    expect((await policies.get(ORG))?.state).toBe('active');
     expect(t.reads()).toBe(1);
     policies.invalidate(ORG);
-    expect((await policies.get(ORG))?.suspended).toBe(true);
+    expect(await policies.get(ORG)).toMatchObject({ state: 'suspended', suspensionReason: 'admin' });
     expect(t.reads()).toBe(2);
   });
 
   it('a read taken before a change and finished after its invalidation is not kept', async () => {
     const t = fakeTenancy();
     const policies = createOrganizationPolicies({ withTenant: t.withTenant });
-    t.row.suspended_at = new Date();
+    t.suspend(true);
     // A request reads the suspended row; meanwhile the organization is reactivated and invalidated.
     t.hold(true);
     const stale = policies.get(ORG);
-    t.row.suspended_at = null;
+    t.suspend(false);
     policies.invalidate(ORG);
     t.hold(false);
     t.release();
-    expect((await stale)?.suspended).toBe(true);
+    expect((await stale)?.state).toBe('suspended');
     // The next request does not get that answer from the cache: it reads again.
-    expect((await policies.get(ORG))?.suspended).toBe(false);
+    expect((await policies.get(ORG))?.state).toBe('active');
     expect(t.reads()).toBe(2);
   });
 });

@@ -4,20 +4,71 @@ import { tenantCacheKey } from '../../platform/tenancy/cache-keys.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import { precompiled } from '../../platform/db/precompiled.js';
+import { TenantResolutionError } from './tenant-resolution.errors.js';
+
+/** An organization's stored lifecycle state; `deleted` is the absence of its row (docs/organization-lifecycle.md). */
+export type LifecycleState = 'active' | 'suspended' | 'pending_deletion';
+/** Why a suspended organization is suspended. */
+export type SuspensionReason = 'admin' | 'billing' | 'deletion';
 
 /** What tenant resolution needs to know about an organization on every request. */
 export interface OrganizationPolicy {
   readonly requireTwoFactor: boolean;
-  readonly suspended: boolean;
-  /** Who suspended it: billing's suspension lets users through to the routes that pay (docs/billing.md). */
-  readonly suspendedBy: 'billing' | 'administrator' | null;
-  readonly deletionRequested: boolean;
+  readonly state: LifecycleState;
+  /** Set exactly while `state` is `suspended`: billing's lets owners reach the routes that pay (docs/billing.md). */
+  readonly suspensionReason: SuspensionReason | null;
+}
+
+/** What the lifecycle rules look at in a request (see {@link admitByLifecycle}). */
+export interface LifecycleRequest {
+  readonly method: string;
+  /** An API key (never a platform administrator, never exempt). */
+  readonly apiKey: boolean;
+  readonly isPlatformAdmin: boolean;
+  /** The route's `allowWhenBillingSuspended` flag (the routes that let an owner pay). */
+  readonly allowWhenBillingSuspended: boolean;
+  /** The route's `allowWhenPendingDeletion` flag (cancelling the deletion, exporting the data). */
+  readonly allowWhenPendingDeletion: boolean;
+}
+
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * The lifecycle rules of the tenant path, in one place (docs/organization-lifecycle.md): whether a request
+ * may enter the organization. False answers the 404 of a missing organization (no row: deleted; or being
+ * deleted); a refusal that should say why throws.
+ * - `active`: everything.
+ * - `pending_deletion`: reads (GET, HEAD) for everyone who may read; writes only on the routes flagged
+ *   `allowWhenPendingDeletion` (their permission is still checked: cancelling needs `org:delete`), else
+ *   409 ORGANIZATION_PENDING_DELETION.
+ * - `suspended` for `admin`: nothing (403 ORGANIZATION_SUSPENDED), but for platform administrators.
+ * - `suspended` for `billing`: the same, but signed-in users also reach the routes flagged
+ *   `allowWhenBillingSuspended`.
+ * - `suspended` for `deletion` (the hard delete runs): the 404 of a missing organization, for everyone.
+ */
+export function admitByLifecycle(policy: OrganizationPolicy | null, req: LifecycleRequest): boolean {
+  if (!policy) return false;
+  switch (policy.state) {
+    case 'active':
+      return true;
+    case 'pending_deletion':
+      if (READ_METHODS.has(req.method) || req.allowWhenPendingDeletion) return true;
+      throw new TenantResolutionError(
+        'ORGANIZATION_PENDING_DELETION',
+        'this organization is scheduled for deletion and read-only: an owner can cancel the deletion',
+      );
+    case 'suspended':
+      if (policy.suspensionReason === 'deletion') return false;
+      if (!req.apiKey && req.isPlatformAdmin) return true;
+      if (!req.apiKey && req.allowWhenBillingSuspended && policy.suspensionReason === 'billing') return true;
+      throw new TenantResolutionError('ORGANIZATION_SUSPENDED', 'this organization is suspended');
+  }
 }
 
 export interface OrganizationPolicies {
   /** The policy, synchronously on a cache hit (read on every tenant request), else its load. */
   get(orgId: string): MaybePromise<OrganizationPolicy | null>;
-  /** Called by every change of these fields (two-factor policy, suspension, deletion). */
+  /** Called by every change of these fields (two-factor policy, lifecycle state). */
   invalidate(orgId: string): void;
 }
 
@@ -25,7 +76,7 @@ export interface OrganizationPolicies {
 const policyOf = precompiled((db: TenantDb, p: { orgId: string }) =>
   db
     .selectFrom('organizations')
-    .select(['require_two_factor', 'suspended_at', 'suspended_by', 'deletion_requested_at'])
+    .select(['require_two_factor', 'lifecycle_state', 'suspension_reason'])
     .where('id', '=', p.orgId),
 );
 
@@ -49,11 +100,8 @@ export function createOrganizationPolicies(deps: {
     const v: OrganizationPolicy | null = row
       ? {
           requireTwoFactor: row.require_two_factor,
-          suspended: row.suspended_at !== null,
-          // A suspension without a recorded reason is an administrator's (never lifted by a payment).
-          suspendedBy:
-            row.suspended_at === null ? null : row.suspended_by === 'billing' ? 'billing' : 'administrator',
-          deletionRequested: row.deletion_requested_at !== null,
+          state: row.lifecycle_state,
+          suspensionReason: row.lifecycle_state === 'suspended' ? row.suspension_reason : null,
         }
       : null;
     return { v };

@@ -13,7 +13,7 @@ import {
   type User,
 } from '../../../test/e2e/helpers.js';
 
-/** Polls `fn` until it returns a value `ok` accepts (the aggregator and the recorder run every 5 s). */
+/** Polls `fn` until it returns a value `ok` accepts (the aggregator and the recorder run every 500 ms here). */
 async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
@@ -32,7 +32,7 @@ describe('usage routes through the full composition', () => {
   const meter = `rt.sum.${randomBytes(4).toString('hex')}`;
 
   beforeAll(async () => {
-    c = await startApp();
+    c = await startApp({ usage: { aggregateEveryMs: 500, recordFlushMs: 500 } });
     owner = await signUp(c, 'usage-owner');
     admin = await signUpPlatformAdmin(c, 'usage-admin');
     org = await createOrg(owner.browser, 'usage');

@@ -14,6 +14,17 @@ export interface AuditEventInput {
   readonly changes?: { readonly before: unknown; readonly after: unknown } | null;
   /** Anything else worth keeping. Never secrets: keys that look like one are redacted anyway. */
   readonly metadata?: Record<string, unknown> | null;
+  /**
+   * Top-level `metadata` keys holding personal data of one person (e.g. an invitee's `email`): sealed under
+   * that person's key — a user's, or an e-mail address's when there may be no account yet — like the
+   * actor's ip and user agent (personal-fields.ts), so erasing them makes these values unreadable without
+   * breaking the chain.
+   */
+  readonly personal?: {
+    readonly subject:
+      { readonly kind: 'user'; readonly userId: string } | { readonly kind: 'email'; readonly email: string };
+    readonly keys: readonly string[];
+  } | null;
 }
 
 export type ActorType = 'user' | 'api_key' | 'system' | 'anonymous';

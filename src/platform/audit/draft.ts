@@ -33,12 +33,14 @@ export function draftAudit(
   actor: Principal,
   requestId: string,
   event: AuditEventInput,
+  seal?: (entry: AuditEntry) => AuditEntry,
 ): AuditDraft {
   const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
     organizationId,
     actor,
     requestId,
     event,
+    seal,
   );
   const args = sql`${prefix}, ${suffix}, ${entry.id}, ${entry.occurred_at}, ${entry.actor.type},
     ${entry.actor.id}, ${entry.action}, ${entry.target.type}, ${entry.target.id}, ${entry.ip},
@@ -52,10 +54,12 @@ export function draftEntry(
   actor: Principal,
   requestId: string,
   event: AuditEventInput,
+  /** Seals the entry's personal fields (personal-fields.ts `sealEntry`) before it is written. */
+  seal?: (entry: AuditEntry) => AuditEntry,
 ): DraftEntry {
   const request = currentContext();
   const sameRequest = request?.requestId === requestId;
-  const entry = buildEntry({
+  const built = buildEntry({
     organizationId,
     seq: 0,
     id: uuidv7(),
@@ -66,6 +70,7 @@ export function draftEntry(
     userAgent: sameRequest ? request.userAgent : null,
     event,
   });
+  const entry = seal ? seal(built) : built;
   const changesJson = entry.changes === null ? null : canonicalJson(entry.changes);
   const metadataJson = entry.metadata === null ? null : canonicalJson(entry.metadata);
   const [prefix, suffix] = canonicalAroundSeq(entry, changesJson, metadataJson);

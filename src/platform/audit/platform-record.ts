@@ -3,6 +3,7 @@ import type { PlatformScope } from '../tenancy/platform-scope.js';
 import type { Principal } from '../tenancy/context.js';
 import type { AuditEntry, AuditEventInput } from './chain.js';
 import { draftAudit } from './draft.js';
+import { personalKeysFor, platformPersonalDataKeys, sealEntry } from './personal-fields.js';
 
 /** Who acts on the platform (no organization). */
 export interface PlatformActor {
@@ -33,7 +34,17 @@ export async function recordPlatformAudit(
   who: PlatformActor,
   event: AuditEventInput,
 ): Promise<AuditEntry> {
-  const { entry: draft, args } = draftAudit(null, who.actor, who.requestId, event);
+  // Not cached until committed: a key created in this scope is used for this event only (platform events
+  // are rare; the next one reads it).
+  const store = platformPersonalDataKeys();
+  const keys = store ? await personalKeysFor(store, scope, who.actor, event) : null;
+  const { entry: draft, args } = draftAudit(
+    null,
+    who.actor,
+    who.requestId,
+    event,
+    keys ? (e) => sealEntry(e, keys, event) : undefined,
+  );
   const res = await sql<{ seq: string }>`select seq from app_platform_audit_append(${args})`.execute(scope);
   const row = res.rows[0];
   if (!row) throw new Error('platform audit append returned no row');

@@ -4,6 +4,7 @@ import { TenancyError } from '../tenancy/errors.js';
 import type { AuditEntry, AuditEventInput } from './chain.js';
 import { draftEntry } from './draft.js';
 import { deferDomainEvent } from '../events/outbox.js';
+import { personalDataKeysOf, personalKeysFor, sealEntry } from './personal-fields.js';
 
 export type { AuditEventInput } from './chain.js';
 export { jsonText, splitAtSeq } from './draft.js';
@@ -38,8 +39,9 @@ export function onAuditRecorded(db: TenantDb, fn: (org: string) => void): () => 
  * queue behind each other. If the insert fails, the whole transaction is rolled back and the error
  * surfaces from `withTenant`. The event gets its seq and hash when it is sealed into the chain
  * (`app_audit_seal`, seconds later: see sealer.ts), which is why none is returned here.
- * Actor and request id come from `ctx`; IP and user agent from the request context. An action mapped to
- * a domain event also writes that event to the webhook outbox in the same transaction (events/outbox.ts).
+ * Actor and request id come from `ctx`; IP and user agent from the request context, sealed under the
+ * acting user's key when `db` has a user key store (personal-fields.ts). An action mapped to a domain event
+ * also writes that event to the webhook outbox in the same transaction (events/outbox.ts).
  */
 export async function recordAudit(
   db: TenantDb,
@@ -56,11 +58,16 @@ export async function recordAudit(
   if (scope.mode !== 'write') {
     throw new TenancyError('TENANT_SCOPE_CONFLICT', 'recordAudit needs a write scope, not a read scope');
   }
+  // Personal fields are sealed under user keys: from the cache (no round trip), or read (and created on
+  // first need) in this transaction; a key created here is cached only once the COMMIT succeeded.
+  const store = personalDataKeysOf(db);
+  const keys = store ? await personalKeysFor(store, db, ctx.actor, event) : null;
   const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
     ctx.tenantId,
     ctx.actor,
     ctx.requestId,
     event,
+    keys ? (e) => sealEntry(e, keys, event) : undefined,
   );
   const org = ctx.tenantId;
   scope.deferUntilCommit(
@@ -83,6 +90,7 @@ export async function recordAudit(
       metadataJson,
     ],
     () => {
+      if (store && keys) for (const [userId, state] of keys.created) store.remember(userId, state);
       for (const fn of listeners.get(db) ?? []) fn(org);
     },
   );

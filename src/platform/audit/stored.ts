@@ -47,6 +47,7 @@ export function parseExportLine(text: string): StoredEntry {
   if (typeof o.prev_hash !== 'string' || typeof o.hash !== 'string' || typeof o.seq !== 'number') {
     throw new Error('not an audit export line');
   }
-  const { prev_hash, hash, ...entry } = o as ExportLine;
+  // `personal` (the opened personal fields, beside the hashed entry) is not part of the entry.
+  const { prev_hash, hash, personal: _personal, ...entry } = o as ExportLine & { personal?: unknown };
   return { entry, prevHash: Buffer.from(prev_hash, 'hex'), hash: Buffer.from(hash, 'hex') };
 }

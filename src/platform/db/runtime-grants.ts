@@ -31,13 +31,22 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'column users.two_factor_pending_secret_enc: INSERT, UPDATE',
   'column users.updated_at: INSERT, UPDATE',
   'column users.name: UPDATE', // the display name (migration 0013): set on the account page, not at sign-up
+  'column users.erased_at: UPDATE', // erasure (migration 0028): the row stays as an anonymous tombstone
+  // Per-subject keys of audit personal fields (migration 0028): created on first need; erasure nulls a
+  // user's wrapped key out (the row stays, so no key is created again) or replaces an address's. Never
+  // deleted.
+  'table personal_keys: INSERT, SELECT',
+  'column personal_keys.wrapped: UPDATE',
+  'column personal_keys.kek_id: UPDATE',
+  'column personal_keys.created_at: UPDATE',
+  'column personal_keys.destroyed_at: UPDATE',
   'table sessions: DELETE, INSERT, SELECT, UPDATE', // expired sessions are purged
   'table email_tokens: DELETE, INSERT, SELECT, UPDATE',
   'table recovery_codes: DELETE, INSERT, SELECT, UPDATE',
   'table refresh_tokens: INSERT, SELECT, UPDATE', // revoked or used, never deleted by the application
 
   // Tenant tables (forced RLS). Organizations are created and changed in their own scope, never deleted
-  // by the runtime role (deletion is scheduled work).
+  // by the runtime role (deletion is scheduled work: the worker role's purge, migration 0026).
   'table organizations: INSERT, SELECT, UPDATE',
   'table tenant_placements: INSERT, SELECT', // recorded once at creation, never moved by a tenant scope
   'table idempotency_keys: DELETE, INSERT, SELECT, UPDATE',
@@ -134,8 +143,12 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_invoice_finalize(uuid,uuid): EXECUTE',
   // Appends account.export_requested / _downloaded to the platform chain, for the user's own export (0027).
   'function app_account_export_audit(text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
+  // Organization deletion (migration 0026): the platform administrators' expedite and pending list.
+  'function app_platform_organization_expedite_deletion(uuid,text): EXECUTE',
+  'function app_priv_platform_organizations_pending_deletion(timestamp with time zone,uuid,integer): EXECUTE',
   'function app_platform_plan_archive(text,boolean): EXECUTE',
   'function app_platform_plan_save(text,jsonb,boolean): EXECUTE',
+  'function app_platform_user_memberships(uuid): EXECUTE',
   'function app_platform_audit_append(text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
   'function app_priv_api_key_by_key_id(text,bytea): EXECUTE',
   'function app_priv_invitation_by_token(bytea): EXECUTE',
@@ -169,6 +182,8 @@ export const GLOBAL_RELATIONS: Readonly<Record<string, string>> = {
     'the plan catalog is platform-wide (an organization refers to one by key; its history: organization_plan_changes); read-only to the runtime role',
   stripe_events:
     'Stripe webhook event ids, unique: an event is applied once whichever organization it concerns (ids, types and times only)',
+  personal_keys:
+    'one wrapped data key per person (user or e-mail address, in any number of organizations); erasure destroys it',
   platform_audit_events: 'the platform chain: actions with no organization (read-only to the runtime role)',
   platform_audit_head: 'the head of the platform chain (read-only to the runtime role)',
   account_exports: 'a user’s exports of their own data (across organizations): keyed by user, like sessions',

@@ -45,10 +45,16 @@ export interface OrganizationsTable {
   personal: Generated<boolean>;
   settings: Generated<Record<string, unknown>>;
   require_two_factor: Generated<boolean>;
+  /** When the deletion was scheduled (set with `deletion_due_at`, migration 0026). */
   deletion_requested_at: Date | null;
+  /** When it was suspended (set exactly while `lifecycle_state` is `suspended`). */
   suspended_at: Date | null;
-  /** Who suspended it (migration 0021): a payment lifts only billing's suspension. */
-  suspended_by: 'billing' | 'administrator' | null;
+  /** The lifecycle state (migration 0026; `deleted` is the absence of the row): docs/organization-lifecycle.md. */
+  lifecycle_state: Generated<'active' | 'suspended' | 'pending_deletion'>;
+  /** Why it is suspended (exactly while `suspended`): a payment lifts only billing's suspension. */
+  suspension_reason: 'admin' | 'billing' | 'deletion' | null;
+  /** When the hard delete may start (while pending deletion, and while it runs). */
+  deletion_due_at: Date | null;
   /** Targeting input of feature flags; set by platform administrators. */
   plan: Generated<string>;
   attributes: Generated<Record<string, string | number | boolean>>;
@@ -96,6 +102,8 @@ export interface UsersTable {
   last_organization_id: string | null;
   /** Display name (1–100 characters, trimmed, no control characters; migration 0013). */
   name: string | null;
+  /** When the user was erased (migration 0028): the row is then an anonymous tombstone. */
+  erased_at: Generated<Date | null>;
   is_platform_admin: Generated<boolean>;
   credentials_changed_at: Generated<Date>;
   created_at: Generated<Date>;

@@ -225,8 +225,9 @@ describe('OpenAPI document', () => {
     expect(op?.summary).toBe('Polish widget');
     expect(summaryOf('listAuditLogs')).toBe('List audit logs');
     expect(op?.security).toEqual([{ session: [] }, { accessToken: [] }, { apiKey: [] }]);
+    // 409: a tenant write refused while the organization is pending deletion.
     expect(Object.keys(op?.responses ?? {}).sort()).toEqual(
-      ['200', '400', '401', '403', '404', '413', '415', '429', '503'].sort(),
+      ['200', '400', '401', '403', '404', '409', '413', '415', '429', '503'].sort(),
     );
     expect(generated.paths['/v1/orgs/{org}/widgets/{id}/polish']?.post?.operationId).toBe(
       'polishWidgetInOrg',

@@ -114,12 +114,15 @@ function derivedErrorStatuses(
   schema: FastifySchema,
   security: Security,
   quotaExempt: boolean,
+  method: string,
 ): string[] {
   const codes: string[] = [];
   if (schema.body || schema.querystring || schema.params || schema.headers) codes.push('400');
   if (schema.body) codes.push('413', '415');
   if (auth.kind !== 'public') codes.push('401', '403');
   if (auth.kind === 'tenant') codes.push('404');
+  // A write into an organization pending deletion (ORGANIZATION_PENDING_DELETION, docs/organization-lifecycle.md).
+  if (auth.kind === 'tenant' && !['GET', 'HEAD', 'OPTIONS'].includes(method)) codes.push('409');
   // An API key's rate limit; a tenant route the hard api_requests quota may refuse (src/modules/quotas).
   if (security.some((s) => s.apiKey) || (auth.kind === 'tenant' && !quotaExempt)) codes.push('429');
   codes.push('503');
@@ -170,7 +173,13 @@ function transform({ schema, url, route }: { schema: FastifySchema; url: string;
   for (const [code, value] of Object.entries(declared.response ?? {})) {
     response[code] = JSON.stringify(value) === ERROR_JSON ? { $ref: `${ERROR_SCHEMA_ID}#` } : value;
   }
-  for (const code of derivedErrorStatuses(auth, declared, security, route.config?.quotaExempt === true)) {
+  for (const code of derivedErrorStatuses(
+    auth,
+    declared,
+    security,
+    route.config?.quotaExempt === true,
+    String(method),
+  )) {
     response[code] ??= { $ref: `${ERROR_SCHEMA_ID}#` };
   }
   const permission =

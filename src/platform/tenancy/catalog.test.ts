@@ -109,6 +109,20 @@ describe('catalog: every tenant table is protected', () => {
     expect(await unprotectedTenantTables(admin, db.roles.runtime)).toEqual([]);
   });
 
+  it('the organization purge reaches every table with organization_id (SELECT and DELETE for the definer role)', async () => {
+    const unreachable = await admin.query<{ t: string }>(
+      `select c.oid::regclass::text as t from pg_class c
+         join pg_namespace n on n.oid = c.relnamespace
+         join pg_attribute a on a.attrelid = c.oid and a.attname = 'organization_id' and a.attnum > 0
+           and not a.attisdropped
+        where c.relkind in ('r', 'p') and not c.relispartition
+          and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'
+          and not (has_table_privilege($1, c.oid, 'SELECT') and has_table_privilege($1, c.oid, 'DELETE'))`,
+      [db.roles.definer],
+    );
+    expect(unreachable.rows.map((r) => r.t)).toEqual([]);
+  });
+
   it('organizations is its own tenant: forced RLS on id = app_current_tenant()', async () => {
     const res = await admin.query(
       `select c.relrowsecurity, c.relforcerowsecurity, pg_get_expr(p.polqual, p.polrelid) as q,
@@ -353,8 +367,12 @@ describe('catalog: every tenant table is protected', () => {
       // Appends to the platform chain: only in a platform administrator's platform scope.
       'app_platform_audit_append',
       // Write the plan catalog: only in a platform administrator's platform scope.
+      // Makes a pending deletion due now: only in a platform administrator's platform scope (0026).
+      'app_platform_organization_expedite_deletion',
       'app_platform_plan_archive',
       'app_platform_plan_save',
+      // A user's memberships, for the platform erasure path: only in the platform scope (migration 0028).
+      'app_platform_user_memberships',
       // The memberships and audit events of a running account export's user: the worker role only (0027).
       'app_priv_account_export_rows',
       'app_priv_api_key_by_key_id',
@@ -364,12 +382,21 @@ describe('catalog: every tenant table is protected', () => {
       'app_priv_audit_orgs_pending',
       // Organizations created before an instant: the worker role's hourly period close only (migration 0023).
       'app_priv_billing_organizations',
+      // The organization deletion job (migration 0026): worker role only, outside any tenant scope.
+      'app_priv_deletion_due',
+      'app_priv_deletion_ledger',
+      'app_priv_deletion_purge',
+      'app_priv_deletion_record',
+      'app_priv_deletion_shredded',
+      'app_priv_deletion_start',
       'app_priv_invitation_by_token',
       'app_priv_organization_id_by_slug',
       // Meter catalog writes: only in a platform administrator's platform scope.
       'app_priv_platform_meter_create',
       'app_priv_platform_meter_update',
       'app_priv_platform_organizations',
+      // Organizations pending deletion: only in a platform administrator's platform scope (0026).
+      'app_priv_platform_organizations_pending_deletion',
       // Which organization a Stripe customer id belongs to: the webhook, outside any scope (0021).
       'app_priv_stripe_organization_by_customer',
       // Organizations in an ended grace period / with a subscription: the worker role's Stripe jobs.
@@ -396,6 +423,7 @@ describe('catalog: every tenant table is protected', () => {
         f.proname === 'app_priv_billing_organizations' ||
         f.proname === 'app_priv_account_export_rows' ||
         f.proname.startsWith('app_retention_') ||
+        f.proname.startsWith('app_priv_deletion_') ||
         f.proname.startsWith('app_usage_')
       ) {
         expect(f.acl).toContain(`${db.roles.worker}=X`);

@@ -22,7 +22,8 @@ export interface TenantTableDefinition {
  * Declares a tenant-scoped table in one call, in the form the isolation invariants demand:
  * `organization_id uuid not null` referencing organizations, a primary key (hence an index) leading with
  * `organization_id`, ENABLE + FORCE row level security, one policy for the runtime role with USING and
- * WITH CHECK on `organization_id = app_current_tenant()`, and grants for the runtime role only.
+ * WITH CHECK on `organization_id = app_current_tenant()`, grants for the runtime role, and SELECT + DELETE
+ * for the definer role (the organization purge's, see docs/organization-lifecycle.md).
  */
 export async function createTenantTable(
   db: Kysely<unknown>,
@@ -43,6 +44,9 @@ export async function createTenantTable(
   await enableTenantRls(db, ctx, def.name);
   const privileges = def.appendOnly ? 'select, insert' : 'select, insert, update, delete';
   await sql`grant ${sql.raw(privileges)} on ${t} to ${runtime}`.execute(db);
+  // The organization purge (a definer function, migration 0026) deletes every tenant table's rows of the
+  // organization being deleted; the catalog test holds every table with organization_id to this grant.
+  await sql`grant select, delete on ${t} to ${sql.id(ctx.roles.definer)}`.execute(db);
 }
 
 /** ENABLE + FORCE RLS and the tenant policy on an existing table with an `organization_id` column. */

@@ -429,6 +429,25 @@ describe('definer functions refuse outside their contract', () => {
     expect(ok?.key).toBe(key);
   });
 
+  it('app_platform_user_memberships: only in the platform scope of a live administrator session', async () => {
+    const text = `select organization_id from app_platform_user_memberships('${userA}')`;
+    await expect(app.query(text)).rejects.toThrow(refused);
+    await expect(
+      inScopeOfB(`select set_config('app.platform_session', $1, true), (${text})`, [adminToken]),
+    ).rejects.toThrow(refused);
+    await expect(
+      withPlatformScope(platform, sessionToken, async (s) => {
+        await sql.raw(text).execute(s);
+      }),
+    ).rejects.toThrow(refused);
+    const rows = await withPlatformScope(
+      platform,
+      adminToken,
+      async (s) => (await sql.raw<{ organization_id: string }>(text).execute(s)).rows,
+    );
+    expect(rows).toEqual([{ organization_id: orgA }]);
+  });
+
   it('app_audit_seal: refused outside the scope of its own organization', async () => {
     await expect(inScopeOfB(`select app_audit_seal($1, 10, true)`, [orgA])).rejects.toThrow(refused);
     await expect(inScopeOfB(`select app_audit_seal($1, 10, false)`, [orgA])).rejects.toThrow(refused);

@@ -41,7 +41,7 @@ export interface PrivilegedOps {
     limit: number,
     q?: string | null,
   ): Promise<PlatformOrganizationRow[]>;
-  /** The organizations a user is an ACTIVE member of (none marked for deletion), with the user's role,
+  /** The organizations a user is an ACTIVE member of (none being deleted), with the user's role,
    *  ordered by name then id; `after` continues strictly after that (name, id). "My organizations".
    *  Contract: only for the user the caller proves with `proof` (a live credential of that user);
    *  outside any tenant scope. The database refuses (throws) without a valid proof; with a session proof

@@ -118,7 +118,12 @@ export function createKeyVault(opts: { url: string; pool?: pg.Pool }): KeyVault 
   };
   return {
     async ensureSchema() {
-      await pool.query(SCHEMA);
+      // Serialized: concurrent starts (several instances, parallel test files) racing on CREATE TABLE IF
+      // NOT EXISTS can both pass the check and one fail on the row type's unique name.
+      await tx(async (c) => {
+        await c.query("select pg_advisory_xact_lock(hashtext('saasready.key_vault.schema'))");
+        await c.query(SCHEMA);
+      });
     },
     async versions(organizationId) {
       const r = await pool.query<KeyRow>(

@@ -63,8 +63,25 @@ function OrgScope({
   if (!ready) return <Loading what="your permissions" />;
   return (
     <OrgContext.Provider value={value}>
+      {gate.data?.lifecycleState === 'pending_deletion' && gate.data.deletionDueAt ? (
+        <PendingDeletionBanner slug={org.slug} due={gate.data.deletionDueAt} />
+      ) : null}
       <Outlet />
     </OrgContext.Provider>
+  );
+}
+
+/** On every page of an organization scheduled for deletion: it is read-only, and until when. */
+function PendingDeletionBanner({ slug, due }: { readonly slug: string; readonly due: string }) {
+  return (
+    <Alert color="orange" title="Read-only: scheduled for deletion" mb="md">
+      <Text size="sm">
+        This organization will be deleted on{' '}
+        {new Date(due).toLocaleString(undefined, { dateStyle: 'long', timeStyle: 'short' })}. Until then you
+        can read and export everything, but nothing can be changed.{' '}
+        <Link to={`/o/${encodeURIComponent(slug)}/settings`}>Deletion status</Link>
+      </Text>
+    </Alert>
   );
 }
 

@@ -46,6 +46,7 @@ export function AdminNav() {
   return (
     <Box component="nav" aria-label="Platform administration" className="app-nav">
       <NavLink to="/admin/organizations">Organizations</NavLink>
+      <NavLink to="/admin/pending-deletion">Pending deletion</NavLink>
       <NavLink to="/admin/flags">Flag definitions</NavLink>
       <NavLink to="/admin/plans">Plans</NavLink>
       <NavLink to="/admin/meters">Meters</NavLink>

@@ -34,6 +34,9 @@ const AdminFlagsPage = lazy(() => import('../features/platform-admin/pages/Admin
 const AdminPlansPage = lazy(() => import('../features/billing/pages/AdminPlansPage'));
 const AdminMetersPage = lazy(() => import('../features/usage/pages/AdminMetersPage'));
 const AdminAuditLogPage = lazy(() => import('../features/platform-admin/pages/AdminAuditLogPage'));
+const AdminPendingDeletionPage = lazy(
+  () => import('../features/platform-admin/pages/AdminPendingDeletionPage'),
+);
 
 const page = (node: ReactNode) => <Suspense fallback={<Loading what="the page" />}>{node}</Suspense>;
 
@@ -64,6 +67,7 @@ export function AppRoutes() {
         <Route path="/admin">
           <Route index element={<Navigate to="organizations" replace />} />
           <Route path="organizations" element={<AdminOrganizationsPage />} />
+          <Route path="pending-deletion" element={<AdminPendingDeletionPage />} />
           <Route path="flags" element={<AdminFlagsPage />} />
           <Route path="plans" element={<AdminPlansPage />} />
           <Route path="meters" element={<AdminMetersPage />} />

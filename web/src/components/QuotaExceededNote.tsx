@@ -12,7 +12,8 @@ export function QuotaExceededNote({ error }: { readonly error: unknown }) {
   return (
     <Text size="sm">
       The organization reached a limit of its plan.{' '}
-      <Anchor component={Link} to={`/o/${encodeURIComponent(org)}/billing`}>
+      {/* The alert's text colour, underlined: the theme's link blue is too faint on a red alert. */}
+      <Anchor component={Link} to={`/o/${encodeURIComponent(org)}/billing`} c="inherit" underline="always">
         See usage and change plan in Plan &amp; billing
       </Anchor>
       .

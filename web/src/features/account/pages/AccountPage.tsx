@@ -6,8 +6,9 @@ import { ProfileSection } from '../components/ProfileSection';
 import { SessionsSection } from '../components/SessionsSection';
 import { TwoFactorSummary } from '../components/TwoFactorSummary';
 import { AccountExportSection } from '../../gdpr/components/AccountExportSection';
+import { DeleteAccountSection } from '../components/DeleteAccountSection';
 
-/** `/account`: profile, password, sessions, the two-factor status, and exporting my data. */
+/** `/account`: profile, password, sessions, the two-factor status, exporting my data, and deleting the account. */
 export default function AccountPage() {
   const me = useMe();
   return (
@@ -24,6 +25,7 @@ export default function AccountPage() {
               <SessionsSection />
               <TwoFactorSummary enabled={data.user.twoFactorEnabled} />
               <AccountExportSection />
+              <DeleteAccountSection twoFactorEnabled={data.user.twoFactorEnabled} />
             </>
           ) : null
         }

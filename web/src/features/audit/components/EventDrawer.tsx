@@ -49,8 +49,11 @@ function Details({
     ['Actor', `${actorLabel(e.actor, emails)} (${e.actor.type}${e.actor.id ? ` ${e.actor.id}` : ''})`],
     ['Action', <Code key="a">{e.action}</Code>],
     ['Target', `${e.target.type}${e.target.id ? ` ${e.target.id}` : ''}`],
-    ['IP address', e.ip ?? '—'],
-    ['User agent', e.userAgent ?? '—'],
+    ['IP address', e.ip ?? (e.erased.includes('ip') ? 'Erased (the person’s account was deleted)' : '—')],
+    [
+      'User agent',
+      e.userAgent ?? (e.erased.includes('user_agent') ? 'Erased (the person’s account was deleted)' : '—'),
+    ],
     ['Request id', e.requestId ?? '—'],
     ['Entry id', e.id],
   ];

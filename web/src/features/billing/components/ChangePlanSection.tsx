@@ -1,4 +1,4 @@
-import { Alert, Button, Card, SimpleGrid, Stack, Text, Title } from '@mantine/core';
+import { Alert, Button, Card, Stack, Text, Title } from '@mantine/core';
 import { describeError } from '../../../api/errors';
 import { notifySuccess } from '../../../components/notify';
 import { useChangeOrganizationPlan } from '../api/changeOrganizationPlan';
@@ -49,7 +49,8 @@ export function ChangePlanSection({
           billing.
         </Text>
       ) : null}
-      <SimpleGrid cols={{ base: 1, sm: 2, lg: 3 }}>
+      {/* Columns by width from app.css: Mantine's responsive props add a <style> element the CSP refuses. */}
+      <div className="plan-grid">
         {data.available.map((p) => {
           const current = p.key === data.plan.key;
           const sameTerms = p.price.interval === terms.interval && p.price.currency === terms.currency;
@@ -86,7 +87,7 @@ export function ChangePlanSection({
             </Card>
           );
         })}
-      </SimpleGrid>
+      </div>
     </Stack>
   );
 }

@@ -1,16 +1,18 @@
 import { useState } from 'react';
 import { Alert, Button, Group, List, Modal, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
-import { useNavigate } from 'react-router';
 import { describeError } from '../../../api/errors';
 import { notifySuccess } from '../../../components/notify';
 import { useRequestOrganizationDeletion } from '../../organizations/api/requestOrganizationDeletion';
+import { useOrganization } from '../../organizations/api/getOrganization';
 import { useOrg } from '../../organizations/components/org-context';
 
-/** Requesting the organization's deletion (`org:delete`, the owner's), confirmed by typing its slug. */
+/** Scheduling the organization's deletion (`org:delete`, the owner's), confirmed by typing its slug. */
 export function DangerZone() {
   const { org, can } = useOrg();
+  const current = useOrganization(org.slug);
   const [open, setOpen] = useState(false);
-  if (!can('org:delete')) return null;
+  // Once scheduled, the deletion status above says when, and offers the cancel.
+  if (!can('org:delete') || current.data?.lifecycleState !== 'active') return null;
   return (
     <Paper withBorder p="md" component="section" aria-labelledby="org-danger">
       <Stack gap="sm" align="flex-start">
@@ -18,7 +20,8 @@ export function DangerZone() {
           Danger zone
         </Title>
         <Text size="sm">
-          Deleting {org.name} closes it for every member at once. Neither the console nor the API can undo it.
+          Deleting {org.name} makes it read-only for every member at once, and deletes it with all its data
+          for good after a grace period, during which an owner can still cancel.
         </Text>
         <Button color="red" onClick={() => setOpen(true)}>
           Delete organization
@@ -38,7 +41,6 @@ function DeleteOrganizationModal({
 }) {
   const { org } = useOrg();
   const remove = useRequestOrganizationDeletion(org.slug);
-  const navigate = useNavigate();
   const [typed, setTyped] = useState('');
   const close = () => {
     remove.reset();
@@ -55,27 +57,25 @@ function DeleteOrganizationModal({
           if (!confirmed) return;
           remove.mutate(undefined, {
             onSuccess: () => {
-              notifySuccess(`${org.name} is marked for deletion`);
-              void navigate('/', { replace: true });
+              notifySuccess(`${org.name} is scheduled for deletion`);
+              close();
             },
           });
         }}
       >
         <Stack gap="sm">
           <Text size="sm">
-            Deleting <strong>{org.name}</strong> marks it for deletion. From that moment:
+            Deleting <strong>{org.name}</strong> schedules its deletion. From that moment:
           </Text>
           <List size="sm" spacing={4}>
+            <List.Item>it is read-only: members and API keys can read and export, nothing changes;</List.Item>
+            <List.Item>every owner is told by mail, with the date of the deletion;</List.Item>
             <List.Item>
-              nobody can open it any more, you included, and it leaves every member’s list;
-            </List.Item>
-            <List.Item>its API keys and access tokens stop working;</List.Item>
-            <List.Item>
-              its data (projects, members, audit log…) is kept, closed, until the platform’s operators remove
-              it.
+              at that date it is deleted with all its data (projects, members, audit log, invoices…) and its
+              keys are destroyed: that cannot be undone.
             </List.Item>
           </List>
-          <Text size="sm">Neither the console nor the API can undo this.</Text>
+          <Text size="sm">Until then an owner can cancel it here.</Text>
           <TextInput
             label={`Type ${org.slug} to confirm`}
             value={typed}
@@ -93,7 +93,7 @@ function DeleteOrganizationModal({
               Cancel
             </Button>
             <Button type="submit" color="red" disabled={!confirmed} loading={remove.isPending}>
-              Delete {org.name}
+              Schedule the deletion
             </Button>
           </Group>
         </Stack>

@@ -1,11 +1,12 @@
 import { Stack, Title } from '@mantine/core';
 import { useOrg } from '../../organizations/components/org-context';
 import { DangerZone } from '../components/DangerZone';
+import { DeletionStatus } from '../components/DeletionStatus';
 import { GeneralSection } from '../components/GeneralSection';
 import { TwoFactorSection } from '../components/TwoFactorSection';
 import { OrganizationExportSection } from '../../gdpr/components/OrganizationExportSection';
 
-/** The organization's settings: name and slug, the two-factor requirement, exporting its data, deletion. */
+/** The organization's settings: deletion status, name and slug, the two-factor requirement, exporting its data, deletion. */
 export default function OrgSettingsPage() {
   const { org } = useOrg();
   return (
@@ -13,6 +14,7 @@ export default function OrgSettingsPage() {
       <Title order={1} size="h2">
         Settings
       </Title>
+      <DeletionStatus />
       {/* Keyed by the organization: a new slug or another organization starts from its own values. */}
       <GeneralSection key={`${org.id}:${org.slug}:${org.name}`} />
       <TwoFactorSection />

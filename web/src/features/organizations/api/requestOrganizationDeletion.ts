@@ -1,23 +1,18 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { api } from '../../../api/client';
 import { unwrap } from '../../../api/errors';
-import { meKey } from '../../auth/api/me';
-import { myOrganizationsKey } from './listMyOrganizations';
+import { organizationKey } from './getOrganization';
 
 /**
- * `DELETE /v1/orgs/{org}/organization` (202): marks the organization for deletion, and it leaves every
- * member's list. `me` is fetched again before the mutation settles: the server has moved the session to
- * another organization, which `/` then opens without a switch (a switch rotates the session token under
- * requests in flight). The list is refreshed without waiting, so the page can leave the organization
- * before its own list says it is gone.
+ * `DELETE /v1/orgs/{org}/organization` (202, owners): schedules the organization's deletion. It becomes
+ * `pending_deletion` (read-only for its members) until its `deletionDueAt`, and an owner can cancel until
+ * then; the organization's own answer replaces the cached one at once.
  */
 export function useRequestOrganizationDeletion(org: string) {
   const qc = useQueryClient();
   return useMutation({
     mutationFn: () => unwrap(api.DELETE('/v1/orgs/{org}/organization', { params: { path: { org } } })),
-    onSuccess: async () => {
-      await qc.invalidateQueries({ queryKey: meKey });
-      void qc.invalidateQueries({ queryKey: myOrganizationsKey });
-    },
+    onSuccess: (organization) => qc.setQueryData(organizationKey(org), organization),
+    onSettled: () => qc.invalidateQueries({ queryKey: organizationKey(org) }),
   });
 }

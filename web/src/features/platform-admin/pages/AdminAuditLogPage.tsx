@@ -141,6 +141,7 @@ function EventDetails({ event }: { readonly event: AuditEvent }) {
     requestId,
     changes,
     metadata,
+    erased,
     hash,
     prevHash,
   } = event;
@@ -158,6 +159,7 @@ function EventDetails({ event }: { readonly event: AuditEvent }) {
           requestId,
           changes,
           metadata,
+          ...(erased.length > 0 ? { erased } : {}),
           prevHash,
           hash,
         },

@@ -129,7 +129,7 @@ function StatusBadge({ org }: { readonly org: PlatformOrganization }) {
   if (org.deletionRequestedAt) {
     return (
       <Badge variant="dot" color="gray">
-        Deletion requested
+        Pending deletion
       </Badge>
     );
   }

@@ -1,0 +1,143 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { draftEntry } from '../../platform/audit/draft.js';
+import type { TenantKeyShredder } from '../../platform/tenant-keys/contract.js';
+import {
+  markOrganizationKeysShredded,
+  organizationDeletionLedger,
+  organizationDeletionsDue,
+  purgeOrganizationBatch,
+  recordOrganizationDeletion,
+  startOrganizationDeletion,
+  type DeletionWork,
+} from '../../platform/tenancy/privileged-deletion.js';
+
+/** The scheduled task that hard-deletes organizations whose deletion is due. */
+export const ORG_DELETION_TASK = 'organization_deletion';
+/** Every 5 minutes (graphile-worker crontab). */
+export const ORG_DELETION_CRONTAB = `*/5 * * * * ${ORG_DELETION_TASK}\n`;
+/** Rows deleted per transaction by default: small enough that no batch holds locks for long. */
+export const DEFAULT_DELETION_BATCH = 5_000;
+/** The system actor of deletion records in the platform chain. */
+export const DELETION_ACTOR = 'organization-deletion';
+
+export interface DeletionJobDeps {
+  /** A pool on the worker role (the `worker_api` functions are its only). */
+  readonly workerPool: pg.Pool;
+  readonly shredder: TenantKeyShredder;
+  readonly now: () => Date;
+  /** Rows per purge transaction (default {@link DEFAULT_DELETION_BATCH}). */
+  readonly batchSize?: number;
+  /** Called once an organization's state changed (being deleted, deleted): drop it from every cache. */
+  readonly organizationChanged: (orgId: string) => void;
+  readonly log?: Logger;
+  /** Called after each committed purge batch (tests stop the job here to prove it resumes). */
+  readonly afterBatch?: (orgId: string, table: string, deleted: number) => void | Promise<void>;
+}
+
+/**
+ * One run of the deletion job: first every hard delete under way (a crashed run's, from the phase its
+ * ledger records), then every organization pending deletion and due. Each organization on its own; one
+ * that fails is logged at error level and retried by the next run. Returns the organizations it finished.
+ */
+export async function runOrganizationDeletions(deps: DeletionJobDeps): Promise<string[]> {
+  const finished: string[] = [];
+  const seen = new Set<string>();
+  for (;;) {
+    const work = (await organizationDeletionsDue(deps.workerPool, deps.now(), 100, deps.log)).filter(
+      (w) => !seen.has(w.organizationId),
+    );
+    if (work.length === 0) break;
+    for (const w of work) {
+      seen.add(w.organizationId);
+      try {
+        if (await deleteOrganization(deps, w)) finished.push(w.organizationId);
+      } catch (err) {
+        deps.log?.error(
+          { tenant_id: w.organizationId, phase: w.phase, err: (err as Error).message },
+          'organization deletion failed: retried by the next run',
+        );
+      }
+    }
+  }
+  if (finished.length > 0) deps.log?.info({ deleted: finished.length }, 'organizations deleted');
+  return finished;
+}
+
+/**
+ * Takes one organization from its current phase to the end: start (pending → suspended for deletion,
+ * with its ledger) → purge in batches (each batch one transaction with its ledger counts) → the
+ * organization row → its data keys destroyed → the deletion record in the platform chain. Every step is
+ * recorded in the ledger in the transaction that does it, so a crash anywhere resumes at the step after
+ * the last one committed. False when the organization was no longer due (an owner cancelled).
+ */
+export async function deleteOrganization(deps: DeletionJobDeps, work: DeletionWork): Promise<boolean> {
+  const orgId = work.organizationId;
+  const pool = deps.workerPool;
+  let phase = work.phase;
+  if (phase === 'due') {
+    if (!(await startOrganizationDeletion(pool, orgId, deps.now(), deps.log))) return false;
+    deps.organizationChanged(orgId);
+    phase = 'purging';
+  }
+  if (phase === 'purging') {
+    const batch = deps.batchSize ?? DEFAULT_DELETION_BATCH;
+    for (;;) {
+      const { table, deleted } = await purgeOrganizationBatch(pool, orgId, batch);
+      await deps.afterBatch?.(orgId, table, deleted);
+      if (table === 'organizations') break;
+    }
+    deps.organizationChanged(orgId);
+    phase = 'shredding';
+  }
+  if (phase === 'shredding') {
+    const { destroyed } = await deps.shredder.destroyOrganizationKeys(orgId);
+    await markOrganizationKeysShredded(pool, orgId, destroyed);
+    phase = 'recording';
+  }
+  const ledger = await organizationDeletionLedger(pool, orgId);
+  if (!ledger || ledger.phase === 'done') return true;
+  const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
+    null,
+    { kind: 'system', name: DELETION_ACTOR },
+    `job:${ORG_DELETION_TASK}:${orgId}`,
+    {
+      action: 'organization.deleted',
+      target: { type: 'organization', id: orgId },
+      metadata: {
+        slugSha256: ledger.slugSha256,
+        requestedAt: ledger.requestedAt.toISOString(),
+        dueAt: ledger.dueAt.toISOString(),
+        startedAt: ledger.startedAt.toISOString(),
+        rowCounts: ledger.rowCounts,
+        keysDestroyed: ledger.keysDestroyed ?? 0,
+      },
+    },
+  );
+  await recordOrganizationDeletion(
+    pool,
+    orgId,
+    [
+      prefix,
+      suffix,
+      entry.id,
+      entry.occurred_at,
+      entry.actor.type,
+      entry.actor.id,
+      entry.action,
+      entry.target.type,
+      entry.target.id,
+      entry.ip,
+      entry.user_agent,
+      entry.request_id,
+      changesJson,
+      metadataJson,
+    ],
+    deps.log,
+  );
+  deps.log?.info(
+    { tenant_id: orgId, rows: ledger.rowCounts, keys_destroyed: ledger.keysDestroyed },
+    'organization deleted',
+  );
+  return true;
+}

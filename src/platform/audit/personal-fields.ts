@@ -1,0 +1,202 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { Principal } from '../tenancy/context.js';
+import type { DataSubject, UserKeyState, UserKeyStore } from '../user-keys/user-keys.js';
+import {
+  clipUtf8,
+  isSealedPersonal,
+  openPersonal,
+  sealedFor,
+  sealPersonal,
+  type PersonalBinding,
+} from '../user-keys/personal-seal.js';
+import type { AuditEntry, AuditEventInput } from './chain.js';
+
+/**
+ * Personal fields of audit entries, sealed under the acting user's key (issue 12, erasure).
+ *
+ * The entry keeps its shape and its hashing rule: `ip`, `user_agent` and the metadata keys an event
+ * names in `personal` hold the SEALED text (personal-seal.ts) instead of the plaintext, and the chain's
+ * hash covers that sealed text. Destroying the user's key (erasure) therefore changes no hashed byte:
+ * every chain keeps verifying while the fields no longer open. Readers open them (`openPersonalFields`)
+ * and show them as erased once the key is gone.
+ */
+
+/** Key stores of tenant databases (compose registers one per tenancy) and of the platform chain. */
+const stores = new WeakMap<object, UserKeyStore>();
+let platformStore: UserKeyStore | undefined;
+
+/** Seals the personal fields of every event recorded through `db` (a TenantDb) under user keys. */
+export function usePersonalDataKeys(db: object, store: UserKeyStore): void {
+  stores.set(db, store);
+}
+
+/** The store of `db`, if one was registered. */
+export const personalDataKeysOf = (db: object): UserKeyStore | undefined => stores.get(db);
+
+/** Seals the personal fields of platform-chain events (one store per process: the last composed). */
+export function usePlatformPersonalDataKeys(store: UserKeyStore | undefined): void {
+  platformStore = store;
+}
+export const platformPersonalDataKeys = (): UserKeyStore | undefined => platformStore;
+
+/** The user whose key seals an actor's ip and user agent: the user, or an API key's creator when the principal names one (API-key principals do not today). */
+export function personalSubjectOf(actor: Principal): string | null {
+  if (actor.kind === 'user') return actor.userId;
+  if (actor.kind === 'api_key') return actor.userId ?? null;
+  return null;
+}
+
+/** A key fetched for an event, with the subject id its sealed values name. */
+export interface SubjectKey {
+  readonly subjectId: string;
+  readonly state: UserKeyState;
+}
+
+/** Keys fetched for one event: the actor's and, when the event names one, the subject's. */
+export interface PersonalKeys {
+  readonly actor: SubjectKey | null;
+  readonly subject: SubjectKey | null;
+  /** Keys created in the caller's transaction: cache them once it committed. */
+  readonly created: ReadonlyArray<readonly [string, UserKeyState]>;
+}
+
+/**
+ * The keys an event needs, from the cache (no round trip) or `db` (created on first need, in `db`'s
+ * transaction). Null when nothing of the event is sealed (no user behind the actor, no subject).
+ */
+export async function personalKeysFor(
+  store: UserKeyStore,
+  db: Kysely<Database>,
+  actor: Principal,
+  event: AuditEventInput,
+): Promise<PersonalKeys | null> {
+  const actorId = personalSubjectOf(actor);
+  const subject = event.personal?.subject ?? null;
+  if (!actorId && !subject) return null;
+  const created: [string, UserKeyState][] = [];
+  const get = async (who: DataSubject): Promise<SubjectKey | null> => {
+    const id = store.subjectId(who);
+    const hit = store.cached(id);
+    if (hit) return { subjectId: id, state: hit };
+    const got = await store.forSealing(db, who);
+    if (!got) return null;
+    if (got.created) created.push([got.subjectId, got.state]);
+    return { subjectId: got.subjectId, state: got.state };
+  };
+  const a = actorId ? await get({ kind: 'user', userId: actorId }) : null;
+  const s = subject ? (subject.kind === 'user' && subject.userId === actorId ? a : await get(subject)) : null;
+  return { actor: a, subject: s, created };
+}
+
+/** The longest user agent sealed (octets of UTF-8): its sealed text stays under the 2,048 octets
+ *  `audit_pending` accepts. */
+const UA_SEALED_MAX = 1400;
+
+/**
+ * The entry with its personal fields sealed: ip and user agent under the actor's key, the metadata keys
+ * of `event.personal` under the subject's. A destroyed key (an erased user) seals nothing: the field is
+ * written as null.
+ */
+export function sealEntry(entry: AuditEntry, keys: PersonalKeys, event: AuditEventInput): AuditEntry {
+  const seal = (who: PersonalKeys['actor'], field: string, value: string | null): string | null => {
+    if (value === null || !who) return value;
+    if (who.state.kind === 'destroyed') return null;
+    const binding: PersonalBinding = { organizationId: entry.organization_id, entryId: entry.id, field };
+    return sealPersonal(who.state.key, who.subjectId, binding, value);
+  };
+  let metadata = entry.metadata;
+  const names = event.personal?.keys ?? [];
+  if (
+    names.length > 0 &&
+    keys.subject &&
+    metadata &&
+    typeof metadata === 'object' &&
+    !Array.isArray(metadata)
+  ) {
+    const m = { ...(metadata as Record<string, unknown>) };
+    for (const k of names) {
+      const v = m[k];
+      if (typeof v === 'string') m[k] = seal(keys.subject, `metadata.${k}`, v);
+    }
+    metadata = m;
+  }
+  return {
+    ...entry,
+    ip: seal(keys.actor, 'ip', entry.ip),
+    user_agent: seal(keys.actor, 'user_agent', entry.user_agent && clipUtf8(entry.user_agent, UA_SEALED_MAX)),
+    metadata,
+  };
+}
+
+/** What a reader shows of an entry's personal fields. */
+export interface OpenedPersonal {
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+  readonly metadata: unknown;
+  /** The sealed fields that no longer open (their user was erased), e.g. `["ip", "metadata.email"]`. */
+  readonly erased: string[];
+  /** True when the entry holds sealed fields at all. */
+  readonly sealed: boolean;
+}
+
+interface PersonalRow {
+  readonly organization_id?: string | null;
+  readonly id: string;
+  readonly ip: string | null;
+  readonly user_agent: string | null;
+  readonly metadata: unknown;
+}
+
+const sealedMetadataKeys = (metadata: unknown): string[] =>
+  metadata && typeof metadata === 'object' && !Array.isArray(metadata)
+    ? Object.entries(metadata as Record<string, unknown>)
+        .filter(([, v]) => isSealedPersonal(v))
+        .map(([k]) => k)
+    : [];
+
+/**
+ * Opens the personal fields of `rows` with the keys of their users (fetched once for the batch through
+ * `db`, without creating any). Values that are not sealed (entries written before migration 0028, actors
+ * with no user) are shown as they are. A sealed value that does not open shows as null and is listed in
+ * `erased`.
+ */
+export async function openPersonalFields(
+  store: UserKeyStore | undefined,
+  db: Kysely<Database>,
+  rows: readonly PersonalRow[],
+): Promise<OpenedPersonal[]> {
+  const users = new Set<string>();
+  for (const r of rows) {
+    for (const v of [r.ip, r.user_agent]) if (isSealedPersonal(v)) users.add(sealedFor(v) ?? '');
+    for (const k of sealedMetadataKeys(r.metadata)) {
+      users.add(sealedFor((r.metadata as Record<string, string>)[k]!) ?? '');
+    }
+  }
+  users.delete('');
+  const keys = store && users.size > 0 ? await store.forOpening(db, users) : new Map<string, UserKeyState>();
+  return rows.map((r) => {
+    const erased: string[] = [];
+    let sealed = false;
+    const open = (field: string, v: string | null): string | null => {
+      if (!isSealedPersonal(v)) return v;
+      sealed = true;
+      const userId = sealedFor(v);
+      const state = userId ? keys.get(userId) : undefined;
+      const binding = { organizationId: r.organization_id ?? null, entryId: r.id, field };
+      const out = state?.kind === 'key' ? openPersonal(state.key, binding, v) : null;
+      if (out === null) erased.push(field);
+      return out;
+    };
+    const ip = open('ip', r.ip);
+    const userAgent = open('user_agent', r.user_agent);
+    let metadata = r.metadata;
+    const names = sealedMetadataKeys(metadata);
+    if (names.length > 0) {
+      const m = { ...(metadata as Record<string, unknown>) };
+      for (const k of names) m[k] = open(`metadata.${k}`, m[k] as string);
+      metadata = m;
+    }
+    return { ip, userAgent, metadata: metadata ?? null, erased, sealed };
+  });
+}
