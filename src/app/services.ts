@@ -29,6 +29,7 @@ import {
 import { createApiKeysService } from '../modules/api-keys/api-keys.service.js';
 import { createApiKeyAuth } from '../modules/api-keys/api-key-auth.js';
 import {
+  admitByLifecycle,
   createOrganizationPolicies,
   type OrganizationPolicies,
 } from '../modules/tenant-resolution/organization-policy.js';
@@ -293,7 +294,14 @@ export function createServices(deps: {
       accounts: accountExports,
       permissionsIn: async (orgId, userId) =>
         (await membershipLookup.activeMembership(orgId, userId))?.permissions ?? null,
-      policyOf: (orgId) => organizationPolicies.get(orgId),
+      admitted: async (orgId) =>
+        admitByLifecycle(await organizationPolicies.get(orgId), {
+          method: 'GET',
+          apiKey: false,
+          isPlatformAdmin: false,
+          allowWhenBillingSuspended: false,
+          allowWhenPendingDeletion: true,
+        }),
     }),
     meters: createMetersService({ db: platformDb, changed: () => meterCatalog.forget() }),
     usageEvents,

@@ -207,7 +207,7 @@ describe('e2e: GDPR exports over HTTP', () => {
     expect((await other.browser.get(pathOf(view.download!.url))).statusCode).toBe(404);
   });
 
-  it('a link follows the organization policy: suspended → 403 as its tenant routes, marked for deletion → 404', async () => {
+  it('a link follows the organization lifecycle: suspended → 403 as its tenant routes; pending deletion still downloads', async () => {
     const c2 = await createOrg(owner.browser, 'gdpr-policy');
     const start = await owner.browser.post('/v1/organization/export', undefined, inOrg(c2.id));
     expect(start.statusCode, start.body).toBe(202);
@@ -227,11 +227,9 @@ describe('e2e: GDPR exports over HTTP', () => {
     expect(suspended.json<{ error: { code: string } }>().error.code).toBe('ORGANIZATION_SUSPENDED');
     await c.services.platform.setSuspended(owner.userId, c2.id, false);
     expect((await owner.browser.get(pathOf(link))).statusCode).toBe(200);
-    // Marked for deletion: as for a missing organization.
+    // Pending deletion: read-only, and exporting is what the grace period is for.
     expect((await owner.browser.delete('/v1/organization', inOrg(c2.id))).statusCode).toBe(202);
-    const gone = await owner.browser.get(pathOf(link));
-    expect(gone.statusCode).toBe(404);
-    expect(gone.json()).toEqual({ error: { code: 'EXPORT_NOT_FOUND', message: 'export not found' } });
+    expect((await owner.browser.get(pathOf(link))).statusCode).toBe(200);
   });
 });
 

@@ -12,8 +12,9 @@ export const EXPORT_PERMISSION: Permission = 'org:export';
  * works only in the session (or with the access token) of the user it was signed for:
  * - malformed or forged: 401 EXPORT_LINK_INVALID; past its expiry: 401 EXPORT_LINK_EXPIRED;
  * - signed for another user, or an organization the user no longer holds `org:export` in or that is
- *   marked for deletion, or an export not ready (expired, purged): 404 EXPORT_NOT_FOUND, as for an export
- *   that does not exist; an organization suspended: 403 ORGANIZATION_SUSPENDED, as on its tenant routes.
+ *   being deleted, or an export not ready (expired, purged): 404 EXPORT_NOT_FOUND, as for an export that
+ *   does not exist; an organization suspended: 403 ORGANIZATION_SUSPENDED, as on its tenant routes (a
+ *   pending deletion still downloads: exporting is what that grace period is for).
  */
 export function createExportDownloads(deps: {
   links: ExportLinks;
@@ -22,16 +23,12 @@ export function createExportDownloads(deps: {
   /** The user's ACTIVE membership permissions in the organization, null without one. */
   permissionsIn: (orgId: string, userId: string) => Promise<ReadonlySet<Permission> | null>;
   /**
-   * The organization's policy, as tenant resolution reads it (null: no such organization). The download
-   * is a `user` route, so it checks here what every tenant route is refused for: marked for deletion
-   * (404, as missing) or suspended (403).
+   * Whether the user may still enter the organization by its lifecycle, as tenant resolution decides for
+   * a read (false: as missing; throws a refusal such as ORGANIZATION_SUSPENDED). The download is a `user`
+   * route, so tenant resolution never runs for it: without this a link minted before a suspension kept
+   * working for its whole lifetime.
    */
-  policyOf: (
-    orgId: string,
-  ) =>
-    | Promise<{ deletionRequested: boolean; suspended: boolean } | null>
-    | { deletionRequested: boolean; suspended: boolean }
-    | null;
+  admitted: (orgId: string) => Promise<boolean>;
 }) {
   return {
     async download(who: AccountActor, token: string): Promise<{ filename: string; data: Buffer }> {
@@ -45,13 +42,9 @@ export function createExportDownloads(deps: {
       if (claims.user !== who.userId) throw exportNotFound();
       if (claims.kind === 'account') return deps.accounts.download(who, claims.exportId);
       const org = claims.org!;
-      const policy = await deps.policyOf(org);
-      if (!policy || policy.deletionRequested) throw exportNotFound();
       const permissions = await deps.permissionsIn(org, who.userId);
       if (!permissions?.has(EXPORT_PERMISSION)) throw exportNotFound();
-      if (policy.suspended) {
-        throw new GdprError('ORGANIZATION_SUSPENDED', 'this organization is suspended');
-      }
+      if (!(await deps.admitted(org))) throw exportNotFound();
       return deps.organizations.download(org, who.userId, claims.exportId);
     },
   };

@@ -6,8 +6,7 @@ export type GdprErrorCode =
   | 'EXPORT_NOT_READY'
   | 'EXPORT_LINK_INVALID'
   | 'EXPORT_LINK_EXPIRED'
-  | 'IDEMPOTENCY_KEY_REUSED'
-  | 'ORGANIZATION_SUSPENDED';
+  | 'IDEMPOTENCY_KEY_REUSED';
 
 const STATUS: Record<GdprErrorCode, number> = {
   EXPORT_NOT_FOUND: 404,
@@ -16,7 +15,6 @@ const STATUS: Record<GdprErrorCode, number> = {
   EXPORT_LINK_INVALID: 401,
   EXPORT_LINK_EXPIRED: 401,
   IDEMPOTENCY_KEY_REUSED: 422,
-  ORGANIZATION_SUSPENDED: 403,
 };
 
 /** Errors of the GDPR export module. */
