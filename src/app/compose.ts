@@ -89,7 +89,8 @@ export interface ComposeOptions {
   readonly connectAtStart?: boolean;
   /**
    * Per-organization encryption: the KMS provider (default `local`, wrapping with `secrets.kek`), the
-   * previous KEKs and the lifetime of unwrapped data keys in memory (default 5 minutes).
+   * previous KEKs (which also open two-factor secrets and job payloads sealed before a KEK change) and
+   * the lifetime of unwrapped data keys in memory (default 5 minutes).
    */
   readonly tenantKeys?: KmsSettings & { readonly keyCacheTtlMs?: number };
   readonly poolSize: number;
@@ -165,7 +166,7 @@ export interface Composition {
 /** The composition root: builds the tenancy core, the services, the authenticator and the HTTP server. */
 export async function compose(opts: ComposeOptions): Promise<Composition> {
   // Job payloads are sealed by `enqueueJob` under a key derived from the KEK, opened by the worker.
-  installJobPayloadKey(opts.secrets.kek);
+  installJobPayloadKey(opts.secrets.kek, opts.tenantKeys?.kekPrevious ?? []);
   const tenancy = createTenancy({ url: opts.databaseUrl, poolSize: opts.poolSize, log: opts.log });
   const cache = createCache({ redisUrl: opts.redisUrl });
   const platformDb = createPlatformDb(tenancy.control.pool);
@@ -265,6 +266,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     worker = await startJobWorker({
       pool: jobPool,
       kek: opts.secrets.kek,
+      previousKeks: opts.tenantKeys?.kekPrevious ?? [],
       log: opts.log,
       pollIntervalMs: 500,
       handlers: {

@@ -29,6 +29,7 @@ import {
 import { createApiKeysService } from '../modules/api-keys/api-keys.service.js';
 import { createApiKeyAuth } from '../modules/api-keys/api-key-auth.js';
 import {
+  admitByLifecycle,
   createOrganizationPolicies,
   type OrganizationPolicies,
 } from '../modules/tenant-resolution/organization-policy.js';
@@ -221,6 +222,7 @@ export function createServices(deps: {
   const twoFactor = createTwoFactorService({
     db: platformDb,
     kek: opts.secrets.kek,
+    previousKeks: opts.tenantKeys?.kekPrevious ?? [],
     issuer: 'SaaSReady',
     onChanged: (userId) => bus.publish({ kind: 'user', userId }),
   });
@@ -292,6 +294,14 @@ export function createServices(deps: {
       accounts: accountExports,
       permissionsIn: async (orgId, userId) =>
         (await membershipLookup.activeMembership(orgId, userId))?.permissions ?? null,
+      admitted: async (orgId) =>
+        admitByLifecycle(await organizationPolicies.get(orgId), {
+          method: 'GET',
+          apiKey: false,
+          isPlatformAdmin: false,
+          allowWhenBillingSuspended: false,
+          allowWhenPendingDeletion: true,
+        }),
     }),
     meters: createMetersService({ db: platformDb, changed: () => meterCatalog.forget() }),
     usageEvents,

@@ -12,7 +12,8 @@ export interface TenantKeysConfig {
   aws: { keyId: string; region: string; endpoint: string | undefined } | undefined;
   /**
    * KEK_PREVIOUS: earlier local KEKs (comma-separated, each base64/base64url of 32 bytes). They still
-   * unwrap data keys until the KEK rotation job has re-wrapped every one under KEK; never wrap.
+   * unwrap data keys until the KEK rotation job has re-wrapped every one under KEK, and still open the
+   * two-factor secrets and queued job payloads sealed before the KEK changed; they never wrap or seal.
    */
   kekPrevious: Buffer[];
   /** KEY_VAULT_DATABASE_URL: the key vault's own database and role (external databases; required then). */

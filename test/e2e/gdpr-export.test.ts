@@ -142,9 +142,11 @@ describe('e2e: GDPR exports over HTTP', () => {
   it('a user exports their own data across organizations, audited in the platform chain', async () => {
     const start = await other.browser.post('/v1/account/export');
     expect(start.statusCode, start.body).toBe(202);
-    const id = start.json<ExportView>().id;
+    let id = start.json<ExportView>().id;
     const running = await other.browser.post('/v1/account/export');
     expect([202, 409]).toContain(running.statusCode); // 409 while it runs; a new one once it finished
+    // Only the newest archive is kept: when a second one started, it is the one to follow.
+    if (running.statusCode === 202) id = running.json<ExportView>().id;
     const view = await finished(other.browser, `/v1/account/exports/${id}`);
     expect(view.status).toBe('ready');
     rememberSecret(tokenOf(view.download!.url));
@@ -194,6 +196,40 @@ describe('e2e: GDPR exports over HTTP', () => {
     } finally {
       await admin.end();
     }
+
+    // A newer export, once ready, expires this one: its archive is deleted and its link answers 404.
+    const again = await other.browser.post('/v1/account/export');
+    expect(again.statusCode, again.body).toBe(202);
+    const newer = await finished(other.browser, `/v1/account/exports/${again.json<ExportView>().id}`);
+    expect(newer.status).toBe('ready');
+    const old = await other.browser.get(`/v1/account/exports/${id}`);
+    expect(old.json<ExportView>()).toMatchObject({ status: 'expired', download: null });
+    expect((await other.browser.get(pathOf(view.download!.url))).statusCode).toBe(404);
+  });
+
+  it('a link follows the organization lifecycle: suspended → 403 as its tenant routes; pending deletion still downloads', async () => {
+    const c2 = await createOrg(owner.browser, 'gdpr-policy');
+    const start = await owner.browser.post('/v1/organization/export', undefined, inOrg(c2.id));
+    expect(start.statusCode, start.body).toBe(202);
+    const view = await finished(
+      owner.browser,
+      `/v1/organization/exports/${start.json<ExportView>().id}`,
+      inOrg(c2.id),
+    );
+    const link = view.download!.url;
+    rememberSecret(tokenOf(link));
+    expect((await owner.browser.get(pathOf(link))).statusCode).toBe(200);
+    // Suspended by an administrator: every tenant route refuses, and so does the link minted before.
+    await c.services.platform.setSuspended(owner.userId, c2.id, true);
+    expect((await owner.browser.get('/v1/organization/exports', inOrg(c2.id))).statusCode).toBe(403);
+    const suspended = await owner.browser.get(pathOf(link));
+    expect(suspended.statusCode).toBe(403);
+    expect(suspended.json<{ error: { code: string } }>().error.code).toBe('ORGANIZATION_SUSPENDED');
+    await c.services.platform.setSuspended(owner.userId, c2.id, false);
+    expect((await owner.browser.get(pathOf(link))).statusCode).toBe(200);
+    // Pending deletion: read-only, and exporting is what the grace period is for.
+    expect((await owner.browser.delete('/v1/organization', inOrg(c2.id))).statusCode).toBe(202);
+    expect((await owner.browser.get(pathOf(link))).statusCode).toBe(200);
   });
 });
 

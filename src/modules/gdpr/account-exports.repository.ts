@@ -126,7 +126,11 @@ export async function setProgress(
     .execute();
 }
 
-/** Stores the archive (replacing an earlier attempt's chunks) and marks the export ready, in one transaction. */
+/**
+ * Stores the archive (replacing an earlier attempt's chunks) and marks the export ready, in one
+ * transaction; the user's earlier ready exports are then expired and their chunks deleted (only the
+ * newest archive is kept, so exporting in a loop cannot fill the database).
+ */
 export async function storeArchive(
   db: AccountDb,
   id: string,
@@ -141,7 +145,7 @@ export async function storeArchive(
         .values({ export_id: id, seq, data: chunks[seq]! })
         .execute();
     }
-    await trx
+    const ready = await trx
       .updateTable('account_exports')
       .set({
         status: 'ready',
@@ -155,7 +159,27 @@ export async function storeArchive(
       })
       .where('id', '=', id)
       .where('status', '=', 'running')
+      .returning('user_id')
+      .executeTakeFirst();
+    if (!ready) return;
+    const superseded = await trx
+      .updateTable('account_exports')
+      .set({ status: 'expired' })
+      .where('user_id', '=', ready.user_id)
+      .where('status', '=', 'ready')
+      .where('id', '<>', id)
+      .returning('id')
       .execute();
+    if (superseded.length > 0) {
+      await trx
+        .deleteFrom('account_export_chunks')
+        .where(
+          'export_id',
+          'in',
+          superseded.map((r) => r.id),
+        )
+        .execute();
+    }
   });
 }
 

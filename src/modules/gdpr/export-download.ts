@@ -11,8 +11,10 @@ export const EXPORT_PERMISSION: Permission = 'org:export';
  * Following a signed download link (`GET /v1/exports/download?token=…`), on a `user` route so the link
  * works only in the session (or with the access token) of the user it was signed for:
  * - malformed or forged: 401 EXPORT_LINK_INVALID; past its expiry: 401 EXPORT_LINK_EXPIRED;
- * - signed for another user, or an organization the user no longer holds `org:export` in, or an export
- *   not ready (expired, purged): 404 EXPORT_NOT_FOUND, as for an export that does not exist.
+ * - signed for another user, or an organization the user no longer holds `org:export` in or that is
+ *   being deleted, or an export not ready (expired, purged): 404 EXPORT_NOT_FOUND, as for an export that
+ *   does not exist; an organization suspended: 403 ORGANIZATION_SUSPENDED, as on its tenant routes (a
+ *   pending deletion still downloads: exporting is what that grace period is for).
  */
 export function createExportDownloads(deps: {
   links: ExportLinks;
@@ -20,6 +22,13 @@ export function createExportDownloads(deps: {
   accounts: AccountExportsService;
   /** The user's ACTIVE membership permissions in the organization, null without one. */
   permissionsIn: (orgId: string, userId: string) => Promise<ReadonlySet<Permission> | null>;
+  /**
+   * Whether the user may still enter the organization by its lifecycle, as tenant resolution decides for
+   * a read (false: as missing; throws a refusal such as ORGANIZATION_SUSPENDED). The download is a `user`
+   * route, so tenant resolution never runs for it: without this a link minted before a suspension kept
+   * working for its whole lifetime.
+   */
+  admitted: (orgId: string) => Promise<boolean>;
 }) {
   return {
     async download(who: AccountActor, token: string): Promise<{ filename: string; data: Buffer }> {
@@ -35,6 +44,7 @@ export function createExportDownloads(deps: {
       const org = claims.org!;
       const permissions = await deps.permissionsIn(org, who.userId);
       if (!permissions?.has(EXPORT_PERMISSION)) throw exportNotFound();
+      if (!(await deps.admitted(org))) throw exportNotFound();
       return deps.organizations.download(org, who.userId, claims.exportId);
     },
   };

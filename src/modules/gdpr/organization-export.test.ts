@@ -251,4 +251,38 @@ describe('organization export', () => {
       error: 'abandoned: not finished within a day',
     });
   });
+
+  it('keeps only the newest archive: a new ready export expires the earlier ones and deletes their chunks', async () => {
+    const chunksOf = async (id: string) =>
+      (await admin.query('select 1 from organization_export_chunks where export_id = $1', [id])).rowCount;
+    expect(await chunksOf(exportId)).toBeGreaterThan(0);
+    // The export the previous test left queued.
+    const next = (await service().list(ctx, { limit: 1 })).data[0]!;
+    expect(next.status).toBe('queued');
+    await runOrganizationExport(
+      { withTenant: tenancy.withTenant, maxArchiveBytes: 10_000_000, archiveRetentionHours: 1, log },
+      orgA,
+      next.id,
+      1,
+    );
+    expect(await service().get(ctx, next.id)).toMatchObject({ status: 'ready' });
+    expect(await chunksOf(next.id)).toBeGreaterThan(0);
+    expect(await service().get(ctx, exportId)).toMatchObject({ status: 'expired', download: null });
+    expect(await chunksOf(exportId)).toBe(0);
+    await expect(service().download(orgA, userA, exportId)).rejects.toMatchObject({
+      code: 'EXPORT_NOT_FOUND',
+    });
+    expect((await service().download(orgA, userA, next.id)).data.length).toBeGreaterThan(0);
+  });
+
+  it('starts exports again and again on the same connections (prepared statements past their fifth run)', async () => {
+    // PostgreSQL plans a prepared statement generically from its sixth execution on a connection: the
+    // one-running-export insert must still find its partial unique index then.
+    for (let i = 0; i < 20; i++) {
+      const { export: e } = await service().create(ctx);
+      expect(e.status).toBe('queued');
+      await expect(service().create(ctx)).rejects.toMatchObject({ code: 'EXPORT_ALREADY_RUNNING' });
+      await admin.query(`update organization_exports set status = 'failed' where id = $1`, [e.id]);
+    }
+  });
 });

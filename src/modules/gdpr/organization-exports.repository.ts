@@ -30,7 +30,15 @@ export async function insertExport(
   const res = await db
     .insertInto('organization_exports')
     .values(row)
-    .onConflict((oc) => oc.column('organization_id').where('status', 'in', ['queued', 'running']).doNothing())
+    // The partial index's predicate as literal SQL: with bound values (`status in ($1, $2)`) PostgreSQL
+    // cannot match the index once the prepared statement switches to a generic plan (after five
+    // executions on a connection), and every later export request failed.
+    .onConflict((oc) =>
+      oc
+        .column('organization_id')
+        .where(sql<boolean>`status in ('queued', 'running')`)
+        .doNothing(),
+    )
     .returning(COLUMNS)
     .executeTakeFirst();
   return res ?? null;
@@ -113,7 +121,12 @@ export async function setProgress(
     .execute();
 }
 
-/** Stores the archive (replacing any chunks of an earlier attempt) and marks the export ready. */
+/**
+ * Stores the archive (replacing any chunks of an earlier attempt) and marks the export ready; the
+ * organization's earlier ready exports are then expired and their chunks deleted. Why: one export at a
+ * time is allowed, but without this every finished archive stayed for its whole retention, so exporting
+ * in a loop filled the database; the newest archive holds everything an older one did.
+ */
 export async function storeArchive(
   db: TenantDb,
   orgId: string,
@@ -148,7 +161,27 @@ export async function storeArchive(
     .where('id', '=', id)
     .where('status', '=', 'running')
     .executeTakeFirst();
-  return Number(res.numUpdatedRows) > 0;
+  if (Number(res.numUpdatedRows) === 0) return false;
+  const superseded = await db
+    .updateTable('organization_exports')
+    .set({ status: 'expired' })
+    .where('organization_id', '=', orgId)
+    .where('status', '=', 'ready')
+    .where('id', '<>', id)
+    .returning('id')
+    .execute();
+  if (superseded.length > 0) {
+    await db
+      .deleteFrom('organization_export_chunks')
+      .where('organization_id', '=', orgId)
+      .where(
+        'export_id',
+        'in',
+        superseded.map((r) => r.id),
+      )
+      .execute();
+  }
+  return true;
 }
 
 export async function markFailed(db: TenantDb, orgId: string, id: string, error: string): Promise<void> {

@@ -62,7 +62,12 @@ export function tenantKeyJobHandlers(deps: {
     [REWRAP_TASK]: async () => {
       const progress = await deps.rotation.rewrapAll();
       deps.log.info(
-        { rewrapped: progress.rewrapped, total: progress.total, done: progress.done },
+        {
+          rewrapped: progress.rewrapped,
+          failed: progress.failed,
+          total: progress.total,
+          done: progress.done,
+        },
         'KEK rotation: data keys re-wrapped under the current KEK',
       );
     },

@@ -288,4 +288,22 @@ describe('two-factor service', () => {
     expect(() => createTwoFactorService({ db, kek, issuer: 'a:b' })).toThrow(RangeError);
     expect(() => createTwoFactorService({ db, kek: randomBytes(16), issuer: 'x' })).toThrow(RangeError);
   });
+
+  it('a KEK rotation keeps two-factor working: secrets sealed under the previous KEK (KEK_PREVIOUS) still open', async () => {
+    const u = await enrolledUser();
+    const next = randomBytes(32);
+    const rotated = createTwoFactorService({
+      db,
+      kek: next,
+      previousKeks: [kek],
+      issuer: 'SaaSReady',
+      now: clock.now,
+    });
+    clock.advance(30_000);
+    expect(await rotated.verify(u.id, codeFor(u.secret, clock.now()))).toMatchObject({ method: 'totp' });
+    // Without the previous KEK the same user could not sign in with a code any more.
+    const withoutPrevious = createTwoFactorService({ db, kek: next, issuer: 'SaaSReady', now: clock.now });
+    clock.advance(30_000);
+    await expect(withoutPrevious.verify(u.id, codeFor(u.secret, clock.now()))).rejects.toThrow();
+  });
 });

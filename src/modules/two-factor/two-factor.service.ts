@@ -67,6 +67,8 @@ export interface TwoFactorDeps {
   readonly db: PlatformDb;
   /** The key-encryption key (`Secrets['kek']`, 32 bytes). */
   readonly kek: Buffer;
+  /** Earlier KEKs (KEK_PREVIOUS): secrets sealed before a KEK rotation still open. */
+  readonly previousKeks?: readonly Buffer[];
   /** Shown in authenticator apps, e.g. `SaaSReady`. */
   readonly issuer: string;
   /** Clock in milliseconds (tests); defaults to `Date.now`. */
@@ -93,7 +95,7 @@ const alreadyEnabled = () =>
 /** Two-factor authentication (TOTP, RFC 6238) with recovery codes, secrets sealed under the KEK. */
 export function createTwoFactorService(deps: TwoFactorDeps): TwoFactorService {
   const { db, issuer } = deps;
-  const box = createSecretBox(deps.kek);
+  const box = createSecretBox(deps.kek, deps.previousKeks);
   const now = deps.now ?? Date.now;
   const throttle = deps.throttle ?? createCodeThrottle({ now });
   if (!issuer || issuer.includes(':')) throw new RangeError('issuer must be non-empty and contain no ":"');

@@ -105,4 +105,18 @@ describe('secret box (AES-256-GCM under the KEK)', () => {
     k.fill(0);
     expect(b.open(sealed).toString()).toBe('x');
   });
+
+  it('after a KEK rotation, the previous KEK still opens what it sealed (never seals), and only that', () => {
+    const next = randomBytes(32);
+    const sealedBefore = box.seal('totp seed', 'users.totp_secret:u1');
+    expect(() => createSecretBox(next).open(sealedBefore, 'users.totp_secret:u1')).toThrow(SecretBoxError);
+    const rotated = createSecretBox(next, [kek]);
+    expect(rotated.open(sealedBefore, 'users.totp_secret:u1').toString()).toBe('totp seed');
+    // New seals use the new KEK alone.
+    expect(createSecretBox(next).open(rotated.seal('y'), undefined).toString()).toBe('y');
+    expect(() => box.open(rotated.seal('y'))).toThrow(SecretBoxError);
+    // The context still binds, whichever key opens.
+    expect(() => rotated.open(sealedBefore, 'users.totp_secret:u2')).toThrow(SecretBoxError);
+    expect(() => createSecretBox(next, [randomBytes(16)])).toThrow(RangeError);
+  });
 });

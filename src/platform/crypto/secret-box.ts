@@ -42,14 +42,19 @@ function decodePart(part: string | undefined, bytes?: number): Buffer {
 /**
  * A {@link SecretBox} under `kek`.
  * @param kek - the key-encryption key, exactly 32 bytes (`Secrets['kek']`).
- * @throws RangeError when the key is not 32 bytes.
+ * @param previous - earlier keys (`KEK_PREVIOUS` after a KEK rotation): they still open what they
+ *   sealed, never seal. Without them a KEK change would make every value sealed before it unreadable.
+ * @throws RangeError when a key is not 32 bytes.
  */
-export function createSecretBox(kek: Buffer): SecretBox {
-  if (!Buffer.isBuffer(kek) || kek.length !== KEY_BYTES) {
-    throw new RangeError(`secret box key must be exactly ${KEY_BYTES} bytes`);
+export function createSecretBox(kek: Buffer, previous: readonly Buffer[] = []): SecretBox {
+  for (const k of [kek, ...previous]) {
+    if (!Buffer.isBuffer(k) || k.length !== KEY_BYTES) {
+      throw new RangeError(`secret box key must be exactly ${KEY_BYTES} bytes`);
+    }
   }
-  // A private copy: a caller zeroing or reusing its buffer cannot change the key under us.
+  // Private copies: a caller zeroing or reusing its buffer cannot change the key under us.
   const key = Buffer.from(kek);
+  const openers = [key, ...previous.map((k) => Buffer.from(k))];
   const aadOf = (context: string | undefined) => Buffer.from(`${VERSION}:${context ?? ''}`, 'utf8');
 
   return {
@@ -73,14 +78,17 @@ export function createSecretBox(kek: Buffer): SecretBox {
       const iv = decodePart(parts[1], IV_BYTES);
       const tag = decodePart(parts[2], TAG_BYTES);
       const ciphertext = decodePart(parts[3]);
-      const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
-      decipher.setAAD(aadOf(context));
-      decipher.setAuthTag(tag);
-      try {
-        return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
-      } catch {
-        throw new SecretBoxError('sealed secret cannot be opened');
+      for (const k of openers) {
+        const decipher = createDecipheriv('aes-256-gcm', k, iv, { authTagLength: TAG_BYTES });
+        decipher.setAAD(aadOf(context));
+        decipher.setAuthTag(tag);
+        try {
+          return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+        } catch {
+          // Sealed with another key (or altered): the next key, if any.
+        }
       }
+      throw new SecretBoxError('sealed secret cannot be opened');
     },
   };
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { sql } from 'kysely';
@@ -150,6 +151,17 @@ describe('jobs: queued in the caller’s transaction, delivered by the worker', 
     }
     const unkeyed = sealJobPayload(box, task, job);
     expect(() => openJobPayload(box, task, unkeyed, Date.now(), 'platform/k1')).toThrow(JobPayloadError);
+  });
+
+  it('a payload queued before a KEK rotation opens after it while the old KEK is in KEK_PREVIOUS', () => {
+    const job = { tenantId: null, requestId: null, payload: { to: 'x@example.test' } };
+    const sealed = sealJobPayload(createJobPayloadBox(TEST_KEK), task, job, Date.now(), 'k1');
+    const next = randomBytes(32);
+    expect(() => openJobPayload(createJobPayloadBox(next), task, sealed, Date.now(), 'platform/k1')).toThrow(
+      JobPayloadError,
+    );
+    const rotated = createJobPayloadBox(next, [TEST_KEK]);
+    expect(openJobPayload(rotated, task, sealed, Date.now(), 'platform/k1')).toMatchObject(job);
   });
 
   it('a payload that does not open fails permanently at once (no retry), and the purge deletes it', async () => {

@@ -38,10 +38,14 @@ export class JobPayloadError extends Error {
   override name = 'JobPayloadError';
 }
 
-/** HKDF-SHA256 of the KEK with a label of its own: the job key is never the key of any other box. */
-export function createJobPayloadBox(kek: Buffer): SecretBox {
-  const key = Buffer.from(hkdfSync('sha256', kek, Buffer.alloc(0), 'saasready/job-payload/v1', 32));
-  return createSecretBox(key);
+/**
+ * HKDF-SHA256 of the KEK with a label of its own: the job key is never the key of any other box.
+ * `previous` (KEK_PREVIOUS) still open payloads queued before a KEK rotation.
+ */
+export function createJobPayloadBox(kek: Buffer, previous: readonly Buffer[] = []): SecretBox {
+  const derive = (k: Buffer) =>
+    Buffer.from(hkdfSync('sha256', k, Buffer.alloc(0), 'saasready/job-payload/v1', 32));
+  return createSecretBox(derive(kek), previous.map(derive));
 }
 
 let installed: SecretBox | undefined;
@@ -50,8 +54,8 @@ let installed: SecretBox | undefined;
  * Installs the key `enqueueJob` seals with (the composition does, from the process's KEK). One per
  * process: every composition of a process runs on the same secrets.
  */
-export function installJobPayloadKey(kek: Buffer): void {
-  installed = createJobPayloadBox(kek);
+export function installJobPayloadKey(kek: Buffer, previous: readonly Buffer[] = []): void {
+  installed = createJobPayloadBox(kek, previous);
 }
 
 /** The installed box. @throws Error when no key was installed: queuing a job in clear is never an option. */

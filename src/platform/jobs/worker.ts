@@ -56,6 +56,8 @@ export async function startJobWorker(opts: {
   pool: pg.Pool;
   /** The KEK; job payloads are sealed under a key derived from it. */
   kek: Buffer;
+  /** Earlier KEKs (KEK_PREVIOUS): payloads queued before a KEK rotation still open. */
+  previousKeks?: readonly Buffer[];
   handlers: Record<string, JobHandler>;
   log: Pino;
   concurrency?: number;
@@ -65,7 +67,7 @@ export async function startJobWorker(opts: {
   /** Runs (and schedules) the hourly queue purge (default true; false for a second runner on the queue). */
   purge?: boolean;
 }): Promise<JobWorker> {
-  const box = createJobPayloadBox(opts.kek);
+  const box = createJobPayloadBox(opts.kek, opts.previousKeks);
   const recurring = new Set(
     (opts.crontab ?? '')
       .split('\n')

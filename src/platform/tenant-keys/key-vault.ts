@@ -83,12 +83,15 @@ export interface KeyVault {
   organizationsWithRetired(after: string | null, limit: number): Promise<string[]>;
   /**
    * Re-wraps up to `limit` live keys not under `currentKekId` with `rewrap`, each row locked (SKIP
-   * LOCKED: concurrent runs share the work) and updated in its own short transaction.
+   * LOCKED: concurrent runs share the work) and updated in its own short transaction. A key `rewrap`
+   * fails on (its KEK no longer held, a corrupt row) is left as it is and added to `failed`
+   * (`<organization>/<version>`), which later calls skip: one such key never stops the others.
    */
   rewrapBatch(
     currentKekId: string,
     limit: number,
     rewrap: (wrapped: Buffer, kekId: string) => Promise<{ wrapped: Buffer; kekId: string }>,
+    failed?: Set<string>,
   ): Promise<number>;
   rewrapProgress(currentKekId: string): Promise<RewrapProgress>;
   close(): Promise<void>;
@@ -187,16 +190,23 @@ export function createKeyVault(opts: { url: string; pool?: pg.Pool }): KeyVault 
     },
     async destroyAll(organizationId) {
       const destroyed = await tx(async (c) => {
+        // Order matters (READ COMMITTED): each step waits for what runs beside it, and the UPDATE, a new
+        // statement, then sees everything that committed meanwhile. 1. A tombstone for an organization that
+        // never sealed anything, so no key is created for it later; it waits for a first key being
+        // inserted (same primary key) and yields to it. 2. Lock every row: waits for a rotation in flight
+        // (`addVersion` holds them), whose new active version an UPDATE started earlier would not see.
+        await c.query(
+          `insert into tenant_data_keys (organization_id, version, state, destroyed_at)
+           values ($1, 1, 'destroyed', now()) on conflict do nothing`,
+          [organizationId],
+        );
+        await c.query(`select version from tenant_data_keys where organization_id = $1 for update`, [
+          organizationId,
+        ]);
         const r = await c.query(
           `update tenant_data_keys
               set state = 'destroyed', wrapped_key = null, kek_id = null, destroyed_at = now()
             where organization_id = $1 and state <> 'destroyed'`,
-          [organizationId],
-        );
-        // A tombstone for an organization that never sealed anything: no key is created for it later.
-        await c.query(
-          `insert into tenant_data_keys (organization_id, version, state, destroyed_at)
-           values ($1, 1, 'destroyed', now()) on conflict do nothing`,
           [organizationId],
         );
         return r.rowCount ?? 0;
@@ -214,28 +224,35 @@ export function createKeyVault(opts: { url: string; pool?: pg.Pool }): KeyVault 
       );
       return r.rows.map((x) => x.organization_id);
     },
-    async rewrapBatch(currentKekId, limit, rewrap) {
+    async rewrapBatch(currentKekId, limit, rewrap, failed = new Set<string>()) {
       let done = 0;
       for (let i = 0; i < limit; i++) {
         const moved = await tx(async (c) => {
           const r = await c.query<KeyRow>(
             `select organization_id, version, state, wrapped_key, kek_id, retired_at from tenant_data_keys
               where wrapped_key is not null and kek_id <> $1
+                and (organization_id::text || '/' || version) <> all($2::text[])
               order by organization_id, version limit 1 for update skip locked`,
-            [currentKekId],
+            [currentKekId, [...failed]],
           );
           const row = r.rows[0];
-          if (!row) return false;
-          const next = await rewrap(row.wrapped_key!, row.kek_id!);
+          if (!row) return 'none' as const;
+          let next: { wrapped: Buffer; kekId: string };
+          try {
+            next = await rewrap(row.wrapped_key!, row.kek_id!);
+          } catch {
+            failed.add(`${row.organization_id}/${row.version}`);
+            return 'failed' as const;
+          }
           await c.query(
             `update tenant_data_keys set wrapped_key = $3, kek_id = $4
               where organization_id = $1 and version = $2`,
             [row.organization_id, row.version, next.wrapped, next.kekId],
           );
-          return true;
+          return 'moved' as const;
         });
-        if (!moved) break;
-        done++;
+        if (moved === 'none') break;
+        if (moved === 'moved') done++;
       }
       return done;
     },

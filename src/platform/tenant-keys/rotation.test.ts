@@ -239,6 +239,54 @@ describe('key rotation (resumable)', () => {
     expect((await r.reencryptOrganization(orgB)).destroyedVersions).toEqual([1]);
   });
 
+  it('a row held locked by another transaction postpones the run instead of spinning on it', async () => {
+    const kms = createLocalKms(KEK1);
+    const orgC = await createTestOrg(tenancy, 'rot-c');
+    const sealer = createTenantSealer({ vault, kms });
+    await tenancy.withTenant(orgC, async (tdb) => {
+      for (let i = 0; i < 3; i++) {
+        const id = randomUUID();
+        const sealed = await sealer.sealForTenant(tdb, orgC, binding(id), `value of ${id}`);
+        await sql`insert into rotated_things (organization_id, id, secret) values (${orgC}, ${id}, ${sealed})`.execute(
+          tdb,
+        );
+      }
+    });
+    const r = rotation(kms);
+    await r.rotateOrganizationKey(orgC);
+    const holder = new pg.Client({ connectionString: db.adminUrl });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select 1 from rotated_things where organization_id = $1 limit 1 for update', [
+        orgC,
+      ]);
+      let versionReads = 0;
+      const counted = rotation(kms, {
+        vault: {
+          ...vault,
+          versions: (id: string) => {
+            versionReads++;
+            return vault.versions(id);
+          },
+        },
+      });
+      const result = await Promise.race([
+        counted.reencryptOrganization(orgC),
+        new Promise<'spinning'>((resolve) => setTimeout(() => resolve('spinning'), 3000)),
+      ]);
+      expect(result).toMatchObject({ reencrypted: 2, destroyedVersions: [], pendingVersions: [1] });
+      expect(result === 'spinning' ? undefined : result.retryAt).toBeInstanceOf(Date);
+      expect(versionReads).toBe(1);
+    } finally {
+      await holder.query('rollback');
+      await holder.end();
+    }
+    // Once the lock is gone, the next run finishes.
+    expect(await r.reencryptOrganization(orgC)).toMatchObject({ reencrypted: 1, destroyedVersions: [1] });
+    expect(await openAll(orgC, kms)).toEqual([2]);
+  });
+
   it('re-wraps every data key under a new KEK, resumably, the old KEK opening until done', async () => {
     const old = createLocalKms(KEK1);
     const next = createLocalKms(KEK2, [KEK1]);

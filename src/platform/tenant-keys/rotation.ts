@@ -38,6 +38,8 @@ export interface KeyRotationDeps {
 }
 
 const BATCH = 100;
+/** When values of an older version remain after a pass (locked rows, late seals): the next run's delay. */
+const REMAINING_RETRY_MS = 10_000;
 
 /**
  * Key rotation. An organization's data key: a new version is active at once; `reencryptOrganization`
@@ -133,9 +135,17 @@ export function createKeyRotation(deps: KeyRotationDeps) {
         retryAt: new Date(settledAt + 1000),
       };
     }
-    // Every instance has dropped the old active version by now: a last look, then destroy.
+    // Every instance has dropped the old active version by now: a last look, then destroy. Values still
+    // of an older version were sealed by an instance late to hear of the rotation, or sit in rows another
+    // transaction holds (SKIP LOCKED passed them): a run shortly after takes them, rather than this one
+    // spinning on a lock it cannot wait for.
     if ((await remaining(organizationId, active.version)) > 0) {
-      return reencryptOrganization(organizationId);
+      return {
+        reencrypted,
+        destroyedVersions: [],
+        pendingVersions: retired.map((v) => v.version),
+        retryAt: new Date(now() + REMAINING_RETRY_MS),
+      };
     }
     const destroyedVersions = retired.map((v) => v.version);
     await deps.vault.destroyVersions(organizationId, destroyedVersions);
@@ -159,18 +169,39 @@ export function createKeyRotation(deps: KeyRotationDeps) {
       return { version };
     },
 
-    /** Re-wraps every live data key under the current KEK (the KEK rotation job's body). */
-    async rewrapAll(opts: { maxKeys?: number } = {}): Promise<{ rewrapped: number } & RewrapProgress> {
+    /**
+     * Re-wraps every live data key under the current KEK (the KEK rotation job's body). A key that cannot
+     * be re-wrapped (its KEK no longer held) is skipped and counted in `failed`, so it never holds up the
+     * others; it stays under its old KEK (`done` < `total`) and a later run tries it again.
+     */
+    async rewrapAll(
+      opts: { maxKeys?: number } = {},
+    ): Promise<{ rewrapped: number; failed: number } & RewrapProgress> {
       let rewrapped = 0;
+      const failed = new Set<string>();
       const max = opts.maxKeys ?? Number.POSITIVE_INFINITY;
       while (rewrapped < max) {
-        const n = await deps.vault.rewrapBatch(deps.kms.currentKekId, Math.min(50, max - rewrapped), (w, k) =>
-          deps.kms.reEncrypt(w, k),
+        const before = failed.size;
+        const n = await deps.vault.rewrapBatch(
+          deps.kms.currentKekId,
+          Math.min(50, max - rewrapped),
+          (w, k) => deps.kms.reEncrypt(w, k),
+          failed,
         );
-        if (n === 0) break;
+        if (n === 0 && failed.size === before) break;
         rewrapped += n;
       }
-      return { rewrapped, ...(await deps.vault.rewrapProgress(deps.kms.currentKekId)) };
+      if (failed.size > 0) {
+        deps.log?.error(
+          { failed: failed.size },
+          'KEK rotation: data keys that could not be re-wrapped (is their KEK still in KEK_PREVIOUS?)',
+        );
+      }
+      return {
+        rewrapped,
+        failed: failed.size,
+        ...(await deps.vault.rewrapProgress(deps.kms.currentKekId)),
+      };
     },
 
     /** KEK rotation progress: live keys, and how many are wrapped by the current KEK. */

@@ -224,4 +224,35 @@ describe('tenant sealer (real key vault, local KMS)', () => {
     const stranger = createTenantSealer({ vault, kms: createLocalKms(randomBytes(32)) });
     expect(await codeOf(open(stranger, org, bind('r'), sealed))).toBe('KEK_UNKNOWN');
   });
+
+  it('a rotation heard while the active version was being read is not cached away', async () => {
+    const org = await createTestOrg(tenancy, 'tk-race');
+    const kms = createLocalKms(KEK);
+    let release: (() => void) | undefined;
+    let pause = false;
+    // The vault, with its version list held back on demand (a slow read in flight).
+    const slow: typeof vault = {
+      ...vault,
+      async versions(id) {
+        const v = await vault.versions(id);
+        if (pause) await new Promise<void>((resolve) => (release = resolve));
+        return v;
+      },
+    };
+    const sealer = createTenantSealer({ vault: slow, kms, cacheTtlMs: 60_000 });
+    await seal(sealer, org, bind('r0'), 'first');
+    sealer.forget(org);
+    pause = true;
+    const inFlight = seal(sealer, org, bind('r1'), 'read before the rotation');
+    while (!release) await new Promise((resolve) => setTimeout(resolve, 5));
+    // The rotation commits and its invalidation arrives while that read is in flight.
+    const next = await kms.generateDataKey();
+    expect(await vault.addVersion(org, next.wrapped, next.kekId)).toBe(2);
+    sealer.forget(org);
+    pause = false;
+    release();
+    expect(sealer.versionOf(await inFlight)).toBe(1);
+    // The next seal must not trust what that stale read cached.
+    expect(sealer.versionOf(await seal(sealer, org, bind('r2'), 'after'))).toBe(2);
+  });
 });

@@ -125,6 +125,9 @@ export function createTenantSealer(opts: TenantSealerOptions): TenantSealerWithK
   const activeVersion = async (organizationId: string): Promise<number> => {
     const hit = active.get(organizationId);
     if (hit && hit.expires > now()) return hit.version;
+    // As in loadKey: a `forget` (a rotation or shred heard) while this read is in flight means what it
+    // read may be stale; it is used for this seal but not cached for a whole TTL.
+    const gen = generation;
     let versions = await opts.vault.versions(organizationId);
     if (versions.length === 0) {
       const created = await opts.kms.generateDataKey();
@@ -139,7 +142,9 @@ export function createTenantSealer(opts: TenantSealerOptions): TenantSealerWithK
         "the organization's keys were destroyed; nothing can be sealed for it",
       );
     }
-    if (ttl > 0) active.set(organizationId, { version: current.version, expires: now() + ttl });
+    if (ttl > 0 && gen === generation) {
+      active.set(organizationId, { version: current.version, expires: now() + ttl });
+    }
     return current.version;
   };
 
