@@ -300,7 +300,8 @@ export function createServices(deps: {
           apiKey: false,
           isPlatformAdmin: false,
           allowWhenBillingSuspended: false,
-          allowWhenPendingDeletion: true,
+          // A download is a read: pending deletion admits it without the write flag.
+          allowWhenPendingDeletion: false,
         }),
     }),
     meters: createMetersService({ db: platformDb, changed: () => meterCatalog.forget() }),
