@@ -7,6 +7,7 @@ import { createBillingService } from '../modules/billing/billing.service.js';
 import { createBillingInputs } from '../modules/billing/billing-inputs.service.js';
 import { createPeriodCloser } from '../modules/billing/period-close.js';
 import { createOrganizationsService } from '../modules/organizations/organizations.service.js';
+import { hasLiveSubscription } from '../modules/billing/stripe.repository.js';
 import { createMembershipLookup, type MembershipLookup } from '../modules/memberships/membership-lookup.js';
 import { createInvalidationBus, type InvalidationBus } from '../platform/cache/invalidation-bus.js';
 import { createMembershipsService } from '../modules/memberships/memberships.service.js';
@@ -383,6 +384,7 @@ export function createServices(deps: {
       invalidateOrganization,
       slugClaimed: (slug) => bus.publish({ kind: 'organization_slug', slug }),
       deletionGraceDays: opts.orgDeletionGraceDays ?? 30,
+      deletionBlockedByBilling: hasLiveSubscription,
       settingsLink: (slug) => `${opts.publicUrl.replace(/\/+$/, '')}/o/${encodeURIComponent(slug)}/settings`,
       ...(opts.now ? { now: opts.now } : {}),
     }),

@@ -43,6 +43,36 @@ describe('Stripe: subscription lifecycle', () => {
       )
     ).rows[0]!;
 
+  it('an organization a subscription still bills cannot be scheduled for deletion; once it ended, it can', async () => {
+    const o = await customerOrg('lc-delete');
+    const t = now() - 600;
+    const del = () =>
+      stripeSuite().c.app.inject({
+        method: 'DELETE',
+        url: '/v1/organization',
+        headers: { authorization: `Bearer ${o.token}` },
+      });
+    const s1 = subscription(o.customer, 'active', 'price_pro', 'sub_del');
+    expect(await outcome(event('customer.subscription.created', s1, t))).toBe('applied');
+    const refused = await del();
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json<{ error: { code: string } }>().error.code).toBe('ORGANIZATION_SUBSCRIPTION_ACTIVE');
+    const lifecycle = async () =>
+      (await admin.query<{ s: string }>('select lifecycle_state s from organizations where id = $1', [o.id]))
+        .rows[0]!.s;
+    expect(await lifecycle()).toBe('active');
+    // Paused still counts (the subscription stays current).
+    expect(await outcome(event('customer.subscription.updated', { ...s1, status: 'paused' }, t + 30))).toBe(
+      'applied',
+    );
+    expect((await del()).statusCode).toBe(409);
+    expect(await outcome(event('customer.subscription.deleted', { ...s1, status: 'canceled' }, t + 60))).toBe(
+      'applied',
+    );
+    expect((await del()).statusCode).toBe(202);
+    expect(await lifecycle()).toBe('pending_deletion');
+  });
+
   it('a late update of a deleted subscription does not bring it back; the next one is followed', async () => {
     const o = await customerOrg('lc-ended');
     const t = now() - 600;

@@ -135,6 +135,18 @@ export async function organizationNotActive(db: TenantDb, orgId: string): Promis
   return r !== undefined && r.lifecycle_state !== 'active';
 }
 
+/** Whether a Stripe subscription of the organization still bills it (active, past due or paused): its
+ *  deletion would leave Stripe charging a customer nobody can reach any more. */
+export async function hasLiveSubscription(db: TenantDb, orgId: string): Promise<boolean> {
+  const r = await db
+    .selectFrom('stripe_customers')
+    .select(['status'])
+    .where('organization_id', '=', orgId)
+    .where('status', 'in', ['active', 'past_due', 'paused'])
+    .executeTakeFirst();
+  return r !== undefined;
+}
+
 /** Stores the organization's open Checkout session; returns the one it replaces (to be expired). */
 export async function swapCheckoutSession(
   db: TenantDb,

@@ -117,6 +117,8 @@ export interface OrganizationsDeps {
   readonly deletionGraceDays?: number;
   /** The console link of an organization's settings (mails). */
   readonly settingsLink?: (slug: string) => string;
+  /** Whether billing forbids scheduling the deletion (a Stripe subscription still billing it). */
+  readonly deletionBlockedByBilling?: (db: TenantDb, orgId: string) => Promise<boolean>;
   /** The clock (tests). */
   readonly now?: () => Date;
 }
@@ -331,7 +333,15 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
       const graceDays = deps.deletionGraceDays ?? 30;
       return deletionStep(
         ctx,
-        (db) => scheduleDeletionIn(db, ctx, { now, graceDays, settingsLink }),
+        async (db) => {
+          if (await deps.deletionBlockedByBilling?.(db, ctx.tenantId)) {
+            throw new OrganizationsError(
+              'ORGANIZATION_SUBSCRIPTION_ACTIVE',
+              'the organization still has a Stripe subscription: cancel it in the billing portal first',
+            );
+          }
+          return scheduleDeletionIn(db, ctx, { now, graceDays, settingsLink });
+        },
         () =>
           new OrganizationsError(
             'ORGANIZATION_NOT_ACTIVE',
