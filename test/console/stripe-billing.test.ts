@@ -223,12 +223,23 @@ describe('console: Stripe billing in Chromium', () => {
     const m = member.page;
     await m.goto(`/o/${slug}/projects`);
     await m.getByRole('alert').filter({ hasText: 'This organization is suspended' }).waitFor();
+    // Why, and whom to ask: an owner pays (not the platform's administrators).
+    await m.getByText(/suspended because a payment failed.*until an owner pays/).waitFor();
+    expect(await m.getByText(/suspended by the platform's administrators/).count()).toBe(0);
     expect(await m.getByRole('button', { name: 'Pay / update payment method' }).count()).toBe(0);
     expect(await m.getByRole('heading', { name: 'Projects' }).count()).toBe(0);
     await expectAccessible(m, 'suspended for billing (member)');
     await screenshots(m, 'stripe-billing', '03-suspended-member');
     // The API refuses the member as well.
-    expect((await apiAs(m, c).get(`/v1/orgs/${slug}/projects`)).status()).toBe(403);
+    const refused = await apiAs(m, c).get(`/v1/orgs/${slug}/projects`);
+    expect(refused.status()).toBe(403);
+    expect(await refused.json()).toEqual({
+      error: {
+        code: 'ORGANIZATION_SUSPENDED',
+        message: 'this organization is suspended for an unpaid invoice',
+        details: { reason: 'billing' },
+      },
+    });
 
     // The owner: why, and the way to pay, which opens Stripe's billing portal for the customer.
     await o.route(/^https:\/\/billing\.stripe\.test\//, (route) =>

@@ -61,7 +61,14 @@ export function admitByLifecycle(policy: OrganizationPolicy | null, req: Lifecyc
       if (policy.suspensionReason === 'deletion') return false;
       if (!req.apiKey && req.isPlatformAdmin) return true;
       if (!req.apiKey && req.allowWhenBillingSuspended && policy.suspensionReason === 'billing') return true;
-      throw new TenantResolutionError('ORGANIZATION_SUSPENDED', 'this organization is suspended');
+      // The reason tells members whom to turn to (an owner who can pay, or the platform's administrators).
+      throw new TenantResolutionError(
+        'ORGANIZATION_SUSPENDED',
+        policy.suspensionReason === 'billing'
+          ? 'this organization is suspended for an unpaid invoice'
+          : 'this organization is suspended',
+        { reason: policy.suspensionReason },
+      );
   }
 }
 

@@ -15,7 +15,7 @@ const STATUS: Record<TenantResolutionErrorCode, number> = {
 
 /** Errors of tenant resolution that are not "not found". */
 export class TenantResolutionError extends AppError<TenantResolutionErrorCode> {
-  constructor(code: TenantResolutionErrorCode, message: string) {
-    super(code, message, STATUS[code]);
+  constructor(code: TenantResolutionErrorCode, message: string, details?: Record<string, unknown>) {
+    super(code, message, STATUS[code], details);
   }
 }

@@ -54,7 +54,9 @@ function OrgScope({
   const gate = useOrganization(org.slug);
   const value = useMemo(() => ({ org, can: (p: Permission) => permissions.has(p) }), [org, permissions]);
   if (isApiError(gate.error, 403, 'ORGANIZATION_SUSPENDED')) {
-    return <OrgSuspended name={org.name} slug={org.slug} />;
+    return (
+      <OrgSuspended name={org.name} slug={org.slug} forBilling={gate.error.details.reason === 'billing'} />
+    );
   }
   if (isApiError(gate.error, 403, 'TWO_FACTOR_ENROLLMENT_REQUIRED')) {
     return <Navigate to={`/account/two-factor?required=${encodeURIComponent(org.slug)}`} replace />;
@@ -85,7 +87,15 @@ function PendingDeletionBanner({ slug, due }: { readonly slug: string; readonly 
   );
 }
 
-function OrgSuspended({ name, slug }: { readonly name: string; readonly slug: string }) {
+function OrgSuspended({
+  name,
+  slug,
+  forBilling,
+}: {
+  readonly name: string;
+  readonly slug: string;
+  readonly forBilling: boolean;
+}) {
   // The billing provider route answers only when BILLING suspended the organization (unpaid invoice):
   // then an owner can pay from here. An administrator's suspension refuses it too.
   const provider = useBillingProvider(slug);
@@ -95,9 +105,9 @@ function OrgSuspended({ name, slug }: { readonly name: string; readonly slug: st
     <Stack align="flex-start">
       <Alert color="orange" title="This organization is suspended" role="alert">
         <Text size="sm">
-          {name} has been suspended by the platform's administrators. Its data is kept, but nobody can use it
-          until it is reactivated. Contact your administrator or the platform's support, or choose another
-          organization in the switcher above.
+          {forBilling
+            ? `${name} has been suspended because a payment failed and the grace period ended. Its data is kept, but nobody can use it until an owner pays the unpaid invoice. Ask an owner of this organization, or choose another organization in the switcher above.`
+            : `${name} has been suspended by the platform's administrators. Its data is kept, but nobody can use it until it is reactivated. Contact your administrator or the platform's support, or choose another organization in the switcher above.`}
         </Text>
       </Alert>
     </Stack>
