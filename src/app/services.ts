@@ -89,6 +89,8 @@ export function createServices(deps: {
   const userKeys = createUserKeyStore({
     // The organizations' KMS provider (local KEK or AWS KMS) wraps the per-person keys too.
     kms: deps.tenantKeys.kms,
+    // Kept in the key vault beside the organizations' keys: backups of the application database hold none.
+    vault: deps.tenantKeys.vault.persons,
     subjectSecret: createHmac('sha256', opts.secrets.kek).update('personal-keys/email-subject').digest(),
   });
   usePersonalDataKeys(tenancy.control.db, userKeys);

@@ -6,6 +6,7 @@ import type { Tenancy } from '../tenancy/tenancy.js';
 import { runWithContext, type TenantCtx } from '../tenancy/context.js';
 import { uuidv7 } from '../ids.js';
 import { createLocalKms } from '../tenant-keys/kms-local.js';
+import { createKeyVault } from '../tenant-keys/key-vault.js';
 import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
 import { openPersonal, sealedFor } from '../user-keys/personal-seal.js';
 import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
@@ -19,6 +20,7 @@ describe('audit personal fields under per-person keys (real PostgreSQL)', () => 
   let tenancy: Tenancy;
   let owner: pg.Client;
   let store: UserKeyStore;
+  let vault: ReturnType<typeof createKeyVault>;
   let audit: AuditService;
   let org: string;
   let userId: string;
@@ -43,7 +45,13 @@ describe('audit personal fields under per-person keys (real PostgreSQL)', () => 
   beforeAll(async () => {
     tenancy = createTestTenancy(4);
     owner = await connect(testDb().adminUrl);
-    store = createUserKeyStore({ kms: createLocalKms(randomBytes(32), []), subjectSecret: randomBytes(32) });
+    vault = createKeyVault({ url: testDb().keyVaultUrl });
+    await vault.ensureSchema();
+    store = createUserKeyStore({
+      kms: createLocalKms(randomBytes(32), []),
+      vault: vault.persons,
+      subjectSecret: randomBytes(32),
+    });
     usePersonalDataKeys(tenancy.control.db, store);
     const signer = createAuditSigner(await testJwtKey());
     audit = createAuditService({
@@ -62,6 +70,7 @@ describe('audit personal fields under per-person keys (real PostgreSQL)', () => 
   afterAll(async () => {
     await owner.end();
     await tenancy.close();
+    await vault.close();
   });
 
   it('stores only sealed text, bound to its entry and field; readers open it; destroying the key erases it and the chain still verifies', async () => {
@@ -105,8 +114,14 @@ describe('audit personal fields under per-person keys (real PostgreSQL)', () => 
     expect(openPersonal(key.key, { ...here, field: 'user_agent' }, first.ip)).toBeNull();
     expect(openPersonal(key.key, { ...here, organizationId: uuidv7() }, first.ip)).toBeNull();
 
-    await tenancy.withTenant(org, (db) => store.destroy(db, { kind: 'user', userId }));
-    await tenancy.withTenant(org, (db) => store.destroy(db, { kind: 'email', email }));
+    // The keys are in the key vault, not in the application database (migration 0032).
+    expect((await vault.persons.get([userId]))[0]?.wrapped).toBeInstanceOf(Buffer);
+    const table = await owner.query(`select to_regclass('public.personal_keys')::text as t`);
+    expect(table.rows[0]).toEqual({ t: null });
+
+    await store.destroy({ kind: 'user', userId });
+    await store.destroy({ kind: 'email', email });
+    expect(await vault.persons.get([userId])).toEqual([{ subjectId: userId, wrapped: null, kekId: null }]);
     const after = await audit.list(ctx(), {});
     expect(after.data.map((e) => [e.ip, e.userAgent, e.erased])).toEqual([
       [null, null, ['ip', 'user_agent', 'metadata.email']],

@@ -174,7 +174,7 @@ export async function openPersonalFields(
     }
   }
   users.delete('');
-  const keys = store && users.size > 0 ? await store.forOpening(db, users) : new Map<string, UserKeyState>();
+  const keys = store && users.size > 0 ? await store.forOpening(users) : new Map<string, UserKeyState>();
   return rows.map((r) => {
     const erased: string[] = [];
     let sealed = false;
