@@ -175,8 +175,10 @@ export function createServices(deps: {
       } else if (msg.kind === 'token_family') {
         tokens.forgetRevoked({ userId: msg.userId, familyId: msg.familyId });
       } else if (msg.kind === 'api_key') apiKeyAuth.invalidate(msg.keyId);
-      else if (msg.kind === 'tenant_keys') tenantSealer.forget(msg.orgId);
-      else if (msg.kind === 'flags' || msg.kind === 'plans') {
+      else if (msg.kind === 'tenant_keys') {
+        tenantSealer.forget(msg.orgId);
+        userKeys.forget(msg.orgId); // the organization's key of its API keys' audit fields (a shred)
+      } else if (msg.kind === 'flags' || msg.kind === 'plans') {
         // The plan catalog changed: every organization's flag context holds its plan's entitlements.
         if (msg.kind === 'plans' || msg.deleted) flagCache.forgetAll();
         else flagCache.forgetDefinitions();

@@ -7,6 +7,7 @@ import { runWithContext, type TenantCtx } from '../tenancy/context.js';
 import { uuidv7 } from '../ids.js';
 import { createLocalKms } from '../tenant-keys/kms-local.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
+import { createTenantKeyShredder } from '../tenant-keys/shredder.js';
 import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
 import { openPersonal, sealedFor } from '../user-keys/personal-seal.js';
 import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
@@ -142,6 +143,43 @@ describe('audit personal fields under per-person keys (real PostgreSQL)', () => 
     );
     expect(row.rows[0]!.ip).toBeNull();
     expect((await audit.verify(ctx())).valid).toBe(true);
+  });
+
+  it("an API key's requests: address and agent sealed under the organization's key, opened by readers, unreadable once the organization's keys are shredded", async () => {
+    const keyOrg = await createTestOrg(tenancy, 'pf-key');
+    const keyCtx: TenantCtx = {
+      tenantId: keyOrg,
+      actor: { kind: 'api_key', keyId: uuidv7(), organizationId: keyOrg },
+      requestId: 'pf-key-request',
+    };
+    const keyUa = `pf-integration/${randomBytes(6).toString('hex')}`;
+    await runWithContext(
+      { requestId: 'pf-key-request', principal: keyCtx.actor, ip: '192.0.2.77', userAgent: keyUa },
+      () =>
+        tenancy.withTenant(keyOrg, (db) =>
+          recordAudit(db, keyCtx, { action: 'thing.created', target: { type: 'thing', id: 'k1' } }),
+        ),
+    );
+    await audit.checkpoint(keyCtx);
+    const stored = await owner.query<{ ip: string; user_agent: string }>(
+      `select ip, user_agent from audit_events where organization_id = $1`,
+      [keyOrg],
+    );
+    expect(stored.rows).toHaveLength(1);
+    expect(sealedFor(stored.rows[0]!.ip)).toBe(keyOrg); // the organization's key, no person's
+    expect(JSON.stringify(stored.rows)).not.toContain(keyUa);
+    expect(JSON.stringify(stored.rows)).not.toContain('192.0.2.77');
+    const page = await audit.list(keyCtx, {});
+    expect(page.data.map((e) => [e.ip, e.userAgent, e.erased])).toEqual([['192.0.2.77', keyUa, []]]);
+
+    // Crypto-shredding the organization (what its deletion does) takes that key too.
+    const shredder = createTenantKeyShredder({ vault, keysChanged: (org) => store.forget(org) });
+    await shredder.destroyOrganizationKeys(keyOrg);
+    const after = await audit.list(keyCtx, {});
+    expect(after.data.map((e) => [e.ip, e.userAgent, e.erased])).toEqual([
+      [null, null, ['ip', 'user_agent']],
+    ]);
+    expect(await audit.verify(keyCtx)).toMatchObject({ valid: true, entriesChecked: 1 });
   });
 
   it("an actor id that names no user (a test's made-up one) is written as before, unsealed", async () => {

@@ -8,8 +8,9 @@
  *
  * A custom-format dump of the application database is taken before an organization's key is shredded
  * and before a user is erased (their per-person key destroyed); the dump is restored afterwards into a new
- * database, and neither the organization's sealed value nor the user's sealed audit fields open there,
- * while another organization's value and another user's fields do. A restore of the same dump before the
+ * database, and neither the organization's sealed value (nor the address and agent of its API key's
+ * audit event) nor the user's sealed audit fields open there, while another organization's value and
+ * another user's fields do. A restore of the same dump before the
  * shred opens everything, so the test would see a broken promise.
  */
 import { execFileSync } from 'node:child_process';
@@ -151,18 +152,19 @@ describe.skipIf(skip !== undefined)(
           metadata: unknown;
         }>(
           `select organization_id, id, actor_id, ip, user_agent, metadata from audit_events
-           where organization_id = $1 and action = 'thing.created' order by seq`,
-          [orgB],
+           where organization_id = any($1::uuid[]) and action = 'thing.created' order by seq`,
+          [[orgA, orgB]],
         );
         const keysTable = await c.query<{ t: string | null }>(
           `select to_regclass('public.personal_keys')::text as t`,
         );
         await c.end();
         const opened = await openPersonalFields(userKeys, t.control.db, rows.rows);
-        const fields = Object.fromEntries(
-          rows.rows.map((r, i) => [r.actor_id === erased ? 'erased' : 'kept', opened[i]!]),
-        );
-        return { secrets, fields, keysTable: keysTable.rows[0]!.t, sealedIp: rows.rows[0]!.ip };
+        const who = (r: (typeof rows.rows)[0]) =>
+          r.actor_id === erased ? 'erased' : r.actor_id === kept ? 'kept' : 'apiKeyOfA';
+        const fields = Object.fromEntries(rows.rows.map((r, i) => [who(r), opened[i]!]));
+        const sealedIp = rows.rows.find((r) => r.actor_id === erased)!.ip;
+        return { secrets, fields, keysTable: keysTable.rows[0]!.t, sealedIp };
       } finally {
         await t.close();
       }
@@ -236,6 +238,20 @@ describe.skipIf(skip !== undefined)(
         );
       }
       await sealPending(tenancy.withTenant, orgB);
+      // And one of an API key of organization A (sealed under A's key of its API keys' fields).
+      const keyCtx: TenantCtx = {
+        tenantId: orgA,
+        actor: { kind: 'api_key', keyId: uuidv7(), organizationId: orgA },
+        requestId: 'dump',
+      };
+      await runWithContext(
+        { requestId: 'dump', principal: keyCtx.actor, ip: '198.51.100.5', userAgent: 'integration/1' },
+        () =>
+          tenancy.withTenant(orgA, (tdb) =>
+            recordAudit(tdb, keyCtx, { action: 'thing.created', target: { type: 'thing', id: 'k' } }),
+          ),
+      );
+      await sealPending(tenancy.withTenant, orgA);
     }, 120_000);
 
     afterAll(async () => {
@@ -262,6 +278,7 @@ describe.skipIf(skip !== undefined)(
         userAgent: `agent-${erased}`,
         erased: [],
       });
+      expect(before.fields.apiKeyOfA).toMatchObject({ ip: '198.51.100.5', userAgent: 'integration/1' });
       expect(before.keysTable).toBeNull(); // no per-person key in the application database
 
       // The shred of organization A (what its deletion calls) and the erasure of one user's key.
@@ -274,6 +291,11 @@ describe.skipIf(skip !== undefined)(
       const after = await readBack(await restore(dumpFile, 'after'));
       expect(after.secrets).toEqual({ a: 'SEALED_VALUE_UNREADABLE', b: 'b-secret' });
       expect(after.fields.erased).toMatchObject({ ip: null, userAgent: null, erased: ['ip', 'user_agent'] });
+      expect(after.fields.apiKeyOfA).toMatchObject({
+        ip: null,
+        userAgent: null,
+        erased: ['ip', 'user_agent'],
+      });
       expect(after.fields.kept).toMatchObject({ ip: '203.0.113.9', userAgent: `agent-${kept}`, erased: [] });
     }, 180_000);
   },

@@ -2,7 +2,8 @@ import type pg from 'pg';
 
 /**
  * The per-person data keys (src/platform/user-keys/) in the key vault, beside the organizations' data
- * keys: one row per data subject (a user, or the keyed hash of an e-mail address), the key wrapped by the
+ * keys: one row per data subject (a user, the keyed hash of an e-mail address, or an organization for
+ * what its API keys' requests leave in its audit chain), the key wrapped by the
  * KEK. Until migration 0032 they were in the application database (`personal_keys` there), where a backup
  * taken before an erasure kept the wrapped key; here, as for the organizations' keys, only the vault's own
  * backups do (docs/encryption.md, docs/erasure.md "Limits").
@@ -10,7 +11,7 @@ import type pg from 'pg';
 export const PERSONAL_KEYS_SCHEMA = `
 create table if not exists personal_keys (
   subject_id uuid primary key,
-  subject_kind text not null check (subject_kind in ('user', 'email')),
+  subject_kind text not null check (subject_kind in ('user', 'email', 'organization')),
   wrapped bytea check (octet_length(wrapped) <= 4096),
   kek_id text check (octet_length(kek_id) <= 512),
   created_at timestamptz not null default now(),
@@ -38,6 +39,9 @@ export interface LegacyPersonalKeyRow {
   readonly destroyed_at: Date | null;
 }
 
+/** Whose key: a user, an e-mail address, or an organization (its API keys' audit fields). */
+export type SubjectKind = 'user' | 'email' | 'organization';
+
 export interface PersonalKeyVault {
   /** The rows of these subjects (absent: no key was ever made for it). */
   get(subjectIds: readonly string[]): Promise<PersonalKeyRow[]>;
@@ -47,12 +51,15 @@ export interface PersonalKeyVault {
    */
   insertIfAbsent(
     subjectId: string,
-    kind: 'user' | 'email',
+    kind: SubjectKind,
     wrapped: Buffer,
     kekId: string,
   ): Promise<{ row: PersonalKeyRow; inserted: boolean }>;
-  /** A user's key erased for good: the row stays with no key (a tombstone: none is made again). */
-  destroyUser(subjectId: string): Promise<void>;
+  /**
+   * A user's (erasure) or an organization's (crypto-shredding) key erased for good: the row stays with no
+   * key (a tombstone: none is made again).
+   */
+  destroyForGood(subjectId: string, kind: 'user' | 'organization'): Promise<void>;
   /** An address's key replaced by a new one (what the old one sealed no longer opens). */
   replaceEmail(subjectId: string, wrapped: Buffer, kekId: string): Promise<void>;
   /**
@@ -97,13 +104,13 @@ export function createPersonalKeyVault(pool: pg.Pool): PersonalKeyVault {
       if (!row) throw new Error('personal key vanished between insert and read');
       return { row, inserted: false };
     },
-    async destroyUser(subjectId) {
+    async destroyForGood(subjectId, kind) {
       await pool.query(
         `insert into personal_keys (subject_id, subject_kind, wrapped, kek_id, destroyed_at)
-         values ($1, 'user', null, null, now())
+         values ($1, $2, null, null, now())
          on conflict (subject_id) do update set wrapped = null, kek_id = null,
            destroyed_at = coalesce(personal_keys.destroyed_at, now())`,
-        [subjectId],
+        [subjectId, kind],
       );
       await vacuum();
     },

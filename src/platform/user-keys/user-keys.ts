@@ -7,9 +7,14 @@ import type { Database } from '../db/schema.js';
 /** What a key is: a usable key, or destroyed (its user was erased). */
 export type UserKeyState = { readonly kind: 'key'; readonly key: Buffer } | { readonly kind: 'destroyed' };
 
-/** Whose personal data a key seals: a user, or an e-mail address (before any account has it). */
+/**
+ * Whose personal data a key seals: a user, an e-mail address (before any account has it), or an
+ * organization (the address and agent of its API keys' requests: its integrations, no person's).
+ */
 export type DataSubject =
-  { readonly kind: 'user'; readonly userId: string } | { readonly kind: 'email'; readonly email: string };
+  | { readonly kind: 'user'; readonly userId: string }
+  | { readonly kind: 'email'; readonly email: string }
+  | { readonly kind: 'organization'; readonly organizationId: string };
 
 /**
  * Per-person data keys: AES-256, stored only wrapped by the KMS provider's key-encryption key, in the key
@@ -40,8 +45,8 @@ export interface UserKeyStore {
   /** The keys of these subjects for opening (never creates one); a subject with no key is absent. */
   forOpening(subjectIds: Iterable<string>): Promise<Map<string, UserKeyState>>;
   /**
-   * Destroys the subject's key in the vault; idempotent. A user's row stays with no key (none is created
-   * again for an erased user); an address gets a new key (what was sealed before no longer opens; a later
+   * Destroys the subject's key in the vault; idempotent. A user's or an organization's row stays with no
+   * key (none is created again for an erased user or a shredded organization); an address gets a new key (what was sealed before no longer opens; a later
    * invitation to the address is readable again).
    */
   destroy(subject: DataSubject): Promise<void>;
@@ -77,7 +82,12 @@ export function createUserKeyStore(deps: {
   const secret = Buffer.from(deps.subjectSecret);
   const cache = new Map<string, { state: UserKeyState; expires: number }>();
 
-  const subjectId = (s: DataSubject) => (s.kind === 'user' ? s.userId : emailSubjectId(secret, s.email));
+  const subjectId = (s: DataSubject) =>
+    s.kind === 'user'
+      ? s.userId
+      : s.kind === 'organization'
+        ? s.organizationId
+        : emailSubjectId(secret, s.email);
   const remember = (id: string, state: UserKeyState) => {
     if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value as string);
     cache.set(id, { state, expires: now() + ttl });
@@ -118,7 +128,7 @@ export function createUserKeyStore(deps: {
 
     async forSealing(db, subject) {
       // Not a user id (a test's made-up actor): no key, nothing sealed, no failing statement.
-      if (subject.kind === 'user' && !UUID.test(subject.userId)) return null;
+      if (subject.kind !== 'email' && !UUID.test(subjectId(subject))) return null;
       const id = subjectId(subject);
       const hit = cached(id);
       if (hit) return { subjectId: id, state: hit, created: false };
@@ -162,8 +172,8 @@ export function createUserKeyStore(deps: {
     async destroy(subject) {
       const id = subjectId(subject);
       cache.delete(id);
-      if (subject.kind === 'user') {
-        await deps.vault.destroyUser(id);
+      if (subject.kind !== 'email') {
+        await deps.vault.destroyForGood(id, subject.kind);
       } else {
         const fresh = await deps.kms.generateDataKey();
         fresh.plaintext.fill(0);
