@@ -11,6 +11,7 @@ import { createTenantKeyShredder } from '../tenant-keys/shredder.js';
 import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
 import { openPersonal, sealedFor } from '../user-keys/personal-seal.js';
 import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
+import { TEST_KEK } from '../../../test/support/job-key.js';
 import { createAuditService, type AuditService } from '../../modules/audit/audit.service.js';
 import { createAuditSigner, createAuditVerifier } from './signing.js';
 import { recordAudit } from './record.js';
@@ -49,7 +50,8 @@ describe('audit personal fields under per-person keys (real PostgreSQL)', () => 
     vault = createKeyVault({ url: testDb().keyVaultUrl });
     await vault.ensureSchema();
     store = createUserKeyStore({
-      kms: createLocalKms(randomBytes(32), []),
+      // The suite's KEK: this vault is shared, and the KEK rotation tests of other files re-wrap its keys.
+      kms: createLocalKms(TEST_KEK, []),
       vault: vault.persons,
       subjectSecret: randomBytes(32),
     });
