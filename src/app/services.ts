@@ -89,6 +89,8 @@ export function createServices(deps: {
   const userKeys = createUserKeyStore({
     // The organizations' KMS provider (local KEK or AWS KMS) wraps the per-person keys too.
     kms: deps.tenantKeys.kms,
+    // Kept in the key vault beside the organizations' keys: backups of the application database hold none.
+    vault: deps.tenantKeys.vault.persons,
     subjectSecret: createHmac('sha256', opts.secrets.kek).update('personal-keys/email-subject').digest(),
   });
   usePersonalDataKeys(tenancy.control.db, userKeys);
@@ -173,8 +175,10 @@ export function createServices(deps: {
       } else if (msg.kind === 'token_family') {
         tokens.forgetRevoked({ userId: msg.userId, familyId: msg.familyId });
       } else if (msg.kind === 'api_key') apiKeyAuth.invalidate(msg.keyId);
-      else if (msg.kind === 'tenant_keys') tenantSealer.forget(msg.orgId);
-      else if (msg.kind === 'flags' || msg.kind === 'plans') {
+      else if (msg.kind === 'tenant_keys') {
+        tenantSealer.forget(msg.orgId);
+        userKeys.forget(msg.orgId); // the organization's key of its API keys' audit fields (a shred)
+      } else if (msg.kind === 'flags' || msg.kind === 'plans') {
         // The plan catalog changed: every organization's flag context holds its plan's entitlements.
         if (msg.kind === 'plans' || msg.deleted) flagCache.forgetAll();
         else flagCache.forgetDefinitions();

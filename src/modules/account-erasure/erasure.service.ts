@@ -113,7 +113,7 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
     if (!subject) throw new ErasureError('ACCOUNT_NOT_FOUND', 'user not found');
     if (subject.erased_at) {
       // Finished before, possibly except the key (a crash after anonymizing): destroy it again.
-      await deps.userKeys.destroy(db, { kind: 'user', userId });
+      await deps.userKeys.destroy({ kind: 'user', userId });
       deps.userChanged(userId);
       return { erased: false, organizationsLeft: 0, organizationsMarkedForDeletion: 0 };
     }
@@ -188,11 +188,11 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
     }
     // The key of the address (invitations sent to it before it had an account) while the address is
     // still known; the row is anonymized next.
-    await deps.userKeys.destroy(db, { kind: 'email', email: subject.email_normalized });
+    await deps.userKeys.destroy({ kind: 'email', email: subject.email_normalized });
     await identity.anonymize(db, userId);
     deps.userChanged(userId);
     // Last: once it is gone, nothing sealed under it opens again.
-    await deps.userKeys.destroy(db, { kind: 'user', userId });
+    await deps.userKeys.destroy({ kind: 'user', userId });
     deps.userChanged(userId);
     deps.log?.info(
       { user: userId, organizations_left: left, organizations_marked: marked },

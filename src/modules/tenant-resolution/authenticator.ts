@@ -308,7 +308,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         return andThen(verifying, (apiKey) => {
           state.set(request, { apiKey });
           return {
-            principal: { kind: 'api_key', keyId: apiKey.id },
+            principal: { kind: 'api_key', keyId: apiKey.id, organizationId: apiKey.organizationId },
             userId: null,
             sessionId: null,
             isPlatformAdmin: false,

@@ -6,9 +6,12 @@ import type { Tenancy } from '../tenancy/tenancy.js';
 import { runWithContext, type TenantCtx } from '../tenancy/context.js';
 import { uuidv7 } from '../ids.js';
 import { createLocalKms } from '../tenant-keys/kms-local.js';
+import { createKeyVault } from '../tenant-keys/key-vault.js';
+import { createTenantKeyShredder } from '../tenant-keys/shredder.js';
 import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
 import { openPersonal, sealedFor } from '../user-keys/personal-seal.js';
 import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
+import { TEST_KEK } from '../../../test/support/job-key.js';
 import { createAuditService, type AuditService } from '../../modules/audit/audit.service.js';
 import { createAuditSigner, createAuditVerifier } from './signing.js';
 import { recordAudit } from './record.js';
@@ -19,6 +22,7 @@ describe('audit personal fields under per-person keys (real PostgreSQL)', () => 
   let tenancy: Tenancy;
   let owner: pg.Client;
   let store: UserKeyStore;
+  let vault: ReturnType<typeof createKeyVault>;
   let audit: AuditService;
   let org: string;
   let userId: string;
@@ -43,7 +47,14 @@ describe('audit personal fields under per-person keys (real PostgreSQL)', () => 
   beforeAll(async () => {
     tenancy = createTestTenancy(4);
     owner = await connect(testDb().adminUrl);
-    store = createUserKeyStore({ kms: createLocalKms(randomBytes(32), []), subjectSecret: randomBytes(32) });
+    vault = createKeyVault({ url: testDb().keyVaultUrl });
+    await vault.ensureSchema();
+    store = createUserKeyStore({
+      // The suite's KEK: this vault is shared, and the KEK rotation tests of other files re-wrap its keys.
+      kms: createLocalKms(TEST_KEK, []),
+      vault: vault.persons,
+      subjectSecret: randomBytes(32),
+    });
     usePersonalDataKeys(tenancy.control.db, store);
     const signer = createAuditSigner(await testJwtKey());
     audit = createAuditService({
@@ -62,6 +73,7 @@ describe('audit personal fields under per-person keys (real PostgreSQL)', () => 
   afterAll(async () => {
     await owner.end();
     await tenancy.close();
+    await vault.close();
   });
 
   it('stores only sealed text, bound to its entry and field; readers open it; destroying the key erases it and the chain still verifies', async () => {
@@ -105,8 +117,14 @@ describe('audit personal fields under per-person keys (real PostgreSQL)', () => 
     expect(openPersonal(key.key, { ...here, field: 'user_agent' }, first.ip)).toBeNull();
     expect(openPersonal(key.key, { ...here, organizationId: uuidv7() }, first.ip)).toBeNull();
 
-    await tenancy.withTenant(org, (db) => store.destroy(db, { kind: 'user', userId }));
-    await tenancy.withTenant(org, (db) => store.destroy(db, { kind: 'email', email }));
+    // The keys are in the key vault, not in the application database (migration 0032).
+    expect((await vault.persons.get([userId]))[0]?.wrapped).toBeInstanceOf(Buffer);
+    const table = await owner.query(`select to_regclass('public.personal_keys')::text as t`);
+    expect(table.rows[0]).toEqual({ t: null });
+
+    await store.destroy({ kind: 'user', userId });
+    await store.destroy({ kind: 'email', email });
+    expect(await vault.persons.get([userId])).toEqual([{ subjectId: userId, wrapped: null, kekId: null }]);
     const after = await audit.list(ctx(), {});
     expect(after.data.map((e) => [e.ip, e.userAgent, e.erased])).toEqual([
       [null, null, ['ip', 'user_agent', 'metadata.email']],
@@ -127,6 +145,43 @@ describe('audit personal fields under per-person keys (real PostgreSQL)', () => 
     );
     expect(row.rows[0]!.ip).toBeNull();
     expect((await audit.verify(ctx())).valid).toBe(true);
+  });
+
+  it("an API key's requests: address and agent sealed under the organization's key, opened by readers, unreadable once the organization's keys are shredded", async () => {
+    const keyOrg = await createTestOrg(tenancy, 'pf-key');
+    const keyCtx: TenantCtx = {
+      tenantId: keyOrg,
+      actor: { kind: 'api_key', keyId: uuidv7(), organizationId: keyOrg },
+      requestId: 'pf-key-request',
+    };
+    const keyUa = `pf-integration/${randomBytes(6).toString('hex')}`;
+    await runWithContext(
+      { requestId: 'pf-key-request', principal: keyCtx.actor, ip: '192.0.2.77', userAgent: keyUa },
+      () =>
+        tenancy.withTenant(keyOrg, (db) =>
+          recordAudit(db, keyCtx, { action: 'thing.created', target: { type: 'thing', id: 'k1' } }),
+        ),
+    );
+    await audit.checkpoint(keyCtx);
+    const stored = await owner.query<{ ip: string; user_agent: string }>(
+      `select ip, user_agent from audit_events where organization_id = $1`,
+      [keyOrg],
+    );
+    expect(stored.rows).toHaveLength(1);
+    expect(sealedFor(stored.rows[0]!.ip)).toBe(keyOrg); // the organization's key, no person's
+    expect(JSON.stringify(stored.rows)).not.toContain(keyUa);
+    expect(JSON.stringify(stored.rows)).not.toContain('192.0.2.77');
+    const page = await audit.list(keyCtx, {});
+    expect(page.data.map((e) => [e.ip, e.userAgent, e.erased])).toEqual([['192.0.2.77', keyUa, []]]);
+
+    // Crypto-shredding the organization (what its deletion does) takes that key too.
+    const shredder = createTenantKeyShredder({ vault, keysChanged: (org) => store.forget(org) });
+    await shredder.destroyOrganizationKeys(keyOrg);
+    const after = await audit.list(keyCtx, {});
+    expect(after.data.map((e) => [e.ip, e.userAgent, e.erased])).toEqual([
+      [null, null, ['ip', 'user_agent']],
+    ]);
+    expect(await audit.verify(keyCtx)).toMatchObject({ valid: true, entriesChecked: 1 });
   });
 
   it("an actor id that names no user (a test's made-up one) is written as before, unsealed", async () => {

@@ -40,10 +40,15 @@ export function usePlatformPersonalDataKeys(store: UserKeyStore | undefined): vo
 }
 export const platformPersonalDataKeys = (): UserKeyStore | undefined => platformStore;
 
-/** The user whose key seals an actor's ip and user agent: the user, or an API key's creator when the principal names one (API-key principals do not today). */
-export function personalSubjectOf(actor: Principal): string | null {
-  if (actor.kind === 'user') return actor.userId;
-  if (actor.kind === 'api_key') return actor.userId ?? null;
+/**
+ * Whose key seals an actor's ip and user agent: the user's; for an API key, its organization's (the
+ * requests of an integration are the organization's, not its creator's: docs/erasure.md).
+ */
+export function personalSubjectOf(actor: Principal): DataSubject | null {
+  if (actor.kind === 'user') return { kind: 'user', userId: actor.userId };
+  if (actor.kind === 'api_key' && actor.organizationId) {
+    return { kind: 'organization', organizationId: actor.organizationId };
+  }
   return null;
 }
 
@@ -62,8 +67,8 @@ export interface PersonalKeys {
 }
 
 /**
- * The keys an event needs, from the cache (no round trip) or `db` (created on first need, in `db`'s
- * transaction). Null when nothing of the event is sealed (no user behind the actor, no subject).
+ * The keys an event needs, from the cache (no round trip) or the key vault (created there on first need).
+ * Null when nothing of the event is sealed (no user or API key behind the actor, no subject).
  */
 export async function personalKeysFor(
   store: UserKeyStore,
@@ -71,9 +76,10 @@ export async function personalKeysFor(
   actor: Principal,
   event: AuditEventInput,
 ): Promise<PersonalKeys | null> {
-  const actorId = personalSubjectOf(actor);
+  const actorSubject = personalSubjectOf(actor);
+  const actorId = actorSubject?.kind === 'user' ? actorSubject.userId : null;
   const subject = event.personal?.subject ?? null;
-  if (!actorId && !subject) return null;
+  if (!actorSubject && !subject) return null;
   const created: [string, UserKeyState][] = [];
   const get = async (who: DataSubject): Promise<SubjectKey | null> => {
     const id = store.subjectId(who);
@@ -84,7 +90,7 @@ export async function personalKeysFor(
     if (got.created) created.push([got.subjectId, got.state]);
     return { subjectId: got.subjectId, state: got.state };
   };
-  const a = actorId ? await get({ kind: 'user', userId: actorId }) : null;
+  const a = actorSubject ? await get(actorSubject) : null;
   const s = subject ? (subject.kind === 'user' && subject.userId === actorId ? a : await get(subject)) : null;
   return { actor: a, subject: s, created };
 }
@@ -174,7 +180,7 @@ export async function openPersonalFields(
     }
   }
   users.delete('');
-  const keys = store && users.size > 0 ? await store.forOpening(db, users) : new Map<string, UserKeyState>();
+  const keys = store && users.size > 0 ? await store.forOpening(users) : new Map<string, UserKeyState>();
   return rows.map((r) => {
     const erased: string[] = [];
     let sealed = false;

@@ -8,6 +8,8 @@ import { bootstrapDatabase, type RoleNames } from './bootstrap.js';
 import { startEmbeddedPostgres } from './embedded.js';
 import { migrateToLatest } from './migrate.js';
 import { bootstrapKeyVault, keyVaultNamesFor } from '../tenant-keys/key-vault-bootstrap.js';
+import { createKeyVault } from '../tenant-keys/key-vault.js';
+import { movePersonalKeysToVault } from '../user-keys/move-to-vault.js';
 
 export const EMBEDDED_ROLES: RoleNames = {
   owner: 'saasready_owner',
@@ -56,6 +58,23 @@ function userOf(url: string): string {
 }
 
 /**
+ * After the migrations: the vault's schema, and the per-person keys an older version kept in the
+ * application database moved into the vault (migration 0032; nothing to do on later starts).
+ */
+async function moveKeysToVault(migrationUrl: string, keyVaultUrl: string | undefined, log: Logger) {
+  if (!keyVaultUrl) return; // the server refuses to start without a vault (docs/encryption.md)
+  const vault = createKeyVault({ url: keyVaultUrl });
+  try {
+    await vault.ensureSchema();
+    const moved = await movePersonalKeysToVault(migrationUrl, vault.persons);
+    if (moved > 0)
+      log.info({ moved }, 'per-person keys moved from the application database to the key vault');
+  } finally {
+    await vault.close();
+  }
+}
+
+/**
  * Embedded mode: start the cluster in `<dataDir>/pg`, create the roles and the `saasready` database on
  * first start, migrate. External mode: migrate with MIGRATION_DATABASE_URL (the owner role), serve with
  * DATABASE_URL (the runtime role) and run jobs with WORKER_DATABASE_URL (the worker role); nothing is
@@ -71,6 +90,7 @@ export async function prepareDatabase(config: AppConfig, log: Logger): Promise<P
       worker: userOf(config.database.workerUrl),
     };
     const applied = await migrateToLatest(config.database.migrationUrl, roles);
+    await moveKeysToVault(config.database.migrationUrl, keyVaultUrl, log);
     log.info({ applied }, 'migrations current');
     return {
       url: config.database.url,
@@ -103,6 +123,7 @@ export async function prepareDatabase(config: AppConfig, log: Logger): Promise<P
       password: passwords.keyVault,
     });
     const applied = await migrateToLatest(urls.migrationUrl, EMBEDDED_ROLES);
+    await moveKeysToVault(urls.migrationUrl, keyVaultUrl, log);
     log.info({ applied, port: config.database.port }, 'embedded PostgreSQL ready, migrations current');
     return {
       url: urls.url,

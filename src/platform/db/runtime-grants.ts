@@ -32,14 +32,6 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'column users.updated_at: INSERT, UPDATE',
   'column users.name: UPDATE', // the display name (migration 0013): set on the account page, not at sign-up
   'column users.erased_at: UPDATE', // erasure (migration 0028): the row stays as an anonymous tombstone
-  // Per-subject keys of audit personal fields (migration 0028): created on first need; erasure nulls a
-  // user's wrapped key out (the row stays, so no key is created again) or replaces an address's. Never
-  // deleted.
-  'table personal_keys: INSERT, SELECT',
-  'column personal_keys.wrapped: UPDATE',
-  'column personal_keys.kek_id: UPDATE',
-  'column personal_keys.created_at: UPDATE',
-  'column personal_keys.destroyed_at: UPDATE',
   'table sessions: DELETE, INSERT, SELECT, UPDATE', // expired sessions are purged
   'table email_tokens: DELETE, INSERT, SELECT, UPDATE',
   'table recovery_codes: DELETE, INSERT, SELECT, UPDATE',
@@ -182,8 +174,6 @@ export const GLOBAL_RELATIONS: Readonly<Record<string, string>> = {
     'the plan catalog is platform-wide (an organization refers to one by key; its history: organization_plan_changes); read-only to the runtime role',
   stripe_events:
     'Stripe webhook event ids, unique: an event is applied once whichever organization it concerns (ids, types and times only)',
-  personal_keys:
-    'one wrapped data key per person (user or e-mail address, in any number of organizations); erasure destroys it',
   platform_audit_events: 'the platform chain: actions with no organization (read-only to the runtime role)',
   platform_audit_head: 'the head of the platform chain (read-only to the runtime role)',
   account_exports: 'a user’s exports of their own data (across organizations): keyed by user, like sessions',

@@ -5,7 +5,13 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 export type Principal =
   | { readonly kind: 'anonymous' }
   | { readonly kind: 'user'; readonly userId: string; readonly sessionId?: string }
-  | { readonly kind: 'api_key'; readonly keyId: string; readonly userId?: string }
+  | {
+      readonly kind: 'api_key';
+      readonly keyId: string;
+      /** The organization the key belongs to (its audit events' address and agent are sealed under its key). */
+      readonly organizationId?: string;
+      readonly userId?: string;
+    }
   | { readonly kind: 'system'; readonly name: string };
 
 /** Per-request (or per-job) context carried through async calls: logs, cache keys, jobs, events read it. */

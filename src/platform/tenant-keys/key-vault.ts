@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { createPool } from '../db/pool.js';
 import { TenantKeyError } from './errors.js';
+import { createPersonalKeyVault, PERSONAL_KEYS_SCHEMA, type PersonalKeyVault } from './key-vault-persons.js';
 
 /** One version of an organization's data key as the vault holds it. */
 export interface VaultKey {
@@ -14,7 +15,7 @@ export interface VaultKey {
   readonly retiredAt: Date | null;
 }
 
-/** Progress of re-wrapping every live data key under the current KEK. */
+/** Progress of re-wrapping every live data key (organizations' and persons') under the current KEK. */
 export interface RewrapProgress {
   readonly total: number;
   readonly done: number;
@@ -43,7 +44,7 @@ create table if not exists tenant_data_keys (
 create unique index if not exists tenant_data_keys_one_active
   on tenant_data_keys (organization_id) where state = 'active';
 create index if not exists tenant_data_keys_kek on tenant_data_keys (kek_id) where wrapped_key is not null;
-`;
+${PERSONAL_KEYS_SCHEMA}`;
 
 interface KeyRow {
   organization_id: string;
@@ -65,6 +66,8 @@ const toKey = (r: KeyRow): VaultKey => ({
 
 /** The wrapped data keys, in their own database (see docs/encryption.md "Where keys live"). */
 export interface KeyVault {
+  /** The per-person keys (src/platform/user-keys/), in the same vault. */
+  readonly persons: PersonalKeyVault;
   /** Every version of the organization's key, oldest first (empty: it never had one). */
   versions(organizationId: string): Promise<VaultKey[]>;
   key(organizationId: string, version: number): Promise<VaultKey | undefined>;
@@ -82,10 +85,11 @@ export interface KeyVault {
   /** Organizations holding retired (not yet destroyed) versions, after `after`, in id order. */
   organizationsWithRetired(after: string | null, limit: number): Promise<string[]>;
   /**
-   * Re-wraps up to `limit` live keys not under `currentKekId` with `rewrap`, each row locked (SKIP
-   * LOCKED: concurrent runs share the work) and updated in its own short transaction. A key `rewrap`
-   * fails on (its KEK no longer held, a corrupt row) is left as it is and added to `failed`
-   * (`<organization>/<version>`), which later calls skip: one such key never stops the others.
+   * Re-wraps up to `limit` live keys not under `currentKekId` with `rewrap` (the organizations' data keys,
+   * then the per-person keys), each row locked (SKIP LOCKED: concurrent runs share the work) and updated
+   * in its own short transaction. A key `rewrap` fails on (its KEK no longer held, a corrupt row) is left
+   * as it is and added to `failed` (`<organization>/<version>`, `person/<subject>`), which later calls
+   * skip: one such key never stops the others.
    */
   rewrapBatch(
     currentKekId: string,
@@ -117,6 +121,7 @@ export function createKeyVault(opts: { url: string; pool?: pg.Pool }): KeyVault 
     }
   };
   return {
+    persons: createPersonalKeyVault(pool),
     async ensureSchema() {
       // Serialized: concurrent starts (several instances, parallel test files) racing on CREATE TABLE IF
       // NOT EXISTS can both pass the check and one fail on the row type's unique name.
@@ -226,40 +231,57 @@ export function createKeyVault(opts: { url: string; pool?: pg.Pool }): KeyVault 
     },
     async rewrapBatch(currentKekId, limit, rewrap, failed = new Set<string>()) {
       let done = 0;
-      for (let i = 0; i < limit; i++) {
-        const moved = await tx(async (c) => {
-          const r = await c.query<KeyRow>(
-            `select organization_id, version, state, wrapped_key, kek_id, retired_at from tenant_data_keys
-              where wrapped_key is not null and kek_id <> $1
-                and (organization_id::text || '/' || version) <> all($2::text[])
-              order by organization_id, version limit 1 for update skip locked`,
-            [currentKekId, [...failed]],
-          );
-          const row = r.rows[0];
-          if (!row) return 'none' as const;
-          let next: { wrapped: Buffer; kekId: string };
-          try {
-            next = await rewrap(row.wrapped_key!, row.kek_id!);
-          } catch {
-            failed.add(`${row.organization_id}/${row.version}`);
-            return 'failed' as const;
-          }
-          await c.query(
-            `update tenant_data_keys set wrapped_key = $3, kek_id = $4
-              where organization_id = $1 and version = $2`,
-            [row.organization_id, row.version, next.wrapped, next.kekId],
-          );
-          return 'moved' as const;
-        });
-        if (moved === 'none') break;
-        if (moved === 'moved') done++;
+      // One live key not under the current KEK (skipping the failed ones), locked; its id in `failed`.
+      const tables = [
+        {
+          pick: `select organization_id::text || '/' || version as ref, wrapped_key as wrapped, kek_id
+                   from tenant_data_keys
+                  where wrapped_key is not null and kek_id <> $1
+                    and (organization_id::text || '/' || version) <> all($2::text[])
+                  order by organization_id, version limit 1 for update skip locked`,
+          update: `update tenant_data_keys set wrapped_key = $2, kek_id = $3
+                    where organization_id = split_part($1, '/', 1)::uuid
+                      and version = split_part($1, '/', 2)::int`,
+        },
+        {
+          pick: `select 'person/' || subject_id as ref, wrapped, kek_id from personal_keys
+                  where wrapped is not null and kek_id <> $1 and ('person/' || subject_id) <> all($2::text[])
+                  order by subject_id limit 1 for update skip locked`,
+          update: `update personal_keys set wrapped = $2, kek_id = $3
+                    where subject_id = split_part($1, '/', 2)::uuid`,
+        },
+      ];
+      for (const table of tables) {
+        while (done < limit) {
+          const moved = await tx(async (c) => {
+            const r = await c.query<{ ref: string; wrapped: Buffer; kek_id: string }>(table.pick, [
+              currentKekId,
+              [...failed],
+            ]);
+            const row = r.rows[0];
+            if (!row) return 'none' as const;
+            let next: { wrapped: Buffer; kekId: string };
+            try {
+              next = await rewrap(row.wrapped, row.kek_id);
+            } catch {
+              failed.add(row.ref);
+              return 'failed' as const;
+            }
+            await c.query(table.update, [row.ref, next.wrapped, next.kekId]);
+            return 'moved' as const;
+          });
+          if (moved === 'none') break;
+          if (moved === 'moved') done++;
+          else return done;
+        }
       }
       return done;
     },
     async rewrapProgress(currentKekId) {
       const r = await pool.query<{ total: string; done: string }>(
-        `select count(*) as total, count(*) filter (where kek_id = $1) as done
-           from tenant_data_keys where wrapped_key is not null`,
+        `select count(*) as total, count(*) filter (where kek_id = $1) as done from (
+           select kek_id from tenant_data_keys where wrapped_key is not null
+           union all select kek_id from personal_keys where wrapped is not null) k`,
         [currentKekId],
       );
       return { total: Number(r.rows[0]!.total), done: Number(r.rows[0]!.done) };

@@ -1,21 +1,29 @@
 import { createHmac } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { KmsProvider } from '../tenant-keys/contract.js';
+import type { PersonalKeyRow, PersonalKeyVault } from '../tenant-keys/key-vault-persons.js';
 import type { Database } from '../db/schema.js';
 
 /** What a key is: a usable key, or destroyed (its user was erased). */
 export type UserKeyState = { readonly kind: 'key'; readonly key: Buffer } | { readonly kind: 'destroyed' };
 
-/** Whose personal data a key seals: a user, or an e-mail address (before any account has it). */
+/**
+ * Whose personal data a key seals: a user, an e-mail address (before any account has it), or an
+ * organization (the address and agent of its API keys' requests: its integrations, no person's).
+ */
 export type DataSubject =
-  { readonly kind: 'user'; readonly userId: string } | { readonly kind: 'email'; readonly email: string };
+  | { readonly kind: 'user'; readonly userId: string }
+  | { readonly kind: 'email'; readonly email: string }
+  | { readonly kind: 'organization'; readonly organizationId: string };
 
 /**
- * Per-person data keys (migration 0028, `personal_keys`): AES-256, stored only wrapped by the KMS
- * provider's key-encryption key, created on first need, one per user and one per e-mail address (its
- * subject id a keyed hash of the address, so the table does not reveal addresses). They seal the personal
- * fields of audit entries (personal-seal.ts). Destroying one (erasure) makes every value sealed under it
- * unreadable. Unwrapped keys are kept in process for a short time (`ttlMs`) and never logged or written.
+ * Per-person data keys: AES-256, stored only wrapped by the KMS provider's key-encryption key, in the key
+ * vault (`personal_keys` there, beside the organizations' data keys; in the application database before
+ * migration 0032), created on first need, one per user and one per e-mail address (its subject id a keyed
+ * hash of the address, so the vault does not reveal addresses). They seal the personal fields of audit
+ * entries (personal-seal.ts). Destroying one (erasure) makes every value sealed under it unreadable, in the
+ * live database and in every backup of the application database. Unwrapped keys are kept in process for a
+ * short time (`ttlMs`) and never logged or written.
  */
 export interface UserKeyStore {
   /** The subject id of a person: the user id, or the keyed hash of the (normalized) address. */
@@ -23,9 +31,10 @@ export interface UserKeyStore {
   /** The cached state of a subject's key, if any (no round trip). */
   cached(subjectId: string): UserKeyState | undefined;
   /**
-   * The subject's key for sealing, created in `db`'s transaction when it has none. `created` keys are not
-   * cached: the caller caches them (`remember`) once its transaction committed. Null for a user id that
-   * names no user (nothing is created).
+   * The subject's key for sealing, created in the vault when it has none (`db`, the caller's transaction,
+   * is only read: whether a user id names a user). `created` keys are not cached: the caller caches them
+   * (`remember`) once its transaction committed. Null for a user id that names no user (nothing is
+   * created).
    */
   forSealing(
     db: Kysely<Database>,
@@ -34,13 +43,13 @@ export interface UserKeyStore {
   /** Caches a key whose row is committed. */
   remember(subjectId: string, state: UserKeyState): void;
   /** The keys of these subjects for opening (never creates one); a subject with no key is absent. */
-  forOpening(db: Kysely<Database>, subjectIds: Iterable<string>): Promise<Map<string, UserKeyState>>;
+  forOpening(subjectIds: Iterable<string>): Promise<Map<string, UserKeyState>>;
   /**
-   * Destroys the subject's key; idempotent. A user's row stays with no key (none is created again for an
-   * erased user); an address gets a new key (what was sealed before no longer opens; a later invitation
-   * to the address is readable again).
+   * Destroys the subject's key in the vault; idempotent. A user's or an organization's row stays with no
+   * key (none is created again for an erased user or a shredded organization); an address gets a new key (what was sealed before no longer opens; a later
+   * invitation to the address is readable again).
    */
-  destroy(db: Kysely<Database>, subject: DataSubject): Promise<void>;
+  destroy(subject: DataSubject): Promise<void>;
   /** Drops a cached key (another instance destroyed it). */
   forget(subjectId: string): void;
 }
@@ -48,12 +57,6 @@ export interface UserKeyStore {
 const DESTROYED: UserKeyState = { kind: 'destroyed' };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_CACHED = 10_000;
-
-interface KeyRow {
-  subject_id: string;
-  wrapped: Buffer | null;
-  kek_id: string | null;
-}
 
 /** A keyed hash of an address as a UUID (version 8): the same address always gives the same id. */
 function emailSubjectId(secret: Buffer, email: string): string {
@@ -66,6 +69,8 @@ function emailSubjectId(secret: Buffer, email: string): string {
 
 export function createUserKeyStore(deps: {
   kms: KmsProvider;
+  /** Where the wrapped keys live: the key vault (src/platform/tenant-keys/key-vault-persons.ts). */
+  vault: PersonalKeyVault;
   /** Keys the hash of e-mail subjects (32 bytes or more, secret; derived from the KEK in composition). */
   subjectSecret: Buffer;
   /** How long an unwrapped key stays in process (default 60 s). */
@@ -77,7 +82,12 @@ export function createUserKeyStore(deps: {
   const secret = Buffer.from(deps.subjectSecret);
   const cache = new Map<string, { state: UserKeyState; expires: number }>();
 
-  const subjectId = (s: DataSubject) => (s.kind === 'user' ? s.userId : emailSubjectId(secret, s.email));
+  const subjectId = (s: DataSubject) =>
+    s.kind === 'user'
+      ? s.userId
+      : s.kind === 'organization'
+        ? s.organizationId
+        : emailSubjectId(secret, s.email);
   const remember = (id: string, state: UserKeyState) => {
     if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value as string);
     cache.set(id, { state, expires: now() + ttl });
@@ -91,12 +101,24 @@ export function createUserKeyStore(deps: {
     }
     return hit.state;
   };
-  const stateOf = async (row: KeyRow): Promise<UserKeyState> =>
-    row.wrapped && row.kek_id
-      ? { kind: 'key', key: await deps.kms.decrypt(row.wrapped, row.kek_id) }
+  const stateOf = async (row: PersonalKeyRow): Promise<UserKeyState> =>
+    row.wrapped && row.kekId
+      ? { kind: 'key', key: await deps.kms.decrypt(row.wrapped, row.kekId) }
       : DESTROYED;
-  const read = (db: Kysely<Database>, id: string) =>
-    sql<KeyRow>`select subject_id, wrapped, kek_id from personal_keys where subject_id = ${id}`.execute(db);
+
+  /** A stored row as a key for sealing (cached: its row is committed in the vault). */
+  async function opened(id: string, row: PersonalKeyRow) {
+    let state: UserKeyState;
+    try {
+      state = await stateOf(row);
+    } catch {
+      // A key the KMS cannot unwrap (a KEK replaced without re-wrapping): the write goes on, with no
+      // personal field (sealed under nothing, written null), rather than failing for it.
+      return { subjectId: id, state: DESTROYED, created: false };
+    }
+    remember(id, state);
+    return { subjectId: id, state, created: false };
+  }
 
   return {
     subjectId,
@@ -106,44 +128,29 @@ export function createUserKeyStore(deps: {
 
     async forSealing(db, subject) {
       // Not a user id (a test's made-up actor): no key, nothing sealed, no failing statement.
-      if (subject.kind === 'user' && !UUID.test(subject.userId)) return null;
+      if (subject.kind !== 'email' && !UUID.test(subjectId(subject))) return null;
       const id = subjectId(subject);
       const hit = cached(id);
       if (hit) return { subjectId: id, state: hit, created: false };
-      let res = await read(db, id);
-      let created = false;
-      if (res.rows.length === 0) {
-        // No key yet: generate one and insert it unless a concurrent transaction did (this one then waits
-        // for that one and keeps its key). A user's only if the user exists: a failed statement would
-        // abort the caller's transaction.
+      const row = (await deps.vault.get([id]))[0];
+      if (!row) {
+        // No key yet (a person's first event ever): a user's only if the user exists. Generated, then
+        // stored unless a concurrent writer stored one first (then that one is kept and used).
+        if (subject.kind === 'user') {
+          const user = await sql`select 1 from users where id = ${id}`.execute(db);
+          if (user.rows.length === 0) return null;
+        }
         const fresh = await deps.kms.generateDataKey();
-        const ins =
-          subject.kind === 'user'
-            ? await sql<KeyRow>`insert into personal_keys (subject_id, subject_kind, wrapped, kek_id)
-                select u.id, 'user', ${fresh.wrapped}, ${fresh.kekId} from users u where u.id = ${id}
-                on conflict (subject_id) do nothing
-                returning subject_id, wrapped, kek_id`.execute(db)
-            : await sql<KeyRow>`insert into personal_keys (subject_id, subject_kind, wrapped, kek_id)
-                values (${id}, 'email', ${fresh.wrapped}, ${fresh.kekId})
-                on conflict (subject_id) do nothing
-                returning subject_id, wrapped, kek_id`.execute(db);
-        created = ins.rows.length > 0;
-        res = created ? ins : await read(db, id);
-        if (res.rows.length === 0) return null;
+        const stored = await deps.vault.insertIfAbsent(id, subject.kind, fresh.wrapped, fresh.kekId);
+        if (stored.inserted)
+          return { subjectId: id, state: { kind: 'key', key: fresh.plaintext }, created: true };
+        fresh.plaintext.fill(0);
+        return opened(id, stored.row);
       }
-      let state: UserKeyState;
-      try {
-        state = await stateOf(res.rows[0]!);
-      } catch {
-        // A key the KMS cannot unwrap (a KEK replaced without re-wrapping): the write goes on, with no
-        // personal field (sealed under nothing, written null), rather than failing for it.
-        return { subjectId: id, state: DESTROYED, created: false };
-      }
-      if (!created) remember(id, state);
-      return { subjectId: id, state, created };
+      return opened(id, row);
     },
 
-    async forOpening(db, ids) {
+    async forOpening(ids) {
       const out = new Map<string, UserKeyState>();
       const missing: string[] = [];
       for (const id of new Set(ids)) {
@@ -152,32 +159,25 @@ export function createUserKeyStore(deps: {
         else missing.push(id);
       }
       if (missing.length === 0) return out;
-      const res = await sql<KeyRow>`select subject_id, wrapped, kek_id from personal_keys
-        where subject_id = any(${missing}::uuid[])`.execute(db);
-      for (const row of res.rows) {
+      for (const row of await deps.vault.get(missing)) {
         // A key the KMS cannot unwrap opens nothing (its fields show as erased); not cached.
         const state = await stateOf(row).catch(() => undefined);
         if (!state) continue;
-        remember(row.subject_id, state);
-        out.set(row.subject_id, state);
+        remember(row.subjectId, state);
+        out.set(row.subjectId, state);
       }
       return out;
     },
 
-    async destroy(db, subject) {
+    async destroy(subject) {
       const id = subjectId(subject);
       cache.delete(id);
-      if (subject.kind === 'user') {
-        await sql`insert into personal_keys (subject_id, subject_kind, wrapped, kek_id, destroyed_at)
-          values (${id}, 'user', null, null, now())
-          on conflict (subject_id) do update set wrapped = null, kek_id = null,
-            destroyed_at = coalesce(personal_keys.destroyed_at, now())`.execute(db);
+      if (subject.kind !== 'email') {
+        await deps.vault.destroyForGood(id, subject.kind);
       } else {
         const fresh = await deps.kms.generateDataKey();
-        await sql`insert into personal_keys (subject_id, subject_kind, wrapped, kek_id)
-          values (${id}, 'email', ${fresh.wrapped}, ${fresh.kekId})
-          on conflict (subject_id) do update set wrapped = excluded.wrapped, kek_id = excluded.kek_id,
-            created_at = now(), destroyed_at = null`.execute(db);
+        fresh.plaintext.fill(0);
+        await deps.vault.replaceEmail(id, fresh.wrapped, fresh.kekId);
       }
       cache.delete(id);
     },

@@ -1,0 +1,165 @@
+/**
+ * The per-person keys live in the key vault (migration 0032): the KEK rotation job re-wraps them with the
+ * organizations' keys, and the keys an older version kept in the application database are moved there at
+ * start, resumably, an erased user's tombstone winning.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Kysely, Migrator, PostgresDialect, type Migration } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDb } from '../../../test/support/tenancy.js';
+import { bootstrapDatabase, dropDatabase, withDatabase, type RoleNames } from '../db/bootstrap.js';
+import { migrations } from '../../migrations/index.js';
+import { createKeyVault } from '../tenant-keys/key-vault.js';
+import { bootstrapKeyVault, dropKeyVault, keyVaultNamesFor } from '../tenant-keys/key-vault-bootstrap.js';
+import { createLocalKms } from '../tenant-keys/kms-local.js';
+import { createKeyRotation } from '../tenant-keys/rotation.js';
+import { createTenantSealer } from '../tenant-keys/tenant-sealer.js';
+import { createUserKeyStore } from './user-keys.js';
+import { movePersonalKeysToVault } from './move-to-vault.js';
+
+describe('per-person keys in the key vault', () => {
+  const stem = `sr_pkv_${randomBytes(4).toString('hex')}`;
+  const names = keyVaultNamesFor(stem);
+  const roles: RoleNames = {
+    owner: `${stem}_owner`,
+    runtime: `${stem}_app`,
+    definer: `${stem}_definer`,
+    worker: `${stem}_worker`,
+  };
+  let vault: ReturnType<typeof createKeyVault>;
+  let migrationUrl: string;
+  let db: Kysely<unknown>;
+  let admin: pg.Client;
+
+  beforeAll(async () => {
+    // A vault and a database of their own: re-wrapping touches every key of the vault.
+    const url = await bootstrapKeyVault({
+      superuserUrl: testDb().superuserUrl,
+      names,
+      password: randomBytes(16).toString('hex'),
+    });
+    vault = createKeyVault({ url });
+    await vault.ensureSchema();
+    const urls = await bootstrapDatabase({
+      superuserUrl: testDb().superuserUrl,
+      database: stem,
+      roles,
+      passwords: {
+        owner: randomBytes(16).toString('hex'),
+        runtime: randomBytes(16).toString('hex'),
+        worker: randomBytes(16).toString('hex'),
+      },
+    });
+    migrationUrl = urls.migrationUrl;
+    db = new Kysely<unknown>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: migrationUrl, max: 1 }) }),
+    });
+    admin = new pg.Client({ connectionString: withDatabase(testDb().superuserUrl, stem) });
+    await admin.connect();
+  });
+  afterAll(async () => {
+    await admin?.end();
+    await db?.destroy();
+    await vault?.close();
+    await dropDatabase(testDb().superuserUrl, stem, roles);
+    await dropKeyVault(testDb().superuserUrl, names);
+  });
+
+  const migrateTo = async (name: string) => {
+    const all: Record<string, Migration> = {};
+    for (const [n, mod] of migrations) all[n] = { up: (k) => mod.up(k as Kysely<unknown>, { roles }) };
+    const { error } = await new Migrator({
+      db,
+      provider: { getMigrations: () => Promise.resolve(all) },
+    }).migrateTo(name);
+    if (error) throw error as Error;
+  };
+
+  it('moves the keys of the application database into the vault, then drops the table; resumable', async () => {
+    const before = migrations.findIndex(([n]) => n === '0032-personal-keys-to-vault') - 1;
+    await migrateTo(migrations[before]![0]);
+    const kms = createLocalKms(randomBytes(32));
+    const live = randomUUID();
+    const erased = randomUUID();
+    const email = randomUUID();
+    const k1 = await kms.generateDataKey();
+    const k2 = await kms.generateDataKey();
+    await admin.query(
+      `insert into personal_keys (subject_id, subject_kind, wrapped, kek_id, destroyed_at) values
+        ($1, 'user', $2, $3, null), ($4, 'user', null, null, now()), ($5, 'email', $6, $3, null)`,
+      [live, k1.wrapped, k1.kekId, erased, email, k2.wrapped],
+    );
+    // The vault already holds a live key for the erased user (a crash mid-way): the tombstone wins.
+    await vault.persons.insertIfAbsent(erased, 'user', k1.wrapped, k1.kekId);
+    await migrateTo('0032-personal-keys-to-vault');
+    const table = async () =>
+      (
+        await admin.query<{ t: string | null }>(
+          `select to_regclass('public.personal_keys_to_vault')::text as t`,
+        )
+      ).rows[0]!.t;
+    expect(await table()).toBe('personal_keys_to_vault');
+    // The runtime role has no privilege left on it.
+    const grants = await admin.query(
+      `select 1 from information_schema.role_table_grants
+        where table_name = 'personal_keys_to_vault' and grantee = $1`,
+      [roles.runtime],
+    );
+    expect(grants.rows).toEqual([]);
+
+    expect(await movePersonalKeysToVault(migrationUrl, vault.persons)).toBe(3);
+    expect(await table()).toBeNull();
+    expect(await movePersonalKeysToVault(migrationUrl, vault.persons)).toBe(0);
+    const rows = await vault.persons.get([live, erased, email]);
+    const byId = new Map(rows.map((r) => [r.subjectId, r]));
+    expect(byId.get(live)?.wrapped?.equals(k1.wrapped)).toBe(true);
+    expect(byId.get(erased)).toEqual({ subjectId: erased, wrapped: null, kekId: null });
+    expect(byId.get(email)?.wrapped?.equals(k2.wrapped)).toBe(true);
+    // The keys still open.
+    expect((await kms.decrypt(byId.get(live)!.wrapped!, k1.kekId)).equals(k1.plaintext)).toBe(true);
+  });
+
+  it('a new database keeps no personal_keys table at all', async () => {
+    await migrateTo(migrations.at(-1)![0]);
+    const r = await admin.query(`select to_regclass('public.personal_keys')::text as t`);
+    expect(r.rows[0]).toEqual({ t: null });
+  });
+
+  it('the KEK rotation re-wraps the per-person keys too: the new KEK alone then opens them', async () => {
+    const kek1 = randomBytes(32);
+    const kek2 = randomBytes(32);
+    const old = createLocalKms(kek1);
+    const users = [randomUUID(), randomUUID()];
+    const keys = new Map<string, Buffer>();
+    for (const u of users) {
+      const k = await old.generateDataKey();
+      await vault.persons.insertIfAbsent(u, 'user', k.wrapped, k.kekId);
+      keys.set(u, k.plaintext);
+    }
+    // Keys the test above moved are under a KEK no configuration holds: reported, never blocking.
+    const next = createLocalKms(kek2, [kek1]);
+    const rotation = createKeyRotation({
+      vault,
+      kms: next,
+      sealer: createTenantSealer({ vault, kms: next, cacheTtlMs: 0 }),
+      withTenant: () => Promise.reject(new Error('a KEK re-wrap opens no tenant scope')),
+      keysChanged: () => {},
+      cacheTtlMs: 0,
+    });
+    const res = await rotation.rewrapAll();
+    expect(res).toMatchObject({ rewrapped: 2, failed: 2 });
+    expect(res.done).toBe(2);
+    // A store on the new KEK alone (KEK_PREVIOUS emptied) opens both.
+    const store = createUserKeyStore({
+      kms: createLocalKms(kek2),
+      vault: vault.persons,
+      subjectSecret: randomBytes(32),
+    });
+    const opened = await store.forOpening(users);
+    for (const u of users) {
+      const s = opened.get(u);
+      expect(s?.kind === 'key' && s.key.equals(keys.get(u)!)).toBe(true);
+    }
+  });
+});
