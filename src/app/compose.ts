@@ -76,10 +76,7 @@ import {
 } from '../modules/retention/retention.js';
 import { auditRetentionRule } from '../modules/retention/audit-retention.js';
 import { webhookRetentionRules } from '../modules/webhooks/webhook-retention.js';
-import {
-  auditRetentionPurge,
-  webhookRetentionPurge,
-} from '../platform/tenancy/privileged-retention.js';
+import { auditRetentionPurge, webhookRetentionPurge } from '../platform/tenancy/privileged-retention.js';
 
 export interface ComposeOptions {
   /** The runtime role. */

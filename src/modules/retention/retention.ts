@@ -73,8 +73,7 @@ export async function runRetention(deps: {
   const counts: RetentionCounts = {};
   const failed: string[] = [];
   for (const rule of deps.rules) {
-    const cutoff =
-      rule.keepDays === 'plan' ? now : new Date(now.getTime() - rule.keepDays * 86_400_000);
+    const cutoff = rule.keepDays === 'plan' ? now : new Date(now.getTime() - rule.keepDays * 86_400_000);
     let total = 0;
     try {
       for (;;) {

@@ -115,7 +115,12 @@ describe('verifyChain', () => {
     const relinked = { ...forged[1]!, prevHash: forged[0]!.hash };
     forged[1] = { ...relinked, hash: entryHash(relinked.prevHash, relinked.entry) };
     expect(
-      await verifyChain({ entries: forged, head: { seq: 4, hash: forged[1].hash }, checkpoints: [at(4)], verifier }),
+      await verifyChain({
+        entries: forged,
+        head: { seq: 4, hash: forged[1].hash },
+        checkpoints: [at(4)],
+        verifier,
+      }),
     ).toMatchObject({ valid: false, firstBrokenSeq: 1, reason: 'missing_entry' });
     // Entries gone below a checkpoint still there: not a retention cut.
     expect(

@@ -118,7 +118,9 @@ export async function verifyChain(args: {
     // Every entry purged: the oldest checkpoint this verifier can check is where the chain stands.
     const oldest = [...checkpoints]
       .sort((x, y) => x.statement.seq - y.statement.seq)
-      .find((c) => args.verifier!.knows(c.statement.key_id) && args.verifier!.verify(c.statement, c.signature));
+      .find(
+        (c) => args.verifier!.knows(c.statement.key_id) && args.verifier!.verify(c.statement, c.signature),
+      );
     if (oldest && oldest.statement.seq > 0) {
       start = oldest.statement.seq + 1;
       expected = start;
