@@ -17,8 +17,9 @@ export const SEEDED_AUDIT_RETENTION_DAYS = { free: 90, pro: 365, enterprise: nul
  * - `worker_api.app_retention_purge_audit(now, after, include, limit)`: the ONLY way audit events leave a
  *   live organization. For the first organization (by id, after the cursor) whose plan has a period, it
  *   cuts at the newest signed checkpoint all of whose events are older than the period: deletes at most
- *   `limit` events with seq ≤ that checkpoint's (oldest first) and the checkpoints below the last one
- *   deleted, never the cut's own checkpoint (its signed hash is where verification starts). A chain
+ *   `limit` events with seq ≤ that checkpoint's (oldest first, checkpoint segment by segment) and the
+ *   checkpoints below the last one deleted, never the cut's own checkpoint (its signed hash is where
+ *   verification starts). A chain
  *   with no checkpoint old enough loses nothing. The append-only trigger lets the definer role through
  *   only for the rows under the cut the function names in a transaction-local setting
  *   (`app.audit_retention_cut` = `<organization>/<seq>`), like the organization purge's
@@ -98,12 +99,18 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   // 3. The audit retention purge. One call: one organization's batch (or up to 500 organizations looked
   // at with nothing due). Answers the organization it stopped at (the caller's next cursor: `include` it
   // again when `more`), the events deleted, and whether it may have more due; no row once past the last.
+  // It walks the chain checkpoint by checkpoint from its first kept entry: the segment up to the next
+  // checkpoint goes when all of its events are older than the cutoff, and the walk stops at the first
+  // segment holding a newer one. So it cuts at the newest checkpoint all of whose events are older, and
+  // each step reads about one segment (an hour of events: checkpoints are hourly), never the whole chain
+  // (`+ interval '0'` keeps the check off the occurred_at index: it reads the segment by seq).
   await sql`create function worker_api.app_retention_purge_audit(p_now timestamptz, p_after uuid,
       p_include boolean, p_limit integer)
     returns table (organization_id uuid, deleted integer, more boolean)
     language plpgsql volatile security definer set search_path = pg_catalog, public as $$
     declare v_limit integer := least(greatest(p_limit, 1), 10000); r record; v_cutoff timestamptz;
-      v_first_new bigint; v_cut bigint; v_n integer; v_upto bigint; v_seen integer := 0; v_last uuid;
+      v_start bigint; v_cut bigint; v_n integer; v_upto bigint; v_total integer; v_seen integer := 0;
+      v_last uuid;
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the audit retention purge'))}
       if p_now is null or p_now > now() + interval '5 minutes' then
         raise exception 'the retention instant must not be in the future' using errcode = 'invalid_parameter_value';
@@ -116,28 +123,34 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
         v_seen := v_seen + 1;
         v_last := r.id;
         v_cutoff := p_now - make_interval(days => r.days);
-        -- The first event not older than the cutoff (in seq order: the sealed order, not occurred_at's).
-        select e.seq into v_first_new from public.audit_events e
-          where e.organization_id = r.id and e.occurred_at >= v_cutoff order by e.seq limit 1;
-        -- The newest checkpoint before it: every event up to it is older than the cutoff.
-        select max(c.seq) into v_cut from public.audit_checkpoints c
-          where c.organization_id = r.id and (v_first_new is null or c.seq < v_first_new);
-        continue when v_cut is null;
-        perform set_config('app.audit_retention_cut', r.id::text || '/' || v_cut::text, true);
-        with gone as (
-          delete from public.audit_events e
-            where e.organization_id = r.id and e.seq in (select x.seq from public.audit_events x
-              where x.organization_id = r.id and x.seq <= v_cut order by x.seq limit v_limit)
-            returning e.seq)
-        select count(*)::integer, max(g.seq) into v_n, v_upto from gone g;
-        if v_n > 0 then
-          -- The checkpoints of the entries now gone (the one at v_upto, if any, anchors what is left).
+        v_total := 0;
+        select min(e.seq) into v_start from public.audit_events e where e.organization_id = r.id;
+        while v_start is not null and v_total < v_limit loop
+          -- The next checkpoint at or after the first kept entry (the one before it anchors the chain).
+          select min(c.seq) into v_cut from public.audit_checkpoints c
+            where c.organization_id = r.id and c.seq >= v_start;
+          exit when v_cut is null;
+          exit when exists (select 1 from public.audit_events e
+            where e.organization_id = r.id and e.seq between v_start and v_cut
+              and e.occurred_at + interval '0' >= v_cutoff);
+          perform set_config('app.audit_retention_cut', r.id::text || '/' || v_cut::text, true);
+          with gone as (
+            delete from public.audit_events e
+              where e.organization_id = r.id and e.seq in (select x.seq from public.audit_events x
+                where x.organization_id = r.id and x.seq between v_start and v_cut
+                order by x.seq limit v_limit - v_total)
+              returning e.seq)
+          select count(*)::integer, max(g.seq) into v_n, v_upto from gone g;
+          exit when v_n = 0;
+          -- The checkpoints of the entries now gone; the one at v_upto, if any, anchors what is left.
           perform set_config('app.audit_retention_cut', r.id::text || '/' || v_upto::text, true);
           delete from public.audit_checkpoints c where c.organization_id = r.id and c.seq < v_upto;
-        end if;
+          v_total := v_total + v_n;
+          v_start := v_upto + 1; -- the chain is gapless and went from its start: the next kept entry
+        end loop;
         perform set_config('app.audit_retention_cut', '', true);
-        if v_n > 0 then
-          return query select r.id, v_n, v_n = v_limit;
+        if v_total > 0 then
+          return query select r.id, v_total, v_total >= v_limit;
           return;
         end if;
       end loop;
