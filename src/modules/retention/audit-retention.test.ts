@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -163,9 +166,6 @@ describe('audit retention per plan', () => {
   it('new events link on after the cut, and an export verifies offline from the kept checkpoint', async () => {
     await events(orgs.cut, 2, 0, true);
     expect(await audit.verify(ctxOf(orgs.cut))).toMatchObject({ valid: true, anchorSeq: 10, lastSeq: 18 });
-    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
     const dir = await mkdtemp(join(tmpdir(), 'audit-ret-'));
     try {
       let lines = '';

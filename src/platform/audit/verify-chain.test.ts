@@ -112,7 +112,7 @@ describe('verifyChain', () => {
     const forged = c.slice(2, 4);
     const entry = { ...forged[0]!.entry, metadata: { seq: 'forged' } };
     forged[0] = { entry, prevHash: forged[0]!.prevHash, hash: entryHash(forged[0]!.prevHash, entry) };
-    const relinked = { ...forged[1]!, prevHash: forged[0]!.hash };
+    const relinked = { ...forged[1]!, prevHash: forged[0].hash };
     forged[1] = { ...relinked, hash: entryHash(relinked.prevHash, relinked.entry) };
     expect(
       await verifyChain({
