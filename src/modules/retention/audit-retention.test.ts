@@ -42,7 +42,12 @@ describe('audit retention per plan', () => {
   let runtime: pg.Client;
   let workerPool: pg.Pool;
   let audit: AuditService;
-  const orgs: Record<'cut' | 'noCheckpoint' | 'forever', string> = { cut: '', noCheckpoint: '', forever: '' };
+  const orgs: Record<'cut' | 'noCheckpoint' | 'forever' | 'unordered', string> = {
+    cut: '',
+    noCheckpoint: '',
+    forever: '',
+    unordered: '',
+  };
   const ctxOf = (org: string): TenantCtx => ({
     tenantId: org,
     actor: { kind: 'system', name: 'test' },
@@ -111,6 +116,11 @@ describe('audit retention per plan', () => {
     await events(orgs.noCheckpoint, 1, 10, true);
     // Enterprise keeps its events forever.
     await events(orgs.forever, 3, 5000, true);
+    // occurred_at does not follow seq everywhere (the sealing order is the chain's): an old event sealed
+    // after a recent one is not cut with the old events before them.
+    await events(orgs.unordered, 1, 200, true);
+    await events(orgs.unordered, 1, 10);
+    await events(orgs.unordered, 1, 200, true);
   }, 120_000);
   afterEach(() => vi.useRealTimers());
   afterAll(async () => {
@@ -144,7 +154,7 @@ describe('audit retention per plan', () => {
       total += n;
       if (n < 3) break;
     }
-    expect(total).toBe(10);
+    expect(total).toBe(11); // 10 here, 1 of `unordered`
     // Events 1-10 gone, 11-16 kept (11-13 are old, but only the checkpoint at 15 closes them).
     expect(await seqs(orgs.cut)).toEqual([11, 12, 13, 14, 15, 16]);
     // The cut's checkpoint is kept, the one below it went with its events.
@@ -161,6 +171,9 @@ describe('audit retention per plan', () => {
     expect(await seqs(orgs.noCheckpoint)).toEqual([1, 2, 3, 4]);
     expect(await seqs(orgs.forever)).toEqual([1, 2, 3]);
     expect(await audit.verify(ctxOf(orgs.noCheckpoint))).toMatchObject({ valid: true, anchorSeq: null });
+    // Only up to the checkpoint at 1: the one at 3 also covers seq 2, 10 days old.
+    expect(await seqs(orgs.unordered)).toEqual([2, 3]);
+    expect(await audit.verify(ctxOf(orgs.unordered))).toMatchObject({ valid: true, anchorSeq: 1 });
   });
 
   it('new events link on after the cut, and an export verifies offline from the kept checkpoint', async () => {
@@ -227,7 +240,9 @@ describe('audit retention per plan', () => {
         log,
       });
     // noCheckpoint: its checkpoint at 4 is 10 days old: 1-4 go. cut: 11-15 (checkpoint at 15, 10 days ago).
-    expect(await run()).toEqual({ audit_events: 9 });
+    // unordered: 2-3.
+    expect(await run()).toEqual({ audit_events: 11 });
+    expect(await seqs(orgs.unordered)).toEqual([]);
     expect(await seqs(orgs.noCheckpoint)).toEqual([]);
     expect(await audit.verify(ctxOf(orgs.noCheckpoint))).toMatchObject({
       valid: true,
@@ -243,7 +258,7 @@ describe('audit retention per plan', () => {
       `select metadata from platform_audit_events where action = 'retention.purged' order by seq`,
     );
     expect(events.rows.map((r) => r.metadata)).toEqual([
-      { purged: [{ kind: 'audit_events', deleted: 9, keep_days: 'plan' }] },
+      { purged: [{ kind: 'audit_events', deleted: 11, keep_days: 'plan' }] },
       { purged: [{ kind: 'audit_events', deleted: 0, keep_days: 'plan' }] },
     ]);
   });
