@@ -74,6 +74,9 @@ import {
   RETENTION_CRONTAB,
   RETENTION_TASK,
 } from '../modules/retention/retention.js';
+import { auditRetentionRule } from '../modules/retention/audit-retention.js';
+import { webhookRetentionRules } from '../modules/webhooks/webhook-retention.js';
+import { auditRetentionPurge, webhookRetentionPurge } from '../platform/tenancy/privileged-retention.js';
 
 export interface ComposeOptions {
   /** The runtime role. */
@@ -326,9 +329,15 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
         }),
         // Retention (docs/gdpr.md): the extension point is this list of rules (retention.ts).
         [RETENTION_TASK]: createRetentionJobHandler({
-          rules: builtInRetentionRules(gdpr.retention, (kind, cutoff, limit) =>
-            retentionPurge(checkpointPool, kind, cutoff, limit),
-          ),
+          rules: [
+            ...builtInRetentionRules(gdpr.retention, (kind, cutoff, limit) =>
+              retentionPurge(checkpointPool, kind, cutoff, limit),
+            ),
+            ...webhookRetentionRules(gdpr.retention.webhooks, (kind, cutoff, limit) =>
+              webhookRetentionPurge(checkpointPool, kind, cutoff, limit),
+            ),
+            auditRetentionRule((now, after, limit) => auditRetentionPurge(checkpointPool, now, after, limit)),
+          ],
           audit: (event) => recordRetentionAudit(workerDb, `job:${RETENTION_TASK}`, event),
           ...(opts.retentionNow ? { now: opts.retentionNow } : {}),
           log: opts.log,

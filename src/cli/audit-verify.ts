@@ -16,7 +16,7 @@ import { verifyOrganizationChain } from '../modules/audit/audit-verification.js'
 /** One line for a person, then the full result as JSON. Exit code 0 when valid, 2 when broken. */
 export function report(name: string, r: ChainVerification): { text: string; code: number } {
   const head = r.valid
-    ? `audit chain of ${name}: valid (${r.entriesChecked} entries, last seq ${r.lastSeq}, ${r.checkpointsChecked} signed checkpoints)`
+    ? `audit chain of ${name}: valid (${r.entriesChecked} entries, ${r.anchorSeq === null ? '' : `from the signed checkpoint at seq ${r.anchorSeq} (older entries purged by retention), `}last seq ${r.lastSeq}, ${r.checkpointsChecked} signed checkpoints)`
     : `audit chain of ${name}: BROKEN at seq ${r.firstBrokenSeq} (${r.reason}): ${r.detail}`;
   return { text: `${head}\n${JSON.stringify(r, null, 2)}\n`, code: r.valid ? 0 : 2 };
 }

@@ -19,6 +19,9 @@ export interface RetentionDays {
   invitations: number;
   /** Idempotency keys older than this (a key is honoured for 24 hours). */
   idempotencyKeys: number;
+  /** Webhook deliveries that succeeded or went dead (with their attempts) more than this many days ago,
+   *  and outbox events dispatched before that whose deliveries are gone. */
+  webhooks: number;
 }
 
 export interface GdprConfig {
@@ -35,7 +38,14 @@ export const GDPR_DEFAULTS: GdprConfig = {
   linkTtlSeconds: 600,
   archiveRetentionHours: 168,
   maxArchiveBytes: 104_857_600,
-  retention: { sessions: 30, refreshTokens: 30, emailTokens: 7, invitations: 90, idempotencyKeys: 7 },
+  retention: {
+    sessions: 30,
+    refreshTokens: 30,
+    emailTokens: 7,
+    invitations: 90,
+    idempotencyKeys: 7,
+    webhooks: 30,
+  },
 };
 
 /** Validates the GDPR variables. */
@@ -51,6 +61,7 @@ export function gdprConfig(int: IntReader): GdprConfig {
       emailTokens: int('RETENTION_EMAIL_TOKENS_DAYS', d.retention.emailTokens, 1, 3650),
       invitations: int('RETENTION_INVITATIONS_DAYS', d.retention.invitations, 1, 3650),
       idempotencyKeys: int('RETENTION_IDEMPOTENCY_KEYS_DAYS', d.retention.idempotencyKeys, 1, 365),
+      webhooks: int('RETENTION_WEBHOOKS_DAYS', d.retention.webhooks, 1, 3650),
     },
   };
 }

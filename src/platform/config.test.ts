@@ -60,7 +60,14 @@ describe('loadConfig: defaults', () => {
         linkTtlSeconds: 600,
         archiveRetentionHours: 168,
         maxArchiveBytes: 104_857_600,
-        retention: { sessions: 30, refreshTokens: 30, emailTokens: 7, invitations: 90, idempotencyKeys: 7 },
+        retention: {
+          sessions: 30,
+          refreshTokens: 30,
+          emailTokens: 7,
+          invitations: 90,
+          idempotencyKeys: 7,
+          webhooks: 30,
+        },
       },
       orgDeletionGraceDays: 30,
       billingClosePeriods: true,
@@ -108,12 +115,20 @@ describe('loadConfig: defaults', () => {
       RETENTION_EMAIL_TOKENS_DAYS: '3',
       RETENTION_INVITATIONS_DAYS: '3650',
       RETENTION_IDEMPOTENCY_KEYS_DAYS: '365',
+      RETENTION_WEBHOOKS_DAYS: '14',
     }).gdpr;
     expect(gdpr).toEqual({
       linkTtlSeconds: 60,
       archiveRetentionHours: 24,
       maxArchiveBytes: 1_048_576,
-      retention: { sessions: 1, refreshTokens: 2, emailTokens: 3, invitations: 3650, idempotencyKeys: 365 },
+      retention: {
+        sessions: 1,
+        refreshTokens: 2,
+        emailTokens: 3,
+        invitations: 3650,
+        idempotencyKeys: 365,
+        webhooks: 14,
+      },
     });
     for (const [name, bad] of [
       ['EXPORT_LINK_TTL_SECONDS', '3601'],
@@ -122,6 +137,7 @@ describe('loadConfig: defaults', () => {
       ['RETENTION_SESSIONS_DAYS', '0'],
       ['RETENTION_IDEMPOTENCY_KEYS_DAYS', '366'],
       ['RETENTION_INVITATIONS_DAYS', 'soon'],
+      ['RETENTION_WEBHOOKS_DAYS', '0'],
     ]) {
       expect(() => loadConfig({ [name!]: bad })).toThrow(new RegExp(`^${name} must be an integer`));
     }

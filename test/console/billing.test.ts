@@ -157,6 +157,7 @@ describe('console: plan & billing in Chromium', () => {
     await form.getByRole('textbox', { name: 'Key' }).fill(`console-${stamp}`);
     await form.getByRole('textbox', { name: 'Name' }).fill(`Scale ${stamp}`);
     await form.getByRole('textbox', { name: 'Seat limit' }).fill('50');
+    await form.getByRole('textbox', { name: 'Audit log retention (days)' }).fill('180');
     await form.getByRole('textbox', { name: 'Price (JSON)' }).fill('{"currency":"usd"}');
     await form.getByRole('button', { name: 'Create plan' }).click();
     await form.getByRole('alert').waitFor(); // the server names the field
@@ -167,6 +168,8 @@ describe('console: plan & billing in Chromium', () => {
     await form.getByRole('button', { name: 'Create plan' }).click();
     await form.waitFor({ state: 'hidden' });
     await row(`console-${stamp}`).getByRole('cell', { name: '50', exact: true }).waitFor();
+    await row(`console-${stamp}`).getByRole('cell', { name: '180 days', exact: true }).waitFor();
+    await row('enterprise').getByRole('cell', { name: 'Forever', exact: true }).waitFor();
     const stored = (await (await apiAs(p, c).get(`/v1/platform/plans/console-${stamp}`)).json()) as Record<
       string,
       unknown
@@ -174,6 +177,7 @@ describe('console: plan & billing in Chromium', () => {
     expect(stored).toMatchObject({
       name: `Scale ${stamp}`,
       seatLimit: 50,
+      auditRetentionDays: 180,
       public: true,
       price: { currency: 'EUR', interval: 'year', components: [{ model: 'flat', amount: 99000 }] },
     });

@@ -58,6 +58,10 @@ const Checkpoint = Type.Object(
 const Verification = Type.Object({
   organizationId: Type.String({ format: 'uuid' }),
   valid: Type.Boolean(),
+  anchorSeq: Type.Union([Type.Integer(), Type.Null()], {
+    description:
+      'the signed checkpoint the kept entries start from once the audit retention purged older ones (null: from the first entry)',
+  }),
   entriesChecked: Type.Integer(),
   lastSeq: Type.Integer(),
   headHash: Type.String(),

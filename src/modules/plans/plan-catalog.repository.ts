@@ -22,6 +22,7 @@ export function toPlan(r: PlanRow): Plan {
     entitlements: r.entitlements,
     price: r.price as PlanPrice,
     public: r.public,
+    auditRetentionDays: r.audit_retention_days,
     archivedAt: r.archived_at?.toISOString() ?? null,
     version: r.version,
     createdAt: r.created_at.toISOString(),

@@ -47,6 +47,7 @@ const SPEC_FIELDS = [
   'entitlements',
   'price',
   'public',
+  'auditRetentionDays',
 ] as const satisfies readonly (keyof PlanSpec)[];
 
 export const specOf = (p: Plan): PlanSpec =>

@@ -57,6 +57,10 @@ describe('plan catalog', () => {
       ]),
     );
     expect(plans.get('enterprise')).toMatchObject({ seatLimit: null, public: false });
+    // Audit retention (migration 0031): 90 days on free, a year on pro, forever on enterprise.
+    expect(
+      [plans.get('free'), plans.get('pro'), plans.get('enterprise')].map((p) => p?.auditRetentionDays),
+    ).toEqual([90, 365, null]);
     // A new organization is on free.
     const mine = await owner.browser.get('/v1/billing/plan', inOrg(org.id));
     expect(mine.statusCode, mine.body).toBe(200);
@@ -91,7 +95,13 @@ describe('plan catalog', () => {
     };
     const created = await admin.browser.post('/v1/platform/plans', body);
     expect(created.statusCode, created.body).toBe(201);
-    expect(created.json()).toMatchObject({ ...body, description: '', archivedAt: null, version: 1 });
+    expect(created.json()).toMatchObject({
+      ...body,
+      description: '',
+      auditRetentionDays: null, // not given: audit events kept forever
+      archivedAt: null,
+      version: 1,
+    });
     // The same request again: 200, the same plan, nothing written.
     const again = await admin.browser.post('/v1/platform/plans', body);
     expect(again.statusCode, again.body).toBe(200);
@@ -105,6 +115,11 @@ describe('plan catalog', () => {
     expect(updated.json()).toMatchObject({ seatLimit: 12, public: false, version: 2 });
     const unchanged = await admin.browser.patch(`/v1/platform/plans/${k}`, { seatLimit: 12 });
     expect(unchanged.json()).toMatchObject({ version: 2 });
+    const retention = await admin.browser.patch(`/v1/platform/plans/${k}`, { auditRetentionDays: 180 });
+    expect(retention.json()).toMatchObject({ auditRetentionDays: 180, seatLimit: 12, version: 3 });
+    expect((await admin.browser.patch(`/v1/platform/plans/${k}`, { auditRetentionDays: 0 })).statusCode).toBe(
+      400,
+    );
     const archived = await admin.browser.post(`/v1/platform/plans/${k}/archive`);
     expect(archived.statusCode, archived.body).toBe(200);
     expect(archived.json<Plan>().archivedAt).not.toBeNull();
@@ -125,6 +140,7 @@ describe('plan catalog', () => {
       'plan.archived',
       'plan.created',
       'plan.unarchived',
+      'plan.updated',
       'plan.updated',
     ]);
     for (const e of events) expect(e.actor.id).toBe(admin.userId);

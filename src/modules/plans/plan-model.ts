@@ -40,13 +40,18 @@ export const PlanSpec = Type.Object(
     price: PlanPrice,
     /** Offered to organization owners (`GET/PUT /v1/billing/plan`). */
     public: Type.Boolean(),
+    /**
+     * Days an organization on the plan keeps its audit events; null: forever. The daily retention job
+     * purges older ones, cut at a signed checkpoint (docs/gdpr.md, "Retention").
+     */
+    auditRetentionDays: Type.Union([Type.Integer({ minimum: 1, maximum: 36_500 }), Type.Null()]),
   },
   { additionalProperties: false },
 );
 export type PlanSpec = Static<typeof PlanSpec>;
 
 /** What creating a plan takes: optional fields default (description '', no quotas or entitlements,
- *  unlimited seats, not public). */
+ *  unlimited seats, not public, audit events kept forever). */
 export const PlanInput = Type.Object(
   {
     key: PlanKey,
@@ -57,6 +62,7 @@ export const PlanInput = Type.Object(
     entitlements: Type.Optional(PlanSpec.properties.entitlements),
     price: PlanPrice,
     public: Type.Optional(Type.Boolean()),
+    auditRetentionDays: Type.Optional(PlanSpec.properties.auditRetentionDays),
   },
   { additionalProperties: false },
 );
@@ -87,6 +93,7 @@ export function specFromInput(input: PlanInput): PlanSpec {
     entitlements: input.entitlements ?? [],
     price: input.price,
     public: input.public ?? false,
+    auditRetentionDays: input.auditRetentionDays ?? null,
   };
 }
 

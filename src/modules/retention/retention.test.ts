@@ -13,6 +13,8 @@ import { createPlatformDb } from '../../platform/db/platform-db.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { GDPR_DEFAULTS } from '../../platform/config-gdpr.js';
 import { recordRetentionAudit, retentionPurge } from '../../platform/tenancy/privileged-gdpr.js';
+import { webhookRetentionPurge } from '../../platform/tenancy/privileged-retention.js';
+import { webhookRetentionRules } from '../webhooks/webhook-retention.js';
 import { builtInRetentionRules, runRetention } from './retention.js';
 
 const log = pino({ level: 'silent' });
@@ -33,9 +35,14 @@ describe('retention', () => {
 
   const run = () =>
     runRetention({
-      rules: builtInRetentionRules(GDPR_DEFAULTS.retention, (kind, cutoff, limit) =>
-        retentionPurge(workerPool, kind, cutoff, limit),
-      ),
+      rules: [
+        ...builtInRetentionRules(GDPR_DEFAULTS.retention, (kind, cutoff, limit) =>
+          retentionPurge(workerPool, kind, cutoff, limit),
+        ),
+        ...webhookRetentionRules(GDPR_DEFAULTS.retention.webhooks, (kind, cutoff, limit) =>
+          webhookRetentionPurge(workerPool, kind, cutoff, limit),
+        ),
+      ],
       audit: (event) => recordRetentionAudit(createPlatformDb(workerPool), 'job:retention_purge', event),
       log,
     });
@@ -118,6 +125,52 @@ describe('retention', () => {
       );
       await q(`insert into account_export_chunks (export_id, seq, data) values ($1, 0, '\\x00')`, [account]);
     }
+    // Webhooks (30 days): deliveries that succeeded or went dead 40 days ago go with their attempts; a
+    // pending one, a recent one, and the events they belong to stay. Dispatched events whose deliveries
+    // are all gone (or had none) go; an undispatched old one stays.
+    const [endpoint, other] = [uuidv7(), uuidv7()];
+    await q(
+      `insert into webhook_endpoints (organization_id, id, url, event_types, secret)
+       values ($1, $2, 'https://hooks.ret.test/x', '{member.added}', 'sealed'),
+              ($1, $3, 'https://hooks.ret.test/y', '{member.added}', 'sealed')`,
+      [org, endpoint, other],
+    );
+    const event = async (dispatchedDaysAgo: number | null) => {
+      const id = uuidv7();
+      await q(
+        `insert into webhook_events (organization_id, id, type, payload, occurred_at, dispatched_at)
+         values ($1, $2, 'member.added', '{}', now() - interval '50 days',
+                 now() - make_interval(days => $3::int))`,
+        [org, id, dispatchedDaysAgo],
+      );
+      return id;
+    };
+    const delivery = async (eventId: string, status: string, updatedDaysAgo: number, to = endpoint) => {
+      const id = uuidv7();
+      await q(
+        `insert into webhook_deliveries (organization_id, id, event_id, endpoint_id, status, attempts, updated_at)
+         values ($1, $2, $3, $4, $5, 1, now() - make_interval(days => $6::int))`,
+        [org, id, eventId, to, status, updatedDaysAgo],
+      );
+      await q(
+        `insert into webhook_delivery_attempts (organization_id, id, delivery_id, attempt, trigger, started_at,
+           duration_ms, response_status)
+         values ($1, gen_random_uuid(), $2, 1, 'automatic', now() - make_interval(days => $3::int), 5, 500)`,
+        [org, id, updatedDaysAgo],
+      );
+      return id;
+    };
+    const delivered = await event(45);
+    await delivery(delivered, 'succeeded', 40);
+    await delivery(delivered, 'dead', 35, other);
+    const stillPending = await event(45);
+    const recent = await event(5);
+    kept.webhook_deliveries = [
+      await delivery(stillPending, 'pending', 40),
+      await delivery(recent, 'succeeded', 5),
+    ];
+    await event(40); // no matching endpoint: no delivery
+    kept.webhook_events = [stillPending, recent, await event(null), await event(5)];
   });
   afterAll(async () => {
     await workerPool?.end();
@@ -135,6 +188,8 @@ describe('retention', () => {
       invitations: 3, // two invitations and one send
       idempotency_keys: 1,
       exports: 2,
+      webhook_deliveries: 2,
+      webhook_outbox: 2,
     });
     const ids = async (table: string) =>
       (await admin.query<{ id: string }>(`select id from ${table} order by id`)).rows.map((r) => r.id).sort();
@@ -150,6 +205,9 @@ describe('retention', () => {
     ]);
     expect((await admin.query('select 1 from organization_export_chunks')).rowCount).toBe(1);
     expect((await admin.query('select 1 from account_export_chunks')).rowCount).toBe(1);
+    expect(await ids('webhook_deliveries')).toEqual([...kept.webhook_deliveries!].sort());
+    expect((await admin.query('select 1 from webhook_delivery_attempts')).rowCount).toBe(2);
+    expect(await ids('webhook_events')).toEqual([...kept.webhook_events!].sort());
 
     const events = await admin.query<{
       actor_type: string;
@@ -171,13 +229,15 @@ describe('retention', () => {
         { kind: 'invitations', deleted: 3, keep_days: 90 },
         { kind: 'idempotency_keys', deleted: 1, keep_days: 7 },
         { kind: 'exports', deleted: 2, keep_days: 0 },
+        { kind: 'webhook_deliveries', deleted: 2, keep_days: 30 },
+        { kind: 'webhook_outbox', deleted: 2, keep_days: 30 },
       ],
     });
   });
 
   it('a second run deletes nothing more, and is audited too', async () => {
     const counts = await run();
-    expect(Object.values(counts)).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(Object.values(counts)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
     const events = await admin.query<{ seq: string; metadata: { purged: { deleted: number }[] } }>(
       `select seq, metadata from platform_audit_events order by seq`,
     );

@@ -16,14 +16,19 @@ export const RETENTION_BATCH = 1000;
  * One kind of data the retention job deletes. THE EXTENSION POINT: a module with data to expire adds a
  * rule here (in compose.ts, from its own configuration), with a `purgeBatch` that deletes at most `limit`
  * rows older than `cutoff` in one short transaction of its own, through a named function of the worker
- * role, and answers how many went. Webhook delivery logs (`webhook_deliveries` and their attempts) are
- * meant to come in this way, from the webhooks module.
+ * role, and answers how many went. Webhook delivery logs and the outbox come in this way
+ * (src/modules/webhooks/webhook-retention.ts), and audit events per plan (audit-retention.ts).
  */
 export interface RetentionRule {
   /** Reported in the audit event's counts (`snake_case`). */
   readonly kind: string;
-  /** Rows past this many days (after their end: expiry, use, revocation) are deleted; 0: at their expiry. */
-  readonly keepDays: number;
+  /**
+   * Rows past this many days (after their end: expiry, use, revocation) are deleted; 0: at their expiry.
+   * `plan`: each organization's plan sets the period (audit events), and the cutoff given is the run's
+   * instant.
+   */
+  readonly keepDays: number | 'plan';
+  /** Deletes at most about `limit` rows due at `cutoff`; fewer than `limit`: nothing more is due. */
   purgeBatch(cutoff: Date, limit: number): Promise<number>;
 }
 
@@ -68,7 +73,7 @@ export async function runRetention(deps: {
   const counts: RetentionCounts = {};
   const failed: string[] = [];
   for (const rule of deps.rules) {
-    const cutoff = new Date(now.getTime() - rule.keepDays * 86_400_000);
+    const cutoff = rule.keepDays === 'plan' ? now : new Date(now.getTime() - rule.keepDays * 86_400_000);
     let total = 0;
     try {
       for (;;) {

@@ -82,4 +82,79 @@ describe('verifyChain', () => {
       reason: 'bad_signature',
     });
   });
+
+  it('a chain purged up to a signed checkpoint starts from it; anything else missing at its start is a break', async () => {
+    const c = chain(8);
+    const signer = createAuditSigner(await testJwtKey());
+    const verifier = createAuditVerifier([signer.publicKey]);
+    const at = (seq: number, s = signer) => {
+      const statement: CheckpointStatement = {
+        v: 1,
+        organization_id: ORG,
+        seq,
+        head_hash: c[seq - 1]!.hash.toString('hex'),
+        signed_at: new Date(0).toISOString(),
+        key_id: s.keyId,
+      };
+      return { statement, signature: s.sign(statement) };
+    };
+    const head = { seq: 8, hash: c[7]!.hash };
+    // Purged through the checkpoint at 4 (kept): valid from it.
+    expect(
+      await verifyChain({ entries: c.slice(4), head, checkpoints: [at(4), at(6)], verifier }),
+    ).toMatchObject({ valid: true, anchorSeq: 4, entriesChecked: 4, lastSeq: 8, checkpointsChecked: 2 });
+    // Mid-purge (entries 1-2 gone, the checkpoints below 2 with them): the checkpoint at 4 authenticates 3-4.
+    expect(await verifyChain({ entries: c.slice(2), head, checkpoints: [at(4)], verifier })).toMatchObject({
+      valid: true,
+      anchorSeq: 2,
+    });
+    // A consistent rewrite of kept entries up to the anchoring checkpoint is caught by it: no anchor left.
+    const forged = c.slice(2, 4);
+    const entry = { ...forged[0]!.entry, metadata: { seq: 'forged' } };
+    forged[0] = { entry, prevHash: forged[0]!.prevHash, hash: entryHash(forged[0]!.prevHash, entry) };
+    const relinked = { ...forged[1]!, prevHash: forged[0].hash };
+    forged[1] = { ...relinked, hash: entryHash(relinked.prevHash, relinked.entry) };
+    expect(
+      await verifyChain({
+        entries: forged,
+        head: { seq: 4, hash: forged[1].hash },
+        checkpoints: [at(4)],
+        verifier,
+      }),
+    ).toMatchObject({ valid: false, firstBrokenSeq: 1, reason: 'missing_entry' });
+    // Entries gone below a checkpoint still there: not a retention cut.
+    expect(
+      await verifyChain({ entries: c.slice(4), head, checkpoints: [at(2), at(4)], verifier }),
+    ).toMatchObject({ valid: false, reason: 'missing_entry', firstBrokenSeq: 1 });
+    // No checkpoint, no verifier, or only a key the verifier does not know: nothing anchors the start.
+    expect(await verifyChain({ entries: c.slice(4), head, checkpoints: [], verifier })).toMatchObject({
+      valid: false,
+      reason: 'missing_entry',
+      firstBrokenSeq: 1,
+    });
+    expect(await verifyChain({ entries: c.slice(4), head, checkpoints: [at(4)] })).toMatchObject({
+      valid: false,
+      firstBrokenSeq: 1,
+    });
+    const other = createAuditSigner(await testJwtKey());
+    expect(
+      await verifyChain({ entries: c.slice(4), head, checkpoints: [at(4, other)], verifier }),
+    ).toMatchObject({ valid: false, reason: 'missing_entry', checkpointsUnverifiable: 1 });
+    // A checkpoint whose hash is not the first kept entry's prev_hash does not anchor it.
+    expect(await verifyChain({ entries: c.slice(5), head, checkpoints: [at(4)], verifier })).toMatchObject({
+      valid: false,
+      firstBrokenSeq: 1,
+    });
+    // Everything purged up to the head's checkpoint: valid, at the head.
+    expect(await verifyChain({ entries: [], head, checkpoints: [at(8)], verifier })).toMatchObject({
+      valid: true,
+      anchorSeq: 8,
+      lastSeq: 8,
+      entriesChecked: 0,
+    });
+    expect(await verifyChain({ entries: [], head, checkpoints: [at(6)], verifier })).toMatchObject({
+      valid: false,
+      reason: 'truncated',
+    });
+  });
 });

@@ -17,6 +17,11 @@ export type BreakReason =
 
 export interface ChainVerification {
   readonly valid: boolean;
+  /**
+   * The seq of the signed checkpoint the kept entries start from, when retention purged the entries up to
+   * it (the entry after it links to its signed hash); null when the chain starts at its genesis.
+   */
+  readonly anchorSeq: number | null;
   readonly entriesChecked: number;
   readonly lastSeq: number;
   /** Hex hash of the last entry (the genesis hash for an empty chain). */
@@ -42,6 +47,13 @@ const same = (a: Buffer, b: Buffer) => a.length === b.length && timingSafeEqual(
  * the previous entry's hash, and each `hash` must be SHA-256(prev_hash ‖ canonical JSON). Then the
  * recorded head and every signed checkpoint are checked against the recomputed hashes (a checkpoint
  * beyond the last entry means entries were cut off). Reports the lowest broken seq.
+ *
+ * A chain whose retention purged its oldest entries starts at seq k > 1: it is accepted only when a signed
+ * checkpoint this verifier can check anchors it — the oldest kept one, at k - 1 (its signed hash must be
+ * entry k's `prev_hash`) or, while a purge is under way, at a later seq (whose signed hash the kept
+ * entries up to it must recompute to). A checkpoint older than k - 1 is a break: the retention purge
+ * deletes the checkpoints below its cut with the entries, so one left behind means entries went another
+ * way. With no entry left at all, the oldest verifiable checkpoint is the anchor and the head must be it.
  */
 export async function verifyChain(args: {
   entries: AsyncIterable<StoredEntry> | Iterable<StoredEntry>;
@@ -61,9 +73,18 @@ export async function verifyChain(args: {
   let expected = 1;
   let prev: Buffer = GENESIS_HASH;
   let checked = 0;
+  // The first kept seq: > 1 when retention purged the entries before a checkpoint (anchored below).
+  let start = 1;
+  const mayBePurged = checkpoints.length > 0 && args.verifier !== undefined;
   for await (const s of args.entries) {
     checked += 1;
     const seq = s.entry.seq;
+    if (checked === 1 && seq > 1 && mayBePurged) {
+      start = seq;
+      expected = seq;
+      prev = s.prevHash; // trusted only once a signed checkpoint anchors it (below)
+      if (wanted.has(seq - 1)) hashAt.set(seq - 1, s.prevHash);
+    }
     if (broken) continue; // keep counting; the first break is what matters
     if (seq !== expected) {
       if (seq > expected) breakAt(expected, 'missing_entry', `expected seq ${expected}, found ${seq}`);
@@ -92,6 +113,20 @@ export async function verifyChain(args: {
     if (wanted.has(seq)) hashAt.set(seq, s.hash);
     prev = s.hash;
     expected += 1;
+  }
+  if (checked === 0 && mayBePurged) {
+    // Every entry purged: the oldest checkpoint this verifier can check is where the chain stands.
+    const oldest = [...checkpoints]
+      .sort((x, y) => x.statement.seq - y.statement.seq)
+      .find(
+        (c) => args.verifier!.knows(c.statement.key_id) && args.verifier!.verify(c.statement, c.signature),
+      );
+    if (oldest && oldest.statement.seq > 0) {
+      start = oldest.statement.seq + 1;
+      expected = start;
+      prev = Buffer.from(oldest.statement.head_hash, 'hex');
+      hashAt.set(oldest.statement.seq, prev);
+    }
   }
   const lastSeq = expected - 1;
   const complete = broken === null;
@@ -123,7 +158,8 @@ export async function verifyChain(args: {
   // Checkpoints in seq order: a mismatch says some entry after the last checkpoint that held was rewritten
   // (a consistent rewrite cannot be pinned to one entry), so the first untrusted seq is right after it.
   let unverifiable = 0;
-  let lastGood = 0;
+  let lastGood = start - 1;
+  let anchored = start === 1;
   const firstBreak = () => (broken as { seq: number } | null)?.seq ?? Number.POSITIVE_INFINITY;
   for (const cp of [...checkpoints].sort((x, y) => x.statement.seq - y.statement.seq)) {
     const seq = cp.statement.seq;
@@ -133,6 +169,14 @@ export async function verifyChain(args: {
     }
     if (!args.verifier.verify(cp.statement, cp.signature)) {
       breakAt(seq, 'bad_signature', `the checkpoint at seq ${seq} has an invalid signature`);
+      continue;
+    }
+    if (seq < start - 1) {
+      breakAt(
+        1,
+        'missing_entry',
+        `a signed checkpoint covers seq ${seq}, but entries start at ${start}: they were not purged at a checkpoint`,
+      );
       continue;
     }
     if (seq >= firstBreak()) continue;
@@ -150,10 +194,19 @@ export async function verifyChain(args: {
       continue;
     }
     lastGood = seq;
+    anchored = true;
+  }
+  if (!anchored) {
+    breakAt(
+      1,
+      'missing_entry',
+      `entries before seq ${start} are gone and no signed checkpoint this verifier can check anchors seq ${start - 1}`,
+    );
   }
   const b = broken as { seq: number; reason: BreakReason; detail: string } | null;
   return {
     valid: b === null,
+    anchorSeq: start > 1 ? start - 1 : null,
     entriesChecked: checked,
     lastSeq,
     headHash: prev.toString('hex'),

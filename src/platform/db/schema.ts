@@ -299,6 +299,8 @@ export interface PlansTable {
   entitlements: Generated<string[]>;
   price: JsonText<unknown>;
   public: Generated<boolean>;
+  /** Days its organizations keep their audit events (null: forever; migration 0031). */
+  audit_retention_days: number | null;
   archived_at: Date | null;
   version: Generated<number>;
   created_at: Generated<Date>;

@@ -405,6 +405,9 @@ describe('catalog: every tenant table is protected', () => {
       // The retention job (0027): batched purges and its platform-chain event: the worker role only.
       'app_retention_audit',
       'app_retention_purge',
+      // Audit events per plan, cut at a signed checkpoint, and webhook logs (0031): the worker role only.
+      'app_retention_purge_audit',
+      'app_retention_purge_webhooks',
       // Usage aggregation (every organization's new events) and the key purge: the worker role only.
       'app_usage_aggregate_apply',
       'app_usage_aggregate_begin',

@@ -615,6 +615,33 @@ describe('definer functions refuse outside their contract', () => {
     }
   });
 
+  it('app_retention_purge_audit / app_retention_purge_webhooks: the worker role’s; refused inside a scope; no instant in the future', async () => {
+    const audit = (now: string) =>
+      `select * from worker_api.app_retention_purge_audit(${now}, null, false, 10)`;
+    const webhooks = (kind: string, cutoff: string) =>
+      `select worker_api.app_retention_purge_webhooks('${kind}', ${cutoff}, 10)`;
+    const past = `now() - interval '36500 days'`;
+    await expect(app.query(audit('now()'))).rejects.toThrow(/permission denied/);
+    await expect(app.query(webhooks('deliveries', past))).rejects.toThrow(/permission denied/);
+    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    try {
+      await expectRefusedInTenantScope(workerPool, orgB, refused, audit('now()'));
+      await expectRefusedInTenantScope(workerPool, orgB, refused, webhooks('outbox', past));
+      await expect(workerPool.query(audit(`now() + interval '1 day'`))).rejects.toThrow(/future/);
+      await expect(workerPool.query(webhooks('deliveries', `now() + interval '1 day'`))).rejects.toThrow(
+        /future/,
+      );
+      await expect(workerPool.query(webhooks('sessions', past))).rejects.toThrow(/unknown kind/);
+      // Purging for real: src/modules/retention/audit-retention.test.ts and retention.test.ts (databases of
+      // their own). Here a cutoff 100 years back finds nothing of the shared database's.
+      await expect(workerPool.query(webhooks('deliveries', past))).resolves.toMatchObject({
+        rows: [{ app_retention_purge_webhooks: 0 }],
+      });
+    } finally {
+      await workerPool.end();
+    }
+  });
+
   it('app_account_export_audit: the runtime role, outside a scope, only for an account export of the event’s user', async () => {
     const mine = uuidv7();
     await owner.query(`insert into account_exports (id, user_id, status) values ($1, $2, 'failed')`, [

@@ -66,7 +66,11 @@ export function ChainStatus({ org }: { readonly org: string }) {
                 Chain intact ({plural(v.entriesChecked, 'entry', 'entries')})
               </Badge>
               <Text size="xs" c="dimmed">
-                Every hash recomputed up to seq {v.lastSeq};{' '}
+                Every hash recomputed
+                {v.anchorSeq !== null
+                  ? ` from the signed checkpoint at seq ${v.anchorSeq} (older events purged by the plan's audit retention)`
+                  : ''}{' '}
+                up to seq {v.lastSeq};{' '}
                 {plural(v.checkpointsChecked, 'checkpoint signature', 'checkpoint signatures')} checked
                 {v.checkpointsUnverifiable > 0
                   ? `, ${v.checkpointsUnverifiable} signed by a key this server does not know`

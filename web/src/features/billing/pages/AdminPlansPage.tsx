@@ -37,6 +37,7 @@ export default function AdminPlansPage() {
 }
 
 const seats = (limit: number | null) => (limit === null ? 'Unlimited' : String(limit));
+const auditKept = (days: number | null) => (days === null ? 'Forever' : `${days} days`);
 
 function Plans() {
   const plans = usePlatformPlans();
@@ -70,6 +71,7 @@ function Plans() {
                   <Table.Tr>
                     <Table.Th>Plan</Table.Th>
                     <Table.Th>Seats</Table.Th>
+                    <Table.Th className="hide-narrow">Audit log kept</Table.Th>
                     <Table.Th className="hide-narrow">Entitlements</Table.Th>
                     <Table.Th>Status</Table.Th>
                     <Table.Th>
@@ -87,6 +89,7 @@ function Plans() {
                         </Text>
                       </Table.Td>
                       <Table.Td>{seats(p.seatLimit)}</Table.Td>
+                      <Table.Td className="hide-narrow">{auditKept(p.auditRetentionDays)}</Table.Td>
                       <Table.Td className="hide-narrow">
                         <Text size="xs" className="break-anywhere">
                           {p.entitlements.join(', ') || '—'}
@@ -153,6 +156,7 @@ function CreatePlanModal({ opened, onClose }: { readonly opened: boolean; readon
   const [key, setKey] = useState('');
   const [name, setName] = useState('');
   const [seatLimit, setSeatLimit] = useState<number | string>('');
+  const [auditDays, setAuditDays] = useState<number | string>('');
   const [entitlements, setEntitlements] = useState('');
   const [price, setPrice] = useState(DEFAULT_PRICE);
   const [isPublic, setPublic] = useState(true);
@@ -175,6 +179,7 @@ function CreatePlanModal({ opened, onClose }: { readonly opened: boolean; readon
         key: key.trim(),
         name: name.trim(),
         seatLimit: seatLimit === '' ? null : Number(seatLimit),
+        auditRetentionDays: auditDays === '' ? null : Number(auditDays),
         entitlements: entitlements
           .split(',')
           .map((e) => e.trim())
@@ -212,6 +217,14 @@ function CreatePlanModal({ opened, onClose }: { readonly opened: boolean; readon
           min={1}
           value={seatLimit}
           onChange={setSeatLimit}
+        />
+        <NumberInput
+          label="Audit log retention (days)"
+          description="Older audit events are purged daily, cut at a signed checkpoint. Empty to keep them forever"
+          min={1}
+          max={36500}
+          value={auditDays}
+          onChange={setAuditDays}
         />
         <TextInput
           label="Entitlements"

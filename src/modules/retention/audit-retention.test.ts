@@ -1,0 +1,265 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import pg from 'pg';
+import { pino } from 'pino';
+import { connect, testDb } from '../../../test/support/tenancy.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
+import { testJwtKey } from '../tokens/tokens.test-support.js';
+import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
+import { createBareOrganization } from '../organizations/organization-records.js';
+import { createPlatformDb } from '../../platform/db/platform-db.js';
+import { recordAudit } from '../../platform/audit/record.js';
+import { sealPending } from '../../platform/audit/seal.js';
+import { createAuditSigner, createAuditVerifier } from '../../platform/audit/signing.js';
+import type { TenantCtx } from '../../platform/tenancy/context.js';
+import { recordRetentionAudit } from '../../platform/tenancy/privileged-gdpr.js';
+import { auditRetentionPurge } from '../../platform/tenancy/privileged-retention.js';
+import { createAuditService, type AuditService } from '../audit/audit.service.js';
+import { verifyExportFile } from '../../cli/audit-verify.js';
+import { auditRetentionRule } from './audit-retention.js';
+import { runRetention } from './retention.js';
+
+const log = pino({ level: 'silent' });
+const DAY = 86_400_000;
+
+/**
+ * Audit events per plan (migration 0031), on a database of its own (the purge walks every organization):
+ * a purge cuts at the newest signed checkpoint whose events are all older than the plan's period, keeps
+ * that checkpoint, and every chain still verifies from it — through the API's verification and offline
+ * from an export; newer events stay; without a checkpoint old enough nothing goes; the runtime role (and
+ * anyone outside the purge function) still cannot delete an audit row.
+ */
+describe('audit retention per plan', () => {
+  let own: ProvisionedDatabase;
+  let tenancy: Tenancy;
+  let admin: pg.Client;
+  let runtime: pg.Client;
+  let workerPool: pg.Pool;
+  let audit: AuditService;
+  const orgs: Record<'cut' | 'noCheckpoint' | 'forever' | 'unordered', string> = {
+    cut: '',
+    noCheckpoint: '',
+    forever: '',
+    unordered: '',
+  };
+  const ctxOf = (org: string): TenantCtx => ({
+    tenantId: org,
+    actor: { kind: 'system', name: 'test' },
+    requestId: 'r',
+  });
+  /** `n` events recorded and sealed `daysAgo` days ago (the clock moved back for them). */
+  async function events(org: string, n: number, daysAgo: number, checkpoint = false): Promise<void> {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() - daysAgo * DAY);
+    try {
+      for (let i = 0; i < n; i++) {
+        await tenancy.withTenant(org, (t) =>
+          recordAudit(t, ctxOf(org), { action: 'project.created', target: { type: 'project', id: `p${i}` } }),
+        );
+      }
+      await sealPending(tenancy.withTenant, org);
+      if (checkpoint) await audit.checkpoint(ctxOf(org));
+    } finally {
+      vi.useRealTimers();
+    }
+  }
+  const seqs = async (org: string) =>
+    (
+      await admin.query<{ seq: string }>(
+        'select seq from audit_events where organization_id = $1 order by seq',
+        [org],
+      )
+    ).rows.map((r) => Number(r.seq));
+  const checkpointSeqs = async (org: string) =>
+    (
+      await admin.query<{ seq: string }>(
+        'select seq from audit_checkpoints where organization_id = $1 order by seq',
+        [org],
+      )
+    ).rows.map((r) => Number(r.seq));
+  const rule = () =>
+    auditRetentionRule((now, after, limit) => auditRetentionPurge(workerPool, now, after, limit));
+
+  beforeAll(async () => {
+    own = await provisionDatabase(testDb().superuserUrl, 'sr_audit_ret');
+    tenancy = createTenancy({ url: own.url, poolSize: 2 });
+    admin = await connect(own.adminUrl);
+    runtime = await connect(own.url);
+    workerPool = new pg.Pool({ connectionString: own.workerUrl, max: 2 });
+    const signer = createAuditSigner(await testJwtKey());
+    audit = createAuditService({
+      withTenant: tenancy.withTenant,
+      signer,
+      verifier: createAuditVerifier([signer.publicKey]),
+    });
+    for (const k of Object.keys(orgs) as (keyof typeof orgs)[]) {
+      orgs[k] = (
+        await createBareOrganization(tenancy.withTenant, { slug: `ar-${k.toLowerCase()}`, name: k })
+      ).id;
+    }
+    await admin.query(`update organizations set plan = 'enterprise' where id = $1`, [orgs.forever]);
+    // On free (90 days): checkpoints at 5 (200 days ago) and 10 (150 days ago); 11-13 are 100 days old
+    // but no checkpoint closes them before newer events; 14-15 (10 days ago, checkpoint), 16 today.
+    await events(orgs.cut, 5, 200, true);
+    await events(orgs.cut, 5, 150, true);
+    await events(orgs.cut, 3, 100);
+    await events(orgs.cut, 2, 10, true);
+    await events(orgs.cut, 1, 0);
+    // Old events, but the only checkpoint also covers a recent one.
+    await events(orgs.noCheckpoint, 3, 200);
+    await events(orgs.noCheckpoint, 1, 10, true);
+    // Enterprise keeps its events forever.
+    await events(orgs.forever, 3, 5000, true);
+    // occurred_at does not follow seq everywhere (the sealing order is the chain's): an old event sealed
+    // after a recent one is not cut with the old events before them.
+    await events(orgs.unordered, 1, 200, true);
+    await events(orgs.unordered, 1, 10);
+    await events(orgs.unordered, 1, 200, true);
+  }, 120_000);
+  afterEach(() => vi.useRealTimers());
+  afterAll(async () => {
+    await workerPool?.end();
+    await runtime?.end();
+    await admin?.end();
+    await tenancy?.close();
+    if (own) await dropProvisioned(own);
+  });
+
+  it('seeds the plans with an audit retention: free 90 days, pro 365, enterprise forever', async () => {
+    const plans = await admin.query<{ key: string; audit_retention_days: number | null }>(
+      `select key, audit_retention_days from plans where key in ('free', 'pro', 'enterprise') order by key`,
+    );
+    expect(plans.rows).toEqual([
+      { key: 'enterprise', audit_retention_days: null },
+      { key: 'free', audit_retention_days: 90 },
+      { key: 'pro', audit_retention_days: 365 },
+    ]);
+  });
+
+  it('purges in batches up to the cut, and the chain verifies between batches and after', async () => {
+    const r = rule();
+    // Batches of 3: the first deletes 1-3; the checkpoint at 5 then authenticates 4-5.
+    expect(await r.purgeBatch(new Date(), 3)).toBe(3);
+    expect((await seqs(orgs.cut))[0]).toBe(4);
+    expect(await audit.verify(ctxOf(orgs.cut))).toMatchObject({ valid: true, anchorSeq: 3 });
+    let total = 3;
+    for (;;) {
+      const n = await r.purgeBatch(new Date(), 3);
+      total += n;
+      if (n < 3) break;
+    }
+    expect(total).toBe(11); // 10 here, 1 of `unordered`
+    // Events 1-10 gone, 11-16 kept (11-13 are old, but only the checkpoint at 15 closes them).
+    expect(await seqs(orgs.cut)).toEqual([11, 12, 13, 14, 15, 16]);
+    // The cut's checkpoint is kept, the one below it went with its events.
+    expect(await checkpointSeqs(orgs.cut)).toEqual([10, 15]);
+    expect(await audit.verify(ctxOf(orgs.cut))).toMatchObject({
+      valid: true,
+      anchorSeq: 10,
+      entriesChecked: 6,
+      lastSeq: 16,
+      checkpointsChecked: 2,
+      firstBrokenSeq: null,
+    });
+    // No checkpoint old enough, or a plan that keeps everything: nothing purged.
+    expect(await seqs(orgs.noCheckpoint)).toEqual([1, 2, 3, 4]);
+    expect(await seqs(orgs.forever)).toEqual([1, 2, 3]);
+    expect(await audit.verify(ctxOf(orgs.noCheckpoint))).toMatchObject({ valid: true, anchorSeq: null });
+    // Only up to the checkpoint at 1: the one at 3 also covers seq 2, 10 days old.
+    expect(await seqs(orgs.unordered)).toEqual([2, 3]);
+    expect(await audit.verify(ctxOf(orgs.unordered))).toMatchObject({ valid: true, anchorSeq: 1 });
+  });
+
+  it('new events link on after the cut, and an export verifies offline from the kept checkpoint', async () => {
+    await events(orgs.cut, 2, 0, true);
+    expect(await audit.verify(ctxOf(orgs.cut))).toMatchObject({ valid: true, anchorSeq: 10, lastSeq: 18 });
+    const dir = await mkdtemp(join(tmpdir(), 'audit-ret-'));
+    try {
+      let lines = '';
+      for await (const chunk of audit.export(ctxOf(orgs.cut), {}, 'jsonl')) lines += chunk;
+      await writeFile(join(dir, 'export.jsonl'), lines);
+      const checkpoints = await audit.listCheckpoints(ctxOf(orgs.cut), { limit: 100 });
+      await writeFile(join(dir, 'checkpoints.json'), JSON.stringify(checkpoints));
+      await writeFile(join(dir, 'key.json'), JSON.stringify(audit.publicKey()));
+      expect(
+        await verifyExportFile({
+          file: join(dir, 'export.jsonl'),
+          checkpoints: [join(dir, 'checkpoints.json')],
+          publicKey: join(dir, 'key.json'),
+        }),
+      ).toMatchObject({ valid: true, anchorSeq: 10, lastSeq: 18 });
+      // Without the checkpoints, nothing anchors the export's first entry.
+      expect(await verifyExportFile({ file: join(dir, 'export.jsonl') })).toMatchObject({
+        valid: false,
+        reason: 'missing_entry',
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('only the purge function deletes: not the runtime role, not anyone setting the cut by hand', async () => {
+    for (const stmt of ['delete from audit_events', 'delete from audit_checkpoints']) {
+      await runtime.query('begin');
+      try {
+        await runtime.query(`select set_config('app.tenant_id', $1, true)`, [orgs.cut]);
+        await runtime.query(`select set_config('app.audit_retention_cut', $1, true)`, [`${orgs.cut}/100`]);
+        await expect(runtime.query(`${stmt} where organization_id = $1`, [orgs.cut])).rejects.toThrow(
+          /permission denied/,
+        );
+      } finally {
+        await runtime.query('rollback');
+      }
+      // The superuser passes every grant and RLS; the append-only trigger still refuses it.
+      await admin.query('begin');
+      try {
+        await admin.query(`select set_config('app.audit_retention_cut', $1, true)`, [`${orgs.cut}/100`]);
+        await expect(admin.query(`${stmt} where organization_id = $1`, [orgs.cut])).rejects.toThrow(
+          /append-only/,
+        );
+      } finally {
+        await admin.query('rollback');
+      }
+    }
+    expect(await seqs(orgs.cut)).toHaveLength(8);
+  });
+
+  it('a run records the count in the platform chain and a second run purges nothing more', async () => {
+    // A cut becomes due: everything of the noCheckpoint organization is now older than 1 day except none.
+    await admin.query(`update plans set audit_retention_days = 1 where key = 'free'`);
+    const run = () =>
+      runRetention({
+        rules: [rule()],
+        audit: (event) => recordRetentionAudit(createPlatformDb(workerPool), 'job:retention_purge', event),
+        log,
+      });
+    // noCheckpoint: its checkpoint at 4 is 10 days old: 1-4 go. cut: 11-15 (checkpoint at 15, 10 days ago).
+    // unordered: 2-3.
+    expect(await run()).toEqual({ audit_events: 11 });
+    expect(await seqs(orgs.unordered)).toEqual([]);
+    expect(await seqs(orgs.noCheckpoint)).toEqual([]);
+    expect(await audit.verify(ctxOf(orgs.noCheckpoint))).toMatchObject({
+      valid: true,
+      anchorSeq: 4,
+      entriesChecked: 0,
+      lastSeq: 4,
+    });
+    expect(await seqs(orgs.cut)).toEqual([16, 17, 18]);
+    expect(await audit.verify(ctxOf(orgs.cut))).toMatchObject({ valid: true, anchorSeq: 15 });
+    expect(await seqs(orgs.forever)).toEqual([1, 2, 3]);
+    expect(await run()).toEqual({ audit_events: 0 });
+    const events = await admin.query<{ metadata: unknown }>(
+      `select metadata from platform_audit_events where action = 'retention.purged' order by seq`,
+    );
+    expect(events.rows.map((r) => r.metadata)).toEqual([
+      { purged: [{ kind: 'audit_events', deleted: 11, keep_days: 'plan' }] },
+      { purged: [{ kind: 'audit_events', deleted: 0, keep_days: 'plan' }] },
+    ]);
+  });
+});
