@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
+import { pino } from 'pino';
+import { connect, testDb } from '../../../test/support/tenancy.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { stripeOrganizations } from '../../platform/tenancy/privileged.js';
 import { suspendExpiredGrace } from './stripe-grace.js';
@@ -40,13 +42,14 @@ describe('Stripe: suspensions and Checkout sessions', () => {
     ]);
   });
   const outcome = async (e: unknown) => (await deliver(e)).json<{ outcome: string }>().outcome;
-  const graceScan = (at: number) =>
+  const graceScan = (at: number, log?: pino.Logger) =>
     suspendExpiredGrace({
       graceExpired: (n, after, limit) => stripeOrganizations(workerPool, 'grace_expired', n, after, limit),
       withTenant: c.tenancy.withTenant,
       now: () => new Date(at),
       billingLink: (slug) => `http://app.test/o/${slug}/billing`,
       organizationChanged: (id) => c.services.organizationPolicies.invalidate(id),
+      ...(log ? { log } : {}),
     });
   const suspendedBy = async (orgId: string) =>
     (
@@ -56,17 +59,23 @@ describe('Stripe: suspensions and Checkout sessions', () => {
         [orgId],
       )
     ).rows[0]!;
-  /** Subscribed, then a failed payment, then billing's suspension after the grace period. */
-  async function billingSuspended(prefix: string) {
+  /** Subscribed, then a failed payment: past due, its grace period ending 7 days after `t`. */
+  async function pastDue(prefix: string) {
     const o = await customerOrg(prefix);
     const t = now();
     await deliver(
       event('customer.subscription.created', subscription(o.customer, 'active', 'price_pro'), t - 10),
     );
     await deliver(event('invoice.payment_failed', invoice(o.customer), t));
+    return { ...o, t };
+  }
+  /** Subscribed, then a failed payment, then billing's suspension after the grace period. */
+  async function billingSuspended(prefix: string) {
+    const o = await pastDue(prefix);
+    const t = o.t;
     expect(await graceScan(t * 1000 + 8 * DAY)).toContain(o.id);
     expect(await suspendedBy(o.id)).toEqual({ suspended_by: 'billing', suspended_by_billing: true });
-    return { ...o, t };
+    return o;
   }
 
   it("a payment does not lift an administrator's suspension set on top of billing's", async () => {
@@ -94,6 +103,71 @@ describe('Stripe: suspensions and Checkout sessions', () => {
     // And a payment lifts that one.
     expect(await outcome(event('invoice.paid', invoice(o.customer), o.t + 300))).toBe('applied');
     expect((await state(o.id)).suspended_at).toBeNull();
+  });
+
+  const waitingOnOrganizations = async () =>
+    Number(
+      (
+        await admin.query<{ n: string }>(
+          `select count(*)::text as n from pg_stat_activity where datname = current_database()
+             and wait_event_type = 'Lock' and query like '%"organizations"%'`,
+        )
+      ).rows[0]!.n,
+    );
+  const waiting = async (n: number) => {
+    for (let i = 0; i < 200 && (await waitingOnOrganizations()) < n; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(await waitingOnOrganizations()).toBeGreaterThanOrEqual(n);
+  };
+  /** Runs `first`, then `second`, both queued behind a lock of the organization row held here; then
+   *  releases it, and returns how each ended. */
+  async function race<A, B>(orgId: string, first: () => Promise<A>, second: () => Promise<B>) {
+    const holder = await connect(testDb().adminUrl);
+    try {
+      await holder.query('begin');
+      await holder.query('select 1 from organizations where id = $1 for update', [orgId]);
+      const a = first();
+      await waiting(1);
+      const b = second();
+      await waiting(2);
+      await holder.query('commit');
+      return await Promise.allSettled([a, b]);
+    } finally {
+      await holder.end();
+    }
+  }
+
+  it('an administrator suspending while the grace job suspends: one lock order, no deadlock, one end state', async () => {
+    // Before, the job locked the customer row first and read the organization unlocked, while an
+    // administrator's suspension locks the organization row, then the customer row: queued behind one
+    // another, they deadlocked (one of them failed).
+    for (const adminFirst of [true, false]) {
+      const o = await pastDue(`ss-race-${adminFirst ? 'admin' : 'job'}`);
+      const lines: string[] = [];
+      const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+      const suspend = () => c.services.platform.setSuspended(adminUser, o.id, true);
+      const expire = () => graceScan(o.t * 1000 + 8 * DAY, log);
+      const settled = adminFirst ? await race(o.id, suspend, expire) : await race(o.id, expire, suspend);
+      expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+      expect(lines.filter((l) => l.includes('billing suspension failed'))).toEqual([]);
+      // Whichever ran first, the administrator's suspension is the one that holds.
+      expect(await suspendedBy(o.id)).toEqual({ suspended_by: 'admin', suspended_by_billing: false });
+    }
+  });
+
+  it('an administrator suspending while a payment arrives: no deadlock, the suspension holds, the payment counts', async () => {
+    for (const adminFirst of [true, false]) {
+      const o = await billingSuspended(`ss-race-paid-${adminFirst ? 'admin' : 'hook'}`);
+      const suspend = () => c.services.platform.setSuspended(adminUser, o.id, true);
+      const pay = () => deliver(event('invoice.paid', invoice(o.customer), o.t + 60));
+      const settled = adminFirst ? await race(o.id, suspend, pay) : await race(o.id, pay, suspend);
+      expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+      const answer = settled[adminFirst ? 1 : 0] as PromiseFulfilledResult<{ statusCode: number }>;
+      expect(answer.value.statusCode).toBe(200);
+      expect(await suspendedBy(o.id)).toEqual({ suspended_by: 'admin', suspended_by_billing: false });
+      expect((await state(o.id)).status).toBe('active');
+    }
   });
 
   it('keeps one open Checkout session per organization; a completed one refuses another', async () => {

@@ -91,7 +91,7 @@ function invoiceSubscription(obj: Record<string, unknown>): string | null {
 
 /**
  * `POST /webhooks/stripe`. Each event id is recorded in `stripe_events` IN THE TRANSACTION OF ITS EFFECTS
- * (the organization's, under its `stripe_customers` row lock): a replay finds it and does nothing; a
+ * (the organization's, under its organization row lock, then its `stripe_customers` row lock): a replay finds it and does nothing; a
  * concurrent duplicate waits for the first delivery's commit, then conflicts and rolls back. Effects:
  * the billing state, the plan (through `applyPlanChange`, audited in the organization's chain), the
  * suspension (lifted on payment) and the owners' mails, all in that one transaction.
@@ -116,6 +116,9 @@ export function createStripeWebhooks(deps: {
 
   async function apply(db: TenantDb, ctx: TenantCtx, event: Stripe.Event, billing: BillingEvent) {
     const orgId = ctx.tenantId;
+    // The organization row first, then the customer row: the order of every path that changes both (the
+    // grace job, an administrator's suspension), so a payment and a suspension cannot deadlock.
+    await repo.lockOrganization(db, orgId);
     const state = (await repo.customerOf(db, orgId, true))!;
     const d = decide(state, billing, deps.graceDays);
     const created = new Date(event.created * 1000);

@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { isTenantId, userActingIn } from '../../platform/tenancy/context.js';
@@ -10,6 +9,7 @@ import { ATTRIBUTE_NAME_RE, PLAN_RE } from '../flags/flag-model.js';
 import { PlatformError } from './platform-admin.errors.js';
 import { applyPlanChange } from '../plans/organization-plan.service.js';
 import { PlansError } from '../plans/plans.errors.js';
+import { followAdministratorSuspension } from '../billing/stripe-admin-suspension.js';
 
 /** Most attributes an organization may carry (they are read by every flag evaluation). */
 export const MAX_ORGANIZATION_ATTRIBUTES = 50;
@@ -178,19 +178,12 @@ export function createPlatformService(deps: {
           .executeTakeFirstOrThrow();
         // The suspension is now the administrator's (a payment does not lift it), or none: billing no
         // longer holds one. Unsuspending an unpaid organization gives it a fresh grace period; when it
-        // ends unpaid, billing suspends it again (docs/billing.md).
-        await db
-          .updateTable('stripe_customers')
-          .set({
-            suspended_by_billing: false,
-            grace_ends_at: suspended
-              ? sql<Date>`grace_ends_at`
-              : sql<Date | null>`case when status = 'past_due'
-                  then ${new Date(Date.now() + (deps.billingGraceDays ?? 7) * 86_400_000)}::timestamptz end`,
-            updated_at: new Date(),
-          })
-          .where('suspended_by_billing', '=', true)
-          .execute();
+        // ends unpaid, billing suspends it again (docs/billing.md). The customer row is locked after the
+        // organization row, the order of every billing path.
+        await followAdministratorSuspension(db, orgId, suspended, {
+          now: new Date(),
+          graceDays: deps.billingGraceDays ?? 7,
+        });
         await recordAudit(db, userActingIn(orgId, adminUserId), {
           action: suspended ? 'organization.suspended' : 'organization.reactivated',
           target: { type: 'organization', id: orgId },
