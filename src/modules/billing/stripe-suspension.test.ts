@@ -11,6 +11,7 @@ import {
   deliver,
   event,
   invoice,
+  mails,
   now,
   org,
   post,
@@ -103,6 +104,46 @@ describe('Stripe: suspensions and Checkout sessions', () => {
     // And a payment lifts that one.
     expect(await outcome(event('invoice.paid', invoice(o.customer), o.t + 300))).toBe('applied');
     expect((await state(o.id)).suspended_at).toBeNull();
+  });
+
+  const paymentFailedMails = async (orgId: string) => (await mails(orgId, /^Payment failed/)).length;
+
+  it("an administrator's suspension on top of billing's, then its unsuspension: a fresh grace period from the unsuspension", async () => {
+    const o = await billingSuspended('ss-ontop-lift');
+    await c.services.platform.setSuspended(adminUser, o.id, true);
+    const mailed = await paymentFailedMails(o.id);
+    const before = Date.now();
+    await c.services.platform.setSuspended(adminUser, o.id, false);
+    const s = await state(o.id);
+    expect(s.suspended_at).toBeNull();
+    expect(s.status).toBe('past_due');
+    // Before, the old grace period (ended) was kept: the job suspended it again at its next run.
+    expect(s.grace_ends_at!.getTime()).toBeGreaterThanOrEqual(before + 7 * DAY);
+    expect(await graceScan(Date.now())).not.toContain(o.id);
+    expect(await graceScan(Date.now() + 6 * DAY)).not.toContain(o.id);
+    // The owners are told the new deadline.
+    expect(await paymentFailedMails(o.id)).toBe(mailed + 1);
+    const last = (await mails(o.id, /^Payment failed/)).at(-1)!.payload as { text: string };
+    expect(last.text).toContain(s.grace_ends_at!.toISOString().slice(0, 10));
+    // Unpaid at its end: billing's suspension again.
+    expect(await graceScan(Date.now() + 8 * DAY)).toContain(o.id);
+    expect(await suspendedBy(o.id)).toEqual({ suspended_by: 'billing', suspended_by_billing: true });
+  });
+
+  it('a grace period that ran out while an administrator held the organization suspended: a fresh one from the unsuspension', async () => {
+    const o = await pastDue('ss-admin-while-due');
+    await c.services.platform.setSuspended(adminUser, o.id, true);
+    await admin.query(
+      `update stripe_customers set grace_ends_at = now() - interval '1 day' where organization_id = $1`,
+      [o.id],
+    );
+    expect(await graceScan(Date.now())).not.toContain(o.id); // the administrator's suspension holds
+    await c.services.platform.setSuspended(adminUser, o.id, false);
+    expect(await graceScan(Date.now())).not.toContain(o.id);
+    const s = await state(o.id);
+    expect(s.suspended_at).toBeNull();
+    expect(s.grace_ends_at!.getTime()).toBeGreaterThan(Date.now() + 6 * DAY);
+    expect(await graceScan(Date.now() + 8 * DAY)).toContain(o.id);
   });
 
   const waitingOnOrganizations = async () =>
