@@ -43,9 +43,14 @@ describe('Stripe: suspensions and Checkout sessions', () => {
     ]);
   });
   const outcome = async (e: unknown) => (await deliver(e)).json<{ outcome: string }>().outcome;
-  const graceScan = (at: number, log?: pino.Logger) =>
+  /** The grace job at `at`; with `only`, as if the scan had found that organization alone (the database
+   *  is shared with other files, whose organizations it must not wait on). */
+  const graceScan = (at: number, log?: pino.Logger, only?: string) =>
     suspendExpiredGrace({
-      graceExpired: (n, after, limit) => stripeOrganizations(workerPool, 'grace_expired', n, after, limit),
+      graceExpired: (n, after, limit) =>
+        only
+          ? Promise.resolve(after ? [] : [only])
+          : stripeOrganizations(workerPool, 'grace_expired', n, after, limit),
       withTenant: c.tenancy.withTenant,
       now: () => new Date(at),
       billingLink: (slug) => `http://app.test/o/${slug}/billing`,
@@ -87,6 +92,13 @@ describe('Stripe: suspensions and Checkout sessions', () => {
     const s = await state(o.id);
     expect(s.status).toBe('active');
     expect(s.suspended_at).not.toBeNull();
+    // The owners are not told it is active again (it is not): the payment counted, the suspension stays.
+    expect(await mails(o.id, /is active again$/)).toEqual([]);
+    const paid = await mails(o.id, /^Payment received for /);
+    expect(paid).toHaveLength(1);
+    expect((paid[0]!.payload as { text: string }).text).toContain(
+      "remains suspended by the platform's administrators",
+    );
   });
 
   it("an administrator's unsuspension gives a fresh grace period, not a lasting exemption", async () => {
@@ -188,7 +200,7 @@ describe('Stripe: suspensions and Checkout sessions', () => {
       const lines: string[] = [];
       const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
       const suspend = () => c.services.platform.setSuspended(adminUser, o.id, true);
-      const expire = () => graceScan(o.t * 1000 + 8 * DAY, log);
+      const expire = () => graceScan(o.t * 1000 + 8 * DAY, log, o.id);
       const settled = adminFirst ? await race(o.id, suspend, expire) : await race(o.id, expire, suspend);
       expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
       expect(lines.filter((l) => l.includes('billing suspension failed'))).toEqual([]);

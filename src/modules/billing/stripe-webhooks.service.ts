@@ -9,7 +9,7 @@ import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { applyPlanChange } from '../plans/organization-plan.service.js';
 import { PlansError } from '../plans/plans.errors.js';
 import { decide, type BillingEvent } from './stripe-billing-state.js';
-import { mailOwners } from './stripe-mail.js';
+import { mailOwners, type BillingMailKind } from './stripe-mail.js';
 import * as repo from './stripe.repository.js';
 import { StripeBillingError } from './stripe.errors.js';
 
@@ -118,7 +118,7 @@ export function createStripeWebhooks(deps: {
     const orgId = ctx.tenantId;
     // The organization row first, then the customer row: the order of every path that changes both (the
     // grace job, an administrator's suspension), so a payment and a suspension cannot deadlock.
-    await repo.lockOrganization(db, orgId);
+    const org = await repo.lockOrganization(db, orgId);
     const state = (await repo.customerOf(db, orgId, true))!;
     const d = decide(state, billing, deps.graceDays);
     const created = new Date(event.created * 1000);
@@ -144,15 +144,23 @@ export function createStripeWebhooks(deps: {
       }
     }
     // Only billing's suspension is lifted: an administrator's stays (organizations.suspension_reason).
-    if (d.reactivate && (await repo.liftBillingSuspension(db, orgId))) {
+    const lifted = d.reactivate && (await repo.liftBillingSuspension(db, orgId));
+    if (lifted) {
       await recordAudit(db, ctx, {
         action: 'organization.reactivated',
         target: { type: 'organization', id: orgId },
         metadata: { via: 'stripe', event: event.id },
       });
     }
+    // A suspension that stays (an administrator's, or the hard delete's): the billing status is active, the
+    // organization is not, and the mail must not say it is.
+    const stillSuspended = org?.lifecycleState === 'suspended' && !lifted;
     for (const kind of d.mails) {
-      await mailOwners(db, orgId, kind, event.id, deps.billingLink, d.next.graceEndsAt);
+      let mail: BillingMailKind | null = kind;
+      if (kind === 'reactivated' && stillSuspended) {
+        mail = org.suspensionReason === 'admin' ? 'paid_still_suspended' : null;
+      }
+      if (mail) await mailOwners(db, orgId, mail, event.id, deps.billingLink, d.next.graceEndsAt);
     }
     return { outcome: d.outcome, planChanged, suspension: d.reactivate };
   }
