@@ -152,13 +152,14 @@ export function createStripeWebhooks(deps: {
         metadata: { via: 'stripe', event: event.id },
       });
     }
-    // A suspension that stays (an administrator's, or the hard delete's): the billing status is active, the
-    // organization is not, and the mail must not say it is.
-    const stillSuspended = org?.lifecycleState === 'suspended' && !lifted;
+    // The billing status is active, but the organization is not (an administrator's suspension stays, or
+    // it is pending deletion or being deleted): the mail must not say it is active again.
+    const activeNow = lifted || org?.lifecycleState === 'active';
     for (const kind of d.mails) {
       let mail: BillingMailKind | null = kind;
-      if (kind === 'reactivated' && stillSuspended) {
-        mail = org.suspensionReason === 'admin' ? 'paid_still_suspended' : null;
+      if (kind === 'reactivated' && !activeNow) {
+        const byAdmin = org?.lifecycleState === 'suspended' && org.suspensionReason === 'admin';
+        mail = byAdmin ? 'paid_still_suspended' : null;
       }
       if (mail) await mailOwners(db, orgId, mail, event.id, deps.billingLink, d.next.graceEndsAt);
     }
