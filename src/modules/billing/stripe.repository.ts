@@ -124,13 +124,9 @@ export async function liftBillingSuspension(db: TenantDb, orgId: string): Promis
   return r !== undefined;
 }
 
-/**
- * Locks the organization row (FOR NO KEY UPDATE, the lock its own update takes) and returns its lifecycle.
- * Every path that changes both the organization and its `stripe_customers` row takes this lock FIRST,
- * then the customer row: the grace job, the webhook and the platform administrators' suspension (whose
- * FOR UPDATE conflicts with it). One order, so two of them can neither deadlock nor act on a state the
- * other is changing.
- */
+/** Locks the organization row (FOR NO KEY UPDATE, the lock its update takes) and returns its lifecycle.
+ *  Every path changing both it and `stripe_customers` locks it FIRST (grace job, webhook, administrators'
+ *  suspension): one order, so none deadlocks with another (docs/billing.md, "Lock order"). */
 export async function lockOrganization(
   db: TenantDb,
   orgId: string,
