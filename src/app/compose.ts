@@ -18,6 +18,8 @@ import { installJobPayloadKey } from '../platform/jobs/payload-seal.js';
 import {
   auditChainsToCheckpoint,
   auditOrganizationsPending,
+  stripeCustomerDeletionResult,
+  stripeCustomerDeletionsDue,
   stripeOrganizations,
   billingOrganizations,
 } from '../platform/tenancy/privileged.js';
@@ -239,6 +241,11 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       stripe: services.billingProviders.stripe,
       scan: (kind, now, after, limit) =>
         stripeOrganizations(checkpointPool, kind, now, after, limit, opts.log),
+      customerDeletions: {
+        due: (now, limit) => stripeCustomerDeletionsDue(checkpointPool, now, limit, opts.log),
+        result: (customerId, error, next) =>
+          stripeCustomerDeletionResult(checkpointPool, customerId, error, next),
+      },
       withTenant: tenancy.withTenant,
       now: opts.now ?? (() => new Date()),
       organizationChanged: (orgId) => services.organizationPolicies.invalidate(orgId),

@@ -417,7 +417,14 @@ export function createServices(deps: {
     ),
     platform: createPlatformService({
       withTenant,
-      ...(opts.stripe ? { billingGraceDays: opts.stripe.graceDays } : {}),
+      ...(billingProviders.stripe
+        ? {
+            billing: {
+              graceDays: billingProviders.stripe.config.graceDays,
+              billingLink: billingProviders.stripe.billingLink,
+            },
+          }
+        : {}),
       platformOrganizations: (sessionToken, after, limit, q) =>
         withPlatformScope(platformDb, sessionToken, (scope) =>
           privileged.platformOrganizations(scope, after, limit, q),

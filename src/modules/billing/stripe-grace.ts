@@ -12,8 +12,9 @@ export const STRIPE_GRACE_CRONTAB = `*/5 * * * * ${STRIPE_GRACE_TASK}\n`;
 
 /**
  * Suspends every organization whose grace period ended (`now` ≥ `grace_ends_at`, still past due, not
- * suspended yet), each in its own tenant transaction: re-checked under its `stripe_customers` row lock
- * (a payment that arrived meanwhile wins), the organization `suspended` for `billing` if it was active (the authenticator then
+ * suspended yet), each in its own tenant transaction: re-checked under its organization row lock, then its
+ * `stripe_customers` row lock, in that order like every path that changes both (a payment or an
+ * administrator's suspension that arrived meanwhile wins), the organization `suspended` for `billing` if it was active (the authenticator then
  * answers 403 ORGANIZATION_SUSPENDED), audited `organization.suspended`, the owners mailed, one commit.
  *
  * @returns the organizations suspended
@@ -35,14 +36,18 @@ export async function suspendExpiredGrace(deps: {
     for (const orgId of ids) {
       try {
         const done = await deps.withTenant(orgId, async (db) => {
+          // The organization row first, then the customer row: the order of every path that changes both
+          // (an administrator's suspension, a webhook), so none deadlocks with this one or acts on a state
+          // read before the other committed.
+          const org = await repo.lockOrganization(db, orgId);
+          if (!org || org.lifecycleState !== 'active') return false;
           const state = await repo.customerOf(db, orgId, true);
           if (
             !state ||
             state.status !== 'past_due' ||
             state.suspendedByBilling ||
             !state.graceEndsAt ||
-            state.graceEndsAt.getTime() > now.getTime() ||
-            (await repo.organizationNotActive(db, orgId))
+            state.graceEndsAt.getTime() > now.getTime()
           ) {
             return false;
           }

@@ -2,10 +2,16 @@ import type { Logger } from 'pino';
 import type { JobHandler } from '../../platform/jobs/worker.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import type { BillingProviders } from './providers/select-provider.js';
+import {
+  deleteStripeCustomers,
+  STRIPE_CUSTOMER_DELETION_CRONTAB,
+  STRIPE_CUSTOMER_DELETION_TASK,
+} from './stripe-customer-deletion.js';
 import { STRIPE_GRACE_CRONTAB, STRIPE_GRACE_TASK, suspendExpiredGrace } from './stripe-grace.js';
 import { pushAllUsage, STRIPE_METER_PUSH_CRONTAB, STRIPE_METER_PUSH_TASK } from './stripe-meter-push.js';
 
-/** The Stripe provider's scheduled jobs (none with the local provider): grace expiry and meter push. */
+/** The Stripe provider's scheduled jobs (none with the local provider): grace expiry, meter push, and the
+ *  deletion in Stripe of deleted organizations' customers. */
 export function stripeJobs(deps: {
   stripe: BillingProviders['stripe'];
   scan: (
@@ -14,6 +20,11 @@ export function stripeJobs(deps: {
     after: string | null,
     limit: number,
   ) => Promise<string[]>;
+  /** The customers the organization purge recorded (worker_api, migration 0034). */
+  customerDeletions: {
+    due: (now: Date, limit: number) => Promise<{ customerId: string; attempts: number }[]>;
+    result: (customerId: string, error: string | null, next: Date | null) => Promise<number | null>;
+  };
   withTenant: WithTenant;
   now: () => Date;
   organizationChanged: (orgId: string) => void;
@@ -33,6 +44,14 @@ export function stripeJobs(deps: {
           log: deps.log,
         });
       },
+      [STRIPE_CUSTOMER_DELETION_TASK]: async () => {
+        await deleteStripeCustomers({
+          stripe: stripe.client,
+          ...deps.customerDeletions,
+          now: deps.now,
+          log: deps.log,
+        });
+      },
       [STRIPE_METER_PUSH_TASK]: async () => {
         await pushAllUsage({
           subscribed: (after, limit) => deps.scan('subscribed', deps.now(), after, limit),
@@ -41,6 +60,6 @@ export function stripeJobs(deps: {
         });
       },
     },
-    crontab: STRIPE_GRACE_CRONTAB + STRIPE_METER_PUSH_CRONTAB,
+    crontab: STRIPE_GRACE_CRONTAB + STRIPE_METER_PUSH_CRONTAB + STRIPE_CUSTOMER_DELETION_CRONTAB,
   };
 }

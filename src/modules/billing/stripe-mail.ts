@@ -5,7 +5,8 @@ import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { BillingMail } from './stripe-billing-state.js';
 import { ownersToMail } from './stripe.repository.js';
 
-export type BillingMailKind = BillingMail | 'suspended';
+/** `paid_still_suspended`: paid, but an administrator's suspension stays (instead of `reactivated`). */
+export type BillingMailKind = BillingMail | 'suspended' | 'paid_still_suspended';
 
 /** The text of one billing mail (plain text: no organization name is ever put into HTML). */
 export function billingMail(
@@ -26,6 +27,10 @@ export function billingMail(
       `${org} is suspended because its payment is overdue. Pay the open invoice to reactivate it.`,
     ],
     reactivated: [`${org} is active again`, `The payment for ${org} was received; it is active again.`],
+    paid_still_suspended: [
+      `Payment received for ${org}`,
+      `The payment for ${org} was received, but ${org} remains suspended by the platform's administrators: ask them to lift the suspension.`,
+    ],
     canceled: [
       `The subscription of ${org} ended`,
       `The subscription of ${org} ended; the organization is back on the free plan.`,

@@ -9,7 +9,7 @@ import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { applyPlanChange } from '../plans/organization-plan.service.js';
 import { PlansError } from '../plans/plans.errors.js';
 import { decide, type BillingEvent } from './stripe-billing-state.js';
-import { mailOwners } from './stripe-mail.js';
+import { mailOwners, type BillingMailKind } from './stripe-mail.js';
 import * as repo from './stripe.repository.js';
 import { StripeBillingError } from './stripe.errors.js';
 
@@ -91,7 +91,7 @@ function invoiceSubscription(obj: Record<string, unknown>): string | null {
 
 /**
  * `POST /webhooks/stripe`. Each event id is recorded in `stripe_events` IN THE TRANSACTION OF ITS EFFECTS
- * (the organization's, under its `stripe_customers` row lock): a replay finds it and does nothing; a
+ * (the organization's, under its organization row lock, then its `stripe_customers` row lock): a replay finds it and does nothing; a
  * concurrent duplicate waits for the first delivery's commit, then conflicts and rolls back. Effects:
  * the billing state, the plan (through `applyPlanChange`, audited in the organization's chain), the
  * suspension (lifted on payment) and the owners' mails, all in that one transaction.
@@ -116,6 +116,9 @@ export function createStripeWebhooks(deps: {
 
   async function apply(db: TenantDb, ctx: TenantCtx, event: Stripe.Event, billing: BillingEvent) {
     const orgId = ctx.tenantId;
+    // The organization row first, then the customer row: the order of every path that changes both (the
+    // grace job, an administrator's suspension), so a payment and a suspension cannot deadlock.
+    const org = await repo.lockOrganization(db, orgId);
     const state = (await repo.customerOf(db, orgId, true))!;
     const d = decide(state, billing, deps.graceDays);
     const created = new Date(event.created * 1000);
@@ -141,15 +144,24 @@ export function createStripeWebhooks(deps: {
       }
     }
     // Only billing's suspension is lifted: an administrator's stays (organizations.suspension_reason).
-    if (d.reactivate && (await repo.liftBillingSuspension(db, orgId))) {
+    const lifted = d.reactivate && (await repo.liftBillingSuspension(db, orgId));
+    if (lifted) {
       await recordAudit(db, ctx, {
         action: 'organization.reactivated',
         target: { type: 'organization', id: orgId },
         metadata: { via: 'stripe', event: event.id },
       });
     }
+    // The billing status is active, but the organization is not (an administrator's suspension stays, or
+    // it is pending deletion or being deleted): the mail must not say it is active again.
+    const activeNow = lifted || org?.lifecycleState === 'active';
     for (const kind of d.mails) {
-      await mailOwners(db, orgId, kind, event.id, deps.billingLink, d.next.graceEndsAt);
+      let mail: BillingMailKind | null = kind;
+      if (kind === 'reactivated' && !activeNow) {
+        const byAdmin = org?.lifecycleState === 'suspended' && org.suspensionReason === 'admin';
+        mail = byAdmin ? 'paid_still_suspended' : null;
+      }
+      if (mail) await mailOwners(db, orgId, mail, event.id, deps.billingLink, d.next.graceEndsAt);
     }
     return { outcome: d.outcome, planChanged, suspension: d.reactivate };
   }

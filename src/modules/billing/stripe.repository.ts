@@ -124,15 +124,20 @@ export async function liftBillingSuspension(db: TenantDb, orgId: string): Promis
   return r !== undefined;
 }
 
-/** Whether the organization is in any state but `active` (suspended, or pending deletion): billing then
- *  leaves it alone. */
-export async function organizationNotActive(db: TenantDb, orgId: string): Promise<boolean> {
+/** Locks the organization row (FOR NO KEY UPDATE, the lock its update takes) and returns its lifecycle.
+ *  Every path changing both it and `stripe_customers` locks it FIRST (grace job, webhook, administrators'
+ *  suspension): one order, so none deadlocks with another (docs/billing.md, "Lock order"). */
+export async function lockOrganization(
+  db: TenantDb,
+  orgId: string,
+): Promise<{ lifecycleState: string; suspensionReason: string | null } | undefined> {
   const r = await db
     .selectFrom('organizations')
-    .select(['lifecycle_state'])
+    .select(['lifecycle_state', 'suspension_reason'])
     .where('id', '=', orgId)
+    .forNoKeyUpdate()
     .executeTakeFirst();
-  return r !== undefined && r.lifecycle_state !== 'active';
+  return r ? { lifecycleState: r.lifecycle_state, suspensionReason: r.suspension_reason } : undefined;
 }
 
 /** Whether a Stripe subscription of the organization still bills it (active, past due or paused): its

@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { isTenantId, userActingIn } from '../../platform/tenancy/context.js';
@@ -10,6 +9,7 @@ import { ATTRIBUTE_NAME_RE, PLAN_RE } from '../flags/flag-model.js';
 import { PlatformError } from './platform-admin.errors.js';
 import { applyPlanChange } from '../plans/organization-plan.service.js';
 import { PlansError } from '../plans/plans.errors.js';
+import { followAdministratorSuspension } from '../billing/stripe-admin-suspension.js';
 
 /** Most attributes an organization may carry (they are read by every flag evaluation). */
 export const MAX_ORGANIZATION_ATTRIBUTES = 50;
@@ -98,9 +98,9 @@ function checkTargeting(patch: { plan?: string; attributes?: Record<string, unkn
 /** Platform administration (routes require a platform administrator; org roles do not count). */
 export function createPlatformService(deps: {
   withTenant: WithTenant;
-  /** STRIPE_GRACE_DAYS: an administrator's unsuspension of a billing suspension restarts the grace
-   *  period with this length (default 7). */
-  billingGraceDays?: number;
+  /** With Stripe: STRIPE_GRACE_DAYS (an administrator's unsuspension of a past-due organization gives
+   *  a fresh grace period of this length, default 7) and the billing page linked from the owners' mail. */
+  billing?: { graceDays: number; billingLink: (slug: string) => string };
   /** The privileged read, run in the platform scope opened by the administrator's raw session token (the
    *  database checks the session is a live one of a platform administrator). */
   platformOrganizations: (
@@ -177,20 +177,15 @@ export function createPlatformService(deps: {
           .returning('suspended_at')
           .executeTakeFirstOrThrow();
         // The suspension is now the administrator's (a payment does not lift it), or none: billing no
-        // longer holds one. Unsuspending an unpaid organization gives it a fresh grace period; when it
-        // ends unpaid, billing suspends it again (docs/billing.md).
-        await db
-          .updateTable('stripe_customers')
-          .set({
-            suspended_by_billing: false,
-            grace_ends_at: suspended
-              ? sql<Date>`grace_ends_at`
-              : sql<Date | null>`case when status = 'past_due'
-                  then ${new Date(Date.now() + (deps.billingGraceDays ?? 7) * 86_400_000)}::timestamptz end`,
-            updated_at: new Date(),
-          })
-          .where('suspended_by_billing', '=', true)
-          .execute();
+        // longer holds one. Unsuspending a past-due organization gives it a fresh grace period from now
+        // (its owners mailed the deadline); when it ends unpaid, billing suspends it again
+        // (docs/billing.md). The customer row is locked after the organization row, the order of every
+        // billing path.
+        const graceEndsAt = await followAdministratorSuspension(db, orgId, suspended, {
+          now: new Date(),
+          graceDays: deps.billing?.graceDays ?? 7,
+          ...(deps.billing ? { billingLink: deps.billing.billingLink } : {}),
+        });
         await recordAudit(db, userActingIn(orgId, adminUserId), {
           action: suspended ? 'organization.suspended' : 'organization.reactivated',
           target: { type: 'organization', id: orgId },
@@ -204,7 +199,11 @@ export function createPlatformService(deps: {
               suspension_reason: suspended ? 'admin' : null,
             },
           },
-          metadata: { via: 'platform', ...(suspended ? { reason: 'admin' } : {}) },
+          metadata: {
+            via: 'platform',
+            ...(suspended ? { reason: 'admin' } : {}),
+            ...(graceEndsAt ? { graceEndsAt: graceEndsAt.toISOString() } : {}),
+          },
         });
         return true;
       });

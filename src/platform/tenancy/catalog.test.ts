@@ -397,6 +397,9 @@ describe('catalog: every tenant table is protected', () => {
       'app_priv_platform_organizations',
       // Organizations pending deletion: only in a platform administrator's platform scope (0026).
       'app_priv_platform_organizations_pending_deletion',
+      // Deleted organizations' Stripe customers still to delete in Stripe: the worker role's job (0034).
+      'app_priv_stripe_customer_deletion_result',
+      'app_priv_stripe_customer_deletions_due',
       // Which organization a Stripe customer id belongs to: the webhook, outside any scope (0021).
       'app_priv_stripe_organization_by_customer',
       // Organizations in an ended grace period / with a subscription: the worker role's Stripe jobs.
@@ -423,6 +426,7 @@ describe('catalog: every tenant table is protected', () => {
         f.proname === 'app_priv_audit_chains_to_checkpoint' ||
         f.proname === 'app_priv_audit_orgs_pending' ||
         f.proname === 'app_priv_stripe_organizations' ||
+        f.proname.startsWith('app_priv_stripe_customer_deletion') ||
         f.proname === 'app_priv_billing_organizations' ||
         f.proname === 'app_priv_account_export_rows' ||
         f.proname.startsWith('app_retention_') ||

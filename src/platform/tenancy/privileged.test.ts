@@ -11,6 +11,8 @@ import {
   auditChainsToCheckpoint,
   auditOrganizationsPending,
   billingOrganizations,
+  stripeCustomerDeletionResult,
+  stripeCustomerDeletionsDue,
   stripeOrganizations,
 } from './privileged.js';
 
@@ -503,6 +505,24 @@ describe('definer functions refuse outside their contract', () => {
         workerPool.query(`select * from worker_api.app_priv_stripe_organizations('x', now(), null, 1)`),
       ).rejects.toThrow(/unknown kind/);
       await expectRefusedInTenantScope(workerPool, orgB, refused, call);
+    } finally {
+      await workerPool.end();
+    }
+  });
+
+  it('app_priv_stripe_customer_deletion* (deleted organizations’ customers): the worker role’s, not the runtime role’s; refused inside a scope', async () => {
+    const due = 'select * from worker_api.app_priv_stripe_customer_deletions_due(now(), 10)';
+    const result = `select worker_api.app_priv_stripe_customer_deletion_result('cus_none', null, null)`;
+    await expect(app.query(due)).rejects.toThrow(/permission denied/);
+    await expect(app.query(result)).rejects.toThrow(/permission denied/);
+    // The record itself is out of the runtime role's reach.
+    await expect(app.query('select * from stripe_customer_deletions')).rejects.toThrow(/permission denied/);
+    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    try {
+      await expect(stripeCustomerDeletionsDue(workerPool, new Date(), 10)).resolves.toBeInstanceOf(Array);
+      await expect(stripeCustomerDeletionResult(workerPool, 'cus_none', null, null)).resolves.toBeNull();
+      await expectRefusedInTenantScope(workerPool, orgB, refused, due);
+      await expectRefusedInTenantScope(workerPool, orgB, refused, result);
     } finally {
       await workerPool.end();
     }

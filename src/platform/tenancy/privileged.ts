@@ -213,6 +213,39 @@ export async function stripeOrganizations(
 }
 
 /**
+ * Stripe customers of deleted organizations still to delete in Stripe, due at `now` (migration 0034; the
+ * purge recorded them). Worker role only, outside any tenant scope: they belong to no tenant any more.
+ */
+export async function stripeCustomerDeletionsDue(
+  workerPool: pg.Pool,
+  now: Date,
+  limit: number,
+  log?: Logger,
+): Promise<{ customerId: string; attempts: number }[]> {
+  log?.debug({ privileged_operation: 'stripe_customer_deletions_due', limit }, 'privileged operation');
+  const res = await workerPool.query<{ customer_id: string; attempts: number }>(
+    'select customer_id, attempts from worker_api.app_priv_stripe_customer_deletions_due($1, $2)',
+    [now, limit],
+  );
+  return res.rows.map((r) => ({ customerId: r.customer_id, attempts: r.attempts }));
+}
+
+/** One attempt's outcome: deleted in Stripe (`error` null), or failed and retried at `next`. Returns the
+ *  attempts counted so far (null when the customer was not pending). */
+export async function stripeCustomerDeletionResult(
+  workerPool: pg.Pool,
+  customerId: string,
+  error: string | null,
+  next: Date | null,
+): Promise<number | null> {
+  const res = await workerPool.query<{ attempts: number | null }>(
+    'select worker_api.app_priv_stripe_customer_deletion_result($1, $2, $3) as attempts',
+    [customerId, error, next],
+  );
+  return res.rows[0]?.attempts ?? null;
+}
+
+/**
  * Organizations whose audit chain moved since their last checkpoint signed with `keyId`, by id (the
  * hourly checkpoint job; nothing else about them). Runs on a pool of the WORKER role, the only role that
  * may call `worker_api.app_priv_audit_chains_to_checkpoint` (it enumerates every organization with audit

@@ -4,7 +4,8 @@
  * `host`/`port`/`protocol` options, or STRIPE_API_BASE) instead of a mock of it. Stripe cannot be
  * reached from the test machines.
  *
- * Endpoints: `POST /v1/customers`, `POST /v1/subscriptions`, `GET /v1/subscriptions/:id`,
+ * Endpoints: `POST /v1/customers`, `DELETE /v1/customers/:id` (404 `resource_missing` once gone; its
+ * subscriptions cancelled), `POST /v1/subscriptions`, `GET /v1/subscriptions/:id`,
  * `POST /v1/billing/meter_events` (deduplicated by `identifier`, as Stripe does: a repeat answers 400
  * `duplicate_meter_event`, the code Stripe's API reference names, and is not counted), `POST /v1/checkout/sessions`,
  * `GET /v1/checkout/sessions/:id`, `POST /v1/checkout/sessions/:id/expire` (an open session only),
@@ -50,6 +51,8 @@ export interface StripeFakeServer {
   /** SDK options that point `new Stripe(key, …)` here. */
   readonly sdkOptions: { host: string; port: number; protocol: 'http' };
   readonly customers: Map<string, Record<string, unknown>>;
+  /** Customers deleted through `DELETE /v1/customers/:id`. */
+  readonly deletedCustomers: Set<string>;
   readonly subscriptions: Map<string, Record<string, unknown>>;
   /** Meter events accepted, by identifier (a repeated identifier is refused and not added). */
   readonly meterEvents: Map<string, FakeMeterEvent>;
@@ -77,6 +80,7 @@ const id = (prefix: string) => `${prefix}_${randomBytes(8).toString('hex')}`;
 /** Starts the fake on 127.0.0.1 (a free port). `secretKey`: the key the SDK must present. */
 export async function startStripeFake(secretKey: string): Promise<StripeFakeServer> {
   const customers = new Map<string, Record<string, unknown>>();
+  const deletedCustomers = new Set<string>();
   const subscriptions = new Map<string, Record<string, unknown>>();
   const meterEvents = new Map<string, FakeMeterEvent>();
   const idempotent = new Map<string, { body: string; status: number; answer: unknown }>();
@@ -103,6 +107,15 @@ export async function startStripeFake(secretKey: string): Promise<StripeFakeServ
       };
       customers.set(c.id, c);
       return [200, c];
+    }
+    const cus = /^\/v1\/customers\/([A-Za-z0-9_]+)$/.exec(path);
+    if (method === 'DELETE' && cus) {
+      // As Stripe: the customer is gone (a later request answers 404 resource_missing) and its
+      // subscriptions are cancelled at once.
+      if (!customers.delete(cus[1]!)) return [404, missing('customer')[1]];
+      deletedCustomers.add(cus[1]!);
+      for (const s of subscriptions.values()) if (s.customer === cus[1]) s.status = 'canceled';
+      return [200, { id: cus[1], object: 'customer', deleted: true }];
     }
     if (method === 'POST' && path === '/v1/subscriptions') {
       if (typeof form.customer !== 'string' || !customers.has(form.customer)) return missing('customer');
@@ -268,6 +281,7 @@ export async function startStripeFake(secretKey: string): Promise<StripeFakeServ
     port,
     sdkOptions: { host: '127.0.0.1', port, protocol: 'http' },
     customers,
+    deletedCustomers,
     subscriptions,
     meterEvents,
     get meterEventRequests() {
