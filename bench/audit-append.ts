@@ -11,7 +11,7 @@
  * acting inside a request context with a client IP and a browser's user agent, both sealed under the
  * user's personal key (personal-fields.ts, the composition's key store over a local KMS and the key vault; keys cached 60 s
  * as in the server, so a run also reads and unwraps them again now and then).
- * Usage: npm run bench:audit  (env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_POOL, BENCH_DATABASE_URL)
+ * Usage: npm run bench:audit  (env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_POOL, BENCH_DATABASE_URL, BENCH_ONLY)
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -32,6 +32,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const POOL = Number(process.env.BENCH_POOL ?? 8);
 const WRITERS = 16;
+/** Only these cases (e.g. `writeAndEvent 100Orgs`, comma-separated): for profiling. */
+const ONLY = process.env.BENCH_ONLY?.split(',').map((x) => x.trim());
 
 const USER_AGENT =
   'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
@@ -70,6 +72,8 @@ interface Round {
   readonly cpuUs: number;
   /** Of which PostgreSQL's. */
   readonly pgUs: number;
+  /** Of which the drain of the sealer after the run (the chaining; the sealer's delay outlasts a run). */
+  readonly sealUs: number;
 }
 
 const { db, close } = await benchDatabase();
@@ -136,23 +140,27 @@ try {
     },
   });
   const groups = { oneOrg: cases(() => one), '100Orgs': cases(anyOrg) };
-  const ops = Object.entries(groups).flatMap(([g, cs]) =>
-    Object.entries(cs).map(([c, op]) => [`${c} ${g}`, op] as const),
-  );
+  const ops = Object.entries(groups)
+    .flatMap(([g, cs]) => Object.entries(cs).map(([c, op]) => [`${c} ${g}`, op] as const))
+    .filter(([name]) => !ONLY || ONLY.includes(name));
+  if (ops.length === 0) throw new Error('BENCH_ONLY names no case');
 
   async function run(name: string, seconds: number, op: () => Promise<unknown>): Promise<Round> {
     const cpu = startCpuAccounting(undefined);
     const r = await measure(name, seconds, WRITERS, op);
+    const sealing = startCpuAccounting(undefined);
     const t0 = performance.now();
     await sealer.flush(); // the chaining of this run's events is part of its cost
     const drain = (performance.now() - t0) / 1000;
     const used = cpu.stop();
+    const sealed = sealing.stop();
     return {
       rate: r.ops / (r.seconds + drain),
       p50: r.p50,
       p99: r.p99,
       cpuUs: ((used.mainThread + used.otherThreads + used.postgres) / r.ops) * 1e6,
       pgUs: (used.postgres / r.ops) * 1e6,
+      sealUs: ((sealed.mainThread + sealed.otherThreads + sealed.postgres) / r.ops) * 1e6,
     };
   }
 
@@ -170,6 +178,7 @@ try {
         p99: median(rs.map((r) => r.p99)),
         cpuUs: median(rs.map((r) => r.cpuUs)),
         pgUs: median(rs.map((r) => r.pgUs)),
+        sealUs: median(rs.map((r) => r.sealUs)),
       },
     ]),
   );
@@ -178,13 +187,14 @@ try {
   );
   for (const [name, r] of Object.entries(s)) {
     console.log(
-      `  ${name.padEnd(22)} ${r.rate.toFixed(0).padStart(7)} tx/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   cpu ${r.cpuUs.toFixed(0)} µs/tx (PostgreSQL ${r.pgUs.toFixed(0)})`,
+      `  ${name.padEnd(22)} ${r.rate.toFixed(0).padStart(7)} tx/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   cpu ${r.cpuUs.toFixed(0)} µs/tx (PostgreSQL ${r.pgUs.toFixed(0)}, sealing ${r.sealUs.toFixed(0)})`,
     );
   }
   for (const g of Object.keys(groups)) {
-    const base = s[`write ${g}`]!;
+    const base = s[`write ${g}`];
     for (const c of ['writeAndEvent', 'eventOnly']) {
-      const x = s[`${c} ${g}`]!;
+      const x = s[`${c} ${g}`];
+      if (!base || !x) continue;
       console.log(
         `  ratio ${`${c}/write ${g}`.padEnd(28)} = ${(x.rate / base.rate).toFixed(3)} (CPU per tx ${(x.cpuUs / base.cpuUs).toFixed(2)}x)`,
       );
