@@ -7,13 +7,22 @@
  * rates include the cost of chaining every event (the CPU figures include it too). Runs are interleaved
  * (each round runs every case once), medians of the rounds reported. Afterwards every chain is sealed and
  * verified (gapless, every hash recomputed, nothing left pending).
- * Usage: npm run bench:audit  (env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_POOL, BENCH_DATABASE_URL)
+ * Each event is recorded as the server records a user's action: a signed-in user (one of 5 per organization)
+ * acting inside a request context with a client IP and a browser's user agent, both sealed under the
+ * user's personal key (personal-fields.ts, the composition's key store over a local KMS and the key vault; keys cached 60 s
+ * as in the server, so a run also reads and unwraps them again now and then).
+ * Usage: npm run bench:audit  (env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_POOL, BENCH_DATABASE_URL, BENCH_ONLY)
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { createTenancy } from '../src/platform/tenancy/tenancy.js';
 import { recordAudit } from '../src/platform/audit/record.js';
 import { createAuditSealer } from '../src/platform/audit/sealer.js';
-import { systemCtx } from '../src/platform/tenancy/context.js';
+import { usePersonalDataKeys } from '../src/platform/audit/personal-fields.js';
+import { createUserKeyStore } from '../src/platform/user-keys/user-keys.js';
+import { createLocalKms } from '../src/platform/tenant-keys/kms-local.js';
+import { createKeyVault } from '../src/platform/tenant-keys/key-vault.js';
+import { runWithContext, type TenantCtx } from '../src/platform/tenancy/context.js';
 import type { TenantDb } from '../src/platform/tenancy/tenant-database.js';
 import { verifyOrganizationChain } from '../src/modules/audit/audit-verification.js';
 import { benchDatabase, measure, median, seedProjects } from './harness.js';
@@ -23,6 +32,36 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const POOL = Number(process.env.BENCH_POOL ?? 8);
 const WRITERS = 16;
+/** Only these cases (e.g. `writeAndEvent 100Orgs`, comma-separated): for profiling. */
+const ONLY = process.env.BENCH_ONLY?.split(',').map((x) => x.trim());
+
+const USER_AGENT =
+  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+
+/** `perOrg` users for each organization (no membership needed to record), their ids by organization. */
+async function seedUsers(adminUrl: string, orgs: string[], perOrg: number): Promise<Map<string, string[]>> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const res = await admin.query<{ org: string; id: string }>(
+      `with u as (
+         insert into users (id, email, email_normalized)
+         select gen_random_uuid(), 'bench-' || o.i || '-' || g || '@example.test',
+                'bench-' || o.i || '-' || g || '@example.test'
+           from unnest($1::uuid[]) with ordinality o(org, i), generate_series(1, $2::int) g
+         returning id, email
+       )
+       select o.org, u.id from u
+         join unnest($1::uuid[]) with ordinality o(org, i) on u.email like 'bench-' || o.i || '-%'`,
+      [orgs, perOrg],
+    );
+    const out = new Map<string, string[]>();
+    for (const r of res.rows) out.set(r.org, [...(out.get(r.org) ?? []), r.id]);
+    return out;
+  } finally {
+    await admin.end();
+  }
+}
 
 interface Round {
   /** Operations per second, the seal drain included. */
@@ -33,6 +72,8 @@ interface Round {
   readonly cpuUs: number;
   /** Of which PostgreSQL's. */
   readonly pgUs: number;
+  /** Of which the drain of the sealer after the run (the chaining; the sealer's delay outlasts a run). */
+  readonly sealUs: number;
 }
 
 const { db, close } = await benchDatabase();
@@ -40,7 +81,20 @@ try {
   const seeded = await seedProjects(db.adminUrl, 100, 1);
   const orgs = [...new Set(seeded.map((r) => r.org))];
   const one = orgs[0]!;
+  const usersOf = await seedUsers(db.adminUrl, orgs, 5);
   const tenancy = createTenancy({ url: db.url, poolSize: POOL });
+  // As the composition does (src/app/services.ts): every event of a user actor seals its IP and UA.
+  // The personal keys live in the key vault, as in the server.
+  const keyVault = createKeyVault({ url: db.keyVaultUrl });
+  await keyVault.ensureSchema();
+  usePersonalDataKeys(
+    tenancy.control.db,
+    createUserKeyStore({
+      kms: createLocalKms(randomBytes(32)),
+      vault: keyVault.persons,
+      subjectSecret: randomBytes(32),
+    }),
+  );
   const sealer = createAuditSealer({ withTenant: tenancy.withTenant, databases: [tenancy.control.db] });
   const anyOrg = () => orgs[Math.floor(Math.random() * orgs.length)]!;
   let n = 0;
@@ -49,47 +103,64 @@ try {
       .insertInto('projects')
       .values({ organization_id: org, id: randomUUID(), name: `b${n++}` })
       .execute();
-  const event = (t: TenantDb, org: string) =>
-    recordAudit(t, systemCtx(org, 'bench'), {
+  const event = (t: TenantDb, ctx: TenantCtx) =>
+    recordAudit(t, ctx, {
       action: 'project.updated',
       target: { type: 'project', id: randomUUID() },
       changes: { before: { name: `n${n}` }, after: { name: `n${n + 1}` } },
     });
+  /** Runs `fn` as a request of a random user of `org` would (request context with IP and UA). */
+  const asUser = <T>(org: string, fn: (ctx: TenantCtx) => Promise<T>): Promise<T> => {
+    const users = usersOf.get(org)!;
+    const userId = users[Math.floor(Math.random() * users.length)]!;
+    const requestId = randomUUID();
+    const principal = { kind: 'user', userId } as const;
+    return runWithContext(
+      { requestId, tenantId: org, principal, ip: `203.0.113.${n % 250}`, userAgent: USER_AGENT },
+      () => fn({ tenantId: org, actor: principal, requestId }),
+    );
+  };
   const cases = (org: () => string): Record<string, () => Promise<unknown>> => ({
     write: () => {
       const o = org();
-      return tenancy.withTenant(o, (t) => write(t, o));
+      return asUser(o, () => tenancy.withTenant(o, (t) => write(t, o)));
     },
     writeAndEvent: () => {
       const o = org();
-      return tenancy.withTenant(o, async (t) => {
-        await write(t, o);
-        await event(t, o);
-      });
+      return asUser(o, (ctx) =>
+        tenancy.withTenant(o, async (t) => {
+          await write(t, o);
+          await event(t, ctx);
+        }),
+      );
     },
     eventOnly: () => {
       const o = org();
-      return tenancy.withTenant(o, (t) => event(t, o));
+      return asUser(o, (ctx) => tenancy.withTenant(o, (t) => event(t, ctx)));
     },
   });
   const groups = { oneOrg: cases(() => one), '100Orgs': cases(anyOrg) };
-  const ops = Object.entries(groups).flatMap(([g, cs]) =>
-    Object.entries(cs).map(([c, op]) => [`${c} ${g}`, op] as const),
-  );
+  const ops = Object.entries(groups)
+    .flatMap(([g, cs]) => Object.entries(cs).map(([c, op]) => [`${c} ${g}`, op] as const))
+    .filter(([name]) => !ONLY || ONLY.includes(name));
+  if (ops.length === 0) throw new Error('BENCH_ONLY names no case');
 
   async function run(name: string, seconds: number, op: () => Promise<unknown>): Promise<Round> {
     const cpu = startCpuAccounting(undefined);
     const r = await measure(name, seconds, WRITERS, op);
+    const sealing = startCpuAccounting(undefined);
     const t0 = performance.now();
     await sealer.flush(); // the chaining of this run's events is part of its cost
     const drain = (performance.now() - t0) / 1000;
     const used = cpu.stop();
+    const sealed = sealing.stop();
     return {
       rate: r.ops / (r.seconds + drain),
       p50: r.p50,
       p99: r.p99,
       cpuUs: ((used.mainThread + used.otherThreads + used.postgres) / r.ops) * 1e6,
       pgUs: (used.postgres / r.ops) * 1e6,
+      sealUs: ((sealed.mainThread + sealed.otherThreads + sealed.postgres) / r.ops) * 1e6,
     };
   }
 
@@ -107,6 +178,7 @@ try {
         p99: median(rs.map((r) => r.p99)),
         cpuUs: median(rs.map((r) => r.cpuUs)),
         pgUs: median(rs.map((r) => r.pgUs)),
+        sealUs: median(rs.map((r) => r.sealUs)),
       },
     ]),
   );
@@ -115,13 +187,14 @@ try {
   );
   for (const [name, r] of Object.entries(s)) {
     console.log(
-      `  ${name.padEnd(22)} ${r.rate.toFixed(0).padStart(7)} tx/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   cpu ${r.cpuUs.toFixed(0)} µs/tx (PostgreSQL ${r.pgUs.toFixed(0)})`,
+      `  ${name.padEnd(22)} ${r.rate.toFixed(0).padStart(7)} tx/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   cpu ${r.cpuUs.toFixed(0)} µs/tx (PostgreSQL ${r.pgUs.toFixed(0)}, sealing ${r.sealUs.toFixed(0)})`,
     );
   }
   for (const g of Object.keys(groups)) {
-    const base = s[`write ${g}`]!;
+    const base = s[`write ${g}`];
     for (const c of ['writeAndEvent', 'eventOnly']) {
-      const x = s[`${c} ${g}`]!;
+      const x = s[`${c} ${g}`];
+      if (!base || !x) continue;
       console.log(
         `  ratio ${`${c}/write ${g}`.padEnd(28)} = ${(x.rate / base.rate).toFixed(3)} (CPU per tx ${(x.cpuUs / base.cpuUs).toFixed(2)}x)`,
       );
@@ -146,6 +219,7 @@ try {
     `  verified ${orgs.length} chains, ${entries} entries, all gapless and intact, none pending (${(entries / secs).toFixed(0)} entries/s)`,
   );
   await tenancy.close();
+  await keyVault.close();
 } finally {
   await close();
 }

@@ -20,6 +20,22 @@ function fillRandom(into: Buffer, offset: number, n: number): void {
 }
 
 /**
+ * `n` (at most 64) fresh random bytes from the same pool: a view that no other caller ever gets (the pool
+ * is consumed, never refilled in place). For nonces drawn per value (personal-seal.ts), where one
+ * `randomBytes` call each cost more than the encryption itself on a loaded machine.
+ */
+export function pooledRandomBytes(n: number): Buffer {
+  if (n > 64) throw new RangeError('pooledRandomBytes serves at most 64 bytes');
+  if (pooled + n > pool.length) {
+    pool = randomBytes(POOL_SIZE);
+    pooled = 0;
+  }
+  const out = pool.subarray(pooled, pooled + n);
+  pooled += n;
+  return out;
+}
+
+/**
  * A UUIDv7 (RFC 9562): 48-bit millisecond timestamp then randomness, so ids sort by creation time
  * and work as stable pagination cursors. Monotonic within a process.
  */

@@ -66,6 +66,42 @@ export interface PersonalKeys {
   readonly created: ReadonlyArray<readonly [string, UserKeyState]>;
 }
 
+const NO_KEYS_CREATED: PersonalKeys['created'] = [];
+
+/**
+ * The keys an event needs when every one is cached (no round trip, no promise: the common case of an
+ * audited write); null when nothing of the event is sealed, undefined when one must be read
+ * (`personalKeysFor`).
+ */
+export function cachedPersonalKeys(
+  store: UserKeyStore,
+  actor: Principal,
+  event: AuditEventInput,
+): PersonalKeys | null | undefined {
+  const actorSubject = personalSubjectOf(actor);
+  const subject = event.personal?.subject ?? null;
+  if (!actorSubject && !subject) return null;
+  let a: SubjectKey | null = null;
+  if (actorSubject) {
+    const id = store.subjectId(actorSubject);
+    const hit = store.cached(id);
+    if (!hit) return undefined;
+    a = { subjectId: id, state: hit };
+  }
+  let s: SubjectKey | null = null;
+  if (subject) {
+    if (subject.kind === 'user' && actorSubject?.kind === 'user' && subject.userId === actorSubject.userId) {
+      s = a;
+    } else {
+      const id = store.subjectId(subject);
+      const hit = store.cached(id);
+      if (!hit) return undefined;
+      s = { subjectId: id, state: hit };
+    }
+  }
+  return { actor: a, subject: s, created: NO_KEYS_CREATED };
+}
+
 /**
  * The keys an event needs, from the cache (no round trip) or the key vault (created there on first need).
  * Null when nothing of the event is sealed (no user or API key behind the actor, no subject).

@@ -4,7 +4,7 @@ import { TenancyError } from '../tenancy/errors.js';
 import type { AuditEntry, AuditEventInput } from './chain.js';
 import { draftEntry } from './draft.js';
 import { deferDomainEvent } from '../events/outbox.js';
-import { personalDataKeysOf, personalKeysFor, sealEntry } from './personal-fields.js';
+import { cachedPersonalKeys, personalDataKeysOf, personalKeysFor, sealEntry } from './personal-fields.js';
 
 export type { AuditEventInput } from './chain.js';
 export { jsonText, splitAtSeq } from './draft.js';
@@ -61,7 +61,8 @@ export async function recordAudit(
   // Personal fields are sealed under user keys: from the cache (no round trip), or read (and created on
   // first need) in this transaction; a key created here is cached only once the COMMIT succeeded.
   const store = personalDataKeysOf(db);
-  const keys = store ? await personalKeysFor(store, db, ctx.actor, event) : null;
+  let keys = store ? cachedPersonalKeys(store, ctx.actor, event) : null;
+  if (keys === undefined) keys = await personalKeysFor(store!, db, ctx.actor, event);
   const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
     ctx.tenantId,
     ctx.actor,

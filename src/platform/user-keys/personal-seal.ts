@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { pooledRandomBytes } from '../ids.js';
 
 /**
  * Personal fields sealed under a person's key (AES-256-GCM): `pd1.<subjectId>.<iv>.<tag>.<ciphertext>`,
@@ -32,7 +33,8 @@ export function sealPersonal(
   binding: PersonalBinding,
   plaintext: string,
 ): string {
-  const iv = randomBytes(IV_BYTES);
+  // Random 96-bit IV per value, drawn from a pooled CSPRNG buffer (never handed out twice).
+  const iv = pooledRandomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(aad(userId, binding));
   const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
