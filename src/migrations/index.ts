@@ -29,6 +29,7 @@ import * as m0026 from './0026-organization-lifecycle.js';
 import * as m0027 from './0027-gdpr-export.js';
 import * as m0028 from './0028-user-erasure.js';
 import * as m0029 from './0029-stripe-review.js';
+import * as m0033 from './0033-issue12-leftovers.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -65,4 +66,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0027-gdpr-export', m0027],
   ['0028-user-erasure', m0028],
   ['0029-stripe-review', m0029],
+  ['0033-issue12-leftovers', m0033],
 ];

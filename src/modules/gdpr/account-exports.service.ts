@@ -86,10 +86,7 @@ export function createAccountExportsService(deps: AccountExportsDeps): AccountEx
           { tenantId: null, payload: { exportId: row.id } },
           { jobKey: `gdpr-account-export:${row.id}`, maxAttempts: EXPORT_MAX_ATTEMPTS },
         );
-        await recordAccountExportAudit(trx, who.principal, who.requestId, {
-          action: 'account.export_requested',
-          target: { type: 'account_export', id: row.id },
-        });
+        await recordAccountExportAudit(trx, row.id, 'account.export_requested', who.requestId);
         return { export: toExportView(row), replayed: false };
       });
     },
@@ -122,11 +119,7 @@ export function createAccountExportsService(deps: AccountExportsDeps): AccountEx
       const row = await repo.findExport(db, who.userId, exportId);
       if (!row || toExportView(row).status !== 'ready') throw exportNotFound();
       const chunks = await repo.archiveChunks(db, exportId);
-      await recordAccountExportAudit(db, who.principal, who.requestId, {
-        action: 'account.export_downloaded',
-        target: { type: 'account_export', id: exportId },
-        metadata: { size_bytes: Number(row.size_bytes), sha256: row.archive_sha256 },
-      });
+      await recordAccountExportAudit(db, exportId, 'account.export_downloaded', who.requestId);
       return { filename: `account-export-${exportId}.zip`, data: Buffer.concat(chunks) };
     },
   };

@@ -1,0 +1,87 @@
+import { sql, type Kysely } from 'kysely';
+import type { MigrationContext } from '../platform/tenancy/migration-helpers.js';
+import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
+
+const ROLE = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Issue 12, review findings left open (docs/gdpr.md, docs/webhooks.md, docs/encryption.md).
+ *
+ * - `app_account_export_audit(export_id, action, request_id)` replaces the 0027 function of the same name,
+ *   which took the entry's canonical text and every field from its caller (so the runtime role could
+ *   append a platform-chain event of its own making under the hash it chose). The function now builds the
+ *   entry itself from fixed fields: the actor is the export's user, the target the export, the id, time,
+ *   seq and hash its own, the metadata of a download the export's size and SHA-256; ip and user agent are
+ *   not recorded (they would be a user's personal data in plaintext on the platform chain). The caller
+ *   supplies only the export id, one of two actions and a request id of the request-id alphabet.
+ */
+export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
+  const runtime = sql.id(ctx.roles.runtime);
+  const definer = sql.id(ctx.roles.definer);
+  for (const r of [ctx.roles.runtime, ctx.roles.definer]) {
+    if (!ROLE.test(r)) throw new Error(`invalid role name: ${r}`);
+  }
+
+  await sql`drop function app_account_export_audit(text, text, uuid, timestamptz, text, text, text, text,
+    text, text, text, text, jsonb, jsonb)`.execute(db);
+  await sql`create function app_account_export_audit(p_export_id uuid, p_action text, p_request_id text)
+    returns table (seq bigint, hash bytea, id uuid, occurred_at timestamptz)
+    language plpgsql security definer set search_path = pg_catalog, public as $$
+    declare
+      v_user uuid; v_status text; v_size bigint; v_sha text;
+      v_id uuid := gen_random_uuid();
+      v_at timestamptz := date_trunc('milliseconds', clock_timestamp());
+      v_meta jsonb; v_meta_text text; v_prefix text; v_suffix text;
+      v_seq bigint; v_prev bytea; v_hash bytea;
+    begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the account export audit'))}
+      if p_action is null or p_action not in ('account.export_requested', 'account.export_downloaded')
+         or p_request_id is null or p_request_id !~ '^[A-Za-z0-9._:-]{8,128}$' then
+        raise exception 'the account export audit is refused for anything but account.export_requested or account.export_downloaded with a valid request id'
+          using errcode = 'insufficient_privilege';
+      end if;
+      select e.user_id, e.status, e.size_bytes, e.archive_sha256 into v_user, v_status, v_size, v_sha
+        from public.account_exports e where e.id = p_export_id;
+      if v_user is null
+         or (p_action = 'account.export_requested' and v_status is distinct from 'queued')
+         or (p_action = 'account.export_downloaded'
+             and (v_status is distinct from 'ready' or v_size is null or v_sha is null)) then
+        raise exception 'the account export audit needs an account export in the state its action says'
+          using errcode = 'insufficient_privilege';
+      end if;
+      if p_action = 'account.export_downloaded' then
+        -- canonical JSON (sorted keys; a hex digest and an integer need no escaping)
+        v_meta_text := '{"sha256":"' || v_sha || '","size_bytes":' || v_size::text || '}';
+        v_meta := v_meta_text::jsonb;
+      end if;
+      -- The entry's canonical JSON around its seq (src/platform/audit/draft.ts canonicalAroundSeq): every
+      -- string here is a uuid, a fixed action or a request id of [A-Za-z0-9._:-], so none needs escaping.
+      v_prefix := '{"action":"' || p_action || '","actor":{"id":"' || v_user::text
+        || '","type":"user"},"changes":null,"id":"' || v_id::text || '","ip":null,"metadata":'
+        || coalesce(v_meta_text, 'null') || ',"occurred_at":"'
+        || to_char(v_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+        || '","organization_id":null,"request_id":"' || p_request_id || '","seq":';
+      v_suffix := ',"target":{"id":"' || p_export_id::text
+        || '","type":"account_export"},"user_agent":null,"v":1}';
+
+      select h.seq, h.hash into v_seq, v_prev from public.platform_audit_head h where h.singleton for update;
+      if not found then
+        insert into public.platform_audit_head (singleton, seq, hash)
+          values (true, 0, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+          on conflict (singleton) do nothing;
+        select h.seq, h.hash into v_seq, v_prev from public.platform_audit_head h where h.singleton for update;
+      end if;
+      v_seq := v_seq + 1;
+      v_hash := sha256(v_prev || convert_to(v_prefix || v_seq::text || v_suffix, 'UTF8'));
+      insert into public.platform_audit_events (seq, id, occurred_at, actor_type, actor_id, action,
+          target_type, target_id, ip, user_agent, request_id, changes, metadata, prev_hash, hash)
+        values (v_seq, v_id, v_at, 'user', v_user::text, p_action, 'account_export', p_export_id::text,
+          null, null, p_request_id, null, v_meta, v_prev, v_hash);
+      update public.platform_audit_head h set seq = v_seq, hash = v_hash, updated_at = now()
+        where h.singleton;
+      return query select v_seq, v_hash, v_id, v_at;
+    end $$`.execute(db);
+  const audit = 'app_account_export_audit(uuid, text, text)';
+  await sql`alter function ${sql.raw(audit)} owner to ${definer}`.execute(db);
+  await sql`revoke all on function ${sql.raw(audit)} from public`.execute(db);
+  await sql`grant execute on function ${sql.raw(audit)} to ${runtime}`.execute(db);
+}
