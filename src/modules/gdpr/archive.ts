@@ -11,6 +11,8 @@ export interface ManifestFile {
   readonly sha256: string;
   /** Columns of this table registered as holding values sealed with the organization's key, exported as stored. */
   readonly sealedColumns?: readonly string[];
+  /** Columns holding credentials or their digests, whose values are replaced by `[redacted]`. */
+  readonly redactedColumns?: readonly string[];
 }
 
 /** `manifest.json`, the last entry of every archive. */
@@ -62,11 +64,25 @@ export function createArchiveBuilder(maxBytes: number) {
       total += more;
     },
     /** Adds a finished file (its bytes already reserved line by line). */
-    addFile(name: string, source: string, lines: readonly string[], sealedColumns: readonly string[] = []) {
+    addFile(
+      name: string,
+      source: string,
+      lines: readonly string[],
+      columns: { sealedColumns?: readonly string[]; redactedColumns?: readonly string[] } = {},
+    ) {
       const data = Buffer.from(lines.join(''), 'utf8');
       const sha256 = createHash('sha256').update(data).digest('hex');
-      const meta: ManifestFile = { name, source, rows: lines.length, bytes: data.length, sha256 };
-      files.push({ meta: sealedColumns.length > 0 ? { ...meta, sealedColumns } : meta, data });
+      const { sealedColumns = [], redactedColumns = [] } = columns;
+      const meta: ManifestFile = {
+        name,
+        source,
+        rows: lines.length,
+        bytes: data.length,
+        sha256,
+        ...(sealedColumns.length > 0 ? { sealedColumns } : {}),
+        ...(redactedColumns.length > 0 ? { redactedColumns } : {}),
+      };
+      files.push({ meta, data });
     },
     /** The zip (the files in the order added, then `manifest.json`) and its manifest. */
     async finish(

@@ -92,6 +92,24 @@ describe('organization export', () => {
          ($2, gen_random_uuid(), 'of-b', null)`,
       [orgA, orgB],
     );
+    // Credentials and their digests, which the archive must not carry.
+    await admin.query(
+      `insert into api_keys (organization_id, id, key_id, name, scopes, secret_hash)
+         values ($1, gen_random_uuid(), '00aa11bb22cc33dd', 'k', '{projects:read}', decode(repeat('deadbeef', 8), 'hex'))`,
+      [orgA],
+    );
+    await admin.query(
+      `insert into invitations (organization_id, id, email_normalized, role, token_hash, status, expires_at)
+         values ($1, gen_random_uuid(), 'x@gdpr.test', 'member', decode(repeat('feedface', 8), 'hex'), 'pending',
+           now() + interval '1 day')`,
+      [orgA],
+    );
+    await admin.query(
+      `insert into webhook_endpoints (organization_id, id, url, event_types, secret)
+         values ($1, gen_random_uuid(), 'https://hooks.gdpr.test/x', '{organization.updated}',
+           't1.1.c2VjcmV0.dGFn.c2VhbGVkc2VjcmV0')`,
+      [orgA],
+    );
   });
   afterAll(async () => {
     await admin?.end();
@@ -192,6 +210,22 @@ describe('organization export', () => {
       'secret_sealed',
     ]);
     unregisterSealedColumn('gdpr_test_widgets', 'secret_sealed');
+    // Credentials and their digests are redacted, and the manifest says which columns.
+    const text = [...files.values()].map((b) => b.toString('utf8')).join('\n');
+    for (const secret of ['deadbeefdeadbeef', 'feedfacefeedface', 'c2VhbGVkc2VjcmV0'])
+      expect(text).not.toContain(secret);
+    const keyRow = JSON.parse(files.get('tables/public.api_keys.jsonl')!.toString('utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(keyRow).toMatchObject({ key_id: '00aa11bb22cc33dd', secret_hash: '[redacted]' });
+    const redactedOf = (source: string) => manifest.files.find((f) => f.source === source)!.redactedColumns;
+    expect(redactedOf('public.api_keys')).toEqual(['secret_hash']);
+    expect(redactedOf('public.invitations')).toEqual(['token_hash']);
+    expect(redactedOf('public.webhook_endpoints')).toEqual(['secret']);
+    expect(
+      manifest.files.find((f) => f.source === 'public.webhook_endpoints')!.sealedColumns,
+    ).toBeUndefined();
     expect(manifest.files.find((f) => f.source === 'public.projects')!.rows).toBe(2345);
 
     const audited = await admin.query<{ action: string; actor_id: string }>(
