@@ -113,6 +113,37 @@ export function createArchiveBuilder(maxBytes: number) {
   };
 }
 
+/** A stored archive being downloaded: its chunks are read from the database one at a time. */
+export interface ArchiveDownload {
+  readonly filename: string;
+  /** The archive's size in bytes (`content-length`). */
+  readonly size: number;
+  /** The archive's chunks in order, each read when the previous one has been sent. */
+  readonly chunks: AsyncIterable<Buffer>;
+}
+
+/** Raised mid-download when a chunk is gone (the archive expired or was superseded meanwhile). */
+export class ArchiveGoneError extends Error {
+  constructor() {
+    super('the archive was removed while it was being downloaded');
+  }
+}
+
+/**
+ * The chunks `0 … count-1` of a stored archive, each fetched (`fetch(seq)`, its own short query) only
+ * when the reader asks for it, so one chunk at a time is in memory however large the archive.
+ */
+export async function* storedChunks(
+  count: number,
+  fetch: (seq: number) => Promise<Buffer | null>,
+): AsyncGenerator<Buffer> {
+  for (let seq = 0; seq < count; seq++) {
+    const data = await fetch(seq);
+    if (!data) throw new ArchiveGoneError();
+    yield data;
+  }
+}
+
 /** The archive in chunks of at most `size` bytes, as stored in the database. */
 export function chunksOf(zip: Buffer, size = 1_048_576): Buffer[] {
   const out: Buffer[] = [];
