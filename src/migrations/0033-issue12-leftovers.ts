@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { MigrationContext } from '../platform/tenancy/migration-helpers.js';
+import { createTenantTable, type MigrationContext } from '../platform/tenancy/migration-helpers.js';
 import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
 
 const ROLE = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -14,6 +14,10 @@ const ROLE = /^[a-z_][a-z0-9_]{0,62}$/;
  *   seq and hash its own, the metadata of a download the export's size and SHA-256; ip and user agent are
  *   not recorded (they would be a user's personal data in plaintext on the platform chain). The caller
  *   supplies only the export id, one of two actions and a request id of the request-id alphabet.
+ * - `tenant_key_unreadable_values` (tenant): the sealed values an organization's key rotation found it
+ *   could not open under the key version they name (table, column, row, version — null when malformed — and
+ *   the SHA-256 of the stored text, so a value written since is not skipped; never the value). The
+ *   rotation skips them instead of retrying them forever; GET /v1/organization/keys lists them.
  */
 export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
   const runtime = sql.id(ctx.roles.runtime);
@@ -80,6 +84,18 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
         where h.singleton;
       return query select v_seq, v_hash, v_id, v_at;
     end $$`.execute(db);
+  await createTenantTable(db, ctx, {
+    name: 'tenant_key_unreadable_values',
+    columns: `table_name text not null check (table_name ~ '^[a-z_][a-z0-9_]{0,62}$'),
+      column_name text not null check (column_name ~ '^[a-z_][a-z0-9_]{0,62}$'),
+      row_id text not null check (char_length(row_id) between 1 and 200),
+      key_version integer check (key_version >= 1),
+      value_digest bytea not null check (octet_length(value_digest) = 32),
+      first_seen_at timestamptz not null default now(),
+      last_seen_at timestamptz not null default now()`,
+    primaryKey: ['table_name', 'column_name', 'row_id'],
+  });
+
   const audit = 'app_account_export_audit(uuid, text, text)';
   await sql`alter function ${sql.raw(audit)} owner to ${definer}`.execute(db);
   await sql`revoke all on function ${sql.raw(audit)} from public`.execute(db);

@@ -50,6 +50,9 @@ export const EXPORTED_SECRET_LIKE_COLUMNS: Readonly<Record<string, string>> = {
   'public.idempotency_keys.request_hash': 'digest of the request body a key was first used with',
   'public.roles.key': "a role's name",
   'public.tenant_placements.database_key': 'names the database holding the organization, holds no credential',
+  'public.tenant_key_unreadable_values.key_version': 'the number of a data key version, holds no key',
+  'public.tenant_key_unreadable_values.value_digest':
+    'SHA-256 of a sealed value its key could not open (identifies the stored text, reveals nothing)',
   'public.usage_event_keys.digest': "digest of a usage event's idempotency key (deduplication)",
 };
 

@@ -119,6 +119,9 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'column webhook_events.dispatched_at: UPDATE',
   'table webhook_deliveries: INSERT, SELECT, UPDATE',
   'table webhook_delivery_attempts: INSERT, SELECT',
+  // Sealed values an organization's key rotation could not open (migration 0033): recorded, re-seen
+  // (last_seen_at), and forgotten once their row holds another value.
+  'table tenant_key_unreadable_values: DELETE, INSERT, SELECT, UPDATE',
   // GDPR exports (migration 0027): an organization's exports (tenant) and a user's own (global, keyed by
   // user like sessions), their progress updated by the export jobs; archive chunks replaced on a job's
   // retry. Expired archives are deleted by the retention job (worker role, definer function).
