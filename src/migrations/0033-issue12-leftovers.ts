@@ -18,6 +18,9 @@ const ROLE = /^[a-z_][a-z0-9_]{0,62}$/;
  *   could not open under the key version they name (table, column, row, version — null when malformed — and
  *   the SHA-256 of the stored text, so a value written since is not skipped; never the value). The
  *   rotation skips them instead of retrying them forever; GET /v1/organization/keys lists them.
+ * - `webhook_endpoints.previous_secret` / `previous_secret_expires_at`: the secret a rotation replaced
+ *   (sealed, binding `webhook_endpoints.previous_secret`), which keeps signing beside the new one until
+ *   then (WEBHOOK_SECRET_OVERLAP_HOURS), so receivers switch secrets without rejecting deliveries.
  */
 export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
   const runtime = sql.id(ctx.roles.runtime);
@@ -95,6 +98,12 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
       last_seen_at timestamptz not null default now()`,
     primaryKey: ['table_name', 'column_name', 'row_id'],
   });
+
+  await sql`alter table webhook_endpoints
+    add column previous_secret text check (char_length(previous_secret) between 1 and 2000),
+    add column previous_secret_expires_at timestamptz,
+    add constraint webhook_endpoints_previous_secret_expiry
+      check ((previous_secret is null) = (previous_secret_expires_at is null))`.execute(db);
 
   const audit = 'app_account_export_audit(uuid, text, text)';
   await sql`alter function ${sql.raw(audit)} owner to ${definer}`.execute(db);

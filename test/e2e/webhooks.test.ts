@@ -430,4 +430,57 @@ describe('e2e: signed webhooks', () => {
     );
     expect(added.payload.data).toMatchObject({ object: 'member', role: 'member' });
   });
+
+  it('a rotated secret keeps signing beside the new one for the overlap (24 h by default), then stops', async () => {
+    const org = await createOrg(owner.browser, 'hooks-rot');
+    const ep = await createEndpoint(owner, org.id, '/rot', ['api_key.created']);
+    const oldSecret = ep.secret;
+    const rotated = await owner.browser.post(`${endpointsUrl}/${ep.id}/rotate-secret`, {}, inOrg(org.id));
+    expect(rotated.statusCode, rotated.body).toBe(200);
+    const body = rotated.json<{ secret: string; previousSecretExpiresAt: string }>();
+    const newSecret = rememberSecret(body.secret);
+    const overlapMs = new Date(body.previousSecretExpiresAt).getTime() - Date.now();
+    expect(overlapMs).toBeGreaterThan(23.9 * 3_600_000);
+    expect(overlapMs).toBeLessThanOrEqual(24 * 3_600_000);
+    const newKey = async (name: string) => {
+      const key = await owner.browser.post(
+        '/v1/api-keys',
+        { name, scopes: ['projects:read'] },
+        inOrg(org.id),
+      );
+      expect(key.statusCode, key.body).toBe(201);
+      rememberSecret(key.json<{ secret: string }>().secret);
+    };
+
+    // During the overlap: the receiver still holding the OLD secret verifies (its verifier accepts the
+    // request when any of the signatures matches), and so does one already on the new secret.
+    await newKey('during');
+    const during = await until(
+      () => at('/rot').find((r) => r.payload.type === 'api_key.created' && r.body.includes('"during"')),
+      'the delivery during the overlap',
+    );
+    expect(during.headers['webhook-signature']!.split(' ')).toHaveLength(2);
+    expect(() => new Webhook(oldSecret).verify(during.body, during.headers)).not.toThrow();
+    expect(() => new Webhook(newSecret).verify(during.body, during.headers)).not.toThrow();
+
+    // After it (its end moved to the past): only the new secret signs; the old one no longer verifies.
+    const admin = await connect(testDb().adminUrl);
+    try {
+      await admin.query(
+        `update webhook_endpoints set previous_secret_expires_at = now() - interval '1 second' where id = $1`,
+        [ep.id],
+      );
+    } finally {
+      await admin.end();
+    }
+    secrets.set('/rot', newSecret);
+    await newKey('after');
+    const after = await until(
+      () => at('/rot').find((r) => r.payload.type === 'api_key.created' && r.body.includes('"after"')),
+      'the delivery after the overlap',
+    );
+    expect(after.headers['webhook-signature']!.split(' ')).toHaveLength(1);
+    expect(() => new Webhook(oldSecret).verify(after.body, after.headers)).toThrow();
+    expect(() => new Webhook(newSecret).verify(after.body, after.headers)).not.toThrow();
+  });
 });

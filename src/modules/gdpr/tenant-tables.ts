@@ -29,6 +29,8 @@ export const REDACTED_COLUMNS: Readonly<Record<string, string>> = {
   'public.api_keys.secret_hash': 'the digest an API key secret is checked against',
   'public.invitations.token_hash': 'the digest an invitation link is checked against',
   'public.webhook_endpoints.secret': "the endpoint's signing secret, sealed with the organization's key",
+  'public.webhook_endpoints.previous_secret':
+    "the secret a rotation replaced, still signing during the overlap, sealed with the organization's key",
 };
 
 /** A column name that looks like it holds a secret, a digest of one, or key material. */
@@ -53,6 +55,7 @@ export const EXPORTED_SECRET_LIKE_COLUMNS: Readonly<Record<string, string>> = {
   'public.tenant_key_unreadable_values.key_version': 'the number of a data key version, holds no key',
   'public.tenant_key_unreadable_values.value_digest':
     'SHA-256 of a sealed value its key could not open (identifies the stored text, reveals nothing)',
+  'public.webhook_endpoints.previous_secret_expires_at': 'when the replaced secret stops signing (a time)',
   'public.usage_event_keys.digest': "digest of a usage event's idempotency key (deduplication)",
 };
 
