@@ -21,11 +21,15 @@ const ROLE = /^[a-z_][a-z0-9_]{0,62}$/;
  * - `webhook_endpoints.previous_secret` / `previous_secret_expires_at`: the secret a rotation replaced
  *   (sealed, binding `webhook_endpoints.previous_secret`), which keeps signing beside the new one until
  *   then (WEBHOOK_SECRET_OVERLAP_HOURS), so receivers switch secrets without rejecting deliveries.
+ * - `worker_api.app_priv_webhook_stuck_deliveries(before, limit)`: the webhook deliveries, of every
+ *   organization, still `pending` although their next attempt was due before `before` (at least a minute
+ *   ago): ids only, for the sweep that re-queues a delivery whose job was lost. Worker role only, outside
+ *   any tenant scope.
  */
 export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
   const runtime = sql.id(ctx.roles.runtime);
   const definer = sql.id(ctx.roles.definer);
-  for (const r of [ctx.roles.runtime, ctx.roles.definer]) {
+  for (const r of [ctx.roles.runtime, ctx.roles.definer, ctx.roles.worker]) {
     if (!ROLE.test(r)) throw new Error(`invalid role name: ${r}`);
   }
 
@@ -104,6 +108,23 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
     add column previous_secret_expires_at timestamptz,
     add constraint webhook_endpoints_previous_secret_expiry
       check ((previous_secret is null) = (previous_secret_expires_at is null))`.execute(db);
+
+  await sql`create function worker_api.app_priv_webhook_stuck_deliveries(p_before timestamptz, p_limit integer)
+    returns table (organization_id uuid, id uuid)
+    language plpgsql stable security definer set search_path = pg_catalog, public as $$
+    begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the stuck webhook delivery scan'))}
+      if p_before is null or p_before > now() - interval '1 minute' then
+        raise exception 'the stuck webhook delivery scan looks only at attempts due a minute ago or earlier'
+          using errcode = 'invalid_parameter_value';
+      end if;
+      return query select d.organization_id, d.id from public.webhook_deliveries d
+        where d.status = 'pending' and d.next_attempt_at < p_before
+        order by d.next_attempt_at limit least(greatest(coalesce(p_limit, 100), 1), 1000);
+    end $$`.execute(db);
+  const stuck = 'worker_api.app_priv_webhook_stuck_deliveries(timestamptz, integer)';
+  await sql`alter function ${sql.raw(stuck)} owner to ${definer}`.execute(db);
+  await sql`revoke all on function ${sql.raw(stuck)} from public`.execute(db);
+  await sql`grant execute on function ${sql.raw(stuck)} to ${sql.id(ctx.roles.worker)}`.execute(db);
 
   const audit = 'app_account_export_audit(uuid, text, text)';
   await sql`alter function ${sql.raw(audit)} owner to ${definer}`.execute(db);

@@ -1,7 +1,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
+import { queueDeliveryAttempt } from '../../src/modules/webhooks/webhook-delivery.js';
+import { requeueStuckDeliveries } from '../../src/modules/webhooks/webhook-sweep.js';
+import { uuidv7 } from '../../src/platform/ids.js';
 import { sharedMailbox } from '../support/mailbox.js';
 import { mailText } from '../support/smtp.js';
 import { connect, testDb } from '../support/tenancy.js';
@@ -482,5 +486,77 @@ describe('e2e: signed webhooks', () => {
     expect(after.headers['webhook-signature']!.split(' ')).toHaveLength(1);
     expect(() => new Webhook(oldSecret).verify(after.body, after.headers)).toThrow();
     expect(() => new Webhook(newSecret).verify(after.body, after.headers)).not.toThrow();
+  });
+
+  it('a pending delivery whose job was lost is queued again by the sweep, once; one whose job waits is left to it', async () => {
+    const org = await createOrg(owner.browser, 'hooks-stuck');
+    const ep = await createEndpoint(owner, org.id, '/stuck', ['api_key.created']);
+    const lost = uuidv7();
+    const waiting = uuidv7();
+    const admin = await connect(testDb().adminUrl);
+    const workerPool = new pg.Pool({ connectionString: testDb().workerUrl, max: 2 });
+    try {
+      // Two deliveries due an hour ago and still pending: one lost its job, the other's job waits.
+      for (const [id, name] of [
+        [lost, 'lost'],
+        [waiting, 'waiting'],
+      ] as const) {
+        const event = uuidv7();
+        await admin.query(
+          `insert into webhook_events (organization_id, id, type, payload, occurred_at, dispatched_at)
+           values ($1, $2, 'api_key.created', $3, now(), now())`,
+          [
+            org.id,
+            event,
+            JSON.stringify({ id: event, type: 'api_key.created', organization_id: org.id, data: { name } }),
+          ],
+        );
+        await admin.query(
+          `insert into webhook_deliveries (organization_id, id, event_id, endpoint_id, next_attempt_at)
+           values ($1, $2, $3, $4, now() - interval '1 hour')`,
+          [org.id, id, event, ep.id],
+        );
+      }
+      const later = new Date(Date.now() + 3_600_000);
+      await c.tenancy.withTenant(org.id, (db) =>
+        queueDeliveryAttempt(db, org.id, waiting, 'automatic', later),
+      );
+      const jobsOf = async (id: string) =>
+        (
+          await admin.query<{ n: number }>(
+            `select count(*)::int as n from graphile_worker._private_jobs where key = $1`,
+            [`${org.id}/webhooks.deliver:${id}`],
+          )
+        ).rows[0]!.n;
+
+      const sweep = () => requeueStuckDeliveries({ workerPool, withTenant: c.tenancy.withTenant });
+      expect(await sweep()).toBeGreaterThanOrEqual(1);
+      const got = await until(
+        () => at('/stuck').find((r) => r.body.includes('"lost"')),
+        'the re-queued delivery',
+      );
+      expect(got.headers['webhook-id']).toBe(`msg_${lost.replace(/-/g, '')}`);
+      const state = async (id: string) =>
+        (
+          await admin.query<{ status: string; overdue: boolean }>(
+            `select status, next_attempt_at < now() - interval '30 minutes' as overdue
+               from webhook_deliveries where id = $1`,
+            [id],
+          )
+        ).rows[0]!;
+      await until(async () => ((await state(lost)).status === 'succeeded' ? true : undefined), 'success');
+      // The waiting one was left to its job: still overdue on paper, one job, not sent.
+      expect(await state(waiting)).toEqual({ status: 'pending', overdue: true });
+      expect(await jobsOf(waiting)).toBe(1);
+      // Idempotent: a second run queues neither again.
+      await sweep();
+      expect(await jobsOf(waiting)).toBe(1);
+      expect(await jobsOf(lost)).toBe(0);
+      expect(at('/stuck').filter((r) => r.body.includes('"lost"'))).toHaveLength(1);
+      expect(at('/stuck').filter((r) => r.body.includes('"waiting"'))).toHaveLength(0);
+    } finally {
+      await workerPool.end();
+      await admin.end();
+    }
   });
 });

@@ -129,6 +129,24 @@ export async function rotateEndpointSecret(
     where organization_id = ${org} and id = ${id}`.execute(db);
 }
 
+/**
+ * Claims a delivery the stuck-delivery sweep found: still `pending` with its attempt due before `before`,
+ * its next attempt moved to now (so a concurrent sweep's claim matches nothing). True when claimed.
+ */
+export async function claimStuckDelivery(
+  db: TenantDb,
+  org: string,
+  id: string,
+  before: Date,
+): Promise<boolean> {
+  const res = await sql<{
+    id: string;
+  }>`update webhook_deliveries set next_attempt_at = now(), updated_at = now()
+    where organization_id = ${org} and id = ${id} and status = 'pending' and next_attempt_at < ${before}
+    returning id`.execute(db);
+  return res.rows.length > 0;
+}
+
 export async function deleteEndpoint(db: TenantDb, org: string, id: string): Promise<boolean> {
   const res = await sql`delete from webhook_endpoints where organization_id = ${org} and id = ${id}`.execute(
     db,

@@ -692,6 +692,27 @@ describe('definer functions refuse outside their contract', () => {
   });
 });
 
+describe('app_priv_webhook_stuck_deliveries (the stuck webhook delivery sweep)', () => {
+  const db = testDb();
+  it('the worker role’s, not the runtime role’s; refused inside a scope and for attempts due less than a minute ago', async () => {
+    const app = await connect(db.url);
+    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    const scan = `select * from worker_api.app_priv_webhook_stuck_deliveries(now() - interval '15 minutes', 10)`;
+    try {
+      await expect(app.query(scan)).rejects.toThrow(/permission denied/);
+      await expect(workerPool.query(scan)).resolves.toBeDefined();
+      await expectRefusedInTenantScope(workerPool, uuidv7(), /outside the tenant scope|refused/, scan);
+      await expect(
+        workerPool.query(`select * from worker_api.app_priv_webhook_stuck_deliveries(now(), 10)`),
+      ).rejects.toThrow(/a minute ago or earlier/);
+      // Finding and re-queueing for real: test/e2e/webhooks.test.ts.
+    } finally {
+      await app.end();
+      await workerPool.end();
+    }
+  });
+});
+
 /** A worker-role function called inside a tenant scope (`tenant` set transaction-locally) is refused. */
 async function expectRefusedInTenantScope(
   pool: pg.Pool,
