@@ -227,7 +227,7 @@ describe('organization export', () => {
     const redactedOf = (source: string) => manifest.files.find((f) => f.source === source)!.redactedColumns;
     expect(redactedOf('public.api_keys')).toEqual(['secret_hash']);
     expect(redactedOf('public.invitations')).toEqual(['token_hash']);
-    expect(redactedOf('public.webhook_endpoints')).toEqual(['secret']);
+    expect(redactedOf('public.webhook_endpoints')).toEqual(['secret', 'previous_secret']);
     expect(
       manifest.files.find((f) => f.source === 'public.webhook_endpoints')!.sealedColumns,
     ).toBeUndefined();
