@@ -60,6 +60,11 @@ import { ROTATION_SWEEP_CRONTAB, tenantKeyJobHandlers } from '../modules/tenant-
 import type { WebhookConfig } from '../platform/config-webhooks.js';
 import { createWebhookDelivery, type WebhookDeliveryDeps } from '../modules/webhooks/webhook-delivery.js';
 import { WEBHOOK_WORKER_CONCURRENCY, webhookSettings } from '../modules/webhooks/webhook-settings.js';
+import {
+  requeueStuckDeliveries,
+  STUCK_SWEEP_CRONTAB,
+  STUCK_SWEEP_TASK,
+} from '../modules/webhooks/webhook-sweep.js';
 import { GDPR_DEFAULTS, type GdprConfig } from '../platform/config-gdpr.js';
 import { createPlatformDb as workerKysely } from '../platform/db/platform-db.js';
 import {
@@ -334,6 +339,14 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
             accountExportRows(checkpointPool, exportId, kind, after, limit, opts.log),
           ...exportJobs,
         }),
+        // Webhook deliveries whose job was lost are queued again (docs/webhooks.md, "Retries").
+        [STUCK_SWEEP_TASK]: async () => {
+          await requeueStuckDeliveries({
+            workerPool: checkpointPool,
+            withTenant: tenancy.withTenant,
+            log: opts.log,
+          });
+        },
         // Retention (docs/gdpr.md): the extension point is this list of rules (retention.ts).
         [RETENTION_TASK]: createRetentionJobHandler({
           rules: [
@@ -356,6 +369,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
         USAGE_PARTITIONS_CRONTAB +
         (closeLocalPeriods ? PERIOD_CLOSE_CRONTAB : '') +
         ROTATION_SWEEP_CRONTAB +
+        STUCK_SWEEP_CRONTAB +
         stripe.crontab +
         RETENTION_CRONTAB,
     });

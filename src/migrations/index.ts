@@ -31,6 +31,7 @@ import * as m0028 from './0028-user-erasure.js';
 import * as m0029 from './0029-stripe-review.js';
 import * as m0031 from './0031-retention-audit-webhooks.js';
 import * as m0032 from './0032-personal-keys-to-vault.js';
+import * as m0033 from './0033-issue12-leftovers.js';
 import * as m0034 from './0034-stripe-customer-deletions.js';
 
 export interface MigrationModule {
@@ -70,5 +71,6 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0029-stripe-review', m0029],
   ['0031-retention-audit-webhooks', m0031],
   ['0032-personal-keys-to-vault', m0032],
+  ['0033-issue12-leftovers', m0033],
   ['0034-stripe-customer-deletions', m0034],
 ];

@@ -12,6 +12,11 @@ export interface WebhookConfig {
   timeoutMs: number;
   /** WEBHOOK_DISABLE_AFTER_DAYS (default 5): an endpoint failing this long without a success is disabled. */
   disableAfterDays: number;
+  /**
+   * WEBHOOK_SECRET_OVERLAP_HOURS (default 24, 0–168): after an endpoint's secret is rotated, deliveries are
+   * signed with the new AND the previous secret this long, so receivers can switch without losing any.
+   */
+  secretOverlapHours: number;
 }
 
 /** Standard Webhooks' suggested schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (8 attempts, ~27.6 h). */
@@ -71,5 +76,6 @@ export function webhookConfig(env: NodeJS.ProcessEnv, int: Int, fail: Fail): Web
     retryScheduleSeconds: schedule,
     timeoutMs: int('WEBHOOK_TIMEOUT_MS', 10_000, 1000, 60_000),
     disableAfterDays: int('WEBHOOK_DISABLE_AFTER_DAYS', 5, 1, 60),
+    secretOverlapHours: int('WEBHOOK_SECRET_OVERLAP_HOURS', 24, 0, 168),
   };
 }

@@ -77,6 +77,7 @@ describe('loadConfig: defaults', () => {
         retryScheduleSeconds: [5, 300, 1800, 7200, 18000, 36000, 36000],
         timeoutMs: 10000,
         disableAfterDays: 5,
+        secretOverlapHours: 24,
       },
       tenantKeys: {
         kmsProvider: 'local',
@@ -408,6 +409,7 @@ describe('loadConfig: secrets from the environment', () => {
       WEBHOOK_RETRY_SCHEDULE: '1,2,3',
       WEBHOOK_TIMEOUT_MS: '2000',
       WEBHOOK_DISABLE_AFTER_DAYS: '2',
+      WEBHOOK_SECRET_OVERLAP_HOURS: '0',
     }).webhooks;
     expect(w).toEqual({
       allowedCidrs: ['127.0.0.1/32', '10.1.0.0/16', '::1'],
@@ -415,7 +417,9 @@ describe('loadConfig: secrets from the environment', () => {
       retryScheduleSeconds: [1, 2, 3],
       timeoutMs: 2000,
       disableAfterDays: 2,
+      secretOverlapHours: 0,
     });
+    expect(() => loadConfig({ WEBHOOK_SECRET_OVERLAP_HOURS: '169' })).toThrow(/WEBHOOK_SECRET_OVERLAP_HOURS/);
     expect(() => loadConfig({ WEBHOOK_ALLOWED_CIDRS: '10.0.0.0/33' })).toThrow(/WEBHOOK_ALLOWED_CIDRS/);
     expect(() => loadConfig({ WEBHOOK_ALLOW_HTTP: 'yes' })).toThrow(/WEBHOOK_ALLOW_HTTP/);
     expect(() => loadConfig({ WEBHOOK_RETRY_SCHEDULE: '5,x' })).toThrow(/WEBHOOK_RETRY_SCHEDULE/);

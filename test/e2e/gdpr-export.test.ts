@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { uuidv7 } from '../../src/platform/ids.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Response } from 'light-my-request';
 import { createExportLinks } from '../../src/modules/gdpr/export-link.js';
@@ -230,6 +231,54 @@ describe('e2e: GDPR exports over HTTP', () => {
     // Pending deletion: read-only, and exporting is what the grace period is for.
     expect((await owner.browser.delete('/v1/organization', inOrg(c2.id))).statusCode).toBe(202);
     expect((await owner.browser.get(pathOf(link))).statusCode).toBe(200);
+  });
+
+  it('a multi-chunk archive streams chunk by chunk, byte-identical, with its length, audited once', async () => {
+    // An archive of three stored chunks (1 MiB, 1 MiB, 0.5 MiB), written as the export job stores one.
+    const chunks = [randomBytes(1_048_576), randomBytes(1_048_576), randomBytes(524_288)];
+    const whole = Buffer.concat(chunks);
+    const id = uuidv7();
+    const admin = await connect(testDb().adminUrl);
+    try {
+      await admin.query(
+        `insert into organization_exports (organization_id, id, requested_by, status, tables_total, tables_done,
+           size_bytes, archive_sha256, finished_at, expires_at)
+         values ($1, $2, $3, 'ready', 1, 1, $4, $5, now(), now() + interval '1 hour')`,
+        [a.id, id, owner.userId, whole.length, sha256(whole)],
+      );
+      for (const [seq, data] of chunks.entries()) {
+        await admin.query(
+          `insert into organization_export_chunks (organization_id, export_id, seq, data) values ($1, $2, $3, $4)`,
+          [a.id, id, seq, data],
+        );
+      }
+    } finally {
+      await admin.end();
+    }
+    const view = await finished(owner.browser, `/v1/organization/exports/${id}`, inOrg(a.id));
+    rememberSecret(tokenOf(view.download!.url));
+    const res = await owner.browser.get(pathOf(view.download!.url));
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('application/zip');
+    expect(res.headers['content-length']).toBe(String(whole.length));
+    expect(res.headers['cache-control']).toBe('private, no-store');
+    expect(res.headers['content-disposition']).toBe(`attachment; filename="organization-export-${id}.zip"`);
+    expect(res.rawPayload.length).toBe(whole.length);
+    expect(res.rawPayload.equals(whole)).toBe(true);
+    const check = await connect(testDb().adminUrl);
+    try {
+      const audited = await check.query<{ n: number }>(
+        `select count(*)::int as n from (
+           select target_id from audit_pending where organization_id = $1 and action = 'organization.export_downloaded'
+           union all
+           select target_id from audit_events where organization_id = $1 and action = 'organization.export_downloaded'
+         ) e where target_id = $2`,
+        [a.id, id],
+      );
+      expect(audited.rows[0]!.n).toBe(1);
+    } finally {
+      await check.end();
+    }
   });
 });
 

@@ -4,7 +4,9 @@
  * rotation and KEK rotation progress (platform chain), and who may do what.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
 import { auditEvents } from '../support/audit.js';
+import { connect, testDb } from '../support/tenancy.js';
 import {
   addNewMember,
   createOrg,
@@ -20,7 +22,9 @@ import {
 interface Keys {
   versions: { version: number; state: string }[];
   reencryptionPending: boolean;
+  unreadableValues: { count: number; values: Record<string, unknown>[] };
 }
+const NONE = { count: 0, values: [] };
 
 async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -57,7 +61,7 @@ describe('e2e: per-organization encryption', () => {
   });
 
   it('an owner rotates the data key: new version at once, old one destroyed by the background job', async () => {
-    expect(await keysOf()).toEqual({ versions: [], reencryptionPending: false });
+    expect(await keysOf()).toEqual({ versions: [], reencryptionPending: false, unreadableValues: NONE });
     // A value sealed for the organization (version 1).
     const sealer = c.services.tenantSealer;
     const b = { table: 'e2e', column: 'secret', rowId: 'one' };
@@ -65,6 +69,7 @@ describe('e2e: per-organization encryption', () => {
     expect(await keysOf()).toEqual({
       versions: [{ version: 1, state: 'active' }],
       reencryptionPending: false,
+      unreadableValues: NONE,
     });
 
     const res = await owner.browser.post('/v1/organization/keys/rotate', undefined, inOrg(org.id));
@@ -80,6 +85,7 @@ describe('e2e: per-organization encryption', () => {
         { version: 2, state: 'active' },
       ],
       reencryptionPending: false,
+      unreadableValues: NONE,
     });
     // This value was in no registered column: it was not re-encrypted and its key is gone.
     await expect(
@@ -146,4 +152,32 @@ describe('e2e: per-organization encryption', () => {
         .data.some((e) => e.action === 'platform.kek_rotation_started' && e.actor.id === admin.userId),
     ).toBe(true);
   }, 90_000);
+
+  it('a stored secret that does not open is skipped by the rotation and listed, not retried forever', async () => {
+    // A webhook endpoint whose sealed secret was altered in the database (of the active version).
+    const active = (await keysOf()).versions.find((v) => v.state === 'active')!.version;
+    const endpoint = randomUUID();
+    const admin = await connect(testDb().adminUrl);
+    try {
+      await admin.query(
+        `insert into webhook_endpoints (organization_id, id, url, event_types, secret)
+         values ($1, $2, 'https://hooks.example.test/in', '{member.added}', $3)`,
+        [org.id, endpoint, `t1.${active}.AAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBB.CCCC`],
+      );
+    } finally {
+      await admin.end();
+    }
+    const res = await owner.browser.post('/v1/organization/keys/rotate', undefined, inOrg(org.id));
+    expect(res.statusCode, res.body).toBe(202);
+    const settled = await until(keysOf, (k) => !k.reencryptionPending);
+    expect(settled.versions).toContainEqual({ version: active, state: 'destroyed' });
+    expect(settled.unreadableValues).toMatchObject({
+      count: 1,
+      values: [{ table: 'webhook_endpoints', column: 'secret', rowId: endpoint, keyVersion: active }],
+    });
+    expect(JSON.stringify(settled)).not.toContain('AAAAAAAAAAAAAAAA');
+    expect(
+      c.logs.some((l) => l.level === 50 && l.row_id === endpoint && l.table === 'webhook_endpoints'),
+    ).toBe(true);
+  }, 60_000);
 });

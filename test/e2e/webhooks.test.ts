@@ -1,7 +1,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
+import { queueDeliveryAttempt } from '../../src/modules/webhooks/webhook-delivery.js';
+import { requeueStuckDeliveries } from '../../src/modules/webhooks/webhook-sweep.js';
+import { uuidv7 } from '../../src/platform/ids.js';
 import { sharedMailbox } from '../support/mailbox.js';
 import { mailText } from '../support/smtp.js';
 import { connect, testDb } from '../support/tenancy.js';
@@ -429,5 +433,130 @@ describe('e2e: signed webhooks', () => {
       'the member.added event',
     );
     expect(added.payload.data).toMatchObject({ object: 'member', role: 'member' });
+  });
+
+  it('a rotated secret keeps signing beside the new one for the overlap (24 h by default), then stops', async () => {
+    const org = await createOrg(owner.browser, 'hooks-rot');
+    const ep = await createEndpoint(owner, org.id, '/rot', ['api_key.created']);
+    const oldSecret = ep.secret;
+    const rotated = await owner.browser.post(`${endpointsUrl}/${ep.id}/rotate-secret`, {}, inOrg(org.id));
+    expect(rotated.statusCode, rotated.body).toBe(200);
+    const body = rotated.json<{ secret: string; previousSecretExpiresAt: string }>();
+    const newSecret = rememberSecret(body.secret);
+    const overlapMs = new Date(body.previousSecretExpiresAt).getTime() - Date.now();
+    expect(overlapMs).toBeGreaterThan(23.9 * 3_600_000);
+    expect(overlapMs).toBeLessThanOrEqual(24 * 3_600_000);
+    const newKey = async (name: string) => {
+      const key = await owner.browser.post(
+        '/v1/api-keys',
+        { name, scopes: ['projects:read'] },
+        inOrg(org.id),
+      );
+      expect(key.statusCode, key.body).toBe(201);
+      rememberSecret(key.json<{ secret: string }>().secret);
+    };
+
+    // During the overlap: the receiver still holding the OLD secret verifies (its verifier accepts the
+    // request when any of the signatures matches), and so does one already on the new secret.
+    await newKey('during');
+    const during = await until(
+      () => at('/rot').find((r) => r.payload.type === 'api_key.created' && r.body.includes('"during"')),
+      'the delivery during the overlap',
+    );
+    expect(during.headers['webhook-signature']!.split(' ')).toHaveLength(2);
+    expect(() => new Webhook(oldSecret).verify(during.body, during.headers)).not.toThrow();
+    expect(() => new Webhook(newSecret).verify(during.body, during.headers)).not.toThrow();
+
+    // After it (its end moved to the past): only the new secret signs; the old one no longer verifies.
+    const admin = await connect(testDb().adminUrl);
+    try {
+      await admin.query(
+        `update webhook_endpoints set previous_secret_expires_at = now() - interval '1 second' where id = $1`,
+        [ep.id],
+      );
+    } finally {
+      await admin.end();
+    }
+    secrets.set('/rot', newSecret);
+    await newKey('after');
+    const after = await until(
+      () => at('/rot').find((r) => r.payload.type === 'api_key.created' && r.body.includes('"after"')),
+      'the delivery after the overlap',
+    );
+    expect(after.headers['webhook-signature']!.split(' ')).toHaveLength(1);
+    expect(() => new Webhook(oldSecret).verify(after.body, after.headers)).toThrow();
+    expect(() => new Webhook(newSecret).verify(after.body, after.headers)).not.toThrow();
+  });
+
+  it('a pending delivery whose job was lost is queued again by the sweep, once; one whose job waits is left to it', async () => {
+    const org = await createOrg(owner.browser, 'hooks-stuck');
+    const ep = await createEndpoint(owner, org.id, '/stuck', ['api_key.created']);
+    const lost = uuidv7();
+    const waiting = uuidv7();
+    const admin = await connect(testDb().adminUrl);
+    const workerPool = new pg.Pool({ connectionString: testDb().workerUrl, max: 2 });
+    try {
+      // Two deliveries due an hour ago and still pending: one lost its job, the other's job waits.
+      for (const [id, name] of [
+        [lost, 'lost'],
+        [waiting, 'waiting'],
+      ] as const) {
+        const event = uuidv7();
+        await admin.query(
+          `insert into webhook_events (organization_id, id, type, payload, occurred_at, dispatched_at)
+           values ($1, $2, 'api_key.created', $3, now(), now())`,
+          [
+            org.id,
+            event,
+            JSON.stringify({ id: event, type: 'api_key.created', organization_id: org.id, data: { name } }),
+          ],
+        );
+        await admin.query(
+          `insert into webhook_deliveries (organization_id, id, event_id, endpoint_id, next_attempt_at)
+           values ($1, $2, $3, $4, now() - interval '1 hour')`,
+          [org.id, id, event, ep.id],
+        );
+      }
+      const later = new Date(Date.now() + 3_600_000);
+      await c.tenancy.withTenant(org.id, (db) =>
+        queueDeliveryAttempt(db, org.id, waiting, 'automatic', later),
+      );
+      const jobsOf = async (id: string) =>
+        (
+          await admin.query<{ n: number }>(
+            `select count(*)::int as n from graphile_worker._private_jobs where key = $1`,
+            [`${org.id}/webhooks.deliver:${id}`],
+          )
+        ).rows[0]!.n;
+
+      const sweep = () => requeueStuckDeliveries({ workerPool, withTenant: c.tenancy.withTenant });
+      expect(await sweep()).toBeGreaterThanOrEqual(1);
+      const got = await until(
+        () => at('/stuck').find((r) => r.body.includes('"lost"')),
+        'the re-queued delivery',
+      );
+      expect(got.headers['webhook-id']).toBe(`msg_${lost.replace(/-/g, '')}`);
+      const state = async (id: string) =>
+        (
+          await admin.query<{ status: string; overdue: boolean }>(
+            `select status, next_attempt_at < now() - interval '30 minutes' as overdue
+               from webhook_deliveries where id = $1`,
+            [id],
+          )
+        ).rows[0]!;
+      await until(async () => ((await state(lost)).status === 'succeeded' ? true : undefined), 'success');
+      // The waiting one was left to its job: still overdue on paper, one job, not sent.
+      expect(await state(waiting)).toEqual({ status: 'pending', overdue: true });
+      expect(await jobsOf(waiting)).toBe(1);
+      // Idempotent: a second run queues neither again.
+      await sweep();
+      expect(await jobsOf(waiting)).toBe(1);
+      expect(await jobsOf(lost)).toBe(0);
+      expect(at('/stuck').filter((r) => r.body.includes('"lost"'))).toHaveLength(1);
+      expect(at('/stuck').filter((r) => r.body.includes('"waiting"'))).toHaveLength(0);
+    } finally {
+      await workerPool.end();
+      await admin.end();
+    }
   });
 });

@@ -192,14 +192,25 @@ export async function markFailed(db: AccountDb, id: string, error: string): Prom
     .execute();
 }
 
-export async function archiveChunks(db: AccountDb, id: string): Promise<Buffer[]> {
-  const rows = await db
+/** How many chunks the export's stored archive has. */
+export async function chunkCount(db: AccountDb, id: string): Promise<number> {
+  const row = await db
+    .selectFrom('account_export_chunks')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('export_id', '=', id)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+/** One chunk of the export's stored archive (null when gone). */
+export async function archiveChunk(db: AccountDb, id: string, seq: number): Promise<Buffer | null> {
+  const row = await db
     .selectFrom('account_export_chunks')
     .select('data')
     .where('export_id', '=', id)
-    .orderBy('seq')
-    .execute();
-  return rows.map((r) => r.data);
+    .where('seq', '=', seq)
+    .executeTakeFirst();
+  return row?.data ?? null;
 }
 
 /** The user's profile without credentials (password hash, two-factor secrets): facts about them only. */

@@ -9,7 +9,14 @@ import {
   recordAccountExportAudit,
   type AccountExportRow as CrossOrgRow,
 } from '../../platform/tenancy/privileged-gdpr.js';
-import { ArchiveTooLargeError, chunksOf, createArchiveBuilder, jsonLine } from './archive.js';
+import {
+  ArchiveTooLargeError,
+  chunksOf,
+  createArchiveBuilder,
+  jsonLine,
+  storedChunks,
+  type ArchiveDownload,
+} from './archive.js';
 import type { ExportLinks } from './export-link.js';
 import {
   ACCOUNT_EXPORT_TASK,
@@ -42,7 +49,7 @@ export interface AccountExportsService {
   list(who: AccountActor, opts?: { limit?: number; cursor?: string }): Promise<Page<ExportView>>;
   get(who: AccountActor, id: string): Promise<ExportView>;
   /** The archive of the user's own ready export. Audited in the platform chain (`account.export_downloaded`). */
-  download(who: AccountActor, exportId: string): Promise<{ filename: string; data: Buffer }>;
+  download(who: AccountActor, exportId: string): Promise<ArchiveDownload>;
 }
 
 export interface AccountExportsDeps {
@@ -86,10 +93,7 @@ export function createAccountExportsService(deps: AccountExportsDeps): AccountEx
           { tenantId: null, payload: { exportId: row.id } },
           { jobKey: `gdpr-account-export:${row.id}`, maxAttempts: EXPORT_MAX_ATTEMPTS },
         );
-        await recordAccountExportAudit(trx, who.principal, who.requestId, {
-          action: 'account.export_requested',
-          target: { type: 'account_export', id: row.id },
-        });
+        await recordAccountExportAudit(trx, row.id, 'account.export_requested', who.requestId);
         return { export: toExportView(row), replayed: false };
       });
     },
@@ -121,13 +125,10 @@ export function createAccountExportsService(deps: AccountExportsDeps): AccountEx
     async download(who, exportId) {
       const row = await repo.findExport(db, who.userId, exportId);
       if (!row || toExportView(row).status !== 'ready') throw exportNotFound();
-      const chunks = await repo.archiveChunks(db, exportId);
-      await recordAccountExportAudit(db, who.principal, who.requestId, {
-        action: 'account.export_downloaded',
-        target: { type: 'account_export', id: exportId },
-        metadata: { size_bytes: Number(row.size_bytes), sha256: row.archive_sha256 },
-      });
-      return { filename: `account-export-${exportId}.zip`, data: Buffer.concat(chunks) };
+      const count = await repo.chunkCount(db, exportId);
+      await recordAccountExportAudit(db, exportId, 'account.export_downloaded', who.requestId);
+      const chunks = storedChunks(count, (seq) => repo.archiveChunk(db, exportId, seq));
+      return { filename: `account-export-${exportId}.zip`, size: Number(row.size_bytes), chunks };
     },
   };
 }

@@ -11,6 +11,8 @@ export interface ManifestFile {
   readonly sha256: string;
   /** Columns of this table registered as holding values sealed with the organization's key, exported as stored. */
   readonly sealedColumns?: readonly string[];
+  /** Columns holding credentials or their digests, whose values are replaced by `[redacted]`. */
+  readonly redactedColumns?: readonly string[];
 }
 
 /** `manifest.json`, the last entry of every archive. */
@@ -62,11 +64,25 @@ export function createArchiveBuilder(maxBytes: number) {
       total += more;
     },
     /** Adds a finished file (its bytes already reserved line by line). */
-    addFile(name: string, source: string, lines: readonly string[], sealedColumns: readonly string[] = []) {
+    addFile(
+      name: string,
+      source: string,
+      lines: readonly string[],
+      columns: { sealedColumns?: readonly string[]; redactedColumns?: readonly string[] } = {},
+    ) {
       const data = Buffer.from(lines.join(''), 'utf8');
       const sha256 = createHash('sha256').update(data).digest('hex');
-      const meta: ManifestFile = { name, source, rows: lines.length, bytes: data.length, sha256 };
-      files.push({ meta: sealedColumns.length > 0 ? { ...meta, sealedColumns } : meta, data });
+      const { sealedColumns = [], redactedColumns = [] } = columns;
+      const meta: ManifestFile = {
+        name,
+        source,
+        rows: lines.length,
+        bytes: data.length,
+        sha256,
+        ...(sealedColumns.length > 0 ? { sealedColumns } : {}),
+        ...(redactedColumns.length > 0 ? { redactedColumns } : {}),
+      };
+      files.push({ meta, data });
     },
     /** The zip (the files in the order added, then `manifest.json`) and its manifest. */
     async finish(
@@ -95,6 +111,37 @@ export function createArchiveBuilder(maxBytes: number) {
       return { zip: Buffer.concat(chunks), manifest };
     },
   };
+}
+
+/** A stored archive being downloaded: its chunks are read from the database one at a time. */
+export interface ArchiveDownload {
+  readonly filename: string;
+  /** The archive's size in bytes (`content-length`). */
+  readonly size: number;
+  /** The archive's chunks in order, each read when the previous one has been sent. */
+  readonly chunks: AsyncIterable<Buffer>;
+}
+
+/** Raised mid-download when a chunk is gone (the archive expired or was superseded meanwhile). */
+export class ArchiveGoneError extends Error {
+  constructor() {
+    super('the archive was removed while it was being downloaded');
+  }
+}
+
+/**
+ * The chunks `0 … count-1` of a stored archive, each fetched (`fetch(seq)`, its own short query) only
+ * when the reader asks for it, so one chunk at a time is in memory however large the archive.
+ */
+export async function* storedChunks(
+  count: number,
+  fetch: (seq: number) => Promise<Buffer | null>,
+): AsyncGenerator<Buffer> {
+  for (let seq = 0; seq < count; seq++) {
+    const data = await fetch(seq);
+    if (!data) throw new ArchiveGoneError();
+    yield data;
+  }
 }
 
 /** The archive in chunks of at most `size` bytes, as stored in the database. */

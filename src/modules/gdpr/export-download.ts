@@ -1,4 +1,5 @@
 import type { Permission } from '../../platform/authz/permissions.js';
+import type { ArchiveDownload } from './archive.js';
 import type { ExportLinks } from './export-link.js';
 import type { AccountActor, AccountExportsService } from './account-exports.service.js';
 import type { OrganizationExportsService } from './organization-exports.service.js';
@@ -31,7 +32,7 @@ export function createExportDownloads(deps: {
   admitted: (orgId: string) => Promise<boolean>;
 }) {
   return {
-    async download(who: AccountActor, token: string): Promise<{ filename: string; data: Buffer }> {
+    async download(who: AccountActor, token: string): Promise<ArchiveDownload> {
       const check = deps.links.verify(token);
       if (!check.ok) {
         throw check.reason === 'expired'

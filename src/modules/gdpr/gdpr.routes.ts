@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { Type, type TSchema } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../../platform/http/server.js';
@@ -203,7 +204,7 @@ export function registerGdprRoutes(
           200: {
             description: 'The archive: JSON Lines per table and manifest.json',
             content: {
-              'application/zip': { schema: Type.Unsafe<Buffer>({ type: 'string', format: 'binary' }) },
+              'application/zip': { schema: Type.Unsafe<Readable>({ type: 'string', format: 'binary' }) },
             },
           },
           ...errors,
@@ -211,12 +212,14 @@ export function registerGdprRoutes(
       },
     },
     async (req, reply) => {
-      const { filename, data } = await downloads.download(accountActor(req), req.query.token);
+      const { filename, size, chunks } = await downloads.download(accountActor(req), req.query.token);
       void reply
         .header('content-type', 'application/zip')
         .header('content-disposition', `attachment; filename="${filename}"`)
+        .header('content-length', String(size))
         .header('cache-control', 'private, no-store');
-      return reply.send(data);
+      // Streamed a chunk at a time from the database (never the whole archive in memory).
+      return reply.send(Readable.from(chunks, { objectMode: false }));
     },
   );
 }

@@ -7,7 +7,7 @@ import { sealedColumns } from '../../platform/tenant-keys/sealed-columns.js';
 import { ArchiveTooLargeError, chunksOf, createArchiveBuilder, jsonLine } from './archive.js';
 import { EXPORT_MAX_ATTEMPTS, EXPORT_PAGE_ROWS } from './export-view.js';
 import * as repo from './organization-exports.repository.js';
-import { NOT_EXPORTED, tablePage, tenantTables } from './tenant-tables.js';
+import { NOT_EXPORTED, REDACTED_VALUE, redactRow, tablePage, tenantTables } from './tenant-tables.js';
 
 export interface ExportJobDeps {
   withTenant: WithTenant;
@@ -55,18 +55,22 @@ export async function runOrganizationExport(
           mode: 'read',
         });
         for (const r of page) {
-          const line = jsonLine(r);
+          const line = jsonLine(redactRow(t, r));
           builder.reserve(Buffer.byteLength(line));
           lines.push(line);
         }
         if (page.length < EXPORT_PAGE_ROWS || t.primaryKey.length === 0) break;
         after = page[page.length - 1]!;
       }
-      // Sealed columns (tenant keys) are exported as stored; the manifest names them per table.
+      // Sealed columns (tenant keys) are exported as stored, but for the redacted ones (credentials); the
+      // manifest names both per table.
       const sealed = sealedColumns
-        .filter((c) => t.schema === 'public' && c.table === t.table)
+        .filter((c) => t.schema === 'public' && c.table === t.table && !t.redacted.includes(c.column))
         .map((c) => c.column);
-      builder.addFile(`tables/${t.schema}.${t.table}.jsonl`, `${t.schema}.${t.table}`, lines, sealed);
+      builder.addFile(`tables/${t.schema}.${t.table}.jsonl`, `${t.schema}.${t.table}`, lines, {
+        sealedColumns: sealed,
+        redactedColumns: t.redacted,
+      });
       rows += lines.length;
       done += 1;
       await withTenant(orgId, (db) =>
@@ -77,6 +81,7 @@ export async function runOrganizationExport(
       ...Object.entries(NOT_EXPORTED).map(([t, why]) => `${t} is not exported: ${why}`),
       ...tables.filter((t) => !t.readable).map((t) => `${t.schema}.${t.table} could not be read`),
       'Every row is to_jsonb of the stored row: bytea columns as \\x hex text, timestamps as ISO 8601 text.',
+      `Credentials and their digests (each file's redactedColumns) read "${REDACTED_VALUE}" instead of their value.`,
     ];
     const { zip } = await builder.finish({
       kind: 'organization',

@@ -19,11 +19,16 @@ import type { TenantCtx } from '../../platform/tenancy/context.js';
 import { createExportLinks } from './export-link.js';
 import { createOrganizationExportsService } from './organization-exports.service.js';
 import { runOrganizationExport } from './organization-export-job.js';
-import type { ExportManifest } from './archive.js';
+import type { ArchiveDownload, ExportManifest } from './archive.js';
 import { registerSealedColumn, unregisterSealedColumn } from '../../platform/tenant-keys/sealed-columns.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const log = pino({ level: 'silent' });
+const collect = async (d: ArchiveDownload): Promise<Buffer> => {
+  const parts: Buffer[] = [];
+  for await (const c of d.chunks) parts.push(c);
+  return Buffer.concat(parts);
+};
 
 /**
  * Organization exports on a database of their own (a table is added to it, as a later migration would):
@@ -92,6 +97,24 @@ describe('organization export', () => {
          ($2, gen_random_uuid(), 'of-b', null)`,
       [orgA, orgB],
     );
+    // Credentials and their digests, which the archive must not carry.
+    await admin.query(
+      `insert into api_keys (organization_id, id, key_id, name, scopes, secret_hash)
+         values ($1, gen_random_uuid(), '00aa11bb22cc33dd', 'k', '{projects:read}', decode(repeat('deadbeef', 8), 'hex'))`,
+      [orgA],
+    );
+    await admin.query(
+      `insert into invitations (organization_id, id, email_normalized, role, token_hash, status, expires_at)
+         values ($1, gen_random_uuid(), 'x@gdpr.test', 'member', decode(repeat('feedface', 8), 'hex'), 'pending',
+           now() + interval '1 day')`,
+      [orgA],
+    );
+    await admin.query(
+      `insert into webhook_endpoints (organization_id, id, url, event_types, secret)
+         values ($1, gen_random_uuid(), 'https://hooks.gdpr.test/x', '{organization.updated}',
+           't1.1.c2VjcmV0.dGFn.c2VhbGVkc2VjcmV0')`,
+      [orgA],
+    );
   });
   afterAll(async () => {
     await admin?.end();
@@ -140,7 +163,7 @@ describe('organization export', () => {
       claims: { kind: 'org', exportId, org: orgA, user: userA },
     });
 
-    const { data } = await service().download(orgA, userA, exportId);
+    const data = await collect(await service().download(orgA, userA, exportId));
     expect(sha256(data)).toBe(view.sha256);
     expect(data.length).toBe(view.sizeBytes);
     const files = unzip(data);
@@ -192,6 +215,22 @@ describe('organization export', () => {
       'secret_sealed',
     ]);
     unregisterSealedColumn('gdpr_test_widgets', 'secret_sealed');
+    // Credentials and their digests are redacted, and the manifest says which columns.
+    const text = [...files.values()].map((b) => b.toString('utf8')).join('\n');
+    for (const secret of ['deadbeefdeadbeef', 'feedfacefeedface', 'c2VhbGVkc2VjcmV0'])
+      expect(text).not.toContain(secret);
+    const keyRow = JSON.parse(files.get('tables/public.api_keys.jsonl')!.toString('utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(keyRow).toMatchObject({ key_id: '00aa11bb22cc33dd', secret_hash: '[redacted]' });
+    const redactedOf = (source: string) => manifest.files.find((f) => f.source === source)!.redactedColumns;
+    expect(redactedOf('public.api_keys')).toEqual(['secret_hash']);
+    expect(redactedOf('public.invitations')).toEqual(['token_hash']);
+    expect(redactedOf('public.webhook_endpoints')).toEqual(['secret', 'previous_secret']);
+    expect(
+      manifest.files.find((f) => f.source === 'public.webhook_endpoints')!.sealedColumns,
+    ).toBeUndefined();
     expect(manifest.files.find((f) => f.source === 'public.projects')!.rows).toBe(2345);
 
     const audited = await admin.query<{ action: string; actor_id: string }>(
@@ -272,7 +311,43 @@ describe('organization export', () => {
     await expect(service().download(orgA, userA, exportId)).rejects.toMatchObject({
       code: 'EXPORT_NOT_FOUND',
     });
-    expect((await service().download(orgA, userA, next.id)).data.length).toBeGreaterThan(0);
+    expect((await collect(await service().download(orgA, userA, next.id))).length).toBeGreaterThan(0);
+  });
+
+  it('a download reads its chunks from the database one at a time, as the reply asks for them', async () => {
+    const parts = [Buffer.alloc(1_048_576, 1), Buffer.alloc(1_048_576, 2), Buffer.alloc(1000, 3)];
+    const id = uuidv7();
+    await admin.query(
+      `insert into organization_exports (organization_id, id, requested_by, status, size_bytes, archive_sha256,
+         finished_at, expires_at) values ($1, $2, $3, 'ready', $4, $5, now(), now() + interval '1 hour')`,
+      [orgA, id, userA, 2_098_152, sha256(Buffer.concat(parts))],
+    );
+    for (const [seq, data] of parts.entries()) {
+      await admin.query(
+        'insert into organization_export_chunks (organization_id, export_id, seq, data) values ($1, $2, $3, $4)',
+        [orgA, id, seq, data],
+      );
+    }
+    const download = await service().download(orgA, userA, id);
+    expect(download.size).toBe(2_098_152);
+    const it = download.chunks[Symbol.asyncIterator]();
+    const same = (r: IteratorResult<Buffer>, b: Buffer) => expect(!r.done && r.value.equals(b)).toBe(true);
+    same(await it.next(), parts[0]!);
+    // Chunks not yet sent are not in memory: what the reply gets next is what the database holds now.
+    const changed = Buffer.alloc(1000, 9);
+    await admin.query('update organization_export_chunks set data = $1 where export_id = $2 and seq = 2', [
+      changed,
+      id,
+    ]);
+    same(await it.next(), parts[1]!);
+    same(await it.next(), changed);
+    expect((await it.next()).done).toBe(true);
+    // A chunk gone mid-download (the archive superseded) ends the download with an error, not short data.
+    const again = (await service().download(orgA, userA, id)).chunks[Symbol.asyncIterator]();
+    await again.next();
+    await admin.query('delete from organization_export_chunks where export_id = $1 and seq = 1', [id]);
+    await expect(again.next()).rejects.toThrow(/removed while it was being downloaded/);
+    await admin.query(`update organization_exports set status = 'expired' where id = $1`, [id]);
   });
 
   it('starts exports again and again on the same connections (prepared statements past their fifth run)', async () => {

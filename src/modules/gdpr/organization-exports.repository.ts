@@ -195,13 +195,30 @@ export async function markFailed(db: TenantDb, orgId: string, id: string, error:
 }
 
 /** The archive's chunks in order (only of a ready, unexpired export). */
-export async function archiveChunks(db: TenantDb, orgId: string, id: string): Promise<Buffer[]> {
-  const rows = await db
+/** How many chunks the export's stored archive has. */
+export async function chunkCount(db: TenantDb, orgId: string, id: string): Promise<number> {
+  const row = await db
+    .selectFrom('organization_export_chunks')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('organization_id', '=', orgId)
+    .where('export_id', '=', id)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+/** One chunk of the export's stored archive (null when gone). */
+export async function archiveChunk(
+  db: TenantDb,
+  orgId: string,
+  id: string,
+  seq: number,
+): Promise<Buffer | null> {
+  const row = await db
     .selectFrom('organization_export_chunks')
     .select('data')
     .where('organization_id', '=', orgId)
     .where('export_id', '=', id)
-    .orderBy('seq')
-    .execute();
-  return rows.map((r) => r.data);
+    .where('seq', '=', seq)
+    .executeTakeFirst();
+  return row?.data ?? null;
 }

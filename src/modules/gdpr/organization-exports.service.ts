@@ -5,6 +5,7 @@ import { enqueueJob } from '../../platform/jobs/enqueue.js';
 import { decodeCursor, pageLimit, toPage, type Page } from '../../platform/pagination.js';
 import { isTenantId, userActingIn, type TenantCtx } from '../../platform/tenancy/context.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import { storedChunks, type ArchiveDownload } from './archive.js';
 import type { ExportLinks } from './export-link.js';
 import {
   EXPORT_MAX_ATTEMPTS,
@@ -33,7 +34,7 @@ export interface OrganizationExportsService {
    * The archive of a ready, unexpired export for `userId`, the user the link was signed for, while they
    * still hold `org:export` there (checked by the caller). Audited (`organization.export_downloaded`).
    */
-  download(orgId: string, userId: string, exportId: string): Promise<{ filename: string; data: Buffer }>;
+  download(orgId: string, userId: string, exportId: string): Promise<ArchiveDownload>;
 }
 
 export interface OrganizationExportsDeps {
@@ -136,13 +137,17 @@ export function createOrganizationExportsService(deps: OrganizationExportsDeps):
       return withTenant(orgId, async (db) => {
         const row = await repo.findExport(db, orgId, exportId);
         if (!row || toExportView(row).status !== 'ready') throw exportNotFound();
-        const chunks = await repo.archiveChunks(db, orgId, exportId);
+        const count = await repo.chunkCount(db, orgId, exportId);
         await recordAudit(db, ctx, {
           action: 'organization.export_downloaded',
           target: { type: 'organization_export', id: exportId },
           metadata: { size_bytes: Number(row.size_bytes), sha256: row.archive_sha256 },
         });
-        return { filename: `organization-export-${exportId}.zip`, data: Buffer.concat(chunks) };
+        // Each chunk read in a short read-only scope of its own when the reply wants it.
+        const chunks = storedChunks(count, (seq) =>
+          withTenant(orgId, (d) => repo.archiveChunk(d, orgId, exportId, seq), { mode: 'read' }),
+        );
+        return { filename: `organization-export-${exportId}.zip`, size: Number(row.size_bytes), chunks };
       });
     },
   };

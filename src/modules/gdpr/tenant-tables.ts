@@ -11,7 +11,66 @@ export interface TenantTable {
   readonly readable: boolean;
   /** The column naming the organization: `organization_id`, or `id` for `organizations` itself. */
   readonly tenantColumn: 'organization_id' | 'id';
+  /** Columns of REDACTED_COLUMNS in this table: written as REDACTED_VALUE (null stays null). */
+  readonly redacted: readonly string[];
 }
+
+/** What a redacted column's non-null value becomes in the archive. */
+export const REDACTED_VALUE = '[redacted]';
+
+/**
+ * Columns of tenant tables whose values are credentials or what checks one (`schema.table.column`, with
+ * why): left out of the archive (REDACTED_VALUE in place of a non-null value), since an archive travels
+ * beyond the database — a digest can be brute-forced offline, and a sealed secret opens with the
+ * organization's key. A guard test fails on a new tenant column whose name looks like a secret (see
+ * SECRET_LIKE_COLUMN) that is neither here nor in EXPORTED_SECRET_LIKE_COLUMNS.
+ */
+export const REDACTED_COLUMNS: Readonly<Record<string, string>> = {
+  'public.api_keys.secret_hash': 'the digest an API key secret is checked against',
+  'public.invitations.token_hash': 'the digest an invitation link is checked against',
+  'public.webhook_endpoints.secret': "the endpoint's signing secret, sealed with the organization's key",
+  'public.webhook_endpoints.previous_secret':
+    "the secret a rotation replaced, still signing during the overlap, sealed with the organization's key",
+};
+
+/** A column name that looks like it holds a secret, a digest of one, or key material. */
+export const SECRET_LIKE_COLUMN =
+  /secret|hash|token|passw|credential|private|seal|signature|digest|cipher|wrapped|(^|_)otp(_|$)|(^|_)key(_|$)/i;
+
+/** Columns whose names look like a secret but hold none, exported as stored (`schema.table.column`, with why). */
+export const EXPORTED_SECRET_LIKE_COLUMNS: Readonly<Record<string, string>> = {
+  'public.api_keys.key_id': "an API key's public identifier (the part before the secret)",
+  'public.api_keys.created_by_key_id': 'the API key that created this one (an id)',
+  'public.audit_chain_heads.hash': "the head of the organization's audit chain (verification data)",
+  'public.audit_checkpoints.head_hash': 'the chain hash a checkpoint signs (verification data)',
+  'public.audit_checkpoints.signature': "the platform's signature of a checkpoint (public verification data)",
+  'public.audit_checkpoints.key_id': 'names the signing key, holds none of it',
+  'public.audit_events.hash': 'chain hash of the entry (verification data)',
+  'public.audit_events.prev_hash': 'chain hash of the previous entry (verification data)',
+  'public.feature_flag_overrides.flag_key': "a feature flag's name",
+  'public.idempotency_keys.key': 'the Idempotency-Key a client sent: a retry identifier, not a secret',
+  'public.idempotency_keys.request_hash': 'digest of the request body a key was first used with',
+  'public.roles.key': "a role's name",
+  'public.tenant_placements.database_key': 'names the database holding the organization, holds no credential',
+  'public.tenant_key_unreadable_values.key_version': 'the number of a data key version, holds no key',
+  'public.tenant_key_unreadable_values.value_digest':
+    'SHA-256 of a sealed value its key could not open (identifies the stored text, reveals nothing)',
+  'public.webhook_endpoints.previous_secret_expires_at': 'when the replaced secret stops signing (a time)',
+  'public.usage_event_keys.digest': "digest of a usage event's idempotency key (deduplication)",
+};
+
+/** `row` with the table's redacted columns replaced (a copy; null values stay null). */
+export function redactRow(t: TenantTable, row: Record<string, unknown>): Record<string, unknown> {
+  if (t.redacted.length === 0) return row;
+  const out = { ...row };
+  for (const c of t.redacted) if (out[c] !== null && out[c] !== undefined) out[c] = REDACTED_VALUE;
+  return out;
+}
+
+const redactedOf = (schema: string, table: string): string[] =>
+  Object.keys(REDACTED_COLUMNS)
+    .filter((k) => k.startsWith(`${schema}.${table}.`))
+    .map((k) => k.slice(schema.length + table.length + 2));
 
 /**
  * Tables never exported, with why: the export archives themselves (an export of an export).
@@ -47,6 +106,7 @@ export async function tenantTables(db: TenantDb): Promise<TenantTable[]> {
     primaryKey: ['id'],
     readable: true,
     tenantColumn: 'id',
+    redacted: redactedOf('public', 'organizations'),
   };
   return [
     own,
@@ -58,6 +118,7 @@ export async function tenantTables(db: TenantDb): Promise<TenantTable[]> {
         primaryKey: r.pk ?? [],
         readable: r.readable,
         tenantColumn: 'organization_id' as const,
+        redacted: redactedOf(r.schema, r.table),
       })),
   ];
 }

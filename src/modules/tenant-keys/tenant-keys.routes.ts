@@ -17,6 +17,27 @@ const OrganizationKeys = Type.Object(
       { maxItems: 1000 },
     ),
     reencryptionPending: Type.Boolean(),
+    unreadableValues: Type.Object(
+      {
+        count: Type.Integer({ minimum: 0 }),
+        values: Type.Array(
+          Type.Object({
+            table: Type.String(),
+            column: Type.String(),
+            rowId: Type.String(),
+            keyVersion: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+            firstSeenAt: Type.String({ format: 'date-time' }),
+            lastSeenAt: Type.String({ format: 'date-time' }),
+          }),
+          { maxItems: 50, description: 'the most recently seen first' },
+        ),
+      },
+      {
+        description:
+          'Sealed values the re-encryption could not open under the key version they name (altered or ' +
+          'corrupted): recorded and skipped, never retried; they stay unreadable. Never the values themselves.',
+      },
+    ),
   },
   { $id: 'OrganizationKeys' },
 );

@@ -20,6 +20,21 @@ export interface OrganizationKeys {
   readonly versions: { version: number; state: 'active' | 'retired' | 'destroyed' }[];
   /** Some retired version still awaits its values' re-encryption (the job runs in the background). */
   readonly reencryptionPending: boolean;
+  /**
+   * Sealed values the re-encryption could not open under the key version they name (altered or
+   * corrupted): skipped, not retried; the most recently seen 50 are listed.
+   */
+  readonly unreadableValues: {
+    count: number;
+    values: {
+      table: string;
+      column: string;
+      rowId: string;
+      keyVersion: number | null;
+      firstSeenAt: string;
+      lastSeenAt: string;
+    }[];
+  };
 }
 
 /** Where the KEK rotation stands: live data keys, and how many are wrapped by the current KEK. */
@@ -55,7 +70,19 @@ export function createTenantKeysService(deps: {
 
   async function view(orgId: string): Promise<OrganizationKeys> {
     const versions = (await vault.versions(orgId)).map((v) => ({ version: v.version, state: v.state }));
-    return { versions, reencryptionPending: versions.some((v) => v.state === 'retired') };
+    const unreadable = await rotation.unreadableValues(orgId);
+    return {
+      versions,
+      reencryptionPending: versions.some((v) => v.state === 'retired'),
+      unreadableValues: {
+        count: unreadable.count,
+        values: unreadable.values.map((v) => ({
+          ...v,
+          firstSeenAt: v.firstSeenAt.toISOString(),
+          lastSeenAt: v.lastSeenAt.toISOString(),
+        })),
+      },
+    };
   }
 
   async function rotateIn(db: TenantDb, ctx: TenantCtx, via: 'owner' | 'platform'): Promise<void> {

@@ -33,6 +33,22 @@ export const secretBinding = (endpointId: string) => ({
   rowId: endpointId,
 });
 
+/** Where an endpoint's previous secret lives while it still signs (after a rotation). */
+export const previousSecretBinding = (endpointId: string) => ({
+  table: 'webhook_endpoints',
+  column: 'previous_secret',
+  rowId: endpointId,
+});
+
+/**
+ * The `webhook-signature` header: the signature with the current secret, then, while a rotation's overlap
+ * lasts, the one with the previous secret, space-separated (Standard Webhooks: a receiver accepts the
+ * request when any signature verifies with its secret).
+ */
+export function signatureHeader(secrets: readonly string[], msgId: string, at: Date, body: string): string {
+  return secrets.map((s) => new Webhook(s).sign(msgId, at, body)).join(' ');
+}
+
 /** A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes. */
 export function newWebhookSecret(): string {
   return `whsec_${randomBytes(32).toString('base64')}`;
@@ -48,6 +64,8 @@ export interface WebhookSettings {
   readonly retryScheduleSeconds: readonly number[];
   readonly timeoutMs: number;
   readonly disableAfterDays: number;
+  /** How long a rotated-out secret still signs, beside the new one (WEBHOOK_SECRET_OVERLAP_HOURS). */
+  readonly secretOverlapSeconds: number;
   /** How much of a response body is read (64 KiB); 2,048 characters are kept in the log. */
   readonly maxResponseBytes?: number;
 }
@@ -127,13 +145,24 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
       if (d?.status !== 'pending') return undefined;
       const ep = await repo.findEndpoint(db, org, d.endpoint_id);
       if (!ep) return undefined;
-      if (!ep.enabled) return { d, ep, secret: null };
+      if (!ep.enabled) return { d, ep, secrets: null };
       const secret = await deps.sealer.openForTenant(db, org, secretBinding(ep.id), ep.secret);
-      return { d, ep, secret: secret.toString('utf8') };
+      const secrets = [secret.toString('utf8')];
+      if (ep.previous_secret !== null) {
+        // The rotated-out secret, still signing during its overlap (repo: null once expired).
+        const previous = await deps.sealer.openForTenant(
+          db,
+          org,
+          previousSecretBinding(ep.id),
+          ep.previous_secret,
+        );
+        secrets.push(previous.toString('utf8'));
+      }
+      return { d, ep, secrets };
     });
     if (!loaded) return;
-    const { d, ep, secret } = loaded;
-    if (secret === null) {
+    const { d, ep, secrets } = loaded;
+    if (secrets === null) {
       await withTenant(org, (db) =>
         repo.setDeliveryState(db, org, d.id, {
           status: 'dead',
@@ -147,7 +176,7 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
     const body = JSON.stringify(d.payload);
     const msgId = webhookId(d.id);
     const startedAt = new Date();
-    const signature = new Webhook(secret).sign(msgId, startedAt, body);
+    const signature = signatureHeader(secrets, msgId, startedAt, body);
     const outcome = await sendTo(
       ep.url,
       {

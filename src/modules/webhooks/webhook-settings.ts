@@ -10,6 +10,7 @@ export function webhookSettings(config: Partial<WebhookConfig> = {}): WebhookSet
     retryScheduleSeconds: config.retryScheduleSeconds ?? DEFAULT_RETRY_SCHEDULE,
     timeoutMs: config.timeoutMs ?? 10_000,
     disableAfterDays: config.disableAfterDays ?? 5,
+    secretOverlapSeconds: (config.secretOverlapHours ?? 24) * 3600,
   };
 }
 

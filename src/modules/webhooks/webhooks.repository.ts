@@ -18,6 +18,8 @@ export interface EndpointRow {
 /** The endpoint with its sealed secret (delivery, rotation): never returned by the API. */
 export interface EndpointWithSecret extends EndpointRow {
   secret: string;
+  /** The rotated-out secret (sealed) while its overlap lasts; null otherwise. */
+  previous_secret: string | null;
 }
 
 const ENDPOINT = sql.raw(`id, url, description, event_types, enabled, disabled_reason, failing_since,
@@ -62,8 +64,9 @@ export async function findEndpoint(
   opts: { forUpdate?: boolean } = {},
 ): Promise<EndpointWithSecret | undefined> {
   const lock = opts.forUpdate ? sql` for update` : sql``;
-  const res = await sql<EndpointWithSecret>`select ${ENDPOINT}, secret from webhook_endpoints
-    where organization_id = ${org} and id = ${id}${lock}`.execute(db);
+  const res = await sql<EndpointWithSecret>`select ${ENDPOINT}, secret,
+      case when previous_secret_expires_at > now() then previous_secret end as previous_secret
+    from webhook_endpoints where organization_id = ${org} and id = ${id}${lock}`.execute(db);
   return res.rows[0];
 }
 
@@ -105,6 +108,43 @@ export async function updateEndpoint(
     where organization_id = ${org} and id = ${id}
     returning ${ENDPOINT}`.execute(db);
   return res.rows[0];
+}
+
+/**
+ * Replaces the endpoint's secret, keeping the one it replaces as the previous secret until
+ * `overlapSeconds` from now (none when 0): both sign meanwhile.
+ */
+export async function rotateEndpointSecret(
+  db: TenantDb,
+  org: string,
+  id: string,
+  sealed: { secret: string; previous: string | null },
+  overlapSeconds: number,
+): Promise<void> {
+  const keep = sealed.previous !== null && overlapSeconds > 0;
+  await sql`update webhook_endpoints set secret = ${sealed.secret},
+      previous_secret = ${keep ? sealed.previous : null},
+      previous_secret_expires_at = ${keep ? sql`now() + make_interval(secs => ${overlapSeconds})` : null},
+      updated_at = now()
+    where organization_id = ${org} and id = ${id}`.execute(db);
+}
+
+/**
+ * Claims a delivery the stuck-delivery sweep found: still `pending` with its attempt due before `before`,
+ * its next attempt moved to now (so a concurrent sweep's claim matches nothing). True when claimed.
+ */
+export async function claimStuckDelivery(
+  db: TenantDb,
+  org: string,
+  id: string,
+  before: Date,
+): Promise<boolean> {
+  const res = await sql<{
+    id: string;
+  }>`update webhook_deliveries set next_attempt_at = now(), updated_at = now()
+    where organization_id = ${org} and id = ${id} and status = 'pending' and next_attempt_at < ${before}
+    returning id`.execute(db);
+  return res.rows.length > 0;
 }
 
 export async function deleteEndpoint(db: TenantDb, org: string, id: string): Promise<boolean> {

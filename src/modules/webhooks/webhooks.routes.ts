@@ -194,10 +194,20 @@ export function registerWebhooksRoutes(app: App, deps: { webhooks: WebhooksServi
       config: auth,
       schema: {
         operationId: 'rotateWebhookSecret',
-        summary: 'A new signing secret, shown once; the old one stops signing at once.',
+        summary:
+          'A new signing secret, shown once; the old one keeps signing beside it until previousSecretExpiresAt ' +
+          '(WEBHOOK_SECRET_OVERLAP_HOURS, default 24 h), then stops.',
         tags: ['webhooks'],
         params: IdParams,
-        response: { 200: Type.Object({ secret: Type.String() }), ...errors },
+        response: {
+          200: Type.Object({
+            secret: Type.String(),
+            previousSecretExpiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+              description: 'until when the replaced secret also signs (null: no overlap configured)',
+            }),
+          }),
+          ...errors,
+        },
       },
     },
     async (req, reply) =>

@@ -10,6 +10,7 @@ import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import type { TenantSealer } from '../../platform/tenant-keys/contract.js';
 import {
   newWebhookSecret,
+  previousSecretBinding,
   queueDeliveryAttempt,
   secretBinding,
   webhookId,
@@ -68,7 +69,7 @@ export interface EndpointInput {
 export interface WebhooksServiceDeps {
   withTenant: WithTenant;
   sealer: TenantSealer;
-  settings: Pick<WebhookSettings, 'policy' | 'allowHttp'>;
+  settings: Pick<WebhookSettings, 'policy' | 'allowHttp' | 'secretOverlapSeconds'>;
 }
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
@@ -265,18 +266,36 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
       });
     },
 
-    /** A new secret, shown this once; the old one stops signing at once. */
-    async rotateSecret(ctx: TenantCtx, id: string): Promise<{ secret: string }> {
+    /**
+     * A new secret, shown this once. The old one keeps signing beside it for the overlap
+     * (WEBHOOK_SECRET_OVERLAP_HOURS), then stops; a second rotation within the overlap drops the oldest.
+     */
+    async rotateSecret(
+      ctx: TenantCtx,
+      id: string,
+    ): Promise<{ secret: string; previousSecretExpiresAt: string | null }> {
       return withTenant(ctx.tenantId, async (db) => {
         await load(db, ctx, id, true);
+        const current = await repo.findEndpoint(db, ctx.tenantId, id, { forUpdate: true });
+        if (!current) throw endpointNotFound();
+        const overlap = settings.secretOverlapSeconds;
+        let previous: string | null = null;
+        if (overlap > 0) {
+          // The old secret moves to the previous_secret column: sealed again under that column's binding.
+          const old = await sealer.openForTenant(db, ctx.tenantId, secretBinding(id), current.secret);
+          previous = await sealer.sealForTenant(db, ctx.tenantId, previousSecretBinding(id), old);
+          old.fill(0);
+        }
         const secret = newWebhookSecret();
         const sealed = await sealer.sealForTenant(db, ctx.tenantId, secretBinding(id), secret);
-        await repo.updateEndpoint(db, ctx.tenantId, id, { secret: sealed });
+        await repo.rotateEndpointSecret(db, ctx.tenantId, id, { secret: sealed, previous }, overlap);
+        const expiresAt = previous === null ? null : new Date(Date.now() + overlap * 1000).toISOString();
         await recordAudit(db, ctx, {
           action: 'webhook_endpoint.secret_rotated',
           target: { type: 'webhook_endpoint', id },
+          metadata: { previous_secret_signs_until: expiresAt },
         });
-        return { secret };
+        return { secret, previousSecretExpiresAt: expiresAt };
       });
     },
 

@@ -111,6 +111,9 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'column webhook_events.dispatched_at: UPDATE',
   'table webhook_deliveries: INSERT, SELECT, UPDATE',
   'table webhook_delivery_attempts: INSERT, SELECT',
+  // Sealed values an organization's key rotation could not open (migration 0033): recorded, re-seen
+  // (last_seen_at), and forgotten once their row holds another value.
+  'table tenant_key_unreadable_values: DELETE, INSERT, SELECT, UPDATE',
   // GDPR exports (migration 0027): an organization's exports (tenant) and a user's own (global, keyed by
   // user like sessions), their progress updated by the export jobs; archive chunks replaced on a job's
   // retry. Expired archives are deleted by the retention job (worker role, definer function).
@@ -133,8 +136,9 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_audit_refuse_change(): EXECUTE (PUBLIC)',
   'function app_audit_seal(uuid,integer,boolean): EXECUTE',
   'function app_invoice_finalize(uuid,uuid): EXECUTE',
-  // Appends account.export_requested / _downloaded to the platform chain, for the user's own export (0027).
-  'function app_account_export_audit(text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
+  // Appends account.export_requested / _downloaded of an account export to the platform chain, building
+  // the entry itself from the export (0033; the caller names only the export, action and request id).
+  'function app_account_export_audit(uuid,text,text): EXECUTE',
   // Organization deletion (migration 0026): the platform administrators' expedite and pending list.
   'function app_platform_organization_expedite_deletion(uuid,text): EXECUTE',
   'function app_priv_platform_organizations_pending_deletion(timestamp with time zone,uuid,integer): EXECUTE',

@@ -405,6 +405,8 @@ describe('catalog: every tenant table is protected', () => {
       // Organizations in an ended grace period / with a subscription: the worker role's Stripe jobs.
       'app_priv_stripe_organizations',
       'app_priv_user_organizations',
+      // Pending webhook deliveries long overdue (their job lost): the worker role's sweep only (0033).
+      'app_priv_webhook_stuck_deliveries',
       // The retention job (0027): batched purges and its platform-chain event: the worker role only.
       'app_retention_audit',
       'app_retention_purge',
@@ -429,6 +431,7 @@ describe('catalog: every tenant table is protected', () => {
         f.proname.startsWith('app_priv_stripe_customer_deletion') ||
         f.proname === 'app_priv_billing_organizations' ||
         f.proname === 'app_priv_account_export_rows' ||
+        f.proname === 'app_priv_webhook_stuck_deliveries' ||
         f.proname.startsWith('app_retention_') ||
         f.proname.startsWith('app_priv_deletion_') ||
         f.proname.startsWith('app_usage_')

@@ -102,6 +102,8 @@ const SEEDS: Record<string, string> = {
       values ($1, gen_random_uuid(), gen_random_uuid(), 'failed') returning organization_id, id)
     insert into organization_export_chunks (organization_id, export_id, seq, data)
       select organization_id, id, 0, '\\x00' from e`,
+  tenant_key_unreadable_values: `insert into tenant_key_unreadable_values (organization_id, table_name, column_name,
+      row_id, key_version, value_digest) values ($1, 'things', 'secret', gen_random_uuid()::text, 1, sha256('v'))`,
 };
 
 /** The seed of a tenant table: a daily partition of usage_events gets a row of its own day. */

@@ -90,17 +90,21 @@ export async function recordRetentionAudit(
 }
 
 /**
- * Appends `account.export_requested` or `account.export_downloaded` to the platform chain. Contract
- * (`app_account_export_audit`): the runtime role, outside any tenant scope, for an account export that
- * belongs to the event's user actor.
+ * Appends `account.export_requested` (the export still queued) or `account.export_downloaded` (the export
+ * ready) to the platform chain. Contract (`app_account_export_audit`, migration 0033): the runtime role,
+ * outside any tenant scope; the caller names only the export, the action and the request id — the
+ * function builds the whole entry (actor: the export's user; target: the export; id, time, seq, hash and
+ * a download's size and SHA-256 its own; no ip or user agent), so no caller can choose chain content.
  */
 export async function recordAccountExportAudit(
   db: Executor,
-  actor: Principal,
+  exportId: string,
+  action: 'account.export_requested' | 'account.export_downloaded',
   requestId: string,
-  event: AuditEventInput,
-): Promise<AuditEntry> {
-  const { entry, args } = draftAudit(null, actor, requestId, event);
-  const res = await sql<{ seq: string }>`select seq from app_account_export_audit(${args})`.execute(db);
-  return { ...entry, seq: Number(res.rows[0]!.seq) };
+): Promise<{ seq: number; id: string }> {
+  const res = await sql<{ seq: string; id: string }>`select seq, id from app_account_export_audit(
+    ${exportId}::uuid, ${action}, ${requestId})`.execute(db);
+  const row = res.rows[0];
+  if (!row) throw new Error('account export audit returned no row');
+  return { seq: Number(row.seq), id: row.id };
 }

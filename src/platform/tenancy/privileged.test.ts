@@ -7,6 +7,8 @@ import { createPlatformDb, type PlatformDb } from '../db/platform-db.js';
 import { uuidv7 } from '../ids.js';
 import type { Tenancy } from './tenancy.js';
 import { withPlatformScope } from './platform-scope.js';
+import { entryHash } from '../audit/chain.js';
+import { storedEntry, type StoredAuditRow } from '../audit/stored.js';
 import {
   auditChainsToCheckpoint,
   auditOrganizationsPending,
@@ -662,24 +664,98 @@ describe('definer functions refuse outside their contract', () => {
     }
   });
 
-  it('app_account_export_audit: the runtime role, outside a scope, only for an account export of the event’s user', async () => {
-    const mine = uuidv7();
-    await owner.query(`insert into account_exports (id, user_id, status) values ($1, $2, 'failed')`, [
-      mine,
-      userA,
+  it('app_account_export_audit: the runtime role, outside a scope, names only an export; the entry is the function’s own', async () => {
+    const queued = uuidv7();
+    const ready = uuidv7();
+    const digest = 'ab'.repeat(32);
+    const user = uuidv7(); // a user of their own: an earlier test leaves userA an export running
+    await owner.query(`insert into users (id, email, email_normalized) values ($1, $2, $2)`, [
+      user,
+      `pv-${user}@example.test`,
     ]);
-    const call = (actorId: string, action: string, target: string) =>
-      `select seq from app_account_export_audit(${appendArgs('user', actorId, action, 'account_export', target)})`;
-    await expect(app.query(call(admin, 'account.export_requested', mine))).rejects.toThrow(refused);
-    await expect(app.query(call(userA, 'flag.created', mine))).rejects.toThrow(refused);
-    await expect(app.query(call(userA, 'account.export_requested', uuidv7()))).rejects.toThrow(refused);
-    await expect(inScopeOfB(call(userA, 'account.export_requested', mine), [])).rejects.toThrow(refused);
+    await owner.query(
+      `insert into account_exports (id, user_id, status, size_bytes, archive_sha256, expires_at) values
+         ($1, $3, 'queued', null, null, null), ($2, $3, 'ready', 1234, $4, now() + interval '1 day')`,
+      [queued, ready, user, digest],
+    );
+    const call = (target: string, action: string, requestId = 'req-0000-test') =>
+      app.query<{ seq: string; id: string }>(`select seq, id from app_account_export_audit($1, $2, $3)`, [
+        target,
+        action,
+        requestId,
+      ]);
+    // The 0027 form, whose caller wrote the entry's text, fields and so its hash, is gone.
+    await expect(
+      app.query(
+        `select seq from app_account_export_audit(${appendArgs('user', user, 'account.export_requested', 'account_export', queued)})`,
+      ),
+    ).rejects.toThrow(/does not exist/);
+    await expect(call(queued, 'flag.created')).rejects.toThrow(refused);
+    await expect(call(uuidv7(), 'account.export_requested')).rejects.toThrow(refused);
+    await expect(call(queued, 'account.export_downloaded')).rejects.toThrow(refused); // not ready
+    await expect(call(ready, 'account.export_requested')).rejects.toThrow(refused); // not queued
+    await expect(call(ready, 'account.export_downloaded', 'bad id"},"x":1')).rejects.toThrow(refused);
+    await expect(call(ready, 'account.export_downloaded', null as unknown as string)).rejects.toThrow(
+      refused,
+    );
+    await expect(
+      inScopeOfB(
+        `select seq from app_account_export_audit($1, 'account.export_requested', 'req-0000-test')`,
+        [queued],
+      ),
+    ).rejects.toThrow(refused);
     await app.query('begin');
     try {
-      const ok = await app.query<{ seq: string }>(call(userA, 'account.export_downloaded', mine));
-      expect(Number(ok.rows[0]?.seq)).toBeGreaterThan(0);
+      const ok = (await call(ready, 'account.export_downloaded', 'req-dl-0001')).rows[0]!;
+      await call(queued, 'account.export_requested', 'req-rq-0001');
+      const rows = await app.query<StoredAuditRow>(
+        `select seq, id, occurred_at, actor_type, actor_id, action, target_type, target_id, ip, user_agent,
+           request_id, changes, metadata, prev_hash, hash from platform_audit_events where seq >= $1 order by seq`,
+        [ok.seq],
+      );
+      expect(rows.rows).toHaveLength(2);
+      const [downloaded, requested] = rows.rows;
+      expect(downloaded).toMatchObject({
+        id: ok.id,
+        actor_type: 'user',
+        actor_id: user,
+        action: 'account.export_downloaded',
+        target_type: 'account_export',
+        target_id: ready,
+        ip: null,
+        user_agent: null,
+        request_id: 'req-dl-0001',
+        metadata: { size_bytes: 1234, sha256: digest },
+      });
+      // Each entry hashes as the application's verifier recomputes it, and links to the one before.
+      for (const r of rows.rows) {
+        const s = storedEntry({ ...r, organization_id: null });
+        expect(entryHash(s.prevHash, s.entry).equals(s.hash)).toBe(true);
+      }
+      expect(requested!.prev_hash.equals(downloaded!.hash)).toBe(true);
     } finally {
       await app.query('rollback');
+    }
+  });
+});
+
+describe('app_priv_webhook_stuck_deliveries (the stuck webhook delivery sweep)', () => {
+  const db = testDb();
+  it('the worker role’s, not the runtime role’s; refused inside a scope and for attempts due less than a minute ago', async () => {
+    const app = await connect(db.url);
+    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    const scan = `select * from worker_api.app_priv_webhook_stuck_deliveries(now() - interval '15 minutes', 10)`;
+    try {
+      await expect(app.query(scan)).rejects.toThrow(/permission denied/);
+      await expect(workerPool.query(scan)).resolves.toBeDefined();
+      await expectRefusedInTenantScope(workerPool, uuidv7(), /outside the tenant scope|refused/, scan);
+      await expect(
+        workerPool.query(`select * from worker_api.app_priv_webhook_stuck_deliveries(now(), 10)`),
+      ).rejects.toThrow(/a minute ago or earlier/);
+      // Finding and re-queueing for real: test/e2e/webhooks.test.ts.
+    } finally {
+      await app.end();
+      await workerPool.end();
     }
   });
 });

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   dropProvisioned,
@@ -167,6 +168,7 @@ describe('key rotation (resumable)', () => {
     // Idempotent: nothing left to do.
     expect(await rotation(kms).reencryptOrganization(orgA)).toEqual({
       reencrypted: 0,
+      unreadable: 0,
       destroyedVersions: [],
       pendingVersions: [],
     });
@@ -285,6 +287,79 @@ describe('key rotation (resumable)', () => {
     // Once the lock is gone, the next run finishes.
     expect(await r.reencryptOrganization(orgC)).toMatchObject({ reencrypted: 1, destroyedVersions: [1] });
     expect(await openAll(orgC, kms)).toEqual([2]);
+  });
+
+  it('a value that does not open is recorded, logged and skipped: the rotation finishes, and never retries it', async () => {
+    const kms = createLocalKms(KEK1);
+    const orgD = await createTestOrg(tenancy, 'rot-d');
+    const sealer = createTenantSealer({ vault, kms });
+    const rowIds: string[] = [];
+    await tenancy.withTenant(orgD, async (tdb) => {
+      for (let i = 0; i < 3; i++) {
+        const id = randomUUID();
+        rowIds.push(id);
+        const sealed = await sealer.sealForTenant(tdb, orgD, binding(id), `value of ${id}`);
+        await sql`insert into rotated_things (organization_id, id, secret) values (${orgD}, ${id}, ${sealed})`.execute(
+          tdb,
+        );
+      }
+    });
+    // One value altered in place (its last ciphertext character changed): it no longer opens.
+    const bad = rowIds[1]!;
+    const admin = new pg.Client({ connectionString: db.adminUrl });
+    await admin.connect();
+    try {
+      await admin.query(
+        `update rotated_things set secret = left(secret, -1) || case when right(secret, 1) = 'A' then 'B' else 'A' end
+          where id = $1`,
+        [bad],
+      );
+    } finally {
+      await admin.end();
+    }
+    const lines: { level: number; msg: string; row_id?: string; table?: string; column?: string }[] = [];
+    const log = pino(
+      { level: 'info' },
+      { write: (l: string) => lines.push(JSON.parse(l) as (typeof lines)[0]) },
+    );
+    const r = rotation(kms, { log });
+    await r.rotateOrganizationKey(orgD);
+    const first = await r.reencryptOrganization(orgD);
+    expect(first).toMatchObject({
+      reencrypted: 2,
+      unreadable: 1,
+      destroyedVersions: [1],
+      pendingVersions: [],
+    });
+    const logged = lines.filter((l) => l.level === 50);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ table: 'rotated_things', column: 'secret', row_id: bad });
+    expect(JSON.stringify(lines)).not.toContain('t1.1.'); // never the value
+    const recorded = await r.unreadableValues(orgD);
+    expect(recorded).toMatchObject({
+      count: 1,
+      values: [{ table: 'rotated_things', column: 'secret', rowId: bad, keyVersion: 1 }],
+    });
+    // The other organizations see none of it.
+    expect((await r.unreadableValues(orgA)).count).toBe(0);
+
+    // A later rotation skips it: no error, nothing retried, nothing logged again.
+    await r.rotateOrganizationKey(orgD);
+    const second = await r.reencryptOrganization(orgD);
+    expect(second).toMatchObject({ reencrypted: 2, unreadable: 0, destroyedVersions: [2] });
+    expect(lines.filter((l) => l.level === 50)).toHaveLength(1);
+    expect((await r.unreadableValues(orgD)).count).toBe(1);
+
+    // Once the row holds a new value, the record goes and the value is rotated like any other.
+    await tenancy.withTenant(orgD, async (tdb) => {
+      const now = createTenantSealer({ vault, kms, cacheTtlMs: 0 });
+      const fresh = await now.sealForTenant(tdb, orgD, binding(bad), `value of ${bad}`);
+      await sql`update rotated_things set secret = ${fresh} where id = ${bad}`.execute(tdb);
+    });
+    await r.rotateOrganizationKey(orgD);
+    expect(await r.reencryptOrganization(orgD)).toMatchObject({ reencrypted: 3, unreadable: 0 });
+    expect((await r.unreadableValues(orgD)).count).toBe(0);
+    expect(await openAll(orgD, kms)).toEqual([4]);
   });
 
   it('re-wraps every data key under a new KEK, resumably, the old KEK opening until done', async () => {

@@ -12,6 +12,8 @@ import type { SealedColumn } from './contract.js';
 export const sealedColumns: SealedColumn[] = [
   // Webhook endpoints' signing secrets (migration 0025, src/modules/webhooks).
   { table: 'webhook_endpoints', column: 'secret', idColumn: 'id' },
+  // The secret a rotation replaced, still signing during the overlap (migration 0033).
+  { table: 'webhook_endpoints', column: 'previous_secret', idColumn: 'id' },
 ];
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;

@@ -27,8 +27,9 @@ function Section({ org, name }: { readonly org: string; readonly name: string })
         </Title>
         <Text size="sm">
           A zip of every row of {name} in every table (JSON Lines per table, with a manifest of counts and
-          checksums). Secrets sealed with the organization’s key stay sealed. Download links work for a few
-          minutes and only for you; archives are kept for a week.
+          checksums). Credentials and their hashes are left out; other values sealed with the organization’s
+          key stay sealed. Download links work for a few minutes and only for you; archives are kept for a
+          week.
         </Text>
         <StartExport
           mutation={start}
