@@ -144,11 +144,23 @@ describe('audit retention per plan', () => {
 
   it('purges in batches up to the cut, and the chain verifies between batches and after', async () => {
     const r = rule();
-    // Batches of 3: the first deletes 1-3; the checkpoint at 5 then authenticates 4-5.
-    expect(await r.purgeBatch(new Date(), 3)).toBe(3);
-    expect((await seqs(orgs.cut))[0]).toBe(4);
-    expect(await audit.verify(ctxOf(orgs.cut))).toMatchObject({ valid: true, anchorSeq: 3 });
-    let total = 3;
+    // Only whole segments go (a cut is always at a checkpoint, migration 0036): with a limit of 7, 1-5 go,
+    // and 6-10 (5 more) wait for the next call; the chain starts right after the checkpoint at 5.
+    expect(await auditRetentionPurge(workerPool, new Date(), null, 7)).toMatchObject({
+      deleted: 5,
+      more: true,
+    });
+    expect((await seqs(orgs.cut))[0]).toBe(6);
+    expect(await checkpointSeqs(orgs.cut)).toEqual([5, 10, 15]);
+    expect(await audit.verify(ctxOf(orgs.cut))).toMatchObject({ valid: true, anchorSeq: 5 });
+    // A call's first segment goes whole, even past the limit (an hour of events: checkpoints are hourly).
+    expect(await auditRetentionPurge(workerPool, new Date(), null, 1)).toMatchObject({
+      deleted: 5,
+      more: true,
+    });
+    expect((await seqs(orgs.cut))[0]).toBe(11);
+    expect(await audit.verify(ctxOf(orgs.cut))).toMatchObject({ valid: true, anchorSeq: 10 });
+    let total = 10;
     for (;;) {
       const n = await r.purgeBatch(new Date(), 3);
       total += n;
