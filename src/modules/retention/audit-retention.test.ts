@@ -16,7 +16,9 @@ import { createBareOrganization } from '../organizations/organization-records.js
 import { createPlatformDb } from '../../platform/db/platform-db.js';
 import { recordAudit } from '../../platform/audit/record.js';
 import { sealPending } from '../../platform/audit/seal.js';
-import { createAuditSigner, createAuditVerifier } from '../../platform/audit/signing.js';
+import { createAuditSigner, createAuditVerifier, type AuditVerifier } from '../../platform/audit/signing.js';
+import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import { verifyOrganizationChain } from '../audit/audit-verification.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
 import { recordRetentionAudit } from '../../platform/tenancy/privileged-gdpr.js';
 import { auditRetentionPurge } from '../../platform/tenancy/privileged-retention.js';
@@ -42,6 +44,7 @@ describe('audit retention per plan', () => {
   let runtime: pg.Client;
   let workerPool: pg.Pool;
   let audit: AuditService;
+  let verifier: AuditVerifier;
   const orgs: Record<'cut' | 'noCheckpoint' | 'forever' | 'unordered', string> = {
     cut: '',
     noCheckpoint: '',
@@ -93,11 +96,8 @@ describe('audit retention per plan', () => {
     runtime = await connect(own.url);
     workerPool = new pg.Pool({ connectionString: own.workerUrl, max: 2 });
     const signer = createAuditSigner(await testJwtKey());
-    audit = createAuditService({
-      withTenant: tenancy.withTenant,
-      signer,
-      verifier: createAuditVerifier([signer.publicKey]),
-    });
+    verifier = createAuditVerifier([signer.publicKey]);
+    audit = createAuditService({ withTenant: tenancy.withTenant, signer, verifier });
     for (const k of Object.keys(orgs) as (keyof typeof orgs)[]) {
       orgs[k] = (
         await createBareOrganization(tenancy.withTenant, { slug: `ar-${k.toLowerCase()}`, name: k })
@@ -273,5 +273,28 @@ describe('audit retention per plan', () => {
       { purged: [{ kind: 'audit_events', deleted: 11, keep_days: 'plan' }] },
       { purged: [{ kind: 'audit_events', deleted: 0, keep_days: 'plan' }] },
     ]);
+  });
+
+  it('a purge committed while a verification reads the chain does not make it report a break', async () => {
+    const org = (await createBareOrganization(tenancy.withTenant, { slug: 'ar-race', name: 'race' })).id;
+    // Two old segments (checkpoints at 2 and 4), one recent event (checkpoint at 5).
+    await events(org, 2, 200, true);
+    await events(org, 2, 200, true);
+    await events(org, 1, 0, true);
+    // The purge commits between the verification's read of the checkpoints and its read of the entries.
+    let reads = 0;
+    const racing: WithTenant = async (tenant, fn, opts) => {
+      if (opts?.mode === 'read' && ++reads === 2) {
+        expect(
+          await auditRetentionPurge(workerPool, new Date(), { organizationId: org, include: true }, 100),
+        ).toMatchObject({ organizationId: org, deleted: 4 });
+      }
+      return tenancy.withTenant(tenant, fn, opts);
+    };
+    expect(await verifyOrganizationChain(racing, verifier, org)).toMatchObject({
+      valid: true,
+      anchorSeq: 4,
+      lastSeq: 5,
+    });
   });
 });
