@@ -92,6 +92,8 @@ export function createServices(deps: {
     // Kept in the key vault beside the organizations' keys: backups of the application database hold none.
     vault: deps.tenantKeys.vault.persons,
     subjectSecret: createHmac('sha256', opts.secrets.kek).update('personal-keys/email-subject').digest(),
+    // An erased address's key leaves every instance's cache at once, not 60 s later.
+    destroyed: (subjectId) => bus.publish({ kind: 'personal_key', subjectId }),
   });
   usePersonalDataKeys(tenancy.control.db, userKeys);
   usePlatformPersonalDataKeys(userKeys);
@@ -175,6 +177,7 @@ export function createServices(deps: {
       } else if (msg.kind === 'token_family') {
         tokens.forgetRevoked({ userId: msg.userId, familyId: msg.familyId });
       } else if (msg.kind === 'api_key') apiKeyAuth.invalidate(msg.keyId);
+      else if (msg.kind === 'personal_key') userKeys.forget(msg.subjectId);
       else if (msg.kind === 'tenant_keys') {
         tenantSealer.forget(msg.orgId);
         userKeys.forget(msg.orgId); // the organization's key of its API keys' audit fields (a shred)

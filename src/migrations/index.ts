@@ -33,6 +33,7 @@ import * as m0031 from './0031-retention-audit-webhooks.js';
 import * as m0032 from './0032-personal-keys-to-vault.js';
 import * as m0033 from './0033-issue12-leftovers.js';
 import * as m0034 from './0034-stripe-customer-deletions.js';
+import * as m0036 from './0036-audit-retention-whole-segments.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -73,4 +74,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0032-personal-keys-to-vault', m0032],
   ['0033-issue12-leftovers', m0033],
   ['0034-stripe-customer-deletions', m0034],
+  ['0036-audit-retention-whole-segments', m0036],
 ];

@@ -4,8 +4,8 @@ import { createTestOrg } from '../support/tenancy.js';
 import type { Composition } from '../../src/app/compose.js';
 
 /**
- * Two instances on one database, one key vault and one Redis: a shred or a rotation made on A reaches
- * B's key cache at once, although B holds the organization's unwrapped key for minutes otherwise.
+ * Two instances on one database, one key vault and one Redis: a shred, a rotation or an erased address's
+ * key made on A reaches B's key cache at once, although B holds the unwrapped key for a while otherwise.
  */
 describe('tenant keys across instances', () => {
   let a: Composition;
@@ -55,5 +55,19 @@ describe('tenant keys across instances', () => {
       sealed = await sealOn(b, org, 'y');
     }
     expect(sealed.startsWith('t1.2.')).toBe(true);
+  });
+
+  it("an address's key replaced on A (an erasure) leaves B's cache at once", async () => {
+    const email = `mi-erased-${Date.now()}@example.test`;
+    // An address's key never touches the transaction it is given (only a user's does).
+    const sealing = await b.services.userKeys.forSealing(undefined as never, { kind: 'email', email });
+    expect(sealing?.state.kind).toBe('key');
+    b.services.userKeys.remember(sealing!.subjectId, sealing!.state);
+    await a.services.userKeys.destroy({ kind: 'email', email });
+    const deadline = Date.now() + 2000;
+    while (b.services.userKeys.cached(sealing!.subjectId) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(b.services.userKeys.cached(sealing!.subjectId)).toBeUndefined();
   });
 });

@@ -16,7 +16,9 @@ import { createBareOrganization } from '../organizations/organization-records.js
 import { createPlatformDb } from '../../platform/db/platform-db.js';
 import { recordAudit } from '../../platform/audit/record.js';
 import { sealPending } from '../../platform/audit/seal.js';
-import { createAuditSigner, createAuditVerifier } from '../../platform/audit/signing.js';
+import { createAuditSigner, createAuditVerifier, type AuditVerifier } from '../../platform/audit/signing.js';
+import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import { verifyOrganizationChain } from '../audit/audit-verification.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
 import { recordRetentionAudit } from '../../platform/tenancy/privileged-gdpr.js';
 import { auditRetentionPurge } from '../../platform/tenancy/privileged-retention.js';
@@ -42,6 +44,7 @@ describe('audit retention per plan', () => {
   let runtime: pg.Client;
   let workerPool: pg.Pool;
   let audit: AuditService;
+  let verifier: AuditVerifier;
   const orgs: Record<'cut' | 'noCheckpoint' | 'forever' | 'unordered', string> = {
     cut: '',
     noCheckpoint: '',
@@ -93,11 +96,8 @@ describe('audit retention per plan', () => {
     runtime = await connect(own.url);
     workerPool = new pg.Pool({ connectionString: own.workerUrl, max: 2 });
     const signer = createAuditSigner(await testJwtKey());
-    audit = createAuditService({
-      withTenant: tenancy.withTenant,
-      signer,
-      verifier: createAuditVerifier([signer.publicKey]),
-    });
+    verifier = createAuditVerifier([signer.publicKey]);
+    audit = createAuditService({ withTenant: tenancy.withTenant, signer, verifier });
     for (const k of Object.keys(orgs) as (keyof typeof orgs)[]) {
       orgs[k] = (
         await createBareOrganization(tenancy.withTenant, { slug: `ar-${k.toLowerCase()}`, name: k })
@@ -144,11 +144,23 @@ describe('audit retention per plan', () => {
 
   it('purges in batches up to the cut, and the chain verifies between batches and after', async () => {
     const r = rule();
-    // Batches of 3: the first deletes 1-3; the checkpoint at 5 then authenticates 4-5.
-    expect(await r.purgeBatch(new Date(), 3)).toBe(3);
-    expect((await seqs(orgs.cut))[0]).toBe(4);
-    expect(await audit.verify(ctxOf(orgs.cut))).toMatchObject({ valid: true, anchorSeq: 3 });
-    let total = 3;
+    // Only whole segments go (a cut is always at a checkpoint, migration 0036): with a limit of 7, 1-5 go,
+    // and 6-10 (5 more) wait for the next call; the chain starts right after the checkpoint at 5.
+    expect(await auditRetentionPurge(workerPool, new Date(), null, 7)).toMatchObject({
+      deleted: 5,
+      more: true,
+    });
+    expect((await seqs(orgs.cut))[0]).toBe(6);
+    expect(await checkpointSeqs(orgs.cut)).toEqual([5, 10, 15]);
+    expect(await audit.verify(ctxOf(orgs.cut))).toMatchObject({ valid: true, anchorSeq: 5 });
+    // A call's first segment goes whole, even past the limit (an hour of events: checkpoints are hourly).
+    expect(await auditRetentionPurge(workerPool, new Date(), null, 1)).toMatchObject({
+      deleted: 5,
+      more: true,
+    });
+    expect((await seqs(orgs.cut))[0]).toBe(11);
+    expect(await audit.verify(ctxOf(orgs.cut))).toMatchObject({ valid: true, anchorSeq: 10 });
+    let total = 10;
     for (;;) {
       const n = await r.purgeBatch(new Date(), 3);
       total += n;
@@ -261,5 +273,28 @@ describe('audit retention per plan', () => {
       { purged: [{ kind: 'audit_events', deleted: 11, keep_days: 'plan' }] },
       { purged: [{ kind: 'audit_events', deleted: 0, keep_days: 'plan' }] },
     ]);
+  });
+
+  it('a purge committed while a verification reads the chain does not make it report a break', async () => {
+    const org = (await createBareOrganization(tenancy.withTenant, { slug: 'ar-race', name: 'race' })).id;
+    // Two old segments (checkpoints at 2 and 4), one recent event (checkpoint at 5).
+    await events(org, 2, 200, true);
+    await events(org, 2, 200, true);
+    await events(org, 1, 0, true);
+    // The purge commits between the verification's read of the checkpoints and its read of the entries.
+    let reads = 0;
+    const racing: WithTenant = async (tenant, fn, opts) => {
+      if (opts?.mode === 'read' && ++reads === 2) {
+        expect(
+          await auditRetentionPurge(workerPool, new Date(), { organizationId: org, include: true }, 100),
+        ).toMatchObject({ organizationId: org, deleted: 4 });
+      }
+      return tenancy.withTenant(tenant, fn, opts);
+    };
+    expect(await verifyOrganizationChain(racing, verifier, org)).toMatchObject({
+      valid: true,
+      anchorSeq: 4,
+      lastSeq: 5,
+    });
   });
 });

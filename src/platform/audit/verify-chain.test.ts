@@ -103,11 +103,18 @@ describe('verifyChain', () => {
     expect(
       await verifyChain({ entries: c.slice(4), head, checkpoints: [at(4), at(6)], verifier }),
     ).toMatchObject({ valid: true, anchorSeq: 4, entriesChecked: 4, lastSeq: 8, checkpointsChecked: 2 });
-    // Mid-purge (entries 1-2 gone, the checkpoints below 2 with them): the checkpoint at 4 authenticates 3-4.
+    // Cut where no checkpoint is (entries 1-2 gone, the checkpoints below 2 with them): a later checkpoint
+    // authenticates 3-4, but nothing signed says the chain may start at 3, so the cut is not retention's
+    // (an export or a table truncated at any entry would pass otherwise, reported as starting from a
+    // "signed checkpoint" at 2 that does not exist).
     expect(await verifyChain({ entries: c.slice(2), head, checkpoints: [at(4)], verifier })).toMatchObject({
-      valid: true,
-      anchorSeq: 2,
+      valid: false,
+      reason: 'missing_entry',
+      firstBrokenSeq: 1,
     });
+    expect(
+      await verifyChain({ entries: c.slice(5), head, checkpoints: [at(4), at(6)], verifier }),
+    ).toMatchObject({ valid: false, reason: 'missing_entry', firstBrokenSeq: 1 });
     // A consistent rewrite of kept entries up to the anchoring checkpoint is caught by it: no anchor left.
     const forged = c.slice(2, 4);
     const entry = { ...forged[0]!.entry, metadata: { seq: 'forged' } };

@@ -19,7 +19,8 @@ export interface ChainVerification {
   readonly valid: boolean;
   /**
    * The seq of the signed checkpoint the kept entries start from, when retention purged the entries up to
-   * it (the entry after it links to its signed hash); null when the chain starts at its genesis.
+   * it (the entry after it links to its signed hash); null when the chain starts at its genesis. Always a
+   * checkpoint this verifier checked: a chain starting anywhere else is not valid.
    */
   readonly anchorSeq: number | null;
   readonly entriesChecked: number;
@@ -49,9 +50,10 @@ const same = (a: Buffer, b: Buffer) => a.length === b.length && timingSafeEqual(
  * beyond the last entry means entries were cut off). Reports the lowest broken seq.
  *
  * A chain whose retention purged its oldest entries starts at seq k > 1: it is accepted only when a signed
- * checkpoint this verifier can check anchors it — the oldest kept one, at k - 1 (its signed hash must be
- * entry k's `prev_hash`) or, while a purge is under way, at a later seq (whose signed hash the kept
- * entries up to it must recompute to). A checkpoint older than k - 1 is a break: the retention purge
+ * checkpoint this verifier can check sits at k - 1, its signed hash entry k's `prev_hash` (the purge only
+ * ever cuts at a checkpoint, whole segments at a time, migration 0036). A later checkpoint authenticates
+ * the entries up to it, but says nothing about where the chain may start: accepting it would accept a
+ * chain or an export cut at any entry. A checkpoint older than k - 1 is a break too: the retention purge
  * deletes the checkpoints below its cut with the entries, so one left behind means entries went another
  * way. With no entry left at all, the oldest verifiable checkpoint is the anchor and the head must be it.
  */
@@ -194,13 +196,13 @@ export async function verifyChain(args: {
       continue;
     }
     lastGood = seq;
-    anchored = true;
+    if (seq === start - 1) anchored = true;
   }
   if (!anchored) {
     breakAt(
       1,
       'missing_entry',
-      `entries before seq ${start} are gone and no signed checkpoint this verifier can check anchors seq ${start - 1}`,
+      `entries before seq ${start} are gone and no signed checkpoint this verifier can check is at seq ${start - 1}: they were not purged at a checkpoint`,
     );
   }
   const b = broken as { seq: number; reason: BreakReason; detail: string } | null;

@@ -20,6 +20,8 @@ export type Invalidation =
   | { readonly kind: 'flag_overrides'; readonly orgId: string }
   /** An API key was revoked: `keyId` is its public key id (`api_keys.key_id`). */
   | { readonly kind: 'api_key'; readonly keyId: string }
+  /** A per-person key (a user's, an address's, an organization's) was destroyed or replaced: drop it. */
+  | { readonly kind: 'personal_key'; readonly subjectId: string }
   /** An organization's data keys were rotated or destroyed: drop its unwrapped keys and active version. */
   | { readonly kind: 'tenant_keys'; readonly orgId: string };
 

@@ -162,4 +162,29 @@ describe('per-person keys in the key vault', () => {
       expect(s?.kind === 'key' && s.key.equals(keys.get(u)!)).toBe(true);
     }
   });
+
+  // After the KEK rotation test: this key is under a KEK of its own, which that test would count as failed.
+  it("destroying a key tells the other instances: an erased address's old key leaves their caches at once", async () => {
+    const kms = createLocalKms(randomBytes(32));
+    const subjectSecret = randomBytes(32);
+    // Two instances of the server; `destroyed` stands for the invalidation bus between them.
+    const other = createUserKeyStore({ kms, vault: vault.persons, subjectSecret });
+    const one = createUserKeyStore({
+      kms,
+      vault: vault.persons,
+      subjectSecret,
+      destroyed: (id) => other.forget(id),
+    });
+    const email = `erased-${randomUUID()}@example.test`;
+    const sealed = await other.forSealing(db, { kind: 'email', email });
+    expect(sealed?.state.kind).toBe('key');
+    other.remember(sealed!.subjectId, sealed!.state);
+    expect(other.cached(sealed!.subjectId)).toEqual(sealed!.state);
+    await one.destroy({ kind: 'email', email });
+    expect(other.cached(sealed!.subjectId)).toBeUndefined();
+    const reopened = (await other.forOpening([sealed!.subjectId])).get(sealed!.subjectId);
+    expect(reopened?.kind === 'key' && reopened.key.equals((sealed!.state as { key: Buffer }).key)).toBe(
+      false,
+    );
+  });
 });

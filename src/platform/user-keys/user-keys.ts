@@ -73,6 +73,11 @@ export function createUserKeyStore(deps: {
   vault: PersonalKeyVault;
   /** Keys the hash of e-mail subjects (32 bytes or more, secret; derived from the KEK in composition). */
   subjectSecret: Buffer;
+  /**
+   * Called once a subject's key was destroyed or replaced in the vault: the composition broadcasts it so
+   * every other instance drops its cached copy at once (an address's key has no other message that would).
+   */
+  destroyed?: (subjectId: string) => void;
   /** How long an unwrapped key stays in process (default 60 s). */
   ttlMs?: number;
   now?: () => number;
@@ -180,6 +185,7 @@ export function createUserKeyStore(deps: {
         await deps.vault.replaceEmail(id, fresh.wrapped, fresh.kekId);
       }
       cache.delete(id);
+      deps.destroyed?.(id);
     },
   };
 }
