@@ -9,6 +9,7 @@ import { uuidv7 } from '../../src/platform/ids.js';
 import { sharedMailbox } from '../support/mailbox.js';
 import { mailText } from '../support/smtp.js';
 import { connect, testDb } from '../support/tenancy.js';
+import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '../support/provision.js';
 import {
   addNewMember,
   createOrg,
@@ -61,6 +62,9 @@ describe('e2e: signed webhooks', () => {
   /** The endpoint whose first delivery "crashes" between the POST and recording its result. */
   let crashEndpoint = '';
   let crashed = 0;
+  /** A database of its own: every app of a shared test database runs jobs from one queue, so another
+   *  file's app could send this file's deliveries without its crash hook. */
+  let own: ProvisionedDatabase;
 
   const endpointsUrl = '/v1/webhooks/endpoints';
   async function createEndpoint(who: User, org: string, path: string, eventTypes: string[]) {
@@ -109,7 +113,9 @@ describe('e2e: signed webhooks', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    own = await provisionDatabase(testDb().superuserUrl, 'sr_webhooks');
     c = await startApp({
+      database: { url: own.url, workerUrl: own.workerUrl, keyVaultUrl: own.keyVaultUrl },
       webhooks: {
         allowedCidrs: ['127.0.0.1/32'],
         allowHttp: true,
@@ -132,6 +138,7 @@ describe('e2e: signed webhooks', () => {
   afterAll(async () => {
     await stopApp(c);
     await new Promise<void>((r) => server.close(() => r()));
+    if (own) await dropProvisioned(own);
   });
 
   it('refuses private, loopback, link-local and non-https URLs when an endpoint is saved', async () => {
@@ -179,7 +186,7 @@ describe('e2e: signed webhooks', () => {
     const hook = await createEndpoint(owner, a.id, '/a', ['api_key.*', 'member.*']);
     expect(hook.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     // Stored only sealed with the organization's data key.
-    const admin = await connect(testDb().adminUrl);
+    const admin = await connect(own.adminUrl);
     try {
       const stored = await admin.query<{ secret: string }>(
         'select secret from webhook_endpoints where id = $1',
@@ -277,7 +284,7 @@ describe('e2e: signed webhooks', () => {
     expect(hits[0]!.id).toBe(hits[1]!.id);
     // The receiver processed it once; the system holds one delivery for this event and endpoint.
     expect([...processed.values()].filter((r) => r.path === '/crash')).toHaveLength(1);
-    const admin = await connect(testDb().adminUrl);
+    const admin = await connect(own.adminUrl);
     try {
       const rows = await admin.query(
         'select count(*)::int as n from webhook_deliveries where endpoint_id = $1',
@@ -307,7 +314,7 @@ describe('e2e: signed webhooks', () => {
 
   it('at delivery time a private address is refused whatever the saved URL; failing for days disables and mails', async () => {
     const hook = await createEndpoint(owner, a.id, '/moved', ['member.role_changed', 'api_key.created']);
-    const admin = await connect(testDb().adminUrl);
+    const admin = await connect(own.adminUrl);
     try {
       // As if its name now resolved elsewhere: the URL points at [::1] (not allowed) and has failed 6 days.
       await admin.query(
@@ -351,7 +358,7 @@ describe('e2e: signed webhooks', () => {
   });
 
   it('after a rotation of the organization’s data key the endpoint’s secret is re-encrypted and still signs', async () => {
-    const admin = await connect(testDb().adminUrl);
+    const admin = await connect(own.adminUrl);
     const stored = async () =>
       (
         await admin.query<{ secret: string }>(
@@ -468,7 +475,7 @@ describe('e2e: signed webhooks', () => {
     expect(() => new Webhook(newSecret).verify(during.body, during.headers)).not.toThrow();
 
     // After it (its end moved to the past): only the new secret signs; the old one no longer verifies.
-    const admin = await connect(testDb().adminUrl);
+    const admin = await connect(own.adminUrl);
     try {
       await admin.query(
         `update webhook_endpoints set previous_secret_expires_at = now() - interval '1 second' where id = $1`,
@@ -493,8 +500,8 @@ describe('e2e: signed webhooks', () => {
     const ep = await createEndpoint(owner, org.id, '/stuck', ['api_key.created']);
     const lost = uuidv7();
     const waiting = uuidv7();
-    const admin = await connect(testDb().adminUrl);
-    const workerPool = new pg.Pool({ connectionString: testDb().workerUrl, max: 2 });
+    const admin = await connect(own.adminUrl);
+    const workerPool = new pg.Pool({ connectionString: own.workerUrl, max: 2 });
     try {
       // Two deliveries due an hour ago and still pending: one lost its job, the other's job waits.
       for (const [id, name] of [
