@@ -42,6 +42,18 @@ export function createApiRequestsQuota(counters: QuotaCounters) {
   /** Requests let through: holding their reservation, or given it back (aborted, or answered 4xx/5xx). */
   const reserved = new WeakMap<FastifyRequest, 'held' | 'released'>();
 
+  /** Counts the request if the quota lets it through (the organization's quotas are loaded). */
+  const consume = (request: FastifyRequest, orgId: string, done: (err?: Error) => void) => {
+    const over = counters.tryConsume(orgId, API_REQUESTS, UNIT);
+    if (over) {
+      done(quotaExceededError(over));
+      return;
+    }
+    reserved.set(request, 'held');
+    done();
+  };
+
+  // No closure per request: the quotas are loaded on almost every request, and the check runs at once.
   const preHandler: preHandlerHookHandler = (request, _reply, done) => {
     const ctx = request.tenantCtx;
     if (!ctx) {
@@ -49,15 +61,6 @@ export function createApiRequestsQuota(counters: QuotaCounters) {
       return;
     }
     const orgId = ctx.tenantId;
-    const finish = () => {
-      const over = counters.tryConsume(orgId, API_REQUESTS, UNIT);
-      if (over) {
-        done(quotaExceededError(over));
-        return;
-      }
-      reserved.set(request, 'held');
-      done();
-    };
     let ready: void | Promise<void>;
     try {
       ready = counters.ready(orgId);
@@ -65,8 +68,12 @@ export function createApiRequestsQuota(counters: QuotaCounters) {
       done(err as Error);
       return;
     }
-    if (ready instanceof Promise) ready.then(finish, (err: Error) => done(err));
-    else finish();
+    if (ready instanceof Promise) {
+      ready.then(
+        () => consume(request, orgId, done),
+        (err: Error) => done(err),
+      );
+    } else consume(request, orgId, done);
   };
 
   /** Gives a request's reservation back (once). */

@@ -167,13 +167,21 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     resolved: ResolvedTenant,
     who: Authenticated,
     twoFactorEnabled: () => MaybePromise<boolean>,
-    route: RouteFlags,
+    request: FastifyRequest,
   ): MaybePromise<ResolvedTenant | null> {
-    // The lifecycle rules, in one place (organization-policy.ts): the one exemption of a suspension is
-    // billing's, for the routes flagged `allowWhenBillingSuspended` (signed-in users only).
-    if (!admitByLifecycle(policy, { ...route, apiKey: false, isPlatformAdmin: who.isPlatformAdmin }))
-      return null;
     if (!policy) return null;
+    // The lifecycle rules, in one place (organization-policy.ts): the one exemption of a suspension is
+    // billing's, for the routes flagged `allowWhenBillingSuspended` (signed-in users only). An active
+    // organization admits everything, so only another state reads the route's flags.
+    if (
+      policy.state !== 'active' &&
+      !admitByLifecycle(policy, {
+        ...routeFlags(request),
+        apiKey: false,
+        isPlatformAdmin: who.isPlatformAdmin,
+      })
+    )
+      return null;
     if (!policy.requireTwoFactor) return resolved;
     return andThen(twoFactorEnabled(), (enabled) => {
       if (!enabled) {
@@ -194,11 +202,16 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   function resolveApiKeyTenant(
     requested: string | null | undefined,
     key: ApiKeyView,
-    route: RouteFlags,
+    request: FastifyRequest,
   ): MaybePromise<ResolvedTenant | null> {
     if (requested !== undefined && requested !== key.organizationId) return null;
     return andThen(deps.organizationPolicy(key.organizationId), (policy) => {
-      if (!admitByLifecycle(policy, { ...route, apiKey: true, isPlatformAdmin: false })) return null;
+      if (!policy) return null;
+      if (
+        policy.state !== 'active' &&
+        !admitByLifecycle(policy, { ...routeFlags(request), apiKey: true, isPlatformAdmin: false })
+      )
+        return null;
       return { tenantId: key.organizationId, role: 'api_key', permissions: key.permissions };
     });
   }
@@ -207,7 +220,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     auth: RequestAuth,
     who: Authenticated & { userId: string },
     requested: string | null | undefined,
-    route: RouteFlags,
+    request: FastifyRequest,
   ): MaybePromise<ResolvedTenant | null> {
     if (requested === null) {
       // Named an organization that does not exist. Spend the same lookup a non-member of an existing one
@@ -227,7 +240,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       // A token was minted by a session that passed its second factor if the user had one, but the
       // user may have had none: an organization requiring it asks the user's current state.
       return andThen(deps.organizationPolicy(access.orgId), (policy) =>
-        admit(policy, resolved, who, () => deps.twoFactorEnabled(access.userId), route),
+        admit(policy, resolved, who, () => deps.twoFactorEnabled(access.userId), request),
       );
     }
     const session = auth.session!;
@@ -242,7 +255,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
             { tenantId: orgId, role: m.role, permissions: m.permissions },
             who,
             () => session.userTwoFactorEnabled,
-            route,
+            request,
           )
         : null;
     // Both are in-process cache hits on the hot path: only a miss waits (for both together).
@@ -333,11 +346,10 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       const requested = requestedOrganization(request);
       if (auth.apiKey) {
         const key = auth.apiKey;
-        return andThen(requested, (r) => resolveApiKeyTenant(r, key, routeFlags(request)));
+        return andThen(requested, (r) => resolveApiKeyTenant(r, key, request));
       }
       const user = who as Authenticated & { userId: string };
-      const route = routeFlags(request);
-      return andThen(requested, (r) => resolveUserTenant(auth, user, r, route));
+      return andThen(requested, (r) => resolveUserTenant(auth, user, r, request));
     },
   };
 }
