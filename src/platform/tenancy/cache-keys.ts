@@ -111,7 +111,7 @@ export function tenantCacheKeyMemo(
       size = 0;
     }
     let inner = memo.get(tenantId);
-    if (!inner) memo.set(tenantId, (inner = new Map()));
+    if (!inner) memo.set(tenantId, (inner = new Map<string, CacheKey>()));
     inner.set(p, key);
     size++;
     return key;
