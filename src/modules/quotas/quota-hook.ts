@@ -39,8 +39,17 @@ export function quotaRouteTable(app: App): readonly { method: string; url: strin
  * `onRequestAbort`). Call `install` before any route is registered.
  */
 export function createApiRequestsQuota(counters: QuotaCounters) {
-  /** Requests let through: holding their reservation, or given it back (aborted, or answered 4xx/5xx). */
-  const reserved = new WeakMap<FastifyRequest, 'held' | 'released'>();
+  /** Requests let through: holding their reservation, or given it back (aborted, or answered 4xx/5xx). On
+   *  the request under a private symbol: a WeakMap entry per request costs the garbage collector more. */
+  const RESERVED = Symbol('quota.reserved');
+  type ReservedSlot = { [RESERVED]?: 'held' | 'released' };
+  const reserved = {
+    get: (request: FastifyRequest) => (request as unknown as ReservedSlot)[RESERVED],
+    has: (request: FastifyRequest) => (request as unknown as ReservedSlot)[RESERVED] !== undefined,
+    set: (request: FastifyRequest, v: 'held' | 'released') => {
+      (request as unknown as ReservedSlot)[RESERVED] = v;
+    },
+  };
 
   /** Counts the request if the quota lets it through (the organization's quotas are loaded). */
   const consume = (request: FastifyRequest, orgId: string, done: (err?: Error) => void) => {

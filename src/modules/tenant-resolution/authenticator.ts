@@ -120,6 +120,16 @@ interface RequestAuth {
   apiKey?: ApiKeyView;
 }
 
+/** Where a request keeps what authentication established for tenant resolution: a property under a
+ *  module-private symbol (nothing else can read or set it), not a WeakMap, whose entry per request costs
+ *  the garbage collector more than the rest of the bookkeeping. */
+const AUTH = Symbol('tenant-resolution.auth');
+type AuthSlot = { [AUTH]?: RequestAuth };
+const setAuth = (request: FastifyRequest, auth: RequestAuth) => {
+  (request as unknown as AuthSlot)[AUTH] = auth;
+};
+const authOf = (request: FastifyRequest) => (request as unknown as AuthSlot)[AUTH];
+
 /**
  * The one authenticator: a session cookie or a bearer access token establishes the principal; the
  * tenant comes from, in order, the path (`/v1/orgs/:slug/...`), the `X-Organization` header (slug or id),
@@ -127,7 +137,6 @@ interface RequestAuth {
  * the principal must hold an ACTIVE membership, else the answer is the 404 of a missing organization.
  */
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
-  const state = new WeakMap<FastifyRequest, RequestAuth>();
   // What a session establishes is read-only and the same for every request a cached session view serves.
   const sessionPrincipals = new WeakMap<SessionView, Authenticated>();
   const tokenPrincipals = new WeakMap<AccessView, Authenticated>();
@@ -280,7 +289,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   }
 
   function fromAccess(request: FastifyRequest, access: AccessView): MaybePromise<Authenticated> {
-    state.set(request, { access });
+    setAuth(request, { access });
     return andThen(deps.isPlatformAdmin(access.userId), (admin) => {
       const known = tokenPrincipals.get(access);
       if (known?.isPlatformAdmin === admin) return known;
@@ -298,7 +307,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         throw new TenantResolutionError('TWO_FACTOR_REQUIRED', 'verify your second factor first');
       }
     }
-    state.set(request, { session });
+    setAuth(request, { session });
     let who = sessionPrincipals.get(session);
     if (!who) {
       who = {
@@ -319,7 +328,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       const verifying = deps.apiKey?.(request);
       if (verifying) {
         return andThen(verifying, (apiKey) => {
-          state.set(request, { apiKey });
+          setAuth(request, { apiKey });
           return {
             principal: { kind: 'api_key', keyId: apiKey.id, organizationId: apiKey.organizationId },
             userId: null,
@@ -340,7 +349,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     },
 
     resolveTenant(request, who) {
-      const auth = state.get(request);
+      const auth = authOf(request);
       if (!auth || (!auth.apiKey && !who.userId)) return null;
       // Most requests name no organization: no lookup then.
       const requested = requestedOrganization(request);
