@@ -128,10 +128,12 @@ export async function startServer(opts: {
   readyPath: string;
   logFile: string;
   nodeArgs?: readonly string[];
+  /** Another checkout to run `entry` from (default: this repository). */
+  cwd?: string;
 }): Promise<ServerProcess> {
   const out = fs.openSync(opts.logFile, 'a');
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.entry], {
-    cwd: ROOT,
+    cwd: opts.cwd ?? ROOT,
     env: { ...baseEnvironment(), ...opts.env },
     stdio: ['ignore', out, 'pipe'],
   });

@@ -19,7 +19,10 @@
  * BENCH_MAX_ROUNDS (= rounds: more lets noisy rounds be replaced), BENCH_APP_LOG (a file for the app's
  * log), BENCH_PROFILE=<target> (run that target alone with its server under --cpu-prof and summarize
  * the measured interval), BENCH_DATABASE_URL (a superuser URL instead of a throwaway embedded cluster),
- * BENCH_REDIS_URL (the app's REDIS_URL; unset like a default `npm start`).
+ * BENCH_REDIS_URL (the app's REDIS_URL; unset like a default `npm start`), BENCH_COMPARE_DIR (another
+ * checkout of the project, e.g. a worktree of main: a second app started from it on the same database,
+ * each app target followed in every round by its twin `<name>@cmp` sent to that app, an A/B in the
+ * same minutes; the other checkout must have the same migrations).
  * Usage: npm run bench:http
  */
 import fs from 'node:fs';
@@ -38,6 +41,7 @@ import {
   requestsOf,
   selectTargets,
   signIn,
+  withCompareTwins,
   type ServerName,
   type Target,
 } from './http-targets.js';
@@ -58,7 +62,9 @@ const PROFILE = env.BENCH_PROFILE?.trim() || undefined;
 const APP_LOG = env.BENCH_APP_LOG ?? '/dev/null';
 const PASSWORD = 'bench password: correct horse battery staple';
 
-const targets = selectTargets(PROFILE ?? env.BENCH_TARGETS);
+const COMPARE_DIR = env.BENCH_COMPARE_DIR?.trim() || undefined;
+const selected = selectTargets(PROFILE ?? env.BENCH_TARGETS);
+const targets = COMPARE_DIR && !PROFILE ? withCompareTwins(selected) : selected;
 if (PROFILE && targets.length !== 1) throw new Error('BENCH_PROFILE names one target');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'saasready-http-bench-'));
 const profileDir = path.join(tmp, 'profile');
@@ -89,19 +95,27 @@ async function startServers(
   for (const name of names) {
     const port = await freePort();
     const nodeArgs = name === profiled ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-    const app = { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` };
-    const spec: { entry: string; env: Record<string, string>; readyPath: string } =
-      name === 'bare'
-        ? {
-            entry: 'bench/http-bare-server.ts',
-            env: { BARE_DATABASE_URL: database.adminUrl, BARE_POOL: String(POOL), BARE_PORT: String(port) },
-            readyPath: '/bare/ready',
-          }
-        : name === 'app'
-          ? { entry: 'src/main.ts', env: { ...appEnv, ...app }, readyPath: '/healthz' }
-          : name === 'app-silent-log'
-            ? { entry: 'src/main.ts', env: { ...appEnv, ...app, LOG_LEVEL: 'silent' }, readyPath: '/healthz' }
-            : { entry: 'bench/http-app-noauth.ts', env: { ...appEnv, ...app }, readyPath: '/healthz' };
+    // The compared app answers as the app's URL (the issuer of its access tokens, the allowed origin).
+    const publicUrl = name === 'app-compare' ? servers.get('app')!.url : `http://127.0.0.1:${port}`;
+    const app = { PORT: String(port), PUBLIC_URL: publicUrl };
+    const spec: { entry: string; env: Record<string, string>; readyPath: string; cwd?: string } =
+      name === 'app-compare'
+        ? { entry: 'src/main.ts', env: { ...appEnv, ...app }, readyPath: '/healthz', cwd: COMPARE_DIR }
+        : name === 'bare'
+          ? {
+              entry: 'bench/http-bare-server.ts',
+              env: { BARE_DATABASE_URL: database.adminUrl, BARE_POOL: String(POOL), BARE_PORT: String(port) },
+              readyPath: '/bare/ready',
+            }
+          : name === 'app'
+            ? { entry: 'src/main.ts', env: { ...appEnv, ...app }, readyPath: '/healthz' }
+            : name === 'app-silent-log'
+              ? {
+                  entry: 'src/main.ts',
+                  env: { ...appEnv, ...app, LOG_LEVEL: 'silent' },
+                  readyPath: '/healthz',
+                }
+              : { entry: 'bench/http-app-noauth.ts', env: { ...appEnv, ...app }, readyPath: '/healthz' };
     servers.set(name, await startServer({ name, port, logFile: APP_LOG, nodeArgs, ...spec }));
   }
 }

@@ -14,7 +14,7 @@ export type Round = Record<string, Measured>;
 
 /** Issue 10's goal: an authenticated read at >= 0.70 of the bare unnamed-statement route. */
 const TARGET_RATIO = 0.7;
-const SERVERS = ['bare', 'app', 'app-silent-log', 'app-noauth'];
+const SERVERS = ['bare', 'app', 'app-silent-log', 'app-noauth', 'app-compare'];
 
 export const foreignCores = (m: Measured) => (m.cpu.cpu.foreign ?? 0) / m.cpu.seconds;
 

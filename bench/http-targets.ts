@@ -9,7 +9,7 @@ import { createApiKeyOverHttp, issueAccessToken, loginOverHttp } from './identit
 import type { RequestSpec } from './load.js';
 
 /** The server process a target is sent to. */
-export type ServerName = 'bare' | 'app' | 'app-silent-log' | 'app-noauth';
+export type ServerName = 'bare' | 'app' | 'app-silent-log' | 'app-noauth' | 'app-compare';
 
 /** A signed-in benchmark user and their organization. */
 export interface Credentials {
@@ -101,6 +101,16 @@ export function selectTargets(spec: string | undefined): Target[] {
     );
   }
   return TARGETS.filter((t) => names.includes(t.name));
+}
+
+/**
+ * With BENCH_COMPARE_DIR: each target of the app gets a twin `<name>@cmp`, the same requests sent to the
+ * app of the other checkout, run right after it in every round (an A/B in the same minutes).
+ */
+export function withCompareTwins(targets: readonly Target[]): Target[] {
+  return targets.flatMap((t) =>
+    t.server === 'app' ? [t, { ...t, name: `${t.name}@cmp`, server: 'app-compare' as const }] : [t],
+  );
 }
 
 /** Signs every user in over HTTP, issues an access token and creates an API key for each. */

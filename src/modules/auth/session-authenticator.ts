@@ -21,7 +21,10 @@ export interface SessionAuthenticated extends Authenticated {
   readonly emailVerified: boolean;
 }
 
-const presented = new WeakMap<FastifyRequest, string | null>();
+/** The request's parsed session token, under a module-private symbol (cheaper than a WeakMap entry per
+ *  request). */
+const PRESENTED = Symbol('session.presented');
+type PresentedSlot = { [PRESENTED]?: string | null };
 
 /**
  * The well-formed `sr_session` token the request presents, or null. The Cookie header is parsed once per
@@ -32,10 +35,11 @@ export function presentedSessionToken(
   request: FastifyRequest,
   sessions: Pick<SessionService, 'tokenFromCookieHeader'>,
 ): string | null {
-  let token = presented.get(request);
+  const slot = request as unknown as PresentedSlot;
+  let token = slot[PRESENTED];
   if (token === undefined) {
     token = sessions.tokenFromCookieHeader(request.headers.cookie);
-    presented.set(request, token);
+    slot[PRESENTED] = token;
   }
   return token;
 }

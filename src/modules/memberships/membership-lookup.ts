@@ -1,6 +1,7 @@
 import type { Permission } from '../../platform/authz/permissions.js';
+import type { MaybePromise } from '../../platform/cache/maybe-promise.js';
 import { isTenantId } from '../../platform/tenancy/context.js';
-import { tenantCacheKey, tenantOfCacheKey } from '../../platform/tenancy/cache-keys.js';
+import { tenantCacheKey, tenantCacheKeyMemo, tenantOfCacheKey } from '../../platform/tenancy/cache-keys.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { createSingleFlightCache } from '../../platform/cache/single-flight.js';
 import { findAccess } from './memberships.repository.js';
@@ -18,9 +19,10 @@ export interface MembershipLookup {
    * The user's ACTIVE membership in the organization with its resolved permissions (built-in or custom
    * role), or null when there is none, it is pending, or the organization is being deleted.
    * Malformed ids are null too. Cached in-process for the TTL; only active memberships are cached, so
-   * a membership that appears needs no invalidation to be seen.
+   * a membership that appears needs no invalidation to be seen. A cached membership is answered
+   * synchronously (the value, not a promise: it is read on every tenant request); a load is a promise.
    */
-  activeMembership(orgId: string, userId: string): Promise<ActiveMembership | null>;
+  activeMembership(orgId: string, userId: string): MaybePromise<ActiveMembership | null>;
   /** Drops one user's cached membership. Every membership change calls it after committing. */
   invalidate(orgId: string, userId: string): void;
   /** Drops every cached membership of the organization (a custom role changed, deletion requested). */
@@ -47,6 +49,8 @@ export function createMembershipLookup(deps: MembershipLookupDeps): MembershipLo
     ttlMs: deps.ttlMs ?? 60_000,
   });
 
+  // Built on every tenant request: the same key object per (organization, user), built once.
+  const keyOf = tenantCacheKeyMemo('membership');
   const load = async (orgId: string, userId: string): Promise<ActiveMembership | null> => {
     const row = await deps.withTenant(orgId, (db) => findAccess(db, orgId, userId), { mode: 'read' });
     if (!row || row.status !== 'active' || row.suspension_reason === 'deletion') return null;
@@ -58,10 +62,9 @@ export function createMembershipLookup(deps: MembershipLookupDeps): MembershipLo
   };
 
   return {
-    async activeMembership(orgId, userId) {
+    activeMembership(orgId, userId) {
       if (!isTenantId(orgId) || !isTenantId(userId)) return null;
-      const key = tenantCacheKey(orgId, 'membership', userId);
-      return cache.get(key, () => load(orgId, userId));
+      return cache.get(keyOf(orgId, userId), () => load(orgId, userId));
     },
 
     invalidate(orgId, userId) {

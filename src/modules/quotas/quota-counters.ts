@@ -92,8 +92,25 @@ export function createQuotaCounters(deps: {
   const pending = new Map<CacheKey, Promise<void>>();
   let lastSweep = now();
 
-  const sliceKey = (orgId: string, at: number) =>
-    tenantCacheKey(orgId, 'quota.plan', periodBounds('day', at).start);
+  // Every request asks for the current day's slice of its organization, twice (`ready`, `tryConsume`):
+  // the day's bounds and each organization's key for it are remembered until the day ends (the same key,
+  // built by the factory once per organization and day). Another day's key is built on each call.
+  let today = { start: 0, end: 0 };
+  let todayKeys = new Map<string, CacheKey>();
+  const sliceKey = (orgId: string, at: number): CacheKey => {
+    if (at >= today.end) {
+      today = periodBounds('day', at);
+      todayKeys = new Map();
+    }
+    if (at < today.start) return tenantCacheKey(orgId, 'quota.plan', periodBounds('day', at).start);
+    let k = todayKeys.get(orgId);
+    if (k === undefined) {
+      k = tenantCacheKey(orgId, 'quota.plan', today.start);
+      if (todayKeys.size >= 10_000) todayKeys.clear();
+      todayKeys.set(orgId, k);
+    }
+    return k;
+  };
   const counterKey = (orgId: string, meter: string, period: string, start: number) =>
     tenantCacheKey(orgId, 'quota.usage', meter, period, start);
 

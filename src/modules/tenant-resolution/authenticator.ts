@@ -120,6 +120,16 @@ interface RequestAuth {
   apiKey?: ApiKeyView;
 }
 
+/** Where a request keeps what authentication established for tenant resolution: a property under a
+ *  module-private symbol (nothing else can read or set it), not a WeakMap, whose entry per request costs
+ *  the garbage collector more than the rest of the bookkeeping. */
+const AUTH = Symbol('tenant-resolution.auth');
+type AuthSlot = { [AUTH]?: RequestAuth };
+const setAuth = (request: FastifyRequest, auth: RequestAuth) => {
+  (request as unknown as AuthSlot)[AUTH] = auth;
+};
+const authOf = (request: FastifyRequest) => (request as unknown as AuthSlot)[AUTH];
+
 /**
  * The one authenticator: a session cookie or a bearer access token establishes the principal; the
  * tenant comes from, in order, the path (`/v1/orgs/:slug/...`), the `X-Organization` header (slug or id),
@@ -127,7 +137,6 @@ interface RequestAuth {
  * the principal must hold an ACTIVE membership, else the answer is the 404 of a missing organization.
  */
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
-  const state = new WeakMap<FastifyRequest, RequestAuth>();
   // What a session establishes is read-only and the same for every request a cached session view serves.
   const sessionPrincipals = new WeakMap<SessionView, Authenticated>();
   const tokenPrincipals = new WeakMap<AccessView, Authenticated>();
@@ -167,13 +176,21 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     resolved: ResolvedTenant,
     who: Authenticated,
     twoFactorEnabled: () => MaybePromise<boolean>,
-    route: RouteFlags,
+    request: FastifyRequest,
   ): MaybePromise<ResolvedTenant | null> {
-    // The lifecycle rules, in one place (organization-policy.ts): the one exemption of a suspension is
-    // billing's, for the routes flagged `allowWhenBillingSuspended` (signed-in users only).
-    if (!admitByLifecycle(policy, { ...route, apiKey: false, isPlatformAdmin: who.isPlatformAdmin }))
-      return null;
     if (!policy) return null;
+    // The lifecycle rules, in one place (organization-policy.ts): the one exemption of a suspension is
+    // billing's, for the routes flagged `allowWhenBillingSuspended` (signed-in users only). An active
+    // organization admits everything, so only another state reads the route's flags.
+    if (
+      policy.state !== 'active' &&
+      !admitByLifecycle(policy, {
+        ...routeFlags(request),
+        apiKey: false,
+        isPlatformAdmin: who.isPlatformAdmin,
+      })
+    )
+      return null;
     if (!policy.requireTwoFactor) return resolved;
     return andThen(twoFactorEnabled(), (enabled) => {
       if (!enabled) {
@@ -194,11 +211,16 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   function resolveApiKeyTenant(
     requested: string | null | undefined,
     key: ApiKeyView,
-    route: RouteFlags,
+    request: FastifyRequest,
   ): MaybePromise<ResolvedTenant | null> {
     if (requested !== undefined && requested !== key.organizationId) return null;
     return andThen(deps.organizationPolicy(key.organizationId), (policy) => {
-      if (!admitByLifecycle(policy, { ...route, apiKey: true, isPlatformAdmin: false })) return null;
+      if (!policy) return null;
+      if (
+        policy.state !== 'active' &&
+        !admitByLifecycle(policy, { ...routeFlags(request), apiKey: true, isPlatformAdmin: false })
+      )
+        return null;
       return { tenantId: key.organizationId, role: 'api_key', permissions: key.permissions };
     });
   }
@@ -207,7 +229,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     auth: RequestAuth,
     who: Authenticated & { userId: string },
     requested: string | null | undefined,
-    route: RouteFlags,
+    request: FastifyRequest,
   ): MaybePromise<ResolvedTenant | null> {
     if (requested === null) {
       // Named an organization that does not exist. Spend the same lookup a non-member of an existing one
@@ -227,7 +249,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       // A token was minted by a session that passed its second factor if the user had one, but the
       // user may have had none: an organization requiring it asks the user's current state.
       return andThen(deps.organizationPolicy(access.orgId), (policy) =>
-        admit(policy, resolved, who, () => deps.twoFactorEnabled(access.userId), route),
+        admit(policy, resolved, who, () => deps.twoFactorEnabled(access.userId), request),
       );
     }
     const session = auth.session!;
@@ -242,7 +264,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
             { tenantId: orgId, role: m.role, permissions: m.permissions },
             who,
             () => session.userTwoFactorEnabled,
-            route,
+            request,
           )
         : null;
     // Both are in-process cache hits on the hot path: only a miss waits (for both together).
@@ -267,7 +289,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   }
 
   function fromAccess(request: FastifyRequest, access: AccessView): MaybePromise<Authenticated> {
-    state.set(request, { access });
+    setAuth(request, { access });
     return andThen(deps.isPlatformAdmin(access.userId), (admin) => {
       const known = tokenPrincipals.get(access);
       if (known?.isPlatformAdmin === admin) return known;
@@ -285,7 +307,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         throw new TenantResolutionError('TWO_FACTOR_REQUIRED', 'verify your second factor first');
       }
     }
-    state.set(request, { session });
+    setAuth(request, { session });
     let who = sessionPrincipals.get(session);
     if (!who) {
       who = {
@@ -306,7 +328,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       const verifying = deps.apiKey?.(request);
       if (verifying) {
         return andThen(verifying, (apiKey) => {
-          state.set(request, { apiKey });
+          setAuth(request, { apiKey });
           return {
             principal: { kind: 'api_key', keyId: apiKey.id, organizationId: apiKey.organizationId },
             userId: null,
@@ -327,17 +349,16 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     },
 
     resolveTenant(request, who) {
-      const auth = state.get(request);
+      const auth = authOf(request);
       if (!auth || (!auth.apiKey && !who.userId)) return null;
       // Most requests name no organization: no lookup then.
       const requested = requestedOrganization(request);
       if (auth.apiKey) {
         const key = auth.apiKey;
-        return andThen(requested, (r) => resolveApiKeyTenant(r, key, routeFlags(request)));
+        return andThen(requested, (r) => resolveApiKeyTenant(r, key, request));
       }
       const user = who as Authenticated & { userId: string };
-      const route = routeFlags(request);
-      return andThen(requested, (r) => resolveUserTenant(auth, user, r, route));
+      return andThen(requested, (r) => resolveUserTenant(auth, user, r, request));
     },
   };
 }

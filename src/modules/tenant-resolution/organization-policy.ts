@@ -1,6 +1,6 @@
 import type { MaybePromise } from '../../platform/cache/maybe-promise.js';
 import { createSingleFlightCache } from '../../platform/cache/single-flight.js';
-import { tenantCacheKey } from '../../platform/tenancy/cache-keys.js';
+import { tenantCacheKey, tenantCacheKeyMemo } from '../../platform/tenancy/cache-keys.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import { precompiled } from '../../platform/db/precompiled.js';
@@ -113,9 +113,10 @@ export function createOrganizationPolicies(deps: {
       : null;
     return { v };
   };
+  const keyOf = tenantCacheKeyMemo('org-policy'); // read on every tenant request: built once per organization
   return {
     get(orgId) {
-      const entry = cache.get(tenantCacheKey(orgId, 'org-policy'), () => load(orgId));
+      const entry = cache.get(keyOf(orgId), () => load(orgId));
       return entry instanceof Promise ? entry.then((e) => e?.v ?? null) : entry.v;
     },
     invalidate(orgId) {

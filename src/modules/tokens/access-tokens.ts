@@ -1,4 +1,4 @@
-import { hash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { decodeProtectedHeader, errors, importJWK, jwtVerify, SignJWT, type CryptoKey } from 'jose';
 import type { Secrets } from '../../platform/secrets.js';
@@ -84,7 +84,10 @@ export function createAccessTokenCodec(opts: {
   const signer = keys[0]!;
   let signingKey: Promise<CryptoKey> | undefined;
   const verifyKeys = new Map<string, Promise<CryptoKey>>();
-  const verified = new LRUCache<string, { claims: VerifiedClaims; expMs: number }>({ max: 50_000 });
+  const verified = new LRUCache<string, { claims: VerifiedClaims; expMs: number }>({
+    max: 50_000,
+    ttlResolution: 0, // the clock read per check, no timer per millisecond (see single-flight.ts)
+  });
   const verifyKey = (kid: string): Promise<CryptoKey> | undefined => {
     const entry = keys.find((k) => k.kid === kid);
     if (!entry) return undefined;
@@ -98,7 +101,7 @@ export function createAccessTokenCodec(opts: {
   };
 
   /** A token not verified before: its header, then its Ed25519 signature and claims, then remembered. */
-  const verifySignature = async (token: string, cacheKey: string): Promise<VerifiedClaims> => {
+  const verifySignature = async (token: string): Promise<VerifiedClaims> => {
     let header: ReturnType<typeof decodeProtectedHeader>;
     try {
       header = decodeProtectedHeader(token);
@@ -139,10 +142,18 @@ export function createAccessTokenCodec(opts: {
     ) {
       throw tokenInvalid('access token');
     }
-    const claims = { userId: sub, orgId: org, role, permissionsVersion: pv, familyId: sid, issuedAt: iat };
+    // Frozen: every request of this token shares the object (and what is remembered about it).
+    const claims: VerifiedClaims = Object.freeze({
+      userId: sub,
+      orgId: org,
+      role,
+      permissionsVersion: pv,
+      familyId: sid,
+      issuedAt: iat,
+    });
     const expMs = typeof exp === 'number' ? exp * 1000 : 0;
     const ttl = Math.min(expMs - now().getTime(), VERIFIED_CACHE_TTL_MS);
-    if (ttl > 0) verified.set(cacheKey, { claims, expMs }, { ttl });
+    if (ttl > 0) verified.set(token, { claims, expMs }, { ttl });
     return claims;
   };
 
@@ -170,17 +181,18 @@ export function createAccessTokenCodec(opts: {
         throw tokenInvalid('access token');
       }
       // A token whose signature was verified before is the same bytes: skip the Ed25519 check (about half
-      // of a token request's CPU), but never the expiry. Keyed by SHA-256, so no raw token is kept.
-      const cacheKey = hash('sha256', token, 'base64url');
-      const hit = verified.get(cacheKey);
+      // of a token request's CPU), but never the expiry. Keyed by the whole token, compared exactly: any
+      // other string, a forged signature included, misses and is verified. (Hashing the token per request
+      // to key it cost more than the lookup; the cache holds what requests carry, for at most a minute.)
+      const hit = verified.get(token);
       if (hit) {
         if (hit.expMs + CLOCK_TOLERANCE_SECONDS * 1000 <= now().getTime()) {
-          verified.delete(cacheKey);
+          verified.delete(token);
           throw new TokensError('TOKEN_EXPIRED', 'access token expired; refresh it');
         }
         return hit.claims;
       }
-      return verifySignature(token, cacheKey);
+      return verifySignature(token);
     },
 
     publicJwks() {

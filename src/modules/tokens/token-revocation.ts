@@ -99,12 +99,27 @@ export function createTokenRevocation(deps: {
     return user;
   };
 
+  // Every request of a cached token presents the same frozen claims object (access-tokens.ts): its two
+  // keys are built once per token, not per request (the same strings each time, so the caches' lookups
+  // reuse their hashes too). Only a frozen object is remembered: its fields cannot change under its keys.
+  const keysOf = new WeakMap<object, { family: CacheKey; user: CacheKey }>();
+  const keys = (claims: { userId: string; familyId: string }) => {
+    let k = keysOf.get(claims);
+    if (!k) {
+      k = {
+        family: familyKey(claims.userId, claims.familyId),
+        user: platformCacheKey(USER_NS, claims.userId),
+      };
+      if (Object.isFrozen(claims)) keysOf.set(claims, k);
+    }
+    return k;
+  };
+
   return {
     check(claims) {
-      const family = families.get(familyKey(claims.userId, claims.familyId), () =>
-        loadFamily(claims.userId, claims.familyId),
-      );
-      const user = users.get(platformCacheKey(USER_NS, claims.userId), () => loadUser(claims.userId));
+      const k = keys(claims);
+      const family = families.get(k.family, () => loadFamily(claims.userId, claims.familyId));
+      const user = users.get(k.user, () => loadUser(claims.userId));
       if (isPending(family) || isPending(user)) {
         return Promise.all([family, user]).then(([f, u]) => decide(claims, f, u));
       }

@@ -153,25 +153,26 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     VerifiedClaims,
     { user: UserTokenState; membership: ActiveMembership; access: VerifiedAccess }
   >();
+  /** What a token's claims grant with this user state and membership: every request of a cached token
+   *  meets the same cached claims, user state and membership objects, so it is built once, not per request. */
+  const grant = (claims: VerifiedClaims, u: UserTokenState, am: ActiveMembership | null): VerifiedAccess => {
+    const known = granted.get(claims);
+    if (known && known.user === u && known.membership === am) return known.access;
+    const access = accessOf(claims, u, am);
+    granted.set(claims, { user: u, membership: am!, access });
+    return access;
+  };
   /** The token's state now: revocation and membership are cache hits on the hot path, checked together. */
+  const checkClaims = (claims: VerifiedClaims): MaybePromise<VerifiedAccess> => {
+    const user = revocation.check(claims);
+    const m = membership.activeMembership(claims.orgId, claims.userId);
+    if (isPending(user)) return Promise.all([user, m]).then(([u, am]) => grant(claims, u, am));
+    // Only what is pending is waited for (one promise, not a Promise.all of two).
+    if (isPending(m)) return m.then((am) => grant(claims, user, am));
+    return grant(claims, user, m);
+  };
   const checkAccess = (token: string): MaybePromise<VerifiedAccess> =>
-    andThen(codec.verify(token), (claims) => {
-      const user = revocation.check(claims);
-      const m = membership.activeMembership(claims.orgId, claims.userId);
-      // Every request of a cached token meets the same cached claims, user state and membership objects:
-      // what they grant is built once, not per request.
-      const grant = (u: UserTokenState, am: ActiveMembership | null) => {
-        const known = granted.get(claims);
-        if (known && known.user === u && known.membership === am) return known.access;
-        const access = accessOf(claims, u, am);
-        granted.set(claims, { user: u, membership: am!, access });
-        return access;
-      };
-      if (isPending(user)) return Promise.all([user, m]).then(([u, am]) => grant(u, am));
-      // Only what is pending is waited for (one promise, not a Promise.all of two).
-      if (isPending(m)) return m.then((am) => grant(user, am));
-      return grant(user, m);
-    });
+    andThen(codec.verify(token), checkClaims);
 
   const pair = async (
     userId: string,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { createOutageMonitor } from '../db/outage.js';
@@ -86,13 +86,15 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
   // The access line holds only fixed scalar fields (method, route pattern or path, status, duration) and
   // the context fields of the mixin: no redaction path can match one, so its logger skips the redaction
   // pass, which cost as much as the rest of the line. Every other line keeps the process logger's.
-  const requestContexts = new WeakMap<FastifyRequest, RequestContext | undefined>();
+  // On the request under a private symbol: a WeakMap entry per request costs the garbage collector more.
+  const CONTEXT = Symbol('access-log.context');
+  type ContextSlot = { [CONTEXT]?: RequestContext };
   const accessLog = opts.log.child({}, { redact: { paths: [], censor: '[redacted]' } });
   // Callback-style hooks: they run on every request, and an async hook costs a promise each time.
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
     // Runs after the auth hook opened this request's context: keep it for the access line.
-    requestContexts.set(request, currentContext());
+    (request as unknown as ContextSlot)[CONTEXT] = currentContext();
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {
@@ -100,7 +102,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
       // The request's own fields, not the mixin's: with HTTP/1.1 pipelining this hook can run in the
       // async context of the request before it on the socket. Every field the mixin can add is set here
       // (undefined ones are left out of the line), and pino lets these win over the mixin's.
-      const own = requestContexts.get(request);
+      const own = (request as unknown as ContextSlot)[CONTEXT];
       const fields = own ? logFieldsOf(own) : undefined;
       accessLog.info(
         {

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { platformCacheKey, tenantCacheKey, tenantOfCacheKey, type CacheKey } from './cache-keys.js';
+import {
+  platformCacheKey,
+  tenantCacheKey,
+  tenantCacheKeyMemo,
+  tenantOfCacheKey,
+  type CacheKey,
+} from './cache-keys.js';
 
 const A = '0190f0a0-1111-7aaa-8bbb-000000000001';
 const B = '0190f0a0-2222-7aaa-8bbb-000000000002';
@@ -117,5 +123,27 @@ describe('key factory properties', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('the memo answers exactly what the factory builds, validates as it does, and stays bounded', () => {
+    const memo = tenantCacheKeyMemo('membership', 3);
+    fc.assert(
+      fc.property(
+        fc.constantFrom(A, B),
+        fc.option(fc.string({ maxLength: 6 }), { nil: undefined }),
+        (t, part) => {
+          const expected =
+            part === undefined ? tenantCacheKey(t, 'membership') : tenantCacheKey(t, 'membership', part);
+          expect(memo(t, part)).toBe(expected);
+          expect(memo(t, part)).toBe(expected); // remembered (or forgotten at the bound) the same
+        },
+      ),
+      { numRuns: 300 },
+    );
+    expect(memo(A, '')).toBe(`sr:t:${A}:membership:`);
+    expect(memo(A)).toBe(`sr:t:${A}:membership`);
+    expect(() => memo('not-a-uuid')).toThrow(TypeError);
+    expect(() => memo(A.toUpperCase(), 'x')).toThrow(TypeError);
+    expect(() => tenantCacheKeyMemo('Bad Namespace')).toThrow(TypeError);
   });
 });

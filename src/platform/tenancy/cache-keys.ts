@@ -29,12 +29,17 @@ const TENANT_PREFIX = 'sr:t:';
 const PLATFORM_PREFIX = 'sr:p:';
 const UUID_LENGTH = 36;
 
+/** Namespaces already checked (they are constants of the code: a handful, bounded anyway). */
+const checkedNamespaces = new Set<string>();
+
 function checkNamespace(namespace: string): void {
+  if (checkedNamespaces.has(namespace)) return;
   if (typeof namespace !== 'string' || !NAMESPACE_RE.test(namespace)) {
     throw new TypeError(
       `cache namespace must match ${String(NAMESPACE_RE)}, got ${JSON.stringify(namespace)}`,
     );
   }
+  if (checkedNamespaces.size < 1024) checkedNamespaces.add(namespace);
 }
 
 function encodePart(part: string | number): string {
@@ -75,6 +80,42 @@ export function tenantCacheKey(tenantId: string, namespace: string, ...parts: (s
     throw new TypeError(`tenant id must be a canonical lowercase UUID, got ${JSON.stringify(tenantId)}`);
   }
   return build(`${TENANT_PREFIX}${tenantId}:`, namespace, parts);
+}
+
+/**
+ * `tenantCacheKey(tenantId, namespace)` or `tenantCacheKey(tenantId, namespace, part)`, remembered: for
+ * keys built on every request (an organization's policy, a user's membership). The same arguments give
+ * the same key as the factory builds (it is the factory's key, built once, validated once), and the
+ * same string object each time, whose hash a cache lookup then need not compute again. At most `max`
+ * keys are kept (all are forgotten when it is reached).
+ *
+ * @throws TypeError as {@link tenantCacheKey} does, for arguments not remembered.
+ */
+export function tenantCacheKeyMemo(
+  namespace: string,
+  max = 10_000,
+): (tenantId: string, part?: string) => CacheKey {
+  checkNamespace(namespace);
+  const memo = new Map<string, Map<string, CacheKey>>();
+  let size = 0;
+  return (tenantId, part) => {
+    // No part and an empty part are different keys: only the first is remembered (under '').
+    if (part === '') return tenantCacheKey(tenantId, namespace, part);
+    const p = part ?? '';
+    const known = memo.get(tenantId)?.get(p);
+    if (known !== undefined) return known;
+    const key =
+      part === undefined ? tenantCacheKey(tenantId, namespace) : tenantCacheKey(tenantId, namespace, part);
+    if (size >= max) {
+      memo.clear();
+      size = 0;
+    }
+    let inner = memo.get(tenantId);
+    if (!inner) memo.set(tenantId, (inner = new Map<string, CacheKey>()));
+    inner.set(p, key);
+    size++;
+    return key;
+  };
 }
 
 /**
