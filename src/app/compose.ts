@@ -428,6 +428,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       await services.apiKeyAuth.close();
       await services.bus.close();
       await cache.close();
+      services.releasePlatformKeys(); // before its key vault pool ends
       await platformDb.destroy();
       await keyVault.close();
       kms.destroy?.();

@@ -96,7 +96,7 @@ export function createServices(deps: {
     destroyed: (subjectId) => bus.publish({ kind: 'personal_key', subjectId }),
   });
   usePersonalDataKeys(tenancy.control.db, userKeys);
-  usePlatformPersonalDataKeys(userKeys);
+  const releasePlatformKeys = usePlatformPersonalDataKeys(userKeys);
   const localLookup = createMembershipLookup({ withTenant });
   const localPolicies = createOrganizationPolicies({ withTenant });
   const organizationSlugs = createOrganizationSlugs({
@@ -283,6 +283,8 @@ export function createServices(deps: {
   const organizationExports = createOrganizationExportsService({ withTenant, ...linkSettings });
   const accountExports = createAccountExportsService({ db: platformDb, ...linkSettings });
   return {
+    /** Unregisters this composition's platform-chain key store (compose's close). */
+    releasePlatformKeys,
     bus,
     audit,
     tenantSealer,

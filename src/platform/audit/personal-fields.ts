@@ -24,7 +24,8 @@ import type { AuditEntry, AuditEventInput } from './chain.js';
 
 /** Key stores of tenant databases (compose registers one per tenancy) and of the platform chain. */
 const stores = new WeakMap<object, UserKeyStore>();
-let platformStore: UserKeyStore | undefined;
+/** Stores of the platform chain, the newest composition last (several in one process in tests). */
+const platformStores: UserKeyStore[] = [];
 
 /** Seals the personal fields of every event recorded through `db` (a TenantDb) under user keys. */
 export function usePersonalDataKeys(db: object, store: UserKeyStore): void {
@@ -34,11 +35,19 @@ export function usePersonalDataKeys(db: object, store: UserKeyStore): void {
 /** The store of `db`, if one was registered. */
 export const personalDataKeysOf = (db: object): UserKeyStore | undefined => stores.get(db);
 
-/** Seals the personal fields of platform-chain events (one store per process: the last composed). */
-export function usePlatformPersonalDataKeys(store: UserKeyStore | undefined): void {
-  platformStore = store;
+/**
+ * Seals the personal fields of platform-chain events: the store of the newest composition still open in
+ * the process. The returned function unregisters it (on close), so a closed composition's store, whose key
+ * vault pool has ended, is never used by another one.
+ */
+export function usePlatformPersonalDataKeys(store: UserKeyStore): () => void {
+  platformStores.push(store);
+  return () => {
+    const at = platformStores.lastIndexOf(store);
+    if (at >= 0) platformStores.splice(at, 1);
+  };
 }
-export const platformPersonalDataKeys = (): UserKeyStore | undefined => platformStore;
+export const platformPersonalDataKeys = (): UserKeyStore | undefined => platformStores.at(-1);
 
 /**
  * Whose key seals an actor's ip and user agent: the user's; for an API key, its organization's (the
