@@ -275,13 +275,17 @@ export function createUsageEventsService(deps: {
           cols.properties[j] = props[i] ?? null;
           cols.digests[j] = digests[i]!;
         }
-        const stored = await withTenant(ctx.tenantId, async (db) => {
-          const byId = await repo.insertBatch(db, ctx.tenantId, cols);
-          const unresolved = cols.ids.filter((id) => !byId.has(id));
+        /** The ids not stored now, with the digest stored before (null: stored now, see below). */
+        const previous = await withTenant(ctx.tenantId, async (db) => {
+          const notStored = await repo.insertBatch(db, ctx.tenantId, cols);
+          // Null: inserted by a concurrent batch that committed while this one waited on its key.
+          const unresolved: string[] = [];
+          for (const [id, digest] of notStored) if (digest === null) unresolved.push(id);
           if (unresolved.length > 0) {
-            for (const r of await repo.storedDigests(db, ctx.tenantId, unresolved)) byId.set(r.id, r.digest);
+            for (const r of await repo.storedDigests(db, ctx.tenantId, unresolved))
+              notStored.set(r.id, r.digest);
           }
-          return byId;
+          return notStored;
         }).catch((err: unknown) => {
           for (const [i, amount] of counted)
             gate!.add(ctx.tenantId, events[i]!.meter, -amount, eventMs(events[i]!));
@@ -290,12 +294,12 @@ export function createUsageEventsService(deps: {
         for (let j = 0; j < k; j++) {
           const i = order[j]!;
           const id = cols.ids[j]!;
-          const digest = stored.get(id);
-          if (digest === undefined) throw new Error(`usage event ${id}: neither stored nor found`);
+          const digest = previous.get(id);
+          if (digest === null) throw new Error(`usage event ${id}: neither stored nor found`);
           results[i] = {
             index: i,
             id,
-            status: digest === null ? 'accepted' : digest === digests[i] ? 'duplicate' : 'conflict',
+            status: digest === undefined ? 'accepted' : digest === digests[i] ? 'duplicate' : 'conflict',
           };
         }
       }
