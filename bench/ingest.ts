@@ -141,8 +141,11 @@ try {
   await c.app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(c.app.server.address() as AddressInfo).port}/v1/usage/events`;
 
-  async function drive(batches: Batch[], send: (b: Batch) => Promise<void>): Promise<Round> {
+  // Under --cpu-prof: each measured HTTP round's window, for bench/profile-summary.ts (its `from-to`).
+  const profiling = process.execArgv.some((a) => a.startsWith('--cpu-prof'));
+  async function drive(batches: Batch[], send: (b: Batch) => Promise<void>, label?: string): Promise<Round> {
     const cpu = startCpuAccounting(undefined);
+    const fromUs = process.hrtime.bigint() / 1000n;
     const t0 = performance.now();
     let next = 0;
     await Promise.all(
@@ -151,6 +154,8 @@ try {
       }),
     );
     const secs = (performance.now() - t0) / 1000;
+    if (profiling && label)
+      console.log(`profile window ${label}: ${fromUs}-${process.hrtime.bigint() / 1000n}`);
     const used = cpu.stop();
     const events = batches.reduce((n, b) => n + b.fresh + b.duplicates, 0);
     return {
@@ -206,7 +211,7 @@ try {
         expected.duplicates += b.duplicates;
       }
       const r = (results[size] ??= { app: [], bare: [] });
-      r.app.push(await drive(batches, viaHttp));
+      r.app.push(await drive(batches, viaHttp, `HTTP batch ${size} round ${round + 1}`));
       r.bare.push(await drive(batches, bare));
     }
   }

@@ -36,6 +36,12 @@ export interface QuotaCounters {
   tryConsume(orgId: string, meter: string, amount: bigint, at?: number): QuotaExceeded | null;
   /** Counts `amount` (negative: gives back a reservation) into the counters of the periods holding `at`. */
   add(orgId: string, meter: string, amount: bigint, at?: number): void;
+  /**
+   * True when a loaded quota (hard or soft) of the organization applies to `meter` at `at`: only then do
+   * `tryConsume` and `add` do anything. Ingestion asks once per meter and day of a batch instead of
+   * converting and offering every event's amount (most organizations have no quota on most meters).
+   */
+  applies(orgId: string, meter: string, at: number): boolean;
   /** The counted usage (in units) of the quota's period holding `at` (default now), if loaded. */
   usage(orgId: string, meter: string, period: QuotaDef['period'], at?: number): bigint | undefined;
   /** Drops an organization's quota definitions (its plan changed), or every organization's (the catalog
@@ -248,6 +254,9 @@ export function createQuotaCounters(deps: {
       const t = now();
       const list = quotasOf(orgId, meter, at ?? t);
       if (list) for (const q of list) count(q, amount, t);
+    },
+    applies(orgId, meter, at) {
+      return quotasOf(orgId, meter, at) !== undefined;
     },
     usage(orgId, meter, period, at) {
       const q = quotasOf(orgId, meter, at ?? now())?.find((x) => x.period === period);

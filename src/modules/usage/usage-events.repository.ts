@@ -18,7 +18,11 @@ export interface EventColumns {
  * inserted into `usage_event_keys` (ON CONFLICT DO NOTHING) and, for exactly those, into `usage_events`.
  * The organization is checked once per statement (`exists` in `organizations`, which its policy also
  * restricts to the scope's own): `usage_event_keys` has no foreign key, whose check ran once per row
- * (migration 0022). Exported for bench/ingest-statement.ts.
+ * (migration 0022). It answers only the ids it did NOT insert, each with the digest stored before the
+ * statement (null when the statement's snapshot has none: a concurrent batch inserted it meanwhile, or
+ * the organization does not exist); every id it does not answer was inserted. A batch of new events
+ * answers no row at all, instead of one per event. The batch's ids are distinct (the service judges a
+ * repeat inside a batch against its first occurrence). Exported for bench/ingest-statement.ts.
  */
 export const INSERT_BATCH_SQL = `with input as (
       select * from unnest($2::text[], $3::text[], $4::numeric[], $5::text[], $6::timestamptz[], $7::jsonb[],
@@ -34,11 +38,10 @@ export const INSERT_BATCH_SQL = `with input as (
       select $1::uuid, i.id, i.meter, i.value, i.dimension, i.occurred_at, i.properties
         from input i join fresh f on f.id = i.id
     )
-    select f.id, null::text as digest from fresh f
-    union all
-    select k.id, encode(k.digest, 'hex') from usage_event_keys k
-     where k.organization_id = $1::uuid
-       and k.id in (select i.id from input i where not exists (select 1 from fresh f where f.id = i.id))`;
+    select i.id, encode(k.digest, 'hex') as digest
+      from input i
+      left join usage_event_keys k on k.organization_id = $1::uuid and k.id = i.id
+     where not exists (select 1 from fresh f where f.id = i.id)`;
 
 const NEEDS_ESCAPE = /["\\]/;
 const ESCAPE = /["\\]/g;
@@ -60,28 +63,61 @@ export function textArrayLiteral(xs: readonly (string | null)[]): string {
 }
 
 /**
- * Stores a batch in ONE statement ({@link INSERT_BATCH_SQL}). Answers the ids it stored (`digest` null)
- * and the stored digest of every id that existed before the statement. An id in neither was inserted by
- * a concurrent transaction that committed meanwhile: ask {@link storedDigests}.
+ * A PostgreSQL array literal of texts that never need escaping (decimal digits, hex digests, ISO 8601
+ * instants, meter keys: no quote, backslash, brace, comma or space), nulls as NULL.
+ */
+export function plainArrayLiteral(xs: readonly (string | null)[]): string {
+  let out = '{';
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i];
+    if (i > 0) out += ',';
+    out += x === null || x === undefined ? 'NULL' : `"${x}"`;
+  }
+  return out + '}';
+}
+
+/** A backslash before anything but a quote or a backslash (see {@link jsonTextArrayLiteral}). */
+const OTHER_ESCAPE = /\\[^"\\]/;
+
+/**
+ * A PostgreSQL array literal of JSON texts written by `JSON.stringify` (canonical properties), nulls as
+ * NULL: `JSON.stringify` of the array is that literal between its brackets. Such texts hold no control
+ * character or lone surrogate (`JSON.stringify` escaped them into ASCII), so the outer `JSON.stringify`
+ * escapes only quotes and backslashes, as `\"` and `\\`, which is the array literal's own escaping, and
+ * writes null elements as `null` (the literal's NULL is case-insensitive). Any other escape falls back
+ * to {@link textArrayLiteral}. One native call instead of a regular-expression replace per element (every
+ * JSON object has quotes).
+ */
+export function jsonTextArrayLiteral(xs: readonly (string | null)[]): string {
+  const json = JSON.stringify(xs);
+  return OTHER_ESCAPE.test(json) ? textArrayLiteral(xs) : `{${json.slice(1, -1)}}`;
+}
+
+/**
+ * Stores a batch in ONE statement ({@link INSERT_BATCH_SQL}). Answers, by id, only the ids it did not
+ * store: the digest stored before, or null for an id a concurrent transaction inserted meanwhile (ask
+ * {@link storedDigests}). An id not in the answer was stored now.
  */
 export async function insertBatch(
   db: TenantDb,
   orgId: string,
   c: EventColumns,
-): Promise<{ id: string; digest: string | null }[]> {
+): Promise<Map<string, string | null>> {
   const res = await db.executeQuery<{ id: string; digest: string | null }>(
     CompiledQuery.raw(INSERT_BATCH_SQL, [
       orgId,
       textArrayLiteral(c.ids),
-      textArrayLiteral(c.meters),
-      textArrayLiteral(c.values),
+      plainArrayLiteral(c.meters),
+      plainArrayLiteral(c.values),
       textArrayLiteral(c.dimensions),
-      textArrayLiteral(c.occurredAt),
-      textArrayLiteral(c.properties),
-      textArrayLiteral(c.digests),
+      plainArrayLiteral(c.occurredAt),
+      jsonTextArrayLiteral(c.properties),
+      plainArrayLiteral(c.digests),
     ]),
   );
-  return res.rows;
+  const notStored = new Map<string, string | null>();
+  for (const r of res.rows) notStored.set(r.id, r.digest);
+  return notStored;
 }
 
 /** The stored digests of `ids` (those a concurrent batch stored while ours waited on their keys). */

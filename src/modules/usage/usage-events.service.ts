@@ -81,6 +81,9 @@ export interface IngestQuotaGate {
   ready(orgId: string, at: number): void | Promise<void>;
   /** `amount` in units of 10^-12 (exact decimals). */
   tryConsume(orgId: string, meter: string, amount: bigint, at: number): QuotaExceeded | null;
+  /** Whether a loaded quota applies to `meter` at `at` (after `ready`): if not, `tryConsume` and `add`
+   *  do nothing, and the event's amount is not even converted. */
+  applies(orgId: string, meter: string, at: number): boolean;
   add(orgId: string, meter: string, amount: bigint, at: number): void;
 }
 
@@ -91,6 +94,7 @@ export interface IngestionSettings {
   futureMs: number;
 }
 
+const DAY_MS = 86_400_000;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 const fail = (index: number, id: string, code: EventErrorCode, message: string): EventOutcome => ({
@@ -126,22 +130,27 @@ export function createUsageEventsService(deps: {
       const t = now();
       const earliest = t - settings.latenessMs;
       const latest = t + settings.futureMs;
-      const results: EventOutcome[] = new Array<EventOutcome>(events.length);
-      const seen = new Map<string, { index: number; digest: string }>();
-      const pending: {
-        index: number;
-        digest: string;
-        value: string | null;
-        dimension: string | null;
-        ms: number;
-        props: string | null;
-      }[] = [];
+      const n = events.length;
+      const results: EventOutcome[] = new Array<EventOutcome>(n);
+      /** The digest of each id's first valid occurrence in the batch. */
+      const seen = new Map<string, string>();
+      // What each valid event stores, by its index (arrays, not an object per event: ingestion's garbage
+      // collection showed in its profile); `order` lists the indexes to store.
+      const digests = new Array<string>(n);
+      const values = new Array<string | null>(n);
+      const dimensions = new Array<string | null>(n);
+      const instants = new Array<number>(n);
+      const props = new Array<string | null>(n);
+      const order: number[] = [];
       const meterCache = new Map<string, MeterDef | null>();
       const gate = internal ? undefined : deps.quotas;
+      /** Per UTC day of the batch whose quotas `gate.ready` loaded: whether a quota applies, per meter.
+       *  Cleared after every await, during which a reload may change the organization's quotas. */
+      const quotaDays = new Map<number, Map<string, boolean>>();
       /** Counted toward a quota before the insert: [index, amount], given back if not stored. */
       const counted: [number, bigint][] = [];
       let refused: QuotaExceeded | null = null;
-      for (let i = 0; i < events.length; i++) {
+      for (let i = 0; i < n; i++) {
         const e = events[i]!;
         // At most 3 UTF-8 bytes per UTF-16 unit: only a long id needs its bytes counted.
         if (e.id.length * 3 > MAX_ID_BYTES && Buffer.byteLength(e.id, 'utf8') > MAX_ID_BYTES) {
@@ -158,7 +167,11 @@ export function createUsageEventsService(deps: {
         }
         // The batch's meters are few: an await (a promise and a microtask turn) only on a batch's first
         // sight of a meter, not once per event (it showed in the ingestion profile).
-        const meter = meterCache.get(e.meter) ?? (await meterOf(e.meter, meterCache));
+        let meter = meterCache.get(e.meter);
+        if (meter === undefined) {
+          meter = await meterOf(e.meter, meterCache);
+          quotaDays.clear();
+        }
         if (!meter) {
           results[i] = fail(i, e.id, 'UNKNOWN_METER', `no meter "${e.meter}"`);
           continue;
@@ -181,81 +194,112 @@ export function createUsageEventsService(deps: {
           continue;
         }
         const resolved = resolveValue(meter, e.value, e.properties);
-        const sentValue = e.value === undefined ? null : parseDecimal(e.value);
+        // The value as sent, canonical: what `resolved` holds already when the meter reads `value` itself.
+        const sentValue =
+          e.value === undefined
+            ? null
+            : resolved !== null && resolved.value !== null && meter.property === null
+              ? resolved.value
+              : parseDecimal(e.value);
         if (!resolved || (e.value !== undefined && sentValue === null)) {
           results[i] = fail(i, e.id, 'INVALID_VALUE', invalidValueMessage(meter));
           continue;
         }
-        const props = canonicalProperties(e.properties);
-        const digest = eventDigest(e.meter, sentValue, ms, props);
+        const canonical = canonicalProperties(e.properties);
+        const digest = eventDigest(e.meter, sentValue, ms, canonical);
         const first = seen.get(e.id);
-        if (first) {
-          results[i] = { index: i, id: e.id, status: first.digest === digest ? 'duplicate' : 'conflict' };
+        if (first !== undefined) {
+          results[i] = { index: i, id: e.id, status: first === digest ? 'duplicate' : 'conflict' };
           continue;
         }
         if (gate) {
           // An event is accepted while the usage plus its amount stays within every hard quota of ITS
-          // periods (a late event's or an early one's, each with its own counter).
-          const ready = gate.ready(ctx.tenantId, ms);
-          if (ready instanceof Promise) await ready;
-          const amount = toUnits(resolved.value ?? '1');
-          const over = gate.tryConsume(ctx.tenantId, e.meter, amount, ms);
-          if (over) {
-            results[i] = fail(i, e.id, 'QUOTA_EXCEEDED', quotaMessage(over));
-            refused ??= over;
-            continue;
+          // periods (a late event's or an early one's, each with its own counter). The quotas of a day
+          // are loaded once per batch, and an event is offered only when a quota applies to its meter.
+          const day = Math.floor(ms / DAY_MS);
+          let byMeter = quotaDays.get(day);
+          if (byMeter === undefined) {
+            const ready = gate.ready(ctx.tenantId, ms);
+            if (ready instanceof Promise) {
+              await ready;
+              quotaDays.clear();
+            }
+            quotaDays.set(day, (byMeter = new Map<string, boolean>()));
           }
-          if (amount > 0n) counted.push([i, amount]); // only positive amounts are checked and counted
+          let applies = byMeter.get(e.meter);
+          if (applies === undefined)
+            byMeter.set(e.meter, (applies = gate.applies(ctx.tenantId, e.meter, ms)));
+          if (applies) {
+            const amount = toUnits(resolved.value ?? '1');
+            const over = gate.tryConsume(ctx.tenantId, e.meter, amount, ms);
+            if (over) {
+              results[i] = fail(i, e.id, 'QUOTA_EXCEEDED', quotaMessage(over));
+              refused ??= over;
+              continue;
+            }
+            if (amount > 0n) counted.push([i, amount]); // only positive amounts are checked and counted
+          }
         }
-        seen.set(e.id, { index: i, digest });
-        pending.push({ index: i, digest, value: resolved.value, dimension: resolved.dimension, ms, props });
+        seen.set(e.id, digest);
+        digests[i] = digest;
+        values[i] = resolved.value;
+        dimensions[i] = resolved.dimension;
+        instants[i] = ms;
+        props[i] = canonical;
+        order.push(i);
       }
-      if (pending.length > 0) {
-        pending.sort((a, b) => {
-          const x = events[a.index]!.id;
-          const y = events[b.index]!.id;
+      if (order.length > 0) {
+        order.sort((a, b) => {
+          const x = events[a]!.id;
+          const y = events[b]!.id;
           return x < y ? -1 : x > y ? 1 : 0;
         });
+        const k = order.length;
         const cols: repo.EventColumns = {
-          ids: [],
-          meters: [],
-          values: [],
-          dimensions: [],
-          occurredAt: [],
-          properties: [],
-          digests: [],
+          ids: new Array<string>(k),
+          meters: new Array<string>(k),
+          values: new Array<string | null>(k),
+          dimensions: new Array<string | null>(k),
+          occurredAt: new Array<string>(k),
+          properties: new Array<string | null>(k),
+          digests: new Array<string>(k),
         };
-        for (const p of pending) {
-          const e = events[p.index]!;
-          cols.ids.push(e.id);
-          cols.meters.push(e.meter);
-          cols.values.push(p.value);
-          cols.dimensions.push(p.dimension);
-          cols.occurredAt.push(new Date(p.ms).toISOString());
-          cols.properties.push(p.props);
-          cols.digests.push(p.digest);
+        for (let j = 0; j < k; j++) {
+          const i = order[j]!;
+          const e = events[i]!;
+          cols.ids[j] = e.id;
+          cols.meters[j] = e.meter;
+          cols.values[j] = values[i] ?? null;
+          cols.dimensions[j] = dimensions[i] ?? null;
+          cols.occurredAt[j] = new Date(instants[i]!).toISOString();
+          cols.properties[j] = props[i] ?? null;
+          cols.digests[j] = digests[i]!;
         }
-        const stored = await withTenant(ctx.tenantId, async (db) => {
-          const rows = await repo.insertBatch(db, ctx.tenantId, cols);
-          const byId = new Map(rows.map((r) => [r.id, r.digest]));
-          const unresolved = cols.ids.filter((id) => !byId.has(id));
+        /** The ids not stored now, with the digest stored before (null: stored now, see below). */
+        const previous = await withTenant(ctx.tenantId, async (db) => {
+          const notStored = await repo.insertBatch(db, ctx.tenantId, cols);
+          // Null: inserted by a concurrent batch that committed while this one waited on its key.
+          const unresolved: string[] = [];
+          for (const [id, digest] of notStored) if (digest === null) unresolved.push(id);
           if (unresolved.length > 0) {
-            for (const r of await repo.storedDigests(db, ctx.tenantId, unresolved)) byId.set(r.id, r.digest);
+            for (const r of await repo.storedDigests(db, ctx.tenantId, unresolved))
+              notStored.set(r.id, r.digest);
           }
-          return byId;
+          return notStored;
         }).catch((err: unknown) => {
           for (const [i, amount] of counted)
             gate!.add(ctx.tenantId, events[i]!.meter, -amount, eventMs(events[i]!));
           throw err;
         });
-        for (const p of pending) {
-          const e = events[p.index]!;
-          const digest = stored.get(e.id);
-          if (digest === undefined) throw new Error(`usage event ${e.id}: neither stored nor found`);
-          results[p.index] = {
-            index: p.index,
-            id: e.id,
-            status: digest === null ? 'accepted' : digest === p.digest ? 'duplicate' : 'conflict',
+        for (let j = 0; j < k; j++) {
+          const i = order[j]!;
+          const id = cols.ids[j]!;
+          const digest = previous.get(id);
+          if (digest === null) throw new Error(`usage event ${id}: neither stored nor found`);
+          results[i] = {
+            index: i,
+            id,
+            status: digest === undefined ? 'accepted' : digest === digests[i] ? 'duplicate' : 'conflict',
           };
         }
       }
@@ -266,7 +310,7 @@ export function createUsageEventsService(deps: {
       }
       if (
         refused &&
-        pending.length === 0 &&
+        order.length === 0 &&
         results.every((r) => r.status === 'error' && r.error.code === 'QUOTA_EXCEEDED')
       ) {
         throw quotaExceededError(refused);

@@ -7,7 +7,8 @@ import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 import { createPlatformDb } from '../../platform/db/platform-db.js';
 import { createMeterCatalog } from './meter-catalog.js';
 import { allMeters, toDef } from './meters.repository.js';
-import { textArrayLiteral } from './usage-events.repository.js';
+import { canonicalJson } from '../../platform/audit/canonical-json.js';
+import { jsonTextArrayLiteral, plainArrayLiteral, textArrayLiteral } from './usage-events.repository.js';
 import { createUsageEventsService } from './usage-events.service.js';
 
 /**
@@ -56,6 +57,32 @@ describe('usage ingestion storage', () => {
       textArrayLiteral([...texts, null]),
     ]);
     expect(res.rows[0]!.a).toEqual([...texts, null]);
+  });
+
+  it('builds the JSON and plain array literals PostgreSQL reads back element for element', async () => {
+    const objects = [
+      { a: 'plain' },
+      { q: 'a "quote" and \\ backslash', n: -1.5e-7, ok: true, none: null },
+      { nl: 'line\nbreak\ttab', c: '\u0001', u: 'é ✓ 𝄞 \u2028' },
+      { 'k"ey': '{,}', NULL: 'NULL' },
+      {},
+    ];
+    const texts = [...objects.map((o) => canonicalJson(o)), null];
+    const res = await admin.query<{ t: (string | null)[]; j: unknown[] }>(
+      'select $1::text[] as t, $1::jsonb[] as j',
+      [jsonTextArrayLiteral(texts)],
+    );
+    expect(res.rows[0]!.t).toEqual(texts);
+    expect(res.rows[0]!.j).toEqual([...objects.map((o) => JSON.parse(canonicalJson(o)) as unknown), null]);
+    // Without any other escape the literal is the JSON text itself; with one, the escaping path.
+    expect(jsonTextArrayLiteral(['{"a":1}', null])).toBe('{"{\\"a\\":1}",null}');
+    expect(jsonTextArrayLiteral([])).toBe('{}');
+    const plain = ['2026-12-04T19:00:00.000Z', '-12.5', '0123456789abcdef', 'bench.bytes_x-1', null];
+    const p = await admin.query<{ a: (string | null)[] }>('select $1::text[] as a', [
+      plainArrayLiteral(plain),
+    ]);
+    expect(p.rows[0]!.a).toEqual(plain);
+    expect(plainArrayLiteral([])).toBe('{}');
   });
 
   it('stores ids and properties with quotes, backslashes and separators exactly', async () => {

@@ -88,9 +88,24 @@ export function resolveValue(
   }
 }
 
-/** The canonical JSON of an event's properties (what is digested, and stored), null when absent. */
+/**
+ * The canonical JSON of an event's properties (what is digested, and stored), null when absent: exactly
+ * `canonicalJson(properties)`, written for the flat object an event has (one string, no intermediate
+ * arrays of keys and members; a nested value, which only an internal caller could pass, goes through
+ * `canonicalJson`).
+ */
 export function canonicalProperties(properties: Record<string, PropertyValue> | undefined): string | null {
-  return properties === undefined ? null : canonicalJson(properties);
+  if (properties === undefined) return null;
+  const keys = Object.keys(properties);
+  if (keys.length > 1) keys.sort();
+  let out = '{';
+  for (const k of keys) {
+    const v = properties[k];
+    if (v === undefined) continue;
+    if (out.length > 1) out += ',';
+    out += `${JSON.stringify(k)}:${typeof v === 'string' ? JSON.stringify(v) : canonicalJson(v)}`;
+  }
+  return out + '}';
 }
 
 /**

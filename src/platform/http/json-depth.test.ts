@@ -4,7 +4,7 @@ import { buildTestApp, createTestAuthenticator } from '../../../test/support/app
 import { createTestOrg } from '../../../test/support/tenancy.js';
 import { identityFixtures } from '../../modules/memberships/memberships.test-support.js';
 import type { Composition } from '../../app/compose.js';
-import { MAX_JSON_DEPTH } from './json-body.js';
+import { exceedsDepth, MAX_JSON_DEPTH } from './json-body.js';
 import { signUpPlatformAdmin, startApp, stopApp, type E2eApp, type User } from '../../../test/e2e/helpers.js';
 
 /** `{"a":{"a":…{"a":1}…}}` nested `depth` objects deep, as text (JSON.stringify itself would recurse). */
@@ -16,6 +16,23 @@ function nestedArray(depth: number): string {
 }
 
 describe('JSON bodies: nesting depth is bounded at parse time', () => {
+  it('exceedsDepth skips strings to their unescaped closing quote (escaped quotes, backslash runs)', () => {
+    const deep = (inner: string) => `[[${inner}]]`;
+    // Brackets inside strings never count, however the string escapes its quotes and backslashes.
+    for (const s of ['"[[["', '"\\"[[[', '"a\\"[[[["', '"\\\\"', '"\\\\\\"[["', '"[{\\u005b"', '""']) {
+      expect(exceedsDepth(deep(s), 2)).toBe(false);
+      expect(exceedsDepth(`[${deep(s)}]`, 2)).toBe(true);
+    }
+    // An even run of backslashes does not escape the quote after it: the brackets after the string count.
+    expect(exceedsDepth('["\\\\",[[1]]]', 2)).toBe(true);
+    expect(exceedsDepth('["\\\\",[[1]]]', 3)).toBe(false);
+    // An odd run does: the rest is still inside the string.
+    expect(exceedsDepth('["\\\\\\",[[1]]]', 2)).toBe(false);
+    // Unterminated string: left to the parser.
+    expect(exceedsDepth('[["abc', 1)).toBe(true);
+    expect(exceedsDepth('["abc[[[[', 1)).toBe(false);
+  });
+
   describe('a tenant route (PATCH /v1/organization)', () => {
     let c: Composition;
     let token: string;

@@ -14,7 +14,25 @@ const coercing = addFormats(new Ajv({ ...base, coerceTypes: 'array' }));
 // eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** The path of the first value PostgreSQL would refuse: such text, or a non-finite number (`1e400`). */
+/** Whether `value` holds a value PostgreSQL would refuse: such text, or a non-finite number (`1e400`). */
+function unstorable(value: unknown, depth: number): boolean {
+  if (typeof value === 'string') return UNSTORABLE.test(value);
+  if (typeof value === 'number') return !Number.isFinite(value);
+  if (depth > 32 || value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (unstorable(value[i], depth + 1)) return true;
+    return false;
+  }
+  const obj = value as Record<string, unknown>;
+  for (const k in obj) {
+    if (!Object.hasOwn(obj, k)) continue;
+    if (UNSTORABLE.test(k) || unstorable(obj[k], depth + 1)) return true;
+  }
+  return false;
+}
+
+/** The path of the first value PostgreSQL would refuse (see {@link unstorable}); built only for a body
+ *  that has one (a path string per member cost every valid request an allocation per member). */
 function unstorablePath(value: unknown, path: string, depth = 0): string | undefined {
   if (typeof value === 'string') return UNSTORABLE.test(value) ? path : undefined;
   if (typeof value === 'number') return Number.isFinite(value) ? undefined : path;
@@ -41,7 +59,7 @@ export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, http
       checked.errors = validate.errors;
       return false;
     }
-    const at = unstorablePath(data, '');
+    const at = unstorable(data, 0) ? unstorablePath(data, '') : undefined;
     if (at !== undefined) {
       checked.errors = [
         {
