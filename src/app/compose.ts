@@ -59,6 +59,7 @@ import { selectKms, type KmsSettings } from '../platform/tenant-keys/kms-select.
 import { ROTATION_SWEEP_CRONTAB, tenantKeyJobHandlers } from '../modules/tenant-keys/tenant-keys.jobs.js';
 import type { WebhookConfig } from '../platform/config-webhooks.js';
 import { createWebhookDelivery, type WebhookDeliveryDeps } from '../modules/webhooks/webhook-delivery.js';
+import { createDeletionWebhooks } from '../modules/webhooks/deletion-event.js';
 import { WEBHOOK_WORKER_CONCURRENCY, webhookSettings } from '../modules/webhooks/webhook-settings.js';
 import {
   requeueStuckDeliveries,
@@ -260,10 +261,11 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     const closeLocalPeriods =
       opts.closeLocalPeriods !== false && services.billingProviders.provider.issuesInvoices;
     // Domain events → deliveries → signed POSTs (src/modules/webhooks), as tenant jobs.
+    const deliverySettings = webhookSettings(opts.webhooks);
     const webhookDelivery = createWebhookDelivery({
       withTenant: tenancy.withTenant,
       sealer: services.tenantSealer,
-      settings: webhookSettings(opts.webhooks),
+      settings: deliverySettings,
       webhooksLink: (slug) => `${opts.publicUrl}/o/${encodeURIComponent(slug)}/settings/webhooks`,
       log: opts.log,
       ...(opts.webhooks?.afterSend ? { afterSend: opts.webhooks.afterSend } : {}),
@@ -319,6 +321,12 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
                   now: opts.now ?? (() => new Date()),
                   ...(opts.deletionBatchSize ? { batchSize: opts.deletionBatchSize } : {}),
                   organizationChanged: (orgId) => services.organizationPolicies.invalidate(orgId),
+                  // organization.deleted reaches the endpoints before the purge (docs/webhooks.md).
+                  webhooks: createDeletionWebhooks({
+                    withTenant: tenancy.withTenant,
+                    retryScheduleSeconds: deliverySettings.retryScheduleSeconds,
+                    log: opts.log,
+                  }),
                   log: opts.log,
                 });
               },

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { draftEntry } from '../../platform/audit/draft.js';
 import type { TenantKeyShredder } from '../../platform/tenant-keys/contract.js';
+import type { DeletionWebhooks } from '../webhooks/deletion-event.js';
 import {
   markOrganizationKeysShredded,
   organizationDeletionLedger,
@@ -33,6 +34,12 @@ export interface DeletionJobDeps {
   readonly log?: Logger;
   /** Called after each committed purge batch (tests stop the job here to prove it resumes). */
   readonly afterBatch?: (orgId: string, table: string, deleted: number) => void | Promise<void>;
+  /**
+   * The `organization.deleted` webhook (src/modules/webhooks/deletion-event.ts): announced once the
+   * organization is out of reach, and the purge waits until its deliveries are final (at most the retry
+   * schedule). Without it nothing is announced.
+   */
+  readonly webhooks?: DeletionWebhooks;
 }
 
 /**
@@ -69,7 +76,9 @@ export async function runOrganizationDeletions(deps: DeletionJobDeps): Promise<s
  * with its ledger) → purge in batches (each batch one transaction with its ledger counts) → the
  * organization row → its data keys destroyed → the deletion record in the platform chain. Every step is
  * recorded in the ledger in the transaction that does it, so a crash anywhere resumes at the step after
- * the last one committed. False when the organization was no longer due (an owner cancelled).
+ * the last one committed. Before the first purge batch, the `organization.deleted` webhook is written to the
+ * outbox and the purge waits for its deliveries: false while they are pending (the next run, within 5
+ * minutes, looks again), as when the organization was no longer due (an owner cancelled).
  */
 export async function deleteOrganization(deps: DeletionJobDeps, work: DeletionWork): Promise<boolean> {
   const orgId = work.organizationId;
@@ -81,6 +90,7 @@ export async function deleteOrganization(deps: DeletionJobDeps, work: DeletionWo
     phase = 'purging';
   }
   if (phase === 'purging') {
+    if (deps.webhooks && (await awaitingWebhooks(deps, deps.webhooks, orgId))) return false;
     const batch = deps.batchSize ?? DEFAULT_DELETION_BATCH;
     for (;;) {
       const { table, deleted } = await purgeOrganizationBatch(pool, orgId, batch);
@@ -140,4 +150,26 @@ export async function deleteOrganization(deps: DeletionJobDeps, work: DeletionWo
     'organization deleted',
   );
   return true;
+}
+
+/**
+ * Before the purge's first batch: writes the organization's `organization.deleted` event (once) and tells
+ * whether a delivery of it is still pending, within the wait limit after the start. Once a batch was
+ * purged (a resumed run) it neither writes nor waits: the outbox may be partly gone.
+ */
+async function awaitingWebhooks(deps: DeletionJobDeps, hooks: DeletionWebhooks, orgId: string) {
+  const ledger = await organizationDeletionLedger(deps.workerPool, orgId);
+  if (!ledger || ledger.phase !== 'purging' || Object.keys(ledger.rowCounts).length > 0) return false;
+  await hooks.announce(orgId, ledger);
+  if (!(await hooks.pending(orgId))) return false;
+  const waited = deps.now().getTime() - ledger.startedAt.getTime();
+  if (waited < hooks.waitLimitMs) {
+    deps.log?.info({ tenant_id: orgId }, 'organization deletion waits for its webhook deliveries');
+    return true;
+  }
+  deps.log?.warn(
+    { tenant_id: orgId, waited_ms: waited },
+    'organization.deleted deliveries still pending past the retry schedule: purged anyway',
+  );
+  return false;
 }

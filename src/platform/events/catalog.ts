@@ -50,7 +50,8 @@ export const AUDIT_EVENTS: Readonly<Record<string, EventMapping>> = {
   'organization.deletion_requested': { type: 'organization.deletion_scheduled' },
   'organization.deletion_scheduled': { type: 'organization.deletion_scheduled' },
   'organization.deletion_cancelled': { type: 'organization.deletion_cancelled' },
-  'organization.deleted': { type: 'organization.deleted' },
+  // `organization.deleted` has no audit action here: the organization's chain is purged with it, so the
+  // deletion job writes the event itself (src/modules/webhooks/deletion-event.ts, docs/webhooks.md).
   'organization.plan_changed': { type: 'organization.plan_changed' },
   'member.joined': { type: 'member.added' },
   'member.added': { type: 'member.added' },
