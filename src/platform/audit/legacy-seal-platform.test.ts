@@ -50,6 +50,8 @@ describe('audit seal-legacy: the platform chain (a database of its own)', () => 
     });
     await migrateToLatest(urls.migrationUrl, roles);
     pool = new pg.Pool({ connectionString: urls.migrationUrl, max: 2 });
+    // Dropping the database at the end terminates whatever connection is left.
+    pool.on('error', () => {});
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     vault = createKeyVault({ url: testDb().keyVaultUrl });
     await vault.ensureSchema();
