@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import type { PlatformDb } from '../platform/db/platform-db.js';
 import type { Tenancy } from '../platform/tenancy/tenancy.js';
 import { createProjectsService } from '../modules/projects/projects.service.js';
@@ -71,6 +70,7 @@ import { createOrganizationExportsService } from '../modules/gdpr/organization-e
 import { createAccountExportsService } from '../modules/gdpr/account-exports.service.js';
 import { createExportDownloads } from '../modules/gdpr/export-download.js';
 import { createUserKeyStore } from '../platform/user-keys/user-keys.js';
+import { loadSubjectSecrets } from '../platform/user-keys/subject-secret.js';
 import { usePersonalDataKeys, usePlatformPersonalDataKeys } from '../platform/audit/personal-fields.js';
 import { createErasureService } from '../modules/account-erasure/erasure.service.js';
 import { createPasswordHasher } from '../modules/auth/passwords.js';
@@ -91,7 +91,14 @@ export function createServices(deps: {
     kms: deps.tenantKeys.kms,
     // Kept in the key vault beside the organizations' keys: backups of the application database hold none.
     vault: deps.tenantKeys.vault.persons,
-    subjectSecret: createHmac('sha256', opts.secrets.kek).update('personal-keys/email-subject').digest(),
+    // The secret keying address keys' ids: in the vault, created once, never changed by a KEK rotation.
+    subjectSecret: () =>
+      loadSubjectSecrets({
+        vault: deps.tenantKeys.vault.persons,
+        kms: deps.tenantKeys.kms,
+        kek: opts.secrets.kek,
+        previousKeks: opts.tenantKeys?.kekPrevious ?? [],
+      }),
     // An erased address's key leaves every instance's cache at once, not 60 s later.
     destroyed: (subjectId) => bus.publish({ kind: 'personal_key', subjectId }),
   });

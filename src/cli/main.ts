@@ -7,12 +7,14 @@ import { connectForCli } from './connect.js';
 import { loadSecrets } from '../platform/secrets.js';
 import { report, verifyExportFile, verifyOrganizationBySlug } from './audit-verify.js';
 import { createPlatformAdmin } from './admin-create.js';
+import { auditSealLegacy } from './audit-seal-legacy.js';
 import { createPasswordHasher } from '../modules/auth/passwords.js';
 
 const USAGE = `usage:
   saasready admin create --email <email>
   saasready audit verify --org <slug>
-  saasready audit verify --file <export.jsonl> [--checkpoints <page.json> ... --public-key <key.json|key.pem>]`;
+  saasready audit verify --file <export.jsonl> [--checkpoints <page.json> ... --public-key <key.json|key.pem>]
+  saasready audit seal-legacy`;
 
 function fail(message: string): never {
   process.stderr.write(`saasready: ${message}\n`);
@@ -23,6 +25,7 @@ function fail(message: string): never {
 async function main(argv: string[]): Promise<void> {
   const [group, command, ...rest] = argv;
   if (group === 'audit' && command === 'verify') return auditVerify(rest);
+  if (group === 'audit' && command === 'seal-legacy' && rest.length === 0) return sealLegacy();
   if (group !== 'admin' || command !== 'create') fail(USAGE);
   const { values } = parseArgs({ args: rest, options: { email: { type: 'string' } }, strict: true });
   if (!values.email) fail(USAGE);
@@ -100,6 +103,21 @@ async function auditVerify(args: string[]): Promise<void> {
   if (!result) fail(`no organization with slug "${values.org}"`);
   const { text, code } = report(values.org, result);
   process.stdout.write(text);
+  process.exit(code);
+}
+
+/** `saasready audit seal-legacy`: exit 0 when done, 2 when a chain that does not verify was refused. */
+async function sealLegacy(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`invalid configuration: ${err.message}`);
+    throw err;
+  }
+  const secrets = await loadSecrets(config);
+  const log = createLogger({ level: 'warn' });
+  const code = await auditSealLegacy(config, secrets, log, (line) => process.stdout.write(line));
   process.exit(code);
 }
 

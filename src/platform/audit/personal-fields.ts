@@ -92,9 +92,9 @@ export function cachedPersonalKeys(
   if (!actorSubject && !subject) return null;
   let a: SubjectKey | null = null;
   if (actorSubject) {
-    const id = store.subjectId(actorSubject);
-    const hit = store.cached(id);
-    if (!hit) return undefined;
+    const id = store.knownSubjectId(actorSubject);
+    const hit = id === undefined ? undefined : store.cached(id);
+    if (id === undefined || !hit) return undefined;
     a = { subjectId: id, state: hit };
   }
   let s: SubjectKey | null = null;
@@ -102,9 +102,9 @@ export function cachedPersonalKeys(
     if (subject.kind === 'user' && actorSubject?.kind === 'user' && subject.userId === actorSubject.userId) {
       s = a;
     } else {
-      const id = store.subjectId(subject);
-      const hit = store.cached(id);
-      if (!hit) return undefined;
+      const id = store.knownSubjectId(subject);
+      const hit = id === undefined ? undefined : store.cached(id);
+      if (id === undefined || !hit) return undefined;
       s = { subjectId: id, state: hit };
     }
   }
@@ -127,7 +127,7 @@ export async function personalKeysFor(
   if (!actorSubject && !subject) return null;
   const created: [string, UserKeyState][] = [];
   const get = async (who: DataSubject): Promise<SubjectKey | null> => {
-    const id = store.subjectId(who);
+    const id = await store.subjectId(who);
     const hit = store.cached(id);
     if (hit) return { subjectId: id, state: hit };
     const got = await store.forSealing(db, who);

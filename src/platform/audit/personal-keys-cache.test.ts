@@ -6,9 +6,9 @@ import { cachedPersonalKeys } from './personal-fields.js';
 
 /** A store whose cache holds `keys` (by subject id); nothing else is called by `cachedPersonalKeys`. */
 function storeWith(keys: Map<string, UserKeyState>): UserKeyStore {
-  const subjectId = (s: DataSubject) =>
+  const knownSubjectId = (s: DataSubject) =>
     s.kind === 'user' ? s.userId : s.kind === 'email' ? `email:${s.email}` : s.organizationId;
-  return { subjectId, cached: (id: string) => keys.get(id) } as unknown as UserKeyStore;
+  return { knownSubjectId, cached: (id: string) => keys.get(id) } as unknown as UserKeyStore;
 }
 
 describe('cachedPersonalKeys (the audited write without a promise when its keys are cached)', () => {
@@ -34,6 +34,16 @@ describe('cachedPersonalKeys (the audited write without a promise when its keys 
     const self = { ...event, personal: { subject: { kind: 'user' as const, userId }, keys: ['x'] } };
     const got = cachedPersonalKeys(store, { kind: 'user', userId }, self);
     expect(got?.subject).toBe(got?.actor);
+  });
+
+  it('an address before the secret keying address ids is loaded: the write goes to the store', () => {
+    const email = 'b@example.test';
+    const store = {
+      ...storeWith(new Map([[`email:${email}`, key]])),
+      knownSubjectId: (s: DataSubject) => (s.kind === 'email' ? undefined : s.kind),
+    } as unknown as UserKeyStore;
+    const invite = { ...event, personal: { subject: { kind: 'email' as const, email }, keys: ['email'] } };
+    expect(cachedPersonalKeys(store, { kind: 'system', name: 'x' }, invite)).toBeUndefined();
   });
 });
 

@@ -11,7 +11,7 @@ import type pg from 'pg';
 export const PERSONAL_KEYS_SCHEMA = `
 create table if not exists personal_keys (
   subject_id uuid primary key,
-  subject_kind text not null check (subject_kind in ('user', 'email', 'organization')),
+  subject_kind text not null,
   wrapped bytea check (octet_length(wrapped) <= 4096),
   kek_id text check (octet_length(kek_id) <= 512),
   created_at timestamptz not null default now(),
@@ -20,6 +20,12 @@ create table if not exists personal_keys (
   check ((wrapped is null) = (destroyed_at is not null))
 );
 create index if not exists personal_keys_kek on personal_keys (kek_id) where wrapped is not null;
+alter table personal_keys drop constraint if exists personal_keys_subject_kind_check;
+do $$ begin
+  alter table personal_keys add constraint personal_keys_subject_kind
+    check (subject_kind in ('user', 'email', 'organization', 'secret'));
+exception when duplicate_object then null;
+end $$;
 `;
 
 /** One person's key as the vault holds it; `wrapped` and `kekId` are null once destroyed. */
@@ -39,8 +45,11 @@ export interface LegacyPersonalKeyRow {
   readonly destroyed_at: Date | null;
 }
 
-/** Whose key: a user, an e-mail address, or an organization (its API keys' audit fields). */
-export type SubjectKind = 'user' | 'email' | 'organization';
+/**
+ * Whose key: a user, an e-mail address, or an organization (its API keys' audit fields); `secret`: the
+ * secret keying the ids of address keys (src/platform/user-keys/subject-secret.ts), not a person's.
+ */
+export type SubjectKind = 'user' | 'email' | 'organization' | 'secret';
 
 export interface PersonalKeyVault {
   /** The rows of these subjects (absent: no key was ever made for it). */
@@ -67,6 +76,10 @@ export interface PersonalKeyVault {
    * that a destroyed user row wins over a live one (an erasure is never undone).
    */
   importLegacy(rows: readonly LegacyPersonalKeyRow[]): Promise<void>;
+  /** The rows of kind `secret` (subject-secret.ts). */
+  secrets(): Promise<PersonalKeyRow[]>;
+  /** Whether any address key was ever stored. */
+  hasEmailKeys(): Promise<boolean>;
 }
 
 interface Row {
@@ -135,6 +148,16 @@ export function createPersonalKeyVault(pool: pg.Pool): PersonalKeyVault {
         );
       }
       if (rows.length > 0) await vacuum();
+    },
+    async secrets() {
+      const r = await pool.query<Row>(
+        `select subject_id, wrapped, kek_id from personal_keys where subject_kind = 'secret'`,
+      );
+      return r.rows.map(toRow);
+    },
+    async hasEmailKeys() {
+      const r = await pool.query(`select 1 from personal_keys where subject_kind = 'email' limit 1`);
+      return r.rows.length > 0;
     },
   };
 }

@@ -17,6 +17,8 @@ import { createKeyRotation } from '../tenant-keys/rotation.js';
 import { createTenantSealer } from '../tenant-keys/tenant-sealer.js';
 import { createUserKeyStore } from './user-keys.js';
 import { movePersonalKeysToVault } from './move-to-vault.js';
+import { openPersonal, sealPersonal, type PersonalBinding } from './personal-seal.js';
+import { kekDerivedSubjectSecret, loadSubjectSecrets } from './subject-secret.js';
 
 describe('per-person keys in the key vault', () => {
   const stem = `sr_pkv_${randomBytes(4).toString('hex')}`;
@@ -186,5 +188,73 @@ describe('per-person keys in the key vault', () => {
     expect(reopened?.kind === 'key' && reopened.key.equals((sealed!.state as { key: Buffer }).key)).toBe(
       false,
     );
+  });
+
+  it('address key ids survive KEK rotations; erasing the address after one leaves nothing of theirs open', async () => {
+    const [kek0, kek1, kek2] = [randomBytes(32), randomBytes(32), randomBytes(32)];
+    const email = `p-${randomUUID()}@example.test`;
+    const sealed: { id: string; binding: PersonalBinding; text: string }[] = [];
+    const sealWith = async (store: ReturnType<typeof createUserKeyStore>, n: number) => {
+      const got = await store.forSealing(db, { kind: 'email', email });
+      if (got?.state.kind !== 'key') throw new Error('no key');
+      const binding = { organizationId: null, entryId: randomUUID(), field: 'metadata.email' };
+      sealed.push({
+        id: got.subjectId,
+        binding,
+        text: sealPersonal(got.state.key, got.subjectId, binding, `v${n}`),
+      });
+    };
+    // An older version: ids keyed by a secret derived from the KEK, under kek0, then under kek1 after a
+    // rotation (two keys for one address, the bug).
+    const old0 = createLocalKms(kek0);
+    await sealWith(
+      createUserKeyStore({ kms: old0, vault: vault.persons, subjectSecret: kekDerivedSubjectSecret(kek0) }),
+      0,
+    );
+    const old1 = createLocalKms(kek1, [kek0]);
+    await sealWith(
+      createUserKeyStore({ kms: old1, vault: vault.persons, subjectSecret: kekDerivedSubjectSecret(kek1) }),
+      1,
+    );
+    expect(sealed[0]!.id).not.toBe(sealed[1]!.id);
+    // This version starts: the vault adopts kek1's derivation and records kek0's as legacy.
+    const store = (kms: ReturnType<typeof createLocalKms>, kek: Buffer, previousKeks: Buffer[]) =>
+      createUserKeyStore({
+        kms,
+        vault: vault.persons,
+        ttlMs: 0,
+        subjectSecret: () => loadSubjectSecrets({ vault: vault.persons, kms, kek, previousKeks }),
+      });
+    const s1 = store(old1, kek1, [kek0]);
+    expect(await s1.subjectId({ kind: 'email', email })).toBe(sealed[1]!.id);
+    // A KEK rotation: re-wrapped, the id stays.
+    const kms2 = createLocalKms(kek2, [kek1, kek0]);
+    await createKeyRotation({
+      vault,
+      kms: kms2,
+      sealer: createTenantSealer({ vault, kms: kms2, cacheTtlMs: 0 }),
+      withTenant: () => Promise.reject(new Error('a KEK re-wrap opens no tenant scope')),
+      keysChanged: () => {},
+      cacheTtlMs: 0,
+    }).rewrapAll();
+    // KEK_PREVIOUS emptied: only kek2 remains.
+    const only2 = createLocalKms(kek2);
+    const s2 = store(only2, kek2, []);
+    expect(await s2.subjectId({ kind: 'email', email })).toBe(sealed[1]!.id);
+    await sealWith(s2, 2);
+    expect(sealed[2]!.id).toBe(sealed[1]!.id);
+    const opens = async () => {
+      const keys = await s2.forOpening(sealed.map((x) => x.id));
+      return sealed.map((x) => {
+        const k = keys.get(x.id);
+        return k?.kind === 'key' ? openPersonal(k.key, x.binding, x.text) : null;
+      });
+    };
+    expect(await opens()).toEqual(['v0', 'v1', 'v2']);
+    // Erasing the address: nothing of theirs opens, under either id.
+    await s2.destroy({ kind: 'email', email });
+    expect(await opens()).toEqual([null, null, null]);
+    // The secret is not rewritten by later starts.
+    expect(await store(only2, kek2, []).subjectId({ kind: 'email', email })).toBe(sealed[1]!.id);
   });
 });

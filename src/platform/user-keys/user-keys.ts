@@ -3,6 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import type { KmsProvider } from '../tenant-keys/contract.js';
 import type { PersonalKeyRow, PersonalKeyVault } from '../tenant-keys/key-vault-persons.js';
 import type { Database } from '../db/schema.js';
+import type { SubjectSecrets } from './subject-secret.js';
 
 /** What a key is: a usable key, or destroyed (its user was erased). */
 export type UserKeyState = { readonly kind: 'key'; readonly key: Buffer } | { readonly kind: 'destroyed' };
@@ -20,14 +21,20 @@ export type DataSubject =
  * Per-person data keys: AES-256, stored only wrapped by the KMS provider's key-encryption key, in the key
  * vault (`personal_keys` there, beside the organizations' data keys; in the application database before
  * migration 0032), created on first need, one per user and one per e-mail address (its subject id a keyed
- * hash of the address, so the vault does not reveal addresses). They seal the personal fields of audit
+ * hash of the address, so the vault does not reveal addresses; the secret keying it is kept in the vault
+ * and never changes, subject-secret.ts). They seal the personal fields of audit
  * entries (personal-seal.ts). Destroying one (erasure) makes every value sealed under it unreadable, in the
  * live database and in every backup of the application database. Unwrapped keys are kept in process for a
  * short time (`ttlMs`) and never logged or written.
  */
 export interface UserKeyStore {
   /** The subject id of a person: the user id, or the keyed hash of the (normalized) address. */
-  subjectId(subject: DataSubject): string;
+  subjectId(subject: DataSubject): Promise<string>;
+  /**
+   * The subject id without waiting: undefined for an address until the secret keying address ids has been
+   * loaded from the vault (the first address's event of the process loads it).
+   */
+  knownSubjectId(subject: DataSubject): string | undefined;
   /** The cached state of a subject's key, if any (no round trip). */
   cached(subjectId: string): UserKeyState | undefined;
   /**
@@ -46,8 +53,9 @@ export interface UserKeyStore {
   forOpening(subjectIds: Iterable<string>): Promise<Map<string, UserKeyState>>;
   /**
    * Destroys the subject's key in the vault; idempotent. A user's or an organization's row stays with no
-   * key (none is created again for an erased user or a shredded organization); an address gets a new key (what was sealed before no longer opens; a later
-   * invitation to the address is readable again).
+   * key (none is created again for an erased user or a shredded organization); an address gets a new key
+   * (what was sealed before no longer opens; a later invitation to the address is readable again), and so
+   * does any key of the address under an id keyed by a legacy secret.
    */
   destroy(subject: DataSubject): Promise<void>;
   /** Drops a cached key (another instance destroyed it). */
@@ -71,8 +79,12 @@ export function createUserKeyStore(deps: {
   kms: KmsProvider;
   /** Where the wrapped keys live: the key vault (src/platform/tenant-keys/key-vault-persons.ts). */
   vault: PersonalKeyVault;
-  /** Keys the hash of e-mail subjects (32 bytes or more, secret; derived from the KEK in composition). */
-  subjectSecret: Buffer;
+  /**
+   * Keys the hash of e-mail subjects (32 bytes or more, secret): loaded once from the key vault in
+   * composition (subject-secret.ts `loadSubjectSecrets`, never derived from the KEK: a KEK rotation must
+   * not change an address's id), or given as is (tests).
+   */
+  subjectSecret: Buffer | (() => Promise<SubjectSecrets>);
   /**
    * Called once a subject's key was destroyed or replaced in the vault: the composition broadcasts it so
    * every other instance drops its cached copy at once (an address's key has no other message that would).
@@ -84,15 +96,38 @@ export function createUserKeyStore(deps: {
 }): UserKeyStore {
   const ttl = deps.ttlMs ?? 60_000;
   const now = deps.now ?? Date.now;
-  const secret = Buffer.from(deps.subjectSecret);
+  const given = deps.subjectSecret;
+  let loading: Promise<SubjectSecrets> | undefined;
+  const secrets = (): Promise<SubjectSecrets> => {
+    if (Buffer.isBuffer(given)) return Promise.resolve({ current: given, legacy: [] });
+    // Loaded once; a failure (the vault unreachable) is retried by the next call.
+    loading ??= given().then(
+      (got) => {
+        loaded = got.current;
+        return got;
+      },
+      (err: unknown) => {
+        loading = undefined;
+        throw err;
+      },
+    );
+    return loading;
+  };
+  let loaded: Buffer | undefined = Buffer.isBuffer(given) ? given : undefined;
   const cache = new Map<string, { state: UserKeyState; expires: number }>();
 
-  const subjectId = (s: DataSubject) =>
+  const knownSubjectId = (s: DataSubject): string | undefined =>
     s.kind === 'user'
       ? s.userId
       : s.kind === 'organization'
         ? s.organizationId
-        : emailSubjectId(secret, s.email);
+        : loaded && emailSubjectId(loaded, s.email);
+  const subjectId = async (s: DataSubject): Promise<string> =>
+    s.kind === 'user'
+      ? s.userId
+      : s.kind === 'organization'
+        ? s.organizationId
+        : emailSubjectId((await secrets()).current, s.email);
   const remember = (id: string, state: UserKeyState) => {
     if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value as string);
     cache.set(id, { state, expires: now() + ttl });
@@ -127,14 +162,15 @@ export function createUserKeyStore(deps: {
 
   return {
     subjectId,
+    knownSubjectId,
     cached,
     remember,
     forget: (id) => void cache.delete(id),
 
     async forSealing(db, subject) {
       // Not a user id (a test's made-up actor): no key, nothing sealed, no failing statement.
-      if (subject.kind !== 'email' && !UUID.test(subjectId(subject))) return null;
-      const id = subjectId(subject);
+      const id = await subjectId(subject);
+      if (subject.kind !== 'email' && !UUID.test(id)) return null;
       const hit = cached(id);
       if (hit) return { subjectId: id, state: hit, created: false };
       const row = (await deps.vault.get([id]))[0];
@@ -175,14 +211,24 @@ export function createUserKeyStore(deps: {
     },
 
     async destroy(subject) {
-      const id = subjectId(subject);
+      const id = await subjectId(subject);
       cache.delete(id);
       if (subject.kind !== 'email') {
         await deps.vault.destroyForGood(id, subject.kind);
       } else {
-        const fresh = await deps.kms.generateDataKey();
-        fresh.plaintext.fill(0);
-        await deps.vault.replaceEmail(id, fresh.wrapped, fresh.kekId);
+        const replace = async (at: string) => {
+          const fresh = await deps.kms.generateDataKey();
+          fresh.plaintext.fill(0);
+          await deps.vault.replaceEmail(at, fresh.wrapped, fresh.kekId);
+        };
+        await replace(id);
+        // Keys an older version made for the address under an id keyed by a KEK-derived secret.
+        const legacy = (await secrets()).legacy.map((s) => emailSubjectId(s, subject.email));
+        for (const row of await deps.vault.get(legacy.filter((l) => l !== id))) {
+          cache.delete(row.subjectId);
+          if (row.wrapped) await replace(row.subjectId);
+          deps.destroyed?.(row.subjectId);
+        }
       }
       cache.delete(id);
       deps.destroyed?.(id);

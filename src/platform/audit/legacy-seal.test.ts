@@ -1,0 +1,187 @@
+import { randomBytes } from 'node:crypto';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import { TEST_KEK } from '../../../test/support/job-key.js';
+import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
+import { createAuditService, type AuditService } from '../../modules/audit/audit.service.js';
+import type { Database } from '../db/schema.js';
+import { uuidv7 } from '../ids.js';
+import { runWithContext, type Principal, type TenantCtx } from '../tenancy/context.js';
+import type { Tenancy } from '../tenancy/tenancy.js';
+import { createKeyVault } from '../tenant-keys/key-vault.js';
+import { createLocalKms } from '../tenant-keys/kms-local.js';
+import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
+import { LEGACY_SEALED_ACTION, sealLegacyChain, type LegacySealDeps } from './legacy-seal.js';
+import { recordAudit } from './record.js';
+import { sealPending } from './seal.js';
+import { createAuditSigner, createAuditVerifier } from './signing.js';
+
+describe('audit seal-legacy: entries written before per-person sealing (real PostgreSQL)', () => {
+  let tenancy: Tenancy;
+  let admin: pg.Client;
+  let ownerPool: pg.Pool;
+  let db: Kysely<Database>;
+  let vault: ReturnType<typeof createKeyVault>;
+  let store: UserKeyStore;
+  let audit: AuditService;
+  let deps: LegacySealDeps;
+  let userId: string;
+  const ip = `2001:db8:${randomBytes(2).toString('hex')}::${randomBytes(2).toString('hex')}`;
+  const ua = `legacy-agent/${randomBytes(6).toString('hex')}`;
+  const invitee = `legacy-${randomBytes(5).toString('hex')}@example.test`;
+
+  const ctx = (org: string, actor: Principal): TenantCtx => ({
+    tenantId: org,
+    actor,
+    requestId: 'lg-request',
+  });
+  /** One event as a pre-0028 deployment wrote it: no key store registered, the fields in clear. */
+  const write = (org: string, actor: Principal, action: string, metadata?: Record<string, unknown>) =>
+    runWithContext({ requestId: 'lg-request', principal: actor, ip, userAgent: ua }, () =>
+      tenancy.withTenant(org, (d) =>
+        recordAudit(d, ctx(org, actor), { action, target: { type: 'thing', id: 't1' }, metadata }),
+      ),
+    );
+
+  beforeAll(async () => {
+    tenancy = createTestTenancy(4);
+    admin = await connect(testDb().adminUrl);
+    ownerPool = new pg.Pool({ connectionString: testDb().migrationUrl, max: 2 });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: ownerPool }) });
+    vault = createKeyVault({ url: testDb().keyVaultUrl });
+    await vault.ensureSchema();
+    store = createUserKeyStore({
+      kms: createLocalKms(TEST_KEK, []),
+      vault: vault.persons,
+      subjectSecret: randomBytes(32),
+      ttlMs: 0,
+    });
+    const key = await testJwtKey();
+    const signer = createAuditSigner(key);
+    const verifier = createAuditVerifier([signer.publicKey]);
+    audit = createAuditService({ withTenant: tenancy.withTenant, signer, verifier, userKeys: store });
+    deps = { pool: ownerPool, db, userKeys: store, signingKey: key, verifier };
+    userId = uuidv7();
+    await admin.query('insert into users (id, email, email_normalized) values ($1, $2, $2)', [
+      userId,
+      `lg-user-${userId}@example.test`,
+    ]);
+  });
+  afterAll(async () => {
+    await admin?.end();
+    await db?.destroy();
+    await tenancy?.close();
+    await vault?.close();
+  });
+
+  /** Rows of every audit table whose text holds `needle` (superuser: no row security). */
+  const rowsHolding = async (needle: string) => {
+    const tables = await admin.query<{ t: string }>(
+      `select quote_ident(schemaname) || '.' || quote_ident(tablename) as t from pg_tables
+        where tablename like '%audit%'`,
+    );
+    let n = 0;
+    for (const { t } of tables.rows) {
+      const r = await admin.query<{ n: string }>(
+        `select count(*) as n from ${t} x where x::text like '%' || $1 || '%'`,
+        [needle],
+      );
+      n += Number(r.rows[0]!.n);
+    }
+    return n;
+  };
+
+  it('seals the clear fields, rewrites the hashes and checkpoints, attests; verify stays valid; erasure then leaves nothing readable', async () => {
+    const org = await createTestOrg(tenancy, 'lg');
+    const user: Principal = { kind: 'user', userId };
+    const apiKey: Principal = { kind: 'api_key', keyId: uuidv7(), organizationId: org };
+    await write(org, { kind: 'system', name: 'test' }, 'thing.seeded');
+    await write(org, user, 'thing.created');
+    await write(org, user, 'member.invited', { email: invitee, role: 'member' });
+    await write(org, apiKey, 'thing.updated');
+    await audit.checkpoint(ctx(org, user)); // seals, and signs the head as it is now
+    await write(org, user, 'thing.deleted');
+    await sealPending(tenancy.withTenant, org);
+    expect(await rowsHolding(ip)).toBeGreaterThanOrEqual(4);
+    expect(await rowsHolding(invitee)).toBeGreaterThanOrEqual(1);
+    const oldHead = (await audit.verify(ctx(org, user))).headHash;
+
+    const res = await sealLegacyChain(deps, org);
+    expect(res).toMatchObject({
+      chain: org,
+      status: 'rewritten',
+      entriesRewritten: 4,
+      checkpointsResigned: 1,
+      oldHead,
+    });
+    const v = await audit.verify(ctx(org, user));
+    expect(v).toMatchObject({ valid: true, entriesChecked: 5, checkpointsChecked: 1, headHash: res.newHead });
+    // Sealed like new entries: readers open them.
+    const page = await audit.list(ctx(org, user), {});
+    const byAction = new Map(page.data.map((e) => [e.action, e]));
+    expect(byAction.get('thing.created')).toMatchObject({ ip, userAgent: ua, erased: [] });
+    expect(byAction.get('thing.updated')).toMatchObject({ ip, userAgent: ua, erased: [] });
+    expect(byAction.get('member.invited')!.metadata).toMatchObject({ email: invitee });
+    // A system actor's fields stay as new entries keep them (no person behind them).
+    const stored = await admin.query<{ action: string; ip: string }>(
+      'select action, ip from audit_events where organization_id = $1 order by seq',
+      [org],
+    );
+    expect(stored.rows.filter((r) => r.ip === ip).map((r) => r.action)).toEqual(['thing.seeded']);
+    // The attestation in the platform chain.
+    const att = await admin.query<{ metadata: Record<string, unknown> }>(
+      `select metadata from platform_audit_events where action = $1 and target_id = $2`,
+      [LEGACY_SEALED_ACTION, org],
+    );
+    expect(att.rows).toHaveLength(1);
+    expect(att.rows[0]!.metadata).toMatchObject({
+      chain: org,
+      old_head: oldHead,
+      new_head: res.newHead,
+      first_seq: 2,
+      rewritten: 4,
+    });
+    // Idempotent: a second run does nothing.
+    expect(await sealLegacyChain(deps, org)).toMatchObject({ status: 'nothing_to_do' });
+
+    // Erasure: the user's key and the address's key go; the chain still verifies.
+    await store.destroy({ kind: 'user', userId });
+    await store.destroy({ kind: 'email', email: invitee });
+    expect((await audit.verify(ctx(org, user))).valid).toBe(true);
+    const after = new Map((await audit.list(ctx(org, user), {})).data.map((e) => [e.action, e]));
+    expect(after.get('thing.created')).toMatchObject({ ip: null, userAgent: null });
+    expect(after.get('member.invited')!.erased).toContain('metadata.email');
+    // Only the system actor's entry still holds the address in any audit table; the invitee's, nowhere.
+    expect(await rowsHolding(ip)).toBe(1);
+    expect(await rowsHolding(ua)).toBe(1);
+    expect(await rowsHolding(invitee)).toBe(0);
+  });
+
+  it('refuses a chain that does not verify, and leaves it untouched', async () => {
+    const org = await createTestOrg(tenancy, 'lgbad');
+    const user: Principal = { kind: 'user', userId: uuidv7() };
+    await write(org, user, 'thing.created');
+    await write(org, user, 'thing.updated');
+    await sealPending(tenancy.withTenant, org);
+    await admin.query('begin');
+    await admin.query('alter table audit_events disable trigger audit_events_append_only');
+    await admin.query(
+      `update audit_events set target_id = 'tampered' where organization_id = $1 and seq = 1`,
+      [org],
+    );
+    await admin.query('alter table audit_events enable trigger audit_events_append_only');
+    await admin.query('commit');
+    const res = await sealLegacyChain(deps, org);
+    expect(res.status).toBe('invalid');
+    expect(res.detail).toMatch(/seq 1/);
+    const rows = await admin.query('select ip from audit_events where organization_id = $1', [org]);
+    expect(rows.rows.map((r: { ip: string }) => r.ip)).toEqual([ip, ip]);
+    const att = await admin.query(
+      `select 1 from platform_audit_events where action = $1 and target_id = $2`,
+      [LEGACY_SEALED_ACTION, org],
+    );
+    expect(att.rows).toHaveLength(0);
+  });
+});
