@@ -21,23 +21,7 @@ import {
   type E2eApp,
   type User,
 } from './helpers.js';
-
-interface Received {
-  path: string;
-  id: string;
-  payload: { id: string; type: string; organization_id: string; data: Record<string, unknown> };
-}
-
-/** Polls `find` until it gives something (20 s at most). */
-async function until<T>(find: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
-  const end = Date.now() + 20_000;
-  for (;;) {
-    const hit = await find();
-    if (hit !== undefined) return hit;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { until, type Received } from './webhook-receiver.js';
 
 /**
  * Issue 12: `organization.deleted` reaches the organization's endpoints although its rows, outbox and
@@ -54,7 +38,7 @@ describe('e2e: organization.deleted is delivered before the hard delete', () => 
   let own: ProvisionedDatabase;
   let server: http.Server;
   let base: string;
-  const received: Received[] = [];
+  const received: Pick<Received, 'path' | 'id' | 'payload'>[] = [];
   const secrets = new Map<string, string>();
   const RETRIES = [2, 2];
 

@@ -21,25 +21,7 @@ import {
   type E2eApp,
   type User,
 } from './helpers.js';
-
-interface Received {
-  path: string;
-  id: string;
-  body: string;
-  headers: Record<string, string>;
-  payload: { id: string; type: string; organization_id: string; data: Record<string, unknown> };
-}
-
-/** Polls `find` until it gives something (20 s at most). */
-async function until<T>(find: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
-  const end = Date.now() + 20_000;
-  for (;;) {
-    const hit = await find();
-    if (hit !== undefined) return hit;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { until, type Received } from './webhook-receiver.js';
 
 /**
  * Webhooks end to end on the real composition: the worker dispatches outbox events, signs and POSTs them to

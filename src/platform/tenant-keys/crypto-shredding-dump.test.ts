@@ -26,6 +26,7 @@ import {
   provisionDatabase,
   type ProvisionedDatabase,
 } from '../../../test/support/provision.js';
+import { createSealedThingsTable } from '../../../test/support/sealed-things.js';
 import { createTestOrg } from '../../../test/support/tenancy.js';
 import { withCredentials, withDatabase } from '../db/bootstrap.js';
 import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
@@ -189,18 +190,7 @@ describe.skipIf(skip !== undefined)(
       admin = new pg.Client({ connectionString: db.superuserUrl });
       await admin.connect();
       // A tenant table registered nowhere else: values sealed for an organization's rows.
-      const owner = new pg.Client({ connectionString: db.migrationUrl });
-      await owner.connect();
-      const runtime = owner.escapeIdentifier(db.roles.runtime);
-      await owner.query(`create table sealed_things (
-      organization_id uuid not null references organizations (id) on delete cascade,
-      id text not null, secret text not null, primary key (organization_id, id))`);
-      await owner.query('alter table sealed_things enable row level security');
-      await owner.query('alter table sealed_things force row level security');
-      await owner.query(`create policy tenant_isolation on sealed_things for all to ${runtime}
-      using (organization_id = app_current_tenant()) with check (organization_id = app_current_tenant())`);
-      await owner.query(`grant select, insert, update, delete on sealed_things to ${runtime}`);
-      await owner.end();
+      await createSealedThingsTable(db);
       const inDb = new pg.Client({ connectionString: db.adminUrl });
       await inDb.connect();
       for (const id of [erased, kept]) {
