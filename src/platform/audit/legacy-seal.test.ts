@@ -184,4 +184,51 @@ describe('audit seal-legacy: entries written before per-person sealing (real Pos
     );
     expect(att.rows).toHaveLength(0);
   });
+  it('a failure mid-chain leaves triggers, forced row security and the chain as they were; no other session sees them lifted meanwhile', async () => {
+    const org = await createTestOrg(tenancy, 'lgfail');
+    const user: Principal = { kind: 'user', userId };
+    await write(org, user, 'thing.created');
+    await sealPending(tenancy.withTenant, org);
+    const state = async () =>
+      (
+        await admin.query<{ name: string; forced: boolean; trigger: string | null }>(
+          `select c.relname as name, c.relforcerowsecurity as forced,
+                  (select t.tgenabled from pg_trigger t where t.tgrelid = c.oid and t.tgname like '%append_only') as trigger
+             from pg_class c where c.relname in ('audit_events', 'audit_checkpoints', 'audit_chain_heads')
+            order by c.relname`,
+        )
+      ).rows;
+    const before = await state();
+    expect(before.every((r) => r.forced)).toBe(true);
+    const headBefore = await admin.query('select hash from audit_chain_heads where organization_id = $1', [
+      org,
+    ]);
+    let reached!: () => void;
+    const inside = new Promise<void>((r) => (reached = r));
+    let fail!: () => void;
+    const gate = new Promise<void>((r) => (fail = r));
+    const failing: UserKeyStore = {
+      ...store,
+      forSealing: async () => {
+        reached();
+        await gate;
+        throw new Error('KMS unreachable');
+      },
+    };
+    const run = sealLegacyChain({ ...deps, userKeys: failing }, org);
+    await inside;
+    // Lifted inside the rewrite's transaction, still in force for every other session.
+    expect(await state()).toEqual(before);
+    fail();
+    await expect(run).rejects.toThrow(/KMS unreachable/);
+    expect(await state()).toEqual(before);
+    const headAfter = await admin.query('select hash from audit_chain_heads where organization_id = $1', [
+      org,
+    ]);
+    expect(headAfter.rows).toEqual(headBefore.rows);
+    const rows = await admin.query('select ip from audit_events where organization_id = $1', [org]);
+    expect(rows.rows.map((r: { ip: string }) => r.ip)).toEqual([ip]);
+    // The pool's connections carry no open transaction afterwards: the next chain seals normally.
+    expect((await sealLegacyChain(deps, org)).status).toBe('rewritten');
+  });
 });
