@@ -198,13 +198,15 @@ export async function sealLegacyChain(deps: LegacySealDeps, org: string | null):
     );
     if (!owner.rows[0]?.ok) throw new Error('audit seal-legacy runs as the owner (migration) role');
     // The head first (the lock `app_audit_seal` takes, so no sealer appends meanwhile), then the tables:
-    // their append-only triggers and forced row security are lifted inside this transaction only.
+    // their append-only triggers and forced row security are lifted inside this transaction only. Both
+    // modes conflict with the row-share lock of an appender's `select ... for update` of the head, so the
+    // rewrite waits for an appender already holding the head instead of deadlocking with its write (a
+    // `share row exclusive` lock did not: taken beside the appender's, it then waited for its row while
+    // the appender waited for the table).
     const tables = org
       ? ['audit_chain_heads', 'audit_events', 'audit_checkpoints']
       : ['platform_audit_head', 'platform_audit_events'];
-    await c.query(
-      `lock table ${tables.join(', ')} in ${org ? 'access exclusive' : 'share row exclusive'} mode`,
-    );
+    await c.query(`lock table ${tables.join(', ')} in ${org ? 'access exclusive' : 'exclusive'} mode`);
     if (org) {
       for (const x of ['audit_chain_heads', 'audit_events', 'audit_checkpoints']) {
         await c.query(`alter table ${x} no force row level security`);
