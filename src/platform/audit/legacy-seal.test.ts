@@ -231,4 +231,19 @@ describe('audit seal-legacy: entries written before per-person sealing (real Pos
     // The pool's connections carry no open transaction afterwards: the next chain seals normally.
     expect((await sealLegacyChain(deps, org)).status).toBe('rewritten');
   });
+  it('refuses to run as the runtime role', async () => {
+    const org = await createTestOrg(tenancy, 'lgrt');
+    await write(org, { kind: 'user', userId }, 'thing.created');
+    await sealPending(tenancy.withTenant, org);
+    const runtime = new pg.Pool({ connectionString: testDb().url, max: 1 });
+    try {
+      await expect(sealLegacyChain({ ...deps, pool: runtime }, org)).rejects.toThrow(
+        /owner \(migration\) role/,
+      );
+    } finally {
+      await runtime.end();
+    }
+    const rows = await admin.query('select ip from audit_events where organization_id = $1', [org]);
+    expect(rows.rows.map((r: { ip: string }) => r.ip)).toEqual([ip]);
+  });
 });
