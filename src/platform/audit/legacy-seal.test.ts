@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes, verify as verifySignature, type JsonWebKey } from 'node:crypto';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import type { Tenancy } from '../tenancy/tenancy.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
 import { createLocalKms } from '../tenant-keys/kms-local.js';
 import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
+import { canonicalJson } from './canonical-json.js';
 import { LEGACY_SEALED_ACTION, sealLegacyChain, type LegacySealDeps } from './legacy-seal.js';
 import { recordAudit } from './record.js';
 import { sealPending } from './seal.js';
@@ -28,6 +29,7 @@ describe('audit seal-legacy: entries written before per-person sealing (real Pos
   let audit: AuditService;
   let deps: LegacySealDeps;
   let userId: string;
+  let signerKey: ReturnType<typeof createAuditSigner>['publicKey'];
   const ip = `2001:db8:${randomBytes(2).toString('hex')}::${randomBytes(2).toString('hex')}`;
   const ua = `legacy-agent/${randomBytes(6).toString('hex')}`;
   const invitee = `legacy-${randomBytes(5).toString('hex')}@example.test`;
@@ -60,6 +62,7 @@ describe('audit seal-legacy: entries written before per-person sealing (real Pos
     });
     const key = await testJwtKey();
     const signer = createAuditSigner(key);
+    signerKey = signer.publicKey;
     const verifier = createAuditVerifier([signer.publicKey]);
     audit = createAuditService({ withTenant: tenancy.withTenant, signer, verifier, userKeys: store });
     deps = { pool: ownerPool, db, userKeys: store, signingKey: key, verifier };
@@ -143,6 +146,19 @@ describe('audit seal-legacy: entries written before per-person sealing (real Pos
       first_seq: 2,
       rewritten: 4,
     });
+    // Its signature binds the old head to the new one: it verifies with the published checkpoint key over
+    // the canonical JSON of the other fields, and not once the old head is swapped.
+    const { sig, ...statement } = att.rows[0]!.metadata;
+    const pub = createPublicKey({ key: signerKey.jwk as JsonWebKey, format: 'jwk' });
+    const signed = (x: Record<string, unknown>) =>
+      verifySignature(
+        null,
+        Buffer.from(canonicalJson(x), 'utf8'),
+        pub,
+        Buffer.from(sig as string, 'base64url'),
+      );
+    expect(signed(statement)).toBe(true);
+    expect(signed({ ...statement, old_head: res.newHead })).toBe(false);
     // Idempotent: a second run does nothing.
     expect(await sealLegacyChain(deps, org)).toMatchObject({ status: 'nothing_to_do' });
 
