@@ -212,4 +212,18 @@ describe('audit seal-legacy: the platform chain (a database of its own)', () => 
       await appender.end();
     }
   });
+  it('gives up after its lock timeout when a long transaction holds the chain heads, instead of queueing every audit write behind it', async () => {
+    const reader = new pg.Client({ connectionString: urlOf(pool) });
+    await reader.connect();
+    try {
+      await reader.query('begin');
+      await reader.query('select count(*) from audit_chain_heads');
+      const started = Date.now();
+      await expect(sealLegacyAll({ ...deps, lockTimeoutMs: 200 })).rejects.toMatchObject({ code: '55P03' });
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await reader.query('rollback').catch(() => {});
+      await reader.end();
+    }
+  });
 });

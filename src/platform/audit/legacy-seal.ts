@@ -46,7 +46,17 @@ export interface LegacySealDeps {
   /** Checks the chain's checkpoints before the rewrite (current and retired keys). */
   readonly verifier: AuditVerifier;
   readonly now?: () => Date;
+  /**
+   * How long a lock on the audit tables is waited for (default 30 s): past it the run stops with an error
+   * (resumable). Bounded so that a long transaction on those tables never leaves the rewrite's request
+   * queued, every audit write and read of every organization queued behind it, for as long.
+   */
+  readonly lockTimeoutMs?: number;
 }
+
+/** The `lock_timeout` of a rewrite's or a listing's transaction. */
+const lockTimeout = (deps: LegacySealDeps) =>
+  `set local lock_timeout = '${Math.max(1, Math.floor(deps.lockTimeoutMs ?? 30_000))}ms'`;
 
 export interface LegacySealResult {
   /** The organization id, or `platform`. */
@@ -191,7 +201,7 @@ export async function sealLegacyChain(deps: LegacySealDeps, org: string | null):
   };
   try {
     await c.query('begin');
-    await c.query("set local lock_timeout = '30s'");
+    await c.query(lockTimeout(deps));
     const owner = await c.query<{ ok: boolean }>(
       `select pg_has_role(current_user, relowner, 'USAGE') as ok from pg_class where oid = $1::regclass`,
       [t.events],
@@ -372,6 +382,7 @@ export async function sealLegacyAll(
   let ids: string[];
   try {
     await c.query('begin');
+    await c.query(lockTimeout(deps));
     await c.query('alter table audit_chain_heads no force row level security');
     ids = (
       await c.query<{ organization_id: string }>(
