@@ -262,4 +262,34 @@ describe('audit seal-legacy: entries written before per-person sealing (real Pos
     const rows = await admin.query('select ip from audit_events where organization_id = $1', [org]);
     expect(rows.rows.map((r: { ip: string }) => r.ip)).toEqual([ip]);
   });
+  it('refuses a chain with a checkpoint signed by a key it does not know, rather than re-signing it with the current key', async () => {
+    const org = await createTestOrg(tenancy, 'lgkid');
+    const user: Principal = { kind: 'user', userId };
+    await write(org, user, 'thing.created');
+    await audit.checkpoint(ctx(org, user));
+    // A checkpoint of a retired key whose public half this run was not given (AUDIT_RETIRED_KEYS): the only
+    // evidence against a consistent rewrite of the entries it covers.
+    await admin.query('begin');
+    await admin.query('alter table audit_checkpoints disable trigger audit_checkpoints_append_only');
+    await admin.query(`update audit_checkpoints set key_id = 'retired-unknown' where organization_id = $1`, [
+      org,
+    ]);
+    await admin.query('alter table audit_checkpoints enable trigger audit_checkpoints_append_only');
+    await admin.query('commit');
+    const before = await admin.query(
+      'select key_id, signature, head_hash from audit_checkpoints where organization_id = $1',
+      [org],
+    );
+
+    const res = await sealLegacyChain(deps, org);
+    expect(res.status).toBe('invalid');
+    expect(res.detail).toMatch(/AUDIT_RETIRED_KEYS/);
+    const after = await admin.query(
+      'select key_id, signature, head_hash from audit_checkpoints where organization_id = $1',
+      [org],
+    );
+    expect(after.rows).toEqual(before.rows);
+    const rows = await admin.query('select ip from audit_events where organization_id = $1', [org]);
+    expect(rows.rows.map((r: { ip: string }) => r.ip)).toEqual([ip]);
+  });
 });
