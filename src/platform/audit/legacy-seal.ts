@@ -280,6 +280,18 @@ export async function sealLegacyChain(deps: LegacySealDeps, org: string | null):
         detail: `broken at seq ${before.firstBrokenSeq} (${before.reason}): ${before.detail}`,
       };
     }
+    // A checkpoint signed by a key this run does not know is skipped by verification, and a rewrite would
+    // re-sign it with the current key: it would bless whatever the entries hold now and overwrite the only
+    // signature that could show they were rewritten before. Every checkpoint must verify.
+    if (before.checkpointsUnverifiable > 0) {
+      await c.query('rollback');
+      return {
+        ...nothing,
+        status: 'invalid',
+        oldHead: hex(head.hash),
+        detail: `${before.checkpointsUnverifiable} checkpoint(s) signed by a key this run does not know: give its public key in AUDIT_RETIRED_KEYS`,
+      };
+    }
     const sealed: (AuditEntry | null)[] = [];
     for (const e of entries) sealed.push(await sealedVersion(deps, e.entry));
     const first = sealed.findIndex((s) => s !== null);
