@@ -15,7 +15,7 @@ import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js
 import { canonicalJson } from './canonical-json.js';
 import { buildEntry, entryHash, GENESIS_HASH } from './chain.js';
 import { openPersonalFields } from './personal-fields.js';
-import { LEGACY_SEALED_ACTION, sealLegacyAll, type LegacySealDeps } from './legacy-seal.js';
+import { LEGACY_SEALED_ACTION, sealLegacyAll, sealLegacyChain, type LegacySealDeps } from './legacy-seal.js';
 import { createAuditSigner, createAuditVerifier } from './signing.js';
 import { storedEntry, type StoredAuditRow } from './stored.js';
 import { verifyChain } from './verify-chain.js';
@@ -75,6 +75,8 @@ describe('audit seal-legacy: the platform chain (a database of its own)', () => 
     await vault?.close();
     await dropDatabase(testDb().superuserUrl, stem, roles);
   });
+
+  const urlOf = (p: pg.Pool) => (p.options as { connectionString: string }).connectionString;
 
   const rows = async () =>
     (await pool.query<StoredAuditRow>('select * from platform_audit_events order by seq')).rows;
@@ -161,5 +163,67 @@ describe('audit seal-legacy: the platform chain (a database of its own)', () => 
     const before = await openPersonalFields(store, db, after.slice(0, 3));
     expect(before.map((o) => o.erased)).toEqual(Array(3).fill(['ip', 'user_agent']));
     expect(JSON.stringify(await rows())).not.toContain(ip);
+  });
+  it('waits for an appender holding the platform head instead of deadlocking with it', async () => {
+    const admin = uuidv7();
+    await pool.query(`insert into users (id, email, email_normalized) values ($1, $2, $2)`, [
+      admin,
+      `lgp-${admin}@example.test`,
+    ]);
+    // One more entry in clear, chained onto the current head.
+    const head = (
+      await pool.query<{ seq: string; hash: Buffer }>('select seq, hash from platform_audit_head')
+    ).rows[0]!;
+    const seq = Number(head.seq) + 1;
+    const e = buildEntry({
+      organizationId: null,
+      seq,
+      id: uuidv7(),
+      occurredAt: new Date(),
+      actor: { kind: 'user', userId: admin },
+      requestId: 'r-lock',
+      ip,
+      userAgent: ua,
+      event: { action: 'flag.updated', target: { type: 'flag', id: 'f-lock' }, metadata: null },
+    });
+    const hash = entryHash(head.hash, e);
+    await pool.query(
+      `insert into platform_audit_events (seq, id, occurred_at, actor_type, actor_id, action, target_type,
+         target_id, ip, user_agent, request_id, changes, metadata, prev_hash, hash)
+       values ($1, $2, $3, 'user', $4, $5, 'flag', $6, $7, $8, $9, null, null, $10, $11)`,
+      [seq, e.id, e.occurred_at, admin, e.action, e.target.id, ip, ua, e.request_id, head.hash, hash],
+    );
+    await pool.query('update platform_audit_head set seq = $1, hash = $2', [seq, hash]);
+
+    // An appender (app_account_export_audit, the platform audit service) holds the head row, as its
+    // first step, when the rewrite starts; then it writes.
+    const appender = new pg.Client({ connectionString: urlOf(pool) });
+    await appender.connect();
+    try {
+      await appender.query('begin');
+      await appender.query('select seq from platform_audit_head where singleton for update');
+      const run = sealLegacyChain(deps, null);
+      run.catch(() => {});
+      await new Promise((r) => setTimeout(r, 300));
+      await appender.query('update platform_audit_head set updated_at = now() where singleton');
+      await appender.query('commit');
+      await expect(run).resolves.toMatchObject({ status: 'rewritten', entriesRewritten: 1 });
+    } finally {
+      await appender.end();
+    }
+  });
+  it('gives up after its lock timeout when a long transaction holds the chain heads, instead of queueing every audit write behind it', async () => {
+    const reader = new pg.Client({ connectionString: urlOf(pool) });
+    await reader.connect();
+    try {
+      await reader.query('begin');
+      await reader.query('select count(*) from audit_chain_heads');
+      const started = Date.now();
+      await expect(sealLegacyAll({ ...deps, lockTimeoutMs: 200 })).rejects.toMatchObject({ code: '55P03' });
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await reader.query('rollback').catch(() => {});
+      await reader.end();
+    }
   });
 });

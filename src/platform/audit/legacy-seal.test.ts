@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes, verify as verifySignature, type JsonWebKey } from 'node:crypto';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import type { Tenancy } from '../tenancy/tenancy.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
 import { createLocalKms } from '../tenant-keys/kms-local.js';
 import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
+import { canonicalJson } from './canonical-json.js';
 import { LEGACY_SEALED_ACTION, sealLegacyChain, type LegacySealDeps } from './legacy-seal.js';
 import { recordAudit } from './record.js';
 import { sealPending } from './seal.js';
@@ -28,6 +29,7 @@ describe('audit seal-legacy: entries written before per-person sealing (real Pos
   let audit: AuditService;
   let deps: LegacySealDeps;
   let userId: string;
+  let signerKey: ReturnType<typeof createAuditSigner>['publicKey'];
   const ip = `2001:db8:${randomBytes(2).toString('hex')}::${randomBytes(2).toString('hex')}`;
   const ua = `legacy-agent/${randomBytes(6).toString('hex')}`;
   const invitee = `legacy-${randomBytes(5).toString('hex')}@example.test`;
@@ -60,6 +62,7 @@ describe('audit seal-legacy: entries written before per-person sealing (real Pos
     });
     const key = await testJwtKey();
     const signer = createAuditSigner(key);
+    signerKey = signer.publicKey;
     const verifier = createAuditVerifier([signer.publicKey]);
     audit = createAuditService({ withTenant: tenancy.withTenant, signer, verifier, userKeys: store });
     deps = { pool: ownerPool, db, userKeys: store, signingKey: key, verifier };
@@ -143,6 +146,19 @@ describe('audit seal-legacy: entries written before per-person sealing (real Pos
       first_seq: 2,
       rewritten: 4,
     });
+    // Its signature binds the old head to the new one: it verifies with the published checkpoint key over
+    // the canonical JSON of the other fields, and not once the old head is swapped.
+    const { sig, ...statement } = att.rows[0]!.metadata;
+    const pub = createPublicKey({ key: signerKey.jwk as JsonWebKey, format: 'jwk' });
+    const signed = (x: Record<string, unknown>) =>
+      verifySignature(
+        null,
+        Buffer.from(canonicalJson(x), 'utf8'),
+        pub,
+        Buffer.from(sig as string, 'base64url'),
+      );
+    expect(signed(statement)).toBe(true);
+    expect(signed({ ...statement, old_head: res.newHead })).toBe(false);
     // Idempotent: a second run does nothing.
     expect(await sealLegacyChain(deps, org)).toMatchObject({ status: 'nothing_to_do' });
 
@@ -183,5 +199,97 @@ describe('audit seal-legacy: entries written before per-person sealing (real Pos
       [LEGACY_SEALED_ACTION, org],
     );
     expect(att.rows).toHaveLength(0);
+  });
+  it('a failure mid-chain leaves triggers, forced row security and the chain as they were; no other session sees them lifted meanwhile', async () => {
+    const org = await createTestOrg(tenancy, 'lgfail');
+    const user: Principal = { kind: 'user', userId };
+    await write(org, user, 'thing.created');
+    await sealPending(tenancy.withTenant, org);
+    const state = async () =>
+      (
+        await admin.query<{ name: string; forced: boolean; trigger: string | null }>(
+          `select c.relname as name, c.relforcerowsecurity as forced,
+                  (select t.tgenabled from pg_trigger t where t.tgrelid = c.oid and t.tgname like '%append_only') as trigger
+             from pg_class c where c.relname in ('audit_events', 'audit_checkpoints', 'audit_chain_heads')
+            order by c.relname`,
+        )
+      ).rows;
+    const before = await state();
+    expect(before.every((r) => r.forced)).toBe(true);
+    const headBefore = await admin.query('select hash from audit_chain_heads where organization_id = $1', [
+      org,
+    ]);
+    let reached!: () => void;
+    const inside = new Promise<void>((r) => (reached = r));
+    let fail!: () => void;
+    const gate = new Promise<void>((r) => (fail = r));
+    const failing: UserKeyStore = {
+      ...store,
+      forSealing: async () => {
+        reached();
+        await gate;
+        throw new Error('KMS unreachable');
+      },
+    };
+    const run = sealLegacyChain({ ...deps, userKeys: failing }, org);
+    await inside;
+    // Lifted inside the rewrite's transaction, still in force for every other session.
+    expect(await state()).toEqual(before);
+    fail();
+    await expect(run).rejects.toThrow(/KMS unreachable/);
+    expect(await state()).toEqual(before);
+    const headAfter = await admin.query('select hash from audit_chain_heads where organization_id = $1', [
+      org,
+    ]);
+    expect(headAfter.rows).toEqual(headBefore.rows);
+    const rows = await admin.query('select ip from audit_events where organization_id = $1', [org]);
+    expect(rows.rows.map((r: { ip: string }) => r.ip)).toEqual([ip]);
+    // The pool's connections carry no open transaction afterwards: the next chain seals normally.
+    expect((await sealLegacyChain(deps, org)).status).toBe('rewritten');
+  });
+  it('refuses to run as the runtime role', async () => {
+    const org = await createTestOrg(tenancy, 'lgrt');
+    await write(org, { kind: 'user', userId }, 'thing.created');
+    await sealPending(tenancy.withTenant, org);
+    const runtime = new pg.Pool({ connectionString: testDb().url, max: 1 });
+    try {
+      await expect(sealLegacyChain({ ...deps, pool: runtime }, org)).rejects.toThrow(
+        /owner \(migration\) role/,
+      );
+    } finally {
+      await runtime.end();
+    }
+    const rows = await admin.query('select ip from audit_events where organization_id = $1', [org]);
+    expect(rows.rows.map((r: { ip: string }) => r.ip)).toEqual([ip]);
+  });
+  it('refuses a chain with a checkpoint signed by a key it does not know, rather than re-signing it with the current key', async () => {
+    const org = await createTestOrg(tenancy, 'lgkid');
+    const user: Principal = { kind: 'user', userId };
+    await write(org, user, 'thing.created');
+    await audit.checkpoint(ctx(org, user));
+    // A checkpoint of a retired key whose public half this run was not given (AUDIT_RETIRED_KEYS): the only
+    // evidence against a consistent rewrite of the entries it covers.
+    await admin.query('begin');
+    await admin.query('alter table audit_checkpoints disable trigger audit_checkpoints_append_only');
+    await admin.query(`update audit_checkpoints set key_id = 'retired-unknown' where organization_id = $1`, [
+      org,
+    ]);
+    await admin.query('alter table audit_checkpoints enable trigger audit_checkpoints_append_only');
+    await admin.query('commit');
+    const before = await admin.query(
+      'select key_id, signature, head_hash from audit_checkpoints where organization_id = $1',
+      [org],
+    );
+
+    const res = await sealLegacyChain(deps, org);
+    expect(res.status).toBe('invalid');
+    expect(res.detail).toMatch(/AUDIT_RETIRED_KEYS/);
+    const after = await admin.query(
+      'select key_id, signature, head_hash from audit_checkpoints where organization_id = $1',
+      [org],
+    );
+    expect(after.rows).toEqual(before.rows);
+    const rows = await admin.query('select ip from audit_events where organization_id = $1', [org]);
+    expect(rows.rows.map((r: { ip: string }) => r.ip)).toEqual([ip]);
   });
 });

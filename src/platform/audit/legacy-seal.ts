@@ -46,7 +46,17 @@ export interface LegacySealDeps {
   /** Checks the chain's checkpoints before the rewrite (current and retired keys). */
   readonly verifier: AuditVerifier;
   readonly now?: () => Date;
+  /**
+   * How long a lock on the audit tables is waited for (default 30 s): past it the run stops with an error
+   * (resumable). Bounded so that a long transaction on those tables never leaves the rewrite's request
+   * queued, every audit write and read of every organization queued behind it, for as long.
+   */
+  readonly lockTimeoutMs?: number;
 }
+
+/** The `lock_timeout` of a rewrite's or a listing's transaction. */
+const lockTimeout = (deps: LegacySealDeps) =>
+  `set local lock_timeout = '${Math.max(1, Math.floor(deps.lockTimeoutMs ?? 30_000))}ms'`;
 
 export interface LegacySealResult {
   /** The organization id, or `platform`. */
@@ -191,20 +201,22 @@ export async function sealLegacyChain(deps: LegacySealDeps, org: string | null):
   };
   try {
     await c.query('begin');
-    await c.query("set local lock_timeout = '30s'");
+    await c.query(lockTimeout(deps));
     const owner = await c.query<{ ok: boolean }>(
       `select pg_has_role(current_user, relowner, 'USAGE') as ok from pg_class where oid = $1::regclass`,
       [t.events],
     );
     if (!owner.rows[0]?.ok) throw new Error('audit seal-legacy runs as the owner (migration) role');
     // The head first (the lock `app_audit_seal` takes, so no sealer appends meanwhile), then the tables:
-    // their append-only triggers and forced row security are lifted inside this transaction only.
+    // their append-only triggers and forced row security are lifted inside this transaction only. Both
+    // modes conflict with the row-share lock of an appender's `select ... for update` of the head, so the
+    // rewrite waits for an appender already holding the head instead of deadlocking with its write (a
+    // `share row exclusive` lock did not: taken beside the appender's, it then waited for its row while
+    // the appender waited for the table).
     const tables = org
       ? ['audit_chain_heads', 'audit_events', 'audit_checkpoints']
       : ['platform_audit_head', 'platform_audit_events'];
-    await c.query(
-      `lock table ${tables.join(', ')} in ${org ? 'access exclusive' : 'share row exclusive'} mode`,
-    );
+    await c.query(`lock table ${tables.join(', ')} in ${org ? 'access exclusive' : 'exclusive'} mode`);
     if (org) {
       for (const x of ['audit_chain_heads', 'audit_events', 'audit_checkpoints']) {
         await c.query(`alter table ${x} no force row level security`);
@@ -266,6 +278,18 @@ export async function sealLegacyChain(deps: LegacySealDeps, org: string | null):
         status: 'invalid',
         oldHead: hex(head.hash),
         detail: `broken at seq ${before.firstBrokenSeq} (${before.reason}): ${before.detail}`,
+      };
+    }
+    // A checkpoint signed by a key this run does not know is skipped by verification, and a rewrite would
+    // re-sign it with the current key: it would bless whatever the entries hold now and overwrite the only
+    // signature that could show they were rewritten before. Every checkpoint must verify.
+    if (before.checkpointsUnverifiable > 0) {
+      await c.query('rollback');
+      return {
+        ...nothing,
+        status: 'invalid',
+        oldHead: hex(head.hash),
+        detail: `${before.checkpointsUnverifiable} checkpoint(s) signed by a key this run does not know: give its public key in AUDIT_RETIRED_KEYS`,
       };
     }
     const sealed: (AuditEntry | null)[] = [];
@@ -370,6 +394,7 @@ export async function sealLegacyAll(
   let ids: string[];
   try {
     await c.query('begin');
+    await c.query(lockTimeout(deps));
     await c.query('alter table audit_chain_heads no force row level security');
     ids = (
       await c.query<{ organization_id: string }>(
