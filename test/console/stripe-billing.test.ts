@@ -201,9 +201,13 @@ describe('console: Stripe billing in Chromium', () => {
     });
     expect(await deliver(c, 'invoice.payment_failed', invoice, t)).toMatchObject({ status: 200 });
     // The grace period (7 days) ends: the scheduled task's scan, at a clock 8 days on, suspends it.
+    // Only this organization: the database is shared with files running at the same time, whose past-due
+    // organizations a scan 8 days on must not suspend.
     const suspended = await suspendExpiredGrace({
-      graceExpired: (now, after, limit) =>
-        stripeOrganizations(workerPool, 'grace_expired', now, after, limit),
+      graceExpired: async (now, after, limit) =>
+        (await stripeOrganizations(workerPool, 'grace_expired', now, after, limit)).filter(
+          (id) => id === orgId,
+        ),
       withTenant: c.tenancy.withTenant,
       now: () => new Date(Date.now() + 8 * DAY),
       billingLink: (s) => `${c.base}/o/${s}/billing`,
