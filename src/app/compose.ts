@@ -352,6 +352,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
           await requeueStuckDeliveries({
             workerPool: checkpointPool,
             withTenant: tenancy.withTenant,
+            maxAttempts: deliverySettings.retryScheduleSeconds.length + 1,
             log: opts.log,
           });
         },

@@ -518,7 +518,8 @@ describe('e2e: signed webhooks', () => {
           )
         ).rows[0]!.n;
 
-      const sweep = () => requeueStuckDeliveries({ workerPool, withTenant: c.tenancy.withTenant });
+      const sweep = () =>
+        requeueStuckDeliveries({ workerPool, withTenant: c.tenancy.withTenant, maxAttempts: 3 });
       expect(await sweep()).toBeGreaterThanOrEqual(1);
       const got = await until(
         () => at('/stuck').find((r) => r.body.includes('"lost"')),
@@ -543,6 +544,84 @@ describe('e2e: signed webhooks', () => {
       expect(await jobsOf(lost)).toBe(0);
       expect(at('/stuck').filter((r) => r.body.includes('"lost"'))).toHaveLength(1);
       expect(at('/stuck').filter((r) => r.body.includes('"waiting"'))).toHaveLength(0);
+    } finally {
+      await workerPool.end();
+      await admin.end();
+    }
+  });
+
+  it('a delivery failing inside the worker (its secret cannot be opened) uses its attempts and ends dead; the sweep never revives it', async () => {
+    const org = await createOrg(owner.browser, 'hooks-broken');
+    const broken = await createEndpoint(owner, org.id, '/broken', ['api_key.created']);
+    const other = await createEndpoint(owner, org.id, '/other', ['member.removed']);
+    const admin = await connect(own.adminUrl);
+    const workerPool = new pg.Pool({ connectionString: own.workerUrl, max: 2 });
+    try {
+      // Another row's ciphertext: bound to that row, it does not open for this one.
+      await admin.query(
+        `update webhook_endpoints set secret = (select secret from webhook_endpoints where id = $2)
+          where id = $1`,
+        [broken.id, other.id],
+      );
+      const key = await owner.browser.post(
+        '/v1/api-keys',
+        { name: 'broken', scopes: ['projects:read'] },
+        inOrg(org.id),
+      );
+      rememberSecret(key.json<{ secret: string }>().secret);
+      type Delivery = {
+        id: string;
+        status: string;
+        log: { responseStatus: number | null; error: string | null; trigger: string }[];
+      };
+      const dead = await until(async () => {
+        const res = await owner.browser.get(`${endpointsUrl}/${broken.id}/deliveries`, inOrg(org.id));
+        const d = res.json<{ data: Delivery[] }>().data[0];
+        return d?.status === 'dead' ? d : undefined;
+      }, 'the broken delivery to end dead');
+      // Three automatic attempts (the schedule [1, 1] + 1), each logged with the error and no response.
+      expect(dead.log).toHaveLength(3);
+      for (const l of dead.log) {
+        expect(l.trigger).toBe('automatic');
+        expect(l.responseStatus).toBeNull();
+        expect(l.error).toMatch(/^internal error: /);
+      }
+      expect(at('/broken')).toHaveLength(0);
+      // Our failure says nothing about the receiver: the endpoint is not marked failing.
+      const ep = await admin.query<{ enabled: boolean; failing_since: Date | null }>(
+        'select enabled, failing_since from webhook_endpoints where id = $1',
+        [broken.id],
+      );
+      expect(ep.rows[0]).toEqual({ enabled: true, failing_since: null });
+
+      // As if its last attempt was logged but its end was not: pending, overdue, no job. The sweep ends it.
+      await admin.query(
+        `update webhook_deliveries set status = 'pending', next_attempt_at = now() - interval '1 hour'
+          where id = $1`,
+        [dead.id],
+      );
+      const jobs = async () =>
+        (
+          await admin.query<{ n: number }>(
+            `select count(*)::int as n from graphile_worker._private_jobs where key = $1`,
+            [`${org.id}/webhooks.deliver:${dead.id}`],
+          )
+        ).rows[0]!.n;
+      expect(await jobs()).toBe(0);
+      const sweep = () =>
+        requeueStuckDeliveries({ workerPool, withTenant: c.tenancy.withTenant, maxAttempts: 3 });
+      expect(await sweep()).toBe(0);
+      expect(await jobs()).toBe(0);
+      const row = await admin.query<{ status: string; next_attempt_at: Date | null }>(
+        'select status, next_attempt_at from webhook_deliveries where id = $1',
+        [dead.id],
+      );
+      expect(row.rows[0]).toEqual({ status: 'dead', next_attempt_at: null });
+      const log = await admin.query<{ n: number }>(
+        'select count(*)::int as n from webhook_delivery_attempts where delivery_id = $1',
+        [dead.id],
+      );
+      expect(log.rows[0]!.n).toBe(3);
     } finally {
       await workerPool.end();
       await admin.end();

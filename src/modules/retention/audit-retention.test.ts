@@ -245,6 +245,8 @@ describe('audit retention per plan', () => {
   it('a run records the count in the platform chain and a second run purges nothing more', async () => {
     // A cut becomes due: everything of the noCheckpoint organization is now older than 1 day except none.
     await admin.query(`update plans set audit_retention_days = 1 where key = 'free'`);
+    // As if the plan had been shortened more than 30 days ago (the grace has its own test below).
+    await admin.query(`update organizations set audit_retention_days_seen = 1 where plan = 'free'`);
     const run = () =>
       runRetention({
         rules: [rule()],
@@ -296,5 +298,65 @@ describe('audit retention per plan', () => {
       anchorSeq: 4,
       lastSeq: 5,
     });
+  });
+
+  it('a shortened retention purges only 30 days after the change: a plan change and an edit of the plan', async () => {
+    const changed = (await createBareOrganization(tenancy.withTenant, { slug: 'ar-changed', name: 'c' })).id;
+    const edited = (await createBareOrganization(tenancy.withTenant, { slug: 'ar-edited', name: 'e' })).id;
+    await admin.query(`update organizations set plan = 'enterprise' where id = $1`, [changed]);
+    await admin.query(`update organizations set plan = 'pro' where id = $1`, [edited]);
+    for (const org of [changed, edited]) {
+      await events(org, 2, 200, true);
+      await events(org, 1, 0, true);
+    }
+    /** One daily run: the walk over every organization from the start. */
+    const run = async () => {
+      let after: { organizationId: string; include: boolean } | null = null;
+      for (;;) {
+        const b = await auditRetentionPurge(workerPool, new Date(), after, 1000);
+        if (!b) return;
+        after = { organizationId: b.organizationId, include: b.more };
+      }
+    };
+    const grace = async (org: string) =>
+      (
+        await admin.query<{ days: number | null; until: Date | null }>(
+          `select audit_retention_grace_days as days, audit_retention_grace_until as until
+             from organizations where id = $1`,
+          [org],
+        )
+      ).rows[0]!;
+    try {
+      await run(); // Seen: forever (enterprise) and 365 days (pro); 200-day-old events stay.
+      expect(await seqs(changed)).toEqual([1, 2, 3]);
+      expect(await seqs(edited)).toEqual([1, 2, 3]);
+      // Shortened: a plan change (forever → 1 day) and an edit of the plan (365 → 100 days).
+      await admin.query(`update organizations set plan = 'free' where id = $1`, [changed]);
+      await admin.query(`update plans set audit_retention_days = 100 where key = 'pro'`);
+      await run();
+      await run();
+      expect(await seqs(changed)).toEqual([1, 2, 3]);
+      expect(await seqs(edited)).toEqual([1, 2, 3]);
+      const g = await grace(changed);
+      expect(g.days).toBeNull();
+      expect(g.until!.getTime()).toBeGreaterThan(Date.now() + 29 * DAY);
+      expect(g.until!.getTime()).toBeLessThan(Date.now() + 31 * DAY);
+      expect((await grace(edited)).days).toBe(365);
+      // The second run did not extend the grace.
+      expect((await grace(changed)).until).toEqual(g.until);
+      // 30 days later: the shortened retention holds; each chain is cut at its checkpoint and verifies.
+      await admin.query(
+        `update organizations set audit_retention_grace_until = now() - interval '1 second'
+          where id = any($1::uuid[])`,
+        [[changed, edited]],
+      );
+      await run();
+      for (const org of [changed, edited]) {
+        expect(await seqs(org)).toEqual([3]);
+        expect(await audit.verify(ctxOf(org))).toMatchObject({ valid: true, anchorSeq: 2 });
+      }
+    } finally {
+      await admin.query(`update plans set audit_retention_days = 365 where key = 'pro'`);
+    }
   });
 });

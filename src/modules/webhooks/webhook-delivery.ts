@@ -140,11 +140,46 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
 
   /** One attempt: read, sign, POST (outside any transaction), then record it in one transaction. */
   async function deliver(org: string, p: DeliverPayload): Promise<void> {
+    let prepared: Awaited<ReturnType<typeof prepare>>;
+    const preparedAt = new Date();
+    try {
+      prepared = await prepare(org, p);
+    } catch (err) {
+      // A failure of ours (a secret that cannot be opened, an inconsistent row): an attempt like any
+      // other, logged with the error and no response, so the schedule ends it `dead` after the last one
+      // instead of the job failing (and the delivery being queued again) forever.
+      deps.log?.error(
+        { component: 'webhooks', tenant_id: org, delivery: p.deliveryId, err },
+        'webhook delivery attempt failed before sending',
+      );
+      const message = err instanceof Error ? err.message : String(err);
+      await record(
+        org,
+        p,
+        preparedAt,
+        {
+          kind: 'error',
+          error: `internal error: ${message}`,
+          durationMs: Date.now() - preparedAt.getTime(),
+        },
+        { internal: true },
+      );
+      return;
+    }
+    if (!prepared) return;
+    const { d, ep, headers, body, startedAt } = prepared;
+    const outcome = await sendTo(ep.url, headers, body);
+    await deps.afterSend?.({ id: d.id, endpointId: ep.id }, outcome);
+    await record(org, p, startedAt, outcome);
+  }
+
+  /** Reads the delivery and its endpoint, opens the secrets and signs; undefined when nothing is to send. */
+  async function prepare(org: string, p: DeliverPayload) {
     const loaded = await withTenant(org, async (db) => {
       const d = await repo.findDelivery(db, org, p.deliveryId);
       if (d?.status !== 'pending') return undefined;
       const ep = await repo.findEndpoint(db, org, d.endpoint_id);
-      if (!ep) return undefined;
+      if (!ep) throw new Error(`the endpoint ${d.endpoint_id} of the delivery is missing`);
       if (!ep.enabled) return { d, ep, secrets: null };
       const secret = await deps.sealer.openForTenant(db, org, secretBinding(ep.id), ep.secret);
       const secrets = [secret.toString('utf8')];
@@ -160,7 +195,7 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
       }
       return { d, ep, secrets };
     });
-    if (!loaded) return;
+    if (!loaded) return undefined;
     const { d, ep, secrets } = loaded;
     if (secrets === null) {
       await withTenant(org, (db) =>
@@ -171,23 +206,18 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
           lastStatus: null,
         }),
       );
-      return;
+      return undefined;
     }
     const body = JSON.stringify(d.payload);
     const msgId = webhookId(d.id);
     const startedAt = new Date();
     const signature = signatureHeader(secrets, msgId, startedAt, body);
-    const outcome = await sendTo(
-      ep.url,
-      {
-        'webhook-id': msgId,
-        'webhook-timestamp': String(Math.floor(startedAt.getTime() / 1000)),
-        'webhook-signature': signature,
-      },
-      body,
-    );
-    await deps.afterSend?.({ id: d.id, endpointId: ep.id }, outcome);
-    await record(org, p, startedAt, outcome);
+    const headers: Record<string, string> = {
+      'webhook-id': msgId,
+      'webhook-timestamp': String(Math.floor(startedAt.getTime() / 1000)),
+      'webhook-signature': signature,
+    };
+    return { d, ep, headers, body, startedAt };
   }
 
   function sendTo(url: string, headers: Record<string, string>, body: string): Promise<SendOutcome> {
@@ -207,7 +237,13 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
     });
   }
 
-  async function record(org: string, p: DeliverPayload, startedAt: Date, outcome: SendOutcome) {
+  async function record(
+    org: string,
+    p: DeliverPayload,
+    startedAt: Date,
+    outcome: SendOutcome,
+    opts: { internal?: boolean } = {},
+  ) {
     const ok = outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300;
     const status =
       outcome.kind === 'response' && outcome.status >= 100 && outcome.status <= 599 ? outcome.status : null;
@@ -259,7 +295,8 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
         lastError: error,
       });
       if (next) await queueDeliveryAttempt(db, org, d.id, 'automatic', next);
-      await failing(db, org, d.endpoint_id);
+      // Our own failure says nothing about the receiver: the endpoint is not marked failing for it.
+      if (!opts.internal) await failing(db, org, d.endpoint_id);
     });
   }
 

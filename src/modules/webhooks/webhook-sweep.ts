@@ -19,6 +19,8 @@ export interface StuckSweepDeps {
   /** The WORKER role's pool: the cross-organization scan and the job queue are its. */
   workerPool: pg.Pool;
   withTenant: WithTenant;
+  /** Automatic attempts a delivery gets (the retry schedule's length + 1): past them it is never revived. */
+  maxAttempts: number;
   log?: Logger;
   now?: () => number;
   stuckAfterMs?: number;
@@ -30,12 +32,14 @@ export interface StuckSweepDeps {
  * Never two in flight: a delivery that still has a job (queued, waiting or running) is left to it, and
  * each re-queue first claims the delivery in its organization's scope (next attempt moved to now, only if
  * still pending and still overdue), then queues it under the delivery's one job key. Idempotent: a second
- * run finds the job, or the delivery no longer overdue.
+ * run finds the job, or the delivery no longer overdue. A delivery that already had its last automatic
+ * attempt (recorded, but its end not: a failure while recording it) is not queued again but ended `dead`.
  */
 export async function requeueStuckDeliveries(deps: StuckSweepDeps): Promise<number> {
   const now = deps.now ?? Date.now;
   const before = new Date(now() - (deps.stuckAfterMs ?? STUCK_AFTER_MS));
   let requeued = 0;
+  let ended = 0;
   const rows = await deps.workerPool.query<{ organization_id: string; id: string }>(
     'select organization_id, id from worker_api.app_priv_webhook_stuck_deliveries($1, $2)',
     [before, BATCH],
@@ -47,11 +51,26 @@ export async function requeueStuckDeliveries(deps: StuckSweepDeps): Promise<numb
     ]);
     if (job.rows.length > 0) continue; // its job is still there: it will run
     const claimed = await deps.withTenant(org, async (db) => {
-      if (!(await repo.claimStuckDelivery(db, org, id, before))) return false;
+      if (!(await repo.claimStuckDelivery(db, org, id, before))) return 'gone';
+      if ((await repo.automaticAttemptCount(db, org, id)) >= deps.maxAttempts) {
+        await repo.setDeliveryState(db, org, id, {
+          status: 'dead',
+          nextAttemptAt: null,
+          lastError: 'no attempt left (its last one did not complete)',
+        });
+        return 'dead';
+      }
       await queueDeliveryAttempt(db, org, id, 'automatic');
-      return true;
+      return 'queued';
     });
-    if (claimed) requeued++;
+    if (claimed === 'queued') requeued++;
+    if (claimed === 'dead') ended++;
+  }
+  if (ended > 0) {
+    deps.log?.warn(
+      { component: 'webhooks', ended },
+      'webhook deliveries past their last attempt were ended dead instead of queued again',
+    );
   }
   if (requeued > 0) {
     deps.log?.warn(

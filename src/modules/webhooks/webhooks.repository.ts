@@ -147,6 +147,13 @@ export async function claimStuckDelivery(
   return res.rows.length > 0;
 }
 
+/** How many automatic attempts of a delivery were logged (every one, not only the last 20). */
+export async function automaticAttemptCount(db: TenantDb, org: string, deliveryId: string): Promise<number> {
+  const res = await sql<{ n: number }>`select count(*)::int as n from webhook_delivery_attempts
+    where organization_id = ${org} and delivery_id = ${deliveryId} and trigger = 'automatic'`.execute(db);
+  return res.rows[0]?.n ?? 0;
+}
+
 export async function deleteEndpoint(db: TenantDb, org: string, id: string): Promise<boolean> {
   const res = await sql`delete from webhook_endpoints where organization_id = ${org} and id = ${id}`.execute(
     db,
