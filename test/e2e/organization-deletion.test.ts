@@ -323,7 +323,11 @@ describe('e2e: organization lifecycle and deletion', () => {
     const z = await populated('lc-crash', 9, 11);
     expect((await owner.browser.delete('/v1/organization', inOrg(z.id))).statusCode).toBe(202);
     const before = await rowsOf(z.id);
-    await superuser.query('update organizations set deletion_due_at = now() where id = $1', [z.id]);
+    // A second in the past: the job's clock (a Date) has milliseconds, PostgreSQL's now() microseconds.
+    await superuser.query(
+      `update organizations set deletion_due_at = now() - interval '1 second' where id = $1`,
+      [z.id],
+    );
     let batches = 0;
     await job({
       afterBatch: () => {
