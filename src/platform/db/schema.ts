@@ -67,6 +67,8 @@ export interface TenantPlacementsTable {
   kind: Generated<'pooled' | 'schema' | 'database'>;
   database_key: string | null;
   updated_at: Generated<Date>;
+  state: Generated<'active' | 'moving'>;
+  schema_version: string | null;
 }
 
 export interface IdempotencyKeysTable {

@@ -364,6 +364,10 @@ describe('catalog: every tenant table is protected', () => {
       'app_enqueue_job',
       // Numbers and finalizes a draft invoice: only inside that organization's scope (migration 0019).
       'app_invoice_finalize',
+      // Where an organization's placed tables are, and every schema holding them (0038): helpers of the
+      // definer's own functions, executable by no other role.
+      'app_placement_schemas',
+      'app_placement_search_path',
       // Appends to the platform chain: only in a platform administrator's platform scope.
       'app_platform_audit_append',
       // Write the plan catalog: only in a platform administrator's platform scope.
@@ -424,7 +428,10 @@ describe('catalog: every tenant table is protected', () => {
     for (const f of fns.rows) {
       expect(f.prosecdef).toBe(true);
       expect(f.acl).not.toMatch(/(^|,)=X/); // no EXECUTE for PUBLIC
-      if (
+      if (f.proname.startsWith('app_placement_')) {
+        expect(f.acl).not.toContain(`${db.roles.worker}=`);
+        expect(f.acl).not.toContain(`${db.roles.runtime}=`);
+      } else if (
         f.proname === 'app_priv_audit_chains_to_checkpoint' ||
         f.proname === 'app_priv_audit_orgs_pending' ||
         f.proname === 'app_priv_stripe_organizations' ||
