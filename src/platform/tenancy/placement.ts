@@ -4,6 +4,7 @@ import { TenancyError } from './errors.js';
 import { createTenantDatabase, type TenantDatabase } from './tenant-database.js';
 import { tenantSchemaName } from './placed-tables.js';
 import { schemaTenantSetter } from './schema-setter.js';
+import { movingTenantSetter } from './moving-setter.js';
 
 /** Where a tenant's rows live. `pooled` (the default) is the shared schema of the control database;
  *  `schema`, the organization's own schema `t_<uuid in 32 hex>` of the control database (its PLACED
@@ -44,6 +45,9 @@ export interface PlacementRouterOptions {
 
 interface CachedPlacement {
   readonly record: PlacementRecord;
+  /** Where the record routes (undefined: a placement this server cannot serve, `resolve` says why):
+   *  routed once when cached, so a hit does no more than read it. */
+  readonly db: TenantDatabase | undefined;
   readonly expiresAt: number;
 }
 
@@ -65,6 +69,8 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
   // One handle per schema-placed organization, kept for the process's life (they are few, and the same
   // organization always gets the same schema): a scope of theirs allocates nothing, as a pooled one.
   const schemaDatabases = new Map<string, TenantDatabase>();
+  // Organizations in an online move: the guarded path (moving-setter.ts), whatever their kind.
+  const movingDatabases = new Map<string, TenantDatabase>();
 
   async function lookup(tenantId: string): Promise<PlacementRecord> {
     const client = await opts.control.pool.connect();
@@ -83,6 +89,16 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
   }
 
   function route(tenantId: string, record: PlacementRecord): TenantDatabase {
+    if (record.state === 'moving') {
+      let db = movingDatabases.get(tenantId);
+      if (db === undefined) {
+        // A move is between the pooled schema and the organization's own, both on the control database.
+        db = createTenantDatabase(`moving:${tenantId}`, opts.control.pool, movingTenantSetter(tenantId));
+        movingDatabases.set(tenantId, db);
+      }
+      return db;
+    }
+    movingDatabases.delete(tenantId);
     if (record.kind === 'pooled') return opts.control;
     if (record.kind === 'schema' && record.schema) {
       let db = schemaDatabases.get(tenantId);
@@ -107,29 +123,34 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
     );
   }
 
-  function fresh(key: CacheKey): PlacementRecord | undefined {
+  function fresh(key: CacheKey): CachedPlacement | undefined {
     const entry = cache.get(key);
     if (entry === undefined) return undefined;
-    if (entry.expiresAt > Date.now()) return entry.record;
+    if (entry.expiresAt > Date.now()) return entry;
     cache.delete(key);
     return undefined;
   }
 
-  function store(key: CacheKey, record: PlacementRecord): void {
+  function store(key: CacheKey, tenantId: string, record: PlacementRecord): void {
     cache.delete(key); // re-inserted last: the Map's order stays the order of expiry
     if (cache.size >= max) cache.delete(cache.keys().next().value as CacheKey);
-    cache.set(key, { record, expiresAt: Date.now() + ttlMs });
+    let db: TenantDatabase | undefined;
+    try {
+      db = route(tenantId, record);
+    } catch {
+      db = undefined; // `resolve` routes it again and throws why
+    }
+    cache.set(key, { record, db, expiresAt: Date.now() + ttlMs });
   }
 
   return {
     cached(tenantId) {
-      const record = fresh(tenantCacheKey(tenantId, 'placement'));
-      return record && route(tenantId, record);
+      return fresh(tenantCacheKey(tenantId, 'placement'))?.db;
     },
     async resolve(tenantId) {
       const key = tenantCacheKey(tenantId, 'placement');
       const hit = fresh(key);
-      if (hit) return route(tenantId, hit);
+      if (hit) return hit.db ?? route(tenantId, hit.record);
       let pending = inflight.get(key);
       if (!pending) {
         // Only the lookup still registered when it completes is cached: one that `invalidate` dropped
@@ -138,7 +159,7 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
           (record) => {
             if (inflight.get(key) === started) {
               inflight.delete(key);
-              store(key, record);
+              store(key, tenantId, record);
             }
             return record;
           },
