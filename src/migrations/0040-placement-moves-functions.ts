@@ -161,7 +161,7 @@ export async function moveFunctions(db: Kysely<unknown>): Promise<void> {
 }
 
 /**
- * One batch of the copy of a table (keyset by `p_keys`, the columns after organization_id that identify
+ * One batch of the copy of a table's rows older than the copy's horizon (keyset by `p_keys`, the columns after organization_id that identify
  * a row), source → target, committed with its cursor in the move's progress: re-running continues after
  * the last batch committed. Existing target rows are brought up to the source (a move back after an
  * aborted one finds the old rows). A batch a foreign key refuses (a child whose parent arrived after
@@ -173,7 +173,7 @@ async function copyFunction(db: Kysely<unknown>): Promise<void> {
       p_limit integer) returns table (copied integer, done boolean)
     ${sql.raw(DEFINER)} as $$
     declare m record; t record; v_prog jsonb; v_after text[]; v_cond text; v_ins text; v_n integer := 0;
-      v_last text[]; v_limit integer := least(greatest(coalesce(p_limit, 1000), 1), 10000); r record;
+      v_last text[]; v_limit integer := least(greatest(coalesce(p_limit, 1000), 1), 10000); r record; v_x xid;
     begin ${outside('a placement move')}
       select * into m from public.app_placement_move_sides(p_move);
       if m.org is null then ${sql.raw(notFound)}; end if;
@@ -194,19 +194,23 @@ async function copyFunction(db: Kysely<unknown>): Promise<void> {
         v_after := array(select jsonb_array_elements_text(v_prog -> 'after'));
       end if;
       v_cond := case when v_after is null then 'true' else format('(%s) > (%s)', t.skeys, t.casts) end;
+      -- Only rows older than the copy's horizon: newer ones are the switch's (a writer appending in key
+      -- order would otherwise stay ahead of the copy forever).
+      v_x := ((m.copy_xmin::text::bigint % 4294967296)::text)::xid;
       v_ins := format('insert into %I.%I as d (%s) select %s from b %s', m.dst, p_table, t.cols,
         (select string_agg('b.' || quote_ident(n), ', ') from unnest(t.names) n), t.tail);
       perform set_config('app.placement_move', m.org::text || '/' || m.dst, true);
       begin
         execute format('with b as materialized (select %s from %I.%I s where s.organization_id = $1 and %s
-            order by %s limit $3), i as (%s returning 1)
+            and age(s.xmin) > age($4) order by %s limit $3), i as (%s returning 1)
           select (select count(*) from b)::int, (select array[%s] from b order by %s limit 1)',
           t.scols, m.src, p_table, v_cond, t.skeys, v_ins, t.bkeytext, t.bkeys_desc)
-          into v_n, v_last using m.org, v_after, v_limit;
+          into v_n, v_last using m.org, v_after, v_limit, v_x;
       exception when foreign_key_violation then
         v_n := 0;
         for r in execute format('select array[%s] as k from %I.%I s where s.organization_id = $1 and %s
-            order by %s limit $3', t.skeytext, m.src, p_table, v_cond, t.skeys) using m.org, v_after, v_limit loop
+            and age(s.xmin) > age($4) order by %s limit $3', t.skeytext, m.src, p_table, v_cond, t.skeys)
+            using m.org, v_after, v_limit, v_x loop
           begin
             execute format('with b as (select %s from %I.%I s where s.organization_id = $1 and (%s) = (%s)) %s',
               t.scols, m.src, p_table, t.skeys, t.casts, v_ins) using m.org, r.k;

@@ -105,7 +105,6 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   await sql`grant select, insert, update on tenant_placements to ${definer}`.execute(db);
 }
 
-
 /** The append-only guards, each as its latest migration left it, plus the move's escape. */
 async function guards(db: Kysely<unknown>, definerLit: ReturnType<typeof sql.lit>): Promise<void> {
   await sql`create or replace function app_audit_refuse_change() returns trigger language plpgsql as $$

@@ -38,7 +38,8 @@ export async function moveTables(client: pg.ClientBase): Promise<MoveTable[]> {
   const seen = new Set<string>();
   const visit = (name: string, path: string[]) => {
     if (seen.has(name) || !byName.has(name)) return;
-    if (path.includes(name)) throw new Error(`foreign keys of placed tables form a cycle: ${path.join(' → ')}`);
+    if (path.includes(name))
+      throw new Error(`foreign keys of placed tables form a cycle: ${path.join(' → ')}`);
     const row = byName.get(name)!;
     for (const ref of row.refs) visit(ref, [...path, name]);
     seen.add(name);
@@ -46,7 +47,9 @@ export async function moveTables(client: pg.ClientBase): Promise<MoveTable[]> {
     const rest = row.pk?.filter((k) => k !== 'organization_id');
     const keys = row.pk ? (rest!.length > 0 ? rest : row.pk) : KEYS_WITHOUT_PRIMARY_KEY[name];
     if (!keys || keys.length === 0) {
-      throw new Error(`placed table ${name} has no key to move its rows by (add it to KEYS_WITHOUT_PRIMARY_KEY)`);
+      throw new Error(
+        `placed table ${name} has no key to move its rows by (add it to KEYS_WITHOUT_PRIMARY_KEY)`,
+      );
     }
     out.push({ name, keys });
   };

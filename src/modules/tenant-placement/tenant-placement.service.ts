@@ -15,7 +15,6 @@ import {
   type MoveStep,
   type PlacementMove,
 } from '../../platform/tenancy/privileged-placement.js';
-import { uuidv7 } from '../../platform/ids.js';
 import { PlacementMoveError, moveErrorOf } from './tenant-placement.errors.js';
 import { moveTables, type MoveTable } from './move-tables.js';
 
@@ -42,6 +41,8 @@ export interface PlacementMoveDeps {
   readonly onStep?: (move: PlacementMove) => void;
   /** TEST ONLY: runs after each step is recorded; a throw there is a crash between steps. */
   readonly afterStep?: (move: PlacementMove) => Promise<void> | void;
+  /** TEST ONLY: runs inside the switch transaction, the lock held, before COMMIT (a longer freeze). */
+  readonly duringFreeze?: () => Promise<void>;
 }
 
 export interface PlacementMoveService {
@@ -53,7 +54,11 @@ export interface PlacementMoveService {
    *  (a new move, answered). */
   abort(moveId: string, actor: string): Promise<PlacementMove>;
   get(moveId: string): Promise<PlacementMove>;
-  list(filter: { orgId?: string; before?: { createdAt: Date; id: string }; limit?: number }): Promise<PlacementMove[]>;
+  list(filter: {
+    orgId?: string;
+    before?: { createdAt: Date; id: string };
+    limit?: number;
+  }): Promise<PlacementMove[]>;
 }
 
 const ACTIVE: readonly MoveStep[] = ['preparing', 'copying', 'switching'];
@@ -139,6 +144,7 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
           changes: changesJson === null ? null : JSON.parse(changesJson),
           metadata: metadataJson === null ? null : JSON.parse(metadataJson),
         });
+        await deps.duringFreeze?.();
         await c.query('commit');
         c.release();
         return;
@@ -255,6 +261,3 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     list: (filter) => listMoves(owner, filter),
   };
 }
-
-/** A fresh id for a request of the engine (the audit event's request id when none is given). */
-export const moveRequestId = (): string => uuidv7();

@@ -15,10 +15,9 @@ const ENTER = 'select app_enter_moving_tenant($1, $2)';
  * Only moving organizations take this path (placement.ts): the others never touch the lock.
  */
 export function movingTenantSetter(orgId: string): TenantSetter {
-  const write: readonly PreludeStatement[] = [
-    { name: 'sr_enter_moving', text: ENTER, values: [orgId, false] },
-  ];
-  const read: readonly PreludeStatement[] = [{ name: 'sr_enter_moving', text: ENTER, values: [orgId, true] }];
+  // Prelude values go to the wire as they are (no conversion): text only.
+  const write: readonly PreludeStatement[] = [{ name: 'sr_enter_moving', text: ENTER, values: [orgId, 'f'] }];
+  const read: readonly PreludeStatement[] = [{ name: 'sr_enter_moving', text: ENTER, values: [orgId, 't'] }];
   return {
     transactionalReads: true,
     prelude(tenantId: string, mode: TenantMode): readonly PreludeStatement[] {

@@ -9,14 +9,7 @@ import type pg from 'pg';
 
 export type MoveKind = 'pooled' | 'schema';
 export type MoveStep =
-  | 'preparing'
-  | 'copying'
-  | 'switching'
-  | 'cleaning'
-  | 'done'
-  | 'aborting'
-  | 'aborted'
-  | 'failed';
+  'preparing' | 'copying' | 'switching' | 'cleaning' | 'done' | 'aborting' | 'aborted' | 'failed';
 
 export interface PlacementMove {
   readonly id: string;

@@ -24,13 +24,16 @@ export interface TenancyOptions {
   readonly log?: Logger;
   /** An existing pool to use instead of creating one (its lifetime stays the caller's). */
   readonly pool?: pg.Pool;
+  /** How long a placement is cached (default 60 s): an online move waits at least this long before
+   *  its switch (PLACEMENT_CACHE_TTL_MS). */
+  readonly placementTtlMs?: number;
 }
 
 /** Creates the runtime pool, placement router, `withTenant` and the privileged operations. */
 export function createTenancy(opts: TenancyOptions): Tenancy {
   const pool = opts.pool ?? createPool({ url: opts.url, max: opts.poolSize });
   const control = createTenantDatabase('control', pool, pooledTenantSetter);
-  const router = createPlacementRouter({ control });
+  const router = createPlacementRouter({ control, ttlMs: opts.placementTtlMs });
   return {
     withTenant: createWithTenant(router),
     privileged: createPrivilegedOps(pool, opts.log),
