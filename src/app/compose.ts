@@ -89,6 +89,8 @@ import { auditRetentionPurge, webhookRetentionPurge } from '../platform/tenancy/
 export interface ComposeOptions {
   /** The runtime role. */
   readonly databaseUrl: string;
+  /** How long a tenant's placement is cached (PLACEMENT_CACHE_TTL_MS; default 60 s). */
+  readonly placementCacheTtlMs?: number;
   /** The worker role (graphile-worker runs on it); required unless `runJobs` is false. */
   readonly workerDatabaseUrl?: string;
   /** The key vault's role on its own database: the wrapped data keys (docs/encryption.md). */
@@ -178,7 +180,12 @@ export interface Composition {
 export async function compose(opts: ComposeOptions): Promise<Composition> {
   // Job payloads are sealed by `enqueueJob` under a key derived from the KEK, opened by the worker.
   installJobPayloadKey(opts.secrets.kek, opts.tenantKeys?.kekPrevious ?? []);
-  const tenancy = createTenancy({ url: opts.databaseUrl, poolSize: opts.poolSize, log: opts.log });
+  const tenancy = createTenancy({
+    url: opts.databaseUrl,
+    poolSize: opts.poolSize,
+    log: opts.log,
+    placementTtlMs: opts.placementCacheTtlMs,
+  });
   const cache = createCache({ redisUrl: opts.redisUrl });
   const platformDb = createPlatformDb(tenancy.control.pool);
   const mailer = createMailer({

@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { AppConfig } from '../platform/config.js';
 import { prepareDatabase, EMBEDDED_ROLES } from '../platform/db/prepare.js';
+import type { RoleNames } from '../platform/db/bootstrap.js';
 import { keyVaultNamesFor } from '../platform/tenant-keys/key-vault-bootstrap.js';
 
 /**
@@ -17,7 +18,13 @@ export async function connectForCli(
   config: AppConfig,
   log: Logger,
   role: 'runtime' | 'owner' = 'runtime',
-): Promise<{ pool: pg.Pool; keyVaultUrl: string | undefined; close: () => Promise<void> }> {
+): Promise<{
+  pool: pg.Pool;
+  keyVaultUrl: string | undefined;
+  /** The database's role names (a placement move synchronizes schemas with them). */
+  roles: RoleNames;
+  close: () => Promise<void>;
+}> {
   const rolesFile = path.join(config.dataDir, 'pg-roles.json');
   const embeddedUrl = () => {
     if (config.database.mode !== 'embedded' || !existsSync(rolesFile)) return undefined;
@@ -44,7 +51,7 @@ export async function connectForCli(
       await probe.end().catch(() => {});
       if (up) {
         const pool = new pg.Pool({ connectionString: url, max: 2 });
-        return { pool, keyVaultUrl: embeddedVaultUrl(), close: () => pool.end() };
+        return { pool, keyVaultUrl: embeddedVaultUrl(), roles: EMBEDDED_ROLES, close: () => pool.end() };
       }
     }
   }
@@ -61,6 +68,7 @@ export async function connectForCli(
   return {
     pool,
     keyVaultUrl: db.keyVaultUrl,
+    roles: db.roles,
     close: async () => {
       await pool.end();
       await db.stop();

@@ -296,6 +296,9 @@ describe('catalog: every tenant table is protected', () => {
       'app_invoice_finalize',
       // Where an organization's placed tables are, and every schema holding them (0038): helpers of the
       // definer's own functions, executable by no other role.
+      // An online move (0040): the move's sides and a table's SQL pieces, helpers executable by no other role.
+      'app_placement_move_sides',
+      'app_placement_move_table',
       'app_placement_schemas',
       'app_placement_search_path',
       // Appends to the platform chain: only in a platform administrator's platform scope.
@@ -325,6 +328,15 @@ describe('catalog: every tenant table is protected', () => {
       'app_priv_deletion_start',
       'app_priv_invitation_by_token',
       'app_priv_organization_id_by_slug',
+      // An online placement move (0040): the OWNER role only (it runs the schema's DDL too); each derives
+      // source and target from the move's record and refuses inside a tenant scope.
+      'app_priv_placement_move_advance',
+      'app_priv_placement_move_begin',
+      'app_priv_placement_move_copy',
+      'app_priv_placement_move_discard',
+      'app_priv_placement_move_switch',
+      'app_priv_placement_move_sync',
+      'app_priv_placement_moves',
       // Meter catalog writes: only in a platform administrator's platform scope.
       'app_priv_platform_meter_create',
       'app_priv_platform_meter_update',
@@ -358,7 +370,11 @@ describe('catalog: every tenant table is protected', () => {
     for (const f of fns.rows) {
       expect(f.prosecdef).toBe(true);
       expect(f.acl).not.toMatch(/(^|,)=X/); // no EXECUTE for PUBLIC
-      if (f.proname.startsWith('app_placement_')) {
+      if (f.proname.startsWith('app_priv_placement_move')) {
+        expect(f.acl).toContain(`${db.roles.owner}=X`);
+        expect(f.acl).not.toContain(`${db.roles.worker}=`);
+        expect(f.acl).not.toContain(`${db.roles.runtime}=`);
+      } else if (f.proname.startsWith('app_placement_')) {
         expect(f.acl).not.toContain(`${db.roles.worker}=`);
         expect(f.acl).not.toContain(`${db.roles.runtime}=`);
       } else if (
