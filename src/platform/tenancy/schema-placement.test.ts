@@ -157,6 +157,24 @@ describe('schema placement: routing', () => {
     }
   });
 
+  it('a statement run by pooled and schema tenants has a prepared statement per search path (no re-planning)', async () => {
+    await projectNames(placed);
+    await projectNames(pooled);
+    const c = await tenancy.control.pool.connect();
+    try {
+      // The one connection's prepared statements for the projects read: one pooled, one for the schema.
+      const r = await c.query<{ name: string }>(
+        `select name from pg_prepared_statements
+          where statement like '%from "projects"%' and statement like '%order by "name"%' order by name`,
+      );
+      const names = r.rows.map((row) => row.name);
+      expect(names.filter((n) => n.startsWith('sr_q'))).toHaveLength(1);
+      expect(names.filter((n) => n.startsWith('sr_s'))).toHaveLength(1);
+    } finally {
+      c.release();
+    }
+  });
+
   it('goes back to the pool with the default search path and no tenant', async () => {
     await projectNames(placed);
     await projectNames(placed, 'write');
