@@ -152,6 +152,8 @@ describe('tenant database pools under one connection cap', () => {
       });
       await bare.close();
       expect(tenancy.databases!.get('nowhere')).toBeUndefined();
+      expect(tenancy.databases!.keys).toEqual(Object.keys(dbs.databases));
+      expect(tenancy.databases!.stats().pools).toEqual([]); // nothing opened by routing alone
     } finally {
       await tenancy.close();
     }

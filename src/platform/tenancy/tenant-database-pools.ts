@@ -38,6 +38,8 @@ export interface TenantDatabasePoolsStats {
 
 /** The tenant databases of `database` placements: the placement router's `databases`. */
 export interface TenantDatabasePools {
+  /** The configured keys. */
+  readonly keys: readonly string[];
   /** The database of a configured key (its pool opens on first use), undefined for any other key. */
   get(key: string): TenantDatabase | undefined;
   stats(): TenantDatabasePoolsStats;
@@ -200,6 +202,7 @@ export function createTenantDatabasePools(opts: TenantDatabasePoolsOptions): Ten
   }
 
   return {
+    keys: [...entries.keys()],
     get(key) {
       const e = entries.get(key);
       if (!e) return undefined;
