@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp } from '../../../test/support/app.js';
 import { createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
 import {
   backendsOf,
@@ -66,6 +67,11 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  // Back to pooled: other test files' jobs may visit every organization of the shared database.
+  await admin?.query(
+    `update tenant_placements set kind = 'pooled', database_key = null where organization_id = any($1)`,
+    [[...orgs, unconfiguredOrg]],
+  );
   await admin?.end();
   await setup?.close();
   await dbs?.drop();
@@ -214,6 +220,34 @@ describe('tenant database pools under one connection cap', () => {
       await pools.close();
     }
   });
+});
+
+describe('the composition', () => {
+  it('builds the pools from the configuration, routes placed organizations to them and closes them', async () => {
+    const app = await buildTestApp({
+      tenantDatabases: {
+        databases: urls(),
+        maxConnections: 3,
+        poolSize: 3,
+        idleTimeoutMs: 30_000,
+        acquireTimeoutMs: 5_000,
+      },
+    });
+    const pools = app.tenancy.databases!;
+    try {
+      expect(pools.keys).toEqual(Object.keys(dbs.databases));
+      expect(app.logs.some((l) => String(l.msg).startsWith('database placements'))).toBe(true);
+      const name = await app.tenancy.withTenant(orgs[3]!, async (db) => {
+        const { rows } = await sql<{ db: string }>`select current_database() as db`.execute(db);
+        return rows[0]!.db;
+      });
+      expect(name).toBe(dbs.databases.d3!.name);
+      expect(pools.stats().pools.map((p) => p.key)).toEqual(['d3']);
+    } finally {
+      await app.close();
+    }
+    expect(pools.stats()).toMatchObject({ connections: 0, pools: [] });
+  }, 60_000);
 });
 
 describe('the busy error over HTTP', () => {
