@@ -48,7 +48,10 @@ class ScopeDriver implements Driver {
   async destroy(): Promise<void> {}
 }
 
-/** One physical database a placement routes to: its runtime pool and how it sets the tenant. */
+/**
+ * One physical database a placement routes to: its runtime pool and how it sets the tenant. Read `pool`
+ * where it is used (a tenant database's is a getter: its pool may be closed while idle and reopened).
+ */
 export interface TenantDatabase {
   readonly key: string;
   readonly pool: pg.Pool;
