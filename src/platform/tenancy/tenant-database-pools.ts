@@ -69,7 +69,7 @@ interface PoolInternals {
  * Every connection is a `PermitClient`: its `connect` first takes a permit of the shared counter, and
  * its permit goes back when its socket has closed. When a connection must wait for a permit, idle
  * connections of the least recently used databases are closed to make room (and a pool left empty is
- * closed); a connection released while others wait is closed the same way rather than kept idle.
+ * closed); whenever a connection is released while others wait, idle ones are closed the same way.
  * Pools of databases idle longer than the idle timeout lose their connections and are closed.
  *
  * A TenantDatabase's `pool` is looked up at each use (a getter): `withTenant` reads it and calls
