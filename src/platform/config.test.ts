@@ -46,6 +46,7 @@ describe('loadConfig: defaults', () => {
       publicUrl: undefined,
       dataDir: path.resolve('./.data'),
       database: { mode: 'embedded', port: 54329 },
+      tenantDatabases: [],
       dbPoolSize: 10,
       redisUrl: undefined,
       logLevel: 'info',

@@ -6,6 +6,7 @@ import { stripeConfig, type StripeConfig } from './config-stripe.js';
 import { webhookConfig, type WebhookConfig } from './config-webhooks.js';
 import { tenantKeysConfig, type TenantKeysConfig } from './config-keys.js';
 import { gdprConfig, type GdprConfig } from './config-gdpr.js';
+import { tenantDatabasesConfig, type TenantDatabaseConfig } from './config-tenant-databases.js';
 
 /** A bad or missing environment variable. The message is one line and never contains a secret value. */
 export class ConfigError extends Error {
@@ -42,6 +43,8 @@ export interface AppConfig {
   publicUrl: string | undefined;
   dataDir: string;
   database: DatabaseConfig;
+  /** TENANT_DATABASES: the dedicated databases of `database` placements (config-tenant-databases.ts). */
+  tenantDatabases: TenantDatabaseConfig[];
   dbPoolSize: number;
   redisUrl: string | undefined;
   logLevel: LogLevel;
@@ -356,6 +359,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     publicUrl: publicUrlValue,
     dataDir,
     database: databaseValue,
+    tenantDatabases: tenantDatabasesConfig(env, (name, message) => new ConfigError(name, message)),
     dbPoolSize,
     redisUrl,
     logLevel,
