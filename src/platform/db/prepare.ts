@@ -74,13 +74,26 @@ async function moveKeysToVault(migrationUrl: string, keyVaultUrl: string | undef
   }
 }
 
+/** How `prepareDatabase` treats schema placements. */
+export interface PrepareOptions {
+  /**
+   * Synchronize every schema placement that is behind after the migrations (default true: `npm start`).
+   * `npx saasready migrate` does it itself, printing each one.
+   */
+  readonly syncPlacements?: boolean;
+}
+
 /**
  * Embedded mode: start the cluster in `<dataDir>/pg`, create the roles and the `saasready` database on
  * first start, migrate. External mode: migrate with MIGRATION_DATABASE_URL (the owner role), serve with
  * DATABASE_URL (the runtime role) and run jobs with WORKER_DATABASE_URL (the worker role); nothing is
  * started.
  */
-export async function prepareDatabase(config: AppConfig, log: Logger): Promise<PreparedDatabase> {
+export async function prepareDatabase(
+  config: AppConfig,
+  log: Logger,
+  _options: PrepareOptions = {},
+): Promise<PreparedDatabase> {
   if (config.database.mode === 'external') {
     const keyVaultUrl = config.tenantKeys.keyVaultUrl;
     const roles: RoleNames = {
