@@ -17,7 +17,9 @@ export interface CliConnection {
   readonly url: string;
   readonly roles: RoleNames;
   readonly keyVaultUrl: string | undefined;
-  close(): Promise<void>;
+  /** Migrations applied to the control database while connecting (none with a running server's). */
+  readonly applied: readonly string[];
+  readonly close: () => Promise<void>;
 }
 
 function rolesFile(config: AppConfig): string {
@@ -80,6 +82,7 @@ export async function connectForCli(
         url,
         roles: EMBEDDED_ROLES,
         keyVaultUrl: embeddedVaultUrl(config),
+        applied: [],
         close: () => pool.end(),
       };
     }
@@ -97,6 +100,7 @@ export async function connectForCli(
     url,
     roles: db.roles,
     keyVaultUrl: db.keyVaultUrl,
+    applied: db.applied,
     close: async () => {
       await pool.end();
       await db.stop();
@@ -118,7 +122,8 @@ export async function connectOwnerAsIs(config: AppConfig, log: Logger): Promise<
       definer: process.env.DEFINER_ROLE ?? 'saasready_definer',
       worker: userOf(config.database.workerUrl),
     };
-    return { pool, url, roles, keyVaultUrl: config.tenantKeys.keyVaultUrl, close: () => pool.end() };
+    const keyVaultUrl = config.tenantKeys.keyVaultUrl;
+    return { pool, url, roles, keyVaultUrl, applied: [], close: () => pool.end() };
   }
   const url = embeddedUrl(config, 'owner');
   if (!url) throw new Error(`no embedded database in ${config.dataDir} yet: nothing is migrated`);
@@ -129,6 +134,7 @@ export async function connectOwnerAsIs(config: AppConfig, log: Logger): Promise<
       url,
       roles: EMBEDDED_ROLES,
       keyVaultUrl: embeddedVaultUrl(config),
+      applied: [],
       close: async () => {
         await pool.end();
         await stop();

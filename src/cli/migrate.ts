@@ -39,13 +39,15 @@ export async function migrateEverything(opts: {
   ownerUrl: string;
   owner: pg.Pool;
   roles: RoleNames;
+  /** Migrations already applied while connecting (the database is prepared before a command runs). */
+  alreadyApplied?: readonly string[];
   databases: readonly TenantDatabaseConfig[];
   sync: SyncPlacementSchema;
   write: (text: string) => void;
 }): Promise<number> {
   const { write } = opts;
   const latest = latestMigration();
-  const applied = await migrateToLatest(opts.ownerUrl, opts.roles);
+  const applied = [...(opts.alreadyApplied ?? []), ...(await migrateToLatest(opts.ownerUrl, opts.roles))];
   write(
     `control database: ${applied.length ? `applied ${applied.join(', ')}` : 'nothing to apply'}, now at ${latest}\n`,
   );

@@ -11,10 +11,15 @@ import { latestMigration } from './migrate.js';
  */
 
 /**
- * Makes one organization's schema match public's placed tables (idempotent); resolves to how many changes
- * it made. The owner client is not inside a transaction.
+ * Makes one organization's schema match public's placed tables, idempotently (`syncPlacementSchema`,
+ * src/platform/tenancy/placement-schema.ts); resolves to the statements it ran. The owner client is not
+ * inside a transaction.
  */
-export type SyncPlacementSchema = (owner: pg.PoolClient, orgId: string, roles: RoleNames) => Promise<number>;
+export type SyncPlacementSchema = (
+  owner: pg.PoolClient,
+  orgId: string,
+  roles: RoleNames,
+) => Promise<{ readonly changes: readonly string[] }>;
 
 /** A placement that is not pooled, as the owner role sees it through `app_migrate_placements()`. */
 export interface PlacementRow {
@@ -105,7 +110,7 @@ async function syncOne(
   let client: pg.PoolClient | undefined;
   try {
     client = await owner.connect();
-    const changes = await sync(client, placement.organizationId, roles);
+    const { changes } = await sync(client, placement.organizationId, roles);
     // Recorded after the synchronization committed: a crash in between leaves the placement behind, and
     // the next run synchronizes it again (no change left to make) and records it.
     await client.query('select app_migrate_record_schema_version($1, $2)', [
@@ -113,7 +118,7 @@ async function syncOne(
       latest,
     ]);
     client.release();
-    return { placement, changes, version: latest };
+    return { placement, changes: changes.length, version: latest };
   } catch (err) {
     // A connection the failure may have left inside a transaction is not reused.
     client?.release(err instanceof Error ? err : true);
