@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -229,4 +232,17 @@ describe('migrations across schema placements', () => {
     expect((await runCli(['migrate', 'status'], env)).code).toBe(0);
     expect((await runCli(['migrate', 'nope'], env)).code).toBe(1);
   }, 120_000);
+
+  it('migrate status with an embedded database never started: says so, migrates nothing', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'saasready-status-'));
+    try {
+      const none = { DATABASE_URL: '', MIGRATION_DATABASE_URL: '', WORKER_DATABASE_URL: '', DATA_DIR: dir };
+      const res = await runCli(['migrate', 'status'], none);
+      expect(res.code).toBe(1);
+      expect(res.out).toContain(`no embedded database in ${dir} yet: nothing is migrated`);
+      expect(await fs.readdir(dir)).toEqual([]);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
