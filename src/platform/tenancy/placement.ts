@@ -1,15 +1,25 @@
 import { pipelinedQuery } from './pipelined-query.js';
 import { tenantCacheKey, type CacheKey } from './cache-keys.js';
 import { TenancyError } from './errors.js';
-import type { TenantDatabase } from './tenant-database.js';
+import { createTenantDatabase, type TenantDatabase } from './tenant-database.js';
+import { tenantSchemaName } from './placed-tables.js';
+import { schemaTenantSetter } from './schema-setter.js';
 
-/** Where a tenant's rows live. `pooled` (the default) is the shared schema of the control database. */
+/** Where a tenant's rows live. `pooled` (the default) is the shared schema of the control database;
+ *  `schema`, the organization's own schema `t_<uuid in 32 hex>` of the control database (its PLACED
+ *  tables, placed-tables.ts); `database`, a configured dedicated database. */
 export type PlacementKind = 'pooled' | 'schema' | 'database';
+
+/** `moving` while an online move of the organization runs. */
+export type PlacementState = 'active' | 'moving';
 
 export interface PlacementRecord {
   readonly kind: PlacementKind;
   /** For `database` placements: the key of a configured tenant database. */
   readonly databaseKey: string | null;
+  /** For `schema` placements: the organization's schema, derived from its id (never stored). */
+  readonly schema: string | null;
+  readonly state: PlacementState;
 }
 
 /** Resolves a tenant to the database that holds its rows. */
@@ -37,8 +47,8 @@ interface CachedPlacement {
   readonly expiresAt: number;
 }
 
-const POOLED: PlacementRecord = { kind: 'pooled', databaseKey: null };
-const LOOKUP = 'select kind, database_key from tenant_placements where organization_id = $1';
+const POOLED: PlacementRecord = { kind: 'pooled', databaseKey: null, schema: null, state: 'active' };
+const LOOKUP = 'select kind, database_key, state from tenant_placements where organization_id = $1';
 
 /**
  * Placement routing through an in-process cache (it sits on the hot path of every `withTenant`,
@@ -52,6 +62,9 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
   const max = opts.max ?? 100_000;
   const cache = new Map<CacheKey, CachedPlacement>();
   const inflight = new Map<CacheKey, Promise<PlacementRecord>>();
+  // One handle per schema-placed organization, kept for the process's life (they are few, and the same
+  // organization always gets the same schema): a scope of theirs allocates nothing, as a pooled one.
+  const schemaDatabases = new Map<string, TenantDatabase>();
 
   async function lookup(tenantId: string): Promise<PlacementRecord> {
     const client = await opts.control.pool.connect();
@@ -59,15 +72,31 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
       const res = await pipelinedQuery(client, opts.control.setter.prelude(tenantId, 'read'), LOOKUP, [
         tenantId,
       ]);
-      const row = res.rows[0] as { kind: PlacementKind; database_key: string | null } | undefined;
-      return row ? { kind: row.kind, databaseKey: row.database_key } : POOLED;
+      const row = res.rows[0] as
+        { kind: PlacementKind; database_key: string | null; state: PlacementState } | undefined;
+      if (!row) return POOLED;
+      const schema = row.kind === 'schema' ? tenantSchemaName(tenantId) : null;
+      return { kind: row.kind, databaseKey: row.database_key, schema, state: row.state };
     } finally {
       client.release();
     }
   }
 
-  function route(record: PlacementRecord): TenantDatabase {
+  function route(tenantId: string, record: PlacementRecord): TenantDatabase {
     if (record.kind === 'pooled') return opts.control;
+    if (record.kind === 'schema' && record.schema) {
+      let db = schemaDatabases.get(tenantId);
+      if (db === undefined) {
+        // The control database's pool: the search path, not the connection, selects the schema.
+        db = createTenantDatabase(
+          `schema:${record.schema}`,
+          opts.control.pool,
+          schemaTenantSetter(tenantId, record.schema),
+        );
+        schemaDatabases.set(tenantId, db);
+      }
+      return db;
+    }
     if (record.kind === 'database' && record.databaseKey) {
       const db = opts.databases?.get(record.databaseKey);
       if (db) return db;
@@ -95,12 +124,12 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
   return {
     cached(tenantId) {
       const record = fresh(tenantCacheKey(tenantId, 'placement'));
-      return record && route(record);
+      return record && route(tenantId, record);
     },
     async resolve(tenantId) {
       const key = tenantCacheKey(tenantId, 'placement');
       const hit = fresh(key);
-      if (hit) return route(hit);
+      if (hit) return route(tenantId, hit);
       let pending = inflight.get(key);
       if (!pending) {
         // Only the lookup still registered when it completes is cached: one that `invalidate` dropped
@@ -121,7 +150,7 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
         inflight.set(key, started);
         pending = started;
       }
-      return route(await pending);
+      return route(tenantId, await pending);
     },
     invalidate(tenantId) {
       const key = tenantCacheKey(tenantId, 'placement');

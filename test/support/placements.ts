@@ -1,0 +1,105 @@
+import pg from 'pg';
+import type { RoleNames } from '../../src/platform/db/bootstrap.js';
+import { knownMigrations } from '../../src/platform/db/migrate.js';
+import { placedTables, tenantSchemaName } from '../../src/platform/tenancy/placed-tables.js';
+import {
+  dropPlacementSchema,
+  syncPlacementSchema,
+  type PlacementSyncResult,
+} from '../../src/platform/tenancy/placement-schema.js';
+
+/**
+ * TEST ONLY: places organization `orgId` in its own schema, offline. Syncs the schema (as the owner,
+ * `ownerUrl`), then in ONE transaction as the superuser (`adminUrl`: superuser connected to the test
+ * database), with `session_replication_role = replica` (no triggers: append-only audit rows can move, and
+ * foreign keys are not checked mid-move), copies every placed table's rows of the organization from
+ * `public` to the schema, deletes them from `public`, and records the placement (kind `schema`,
+ * schema_version = the latest migration). Nothing else may write the organization's rows meanwhile: the
+ * real, online move is not this.
+ *
+ * The app's placement cache still routes the organization to `public` until the CALLER invalidates it:
+ * `tenancy.router.invalidate(orgId)` (every router that may have cached it).
+ */
+export async function placeInSchema(
+  adminUrl: string,
+  ownerUrl: string,
+  roles: RoleNames,
+  orgId: string,
+): Promise<PlacementSyncResult> {
+  const synced = await asOwner(ownerUrl, (owner) => syncPlacementSchema(owner, orgId, roles));
+  await moveRows(adminUrl, orgId, 'public', synced.schema, async (admin) => {
+    await admin.query(
+      `insert into public.tenant_placements (organization_id, kind, schema_version, state, database_key)
+       values ($1, 'schema', $2, 'active', null)
+       on conflict (organization_id) do update
+         set kind = 'schema', schema_version = $2, state = 'active', database_key = null, updated_at = now()`,
+      [orgId, knownMigrations().at(-1)],
+    );
+  });
+  return synced;
+}
+
+/**
+ * TEST ONLY: the way back. Moves the organization's rows from its schema to `public` (as `placeInSchema`
+ * does), records it pooled, and drops the schema. The caller invalidates the placement cache.
+ */
+export async function placeInPooled(adminUrl: string, ownerUrl: string, orgId: string): Promise<void> {
+  await moveRows(adminUrl, orgId, tenantSchemaName(orgId), 'public', async (admin) => {
+    await admin.query(
+      `update public.tenant_placements
+          set kind = 'pooled', schema_version = null, state = 'active', updated_at = now()
+        where organization_id = $1`,
+      [orgId],
+    );
+  });
+  await asOwner(ownerUrl, (owner) => dropPlacementSchema(owner, orgId));
+}
+
+async function asOwner<T>(ownerUrl: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: ownerUrl });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Copies then deletes every placed table's rows of the organization, `from` → `to`, and runs `record`,
+ *  in one transaction without triggers. Generated columns are left to be computed. */
+async function moveRows(
+  adminUrl: string,
+  orgId: string,
+  from: string,
+  to: string,
+  record: (admin: pg.Client) => Promise<void>,
+): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query('begin');
+    await admin.query('set local session_replication_role = replica');
+    for (const table of await placedTables(admin)) {
+      const cols = await admin.query<{ list: string }>(
+        `select string_agg(quote_ident(attname), ', ' order by attnum) as list from pg_catalog.pg_attribute
+          where attrelid = format('public.%I', $1::text)::regclass and attnum > 0 and not attisdropped
+            and attgenerated = ''`,
+        [table],
+      );
+      const list = cols.rows[0]!.list;
+      const [src, dst] = [`"${from}"."${table}"`, `"${to}"."${table}"`];
+      await admin.query(
+        `insert into ${dst} (${list}) select ${list} from ${src} where organization_id = $1`,
+        [orgId],
+      );
+      await admin.query(`delete from ${src} where organization_id = $1`, [orgId]);
+    }
+    await record(admin);
+    await admin.query('commit');
+  } catch (err) {
+    await admin.query('rollback');
+    throw err;
+  } finally {
+    await admin.end();
+  }
+}
