@@ -9,8 +9,10 @@ import { SCHEMA_PATH } from './snippets.js';
  * partition maintenance keeps the daily partitions of every schema's `usage_events`. Contracts unchanged.
  */
 export async function usageFunctions(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
-  // Owned by the owner role (DDL), which cannot call the definer's app_placement_schemas(): the same list
-  // from the catalog the owner owns. A schema not synchronized yet (no usage_events) is skipped.
+  // Owned by the owner role (DDL), which cannot call the definer's app_placement_schemas() nor read
+  // tenant_placements (forced RLS): `public` and every organization schema (`t_<32 hex>`) the owner owns,
+  // from the catalog. That also covers a schema synchronized ahead of its move; one without a partitioned
+  // usage_events (not synchronized yet) is skipped.
   await sql`create or replace function worker_api.app_usage_partitions(p_back integer, p_ahead integer,
       p_retention_days integer)
     returns table (created integer, dropped integer)
@@ -23,8 +25,7 @@ export async function usageFunctions(db: Kysely<unknown>, ctx: MigrationContext)
           using errcode = 'invalid_parameter_value';
       end if;
       for v_schema in select 'public'::text union all (select n.nspname::text from pg_namespace n
-          where n.nspname in (select public.app_tenant_schema_name(p.organization_id)
-                                from public.tenant_placements p where p.kind = 'schema')
+          where n.nspname ~ '^t_[0-9a-f]{32}$' and n.nspowner = current_user::regrole
           order by 1) loop
         v_parent := to_regclass(quote_ident(v_schema) || '.usage_events');
         continue when v_parent is null or (select c.relkind from pg_class c where c.oid = v_parent) <> 'p';
