@@ -151,6 +151,31 @@ describe('schema placement: audit, retention and exports', () => {
     expect(await audit.verify(ctxOf(placed))).toMatchObject({ valid: true, entriesChecked: 3, lastSeq: 3 });
   });
 
+  it('one connection alternating pooled and placed seals puts each chain in its own schema', async () => {
+    // The sealer's plans are cached per connection: a changed search path must re-plan them.
+    const single = createTenancy({ url: own.url, poolSize: 1 });
+    try {
+      for (let i = 0; i < 3; i++) {
+        for (const org of [placed, pooled]) {
+          await single.withTenant(org, (t) =>
+            recordAudit(t, ctxOf(org), {
+              action: 'project.updated',
+              target: { type: 'project', id: `a${i}` },
+            }),
+          );
+          expect(await sealPending(single.withTenant, org)).toBe(1);
+        }
+      }
+    } finally {
+      await single.close();
+    }
+    expect(await seqs(placed)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(await count('public', 'audit_events', placed)).toBe(0);
+    expect(await count('public', 'audit_events', pooled)).toBe(5);
+    expect(await count(schema, 'audit_events', pooled)).toBe(0);
+    expect(await audit.verify(ctxOf(pooled))).toMatchObject({ valid: true, lastSeq: 5 });
+  });
+
   it('the hourly checkpoint job signs its chain in its schema, once', async () => {
     expect((await auditChainsToCheckpoint(workerPool, keyId, null, 1000)).sort()).toEqual(
       [placed, pooled].sort(),
@@ -160,7 +185,11 @@ describe('schema placement: audit, retention and exports', () => {
     expect(await count('public', 'audit_checkpoints', placed)).toBe(0);
     expect(await count('public', 'audit_checkpoints', pooled)).toBe(1);
     expect(await auditChainsToCheckpoint(workerPool, keyId, null, 1000)).toEqual([]);
-    expect(await audit.verify(ctxOf(placed))).toMatchObject({ valid: true, checkpointsChecked: 1 });
+    expect(await audit.verify(ctxOf(placed))).toMatchObject({
+      valid: true,
+      checkpointsChecked: 1,
+      lastSeq: 6,
+    });
   });
 
   it('retention purges its old events in its schema, and the chain still verifies', async () => {
@@ -198,7 +227,7 @@ describe('schema placement: audit, retention and exports', () => {
     expect(await count(nsp, 'audit_checkpoints', org)).toBe(1);
     expect(await audit.verify(ctxOf(org))).toMatchObject({ valid: true, anchorSeq: 3 });
     // The other organizations' recent events are untouched.
-    expect(await seqs(placed)).toEqual([1, 2, 3]);
+    expect(await seqs(placed)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it("the account export reads the user's events of every schema (two placed, public), each once, in cursor pages", async () => {
@@ -208,8 +237,8 @@ describe('schema placement: audit, retention and exports', () => {
       user,
     ]);
     const expected = [
-      ...[1, 2, 3].map((seq) => `${placed}/${seq}`),
-      ...[1, 2].map((seq) => `${pooled}/${seq}`),
+      ...[1, 2, 3, 4, 5, 6].map((seq) => `${placed}/${seq}`),
+      ...[1, 2, 3, 4, 5].map((seq) => `${pooled}/${seq}`),
       ...[4, 5].map((seq) => `${retained}/${seq}`),
     ].sort();
     const all = await accountExportRows(workerPool, exportId, 'audit_events', null, 1000);
@@ -265,7 +294,7 @@ describe('schema placement: audit, retention and exports', () => {
         .split('\n')
         .filter(Boolean)
         .map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(rowsOf('audit_events').map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(rowsOf('audit_events').map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(rowsOf('memberships')).toHaveLength(1); // a directory table, from public
     expect(rowsOf('webhook_endpoints')[0]!.secret).toBe('[redacted]');
     for (const [, body] of files) expect(body.toString('utf8')).not.toContain(pooled);
