@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { unprotectedTenantTables } from '../../../test/support/catalog.js';
+import { placementSchemaProblems, unprotectedTenantTables } from '../../../test/support/catalog.js';
 import {
   dropProvisioned,
   provisionDatabase,
@@ -133,6 +133,34 @@ describe('syncPlacementSchema', () => {
 
   it('the catalog guard reports nothing with a placement schema present', async () => {
     expect(await unprotectedTenantTables(admin, db.roles.runtime)).toEqual([]);
+    expect(await placementSchemaProblems(admin)).toEqual([]);
+  });
+
+  it('the placement guard reports what a schema holds besides its placed tables, and a placed table it lacks', async () => {
+    await owner.query('begin');
+    try {
+      // A protected copy of a directory table: it would shadow public's for the organization.
+      await owner.query(`create table ${schema}.memberships (like public.memberships including all)`);
+      await owner.query(`alter table ${schema}.memberships enable row level security`);
+      await owner.query(`alter table ${schema}.memberships force row level security`);
+      await owner.query(`create policy tenant_isolation on ${schema}.memberships to ${db.roles.runtime}
+        using (organization_id = app_current_tenant()) with check (organization_id = app_current_tenant())`);
+      await owner.query(`grant select on ${schema}.memberships to ${db.roles.runtime}`);
+      await owner.query(`create view ${schema}.users as select 1 as id`);
+      await owner.query(`create function ${schema}.app_enqueue_job() returns int language sql as 'select 1'`);
+      await owner.query(`alter table ${schema}.roles rename to roles_old`);
+      // The RLS guard passes all of it.
+      expect(await unprotectedTenantTables(owner, db.roles.runtime)).toEqual([]);
+      expect(await placementSchemaProblems(owner)).toEqual([
+        `${schema}.app_enqueue_job: a function`,
+        `${schema}.memberships: not a placed table (relkind r)`,
+        `${schema}.roles: placed table missing`,
+        `${schema}.roles_old: not a placed table (relkind r)`,
+        `${schema}.users: not a placed table (relkind v)`,
+      ]);
+    } finally {
+      await owner.query('rollback');
+    }
   });
 
   it('after a migration changed public (column, default, index, constraint, trigger, grant, partition), brings the schema up to it', async () => {

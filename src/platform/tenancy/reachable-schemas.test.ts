@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { placementSchemaProblems } from '../../../test/support/catalog.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
 
 /**
@@ -46,6 +47,10 @@ describe('schemas and relations the runtime role can reach', () => {
   it('uses only the declared schemas: graphile_worker (the job queue) is out of reach', async () => {
     expect(await usableSchemas(runtime)).toEqual(runtimeSchemas);
     expect(await usableSchemas(worker)).toEqual(WORKER_SCHEMAS);
+  });
+
+  it('a placement schema holds its placed tables and nothing else (anything there shadows public for its organization)', async () => {
+    expect(await placementSchemaProblems(admin)).toEqual([]);
   });
 
   it('holds privileges only on relations of declared schemas, and every tenant relation among them is under forced RLS', async () => {
