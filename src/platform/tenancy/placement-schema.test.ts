@@ -113,6 +113,17 @@ describe('syncPlacementSchema', () => {
     for (const r of checks.rows) expect(r.def).toBe(`CHECK ((organization_id = '${org}'::uuid))`);
   });
 
+  it('takes CREATE on the schema from every role but its owner (a role that can create there shadows public for the organization)', async () => {
+    await owner.query(`grant create on schema ${schema} to ${db.roles.runtime}, ${db.roles.definer}`);
+    const res = await syncPlacementSchema(owner, org, db.roles);
+    expect(res.changes.filter((c) => c.startsWith('revoke create'))).toHaveLength(2);
+    const can = await admin.query<{ role: string }>(
+      `select r.rolname as role from pg_roles r where has_schema_privilege(r.oid, $1, 'CREATE') and not r.rolsuper`,
+      [schema],
+    );
+    expect(can.rows.map((r) => r.role)).toEqual([db.roles.owner]);
+  });
+
   it('points foreign keys to placed tables at the schema, every other one at public', async () => {
     const fks = await admin.query<{ fk: string; target: string; placed: boolean }>(
       `select c.relname || '.' || k.conname as fk, f.relnamespace::regnamespace::text as target,

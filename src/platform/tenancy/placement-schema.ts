@@ -136,21 +136,26 @@ export async function syncPlacementSchema(
   return { schema, changes };
 }
 
-/** Creates the schema if needed; USAGE exactly for the roles that have it on `public` (its owner aside). */
+/** Creates the schema if needed; USAGE exactly for the roles that have it on `public` (its owner aside);
+ *  CREATE for nobody but its owner: whatever another role created there would shadow public's relations
+ *  and functions of the same name for the organization (its search path puts the schema first). */
 async function schemaChanges(owner: pg.ClientBase, schema: string, roles: RoleNames): Promise<string[]> {
-  const res = await owner.query<{ exists: boolean; want: string[]; have: string[] }>(
-    `with usage as (
-       select n.nspname, case when x.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(x.grantee)) end as r
+  const res = await owner.query<{ exists: boolean; want: string[]; have: string[]; create: string[] }>(
+    `with acl as (
+       select n.nspname, x.privilege_type as p,
+              case when x.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(x.grantee)) end as r
          from pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) x
-        where n.nspname in ('public', $1) and x.privilege_type = 'USAGE' and x.grantee <> n.nspowner)
+        where n.nspname in ('public', $1) and x.grantee <> n.nspowner)
      select exists (select 1 from pg_namespace where nspname = $1) as exists,
-            array(select r from usage where nspname = 'public' order by 1) as want,
-            array(select r from usage where nspname = $1 order by 1) as have`,
+            array(select r from acl where nspname = 'public' and p = 'USAGE' order by 1) as want,
+            array(select r from acl where nspname = $1 and p = 'USAGE' order by 1) as have,
+            array(select r from acl where nspname = $1 and p = 'CREATE' order by 1) as create`,
     [schema],
   );
-  const { exists, want, have } = res.rows[0]!;
+  const { exists, want, have, create } = res.rows[0]!;
   const out = exists ? [] : [`create schema ${schema} authorization ${ident(roles.owner)}`];
   const self = ident(roles.owner);
+  for (const r of create) out.push(`revoke create on schema ${schema} from ${r}`);
   for (const r of have) if (!want.includes(r)) out.push(`revoke usage on schema ${schema} from ${r}`);
   for (const r of want)
     if (!have.includes(r) && r !== self) out.push(`grant usage on schema ${schema} to ${r}`);

@@ -49,6 +49,18 @@ describe('schemas and relations the runtime role can reach', () => {
     expect(await usableSchemas(worker)).toEqual(WORKER_SCHEMAS);
   });
 
+  it('the runtime and worker roles can create nothing: no schema, no object in any schema, no temporary table', async () => {
+    for (const role of [runtime, worker]) {
+      const r = await admin.query<{ schemas: string[]; db: boolean }>(
+        `select array(select nspname::text from pg_namespace where has_schema_privilege($1, oid, 'CREATE')
+                       order by 1) as schemas,
+                has_database_privilege($1, current_database(), 'CREATE,TEMP') as db`,
+        [role],
+      );
+      expect({ role, ...r.rows[0] }).toEqual({ role, schemas: [], db: false });
+    }
+  });
+
   it('a placement schema holds its placed tables and nothing else (anything there shadows public for its organization)', async () => {
     expect(await placementSchemaProblems(admin)).toEqual([]);
   });
