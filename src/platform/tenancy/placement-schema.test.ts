@@ -259,6 +259,27 @@ describe('syncPlacementSchema', () => {
     await sync();
   });
 
+  it('refuses to drop a table of the schema that holds rows (a renamed or no longer placed table): they would be lost', async () => {
+    // A row of the organization in a placed table, then a migration renames the table.
+    await admin.query('begin');
+    await admin.query('set local session_replication_role = replica');
+    await admin.query(`delete from ${schema}.projects`);
+    await admin.query(
+      `insert into ${schema}.projects (organization_id, id, name) values ($1, gen_random_uuid(), 'kept')`,
+      [org],
+    );
+    await admin.query('commit');
+    await owner.query('alter table public.projects rename to projects_renamed');
+    try {
+      await expect(syncPlacementSchema(owner, org, db.roles)).rejects.toThrow(/projects.*holds rows/);
+      const n = await admin.query(`select name from ${schema}.projects`);
+      expect(n.rows).toEqual([{ name: 'kept' }]);
+    } finally {
+      await owner.query('alter table public.projects_renamed rename to projects');
+    }
+    expect((await syncPlacementSchema(owner, org, db.roles)).changes).toEqual([]);
+  });
+
   it('dropPlacementSchema drops it', async () => {
     expect(await dropPlacementSchema(owner, org)).toBe(true);
     expect(await dropPlacementSchema(owner, org)).toBe(false);

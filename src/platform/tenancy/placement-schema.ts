@@ -86,6 +86,10 @@ export async function syncPlacementSchema(
     }
     for (const t of cur.values()) {
       if (!moved.has(t.name)) {
+        // A table public no longer places (renamed, declared directory, dropped) goes, but never with the
+        // organization's rows: public kept them through a rename or re-declaration, so they must move first.
+        // (A partition public dropped, its parent still placed, goes as public's did.)
+        if (t.parent === null || !moved.has(t.parent)) await refuseIfRows(owner, target(t.name), t.name);
         await run([`drop table if exists ${target(t.name)} cascade`]);
       } else if (t.parent !== null && pub.get(t.name)?.bound !== t.bound) {
         await run([`drop table ${target(t.name)}`]);
@@ -134,6 +138,20 @@ export async function syncPlacementSchema(
     throw err;
   }
   return { schema, changes };
+}
+
+/** Fails the sync (so it changes nothing) when `target`, about to be dropped, holds rows. RLS is forced on
+ *  the owner too (with no policy for it: it sees nothing), so it is lifted first, in this transaction, on
+ *  a table that either goes or makes the sync roll back. */
+async function refuseIfRows(owner: pg.ClientBase, target: string, name: string): Promise<void> {
+  await owner.query(`alter table ${target} no force row level security`);
+  const res = await owner.query<{ rows: boolean }>(`select exists (select from ${target}) as rows`);
+  if (res.rows[0]?.rows) {
+    throw new Error(
+      `placement sync: ${name} is no longer a placed table of public but holds rows in ${target}: ` +
+        'move or delete them first (a sync never drops data)',
+    );
+  }
 }
 
 /** Creates the schema if needed; USAGE exactly for the roles that have it on `public` (its owner aside);
