@@ -280,6 +280,19 @@ describe('syncPlacementSchema', () => {
     expect((await syncPlacementSchema(owner, org, db.roles)).changes).toEqual([]);
   });
 
+  it('refuses a schema of that name owned by another role', async () => {
+    const other = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5d';
+    await admin.query(`create schema t_0190a1b2c3d47e5f8a9b0c1d2e3f4a5d`);
+    await admin.query(
+      `grant create, usage on schema t_0190a1b2c3d47e5f8a9b0c1d2e3f4a5d to ${db.roles.owner}`,
+    );
+    try {
+      await expect(syncPlacementSchema(owner, other, db.roles)).rejects.toThrow(/owned by postgres/);
+    } finally {
+      await admin.query(`drop schema t_0190a1b2c3d47e5f8a9b0c1d2e3f4a5d cascade`);
+    }
+  });
+
   it('dropPlacementSchema drops it', async () => {
     expect(await dropPlacementSchema(owner, org)).toBe(true);
     expect(await dropPlacementSchema(owner, org)).toBe(false);

@@ -158,19 +158,30 @@ async function refuseIfRows(owner: pg.ClientBase, target: string, name: string):
  *  CREATE for nobody but its owner: whatever another role created there would shadow public's relations
  *  and functions of the same name for the organization (its search path puts the schema first). */
 async function schemaChanges(owner: pg.ClientBase, schema: string, roles: RoleNames): Promise<string[]> {
-  const res = await owner.query<{ exists: boolean; want: string[]; have: string[]; create: string[] }>(
+  const res = await owner.query<{
+    exists: boolean;
+    owner: string | null;
+    want: string[];
+    have: string[];
+    create: string[];
+  }>(
     `with acl as (
        select n.nspname, x.privilege_type as p,
               case when x.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(x.grantee)) end as r
          from pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) x
         where n.nspname in ('public', $1) and x.grantee <> n.nspowner)
      select exists (select 1 from pg_namespace where nspname = $1) as exists,
+            (select pg_get_userbyid(nspowner) from pg_namespace where nspname = $1) as owner,
             array(select r from acl where nspname = 'public' and p = 'USAGE' order by 1) as want,
             array(select r from acl where nspname = $1 and p = 'USAGE' order by 1) as have,
             array(select r from acl where nspname = $1 and p = 'CREATE' order by 1) as create`,
     [schema],
   );
-  const { exists, want, have, create } = res.rows[0]!;
+  const { exists, owner: by, want, have, create } = res.rows[0]!;
+  // A schema of that name made by another role: its owner could replace or shadow anything in it.
+  if (exists && by !== roles.owner) {
+    throw new Error(`placement sync: schema ${schema} exists but is owned by ${by}, not ${roles.owner}`);
+  }
   const out = exists ? [] : [`create schema ${schema} authorization ${ident(roles.owner)}`];
   const self = ident(roles.owner);
   for (const r of create) out.push(`revoke create on schema ${schema} from ${r}`);
