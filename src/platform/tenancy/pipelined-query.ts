@@ -130,6 +130,11 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
   /** Set to send the pipeline once more (on this client) after a stale-plan failure; its outcome becomes
    *  this query's. */
   retryOn: pg.ClientBase | undefined;
+  /** The statement namespace the retry names its statement in: the query's own. Without it a schema
+   *  placement's retry would bind the POOLED statement of the text under the schema's search path, which
+   *  changes shape as well when both tables changed (a migration synchronized to the schema): the read the
+   *  retry exists to save failed, and the pooled statement was re-planned for the schema. */
+  retryNamespace: string | undefined;
 
   constructor(
     prelude: readonly PreludeStatement[],
@@ -162,6 +167,7 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
     } else if (this.retryOn && isStalePlanError(err)) {
       const again = pipelinedQuery(this.retryOn, this.prelude, this.text, this.values ?? [], {
         shape: this.shape,
+        namespace: this.retryNamespace,
       });
       this.resolve(again);
     } else {
@@ -374,7 +380,10 @@ export function pipelinedQuery<T = pg.QueryResult>(
   opts: PipelinedQueryOptions<T> = {},
 ): Promise<T> {
   const query = new PipelinedQuery<T>(prelude, text, values, statementName(text, opts.namespace), opts.shape);
-  if (opts.retryStalePlan) query.retryOn = client;
+  if (opts.retryStalePlan) {
+    query.retryOn = client;
+    query.retryNamespace = opts.namespace;
+  }
   void client.query(query as unknown as pg.QueryConfig);
   return query.result;
 }

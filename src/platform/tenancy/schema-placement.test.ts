@@ -12,6 +12,7 @@ import { connect, testDb } from '../../../test/support/tenancy.js';
 import { createBareOrganization } from '../../modules/organizations/organization-records.js';
 import { uuidv7 } from '../ids.js';
 import { tenantSchemaName } from './placed-tables.js';
+import { syncPlacementSchema } from './placement-schema.js';
 import { createTenancy, type Tenancy } from './tenancy.js';
 
 /**
@@ -247,5 +248,37 @@ describe('schema placement: routing', () => {
         (await sql<{ p: string }>`select current_setting('search_path') as p`.execute(t)).rows[0]!.p,
     );
     expect(p).toBe(`"${schema}", public`);
+  });
+
+  // Last: it changes the shape of projects (and puts it back).
+  it("a schema organization's read is re-sent under its own statement after a migration changed the table, even with the pooled statement of the same text on the connection", async () => {
+    const read = (org: string) =>
+      tenancy.withTenant(
+        org,
+        async (t) => (await sql<{ name: string }>`select * from projects order by name`.execute(t)).rows,
+        { mode: 'read' },
+      );
+    // Both statements of the text prepared on the one connection: the pooled one and the schema's.
+    await read(pooled);
+    await read(placed);
+    const owner = await connect(db.migrationUrl);
+    try {
+      // A migration adds a column to a placed table, and the schema is synchronized to it.
+      await owner.query('alter table public.projects add column review_probe text');
+      await syncPlacementSchema(owner, placed, db.roles);
+      try {
+        // The schema statement's result shape changed: the read is sent once more, under the schema's
+        // statement (a statement named for public, bound under the schema's search path, changes shape too).
+        const rows = await read(placed);
+        expect(rows.map((r) => r.name)).toEqual(['after-move', 'before-move']);
+        expect(rows[0]).toHaveProperty('review_probe', null);
+        expect((await read(pooled)).map((r) => r.name)).toEqual(['pooled-1', 'pooled-2']);
+      } finally {
+        await owner.query('alter table public.projects drop column review_probe');
+        await syncPlacementSchema(owner, placed, db.roles);
+      }
+    } finally {
+      await owner.end();
+    }
   });
 });
