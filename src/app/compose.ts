@@ -11,6 +11,7 @@ import type { Cache } from '../platform/cache/cache.js';
 import type { Secrets } from '../platform/secrets.js';
 import type { RetiredAuditKey } from '../platform/config.js';
 import type { StripeConfig } from '../platform/config-stripe.js';
+import type { TenantDatabasesConfig } from '../platform/config-tenant-databases.js';
 import { createMailer, type Mailer } from '../platform/mail/mailer.js';
 import { createMailJobHandler, MAIL_TASK } from '../platform/mail/mail-job.js';
 import { startJobWorker, type JobWorker } from '../platform/jobs/worker.js';
@@ -107,6 +108,8 @@ export interface ComposeOptions {
    */
   readonly tenantKeys?: KmsSettings & { readonly keyCacheTtlMs?: number };
   readonly poolSize: number;
+  /** `database` placements: the configured tenant databases and the cap on their connections. */
+  readonly tenantDatabases?: TenantDatabasesConfig;
   readonly log: Logger;
   readonly bodyLimitBytes: number;
   readonly trustProxy: false | string[];
@@ -185,7 +188,14 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     poolSize: opts.poolSize,
     log: opts.log,
     placementTtlMs: opts.placementCacheTtlMs,
+    tenantDatabases: opts.tenantDatabases,
   });
+  if (tenancy.databases) {
+    opts.log.info(
+      { tenant_databases: tenancy.databases.keys, max_connections: opts.tenantDatabases?.maxConnections },
+      'database placements: tenant databases configured (pools open on first use)',
+    );
+  }
   const cache = createCache({ redisUrl: opts.redisUrl });
   const platformDb = createPlatformDb(tenancy.control.pool);
   const mailer = createMailer({
@@ -205,7 +215,11 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
   // Seals committed audit events into their chains about five seconds after their commit.
   const auditSealer = createAuditSealer({
     withTenant: tenancy.withTenant,
-    databases: [tenancy.control.db],
+    // Events recorded in a tenant database are heard on its own handle.
+    databases: [
+      tenancy.control.db,
+      ...(tenancy.databases?.keys ?? []).map((k) => tenancy.databases!.get(k)!.db),
+    ],
     log: opts.log,
   });
   const authenticator = opts.authenticator ?? createAppAuthenticator({ services, opts });

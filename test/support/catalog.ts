@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { GLOBAL_RELATIONS } from '../../src/platform/db/runtime-grants.js';
+import { placedTables } from '../../src/platform/tenancy/placed-tables.js';
 
 /**
  * Schemas the runtime role can reach (USAGE, its own or PUBLIC's), system schemas aside: the scope of the
@@ -86,4 +87,42 @@ export async function unprotectedTenantTables(
     [runtimeRole, globals],
   );
   return res.rows.map((r) => `${r.table}: ${r.problem}`);
+}
+
+/**
+ * What a placement schema (`t_<32 hex>`, src/platform/tenancy/placement-schema.ts) holds besides the
+ * placed tables and their partitions (with their indexes, TOAST tables and identity sequences), and the
+ * placed tables it lacks. Why the RLS guards above are not enough: the search path of a schema placement is
+ * `"t_…", public`, so ANY relation or function there shadows public's of the same name for that
+ * organization: a copy of a directory table (memberships) under the right RLS passes them and splits the
+ * organization's directory in two; a view, function or type there is reached by unqualified names; and a
+ * placed table missing from the schema silently resolves to public's.
+ */
+export async function placementSchemaProblems(c: pg.Client): Promise<string[]> {
+  const placed = await placedTables(c);
+  const res = await c.query<{ problem: string }>(
+    `with s as (select oid, nspname::text from pg_namespace where nspname ~ '^t_[0-9a-f]{32}$'),
+     pub as (select c.relname, c.relkind from pg_class c
+              where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p')
+                and (c.relname = any ($1::text[]) or (c.relispartition and exists (
+                  select 1 from pg_inherits i join pg_class p on p.oid = i.inhparent
+                   where i.inhrelid = c.oid and p.relname = any ($1::text[])))))
+     select s.nspname || '.' || c.relname || ': not a placed table (relkind ' || c.relkind::text || ')' as problem
+       from pg_class c join s on s.oid = c.relnamespace
+      where c.relkind not in ('i', 'I', 't')
+        and not exists (select 1 from pub where pub.relname = c.relname and pub.relkind = c.relkind)
+        and not (c.relkind = 'S' and exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass
+                                               and d.objid = c.oid and d.deptype = 'i'))
+     union all select s.nspname || '.' || p.proname || ': a function'
+       from pg_proc p join s on s.oid = p.pronamespace
+     union all select s.nspname || '.' || t.typname || ': a type'
+       from pg_type t join s on s.oid = t.typnamespace
+      where t.typrelid = 0 and not exists (select 1 from pg_type e where e.oid = t.typelem and e.typrelid <> 0)
+     union all select s.nspname || '.' || x || ': placed table missing'
+       from s, unnest($1::text[]) x
+      where not exists (select 1 from pg_class c where c.relnamespace = s.oid and c.relname = x)
+     order by 1`,
+    [placed],
+  );
+  return res.rows.map((r) => r.problem);
 }

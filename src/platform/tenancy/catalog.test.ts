@@ -294,6 +294,10 @@ describe('catalog: every tenant table is protected', () => {
       'app_enqueue_job',
       // Numbers and finalizes a draft invoice: only inside that organization's scope (migration 0019).
       'app_invoice_finalize',
+      // Every placement that is not pooled, and a schema's synchronized version (0042): the owner role's
+      // migrations only (`npx saasready migrate`, the synchronization at start).
+      'app_migrate_placements',
+      'app_migrate_record_schema_version',
       // Where an organization's placed tables are, and every schema holding them (0038): helpers of the
       // definer's own functions, executable by no other role.
       // An online move (0040): the move's sides and a table's SQL pieces, helpers executable by no other role.
@@ -337,6 +341,8 @@ describe('catalog: every tenant table is protected', () => {
       'app_priv_placement_move_switch',
       'app_priv_placement_move_sync',
       'app_priv_placement_moves',
+      // How many schema placements are behind the code's migrations: a count for /readyz (0042).
+      'app_priv_placements_behind',
       // Meter catalog writes: only in a platform administrator's platform scope.
       'app_priv_platform_meter_create',
       'app_priv_platform_meter_update',
@@ -370,7 +376,7 @@ describe('catalog: every tenant table is protected', () => {
     for (const f of fns.rows) {
       expect(f.prosecdef).toBe(true);
       expect(f.acl).not.toMatch(/(^|,)=X/); // no EXECUTE for PUBLIC
-      if (f.proname.startsWith('app_priv_placement_move')) {
+      if (f.proname.startsWith('app_migrate_') || f.proname.startsWith('app_priv_placement_move')) {
         expect(f.acl).toContain(`${db.roles.owner}=X`);
         expect(f.acl).not.toContain(`${db.roles.worker}=`);
         expect(f.acl).not.toContain(`${db.roles.runtime}=`);

@@ -42,39 +42,56 @@ export function createTable(target: string, schema: string, pub: TableShape, rt:
   return `create table ${target} (${cols})${pub.partitionKey ? ` partition by ${pub.partitionKey}` : ''}`;
 }
 
-/** Columns added, dropped or altered (type, default, not null; a changed generation is re-added). */
+/** Columns added, dropped or altered (type, default, not null, identity). A column that becomes generated,
+ *  or is generated otherwise, is re-added: its values are computed, so nothing is lost. Everything else is
+ *  altered in place, because re-adding a column replaces the values the schema's rows hold: an identity
+ *  added, dropped or changed (a migration keeps the ids), and a stored generated column made plain
+ *  (`drop expression` keeps the values it had). */
 export function columnChanges(target: string, pub: TableShape, cur: TableShape, rt: Retarget): string[] {
   const out: string[] = [];
   const have = new Map(cur.columns.map((c) => [c.name, c]));
   for (const c of pub.columns) {
     const e = have.get(c.name);
     const col = ident(c.name);
+    const alter = `alter table ${target} alter column ${col}`;
     if (!e) {
       out.push(`alter table ${target} add column ${columnDef(c, rt)}`);
       continue;
     }
     const expr = c.expr === null ? null : rt(c.expr);
-    if (e.generated !== c.generated || e.identity !== c.identity || (c.generated && e.expr !== expr)) {
+    const madePlain = e.generated === 's' && c.generated === '';
+    if (!madePlain && (e.generated !== c.generated || (c.generated && e.expr !== expr))) {
       out.push(
         `alter table ${target} drop column ${col}`,
         `alter table ${target} add column ${columnDef(c, rt)}`,
       );
       continue;
     }
+    // What the column has once each step below ran: its default (an identity or generated column has
+    // none) and whether it is NOT NULL.
+    let current = e.generated ? null : e.expr;
+    let notNull = e.notNull;
+    if (madePlain) out.push(`${alter} drop expression`);
     if (e.type !== c.type || e.collation !== c.collation) {
       const collate = c.collation ? ` collate ${c.collation}` : '';
-      out.push(`alter table ${target} alter column ${col} type ${c.type}${collate} using ${col}::${c.type}`);
+      out.push(`${alter} type ${c.type}${collate} using ${col}::${c.type}`);
     }
-    if (!c.generated && !c.identity && e.expr !== expr) {
-      out.push(
-        expr === null
-          ? `alter table ${target} alter column ${col} drop default`
-          : `alter table ${target} alter column ${col} set default ${expr}`,
-      );
+    if (e.identity !== c.identity) {
+      const kind = c.identity === 'a' ? 'always' : 'by default';
+      if (!e.identity) {
+        // An identity column has no default and is NOT NULL (public's is too).
+        if (current !== null) out.push(`${alter} drop default`);
+        if (!notNull) out.push(`${alter} set not null`);
+        out.push(`${alter} add generated ${kind} as identity`);
+        [current, notNull] = [null, true];
+      } else {
+        out.push(c.identity ? `${alter} set generated ${kind}` : `${alter} drop identity`);
+      }
     }
-    if (e.notNull !== c.notNull) {
-      out.push(`alter table ${target} alter column ${col} ${c.notNull ? 'set' : 'drop'} not null`);
+    if (!c.generated && !c.identity && current !== expr) {
+      out.push(expr === null ? `${alter} drop default` : `${alter} set default ${expr}`);
     }
+    if (notNull !== c.notNull) out.push(`${alter} ${c.notNull ? 'set' : 'drop'} not null`);
   }
   const wanted = new Set(pub.columns.map((c) => c.name));
   for (const e of cur.columns) {

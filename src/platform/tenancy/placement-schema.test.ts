@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { unprotectedTenantTables } from '../../../test/support/catalog.js';
+import { placementSchemaProblems, unprotectedTenantTables } from '../../../test/support/catalog.js';
 import {
   dropProvisioned,
   provisionDatabase,
@@ -113,6 +113,17 @@ describe('syncPlacementSchema', () => {
     for (const r of checks.rows) expect(r.def).toBe(`CHECK ((organization_id = '${org}'::uuid))`);
   });
 
+  it('takes CREATE on the schema from every role but its owner (a role that can create there shadows public for the organization)', async () => {
+    await owner.query(`grant create on schema ${schema} to ${db.roles.runtime}, ${db.roles.definer}`);
+    const res = await syncPlacementSchema(owner, org, db.roles);
+    expect(res.changes.filter((c) => c.startsWith('revoke create'))).toHaveLength(2);
+    const can = await admin.query<{ role: string }>(
+      `select r.rolname as role from pg_roles r where has_schema_privilege(r.oid, $1, 'CREATE') and not r.rolsuper`,
+      [schema],
+    );
+    expect(can.rows.map((r) => r.role)).toEqual([db.roles.owner]);
+  });
+
   it('points foreign keys to placed tables at the schema, every other one at public', async () => {
     const fks = await admin.query<{ fk: string; target: string; placed: boolean }>(
       `select c.relname || '.' || k.conname as fk, f.relnamespace::regnamespace::text as target,
@@ -133,6 +144,34 @@ describe('syncPlacementSchema', () => {
 
   it('the catalog guard reports nothing with a placement schema present', async () => {
     expect(await unprotectedTenantTables(admin, db.roles.runtime)).toEqual([]);
+    expect(await placementSchemaProblems(admin)).toEqual([]);
+  });
+
+  it('the placement guard reports what a schema holds besides its placed tables, and a placed table it lacks', async () => {
+    await owner.query('begin');
+    try {
+      // A protected copy of a directory table: it would shadow public's for the organization.
+      await owner.query(`create table ${schema}.memberships (like public.memberships including all)`);
+      await owner.query(`alter table ${schema}.memberships enable row level security`);
+      await owner.query(`alter table ${schema}.memberships force row level security`);
+      await owner.query(`create policy tenant_isolation on ${schema}.memberships to ${db.roles.runtime}
+        using (organization_id = app_current_tenant()) with check (organization_id = app_current_tenant())`);
+      await owner.query(`grant select on ${schema}.memberships to ${db.roles.runtime}`);
+      await owner.query(`create view ${schema}.users as select 1 as id`);
+      await owner.query(`create function ${schema}.app_enqueue_job() returns int language sql as 'select 1'`);
+      await owner.query(`alter table ${schema}.roles rename to roles_old`);
+      // The RLS guard passes all of it.
+      expect(await unprotectedTenantTables(owner, db.roles.runtime)).toEqual([]);
+      expect(await placementSchemaProblems(owner)).toEqual([
+        `${schema}.app_enqueue_job: a function`,
+        `${schema}.memberships: not a placed table (relkind r)`,
+        `${schema}.roles: placed table missing`,
+        `${schema}.roles_old: not a placed table (relkind r)`,
+        `${schema}.users: not a placed table (relkind v)`,
+      ]);
+    } finally {
+      await owner.query('rollback');
+    }
   });
 
   it('after a migration changed public (column, default, index, constraint, trigger, grant, partition), brings the schema up to it', async () => {
@@ -181,6 +220,77 @@ describe('syncPlacementSchema', () => {
     await expect(syncPlacementSchema(owner, org, db.roles)).rejects.toThrow(/required/);
     expect(await structure(admin, schema, placed)).toEqual(before);
     await owner.query(`alter table public.projects drop column required`);
+  });
+
+  it("changes a column's identity, or makes a stored generated column plain, in place: the schema's rows keep their values", async () => {
+    // The schema's projects holds a row (the test above).
+    const values = async (column: string) =>
+      (await admin.query<{ v: string }>(`select ${column}::text as v from ${schema}.projects`)).rows.map(
+        (r) => r.v,
+      );
+    // (Not `same()`: the failed sync above left the schema's projects with other column numbers.)
+    const sync = async () => {
+      await syncPlacementSchema(owner, org, db.roles);
+      expect((await syncPlacementSchema(owner, org, db.roles)).changes).toEqual([]);
+    };
+    await owner.query(`alter table public.projects add column serial_no bigint not null default 0`);
+    await sync();
+    await admin.query(`update ${schema}.projects set serial_no = 42`);
+    // Migrations making a column an identity (keeping its values), changing its kind, making it plain again.
+    await owner.query(`alter table public.projects alter column serial_no drop default,
+      alter column serial_no add generated by default as identity`);
+    await sync();
+    expect(await values('serial_no')).toEqual(['42']);
+    await owner.query(`alter table public.projects alter column serial_no set generated always`);
+    await sync();
+    expect(await values('serial_no')).toEqual(['42']);
+    await owner.query(`alter table public.projects alter column serial_no drop identity`);
+    await sync();
+    expect(await values('serial_no')).toEqual(['42']);
+    // A stored generated column made plain keeps the values it had.
+    await owner.query(
+      `alter table public.projects add column label text generated always as (name || '!') stored`,
+    );
+    await sync();
+    await owner.query(`alter table public.projects alter column label drop expression`);
+    await sync();
+    expect(await values('label')).toEqual(['p!']);
+    await owner.query(`alter table public.projects drop column serial_no, drop column label`);
+    await sync();
+  });
+
+  it('refuses to drop a table of the schema that holds rows (a renamed or no longer placed table): they would be lost', async () => {
+    // A row of the organization in a placed table, then a migration renames the table.
+    await admin.query('begin');
+    await admin.query('set local session_replication_role = replica');
+    await admin.query(`delete from ${schema}.projects`);
+    await admin.query(
+      `insert into ${schema}.projects (organization_id, id, name) values ($1, gen_random_uuid(), 'kept')`,
+      [org],
+    );
+    await admin.query('commit');
+    await owner.query('alter table public.projects rename to projects_renamed');
+    try {
+      await expect(syncPlacementSchema(owner, org, db.roles)).rejects.toThrow(/projects.*holds rows/);
+      const n = await admin.query(`select name from ${schema}.projects`);
+      expect(n.rows).toEqual([{ name: 'kept' }]);
+    } finally {
+      await owner.query('alter table public.projects_renamed rename to projects');
+    }
+    expect((await syncPlacementSchema(owner, org, db.roles)).changes).toEqual([]);
+  });
+
+  it('refuses a schema of that name owned by another role', async () => {
+    const other = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5d';
+    await admin.query(`create schema t_0190a1b2c3d47e5f8a9b0c1d2e3f4a5d`);
+    await admin.query(
+      `grant create, usage on schema t_0190a1b2c3d47e5f8a9b0c1d2e3f4a5d to ${db.roles.owner}`,
+    );
+    try {
+      await expect(syncPlacementSchema(owner, other, db.roles)).rejects.toThrow(/owned by postgres/);
+    } finally {
+      await admin.query(`drop schema t_0190a1b2c3d47e5f8a9b0c1d2e3f4a5d cascade`);
+    }
   });
 
   it('dropPlacementSchema drops it', async () => {

@@ -86,6 +86,10 @@ export async function syncPlacementSchema(
     }
     for (const t of cur.values()) {
       if (!moved.has(t.name)) {
+        // A table public no longer places (renamed, declared directory, dropped) goes, but never with the
+        // organization's rows: public kept them through a rename or re-declaration, so they must move first.
+        // (A partition public dropped, its parent still placed, goes as public's did.)
+        if (t.parent === null || !moved.has(t.parent)) await refuseIfRows(owner, target(t.name), t.name);
         await run([`drop table if exists ${target(t.name)} cascade`]);
       } else if (t.parent !== null && pub.get(t.name)?.bound !== t.bound) {
         await run([`drop table ${target(t.name)}`]);
@@ -136,21 +140,51 @@ export async function syncPlacementSchema(
   return { schema, changes };
 }
 
-/** Creates the schema if needed; USAGE exactly for the roles that have it on `public` (its owner aside). */
+/** Fails the sync (so it changes nothing) when `target`, about to be dropped, holds rows. RLS is forced on
+ *  the owner too (with no policy for it: it sees nothing), so it is lifted first, in this transaction, on
+ *  a table that either goes or makes the sync roll back. */
+async function refuseIfRows(owner: pg.ClientBase, target: string, name: string): Promise<void> {
+  await owner.query(`alter table ${target} no force row level security`);
+  const res = await owner.query<{ rows: boolean }>(`select exists (select from ${target}) as rows`);
+  if (res.rows[0]?.rows) {
+    throw new Error(
+      `placement sync: ${name} is no longer a placed table of public but holds rows in ${target}: ` +
+        'move or delete them first (a sync never drops data)',
+    );
+  }
+}
+
+/** Creates the schema if needed; USAGE exactly for the roles that have it on `public` (its owner aside);
+ *  CREATE for nobody but its owner: whatever another role created there would shadow public's relations
+ *  and functions of the same name for the organization (its search path puts the schema first). */
 async function schemaChanges(owner: pg.ClientBase, schema: string, roles: RoleNames): Promise<string[]> {
-  const res = await owner.query<{ exists: boolean; want: string[]; have: string[] }>(
-    `with usage as (
-       select n.nspname, case when x.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(x.grantee)) end as r
+  const res = await owner.query<{
+    exists: boolean;
+    owner: string | null;
+    want: string[];
+    have: string[];
+    create: string[];
+  }>(
+    `with acl as (
+       select n.nspname, x.privilege_type as p,
+              case when x.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(x.grantee)) end as r
          from pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) x
-        where n.nspname in ('public', $1) and x.privilege_type = 'USAGE' and x.grantee <> n.nspowner)
+        where n.nspname in ('public', $1) and x.grantee <> n.nspowner)
      select exists (select 1 from pg_namespace where nspname = $1) as exists,
-            array(select r from usage where nspname = 'public' order by 1) as want,
-            array(select r from usage where nspname = $1 order by 1) as have`,
+            (select pg_get_userbyid(nspowner) from pg_namespace where nspname = $1) as owner,
+            array(select r from acl where nspname = 'public' and p = 'USAGE' order by 1) as want,
+            array(select r from acl where nspname = $1 and p = 'USAGE' order by 1) as have,
+            array(select r from acl where nspname = $1 and p = 'CREATE' order by 1) as create`,
     [schema],
   );
-  const { exists, want, have } = res.rows[0]!;
+  const { exists, owner: by, want, have, create } = res.rows[0]!;
+  // A schema of that name made by another role: its owner could replace or shadow anything in it.
+  if (exists && by !== roles.owner) {
+    throw new Error(`placement sync: schema ${schema} exists but is owned by ${by}, not ${roles.owner}`);
+  }
   const out = exists ? [] : [`create schema ${schema} authorization ${ident(roles.owner)}`];
   const self = ident(roles.owner);
+  for (const r of create) out.push(`revoke create on schema ${schema} from ${r}`);
   for (const r of have) if (!want.includes(r)) out.push(`revoke usage on schema ${schema} from ${r}`);
   for (const r of want)
     if (!have.includes(r) && r !== self) out.push(`grant usage on schema ${schema} to ${r}`);

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { placementSchemaProblems } from '../../../test/support/catalog.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
 
 /**
@@ -46,6 +47,22 @@ describe('schemas and relations the runtime role can reach', () => {
   it('uses only the declared schemas: graphile_worker (the job queue) is out of reach', async () => {
     expect(await usableSchemas(runtime)).toEqual(runtimeSchemas);
     expect(await usableSchemas(worker)).toEqual(WORKER_SCHEMAS);
+  });
+
+  it('the runtime and worker roles can create nothing: no schema, no object in any schema, no temporary table', async () => {
+    for (const role of [runtime, worker]) {
+      const r = await admin.query<{ schemas: string[]; db: boolean }>(
+        `select array(select nspname::text from pg_namespace where has_schema_privilege($1, oid, 'CREATE')
+                       order by 1) as schemas,
+                has_database_privilege($1, current_database(), 'CREATE,TEMP') as db`,
+        [role],
+      );
+      expect({ role, ...r.rows[0] }).toEqual({ role, schemas: [], db: false });
+    }
+  });
+
+  it('a placement schema holds its placed tables and nothing else (anything there shadows public for its organization)', async () => {
+    expect(await placementSchemaProblems(admin)).toEqual([]);
   });
 
   it('holds privileges only on relations of declared schemas, and every tenant relation among them is under forced RLS', async () => {

@@ -12,6 +12,7 @@ import { connect, testDb } from '../../../test/support/tenancy.js';
 import { createBareOrganization } from '../../modules/organizations/organization-records.js';
 import { uuidv7 } from '../ids.js';
 import { tenantSchemaName } from './placed-tables.js';
+import { syncPlacementSchema } from './placement-schema.js';
 import { createTenancy, type Tenancy } from './tenancy.js';
 
 /**
@@ -157,6 +158,24 @@ describe('schema placement: routing', () => {
     }
   });
 
+  it('a statement run by pooled and schema tenants has a prepared statement per search path (no re-planning)', async () => {
+    await projectNames(placed);
+    await projectNames(pooled);
+    const c = await tenancy.control.pool.connect();
+    try {
+      // The one connection's prepared statements for the projects read: one pooled, one for the schema.
+      const r = await c.query<{ name: string }>(
+        `select name from pg_prepared_statements
+          where statement like '%from "projects"%' and statement like '%order by "name"%' order by name`,
+      );
+      const names = r.rows.map((row) => row.name);
+      expect(names.filter((n) => n.startsWith('sr_q'))).toHaveLength(1);
+      expect(names.filter((n) => n.startsWith('sr_s'))).toHaveLength(1);
+    } finally {
+      c.release();
+    }
+  });
+
   it('goes back to the pool with the default search path and no tenant', async () => {
     await projectNames(placed);
     await projectNames(placed, 'write');
@@ -229,5 +248,37 @@ describe('schema placement: routing', () => {
         (await sql<{ p: string }>`select current_setting('search_path') as p`.execute(t)).rows[0]!.p,
     );
     expect(p).toBe(`"${schema}", public`);
+  });
+
+  // Last: it changes the shape of projects (and puts it back).
+  it("a schema organization's read is re-sent under its own statement after a migration changed the table, even with the pooled statement of the same text on the connection", async () => {
+    const read = (org: string) =>
+      tenancy.withTenant(
+        org,
+        async (t) => (await sql<{ name: string }>`select * from projects order by name`.execute(t)).rows,
+        { mode: 'read' },
+      );
+    // Both statements of the text prepared on the one connection: the pooled one and the schema's.
+    await read(pooled);
+    await read(placed);
+    const owner = await connect(db.migrationUrl);
+    try {
+      // A migration adds a column to a placed table, and the schema is synchronized to it.
+      await owner.query('alter table public.projects add column review_probe text');
+      await syncPlacementSchema(owner, placed, db.roles);
+      try {
+        // The schema statement's result shape changed: the read is sent once more, under the schema's
+        // statement (a statement named for public, bound under the schema's search path, changes shape too).
+        const rows = await read(placed);
+        expect(rows.map((r) => r.name)).toEqual(['after-move', 'before-move']);
+        expect(rows[0]).toHaveProperty('review_probe', null);
+        expect((await read(pooled)).map((r) => r.name)).toEqual(['pooled-1', 'pooled-2']);
+      } finally {
+        await owner.query('alter table public.projects drop column review_probe');
+        await syncPlacementSchema(owner, placed, db.roles);
+      }
+    } finally {
+      await owner.end();
+    }
   });
 });
