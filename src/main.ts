@@ -75,6 +75,7 @@ async function main(): Promise<void> {
     keyVaultUrl: db.keyVaultUrl,
     tenantKeys: config.tenantKeys,
     poolSize: config.dbPoolSize,
+    tenantDatabases: config.tenantDatabases,
     log,
     bodyLimitBytes: config.bodyLimitBytes,
     trustProxy: config.trustProxy,

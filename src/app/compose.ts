@@ -11,6 +11,7 @@ import type { Cache } from '../platform/cache/cache.js';
 import type { Secrets } from '../platform/secrets.js';
 import type { RetiredAuditKey } from '../platform/config.js';
 import type { StripeConfig } from '../platform/config-stripe.js';
+import type { TenantDatabasesConfig } from '../platform/config-tenant-databases.js';
 import { createMailer, type Mailer } from '../platform/mail/mailer.js';
 import { createMailJobHandler, MAIL_TASK } from '../platform/mail/mail-job.js';
 import { startJobWorker, type JobWorker } from '../platform/jobs/worker.js';
@@ -105,6 +106,8 @@ export interface ComposeOptions {
    */
   readonly tenantKeys?: KmsSettings & { readonly keyCacheTtlMs?: number };
   readonly poolSize: number;
+  /** `database` placements: the configured tenant databases and the cap on their connections. */
+  readonly tenantDatabases?: TenantDatabasesConfig;
   readonly log: Logger;
   readonly bodyLimitBytes: number;
   readonly trustProxy: false | string[];
@@ -178,7 +181,18 @@ export interface Composition {
 export async function compose(opts: ComposeOptions): Promise<Composition> {
   // Job payloads are sealed by `enqueueJob` under a key derived from the KEK, opened by the worker.
   installJobPayloadKey(opts.secrets.kek, opts.tenantKeys?.kekPrevious ?? []);
-  const tenancy = createTenancy({ url: opts.databaseUrl, poolSize: opts.poolSize, log: opts.log });
+  const tenancy = createTenancy({
+    url: opts.databaseUrl,
+    poolSize: opts.poolSize,
+    log: opts.log,
+    tenantDatabases: opts.tenantDatabases,
+  });
+  if (tenancy.databases) {
+    opts.log.info(
+      { tenant_databases: tenancy.databases.keys, max_connections: opts.tenantDatabases?.maxConnections },
+      'database placements: tenant databases configured (pools open on first use)',
+    );
+  }
   const cache = createCache({ redisUrl: opts.redisUrl });
   const platformDb = createPlatformDb(tenancy.control.pool);
   const mailer = createMailer({
@@ -198,7 +212,11 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
   // Seals committed audit events into their chains about five seconds after their commit.
   const auditSealer = createAuditSealer({
     withTenant: tenancy.withTenant,
-    databases: [tenancy.control.db],
+    // Events recorded in a tenant database are heard on its own handle.
+    databases: [
+      tenancy.control.db,
+      ...(tenancy.databases?.keys ?? []).map((k) => tenancy.databases!.get(k)!.db),
+    ],
     log: opts.log,
   });
   const authenticator = opts.authenticator ?? createAppAuthenticator({ services, opts });

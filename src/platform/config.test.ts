@@ -86,6 +86,13 @@ describe('loadConfig: defaults', () => {
         keyVaultUrl: undefined,
         keyCacheTtlMs: 300_000,
       },
+      tenantDatabases: {
+        databases: {},
+        maxConnections: 20,
+        poolSize: 10,
+        idleTimeoutMs: 30_000,
+        acquireTimeoutMs: 5_000,
+      },
       baseDomain: undefined,
       secretsFromEnv: {},
       auditRetiredKeys: [],

@@ -6,6 +6,8 @@ import { stripeConfig, type StripeConfig } from './config-stripe.js';
 import { webhookConfig, type WebhookConfig } from './config-webhooks.js';
 import { tenantKeysConfig, type TenantKeysConfig } from './config-keys.js';
 import { gdprConfig, type GdprConfig } from './config-gdpr.js';
+import { retiredAuditKeys } from './config-audit.js';
+import { tenantDatabasesConfig, type TenantDatabasesConfig } from './config-tenant-databases.js';
 
 /** A bad or missing environment variable. The message is one line and never contains a secret value. */
 export class ConfigError extends Error {
@@ -77,6 +79,8 @@ export interface AppConfig {
   webhooks: WebhookConfig;
   /** Per-organization encryption: KMS_PROVIDER, AWS_*, KEK_PREVIOUS, KEY_VAULT_DATABASE_URL (config-keys.ts). */
   tenantKeys: TenantKeysConfig;
+  /** `database` placements: TENANT_DATABASES(_FILE) and TENANT_DB_* (config-tenant-databases.ts). */
+  tenantDatabases: TenantDatabasesConfig;
   secretsFromEnv: SecretsFromEnv;
   /** Public keys of retired audit checkpoint keys (AUDIT_RETIRED_KEYS): older checkpoints still verify. */
   auditRetiredKeys: RetiredAuditKey[];
@@ -385,38 +389,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       (name, fallback, min, max) => int(env, name, fallback, min, max),
       (name, message) => new ConfigError(name, message),
     ),
+    tenantDatabases: tenantDatabasesConfig(
+      env,
+      (name, fallback, min, max) => int(env, name, fallback, min, max),
+      (name, message) => new ConfigError(name, message),
+    ),
     secretsFromEnv: secretsFromEnv(env, nodeEnv),
-    auditRetiredKeys: retiredAuditKeys(env),
+    auditRetiredKeys: retiredAuditKeys(env, (message) => new ConfigError('AUDIT_RETIRED_KEYS', message)),
   };
-}
-
-function retiredAuditKeys(env: NodeJS.ProcessEnv): RetiredAuditKey[] {
-  const raw = read(env, 'AUDIT_RETIRED_KEYS');
-  if (raw === undefined) return [];
-  const bad = (why: string) =>
-    new ConfigError(
-      'AUDIT_RETIRED_KEYS',
-      `AUDIT_RETIRED_KEYS must be a JSON array of Ed25519 public JWKs with "kid": ${why}`,
-    );
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw bad('it is not valid JSON');
-  }
-  if (!Array.isArray(parsed)) throw bad('it is not an array');
-  return parsed.map((k: unknown, i) => {
-    const o = (typeof k === 'object' && k !== null ? k : {}) as Record<string, unknown>;
-    if (
-      o.kty !== 'OKP' ||
-      o.crv !== 'Ed25519' ||
-      typeof o.x !== 'string' ||
-      typeof o.kid !== 'string' ||
-      o.kid === ''
-    ) {
-      throw bad(`entry ${i} is not one`);
-    }
-    if (o.d !== undefined) throw bad(`entry ${i} holds a private key ("d"): give only the public half`);
-    return { kid: o.kid, jwk: { kty: 'OKP', crv: 'Ed25519', x: o.x, kid: o.kid } };
-  });
 }

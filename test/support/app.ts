@@ -133,6 +133,8 @@ export async function buildTestApp(
     usage?: ComposeOptions['usage'];
     /** TRUST_PROXY: the proxies whose `X-Forwarded-For` names the client (default false: none). */
     trustProxy?: false | string[];
+    /** `database` placements: tenant databases and their connection cap (none by default). */
+    tenantDatabases?: ComposeOptions['tenantDatabases'];
   } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
@@ -177,6 +179,7 @@ export async function buildTestApp(
     // test passes only what is its own (the crash hook).
     webhooks: { ...TEST_WEBHOOKS, ...opts.webhooks },
     usage: opts.usage,
+    tenantDatabases: opts.tenantDatabases,
   });
   return Object.assign(composition, { logs });
 }

@@ -37,13 +37,16 @@ const UNAVAILABLE_MESSAGES =
 /**
  * True when `err` says the database cannot be reached or dropped the connection (connection exception
  * class 08, shutdown 57P01-03, too many connections, refused or reset sockets, node-postgres's connection
- * timeouts and terminated connections), looking through `cause` and AggregateError members: a condition
- * of the deployment, not a bug of the request, answered 503 over HTTP.
+ * timeouts and terminated connections, no tenant-database connection free under the cap in time),
+ * looking through `cause` and AggregateError members: a condition of the deployment, not a bug of the
+ * request, answered 503 over HTTP.
  */
 export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
   if (typeof err !== 'object' || err === null || depth > 4) return false;
   const e = err as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
   if (typeof e.code === 'string') {
+    // No connection to a tenant database free under TENANT_DB_MAX_CONNECTIONS in time (tenancy core).
+    if (e.code === 'TENANT_DATABASE_BUSY') return true;
     if (UNAVAILABLE_SQLSTATES.has(e.code) || /^08[0-9A-Z]{3}$/.test(e.code)) return true;
     if (UNAVAILABLE_ERRNOS.has(e.code)) return true;
   }

@@ -6,9 +6,15 @@ export type TenancyErrorCode =
   | 'TENANT_SCOPE_CONFLICT'
   | 'TENANT_SCOPE_CLOSED'
   | 'PLACEMENT_UNSUPPORTED'
+  | 'TENANT_DATABASE_BUSY'
+  | 'TENANT_DATABASES_CLOSED'
   | 'TRANSACTION_ROLLED_BACK';
 
-/** A misuse of the tenancy core: always a programming error, answered as 500 over HTTP. */
+/**
+ * A misuse of the tenancy core: a programming error, answered as 500 over HTTP. One exception:
+ * TENANT_DATABASE_BUSY (no tenant-database connection free under the cap in time) is a condition of the
+ * deployment, answered 503 like an unreachable database.
+ */
 export class TenancyError extends Error {
   readonly code: TenancyErrorCode;
   constructor(code: TenancyErrorCode, message: string) {

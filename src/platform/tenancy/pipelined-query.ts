@@ -316,17 +316,38 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
 
 const MAX_NAMED = 2000;
 const names = new Map<string, string>();
+/** Statements of schema placements, by schema then text: a budget of their own, so schema placements never
+ *  use up the pooled statements' names. */
+const namespacedNames = new Map<string, string>();
 
 /**
  * A stable prepared-statement name for a query text, so each connection parses and plans a query
  * once and then only binds it (parse + plan is most of the server's work for a point read). Texts
  * beyond the first MAX_NAMED distinct ones stay unnamed, which bounds server-side memory per connection.
  */
-export function statementName(text: string): string | undefined {
+export function statementName(text: string, namespace?: string): string | undefined {
+  if (namespace !== undefined) return namespacedName(text, namespace);
   let name = names.get(text);
   if (name === undefined && names.size < MAX_NAMED) {
     name = `sr_q${names.size}`;
     names.set(text, name);
+  }
+  return name;
+}
+
+/**
+ * The name of `text` run under a schema placement's search path. Why not the pooled name: PostgreSQL
+ * remembers the search path a statement was planned under and parses and plans it again whenever it runs
+ * under another, so one name shared by pooled and schema tenants (or by two schemas) on a connection is
+ * re-planned on most executions (a read then costs about twice the PostgreSQL CPU). Beyond MAX_NAMED such
+ * names, statements of schema placements stay unnamed.
+ */
+function namespacedName(text: string, namespace: string): string | undefined {
+  const key = `${namespace}\u0000${text}`;
+  let name = namespacedNames.get(key);
+  if (name === undefined && namespacedNames.size < MAX_NAMED) {
+    name = `sr_s${namespacedNames.size}`;
+    namespacedNames.set(key, name);
   }
   return name;
 }
@@ -337,6 +358,8 @@ export interface PipelinedQueryOptions<T> {
   /** Send the pipeline once more when it failed because the statement's tables changed shape. Only for a
    *  pipeline that is a whole implicit transaction (no explicit BEGIN, none open): then nothing of it ran. */
   readonly retryStalePlan?: boolean;
+  /** The statement's namespace (a schema placement's schema): see `statementName`. */
+  readonly namespace?: string;
 }
 
 /**
@@ -350,7 +373,7 @@ export function pipelinedQuery<T = pg.QueryResult>(
   values: readonly unknown[],
   opts: PipelinedQueryOptions<T> = {},
 ): Promise<T> {
-  const query = new PipelinedQuery<T>(prelude, text, values, statementName(text), opts.shape);
+  const query = new PipelinedQuery<T>(prelude, text, values, statementName(text, opts.namespace), opts.shape);
   if (opts.retryStalePlan) query.retryOn = client;
   void client.query(query as unknown as pg.QueryConfig);
   return query.result;

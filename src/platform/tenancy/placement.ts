@@ -34,8 +34,9 @@ export interface PlacementRouter {
 export interface PlacementRouterOptions {
   /** The control database: holds `tenant_placements` and every pooled tenant. */
   readonly control: TenantDatabase;
-  /** Dedicated databases by key, for `database` placements. */
-  readonly databases?: ReadonlyMap<string, TenantDatabase>;
+  /** Dedicated databases by key, for `database` placements: the configured tenant database pools
+   *  (tenant-database-pools.ts), or any map. Asked on every routed scope: a lookup, no I/O. */
+  readonly databases?: { get(key: string): TenantDatabase | undefined };
   /** How long a placement is trusted without reading it again (default 60 s). */
   readonly ttlMs?: number;
   /** Placements kept at most (default 100,000); beyond it the oldest entries are dropped first. */

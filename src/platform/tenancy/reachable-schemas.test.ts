@@ -9,6 +9,10 @@ import { connect, testDb } from '../../../test/support/tenancy.js';
  * `organization_id` column, be under forced RLS (a view: `security_invoker`, so its tables' RLS applies).
  */
 const RUNTIME_SCHEMAS = ['public'];
+/** Plus the schema of every `schema` placement (an organization's placed tables, under the same RLS:
+ *  src/platform/tenancy/placement-schema.ts), should a test have made one in this database. */
+const PLACEMENT_SCHEMAS = `select app_tenant_schema_name(organization_id) as nspname from tenant_placements
+  where kind = 'schema' and exists (select 1 from pg_namespace where nspname = app_tenant_schema_name(organization_id))`;
 /** The worker role's schemas: graphile-worker's, and `worker_api` (the checkpoint scan, nothing else). */
 const WORKER_SCHEMAS = ['graphile_worker', 'worker_api'];
 const SYSTEM = `('pg_catalog', 'information_schema', 'pg_toast')`;
@@ -17,8 +21,12 @@ describe('schemas and relations the runtime role can reach', () => {
   let admin: pg.Client;
   const { runtime, worker } = testDb().roles;
 
+  let runtimeSchemas: string[];
+
   beforeAll(async () => {
     admin = await connect(testDb().adminUrl);
+    const placed = (await admin.query<{ nspname: string }>(PLACEMENT_SCHEMAS)).rows.map((r) => r.nspname);
+    runtimeSchemas = [...RUNTIME_SCHEMAS, ...placed].sort();
   });
   afterAll(async () => {
     await admin.end();
@@ -36,7 +44,7 @@ describe('schemas and relations the runtime role can reach', () => {
     ).rows.map((r) => r.nspname);
 
   it('uses only the declared schemas: graphile_worker (the job queue) is out of reach', async () => {
-    expect(await usableSchemas(runtime)).toEqual(RUNTIME_SCHEMAS);
+    expect(await usableSchemas(runtime)).toEqual(runtimeSchemas);
     expect(await usableSchemas(worker)).toEqual(WORKER_SCHEMAS);
   });
 
@@ -66,7 +74,7 @@ describe('schemas and relations the runtime role can reach', () => {
       [runtime],
     );
     expect(rows.rows.length).toBeGreaterThan(0);
-    const outside = rows.rows.filter((r) => !RUNTIME_SCHEMAS.includes(r.schema));
+    const outside = rows.rows.filter((r) => !runtimeSchemas.includes(r.schema));
     expect(outside.map((r) => `${r.schema}.${r.relname}`)).toEqual([]);
     const unprotected = rows.rows.filter(
       (r) =>

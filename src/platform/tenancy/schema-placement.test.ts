@@ -69,6 +69,16 @@ describe('schema placement: routing', () => {
     schema = tenantSchemaName(placed);
     await addProject(placed, 'before-move');
     await addProject(pooled, 'pooled-1');
+    // A partitioned table's row and an append-only one's move too.
+    await admin.query(
+      `insert into usage_events (organization_id, id, meter, occurred_at) values ($1, 'e1', 'api_requests', now())`,
+      [placed],
+    );
+    await admin.query(
+      `insert into audit_events (organization_id, seq, id, occurred_at, actor_type, action, target_type, prev_hash, hash)
+       values ($1, 1, gen_random_uuid(), now(), 'system', 'test.seeded', 't', sha256('a'), sha256('b'))`,
+      [placed],
+    );
     await projectNames(placed); // cached as pooled: the caller must invalidate after the move
     await placeInSchema(db.adminUrl, db.migrationUrl, db.roles, placed);
     tenancy.router.invalidate(placed);
@@ -82,6 +92,20 @@ describe('schema placement: routing', () => {
   it('moves the rows: the schema holds the organization, public none of it', async () => {
     expect(await countIn(schema, placed)).toBe(1);
     expect(await countIn('public', placed)).toBe(0);
+    for (const table of ['usage_events', 'audit_events']) {
+      const n = await admin.query<{ s: number; p: number }>(
+        `select (select count(*)::int from "${schema}".${table}) as s,
+                (select count(*)::int from public.${table} where organization_id = $1) as p`,
+        [placed],
+      );
+      expect({ table, ...n.rows[0] }).toEqual({ table, s: 1, p: 0 });
+    }
+    const events = await tenancy.withTenant(
+      placed,
+      async (t) => (await sql<{ id: string }>`select id from usage_events`.execute(t)).rows,
+      { mode: 'read' },
+    );
+    expect(events).toEqual([{ id: 'e1' }]);
     const rec = await admin.query<{ kind: string; state: string; schema_version: string }>(
       'select kind, state, schema_version from tenant_placements where organization_id = $1',
       [placed],
@@ -102,12 +126,52 @@ describe('schema placement: routing', () => {
     expect(await countIn(schema, pooled)).toBe(0);
   });
 
+  it('routes a schema organization to one handle on the control pool, kept across lookups; a pooled one to control', async () => {
+    const target = await tenancy.router.resolve(placed);
+    expect(target).not.toBe(tenancy.control);
+    expect(target.pool).toBe(tenancy.control.pool);
+    expect(target.key).toBe(`schema:${schema}`);
+    tenancy.router.invalidate(placed);
+    expect(await tenancy.router.resolve(placed)).toBe(target);
+    expect(tenancy.router.cached(placed)).toBe(target);
+    expect(await tenancy.router.resolve(pooled)).toBe(tenancy.control);
+  });
+
+  it('a read scope of a schema organization is read-only', async () => {
+    await expect(
+      tenancy.withTenant(
+        placed,
+        (t) =>
+          t.insertInto('projects').values({ organization_id: placed, id: uuidv7(), name: 'ro' }).execute(),
+        { mode: 'read' },
+      ),
+    ).rejects.toThrow(/read-only transaction/);
+  });
+
   it('one connection alternating between a pooled and a schema organization (same statements) returns each its own rows', async () => {
     for (let i = 0; i < 6; i++) {
       for (const mode of ['read', 'write'] as const) {
         expect(await projectNames(placed, mode)).toEqual(['after-move', 'before-move']);
         expect(await projectNames(pooled, mode)).toEqual(['pooled-1', 'pooled-2']);
       }
+    }
+  });
+
+  it('a statement run by pooled and schema tenants has a prepared statement per search path (no re-planning)', async () => {
+    await projectNames(placed);
+    await projectNames(pooled);
+    const c = await tenancy.control.pool.connect();
+    try {
+      // The one connection's prepared statements for the projects read: one pooled, one for the schema.
+      const r = await c.query<{ name: string }>(
+        `select name from pg_prepared_statements
+          where statement like '%from "projects"%' and statement like '%order by "name"%' order by name`,
+      );
+      const names = r.rows.map((row) => row.name);
+      expect(names.filter((n) => n.startsWith('sr_q'))).toHaveLength(1);
+      expect(names.filter((n) => n.startsWith('sr_s'))).toHaveLength(1);
+    } finally {
+      c.release();
     }
   });
 

@@ -26,6 +26,7 @@ export function schemaTenantSetter(orgId: string, schema: string): TenantSetter 
     { name: 'sr_set_tenant_schema_ro', text: SET_TENANT_SCHEMA_READ_ONLY, values: [orgId, path] },
   ];
   return {
+    statementNamespace: schema,
     prelude(tenantId: string, mode: TenantMode): readonly PreludeStatement[] {
       // Never reached through withTenant (it routes by tenant): a guard against wiring mistakes.
       if (tenantId !== orgId) {

@@ -5,6 +5,11 @@ import { createPlacementRouter, type PlacementRouter } from './placement.js';
 import { pooledTenantSetter } from './pooled-setter.js';
 import { createPrivilegedOps, type PrivilegedOps } from './privileged.js';
 import { createTenantDatabase, type TenantDatabase } from './tenant-database.js';
+import {
+  createTenantDatabasePools,
+  type TenantDatabasePools,
+  type TenantDatabasePoolsOptions,
+} from './tenant-database-pools.js';
 import { createWithTenant, type WithTenant } from './with-tenant.js';
 
 /** The tenancy core as the composition root wires it. */
@@ -14,6 +19,9 @@ export interface Tenancy {
   readonly router: PlacementRouter;
   /** The control database (pooled tenants, placements). */
   readonly control: TenantDatabase;
+  /** The configured tenant databases of `database` placements, if any are configured. */
+  readonly databases: TenantDatabasePools | undefined;
+  /** Closes the tenant database pools, then the control pool (unless it was given). */
   close(): Promise<void>;
 }
 
@@ -24,19 +32,28 @@ export interface TenancyOptions {
   readonly log?: Logger;
   /** An existing pool to use instead of creating one (its lifetime stays the caller's). */
   readonly pool?: pg.Pool;
+  /** Tenant databases for `database` placements (TENANT_DATABASES) and their connection cap. */
+  readonly tenantDatabases?: TenantDatabasePoolsOptions;
 }
 
-/** Creates the runtime pool, placement router, `withTenant` and the privileged operations. */
+/** Creates the runtime pool, the tenant database pools, placement router, `withTenant` and the privileged operations. */
 export function createTenancy(opts: TenancyOptions): Tenancy {
   const pool = opts.pool ?? createPool({ url: opts.url, max: opts.poolSize });
   const control = createTenantDatabase('control', pool, pooledTenantSetter);
-  const router = createPlacementRouter({ control });
+  const configured = opts.tenantDatabases;
+  const databases =
+    configured && Object.keys(configured.databases).length > 0
+      ? createTenantDatabasePools(configured)
+      : undefined;
+  const router = createPlacementRouter({ control, databases });
   return {
     withTenant: createWithTenant(router),
     privileged: createPrivilegedOps(pool, opts.log),
     router,
     control,
+    databases,
     async close() {
+      await databases?.close();
       if (!opts.pool) await pool.end();
     },
   };

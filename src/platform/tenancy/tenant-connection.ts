@@ -17,6 +17,9 @@ export type TenantMode = 'read' | 'write';
 export interface TenantSetter {
   /** Statements that start a transaction for `tenantId` in `mode`, sent ahead of the first query. */
   prelude(tenantId: string, mode: TenantMode): readonly PreludeStatement[];
+  /** Set when the setter changes the search path (a schema placement): its statements get names of their
+   *  own (`statementName`), so a connection never re-plans one statement for two search paths. */
+  readonly statementNamespace?: string;
 }
 
 const BEGIN: PreludeStatement = { name: 'sr_begin', text: 'begin', values: [] };
@@ -132,7 +135,16 @@ export class TenantConnection implements DatabaseConnection {
     private readonly setter: TenantSetter,
     /** The Kysely handle bound to this scope (what nested calls for the same tenant receive). */
     readonly db: TenantDb,
-  ) {}
+  ) {
+    if (setter.statementNamespace !== undefined) {
+      const options = namespacedOptions(setter.statementNamespace);
+      this.readOptions = options.read;
+      this.writeOptions = options.write;
+    }
+  }
+
+  private readonly readOptions: ShapedOptions<unknown> = READ_OPTIONS;
+  private readonly writeOptions: ShapedOptions<unknown> = WRITE_OPTIONS;
 
   /** True once a statement that could change session state ran: the connection must not be pooled. */
   get dirty(): boolean {
@@ -164,7 +176,7 @@ export class TenantConnection implements DatabaseConnection {
     if (this.mode === 'read') {
       // The same prelude for every read of the scope (its tenant and mode are fixed): built once.
       this.readPrelude ??= this.setter.prelude(this.tenantId, 'read');
-      return pipelinedQuery(this.client, this.readPrelude, sql, params, READ_OPTIONS as ShapedOptions<R>);
+      return pipelinedQuery(this.client, this.readPrelude, sql, params, this.readOptions as ShapedOptions<R>);
     }
     // A query issued while the first is in flight (Promise.all) waits for it: if the first was never
     // sent, this one must not go out after it without BEGIN and the tenant. Sequential code never waits
@@ -173,7 +185,7 @@ export class TenantConnection implements DatabaseConnection {
     if (!this.begun) {
       this.begun = true;
       const prelude = [BEGIN, ...this.setter.prelude(this.tenantId, 'write')];
-      const first = pipelinedQuery(this.client, prelude, sql, params, WRITE_OPTIONS as ShapedOptions<R>);
+      const first = pipelinedQuery(this.client, prelude, sql, params, this.writeOptions as ShapedOptions<R>);
       this.opening = first.then(
         () => {
           this.opening = undefined;
@@ -185,7 +197,7 @@ export class TenantConnection implements DatabaseConnection {
       );
       return first;
     }
-    return pipelinedQuery(this.client, NO_PRELUDE, sql, params, WRITE_OPTIONS as ShapedOptions<R>);
+    return pipelinedQuery(this.client, NO_PRELUDE, sql, params, this.writeOptions as ShapedOptions<R>);
   }
 
   // Streaming is not offered inside tenant scopes: results are paginated instead.
@@ -211,7 +223,11 @@ export class TenantConnection implements DatabaseConnection {
       );
     }
     if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
-    this.deferred.push({ name: statementName(sql) ?? '', text: sql, values: params });
+    this.deferred.push({
+      name: statementName(sql, this.setter.statementNamespace) ?? '',
+      text: sql,
+      values: params,
+    });
     if (onCommitted) this.committedHooks.push(onCommitted);
   }
 
@@ -282,6 +298,20 @@ type ShapedOptions<R> = PipelinedQueryOptions<QueryResult<R>>;
  *  shape, nothing of it ran, so it is sent once more (re-prepared). Not so inside a write transaction. */
 const READ_OPTIONS: ShapedOptions<unknown> = { shape: toQueryResult, retryStalePlan: true };
 const WRITE_OPTIONS: ShapedOptions<unknown> = { shape: toQueryResult };
+const namespaced = new Map<string, { read: ShapedOptions<unknown>; write: ShapedOptions<unknown> }>();
+
+/** The query options of a statement namespace, built once per namespace (no allocation per scope). */
+function namespacedOptions(namespace: string): {
+  read: ShapedOptions<unknown>;
+  write: ShapedOptions<unknown>;
+} {
+  let options = namespaced.get(namespace);
+  if (options === undefined) {
+    options = { read: { ...READ_OPTIONS, namespace }, write: { ...WRITE_OPTIONS, namespace } };
+    namespaced.set(namespace, options);
+  }
+  return options;
+}
 
 /** pg's result as Kysely reads it. */
 function toQueryResult<R>(res: pg.QueryResult): QueryResult<R> {

@@ -48,7 +48,10 @@ class ScopeDriver implements Driver {
   async destroy(): Promise<void> {}
 }
 
-/** One physical database a placement routes to: its runtime pool and how it sets the tenant. */
+/**
+ * One physical database a placement routes to: its runtime pool and how it sets the tenant. Read `pool`
+ * where it is used (a tenant database's is a getter: its pool may be closed while idle and reopened).
+ */
 export interface TenantDatabase {
   readonly key: string;
   readonly pool: pg.Pool;
@@ -78,6 +81,11 @@ class ScopeQueryExecutor extends DefaultQueryExecutor {
 
 /** Wraps a runtime-role pool as a tenant database. */
 export function createTenantDatabase(key: string, pool: pg.Pool, setter: TenantSetter): TenantDatabase {
+  return { key, pool, setter, db: createScopeDb() };
+}
+
+/** A Kysely handle whose queries run on the current scope's connection, whatever pool it came from. */
+export function createScopeDb(): TenantDb {
   const dialect: Dialect = {
     createAdapter: () => new PostgresAdapter(),
     createDriver: () => new ScopeDriver(),
@@ -90,6 +98,5 @@ export function createTenantDatabase(key: string, pool: pg.Pool, setter: TenantS
     dialect.createAdapter(),
     new DefaultConnectionProvider(driver),
   );
-  const db = new Kysely<Database>({ config: { dialect }, driver, executor, dialect }) as TenantDb;
-  return { key, pool, setter, db };
+  return new Kysely<Database>({ config: { dialect }, driver, executor, dialect }) as TenantDb;
 }
