@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from './platform/config.js';
+import { tenantDatabaseList } from './platform/config-tenant-databases.js';
 import { loadSecrets } from './platform/secrets.js';
 import { createLogger } from './platform/logger.js';
 import { prepareDatabase } from './platform/db/prepare.js';
+import { tenantDatabasesBehind, tenantDatabasesRefusal } from './platform/db/tenant-database-migrations.js';
 import { compose } from './app/compose.js';
 import { runServer } from './app/run-server.js';
 import { securityHeaderOptions } from './platform/http/security-headers.js';
@@ -59,6 +61,14 @@ async function main(): Promise<void> {
     db = await prepareDatabase(config, log);
   } catch (err) {
     process.stderr.write(`saasready: database not ready: ${reasonOf(err)}\n`);
+    process.exit(1);
+  }
+  // A dedicated tenant database is migrated by `npx saasready migrate`, a step of its own, not at start:
+  // one that is behind would meet this version's queries with old tables, so the server does not start.
+  const refusal = tenantDatabasesRefusal(await tenantDatabasesBehind(tenantDatabaseList(config.tenantDatabases)));
+  if (refusal) {
+    process.stderr.write(`saasready: not starting: ${refusal}\n`);
+    await db.stop();
     process.exit(1);
   }
   if (!db.keyVaultUrl) {

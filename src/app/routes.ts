@@ -4,7 +4,8 @@ import type { PlatformDb } from '../platform/db/platform-db.js';
 import type { Mailer } from '../platform/mail/mailer.js';
 import { HttpError } from '../platform/http/http-errors.js';
 import { registerHealthRoutes } from '../platform/http/health.routes.js';
-import { migrationsCurrent } from '../platform/db/migrate.js';
+import { latestMigration, migrationsCurrent } from '../platform/db/migrate.js';
+import { schemaPlacementsBehind } from '../platform/tenancy/privileged-placements.js';
 import { registerProjectsRoutes } from '../modules/projects/projects.routes.js';
 import { registerInvoicesRoutes } from '../modules/billing/invoices.routes.js';
 import { registerBillingRoutes } from '../modules/billing/billing.routes.js';
@@ -63,7 +64,14 @@ export function registerRoutes(
   registerHealthRoutes(app, {
     ready: async () => {
       await pool.query('select 1');
-      return { database: true, migrations: await migrationsCurrent(pool) };
+      if (!(await migrationsCurrent(pool))) return { database: true, migrations: false };
+      // A schema placement can fall behind while the server runs (its synchronization at start failed):
+      // its organization's queries would meet tables of the previous shape.
+      const latest = latestMigration();
+      const count = await schemaPlacementsBehind(pool, latest);
+      if (count === 0) return { database: true, migrations: true };
+      const reason = `${count} schema placement${count === 1 ? ' is' : 's are'} not synchronized to ${latest}: run \`npx saasready migrate\` (the server log names them)`;
+      return { database: true, migrations: false, behind: [{ placement: 'schema', count, reason }] };
     },
   });
   registerProjectsRoutes(app, { projects: s.projects });

@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../platform/config.js';
+import { tenantDatabaseList } from '../platform/config-tenant-databases.js';
 import { createLogger } from '../platform/logger.js';
 import { createPlatformDb } from '../platform/db/platform-db.js';
-import { connectForCli } from './connect.js';
+import { connectForCli, connectOwnerAsIs } from './connect.js';
+import { migrateEverything, statusReport } from './migrate.js';
+import { migrationStatus } from '../platform/db/migration-status.js';
+import { syncPlacementSchema } from '../platform/tenancy/placement-schema.js';
 import { loadSecrets } from '../platform/secrets.js';
 import { report, verifyExportFile, verifyOrganizationBySlug } from './audit-verify.js';
 import { createPlatformAdmin } from './admin-create.js';
@@ -11,6 +15,8 @@ import { auditSealLegacy } from './audit-seal-legacy.js';
 import { createPasswordHasher } from '../modules/auth/passwords.js';
 
 const USAGE = `usage:
+  saasready migrate
+  saasready migrate status
   saasready admin create --email <email>
   saasready audit verify --org <slug>
   saasready audit verify --file <export.jsonl> [--checkpoints <page.json> ... --public-key <key.json|key.pem>]
@@ -24,6 +30,8 @@ function fail(message: string): never {
 /** `npx saasready ...` */
 async function main(argv: string[]): Promise<void> {
   const [group, command, ...rest] = argv;
+  if (group === 'migrate' && command === undefined) return migrate();
+  if (group === 'migrate' && command === 'status' && rest.length === 0) return migrateStatus();
   if (group === 'audit' && command === 'verify') return auditVerify(rest);
   if (group === 'audit' && command === 'seal-legacy' && rest.length === 0) return sealLegacy();
   if (group !== 'admin' || command !== 'create') fail(USAGE);
@@ -104,6 +112,53 @@ async function auditVerify(args: string[]): Promise<void> {
   const { text, code } = report(values.org, result);
   process.stdout.write(text);
   process.exit(code);
+}
+
+function configOrFail() {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`invalid configuration: ${err.message}`);
+    throw err;
+  }
+}
+
+/** `saasready migrate`: exit 0 when everything is migrated, 1 when anything failed (it says what). */
+async function migrate(): Promise<void> {
+  const config = configOrFail();
+  const log = createLogger({ level: 'warn' });
+  // The placements are synchronized below, each printed, not silently while the database is prepared.
+  const conn = await connectForCli(config, log, 'owner', { syncPlacements: false });
+  let code;
+  try {
+    code = await migrateEverything({
+      ownerUrl: conn.url,
+      owner: conn.pool,
+      roles: conn.roles,
+      alreadyApplied: conn.applied,
+      databases: tenantDatabaseList(config.tenantDatabases),
+      sync: syncPlacementSchema,
+      write: (text) => process.stdout.write(text),
+    });
+  } finally {
+    await conn.close();
+  }
+  process.exit(code);
+}
+
+/** `saasready migrate status`: exit 0 when the control database and every placement are current, 2 when not. */
+async function migrateStatus(): Promise<void> {
+  const config = configOrFail();
+  const log = createLogger({ level: 'warn' });
+  const conn = await connectOwnerAsIs(config, log);
+  let report;
+  try {
+    report = statusReport(await migrationStatus(conn.pool, tenantDatabaseList(config.tenantDatabases)));
+  } finally {
+    await conn.close();
+  }
+  process.stdout.write(report.text);
+  process.exit(report.code);
 }
 
 /** `saasready audit seal-legacy`: exit 0 when done, 2 when a chain that does not verify was refused. */

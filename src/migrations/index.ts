@@ -36,6 +36,8 @@ import * as m0034 from './0034-stripe-customer-deletions.js';
 import * as m0036 from './0036-audit-retention-whole-segments.js';
 import * as m0037 from './0037-audit-retention-grace.js';
 import * as m0038 from './0038-schema-placements.js';
+import * as m0039 from './0039-placement-functions.js';
+import * as m0042 from './0042-placement-migrations.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -79,4 +81,6 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0036-audit-retention-whole-segments', m0036],
   ['0037-audit-retention-grace', m0037],
   ['0038-schema-placements', m0038],
+  ['0039-placement-functions', m0039],
+  ['0042-placement-migrations', m0042],
 ];

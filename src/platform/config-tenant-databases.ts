@@ -14,6 +14,15 @@ export interface TenantDatabaseEndpoint {
   ownerUrl?: string;
   /** The worker role, for jobs that work across the organizations of this database. */
   workerUrl?: string;
+  /** The definer and worker role NAMES there, when they differ from the control database's (migrations
+   *  grant to them; roles are per cluster). */
+  definerRole?: string;
+  workerRole?: string;
+}
+
+/** One configured tenant database with its key (what `npx saasready migrate` and the start check use). */
+export interface TenantDatabaseConfig extends Readonly<TenantDatabaseEndpoint> {
+  readonly key: string;
 }
 
 export interface TenantDatabasesConfig {
@@ -36,7 +45,8 @@ type Fail = (variable: string, message: string) => Error;
 
 /** A tenant database key: how `tenant_placements.database_key` names it. */
 export const TENANT_DATABASE_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
-const FIELDS = ['url', 'ownerUrl', 'workerUrl'] as const;
+const FIELDS = ['url', 'ownerUrl', 'workerUrl', 'definerRole', 'workerRole'] as const;
+const ROLE = /^[a-z_][a-z0-9_]{0,62}$/;
 
 function read(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const value = env[name]?.trim();
@@ -111,6 +121,13 @@ function databases(env: NodeJS.ProcessEnv, fail: Fail): Record<string, TenantDat
     if (fields.workerUrl !== undefined) {
       endpoint.workerUrl = postgresUrl(fields.workerUrl, `"${key}".workerUrl`, bad);
     }
+    for (const field of ['definerRole', 'workerRole'] as const) {
+      const role = fields[field];
+      if (role === undefined) continue;
+      if (typeof role !== 'string' || !ROLE.test(role))
+        throw bad(`"${key}".${field} is not a role name (a-z or _ first, then a-z 0-9 _)`);
+      endpoint[field] = role;
+    }
     out[key] = endpoint;
   }
   return out;
@@ -144,4 +161,11 @@ export function tenantDatabaseMigrationTargets(
   return Object.entries(config.databases).flatMap(([key, e]) =>
     e.ownerUrl === undefined ? [] : [{ key, ownerUrl: e.ownerUrl }],
   );
+}
+
+/** Every configured tenant database with its key, in key order. */
+export function tenantDatabaseList(config: TenantDatabasesConfig): TenantDatabaseConfig[] {
+  return Object.keys(config.databases)
+    .sort()
+    .map((key) => ({ key, ...config.databases[key]! }));
 }

@@ -3,8 +3,11 @@ import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 
 /** A table holding an organization's rows, as the catalog describes it. */
 export interface TenantTable {
+  /** The table's schema as the archive names it: `public` for a placed table, whatever its placement. */
   readonly schema: string;
   readonly table: string;
+  /** The schema its rows are read from: the organization's own schema for a placed table of a schema placement. */
+  readonly readSchema: string;
   /** Primary key columns (keyset paging); empty when it has none. */
   readonly primaryKey: readonly string[];
   /** Whether the runtime role may read it (every tenant table so far; otherwise listed, not exported). */
@@ -85,10 +88,23 @@ export const NOT_EXPORTED: Readonly<Record<string, string>> = {
  * `organization_id` column (ordinary and partitioned tables, not the
  * partitions of a partitioned one: their rows are read through the parent), found in `pg_catalog` at the
  * moment of the export, so a table added by a later migration is exported without anyone listing it.
+ *
+ * Schema placements (docs/isolation-models.md): the schemas of organizations (`t_<32 hex>`) are skipped
+ * but for the scope's own, the one on its search path; a placed table is read from there and named as
+ * `public`'s (the archive, its redactions and its manifest are the same whatever the placement), and
+ * `public`'s table of the same name, which holds none of the organization's rows, is not listed twice.
  */
 export async function tenantTables(db: TenantDb): Promise<TenantTable[]> {
-  const res = await sql<{ schema: string; table: string; pk: string[] | null; readable: boolean }>`
-    select n.nspname as schema, c.relname as table,
+  const res = await sql<{
+    schema: string;
+    read_schema: string;
+    table: string;
+    pk: string[] | null;
+    readable: boolean;
+  }>`
+    select distinct on (1, c.relname)
+      case when n.nspname ~ '^t_[0-9a-f]{32}$' then 'public' else n.nspname::text end as schema,
+      n.nspname as read_schema, c.relname as table,
       (select array_agg(a2.attname::text order by k.ord)
          from pg_index i cross join lateral unnest(i.indkey) with ordinality k(attnum, ord)
          join pg_attribute a2 on a2.attrelid = c.oid and a2.attnum = k.attnum
@@ -99,10 +115,12 @@ export async function tenantTables(db: TenantDb): Promise<TenantTable[]> {
     join pg_attribute a on a.attrelid = c.oid and a.attname = 'organization_id' and not a.attisdropped
     where c.relkind in ('r', 'p') and not c.relispartition
       and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'
-    order by n.nspname, c.relname`.execute(db);
+      and (n.nspname !~ '^t_[0-9a-f]{32}$' or n.nspname = any (current_schemas(false)))
+    order by 1, c.relname, n.nspname ~ '^t_[0-9a-f]{32}$' desc`.execute(db);
   const own: TenantTable = {
     schema: 'public',
     table: 'organizations',
+    readSchema: 'public',
     primaryKey: ['id'],
     readable: true,
     tenantColumn: 'id',
@@ -115,6 +133,7 @@ export async function tenantTables(db: TenantDb): Promise<TenantTable[]> {
       .map((r) => ({
         schema: r.schema,
         table: r.table,
+        readSchema: r.read_schema,
         primaryKey: r.pk ?? [],
         readable: r.readable,
         tenantColumn: 'organization_id' as const,
@@ -135,7 +154,7 @@ export async function tablePage(
   after: Record<string, unknown> | null,
   limit: number,
 ): Promise<Record<string, unknown>[]> {
-  const rel = sql.id(t.schema, t.table);
+  const rel = sql.id(t.readSchema, t.table);
   const tenant = sql`t.${sql.id(t.tenantColumn)}`;
   if (t.primaryKey.length === 0) {
     const res = await sql<{ row: Record<string, unknown> }>`select to_jsonb(t) as row from ${rel} t

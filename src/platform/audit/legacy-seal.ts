@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type { Database } from '../db/schema.js';
 import { uuidv7 } from '../ids.js';
 import type { Principal } from '../tenancy/context.js';
+import { tenantSchemaName } from '../tenancy/placed-tables.js';
 import type { UserKeyStore } from '../user-keys/user-keys.js';
 import { isSealedPersonal } from '../user-keys/personal-seal.js';
 import { canonicalJson } from './canonical-json.js';
@@ -53,6 +54,10 @@ export interface LegacySealDeps {
    */
   readonly lockTimeoutMs?: number;
 }
+
+/** Puts the organization's own schema (when it has one) first on the transaction's search path. */
+const ORG_SCHEMA_PATH = `select pg_catalog.set_config('search_path', 'pg_catalog, ' || pg_catalog.quote_ident($1) || ', public', true)
+   from pg_catalog.pg_namespace where nspname = $1`;
 
 /** The `lock_timeout` of a rewrite's or a listing's transaction. */
 const lockTimeout = (deps: LegacySealDeps) =>
@@ -202,6 +207,9 @@ export async function sealLegacyChain(deps: LegacySealDeps, org: string | null):
   try {
     await c.query('begin');
     await c.query(lockTimeout(deps));
+    // An organization placed in its own schema has its chain there (migration 0039): its audit tables
+    // first on the path, the global ones from public, for this transaction.
+    if (org) await c.query(ORG_SCHEMA_PATH, [tenantSchemaName(org)]);
     const owner = await c.query<{ ok: boolean }>(
       `select pg_has_role(current_user, relowner, 'USAGE') as ok from pg_class where oid = $1::regclass`,
       [t.events],
@@ -395,12 +403,22 @@ export async function sealLegacyAll(
   try {
     await c.query('begin');
     await c.query(lockTimeout(deps));
-    await c.query('alter table audit_chain_heads no force row level security');
-    ids = (
-      await c.query<{ organization_id: string }>(
-        'select organization_id from audit_chain_heads order by organization_id',
-      )
-    ).rows.map((r) => r.organization_id);
+    // public's heads and those of every organization schema (schema placements) the owner owns.
+    const schemas = await c.query<{ s: string }>(
+      `select n.nspname::text as s from pg_catalog.pg_namespace n
+        where n.nspname ~ '^t_[0-9a-f]{32}$' and n.nspowner = current_user::regrole
+          and exists (select 1 from pg_catalog.pg_class k where k.relnamespace = n.oid and k.relname = 'audit_chain_heads')
+        order by 1`,
+    );
+    const found = new Set<string>();
+    for (const s of ['public', ...schemas.rows.map((r) => r.s)]) {
+      await c.query(`alter table "${s}".audit_chain_heads no force row level security`);
+      const heads = await c.query<{ organization_id: string }>(
+        `select organization_id from "${s}".audit_chain_heads`,
+      );
+      for (const r of heads.rows) found.add(r.organization_id);
+    }
+    ids = [...found].sort();
   } finally {
     await c.query('rollback').catch(() => {});
     c.release();

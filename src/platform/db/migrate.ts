@@ -61,6 +61,11 @@ export function knownMigrations(): string[] {
   return migrations.map(([name]) => name);
 }
 
+/** The last migration this build knows: what the control database and every placement are brought to. */
+export function latestMigration(): string {
+  return migrations[migrations.length - 1]![0];
+}
+
 /** True when every known migration is applied (read through the runtime role, which may SELECT the table). */
 export async function migrationsCurrent(pool: pg.Pool): Promise<boolean> {
   const res = await pool.query<{ name: string }>('select name from kysely_migration');

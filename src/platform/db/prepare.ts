@@ -2,11 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config.js';
 import { bootstrapDatabase, type RoleNames } from './bootstrap.js';
 import { startEmbeddedPostgres } from './embedded.js';
 import { migrateToLatest } from './migrate.js';
+import { syncSchemaPlacements } from './placement-migrations.js';
+import { syncPlacementSchema } from '../tenancy/placement-schema.js';
 import { bootstrapKeyVault, keyVaultNamesFor } from '../tenant-keys/key-vault-bootstrap.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
 import { movePersonalKeysToVault } from '../user-keys/move-to-vault.js';
@@ -29,6 +32,8 @@ export interface PreparedDatabase {
    */
   readonly keyVaultUrl: string | undefined;
   readonly roles: RoleNames;
+  /** The migrations this preparation applied to the control database. */
+  readonly applied: readonly string[];
   readonly embedded: boolean;
   /** Stops the embedded cluster (no-op for an external database). */
   stop(): Promise<void>;
@@ -74,13 +79,56 @@ async function moveKeysToVault(migrationUrl: string, keyVaultUrl: string | undef
   }
 }
 
+/** How `prepareDatabase` treats schema placements. */
+export interface PrepareOptions {
+  /**
+   * Synchronize every schema placement that is behind after the migrations (default true: `npm start`).
+   * `npx saasready migrate` does it itself, printing each one.
+   */
+  readonly syncPlacements?: boolean;
+}
+
+/**
+ * After the control database's migrations, every schema placement that is behind is synchronized
+ * (docs/isolation-models.md "Migrations across placements"), with the owner credentials the start holds
+ * anyway. One that fails is logged and the server still starts: `/readyz` reports it behind until
+ * `npx saasready migrate` (or the next start) brings it up; the other organizations are served.
+ */
+async function syncPlacementsAtStart(migrationUrl: string, roles: RoleNames, log: Logger) {
+  const owner = new pg.Pool({ connectionString: migrationUrl, max: 1 });
+  try {
+    const { outcomes, failed } = await syncSchemaPlacements({
+      owner,
+      roles,
+      sync: syncPlacementSchema,
+      onOutcome: (o) => {
+        const fields = { schema: o.placement.schemaName, organization: o.placement.slug };
+        if (o.error !== undefined)
+          log.error(
+            { ...fields, version: o.version, cause: o.error },
+            'schema placement not synchronized: run npx saasready migrate',
+          );
+        else log.info({ ...fields, changes: o.changes, version: o.version }, 'schema placement synchronized');
+      },
+    });
+    if (outcomes.length > 0)
+      log.info({ synchronized: outcomes.length - failed, failed }, 'schema placements');
+  } finally {
+    await owner.end();
+  }
+}
+
 /**
  * Embedded mode: start the cluster in `<dataDir>/pg`, create the roles and the `saasready` database on
  * first start, migrate. External mode: migrate with MIGRATION_DATABASE_URL (the owner role), serve with
  * DATABASE_URL (the runtime role) and run jobs with WORKER_DATABASE_URL (the worker role); nothing is
  * started.
  */
-export async function prepareDatabase(config: AppConfig, log: Logger): Promise<PreparedDatabase> {
+export async function prepareDatabase(
+  config: AppConfig,
+  log: Logger,
+  options: PrepareOptions = {},
+): Promise<PreparedDatabase> {
   if (config.database.mode === 'external') {
     const keyVaultUrl = config.tenantKeys.keyVaultUrl;
     const roles: RoleNames = {
@@ -90,6 +138,8 @@ export async function prepareDatabase(config: AppConfig, log: Logger): Promise<P
       worker: userOf(config.database.workerUrl),
     };
     const applied = await migrateToLatest(config.database.migrationUrl, roles);
+    if (options.syncPlacements !== false)
+      await syncPlacementsAtStart(config.database.migrationUrl, roles, log);
     await moveKeysToVault(config.database.migrationUrl, keyVaultUrl, log);
     log.info({ applied }, 'migrations current');
     return {
@@ -97,6 +147,7 @@ export async function prepareDatabase(config: AppConfig, log: Logger): Promise<P
       workerUrl: config.database.workerUrl,
       keyVaultUrl,
       roles,
+      applied,
       embedded: false,
       stop: async () => {},
     };
@@ -123,6 +174,7 @@ export async function prepareDatabase(config: AppConfig, log: Logger): Promise<P
       password: passwords.keyVault,
     });
     const applied = await migrateToLatest(urls.migrationUrl, EMBEDDED_ROLES);
+    if (options.syncPlacements !== false) await syncPlacementsAtStart(urls.migrationUrl, EMBEDDED_ROLES, log);
     await moveKeysToVault(urls.migrationUrl, keyVaultUrl, log);
     log.info({ applied, port: config.database.port }, 'embedded PostgreSQL ready, migrations current');
     return {
@@ -130,6 +182,7 @@ export async function prepareDatabase(config: AppConfig, log: Logger): Promise<P
       workerUrl: urls.workerUrl,
       keyVaultUrl,
       roles: EMBEDDED_ROLES,
+      applied,
       embedded: true,
       stop: () => cluster.stop(),
     };

@@ -149,6 +149,8 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_priv_api_key_by_key_id(text,bytea): EXECUTE',
   'function app_priv_invitation_by_token(bytea): EXECUTE',
   'function app_priv_organization_id_by_slug(text): EXECUTE',
+  // How many schema placements are behind the code's migrations, for /readyz: a count only (0042).
+  'function app_priv_placements_behind(text): EXECUTE',
   'function app_priv_platform_meter_create(text,text,text,text,text): EXECUTE',
   'function app_priv_platform_meter_update(text,text,text,boolean): EXECUTE',
   'function app_priv_platform_organizations(uuid,integer,text): EXECUTE',

@@ -181,6 +181,10 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_enqueue_job',
       // Numbers and finalizes a draft invoice: only inside that organization's scope (migration 0019).
       'app_invoice_finalize',
+      // Every placement that is not pooled, and a schema's synchronized version (0042): the owner role's
+      // migrations only (`npx saasready migrate`, the synchronization at start).
+      'app_migrate_placements',
+      'app_migrate_record_schema_version',
       // Where an organization's placed tables are, and every schema holding them (0038): helpers of the
       // definer's own functions, executable by no other role.
       'app_placement_schemas',
@@ -212,6 +216,8 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_priv_deletion_start',
       'app_priv_invitation_by_token',
       'app_priv_organization_id_by_slug',
+      // How many schema placements are behind the code's migrations: a count for /readyz (0042).
+      'app_priv_placements_behind',
       // Meter catalog writes: only in a platform administrator's platform scope.
       'app_priv_platform_meter_create',
       'app_priv_platform_meter_update',
@@ -245,7 +251,11 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
     for (const f of fns.rows) {
       expect(f.prosecdef).toBe(true);
       expect(f.acl).not.toMatch(/(^|,)=X/); // no EXECUTE for PUBLIC
-      if (f.proname.startsWith('app_placement_')) {
+      if (f.proname.startsWith('app_migrate_')) {
+        expect(f.acl).toContain(`${db.roles.owner}=X`);
+        expect(f.acl).not.toContain(`${db.roles.worker}=`);
+        expect(f.acl).not.toContain(`${db.roles.runtime}=`);
+      } else if (f.proname.startsWith('app_placement_')) {
         expect(f.acl).not.toContain(`${db.roles.worker}=`);
         expect(f.acl).not.toContain(`${db.roles.runtime}=`);
       } else if (

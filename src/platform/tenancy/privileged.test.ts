@@ -127,6 +127,20 @@ describe('definer functions refuse outside their contract', () => {
     await expect(inScopeOfB('select app_priv_organization_id_by_slug($1)', [slug])).rejects.toThrow(refused);
   });
 
+  it('app_priv_placements_behind: a count outside a scope, refused inside one or without a migration name', async () => {
+    const n = await app.query<{ n: number }>('select app_priv_placements_behind($1) as n', ['0042-x']);
+    expect(n.rows[0]!.n).toBeGreaterThanOrEqual(0);
+    await expect(inScopeOfB('select app_priv_placements_behind($1)', ['0042-x'])).rejects.toThrow(refused);
+    await expect(app.query("select app_priv_placements_behind('x'' or true')")).rejects.toThrow(
+      /must name a migration/,
+    );
+    // The owner role's listing and recording are not the runtime role's.
+    await expect(app.query('select * from app_migrate_placements()')).rejects.toThrow(/permission denied/);
+    await expect(
+      app.query('select app_migrate_record_schema_version($1, $2)', [orgA, '0042-x']),
+    ).rejects.toThrow(/permission denied/);
+  });
+
   it('app_priv_invitation_by_token: only with the token, never inside a scope', async () => {
     expect(await tenancy.privileged.invitationByToken(sha(inviteToken))).toMatchObject({
       organizationId: orgA,

@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
+import { placeInSchema } from '../../../test/support/placements.js';
+import { connect, testDb } from '../../../test/support/tenancy.js';
+import { TEST_KEK } from '../../../test/support/job-key.js';
+import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
+import { createAuditService, type AuditService } from '../../modules/audit/audit.service.js';
+import { createBareOrganization } from '../../modules/organizations/organization-records.js';
+import type { Database } from '../db/schema.js';
+import { uuidv7 } from '../ids.js';
+import { runWithContext, type Principal, type TenantCtx } from '../tenancy/context.js';
+import { tenantSchemaName } from '../tenancy/placed-tables.js';
+import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
+import { createKeyVault } from '../tenant-keys/key-vault.js';
+import { createLocalKms } from '../tenant-keys/kms-local.js';
+import { createUserKeyStore } from '../user-keys/user-keys.js';
+import { sealLegacyAll, type LegacySealDeps } from './legacy-seal.js';
+import { recordAudit } from './record.js';
+import { sealPending } from './seal.js';
+import { createAuditSigner, createAuditVerifier } from './signing.js';
+
+/**
+ * `audit seal-legacy` with an organization placed in its own schema, on a database of its own: the run
+ * lists its chain from its schema and rewrites it there (the owner role, the schema's own tables), and the
+ * chain verifies afterwards.
+ */
+describe('audit seal-legacy: a schema-placed organization', () => {
+  let own: ProvisionedDatabase;
+  let tenancy: Tenancy;
+  let admin: pg.Client;
+  let ownerPool: pg.Pool;
+  let db: Kysely<Database>;
+  let vault: ReturnType<typeof createKeyVault>;
+  let audit: AuditService;
+  let deps: LegacySealDeps;
+  const userId = uuidv7();
+  const ip = `2001:db8:${randomBytes(2).toString('hex')}::1`;
+  const ctx = (org: string, actor: Principal): TenantCtx => ({ tenantId: org, actor, requestId: 'lgp' });
+
+  beforeAll(async () => {
+    own = await provisionDatabase(testDb().superuserUrl, 'sr_place_legacy');
+    tenancy = createTenancy({ url: own.url, poolSize: 2 });
+    admin = await connect(own.adminUrl);
+    ownerPool = new pg.Pool({ connectionString: own.migrationUrl, max: 2 });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: ownerPool }) });
+    vault = createKeyVault({ url: own.keyVaultUrl });
+    await vault.ensureSchema();
+    const store = createUserKeyStore({
+      kms: createLocalKms(TEST_KEK, []),
+      vault: vault.persons,
+      subjectSecret: randomBytes(32),
+      ttlMs: 0,
+    });
+    const key = await testJwtKey();
+    const signer = createAuditSigner(key);
+    const verifier = createAuditVerifier([signer.publicKey]);
+    audit = createAuditService({ withTenant: tenancy.withTenant, signer, verifier, userKeys: store });
+    deps = { pool: ownerPool, db, userKeys: store, signingKey: key, verifier };
+    await admin.query('insert into users (id, email, email_normalized) values ($1, $2, $2)', [
+      userId,
+      `lgp-${userId}@example.test`,
+    ]);
+  }, 120_000);
+  afterAll(async () => {
+    await admin?.end();
+    await db?.destroy();
+    await tenancy?.close();
+    await vault?.close();
+    if (own) await dropProvisioned(own);
+  });
+
+  it('lists and rewrites its chain in its schema; the chain verifies', async () => {
+    const org = (await createBareOrganization(tenancy.withTenant, { slug: 'lgp', name: 'L' })).id;
+    await placeInSchema(own.adminUrl, own.migrationUrl, own.roles, org);
+    tenancy.router.invalidate(org);
+    const schema = tenantSchemaName(org);
+    const user: Principal = { kind: 'user', userId };
+    // As a pre-0028 deployment wrote them: no key store registered, the fields in clear.
+    for (const action of ['thing.created', 'thing.updated']) {
+      await runWithContext({ requestId: 'lgp', principal: user, ip, userAgent: 'ua' }, () =>
+        tenancy.withTenant(org, (d) =>
+          recordAudit(d, ctx(org, user), { action, target: { type: 'thing', id: 't1' } }),
+        ),
+      );
+    }
+    await sealPending(tenancy.withTenant, org);
+    await audit.checkpoint(ctx(org, user));
+    const clear = async () =>
+      (
+        await admin.query<{ n: number }>(
+          `select count(*)::int as n from "${schema}".audit_events where organization_id = $1 and ip = $2`,
+          [org, ip],
+        )
+      ).rows[0]!.n;
+    expect(await clear()).toBe(2);
+
+    const results = await sealLegacyAll(deps);
+    expect(results.find((r) => r.chain === org)).toMatchObject({
+      status: 'rewritten',
+      entriesRewritten: 2,
+      checkpointsResigned: 1,
+    });
+    expect(await clear()).toBe(0);
+    const v = await audit.verify(ctx(org, user));
+    expect(v).toMatchObject({ valid: true, entriesChecked: 2, checkpointsChecked: 1 });
+    const page = await audit.list(ctx(org, user), {});
+    expect(page.data.map((e) => e.ip)).toEqual([ip, ip]);
+    // Its tables keep their protections once the run's transaction ended.
+    const rls = await admin.query<{ force: boolean }>(
+      `select relforcerowsecurity as force from pg_class where oid = $1::regclass`,
+      [`"${schema}".audit_events`],
+    );
+    expect(rls.rows[0]!.force).toBe(true);
+  });
+});

@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, testDb } from '../../../test/support/tenancy.js';
+import {
+  bootstrapDatabase,
+  dropDatabase,
+  withDatabase,
+  type DatabaseUrls,
+  type RoleNames,
+} from './bootstrap.js';
+import { knownMigrations, latestMigration } from './migrate.js';
+import {
+  migrateTenantDatabases,
+  tenantDatabasesBehind,
+  tenantDatabasesRefusal,
+} from './tenant-database-migrations.js';
+import type { TenantDatabaseConfig } from '../config-tenant-databases.js';
+
+/**
+ * A dedicated tenant database (TENANT_DATABASES) that is behind: refused at start with its name, brought
+ * up by the same migrations as the control database, a broken one reported while the others still run.
+ */
+describe('tenant databases carry the control database migrations', () => {
+  const control = testDb();
+  const stem = `sr_tdb_${randomBytes(4).toString('hex')}`;
+  const roles: RoleNames = {
+    owner: `${stem}_owner`,
+    runtime: `${stem}_app`,
+    definer: `${stem}_definer`,
+    worker: `${stem}_worker`,
+  };
+  let urls: DatabaseUrls;
+  let eu1: TenantDatabaseConfig;
+
+  beforeAll(async () => {
+    const pw = () => randomBytes(12).toString('hex');
+    // A database that exists, with its roles, and has never been migrated.
+    urls = await bootstrapDatabase({
+      superuserUrl: control.superuserUrl,
+      database: stem,
+      roles,
+      passwords: { owner: pw(), runtime: pw(), worker: pw() },
+    });
+    eu1 = {
+      key: 'eu1',
+      url: urls.url,
+      ownerUrl: urls.migrationUrl,
+      definerRole: roles.definer,
+      workerRole: roles.worker,
+    };
+  });
+  afterAll(async () => {
+    await dropDatabase(control.superuserUrl, stem, roles);
+  });
+
+  it('one behind is refused at start, naming it and the command; migrate brings it up, a broken one is reported', async () => {
+    const behind = await tenantDatabasesBehind([eu1]);
+    expect(behind).toEqual([{ key: 'eu1', version: null, current: false }]);
+    expect(tenantDatabasesRefusal(behind)).toBe(
+      `tenant database "eu1" is at no migration, this version needs ${latestMigration()}: run \`npx saasready migrate\` (see docs/isolation-models.md, "Migrations across placements")`,
+    );
+
+    const broken = { key: 'bad', url: urls.url, ownerUrl: urls.migrationUrl.replace(/:[^:@]+@/, ':wrong@') };
+    const seen: string[] = [];
+    const result = await migrateTenantDatabases({
+      databases: [broken, eu1],
+      controlRoles: control.roles,
+      onOutcome: (o) => seen.push(o.key),
+    });
+    expect(seen).toEqual(['bad', 'eu1']);
+    expect(result.failed).toBe(1);
+    expect(result.outcomes[0]).toMatchObject({ key: 'bad', applied: [], version: null });
+    expect(result.outcomes[0]!.error).toMatch(/password authentication failed/);
+    expect(result.outcomes[1]).toEqual({
+      key: 'eu1',
+      applied: knownMigrations(),
+      version: latestMigration(),
+    });
+
+    expect(await tenantDatabasesBehind([eu1])).toEqual([]);
+    expect(tenantDatabasesRefusal([])).toBeUndefined();
+    // Unreadable (here: a wrong password) is not "current": the server does not start on it either.
+    const unreadable = await tenantDatabasesBehind([{ ...eu1, url: broken.ownerUrl }]);
+    expect(tenantDatabasesRefusal(unreadable)).toMatch(
+      /^tenant database "eu1" cannot be checked \(.*password authentication failed.*\): run `npx saasready migrate`/,
+    );
+  }, 120_000);
+
+  it('one a migration behind says where it is', async () => {
+    const admin = await connect(withDatabase(control.superuserUrl, stem));
+    const last = latestMigration();
+    const row = await admin.query('delete from kysely_migration where name = $1 returning *', [last]);
+    try {
+      const behind = await tenantDatabasesBehind([eu1]);
+      expect(behind).toEqual([{ key: 'eu1', version: knownMigrations().at(-2), current: false }]);
+      expect(tenantDatabasesRefusal(behind)).toMatch(
+        new RegExp(`^tenant database "eu1" is at ${knownMigrations().at(-2)}, this version needs ${last}: `),
+      );
+    } finally {
+      await admin.query('insert into kysely_migration (name, timestamp) values ($1, $2)', [
+        last,
+        (row.rows[0] as { timestamp: string }).timestamp,
+      ]);
+      await admin.end();
+    }
+  });
+});
