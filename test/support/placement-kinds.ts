@@ -8,6 +8,7 @@ import { createTenancy, type Tenancy } from '../../src/platform/tenancy/tenancy.
 import { placeInSchema } from './placements.js';
 import type { ProvisionedDatabase } from './provision.js';
 import { sharedDatabase } from './shared-databases.js';
+import { connect } from './tenancy.js';
 
 /**
  * Where a tenancy suite runs for each placement kind (issue 13: every tenancy test runs for each):
@@ -45,8 +46,15 @@ export async function kindDatabase(kind: PlacementKind): Promise<KindDatabase> {
     tenancy: (poolSize) => createTenancy({ url: db.url, poolSize }),
     async place(tenancy, ...orgIds) {
       if (kind !== 'schema') return;
-      // Concurrently: each placement is DDL on its own schema and a move of its own rows.
-      await Promise.all(orgIds.map((id) => placeInSchema(db.adminUrl, db.migrationUrl, db.roles, id)));
+      // One placement at a time in the database, across the run's files: a schema's sync (DDL) running
+      // while another organization's rows move was seen to end in "deadlock detected".
+      const lock = await connect(db.adminUrl);
+      try {
+        await lock.query('select pg_advisory_lock(hashtext($1))', ['test placements']);
+        for (const id of orgIds) await placeInSchema(db.adminUrl, db.migrationUrl, db.roles, id);
+      } finally {
+        await lock.end(); // ends the session, and with it the lock
+      }
       for (const id of orgIds) tenancy.router.invalidate(id);
     },
     schemaOf: (orgId) => (kind === 'schema' ? tenantSchemaName(orgId) : 'public'),
