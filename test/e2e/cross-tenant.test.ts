@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
 import { sql } from 'kysely';
 import { routeAuthTable } from '../../src/platform/http/auth.js';
 import { closeJanuary } from '../../src/modules/billing/invoice-fixture.test-support.js';
@@ -21,19 +22,54 @@ import {
   type Method,
   type User,
 } from './helpers.js';
+import { kindDatabase, type KindDatabase } from '../support/placement-kinds.js';
+import { connect } from '../support/tenancy.js';
+import { placedTables } from '../../src/platform/tenancy/placed-tables.js';
 
 interface Call {
   url: string;
   body?: unknown;
 }
 
+type Kind = 'pooled' | 'schema';
+
+/** One app per database, shared by the variants on it: the suite's (both pooled), and the placements
+ *  database (shared-databases.ts) once either organization is schema-placed. */
+const apps = new Map<Kind, Promise<{ c: E2eApp; where: KindDatabase }>>();
+function appOn(kind: Kind) {
+  let app = apps.get(kind);
+  if (!app) {
+    app = kindDatabase(kind).then(async (where) => ({
+      where,
+      c: await startApp(kind === 'pooled' ? {} : { database: where.db }),
+    }));
+    apps.set(kind, app);
+  }
+  return app;
+}
+afterAll(async () => {
+  for (const app of apps.values()) await stopApp((await app).c);
+});
+
 /**
  * The owner of organization A (every permission there) aims every tenant route at organization B, where
  * they are not a member: by B's headers, path and subdomain (404, as for a missing organization), and by
- * B's resource ids while acting in A (404, as for a missing resource). Nothing of B changes.
+ * B's resource ids while acting in A (404, as for a missing resource). Nothing of B changes. For each
+ * placement of the victim, and of the attacker: B in its own schema (its placed tables there, created
+ * by B's owner through the routes), and A in its own schema against a pooled B.
  */
-describe('e2e: cross-tenant access', () => {
+describe.each([
+  { a: 'pooled', b: 'pooled' },
+  { a: 'pooled', b: 'schema' },
+  { a: 'schema', b: 'pooled' },
+] as const)('e2e: cross-tenant access, A $a, B $b', (kinds) => {
   let c: E2eApp;
+  let where: KindDatabase;
+  /** A's and B's ids, those of them the variant places in a schema. */
+  const schemaPlaced = () => [
+    ...(kinds.a === 'schema' ? [a.id] : []),
+    ...(kinds.b === 'schema' ? [b.id] : []),
+  ];
   let attacker: User;
   let ownerB: User;
   let a: { id: string; slug: string };
@@ -215,11 +251,13 @@ describe('e2e: cross-tenant access', () => {
   };
 
   beforeAll(async () => {
-    c = await startApp();
+    ({ c, where } = await appOn(kinds.a === 'schema' || kinds.b === 'schema' ? 'schema' : 'pooled'));
     attacker = await signUp(c, 'attacker');
     ownerB = await signUp(c, 'owner-b');
     a = await createOrg(attacker.browser, 'xa');
     b = await createOrg(ownerB.browser, 'xb');
+    // Placed before anything else of theirs is written: every row below goes through the placement.
+    await where.place(c.tenancy, ...schemaPlaced());
     await createProject(attacker.browser, a.id, 'A project');
     projectB = await createProject(ownerB.browser, b.id, 'B project');
     const role = await ownerB.browser.post(
@@ -238,7 +276,7 @@ describe('e2e: cross-tenant access', () => {
     apiKeyB = keyB.json<{ id: string; secret: string }>().id;
     rememberSecret(keyB.json<{ secret: string }>().secret);
     flagB = `xt-${randomUUID().slice(0, 8)}.beta`;
-    const platformAdmin = await signUpPlatformAdmin(c);
+    const platformAdmin = await signUpPlatformAdmin(c, undefined, where.db.migrationUrl);
     const flag = await platformAdmin.browser.post('/v1/platform/flags', {
       key: flagB,
       kind: 'boolean',
@@ -288,7 +326,6 @@ describe('e2e: cross-tenant access', () => {
     expect((await attacker.browser.post('/v1/session/switch', { organization: a.id })).statusCode).toBe(200);
     snapshotB = await stateOfB();
   });
-  afterAll(() => stopApp(c));
 
   it('every tenant route of the app is exercised here', () => {
     const known = Object.keys(callsWith(idsOfB()));
@@ -468,4 +505,27 @@ describe('e2e: cross-tenant access', () => {
     expect(aNow.roles.map((r) => r.key)).toEqual(['planted']);
     expect(aNow.overrides).toEqual([{ flag_key: flagB, value: true }]);
   });
+
+  if (kinds.a === 'schema' || kinds.b === 'schema')
+    it("a schema-placed organization's rows are all in its schema: none in public's placed tables", async () => {
+      const admin: pg.Client = await connect(where.db.adminUrl);
+      try {
+        for (const org of schemaPlaced()) {
+          for (const t of await placedTables(admin)) {
+            const n = await admin.query<{ n: number }>(
+              `select count(*)::int as n from public.${t} where organization_id = $1`,
+              [org],
+            );
+            expect({ t, n: n.rows[0]!.n }).toEqual({ t, n: 0 });
+          }
+          const own = await admin.query<{ n: number }>(
+            `select count(*)::int as n from ${where.schemaOf(org)}.projects where organization_id = $1`,
+            [org],
+          );
+          expect(own.rows[0]!.n).toBeGreaterThan(0);
+        }
+      } finally {
+        await admin.end();
+      }
+    });
 });

@@ -9,6 +9,7 @@ import {
   type ProvisionedDatabase,
 } from './provision.js';
 import { ensureRedis } from './redis.js';
+import { dropSharedDatabases } from './shared-databases.js';
 import type { MailSink } from './mailbox.js';
 import { startSmtpServer } from './smtp.js';
 
@@ -37,6 +38,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('mail', { url: smtp.url, dir: mailDir });
   process.env.TEST_REDIS_URL = redis.url;
   return async () => {
+    await dropSharedDatabases(db);
     await dropProvisioned(db);
     await cluster?.stop();
     await redis.stop();

@@ -1,21 +1,31 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { connect, testDb } from '../../../test/support/tenancy.js';
-import { REACHABLE_RELATIONS, unprotectedTenantTables } from '../../../test/support/catalog.js';
+import { kindDatabase, PLACEMENT_KINDS } from '../../../test/support/placement-kinds.js';
+import type { ProvisionedDatabase } from '../../../test/support/provision.js';
+import { placedTables } from './placed-tables.js';
+import {
+  REACHABLE_RELATIONS,
+  REACHABLE_SCHEMAS,
+  unprotectedTenantTables,
+} from '../../../test/support/catalog.js';
 import { GLOBAL_RELATIONS } from '../db/runtime-grants.js';
 
-describe('catalog: every tenant table is protected', () => {
+/**
+ * The catalog as it is, for each placement kind: `pooled` (the suite's database), `schema` (a control
+ * database with organizations placed in schemas of their own: every placement schema is checked like
+ * public) and `database` (a dedicated tenant database: its runtime role is as powerless).
+ */
+describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (kind) => {
   let admin: pg.Client;
-  let owner: pg.Client;
-  const db = testDb();
+  let db: ProvisionedDatabase;
 
   beforeAll(async () => {
+    db = (await kindDatabase(kind)).db;
     admin = await connect(db.adminUrl);
-    owner = await connect(db.migrationUrl);
   });
   afterAll(async () => {
-    await admin.end();
-    await owner.end();
+    await admin?.end();
   });
 
   it('finds tenant tables, and every one has forced RLS, the index and the policy', async () => {
@@ -69,68 +79,6 @@ describe('catalog: every tenant table is protected', () => {
     ]);
   });
 
-  /** Runs `fn` as the owner in a transaction that is rolled back. */
-  async function throwaway(fn: () => Promise<void>): Promise<void> {
-    await owner.query('begin');
-    try {
-      await fn();
-    } finally {
-      await owner.query('rollback');
-    }
-  }
-  const problems = () => unprotectedTenantTables(owner, db.roles.runtime);
-
-  it('fails on a widening policy next to the right one (wide_open USING (true) on projects)', async () => {
-    await throwaway(async () => {
-      await owner.query('create policy wide_open on projects using (true)');
-      expect(await problems()).toEqual([
-        'projects: unexpected policy wide_open: granted to PUBLIC, USING true, WITH CHECK -',
-      ]);
-    });
-    await throwaway(async () => {
-      await owner.query('create policy wide_open on organizations using (true)');
-      expect(await problems()).toEqual([
-        'organizations: unexpected policy wide_open: granted to PUBLIC, USING true, WITH CHECK -',
-      ]);
-    });
-  });
-
-  it('fails on any extra policy: restrictive, another command, another role, even in the right form', async () => {
-    const rt = `"${db.roles.runtime}"`;
-    await throwaway(async () => {
-      await owner.query(`create policy r on projects as restrictive for select to ${rt}
-        using (organization_id = app_current_tenant())`);
-      await owner.query(
-        `create policy s on roles for select to ${rt} using (organization_id = app_current_tenant())`,
-      );
-      await owner.query(
-        `create policy o on memberships to "${db.roles.owner}" using (true) with check (true)`,
-      );
-      await owner.query(`create policy twin on invitations as permissive for all to ${rt}
-        using (organization_id = app_current_tenant()) with check (organization_id = app_current_tenant())`);
-      expect(await problems()).toEqual([
-        'invitations: more than one tenant policy',
-        `memberships: unexpected policy o: roles ${db.roles.owner}, USING true, WITH CHECK true`,
-        'projects: unexpected policy r: restrictive, command r, USING (organization_id = app_current_tenant()), WITH CHECK -',
-        'roles: unexpected policy s: command r, USING (organization_id = app_current_tenant()), WITH CHECK -',
-      ]);
-    });
-  });
-
-  it('fails on the tenant policy granted to PUBLIC, and on a missing FORCE or ENABLE', async () => {
-    await throwaway(async () => {
-      await owner.query('alter policy tenant_isolation on projects to public');
-      await owner.query('alter table roles no force row level security');
-      await owner.query('alter table memberships disable row level security');
-      expect(await problems()).toEqual([
-        'memberships: rls not enabled',
-        'projects: no policy with USING and WITH CHECK on app_current_tenant() for the runtime role',
-        'projects: unexpected policy tenant_isolation: granted to PUBLIC, USING (organization_id = app_current_tenant()), WITH CHECK (organization_id = app_current_tenant())',
-        'roles: rls not forced',
-      ]);
-    });
-  });
-
   it('declares every reachable relation without organization_id global, with a reason, and nothing stale', async () => {
     const reachable = await admin.query<{ name: string; tenant: boolean }>(
       `select case when n.nspname = 'public' then '' else n.nspname || '.' end || c.relname as name,
@@ -143,71 +91,6 @@ describe('catalog: every tenant table is protected', () => {
     const global = reachable.rows.filter((r) => !r.tenant).map((r) => r.name);
     expect(Object.keys(GLOBAL_RELATIONS).sort()).toEqual(global);
     for (const reason of Object.values(GLOBAL_RELATIONS)) expect(reason.length).toBeGreaterThan(10);
-  });
-
-  it('fails on a relation the runtime role can reach that is keyed by another column (org_id) and not declared global', async () => {
-    await throwaway(async () => {
-      await owner.query('create table throwaway_org (org_id uuid not null primary key, secret text)');
-      expect(await problems()).toEqual([]); // unreachable: not a problem
-      await owner.query(`grant select, insert on throwaway_org to "${db.roles.runtime}"`);
-      expect(await problems()).toEqual([
-        'throwaway_org: no index leading with organization_id',
-        'throwaway_org: no policy with USING and WITH CHECK on app_current_tenant() for the runtime role',
-        'throwaway_org: reachable by the runtime role, not declared global, and no organization_id column',
-        'throwaway_org: rls not enabled',
-        'throwaway_org: rls not forced',
-      ]);
-      // Declared global (with a reason, in runtime-grants.ts), it is no longer taken for a tenant table.
-      expect(
-        await unprotectedTenantTables(owner, db.roles.runtime, [
-          ...Object.keys(GLOBAL_RELATIONS),
-          'throwaway_org',
-        ]),
-      ).toEqual([]);
-    });
-  });
-
-  it('covers every schema the runtime role can reach, not only public', async () => {
-    await throwaway(async () => {
-      await owner.query('create schema throwaway_schema');
-      await owner.query('create table throwaway_schema.t (organization_id uuid not null)');
-      expect(await problems()).toEqual([]); // unreachable: not a problem
-      await owner.query(`grant usage on schema throwaway_schema to "${db.roles.runtime}"`);
-      expect(await problems()).toEqual([
-        'throwaway_schema.t: no index leading with organization_id',
-        'throwaway_schema.t: no policy with USING and WITH CHECK on app_current_tenant() for the runtime role',
-        'throwaway_schema.t: rls not enabled',
-        'throwaway_schema.t: rls not forced',
-      ]);
-    });
-  });
-
-  it('fails when a table with organization_id lacks the protection (throwaway table)', async () => {
-    await owner.query('begin');
-    try {
-      await owner.query('create table throwaway_unprotected (organization_id uuid not null, x int)');
-      const problems = await unprotectedTenantTables(owner, db.roles.runtime);
-      expect(problems).toEqual(
-        expect.arrayContaining([
-          'throwaway_unprotected: rls not enabled',
-          'throwaway_unprotected: rls not forced',
-          'throwaway_unprotected: no index leading with organization_id',
-        ]),
-      );
-      await owner.query('alter table throwaway_unprotected enable row level security');
-      await owner.query('alter table throwaway_unprotected force row level security');
-      await owner.query('create index on throwaway_unprotected (organization_id)');
-      // A policy in the forbidden form (no nullif) does not count as protection.
-      await owner.query(
-        `create policy p on throwaway_unprotected using (organization_id = current_setting('app.tenant_id')::uuid)`,
-      );
-      expect(await unprotectedTenantTables(owner, db.roles.runtime)).toEqual([
-        'throwaway_unprotected: no policy with USING and WITH CHECK on app_current_tenant() for the runtime role',
-        "throwaway_unprotected: unexpected policy p: granted to PUBLIC, USING (organization_id = (current_setting('app.tenant_id'::text))::uuid), WITH CHECK -",
-      ]);
-    } finally {
-      await owner.query('rollback');
-    }
   });
 
   it('the policy function has the required form: STABLE, nullif, no sub-select', async () => {
@@ -245,13 +128,17 @@ describe('catalog: every tenant table is protected', () => {
   });
 
   it('usage_events: every daily partition carries the forced RLS and the policy, and the runtime role holds no privilege on any', async () => {
+    // Public's and every placement schema's.
     const parts = await admin.query<{ relname: string; rls: boolean; forced: boolean; acl: string | null }>(
-      `select c.relname, c.relrowsecurity as rls, c.relforcerowsecurity as forced,
+      `select c.oid::regclass::text as relname, c.relrowsecurity as rls, c.relforcerowsecurity as forced,
               array_to_string(c.relacl, ',') as acl
          from pg_inherits i join pg_class c on c.oid = i.inhrelid
-        where i.inhparent = 'usage_events'::regclass order by 1`,
+        where i.inhparent in (select oid from pg_class where relname = 'usage_events' and relkind = 'p')
+        order by 1`,
     );
-    expect(parts.rows.length).toBeGreaterThanOrEqual(16); // the lateness window, today, a week ahead
+    const pub = parts.rows.filter((p) => !p.relname.includes('.'));
+    expect(pub.length).toBeGreaterThanOrEqual(16); // the lateness window, today, a week ahead
+    if (kind === 'schema') expect(parts.rows.length).toBeGreaterThanOrEqual(2 * pub.length);
     for (const p of parts.rows) {
       expect({ p: p.relname, rls: p.rls, forced: p.forced }).toEqual({
         p: p.relname,
@@ -401,6 +288,179 @@ describe('catalog: every tenant table is protected', () => {
         expect(f.acl).toContain(`${db.roles.runtime}=X`);
         expect(f.acl).not.toContain(`${db.roles.worker}=`);
       }
+    }
+  });
+
+  if (kind === 'schema')
+    it('every placement schema holds every placed table, each a tenant table the check covers', async () => {
+      const schemas = await admin.query<{ nspname: string; tables: string[]; reachable: boolean }>(
+        `select n.nspname, array(select c.relname::text from pg_class c where c.relnamespace = n.oid
+                                   and c.relkind in ('r', 'p') and not c.relispartition order by 1) as tables,
+                n.oid in (${REACHABLE_SCHEMAS}) as reachable
+           from pg_namespace n join tenant_placements p
+             on p.kind = 'schema' and n.nspname = 't_' || replace(p.organization_id::text, '-', '')
+          order by 1`,
+        [db.roles.runtime],
+      );
+      expect(schemas.rows.length).toBeGreaterThanOrEqual(1);
+      const placed = await placedTables(admin);
+      for (const s of schemas.rows)
+        expect(s).toEqual({ nspname: s.nspname, tables: placed, reachable: true });
+      // A placement schema's table missing its protection is named (throwaway, rolled back).
+      const owner = await connect(db.migrationUrl);
+      const t = `${schemas.rows[0]!.nspname}.projects`;
+      try {
+        await owner.query('begin');
+        await owner.query(`alter table ${t} no force row level security`);
+        await owner.query(`alter policy tenant_isolation on ${t} to public`);
+        expect(await unprotectedTenantTables(owner, db.roles.runtime)).toEqual([
+          `${t}: no policy with USING and WITH CHECK on app_current_tenant() for the runtime role`,
+          `${t}: rls not forced`,
+          `${t}: unexpected policy tenant_isolation: granted to PUBLIC, USING (organization_id = app_current_tenant()), WITH CHECK (organization_id = app_current_tenant())`,
+        ]);
+      } finally {
+        await owner.query('rollback');
+        await owner.end();
+      }
+    });
+});
+
+/** The check itself: it fails on each way a table can be left open (throwaway changes, rolled back). */
+describe('catalog: the check fails on what it must', () => {
+  let owner: pg.Client;
+  const db = testDb();
+
+  beforeAll(async () => {
+    owner = await connect(db.migrationUrl);
+  });
+  afterAll(async () => {
+    await owner.end();
+  });
+
+  /** Runs `fn` as the owner in a transaction that is rolled back. */
+  async function throwaway(fn: () => Promise<void>): Promise<void> {
+    await owner.query('begin');
+    try {
+      await fn();
+    } finally {
+      await owner.query('rollback');
+    }
+  }
+  const problems = () => unprotectedTenantTables(owner, db.roles.runtime);
+
+  it('fails on a widening policy next to the right one (wide_open USING (true) on projects)', async () => {
+    await throwaway(async () => {
+      await owner.query('create policy wide_open on projects using (true)');
+      expect(await problems()).toEqual([
+        'projects: unexpected policy wide_open: granted to PUBLIC, USING true, WITH CHECK -',
+      ]);
+    });
+    await throwaway(async () => {
+      await owner.query('create policy wide_open on organizations using (true)');
+      expect(await problems()).toEqual([
+        'organizations: unexpected policy wide_open: granted to PUBLIC, USING true, WITH CHECK -',
+      ]);
+    });
+  });
+
+  it('fails on any extra policy: restrictive, another command, another role, even in the right form', async () => {
+    const rt = `"${db.roles.runtime}"`;
+    await throwaway(async () => {
+      await owner.query(`create policy r on projects as restrictive for select to ${rt}
+        using (organization_id = app_current_tenant())`);
+      await owner.query(
+        `create policy s on roles for select to ${rt} using (organization_id = app_current_tenant())`,
+      );
+      await owner.query(
+        `create policy o on memberships to "${db.roles.owner}" using (true) with check (true)`,
+      );
+      await owner.query(`create policy twin on invitations as permissive for all to ${rt}
+        using (organization_id = app_current_tenant()) with check (organization_id = app_current_tenant())`);
+      expect(await problems()).toEqual([
+        'invitations: more than one tenant policy',
+        `memberships: unexpected policy o: roles ${db.roles.owner}, USING true, WITH CHECK true`,
+        'projects: unexpected policy r: restrictive, command r, USING (organization_id = app_current_tenant()), WITH CHECK -',
+        'roles: unexpected policy s: command r, USING (organization_id = app_current_tenant()), WITH CHECK -',
+      ]);
+    });
+  });
+
+  it('fails on the tenant policy granted to PUBLIC, and on a missing FORCE or ENABLE', async () => {
+    await throwaway(async () => {
+      await owner.query('alter policy tenant_isolation on projects to public');
+      await owner.query('alter table roles no force row level security');
+      await owner.query('alter table memberships disable row level security');
+      expect(await problems()).toEqual([
+        'memberships: rls not enabled',
+        'projects: no policy with USING and WITH CHECK on app_current_tenant() for the runtime role',
+        'projects: unexpected policy tenant_isolation: granted to PUBLIC, USING (organization_id = app_current_tenant()), WITH CHECK (organization_id = app_current_tenant())',
+        'roles: rls not forced',
+      ]);
+    });
+  });
+
+  it('fails on a relation the runtime role can reach that is keyed by another column (org_id) and not declared global', async () => {
+    await throwaway(async () => {
+      await owner.query('create table throwaway_org (org_id uuid not null primary key, secret text)');
+      expect(await problems()).toEqual([]); // unreachable: not a problem
+      await owner.query(`grant select, insert on throwaway_org to "${db.roles.runtime}"`);
+      expect(await problems()).toEqual([
+        'throwaway_org: no index leading with organization_id',
+        'throwaway_org: no policy with USING and WITH CHECK on app_current_tenant() for the runtime role',
+        'throwaway_org: reachable by the runtime role, not declared global, and no organization_id column',
+        'throwaway_org: rls not enabled',
+        'throwaway_org: rls not forced',
+      ]);
+      // Declared global (with a reason, in runtime-grants.ts), it is no longer taken for a tenant table.
+      expect(
+        await unprotectedTenantTables(owner, db.roles.runtime, [
+          ...Object.keys(GLOBAL_RELATIONS),
+          'throwaway_org',
+        ]),
+      ).toEqual([]);
+    });
+  });
+
+  it('covers every schema the runtime role can reach, not only public', async () => {
+    await throwaway(async () => {
+      await owner.query('create schema throwaway_schema');
+      await owner.query('create table throwaway_schema.t (organization_id uuid not null)');
+      expect(await problems()).toEqual([]); // unreachable: not a problem
+      await owner.query(`grant usage on schema throwaway_schema to "${db.roles.runtime}"`);
+      expect(await problems()).toEqual([
+        'throwaway_schema.t: no index leading with organization_id',
+        'throwaway_schema.t: no policy with USING and WITH CHECK on app_current_tenant() for the runtime role',
+        'throwaway_schema.t: rls not enabled',
+        'throwaway_schema.t: rls not forced',
+      ]);
+    });
+  });
+
+  it('fails when a table with organization_id lacks the protection (throwaway table)', async () => {
+    await owner.query('begin');
+    try {
+      await owner.query('create table throwaway_unprotected (organization_id uuid not null, x int)');
+      const problems = await unprotectedTenantTables(owner, db.roles.runtime);
+      expect(problems).toEqual(
+        expect.arrayContaining([
+          'throwaway_unprotected: rls not enabled',
+          'throwaway_unprotected: rls not forced',
+          'throwaway_unprotected: no index leading with organization_id',
+        ]),
+      );
+      await owner.query('alter table throwaway_unprotected enable row level security');
+      await owner.query('alter table throwaway_unprotected force row level security');
+      await owner.query('create index on throwaway_unprotected (organization_id)');
+      // A policy in the forbidden form (no nullif) does not count as protection.
+      await owner.query(
+        `create policy p on throwaway_unprotected using (organization_id = current_setting('app.tenant_id')::uuid)`,
+      );
+      expect(await unprotectedTenantTables(owner, db.roles.runtime)).toEqual([
+        'throwaway_unprotected: no policy with USING and WITH CHECK on app_current_tenant() for the runtime role',
+        "throwaway_unprotected: unexpected policy p: granted to PUBLIC, USING (organization_id = (current_setting('app.tenant_id'::text))::uuid), WITH CHECK -",
+      ]);
+    } finally {
+      await owner.query('rollback');
     }
   });
 });

@@ -7,12 +7,14 @@ export type TenancyErrorCode =
   | 'TENANT_SCOPE_CLOSED'
   | 'PLACEMENT_UNSUPPORTED'
   | 'TENANT_DATABASE_BUSY'
+  | 'PLACEMENT_BEHIND'
   | 'TENANT_DATABASES_CLOSED'
   | 'TRANSACTION_ROLLED_BACK';
 
 /**
  * A misuse of the tenancy core: a programming error, answered as 500 over HTTP. One exception:
- * TENANT_DATABASE_BUSY (no tenant-database connection free under the cap in time) is a condition of the
+ * TENANT_DATABASE_BUSY (no tenant-database connection free under the cap in time) and PLACEMENT_BEHIND (the
+ * organization's schema not yet synchronized to this server's migrations) are conditions of the
  * deployment, answered 503 like an unreachable database.
  */
 export class TenancyError extends Error {

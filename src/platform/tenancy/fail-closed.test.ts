@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { uuidv7 } from '../ids.js';
-import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import { connect, createTestOrg } from '../../../test/support/tenancy.js';
+import { kindDatabase, PLACEMENT_KINDS, type KindDatabase } from '../../../test/support/placement-kinds.js';
+import type { ProvisionedDatabase } from '../../../test/support/provision.js';
 import type { Tenancy } from './tenancy.js';
 import { REACHABLE_RELATIONS, REACHABLE_SCHEMAS } from '../../../test/support/catalog.js';
 import { GLOBAL_RELATIONS } from '../db/runtime-grants.js';
@@ -117,145 +119,106 @@ function seedOf(t: string): string | undefined {
 }
 
 const colOf = (t: string) => (t === 'organizations' ? 'id' : 'organization_id');
+/** A name as `tenantTables` gives it: its schema and its own name. */
+const split = (t: string) => {
+  const dot = t.indexOf('.');
+  return dot < 0 ? { schema: 'public', name: t } : { schema: t.slice(0, dot), name: t.slice(dot + 1) };
+};
+/** Unqualified names in a seed resolve to the table's schema, then public (as in a tenant scope). */
+const pathOf = (schema: string) => (schema === 'public' ? 'public' : `"${schema}", public`);
 /** Only parameters a statement uses may be sent. */
 const paramsFor = (text: string, all: unknown[]) => all.slice(0, text.includes('$2') ? 2 : 1);
 
-describe('fail closed, for every tenant table the catalog lists (invariants 3 and 4)', () => {
-  const db = testDb();
-  let tenancy: Tenancy;
-  let admin: pg.Client;
-  let app: pg.Client;
-  let orgA: string;
-  let orgB: string;
-  let userA: string;
-  const flagKey = `fc.${Date.now().toString(36)}`;
-  let tables: string[];
+/**
+ * For each placement kind: `pooled` (the suite's database), `schema` (A and B each in a schema of their
+ * own, in a control database where other files place organizations too) and `database` (a dedicated
+ * tenant database migrated by the same migrations: its runtime role is as powerless there).
+ */
+describe.each(PLACEMENT_KINDS)(
+  'fail closed, for every tenant table the catalog lists (invariants 3 and 4), %s',
+  (kind) => {
+    let where: KindDatabase;
+    let db: ProvisionedDatabase;
+    let tenancy: Tenancy;
+    let admin: pg.Client;
+    let app: pg.Client;
+    let orgA: string;
+    let orgB: string;
+    let userA: string;
+    const flagKey = `fc.${Date.now().toString(36)}`;
+    let tables: string[];
+    /** The tables holding A's rows: in A's schema where a table of that name is there, else in public. */
+    let ofA: string[];
 
-  beforeAll(async () => {
-    tenancy = createTestTenancy(2);
-    orgA = await createTestOrg(tenancy, 'fc-a');
-    orgB = await createTestOrg(tenancy, 'fc-b');
-    admin = await connect(db.adminUrl);
-    app = await connect(db.url);
-    userA = uuidv7();
-    await admin.query(`insert into users (id, email, email_normalized) values ($1, $2, $2)`, [
-      userA,
-      `fc-${userA}@example.test`,
-    ]);
-    await admin.query(
-      `insert into feature_flags (key, kind, default_value, off_value) values ($1, 'boolean', 'false', 'false')`,
-      [flagKey],
-    );
-    tables = await tenantTables(admin, db.roles.runtime);
-    // A real row of organization A in every tenant table (organizations: A itself exists already).
-    for (const t of tables) {
-      const seed = seedOf(t);
-      if (!seed || t === 'organizations') continue;
-      const has = await admin.query(`select 1 from ${t} where organization_id = $1 limit 1`, [orgA]);
-      if (has.rowCount === 0) await admin.query(seed, paramsFor(seed, [orgA, userA]));
-    }
-  });
-  afterAll(async () => {
-    await app.end();
-    await admin.end();
-    await tenancy.close();
-  });
-
-  it('a relation the runtime role can reach, keyed by org_id and not declared global, is taken for a tenant table (and has no seed)', async () => {
-    await admin.query('begin');
-    try {
-      await admin.query('create table throwaway_org_keyed (org_id uuid not null primary key, secret text)');
-      expect(await tenantTables(admin, db.roles.runtime)).not.toContain('throwaway_org_keyed');
-      await admin.query(`grant select, insert on throwaway_org_keyed to "${db.roles.runtime}"`);
-      const listed = await tenantTables(admin, db.roles.runtime);
-      expect(listed).toContain('throwaway_org_keyed');
-      expect(listed.filter((t) => !seedOf(t))).toEqual(['throwaway_org_keyed']);
-    } finally {
-      await admin.query('rollback');
-    }
-  });
-
-  it('every tenant table has a seed here (a new table must add one), and each holds a row of A', async () => {
-    expect(tables.length).toBeGreaterThanOrEqual(12);
-    expect(tables.filter((t) => !seedOf(t))).toEqual([]);
-    for (const t of tables) {
-      const n = await admin.query<{ n: number }>(
-        `select count(*)::int as n from ${t} where ${colOf(t)} = $1`,
-        [orgA],
+    beforeAll(async () => {
+      where = await kindDatabase(kind);
+      db = where.db;
+      tenancy = where.tenancy(2);
+      orgA = await createTestOrg(tenancy, 'fc-a');
+      orgB = await createTestOrg(tenancy, 'fc-b');
+      await where.place(tenancy, orgA, orgB);
+      admin = await connect(db.adminUrl);
+      app = await connect(db.url);
+      userA = uuidv7();
+      await admin.query(`insert into users (id, email, email_normalized) values ($1, $2, $2)`, [
+        userA,
+        `fc-${userA}@example.test`,
+      ]);
+      await admin.query(
+        `insert into feature_flags (key, kind, default_value, off_value) values ($1, 'boolean', 'false', 'false')`,
+        [flagKey],
       );
-      expect({ t, n: n.rows[0]!.n > 0 }).toEqual({ t, n: true });
-    }
-  });
-
-  /** Runs `fn` as the runtime role with no tenant (null) or B's, in a transaction rolled back after. */
-  async function asRuntime(tenant: string | null, fn: () => Promise<void>): Promise<void> {
-    await app.query('begin');
-    try {
-      if (tenant) await app.query(`select set_config('app.tenant_id', $1, true)`, [tenant]);
-      await fn();
-    } finally {
-      await app.query('rollback');
-    }
-  }
-
-  /** A statement that must be refused (no grant, or RLS) or touch nothing. */
-  async function refusedOrNothing(t: string, what: string, text: string, values: unknown[]): Promise<void> {
-    await app.query('savepoint s');
-    const res = await app.query(text, values).catch((e: Error) => e);
-    await app.query('rollback to savepoint s');
-    const refused = /row-level security|permission denied|append-only/;
-    if (res instanceof Error)
-      expect({ t, what, refused: refused.test(res.message) }).toEqual({ t, what, refused: true });
-    else expect({ t, what, rows: res.rowCount }).toEqual({ t, what, rows: 0 });
-  }
-
-  for (const scope of ['no tenant', 'tenant B'] as const) {
-    it(`${scope}: every tenant table reads no row of A, and refuses or ignores INSERT/UPDATE/DELETE of A`, async () => {
-      await asRuntime(scope === 'no tenant' ? null : orgB, async () => {
-        for (const t of tables) {
-          const col = colOf(t);
-          // A relation the runtime role holds no privilege on (a daily partition of usage_events, reached
-          // only through its parent) refuses the read outright: that is no row either.
-          await app.query('savepoint r');
-          const read = await app
-            .query<{ n: number }>(`select count(*)::int as n from ${t} where ${col} = $1`, [orgA])
-            .catch((e: Error) => e);
-          await app.query('rollback to savepoint r');
-          if (read instanceof Error)
-            expect({ t, denied: /permission denied/.test(read.message) }).toEqual({ t, denied: true });
-          else expect({ t, n: read.rows[0]!.n }).toEqual({ t, n: 0 });
-          if (scope === 'no tenant') {
-            await app.query('savepoint a');
-            const all = await app
-              .query<{ n: number }>(`select count(*)::int as n from ${t}`)
-              .catch((e: Error) => e);
-            await app.query('rollback to savepoint a');
-            if (all instanceof Error) expect(all.message).toMatch(/permission denied/);
-            else expect({ t, n: all.rows[0]!.n }).toEqual({ t, n: 0 });
-          }
-          const seed =
-            t === 'organizations'
-              ? SEEDS.organizations!.replace('values ($1', 'values (gen_random_uuid()')
-              : seedOf(t)!;
-          // Inserting a row of A: refused (for organizations: a new organization, outside its own scope).
-          await app.query('savepoint i');
-          const ins = await app
-            .query(seed, t === 'organizations' ? [] : paramsFor(seed, [orgA, userA]))
-            .catch((e: Error) => e);
-          await app.query('rollback to savepoint i');
-          expect({
-            t,
-            refused: ins instanceof Error ? /row-level security|permission denied/.test(ins.message) : false,
-          }).toEqual({ t, refused: true });
-          await refusedOrNothing(t, 'update', `update ${t} set ${col} = ${col} where ${col} = $1`, [orgA]);
-          // With no tenant, statements on every row too (in B's scope they would rightly reach B's rows).
-          if (scope === 'no tenant')
-            await refusedOrNothing(t, 'update all', `update ${t} set ${col} = ${col}`, []);
-          await refusedOrNothing(t, 'delete', `delete from ${t} where ${col} = $1`, [orgA]);
-          if (scope === 'no tenant') await refusedOrNothing(t, 'delete all', `delete from ${t}`, []);
-        }
+      // Other organizations' placement schemas (other files place theirs in the same database) are copies
+      // made by the same sync, and the catalog test checks every one: here, the schemas of A and B.
+      const ours = new Set(['public', where.schemaOf(orgA), where.schemaOf(orgB)]);
+      tables = (await tenantTables(admin, db.roles.runtime)).filter((t) => ours.has(split(t).schema));
+      const schemaA = where.schemaOf(orgA);
+      ofA = tables.filter((t) => {
+        const { schema, name } = split(t);
+        return schema === schemaA || (schema === 'public' && !tables.includes(`${schemaA}.${name}`));
       });
-      for (const t of tables) {
+      // A real row of organization A in every table of A's (organizations: A itself exists already).
+      for (const t of ofA) {
+        const { schema, name } = split(t);
+        const seed = seedOf(name);
+        if (!seed || t === 'organizations') continue;
+        const has = await admin.query(`select 1 from ${t} where organization_id = $1 limit 1`, [orgA]);
+        if (has.rowCount !== 0) continue;
+        await admin.query('begin');
+        await admin.query(`select set_config('search_path', $1, true)`, [pathOf(schema)]);
+        await admin.query(seed, paramsFor(seed, [orgA, userA]));
+        await admin.query('commit');
+      }
+    });
+    afterAll(async () => {
+      await app?.end();
+      await admin?.end();
+      await tenancy?.close();
+    });
+
+    it('a relation the runtime role can reach, keyed by org_id and not declared global, is taken for a tenant table (and has no seed)', async () => {
+      await admin.query('begin');
+      try {
+        await admin.query('create table throwaway_org_keyed (org_id uuid not null primary key, secret text)');
+        expect(await tenantTables(admin, db.roles.runtime)).not.toContain('throwaway_org_keyed');
+        await admin.query(`grant select, insert on throwaway_org_keyed to "${db.roles.runtime}"`);
+        const listed = await tenantTables(admin, db.roles.runtime);
+        expect(listed).toContain('throwaway_org_keyed');
+        expect(listed.filter((t) => !seedOf(split(t).name))).toEqual(['throwaway_org_keyed']);
+      } finally {
+        await admin.query('rollback');
+      }
+    });
+
+    it("every tenant table has a seed here (a new table must add one), and each of A's holds a row of A", async () => {
+      expect(tables.length).toBeGreaterThanOrEqual(12);
+      expect(tables.filter((t) => !seedOf(split(t).name))).toEqual([]);
+      if (kind === 'schema') {
+        // A's placed tables are in its schema, and in B's schema and public's copies it holds none.
+        expect(ofA.filter((t) => split(t).schema !== 'public')).toContain(`${where.schemaOf(orgA)}.projects`);
+        expect(ofA).not.toContain('projects');
+      } else expect(ofA).toEqual(tables);
+      for (const t of ofA) {
         const n = await admin.query<{ n: number }>(
           `select count(*)::int as n from ${t} where ${colOf(t)} = $1`,
           [orgA],
@@ -263,30 +226,118 @@ describe('fail closed, for every tenant table the catalog lists (invariants 3 an
         expect({ t, n: n.rows[0]!.n > 0 }).toEqual({ t, n: true });
       }
     });
-  }
 
-  it('an empty tenant setting (what a pooled session reads after a local setting ends) means no rows, not an error', async () => {
-    await app.query('begin');
-    await app.query(`select set_config('app.tenant_id', '', true)`);
-    const res = await app.query<{ n: number }>('select count(*)::int as n from projects');
-    await app.query('commit');
-    expect(res.rows[0]!.n).toBe(0);
-  });
+    /** Runs `fn` as the runtime role with no tenant (null) or B's (and B's search path, as a scope of
+     *  B has it), in a transaction rolled back after. */
+    async function asRuntime(tenant: string | null, fn: () => Promise<void>): Promise<void> {
+      await app.query('begin');
+      try {
+        if (tenant)
+          await app.query(
+            `select set_config('app.tenant_id', $1, true), set_config('search_path', $2, true)`,
+            [tenant, pathOf(where.schemaOf(tenant))],
+          );
+        await fn();
+      } finally {
+        await app.query('rollback');
+      }
+    }
 
-  it('tenant B cannot move its own row into tenant A (WITH CHECK)', async () => {
-    await asRuntime(orgB, async () => {
-      await app.query(`insert into projects (organization_id, id, name) values ($1, $2, 'b-own')`, [
-        orgB,
-        uuidv7(),
-      ]);
-      await expect(
-        app.query(`update projects set organization_id = $1 where name = 'b-own'`, [orgA]),
-      ).rejects.toThrow(/row-level security/);
+    /** A statement that must be refused (no grant, or RLS) or touch nothing. */
+    async function refusedOrNothing(t: string, what: string, text: string, values: unknown[]): Promise<void> {
+      await app.query('savepoint s');
+      const res = await app.query(text, values).catch((e: Error) => e);
+      await app.query('rollback to savepoint s');
+      const refused = /row-level security|permission denied|append-only/;
+      if (res instanceof Error)
+        expect({ t, what, refused: refused.test(res.message) }).toEqual({ t, what, refused: true });
+      else expect({ t, what, rows: res.rowCount }).toEqual({ t, what, rows: 0 });
+    }
+
+    for (const scope of ['no tenant', 'tenant B'] as const) {
+      it(`${scope}: every tenant table reads no row of A, and refuses or ignores INSERT/UPDATE/DELETE of A`, async () => {
+        await asRuntime(scope === 'no tenant' ? null : orgB, async () => {
+          for (const t of tables) {
+            const col = colOf(t);
+            // A relation the runtime role holds no privilege on (a daily partition of usage_events, reached
+            // only through its parent) refuses the read outright: that is no row either.
+            await app.query('savepoint r');
+            const read = await app
+              .query<{ n: number }>(`select count(*)::int as n from ${t} where ${col} = $1`, [orgA])
+              .catch((e: Error) => e);
+            await app.query('rollback to savepoint r');
+            if (read instanceof Error)
+              expect({ t, denied: /permission denied/.test(read.message) }).toEqual({ t, denied: true });
+            else expect({ t, n: read.rows[0]!.n }).toEqual({ t, n: 0 });
+            if (scope === 'no tenant') {
+              await app.query('savepoint a');
+              const all = await app
+                .query<{ n: number }>(`select count(*)::int as n from ${t}`)
+                .catch((e: Error) => e);
+              await app.query('rollback to savepoint a');
+              if (all instanceof Error) expect(all.message).toMatch(/permission denied/);
+              else expect({ t, n: all.rows[0]!.n }).toEqual({ t, n: 0 });
+            }
+            const seed =
+              t === 'organizations'
+                ? SEEDS.organizations!.replace('values ($1', 'values (gen_random_uuid()')
+                : seedOf(split(t).name)!;
+            // Inserting a row of A: refused (for organizations: a new organization, outside its own scope).
+            // The seed's unqualified names reach this table's schema through the search path.
+            await app.query('savepoint i');
+            await app.query(`select set_config('search_path', $1, true)`, [pathOf(split(t).schema)]);
+            const ins = await app
+              .query(seed, t === 'organizations' ? [] : paramsFor(seed, [orgA, userA]))
+              .catch((e: Error) => e);
+            await app.query('rollback to savepoint i');
+            expect({
+              t,
+              refused:
+                ins instanceof Error ? /row-level security|permission denied/.test(ins.message) : false,
+            }).toEqual({ t, refused: true });
+            await refusedOrNothing(t, 'update', `update ${t} set ${col} = ${col} where ${col} = $1`, [orgA]);
+            // With no tenant, statements on every row too (in B's scope they would rightly reach B's rows).
+            if (scope === 'no tenant')
+              await refusedOrNothing(t, 'update all', `update ${t} set ${col} = ${col}`, []);
+            await refusedOrNothing(t, 'delete', `delete from ${t} where ${col} = $1`, [orgA]);
+            if (scope === 'no tenant') await refusedOrNothing(t, 'delete all', `delete from ${t}`, []);
+          }
+        });
+        for (const t of ofA) {
+          const n = await admin.query<{ n: number }>(
+            `select count(*)::int as n from ${t} where ${colOf(t)} = $1`,
+            [orgA],
+          );
+          expect({ t, n: n.rows[0]!.n > 0 }).toEqual({ t, n: true });
+        }
+      });
+    }
+
+    it('an empty tenant setting (what a pooled session reads after a local setting ends) means no rows, not an error', async () => {
+      await app.query('begin');
+      await app.query(`select set_config('app.tenant_id', '', true)`);
+      const res = await app.query<{ n: number }>(
+        `select (select count(*)::int from projects) + (select count(*)::int from ${where.schemaOf(orgA)}.projects) as n`,
+      );
+      await app.query('commit');
+      expect(res.rows[0]!.n).toBe(0);
     });
-  });
 
-  it('session-level SET of the tenant is not what the core does: after a scope the session has no tenant', async () => {
-    const r = await app.query<{ t: string | null }>(`select current_setting('app.tenant_id', true) as t`);
-    expect(r.rows[0]!.t ?? '').toBe('');
-  });
-});
+    it('tenant B cannot move its own row into tenant A (WITH CHECK)', async () => {
+      await asRuntime(orgB, async () => {
+        await app.query(`insert into projects (organization_id, id, name) values ($1, $2, 'b-own')`, [
+          orgB,
+          uuidv7(),
+        ]);
+        await expect(
+          app.query(`update projects set organization_id = $1 where name = 'b-own'`, [orgA]),
+        ).rejects.toThrow(/row-level security/);
+      });
+    });
+
+    it('session-level SET of the tenant is not what the core does: after a scope the session has no tenant', async () => {
+      const r = await app.query<{ t: string | null }>(`select current_setting('app.tenant_id', true) as t`);
+      expect(r.rows[0]!.t ?? '').toBe('');
+    });
+  },
+);

@@ -5,6 +5,7 @@ import { createTenantDatabase, type TenantDatabase } from './tenant-database.js'
 import { tenantSchemaName } from './placed-tables.js';
 import { schemaTenantSetter } from './schema-setter.js';
 import { movingTenantSetter } from './moving-setter.js';
+import { latestMigration } from '../db/migrate.js';
 
 /** Where a tenant's rows live. `pooled` (the default) is the shared schema of the control database;
  *  `schema`, the organization's own schema `t_<uuid in 32 hex>` of the control database (its PLACED
@@ -21,6 +22,8 @@ export interface PlacementRecord {
   /** For `schema` placements: the organization's schema, derived from its id (never stored). */
   readonly schema: string | null;
   readonly state: PlacementState;
+  /** A schema placement not synchronized to this server's latest migration (see `route`). */
+  readonly behind?: boolean;
 }
 
 /** Resolves a tenant to the database that holds its rows. */
@@ -42,6 +45,8 @@ export interface PlacementRouterOptions {
   readonly ttlMs?: number;
   /** Placements kept at most (default 100,000); beyond it the oldest entries are dropped first. */
   readonly max?: number;
+  /** The migration a schema placement must be synchronized to (default: the latest this code knows). */
+  readonly schemaVersion?: string;
 }
 
 interface CachedPlacement {
@@ -53,7 +58,8 @@ interface CachedPlacement {
 }
 
 const POOLED: PlacementRecord = { kind: 'pooled', databaseKey: null, schema: null, state: 'active' };
-const LOOKUP = 'select kind, database_key, state from tenant_placements where organization_id = $1';
+const LOOKUP =
+  'select kind, database_key, state, schema_version from tenant_placements where organization_id = $1';
 
 /**
  * Placement routing through an in-process cache (it sits on the hot path of every `withTenant`,
@@ -64,6 +70,7 @@ const LOOKUP = 'select kind, database_key, state from tenant_placements where or
  */
 export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRouter {
   const ttlMs = opts.ttlMs ?? 60_000;
+  const schemaVersion = opts.schemaVersion ?? latestMigration();
   const max = opts.max ?? 100_000;
   const cache = new Map<CacheKey, CachedPlacement>();
   const inflight = new Map<CacheKey, Promise<PlacementRecord>>();
@@ -80,10 +87,17 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
         tenantId,
       ]);
       const row = res.rows[0] as
-        { kind: PlacementKind; database_key: string | null; state: PlacementState } | undefined;
+        | {
+            kind: PlacementKind;
+            database_key: string | null;
+            state: PlacementState;
+            schema_version: string | null;
+          }
+        | undefined;
       if (!row) return POOLED;
       const schema = row.kind === 'schema' ? tenantSchemaName(tenantId) : null;
-      return { kind: row.kind, databaseKey: row.database_key, schema, state: row.state };
+      const behind = schema !== null && row.schema_version !== schemaVersion;
+      return { kind: row.kind, databaseKey: row.database_key, schema, state: row.state, behind };
     } finally {
       client.release();
     }
@@ -102,6 +116,15 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
     movingDatabases.delete(tenantId);
     if (record.kind === 'pooled') return opts.control;
     if (record.kind === 'schema' && record.schema) {
+      // A table this server's migrations added but the schema lacks would resolve to public's (the search
+      // path skips what a schema does not hold), and statements prepared then keep using it after the sync:
+      // a schema behind is refused (503) until `npx saasready migrate` or a start synchronizes it.
+      if (record.behind) {
+        throw new TenancyError(
+          'PLACEMENT_BEHIND',
+          `the organization's schema ${record.schema} is not synchronized to migration ${schemaVersion}`,
+        );
+      }
       let db = schemaDatabases.get(tenantId);
       if (db === undefined) {
         // The control database's pool: the search path, not the connection, selects the schema.

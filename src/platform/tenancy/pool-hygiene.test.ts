@@ -2,25 +2,31 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { uuidv7 } from '../ids.js';
-import { createTestOrg, createTestTenancy } from '../../../test/support/tenancy.js';
+import { createTestOrg } from '../../../test/support/tenancy.js';
+import { kindDatabase } from '../../../test/support/placement-kinds.js';
 import type { Tenancy } from './tenancy.js';
 
 /**
  * Many concurrent withTenant calls for random tenants over a pool of 3 connections: no call ever sees a
  * row of another tenant, errors and rollbacks do not leak a tenant into the next user of a connection,
- * and every connection ends up idle with no tenant set.
+ * and every connection ends up idle with no tenant set (and, schema placements, the default search path).
+ * For each placement kind that shares connections between tenants: `pooled` (the tenants in `public`),
+ * `schema` (four of the five each in its own schema: the same connections switch search paths).
  */
-describe('pool hygiene (property)', () => {
+describe.each(['pooled', 'schema'] as const)('pool hygiene (property), %s', (kind) => {
   const TENANTS = 5;
   let tenancy: Tenancy;
   const orgs: string[] = [];
   const owned = new Map<string, string>(); // project id -> org
 
   beforeAll(async () => {
-    tenancy = createTestTenancy(3);
-    for (let i = 0; i < TENANTS; i++) {
-      const org = await createTestOrg(tenancy, `ph${i}`);
-      orgs.push(org);
+    const where = await kindDatabase(kind);
+    tenancy = where.tenancy(3);
+    for (let i = 0; i < TENANTS; i++) orgs.push(await createTestOrg(tenancy, `ph${i}`));
+    // Schema: every tenant but the first in its own schema, so connections also alternate between a
+    // pooled scope and schema scopes.
+    await where.place(tenancy, ...orgs.slice(1));
+    for (const org of orgs) {
       for (let j = 0; j < 3; j++) {
         const id = uuidv7();
         await tenancy.withTenant(org, (db) =>
@@ -53,6 +59,8 @@ describe('pool hygiene (property)', () => {
       async (db) => {
         for (let q = 0; q < o.queries; q++) {
           const rows = await db.selectFrom('projects').select(['id', 'organization_id']).execute();
+          // All three of its own: a search path left by another scope would show none of them.
+          if (rows.length !== 3) throw new Error(`LEAK: ${org} saw ${rows.length} projects, not its 3`);
           for (const r of rows) {
             if (r.organization_id !== org || owned.get(r.id) !== org)
               throw new Error(`LEAK: ${org} saw ${r.id}`);
@@ -86,10 +94,11 @@ describe('pool hygiene (property)', () => {
     const clients = await Promise.all(Array.from({ length: pool.totalCount }, () => pool.connect()));
     try {
       for (const c of clients) {
-        const r = await c.query<{ t: string | null; n: number }>(
-          `select app_current_tenant()::text as t, (select count(*)::int from projects) as n`,
+        const r = await c.query<{ t: string | null; n: number; path: string }>(
+          `select app_current_tenant()::text as t, (select count(*)::int from projects) as n,
+                  current_setting('search_path') as path`,
         );
-        expect(r.rows[0]).toEqual({ t: null, n: 0 });
+        expect(r.rows[0]).toEqual({ t: null, n: 0, path: '"$user", public' });
         expect((c as unknown as { _txStatus: string })._txStatus).toBe('I');
       }
     } finally {

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { connect, testDb } from '../../../test/support/tenancy.js';
+import { kindDatabase, PLACEMENT_KINDS } from '../../../test/support/placement-kinds.js';
+import type { ProvisionedDatabase } from '../../../test/support/provision.js';
 import { RUNTIME_GRANTS } from '../db/runtime-grants.js';
+import { placedTables } from './placed-tables.js';
 
 /**
  * Every privilege the runtime role holds, read from the catalogs: granted to it or to PUBLIC, on the
@@ -45,22 +48,93 @@ export async function runtimeGrants(c: pg.Client, runtimeRole: string): Promise<
   return res.rows.map((r) => r.line);
 }
 
-describe('the runtime role holds exactly the declared privileges (src/platform/db/runtime-grants.ts)', () => {
-  const db = testDb();
+const PLACEMENT = /^(\w+) (t_[0-9a-f]{32})([.:])/;
+
+/**
+ * Splits `runtimeGrants` lines into those of placement schemas (`t_<32 hex>`), each rewritten as
+ * `<schema>: <the line as public's would read>`, and the rest; and gives what the placement schemas must
+ * hold: for each, exactly public's USAGE and public's lines on the placed tables (`placed`).
+ */
+function placementGrants(
+  lines: readonly string[],
+  placed: readonly string[],
+): { placements: string[]; expected: string[]; rest: string[] } {
+  const placements: string[] = [];
+  const rest: string[] = [];
+  const schemas = new Set<string>();
+  for (const line of lines) {
+    const m = PLACEMENT.exec(line);
+    if (!m) {
+      rest.push(line);
+      continue;
+    }
+    schemas.add(m[2]!);
+    const asPublic = m[3] === ':' ? `${m[1]} public:` : `${m[1]} `;
+    placements.push(`${m[2]}: ${asPublic}${line.slice(m[0].length)}`);
+  }
+  const onPlaced = rest.filter((l) => {
+    const obj = /^(?:table|column|sequence) ([^.:]+)/.exec(l);
+    return l.startsWith('schema public:') || (obj !== null && placed.includes(obj[1]!));
+  });
+  const expected = [...schemas].flatMap((s) => onPlaced.map((l) => `${s}: ${l}`));
+  return { placements: placements.sort(), expected: expected.sort(), rest };
+}
+
+/**
+ * For each placement kind: the suite's database (`pooled`), a control database with schema placements
+ * (`schema`: every placement schema grants the runtime role exactly what public does on the placed tables)
+ * and a dedicated tenant database (`database`: its runtime role holds no more than in the control one).
+ */
+describe.each(PLACEMENT_KINDS)('the runtime role holds exactly the declared privileges, %s', (kind) => {
+  let db: ProvisionedDatabase;
   let admin: pg.Client;
+
+  beforeAll(async () => {
+    db = (await kindDatabase(kind)).db;
+    admin = await connect(db.adminUrl);
+  });
+  afterAll(async () => {
+    await admin?.end();
+  });
+
+  it("no undeclared grant, no declared grant missing (a placement schema: exactly public's on the placed tables)", async () => {
+    const { placements, expected, rest } = placementGrants(
+      await runtimeGrants(admin, db.roles.runtime),
+      await placedTables(admin),
+    );
+    expect(rest).toEqual([...RUNTIME_GRANTS].sort());
+    expect(placements).toEqual(expected);
+    if (kind === 'schema') expect(placements.length).toBeGreaterThan(20);
+    else expect(placements).toEqual([]);
+  });
+
+  it('the runtime role cannot make itself a platform administrator', async () => {
+    const app = await connect(db.url);
+    try {
+      await expect(app.query('update users set is_platform_admin = true')).rejects.toThrow(
+        /permission denied/,
+      );
+      await expect(
+        app.query(
+          `insert into users (id, email, email_normalized, is_platform_admin)
+           values (gen_random_uuid(), 'x@example.test', 'x@example.test', true)`,
+        ),
+      ).rejects.toThrow(/permission denied/);
+    } finally {
+      await app.end();
+    }
+  });
+});
+
+describe('the grants check fails on a grant nobody declared', () => {
+  const db = testDb();
   let owner: pg.Client;
 
   beforeAll(async () => {
-    admin = await connect(db.adminUrl);
     owner = await connect(db.migrationUrl);
   });
   afterAll(async () => {
-    await admin.end();
     await owner.end();
-  });
-
-  it('no undeclared grant, no declared grant missing', async () => {
-    expect(await runtimeGrants(admin, db.roles.runtime)).toEqual([...RUNTIME_GRANTS].sort());
   });
 
   it('a grant nobody declared fails it (throwaway, rolled back)', async () => {
@@ -79,20 +153,24 @@ describe('the runtime role holds exactly the declared privileges (src/platform/d
     }
   });
 
-  it('the runtime role cannot make itself a platform administrator', async () => {
-    const app = await connect(db.url);
-    try {
-      await expect(app.query('update users set is_platform_admin = true')).rejects.toThrow(
-        /permission denied/,
-      );
-      await expect(
-        app.query(
-          `insert into users (id, email, email_normalized, is_platform_admin)
-           values (gen_random_uuid(), 'x@example.test', 'x@example.test', true)`,
-        ),
-      ).rejects.toThrow(/permission denied/);
-    } finally {
-      await app.end();
-    }
+  it("a placement schema's grant that differs from public's fails it", () => {
+    const s = `t_${'0'.repeat(32)}`;
+    const lines = [
+      'schema public: USAGE',
+      'table projects: DELETE, INSERT, SELECT, UPDATE',
+      'table users: SELECT',
+      `schema ${s}: USAGE`,
+      `table ${s}.projects: DELETE, INSERT, SELECT, TRUNCATE, UPDATE`,
+    ];
+    const { placements, expected, rest } = placementGrants(lines, ['projects']);
+    expect(rest).toEqual(lines.slice(0, 3));
+    expect(placements).toEqual([
+      `${s}: schema public: USAGE`,
+      `${s}: table projects: DELETE, INSERT, SELECT, TRUNCATE, UPDATE`,
+    ]);
+    expect(expected).toEqual([
+      `${s}: schema public: USAGE`,
+      `${s}: table projects: DELETE, INSERT, SELECT, UPDATE`,
+    ]);
   });
 });

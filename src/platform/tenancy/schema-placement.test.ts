@@ -227,6 +227,29 @@ describe('schema placement: routing', () => {
     ).rejects.toThrow(/placement_organization_check/);
   });
 
+  it('refuses (PLACEMENT_BEHIND, a 503) a schema organization whose schema is not synchronized to the latest migration', async () => {
+    const set = (v: string | null) =>
+      admin.query('update tenant_placements set schema_version = $2 where organization_id = $1', [placed, v]);
+    const latest = (
+      await admin.query<{ v: string }>(
+        'select schema_version as v from tenant_placements where organization_id = $1',
+        [placed],
+      )
+    ).rows[0]!.v;
+    try {
+      await set('0001-tenancy-core');
+      tenancy.router.invalidate(placed);
+      await expect(projectNames(placed)).rejects.toMatchObject({ code: 'PLACEMENT_BEHIND' });
+      await set(null);
+      tenancy.router.invalidate(placed);
+      await expect(projectNames(placed)).rejects.toMatchObject({ code: 'PLACEMENT_BEHIND' });
+    } finally {
+      await set(latest);
+      tenancy.router.invalidate(placed);
+    }
+    expect(await projectNames(placed)).toContain('before-move');
+  });
+
   it('placeInPooled brings the rows back and drops the schema', async () => {
     await placeInPooled(db.adminUrl, db.migrationUrl, placed);
     tenancy.router.invalidate(placed);
