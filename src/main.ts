@@ -85,6 +85,7 @@ async function main(): Promise<void> {
     keyVaultUrl: db.keyVaultUrl,
     tenantKeys: config.tenantKeys,
     poolSize: config.dbPoolSize,
+    placementCacheTtlMs: config.placementCacheTtlMs,
     tenantDatabases: config.tenantDatabases,
     log,
     bodyLimitBytes: config.bodyLimitBytes,

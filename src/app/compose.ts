@@ -90,6 +90,8 @@ import { auditRetentionPurge, webhookRetentionPurge } from '../platform/tenancy/
 export interface ComposeOptions {
   /** The runtime role. */
   readonly databaseUrl: string;
+  /** How long a tenant's placement is cached (PLACEMENT_CACHE_TTL_MS; default 60 s). */
+  readonly placementCacheTtlMs?: number;
   /** The worker role (graphile-worker runs on it); required unless `runJobs` is false. */
   readonly workerDatabaseUrl?: string;
   /** The key vault's role on its own database: the wrapped data keys (docs/encryption.md). */
@@ -185,6 +187,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     url: opts.databaseUrl,
     poolSize: opts.poolSize,
     log: opts.log,
+    placementTtlMs: opts.placementCacheTtlMs,
     tenantDatabases: opts.tenantDatabases,
   });
   if (tenancy.databases) {

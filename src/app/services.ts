@@ -188,7 +188,8 @@ export function createServices(deps: {
       else if (msg.kind === 'tenant_keys') {
         tenantSealer.forget(msg.orgId);
         userKeys.forget(msg.orgId); // the organization's key of its API keys' audit fields (a shred)
-      } else if (msg.kind === 'flags' || msg.kind === 'plans') {
+      } else if (msg.kind === 'placement') tenancy.router.invalidate(msg.orgId);
+      else if (msg.kind === 'flags' || msg.kind === 'plans') {
         // The plan catalog changed: every organization's flag context holds its plan's entitlements.
         if (msg.kind === 'plans' || msg.deleted) flagCache.forgetAll();
         else flagCache.forgetDefinitions();

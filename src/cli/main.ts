@@ -12,6 +12,7 @@ import { loadSecrets } from '../platform/secrets.js';
 import { report, verifyExportFile, verifyOrganizationBySlug } from './audit-verify.js';
 import { createPlatformAdmin } from './admin-create.js';
 import { auditSealLegacy } from './audit-seal-legacy.js';
+import { tenantMove } from './tenant-move.js';
 import { createPasswordHasher } from '../modules/auth/passwords.js';
 
 const USAGE = `usage:
@@ -20,7 +21,9 @@ const USAGE = `usage:
   saasready admin create --email <email>
   saasready audit verify --org <slug>
   saasready audit verify --file <export.jsonl> [--checkpoints <page.json> ... --public-key <key.json|key.pem>]
-  saasready audit seal-legacy`;
+  saasready audit seal-legacy
+  saasready tenant move <org id or slug> --to pooled|schema
+  saasready tenant move <org id or slug> --abort | --status`;
 
 function fail(message: string): never {
   process.stderr.write(`saasready: ${message}\n`);
@@ -34,6 +37,7 @@ async function main(argv: string[]): Promise<void> {
   if (group === 'migrate' && command === 'status' && rest.length === 0) return migrateStatus();
   if (group === 'audit' && command === 'verify') return auditVerify(rest);
   if (group === 'audit' && command === 'seal-legacy' && rest.length === 0) return sealLegacy();
+  if (group === 'tenant' && command === 'move') return moveTenant(rest);
   if (group !== 'admin' || command !== 'create') fail(USAGE);
   const { values } = parseArgs({ args: rest, options: { email: { type: 'string' } }, strict: true });
   if (!values.email) fail(USAGE);
@@ -67,6 +71,32 @@ async function main(argv: string[]): Promise<void> {
     await db.destroy();
     await close();
   }
+}
+
+/** `saasready tenant move …`: exit 0 when the move ended (or the status was printed), 1 on error. */
+async function moveTenant(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { to: { type: 'string' }, abort: { type: 'boolean' }, status: { type: 'boolean' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length !== 1) fail(USAGE);
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`invalid configuration: ${err.message}`);
+    throw err;
+  }
+  const log = createLogger({ level: 'warn' });
+  const code = await tenantMove(
+    config,
+    log,
+    { org: positionals[0]!, to: values.to, abort: values.abort, status: values.status },
+    (line) => process.stdout.write(`${line}\n`),
+  ).catch((err: unknown) => fail((err as Error).message));
+  process.exitCode = code;
 }
 
 /** `saasready audit verify …`: exit 0 when the chain is intact, 2 when broken, 1 on error. */

@@ -37,6 +37,7 @@ import * as m0036 from './0036-audit-retention-whole-segments.js';
 import * as m0037 from './0037-audit-retention-grace.js';
 import * as m0038 from './0038-schema-placements.js';
 import * as m0039 from './0039-placement-functions.js';
+import * as m0040 from './0040-placement-moves.js';
 import * as m0042 from './0042-placement-migrations.js';
 
 export interface MigrationModule {
@@ -82,5 +83,6 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0037-audit-retention-grace', m0037],
   ['0038-schema-placements', m0038],
   ['0039-placement-functions', m0039],
+  ['0040-placement-moves', m0040],
   ['0042-placement-migrations', m0042],
 ];

@@ -47,6 +47,7 @@ describe('loadConfig: defaults', () => {
       dataDir: path.resolve('./.data'),
       database: { mode: 'embedded', port: 54329 },
       dbPoolSize: 10,
+      placementCacheTtlMs: 60_000,
       redisUrl: undefined,
       logLevel: 'info',
       bodyLimitBytes: 1048576,

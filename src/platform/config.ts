@@ -45,6 +45,9 @@ export interface AppConfig {
   dataDir: string;
   database: DatabaseConfig;
   dbPoolSize: number;
+  /** How long an instance trusts a cached tenant placement (PLACEMENT_CACHE_TTL_MS, default 60 s): an
+   *  online placement move waits at least this long between marking the organization moving and its switch. */
+  placementCacheTtlMs: number;
   redisUrl: string | undefined;
   logLevel: LogLevel;
   bodyLimitBytes: number;
@@ -331,6 +334,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const dataDir = path.resolve(read(env, 'DATA_DIR') ?? './.data');
   const databaseValue = database(env);
   const dbPoolSize = int(env, 'DB_POOL_SIZE', 10, 1, 200);
+  const placementCacheTtlMs = int(env, 'PLACEMENT_CACHE_TTL_MS', 60_000, 100, 3_600_000);
   const redisRaw = read(env, 'REDIS_URL');
   const redisUrl =
     redisRaw === undefined ? undefined : secretUrl('REDIS_URL', redisRaw, ['redis:', 'rediss:'], false);
@@ -361,6 +365,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     dataDir,
     database: databaseValue,
     dbPoolSize,
+    placementCacheTtlMs,
     redisUrl,
     logLevel,
     bodyLimitBytes,

@@ -23,7 +23,9 @@ export type Invalidation =
   /** A per-person key (a user's, an address's, an organization's) was destroyed or replaced: drop it. */
   | { readonly kind: 'personal_key'; readonly subjectId: string }
   /** An organization's data keys were rotated or destroyed: drop its unwrapped keys and active version. */
-  | { readonly kind: 'tenant_keys'; readonly orgId: string };
+  | { readonly kind: 'tenant_keys'; readonly orgId: string }
+  /** An organization's placement changed (an online move started, switched or ended): re-read it. */
+  | { readonly kind: 'placement'; readonly orgId: string };
 
 export interface InvalidationBus {
   /** Applies `msg` here at once, and on every other instance (through Redis pub/sub when configured). */

@@ -59,6 +59,8 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'table audit_pending: INSERT, SELECT',
   'table audit_checkpoints: INSERT, SELECT',
   'table platform_audit_events: SELECT',
+  // An organization's online placement moves (0040): read only; the owner-only move functions write them.
+  'table placement_moves: SELECT',
   'table platform_audit_head: SELECT',
 
   // Invoices (migration 0019): drafts inserted without number, status or dates, finalized only by
@@ -136,6 +138,9 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_audit_refuse_change(): EXECUTE (PUBLIC)',
   'function app_audit_seal(uuid,integer,boolean): EXECUTE',
   'function app_invoice_finalize(uuid,uuid): EXECUTE',
+  // The guarded prelude of a moving organization (0040, moving-setter.ts), and the move's lock key it takes.
+  'function app_enter_moving_tenant(uuid,boolean): EXECUTE',
+  'function app_placement_move_key(uuid): EXECUTE',
   // Appends account.export_requested / _downloaded of an account export to the platform chain, building
   // the entry itself from the export (0033; the caller names only the export, action and request id).
   'function app_account_export_audit(uuid,text,text): EXECUTE',

@@ -187,6 +187,9 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_migrate_record_schema_version',
       // Where an organization's placed tables are, and every schema holding them (0038): helpers of the
       // definer's own functions, executable by no other role.
+      // An online move (0040): the move's sides and a table's SQL pieces, helpers executable by no other role.
+      'app_placement_move_sides',
+      'app_placement_move_table',
       'app_placement_schemas',
       'app_placement_search_path',
       // Appends to the platform chain: only in a platform administrator's platform scope.
@@ -216,6 +219,15 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_priv_deletion_start',
       'app_priv_invitation_by_token',
       'app_priv_organization_id_by_slug',
+      // An online placement move (0040): the OWNER role only (it runs the schema's DDL too); each derives
+      // source and target from the move's record and refuses inside a tenant scope.
+      'app_priv_placement_move_advance',
+      'app_priv_placement_move_begin',
+      'app_priv_placement_move_copy',
+      'app_priv_placement_move_discard',
+      'app_priv_placement_move_switch',
+      'app_priv_placement_move_sync',
+      'app_priv_placement_moves',
       // How many schema placements are behind the code's migrations: a count for /readyz (0042).
       'app_priv_placements_behind',
       // Meter catalog writes: only in a platform administrator's platform scope.
@@ -251,7 +263,7 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
     for (const f of fns.rows) {
       expect(f.prosecdef).toBe(true);
       expect(f.acl).not.toMatch(/(^|,)=X/); // no EXECUTE for PUBLIC
-      if (f.proname.startsWith('app_migrate_')) {
+      if (f.proname.startsWith('app_migrate_') || f.proname.startsWith('app_priv_placement_move')) {
         expect(f.acl).toContain(`${db.roles.owner}=X`);
         expect(f.acl).not.toContain(`${db.roles.worker}=`);
         expect(f.acl).not.toContain(`${db.roles.runtime}=`);

@@ -38,6 +38,8 @@ export async function tenantTables(admin: pg.Client, runtimeRole: string): Promi
 const SEEDS: Record<string, string> = {
   organizations: `insert into organizations (id, slug, name) values ($1, 'fc-' || substr(md5(random()::text), 1, 12), 'x')`,
   tenant_placements: `insert into tenant_placements (organization_id) values ($1)`,
+  placement_moves: `insert into placement_moves (organization_id, id, from_kind, to_kind, step, requested_by)
+    values ($1, gen_random_uuid(), 'pooled', 'schema', 'done', 't')`,
   idempotency_keys: `insert into idempotency_keys (organization_id, scope, key, request_hash, response)
     values ($1, 's', gen_random_uuid()::text, 'h', '{}')`,
   projects: `insert into projects (organization_id, id, name) values ($1, gen_random_uuid(), 'p-' || gen_random_uuid())`,

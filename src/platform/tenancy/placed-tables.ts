@@ -14,6 +14,8 @@ export const DIRECTORY_TABLES: Readonly<Record<string, string>> = {
   api_keys: 'looked up by key prefix to find the tenant a request runs as',
   tenant_placements: 'where the tenant lives: read before its placement can be applied',
   stripe_customers: 'looked up by Stripe customer id when a Stripe webhook arrives (no tenant known)',
+  placement_moves:
+    'the record of an online move between placements: read and written by the move itself on both sides of its switch',
 };
 
 /**

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestOrg, createTestTenancy } from '../../../test/support/tenancy.js';
+import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
 import { createPlacementRouter } from './placement.js';
 import type { Tenancy } from './tenancy.js';
 
@@ -53,5 +53,25 @@ describe('placement router cache', () => {
     expect(router.cached(orgs[0]!)).toBeUndefined();
     expect(router.cached(orgs[1]!)).toBe(tenancy.control);
     expect(router.cached(orgs[2]!)).toBe(tenancy.control);
+  });
+
+  it('a moving organization routes to the guarded handle (its own prelude, reads in one transaction), and back once active', async () => {
+    const org = await createTestOrg(tenancy, 'pl-mv');
+    const admin = await connect(testDb().adminUrl);
+    try {
+      await admin.query(`update tenant_placements set state = 'moving' where organization_id = $1`, [org]);
+      const router = createPlacementRouter({ control: tenancy.control });
+      const moving = await router.resolve(org);
+      expect(moving).not.toBe(tenancy.control);
+      expect(moving.setter.transactionalReads).toBe(true);
+      expect(moving.setter.prelude(org, 'read')[0]!.text).toContain('app_enter_moving_tenant');
+      expect(router.cached(org)).toBe(moving);
+      await admin.query(`update tenant_placements set state = 'active' where organization_id = $1`, [org]);
+      router.invalidate(org);
+      expect(await router.resolve(org)).toBe(tenancy.control);
+    } finally {
+      await admin.query(`update tenant_placements set state = 'active' where organization_id = $1`, [org]);
+      await admin.end();
+    }
   });
 });

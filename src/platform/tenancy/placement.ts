@@ -4,6 +4,7 @@ import { TenancyError } from './errors.js';
 import { createTenantDatabase, type TenantDatabase } from './tenant-database.js';
 import { tenantSchemaName } from './placed-tables.js';
 import { schemaTenantSetter } from './schema-setter.js';
+import { movingTenantSetter } from './moving-setter.js';
 import { latestMigration } from '../db/migrate.js';
 
 /** Where a tenant's rows live. `pooled` (the default) is the shared schema of the control database;
@@ -50,6 +51,9 @@ export interface PlacementRouterOptions {
 
 interface CachedPlacement {
   readonly record: PlacementRecord;
+  /** Where the record routes (undefined: a placement this server cannot serve, `resolve` says why):
+   *  routed once when cached, so a hit does no more than read it. */
+  readonly db: TenantDatabase | undefined;
   readonly expiresAt: number;
 }
 
@@ -73,6 +77,8 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
   // One handle per schema-placed organization, kept for the process's life (they are few, and the same
   // organization always gets the same schema): a scope of theirs allocates nothing, as a pooled one.
   const schemaDatabases = new Map<string, TenantDatabase>();
+  // Organizations in an online move: the guarded path (moving-setter.ts), whatever their kind.
+  const movingDatabases = new Map<string, TenantDatabase>();
 
   async function lookup(tenantId: string): Promise<PlacementRecord> {
     const client = await opts.control.pool.connect();
@@ -98,6 +104,16 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
   }
 
   function route(tenantId: string, record: PlacementRecord): TenantDatabase {
+    if (record.state === 'moving') {
+      let db = movingDatabases.get(tenantId);
+      if (db === undefined) {
+        // A move is between the pooled schema and the organization's own, both on the control database.
+        db = createTenantDatabase(`moving:${tenantId}`, opts.control.pool, movingTenantSetter(tenantId));
+        movingDatabases.set(tenantId, db);
+      }
+      return db;
+    }
+    movingDatabases.delete(tenantId);
     if (record.kind === 'pooled') return opts.control;
     if (record.kind === 'schema' && record.schema) {
       // A table this server's migrations added but the schema lacks would resolve to public's (the search
@@ -131,29 +147,34 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
     );
   }
 
-  function fresh(key: CacheKey): PlacementRecord | undefined {
+  function fresh(key: CacheKey): CachedPlacement | undefined {
     const entry = cache.get(key);
     if (entry === undefined) return undefined;
-    if (entry.expiresAt > Date.now()) return entry.record;
+    if (entry.expiresAt > Date.now()) return entry;
     cache.delete(key);
     return undefined;
   }
 
-  function store(key: CacheKey, record: PlacementRecord): void {
+  function store(key: CacheKey, tenantId: string, record: PlacementRecord): void {
     cache.delete(key); // re-inserted last: the Map's order stays the order of expiry
     if (cache.size >= max) cache.delete(cache.keys().next().value as CacheKey);
-    cache.set(key, { record, expiresAt: Date.now() + ttlMs });
+    let db: TenantDatabase | undefined;
+    try {
+      db = route(tenantId, record);
+    } catch {
+      db = undefined; // `resolve` routes it again and throws why
+    }
+    cache.set(key, { record, db, expiresAt: Date.now() + ttlMs });
   }
 
   return {
     cached(tenantId) {
-      const record = fresh(tenantCacheKey(tenantId, 'placement'));
-      return record && route(tenantId, record);
+      return fresh(tenantCacheKey(tenantId, 'placement'))?.db;
     },
     async resolve(tenantId) {
       const key = tenantCacheKey(tenantId, 'placement');
       const hit = fresh(key);
-      if (hit) return route(tenantId, hit);
+      if (hit) return hit.db ?? route(tenantId, hit.record);
       let pending = inflight.get(key);
       if (!pending) {
         // Only the lookup still registered when it completes is cached: one that `invalidate` dropped
@@ -162,7 +183,7 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
           (record) => {
             if (inflight.get(key) === started) {
               inflight.delete(key);
-              store(key, record);
+              store(key, tenantId, record);
             }
             return record;
           },

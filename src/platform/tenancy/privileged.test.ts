@@ -774,6 +774,80 @@ describe('app_priv_webhook_stuck_deliveries (the stuck webhook delivery sweep)',
   });
 });
 
+describe('privileged placement moves (migration 0040)', () => {
+  const db = testDb();
+  let tenancy: Tenancy;
+  let app: pg.Client;
+  let owner: pg.Client; // the superuser
+  const refused = /refused/;
+  beforeAll(async () => {
+    tenancy = createTestTenancy(2);
+    app = await connect(db.url);
+    owner = await connect(db.adminUrl);
+  });
+  afterAll(async () => {
+    await app.end();
+    await owner.end();
+    await tenancy.close();
+  });
+
+  it('app_priv_placement_move_*: the owner role’s only; refused inside a scope; sides from the record; never the placement’s own rows', async () => {
+    const org = await createTestOrg(tenancy, 'mv');
+    const begin = `select public.app_priv_placement_move_begin('${org}', 'schema', 't') as id`;
+    await expect(app.query(begin)).rejects.toThrow(/permission denied/);
+    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    const ownerPool = new pg.Pool({ connectionString: db.migrationUrl, max: 1 });
+    try {
+      await expect(workerPool.query(begin)).rejects.toThrow(/permission denied/);
+      await expectRefusedInTenantScope(ownerPool, org, refused, begin);
+      await expect(
+        ownerPool.query(`select app_priv_placement_move_begin($1, 'database', 't')`, [org]),
+      ).rejects.toThrow(/not supported yet/);
+      const id = (await ownerPool.query<{ id: string }>(begin)).rows[0]!.id;
+      await ownerPool.query(`select app_priv_placement_move_advance($1, 'copying', null)`, [id]);
+      // Only a placed table of the organization's schema (it does not exist yet: nothing is).
+      await expect(
+        ownerPool.query(`select * from app_priv_placement_move_copy($1, 'memberships', '{user_id}', 10)`, [
+          id,
+        ]),
+      ).rejects.toThrow(/not a placed table/);
+      await expect(
+        ownerPool.query(
+          `select * from app_priv_placement_move_copy($1, 'audit_pending', '{pending_id}', 10)`,
+          [id],
+        ),
+      ).rejects.toThrow(/at the switch/);
+      // Not switching: no catch-up, no switch; not cleaning or aborting: nothing to discard.
+      await expect(
+        ownerPool.query(`select app_priv_placement_move_sync($1, 'projects', '{id}', 'upsert')`, [id]),
+      ).rejects.toThrow(/not switching/);
+      await expect(
+        ownerPool.query(`select app_priv_placement_move_switch($1, 'v', '{}')`, [id]),
+      ).rejects.toThrow(/not switching/);
+      await expect(
+        ownerPool.query(`select app_priv_placement_move_discard($1, 'projects', 10)`, [id]),
+      ).rejects.toThrow(/nothing to discard/);
+      // Aborting discards the TARGET (the schema), never public, which holds the organization's placement.
+      await ownerPool.query(`select app_priv_placement_move_advance($1, 'aborting', null)`, [id]);
+      await owner.query(`update placement_moves set from_kind = 'schema', to_kind = 'pooled' where id = $1`, [
+        id,
+      ]);
+      await expect(
+        ownerPool.query(`select app_priv_placement_move_discard($1, 'projects', 10)`, [id]),
+      ).rejects.toThrow(/holds the placement/);
+      await expect(
+        ownerPool.query(`select app_priv_placement_move_advance($1, 'done', null)`, [id]),
+      ).rejects.toThrow(/not a step before/);
+      await ownerPool.query(`select app_priv_placement_move_advance($1, 'aborted', null)`, [id]);
+      const rec = await owner.query('select state from tenant_placements where organization_id = $1', [org]);
+      expect(rec.rows[0]).toEqual({ state: 'active' });
+    } finally {
+      await workerPool.end();
+      await ownerPool.end();
+    }
+  });
+});
+
 /** A worker-role function called inside a tenant scope (`tenant` set transaction-locally) is refused. */
 async function expectRefusedInTenantScope(
   pool: pg.Pool,

@@ -32,6 +32,9 @@ export interface TenancyOptions {
   readonly log?: Logger;
   /** An existing pool to use instead of creating one (its lifetime stays the caller's). */
   readonly pool?: pg.Pool;
+  /** How long a placement is cached (default 60 s): an online move waits at least this long before
+   *  its switch (PLACEMENT_CACHE_TTL_MS). */
+  readonly placementTtlMs?: number;
   /** Tenant databases for `database` placements (TENANT_DATABASES) and their connection cap. */
   readonly tenantDatabases?: TenantDatabasePoolsOptions;
 }
@@ -45,7 +48,7 @@ export function createTenancy(opts: TenancyOptions): Tenancy {
     configured && Object.keys(configured.databases).length > 0
       ? createTenantDatabasePools(configured)
       : undefined;
-  const router = createPlacementRouter({ control, databases });
+  const router = createPlacementRouter({ control, databases, ttlMs: opts.placementTtlMs });
   return {
     withTenant: createWithTenant(router),
     privileged: createPrivilegedOps(pool, opts.log),

@@ -17,6 +17,9 @@ export type TenantMode = 'read' | 'write';
 export interface TenantSetter {
   /** Statements that start a transaction for `tenantId` in `mode`, sent ahead of the first query. */
   prelude(tenantId: string, mode: TenantMode): readonly PreludeStatement[];
+  /** True when a read scope must be ONE transaction (BEGIN with its first query, COMMIT at its end)
+   *  instead of a one-round-trip implicit transaction per query: a moving organization's (moving-setter.ts). */
+  readonly transactionalReads?: boolean;
   /** Set when the setter changes the search path (a schema placement): its statements get names of their
    *  own (`statementName`), so a connection never re-plans one statement for two search paths. */
   readonly statementNamespace?: string;
@@ -127,6 +130,8 @@ export class TenantConnection implements DatabaseConnection {
    *  pg could not convert): BEGIN and the tenant setting may never have been sent, so nothing more may
    *  run in this scope and it can only roll back. */
   private unopened = false;
+  /** Each read its own implicit transaction (a read scope, unless the setter wants one transaction). */
+  private readonly pipelinedReads: boolean;
 
   constructor(
     readonly client: pg.PoolClient,
@@ -136,6 +141,7 @@ export class TenantConnection implements DatabaseConnection {
     /** The Kysely handle bound to this scope (what nested calls for the same tenant receive). */
     readonly db: TenantDb,
   ) {
+    this.pipelinedReads = mode === 'read' && setter.transactionalReads !== true;
     if (setter.statementNamespace !== undefined) {
       const options = namespacedOptions(setter.statementNamespace);
       this.readOptions = options.read;
@@ -173,7 +179,7 @@ export class TenantConnection implements DatabaseConnection {
     const sql = compiled.sql;
     if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
     const params = compiled.parameters;
-    if (this.mode === 'read') {
+    if (this.pipelinedReads) {
       // The same prelude for every read of the scope (its tenant and mode are fixed): built once.
       this.readPrelude ??= this.setter.prelude(this.tenantId, 'read');
       return pipelinedQuery(this.client, this.readPrelude, sql, params, this.readOptions as ShapedOptions<R>);
@@ -184,7 +190,7 @@ export class TenantConnection implements DatabaseConnection {
     if (this.opening) return this.opening.then(() => this.executeQuery<R>(compiled));
     if (!this.begun) {
       this.begun = true;
-      const prelude = [BEGIN, ...this.setter.prelude(this.tenantId, 'write')];
+      const prelude = [BEGIN, ...this.setter.prelude(this.tenantId, this.mode)];
       const first = pipelinedQuery(this.client, prelude, sql, params, this.writeOptions as ShapedOptions<R>);
       this.opening = first.then(
         () => {

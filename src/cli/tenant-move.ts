@@ -1,0 +1,102 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { AppConfig } from '../platform/config.js';
+import { knownMigrations } from '../platform/db/migrate.js';
+import { isTenantId } from '../platform/tenancy/context.js';
+import { createInvalidationBus } from '../platform/cache/invalidation-bus.js';
+import {
+  createPlacementMoveService,
+  type PlacementMove,
+} from '../modules/tenant-placement/tenant-placement.service.js';
+import { connectForCli } from './connect.js';
+
+export interface TenantMoveArgs {
+  /** Organization id or slug. */
+  readonly org: string;
+  /** `pooled` | `schema` (database:<key> and region:<name> are refused: not supported yet). */
+  readonly to?: string;
+  readonly abort?: boolean;
+  readonly status?: boolean;
+}
+
+/** One line per move state, as the CLI prints it. */
+export function moveLine(m: PlacementMove): string {
+  const copied = Object.values(m.progress).reduce((n, p) => n + (p.copied ?? 0), 0);
+  const parts = [`move ${m.id}: ${m.from} -> ${m.to}, step ${m.step}`];
+  if (copied > 0) parts.push(`${copied} rows copied`);
+  if (m.freezeMs !== null) parts.push(`freeze ${m.freezeMs} ms`);
+  if (m.error) parts.push(`last error: ${m.error}`);
+  return parts.join(', ');
+}
+
+/**
+ * `saasready tenant move <org> --to pooled|schema [--abort | --status]`: the online move of one
+ * organization between the pooled schema and its own (src/modules/tenant-placement/), as the owner role
+ * (the schema's DDL and the move functions). Re-running continues a move from its recorded step. The
+ * running servers learn of the placement change through the invalidation bus (REDIS_URL) or, without
+ * it, within the placement cache's TTL, which the move waits out before its switch.
+ */
+export async function tenantMove(
+  config: AppConfig,
+  log: Logger,
+  args: TenantMoveArgs,
+  write: (line: string) => void,
+): Promise<number> {
+  if (args.to && args.to !== 'pooled' && args.to !== 'schema') {
+    write(`saasready: moves to ${args.to} are not supported yet: only --to pooled or --to schema`);
+    return 1;
+  }
+  const { pool: owner, roles, close } = await connectForCli(config, log, 'owner');
+  const runtime = await connectForCli(config, log, 'runtime');
+  const bus = createInvalidationBus({ redisUrl: config.redisUrl, apply: () => {}, log });
+  try {
+    const orgId = isTenantId(args.org) ? args.org : await idBySlug(runtime.pool, args.org);
+    if (!orgId) {
+      write(`saasready: no organization ${args.org}`);
+      return 1;
+    }
+    const service = createPlacementMoveService({
+      owner,
+      roles,
+      schemaVersion: knownMigrations().at(-1)!,
+      invalidate: (id) => bus.publish({ kind: 'placement', orgId: id }),
+      settleMs: config.placementCacheTtlMs,
+      log,
+      onStep: (m) => write(moveLine(m)),
+    });
+    const [latest] = await service.list({ orgId, limit: 1 });
+    if (args.status) {
+      write(latest ? moveLine(latest) : `organization ${orgId}: no placement move`);
+      return 0;
+    }
+    if (args.abort) {
+      if (!latest) {
+        write(`organization ${orgId}: no placement move to abort`);
+        return 1;
+      }
+      const ended = await service.abort(latest.id, 'cli');
+      write(moveLine(ended));
+      return 0;
+    }
+    if (!args.to) {
+      write('saasready: --to pooled|schema, --abort or --status');
+      return 1;
+    }
+    const started = await service.start(orgId, args.to as 'pooled' | 'schema', 'cli');
+    const ended = await service.run(started.id);
+    write(moveLine(ended));
+    return ended.step === 'done' ? 0 : 2;
+  } finally {
+    await bus.close();
+    await runtime.close();
+    await close();
+  }
+}
+
+async function idBySlug(runtime: pg.Pool, slug: string): Promise<string | undefined> {
+  const res = await runtime.query<{ id: string | null }>(
+    'select app_priv_organization_id_by_slug($1) as id',
+    [slug],
+  );
+  return res.rows[0]?.id ?? undefined;
+}

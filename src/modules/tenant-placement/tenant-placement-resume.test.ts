@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
+import { connect, testDb } from '../../../test/support/tenancy.js';
+import { testMoveService } from '../../../test/support/placement-moves.js';
+import { createBareOrganization } from '../organizations/organization-records.js';
+import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
+import { tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
+import { uuidv7 } from '../../platform/ids.js';
+import type { MoveStep, PlacementMove } from './tenant-placement.service.js';
+
+/** Resume after a crash between steps, and abort before and after the switch. */
+describe('placement moves: resume and abort', () => {
+  let db: ProvisionedDatabase;
+  let tenancy: Tenancy;
+  let admin: pg.Client;
+  const pools: pg.Pool[] = [];
+
+  const newOrg = async () => {
+    const id = (
+      await createBareOrganization(tenancy.withTenant, {
+        slug: `mv-${randomBytes(5).toString('hex')}`,
+        name: 'mv',
+      })
+    ).id;
+    for (let i = 0; i < 20; i++) {
+      await tenancy.withTenant(id, (t) =>
+        t
+          .insertInto('projects')
+          .values({ organization_id: id, id: uuidv7(), name: `p${i}` })
+          .execute(),
+      );
+    }
+    return id;
+  };
+  const engine = (crashAfter?: MoveStep) => {
+    const made = testMoveService(db.migrationUrl, db.roles, [tenancy], {
+      settleMs: 50,
+      afterStep: (m: PlacementMove) => {
+        if (m.step === crashAfter) throw new Error(`crash after ${m.step}`);
+      },
+    });
+    pools.push(made.owner);
+    return made.service;
+  };
+  const rows = async (nsp: string, org: string) =>
+    (
+      await admin.query<{ n: number }>(
+        `select count(*)::int as n from "${nsp}".projects where organization_id = $1`,
+        [org],
+      )
+    ).rows[0]!.n;
+  const placement = async (org: string) =>
+    (
+      await admin.query<{ kind: string; state: string }>(
+        'select kind, state from tenant_placements where organization_id = $1',
+        [org],
+      )
+    ).rows[0];
+  const names = (org: string) =>
+    tenancy.withTenant(org, async (t) => (await t.selectFrom('projects').select('name').execute()).length, {
+      mode: 'read',
+    });
+  const schemaExists = async (org: string) =>
+    (await admin.query('select 1 from pg_namespace where nspname = $1', [tenantSchemaName(org)])).rowCount ===
+    1;
+
+  beforeAll(async () => {
+    db = await provisionDatabase(testDb().superuserUrl, 'sr_mvr');
+    tenancy = createTenancy({ url: db.url, poolSize: 4, placementTtlMs: 50 });
+    admin = await connect(db.adminUrl);
+  });
+  afterAll(async () => {
+    for (const p of pools) await p.end();
+    await admin?.end();
+    await tenancy?.close();
+    if (db) await dropProvisioned(db);
+  });
+
+  for (const step of ['copying', 'switching', 'cleaning'] as const) {
+    it(`a crash after the ${step} step is recorded: re-running continues from it and ends the move`, async () => {
+      const org = await newOrg();
+      const crashing = engine(step);
+      const m = await crashing.start(org, 'schema', 'test');
+      await expect(crashing.run(m.id)).rejects.toThrow(`crash after ${step}`);
+      expect((await crashing.get(m.id)).step).toBe(step);
+      expect(await names(org)).toBe(20); // served meanwhile, from wherever its placement is
+      const done = await engine().run(m.id);
+      expect(done.step).toBe('done');
+      expect(await rows(tenantSchemaName(org), org)).toBe(20);
+      expect(await rows('public', org)).toBe(0);
+      expect(await placement(org)).toEqual({ kind: 'schema', state: 'active' });
+      expect(await names(org)).toBe(20);
+    });
+  }
+
+  it('abort before the switch: the copy and the schema go, the organization stays pooled', async () => {
+    const org = await newOrg();
+    // Crashed once copied (the record says switching): the schema holds the copy.
+    const m = await engine('switching').start(org, 'schema', 'test');
+    await engine('switching')
+      .run(m.id)
+      .catch(() => {});
+    expect(await schemaExists(org)).toBe(true);
+    expect(await rows(tenantSchemaName(org), org)).toBe(20);
+    const aborted = await engine().abort(m.id, 'test');
+    expect(aborted.step).toBe('aborted');
+    expect(await schemaExists(org)).toBe(false);
+    expect(await rows('public', org)).toBe(20);
+    expect(await placement(org)).toEqual({ kind: 'pooled', state: 'active' });
+    expect(await names(org)).toBe(20);
+  });
+
+  it('abort after the switch: the organization moves back (a new move), nothing lost', async () => {
+    const org = await newOrg();
+    const first = await engine('switching').start(org, 'schema', 'test');
+    await engine('switching')
+      .run(first.id)
+      .catch(() => {});
+    expect((await engine().get(first.id)).step).toBe('switching');
+    // Crash after the switch itself: the record says cleaning.
+    await engine('cleaning')
+      .run(first.id)
+      .catch(() => {});
+    expect((await engine().get(first.id)).step).toBe('cleaning');
+    await tenancy.withTenant(org, (t) =>
+      t.insertInto('projects').values({ organization_id: org, id: uuidv7(), name: 'after-switch' }).execute(),
+    );
+    const back = await engine().abort(first.id, 'test');
+    expect(back).toMatchObject({ step: 'done', from: 'schema', to: 'pooled' });
+    expect(back.id).not.toBe(first.id);
+    expect((await engine().get(first.id)).step).toBe('aborted');
+    expect(await rows('public', org)).toBe(21);
+    expect(await schemaExists(org)).toBe(false);
+    expect(await placement(org)).toEqual({ kind: 'pooled', state: 'active' });
+    expect(await names(org)).toBe(21);
+  });
+
+  it('refuses database and region targets, a second move to another target, and a move to where it is', async () => {
+    const org = await newOrg();
+    const e = engine();
+    await expect(e.start(org, 'database' as never, 'test')).rejects.toMatchObject({
+      code: 'MOVE_TARGET_UNSUPPORTED',
+    });
+    await expect(e.start(org, 'pooled', 'test')).rejects.toMatchObject({ code: 'MOVE_ALREADY_PLACED' });
+    const m = await e.start(org, 'schema', 'test');
+    expect((await e.start(org, 'schema', 'test')).id).toBe(m.id); // the same move, to resume
+    await expect(e.start(org, 'pooled', 'test')).rejects.toMatchObject({ code: 'MOVE_CONFLICT' });
+    await e.abort(m.id, 'test');
+  });
+});

@@ -1,0 +1,263 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { RoleNames } from '../../platform/db/bootstrap.js';
+import { draftEntry } from '../../platform/audit/draft.js';
+import { dropPlacementSchema, syncPlacementSchema } from '../../platform/tenancy/placement-schema.js';
+import {
+  advanceMove,
+  beginMove,
+  copyBatch,
+  discardBatch,
+  listMoves,
+  switchMove,
+  syncTable,
+  type MoveKind,
+  type MoveStep,
+  type PlacementMove,
+} from '../../platform/tenancy/privileged-placement.js';
+import { PlacementMoveError, moveErrorOf } from './tenant-placement.errors.js';
+import { moveTables, type MoveTable } from './move-tables.js';
+
+export type { PlacementMove, MoveKind, MoveStep } from '../../platform/tenancy/privileged-placement.js';
+
+export interface PlacementMoveDeps {
+  /** The OWNER role's pool: the schema's DDL and the move functions (migration 0040). */
+  readonly owner: pg.Pool;
+  readonly roles: RoleNames;
+  /** The last migration: recorded as the schema's version when an organization lands in its schema. */
+  readonly schemaVersion: string;
+  /** Drops the organization's cached placement on every instance (the invalidation bus's `placement`). */
+  readonly invalidate: (orgId: string) => void;
+  /** How long the copy goes on before the switch, at least: the placement cache's TTL, so every
+   *  instance has re-read the placement (`moving`) and takes the guarded path. */
+  readonly settleMs: number;
+  readonly batchSize?: number;
+  /** How long the switch waits for the organization's running transactions (default 5 s); then it
+   *  gives up, and tries again, up to `switchAttempts` (default 3) times. */
+  readonly lockTimeoutMs?: number;
+  readonly switchAttempts?: number;
+  readonly log?: Logger;
+  /** Told of each step as it starts (the CLI prints it). */
+  readonly onStep?: (move: PlacementMove) => void;
+  /** TEST ONLY: runs after each step is recorded; a throw there is a crash between steps. */
+  readonly afterStep?: (move: PlacementMove) => Promise<void> | void;
+  /** TEST ONLY: runs inside the switch transaction, the lock held, before COMMIT (a longer freeze). */
+  readonly duringFreeze?: () => Promise<void>;
+}
+
+export interface PlacementMoveService {
+  /** Records a move of `orgId` to `to` and marks it moving (or answers the one under way to `to`). */
+  start(orgId: string, to: MoveKind, actor: string): Promise<PlacementMove>;
+  /** Runs a move from its recorded step to its end (`done` or `aborted`): resumable after a crash. */
+  run(moveId: string): Promise<PlacementMove>;
+  /** Aborts a move: before the switch, the target's copy goes; after it, the organization moves back
+   *  (a new move, answered). */
+  abort(moveId: string, actor: string): Promise<PlacementMove>;
+  get(moveId: string): Promise<PlacementMove>;
+  list(filter: {
+    orgId?: string;
+    before?: { createdAt: Date; id: string };
+    limit?: number;
+  }): Promise<PlacementMove[]>;
+}
+
+const ACTIVE: readonly MoveStep[] = ['preparing', 'copying', 'switching'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The online move of one organization between the pooled schema and its own schema of the control
+ * database (docs/isolation-models.md, "Online moves"). Every step is recorded in `placement_moves`
+ * before the next begins, so `run` continues a move from wherever it stopped.
+ */
+export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMoveService {
+  const { owner } = deps;
+  const batch = deps.batchSize ?? 1000;
+
+  async function get(moveId: string): Promise<PlacementMove> {
+    const [m] = await listMoves(owner, { moveId, limit: 1 });
+    if (!m) throw new PlacementMoveError('MOVE_NOT_FOUND', `no placement move ${moveId}`, 404);
+    return m;
+  }
+
+  async function tables(): Promise<MoveTable[]> {
+    const c = await owner.connect();
+    try {
+      return await moveTables(c);
+    } finally {
+      c.release();
+    }
+  }
+
+  async function copy(m: PlacementMove): Promise<void> {
+    if (m.to === 'schema') {
+      const c = await owner.connect();
+      try {
+        const synced = await syncPlacementSchema(c, m.organizationId, deps.roles);
+        deps.log?.info({ move: m.id, changes: synced.changes.length }, 'placement move: schema synchronized');
+      } finally {
+        c.release();
+      }
+    }
+    for (const t of await tables()) {
+      if (t.name === 'audit_pending') continue; // copied whole at the switch (its ids are reassigned)
+      for (;;) {
+        const r = await copyBatch(owner, m.id, t.name, t.keys, batch);
+        if (r.done) break;
+      }
+    }
+    // Every instance must have re-read the placement (`moving`) before the switch: wait out the TTL.
+    const left = deps.settleMs - (Date.now() - m.createdAt.getTime());
+    if (left > 0) await sleep(left);
+  }
+
+  async function switchOver(m: PlacementMove): Promise<void> {
+    const list = await tables();
+    const attempts = deps.switchAttempts ?? 3;
+    for (let attempt = 1; ; attempt++) {
+      const c = await owner.connect();
+      try {
+        await c.query('begin');
+        await c.query(`select set_config('lock_timeout', $1, true)`, [`${deps.lockTimeoutMs ?? 5000}ms`]);
+        for (const t of list) await syncTable(c, m.id, t.name, t.keys, 'upsert');
+        for (const t of [...list].reverse()) await syncTable(c, m.id, t.name, t.keys, 'delete');
+        const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
+          m.organizationId,
+          { kind: 'system', name: 'placement-move' },
+          `placement-move-${m.id}`,
+          {
+            action: 'organization.placement_moved',
+            target: { type: 'organization', id: m.organizationId },
+            metadata: { move_id: m.id, from: m.from, to: m.to, requested_by: m.requestedBy },
+          },
+        );
+        await switchMove(c, m.id, deps.schemaVersion, {
+          id: entry.id,
+          occurred_at: entry.occurred_at,
+          prefix,
+          suffix,
+          actor_type: entry.actor.type,
+          actor_id: entry.actor.id,
+          action: entry.action,
+          target_type: entry.target.type,
+          target_id: entry.target.id,
+          request_id: entry.request_id,
+          changes: changesJson === null ? null : JSON.parse(changesJson),
+          metadata: metadataJson === null ? null : JSON.parse(metadataJson),
+        });
+        await deps.duringFreeze?.();
+        await c.query('commit');
+        c.release();
+        return;
+      } catch (err) {
+        await c.query('rollback').catch(() => {});
+        c.release();
+        const code = (err as { code?: string }).code;
+        if (code === '55P03' && attempt < attempts) {
+          deps.log?.warn({ move: m.id, attempt }, 'placement move: the switch waited too long, again');
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  /** Deletes the organization's rows from the schema not holding its placement (`side`). */
+  async function discard(m: PlacementMove, side: MoveKind): Promise<void> {
+    if (side === 'schema') {
+      const c = await owner.connect();
+      try {
+        await dropPlacementSchema(c, m.organizationId);
+      } finally {
+        c.release();
+      }
+      return;
+    }
+    for (const t of (await tables()).reverse()) {
+      while ((await discardBatch(owner, m.id, t.name, batch)) > 0) {
+        // batches until none is left
+      }
+    }
+  }
+
+  async function step(m: PlacementMove): Promise<void> {
+    const org = m.organizationId;
+    switch (m.step) {
+      case 'preparing':
+        deps.invalidate(org);
+        await advanceMove(owner, m.id, 'copying');
+        return;
+      case 'copying':
+        await copy(m);
+        await advanceMove(owner, m.id, 'switching');
+        return;
+      case 'switching':
+        await switchOver(m);
+        deps.invalidate(org);
+        return;
+      case 'cleaning':
+        await discard(m, m.from);
+        await advanceMove(owner, m.id, 'done');
+        return;
+      case 'aborting':
+        await discard(m, m.to);
+        await advanceMove(owner, m.id, 'aborted');
+        deps.invalidate(org);
+        return;
+      default:
+        return;
+    }
+  }
+
+  async function run(moveId: string): Promise<PlacementMove> {
+    for (;;) {
+      const m = await get(moveId);
+      if (!['preparing', 'copying', 'switching', 'cleaning', 'aborting'].includes(m.step)) return m;
+      deps.onStep?.(m);
+      try {
+        await step(m);
+      } catch (err) {
+        // Another process moved the record on (an abort): carry on from its step.
+        if ((err as { code?: string }).code === '55000') continue;
+        await advanceMove(owner, moveId, null, (err as Error).message).catch(() => {});
+        throw moveErrorOf(err);
+      }
+      await deps.afterStep?.(await get(moveId));
+    }
+  }
+
+  return {
+    async start(orgId, to, actor) {
+      if (to !== 'pooled' && to !== 'schema') {
+        throw new PlacementMoveError(
+          'MOVE_TARGET_UNSUPPORTED',
+          `moves to ${String(to)} are not supported yet: only pooled and schema`,
+          501,
+        );
+      }
+      try {
+        return await get(await beginMove(owner, orgId, to, actor));
+      } catch (err) {
+        throw moveErrorOf(err);
+      }
+    },
+    run,
+    async abort(moveId, actor) {
+      const m = await get(moveId);
+      if (ACTIVE.includes(m.step)) {
+        await advanceMove(owner, moveId, 'aborting').catch((err: unknown) => {
+          throw moveErrorOf(err);
+        });
+        return run(moveId);
+      }
+      if (m.step === 'aborting') return run(moveId);
+      if (m.step === 'cleaning') {
+        await advanceMove(owner, moveId, 'aborted');
+        const back = await beginMove(owner, m.organizationId, m.from, actor);
+        return run(back);
+      }
+      throw new PlacementMoveError('MOVE_NOT_ABORTABLE', `placement move ${moveId} is ${m.step}`, 409);
+    },
+    get,
+    list: (filter) => listMoves(owner, filter),
+  };
+}

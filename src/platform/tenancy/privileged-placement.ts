@@ -1,0 +1,158 @@
+import type pg from 'pg';
+
+/**
+ * The named privileged paths of an online placement move (migration 0040, docs/isolation-models.md
+ * "Online moves"): SECURITY DEFINER functions executable by the OWNER role only (the role that also runs
+ * the target schema's DDL). Each derives the source and target schemas from the move's record, never
+ * from its caller, and refuses inside a tenant scope. The engine is src/modules/tenant-placement/.
+ */
+
+export type MoveKind = 'pooled' | 'schema';
+export type MoveStep =
+  'preparing' | 'copying' | 'switching' | 'cleaning' | 'done' | 'aborting' | 'aborted' | 'failed';
+
+export interface PlacementMove {
+  readonly id: string;
+  readonly organizationId: string;
+  readonly from: MoveKind;
+  readonly to: MoveKind;
+  readonly step: MoveStep;
+  readonly requestedBy: string;
+  /** Per table: `{ after, copied, done }` of the copy. */
+  readonly progress: Record<string, { copied?: number; done?: boolean }>;
+  /** Per table, at the switch: `{ rows, checksum }` (equal in source and target). */
+  readonly counts: Record<string, { rows: number; checksum: string }> | null;
+  readonly freezeMs: number | null;
+  readonly error: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly switchedAt: Date | null;
+  readonly finishedAt: Date | null;
+}
+
+interface MoveRow {
+  id: string;
+  organization_id: string;
+  from_kind: MoveKind;
+  to_kind: MoveKind;
+  step: MoveStep;
+  requested_by: string;
+  progress: PlacementMove['progress'];
+  counts: PlacementMove['counts'];
+  freeze_ms: number | null;
+  error: string | null;
+  created_at: Date;
+  updated_at: Date;
+  switched_at: Date | null;
+  finished_at: Date | null;
+}
+
+const toMove = (r: MoveRow): PlacementMove => ({
+  id: r.id,
+  organizationId: r.organization_id,
+  from: r.from_kind,
+  to: r.to_kind,
+  step: r.step,
+  requestedBy: r.requested_by,
+  progress: r.progress,
+  counts: r.counts,
+  freezeMs: r.freeze_ms,
+  error: r.error,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  switchedAt: r.switched_at,
+  finishedAt: r.finished_at,
+});
+
+type Q = pg.Pool | pg.ClientBase;
+
+/** Starts a move (or answers the one under way to the same target); marks the placement `moving`. */
+export async function beginMove(owner: Q, orgId: string, to: MoveKind, actor: string): Promise<string> {
+  const res = await owner.query<{ id: string }>('select app_priv_placement_move_begin($1, $2, $3) as id', [
+    orgId,
+    to,
+    actor,
+  ]);
+  return res.rows[0]!.id;
+}
+
+/** Moves the record to `step` (checked against the allowed transitions); a null step records only `error`. */
+export async function advanceMove(
+  owner: Q,
+  moveId: string,
+  step: MoveStep | null,
+  error: string | null = null,
+): Promise<void> {
+  await owner.query('select app_priv_placement_move_advance($1, $2, $3)', [moveId, step, error]);
+}
+
+/** One committed batch of a table's copy. */
+export async function copyBatch(
+  owner: Q,
+  moveId: string,
+  table: string,
+  keys: readonly string[],
+  limit: number,
+): Promise<{ copied: number; done: boolean }> {
+  const res = await owner.query<{ copied: number; done: boolean }>(
+    'select copied, done from app_priv_placement_move_copy($1, $2, $3, $4)',
+    [moveId, table, keys, limit],
+  );
+  return res.rows[0]!;
+}
+
+/** Inside the switch transaction: brings one table of the target to the source. */
+export async function syncTable(
+  owner: pg.ClientBase,
+  moveId: string,
+  table: string,
+  keys: readonly string[],
+  phase: 'upsert' | 'delete',
+): Promise<number> {
+  const res = await owner.query<{ n: number }>('select app_priv_placement_move_sync($1, $2, $3, $4) as n', [
+    moveId,
+    table,
+    keys,
+    phase,
+  ]);
+  return res.rows[0]!.n;
+}
+
+/** Inside the switch transaction: verifies, records the placement and the audit event. */
+export async function switchMove(
+  owner: pg.ClientBase,
+  moveId: string,
+  schemaVersion: string,
+  audit: Record<string, unknown>,
+): Promise<PlacementMove['counts']> {
+  const res = await owner.query<{ counts: PlacementMove['counts'] }>(
+    'select app_priv_placement_move_switch($1, $2, $3) as counts',
+    [moveId, schemaVersion, JSON.stringify(audit)],
+  );
+  return res.rows[0]!.counts;
+}
+
+/** Deletes a batch of the organization's rows of `table` in the schema not holding its placement. */
+export async function discardBatch(owner: Q, moveId: string, table: string, limit: number): Promise<number> {
+  const res = await owner.query<{ n: number }>('select app_priv_placement_move_discard($1, $2, $3) as n', [
+    moveId,
+    table,
+    limit,
+  ]);
+  return res.rows[0]!.n;
+}
+
+/** Moves, newest first: of one organization, or one move, or all (keyset after `before`). */
+export async function listMoves(
+  owner: Q,
+  filter: { orgId?: string; moveId?: string; before?: { createdAt: Date; id: string }; limit?: number },
+): Promise<PlacementMove[]> {
+  const res = await owner.query<MoveRow>('select * from app_priv_placement_moves($1, $2, $3, $4, $5)', [
+    filter.orgId ?? null,
+    filter.moveId ?? null,
+    filter.before?.createdAt ?? null,
+    filter.before?.id ?? null,
+    filter.limit ?? 50,
+  ]);
+  return res.rows.map(toMove);
+}
