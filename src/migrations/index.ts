@@ -38,6 +38,7 @@ import * as m0037 from './0037-audit-retention-grace.js';
 import * as m0038 from './0038-schema-placements.js';
 import * as m0039 from './0039-placement-functions.js';
 import * as m0042 from './0042-placement-migrations.js';
+import * as m0046 from './0046-placement-paths-pg-temp.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -83,4 +84,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0038-schema-placements', m0038],
   ['0039-placement-functions', m0039],
   ['0042-placement-migrations', m0042],
+  ['0046-placement-paths-pg-temp', m0046],
 ];
