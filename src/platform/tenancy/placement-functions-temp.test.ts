@@ -72,4 +72,15 @@ describe('schema placement: the definer functions search pg_temp last', () => {
       await c.end();
     }
   });
+
+  it('guard: no function setting its search path sets one ending in public (pg_temp would come first)', async () => {
+    const res = await admin.query<{ fn: string }>(
+      `select p.oid::regprocedure::text as fn from pg_proc p
+         join pg_namespace n on n.oid = p.pronamespace
+        where n.nspname not in ('pg_catalog', 'information_schema')
+          and p.prosrc ~ 'set_config\\(\\s*''search_path''' and p.prosrc ~ ', public'''
+        order by 1`,
+    );
+    expect(res.rows.map((r) => r.fn)).toEqual([]);
+  });
 });
