@@ -39,6 +39,7 @@ import * as m0038 from './0038-schema-placements.js';
 import * as m0039 from './0039-placement-functions.js';
 import * as m0040 from './0040-placement-moves.js';
 import * as m0042 from './0042-placement-migrations.js';
+import * as m0046 from './0046-placement-paths-pg-temp.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -85,4 +86,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0039-placement-functions', m0039],
   ['0040-placement-moves', m0040],
   ['0042-placement-migrations', m0042],
+  ['0046-placement-paths-pg-temp', m0046],
 ];

@@ -8,6 +8,7 @@ import {
   type ProvisionedDatabase,
 } from '../../../test/support/provision.js';
 import { placeInSchema } from '../../../test/support/placements.js';
+import { syncPlacementSchema } from '../tenancy/placement-schema.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
 import { TEST_KEK } from '../../../test/support/job-key.js';
 import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
@@ -118,5 +119,40 @@ describe('audit seal-legacy: a schema-placed organization', () => {
       [`"${schema}".audit_events`],
     );
     expect(rls.rows[0]!.force).toBe(true);
+  });
+
+  it('a pooled organization whose schema is synchronized ahead of its move keeps its chain in public', async () => {
+    // The schema exists (synchronized, empty) but the placement is still pooled: the chain is public's,
+    // as the sealer and every scope see it; the run must not read the empty schema instead.
+    const org = (await createBareOrganization(tenancy.withTenant, { slug: 'lgp-ahead', name: 'A' })).id;
+    const user: Principal = { kind: 'user', userId };
+    for (const action of ['thing.created', 'thing.updated']) {
+      await runWithContext({ requestId: 'lgp', principal: user, ip, userAgent: 'ua' }, () =>
+        tenancy.withTenant(org, (d) =>
+          recordAudit(d, ctx(org, user), { action, target: { type: 'thing', id: 't2' } }),
+        ),
+      );
+    }
+    await sealPending(tenancy.withTenant, org);
+    const owner = await connect(own.migrationUrl);
+    try {
+      await syncPlacementSchema(owner, org, own.roles);
+    } finally {
+      await owner.end();
+    }
+    const clear = async () =>
+      (
+        await admin.query<{ n: number }>(
+          `select count(*)::int as n from public.audit_events where organization_id = $1 and ip = $2`,
+          [org, ip],
+        )
+      ).rows[0]!.n;
+    expect(await clear()).toBe(2);
+
+    const results = await sealLegacyAll(deps);
+    expect(results.find((r) => r.chain === org)).toMatchObject({ status: 'rewritten', entriesRewritten: 2 });
+    expect(await clear()).toBe(0);
+    const v = await audit.verify(ctx(org, user));
+    expect(v).toMatchObject({ valid: true, entriesChecked: 2 });
   });
 });

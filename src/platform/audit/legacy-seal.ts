@@ -5,7 +5,7 @@ import type pg from 'pg';
 import type { Database } from '../db/schema.js';
 import { uuidv7 } from '../ids.js';
 import type { Principal } from '../tenancy/context.js';
-import { tenantSchemaName } from '../tenancy/placed-tables.js';
+import { isTenantId } from '../tenancy/context.js';
 import type { UserKeyStore } from '../user-keys/user-keys.js';
 import { isSealedPersonal } from '../user-keys/personal-seal.js';
 import { canonicalJson } from './canonical-json.js';
@@ -55,9 +55,16 @@ export interface LegacySealDeps {
   readonly lockTimeoutMs?: number;
 }
 
-/** Puts the organization's own schema (when it has one) first on the transaction's search path. */
-const ORG_SCHEMA_PATH = `select pg_catalog.set_config('search_path', 'pg_catalog, ' || pg_catalog.quote_ident($1) || ', public', true)
-   from pg_catalog.pg_namespace where nspname = $1`;
+/**
+ * Puts the organization's own schema first on the transaction's search path when its PLACEMENT is a
+ * schema one (migration 0042's `app_migrate_placements()`, the owner's way to read placements) and the
+ * schema exists: the path `app_placement_search_path` gives the sealer. Not whenever a schema of its name
+ * exists: one synchronized ahead of a move is empty while the chain is still public's.
+ */
+const ORG_SCHEMA_PATH = `select pg_catalog.set_config('search_path', 'pg_catalog, ' || pg_catalog.quote_ident(p.schema_name) || ', public', true)
+   from public.app_migrate_placements() p
+  where p.organization_id = $1 and p.kind = 'schema'
+    and exists (select 1 from pg_catalog.pg_namespace n where n.nspname = p.schema_name)`;
 
 /** The `lock_timeout` of a rewrite's or a listing's transaction. */
 const lockTimeout = (deps: LegacySealDeps) =>
@@ -207,14 +214,18 @@ export async function sealLegacyChain(deps: LegacySealDeps, org: string | null):
   try {
     await c.query('begin');
     await c.query(lockTimeout(deps));
-    // An organization placed in its own schema has its chain there (migration 0039): its audit tables
-    // first on the path, the global ones from public, for this transaction.
-    if (org) await c.query(ORG_SCHEMA_PATH, [tenantSchemaName(org)]);
+    // Before the placement is read: only the owner may read it.
     const owner = await c.query<{ ok: boolean }>(
       `select pg_has_role(current_user, relowner, 'USAGE') as ok from pg_class where oid = $1::regclass`,
       [t.events],
     );
     if (!owner.rows[0]?.ok) throw new Error('audit seal-legacy runs as the owner (migration) role');
+    // An organization placed in its own schema has its chain there (migration 0039): its audit tables
+    // first on the path, the global ones from public, for this transaction.
+    if (org) {
+      if (!isTenantId(org)) throw new Error('audit seal-legacy: an organization id is a canonical UUID');
+      await c.query(ORG_SCHEMA_PATH, [org]);
+    }
     // The head first (the lock `app_audit_seal` takes, so no sealer appends meanwhile), then the tables:
     // their append-only triggers and forced row security are lifted inside this transaction only. Both
     // modes conflict with the row-share lock of an appender's `select ... for update` of the head, so the
