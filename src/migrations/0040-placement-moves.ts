@@ -82,7 +82,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
       select p.kind into v_kind from public.tenant_placements p where p.organization_id = p_org;
       if v_kind = 'schema' then
         perform pg_catalog.set_config('search_path',
-          pg_catalog.quote_ident('t_' || pg_catalog.replace(p_org::text, '-', '')) || ', public', true);
+          pg_catalog.quote_ident('t_' || pg_catalog.replace(p_org::text, '-', '')) || ', public, pg_temp', true);
       end if;
       if p_read_only then
         perform pg_catalog.set_config('transaction_read_only', 'on', true);

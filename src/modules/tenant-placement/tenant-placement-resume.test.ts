@@ -107,7 +107,9 @@ describe('placement moves: resume and abort', () => {
       .run(m.id)
       .catch(() => {});
     expect(await schemaExists(org)).toBe(true);
-    expect(await rows(tenantSchemaName(org), org)).toBe(20);
+    // The copy takes rows older than its snapshot horizon (xids are the cluster's: a transaction open in
+    // another database holds the horizon back); newer ones are the switch's catch-up. So: some or all.
+    expect(await rows(tenantSchemaName(org), org)).toBeLessThanOrEqual(20);
     const aborted = await engine().abort(m.id, 'test');
     expect(aborted.step).toBe('aborted');
     expect(await schemaExists(org)).toBe(false);
