@@ -1,0 +1,78 @@
+/**
+ * Online placement moves (issue 13): the write freeze of moving one organization holding BENCH_MOVE_ROWS
+ * (100,000) rows from the pooled schema to its own schema and back, while BENCH_MOVE_WRITERS writers keep
+ * inserting into it and as many into another organization. Printed per direction: the copy's duration,
+ * the freeze (the switch transaction under the organization's advisory lock, as the engine records it:
+ * catch-up of rows newer than the copy's horizon, deletions, per-table counts and checksums, the routing
+ * switch and the audit event), and the slowest write of each organization during the move (the moving
+ * one's writes wait out the freeze; the other's never take the lock).
+ *
+ * Not a ratio: there is no baseline for a move. Usage: npm run bench:placement-move
+ * (env: BENCH_MOVE_ROWS, BENCH_MOVE_WRITERS, BENCH_DATABASE_URL)
+ */
+import pg from 'pg';
+import { latestMigration } from '../src/platform/db/migrate.js';
+import { createTenancy } from '../src/platform/tenancy/tenancy.js';
+import { createPlacementMoveService } from '../src/modules/tenant-placement/tenant-placement.service.js';
+import { uuidv7 } from '../src/platform/ids.js';
+import { benchDatabase, seedProjects } from './harness.js';
+
+const ROWS = Number(process.env.BENCH_MOVE_ROWS ?? 100_000);
+const WRITERS = Number(process.env.BENCH_MOVE_WRITERS ?? 4);
+
+const { db, close } = await benchDatabase();
+try {
+  const seeded = await seedProjects(db.adminUrl, 2, ROWS);
+  const [moving, other] = [...new Set(seeded.map((r) => r.org))] as [string, string];
+  const tenancy = createTenancy({ url: db.url, poolSize: 2 * WRITERS + 2, placementTtlMs: 1000 });
+  const owner = new pg.Pool({ connectionString: db.migrationUrl, max: 3 });
+  const moves = createPlacementMoveService({
+    owner,
+    roles: db.roles,
+    schemaVersion: latestMigration(),
+    invalidate: (org) => tenancy.router.invalidate(org),
+    settleMs: 1000,
+    batchSize: 5000,
+  });
+  let running = true;
+  const slowest = new Map<string, number>();
+  let written = 0;
+  const writer = async (org: string) => {
+    while (running) {
+      const t0 = performance.now();
+      await tenancy.withTenant(org, (t) =>
+        t
+          .insertInto('projects')
+          .values({ organization_id: org, id: uuidv7(), name: `during the move ${uuidv7()}` })
+          .execute(),
+      );
+      written++;
+      const ms = performance.now() - t0;
+      if (ms > (slowest.get(org) ?? 0)) slowest.set(org, ms);
+    }
+  };
+  console.log(
+    `organization with ${ROWS.toLocaleString('en')} projects; ${WRITERS} writers on it and ${WRITERS} on another`,
+  );
+  for (const to of ['schema', 'pooled'] as const) {
+    slowest.clear();
+    running = true;
+    const writers = Array.from({ length: WRITERS }, () => [writer(moving), writer(other)]).flat();
+    const t0 = performance.now();
+    const started = await moves.start(moving, to, 'bench');
+    const done = await moves.run(started.id);
+    const total = performance.now() - t0;
+    running = false;
+    await Promise.all(writers);
+    const copyMs = done.switchedAt ? done.switchedAt.getTime() - done.createdAt.getTime() : NaN;
+    console.log(
+      `to ${to.padEnd(6)}: ${done.step}; whole move ${(total / 1000).toFixed(1)} s (copy and settle until the switch ~${(copyMs / 1000).toFixed(1)} s); ` +
+        `FREEZE ${done.freezeMs ?? '?'} ms; slowest write: moving organization ${(slowest.get(moving) ?? 0).toFixed(0)} ms, ` +
+        `other organization ${(slowest.get(other) ?? 0).toFixed(0)} ms; ${written} writes acknowledged so far`,
+    );
+  }
+  await owner.end();
+  await tenancy.close();
+} finally {
+  await close();
+}
