@@ -41,13 +41,7 @@ async function main(argv: string[]): Promise<void> {
   if (group !== 'admin' || command !== 'create') fail(USAGE);
   const { values } = parseArgs({ args: rest, options: { email: { type: 'string' } }, strict: true });
   if (!values.email) fail(USAGE);
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) fail(`invalid configuration: ${err.message}`);
-    throw err;
-  }
+  const config = configOrFail();
   const log = createLogger({ level: 'warn' });
   // The runtime role cannot write users.is_platform_admin: the owner role makes administrators.
   const { pool, close } = await connectForCli(config, log, 'owner');
@@ -82,13 +76,7 @@ async function moveTenant(args: string[]): Promise<void> {
     strict: true,
   });
   if (positionals.length !== 1) fail(USAGE);
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) fail(`invalid configuration: ${err.message}`);
-    throw err;
-  }
+  const config = configOrFail();
   const log = createLogger({ level: 'warn' });
   const code = await tenantMove(
     config,
@@ -122,13 +110,7 @@ async function auditVerify(args: string[]): Promise<void> {
     process.exit(code);
   }
   if (!values.org) fail(USAGE);
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) fail(`invalid configuration: ${err.message}`);
-    throw err;
-  }
+  const config = configOrFail();
   const secrets = await loadSecrets(config);
   const log = createLogger({ level: 'warn' });
   const { pool, close } = await connectForCli(config, log);
@@ -193,13 +175,7 @@ async function migrateStatus(): Promise<void> {
 
 /** `saasready audit seal-legacy`: exit 0 when done, 2 when a chain that does not verify was refused. */
 async function sealLegacy(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) fail(`invalid configuration: ${err.message}`);
-    throw err;
-  }
+  const config = configOrFail();
   const secrets = await loadSecrets(config);
   const log = createLogger({ level: 'warn' });
   const code = await auditSealLegacy(config, secrets, log, (line) => process.stdout.write(line));
