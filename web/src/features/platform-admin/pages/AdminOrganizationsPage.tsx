@@ -51,7 +51,7 @@ function Organizations() {
         {() => (
           <>
             <Table.ScrollContainer minWidth={480}>
-              <Table striped>
+              <Table striped aria-label="Organizations">
                 <Table.Thead>
                   <Table.Tr>
                     <Table.Th>Organization</Table.Th>
