@@ -65,7 +65,9 @@ async function main(): Promise<void> {
   }
   // A dedicated tenant database is migrated by `npx saasready migrate`, a step of its own, not at start:
   // one that is behind would meet this version's queries with old tables, so the server does not start.
-  const refusal = tenantDatabasesRefusal(await tenantDatabasesBehind(tenantDatabaseList(config.tenantDatabases)));
+  const refusal = tenantDatabasesRefusal(
+    await tenantDatabasesBehind(tenantDatabaseList(config.tenantDatabases)),
+  );
   if (refusal) {
     process.stderr.write(`saasready: not starting: ${refusal}\n`);
     await db.stop();
@@ -82,6 +84,8 @@ async function main(): Promise<void> {
   const composition = await compose({
     databaseUrl: db.url,
     workerDatabaseUrl: db.workerUrl,
+    // The owner role it migrated with: the platform-admin API's placement moves (their schema DDL).
+    owner: { url: db.migrationUrl, roles: db.roles },
     keyVaultUrl: db.keyVaultUrl,
     tenantKeys: config.tenantKeys,
     poolSize: config.dbPoolSize,

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type pg from 'pg';
+import pg from 'pg';
+import type { RoleNames } from '../platform/db/bootstrap.js';
 import { createHttpServer, type App } from '../platform/http/server.js';
 import type { Authenticator } from '../platform/http/auth.js';
 import { securityHeaderOptions, type SecurityHeaderOptions } from '../platform/http/security-headers.js';
@@ -92,6 +93,9 @@ export interface ComposeOptions {
   readonly databaseUrl: string;
   /** How long a tenant's placement is cached (PLACEMENT_CACHE_TTL_MS; default 60 s). */
   readonly placementCacheTtlMs?: number;
+  /** The owner role (what migrated the database at start): enables the platform's placement moves,
+   *  which run the target schema's DDL. Without it their API answers 503. */
+  readonly owner?: { readonly url: string; readonly roles: RoleNames };
   /** The worker role (graphile-worker runs on it); required unless `runJobs` is false. */
   readonly workerDatabaseUrl?: string;
   /** The key vault's role on its own database: the wrapped data keys (docs/encryption.md). */
@@ -211,7 +215,15 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     { kms_provider: kms.name, kek_id: kms.currentKekId },
     `per-organization encryption: data keys wrapped by the ${kms.name} KMS provider`,
   );
-  const services = createServices({ tenancy, platformDb, opts, tenantKeys: { vault: keyVault, kms } });
+  // A small pool: placement moves only (pg connects on first use, so an unused feature costs nothing).
+  const ownerPool = opts.owner && new pg.Pool({ connectionString: opts.owner.url, max: 2 });
+  const services = createServices({
+    tenancy,
+    platformDb,
+    opts,
+    tenantKeys: { vault: keyVault, kms },
+    ...(ownerPool && opts.owner ? { owner: { pool: ownerPool, roles: opts.owner.roles } } : {}),
+  });
   // Seals committed audit events into their chains about five seconds after their commit.
   const auditSealer = createAuditSealer({
     withTenant: tenancy.withTenant,
@@ -445,6 +457,8 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     mailer,
     async close() {
       await auditSealer.stop();
+      await services.placementMoves.settle(); // a move's next run resumes it; this one ends its step
+      await ownerPool?.end();
       // Recorded usage is flushed while the pools are open; the aggregator's run ends first.
       await services.usageRecorder.close();
       await aggregator?.stop();

@@ -26,6 +26,7 @@ import { registerTokensRoutes } from '../modules/tokens/tokens.routes.js';
 import { registerTwoFactorRoutes } from '../modules/two-factor/two-factor.routes.js';
 import { registerInvitationsRoutes } from '../modules/invitations/invitations.routes.js';
 import { registerPlatformRoutes } from '../modules/platform-admin/platform-admin.routes.js';
+import { registerPlacementMoveRoutes } from '../modules/tenant-placement/placement-moves.routes.js';
 import { registerLifecycleRoutes } from '../modules/organization-lifecycle/lifecycle.routes.js';
 import { registerTenantKeyRoutes } from '../modules/tenant-keys/tenant-keys.routes.js';
 import { registerFlagsRoutes } from '../modules/flags/flags.routes.js';
@@ -120,6 +121,7 @@ export function registerRoutes(
     },
   });
   registerPlatformRoutes(app, { platform: s.platform });
+  registerPlacementMoveRoutes(app, { moves: s.placementMoves });
   registerLifecycleRoutes(app, { lifecycle: s.organizationLifecycle });
   registerTenantKeyRoutes(app, { tenantKeys: s.tenantKeys });
   registerFlagsRoutes(app, { flags: s.flags });

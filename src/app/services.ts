@@ -1,3 +1,5 @@
+import type pg from 'pg';
+import type { RoleNames } from '../platform/db/bootstrap.js';
 import type { PlatformDb } from '../platform/db/platform-db.js';
 import type { Tenancy } from '../platform/tenancy/tenancy.js';
 import { createProjectsService } from '../modules/projects/projects.service.js';
@@ -75,6 +77,9 @@ import { usePersonalDataKeys, usePlatformPersonalDataKeys } from '../platform/au
 import { createErasureService } from '../modules/account-erasure/erasure.service.js';
 import { createPasswordHasher } from '../modules/auth/passwords.js';
 import { LOGIN_THROTTLE_RULES } from '../modules/auth/throttle.js';
+import { createPlacementMoveService } from '../modules/tenant-placement/tenant-placement.service.js';
+import { createPlacementMovesAdmin } from '../modules/tenant-placement/placement-moves.admin.js';
+import { latestMigration } from '../platform/db/migrate.js';
 
 /** Builds every service with only the dependencies it uses. */
 export function createServices(deps: {
@@ -82,6 +87,8 @@ export function createServices(deps: {
   platformDb: PlatformDb;
   opts: ComposeOptions;
   tenantKeys: { vault: KeyVault; kms: Kms };
+  /** The owner role's pool (placement moves), when the server has the owner's credentials. */
+  owner?: { pool: pg.Pool; roles: RoleNames };
 }) {
   const { tenancy, platformDb, opts } = deps;
   const { withTenant, privileged } = tenancy;
@@ -444,6 +451,20 @@ export function createServices(deps: {
         ),
       invalidatePolicy: (orgId) => organizationPolicies.invalidate(orgId),
       targetingChanged: (orgId) => bus.publish({ kind: 'flag_overrides', orgId }),
+      log: opts.log,
+    }),
+    placementMoves: createPlacementMovesAdmin({
+      engine:
+        deps.owner &&
+        createPlacementMoveService({
+          owner: deps.owner.pool,
+          roles: deps.owner.roles,
+          schemaVersion: latestMigration(),
+          invalidate: (orgId) => bus.publish({ kind: 'placement', orgId }),
+          settleMs: opts.placementCacheTtlMs ?? 60_000,
+          log: opts.log,
+        }),
+      platformDb,
       log: opts.log,
     }),
     organizationLifecycle: createOrganizationLifecycleService({

@@ -110,6 +110,8 @@ export async function startConsoleApp(
     webhooks: opts.webhooks,
     trustProxy: LOOPBACK_PROXY,
     usage: { aggregateEveryMs: AGGREGATE_EVERY_MS },
+    // A placement move's copy waits this long before its switch (placement-moves.test.ts): short here.
+    placementCacheTtlMs: 1000,
   });
   await app.app.listen({ port, host: '127.0.0.1' });
   const proxy = prefix ? await startPrefixProxy(publicPort, port, prefix) : undefined;

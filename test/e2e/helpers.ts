@@ -42,6 +42,8 @@ export async function startApp(
     usage?: { aggregateEveryMs?: number; recordFlushMs?: number };
     /** Another provisioned database than the suite's. */
     database?: { url: string; workerUrl: string; keyVaultUrl?: string };
+    /** PLACEMENT_CACHE_TTL_MS (a placement move's copy waits this long before its switch). */
+    placementCacheTtlMs?: number;
   } = {},
 ): Promise<E2eApp> {
   return buildTestApp({

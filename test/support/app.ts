@@ -133,6 +133,8 @@ export async function buildTestApp(
     usage?: ComposeOptions['usage'];
     /** TRUST_PROXY: the proxies whose `X-Forwarded-For` names the client (default false: none). */
     trustProxy?: false | string[];
+    /** PLACEMENT_CACHE_TTL_MS (also how long a placement move's copy waits before its switch). */
+    placementCacheTtlMs?: number;
     /** `database` placements: tenant databases and their connection cap (none by default). */
     tenantDatabases?: ComposeOptions['tenantDatabases'];
   } = {},
@@ -148,6 +150,9 @@ export async function buildTestApp(
   const composition = await compose({
     databaseUrl: opts.database?.url ?? testDb().url,
     workerDatabaseUrl: opts.database?.workerUrl ?? testDb().workerUrl,
+    // The owner role (placement moves), on the suite's database.
+    ...(opts.database ? {} : { owner: { url: testDb().migrationUrl, roles: testDb().roles } }),
+    ...(opts.placementCacheTtlMs !== undefined ? { placementCacheTtlMs: opts.placementCacheTtlMs } : {}),
     keyVaultUrl: opts.database?.keyVaultUrl ?? testDb().keyVaultUrl,
     poolSize: 4,
     log: createLogger({ level: 'info', destination }),

@@ -1,21 +1,16 @@
+import { AppError } from '../../platform/errors.js';
+
+export type PlacementMoveErrorCode =
+  | 'MOVE_NOT_FOUND'
+  | 'MOVE_TARGET_UNSUPPORTED'
+  | 'MOVE_CONFLICT'
+  | 'MOVE_ALREADY_PLACED'
+  | 'MOVE_NOT_ABORTABLE'
+  | 'MOVE_OWNER_ROLE_MISSING'
+  | 'ORGANIZATION_NOT_FOUND';
+
 /** A refusal of the placement move engine, with the HTTP status the admin API answers it with. */
-export class PlacementMoveError extends Error {
-  constructor(
-    readonly code:
-      | 'MOVE_NOT_FOUND'
-      | 'MOVE_TARGET_UNSUPPORTED'
-      | 'MOVE_CONFLICT'
-      | 'MOVE_ALREADY_PLACED'
-      | 'MOVE_NOT_ABORTABLE'
-      | 'MOVE_OWNER_ROLE_MISSING'
-      | 'ORGANIZATION_NOT_FOUND',
-    message: string,
-    readonly status: number,
-  ) {
-    super(message);
-    this.name = 'PlacementMoveError';
-  }
-}
+export class PlacementMoveError extends AppError<PlacementMoveErrorCode> {}
 
 /** The database's refusals of migration 0040's functions, as the engine's errors (others pass through). */
 export function moveErrorOf(err: unknown): unknown {

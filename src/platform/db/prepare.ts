@@ -32,6 +32,8 @@ export interface PreparedDatabase {
    */
   readonly keyVaultUrl: string | undefined;
   readonly roles: RoleNames;
+  /** The owner role (what migrated): the server's placement moves run their schema DDL with it. */
+  readonly migrationUrl: string;
   /** The migrations this preparation applied to the control database. */
   readonly applied: readonly string[];
   readonly embedded: boolean;
@@ -147,6 +149,7 @@ export async function prepareDatabase(
       workerUrl: config.database.workerUrl,
       keyVaultUrl,
       roles,
+      migrationUrl: config.database.migrationUrl,
       applied,
       embedded: false,
       stop: async () => {},
@@ -182,6 +185,7 @@ export async function prepareDatabase(
       workerUrl: urls.workerUrl,
       keyVaultUrl,
       roles: EMBEDDED_ROLES,
+      migrationUrl: urls.migrationUrl,
       applied,
       embedded: true,
       stop: () => cluster.stop(),

@@ -8,8 +8,10 @@ import { usePlatformOrganizations, type PlatformOrganization } from '../api/list
 import { AdminNotFound, AdminOnly, isRefusal } from '../components/AdminOnly';
 import { SuspendModal } from '../components/SuspendModal';
 import { TargetingModal } from '../components/TargetingModal';
+import { PlacementModal } from '../components/PlacementModal';
+import { PlacementMoves } from '../components/PlacementMoves';
 
-/** Every organization (search by name or slug): plan and attributes, suspension. */
+/** Every organization (search by name or slug): plan and attributes, suspension, placement moves. */
 export default function AdminOrganizationsPage() {
   return (
     <AdminOnly>
@@ -24,6 +26,7 @@ function Organizations() {
   const orgs = usePlatformOrganizations(q);
   const [targeting, setTargeting] = useState<PlatformOrganization | null>(null);
   const [suspending, setSuspending] = useState<PlatformOrganization | null>(null);
+  const [placing, setPlacing] = useState<PlatformOrganization | null>(null);
   const rows = loadedRows(orgs);
   if (isRefusal(orgs.error)) return <AdminNotFound />;
   return (
@@ -48,7 +51,7 @@ function Organizations() {
         {() => (
           <>
             <Table.ScrollContainer minWidth={480}>
-              <Table striped>
+              <Table striped aria-label="Organizations">
                 <Table.Thead>
                   <Table.Tr>
                     <Table.Th>Organization</Table.Th>
@@ -97,6 +100,14 @@ function Organizations() {
                           >
                             Plan
                           </Button>
+                          <Button
+                            size="compact-sm"
+                            variant="subtle"
+                            aria-label={`Placement of ${o.name}`}
+                            onClick={() => setPlacing(o)}
+                          >
+                            Placement
+                          </Button>
                           {o.deletionRequestedAt ? null : (
                             <Button
                               size="compact-sm"
@@ -121,6 +132,8 @@ function Organizations() {
       </QueryState>
       <TargetingModal org={targeting} onClose={() => setTargeting(null)} />
       <SuspendModal org={suspending} onClose={() => setSuspending(null)} />
+      <PlacementModal org={placing} onClose={() => setPlacing(null)} />
+      {orgs.isSuccess ? <PlacementMoves names={new Map(rows.map((o) => [o.id, o.name]))} /> : null}
     </Stack>
   );
 }

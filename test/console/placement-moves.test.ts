@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import type { Browser } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { signUpPlatformAdmin } from './platform-admin-support.js';
+import {
+  apiAs,
+  expectAccessible,
+  newContext,
+  newEmail,
+  newPassword,
+  signUpVerified,
+  useConsoleSuite,
+  type ConsoleApp,
+} from './support.js';
+
+const seen = new Set<string>();
+
+describe('console: placement moves in Chromium', () => {
+  let c: ConsoleApp;
+  let browser: Browser;
+  useConsoleSuite((app, b) => {
+    c = app;
+    browser = b;
+  });
+
+  it('moves an organization to its own schema from its row, confirmed, and sees the move reach done', async () => {
+    const stamp = randomBytes(4).toString('hex');
+    const admin = await newContext(browser, c);
+    const member = await newContext(browser, c);
+    await signUpPlatformAdmin(admin.page, c, seen);
+    await signUpVerified(member.page, newEmail('moved-member'), newPassword(), seen);
+    const slug = `mover-${stamp}`;
+    const name = `Mover ${stamp}`;
+    expect((await apiAs(member.page, c).post('/v1/organizations', { name, slug })).status()).toBe(201);
+    const a = admin.page;
+
+    await a.getByRole('button', { name: /platform-admin-/ }).click();
+    await a.getByRole('menuitem', { name: 'Platform administration' }).click();
+    await a.getByRole('heading', { name: 'Organizations' }).waitFor();
+    await a.getByRole('textbox', { name: 'Search' }).fill(stamp);
+    await a.getByRole('row').filter({ hasText: slug }).waitFor();
+
+    await a.getByRole('button', { name: `Placement of ${name}` }).click();
+    const dialog = a.getByRole('dialog', { name: 'Organization placement' });
+    await dialog.getByText('is placed in pooled').waitFor();
+    await expectAccessible(a, 'placement move confirmation');
+    await dialog.getByRole('button', { name: 'Move to its own schema' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+
+    const moves = a.getByRole('table', { name: 'Placement moves' });
+    const row = moves.getByRole('row').filter({ hasText: name });
+    await row.getByText('pooled → schema').waitFor();
+    await row.getByText('done', { exact: true }).waitFor({ timeout: 30_000 });
+    await expect.poll(() => row.getByText(/\d+ ms/).count()).toBe(1);
+    await expectAccessible(a, 'placement moves, one done');
+
+    // Its placement is now its own schema: the dialog offers the way back.
+    await a.getByRole('button', { name: `Placement of ${name}` }).click();
+    await dialog.getByText('is placed in its own schema').waitFor();
+    await dialog.getByRole('button', { name: 'Move back to pooled' }).waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+  });
+});
