@@ -1,3 +1,4 @@
+import { latestMigration } from '../src/platform/db/migrate.js';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { ProvisionedDatabase } from '../test/support/provision.js';
@@ -44,11 +45,12 @@ export async function seedLookupOrgs(
          select id, case when n < 10 then 'none' when n < 16 then 'pooled' when n < 19 then 'schema'
                          else 'database' end as kind from orgs
        ), pl as (
-         insert into tenant_placements (organization_id, kind, database_key)
-         select id, kind, case when kind = 'database' then $2 end from k where kind <> 'none'
+         insert into tenant_placements (organization_id, kind, database_key, schema_version)
+         select id, kind, case when kind = 'database' then $2 end, case when kind = 'schema' then $3 end
+           from k where kind <> 'none'
        )
        select id, kind from k`,
-      [count, databaseKey],
+      [count, databaseKey, latestMigration()],
     );
     await admin.query('analyze organizations, tenant_placements');
     return res.rows;
