@@ -143,7 +143,7 @@ describe('audit hash chain (real PostgreSQL)', () => {
     await expect(runtime.query('truncate platform_audit_events')).rejects.toThrow(/permission denied/);
     const grants = await owner.query<{ privilege_type: string }>(
       `select privilege_type from information_schema.role_table_grants
-        where table_name = 'audit_events' and grantee = $1 order by 1`,
+        where table_schema = 'public' and table_name = 'audit_events' and grantee = $1 order by 1`,
       [db.roles.runtime],
     );
     // Not even INSERT: events reach the chain only through app_audit_seal, which takes the head lock.

@@ -142,7 +142,8 @@ describe('the grants check fails on a grant nobody declared', () => {
     try {
       await owner.query(`grant update (is_platform_admin) on users to "${db.roles.runtime}"`);
       await owner.query(`grant truncate on projects to "${db.roles.runtime}"`);
-      const actual = await runtimeGrants(owner, db.roles.runtime);
+      // Placement schemas other files made in this shared database are checked by the per-kind test.
+      const actual = (await runtimeGrants(owner, db.roles.runtime)).filter((l) => !PLACEMENT.test(l));
       const declared = new Set(RUNTIME_GRANTS);
       expect(actual.filter((l) => !declared.has(l))).toEqual([
         'column users.is_platform_admin: UPDATE',
