@@ -46,6 +46,14 @@ export const CITUS_REFERENCE_TABLES: Readonly<Record<string, string>> = {
   plans: 'the plan catalog, referenced by organizations and by organization_plan_changes (distributed)',
   meters: 'the global catalog of meters, joined with the distributed usage tables on every node',
   feature_flags: 'the global flag definitions, referenced by feature_flag_overrides (distributed)',
+  api_key_lookup:
+    'global lookup (migration 0047): key id -> organization, read by API key authentication before a tenant ' +
+    'is known; its primary key keeps key ids unique across organizations',
+  invitation_lookup:
+    'global lookup (migration 0047): invitation token hash -> organization and invitation, read when a link ' +
+    'is opened by someone not yet a member',
+  stripe_customer_lookup:
+    'global lookup (migration 0047): Stripe customer id -> organization, read when a Stripe webhook arrives',
 };
 
 /** Tables kept on the coordinator only (citus_add_local_table_to_metadata or plain local), each with why. */
