@@ -19,12 +19,13 @@
  * listed below). Only `public` is classified here.
  *
  * Accepted cost (issue 14 item 2): `users` is a reference table because distributed tables reference it
- * (memberships, api_keys, invitations, flag overrides, plan changes), so the writes done at sign-in
- * (`users.last_organization_id`, `users.totp_last_step`) are cluster-wide writes, committed on every node.
- * Sign-ins are rare next to reads (a session then lives for days), each costs an Argon2 hash far dearer
- * than the extra commit, and moving those columns out of `users` would only move the problem (they must
- * stay global: a user spans organizations). The hot per-request path (session lookup, tenant reads) writes
- * no reference table.
+ * (memberships, api_keys, invitations, flag overrides, plan changes), so the writes to it at sign-in and
+ * on an organization switch (`users.last_organization_id`) and at each second-factor check
+ * (`users.totp_last_step`) are cluster-wide writes, committed on every node. They are rare next to reads
+ * (a session then lives for days) and each comes with an Argon2 or TOTP check dearer than the extra
+ * commit. Should they ever matter, those columns can move to a LOCAL table keyed by user (local ->
+ * reference is allowed). The per-request path (session lookup and touch, tenant reads) writes no
+ * reference table: sessions are local.
  */
 
 export type CitusTableKind = 'distributed' | 'reference' | 'local';
