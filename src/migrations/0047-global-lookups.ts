@@ -13,9 +13,9 @@ import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
  *   (and the row). Citus keeps them as reference tables; a schema placement keeps them in `public`
  *   (DIRECTORY_TABLES). The tenant tables' keys become `(organization_id, …)`; the global uniqueness
  *   of a key id, token hash or customer id is now the lookup's primary key.
- * - `invoices.number`: global uniqueness comes from `invoice_number_counter` (one row, incremented under its
- *   row lock by `app_invoice_finalize`, the only writer of `number`: the runtime role may not set it), and
- *   nothing finds an invoice by number alone, so the key becomes `(organization_id, number)`.
+ * - `invoices.number`: global uniqueness comes from `invoice_number_counter` (one row, incremented under
+ *   its row lock by `app_invoice_finalize`, the only code assigning a `number`: the runtime role may not
+ *   set it), and nothing finds an invoice by number alone, so the key becomes `(organization_id, number)`.
  *
  * Who writes a lookup: the runtime role, in the SAME transaction as the tenant row (the repositories of
  * api-keys, invitations and billing write both; no trigger: Citus refuses triggers on distributed tables).

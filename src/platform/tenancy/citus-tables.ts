@@ -13,10 +13,10 @@
  *   write on every node (two-phase commit), and credentials (session and token hashes) would be copied to
  *   every worker for no reader there.
  *
- * Other schemas stay plain local tables of the coordinator, never distributed: `graphile_worker` (the job
- * queue: its functions lock and update rows across the whole queue), `worker_api` (views and functions
- * over it) and the migration tables (`kysely_migration`, `kysely_migration_lock`, in `public` and so
- * listed below). Only `public` is classified here.
+ * Other schemas stay local to the coordinator, never distributed: `graphile_worker` (the job queue: its
+ * functions lock and update rows across the whole queue; `worker_api` holds only the worker role's
+ * functions, no table), and so do the migration tables (`kysely_migration`, `kysely_migration_lock`, in
+ * `public` and so listed below). Only `public` is classified here.
  *
  * Accepted cost (issue 14 item 2): `users` is a reference table because distributed tables reference it
  * (memberships, api_keys, invitations, flag overrides, plan changes), so the writes to it at sign-in and
