@@ -1,0 +1,141 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from './provision.js';
+
+/** Debian's PgBouncer (1.18 on bookworm): transaction pooling, no protocol-level prepared statements. */
+export const PGBOUNCER_BINARY = process.env.PGBOUNCER_PATH ?? '/usr/sbin/pgbouncer';
+
+export interface PgBouncerOptions {
+  /** Any URL of the PostgreSQL server to pool (only its host and port are used). */
+  readonly serverUrl: string;
+  /** URLs of the roles allowed through (user and password taken from each). */
+  readonly roleUrls: readonly string[];
+  /** Server connections per database and role: small, so that clients share them. */
+  readonly poolSize: number;
+}
+
+export interface PgBouncer {
+  readonly port: number;
+  /** `url` with its host and port replaced by the bouncer's (same role, password and database). */
+  via(url: string): string;
+  /** Every line PgBouncer logged so far (startup, errors). */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a PgBouncer of its own (its own ini on a free port, never the Debian service's 6432) in
+ * transaction pooling mode in front of `serverUrl`'s server; resolves once it accepts connections.
+ *
+ * - `auth_type = scram-sha-256` against plain-text passwords in its own userlist: clients authenticate to
+ *   the bouncer with the roles' real passwords, and the bouncer logs in to PostgreSQL with them (SCRAM
+ *   or trust, whatever the server asks).
+ * - `ignore_startup_parameters`: pg sends `statement_timeout` and `idle_in_transaction_session_timeout` in
+ *   the startup packet (src/platform/db/pool.ts) and PgBouncer refuses parameters it does not track. They
+ *   are IGNORED, not applied: behind a bouncer they belong on the role (docs/pgbouncer.md).
+ * - Run as root (CI), PgBouncer refuses to start unless told to switch user: it runs as `nobody`, reading
+ *   its two files from a world-readable temporary directory (throwaway roles of a test database).
+ */
+export async function startPgBouncer(opts: PgBouncerOptions): Promise<PgBouncer> {
+  if (!existsSync(PGBOUNCER_BINARY)) {
+    throw new Error(
+      `PgBouncer is not installed (${PGBOUNCER_BINARY} is missing): run .ci/run, or apt-get install pgbouncer`,
+    );
+  }
+  const server = new URL(opts.serverUrl);
+  const port = await freePort();
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'saasready-pgbouncer-'));
+  const users = new Map<string, string>();
+  for (const u of opts.roleUrls) {
+    const url = new URL(u);
+    users.set(decodeURIComponent(url.username), decodeURIComponent(url.password));
+  }
+  const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;
+  const userlist = [...users].map(([user, password]) => `${quote(user)} ${quote(password)}`).join('\n');
+  const ini = [
+    '[databases]',
+    // Any database name the client asks for, on the same server (the suite's database has a random name).
+    `* = host=${server.hostname} port=${server.port || '5432'}`,
+    '[pgbouncer]',
+    'listen_addr = 127.0.0.1',
+    `listen_port = ${port}`,
+    'unix_socket_dir =',
+    'auth_type = scram-sha-256',
+    `auth_file = ${path.join(dir, 'userlist.txt')}`,
+    'pool_mode = transaction',
+    `default_pool_size = ${opts.poolSize}`,
+    'min_pool_size = 0',
+    'reserve_pool_size = 0',
+    'max_client_conn = 1000',
+    'ignore_startup_parameters = statement_timeout,idle_in_transaction_session_timeout,extra_float_digits',
+    // Transaction pooling: nothing session-level to reset between clients (DISCARD ALL would not run anyway).
+    'server_reset_query =',
+    'log_connections = 0',
+    'log_disconnections = 0',
+    '',
+  ].join('\n');
+  await fs.writeFile(path.join(dir, 'userlist.txt'), `${userlist}\n`, { mode: 0o644 });
+  await fs.writeFile(path.join(dir, 'pgbouncer.ini'), ini, { mode: 0o644 });
+  await fs.chmod(dir, 0o755);
+
+  const asRoot = process.getuid?.() === 0;
+  const args = [...(asRoot ? ['-u', 'nobody'] : []), path.join(dir, 'pgbouncer.ini')];
+  const child: ChildProcess = spawn(PGBOUNCER_BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let gone = false;
+  void exited.then(() => (gone = true));
+
+  const cleanup = () => fs.rm(dir, { recursive: true, force: true });
+  const stop = async () => {
+    if (!gone) {
+      // SIGINT: PgBouncer's immediate shutdown (server connections closed, clients dropped).
+      child.kill('SIGINT');
+      await exited;
+    }
+    await cleanup();
+  };
+  // Ready once it accepts a TCP connection; a bouncer that exited fails at once with its own words.
+  for (let i = 0; ; i++) {
+    if (gone) {
+      await cleanup();
+      throw new Error(`PgBouncer exited at start: ${output.trim().slice(-500)}`);
+    }
+    if (await accepts(port)) break;
+    if (i >= 100) {
+      await stop();
+      throw new Error(`PgBouncer did not accept connections on ${port}: ${output.trim().slice(-500)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    via(url: string) {
+      const u = new URL(url);
+      u.hostname = '127.0.0.1';
+      u.port = String(port);
+      return u.toString();
+    },
+    log: () => output,
+    stop,
+  };
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(1000, () => done(false));
+    sock.once('error', () => done(false));
+    sock.once('connect', () => done(true));
+  });
+}
