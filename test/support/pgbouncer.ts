@@ -10,12 +10,15 @@ import { freePort } from './provision.js';
 export const PGBOUNCER_BINARY = process.env.PGBOUNCER_PATH ?? '/usr/sbin/pgbouncer';
 
 export interface PgBouncerOptions {
-  /** Any URL of the PostgreSQL server to pool (only its host and port are used). */
-  readonly serverUrl: string;
-  /** URLs of the roles allowed through (user and password taken from each). */
-  readonly roleUrls: readonly string[];
+  /** A superuser URL of the PostgreSQL server to pool: its host and port are where the bouncer connects;
+   *  its role looks up the passwords of the roles that log in (`auth_query`), so roles created after the
+   *  start (a database a test file provisions) get through too. */
+  readonly superuserUrl: string;
   /** Server connections per database and role: small, so that clients share them. */
   readonly poolSize: number;
+  /** `DISCARD ALL` on a server connection after every transaction (`server_reset_query_always`), the
+   *  default: see docs/pgbouncer.md. False only to show what happens without it. */
+  readonly resetAfterTransaction?: boolean;
 }
 
 export interface PgBouncer {
@@ -31,9 +34,10 @@ export interface PgBouncer {
  * Starts a PgBouncer of its own (its own ini on a free port, never the Debian service's 6432) in
  * transaction pooling mode in front of `serverUrl`'s server; resolves once it accepts connections.
  *
- * - `auth_type = scram-sha-256` against plain-text passwords in its own userlist: clients authenticate to
- *   the bouncer with the roles' real passwords, and the bouncer logs in to PostgreSQL with them (SCRAM
- *   or trust, whatever the server asks).
+ * - `auth_type = scram-sha-256` with `auth_user`/`auth_query`: clients authenticate to the bouncer with
+ *   their roles' real passwords, checked against the SCRAM secrets in `pg_shadow`, and the bouncer logs in
+ *   to PostgreSQL as them with the keys of that exchange (or by trust, if the server trusts). Only the
+ *   superuser's password is in its userlist.
  * - `ignore_startup_parameters`: pg sends `statement_timeout` and `idle_in_transaction_session_timeout` in
  *   the startup packet (src/platform/db/pool.ts) and PgBouncer refuses parameters it does not track. They
  *   are IGNORED, not applied: behind a bouncer they belong on the role (docs/pgbouncer.md).
@@ -46,16 +50,12 @@ export async function startPgBouncer(opts: PgBouncerOptions): Promise<PgBouncer>
       `PgBouncer is not installed (${PGBOUNCER_BINARY} is missing): run .ci/run, or apt-get install pgbouncer`,
     );
   }
-  const server = new URL(opts.serverUrl);
+  const server = new URL(opts.superuserUrl);
+  const superuser = decodeURIComponent(server.username);
   const port = await freePort();
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'saasready-pgbouncer-'));
-  const users = new Map<string, string>();
-  for (const u of opts.roleUrls) {
-    const url = new URL(u);
-    users.set(decodeURIComponent(url.username), decodeURIComponent(url.password));
-  }
   const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;
-  const userlist = [...users].map(([user, password]) => `${quote(user)} ${quote(password)}`).join('\n');
+  const userlist = `${quote(superuser)} ${quote(decodeURIComponent(server.password))}`;
   const ini = [
     '[databases]',
     // Any database name the client asks for, on the same server (the suite's database has a random name).
@@ -66,14 +66,19 @@ export async function startPgBouncer(opts: PgBouncerOptions): Promise<PgBouncer>
     'unix_socket_dir =',
     'auth_type = scram-sha-256',
     `auth_file = ${path.join(dir, 'userlist.txt')}`,
+    `auth_user = ${superuser}`,
     'pool_mode = transaction',
     `default_pool_size = ${opts.poolSize}`,
     'min_pool_size = 0',
     'reserve_pool_size = 0',
     'max_client_conn = 1000',
     'ignore_startup_parameters = statement_timeout,idle_in_transaction_session_timeout,extra_float_digits',
-    // Transaction pooling: nothing session-level to reset between clients (DISCARD ALL would not run anyway).
-    'server_reset_query =',
+    // Behind transaction pooling the application cannot clean the server connection a statement ran on (it
+    // does not know which one): whatever session state a statement left there (a session-level SET, a
+    // session advisory lock, a PREPARE) is discarded by the bouncer itself after every transaction.
+    ...(opts.resetAfterTransaction === false
+      ? ['server_reset_query =']
+      : ['server_reset_query = DISCARD ALL', 'server_reset_query_always = 1']),
     'log_connections = 0',
     'log_disconnections = 0',
     '',
@@ -138,4 +143,32 @@ function accepts(port: number): Promise<boolean> {
     sock.once('error', () => done(false));
     sock.once('connect', () => done(true));
   });
+}
+
+/**
+ * The port of the run's PgBouncer when the suite runs through one (`TEST_VIA_PGBOUNCER=1`: global-setup.ts
+ * starts it and exports this), else undefined. Test processes inherit it from the run.
+ */
+export function runBouncerPort(): number | undefined {
+  const port = process.env.TEST_PGBOUNCER_PORT;
+  return port ? Number(port) : undefined;
+}
+
+/** True in a run whose runtime-role URLs go through a transaction-pooling PgBouncer: tests that inspect
+ *  their own connection's session state (or pg_stat_activity) skip there, each saying why. */
+export const viaPgBouncer = runBouncerPort() !== undefined;
+
+/**
+ * `db` with its RUNTIME-role URL through the run's PgBouncer, when there is one. Only that URL: the owner
+ * (migrations, placement DDL), the superuser (catalog inspection) and the job worker stay direct. The
+ * worker must: graphile-worker LISTENs for new jobs and prepares its statements by name, neither of which
+ * survives transaction pooling.
+ */
+export function viaRunBouncer<T extends { readonly url: string }>(db: T): T {
+  const port = runBouncerPort();
+  if (port === undefined) return db;
+  const u = new URL(db.url);
+  u.hostname = '127.0.0.1';
+  u.port = String(port);
+  return { ...db, url: u.toString() };
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPgBouncer, type PgBouncer } from '../../../test/support/pgbouncer.js';
 import { createTestOrg, testDb } from '../../../test/support/tenancy.js';
 import { insertProject } from '../../modules/projects/projects.repository.js';
-import { setStatementCache } from './pipelined-query.js';
+import { setStatementCache, statementCacheEnabled } from './pipelined-query.js';
 import { createTenancy, type Tenancy } from './tenancy.js';
 
 /**
@@ -29,12 +29,13 @@ describe('through PgBouncer in transaction mode, DB_STATEMENT_CACHE=off', () => 
   let runtimeUrl: string;
   const counts: WireCounts = { syncs: 0, simpleQueries: 0 };
   const orgs: string[] = [];
+  const cacheWas = statementCacheEnabled();
 
   beforeAll(async () => {
     const db = testDb();
-    // In front of the suite's PostgreSQL itself (adminUrl is always direct, even in a run whose runtime
-    // URL already goes through a bouncer).
-    bouncer = await startPgBouncer({ serverUrl: db.adminUrl, roleUrls: [db.url], poolSize: POOL_SIZE });
+    // In front of the suite's PostgreSQL itself (the superuser URL is always direct, even in a run whose
+    // runtime URL already goes through a bouncer).
+    bouncer = await startPgBouncer({ superuserUrl: db.superuserUrl, poolSize: POOL_SIZE });
     runtimeUrl = bouncer.via(db.url);
     setStatementCache(false);
     // More clients than server connections: they must share them.
@@ -71,7 +72,7 @@ describe('through PgBouncer in transaction mode, DB_STATEMENT_CACHE=off', () => 
 
   afterAll(async () => {
     await tenancy?.close();
-    setStatementCache(true);
+    setStatementCache(cacheWas);
     await bouncer?.stop();
   });
 
@@ -203,28 +204,64 @@ describe('through PgBouncer in transaction mode, DB_STATEMENT_CACHE=off', () => 
     expect(counts.simpleQueries - before.simpleQueries).toBe(0);
   });
 
-  it('with the statement cache ON, a second client of the same server connection fails (why the setting exists)', async () => {
-    // One server connection, two application pools (as two instances): the second prepares the prelude
-    // statement under the name the first already prepared on that very server connection.
-    const single = await startPgBouncer({
-      serverUrl: testDb().adminUrl,
-      roleUrls: [testDb().url],
-      poolSize: 1,
-    });
-    const a = createTenancy({ url: single.via(testDb().url), poolSize: 1 });
-    const b = createTenancy({ url: single.via(testDb().url), poolSize: 1 });
-    setStatementCache(true);
-    try {
-      const org = orgs[2]!;
-      const read = (x: Tenancy) =>
-        x.withTenant(org, (t) => sql`select 1 as one`.execute(t), { mode: 'read' });
-      await read(a);
-      await expect(read(b)).rejects.toMatchObject({ code: '42P05' }); // prepared statement already exists
-    } finally {
-      setStatementCache(false);
-      await a.close();
-      await b.close();
-      await single.stop();
-    }
+  it('with the statement cache ON, tenant reads fail through the bouncer (why the setting exists)', async () => {
+    // One server connection. Without the reset, two application pools (two instances) share it: the
+    // second prepares the prelude under the name the first already prepared there ("already exists").
+    // With DISCARD ALL after every transaction (the recommended configuration), a statement prepared in
+    // one transaction is gone in the next: the second read binds a statement that no longer exists.
+    const db = testDb();
+    const org = orgs[2]!;
+    const read = (x: Tenancy) => x.withTenant(org, (t) => sql`select 1 as one`.execute(t), { mode: 'read' });
+    const failures = async (resetAfterTransaction: boolean) => {
+      const one = await startPgBouncer({ superuserUrl: db.superuserUrl, poolSize: 1, resetAfterTransaction });
+      const a = createTenancy({ url: one.via(db.url), poolSize: 1 });
+      const b = createTenancy({ url: one.via(db.url), poolSize: 1 });
+      setStatementCache(true);
+      try {
+        const codes: unknown[] = [];
+        for (const x of [a, a, b]) {
+          await read(x).then(
+            () => codes.push('ok'),
+            (err: { code?: unknown }) => codes.push(err.code),
+          );
+        }
+        return codes;
+      } finally {
+        setStatementCache(false);
+        await a.close();
+        await b.close();
+        await one.stop();
+      }
+    };
+    // a: placement lookup + read (the prelude prepared, then bound), a again, b: its lookup parses the prelude.
+    expect(await failures(false)).toEqual(['ok', 'ok', '42P05']); // prepared statement already exists
+    expect(await failures(true)).toContain('26000'); // prepared statement does not exist
+  });
+
+  it('session state a statement leaves on a server connection reaches the next client unless the bouncer discards it', async () => {
+    // The application destroys its connection after a scope that ran such a statement (with-tenant.ts),
+    // but behind transaction pooling that closes only its connection to the bouncer: the server
+    // connection, with the session-level setting on it, serves the next client. Hence DISCARD ALL after
+    // every transaction (server_reset_query_always), the support's default (session-state.test.ts runs
+    // through it in the PgBouncer run).
+    const db = testDb();
+    const leakedTo = async (resetAfterTransaction: boolean) => {
+      const one = await startPgBouncer({ superuserUrl: db.superuserUrl, poolSize: 1, resetAfterTransaction });
+      const t = createTenancy({ url: one.via(db.url), poolSize: 1 });
+      const next = new pg.Client(one.via(db.url));
+      try {
+        const org = orgs[3]!;
+        await t.withTenant(org, (x) => sql`set app.tenant_id = ${sql.lit(org)}`.execute(x));
+        await next.connect();
+        const { rows } = await next.query<{ t: string | null }>('select app_current_tenant()::text as t');
+        return rows[0]!.t;
+      } finally {
+        await next.end();
+        await t.close();
+        await one.stop();
+      }
+    };
+    expect(await leakedTo(false)).toBe(orgs[3]);
+    expect(await leakedTo(true)).toBeNull();
   });
 });

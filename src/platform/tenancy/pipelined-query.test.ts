@@ -9,6 +9,7 @@ import {
   isStalePlanError,
   pipelinedQuery,
   setStatementCache,
+  statementCacheEnabled,
   type PreludeStatement,
 } from './pipelined-query.js';
 
@@ -57,7 +58,11 @@ describe('pipelined query: row descriptions are reused per prepared statement', 
   let client: pg.Client;
   let describes = 0;
   const table = `pq_shape_${randomBytes(4).toString('hex')}`;
+  // The statement cache itself, on a direct connection: on even in a run whose runtime URL goes through a
+  // PgBouncer (DB_STATEMENT_CACHE=off there).
+  const cacheWas = statementCacheEnabled();
   beforeAll(async () => {
+    setStatementCache(true);
     // Superuser: these tests create and alter a table of their own.
     client = new pg.Client({ connectionString: testDb().adminUrl });
     await client.connect();
@@ -71,6 +76,7 @@ describe('pipelined query: row descriptions are reused per prepared statement', 
     await client.query(`insert into ${table} values (1, '2026-01-02T03:04:05Z')`);
   });
   afterAll(async () => {
+    setStatementCache(cacheWas);
     await client.query(`drop table if exists ${table}`);
     await client.end();
   });
@@ -153,6 +159,7 @@ describe('pipelined query: without the statement cache (DB_STATEMENT_CACHE=off)'
   let describes = 0;
   let syncs = 0;
   const table = `pq_unnamed_${randomBytes(4).toString('hex')}`;
+  const cacheWas = statementCacheEnabled();
   beforeAll(async () => {
     client = new pg.Client({ connectionString: testDb().adminUrl });
     await client.connect();
@@ -173,7 +180,7 @@ describe('pipelined query: without the statement cache (DB_STATEMENT_CACHE=off)'
     setStatementCache(false);
   });
   afterAll(async () => {
-    setStatementCache(true);
+    setStatementCache(cacheWas);
     await client.query(`drop table if exists ${table}`);
     await client.end();
   });

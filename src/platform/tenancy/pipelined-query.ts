@@ -74,6 +74,11 @@ export function setStatementCache(on: boolean): void {
   statementCache = on;
 }
 
+/** Whether the statement cache is on (DB_STATEMENT_CACHE). */
+export function statementCacheEnabled(): boolean {
+  return statementCache;
+}
+
 function stateOf(connection: object): ConnectionState {
   let state = states.get(connection);
   if (state === undefined) {
