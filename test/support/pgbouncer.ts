@@ -23,6 +23,8 @@ export interface PgBouncerOptions {
 
 export interface PgBouncer {
   readonly port: number;
+  /** Its process id (benchmarks account its CPU). */
+  readonly pid: number;
   /** `url` with its host and port replaced by the bouncer's (same role, password and database). */
   via(url: string): string;
   /** Every line PgBouncer logged so far (startup, errors). */
@@ -34,7 +36,7 @@ export interface PgBouncer {
  * Starts a PgBouncer of its own (its own ini on a free port, never the Debian service's 6432) in
  * transaction pooling mode in front of `serverUrl`'s server; resolves once it accepts connections.
  *
- * - `auth_type = scram-sha-256` with `auth_user`/`auth_query`: clients authenticate to the bouncer with
+ * - SCRAM (`auth_type = hba`, every role but a password-less superuser) with `auth_user`/`auth_query`: clients authenticate to the bouncer with
  *   their roles' real passwords, checked against the SCRAM secrets in `pg_shadow`, and the bouncer logs in
  *   to PostgreSQL as them with the keys of that exchange (or by trust, if the server trusts). Only the
  *   superuser's password is in its userlist.
@@ -64,7 +66,9 @@ export async function startPgBouncer(opts: PgBouncerOptions): Promise<PgBouncer>
     'listen_addr = 127.0.0.1',
     `listen_port = ${port}`,
     'unix_socket_dir =',
-    'auth_type = scram-sha-256',
+    // SCRAM for every role; the superuser by trust when its URL has no password (a server that trusts it).
+    'auth_type = hba',
+    `auth_hba_file = ${path.join(dir, 'hba.conf')}`,
     `auth_file = ${path.join(dir, 'userlist.txt')}`,
     `auth_user = ${superuser}`,
     'pool_mode = transaction',
@@ -85,6 +89,12 @@ export async function startPgBouncer(opts: PgBouncerOptions): Promise<PgBouncer>
   ].join('\n');
   await fs.writeFile(path.join(dir, 'userlist.txt'), `${userlist}\n`, { mode: 0o644 });
   await fs.writeFile(path.join(dir, 'pgbouncer.ini'), ini, { mode: 0o644 });
+  const hba = [
+    ...(server.password === '' ? [`host all ${superuser} 127.0.0.1/32 trust`] : []),
+    'host all all 127.0.0.1/32 scram-sha-256',
+    '',
+  ].join('\n');
+  await fs.writeFile(path.join(dir, 'hba.conf'), hba, { mode: 0o644 });
   await fs.chmod(dir, 0o755);
 
   const asRoot = process.getuid?.() === 0;
@@ -121,6 +131,7 @@ export async function startPgBouncer(opts: PgBouncerOptions): Promise<PgBouncer>
   }
   return {
     port,
+    pid: child.pid!,
     via(url: string) {
       const u = new URL(url);
       u.hostname = '127.0.0.1';
