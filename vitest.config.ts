@@ -3,7 +3,7 @@ import { configDefaults, defineConfig, type TestProjectInlineConfiguration } fro
 /** What every test file runs with. */
 const common: TestProjectInlineConfiguration['test'] = {
   // Every test process seals job payloads with the test KEK (code that queues jobs outside compose()).
-  setupFiles: ['./test/support/job-key.ts'],
+  setupFiles: ['./test/support/job-key.ts', './test/support/statement-cache.ts'],
   testTimeout: 30_000,
   hookTimeout: 120_000,
   pool: 'forks',

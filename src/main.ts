@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from './platform/config.js';
 import { tenantDatabaseList } from './platform/config-tenant-databases.js';
 import { loadSecrets } from './platform/secrets.js';
 import { createLogger } from './platform/logger.js';
+import { setStatementCache } from './platform/tenancy/pipelined-query.js';
 import { prepareDatabase } from './platform/db/prepare.js';
 import { tenantDatabasesBehind, tenantDatabasesRefusal } from './platform/db/tenant-database-migrations.js';
 import { compose } from './app/compose.js';
@@ -45,6 +46,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  // Process-wide, before any query: behind a transaction-pooling PgBouncer nothing may be prepared by name.
+  setStatementCache(config.dbStatementCache);
   const log = createLogger({ level: config.logLevel });
   let secrets;
   try {

@@ -14,6 +14,7 @@ import { createPlatformAdmin } from './admin-create.js';
 import { auditSealLegacy } from './audit-seal-legacy.js';
 import { tenantMove } from './tenant-move.js';
 import { createPasswordHasher } from '../modules/auth/passwords.js';
+import { setStatementCache } from '../platform/tenancy/pipelined-query.js';
 
 const USAGE = `usage:
   saasready migrate
@@ -128,7 +129,10 @@ async function auditVerify(args: string[]): Promise<void> {
 
 function configOrFail() {
   try {
-    return loadConfig();
+    const config = loadConfig();
+    // A command that queries through the runtime role may go through a transaction-pooling PgBouncer.
+    setStatementCache(config.dbStatementCache);
+    return config;
   } catch (err) {
     if (err instanceof ConfigError) fail(`invalid configuration: ${err.message}`);
     throw err;

@@ -47,6 +47,7 @@ describe('loadConfig: defaults', () => {
       dataDir: path.resolve('./.data'),
       database: { mode: 'embedded', port: 54329 },
       dbPoolSize: 10,
+      dbStatementCache: true,
       placementCacheTtlMs: 60_000,
       redisUrl: undefined,
       logLevel: 'info',
@@ -257,6 +258,7 @@ describe('loadConfig: defaults', () => {
       baseDomain: 'saas.example.com',
     });
     expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ DB_STATEMENT_CACHE: 'off' }).dbStatementCache).toBe(false);
   });
 });
 
@@ -301,6 +303,7 @@ describe('loadConfig: each bad variable gives one clear line', () => {
     ['EMBEDDED_PG_PORT', { EMBEDDED_PG_PORT: 'x' }],
     ['DB_POOL_SIZE', { DB_POOL_SIZE: '0' }],
     ['DB_POOL_SIZE', { DB_POOL_SIZE: '201' }],
+    ['DB_STATEMENT_CACHE', { DB_STATEMENT_CACHE: 'false' }],
     ['REDIS_URL', { REDIS_URL: 'http://cache:6379' }],
     ['REDIS_URL', { REDIS_URL: 'nope' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'verbose' }],

@@ -45,6 +45,10 @@ export interface AppConfig {
   dataDir: string;
   database: DatabaseConfig;
   dbPoolSize: number;
+  /** DB_STATEMENT_CACHE (`on`, default, or `off`): each runtime connection prepares every query once and
+   *  then only binds it; `off` sends every statement unnamed, for a PgBouncer in transaction pooling mode
+   *  (docs/pgbouncer.md). */
+  dbStatementCache: boolean;
   /** How long an instance trusts a cached tenant placement (PLACEMENT_CACHE_TTL_MS, default 60 s): an
    *  online placement move waits at least this long between marking the organization moving and its switch. */
   placementCacheTtlMs: number;
@@ -319,7 +323,7 @@ function secretsFromEnv(env: NodeJS.ProcessEnv, nodeEnv: NodeEnv): SecretsFromEn
  * Validates the environment and returns the configuration. Variables are checked in a fixed order
  * (NODE_ENV, HOST, PORT, PUBLIC_URL, DATA_DIR, DATABASE_URL/MIGRATION_DATABASE_URL/WORKER_DATABASE_URL,
  * EMBEDDED_PG_PORT,
- * DB_POOL_SIZE, REDIS_URL, LOG_LEVEL, BODY_LIMIT_BYTES, SHUTDOWN_TIMEOUT_MS, TRUST_PROXY, BASE_DOMAIN,
+ * DB_POOL_SIZE, DB_STATEMENT_CACHE, REDIS_URL, LOG_LEVEL, BODY_LIMIT_BYTES, SHUTDOWN_TIMEOUT_MS, TRUST_PROXY, BASE_DOMAIN,
  * SESSION_SECRET, KEK, JWT_PRIVATE_KEY) and the first problem is reported. Empty values count as unset;
  * unknown variables are ignored.
  *
@@ -334,6 +338,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const dataDir = path.resolve(read(env, 'DATA_DIR') ?? './.data');
   const databaseValue = database(env);
   const dbPoolSize = int(env, 'DB_POOL_SIZE', 10, 1, 200);
+  const dbStatementCache = oneOf(env, 'DB_STATEMENT_CACHE', ['on', 'off'], 'on') === 'on';
   const placementCacheTtlMs = int(env, 'PLACEMENT_CACHE_TTL_MS', 60_000, 100, 3_600_000);
   const redisRaw = read(env, 'REDIS_URL');
   const redisUrl =
@@ -365,6 +370,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     dataDir,
     database: databaseValue,
     dbPoolSize,
+    dbStatementCache,
     placementCacheTtlMs,
     redisUrl,
     logLevel,

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { viaRunBouncer } from './pgbouncer.js';
 import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from './provision.js';
 
 /**
@@ -35,7 +36,8 @@ export function sharedDatabase(
 ): Promise<ProvisionedDatabase> {
   let p = cache.get(name);
   if (!p) {
-    p = provisionOnce(suite, name, prepare);
+    // The state file keeps the direct URLs; a run through PgBouncer routes the runtime role through it.
+    p = provisionOnce(suite, name, prepare).then(viaRunBouncer);
     cache.set(name, p);
   }
   return p;

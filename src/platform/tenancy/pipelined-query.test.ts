@@ -5,7 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { CompiledQuery } from 'kysely';
 import { TenantConnection } from './tenant-connection.js';
 import type { TenantDb } from './tenant-database.js';
-import { isStalePlanError, pipelinedQuery, type PreludeStatement } from './pipelined-query.js';
+import {
+  isStalePlanError,
+  pipelinedQuery,
+  setStatementCache,
+  statementCacheEnabled,
+  type PreludeStatement,
+} from './pipelined-query.js';
 
 describe('pipelined query: prepared statements stay consistent through failures', () => {
   let client: pg.Client;
@@ -52,7 +58,11 @@ describe('pipelined query: row descriptions are reused per prepared statement', 
   let client: pg.Client;
   let describes = 0;
   const table = `pq_shape_${randomBytes(4).toString('hex')}`;
+  // The statement cache itself, on a direct connection: on even in a run whose runtime URL goes through a
+  // PgBouncer (DB_STATEMENT_CACHE=off there).
+  const cacheWas = statementCacheEnabled();
   beforeAll(async () => {
+    setStatementCache(true);
     // Superuser: these tests create and alter a table of their own.
     client = new pg.Client({ connectionString: testDb().adminUrl });
     await client.connect();
@@ -66,6 +76,7 @@ describe('pipelined query: row descriptions are reused per prepared statement', 
     await client.query(`insert into ${table} values (1, '2026-01-02T03:04:05Z')`);
   });
   afterAll(async () => {
+    setStatementCache(cacheWas);
     await client.query(`drop table if exists ${table}`);
     await client.end();
   });
@@ -140,5 +151,57 @@ describe('pipelined query: row descriptions are reused per prepared statement', 
     );
     const ok = await pipelinedQuery(client, [], 'select $1::jsonb as j', [{ n: 1 }]);
     expect(ok.rows).toEqual([{ j: { n: 1 } }]);
+  });
+});
+
+describe('pipelined query: without the statement cache (DB_STATEMENT_CACHE=off)', () => {
+  let client: pg.Client;
+  let describes = 0;
+  let syncs = 0;
+  const table = `pq_unnamed_${randomBytes(4).toString('hex')}`;
+  const cacheWas = statementCacheEnabled();
+  beforeAll(async () => {
+    client = new pg.Client({ connectionString: testDb().adminUrl });
+    await client.connect();
+    const wire = (client as unknown as { connection: { describe: (m: unknown) => void; sync: () => void } })
+      .connection;
+    const describe = wire.describe.bind(wire);
+    const sync = wire.sync.bind(wire);
+    wire.describe = (msg) => {
+      describes += 1;
+      describe(msg);
+    };
+    wire.sync = () => {
+      syncs += 1;
+      sync();
+    };
+    await client.query(`create table ${table} (a int)`);
+    await client.query(`insert into ${table} values (1)`);
+    setStatementCache(false);
+  });
+  afterAll(async () => {
+    setStatementCache(cacheWas);
+    await client.query(`drop table if exists ${table}`);
+    await client.end();
+  });
+
+  it('prepares nothing by name, describes every execution, and keeps one Sync per pipeline', async () => {
+    const prelude: PreludeStatement[] = [
+      { name: 'pq_named_prelude', text: "select set_config('app.tenant_id', $1, true)", values: ['x'] },
+    ];
+    const text = `select a, current_setting('app.tenant_id', true) as t from ${table} where a = $1`;
+    const [d0, s0] = [describes, syncs];
+    for (let i = 0; i < 3; i++) {
+      const res = await pipelinedQuery(client, prelude, text, [1]);
+      expect(res.rows).toEqual([{ a: 1, t: 'x' }]);
+    }
+    expect(describes - d0).toBe(3);
+    expect(syncs - s0).toBe(3);
+    // A shape change cannot make an unnamed statement stale: the next read simply has the new column.
+    await client.query(`alter table ${table} add column b int default 2`);
+    const after = await pipelinedQuery(client, prelude, `select * from ${table} where a = $1`, [1]);
+    expect(after.rows).toEqual([{ a: 1, b: 2 }]);
+    const prepared = await client.query('select name from pg_prepared_statements');
+    expect(prepared.rows).toEqual([]);
   });
 });

@@ -58,6 +58,27 @@ interface ConnectionState {
 }
 const states = new WeakMap<object, ConnectionState>();
 
+/**
+ * False (DB_STATEMENT_CACHE=off) when every statement goes out UNNAMED: Parse, Bind, Describe, Execute
+ * each time, nothing prepared on the server. Why: behind a PgBouncer in transaction pooling mode (1.18 and
+ * older, or 1.21+ without max_prepared_statements) consecutive transactions of one client run on
+ * different server connections, so a statement prepared on one is missing on the next ("prepared
+ * statement does not exist") or already there from another client ("already exists"). The unnamed
+ * statement lives only until the next Parse, inside the one Sync the pipeline ends with: the prelude and
+ * the query still travel in one write and one round trip. Process-wide, like the names themselves.
+ */
+let statementCache = true;
+
+/** Turns the per-connection statement cache on (the default) or off (DB_STATEMENT_CACHE). */
+export function setStatementCache(on: boolean): void {
+  statementCache = on;
+}
+
+/** Whether the statement cache is on (DB_STATEMENT_CACHE). */
+export function statementCacheEnabled(): boolean {
+  return statementCache;
+}
+
 function stateOf(connection: object): ConnectionState {
   let state = states.get(connection);
   if (state === undefined) {
@@ -194,19 +215,21 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
     connection.stream.cork?.();
     try {
       for (const stmt of this.prelude) {
-        if (stmt.name !== '' && doubt?.has(stmt.name)) {
+        // Without the statement cache the setters' names are not used: parsed unnamed, every time.
+        const name = statementCache ? stmt.name : '';
+        if (name !== '' && doubt?.has(name)) {
           // Closing a statement that does not exist is not an error, so this makes the state certain.
-          connection.close({ type: 'S', name: stmt.name });
-          doubt.delete(stmt.name);
-          known.delete(stmt.name);
+          connection.close({ type: 'S', name });
+          doubt.delete(name);
+          known.delete(name);
         }
         // Parsed once per pipeline: the same statement may come twice (two audit events deferred to one
         // COMMIT), and a second Parse of a name would fail with "prepared statement already exists".
-        if (stmt.name === '' || !(known.has(stmt.name) || this.preludeParsedHere?.has(stmt.name))) {
-          connection.parse({ text: stmt.text, name: stmt.name });
-          if (stmt.name !== '') (this.preludeParsedHere ??= new Set()).add(stmt.name);
+        if (name === '' || !(known.has(name) || this.preludeParsedHere?.has(name))) {
+          connection.parse({ text: stmt.text, name });
+          if (name !== '') (this.preludeParsedHere ??= new Set()).add(name);
         }
-        connection.bind({ portal: '', statement: stmt.name, values: stmt.values });
+        connection.bind({ portal: '', statement: name, values: stmt.values });
         connection.execute({ portal: '' });
       }
       this.writeMain(connection, state, values, doubt);
@@ -330,8 +353,11 @@ const namespacedNames = new Map<string, string>();
  * A stable prepared-statement name for a query text, so each connection parses and plans a query
  * once and then only binds it (parse + plan is most of the server's work for a point read). Texts
  * beyond the first MAX_NAMED distinct ones stay unnamed, which bounds server-side memory per connection.
+ * None at all without the statement cache (`setStatementCache`): then no row description is remembered
+ * either (only named statements' are), so every execution is described afresh.
  */
 export function statementName(text: string, namespace?: string): string | undefined {
+  if (!statementCache) return undefined;
   if (namespace !== undefined) return namespacedName(text, namespace);
   let name = names.get(text);
   if (name === undefined && names.size < MAX_NAMED) {

@@ -7,6 +7,7 @@ import {
   provisionDatabase,
   type ProvisionedDatabase,
 } from '../../../test/support/provision.js';
+import { viaPgBouncer } from '../../../test/support/pgbouncer.js';
 import { placeInPooled, placeInSchema } from '../../../test/support/placements.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
 import { createBareOrganization } from '../../modules/organizations/organization-records.js';
@@ -158,23 +159,27 @@ describe('schema placement: routing', () => {
     }
   });
 
-  it('a statement run by pooled and schema tenants has a prepared statement per search path (no re-planning)', async () => {
-    await projectNames(placed);
-    await projectNames(pooled);
-    const c = await tenancy.control.pool.connect();
-    try {
-      // The one connection's prepared statements for the projects read: one pooled, one for the schema.
-      const r = await c.query<{ name: string }>(
-        `select name from pg_prepared_statements
+  // Through a transaction-pooling PgBouncer (DB_STATEMENT_CACHE=off) nothing is prepared by name to count.
+  it.skipIf(viaPgBouncer)(
+    'a statement run by pooled and schema tenants has a prepared statement per search path (no re-planning)',
+    async () => {
+      await projectNames(placed);
+      await projectNames(pooled);
+      const c = await tenancy.control.pool.connect();
+      try {
+        // The one connection's prepared statements for the projects read: one pooled, one for the schema.
+        const r = await c.query<{ name: string }>(
+          `select name from pg_prepared_statements
           where statement like '%from "projects"%' and statement like '%order by "name"%' order by name`,
-      );
-      const names = r.rows.map((row) => row.name);
-      expect(names.filter((n) => n.startsWith('sr_q'))).toHaveLength(1);
-      expect(names.filter((n) => n.startsWith('sr_s'))).toHaveLength(1);
-    } finally {
-      c.release();
-    }
-  });
+        );
+        const names = r.rows.map((row) => row.name);
+        expect(names.filter((n) => n.startsWith('sr_q'))).toHaveLength(1);
+        expect(names.filter((n) => n.startsWith('sr_s'))).toHaveLength(1);
+      } finally {
+        c.release();
+      }
+    },
+  );
 
   it('goes back to the pool with the default search path and no tenant', async () => {
     await projectNames(placed);
