@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../test/support/provision.js';
+import { connect, testDb } from '../../test/support/tenancy.js';
+import { runCli } from '../../test/support/cli.js';
+import { createBareOrganization } from '../modules/organizations/organization-records.js';
+import { citusPlan, planText } from '../platform/tenancy/citus-plan.js';
+import { citusClassification } from '../platform/tenancy/citus-tables.js';
+import { createTenancy, type Tenancy } from '../platform/tenancy/tenancy.js';
+
+/**
+ * `npx saasready citus distribute` on plain PostgreSQL (the Citus run of the suite is separate,
+ * docs/citus.md): the plan printed by --dry-run covers every classified table once, in an order Citus
+ * accepts, is deterministic, and its trigger replacements hold on PostgreSQL itself; without --dry-run the
+ * command refuses. On a database of its own: the trigger replacements are applied (and rolled back).
+ */
+describe('npx saasready citus distribute', () => {
+  let db: ProvisionedDatabase;
+  let admin: pg.Client;
+  let tenancy: Tenancy;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    db = await provisionDatabase(testDb().superuserUrl, 'sr_citus');
+    admin = await connect(db.adminUrl);
+    tenancy = createTenancy({ url: db.url, poolSize: 1 });
+    env = {
+      DATABASE_URL: db.url,
+      MIGRATION_DATABASE_URL: db.migrationUrl,
+      WORKER_DATABASE_URL: db.workerUrl,
+      KEY_VAULT_DATABASE_URL: db.keyVaultUrl,
+      DEFINER_ROLE: db.roles.definer,
+    };
+  });
+  afterAll(async () => {
+    await admin?.end();
+    await tenancy?.close();
+    if (db) await dropProvisioned(db);
+  });
+
+  it('--dry-run prints every table once: settings, triggers, reference, distributed (referenced first), local', async () => {
+    const plan = await citusPlan(admin, db.roles);
+    expect(plan.citus).toBe(false);
+    const classes = await citusClassification(admin);
+    const tableSteps = plan.steps.filter((s) => ['reference', 'distributed', 'local'].includes(s.kind));
+    expect(tableSteps.map((s) => s.table).sort()).toEqual(classes.map((c) => c.table).sort());
+    expect(tableSteps.map((s) => s.kind)).toEqual(
+      [...tableSteps.map((s) => s.kind)].sort(
+        (a, b) =>
+          ['reference', 'distributed', 'local'].indexOf(a) - ['reference', 'distributed', 'local'].indexOf(b),
+      ),
+    );
+    const kinds = plan.steps.map((s) => s.kind);
+    expect(kinds.slice(0, 2)).toEqual(['setting', 'definer']);
+    expect(kinds.lastIndexOf('trigger')).toBeLessThan(kinds.indexOf('reference'));
+
+    // No table comes before a table of the plan it references (Citus needs the referenced one first).
+    const fks = await admin.query<{ from: string; to: string }>(
+      `select c.relname as from, r.relname as to from pg_constraint k
+         join pg_class c on c.oid = k.conrelid join pg_class r on r.oid = k.confrelid
+        where k.contype = 'f' and c.relnamespace = 'public'::regnamespace and not c.relispartition
+          and k.conrelid <> k.confrelid`,
+    );
+    const position = new Map(tableSteps.map((s, i) => [s.table!, i]));
+    for (const fk of fks.rows) {
+      expect({ fk, ok: position.get(fk.to)! < position.get(fk.from)! }).toEqual({ fk, ok: true });
+    }
+
+    // The statements' shape; the distributed tables colocated with the first; usage_events as its parent.
+    const [first, ...others] = tableSteps.filter((s) => s.kind === 'distributed');
+    expect(first!.sql).toEqual([
+      `select create_distributed_table('public."${first!.table}"', 'organization_id', colocate_with => 'none')`,
+    ]);
+    for (const s of others) {
+      expect(s.sql).toEqual([
+        `select create_distributed_table('public."${s.table}"', 'organization_id', colocate_with => 'public."${first!.table}"')`,
+      ]);
+    }
+    expect(others.map((s) => s.table)).toContain('usage_events');
+    expect(tableSteps.some((s) => /usage_events_p\d/.test(s.table!))).toBe(false);
+    for (const s of tableSteps.filter((x) => x.kind === 'reference')) {
+      expect(s.sql).toEqual([`select create_reference_table('public."${s.table}"')`]);
+    }
+    for (const s of tableSteps.filter((x) => x.kind === 'local')) {
+      expect(s.sql).toEqual([`select citus_add_local_table_to_metadata('public."${s.table}"')`]);
+    }
+
+    // The CLI prints exactly this plan, the same each time.
+    const printed = await runCli(['citus', 'distribute', '--dry-run'], env);
+    expect(printed.code, printed.out).toBe(0);
+    expect(printed.out).toBe(planText(plan));
+    expect(planText(await citusPlan(admin, db.roles))).toBe(printed.out);
+    expect(printed.out).toContain('-- BLOCKED: trigger stripe_customers_deleted on stripe_customers');
+  }, 60_000);
+
+  it('refuses to run without Citus, with a clear message', async () => {
+    const res = await runCli(['citus', 'distribute'], env);
+    expect(res.code).toBe(1);
+    expect(res.out).toContain('the citus extension is not installed in this database');
+  }, 30_000);
+
+  it("the triggers' replacements hold on PostgreSQL: audit_pending checks rows and numbers them, the runtime role cannot choose pending_id", async () => {
+    const { id: org } = await createBareOrganization(tenancy.withTenant, {
+      slug: `c-${randomUUID()}`,
+      name: 'c',
+    });
+    const plan = await citusPlan(admin, db.roles);
+    const insert = (extra: string, action = 'project.created') =>
+      admin.query(
+        `insert into audit_pending (organization_id, id, occurred_at, prefix, suffix, actor_type, action,
+           target_type${extra ? ', pending_id' : ''}) values ($1, $2, now(), '{', '}', 'system', $3, 'project'${extra})`,
+        [org, randomUUID(), action],
+      );
+    await admin.query('begin');
+    try {
+      for (const step of plan.steps.filter((s) => s.kind === 'trigger' || s.kind === 'setting')) {
+        for (const stmt of step.sql) await admin.query(stmt);
+      }
+      await admin.query(`set local role ${db.roles.runtime}`);
+      await admin.query(`select set_config('app.tenant_id', $1, true)`, [org]);
+      await insert('');
+      const row = await admin.query<{ pending_id: string }>('select pending_id from audit_pending');
+      expect(Number(row.rows[0]!.pending_id)).toBeGreaterThan(0);
+      await admin.query('savepoint s');
+      await expect(insert(', 42')).rejects.toMatchObject({ code: '42501' });
+      await admin.query('rollback to savepoint s');
+      await expect(insert('', 'Not An Action')).rejects.toMatchObject({ code: '23514' });
+    } finally {
+      await admin.query('rollback');
+    }
+  }, 30_000);
+});
