@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { MigrationContext } from '../platform/tenancy/migration-helpers.js';
-import { PLATFORM_SCOPE } from './sql-helpers.js';
+import { OUTSIDE_TENANT_SCOPE, PLATFORM_SCOPE } from './sql-helpers.js';
 
 /**
  * Issue 14, items 5 and 6 (docs/citus.md, "Functions"): functions Citus can plan once the tenant tables
@@ -17,8 +17,82 @@ import { PLATFORM_SCOPE } from './sql-helpers.js';
  *   cannot plan that correlation. Now two queries: the page of organizations (reference only), then the
  *   counts of those organizations' active members, grouped by organization_id (one query Citus pushes to
  *   every shard). Same contract and results as 0014.
+ *
+ * Issue 14, item 3: no behaviour in triggers of tenant tables (Citus refuses triggers on distributed
+ * tables). `stripe_customers_deleted` (0034) recorded a deleted Stripe customer for its deletion in
+ * Stripe; only the organization purge deletes `stripe_customers` rows (a directory table: `public` only),
+ * so the purge now records them itself, in the statement that deletes them, and the trigger is dropped.
+ * `worker_api.app_priv_deletion_purge` is restated from 0039 with only that change.
  */
 export async function up(db: Kysely<unknown>, _ctx: MigrationContext): Promise<void> {
+  await sql`create or replace function worker_api.app_priv_deletion_purge(p_org uuid, p_limit integer)
+    returns table (table_name text, deleted bigint)
+    language plpgsql volatile security definer set search_path = pg_catalog, public as $$
+    declare v_phase text; r record; v_with oid[] := '{}'; v_target oid; v_has boolean; v_n bigint;
+      v_schema text := public.app_tenant_schema_name(p_org); v_key text;
+    begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the organization purge'))}
+      select d.phase into v_phase from public.organization_deletions d where d.id = p_org for update;
+      if v_phase is distinct from 'purging' then
+        raise exception 'organization % is not being purged (phase %)', p_org, v_phase
+          using errcode = 'object_not_in_prerequisite_state';
+      end if;
+      perform set_config('app.purging_organization', p_org::text, true);
+      for r in select c.oid from pg_class c
+          join pg_namespace n on n.oid = c.relnamespace
+          join pg_attribute a on a.attrelid = c.oid and a.attname = 'organization_id' and a.attnum > 0
+            and not a.attisdropped
+         where c.relkind in ('r', 'p') and not c.relispartition
+           and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'
+           and (n.nspname !~ '^t_[0-9a-f]{32}$' or n.nspname = v_schema)
+         order by n.nspname, c.relname loop
+        execute format('select exists (select 1 from %s where organization_id = $1)', r.oid::regclass)
+          into v_has using p_org;
+        if v_has then v_with := v_with || r.oid; end if;
+      end loop;
+      if cardinality(v_with) = 0 then
+        delete from public.organizations o where o.id = p_org;
+        get diagnostics v_n = row_count;
+        update public.organization_deletions d set phase = 'shredding',
+            row_counts = d.row_counts || jsonb_build_object('organizations', v_n)
+          where d.id = p_org;
+        return query select 'organizations'::text, v_n;
+        return;
+      end if;
+      select t into v_target from unnest(v_with) t
+        where not exists (select 1 from pg_constraint k where k.contype = 'f' and k.confrelid = t
+                           and k.conrelid <> t and k.conrelid = any (v_with))
+        limit 1;
+      if v_target is null then
+        raise exception 'the tenant tables holding rows of % reference each other in a cycle', p_org
+          using errcode = 'foreign_key_violation';
+      end if;
+      if v_target = 'public.stripe_customers'::regclass then
+        -- The customers deleted are recorded for their deletion in Stripe in the same statement (was the
+        -- trigger stripe_customers_deleted, migration 0034): a crash keeps both or neither.
+        execute format('with gone as (delete from %1$s where organization_id = $1 and (tableoid, ctid) in
+            (select tableoid, ctid from %1$s where organization_id = $1 limit $2)
+            returning customer_id, organization_id),
+          recorded as (insert into public.stripe_customer_deletions (customer_id, deleted_organization_id)
+            select g.customer_id, g.organization_id from gone g on conflict (customer_id) do nothing)
+          select count(*) from gone', v_target::regclass)
+          into v_n using p_org, least(greatest(p_limit, 1), 100000);
+      else
+        execute format('delete from %1$s where organization_id = $1 and (tableoid, ctid) in
+            (select tableoid, ctid from %1$s where organization_id = $1 limit $2)', v_target::regclass)
+          using p_org, least(greatest(p_limit, 1), 100000);
+        get diagnostics v_n = row_count;
+      end if;
+      select case when n.nspname = v_schema then c.relname::text else v_target::regclass::text end into v_key
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = v_target;
+      update public.organization_deletions d
+        set row_counts = jsonb_set(d.row_counts, array[v_key],
+              to_jsonb(coalesce((d.row_counts ->> v_key)::bigint, 0) + v_n))
+        where d.id = p_org;
+      return query select v_key, v_n;
+    end $$`.execute(db);
+  await sql`drop trigger stripe_customers_deleted on stripe_customers`.execute(db);
+  await sql`drop function app_stripe_customer_deleted()`.execute(db);
+
   await sql`create or replace function app_placement_move_sides(p_move uuid)
     returns table (org uuid, src text, dst text, step text, from_kind text, to_kind text, copy_xmin xid8)
     language plpgsql stable security definer set search_path = pg_catalog, public as $$

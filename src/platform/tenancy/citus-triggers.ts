@@ -94,14 +94,6 @@ export const CITUS_TRIGGERS: readonly CitusTriggerDecision[] = [
       'guard only: the runtime role holds no UPDATE or DELETE on invoices (drafts are inserted, finalized ' +
       'and voided by the definer functions, which keep their own status checks)',
   },
-  {
-    table: 'stripe_customers',
-    trigger: 'stripe_customers_deleted',
-    action: 'blocked',
-    why:
-      'behaviour: records the deleted customer in stripe_customer_deletions (a coordinator-local table a ' +
-      'shard cannot write); the organization purge must record it itself before distributing stripe_customers',
-  },
 ];
 
 export interface TableTrigger {
