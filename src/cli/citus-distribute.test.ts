@@ -11,6 +11,7 @@ import { runCli } from '../../test/support/cli.js';
 import { createBareOrganization } from '../modules/organizations/organization-records.js';
 import { citusPlan, planText } from '../platform/tenancy/citus-plan.js';
 import { citusClassification } from '../platform/tenancy/citus-tables.js';
+import { CITUS_TRIGGERS } from '../platform/tenancy/citus-triggers.js';
 import { createTenancy, type Tenancy } from '../platform/tenancy/tenancy.js';
 
 /**
@@ -103,6 +104,29 @@ describe('npx saasready citus distribute', () => {
     expect(res.code).toBe(1);
     expect(res.out).toContain('the citus extension is not installed in this database');
   }, 30_000);
+
+  it('the guard triggers it drops guard nothing the runtime and worker roles could do: neither may UPDATE, DELETE or TRUNCATE there', async () => {
+    const guarded = [...new Set(CITUS_TRIGGERS.map((d) => d.table))];
+    const res = await admin.query<{ t: string; r: string; may: boolean }>(
+      `select t, r, has_table_privilege(r, t, 'UPDATE') or has_table_privilege(r, t, 'DELETE')
+              or has_table_privilege(r, t, 'TRUNCATE') as may
+         from unnest($1::text[]) t, unnest($2::text[]) r`,
+      [guarded, [db.roles.runtime, db.roles.worker]],
+    );
+    expect(res.rows.length).toBe(guarded.length * 2);
+    expect(res.rows.filter((x) => x.may)).toEqual([]);
+  });
+
+  it('a trigger on a tenant table with no decision stops the plan, naming it', async () => {
+    await admin.query('begin');
+    try {
+      await admin.query(`create trigger test_undecided before truncate on projects
+        for each statement execute function app_audit_refuse_change()`);
+      await expect(citusPlan(admin, db.roles)).rejects.toThrow(/test_undecided on projects/);
+    } finally {
+      await admin.query('rollback');
+    }
+  });
 
   it("the triggers' replacements hold on PostgreSQL: audit_pending checks rows and numbers them, the runtime role cannot choose pending_id", async () => {
     const { id: org } = await createBareOrganization(tenancy.withTenant, {
