@@ -120,9 +120,11 @@ try {
   for (const org of orgs) {
     const k = newApiKey();
     keys.push(k.key);
+    // With its global lookup row (migration 0047), which authentication finds the organization by.
     await admin.query(
-      `insert into api_keys (organization_id, id, key_id, name, scopes, secret_hash, rate_limit_per_minute)
-       values ($1, gen_random_uuid(), $2, 'bench', '{usage:write,usage:read}', $3, 100000000)`,
+      `with k as (insert into api_keys (organization_id, id, key_id, name, scopes, secret_hash, rate_limit_per_minute)
+         values ($1, gen_random_uuid(), $2, 'bench', '{usage:write,usage:read}', $3, 100000000) returning id)
+       insert into api_key_lookup (key_id, organization_id, api_key_id) select $2, $1, id from k`,
       [org, k.keyId, k.secretHash],
     );
   }

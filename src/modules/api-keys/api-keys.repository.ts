@@ -23,14 +23,24 @@ const VIEW = [
   'last_used_at',
 ] as const;
 
-/** Inserts a key of the current tenant; undefined when its key id is taken (the caller draws another). */
-export function insertApiKey(db: TenantDb, row: Insertable<ApiKeysTable>): Promise<ApiKeyView | undefined> {
-  return db
-    .insertInto('api_keys')
-    .values(row)
+/**
+ * Inserts a key of the current tenant; undefined when its key id is taken (the caller draws another).
+ * The key id is claimed first in `api_key_lookup` (migration 0047), the global lookup authentication
+ * finds the organization by, in the same transaction: its primary key is what keeps key ids unique
+ * across organizations (the tenant table's key is `(organization_id, key_id)`, distributable on Citus).
+ */
+export async function insertApiKey(
+  db: TenantDb,
+  row: Insertable<ApiKeysTable>,
+): Promise<ApiKeyView | undefined> {
+  const claimed = await db
+    .insertInto('api_key_lookup')
+    .values({ key_id: row.key_id, organization_id: row.organization_id, api_key_id: row.id })
     .onConflict((oc) => oc.column('key_id').doNothing())
-    .returning(VIEW)
+    .returning('key_id')
     .executeTakeFirst();
+  if (!claimed) return undefined;
+  return db.insertInto('api_keys').values(row).returning(VIEW).executeTakeFirstOrThrow();
 }
 
 /** One key by id, or undefined. */

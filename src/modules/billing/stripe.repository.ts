@@ -38,11 +38,21 @@ export async function customerOf(
     : undefined;
 }
 
+/**
+ * Records the organization's Stripe customer (nothing when it has one already), and the row of
+ * `stripe_customer_lookup` (migration 0047) a webhook finds the organization by, in the same transaction.
+ */
 export async function insertCustomer(db: TenantDb, orgId: string, customerId: string): Promise<void> {
-  await db
+  const inserted = await db
     .insertInto('stripe_customers')
     .values({ organization_id: orgId, customer_id: customerId, status: 'none' })
     .onConflict((oc) => oc.column('organization_id').doNothing())
+    .returning('organization_id')
+    .executeTakeFirst();
+  if (!inserted) return;
+  await db
+    .insertInto('stripe_customer_lookup')
+    .values({ customer_id: customerId, organization_id: orgId })
     .execute();
 }
 

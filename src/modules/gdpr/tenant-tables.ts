@@ -31,6 +31,8 @@ export const REDACTED_VALUE = '[redacted]';
 export const REDACTED_COLUMNS: Readonly<Record<string, string>> = {
   'public.api_keys.secret_hash': 'the digest an API key secret is checked against',
   'public.invitations.token_hash': 'the digest an invitation link is checked against',
+  'public.invitation_lookup.token_hash':
+    "the same digest, in the invitation's global lookup (migration 0047)",
   'public.webhook_endpoints.secret': "the endpoint's signing secret, sealed with the organization's key",
   'public.webhook_endpoints.previous_secret':
     "the secret a rotation replaced, still signing during the overlap, sealed with the organization's key",
@@ -44,6 +46,8 @@ export const SECRET_LIKE_COLUMN =
 export const EXPORTED_SECRET_LIKE_COLUMNS: Readonly<Record<string, string>> = {
   'public.api_keys.key_id': "an API key's public identifier (the part before the secret)",
   'public.api_keys.created_by_key_id': 'the API key that created this one (an id)',
+  'public.api_key_lookup.key_id': "an API key's public identifier, in its global lookup (migration 0047)",
+  'public.api_key_lookup.api_key_id': 'the API key the lookup row names (an id)',
   'public.audit_chain_heads.hash': "the head of the organization's audit chain (verification data)",
   'public.audit_checkpoints.head_hash': 'the chain hash a checkpoint signs (verification data)',
   'public.audit_checkpoints.signature': "the platform's signature of a checkpoint (public verification data)",

@@ -32,16 +32,24 @@ export async function organizationName(db: TenantDb, orgId: string): Promise<str
   return r.name;
 }
 
-/** Inserts a pending invitation. */
-export function insertInvitation(
+/**
+ * Inserts a pending invitation, and the row of `invitation_lookup` (migration 0047) its link is found by
+ * before the organization is known, in the same transaction.
+ */
+export async function insertInvitation(
   db: TenantDb,
   row: Omit<InvitationRow, 'created_at' | 'accepted_at' | 'status'>,
 ): Promise<InvitationRow> {
-  return db
+  const inv = await db
     .insertInto('invitations')
     .values({ ...row, status: 'pending', accepted_at: null })
     .returningAll()
     .executeTakeFirstOrThrow();
+  await db
+    .insertInto('invitation_lookup')
+    .values({ token_hash: row.token_hash, organization_id: row.organization_id, invitation_id: row.id })
+    .execute();
+  return inv;
 }
 
 /** One invitation of the tenant. */
@@ -139,21 +147,31 @@ export async function setStatus(
     .execute();
 }
 
-/** Replaces the token and the expiry of an invitation. */
-export function renewToken(
+/** Replaces the token and the expiry of an invitation, and its lookup row: the old link finds nothing. */
+export async function renewToken(
   db: TenantDb,
   orgId: string,
   id: string,
   tokenHash: Buffer,
   expiresAt: Date,
 ): Promise<InvitationRow> {
-  return db
+  const inv = await db
     .updateTable('invitations')
     .set({ token_hash: tokenHash, expires_at: expiresAt })
     .where('organization_id', '=', orgId)
     .where('id', '=', id)
     .returningAll()
     .executeTakeFirstOrThrow();
+  await db
+    .deleteFrom('invitation_lookup')
+    .where('organization_id', '=', orgId)
+    .where('invitation_id', '=', id)
+    .execute();
+  await db
+    .insertInto('invitation_lookup')
+    .values({ token_hash: tokenHash, organization_id: orgId, invitation_id: id })
+    .execute();
+  return inv;
 }
 
 /** The account with this normalized address, if any. */

@@ -83,10 +83,13 @@ describe('retention', () => {
       returning id`;
     await q(email, [user, '-10 days']);
     kept.email_tokens = [(await q(email, [user, '1 day'])).rows[0]!.id];
-    const invitation = `insert into invitations (organization_id, id, email_normalized, role, token_hash, status,
-        expires_at, accepted_at)
+    // Each with its global lookup row (migration 0047), which the purge takes with the invitation.
+    const invitation = `with i as (insert into invitations (organization_id, id, email_normalized, role, token_hash,
+        status, expires_at, accepted_at)
       values ($1, gen_random_uuid(), gen_random_uuid() || '@ret.test', 'member', sha256(gen_random_uuid()::text::bytea),
-        $2, now() + $3::interval, $4) returning id`;
+        $2, now() + $3::interval, $4) returning organization_id, id, token_hash)
+      insert into invitation_lookup (token_hash, organization_id, invitation_id)
+        select token_hash, organization_id, id from i returning invitation_id as id`;
     await q(invitation, [org, 'accepted', '-95 days', new Date(Date.now() - 100 * 86_400_000)]);
     await q(invitation, [org, 'pending', '-100 days', null]);
     kept.invitations = [
@@ -197,6 +200,8 @@ describe('retention', () => {
     expect(await ids('refresh_tokens')).toEqual(kept.refresh_tokens);
     expect(await ids('email_tokens')).toEqual(kept.email_tokens);
     expect(await ids('invitations')).toEqual([...kept.invitations!].sort());
+    const lookups = await admin.query<{ id: string }>('select invitation_id as id from invitation_lookup');
+    expect(lookups.rows.map((r) => r.id).sort()).toEqual([...kept.invitations!].sort());
     expect((await admin.query('select 1 from invitation_sends')).rowCount).toBe(1);
     expect((await admin.query(`select key from idempotency_keys`)).rows).toEqual([{ key: 'new' }]);
     expect((await admin.query(`select status from organization_exports order by expires_at`)).rows).toEqual([

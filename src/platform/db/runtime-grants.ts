@@ -48,6 +48,11 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'table invitations: INSERT, SELECT, UPDATE', // revoked or accepted, never deleted
   'table invitation_sends: DELETE, INSERT, SELECT, UPDATE', // invitation mail counts (migration 0011)
   'table api_keys: INSERT, SELECT, UPDATE', // revoked, never deleted
+  // The global lookups (migration 0047), written with their tenant row: forced RLS, no UPDATE (a row is
+  // never pointed elsewhere); an invitation's is replaced when a resend replaces its token.
+  'table api_key_lookup: INSERT, SELECT',
+  'table invitation_lookup: DELETE, INSERT, SELECT',
+  'table stripe_customer_lookup: INSERT, SELECT',
   'table feature_flag_overrides: DELETE, INSERT, SELECT, UPDATE',
   // Each organization's plan history (migration 0018): appended with each change, never rewritten.
   'table organization_plan_changes: INSERT, SELECT',

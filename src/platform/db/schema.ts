@@ -33,6 +33,9 @@ export interface Database {
   organization_export_chunks: OrganizationExportChunksTable;
   account_exports: AccountExportsTable;
   account_export_chunks: AccountExportChunksTable;
+  api_key_lookup: ApiKeyLookupTable;
+  invitation_lookup: InvitationLookupTable;
+  stripe_customer_lookup: StripeCustomerLookupTable;
 }
 
 type CreatedAt = ColumnType<Date, never, never>;
@@ -243,11 +246,33 @@ export interface PlatformAuditHeadTable {
   updated_at: Generated<Date>;
 }
 
+/**
+ * The global lookups (migration 0047): the organization of a key id, invitation token or Stripe customer,
+ * found before a tenant is known. Written with the tenant row, in its transaction; forced RLS like any
+ * tenant table. Their primary key is what keeps the key, token or customer unique across organizations.
+ */
+export interface ApiKeyLookupTable {
+  key_id: string;
+  organization_id: string;
+  api_key_id: string;
+}
+
+export interface InvitationLookupTable {
+  token_hash: Buffer;
+  organization_id: string;
+  invitation_id: string;
+}
+
+export interface StripeCustomerLookupTable {
+  customer_id: string;
+  organization_id: string;
+}
+
 /** An organization API key. Only the SHA-256 of its secret is stored. */
 export interface ApiKeysTable {
   organization_id: string;
   id: string;
-  /** The public key id, the part of the key after `srk_` (unique across organizations). */
+  /** The public key id, the part of the key after `srk_` (unique across organizations: `api_key_lookup`). */
   key_id: string;
   name: string;
   scopes: string[];

@@ -46,6 +46,14 @@ export const CITUS_REFERENCE_TABLES: Readonly<Record<string, string>> = {
   plans: 'the plan catalog, referenced by organizations and by organization_plan_changes (distributed)',
   meters: 'the global catalog of meters, joined with the distributed usage tables on every node',
   feature_flags: 'the global flag definitions, referenced by feature_flag_overrides (distributed)',
+  api_key_lookup:
+    'global lookup (migration 0047): key id -> organization, read by API key authentication before a tenant ' +
+    'is known; its primary key keeps key ids unique across organizations',
+  invitation_lookup:
+    'global lookup (migration 0047): invitation token hash -> organization and invitation, read when a link ' +
+    'is opened by someone not yet a member',
+  stripe_customer_lookup:
+    'global lookup (migration 0047): Stripe customer id -> organization, read when a Stripe webhook arrives',
 };
 
 /** Tables kept on the coordinator only (citus_add_local_table_to_metadata or plain local), each with why. */
@@ -94,7 +102,13 @@ export const PUBLIC_TABLES_SQL = `select c.relname::text as name,
 
 // `any` rows: the shape pg's Client, PoolClient and Pool return, so each of them fits as is.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Queryable = { query(text: string, values?: unknown[]): Promise<{ rows: any[] }> };
+export type Queryable = { query(text: string, values?: unknown[]): Promise<{ rows: any[] }> };
+
+/** The two declared lists (a test passes its own to prove a check fires). */
+export interface CitusLists {
+  readonly reference: Readonly<Record<string, string>>;
+  readonly local: Readonly<Record<string, string>>;
+}
 
 export interface CitusCatalog {
   /** Every classifiable table with its class, in name order. */
@@ -106,18 +120,22 @@ export interface CitusCatalog {
 }
 
 /** The classification read from the catalog, with what is unclassified or stale (for the readiness test). */
-export async function readCitusCatalog(q: Queryable): Promise<CitusCatalog> {
-  const both = Object.keys(CITUS_REFERENCE_TABLES).filter((t) => Object.hasOwn(CITUS_LOCAL_TABLES, t));
+export async function readCitusCatalog(
+  q: Queryable,
+  lists: CitusLists = { reference: CITUS_REFERENCE_TABLES, local: CITUS_LOCAL_TABLES },
+): Promise<CitusCatalog> {
+  const { reference, local } = lists;
+  const both = Object.keys(reference).filter((t) => Object.hasOwn(local, t));
   if (both.length > 0) throw new Error(`citus tables: both reference and local: ${both.join(', ')}`);
   const res = await q.query(PUBLIC_TABLES_SQL);
   const rows = res.rows as { name: string; tenant: boolean }[];
   const classes: CitusTableClass[] = [];
   const unclassified: string[] = [];
   for (const { name, tenant } of rows) {
-    if (Object.hasOwn(CITUS_REFERENCE_TABLES, name)) {
-      classes.push({ table: name, kind: 'reference', why: CITUS_REFERENCE_TABLES[name]! });
-    } else if (Object.hasOwn(CITUS_LOCAL_TABLES, name)) {
-      classes.push({ table: name, kind: 'local', why: CITUS_LOCAL_TABLES[name]! });
+    if (Object.hasOwn(reference, name)) {
+      classes.push({ table: name, kind: 'reference', why: reference[name]! });
+    } else if (Object.hasOwn(local, name)) {
+      classes.push({ table: name, kind: 'local', why: local[name]! });
     } else if (tenant) {
       classes.push({ table: name, kind: 'distributed', why: 'tenant table: distributed by organization_id' });
     } else {
@@ -125,9 +143,7 @@ export async function readCitusCatalog(q: Queryable): Promise<CitusCatalog> {
     }
   }
   const present = new Set(rows.map((r) => r.name));
-  const missing = [...Object.keys(CITUS_REFERENCE_TABLES), ...Object.keys(CITUS_LOCAL_TABLES)]
-    .filter((t) => !present.has(t))
-    .sort();
+  const missing = [...Object.keys(reference), ...Object.keys(local)].filter((t) => !present.has(t)).sort();
   return { classes, unclassified, missing };
 }
 

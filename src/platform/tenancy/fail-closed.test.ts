@@ -53,6 +53,12 @@ const SEEDS: Record<string, string> = {
     values ($1, gen_random_uuid(), gen_random_uuid(), 'x@example.test')`,
   api_keys: `insert into api_keys (organization_id, id, key_id, name, scopes, secret_hash)
     values ($1, gen_random_uuid(), substr(md5(random()::text), 1, 16), 'k', '{}', sha256('s'))`,
+  api_key_lookup: `insert into api_key_lookup (key_id, organization_id, api_key_id)
+    values (substr(md5(random()::text), 1, 16), $1, gen_random_uuid())`,
+  invitation_lookup: `insert into invitation_lookup (token_hash, organization_id, invitation_id)
+    values (sha256(gen_random_uuid()::text::bytea), $1, gen_random_uuid())`,
+  stripe_customer_lookup: `insert into stripe_customer_lookup (customer_id, organization_id)
+    values ('cus_' || substr(md5(random()::text), 1, 14), $1)`,
   feature_flag_overrides: `insert into feature_flag_overrides (organization_id, flag_key, value) values ($1, (select max(key) from feature_flags where key like 'fc.%'), 'true')`,
   organization_plan_changes: `insert into organization_plan_changes (organization_id, id, from_plan, to_plan, via)
     values ($1, gen_random_uuid(), 'free', 'pro', 'platform')`,

@@ -14,6 +14,11 @@ export const DIRECTORY_TABLES: Readonly<Record<string, string>> = {
   api_keys: 'looked up by key prefix to find the tenant a request runs as',
   tenant_placements: 'where the tenant lives: read before its placement can be applied',
   stripe_customers: 'looked up by Stripe customer id when a Stripe webhook arrives (no tenant known)',
+  api_key_lookup: 'the global lookup of API key ids (migration 0047): the organization a key belongs to',
+  invitation_lookup:
+    'the global lookup of invitation token hashes (migration 0047): read before a tenant is known',
+  stripe_customer_lookup:
+    'the global lookup of Stripe customer ids (migration 0047): read when a webhook arrives',
   placement_moves:
     'the record of an online move between placements: read and written by the move itself on both sides of its switch',
 };

@@ -87,14 +87,18 @@ describe('definer functions refuse outside their contract', () => {
       `insert into memberships (organization_id, user_id, role, status) values ($1, $2, 'owner', 'active')`,
       [orgA, userA],
     );
+    // Each with its global lookup row (migration 0047), as the repositories write them.
     await owner.query(
-      `insert into invitations (organization_id, id, email_normalized, role, token_hash, status, expires_at)
-       values ($1, $2, 'x@example.test', 'member', $3, 'pending', now() + interval '1 day')`,
+      `with i as (insert into invitations (organization_id, id, email_normalized, role, token_hash, status,
+           expires_at)
+         values ($1, $2, 'x@example.test', 'member', $3, 'pending', now() + interval '1 day'))
+       insert into invitation_lookup (token_hash, organization_id, invitation_id) values ($3, $1, $2)`,
       [orgA, uuidv7(), sha(inviteToken)],
     );
     await owner.query(
-      `insert into api_keys (organization_id, id, key_id, name, scopes, secret_hash)
-       values ($1, $2, $3, 'k', '{projects:read}', $4)`,
+      `with k as (insert into api_keys (organization_id, id, key_id, name, scopes, secret_hash)
+         values ($1, $2, $3, 'k', '{projects:read}', $4))
+       insert into api_key_lookup (key_id, organization_id, api_key_id) values ($3, $1, $2)`,
       [orgA, uuidv7(), keyId, sha(keySecret)],
     );
   });
@@ -497,10 +501,11 @@ describe('definer functions refuse outside their contract', () => {
 
   it('app_priv_stripe_organization_by_customer: answers outside a scope, refuses inside one', async () => {
     const customer = `cus_pv${randomBytes(6).toString('hex')}`;
-    await owner.query(`insert into stripe_customers (organization_id, customer_id) values ($1, $2)`, [
-      orgA,
-      customer,
-    ]);
+    await owner.query(
+      `with c as (insert into stripe_customers (organization_id, customer_id) values ($1, $2))
+       insert into stripe_customer_lookup (customer_id, organization_id) values ($2, $1)`,
+      [orgA, customer],
+    );
     const lookup = 'select app_priv_stripe_organization_by_customer($1) as id';
     expect((await app.query(lookup, [customer])).rows).toEqual([{ id: orgA }]);
     expect((await app.query(lookup, ['cus_nobody'])).rows).toEqual([{ id: null }]);
