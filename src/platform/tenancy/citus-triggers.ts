@@ -81,8 +81,7 @@ export const CITUS_TRIGGERS: readonly CitusTriggerDecision[] = [
       `alter table public.audit_pending alter column pending_id
   set default nextval('public.audit_pending_pending_id_seq'::regclass)`,
       `revoke insert on public.audit_pending from ${quoteIdent(runtime)}`,
-      `grant insert (organization_id, id, occurred_at, prefix, suffix, actor_type, actor_id, action, target_type,
-  target_id, ip, user_agent, request_id, changes, metadata) on public.audit_pending to ${quoteIdent(runtime)}`,
+      `grant insert (${PENDING_INSERT_COLUMNS.join(', ')}) on public.audit_pending to ${quoteIdent(runtime)}`,
       `grant usage on sequence public.audit_pending_pending_id_seq to ${quoteIdent(runtime)}`,
     ],
   },
@@ -95,6 +94,39 @@ export const CITUS_TRIGGERS: readonly CitusTriggerDecision[] = [
       'and voided by the definer functions, which keep their own status checks)',
   },
 ];
+
+/** The columns the runtime role may INSERT into audit_pending on Citus: all but pending_id. */
+const PENDING_INSERT_COLUMNS = [
+  'organization_id',
+  'id',
+  'occurred_at',
+  'prefix',
+  'suffix',
+  'actor_type',
+  'actor_id',
+  'action',
+  'target_type',
+  'target_id',
+  'ip',
+  'user_agent',
+  'request_id',
+  'changes',
+  'metadata',
+];
+
+/** The runtime role's grants (runtime-grants.ts) as they are once the distribution replaced
+ *  audit_pending_admit: INSERT on every column but pending_id, USAGE on its sequence. */
+export function citusRuntimeGrants(grants: readonly string[]): string[] {
+  return grants.flatMap((g) =>
+    g === 'table audit_pending: INSERT, SELECT'
+      ? [
+          'table audit_pending: SELECT',
+          ...PENDING_INSERT_COLUMNS.map((c) => `column audit_pending.${c}: INSERT`),
+          'sequence audit_pending_pending_id_seq: USAGE',
+        ]
+      : [g],
+  );
+}
 
 export interface TableTrigger {
   readonly table: string;
