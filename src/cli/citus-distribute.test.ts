@@ -9,7 +9,14 @@ import {
 import { connect, testDb } from '../../test/support/tenancy.js';
 import { runCli } from '../../test/support/cli.js';
 import { createBareOrganization } from '../modules/organizations/organization-records.js';
-import { citusPlan, planText } from '../platform/tenancy/citus-plan.js';
+import { citusPlan, DEFINER_PASSWORD, planText } from '../platform/tenancy/citus-plan.js';
+import { runCitusSteps } from './citus-distribute.js';
+import { sealAudit } from '../../test/support/audit.js';
+import { createAuditService } from '../modules/audit/audit.service.js';
+import { testJwtKey } from '../modules/tokens/tokens.test-support.js';
+import { recordAudit } from '../platform/audit/record.js';
+import { createAuditSigner, createAuditVerifier } from '../platform/audit/signing.js';
+import type { TenantCtx } from '../platform/tenancy/context.js';
 import { citusClassification } from '../platform/tenancy/citus-tables.js';
 import { CITUS_TRIGGERS } from '../platform/tenancy/citus-triggers.js';
 import { createTenancy, type Tenancy } from '../platform/tenancy/tenancy.js';
@@ -157,5 +164,62 @@ describe('npx saasready citus distribute', () => {
     } finally {
       await admin.query('rollback');
     }
+  }, 30_000);
+
+  // Last: it changes this file's database for good.
+  it('runs the steps (here the trigger steps, and a password step), then skips what is done; the password is never written out', async () => {
+    const plan = await citusPlan(admin, db.roles);
+    const steps = [
+      ...plan.steps.filter((s) => s.kind === 'trigger'),
+      {
+        kind: 'definer' as const,
+        sql: [`alter role "${db.roles.definer}" password ${DEFINER_PASSWORD}`],
+        why: 'a password generated at run time',
+      },
+    ];
+    expect(steps.length).toBeGreaterThan(5);
+    let out = '';
+    await runCitusSteps(admin, steps, (t) => (out += t));
+    expect(out).toContain('drop trigger "audit_pending_admit" on public."audit_pending";');
+    expect(out).toContain(`password ${DEFINER_PASSWORD};`);
+    const role = await admin.query<{ password: string }>(
+      'select rolpassword as password from pg_authid where rolname = $1',
+      [db.roles.definer],
+    );
+    expect(role.rows[0]!.password).toMatch(/^SCRAM-SHA-256\$/);
+    expect(out).not.toMatch(/password '/);
+    const left = await admin.query(
+      `select 1 from pg_trigger t join pg_class c on c.oid = t.tgrelid
+        where not t.tgisinternal and c.relname in ('audit_events', 'audit_checkpoints', 'audit_pending', 'invoices')`,
+    );
+    expect(left.rows).toEqual([]);
+    // Again: every trigger step is done; the plan itself now has none.
+    let again = '';
+    await runCitusSteps(admin, steps.slice(0, -1), (t) => (again += t));
+    expect(again).not.toContain('drop trigger');
+    expect(again).toContain('-- already done: trigger audit_pending');
+    expect((await citusPlan(admin, db.roles)).steps.filter((s) => s.kind === 'trigger')).toEqual([]);
+
+    // The audit path as the application runs it, on the schema as Citus has it: recorded (pending_id from
+    // the column default), sealed into the chain, verified with its signed checkpoint.
+    const { id: org } = await createBareOrganization(tenancy.withTenant, {
+      slug: `c-${randomUUID()}`,
+      name: 'c',
+    });
+    const ctx: TenantCtx = { tenantId: org, actor: { kind: 'system', name: 'test' }, requestId: 'r1' };
+    for (let i = 0; i < 3; i++) {
+      await tenancy.withTenant(org, (t) =>
+        recordAudit(t, ctx, { action: 'project.created', target: { type: 'project', id: `p${i}` } }),
+      );
+    }
+    expect(await sealAudit(tenancy.withTenant, org)).toBe(3);
+    const signer = createAuditSigner(await testJwtKey());
+    const audit = createAuditService({
+      withTenant: tenancy.withTenant,
+      signer,
+      verifier: createAuditVerifier([signer.publicKey]),
+    });
+    await audit.checkpoint(ctx);
+    expect(await audit.verify(ctx)).toMatchObject({ valid: true });
   }, 30_000);
 });

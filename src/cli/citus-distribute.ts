@@ -82,29 +82,7 @@ export async function citusDistribute(
         );
         return 1;
       }
-      const password = randomBytes(24).toString('base64url');
-      for (const step of plan.steps) {
-        if (!(await stillToDo(client, step))) {
-          write(`-- already done: ${step.kind} ${step.table ?? ''}\n`);
-          continue;
-        }
-        write(`-- ${step.kind}${step.table ? ` ${step.table}` : ''}: ${step.why}\n`);
-        // A step of several statements is one transaction (a trigger is never dropped without its
-        // replacement); a single Citus function call runs on its own, as Citus prefers.
-        const atomic = step.sql.length > 1;
-        if (atomic) await client.query('begin');
-        try {
-          for (const stmt of step.sql) {
-            // The password is a base64url string: no quote to escape; never printed.
-            await client.query(stmt.replaceAll(DEFINER_PASSWORD, `'${password}'`));
-            write(`${stmt};\n`);
-          }
-          if (atomic) await client.query('commit');
-        } catch (err) {
-          if (atomic) await client.query('rollback').catch(() => {});
-          throw err;
-        }
-      }
+      await runCitusSteps(client, plan.steps, write);
       write('citus distribute: done\n');
       return 0;
     } finally {
@@ -112,5 +90,40 @@ export async function citusDistribute(
     }
   } finally {
     await close();
+  }
+}
+
+/**
+ * Runs the steps in order on `client`, each re-checked just before it runs (a table Citus already knows, a
+ * trigger already gone: skipped and said). `:definer_password` becomes a password generated here, sent
+ * to the database and never written out.
+ */
+export async function runCitusSteps(
+  client: pg.ClientBase,
+  steps: readonly CitusStep[],
+  write: (text: string) => void,
+): Promise<void> {
+  const password = randomBytes(24).toString('base64url');
+  for (const step of steps) {
+    if (!(await stillToDo(client, step))) {
+      write(`-- already done: ${step.kind}${step.table ? ` ${step.table}` : ''}\n`);
+      continue;
+    }
+    write(`-- ${step.kind}${step.table ? ` ${step.table}` : ''}: ${step.why}\n`);
+    // A step of several statements is one transaction (a trigger is never dropped without its
+    // replacement); a single Citus function call runs on its own, as Citus prefers.
+    const atomic = step.sql.length > 1;
+    if (atomic) await client.query('begin');
+    try {
+      for (const stmt of step.sql) {
+        // The password is a base64url string: no quote to escape; never printed.
+        await client.query(stmt.replaceAll(DEFINER_PASSWORD, `'${password}'`));
+        write(`${stmt};\n`);
+      }
+      if (atomic) await client.query('commit');
+    } catch (err) {
+      if (atomic) await client.query('rollback').catch(() => {});
+      throw err;
+    }
   }
 }
