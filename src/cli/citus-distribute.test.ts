@@ -167,10 +167,10 @@ describe('npx saasready citus distribute', () => {
   }, 30_000);
 
   // Last: it changes this file's database for good.
-  it('runs the steps (here the trigger steps, and a password step), then skips what is done; the password is never written out', async () => {
+  it('runs the steps (here the setting, the trigger steps and a password step), then skips what is done; the password is never written out', async () => {
     const plan = await citusPlan(admin, db.roles);
     const steps = [
-      ...plan.steps.filter((s) => s.kind === 'trigger'),
+      ...plan.steps.filter((s) => s.kind === 'setting' || s.kind === 'trigger'),
       {
         kind: 'definer' as const,
         sql: [`alter role "${db.roles.definer}" password ${DEFINER_PASSWORD}`],
@@ -198,7 +198,9 @@ describe('npx saasready citus distribute', () => {
     await runCitusSteps(admin, steps.slice(0, -1), (t) => (again += t));
     expect(again).not.toContain('drop trigger');
     expect(again).toContain('-- already done: trigger audit_pending');
-    expect((await citusPlan(admin, db.roles)).steps.filter((s) => s.kind === 'trigger')).toEqual([]);
+    expect(
+      (await citusPlan(admin, db.roles)).steps.filter((s) => s.kind === 'setting' || s.kind === 'trigger'),
+    ).toEqual([]);
 
     // The audit path as the application runs it, on the schema as Citus has it: recorded (pending_id from
     // the column default), sealed into the chain, verified with its signed checkpoint.
