@@ -13,6 +13,7 @@ import { report, verifyExportFile, verifyOrganizationBySlug } from './audit-veri
 import { createPlatformAdmin } from './admin-create.js';
 import { auditSealLegacy } from './audit-seal-legacy.js';
 import { tenantMove } from './tenant-move.js';
+import { citusDistribute } from './citus-distribute.js';
 import { createPasswordHasher } from '../modules/auth/passwords.js';
 import { setStatementCache } from '../platform/tenancy/pipelined-query.js';
 
@@ -24,7 +25,8 @@ const USAGE = `usage:
   saasready audit verify --file <export.jsonl> [--checkpoints <page.json> ... --public-key <key.json|key.pem>]
   saasready audit seal-legacy
   saasready tenant move <org id or slug> --to pooled|schema
-  saasready tenant move <org id or slug> --abort | --status`;
+  saasready tenant move <org id or slug> --abort | --status
+  saasready citus distribute [--dry-run]`;
 
 function fail(message: string): never {
   process.stderr.write(`saasready: ${message}\n`);
@@ -39,6 +41,7 @@ async function main(argv: string[]): Promise<void> {
   if (group === 'audit' && command === 'verify') return auditVerify(rest);
   if (group === 'audit' && command === 'seal-legacy' && rest.length === 0) return sealLegacy();
   if (group === 'tenant' && command === 'move') return moveTenant(rest);
+  if (group === 'citus' && command === 'distribute') return distributeOnCitus(rest);
   if (group !== 'admin' || command !== 'create') fail(USAGE);
   const { values } = parseArgs({ args: rest, options: { email: { type: 'string' } }, strict: true });
   if (!values.email) fail(USAGE);
@@ -84,6 +87,21 @@ async function moveTenant(args: string[]): Promise<void> {
     log,
     { org: positionals[0]!, to: values.to, abort: values.abort, status: values.status },
     (line) => process.stdout.write(`${line}\n`),
+  ).catch((err: unknown) => fail((err as Error).message));
+  process.exitCode = code;
+}
+
+/** `saasready citus distribute [--dry-run]`: exit 0 when done (or the plan printed), 1 refused or failed. */
+async function distributeOnCitus(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { 'dry-run': { type: 'boolean' } }, strict: true });
+  const config = configOrFail();
+  const log = createLogger({ level: 'warn' });
+  const superuserUrl = process.env.CITUS_SUPERUSER_URL;
+  const code = await citusDistribute(
+    config,
+    log,
+    { dryRun: values['dry-run'] ?? false, ...(superuserUrl ? { superuserUrl } : {}) },
+    (text) => process.stdout.write(text),
   ).catch((err: unknown) => fail((err as Error).message));
   process.exitCode = code;
 }

@@ -41,6 +41,7 @@ import * as m0040 from './0040-placement-moves.js';
 import * as m0042 from './0042-placement-migrations.js';
 import * as m0046 from './0046-placement-paths-pg-temp.js';
 import * as m0047 from './0047-global-lookups.js';
+import * as m0048 from './0048-citus-plannable-functions.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -89,4 +90,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0042-placement-migrations', m0042],
   ['0046-placement-paths-pg-temp', m0046],
   ['0047-global-lookups', m0047],
+  ['0048-citus-plannable-functions', m0048],
 ];

@@ -26,6 +26,7 @@ import { createAuditService, type AuditService } from '../audit/audit.service.js
 import { verifyExportFile } from '../../cli/audit-verify.js';
 import { auditRetentionRule } from './audit-retention.js';
 import { runRetention } from './retention.js';
+import { onCitus } from '../../../test/support/citus.js';
 
 const log = pino({ level: 'silent' });
 const DAY = 86_400_000;
@@ -228,7 +229,9 @@ describe('audit retention per plan', () => {
       } finally {
         await runtime.query('rollback');
       }
-      // The superuser passes every grant and RLS; the append-only trigger still refuses it.
+      // The superuser passes every grant and RLS; the append-only trigger still refuses it (plain
+      // PostgreSQL: on Citus the guard triggers are replaced by privileges alone, docs/citus.md).
+      if (await onCitus()) continue;
       await admin.query('begin');
       try {
         await admin.query(`select set_config('app.audit_retention_cut', $1, true)`, [`${orgs.cut}/100`]);

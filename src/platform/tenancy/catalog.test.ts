@@ -10,6 +10,7 @@ import {
   unprotectedTenantTables,
 } from '../../../test/support/catalog.js';
 import { GLOBAL_RELATIONS } from '../db/runtime-grants.js';
+import { onCitus } from '../../../test/support/citus.js';
 
 /**
  * The catalog as it is, for each placement kind: `pooled` (the suite's database), `schema` (a control
@@ -165,7 +166,17 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
     const role = await admin.query('select rolcanlogin, rolbypassrls from pg_roles where rolname = $1', [
       db.roles.definer,
     ]);
-    expect(role.rows[0]).toEqual({ rolcanlogin: false, rolbypassrls: true });
+    // On Citus (`npx saasready citus distribute`) it logs in, from the coordinator only, with a password
+    // kept in pg_dist_authinfo: the coordinator opens worker connections as a function's owner
+    // (docs/citus.md). On plain PostgreSQL it never logs in.
+    const citus = await onCitus(db.adminUrl);
+    expect(role.rows[0]).toEqual({ rolcanlogin: citus, rolbypassrls: true });
+    if (citus) {
+      const auth = await admin.query('select 1 from pg_dist_authinfo where rolename = $1 and nodeid = 0', [
+        db.roles.definer,
+      ]);
+      expect(auth.rows).toHaveLength(1);
+    }
     const fns = await admin.query<{ proname: string; prosecdef: boolean; acl: string }>(
       `select p.proname, p.prosecdef, array_to_string(p.proacl, ',') as acl from pg_proc p
        join pg_roles r on r.oid = p.proowner where r.rolname = $1 order by 1, p.pronamespace::regnamespace::text`,
