@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { citusMoveRefusal, citusSchemaTenantSetter, citusTenantSetter } from './citus-setter.js';
 import { movingTenantSetter } from './moving-setter.js';
 import { pooledTenantSetter } from './pooled-setter.js';
@@ -49,4 +49,19 @@ export async function detectTenantSetter(client: pg.ClientBase | pg.Pool): Promi
     "select exists (select 1 from pg_extension where extname = 'citus') as citus",
   );
   return res.rows[0]?.citus === true ? 'citus' : 'pooled';
+}
+
+/** TENANT_SETTER as configured, `auto` resolved on the control database at `url` (one connection, closed). */
+export async function chooseTenantSetter(
+  choice: TenantSetterKind | 'auto',
+  url: string,
+): Promise<TenantSetterKind> {
+  if (choice !== 'auto') return choice;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await detectTenantSetter(client);
+  } finally {
+    await client.end();
+  }
 }
