@@ -93,6 +93,7 @@ async function main(): Promise<void> {
     tenantKeys: config.tenantKeys,
     poolSize: config.dbPoolSize,
     placementCacheTtlMs: config.placementCacheTtlMs,
+    tenantSetter: config.tenantSetter,
     tenantDatabases: config.tenantDatabases,
     log,
     bodyLimitBytes: config.bodyLimitBytes,

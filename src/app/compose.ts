@@ -7,6 +7,7 @@ import { securityHeaderOptions, type SecurityHeaderOptions } from '../platform/h
 import { createPool } from '../platform/db/pool.js';
 import { createPlatformDb } from '../platform/db/platform-db.js';
 import { createTenancy, type Tenancy } from '../platform/tenancy/tenancy.js';
+import { chooseTenantSetter, type TenantSetterKind } from '../platform/tenancy/tenant-setters.js';
 import { createCache } from '../platform/cache/create-cache.js';
 import type { Cache } from '../platform/cache/cache.js';
 import type { Secrets } from '../platform/secrets.js';
@@ -93,6 +94,9 @@ export interface ComposeOptions {
   readonly databaseUrl: string;
   /** How long a tenant's placement is cached (PLACEMENT_CACHE_TTL_MS; default 60 s). */
   readonly placementCacheTtlMs?: number;
+  /** How scopes set the tenant (TENANT_SETTER, default `auto`: `citus` when the control database has the
+   *  citus extension, checked once here, before anything serves; `pooled` without `connectAtStart`). */
+  readonly tenantSetter?: TenantSetterKind | 'auto';
   /** The owner role (what migrated the database at start): enables the platform's placement moves,
    *  which run the target schema's DDL. Without it their API answers 503. */
   readonly owner?: { readonly url: string; readonly roles: RoleNames };
@@ -187,12 +191,21 @@ export interface Composition {
 export async function compose(opts: ComposeOptions): Promise<Composition> {
   // Job payloads are sealed by `enqueueJob` under a key derived from the KEK, opened by the worker.
   installJobPayloadKey(opts.secrets.kek, opts.tenantKeys?.kekPrevious ?? []);
+  const choice = opts.connectAtStart === false ? 'pooled' : (opts.tenantSetter ?? 'auto');
+  const setter = await chooseTenantSetter(choice, opts.databaseUrl);
+  if (setter === 'citus') {
+    opts.log.info(
+      { tenant_setter: setter, configured: choice },
+      'tenant setter: SET LOCAL in explicit transactions (Citus)',
+    );
+  }
   const tenancy = createTenancy({
     url: opts.databaseUrl,
     poolSize: opts.poolSize,
     log: opts.log,
     placementTtlMs: opts.placementCacheTtlMs,
     tenantDatabases: opts.tenantDatabases,
+    setter,
   });
   if (tenancy.databases) {
     opts.log.info(

@@ -49,6 +49,7 @@ describe('loadConfig: defaults', () => {
       dbPoolSize: 10,
       dbStatementCache: true,
       placementCacheTtlMs: 60_000,
+      tenantSetter: 'auto',
       redisUrl: undefined,
       logLevel: 'info',
       bodyLimitBytes: 1048576,
@@ -405,6 +406,13 @@ describe('loadConfig: secrets from the environment', () => {
     failure({ AUDIT_RETIRED_KEYS: JSON.stringify([{ ...ed25519Jwk(), kid: 'old' }]) }, 'AUDIT_RETIRED_KEYS');
     failure({ AUDIT_RETIRED_KEYS: '{"kid":"x"}' }, 'AUDIT_RETIRED_KEYS');
     failure({ AUDIT_RETIRED_KEYS: JSON.stringify([pub]) }, 'AUDIT_RETIRED_KEYS');
+  });
+
+  it('TENANT_SETTER is auto, pooled or citus (default auto)', () => {
+    expect(loadConfig({}).tenantSetter).toBe('auto');
+    expect(loadConfig({ TENANT_SETTER: 'citus' }).tenantSetter).toBe('citus');
+    expect(loadConfig({ TENANT_SETTER: 'pooled' }).tenantSetter).toBe('pooled');
+    expect(() => loadConfig({ TENANT_SETTER: 'set_config' })).toThrow(/TENANT_SETTER must be one of/);
   });
 
   it('BILLING_CLOSE_PERIODS is true unless set to false, and nothing else', () => {

@@ -52,6 +52,10 @@ export interface AppConfig {
   /** How long an instance trusts a cached tenant placement (PLACEMENT_CACHE_TTL_MS, default 60 s): an
    *  online placement move waits at least this long between marking the organization moving and its switch. */
   placementCacheTtlMs: number;
+  /** TENANT_SETTER (default `auto`): how scopes set the tenant. `pooled`: `set_config` (plain PostgreSQL);
+   *  `citus`: `SET LOCAL` in explicit transactions (the only form Citus propagates to its workers);
+   *  `auto`: `citus` when the citus extension is installed in the control database (checked at start). */
+  tenantSetter: 'auto' | 'pooled' | 'citus';
   redisUrl: string | undefined;
   logLevel: LogLevel;
   bodyLimitBytes: number;
@@ -340,6 +344,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const dbPoolSize = int(env, 'DB_POOL_SIZE', 10, 1, 200);
   const dbStatementCache = oneOf(env, 'DB_STATEMENT_CACHE', ['on', 'off'], 'on') === 'on';
   const placementCacheTtlMs = int(env, 'PLACEMENT_CACHE_TTL_MS', 60_000, 100, 3_600_000);
+  const tenantSetter = oneOf(env, 'TENANT_SETTER', ['auto', 'pooled', 'citus'] as const, 'auto');
   const redisRaw = read(env, 'REDIS_URL');
   const redisUrl =
     redisRaw === undefined ? undefined : secretUrl('REDIS_URL', redisRaw, ['redis:', 'rediss:'], false);
@@ -372,6 +377,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     dbPoolSize,
     dbStatementCache,
     placementCacheTtlMs,
+    tenantSetter,
     redisUrl,
     logLevel,
     bodyLimitBytes,

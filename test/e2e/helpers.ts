@@ -44,6 +44,8 @@ export async function startApp(
     database?: { url: string; workerUrl: string; keyVaultUrl?: string };
     /** PLACEMENT_CACHE_TTL_MS (a placement move's copy waits this long before its switch). */
     placementCacheTtlMs?: number;
+    /** TENANT_SETTER (default: the tests' default, TEST_TENANT_SETTER or pooled). */
+    tenantSetter?: ComposeOptions['tenantSetter'];
   } = {},
 ): Promise<E2eApp> {
   return buildTestApp({

@@ -5,7 +5,7 @@ import { allPermissions } from '../../src/platform/authz/permissions.js';
 import type { Authenticated, Authenticator, ResolvedTenant } from '../../src/platform/http/auth.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { compose, type ComposeOptions, type Composition } from '../../src/app/compose.js';
-import { testDb } from './tenancy.js';
+import { defaultTestSetter, testDb } from './tenancy.js';
 import { testJwtKey } from '../../src/modules/tokens/tokens.test-support.js';
 import { TEST_KEK } from './job-key.js';
 
@@ -137,6 +137,8 @@ export async function buildTestApp(
     placementCacheTtlMs?: number;
     /** `database` placements: tenant databases and their connection cap (none by default). */
     tenantDatabases?: ComposeOptions['tenantDatabases'];
+    /** TENANT_SETTER (default: TEST_TENANT_SETTER, else pooled; never detected, so no connection at build). */
+    tenantSetter?: ComposeOptions['tenantSetter'];
   } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
@@ -153,6 +155,7 @@ export async function buildTestApp(
     // The owner role (placement moves), on the suite's database.
     ...(opts.database ? {} : { owner: { url: testDb().migrationUrl, roles: testDb().roles } }),
     ...(opts.placementCacheTtlMs !== undefined ? { placementCacheTtlMs: opts.placementCacheTtlMs } : {}),
+    tenantSetter: opts.tenantSetter ?? defaultTestSetter(),
     keyVaultUrl: opts.database?.keyVaultUrl ?? testDb().keyVaultUrl,
     poolSize: 4,
     log: createLogger({ level: 'info', destination }),

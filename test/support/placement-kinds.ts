@@ -8,7 +8,8 @@ import { createTenancy, type Tenancy } from '../../src/platform/tenancy/tenancy.
 import { placeInSchema } from './placements.js';
 import type { ProvisionedDatabase } from './provision.js';
 import { sharedDatabase } from './shared-databases.js';
-import { connect } from './tenancy.js';
+import { connect, defaultTestSetter } from './tenancy.js';
+import type { TenantSetterKind } from '../../src/platform/tenancy/tenant-setters.js';
 
 /**
  * Where a tenancy suite runs for each placement kind (issue 13: every tenancy test runs for each):
@@ -22,8 +23,8 @@ import { connect } from './tenancy.js';
 export interface KindDatabase {
   readonly kind: PlacementKind;
   readonly db: ProvisionedDatabase;
-  /** A tenancy core on the database's runtime role. */
-  tenancy(poolSize: number): Tenancy;
+  /** A tenancy core on the database's runtime role (with the default test setter unless given). */
+  tenancy(poolSize: number, setter?: TenantSetterKind): Tenancy;
   /** Puts organizations that `tenancy` created where the kind keeps them, invalidating its cache. */
   place(tenancy: Tenancy, ...orgIds: string[]): Promise<void>;
   /** The schema holding an organization's placed tables: its own for `schema`, else `public`. */
@@ -43,7 +44,7 @@ export async function kindDatabase(kind: PlacementKind): Promise<KindDatabase> {
   return {
     kind,
     db,
-    tenancy: (poolSize) => createTenancy({ url: db.url, poolSize }),
+    tenancy: (poolSize, setter = defaultTestSetter()) => createTenancy({ url: db.url, poolSize, setter }),
     async place(tenancy, ...orgIds) {
       if (kind !== 'schema') return;
       // One placement at a time in the database, across the run's files: a schema's sync (DDL) running

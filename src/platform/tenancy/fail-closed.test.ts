@@ -7,6 +7,7 @@ import type { ProvisionedDatabase } from '../../../test/support/provision.js';
 import type { Tenancy } from './tenancy.js';
 import { REACHABLE_RELATIONS, REACHABLE_SCHEMAS } from '../../../test/support/catalog.js';
 import { GLOBAL_RELATIONS } from '../db/runtime-grants.js';
+import { citusSchemaTenantSetter, citusTenantSetter } from './citus-setter.js';
 
 /**
  * Every tenant table the runtime role can reach (any schema; `organization_id`, or organizations itself),
@@ -233,18 +234,29 @@ describe.each(PLACEMENT_KINDS)(
       }
     });
 
+    /** Set by a test for its next `asRuntime`: the tenant set by the Citus setter's statements instead. */
+    let viaSetLocal = false;
+
     /** Runs `fn` as the runtime role with no tenant (null) or B's (and B's search path, as a scope of
      *  B has it), in a transaction rolled back after. */
     async function asRuntime(tenant: string | null, fn: () => Promise<void>): Promise<void> {
       await app.query('begin');
       try {
-        if (tenant)
+        if (tenant && viaSetLocal) {
+          // SET LOCAL app.tenant_id (and search_path), each its own statement, as the Citus setter sends.
+          const setter =
+            kind === 'schema' ? citusSchemaTenantSetter(tenant, where.schemaOf(tenant)) : citusTenantSetter;
+          for (const stmt of setter.prelude(tenant, 'write')) await app.query(stmt.text);
+          const set = await app.query<{ t: string }>(`select app_current_tenant()::text as t`);
+          expect(set.rows[0]!.t).toBe(tenant);
+        } else if (tenant)
           await app.query(
             `select set_config('app.tenant_id', $1, true), set_config('search_path', $2, true)`,
             [tenant, pathOf(where.schemaOf(tenant))],
           );
         await fn();
       } finally {
+        viaSetLocal = false;
         await app.query('rollback');
       }
     }
@@ -260,8 +272,9 @@ describe.each(PLACEMENT_KINDS)(
       else expect({ t, what, rows: res.rowCount }).toEqual({ t, what, rows: 0 });
     }
 
-    for (const scope of ['no tenant', 'tenant B'] as const) {
+    for (const scope of ['no tenant', 'tenant B', 'tenant B (Citus setter: SET LOCAL)'] as const) {
       it(`${scope}: every tenant table reads no row of A, and refuses or ignores INSERT/UPDATE/DELETE of A`, async () => {
+        viaSetLocal = scope.endsWith('SET LOCAL)');
         await asRuntime(scope === 'no tenant' ? null : orgB, async () => {
           for (const t of tables) {
             const col = colOf(t);

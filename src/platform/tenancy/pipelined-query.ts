@@ -55,6 +55,10 @@ interface ConnectionState {
   readonly uncertain: Set<string>;
   /** Row descriptions of the main statements, by statement name. */
   readonly descriptions: Map<string, Description>;
+  /** A pipeline that opened its own transaction (one with an epilogue: a Citus read's BEGIN … COMMIT) failed
+   *  before its epilogue ended it. Sync does not end an explicit transaction block: the connection is in
+   *  a failed one until a ROLLBACK, which the next pipeline sends first (`rollBackAborted`, at a scope's end). */
+  abortedTransaction: boolean;
 }
 const states = new WeakMap<object, ConnectionState>();
 
@@ -82,7 +86,7 @@ export function statementCacheEnabled(): boolean {
 function stateOf(connection: object): ConnectionState {
   let state = states.get(connection);
   if (state === undefined) {
-    state = { prepared: new Set(), uncertain: new Set(), descriptions: new Map() };
+    state = { prepared: new Set(), uncertain: new Set(), descriptions: new Map(), abortedTransaction: false };
     states.set(connection, state);
   }
   return state;
@@ -128,14 +132,21 @@ export function isStalePlanError(err: unknown): boolean {
 
 /**
  * A pg submittable that sends prelude statements and the query in ONE round trip: Parse/Bind/Execute
- * of each prelude, then (Parse)/Bind/(Describe)/Execute of the query, then a single Sync. Without an
- * explicit BEGIN the server runs all of them in one implicit transaction, so a transaction-local
- * `set_config` is gone when the Sync completes. Prelude results are swallowed; the caller sees the
- * query's result only. An error anywhere aborts the whole pipeline and rejects the promise.
+ * of each prelude, then (Parse)/Bind/(Describe)/Execute of the query, then of each epilogue statement,
+ * then a single Sync. Without an explicit BEGIN the server runs all of them in one implicit
+ * transaction, so a transaction-local `set_config` is gone when the Sync completes. With one (a Citus
+ * read: `BEGIN READ ONLY`, `SET LOCAL`, the query, and COMMIT as the epilogue) the epilogue ends it.
+ * Prelude and epilogue results are swallowed; the caller sees the query's result only. An error
+ * anywhere aborts the whole pipeline and rejects the promise (and leaves an explicit transaction
+ * failed: see `abortedTransaction`).
  */
 export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
   private pendingPrelude: number;
   private readonly prelude: readonly PreludeStatement[];
+  /** Statements after the query, before the Sync (COMMIT of a transaction the prelude began), or none. */
+  private readonly epilogue: readonly PreludeStatement[] | undefined;
+  private pendingEpilogue: number;
+  private mainCompleted = false;
   private connectionRef: WireConnection | undefined;
   private state: ConnectionState | undefined;
   private mainParsedHere = false;
@@ -163,6 +174,7 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
     values: readonly unknown[],
     name?: string,
     shape?: (res: pg.QueryResult) => T,
+    epilogue?: readonly PreludeStatement[],
   ) {
     // Text and values, not a config object: pg copies a config object property by property.
     super(text, values);
@@ -175,6 +187,8 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
     this.mainName = name;
     this.shape = shape;
     this.pendingPrelude = prelude.length;
+    this.epilogue = epilogue;
+    this.pendingEpilogue = epilogue?.length ?? 0;
     // pg's constructor made `callback` an own property: set it to the shared method (no closure per
     // query); pg always calls it as `query.callback(...)`, so `this` is the query.
     // eslint-disable-next-line @typescript-eslint/unbound-method
@@ -189,6 +203,7 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
       const again = pipelinedQuery(this.retryOn, this.prelude, this.text, this.values ?? [], {
         shape: this.shape,
         namespace: this.retryNamespace,
+        epilogue: this.epilogue,
       });
       this.resolve(again);
     } else {
@@ -214,30 +229,50 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
     const doubt = state.uncertain.size > 0 ? state.uncertain : undefined;
     connection.stream.cork?.();
     try {
-      for (const stmt of this.prelude) {
-        // Without the statement cache the setters' names are not used: parsed unnamed, every time.
-        const name = statementCache ? stmt.name : '';
-        if (name !== '' && doubt?.has(name)) {
-          // Closing a statement that does not exist is not an error, so this makes the state certain.
-          connection.close({ type: 'S', name });
-          doubt.delete(name);
-          known.delete(name);
-        }
-        // Parsed once per pipeline: the same statement may come twice (two audit events deferred to one
-        // COMMIT), and a second Parse of a name would fail with "prepared statement already exists".
-        if (name === '' || !(known.has(name) || this.preludeParsedHere?.has(name))) {
-          connection.parse({ text: stmt.text, name });
-          if (name !== '') (this.preludeParsedHere ??= new Set()).add(name);
-        }
-        connection.bind({ portal: '', statement: name, values: stmt.values });
+      if (state.abortedTransaction) {
+        // The previous pipeline left a failed transaction block: end it first. Counted as one more
+        // prelude statement (its index, -1, names none: nothing to remember of it).
+        state.abortedTransaction = false;
+        connection.parse({ text: 'rollback', name: '' });
+        connection.bind({ portal: '', statement: '', values: [] });
         connection.execute({ portal: '' });
+        this.pendingPrelude += 1;
       }
+      this.writeStatements(connection, this.prelude, known, doubt);
       this.writeMain(connection, state, values, doubt);
+      if (this.epilogue !== undefined) this.writeStatements(connection, this.epilogue, known, doubt);
       connection.sync();
     } finally {
       connection.stream.uncork?.();
     }
     return null;
+  }
+
+  /** Prelude or epilogue statements: Parse (a named one once per connection), Bind, Execute. */
+  private writeStatements(
+    connection: WireConnection,
+    statements: readonly PreludeStatement[],
+    known: Set<string>,
+    doubt: Set<string> | undefined,
+  ): void {
+    for (const stmt of statements) {
+      // Without the statement cache the setters' names are not used: parsed unnamed, every time.
+      const name = statementCache ? stmt.name : '';
+      if (name !== '' && doubt?.has(name)) {
+        // Closing a statement that does not exist is not an error, so this makes the state certain.
+        connection.close({ type: 'S', name });
+        doubt.delete(name);
+        known.delete(name);
+      }
+      // Parsed once per pipeline: the same statement may come twice (two audit events deferred to one
+      // COMMIT), and a second Parse of a name would fail with "prepared statement already exists".
+      if (name === '' || !(known.has(name) || this.preludeParsedHere?.has(name))) {
+        connection.parse({ text: stmt.text, name });
+        if (name !== '') (this.preludeParsedHere ??= new Set()).add(name);
+      }
+      connection.bind({ portal: '', statement: name, values: stmt.values });
+      connection.execute({ portal: '' });
+    }
   }
 
   /** The query itself: Parse unless prepared on this connection, Describe unless its result is known. */
@@ -307,6 +342,16 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
       this.pendingPrelude -= 1;
       return;
     }
+    if (this.mainCompleted) {
+      // An epilogue statement (it returns no rows): remember it as the prelude's are.
+      const stmt = this.epilogue?.[this.epilogue.length - this.pendingEpilogue];
+      if (stmt && stmt.name !== '' && this.preludeParsedHere?.has(stmt.name)) {
+        (this.state ?? stateOf(connection)).prepared.add(stmt.name);
+      }
+      this.pendingEpilogue -= 1;
+      return;
+    }
+    this.mainCompleted = true;
     if (this.describedHere && this.mainName) {
       // Statements without rows (an INSERT without RETURNING) answer Describe with NoData: no fields.
       const res = this._result;
@@ -333,7 +378,13 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
     }
     // A prelude statement this pipeline parsed but did not complete may or may not exist now: close it and
     // parse it again next time. Statements prepared earlier still exist and stay known.
-    for (const stmt of this.prelude.slice(this.prelude.length - this.pendingPrelude)) {
+    const unfinished = this.prelude.slice(Math.max(0, this.prelude.length - this.pendingPrelude));
+    if (this.epilogue !== undefined) {
+      unfinished.push(...this.epilogue.slice(this.epilogue.length - this.pendingEpilogue));
+      // Sent, and not ended by its epilogue: the transaction the prelude began is failed (or still open).
+      if (this.pendingEpilogue > 0 && this.state !== undefined) state.abortedTransaction = true;
+    }
+    for (const stmt of unfinished) {
       if (this.preludeParsedHere?.has(stmt.name)) {
         state.prepared.delete(stmt.name);
         doubt.add(stmt.name);
@@ -392,6 +443,11 @@ export interface PipelinedQueryOptions<T> {
   readonly retryStalePlan?: boolean;
   /** The statement's namespace (a schema placement's schema): see `statementName`. */
   readonly namespace?: string;
+  /** Statements sent after the query in the same pipeline, before the Sync: the COMMIT of a transaction
+   *  the prelude began (a Citus read, `TenantSetter.readEpilogue`). They must return no rows. If the
+   *  pipeline fails before they ran, the connection is left in a failed transaction: the next pipeline on
+   *  it starts with ROLLBACK, and a scope ends with `rollBackAborted`. */
+  readonly epilogue?: readonly PreludeStatement[];
 }
 
 /**
@@ -405,11 +461,40 @@ export function pipelinedQuery<T = pg.QueryResult>(
   values: readonly unknown[],
   opts: PipelinedQueryOptions<T> = {},
 ): Promise<T> {
-  const query = new PipelinedQuery<T>(prelude, text, values, statementName(text, opts.namespace), opts.shape);
+  const query = new PipelinedQuery<T>(
+    prelude,
+    text,
+    values,
+    statementName(text, opts.namespace),
+    opts.shape,
+    opts.epilogue,
+  );
   if (opts.retryStalePlan) {
     query.retryOn = client;
     query.retryNamespace = opts.namespace;
   }
   void client.query(query as unknown as pg.QueryConfig);
   return query.result;
+}
+
+/** pg's wire connection of a client (what this module keys its per-connection state by). */
+function wireOf(client: pg.ClientBase): object {
+  return (client as unknown as { connection: object }).connection;
+}
+
+/**
+ * True when a pipeline with an epilogue failed on `client` before its epilogue ended the transaction its
+ * prelude began: the connection is in a failed transaction block and must not go back to a pool as it is.
+ * Known synchronously once the query's promise has settled (pg reports the error before it resolves).
+ */
+export function inAbortedTransaction(client: pg.ClientBase): boolean {
+  return states.get(wireOf(client))?.abortedTransaction === true;
+}
+
+/** Ends the failed transaction `inAbortedTransaction` reports (one round trip), if any. */
+export async function rollBackAborted(client: pg.ClientBase): Promise<void> {
+  const state = states.get(wireOf(client));
+  if (state?.abortedTransaction !== true) return;
+  state.abortedTransaction = false;
+  await client.query('rollback');
 }

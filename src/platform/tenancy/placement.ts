@@ -1,10 +1,9 @@
-import { pipelinedQuery } from './pipelined-query.js';
+import { inAbortedTransaction, pipelinedQuery } from './pipelined-query.js';
 import { tenantCacheKey, type CacheKey } from './cache-keys.js';
 import { TenancyError } from './errors.js';
 import { createTenantDatabase, type TenantDatabase } from './tenant-database.js';
 import { tenantSchemaName } from './placed-tables.js';
-import { schemaTenantSetter } from './schema-setter.js';
-import { movingTenantSetter } from './moving-setter.js';
+import { POOLED_SETTERS, type TenantSetters } from './tenant-setters.js';
 import { latestMigration } from '../db/migrate.js';
 
 /** Where a tenant's rows live. `pooled` (the default) is the shared schema of the control database;
@@ -47,6 +46,9 @@ export interface PlacementRouterOptions {
   readonly max?: number;
   /** The migration a schema placement must be synchronized to (default: the latest this code knows). */
   readonly schemaVersion?: string;
+  /** How schema-placed and moving organizations set the tenant (default: plain PostgreSQL's); the
+   *  control database's own setter is `control.setter`. */
+  readonly setters?: TenantSetters;
 }
 
 interface CachedPlacement {
@@ -72,6 +74,8 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
   const ttlMs = opts.ttlMs ?? 60_000;
   const schemaVersion = opts.schemaVersion ?? latestMigration();
   const max = opts.max ?? 100_000;
+  const setters = opts.setters ?? POOLED_SETTERS;
+  const lookupOptions = { epilogue: opts.control.setter.readEpilogue };
   const cache = new Map<CacheKey, CachedPlacement>();
   const inflight = new Map<CacheKey, Promise<PlacementRecord>>();
   // One handle per schema-placed organization, kept for the process's life (they are few, and the same
@@ -82,10 +86,15 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
 
   async function lookup(tenantId: string): Promise<PlacementRecord> {
     const client = await opts.control.pool.connect();
+    let failed: Error | undefined;
     try {
-      const res = await pipelinedQuery(client, opts.control.setter.prelude(tenantId, 'read'), LOOKUP, [
-        tenantId,
-      ]);
+      const res = await pipelinedQuery(
+        client,
+        opts.control.setter.prelude(tenantId, 'read'),
+        LOOKUP,
+        [tenantId],
+        lookupOptions,
+      );
       const row = res.rows[0] as
         | {
             kind: PlacementKind;
@@ -98,8 +107,12 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
       const schema = row.kind === 'schema' ? tenantSchemaName(tenantId) : null;
       const behind = schema !== null && row.schema_version !== schemaVersion;
       return { kind: row.kind, databaseKey: row.database_key, schema, state: row.state, behind };
+    } catch (err) {
+      // A Citus read that failed left its transaction failed: never pool the connection like that.
+      if (inAbortedTransaction(client)) failed = err as Error;
+      throw err;
     } finally {
-      client.release();
+      client.release(failed);
     }
   }
 
@@ -108,7 +121,8 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
       let db = movingDatabases.get(tenantId);
       if (db === undefined) {
         // A move is between the pooled schema and the organization's own, both on the control database.
-        db = createTenantDatabase(`moving:${tenantId}`, opts.control.pool, movingTenantSetter(tenantId));
+        // (Under the Citus setter, `setters.moving` refuses: moves are not supported there.)
+        db = createTenantDatabase(`moving:${tenantId}`, opts.control.pool, setters.moving(tenantId));
         movingDatabases.set(tenantId, db);
       }
       return db;
@@ -131,7 +145,7 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
         db = createTenantDatabase(
           `schema:${record.schema}`,
           opts.control.pool,
-          schemaTenantSetter(tenantId, record.schema),
+          setters.schema(tenantId, record.schema),
         );
         schemaDatabases.set(tenantId, db);
       }

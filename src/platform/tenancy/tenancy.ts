@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { createPool } from '../db/pool.js';
 import { createPlacementRouter, type PlacementRouter } from './placement.js';
-import { pooledTenantSetter } from './pooled-setter.js';
+import { tenantSetters, type TenantSetterKind } from './tenant-setters.js';
 import { createPrivilegedOps, type PrivilegedOps } from './privileged.js';
 import { createTenantDatabase, type TenantDatabase } from './tenant-database.js';
 import {
@@ -37,18 +37,22 @@ export interface TenancyOptions {
   readonly placementTtlMs?: number;
   /** Tenant databases for `database` placements (TENANT_DATABASES) and their connection cap. */
   readonly tenantDatabases?: TenantDatabasePoolsOptions;
+  /** How scopes set the tenant on every database (default `pooled`): TENANT_SETTER, with `auto` resolved
+   *  by the caller before (`detectTenantSetter`). */
+  readonly setter?: TenantSetterKind;
 }
 
 /** Creates the runtime pool, the tenant database pools, placement router, `withTenant` and the privileged operations. */
 export function createTenancy(opts: TenancyOptions): Tenancy {
   const pool = opts.pool ?? createPool({ url: opts.url, max: opts.poolSize });
-  const control = createTenantDatabase('control', pool, pooledTenantSetter);
+  const setters = tenantSetters(opts.setter ?? 'pooled');
+  const control = createTenantDatabase('control', pool, setters.pooled);
   const configured = opts.tenantDatabases;
   const databases =
     configured && Object.keys(configured.databases).length > 0
-      ? createTenantDatabasePools(configured)
+      ? createTenantDatabasePools({ ...configured, setter: configured.setter ?? setters.pooled })
       : undefined;
-  const router = createPlacementRouter({ control, databases, ttlMs: opts.placementTtlMs });
+  const router = createPlacementRouter({ control, databases, ttlMs: opts.placementTtlMs, setters });
   return {
     withTenant: createWithTenant(router),
     privileged: createPrivilegedOps(pool, opts.log),

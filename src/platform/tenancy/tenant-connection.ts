@@ -1,7 +1,9 @@
 import type pg from 'pg';
 import type { CompiledQuery, DatabaseConnection, QueryResult } from 'kysely';
 import {
+  inAbortedTransaction,
   pipelinedQuery,
+  rollBackAborted,
   statementName,
   type PipelinedQueryOptions,
   type PreludeStatement,
@@ -9,7 +11,8 @@ import {
 import { TenancyError } from './errors.js';
 import type { TenantDb } from './tenant-database.js';
 
-/** `read`: every query is its own implicit transaction with the tenant set, one round trip each.
+/** `read`: every query is its own transaction with the tenant set, one round trip each (an implicit
+ *  one, or on Citus BEGIN READ ONLY … COMMIT in the same pipeline).
  *  `write`: one transaction; BEGIN and the tenant setting travel with the first query. */
 export type TenantMode = 'read' | 'write';
 
@@ -23,6 +26,11 @@ export interface TenantSetter {
   /** Set when the setter changes the search path (a schema placement): its statements get names of their
    *  own (`statementName`), so a connection never re-plans one statement for two search paths. */
   readonly statementNamespace?: string;
+  /** Set when each read's prelude opens an explicit transaction (Citus: `SET LOCAL` reaches the workers
+   *  only inside one, citus-setter.ts): the statements that end it, sent after the read's query in the
+   *  same pipeline (COMMIT), so a read stays one round trip. A read that fails leaves a failed transaction
+   *  block behind (Sync does not end it): the connection gets a ROLLBACK before its next use or release. */
+  readonly readEpilogue?: readonly PreludeStatement[];
 }
 
 const BEGIN: PreludeStatement = { name: 'sr_begin', text: 'begin', values: [] };
@@ -132,6 +140,8 @@ export class TenantConnection implements DatabaseConnection {
   private unopened = false;
   /** Each read its own implicit transaction (a read scope, unless the setter wants one transaction). */
   private readonly pipelinedReads: boolean;
+  /** Each read its own explicit transaction, ended by the setter's `readEpilogue` (a Citus read scope). */
+  private readonly readsEndThemselves: boolean;
 
   constructor(
     readonly client: pg.PoolClient,
@@ -142,8 +152,9 @@ export class TenantConnection implements DatabaseConnection {
     readonly db: TenantDb,
   ) {
     this.pipelinedReads = mode === 'read' && setter.transactionalReads !== true;
-    if (setter.statementNamespace !== undefined) {
-      const options = namespacedOptions(setter.statementNamespace);
+    this.readsEndThemselves = this.pipelinedReads && setter.readEpilogue !== undefined;
+    if (setter.statementNamespace !== undefined || setter.readEpilogue !== undefined) {
+      const options = setterOptions(setter);
       this.readOptions = options.read;
       this.writeOptions = options.write;
     }
@@ -158,9 +169,16 @@ export class TenantConnection implements DatabaseConnection {
   }
 
   /** True while `finish` has something to do: a transaction opened (or being opened, or whose opening
-   *  failed) on the server, or statements deferred until COMMIT. A read scope never has. */
+   *  failed) on the server, or statements deferred until COMMIT. A read scope has only when its reads
+   *  end their own transactions (Citus) and one failed, leaving a failed transaction block. */
   get unfinished(): boolean {
-    return this.begun || this.opening !== undefined || this.unopened || this.deferred.length > 0;
+    return (
+      this.begun ||
+      this.opening !== undefined ||
+      this.unopened ||
+      this.deferred.length > 0 ||
+      (this.readsEndThemselves && inAbortedTransaction(this.client))
+    );
   }
 
   /** True once a transaction was opened on the server (so it must be committed or rolled back). */
@@ -239,6 +257,11 @@ export class TenantConnection implements DatabaseConnection {
 
   /** Ends the transaction (if one was opened), sending the deferred statements with COMMIT. */
   async finish(commit: boolean): Promise<void> {
+    if (this.readsEndThemselves) {
+      // A read that failed left its transaction failed: end it, or the pool hands it to the next user.
+      await rollBackAborted(this.client);
+      return;
+    }
     await this.opening;
     const deferred = commit && !this.unopened ? this.deferred : [];
     const hooks = commit && !this.unopened ? this.committedHooks : [];
@@ -304,17 +327,23 @@ type ShapedOptions<R> = PipelinedQueryOptions<QueryResult<R>>;
  *  shape, nothing of it ran, so it is sent once more (re-prepared). Not so inside a write transaction. */
 const READ_OPTIONS: ShapedOptions<unknown> = { shape: toQueryResult, retryStalePlan: true };
 const WRITE_OPTIONS: ShapedOptions<unknown> = { shape: toQueryResult };
-const namespaced = new Map<string, { read: ShapedOptions<unknown>; write: ShapedOptions<unknown> }>();
+const bySetter = new WeakMap<TenantSetter, { read: ShapedOptions<unknown>; write: ShapedOptions<unknown> }>();
 
-/** The query options of a statement namespace, built once per namespace (no allocation per scope). */
-function namespacedOptions(namespace: string): {
+/** The query options of a setter with a statement namespace or a read epilogue, built once per setter
+ *  (setters live as long as their placement's handle: no allocation per scope). A Citus read keeps the
+ *  stale-plan retry: its failed transaction is rolled back first, so nothing of it ran either. */
+function setterOptions(setter: TenantSetter): {
   read: ShapedOptions<unknown>;
   write: ShapedOptions<unknown>;
 } {
-  let options = namespaced.get(namespace);
+  let options = bySetter.get(setter);
   if (options === undefined) {
-    options = { read: { ...READ_OPTIONS, namespace }, write: { ...WRITE_OPTIONS, namespace } };
-    namespaced.set(namespace, options);
+    const namespace = setter.statementNamespace;
+    options = {
+      read: { ...READ_OPTIONS, namespace, epilogue: setter.readEpilogue },
+      write: { ...WRITE_OPTIONS, namespace },
+    };
+    bySetter.set(setter, options);
   }
   return options;
 }

@@ -1,17 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompiledQuery, sql, type KyselyPlugin } from 'kysely';
 import { uuidv7 } from '../ids.js';
-import { createTestOrg, createTestTenancy } from '../../../test/support/tenancy.js';
+import { createTestOrg, createTestTenancy, TENANT_SETTERS } from '../../../test/support/tenancy.js';
 import type { Tenancy } from './tenancy.js';
 import { TenancyError } from './errors.js';
 
-describe('withTenant', () => {
+// Under each tenant setter: plain PostgreSQL's set_config, and Citus's SET LOCAL (run here on PostgreSQL).
+describe.each(TENANT_SETTERS)('withTenant, %s setter', (setter) => {
   let tenancy: Tenancy;
   let orgA: string;
   let orgB: string;
 
   beforeAll(async () => {
-    tenancy = createTestTenancy(2);
+    tenancy = createTestTenancy(2, setter);
     orgA = await createTestOrg(tenancy, 'wt-a');
     orgB = await createTestOrg(tenancy, 'wt-b');
   });
@@ -156,7 +157,7 @@ describe('withTenant', () => {
   });
 
   it('prepared statements survive failures at parse and at execute time on the same connection', async () => {
-    const one = createTestTenancy(1);
+    const one = createTestTenancy(1, setter);
     try {
       const insert = (tenant: string, org: string, name: string) =>
         one.withTenant(tenant, (db) =>

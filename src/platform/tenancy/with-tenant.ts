@@ -52,7 +52,8 @@ export function createWithTenant(router: PlacementRouter): WithTenant {
     try {
       const result = await scopeStorage.run(conn, fn, target.db);
       conn.close();
-      // A read scope (and a write scope that ran nothing) has no transaction left to end: no await.
+      // A read scope (and a write scope that ran nothing) has no transaction left to end: no await. (A
+      // Citus read scope has, once a read failed: that read's transaction, to roll back.)
       if (conn.unfinished) await conn.finish(true);
       return result;
     } catch (err) {
