@@ -9,6 +9,7 @@ import {
   type ProvisionedDatabase,
 } from './provision.js';
 import { ensureRedis } from './redis.js';
+import { tenantTablesForFilterCheck } from './explicit-filters.js';
 import { dropSharedDatabases } from './shared-databases.js';
 import type { MailSink } from './mailbox.js';
 import { startSmtpServer } from './smtp.js';
@@ -37,6 +38,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const smtp = await startSmtpServer({ spoolDir: mailDir });
   project.provide('mail', { url: smtp.url, dir: mailDir });
   process.env.TEST_REDIS_URL = redis.url;
+  // Every test process (and every process it starts) checks tenant scopes' statements for their explicit
+  // organization_id filter (src/platform/tenancy/explicit-filters.ts).
+  process.env.SAASREADY_EXPLICIT_FILTERS = await tenantTablesForFilterCheck(db.adminUrl);
   return async () => {
     await dropSharedDatabases(db);
     await dropProvisioned(db);

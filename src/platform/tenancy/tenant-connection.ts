@@ -7,6 +7,7 @@ import {
   type PreludeStatement,
 } from './pipelined-query.js';
 import { TenancyError } from './errors.js';
+import { explicitFilterTables, explicitFilterViolation } from './explicit-filters.js';
 import type { TenantDb } from './tenant-database.js';
 
 /** `read`: every query is its own implicit transaction with the tenant set, one round trip each.
@@ -24,6 +25,9 @@ export interface TenantSetter {
    *  own (`statementName`), so a connection never re-plans one statement for two search paths. */
   readonly statementNamespace?: string;
 }
+
+/** Tests only (explicit-filters.ts): every statement is checked for its `organization_id` filter. */
+const CHECK_FILTERS = explicitFilterTables !== undefined;
 
 const BEGIN: PreludeStatement = { name: 'sr_begin', text: 'begin', values: [] };
 const NO_PRELUDE: readonly PreludeStatement[] = [];
@@ -176,6 +180,10 @@ export class TenantConnection implements DatabaseConnection {
       );
     }
     if (this.unopened) return Promise.reject(unopenedError());
+    if (CHECK_FILTERS) {
+      const violation = explicitFilterViolation(compiled, this.tenantId);
+      if (violation) return Promise.reject(violation);
+    }
     const sql = compiled.sql;
     if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
     const params = compiled.parameters;
@@ -227,6 +235,10 @@ export class TenantConnection implements DatabaseConnection {
         'TENANT_SCOPE_CONFLICT',
         'a statement deferred until COMMIT needs a write scope',
       );
+    }
+    if (CHECK_FILTERS) {
+      const violation = explicitFilterViolation({ sql, parameters: params }, this.tenantId);
+      if (violation) throw violation;
     }
     if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
     this.deferred.push({
