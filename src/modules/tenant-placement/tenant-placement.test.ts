@@ -142,9 +142,14 @@ describe('online placement moves', () => {
           const names = await tenancy.withTenant(
             org,
             async (t) =>
-              (await t.selectFrom('projects').select('name').where('name', 'like', 'pair-%').execute()).map(
-                (r) => r.name,
-              ),
+              (
+                await t
+                  .selectFrom('projects')
+                  .select('name')
+                  .where('organization_id', '=', org)
+                  .where('name', 'like', 'pair-%')
+                  .execute()
+              ).map((r) => r.name),
             { mode: 'read' },
           );
           const set = new Set(names);

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { PostgresQueryCompiler, type CompiledQuery, type RootOperationNode } from 'kysely';
 import { treeProblems, type FilterProblem } from './explicit-filters-tree.js';
 import { textProblems } from './explicit-filters-text.js';
@@ -29,6 +30,22 @@ export const explicitFilterTables: ReadonlySet<string> | undefined = CONFIGURED
  * naming a tenant table (catalog queries, `select 1`, function calls) passes without an entry.
  */
 export const EXPLICIT_FILTER_EXEMPTIONS: readonly { readonly sql: string; readonly why: string }[] = [];
+
+/**
+ * Tests whose statements must lack the filter to prove anything, by kind, each with why: they run them
+ * through `withoutExplicitFilterCheck(kind, fn)`. Nothing else turns the check off.
+ */
+export const UNFILTERED_TEST_PROBES = {
+  rlsBackstop:
+    "proves that RLS alone (no explicit filter) hides another tenant's rows and refuses its writes, or that a scope's connection behaves whatever the statement",
+} as const;
+
+const unchecked = new AsyncLocalStorage<keyof typeof UNFILTERED_TEST_PROBES>();
+
+/** Runs `fn` (a test's probe) with the check off for the statements it sends. */
+export function withoutExplicitFilterCheck<T>(probe: keyof typeof UNFILTERED_TEST_PROBES, fn: () => T): T {
+  return unchecked.run(probe, fn);
+}
 
 export class ExplicitFilterError extends Error {
   constructor(
@@ -88,7 +105,7 @@ export function explicitFilterViolation(
   compiled: Pick<CompiledQuery, 'sql' | 'parameters'> & { query?: RootOperationNode },
   tenantId: string,
 ): ExplicitFilterError | undefined {
-  if (explicitFilterTables === undefined) return undefined;
+  if (explicitFilterTables === undefined || unchecked.getStore() !== undefined) return undefined;
   const problems = explicitFilterProblems(compiled, tenantId, explicitFilterTables);
   if (problems.length === 0) return undefined;
   const err = new ExplicitFilterError(problems, compiled.sql);
