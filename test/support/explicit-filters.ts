@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { withoutExplicitFilterCheck } from '../../src/platform/tenancy/explicit-filters.js';
 
 /** The tenant tables, comma-separated: every table (or partition) of `public` with `organization_id`. */
 export async function tenantTablesForFilterCheck(adminUrl: string): Promise<string> {
@@ -17,3 +18,9 @@ export async function tenantTablesForFilterCheck(adminUrl: string): Promise<stri
     await client.end();
   }
 }
+
+/** A test body whose statements must lack the explicit filter: it proves what RLS alone does. */
+export const rlsProbe =
+  <T>(fn: () => Promise<T>) =>
+  (): Promise<T> =>
+    withoutExplicitFilterCheck('rlsBackstop', fn);
