@@ -13,7 +13,13 @@ import {
 } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { precompiled } from '../db/precompiled.js';
-import { explicitFilterProblems } from './explicit-filters.js';
+import { createTestOrg, createTestTenancy } from '../../../test/support/tenancy.js';
+import {
+  ExplicitFilterError,
+  explicitFilterProblems,
+  explicitFilterTables,
+  takeExplicitFilterViolations,
+} from './explicit-filters.js';
 
 // The checker alone, on statements compiled by Kysely without a database.
 const dummyDialect: Dialect = {
@@ -189,4 +195,35 @@ describe('explicit filter check: raw SQL', () => {
     expect(raw('insert into audit_events (id, organization_id) values ($1, $2)', [T, OTHER])).toHaveLength(1);
     expect(raw("insert into audit_events (organization_id, id) values ('x', $1)", [T])).toHaveLength(1);
   });
+});
+
+describe('explicit filter check: in a tenant scope', () => {
+  // On for the whole suite (the global setup): a statement without its filter never reaches the database.
+  it.skipIf(explicitFilterTables === undefined)(
+    'rejects the statement before it is sent, and records it',
+    async () => {
+      const tenancy = createTestTenancy(1);
+      try {
+        const org = await createTestOrg(tenancy, 'ef');
+        await expect(
+          tenancy.withTenant(org, (t) => t.selectFrom('projects').select('id').execute(), { mode: 'read' }),
+        ).rejects.toBeInstanceOf(ExplicitFilterError);
+        await expect(
+          tenancy.withTenant(org, (t) =>
+            t.updateTable('projects').set({ name: 'x' }).where('organization_id', '=', OTHER).execute(),
+          ),
+        ).rejects.toThrow(/not with the scope's tenant/);
+        // Recorded too (the setup fails the test that sent one even if the error was caught): taken here.
+        expect(takeExplicitFilterViolations()).toHaveLength(2);
+        const rows = await tenancy.withTenant(
+          org,
+          (t) => t.selectFrom('projects').select('id').where('organization_id', '=', org).execute(),
+          { mode: 'read' },
+        );
+        expect(rows).toEqual([]);
+      } finally {
+        await tenancy.close();
+      }
+    },
+  );
 });
