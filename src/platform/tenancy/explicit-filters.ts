@@ -33,7 +33,8 @@ export const EXPLICIT_FILTER_EXEMPTIONS: readonly { readonly sql: string; readon
 
 /**
  * Tests whose statements must lack the filter to prove anything, by kind, each with why: they run them
- * through `withoutExplicitFilterCheck(kind, fn)`. Nothing else turns the check off.
+ * through `withoutExplicitFilterCheck(kind, fn)`, or call `uncheckedTest(kind)` first. Nothing else turns
+ * the check off.
  */
 export const UNFILTERED_TEST_PROBES = {
   rlsBackstop:
@@ -41,6 +42,20 @@ export const UNFILTERED_TEST_PROBES = {
 } as const;
 
 const unchecked = new AsyncLocalStorage<keyof typeof UNFILTERED_TEST_PROBES>();
+
+/** The probe the current test declared (`uncheckedTest`), until the test ends. */
+let testProbe: keyof typeof UNFILTERED_TEST_PROBES | undefined;
+
+/** Turns the check off for the rest of the current test (a test's first line; the setup file's
+ *  afterEach turns it back on). Tests run one at a time in a test process. */
+export function uncheckedTest(probe: keyof typeof UNFILTERED_TEST_PROBES): void {
+  testProbe = probe;
+}
+
+/** The end of a test: the check is on again. */
+export function endUncheckedTest(): void {
+  testProbe = undefined;
+}
 
 /** Runs `fn` (a test's probe) with the check off for the statements it sends. */
 export function withoutExplicitFilterCheck<T>(probe: keyof typeof UNFILTERED_TEST_PROBES, fn: () => T): T {
@@ -105,7 +120,9 @@ export function explicitFilterViolation(
   compiled: Pick<CompiledQuery, 'sql' | 'parameters'> & { query?: RootOperationNode },
   tenantId: string,
 ): ExplicitFilterError | undefined {
-  if (explicitFilterTables === undefined || unchecked.getStore() !== undefined) return undefined;
+  if (explicitFilterTables === undefined || testProbe !== undefined || unchecked.getStore() !== undefined) {
+    return undefined;
+  }
   const problems = explicitFilterProblems(compiled, tenantId, explicitFilterTables);
   if (problems.length === 0) return undefined;
   const err = new ExplicitFilterError(problems, compiled.sql);

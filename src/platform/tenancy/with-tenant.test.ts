@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uncheckedTest } from './explicit-filters.js';
 import { CompiledQuery, sql, type KyselyPlugin } from 'kysely';
 import { uuidv7 } from '../ids.js';
 import { createTestOrg, createTestTenancy } from '../../../test/support/tenancy.js';
-import { rlsProbe } from '../../../test/support/explicit-filters.js';
 import type { Tenancy } from './tenancy.js';
 import { TenancyError } from './errors.js';
 
@@ -29,64 +29,47 @@ describe('withTenant', () => {
         .executeTakeFirstOrThrow(),
     );
 
-  it(
-    'sets the tenant for the transaction, so RLS scopes every query',
-    rlsProbe(async () => {
-      const { id } = await insertProject(orgA, 'alpha');
-      const seenByA = await tenancy.withTenant(
-        orgA,
-        (db) => db.selectFrom('projects').select('id').execute(),
-        {
-          mode: 'read',
-        },
-      );
-      expect(seenByA.map((r) => r.id)).toContain(id);
-      // Even without a filter, B's scope sees none of A's rows.
-      const seenByB = await tenancy.withTenant(
-        orgB,
-        (db) => db.selectFrom('projects').select('id').execute(),
-        {
-          mode: 'read',
-        },
-      );
-      expect(seenByB.map((r) => r.id)).not.toContain(id);
-    }),
-  );
+  it('sets the tenant for the transaction, so RLS scopes every query', async () => {
+    uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what RLS does alone
+    const { id } = await insertProject(orgA, 'alpha');
+    const seenByA = await tenancy.withTenant(orgA, (db) => db.selectFrom('projects').select('id').execute(), {
+      mode: 'read',
+    });
+    expect(seenByA.map((r) => r.id)).toContain(id);
+    // Even without a filter, B's scope sees none of A's rows.
+    const seenByB = await tenancy.withTenant(orgB, (db) => db.selectFrom('projects').select('id').execute(), {
+      mode: 'read',
+    });
+    expect(seenByB.map((r) => r.id)).not.toContain(id);
+  });
 
-  it(
-    'refuses to write a row for another tenant (WITH CHECK)',
-    rlsProbe(async () => {
-      await expect(
-        tenancy.withTenant(orgB, (db) =>
-          db
-            .insertInto('projects')
-            .values({ organization_id: orgA, id: uuidv7(), name: 'smuggled' })
-            .execute(),
-        ),
-      ).rejects.toThrow(/row-level security/);
-    }),
-  );
+  it('refuses to write a row for another tenant (WITH CHECK)', async () => {
+    uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what RLS does alone
+    await expect(
+      tenancy.withTenant(orgB, (db) =>
+        db.insertInto('projects').values({ organization_id: orgA, id: uuidv7(), name: 'smuggled' }).execute(),
+      ),
+    ).rejects.toThrow(/row-level security/);
+  });
 
-  it(
-    'cannot update or delete another tenant’s rows: zero rows affected',
-    rlsProbe(async () => {
-      const { id } = await insertProject(orgA, 'beta');
-      const result = await tenancy.withTenant(orgB, async (db) => {
-        const u = await db
-          .updateTable('projects')
-          .set({ name: 'pwned' })
-          .where('id', '=', id)
-          .executeTakeFirst();
-        const d = await db.deleteFrom('projects').where('id', '=', id).executeTakeFirst();
-        return [u.numUpdatedRows, d.numDeletedRows];
-      });
-      expect(result).toEqual([0n, 0n]);
-      const still = await tenancy.withTenant(orgA, (db) =>
-        db.selectFrom('projects').select('name').where('id', '=', id).executeTakeFirst(),
-      );
-      expect(still?.name).toBe('beta');
-    }),
-  );
+  it('cannot update or delete another tenant’s rows: zero rows affected', async () => {
+    uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what RLS does alone
+    const { id } = await insertProject(orgA, 'beta');
+    const result = await tenancy.withTenant(orgB, async (db) => {
+      const u = await db
+        .updateTable('projects')
+        .set({ name: 'pwned' })
+        .where('id', '=', id)
+        .executeTakeFirst();
+      const d = await db.deleteFrom('projects').where('id', '=', id).executeTakeFirst();
+      return [u.numUpdatedRows, d.numDeletedRows];
+    });
+    expect(result).toEqual([0n, 0n]);
+    const still = await tenancy.withTenant(orgA, (db) =>
+      db.selectFrom('projects').select('name').where('id', '=', id).executeTakeFirst(),
+    );
+    expect(still?.name).toBe('beta');
+  });
 
   it('commits on success and rolls back everything on error', async () => {
     const name = `rollback-${uuidv7()}`;
@@ -135,32 +118,30 @@ describe('withTenant', () => {
     });
   });
 
-  it(
-    'the tenant is gone when the scope ends: the pooled connection carries nothing',
-    rlsProbe(async () => {
-      // pool size 2: run a scope on each connection, then inspect both connections raw.
-      await Promise.all([
-        tenancy.withTenant(orgA, (db) => db.selectFrom('projects').select('id').execute()),
-        tenancy.withTenant(orgB, (db) => db.selectFrom('projects').select('id').execute(), { mode: 'read' }),
-      ]);
-      const clients = await Promise.all([tenancy.control.pool.connect(), tenancy.control.pool.connect()]);
-      try {
-        for (const c of clients) {
-          const r = await c.query<{ t: string | null; cur: string | null; ro: string; status: string }>(
-            `select current_setting('app.tenant_id', true) as t, app_current_tenant()::text as cur,
+  it('the tenant is gone when the scope ends: the pooled connection carries nothing', async () => {
+    uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what RLS does alone
+    // pool size 2: run a scope on each connection, then inspect both connections raw.
+    await Promise.all([
+      tenancy.withTenant(orgA, (db) => db.selectFrom('projects').select('id').execute()),
+      tenancy.withTenant(orgB, (db) => db.selectFrom('projects').select('id').execute(), { mode: 'read' }),
+    ]);
+    const clients = await Promise.all([tenancy.control.pool.connect(), tenancy.control.pool.connect()]);
+    try {
+      for (const c of clients) {
+        const r = await c.query<{ t: string | null; cur: string | null; ro: string; status: string }>(
+          `select current_setting('app.tenant_id', true) as t, app_current_tenant()::text as cur,
                   current_setting('transaction_read_only') as ro, 'idle' as status`,
-          );
-          expect(r.rows[0]?.cur).toBeNull();
-          expect(r.rows[0]?.t ?? '').toBe('');
-          expect(r.rows[0]?.ro).toBe('off');
-          const n = await c.query('select count(*)::int as n from projects');
-          expect(n.rows[0]).toEqual({ n: 0 });
-        }
-      } finally {
-        clients.forEach((c) => c.release());
+        );
+        expect(r.rows[0]?.cur).toBeNull();
+        expect(r.rows[0]?.t ?? '').toBe('');
+        expect(r.rows[0]?.ro).toBe('off');
+        const n = await c.query('select count(*)::int as n from projects');
+        expect(n.rows[0]).toEqual({ n: 0 });
       }
-    }),
-  );
+    } finally {
+      clients.forEach((c) => c.release());
+    }
+  });
 
   it('rejects a tenant id that is not a canonical UUID, before touching the database', async () => {
     for (const bad of ['', 'x', orgA.toUpperCase(), `${orgA}'; --`]) {
@@ -184,37 +165,35 @@ describe('withTenant', () => {
     await expect(leaked!()).rejects.toBeInstanceOf(Error);
   });
 
-  it(
-    'prepared statements survive failures at parse and at execute time on the same connection',
-    rlsProbe(async () => {
-      const one = createTestTenancy(1);
-      try {
-        const insert = (tenant: string, org: string, name: string) =>
-          one.withTenant(tenant, (db) =>
-            db.insertInto('projects').values({ organization_id: org, id: uuidv7(), name }).execute(),
-          );
-        for (let i = 0; i < 3; i++) {
-          // Execute-time failure (WITH CHECK) of a statement that is already prepared on the connection.
-          await expect(insert(orgB, orgA, `x${i}`)).rejects.toThrow(/row-level security/);
-          await insert(orgA, orgA, `prep-ok-${i}-${uuidv7()}`);
-          // Parse-time failure, first statement of the transaction and later in it.
-          await expect(
-            one.withTenant(orgA, (db) => sql`select nope_${sql.raw(String(i))}`.execute(db)),
-          ).rejects.toThrow(/does not exist/);
-          await expect(
-            one.withTenant(orgA, async (db) => {
-              await sql`select 1`.execute(db);
-              await sql`select from no_such_table`.execute(db);
-            }),
-          ).rejects.toThrow(/does not exist/);
-        }
-        const rows = await one.withTenant(orgA, (db) => sql<{ one: number }>`select 1 as one`.execute(db));
-        expect(rows.rows).toEqual([{ one: 1 }]);
-      } finally {
-        await one.close();
+  it('prepared statements survive failures at parse and at execute time on the same connection', async () => {
+    uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what RLS does alone
+    const one = createTestTenancy(1);
+    try {
+      const insert = (tenant: string, org: string, name: string) =>
+        one.withTenant(tenant, (db) =>
+          db.insertInto('projects').values({ organization_id: org, id: uuidv7(), name }).execute(),
+        );
+      for (let i = 0; i < 3; i++) {
+        // Execute-time failure (WITH CHECK) of a statement that is already prepared on the connection.
+        await expect(insert(orgB, orgA, `x${i}`)).rejects.toThrow(/row-level security/);
+        await insert(orgA, orgA, `prep-ok-${i}-${uuidv7()}`);
+        // Parse-time failure, first statement of the transaction and later in it.
+        await expect(
+          one.withTenant(orgA, (db) => sql`select nope_${sql.raw(String(i))}`.execute(db)),
+        ).rejects.toThrow(/does not exist/);
+        await expect(
+          one.withTenant(orgA, async (db) => {
+            await sql`select 1`.execute(db);
+            await sql`select from no_such_table`.execute(db);
+          }),
+        ).rejects.toThrow(/does not exist/);
       }
-    }),
-  );
+      const rows = await one.withTenant(orgA, (db) => sql<{ one: number }>`select 1 as one`.execute(db));
+      expect(rows.rows).toEqual([{ one: 1 }]);
+    } finally {
+      await one.close();
+    }
+  });
 
   it('a first write query that never reached the database (swallowed) lets nothing run without BEGIN and the tenant', async () => {
     // pg cannot convert a BigInt inside a JSON parameter: the query fails before anything is sent.
