@@ -141,6 +141,27 @@ describe('explicit filter check: Kysely statements', () => {
     expect(problems(subquery)).toEqual([expect.objectContaining({ table: 'memberships' })]);
   });
 
+  it('checks INSERT … SELECT, UNION branches and UPDATE … FROM', () => {
+    const select = db.selectFrom('memberships').select(['organization_id', 'user_id', 'role']);
+    const insert = (q: typeof select) =>
+      db.insertInto('projects').columns(['organization_id', 'id', 'name']).expression(q);
+    expect(problems(insert(select.where('organization_id', '=', T)))).toEqual([]);
+    expect(problems(insert(select))).toEqual([expect.objectContaining({ table: 'memberships' })]);
+    const union = db
+      .selectFrom('projects')
+      .select('id')
+      .where('organization_id', '=', T)
+      .union(db.selectFrom('memberships').select('user_id as id'));
+    expect(problems(union)).toEqual([expect.objectContaining({ table: 'memberships' })]);
+    const updateFrom = db
+      .updateTable('projects')
+      .from('memberships')
+      .set({ name: 'x' })
+      .whereRef('memberships.organization_id', '=', 'projects.organization_id')
+      .where('projects.organization_id', '=', T);
+    expect(problems(updateFrom)).toEqual([]);
+  });
+
   it('reads the values of precompiled statements', async () => {
     // A handle that checks instead of executing (precompiled statements hold placeholders in their tree).
     class Checking extends Kysely<Database> {
@@ -179,6 +200,18 @@ describe('explicit filter check: raw SQL', () => {
     ).toEqual([]);
     expect(raw('select 1', [])).toEqual([]);
     expect(raw("select relname from pg_class where relname = 'projects'", [])).toEqual([]);
+  });
+
+  it('checks CTEs and USING lists', () => {
+    expect(
+      raw('with x as (select id from projects where organization_id = $1) select * from x', [T]),
+    ).toEqual([]);
+    expect(raw('with x as (select id from projects) select * from x', [T])).toHaveLength(1);
+    expect(
+      raw('delete from projects p using memberships m where p.organization_id = $1 and m.user_id = p.id', [
+        T,
+      ]),
+    ).toEqual([expect.objectContaining({ table: 'memberships' })]);
   });
 
   it('fails OR-ed predicates, other tenants, missing filters and aliases not filtered', () => {
