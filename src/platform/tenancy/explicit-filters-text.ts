@@ -75,7 +75,8 @@ export function textProblems(
   return problems;
 }
 
-/** The text with string literals, quoted identifiers' insides kept, and comments replaced by spaces. */
+/** The text with comments and the insides of string literals blanked (a literal naming a table is no
+ *  reference to it). Dollar-quoted bodies are kept: a DO block naming a tenant table is checked too. */
 function blankLiterals(sql: string): string {
   return sql
     .replace(/--[^\n]*/g, (s) => ' '.repeat(s.length))
