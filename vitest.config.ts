@@ -2,8 +2,14 @@ import { configDefaults, defineConfig, type TestProjectInlineConfiguration } fro
 
 /** What every test file runs with. */
 const common: TestProjectInlineConfiguration['test'] = {
-  // Every test process seals job payloads with the test KEK (code that queues jobs outside compose()).
-  setupFiles: ['./test/support/job-key.ts', './test/support/statement-cache.ts'],
+  // Every test process seals job payloads with the test KEK (code that queues jobs outside compose()),
+  // and fails a test during which a tenant scope sent a statement without its explicit organization_id
+  // filter (on with SAASREADY_EXPLICIT_FILTERS, which the global setup sets for the whole run).
+  setupFiles: [
+    './test/support/job-key.ts',
+    './test/support/statement-cache.ts',
+    './test/support/explicit-filter-check.ts',
+  ],
   testTimeout: 30_000,
   hookTimeout: 120_000,
   pool: 'forks',

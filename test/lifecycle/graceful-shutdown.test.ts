@@ -52,9 +52,13 @@ describe('graceful shutdown under load', () => {
     expect(acknowledged).toHaveLength(N); // every request was in flight before close: all complete
     const after = createTestTenancy(1);
     try {
-      const ids = await after.withTenant(org, (db) => db.selectFrom('projects').select('id').execute(), {
-        mode: 'read',
-      });
+      const ids = await after.withTenant(
+        org,
+        (db) => db.selectFrom('projects').select('id').where('organization_id', '=', org).execute(),
+        {
+          mode: 'read',
+        },
+      );
       const stored = new Set(ids.map((r) => r.id));
       for (const r of acknowledged) expect(stored.has(r.body.id!)).toBe(true);
     } finally {

@@ -10,6 +10,7 @@ import {
 } from './provision.js';
 import { startPgBouncer, viaRunBouncer } from './pgbouncer.js';
 import { ensureRedis } from './redis.js';
+import { tenantTablesForFilterCheck } from './explicit-filters.js';
 import { dropSharedDatabases } from './shared-databases.js';
 import type { MailSink } from './mailbox.js';
 import { startSmtpServer } from './smtp.js';
@@ -54,6 +55,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const smtp = await startSmtpServer({ spoolDir: mailDir });
   project.provide('mail', { url: smtp.url, dir: mailDir });
   process.env.TEST_REDIS_URL = redis.url;
+  // Every test process (and every process it starts) checks tenant scopes' statements for their explicit
+  // organization_id filter (src/platform/tenancy/explicit-filters.ts).
+  process.env.SAASREADY_EXPLICIT_FILTERS = await tenantTablesForFilterCheck(db.adminUrl);
   return async () => {
     // First: its server connections would keep the databases from being dropped.
     await bouncer?.stop();

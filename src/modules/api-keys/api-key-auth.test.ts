@@ -238,6 +238,7 @@ describe('API key authentication (real database)', () => {
       db
         .updateTable('api_keys')
         .set({ last_used_at: new Date(clock + 3600_000) })
+        .where('organization_id', '=', orgId)
         .where('id', '=', key.id)
         .execute(),
     );

@@ -67,7 +67,12 @@ describe('api keys service (through the tenancy core)', () => {
       lastUsedAt: null,
     });
     const row = await tenancy.withTenant(a.tenantId, (db) =>
-      db.selectFrom('api_keys').selectAll().where('id', '=', apiKey.id).executeTakeFirstOrThrow(),
+      db
+        .selectFrom('api_keys')
+        .selectAll()
+        .where('organization_id', '=', a.tenantId)
+        .where('id', '=', apiKey.id)
+        .executeTakeFirstOrThrow(),
     );
     expect(row.secret_hash).toEqual(createHash('sha256').update(parsed.secret).digest());
     expect(JSON.stringify(row)).not.toContain(parsed.secret);
@@ -178,7 +183,12 @@ describe('api keys service (through the tenancy core)', () => {
     ).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', status: 422 });
     // Nothing stored for the replay holds the secret.
     const stored = await tenancy.withTenant(a.tenantId, (db) =>
-      db.selectFrom('idempotency_keys').select('response').where('key', '=', key).executeTakeFirstOrThrow(),
+      db
+        .selectFrom('idempotency_keys')
+        .select('response')
+        .where('organization_id', '=', a.tenantId)
+        .where('key', '=', key)
+        .executeTakeFirstOrThrow(),
     );
     expect(JSON.stringify(stored)).not.toContain(parseApiKey(first.apiKey.secret!)!.secret);
 

@@ -88,7 +88,7 @@ export async function ownersOf(
 ): Promise<{ name: string; slug: string; owners: { userId: string; email: string }[] }> {
   const res = await sql<{ name: string; slug: string; user_id: string | null; email: string | null }>`
     select o.name, o.slug, u.id as user_id, u.email from organizations o
-      left join memberships m on m.organization_id = o.id and m.role = 'owner' and m.status = 'active'
+      left join memberships m on m.organization_id = ${orgId} and m.organization_id = o.id and m.role = 'owner' and m.status = 'active'
       left join users u on u.id = m.user_id
     where o.id = ${orgId}
     order by u.id`.execute(db);

@@ -63,9 +63,14 @@ describe('placement moves: resume and abort', () => {
       )
     ).rows[0];
   const names = (org: string) =>
-    tenancy.withTenant(org, async (t) => (await t.selectFrom('projects').select('name').execute()).length, {
-      mode: 'read',
-    });
+    tenancy.withTenant(
+      org,
+      async (t) =>
+        (await t.selectFrom('projects').select('name').where('organization_id', '=', org).execute()).length,
+      {
+        mode: 'read',
+      },
+    );
   const schemaExists = async (org: string) =>
     (await admin.query('select 1 from pg_namespace where nspname = $1', [tenantSchemaName(org)])).rowCount ===
     1;

@@ -101,12 +101,19 @@ describe('online placement moves', () => {
           const { id } = await insert(org, `${tag}w-${i++}`);
           acked.add(id);
           if (i % 5 === 0) {
-            await tenancy.withTenant(org, (t) => t.deleteFrom('projects').where('id', '=', id).execute());
+            await tenancy.withTenant(org, (t) =>
+              t.deleteFrom('projects').where('organization_id', '=', org).where('id', '=', id).execute(),
+            );
             acked.delete(id);
             deleted.add(id);
           } else if (i % 3 === 0) {
             await tenancy.withTenant(org, (t) =>
-              t.updateTable('projects').set({ description: 'updated' }).where('id', '=', id).execute(),
+              t
+                .updateTable('projects')
+                .set({ description: 'updated' })
+                .where('organization_id', '=', org)
+                .where('id', '=', id)
+                .execute(),
             );
           }
           orgLatencies.push({ at: t0, ms: Date.now() - t0 });
@@ -142,9 +149,14 @@ describe('online placement moves', () => {
           const names = await tenancy.withTenant(
             org,
             async (t) =>
-              (await t.selectFrom('projects').select('name').where('name', 'like', 'pair-%').execute()).map(
-                (r) => r.name,
-              ),
+              (
+                await t
+                  .selectFrom('projects')
+                  .select('name')
+                  .where('organization_id', '=', org)
+                  .where('name', 'like', 'pair-%')
+                  .execute()
+              ).map((r) => r.name),
             { mode: 'read' },
           );
           const set = new Set(names);

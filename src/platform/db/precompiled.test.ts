@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rlsProbe } from '../../../test/support/explicit-filters.js';
 import { sql } from 'kysely';
 import { uuidv7 } from '../ids.js';
 import { createTestOrg, createTestTenancy } from '../../../test/support/tenancy.js';
@@ -49,16 +50,19 @@ describe('precompiled', () => {
     }
   });
 
-  it('stays under RLS: another tenant’s scope sees nothing, even when naming the other tenant', async () => {
-    const rows = await tenancy.withTenant(
-      orgB,
-      async (db) => (await byId(db, { tenantId: orgA, id: idsA[0]! })).rows,
-      {
-        mode: 'read',
-      },
-    );
-    expect(rows).toEqual([]);
-  });
+  it(
+    'stays under RLS: another tenant’s scope sees nothing, even when naming the other tenant',
+    rlsProbe(async () => {
+      const rows = await tenancy.withTenant(
+        orgB,
+        async (db) => (await byId(db, { tenantId: orgA, id: idsA[0]! })).rows,
+        {
+          mode: 'read',
+        },
+      );
+      expect(rows).toEqual([]);
+    }),
+  );
 
   it('fails closed outside a tenant scope', async () => {
     await expect(byId(tenancy.control.db, { tenantId: orgA, id: idsA[0]! })).rejects.toMatchObject({

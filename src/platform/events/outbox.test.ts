@@ -127,7 +127,11 @@ describe('domain events outbox', () => {
     const n = await tenancy.withTenant(
       quiet,
       async (db) =>
-        (await sql<{ n: number }>`select count(*)::int as n from webhook_events`.execute(db)).rows[0]!.n,
+        (
+          await sql<{
+            n: number;
+          }>`select count(*)::int as n from webhook_events where organization_id = ${quiet}`.execute(db)
+        ).rows[0]!.n,
       { mode: 'read' },
     );
     expect(n).toBe(0);

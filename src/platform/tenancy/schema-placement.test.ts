@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { withoutExplicitFilterCheck } from './explicit-filters.js';
 import type pg from 'pg';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,12 +47,15 @@ describe('schema placement: routing', () => {
         .returning('id')
         .executeTakeFirstOrThrow(),
     );
+  // No explicit filter on purpose: the search path alone must route the read to the organization's rows.
   const projectNames = (org: string, mode: 'read' | 'write' = 'read') =>
-    tenancy.withTenant(
-      org,
-      async (t) =>
-        (await t.selectFrom('projects').select('name').orderBy('name').execute()).map((r) => r.name),
-      { mode },
+    withoutExplicitFilterCheck('rlsBackstop', () =>
+      tenancy.withTenant(
+        org,
+        async (t) =>
+          (await t.selectFrom('projects').select('name').orderBy('name').execute()).map((r) => r.name),
+        { mode },
+      ),
     );
   const countIn = async (nsp: string, org: string) =>
     (
@@ -104,7 +108,9 @@ describe('schema placement: routing', () => {
     }
     const events = await tenancy.withTenant(
       placed,
-      async (t) => (await sql<{ id: string }>`select id from usage_events`.execute(t)).rows,
+      async (t) =>
+        (await sql<{ id: string }>`select id from usage_events where organization_id = ${placed}`.execute(t))
+          .rows,
       { mode: 'read' },
     );
     expect(events).toEqual([{ id: 'e1' }]);
@@ -283,7 +289,12 @@ describe('schema placement: routing', () => {
     const read = (org: string) =>
       tenancy.withTenant(
         org,
-        async (t) => (await sql<{ name: string }>`select * from projects order by name`.execute(t)).rows,
+        async (t) =>
+          (
+            await sql<{
+              name: string;
+            }>`select * from projects where organization_id = ${org} order by name`.execute(t)
+          ).rows,
         { mode: 'read' },
       );
     // Both statements of the text prepared on the one connection: the pooled one and the schema's.

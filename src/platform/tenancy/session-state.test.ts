@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uncheckedTest } from './explicit-filters.js';
 import { sql } from 'kysely';
 import { uuidv7 } from '../ids.js';
 import { createTestOrg, createTestTenancy, TENANT_SETTERS } from '../../../test/support/tenancy.js';
@@ -57,6 +58,7 @@ describe.each(TENANT_SETTERS)(
     for (const [form, run] of Object.entries(forms)) {
       for (const mode of ['write', 'read'] as const) {
         it(`${form} (${mode} scope)`, async () => {
+          uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what the tenant setting does alone
           await tenancy
             .withTenant(orgA, (db) => run(db, orgA), { mode })
             .catch((e: Error) => {

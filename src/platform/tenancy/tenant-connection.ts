@@ -9,6 +9,7 @@ import {
   type PreludeStatement,
 } from './pipelined-query.js';
 import { TenancyError } from './errors.js';
+import { explicitFilterTables, explicitFilterViolation } from './explicit-filters.js';
 import type { TenantDb } from './tenant-database.js';
 
 /** `read`: every query is its own transaction with the tenant set, one round trip each (an implicit
@@ -32,6 +33,9 @@ export interface TenantSetter {
    *  block behind (Sync does not end it): the connection gets a ROLLBACK before its next use or release. */
   readonly readEpilogue?: readonly PreludeStatement[];
 }
+
+/** Tests only (explicit-filters.ts): every statement is checked for its `organization_id` filter. */
+const CHECK_FILTERS = explicitFilterTables !== undefined;
 
 const BEGIN: PreludeStatement = { name: 'sr_begin', text: 'begin', values: [] };
 const NO_PRELUDE: readonly PreludeStatement[] = [];
@@ -194,6 +198,10 @@ export class TenantConnection implements DatabaseConnection {
       );
     }
     if (this.unopened) return Promise.reject(unopenedError());
+    if (CHECK_FILTERS) {
+      const violation = explicitFilterViolation(compiled, this.tenantId);
+      if (violation) return Promise.reject(violation);
+    }
     const sql = compiled.sql;
     if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
     const params = compiled.parameters;
@@ -245,6 +253,10 @@ export class TenantConnection implements DatabaseConnection {
         'TENANT_SCOPE_CONFLICT',
         'a statement deferred until COMMIT needs a write scope',
       );
+    }
+    if (CHECK_FILTERS) {
+      const violation = explicitFilterViolation({ sql, parameters: params }, this.tenantId);
+      if (violation) throw violation;
     }
     if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
     this.deferred.push({

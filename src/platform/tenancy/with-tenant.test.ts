@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uncheckedTest } from './explicit-filters.js';
 import { CompiledQuery, sql, type KyselyPlugin } from 'kysely';
 import { uuidv7 } from '../ids.js';
 import { createTestOrg, createTestTenancy, TENANT_SETTERS } from '../../../test/support/tenancy.js';
@@ -30,6 +31,7 @@ describe.each(TENANT_SETTERS)('withTenant, %s setter', (setter) => {
     );
 
   it('sets the tenant for the transaction, so RLS scopes every query', async () => {
+    uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what RLS does alone
     const { id } = await insertProject(orgA, 'alpha');
     const seenByA = await tenancy.withTenant(orgA, (db) => db.selectFrom('projects').select('id').execute(), {
       mode: 'read',
@@ -43,6 +45,7 @@ describe.each(TENANT_SETTERS)('withTenant, %s setter', (setter) => {
   });
 
   it('refuses to write a row for another tenant (WITH CHECK)', async () => {
+    uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what RLS does alone
     await expect(
       tenancy.withTenant(orgB, (db) =>
         db.insertInto('projects').values({ organization_id: orgA, id: uuidv7(), name: 'smuggled' }).execute(),
@@ -51,6 +54,7 @@ describe.each(TENANT_SETTERS)('withTenant, %s setter', (setter) => {
   });
 
   it('cannot update or delete another tenant’s rows: zero rows affected', async () => {
+    uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what RLS does alone
     const { id } = await insertProject(orgA, 'beta');
     const result = await tenancy.withTenant(orgB, async (db) => {
       const u = await db
@@ -77,7 +81,12 @@ describe.each(TENANT_SETTERS)('withTenant, %s setter', (setter) => {
       }),
     ).rejects.toThrow('boom');
     const found = await tenancy.withTenant(orgA, (db) =>
-      db.selectFrom('projects').select('id').where('name', '=', name).execute(),
+      db
+        .selectFrom('projects')
+        .select('id')
+        .where('organization_id', '=', orgA)
+        .where('name', '=', name)
+        .execute(),
     );
     expect(found).toEqual([]);
   });
@@ -111,6 +120,7 @@ describe.each(TENANT_SETTERS)('withTenant, %s setter', (setter) => {
   });
 
   it('the tenant is gone when the scope ends: the pooled connection carries nothing', async () => {
+    uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what RLS does alone
     // pool size 2: run a scope on each connection, then inspect both connections raw.
     await Promise.all([
       tenancy.withTenant(orgA, (db) => db.selectFrom('projects').select('id').execute()),
@@ -157,6 +167,7 @@ describe.each(TENANT_SETTERS)('withTenant, %s setter', (setter) => {
   });
 
   it('prepared statements survive failures at parse and at execute time on the same connection', async () => {
+    uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what RLS does alone
     const one = createTestTenancy(1, setter);
     try {
       const insert = (tenant: string, org: string, name: string) =>
@@ -218,7 +229,12 @@ describe.each(TENANT_SETTERS)('withTenant, %s setter', (setter) => {
       }),
     ).rejects.toMatchObject({ code: 'TRANSACTION_ROLLED_BACK' });
     const found = await tenancy.withTenant(orgA, (db) =>
-      db.selectFrom('projects').select('id').where('name', '=', name).execute(),
+      db
+        .selectFrom('projects')
+        .select('id')
+        .where('organization_id', '=', orgA)
+        .where('name', '=', name)
+        .execute(),
     );
     expect(found).toEqual([]);
   });
