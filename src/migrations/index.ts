@@ -40,6 +40,7 @@ import * as m0039 from './0039-placement-functions.js';
 import * as m0040 from './0040-placement-moves.js';
 import * as m0042 from './0042-placement-migrations.js';
 import * as m0046 from './0046-placement-paths-pg-temp.js';
+import * as m0050 from './0050-placement-move-freeze.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -87,4 +88,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0040-placement-moves', m0040],
   ['0042-placement-migrations', m0042],
   ['0046-placement-paths-pg-temp', m0046],
+  ['0050-placement-move-freeze', m0050],
 ];

@@ -6,11 +6,11 @@ import { dropPlacementSchema, syncPlacementSchema } from '../../platform/tenancy
 import {
   advanceMove,
   beginMove,
+  catchUp,
   copyBatch,
   discardBatch,
   listMoves,
   switchMove,
-  syncTable,
   type MoveKind,
   type MoveStep,
   type PlacementMove,
@@ -36,6 +36,11 @@ export interface PlacementMoveDeps {
    *  gives up, and tries again, up to `switchAttempts` (default 3) times. */
   readonly lockTimeoutMs?: number;
   readonly switchAttempts?: number;
+  /** Catch-up rounds before the freeze (each synchronizes and verifies every table, without the lock)
+   *  go on until one finds at most `catchUpRows` rows changed (default 500), finds no fewer than the
+   *  round before, or `catchUpRounds` (default 5) have run: the freeze then has only what changed since. */
+  readonly catchUpRows?: number;
+  readonly catchUpRounds?: number;
   readonly log?: Logger;
   /** Told of each step as it starts (the CLI prints it). */
   readonly onStep?: (move: PlacementMove) => void;
@@ -110,16 +115,46 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     if (left > 0) await sleep(left);
   }
 
+  /**
+   * Catch-up rounds before the freeze, each one repeatable-read transaction (migration 0050): the target
+   * brought to the source as the round's snapshot sees it, verified, that snapshot recorded as the
+   * horizon. Repeated while the organization's writes during a round leave a sizeable delta.
+   */
+  async function catchUpBeforeFreeze(m: PlacementMove, list: MoveTable[]): Promise<void> {
+    const enough = deps.catchUpRows ?? 500;
+    const rounds = deps.catchUpRounds ?? 5;
+    let before = Infinity;
+    for (let round = 1; round <= rounds; round++) {
+      const c = await owner.connect();
+      let changed: number;
+      try {
+        await c.query('begin isolation level repeatable read');
+        const r = await catchUp(c, m.id, list, false);
+        await c.query('commit');
+        changed = r.upserted + r.deleted;
+        deps.log?.info({ move: m.id, round, ...r }, 'placement move: caught up before the freeze');
+      } catch (err) {
+        await c.query('rollback').catch(() => {});
+        throw err;
+      } finally {
+        c.release();
+      }
+      if (changed <= enough || changed >= before) return;
+      before = changed;
+    }
+  }
+
   async function switchOver(m: PlacementMove): Promise<void> {
     const list = await tables();
+    await catchUpBeforeFreeze(m, list);
     const attempts = deps.switchAttempts ?? 3;
     for (let attempt = 1; ; attempt++) {
       const c = await owner.connect();
       try {
         await c.query('begin');
         await c.query(`select set_config('lock_timeout', $1, true)`, [`${deps.lockTimeoutMs ?? 5000}ms`]);
-        for (const t of list) await syncTable(c, m.id, t.name, t.keys, 'upsert');
-        for (const t of [...list].reverse()) await syncTable(c, m.id, t.name, t.keys, 'delete');
+        // The freeze: the move lock, then only what changed since the last round.
+        await catchUp(c, m.id, list, true);
         const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
           m.organizationId,
           { kind: 'system', name: 'placement-move' },

@@ -1,0 +1,213 @@
+import { sql, type Kysely } from 'kysely';
+import type { MigrationContext } from '../platform/tenancy/migration-helpers.js';
+import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
+import { switchFunction } from './0050-placement-move-switch.js';
+
+/**
+ * Issue 13, online moves: a write freeze for the final delta only (docs/isolation-models.md, "Online
+ * moves"). Migration 0040's switch re-synchronized and re-checksummed every row of the organization with
+ * its move lock held, so the freeze grew with the organization (2.6 s for 100,000 rows). Now:
+ *
+ * - Before the freeze, `app_priv_placement_move_catch_up(move, tables, false)` runs rounds, each ONE
+ *   repeatable-read transaction (one snapshot S): the rows changed since the move's horizon (`xmin` not
+ *   older than `copy_xmin`) and the rows missing from the target are upserted, the target's rows gone from
+ *   the source deleted, then every table's row count and checksum compared in source and target (a
+ *   difference fails the round, which changes nothing). The round records the new horizon: the xmin of S.
+ *   So after a round, the target holds exactly the source as S saw it, verified.
+ * - The freeze (`catch_up(move, tables, true)` then `switch`, one read-committed transaction, the move
+ *   lock held exclusively) synchronizes what changed since the last round only: a row the source holds now
+ *   that S did not see, or saw otherwise, was written by a transaction S did not see, whose xid is not
+ *   older than S's xmin; so the rows whose xmin is not older than the horizon are upserted (and their
+ *   checksum compared with the target's rows of the same keys). Deletions: the target holds every source
+ *   row (each one is either unchanged since S, so in the target, or just upserted), so the target has
+ *   more rows than the source exactly when some were deleted; then, only then, they are found by key. The
+ *   row counts are compared. What the lock holds is a scan of the organization's `xmin` and keys (no row
+ *   contents), plus the final delta.
+ * - `app_priv_placement_move_switch` (re-created) refuses unless every table of the organization's schema
+ *   was caught up under the lock in its own transaction, and no longer re-checksums every row.
+ * - `app_priv_placement_move_sync` (0040's catch-up, superseded) is dropped.
+ */
+export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
+  const definer = sql.id(ctx.roles.definer);
+  const owner = sql.id(ctx.roles.owner);
+  await sql`drop function if exists app_priv_placement_move_sync(uuid, text, text[], text)`.execute(db);
+  await tableCatchUp(db);
+  await catchUp(db);
+  await switchFunction(db);
+  for (const fn of [
+    'app_placement_move_catch_up_table(uuid, text, text[], text, boolean)',
+    'app_priv_placement_move_catch_up(uuid, jsonb, boolean)',
+  ]) {
+    await sql`alter function ${sql.raw(fn)} owner to ${definer}`.execute(db);
+    await sql`revoke all on function ${sql.raw(fn)} from public`.execute(db);
+  }
+  await sql`grant execute on function app_priv_placement_move_catch_up(uuid, jsonb, boolean) to ${owner}`.execute(
+    db,
+  );
+}
+
+const DEFINER = 'language plpgsql volatile security definer set search_path = pg_catalog, public';
+/** A row count and checksum of the rows of alias `x`, as a PL/pgSQL string literal (format's argument). */
+const CHECKSUM = sql.raw(
+  `'count(*), coalesce(sum(hashtextextended((to_jsonb(x) - ''pending_id'')::text, 0)::numeric), 0)::text'`,
+);
+
+/**
+ * One phase of one table's catch-up (a helper: executable by no role, called by the definer functions).
+ * `upsert`: the source rows changed since the horizon (before the freeze, also those missing from the
+ * target) upserted; their checksum compared with the target's rows of the same keys. `delete`: the target's
+ * rows gone from the source deleted (under the lock: only when the row counts say some are), the counts
+ * compared (under the lock). `verify` (before the freeze): every row's count and checksum compared.
+ * `audit_pending` (its ids are reassigned by the admission trigger) is copied whole at `upsert`.
+ * Each comparison is recorded in the move's `counts` with the transaction that made it.
+ */
+async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
+  await sql`create function app_placement_move_catch_up_table(p_move uuid, p_table text, p_keys text[],
+      p_phase text, p_frozen boolean) returns integer ${sql.raw(DEFINER)} as $$
+    declare m record; t record; v_n integer := 0; v_x xid; v_cond text; v_cols text; v_keys jsonb;
+      v_sn bigint; v_ss text; v_dn bigint; v_ds text; v_entry jsonb; v_xact text := pg_current_xact_id()::text;
+      v_dkeys text;
+    begin
+      select * into m from public.app_placement_move_sides(p_move);
+      select * into t from public.app_placement_move_table(m.org, m.dst, p_table, p_keys);
+      v_x := ((m.copy_xmin::text::bigint % 4294967296)::text)::xid;
+      v_dkeys := (select string_agg('d.' || quote_ident(n), ', ') from unnest(p_keys) n);
+      perform set_config('app.placement_move', m.org::text || '/' || m.dst, true);
+      if p_phase = 'upsert' and p_table = 'audit_pending' then
+        execute format('delete from %I.audit_pending where organization_id = $1', m.dst) using m.org;
+        v_cols := (select string_agg(quote_ident(n), ', ') from unnest(t.names) n where n <> 'pending_id');
+        execute format('insert into %I.audit_pending (%s) select %s from %I.audit_pending s
+            where s.organization_id = $1 order by s.pending_id', m.dst, v_cols, v_cols, m.src) using m.org;
+        v_n := 0; -- copied whole each time: no measure of what changed
+      elsif p_phase = 'upsert' then
+        v_cond := 'age(s.xmin) <= age($2)';
+        if not p_frozen then
+          v_cond := v_cond || format(' or not exists (select 1 from %I.%I d where d.organization_id = $1 and (%s) = (%s))',
+            m.dst, p_table, v_dkeys, t.skeys);
+        end if;
+        execute format('with b as materialized (select %s from %I.%I s where s.organization_id = $1 and (%s)),
+            i as (insert into %I.%I as d (%s) select %s from b %s returning 1)
+          select %s, coalesce(jsonb_agg(jsonb_build_array(%s)), ''[]'') from b x',
+          t.scols, m.src, p_table, v_cond, m.dst, p_table, t.cols,
+          (select string_agg('b.' || quote_ident(n), ', ') from unnest(t.names) n), t.tail,
+          ${CHECKSUM}, (select string_agg('x.' || quote_ident(n) || '::text', ', ') from unnest(p_keys) n))
+          into v_sn, v_ss, v_keys using m.org, v_x;
+        v_n := v_sn;
+        if v_n > 0 then
+          execute format('select %s from (select %s from %I.%I d where d.organization_id = $1 and (%s) in (
+              select %s from (select array(select jsonb_array_elements_text(e)) as a
+                from jsonb_array_elements($2) e) k)) x',
+            ${CHECKSUM}, t.cols, m.dst, p_table, v_dkeys, replace(t.casts, '$2[', 'k.a['))
+            into v_dn, v_ds using m.org, v_keys;
+          if v_sn <> v_dn or v_ss <> v_ds then
+            raise exception 'placement move %: % differs after the catch-up (% rows changed in %, % found in %)',
+              p_move, p_table, v_sn, m.src, v_dn, m.dst using errcode = 'data_exception';
+          end if;
+        end if;
+        if p_frozen then
+          update public.placement_moves x set counts = coalesce(x.counts, '{}') || jsonb_build_object(p_table,
+              coalesce(x.counts -> p_table, '{}') || jsonb_build_object('delta', v_n))
+            where x.id = p_move;
+        end if;
+      elsif p_phase = 'delete' then
+        if p_frozen then
+          execute format('select count(*) from %I.%I s where s.organization_id = $1', m.src, p_table)
+            into v_sn using m.org;
+          execute format('select count(*) from %I.%I s where s.organization_id = $1', m.dst, p_table)
+            into v_dn using m.org;
+        end if;
+        if p_table <> 'audit_pending' and (not p_frozen or v_dn <> v_sn) then
+          execute format('delete from %I.%I d where d.organization_id = $1 and not exists (
+              select 1 from %I.%I s where s.organization_id = $1 and (%s) = (%s))', m.dst, p_table, m.src, p_table,
+            t.skeys, v_dkeys) using m.org;
+          get diagnostics v_n = row_count;
+        end if;
+        if p_frozen then
+          if v_sn <> v_dn - v_n then
+            raise exception 'placement move %: % differs after the catch-up (% rows in %, % in %)',
+              p_move, p_table, v_sn, m.src, v_dn - v_n, m.dst using errcode = 'data_exception';
+          end if;
+          update public.placement_moves x set counts = coalesce(x.counts, '{}') || jsonb_build_object(p_table,
+              coalesce(x.counts -> p_table, '{}') || jsonb_build_object('rows', v_sn, 'frozen', v_xact))
+            where x.id = p_move;
+        end if;
+      else
+        execute format('select %s from %I.%I x where x.organization_id = $1', ${CHECKSUM},
+          m.src, p_table) into v_sn, v_ss using m.org;
+        execute format('select %s from %I.%I x where x.organization_id = $1', ${CHECKSUM},
+          m.dst, p_table) into v_dn, v_ds using m.org;
+        if v_sn <> v_dn or v_ss <> v_ds then
+          raise exception 'placement move %: % differs after the catch-up (% rows in %, % in %)',
+            p_move, p_table, v_sn, m.src, v_dn, m.dst using errcode = 'data_exception';
+        end if;
+        update public.placement_moves x set counts = coalesce(x.counts, '{}') || jsonb_build_object(p_table,
+            jsonb_build_object('rows', v_sn, 'checksum', v_ss, 'verified', v_xact))
+          where x.id = p_move;
+      end if;
+      perform set_config('app.placement_move', '', true);
+      return v_n;
+    end $$`.execute(db);
+}
+
+/**
+ * A catch-up of every placed table (`p_tables`: `[{name, keys}]`, parents before children): upserts in
+ * that order, deletions in the reverse, then (before the freeze) the verification. Before the freeze
+ * (`p_frozen` false): ONE repeatable-read transaction, and it ends by recording the new horizon, the xmin
+ * of that transaction's snapshot, once every table of the organization's schema is verified in it. Under
+ * the freeze (`p_frozen` true): read committed (every statement sees what committed before the lock),
+ * the move lock taken first. Answers `{upserted, deleted}`.
+ */
+async function catchUp(db: Kysely<unknown>): Promise<void> {
+  await sql`create function app_priv_placement_move_catch_up(p_move uuid, p_tables jsonb, p_frozen boolean)
+    returns jsonb ${sql.raw(DEFINER)} as $$
+    declare m record; r record; v_up bigint := 0; v_del bigint := 0; v_counts jsonb; v_isolation text;
+      v_xact text := pg_current_xact_id()::text;
+    begin ${sql.raw(OUTSIDE_TENANT_SCOPE('a placement move'))}
+      select * into m from public.app_placement_move_sides(p_move);
+      if m.org is null then
+        raise exception 'no placement move %', p_move using errcode = 'no_data_found';
+      end if;
+      if m.step is distinct from 'switching' or p_frozen is null or jsonb_typeof(p_tables) is distinct from 'array' then
+        raise exception 'placement move % is %, not switching', p_move, m.step
+          using errcode = 'object_not_in_prerequisite_state';
+      end if;
+      v_isolation := case when p_frozen then 'read committed' else 'repeatable read' end;
+      if current_setting('transaction_isolation') <> v_isolation then
+        raise exception 'a placement move''s catch-up runs % (before the freeze: one snapshot; under it: what committed before the lock)',
+          v_isolation using errcode = 'invalid_transaction_state';
+      end if;
+      if p_frozen then
+        perform pg_advisory_xact_lock(public.app_placement_move_key(m.org));
+      end if;
+      for r in select e ->> 'name' as name, array(select jsonb_array_elements_text(e -> 'keys')) as keys
+          from jsonb_array_elements(p_tables) with ordinality x(e, i) order by i loop
+        v_up := v_up + public.app_placement_move_catch_up_table(p_move, r.name, r.keys, 'upsert', p_frozen);
+      end loop;
+      for r in select e ->> 'name' as name, array(select jsonb_array_elements_text(e -> 'keys')) as keys
+          from jsonb_array_elements(p_tables) with ordinality x(e, i) order by i desc loop
+        v_del := v_del + public.app_placement_move_catch_up_table(p_move, r.name, r.keys, 'delete', p_frozen);
+      end loop;
+      if not p_frozen then
+        for r in select e ->> 'name' as name, array(select jsonb_array_elements_text(e -> 'keys')) as keys
+            from jsonb_array_elements(p_tables) with ordinality x(e, i) order by i loop
+          perform public.app_placement_move_catch_up_table(p_move, r.name, r.keys, 'verify', false);
+        end loop;
+        select x.counts into v_counts from public.placement_moves x where x.id = p_move;
+        for r in select c.relname::text as t from pg_class c
+            where c.relnamespace = public.app_tenant_schema_name(m.org)::regnamespace and c.relkind in ('r', 'p')
+              and not c.relispartition loop
+          if v_counts -> r.t ->> 'verified' is distinct from v_xact then
+            raise exception 'placement move %: % was not verified by the catch-up', p_move, r.t
+              using errcode = 'object_not_in_prerequisite_state';
+          end if;
+        end loop;
+        -- The new horizon: this transaction's snapshot (repeatable read: the one every statement read by).
+        update public.placement_moves x set copy_xmin = pg_snapshot_xmin(pg_current_snapshot()), updated_at = now(),
+            progress = jsonb_set(x.progress, '{catch_up}', jsonb_build_object(
+              'rounds', coalesce((x.progress #>> '{catch_up,rounds}')::int, 0) + 1,
+              'upserted', v_up, 'deleted', v_del))
+          where x.id = p_move;
+      end if;
+      return jsonb_build_object('upserted', v_up, 'deleted', v_del);
+    end $$`.execute(db);
+}
