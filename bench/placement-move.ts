@@ -51,6 +51,8 @@ try {
       if (ms > (slowest.get(org) ?? 0)) slowest.set(org, ms);
     }
   };
+  const delta = (m: { counts: Record<string, { delta?: number }> | null }) =>
+    Object.values(m.counts ?? {}).reduce((n, c) => n + (c.delta ?? 0), 0);
   console.log(
     `organization with ${ROWS.toLocaleString('en')} projects; ${WRITERS} writers on it and ${WRITERS} on another`,
   );
@@ -67,7 +69,8 @@ try {
     const copyMs = done.switchedAt ? done.switchedAt.getTime() - done.createdAt.getTime() : NaN;
     console.log(
       `to ${to.padEnd(6)}: ${done.step}; whole move ${(total / 1000).toFixed(1)} s (copy and settle until the switch ~${(copyMs / 1000).toFixed(1)} s); ` +
-        `FREEZE ${done.freezeMs ?? '?'} ms; slowest write: moving organization ${(slowest.get(moving) ?? 0).toFixed(0)} ms, ` +
+        `catch-up rounds before the freeze ${done.progress.catch_up?.rounds ?? '?'}; ` +
+        `FREEZE ${done.freezeMs ?? '?'} ms (rows changed since the last round: ${delta(done)}); slowest write: moving organization ${(slowest.get(moving) ?? 0).toFixed(0)} ms, ` +
         `other organization ${(slowest.get(other) ?? 0).toFixed(0)} ms; ${written} writes acknowledged so far`,
     );
   }

@@ -35,7 +35,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   await catchUp(db);
   await switchFunction(db);
   for (const fn of [
-    'app_placement_move_catch_up_table(uuid, text, text[], text, boolean)',
+    'app_placement_move_catch_up_table(uuid, text, text[], text, text)',
     'app_priv_placement_move_catch_up(uuid, jsonb, boolean)',
   ]) {
     await sql`alter function ${sql.raw(fn)} owner to ${definer}`.execute(db);
@@ -53,22 +53,44 @@ const CHECKSUM = sql.raw(
 );
 
 /**
- * One phase of one table's catch-up (a helper: executable by no role, called by the definer functions).
- * `upsert`: the source rows changed since the horizon (before the freeze, also those missing from the
- * target) upserted; their checksum compared with the target's rows of the same keys. `delete`: the target's
- * rows gone from the source deleted (under the lock: only when the row counts say some are), the counts
- * compared (under the lock). `verify` (before the freeze): every row's count and checksum compared.
- * `audit_pending` (its ids are reassigned by the admission trigger) is copied whole at `upsert`.
- * Each comparison is recorded in the move's `counts` with the transaction that made it.
+ * One phase of one table's catch-up (a helper: executable by no role, called by the definer functions);
+ * `p_mode`: `first` (the first round after the copy), `round` (a later one), `frozen` (under the lock).
+ * `upsert`: the source rows changed since the horizon (in the first round, also those missing from the
+ * target: a child the copy skipped since its parent was not there yet) upserted; their checksum compared
+ * with the target's rows of the same keys. `delete`: the row counts compared; the target then holds every
+ * source row, so it has more exactly when some were deleted from the source: only then are they looked for
+ * by key and deleted, and the counts compared again. `verify` (the first round only): every row's count
+ * and checksum compared, which the copy is verified by. `audit_pending` (its ids are reassigned by the
+ * admission trigger) is copied whole at `upsert`. Each comparison is recorded in the move's `counts`
+ * with the transaction that made it (`verified` before the freeze, `frozen` under it).
  */
 async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
   await sql`create function app_placement_move_catch_up_table(p_move uuid, p_table text, p_keys text[],
-      p_phase text, p_frozen boolean) returns integer ${sql.raw(DEFINER)} as $$
+      p_phase text, p_mode text) returns integer ${sql.raw(DEFINER)} as $$
     declare m record; t record; v_n integer := 0; v_x xid; v_cond text; v_cols text; v_keys jsonb;
-      v_sn bigint; v_ss text; v_dn bigint; v_ds text; v_entry jsonb; v_xact text := pg_current_xact_id()::text;
-      v_dkeys text;
+      v_sn bigint; v_ss text; v_dn bigint; v_ds text; v_xact text := pg_current_xact_id()::text;
+      v_dkeys text; v_src_any boolean; v_dst_any boolean;
     begin
       select * into m from public.app_placement_move_sides(p_move);
+      -- Most placed tables hold none of an organization's rows: two index probes settle those (the
+      -- freeze's fixed cost is mostly the planning of the statements below, table after table).
+      if to_regclass(format('%I.%I', public.app_tenant_schema_name(m.org), p_table)) is null then
+        raise exception 'not a placed table of the organization: %', p_table using errcode = 'invalid_parameter_value';
+      end if;
+      if p_phase in ('upsert', 'delete') then
+        execute format('select exists (select 1 from %I.%I s where s.organization_id = $1),
+            exists (select 1 from %I.%I d where d.organization_id = $1)', m.src, p_table, m.dst, p_table)
+          into v_src_any, v_dst_any using m.org;
+        if not v_src_any and (p_phase = 'upsert' or not v_dst_any) then
+          if p_phase = 'delete' then
+            update public.placement_moves x set counts = coalesce(x.counts, '{}') || jsonb_build_object(p_table,
+                coalesce(x.counts -> p_table, '{}') || jsonb_build_object('rows', 0,
+                  case when p_mode = 'frozen' then 'frozen' else 'verified' end, v_xact))
+              where x.id = p_move;
+          end if;
+          return 0;
+        end if;
+      end if;
       select * into t from public.app_placement_move_table(m.org, m.dst, p_table, p_keys);
       v_x := ((m.copy_xmin::text::bigint % 4294967296)::text)::xid;
       v_dkeys := (select string_agg('d.' || quote_ident(n), ', ') from unnest(p_keys) n);
@@ -81,7 +103,7 @@ async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
         v_n := 0; -- copied whole each time: no measure of what changed
       elsif p_phase = 'upsert' then
         v_cond := 'age(s.xmin) <= age($2)';
-        if not p_frozen then
+        if p_mode = 'first' then
           v_cond := v_cond || format(' or not exists (select 1 from %I.%I d where d.organization_id = $1 and (%s) = (%s))',
             m.dst, p_table, v_dkeys, t.skeys);
         end if;
@@ -104,33 +126,28 @@ async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
               p_move, p_table, v_sn, m.src, v_dn, m.dst using errcode = 'data_exception';
           end if;
         end if;
-        if p_frozen then
-          update public.placement_moves x set counts = coalesce(x.counts, '{}') || jsonb_build_object(p_table,
-              coalesce(x.counts -> p_table, '{}') || jsonb_build_object('delta', v_n))
-            where x.id = p_move;
-        end if;
+        update public.placement_moves x set counts = coalesce(x.counts, '{}') || jsonb_build_object(p_table,
+            coalesce(x.counts -> p_table, '{}') || jsonb_build_object('delta', v_n))
+          where x.id = p_move;
       elsif p_phase = 'delete' then
-        if p_frozen then
-          execute format('select count(*) from %I.%I s where s.organization_id = $1', m.src, p_table)
-            into v_sn using m.org;
-          execute format('select count(*) from %I.%I s where s.organization_id = $1', m.dst, p_table)
-            into v_dn using m.org;
-        end if;
-        if p_table <> 'audit_pending' and (not p_frozen or v_dn <> v_sn) then
+        execute format('select count(*) from %I.%I s where s.organization_id = $1', m.src, p_table)
+          into v_sn using m.org;
+        execute format('select count(*) from %I.%I s where s.organization_id = $1', m.dst, p_table)
+          into v_dn using m.org;
+        if p_table <> 'audit_pending' and v_dn <> v_sn then
           execute format('delete from %I.%I d where d.organization_id = $1 and not exists (
               select 1 from %I.%I s where s.organization_id = $1 and (%s) = (%s))', m.dst, p_table, m.src, p_table,
             t.skeys, v_dkeys) using m.org;
           get diagnostics v_n = row_count;
         end if;
-        if p_frozen then
-          if v_sn <> v_dn - v_n then
-            raise exception 'placement move %: % differs after the catch-up (% rows in %, % in %)',
-              p_move, p_table, v_sn, m.src, v_dn - v_n, m.dst using errcode = 'data_exception';
-          end if;
-          update public.placement_moves x set counts = coalesce(x.counts, '{}') || jsonb_build_object(p_table,
-              coalesce(x.counts -> p_table, '{}') || jsonb_build_object('rows', v_sn, 'frozen', v_xact))
-            where x.id = p_move;
+        if v_sn <> v_dn - v_n then
+          raise exception 'placement move %: % differs after the catch-up (% rows in %, % in %)',
+            p_move, p_table, v_sn, m.src, v_dn - v_n, m.dst using errcode = 'data_exception';
         end if;
+        update public.placement_moves x set counts = coalesce(x.counts, '{}') || jsonb_build_object(p_table,
+            coalesce(x.counts -> p_table, '{}') || jsonb_build_object('rows', v_sn,
+              case when p_mode = 'frozen' then 'frozen' else 'verified' end, v_xact))
+          where x.id = p_move;
       else
         execute format('select %s from %I.%I x where x.organization_id = $1', ${CHECKSUM},
           m.src, p_table) into v_sn, v_ss using m.org;
@@ -141,7 +158,7 @@ async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
             p_move, p_table, v_sn, m.src, v_dn, m.dst using errcode = 'data_exception';
         end if;
         update public.placement_moves x set counts = coalesce(x.counts, '{}') || jsonb_build_object(p_table,
-            jsonb_build_object('rows', v_sn, 'checksum', v_ss, 'verified', v_xact))
+            coalesce(x.counts -> p_table, '{}') || jsonb_build_object('rows', v_sn, 'checksum', v_ss))
           where x.id = p_move;
       end if;
       perform set_config('app.placement_move', '', true);
@@ -151,17 +168,18 @@ async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
 
 /**
  * A catch-up of every placed table (`p_tables`: `[{name, keys}]`, parents before children): upserts in
- * that order, deletions in the reverse, then (before the freeze) the verification. Before the freeze
- * (`p_frozen` false): ONE repeatable-read transaction, and it ends by recording the new horizon, the xmin
- * of that transaction's snapshot, once every table of the organization's schema is verified in it. Under
- * the freeze (`p_frozen` true): read committed (every statement sees what committed before the lock),
- * the move lock taken first. Answers `{upserted, deleted}`.
+ * that order, deletions in the reverse, then (the first round only) every row's checksum. Before the
+ * freeze (`p_frozen` false): ONE repeatable-read transaction, and it ends by recording the new horizon, the
+ * xmin of that transaction's snapshot, once every table of the organization's schema is compared in it.
+ * Under the freeze (`p_frozen` true): read committed (every statement sees what committed before the
+ * lock), the move lock taken first. Answers `{upserted, deleted, verified, ms}` (`verified`: every row's
+ * checksum was compared).
  */
 async function catchUp(db: Kysely<unknown>): Promise<void> {
   await sql`create function app_priv_placement_move_catch_up(p_move uuid, p_tables jsonb, p_frozen boolean)
     returns jsonb ${sql.raw(DEFINER)} as $$
     declare m record; r record; v_up bigint := 0; v_del bigint := 0; v_counts jsonb; v_isolation text;
-      v_xact text := pg_current_xact_id()::text;
+      v_mode text; v_xact text := pg_current_xact_id()::text; v_t0 timestamptz := clock_timestamp();
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('a placement move'))}
       select * into m from public.app_placement_move_sides(p_move);
       if m.org is null then
@@ -178,20 +196,26 @@ async function catchUp(db: Kysely<unknown>): Promise<void> {
       end if;
       if p_frozen then
         perform pg_advisory_xact_lock(public.app_placement_move_key(m.org));
+        v_mode := 'frozen';
+      else
+        select case when coalesce((x.progress #>> '{catch_up,rounds}')::int, 0) = 0 then 'first' else 'round' end
+          into v_mode from public.placement_moves x where x.id = p_move;
       end if;
       for r in select e ->> 'name' as name, array(select jsonb_array_elements_text(e -> 'keys')) as keys
           from jsonb_array_elements(p_tables) with ordinality x(e, i) order by i loop
-        v_up := v_up + public.app_placement_move_catch_up_table(p_move, r.name, r.keys, 'upsert', p_frozen);
+        v_up := v_up + public.app_placement_move_catch_up_table(p_move, r.name, r.keys, 'upsert', v_mode);
       end loop;
       for r in select e ->> 'name' as name, array(select jsonb_array_elements_text(e -> 'keys')) as keys
           from jsonb_array_elements(p_tables) with ordinality x(e, i) order by i desc loop
-        v_del := v_del + public.app_placement_move_catch_up_table(p_move, r.name, r.keys, 'delete', p_frozen);
+        v_del := v_del + public.app_placement_move_catch_up_table(p_move, r.name, r.keys, 'delete', v_mode);
       end loop;
-      if not p_frozen then
+      if v_mode = 'first' then
         for r in select e ->> 'name' as name, array(select jsonb_array_elements_text(e -> 'keys')) as keys
             from jsonb_array_elements(p_tables) with ordinality x(e, i) order by i loop
-          perform public.app_placement_move_catch_up_table(p_move, r.name, r.keys, 'verify', false);
+          perform public.app_placement_move_catch_up_table(p_move, r.name, r.keys, 'verify', v_mode);
         end loop;
+      end if;
+      if not p_frozen then
         select x.counts into v_counts from public.placement_moves x where x.id = p_move;
         for r in select c.relname::text as t from pg_class c
             where c.relnamespace = public.app_tenant_schema_name(m.org)::regnamespace and c.relkind in ('r', 'p')
@@ -208,6 +232,7 @@ async function catchUp(db: Kysely<unknown>): Promise<void> {
               'upserted', v_up, 'deleted', v_del))
           where x.id = p_move;
       end if;
-      return jsonb_build_object('upserted', v_up, 'deleted', v_del);
+      return jsonb_build_object('upserted', v_up, 'deleted', v_del, 'verified', v_mode = 'first',
+        'ms', round(extract(epoch from clock_timestamp() - v_t0) * 1000, 1));
     end $$`.execute(db);
 }

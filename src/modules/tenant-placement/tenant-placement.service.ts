@@ -36,9 +36,9 @@ export interface PlacementMoveDeps {
    *  gives up, and tries again, up to `switchAttempts` (default 3) times. */
   readonly lockTimeoutMs?: number;
   readonly switchAttempts?: number;
-  /** Catch-up rounds before the freeze (each synchronizes and verifies every table, without the lock)
-   *  go on until one finds at most `catchUpRows` rows changed (default 500), finds no fewer than the
-   *  round before, or `catchUpRounds` (default 5) have run: the freeze then has only what changed since. */
+  /** Catch-up rounds before the freeze (each synchronizes and compares every table, without the lock)
+   *  go on until one finds at most `catchUpRows` rows changed (default 100), finds no fewer than the
+   *  round before, or `catchUpRounds` (default 8) have run: the freeze then has only what changed since. */
   readonly catchUpRows?: number;
   readonly catchUpRounds?: number;
   readonly log?: Logger;
@@ -46,6 +46,8 @@ export interface PlacementMoveDeps {
   readonly onStep?: (move: PlacementMove) => void;
   /** TEST ONLY: runs after each step is recorded; a throw there is a crash between steps. */
   readonly afterStep?: (move: PlacementMove) => Promise<void> | void;
+  /** TEST ONLY: runs after the last catch-up round, before the freeze (writes the freeze must carry). */
+  readonly beforeFreeze?: () => Promise<void>;
   /** TEST ONLY: runs inside the switch transaction, the lock held, before COMMIT (a longer freeze). */
   readonly duringFreeze?: () => Promise<void>;
 }
@@ -117,12 +119,14 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
 
   /**
    * Catch-up rounds before the freeze, each one repeatable-read transaction (migration 0050): the target
-   * brought to the source as the round's snapshot sees it, verified, that snapshot recorded as the
-   * horizon. Repeated while the organization's writes during a round leave a sizeable delta.
+   * brought to the source as the round's snapshot sees it and compared (the first round after the copy:
+   * every row's checksum; later ones: the rows changed and the counts), that snapshot recorded as the
+   * horizon. Repeated while the organization's writes during a round leave a sizeable delta: what the
+   * freeze synchronizes is what was written during the last round.
    */
   async function catchUpBeforeFreeze(m: PlacementMove, list: MoveTable[]): Promise<void> {
-    const enough = deps.catchUpRows ?? 500;
-    const rounds = deps.catchUpRounds ?? 5;
+    const enough = deps.catchUpRows ?? 100;
+    const rounds = deps.catchUpRounds ?? 8;
     let before = Infinity;
     for (let round = 1; round <= rounds; round++) {
       const c = await owner.connect();
@@ -147,6 +151,7 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
   async function switchOver(m: PlacementMove): Promise<void> {
     const list = await tables();
     await catchUpBeforeFreeze(m, list);
+    await deps.beforeFreeze?.();
     const attempts = deps.switchAttempts ?? 3;
     for (let attempt = 1; ; attempt++) {
       const c = await owner.connect();

@@ -104,20 +104,29 @@ export async function copyBatch(
   return res.rows[0]!;
 }
 
+/** What a catch-up did: rows upserted and deleted; `verified` when it compared every row's checksum (the
+ *  first round after the copy); its duration in the database. */
+export interface CatchUpResult {
+  readonly upserted: number;
+  readonly deleted: number;
+  readonly verified: boolean;
+  readonly ms: number;
+}
+
 /**
  * A catch-up of every placed table (`tables`, parents before children; migration 0050). Before the freeze
- * (`frozen` false) the caller's transaction must be REPEATABLE READ: the round synchronizes, verifies every
- * table's count and checksum, and records its snapshot as the move's new horizon. Under the freeze
- * (`frozen` true, READ COMMITTED): the move lock taken, only the rows changed since the horizon
- * synchronized and compared, the row counts compared. Answers how many rows were upserted and deleted.
+ * (`frozen` false) the caller's transaction must be REPEATABLE READ: the round synchronizes the rows
+ * changed since the move's horizon, compares them and every table's row count (the first round: every
+ * row's checksum), and records its snapshot as the new horizon. Under the freeze (`frozen` true, READ
+ * COMMITTED): the move lock taken, the same for the rows changed since the last round.
  */
 export async function catchUp(
   owner: pg.ClientBase,
   moveId: string,
   tables: readonly { name: string; keys: readonly string[] }[],
   frozen: boolean,
-): Promise<{ upserted: number; deleted: number }> {
-  const res = await owner.query<{ r: { upserted: number; deleted: number } }>(
+): Promise<CatchUpResult> {
+  const res = await owner.query<{ r: CatchUpResult }>(
     'select app_priv_placement_move_catch_up($1, $2, $3) as r',
     [moveId, JSON.stringify(tables.map((t) => ({ name: t.name, keys: t.keys }))), frozen],
   );
