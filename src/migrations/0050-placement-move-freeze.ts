@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { MigrationContext } from '../platform/tenancy/migration-helpers.js';
 import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
 import { switchFunction } from './0050-placement-move-switch.js';
+import { moveLocks } from './0050-placement-move-locks.js';
 
 /**
  * Issue 13, online moves: a write freeze for the final delta only (docs/isolation-models.md, "Online
@@ -10,22 +11,23 @@ import { switchFunction } from './0050-placement-move-switch.js';
  *
  * - Before the freeze, `app_priv_placement_move_catch_up(move, tables, false)` runs rounds, each ONE
  *   repeatable-read transaction (one snapshot S): the rows changed since the move's horizon (`xmin` not
- *   older than `copy_xmin`) and the rows missing from the target are upserted, the target's rows gone from
- *   the source deleted, then every table's row count and checksum compared in source and target (a
- *   difference fails the round, which changes nothing). The round records the new horizon: the xmin of S.
- *   So after a round, the target holds exactly the source as S saw it, verified.
+ *   older than `copy_xmin`; in the first round after the copy also the rows missing from the target) are
+ *   upserted and their checksums compared with the target's; the row counts compared, and the target's
+ *   rows gone from the source deleted when they differ; in the first round, every row's checksum compared
+ *   (the copy's verification). A difference fails the round, which changes nothing. The round records the
+ *   new horizon, the xmin of S: after it, the target holds exactly the source as S saw it.
  * - The freeze (`catch_up(move, tables, true)` then `switch`, one read-committed transaction, the move
- *   lock held exclusively) synchronizes what changed since the last round only: a row the source holds now
+ *   lock held exclusively) does the same for what changed since the last round: a row the source holds now
  *   that S did not see, or saw otherwise, was written by a transaction S did not see, whose xid is not
- *   older than S's xmin; so the rows whose xmin is not older than the horizon are upserted (and their
- *   checksum compared with the target's rows of the same keys). Deletions: the target holds every source
- *   row (each one is either unchanged since S, so in the target, or just upserted), so the target has
- *   more rows than the source exactly when some were deleted; then, only then, they are found by key. The
- *   row counts are compared. What the lock holds is a scan of the organization's `xmin` and keys (no row
- *   contents), plus the final delta.
+ *   older than S's xmin. Deletions: the target holds every source row (each one is either unchanged since
+ *   S, so in the target, or just upserted), so the target has more rows exactly when some were deleted;
+ *   then, only then, they are looked for by key. What the lock holds is a scan of the organization's
+ *   `xmin` and a row count on each side (no row contents), plus the final delta.
  * - `app_priv_placement_move_switch` (re-created) refuses unless every table of the organization's schema
  *   was caught up under the lock in its own transaction, and no longer re-checksums every row.
  * - `app_priv_placement_move_sync` (0040's catch-up, superseded) is dropped.
+ * - The definer's per-organization paths take the move lock too (0050-placement-move-locks.ts): a
+ *   worker's write for a moving organization waits out the freeze like a request's.
  */
 export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
   const definer = sql.id(ctx.roles.definer);
@@ -34,6 +36,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   await tableCatchUp(db);
   await catchUp(db);
   await switchFunction(db);
+  await moveLocks(db);
   for (const fn of [
     'app_placement_move_catch_up_table(uuid, text, text[], text, text)',
     'app_priv_placement_move_catch_up(uuid, jsonb, boolean)',
@@ -67,9 +70,9 @@ const CHECKSUM = sql.raw(
 async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
   await sql`create function app_placement_move_catch_up_table(p_move uuid, p_table text, p_keys text[],
       p_phase text, p_mode text) returns integer ${sql.raw(DEFINER)} as $$
-    declare m record; t record; v_n integer := 0; v_x xid; v_cond text; v_cols text; v_keys jsonb;
+    declare m record; t record; v_n integer := 0; v_x xid; v_cond text; v_cols text;
       v_sn bigint; v_ss text; v_dn bigint; v_ds text; v_xact text := pg_current_xact_id()::text;
-      v_dkeys text; v_src_any boolean; v_dst_any boolean;
+      v_dkeys text; v_src_any boolean; v_dst_any boolean; v_total bigint; v_rows jsonb;
     begin
       select * into m from public.app_placement_move_sides(p_move);
       -- Most placed tables hold none of an organization's rows: two index probes settle those (the
@@ -107,31 +110,40 @@ async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
           v_cond := v_cond || format(' or not exists (select 1 from %I.%I d where d.organization_id = $1 and (%s) = (%s))',
             m.dst, p_table, v_dkeys, t.skeys);
         end if;
-        execute format('with b as materialized (select %s from %I.%I s where s.organization_id = $1 and (%s)),
-            i as (insert into %I.%I as d (%s) select %s from b %s returning 1)
-          select %s, coalesce(jsonb_agg(jsonb_build_array(%s)), ''[]'') from b x',
-          t.scols, m.src, p_table, v_cond, m.dst, p_table, t.cols,
-          (select string_agg('b.' || quote_ident(n), ', ') from unnest(t.names) n), t.tail,
-          ${CHECKSUM}, (select string_agg('x.' || quote_ident(n) || '::text', ', ') from unnest(p_keys) n))
-          into v_sn, v_ss, v_keys using m.org, v_x;
+        -- ONE scan of the organization's rows: their count, and the changed ones (as jsonb: a second
+        -- statement reads them, and a CTE over every row would copy them all).
+        execute format('select count(*), count(*) filter (where %s),
+            coalesce(sum(hashtextextended((to_jsonb(s) - ''pending_id'')::text, 0)::numeric) filter (where %s), 0)::text,
+            coalesce(jsonb_agg(to_jsonb(s)) filter (where %s), ''[]'')
+          from %I.%I s where s.organization_id = $1', v_cond, v_cond, v_cond, m.src, p_table)
+          into v_total, v_sn, v_ss, v_rows using m.org, v_x;
         v_n := v_sn;
         if v_n > 0 then
-          execute format('select %s from (select %s from %I.%I d where d.organization_id = $1 and (%s) in (
-              select %s from (select array(select jsonb_array_elements_text(e)) as a
-                from jsonb_array_elements($2) e) k)) x',
-            ${CHECKSUM}, t.cols, m.dst, p_table, v_dkeys, replace(t.casts, '$2[', 'k.a['))
-            into v_dn, v_ds using m.org, v_keys;
+          execute format('insert into %I.%I as d (%s) select %s from jsonb_populate_recordset(null::%I.%I, $2) b %s',
+            m.dst, p_table, t.cols, (select string_agg('b.' || quote_ident(n), ', ') from unnest(t.names) n),
+            m.dst, p_table, t.tail) using m.org, v_rows;
+          execute format('select %s from %I.%I x where x.organization_id = $1 and (%s) in (
+              select %s from jsonb_populate_recordset(null::%I.%I, $2) b)',
+            ${CHECKSUM}, m.dst, p_table, (select string_agg('x.' || quote_ident(n), ', ') from unnest(p_keys) n),
+            t.bkeys, m.dst, p_table) into v_dn, v_ds using m.org, v_rows;
           if v_sn <> v_dn or v_ss <> v_ds then
             raise exception 'placement move %: % differs after the catch-up (% rows changed in %, % found in %)',
               p_move, p_table, v_sn, m.src, v_dn, m.dst using errcode = 'data_exception';
           end if;
         end if;
         update public.placement_moves x set counts = coalesce(x.counts, '{}') || jsonb_build_object(p_table,
-            coalesce(x.counts -> p_table, '{}') || jsonb_build_object('delta', v_n))
+            coalesce(x.counts -> p_table, '{}') || jsonb_build_object('delta', v_n, 'source_rows', v_total,
+              'counted', v_xact))
           where x.id = p_move;
       elsif p_phase = 'delete' then
-        execute format('select count(*) from %I.%I s where s.organization_id = $1', m.src, p_table)
-          into v_sn using m.org;
+        -- The source's count from this transaction's upsert phase (the same snapshot before the freeze;
+        -- under it, the lock holds the organization's writers off), else counted now.
+        select (x.counts -> p_table ->> 'source_rows')::bigint into v_sn from public.placement_moves x
+          where x.id = p_move and x.counts -> p_table ->> 'counted' = v_xact;
+        if v_sn is null then
+          execute format('select count(*) from %I.%I s where s.organization_id = $1', m.src, p_table)
+            into v_sn using m.org;
+        end if;
         execute format('select count(*) from %I.%I s where s.organization_id = $1', m.dst, p_table)
           into v_dn using m.org;
         if p_table <> 'audit_pending' and v_dn <> v_sn then
@@ -145,7 +157,7 @@ async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
             p_move, p_table, v_sn, m.src, v_dn - v_n, m.dst using errcode = 'data_exception';
         end if;
         update public.placement_moves x set counts = coalesce(x.counts, '{}') || jsonb_build_object(p_table,
-            coalesce(x.counts -> p_table, '{}') || jsonb_build_object('rows', v_sn,
+            (coalesce(x.counts -> p_table, '{}') - 'source_rows' - 'counted') || jsonb_build_object('rows', v_sn,
               case when p_mode = 'frozen' then 'frozen' else 'verified' end, v_xact))
           where x.id = p_move;
       else

@@ -230,6 +230,49 @@ describe('placement moves: resume, abort and the freeze', () => {
     expect(await rows('public', org)).toBe(20);
   });
 
+  it('the definer’s per-organization paths (the worker’s writes) wait out the freeze, then resolve the new placement', async () => {
+    const org = await newOrg();
+    const worker = await connect(db.adminUrl); // stands in for a worker function's transaction
+    const waiting = async (pid: number) => {
+      for (;;) {
+        const r = await admin.query(
+          `select 1 from pg_locks where pid = $1 and locktype = 'advisory' and not granted`,
+          [pid],
+        );
+        if (r.rowCount) return;
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    };
+    let path: Promise<string> | undefined;
+    let schemas: Promise<string[]> | undefined;
+    const made = testMoveService(db.migrationUrl, db.roles, [tenancy], {
+      settleMs: 50,
+      duringFreeze: async () => {
+        const pid = (await worker.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+        path = worker
+          .query<{ p: string }>('select app_placement_search_path($1) as p', [org])
+          .then((r) => r.rows[0]!.p);
+        await waiting(pid);
+        const other = await connect(db.adminUrl);
+        const pid2 = (await other.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+        schemas = other
+          .query<{ s: string }>('select s from app_placement_schemas() s')
+          .then((r) => r.rows.map((x) => x.s))
+          .finally(() => other.end());
+        await waiting(pid2);
+      },
+    });
+    pools.push(made.owner);
+    try {
+      const done = await made.service.run((await made.service.start(org, 'schema', 'test')).id);
+      expect(done.step).toBe('done');
+      expect(await path).toContain(tenantSchemaName(org));
+      expect(await schemas).toContain(tenantSchemaName(org));
+    } finally {
+      await worker.end();
+    }
+  });
+
   it('refuses database and region targets, a second move to another target, and a move to where it is', async () => {
     const org = await newOrg();
     const e = engine();
