@@ -11,7 +11,8 @@ import { moveLocks } from './0050-placement-move-locks.js';
  *
  * - Before the freeze, `app_priv_placement_move_catch_up(move, tables, false)` runs rounds, each ONE
  *   repeatable-read transaction (one snapshot S): the rows changed since the move's horizon (`xmin` not
- *   older than `copy_xmin`; in the first round after the copy also the rows missing from the target) are
+ *   older than `copy_xmin`, and the rows missing from the target: a child the copy skipped as its parent was
+ *   not there yet, or a row a cross-tenant job deleted from `public` as the target) are
  *   upserted and their checksums compared with the target's; the row counts compared, and the target's
  *   rows gone from the source deleted when they differ; in the first round, every row's checksum compared
  *   (the copy's verification). A difference fails the round, which changes nothing. The round records the
@@ -58,7 +59,7 @@ const CHECKSUM = sql.raw(
 /**
  * One phase of one table's catch-up (a helper: executable by no role, called by the definer functions);
  * `p_mode`: `first` (the first round after the copy), `round` (a later one), `frozen` (under the lock).
- * `upsert`: the source rows changed since the horizon (in the first round, also those missing from the
+ * `upsert`: the source rows changed since the horizon (before the freeze, also those missing from the
  * target: a child the copy skipped since its parent was not there yet) upserted; their checksum compared
  * with the target's rows of the same keys. `delete`: the row counts compared; the target then holds every
  * source row, so it has more exactly when some were deleted from the source: only then are they looked for
@@ -106,7 +107,7 @@ async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
         v_n := 0; -- copied whole each time: no measure of what changed
       elsif p_phase = 'upsert' then
         v_cond := 'age(s.xmin) <= age($2)';
-        if p_mode = 'first' then
+        if p_mode <> 'frozen' then
           v_cond := v_cond || format(' or not exists (select 1 from %I.%I d where d.organization_id = $1 and (%s) = (%s))',
             m.dst, p_table, v_dkeys, t.skeys);
         end if;
