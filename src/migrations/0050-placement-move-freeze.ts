@@ -9,21 +9,22 @@ import { moveLocks } from './0050-placement-move-locks.js';
  * moves"). Migration 0040's switch re-synchronized and re-checksummed every row of the organization with
  * its move lock held, so the freeze grew with the organization (2.6 s for 100,000 rows). Now:
  *
- * - Before the freeze, `app_priv_placement_move_catch_up(move, tables, false)` runs rounds, each ONE
- *   repeatable-read transaction (one snapshot S): the rows changed since the move's horizon (`xmin` not
- *   older than `copy_xmin`, and the rows missing from the target: a child the copy skipped as its parent was
- *   not there yet, or a row a cross-tenant job deleted from `public` as the target) are
- *   upserted and their checksums compared with the target's; the row counts compared, and the target's
- *   rows gone from the source deleted when they differ; in the first round, every row's checksum compared
- *   (the copy's verification). A difference fails the round, which changes nothing. The round records the
- *   new horizon, the xmin of S: after it, the target holds exactly the source as S saw it.
- * - The freeze (`catch_up(move, tables, true)` then `switch`, one read-committed transaction, the move
- *   lock held exclusively) does the same for what changed since the last round: a row the source holds now
- *   that S did not see, or saw otherwise, was written by a transaction S did not see, whose xid is not
- *   older than S's xmin. Deletions: the target holds every source row (each one is either unchanged since
- *   S, so in the target, or just upserted), so the target has more rows exactly when some were deleted;
- *   then, only then, they are looked for by key. What the lock holds is a scan of the organization's
- *   `xmin` and a row count on each side (no row contents), plus the final delta.
+ * - Before the freeze, `app_priv_placement_move_catch_up(move, tables, false, full)` runs rounds, each ONE
+ *   repeatable-read transaction (one snapshot S): the rows changed since the last round (written by a
+ *   transaction the last round's snapshot did not see; the first round: `xmin` not older than the copy's
+ *   horizon) are upserted and their checksums compared with the target's rows of the same keys; the row
+ *   counts compared, and the target's rows gone from the source deleted when they differ. A FULL round
+ *   (the first after the copy, and the first of every run of the step, so a re-run heals) also upserts the
+ *   source rows missing from the target (a child the copy skipped as its parent was not there yet) and
+ *   compares every row's checksum (the copy's verification). A difference fails the round, which changes
+ *   nothing. The round records S: after it, the target holds exactly the source as S saw it.
+ * - The freeze (`catch_up(move, tables, true, false)` then `switch`, one read-committed transaction, the
+ *   move lock held exclusively) does the same for what changed since the last round: a row the source
+ *   holds now that S did not see, or saw otherwise, was written by a transaction S did not see.
+ *   Deletions: the target holds every source row (each one is either unchanged since S, so in the target,
+ *   or just upserted), so the target has more rows exactly when some were deleted; then, only then, they
+ *   are looked for by key. What the lock holds is one scan of the organization's rows' `xmin` in the
+ *   source and a row count of the target (no row contents), plus the final delta.
  * - `app_priv_placement_move_switch` (re-created) refuses unless every table of the organization's schema
  *   was caught up under the lock in its own transaction, and no longer re-checksums every row.
  * - `app_priv_placement_move_sync` (0040's catch-up, superseded) is dropped.
@@ -34,18 +35,21 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   const definer = sql.id(ctx.roles.definer);
   const owner = sql.id(ctx.roles.owner);
   await sql`drop function if exists app_priv_placement_move_sync(uuid, text, text[], text)`.execute(db);
+  // The last catch-up round's snapshot: what the next round and the freeze synchronize is exactly what it
+  // did not see.
+  await sql`alter table placement_moves add column catch_up_snapshot pg_snapshot`.execute(db);
   await tableCatchUp(db);
   await catchUp(db);
   await switchFunction(db);
   await moveLocks(db);
   for (const fn of [
     'app_placement_move_catch_up_table(uuid, text, text[], text, text)',
-    'app_priv_placement_move_catch_up(uuid, jsonb, boolean)',
+    'app_priv_placement_move_catch_up(uuid, jsonb, boolean, boolean)',
   ]) {
     await sql`alter function ${sql.raw(fn)} owner to ${definer}`.execute(db);
     await sql`revoke all on function ${sql.raw(fn)} from public`.execute(db);
   }
-  await sql`grant execute on function app_priv_placement_move_catch_up(uuid, jsonb, boolean) to ${owner}`.execute(
+  await sql`grant execute on function app_priv_placement_move_catch_up(uuid, jsonb, boolean, boolean) to ${owner}`.execute(
     db,
   );
 }
@@ -58,12 +62,13 @@ const CHECKSUM = sql.raw(
 
 /**
  * One phase of one table's catch-up (a helper: executable by no role, called by the definer functions);
- * `p_mode`: `first` (the first round after the copy), `round` (a later one), `frozen` (under the lock).
- * `upsert`: the source rows changed since the horizon (before the freeze, also those missing from the
+ * `p_mode`: `first` (a full round: the first after the copy, or of a resumed run), `round` (a later
+ * one), `frozen` (under the lock).
+ * `upsert`: the source rows changed since the last round (in a full round, also those missing from the
  * target: a child the copy skipped since its parent was not there yet) upserted; their checksum compared
  * with the target's rows of the same keys. `delete`: the row counts compared; the target then holds every
  * source row, so it has more exactly when some were deleted from the source: only then are they looked for
- * by key and deleted, and the counts compared again. `verify` (the first round only): every row's count
+ * by key and deleted, and the counts compared again. `verify` (a full round only): every row's count
  * and checksum compared, which the copy is verified by. `audit_pending` (its ids are reassigned by the
  * admission trigger) is copied whole at `upsert`. Each comparison is recorded in the move's `counts`
  * with the transaction that made it (`verified` before the freeze, `frozen` under it).
@@ -71,7 +76,7 @@ const CHECKSUM = sql.raw(
 async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
   await sql`create function app_placement_move_catch_up_table(p_move uuid, p_table text, p_keys text[],
       p_phase text, p_mode text) returns integer ${sql.raw(DEFINER)} as $$
-    declare m record; t record; v_n integer := 0; v_x xid; v_cond text; v_cols text;
+    declare m record; t record; v_n integer := 0; v_x xid; v_cond text; v_cols text; v_snap pg_snapshot;
       v_sn bigint; v_ss text; v_dn bigint; v_ds text; v_xact text := pg_current_xact_id()::text;
       v_dkeys text; v_src_any boolean; v_dst_any boolean; v_total bigint; v_rows jsonb;
     begin
@@ -106,8 +111,17 @@ async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
             where s.organization_id = $1 order by s.pending_id', m.dst, v_cols, v_cols, m.src) using m.org;
         v_n := 0; -- copied whole each time: no measure of what changed
       elsif p_phase = 'upsert' then
+        -- Changed since the last round: written by a transaction its snapshot did not see (the xmin, in
+        -- 64 bits from the current snapshot's epoch, not visible in it). The age test first: cheap, and
+        -- it keeps rows frozen long ago (whose epoch is unknown) out. The first round has the copy's horizon only.
+        select x.catch_up_snapshot into v_snap from public.placement_moves x where x.id = p_move;
         v_cond := 'age(s.xmin) <= age($2)';
-        if p_mode <> 'frozen' then
+        if v_snap is not null then
+          v_cond := v_cond || ' and not pg_visible_in_snapshot(greatest(0, $4 - ((($4 % 4294967296) - s.xmin::text::bigint
+            + 4294967296) % 4294967296))::text::xid8, $3)';
+        end if;
+        v_cond := '(' || v_cond || ')';
+        if p_mode = 'first' then
           v_cond := v_cond || format(' or not exists (select 1 from %I.%I d where d.organization_id = $1 and (%s) = (%s))',
             m.dst, p_table, v_dkeys, t.skeys);
         end if;
@@ -117,7 +131,8 @@ async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
             coalesce(sum(hashtextextended((to_jsonb(s) - ''pending_id'')::text, 0)::numeric) filter (where %s), 0)::text,
             coalesce(jsonb_agg(to_jsonb(s)) filter (where %s), ''[]'')
           from %I.%I s where s.organization_id = $1', v_cond, v_cond, v_cond, m.src, p_table)
-          into v_total, v_sn, v_ss, v_rows using m.org, v_x;
+          into v_total, v_sn, v_ss, v_rows
+          using m.org, v_x, v_snap, pg_snapshot_xmax(pg_current_snapshot())::text::bigint;
         v_n := v_sn;
         if v_n > 0 then
           execute format('insert into %I.%I as d (%s) select %s from jsonb_populate_recordset(null::%I.%I, $2) b %s',
@@ -181,15 +196,16 @@ async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
 
 /**
  * A catch-up of every placed table (`p_tables`: `[{name, keys}]`, parents before children): upserts in
- * that order, deletions in the reverse, then (the first round only) every row's checksum. Before the
- * freeze (`p_frozen` false): ONE repeatable-read transaction, and it ends by recording the new horizon, the
- * xmin of that transaction's snapshot, once every table of the organization's schema is compared in it.
+ * that order, deletions in the reverse, then (a full round, `p_full` or the first) every row's checksum.
+ * Before the freeze (`p_frozen` false): ONE repeatable-read transaction, and it ends by recording its
+ * snapshot (and its xmin), once every table of the organization's schema is compared in it.
  * Under the freeze (`p_frozen` true): read committed (every statement sees what committed before the
  * lock), the move lock taken first. Answers `{upserted, deleted, verified, ms}` (`verified`: every row's
  * checksum was compared).
  */
 async function catchUp(db: Kysely<unknown>): Promise<void> {
-  await sql`create function app_priv_placement_move_catch_up(p_move uuid, p_tables jsonb, p_frozen boolean)
+  await sql`create function app_priv_placement_move_catch_up(p_move uuid, p_tables jsonb, p_frozen boolean,
+      p_full boolean)
     returns jsonb ${sql.raw(DEFINER)} as $$
     declare m record; r record; v_up bigint := 0; v_del bigint := 0; v_counts jsonb; v_isolation text;
       v_mode text; v_xact text := pg_current_xact_id()::text; v_t0 timestamptz := clock_timestamp();
@@ -211,7 +227,8 @@ async function catchUp(db: Kysely<unknown>): Promise<void> {
         perform pg_advisory_xact_lock(public.app_placement_move_key(m.org));
         v_mode := 'frozen';
       else
-        select case when coalesce((x.progress #>> '{catch_up,rounds}')::int, 0) = 0 then 'first' else 'round' end
+        select case when p_full or coalesce((x.progress #>> '{catch_up,rounds}')::int, 0) = 0 then 'first'
+            else 'round' end
           into v_mode from public.placement_moves x where x.id = p_move;
       end if;
       for r in select e ->> 'name' as name, array(select jsonb_array_elements_text(e -> 'keys')) as keys
@@ -239,7 +256,8 @@ async function catchUp(db: Kysely<unknown>): Promise<void> {
           end if;
         end loop;
         -- The new horizon: this transaction's snapshot (repeatable read: the one every statement read by).
-        update public.placement_moves x set copy_xmin = pg_snapshot_xmin(pg_current_snapshot()), updated_at = now(),
+        update public.placement_moves x set copy_xmin = pg_snapshot_xmin(pg_current_snapshot()),
+            catch_up_snapshot = pg_current_snapshot(), updated_at = now(),
             progress = jsonb_set(x.progress, '{catch_up}', jsonb_build_object(
               'rounds', coalesce((x.progress #>> '{catch_up,rounds}')::int, 0) + 1,
               'upserted', v_up, 'deleted', v_del))

@@ -133,7 +133,8 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
       let changed: number;
       try {
         await c.query('begin isolation level repeatable read');
-        const r = await catchUp(c, m.id, list, false);
+        // The first round of every run is full (a resumed move heals whatever happened in between).
+        const r = await catchUp(c, m.id, list, false, round === 1);
         await c.query('commit');
         changed = r.upserted + r.deleted;
         deps.log?.info({ move: m.id, round, ...r }, 'placement move: caught up before the freeze');

@@ -116,8 +116,8 @@ export interface CatchUpResult {
 /**
  * A catch-up of every placed table (`tables`, parents before children; migration 0050). Before the freeze
  * (`frozen` false) the caller's transaction must be REPEATABLE READ: the round synchronizes the rows
- * changed since the move's horizon, compares them and every table's row count (the first round: every
- * row's checksum), and records its snapshot as the new horizon. Under the freeze (`frozen` true, READ
+ * changed since the last round, compares them and every table's row count (a `full` round, and the
+ * first: also the rows missing from the target, and every row's checksum), and records its snapshot. Under the freeze (`frozen` true, READ
  * COMMITTED): the move lock taken, the same for the rows changed since the last round.
  */
 export async function catchUp(
@@ -125,10 +125,11 @@ export async function catchUp(
   moveId: string,
   tables: readonly { name: string; keys: readonly string[] }[],
   frozen: boolean,
+  full = false,
 ): Promise<CatchUpResult> {
   const res = await owner.query<{ r: CatchUpResult }>(
-    'select app_priv_placement_move_catch_up($1, $2, $3) as r',
-    [moveId, JSON.stringify(tables.map((t) => ({ name: t.name, keys: t.keys }))), frozen],
+    'select app_priv_placement_move_catch_up($1, $2, $3, $4) as r',
+    [moveId, JSON.stringify(tables.map((t) => ({ name: t.name, keys: t.keys }))), frozen, full],
   );
   return res.rows[0]!.r;
 }
