@@ -10,17 +10,18 @@ import { moveLocks } from './0050-placement-move-locks.js';
  * its move lock held, so the freeze grew with the organization (2.6 s for 100,000 rows). Now:
  *
  * - Before the freeze, `app_priv_placement_move_catch_up(move, tables, false, full)` runs rounds, each ONE
- *   repeatable-read transaction (one snapshot S): the rows changed since the last round (written by a
- *   transaction the last round's snapshot did not see; the first round: `xmin` not older than the copy's
- *   horizon) are upserted and their checksums compared with the target's rows of the same keys; the row
+ *   repeatable-read transaction (one snapshot S): the rows changed since the last round (their `xmin` not
+ *   older than the xmin of the last round's snapshot; the first round: than the copy's horizon) are upserted and their checksums compared with the target's rows of the same keys; the row
  *   counts compared, and the target's rows gone from the source deleted when they differ. A FULL round
  *   (the first after the copy, and the first of every run of the step, so a re-run heals) also upserts the
  *   source rows missing from the target (a child the copy skipped as its parent was not there yet) and
  *   compares every row's checksum (the copy's verification). A difference fails the round, which changes
- *   nothing. The round records S: after it, the target holds exactly the source as S saw it.
+ *   nothing. The round records S's xmin as the next horizon: after it, the target holds exactly the
+ *   source as S saw it.
  * - The freeze (`catch_up(move, tables, true, false)` then `switch`, one read-committed transaction, the
  *   move lock held exclusively) does the same for what changed since the last round: a row the source
- *   holds now that S did not see, or saw otherwise, was written by a transaction S did not see.
+ *   holds now that S did not see, or saw otherwise, was written by a transaction S did not see, whose xid
+ *   is therefore not older than S's xmin (a transaction older than it had ended before S).
  *   Deletions: the target holds every source row (each one is either unchanged since S, so in the target,
  *   or just upserted), so the target has more rows exactly when some were deleted; then, only then, they
  *   are looked for by key. What the lock holds is one scan of the organization's rows' `xmin` in the
@@ -35,9 +36,6 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   const definer = sql.id(ctx.roles.definer);
   const owner = sql.id(ctx.roles.owner);
   await sql`drop function if exists app_priv_placement_move_sync(uuid, text, text[], text)`.execute(db);
-  // The last catch-up round's snapshot: what the next round and the freeze synchronize is exactly what it
-  // did not see.
-  await sql`alter table placement_moves add column catch_up_snapshot pg_snapshot`.execute(db);
   await tableCatchUp(db);
   await catchUp(db);
   await switchFunction(db);
@@ -76,7 +74,7 @@ const CHECKSUM = sql.raw(
 async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
   await sql`create function app_placement_move_catch_up_table(p_move uuid, p_table text, p_keys text[],
       p_phase text, p_mode text) returns integer ${sql.raw(DEFINER)} as $$
-    declare m record; t record; v_n integer := 0; v_x xid; v_cond text; v_cols text; v_snap pg_snapshot;
+    declare m record; t record; v_n integer := 0; v_x xid; v_cond text; v_cols text;
       v_sn bigint; v_ss text; v_dn bigint; v_ds text; v_xact text := pg_current_xact_id()::text;
       v_dkeys text; v_src_any boolean; v_dst_any boolean; v_total bigint; v_rows jsonb;
     begin
@@ -111,15 +109,12 @@ async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
             where s.organization_id = $1 order by s.pending_id', m.dst, v_cols, v_cols, m.src) using m.org;
         v_n := 0; -- copied whole each time: no measure of what changed
       elsif p_phase = 'upsert' then
-        -- Changed since the last round: written by a transaction its snapshot did not see (the xmin, in
-        -- 64 bits from the current snapshot's epoch, not visible in it). The age test first: cheap, and
-        -- it keeps rows frozen long ago (whose epoch is unknown) out. The first round has the copy's horizon only.
-        select x.catch_up_snapshot into v_snap from public.placement_moves x where x.id = p_move;
+        -- Changed since the last round: written by a transaction whose xid is not older than the xmin of
+        -- that round's snapshot (every older one had ended before it). Not "not visible in that snapshot"
+        -- (pg_visible_in_snapshot): a snapshot lists top-level transactions only, so a row written in a
+        -- subtransaction (a savepoint, a PL/pgSQL exception block) of a transaction running at the round,
+        -- committed since, would pass for one the round saw, and an update of it would be missed.
         v_cond := 'age(s.xmin) <= age($2)';
-        if v_snap is not null then
-          v_cond := v_cond || ' and not pg_visible_in_snapshot(greatest(0, $4 - ((($4 % 4294967296) - s.xmin::text::bigint
-            + 4294967296) % 4294967296))::text::xid8, $3)';
-        end if;
         v_cond := '(' || v_cond || ')';
         if p_mode = 'first' then
           v_cond := v_cond || format(' or not exists (select 1 from %I.%I d where d.organization_id = $1 and (%s) = (%s))',
@@ -131,8 +126,7 @@ async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
             coalesce(sum(hashtextextended((to_jsonb(s) - ''pending_id'')::text, 0)::numeric) filter (where %s), 0)::text,
             coalesce(jsonb_agg(to_jsonb(s)) filter (where %s), ''[]'')
           from %I.%I s where s.organization_id = $1', v_cond, v_cond, v_cond, m.src, p_table)
-          into v_total, v_sn, v_ss, v_rows
-          using m.org, v_x, v_snap, pg_snapshot_xmax(pg_current_snapshot())::text::bigint;
+          into v_total, v_sn, v_ss, v_rows using m.org, v_x;
         v_n := v_sn;
         if v_n > 0 then
           execute format('insert into %I.%I as d (%s) select %s from jsonb_populate_recordset(null::%I.%I, $2) b %s',
@@ -198,7 +192,7 @@ async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
  * A catch-up of every placed table (`p_tables`: `[{name, keys}]`, parents before children): upserts in
  * that order, deletions in the reverse, then (a full round, `p_full` or the first) every row's checksum.
  * Before the freeze (`p_frozen` false): ONE repeatable-read transaction, and it ends by recording its
- * snapshot (and its xmin), once every table of the organization's schema is compared in it.
+ * snapshot's xmin as the next horizon, once every table of the organization's schema is compared in it.
  * Under the freeze (`p_frozen` true): read committed (every statement sees what committed before the
  * lock), the move lock taken first. Answers `{upserted, deleted, verified, ms}` (`verified`: every row's
  * checksum was compared).
@@ -256,8 +250,7 @@ async function catchUp(db: Kysely<unknown>): Promise<void> {
           end if;
         end loop;
         -- The new horizon: this transaction's snapshot (repeatable read: the one every statement read by).
-        update public.placement_moves x set copy_xmin = pg_snapshot_xmin(pg_current_snapshot()),
-            catch_up_snapshot = pg_current_snapshot(), updated_at = now(),
+        update public.placement_moves x set copy_xmin = pg_snapshot_xmin(pg_current_snapshot()), updated_at = now(),
             progress = jsonb_set(x.progress, '{catch_up}', jsonb_build_object(
               'rounds', coalesce((x.progress #>> '{catch_up,rounds}')::int, 0) + 1,
               'upserted', v_up, 'deleted', v_del))
