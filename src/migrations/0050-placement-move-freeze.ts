@@ -88,7 +88,9 @@ async function tableCatchUp(db: Kysely<unknown>): Promise<void> {
         execute format('select exists (select 1 from %I.%I s where s.organization_id = $1),
             exists (select 1 from %I.%I d where d.organization_id = $1)', m.src, p_table, m.dst, p_table)
           into v_src_any, v_dst_any using m.org;
-        if not v_src_any and (p_phase = 'upsert' or not v_dst_any) then
+        -- Nothing to upsert from an empty source, except audit_pending: copied whole, so emptied in the
+        -- target too when the sealer emptied the source since the last round.
+        if not v_src_any and (not v_dst_any or (p_phase = 'upsert' and p_table <> 'audit_pending')) then
           if p_phase = 'delete' then
             update public.placement_moves x set counts = coalesce(x.counts, '{}') || jsonb_build_object(p_table,
                 coalesce(x.counts -> p_table, '{}') || jsonb_build_object('rows', 0,

@@ -12,6 +12,9 @@ import { createBareOrganization } from '../organizations/organization-records.js
 import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
 import { uuidv7 } from '../../platform/ids.js';
+import { recordAudit } from '../../platform/audit/record.js';
+import { systemCtx } from '../../platform/tenancy/context.js';
+import { sealAudit } from '../../../test/support/audit.js';
 import type { MoveStep, PlacementMove } from './tenant-placement.service.js';
 
 /** Resume after a crash between steps, abort before and after the switch, and what the freeze carries. */
@@ -145,6 +148,12 @@ describe('placement moves: resume, abort and the freeze', () => {
 
   it('the freeze carries what changed after the last catch-up round: an insert, an update, a delete', async () => {
     const org = await newOrg();
+    await tenancy.withTenant(org, (t) =>
+      recordAudit(t, systemCtx(org, 'move-test'), {
+        action: 'project.noted',
+        target: { type: 'project', id: 'x' },
+      }),
+    );
     const ids = (
       await admin.query<{ id: string }>('select id from projects where organization_id = $1 order by id', [
         org,
@@ -169,6 +178,9 @@ describe('placement moves: resume, abort and the freeze', () => {
             .values({ organization_id: org, id: added, name: 'after the rounds' })
             .execute(),
         );
+        // The sealer empties the source's pending audit events into its chain (the target still holds
+        // the round's copy of them).
+        expect(await sealAudit(tenancy.withTenant, org)).toBeGreaterThan(0);
       },
     });
     pools.push(made.owner);
@@ -189,6 +201,14 @@ describe('placement moves: resume, abort and the freeze', () => {
     expect(byId.get(ids[1]!)).toBe('after the rounds');
     expect(byId.has(added)).toBe(true);
     expect(await rows('public', org)).toBe(0);
+    const audit = await admin.query<{ pending: number; sealed: number }>(
+      `select (select count(*)::int from "${tenantSchemaName(org)}".audit_pending where organization_id = $1
+                and action <> 'organization.placement_moved') as pending,
+              (select count(*)::int from "${tenantSchemaName(org)}".audit_events where organization_id = $1
+                and action = 'project.noted') as sealed`,
+      [org],
+    );
+    expect(audit.rows[0]).toEqual({ pending: 0, sealed: 1 });
   });
 
   it('the switch refuses unless every table was caught up under the lock in its transaction', async () => {
