@@ -2,10 +2,12 @@
  * Online placement moves (issue 13): the write freeze of moving one organization holding BENCH_MOVE_ROWS
  * (100,000) rows from the pooled schema to its own schema and back, while BENCH_MOVE_WRITERS writers keep
  * inserting into it and as many into another organization. Printed per direction: the copy's duration,
- * the freeze (the switch transaction under the organization's advisory lock, as the engine records it:
- * catch-up of rows newer than the copy's horizon, deletions, per-table counts and checksums, the routing
- * switch and the audit event), and the slowest write of each organization during the move (the moving
- * one's writes wait out the freeze; the other's never take the lock).
+ * the catch-up rounds before the freeze, the freeze (the switch transaction under the organization's
+ * advisory lock, as the engine records it: the rows changed since the last round synchronized and
+ * compared, the row counts compared, the routing switch and the audit event) with the rows it carried,
+ * and the slowest write of each organization during the move (the moving one's writes wait out the
+ * freeze; the other's never take the lock). Goal (issue 13): a freeze for the final delta measured in
+ * milliseconds.
  *
  * Not a ratio: there is no baseline for a move. Usage: npm run bench:placement-move
  * (env: BENCH_MOVE_ROWS, BENCH_MOVE_WRITERS, BENCH_DATABASE_URL)
@@ -51,6 +53,9 @@ try {
       if (ms > (slowest.get(org) ?? 0)) slowest.set(org, ms);
     }
   };
+  const delta = (m: { counts: Record<string, { delta?: number }> | null }) =>
+    Object.values(m.counts ?? {}).reduce((n, c) => n + (c.delta ?? 0), 0);
+  console.log('goal (issue 13): a write freeze for the final delta, measured in milliseconds');
   console.log(
     `organization with ${ROWS.toLocaleString('en')} projects; ${WRITERS} writers on it and ${WRITERS} on another`,
   );
@@ -67,7 +72,8 @@ try {
     const copyMs = done.switchedAt ? done.switchedAt.getTime() - done.createdAt.getTime() : NaN;
     console.log(
       `to ${to.padEnd(6)}: ${done.step}; whole move ${(total / 1000).toFixed(1)} s (copy and settle until the switch ~${(copyMs / 1000).toFixed(1)} s); ` +
-        `FREEZE ${done.freezeMs ?? '?'} ms; slowest write: moving organization ${(slowest.get(moving) ?? 0).toFixed(0)} ms, ` +
+        `catch-up rounds before the freeze ${done.progress.catch_up?.rounds ?? '?'}; ` +
+        `FREEZE ${done.freezeMs ?? '?'} ms (rows changed since the last round: ${delta(done)}); slowest write: moving organization ${(slowest.get(moving) ?? 0).toFixed(0)} ms, ` +
         `other organization ${(slowest.get(other) ?? 0).toFixed(0)} ms; ${written} writes acknowledged so far`,
     );
   }

@@ -12,10 +12,13 @@ import { createBareOrganization } from '../organizations/organization-records.js
 import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
 import { uuidv7 } from '../../platform/ids.js';
+import { recordAudit } from '../../platform/audit/record.js';
+import { systemCtx } from '../../platform/tenancy/context.js';
+import { sealAudit } from '../../../test/support/audit.js';
 import type { MoveStep, PlacementMove } from './tenant-placement.service.js';
 
-/** Resume after a crash between steps, and abort before and after the switch. */
-describe('placement moves: resume and abort', () => {
+/** Resume after a crash between steps, abort before and after the switch, and what the freeze carries. */
+describe('placement moves: resume, abort and the freeze', () => {
   let db: ProvisionedDatabase;
   let tenancy: Tenancy;
   let admin: pg.Client;
@@ -146,6 +149,153 @@ describe('placement moves: resume and abort', () => {
     expect(await schemaExists(org)).toBe(false);
     expect(await placement(org)).toEqual({ kind: 'pooled', state: 'active' });
     expect(await names(org)).toBe(21);
+  });
+
+  it('the freeze carries what changed after the last catch-up round: an insert, an update, a delete', async () => {
+    const org = await newOrg();
+    await tenancy.withTenant(org, (t) =>
+      recordAudit(t, systemCtx(org, 'move-test'), {
+        action: 'project.noted',
+        target: { type: 'project', id: 'x' },
+      }),
+    );
+    const ids = (
+      await admin.query<{ id: string }>('select id from projects where organization_id = $1 order by id', [
+        org,
+      ])
+    ).rows.map((r) => r.id);
+    const added = uuidv7();
+    const made = testMoveService(db.migrationUrl, db.roles, [tenancy], {
+      settleMs: 50,
+      // Moving: these take the guarded path and land in the source, after the rounds' last snapshot.
+      beforeFreeze: async () => {
+        await tenancy.withTenant(org, (t) => t.deleteFrom('projects').where('id', '=', ids[0]!).execute());
+        await tenancy.withTenant(org, (t) =>
+          t
+            .updateTable('projects')
+            .set({ description: 'after the rounds' })
+            .where('id', '=', ids[1]!)
+            .execute(),
+        );
+        await tenancy.withTenant(org, (t) =>
+          t
+            .insertInto('projects')
+            .values({ organization_id: org, id: added, name: 'after the rounds' })
+            .execute(),
+        );
+        // The sealer empties the source's pending audit events into its chain (the target still holds
+        // the round's copy of them).
+        expect(await sealAudit(tenancy.withTenant, org)).toBeGreaterThan(0);
+      },
+    });
+    pools.push(made.owner);
+    const done = await made.service.run((await made.service.start(org, 'schema', 'test')).id);
+    expect(done.step).toBe('done');
+    expect(done.progress.catch_up?.rounds).toBeGreaterThanOrEqual(1);
+    // Under the lock: exactly the update and the insert (what the last round's snapshot did not see);
+    // the deletion found by the row counts.
+    expect(done.counts?.projects?.rows).toBe(20);
+    expect(done.counts?.projects?.delta).toBe(2);
+    const there = await admin.query<{ id: string; description: string | null }>(
+      `select id::text, description from "${tenantSchemaName(org)}".projects where organization_id = $1`,
+      [org],
+    );
+    const byId = new Map(there.rows.map((r) => [r.id, r.description]));
+    expect(byId.size).toBe(20);
+    expect(byId.has(ids[0]!)).toBe(false);
+    expect(byId.get(ids[1]!)).toBe('after the rounds');
+    expect(byId.has(added)).toBe(true);
+    expect(await rows('public', org)).toBe(0);
+    const audit = await admin.query<{ pending: number; sealed: number }>(
+      `select (select count(*)::int from "${tenantSchemaName(org)}".audit_pending where organization_id = $1
+                and action <> 'organization.placement_moved') as pending,
+              (select count(*)::int from "${tenantSchemaName(org)}".audit_events where organization_id = $1
+                and action = 'project.noted') as sealed`,
+      [org],
+    );
+    expect(audit.rows[0]).toEqual({ pending: 0, sealed: 1 });
+  });
+
+  it('the switch refuses unless every table was caught up under the lock in its transaction', async () => {
+    const org = await newOrg();
+    const m = await engine('switching').start(org, 'schema', 'test');
+    await engine('switching')
+      .run(m.id)
+      .catch(() => {});
+    const owner = pools.at(-1)!;
+    const audit = JSON.stringify({ action: 'organization.placement_moved', target_id: org });
+    const tables = JSON.stringify([{ name: 'projects', keys: ['id'] }]);
+    // Before the freeze: one repeatable-read snapshot, or no catch-up.
+    await expect(
+      owner.query('select app_priv_placement_move_catch_up($1, $2, false, false)', [m.id, tables]),
+    ).rejects.toThrow(/repeatable read/);
+    const c = await owner.connect();
+    try {
+      await c.query('begin isolation level repeatable read');
+      // A round that leaves a table of the schema out records no horizon.
+      await expect(
+        c.query('select app_priv_placement_move_catch_up($1, $2, false, false)', [m.id, tables]),
+      ).rejects.toThrow(/was not verified by the catch-up/);
+      await c.query('rollback');
+      await c.query('begin');
+      await expect(
+        c.query('select app_priv_placement_move_switch($1, $2, $3)', [m.id, 'v', audit]),
+      ).rejects.toThrow(/not caught up under the lock/);
+      await c.query('rollback');
+      await c.query('begin');
+      await c.query('select app_priv_placement_move_catch_up($1, $2, true, false)', [m.id, tables]);
+      await expect(
+        c.query('select app_priv_placement_move_switch($1, $2, $3)', [m.id, 'v', audit]),
+      ).rejects.toThrow(/not caught up under the lock/);
+      await c.query('rollback');
+    } finally {
+      c.release();
+    }
+    expect((await engine().abort(m.id, 'test')).step).toBe('aborted');
+    expect(await rows('public', org)).toBe(20);
+  });
+
+  it('the definer’s per-organization paths (the worker’s writes) wait out the freeze, then resolve the new placement', async () => {
+    const org = await newOrg();
+    const worker = await connect(db.adminUrl); // stands in for a worker function's transaction
+    const waiting = async (pid: number) => {
+      for (;;) {
+        const r = await admin.query(
+          `select 1 from pg_locks where pid = $1 and locktype = 'advisory' and not granted`,
+          [pid],
+        );
+        if (r.rowCount) return;
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    };
+    let path: Promise<string> | undefined;
+    let schemas: Promise<string[]> | undefined;
+    const made = testMoveService(db.migrationUrl, db.roles, [tenancy], {
+      settleMs: 50,
+      duringFreeze: async () => {
+        const pid = (await worker.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+        path = worker
+          .query<{ p: string }>('select app_placement_search_path($1) as p', [org])
+          .then((r) => r.rows[0]!.p);
+        await waiting(pid);
+        const other = await connect(db.adminUrl);
+        const pid2 = (await other.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+        schemas = other
+          .query<{ s: string }>('select s from app_placement_schemas() s')
+          .then((r) => r.rows.map((x) => x.s))
+          .finally(() => other.end());
+        await waiting(pid2);
+      },
+    });
+    pools.push(made.owner);
+    try {
+      const done = await made.service.run((await made.service.start(org, 'schema', 'test')).id);
+      expect(done.step).toBe('done');
+      expect(await path).toContain(tenantSchemaName(org));
+      expect(await schemas).toContain(tenantSchemaName(org));
+    } finally {
+      await worker.end();
+    }
   });
 
   it('refuses database and region targets, a second move to another target, and a move to where it is', async () => {

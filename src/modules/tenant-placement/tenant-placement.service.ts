@@ -6,11 +6,11 @@ import { dropPlacementSchema, syncPlacementSchema } from '../../platform/tenancy
 import {
   advanceMove,
   beginMove,
+  catchUp,
   copyBatch,
   discardBatch,
   listMoves,
   switchMove,
-  syncTable,
   type MoveKind,
   type MoveStep,
   type PlacementMove,
@@ -36,11 +36,18 @@ export interface PlacementMoveDeps {
    *  gives up, and tries again, up to `switchAttempts` (default 3) times. */
   readonly lockTimeoutMs?: number;
   readonly switchAttempts?: number;
+  /** Catch-up rounds before the freeze (each synchronizes and compares every table, without the lock)
+   *  go on until one finds at most `catchUpRows` rows changed (default 100), finds no fewer than the
+   *  round before, or `catchUpRounds` (default 8) have run: the freeze then has only what changed since. */
+  readonly catchUpRows?: number;
+  readonly catchUpRounds?: number;
   readonly log?: Logger;
   /** Told of each step as it starts (the CLI prints it). */
   readonly onStep?: (move: PlacementMove) => void;
   /** TEST ONLY: runs after each step is recorded; a throw there is a crash between steps. */
   readonly afterStep?: (move: PlacementMove) => Promise<void> | void;
+  /** TEST ONLY: runs after the last catch-up round, before the freeze (writes the freeze must carry). */
+  readonly beforeFreeze?: () => Promise<void>;
   /** TEST ONLY: runs inside the switch transaction, the lock held, before COMMIT (a longer freeze). */
   readonly duringFreeze?: () => Promise<void>;
 }
@@ -110,16 +117,50 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     if (left > 0) await sleep(left);
   }
 
+  /**
+   * Catch-up rounds before the freeze, each one repeatable-read transaction (migration 0050): the target
+   * brought to the source as the round's snapshot sees it and compared (the first round after the copy:
+   * every row's checksum; later ones: the rows changed and the counts), that snapshot recorded as the
+   * horizon. Repeated while the organization's writes during a round leave a sizeable delta: what the
+   * freeze synchronizes is what was written during the last round.
+   */
+  async function catchUpBeforeFreeze(m: PlacementMove, list: MoveTable[]): Promise<void> {
+    const enough = deps.catchUpRows ?? 100;
+    const rounds = deps.catchUpRounds ?? 8;
+    let before = Infinity;
+    for (let round = 1; round <= rounds; round++) {
+      const c = await owner.connect();
+      let changed: number;
+      try {
+        await c.query('begin isolation level repeatable read');
+        // The first round of every run is full (a resumed move heals whatever happened in between).
+        const r = await catchUp(c, m.id, list, false, round === 1);
+        await c.query('commit');
+        changed = r.upserted + r.deleted;
+        deps.log?.info({ move: m.id, round, ...r }, 'placement move: caught up before the freeze');
+      } catch (err) {
+        await c.query('rollback').catch(() => {});
+        throw err;
+      } finally {
+        c.release();
+      }
+      if (changed <= enough || changed >= before) return;
+      before = changed;
+    }
+  }
+
   async function switchOver(m: PlacementMove): Promise<void> {
     const list = await tables();
+    await catchUpBeforeFreeze(m, list);
+    await deps.beforeFreeze?.();
     const attempts = deps.switchAttempts ?? 3;
     for (let attempt = 1; ; attempt++) {
       const c = await owner.connect();
       try {
         await c.query('begin');
         await c.query(`select set_config('lock_timeout', $1, true)`, [`${deps.lockTimeoutMs ?? 5000}ms`]);
-        for (const t of list) await syncTable(c, m.id, t.name, t.keys, 'upsert');
-        for (const t of [...list].reverse()) await syncTable(c, m.id, t.name, t.keys, 'delete');
+        // The freeze: the move lock, then only what changed since the last round.
+        await catchUp(c, m.id, list, true);
         const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
           m.organizationId,
           { kind: 'system', name: 'placement-move' },

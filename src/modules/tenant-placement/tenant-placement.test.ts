@@ -229,6 +229,9 @@ describe('online placement moves', () => {
     expect(there).toMatchObject({ step: 'done', from: 'pooled', to: 'schema' });
     expect(there.freezeMs).toBeGreaterThanOrEqual(0); // the catch-up and checks (the test's hold is after)
     expect(there.counts?.projects?.rows).toBeGreaterThan(0);
+    // Caught up and verified before the freeze; under the lock only the rows changed since (recorded).
+    expect(there.progress.catch_up?.rounds).toBeGreaterThanOrEqual(1);
+    expect(there.counts?.projects?.delta).toBeGreaterThanOrEqual(0);
     await expectExactlyOnce(schema, org, load.acked, load.deleted);
     expect(await countIn('public', 'projects', org)).toBe(0);
     expect(await countIn('public', 'audit_pending', org)).toBe(0);

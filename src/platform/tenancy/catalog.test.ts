@@ -198,7 +198,9 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_migrate_record_schema_version',
       // Where an organization's placed tables are, and every schema holding them (0038): helpers of the
       // definer's own functions, executable by no other role.
-      // An online move (0040): the move's sides and a table's SQL pieces, helpers executable by no other role.
+      // An online move (0040): the move's sides and a table's SQL pieces; one table's catch-up (0050);
+      // helpers executable by no other role.
+      'app_placement_move_catch_up_table',
       'app_placement_move_sides',
       'app_placement_move_table',
       'app_placement_schemas',
@@ -234,10 +236,10 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       // source and target from the move's record and refuses inside a tenant scope.
       'app_priv_placement_move_advance',
       'app_priv_placement_move_begin',
+      'app_priv_placement_move_catch_up',
       'app_priv_placement_move_copy',
       'app_priv_placement_move_discard',
       'app_priv_placement_move_switch',
-      'app_priv_placement_move_sync',
       'app_priv_placement_moves',
       // How many schema placements are behind the code's migrations: a count for /readyz (0042).
       'app_priv_placements_behind',

@@ -18,10 +18,13 @@ export interface PlacementMove {
   readonly to: MoveKind;
   readonly step: MoveStep;
   readonly requestedBy: string;
-  /** Per table: `{ after, copied, done }` of the copy. */
-  readonly progress: Record<string, { copied?: number; done?: boolean }>;
-  /** Per table, at the switch: `{ rows, checksum }` (equal in source and target). */
-  readonly counts: Record<string, { rows: number; checksum: string }> | null;
+  /** Per table: `{ after, copied, done }` of the copy; `catch_up`: `{ rounds, upserted, deleted }` of the
+   *  catch-up rounds before the freeze (the last round's rows). */
+  readonly progress: Record<string, { copied?: number; done?: boolean; rounds?: number; upserted?: number }>;
+  /** Per table: `rows` and `checksum` compared equal in source and target by the last catch-up before the
+   *  freeze; after the switch, `rows` is the count compared under the lock and `delta` the rows changed
+   *  since that catch-up (synchronized and compared under the lock). */
+  readonly counts: Record<string, { rows: number; checksum: string; delta?: number }> | null;
   readonly freezeMs: number | null;
   readonly error: string | null;
   readonly createdAt: Date;
@@ -101,24 +104,37 @@ export async function copyBatch(
   return res.rows[0]!;
 }
 
-/** Inside the switch transaction: brings one table of the target to the source. */
-export async function syncTable(
-  owner: pg.ClientBase,
-  moveId: string,
-  table: string,
-  keys: readonly string[],
-  phase: 'upsert' | 'delete',
-): Promise<number> {
-  const res = await owner.query<{ n: number }>('select app_priv_placement_move_sync($1, $2, $3, $4) as n', [
-    moveId,
-    table,
-    keys,
-    phase,
-  ]);
-  return res.rows[0]!.n;
+/** What a catch-up did: rows upserted and deleted; `verified` when it compared every row's checksum (the
+ *  first round after the copy); its duration in the database. */
+export interface CatchUpResult {
+  readonly upserted: number;
+  readonly deleted: number;
+  readonly verified: boolean;
+  readonly ms: number;
 }
 
-/** Inside the switch transaction: verifies, records the placement and the audit event. */
+/**
+ * A catch-up of every placed table (`tables`, parents before children; migration 0050). Before the freeze
+ * (`frozen` false) the caller's transaction must be REPEATABLE READ: the round synchronizes the rows
+ * changed since the last round, compares them and every table's row count (a `full` round, and the
+ * first: also the rows missing from the target, and every row's checksum), and records its snapshot. Under the freeze (`frozen` true, READ
+ * COMMITTED): the move lock taken, the same for the rows changed since the last round.
+ */
+export async function catchUp(
+  owner: pg.ClientBase,
+  moveId: string,
+  tables: readonly { name: string; keys: readonly string[] }[],
+  frozen: boolean,
+  full = false,
+): Promise<CatchUpResult> {
+  const res = await owner.query<{ r: CatchUpResult }>(
+    'select app_priv_placement_move_catch_up($1, $2, $3, $4) as r',
+    [moveId, JSON.stringify(tables.map((t) => ({ name: t.name, keys: t.keys }))), frozen, full],
+  );
+  return res.rows[0]!.r;
+}
+
+/** Inside the switch transaction, after the frozen catch-up: records the placement and the audit event. */
 export async function switchMove(
   owner: pg.ClientBase,
   moveId: string,

@@ -824,7 +824,7 @@ describe('privileged placement moves (migration 0040)', () => {
       ).rejects.toThrow(/at the switch/);
       // Not switching: no catch-up, no switch; not cleaning or aborting: nothing to discard.
       await expect(
-        ownerPool.query(`select app_priv_placement_move_sync($1, 'projects', '{id}', 'upsert')`, [id]),
+        ownerPool.query(`select app_priv_placement_move_catch_up($1, '[]', true, false)`, [id]),
       ).rejects.toThrow(/not switching/);
       await expect(
         ownerPool.query(`select app_priv_placement_move_switch($1, 'v', '{}')`, [id]),
