@@ -167,7 +167,7 @@ describe('migrations across schema placements', () => {
     expect((await status()).code).toBe(0);
     // The organization's data path works on the new shape.
     const rows = await tenancy.withTenant(b.id, (t) =>
-      t.selectFrom('projects').select('organization_id').execute(),
+      t.selectFrom('projects').select('organization_id').where('organization_id', '=', b.id).execute(),
     );
     expect(rows).toEqual([]);
 

@@ -17,6 +17,7 @@ import { createPlacementRouter } from './placement.js';
 import { chooseTenantSetter, CITUS_SETTERS, detectTenantSetter } from './tenant-setters.js';
 import type { Tenancy } from './tenancy.js';
 import { TenancyError } from './errors.js';
+import { uncheckedTest } from './explicit-filters.js';
 
 /** What a client writes to the server, message by message, and how many round trips (ReadyForQuery) it
  *  waited for: the wire as PostgreSQL (or Citus) sees it. */
@@ -237,6 +238,7 @@ describe('Citus tenant setter through withTenant (PostgreSQL)', () => {
   }
 
   it('each read is one round trip: BEGIN READ ONLY, SET LOCAL, the query, COMMIT, one Sync', async () => {
+    uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what the tenant setting does alone
     const scope = () =>
       tenancy.withTenant(
         orgA,
@@ -294,6 +296,7 @@ describe('Citus tenant setter through withTenant (PostgreSQL)', () => {
   });
 
   it('a failed read swallowed by the scope: its next read starts clean, and the scope still ends idle', async () => {
+    uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what the tenant setting does alone
     const rows = await tenancy.withTenant(
       orgA,
       async (db) => {
@@ -310,6 +313,7 @@ describe('Citus tenant setter through withTenant (PostgreSQL)', () => {
   });
 
   it('reads issued together, the first failing: the second is answered under its tenant', async () => {
+    uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what the tenant setting does alone
     const [first, second] = await tenancy.withTenant(
       orgB,
       (db) =>
@@ -325,6 +329,7 @@ describe('Citus tenant setter through withTenant (PostgreSQL)', () => {
   });
 
   it('a failed write scope rolls back and leaves the connection idle', async () => {
+    uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what the tenant setting does alone
     const name = `rb-${uuidv7()}`;
     await expect(
       tenancy.withTenant(orgA, async (db) => {
@@ -342,6 +347,7 @@ describe('Citus tenant setter through withTenant (PostgreSQL)', () => {
   });
 
   it('read scopes are read-only; another tenant sees none of A’s rows', async () => {
+    uncheckedTest('rlsBackstop'); // no explicit filter on purpose: it proves what the tenant setting does alone
     await expect(
       tenancy.withTenant(
         orgA,
