@@ -324,6 +324,22 @@ describe('Citus tenant setter through withTenant (PostgreSQL)', () => {
     await expectClean();
   });
 
+  it('reads issued together with Promise.all, both failing: the scope waits for the second before it hands the connection back', async () => {
+    // The scope rejects at the first failure while the second read is still queued on the connection;
+    // had the connection gone back to the pool then, the second's failure would leave it in a failed
+    // transaction block for its next user.
+    await expect(
+      tenancy.withTenant(
+        orgA,
+        (db) => Promise.all([sql`select 1/0`.execute(db), sql`select 2/0`.execute(db)]),
+        {
+          mode: 'read',
+        },
+      ),
+    ).rejects.toThrow(/division by zero/);
+    await expectClean();
+  });
+
   it('a failed write scope rolls back and leaves the connection idle', async () => {
     const name = `rb-${uuidv7()}`;
     await expect(
