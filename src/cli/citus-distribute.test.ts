@@ -135,6 +135,25 @@ describe('npx saasready citus distribute', () => {
     }
   });
 
+  it('a table name with quotes reaches Citus as the string literal of its quoted identifier', async () => {
+    const odd = `it's "odd"`;
+    await admin.query('begin');
+    try {
+      await admin.query(`create table public."it's ""odd""" (organization_id uuid)`);
+      const plan = await citusPlan(admin, db.roles);
+      const step = plan.steps.find((s) => s.table === odd);
+      expect(step?.kind).toBe('distributed');
+      const arg = /^select create_distributed_table\((.+), 'organization_id', colocate_with => '.+'\)$/.exec(
+        step!.sql[0]!,
+      )?.[1];
+      expect(arg).toBe(`'public."it''s ""odd"""'`);
+      const res = await admin.query<{ t: string | null }>(`select to_regclass(${arg!})::text as t`);
+      expect(res.rows[0]!.t).toBe(`"it's ""odd"""`);
+    } finally {
+      await admin.query('rollback');
+    }
+  });
+
   it("the triggers' replacements hold on PostgreSQL: audit_pending checks rows and numbers them, the runtime role cannot choose pending_id", async () => {
     const { id: org } = await createBareOrganization(tenancy.withTenant, {
       slug: `c-${randomUUID()}`,
