@@ -17,8 +17,33 @@ import { OUTSIDE_TENANT_SCOPE, PLATFORM_SCOPE } from './sql-helpers.js';
  * that 0048 took out of `app_priv_platform_organizations`, because Citus cannot plan it; 0048 missed this
  * one. Restated from 0026 the way 0048 did the other: the page of organizations, then the counts of
  * their active members grouped by organization_id. Same signature, results and order.
+ *
+ * And the runtime role's UPDATE on `stripe_customers` no longer reaches `customer_id` (nor
+ * `organization_id`): before 0047 the global unique key on `customer_id` kept an organization from taking
+ * another's Stripe customer id; with the key `(organization_id, customer_id)`, an UPDATE of its own row to
+ * another organization's customer id passed, and its checkout, portal and meter pushes would then have
+ * addressed that organization's Stripe customer (the lookup still names the first organization, so
+ * webhooks were not misrouted). No code updates the customer id: it is written once, with its lookup row.
  */
-export async function up(db: Kysely<unknown>, _ctx: MigrationContext): Promise<void> {
+/** The columns of stripe_customers the runtime role updates: every one but the customer id and the
+ *  organization (see the comment above). */
+const STRIPE_CUSTOMER_UPDATABLE = [
+  'subscription_id',
+  'subscription_started_at',
+  'status',
+  'status_event_at',
+  'subscription_event_at',
+  'grace_ends_at',
+  'suspended_by_billing',
+  'checkout_session_id',
+  'created_at',
+  'updated_at',
+  'ended_subscription_ids',
+  'subscription_ended_at',
+  'failed_invoice_id',
+];
+
+export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
   await sql`create or replace function app_priv_api_key_by_key_id(p_key_id text, p_secret_hash bytea)
     returns table (organization_id uuid, id uuid, scopes text[], expires_at timestamptz,
                    revoked_at timestamptz, rate_limit_per_minute integer)
@@ -60,4 +85,9 @@ export async function up(db: Kysely<unknown>, _ctx: MigrationContext): Promise<v
           from public.organizations o where o.id = any (v_ids)
           order by o.deletion_due_at, o.id;
     end $$`.execute(db);
+
+  const runtime = sql.id(ctx.roles.runtime);
+  await sql`revoke update on stripe_customers from ${runtime}`.execute(db);
+  await sql`grant update (${sql.join(STRIPE_CUSTOMER_UPDATABLE.map((c) => sql.id(c)))}) on stripe_customers
+    to ${runtime}`.execute(db);
 }

@@ -192,5 +192,15 @@ describe('global lookups', () => {
       [orgA, orgB],
     );
     expect(rows.rows).toEqual([{ b: 0, a_lookups: 1 }]);
+    // B's own customer cannot become A's: no UPDATE of the customer id (the tenant table's key is
+    // (organization_id, customer_id), so nothing else would stop it).
+    await tenancy.withTenant(orgB, (db) =>
+      insertCustomer(db, orgB, `cus_b${randomBytes(6).toString('hex')}`),
+    );
+    const [repoint] = await inScopeOfB([
+      'update stripe_customers set customer_id = $1 where organization_id = $2',
+      [customer, orgB],
+    ]);
+    expect((repoint as Error).message).toMatch(/permission denied/);
   });
 });
