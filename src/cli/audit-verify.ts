@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import type pg from 'pg';
 import type { JWK } from 'jose';
 import { createTenancy } from '../platform/tenancy/tenancy.js';
+import { detectTenantSetter } from '../platform/tenancy/tenant-setters.js';
 import {
   createAuditSigner,
   createAuditVerifier,
@@ -28,7 +29,9 @@ export async function verifyOrganizationBySlug(
   slug: string,
   retired: readonly { kid: string; jwk: JWK }[] = [],
 ): Promise<ChainVerification | null> {
-  const tenancy = createTenancy({ url: '', poolSize: 2, pool });
+  // The server's tenant setter (as TENANT_SETTER=auto picks it): on Citus, set_config never reaches the
+  // workers, so a pooled scope would read an empty chain there and verify nothing.
+  const tenancy = createTenancy({ url: '', poolSize: 2, pool, setter: await detectTenantSetter(pool) });
   const orgId = await tenancy.privileged.organizationIdBySlug(slug);
   if (!orgId) return null;
   const signer = createAuditSigner(auditKey);

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
+import { randomBytes, randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   dropProvisioned,
@@ -8,6 +8,7 @@ import {
 } from '../../test/support/provision.js';
 import { connect, testDb } from '../../test/support/tenancy.js';
 import { runCli } from '../../test/support/cli.js';
+import { startPgBouncer } from '../../test/support/pgbouncer.js';
 import { createBareOrganization } from '../modules/organizations/organization-records.js';
 import { citusPlan, DEFINER_PASSWORD, planText } from '../platform/tenancy/citus-plan.js';
 import { runCitusSteps } from './citus-distribute.js';
@@ -135,6 +136,25 @@ describe('npx saasready citus distribute', () => {
     }
   });
 
+  it('a table name with quotes reaches Citus as the string literal of its quoted identifier', async () => {
+    const odd = `it's "odd"`;
+    await admin.query('begin');
+    try {
+      await admin.query(`create table public."it's ""odd""" (organization_id uuid)`);
+      const plan = await citusPlan(admin, db.roles);
+      const step = plan.steps.find((s) => s.table === odd);
+      expect(step?.kind).toBe('distributed');
+      const arg = /^select create_distributed_table\((.+), 'organization_id', colocate_with => '.+'\)$/.exec(
+        step!.sql[0]!,
+      )?.[1];
+      expect(arg).toBe(`'public."it''s ""odd"""'`);
+      const res = await admin.query<{ t: string | null }>(`select to_regclass(${arg!})::text as t`);
+      expect(res.rows[0]!.t).toBe(`"it's ""odd"""`);
+    } finally {
+      await admin.query('rollback');
+    }
+  });
+
   it("the triggers' replacements hold on PostgreSQL: audit_pending checks rows and numbers them, the runtime role cannot choose pending_id", async () => {
     const { id: org } = await createBareOrganization(tenancy.withTenant, {
       slug: `c-${randomUUID()}`,
@@ -165,6 +185,64 @@ describe('npx saasready citus distribute', () => {
       await admin.query('rollback');
     }
   }, 30_000);
+
+  it('the password is in no statement text: ALTER ROLE gets its SCRAM verifier, which a SCRAM login with the password passes', async () => {
+    const role = `sr_scram_${randomUUID().slice(0, 8)}`;
+    const dbName = decodeURIComponent(new URL(db.url).pathname.slice(1));
+    await admin.query(`create role "${role}" login`);
+    await admin.query(`grant connect on database "${dbName}" to "${role}"`);
+    const texts: string[] = [];
+    const spy = {
+      query: (text: string, values?: unknown[]) => {
+        texts.push(text);
+        return admin.query(text, values);
+      },
+    } as unknown as pg.ClientBase;
+    const password = randomBytes(24).toString('base64url');
+    let out = '';
+    const bouncer = await startPgBouncer({ superuserUrl: testDb().superuserUrl, poolSize: 1 });
+    try {
+      await runCitusSteps(
+        spy,
+        [
+          {
+            kind: 'definer',
+            sql: [
+              `alter role "${role}" login password ${DEFINER_PASSWORD}`,
+              `select length(${DEFINER_PASSWORD}) as n`,
+            ],
+            why: 'a password generated at run time',
+          },
+        ],
+        (t) => (out += t),
+        password,
+      );
+      expect(texts.filter((t) => t.includes(password))).toEqual([]);
+      expect(texts).toContain(`set local log_statement = 'none'`);
+      expect(out).not.toContain(password);
+      // The bouncer checks a client's SCRAM proof against the verifier in pg_shadow.
+      const as = (pw: string) => {
+        const url = new URL(bouncer.via(db.url));
+        url.username = role;
+        url.password = pw;
+        return new pg.Client({ connectionString: url.toString() });
+      };
+      const ok = as(password);
+      await ok.connect();
+      try {
+        expect((await ok.query<{ u: string }>('select current_user as u')).rows).toEqual([{ u: role }]);
+      } finally {
+        await ok.end();
+      }
+      const wrong = as(`${password}x`);
+      await expect(wrong.connect()).rejects.toThrow();
+      await wrong.end().catch(() => {});
+    } finally {
+      await bouncer.stop();
+      await admin.query(`revoke connect on database "${dbName}" from "${role}"`);
+      await admin.query(`drop role "${role}"`);
+    }
+  });
 
   // Last: it changes this file's database for good.
   it('runs the steps (here the setting, the trigger steps and a password step), then skips what is done; the password is never written out', async () => {

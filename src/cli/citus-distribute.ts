@@ -10,6 +10,7 @@ import {
   type CitusStep,
 } from '../platform/tenancy/citus-plan.js';
 import { connectForCli } from './connect.js';
+import { scramSha256Verifier } from './scram-verifier.js';
 
 export interface CitusDistributeArgs {
   readonly dryRun: boolean;
@@ -95,29 +96,44 @@ export async function citusDistribute(
 
 /**
  * Runs the steps in order on `client`, each re-checked just before it runs (a table Citus already knows, a
- * trigger already gone: skipped and said). `:definer_password` becomes a password generated here, sent
- * to the database and never written out.
+ * trigger already gone: skipped and said). `:definer_password` becomes a password generated here (or
+ * `password`, for tests), sent to the database and never written out, nor put in any statement's text:
+ * `ALTER ROLE … PASSWORD` gets its SCRAM verifier, any other statement the password as a bind parameter,
+ * and the step runs with statement logging off (a statement's text reaches the server log with
+ * `log_statement`, or with `log_min_error_statement` when it fails).
  */
 export async function runCitusSteps(
   client: pg.ClientBase,
   steps: readonly CitusStep[],
   write: (text: string) => void,
+  password: string = randomBytes(24).toString('base64url'),
 ): Promise<void> {
-  const password = randomBytes(24).toString('base64url');
   for (const step of steps) {
     if (!(await stillToDo(client, step))) {
       write(`-- already done: ${step.kind}${step.table ? ` ${step.table}` : ''}\n`);
       continue;
     }
     write(`-- ${step.kind}${step.table ? ` ${step.table}` : ''}: ${step.why}\n`);
+    const secret = step.sql.some((stmt) => stmt.includes(DEFINER_PASSWORD));
     // A step of several statements is one transaction (a trigger is never dropped without its
-    // replacement); a single Citus function call runs on its own, as Citus prefers.
-    const atomic = step.sql.length > 1;
+    // replacement), and so is one with the password (its logging settings are transaction-local); a single
+    // Citus function call runs on its own, as Citus prefers.
+    const atomic = step.sql.length > 1 || secret;
     if (atomic) await client.query('begin');
     try {
+      if (secret) {
+        await client.query(`set local log_statement = 'none'`);
+        await client.query(`set local log_min_error_statement = 'panic'`);
+      }
       for (const stmt of step.sql) {
-        // The password is a base64url string: no quote to escape; never printed.
-        await client.query(stmt.replaceAll(DEFINER_PASSWORD, `'${password}'`));
+        if (!stmt.includes(DEFINER_PASSWORD)) {
+          await client.query(stmt);
+        } else if (/^alter role /i.test(stmt)) {
+          // The verifier is base64, '$' and ':': no quote to escape.
+          await client.query(stmt.replaceAll(DEFINER_PASSWORD, `'${scramSha256Verifier(password)}'`));
+        } else {
+          await client.query(stmt.replaceAll(DEFINER_PASSWORD, '$1::text'), [password]);
+        }
         write(`${stmt};\n`);
       }
       if (atomic) await client.query('commit');

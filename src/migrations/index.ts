@@ -43,6 +43,7 @@ import * as m0046 from './0046-placement-paths-pg-temp.js';
 import * as m0047 from './0047-global-lookups.js';
 import * as m0048 from './0048-citus-plannable-functions.js';
 import * as m0050 from './0050-placement-move-freeze.js';
+import * as m0053 from './0053-review-lookup-and-platform-list.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -93,4 +94,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0047-global-lookups', m0047],
   ['0048-citus-plannable-functions', m0048],
   ['0050-placement-move-freeze', m0050],
+  ['0053-review-lookup-and-platform-list', m0053],
 ];

@@ -262,7 +262,7 @@ describe('e2e: organization lifecycle and deletion', () => {
     const listed = await admin.browser.get('/v1/platform/organizations/pending-deletion?limit=200');
     expect(listed.statusCode, listed.body).toBe(200);
     expect(listed.json<{ data: { id: string; state: string }[] }>().data).toContainEqual(
-      expect.objectContaining({ id: x.id, state: 'pending_deletion' }),
+      expect.objectContaining({ id: x.id, state: 'pending_deletion', members: 1 }),
     );
     const url = `/v1/platform/organizations/${x.id}/expedite-deletion`;
     expect((await owner.browser.post(url, { confirmSlug: x.slug })).statusCode).toBe(403);

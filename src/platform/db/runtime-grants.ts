@@ -85,7 +85,21 @@ export const RUNTIME_GRANTS: readonly string[] = [
   // The Stripe provider (migration 0021): each organization's customer and billing state (written by the
   // webhook and the grace job in its scope, never deleted); the meter-push ledger (appended, then marked
   // sent); the global ids of the webhook events applied (inserted in the transaction of their effects).
-  'table stripe_customers: INSERT, SELECT, UPDATE',
+  // The customer id and the organization are written once (migration 0053): UPDATE on every other column.
+  'table stripe_customers: INSERT, SELECT',
+  'column stripe_customers.subscription_id: UPDATE',
+  'column stripe_customers.subscription_started_at: UPDATE',
+  'column stripe_customers.status: UPDATE',
+  'column stripe_customers.status_event_at: UPDATE',
+  'column stripe_customers.subscription_event_at: UPDATE',
+  'column stripe_customers.grace_ends_at: UPDATE',
+  'column stripe_customers.suspended_by_billing: UPDATE',
+  'column stripe_customers.checkout_session_id: UPDATE',
+  'column stripe_customers.created_at: UPDATE',
+  'column stripe_customers.updated_at: UPDATE',
+  'column stripe_customers.ended_subscription_ids: UPDATE',
+  'column stripe_customers.subscription_ended_at: UPDATE',
+  'column stripe_customers.failed_invoice_id: UPDATE',
   'table stripe_meter_pushes: INSERT, SELECT',
   'column stripe_meter_pushes.status: UPDATE',
   'column stripe_meter_pushes.sent_at: UPDATE',

@@ -47,6 +47,9 @@ export const DEFINER_PASSWORD = ':definer_password';
 
 const ident = (s: string) => `"${s.replaceAll('"', '""')}"`;
 const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
+/** A table of public as Citus's functions take it: the string literal of its quoted name (a regclass
+ *  text), so a quote in a table name can end neither the identifier nor the literal. */
+const tableArg = (t: string) => literal(`public.${ident(t)}`);
 
 /** Tables in an order where each comes after every table of `set` it references (ties by name). */
 export function referencedFirst(
@@ -176,7 +179,7 @@ export async function citusPlan(q: Queryable, roles: CitusPlanRoles): Promise<Ci
     steps.push({
       kind: 'reference',
       table: t,
-      sql: [`select create_reference_table('public.${ident(t)}')`],
+      sql: [`select create_reference_table(${tableArg(t)})`],
       why: why.get(t)!,
     });
   }
@@ -191,7 +194,7 @@ export async function citusPlan(q: Queryable, roles: CitusPlanRoles): Promise<Ci
       kind: 'distributed',
       table: t,
       sql: [
-        `select create_distributed_table('public.${ident(t)}', 'organization_id', colocate_with => ${literal(colocate)})`,
+        `select create_distributed_table(${tableArg(t)}, 'organization_id', colocate_with => ${literal(colocate)})`,
       ],
       why: why.get(t)!,
     });
@@ -201,7 +204,7 @@ export async function citusPlan(q: Queryable, roles: CitusPlanRoles): Promise<Ci
     steps.push({
       kind: 'local',
       table: t,
-      sql: [`select citus_add_local_table_to_metadata('public.${ident(t)}')`],
+      sql: [`select citus_add_local_table_to_metadata(${tableArg(t)})`],
       why: why.get(t)!,
     });
   }

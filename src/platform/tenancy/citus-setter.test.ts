@@ -10,6 +10,8 @@ import {
   isStalePlanError,
   pipelinedQuery,
   rollBackAborted,
+  setStatementCache,
+  statementCacheEnabled,
 } from './pipelined-query.js';
 import { TenantConnection } from './tenant-connection.js';
 import type { TenantDb } from './tenant-database.js';
@@ -118,11 +120,16 @@ describe('Citus tenant setter: statements', () => {
   describe('on the wire (PostgreSQL)', () => {
     let client: pg.Client;
     let wire: Wire;
+    // The stale-plan test needs named statements: the cache pinned on (its connection is direct, also in a
+    // run through PgBouncer, where DB_STATEMENT_CACHE=off for everything else).
+    const cacheWas = statementCacheEnabled();
     beforeAll(async () => {
+      setStatementCache(true);
       client = await connect(testDb().url);
       wire = spyWire(client);
     });
     afterAll(async () => {
+      setStatementCache(cacheWas);
       await client.end();
     });
 
@@ -256,8 +263,20 @@ describe('Citus tenant setter through withTenant (PostgreSQL)', () => {
     expect(seen.setting).toEqual({ t: orgA, ro: 'on' });
     expect(wire.roundTrips).toBe(2);
     expect(wire.messages.filter((m) => m === 'sync')).toHaveLength(2);
-    // Statements prepared on the connection are only bound; the SET LOCAL (unnamed) is parsed each time.
     const first = wire.messages.slice(0, wire.messages.indexOf('sync') + 1);
+    if (!statementCacheEnabled()) {
+      // DB_STATEMENT_CACHE=off (a run through PgBouncer): the same statements, each parsed unnamed.
+      expect(first.filter((m) => m.startsWith('parse'))).toEqual([
+        'parse (unnamed): begin read only',
+        `parse (unnamed): set local app.tenant_id = '${orgA}'`,
+        expect.stringMatching(/^parse \(unnamed\): select/),
+        'parse (unnamed): commit',
+      ]);
+      expect(first.filter((m) => m.startsWith('bind'))).toEqual(Array(4).fill('bind (unnamed)'));
+      await expectClean();
+      return;
+    }
+    // Statements prepared on the connection are only bound; the SET LOCAL (unnamed) is parsed each time.
     expect(first).toEqual([
       'bind sr_begin_ro',
       'execute',
@@ -283,7 +302,7 @@ describe('Citus tenant setter through withTenant (PostgreSQL)', () => {
     expect(wire.messages.filter((m) => m.startsWith('parse') && m.includes('set local'))).toEqual([
       `parse (unnamed): set local app.tenant_id = '${orgA}'`,
     ]);
-    expect(wire.messages[0]).toBe('bind sr_begin');
+    expect(wire.messages[0]).toBe(statementCacheEnabled() ? 'bind sr_begin' : 'parse (unnamed): begin');
     expect(wire.roundTrips).toBe(3); // first query (with BEGIN, SET LOCAL), second query, COMMIT
     await expectClean();
   });
@@ -325,6 +344,22 @@ describe('Citus tenant setter through withTenant (PostgreSQL)', () => {
     );
     expect(first.status).toBe('rejected');
     expect(second).toEqual({ status: 'fulfilled', value: [{ organization_id: orgB }] });
+    await expectClean();
+  });
+
+  it('reads issued together with Promise.all, both failing: the scope waits for the second before it hands the connection back', async () => {
+    // The scope rejects at the first failure while the second read is still queued on the connection;
+    // had the connection gone back to the pool then, the second's failure would leave it in a failed
+    // transaction block for its next user.
+    await expect(
+      tenancy.withTenant(
+        orgA,
+        (db) => Promise.all([sql`select 1/0`.execute(db), sql`select 2/0`.execute(db)]),
+        {
+          mode: 'read',
+        },
+      ),
+    ).rejects.toThrow(/division by zero/);
     await expectClean();
   });
 

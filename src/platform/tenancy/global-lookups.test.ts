@@ -103,6 +103,33 @@ describe('global lookups', () => {
     expect(await tenancy.privileged.apiKeyByKeyId(keyId, sha(secret))).toBeNull();
   });
 
+  it('an unknown key id does the same work as another organization’s key id with a wrong secret', async () => {
+    // ISOLATION.md #6: the lookup must not answer faster for a key id that exists (on Citus the extra
+    // read of api_keys is a round trip to a worker). Whether it read api_keys: the lock a read takes,
+    // held until the caller's transaction ends.
+    const keyId = randomBytes(8).toString('hex');
+    await tenancy.withTenant(orgA, (db) => insertApiKey(db, newKey(orgA, keyId, randomBytes(32))));
+    const readsApiKeys = async (id: string): Promise<boolean> => {
+      await admin.query('begin');
+      try {
+        const found = await admin.query('select * from app_priv_api_key_by_key_id($1, $2)', [
+          id,
+          sha(randomBytes(32)),
+        ]);
+        expect(found.rows).toEqual([]);
+        const r = await admin.query<{ locked: boolean }>(
+          `select exists (select 1 from pg_locks where pid = pg_backend_pid()
+              and relation = 'public.api_keys'::regclass) as locked`,
+        );
+        return r.rows[0]!.locked;
+      } finally {
+        await admin.query('rollback');
+      }
+    };
+    expect(await readsApiKeys(keyId)).toBe(true);
+    expect(await readsApiKeys(randomBytes(8).toString('hex'))).toBe(true);
+  });
+
   it('an invitation’s lookup row follows its token: a resend replaces it, the old link finds nothing', async () => {
     const id = uuidv7();
     const first = randomBytes(32);
@@ -165,5 +192,15 @@ describe('global lookups', () => {
       [orgA, orgB],
     );
     expect(rows.rows).toEqual([{ b: 0, a_lookups: 1 }]);
+    // B's own customer cannot become A's: no UPDATE of the customer id (the tenant table's key is
+    // (organization_id, customer_id), so nothing else would stop it).
+    await tenancy.withTenant(orgB, (db) =>
+      insertCustomer(db, orgB, `cus_b${randomBytes(6).toString('hex')}`),
+    );
+    const [repoint] = await inScopeOfB([
+      'update stripe_customers set customer_id = $1 where organization_id = $2',
+      [customer, orgB],
+    ]);
+    expect((repoint as Error).message).toMatch(/permission denied/);
   });
 });

@@ -207,6 +207,70 @@ describe('through PgBouncer in transaction mode, DB_STATEMENT_CACHE=off', () => 
     expect(counts.simpleQueries - before.simpleQueries).toBe(0);
   });
 
+  it('the Citus setter through the bouncer (Citus behind PgBouncer): no statement named, tenants apart, failed reads ended', async () => {
+    const citus = createTenancy({ url: runtimeUrl, poolSize: 4, setter: 'citus' });
+    const named: string[] = [];
+    citus.control.pool.on('connect', (client) => {
+      const wire = (
+        client as unknown as {
+          connection: { parse(m: { name?: string }): void; bind(m: { statement?: string }): void };
+        }
+      ).connection;
+      const parse = wire.parse.bind(wire);
+      const bind = wire.bind.bind(wire);
+      wire.parse = (m) => {
+        if (m.name) named.push(`parse ${m.name}`);
+        parse(m);
+      };
+      wire.bind = (m) => {
+        if (m.statement) named.push(`bind ${m.statement}`);
+        bind(m);
+      };
+    });
+    try {
+      const scopes = Array.from({ length: 24 }, (_, i) => {
+        const org = orgs[i % ORGS]!;
+        const mode = i % 3 === 0 ? ('write' as const) : ('read' as const);
+        return citus.withTenant(
+          org,
+          async (t) => {
+            const seen: { tenant: string; orgs: string[] }[] = [];
+            for (let q = 0; q < 2; q++) {
+              // A failed read (its own BEGIN READ ONLY … COMMIT pipeline) before each good one.
+              if (mode === 'read') await sql`select 1 / 0`.execute(t).catch(() => undefined);
+              const { rows } = await sql<{ tenant: string; orgs: string[] }>`
+                select current_setting('app.tenant_id') as tenant,
+                       coalesce(array_agg(organization_id::text), '{}') as orgs from projects`.execute(t);
+              seen.push(rows[0]!);
+            }
+            return { org, seen };
+          },
+          { mode },
+        );
+      });
+      for (const { org, seen } of await Promise.all(scopes)) {
+        for (const s of seen) {
+          expect(s.tenant).toBe(org);
+          expect(s.orgs).toEqual(Array.from({ length: PROJECTS_PER_ORG }, () => org));
+        }
+      }
+      // Reads failing together: the scope ends only once both have, each transaction ended.
+      await expect(
+        citus.withTenant(
+          orgs[0]!,
+          (t) => Promise.all([sql`select 1 / 0`.execute(t), sql`select 2 / 0`.execute(t)]),
+          {
+            mode: 'read',
+          },
+        ),
+      ).rejects.toThrow(/division by zero/);
+      expect(named).toEqual([]);
+      expectClean(await inspectServerConnections());
+    } finally {
+      await citus.close();
+    }
+  });
+
   it('with the statement cache ON, tenant reads fail through the bouncer (why the setting exists)', async () => {
     // One server connection. Without the reset, two application pools (two instances) share it: the
     // second prepares the prelude under the name the first already prepared there ("already exists").

@@ -146,6 +146,8 @@ export class TenantConnection implements DatabaseConnection {
   private readonly pipelinedReads: boolean;
   /** Each read its own explicit transaction, ended by the setter's `readEpilogue` (a Citus read scope). */
   private readonly readsEndThemselves: boolean;
+  /** The reads of such a scope not settled yet: the scope's end waits for them (`finish`). */
+  private readonly readsInFlight = new Set<Promise<unknown>>();
 
   constructor(
     readonly client: pg.PoolClient,
@@ -181,7 +183,7 @@ export class TenantConnection implements DatabaseConnection {
       this.opening !== undefined ||
       this.unopened ||
       this.deferred.length > 0 ||
-      (this.readsEndThemselves && inAbortedTransaction(this.client))
+      (this.readsEndThemselves && (this.readsInFlight.size > 0 || inAbortedTransaction(this.client)))
     );
   }
 
@@ -208,7 +210,15 @@ export class TenantConnection implements DatabaseConnection {
     if (this.pipelinedReads) {
       // The same prelude for every read of the scope (its tenant and mode are fixed): built once.
       this.readPrelude ??= this.setter.prelude(this.tenantId, 'read');
-      return pipelinedQuery(this.client, this.readPrelude, sql, params, this.readOptions as ShapedOptions<R>);
+      const read = pipelinedQuery(
+        this.client,
+        this.readPrelude,
+        sql,
+        params,
+        this.readOptions as ShapedOptions<R>,
+      );
+      if (this.readsEndThemselves) this.track(read);
+      return read;
     }
     // A query issued while the first is in flight (Promise.all) waits for it: if the first was never
     // sent, this one must not go out after it without BEGIN and the tenant. Sequential code never waits
@@ -267,10 +277,23 @@ export class TenantConnection implements DatabaseConnection {
     if (onCommitted) this.committedHooks.push(onCommitted);
   }
 
+  /** Remembers a read that ends its own transaction until it settles (see `finish`). */
+  private track(read: Promise<unknown>): void {
+    this.readsInFlight.add(read);
+    const settled = () => {
+      this.readsInFlight.delete(read);
+    };
+    read.then(settled, settled);
+  }
+
   /** Ends the transaction (if one was opened), sending the deferred statements with COMMIT. */
   async finish(commit: boolean): Promise<void> {
     if (this.readsEndThemselves) {
-      // A read that failed left its transaction failed: end it, or the pool hands it to the next user.
+      // Reads still in flight first: a scope that threw at its first failed read (Promise.all) has others
+      // queued on the connection, and one of them failing after the scope ended would leave a failed
+      // transaction block on a pooled connection. Then a read that failed left its transaction failed:
+      // end it, or the pool hands it to the next user.
+      while (this.readsInFlight.size > 0) await Promise.allSettled([...this.readsInFlight]);
       await rollBackAborted(this.client);
       return;
     }
