@@ -44,6 +44,7 @@ import * as m0047 from './0047-global-lookups.js';
 import * as m0048 from './0048-citus-plannable-functions.js';
 import * as m0050 from './0050-placement-move-freeze.js';
 import * as m0053 from './0053-review-lookup-and-platform-list.js';
+import * as m0054 from './0054-citus-billing-scan.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -95,4 +96,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0048-citus-plannable-functions', m0048],
   ['0050-placement-move-freeze', m0050],
   ['0053-review-lookup-and-platform-list', m0053],
+  ['0054-citus-billing-scan', m0054],
 ];
