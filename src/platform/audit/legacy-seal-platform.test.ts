@@ -2,10 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  bootstrapThrowaway,
+  dropThrowaway,
+  type ThrowawayDatabase,
+} from '../../../test/support/provision.js';
 import { testDb } from '../../../test/support/tenancy.js';
 import { TEST_KEK } from '../../../test/support/job-key.js';
 import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
-import { bootstrapDatabase, dropDatabase, type RoleNames } from '../db/bootstrap.js';
 import { migrateToLatest } from '../db/migrate.js';
 import type { Database } from '../db/schema.js';
 import { uuidv7 } from '../ids.js';
@@ -21,13 +25,7 @@ import { storedEntry, type StoredAuditRow } from './stored.js';
 import { verifyChain } from './verify-chain.js';
 
 describe('audit seal-legacy: the platform chain (a database of its own)', () => {
-  const stem = `sr_lgp_${randomBytes(4).toString('hex')}`;
-  const roles: RoleNames = {
-    owner: `${stem}_owner`,
-    runtime: `${stem}_app`,
-    definer: `${stem}_definer`,
-    worker: `${stem}_worker`,
-  };
+  let own: ThrowawayDatabase;
   let pool: pg.Pool;
   let db: Kysely<Database>;
   let vault: ReturnType<typeof createKeyVault>;
@@ -38,18 +36,9 @@ describe('audit seal-legacy: the platform chain (a database of its own)', () => 
 
   beforeAll(async () => {
     // Its own database: the platform chain of the shared one is every test file's.
-    const urls = await bootstrapDatabase({
-      superuserUrl: testDb().superuserUrl,
-      database: stem,
-      roles,
-      passwords: {
-        owner: randomBytes(16).toString('hex'),
-        runtime: randomBytes(16).toString('hex'),
-        worker: randomBytes(16).toString('hex'),
-      },
-    });
-    await migrateToLatest(urls.migrationUrl, roles);
-    pool = new pg.Pool({ connectionString: urls.migrationUrl, max: 2 });
+    own = await bootstrapThrowaway(testDb().superuserUrl, 'sr_lgp');
+    await migrateToLatest(own.migrationUrl, own.roles);
+    pool = new pg.Pool({ connectionString: own.migrationUrl, max: 2 });
     // Dropping the database at the end terminates whatever connection is left.
     pool.on('error', () => {});
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
@@ -73,7 +62,7 @@ describe('audit seal-legacy: the platform chain (a database of its own)', () => 
   afterAll(async () => {
     await db?.destroy();
     await vault?.close();
-    await dropDatabase(testDb().superuserUrl, stem, roles);
+    if (own) await dropThrowaway(own);
   });
 
   const urlOf = (p: pg.Pool) => (p.options as { connectionString: string }).connectionString;
