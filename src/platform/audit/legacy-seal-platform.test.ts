@@ -8,19 +8,16 @@ import {
   type ThrowawayDatabase,
 } from '../../../test/support/provision.js';
 import { testDb } from '../../../test/support/tenancy.js';
-import { TEST_KEK } from '../../../test/support/job-key.js';
-import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
 import { migrateToLatest } from '../db/migrate.js';
 import type { Database } from '../db/schema.js';
 import { uuidv7 } from '../ids.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
-import { createLocalKms } from '../tenant-keys/kms-local.js';
-import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
+import { type UserKeyStore } from '../user-keys/user-keys.js';
 import { canonicalJson } from './canonical-json.js';
 import { buildEntry, entryHash, GENESIS_HASH } from './chain.js';
 import { openPersonalFields } from './personal-fields.js';
+import { legacySealFixture } from './legacy-seal.test-support.js';
 import { LEGACY_SEALED_ACTION, sealLegacyAll, sealLegacyChain, type LegacySealDeps } from './legacy-seal.js';
-import { createAuditSigner, createAuditVerifier } from './signing.js';
 import { storedEntry, type StoredAuditRow } from './stored.js';
 import { verifyChain } from './verify-chain.js';
 
@@ -42,22 +39,7 @@ describe('audit seal-legacy: the platform chain (a database of its own)', () => 
     // Dropping the database at the end terminates whatever connection is left.
     pool.on('error', () => {});
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    vault = createKeyVault({ url: testDb().keyVaultUrl });
-    await vault.ensureSchema();
-    store = createUserKeyStore({
-      kms: createLocalKms(TEST_KEK, []),
-      vault: vault.persons,
-      subjectSecret: randomBytes(32),
-      ttlMs: 0,
-    });
-    const key = await testJwtKey();
-    deps = {
-      pool,
-      db,
-      userKeys: store,
-      signingKey: key,
-      verifier: createAuditVerifier([createAuditSigner(key).publicKey]),
-    };
+    ({ vault, store, deps } = await legacySealFixture({ keyVaultUrl: testDb().keyVaultUrl, pool, db }));
   });
   afterAll(async () => {
     await db?.destroy();
