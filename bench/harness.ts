@@ -51,6 +51,55 @@ export function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] ?? 0;
 }
 
+/** The variants BENCH_ONLY=<name>[,<name>...] names, or all of them without it; refuses a list naming none. */
+export function onlyVariants<T>(all: Record<string, T>): Record<string, T> {
+  const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
+  const chosen = Object.fromEntries(Object.entries(all).filter(([name]) => !only || only.includes(name)));
+  if (Object.keys(chosen).length === 0)
+    throw new Error(`BENCH_ONLY names no variant of ${Object.keys(all).join(', ')}`);
+  return chosen;
+}
+
+/**
+ * Measures every variant once per round, rounds interleaved (a, b, c, a, b, c, ...), so the drift of a
+ * shared machine hits every variant alike. Returns each variant's rounds.
+ */
+export async function interleavedRounds<T, R>(
+  variants: Record<string, T>,
+  rounds: number,
+  measureRound: (name: string, variant: T) => Promise<R>,
+): Promise<Record<string, R[]>> {
+  const results: Record<string, R[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, v] of Object.entries(variants)) results[name]!.push(await measureRound(name, v));
+  }
+  return results;
+}
+
+/** Medians over rounds of the rate and latency percentiles. */
+export function medianRun(rs: readonly RunResult[]): { rate: number; p50: number; p99: number } {
+  return {
+    rate: median(rs.map((r) => r.rate)),
+    p50: median(rs.map((r) => r.p50)),
+    p99: median(rs.map((r) => r.p99)),
+  };
+}
+
+/** CPU seconds summed over the rounds per operation, in microseconds. */
+export function cpuPerOpUs<R extends RunResult>(rs: readonly R[], cpu: (r: R) => number): number {
+  return (rs.reduce((s, r) => s + cpu(r), 0) / rs.reduce((s, r) => s + r.ops, 0)) * 1e6;
+}
+
+/** Prints `ratio a/b = x  note` of two variants' rates, when both were measured. */
+export function ratioPrinter(rates: Record<string, { rate: number }>, labelWidth: number) {
+  return (a: string, b: string, note: string) => {
+    const x = rates[a];
+    const y = rates[b];
+    if (x && y)
+      console.log(`  ${`ratio ${a}/${b}`.padEnd(labelWidth)} = ${(x.rate / y.rate).toFixed(3)}  ${note}`);
+  };
+}
+
 /**
  * A provisioned database for a benchmark: BENCH_DATABASE_URL (superuser) or an embedded cluster in a
  * temporary directory. `close` drops it, stops the cluster and removes the directory, each step even if

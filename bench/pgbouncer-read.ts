@@ -17,13 +17,22 @@ import { setStatementCache } from '../src/platform/tenancy/pipelined-query.js';
 import { findProject } from '../src/modules/projects/projects.repository.js';
 import { startPgBouncer, type PgBouncer } from '../test/support/pgbouncer.js';
 import { startConsumerAccounting } from './cpu-accounting.js';
-import { benchDatabase, measure, median, seedProjects, type RunResult } from './harness.js';
+import {
+  benchDatabase,
+  cpuPerOpUs,
+  interleavedRounds,
+  measure,
+  medianRun,
+  onlyVariants,
+  ratioPrinter,
+  seedProjects,
+  type RunResult,
+} from './harness.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const POOL = Number(process.env.BENCH_POOL ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const ONLY = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
 const READ = { mode: 'read' } as const;
 const SQL = 'select * from projects where organization_id = $1 and id = $2';
 
@@ -80,9 +89,7 @@ try {
     directTenant: { cache: true, op: tenantRead(db.url) },
     directTenantUncached: { cache: false, op: tenantRead(db.url) },
   };
-  const variants = Object.fromEntries(Object.entries(all).filter(([name]) => !ONLY || ONLY.includes(name)));
-  if (Object.keys(variants).length === 0)
-    throw new Error(`BENCH_ONLY names no variant of ${Object.keys(all).join(', ')}`);
+  const variants = onlyVariants(all);
 
   const bouncerPids = bouncers.map((b) => b.pid);
   async function measureRound(name: string, v: Variant): Promise<Round> {
@@ -106,22 +113,15 @@ try {
     setStatementCache(v.cache);
     await measure('warmup', 1, CONCURRENCY, v.op);
   }
-  const results: Record<string, Round[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, v] of Object.entries(variants)) results[name]!.push(await measureRound(name, v));
-  }
-  const perRead = (rs: Round[], cpu: (r: Round) => number) =>
-    (rs.reduce((s, r) => s + cpu(r), 0) / rs.reduce((s, r) => s + r.ops, 0)) * 1e6;
+  const results = await interleavedRounds(variants, ROUNDS, measureRound);
   const summary = Object.fromEntries(
     Object.entries(results).map(([name, rs]) => [
       name,
       {
-        rate: median(rs.map((r) => r.rate)),
-        p50: median(rs.map((r) => r.p50)),
-        p99: median(rs.map((r) => r.p99)),
-        nodeUs: perRead(rs, (r) => r.nodeCpu),
-        bouncerUs: perRead(rs, (r) => r.bouncerCpu),
-        pgUs: perRead(rs, (r) => r.pgCpu),
+        ...medianRun(rs),
+        nodeUs: cpuPerOpUs(rs, (r) => r.nodeCpu),
+        bouncerUs: cpuPerOpUs(rs, (r) => r.bouncerCpu),
+        pgUs: cpuPerOpUs(rs, (r) => r.pgCpu),
       },
     ]),
   );
@@ -136,12 +136,7 @@ try {
         `   CPU/read: node ${s.nodeUs.toFixed(1)} µs, pgbouncer ${s.bouncerUs.toFixed(1)} µs, postgres ${s.pgUs.toFixed(1)} µs`,
     );
   }
-  const ratio = (a: string, b: string, note: string) => {
-    if (summary[a] && summary[b]) {
-      const label = `ratio ${a}/${b}`.padEnd(44);
-      console.log(`  ${label} = ${(summary[a].rate / summary[b].rate).toFixed(3)}  ${note}`);
-    }
-  };
+  const ratio = ratioPrinter(summary, 44);
   ratio('bouncerTenant', 'bouncerBare', '(headline: both through the recommended bouncer)');
   ratio('noResetTenant', 'noResetBare', '(a bouncer without DISCARD ALL, context)');
   ratio('bouncerBare', 'noResetBare', '(what the reset costs a bare read)');

@@ -13,13 +13,22 @@ import pg from 'pg';
 import { createTenancy } from '../src/platform/tenancy/tenancy.js';
 import { findProject } from '../src/modules/projects/projects.repository.js';
 import { startCpuAccounting } from './cpu-accounting.js';
-import { benchDatabase, measure, median, seedProjects, type RunResult } from './harness.js';
+import {
+  benchDatabase,
+  cpuPerOpUs,
+  interleavedRounds,
+  measure,
+  medianRun,
+  onlyVariants,
+  ratioPrinter,
+  seedProjects,
+  type RunResult,
+} from './harness.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const POOL = Number(process.env.BENCH_POOL ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const ONLY = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
 const READ = { mode: 'read' } as const;
 
 /** One measured round of a variant, with the CPU it used. */
@@ -96,9 +105,7 @@ try {
       }
     },
   };
-  const ops = Object.fromEntries(Object.entries(all).filter(([name]) => !ONLY || ONLY.includes(name)));
-  if (Object.keys(ops).length === 0)
-    throw new Error(`BENCH_ONLY names no variant of ${Object.keys(all).join(', ')}`);
+  const ops = onlyVariants(all);
 
   async function measureRound(name: string, op: () => Promise<unknown>): Promise<Round> {
     const cpu = startCpuAccounting(undefined);
@@ -115,27 +122,20 @@ try {
   }
 
   for (const op of Object.values(ops)) await measure('warmup', 1, CONCURRENCY, op);
-  const results: Record<string, Round[]> = Object.fromEntries(Object.keys(ops).map((k) => [k, []]));
   const measuredFromUs = process.hrtime.bigint() / 1000n;
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, op] of Object.entries(ops)) results[name]!.push(await measureRound(name, op));
-  }
+  const results = await interleavedRounds(ops, ROUNDS, measureRound);
   // Under --cpu-prof: the measured rounds' window, for bench/profile-summary.ts (leaves out start-up).
   if (process.execArgv.some((a) => a.startsWith('--cpu-prof'))) {
     console.log(`profile window: ${measuredFromUs}-${process.hrtime.bigint() / 1000n}`);
   }
-  const perRead = (rs: Round[], cpu: (r: Round) => number) =>
-    (rs.reduce((s, r) => s + cpu(r), 0) / rs.reduce((s, r) => s + r.ops, 0)) * 1e6;
   const summary = Object.fromEntries(
     Object.entries(results).map(([name, rs]) => [
       name,
       {
-        rate: median(rs.map((r) => r.rate)),
-        p99: median(rs.map((r) => r.p99)),
-        p50: median(rs.map((r) => r.p50)),
-        nodeUs: perRead(rs, (r) => r.nodeCpu),
-        nodeUserUs: perRead(rs, (r) => r.nodeUser),
-        pgUs: perRead(rs, (r) => r.pgCpu),
+        ...medianRun(rs),
+        nodeUs: cpuPerOpUs(rs, (r) => r.nodeCpu),
+        nodeUserUs: cpuPerOpUs(rs, (r) => r.nodeUser),
+        pgUs: cpuPerOpUs(rs, (r) => r.pgCpu),
       },
     ]),
   );
@@ -149,12 +149,7 @@ try {
         `   CPU/read: node ${s.nodeUs.toFixed(1)} µs (user ${s.nodeUserUs.toFixed(1)}), postgres ${s.pgUs.toFixed(1)} µs`,
     );
   }
-  const ratio = (a: string, b: string, note: string) => {
-    if (summary[a] && summary[b]) {
-      const label = `ratio ${a}/${b}`.padEnd(37);
-      console.log(`  ${label} = ${(summary[a].rate / summary[b].rate).toFixed(3)}  ${note}`);
-    }
-  };
+  const ratio = ratioPrinter(summary, 37);
   // The headline is against the PREPARED bare read: withTenant prepares its statements, so the fair
   // baseline does too (the unnamed bare query is printed for context only).
   ratio('withTenant', 'barePrepared', '(headline; target >= 0.85)');

@@ -1,10 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Kysely, Migrator, PostgresDialect, type Migration } from 'kysely';
-import pg from 'pg';
-import { bootstrapDatabase, dropDatabase, withDatabase, type RoleNames } from '../platform/db/bootstrap.js';
+import type pg from 'pg';
+import { openMigrationDatabase, type MigrationDatabase } from '../../test/support/migration-database.js';
 import { testDb } from '../../test/support/tenancy.js';
-import { migrations } from './index.js';
 
 /**
  * Migration 0026 moves the rows that exist when it runs into the lifecycle model (it runs as the owner,
@@ -12,51 +10,19 @@ import { migrations } from './index.js';
  * and wins over a deletion mark; a deletion mark alone becomes pending deletion, due in 30 days.
  */
 describe('migration 0026 on existing organizations', () => {
-  const stem = `sr_m26_${randomBytes(4).toString('hex')}`;
-  const roles: RoleNames = {
-    owner: `${stem}_owner`,
-    runtime: `${stem}_app`,
-    definer: `${stem}_definer`,
-    worker: `${stem}_worker`,
-  };
-  let db: Kysely<unknown>;
+  let mdb: MigrationDatabase;
   let admin: pg.Client;
-  const migrateTo = async (name: string) => {
-    const all: Record<string, Migration> = {};
-    for (const [n, mod] of migrations) all[n] = { up: (k) => mod.up(k as Kysely<unknown>, { roles }) };
-    const { error } = await new Migrator({
-      db,
-      provider: { getMigrations: () => Promise.resolve(all) },
-    }).migrateTo(name);
-    if (error) throw error as Error;
-  };
 
   beforeAll(async () => {
-    const urls = await bootstrapDatabase({
-      superuserUrl: testDb().superuserUrl,
-      database: stem,
-      roles,
-      passwords: {
-        owner: randomBytes(16).toString('hex'),
-        runtime: randomBytes(16).toString('hex'),
-        worker: randomBytes(16).toString('hex'),
-      },
-    });
-    db = new Kysely<unknown>({
-      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: urls.migrationUrl, max: 1 }) }),
-    });
-    admin = new pg.Client({ connectionString: withDatabase(testDb().superuserUrl, stem) });
-    await admin.connect();
+    mdb = await openMigrationDatabase(testDb().superuserUrl, 'sr_m26');
+    admin = mdb.admin;
   });
   afterAll(async () => {
-    await admin?.end();
-    await db?.destroy();
-    await dropDatabase(testDb().superuserUrl, stem, roles);
+    await mdb?.close();
   });
 
   it('keeps every suspension with its reason and makes a deletion mark a pending deletion', async () => {
-    const before = migrations.findIndex(([n]) => n === '0026-organization-lifecycle') - 1;
-    await migrateTo(migrations[before]![0]);
+    await mdb.migrateToBefore('0026-organization-lifecycle');
     const ids = {
       active: randomUUID(),
       admin: randomUUID(),
@@ -68,7 +34,7 @@ describe('migration 0026 on existing organizations', () => {
     for (const [k, id] of Object.entries(ids)) {
       await admin.query(`insert into organizations (id, slug, name) values ($1, $2, $2)`, [
         id,
-        `m26-${k}-${stem.slice(-8)}`,
+        `m26-${k}-${mdb.database.slice(-8)}`,
       ]);
     }
     await admin.query(
@@ -84,7 +50,7 @@ describe('migration 0026 on existing organizations', () => {
       marked,
     ]);
 
-    await migrateTo('0026-organization-lifecycle');
+    await mdb.migrateTo('0026-organization-lifecycle');
     const rows = await admin.query<{
       id: string;
       lifecycle_state: string;

@@ -1,10 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Kysely, Migrator, PostgresDialect, type Migration } from 'kysely';
 import pg from 'pg';
-import { bootstrapDatabase, dropDatabase, withDatabase, type RoleNames } from '../platform/db/bootstrap.js';
+import { openMigrationDatabase, type MigrationDatabase } from '../../test/support/migration-database.js';
 import { testDb } from '../../test/support/tenancy.js';
-import { migrations } from './index.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest();
 
@@ -13,55 +11,23 @@ const sha = (b: Buffer | string) => createHash('sha256').update(b).digest();
  * the forced RLS of these tables would otherwise show no row), and the lookups answer for them after it.
  */
 describe('migration 0047 on existing keys, invitations and Stripe customers', () => {
-  const stem = `sr_m47_${randomBytes(4).toString('hex')}`;
-  const roles: RoleNames = {
-    owner: `${stem}_owner`,
-    runtime: `${stem}_app`,
-    definer: `${stem}_definer`,
-    worker: `${stem}_worker`,
-  };
-  let db: Kysely<unknown>;
+  let m: MigrationDatabase;
   let admin: pg.Client; // the superuser
   let app: pg.Client; // the runtime role
-  const migrateTo = async (name: string) => {
-    const all: Record<string, Migration> = {};
-    for (const [n, mod] of migrations) all[n] = { up: (k) => mod.up(k as Kysely<unknown>, { roles }) };
-    const { error } = await new Migrator({
-      db,
-      provider: { getMigrations: () => Promise.resolve(all) },
-    }).migrateTo(name);
-    if (error) throw error as Error;
-  };
 
   beforeAll(async () => {
-    const urls = await bootstrapDatabase({
-      superuserUrl: testDb().superuserUrl,
-      database: stem,
-      roles,
-      passwords: {
-        owner: randomBytes(16).toString('hex'),
-        runtime: randomBytes(16).toString('hex'),
-        worker: randomBytes(16).toString('hex'),
-      },
-    });
-    db = new Kysely<unknown>({
-      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: urls.migrationUrl, max: 1 }) }),
-    });
-    admin = new pg.Client({ connectionString: withDatabase(testDb().superuserUrl, stem) });
-    await admin.connect();
-    app = new pg.Client({ connectionString: urls.url });
+    m = await openMigrationDatabase(testDb().superuserUrl, 'sr_m47');
+    admin = m.admin;
+    app = new pg.Client({ connectionString: m.url });
     await app.connect();
   });
   afterAll(async () => {
     await app?.end();
-    await admin?.end();
-    await db?.destroy();
-    await dropDatabase(testDb().superuserUrl, stem, roles);
+    await m?.close();
   });
 
   it('gives every existing key, invitation and customer its lookup row, and the lookups answer', async () => {
-    const before = migrations.findIndex(([n]) => n === '0047-global-lookups') - 1;
-    await migrateTo(migrations[before]![0]);
+    await m.migrateToBefore('0047-global-lookups');
     const org = randomUUID();
     const keyId = randomBytes(8).toString('hex');
     const key = randomUUID();
@@ -71,7 +37,7 @@ describe('migration 0047 on existing keys, invitations and Stripe customers', ()
     const customer = `cus_m47${randomBytes(4).toString('hex')}`;
     await admin.query(`insert into organizations (id, slug, name) values ($1, $2, $2)`, [
       org,
-      `m47-${stem.slice(-8)}`,
+      `m47-${m.database.slice(-8)}`,
     ]);
     await admin.query(
       `insert into api_keys (organization_id, id, key_id, name, scopes, secret_hash)
@@ -88,7 +54,7 @@ describe('migration 0047 on existing keys, invitations and Stripe customers', ()
       customer,
     ]);
 
-    await migrateTo('0047-global-lookups');
+    await m.migrateTo('0047-global-lookups');
     const lookups = await admin.query(
       `select (select row(organization_id, api_key_id)::text from api_key_lookup where key_id = $1) as key,
               (select row(organization_id, invitation_id)::text from invitation_lookup where token_hash = $2) as inv,

@@ -7,6 +7,7 @@ import {
   bootstrapDatabase,
   dropDatabase,
   withDatabase,
+  type DatabaseUrls,
   type RoleNames,
 } from '../../src/platform/db/bootstrap.js';
 import { startEmbeddedPostgres, type EmbeddedCluster } from '../../src/platform/db/embedded.js';
@@ -18,21 +19,9 @@ import {
 } from '../../src/platform/tenant-keys/key-vault-bootstrap.js';
 
 /** A throwaway, fully migrated database with its own roles. */
-export interface ProvisionedDatabase {
-  readonly database: string;
-  readonly roles: RoleNames;
-  /** Runtime role. */
-  readonly url: string;
-  /** Owner role. */
-  readonly migrationUrl: string;
-  /** Worker role (the job worker's pool). */
-  readonly workerUrl: string;
+export interface ProvisionedDatabase extends ThrowawayDatabase {
   /** The key vault's role on its own database `<database>_keyvault` (wrapped data keys). */
   readonly keyVaultUrl: string;
-  /** Superuser, connected to this database (tests use it to inspect catalogs and bypass nothing else). */
-  readonly adminUrl: string;
-  /** Superuser, connected to the cluster's `postgres` database. */
-  readonly superuserUrl: string;
   readonly serverVersion: string;
 }
 
@@ -62,11 +51,18 @@ export async function startThrowawayCluster(): Promise<EmbeddedCluster> {
   };
 }
 
-/** Creates a database named `<label>_<random>` with roles of the same stem, and migrates it. */
-export async function provisionDatabase(
-  superuserUrl: string,
-  label = 'sr_test',
-): Promise<ProvisionedDatabase> {
+/** A throwaway database with its own roles, not migrated yet. */
+export interface ThrowawayDatabase extends DatabaseUrls {
+  readonly database: string;
+  readonly roles: RoleNames;
+  /** Superuser, connected to this database (tests use it to inspect catalogs and bypass nothing else). */
+  readonly adminUrl: string;
+  /** Superuser, connected to the cluster's `postgres` database. */
+  readonly superuserUrl: string;
+}
+
+/** Creates a database named `<label>_<random>` with roles of the same stem and random passwords. */
+export async function bootstrapThrowaway(superuserUrl: string, label: string): Promise<ThrowawayDatabase> {
   const stem = `${label}_${randomBytes(4).toString('hex')}`;
   const roles: RoleNames = {
     owner: `${stem}_owner`,
@@ -84,10 +80,24 @@ export async function provisionDatabase(
       worker: randomBytes(16).toString('hex'),
     },
   });
-  await migrateToLatest(urls.migrationUrl, roles);
+  return { database: stem, roles, ...urls, adminUrl: withDatabase(superuserUrl, stem), superuserUrl };
+}
+
+/** Drops what `bootstrapThrowaway` made. */
+export async function dropThrowaway(db: ThrowawayDatabase): Promise<void> {
+  await dropDatabase(db.superuserUrl, db.database, db.roles);
+}
+
+/** Creates a database named `<label>_<random>` with roles of the same stem, and migrates it. */
+export async function provisionDatabase(
+  superuserUrl: string,
+  label = 'sr_test',
+): Promise<ProvisionedDatabase> {
+  const db = await bootstrapThrowaway(superuserUrl, label);
+  await migrateToLatest(db.migrationUrl, db.roles);
   const keyVaultUrl = await bootstrapKeyVault({
     superuserUrl,
-    names: keyVaultNamesFor(stem),
+    names: keyVaultNamesFor(db.database),
     password: randomBytes(16).toString('hex'),
   });
   const pg = await import('pg');
@@ -95,19 +105,11 @@ export async function provisionDatabase(
   await c.connect();
   const v = await c.query<{ server_version: string }>('show server_version');
   await c.end();
-  return {
-    database: stem,
-    roles,
-    ...urls,
-    keyVaultUrl,
-    adminUrl: withDatabase(superuserUrl, stem),
-    superuserUrl,
-    serverVersion: v.rows[0]?.server_version ?? 'unknown',
-  };
+  return { ...db, keyVaultUrl, serverVersion: v.rows[0]?.server_version ?? 'unknown' };
 }
 
 /** Drops what `provisionDatabase` made. */
 export async function dropProvisioned(db: ProvisionedDatabase): Promise<void> {
-  await dropDatabase(db.superuserUrl, db.database, db.roles);
+  await dropThrowaway(db);
   await dropKeyVault(db.superuserUrl, keyVaultNamesFor(db.database));
 }

@@ -10,8 +10,6 @@ import {
 import { placeInSchema } from '../../../test/support/placements.js';
 import { syncPlacementSchema } from '../tenancy/placement-schema.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
-import { TEST_KEK } from '../../../test/support/job-key.js';
-import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
 import { createAuditService, type AuditService } from '../../modules/audit/audit.service.js';
 import { createBareOrganization } from '../../modules/organizations/organization-records.js';
 import type { Database } from '../db/schema.js';
@@ -20,12 +18,10 @@ import { runWithContext, type Principal, type TenantCtx } from '../tenancy/conte
 import { tenantSchemaName } from '../tenancy/placed-tables.js';
 import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
-import { createLocalKms } from '../tenant-keys/kms-local.js';
-import { createUserKeyStore } from '../user-keys/user-keys.js';
+import { legacySealFixture } from './legacy-seal.test-support.js';
 import { sealLegacyAll, type LegacySealDeps } from './legacy-seal.js';
 import { recordAudit } from './record.js';
 import { sealPending } from './seal.js';
-import { createAuditSigner, createAuditVerifier } from './signing.js';
 
 /**
  * `audit seal-legacy` with an organization placed in its own schema, on a database of its own: the run
@@ -51,19 +47,14 @@ describe('audit seal-legacy: a schema-placed organization', () => {
     admin = await connect(own.adminUrl);
     ownerPool = new pg.Pool({ connectionString: own.migrationUrl, max: 2 });
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: ownerPool }) });
-    vault = createKeyVault({ url: own.keyVaultUrl });
-    await vault.ensureSchema();
-    const store = createUserKeyStore({
-      kms: createLocalKms(TEST_KEK, []),
-      vault: vault.persons,
-      subjectSecret: randomBytes(32),
-      ttlMs: 0,
+    const keys = await legacySealFixture({ keyVaultUrl: own.keyVaultUrl, pool: ownerPool, db });
+    ({ vault, deps } = keys);
+    audit = createAuditService({
+      withTenant: tenancy.withTenant,
+      signer: keys.signer,
+      verifier: keys.verifier,
+      userKeys: keys.store,
     });
-    const key = await testJwtKey();
-    const signer = createAuditSigner(key);
-    const verifier = createAuditVerifier([signer.publicKey]);
-    audit = createAuditService({ withTenant: tenancy.withTenant, signer, verifier, userKeys: store });
-    deps = { pool: ownerPool, db, userKeys: store, signingKey: key, verifier };
     await admin.query('insert into users (id, email, email_normalized) values ($1, $2, $2)', [
       userId,
       `lgp-${userId}@example.test`,

@@ -2,32 +2,27 @@ import { randomBytes } from 'node:crypto';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  bootstrapThrowaway,
+  dropThrowaway,
+  type ThrowawayDatabase,
+} from '../../../test/support/provision.js';
 import { testDb } from '../../../test/support/tenancy.js';
-import { TEST_KEK } from '../../../test/support/job-key.js';
-import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
-import { bootstrapDatabase, dropDatabase, type RoleNames } from '../db/bootstrap.js';
 import { migrateToLatest } from '../db/migrate.js';
 import type { Database } from '../db/schema.js';
 import { uuidv7 } from '../ids.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
-import { createLocalKms } from '../tenant-keys/kms-local.js';
-import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
+import { type UserKeyStore } from '../user-keys/user-keys.js';
 import { canonicalJson } from './canonical-json.js';
 import { buildEntry, entryHash, GENESIS_HASH } from './chain.js';
 import { openPersonalFields } from './personal-fields.js';
+import { legacySealFixture } from './legacy-seal.test-support.js';
 import { LEGACY_SEALED_ACTION, sealLegacyAll, sealLegacyChain, type LegacySealDeps } from './legacy-seal.js';
-import { createAuditSigner, createAuditVerifier } from './signing.js';
 import { storedEntry, type StoredAuditRow } from './stored.js';
 import { verifyChain } from './verify-chain.js';
 
 describe('audit seal-legacy: the platform chain (a database of its own)', () => {
-  const stem = `sr_lgp_${randomBytes(4).toString('hex')}`;
-  const roles: RoleNames = {
-    owner: `${stem}_owner`,
-    runtime: `${stem}_app`,
-    definer: `${stem}_definer`,
-    worker: `${stem}_worker`,
-  };
+  let own: ThrowawayDatabase;
   let pool: pg.Pool;
   let db: Kysely<Database>;
   let vault: ReturnType<typeof createKeyVault>;
@@ -38,42 +33,18 @@ describe('audit seal-legacy: the platform chain (a database of its own)', () => 
 
   beforeAll(async () => {
     // Its own database: the platform chain of the shared one is every test file's.
-    const urls = await bootstrapDatabase({
-      superuserUrl: testDb().superuserUrl,
-      database: stem,
-      roles,
-      passwords: {
-        owner: randomBytes(16).toString('hex'),
-        runtime: randomBytes(16).toString('hex'),
-        worker: randomBytes(16).toString('hex'),
-      },
-    });
-    await migrateToLatest(urls.migrationUrl, roles);
-    pool = new pg.Pool({ connectionString: urls.migrationUrl, max: 2 });
+    own = await bootstrapThrowaway(testDb().superuserUrl, 'sr_lgp');
+    await migrateToLatest(own.migrationUrl, own.roles);
+    pool = new pg.Pool({ connectionString: own.migrationUrl, max: 2 });
     // Dropping the database at the end terminates whatever connection is left.
     pool.on('error', () => {});
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    vault = createKeyVault({ url: testDb().keyVaultUrl });
-    await vault.ensureSchema();
-    store = createUserKeyStore({
-      kms: createLocalKms(TEST_KEK, []),
-      vault: vault.persons,
-      subjectSecret: randomBytes(32),
-      ttlMs: 0,
-    });
-    const key = await testJwtKey();
-    deps = {
-      pool,
-      db,
-      userKeys: store,
-      signingKey: key,
-      verifier: createAuditVerifier([createAuditSigner(key).publicKey]),
-    };
+    ({ vault, store, deps } = await legacySealFixture({ keyVaultUrl: testDb().keyVaultUrl, pool, db }));
   });
   afterAll(async () => {
     await db?.destroy();
     await vault?.close();
-    await dropDatabase(testDb().superuserUrl, stem, roles);
+    if (own) await dropThrowaway(own);
   });
 
   const urlOf = (p: pg.Pool) => (p.options as { connectionString: string }).connectionString;

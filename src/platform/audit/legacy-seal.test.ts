@@ -3,21 +3,19 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
-import { TEST_KEK } from '../../../test/support/job-key.js';
-import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
 import { createAuditService, type AuditService } from '../../modules/audit/audit.service.js';
 import type { Database } from '../db/schema.js';
 import { uuidv7 } from '../ids.js';
 import { runWithContext, type Principal, type TenantCtx } from '../tenancy/context.js';
 import type { Tenancy } from '../tenancy/tenancy.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
-import { createLocalKms } from '../tenant-keys/kms-local.js';
-import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
+import { type UserKeyStore } from '../user-keys/user-keys.js';
 import { canonicalJson } from './canonical-json.js';
+import { legacySealFixture } from './legacy-seal.test-support.js';
 import { LEGACY_SEALED_ACTION, sealLegacyChain, type LegacySealDeps } from './legacy-seal.js';
 import { recordAudit } from './record.js';
 import { sealPending } from './seal.js';
-import { createAuditSigner, createAuditVerifier } from './signing.js';
+import { createAuditSigner } from './signing.js';
 import { onCitus } from '../../../test/support/citus.js';
 
 // `audit seal-legacy` lifts the append-only guard triggers while it rewrites: an upgrade step run on plain
@@ -57,20 +55,15 @@ describe.skipIf(await onCitus())(
       admin = await connect(testDb().adminUrl);
       ownerPool = new pg.Pool({ connectionString: testDb().migrationUrl, max: 2 });
       db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: ownerPool }) });
-      vault = createKeyVault({ url: testDb().keyVaultUrl });
-      await vault.ensureSchema();
-      store = createUserKeyStore({
-        kms: createLocalKms(TEST_KEK, []),
-        vault: vault.persons,
-        subjectSecret: randomBytes(32),
-        ttlMs: 0,
+      const keys = await legacySealFixture({ keyVaultUrl: testDb().keyVaultUrl, pool: ownerPool, db });
+      ({ vault, store, deps } = keys);
+      signerKey = keys.signer.publicKey;
+      audit = createAuditService({
+        withTenant: tenancy.withTenant,
+        signer: keys.signer,
+        verifier: keys.verifier,
+        userKeys: store,
       });
-      const key = await testJwtKey();
-      const signer = createAuditSigner(key);
-      signerKey = signer.publicKey;
-      const verifier = createAuditVerifier([signer.publicKey]);
-      audit = createAuditService({ withTenant: tenancy.withTenant, signer, verifier, userKeys: store });
-      deps = { pool: ownerPool, db, userKeys: store, signingKey: key, verifier };
       userId = uuidv7();
       await admin.query('insert into users (id, email, email_normalized) values ($1, $2, $2)', [
         userId,

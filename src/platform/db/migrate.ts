@@ -9,7 +9,8 @@ export class MigrationError extends Error {
   override name = 'MigrationError';
 }
 
-function provider(roles: RoleNames) {
+/** Every registered migration, run with these roles (also what tests migrate step by step with). */
+export function migrationProvider(roles: RoleNames) {
   return {
     getMigrations(): Promise<Record<string, Migration>> {
       const all: Record<string, Migration> = {};
@@ -40,7 +41,7 @@ export async function migrateToLatest(migrationUrl: string, roles: RoleNames): P
         );
       }
     }
-    const migrator = new Migrator({ db, provider: provider(roles) });
+    const migrator = new Migrator({ db, provider: migrationProvider(roles) });
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
       const failed = results?.find((r: MigrationResult) => r.status === 'Error');

@@ -1,13 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, testDb } from '../../../test/support/tenancy.js';
 import {
-  bootstrapDatabase,
-  dropDatabase,
-  withDatabase,
-  type DatabaseUrls,
-  type RoleNames,
-} from './bootstrap.js';
+  bootstrapThrowaway,
+  dropThrowaway,
+  type ThrowawayDatabase,
+} from '../../../test/support/provision.js';
+import { connect, testDb } from '../../../test/support/tenancy.js';
 import { knownMigrations, latestMigration } from './migrate.js';
 import {
   migrateTenantDatabases,
@@ -22,35 +19,22 @@ import type { TenantDatabaseConfig } from '../config-tenant-databases.js';
  */
 describe('tenant databases carry the control database migrations', () => {
   const control = testDb();
-  const stem = `sr_tdb_${randomBytes(4).toString('hex')}`;
-  const roles: RoleNames = {
-    owner: `${stem}_owner`,
-    runtime: `${stem}_app`,
-    definer: `${stem}_definer`,
-    worker: `${stem}_worker`,
-  };
-  let urls: DatabaseUrls;
+  let own: ThrowawayDatabase;
   let eu1: TenantDatabaseConfig;
 
   beforeAll(async () => {
-    const pw = () => randomBytes(12).toString('hex');
     // A database that exists, with its roles, and has never been migrated.
-    urls = await bootstrapDatabase({
-      superuserUrl: control.superuserUrl,
-      database: stem,
-      roles,
-      passwords: { owner: pw(), runtime: pw(), worker: pw() },
-    });
+    own = await bootstrapThrowaway(control.superuserUrl, 'sr_tdb');
     eu1 = {
       key: 'eu1',
-      url: urls.url,
-      ownerUrl: urls.migrationUrl,
-      definerRole: roles.definer,
-      workerRole: roles.worker,
+      url: own.url,
+      ownerUrl: own.migrationUrl,
+      definerRole: own.roles.definer,
+      workerRole: own.roles.worker,
     };
   });
   afterAll(async () => {
-    await dropDatabase(control.superuserUrl, stem, roles);
+    if (own) await dropThrowaway(own);
   });
 
   it('one behind is refused at start, naming it and the command; migrate brings it up, a broken one is reported', async () => {
@@ -60,7 +44,7 @@ describe('tenant databases carry the control database migrations', () => {
       `tenant database "eu1" is at no migration, this version needs ${latestMigration()}: run \`npx saasready migrate\` (see docs/isolation-models.md, "Migrations across placements")`,
     );
 
-    const broken = { key: 'bad', url: urls.url, ownerUrl: urls.migrationUrl.replace(/:[^:@]+@/, ':wrong@') };
+    const broken = { key: 'bad', url: own.url, ownerUrl: own.migrationUrl.replace(/:[^:@]+@/, ':wrong@') };
     const seen: string[] = [];
     const result = await migrateTenantDatabases({
       databases: [broken, eu1],
@@ -87,7 +71,7 @@ describe('tenant databases carry the control database migrations', () => {
   }, 120_000);
 
   it('one a migration behind says where it is', async () => {
-    const admin = await connect(withDatabase(control.superuserUrl, stem));
+    const admin = await connect(own.adminUrl);
     const last = latestMigration();
     const row = await admin.query('delete from kysely_migration where name = $1 returning *', [last]);
     try {

@@ -1,4 +1,4 @@
-import type { FilterProblem } from './explicit-filters-tree.js';
+import { unboundProblems, type FilterProblem, type TableRef } from './explicit-filters-tree.js';
 
 /**
  * The conservative check of raw SQL (a `sql` template, a statement deferred until COMMIT): a text scan,
@@ -52,17 +52,14 @@ export function textProblems(
       }
     }
   }
-  for (const ref of refs) {
-    if (bound.has(ref.name)) continue;
-    const other = wrong.get(ref.name);
-    problems.push({
-      table: ref.table,
-      reason:
-        other !== undefined
-          ? `its organization_id is compared with ${other}, not with the scope's tenant`
-          : `no \`${ref.name === ref.table ? '' : `${ref.name}.`}organization_id = $n\` (n the tenant) AND-ed where it is read`,
-    });
-  }
+  problems.push(
+    ...unboundProblems(
+      refs,
+      bound,
+      wrong,
+      (column) => `no \`${column} = $n\` (n the tenant) AND-ed where it is read`,
+    ),
+  );
   for (const insert of inserts) {
     const n = insertedOrganization(text, insert.at);
     if (n === undefined || !isTenant(n)) {
@@ -94,8 +91,8 @@ const IDENT = String.raw`"?([a-z_][a-z0-9_]*)"?`;
 const QUALIFIED = String.raw`(?:"?[a-z_][a-z0-9_]*"?\s*\.\s*)?${IDENT}`;
 
 /** Tenant tables named where rows are read or changed, with the name their columns go by. */
-function tableRefs(text: string, tables: ReadonlySet<string>): { table: string; name: string }[] {
-  const refs: { table: string; name: string }[] = [];
+function tableRefs(text: string, tables: ReadonlySet<string>): TableRef[] {
+  const refs: TableRef[] = [];
   const tableRe = new RegExp(String.raw`^\s*(?:only\s+)?${QUALIFIED}`);
   const aliasRe = new RegExp(String.raw`^\s+(?:as\s+)?${IDENT}`);
   const startRe = /\b(from|join|update|using)\b/g;

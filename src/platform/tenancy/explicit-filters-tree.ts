@@ -27,9 +27,35 @@ const QUERY_KINDS = new Set([
 ]);
 
 /** A tenant table as a statement names it: its table and the name its columns are qualified by. */
-interface TableRef {
+export interface TableRef {
   readonly table: string;
   readonly name: string;
+}
+
+/**
+ * A problem for each table read that no predicate binds to the tenant: its organization_id compared with
+ * another value (`wrong`, by name: what it was compared with), or with none; `missing` says what is
+ * missing given the column as the statement would qualify it.
+ */
+export function unboundProblems(
+  refs: readonly TableRef[],
+  bound: ReadonlySet<string>,
+  wrong: ReadonlyMap<string, string>,
+  missing: (column: string) => string,
+): FilterProblem[] {
+  const problems: FilterProblem[] = [];
+  for (const ref of refs) {
+    if (bound.has(ref.name)) continue;
+    const other = wrong.get(ref.name);
+    problems.push({
+      table: ref.table,
+      reason:
+        other !== undefined
+          ? `its organization_id is compared with ${other}, not with the scope's tenant`
+          : missing(`${ref.name === ref.table ? '' : `${ref.name}.`}organization_id`),
+    });
+  }
+  return problems;
 }
 
 const isNode = (v: unknown): v is AnyNode =>
@@ -149,17 +175,14 @@ function checkQuery(
       }
     }
   }
-  for (const ref of refs) {
-    if (bound.has(ref.name)) continue;
-    const other = wrong.get(ref.name);
-    problems.push({
-      table: ref.table,
-      reason:
-        other !== undefined
-          ? `its organization_id is compared with ${other}, not with the scope's tenant`
-          : `no \`${ref.name === ref.table ? '' : `${ref.name}.`}organization_id = <tenant>\` among the AND-ed conditions of its WHERE / ON`,
-    });
-  }
+  problems.push(
+    ...unboundProblems(
+      refs,
+      bound,
+      wrong,
+      (column) => `no \`${column} = <tenant>\` among the AND-ed conditions of its WHERE / ON`,
+    ),
+  );
 
   const innerBound = new Set(outerBound);
   for (const name of local.keys()) innerBound.delete(name);

@@ -4,11 +4,11 @@
  * start, resumably, an erased user's tombstone winning.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Kysely, Migrator, PostgresDialect, type Migration } from 'kysely';
-import pg from 'pg';
+import type { Kysely } from 'kysely';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openMigrationDatabase, type MigrationDatabase } from '../../../test/support/migration-database.js';
 import { testDb } from '../../../test/support/tenancy.js';
-import { bootstrapDatabase, dropDatabase, withDatabase, type RoleNames } from '../db/bootstrap.js';
 import { migrations } from '../../migrations/index.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
 import { bootstrapKeyVault, dropKeyVault, keyVaultNamesFor } from '../tenant-keys/key-vault-bootstrap.js';
@@ -21,14 +21,8 @@ import { openPersonal, sealPersonal, type PersonalBinding } from './personal-sea
 import { kekDerivedSubjectSecret, loadSubjectSecrets } from './subject-secret.js';
 
 describe('per-person keys in the key vault', () => {
-  const stem = `sr_pkv_${randomBytes(4).toString('hex')}`;
-  const names = keyVaultNamesFor(stem);
-  const roles: RoleNames = {
-    owner: `${stem}_owner`,
-    runtime: `${stem}_app`,
-    definer: `${stem}_definer`,
-    worker: `${stem}_worker`,
-  };
+  let m: MigrationDatabase;
+  let names: ReturnType<typeof keyVaultNamesFor> | undefined;
   let vault: ReturnType<typeof createKeyVault>;
   let migrationUrl: string;
   let db: Kysely<unknown>;
@@ -36,6 +30,11 @@ describe('per-person keys in the key vault', () => {
 
   beforeAll(async () => {
     // A vault and a database of their own: re-wrapping touches every key of the vault.
+    m = await openMigrationDatabase(testDb().superuserUrl, 'sr_pkv');
+    migrationUrl = m.migrationUrl;
+    db = m.db;
+    admin = m.admin;
+    names = keyVaultNamesFor(m.database);
     const url = await bootstrapKeyVault({
       superuserUrl: testDb().superuserUrl,
       names,
@@ -43,44 +42,15 @@ describe('per-person keys in the key vault', () => {
     });
     vault = createKeyVault({ url });
     await vault.ensureSchema();
-    const urls = await bootstrapDatabase({
-      superuserUrl: testDb().superuserUrl,
-      database: stem,
-      roles,
-      passwords: {
-        owner: randomBytes(16).toString('hex'),
-        runtime: randomBytes(16).toString('hex'),
-        worker: randomBytes(16).toString('hex'),
-      },
-    });
-    migrationUrl = urls.migrationUrl;
-    db = new Kysely<unknown>({
-      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: migrationUrl, max: 1 }) }),
-    });
-    admin = new pg.Client({ connectionString: withDatabase(testDb().superuserUrl, stem) });
-    await admin.connect();
   });
   afterAll(async () => {
-    await admin?.end();
-    await db?.destroy();
     await vault?.close();
-    await dropDatabase(testDb().superuserUrl, stem, roles);
-    await dropKeyVault(testDb().superuserUrl, names);
+    await m?.close();
+    if (names) await dropKeyVault(testDb().superuserUrl, names);
   });
 
-  const migrateTo = async (name: string) => {
-    const all: Record<string, Migration> = {};
-    for (const [n, mod] of migrations) all[n] = { up: (k) => mod.up(k as Kysely<unknown>, { roles }) };
-    const { error } = await new Migrator({
-      db,
-      provider: { getMigrations: () => Promise.resolve(all) },
-    }).migrateTo(name);
-    if (error) throw error as Error;
-  };
-
   it('moves the keys of the application database into the vault, then drops the table; resumable', async () => {
-    const before = migrations.findIndex(([n]) => n === '0032-personal-keys-to-vault') - 1;
-    await migrateTo(migrations[before]![0]);
+    await m.migrateToBefore('0032-personal-keys-to-vault');
     const kms = createLocalKms(randomBytes(32));
     const live = randomUUID();
     const erased = randomUUID();
@@ -94,7 +64,7 @@ describe('per-person keys in the key vault', () => {
     );
     // The vault already holds a live key for the erased user (a crash mid-way): the tombstone wins.
     await vault.persons.insertIfAbsent(erased, 'user', k1.wrapped, k1.kekId);
-    await migrateTo('0032-personal-keys-to-vault');
+    await m.migrateTo('0032-personal-keys-to-vault');
     const table = async () =>
       (
         await admin.query<{ t: string | null }>(
@@ -106,7 +76,7 @@ describe('per-person keys in the key vault', () => {
     const grants = await admin.query(
       `select 1 from information_schema.role_table_grants
         where table_name = 'personal_keys_to_vault' and grantee = $1`,
-      [roles.runtime],
+      [m.roles.runtime],
     );
     expect(grants.rows).toEqual([]);
 
@@ -123,7 +93,7 @@ describe('per-person keys in the key vault', () => {
   });
 
   it('a new database keeps no personal_keys table at all', async () => {
-    await migrateTo(migrations.at(-1)![0]);
+    await m.migrateTo(migrations.at(-1)![0]);
     const r = await admin.query(`select to_regclass('public.personal_keys')::text as t`);
     expect(r.rows[0]).toEqual({ t: null });
   });
