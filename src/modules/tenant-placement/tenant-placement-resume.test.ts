@@ -169,11 +169,14 @@ describe('placement moves: resume, abort and the freeze', () => {
       settleMs: 50,
       // Moving: these take the guarded path and land in the source, after the rounds' last snapshot.
       beforeFreeze: async () => {
-        await tenancy.withTenant(org, (t) => t.deleteFrom('projects').where('id', '=', ids[0]!).execute());
+        await tenancy.withTenant(org, (t) =>
+          t.deleteFrom('projects').where('organization_id', '=', org).where('id', '=', ids[0]!).execute(),
+        );
         await tenancy.withTenant(org, (t) =>
           t
             .updateTable('projects')
             .set({ description: 'after the rounds' })
+            .where('organization_id', '=', org)
             .where('id', '=', ids[1]!)
             .execute(),
         );
