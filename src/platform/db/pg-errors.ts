@@ -46,7 +46,8 @@ export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
   const e = err as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
   if (typeof e.code === 'string') {
     // No connection to a tenant database free under TENANT_DB_MAX_CONNECTIONS in time (tenancy core).
-    if (e.code === 'TENANT_DATABASE_BUSY' || e.code === 'PLACEMENT_BEHIND') return true;
+    if (e.code === 'TENANT_DATABASE_BUSY' || e.code === 'PLACEMENT_BEHIND' || e.code === 'PLACEMENT_MISSING')
+      return true;
     if (UNAVAILABLE_SQLSTATES.has(e.code) || /^08[0-9A-Z]{3}$/.test(e.code)) return true;
     if (UNAVAILABLE_ERRNOS.has(e.code)) return true;
   }

@@ -23,6 +23,8 @@ export interface PlacementRecord {
   readonly state: PlacementState;
   /** A schema placement not synchronized to this server's latest migration (see `route`). */
   readonly behind?: boolean;
+  /** A schema placement whose schema does not exist (see `route`). */
+  readonly missing?: boolean;
 }
 
 /** Resolves a tenant to the database that holds its rows. */
@@ -60,8 +62,10 @@ interface CachedPlacement {
 }
 
 const POOLED: PlacementRecord = { kind: 'pooled', databaseKey: null, schema: null, state: 'active' };
-const LOOKUP =
-  'select kind, database_key, state, schema_version from tenant_placements where organization_id = $1';
+// `present`: for a schema placement, whether its schema exists (`$2`, the name derived from the id).
+const LOOKUP = `select kind, database_key, state, schema_version,
+    case when kind = 'schema' then to_regnamespace($2) is not null end as present
+  from tenant_placements where organization_id = $1`;
 
 /**
  * Placement routing through an in-process cache (it sits on the hot path of every `withTenant`,
@@ -92,7 +96,7 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
         client,
         opts.control.setter.prelude(tenantId, 'read'),
         LOOKUP,
-        [tenantId],
+        [tenantId, tenantSchemaName(tenantId)],
         lookupOptions,
       );
       const row = res.rows[0] as
@@ -101,12 +105,14 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
             database_key: string | null;
             state: PlacementState;
             schema_version: string | null;
+            present: boolean | null;
           }
         | undefined;
       if (!row) return POOLED;
       const schema = row.kind === 'schema' ? tenantSchemaName(tenantId) : null;
       const behind = schema !== null && row.schema_version !== schemaVersion;
-      return { kind: row.kind, databaseKey: row.database_key, schema, state: row.state, behind };
+      const missing = schema !== null && row.present !== true;
+      return { kind: row.kind, databaseKey: row.database_key, schema, state: row.state, behind, missing };
     } catch (err) {
       // A Citus read that failed left its transaction failed: never pool the connection like that.
       if (inAbortedTransaction(client)) failed = err as Error;
@@ -133,6 +139,14 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
       // A table this server's migrations added but the schema lacks would resolve to public's (the search
       // path skips what a schema does not hold), and statements prepared then keep using it after the sync:
       // a schema behind is refused (503) until `npx saasready migrate` or a start synchronizes it.
+      // Without its schema the search path would resolve every placed table to public's: its writes would
+      // land there. A placement naming a schema that does not exist is refused (503), not routed.
+      if (record.missing) {
+        throw new TenancyError(
+          'PLACEMENT_MISSING',
+          `the organization's schema ${record.schema} does not exist (placed in schema, not routed)`,
+        );
+      }
       if (record.behind) {
         throw new TenancyError(
           'PLACEMENT_BEHIND',

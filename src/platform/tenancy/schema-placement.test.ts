@@ -16,6 +16,7 @@ import { uuidv7 } from '../ids.js';
 import { tenantSchemaName } from './placed-tables.js';
 import { syncPlacementSchema } from './placement-schema.js';
 import { createTenancy, type Tenancy } from './tenancy.js';
+import { isDatabaseUnavailable } from '../db/pg-errors.js';
 
 /**
  * A `schema` placement through `withTenant`: the organization's reads and writes land in its schema of
@@ -256,6 +257,19 @@ describe('schema placement: routing', () => {
       await expect(projectNames(placed)).rejects.toMatchObject({ code: 'PLACEMENT_BEHIND' });
     } finally {
       await set(latest);
+      tenancy.router.invalidate(placed);
+    }
+    expect(await projectNames(placed)).toContain('before-move');
+  });
+
+  it('refuses (PLACEMENT_MISSING, a 503) a schema organization whose schema does not exist, instead of resolving its tables to public', async () => {
+    await admin.query(`alter schema "${schema}" rename to "${schema}_away"`);
+    try {
+      tenancy.router.invalidate(placed);
+      await expect(projectNames(placed)).rejects.toMatchObject({ code: 'PLACEMENT_MISSING' });
+      expect(isDatabaseUnavailable(await projectNames(placed).catch((e: unknown) => e))).toBe(true);
+    } finally {
+      await admin.query(`alter schema "${schema}_away" rename to "${schema}"`);
       tenancy.router.invalidate(placed);
     }
     expect(await projectNames(placed)).toContain('before-move');
