@@ -62,6 +62,11 @@ describe('console: exports in Chromium', () => {
     await page.getByRole('button', { name: 'Export organization data' }).click();
     const download = page.getByRole('button', { name: /^Download the export of/ });
     await download.first().waitFor({ timeout: 30_000 });
+    // The second click may have started a second export (when the first was already done): wait until none
+    // is queued or running, so the list stops polling and its rows stop changing under the click below
+    // (a CI run clicked Download while the second one finished and saw no download start).
+    await page.getByText('Running', { exact: true }).first().waitFor({ state: 'detached', timeout: 30_000 });
+    await page.getByText('Queued', { exact: true }).first().waitFor({ state: 'detached', timeout: 30_000 });
     await expectAccessible(page, 'organization export (ready)');
     await screenshots(page, 'gdpr-export', '03-organization-ready');
     const [file] = await Promise.all([page.waitForEvent('download'), download.first().click()]);
