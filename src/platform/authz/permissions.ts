@@ -12,6 +12,8 @@ export const statements = {
   billing: ['read', 'manage'],
   usage: ['read', 'write'],
   webhooks: ['manage'],
+  // SSO connections, verified domains and the SCIM directory token (issue 15).
+  sso: ['manage'],
 } as const;
 
 type Statements = typeof statements;

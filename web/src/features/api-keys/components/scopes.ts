@@ -22,6 +22,7 @@ const DESCRIPTIONS: Record<Permission, string> = {
   'usage:read': 'Read usage summaries',
   'usage:write': 'Record usage events',
   'webhooks:manage': 'Manage webhook endpoints, their secrets and deliveries',
+  'sso:manage': 'Manage SSO connections, verified domains and directory sync',
 };
 
 const RESOURCES: Record<string, string> = {
@@ -34,6 +35,7 @@ const RESOURCES: Record<string, string> = {
   billing: 'Billing',
   usage: 'Usage',
   webhooks: 'Webhooks',
+  sso: 'Single sign-on',
 };
 
 /** A resource's name for a person (`api_keys` → "API keys"). */

@@ -21,6 +21,7 @@ const RESOURCE_LABELS: Readonly<Record<keyof typeof statements, string>> = {
   billing: 'Billing',
   usage: 'Usage',
   webhooks: 'Webhooks',
+  sso: 'Single sign-on',
 };
 
 /** Domain refusals that are about one field. */
