@@ -88,6 +88,7 @@ import {
 import { auditRetentionRule } from '../modules/retention/audit-retention.js';
 import { webhookRetentionRules } from '../modules/webhooks/webhook-retention.js';
 import { auditRetentionPurge, webhookRetentionPurge } from '../platform/tenancy/privileged-retention.js';
+import { dropSchemaAsOwner } from '../platform/tenancy/placement-schema.js';
 
 export interface ComposeOptions {
   /** The runtime role. */
@@ -367,6 +368,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
                   now: opts.now ?? (() => new Date()),
                   ...(opts.deletionBatchSize ? { batchSize: opts.deletionBatchSize } : {}),
                   organizationChanged: (orgId) => services.organizationPolicies.invalidate(orgId),
+                  ...(ownerPool ? { dropPlacementSchema: (orgId) => dropSchemaAsOwner(ownerPool, orgId) } : {}),
                   // organization.deleted reaches the endpoints before the purge (docs/webhooks.md).
                   webhooks: createDeletionWebhooks({
                     withTenant: tenancy.withTenant,

@@ -40,6 +40,12 @@ export interface DeletionJobDeps {
    * schedule). Without it nothing is announced.
    */
   readonly webhooks?: DeletionWebhooks;
+  /**
+   * Drops the organization's placement schema, if it has one (emptied by the purge), as the schema's owner
+   * role: `dropPlacementSchema` on the owner pool. Idempotent (a resumed run drops nothing twice). Without
+   * it an emptied schema stays behind.
+   */
+  readonly dropPlacementSchema?: (orgId: string) => Promise<boolean>;
 }
 
 /**
@@ -101,6 +107,10 @@ export async function deleteOrganization(deps: DeletionJobDeps, work: DeletionWo
     phase = 'shredding';
   }
   if (phase === 'shredding') {
+    // After the purge committed (the schema holds nothing of anyone else: it is this organization's).
+    if (deps.dropPlacementSchema && (await deps.dropPlacementSchema(orgId))) {
+      deps.log?.info({ tenant_id: orgId }, 'organization deletion: placement schema dropped');
+    }
     const { destroyed } = await deps.shredder.destroyOrganizationKeys(orgId);
     await markOrganizationKeysShredded(pool, orgId, destroyed);
     phase = 'recording';

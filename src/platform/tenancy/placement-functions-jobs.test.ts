@@ -20,6 +20,8 @@ import { systemCtx } from './context.js';
 import { tenantSchemaName } from './placed-tables.js';
 import { billingOrganizations, finalizeInvoice, stripeOrganizations } from './privileged.js';
 import { purgeOrganizationBatch, startOrganizationDeletion } from './privileged-deletion.js';
+import { dropSchemaAsOwner } from './placement-schema.js';
+import { runOrganizationDeletions } from '../../modules/organization-lifecycle/deletion-job.js';
 import { retentionPurge, type RetentionPurgeKind } from './privileged-gdpr.js';
 import { webhookRetentionPurge } from './privileged-retention.js';
 import { createTenancy, type Tenancy } from './tenancy.js';
@@ -339,5 +341,43 @@ describe('schema placement: cross-tenant jobs', () => {
     // The placed and pooled organizations kept their rows.
     expect(await count(schema, 'usage_events', placed)).toBe(2);
     expect(await count('public', 'usage_events', pooled)).toBe(1);
+  });
+
+  it('the deletion job drops the emptied schema of a deleted organization (as the owner), once', async () => {
+    const doomed = await newOrg('pj-drop');
+    await place(doomed);
+    const nsp = tenantSchemaName(doomed);
+    await admin.query(
+      `update organizations set lifecycle_state = 'pending_deletion', deletion_requested_at = now() - interval '31 days',
+          deletion_due_at = now() - interval '1 second' where id = $1`,
+      [doomed],
+    );
+    const exists = async () =>
+      (await admin.query('select 1 from pg_namespace where nspname = $1', [nsp])).rowCount === 1;
+    expect(await exists()).toBe(true);
+    const ownerPool = new pg.Pool({ connectionString: own.migrationUrl, max: 1 });
+    // The job also finishes the organization the test above started deleting: only this one's are kept.
+    const dropped: boolean[] = [];
+    try {
+      const finished = await runOrganizationDeletions({
+        workerPool,
+        shredder: { destroyOrganizationKeys: () => Promise.resolve({ destroyed: 0 }) },
+        now: () => new Date(),
+        organizationChanged: () => {},
+        dropPlacementSchema: async (orgId) => {
+          const r = await dropSchemaAsOwner(ownerPool, orgId);
+          if (orgId === doomed) dropped.push(r);
+          return r;
+        },
+      });
+      expect(finished).toContain(doomed);
+      expect(await dropSchemaAsOwner(ownerPool, doomed)).toBe(false);
+    } finally {
+      await ownerPool.end();
+    }
+    expect(dropped).toEqual([true]);
+    expect(await exists()).toBe(false);
+    // The other placed organization's schema is still there.
+    expect((await admin.query('select 1 from pg_namespace where nspname = $1', [schema])).rowCount).toBe(1);
   });
 });

@@ -201,3 +201,13 @@ export async function dropPlacementSchema(owner: pg.ClientBase, orgId: string): 
   if (res.rows[0]?.exists) await owner.query(`drop schema ${schema} cascade`);
   return res.rows[0]?.exists ?? false;
 }
+
+/** {@link dropPlacementSchema} on a connection of `ownerPool` (the migration owner's). */
+export async function dropSchemaAsOwner(ownerPool: pg.Pool, orgId: string): Promise<boolean> {
+  const c = await ownerPool.connect();
+  try {
+    return await dropPlacementSchema(c, orgId);
+  } finally {
+    c.release();
+  }
+}
