@@ -368,7 +368,9 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
                   now: opts.now ?? (() => new Date()),
                   ...(opts.deletionBatchSize ? { batchSize: opts.deletionBatchSize } : {}),
                   organizationChanged: (orgId) => services.organizationPolicies.invalidate(orgId),
-                  ...(ownerPool ? { dropPlacementSchema: (orgId) => dropSchemaAsOwner(ownerPool, orgId) } : {}),
+                  ...(ownerPool
+                    ? { dropPlacementSchema: (orgId) => dropSchemaAsOwner(ownerPool, orgId) }
+                    : {}),
                   // organization.deleted reaches the endpoints before the purge (docs/webhooks.md).
                   webhooks: createDeletionWebhooks({
                     withTenant: tenancy.withTenant,
