@@ -10,6 +10,25 @@ const Attributes = Type.Record(
   Type.Union([Type.String({ maxLength: 200 }), Type.Number(), Type.Boolean()]),
   { maxProperties: 50, additionalProperties: false },
 );
+const Placement = Type.Object(
+  {
+    kind: Type.Union([Type.Literal('pooled'), Type.Literal('schema'), Type.Literal('database')], {
+      description:
+        '`pooled`: the shared tables; `schema`: its own schema; `database`: its own database. An ' +
+        'organization with no recorded placement is `pooled`.',
+    }),
+    schema: Type.Union([Type.String(), Type.Null()], {
+      description: 'The name of its own schema (kind `schema`), otherwise null.',
+    }),
+    databaseKey: Type.Union([Type.String(), Type.Null()], {
+      description: 'The key of its own database (kind `database`), otherwise null.',
+    }),
+    state: Type.Union([Type.Literal('active'), Type.Literal('moving')], {
+      description: '`moving` while an online placement move of the organization runs.',
+    }),
+  },
+  { description: 'Where the organization’s data lives, as the placement table records it.' },
+);
 const Org = Type.Object({
   id: Type.String(),
   slug: Type.String(),
@@ -21,6 +40,7 @@ const Org = Type.Object({
   deletionRequestedAt: Type.Union([Type.String(), Type.Null()]),
   plan: Type.String(),
   attributes: Attributes,
+  placement: Placement,
 });
 const Targeting = Type.Object({
   id: Type.String(),

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { isTenantId, userActingIn } from '../../platform/tenancy/context.js';
 import { decodeCursor, encodeCursor, type Page } from '../../platform/pagination.js';
-import type { PlatformOrganizationRow } from '../../platform/tenancy/privileged.js';
+import type { PlatformOrganizationRow, PlatformPlacement } from '../../platform/tenancy/privileged.js';
 import { recordAudit } from '../../platform/audit/record.js';
 import type { PlatformActor } from '../../platform/audit/platform-record.js';
 import { ATTRIBUTE_NAME_RE, PLAN_RE } from '../flags/flag-model.js';
@@ -27,6 +27,8 @@ export interface PlatformOrganization {
   /** What feature flag rules target (see {@link OrganizationTargeting}). */
   plan: string;
   attributes: Record<string, string | number | boolean>;
+  /** Where its data lives, as recorded (not inferred from its placement moves). */
+  placement: PlatformPlacement;
 }
 
 /** Longest organization search (`q`): name or slug contains it, ignoring case. */
@@ -140,6 +142,7 @@ export function createPlatformService(deps: {
           deletionRequestedAt: r.deletion_requested_at?.toISOString() ?? null,
           plan: r.plan,
           attributes: r.attributes,
+          placement: r.placement,
         })),
         nextCursor: more && page.length ? encodeCursor(page[page.length - 1]!.id) : null,
       };

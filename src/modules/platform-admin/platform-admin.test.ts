@@ -6,6 +6,7 @@ import type { Composition } from '../../app/compose.js';
 import { lastMailTo } from '../auth/auth.test-helpers.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
 import { createBareOrganization } from '../organizations/organization-records.js';
+import { placeInPooled, placeInSchema } from '../../../test/support/placements.js';
 
 const ORIGIN = 'http://app.saasready.test';
 
@@ -203,5 +204,48 @@ describe('platform administration', () => {
       plan: 'enterprise',
       attributes: { region: 'eu', seats: 12 },
     });
+  });
+  it('lists each organization’s recorded placement: pooled, or its own schema', async () => {
+    const email = `placement-admin-${stamp}@example.test`;
+    const made = await cli(['admin', 'create', '--email', email]);
+    const password = /initial password \(shown once\): (\S+)/.exec(made.out)?.[1];
+    const login = await post('/v1/auth/login', { email, password });
+    expect(login.statusCode).toBe(200);
+    const cookie = cookieOf(login.headers['set-cookie']);
+    const marker = `pl${stamp}`;
+    const make = (slug: string) =>
+      createBareOrganization(c.tenancy.withTenant, { slug, name: `${marker} ${slug}` });
+    const pooled = await make(`${marker}-pooled`);
+    const placed = await make(`${marker}-schema`);
+    const db = testDb();
+    // Placed by hand, without a placement move: what the list says comes from the placement itself.
+    await placeInSchema(db.adminUrl, db.migrationUrl, db.roles, placed.id);
+    c.tenancy.router.invalidate(placed.id);
+    try {
+      const res = await c.app.inject({
+        url: `/v1/platform/organizations?q=${marker}&limit=200`,
+        headers: { cookie },
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      const data = res.json<{ data: { id: string; placement: unknown }[] }>().data;
+      expect(Object.fromEntries(data.map((o) => [o.id, o.placement]))).toEqual({
+        [pooled.id]: { kind: 'pooled', schema: null, databaseKey: null, state: 'active' },
+        [placed.id]: {
+          kind: 'schema',
+          schema: `t_${placed.id.replaceAll('-', '')}`,
+          databaseKey: null,
+          state: 'active',
+        },
+      });
+      // The function behind it answers only in a platform administrator's platform scope.
+      const runtime = await connect(db.url);
+      await expect(
+        runtime.query('select * from app_priv_platform_placements($1::uuid[])', [[placed.id]]),
+      ).rejects.toThrow(/needs the platform scope/);
+      await runtime.end();
+    } finally {
+      await placeInPooled(db.adminUrl, db.migrationUrl, placed.id);
+      c.tenancy.router.invalidate(placed.id);
+    }
   });
 });

@@ -178,6 +178,8 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_priv_platform_meter_create(text,text,text,text,text): EXECUTE',
   'function app_priv_platform_meter_update(text,text,text,boolean): EXECUTE',
   'function app_priv_platform_organizations(uuid,integer,text): EXECUTE',
+  // The placements of a page of that list (0060).
+  'function app_priv_platform_placements(uuid[]): EXECUTE',
   'function app_priv_stripe_organization_by_customer(text): EXECUTE',
   'function app_priv_user_organizations(text,uuid,uuid): EXECUTE',
   // The job queue: the runtime role's only way into it (migration 0010; the worker has its own role).

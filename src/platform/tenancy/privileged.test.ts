@@ -290,6 +290,78 @@ describe('definer functions refuse outside their contract', () => {
     ).rejects.toMatchObject({ code: 'TENANT_SCOPE_CONFLICT' });
   });
 
+  it('app_priv_platform_placements: each named organization’s recorded placement, only in the platform scope', async () => {
+    const orgC = await createTestOrg(tenancy, 'pv-c');
+    const orgD = await createTestOrg(tenancy, 'pv-d');
+    const unrecorded = uuidv7();
+    // Recorded behind the runtime role's back: a database placement and a schema placement (rows only).
+    await owner.query(
+      `update tenant_placements set kind = case when organization_id = $1 then 'database' else 'schema' end,
+              database_key = case when organization_id = $1 then 'db-eu-1' end,
+              state = case when organization_id = $1 then 'active' else 'moving' end
+        where organization_id = any (array[$1, $2]::uuid[])`,
+      [orgC, orgD],
+    );
+    const placements = (token: string) =>
+      withPlatformScope(platform, token, (s) =>
+        sql<{
+          organization_id: string;
+          kind: string;
+          schema_name: string | null;
+          database_key: string | null;
+          state: string;
+        }>`
+          select * from app_priv_platform_placements(${[orgA, orgC, orgD, orgA, unrecorded]}::uuid[])`.execute(
+          s,
+        ),
+      );
+    const rows = (await placements(adminToken)).rows.sort((x, y) =>
+      x.organization_id.localeCompare(y.organization_id),
+    );
+    const expected = [
+      { organization_id: orgA, kind: 'pooled', schema_name: null, database_key: null, state: 'active' },
+      // No row: pooled.
+      { organization_id: unrecorded, kind: 'pooled', schema_name: null, database_key: null, state: 'active' },
+      {
+        organization_id: orgC,
+        kind: 'database',
+        schema_name: null,
+        database_key: 'db-eu-1',
+        state: 'active',
+      },
+      {
+        organization_id: orgD,
+        kind: 'schema',
+        schema_name: `t_${orgD.replaceAll('-', '')}`,
+        database_key: null,
+        state: 'moving',
+      },
+    ].sort((x, y) => x.organization_id.localeCompare(y.organization_id));
+    expect(rows).toEqual(expected);
+    // Not an administrator's session; the stored hash; no scope at all; a tenant scope.
+    for (const token of [sessionToken, sha(adminToken).toString('hex')]) {
+      await expect(placements(token)).rejects.toThrow(refused);
+    }
+    await expect(
+      app.query('select * from app_priv_platform_placements($1::uuid[])', [[orgA]]),
+    ).rejects.toThrow(refused);
+    await expect(
+      inScopeOfB('select * from app_priv_platform_placements($1::uuid[])', [[orgA]]),
+    ).rejects.toThrow(refused);
+    // A page at most.
+    const many = Array.from({ length: 201 }, () => uuidv7());
+    await expect(
+      withPlatformScope(platform, adminToken, (s) =>
+        sql`select * from app_priv_platform_placements(${many}::uuid[])`.execute(s),
+      ),
+    ).rejects.toThrow(/at most 200/);
+    await owner.query(
+      `update tenant_placements set kind = 'pooled', database_key = null, state = 'active'
+        where organization_id = any ($1)`,
+      [[orgC, orgD]],
+    );
+  });
+
   it('the platform functions: from a withTenant scope with forged settings, refused without a real administrator session token, accepted with one', async () => {
     const forged = (extra: string) =>
       tenancy.withTenant(orgB, (d) =>

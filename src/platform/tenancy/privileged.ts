@@ -32,7 +32,8 @@ export interface PrivilegedOps {
    *  caller must still check the principal's membership). Contract: outside any tenant scope (slugs are
    *  public names; the id alone opens nothing). */
   organizationIdBySlug(slug: string): Promise<string | null>;
-  /** Platform administration: organizations newest first, with member counts and targeting fields;
+  /** Platform administration: organizations newest first, with member counts, targeting fields and
+   *  placement (a second function, `app_priv_platform_placements`, read in the same scope);
    *  `q` (≤ 100 characters) keeps those whose name or slug contains it, ignoring case. Contract: only
    *  inside the platform scope of a platform administrator's live session (`withPlatformScope`). */
   platformOrganizations(
@@ -106,6 +107,20 @@ export interface PlatformOrganizationRow {
   members: string;
   plan: string;
   attributes: Record<string, string | number | boolean>;
+  /** Where the organization's data lives, as `tenant_placements` records it (0060). */
+  placement: PlatformPlacement;
+}
+
+/** The kinds of placement (docs/isolation-models.md). */
+export type PlacementKind = 'pooled' | 'schema' | 'database';
+
+/** An organization's placement: `schema` names its own schema (kind `schema`), `databaseKey` its
+ *  database (kind `database`); `state` is `moving` while an online move runs. */
+export interface PlatformPlacement {
+  kind: PlacementKind;
+  schema: string | null;
+  databaseKey: string | null;
+  state: 'active' | 'moving';
 }
 
 /** Builds the privileged operations on the runtime pool of the control database. */
@@ -132,11 +147,32 @@ export function createPrivilegedOps(pool: pg.Pool, log?: Logger): PrivilegedOps 
     },
     async platformOrganizations(scope, after, limit, q = null) {
       audit('platform_organizations', { after, limit, q });
-      const res =
-        await sql<PlatformOrganizationRow>`select * from app_priv_platform_organizations(${after}, ${limit}, ${q})`.execute(
-          scope,
-        );
-      return res.rows;
+      const res = await sql<
+        Omit<PlatformOrganizationRow, 'placement'>
+      >`select * from app_priv_platform_organizations(${after}, ${limit}, ${q})`.execute(scope);
+      if (res.rows.length === 0) return [];
+      // The page's placements, in the same platform scope (0060): an organization without a row is pooled.
+      const ids = res.rows.map((r) => r.id);
+      const placed = await sql<{
+        organization_id: string;
+        kind: PlacementKind;
+        schema_name: string | null;
+        database_key: string | null;
+        state: 'active' | 'moving';
+      }>`select * from app_priv_platform_placements(${ids}::uuid[])`.execute(scope);
+      const byId = new Map(placed.rows.map((p) => [p.organization_id, p]));
+      return res.rows.map((r) => {
+        const p = byId.get(r.id);
+        return {
+          ...r,
+          placement: {
+            kind: p?.kind ?? 'pooled',
+            schema: p?.schema_name ?? null,
+            databaseKey: p?.database_key ?? null,
+            state: p?.state ?? 'active',
+          },
+        };
+      });
     },
     async userOrganizations(userId, proof, page) {
       const limit = Math.min(Math.max(page?.limit ?? 100, 1), 1000);
