@@ -38,7 +38,11 @@ describe('console: placement moves in Chromium', () => {
     await a.getByRole('menuitem', { name: 'Platform administration' }).click();
     await a.getByRole('heading', { name: 'Organizations' }).waitFor();
     await a.getByRole('textbox', { name: 'Search' }).fill(stamp);
-    await a.getByRole('row').filter({ hasText: slug }).waitFor();
+    const orgRow = a.getByRole('table', { name: 'Organizations' }).getByRole('row').filter({ hasText: slug });
+    await orgRow.waitFor();
+    // The placement column shows the organization's recorded placement.
+    const placementCell = orgRow.getByRole('cell').nth(2);
+    await placementCell.getByText('Pooled', { exact: true }).waitFor();
 
     await a.getByRole('button', { name: `Placement of ${name}` }).click();
     const dialog = a.getByRole('dialog', { name: 'Organization placement' });
@@ -54,7 +58,9 @@ describe('console: placement moves in Chromium', () => {
     await expect.poll(() => row.getByText(/\d+ ms/).count()).toBe(1);
     await expectAccessible(a, 'placement moves, one done');
 
-    // Its placement is now its own schema: the dialog offers the way back.
+    // Its placement is now its own schema: the column says so (the list reloads when the move ends), and
+    // the dialog offers the way back.
+    await placementCell.getByText('Own schema', { exact: true }).waitFor();
     await a.getByRole('button', { name: `Placement of ${name}` }).click();
     await dialog.getByText('is placed in its own schema').waitFor();
     // And it goes back, so the suite's shared database holds no placement schema after this file (guard
@@ -63,5 +69,6 @@ describe('console: placement moves in Chromium', () => {
     await dialog.waitFor({ state: 'hidden' });
     const back = moves.getByRole('row').filter({ hasText: 'schema → pooled' });
     await back.getByText('done', { exact: true }).waitFor({ timeout: 30_000 });
+    await placementCell.getByText('Pooled', { exact: true }).waitFor();
   });
 });

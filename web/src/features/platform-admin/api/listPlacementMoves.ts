@@ -32,7 +32,8 @@ export const placementMovesQueryOptions = () =>
 
 export const usePlacementMoves = () => useInfiniteQuery(placementMovesQueryOptions());
 
-/** The latest move of one organization (`null`: never moved), which says where it is placed. */
+/** The latest move of one organization (`null`: never moved): whether a move of it runs now. Where it is
+ *  placed is the organization's own `placement` (the organization list), not its moves. */
 export const latestPlacementMoveQueryOptions = (organizationId: string) =>
   queryOptions({
     queryKey: [...placementMovesKey, 'latest', organizationId] as const,
@@ -46,11 +47,3 @@ export const latestPlacementMoveQueryOptions = (organizationId: string) =>
 
 export const useLatestPlacementMove = (organizationId: string | null) =>
   useQuery({ ...latestPlacementMoveQueryOptions(organizationId ?? ''), enabled: organizationId !== null });
-
-/** Where a move leaves its organization: its target once done, its source if it ended otherwise. */
-export function placementAfter(m: PlacementMove | null): 'pooled' | 'schema' | 'moving' {
-  if (!m) return 'pooled';
-  if (m.step === 'done') return m.to;
-  if (m.step === 'aborted' || m.step === 'failed') return m.from;
-  return 'moving';
-}

@@ -2,6 +2,7 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { api } from '../../../api/client';
 import { unwrap } from '../../../api/errors';
 import { placementMovesKey } from './listPlacementMoves';
+import { platformOrganizationsKey } from './listPlatformOrganizations';
 
 /** A fresh Idempotency-Key (getRandomValues works outside secure contexts too): one per confirmed dialog,
  *  so a retry of the same confirmation answers the move it started. */
@@ -21,6 +22,11 @@ export function useStartPlacementMove() {
           body: { to: v.to },
         }),
       ),
-    onSettled: () => qc.invalidateQueries({ queryKey: placementMovesKey }),
+    // The organization's placement state (moving) is in the organization list.
+    onSettled: () =>
+      Promise.all([
+        qc.invalidateQueries({ queryKey: placementMovesKey }),
+        qc.invalidateQueries({ queryKey: platformOrganizationsKey }),
+      ]),
   });
 }

@@ -1,3 +1,5 @@
+import { useEffect, useRef } from 'react';
+import { useQueryClient } from '@tanstack/react-query';
 import { Badge, Button, Stack, Table, Text, Title } from '@mantine/core';
 import { EmptyState, QueryState } from '../../../components/QueryState';
 import { LoadMore } from '../../../components/LoadMore';
@@ -6,6 +8,7 @@ import { describeError } from '../../../api/errors';
 import { loadedRows } from '../../../lib/paging';
 import { ENDED_STEPS, usePlacementMoves, type PlacementMove } from '../api/listPlacementMoves';
 import { useAbortPlacementMove } from '../api/abortPlacementMove';
+import { platformOrganizationsKey } from '../api/listPlatformOrganizations';
 
 const STEP_COLOR: Record<string, string> = { done: 'green', aborted: 'gray', failed: 'red' };
 
@@ -14,6 +17,18 @@ export function PlacementMoves({ names }: { readonly names: ReadonlyMap<string, 
   const moves = usePlacementMoves();
   const abort = useAbortPlacementMove();
   const rows = loadedRows(moves);
+  // A move that starts or ends changes its organization's placement: the organization list reloads.
+  const qc = useQueryClient();
+  const running = rows
+    .filter((m) => !ENDED_STEPS.includes(m.step))
+    .map((m) => m.id)
+    .join(',');
+  const seenRunning = useRef(running);
+  useEffect(() => {
+    if (seenRunning.current === running) return;
+    seenRunning.current = running;
+    void qc.invalidateQueries({ queryKey: platformOrganizationsKey });
+  }, [running, qc]);
   const onAbort = (m: PlacementMove) =>
     abort.mutate(m.id, { onSuccess: () => notifySuccess('Move aborting') });
   return (

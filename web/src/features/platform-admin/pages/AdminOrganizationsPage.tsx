@@ -10,8 +10,10 @@ import { SuspendModal } from '../components/SuspendModal';
 import { TargetingModal } from '../components/TargetingModal';
 import { PlacementModal } from '../components/PlacementModal';
 import { PlacementMoves } from '../components/PlacementMoves';
+import { PlacementBadge } from '../components/PlacementBadge';
 
-/** Every organization (search by name or slug): plan and attributes, suspension, placement moves. */
+/** Every organization (search by name or slug): plan and attributes, suspension, placement (as the
+ *  server records it) and placement moves. */
 export default function AdminOrganizationsPage() {
   return (
     <AdminOnly>
@@ -26,8 +28,10 @@ function Organizations() {
   const orgs = usePlatformOrganizations(q);
   const [targeting, setTargeting] = useState<PlatformOrganization | null>(null);
   const [suspending, setSuspending] = useState<PlatformOrganization | null>(null);
-  const [placing, setPlacing] = useState<PlatformOrganization | null>(null);
+  // By id: the dialog follows the row as the list reloads (a move starting or ending changes it).
+  const [placingId, setPlacingId] = useState<string | null>(null);
   const rows = loadedRows(orgs);
+  const placing = rows.find((o) => o.id === placingId) ?? null;
   if (isRefusal(orgs.error)) return <AdminNotFound />;
   return (
     <Stack gap="md">
@@ -56,6 +60,7 @@ function Organizations() {
                   <Table.Tr>
                     <Table.Th>Organization</Table.Th>
                     <Table.Th>Status</Table.Th>
+                    <Table.Th>Placement</Table.Th>
                     <Table.Th className="hide-narrow">Plan</Table.Th>
                     <Table.Th className="hide-narrow">Members</Table.Th>
                     <Table.Th className="hide-narrow">Created</Table.Th>
@@ -78,6 +83,9 @@ function Organizations() {
                       </Table.Td>
                       <Table.Td>
                         <StatusBadge org={o} />
+                      </Table.Td>
+                      <Table.Td>
+                        <PlacementBadge placement={o.placement} />
                       </Table.Td>
                       <Table.Td className="hide-narrow">
                         <Text size="sm">{o.plan}</Text>
@@ -104,7 +112,7 @@ function Organizations() {
                             size="compact-sm"
                             variant="subtle"
                             aria-label={`Placement of ${o.name}`}
-                            onClick={() => setPlacing(o)}
+                            onClick={() => setPlacingId(o.id)}
                           >
                             Placement
                           </Button>
@@ -132,7 +140,7 @@ function Organizations() {
       </QueryState>
       <TargetingModal org={targeting} onClose={() => setTargeting(null)} />
       <SuspendModal org={suspending} onClose={() => setSuspending(null)} />
-      <PlacementModal org={placing} onClose={() => setPlacing(null)} />
+      <PlacementModal org={placing} onClose={() => setPlacingId(null)} />
       {orgs.isSuccess ? <PlacementMoves names={new Map(rows.map((o) => [o.id, o.name]))} /> : null}
     </Stack>
   );
