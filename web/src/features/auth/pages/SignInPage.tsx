@@ -7,6 +7,8 @@ import { safeNext } from '../../../lib/base-path';
 import { notify } from '../../../components/notify';
 import { useLogin } from '../api/login';
 import { useVerifyTwoFactor } from '../api/verifyTwoFactor';
+import { PasskeySignInButton } from '../../passkeys/components/PasskeySignInButton';
+import { PasskeySecondFactorButton } from '../../passkeys/components/PasskeySecondFactorButton';
 
 /** Sign in: email and password, then the second factor (TOTP or a recovery code) when the account has one. */
 export default function SignInPage() {
@@ -83,6 +85,7 @@ function PasswordStep({
         <Button type="submit" loading={login.isPending}>
           Sign in
         </Button>
+        <PasskeySignInButton onSignedIn={onSignedIn} />
         <Anchor component={Link} to="/forgot-password" size="sm">
           Forgot your password?
         </Anchor>
@@ -135,6 +138,7 @@ function SecondFactorStep({ onVerified }: { readonly onVerified: () => void }) {
         <Button type="submit" loading={verify.isPending}>
           Verify
         </Button>
+        <PasskeySecondFactorButton onVerified={onVerified} />
         <Anchor
           component="button"
           type="button"
