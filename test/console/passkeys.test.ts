@@ -41,7 +41,7 @@ async function virtualAuthenticator(context: BrowserContext, page: Page) {
 async function addPasskey(page: Page, name: string) {
   await page.goto('/account');
   await page.getByRole('heading', { name: 'Passkeys' }).waitFor();
-  await page.getByRole('textbox', { name: 'Passkey name' }).fill(name);
+  await page.getByRole('textbox', { name: 'Device' }).fill(name);
   await page.getByRole('button', { name: 'Add a passkey' }).click();
   await page.getByText(name, { exact: true }).waitFor();
 }
@@ -94,7 +94,10 @@ describe('console: passkeys in Chromium (CDP virtual authenticator)', () => {
 
     // Removed: listed no more.
     await page.getByRole('button', { name: 'Remove passkey Work laptop' }).click();
-    await page.getByRole('dialog', { name: 'Remove passkey' }).getByRole('button', { name: 'Remove' }).click();
+    await page
+      .getByRole('dialog', { name: 'Remove passkey' })
+      .getByRole('button', { name: 'Remove' })
+      .click();
     await page.getByText('No passkeys yet').waitFor();
     expect(problems).toEqual([]);
     await context.close();
@@ -109,7 +112,9 @@ describe('console: passkeys in Chromium (CDP virtual authenticator)', () => {
     const api = apiAs(page, c);
     const enroll = (await (await api.post('/v1/auth/two-factor/enroll')).json()) as { otpauthUri: string };
     const secret = base32Decode(new URL(enroll.otpauthUri).searchParams.get('secret')!);
-    const confirmed = await api.post('/v1/auth/two-factor/enroll/confirm', { code: totp(secret, Date.now()) });
+    const confirmed = await api.post('/v1/auth/two-factor/enroll/confirm', {
+      code: totp(secret, Date.now()),
+    });
     expect(confirmed.status(), await confirmed.text()).toBe(200);
 
     await addPasskey(page, 'Phone');

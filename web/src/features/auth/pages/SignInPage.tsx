@@ -85,10 +85,10 @@ function PasswordStep({
         <Button type="submit" loading={login.isPending}>
           Sign in
         </Button>
-        <PasskeySignInButton onSignedIn={onSignedIn} />
         <Anchor component={Link} to="/forgot-password" size="sm">
           Forgot your password?
         </Anchor>
+        <PasskeySignInButton onSignedIn={onSignedIn} />
       </Stack>
     </form>
   );

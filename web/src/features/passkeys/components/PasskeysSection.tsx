@@ -110,8 +110,8 @@ function AddPasskeyForm() {
         <FormError error={register.error} fields={['name']} fieldErrors={errors} />
         <Group align="flex-end" gap="sm">
           <TextInput
-            label="Passkey name"
-            description="For example the device it lives on"
+            label="Device"
+            description="What to call the new passkey, for example Work laptop"
             required
             maxLength={100}
             value={name}
