@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SoftwareAuthenticator } from '../../src/modules/passkeys/passkeys.test-authenticator.js';
-import { codeFor } from '../../src/modules/two-factor/two-factor.test-fixtures.js';
 import {
   Browser,
   enrollTotp,
@@ -213,7 +212,6 @@ describe('e2e: passkeys (WebAuthn ceremonies with a software authenticator)', ()
     expect(done.json()).toEqual({ method: 'passkey' });
     expect(pending.cookie).not.toBe(before);
     expect((await pending.get('/v1/projects')).statusCode).toBe(200);
-    void codeFor;
   });
 
   it('a removed passkey no longer signs in', async () => {
