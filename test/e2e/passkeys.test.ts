@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SoftwareAuthenticator } from '../../src/modules/passkeys/passkeys.test-authenticator.js';
 import {
+  api,
   Browser,
   enrollTotp,
   logIn,
@@ -8,6 +9,7 @@ import {
   signUp,
   startApp,
   stopApp,
+  tokenPair,
   type E2eApp,
   type User,
 } from './helpers.js';
@@ -79,6 +81,14 @@ describe('e2e: passkeys (WebAuthn ceremonies with a software authenticator)', ()
     const renamed = await alice.browser.patch(`/v1/auth/passkeys/${passkey.id}`, { name: ' Work laptop ' });
     expect(renamed.statusCode, renamed.body).toBe(200);
     expect(renamed.json()).toMatchObject({ name: 'Work laptop' });
+  });
+
+  it('an API access token cannot add or remove a passkey (403 PASSKEY_SESSION_REQUIRED)', async () => {
+    const { accessToken } = await tokenPair(alice.browser, alice.personalOrgId);
+    const client = api(c, accessToken);
+    const res = await client.post('/v1/auth/passkeys/registration/options');
+    expect(res.statusCode).toBe(403);
+    expect(res.json()).toMatchObject({ error: { code: 'PASSKEY_SESSION_REQUIRED' } });
   });
 
   it('the same authenticator credential cannot be registered twice', async () => {

@@ -122,7 +122,8 @@ export function createPasskeysService(deps: PasskeysDeps) {
       info = out.authenticationInfo;
     } catch (err) {
       if (err instanceof PasskeyError) throw err;
-      log?.info({ passkey: 'assertion_refused', user: cred.user_id, reason: (err as Error).message });
+      // The library's message can quote the challenge or the origin: not logged.
+      log?.info({ passkey: 'assertion_refused', user: cred.user_id }, 'passkey assertion refused');
       throw signInFailed();
     }
     const stored = Number(cred.counter);
@@ -195,8 +196,8 @@ export function createPasskeysService(deps: PasskeysDeps) {
         });
         if (!out.verified) throw registrationInvalid();
         info = out.registrationInfo;
-      } catch (err) {
-        log?.info({ passkey: 'registration_refused', user: who.userId, reason: (err as Error).message });
+      } catch {
+        log?.info({ passkey: 'registration_refused', user: who.userId }, 'passkey registration refused');
         throw registrationInvalid();
       }
       const row = await repo.insertCredential(db, {
