@@ -311,7 +311,9 @@ export function createPasskeysService(deps: PasskeysDeps) {
     /** Options for the second factor of this session: the user's own passkeys, verification preferred. */
     async secondFactorOptions(who: SessionPrincipal): Promise<PublicKeyCredentialRequestOptionsJSON> {
       const creds = await repo.descriptorsOf(db, who.userId);
-      if (creds.length === 0) throw passkeyNotFound();
+      if (creds.length === 0) {
+        throw new PasskeyError('PASSKEY_NOT_FOUND', 'this account has no passkey: use a code instead');
+      }
       const options = await generateAuthenticationOptions({
         rpID: rpId,
         timeout,
