@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { FastifyReply } from 'fastify';
 import type { App } from '../platform/http/app-type.js';
 import type { PlatformDb } from '../platform/db/platform-db.js';
 import type { Mailer } from '../platform/mail/mailer.js';
@@ -24,6 +25,7 @@ import { checkCrossSiteRequest, normalizeOrigins } from '../modules/auth/csrf.js
 import { createVerifiedEmailGate } from '../modules/auth/email-verified-gate.js';
 import { registerTokensRoutes } from '../modules/tokens/tokens.routes.js';
 import { registerTwoFactorRoutes } from '../modules/two-factor/two-factor.routes.js';
+import { registerPasskeysRoutes } from '../modules/passkeys/passkeys.routes.js';
 import { registerInvitationsRoutes } from '../modules/invitations/invitations.routes.js';
 import { registerPlatformRoutes } from '../modules/platform-admin/platform-admin.routes.js';
 import { registerPlacementMoveRoutes } from '../modules/tenant-placement/placement-moves.routes.js';
@@ -90,14 +92,22 @@ export function registerRoutes(
   registerSessionRoutes(app, { sessions: s.sessions });
   registerErasureRoutes(app, { erasure: s.erasure, sessions: s.sessions });
   registerTokensRoutes(app, { tokens: s.tokens, verifiedEmail });
+  const markSessionVerified = async (sessionId: string, reply: FastifyReply) => {
+    const rotated = await s.sessions.markTwoFactorVerified(sessionId);
+    if (!rotated) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
+    void reply.header('set-cookie', s.sessions.cookie(rotated.token, rotated.session));
+  };
   registerTwoFactorRoutes(app, {
     twoFactor: s.twoFactor,
     policy: s.twoFactorPolicy,
-    markSessionVerified: async (sessionId, reply) => {
-      const rotated = await s.sessions.markTwoFactorVerified(sessionId);
-      if (!rotated) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
-      void reply.header('set-cookie', s.sessions.cookie(rotated.token, rotated.session));
-    },
+    markSessionVerified,
+  });
+  registerPasskeysRoutes(app, {
+    passkeys: s.passkeys,
+    sessions: s.sessions,
+    allowedOrigins,
+    secureCookies: opts.secureCookies,
+    markSessionVerified,
   });
   registerInvitationsRoutes(app, {
     invitations: s.invitations,

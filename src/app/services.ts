@@ -20,6 +20,8 @@ import { createThrottle, RECIPIENT_THROTTLE_RULES } from '../modules/auth/thrott
 import { createTokenService } from '../modules/tokens/tokens.service.js';
 import { createTwoFactorService } from '../modules/two-factor/two-factor.service.js';
 import { createTwoFactorPolicyService } from '../modules/two-factor/two-factor.policy.js';
+import { createPasskeysService } from '../modules/passkeys/passkeys.service.js';
+import { normalizeOrigins } from '../modules/auth/csrf.js';
 import { createInvitationsService } from '../modules/invitations/invitations.service.js';
 import { createPlatformService } from '../modules/platform-admin/platform-admin.service.js';
 import { createFlagCache } from '../modules/flags/flag-cache.js';
@@ -249,6 +251,18 @@ export function createServices(deps: {
     issuer: 'SaaSReady',
     onChanged: (userId) => bus.publish({ kind: 'user', userId }),
   });
+  // Passkeys (docs/passkeys.md): the relying party is the public URL's host; ceremonies come from the
+  // origins the CSRF check allows.
+  const passkeys = createPasskeysService({
+    db: platformDb,
+    sessions,
+    rpId: new URL(opts.publicUrl).hostname,
+    rpName: 'SaaSReady',
+    origins: normalizeOrigins(opts.allowedOrigins ?? [opts.publicUrl]),
+    throttle: createThrottle('passkeys.sign-in', LOGIN_THROTTLE_RULES),
+    optionsThrottle: createThrottle('passkeys.options', { ip: { limit: 60, windowMs: 60_000 } }),
+    log: opts.log,
+  });
   const twoFactorPolicy = createTwoFactorPolicyService({
     withTenant,
     isEnabled: (userId) => twoFactor.isEnabled(userId),
@@ -375,6 +389,7 @@ export function createServices(deps: {
     tokens,
     twoFactor,
     twoFactorPolicy,
+    passkeys,
     projects: createProjectsService({ withTenant }),
     // Endpoints' signing secrets are sealed with each organization's data key.
     webhooks: createWebhooksService({

@@ -29,7 +29,7 @@ async function signIn(page: Page, email: string, password: string) {
   await page.goto('/sign-in');
   await page.getByRole('textbox', { name: 'Email' }).fill(email);
   await page.getByRole('textbox', { name: 'Password' }).fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.waitForURL(/\/o\/[a-z0-9-]+\/projects$/);
 }
 

@@ -87,7 +87,7 @@ describe('console: deleting my account in Chromium', () => {
     await page.waitForURL(/\/sign-in/);
     await page.getByRole('textbox', { name: 'Email' }).fill(email);
     await page.getByRole('textbox', { name: 'Password' }).fill(password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('alert').waitFor();
     expect(page.url()).toMatch(/\/sign-in/);
     await expectAccessible(page, 'delete account: signed out');

@@ -131,7 +131,7 @@ describe('console: the invitation link in Chromium', () => {
     await existing.page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await existing.page.getByRole('textbox', { name: 'Email' }).fill(email);
     await existing.page.getByRole('textbox', { name: 'Password' }).fill(password);
-    await existing.page.getByRole('button', { name: 'Sign in' }).click();
+    await existing.page.getByRole('button', { name: 'Sign in', exact: true }).click();
     // Back on the invitation, signed in with the invited address.
     await existing.page.waitForURL('**/accept-invitation?token=**');
     await existing.page.getByText(`You are signed in as ${email}`).waitFor();

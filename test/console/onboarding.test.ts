@@ -184,7 +184,7 @@ describe('console: onboarding in Chromium', () => {
     await page.goto('/sign-in');
     await page.getByRole('textbox', { name: 'Email' }).fill(person);
     await page.getByRole('textbox', { name: 'Password' }).fill(pw);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByText('Verify your email address').waitFor();
     await expectAccessible(page, 'unverified banner');
     await screenshots(page, 'verify', '01-banner');

@@ -41,13 +41,13 @@ describe('console: signing in and out in Chromium', () => {
 
     await page.getByRole('textbox', { name: 'Email' }).fill(email);
     await page.getByRole('textbox', { name: 'Password' }).fill('not-the-password');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('alert').filter({ hasText: 'That did not work' }).waitFor();
     await expectAccessible(page, 'sign-in refused');
     await screenshots(page, 'sign-in', '01-refused');
 
     await page.getByRole('textbox', { name: 'Password' }).fill(password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL(`**${projectsUrl}`);
     await page.getByRole('heading', { name: 'Projects' }).waitFor();
     expect(problems).toEqual([]);
@@ -109,7 +109,7 @@ describe('console: signing in and out in Chromium', () => {
       await page.goto('/sign-in');
       await page.getByRole('textbox', { name: 'Email' }).fill(email);
       await page.getByRole('textbox', { name: 'Password' }).fill(password);
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
       await page.getByRole('heading', { name: 'Two-factor authentication' }).waitFor();
       if (useRecovery) await page.getByRole('button', { name: 'Use a recovery code instead' }).click();
       const field = page.getByRole('textbox', {
@@ -127,7 +127,7 @@ describe('console: signing in and out in Chromium', () => {
     await page.goto('/sign-in');
     await page.getByRole('textbox', { name: 'Email' }).fill(email);
     await page.getByRole('textbox', { name: 'Password' }).fill(password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('textbox', { name: 'Authentication code' }).fill('000000');
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.getByText('the code is not valid').waitFor();
@@ -176,7 +176,7 @@ describe('console: signing in and out in Chromium', () => {
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await page.getByRole('textbox', { name: 'Email' }).fill(email);
     await page.getByRole('textbox', { name: 'Password' }).fill(password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL(/\/o\/[a-z0-9-]+\/projects$/);
     for (const p of [problems, old.problems]) expect(p).toEqual([]);
     await Promise.all([context.close(), old.context.close()]);

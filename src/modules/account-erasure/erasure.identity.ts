@@ -39,6 +39,8 @@ export async function anonymize(db: IdentityDb, userId: string): Promise<void> {
       .execute();
     await trx.deleteFrom('email_tokens').where('user_id', '=', userId).execute();
     await trx.deleteFrom('recovery_codes').where('user_id', '=', userId).execute();
+    await trx.deleteFrom('passkey_credentials').where('user_id', '=', userId).execute();
+    await trx.deleteFrom('passkey_challenges').where('user_id', '=', userId).execute();
     const tomb = tombstoneEmail(userId);
     await trx
       .updateTable('users')

@@ -49,7 +49,8 @@ export async function startingOrganization(
 
 /**
  * Starts a session for a user who just proved who they are (password, verification link) in their
- * starting organization: the session is created first, since its token is what proves the user to the
+ * starting organization (`twoFactorVerified`: the proof covered both factors, e.g. a passkey with user
+ * verification): the session is created first, since its token is what proves the user to the
  * organization lookup, then placed.
  */
 export async function startSessionInStartingOrganization(
@@ -58,8 +59,12 @@ export async function startSessionInStartingOrganization(
   user: { id: string; last_organization_id: string | null },
   meta: SessionMeta,
   log?: Logger,
+  opts: { twoFactorVerified?: boolean } = {},
 ): Promise<{ token: string; session: Session; currentOrganizationId: string | null }> {
-  const created = await sessions.create(user.id, meta, { currentOrganizationId: null });
+  const created = await sessions.create(user.id, meta, {
+    currentOrganizationId: null,
+    ...(opts.twoFactorVerified ? { twoFactorVerified: true } : {}),
+  });
   const currentOrganizationId = await startingOrganization(db, user, created.token, log);
   if (currentOrganizationId === null) return { ...created, currentOrganizationId };
   await db

@@ -112,7 +112,14 @@ const SLUG = /^[a-z0-9-]{1,63}$/;
 const NO_ORGANIZATION = '00000000-0000-7000-8000-000000000000';
 
 /** Routes a session with a pending second factor may still use. */
-const TWO_FACTOR_PENDING_ALLOWED = new Set(['/v1/auth/two-factor/verify', '/v1/auth/logout', '/v1/auth/me']);
+const TWO_FACTOR_PENDING_ALLOWED = new Set([
+  '/v1/auth/two-factor/verify',
+  '/v1/auth/logout',
+  '/v1/auth/me',
+  // The second factor by passkey (src/modules/passkeys): its options and its verification.
+  '/v1/auth/passkeys/second-factor/options',
+  '/v1/auth/passkeys/second-factor/verify',
+]);
 
 interface RequestAuth {
   session?: SessionView;

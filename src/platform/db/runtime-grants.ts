@@ -35,6 +35,8 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'table sessions: DELETE, INSERT, SELECT, UPDATE', // expired sessions are purged
   'table email_tokens: DELETE, INSERT, SELECT, UPDATE',
   'table recovery_codes: DELETE, INSERT, SELECT, UPDATE',
+  'table passkey_credentials: DELETE, INSERT, SELECT, UPDATE', // passkeys (migration 0059)
+  'table passkey_challenges: DELETE, INSERT, SELECT, UPDATE', // single-use, deleted when used
   'table refresh_tokens: INSERT, SELECT, UPDATE', // revoked or used, never deleted by the application
 
   // Tenant tables (forced RLS). Organizations are created and changed in their own scope, never deleted
@@ -199,6 +201,9 @@ export const GLOBAL_RELATIONS: Readonly<Record<string, string>> = {
   sessions: 'a browser session belongs to a user, not an organization; tokens stored only hashed',
   email_tokens: 'verification and reset links belong to a user; stored only hashed',
   recovery_codes: 'two-factor recovery codes belong to a user; stored only hashed',
+  passkey_credentials: 'a passkey belongs to a user (public keys only), found by credential id at sign-in',
+  passkey_challenges:
+    'pending passkey ceremonies of a session or a browser, before any organization is known',
   refresh_tokens: 'token families belong to a user (the organization is a claim, checked per request)',
   meters: 'the meter catalog is platform-wide (each organization’s usage: usage_events, usage_aggregates)',
   feature_flags: 'flag definitions are platform-wide (per-organization values: feature_flag_overrides)',

@@ -11,6 +11,8 @@ export interface Database {
   refresh_tokens: RefreshTokensTable;
   email_tokens: EmailTokensTable;
   recovery_codes: RecoveryCodesTable;
+  passkey_credentials: PasskeyCredentialsTable;
+  passkey_challenges: PasskeyChallengesTable;
   memberships: MembershipsTable;
   roles: RolesTable;
   invitations: InvitationsTable;
@@ -158,6 +160,29 @@ export interface RecoveryCodesTable {
   user_id: string;
   code_hash: Buffer;
   used_at: Date | null;
+}
+
+export interface PasskeyCredentialsTable {
+  id: string;
+  user_id: string;
+  credential_id: string;
+  public_key: Buffer;
+  /** bigint: pg returns it as a string. */
+  counter: ColumnType<string, string | number, string | number>;
+  transports: string[];
+  device_type: 'singleDevice' | 'multiDevice';
+  backed_up: boolean;
+  name: string;
+  created_at: Generated<Date>;
+  last_used_at: Date | null;
+}
+
+export interface PasskeyChallengesTable {
+  purpose: 'registration' | 'sign_in' | 'second_factor';
+  binding_hash: Buffer;
+  user_id: string | null;
+  challenge: string;
+  expires_at: Date;
 }
 
 export interface MembershipsTable {

@@ -69,6 +69,9 @@ describe('HTTP platform', () => {
       'GET /v1/audit-logs/public-key',
       'GET /v1/invitations/lookup',
       'POST /v1/auth/login',
+      // Passwordless sign-in: the passkey assertion is the credential (passkeys.routes.ts).
+      'POST /v1/auth/passkeys/sign-in/options',
+      'POST /v1/auth/passkeys/sign-in/verify',
       'POST /v1/auth/password-reset',
       'POST /v1/auth/password-reset/confirm',
       'POST /v1/auth/register',

@@ -67,6 +67,7 @@ const TAGS: Readonly<Record<string, string>> = {
   health: 'Liveness and readiness probes.',
   auth: 'Sign-up, login, sessions, email verification, passwords and API tokens.',
   'two-factor': 'TOTP second factor: enrolment, verification, recovery codes, organization policy.',
+  passkeys: 'WebAuthn passkeys: registration and management, passwordless sign-in, the second factor.',
   session: 'The browser session’s current organization.',
   organizations: 'Organizations the user belongs to, and the current one.',
   members: 'Members of the current organization and their roles.',

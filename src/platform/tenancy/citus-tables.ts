@@ -59,6 +59,11 @@ export const CITUS_REFERENCE_TABLES: Readonly<Record<string, string>> = {
 
 /** Tables kept on the coordinator only (citus_add_local_table_to_metadata or plain local), each with why. */
 export const CITUS_LOCAL_TABLES: Readonly<Record<string, string>> = {
+  passkey_credentials:
+    'passkeys of users (public keys): read and written (counter, last use) by sign-in on the coordinator only; ' +
+    'references users (reference), referenced by nothing',
+  passkey_challenges:
+    'single-use WebAuthn challenges of sessions and browsers, written and deleted per ceremony on the coordinator',
   sessions:
     'sign-in sessions (token hashes), read and written by the coordinator only; references users and ' +
     'organizations (reference), referenced by refresh_tokens (local) and by no distributed table',

@@ -7,6 +7,7 @@ import { SessionsSection } from '../components/SessionsSection';
 import { TwoFactorSummary } from '../components/TwoFactorSummary';
 import { AccountExportSection } from '../../gdpr/components/AccountExportSection';
 import { DeleteAccountSection } from '../components/DeleteAccountSection';
+import { PasskeysSection } from '../../passkeys/components/PasskeysSection';
 
 /** `/account`: profile, password, sessions, the two-factor status, exporting my data, and deleting the account. */
 export default function AccountPage() {
@@ -24,6 +25,7 @@ export default function AccountPage() {
               <PasswordSection />
               <SessionsSection />
               <TwoFactorSummary enabled={data.user.twoFactorEnabled} />
+              <PasskeysSection />
               <AccountExportSection />
               <DeleteAccountSection twoFactorEnabled={data.user.twoFactorEnabled} />
             </>

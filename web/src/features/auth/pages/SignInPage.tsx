@@ -7,6 +7,8 @@ import { safeNext } from '../../../lib/base-path';
 import { notify } from '../../../components/notify';
 import { useLogin } from '../api/login';
 import { useVerifyTwoFactor } from '../api/verifyTwoFactor';
+import { PasskeySignInButton } from '../../passkeys/components/PasskeySignInButton';
+import { PasskeySecondFactorButton } from '../../passkeys/components/PasskeySecondFactorButton';
 
 /** Sign in: email and password, then the second factor (TOTP or a recovery code) when the account has one. */
 export default function SignInPage() {
@@ -86,6 +88,7 @@ function PasswordStep({
         <Anchor component={Link} to="/forgot-password" size="sm">
           Forgot your password?
         </Anchor>
+        <PasskeySignInButton onSignedIn={onSignedIn} />
       </Stack>
     </form>
   );
@@ -135,6 +138,7 @@ function SecondFactorStep({ onVerified }: { readonly onVerified: () => void }) {
         <Button type="submit" loading={verify.isPending}>
           Verify
         </Button>
+        <PasskeySecondFactorButton onVerified={onVerified} />
         <Anchor
           component="button"
           type="button"
