@@ -35,6 +35,8 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'table sessions: DELETE, INSERT, SELECT, UPDATE', // expired sessions are purged
   'table email_tokens: DELETE, INSERT, SELECT, UPDATE',
   'table recovery_codes: DELETE, INSERT, SELECT, UPDATE',
+  'table social_identities: DELETE, INSERT, SELECT, UPDATE', // social sign-in (migration 0058)
+  'table social_sign_in_flows: DELETE, INSERT, SELECT', // consumed by deleting, never updated
   'table refresh_tokens: INSERT, SELECT, UPDATE', // revoked or used, never deleted by the application
 
   // Tenant tables (forced RLS). Organizations are created and changed in their own scope, never deleted
@@ -197,6 +199,9 @@ export const GLOBAL_RELATIONS: Readonly<Record<string, string>> = {
   sessions: 'a browser session belongs to a user, not an organization; tokens stored only hashed',
   email_tokens: 'verification and reset links belong to a user; stored only hashed',
   recovery_codes: 'two-factor recovery codes belong to a user; stored only hashed',
+  social_identities: 'a provider account (Google, GitHub, …) linked to a user, not to an organization',
+  social_sign_in_flows:
+    'a social sign-in in progress, before any user or organization is known; state stored only hashed',
   refresh_tokens: 'token families belong to a user (the organization is a claim, checked per request)',
   meters: 'the meter catalog is platform-wide (each organization’s usage: usage_events, usage_aggregates)',
   feature_flags: 'flag definitions are platform-wide (per-organization values: feature_flag_overrides)',
