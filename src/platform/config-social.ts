@@ -46,7 +46,8 @@ export interface SocialSignInConfig {
 type Fail = (variable: string, message: string) => Error;
 
 const GENERIC = /^oidc:([a-z0-9][a-z0-9-]{0,30})$/;
-const MICROSOFT_TENANT = /^(common|organizations|consumers|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+const MICROSOFT_TENANT =
+  /^(common|organizations|consumers|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 const OIDC_SCOPES = 'openid email profile';
 
 function read(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -95,11 +96,14 @@ function scopes(env: NodeJS.ProcessEnv, name: string, fallback: string, oidc: bo
 function provider(env: NodeJS.ProcessEnv, id: string, fail: Fail): SocialProviderConfig {
   const p = socialEnvPrefix(id);
   const clientId = read(env, `${p}CLIENT_ID`);
-  if (clientId === undefined) throw fail(`${p}CLIENT_ID`, `${p}CLIENT_ID is required (${id} is listed in SOCIAL_PROVIDERS)`);
+  if (clientId === undefined)
+    throw fail(`${p}CLIENT_ID`, `${p}CLIENT_ID is required (${id} is listed in SOCIAL_PROVIDERS)`);
   const clientSecret = read(env, `${p}CLIENT_SECRET`);
-  if (clientSecret === undefined) throw fail(`${p}CLIENT_SECRET`, `${p}CLIENT_SECRET is required (${id} is listed in SOCIAL_PROVIDERS)`);
+  if (clientSecret === undefined)
+    throw fail(`${p}CLIENT_SECRET`, `${p}CLIENT_SECRET is required (${id} is listed in SOCIAL_PROVIDERS)`);
   const label = read(env, `${p}LABEL`);
-  if (label !== undefined && label.length > 60) throw fail(`${p}LABEL`, `${p}LABEL must be at most 60 characters`);
+  if (label !== undefined && label.length > 60)
+    throw fail(`${p}LABEL`, `${p}LABEL must be at most 60 characters`);
   const common = { clientId, clientSecret };
   if (id === 'github') {
     return {
@@ -108,7 +112,12 @@ function provider(env: NodeJS.ProcessEnv, id: string, fail: Fail): SocialProvide
       label: label ?? 'GitHub',
       ...common,
       scopes: scopes(env, `${p}SCOPES`, 'read:user user:email', false, fail),
-      authorizationUrl: endpoint(env, `${p}AUTHORIZATION_URL`, 'https://github.com/login/oauth/authorize', fail),
+      authorizationUrl: endpoint(
+        env,
+        `${p}AUTHORIZATION_URL`,
+        'https://github.com/login/oauth/authorize',
+        fail,
+      ),
       tokenUrl: endpoint(env, `${p}TOKEN_URL`, 'https://github.com/login/oauth/access_token', fail),
       apiUrl: endpoint(env, `${p}API_URL`, 'https://api.github.com', fail),
     };
@@ -161,6 +170,7 @@ export function socialSignInConfig(env: NodeJS.ProcessEnv, fail: Fail): SocialSi
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  if (new Set(ids).size !== ids.length) throw fail('SOCIAL_PROVIDERS', 'SOCIAL_PROVIDERS lists a provider twice');
+  if (new Set(ids).size !== ids.length)
+    throw fail('SOCIAL_PROVIDERS', 'SOCIAL_PROVIDERS lists a provider twice');
   return { providers: ids.map((id) => provider(env, id, fail)) };
 }
