@@ -94,6 +94,13 @@ function scopes(env: NodeJS.ProcessEnv, name: string, fallback: string, oidc: bo
 }
 
 function provider(env: NodeJS.ProcessEnv, id: string, fail: Fail): SocialProviderConfig {
+  const generic = GENERIC.exec(id);
+  if (!generic && !['google', 'microsoft', 'github'].includes(id)) {
+    throw fail(
+      'SOCIAL_PROVIDERS',
+      `SOCIAL_PROVIDERS: "${id.slice(0, 40)}" is not google, microsoft, github or oidc:<name> (lowercase letters, digits, dashes)`,
+    );
+  }
   const p = socialEnvPrefix(id);
   const clientId = read(env, `${p}CLIENT_ID`);
   if (clientId === undefined)
@@ -147,17 +154,10 @@ function provider(env: NodeJS.ProcessEnv, id: string, fail: Fail): SocialProvide
       microsoftTenant: tenant,
     };
   }
-  const generic = GENERIC.exec(id);
-  if (!generic) {
-    throw fail(
-      'SOCIAL_PROVIDERS',
-      `SOCIAL_PROVIDERS: "${id.slice(0, 40)}" is not google, microsoft, github or oidc:<name> (lowercase letters, digits, dashes)`,
-    );
-  }
   return {
     kind: 'oidc',
     id,
-    label: label ?? generic[1]!,
+    label: label ?? generic![1]!,
     ...common,
     scopes: scopes(env, `${p}SCOPES`, OIDC_SCOPES, true, fail),
     issuer: endpoint(env, `${p}ISSUER`, undefined, fail),
