@@ -35,7 +35,13 @@ export interface OidcIdp {
   close(): Promise<void>;
 }
 
-export async function startOidcIdp(opts: { redirectUris: string[]; clientId?: string }): Promise<OidcIdp> {
+/**
+ * Starts the provider. Without `redirectUris` it listens (its issuer known) but answers nothing until
+ * `allowRedirects` names the relying party's callbacks (an app whose port is chosen after the issuer).
+ */
+export async function startOidcIdp(
+  opts: { redirectUris?: string[]; clientId?: string } = {},
+): Promise<OidcIdp & { allowRedirects(uris: string[]): void }> {
   const clientId = opts.clientId ?? 'social-test-client';
   const clientSecret = `secret-${Math.random().toString(36).slice(2)}-${Date.now()}`;
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -45,37 +51,42 @@ export async function startOidcIdp(opts: { redirectUris: string[]; clientId?: st
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: clientId,
-        client_secret: clientSecret,
-        redirect_uris: opts.redirectUris,
-        grant_types: ['authorization_code'],
-        response_types: ['code'],
+  const build = (redirectUris: string[]) =>
+    new Provider(issuer, {
+      clients: [
+        {
+          client_id: clientId,
+          client_secret: clientSecret,
+          redirect_uris: redirectUris,
+          grant_types: ['authorization_code'],
+          response_types: ['code'],
+        },
+      ],
+      jwks: { keys: [jwk] },
+      claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+      // As Google does: the scoped claims in the ID token itself.
+      conformIdTokenClaims: false,
+      cookies: { keys: ['test-cookie-key-0123456789'] },
+      features: { devInteractions: { enabled: true } },
+      findAccount: (_ctx, sub) => {
+        const account = accounts.get(sub);
+        if (!account) return undefined;
+        return { accountId: sub, claims: () => ({ sub, ...account }) };
       },
-    ],
-    jwks: { keys: [jwk] },
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
-    // As Google does: the scoped claims in the ID token itself.
-    conformIdTokenClaims: false,
-    cookies: { keys: ['test-cookie-key-0123456789'] },
-    features: { devInteractions: { enabled: true } },
-    findAccount: (_ctx, sub) => {
-      const account = accounts.get(sub);
-      if (!account) return undefined;
-      return { accountId: sub, claims: () => ({ sub, ...account }) };
-    },
-  });
-  const idp: OidcIdp = {
+    });
+  let handle: ReturnType<Provider['callback']> | undefined;
+  if (opts.redirectUris) handle = build(opts.redirectUris).callback();
+  const idp: OidcIdp & { allowRedirects(uris: string[]): void } = {
     issuer,
     clientId,
     clientSecret,
     accounts,
     tamperIdToken: null,
+    allowRedirects: (uris) => {
+      handle = build(uris).callback();
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
-  const handle = provider.callback();
   server.on('request', (req, res: ServerResponse) => {
     if (idp.tamperIdToken && req.method === 'POST' && req.url?.startsWith('/token')) {
       const tamper = idp.tamperIdToken;
@@ -97,6 +108,10 @@ export async function startOidcIdp(opts: { redirectUris: string[]; clientId?: st
         })();
         return res;
       }) as typeof res.end;
+    }
+    if (!handle) {
+      res.writeHead(503).end();
+      return;
     }
     void handle(req, res);
   });

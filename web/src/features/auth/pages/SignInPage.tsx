@@ -7,6 +7,7 @@ import { safeNext } from '../../../lib/base-path';
 import { notify } from '../../../components/notify';
 import { useLogin } from '../api/login';
 import { useVerifyTwoFactor } from '../api/verifyTwoFactor';
+import { SocialSignInButtons } from '../components/SocialSignInButtons';
 
 /** Sign in: email and password, then the second factor (TOTP or a recovery code) when the account has one. */
 export default function SignInPage() {
@@ -37,6 +38,7 @@ export default function SignInPage() {
       ) : (
         <SecondFactorStep onVerified={done} />
       )}
+      {step === 'password' ? <SocialSignInButtons /> : null}
     </AuthLayout>
   );
 }
