@@ -18,13 +18,14 @@ interface Body {
 }
 
 const CALLBACK = `${ORIGIN}/v1/auth/social/google/callback`;
+const ACME_CALLBACK = `${ORIGIN}/v1/auth/social/oidc:acme-sso/callback`;
 
 describe('social sign-in: Google-like OpenID Connect', () => {
   let c: E2eApp;
   let idp: OidcIdp;
 
   beforeAll(async () => {
-    idp = await startOidcIdp({ redirectUris: [CALLBACK] });
+    idp = await startOidcIdp({ redirectUris: [CALLBACK, ACME_CALLBACK] });
     rememberSecret(idp.clientSecret);
     c = await startApp({
       socialSignIn: {
@@ -36,6 +37,15 @@ describe('social sign-in: Google-like OpenID Connect', () => {
             clientId: idp.clientId,
             clientSecret: idp.clientSecret,
             scopes: ['openid', 'email', 'profile'],
+            issuer: idp.issuer,
+          },
+          {
+            kind: 'oidc',
+            id: 'oidc:acme-sso',
+            label: 'Acme',
+            clientId: idp.clientId,
+            clientSecret: idp.clientSecret,
+            scopes: ['openid', 'email'],
             issuer: idp.issuer,
           },
         ],
@@ -260,10 +270,51 @@ describe('social sign-in: Google-like OpenID Connect', () => {
     expect(res.headers.location).toBe('/');
     const list = await new Browser(c).get('/v1/auth/social/providers');
     expect(list.json()).toEqual({
-      data: [{ id: 'google', label: 'Google', startUrl: '/v1/auth/social/google/start' }],
+      data: [
+        { id: 'google', label: 'Google', startUrl: '/v1/auth/social/google/start' },
+        { id: 'oidc:acme-sso', label: 'Acme', startUrl: '/v1/auth/social/oidc:acme-sso/start' },
+      ],
     });
     const unknown = await new Browser(c).get('/v1/auth/social/nope/start');
     expect(unknown.statusCode).toBe(404);
     expect(unknown.json<Body>().error.code).toBe('SOCIAL_PROVIDER_NOT_FOUND');
+  }, 60_000);
+  it('a generic oidc:<name> provider: its own callback URL, the same account rules', async () => {
+    const email = uniqueEmail('social-generic');
+    const login = account({ email, email_verified: true });
+    const b = new Browser(c);
+    const start = await b.get('/v1/auth/social/oidc:acme-sso/start');
+    expect(start.statusCode).toBe(302);
+    const location = String(start.headers.location);
+    expect(new URL(location).searchParams.get('redirect_uri')).toBe(ACME_CALLBACK);
+    const flow = /sr_social=([^;]+)/.exec(String(start.headers['set-cookie']))![1]!;
+    const back = await signInAtIdp(location, login, ACME_CALLBACK);
+    const res = await b.get(back.slice(ORIGIN.length), { cookie: `sr_social=${flow}` });
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe('/');
+    const ids = (await b.get('/v1/auth/identities')).json<{ data: { provider: string }[] }>().data;
+    expect(ids.map((i) => i.provider)).toEqual(['oidc:acme-sso']);
+    // A flow started for one provider does not complete at another's callback.
+    const other = await throughProvider(login);
+    const crossed = await other.b.get(other.callback.replace('/google/', '/oidc:acme-sso/'), {
+      cookie: `sr_social=${other.flowCookie}`,
+    });
+    expect(crossed.statusCode).toBe(400);
+    expect(crossed.json<Body>().error.code).toBe('SOCIAL_STATE_INVALID');
+  }, 60_000);
+
+  it('linking proves an address its account had not verified: verified now, earlier sessions ended', async () => {
+    const email = uniqueEmail('social-prehijack');
+    const password = rememberSecret(`Pw-${randomBytes(12).toString('base64url')}-e2e`);
+    await c.services.auth.registerUser({ email, password }, { createPersonalOrganization: true });
+    const earlier = new Browser(c);
+    expect((await earlier.post('/v1/auth/login', { email, password })).statusCode).toBe(200);
+    expect((await earlier.get('/v1/auth/me')).statusCode).toBe(200);
+    const x = await throughProvider(account({ email, email_verified: true }));
+    expect((await complete(x)).statusCode).toBe(303);
+    expect(
+      (await x.b.get('/v1/auth/me')).json<{ user: { emailVerified: boolean } }>().user.emailVerified,
+    ).toBe(true);
+    expect((await earlier.get('/v1/auth/me')).statusCode).toBe(401);
   }, 60_000);
 });

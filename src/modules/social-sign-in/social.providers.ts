@@ -227,6 +227,6 @@ export function createSocialProviders(
   );
 }
 
-/** The redirect URI to register at a provider. */
+/** The redirect URI to register at a provider (ids are `[a-z0-9:-]`: written as they are, `:` included). */
 export const callbackUrlOf = (publicUrl: string, providerId: string) =>
-  `${publicUrl.replace(/\/+$/, '')}/v1/auth/social/${encodeURIComponent(providerId)}/callback`;
+  `${publicUrl.replace(/\/+$/, '')}/v1/auth/social/${providerId}/callback`;

@@ -85,7 +85,7 @@ export function registerSocialSignInRoutes(app: App, deps: SocialRoutesDeps): vo
     async () => ({
       data: social.listProviders().map((p) => ({
         ...p,
-        startUrl: `/v1/auth/social/${encodeURIComponent(p.id)}/start`,
+        startUrl: `/v1/auth/social/${p.id}/start`,
       })),
     }),
   );
