@@ -67,6 +67,7 @@ export async function startOidcIdp(
       // As Google does: the scoped claims in the ID token itself.
       conformIdTokenClaims: false,
       cookies: { keys: ['test-cookie-key-0123456789'] },
+      ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600 },
       features: { devInteractions: { enabled: true } },
       findAccount: (_ctx, sub) => {
         const account = accounts.get(sub);
