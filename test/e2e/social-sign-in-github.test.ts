@@ -108,4 +108,17 @@ describe('social sign-in: GitHub', () => {
     expect(res.statusCode).toBe(303);
     expect((await b.get('/v1/auth/me')).json<Body>().user.id).toBe(existing.user.id);
   }, 60_000);
+  it('failed callbacks are throttled per client address: 20 per 15 minutes, then 429', async () => {
+    // A client address of its own (the other tests' failures count against theirs).
+    const from = (state: string) =>
+      c.app.inject({
+        url: `/v1/auth/social/github/callback?code=x&state=${state}`,
+        remoteAddress: '198.51.100.7',
+      });
+    for (let i = 0; i < 20; i++) expect((await from(`forged-${i}`)).statusCode).toBe(400);
+    const res = await from('forged');
+    expect(res.statusCode).toBe(429);
+    expect(res.json<Body>().error.code).toBe('AUTH_THROTTLED');
+    expect(res.headers['retry-after']).toBeTruthy();
+  }, 60_000);
 });
