@@ -75,7 +75,7 @@ describe('console: social sign-in in Chromium', () => {
     await section.getByRole('button', { name: `Unlink Google (${email})` }).click();
     const dialog = page.getByRole('dialog', { name: 'Unlink an account' });
     await dialog.getByRole('button', { name: 'Unlink' }).click();
-    await dialog.getByText('only way to sign in').waitFor();
+    await dialog.getByRole('alert').filter({ hasText: 'this is your only way to sign in' }).waitFor();
     expect(problems).toEqual([]);
     await context.close();
   }, 120_000);
