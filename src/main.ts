@@ -115,6 +115,7 @@ async function main(): Promise<void> {
     gdpr: config.gdpr,
     closeLocalPeriods: config.billingClosePeriods,
     webhooks: config.webhooks,
+    socialSignIn: config.socialSignIn,
     devMailbox: config.nodeEnv === 'development' && !config.smtpUrl,
   });
   await runServer({ composition, config, log, onStopped: () => db.stop() });

@@ -13,6 +13,7 @@ import type { Cache } from '../platform/cache/cache.js';
 import type { Secrets } from '../platform/secrets.js';
 import type { RetiredAuditKey } from '../platform/config.js';
 import type { StripeConfig } from '../platform/config-stripe.js';
+import type { SocialSignInConfig } from '../platform/config-social.js';
 import type { TenantDatabasesConfig } from '../platform/config-tenant-databases.js';
 import { createMailer, type Mailer } from '../platform/mail/mailer.js';
 import { createMailJobHandler, MAIL_TASK } from '../platform/mail/mail-job.js';
@@ -146,6 +147,8 @@ export interface ComposeOptions {
   readonly usage?: UsageSettings;
   /** The Stripe billing provider (STRIPE_*); undefined: the built-in (local) provider. */
   readonly stripe?: StripeConfig;
+  /** Social sign-in providers (SOCIAL_*, config-social.ts); none by default. */
+  readonly socialSignIn?: SocialSignInConfig;
   /** ORG_DELETION_GRACE_DAYS: how long a scheduled organization deletion waits (default 30). */
   readonly orgDeletionGraceDays?: number;
   /** The organization deletion job: rows deleted per batch (default 5,000). */

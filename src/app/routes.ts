@@ -44,6 +44,7 @@ import { registerOrganizationPlanRoutes } from '../modules/plans/organization-pl
 import { registerWebhooksRoutes } from '../modules/webhooks/webhooks.routes.js';
 import { registerGdprRoutes } from '../modules/gdpr/gdpr.routes.js';
 import { registerErasureRoutes } from '../modules/account-erasure/erasure.routes.js';
+import { registerSocialSignInRoutes } from '../modules/social-sign-in/social.routes.js';
 import type { Services } from './services.js';
 import type { ComposeOptions } from './compose.js';
 
@@ -90,6 +91,12 @@ export function registerRoutes(
   registerRolesRoutes(app, { roles: s.roles });
   registerAuthRoutes(app, { auth: s.auth, sessions: s.sessions, allowedOrigins });
   registerSessionRoutes(app, { sessions: s.sessions });
+  registerSocialSignInRoutes(app, {
+    social: s.socialSignIn,
+    sessions: s.sessions,
+    publicUrl: opts.publicUrl,
+    secureCookies: opts.secureCookies,
+  });
   registerErasureRoutes(app, { erasure: s.erasure, sessions: s.sessions });
   registerTokensRoutes(app, { tokens: s.tokens, verifiedEmail });
   const markSessionVerified = async (sessionId: string, reply: FastifyReply) => {

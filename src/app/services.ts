@@ -16,6 +16,8 @@ import { createRolesService } from '../modules/memberships/roles.service.js';
 import { rolePermissionsIn } from '../modules/memberships/role-permissions.js';
 import { createSessionService } from '../modules/auth/sessions.service.js';
 import { createAuthService } from '../modules/auth/auth.service.js';
+import { createSocialSignInService } from '../modules/social-sign-in/social.service.js';
+import { createSocialProviders } from '../modules/social-sign-in/social.providers.js';
 import { createThrottle, RECIPIENT_THROTTLE_RULES } from '../modules/auth/throttle.js';
 import { createTokenService } from '../modules/tokens/tokens.service.js';
 import { createTwoFactorService } from '../modules/two-factor/two-factor.service.js';
@@ -311,7 +313,17 @@ export function createServices(deps: {
   const linkSettings = { links: exportLinks, linkTtlSeconds: gdpr.linkTtlSeconds, publicUrl: opts.publicUrl };
   const organizationExports = createOrganizationExportsService({ withTenant, ...linkSettings });
   const accountExports = createAccountExportsService({ db: platformDb, ...linkSettings });
+  // Social sign-in (SOCIAL_PROVIDERS): deployment-wide providers, users and sessions as login makes them.
+  const socialSignIn = createSocialSignInService({
+    db: platformDb,
+    withTenant,
+    sessions,
+    providers: createSocialProviders(opts.socialSignIn?.providers ?? [], opts.publicUrl),
+    publicUrl: opts.publicUrl,
+    log: opts.log,
+  });
   return {
+    socialSignIn,
     /** Unregisters this composition's platform-chain key store (compose's close). */
     releasePlatformKeys,
     bus,

@@ -74,6 +74,7 @@ describe('loadConfig: defaults', () => {
       },
       orgDeletionGraceDays: 30,
       billingClosePeriods: true,
+      socialSignIn: { providers: [] },
       webhooks: {
         allowedCidrs: [],
         allowHttp: false,

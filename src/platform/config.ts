@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { JWK } from 'jose';
 import { stripeConfig, type StripeConfig } from './config-stripe.js';
 import { webhookConfig, type WebhookConfig } from './config-webhooks.js';
+import { socialSignInConfig, type SocialSignInConfig } from './config-social.js';
 import { tenantKeysConfig, type TenantKeysConfig } from './config-keys.js';
 import { gdprConfig, type GdprConfig } from './config-gdpr.js';
 import { retiredAuditKeys } from './config-audit.js';
@@ -88,6 +89,8 @@ export interface AppConfig {
   billingClosePeriods: boolean;
   /** Webhook delivery (WEBHOOK_* variables, config-webhooks.ts): SSRF exceptions, schedule, limits. */
   webhooks: WebhookConfig;
+  /** Social sign-in providers (SOCIAL_PROVIDERS, SOCIAL_<ID>_*; config-social.ts); none by default. */
+  socialSignIn: SocialSignInConfig;
   /** Per-organization encryption: KMS_PROVIDER, AWS_*, KEK_PREVIOUS, KEY_VAULT_DATABASE_URL (config-keys.ts). */
   tenantKeys: TenantKeysConfig;
   /** `database` placements: TENANT_DATABASES(_FILE) and TENANT_DB_* (config-tenant-databases.ts). */
@@ -396,6 +399,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       (name, message) => new ConfigError(name, message),
     ),
     billingClosePeriods,
+    socialSignIn: socialSignInConfig(env, (name, message) => new ConfigError(name, message)),
     webhooks: webhookConfig(
       env,
       (name, fallback, min, max) => int(env, name, fallback, min, max),

@@ -95,6 +95,8 @@ export async function startConsoleApp(
     pathPrefix?: string;
     stripe?: ComposeOptions['stripe'];
     webhooks?: ComposeOptions['webhooks'];
+    /** Social sign-in providers (none by default). */
+    socialSignIn?: ComposeOptions['socialSignIn'];
   } = {},
 ): Promise<ConsoleApp> {
   ensureConsoleBuilt();
@@ -108,6 +110,7 @@ export async function startConsoleApp(
     publicUrl: `${origin}${prefix}`,
     stripe: opts.stripe,
     webhooks: opts.webhooks,
+    socialSignIn: opts.socialSignIn,
     trustProxy: LOOPBACK_PROXY,
     usage: { aggregateEveryMs: AGGREGATE_EVERY_MS },
     // A placement move's copy waits this long before its switch (placement-moves.test.ts): short here.

@@ -46,6 +46,8 @@ export async function startApp(
     placementCacheTtlMs?: number;
     /** TENANT_SETTER (default: the tests' default, TEST_TENANT_SETTER or pooled). */
     tenantSetter?: ComposeOptions['tenantSetter'];
+    /** Social sign-in providers (none by default). */
+    socialSignIn?: ComposeOptions['socialSignIn'];
   } = {},
 ): Promise<E2eApp> {
   return buildTestApp({

@@ -125,6 +125,8 @@ export async function buildTestApp(
     stripe?: ComposeOptions['stripe'];
     /** Quota enforcement settings (a clock, the reload interval). */
     quotas?: { refreshMs?: number; now?: () => number };
+    /** Social sign-in providers (e.g. pointed at an in-process OIDC provider); none by default. */
+    socialSignIn?: ComposeOptions['socialSignIn'];
     /** Per-organization encryption: KMS settings, key cache TTL (local KMS on TEST_KEK by default). */
     tenantKeys?: ComposeOptions['tenantKeys'];
     /** Webhook delivery settings (SSRF exceptions, a short retry schedule, the crash hook). */
@@ -180,6 +182,7 @@ export async function buildTestApp(
     redisUrl: opts.redisUrl,
     requireVerifiedEmail: opts.requireVerifiedEmail,
     stripe: opts.stripe,
+    socialSignIn: opts.socialSignIn,
     quotas: opts.quotas,
     tenantKeys: opts.tenantKeys,
     // Every app of a test database runs jobs from the same queue, so any of them may send another app's

@@ -24,8 +24,8 @@ export function findSubject(db: IdentityDb, userId: string): Promise<ErasureSubj
 export const tombstoneEmail = (userId: string) => `erased-${userId}@erased.invalid`;
 
 /**
- * In one transaction: deletes every session (they hold the client's IP and user agent), e-mail token and
- * recovery code of the user, revokes every refresh token (never deleted: grants), and anonymizes the row: no e-mail, name, password or
+ * In one transaction: deletes every session (they hold the client's IP and user agent), e-mail token,
+ * recovery code and linked provider account (social sign-in) of the user, revokes every refresh token (never deleted: grants), and anonymizes the row: no e-mail, name, password or
  * second factor left, `erased_at` set. The id stays (foreign keys, audit actor ids).
  */
 export async function anonymize(db: IdentityDb, userId: string): Promise<void> {
@@ -41,6 +41,8 @@ export async function anonymize(db: IdentityDb, userId: string): Promise<void> {
     await trx.deleteFrom('recovery_codes').where('user_id', '=', userId).execute();
     await trx.deleteFrom('passkey_credentials').where('user_id', '=', userId).execute();
     await trx.deleteFrom('passkey_challenges').where('user_id', '=', userId).execute();
+    // Linked provider accounts (social sign-in): an erased user must not be signed in again through them.
+    await trx.deleteFrom('social_identities').where('user_id', '=', userId).execute();
     const tomb = tombstoneEmail(userId);
     await trx
       .updateTable('users')

@@ -41,7 +41,8 @@ export async function insertUser(
     id: string;
     email: string;
     email_normalized: string;
-    password_hash: string;
+    /** Null: no password (an account created by social sign-in). */
+    password_hash: string | null;
     email_verified: boolean;
   },
 ): Promise<UserRow> {

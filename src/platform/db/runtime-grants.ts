@@ -37,6 +37,8 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'table recovery_codes: DELETE, INSERT, SELECT, UPDATE',
   'table passkey_credentials: DELETE, INSERT, SELECT, UPDATE', // passkeys (migration 0059)
   'table passkey_challenges: DELETE, INSERT, SELECT, UPDATE', // single-use, deleted when used
+  'table social_identities: DELETE, INSERT, SELECT, UPDATE', // social sign-in (migration 0058)
+  'table social_sign_in_flows: DELETE, INSERT, SELECT', // consumed by deleting, never updated
   'table refresh_tokens: INSERT, SELECT, UPDATE', // revoked or used, never deleted by the application
 
   // Tenant tables (forced RLS). Organizations are created and changed in their own scope, never deleted
@@ -204,6 +206,9 @@ export const GLOBAL_RELATIONS: Readonly<Record<string, string>> = {
   passkey_credentials: 'a passkey belongs to a user (public keys only), found by credential id at sign-in',
   passkey_challenges:
     'pending passkey ceremonies of a session or a browser, before any organization is known',
+  social_identities: 'a provider account (Google, GitHub, …) linked to a user, not to an organization',
+  social_sign_in_flows:
+    'a social sign-in in progress, before any user or organization is known; state stored only hashed',
   refresh_tokens: 'token families belong to a user (the organization is a claim, checked per request)',
   meters: 'the meter catalog is platform-wide (each organization’s usage: usage_events, usage_aggregates)',
   feature_flags: 'flag definitions are platform-wide (per-organization values: feature_flag_overrides)',

@@ -13,6 +13,8 @@ export interface Database {
   recovery_codes: RecoveryCodesTable;
   passkey_credentials: PasskeyCredentialsTable;
   passkey_challenges: PasskeyChallengesTable;
+  social_identities: SocialIdentitiesTable;
+  social_sign_in_flows: SocialSignInFlowsTable;
   memberships: MembershipsTable;
   roles: RolesTable;
   invitations: InvitationsTable;
@@ -153,6 +155,29 @@ export interface EmailTokensTable {
   token_hash: Buffer;
   expires_at: Date;
   used_at: Date | null;
+  created_at: Generated<Date>;
+}
+
+/** A provider account linked to a user (migration 0058, social sign-in): global, like users. */
+export interface SocialIdentitiesTable {
+  id: string;
+  user_id: string;
+  provider: string;
+  subject: string;
+  email: string | null;
+  created_at: Generated<Date>;
+  last_used_at: Generated<Date>;
+}
+
+/** A social sign-in between its start and the provider's callback (migration 0058): single use. */
+export interface SocialSignInFlowsTable {
+  state_hash: Buffer;
+  provider: string;
+  browser_hash: Buffer;
+  code_verifier: string;
+  nonce: string | null;
+  return_to: string;
+  expires_at: Date;
   created_at: Generated<Date>;
 }
 

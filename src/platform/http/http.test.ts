@@ -67,6 +67,10 @@ describe('HTTP platform', () => {
       'GET /openapi.json',
       'GET /readyz',
       'GET /v1/audit-logs/public-key',
+      // Social sign-in (social.routes.ts): the providers, the start, and the provider's redirect back.
+      'GET /v1/auth/social/:provider/callback',
+      'GET /v1/auth/social/:provider/start',
+      'GET /v1/auth/social/providers',
       'GET /v1/invitations/lookup',
       'POST /v1/auth/login',
       // Passwordless sign-in: the passkey assertion is the credential (passkeys.routes.ts).

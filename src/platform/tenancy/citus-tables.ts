@@ -73,6 +73,10 @@ export const CITUS_LOCAL_TABLES: Readonly<Record<string, string>> = {
   email_tokens:
     'one-time email verification and reset tokens of users (reference): coordinator-only credentials',
   recovery_codes: 'two-factor recovery codes of users (reference): coordinator-only credentials',
+  social_identities:
+    'provider accounts linked to users (reference), read and written by sign-in on the coordinator only',
+  social_sign_in_flows:
+    'social sign-ins in progress (single use, minutes long): written and consumed by the coordinator only',
   account_exports:
     "a user's GDPR export across organizations (references users): read by the user's own request on the coordinator",
   account_export_chunks:

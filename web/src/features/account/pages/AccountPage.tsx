@@ -4,6 +4,7 @@ import { useMe } from '../../auth/api/me';
 import { PasswordSection } from '../components/PasswordSection';
 import { ProfileSection } from '../components/ProfileSection';
 import { SessionsSection } from '../components/SessionsSection';
+import { LinkedAccountsSection } from '../components/LinkedAccountsSection';
 import { TwoFactorSummary } from '../components/TwoFactorSummary';
 import { AccountExportSection } from '../../gdpr/components/AccountExportSection';
 import { DeleteAccountSection } from '../components/DeleteAccountSection';
@@ -24,6 +25,7 @@ export default function AccountPage() {
               <ProfileSection user={data.user} />
               <PasswordSection />
               <SessionsSection />
+              <LinkedAccountsSection />
               <TwoFactorSummary enabled={data.user.twoFactorEnabled} />
               <PasskeysSection />
               <AccountExportSection />

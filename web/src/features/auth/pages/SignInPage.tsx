@@ -9,6 +9,7 @@ import { useLogin } from '../api/login';
 import { useVerifyTwoFactor } from '../api/verifyTwoFactor';
 import { PasskeySignInButton } from '../../passkeys/components/PasskeySignInButton';
 import { PasskeySecondFactorButton } from '../../passkeys/components/PasskeySecondFactorButton';
+import { SocialSignInButtons } from '../components/SocialSignInButtons';
 
 /** Sign in: email and password, then the second factor (TOTP or a recovery code) when the account has one. */
 export default function SignInPage() {
@@ -39,6 +40,7 @@ export default function SignInPage() {
       ) : (
         <SecondFactorStep onVerified={done} />
       )}
+      {step === 'password' ? <SocialSignInButtons /> : null}
     </AuthLayout>
   );
 }
