@@ -77,6 +77,16 @@ export async function countIdentities(db: IdentityDb, userId: string): Promise<n
   return Number(row.n);
 }
 
+/** The user's passkeys (another way to sign in without a password). */
+export async function countPasskeys(db: IdentityDb, userId: string): Promise<number> {
+  const row = await db
+    .selectFrom('passkey_credentials')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('user_id', '=', userId)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export async function deleteIdentity(db: IdentityDb, userId: string, id: string): Promise<boolean> {
   const res = await db
     .deleteFrom('social_identities')

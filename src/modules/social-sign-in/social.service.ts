@@ -13,6 +13,7 @@ import type { SocialProvider } from './social.providers.js';
 import {
   consumeFlow,
   countIdentities,
+  countPasskeys,
   deleteIdentity,
   insertFlow,
   listIdentities,
@@ -230,7 +231,7 @@ export function createSocialSignInService(deps: SocialSignInDeps) {
 
     /**
      * Unlinks one of the user's identities; refused (409 SOCIAL_LAST_SIGN_IN_METHOD) when it is the last
-     * way to sign in (no password and no other identity). Another user's identity is 404.
+     * way to sign in (no password, no other identity, no passkey). Another user's identity is 404.
      */
     async unlink(ctx: UserCtx, identityId: string): Promise<void> {
       const notFound = () => new SocialError('SOCIAL_IDENTITY_NOT_FOUND', 'linked account not found');
@@ -246,10 +247,14 @@ export function createSocialSignInService(deps: SocialSignInDeps) {
           .where('user_id', '=', ctx.userId)
           .executeTakeFirst();
         if (!exists) throw notFound();
-        if (user.password_hash === null && (await countIdentities(trx, ctx.userId)) <= 1) {
+        if (
+          user.password_hash === null &&
+          (await countIdentities(trx, ctx.userId)) <= 1 &&
+          (await countPasskeys(trx, ctx.userId)) === 0
+        ) {
           throw new SocialError(
             'SOCIAL_LAST_SIGN_IN_METHOD',
-            'this is your only way to sign in: set a password or link another account first',
+            'this is your only way to sign in: set a password, add a passkey or link another account first',
           );
         }
         return deleteIdentity(trx, ctx.userId, identityId);
