@@ -38,11 +38,29 @@ const ListQuery = Type.Object({
   count: Type.Optional(Type.Integer()),
 });
 const Body = Type.Object({}, { additionalProperties: true });
+const Resource = Type.Object({}, { additionalProperties: true, description: 'A SCIM resource' });
+const ScimErrorBody = Type.Object(
+  {
+    schemas: Type.Array(Type.String()),
+    status: Type.String(),
+    scimType: Type.Optional(Type.String()),
+    detail: Type.String(),
+  },
+  { description: 'A SCIM error (urn:ietf:params:scim:api:messages:2.0:Error)' },
+);
+const scimErrors = {
+  400: ScimErrorBody,
+  401: ScimErrorBody,
+  404: ScimErrorBody,
+  409: ScimErrorBody,
+  412: ScimErrorBody,
+};
 const IfMatch = Type.Object({ 'if-match': Type.Optional(Type.String({ maxLength: 500 })) });
 
 /**
  * `/scim/v2/*`: the SCIM 2.0 service provider (RFC 7643/7644) of the organization whose token calls.
- * Authenticated by the SCIM token only (not by the platform's guard: their auth declaration is `public`
+ * Not in the OpenAPI document (hidden): the protocol is RFC 7644's, with its own error bodies and media
+ * type, described in docs/scim.md. Authenticated by the SCIM token only (not by the platform's guard: their auth declaration is `public`
  * with the reason, and every request passes the token check below before anything else). Requests and
  * answers are `application/scim+json` (plain JSON accepted), errors are SCIM error bodies.
  */
@@ -132,7 +150,13 @@ export function registerScimProtocolRoutes(
         `/scim/v2/${path}`,
         {
           config: { auth: AUTH },
-          schema: { operationId: `scimList${path}`, tags: ['scim'], querystring: ListQuery },
+          schema: {
+            operationId: `scimList${path}`,
+            hide: true,
+            tags: ['scim'],
+            querystring: ListQuery,
+            response: { 200: Resource, ...scimErrors },
+          },
         },
         async (req, reply) => {
           const list = await svc.list(ctxOf(req), req.query);
@@ -144,13 +168,28 @@ export function registerScimProtocolRoutes(
         `/scim/v2/${path}/:id`,
         {
           config: { auth: AUTH },
-          schema: { operationId: `scimGet${kind}`, tags: ['scim'], params: IdParams },
+          schema: {
+            operationId: `scimGet${kind}`,
+            hide: true,
+            tags: ['scim'],
+            params: IdParams,
+            response: { 200: Resource, ...scimErrors },
+          },
         },
         async (req, reply) => send(req, reply, 200, await svc.get(ctxOf(req), req.params.id), 'read'),
       );
       scim.post(
         `/scim/v2/${path}`,
-        { config: { auth: AUTH }, schema: { operationId: `scimCreate${kind}`, tags: ['scim'], body: Body } },
+        {
+          config: { auth: AUTH },
+          schema: {
+            operationId: `scimCreate${kind}`,
+            hide: true,
+            tags: ['scim'],
+            body: Body,
+            response: { 201: Resource, ...scimErrors },
+          },
+        },
         async (req, reply) => send(req, reply, 201, await svc.create(ctxOf(req), req.body), 'created'),
       );
       scim.put(
@@ -159,10 +198,12 @@ export function registerScimProtocolRoutes(
           config: { auth: AUTH },
           schema: {
             operationId: `scimReplace${kind}`,
+            hide: true,
             tags: ['scim'],
             params: IdParams,
             headers: IfMatch,
             body: Body,
+            response: { 200: Resource, ...scimErrors },
           },
         },
         async (req, reply) =>
@@ -180,10 +221,12 @@ export function registerScimProtocolRoutes(
           config: { auth: AUTH },
           schema: {
             operationId: `scimPatch${kind}`,
+            hide: true,
             tags: ['scim'],
             params: IdParams,
             headers: IfMatch,
             body: Body,
+            response: { 200: Resource, ...scimErrors },
           },
         },
         async (req, reply) =>
@@ -199,12 +242,19 @@ export function registerScimProtocolRoutes(
         `/scim/v2/${path}/:id`,
         {
           config: { auth: AUTH },
-          schema: { operationId: `scimDelete${kind}`, tags: ['scim'], params: IdParams, headers: IfMatch },
+          schema: {
+            operationId: `scimDelete${kind}`,
+            hide: true,
+            tags: ['scim'],
+            params: IdParams,
+            headers: IfMatch,
+            response: { 204: Type.Null(), ...scimErrors },
+          },
         },
         async (req, reply) => {
           await svc.remove(ctxOf(req), req.params.id, ifMatch(req));
           req.scimOutcome = { resourceId: req.params.id, outcome: 'deleted' };
-          return reply.status(204).send();
+          return reply.status(204).send(null);
         },
       );
     }
@@ -212,7 +262,15 @@ export function registerScimProtocolRoutes(
     const base = `${deps.baseUrl}/scim/v2`;
     scim.get(
       '/scim/v2/ServiceProviderConfig',
-      { config: { auth: AUTH }, schema: { operationId: 'scimServiceProviderConfig', tags: ['scim'] } },
+      {
+        config: { auth: AUTH },
+        schema: {
+          operationId: 'scimServiceProviderConfig',
+          hide: true,
+          tags: ['scim'],
+          response: { 200: Resource, 401: ScimErrorBody },
+        },
+      },
       async () => ({
         schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
         documentationUri: `${deps.baseUrl}/docs`,
@@ -240,7 +298,15 @@ export function registerScimProtocolRoutes(
     }));
     scim.get(
       '/scim/v2/ResourceTypes',
-      { config: { auth: AUTH }, schema: { operationId: 'scimResourceTypes', tags: ['scim'] } },
+      {
+        config: { auth: AUTH },
+        schema: {
+          operationId: 'scimResourceTypes',
+          hide: true,
+          tags: ['scim'],
+          response: { 200: Resource, 401: ScimErrorBody },
+        },
+      },
       async () => ({
         schemas: [LIST_SCHEMA],
         totalResults: resourceTypes.length,
@@ -255,7 +321,15 @@ export function registerScimProtocolRoutes(
     });
     scim.get(
       '/scim/v2/Schemas',
-      { config: { auth: AUTH }, schema: { operationId: 'scimSchemas', tags: ['scim'] } },
+      {
+        config: { auth: AUTH },
+        schema: {
+          operationId: 'scimSchemas',
+          hide: true,
+          tags: ['scim'],
+          response: { 200: Resource, 401: ScimErrorBody },
+        },
+      },
       async () => ({
         schemas: [LIST_SCHEMA],
         totalResults: schemas.length,
