@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { recordAudit } from '../../platform/audit/record.js';
 import type { ScimEmail } from '../../platform/db/schema.js';
+import { isUniqueViolation } from '../../platform/db/pg-errors.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { isTenantId, type TenantCtx } from '../../platform/tenancy/context.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
@@ -246,17 +247,31 @@ export function createScimUsersService(deps: {
         const userId = existing?.id ?? uuidv7();
         if (!existing) {
           // No password: the account signs in through the organization's SSO, or after a password reset.
-          await db
-            .insertInto('users')
-            .values({ id: userId, email, email_normalized: normalized, password_hash: null })
-            .execute();
+          try {
+            await db
+              .insertInto('users')
+              .values({ id: userId, email, email_normalized: normalized, password_hash: null })
+              .execute();
+          } catch (err) {
+            // Created concurrently (another organization's directory, a retry): the client tries again
+            // and links the account then.
+            if (isUniqueViolation(err, 'users_email_key')) {
+              throw new ScimError(409, 'the account is being created; retry', 'uniqueness');
+            }
+            throw err;
+          }
         } else if (await repo.findScimUser(db, ctx.tenantId, userId)) {
           throw new ScimError(409, 'this account is already provisioned', 'uniqueness');
         }
         touched.push(userId);
         if (f.active) await grant(ctx, db, userId, 'scim.user_provisioned');
-        const row = await repo.insertScimUser(db, ctx.tenantId, userId, f);
-        return toResource(row);
+        try {
+          return toResource(await repo.insertScimUser(db, ctx.tenantId, userId, f));
+        } catch (err) {
+          if (isUniqueViolation(err))
+            throw new ScimError(409, 'this user is already provisioned', 'uniqueness');
+          throw err;
+        }
       });
     },
 
