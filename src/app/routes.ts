@@ -135,7 +135,7 @@ export function registerRoutes(
   registerMetersRoutes(app, { meters: s.meters });
   registerUsageRoutes(app, { usageEvents: s.usageEvents, usageSummary: s.usageSummary });
   registerWebhooksRoutes(app, { webhooks: s.webhooks });
-  registerScimRoutes(app, { scimTokens: s.scim.tokens });
+  registerScimRoutes(app, { scimTokens: s.scim.tokens, scimGroups: s.scim.groups });
   // `/scim/v2/*`: authenticated by SCIM tokens only, SCIM error bodies (docs/scim.md).
   registerScimProtocolRoutes(app, {
     users: s.scim.users,

@@ -480,7 +480,11 @@ export function createServices(deps: {
         membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
         baseUrl: opts.publicUrl.replace(/\/+$/, ''),
       }),
-      groups: createScimGroupsService({ withTenant, baseUrl: opts.publicUrl.replace(/\/+$/, '') }),
+      groups: createScimGroupsService({
+        withTenant,
+        baseUrl: opts.publicUrl.replace(/\/+$/, ''),
+        membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
+      }),
       lookup: scimTokenLookup(tenancy.control.pool),
       recordEvent: createScimEventSink({ withTenant }),
     },

@@ -82,6 +82,7 @@ describe.each([
   let webhookDeliveryB: string;
   let exportB: string;
   let scimTokenB: string;
+  let scimGroupB: string;
   /** A flag (global) that B has overridden. */
   let flagB: string;
   /** A count meter clients may post to (the built-in `api_requests` is reserved for the platform). */
@@ -103,6 +104,7 @@ describe.each([
     webhookDelivery: string;
     export: string;
     scimToken: string;
+    scimGroup: string;
   }) =>
     ({
       'POST /v1/projects': { url: '/v1/projects', body: { name: 'planted' } },
@@ -198,6 +200,10 @@ describe.each([
       'POST /v1/scim/tokens/:id/rotate': { url: `/v1/scim/tokens/${ids.scimToken}/rotate`, body: {} },
       'DELETE /v1/scim/tokens/:id': { url: `/v1/scim/tokens/${ids.scimToken}` },
       'GET /v1/scim/events': { url: '/v1/scim/events' },
+      'PUT /v1/scim/groups/:id/role': {
+        url: `/v1/scim/groups/${ids.scimGroup}/role`,
+        body: { role: 'admin' },
+      },
     }) satisfies Record<string, Call>;
 
   const summaryQuery = () =>
@@ -233,6 +239,7 @@ describe.each([
     webhookDelivery: webhookDeliveryB,
     export: exportB,
     scimToken: scimTokenB,
+    scimGroup: scimGroupB,
   });
   const tenantRoutes = () =>
     routeAuthTable(c.app)
@@ -339,6 +346,15 @@ describe.each([
     expect(scimToken.statusCode, scimToken.body).toBe(201);
     scimTokenB = scimToken.json<{ id: string }>().id;
     rememberSecret(scimToken.json<{ secret: string }>().secret);
+    // A directory group of B, created by B's identity provider.
+    const scimGroup = await c.app.inject({
+      method: 'POST',
+      url: '/scim/v2/Groups',
+      headers: { authorization: `Bearer ${scimToken.json<{ secret: string }>().secret}` },
+      payload: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'B group' },
+    });
+    expect(scimGroup.statusCode, scimGroup.body).toBe(201);
+    scimGroupB = scimGroup.json<{ id: string }>().id;
     // The attacker's session acts in A by default.
     expect((await attacker.browser.post('/v1/session/switch', { organization: a.id })).statusCode).toBe(200);
     snapshotB = await stateOfB();
@@ -415,9 +431,10 @@ describe.each([
       webhookDelivery: missing,
       export: missing,
       scimToken: missing,
+      scimGroup: missing,
     }) as Record<string, Call>;
     const idRoutes = tenantRoutes().filter((r) => r.method !== 'HEAD' && takesId(r.key));
-    expect(idRoutes).toHaveLength(24);
+    expect(idRoutes).toHaveLength(25);
     for (const { method, key } of idRoutes) {
       const got = await attacker.browser.req(method, withB[key]!.url, withB[key]!.body);
       const none = await attacker.browser.req(method, withMissing[key]!.url, withMissing[key]!.body);

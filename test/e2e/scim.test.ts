@@ -306,6 +306,41 @@ describe('e2e: SCIM 2.0 directory sync', () => {
     expect((await scim.get(`/Groups/${gid}`)).statusCode).toBe(404);
   });
 
+  it('group → role mapping: members get the highest mapped role, and lose it with the group', async () => {
+    const u = (await createUser(scim, uniqueEmail('mapped'))).id as string;
+    const admins = (
+      await scim.post('/Groups', { schemas: [GROUP], displayName: 'Admins', members: [{ value: u }] })
+    ).json<Json>().id as string;
+    expect(await membership(u)).toMatchObject({ role: 'member' });
+    const set = (id: string, role: string | null) =>
+      owner.browser.put(`/v1/scim/groups/${id}/role`, { role }, inOrg(orgA.id));
+    expect((await set(admins, 'owner')).statusCode).toBe(400);
+    const mapped = await set(admins, 'admin');
+    expect(mapped.statusCode, mapped.body).toBe(200);
+    expect(mapped.json()).toEqual({ id: admins, displayName: 'Admins', role: 'admin' });
+    expect(await membership(u)).toMatchObject({ role: 'admin' });
+    // Removed from the group by the directory: back to the default role.
+    const rm = await scim.patch(
+      `/Groups/${admins}`,
+      patchOps({ op: 'remove', path: `members[value eq "${u}"]` }),
+    );
+    expect(rm.statusCode, rm.body).toBe(200);
+    expect(await membership(u)).toMatchObject({ role: 'member' });
+    // Back in: admin again; deactivated and reactivated: the mapped role is restored with the membership.
+    await scim.patch(`/Groups/${admins}`, patchOps({ op: 'add', path: 'members', value: [{ value: u }] }));
+    expect(await membership(u)).toMatchObject({ role: 'admin' });
+    await scim.patch(`/Users/${u}`, patchOps({ op: 'replace', value: { active: false } }));
+    await scim.patch(`/Users/${u}`, patchOps({ op: 'replace', value: { active: true } }));
+    expect(await membership(u)).toMatchObject({ role: 'admin', status: 'active' });
+    // The owner is never changed by a mapping; unmapping leaves roles to administrators again.
+    expect(await membership(owner.userId)).toMatchObject({ role: 'owner' });
+    expect((await set(admins, null)).json()).toMatchObject({ role: null });
+    expect(
+      (await ownerB.browser.put(`/v1/scim/groups/${admins}/role`, { role: 'admin' }, inOrg(orgB.id)))
+        .statusCode,
+    ).toBe(404);
+  });
+
   it('cross-tenant: a token of B never reads or changes A’s users or groups', async () => {
     const email = uniqueEmail('xt');
     const idA = (await createUser(scim, email)).id as string;
@@ -403,13 +438,13 @@ describe('e2e: SCIM 2.0 directory sync', () => {
     expect(page.nextCursor).toEqual(expect.any(String));
     // Audit events are listed once sealed into the chain (seconds after their commit).
     const names = new Set<string>();
-    for (let i = 0; i < 60 && names.size < 5; i++) {
+    for (let i = 0; i < 60 && names.size < 6; i++) {
       const res = await owner.browser.get('/v1/audit-logs?limit=200', inOrg(orgA.id));
       expect(res.statusCode, res.body).toBe(200);
       for (const e of res.json<{ data: { action: string }[] }>().data) {
         if (e.action.startsWith('scim')) names.add(e.action);
       }
-      if (names.size < 5) await new Promise((r) => setTimeout(r, 500));
+      if (names.size < 6) await new Promise((r) => setTimeout(r, 500));
     }
     for (const a of [
       'scim_token.created',

@@ -5,8 +5,10 @@ import { uuidv7 } from '../../platform/ids.js';
 import { isTenantId, type TenantCtx } from '../../platform/tenancy/context.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import * as members from '../memberships/memberships.repository.js';
 import * as repo from './scim-directory.repository.js';
-import { scimNotFound, ScimError } from './scim.errors.js';
+import { applyMappedRoles, isMappableRole } from './scim-group-roles.js';
+import { groupNotFound, scimNotFound, ScimError, ScimGroupRoleError } from './scim.errors.js';
 import {
   applyPatch,
   checkIfMatch,
@@ -26,6 +28,15 @@ export interface ScimGroupsService {
   replace(ctx: TenantCtx, id: string, body: unknown, ifMatch?: string): Promise<ScimResource>;
   patch(ctx: TenantCtx, id: string, body: unknown, ifMatch?: string): Promise<ScimResource>;
   remove(ctx: TenantCtx, id: string, ifMatch?: string): Promise<void>;
+  /**
+   * Maps a group to a role (a built-in role other than owner), or unmaps it (null): its members get the
+   * highest role of their mapped groups. GROUP_ROLE_INVALID (400) for another role; 404 for no such group.
+   */
+  setRole(
+    ctx: TenantCtx,
+    id: string,
+    role: string | null,
+  ): Promise<{ id: string; displayName: string; role: string | null }>;
 }
 
 const GROUP_FILTERS: FilterColumns = {
@@ -61,8 +72,25 @@ function groupFields(body: unknown): GroupFields {
 export function createScimGroupsService(deps: {
   withTenant: WithTenant;
   baseUrl: string;
+  membershipChanged: (orgId: string, userId: string) => void;
 }): ScimGroupsService {
-  const { withTenant } = deps;
+  /** A change under the organization lock (roles may change); changed members' lookups invalidated after. */
+  async function change<T>(ctx: TenantCtx, fn: (db: TenantDb, changed: string[]) => Promise<T>): Promise<T> {
+    const changed: string[] = [];
+    try {
+      return await deps.withTenant(ctx.tenantId, async (db) => {
+        await members.lockOrganization(db, ctx.tenantId);
+        return fn(db, changed);
+      });
+    } finally {
+      for (const id of changed) deps.membershipChanged(ctx.tenantId, id);
+    }
+  }
+  const reapply = async (ctx: TenantCtx, db: TenantDb, changed: string[], userIds: Iterable<string>) => {
+    changed.push(...(await applyMappedRoles(ctx, db, userIds)));
+  };
+  const memberIds = async (db: TenantDb, orgId: string, id: string) =>
+    (await repo.groupMembers(db, orgId, [id])).map((m) => m.user_id);
 
   async function toResource(db: TenantDb, orgId: string, g: repo.ScimGroupRow): Promise<ScimResource> {
     const m = await repo.groupMembers(db, orgId, [g.id]);
@@ -94,8 +122,16 @@ export function createScimGroupsService(deps: {
     }
   }
 
-  async function save(ctx: TenantCtx, db: TenantDb, id: string, f: GroupFields, create: boolean) {
+  async function save(
+    ctx: TenantCtx,
+    db: TenantDb,
+    changed: string[],
+    id: string,
+    f: GroupFields,
+    create: boolean,
+  ) {
     await checkMembers(db, ctx.tenantId, f.members);
+    const before = create ? [] : await memberIds(db, ctx.tenantId, id);
     try {
       if (create) {
         await db
@@ -127,6 +163,7 @@ export function createScimGroupsService(deps: {
       throw err;
     }
     await repo.setGroupMembers(db, ctx.tenantId, id, f.members);
+    await reapply(ctx, db, changed, [...before, ...f.members]);
     await recordAudit(db, ctx, {
       action: create ? 'scim.group_created' : 'scim.group_changed',
       target: { type: 'scim_group', id },
@@ -146,7 +183,7 @@ export function createScimGroupsService(deps: {
   return {
     async get(ctx, id) {
       if (!isTenantId(id)) throw scimNotFound('Group');
-      return withTenant(
+      return deps.withTenant(
         ctx.tenantId,
         async (db) => {
           const row = await repo.findGroup(db, ctx.tenantId, id);
@@ -160,7 +197,7 @@ export function createScimGroupsService(deps: {
     async list(ctx, q) {
       const where = q.filter ? filterToSql(q.filter, GROUP_FILTERS) : sql<boolean>`true`;
       const window = listWindow(q);
-      return withTenant(
+      return deps.withTenant(
         ctx.tenantId,
         async (db) => {
           const { rows, total } = await repo.listGroups(db, ctx.tenantId, where, window);
@@ -180,34 +217,77 @@ export function createScimGroupsService(deps: {
 
     async create(ctx, body) {
       const f = groupFields(body);
-      return withTenant(ctx.tenantId, (db) => save(ctx, db, uuidv7(), f, true));
+      return change(ctx, (db, changed) => save(ctx, db, changed, uuidv7(), f, true));
     },
 
     async replace(ctx, id, body, ifMatch) {
       const f = groupFields(body);
-      return withTenant(ctx.tenantId, async (db) => {
+      return change(ctx, async (db, changed) => {
         await load(db, ctx.tenantId, id, ifMatch);
-        return save(ctx, db, id, f, false);
+        return save(ctx, db, changed, id, f, false);
       });
     },
 
     async patch(ctx, id, body, ifMatch) {
-      return withTenant(ctx.tenantId, async (db) => {
+      return change(ctx, async (db, changed) => {
         const row = await load(db, ctx.tenantId, id, ifMatch);
         const patched = await applyPatch('Group', await toResource(db, ctx.tenantId, row), body);
-        return save(ctx, db, id, groupFields(patched), false);
+        return save(ctx, db, changed, id, groupFields(patched), false);
       });
     },
 
     async remove(ctx, id, ifMatch) {
-      await withTenant(ctx.tenantId, async (db) => {
+      await change(ctx, async (db, changed) => {
         await load(db, ctx.tenantId, id, ifMatch);
+        const before = await memberIds(db, ctx.tenantId, id);
         await db
           .deleteFrom('scim_groups')
           .where('organization_id', '=', ctx.tenantId)
           .where('id', '=', id)
           .execute();
         await recordAudit(db, ctx, { action: 'scim.group_deleted', target: { type: 'scim_group', id } });
+        await reapply(ctx, db, changed, before);
+      });
+    },
+
+    async setRole(ctx, id, role) {
+      if (role !== null && !isMappableRole(role)) {
+        throw new ScimGroupRoleError(
+          'GROUP_ROLE_INVALID',
+          'a group maps to a built-in role other than owner',
+        );
+      }
+      if (!isTenantId(id)) throw groupNotFound();
+      return change(ctx, async (db, changed) => {
+        const row = await repo.findGroup(db, ctx.tenantId, id, true);
+        if (!row) throw groupNotFound();
+        if (row.role !== role) {
+          await db
+            .updateTable('scim_groups')
+            .set({ role, updated_at: new Date() })
+            .where('organization_id', '=', ctx.tenantId)
+            .where('id', '=', id)
+            .execute();
+          await recordAudit(db, ctx, {
+            action: 'scim.group_role_changed',
+            target: { type: 'scim_group', id },
+            changes: { before: { role: row.role }, after: { role } },
+          });
+          // Every active member may change: a new mapping can raise or lower anyone's highest mapped role.
+          const everyone = await db
+            .selectFrom('scim_users')
+            .select('user_id')
+            .where('organization_id', '=', ctx.tenantId)
+            .where('active', '=', true)
+            .execute();
+          await reapply(
+            ctx,
+            db,
+            changed,
+            everyone.map((u) => u.user_id),
+          );
+        }
+        return { id, displayName: row.display_name, role };
       });
     },
   };

@@ -9,6 +9,7 @@ import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { normalizeEmail } from '../auth/email-address.js';
 import * as members from '../memberships/memberships.repository.js';
 import * as repo from './scim-directory.repository.js';
+import { DEFAULT_ROLE, mappedRole } from './scim-group-roles.js';
 import { scimLastOwner, scimNotFound, ScimError } from './scim.errors.js';
 import {
   applyPatch,
@@ -44,8 +45,6 @@ export interface ScimUsersService {
   remove(ctx: TenantCtx, id: string, ifMatch?: string): Promise<void>;
 }
 
-/** The role a provisioned member gets. */
-export const DEFAULT_ROLE = 'member';
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 const USER_FILTERS: FilterColumns = {
@@ -151,17 +150,14 @@ export function createScimUsersService(deps: {
 
   async function grant(ctx: TenantCtx, db: TenantDb, userId: string, action: string) {
     if (await members.findAccess(db, ctx.tenantId, userId)) return;
+    const role = (await mappedRole(db, ctx.tenantId, userId)) ?? DEFAULT_ROLE;
     await members.insertMembership(db, {
       organization_id: ctx.tenantId,
       user_id: userId,
-      role: DEFAULT_ROLE,
+      role,
       status: 'active',
     });
-    await recordAudit(db, ctx, {
-      action,
-      target: { type: 'member', id: userId },
-      metadata: { role: DEFAULT_ROLE },
-    });
+    await recordAudit(db, ctx, { action, target: { type: 'member', id: userId }, metadata: { role } });
   }
 
   async function revoke(ctx: TenantCtx, db: TenantDb, userId: string) {

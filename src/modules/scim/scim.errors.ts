@@ -56,3 +56,12 @@ export class ScimTokensError extends AppError<ScimTokensErrorCode> {
 }
 
 export const scimTokenNotFound = () => new ScimTokensError('SCIM_TOKEN_NOT_FOUND', 'SCIM token not found');
+
+/** Errors of the group role mapping route (`/v1/scim/groups/:id/role`, the usual error form). */
+export class ScimGroupRoleError extends AppError<'GROUP_ROLE_INVALID' | 'SCIM_GROUP_NOT_FOUND'> {
+  constructor(code: 'GROUP_ROLE_INVALID' | 'SCIM_GROUP_NOT_FOUND', message: string) {
+    super(code, message, code === 'GROUP_ROLE_INVALID' ? 400 : 404);
+  }
+}
+
+export const groupNotFound = () => new ScimGroupRoleError('SCIM_GROUP_NOT_FOUND', 'group not found');

@@ -3,6 +3,7 @@ import type { App } from '../../platform/http/server.js';
 import { tenantCtx } from '../../platform/http/auth.js';
 import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
 import { parseIdempotencyKey } from '../../platform/idempotency.js';
+import type { ScimGroupsService } from './scim-groups.service.js';
 import type { ScimTokensService } from './scim-tokens.service.js';
 
 const TokenFields = {
@@ -43,8 +44,11 @@ const AUTH = { kind: 'tenant', permission: 'sso:manage' } as const;
  * `/v1/scim/tokens` and `/v1/scim/events`: an organization's SCIM tokens (create, rotate, revoke; the
  * secret is shown once) and its directory sync log. All need `sso:manage`.
  */
-export function registerScimRoutes(app: App, deps: { scimTokens: ScimTokensService }): void {
-  const { scimTokens } = deps;
+export function registerScimRoutes(
+  app: App,
+  deps: { scimTokens: ScimTokensService; scimGroups: ScimGroupsService },
+): void {
+  const { scimTokens, scimGroups } = deps;
   app.post(
     '/v1/scim/tokens',
     {
@@ -124,5 +128,33 @@ export function registerScimRoutes(app: App, deps: { scimTokens: ScimTokensServi
       },
     },
     async (req) => scimTokens.events(tenantCtx(req), req.query),
+  );
+
+  app.put(
+    '/v1/scim/groups/:id/role',
+    {
+      config: { auth: AUTH },
+      schema: {
+        operationId: 'setScimGroupRole',
+        tags: ['scim'],
+        params: IdParams,
+        body: Type.Object(
+          { role: Type.Union([Type.String({ maxLength: 64 }), Type.Null()]) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object(
+            {
+              id: Type.String({ format: 'uuid' }),
+              displayName: Type.String(),
+              role: Type.Union([Type.String(), Type.Null()]),
+            },
+            { $id: 'ScimGroupRole' },
+          ),
+          ...errors,
+        },
+      },
+    },
+    async (req) => scimGroups.setRole(tenantCtx(req), req.params.id, req.body.role),
   );
 }
