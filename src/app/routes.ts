@@ -45,6 +45,8 @@ import { registerWebhooksRoutes } from '../modules/webhooks/webhooks.routes.js';
 import { registerGdprRoutes } from '../modules/gdpr/gdpr.routes.js';
 import { registerErasureRoutes } from '../modules/account-erasure/erasure.routes.js';
 import { registerSocialSignInRoutes } from '../modules/social-sign-in/social.routes.js';
+import { registerScimRoutes } from '../modules/scim/scim.routes.js';
+import { registerScimProtocolRoutes } from '../modules/scim/scim-protocol.routes.js';
 import type { Services } from './services.js';
 import type { ComposeOptions } from './compose.js';
 
@@ -150,6 +152,16 @@ export function registerRoutes(
   registerMetersRoutes(app, { meters: s.meters });
   registerUsageRoutes(app, { usageEvents: s.usageEvents, usageSummary: s.usageSummary });
   registerWebhooksRoutes(app, { webhooks: s.webhooks });
+  registerScimRoutes(app, { scimTokens: s.scim.tokens, scimGroups: s.scim.groups });
+  // `/scim/v2/*`: authenticated by SCIM tokens only, SCIM error bodies (docs/scim.md).
+  registerScimProtocolRoutes(app, {
+    users: s.scim.users,
+    groups: s.scim.groups,
+    lookup: s.scim.lookup,
+    recordEvent: s.scim.recordEvent,
+    baseUrl: opts.publicUrl.replace(/\/+$/, ''),
+    log: opts.log,
+  });
   registerGdprRoutes(app, {
     organizations: s.organizationExports,
     accounts: s.accountExports,

@@ -84,6 +84,10 @@ import { LOGIN_THROTTLE_RULES } from '../modules/auth/throttle.js';
 import { createPlacementMoveService } from '../modules/tenant-placement/tenant-placement.service.js';
 import { createPlacementMovesAdmin } from '../modules/tenant-placement/placement-moves.admin.js';
 import { latestMigration } from '../platform/db/migrate.js';
+import { createScimEventSink, createScimTokensService } from '../modules/scim/scim-tokens.service.js';
+import { createScimUsersService } from '../modules/scim/scim-users.service.js';
+import { createScimGroupsService } from '../modules/scim/scim-groups.service.js';
+import { scimTokenLookup } from '../modules/scim/scim-auth.js';
 
 /** Builds every service with only the dependencies it uses. */
 export function createServices(deps: {
@@ -494,6 +498,23 @@ export function createServices(deps: {
       platformDb,
       log: opts.log,
     }),
+    // SCIM 2.0 directory sync (src/modules/scim): tokens resolved per request by a named lookup on the
+    // runtime pool; deprovisioning invalidates the membership lookups on every instance (bus).
+    scim: {
+      tokens: createScimTokensService({ withTenant }),
+      users: createScimUsersService({
+        withTenant,
+        membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
+        baseUrl: opts.publicUrl.replace(/\/+$/, ''),
+      }),
+      groups: createScimGroupsService({
+        withTenant,
+        baseUrl: opts.publicUrl.replace(/\/+$/, ''),
+        membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
+      }),
+      lookup: scimTokenLookup(tenancy.control.pool),
+      recordEvent: createScimEventSink({ withTenant }),
+    },
     organizationLifecycle: createOrganizationLifecycleService({
       platformDb,
       organizationChanged: invalidateOrganization,

@@ -26,6 +26,7 @@ const ORG_SCREENS = [
   'usage',
   'billing',
   'settings',
+  'settings/directory-sync',
   'no-such-screen',
 ];
 

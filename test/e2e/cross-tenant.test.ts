@@ -81,6 +81,8 @@ describe.each([
   let webhookEndpointB: string;
   let webhookDeliveryB: string;
   let exportB: string;
+  let scimTokenB: string;
+  let scimGroupB: string;
   /** A flag (global) that B has overridden. */
   let flagB: string;
   /** A count meter clients may post to (the built-in `api_requests` is reserved for the platform). */
@@ -101,6 +103,8 @@ describe.each([
     webhookEndpoint: string;
     webhookDelivery: string;
     export: string;
+    scimToken: string;
+    scimGroup: string;
   }) =>
     ({
       'POST /v1/projects': { url: '/v1/projects', body: { name: 'planted' } },
@@ -191,6 +195,15 @@ describe.each([
       'POST /v1/organization/export': { url: '/v1/organization/export' },
       'GET /v1/organization/exports': { url: '/v1/organization/exports' },
       'GET /v1/organization/exports/:id': { url: `/v1/organization/exports/${ids.export}` },
+      'POST /v1/scim/tokens': { url: '/v1/scim/tokens', body: {} },
+      'GET /v1/scim/tokens': { url: '/v1/scim/tokens' },
+      'POST /v1/scim/tokens/:id/rotate': { url: `/v1/scim/tokens/${ids.scimToken}/rotate`, body: {} },
+      'DELETE /v1/scim/tokens/:id': { url: `/v1/scim/tokens/${ids.scimToken}` },
+      'GET /v1/scim/events': { url: '/v1/scim/events' },
+      'PUT /v1/scim/groups/:id/role': {
+        url: `/v1/scim/groups/${ids.scimGroup}/role`,
+        body: { role: 'admin' },
+      },
     }) satisfies Record<string, Call>;
 
   const summaryQuery = () =>
@@ -225,6 +238,8 @@ describe.each([
     webhookEndpoint: webhookEndpointB,
     webhookDelivery: webhookDeliveryB,
     export: exportB,
+    scimToken: scimTokenB,
+    scimGroup: scimGroupB,
   });
   const tenantRoutes = () =>
     routeAuthTable(c.app)
@@ -250,6 +265,7 @@ describe.each([
         await get('/v1/organization/keys'),
         await get('/v1/webhooks/endpoints'),
         await get(`/v1/webhooks/endpoints/${webhookEndpointB}/deliveries`),
+        await get('/v1/scim/tokens'),
       ]),
     );
   };
@@ -326,6 +342,19 @@ describe.each([
     const exported = await ownerB.browser.post('/v1/organization/export', undefined, inOrg(b.id));
     expect(exported.statusCode, exported.body).toBe(202);
     exportB = exported.json<{ id: string }>().id;
+    const scimToken = await ownerB.browser.post('/v1/scim/tokens', {}, inOrg(b.id));
+    expect(scimToken.statusCode, scimToken.body).toBe(201);
+    scimTokenB = scimToken.json<{ id: string }>().id;
+    rememberSecret(scimToken.json<{ secret: string }>().secret);
+    // A directory group of B, created by B's identity provider.
+    const scimGroup = await c.app.inject({
+      method: 'POST',
+      url: '/scim/v2/Groups',
+      headers: { authorization: `Bearer ${scimToken.json<{ secret: string }>().secret}` },
+      payload: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'B group' },
+    });
+    expect(scimGroup.statusCode, scimGroup.body).toBe(201);
+    scimGroupB = scimGroup.json<{ id: string }>().id;
     // The attacker's session acts in A by default.
     expect((await attacker.browser.post('/v1/session/switch', { organization: a.id })).statusCode).toBe(200);
     snapshotB = await stateOfB();
@@ -401,9 +430,11 @@ describe.each([
       webhookEndpoint: missing,
       webhookDelivery: missing,
       export: missing,
+      scimToken: missing,
+      scimGroup: missing,
     }) as Record<string, Call>;
     const idRoutes = tenantRoutes().filter((r) => r.method !== 'HEAD' && takesId(r.key));
-    expect(idRoutes).toHaveLength(22);
+    expect(idRoutes).toHaveLength(25);
     for (const { method, key } of idRoutes) {
       const got = await attacker.browser.req(method, withB[key]!.url, withB[key]!.body);
       const none = await attacker.browser.req(method, withMissing[key]!.url, withMissing[key]!.body);
@@ -465,6 +496,10 @@ describe.each([
       // An export of A (the job reads A's tables in A's scope only: test/e2e/gdpr-export.test.ts).
       'POST /v1/organization/export': 202,
       'GET /v1/organization/exports': 200,
+      // A's own SCIM token and sync log (B's tokens are unchanged: stateOfB).
+      'POST /v1/scim/tokens': 201,
+      'GET /v1/scim/tokens': 200,
+      'GET /v1/scim/events': 200,
       // A's own deletion, of which there is none (B's is never touched).
       'POST /v1/organization/cancel-deletion': 409,
       // Last: it schedules A's deletion (A is read-only from then on).

@@ -33,6 +33,7 @@ export const REDACTED_COLUMNS: Readonly<Record<string, string>> = {
   'public.invitations.token_hash': 'the digest an invitation link is checked against',
   'public.invitation_lookup.token_hash':
     "the same digest, in the invitation's global lookup (migration 0047)",
+  'public.scim_token_lookup.secret_hash': 'the digest a SCIM token secret is checked against',
   'public.webhook_endpoints.secret': "the endpoint's signing secret, sealed with the organization's key",
   'public.webhook_endpoints.previous_secret':
     "the secret a rotation replaced, still signing during the overlap, sealed with the organization's key",
@@ -58,6 +59,9 @@ export const EXPORTED_SECRET_LIKE_COLUMNS: Readonly<Record<string, string>> = {
   'public.idempotency_keys.key': 'the Idempotency-Key a client sent: a retry identifier, not a secret',
   'public.idempotency_keys.request_hash': 'digest of the request body a key was first used with',
   'public.roles.key': "a role's name",
+  'public.scim_tokens.token_id': "a SCIM token's public identifier (the part before the secret)",
+  'public.scim_token_lookup.token_id': "a SCIM token's public identifier, in its global lookup",
+  'public.scim_token_lookup.scim_token_id': 'the SCIM token the lookup row names (an id)',
   'public.tenant_placements.database_key': 'names the database holding the organization, holds no credential',
   'public.tenant_key_unreadable_values.key_version': 'the number of a data key version, holds no key',
   'public.tenant_key_unreadable_values.value_digest':

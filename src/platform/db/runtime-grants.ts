@@ -57,6 +57,8 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'table api_key_lookup: INSERT, SELECT',
   'table invitation_lookup: DELETE, INSERT, SELECT',
   'table stripe_customer_lookup: INSERT, SELECT',
+  // SCIM tokens' global lookup (migration 0057): a token is valid while its row exists; revocation deletes it.
+  'table scim_token_lookup: DELETE, INSERT, SELECT',
   'table feature_flag_overrides: DELETE, INSERT, SELECT, UPDATE',
   // Each organization's plan history (migration 0018): appended with each change, never rewritten.
   'table organization_plan_changes: INSERT, SELECT',
@@ -136,6 +138,13 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'column webhook_events.dispatched_at: UPDATE',
   'table webhook_deliveries: INSERT, SELECT, UPDATE',
   'table webhook_delivery_attempts: INSERT, SELECT',
+  // SCIM directory sync (migration 0057): tokens (revoked, last used), the directory's users, groups and
+  // members, and the append-only sync log.
+  'table scim_tokens: DELETE, INSERT, SELECT, UPDATE',
+  'table scim_users: DELETE, INSERT, SELECT, UPDATE',
+  'table scim_groups: DELETE, INSERT, SELECT, UPDATE',
+  'table scim_group_members: DELETE, INSERT, SELECT, UPDATE',
+  'table scim_events: INSERT, SELECT',
   // Sealed values an organization's key rotation could not open (migration 0033): recorded, re-seen
   // (last_seen_at), and forgotten once their row holds another value.
   'table tenant_key_unreadable_values: DELETE, INSERT, SELECT, UPDATE',
@@ -177,6 +186,8 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_priv_api_key_by_key_id(text,bytea): EXECUTE',
   'function app_priv_invitation_by_token(bytea): EXECUTE',
   'function app_priv_organization_id_by_slug(text): EXECUTE',
+  // The SCIM token of a /scim/v2 request, by token id and secret hash (migration 0057).
+  'function app_priv_scim_token(text,bytea): EXECUTE',
   // How many schema placements are behind the code's migrations, for /readyz: a count only (0042).
   'function app_priv_placements_behind(text): EXECUTE',
   'function app_priv_platform_meter_create(text,text,text,text,text): EXECUTE',

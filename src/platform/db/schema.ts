@@ -40,6 +40,12 @@ export interface Database {
   api_key_lookup: ApiKeyLookupTable;
   invitation_lookup: InvitationLookupTable;
   stripe_customer_lookup: StripeCustomerLookupTable;
+  scim_tokens: ScimTokensTable;
+  scim_token_lookup: ScimTokenLookupTable;
+  scim_users: ScimUsersTable;
+  scim_groups: ScimGroupsTable;
+  scim_group_members: ScimGroupMembersTable;
+  scim_events: ScimEventsTable;
 }
 
 type CreatedAt = ColumnType<Date, never, never>;
@@ -516,4 +522,74 @@ export interface AccountExportChunksTable {
   export_id: string;
   seq: number;
   data: Buffer;
+}
+
+/** SCIM bearer tokens of an organization (migration 0057); the secret's hash is in `scim_token_lookup`. */
+export interface ScimTokensTable {
+  organization_id: string;
+  id: string;
+  token_id: string;
+  created_by_user_id: string | null;
+  created_at: Generated<Date>;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+}
+
+/** Global lookup of SCIM token ids (migration 0057): a token is valid exactly while its row exists. */
+export interface ScimTokenLookupTable {
+  token_id: string;
+  organization_id: string;
+  scim_token_id: string;
+  secret_hash: Buffer;
+}
+
+/** The directory's view of a member (migration 0057). */
+export interface ScimUsersTable {
+  organization_id: string;
+  user_id: string;
+  user_name: string;
+  external_id: string | null;
+  given_name: string | null;
+  family_name: string | null;
+  display_name: string | null;
+  emails: ColumnType<ScimEmail[], string, string>;
+  active: boolean;
+  version: Generated<number>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface ScimEmail {
+  value: string;
+  type?: string;
+  primary?: boolean;
+}
+
+export interface ScimGroupsTable {
+  organization_id: string;
+  id: string;
+  display_name: string;
+  external_id: string | null;
+  role: string | null;
+  version: Generated<number>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface ScimGroupMembersTable {
+  organization_id: string;
+  group_id: string;
+  user_id: string;
+}
+
+/** The SCIM sync log (append-only). */
+export interface ScimEventsTable {
+  organization_id: string;
+  id: string;
+  at: Generated<Date>;
+  method: string;
+  resource: string;
+  resource_id: string | null;
+  status: number;
+  outcome: string;
 }

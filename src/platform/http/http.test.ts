@@ -58,34 +58,49 @@ describe('HTTP platform', () => {
       .filter((r) => r.auth.kind === 'public' && !r.url.startsWith('/docs') && r.method !== 'HEAD')
       .map((r) => `${r.method} ${r.url}`)
       .sort();
-    expect(publicRoutes).toEqual([
-      'GET /',
-      'GET /*',
-      'GET /.well-known/jwks.json',
-      'GET /assets/*',
-      'GET /healthz',
-      'GET /openapi.json',
-      'GET /readyz',
-      'GET /v1/audit-logs/public-key',
-      // Social sign-in (social.routes.ts): the providers, the start, and the provider's redirect back.
-      'GET /v1/auth/social/:provider/callback',
-      'GET /v1/auth/social/:provider/start',
-      'GET /v1/auth/social/providers',
-      'GET /v1/invitations/lookup',
-      'POST /v1/auth/login',
-      // Passwordless sign-in: the passkey assertion is the credential (passkeys.routes.ts).
-      'POST /v1/auth/passkeys/sign-in/options',
-      'POST /v1/auth/passkeys/sign-in/verify',
-      'POST /v1/auth/password-reset',
-      'POST /v1/auth/password-reset/confirm',
-      'POST /v1/auth/register',
-      'POST /v1/auth/token/refresh',
-      'POST /v1/auth/token/revoke',
-      'POST /v1/auth/verify-email',
-      'POST /v1/invitations/accept-new',
-      // Stripe's events: the signature of the raw body is the credential (stripe.routes.ts).
-      'POST /webhooks/stripe',
-    ]);
+    expect(publicRoutes).toEqual(
+      [
+        'GET /',
+        'GET /*',
+        'GET /.well-known/jwks.json',
+        'GET /assets/*',
+        'GET /healthz',
+        'GET /openapi.json',
+        'GET /readyz',
+        'GET /v1/audit-logs/public-key',
+        // Social sign-in (social.routes.ts): the providers, the start, and the provider's redirect back.
+        'GET /v1/auth/social/:provider/callback',
+        'GET /v1/auth/social/:provider/start',
+        'GET /v1/auth/social/providers',
+        // Passwordless sign-in: the passkey assertion is the credential (passkeys.routes.ts).
+        'POST /v1/auth/passkeys/sign-in/options',
+        'POST /v1/auth/passkeys/sign-in/verify',
+        'GET /v1/invitations/lookup',
+        'POST /v1/auth/login',
+        'POST /v1/auth/password-reset',
+        'POST /v1/auth/password-reset/confirm',
+        'POST /v1/auth/register',
+        'POST /v1/auth/token/refresh',
+        'POST /v1/auth/token/revoke',
+        'POST /v1/auth/verify-email',
+        'POST /v1/invitations/accept-new',
+        // Stripe's events: the signature of the raw body is the credential (stripe.routes.ts).
+        'POST /webhooks/stripe',
+        // SCIM 2.0: the organization's SCIM token is the credential, checked by the SCIM routes themselves
+        // (scim-protocol.routes.ts); no other credential opens them.
+        ...['Users', 'Groups'].flatMap((r) => [
+          `DELETE /scim/v2/${r}/:id`,
+          `GET /scim/v2/${r}`,
+          `GET /scim/v2/${r}/:id`,
+          `PATCH /scim/v2/${r}/:id`,
+          `POST /scim/v2/${r}`,
+          `PUT /scim/v2/${r}/:id`,
+        ]),
+        'GET /scim/v2/ResourceTypes',
+        'GET /scim/v2/Schemas',
+        'GET /scim/v2/ServiceProviderConfig',
+      ].sort(),
+    );
   });
 
   it('a route without an auth declaration cannot be registered', async () => {

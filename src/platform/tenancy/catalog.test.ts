@@ -252,6 +252,8 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       // The placements of a page of the organization list: only in a platform administrator's platform
       // scope (0060).
       'app_priv_platform_placements',
+      // The SCIM token of a /scim/v2 request, outside any scope (0057).
+      'app_priv_scim_token',
       // Deleted organizations' Stripe customers still to delete in Stripe: the worker role's job (0034).
       'app_priv_stripe_customer_deletion_result',
       'app_priv_stripe_customer_deletions_due',

@@ -53,6 +53,9 @@ export const CITUS_REFERENCE_TABLES: Readonly<Record<string, string>> = {
   invitation_lookup:
     'global lookup (migration 0047): invitation token hash -> organization and invitation, read when a link ' +
     'is opened by someone not yet a member',
+  scim_token_lookup:
+    'global lookup (migration 0057): SCIM token id -> organization, read by SCIM authentication before a ' +
+    'tenant is known; its primary key keeps token ids unique across organizations',
   stripe_customer_lookup:
     'global lookup (migration 0047): Stripe customer id -> organization, read when a Stripe webhook arrives',
 };

@@ -86,6 +86,22 @@ const SEEDS: Record<string, string> = {
   quota_notices: `insert into quota_notices (organization_id, id, meter, period, period_start, threshold, enforcement,
       quota_limit, usage)
     values ($1, gen_random_uuid(), 'api_requests', 'day', now() - random() * interval '1000 days', 80, 'soft', 10, 8)`,
+  scim_tokens: `insert into scim_tokens (organization_id, id, token_id)
+    values ($1, gen_random_uuid(), substr(md5(random()::text), 1, 16))`,
+  scim_token_lookup: `insert into scim_token_lookup (token_id, organization_id, scim_token_id, secret_hash)
+    values (substr(md5(random()::text), 1, 16), $1, gen_random_uuid(), sha256('s'))`,
+  scim_users: `insert into scim_users (organization_id, user_id, user_name) values ($1, $2, 'seed')
+    on conflict do nothing`,
+  scim_groups: `insert into scim_groups (organization_id, id, display_name)
+    values ($1, gen_random_uuid(), gen_random_uuid()::text)`,
+  scim_group_members: `with g as (insert into scim_groups (organization_id, id, display_name)
+      values ($1, gen_random_uuid(), gen_random_uuid()::text) returning id),
+    n as (insert into scim_users (organization_id, user_id, user_name) values ($1, $2, 'seed')
+      on conflict do nothing returning user_id),
+    u as (select user_id from n union select user_id from scim_users where organization_id = $1 and user_id = $2)
+    insert into scim_group_members (organization_id, group_id, user_id) select $1, g.id, u.user_id from g, u`,
+  scim_events: `insert into scim_events (organization_id, id, method, resource, status, outcome)
+    values ($1, gen_random_uuid(), 'GET', 'Users', 200, 'ok')`,
   webhook_endpoints: `insert into webhook_endpoints (organization_id, id, url, event_types, secret)
     values ($1, gen_random_uuid(), 'https://hooks.example.test/in', '{*}', 't1.x')`,
   webhook_events: `insert into webhook_events (organization_id, id, type, payload, occurred_at)

@@ -19,6 +19,8 @@ export const DIRECTORY_TABLES: Readonly<Record<string, string>> = {
     'the global lookup of invitation token hashes (migration 0047): read before a tenant is known',
   stripe_customer_lookup:
     'the global lookup of Stripe customer ids (migration 0047): read when a webhook arrives',
+  scim_token_lookup:
+    'the global lookup of SCIM token ids (migration 0057): the organization a /scim/v2 request acts in',
   placement_moves:
     'the record of an online move between placements: read and written by the move itself on both sides of its switch',
 };

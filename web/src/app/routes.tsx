@@ -21,6 +21,7 @@ const MembersPage = lazy(() => import('../features/members/pages/MembersPage'));
 const RolesPage = lazy(() => import('../features/members/pages/RolesPage'));
 const InvitationsPage = lazy(() => import('../features/invitations/pages/InvitationsPage'));
 const ApiKeysPage = lazy(() => import('../features/api-keys/pages/ApiKeysPage'));
+const DirectorySyncPage = lazy(() => import('../features/scim/pages/DirectorySyncPage'));
 const AuditLogPage = lazy(() => import('../features/audit/pages/AuditLogPage'));
 const FlagsPage = lazy(() => import('../features/flags/pages/FlagsPage'));
 const UsagePage = lazy(() => import('../features/usage/pages/UsagePage'));
@@ -88,6 +89,7 @@ export function AppRoutes() {
           <Route path="billing" element={<BillingPlanPage />} />
           <Route path="settings" element={<OrgSettingsPage />} />
           <Route path="settings/webhooks" element={<WebhooksPage />} />
+          <Route path="settings/directory-sync" element={<DirectorySyncPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Route>
       </Route>

@@ -1,0 +1,67 @@
+import { AppError } from '../../platform/errors.js';
+
+export const SCIM_ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
+
+/** The scimType values of RFC 7644 section 3.12 this module answers with. */
+export type ScimType =
+  | 'invalidFilter'
+  | 'invalidSyntax'
+  | 'invalidPath'
+  | 'invalidValue'
+  | 'uniqueness'
+  | 'mutability'
+  | 'noTarget';
+
+/**
+ * An error of the SCIM protocol routes (`/scim/v2/*`), answered in the SCIM error form
+ * (`{schemas: [Error], status, scimType?, detail}`), not the `{error: {code, message}}` form of `/v1`.
+ */
+export class ScimError extends Error {
+  constructor(
+    readonly status: number,
+    readonly detail: string,
+    readonly scimType?: ScimType,
+  ) {
+    super(detail);
+  }
+
+  body() {
+    return {
+      schemas: [SCIM_ERROR_SCHEMA],
+      status: String(this.status),
+      ...(this.scimType ? { scimType: this.scimType } : {}),
+      detail: this.detail,
+    };
+  }
+}
+
+export const scimNotFound = (what: 'User' | 'Group') => new ScimError(404, `${what} not found`);
+export const scimUnauthorized = () => new ScimError(401, 'a valid SCIM bearer token is required');
+export const scimPreconditionFailed = () =>
+  new ScimError(412, 'the resource has changed: its version does not match If-Match');
+export const scimLastOwner = () =>
+  new ScimError(
+    400,
+    'this user is the organization’s last owner: make another member owner first',
+    'mutability',
+  );
+
+export type ScimTokensErrorCode = 'SCIM_TOKEN_NOT_FOUND';
+
+/** Errors of the SCIM token management routes (`/v1/scim/*`, the usual error form). */
+export class ScimTokensError extends AppError<ScimTokensErrorCode> {
+  constructor(code: ScimTokensErrorCode, message: string) {
+    super(code, message, 404);
+  }
+}
+
+export const scimTokenNotFound = () => new ScimTokensError('SCIM_TOKEN_NOT_FOUND', 'SCIM token not found');
+
+/** Errors of the group role mapping route (`/v1/scim/groups/:id/role`, the usual error form). */
+export class ScimGroupRoleError extends AppError<'GROUP_ROLE_INVALID' | 'SCIM_GROUP_NOT_FOUND'> {
+  constructor(code: 'GROUP_ROLE_INVALID' | 'SCIM_GROUP_NOT_FOUND', message: string) {
+    super(code, message, code === 'GROUP_ROLE_INVALID' ? 400 : 404);
+  }
+}
+
+export const groupNotFound = () => new ScimGroupRoleError('SCIM_GROUP_NOT_FOUND', 'group not found');
