@@ -22,6 +22,7 @@ const PLACED = [
   'projects',
   'quota_notices',
   'roles',
+  'sso_identities',
   'stripe_meter_pushes',
   'tenant_key_unreadable_values',
   'usage_aggregates',
