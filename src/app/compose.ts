@@ -62,6 +62,11 @@ import { selectKms, type KmsSettings } from '../platform/tenant-keys/kms-select.
 import { ROTATION_SWEEP_CRONTAB, tenantKeyJobHandlers } from '../modules/tenant-keys/tenant-keys.jobs.js';
 import type { WebhookConfig } from '../platform/config-webhooks.js';
 import type { SsoOptions } from '../modules/sso/sso.module.js';
+import {
+  DOMAIN_RECHECK_CRONTAB,
+  DOMAIN_RECHECK_TASK,
+  recheckVerifiedDomains,
+} from '../modules/sso/domain-recheck.js';
 import { createWebhookDelivery, type WebhookDeliveryDeps } from '../modules/webhooks/webhook-delivery.js';
 import { createDeletionWebhooks } from '../modules/webhooks/deletion-event.js';
 import { WEBHOOK_WORKER_CONCURRENCY, webhookSettings } from '../modules/webhooks/webhook-settings.js';
@@ -396,6 +401,14 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
             accountExportRows(checkpointPool, exportId, kind, after, limit, opts.log),
           ...exportJobs,
         }),
+        // Verified domains are checked again daily; 3 failures in a row unverify one (docs/sso.md).
+        [DOMAIN_RECHECK_TASK]: async () => {
+          await recheckVerifiedDomains({
+            workerPool: checkpointPool,
+            domains: services.sso.domains,
+            log: opts.log,
+          });
+        },
         // Webhook deliveries whose job was lost are queued again (docs/webhooks.md, "Retries").
         [STUCK_SWEEP_TASK]: async () => {
           await requeueStuckDeliveries({
@@ -428,6 +441,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
         (closeLocalPeriods ? PERIOD_CLOSE_CRONTAB : '') +
         ROTATION_SWEEP_CRONTAB +
         STUCK_SWEEP_CRONTAB +
+        DOMAIN_RECHECK_CRONTAB +
         stripe.crontab +
         RETENTION_CRONTAB,
     });

@@ -177,6 +177,21 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
         where o.id = v_org and o.require_sso and m.status = 'active' and m.role <> 'owner';
     end $$`.execute(db);
 
+  // The scheduled re-verification of verified domains: the organizations holding one (ids only, keyset
+  // paginated). Worker role only, outside any tenant scope; each organization is then checked in its scope.
+  await sql`create function worker_api.app_priv_sso_domain_organizations(p_after uuid, p_limit integer)
+    returns setof uuid
+    language plpgsql stable security definer set search_path = pg_catalog, public as $$
+    begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the verified domain scan'))}
+      return query select distinct l.organization_id from public.verified_domain_lookup l
+        where l.organization_id > coalesce(p_after, '00000000-0000-0000-0000-000000000000'::uuid)
+        order by 1 limit least(greatest(coalesce(p_limit, 100), 1), 1000);
+    end $$`.execute(db);
+  const scan = 'worker_api.app_priv_sso_domain_organizations(uuid, integer)';
+  await sql`alter function ${sql.raw(scan)} owner to ${definer}`.execute(db);
+  await sql`revoke all on function ${sql.raw(scan)} from public`.execute(db);
+  await sql`grant execute on function ${sql.raw(scan)} to ${sql.id(ctx.roles.worker)}`.execute(db);
+
   await own('app_priv_sso_connection_for_sign_in(uuid)');
   await own('app_priv_sso_discover(text, text)');
   await own('app_priv_sso_required_for(uuid, text)');

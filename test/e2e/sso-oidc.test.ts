@@ -17,7 +17,10 @@ import {
   type E2eApp,
 } from './helpers.js';
 import { startFakeIdp, type FakeIdp, type Tamper } from '../support/oidc-fake-idp.js';
+import pg from 'pg';
 import { systemCtx } from '../../src/platform/tenancy/context.js';
+import { recheckVerifiedDomains } from '../../src/modules/sso/domain-recheck.js';
+import { testDb } from '../support/tenancy.js';
 
 const txt = new Map<string, string>();
 const resolveTxt = async (name: string) => {
@@ -316,7 +319,15 @@ describe('OIDC sign-in (fake provider)', () => {
     txt.delete(`_saasready-verification.${d}`);
     expect(await c.services.sso.domains.recheck(ctx)).toEqual({ checked: 1, lost: [] });
     expect(await c.services.sso.domains.recheck(ctx)).toEqual({ checked: 1, lost: [] });
-    expect(await c.services.sso.domains.recheck(ctx)).toEqual({ checked: 1, lost: [d] });
+    // The third failure through the scheduled job's path: the worker role's scan finds the organization.
+    const workerPool = new pg.Pool({ connectionString: testDb().workerUrl, max: 1 });
+    try {
+      const r = await recheckVerifiedDomains({ workerPool, domains: c.services.sso.domains });
+      expect(r.organizations).toBeGreaterThanOrEqual(2);
+      expect(r.lost).toBeGreaterThanOrEqual(1);
+    } finally {
+      await workerPool.end();
+    }
     const list = await ownerC.browser.get('/v1/sso/domains', inOrg(orgC.id));
     expect(list.json()).toMatchObject({ data: [{ domain: d, status: 'pending' }] });
     // Released: another organization may verify it now.
