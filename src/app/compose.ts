@@ -62,6 +62,12 @@ import { createKeyVault } from '../platform/tenant-keys/key-vault.js';
 import { selectKms, type KmsSettings } from '../platform/tenant-keys/kms-select.js';
 import { ROTATION_SWEEP_CRONTAB, tenantKeyJobHandlers } from '../modules/tenant-keys/tenant-keys.jobs.js';
 import type { WebhookConfig } from '../platform/config-webhooks.js';
+import type { SsoOptions } from '../modules/sso/sso.module.js';
+import {
+  DOMAIN_RECHECK_CRONTAB,
+  DOMAIN_RECHECK_TASK,
+  recheckVerifiedDomains,
+} from '../modules/sso/domain-recheck.js';
 import { createWebhookDelivery, type WebhookDeliveryDeps } from '../modules/webhooks/webhook-delivery.js';
 import { createDeletionWebhooks } from '../modules/webhooks/deletion-event.js';
 import { WEBHOOK_WORKER_CONCURRENCY, webhookSettings } from '../modules/webhooks/webhook-settings.js';
@@ -176,6 +182,8 @@ export interface ComposeOptions {
   readonly gdpr?: GdprConfig;
   /** The retention job's clock (tests). */
   readonly retentionNow?: () => Date;
+  /** Single sign-on: http issuers (development, tests), the DNS TXT resolver, more protocols (docs/sso.md). */
+  readonly sso?: SsoOptions;
   /** Replaces the real authenticator (tests of the tenancy core only). */
   readonly authenticator?: Authenticator;
 }
@@ -400,6 +408,14 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
             accountExportRows(checkpointPool, exportId, kind, after, limit, opts.log),
           ...exportJobs,
         }),
+        // Verified domains are checked again daily; 3 failures in a row unverify one (docs/sso.md).
+        [DOMAIN_RECHECK_TASK]: async () => {
+          await recheckVerifiedDomains({
+            workerPool: checkpointPool,
+            domains: services.sso.domains,
+            log: opts.log,
+          });
+        },
         // Webhook deliveries whose job was lost are queued again (docs/webhooks.md, "Retries").
         [STUCK_SWEEP_TASK]: async () => {
           await requeueStuckDeliveries({
@@ -432,6 +448,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
         (closeLocalPeriods ? PERIOD_CLOSE_CRONTAB : '') +
         ROTATION_SWEEP_CRONTAB +
         STUCK_SWEEP_CRONTAB +
+        DOMAIN_RECHECK_CRONTAB +
         stripe.crontab +
         RETENTION_CRONTAB,
     });

@@ -97,6 +97,7 @@ export async function startConsoleApp(
     webhooks?: ComposeOptions['webhooks'];
     /** Social sign-in providers (none by default). */
     socialSignIn?: ComposeOptions['socialSignIn'];
+    sso?: ComposeOptions['sso'];
   } = {},
 ): Promise<ConsoleApp> {
   ensureConsoleBuilt();
@@ -111,6 +112,7 @@ export async function startConsoleApp(
     stripe: opts.stripe,
     webhooks: opts.webhooks,
     socialSignIn: opts.socialSignIn,
+    sso: opts.sso,
     trustProxy: LOOPBACK_PROXY,
     usage: { aggregateEveryMs: AGGREGATE_EVERY_MS },
     // A placement move's copy waits this long before its switch (placement-moves.test.ts): short here.

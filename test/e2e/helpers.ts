@@ -48,6 +48,8 @@ export async function startApp(
     tenantSetter?: ComposeOptions['tenantSetter'];
     /** Social sign-in providers (none by default). */
     socialSignIn?: ComposeOptions['socialSignIn'];
+    /** Single sign-on: http issuers, a fake TXT resolver. */
+    sso?: ComposeOptions['sso'];
   } = {},
 ): Promise<E2eApp> {
   return buildTestApp({

@@ -86,6 +86,7 @@ const TAGS: Readonly<Record<string, string>> = {
     'Per-organization envelope encryption: the organization’s data key versions and rotation, the KEK rotation.',
   gdpr: 'Exports of an organization’s data and of a user’s own data, and their signed download links.',
   scim: 'SCIM 2.0 directory sync: the organization’s SCIM tokens and sync log, and the `/scim/v2` service provider (SCIM token only, SCIM error bodies).',
+  sso: 'Single sign-on of the organization: OIDC and SAML connections, verified domains, require-SSO.',
 };
 
 const DESCRIPTIONS: Readonly<Record<string, string>> = {

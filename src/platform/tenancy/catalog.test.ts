@@ -255,6 +255,12 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       // The SCIM token of a /scim/v2 request, outside any scope (0057).
       'app_priv_scim_token',
       // Deleted organizations' Stripe customers still to delete in Stripe: the worker role's job (0034).
+      // Single sign-on before a tenant is known (0055): a callback's connection, discovery, require-SSO.
+      'app_priv_sso_connection_for_sign_in',
+      'app_priv_sso_discover',
+      // The organizations holding a verified domain, for the scheduled re-verification: worker role only.
+      'app_priv_sso_domain_organizations',
+      'app_priv_sso_required_for',
       'app_priv_stripe_customer_deletion_result',
       'app_priv_stripe_customer_deletions_due',
       // Which organization a Stripe customer id belongs to: the webhook, outside any scope (0021).
@@ -296,6 +302,7 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
         f.proname === 'app_priv_billing_organizations' ||
         f.proname === 'app_priv_account_export_rows' ||
         f.proname === 'app_priv_webhook_stuck_deliveries' ||
+        f.proname === 'app_priv_sso_domain_organizations' ||
         f.proname.startsWith('app_retention_') ||
         f.proname.startsWith('app_priv_deletion_') ||
         f.proname.startsWith('app_usage_')

@@ -27,6 +27,7 @@ const PLACED = [
   'scim_groups',
   'scim_tokens',
   'scim_users',
+  'sso_identities',
   'stripe_meter_pushes',
   'tenant_key_unreadable_values',
   'usage_aggregates',

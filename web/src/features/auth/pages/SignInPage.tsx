@@ -10,6 +10,7 @@ import { useVerifyTwoFactor } from '../api/verifyTwoFactor';
 import { PasskeySignInButton } from '../../passkeys/components/PasskeySignInButton';
 import { PasskeySecondFactorButton } from '../../passkeys/components/PasskeySecondFactorButton';
 import { SocialSignInButtons } from '../components/SocialSignInButtons';
+import { ContinueWithSso } from '../../sso/components/ContinueWithSso';
 
 /** Sign in: email and password, then the second factor (TOTP or a recovery code) when the account has one. */
 export default function SignInPage() {
@@ -36,7 +37,10 @@ export default function SignInPage() {
       }
     >
       {step === 'password' ? (
-        <PasswordStep onSignedIn={done} onSecondFactor={() => setStep('second-factor')} />
+        <Stack gap="md">
+          <PasswordStep onSignedIn={done} onSecondFactor={() => setStep('second-factor')} />
+          <ContinueWithSso />
+        </Stack>
       ) : (
         <SecondFactorStep onVerified={done} />
       )}
