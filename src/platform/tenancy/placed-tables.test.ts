@@ -22,6 +22,8 @@ const PLACED = [
   'projects',
   'quota_notices',
   'roles',
+  'saml_assertion_replays',
+  'saml_pending_requests',
   'stripe_meter_pushes',
   'tenant_key_unreadable_values',
   'usage_aggregates',
