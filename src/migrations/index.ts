@@ -45,6 +45,7 @@ import * as m0048 from './0048-citus-plannable-functions.js';
 import * as m0050 from './0050-placement-move-freeze.js';
 import * as m0053 from './0053-review-lookup-and-platform-list.js';
 import * as m0054 from './0054-citus-billing-scan.js';
+import * as m0055 from './0055-sso.js';
 import * as m0056 from './0056-saml.js';
 
 export interface MigrationModule {
@@ -98,5 +99,6 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0050-placement-move-freeze', m0050],
   ['0053-review-lookup-and-platform-list', m0053],
   ['0054-citus-billing-scan', m0054],
+  ['0055-sso', m0055],
   ['0056-saml', m0056],
 ];

@@ -34,6 +34,10 @@ export const REDACTED_COLUMNS: Readonly<Record<string, string>> = {
   'public.invitation_lookup.token_hash':
     "the same digest, in the invitation's global lookup (migration 0047)",
   'public.webhook_endpoints.secret': "the endpoint's signing secret, sealed with the organization's key",
+  'public.sso_connections.oidc_client_secret':
+    "the OIDC client secret of an SSO connection, sealed with the organization's key",
+  'public.organization_domains.verification_token':
+    'the value to publish in DNS to prove control of a domain (a proof of control while pending)',
   'public.webhook_endpoints.previous_secret':
     "the secret a rotation replaced, still signing during the overlap, sealed with the organization's key",
 };

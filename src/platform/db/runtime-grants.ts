@@ -53,6 +53,15 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'table api_key_lookup: INSERT, SELECT',
   'table invitation_lookup: DELETE, INSERT, SELECT',
   'table stripe_customer_lookup: INSERT, SELECT',
+  // Single sign-on (migration 0055): connections, domains and identities of the organization; the global
+  // lookups of a connection id and of a verified domain (removed with the connection or the domain).
+  'table sso_connections: DELETE, INSERT, SELECT, UPDATE',
+  'table sso_connection_lookup: DELETE, INSERT, SELECT',
+  'table organization_domains: DELETE, INSERT, SELECT, UPDATE',
+  'table verified_domain_lookup: DELETE, INSERT, SELECT',
+  'table sso_identities: DELETE, INSERT, SELECT, UPDATE',
+  // Pending SP-initiated sign-ins: inserted at the start, consumed by one DELETE ... RETURNING.
+  'table sso_flows: DELETE, INSERT, SELECT',
   'table feature_flag_overrides: DELETE, INSERT, SELECT, UPDATE',
   // Each organization's plan history (migration 0018): appended with each change, never rewritten.
   'table organization_plan_changes: INSERT, SELECT',
@@ -183,6 +192,11 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_priv_platform_meter_update(text,text,text,boolean): EXECUTE',
   'function app_priv_platform_organizations(uuid,integer,text): EXECUTE',
   'function app_priv_stripe_organization_by_customer(text): EXECUTE',
+  // Single sign-on before a tenant is known (0055): the connection a callback names, home-realm
+  // discovery, and whether a password sign-in must go through the organization's IdP.
+  'function app_priv_sso_connection_for_sign_in(uuid): EXECUTE',
+  'function app_priv_sso_discover(text,text): EXECUTE',
+  'function app_priv_sso_required_for(uuid,text): EXECUTE',
   'function app_priv_user_organizations(text,uuid,uuid): EXECUTE',
   // The job queue: the runtime role's only way into it (migration 0010; the worker has its own role).
   'function app_enqueue_job(text,json,text,integer,timestamp with time zone): EXECUTE',
@@ -212,4 +226,6 @@ export const GLOBAL_RELATIONS: Readonly<Record<string, string>> = {
   platform_audit_head: 'the head of the platform chain (read-only to the runtime role)',
   account_exports: 'a user’s exports of their own data (across organizations): keyed by user, like sessions',
   account_export_chunks: 'the archives of account exports, keyed by export (of one user)',
+  sso_flows:
+    'pending SSO sign-ins, found by the hash of their state before any tenant is known; short-lived, single use',
 };

@@ -36,6 +36,12 @@ export interface Database {
   api_key_lookup: ApiKeyLookupTable;
   invitation_lookup: InvitationLookupTable;
   stripe_customer_lookup: StripeCustomerLookupTable;
+  sso_connections: SsoConnectionsTable;
+  sso_connection_lookup: SsoConnectionLookupTable;
+  organization_domains: OrganizationDomainsTable;
+  verified_domain_lookup: VerifiedDomainLookupTable;
+  sso_identities: SsoIdentitiesTable;
+  sso_flows: SsoFlowsTable;
 }
 
 type CreatedAt = ColumnType<Date, never, never>;
@@ -48,6 +54,8 @@ export interface OrganizationsTable {
   personal: Generated<boolean>;
   settings: Generated<Record<string, unknown>>;
   require_two_factor: Generated<boolean>;
+  /** Members (not owners) sign in through the organization's IdP (migration 0055, docs/sso.md). */
+  require_sso: Generated<boolean>;
   /** When the deletion was scheduled (set with `deletion_due_at`, migration 0026). */
   deletion_requested_at: Date | null;
   /** When it was suspended (set exactly while `lifecycle_state` is `suspended`). */
@@ -128,6 +136,8 @@ export interface SessionsTable {
   idle_expires_at: Date;
   absolute_expires_at: Date;
   revoked_at: Date | null;
+  /** The SSO connection that signed this session in (migration 0055): revoked with the connection. */
+  sso_connection_id: Generated<string | null>;
 }
 
 export interface RefreshTokensTable {
@@ -266,6 +276,75 @@ export interface InvitationLookupTable {
 export interface StripeCustomerLookupTable {
   customer_id: string;
   organization_id: string;
+}
+
+/** One IdP of an organization (migration 0055). `oidc_client_secret` is sealed with the organization's key. */
+export interface SsoConnectionsTable {
+  organization_id: string;
+  id: string;
+  kind: 'oidc' | 'saml';
+  name: string;
+  status: Generated<'active' | 'inactive'>;
+  default_role: Generated<string>;
+  role_mappings: Generated<{ value: string; role: string }[]>;
+  oidc_issuer: string | null;
+  oidc_client_id: string | null;
+  oidc_client_secret: string | null;
+  oidc_scopes: Generated<string[]>;
+  oidc_groups_claim: string | null;
+  oidc_trust_email: Generated<boolean>;
+  saml_idp_metadata_xml: string | null;
+  saml_idp_metadata_url: string | null;
+  saml_idp_entity_id: string | null;
+  saml_idp_sso_url: string | null;
+  saml_idp_certificates: Generated<string[]>;
+  saml_want_assertions_signed: Generated<boolean>;
+  saml_want_response_signed: Generated<boolean>;
+  saml_allow_idp_initiated: Generated<boolean>;
+  saml_groups_attribute: string | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface SsoConnectionLookupTable {
+  connection_id: string;
+  organization_id: string;
+}
+
+export interface OrganizationDomainsTable {
+  organization_id: string;
+  domain: string;
+  verification_token: string;
+  status: Generated<'pending' | 'verified'>;
+  verified_at: Date | null;
+  last_checked_at: Date | null;
+  failed_checks: Generated<number>;
+  created_at: Generated<Date>;
+}
+
+export interface VerifiedDomainLookupTable {
+  domain: string;
+  organization_id: string;
+}
+
+export interface SsoIdentitiesTable {
+  organization_id: string;
+  connection_id: string;
+  subject: string;
+  user_id: string;
+  created_at: Generated<Date>;
+  last_sign_in_at: Generated<Date>;
+}
+
+/** A pending SP-initiated sign-in (global, single use): found by the SHA-256 of its state. */
+export interface SsoFlowsTable {
+  state_hash: Buffer;
+  connection_id: string;
+  nonce: string;
+  code_verifier: string | null;
+  return_to: string;
+  expires_at: Date;
+  created_at: Generated<Date>;
 }
 
 /** An organization API key. Only the SHA-256 of its secret is stored. */

@@ -250,6 +250,10 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       // Organizations pending deletion: only in a platform administrator's platform scope (0026).
       'app_priv_platform_organizations_pending_deletion',
       // Deleted organizations' Stripe customers still to delete in Stripe: the worker role's job (0034).
+      // Single sign-on before a tenant is known (0055): a callback's connection, discovery, require-SSO.
+      'app_priv_sso_connection_for_sign_in',
+      'app_priv_sso_discover',
+      'app_priv_sso_required_for',
       'app_priv_stripe_customer_deletion_result',
       'app_priv_stripe_customer_deletions_due',
       // Which organization a Stripe customer id belongs to: the webhook, outside any scope (0021).

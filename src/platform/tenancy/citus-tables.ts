@@ -55,10 +55,18 @@ export const CITUS_REFERENCE_TABLES: Readonly<Record<string, string>> = {
     'is opened by someone not yet a member',
   stripe_customer_lookup:
     'global lookup (migration 0047): Stripe customer id -> organization, read when a Stripe webhook arrives',
+  sso_connection_lookup:
+    'global lookup (migration 0055): SSO connection id -> organization, read when an IdP answers a sign-in',
+  verified_domain_lookup:
+    'global lookup (migration 0055): verified domain -> organization; its primary key lets one organization ' +
+    'only hold a domain; read by home-realm discovery and the require-SSO check',
 };
 
 /** Tables kept on the coordinator only (citus_add_local_table_to_metadata or plain local), each with why. */
 export const CITUS_LOCAL_TABLES: Readonly<Record<string, string>> = {
+  sso_flows:
+    'pending SSO sign-ins (state hash, nonce, PKCE verifier): short-lived credentials read and written by the ' +
+    'coordinator only, like email_tokens',
   sessions:
     'sign-in sessions (token hashes), read and written by the coordinator only; references users and ' +
     'organizations (reference), referenced by refresh_tokens (local) and by no distributed table',

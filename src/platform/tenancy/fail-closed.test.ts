@@ -60,6 +60,17 @@ const SEEDS: Record<string, string> = {
     values (sha256(gen_random_uuid()::text::bytea), $1, gen_random_uuid())`,
   stripe_customer_lookup: `insert into stripe_customer_lookup (customer_id, organization_id)
     values ('cus_' || substr(md5(random()::text), 1, 14), $1)`,
+  sso_connections: `insert into sso_connections (organization_id, id, kind, name, oidc_issuer, oidc_client_id)
+    values ($1, gen_random_uuid(), 'oidc', 'c', 'https://idp.example.test', 'client')`,
+  sso_connection_lookup: `insert into sso_connection_lookup (connection_id, organization_id) values (gen_random_uuid(), $1)`,
+  organization_domains: `insert into organization_domains (organization_id, domain, verification_token)
+    values ($1, substr(md5(random()::text), 1, 12) || '.example.test', 't')`,
+  verified_domain_lookup: `insert into verified_domain_lookup (domain, organization_id)
+    values (substr(md5(random()::text), 1, 12) || '.example.test', $1)`,
+  sso_identities: `with c as (insert into sso_connections (organization_id, id, kind, name, oidc_issuer, oidc_client_id)
+      values ($1, gen_random_uuid(), 'oidc', 'c', 'https://idp.example.test', 'client') returning id)
+    insert into sso_identities (organization_id, connection_id, subject, user_id)
+    select $1, c.id, gen_random_uuid()::text, $2 from c`,
   feature_flag_overrides: `insert into feature_flag_overrides (organization_id, flag_key, value) values ($1, (select max(key) from feature_flags where key like 'fc.%'), 'true')`,
   organization_plan_changes: `insert into organization_plan_changes (organization_id, id, from_plan, to_plan, via)
     values ($1, gen_random_uuid(), 'free', 'pro', 'platform')`,

@@ -24,6 +24,7 @@ const PLACED = [
   'roles',
   'saml_assertion_replays',
   'saml_pending_requests',
+  'sso_identities',
   'stripe_meter_pushes',
   'tenant_key_unreadable_values',
   'usage_aggregates',

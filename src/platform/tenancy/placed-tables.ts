@@ -19,6 +19,12 @@ export const DIRECTORY_TABLES: Readonly<Record<string, string>> = {
     'the global lookup of invitation token hashes (migration 0047): read before a tenant is known',
   stripe_customer_lookup:
     'the global lookup of Stripe customer ids (migration 0047): read when a webhook arrives',
+  sso_connections: 'read by connection id when an IdP answers a sign-in, before a tenant is known (0055)',
+  sso_connection_lookup:
+    'the global lookup of SSO connection ids (migration 0055): read before a tenant is known',
+  organization_domains: 'read by domain for home-realm discovery and the require-SSO check (0055)',
+  verified_domain_lookup:
+    'the global lookup of verified domains (migration 0055): one organization per domain',
   placement_moves:
     'the record of an online move between placements: read and written by the move itself on both sides of its switch',
 };
