@@ -36,7 +36,8 @@ describe('SAML sign-in: SP-initiated, the accepted path and the basic refusals',
       issuer: 'https://idp.example.test/saml',
     });
     expect(r.profile.sessionNotOnOrAfter?.getTime()).toBe(Math.floor(sessionEnd.getTime()));
-    expect(f.completed.at(-1)!.meta).toMatchObject({ flowId, idpInitiated: false });
+    expect(f.completed.at(-1)!.meta).toMatchObject({ ip: '203.0.113.9' });
+    expect(f.flows.has(flowId)).toBe(false);
     // The request is consumed: the same response posted again is refused (its request is gone).
     expect(await refusalOf(f.post(c, xml, flowId))).toBe('in_response_to');
   });

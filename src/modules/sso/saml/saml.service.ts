@@ -4,12 +4,16 @@ import { PendingRequestCache, REQUEST_TTL_MS } from './saml-cache.js';
 import { CLOCK_SKEW_MS, checkAssertion, checkResponseEnvelope, emailOf, groupsOf } from './saml-checks.js';
 import { SamlError, connectionNotFound, refused } from './saml.errors.js';
 import { deletePendingRequest, purgeExpired, recordAssertion } from './saml.repository.js';
-import type { CompleteSamlSignIn, SamlConnection, SamlConnectionSource, SamlProfile } from './saml.types.js';
+import type { SsoFlowStart } from '../sso.contract.js';
+import type { SamlConnection, SamlConnectionSource, SamlProfile, SamlSignIn } from './saml.types.js';
 
 export interface SamlServiceDeps {
   readonly connections: SamlConnectionSource;
   readonly withTenant: WithTenant;
-  readonly completeSignIn: CompleteSamlSignIn;
+  /** The core's flow store and JIT provisioning + session. */
+  readonly signIn: SamlSignIn;
+  /** The session cookie for a new session's token (capped at the IdP's SessionNotOnOrAfter). */
+  readonly sessionCookie: (token: string, until: Date | null) => string;
   /** The public origin of this service (PUBLIC_URL): the SP's URLs are built on it. */
   readonly publicUrl: string;
   readonly now?: () => number;
@@ -35,7 +39,7 @@ export interface SamlService {
   /** SP-initiated: the IdP URL carrying a deflated, recorded AuthnRequest (RelayState: the flow id). */
   startSignIn(
     connection: SamlConnection,
-    opts: { flowId: string; returnTo: string | null },
+    flow: Pick<SsoFlowStart, 'flowId' | 'returnTo'>,
   ): Promise<{ redirectUrl: string }>;
   /** The SP metadata of one connection (404 as for an unknown one when it is inactive). */
   metadata(connectionId: string): Promise<string>;
@@ -44,7 +48,7 @@ export interface SamlService {
     connectionId: string,
     form: { SAMLResponse: string; RelayState?: string | undefined },
     meta: { ip: string; userAgent: string | null },
-  ): Promise<{ setCookie: string; redirectTo: string; profile: SamlProfile }>;
+  ): Promise<{ setCookie: string; redirectTo: string; profile: SamlProfile; userId: string }>;
 }
 
 export function createSamlService(deps: SamlServiceDeps): SamlService {
@@ -89,7 +93,7 @@ export function createSamlService(deps: SamlServiceDeps): SamlService {
   return {
     urls,
 
-    async startSignIn(connection, opts) {
+    async startSignIn(connection, flow) {
       if (!connection.idpSsoUrl || connection.idpCertificates.length === 0) {
         throw new SamlError(
           'SAML_CONNECTION_INCOMPLETE',
@@ -97,10 +101,10 @@ export function createSamlService(deps: SamlServiceDeps): SamlService {
         );
       }
       const cache = new PendingRequestCache(deps.withTenant, connection.organizationId, connection.id, {
-        flowId: opts.flowId,
-        returnTo: safeReturnTo(opts.returnTo),
+        flowId: flow.flowId,
+        returnTo: safeReturnTo(flow.returnTo),
       });
-      const redirectUrl = await samlFor(connection, cache).getAuthorizeUrlAsync(opts.flowId, undefined, {});
+      const redirectUrl = await samlFor(connection, cache).getAuthorizeUrlAsync(flow.flowId, undefined, {});
       return { redirectUrl };
     },
 
@@ -162,18 +166,23 @@ export function createSamlService(deps: SamlServiceDeps): SamlService {
         subject: profile.nameID,
         nameIdFormat: profile.nameIDFormat ?? null,
         email,
+        // The connection's IdP vouches for the address: a signed assertion from the IdP the organization
+        // configured (the core still accepts only addresses of the organization's verified domains).
+        emailVerified: true,
         groups: groupsOf(profile, c.groupsAttribute),
-        sessionNotOnOrAfter: facts.sessionNotOnOrAfter,
+        ...(facts.sessionNotOnOrAfter ? { sessionNotOnOrAfter: facts.sessionNotOnOrAfter } : {}),
         sessionIndex: profile.sessionIndex ?? null,
       };
-      const { setCookie } = await deps.completeSignIn(samlProfile, {
-        flowId: pending?.flow_id ?? null,
-        idpInitiated: pending === null,
-        ip: meta.ip,
-        userAgent: meta.userAgent,
-      });
-      const redirectTo = pending ? safeReturnTo(pending.return_to) : safeReturnTo(form.RelayState);
-      return { setCookie, redirectTo, profile: samlProfile };
+      // SP-initiated: the core's flow (RelayState) is taken once and must be this connection's.
+      let returnTo = safeReturnTo(form.RelayState);
+      if (pending) {
+        const flow = await deps.signIn.consumeFlow(pending.flow_id ?? '');
+        if (!flow || flow.connectionId !== c.id) throw refused('relay_state');
+        returnTo = safeReturnTo(flow.returnTo);
+      }
+      const result = await deps.signIn.complete(samlProfile, { ip: meta.ip, userAgent: meta.userAgent });
+      const setCookie = deps.sessionCookie(result.token, facts.sessionNotOnOrAfter);
+      return { setCookie, redirectTo: returnTo, profile: samlProfile, userId: result.userId };
     },
   };
 }

@@ -11,7 +11,8 @@ import {
   type ResponseOptions,
   type TestIdpKeys,
 } from './saml.test-idp.js';
-import type { SamlConnection, SamlProfile, SamlSignInMeta } from './saml.types.js';
+import type { SamlConnection, SamlProfile } from './saml.types.js';
+import type { SsoFlowStart } from '../sso.contract.js';
 
 export const PUBLIC_URL = 'https://app.example.test';
 
@@ -20,7 +21,9 @@ export interface SamlFixture {
   tenancy: Tenancy;
   service: SamlService;
   connections: Map<string, SamlConnection>;
-  completed: { profile: SamlProfile; meta: SamlSignInMeta }[];
+  completed: { profile: SamlProfile; meta: { ip: string; userAgent?: string | null } }[];
+  /** The core's pending flows (in memory here). */
+  flows: Map<string, SsoFlowStart & { connectionId: string }>;
   keys: TestIdpKeys;
   otherKeys: TestIdpKeys;
   orgA: string;
@@ -42,14 +45,29 @@ export async function samlFixture(): Promise<SamlFixture> {
   const tenancy = createTestTenancy(4);
   const connections = new Map<string, SamlConnection>();
   const completed: SamlFixture['completed'] = [];
+  const flows: SamlFixture['flows'] = new Map();
   const service = createSamlService({
     connections: { findById: (id) => Promise.resolve(connections.get(id) ?? null) },
     withTenant: tenancy.withTenant,
     publicUrl: PUBLIC_URL,
-    completeSignIn: (profile, meta) => {
-      completed.push({ profile, meta });
-      return Promise.resolve({ setCookie: 'sid=test; Path=/; HttpOnly' });
+    signIn: {
+      complete: (profile, meta) => {
+        completed.push({ profile: profile as SamlProfile, meta });
+        return Promise.resolve({
+          token: 'token',
+          sessionId: randomUUID(),
+          userId: randomUUID(),
+          organizationId: profile.organizationId,
+          provisioned: true,
+        });
+      },
+      consumeFlow: (flowId) => {
+        const flow = flows.get(flowId) ?? null;
+        flows.delete(flowId);
+        return Promise.resolve(flow);
+      },
     },
+    sessionCookie: (token) => `sid=${token}; Path=/; HttpOnly`,
   });
   const [keys, otherKeys] = await Promise.all([makeIdpKeys(), makeIdpKeys('attacker.example.test')]);
   const orgA = await createTestOrg(tenancy, 'samla');
@@ -59,6 +77,7 @@ export async function samlFixture(): Promise<SamlFixture> {
     service,
     connections,
     completed,
+    flows,
     keys,
     otherKeys,
     orgA,
@@ -83,6 +102,7 @@ export async function samlFixture(): Promise<SamlFixture> {
     },
     async start(c, returnTo = '/') {
       const flowId = randomUUID();
+      flows.set(flowId, { flowId, returnTo, nonce: randomUUID(), codeVerifier: '', connectionId: c.id });
       const { redirectUrl } = await service.startSignIn(c, { flowId, returnTo });
       const request = new URL(redirectUrl).searchParams.get('SAMLRequest')!;
       const xml = inflateRawSync(Buffer.from(request, 'base64')).toString('utf8');

@@ -1,3 +1,5 @@
+import type { SsoConnectionForSignIn, SsoProfile, SsoSignIn } from '../sso.contract.js';
+
 /**
  * What SAML sign-in needs from an SSO connection, and what it hands on. The connection rows, their named
  * privileged lookup by id and the completion of a sign-in (JIT provisioning, membership, session) belong to
@@ -28,32 +30,31 @@ export interface SamlConnectionSource {
   findById(connectionId: string): Promise<SamlConnection | null>;
 }
 
-/** What a verified assertion says about the user. */
-export interface SamlProfile {
-  readonly connectionId: string;
-  readonly organizationId: string;
+/** What a verified assertion says about the user (the core's SsoProfile, with the SAML details). */
+export interface SamlProfile extends SsoProfile {
   /** The assertion's Issuer. */
   readonly issuer: string;
-  /** The NameID as sent (its full text). */
-  readonly subject: string;
   readonly nameIdFormat: string | null;
-  /** Lowercased. */
-  readonly email: string;
-  readonly groups: readonly string[];
-  /** The IdP's SessionNotOnOrAfter: the session must not outlive it. */
-  readonly sessionNotOnOrAfter: Date | null;
   readonly sessionIndex: string | null;
 }
 
-export interface SamlSignInMeta {
-  readonly flowId: string | null;
-  readonly idpInitiated: boolean;
-  readonly ip: string;
-  readonly userAgent: string | null;
-}
+/** The part of the core's `SsoSignIn` the consumer URL uses. */
+export type SamlSignIn = Pick<SsoSignIn, 'complete' | 'consumeFlow'>;
 
-/** Completes a verified sign-in: provisions the user and opens the session (the SSO module's). */
-export type CompleteSamlSignIn = (
-  profile: SamlProfile,
-  meta: SamlSignInMeta,
-) => Promise<{ readonly setCookie: string }>;
+/** The connection as SAML sees it, from the core's sign-in view (inactive and non-SAML ones: inactive). */
+export function samlConnectionOf(c: SsoConnectionForSignIn): SamlConnection {
+  return {
+    id: c.id,
+    organizationId: c.organizationId,
+    active: c.status === 'active' && c.kind === 'saml',
+    idpEntityId: c.saml.idpEntityId,
+    idpSsoUrl: c.saml.idpSsoUrl,
+    idpCertificates: c.saml.idpCertificates,
+    wantAssertionsSigned: c.saml.wantAssertionsSigned,
+    wantResponseSigned: c.saml.wantResponseSigned,
+    allowIdpInitiated: c.saml.allowIdpInitiated,
+    // The connection has no email attribute setting yet: the NameID (emailAddress format) is the address.
+    emailAttribute: null,
+    groupsAttribute: c.saml.groupsAttribute,
+  };
+}
