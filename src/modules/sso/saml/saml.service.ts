@@ -129,7 +129,10 @@ export function createSamlService(deps: SamlServiceDeps): SamlService {
         profile = result.profile;
       } catch (err) {
         if (err instanceof SamlError) throw err;
-        throw refused(classify(err));
+        const reason = classify(err);
+        // node-saml refuses a response without InResponseTo when IdP-initiated sign-in is off.
+        const idpInitiated = reason === 'in_response_to' && /missing/i.test((err as Error).message);
+        throw refused(idpInitiated ? 'idp_initiated' : reason);
       }
       const responseInResponseTo = await checkResponseEnvelope(profile.getSamlResponseXml?.() ?? '', acsUrl);
       const facts = checkAssertion(profile, responseInResponseTo, {
