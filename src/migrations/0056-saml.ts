@@ -13,8 +13,8 @@ import { createTenantTable, type MigrationContext } from '../platform/tenancy/mi
  *   `NotOnOrAfter` (plus the clock skew) has passed, after which the time checks refuse it anyway. The
  *   primary key `(organization_id, assertion_id)` makes a second acceptance of the same id fail.
  *
- * Expired rows are removed by the organization's next sign-in attempt (same transaction, explicit
- * organization filter) and by the organization purge, like every tenant table.
+ * Expired rows are removed in the transaction of the organization's next verified response (explicit
+ * organization filter) and by the organization purge, like every tenant table's.
  */
 export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
   await createTenantTable(db, ctx, {
