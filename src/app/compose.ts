@@ -61,6 +61,7 @@ import { createKeyVault } from '../platform/tenant-keys/key-vault.js';
 import { selectKms, type KmsSettings } from '../platform/tenant-keys/kms-select.js';
 import { ROTATION_SWEEP_CRONTAB, tenantKeyJobHandlers } from '../modules/tenant-keys/tenant-keys.jobs.js';
 import type { WebhookConfig } from '../platform/config-webhooks.js';
+import type { SsoOptions } from '../modules/sso/sso.module.js';
 import { createWebhookDelivery, type WebhookDeliveryDeps } from '../modules/webhooks/webhook-delivery.js';
 import { createDeletionWebhooks } from '../modules/webhooks/deletion-event.js';
 import { WEBHOOK_WORKER_CONCURRENCY, webhookSettings } from '../modules/webhooks/webhook-settings.js';
@@ -172,6 +173,8 @@ export interface ComposeOptions {
   readonly gdpr?: GdprConfig;
   /** The retention job's clock (tests). */
   readonly retentionNow?: () => Date;
+  /** Single sign-on: http issuers (development, tests), the DNS TXT resolver, more protocols (docs/sso.md). */
+  readonly sso?: SsoOptions;
   /** Replaces the real authenticator (tests of the tenancy core only). */
   readonly authenticator?: Authenticator;
 }

@@ -40,6 +40,8 @@ import { registerUsageRoutes } from '../modules/usage/usage.routes.js';
 import { registerPlanCatalogRoutes } from '../modules/plans/plan-catalog.routes.js';
 import { registerOrganizationPlanRoutes } from '../modules/plans/organization-plan.routes.js';
 import { registerWebhooksRoutes } from '../modules/webhooks/webhooks.routes.js';
+import { registerSsoRoutes } from '../modules/sso/sso.routes.js';
+import { registerSsoAuthRoutes } from '../modules/sso/sso-auth.routes.js';
 import { registerGdprRoutes } from '../modules/gdpr/gdpr.routes.js';
 import { registerErasureRoutes } from '../modules/account-erasure/erasure.routes.js';
 import type { Services } from './services.js';
@@ -133,6 +135,19 @@ export function registerRoutes(
   registerMetersRoutes(app, { meters: s.meters });
   registerUsageRoutes(app, { usageEvents: s.usageEvents, usageSummary: s.usageSummary });
   registerWebhooksRoutes(app, { webhooks: s.webhooks });
+  registerSsoRoutes(app, {
+    connections: s.sso.connections,
+    domains: s.sso.domains,
+    withTenant: s.sso.withTenant,
+  });
+  registerSsoAuthRoutes(app, {
+    signIn: s.sso.signIn,
+    oidc: s.sso.oidc,
+    sessions: s.sessions,
+    privileged: s.sso.privileged,
+    consoleUrl: opts.publicUrl,
+    checkCrossSite: (req) => checkCrossSiteRequest(req, allowedOrigins),
+  });
   registerGdprRoutes(app, {
     organizations: s.organizationExports,
     accounts: s.accountExports,

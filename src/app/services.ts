@@ -65,6 +65,8 @@ import { createTenantKeyShredder } from '../platform/tenant-keys/shredder.js';
 import { createKeyRotation } from '../platform/tenant-keys/rotation.js';
 import { createTenantKeysService } from '../modules/tenant-keys/tenant-keys.service.js';
 import { createWebhooksService } from '../modules/webhooks/webhooks.service.js';
+import { createSsoModule } from '../modules/sso/sso.module.js';
+import { createSsoPrivilegedOps } from '../platform/tenancy/privileged-sso.js';
 import { webhookSettings } from '../modules/webhooks/webhook-settings.js';
 import { GDPR_DEFAULTS } from '../platform/config-gdpr.js';
 import { createExportLinks } from '../modules/gdpr/export-link.js';
@@ -222,10 +224,16 @@ export function createServices(deps: {
   // One per-recipient mail throttle (a budget per mail kind) for sign-up, verification, reset and
   // invitation mails alike.
   const recipientThrottle = createThrottle('mail.recipient', RECIPIENT_THROTTLE_RULES);
+  const ssoPrivileged = createSsoPrivilegedOps(platformDb, opts.log);
   const auth = createAuthService({
     db: platformDb,
     withTenant,
     sessions,
+    // require-SSO (docs/sso.md): a member's password sign-in for an address of a verified domain.
+    ssoRequiredFor: async (userId, email) => {
+      const domain = email.slice(email.lastIndexOf('@') + 1);
+      return domain ? ssoPrivileged.ssoRequiredFor(userId, domain) : null;
+    },
     recipientThrottle,
     publicUrl: opts.publicUrl,
     log: opts.log,
@@ -383,6 +391,18 @@ export function createServices(deps: {
       settings: webhookSettings(opts.webhooks),
     }),
     invoices: createInvoicesService({ withTenant }),
+    // Single sign-on (docs/sso.md): connections, verified domains, OIDC sign-in and JIT provisioning.
+    sso: createSsoModule({
+      db: platformDb,
+      withTenant,
+      sessions,
+      sealer: tenantSealer,
+      rolePermissions: rolePermissionsIn,
+      membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
+      publicUrl: opts.publicUrl,
+      ...(opts.sso ? { options: opts.sso } : {}),
+      log: opts.log,
+    }),
     billingProviders,
     billing,
     // The local provider's scheduled close (run by the job worker, see compose.ts).

@@ -58,6 +58,15 @@ afterAll(async () => {
  * placement of the victim, and of the attacker: B in its own schema (its placed tables there, created
  * by B's owner through the routes), and A in its own schema against a pooled B.
  */
+/** A SAML IdP's metadata (the certificate is never used: nothing signs in through it here). */
+const PLANTED_METADATA = `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"
+  xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example.test/planted">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>MIIBplanted</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.test/sso"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>`;
+
 describe.each([
   { a: 'pooled', b: 'pooled' },
   { a: 'pooled', b: 'schema' },
@@ -81,6 +90,8 @@ describe.each([
   let webhookEndpointB: string;
   let webhookDeliveryB: string;
   let exportB: string;
+  let ssoConnectionB: string;
+  const ssoDomainB = `b-${randomUUID().slice(0, 8)}.test`;
   /** A flag (global) that B has overridden. */
   let flagB: string;
   /** A count meter clients may post to (the built-in `api_requests` is reserved for the platform). */
@@ -101,6 +112,8 @@ describe.each([
     webhookEndpoint: string;
     webhookDelivery: string;
     export: string;
+    ssoConnection: string;
+    ssoDomain: string;
   }) =>
     ({
       'POST /v1/projects': { url: '/v1/projects', body: { name: 'planted' } },
@@ -191,6 +204,24 @@ describe.each([
       'POST /v1/organization/export': { url: '/v1/organization/export' },
       'GET /v1/organization/exports': { url: '/v1/organization/exports' },
       'GET /v1/organization/exports/:id': { url: `/v1/organization/exports/${ids.export}` },
+      'GET /v1/sso/connections': { url: '/v1/sso/connections' },
+      'POST /v1/sso/connections': {
+        url: '/v1/sso/connections',
+        body: { kind: 'saml', name: 'planted', saml: { idpMetadataXml: PLANTED_METADATA } },
+      },
+      'GET /v1/sso/connections/:id': { url: `/v1/sso/connections/${ids.ssoConnection}` },
+      'PATCH /v1/sso/connections/:id': {
+        url: `/v1/sso/connections/${ids.ssoConnection}`,
+        body: { name: 'hijacked' },
+      },
+      'DELETE /v1/sso/connections/:id': { url: `/v1/sso/connections/${ids.ssoConnection}` },
+      'POST /v1/sso/connections/:id/test': { url: `/v1/sso/connections/${ids.ssoConnection}/test`, body: {} },
+      'GET /v1/sso/domains': { url: '/v1/sso/domains' },
+      'POST /v1/sso/domains': { url: '/v1/sso/domains', body: { domain: 'planted-a.test' } },
+      'POST /v1/sso/domains/:domain/verify': { url: `/v1/sso/domains/${ids.ssoDomain}/verify`, body: {} },
+      'DELETE /v1/sso/domains/:domain': { url: `/v1/sso/domains/${ids.ssoDomain}` },
+      'GET /v1/sso/settings': { url: '/v1/sso/settings' },
+      'PUT /v1/sso/settings': { url: '/v1/sso/settings', body: { requireSso: false } },
     }) satisfies Record<string, Call>;
 
   const summaryQuery = () =>
@@ -225,6 +256,8 @@ describe.each([
     webhookEndpoint: webhookEndpointB,
     webhookDelivery: webhookDeliveryB,
     export: exportB,
+    ssoConnection: ssoConnectionB,
+    ssoDomain: ssoDomainB,
   });
   const tenantRoutes = () =>
     routeAuthTable(c.app)
@@ -250,6 +283,9 @@ describe.each([
         await get('/v1/organization/keys'),
         await get('/v1/webhooks/endpoints'),
         await get(`/v1/webhooks/endpoints/${webhookEndpointB}/deliveries`),
+        await get('/v1/sso/connections'),
+        await get('/v1/sso/domains'),
+        await get('/v1/sso/settings'),
       ]),
     );
   };
@@ -326,6 +362,16 @@ describe.each([
     const exported = await ownerB.browser.post('/v1/organization/export', undefined, inOrg(b.id));
     expect(exported.statusCode, exported.body).toBe(202);
     exportB = exported.json<{ id: string }>().id;
+    // An SSO connection and a domain of B.
+    const conn = await ownerB.browser.post(
+      '/v1/sso/connections',
+      { kind: 'saml', name: 'B IdP', saml: { idpMetadataXml: PLANTED_METADATA } },
+      inOrg(b.id),
+    );
+    expect(conn.statusCode, conn.body).toBe(201);
+    ssoConnectionB = conn.json<{ id: string }>().id;
+    const dom = await ownerB.browser.post('/v1/sso/domains', { domain: ssoDomainB }, inOrg(b.id));
+    expect(dom.statusCode, dom.body).toBe(201);
     // The attacker's session acts in A by default.
     expect((await attacker.browser.post('/v1/session/switch', { organization: a.id })).statusCode).toBe(200);
     snapshotB = await stateOfB();
@@ -401,9 +447,11 @@ describe.each([
       webhookEndpoint: missing,
       webhookDelivery: missing,
       export: missing,
+      ssoConnection: missing,
+      ssoDomain: 'nowhere-at-all.test',
     }) as Record<string, Call>;
     const idRoutes = tenantRoutes().filter((r) => r.method !== 'HEAD' && takesId(r.key));
-    expect(idRoutes).toHaveLength(22);
+    expect(idRoutes).toHaveLength(28);
     for (const { method, key } of idRoutes) {
       const got = await attacker.browser.req(method, withB[key]!.url, withB[key]!.body);
       const none = await attacker.browser.req(method, withMissing[key]!.url, withMissing[key]!.body);
@@ -465,6 +513,13 @@ describe.each([
       // An export of A (the job reads A's tables in A's scope only: test/e2e/gdpr-export.test.ts).
       'POST /v1/organization/export': 202,
       'GET /v1/organization/exports': 200,
+      // A's own SSO connections, domains and setting (B's lists are unchanged: stateOfB).
+      'GET /v1/sso/connections': 200,
+      'POST /v1/sso/connections': 201,
+      'GET /v1/sso/domains': 200,
+      'POST /v1/sso/domains': 201,
+      'GET /v1/sso/settings': 200,
+      'PUT /v1/sso/settings': 200,
       // A's own deletion, of which there is none (B's is never touched).
       'POST /v1/organization/cancel-deletion': 409,
       // Last: it schedules A's deletion (A is read-only from then on).

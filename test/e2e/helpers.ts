@@ -46,6 +46,8 @@ export async function startApp(
     placementCacheTtlMs?: number;
     /** TENANT_SETTER (default: the tests' default, TEST_TENANT_SETTER or pooled). */
     tenantSetter?: ComposeOptions['tenantSetter'];
+    /** Single sign-on: http issuers, a fake TXT resolver. */
+    sso?: ComposeOptions['sso'];
   } = {},
 ): Promise<E2eApp> {
   return buildTestApp({

@@ -139,6 +139,8 @@ export async function buildTestApp(
     tenantDatabases?: ComposeOptions['tenantDatabases'];
     /** TENANT_SETTER (default: TEST_TENANT_SETTER, else pooled; never detected, so no connection at build). */
     tenantSetter?: ComposeOptions['tenantSetter'];
+    /** Single sign-on: http issuers, a fake TXT resolver. */
+    sso?: ComposeOptions['sso'];
   } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
@@ -188,6 +190,7 @@ export async function buildTestApp(
     webhooks: { ...TEST_WEBHOOKS, ...opts.webhooks },
     usage: opts.usage,
     tenantDatabases: opts.tenantDatabases,
+    sso: opts.sso,
   });
   return Object.assign(composition, { logs });
 }

@@ -12,7 +12,8 @@ export type AuthErrorCode =
   | 'AUTH_TOKEN_INVALID'
   | 'AUTH_EMAIL_ALREADY_VERIFIED'
   | 'AUTH_SESSION_NOT_FOUND'
-  | 'CSRF_ORIGIN_MISMATCH';
+  | 'CSRF_ORIGIN_MISMATCH'
+  | 'SSO_REQUIRED';
 
 const STATUS: Record<AuthErrorCode, number> = {
   AUTH_EMAIL_INVALID: 400,
@@ -27,6 +28,7 @@ const STATUS: Record<AuthErrorCode, number> = {
   AUTH_EMAIL_ALREADY_VERIFIED: 409,
   AUTH_SESSION_NOT_FOUND: 404,
   CSRF_ORIGIN_MISMATCH: 403,
+  SSO_REQUIRED: 403,
 };
 
 /** Errors of the auth module. `retryAfterSeconds` is set on AUTH_THROTTLED (the `Retry-After` header). */

@@ -3,7 +3,7 @@ import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { HttpError } from '../../platform/http/http-errors.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { createEmailVerification, type VerifyEmailResult } from './email-verification.js';
-import { createLogin, type LoginResult } from './login.js';
+import { createLogin, type LoginDeps, type LoginResult } from './login.js';
 import { createPasswordFlows } from './password-reset.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords.js';
 import {
@@ -49,6 +49,8 @@ export interface AuthServiceDeps {
    */
   readonly recipientThrottle?: Throttle;
   readonly log?: Logger;
+  /** require-SSO (src/modules/sso): the organization whose IdP this user must sign in through, if any. */
+  readonly ssoRequiredFor?: LoginDeps['ssoRequiredFor'];
 }
 
 export interface AuthService {
@@ -121,7 +123,14 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
 
   const registration = createRegistration({ db, withTenant: deps.withTenant, hasher, publicUrl, log });
   const { registerUser } = registration;
-  const { login } = createLogin({ db, sessions, hasher, throttle: loginThrottle, log });
+  const { login } = createLogin({
+    db,
+    sessions,
+    hasher,
+    throttle: loginThrottle,
+    log,
+    ...(deps.ssoRequiredFor ? { ssoRequiredFor: deps.ssoRequiredFor } : {}),
+  });
   const verification = createEmailVerification({
     db,
     sessions,

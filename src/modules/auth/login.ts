@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
-import { invalidCredentials } from './auth.errors.js';
+import { AuthError, invalidCredentials } from './auth.errors.js';
 import { normalizeEmail } from './email-address.js';
 import type { PasswordHasher } from './passwords.js';
 import type { Session, SessionMeta, SessionService } from './sessions.service.js';
@@ -15,6 +15,12 @@ export interface LoginDeps {
   /** Rules `account` and `ip` (see LOGIN_THROTTLE_RULES). */
   readonly throttle: Throttle;
   readonly log?: Logger;
+  /**
+   * require-SSO: the organization that verified the address's domain, requires SSO and has this user as
+   * an active member other than an owner (owners keep the password: the break-glass path). Such a
+   * password sign-in is refused with SSO_REQUIRED after the password was checked.
+   */
+  readonly ssoRequiredFor?: (userId: string, email: string) => Promise<{ slug: string } | null>;
 }
 
 export type LoginResult =
@@ -56,6 +62,13 @@ export function createLogin(deps: LoginDeps) {
     }
     throttle.release([address]);
     throttle.reset(account);
+    const sso = await deps.ssoRequiredFor?.(user.id, normalized);
+    if (sso) {
+      log?.info({ user: user.id }, 'password login refused: the organization requires SSO');
+      throw new AuthError('SSO_REQUIRED', 'your organization requires single sign-on: continue with SSO', {
+        details: { discover: '/v1/auth/sso/discover', organization: sso.slug },
+      });
+    }
 
     if (user.password_hash && hasher.needsRehash(user.password_hash)) {
       await setPasswordHash(db, user.id, await hasher.hash(input.password), { credentialsChanged: false });

@@ -30,15 +30,21 @@ export async function insertSession(
     ip: string | null;
     idleMs: number;
     absoluteMs: number;
+    /** The SSO connection that signed the session in (migration 0055). */
+    sso_connection_id?: string | null;
+    /** Caps the absolute expiry (an IdP's stated session end). */
+    notAfter?: Date | null;
   },
 ): Promise<SessionRow> {
-  const { idleMs, absoluteMs, ...values } = row;
+  const { idleMs, absoluteMs, notAfter, ...values } = row;
+  const absolute = sql<Date>`now() + make_interval(secs => ${absoluteMs / 1000})`;
+  const capped = notAfter ? sql<Date>`least(${absolute}, ${notAfter}::timestamptz)` : absolute;
   return db
     .insertInto('sessions')
     .values({
       ...values,
-      idle_expires_at: sql<Date>`now() + make_interval(secs => ${Math.min(idleMs, absoluteMs) / 1000})`,
-      absolute_expires_at: sql<Date>`now() + make_interval(secs => ${absoluteMs / 1000})`,
+      idle_expires_at: sql<Date>`least(now() + make_interval(secs => ${Math.min(idleMs, absoluteMs) / 1000}), ${capped})`,
+      absolute_expires_at: capped,
     })
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -123,6 +129,18 @@ export async function revokeUserSessions(db: IdentityDb, userId: string, exceptI
   if (exceptId !== undefined) q = q.where('id', '!=', exceptId);
   const res = await q.executeTakeFirst();
   return Number(res.numUpdatedRows);
+}
+
+/** Revokes every live session an SSO connection signed in; answers their users. */
+export async function revokeConnectionSessions(db: IdentityDb, connectionId: string): Promise<string[]> {
+  const rows = await db
+    .updateTable('sessions')
+    .set({ revoked_at: sql<Date>`now()` })
+    .where('sso_connection_id', '=', connectionId)
+    .where(live)
+    .returning(['id', 'user_id'])
+    .execute();
+  return [...new Set(rows.map((r) => r.user_id))];
 }
 
 /**

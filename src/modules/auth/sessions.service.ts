@@ -134,6 +134,8 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
         ip: meta.ip ? meta.ip.slice(0, 64) : null,
         idleMs,
         absoluteMs,
+        sso_connection_id: createOpts.ssoConnectionId ?? null,
+        notAfter: createOpts.notAfter ?? null,
       });
       log?.info({ session_id: row.id, user: userId }, 'session created');
       return { token, session: toSession(row) };
@@ -204,6 +206,24 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
       if (row.families > 0) opts.onInvalidate?.({ userId: row.user_id });
       log?.info({ session_id: sessionId, user: row.user_id }, 'session revoked');
       return true;
+    },
+
+    async revokeForSsoConnection(connectionId) {
+      if (!isTenantId(connectionId)) return 0;
+      const users = await db.transaction().execute(async (trx) => {
+        const ids = await repo.revokeConnectionSessions(trx, connectionId);
+        for (const u of ids) await repo.revokeRefreshTokensOfEndedSessions(trx, u);
+        return ids;
+      });
+      for (const u of users) {
+        dropUser(u);
+        opts.onInvalidate?.({ userId: u });
+      }
+      log?.info(
+        { sso_connection_id: connectionId, users: users.length },
+        'sessions of an SSO connection revoked',
+      );
+      return users.length;
     },
 
     async revokeAllForUser(userId, exceptSessionId) {

@@ -65,8 +65,17 @@ export interface SessionService {
   create(
     userId: string,
     meta: SessionMeta,
-    opts: { currentOrganizationId: string | null; twoFactorVerified?: boolean },
+    opts: {
+      currentOrganizationId: string | null;
+      twoFactorVerified?: boolean;
+      /** The SSO connection signing the session in (revoked with it, `revokeForSsoConnection`). */
+      ssoConnectionId?: string;
+      /** Caps the absolute expiry (the IdP's stated session end, SAML SessionNotOnOrAfter). */
+      notAfter?: Date;
+    },
   ): Promise<{ token: string; session: Session }>;
+  /** Revokes every live session an SSO connection signed in (deleted or deactivated). Returns how many users. */
+  revokeForSsoConnection(connectionId: string): Promise<number>;
   /**
    * The live session of a token and its user, or null (unknown, malformed, revoked, expired): the value
    * itself on a cache hit that needs no touch (every authenticated request asks), else a promise.

@@ -100,6 +100,8 @@ export interface SsoSignInResult {
   organizationId: string;
   /** Whether JIT provisioning created the user on this sign-in. */
   provisioned: boolean;
+  /** The session's absolute expiry (the cookie's: `sessions.cookie(token, { absoluteExpiresAt })`). */
+  absoluteExpiresAt: Date;
 }
 
 /** JIT provisioning + session creation, owned by the core; the SAML ACS route calls it. */

@@ -58,6 +58,9 @@ const EXPLAINED_WARNINGS = new Set([
   'operation-4xx-response #/paths/~1readyz/get/responses',
   'operation-4xx-response #/paths/~1.well-known~1jwks.json/get/responses',
   'operation-4xx-response #/paths/~1v1~1audit-logs~1public-key/get/responses',
+  // Browser redirects of single sign-on: they answer 302 (to the IdP, or back to the console), never 2xx.
+  'operation-2xx-response #/paths/~1v1~1auth~1sso~1start/get/responses',
+  'operation-2xx-response #/paths/~1v1~1auth~1sso~1oidc~1callback/get/responses',
 ]);
 
 async function lint(doc: unknown): Promise<Problem[]> {

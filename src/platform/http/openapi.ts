@@ -84,6 +84,7 @@ const TAGS: Readonly<Record<string, string>> = {
   encryption:
     'Per-organization envelope encryption: the organization’s data key versions and rotation, the KEK rotation.',
   gdpr: 'Exports of an organization’s data and of a user’s own data, and their signed download links.',
+  sso: 'Single sign-on of the organization: OIDC and SAML connections, verified domains, require-SSO.',
 };
 
 const DESCRIPTIONS: Readonly<Record<string, string>> = {
