@@ -13,21 +13,24 @@ import { samlConnectionOf } from './saml.types.js';
  */
 export function createSaml(deps: {
   readonly withTenant: WithTenant;
-  readonly ssoSignIn: SsoSignIn;
+  /** The core's sign-in (a getter: the core is built after this protocol, which it registers). */
+  readonly ssoSignIn: () => SsoSignIn;
   readonly sessions: Pick<SessionService, 'cookie'>;
   readonly publicUrl: string;
 }): { service: SamlService; protocol: SsoProtocol; registerRoutes: (app: App) => void } {
   const service = createSamlService({
     connections: {
       findById: async (id) => {
-        const c = await deps.ssoSignIn.connectionForSignIn(id);
+        const c = await deps.ssoSignIn().connectionForSignIn(id);
         return c ? samlConnectionOf(c) : null;
       },
     },
     withTenant: deps.withTenant,
-    signIn: deps.ssoSignIn,
-    sessionCookie: (token, until) =>
-      deps.sessions.cookie(token, until ? { absoluteExpiresAt: until } : undefined),
+    signIn: {
+      complete: (profile, meta) => deps.ssoSignIn().complete(profile, meta),
+      consumeFlow: (flowId) => deps.ssoSignIn().consumeFlow(flowId),
+    },
+    sessionCookie: (token, until) => deps.sessions.cookie(token, { absoluteExpiresAt: until }),
     publicUrl: deps.publicUrl,
   });
   return {

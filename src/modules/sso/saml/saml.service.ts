@@ -12,8 +12,8 @@ export interface SamlServiceDeps {
   readonly withTenant: WithTenant;
   /** The core's flow store and JIT provisioning + session. */
   readonly signIn: SamlSignIn;
-  /** The session cookie for a new session's token (capped at the IdP's SessionNotOnOrAfter). */
-  readonly sessionCookie: (token: string, until: Date | null) => string;
+  /** The session cookie for a new session's token, living until the session's absolute expiry. */
+  readonly sessionCookie: (token: string, until: Date) => string;
   /** The public origin of this service (PUBLIC_URL): the SP's URLs are built on it. */
   readonly publicUrl: string;
   readonly now?: () => number;
@@ -184,7 +184,7 @@ export function createSamlService(deps: SamlServiceDeps): SamlService {
         returnTo = safeReturnTo(flow.returnTo);
       }
       const result = await deps.signIn.complete(samlProfile, { ip: meta.ip, userAgent: meta.userAgent });
-      const setCookie = deps.sessionCookie(result.token, facts.sessionNotOnOrAfter);
+      const setCookie = deps.sessionCookie(result.token, result.absoluteExpiresAt);
       return { setCookie, redirectTo: returnTo, profile: samlProfile, userId: result.userId };
     },
   };

@@ -59,6 +59,7 @@ export async function samlFixture(): Promise<SamlFixture> {
           userId: randomUUID(),
           organizationId: profile.organizationId,
           provisioned: true,
+          absoluteExpiresAt: new Date(Date.now() + 3_600_000),
         });
       },
       consumeFlow: (flowId) => {
