@@ -95,6 +95,7 @@ export async function startConsoleApp(
     pathPrefix?: string;
     stripe?: ComposeOptions['stripe'];
     webhooks?: ComposeOptions['webhooks'];
+    sso?: ComposeOptions['sso'];
   } = {},
 ): Promise<ConsoleApp> {
   ensureConsoleBuilt();
@@ -108,6 +109,7 @@ export async function startConsoleApp(
     publicUrl: `${origin}${prefix}`,
     stripe: opts.stripe,
     webhooks: opts.webhooks,
+    sso: opts.sso,
     trustProxy: LOOPBACK_PROXY,
     usage: { aggregateEveryMs: AGGREGATE_EVERY_MS },
     // A placement move's copy waits this long before its switch (placement-moves.test.ts): short here.

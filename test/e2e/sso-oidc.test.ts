@@ -17,6 +17,7 @@ import {
   type E2eApp,
 } from './helpers.js';
 import { startFakeIdp, type FakeIdp, type Tamper } from '../support/oidc-fake-idp.js';
+import { systemCtx } from '../../src/platform/tenancy/context.js';
 
 const txt = new Map<string, string>();
 const resolveTxt = async (name: string) => {
@@ -303,6 +304,23 @@ describe('OIDC sign-in (fake provider)', () => {
     expect(start.statusCode).toBe(302);
     expect(String(start.headers.location)).toContain(`${idp.issuer}/authorize?`);
     expect(String(start.headers.location)).toContain('code_challenge_method=S256');
+  });
+
+  it('re-verification: a verified domain whose TXT record is gone 3 times in a row is unverified (and released)', async () => {
+    const ownerC = await signUpAs(c, `c-${randomBytes(3).toString('hex')}@example.com`);
+    const orgC = await createOrg(ownerC.browser, 'ssoc');
+    const d = `gone-${randomBytes(4).toString('hex')}.test`;
+    expect((await verifyDomain(ownerC.browser, orgC.id, d)).statusCode).toBe(200);
+    const ctx = systemCtx(orgC.id, 'sso.domain-recheck');
+    expect(await c.services.sso.domains.recheck(ctx)).toEqual({ checked: 1, lost: [] });
+    txt.delete(`_saasready-verification.${d}`);
+    expect(await c.services.sso.domains.recheck(ctx)).toEqual({ checked: 1, lost: [] });
+    expect(await c.services.sso.domains.recheck(ctx)).toEqual({ checked: 1, lost: [] });
+    expect(await c.services.sso.domains.recheck(ctx)).toEqual({ checked: 1, lost: [d] });
+    const list = await ownerC.browser.get('/v1/sso/domains', inOrg(orgC.id));
+    expect(list.json()).toMatchObject({ data: [{ domain: d, status: 'pending' }] });
+    // Released: another organization may verify it now.
+    expect((await verifyDomain(owner.browser, org.id, d)).statusCode).toBe(200);
   });
 
   it('the connections API: list (paginated), test connection, write-only secret, owner never mapped', async () => {

@@ -17,6 +17,7 @@ const SCREENS: readonly { path: string; label: string; needs: Permission }[] = [
   { path: 'billing', label: 'Plan & billing', needs: 'billing:read' },
   { path: 'settings', label: 'Settings', needs: 'org:read' },
   { path: 'settings/webhooks', label: 'Webhooks', needs: 'webhooks:manage' },
+  { path: 'settings/sso', label: 'Single sign-on', needs: 'sso:manage' },
 ];
 
 /** The navigation of `/o/:org/…`; nothing for an organization the user is not an active member of. */

@@ -27,6 +27,7 @@ const UsagePage = lazy(() => import('../features/usage/pages/UsagePage'));
 const BillingPlanPage = lazy(() => import('../features/billing/pages/BillingPlanPage'));
 const OrgSettingsPage = lazy(() => import('../features/org-settings/pages/OrgSettingsPage'));
 const WebhooksPage = lazy(() => import('../features/webhooks/pages/WebhooksPage'));
+const SsoPage = lazy(() => import('../features/sso/pages/SsoPage'));
 const AccountPage = lazy(() => import('../features/account/pages/AccountPage'));
 const TwoFactorPage = lazy(() => import('../features/account/pages/TwoFactorPage'));
 const AdminOrganizationsPage = lazy(() => import('../features/platform-admin/pages/AdminOrganizationsPage'));
@@ -88,6 +89,7 @@ export function AppRoutes() {
           <Route path="billing" element={<BillingPlanPage />} />
           <Route path="settings" element={<OrgSettingsPage />} />
           <Route path="settings/webhooks" element={<WebhooksPage />} />
+          <Route path="settings/sso" element={<SsoPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Route>
       </Route>

@@ -7,6 +7,7 @@ import { safeNext } from '../../../lib/base-path';
 import { notify } from '../../../components/notify';
 import { useLogin } from '../api/login';
 import { useVerifyTwoFactor } from '../api/verifyTwoFactor';
+import { ContinueWithSso } from '../../sso/components/ContinueWithSso';
 
 /** Sign in: email and password, then the second factor (TOTP or a recovery code) when the account has one. */
 export default function SignInPage() {
@@ -33,7 +34,10 @@ export default function SignInPage() {
       }
     >
       {step === 'password' ? (
-        <PasswordStep onSignedIn={done} onSecondFactor={() => setStep('second-factor')} />
+        <Stack gap="md">
+          <PasswordStep onSignedIn={done} onSecondFactor={() => setStep('second-factor')} />
+          <ContinueWithSso />
+        </Stack>
       ) : (
         <SecondFactorStep onVerified={done} />
       )}

@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeIdp, type FakeIdp } from '../support/oidc-fake-idp.js';
+import {
+  expectAccessible,
+  launchChromium,
+  newContext,
+  newEmail,
+  newPassword,
+  screenshots,
+  signUpVerified,
+  startConsoleApp,
+  stopConsoleApp,
+  type ConsoleApp,
+} from './support.js';
+
+const seen = new Set<string>();
+const txt = new Map<string, string>();
+
+describe('console: single sign-on in Chromium', () => {
+  let c: ConsoleApp;
+  let browser: Browser;
+  let idp: FakeIdp;
+
+  beforeAll(async () => {
+    idp = await startFakeIdp();
+    c = await startConsoleApp({
+      sso: {
+        allowHttpIssuers: true,
+        resolveTxt: async (name) => {
+          const v = txt.get(name);
+          if (v === undefined) throw new Error('ENOTFOUND');
+          return [[v]];
+        },
+      },
+    });
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await stopConsoleApp(c);
+    await idp?.close();
+  });
+
+  it('an owner verifies a domain and adds an OIDC connection; a person of that domain signs in with SSO', async () => {
+    const domain = `sso-${randomBytes(4).toString('hex')}.test`;
+    const { page } = await newContext(browser, c);
+    await signUpVerified(page, newEmail('sso-owner'), newPassword(), seen);
+    await page
+      .getByRole('navigation', { name: 'Organization' })
+      .getByRole('link', { name: 'Single sign-on' })
+      .click();
+    await page.getByRole('heading', { name: 'Single sign-on', level: 1 }).waitFor();
+    await page.getByText('No connections yet').waitFor();
+    await expectAccessible(page, 'single sign-on (empty)');
+    await screenshots(page, 'sso', '01-empty');
+
+    // The domain: add, publish the TXT record it shows, verify.
+    await page.getByRole('textbox', { name: 'Domain' }).fill(domain);
+    await page.getByRole('button', { name: 'Add domain' }).click();
+    const name = `_saasready-verification.${domain}`;
+    await page.getByText(name).waitFor();
+    const value = await page.getByText(/^saasready-verification=/).textContent();
+    txt.set(name, value!.trim());
+    await page.getByRole('button', { name: `Verify ${domain}` }).click();
+    await page.getByText('verified', { exact: true }).waitFor();
+
+    // The connection.
+    await page.getByRole('button', { name: 'New connection' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New SSO connection' });
+    await dialog.getByRole('textbox', { name: 'Name' }).fill('Test IdP');
+    await dialog.getByRole('textbox', { name: 'Issuer' }).fill(idp.issuer);
+    await dialog.getByRole('textbox', { name: 'Client ID' }).fill(idp.clientId);
+    await dialog.getByLabel('Client secret').fill(idp.clientSecret);
+    await dialog.getByRole('button', { name: 'Create connection' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.getByText('Test IdP (OIDC)').waitFor();
+    await page.getByRole('button', { name: 'Test connection' }).click();
+    await page.getByText(`Issuer ${idp.issuer}; signing algorithms RS256.`).waitFor();
+    await expectAccessible(page, 'single sign-on (configured)');
+    await screenshots(page, 'sso', '02-configured');
+
+    // A person of the domain, who has no account yet, signs in through the IdP.
+    const email = `jane@${domain}`;
+    idp.nextUser = { sub: 'jane', email, email_verified: true, name: 'Jane' };
+    const other = await newContext(browser, c);
+    await other.page.goto('/sign-in');
+    await other.page.getByRole('button', { name: 'Continue with SSO' }).click();
+    await other.page.getByRole('textbox', { name: 'Work email' }).fill(email);
+    await expectAccessible(other.page, 'sign-in (SSO)');
+    await other.page.getByRole('button', { name: 'Continue with SSO' }).click();
+    await other.page.waitForURL(/\/o\/[a-z0-9-]+\//);
+    const me = await other.page.request.get(`${c.base}/v1/auth/me`);
+    expect(me.status()).toBe(200);
+    expect(((await me.json()) as { user: { email: string } }).user.email).toBe(email);
+    await screenshots(other.page, 'sso', '03-signed-in');
+  });
+});

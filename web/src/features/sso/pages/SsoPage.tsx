@@ -1,0 +1,195 @@
+import { useState } from 'react';
+import { Alert, Badge, Button, Code, Group, Modal, Stack, Switch, Table, Text, Title } from '@mantine/core';
+import type { Schemas } from '../../../api/client';
+import { describeError } from '../../../api/errors';
+import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { EmptyState, QueryState } from '../../../components/QueryState';
+import { HeadedSection } from '../../../components/HeadedSection';
+import { useOrg } from '../../organizations/components/org-context';
+import { useDeleteSsoConnection } from '../api/deleteSsoConnection';
+import { useSsoConnections } from '../api/listSsoConnections';
+import { useSsoSettings } from '../api/getSsoSettings';
+import { useTestSsoConnection } from '../api/testSsoConnection';
+import { useUpdateSsoConnection } from '../api/updateSsoConnection';
+import { useUpdateSsoSettings } from '../api/updateSsoSettings';
+import { ConnectionForm } from '../components/ConnectionForm';
+import { DomainsSection } from '../components/DomainsSection';
+
+type Connection = Schemas['SsoConnection'];
+
+/** Organization settings → Single sign-on (`sso:manage`): connections, verified domains, require-SSO. */
+export default function SsoPage() {
+  const { can, org } = useOrg();
+  return (
+    <Stack gap="lg">
+      <Title order={1} size="h2">
+        Single sign-on
+      </Title>
+      {can('sso:manage') ? (
+        <>
+          <Connections org={org.slug} />
+          <DomainsSection org={org.slug} />
+          <RequireSso org={org.slug} />
+        </>
+      ) : (
+        <Alert color="gray" title="Your role cannot manage single sign-on" role="alert">
+          <Text size="sm">Managing single sign-on needs the sso:manage permission.</Text>
+        </Alert>
+      )}
+    </Stack>
+  );
+}
+
+function Connections({ org }: { readonly org: string }) {
+  const connections = useSsoConnections(org);
+  const update = useUpdateSsoConnection(org);
+  const test = useTestSsoConnection(org);
+  const del = useDeleteSsoConnection(org);
+  const [creating, setCreating] = useState(false);
+  const [deleting, setDeleting] = useState<Connection | null>(null);
+  return (
+    <HeadedSection id="sso-connections" title="Connections">
+      <Group justify="flex-end">
+        <Button onClick={() => setCreating(true)}>New connection</Button>
+      </Group>
+      {update.error ? (
+        <Text size="sm" c="red" role="alert">
+          {describeError(update.error)}
+        </Text>
+      ) : null}
+      {test.data || test.error ? (
+        <Alert color={test.data?.ok ? 'green' : 'red'} title="Test connection" role="status">
+          {test.data?.ok ? (
+            <Text size="sm">
+              {test.data.oidc
+                ? `Issuer ${test.data.oidc.issuer}; signing algorithms ${test.data.oidc.idTokenSigningAlgs.join(', ')}.`
+                : `Entity ${test.data.saml?.entityId}; SSO URL ${test.data.saml?.ssoUrl}; ${test.data.saml?.certificateCount} certificate(s).`}
+            </Text>
+          ) : (
+            <Text size="sm">{test.data?.error ?? describeError(test.error)}</Text>
+          )}
+        </Alert>
+      ) : null}
+      <QueryState
+        query={connections}
+        what="SSO connections"
+        isEmpty={(d) => d.data.length === 0}
+        empty={<EmptyState title="No connections yet" />}
+      >
+        {(d) => (
+          <Table.ScrollContainer minWidth={320}>
+            <Table verticalSpacing="sm">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th>Connection</Table.Th>
+                  <Table.Th>Status</Table.Th>
+                  <Table.Th>
+                    <span className="visually-hidden">Actions</span>
+                  </Table.Th>
+                </Table.Tr>
+              </Table.Thead>
+              <Table.Tbody>
+                {d.data.map((c) => (
+                  <Table.Tr key={c.id}>
+                    <Table.Td>
+                      <Text size="sm" fw={500}>
+                        {c.name} ({c.kind.toUpperCase()})
+                      </Text>
+                      <Text size="xs" className="break-anywhere">
+                        {c.oidc?.issuer ?? c.saml?.idpEntityId}
+                      </Text>
+                      {c.saml ? (
+                        <Stack gap={2} mt={4}>
+                          <Text size="xs">
+                            SP entity ID: <Code className="break-anywhere">{c.saml.spEntityId}</Code>
+                          </Text>
+                          <Text size="xs">
+                            ACS URL: <Code className="break-anywhere">{c.saml.acsUrl}</Code>
+                          </Text>
+                          <Text size="xs">
+                            Metadata: <Code className="break-anywhere">{c.saml.metadataUrl}</Code>
+                          </Text>
+                        </Stack>
+                      ) : null}
+                    </Table.Td>
+                    <Table.Td>
+                      <Badge color={c.status === 'active' ? 'green' : 'gray'} variant="light">
+                        {c.status}
+                      </Badge>
+                    </Table.Td>
+                    <Table.Td>
+                      <Group gap="xs">
+                        <Button
+                          size="xs"
+                          variant="light"
+                          onClick={() => test.mutate(c.id)}
+                          loading={test.isPending}
+                        >
+                          Test connection
+                        </Button>
+                        <Button
+                          size="xs"
+                          variant="subtle"
+                          onClick={() =>
+                            update.mutate({
+                              id: c.id,
+                              body: { status: c.status === 'active' ? 'inactive' : 'active' },
+                            })
+                          }
+                        >
+                          {c.status === 'active' ? 'Deactivate' : 'Activate'}
+                        </Button>
+                        <Button size="xs" variant="subtle" color="red" onClick={() => setDeleting(c)}>
+                          Delete
+                        </Button>
+                      </Group>
+                    </Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+          </Table.ScrollContainer>
+        )}
+      </QueryState>
+      <Modal opened={creating} onClose={() => setCreating(false)} title="New SSO connection">
+        <ConnectionForm org={org} onDone={() => setCreating(false)} />
+      </Modal>
+      <ConfirmDialog
+        opened={deleting !== null}
+        title="Delete connection"
+        confirmLabel="Delete"
+        mutation={del}
+        onConfirm={(close) => deleting && del.mutate(deleting.id, { onSuccess: close })}
+        onClose={() => setDeleting(null)}
+      >
+        <Text size="sm">Delete {deleting?.name}? Everyone signed in through it is signed out at once.</Text>
+      </ConfirmDialog>
+    </HeadedSection>
+  );
+}
+
+function RequireSso({ org }: { readonly org: string }) {
+  const settings = useSsoSettings(org);
+  const update = useUpdateSsoSettings(org);
+  return (
+    <HeadedSection id="sso-require" title="Require single sign-on">
+      <QueryState query={settings} what="SSO settings">
+        {(s) => (
+          <Stack gap="xs">
+            <Switch
+              label="Members must sign in with SSO (owners keep their password as a fallback)"
+              checked={s.requireSso}
+              disabled={update.isPending}
+              onChange={(e) => update.mutate(e.currentTarget.checked)}
+            />
+            {update.error ? (
+              <Text size="sm" c="red" role="alert">
+                {describeError(update.error)}
+              </Text>
+            ) : null}
+          </Stack>
+        )}
+      </QueryState>
+    </HeadedSection>
+  );
+}
