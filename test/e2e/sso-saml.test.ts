@@ -89,7 +89,10 @@ describe('SAML sign-in end to end', () => {
       inOrg(orgId),
     );
     expect(res.statusCode, res.body).toBe(201);
-    return res.json<{ id: string }>().id;
+    const conn = res.json<{ id: string; saml: { spEntityId: string; acsUrl: string } }>();
+    // What the administrator is shown to enter at the IdP is what the consumer URL checks.
+    expect(conn.saml).toMatchObject({ spEntityId: audience(conn.id), acsUrl: acsUrl(conn.id) });
+    return conn.id;
   }
 
   beforeAll(async () => {
@@ -113,7 +116,7 @@ describe('SAML sign-in end to end', () => {
   });
 
   const acsUrl = (id: string) => `${ORIGIN}/v1/auth/sso/saml/${id}/acs`;
-  const audience = (id: string) => `${ORIGIN}/v1/auth/sso/saml/${id}/metadata`;
+  const audience = (id: string) => `${ORIGIN}/v1/auth/sso/saml/${id}`;
 
   /** Discovery for `email`: the AuthnRequest id and the RelayState the IdP must send back. */
   async function start(b: Browser, email: string) {

@@ -55,7 +55,8 @@ export function createSamlService(deps: SamlServiceDeps): SamlService {
   const now = deps.now ?? Date.now;
   const base = deps.publicUrl.replace(/\/+$/, '');
   const urls = (connectionId: string) => ({
-    entityId: `${base}/v1/auth/sso/saml/${connectionId}/metadata`,
+    // As the SSO core shows it to the organization's administrator (connections.service.ts).
+    entityId: `${base}/v1/auth/sso/saml/${connectionId}`,
     acsUrl: `${base}/v1/auth/sso/saml/${connectionId}/acs`,
   });
 
