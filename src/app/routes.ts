@@ -177,6 +177,7 @@ export function registerRoutes(
     consoleUrl: opts.publicUrl,
     checkCrossSite: (req) => checkCrossSiteRequest(req, allowedOrigins),
   });
+  s.saml.registerRoutes(app);
   registerGdprRoutes(app, {
     organizations: s.organizationExports,
     accounts: s.accountExports,

@@ -69,7 +69,8 @@ import { createTenantKeyShredder } from '../platform/tenant-keys/shredder.js';
 import { createKeyRotation } from '../platform/tenant-keys/rotation.js';
 import { createTenantKeysService } from '../modules/tenant-keys/tenant-keys.service.js';
 import { createWebhooksService } from '../modules/webhooks/webhooks.service.js';
-import { createSsoModule } from '../modules/sso/sso.module.js';
+import { createSsoModule, type SsoModule } from '../modules/sso/sso.module.js';
+import { createSaml } from '../modules/sso/saml/saml.module.js';
 import { createSsoPrivilegedOps } from '../platform/tenancy/privileged-sso.js';
 import { webhookSettings } from '../modules/webhooks/webhook-settings.js';
 import { GDPR_DEFAULTS } from '../platform/config-gdpr.js';
@@ -334,6 +335,15 @@ export function createServices(deps: {
     publicUrl: opts.publicUrl,
     log: opts.log,
   });
+  // SAML sign-in (docs/saml.md): its protocol registers with the SSO core; its consumer URL completes
+  // sign-ins through the core's (built below, hence the getter).
+  let ssoModule: SsoModule | undefined;
+  const saml = createSaml({
+    withTenant,
+    ssoSignIn: () => ssoModule!.signIn,
+    sessions,
+    publicUrl: opts.publicUrl,
+  });
   return {
     socialSignIn,
     /** Unregisters this composition's platform-chain key store (compose's close). */
@@ -423,7 +433,7 @@ export function createServices(deps: {
     }),
     invoices: createInvoicesService({ withTenant }),
     // Single sign-on (docs/sso.md): connections, verified domains, OIDC sign-in and JIT provisioning.
-    sso: createSsoModule({
+    sso: (ssoModule = createSsoModule({
       db: platformDb,
       withTenant,
       sessions,
@@ -431,9 +441,10 @@ export function createServices(deps: {
       rolePermissions: rolePermissionsIn,
       membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
       publicUrl: opts.publicUrl,
-      ...(opts.sso ? { options: opts.sso } : {}),
+      options: { ...opts.sso, protocols: [...(opts.sso?.protocols ?? []), saml.protocol] },
       log: opts.log,
-    }),
+    })),
+    saml,
     billingProviders,
     billing,
     // The local provider's scheduled close (run by the job worker, see compose.ts).

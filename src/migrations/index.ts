@@ -46,6 +46,7 @@ import * as m0050 from './0050-placement-move-freeze.js';
 import * as m0053 from './0053-review-lookup-and-platform-list.js';
 import * as m0054 from './0054-citus-billing-scan.js';
 import * as m0055 from './0055-sso.js';
+import * as m0056 from './0056-saml.js';
 import * as m0057 from './0057-scim.js';
 import * as m0058 from './0058-social-identities.js';
 import * as m0059 from './0059-passkeys.js';
@@ -103,6 +104,7 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0053-review-lookup-and-platform-list', m0053],
   ['0054-citus-billing-scan', m0054],
   ['0055-sso', m0055],
+  ['0056-saml', m0056],
   ['0057-scim', m0057],
   ['0058-social-identities', m0058],
   ['0059-passkeys', m0059],

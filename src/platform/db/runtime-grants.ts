@@ -154,6 +154,10 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'table scim_groups: DELETE, INSERT, SELECT, UPDATE',
   'table scim_group_members: DELETE, INSERT, SELECT, UPDATE',
   'table scim_events: INSERT, SELECT',
+  // SAML sign-in (migration 0056): pending AuthnRequest ids and accepted assertion ids, added and
+  // removed (consumed or expired), never changed.
+  'table saml_pending_requests: DELETE, INSERT, SELECT',
+  'table saml_assertion_replays: DELETE, INSERT, SELECT',
   // Sealed values an organization's key rotation could not open (migration 0033): recorded, re-seen
   // (last_seen_at), and forgotten once their row holds another value.
   'table tenant_key_unreadable_values: DELETE, INSERT, SELECT, UPDATE',

@@ -66,6 +66,8 @@ const EXPLAINED_WARNINGS = new Set([
   // Browser redirects of single sign-on: they answer 302 (to the IdP, or back to the console), never 2xx.
   'operation-2xx-response #/paths/~1v1~1auth~1sso~1start/get/responses',
   'operation-2xx-response #/paths/~1v1~1auth~1sso~1oidc~1callback/get/responses',
+  // The SAML assertion consumer: 303 to the console after a verified response, never 2xx.
+  'operation-2xx-response #/paths/~1v1~1auth~1sso~1saml~1{connectionId}~1acs/post/responses',
 ]);
 
 async function lint(doc: unknown): Promise<Problem[]> {

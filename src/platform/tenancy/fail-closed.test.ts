@@ -142,6 +142,10 @@ const SEEDS: Record<string, string> = {
       select organization_id, id, 0, '\\x00' from e`,
   tenant_key_unreadable_values: `insert into tenant_key_unreadable_values (organization_id, table_name, column_name,
       row_id, key_version, value_digest) values ($1, 'things', 'secret', gen_random_uuid()::text, 1, sha256('v'))`,
+  saml_pending_requests: `insert into saml_pending_requests (organization_id, request_id, connection_id, return_to,
+      expires_at) values ($1, '_' || gen_random_uuid(), gen_random_uuid(), '/', now() + interval '5 minutes')`,
+  saml_assertion_replays: `insert into saml_assertion_replays (organization_id, assertion_id, connection_id,
+      expires_at) values ($1, '_' || gen_random_uuid(), gen_random_uuid(), now() + interval '5 minutes')`,
 };
 
 /** The seed of a tenant table: a daily partition of usage_events gets a row of its own day. */

@@ -22,6 +22,8 @@ const PLACED = [
   'projects',
   'quota_notices',
   'roles',
+  'saml_assertion_replays',
+  'saml_pending_requests',
   'scim_events',
   'scim_group_members',
   'scim_groups',

@@ -1,0 +1,205 @@
+/**
+ * SAML single sign-on end to end over HTTP: the real composition, a SAML connection created from IdP
+ * metadata (samlify's), discovery → AuthnRequest → a response signed by the test IdP's throwaway key →
+ * the assertion consumer → a session that works on a tenant route.
+ */
+import { randomBytes } from 'node:crypto';
+import { inflateRawSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as samlify from 'samlify';
+import {
+  Browser,
+  ORIGIN,
+  createOrg,
+  inOrg,
+  newPassword,
+  nextMailedToken,
+  startApp,
+  stopApp,
+  type E2eApp,
+} from './helpers.js';
+import {
+  IDP_ENTITY_ID,
+  b64,
+  buildResponseXml,
+  makeIdpKeys,
+  type TestIdpKeys,
+} from '../../src/modules/sso/saml/saml.test-idp.js';
+
+const txt = new Map<string, string>();
+const resolveTxt = async (name: string) => {
+  const v = txt.get(name);
+  if (v === undefined) throw Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' });
+  return [[v]];
+};
+
+async function signUpAs(c: E2eApp, email: string) {
+  const browser = new Browser(c);
+  expect((await browser.post('/v1/auth/register', { email, password: newPassword() })).statusCode).toBe(202);
+  const res = await browser.post('/v1/auth/verify-email', {
+    token: await nextMailedToken(email, 'verify-email'),
+  });
+  expect(res.statusCode, res.body).toBe(200);
+  return browser;
+}
+
+async function verifyDomain(who: Browser, orgId: string, d: string) {
+  const added = await who.post('/v1/sso/domains', { domain: d }, inOrg(orgId));
+  expect(added.statusCode, added.body).toBe(201);
+  const rec = added.json<{ txtRecord: { name: string; value: string } }>().txtRecord;
+  txt.set(rec.name, rec.value);
+  expect((await who.post(`/v1/sso/domains/${d}/verify`, {}, inOrg(orgId))).statusCode).toBe(200);
+}
+
+function idpMetadata(keys: TestIdpKeys): string {
+  return samlify
+    .IdentityProvider({
+      entityID: IDP_ENTITY_ID,
+      signingCert: keys.cert,
+      nameIDFormat: ['urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress'],
+      singleSignOnService: [
+        {
+          Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect',
+          Location: 'https://idp.example.test/sso',
+        },
+      ],
+    })
+    .getMetadata();
+}
+
+describe('SAML sign-in end to end', () => {
+  let c: E2eApp;
+  let keys: TestIdpKeys;
+  let orgA: { id: string; slug: string };
+  let orgB: { id: string; slug: string };
+  let domainA: string;
+  let domainB: string;
+  let connA: string;
+  let connB: string;
+
+  async function createConnection(owner: Browser, orgId: string, k: TestIdpKeys) {
+    const res = await owner.post(
+      '/v1/sso/connections',
+      {
+        kind: 'saml',
+        name: 'Acme SAML',
+        defaultRole: 'member',
+        saml: { idpMetadataXml: idpMetadata(k), groupsAttribute: 'groups' },
+      },
+      inOrg(orgId),
+    );
+    expect(res.statusCode, res.body).toBe(201);
+    const conn = res.json<{ id: string; saml: { spEntityId: string; acsUrl: string } }>();
+    // What the administrator is shown to enter at the IdP is what the consumer URL checks.
+    expect(conn.saml).toMatchObject({ spEntityId: audience(conn.id), acsUrl: acsUrl(conn.id) });
+    return conn.id;
+  }
+
+  beforeAll(async () => {
+    samlify.setSchemaValidator({ validate: () => Promise.resolve('skipped') });
+    c = await startApp({ sso: { resolveTxt } });
+    keys = await makeIdpKeys();
+    const otherKeys = await makeIdpKeys('b-idp.example.test');
+    domainA = `acme-${randomBytes(4).toString('hex')}.test`;
+    domainB = `bcorp-${randomBytes(4).toString('hex')}.test`;
+    const ownerA = await signUpAs(c, `owner@${domainA}`);
+    const ownerB = await signUpAs(c, `owner@${domainB}`);
+    orgA = await createOrg(ownerA, 'samla');
+    orgB = await createOrg(ownerB, 'samlb');
+    await verifyDomain(ownerA, orgA.id, domainA);
+    await verifyDomain(ownerB, orgB.id, domainB);
+    connA = await createConnection(ownerA, orgA.id, keys);
+    connB = await createConnection(ownerB, orgB.id, otherKeys);
+  }, 60_000);
+  afterAll(async () => {
+    await stopApp(c);
+  });
+
+  const acsUrl = (id: string) => `${ORIGIN}/v1/auth/sso/saml/${id}/acs`;
+  const audience = (id: string) => `${ORIGIN}/v1/auth/sso/saml/${id}`;
+
+  /** Discovery for `email`: the AuthnRequest id and the RelayState the IdP must send back. */
+  async function start(b: Browser, email: string) {
+    const d = await b.post('/v1/auth/sso/discover', { email, returnTo: '/welcome' });
+    expect(d.statusCode, d.body).toBe(200);
+    const url = new URL(d.json<{ redirectUrl: string }>().redirectUrl);
+    expect(`${url.origin}${url.pathname}`).toBe('https://idp.example.test/sso');
+    const xml = inflateRawSync(Buffer.from(url.searchParams.get('SAMLRequest')!, 'base64')).toString('utf8');
+    return { requestId: /\sID="([^"]+)"/.exec(xml)![1]!, relayState: url.searchParams.get('RelayState')! };
+  }
+  const post = (b: Browser, connectionId: string, xml: string, relayState?: string) =>
+    b.post(
+      `/v1/auth/sso/saml/${connectionId}/acs`,
+      new URLSearchParams({
+        SAMLResponse: b64(xml),
+        ...(relayState ? { RelayState: relayState } : {}),
+      }).toString(),
+      { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://idp.example.test' },
+    );
+
+  it('SP-initiated: a new user is provisioned, the session works on a tenant route', async () => {
+    const email = `ada-${randomBytes(3).toString('hex')}@${domainA}`;
+    const b = new Browser(c);
+    const { requestId, relayState } = await start(b, email);
+    const xml = buildResponseXml({
+      keys,
+      acsUrl: acsUrl(connA),
+      audience: audience(connA),
+      inResponseTo: requestId,
+      nameId: email,
+    });
+    const res = await post(b, connA, xml, relayState);
+    expect(res.statusCode, res.body).toBe(303);
+    expect(res.headers.location).toBe('/welcome');
+    expect(b.cookie).not.toBeNull();
+    const me = await b.get('/v1/auth/me');
+    expect(me.json()).toMatchObject({ user: { email }, currentOrganizationId: orgA.id });
+    const projects = await b.get('/v1/projects', inOrg(orgA.id));
+    expect(projects.statusCode, projects.body).toBe(200);
+    // The same response again: refused, no new session.
+    const again = await post(new Browser(c), connA, xml, relayState);
+    expect(again.statusCode).toBe(401);
+    expect(again.headers['set-cookie']).toBeUndefined();
+  });
+
+  it('A’s IdP vouching for an address of B’s verified domain signs nobody into B', async () => {
+    const email = `mallory-${randomBytes(3).toString('hex')}@${domainB}`;
+    const b = new Browser(c);
+    const { requestId, relayState } = await start(new Browser(c), `x@${domainA}`);
+    const xml = buildResponseXml({
+      keys,
+      acsUrl: acsUrl(connA),
+      audience: audience(connA),
+      inResponseTo: requestId,
+      nameId: email,
+    });
+    const res = await post(b, connA, xml, relayState);
+    expect(res.statusCode).toBeGreaterThanOrEqual(400);
+    expect(b.cookie).toBeNull();
+    const rows = await c.tenancy.withTenant(orgB.id, (db) =>
+      db
+        .selectFrom('memberships')
+        .innerJoin('users', 'users.id', 'memberships.user_id')
+        .select('users.email')
+        .where('memberships.organization_id', '=', orgB.id)
+        .execute(),
+    );
+    expect(rows.map((r) => r.email)).not.toContain(email);
+  });
+
+  it('a response signed by A’s IdP, posted to B’s consumer URL, is refused', async () => {
+    const b = new Browser(c);
+    const { requestId, relayState } = await start(new Browser(c), `x@${domainB}`);
+    const xml = buildResponseXml({
+      keys,
+      acsUrl: acsUrl(connB),
+      audience: audience(connB),
+      inResponseTo: requestId,
+      nameId: `eve@${domainB}`,
+    });
+    const res = await post(b, connB, xml, relayState);
+    expect(res.statusCode).toBe(401);
+    expect(res.json()).toMatchObject({ error: { code: 'SAML_RESPONSE_REFUSED' } });
+    expect(b.cookie).toBeNull();
+  });
+});
