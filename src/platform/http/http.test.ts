@@ -75,6 +75,13 @@ describe('HTTP platform', () => {
         // Passwordless sign-in: the passkey assertion is the credential (passkeys.routes.ts).
         'POST /v1/auth/passkeys/sign-in/options',
         'POST /v1/auth/passkeys/sign-in/verify',
+        // Single sign-on (sso-auth.routes.ts, saml.routes.ts): discovery, the start, the IdP's answers and the
+        // SP metadata; the IdP's signed answer is the credential.
+        'GET /v1/auth/sso/oidc/callback',
+        'GET /v1/auth/sso/saml/:connectionId/metadata',
+        'GET /v1/auth/sso/start',
+        'POST /v1/auth/sso/discover',
+        'POST /v1/auth/sso/saml/:connectionId/acs',
         'GET /v1/invitations/lookup',
         'POST /v1/auth/login',
         'POST /v1/auth/password-reset',
