@@ -65,6 +65,17 @@ describe('placed and directory tables', () => {
     expect(tenantTables.rows.map((r) => r.name)).toEqual([...placed, ...directory].sort());
   });
 
+  it('the definer role may INSERT and UPDATE every placed table (a move copies rows through it, 0040/0061)', async () => {
+    const missing = await admin.query<{ t: string }>(
+      `select t from unnest($1::text[]) t
+        where not (has_table_privilege($2, 'public.' || quote_ident(t), 'INSERT')
+               and has_table_privilege($2, 'public.' || quote_ident(t), 'UPDATE'))
+        order by 1`,
+      [PLACED, testDb().roles.definer],
+    );
+    expect(missing.rows.map((r) => r.t)).toEqual([]);
+  });
+
   it('no directory or global table has a foreign key to a placed table (moving one never breaks a reference)', async () => {
     const refs = await admin.query<{ ref: string }>(
       `select c.relname || ' -> ' || f.relname as ref from pg_constraint k
