@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createOrg,
+  inOrg,
+  rememberSecret,
+  signUp,
+  startApp,
+  stopApp,
+  uniqueEmail,
+  type E2eApp,
+  type User,
+} from './helpers.js';
+
+const SCIM = 'application/scim+json';
+const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+
+/** A SCIM client of the test app: the token as bearer, bodies as application/scim+json. */
+function scimClient(c: E2eApp, token: string) {
+  rememberSecret(token);
+  const call = (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown) =>
+    c.app.inject({
+      method,
+      url: `/scim/v2${url}`,
+      ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': SCIM }),
+      },
+    });
+  return {
+    get: (url: string) => call('GET', url),
+    post: (url: string, body: unknown) => call('POST', url, body),
+  };
+}
+
+async function newToken(owner: User, orgId: string): Promise<string> {
+  const res = await owner.browser.post('/v1/scim/tokens', {}, inOrg(orgId));
+  expect(res.statusCode, res.body).toBe(201);
+  return rememberSecret(res.json<{ secret: string }>().secret);
+}
+
+const userBody = (email: string) => ({
+  schemas: [USER],
+  userName: email,
+  emails: [{ value: email, primary: true }],
+  active: true,
+});
+
+describe('e2e: SCIM under attack', () => {
+  let c: E2eApp;
+  let owner: User;
+
+  beforeAll(async () => {
+    c = await startApp();
+    owner = await signUp(c, 'scim-hostile-owner');
+  }, 60_000);
+  afterAll(async () => {
+    await stopApp(c);
+  });
+
+  it('the organization lifecycle applies: suspended → 403, pending deletion → read-only, being deleted → 401', async () => {
+    const org = await createOrg(owner.browser, 'scim-life');
+    const scim = scimClient(c, await newToken(owner, org.id));
+    expect((await scim.get('/Users?count=1')).statusCode).toBe(200);
+
+    await c.services.platform.setSuspended(owner.userId, org.id, true);
+    const suspended = await scim.post('/Users', userBody(uniqueEmail('scim-susp')));
+    expect(suspended.statusCode, suspended.body).toBe(403);
+    expect((await scim.get('/Users?count=1')).statusCode).toBe(403);
+    await c.services.platform.setSuspended(owner.userId, org.id, false);
+
+    expect((await owner.browser.delete('/v1/organization', inOrg(org.id))).statusCode).toBe(202);
+    expect((await scim.get('/Users?count=1')).statusCode).toBe(200);
+    const write = await scim.post('/Users', userBody(uniqueEmail('scim-pend')));
+    expect(write.statusCode, write.body).toBe(409);
+
+    await c.tenancy.withTenant(org.id, (db) =>
+      db
+        .updateTable('organizations')
+        .set({ lifecycle_state: 'suspended', suspension_reason: 'deletion', suspended_at: new Date() })
+        .where('id', '=', org.id)
+        .execute(),
+    );
+    c.services.organizationPolicies.invalidate(org.id);
+    expect((await scim.get('/Users?count=1')).statusCode).toBe(401);
+  });
+});
