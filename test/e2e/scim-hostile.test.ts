@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  addNewMember,
   createOrg,
   inOrg,
   rememberSecret,
@@ -30,6 +31,8 @@ function scimClient(c: E2eApp, token: string) {
   return {
     get: (url: string) => call('GET', url),
     post: (url: string, body: unknown) => call('POST', url, body),
+    patch: (url: string, body: unknown) => call('PATCH', url, body),
+    delete: (url: string) => call('DELETE', url),
   };
 }
 
@@ -83,5 +86,45 @@ describe('e2e: SCIM under attack', () => {
     );
     c.services.organizationPolicies.invalidate(org.id);
     expect((await scim.get('/Users?count=1')).statusCode).toBe(401);
+  });
+
+  it('a token or a mapping never gives more than its creator holds: sso:manage alone is not enough', async () => {
+    const org = await createOrg(owner.browser, 'scim-esc');
+    const role = await owner.browser.post(
+      '/v1/roles',
+      { key: 'directory', name: 'Directory', permissions: ['org:read', 'sso:manage'] },
+      inOrg(org.id),
+    );
+    expect(role.statusCode, role.body).toBe(201);
+    const dir = await addNewMember(owner.browser, org.id, 'directory', 'scim-dir');
+    // With a token, this member could provision themselves into a group mapped to admin.
+    const created = await dir.browser.post('/v1/scim/tokens', {}, inOrg(org.id));
+    expect(created.statusCode, created.body).toBe(403);
+    expect(created.json()).toMatchObject({ error: { code: 'SCIM_ESCALATION' } });
+    const scim = scimClient(c, await newToken(owner, org.id));
+    await scim.post('/Users', userBody(dir.email));
+    const group = await scim.post('/Groups', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+      displayName: 'Admins',
+      members: [],
+    });
+    expect(group.statusCode, group.body).toBe(201);
+    const groupId = group.json<{ id: string }>().id;
+    const mapped = await dir.browser.put(`/v1/scim/groups/${groupId}/role`, { role: 'admin' }, inOrg(org.id));
+    expect(mapped.statusCode, mapped.body).toBe(403);
+    const tokens = await dir.browser.get('/v1/scim/tokens', inOrg(org.id));
+    const tokenId = tokens.json<{ data: { id: string }[] }>().data[0]!.id;
+    expect((await dir.browser.post(`/v1/scim/tokens/${tokenId}/rotate`, {}, inOrg(org.id))).statusCode).toBe(
+      403,
+    );
+    const me = await c.tenancy.withTenant(org.id, (db) =>
+      db
+        .selectFrom('memberships')
+        .select('role')
+        .where('organization_id', '=', org.id)
+        .where('user_id', '=', dir.userId)
+        .executeTakeFirstOrThrow(),
+    );
+    expect(me.role).toBe('directory');
   });
 });
