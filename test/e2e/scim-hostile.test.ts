@@ -127,4 +127,33 @@ describe('e2e: SCIM under attack', () => {
     );
     expect(me.role).toBe('directory');
   });
+
+  it('a token created by an admin cannot deprovision an owner (an admin cannot remove one either)', async () => {
+    const org = await createOrg(owner.browser, 'scim-own');
+    const admin = await addNewMember(owner.browser, org.id, 'admin', 'scim-adm');
+    const second = await addNewMember(owner.browser, org.id, 'member', 'scim-own2');
+    const promoted = await owner.browser.patch(
+      `/v1/members/${second.userId}`,
+      { role: 'owner' },
+      inOrg(org.id),
+    );
+    expect(promoted.statusCode, promoted.body).toBe(200);
+    const byAdmin = await admin.browser.post('/v1/scim/tokens', {}, inOrg(org.id));
+    expect(byAdmin.statusCode, byAdmin.body).toBe(201);
+    const scim = scimClient(c, byAdmin.json<{ secret: string }>().secret);
+    const linked = await scim.post('/Users', userBody(second.email));
+    expect(linked.statusCode, linked.body).toBe(201);
+    const id = linked.json<{ id: string }>().id;
+    const off = await scim.patch(`/Users/${id}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'replace', value: { active: false } }],
+    });
+    expect(off.statusCode, off.body).toBe(400);
+    expect((await scim.delete(`/Users/${id}`)).statusCode).toBe(400);
+    expect((await second.browser.get('/v1/projects', inOrg(org.id))).statusCode).toBe(200);
+    // An owner's token may: the directory then speaks with an owner's authority.
+    const ownerScim = scimClient(c, await newToken(owner, org.id));
+    expect((await ownerScim.delete(`/Users/${id}`)).statusCode).toBe(204);
+    expect((await second.browser.get('/v1/projects', inOrg(org.id))).statusCode).toBe(404);
+  });
 });

@@ -10,7 +10,7 @@ import { normalizeEmail } from '../auth/email-address.js';
 import * as members from '../memberships/memberships.repository.js';
 import * as repo from './scim-directory.repository.js';
 import { DEFAULT_ROLE, mappedRole } from './scim-group-roles.js';
-import { scimLastOwner, scimNotFound, ScimError } from './scim.errors.js';
+import { scimLastOwner, scimNotFound, scimOwnerOutranks, ScimError } from './scim.errors.js';
 import {
   applyPatch,
   checkIfMatch,
@@ -160,9 +160,28 @@ export function createScimUsersService(deps: {
     await recordAudit(db, ctx, { action, target: { type: 'member', id: userId }, metadata: { role } });
   }
 
+  /** Whether the calling token was issued by a member who is an active owner now. */
+  async function tokenOfAnOwner(ctx: TenantCtx, db: TenantDb): Promise<boolean> {
+    const tokenId =
+      ctx.actor.kind === 'system' ? /^scim:([0-9a-f]{16})$/.exec(ctx.actor.name)?.[1] : undefined;
+    if (!tokenId) return false;
+    const token = await db
+      .selectFrom('scim_tokens')
+      .select('created_by_user_id')
+      .where('organization_id', '=', ctx.tenantId)
+      .where('token_id', '=', tokenId)
+      .executeTakeFirst();
+    if (!token?.created_by_user_id) return false;
+    const creator = await members.findAccess(db, ctx.tenantId, token.created_by_user_id);
+    return creator?.role === 'owner' && creator.status === 'active';
+  }
+
   async function revoke(ctx: TenantCtx, db: TenantDb, userId: string) {
     const access = await members.findAccess(db, ctx.tenantId, userId);
     if (!access) return;
+    // An owner is outranked by everyone else: only a token an owner issued removes one (an admin's token
+    // would otherwise remove the owners its admin cannot).
+    if (access.role === 'owner' && !(await tokenOfAnOwner(ctx, db))) throw scimOwnerOutranks();
     if (
       access.role === 'owner' &&
       access.status === 'active' &&

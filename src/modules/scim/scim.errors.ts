@@ -46,6 +46,13 @@ export const scimLastOwner = () =>
     'mutability',
   );
 
+export const scimOwnerOutranks = () =>
+  new ScimError(
+    400,
+    'this user is an owner: only a SCIM token issued by an owner deprovisions an owner',
+    'mutability',
+  );
+
 export type ScimTokensErrorCode = 'SCIM_TOKEN_NOT_FOUND' | 'SCIM_ESCALATION';
 
 /** Errors of the SCIM token management routes (`/v1/scim/*`, the usual error form). */
