@@ -156,4 +156,14 @@ describe('e2e: SCIM under attack', () => {
     expect((await ownerScim.delete(`/Users/${id}`)).statusCode).toBe(204);
     expect((await second.browser.get('/v1/projects', inOrg(org.id))).statusCode).toBe(404);
   });
+
+  it('a huge startIndex is an empty page, not a 500', async () => {
+    const org = await createOrg(owner.browser, 'scim-page');
+    const scim = scimClient(c, await newToken(owner, org.id));
+    for (const url of ['/Users?startIndex=100000000000000000000', '/Groups?startIndex=9223372036854775807']) {
+      const res = await scim.get(url);
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json()).toMatchObject({ Resources: [], itemsPerPage: 0 });
+    }
+  });
 });

@@ -61,9 +61,12 @@ export function filterToSql(filter: string, columns: FilterColumns): RawBuilder<
   return ors.length === 0 ? sql<boolean>`true` : sql<boolean>`(${sql.join(ors, sql` or `)})`;
 }
 
-/** `startIndex` (1-based) and `count` of a list request, clamped (count at most 200). */
+/** Past any real directory; keeps the offset inside PostgreSQL's bigint (a larger one raised a 500). */
+const MAX_START_INDEX = 2 ** 31;
+
+/** `startIndex` (1-based, at most 2^31) and `count` of a list request, clamped (count at most 200). */
 export function listWindow(q: { startIndex?: number; count?: number }): { offset: number; count: number } {
-  const start = Math.max(1, Math.floor(q.startIndex ?? 1));
+  const start = Math.min(MAX_START_INDEX, Math.max(1, Math.floor(q.startIndex ?? 1)));
   const count = Math.min(200, Math.max(0, Math.floor(q.count ?? 100)));
   return { offset: start - 1, count };
 }
