@@ -166,4 +166,25 @@ describe('e2e: SCIM under attack', () => {
       expect(res.json()).toMatchObject({ Resources: [], itemsPerPage: 0 });
     }
   });
+
+  it('control characters are taken out of names (they reach the console, exports and the audit chain)', async () => {
+    const org = await createOrg(owner.browser, 'scim-ctl');
+    const scim = scimClient(c, await newToken(owner, org.id));
+    const res = await scim.post('/Users', {
+      ...userBody(uniqueEmail('scim-ctl')),
+      displayName: 'Ada\u001b[2J\u0007 Lovelace\u202e',
+      name: { givenName: 'A\u0008da', familyName: 'Love\r\nlace' },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toMatchObject({
+      displayName: 'Ada[2J Lovelace',
+      name: { givenName: 'Ada', familyName: 'Lovelace' },
+    });
+    const group = await scim.post('/Groups', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+      displayName: 'Eng\u001b[31m',
+    });
+    expect(group.statusCode, group.body).toBe(201);
+    expect(group.json()).toMatchObject({ displayName: 'Eng[31m' });
+  });
 });

@@ -7,6 +7,13 @@ export const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 export const LIST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 export const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
+// C0 and C1 controls, and the bidirectional overrides and isolates that reorder what a reader sees.
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** A name as people read it: control and direction-override characters taken out. */
+export const printable = (v: string): string => v.replace(UNPRINTABLE, '');
+
 /** `meta.version` of a row version: a weak ETag. */
 export const etagOf = (version: number) => `W/"${version}"`;
 

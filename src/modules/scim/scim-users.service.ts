@@ -18,6 +18,7 @@ import {
   filterToSql,
   LIST_SCHEMA,
   listWindow,
+  printable,
   USER_SCHEMA,
   type FilterColumns,
 } from './scim-resources.js';
@@ -60,13 +61,15 @@ const USER_FILTERS: FilterColumns = {
 
 const str = (v: unknown, max: number): string | null =>
   typeof v === 'string' && v.length > 0 ? v.slice(0, max) : null;
+/** A display name: {@link printable}, then as {@link str}. */
+const name = (v: unknown, max: number): string | null => str(typeof v === 'string' ? printable(v) : v, max);
 
 /** The SCIM attributes of a User body this service stores; 400 invalidValue when userName is missing. */
 export function userFields(body: unknown): repo.ScimUserFields {
   const b = (body ?? {}) as Record<string, unknown>;
   const userName = str(b.userName, 320);
   if (!userName) throw new ScimError(400, 'userName is required', 'invalidValue');
-  const name = (b.name ?? {}) as Record<string, unknown>;
+  const names = (b.name ?? {}) as Record<string, unknown>;
   const emails: ScimEmail[] = Array.isArray(b.emails)
     ? (b.emails as Record<string, unknown>[])
         .filter((e) => e && typeof e.value === 'string')
@@ -84,9 +87,9 @@ export function userFields(body: unknown): repo.ScimUserFields {
   return {
     user_name: userName,
     external_id: str(b.externalId, 512),
-    given_name: str(name.givenName, 200),
-    family_name: str(name.familyName, 200),
-    display_name: str(b.displayName, 400),
+    given_name: name(names.givenName, 200),
+    family_name: name(names.familyName, 200),
+    display_name: name(b.displayName, 400),
     emails,
     active,
   };
