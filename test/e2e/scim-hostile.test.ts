@@ -187,4 +187,26 @@ describe('e2e: SCIM under attack', () => {
     expect(group.statusCode, group.body).toBe(201);
     expect(group.json()).toMatchObject({ displayName: 'Eng[31m' });
   });
+
+  it('a PatchOp of thousands of operations is refused before it runs (it held the organization lock for seconds)', async () => {
+    const org = await createOrg(owner.browser, 'scim-ops');
+    const scim = scimClient(c, await newToken(owner, org.id));
+    const u = await scim.post('/Users', userBody(uniqueEmail('scim-ops')));
+    const id = u.json<{ id: string }>().id;
+    const Operations = Array.from({ length: 20000 }, () => ({
+      op: 'replace',
+      path: 'displayName',
+      value: 'x',
+    }));
+    const res = await scim.patch(`/Users/${id}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations,
+    });
+    expect(res.statusCode, res.body.slice(0, 200)).toBe(400);
+    const few = await scim.patch(`/Users/${id}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: Operations.slice(0, 100),
+    });
+    expect(few.statusCode, few.body).toBe(200);
+  });
 });

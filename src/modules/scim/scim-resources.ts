@@ -94,6 +94,9 @@ function normalizeValue(path: string | undefined, value: unknown): unknown {
   return value;
 }
 
+/** Far above what Okta and Entra ID send; tens of thousands kept the organization locked for seconds. */
+const MAX_PATCH_OPERATIONS = 1000;
+
 /**
  * Applies a SCIM PatchOp body to a resource (as `Schemas.User` or `Schemas.Group` would present it) with
  * scimmy's PatchOp, after normalizing what Entra ID sends; returns the patched resource.
@@ -106,6 +109,9 @@ export async function applyPatch(
   const b = body as { schemas?: unknown; Operations?: unknown };
   if (!b || !Array.isArray(b.Operations)) {
     throw new ScimError(400, 'a PatchOp body with Operations is required', 'invalidSyntax');
+  }
+  if (b.Operations.length > MAX_PATCH_OPERATIONS) {
+    throw new ScimError(400, `at most ${MAX_PATCH_OPERATIONS} operations per PatchOp`, 'invalidValue');
   }
   const operations = (b.Operations as Record<string, unknown>[]).map((o) => {
     const path = typeof o.path === 'string' ? o.path : undefined;
