@@ -316,6 +316,9 @@ describe('social sign-in: Google-like OpenID Connect', () => {
       (await x.b.get('/v1/auth/me')).json<{ user: { emailVerified: boolean } }>().user.emailVerified,
     ).toBe(true);
     expect((await earlier.get('/v1/auth/me')).statusCode).toBe(401);
+    // Nor does the password whoever typed the address chose: the owner sets one by a reset if they want one.
+    const again = new Browser(c);
+    expect((await again.post('/v1/auth/login', { email, password })).statusCode).toBe(401);
   }, 60_000);
 
   it('an identity linked while the address was unproven is dropped when the owner proves it (no pre-hijack)', async () => {

@@ -65,9 +65,11 @@ export function createAccountResolver(deps: AccountDeps) {
         // The provider proved the address: whoever signed in before (with a password set by someone who
         // merely typed the address) may not own it, exactly as a first verification link ends them.
         await markEmailVerified(trx, locked.id);
+        // Nor the password they chose: left set, it would keep signing them in to the account the owner now
+        // uses. The owner sets one by a password reset if they want one.
         await trx
           .updateTable('users')
-          .set({ credentials_changed_at: sql<Date>`now()` })
+          .set({ credentials_changed_at: sql<Date>`now()`, password_hash: null })
           .where('id', '=', locked.id)
           .execute();
         await revokeUserSessions(trx, locked.id);
