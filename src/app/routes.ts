@@ -160,6 +160,7 @@ export function registerRoutes(
     users: s.scim.users,
     groups: s.scim.groups,
     lookup: s.scim.lookup,
+    admitted: s.scim.admitted,
     recordEvent: s.scim.recordEvent,
     baseUrl: opts.publicUrl.replace(/\/+$/, ''),
     log: opts.log,

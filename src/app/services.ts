@@ -544,6 +544,15 @@ export function createServices(deps: {
         membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
       }),
       lookup: scimTokenLookup(tenancy.control.pool),
+      // The organization's lifecycle, as for an API key: suspended refuses, pending deletion reads only.
+      admitted: async (orgId: string, method: string) =>
+        admitByLifecycle(await organizationPolicies.get(orgId), {
+          method,
+          apiKey: true,
+          isPlatformAdmin: false,
+          allowWhenBillingSuspended: false,
+          allowWhenPendingDeletion: false,
+        }),
       recordEvent: createScimEventSink({ withTenant }),
     },
     organizationLifecycle: createOrganizationLifecycleService({

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SoftwareAuthenticator } from '../../src/modules/passkeys/passkeys.test-authenticator.js';
 import {
@@ -6,10 +7,12 @@ import {
   enrollTotp,
   logIn,
   ORIGIN,
+  rememberSecret,
   signUp,
   startApp,
   stopApp,
   tokenPair,
+  uniqueEmail,
   type E2eApp,
   type User,
 } from './helpers.js';
@@ -230,5 +233,27 @@ describe('e2e: passkeys (WebAuthn ceremonies with a software authenticator)', ()
     const { res } = await passkeySignIn(aliceKey);
     expect(res.statusCode).toBe(401);
     expect((await alice.browser.get('/v1/auth/passkeys')).json()).toEqual({ data: [], nextCursor: null });
+  });
+
+  it('an account whose address is unproven cannot add a passkey (it would outlive the owner proving it)', async () => {
+    const email = uniqueEmail('passkey-unproven');
+    const password = rememberSecret(`Pw-${randomBytes(12).toString('base64url')}-e2e`);
+    await c.services.auth.registerUser({ email, password }, { createPersonalOrganization: true });
+    const b = new Browser(c);
+    expect((await b.post('/v1/auth/login', { email, password })).statusCode).toBe(200);
+    const opts = await b.post('/v1/auth/passkeys/registration/options');
+    expect(opts.statusCode, opts.body).toBe(403);
+    expect(opts.json()).toMatchObject({ error: { code: 'PASSKEY_EMAIL_UNVERIFIED' } });
+    const verify = await b.post('/v1/auth/passkeys/registration/verify', {
+      response: {
+        id: 'eA',
+        rawId: 'eA',
+        type: 'public-key',
+        response: { clientDataJSON: 'eA', attestationObject: 'eA' },
+        clientExtensionResults: {},
+      },
+      name: 'Laptop',
+    });
+    expect(verify.statusCode, verify.body).toBe(403);
   });
 });

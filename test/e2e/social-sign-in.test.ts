@@ -316,5 +316,36 @@ describe('social sign-in: Google-like OpenID Connect', () => {
       (await x.b.get('/v1/auth/me')).json<{ user: { emailVerified: boolean } }>().user.emailVerified,
     ).toBe(true);
     expect((await earlier.get('/v1/auth/me')).statusCode).toBe(401);
+    // Nor does the password whoever typed the address chose: the owner sets one by a reset if they want one.
+    const again = new Browser(c);
+    expect((await again.post('/v1/auth/login', { email, password })).statusCode).toBe(401);
+  }, 60_000);
+
+  it('an identity linked while the address was unproven is dropped when the owner proves it (no pre-hijack)', async () => {
+    const email = uniqueEmail('social-prehijack-idp');
+    // Someone who merely typed the address at a provider that does not verify it.
+    const attacker = account({ email, email_verified: false });
+    const viaAcme = async () => {
+      const b = new Browser(c);
+      const start = await b.get('/v1/auth/social/oidc:acme-sso/start');
+      const flow = /sr_social=([^;]+)/.exec(String(start.headers['set-cookie']))![1]!;
+      const back = await signInAtIdp(String(start.headers.location), attacker, ACME_CALLBACK);
+      await b.get(back.slice(ORIGIN.length), { cookie: `sr_social=${flow}` });
+      return b;
+    };
+    const first = await viaAcme();
+    const me = await first.get('/v1/auth/me');
+    expect(me.statusCode, me.body).toBe(200);
+    const userId = me.json<{ user: { id: string } }>().user.id;
+    // The owner of the address signs in with a provider that verified it: the same account, now proven.
+    const owner = await throughProvider(account({ email, email_verified: true }));
+    expect((await complete(owner)).statusCode).toBe(303);
+    const ownerMe = (await owner.b.get('/v1/auth/me')).json<{ user: { id: string } }>();
+    expect(ownerMe.user.id).toBe(userId);
+    const ids = (await owner.b.get('/v1/auth/identities')).json<{ data: { provider: string }[] }>().data;
+    expect(ids.map((i) => i.provider)).toEqual(['google']);
+    // The unproven identity no longer signs in to the owner's account.
+    const again = await viaAcme();
+    expect((await again.get('/v1/auth/me')).statusCode).toBe(401);
   }, 60_000);
 });

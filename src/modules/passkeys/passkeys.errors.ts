@@ -5,7 +5,8 @@ export type PasskeyErrorCode =
   | 'PASSKEY_SIGN_IN_FAILED'
   | 'PASSKEY_NOT_FOUND'
   | 'PASSKEY_ALREADY_REGISTERED'
-  | 'PASSKEY_SESSION_REQUIRED';
+  | 'PASSKEY_SESSION_REQUIRED'
+  | 'PASSKEY_EMAIL_UNVERIFIED';
 
 const STATUS: Record<PasskeyErrorCode, number> = {
   // A registration response that does not verify (or whose challenge is unknown, used or expired).
@@ -17,6 +18,9 @@ const STATUS: Record<PasskeyErrorCode, number> = {
   PASSKEY_ALREADY_REGISTERED: 409,
   // Registration and the second factor need a browser session (not an API access token).
   PASSKEY_SESSION_REQUIRED: 403,
+  // An account whose address is unproven may have been opened by someone who merely typed it: a passkey
+  // it added would keep signing them in after the owner proves the address.
+  PASSKEY_EMAIL_UNVERIFIED: 403,
 };
 
 /** Errors of the passkeys module. Messages never contain challenges, keys or signatures. */
@@ -36,3 +40,6 @@ export const passkeyNotFound = () => new PasskeyError('PASSKEY_NOT_FOUND', 'pass
 
 export const sessionRequired = () =>
   new PasskeyError('PASSKEY_SESSION_REQUIRED', 'passkeys are managed from a signed-in browser session');
+
+export const emailUnverified = () =>
+  new PasskeyError('PASSKEY_EMAIL_UNVERIFIED', 'verify your email address before adding a passkey');

@@ -14,7 +14,7 @@ import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js
 import { User } from '../auth/auth.routes.js';
 import { checkCrossSiteRequest } from '../auth/csrf.js';
 import type { SessionService } from '../auth/sessions.service.js';
-import { sessionRequired } from './passkeys.errors.js';
+import { emailUnverified, sessionRequired } from './passkeys.errors.js';
 import type { Passkey, PasskeysService } from './passkeys.service.js';
 
 /** The cookie binding a passwordless sign-in's challenge to the browser that asked for it. */
@@ -99,6 +99,13 @@ function sessionOf(req: FastifyRequest): { userId: string; sessionId: string } {
   return { userId: userIdOf(req), sessionId };
 }
 
+/** The session of a request that adds a passkey: its account's address must be verified. */
+function registrantOf(req: FastifyRequest): { userId: string; sessionId: string } {
+  const who = sessionOf(req);
+  if (authenticated(req).emailVerified !== true) throw emailUnverified();
+  return who;
+}
+
 export interface PasskeysRoutesDeps {
   readonly passkeys: PasskeysService;
   readonly sessions: SessionService;
@@ -136,7 +143,7 @@ export function registerPasskeysRoutes(app: App, deps: PasskeysRoutesDeps): void
     },
     async (req, reply) => {
       noStore(reply);
-      return passkeys.registrationOptions(sessionOf(req));
+      return passkeys.registrationOptions(registrantOf(req));
     },
   );
 
@@ -156,7 +163,7 @@ export function registerPasskeysRoutes(app: App, deps: PasskeysRoutesDeps): void
       },
     },
     async (req, reply) => {
-      const created = await passkeys.verifyRegistration(sessionOf(req), {
+      const created = await passkeys.verifyRegistration(registrantOf(req), {
         response: req.body.response as unknown as RegistrationResponseJSON,
         name: req.body.name,
       });

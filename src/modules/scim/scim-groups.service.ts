@@ -17,6 +17,7 @@ import {
   GROUP_SCHEMA,
   LIST_SCHEMA,
   listWindow,
+  printable,
   type FilterColumns,
 } from './scim-resources.js';
 import type { ListQuery, ScimList, ScimResource } from './scim-users.service.js';
@@ -53,13 +54,14 @@ interface GroupFields {
 
 function groupFields(body: unknown): GroupFields {
   const b = (body ?? {}) as Record<string, unknown>;
-  if (typeof b.displayName !== 'string' || b.displayName.length === 0 || b.displayName.length > 400) {
+  const displayName = typeof b.displayName === 'string' ? printable(b.displayName) : '';
+  if (displayName.length === 0 || displayName.length > 400) {
     throw new ScimError(400, 'displayName is required', 'invalidValue');
   }
   const list = Array.isArray(b.members) ? (b.members as Record<string, unknown>[]) : [];
   const members = [...new Set(list.map((m) => (m && typeof m.value === 'string' ? m.value : '')))];
   return {
-    display_name: b.displayName,
+    display_name: displayName,
     external_id: typeof b.externalId === 'string' ? b.externalId.slice(0, 512) : null,
     members,
   };

@@ -4,7 +4,7 @@ import SCIMMY from 'scimmy';
 import type { Logger } from 'pino';
 import type { App } from '../../platform/http/server.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
-import { authenticateScim, type ScimTokenLookup } from './scim-auth.js';
+import { authenticateScim, type ScimAdmission, type ScimTokenLookup } from './scim-auth.js';
 import { ScimError } from './scim.errors.js';
 import { LIST_SCHEMA } from './scim-resources.js';
 import type { ScimGroupsService } from './scim-groups.service.js';
@@ -70,6 +70,7 @@ export function registerScimProtocolRoutes(
     users: ScimUsersService;
     groups: ScimGroupsService;
     lookup: ScimTokenLookup;
+    admitted: ScimAdmission;
     recordEvent: ScimEventSink;
     baseUrl: string;
     log: Logger;
@@ -83,7 +84,7 @@ export function registerScimProtocolRoutes(
       scim.getDefaultJsonParser('error', 'error'),
     );
     scim.addHook('onRequest', async (req) => {
-      req.scim = await authenticateScim(req, deps.lookup);
+      req.scim = await authenticateScim(req, deps.lookup, deps.admitted);
     });
     scim.addHook('onSend', async (_req, reply, payload) => {
       void reply.header('content-type', `${SCIM_MEDIA_TYPE}; charset=utf-8`);

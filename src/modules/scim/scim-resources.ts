@@ -7,6 +7,13 @@ export const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 export const LIST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 export const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
+// C0 and C1 controls, and the bidirectional overrides and isolates that reorder what a reader sees.
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** A name as people read it: control and direction-override characters taken out. */
+export const printable = (v: string): string => v.replace(UNPRINTABLE, '');
+
 /** `meta.version` of a row version: a weak ETag. */
 export const etagOf = (version: number) => `W/"${version}"`;
 
@@ -61,9 +68,12 @@ export function filterToSql(filter: string, columns: FilterColumns): RawBuilder<
   return ors.length === 0 ? sql<boolean>`true` : sql<boolean>`(${sql.join(ors, sql` or `)})`;
 }
 
-/** `startIndex` (1-based) and `count` of a list request, clamped (count at most 200). */
+/** Past any real directory; keeps the offset inside PostgreSQL's bigint (a larger one raised a 500). */
+const MAX_START_INDEX = 2 ** 31;
+
+/** `startIndex` (1-based, at most 2^31) and `count` of a list request, clamped (count at most 200). */
 export function listWindow(q: { startIndex?: number; count?: number }): { offset: number; count: number } {
-  const start = Math.max(1, Math.floor(q.startIndex ?? 1));
+  const start = Math.min(MAX_START_INDEX, Math.max(1, Math.floor(q.startIndex ?? 1)));
   const count = Math.min(200, Math.max(0, Math.floor(q.count ?? 100)));
   return { offset: start - 1, count };
 }
@@ -84,6 +94,9 @@ function normalizeValue(path: string | undefined, value: unknown): unknown {
   return value;
 }
 
+/** Far above what Okta and Entra ID send; tens of thousands kept the organization locked for seconds. */
+const MAX_PATCH_OPERATIONS = 1000;
+
 /**
  * Applies a SCIM PatchOp body to a resource (as `Schemas.User` or `Schemas.Group` would present it) with
  * scimmy's PatchOp, after normalizing what Entra ID sends; returns the patched resource.
@@ -96,6 +109,9 @@ export async function applyPatch(
   const b = body as { schemas?: unknown; Operations?: unknown };
   if (!b || !Array.isArray(b.Operations)) {
     throw new ScimError(400, 'a PatchOp body with Operations is required', 'invalidSyntax');
+  }
+  if (b.Operations.length > MAX_PATCH_OPERATIONS) {
+    throw new ScimError(400, `at most ${MAX_PATCH_OPERATIONS} operations per PatchOp`, 'invalidValue');
   }
   const operations = (b.Operations as Record<string, unknown>[]).map((o) => {
     const path = typeof o.path === 'string' ? o.path : undefined;

@@ -10,7 +10,7 @@ import { normalizeEmail } from '../auth/email-address.js';
 import * as members from '../memberships/memberships.repository.js';
 import * as repo from './scim-directory.repository.js';
 import { DEFAULT_ROLE, mappedRole } from './scim-group-roles.js';
-import { scimLastOwner, scimNotFound, ScimError } from './scim.errors.js';
+import { scimLastOwner, scimNotFound, scimOwnerOutranks, ScimError } from './scim.errors.js';
 import {
   applyPatch,
   checkIfMatch,
@@ -18,6 +18,7 @@ import {
   filterToSql,
   LIST_SCHEMA,
   listWindow,
+  printable,
   USER_SCHEMA,
   type FilterColumns,
 } from './scim-resources.js';
@@ -60,13 +61,15 @@ const USER_FILTERS: FilterColumns = {
 
 const str = (v: unknown, max: number): string | null =>
   typeof v === 'string' && v.length > 0 ? v.slice(0, max) : null;
+/** A display name: {@link printable}, then as {@link str}. */
+const name = (v: unknown, max: number): string | null => str(typeof v === 'string' ? printable(v) : v, max);
 
 /** The SCIM attributes of a User body this service stores; 400 invalidValue when userName is missing. */
 export function userFields(body: unknown): repo.ScimUserFields {
   const b = (body ?? {}) as Record<string, unknown>;
   const userName = str(b.userName, 320);
   if (!userName) throw new ScimError(400, 'userName is required', 'invalidValue');
-  const name = (b.name ?? {}) as Record<string, unknown>;
+  const names = (b.name ?? {}) as Record<string, unknown>;
   const emails: ScimEmail[] = Array.isArray(b.emails)
     ? (b.emails as Record<string, unknown>[])
         .filter((e) => e && typeof e.value === 'string')
@@ -84,9 +87,9 @@ export function userFields(body: unknown): repo.ScimUserFields {
   return {
     user_name: userName,
     external_id: str(b.externalId, 512),
-    given_name: str(name.givenName, 200),
-    family_name: str(name.familyName, 200),
-    display_name: str(b.displayName, 400),
+    given_name: name(names.givenName, 200),
+    family_name: name(names.familyName, 200),
+    display_name: name(b.displayName, 400),
     emails,
     active,
   };
@@ -160,9 +163,28 @@ export function createScimUsersService(deps: {
     await recordAudit(db, ctx, { action, target: { type: 'member', id: userId }, metadata: { role } });
   }
 
+  /** Whether the calling token was issued by a member who is an active owner now. */
+  async function tokenOfAnOwner(ctx: TenantCtx, db: TenantDb): Promise<boolean> {
+    const tokenId =
+      ctx.actor.kind === 'system' ? /^scim:([0-9a-f]{16})$/.exec(ctx.actor.name)?.[1] : undefined;
+    if (!tokenId) return false;
+    const token = await db
+      .selectFrom('scim_tokens')
+      .select('created_by_user_id')
+      .where('organization_id', '=', ctx.tenantId)
+      .where('token_id', '=', tokenId)
+      .executeTakeFirst();
+    if (!token?.created_by_user_id) return false;
+    const creator = await members.findAccess(db, ctx.tenantId, token.created_by_user_id);
+    return creator?.role === 'owner' && creator.status === 'active';
+  }
+
   async function revoke(ctx: TenantCtx, db: TenantDb, userId: string) {
     const access = await members.findAccess(db, ctx.tenantId, userId);
     if (!access) return;
+    // An owner is outranked by everyone else: only a token an owner issued removes one (an admin's token
+    // would otherwise remove the owners its admin cannot).
+    if (access.role === 'owner' && !(await tokenOfAnOwner(ctx, db))) throw scimOwnerOutranks();
     if (
       access.role === 'owner' &&
       access.status === 'active' &&

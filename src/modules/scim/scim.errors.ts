@@ -46,14 +46,28 @@ export const scimLastOwner = () =>
     'mutability',
   );
 
-export type ScimTokensErrorCode = 'SCIM_TOKEN_NOT_FOUND';
+export const scimOwnerOutranks = () =>
+  new ScimError(
+    400,
+    'this user is an owner: only a SCIM token issued by an owner deprovisions an owner',
+    'mutability',
+  );
+
+export type ScimTokensErrorCode = 'SCIM_TOKEN_NOT_FOUND' | 'SCIM_ESCALATION';
 
 /** Errors of the SCIM token management routes (`/v1/scim/*`, the usual error form). */
 export class ScimTokensError extends AppError<ScimTokensErrorCode> {
-  constructor(code: ScimTokensErrorCode, message: string) {
-    super(code, message, 404);
+  constructor(code: ScimTokensErrorCode, message: string, details?: Record<string, unknown>) {
+    super(code, message, code === 'SCIM_ESCALATION' ? 403 : 404, details);
   }
 }
+
+export const scimEscalation = (missing: string[]) =>
+  new ScimTokensError(
+    'SCIM_ESCALATION',
+    'a SCIM token and a group role mapping can give members any role up to admin: they need every permission of admin',
+    { missing },
+  );
 
 export const scimTokenNotFound = () => new ScimTokensError('SCIM_TOKEN_NOT_FOUND', 'SCIM token not found');
 

@@ -3,6 +3,9 @@ import type { App } from '../../platform/http/server.js';
 import { tenantCtx } from '../../platform/http/auth.js';
 import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
 import { parseIdempotencyKey } from '../../platform/idempotency.js';
+import { builtInRoles } from '../../platform/authz/roles.js';
+import type { FastifyRequest } from 'fastify';
+import { scimEscalation } from './scim.errors.js';
 import type { ScimGroupsService } from './scim-groups.service.js';
 import type { ScimTokensService } from './scim-tokens.service.js';
 
@@ -41,6 +44,17 @@ const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404
 const AUTH = { kind: 'tenant', permission: 'sso:manage' } as const;
 
 /**
+ * A SCIM token provisions and deprovisions members, and a group role mapping gives them roles up to admin:
+ * issuing either is refused to a caller who does not hold every permission of admin (`sso:manage` alone,
+ * in a custom role, would otherwise let its holder map a group to admin and provision themselves into it).
+ */
+function requireDirectoryAuthority(req: FastifyRequest): void {
+  const held = req.tenantPermissions ?? new Set();
+  const missing = builtInRoles.admin.filter((p) => !held.has(p));
+  if (missing.length > 0) throw scimEscalation(missing);
+}
+
+/**
  * `/v1/scim/tokens` and `/v1/scim/events`: an organization's SCIM tokens (create, rotate, revoke; the
  * secret is shown once) and its directory sync log. All need `sso:manage`.
  */
@@ -61,6 +75,7 @@ export function registerScimRoutes(
       },
     },
     async (req, reply) => {
+      requireDirectoryAuthority(req);
       const idempotencyKey = parseIdempotencyKey(req.headers['idempotency-key']);
       const { token, replayed } = await scimTokens.create(tenantCtx(req), { idempotencyKey });
       if (replayed) void reply.header('idempotent-replayed', 'true');
@@ -94,6 +109,7 @@ export function registerScimRoutes(
       },
     },
     async (req, reply) => {
+      requireDirectoryAuthority(req);
       const token = await scimTokens.rotate(tenantCtx(req), req.params.id);
       return reply.status(201).header('cache-control', 'no-store').send(token);
     },
@@ -155,6 +171,9 @@ export function registerScimRoutes(
         },
       },
     },
-    async (req) => scimGroups.setRole(tenantCtx(req), req.params.id, req.body.role),
+    async (req) => {
+      requireDirectoryAuthority(req);
+      return scimGroups.setRole(tenantCtx(req), req.params.id, req.body.role);
+    },
   );
 }

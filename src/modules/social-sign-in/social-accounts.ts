@@ -21,7 +21,7 @@ import {
 } from '../auth/users.repository.js';
 import { SocialError } from './social.errors.js';
 import type { ProviderProfile } from './social.providers.js';
-import { findIdentity, insertIdentity, touchIdentity } from './social.repository.js';
+import { deleteOtherIdentities, findIdentity, insertIdentity, touchIdentity } from './social.repository.js';
 
 export type AccountOutcome = 'signed_in' | 'linked' | 'created';
 
@@ -50,7 +50,7 @@ export function createAccountResolver(deps: AccountDeps) {
       if (!user) return undefined;
       const locked = await findUserById(trx, user.id, { forUpdate: true });
       if (!locked) return undefined;
-      await insertIdentity(trx, {
+      const linked = await insertIdentity(trx, {
         id: uuidv7(),
         user_id: locked.id,
         provider,
@@ -59,12 +59,17 @@ export function createAccountResolver(deps: AccountDeps) {
       });
       const first = locked.email_verified_at === null;
       if (first) {
+        // Nor may an identity linked while the address was unproven (a provider that did not verify it
+        // created the account): left linked, it would sign its holder in to the owner's account.
+        await deleteOtherIdentities(trx, locked.id, linked.id);
         // The provider proved the address: whoever signed in before (with a password set by someone who
         // merely typed the address) may not own it, exactly as a first verification link ends them.
         await markEmailVerified(trx, locked.id);
+        // Nor the password they chose: left set, it would keep signing them in to the account the owner now
+        // uses. The owner sets one by a password reset if they want one.
         await trx
           .updateTable('users')
-          .set({ credentials_changed_at: sql<Date>`now()` })
+          .set({ credentials_changed_at: sql<Date>`now()`, password_hash: null })
           .where('id', '=', locked.id)
           .execute();
         await revokeUserSessions(trx, locked.id);
