@@ -122,7 +122,9 @@ describe('OIDC sign-in (fake provider)', () => {
   const refusedWith = (res: { statusCode: number; headers: Record<string, unknown> }, code: string) => {
     expect(res.statusCode).toBe(302);
     expect(res.headers.location).toBe(`${ORIGIN}/sign-in?sso_error=${code}`);
-    expect(res.headers['set-cookie']).toBeUndefined();
+    expect(
+      [(res.headers['set-cookie'] as string | string[] | undefined) ?? []].flat().join('\n'),
+    ).not.toMatch(/sr_session=[^;]/);
   };
 
   it('signs a new user in: JIT user + active membership with the mapped role, session in the organization', async () => {
@@ -195,12 +197,63 @@ describe('OIDC sign-in (fake provider)', () => {
       idp.nextUser = { sub: `s-${email}`, email, email_verified: true };
       const b = new Browser(c);
       const cb = await toCallback(b, email);
-      expect((await b.get(cb)).headers.location).toBe(`${ORIGIN}/welcome`);
       const replay = new Browser(c);
+      replay.ssoFlow = b.ssoFlow; // even with the starting browser's flow cookie
+      expect((await b.get(cb)).headers.location).toBe(`${ORIGIN}/welcome`);
       refusedWith(await replay.get(cb), 'SSO_FLOW_INVALID');
     } finally {
       idp.allowCodeReplay = false;
     }
+  });
+
+  it('login CSRF: a flow started in one browser cannot be finished in another', async () => {
+    const email = `csrf-${randomBytes(3).toString('hex')}@${domain}`;
+    idp.nextUser = { sub: `s-${email}`, email, email_verified: true };
+    // The attacker starts a sign-in to their own account and has the victim's browser open the callback.
+    const attacker = new Browser(c);
+    const cb = await toCallback(attacker, email);
+    expect(attacker.ssoFlow).not.toBeNull();
+    const victim = new Browser(c);
+    const res = await victim.get(cb);
+    refusedWith(res, 'SSO_FLOW_INVALID');
+    expect(victim.cookie).toBeNull();
+    // A forged flow cookie does not help either.
+    victim.ssoFlow = 'y'.repeat(43);
+    refusedWith(await victim.get(cb), 'SSO_FLOW_INVALID');
+    expect(victim.cookie).toBeNull();
+  });
+
+  it('the flow cookie: HttpOnly, SameSite=Lax, only under /v1/auth/sso', async () => {
+    const email = `fc-${randomBytes(3).toString('hex')}@${domain}`;
+    const d = await new Browser(c).post('/v1/auth/sso/discover', { email });
+    const line = String(d.headers['set-cookie']);
+    expect(line).toMatch(/^sr_sso=[A-Za-z0-9_-]{43};/);
+    expect(line).toMatch(/HttpOnly/i);
+    expect(line).toMatch(/SameSite=Lax/i);
+    expect(line).toMatch(/Path=\/v1\/auth\/sso(;|$)/);
+  });
+
+  it('discovery and start are throttled per client address', async () => {
+    const from = (remoteAddress: string, url: string, payload?: object) =>
+      c.app.inject({
+        method: payload ? 'POST' : 'GET',
+        url,
+        remoteAddress,
+        headers: { origin: ORIGIN },
+        ...(payload ? { payload } : {}),
+      });
+    const email = `t-${randomBytes(3).toString('hex')}@${domain}`;
+    for (let i = 0; i < 30; i++) {
+      const r = await from('203.0.113.9', '/v1/auth/sso/discover', { email });
+      expect(r.statusCode, r.body).toBe(200);
+    }
+    const over = await from('203.0.113.9', '/v1/auth/sso/discover', { email });
+    expect(over.statusCode).toBe(429);
+    expect(over.json()).toMatchObject({ error: { code: 'AUTH_THROTTLED' } });
+    expect(over.headers['retry-after']).toBeDefined();
+    expect((await from('203.0.113.9', `/v1/auth/sso/start?organization=${org.slug}`)).statusCode).toBe(429);
+    // Another address has its own budget.
+    expect((await from('203.0.113.10', '/v1/auth/sso/discover', { email })).statusCode).toBe(200);
   });
 
   it('refuses a callback with a bad or absent state', async () => {

@@ -45,6 +45,14 @@ export interface SsoSignInDeps {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
+/**
+ * The key a flow is stored under: the hash of its state AND of the random value of the browser that
+ * started it (the `sr_sso` cookie). A state presented by another browser (login CSRF: an attacker starts
+ * a sign-in, then has the victim's browser finish it) finds no flow.
+ */
+const flowKey = (flowId: string, browserToken: string) => sha256(`${flowId}.${browserToken}`);
+const validToken = (t: unknown): t is string => typeof t === 'string' && t.length >= 20 && t.length <= 100;
+
 /** A same-origin path to land on after the sign-in ('/' for anything else). */
 export function safeReturnTo(raw: string | undefined | null): string {
   if (!raw || !raw.startsWith('/') || raw.startsWith('//') || raw.includes('\\') || raw.length > 1000)
@@ -137,11 +145,12 @@ export function createSsoSignIn(deps: SsoSignInDeps) {
     });
   }
 
-  async function consumeFlow(flowId: string) {
-    if (typeof flowId !== 'string' || flowId.length < 20 || flowId.length > 100) return null;
+  /** Takes a flow once; only with the browser value of the browser that started it. */
+  async function consumeFlow(flowId: string, browserToken: string | null) {
+    if (!validToken(flowId) || !validToken(browserToken)) return null;
     const row = await db
       .deleteFrom('sso_flows')
-      .where('state_hash', '=', sha256(flowId))
+      .where('state_hash', '=', flowKey(flowId, browserToken))
       .returningAll()
       .executeTakeFirst();
     if (!row || row.expires_at.getTime() <= Date.now()) return null;
@@ -154,8 +163,14 @@ export function createSsoSignIn(deps: SsoSignInDeps) {
     };
   }
 
-  /** Starts an SP-initiated sign-in with an active connection: the flow row, then the IdP's URL. */
-  async function start(connectionId: string, returnTo: string): Promise<{ redirectUrl: string }> {
+  /**
+   * Starts an SP-initiated sign-in with an active connection: the flow row, then the IdP's URL, and the
+   * random value the caller sets in the starting browser's cookie (the flow is found only with it).
+   */
+  async function start(
+    connectionId: string,
+    returnTo: string,
+  ): Promise<{ redirectUrl: string; browserToken: string; kind: SsoConnectionForSignIn['kind'] }> {
     const connection = await connectionForSignIn(connectionId);
     const protocol = connection && deps.protocols.get(connection.kind);
     if (!connection || !protocol) {
@@ -167,6 +182,7 @@ export function createSsoSignIn(deps: SsoSignInDeps) {
       codeVerifier: randomBytes(48).toString('base64url'),
       returnTo: safeReturnTo(returnTo),
     };
+    const browserToken = randomBytes(32).toString('base64url');
     await db
       .deleteFrom('sso_flows')
       .where('expires_at', '<', new Date(Date.now() - FLOW_TTL_MS))
@@ -174,7 +190,7 @@ export function createSsoSignIn(deps: SsoSignInDeps) {
     await db
       .insertInto('sso_flows')
       .values({
-        state_hash: sha256(flow.flowId),
+        state_hash: flowKey(flow.flowId, browserToken),
         connection_id: connection.id,
         nonce: flow.nonce,
         code_verifier: flow.codeVerifier,
@@ -182,7 +198,8 @@ export function createSsoSignIn(deps: SsoSignInDeps) {
         expires_at: new Date(Date.now() + FLOW_TTL_MS),
       })
       .execute();
-    return protocol.startSignIn(connection, flow);
+    const { redirectUrl } = await protocol.startSignIn(connection, flow);
+    return { redirectUrl, browserToken, kind: connection.kind };
   }
 
   /** Where to send an address: its verified domain's organization's active connection. */
