@@ -53,10 +53,14 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
 const flowKey = (flowId: string, browserToken: string) => sha256(`${flowId}.${browserToken}`);
 const validToken = (t: unknown): t is string => typeof t === 'string' && t.length >= 20 && t.length <= 100;
 
-/** A same-origin path to land on after the sign-in ('/' for anything else). */
+/**
+ * A same-origin path to land on after the sign-in ('/' for anything else). Printable ASCII only: browsers
+ * drop tabs and newlines from a URL, so `/<TAB>/evil.example` would become `//evil.example` (another
+ * host) once the browser follows a relative redirect.
+ */
 export function safeReturnTo(raw: string | undefined | null): string {
-  if (!raw || !raw.startsWith('/') || raw.startsWith('//') || raw.includes('\\') || raw.length > 1000)
-    return '/';
+  if (!raw || !raw.startsWith('/') || raw.startsWith('//') || raw.length > 1000) return '/';
+  if (!/^\/[\x21-\x7e]*$/.test(raw) || raw.includes('\\')) return '/';
   return raw;
 }
 
