@@ -22,6 +22,7 @@ import type {
 } from './sso.contract.js';
 import * as repo from './sso.repository.js';
 import { SsoError } from './sso.errors.js';
+import type { SeatCheck } from '../plans/seats.js';
 
 /** How long a started sign-in may take at the IdP. */
 export const FLOW_TTL_MS = 10 * 60_000;
@@ -40,6 +41,8 @@ export interface SsoSignInDeps {
   ) => Promise<readonly Permission[] | null>;
   /** After a membership was created or changed (the membership cache of every instance). */
   readonly membershipChanged: (orgId: string, userId: string) => void;
+  /** The plan's seat limit (src/modules/plans/seats.ts): JIT takes a seat as an invitation does. */
+  readonly seats?: SeatCheck;
   readonly log?: Logger;
 }
 
@@ -294,6 +297,18 @@ export function createSsoSignIn(deps: SsoSignInDeps) {
       const membership = await repo.findMembership(tdb, org, userId);
       let membershipChanged = false;
       if (!membership || membership.status !== 'active') {
+        // A new member, as by an invitation: under the organization lock, only while the organization is
+        // active (not suspended or pending deletion), and only with a free seat of its plan.
+        const o = await tdb
+          .selectFrom('organizations')
+          .select('lifecycle_state')
+          .where('id', '=', org)
+          .forNoKeyUpdate()
+          .executeTakeFirst();
+        if (o?.lifecycle_state !== 'active') {
+          throw new SsoError('SSO_ORGANIZATION_UNAVAILABLE', 'this organization accepts no new members');
+        }
+        await deps.seats?.beforeInvite(tdb, org);
         await repo.upsertMembership(tdb, org, userId, role);
         membershipChanged = true;
         await recordAudit(tdb, ctx, {

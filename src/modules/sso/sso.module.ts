@@ -14,6 +14,7 @@ import { createDomainsService, type TxtResolver } from './domains.service.js';
 import { ssoProtocols, type SsoProtocol } from './sso.contract.js';
 import { fetchMetadata } from './metadata-fetch.js';
 import { createThrottle } from '../auth/throttle.js';
+import type { SeatCheck } from '../plans/seats.js';
 
 /**
  * Discovery and the start of a sign-in, per client address: each answers whether an address's domain
@@ -42,6 +43,7 @@ export function createSsoModule(deps: {
   sealer: TenantSealer;
   rolePermissions: (db: TenantDb, org: string, role: string) => Promise<readonly Permission[] | null>;
   membershipChanged: (orgId: string, userId: string) => void;
+  seats?: SeatCheck;
   publicUrl: string;
   options?: SsoOptions;
   log?: Logger;
@@ -60,6 +62,7 @@ export function createSsoModule(deps: {
     protocols: ssoProtocols([oidc.protocol, ...(deps.options?.protocols ?? [])]),
     rolePermissions: deps.rolePermissions,
     membershipChanged: deps.membershipChanged,
+    ...(deps.seats ? { seats: deps.seats } : {}),
     ...(deps.log ? { log: deps.log } : {}),
   });
   const connections = createConnectionsService({
