@@ -177,6 +177,8 @@ export function registerRoutes(
     privileged: s.sso.privileged,
     consoleUrl: opts.publicUrl,
     checkCrossSite: (req) => checkCrossSiteRequest(req, allowedOrigins),
+    startThrottle: s.sso.startThrottle,
+    secureCookies: opts.secureCookies,
   });
   s.saml.registerRoutes(app);
   registerGdprRoutes(app, {

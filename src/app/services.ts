@@ -440,6 +440,7 @@ export function createServices(deps: {
       sealer: tenantSealer,
       rolePermissions: rolePermissionsIn,
       membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
+      seats: seatCheck,
       publicUrl: opts.publicUrl,
       options: { ...opts.sso, protocols: [...(opts.sso?.protocols ?? []), saml.protocol] },
       log: opts.log,

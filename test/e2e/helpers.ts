@@ -84,6 +84,8 @@ export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 /** A browser: sends the allowed Origin, keeps the `sr_session` cookie the server sets. */
 export class Browser {
   cookie: string | null = null;
+  /** The SSO flow cookie (`sr_sso`) this browser holds, sent with the session cookie. */
+  ssoFlow: string | null = null;
   constructor(readonly c: E2eApp) {}
 
   async req(
@@ -96,7 +98,7 @@ export class Browser {
       method,
       url,
       payload: payload as string | object | undefined,
-      headers: { origin: ORIGIN, ...(this.cookie ? { cookie: this.cookie } : {}), ...headers },
+      headers: { origin: ORIGIN, ...this.cookieHeader(), ...headers },
     });
     this.take(res);
     return res;
@@ -117,9 +119,16 @@ export class Browser {
     return b;
   }
 
+  private cookieHeader(): { cookie?: string } {
+    const all = [this.cookie, this.ssoFlow ? `sr_sso=${this.ssoFlow}` : null].filter(Boolean);
+    return all.length ? { cookie: all.join('; ') } : {};
+  }
+
   private take(res: Response): void {
     const raw = res.headers['set-cookie'];
     for (const line of raw === undefined ? [] : [raw].flat()) {
+      const flow = /^sr_sso=([^;]*)/.exec(line);
+      if (flow) this.ssoFlow = flow[1] === '' || /max-age=0(?:;|$)/i.test(line) ? null : flow[1]!;
       const m = /^sr_session=([^;]*)/.exec(line);
       if (!m) continue;
       const cleared = m[1] === '' || /max-age=0(?:;|$)/i.test(line);

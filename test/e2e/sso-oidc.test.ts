@@ -20,7 +20,7 @@ import { startFakeIdp, type FakeIdp, type Tamper } from '../support/oidc-fake-id
 import pg from 'pg';
 import { systemCtx } from '../../src/platform/tenancy/context.js';
 import { recheckVerifiedDomains } from '../../src/modules/sso/domain-recheck.js';
-import { testDb } from '../support/tenancy.js';
+import { connect, testDb } from '../support/tenancy.js';
 
 const txt = new Map<string, string>();
 const resolveTxt = async (name: string) => {
@@ -63,6 +63,10 @@ describe('OIDC sign-in (fake provider)', () => {
     domain = `acme-${randomBytes(4).toString('hex')}.test`;
     owner = await signUpAs(c, `owner@${domain}`);
     org = await createOrg(owner.browser, 'sso');
+    // JIT takes seats: the organization is on the plan without a seat limit (the limit: its own test).
+    const su = await connect(testDb().adminUrl);
+    await su.query(`update organizations set plan = 'enterprise' where id = $1`, [org.id]);
+    await su.end();
     const verified = await verifyDomain(owner.browser, org.id, domain);
     expect(verified.statusCode, verified.body).toBe(200);
     expect(verified.json()).toMatchObject({ domain, status: 'verified' });
@@ -122,7 +126,9 @@ describe('OIDC sign-in (fake provider)', () => {
   const refusedWith = (res: { statusCode: number; headers: Record<string, unknown> }, code: string) => {
     expect(res.statusCode).toBe(302);
     expect(res.headers.location).toBe(`${ORIGIN}/sign-in?sso_error=${code}`);
-    expect(res.headers['set-cookie']).toBeUndefined();
+    expect(
+      [(res.headers['set-cookie'] as string | string[] | undefined) ?? []].flat().join('\n'),
+    ).not.toMatch(/sr_session=[^;]/);
   };
 
   it('signs a new user in: JIT user + active membership with the mapped role, session in the organization', async () => {
@@ -195,11 +201,118 @@ describe('OIDC sign-in (fake provider)', () => {
       idp.nextUser = { sub: `s-${email}`, email, email_verified: true };
       const b = new Browser(c);
       const cb = await toCallback(b, email);
-      expect((await b.get(cb)).headers.location).toBe(`${ORIGIN}/welcome`);
       const replay = new Browser(c);
+      replay.ssoFlow = b.ssoFlow; // even with the starting browser's flow cookie
+      expect((await b.get(cb)).headers.location).toBe(`${ORIGIN}/welcome`);
       refusedWith(await replay.get(cb), 'SSO_FLOW_INVALID');
     } finally {
       idp.allowCodeReplay = false;
+    }
+  });
+
+  it('login CSRF: a flow started in one browser cannot be finished in another', async () => {
+    const email = `csrf-${randomBytes(3).toString('hex')}@${domain}`;
+    idp.nextUser = { sub: `s-${email}`, email, email_verified: true };
+    // The attacker starts a sign-in to their own account and has the victim's browser open the callback.
+    const attacker = new Browser(c);
+    const cb = await toCallback(attacker, email);
+    expect(attacker.ssoFlow).not.toBeNull();
+    const victim = new Browser(c);
+    const res = await victim.get(cb);
+    refusedWith(res, 'SSO_FLOW_INVALID');
+    expect(victim.cookie).toBeNull();
+    // A forged flow cookie does not help either.
+    victim.ssoFlow = 'y'.repeat(43);
+    refusedWith(await victim.get(cb), 'SSO_FLOW_INVALID');
+    expect(victim.cookie).toBeNull();
+  });
+
+  it('the flow cookie: HttpOnly, SameSite=Lax, only under /v1/auth/sso', async () => {
+    const email = `fc-${randomBytes(3).toString('hex')}@${domain}`;
+    const d = await new Browser(c).post('/v1/auth/sso/discover', { email });
+    const line = String(d.headers['set-cookie']);
+    expect(line).toMatch(/^sr_sso=[A-Za-z0-9_-]{43};/);
+    expect(line).toMatch(/HttpOnly/i);
+    expect(line).toMatch(/SameSite=Lax/i);
+    expect(line).toMatch(/Path=\/v1\/auth\/sso(;|$)/);
+  });
+
+  it('discovery and start are throttled per client address', async () => {
+    const from = (remoteAddress: string, url: string, payload?: object) =>
+      c.app.inject({
+        method: payload ? 'POST' : 'GET',
+        url,
+        remoteAddress,
+        headers: { origin: ORIGIN },
+        ...(payload ? { payload } : {}),
+      });
+    const email = `t-${randomBytes(3).toString('hex')}@${domain}`;
+    for (let i = 0; i < 30; i++) {
+      const r = await from('203.0.113.9', '/v1/auth/sso/discover', { email });
+      expect(r.statusCode, r.body).toBe(200);
+    }
+    const over = await from('203.0.113.9', '/v1/auth/sso/discover', { email });
+    expect(over.statusCode).toBe(429);
+    expect(over.json()).toMatchObject({ error: { code: 'AUTH_THROTTLED' } });
+    expect(over.headers['retry-after']).toBeDefined();
+    expect((await from('203.0.113.9', `/v1/auth/sso/start?organization=${org.slug}`)).statusCode).toBe(429);
+    // Another address has its own budget.
+    expect((await from('203.0.113.10', '/v1/auth/sso/discover', { email })).statusCode).toBe(200);
+  });
+
+  it('JIT takes a seat like an invitation: refused at the seat limit, and while the organization is suspended', async () => {
+    const su = await connect(testDb().adminUrl);
+    const plan = `sso-seats-${randomBytes(3).toString('hex')}`;
+    const before = (
+      await su.query<{ plan: string }>('select plan from organizations where id = $1', [org.id])
+    ).rows[0]!.plan;
+    try {
+      // A plan whose every seat is in use.
+      await su.query(
+        `insert into plans (key, name, seat_limit, quotas, price, entitlements, public)
+         select $1, 'Seats', (select count(*) from memberships where organization_id = $2 and status = 'active')::int,
+                quotas, price, entitlements, false from plans where key = $3`,
+        [plan, org.id, before],
+      );
+      await su.query('update organizations set plan = $1 where id = $2', [plan, org.id]);
+      const e1 = `seat-${randomBytes(3).toString('hex')}@${domain}`;
+      const full = await signIn({ sub: `s-${e1}`, email: e1 });
+      refusedWith(full.res, 'SEAT_LIMIT_REACHED');
+      expect(full.b.cookie).toBeNull();
+      await su.query('update organizations set plan = $1 where id = $2', [before, org.id]);
+
+      // Suspended between the start and the callback (discovery already refuses a suspended organization).
+      const e2 = `susp-${randomBytes(3).toString('hex')}@${domain}`;
+      idp.nextUser = { sub: `s-${e2}`, email: e2, email_verified: true };
+      const b2 = new Browser(c);
+      const cb = await toCallback(b2, e2);
+      await su.query(
+        `update organizations set lifecycle_state = 'suspended', suspension_reason = 'admin', suspended_at = now()
+         where id = $1`,
+        [org.id],
+      );
+      c.services.organizationPolicies.invalidate(org.id);
+      refusedWith(await b2.get(cb), 'SSO_ORGANIZATION_UNAVAILABLE');
+      expect(b2.cookie).toBeNull();
+      const m = await c.tenancy.withTenant(org.id, (db) =>
+        db
+          .selectFrom('memberships')
+          .innerJoin('users', 'users.id', 'memberships.user_id')
+          .select('memberships.status')
+          .where('memberships.organization_id', '=', org.id)
+          .where('users.email_normalized', 'in', [e1, e2])
+          .execute(),
+      );
+      expect(m).toEqual([]);
+    } finally {
+      await su.query(
+        `update organizations set plan = $1, lifecycle_state = 'active', suspension_reason = null, suspended_at = null
+         where id = $2`,
+        [before, org.id],
+      );
+      c.services.organizationPolicies.invalidate(org.id);
+      await su.query('delete from plans where key = $1', [plan]);
+      await su.end();
     }
   });
 

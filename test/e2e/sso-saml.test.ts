@@ -159,7 +159,32 @@ describe('SAML sign-in end to end', () => {
     // The same response again: refused, no new session.
     const again = await post(new Browser(c), connA, xml, relayState);
     expect(again.statusCode).toBe(401);
-    expect(again.headers['set-cookie']).toBeUndefined();
+    expect([again.headers['set-cookie'] ?? []].flat().join('\n')).not.toMatch(/sr_session=[^;]/);
+  });
+
+  it('login CSRF: a response to a flow another browser started signs nobody in', async () => {
+    const email = `csrf-${randomBytes(3).toString('hex')}@${domainA}`;
+    const attacker = new Browser(c);
+    const { requestId, relayState } = await start(attacker, email);
+    const flowLine = String(
+      (await new Browser(c).post('/v1/auth/sso/discover', { email })).headers['set-cookie'],
+    );
+    // SAML comes back with a cross-site POST: the flow cookie must be SameSite=None; Secure to arrive.
+    expect(flowLine).toMatch(/SameSite=None/i);
+    expect(flowLine).toMatch(/Secure/i);
+    expect(flowLine).toMatch(/HttpOnly/i);
+    const xml = buildResponseXml({
+      keys,
+      acsUrl: acsUrl(connA),
+      audience: audience(connA),
+      inResponseTo: requestId,
+      nameId: email,
+    });
+    // The attacker's signed response, auto-posted from the victim's browser (no flow cookie).
+    const victim = new Browser(c);
+    const res = await post(victim, connA, xml, relayState);
+    expect(res.statusCode).toBe(401);
+    expect(victim.cookie).toBeNull();
   });
 
   it('A’s IdP vouching for an address of B’s verified domain signs nobody into B', async () => {

@@ -1,3 +1,6 @@
+import { createAddressPolicy } from '../webhooks/address-policy.js';
+import { guardedFetch } from './guarded-fetch.js';
+import { AddressRefusedError } from '../webhooks/webhook-http.js';
 import * as client from 'openid-client';
 import type { SsoConnectionForSignIn, SsoFlowStart, SsoProfile, SsoProtocol } from './sso.contract.js';
 import { SsoError } from './sso.errors.js';
@@ -22,6 +25,9 @@ export interface OidcDiscoveryReport {
   scopesSupported: string[];
   idTokenSigningAlgs: string[];
 }
+
+/** The issuer and the endpoints its discovery names: public addresses only (SSRF). */
+const ssrfPolicy = createAddressPolicy();
 
 /**
  * OIDC relying party (openid-client): authorization code flow with PKCE (S256), state and nonce. The
@@ -57,6 +63,8 @@ export function createOidcProtocol(opts: OidcProtocolOptions) {
             client.enableNonRepudiationChecks,
             ...(opts.allowHttpIssuers ? [client.allowInsecureRequests] : []),
           ],
+          // Public addresses only (SSRF), except with http issuers allowed (development and tests).
+          ...(opts.allowHttpIssuers ? {} : { [client.customFetch]: guardedFetch(ssrfPolicy) }),
         },
       );
     } catch (err) {
@@ -148,6 +156,8 @@ export function createOidcProtocol(opts: OidcProtocolOptions) {
 /** An error's message without anything of the request (no tokens, no codes). */
 function describe(err: unknown): string {
   if (!(err instanceof Error)) return 'unknown error';
+  // openid-client wraps what its fetch threw: an address refusal is worth naming.
+  if (err.cause instanceof AddressRefusedError) return `refused: ${err.cause.message}`.slice(0, 300);
   const code = (err as Error & { code?: unknown }).code;
   return (typeof code === 'string' ? `${code}: ${err.message}` : err.message).slice(0, 300);
 }

@@ -9,6 +9,8 @@ import type { SsoSignInService } from './sso-sign-in.js';
 import type { OidcProtocol } from './oidc.protocol.js';
 import { OIDC_CALLBACK_PATH } from './oidc.protocol.js';
 import { SsoError, flowInvalid } from './sso.errors.js';
+import { ssoFlowCookie, ssoFlowToken } from './flow-cookie.js';
+import { clientAddress, type Throttle } from '../auth/throttle.js';
 
 export interface SsoAuthRoutesDeps {
   readonly signIn: SsoSignInService;
@@ -19,6 +21,9 @@ export interface SsoAuthRoutesDeps {
   readonly consoleUrl: string;
   /** The same-site request check of the other sign-in routes. */
   readonly checkCrossSite: (req: FastifyRequest) => void;
+  /** Per client address: discovery and the start of a sign-in. */
+  readonly startThrottle: Throttle;
+  readonly secureCookies: boolean;
 }
 
 const publicAuth = (reason: string) => ({ auth: { kind: 'public' as const, reason } });
@@ -39,6 +44,12 @@ export function registerSsoAuthRoutes(app: App, deps: SsoAuthRoutesDeps): void {
   const { signIn, oidc, sessions } = deps;
   const base = deps.consoleUrl.replace(/\/+$/, '');
   const failed = (code: string) => `${base}/sign-in?sso_error=${encodeURIComponent(code)}`;
+  /** Starts a flow and binds it to this browser (the flow cookie, see flow-cookie.ts). */
+  const startBound = async (reply: { header(k: string, v: string): unknown }, id: string, to?: string) => {
+    const { redirectUrl, browserToken, kind } = await signIn.start(id, to ?? '/');
+    void reply.header('set-cookie', ssoFlowCookie(browserToken, { kind, secure: deps.secureCookies }));
+    return redirectUrl;
+  };
 
   app.post(
     '/v1/auth/sso/discover',
@@ -60,10 +71,11 @@ export function registerSsoAuthRoutes(app: App, deps: SsoAuthRoutesDeps): void {
     },
     async (req, reply) => {
       deps.checkCrossSite(req);
+      deps.startThrottle.acquire([clientAddress(req.ip)]);
       const found = await signIn.discover(req.body.email);
       if (!found)
         throw new SsoError('SSO_NOT_CONFIGURED', 'no single sign-on is configured for this address');
-      const { redirectUrl } = await signIn.start(found.connectionId, req.body.returnTo ?? '/');
+      const redirectUrl = await startBound(reply, found.connectionId, req.body.returnTo);
       void reply.header('cache-control', 'no-store');
       return { redirectUrl };
     },
@@ -89,13 +101,14 @@ export function registerSsoAuthRoutes(app: App, deps: SsoAuthRoutesDeps): void {
       },
     },
     async (req, reply) => {
+      deps.startThrottle.acquire([clientAddress(req.ip)]);
       let connectionId = req.query.connection ?? null;
       if (!connectionId && req.query.organization) {
         const found = await deps.privileged.discover({ slug: req.query.organization });
         connectionId = found?.connectionId ?? null;
       }
       if (!connectionId) throw new SsoError('SSO_NOT_CONFIGURED', 'no single sign-on is configured here');
-      const { redirectUrl } = await signIn.start(connectionId, req.query.returnTo ?? '/');
+      const redirectUrl = await startBound(reply, connectionId, req.query.returnTo);
       return reply.header('cache-control', 'no-store').redirect(redirectUrl, 302);
     },
   );
@@ -122,9 +135,13 @@ export function registerSsoAuthRoutes(app: App, deps: SsoAuthRoutesDeps): void {
     },
     async (req, reply) => {
       void reply.header('cache-control', 'no-store');
+      // The flow cookie is single-use too: cleared whatever the outcome.
+      const clearFlow = ssoFlowCookie('', { kind: 'oidc', secure: deps.secureCookies, clear: true });
       try {
-        // The flow is consumed first, whatever follows: a state (and with it the code) works once.
-        const flow = req.query.state ? await signIn.consumeFlow(req.query.state) : null;
+        // The flow is consumed first, whatever follows: a state (and with it the code) works once, and
+        // only in the browser that started it (its flow cookie).
+        const browserToken = ssoFlowToken(req.headers.cookie);
+        const flow = req.query.state ? await signIn.consumeFlow(req.query.state, browserToken) : null;
         if (!flow) throw flowInvalid();
         const connection = await signIn.connectionForSignIn(flow.connectionId);
         if (!connection || connection.kind !== 'oidc') throw flowInvalid();
@@ -134,7 +151,7 @@ export function registerSsoAuthRoutes(app: App, deps: SsoAuthRoutesDeps): void {
         const query = req.url.slice(req.url.indexOf('?') + 1);
         const profile = await oidc.finish(connection, flow, query);
         const r = await signIn.complete(profile, meta(req));
-        void reply.header('set-cookie', sessions.cookie(r.token, r));
+        void reply.header('set-cookie', [clearFlow, sessions.cookie(r.token, r)]);
         return reply.redirect(`${base}${flow.returnTo}`, 302);
       } catch (err) {
         const code = err instanceof AppError ? String(err.code as unknown) : 'SSO_FAILED';
@@ -143,6 +160,7 @@ export function registerSsoAuthRoutes(app: App, deps: SsoAuthRoutesDeps): void {
           'sso sign-in refused',
         );
         if (!(err instanceof AppError)) req.log.error({ err }, 'sso sign-in failed');
+        void reply.header('set-cookie', clearFlow);
         return reply.redirect(failed(code), 302);
       }
     },

@@ -22,6 +22,7 @@ import type {
 } from './sso.contract.js';
 import * as repo from './sso.repository.js';
 import { SsoError } from './sso.errors.js';
+import type { SeatCheck } from '../plans/seats.js';
 
 /** How long a started sign-in may take at the IdP. */
 export const FLOW_TTL_MS = 10 * 60_000;
@@ -40,15 +41,29 @@ export interface SsoSignInDeps {
   ) => Promise<readonly Permission[] | null>;
   /** After a membership was created or changed (the membership cache of every instance). */
   readonly membershipChanged: (orgId: string, userId: string) => void;
+  /** The plan's seat limit (src/modules/plans/seats.ts): JIT takes a seat as an invitation does. */
+  readonly seats?: SeatCheck;
   readonly log?: Logger;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
-/** A same-origin path to land on after the sign-in ('/' for anything else). */
+/**
+ * The key a flow is stored under: the hash of its state AND of the random value of the browser that
+ * started it (the `sr_sso` cookie). A state presented by another browser (login CSRF: an attacker starts
+ * a sign-in, then has the victim's browser finish it) finds no flow.
+ */
+const flowKey = (flowId: string, browserToken: string) => sha256(`${flowId}.${browserToken}`);
+const validToken = (t: unknown): t is string => typeof t === 'string' && t.length >= 20 && t.length <= 100;
+
+/**
+ * A same-origin path to land on after the sign-in ('/' for anything else). Printable ASCII only: browsers
+ * drop tabs and newlines from a URL, so `/<TAB>/evil.example` would become `//evil.example` (another
+ * host) once the browser follows a relative redirect.
+ */
 export function safeReturnTo(raw: string | undefined | null): string {
-  if (!raw || !raw.startsWith('/') || raw.startsWith('//') || raw.includes('\\') || raw.length > 1000)
-    return '/';
+  if (!raw || !raw.startsWith('/') || raw.startsWith('//') || raw.length > 1000) return '/';
+  if (!/^\/[\x21-\x7e]*$/.test(raw) || raw.includes('\\')) return '/';
   return raw;
 }
 
@@ -137,11 +152,12 @@ export function createSsoSignIn(deps: SsoSignInDeps) {
     });
   }
 
-  async function consumeFlow(flowId: string) {
-    if (typeof flowId !== 'string' || flowId.length < 20 || flowId.length > 100) return null;
+  /** Takes a flow once; only with the browser value of the browser that started it. */
+  async function consumeFlow(flowId: string, browserToken: string | null) {
+    if (!validToken(flowId) || !validToken(browserToken)) return null;
     const row = await db
       .deleteFrom('sso_flows')
-      .where('state_hash', '=', sha256(flowId))
+      .where('state_hash', '=', flowKey(flowId, browserToken))
       .returningAll()
       .executeTakeFirst();
     if (!row || row.expires_at.getTime() <= Date.now()) return null;
@@ -154,8 +170,14 @@ export function createSsoSignIn(deps: SsoSignInDeps) {
     };
   }
 
-  /** Starts an SP-initiated sign-in with an active connection: the flow row, then the IdP's URL. */
-  async function start(connectionId: string, returnTo: string): Promise<{ redirectUrl: string }> {
+  /**
+   * Starts an SP-initiated sign-in with an active connection: the flow row, then the IdP's URL, and the
+   * random value the caller sets in the starting browser's cookie (the flow is found only with it).
+   */
+  async function start(
+    connectionId: string,
+    returnTo: string,
+  ): Promise<{ redirectUrl: string; browserToken: string; kind: SsoConnectionForSignIn['kind'] }> {
     const connection = await connectionForSignIn(connectionId);
     const protocol = connection && deps.protocols.get(connection.kind);
     if (!connection || !protocol) {
@@ -167,6 +189,7 @@ export function createSsoSignIn(deps: SsoSignInDeps) {
       codeVerifier: randomBytes(48).toString('base64url'),
       returnTo: safeReturnTo(returnTo),
     };
+    const browserToken = randomBytes(32).toString('base64url');
     await db
       .deleteFrom('sso_flows')
       .where('expires_at', '<', new Date(Date.now() - FLOW_TTL_MS))
@@ -174,7 +197,7 @@ export function createSsoSignIn(deps: SsoSignInDeps) {
     await db
       .insertInto('sso_flows')
       .values({
-        state_hash: sha256(flow.flowId),
+        state_hash: flowKey(flow.flowId, browserToken),
         connection_id: connection.id,
         nonce: flow.nonce,
         code_verifier: flow.codeVerifier,
@@ -182,7 +205,8 @@ export function createSsoSignIn(deps: SsoSignInDeps) {
         expires_at: new Date(Date.now() + FLOW_TTL_MS),
       })
       .execute();
-    return protocol.startSignIn(connection, flow);
+    const { redirectUrl } = await protocol.startSignIn(connection, flow);
+    return { redirectUrl, browserToken, kind: connection.kind };
   }
 
   /** Where to send an address: its verified domain's organization's active connection. */
@@ -273,6 +297,18 @@ export function createSsoSignIn(deps: SsoSignInDeps) {
       const membership = await repo.findMembership(tdb, org, userId);
       let membershipChanged = false;
       if (!membership || membership.status !== 'active') {
+        // A new member, as by an invitation: under the organization lock, only while the organization is
+        // active (not suspended or pending deletion), and only with a free seat of its plan.
+        const o = await tdb
+          .selectFrom('organizations')
+          .select('lifecycle_state')
+          .where('id', '=', org)
+          .forNoKeyUpdate()
+          .executeTakeFirst();
+        if (o?.lifecycle_state !== 'active') {
+          throw new SsoError('SSO_ORGANIZATION_UNAVAILABLE', 'this organization accepts no new members');
+        }
+        await deps.seats?.beforeInvite(tdb, org);
         await repo.upsertMembership(tdb, org, userId, role);
         membershipChanged = true;
         await recordAudit(tdb, ctx, {

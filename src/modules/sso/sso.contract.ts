@@ -109,8 +109,14 @@ export interface SsoSignIn {
   complete(profile: SsoProfile, meta: SessionMeta & { ip: string }): Promise<SsoSignInResult>;
   /** Loads an ACTIVE connection for a sign-in (null when unknown or inactive: answer like a bad request). */
   connectionForSignIn(connectionId: string): Promise<SsoConnectionForSignIn | null>;
-  /** Takes a pending flow, once (null when unknown, used or expired). */
-  consumeFlow(flowId: string): Promise<(SsoFlowStart & { connectionId: string }) | null>;
+  /**
+   * Takes a pending flow, once (null when unknown, used or expired, or when `browserToken`, the `sr_sso`
+   * cookie, is not the one of the browser that started it).
+   */
+  consumeFlow(
+    flowId: string,
+    browserToken: string | null,
+  ): Promise<(SsoFlowStart & { connectionId: string }) | null>;
 }
 
 /** The protocols registered in the composition root, by kind. */

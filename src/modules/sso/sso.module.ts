@@ -13,6 +13,14 @@ import { createConnectionsService } from './connections.service.js';
 import { createDomainsService, type TxtResolver } from './domains.service.js';
 import { ssoProtocols, type SsoProtocol } from './sso.contract.js';
 import { fetchMetadata } from './metadata-fetch.js';
+import { createThrottle } from '../auth/throttle.js';
+import type { SeatCheck } from '../plans/seats.js';
+
+/**
+ * Discovery and the start of a sign-in, per client address: each answers whether an address's domain
+ * has SSO and stores a flow row, so both are budgeted like the other unauthenticated sign-in routes.
+ */
+export const SSO_START_THROTTLE_RULES = { ip: { limit: 30, windowMs: 5 * 60_000 } } as const;
 
 // The OIDC client secrets are sealed with the organization's key: a key rotation re-encrypts them.
 registerSealedColumn({ table: 'sso_connections', column: 'oidc_client_secret', idColumn: 'id' });
@@ -35,6 +43,7 @@ export function createSsoModule(deps: {
   sealer: TenantSealer;
   rolePermissions: (db: TenantDb, org: string, role: string) => Promise<readonly Permission[] | null>;
   membershipChanged: (orgId: string, userId: string) => void;
+  seats?: SeatCheck;
   publicUrl: string;
   options?: SsoOptions;
   log?: Logger;
@@ -53,6 +62,7 @@ export function createSsoModule(deps: {
     protocols: ssoProtocols([oidc.protocol, ...(deps.options?.protocols ?? [])]),
     rolePermissions: deps.rolePermissions,
     membershipChanged: deps.membershipChanged,
+    ...(deps.seats ? { seats: deps.seats } : {}),
     ...(deps.log ? { log: deps.log } : {}),
   });
   const connections = createConnectionsService({
@@ -68,7 +78,8 @@ export function createSsoModule(deps: {
     withTenant: deps.withTenant,
     ...(deps.options?.resolveTxt ? { resolveTxt: deps.options.resolveTxt } : {}),
   });
-  return { privileged, oidc, signIn, connections, domains, withTenant: deps.withTenant };
+  const startThrottle = createThrottle('sso.start', SSO_START_THROTTLE_RULES);
+  return { privileged, oidc, signIn, connections, domains, withTenant: deps.withTenant, startThrottle };
 }
 
 export type SsoModule = ReturnType<typeof createSsoModule>;

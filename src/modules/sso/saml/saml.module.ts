@@ -28,7 +28,7 @@ export function createSaml(deps: {
     withTenant: deps.withTenant,
     signIn: {
       complete: (profile, meta) => deps.ssoSignIn().complete(profile, meta),
-      consumeFlow: (flowId) => deps.ssoSignIn().consumeFlow(flowId),
+      consumeFlow: (flowId, browserToken) => deps.ssoSignIn().consumeFlow(flowId, browserToken),
     },
     sessionCookie: (token, until) => deps.sessions.cookie(token, { absoluteExpiresAt: until }),
     publicUrl: deps.publicUrl,

@@ -56,7 +56,9 @@ describe('SAML routes over HTTP', () => {
     const res = await acs(c.id, { SAMLResponse: b64(xml), RelayState: flowId });
     expect(res.statusCode).toBe(303);
     expect(res.headers.location).toBe('/orgs');
-    expect(res.headers['set-cookie']).toBe('sid=token; Path=/; HttpOnly');
+    expect(res.headers['set-cookie']).toContain('sid=token; Path=/; HttpOnly');
+    // The single-use flow cookie is cleared.
+    expect([res.headers['set-cookie']].flat().join('\n')).toMatch(/^sr_sso=; Max-Age=0/m);
     expect(res.headers['cache-control']).toBe('no-store');
   });
 
@@ -71,7 +73,7 @@ describe('SAML routes over HTTP', () => {
     expect(res.json()).toEqual({
       error: { code: 'SAML_RESPONSE_REFUSED', message: 'The SAML response was refused' },
     });
-    expect(res.headers['set-cookie']).toBeUndefined();
+    expect([res.headers['set-cookie'] ?? []].flat().join('\n')).not.toMatch(/^sid=/m);
     expect(lines.some((l) => l.includes('"refusal":"audience"'))).toBe(true);
     // The response itself is never logged.
     expect(lines.some((l) => l.includes(b64(xml).slice(0, 40)))).toBe(false);

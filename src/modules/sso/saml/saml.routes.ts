@@ -4,6 +4,7 @@ import { ErrorResponse } from '../../../platform/http/schemas.js';
 import { HttpError } from '../../../platform/http/http-errors.js';
 import { SamlError } from './saml.errors.js';
 import { MAX_RESPONSE_LENGTH, type SamlService } from './saml.service.js';
+import { ssoFlowCookie, ssoFlowToken } from '../flow-cookie.js';
 
 export interface SamlRoutesDeps {
   readonly saml: SamlService;
@@ -83,7 +84,8 @@ export function registerSamlRoutes(app: App, deps: SamlRoutesDeps): void {
           tags: ['sso'],
           description:
             'The assertion consumer (HTTP-POST binding, a cross-site form post by design: no Origin check, ' +
-            'the signature and the pending request authenticate it). A verified response signs the user in ' +
+            'the signature and the pending request authenticate it; an SP-initiated response is accepted only ' +
+            'from the browser that started the sign-in, by its `sr_sso` cookie). A verified response signs the user in ' +
             '(session cookie) and redirects (303) to the return path; a refused one answers 401 ' +
             '`SAML_RESPONSE_REFUSED` whatever the reason (the reason is logged).',
           params: Params,
@@ -92,10 +94,13 @@ export function registerSamlRoutes(app: App, deps: SamlRoutesDeps): void {
         },
       },
       async (req, reply) => {
+        // The flow cookie is single-use: cleared whatever the outcome.
+        void reply.header('set-cookie', ssoFlowCookie('', { kind: 'saml', secure: true, clear: true }));
         try {
           const r = await saml.consume(req.params.connectionId, req.body, {
             ip: req.ip,
             userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
+            browserToken: ssoFlowToken(req.headers.cookie),
           });
           return reply
             .header('set-cookie', r.setCookie)

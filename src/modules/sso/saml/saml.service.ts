@@ -47,7 +47,8 @@ export interface SamlService {
   consume(
     connectionId: string,
     form: { SAMLResponse: string; RelayState?: string | undefined },
-    meta: { ip: string; userAgent: string | null },
+    /** `browserToken`: the flow cookie of the posting browser (an SP-initiated flow needs its own). */
+    meta: { ip: string; userAgent: string | null; browserToken?: string | null },
   ): Promise<{ setCookie: string; redirectTo: string; profile: SamlProfile; userId: string }>;
 }
 
@@ -177,10 +178,11 @@ export function createSamlService(deps: SamlServiceDeps): SamlService {
         ...(facts.sessionNotOnOrAfter ? { sessionNotOnOrAfter: facts.sessionNotOnOrAfter } : {}),
         sessionIndex: profile.sessionIndex ?? null,
       };
-      // SP-initiated: the core's flow (RelayState) is taken once and must be this connection's.
+      // SP-initiated: the core's flow (RelayState) is taken once, must be this connection's, and must
+      // have been started by this browser (its flow cookie): no login CSRF with someone else's response.
       let returnTo = safeReturnTo(form.RelayState);
       if (pending) {
-        const flow = await deps.signIn.consumeFlow(pending.flow_id ?? '');
+        const flow = await deps.signIn.consumeFlow(pending.flow_id ?? '', meta.browserToken ?? null);
         if (!flow || flow.connectionId !== c.id) throw refused('relay_state');
         returnTo = safeReturnTo(flow.returnTo);
       }
