@@ -41,7 +41,7 @@ export const failure = (p: Promise<unknown>) =>
 /** A unique address for one test. */
 export const freshEmail = (prefix = 'inv') => `${prefix}-${randomBytes(6).toString('hex')}@example.test`;
 
-/** The `rolePermissions` dependency, as src/app/services.ts wires it. */
+/** The `rolePermissions` dependency, as src/app/services/organizations.ts wires it. */
 export const rolePermissions = rolePermissionsIn;
 
 /** One invitation mail as queued or delivered. */

@@ -15,7 +15,7 @@ export function webhookSettings(config: Partial<WebhookConfig> = {}): WebhookSet
 }
 
 /**
- * How many webhook POSTs run at once, on the webhook deliveries' own job runner (src/app/compose.ts). They
+ * How many webhook POSTs run at once, on the webhook deliveries' own job runner (src/app/compose/jobs.ts). They
  * mostly wait on the network, so more than the main runner's 2; a separate runner so that slow receivers
  * delay only webhooks, never mails or exports.
  */

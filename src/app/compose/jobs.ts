@@ -1,0 +1,299 @@
+import type pg from 'pg';
+import { createPool } from '../../platform/db/pool.js';
+import type { PlatformDb } from '../../platform/db/platform-db.js';
+import type { Tenancy } from '../../platform/tenancy/tenancy.js';
+import { createMailJobHandler, MAIL_TASK } from '../../platform/mail/mail-job.js';
+import type { Mailer } from '../../platform/mail/mailer.js';
+import { startJobWorker, type JobWorker } from '../../platform/jobs/worker.js';
+import {
+  auditChainsToCheckpoint,
+  auditOrganizationsPending,
+  stripeCustomerDeletionResult,
+  stripeCustomerDeletionsDue,
+  stripeOrganizations,
+  billingOrganizations,
+} from '../../platform/tenancy/privileged.js';
+import { stripeJobs } from '../../modules/billing/stripe-jobs.js';
+import type { AuditSealer } from '../../platform/audit/sealer.js';
+import type { Services } from '../services.js';
+import type { ComposeOptions } from './options.js';
+import {
+  createUsageAggregator,
+  maintainUsagePartitions,
+  USAGE_PARTITIONS_CRONTAB,
+  USAGE_PARTITIONS_TASK,
+  type UsageAggregator,
+} from '../../modules/usage/aggregator.js';
+import { usageSettings } from '../../modules/usage/usage-settings.js';
+import {
+  CHECKPOINT_CRONTAB,
+  CHECKPOINT_TASK,
+  createCheckpointJobHandler,
+} from '../../modules/audit/checkpoint-job.js';
+import {
+  createPeriodCloseJobHandler,
+  PERIOD_CLOSE_CRONTAB,
+  PERIOD_CLOSE_TASK,
+} from '../../modules/billing/period-close.js';
+import { aggregatedUpToNow } from '../../modules/billing/period-close-barrier.js';
+import {
+  ORG_DELETION_CRONTAB,
+  ORG_DELETION_TASK,
+  runOrganizationDeletions,
+} from '../../modules/organization-lifecycle/deletion-job.js';
+import type { KeyVault } from '../../platform/tenant-keys/key-vault.js';
+import { ROTATION_SWEEP_CRONTAB, tenantKeyJobHandlers } from '../../modules/tenant-keys/tenant-keys.jobs.js';
+import {
+  DOMAIN_RECHECK_CRONTAB,
+  DOMAIN_RECHECK_TASK,
+  recheckVerifiedDomains,
+} from '../../modules/sso/domain-recheck.js';
+import { createWebhookDelivery } from '../../modules/webhooks/webhook-delivery.js';
+import { createDeletionWebhooks } from '../../modules/webhooks/deletion-event.js';
+import { WEBHOOK_WORKER_CONCURRENCY, webhookSettings } from '../../modules/webhooks/webhook-settings.js';
+import {
+  requeueStuckDeliveries,
+  STUCK_SWEEP_CRONTAB,
+  STUCK_SWEEP_TASK,
+} from '../../modules/webhooks/webhook-sweep.js';
+import { GDPR_DEFAULTS } from '../../platform/config-gdpr.js';
+import { createPlatformDb as workerKysely } from '../../platform/db/platform-db.js';
+import {
+  accountExportRows,
+  recordRetentionAudit,
+  retentionPurge,
+} from '../../platform/tenancy/privileged-gdpr.js';
+import { ORGANIZATION_EXPORT_TASK, ACCOUNT_EXPORT_TASK } from '../../modules/gdpr/export-view.js';
+import { createOrganizationExportJobHandler } from '../../modules/gdpr/organization-export-job.js';
+import { createAccountExportJobHandler } from '../../modules/gdpr/account-exports.service.js';
+import {
+  builtInRetentionRules,
+  createRetentionJobHandler,
+  RETENTION_CRONTAB,
+  RETENTION_TASK,
+} from '../../modules/retention/retention.js';
+import { auditRetentionRule } from '../../modules/retention/audit-retention.js';
+import { webhookRetentionRules } from '../../modules/webhooks/webhook-retention.js';
+import { auditRetentionPurge, webhookRetentionPurge } from '../../platform/tenancy/privileged-retention.js';
+import { dropSchemaAsOwner } from '../../platform/tenancy/placement-schema.js';
+
+/** The background work compose.ts runs when `runJobs` is not false; its close stops it in this order. */
+export interface Jobs {
+  readonly worker: JobWorker;
+  readonly jobPool: pg.Pool;
+  readonly webhookWorker: JobWorker;
+  readonly webhookJobPool: pg.Pool;
+  readonly aggregator: UsageAggregator;
+}
+
+/**
+ * Starts the job worker (mails, audit checkpoints, usage partitions and aggregation, period closing,
+ * Stripe, organization deletions, key rotations, exports, domain rechecks, webhook sweeps, retention), the
+ * webhook deliveries' own runner, and the audit sealer's sweep, on the worker role's pools.
+ */
+export async function startJobs({
+  opts,
+  tenancy,
+  platformDb,
+  services,
+  mailer,
+  keyVault,
+  ownerPool,
+  auditSealer,
+}: {
+  opts: ComposeOptions;
+  tenancy: Tenancy;
+  platformDb: PlatformDb;
+  services: Services;
+  mailer: Mailer;
+  keyVault: KeyVault;
+  /** The owner role's small pool (placement moves; here, dropping a deleted organization's schema). */
+  ownerPool: pg.Pool | undefined;
+  auditSealer: AuditSealer;
+}): Promise<Jobs> {
+  const usage = usageSettings(opts.usage);
+  if (!opts.workerDatabaseUrl) throw new Error('compose: workerDatabaseUrl is required to run jobs');
+  const checkpointPool = createPool({
+    url: opts.workerDatabaseUrl,
+    max: 3,
+    applicationName: 'saasready-jobs',
+  });
+  const stripe = stripeJobs({
+    stripe: services.billingProviders.stripe,
+    scan: (kind, now, after, limit) => stripeOrganizations(checkpointPool, kind, now, after, limit, opts.log),
+    customerDeletions: {
+      due: (now, limit) => stripeCustomerDeletionsDue(checkpointPool, now, limit, opts.log),
+      result: (customerId, error, next) =>
+        stripeCustomerDeletionResult(checkpointPool, customerId, error, next),
+    },
+    withTenant: tenancy.withTenant,
+    now: opts.now ?? (() => new Date()),
+    organizationChanged: (orgId) => services.organizationPolicies.invalidate(orgId),
+    log: opts.log,
+  });
+  // Only the local provider issues invoices: with Stripe, Stripe closes the periods.
+  const closeLocalPeriods =
+    opts.closeLocalPeriods !== false && services.billingProviders.provider.issuesInvoices;
+  // Domain events → deliveries → signed POSTs (src/modules/webhooks), as tenant jobs.
+  const deliverySettings = webhookSettings(opts.webhooks);
+  const webhookDelivery = createWebhookDelivery({
+    withTenant: tenancy.withTenant,
+    sealer: services.tenantSealer,
+    settings: deliverySettings,
+    webhooksLink: (slug) => `${opts.publicUrl}/o/${encodeURIComponent(slug)}/settings/webhooks`,
+    log: opts.log,
+    ...(opts.webhooks?.afterSend ? { afterSend: opts.webhooks.afterSend } : {}),
+  });
+  const gdpr = opts.gdpr ?? GDPR_DEFAULTS;
+  const exportJobs = {
+    maxArchiveBytes: gdpr.maxArchiveBytes,
+    archiveRetentionHours: gdpr.archiveRetentionHours,
+    log: opts.log,
+  };
+  // The worker role's handle for the platform chain's retention events (its own definer function).
+  const workerDb = workerKysely(checkpointPool);
+  // Set once the aggregator below exists (the job never runs before the worker has started).
+  let runAggregation: () => Promise<unknown> = async () => 0;
+  const worker = await startJobWorker({
+    pool: checkpointPool,
+    kek: opts.secrets.kek,
+    previousKeks: opts.tenantKeys?.kekPrevious ?? [],
+    log: opts.log,
+    pollIntervalMs: 500,
+    handlers: {
+      [MAIL_TASK]: createMailJobHandler(mailer),
+      [USAGE_PARTITIONS_TASK]: async () => {
+        await maintainUsagePartitions(checkpointPool, usage, opts.log);
+      },
+      [CHECKPOINT_TASK]: createCheckpointJobHandler({
+        chainsToCheckpoint: (after, limit) =>
+          auditChainsToCheckpoint(checkpointPool, opts.secrets.auditKey.kid, after, limit, opts.log),
+        checkpointOrganization: (org) => services.audit.checkpointOrganization(org),
+        log: opts.log,
+      }),
+      ...(closeLocalPeriods
+        ? {
+            [PERIOD_CLOSE_TASK]: createPeriodCloseJobHandler({
+              organizations: (cutoff, after, limit) =>
+                billingOrganizations(checkpointPool, cutoff, after, limit, opts.log),
+              aggregatedUpToNow: () =>
+                aggregatedUpToNow({ workerPool: checkpointPool, runAggregation, timeoutMs: 60_000 }),
+              closer: services.periodCloser,
+              latenessMs: usage.latenessMs,
+              log: opts.log,
+            }),
+          }
+        : {}),
+      ...stripe.handlers,
+      ...(opts.scheduleDeletions === false
+        ? {}
+        : {
+            [ORG_DELETION_TASK]: async () => {
+              await runOrganizationDeletions({
+                workerPool: checkpointPool,
+                shredder: services.tenantKeyShredder,
+                now: opts.now ?? (() => new Date()),
+                ...(opts.deletionBatchSize ? { batchSize: opts.deletionBatchSize } : {}),
+                organizationChanged: (orgId) => services.organizationPolicies.invalidate(orgId),
+                ...(ownerPool ? { dropPlacementSchema: (orgId) => dropSchemaAsOwner(ownerPool, orgId) } : {}),
+                // organization.deleted reaches the endpoints before the purge (docs/webhooks.md).
+                webhooks: createDeletionWebhooks({
+                  withTenant: tenancy.withTenant,
+                  retryScheduleSeconds: deliverySettings.retryScheduleSeconds,
+                  log: opts.log,
+                }),
+                log: opts.log,
+              });
+            },
+          }),
+      ...tenantKeyJobHandlers({
+        rotation: services.keyRotation,
+        vault: keyVault,
+        withTenant: tenancy.withTenant,
+        log: opts.log,
+      }),
+      [ORGANIZATION_EXPORT_TASK]: createOrganizationExportJobHandler({
+        withTenant: tenancy.withTenant,
+        ...exportJobs,
+      }),
+      [ACCOUNT_EXPORT_TASK]: createAccountExportJobHandler({
+        db: platformDb,
+        crossOrgRows: (exportId, kind, after, limit) =>
+          accountExportRows(checkpointPool, exportId, kind, after, limit, opts.log),
+        ...exportJobs,
+      }),
+      // Verified domains are checked again daily; 3 failures in a row unverify one (docs/sso.md).
+      [DOMAIN_RECHECK_TASK]: async () => {
+        await recheckVerifiedDomains({
+          workerPool: checkpointPool,
+          domains: services.sso.domains,
+          log: opts.log,
+        });
+      },
+      // Webhook deliveries whose job was lost are queued again (docs/webhooks.md, "Retries").
+      [STUCK_SWEEP_TASK]: async () => {
+        await requeueStuckDeliveries({
+          workerPool: checkpointPool,
+          withTenant: tenancy.withTenant,
+          maxAttempts: deliverySettings.retryScheduleSeconds.length + 1,
+          log: opts.log,
+        });
+      },
+      // Retention (docs/gdpr.md): the extension point is this list of rules (retention.ts).
+      [RETENTION_TASK]: createRetentionJobHandler({
+        rules: [
+          ...builtInRetentionRules(gdpr.retention, (kind, cutoff, limit) =>
+            retentionPurge(checkpointPool, kind, cutoff, limit),
+          ),
+          ...webhookRetentionRules(gdpr.retention.webhooks, (kind, cutoff, limit) =>
+            webhookRetentionPurge(checkpointPool, kind, cutoff, limit),
+          ),
+          auditRetentionRule((now, after, limit) => auditRetentionPurge(checkpointPool, now, after, limit)),
+        ],
+        audit: (event) => recordRetentionAudit(workerDb, `job:${RETENTION_TASK}`, event),
+        ...(opts.retentionNow ? { now: opts.retentionNow } : {}),
+        log: opts.log,
+      }),
+    },
+    crontab:
+      (opts.scheduleDeletions === false ? '' : ORG_DELETION_CRONTAB) +
+      CHECKPOINT_CRONTAB +
+      USAGE_PARTITIONS_CRONTAB +
+      (closeLocalPeriods ? PERIOD_CLOSE_CRONTAB : '') +
+      ROTATION_SWEEP_CRONTAB +
+      STUCK_SWEEP_CRONTAB +
+      DOMAIN_RECHECK_CRONTAB +
+      stripe.crontab +
+      RETENTION_CRONTAB,
+  });
+  // Webhook deliveries on a runner of their own (its own small pool): a POST may wait for
+  // WEBHOOK_TIMEOUT_MS, and one organization's slow or black-holed receivers must not hold the slots
+  // that every organization's mails, exports and key rotations run in (the main runner never takes a
+  // webhooks.* job: graphile-worker only fetches the tasks a runner knows).
+  const webhookJobPool = createPool({
+    url: opts.workerDatabaseUrl,
+    max: 3,
+    applicationName: 'saasready-webhooks',
+  });
+  const webhookWorker = await startJobWorker({
+    pool: webhookJobPool,
+    kek: opts.secrets.kek,
+    log: opts.log,
+    pollIntervalMs: 500,
+    concurrency: WEBHOOK_WORKER_CONCURRENCY,
+    purge: false,
+    handlers: webhookDelivery.handlers,
+  });
+  const usageAggregator = createUsageAggregator({
+    pool: checkpointPool,
+    latenessMs: usage.latenessMs,
+    log: opts.log,
+    // Owner mails at 80 % / 100 % of a quota, for the organizations whose usage this run changed:
+    // queued for a background run, the aggregator does not wait for it.
+    onAggregated: (changed) => services.quotaNotices.schedule(changed),
+  });
+  runAggregation = () => usageAggregator.runOnce();
+  usageAggregator.start(usage.aggregateEveryMs);
+  auditSealer.startSweep((after, limit) => auditOrganizationsPending(checkpointPool, after, limit, opts.log));
+  return { worker, jobPool: checkpointPool, webhookWorker, webhookJobPool, aggregator: usageAggregator };
+}

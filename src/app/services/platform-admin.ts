@@ -1,0 +1,52 @@
+import { createPlatformService } from '../../modules/platform-admin/platform-admin.service.js';
+import { withPlatformScope } from '../../platform/tenancy/platform-scope.js';
+import type { BillingProviders } from '../../modules/billing/providers/select-provider.js';
+import { createPlacementMoveService } from '../../modules/tenant-placement/tenant-placement.service.js';
+import { createPlacementMovesAdmin } from '../../modules/tenant-placement/placement-moves.admin.js';
+import { latestMigration } from '../../platform/db/migrate.js';
+import type { Caches } from './caches.js';
+import type { ServiceDeps } from './deps.js';
+
+/** The platform administrators' services: organizations across tenants, placement moves. */
+export function createPlatformAdmin(
+  deps: ServiceDeps,
+  { bus, organizationPolicies }: Caches,
+  billingProviders: BillingProviders,
+) {
+  const { tenancy, platformDb, opts } = deps;
+  const { withTenant, privileged } = tenancy;
+  return {
+    platform: createPlatformService({
+      withTenant,
+      ...(billingProviders.stripe
+        ? {
+            billing: {
+              graceDays: billingProviders.stripe.config.graceDays,
+              billingLink: billingProviders.stripe.billingLink,
+            },
+          }
+        : {}),
+      platformOrganizations: (sessionToken, after, limit, q) =>
+        withPlatformScope(platformDb, sessionToken, (scope) =>
+          privileged.platformOrganizations(scope, after, limit, q),
+        ),
+      invalidatePolicy: (orgId) => organizationPolicies.invalidate(orgId),
+      targetingChanged: (orgId) => bus.publish({ kind: 'flag_overrides', orgId }),
+      log: opts.log,
+    }),
+    placementMoves: createPlacementMovesAdmin({
+      engine:
+        deps.owner &&
+        createPlacementMoveService({
+          owner: deps.owner.pool,
+          roles: deps.owner.roles,
+          schemaVersion: latestMigration(),
+          invalidate: (orgId) => bus.publish({ kind: 'placement', orgId }),
+          settleMs: opts.placementCacheTtlMs ?? 60_000,
+          log: opts.log,
+        }),
+      platformDb,
+      log: opts.log,
+    }),
+  };
+}

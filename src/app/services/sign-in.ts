@@ -1,0 +1,97 @@
+import { rolePermissionsIn } from '../../modules/memberships/role-permissions.js';
+import { createAuthService } from '../../modules/auth/auth.service.js';
+import { createSocialSignInService } from '../../modules/social-sign-in/social.service.js';
+import { createSocialProviders } from '../../modules/social-sign-in/social.providers.js';
+import { createThrottle, LOGIN_THROTTLE_RULES, type Throttle } from '../../modules/auth/throttle.js';
+import { createTwoFactorService } from '../../modules/two-factor/two-factor.service.js';
+import { createTwoFactorPolicyService } from '../../modules/two-factor/two-factor.policy.js';
+import { createPasskeysService } from '../../modules/passkeys/passkeys.service.js';
+import { normalizeOrigins } from '../../modules/auth/csrf.js';
+import { seatCheck } from '../../modules/plans/seats.js';
+import { createSsoModule, type SsoModule } from '../../modules/sso/sso.module.js';
+import { createSaml } from '../../modules/sso/saml/saml.module.js';
+import { createSsoPrivilegedOps } from '../../platform/tenancy/privileged-sso.js';
+import type { Caches } from './caches.js';
+import type { ServiceDeps } from './deps.js';
+
+/** Sign-in: passwords, two-factor, passkeys, social sign-in, single sign-on (OIDC and SAML). */
+export function createSignIn(
+  deps: ServiceDeps,
+  caches: Caches,
+  /** The per-recipient mail throttle (services.ts), shared with invitations. */
+  recipientThrottle: Throttle,
+) {
+  const { tenancy, platformDb, opts } = deps;
+  const { withTenant } = tenancy;
+  const { sessions, bus, organizationPolicies, tenantSealer, membershipLookup } = caches;
+  const ssoPrivileged = createSsoPrivilegedOps(platformDb, opts.log);
+  const auth = createAuthService({
+    db: platformDb,
+    withTenant,
+    sessions,
+    // require-SSO (docs/sso.md): a member's password sign-in for an address of a verified domain.
+    ssoRequiredFor: async (userId, email) => {
+      const domain = email.slice(email.lastIndexOf('@') + 1);
+      return domain ? ssoPrivileged.ssoRequiredFor(userId, domain) : null;
+    },
+    recipientThrottle,
+    publicUrl: opts.publicUrl,
+    log: opts.log,
+  });
+  const twoFactor = createTwoFactorService({
+    db: platformDb,
+    kek: opts.secrets.kek,
+    previousKeks: opts.tenantKeys?.kekPrevious ?? [],
+    issuer: 'SaaSReady',
+    onChanged: (userId) => bus.publish({ kind: 'user', userId }),
+  });
+  // Passkeys (docs/passkeys.md): the relying party is the public URL's host; ceremonies come from the
+  // origins the CSRF check allows.
+  const passkeys = createPasskeysService({
+    db: platformDb,
+    sessions,
+    rpId: new URL(opts.publicUrl).hostname,
+    rpName: 'SaaSReady',
+    origins: normalizeOrigins(opts.allowedOrigins ?? [opts.publicUrl]),
+    throttle: createThrottle('passkeys.sign-in', LOGIN_THROTTLE_RULES),
+    optionsThrottle: createThrottle('passkeys.options', { ip: { limit: 60, windowMs: 60_000 } }),
+    log: opts.log,
+  });
+  const twoFactorPolicy = createTwoFactorPolicyService({
+    withTenant,
+    isEnabled: (userId) => twoFactor.isEnabled(userId),
+    onRequirementChanged: (orgId) => organizationPolicies.invalidate(orgId),
+  });
+  // Social sign-in (SOCIAL_PROVIDERS): deployment-wide providers, users and sessions as login makes them.
+  const socialSignIn = createSocialSignInService({
+    db: platformDb,
+    withTenant,
+    sessions,
+    providers: createSocialProviders(opts.socialSignIn?.providers ?? [], opts.publicUrl),
+    publicUrl: opts.publicUrl,
+    log: opts.log,
+  });
+  // SAML sign-in (docs/saml.md): its protocol registers with the SSO core; its consumer URL completes
+  // sign-ins through the core's (built below, hence the getter).
+  let ssoModule: SsoModule | undefined;
+  const saml = createSaml({
+    withTenant,
+    ssoSignIn: () => ssoModule!.signIn,
+    sessions,
+    publicUrl: opts.publicUrl,
+  });
+  // Single sign-on (docs/sso.md): connections, verified domains, OIDC sign-in and JIT provisioning.
+  const sso = (ssoModule = createSsoModule({
+    db: platformDb,
+    withTenant,
+    sessions,
+    sealer: tenantSealer,
+    rolePermissions: rolePermissionsIn,
+    membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
+    seats: seatCheck,
+    publicUrl: opts.publicUrl,
+    options: { ...opts.sso, protocols: [...(opts.sso?.protocols ?? []), saml.protocol] },
+    log: opts.log,
+  }));
+  return { auth, twoFactor, twoFactorPolicy, passkeys, socialSignIn, sso, saml };
+}
