@@ -1,5 +1,3 @@
-import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { isIP } from 'node:net';
 import path from 'node:path';
 import type { JWK } from 'jose';
 import { stripeConfig, type StripeConfig } from './config-stripe.js';
@@ -9,33 +7,17 @@ import { tenantKeysConfig, type TenantKeysConfig } from './config-keys.js';
 import { gdprConfig, type GdprConfig } from './config-gdpr.js';
 import { retiredAuditKeys } from './config-audit.js';
 import { tenantDatabasesConfig, type TenantDatabasesConfig } from './config-tenant-databases.js';
+import { ConfigError, int, oneOf, read, secretUrl } from './config-read.js';
+import { baseDomain, host, publicUrl, trustProxy } from './config-http.js';
+import { database, type DatabaseConfig } from './config-database.js';
+import { secretsFromEnv, type SecretsFromEnv } from './config-secrets.js';
 
-/** A bad or missing environment variable. The message is one line and never contains a secret value. */
-export class ConfigError extends Error {
-  readonly variable: string;
-  constructor(variable: string, message: string) {
-    super(message);
-    this.name = 'ConfigError';
-    this.variable = variable;
-  }
-}
+export { ConfigError } from './config-read.js';
+export type { DatabaseConfig } from './config-database.js';
+export { ed25519JwkProblem, type SecretsFromEnv } from './config-secrets.js';
 
 export type NodeEnv = 'development' | 'production' | 'test';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-
-/** Where the database comes from: an embedded cluster under DATA_DIR, or an external server. */
-export type DatabaseConfig =
-  | { mode: 'embedded'; port: number }
-  | { mode: 'external'; url: string; migrationUrl: string; workerUrl: string };
-
-/** Secrets given in the environment (all required in production; optional elsewhere). */
-export interface SecretsFromEnv {
-  sessionSecret?: Buffer;
-  kek?: Buffer;
-  jwtPrivateJwk?: JWK;
-  /** Signs audit checkpoints (AUDIT_SIGNING_KEY). */
-  auditPrivateJwk?: JWK;
-}
 
 /** The validated process configuration. */
 export interface AppConfig {
@@ -108,223 +90,6 @@ export interface RetiredAuditKey {
 
 const NODE_ENVS: readonly NodeEnv[] = ['development', 'production', 'test'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const HOSTNAME =
-  /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
-const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
-
-/** Quotes a (non-secret) value for an error message: single line, bounded length. */
-function shown(value: string): string {
-  const cut = value.length > 60 ? `${value.slice(0, 60)}…` : value;
-  return JSON.stringify(cut);
-}
-
-/** Reads a variable; empty or whitespace-only counts as unset. */
-function read(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const value = env[name]?.trim();
-  return value ? value : undefined;
-}
-
-function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = read(env, name);
-  if (raw === undefined) return fallback;
-  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new ConfigError(name, `${name} must be an integer from ${min} to ${max} (got ${shown(raw)})`);
-  }
-  return n;
-}
-
-function oneOf<T extends string>(
-  env: NodeJS.ProcessEnv,
-  name: string,
-  allowed: readonly T[],
-  fallback: T,
-): T {
-  const raw = read(env, name);
-  if (raw === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(raw)) {
-    throw new ConfigError(name, `${name} must be one of ${allowed.join(', ')} (got ${shown(raw)})`);
-  }
-  return raw as T;
-}
-
-/** Validates a URL whose value may hold a password: the message shows at most its scheme. */
-function secretUrl(name: string, raw: string, schemes: readonly string[], needsUser: boolean): string {
-  const expected = `${name} must be a ${schemes.map((s) => `${s}//`).join(' or ')} URL`;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError(name, `${expected} (the value does not parse as a URL)`);
-  }
-  if (!schemes.includes(url.protocol)) {
-    throw new ConfigError(name, `${expected} (got scheme ${shown(url.protocol)})`);
-  }
-  if (needsUser && !url.username) throw new ConfigError(name, `${expected} with a user name (none given)`);
-  return raw;
-}
-
-function publicUrl(env: NodeJS.ProcessEnv): string | undefined {
-  const raw = read(env, 'PUBLIC_URL');
-  if (raw === undefined) return undefined;
-  let ok = false;
-  try {
-    const url = new URL(raw);
-    ok = (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
-  } catch {
-    ok = false;
-  }
-  if (!ok)
-    throw new ConfigError('PUBLIC_URL', `PUBLIC_URL must be an http:// or https:// URL (got ${shown(raw)})`);
-  return raw.replace(/\/+$/, '');
-}
-
-function host(env: NodeJS.ProcessEnv): string {
-  const raw = read(env, 'HOST');
-  if (raw === undefined) return '0.0.0.0';
-  if (isIP(raw) === 0 && !HOSTNAME.test(raw.toLowerCase())) {
-    throw new ConfigError('HOST', `HOST must be an IP address or a host name (got ${shown(raw)})`);
-  }
-  return raw;
-}
-
-function database(env: NodeJS.ProcessEnv): DatabaseConfig {
-  const urls = {
-    DATABASE_URL: read(env, 'DATABASE_URL'),
-    MIGRATION_DATABASE_URL: read(env, 'MIGRATION_DATABASE_URL'),
-    WORKER_DATABASE_URL: read(env, 'WORKER_DATABASE_URL'),
-  };
-  const given = Object.entries(urls).filter(([, v]) => v !== undefined);
-  if (given.length === 0) {
-    return { mode: 'embedded', port: int(env, 'EMBEDDED_PG_PORT', 54329, 1, 65535) };
-  }
-  const all = 'set all three for an external database, or none for the embedded one';
-  const [firstSet] = given[0]!;
-  for (const [name, value] of Object.entries(urls)) {
-    if (value === undefined) {
-      throw new ConfigError(name, `${name} is required when ${firstSet} is set (${all})`);
-    }
-  }
-  const schemes = ['postgres:', 'postgresql:'];
-  return {
-    mode: 'external',
-    url: secretUrl('DATABASE_URL', urls.DATABASE_URL!, schemes, true),
-    migrationUrl: secretUrl('MIGRATION_DATABASE_URL', urls.MIGRATION_DATABASE_URL!, schemes, true),
-    workerUrl: secretUrl('WORKER_DATABASE_URL', urls.WORKER_DATABASE_URL!, schemes, true),
-  };
-}
-
-function trustProxy(env: NodeJS.ProcessEnv): false | string[] {
-  const raw = read(env, 'TRUST_PROXY');
-  if (raw === undefined || raw === 'false') return false;
-  const entries = raw
-    .split(',')
-    .map((e) => e.trim())
-    .filter((e) => e !== '');
-  for (const entry of entries) {
-    const [addr = '', prefix, extra] = entry.split('/');
-    const family = isIP(addr);
-    const maxPrefix = family === 6 ? 128 : 32;
-    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= maxPrefix);
-    if (family === 0 || !prefixOk || extra !== undefined) {
-      throw new ConfigError(
-        'TRUST_PROXY',
-        `TRUST_PROXY must be "false" or a comma-separated list of IP addresses or CIDRs (bad entry ${shown(entry)})`,
-      );
-    }
-  }
-  return entries.length > 0 ? entries : false;
-}
-
-function baseDomain(env: NodeJS.ProcessEnv): string | undefined {
-  const raw = read(env, 'BASE_DOMAIN');
-  if (raw === undefined) return undefined;
-  if (!HOSTNAME.test(raw)) {
-    throw new ConfigError(
-      'BASE_DOMAIN',
-      `BASE_DOMAIN must be a lowercase host name like example.com (got ${shown(raw)})`,
-    );
-  }
-  return raw;
-}
-
-/** Decodes base64 or base64url; the message never shows the value. */
-function key(env: NodeJS.ProcessEnv, name: string, bytes: number, exact: boolean): Buffer | undefined {
-  const raw = read(env, name);
-  if (raw === undefined) return undefined;
-  const want = exact ? `exactly ${bytes} bytes` : `at least ${bytes} bytes`;
-  if (!BASE64.test(raw)) {
-    throw new ConfigError(
-      name,
-      `${name} must be base64 or base64url encoding ${want} (it contains other characters)`,
-    );
-  }
-  const decoded = Buffer.from(raw.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-  if (exact ? decoded.length !== bytes : decoded.length < bytes) {
-    throw new ConfigError(name, `${name} must decode to ${want} (it decodes to ${decoded.length})`);
-  }
-  return decoded;
-}
-
-/**
- * Checks that a value is a private Ed25519 JWK (kty OKP, crv Ed25519, `d` and a matching `x`, optional
- * string `kid`).
- *
- * @returns a short description of the problem, or undefined when the key is valid
- */
-export function ed25519JwkProblem(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'is not a JSON object';
-  const jwk = value as Record<string, unknown>;
-  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519') return 'must have kty "OKP" and crv "Ed25519"';
-  if (typeof jwk.d !== 'string' || typeof jwk.x !== 'string') return 'must have string members "d" and "x"';
-  if (jwk.kid !== undefined && (typeof jwk.kid !== 'string' || jwk.kid === ''))
-    return 'has a "kid" that is not a string';
-  try {
-    const privateKey = createPrivateKey({
-      key: { kty: 'OKP', crv: 'Ed25519', d: jwk.d, x: jwk.x },
-      format: 'jwk',
-    });
-    if (createPublicKey(privateKey).export({ format: 'jwk' }).x !== jwk.x)
-      return 'has an "x" that does not match "d"';
-  } catch {
-    return 'is not a valid Ed25519 private key';
-  }
-  return undefined;
-}
-
-function jwtKey(env: NodeJS.ProcessEnv, name = 'JWT_PRIVATE_KEY'): JWK | undefined {
-  const raw = read(env, name);
-  if (raw === undefined) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw new ConfigError(name, `${name} must be a JSON Ed25519 private JWK (it is not valid JSON)`);
-  }
-  const problem = ed25519JwkProblem(parsed);
-  if (problem) throw new ConfigError(name, `${name} must be an Ed25519 private JWK; it ${problem}`);
-  return parsed as JWK;
-}
-
-function secretsFromEnv(env: NodeJS.ProcessEnv, nodeEnv: NodeEnv): SecretsFromEnv {
-  const required = (name: string): never => {
-    throw new ConfigError(name, `${name} is required when NODE_ENV=production`);
-  };
-  const sessionSecret = key(env, 'SESSION_SECRET', 32, false);
-  if (!sessionSecret && nodeEnv === 'production') required('SESSION_SECRET');
-  const kek = key(env, 'KEK', 32, true);
-  if (!kek && nodeEnv === 'production') required('KEK');
-  const jwtPrivateJwk = jwtKey(env);
-  if (!jwtPrivateJwk && nodeEnv === 'production') required('JWT_PRIVATE_KEY');
-  const auditPrivateJwk = jwtKey(env, 'AUDIT_SIGNING_KEY');
-  if (!auditPrivateJwk && nodeEnv === 'production') required('AUDIT_SIGNING_KEY');
-  const out: SecretsFromEnv = {};
-  if (sessionSecret) out.sessionSecret = sessionSecret;
-  if (kek) out.kek = kek;
-  if (jwtPrivateJwk) out.jwtPrivateJwk = jwtPrivateJwk;
-  if (auditPrivateJwk) out.auditPrivateJwk = auditPrivateJwk;
-  return out;
-}
 
 /**
  * Validates the environment and returns the configuration. Variables are checked in a fixed order
