@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import * as repo from './stripe.repository.js';
+import * as pushes from './stripe-meter-pushes.repository.js';
 
 /** The scheduled task that pushes usage to Stripe as meter events. */
 export const STRIPE_METER_PUSH_TASK = 'billing_stripe_meter_push';
@@ -110,7 +111,7 @@ export function createMeterPusher(deps: {
 }): MeterPusher {
   const { withTenant } = deps;
 
-  async function send(orgId: string, p: repo.MeterPushRow): Promise<void> {
+  async function send(orgId: string, p: pushes.MeterPushRow): Promise<void> {
     try {
       await deps.stripe.billing.meterEvents.create(
         {
@@ -125,7 +126,7 @@ export function createMeterPusher(deps: {
       if (!alreadyRecorded(err)) throw err;
     }
     await deps.afterSend?.(p.identifier);
-    await withTenant(orgId, (db) => repo.markPushSent(db, orgId, p.identifier));
+    await withTenant(orgId, (db) => pushes.markPushSent(db, orgId, p.identifier));
   }
 
   /** Under the customer row lock: the meter's next push of the current subscription, if its usage grew. */
@@ -134,20 +135,20 @@ export function createMeterPusher(deps: {
     orgId: string,
     meter: string,
     eventName: string,
-  ): Promise<repo.MeterPushRow | null> {
+  ): Promise<pushes.MeterPushRow | null> {
     const customer = await repo.customerOf(db, orgId, true);
     if (!customer?.subscriptionId || !customer.subscriptionStartedAt) return null;
     const subscriptionId = customer.subscriptionId;
-    const usage = await repo.usageTotal(db, orgId, meter, customer.subscriptionStartedAt);
+    const usage = await pushes.usageTotal(db, orgId, meter, customer.subscriptionStartedAt);
     if (usage === null) return null;
-    const pushed = await repo.pushedTotal(db, orgId, subscriptionId, meter);
+    const pushed = await pushes.pushedTotal(db, orgId, subscriptionId, meter);
     const delta = await sql<{ total: string; delta: string; grew: boolean }>`select
         floor(${usage}::numeric)::text as total,
         (floor(${usage}::numeric) - ${pushed.total}::numeric)::text as delta,
         floor(${usage}::numeric) > ${pushed.total}::numeric as grew`.execute(db);
     const row = delta.rows[0]!;
     if (!row.grew) return null;
-    return repo.insertPush(db, orgId, {
+    return pushes.insertPush(db, orgId, {
       identifier: pushIdentifier(orgId, subscriptionId, meter, row.total, pushed.abandoned),
       subscriptionId,
       meter,
@@ -163,7 +164,7 @@ export function createMeterPusher(deps: {
       let sent = 0;
       const failures: string[] = [];
       const blocked = new Set<string>();
-      const attempt = async (p: repo.MeterPushRow) => {
+      const attempt = async (p: pushes.MeterPushRow) => {
         try {
           await send(orgId, p);
           sent += 1;
@@ -174,7 +175,7 @@ export function createMeterPusher(deps: {
           failures.push(message);
           if (refusedForGood(err)) {
             // Never accepted: not counted, so its amount goes in the meter's next push (a new identifier).
-            await withTenant(orgId, (db) => repo.markPushAbandoned(db, orgId, p.identifier, message)).catch(
+            await withTenant(orgId, (db) => pushes.markPushAbandoned(db, orgId, p.identifier, message)).catch(
               () => undefined,
             );
             deps.log?.error(
@@ -184,20 +185,20 @@ export function createMeterPusher(deps: {
             return;
           }
           const attempts = await withTenant(orgId, (db) =>
-            repo.markPushFailed(db, orgId, p.identifier, message),
+            pushes.markPushFailed(db, orgId, p.identifier, message),
           ).catch(() => p.attempts + 1);
           const line = { tenant_id: orgId, push: p.identifier, meter: p.meter, attempts, err: message };
           if (attempts >= 5) deps.log?.error(line, 'Stripe meter push keeps failing');
           else deps.log?.warn(line, 'Stripe meter push failed');
         }
       };
-      const pending = await withTenant(orgId, (db) => repo.pendingPushes(db, orgId), { mode: 'read' });
+      const pending = await withTenant(orgId, (db) => pushes.pendingPushes(db, orgId), { mode: 'read' });
       for (const p of pending) {
         if (!blocked.has(p.meter)) await attempt(p);
       }
       for (const [meter, eventName] of Object.entries(deps.meterEvents)) {
         if (blocked.has(meter)) continue; // its pending push goes first, next run
-        let push: repo.MeterPushRow | null;
+        let push: pushes.MeterPushRow | null;
         try {
           push = await withTenant(orgId, (db) => nextPush(db, orgId, meter, eventName));
         } catch (err) {
