@@ -73,6 +73,15 @@ export async function buildAuthHarness(
 /** A unique address for one test. */
 export const freshEmail = (prefix = 'user') => `${prefix}-${randomBytes(6).toString('hex')}@example.com`;
 
+/**
+ * Fresh client addresses `10.<octet>.x.y`, one per call, so that the per-address throttle of one test does
+ * not touch another (each test file takes its own `octet`).
+ */
+export function clientAddresses(octet: number): () => string {
+  let seq = 1;
+  return () => `10.${octet}.${Math.floor(seq / 250)}.${(seq++ % 250) + 1}`;
+}
+
 /** A password that passes the policy. */
 export const GOOD_PASSWORD = 'correct horse battery staple';
 

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestOrg } from '../../../test/support/tenancy.js';
 import {
   buildAuthHarness,
+  clientAddresses,
   freshEmail,
   oneRow,
   GOOD_PASSWORD,
@@ -15,9 +16,8 @@ import { createPasswordHasher } from './passwords.js';
 
 describe('POST /v1/auth/login', () => {
   let h: AuthHarness;
-  let ipSeq = 1;
   /** A fresh client address per test, so the per-address throttle of one test does not touch another. */
-  const newIp = () => `10.0.${Math.floor(ipSeq / 250)}.${(ipSeq++ % 250) + 1}`;
+  const newIp = clientAddresses(0);
 
   beforeAll(async () => {
     h = await buildAuthHarness();

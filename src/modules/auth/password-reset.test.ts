@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from '../../platform/ids.js';
 import {
   buildAuthHarness,
+  clientAddresses,
   countRows,
   oneRow,
   freshEmail,
@@ -20,8 +21,8 @@ const cookie = (token: string) => ({ cookie: `sr_session=${token}` });
 
 describe('email verification, password reset and change', () => {
   let h: AuthHarness;
-  let ipSeq = 1;
-  const newIp = () => `10.9.${Math.floor(ipSeq / 250)}.${(ipSeq++ % 250) + 1}`;
+  /** A fresh client address per test, so the per-address throttle of one test does not touch another. */
+  const newIp = clientAddresses(9);
   beforeAll(async () => {
     h = await buildAuthHarness();
   });

@@ -1,5 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestTenancy } from '../../../test/support/tenancy.js';
+import { describe, expect, it } from 'vitest';
 import { auditEvents } from '../../../test/support/audit.js';
 import { uuidv7 } from '../../platform/ids.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
@@ -9,35 +8,20 @@ import type { InvitationsService } from './invitations.service.js';
 import {
   failure,
   freshEmail,
-  invitationFixtures,
-  serviceHarness,
-  userCtx,
+  useServiceSuite,
   type InvitationFixtures,
+  type ServiceHarness,
 } from './invitations.test-support.js';
 
 describe('invitations service: accepting (through the tenancy core)', () => {
   let tenancy: Tenancy;
   let fx: InvitationFixtures;
-  let h: ReturnType<typeof serviceHarness>;
+  let h: ServiceHarness;
   let svc: InvitationsService;
   let org: string;
   let owner: TenantCtx;
   const invited = (ctx: TenantCtx, email?: string, role?: string) => h.invited(ctx, email, role);
-
-  beforeAll(async () => {
-    tenancy = createTestTenancy(4);
-    fx = await invitationFixtures(tenancy);
-    h = serviceHarness(tenancy, fx);
-    svc = h.svc;
-    const o = await fx.orgWithMember('owner', 'acc');
-    org = o.orgId;
-    owner = userCtx(org, o.userId);
-  });
-  beforeEach(() => h.reset());
-  afterAll(async () => {
-    await fx.close();
-    await tenancy.close();
-  });
+  useServiceSuite((s) => ({ tenancy, fx, h, svc, org, owner } = s), 'acc');
 
   describe('accept', () => {
     it('by the invited user (any case): the membership becomes ACTIVE, then membershipChanged', async () => {

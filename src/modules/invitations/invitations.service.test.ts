@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestTenancy } from '../../../test/support/tenancy.js';
+import { describe, expect, it } from 'vitest';
 import { auditEvents } from '../../../test/support/audit.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { systemCtx, type TenantCtx } from '../../platform/tenancy/context.js';
@@ -9,36 +8,22 @@ import type { InvitationsService } from './invitations.service.js';
 import {
   failure,
   freshEmail,
-  invitationFixtures,
   PUBLIC_URL,
-  serviceHarness,
+  useServiceSuite,
   userCtx,
   type InvitationFixtures,
+  type ServiceHarness,
 } from './invitations.test-support.js';
 
 describe('invitations service: invite, list, revoke, resend (through the tenancy core)', () => {
   let tenancy: Tenancy;
   let fx: InvitationFixtures;
-  let h: ReturnType<typeof serviceHarness>;
+  let h: ServiceHarness;
   let svc: InvitationsService;
   let org: string;
   let owner: TenantCtx;
   const invited = (ctx: TenantCtx, email?: string, role?: string) => h.invited(ctx, email, role);
-
-  beforeAll(async () => {
-    tenancy = createTestTenancy(4);
-    fx = await invitationFixtures(tenancy);
-    h = serviceHarness(tenancy, fx);
-    svc = h.svc;
-    const o = await fx.orgWithMember('owner');
-    org = o.orgId;
-    owner = userCtx(org, o.userId);
-  });
-  beforeEach(() => h.reset());
-  afterAll(async () => {
-    await fx.close();
-    await tenancy.close();
-  });
+  useServiceSuite((s) => ({ tenancy, fx, h, svc, org, owner } = s));
 
   describe('invite', () => {
     it('creates a pending invitation and queues its mail; only the token hash is stored', async () => {

@@ -5,10 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { queuedJobs } from '../../../test/support/jobs.js';
 import { sharedMailbox } from '../../../test/support/mailbox.js';
 import { mailText } from '../../../test/support/smtp.js';
-import { connect, createTestOrg, testDb } from '../../../test/support/tenancy.js';
+import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
 import { uuidv7 } from '../../platform/ids.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
@@ -209,4 +210,39 @@ export function serviceHarness(tenancy: Tenancy, fx: InvitationFixtures) {
       return { inv, token: await fx.nextToken(email.toLowerCase()) };
     },
   };
+}
+
+export type ServiceHarness = ReturnType<typeof serviceHarness>;
+
+/** What `useServiceSuite` builds for a describe block. */
+export interface ServiceSuite {
+  tenancy: Tenancy;
+  fx: InvitationFixtures;
+  h: ServiceHarness;
+  svc: InvitationsService;
+  /** An organization whose owner is `owner`. */
+  org: string;
+  owner: TenantCtx;
+}
+
+/**
+ * The service tests' setting, for the calling describe block: a tenancy core, the fixtures, the harness
+ * and an organization (slug prefix `orgPrefix`) with its owner, built before the block's tests and handed
+ * to `bind`; the harness's records reset before each test; everything closed after the tests.
+ */
+export function useServiceSuite(bind: (suite: ServiceSuite) => void, orgPrefix?: string): void {
+  let suite: ServiceSuite | undefined;
+  beforeAll(async () => {
+    const tenancy = createTestTenancy(4);
+    const fx = await invitationFixtures(tenancy);
+    const h = serviceHarness(tenancy, fx);
+    const o = await fx.orgWithMember('owner', orgPrefix);
+    suite = { tenancy, fx, h, svc: h.svc, org: o.orgId, owner: userCtx(o.orgId, o.userId) };
+    bind(suite);
+  });
+  beforeEach(() => suite!.h.reset());
+  afterAll(async () => {
+    await suite?.fx.close();
+    await suite?.tenancy.close();
+  });
 }
