@@ -1,4 +1,7 @@
+import { vi } from 'vitest';
 import type { WithTenant } from '../../src/platform/tenancy/with-tenant.js';
+import type { TenantCtx } from '../../src/platform/tenancy/context.js';
+import { recordAudit } from '../../src/platform/audit/record.js';
 import { actionMatch } from '../../src/modules/audit/audit.repository.js';
 import { sealPending } from '../../src/platform/audit/seal.js';
 import { openPersonalFields, personalDataKeysOf } from '../../src/platform/audit/personal-fields.js';
@@ -66,4 +69,27 @@ export async function auditEvents(
 /** Just the action names of the organization's audit events, oldest first. */
 export async function auditActions(withTenant: WithTenant, orgId: string): Promise<string[]> {
   return (await auditEvents(withTenant, orgId)).map((e) => e.action);
+}
+
+/**
+ * Runs `fn` with the clock (`Date` only, Vitest's fake timers) moved back `days` days, real again after:
+ * what it records is dated then.
+ */
+export async function backdated<T>(days: number, fn: () => Promise<T>): Promise<T> {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(Date.now() - days * 86_400_000);
+  try {
+    return await fn();
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
+/** Records `n` audit events (`project.created` of projects p0, p1 …) in `ctx`'s organization, as `ctx`. */
+export async function recordAuditEvents(withTenant: WithTenant, ctx: TenantCtx, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    await withTenant(ctx.tenantId, (t) =>
+      recordAudit(t, ctx, { action: 'project.created', target: { type: 'project', id: `p${i}` } }),
+    );
+  }
 }

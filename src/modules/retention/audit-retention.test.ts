@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import pg from 'pg';
 import { pino } from 'pino';
 import { connect, testDb } from '../../../test/support/tenancy.js';
+import { backdated, recordAuditEvents } from '../../../test/support/audit.js';
 import {
   dropProvisioned,
   provisionDatabase,
@@ -14,7 +15,6 @@ import { testJwtKey } from '../tokens/tokens.test-support.js';
 import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { createBareOrganization } from '../organizations/organization-records.js';
 import { createPlatformDb } from '../../platform/db/platform-db.js';
-import { recordAudit } from '../../platform/audit/record.js';
 import { sealPending } from '../../platform/audit/seal.js';
 import { createAuditSigner, createAuditVerifier, type AuditVerifier } from '../../platform/audit/signing.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
@@ -59,19 +59,11 @@ describe('audit retention per plan', () => {
   });
   /** `n` events recorded and sealed `daysAgo` days ago (the clock moved back for them). */
   async function events(org: string, n: number, daysAgo: number, checkpoint = false): Promise<void> {
-    vi.useFakeTimers({ toFake: ['Date'] });
-    vi.setSystemTime(Date.now() - daysAgo * DAY);
-    try {
-      for (let i = 0; i < n; i++) {
-        await tenancy.withTenant(org, (t) =>
-          recordAudit(t, ctxOf(org), { action: 'project.created', target: { type: 'project', id: `p${i}` } }),
-        );
-      }
+    await backdated(daysAgo, async () => {
+      await recordAuditEvents(tenancy.withTenant, ctxOf(org), n);
       await sealPending(tenancy.withTenant, org);
       if (checkpoint) await audit.checkpoint(ctxOf(org));
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   }
   const seqs = async (org: string) =>
     (

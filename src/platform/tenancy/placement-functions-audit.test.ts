@@ -9,6 +9,7 @@ import {
 } from '../../../test/support/provision.js';
 import { placeInSchema } from '../../../test/support/placements.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
+import { backdated, recordAuditEvents } from '../../../test/support/audit.js';
 import { TEST_KEK } from '../../../test/support/job-key.js';
 import { unzip } from '../../../test/support/unzip.js';
 import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
@@ -30,7 +31,6 @@ import { auditRetentionPurge } from './privileged-retention.js';
 import { createTenancy, type Tenancy } from './tenancy.js';
 
 const log = pino({ level: 'silent' });
-const DAY = 86_400_000;
 
 /**
  * The audit log and the exports with an organization placed in its own schema (migration 0039), beside a
@@ -58,19 +58,8 @@ describe('schema placement: audit, retention and exports', () => {
     requestId: 'placement-audit',
   });
   /** `n` events recorded in the organization's scope `daysAgo` days ago (the clock moved back for them). */
-  async function record(org: string, n: number, daysAgo = 0): Promise<void> {
-    vi.useFakeTimers({ toFake: ['Date'] });
-    vi.setSystemTime(Date.now() - daysAgo * DAY);
-    try {
-      for (let i = 0; i < n; i++) {
-        await tenancy.withTenant(org, (t) =>
-          recordAudit(t, ctxOf(org), { action: 'project.created', target: { type: 'project', id: `p${i}` } }),
-        );
-      }
-    } finally {
-      vi.useRealTimers();
-    }
-  }
+  const record = (org: string, n: number, daysAgo = 0): Promise<void> =>
+    backdated(daysAgo, () => recordAuditEvents(tenancy.withTenant, ctxOf(org), n));
   const count = async (nsp: string, table: string, org: string) =>
     (
       await admin.query<{ n: number }>(
@@ -200,14 +189,10 @@ describe('schema placement: audit, retention and exports', () => {
     const nsp = tenantSchemaName(org);
     // free: 90 days. 1-3 sealed and checkpointed 200 days ago, 4-5 today.
     await record(org, 3, 200);
-    vi.useFakeTimers({ toFake: ['Date'] });
-    vi.setSystemTime(Date.now() - 200 * DAY);
-    try {
+    await backdated(200, async () => {
       await sealPending(tenancy.withTenant, org);
       await audit.checkpoint(ctxOf(org));
-    } finally {
-      vi.useRealTimers();
-    }
+    });
     await record(org, 2);
     await sealPending(tenancy.withTenant, org);
     let after: { organizationId: string; include: boolean } | null = null;
