@@ -257,6 +257,14 @@ export async function createProject(who: Browser, orgId: string, name = 'Project
   return res.json<{ id: string }>().id;
 }
 
+/** Creates an API key `name` (scope `projects:read`) in `orgId` as `who`; returns its id. */
+export async function createReadKey(who: Browser, orgId: string, name: string): Promise<string> {
+  const res = await who.post('/v1/api-keys', { name, scopes: ['projects:read'] }, inOrg(orgId));
+  expect(res.statusCode, res.body).toBe(201);
+  rememberSecret(res.json<{ secret: string }>().secret);
+  return res.json<{ id: string }>().id;
+}
+
 /** An API token pair for `orgId`, from a signed-in session. */
 export async function tokenPair(who: Browser, orgId: string) {
   const res = await who.post('/v1/auth/token', { organizationId: orgId });

@@ -1,8 +1,6 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { Webhook } from 'standardwebhooks';
 import {
   runOrganizationDeletions,
   type DeletionJobDeps,
@@ -21,7 +19,7 @@ import {
   type E2eApp,
   type User,
 } from './helpers.js';
-import { until, type Received } from './webhook-receiver.js';
+import { startWebhookReceiver, until, type Received } from './webhook-receiver.js';
 
 /**
  * Issue 12: `organization.deleted` reaches the organization's endpoints although its rows, outbox and
@@ -107,32 +105,10 @@ describe('e2e: organization.deleted is delivered before the hard delete', () => 
   }
 
   beforeAll(async () => {
-    server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (ch: Buffer) => chunks.push(ch));
-      req.on('end', () => {
-        const path = req.url ?? '';
-        const body = Buffer.concat(chunks).toString('utf8');
-        const headers = Object.fromEntries(
-          Object.entries(req.headers).map(([k, v]) => [k, String(v)]),
-        ) as Record<string, string>;
-        try {
-          new Webhook(secrets.get(path) ?? 'whsec_AAAA').verify(body, headers);
-        } catch {
-          res.writeHead(401).end('bad signature');
-          return;
-        }
-        received.push({
-          path,
-          id: headers['webhook-id']!,
-          payload: JSON.parse(body) as Received['payload'],
-        });
-        if (path === '/failing') res.writeHead(500).end('down');
-        else res.writeHead(200).end('ok');
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ server, base } = await startWebhookReceiver(secrets, (r) => {
+      received.push(r);
+      if (r.path === '/failing') return { status: 500, body: 'down' };
+    }));
     // A database of its own: this file hard-deletes organizations.
     own = await provisionDatabase(testDb().superuserUrl, 'sr_deleted_hook');
     c = await startApp({

@@ -5,6 +5,7 @@ import { sharedMailbox } from '../support/mailbox.js';
 import { mailText } from '../support/smtp.js';
 import {
   createOrg,
+  createReadKey,
   inOrg,
   rememberSecret,
   signUp,
@@ -64,13 +65,7 @@ describe("e2e: one organization's webhooks cannot flood the platform", () => {
       expect(res.statusCode, res.body).toBe(201);
       rememberSecret(res.json<{ secret: string }>().secret);
     }
-    const key = await owner.browser.post(
-      '/v1/api-keys',
-      { name: 'slow', scopes: ['projects:read'] },
-      inOrg(org.id),
-    );
-    expect(key.statusCode, key.body).toBe(201);
-    rememberSecret(key.json<{ secret: string }>().secret);
+    await createReadKey(owner.browser, org.id, 'slow');
     // Wait until the receiver holds at least two POSTs open (as many as the main runner's slots).
     const end = Date.now() + 15_000;
     while (open < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));

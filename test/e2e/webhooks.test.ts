@@ -1,5 +1,4 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
@@ -13,6 +12,7 @@ import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '..
 import {
   addNewMember,
   createOrg,
+  createReadKey,
   inOrg,
   rememberSecret,
   signUp,
@@ -21,7 +21,7 @@ import {
   type E2eApp,
   type User,
 } from './helpers.js';
-import { until, type Received } from './webhook-receiver.js';
+import { startWebhookReceiver, until, type Received } from './webhook-receiver.js';
 
 /**
  * Webhooks end to end on the real composition: the worker dispatches outbox events, signs and POSTs them to
@@ -59,42 +59,14 @@ describe('e2e: signed webhooks', () => {
   const at = (path: string) => received.filter((r) => r.path === path);
 
   beforeAll(async () => {
-    server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (ch: Buffer) => chunks.push(ch));
-      req.on('end', () => {
-        const path = req.url ?? '';
-        const body = Buffer.concat(chunks).toString('utf8');
-        const headers = Object.fromEntries(
-          Object.entries(req.headers).map(([k, v]) => [k, String(v)]),
-        ) as Record<string, string>;
-        const secret = secrets.get(path);
-        try {
-          if (!secret) throw new Error('unknown path');
-          new Webhook(secret).verify(body, headers);
-        } catch {
-          res.writeHead(401).end('bad signature');
-          return;
-        }
-        const r: Received = {
-          path,
-          id: headers['webhook-id']!,
-          body,
-          headers,
-          payload: JSON.parse(body) as Received['payload'],
-        };
-        received.push(r);
-        if (path === '/flaky' && flakyFailures > 0) {
-          flakyFailures--;
-          res.writeHead(500).end('try later');
-          return;
-        }
-        if (!processed.has(r.id)) processed.set(r.id, r);
-        res.writeHead(200).end('ok');
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ server, base } = await startWebhookReceiver(secrets, (r) => {
+      received.push(r);
+      if (r.path === '/flaky' && flakyFailures > 0) {
+        flakyFailures--;
+        return { status: 500, body: 'try later' };
+      }
+      if (!processed.has(r.id)) processed.set(r.id, r);
+    }));
     own = await provisionDatabase(testDb().superuserUrl, 'sr_webhooks');
     c = await startApp({
       database: { url: own.url, workerUrl: own.workerUrl, keyVaultUrl: own.keyVaultUrl },
@@ -180,25 +152,13 @@ describe('e2e: signed webhooks', () => {
       await admin.end();
     }
     await createEndpoint(ownerB, b.id, '/b', ['*']);
-    const key = await owner.browser.post(
-      '/v1/api-keys',
-      { name: 'k', scopes: ['projects:read'] },
-      inOrg(a.id),
-    );
-    expect(key.statusCode, key.body).toBe(201);
-    rememberSecret(key.json<{ secret: string }>().secret);
-    const keyB = await ownerB.browser.post(
-      '/v1/api-keys',
-      { name: 'kb', scopes: ['projects:read'] },
-      inOrg(b.id),
-    );
-    expect(keyB.statusCode, keyB.body).toBe(201);
-    rememberSecret(keyB.json<{ secret: string }>().secret);
+    const keyId = await createReadKey(owner.browser, a.id, 'k');
+    await createReadKey(ownerB.browser, b.id, 'kb');
     const got = await until(() => at('/a').find((r) => r.payload.type === 'api_key.created'), 'A’s event');
     expect(got.payload).toMatchObject({
       type: 'api_key.created',
       organization_id: a.id,
-      data: { object: 'api_key', id: key.json<{ id: string }>().id, name: 'k' },
+      data: { object: 'api_key', id: keyId, name: 'k' },
     });
     expect(got.headers['webhook-id']).toMatch(/^msg_[0-9a-f]{32}$/);
     expect(Number(got.headers['webhook-timestamp'])).toBeGreaterThan(Date.now() / 1000 - 60);
