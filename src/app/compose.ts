@@ -77,6 +77,7 @@ import {
   STUCK_SWEEP_TASK,
 } from '../modules/webhooks/webhook-sweep.js';
 import { GDPR_DEFAULTS, type GdprConfig } from '../platform/config-gdpr.js';
+import type { ScimRateLimits } from '../modules/scim/scim-rate-limit.js';
 import { createPlatformDb as workerKysely } from '../platform/db/platform-db.js';
 import {
   accountExportRows,
@@ -180,6 +181,8 @@ export interface ComposeOptions {
   readonly webhooks?: Partial<WebhookConfig> & Pick<WebhookDeliveryDeps, 'afterSend'>;
   /** GDPR export links, archive limits and retention periods (config-gdpr.ts; default GDPR_DEFAULTS). */
   readonly gdpr?: GdprConfig;
+  /** `/scim/v2` requests per minute per token and per organization (default SCIM_RATE_LIMIT_DEFAULTS). */
+  readonly scimRateLimit?: ScimRateLimits;
   /** The retention job's clock (tests). */
   readonly retentionNow?: () => Date;
   /** Single sign-on: http issuers (development, tests), the DNS TXT resolver, more protocols (docs/sso.md). */

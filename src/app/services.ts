@@ -91,6 +91,7 @@ import { createScimEventSink, createScimTokensService } from '../modules/scim/sc
 import { createScimUsersService } from '../modules/scim/scim-users.service.js';
 import { createScimGroupsService } from '../modules/scim/scim-groups.service.js';
 import { scimTokenLookup } from '../modules/scim/scim-auth.js';
+import { createScimRateLimiter } from '../modules/scim/scim-rate-limit.js';
 
 /** Builds every service with only the dependencies it uses. */
 export function createServices(deps: {
@@ -538,6 +539,7 @@ export function createServices(deps: {
         withTenant,
         membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
         baseUrl: opts.publicUrl.replace(/\/+$/, ''),
+        seats: seatCheck,
       }),
       groups: createScimGroupsService({
         withTenant,
@@ -555,6 +557,7 @@ export function createServices(deps: {
           allowWhenPendingDeletion: false,
         }),
       recordEvent: createScimEventSink({ withTenant }),
+      rateLimit: createScimRateLimiter(opts.scimRateLimit),
     },
     organizationLifecycle: createOrganizationLifecycleService({
       platformDb,

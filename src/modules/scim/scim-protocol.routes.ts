@@ -6,6 +6,7 @@ import type { App } from '../../platform/http/server.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
 import { authenticateScim, type ScimAdmission, type ScimTokenLookup } from './scim-auth.js';
 import { ScimError } from './scim.errors.js';
+import type { ScimRateLimiter } from './scim-rate-limit.js';
 import { LIST_SCHEMA } from './scim-resources.js';
 import type { ScimGroupsService } from './scim-groups.service.js';
 import type { ScimUsersService } from './scim-users.service.js';
@@ -51,9 +52,11 @@ const ScimErrorBody = Type.Object(
 const scimErrors = {
   400: ScimErrorBody,
   401: ScimErrorBody,
+  403: ScimErrorBody,
   404: ScimErrorBody,
   409: ScimErrorBody,
   412: ScimErrorBody,
+  429: ScimErrorBody,
 };
 const IfMatch = Type.Object({ 'if-match': Type.Optional(Type.String({ maxLength: 500 })) });
 
@@ -71,6 +74,8 @@ export function registerScimProtocolRoutes(
     groups: ScimGroupsService;
     lookup: ScimTokenLookup;
     admitted: ScimAdmission;
+    /** Counts each authenticated request against its token's and organization's budgets (429 over). */
+    rateLimit: ScimRateLimiter;
     recordEvent: ScimEventSink;
     baseUrl: string;
     log: Logger;
@@ -84,7 +89,10 @@ export function registerScimProtocolRoutes(
       scim.getDefaultJsonParser('error', 'error'),
     );
     scim.addHook('onRequest', async (req) => {
-      req.scim = await authenticateScim(req, deps.lookup, deps.admitted);
+      const ctx = await authenticateScim(req, deps.lookup, deps.admitted);
+      // Over the limit: 429 before the request is recorded (a flood writes no sync log rows).
+      deps.rateLimit(ctx);
+      req.scim = ctx;
     });
     scim.addHook('onSend', async (_req, reply, payload) => {
       void reply.header('content-type', `${SCIM_MEDIA_TYPE}; charset=utf-8`);
@@ -121,6 +129,7 @@ export function registerScimProtocolRoutes(
         e = new ScimError(500, 'internal error');
       }
       req.scimOutcome = { outcome: `${e.scimType ?? 'error'}: ${e.detail}` };
+      if (e.retryAfterSeconds !== undefined) void reply.header('retry-after', String(e.retryAfterSeconds));
       void reply.status(e.status).send(e.body());
     });
 
@@ -269,7 +278,7 @@ export function registerScimProtocolRoutes(
           operationId: 'scimServiceProviderConfig',
           hide: true,
           tags: ['scim'],
-          response: { 200: Resource, 401: ScimErrorBody },
+          response: { 200: Resource, 401: ScimErrorBody, 403: ScimErrorBody, 429: ScimErrorBody },
         },
       },
       async () => ({
@@ -305,7 +314,7 @@ export function registerScimProtocolRoutes(
           operationId: 'scimResourceTypes',
           hide: true,
           tags: ['scim'],
-          response: { 200: Resource, 401: ScimErrorBody },
+          response: { 200: Resource, 401: ScimErrorBody, 403: ScimErrorBody, 429: ScimErrorBody },
         },
       },
       async () => ({
@@ -328,7 +337,7 @@ export function registerScimProtocolRoutes(
           operationId: 'scimSchemas',
           hide: true,
           tags: ['scim'],
-          response: { 200: Resource, 401: ScimErrorBody },
+          response: { 200: Resource, 401: ScimErrorBody, 403: ScimErrorBody, 429: ScimErrorBody },
         },
       },
       async () => ({
