@@ -273,3 +273,41 @@ export async function refreshTokensOf(db: AccountDb, userId: string): Promise<Re
     .orderBy('id')
     .execute();
 }
+
+/**
+ * The user's passkeys: what they named them, when they were added and last used, how the authenticator
+ * is reached and whether it is synced, and the credential's id and public key (base64url; both public by
+ * design: they let no one sign in). Never a challenge.
+ */
+export async function passkeysOf(db: AccountDb, userId: string): Promise<Record<string, unknown>[]> {
+  const rows = await db
+    .selectFrom('passkey_credentials')
+    .select([
+      'id',
+      'name',
+      'credential_id',
+      'public_key',
+      'counter',
+      'transports',
+      'device_type',
+      'backed_up',
+      'created_at',
+      'last_used_at',
+    ])
+    .where('user_id', '=', userId)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => ({ ...r, public_key: r.public_key.toString('base64url') }));
+}
+
+/** The provider accounts (social sign-in) linked to the user. */
+export async function socialIdentitiesOf(db: AccountDb, userId: string): Promise<Record<string, unknown>[]> {
+  return db
+    .selectFrom('social_identities')
+    .select(['id', 'provider', 'subject', 'email', 'created_at', 'last_used_at'])
+    .where('user_id', '=', userId)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+}
