@@ -152,115 +152,56 @@ export function registerScimProtocolRoutes(
       return reply.status(status).send(r);
     };
 
+    /** The route options every `/scim/v2` route shares (hidden from OpenAPI, the SCIM token check). */
+    const opts = <S extends object>(operationId: string, schema: S) => ({
+      config: { auth: AUTH },
+      schema: { operationId, hide: true, tags: ['scim'], ...schema },
+    });
+    const one = { params: IdParams, response: { 200: Resource, ...scimErrors } };
+    const change = { ...one, headers: IfMatch, body: Body };
+
+    // Users and Groups: the same six handlers over their services.
     for (const [path, svc, kind] of [
       ['Users', deps.users, 'user'],
       ['Groups', deps.groups, 'group'],
     ] as const) {
+      const url = `/scim/v2/${path}`;
       scim.get(
-        `/scim/v2/${path}`,
-        {
-          config: { auth: AUTH },
-          schema: {
-            operationId: `scimList${path}`,
-            hide: true,
-            tags: ['scim'],
-            querystring: ListQuery,
-            response: { 200: Resource, ...scimErrors },
-          },
-        },
+        url,
+        opts(`scimList${path}`, { querystring: ListQuery, response: { 200: Resource, ...scimErrors } }),
         async (req, reply) => {
           const list = await svc.list(ctxOf(req), req.query);
           req.scimOutcome = { outcome: `listed ${list.itemsPerPage} of ${list.totalResults}` };
           return reply.send(list);
         },
       );
-      scim.get(
-        `/scim/v2/${path}/:id`,
-        {
-          config: { auth: AUTH },
-          schema: {
-            operationId: `scimGet${kind}`,
-            hide: true,
-            tags: ['scim'],
-            params: IdParams,
-            response: { 200: Resource, ...scimErrors },
-          },
-        },
-        async (req, reply) => send(req, reply, 200, await svc.get(ctxOf(req), req.params.id), 'read'),
+      scim.get(`${url}/:id`, opts(`scimGet${kind}`, one), async (req, reply) =>
+        send(req, reply, 200, await svc.get(ctxOf(req), req.params.id), 'read'),
       );
       scim.post(
-        `/scim/v2/${path}`,
-        {
-          config: { auth: AUTH },
-          schema: {
-            operationId: `scimCreate${kind}`,
-            hide: true,
-            tags: ['scim'],
-            body: Body,
-            response: { 201: Resource, ...scimErrors },
-          },
-        },
+        url,
+        opts(`scimCreate${kind}`, { body: Body, response: { 201: Resource, ...scimErrors } }),
         async (req, reply) => send(req, reply, 201, await svc.create(ctxOf(req), req.body), 'created'),
       );
-      scim.put(
-        `/scim/v2/${path}/:id`,
-        {
-          config: { auth: AUTH },
-          schema: {
-            operationId: `scimReplace${kind}`,
-            hide: true,
-            tags: ['scim'],
-            params: IdParams,
-            headers: IfMatch,
-            body: Body,
-            response: { 200: Resource, ...scimErrors },
-          },
-        },
-        async (req, reply) =>
-          send(
-            req,
-            reply,
-            200,
-            await svc.replace(ctxOf(req), req.params.id, req.body, ifMatch(req)),
-            'replaced',
-          ),
+      scim.put(`${url}/:id`, opts(`scimReplace${kind}`, change), async (req, reply) =>
+        send(
+          req,
+          reply,
+          200,
+          await svc.replace(ctxOf(req), req.params.id, req.body, ifMatch(req)),
+          'replaced',
+        ),
       );
-      scim.patch(
-        `/scim/v2/${path}/:id`,
-        {
-          config: { auth: AUTH },
-          schema: {
-            operationId: `scimPatch${kind}`,
-            hide: true,
-            tags: ['scim'],
-            params: IdParams,
-            headers: IfMatch,
-            body: Body,
-            response: { 200: Resource, ...scimErrors },
-          },
-        },
-        async (req, reply) =>
-          send(
-            req,
-            reply,
-            200,
-            await svc.patch(ctxOf(req), req.params.id, req.body, ifMatch(req)),
-            'patched',
-          ),
+      scim.patch(`${url}/:id`, opts(`scimPatch${kind}`, change), async (req, reply) =>
+        send(req, reply, 200, await svc.patch(ctxOf(req), req.params.id, req.body, ifMatch(req)), 'patched'),
       );
       scim.delete(
-        `/scim/v2/${path}/:id`,
-        {
-          config: { auth: AUTH },
-          schema: {
-            operationId: `scimDelete${kind}`,
-            hide: true,
-            tags: ['scim'],
-            params: IdParams,
-            headers: IfMatch,
-            response: { 204: Type.Null(), ...scimErrors },
-          },
-        },
+        `${url}/:id`,
+        opts(`scimDelete${kind}`, {
+          params: IdParams,
+          headers: IfMatch,
+          response: { 204: Type.Null(), ...scimErrors },
+        }),
         async (req, reply) => {
           await svc.remove(ctxOf(req), req.params.id, ifMatch(req));
           req.scimOutcome = { resourceId: req.params.id, outcome: 'deleted' };
@@ -269,84 +210,59 @@ export function registerScimProtocolRoutes(
       );
     }
 
+    // Discovery (RFC 7644 section 4): fixed documents.
     const base = `${deps.baseUrl}/scim/v2`;
-    scim.get(
-      '/scim/v2/ServiceProviderConfig',
-      {
-        config: { auth: AUTH },
-        schema: {
-          operationId: 'scimServiceProviderConfig',
-          hide: true,
-          tags: ['scim'],
-          response: { 200: Resource, 401: ScimErrorBody, 403: ScimErrorBody, 429: ScimErrorBody },
-        },
-      },
-      async () => ({
-        schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
-        documentationUri: `${deps.baseUrl}/docs`,
-        patch: { supported: true },
-        bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
-        filter: { supported: true, maxResults: 200 },
-        changePassword: { supported: false },
-        sort: { supported: false },
-        etag: { supported: true },
-        authenticationSchemes: [
-          {
-            type: 'oauthbearertoken',
-            name: 'OAuth Bearer Token',
-            description: 'The organization’s SCIM token (Directory sync settings)',
-            primary: true,
-          },
-        ],
-        meta: { resourceType: 'ServiceProviderConfig', location: `${base}/ServiceProviderConfig` },
-      }),
-    );
-    const resourceTypes = [SCIMMY.Resources.User, SCIMMY.Resources.Group].map((r) => ({
-      schemas: ['urn:ietf:params:scim:schemas:core:2.0:ResourceType'],
-      ...r.describe(),
-      meta: { resourceType: 'ResourceType', location: `${base}/ResourceTypes/${r.describe().id}` },
-    }));
-    scim.get(
-      '/scim/v2/ResourceTypes',
-      {
-        config: { auth: AUTH },
-        schema: {
-          operationId: 'scimResourceTypes',
-          hide: true,
-          tags: ['scim'],
-          response: { 200: Resource, 401: ScimErrorBody, 403: ScimErrorBody, 429: ScimErrorBody },
-        },
-      },
-      async () => ({
-        schemas: [LIST_SCHEMA],
-        totalResults: resourceTypes.length,
-        startIndex: 1,
-        itemsPerPage: resourceTypes.length,
-        Resources: resourceTypes,
-      }),
-    );
-    const schemas = [SCIMMY.Schemas.User, SCIMMY.Schemas.Group].map((s) => {
-      const d = s.definition.describe() as Record<string, unknown>;
-      return { ...d, meta: { resourceType: 'Schema', location: `${base}/Schemas/${String(d.id)}` } };
+    const list = (resources: Record<string, unknown>[]) => ({
+      schemas: [LIST_SCHEMA],
+      totalResults: resources.length,
+      startIndex: 1,
+      itemsPerPage: resources.length,
+      Resources: resources,
     });
-    scim.get(
-      '/scim/v2/Schemas',
-      {
-        config: { auth: AUTH },
-        schema: {
-          operationId: 'scimSchemas',
-          hide: true,
-          tags: ['scim'],
-          response: { 200: Resource, 401: ScimErrorBody, 403: ScimErrorBody, 429: ScimErrorBody },
+    const serviceProviderConfig = {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
+      documentationUri: `${deps.baseUrl}/docs`,
+      patch: { supported: true },
+      bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+      filter: { supported: true, maxResults: 200 },
+      changePassword: { supported: false },
+      sort: { supported: false },
+      etag: { supported: true },
+      authenticationSchemes: [
+        {
+          type: 'oauthbearertoken',
+          name: 'OAuth Bearer Token',
+          description: 'The organization’s SCIM token (Directory sync settings)',
+          primary: true,
         },
-      },
-      async () => ({
-        schemas: [LIST_SCHEMA],
-        totalResults: schemas.length,
-        startIndex: 1,
-        itemsPerPage: schemas.length,
-        Resources: schemas,
+      ],
+      meta: { resourceType: 'ServiceProviderConfig', location: `${base}/ServiceProviderConfig` },
+    };
+    const resourceTypes = list(
+      [SCIMMY.Resources.User, SCIMMY.Resources.Group].map((r) => ({
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:ResourceType'],
+        ...r.describe(),
+        meta: { resourceType: 'ResourceType', location: `${base}/ResourceTypes/${r.describe().id}` },
+      })),
+    );
+    const schemas = list(
+      [SCIMMY.Schemas.User, SCIMMY.Schemas.Group].map((s) => {
+        const d = s.definition.describe() as Record<string, unknown>;
+        return { ...d, meta: { resourceType: 'Schema', location: `${base}/Schemas/${String(d.id)}` } };
       }),
     );
+    for (const [path, operationId, doc] of [
+      ['ServiceProviderConfig', 'scimServiceProviderConfig', serviceProviderConfig],
+      ['ResourceTypes', 'scimResourceTypes', resourceTypes],
+      ['Schemas', 'scimSchemas', schemas],
+    ] as const) {
+      scim.get(
+        `/scim/v2/${path}`,
+        opts(operationId, {
+          response: { 200: Resource, 401: ScimErrorBody, 403: ScimErrorBody, 429: ScimErrorBody },
+        }),
+        async () => doc,
+      );
+    }
   });
 }
