@@ -98,6 +98,8 @@ export interface ConnectionsDeps {
   readonly publicUrl: string;
   /** Revokes the sessions a connection signed in (deleted or deactivated). */
   readonly revokeSessions: (connectionId: string) => Promise<number>;
+  /** After a connection was updated or deleted (drops what this instance cached of it). */
+  readonly connectionChanged?: (connectionId: string) => void;
 }
 
 const MAX_CONNECTIONS = 20;
@@ -353,6 +355,7 @@ export function createConnectionsService(deps: ConnectionsDeps) {
         });
         return { row: updated, deactivated: cur.status === 'active' && updated.status === 'inactive' };
       });
+      deps.connectionChanged?.(id);
       if (deactivated) await deps.revokeSessions(id);
       return view(row);
     },
@@ -367,6 +370,7 @@ export function createConnectionsService(deps: ConnectionsDeps) {
           metadata: { kind: cur.kind, name: cur.name },
         });
       });
+      deps.connectionChanged?.(id);
       await deps.revokeSessions(id);
     },
 
