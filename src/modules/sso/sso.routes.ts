@@ -1,7 +1,7 @@
 import { Type, type TSchema } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/server.js';
 import { tenantCtx } from '../../platform/http/auth.js';
-import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
+import { ErrorResponse, PageOf, PageQuery, TenantRouteErrors } from '../../platform/http/schemas.js';
 import { parseIdempotencyKey } from '../../platform/idempotency.js';
 import { recordAudit } from '../../platform/audit/record.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
@@ -125,13 +125,7 @@ const TestReport = Type.Object({
 const Settings = Type.Object({ requireSso: Type.Boolean() }, { $id: 'SsoSettings' });
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 const DomainParams = Type.Object({ domain: Type.String({ maxLength: 253 }) });
-const errors = {
-  400: ErrorResponse,
-  401: ErrorResponse,
-  403: ErrorResponse,
-  404: ErrorResponse,
-  429: ErrorResponse,
-};
+const errors = TenantRouteErrors;
 const auth = { auth: { kind: 'tenant', permission: 'sso:manage' } } as const;
 const tags = ['sso'];
 
