@@ -113,6 +113,7 @@ async function main(): Promise<void> {
     orgDeletionGraceDays: config.orgDeletionGraceDays,
     stripe: config.stripe,
     gdpr: config.gdpr,
+    scimRateLimit: config.scimRateLimit,
     closeLocalPeriods: config.billingClosePeriods,
     webhooks: config.webhooks,
     socialSignIn: config.socialSignIn,

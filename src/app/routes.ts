@@ -161,6 +161,7 @@ export function registerRoutes(
     groups: s.scim.groups,
     lookup: s.scim.lookup,
     admitted: s.scim.admitted,
+    rateLimit: s.scim.rateLimit,
     recordEvent: s.scim.recordEvent,
     baseUrl: opts.publicUrl.replace(/\/+$/, ''),
     log: opts.log,

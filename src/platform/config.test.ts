@@ -72,6 +72,7 @@ describe('loadConfig: defaults', () => {
           webhooks: 30,
         },
       },
+      scimRateLimit: { perToken: 600, perOrganization: 1200 },
       orgDeletionGraceDays: 30,
       billingClosePeriods: true,
       socialSignIn: { providers: [] },
@@ -101,6 +102,16 @@ describe('loadConfig: defaults', () => {
       secretsFromEnv: {},
       auditRetiredKeys: [],
     });
+  });
+
+  it('reads the SCIM rate limits within their bounds', () => {
+    expect(
+      loadConfig({ SCIM_RATE_LIMIT_PER_MINUTE: '60', SCIM_ORG_RATE_LIMIT_PER_MINUTE: '90' }).scimRateLimit,
+    ).toEqual({ perToken: 60, perOrganization: 90 });
+    expect(() => loadConfig({ SCIM_RATE_LIMIT_PER_MINUTE: '0' })).toThrow(/SCIM_RATE_LIMIT_PER_MINUTE/);
+    expect(() => loadConfig({ SCIM_ORG_RATE_LIMIT_PER_MINUTE: 'many' })).toThrow(
+      /SCIM_ORG_RATE_LIMIT_PER_MINUTE/,
+    );
   });
 
   it('reads the usage metering settings within their bounds', () => {

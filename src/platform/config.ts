@@ -61,6 +61,9 @@ export interface AppConfig {
   stripe: StripeConfig | undefined;
   /** GDPR export links, archive limits and retention periods (config-gdpr.ts). */
   gdpr: GdprConfig;
+  /** `/scim/v2` requests per minute: SCIM_RATE_LIMIT_PER_MINUTE per token (default 600) and
+   *  SCIM_ORG_RATE_LIMIT_PER_MINUTE per organization (default 1200), each 1-100000. */
+  scimRateLimit: { perToken: number; perOrganization: number };
   /** ORG_DELETION_GRACE_DAYS (default 30, 1-365): how long a scheduled organization deletion waits
    *  (pending, cancellable by an owner) before the hard delete. */
   orgDeletionGraceDays: number;
@@ -157,6 +160,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     requireVerifiedEmail,
     usage,
     gdpr: gdprConfig((name, fallback, min, max) => int(env, name, fallback, min, max)),
+    scimRateLimit: {
+      perToken: int(env, 'SCIM_RATE_LIMIT_PER_MINUTE', 600, 1, 100_000),
+      perOrganization: int(env, 'SCIM_ORG_RATE_LIMIT_PER_MINUTE', 1200, 1, 100_000),
+    },
     orgDeletionGraceDays,
     stripe: stripeConfig(
       env,

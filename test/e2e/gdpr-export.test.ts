@@ -141,6 +141,30 @@ describe('e2e: GDPR exports over HTTP', () => {
   });
 
   it('a user exports their own data across organizations, audited in the platform chain', async () => {
+    // A passkey (with a challenge in flight) and a linked provider account of the user.
+    const publicKey = randomBytes(77);
+    const challenge = `challenge-${randomBytes(16).toString('hex')}`;
+    const su = await connect(testDb().adminUrl);
+    try {
+      await su.query(
+        `insert into passkey_credentials
+           (id, user_id, credential_id, public_key, counter, transports, device_type, backed_up, name)
+         values ($1, $2, $3, $4, 7, '{internal,hybrid}', 'multiDevice', true, 'Laptop')`,
+        [uuidv7(), other.userId, `cred-${randomBytes(8).toString('hex')}`, publicKey],
+      );
+      await su.query(
+        `insert into passkey_challenges (purpose, binding_hash, user_id, challenge, expires_at)
+         values ('registration', $1, $2, $3, now() + interval '5 minutes')`,
+        [randomBytes(32), other.userId, challenge],
+      );
+      await su.query(
+        `insert into social_identities (id, user_id, provider, subject, email)
+         values ($1, $2, 'github', $3, $4)`,
+        [uuidv7(), other.userId, `gh-${other.userId}`, other.email],
+      );
+    } finally {
+      await su.end();
+    }
     const start = await other.browser.post('/v1/account/export');
     expect(start.statusCode, start.body).toBe(202);
     let id = start.json<ExportView>().id;
@@ -158,9 +182,33 @@ describe('e2e: GDPR exports over HTTP', () => {
       'profile.jsonl',
       'sessions.jsonl',
       'refresh_tokens.jsonl',
+      'passkeys.jsonl',
+      'social_identities.jsonl',
       'memberships.jsonl',
       'audit_events.jsonl',
     ]);
+    const lines = (name: string) =>
+      files
+        .get(name)!
+        .toString('utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines('passkeys.jsonl')).toEqual([
+      expect.objectContaining({
+        name: 'Laptop',
+        public_key: publicKey.toString('base64url'),
+        counter: '7',
+        transports: ['internal', 'hybrid'],
+        device_type: 'multiDevice',
+        backed_up: true,
+        last_used_at: null,
+      }),
+    ]);
+    expect(lines('social_identities.jsonl')).toEqual([
+      expect.objectContaining({ provider: 'github', subject: `gh-${other.userId}`, email: other.email }),
+    ]);
+    expect([...files.values()].map((f) => f.toString('utf8')).join('\n')).not.toContain(challenge);
     const profile = JSON.parse(files.get('profile.jsonl')!.toString('utf8')) as Record<string, unknown>;
     expect(profile).toMatchObject({ id: other.userId, email: other.email, has_password: true });
     expect(Object.keys(profile)).not.toContain('password_hash');

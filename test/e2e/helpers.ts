@@ -50,6 +50,8 @@ export async function startApp(
     socialSignIn?: ComposeOptions['socialSignIn'];
     /** Single sign-on: http issuers, a fake TXT resolver. */
     sso?: ComposeOptions['sso'];
+    /** SCIM requests per minute per token and per organization. */
+    scimRateLimit?: ComposeOptions['scimRateLimit'];
   } = {},
 ): Promise<E2eApp> {
   return buildTestApp({

@@ -11,6 +11,7 @@ import {
   type E2eApp,
   type User,
 } from './helpers.js';
+import { connect, testDb } from '../support/tenancy.js';
 
 const SCIM = 'application/scim+json';
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -48,6 +49,17 @@ const userBody = (email: string) => ({
   emails: [{ value: email, primary: true }],
   active: true,
 });
+
+/** The suite's addresses' domain, verified for `orgId` (a directory links only such existing accounts). */
+async function verifySuiteDomain(orgId: string): Promise<void> {
+  const su = await connect(testDb().adminUrl);
+  await su.query(
+    `insert into organization_domains (organization_id, domain, verification_token, status, verified_at)
+     values ($1, 'e2e.example.com', 'test', 'verified', now())`,
+    [orgId],
+  );
+  await su.end();
+}
 
 describe('e2e: SCIM under attack', () => {
   let c: E2eApp;
@@ -97,6 +109,7 @@ describe('e2e: SCIM under attack', () => {
     );
     expect(role.statusCode, role.body).toBe(201);
     const dir = await addNewMember(owner.browser, org.id, 'directory', 'scim-dir');
+    await verifySuiteDomain(org.id);
     // With a token, this member could provision themselves into a group mapped to admin.
     const created = await dir.browser.post('/v1/scim/tokens', {}, inOrg(org.id));
     expect(created.statusCode, created.body).toBe(403);
@@ -141,6 +154,7 @@ describe('e2e: SCIM under attack', () => {
     const byAdmin = await admin.browser.post('/v1/scim/tokens', {}, inOrg(org.id));
     expect(byAdmin.statusCode, byAdmin.body).toBe(201);
     const scim = scimClient(c, byAdmin.json<{ secret: string }>().secret);
+    await verifySuiteDomain(org.id);
     const linked = await scim.post('/Users', userBody(second.email));
     expect(linked.statusCode, linked.body).toBe(201);
     const id = linked.json<{ id: string }>().id;

@@ -11,6 +11,7 @@ import {
   type E2eApp,
   type User,
 } from './helpers.js';
+import { connect, testDb } from '../support/tenancy.js';
 
 const SCIM = 'application/scim+json';
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -84,6 +85,16 @@ describe('e2e: SCIM 2.0 directory sync', () => {
     ownerB = await signUp(c, 'scim-owner-b');
     orgA = await createOrg(owner.browser, 'scim-a');
     orgB = await createOrg(ownerB.browser, 'scim-b');
+    // A's directory links the existing accounts of its verified domain (the suite's addresses), and its
+    // plan has no seat limit (the limit and foreign addresses: scim-provisioning.test.ts).
+    const su = await connect(testDb().adminUrl);
+    await su.query(
+      `insert into organization_domains (organization_id, domain, verification_token, status, verified_at)
+       values ($1, 'e2e.example.com', 'test', 'verified', now())`,
+      [orgA.id],
+    );
+    await su.query(`update organizations set plan = 'enterprise' where id = $1`, [orgA.id]);
+    await su.end();
     tokenA = await newToken(owner, orgA.id);
     scim = scimClient(c, tokenA.secret);
     scimB = scimClient(c, (await newToken(ownerB, orgB.id)).secret);

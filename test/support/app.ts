@@ -143,6 +143,8 @@ export async function buildTestApp(
     tenantSetter?: ComposeOptions['tenantSetter'];
     /** Single sign-on: http issuers, a fake TXT resolver. */
     sso?: ComposeOptions['sso'];
+    /** `/scim/v2` requests per minute per token and per organization (defaults otherwise). */
+    scimRateLimit?: ComposeOptions['scimRateLimit'];
   } = {},
 ): Promise<Composition & { logs: LogLines }> {
   const logs: LogLines = [];
@@ -194,6 +196,7 @@ export async function buildTestApp(
     usage: opts.usage,
     tenantDatabases: opts.tenantDatabases,
     sso: opts.sso,
+    scimRateLimit: opts.scimRateLimit,
   });
   return Object.assign(composition, { logs });
 }

@@ -14,6 +14,7 @@ import type { WebhookConfig } from '../../platform/config-webhooks.js';
 import type { SsoOptions } from '../../modules/sso/sso.module.js';
 import type { WebhookDeliveryDeps } from '../../modules/webhooks/webhook-delivery.js';
 import type { GdprConfig } from '../../platform/config-gdpr.js';
+import type { ScimRateLimits } from '../../modules/scim/scim-rate-limit.js';
 
 /** What the composition root (compose.ts) is built from: main.ts derives it from the configuration. */
 export interface ComposeOptions {
@@ -99,6 +100,8 @@ export interface ComposeOptions {
   readonly webhooks?: Partial<WebhookConfig> & Pick<WebhookDeliveryDeps, 'afterSend'>;
   /** GDPR export links, archive limits and retention periods (config-gdpr.ts; default GDPR_DEFAULTS). */
   readonly gdpr?: GdprConfig;
+  /** `/scim/v2` requests per minute per token and per organization (default SCIM_RATE_LIMIT_DEFAULTS). */
+  readonly scimRateLimit?: ScimRateLimits;
   /** The retention job's clock (tests). */
   readonly retentionNow?: () => Date;
   /** Single sign-on: http issuers (development, tests), the DNS TXT resolver, more protocols (docs/sso.md). */

@@ -3,6 +3,8 @@ import { createScimEventSink, createScimTokensService } from '../../modules/scim
 import { createScimUsersService } from '../../modules/scim/scim-users.service.js';
 import { createScimGroupsService } from '../../modules/scim/scim-groups.service.js';
 import { scimTokenLookup } from '../../modules/scim/scim-auth.js';
+import { createScimRateLimiter } from '../../modules/scim/scim-rate-limit.js';
+import { seatCheck } from '../../modules/plans/seats.js';
 import type { Caches } from './caches.js';
 import type { ServiceDeps } from './deps.js';
 
@@ -19,6 +21,7 @@ export function createScim(deps: ServiceDeps, { membershipLookup, organizationPo
       withTenant,
       membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
       baseUrl: opts.publicUrl.replace(/\/+$/, ''),
+      seats: seatCheck,
     }),
     groups: createScimGroupsService({
       withTenant,
@@ -36,5 +39,6 @@ export function createScim(deps: ServiceDeps, { membershipLookup, organizationPo
         allowWhenPendingDeletion: false,
       }),
     recordEvent: createScimEventSink({ withTenant }),
+    rateLimit: createScimRateLimiter(opts.scimRateLimit),
   };
 }

@@ -1,5 +1,14 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { AccountExportsTable, Database } from '../../platform/db/schema.js';
+import {
+  failedValues,
+  progressValues,
+  readyValues,
+  runningValues,
+  UNFINISHED,
+  type ExportProgress,
+  type ExportResult,
+} from './export-status.js';
 
 /** The global identity tables' handle (no tenant: account exports are keyed by user, like sessions). */
 export type AccountDb = Kysely<Database>;
@@ -55,9 +64,9 @@ export async function findByIdempotencyKey(
 export async function failAbandoned(db: AccountDb, userId: string): Promise<void> {
   await db
     .updateTable('account_exports')
-    .set({ status: 'failed', error: 'abandoned: not finished within a day', finished_at: sql<Date>`now()` })
+    .set(failedValues('abandoned: not finished within a day'))
     .where('user_id', '=', userId)
-    .where('status', 'in', ['queued', 'running'])
+    .where('status', 'in', UNFINISHED)
     .where('created_at', '<', sql<Date>`now() - interval '24 hours'`)
     .execute();
 }
@@ -67,7 +76,7 @@ export async function findActiveExport(db: AccountDb, userId: string): Promise<A
     .selectFrom('account_exports')
     .select(COLUMNS)
     .where('user_id', '=', userId)
-    .where('status', 'in', ['queued', 'running'])
+    .where('status', 'in', UNFINISHED)
     .executeTakeFirst();
   return row ?? null;
 }
@@ -106,21 +115,17 @@ export async function listExports(
 export async function markRunning(db: AccountDb, id: string): Promise<boolean> {
   const res = await db
     .updateTable('account_exports')
-    .set({ status: 'running', started_at: sql<Date>`coalesce(started_at, now())` })
+    .set(runningValues())
     .where('id', '=', id)
-    .where('status', 'in', ['queued', 'running'])
+    .where('status', 'in', UNFINISHED)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
 
-export async function setProgress(
-  db: AccountDb,
-  id: string,
-  p: { tables_total?: number; tables_done: number; rows_exported: number },
-): Promise<void> {
+export async function setProgress(db: AccountDb, id: string, p: ExportProgress): Promise<void> {
   await db
     .updateTable('account_exports')
-    .set({ ...p, rows_exported: String(p.rows_exported) })
+    .set(progressValues(p))
     .where('id', '=', id)
     .where('status', '=', 'running')
     .execute();
@@ -135,7 +140,7 @@ export async function storeArchive(
   db: AccountDb,
   id: string,
   chunks: readonly Buffer[],
-  done: { size: number; sha256: string; rows: number; tables: number; expiresAt: Date },
+  done: ExportResult,
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await trx.deleteFrom('account_export_chunks').where('export_id', '=', id).execute();
@@ -147,16 +152,7 @@ export async function storeArchive(
     }
     const ready = await trx
       .updateTable('account_exports')
-      .set({
-        status: 'ready',
-        size_bytes: String(done.size),
-        archive_sha256: done.sha256,
-        rows_exported: String(done.rows),
-        tables_total: done.tables,
-        tables_done: done.tables,
-        finished_at: sql<Date>`now()`,
-        expires_at: done.expiresAt,
-      })
+      .set(readyValues(done))
       .where('id', '=', id)
       .where('status', '=', 'running')
       .returning('user_id')
@@ -186,9 +182,9 @@ export async function storeArchive(
 export async function markFailed(db: AccountDb, id: string, error: string): Promise<void> {
   await db
     .updateTable('account_exports')
-    .set({ status: 'failed', error: error.slice(0, 500), finished_at: sql<Date>`now()` })
+    .set(failedValues(error))
     .where('id', '=', id)
-    .where('status', 'in', ['queued', 'running'])
+    .where('status', 'in', UNFINISHED)
     .execute();
 }
 
@@ -270,6 +266,44 @@ export async function refreshTokensOf(db: AccountDb, userId: string): Promise<Re
       'revoked_at',
     ])
     .where('user_id', '=', userId)
+    .orderBy('id')
+    .execute();
+}
+
+/**
+ * The user's passkeys: what they named them, when they were added and last used, how the authenticator
+ * is reached and whether it is synced, and the credential's id and public key (base64url; both public by
+ * design: they let no one sign in). Never a challenge.
+ */
+export async function passkeysOf(db: AccountDb, userId: string): Promise<Record<string, unknown>[]> {
+  const rows = await db
+    .selectFrom('passkey_credentials')
+    .select([
+      'id',
+      'name',
+      'credential_id',
+      'public_key',
+      'counter',
+      'transports',
+      'device_type',
+      'backed_up',
+      'created_at',
+      'last_used_at',
+    ])
+    .where('user_id', '=', userId)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => ({ ...r, public_key: r.public_key.toString('base64url') }));
+}
+
+/** The provider accounts (social sign-in) linked to the user. */
+export async function socialIdentitiesOf(db: AccountDb, userId: string): Promise<Record<string, unknown>[]> {
+  return db
+    .selectFrom('social_identities')
+    .select(['id', 'provider', 'subject', 'email', 'created_at', 'last_used_at'])
+    .where('user_id', '=', userId)
+    .orderBy('created_at')
     .orderBy('id')
     .execute();
 }

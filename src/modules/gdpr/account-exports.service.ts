@@ -38,7 +38,8 @@ export interface AccountActor {
 export interface AccountExportsService {
   /**
    * Queues an export of everything about the user (a background job): profile, sessions, refresh tokens,
-   * memberships and the audit events they are the actor of, across organizations. One queued or running
+   * passkeys, linked social accounts, memberships and the audit events they are the actor of, across
+   * organizations. One queued or running
    * export per user (EXPORT_ALREADY_RUNNING, 409); an idempotency key replays the first export.
    * Audited in the platform chain (`account.export_requested`).
    */
@@ -148,8 +149,8 @@ export interface AccountExportJobDeps {
 }
 
 /**
- * Builds one account export: `profile.jsonl`, `sessions.jsonl`, `refresh_tokens.jsonl` (global tables,
- * credentials and token hashes left out), then `memberships.jsonl` and `audit_events.jsonl` across
+ * Builds one account export: `profile.jsonl`, `sessions.jsonl`, `refresh_tokens.jsonl`, `passkeys.jsonl`,
+ * `social_identities.jsonl` (global tables, credentials and token hashes left out), then `memberships.jsonl` and `audit_events.jsonl` across
  * organizations through the one privileged read of account exports, and `manifest.json`.
  */
 export async function runAccountExport(
@@ -164,7 +165,7 @@ export async function runAccountExport(
     if (!row) return;
     const userId = row.user_id;
     const builder = createArchiveBuilder(deps.maxArchiveBytes);
-    const TOTAL = 5;
+    const TOTAL = 7;
     let rows = 0;
     let done = 0;
     await repo.setProgress(db, exportId, { tables_total: TOTAL, tables_done: 0, rows_exported: 0 });
@@ -187,6 +188,12 @@ export async function runAccountExport(
     await add('profile.jsonl', 'users', toLines(profile ? [profile] : []));
     await add('sessions.jsonl', 'sessions', toLines(await repo.sessionsOf(db, userId)));
     await add('refresh_tokens.jsonl', 'refresh_tokens', toLines(await repo.refreshTokensOf(db, userId)));
+    await add('passkeys.jsonl', 'passkey_credentials', toLines(await repo.passkeysOf(db, userId)));
+    await add(
+      'social_identities.jsonl',
+      'social_identities',
+      toLines(await repo.socialIdentitiesOf(db, userId)),
+    );
     for (const kind of ['memberships', 'audit_events'] as const) {
       const lines: string[] = [];
       let after: { org: string; seq: string } | null = null;
@@ -209,6 +216,7 @@ export async function runAccountExport(
       createdAt: row.created_at.toISOString(),
       notes: [
         'Credentials are not exported: the password hash, two-factor secrets and recovery codes, and the hashes of session and refresh tokens.',
+        'passkeys.jsonl lists your passkeys with their public keys and credential ids (public by design: they let no one sign in); social_identities.jsonl the provider accounts linked to yours.',
         'memberships.jsonl and audit_events.jsonl cover every organization: memberships of any status, and the sealed audit events whose actor is you.',
       ],
     });

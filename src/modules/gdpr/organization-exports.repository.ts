@@ -2,6 +2,15 @@ import { sql } from 'kysely';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { OrganizationExportsTable } from '../../platform/db/schema.js';
 import type { Selectable } from 'kysely';
+import {
+  failedValues,
+  progressValues,
+  readyValues,
+  runningValues,
+  UNFINISHED,
+  type ExportProgress,
+  type ExportResult,
+} from './export-status.js';
 
 export type OrganizationExportRow = Selectable<OrganizationExportsTable>;
 
@@ -51,9 +60,9 @@ export const ABANDONED_AFTER_HOURS = 24;
 export async function failAbandoned(db: TenantDb, orgId: string): Promise<void> {
   await db
     .updateTable('organization_exports')
-    .set({ status: 'failed', error: 'abandoned: not finished within a day', finished_at: sql<Date>`now()` })
+    .set(failedValues('abandoned: not finished within a day'))
     .where('organization_id', '=', orgId)
-    .where('status', 'in', ['queued', 'running'])
+    .where('status', 'in', UNFINISHED)
     .where('created_at', '<', sql<Date>`now() - make_interval(hours => ${ABANDONED_AFTER_HOURS})`)
     .execute();
 }
@@ -64,7 +73,7 @@ export async function findActiveExport(db: TenantDb, orgId: string): Promise<Org
     .selectFrom('organization_exports')
     .select(COLUMNS)
     .where('organization_id', '=', orgId)
-    .where('status', 'in', ['queued', 'running'])
+    .where('status', 'in', UNFINISHED)
     .executeTakeFirst();
   return row ?? null;
 }
@@ -98,23 +107,18 @@ export async function listExports(
 export async function markRunning(db: TenantDb, orgId: string, id: string): Promise<boolean> {
   const res = await db
     .updateTable('organization_exports')
-    .set({ status: 'running', started_at: sql<Date>`coalesce(started_at, now())` })
+    .set(runningValues())
     .where('organization_id', '=', orgId)
     .where('id', '=', id)
-    .where('status', 'in', ['queued', 'running'])
+    .where('status', 'in', UNFINISHED)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
 
-export async function setProgress(
-  db: TenantDb,
-  orgId: string,
-  id: string,
-  p: { tables_total?: number; tables_done: number; rows_exported: number },
-): Promise<void> {
+export async function setProgress(db: TenantDb, orgId: string, id: string, p: ExportProgress): Promise<void> {
   await db
     .updateTable('organization_exports')
-    .set({ ...p, rows_exported: String(p.rows_exported) })
+    .set(progressValues(p))
     .where('organization_id', '=', orgId)
     .where('id', '=', id)
     .where('status', '=', 'running')
@@ -132,7 +136,7 @@ export async function storeArchive(
   orgId: string,
   id: string,
   chunks: readonly Buffer[],
-  done: { size: number; sha256: string; rows: number; tables: number; expiresAt: Date },
+  done: ExportResult,
 ): Promise<boolean> {
   await db
     .deleteFrom('organization_export_chunks')
@@ -147,16 +151,7 @@ export async function storeArchive(
   }
   const res = await db
     .updateTable('organization_exports')
-    .set({
-      status: 'ready',
-      size_bytes: String(done.size),
-      archive_sha256: done.sha256,
-      rows_exported: String(done.rows),
-      tables_total: done.tables,
-      tables_done: done.tables,
-      finished_at: sql<Date>`now()`,
-      expires_at: done.expiresAt,
-    })
+    .set(readyValues(done))
     .where('organization_id', '=', orgId)
     .where('id', '=', id)
     .where('status', '=', 'running')
@@ -187,14 +182,13 @@ export async function storeArchive(
 export async function markFailed(db: TenantDb, orgId: string, id: string, error: string): Promise<void> {
   await db
     .updateTable('organization_exports')
-    .set({ status: 'failed', error: error.slice(0, 500), finished_at: sql<Date>`now()` })
+    .set(failedValues(error))
     .where('organization_id', '=', orgId)
     .where('id', '=', id)
-    .where('status', 'in', ['queued', 'running'])
+    .where('status', 'in', UNFINISHED)
     .execute();
 }
 
-/** The archive's chunks in order (only of a ready, unexpired export). */
 /** How many chunks the export's stored archive has. */
 export async function chunkCount(db: TenantDb, orgId: string, id: string): Promise<number> {
   const row = await db

@@ -1,5 +1,5 @@
 import { sql, type RawBuilder, type Selectable } from 'kysely';
-import type { ScimEmail, ScimGroupsTable, ScimUsersTable } from '../../platform/db/schema.js';
+import type { Database, ScimEmail, ScimGroupsTable, ScimUsersTable } from '../../platform/db/schema.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 
 // Every query filters by organization_id explicitly (RLS is the backstop). `users` is global: it is read
@@ -68,14 +68,23 @@ export async function deleteScimUser(db: TenantDb, orgId: string, userId: string
     .execute();
 }
 
-/** A page of users matching `where`, ordered by creation, and the total count. */
-export async function listScimUsers(
+/**
+ * A page of the organization's rows of `table` matching `where`, ordered by creation then `key`, and the
+ * count of all matches: the list of Users and of Groups.
+ */
+async function listPage<T extends 'scim_users' | 'scim_groups'>(
   db: TenantDb,
+  table: T,
+  key: T extends 'scim_users' ? 'user_id' : 'id',
   orgId: string,
   where: RawBuilder<boolean>,
   window: { offset: number; count: number },
-): Promise<{ rows: ScimUserRow[]; total: number }> {
-  const base = db.selectFrom('scim_users').where('organization_id', '=', orgId).where(where);
+): Promise<{ rows: Selectable<Database[T]>[]; total: number }> {
+  // One shape for both tables (their columns differ only by the key): typed as scim_users.
+  const base = db
+    .selectFrom(table as 'scim_users')
+    .where('organization_id', '=', orgId)
+    .where(where);
   const total = await base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
   const rows =
     window.count === 0
@@ -83,12 +92,20 @@ export async function listScimUsers(
       : await base
           .selectAll()
           .orderBy('created_at')
-          .orderBy('user_id')
+          .orderBy(sql.ref(key))
           .offset(window.offset)
           .limit(window.count)
           .execute();
-  return { rows, total: Number(total.n) };
+  return { rows: rows as unknown as Selectable<Database[T]>[], total: Number(total.n) };
 }
+
+/** A page of users matching `where`, ordered by creation, and the total count. */
+export const listScimUsers = (
+  db: TenantDb,
+  orgId: string,
+  where: RawBuilder<boolean>,
+  window: { offset: number; count: number },
+) => listPage(db, 'scim_users', 'user_id', orgId, where, window);
 
 export function findGroup(db: TenantDb, orgId: string, id: string, lock = false) {
   let q = db.selectFrom('scim_groups').selectAll().where('organization_id', '=', orgId).where('id', '=', id);
@@ -96,26 +113,13 @@ export function findGroup(db: TenantDb, orgId: string, id: string, lock = false)
   return q.executeTakeFirst();
 }
 
-export async function listGroups(
+/** A page of groups matching `where`, ordered by creation, and the total count. */
+export const listGroups = (
   db: TenantDb,
   orgId: string,
   where: RawBuilder<boolean>,
   window: { offset: number; count: number },
-): Promise<{ rows: ScimGroupRow[]; total: number }> {
-  const base = db.selectFrom('scim_groups').where('organization_id', '=', orgId).where(where);
-  const total = await base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
-  const rows =
-    window.count === 0
-      ? []
-      : await base
-          .selectAll()
-          .orderBy('created_at')
-          .orderBy('id')
-          .offset(window.offset)
-          .limit(window.count)
-          .execute();
-  return { rows, total: Number(total.n) };
-}
+) => listPage(db, 'scim_groups', 'id', orgId, where, window);
 
 /** The members (user id and userName) of groups of the organization. */
 export function groupMembers(db: TenantDb, orgId: string, groupIds: string[]) {

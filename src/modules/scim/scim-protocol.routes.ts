@@ -6,6 +6,7 @@ import type { App } from '../../platform/http/server.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
 import { authenticateScim, type ScimAdmission, type ScimTokenLookup } from './scim-auth.js';
 import { ScimError } from './scim.errors.js';
+import type { ScimRateLimiter } from './scim-rate-limit.js';
 import { LIST_SCHEMA } from './scim-resources.js';
 import type { ScimGroupsService } from './scim-groups.service.js';
 import type { ScimUsersService } from './scim-users.service.js';
@@ -51,9 +52,11 @@ const ScimErrorBody = Type.Object(
 const scimErrors = {
   400: ScimErrorBody,
   401: ScimErrorBody,
+  403: ScimErrorBody,
   404: ScimErrorBody,
   409: ScimErrorBody,
   412: ScimErrorBody,
+  429: ScimErrorBody,
 };
 const IfMatch = Type.Object({ 'if-match': Type.Optional(Type.String({ maxLength: 500 })) });
 
@@ -71,6 +74,8 @@ export function registerScimProtocolRoutes(
     groups: ScimGroupsService;
     lookup: ScimTokenLookup;
     admitted: ScimAdmission;
+    /** Counts each authenticated request against its token's and organization's budgets (429 over). */
+    rateLimit: ScimRateLimiter;
     recordEvent: ScimEventSink;
     baseUrl: string;
     log: Logger;
@@ -84,7 +89,10 @@ export function registerScimProtocolRoutes(
       scim.getDefaultJsonParser('error', 'error'),
     );
     scim.addHook('onRequest', async (req) => {
-      req.scim = await authenticateScim(req, deps.lookup, deps.admitted);
+      const ctx = await authenticateScim(req, deps.lookup, deps.admitted);
+      // Over the limit: 429 before the request is recorded (a flood writes no sync log rows).
+      deps.rateLimit(ctx);
+      req.scim = ctx;
     });
     scim.addHook('onSend', async (_req, reply, payload) => {
       void reply.header('content-type', `${SCIM_MEDIA_TYPE}; charset=utf-8`);
@@ -121,6 +129,7 @@ export function registerScimProtocolRoutes(
         e = new ScimError(500, 'internal error');
       }
       req.scimOutcome = { outcome: `${e.scimType ?? 'error'}: ${e.detail}` };
+      if (e.retryAfterSeconds !== undefined) void reply.header('retry-after', String(e.retryAfterSeconds));
       void reply.status(e.status).send(e.body());
     });
 
@@ -143,115 +152,56 @@ export function registerScimProtocolRoutes(
       return reply.status(status).send(r);
     };
 
+    /** The route options every `/scim/v2` route shares (hidden from OpenAPI, the SCIM token check). */
+    const opts = <S extends object>(operationId: string, schema: S) => ({
+      config: { auth: AUTH },
+      schema: { operationId, hide: true, tags: ['scim'], ...schema },
+    });
+    const one = { params: IdParams, response: { 200: Resource, ...scimErrors } };
+    const change = { ...one, headers: IfMatch, body: Body };
+
+    // Users and Groups: the same six handlers over their services.
     for (const [path, svc, kind] of [
       ['Users', deps.users, 'user'],
       ['Groups', deps.groups, 'group'],
     ] as const) {
+      const url = `/scim/v2/${path}`;
       scim.get(
-        `/scim/v2/${path}`,
-        {
-          config: { auth: AUTH },
-          schema: {
-            operationId: `scimList${path}`,
-            hide: true,
-            tags: ['scim'],
-            querystring: ListQuery,
-            response: { 200: Resource, ...scimErrors },
-          },
-        },
+        url,
+        opts(`scimList${path}`, { querystring: ListQuery, response: { 200: Resource, ...scimErrors } }),
         async (req, reply) => {
           const list = await svc.list(ctxOf(req), req.query);
           req.scimOutcome = { outcome: `listed ${list.itemsPerPage} of ${list.totalResults}` };
           return reply.send(list);
         },
       );
-      scim.get(
-        `/scim/v2/${path}/:id`,
-        {
-          config: { auth: AUTH },
-          schema: {
-            operationId: `scimGet${kind}`,
-            hide: true,
-            tags: ['scim'],
-            params: IdParams,
-            response: { 200: Resource, ...scimErrors },
-          },
-        },
-        async (req, reply) => send(req, reply, 200, await svc.get(ctxOf(req), req.params.id), 'read'),
+      scim.get(`${url}/:id`, opts(`scimGet${kind}`, one), async (req, reply) =>
+        send(req, reply, 200, await svc.get(ctxOf(req), req.params.id), 'read'),
       );
       scim.post(
-        `/scim/v2/${path}`,
-        {
-          config: { auth: AUTH },
-          schema: {
-            operationId: `scimCreate${kind}`,
-            hide: true,
-            tags: ['scim'],
-            body: Body,
-            response: { 201: Resource, ...scimErrors },
-          },
-        },
+        url,
+        opts(`scimCreate${kind}`, { body: Body, response: { 201: Resource, ...scimErrors } }),
         async (req, reply) => send(req, reply, 201, await svc.create(ctxOf(req), req.body), 'created'),
       );
-      scim.put(
-        `/scim/v2/${path}/:id`,
-        {
-          config: { auth: AUTH },
-          schema: {
-            operationId: `scimReplace${kind}`,
-            hide: true,
-            tags: ['scim'],
-            params: IdParams,
-            headers: IfMatch,
-            body: Body,
-            response: { 200: Resource, ...scimErrors },
-          },
-        },
-        async (req, reply) =>
-          send(
-            req,
-            reply,
-            200,
-            await svc.replace(ctxOf(req), req.params.id, req.body, ifMatch(req)),
-            'replaced',
-          ),
+      scim.put(`${url}/:id`, opts(`scimReplace${kind}`, change), async (req, reply) =>
+        send(
+          req,
+          reply,
+          200,
+          await svc.replace(ctxOf(req), req.params.id, req.body, ifMatch(req)),
+          'replaced',
+        ),
       );
-      scim.patch(
-        `/scim/v2/${path}/:id`,
-        {
-          config: { auth: AUTH },
-          schema: {
-            operationId: `scimPatch${kind}`,
-            hide: true,
-            tags: ['scim'],
-            params: IdParams,
-            headers: IfMatch,
-            body: Body,
-            response: { 200: Resource, ...scimErrors },
-          },
-        },
-        async (req, reply) =>
-          send(
-            req,
-            reply,
-            200,
-            await svc.patch(ctxOf(req), req.params.id, req.body, ifMatch(req)),
-            'patched',
-          ),
+      scim.patch(`${url}/:id`, opts(`scimPatch${kind}`, change), async (req, reply) =>
+        send(req, reply, 200, await svc.patch(ctxOf(req), req.params.id, req.body, ifMatch(req)), 'patched'),
       );
       scim.delete(
-        `/scim/v2/${path}/:id`,
-        {
-          config: { auth: AUTH },
-          schema: {
-            operationId: `scimDelete${kind}`,
-            hide: true,
-            tags: ['scim'],
-            params: IdParams,
-            headers: IfMatch,
-            response: { 204: Type.Null(), ...scimErrors },
-          },
-        },
+        `${url}/:id`,
+        opts(`scimDelete${kind}`, {
+          params: IdParams,
+          headers: IfMatch,
+          response: { 204: Type.Null(), ...scimErrors },
+        }),
         async (req, reply) => {
           await svc.remove(ctxOf(req), req.params.id, ifMatch(req));
           req.scimOutcome = { resourceId: req.params.id, outcome: 'deleted' };
@@ -260,84 +210,59 @@ export function registerScimProtocolRoutes(
       );
     }
 
+    // Discovery (RFC 7644 section 4): fixed documents.
     const base = `${deps.baseUrl}/scim/v2`;
-    scim.get(
-      '/scim/v2/ServiceProviderConfig',
-      {
-        config: { auth: AUTH },
-        schema: {
-          operationId: 'scimServiceProviderConfig',
-          hide: true,
-          tags: ['scim'],
-          response: { 200: Resource, 401: ScimErrorBody },
-        },
-      },
-      async () => ({
-        schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
-        documentationUri: `${deps.baseUrl}/docs`,
-        patch: { supported: true },
-        bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
-        filter: { supported: true, maxResults: 200 },
-        changePassword: { supported: false },
-        sort: { supported: false },
-        etag: { supported: true },
-        authenticationSchemes: [
-          {
-            type: 'oauthbearertoken',
-            name: 'OAuth Bearer Token',
-            description: 'The organization’s SCIM token (Directory sync settings)',
-            primary: true,
-          },
-        ],
-        meta: { resourceType: 'ServiceProviderConfig', location: `${base}/ServiceProviderConfig` },
-      }),
-    );
-    const resourceTypes = [SCIMMY.Resources.User, SCIMMY.Resources.Group].map((r) => ({
-      schemas: ['urn:ietf:params:scim:schemas:core:2.0:ResourceType'],
-      ...r.describe(),
-      meta: { resourceType: 'ResourceType', location: `${base}/ResourceTypes/${r.describe().id}` },
-    }));
-    scim.get(
-      '/scim/v2/ResourceTypes',
-      {
-        config: { auth: AUTH },
-        schema: {
-          operationId: 'scimResourceTypes',
-          hide: true,
-          tags: ['scim'],
-          response: { 200: Resource, 401: ScimErrorBody },
-        },
-      },
-      async () => ({
-        schemas: [LIST_SCHEMA],
-        totalResults: resourceTypes.length,
-        startIndex: 1,
-        itemsPerPage: resourceTypes.length,
-        Resources: resourceTypes,
-      }),
-    );
-    const schemas = [SCIMMY.Schemas.User, SCIMMY.Schemas.Group].map((s) => {
-      const d = s.definition.describe() as Record<string, unknown>;
-      return { ...d, meta: { resourceType: 'Schema', location: `${base}/Schemas/${String(d.id)}` } };
+    const list = (resources: Record<string, unknown>[]) => ({
+      schemas: [LIST_SCHEMA],
+      totalResults: resources.length,
+      startIndex: 1,
+      itemsPerPage: resources.length,
+      Resources: resources,
     });
-    scim.get(
-      '/scim/v2/Schemas',
-      {
-        config: { auth: AUTH },
-        schema: {
-          operationId: 'scimSchemas',
-          hide: true,
-          tags: ['scim'],
-          response: { 200: Resource, 401: ScimErrorBody },
+    const serviceProviderConfig = {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
+      documentationUri: `${deps.baseUrl}/docs`,
+      patch: { supported: true },
+      bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+      filter: { supported: true, maxResults: 200 },
+      changePassword: { supported: false },
+      sort: { supported: false },
+      etag: { supported: true },
+      authenticationSchemes: [
+        {
+          type: 'oauthbearertoken',
+          name: 'OAuth Bearer Token',
+          description: 'The organization’s SCIM token (Directory sync settings)',
+          primary: true,
         },
-      },
-      async () => ({
-        schemas: [LIST_SCHEMA],
-        totalResults: schemas.length,
-        startIndex: 1,
-        itemsPerPage: schemas.length,
-        Resources: schemas,
+      ],
+      meta: { resourceType: 'ServiceProviderConfig', location: `${base}/ServiceProviderConfig` },
+    };
+    const resourceTypes = list(
+      [SCIMMY.Resources.User, SCIMMY.Resources.Group].map((r) => ({
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:ResourceType'],
+        ...r.describe(),
+        meta: { resourceType: 'ResourceType', location: `${base}/ResourceTypes/${r.describe().id}` },
+      })),
+    );
+    const schemas = list(
+      [SCIMMY.Schemas.User, SCIMMY.Schemas.Group].map((s) => {
+        const d = s.definition.describe() as Record<string, unknown>;
+        return { ...d, meta: { resourceType: 'Schema', location: `${base}/Schemas/${String(d.id)}` } };
       }),
     );
+    for (const [path, operationId, doc] of [
+      ['ServiceProviderConfig', 'scimServiceProviderConfig', serviceProviderConfig],
+      ['ResourceTypes', 'scimResourceTypes', resourceTypes],
+      ['Schemas', 'scimSchemas', schemas],
+    ] as const) {
+      scim.get(
+        `/scim/v2/${path}`,
+        opts(operationId, {
+          response: { 200: Resource, 401: ScimErrorBody, 403: ScimErrorBody, 429: ScimErrorBody },
+        }),
+        async () => doc,
+      );
+    }
   });
 }

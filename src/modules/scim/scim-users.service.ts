@@ -2,15 +2,15 @@ import { sql } from 'kysely';
 import { recordAudit } from '../../platform/audit/record.js';
 import type { ScimEmail } from '../../platform/db/schema.js';
 import { isUniqueViolation } from '../../platform/db/pg-errors.js';
-import { uuidv7 } from '../../platform/ids.js';
 import { isTenantId, type TenantCtx } from '../../platform/tenancy/context.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
-import { normalizeEmail } from '../auth/email-address.js';
+import type { SeatCheck } from '../plans/seats.js';
 import * as members from '../memberships/memberships.repository.js';
 import * as repo from './scim-directory.repository.js';
+import { scimAccount } from './scim-accounts.js';
 import { DEFAULT_ROLE, mappedRole } from './scim-group-roles.js';
-import { scimLastOwner, scimNotFound, scimOwnerOutranks, ScimError } from './scim.errors.js';
+import { scimLastOwner, scimNotFound, scimOwnerOutranks, scimSeatLimit, ScimError } from './scim.errors.js';
 import {
   applyPatch,
   checkIfMatch,
@@ -114,6 +114,9 @@ export function createScimUsersService(deps: {
   withTenant: WithTenant;
   membershipChanged: (orgId: string, userId: string) => void;
   baseUrl: string;
+  /** The plan's seat limit, checked under the organization lock before a membership is added (as for
+   *  invitations and SSO provisioning); none: no limit. */
+  seats?: SeatCheck;
 }): ScimUsersService {
   const { withTenant } = deps;
 
@@ -153,6 +156,9 @@ export function createScimUsersService(deps: {
 
   async function grant(ctx: TenantCtx, db: TenantDb, userId: string, action: string) {
     if (await members.findAccess(db, ctx.tenantId, userId)) return;
+    // A new member takes a seat: 403 naming the limit when none is free, and the transaction (the account
+    // and the scim_users row with it) is rolled back.
+    await scimSeatLimit(() => deps.seats?.beforeInvite(db, ctx.tenantId));
     const role = (await mappedRole(db, ctx.tenantId, userId)) ?? DEFAULT_ROLE;
     await members.insertMembership(db, {
       organization_id: ctx.tenantId,
@@ -256,29 +262,8 @@ export function createScimUsersService(deps: {
       const email = accountEmail(f);
       return change(ctx, async (db, touched) => {
         await uniqueName(db, ctx.tenantId, f.user_name);
-        const normalized = normalizeEmail(email);
-        const existing = await db
-          .selectFrom('users')
-          .select('id')
-          .where('email_normalized', '=', normalized)
-          .executeTakeFirst();
-        const userId = existing?.id ?? uuidv7();
-        if (!existing) {
-          // No password: the account signs in through the organization's SSO, or after a password reset.
-          try {
-            await db
-              .insertInto('users')
-              .values({ id: userId, email, email_normalized: normalized, password_hash: null })
-              .execute();
-          } catch (err) {
-            // Created concurrently (another organization's directory, a retry): the client tries again
-            // and links the account then.
-            if (isUniqueViolation(err, 'users_email_key')) {
-              throw new ScimError(409, 'the account is being created; retry', 'uniqueness');
-            }
-            throw err;
-          }
-        } else if (await repo.findScimUser(db, ctx.tenantId, userId)) {
+        const { userId, created } = await scimAccount(db, ctx.tenantId, email);
+        if (!created && (await repo.findScimUser(db, ctx.tenantId, userId))) {
           throw new ScimError(409, 'this account is already provisioned', 'uniqueness');
         }
         touched.push(userId);

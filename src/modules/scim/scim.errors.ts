@@ -21,6 +21,8 @@ export class ScimError extends Error {
     readonly status: number,
     readonly detail: string,
     readonly scimType?: ScimType,
+    /** A 429's wait, answered as Retry-After. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(detail);
   }
@@ -52,6 +54,22 @@ export const scimOwnerOutranks = () =>
     'this user is an owner: only a SCIM token issued by an owner deprovisions an owner',
     'mutability',
   );
+
+/**
+ * Runs a seat check, answering its SEAT_LIMIT_REACHED as a SCIM 403 with the same detail (it names the
+ * limit and the seats in use). 403, not 409: RFC 7644 section 3.12 gives 409 to `uniqueness` and version
+ * conflicts, which a directory may take for "the user already exists"; 403 is "not permitted".
+ */
+export async function scimSeatLimit(check: () => Promise<void> | undefined): Promise<void> {
+  try {
+    await check();
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'SEAT_LIMIT_REACHED') {
+      throw new ScimError(403, `seat limit reached: ${err.message}`);
+    }
+    throw err;
+  }
+}
 
 export type ScimTokensErrorCode = 'SCIM_TOKEN_NOT_FOUND' | 'SCIM_ESCALATION';
 
