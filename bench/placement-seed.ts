@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { ProvisionedDatabase } from '../test/support/provision.js';
 import { placeInSchema } from '../test/support/placements.js';
+import { tenantSchemaName } from '../src/platform/tenancy/placed-tables.js';
 
 /** What a seeded organization's placement row says (`none`: no row, which the router reads as pooled). */
 export type SeededKind = 'none' | 'pooled' | 'schema' | 'database';
@@ -25,10 +26,11 @@ async function asAdmin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promis
 
 /**
  * The lookup bench's organizations, in bulk as the superuser: per 20 of them, 10 have no placement row,
- * 6 a `pooled` row, 3 a `schema` row and 1 a `database` row for `databaseKey`. Their schemas are NOT
- * created and no row of theirs exists anywhere: the router reads only `tenant_placements` and builds the
- * handle of a schema placement without touching the schema, so the lookup costs the same, and creating
- * 1,500 schemas of ~25 tables each would take the run's whole time budget.
+ * 6 a `pooled` row, 3 a `schema` row and 1 a `database` row for `databaseKey`. A schema organization's
+ * schema is created EMPTY and no row of theirs exists anywhere: the lookup only asks whether the schema
+ * exists (`to_regnamespace`; without it the router refuses the organization, PLACEMENT_MISSING) and
+ * builds the handle without touching its tables, so the lookup costs the same, and creating 1,500
+ * schemas of ~25 tables each would take the run's whole time budget.
  */
 export async function seedLookupOrgs(
   adminUrl: string,
@@ -52,6 +54,15 @@ export async function seedLookupOrgs(
        select id, kind from k`,
       [count, databaseKey, latestMigration()],
     );
+    const schemas = res.rows.filter((r) => r.kind === 'schema').map((r) => tenantSchemaName(r.id));
+    for (let i = 0; i < schemas.length; i += 500) {
+      await admin.query(
+        schemas
+          .slice(i, i + 500)
+          .map((s) => `create schema "${s}";`)
+          .join('\n'),
+      );
+    }
     await admin.query('analyze organizations, tenant_placements');
     return res.rows;
   });

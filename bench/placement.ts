@@ -13,16 +13,20 @@
  *    one run. Targets: schema/pooled >= 0.95; database/pooled printed for context. `schema1` reads one
  *    schema-placed organization only: a connection then keeps the same search path from read to read,
  *    where `schema` alternates between organizations as a real mix does (PostgreSQL re-plans a prepared
- *    statement when the search path it was planned under changes).
+ *    statement when the search path it was planned under changes). `schema-pinned` (only when BENCH_ONLY names
+ *    it) reads the `schema` organizations with each on a pool of its own of ONE connection: every connection
+ *    serves one schema only, an upper bound of what affinity between schemas and connections could win.
  *
  * Usage: npm run bench:placement  (env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY, BENCH_POOL,
  * BENCH_LOOKUP_ORGS, BENCH_LOOKUP_CALLS, BENCH_READ_ORGS, BENCH_DATABASE_URL,
- * BENCH_ONLY=<variant>[,<variant>...]: read variants among pooled, schema, schema1, database; without
- * `database` no second database is made)
+ * BENCH_ONLY=<variant>[,<variant>...]: read variants among pooled, schema, schema1, database, schema-pinned
+ * (the first four by default); without `database` no second database is made)
  */
 import { findProject } from '../src/modules/projects/projects.repository.js';
 import { createPool } from '../src/platform/db/pool.js';
-import { createPlacementRouter } from '../src/platform/tenancy/placement.js';
+import { createPlacementRouter, type PlacementRouter } from '../src/platform/tenancy/placement.js';
+import { tenantSchemaName } from '../src/platform/tenancy/placed-tables.js';
+import { schemaTenantSetter } from '../src/platform/tenancy/schema-setter.js';
 import { pooledTenantSetter } from '../src/platform/tenancy/pooled-setter.js';
 import { createTenantDatabase, type TenantDatabase } from '../src/platform/tenancy/tenant-database.js';
 import { createWithTenant } from '../src/platform/tenancy/with-tenant.js';
@@ -46,13 +50,14 @@ const LOOKUP_ORGS = Number(process.env.BENCH_LOOKUP_ORGS ?? 10_000);
 const LOOKUP_CALLS = Number(process.env.BENCH_LOOKUP_CALLS ?? 1_000_000);
 const READ_ORGS = Number(process.env.BENCH_READ_ORGS ?? 10);
 const ROWS = 100;
-const VARIANTS = ['pooled', 'schema', 'schema1', 'database'] as const;
+const VARIANTS = ['pooled', 'schema', 'schema1', 'database', 'schema-pinned'] as const;
+const DEFAULT_VARIANTS: readonly string[] = ['pooled', 'schema', 'schema1', 'database'];
 const ONLY = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
 const READ = { mode: 'read' } as const;
 const DEDICATED = 'bench-dedicated';
 
 type Variant = (typeof VARIANTS)[number];
-const variants = VARIANTS.filter((v) => !ONLY || ONLY.includes(v));
+const variants = VARIANTS.filter((v) => (ONLY ? ONLY.includes(v) : DEFAULT_VARIANTS.includes(v)));
 if (variants.length === 0) throw new Error(`BENCH_ONLY names no variant of ${VARIANTS.join(', ')}`);
 
 interface Round extends RunResult {
@@ -118,17 +123,38 @@ try {
     pooled: await seedPooled(db, READ_ORGS, ROWS),
     schema: variants.some((v) => v.startsWith('schema')) ? await seedSchemaPlaced(db, READ_ORGS, ROWS) : [],
     schema1: [],
+    'schema-pinned': [],
     database: dedicated ? await seedDatabasePlaced(db, dedicated, DEDICATED, READ_ORGS, ROWS) : [],
   };
   const oneOrg = seeded.schema[0]?.org;
   seeded.schema1 = seeded.schema.filter((r) => r.org === oneOrg);
   const withTenant = createWithTenant(createPlacementRouter({ control, databases }));
-  const readOf = (rows: SeededRow[]) => async () => {
+  let withPinned = withTenant;
+  if (variants.includes('schema-pinned')) {
+    // Each schema organization on a pool of its own of one connection, routed by a router of the bench's.
+    seeded['schema-pinned'] = seeded.schema;
+    const pinned = new Map<string, TenantDatabase>();
+    for (const { org } of seeded.schema) {
+      if (pinned.has(org)) continue;
+      const pool = createPool({ url: db.url, max: 1 });
+      pools.push(pool);
+      pinned.set(org, createTenantDatabase(org, pool, schemaTenantSetter(org, tenantSchemaName(org))));
+    }
+    const router: PlacementRouter = {
+      cached: (id) => pinned.get(id),
+      resolve: (id) => Promise.resolve(pinned.get(id)!),
+      invalidate: () => {},
+    };
+    withPinned = createWithTenant(router);
+  }
+  const readOf = (rows: SeededRow[], wt: typeof withTenant) => async () => {
     const r = rows[Math.floor(Math.random() * rows.length)]!;
-    const row = await withTenant(r.org, (t) => findProject(t, r.org, r.id), READ);
+    const row = await wt(r.org, (t) => findProject(t, r.org, r.id), READ);
     if (!row) throw new Error('tenant read missed');
   };
-  const ops = Object.fromEntries(variants.map((v) => [v, readOf(seeded[v])]));
+  const ops = Object.fromEntries(
+    variants.map((v) => [v, readOf(seeded[v], v === 'schema-pinned' ? withPinned : withTenant)]),
+  );
 
   async function measureRound(name: string, op: () => Promise<unknown>): Promise<Round> {
     const cpu = startCpuAccounting(undefined);
@@ -153,7 +179,7 @@ try {
   for (const [name, rs] of Object.entries(results)) {
     rate[name] = median(rs.map((r) => r.rate));
     console.log(
-      `  ${name.padEnd(9)} ${rate[name].toFixed(0).padStart(7)} reads/s   p50 ${median(rs.map((r) => r.p50)).toFixed(2)} ms` +
+      `  ${name.padEnd(13)} ${rate[name].toFixed(0).padStart(7)} reads/s   p50 ${median(rs.map((r) => r.p50)).toFixed(2)} ms` +
         `   p99 ${median(rs.map((r) => r.p99)).toFixed(2)} ms   CPU/read: node ${perRead(rs, (r) => r.nodeCpu).toFixed(1)} µs,` +
         ` postgres ${perRead(rs, (r) => r.pgCpu).toFixed(1)} µs`,
     );
@@ -165,6 +191,7 @@ try {
   };
   ratio('schema', '(headline; target >= 0.95)');
   ratio('schema1', '(one organization: the search path never changes on a connection)');
+  ratio('schema-pinned', '(each schema organization on a connection of its own)');
   ratio('database', '(dedicated database on the same server, context)');
   console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
 } finally {

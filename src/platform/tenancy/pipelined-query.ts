@@ -397,8 +397,11 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
 const MAX_NAMED = 2000;
 const names = new Map<string, string>();
 /** Statements of schema placements, by schema then text: a budget of their own, so schema placements never
- *  use up the pooled statements' names. */
-const namespacedNames = new Map<string, string>();
+ *  use up the pooled statements' names. Two Map reads of strings whose hash V8 already holds (a schema
+ *  placement's namespace and a compiled text are built once), where one key joined per query was hashed
+ *  afresh each time (about 0.3 µs per query). */
+const namespacedNames = new Map<string, Map<string, string>>();
+let namespacedCount = 0;
 
 /**
  * A stable prepared-statement name for a query text, so each connection parses and plans a query
@@ -426,11 +429,15 @@ export function statementName(text: string, namespace?: string): string | undefi
  * names, statements of schema placements stay unnamed.
  */
 function namespacedName(text: string, namespace: string): string | undefined {
-  const key = `${namespace}\u0000${text}`;
-  let name = namespacedNames.get(key);
-  if (name === undefined && namespacedNames.size < MAX_NAMED) {
-    name = `sr_s${namespacedNames.size}`;
-    namespacedNames.set(key, name);
+  let byText = namespacedNames.get(namespace);
+  if (byText === undefined) {
+    byText = new Map();
+    namespacedNames.set(namespace, byText);
+  }
+  let name = byText.get(text);
+  if (name === undefined && namespacedCount < MAX_NAMED) {
+    name = `sr_s${namespacedCount++}`;
+    byText.set(text, name);
   }
   return name;
 }
