@@ -72,6 +72,7 @@ import { createWebhooksService } from '../modules/webhooks/webhooks.service.js';
 import { createSsoModule, type SsoModule } from '../modules/sso/sso.module.js';
 import { createSaml } from '../modules/sso/saml/saml.module.js';
 import { createSsoPrivilegedOps } from '../platform/tenancy/privileged-sso.js';
+import { lookupDomain } from '../modules/sso/address-domain.js';
 import { webhookSettings } from '../modules/webhooks/webhook-settings.js';
 import { GDPR_DEFAULTS } from '../platform/config-gdpr.js';
 import { createExportLinks } from '../modules/gdpr/export-link.js';
@@ -238,7 +239,7 @@ export function createServices(deps: {
   // require-SSO (docs/sso.md): a member's password, social or passkey sign-in for an address of a
   // verified domain.
   const ssoRequiredFor = async (userId: string, email: string) => {
-    const domain = email.slice(email.lastIndexOf('@') + 1);
+    const domain = lookupDomain(email);
     return domain ? ssoPrivileged.ssoRequiredFor(userId, domain) : null;
   };
   const auth = createAuthService({

@@ -138,6 +138,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     mailThrottle,
     recipientThrottle,
     log,
+    ...(deps.ssoRequiredFor ? { ssoRequiredFor: deps.ssoRequiredFor } : {}),
   });
   const passwords = createPasswordFlows({
     db,
