@@ -1,7 +1,8 @@
 /**
  * require-SSO (docs/sso.md "Require SSO") against the ways around it beyond the sign-in forms: the email
  * verification link (which signs the verifier in) and an address written in Unicode for a verified
- * internationalized domain (the organization verifies its ASCII, punycode form).
+ * internationalized domain (the organization verifies its ASCII, punycode form), and register-and-accept of
+ * an invitation (which signs the new member in).
  */
 import { randomBytes } from 'node:crypto';
 import { domainToASCII } from 'node:url';
@@ -10,6 +11,7 @@ import {
   Browser,
   createOrg,
   inOrg,
+  invite,
   newPassword,
   nextMailedToken,
   signUp,
@@ -105,5 +107,25 @@ describe('require-SSO: no session without the IdP', () => {
         error: { code: 'SSO_REQUIRED', details: { organization: org.slug } },
       });
     }
+  });
+
+  it('register-and-accept joins a member of a verified domain but signs them in only through the IdP', async () => {
+    const domain = `reqi-${randomBytes(4).toString('hex')}.test`;
+    const org = await requiringOrg(domain);
+    const email = `invited@${domain}`;
+    const { token } = await invite(owner, org.id, email, 'member');
+    const b = new Browser(c);
+    const res = await b.post('/v1/invitations/accept-new', { token, password: newPassword() });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toEqual({ organizationId: org.id, role: 'member' });
+    expect(b.cookie).toBeNull();
+
+    // Outside the verified domains the new member is signed in as before.
+    const elsewhere = `invited-${randomBytes(4).toString('hex')}@elsewhere.example.com`;
+    const other = await invite(owner, org.id, elsewhere, 'member');
+    const b2 = new Browser(c);
+    const ok = await b2.post('/v1/invitations/accept-new', { token: other.token, password: newPassword() });
+    expect(ok.statusCode, ok.body).toBe(201);
+    expect(b2.cookie).not.toBeNull();
   });
 });
