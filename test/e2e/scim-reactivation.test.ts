@@ -1,7 +1,8 @@
 /**
  * SCIM reactivation (`active: true` after `active: false`) under the linking rule of docs/scim.md: the
  * directory re-adds an account only where it could link it at creation — an address of a domain the
- * organization verified, or an account nobody has claimed yet (no password, address never verified).
+ * organization verified, or an account nobody has claimed yet (no password, address never verified); and
+ * the seat limit under concurrent creates.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,9 +46,9 @@ describe('e2e: SCIM reactivation follows the linking rule', () => {
     await stopApp(c);
   });
 
-  async function directory() {
+  async function directory(plan = 'enterprise') {
     const org = await createOrg(owner.browser, 'scim-react');
-    await asAdmin(`update organizations set plan = 'enterprise' where id = $1`, [org.id]);
+    await asAdmin(`update organizations set plan = $2 where id = $1`, [org.id, plan]);
     const res = await owner.browser.post('/v1/scim/tokens', {}, inOrg(org.id));
     expect(res.statusCode, res.body).toBe(201);
     const token = rememberSecret(res.json<{ secret: string }>().secret);
@@ -134,5 +135,22 @@ describe('e2e: SCIM reactivation follows the linking rule', () => {
     const again = await d.setActive(id, true);
     expect(again.statusCode, again.body).toBe(409);
     expect(await d.members(id)).toBe(0);
+  });
+
+  it('concurrent creates for the last free seat: exactly one takes it', async () => {
+    const d = await directory('free');
+    const limit = Number(
+      (await asAdmin(`select seat_limit from plans where key = 'free'`, []))[0]!.seat_limit,
+    );
+    const addr = () => `seat-${randomBytes(5).toString('hex')}@elsewhere.test`;
+    // The owner holds one seat; leave exactly one free.
+    for (let i = 2; i < limit; i++) expect((await d.create(addr())).statusCode).toBe(201);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => d.create(addr())));
+    expect(answers.map((r) => r.statusCode).sort()).toEqual([201, 403, 403, 403, 403]);
+    const active = await asAdmin(
+      `select count(*) n from memberships where organization_id = $1 and status = 'active'`,
+      [d.org.id],
+    );
+    expect(Number(active[0]!.n)).toBe(limit);
   });
 });
