@@ -2,7 +2,7 @@
  * SCIM reactivation (`active: true` after `active: false`) under the linking rule of docs/scim.md: the
  * directory re-adds an account only where it could link it at creation — an address of a domain the
  * organization verified, or an account nobody has claimed yet (no password, address never verified); and
- * the seat limit under concurrent creates.
+ * the seat limit under concurrent creates; and a changed userName or emails never moving the link.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,6 +64,14 @@ describe('e2e: SCIM reactivation follows the linking rule', () => {
         schemas: [PATCH],
         Operations: [{ op: 'replace', value: { active: value } }],
       });
+    const replaceEmail = (id: string, email: string) =>
+      call('PATCH', `/Users/${id}`, {
+        schemas: [PATCH],
+        Operations: [
+          { op: 'replace', path: 'userName', value: email },
+          { op: 'replace', path: 'emails', value: [{ value: email, primary: true }] },
+        ],
+      });
     const create = (email: string) =>
       call('POST', '/Users', {
         schemas: [USER],
@@ -80,7 +88,7 @@ describe('e2e: SCIM reactivation follows the linking rule', () => {
           ])
         )[0]!.n,
       );
-    return { org, create, setActive, members };
+    return { org, create, setActive, replaceEmail, members };
   }
 
   it('an account outside the verified domains, claimed by its owner meanwhile, is not re-added', async () => {
@@ -152,5 +160,21 @@ describe('e2e: SCIM reactivation follows the linking rule', () => {
       [d.org.id],
     );
     expect(Number(active[0]!.n)).toBe(limit);
+  });
+
+  it("changing a user's userName and emails never moves the link to another account", async () => {
+    const stranger = await signUp(c, 'scim-react-stranger');
+    const d = await directory();
+    const created = await d.create(`moved-${randomBytes(4).toString('hex')}@elsewhere.test`);
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json<{ id: string }>().id;
+    const patched = await d.replaceEmail(id, stranger.email);
+    expect(patched.statusCode, patched.body).toBe(200);
+    expect(patched.json()).toMatchObject({ id, userName: stranger.email });
+    expect((await d.setActive(id, false)).statusCode).toBe(200);
+    expect((await d.setActive(id, true)).statusCode).toBe(200);
+    expect(await d.members(id)).toBe(1);
+    expect(await d.members(stranger.userId)).toBe(0);
+    expect((await stranger.browser.get('/v1/projects', inOrg(d.org.id))).statusCode).toBe(404);
   });
 });
