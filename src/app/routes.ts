@@ -133,6 +133,8 @@ export function registerRoutes(
       return user.id;
     },
     startSession: async (req, reply, userId, orgId) => {
+      // require-SSO (docs/sso.md): the new member signs in through the IdP, not here.
+      if (await s.auth.ssoRequiredForUser(userId)) return;
       const { token, session } = await s.sessions.create(
         userId,
         { ip: req.ip, userAgent: req.headers['user-agent'] ?? null },

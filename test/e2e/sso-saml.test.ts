@@ -244,7 +244,7 @@ describe('SAML sign-in end to end', () => {
     const got = await ownerC.get(`/v1/sso/connections/${connC.id}`, inOrg(orgC.id));
     expect(got.json()).toMatchObject({ saml: { emailAttribute: 'mail' } });
 
-    const signIn = async (nameId: string, nameIdFormat: string, mail: string) => {
+    const answer = async (nameId: string, nameIdFormat: string, mail: string | string[]) => {
       const b = new Browser(c);
       const { requestId, relayState } = await start(b, `someone@${domainC}`);
       const xml = buildResponseXml({
@@ -256,7 +256,10 @@ describe('SAML sign-in end to end', () => {
         nameIdFormat,
         attributes: { mail },
       });
-      const res = await post(b, connC.id, xml, relayState);
+      return { b, res: await post(b, connC.id, xml, relayState) };
+    };
+    const signIn = async (nameId: string, nameIdFormat: string, mail: string) => {
+      const { b, res } = await answer(nameId, nameIdFormat, mail);
       expect(res.statusCode, res.body).toBe(303);
       return (await b.get('/v1/auth/me')).json<{ user: { email: string } }>().user.email;
     };
@@ -264,6 +267,16 @@ describe('SAML sign-in end to end', () => {
     const emailFormat = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
     const byAttribute = `grace-${randomBytes(3).toString('hex')}@${domainC}`;
     expect(await signIn('opaque-7f3a', persistent, byAttribute)).toBe(byAttribute);
+    // The attribute is the address, so the verified-domain rule applies to it, whatever the NameID says: an
+    // attribute a user could edit to another domain's address (here a verified NameID next to it) signs
+    // nobody in, and neither does an attribute with two values.
+    const foreign = await answer(`grace@${domainC}`, emailFormat, `grace@${domainA}`);
+    expect(foreign.res.statusCode, foreign.res.body).toBe(403);
+    expect(foreign.res.json()).toMatchObject({ error: { code: 'SSO_EMAIL_DOMAIN_NOT_ALLOWED' } });
+    expect(foreign.b.cookie).toBeNull();
+    const two = await answer('opaque-2', persistent, [`a@${domainC}`, `b@${domainC}`]);
+    expect(two.res.statusCode, two.res.body).toBe(401);
+    expect(two.b.cookie).toBeNull();
 
     const patched = await ownerC.patch(
       `/v1/sso/connections/${connC.id}`,

@@ -11,6 +11,7 @@ import { seatCheck } from '../../modules/plans/seats.js';
 import { createSsoModule, type SsoModule } from '../../modules/sso/sso.module.js';
 import { createSaml } from '../../modules/sso/saml/saml.module.js';
 import { createSsoPrivilegedOps } from '../../platform/tenancy/privileged-sso.js';
+import { lookupDomain } from '../../modules/sso/address-domain.js';
 import type { Caches } from './caches.js';
 import type { ServiceDeps } from './deps.js';
 
@@ -28,7 +29,7 @@ export function createSignIn(
   // require-SSO (docs/sso.md): a member's password, social or passkey sign-in for an address of a
   // verified domain.
   const ssoRequiredFor = async (userId: string, email: string) => {
-    const domain = email.slice(email.lastIndexOf('@') + 1);
+    const domain = lookupDomain(email);
     return domain ? ssoPrivileged.ssoRequiredFor(userId, domain) : null;
   };
   const auth = createAuthService({

@@ -184,7 +184,8 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
           'Marks the address verified. The first verification ends every earlier session and token of ' +
           'the account (whoever signed in before the address was proven may not own it) and signs the ' +
           'verifier in afresh (sets the session cookie; answers like login, `signedIn: true`). A live ' +
-          'session of another account on the request is left alone (`signedIn: false`).',
+          'session of another account on the request is left alone (`signedIn: false`); a member of an ' +
+          'organization requiring SSO is verified but not signed in (`signedIn: false`: the IdP signs them in).',
         body: Token,
         response: { 200: Type.Object({ signedIn: Type.Boolean(), ...SignedIn }), ...errors },
       },

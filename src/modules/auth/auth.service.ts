@@ -64,6 +64,12 @@ export interface AuthService {
   signUp(input: RegisterInput, meta: { ip: string }): Promise<SignUpOutcome>;
   /** Counts an account creation against the client address (register-and-accept); 429 when used up. */
   limitAccountCreation(ip: string): void;
+  /**
+   * Whether an organization requires SSO of this user (docs/sso.md "Require SSO"): a session for them
+   * starts only through its IdP, so a flow that would sign them in otherwise (register-and-accept of an
+   * invitation) does not.
+   */
+  ssoRequiredForUser(userId: string): Promise<boolean>;
   /** Password login (throttled; a new session every time). */
   login(
     input: { email: string; password: string },
@@ -138,6 +144,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     mailThrottle,
     recipientThrottle,
     log,
+    ...(deps.ssoRequiredFor ? { ssoRequiredFor: deps.ssoRequiredFor } : {}),
   });
   const passwords = createPasswordFlows({
     db,
@@ -159,6 +166,11 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     },
     limitAccountCreation(ip) {
       signUpThrottle.acquire([clientAddress(ip)]);
+    },
+    async ssoRequiredForUser(userId) {
+      if (!deps.ssoRequiredFor) return false;
+      const user = await findUserById(db, userId);
+      return user ? (await deps.ssoRequiredFor(user.id, user.email_normalized)) !== null : false;
     },
     login,
     async me(who) {

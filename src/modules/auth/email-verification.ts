@@ -18,6 +18,11 @@ export interface EmailVerificationDeps {
   readonly mailThrottle: Throttle;
   /** Rule `verification` (see RECIPIENT_THROTTLE_RULES): resends per address per hour. */
   readonly recipientThrottle: Throttle;
+  /**
+   * require-SSO (docs/sso.md): a verified member of an organization requiring SSO for the address is not
+   * signed in by the link (the address is verified all the same); they sign in through the IdP.
+   */
+  readonly ssoRequiredFor?: (userId: string, email: string) => Promise<{ slug: string } | null>;
   readonly log?: Logger;
 }
 
@@ -49,7 +54,8 @@ export function createEmailVerification(deps: EmailVerificationDeps) {
      * With `signIn` it then starts a session for the verifier, as a login does (last or first
      * organization; waiting for the second factor when the user has one) — unless the request presented
      * a live session that this verification did not end (`presentedUserId`: another user's, or this
-     * user's when the address was already verified), which it leaves as it is (`signedIn: false`).
+     * user's when the address was already verified), which it leaves as it is (`signedIn: false`), or the
+     * user is a member an organization requires SSO of (`ssoRequiredFor`: `signedIn: false`, no session).
      * AUTH_TOKEN_INVALID when the token is unknown, used or expired.
      */
     async verifyEmail(
@@ -82,6 +88,10 @@ export function createEmailVerification(deps: EmailVerificationDeps) {
       log?.info({ user: user.id, sessions_ended: ended }, 'email verified');
       if (!signIn) return { signedIn: false };
       if (presentedUserId !== null && (presentedUserId !== user.id || !ended)) return { signedIn: false };
+      if (await deps.ssoRequiredFor?.(user.id, user.email_normalized)) {
+        log?.info({ user: user.id }, 'verification link sign-in skipped: the organization requires SSO');
+        return { signedIn: false };
+      }
       const {
         token: sessionToken,
         session,

@@ -74,3 +74,23 @@ export async function scimAccount(
   }
   return { userId, created: true };
 }
+
+/**
+ * Reactivation (`active: true` after `active: false`) re-adds the account only where a create could link it
+ * now: an address of a domain the organization verified (still), or an account nobody has claimed since the
+ * directory created it (no password, address never verified). Otherwise 409 `uniqueness`, nothing written:
+ * an account its owner took over in a foreign domain, or one of a domain no longer verified, is theirs, and
+ * the directory no longer speaks for it (invite them instead).
+ */
+export async function assertRelinkable(db: TenantDb, orgId: string, userId: string): Promise<void> {
+  const user = await db
+    .selectFrom('users')
+    .select(['email_normalized', 'password_hash', 'email_verified_at', 'erased_at'])
+    .where('id', '=', userId)
+    .executeTakeFirst();
+  if (!user || user.erased_at) throw new ScimError(409, 'this account is not available', 'uniqueness');
+  const domain = addressDomain(user.email_normalized);
+  if (await isVerifiedDomain(db, orgId, domain)) return;
+  if (user.password_hash === null && user.email_verified_at === null) return;
+  throw scimForeignAccount(domain);
+}

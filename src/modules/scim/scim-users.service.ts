@@ -8,7 +8,7 @@ import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import type { SeatCheck } from '../plans/seats.js';
 import * as members from '../memberships/memberships.repository.js';
 import * as repo from './scim-directory.repository.js';
-import { scimAccount } from './scim-accounts.js';
+import { assertRelinkable, scimAccount } from './scim-accounts.js';
 import { DEFAULT_ROLE, mappedRole } from './scim-group-roles.js';
 import { scimLastOwner, scimNotFound, scimOwnerOutranks, scimSeatLimit, ScimError } from './scim.errors.js';
 import {
@@ -219,7 +219,10 @@ export function createScimUsersService(deps: {
     await uniqueName(db, ctx.tenantId, f.user_name, id);
     touched.push(id);
     if (current.active && !f.active) await revoke(ctx, db, id);
-    if (!current.active && f.active) await grant(ctx, db, id, 'scim.user_reactivated');
+    if (!current.active && f.active) {
+      if (!(await members.findAccess(db, ctx.tenantId, id))) await assertRelinkable(db, ctx.tenantId, id);
+      await grant(ctx, db, id, 'scim.user_reactivated');
+    }
     return toResource(await repo.updateScimUser(db, ctx.tenantId, id, f));
   }
 
