@@ -9,6 +9,7 @@ import {
   type QuotaExceeded,
 } from './quota-model.js';
 import type { QuotaUsageRow } from './quotas.repository.js';
+import { isAdditive, recordUnique, reread, uncommitted, type Counter } from './quota-counter-kinds.js';
 
 /**
  * Per-instance quota counters, one per (organization, meter, period, period start): the usage this
@@ -92,25 +93,6 @@ interface Slice {
   loading: Promise<void> | null;
   lastUsed: number;
 }
-
-interface Counter {
-  units: bigint;
-  end: number;
-  lastUsed: number;
-  /** A refusal was reported for this period (the notice is sent once per instance and period). */
-  refused: boolean;
-  /** `latest`: the timestamp of the event whose value `units` holds, if this instance accepted it. */
-  latestAt?: number;
-  /** `unique_count`: the values this instance accepted recently, with when it counted them (bounded,
-   *  oldest dropped); 0 for a value the database already held (known, not counted). */
-  recent?: Map<string, number>;
-}
-
-/** Values a `unique_count` counter remembers (per organization, meter and period). */
-const MAX_RECENT = 10_000;
-/** How long an accepted value may take to be stored (a batch's insert and commit). */
-const COMMIT_MS = 5_000;
-const isAdditive = (a: QuotaAggregation) => a === 'count' || a === 'sum';
 
 const IDLE_MS = 10 * 60_000;
 const SWEEP_EVERY_MS = 60_000;
@@ -199,7 +181,7 @@ export function createQuotaCounters(deps: {
         for (const r of rows) {
           const key = counterKey(orgId, r.meter, r.period, r.periodStart);
           const c = counters.get(key);
-          if (c) reread(c, r, started);
+          if (c) reread(c, r, started, lagMs);
           else counters.set(key, { units: r.usage, end: r.periodEnd, lastUsed: started, refused: false });
           const q: Quota = {
             aggregation: r.aggregation,
@@ -233,29 +215,6 @@ export function createQuotaCounters(deps: {
     return p;
   }
 
-  /** A counter read again: see each aggregation's rule. */
-  function reread(c: Counter, r: QuotaUsageRow, started: number): void {
-    if (r.aggregation === 'latest') {
-      // The aggregated latest value, unless this instance accepted one that may not be aggregated yet.
-      if (c.latestAt === undefined || started - c.lastUsed > lagMs) {
-        c.units = r.usage;
-        c.latestAt = undefined;
-      }
-    } else if (r.aggregation === 'unique_count') {
-      // The period's distinct count, plus the values this instance accepted that may not be in it yet
-      // (a value both aggregated and recent counts twice until it ages out: never fewer than happened).
-      let recent = 0n;
-      if (c.recent) {
-        for (const [v, when] of c.recent) if (started - when > lagMs) c.recent.delete(v);
-        recent = BigInt(c.recent.size) * UNIT; // known values (0) are gone: the read counts them
-      }
-      c.units = r.usage + recent;
-    } else {
-      // Never below what this instance counted: its own recent usage is not aggregated yet.
-      c.units = c.units > r.usage ? c.units : r.usage;
-    }
-  }
-
   function counterOf(q: Quota, t: number): Counter {
     let c = counters.get(q.key);
     if (!c) counters.set(q.key, (c = { units: 0n, end: q.end, lastUsed: t, refused: false }));
@@ -268,17 +227,6 @@ export function createQuotaCounters(deps: {
       deps.onRefused(orgId, { ...quotaDef(q), usage: c.units, periodStart: q.start, periodEnd: q.end });
     }
     return exceeded(q, c.units, q.end, t);
-  }
-
-  /** Records an accepted `unique_count` value; `known`: the database holds it already (not new). */
-  function recordUnique(q: Quota, value: string, t: number, known: boolean): void {
-    const c = counterOf(q, t);
-    c.lastUsed = t;
-    const recent = (c.recent ??= new Map());
-    if (recent.has(value)) return;
-    if (recent.size >= MAX_RECENT) recent.delete(recent.keys().next().value as string);
-    recent.set(value, known ? 0 : t);
-    if (!known) c.units += UNIT;
   }
 
   function quotasOf(orgId: string, meter: string, at: number): Quota[] | undefined {
@@ -321,46 +269,32 @@ export function createQuotaCounters(deps: {
       const list = quotasOf(orgId, meter, when);
       if (!list || list.length === 0) return null;
       const kind = list[0]!.aggregation;
-      if (kind === 'max' || kind === 'latest') {
-        // Exact per event: the period's max (latest) stays within the limit iff no accepted event's
-        // value exceeds it. An event equal to the limit is accepted.
-        let worst: { x: QuotaExceeded; q: Quota } | null = null;
-        for (const q of list) {
-          if (q.enforcement !== 'hard' || amount <= q.limitUnits) continue;
-          if (!worst || q.end > worst.q.end) worst = { x: refuse(orgId, q, counterOf(q, t), t), q };
-        }
-        if (worst) return worst.x;
-        for (const q of list) {
-          const c = counterOf(q, t);
-          c.lastUsed = t;
-          if (kind === 'max') c.units = c.units > amount ? c.units : amount;
-          else if (c.latestAt === undefined || when >= c.latestAt) {
-            c.units = amount;
-            c.latestAt = when;
-          }
-        }
-        return null;
-      }
-      if (!isAdditive(kind) || amount <= 0n) return null;
-      let worst: { x: QuotaExceeded; q: Quota; used: bigint } | null = null;
+      // `max` and `latest`: exact per event, the period's max (latest) stays within the limit iff no
+      // accepted event's value exceeds it; equal is accepted. Additive: the usage plus the amount.
+      const perEvent = kind === 'max' || kind === 'latest';
+      if (!perEvent && (!isAdditive(kind) || amount <= 0n)) return null;
+      let worst: Quota | null = null; // the exceeded quota that resets last
       for (const q of list) {
         if (q.enforcement !== 'hard') continue;
-        const used = counters.get(q.key)?.units ?? 0n;
-        if (used + amount > q.limitUnits) {
-          const x = exceeded(q, used, q.end, t);
-          if (!worst || x.resetAt > worst.x.resetAt) worst = { x, q, used };
+        const over = perEvent
+          ? amount > q.limitUnits
+          : (counters.get(q.key)?.units ?? 0n) + amount > q.limitUnits;
+        if (over && (!worst || q.end > worst.end)) worst = q;
+      }
+      if (worst) return refuse(orgId, worst, counterOf(worst, t), t);
+      for (const q of list) {
+        if (!perEvent) {
+          count(q, amount, t);
+          continue;
+        }
+        const c = counterOf(q, t);
+        c.lastUsed = t;
+        if (kind === 'max') c.units = c.units > amount ? c.units : amount;
+        else if (c.latestAt === undefined || when >= c.latestAt) {
+          c.units = amount;
+          c.latestAt = when;
         }
       }
-      if (worst) {
-        const c = counters.get(worst.q.key);
-        if (c && !c.refused && deps.onRefused) {
-          c.refused = true;
-          const { q, used } = worst;
-          deps.onRefused(orgId, { ...quotaDef(q), usage: used, periodStart: q.start, periodEnd: q.end });
-        }
-        return worst.x;
-      }
-      for (const q of list) count(q, amount, t);
       return null;
     },
     tryUnique(orgId, meter, value, at) {
@@ -373,7 +307,7 @@ export function createQuotaCounters(deps: {
         if (c && c.units >= q.limitUnits && !c.recent?.has(value))
           return deps.lookupUnique ? 'lookup' : refuse(orgId, q, c, t);
       }
-      for (const q of list) recordUnique(q, value, t, false);
+      for (const q of list) recordUnique(counterOf(q, t), value, t, false);
       return null;
     },
     async checkUnique(orgId, meter, value, at) {
@@ -389,15 +323,13 @@ export function createQuotaCounters(deps: {
           continue;
         }
         // The exact count of stored values, plus what this instance accepted that may not be stored yet.
-        let inflight = 0;
-        for (const when of c.recent?.values() ?? []) if (started - when <= COMMIT_MS) inflight++;
-        c.units = BigInt(r.distinct + inflight) * UNIT;
+        c.units = BigInt(r.distinct + uncommitted(c, started)) * UNIT;
         if (c.units >= q.limitUnits) return refuse(orgId, q, c, now());
       }
       const t = now();
       for (const q of quotasOf(orgId, meter, at) ?? []) {
         const same = before.find((b) => b.meter === q.meter && b.period === q.period && known.has(b));
-        recordUnique(q, value, t, same !== undefined);
+        recordUnique(counterOf(q, t), value, t, same !== undefined);
       }
       return null;
     },
