@@ -17,7 +17,7 @@ import { createOrganizationSlugs } from '../../modules/tenant-resolution/organiz
 import { usageSettings } from '../../modules/usage/usage-settings.js';
 import { createQuotaCounters } from '../../modules/quotas/quota-counters.js';
 import { createQuotaNotices } from '../../modules/quotas/quota-notices.js';
-import { quotaUsage } from '../../modules/quotas/quotas.repository.js';
+import { quotaUsage, uniqueLookup } from '../../modules/quotas/quotas.repository.js';
 import { createTenantSealer } from '../../platform/tenant-keys/tenant-sealer.js';
 import { createTenantKeyShredder } from '../../platform/tenant-keys/shredder.js';
 import { createKeyRotation } from '../../platform/tenant-keys/rotation.js';
@@ -76,6 +76,8 @@ export function createCaches(deps: ServiceDeps) {
   });
   const quotaCounters = createQuotaCounters({
     load: (orgId, at) => withTenant(orgId, (db) => quotaUsage(db, orgId, at), { mode: 'read' }),
+    lookupUnique: (orgId, meter, value, start, end) =>
+      withTenant(orgId, (db) => uniqueLookup(db, orgId, meter, value, start, end), { mode: 'read' }),
     refreshMs: opts.quotas?.refreshMs,
     latenessMs: usageSettings(opts.usage).latenessMs,
     // Something refused for a hard quota: the limit-reached notice, even if usage stops short of it.

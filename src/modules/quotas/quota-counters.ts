@@ -1,7 +1,15 @@
 import type { Logger } from 'pino';
 import { tenantCacheKey, tenantOfCacheKey, type CacheKey } from '../../platform/tenancy/cache-keys.js';
-import { exceeded, periodBounds, UNIT, type QuotaDef, type QuotaExceeded } from './quota-model.js';
+import {
+  exceeded,
+  periodBounds,
+  UNIT,
+  type QuotaAggregation,
+  type QuotaDef,
+  type QuotaExceeded,
+} from './quota-model.js';
 import type { QuotaUsageRow } from './quotas.repository.js';
+import { isAdditive, recordUnique, reread, uncommitted, type Counter } from './quota-counter-kinds.js';
 
 /**
  * Per-instance quota counters, one per (organization, meter, period, period start): the usage this
@@ -34,7 +42,17 @@ export interface QuotaCounters {
    * or not positive: not checked, not counted.
    */
   tryConsume(orgId: string, meter: string, amount: bigint, at?: number): QuotaExceeded | null;
-  /** Counts `amount` (negative: gives back a reservation) into the counters of the periods holding `at`. */
+  /**
+   * A `unique_count` meter's `value` at `at` against the HARD quotas of the periods holding `at`: null
+   * (accepted and recorded) while the known distinct count is below every limit or the value is one this
+   * instance accepted recently; 'lookup' when a limit is reached and the value is not known here (call
+   * `checkUnique`, one query per quota reached); the exceeded quota when refused without a query.
+   */
+  tryUnique(orgId: string, meter: string, value: string, at: number): QuotaExceeded | null | 'lookup';
+  /** After 'lookup': asks the database whether `value` is already among the period's values (then
+   *  accepted), or whether the period's distinct count is still below the limit; refused otherwise. */
+  checkUnique(orgId: string, meter: string, value: string, at: number): Promise<QuotaExceeded | null>;
+  /** Counts `amount` (negative: gives back a reservation) into the additive counters holding `at`. */
   add(orgId: string, meter: string, amount: bigint, at?: number): void;
   /**
    * True when a loaded quota (hard or soft) of the organization applies to `meter` at `at`: only then do
@@ -52,7 +70,16 @@ export interface QuotaCounters {
 /** A refusal, for the limit-reached notice (`QuotaNotices.refused`). */
 export type Refusal = QuotaUsageRow;
 
+const quotaDef = (q: Quota) => ({
+  meter: q.meter,
+  period: q.period,
+  limit: q.limit,
+  enforcement: q.enforcement,
+  aggregation: q.aggregation,
+});
+
 interface Quota extends QuotaDef {
+  readonly aggregation: QuotaAggregation;
   readonly start: number;
   readonly end: number;
   readonly limitUnits: bigint;
@@ -67,20 +94,24 @@ interface Slice {
   lastUsed: number;
 }
 
-interface Counter {
-  units: bigint;
-  end: number;
-  lastUsed: number;
-  /** A refusal was reported for this period (the notice is sent once per instance and period). */
-  refused: boolean;
-}
-
 const IDLE_MS = 10 * 60_000;
 const SWEEP_EVERY_MS = 60_000;
 
 export function createQuotaCounters(deps: {
-  /** The plan's additive quotas with their aggregated usage for the periods holding `at` (one query). */
+  /** The plan's quotas with their aggregated usage for the periods holding `at` (one query). */
   load: (orgId: string, at: number) => Promise<QuotaUsageRow[]>;
+  /** Over a `unique_count` hard quota: is `value` among the period's stored values, and how many
+   *  distinct values does the period hold (one query). Without it, a value over the limit is refused. */
+  lookupUnique?: (
+    orgId: string,
+    meter: string,
+    value: string,
+    start: number,
+    end: number,
+  ) => Promise<{ exists: boolean; distinct: number }>;
+  /** How long a value this instance accepted may take to reach the aggregated usage (default 30 s: the
+   *  aggregator's interval and run, with margin). A `unique_count` counter adds such values to a read. */
+  aggregationLagMs?: number;
   /** How old the aggregated usage may get before a background reload (default 10 s). */
   refreshMs?: number;
   /** The ingestion lateness window: counters of periods ended longer ago are dropped (default 7 days). */
@@ -93,6 +124,7 @@ export function createQuotaCounters(deps: {
   const now = deps.now ?? Date.now;
   const refreshMs = deps.refreshMs ?? 10_000;
   const latenessMs = deps.latenessMs ?? 7 * 86_400_000;
+  const lagMs = deps.aggregationLagMs ?? 30_000;
   const slices = new Map<CacheKey, Slice>();
   const counters = new Map<CacheKey, Counter>();
   const pending = new Map<CacheKey, Promise<void>>();
@@ -149,10 +181,10 @@ export function createQuotaCounters(deps: {
         for (const r of rows) {
           const key = counterKey(orgId, r.meter, r.period, r.periodStart);
           const c = counters.get(key);
-          // Never below what this instance counted: its own recent usage is not aggregated yet.
-          if (c) c.units = c.units > r.usage ? c.units : r.usage;
+          if (c) reread(c, r, started, lagMs);
           else counters.set(key, { units: r.usage, end: r.periodEnd, lastUsed: started, refused: false });
           const q: Quota = {
+            aggregation: r.aggregation,
             meter: r.meter,
             period: r.period,
             limit: r.limit,
@@ -181,6 +213,20 @@ export function createQuotaCounters(deps: {
     );
     if (existing) existing.loading = p;
     return p;
+  }
+
+  function counterOf(q: Quota, t: number): Counter {
+    let c = counters.get(q.key);
+    if (!c) counters.set(q.key, (c = { units: 0n, end: q.end, lastUsed: t, refused: false }));
+    return c;
+  }
+
+  function refuse(orgId: string, q: Quota, c: Counter, t: number): QuotaExceeded {
+    if (!c.refused && deps.onRefused) {
+      c.refused = true;
+      deps.onRefused(orgId, { ...quotaDef(q), usage: c.units, periodStart: q.start, periodEnd: q.end });
+    }
+    return exceeded(q, c.units, q.end, t);
   }
 
   function quotasOf(orgId: string, meter: string, at: number): Quota[] | undefined {
@@ -219,41 +265,78 @@ export function createQuotaCounters(deps: {
     },
     tryConsume(orgId, meter, amount, at) {
       const t = now();
-      const list = quotasOf(orgId, meter, at ?? t);
-      if (!list || amount <= 0n) return null;
-      let worst: { x: QuotaExceeded; q: Quota; used: bigint } | null = null;
+      const when = at ?? t;
+      const list = quotasOf(orgId, meter, when);
+      if (!list || list.length === 0) return null;
+      const kind = list[0]!.aggregation;
+      // `max` and `latest`: exact per event, the period's max (latest) stays within the limit iff no
+      // accepted event's value exceeds it; equal is accepted. Additive: the usage plus the amount.
+      const perEvent = kind === 'max' || kind === 'latest';
+      if (!perEvent && (!isAdditive(kind) || amount <= 0n)) return null;
+      let worst: Quota | null = null; // the exceeded quota that resets last
       for (const q of list) {
         if (q.enforcement !== 'hard') continue;
-        const used = counters.get(q.key)?.units ?? 0n;
-        if (used + amount > q.limitUnits) {
-          const x = exceeded(q, used, q.end, t);
-          if (!worst || x.resetAt > worst.x.resetAt) worst = { x, q, used };
+        const over = perEvent
+          ? amount > q.limitUnits
+          : (counters.get(q.key)?.units ?? 0n) + amount > q.limitUnits;
+        if (over && (!worst || q.end > worst.end)) worst = q;
+      }
+      if (worst) return refuse(orgId, worst, counterOf(worst, t), t);
+      for (const q of list) {
+        if (!perEvent) {
+          count(q, amount, t);
+          continue;
+        }
+        const c = counterOf(q, t);
+        c.lastUsed = t;
+        if (kind === 'max') c.units = c.units > amount ? c.units : amount;
+        else if (c.latestAt === undefined || when >= c.latestAt) {
+          c.units = amount;
+          c.latestAt = when;
         }
       }
-      if (worst) {
-        const c = counters.get(worst.q.key);
-        if (c && !c.refused && deps.onRefused) {
-          c.refused = true;
-          const { q, used } = worst;
-          deps.onRefused(orgId, {
-            meter: q.meter,
-            period: q.period,
-            limit: q.limit,
-            enforcement: q.enforcement,
-            usage: used,
-            periodStart: q.start,
-            periodEnd: q.end,
-          });
-        }
-        return worst.x;
+      return null;
+    },
+    tryUnique(orgId, meter, value, at) {
+      const t = now();
+      const list = quotasOf(orgId, meter, at);
+      if (!list || list[0]?.aggregation !== 'unique_count') return null;
+      for (const q of list) {
+        if (q.enforcement !== 'hard') continue;
+        const c = counters.get(q.key);
+        if (c && c.units >= q.limitUnits && !c.recent?.has(value))
+          return deps.lookupUnique ? 'lookup' : refuse(orgId, q, c, t);
       }
-      for (const q of list) count(q, amount, t);
+      for (const q of list) recordUnique(counterOf(q, t), value, t, false);
+      return null;
+    },
+    async checkUnique(orgId, meter, value, at) {
+      const before = quotasOf(orgId, meter, at) ?? [];
+      const known = new Set<Quota>();
+      for (const q of before) {
+        const c = counters.get(q.key);
+        if (q.enforcement !== 'hard' || !c || c.units < q.limitUnits || c.recent?.has(value)) continue;
+        const started = now();
+        const r = await deps.lookupUnique!(orgId, meter, value, q.start, q.end);
+        if (r.exists) {
+          known.add(q);
+          continue;
+        }
+        // The exact count of stored values, plus what this instance accepted that may not be stored yet.
+        c.units = BigInt(r.distinct + uncommitted(c, started)) * UNIT;
+        if (c.units >= q.limitUnits) return refuse(orgId, q, c, now());
+      }
+      const t = now();
+      for (const q of quotasOf(orgId, meter, at) ?? []) {
+        const same = before.find((b) => b.meter === q.meter && b.period === q.period && known.has(b));
+        recordUnique(counterOf(q, t), value, t, same !== undefined);
+      }
       return null;
     },
     add(orgId, meter, amount, at) {
       const t = now();
       const list = quotasOf(orgId, meter, at ?? t);
-      if (list) for (const q of list) count(q, amount, t);
+      if (list && isAdditive(list[0]!.aggregation)) for (const q of list) count(q, amount, t);
     },
     applies(orgId, meter, at) {
       return quotasOf(orgId, meter, at) !== undefined;

@@ -20,6 +20,7 @@ async function fixture(orgId: string, limit: number) {
           period: 'day' as const,
           limit,
           enforcement: 'hard' as const,
+          aggregation: 'count' as const,
           usage: 0n,
           periodStart: b.start,
           periodEnd: b.end,

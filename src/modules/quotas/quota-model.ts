@@ -3,7 +3,10 @@ import { formatScaled, toScaled } from '../usage/record-usage.js';
 
 export type QuotaPeriod = PlanQuota['period'];
 
-/** A quota of the organization's plan on a meter whose usage adds up (`count` or `sum`). */
+/** How a quota's meter aggregates (`src/modules/usage`): `count` and `sum` add up, the others do not. */
+export type QuotaAggregation = 'count' | 'sum' | 'max' | 'latest' | 'unique_count';
+
+/** A quota of the organization's plan. */
 export interface QuotaDef {
   readonly meter: string;
   readonly period: QuotaPeriod;

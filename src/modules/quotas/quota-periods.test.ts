@@ -30,6 +30,7 @@ function counters(
         period: opts.period ?? 'day',
         limit,
         enforcement: 'hard',
+        aggregation: 'count',
         usage: u(aggregated(b.start)),
         periodStart: b.start,
         periodEnd: b.end,

@@ -1,23 +1,25 @@
 import { sql } from 'kysely';
 import { formatScaled } from '../usage/record-usage.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
-import { periodBounds, toUnits, type QuotaDef } from './quota-model.js';
+import { periodBounds, toUnits, type QuotaAggregation, type QuotaDef } from './quota-model.js';
 
 // Every query filters by organization_id explicitly: RLS is the backstop, and on Citus only an explicit
 // filter routes a query to one shard.
 
 export interface QuotaUsageRow extends QuotaDef {
-  /** The aggregated usage of the period holding `at` (day buckets of `usage_aggregates`), in exact
-   *  units of 10^-12 (`quota-model.ts`). */
+  /** The meter's aggregation: how `usage` is read and how the quota is enforced. */
+  readonly aggregation: QuotaAggregation;
+  /** The usage of the period holding `at`, in exact units of 10^-12 (`quota-model.ts`): the sum of the
+   *  day buckets of `usage_aggregates` (`count`, `sum`), their greatest value (`max`), the value of the
+   *  bucket with the latest event (`latest`), or the number of distinct values (`unique_count`, in whole
+   *  values times 10^12: the day's bucket, or the month's events, which no day bucket can add up to). */
   readonly usage: bigint;
   readonly periodStart: number;
   readonly periodEnd: number;
 }
 
 /**
- * The quotas of the organization's plan on meters whose usage adds up (`count`, `sum`), each with the
- * aggregated usage of its current period: one statement. Quotas on `max`, `latest` and `unique_count`
- * meters are left out (see docs/plans.md: not enforced).
+ * The quotas of the organization's plan, each with the usage of its current period: one statement.
  */
 export async function quotaUsage(db: TenantDb, orgId: string, at: number): Promise<QuotaUsageRow[]> {
   const day = periodBounds('day', at);
@@ -27,19 +29,40 @@ export async function quotaUsage(db: TenantDb, orgId: string, at: number): Promi
     period: 'day' | 'month';
     qlimit: string;
     enforcement: 'hard' | 'soft';
-    usage: string;
+    aggregation: QuotaAggregation;
+    usage: string | null;
   }>`
-    select q.meter, q.period, q."limit"::text as qlimit, q.enforcement,
-      (select coalesce(sum(a.value), 0)::text from usage_aggregates a
-        where a.organization_id = ${orgId} and a.meter = q.meter and a.granularity = 'day'
-          and a.bucket_start >= case q.period when 'day' then ${new Date(day.start)}::timestamptz
-                                              else ${new Date(month.start)}::timestamptz end
-          and a.bucket_start < case q.period when 'day' then ${new Date(day.end)}::timestamptz
-                                             else ${new Date(month.end)}::timestamptz end) as usage
+    select q.meter, q.period, q."limit"::text as qlimit, q.enforcement, m.aggregation,
+      case
+        when m.aggregation in ('count', 'sum') then
+          (select coalesce(sum(a.value), 0)::text from usage_aggregates a
+            where a.organization_id = ${orgId} and a.meter = q.meter and a.granularity = 'day'
+              and a.bucket_start >= b.s and a.bucket_start < b.e)
+        when m.aggregation = 'max' then
+          (select max(a.value)::text from usage_aggregates a
+            where a.organization_id = ${orgId} and a.meter = q.meter and a.granularity = 'day'
+              and a.bucket_start >= b.s and a.bucket_start < b.e)
+        when m.aggregation = 'latest' then
+          (select a.value::text from usage_aggregates a
+            where a.organization_id = ${orgId} and a.meter = q.meter and a.granularity = 'day'
+              and a.bucket_start >= b.s and a.bucket_start < b.e
+            order by a.latest_at desc, a.latest_id desc limit 1)
+        when q.period = 'day' then
+          (select a.value::text from usage_aggregates a
+            where a.organization_id = ${orgId} and a.meter = q.meter and a.granularity = 'day'
+              and a.bucket_start = b.s)
+        else
+          (select count(distinct e.dimension)::text from usage_events e
+            where e.organization_id = ${orgId} and e.meter = q.meter
+              and e.occurred_at >= b.s and e.occurred_at < b.e)
+      end as usage
     from organizations o
       join plans p on p.key = o.plan
       cross join lateral jsonb_to_recordset(p.quotas) as q (meter text, period text, "limit" bigint, enforcement text)
-      join meters m on m.key = q.meter and m.aggregation in ('count', 'sum')
+      join meters m on m.key = q.meter
+      cross join lateral (select
+          case q.period when 'day' then ${new Date(day.start)}::timestamptz else ${new Date(month.start)}::timestamptz end as s,
+          case q.period when 'day' then ${new Date(day.end)}::timestamptz else ${new Date(month.end)}::timestamptz end as e) b
     where o.id = ${orgId}`.execute(db);
   return res.rows.map((r) => {
     const b = r.period === 'day' ? day : month;
@@ -48,11 +71,33 @@ export async function quotaUsage(db: TenantDb, orgId: string, at: number): Promi
       period: r.period,
       limit: Number(r.qlimit),
       enforcement: r.enforcement,
-      usage: toUnits(r.usage),
+      aggregation: r.aggregation,
+      usage: r.usage === null ? 0n : toUnits(r.usage),
       periodStart: b.start,
       periodEnd: b.end,
     };
   });
+}
+
+/**
+ * Over a `unique_count` hard quota: whether `value` is already among the period's values of the meter
+ * (stored events of this organization), and how many distinct values the period holds. One statement.
+ */
+export async function uniqueLookup(
+  db: TenantDb,
+  orgId: string,
+  meter: string,
+  value: string,
+  start: number,
+  end: number,
+): Promise<{ exists: boolean; distinct: number }> {
+  const res = await sql<{ found: boolean; n: string }>`
+    select bool_or(e.dimension = ${value}) as found, count(distinct e.dimension)::text as n
+    from usage_events e
+    where e.organization_id = ${orgId} and e.meter = ${meter}
+      and e.occurred_at >= ${new Date(start)} and e.occurred_at < ${new Date(end)}`.execute(db);
+  const r = res.rows[0];
+  return { exists: r?.found === true, distinct: Number(r?.n ?? 0) };
 }
 
 /** Records a notice; true when this call inserted it (false: it was sent before). */

@@ -85,6 +85,10 @@ export interface IngestQuotaGate {
    *  do nothing, and the event's amount is not even converted. */
   applies(orgId: string, meter: string, at: number): boolean;
   add(orgId: string, meter: string, amount: bigint, at: number): void;
+  /** A `unique_count` event's value: null (accepted), the exceeded quota, or 'lookup' (`checkUnique`). */
+  tryUnique(orgId: string, meter: string, value: string, at: number): QuotaExceeded | null | 'lookup';
+  /** One query per quota reached: accepted when the value is already in the period or still fits. */
+  checkUnique(orgId: string, meter: string, value: string, at: number): Promise<QuotaExceeded | null>;
 }
 
 export interface IngestionSettings {
@@ -229,7 +233,21 @@ export function createUsageEventsService(deps: {
           let applies = byMeter.get(e.meter);
           if (applies === undefined)
             byMeter.set(e.meter, (applies = gate.applies(ctx.tenantId, e.meter, ms)));
-          if (applies) {
+          if (applies && meter.aggregation === 'unique_count') {
+            // The period's distinct values: a value already counted always fits; a new one only below
+            // the limit (a query only when a limit is reached and the value is not known here).
+            let over = gate.tryUnique(ctx.tenantId, e.meter, resolved.dimension!, ms);
+            if (over === 'lookup') {
+              over = await gate.checkUnique(ctx.tenantId, e.meter, resolved.dimension!, ms);
+              quotaDays.clear();
+            }
+            if (over) {
+              results[i] = fail(i, e.id, 'QUOTA_EXCEEDED', quotaMessage(over));
+              refused ??= over;
+              continue;
+            }
+          } else if (applies) {
+            // `max` and `latest`: the event's own value against the limit (exact, nothing to give back).
             const amount = toUnits(resolved.value ?? '1');
             const over = gate.tryConsume(ctx.tenantId, e.meter, amount, ms);
             if (over) {
@@ -237,7 +255,9 @@ export function createUsageEventsService(deps: {
               refused ??= over;
               continue;
             }
-            if (amount > 0n) counted.push([i, amount]); // only positive amounts are checked and counted
+            // Only positive amounts of additive meters are counted (and given back if not stored).
+            if (amount > 0n && (meter.aggregation === 'count' || meter.aggregation === 'sum'))
+              counted.push([i, amount]);
           }
         }
         seen.set(e.id, digest);
