@@ -81,6 +81,38 @@ describe('console: single sign-on in Chromium', () => {
     await expectAccessible(page, 'single sign-on (configured)');
     await screenshots(page, 'sso', '02-configured');
 
+    // Editing it: the form opens prefilled (never with the secret), checks its fields, shows the
+    // server's refusal, and saves the name and default role.
+    await page.getByRole('button', { name: 'Edit Test IdP' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit SSO connection' });
+    const editName = edit.getByRole('textbox', { name: 'Name' });
+    expect(await editName.inputValue()).toBe('Test IdP');
+    expect(await edit.getByRole('textbox', { name: 'Issuer' }).inputValue()).toBe(idp.issuer);
+    expect(await edit.getByLabel('New client secret').inputValue()).toBe('');
+    await editName.fill('');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await edit.getByText('Enter a name').waitFor();
+    await editName.fill('Renamed IdP');
+    await edit.getByRole('textbox', { name: 'Issuer' }).fill(`${idp.issuer}/nowhere`);
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await edit.getByRole('alert').filter({ hasText: 'That did not work' }).waitFor();
+    await edit.getByRole('textbox', { name: 'Issuer' }).fill(idp.issuer);
+    await edit.getByRole('combobox', { name: 'Default role' }).click();
+    await page.getByRole('option', { name: 'Viewer', exact: true }).click();
+    await edit.getByRole('button', { name: 'Add a group mapping' }).click();
+    await edit.getByRole('textbox', { name: 'Group 1' }).fill('engineering');
+    await edit.getByRole('combobox', { name: 'Role of group 1' }).click();
+    await page.getByRole('option', { name: 'Member', exact: true }).click();
+    await expectAccessible(page, 'single sign-on (editing)');
+    await screenshots(page, 'sso', '03-editing');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await edit.waitFor({ state: 'hidden' });
+    await page.getByText('Connection “Renamed IdP” saved').waitFor();
+    await page.getByText('Renamed IdP (OIDC)').waitFor();
+    await page.getByText('Default role: Viewer · 1 group mapping(s)').waitFor();
+    expect(await page.getByText('Test IdP (OIDC)').count()).toBe(0);
+    await expectAccessible(page, 'single sign-on (edited)');
+
     // A person of the domain, who has no account yet, signs in through the IdP.
     const email = `jane@${domain}`;
     idp.nextUser = { sub: 'jane', email, email_verified: true, name: 'Jane' };
@@ -94,6 +126,6 @@ describe('console: single sign-on in Chromium', () => {
     const me = await other.page.request.get(`${c.base}/v1/auth/me`);
     expect(me.status()).toBe(200);
     expect(((await me.json()) as { user: { email: string } }).user.email).toBe(email);
-    await screenshots(other.page, 'sso', '03-signed-in');
+    await screenshots(other.page, 'sso', '04-signed-in');
   });
 });

@@ -5,6 +5,7 @@ import { describeError } from '../../../api/errors';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
 import { EmptyState, QueryState } from '../../../components/QueryState';
 import { HeadedSection } from '../../../components/HeadedSection';
+import { useRoleName } from '../../members/components/RoleSelect';
 import { useOrg } from '../../organizations/components/org-context';
 import { useDeleteSsoConnection } from '../api/deleteSsoConnection';
 import { useSsoConnections } from '../api/listSsoConnections';
@@ -45,7 +46,9 @@ function Connections({ org }: { readonly org: string }) {
   const update = useUpdateSsoConnection(org);
   const test = useTestSsoConnection(org);
   const del = useDeleteSsoConnection(org);
+  const roleName = useRoleName(org);
   const [creating, setCreating] = useState(false);
+  const [editing, setEditing] = useState<Connection | null>(null);
   const [deleting, setDeleting] = useState<Connection | null>(null);
   return (
     <HeadedSection id="sso-connections" title="Connections">
@@ -98,6 +101,10 @@ function Connections({ org }: { readonly org: string }) {
                       <Text size="xs" className="break-anywhere">
                         {c.oidc?.issuer ?? c.saml?.idpEntityId}
                       </Text>
+                      <Text size="xs">
+                        Default role: {roleName(c.defaultRole)}
+                        {c.roleMappings.length ? ` · ${c.roleMappings.length} group mapping(s)` : ''}
+                      </Text>
                       {c.saml ? (
                         <Stack gap={2} mt={4}>
                           <Text size="xs">
@@ -139,6 +146,14 @@ function Connections({ org }: { readonly org: string }) {
                         >
                           {c.status === 'active' ? 'Deactivate' : 'Activate'}
                         </Button>
+                        <Button
+                          size="xs"
+                          variant="subtle"
+                          aria-label={`Edit ${c.name}`}
+                          onClick={() => setEditing(c)}
+                        >
+                          Edit
+                        </Button>
                         <Button size="xs" variant="subtle" color="red" onClick={() => setDeleting(c)}>
                           Delete
                         </Button>
@@ -151,8 +166,13 @@ function Connections({ org }: { readonly org: string }) {
           </Table.ScrollContainer>
         )}
       </QueryState>
-      <Modal opened={creating} onClose={() => setCreating(false)} title="New SSO connection">
+      <Modal opened={creating} onClose={() => setCreating(false)} title="New SSO connection" size="lg">
         <ConnectionForm org={org} onDone={() => setCreating(false)} />
+      </Modal>
+      <Modal opened={editing !== null} onClose={() => setEditing(null)} title="Edit SSO connection" size="lg">
+        {editing ? (
+          <ConnectionForm key={editing.id} org={org} connection={editing} onDone={() => setEditing(null)} />
+        ) : null}
       </Modal>
       <ConfirmDialog
         opened={deleting !== null}
