@@ -4,7 +4,6 @@ import type { Schemas } from '../../../api/client';
 import { ListTable } from '../../../components/ListTable';
 import { EmptyState } from '../../../components/QueryState';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
-import { loadedRows } from '../../../lib/paging';
 import { useLinkedIdentities } from '../api/listLinkedIdentities';
 import { useUnlinkIdentity } from '../api/unlinkIdentity';
 import { AccountSection } from './AccountSection';
@@ -17,7 +16,6 @@ const when = (iso: string) => new Date(iso).toLocaleString();
 export function LinkedAccountsSection() {
   const identities = useLinkedIdentities();
   const [unlinking, setUnlinking] = useState<Identity | null>(null);
-  const rows = loadedRows(identities);
   return (
     <AccountSection
       id="linked-accounts"
@@ -26,9 +24,7 @@ export function LinkedAccountsSection() {
     >
       <ListTable
         query={identities}
-        more={identities}
         what="your linked accounts"
-        rows={rows}
         empty={<EmptyState title="No linked accounts" />}
         striped
         rowKey={(i) => i.id}

@@ -4,7 +4,6 @@ import type { Schemas } from '../../../api/client';
 import { ListTable } from '../../../components/ListTable';
 import { EmptyState } from '../../../components/QueryState';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
-import { loadedRows } from '../../../lib/paging';
 import { useSessions } from '../api/listSessions';
 import { useRevokeSession } from '../api/revokeSession';
 import { AccountSection } from './AccountSection';
@@ -19,7 +18,6 @@ const when = (iso: string) => new Date(iso).toLocaleString();
 export function SessionsSection() {
   const sessions = useSessions();
   const [revoking, setRevoking] = useState<Session | null>(null);
-  const rows = loadedRows(sessions);
   return (
     <AccountSection
       id="sessions"
@@ -28,9 +26,7 @@ export function SessionsSection() {
     >
       <ListTable
         query={sessions}
-        more={sessions}
         what="your sessions"
-        rows={rows}
         empty={<EmptyState title="No other sessions" />}
         striped
         rowKey={(s) => s.id}

@@ -1,6 +1,6 @@
 import { Badge, Button, Group, Text } from '@mantine/core';
 import type { Schemas } from '../../../api/client';
-import { DataTable } from '../../../components/DataTable';
+import { DataTable } from '../../../components/ListTable';
 
 type ApiKey = Schemas['ApiKey'];
 

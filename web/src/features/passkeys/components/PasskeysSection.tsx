@@ -5,7 +5,6 @@ import { ConfirmDialog } from '../../../components/ConfirmDialog';
 import { FormError, fieldErrorsOf } from '../../../components/FormError';
 import { ListTable } from '../../../components/ListTable';
 import { EmptyState } from '../../../components/QueryState';
-import { loadedRows } from '../../../lib/paging';
 import { AccountSection } from '../../account/components/AccountSection';
 import { usePasskeys } from '../api/listPasskeys';
 import { useRegisterPasskey } from '../api/registerPasskey';
@@ -19,7 +18,6 @@ const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : 'Ne
 /** The account page's passkeys: add one (named), list them with their last use, rename, remove. */
 export function PasskeysSection() {
   const passkeys = usePasskeys();
-  const rows = loadedRows(passkeys);
   const [renaming, setRenaming] = useState<Passkey | null>(null);
   const [removing, setRemoving] = useState<Passkey | null>(null);
   return (
@@ -31,9 +29,7 @@ export function PasskeysSection() {
       <AddPasskeyForm />
       <ListTable
         query={passkeys}
-        more={passkeys}
         what="your passkeys"
-        rows={rows}
         empty={<EmptyState title="No passkeys yet" />}
         striped
         rowKey={(p) => p.id}

@@ -11,7 +11,6 @@ import { TargetingModal } from '../components/TargetingModal';
 import { PlacementModal } from '../components/PlacementModal';
 import { PlacementMoves } from '../components/PlacementMoves';
 import { PlacementBadge } from '../components/PlacementBadge';
-import { OrgNameCell } from '../components/OrgNameCell';
 
 /** Every organization (search by name or slug): plan and attributes, suspension, placement (as the
  *  server records it) and placement moves. */
@@ -49,16 +48,27 @@ function Organizations() {
       />
       <ListTable
         query={orgs}
-        more={orgs}
         what="organizations"
-        rows={rows}
         empty={<EmptyState title={q ? `No organization matches “${q}”` : 'No organizations yet'} />}
         minWidth={480}
         striped
         label="Organizations"
         rowKey={(o) => o.id}
         columns={[
-          { header: 'Organization', cell: (o) => <OrgNameCell org={o} /> },
+          {
+            header: 'Organization',
+            cell: (o) => (
+              <>
+                <Text size="sm" fw={500} className="break-anywhere">
+                  {o.name}
+                </Text>
+                <Text size="xs" c="dimmed" className="break-anywhere">
+                  {o.slug}
+                  {o.personal ? ' · personal' : ''}
+                </Text>
+              </>
+            ),
+          },
           { header: 'Status', cell: (o) => <StatusBadge org={o} /> },
           { header: 'Placement', cell: (o) => <PlacementBadge placement={o.placement} /> },
           {

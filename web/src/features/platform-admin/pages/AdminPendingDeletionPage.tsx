@@ -4,14 +4,12 @@ import { describeError, isApiError } from '../../../api/errors';
 import { ListTable } from '../../../components/ListTable';
 import { EmptyState } from '../../../components/QueryState';
 import { notifySuccess } from '../../../components/notify';
-import { loadedRows } from '../../../lib/paging';
 import { useExpediteOrganizationDeletion } from '../api/expediteOrganizationDeletion';
 import {
   useOrganizationsPendingDeletion,
   type PendingDeletionOrganization,
 } from '../api/listOrganizationsPendingDeletion';
 import { AdminNotFound, AdminOnly, isRefusal } from '../components/AdminOnly';
-import { OrgNameCell } from '../components/OrgNameCell';
 
 const when = (iso: string) =>
   new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
@@ -28,7 +26,6 @@ export default function AdminPendingDeletionPage() {
 function PendingDeletion() {
   const orgs = useOrganizationsPendingDeletion();
   const [expediting, setExpediting] = useState<PendingDeletionOrganization | null>(null);
-  const rows = loadedRows(orgs);
   if (isRefusal(orgs.error)) return <AdminNotFound />;
   return (
     <Stack gap="md">
@@ -41,15 +38,26 @@ function PendingDeletion() {
       </Text>
       <ListTable
         query={orgs}
-        more={orgs}
         what="organizations pending deletion"
-        rows={rows}
         empty={<EmptyState title="No organization is scheduled for deletion" />}
         minWidth={480}
         striped
         rowKey={(o) => o.id}
         columns={[
-          { header: 'Organization', cell: (o) => <OrgNameCell org={o} /> },
+          {
+            header: 'Organization',
+            cell: (o) => (
+              <>
+                <Text size="sm" fw={500} className="break-anywhere">
+                  {o.name}
+                </Text>
+                <Text size="xs" c="dimmed" className="break-anywhere">
+                  {o.slug}
+                  {o.personal ? ' · personal' : ''}
+                </Text>
+              </>
+            ),
+          },
           {
             header: 'Due',
             cell: (o) =>

@@ -42,7 +42,6 @@ export function DomainsSection({ org }: { readonly org: string }) {
       <ListTable
         query={domains}
         what="domains"
-        rows={domains.data?.data ?? []}
         empty={<EmptyState title="No domains yet" />}
         verticalSpacing="sm"
         rowKey={(x) => x.domain}

@@ -3,8 +3,8 @@ import { RoleSelect } from '../../members/components/RoleSelect';
 import type { RoleMappingDraft } from './connection-draft';
 
 /**
- * The IdP groups mapped to roles: a person in a listed group gets its role (the first match), anyone else
- * the default role. Owner is never offered: an IdP never grants it.
+ * The IdP groups mapped to roles: a person in a listed group gets its role (in several, the one with the
+ * most permissions), anyone else the default role. Owner is never offered: an IdP never grants it.
  */
 export function RoleMappingsField({
   value,
@@ -22,7 +22,8 @@ export function RoleMappingsField({
     <Fieldset legend="Role mapping" variant="unstyled">
       <Stack gap="xs">
         <Text size="xs" c="dimmed">
-          People in a listed IdP group get its role (the first match); everyone else gets the default role.
+          People in a listed IdP group get its role (in several, the role with the most permissions); everyone
+          else gets the default role.
         </Text>
         {value.map((m, i) => (
           <Group key={i} align="flex-start" gap="xs" wrap="nowrap">

@@ -77,7 +77,6 @@ function Connections({ org }: { readonly org: string }) {
       <ListTable
         query={connections}
         what="SSO connections"
-        rows={connections.data?.data ?? []}
         empty={<EmptyState title="No connections yet" />}
         verticalSpacing="sm"
         rowKey={(c) => c.id}

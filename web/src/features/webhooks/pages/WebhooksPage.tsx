@@ -90,9 +90,7 @@ function Webhooks() {
       ) : null}
       <ListTable
         query={endpoints}
-        more={endpoints}
         what="webhook endpoints"
-        rows={rows}
         empty={
           <EmptyState title="No webhook endpoints yet">
             <Button variant="light" onClick={() => setCreating(true)} disabled={!types.data}>
