@@ -16,6 +16,15 @@ import {
 } from './support.js';
 
 const seen = new Set<string>();
+
+/** A SAML IdP's metadata (nothing signs in through it here: the certificate is never used). */
+const METADATA = `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"
+  xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example.test/console">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>MIIBconsole</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.test/sso"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>`;
 const txt = new Map<string, string>();
 
 describe('console: single sign-on in Chromium', () => {
@@ -127,5 +136,49 @@ describe('console: single sign-on in Chromium', () => {
     expect(me.status()).toBe(200);
     expect(((await me.json()) as { user: { email: string } }).user.email).toBe(email);
     await screenshots(other.page, 'sso', '04-signed-in');
+  });
+
+  it('an owner creates a SAML connection from pasted metadata, then edits its options', async () => {
+    const { page } = await newContext(browser, c);
+    await signUpVerified(page, newEmail('sso-saml'), newPassword(), seen);
+    await page
+      .getByRole('navigation', { name: 'Organization' })
+      .getByRole('link', { name: 'Single sign-on' })
+      .click();
+    await page.getByText('No connections yet').waitFor();
+
+    await page.getByRole('button', { name: 'New connection' }).click();
+    const create = page.getByRole('dialog', { name: 'New SSO connection' });
+    await create.getByText('SAML 2.0').click();
+    await create.getByRole('textbox', { name: 'Name' }).fill('Okta');
+    // Neither a metadata URL nor XML: refused before sending.
+    await create.getByRole('button', { name: 'Create connection' }).click();
+    await create.getByText('Enter the metadata URL or paste the XML').waitFor();
+    await create.getByRole('textbox', { name: 'or IdP metadata XML' }).fill(METADATA);
+    await create.getByRole('button', { name: 'Create connection' }).click();
+    await create.waitFor({ state: 'hidden' });
+    await page.getByText('Okta (SAML)').waitFor();
+    await page.getByText('https://idp.example.test/console').waitFor();
+
+    await page.getByRole('button', { name: 'Edit Okta' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit SSO connection' });
+    expect(await edit.getByRole('textbox', { name: 'or IdP metadata XML' }).inputValue()).toBe('');
+    expect(await edit.getByRole('checkbox', { name: 'Require signed assertions' }).isChecked()).toBe(true);
+    await edit.getByRole('checkbox', { name: 'Allow IdP-initiated sign-in' }).check();
+    await edit.getByRole('textbox', { name: 'Groups attribute' }).fill('groups');
+    await expectAccessible(page, 'single sign-on (editing SAML)');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await edit.waitFor({ state: 'hidden' });
+    await page.getByText('Connection “Okta” saved').waitFor();
+
+    const org = /\/o\/([^/]+)\//.exec(page.url())![1]!;
+    const list = await page.request.get(`${c.base}/v1/orgs/${org}/sso/connections`);
+    const saml = ((await list.json()) as { data: { saml: Record<string, unknown> }[] }).data[0]!.saml;
+    expect(saml).toMatchObject({
+      idpEntityId: 'https://idp.example.test/console',
+      allowIdpInitiated: true,
+      wantAssertionsSigned: true,
+      groupsAttribute: 'groups',
+    });
   });
 });
