@@ -27,6 +27,7 @@ const FIELDS = [
   'scopes',
   'groupsClaim',
   'metadataUrl',
+  'idpMetadataUrl',
   'idpMetadataXml',
   'groupsAttribute',
 ];
