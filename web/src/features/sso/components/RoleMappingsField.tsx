@@ -26,14 +26,14 @@ export function RoleMappingsField({
           else gets the default role.
         </Text>
         {value.map((m, i) => (
-          <Group key={i} align="flex-start" gap="xs" wrap="nowrap">
+          <Group key={i} align="flex-start" gap="xs">
             <TextInput
               label={`Group ${i + 1}`}
               value={m.value}
               maxLength={200}
               onChange={(e) => set(i, { value: e.currentTarget.value })}
               error={errors[`mapping${i}`]}
-              style={{ flex: 1, minWidth: 0 }}
+              style={{ flex: '1 1 10rem', minWidth: 0 }}
             />
             <RoleSelect
               label={`Role of group ${i + 1}`}
