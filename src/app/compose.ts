@@ -68,6 +68,11 @@ import {
   DOMAIN_RECHECK_TASK,
   recheckVerifiedDomains,
 } from '../modules/sso/domain-recheck.js';
+import {
+  EXPIRED_PURGE_CRONTAB,
+  EXPIRED_PURGE_TASK,
+  purgeExpiredSignInRows,
+} from '../modules/sso/expired-purge.js';
 import { createWebhookDelivery, type WebhookDeliveryDeps } from '../modules/webhooks/webhook-delivery.js';
 import { createDeletionWebhooks } from '../modules/webhooks/deletion-event.js';
 import { WEBHOOK_WORKER_CONCURRENCY, webhookSettings } from '../modules/webhooks/webhook-settings.js';
@@ -416,6 +421,10 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
             log: opts.log,
           });
         },
+        // Expired pending sign-in rows (SAML, SSO, social, passkeys) go hourly (docs/sso.md).
+        [EXPIRED_PURGE_TASK]: async () => {
+          await purgeExpiredSignInRows({ workerPool: checkpointPool, db: platformDb, log: opts.log });
+        },
         // Webhook deliveries whose job was lost are queued again (docs/webhooks.md, "Retries").
         [STUCK_SWEEP_TASK]: async () => {
           await requeueStuckDeliveries({
@@ -449,6 +458,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
         ROTATION_SWEEP_CRONTAB +
         STUCK_SWEEP_CRONTAB +
         DOMAIN_RECHECK_CRONTAB +
+        EXPIRED_PURGE_CRONTAB +
         stripe.crontab +
         RETENTION_CRONTAB,
     });

@@ -234,15 +234,17 @@ export function createServices(deps: {
   // invitation mails alike.
   const recipientThrottle = createThrottle('mail.recipient', RECIPIENT_THROTTLE_RULES);
   const ssoPrivileged = createSsoPrivilegedOps(platformDb, opts.log);
+  // require-SSO (docs/sso.md): a member's password, social or passkey sign-in for an address of a
+  // verified domain.
+  const ssoRequiredFor = async (userId: string, email: string) => {
+    const domain = email.slice(email.lastIndexOf('@') + 1);
+    return domain ? ssoPrivileged.ssoRequiredFor(userId, domain) : null;
+  };
   const auth = createAuthService({
     db: platformDb,
     withTenant,
     sessions,
-    // require-SSO (docs/sso.md): a member's password sign-in for an address of a verified domain.
-    ssoRequiredFor: async (userId, email) => {
-      const domain = email.slice(email.lastIndexOf('@') + 1);
-      return domain ? ssoPrivileged.ssoRequiredFor(userId, domain) : null;
-    },
+    ssoRequiredFor,
     recipientThrottle,
     publicUrl: opts.publicUrl,
     log: opts.log,
@@ -276,6 +278,7 @@ export function createServices(deps: {
     origins: normalizeOrigins(opts.allowedOrigins ?? [opts.publicUrl]),
     throttle: createThrottle('passkeys.sign-in', LOGIN_THROTTLE_RULES),
     optionsThrottle: createThrottle('passkeys.options', { ip: { limit: 60, windowMs: 60_000 } }),
+    ssoRequiredFor,
     log: opts.log,
   });
   const twoFactorPolicy = createTwoFactorPolicyService({
@@ -333,6 +336,7 @@ export function createServices(deps: {
     sessions,
     providers: createSocialProviders(opts.socialSignIn?.providers ?? [], opts.publicUrl),
     publicUrl: opts.publicUrl,
+    ssoRequiredFor,
     log: opts.log,
   });
   // SAML sign-in (docs/saml.md): its protocol registers with the SSO core; its consumer URL completes

@@ -7,7 +7,16 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, testDb } from '../support/tenancy.js';
 import { signInAtIdp, startOidcIdp, type OidcIdp } from '../support/oidc-idp.js';
-import { Browser, ORIGIN, rememberSecret, startApp, stopApp, uniqueEmail, type E2eApp } from './helpers.js';
+import {
+  Browser,
+  ORIGIN,
+  enrollTotp,
+  rememberSecret,
+  startApp,
+  stopApp,
+  uniqueEmail,
+  type E2eApp,
+} from './helpers.js';
 
 /** The parts of answers these tests read. */
 interface Body {
@@ -303,15 +312,36 @@ describe('social sign-in: Google-like OpenID Connect', () => {
     expect(crossed.json<Body>().error.code).toBe('SOCIAL_STATE_INVALID');
   }, 60_000);
 
-  it('linking proves an address its account had not verified: verified now, earlier sessions ended', async () => {
+  it('linking proves an address its account had not verified: verified now, earlier sessions, password and TOTP ended', async () => {
     const email = uniqueEmail('social-prehijack');
     const password = rememberSecret(`Pw-${randomBytes(12).toString('base64url')}-e2e`);
-    await c.services.auth.registerUser({ email, password }, { createPersonalOrganization: true });
+    const { user } = await c.services.auth.registerUser(
+      { email, password },
+      { createPersonalOrganization: true },
+    );
     const earlier = new Browser(c);
     expect((await earlier.post('/v1/auth/login', { email, password })).statusCode).toBe(200);
     expect((await earlier.get('/v1/auth/me')).statusCode).toBe(200);
+    // Whoever typed the address also enrolled a TOTP second factor (with its recovery codes).
+    await enrollTotp(earlier);
     const x = await throughProvider(account({ email, email_verified: true }));
+    // The factor is gone with the rest: the owner is signed in at once, not asked for a code.
     expect((await complete(x)).statusCode).toBe(303);
+    expect((await x.b.get('/v1/auth/me')).statusCode).toBe(200);
+    const su = await connect(testDb().adminUrl);
+    try {
+      const factor = await su.query(
+        'select totp_secret_enc, totp_enabled_at, two_factor_pending_secret_enc from users where id = $1',
+        [user.id],
+      );
+      expect(factor.rows).toEqual([
+        { totp_secret_enc: null, totp_enabled_at: null, two_factor_pending_secret_enc: null },
+      ]);
+      const codes = await su.query('select 1 from recovery_codes where user_id = $1', [user.id]);
+      expect(codes.rowCount).toBe(0);
+    } finally {
+      await su.end();
+    }
     expect(
       (await x.b.get('/v1/auth/me')).json<{ user: { emailVerified: boolean } }>().user.emailVerified,
     ).toBe(true);

@@ -227,4 +227,59 @@ describe('SAML sign-in end to end', () => {
     expect(res.json()).toMatchObject({ error: { code: 'SAML_RESPONSE_REFUSED' } });
     expect(b.cookie).toBeNull();
   });
+
+  it('an email attribute set at creation names the address; PATCHed to null, the NameID does again', async () => {
+    const domainC = `ccorp-${randomBytes(4).toString('hex')}.test`;
+    const ownerC = await signUpAs(c, `owner@${domainC}`);
+    const orgC = await createOrg(ownerC, 'samlc');
+    await verifyDomain(ownerC, orgC.id, domainC);
+    const created = await ownerC.post(
+      '/v1/sso/connections',
+      { kind: 'saml', name: 'C SAML', saml: { idpMetadataXml: idpMetadata(keys), emailAttribute: 'mail' } },
+      inOrg(orgC.id),
+    );
+    expect(created.statusCode, created.body).toBe(201);
+    const connC = created.json<{ id: string; saml: { emailAttribute: string | null } }>();
+    expect(connC.saml.emailAttribute).toBe('mail');
+    const got = await ownerC.get(`/v1/sso/connections/${connC.id}`, inOrg(orgC.id));
+    expect(got.json()).toMatchObject({ saml: { emailAttribute: 'mail' } });
+
+    const signIn = async (nameId: string, nameIdFormat: string, mail: string) => {
+      const b = new Browser(c);
+      const { requestId, relayState } = await start(b, `someone@${domainC}`);
+      const xml = buildResponseXml({
+        keys,
+        acsUrl: acsUrl(connC.id),
+        audience: audience(connC.id),
+        inResponseTo: requestId,
+        nameId,
+        nameIdFormat,
+        attributes: { mail },
+      });
+      const res = await post(b, connC.id, xml, relayState);
+      expect(res.statusCode, res.body).toBe(303);
+      return (await b.get('/v1/auth/me')).json<{ user: { email: string } }>().user.email;
+    };
+    const persistent = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent';
+    const emailFormat = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
+    const byAttribute = `grace-${randomBytes(3).toString('hex')}@${domainC}`;
+    expect(await signIn('opaque-7f3a', persistent, byAttribute)).toBe(byAttribute);
+
+    const patched = await ownerC.patch(
+      `/v1/sso/connections/${connC.id}`,
+      { saml: { emailAttribute: null } },
+      inOrg(orgC.id),
+    );
+    expect(patched.statusCode, patched.body).toBe(200);
+    expect(patched.json()).toMatchObject({ saml: { emailAttribute: null } });
+    const byNameId = `linus-${randomBytes(3).toString('hex')}@${domainC}`;
+    expect(await signIn(byNameId, emailFormat, byAttribute)).toBe(byNameId);
+    // Too long an attribute name is refused by the schema.
+    const tooLong = await ownerC.patch(
+      `/v1/sso/connections/${connC.id}`,
+      { saml: { emailAttribute: 'x'.repeat(257) } },
+      inOrg(orgC.id),
+    );
+    expect(tooLong.statusCode).toBe(400);
+  });
 });

@@ -29,6 +29,10 @@ export interface FakeIdp {
   readonly redeemed: Set<string>;
   /** Answers codes more than once (to prove the relying party's own single-use state). */
   allowCodeReplay: boolean;
+  /** Discovery documents served so far. */
+  discoveries: number;
+  /** Answers discovery with a 503 while set. */
+  failDiscovery: boolean;
   close(): Promise<void>;
 }
 
@@ -45,6 +49,8 @@ export async function startFakeIdp(): Promise<FakeIdp> {
     tamper: null,
     redeemed: new Set(),
     allowCodeReplay: false,
+    discoveries: 0,
+    failDiscovery: false,
     close: () => new Promise((r) => server.close(() => r())),
   };
   const server: Server = createServer((req, res) => {
@@ -55,6 +61,8 @@ export async function startFakeIdp(): Promise<FakeIdp> {
         res.end(JSON.stringify(body));
       };
       if (url.pathname === '/.well-known/openid-configuration') {
+        if (state.failDiscovery) return json(503, { error: 'unavailable' });
+        state.discoveries++;
         return json(200, {
           issuer: state.issuer,
           authorization_endpoint: `${state.issuer}/authorize`,

@@ -21,6 +21,7 @@ import { startSessionInStartingOrganization } from '../auth/user-organizations.j
 import { findUserById, toPublicUser, type PublicUser } from '../auth/users.repository.js';
 import { passkeyNotFound, PasskeyError, registrationInvalid, signInFailed } from './passkeys.errors.js';
 import * as repo from './passkeys.repository.js';
+import { ssoRequired, type SsoRequiredFor } from '../sso/sso.errors.js';
 
 /** A passkey as the account page shows it (never its public key or counter). */
 export interface Passkey {
@@ -62,6 +63,8 @@ export interface PasskeysDeps {
   /** How long a challenge lives (default 5 minutes). */
   readonly challengeTtlMs?: number;
   readonly now?: () => number;
+  /** require-SSO (docs/sso.md): passwordless sign-in of a member of an organization requiring SSO. */
+  readonly ssoRequiredFor?: SsoRequiredFor;
   readonly log?: Logger;
 }
 
@@ -293,6 +296,11 @@ export function createPasskeysService(deps: PasskeysDeps) {
       if (!user || user.erased_at) throw signInFailed();
       throttle.release([address]);
       throttle.reset(account);
+      const sso = await deps.ssoRequiredFor?.(user.id, user.email_normalized);
+      if (sso) {
+        log?.info({ passkey: 'sign_in_refused', user: user.id }, 'passkey sign-in refused: SSO required');
+        throw ssoRequired(sso.slug);
+      }
 
       if (meta.presentedToken) {
         const previous = await sessions.resolve(meta.presentedToken);

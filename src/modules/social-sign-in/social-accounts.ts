@@ -19,6 +19,7 @@ import {
   markEmailVerified,
   type UserRow,
 } from '../auth/users.repository.js';
+import { disableTwoFactor } from '../two-factor/two-factor.repository.js';
 import { SocialError } from './social.errors.js';
 import type { ProviderProfile } from './social.providers.js';
 import { deleteOtherIdentities, findIdentity, insertIdentity, touchIdentity } from './social.repository.js';
@@ -72,6 +73,9 @@ export function createAccountResolver(deps: AccountDeps) {
           .set({ credentials_changed_at: sql<Date>`now()`, password_hash: null })
           .where('id', '=', locked.id)
           .execute();
+        // Nor a TOTP second factor (and its recovery codes) enrolled while the address was unproven: left
+        // in place, it would lock the owner out, or let whoever enrolled it hold the account's factor.
+        await disableTwoFactor(trx, locked.id);
         await revokeUserSessions(trx, locked.id);
         await revokeUserRefreshTokens(trx, locked.id);
       }

@@ -9,6 +9,7 @@ import { startSessionInStartingOrganization } from '../auth/user-organizations.j
 import { findUserById } from '../auth/users.repository.js';
 import { createAccountResolver, type AccountOutcome } from './social-accounts.js';
 import { SocialError } from './social.errors.js';
+import { ssoRequired, type SsoRequiredFor } from '../sso/sso.errors.js';
 import type { SocialProvider } from './social.providers.js';
 import {
   consumeFlow,
@@ -36,6 +37,8 @@ export interface SocialSignInDeps {
   readonly providers: ReadonlyMap<string, SocialProvider>;
   readonly publicUrl: string;
   readonly throttle?: Throttle;
+  /** require-SSO (docs/sso.md): a member of an organization requiring SSO for the address is refused. */
+  readonly ssoRequiredFor?: SsoRequiredFor;
   readonly log?: Logger;
 }
 
@@ -182,6 +185,12 @@ export function createSocialSignInService(deps: SocialSignInDeps) {
       }
       const { user, outcome } = await accounts.resolve(provider.id, profile);
       throttle.release([address]);
+      // A new account has no membership yet, so it is never refused; owners are exempt (break-glass).
+      const sso = await deps.ssoRequiredFor?.(user.id, user.email_normalized);
+      if (sso) {
+        log?.info({ user: user.id, social_provider: provider.id }, 'social sign-in refused: SSO required');
+        throw ssoRequired(sso.slug);
+      }
       if (input.presentedToken) {
         const previous = await sessions.resolve(input.presentedToken);
         if (previous) await sessions.revoke(previous.session.id);

@@ -39,6 +39,7 @@ export interface SsoConnectionView {
     wantResponseSigned: boolean;
     allowIdpInitiated: boolean;
     groupsAttribute: string | null;
+    emailAttribute: string | null;
     /** This service provider's entity id, ACS URL and metadata URL, to enter at the IdP. */
     spEntityId: string;
     acsUrl: string;
@@ -69,6 +70,7 @@ export interface ConnectionInput {
     wantResponseSigned?: boolean;
     allowIdpInitiated?: boolean;
     groupsAttribute?: string | null;
+    emailAttribute?: string | null;
   };
 }
 
@@ -96,6 +98,8 @@ export interface ConnectionsDeps {
   readonly publicUrl: string;
   /** Revokes the sessions a connection signed in (deleted or deactivated). */
   readonly revokeSessions: (connectionId: string) => Promise<number>;
+  /** After a connection was updated or deleted (drops what this instance cached of it). */
+  readonly connectionChanged?: (connectionId: string) => void;
 }
 
 const MAX_CONNECTIONS = 20;
@@ -142,6 +146,7 @@ export function createConnectionsService(deps: ConnectionsDeps) {
             wantResponseSigned: r.saml_want_response_signed,
             allowIdpInitiated: r.saml_allow_idp_initiated,
             groupsAttribute: r.saml_groups_attribute,
+            emailAttribute: r.saml_email_attribute,
             ...samlEndpoints(deps.publicUrl, r.id),
           }
         : null,
@@ -237,6 +242,7 @@ export function createConnectionsService(deps: ConnectionsDeps) {
       saml_want_response_signed: input.saml?.wantResponseSigned ?? false,
       saml_allow_idp_initiated: input.saml?.allowIdpInitiated ?? false,
       saml_groups_attribute: input.saml?.groupsAttribute ?? null,
+      saml_email_attribute: input.saml?.emailAttribute ?? null,
     });
     await recordAudit(db, ctx, {
       action: 'sso_connection.created',
@@ -334,6 +340,7 @@ export function createConnectionsService(deps: ConnectionsDeps) {
             set.saml_allow_idp_initiated = input.saml.allowIdpInitiated;
           if (input.saml.groupsAttribute !== undefined)
             set.saml_groups_attribute = input.saml.groupsAttribute;
+          if (input.saml.emailAttribute !== undefined) set.saml_email_attribute = input.saml.emailAttribute;
         }
         const updated = (await repo.updateConnection(db, org, id, set))!;
         const changed = Object.keys(set).filter(
@@ -348,6 +355,7 @@ export function createConnectionsService(deps: ConnectionsDeps) {
         });
         return { row: updated, deactivated: cur.status === 'active' && updated.status === 'inactive' };
       });
+      deps.connectionChanged?.(id);
       if (deactivated) await deps.revokeSessions(id);
       return view(row);
     },
@@ -362,6 +370,7 @@ export function createConnectionsService(deps: ConnectionsDeps) {
           metadata: { kind: cur.kind, name: cur.name },
         });
       });
+      deps.connectionChanged?.(id);
       await deps.revokeSessions(id);
     },
 

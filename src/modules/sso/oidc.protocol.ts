@@ -1,6 +1,8 @@
 import { createAddressPolicy } from '../webhooks/address-policy.js';
 import { guardedFetch } from './guarded-fetch.js';
 import { AddressRefusedError } from '../webhooks/webhook-http.js';
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import * as client from 'openid-client';
 import type { SsoConnectionForSignIn, SsoFlowStart, SsoProfile, SsoProtocol } from './sso.contract.js';
 import { SsoError } from './sso.errors.js';
@@ -12,7 +14,12 @@ export interface OidcProtocolOptions {
   readonly allowHttpIssuers?: boolean;
   /** Discovery and token request timeout (default 10 s). */
   readonly timeoutSeconds?: number;
+  /** How long a connection's discovered configuration is reused (default 10 minutes). */
+  readonly discoveryTtlMs?: number;
 }
+
+/** At most this many discovered configurations are kept (least recently used dropped first). */
+export const OIDC_DISCOVERY_CACHE_MAX = 500;
 
 export const OIDC_CALLBACK_PATH = '/v1/auth/sso/oidc/callback';
 
@@ -72,10 +79,36 @@ export function createOidcProtocol(opts: OidcProtocolOptions) {
     }
   }
 
+  /**
+   * Discovered configurations per connection, reused by its sign-ins (a start and its callback, and the
+   * next sign-ins) instead of a discovery each time. The key names everything the configuration is built
+   * from: the connection, its issuer, client id and a hash of its secret, so a changed setting never meets
+   * an old configuration. A failed discovery is not kept.
+   */
+  const discovered = new LRUCache<string, client.Configuration>({
+    max: OIDC_DISCOVERY_CACHE_MAX,
+    ttl: opts.discoveryTtlMs ?? 10 * 60_000,
+  });
+
   async function configFor(connection: SsoConnectionForSignIn) {
     const { issuer, clientId } = connection.oidc;
     if (!issuer || !clientId) throw new SsoError('SSO_NOT_CONFIGURED', 'this connection has no issuer');
-    return configure(issuer, clientId, await connection.openClientSecret());
+    const secret = await connection.openClientSecret();
+    const secretHash = createHash('sha256')
+      .update(secret ?? '')
+      .digest('base64url');
+    const key = JSON.stringify([connection.id, issuer, clientId, secret === null ? null : secretHash]);
+    const hit = discovered.get(key);
+    if (hit) return hit;
+    const config = await configure(issuer, clientId, secret);
+    discovered.set(key, config);
+    return config;
+  }
+
+  /** Drops a connection's discovered configurations (it was updated or deleted on this instance). */
+  function forget(connectionId: string): void {
+    const prefix = JSON.stringify([connectionId]).slice(0, -1) + ',';
+    for (const key of [...discovered.keys()]) if (key.startsWith(prefix)) discovered.delete(key);
   }
 
   const protocol: SsoProtocol = {
@@ -150,7 +183,7 @@ export function createOidcProtocol(opts: OidcProtocolOptions) {
     };
   }
 
-  return { protocol, finish, discover, redirectUri };
+  return { protocol, finish, discover, forget, redirectUri };
 }
 
 /** An error's message without anything of the request (no tokens, no codes). */

@@ -126,6 +126,7 @@ export function toConnectionForSignIn(
       wantResponseSigned: row.saml_want_response_signed,
       allowIdpInitiated: row.saml_allow_idp_initiated,
       groupsAttribute: row.saml_groups_attribute,
+      emailAttribute: row.saml_email_attribute,
     },
     openClientSecret: open,
   };

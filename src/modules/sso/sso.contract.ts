@@ -69,6 +69,8 @@ export interface SsoConnectionForSignIn {
     readonly wantResponseSigned: boolean;
     readonly allowIdpInitiated: boolean;
     readonly groupsAttribute: string | null;
+    /** The attribute holding the email address; null: the NameID (emailAddress format). */
+    readonly emailAttribute: string | null;
   };
   /** Opens the sealed OIDC client secret (null when none is stored). */
   openClientSecret(): Promise<string | null>;

@@ -52,3 +52,16 @@ export const domainNotFound = () => new SsoError('SSO_DOMAIN_NOT_FOUND', 'domain
 /** A sign-in whose flow (state) is unknown, used or expired: nothing about which. */
 export const flowInvalid = () =>
   new SsoError('SSO_FLOW_INVALID', 'this sign-in link is no longer valid; start the sign-in again');
+
+/**
+ * require-SSO refusing a sign-in that did not come through the organization's IdP (password, social
+ * account, passkey): the same answer as the password login's, with where to continue.
+ */
+export const ssoRequired = (organizationSlug: string) =>
+  new SsoError('SSO_REQUIRED', 'your organization requires single sign-on: continue with SSO', {
+    discover: '/v1/auth/sso/discover',
+    organization: organizationSlug,
+  });
+
+/** The require-SSO rule for a user signing in with an address (null: no organization requires SSO). */
+export type SsoRequiredFor = (userId: string, email: string) => Promise<{ slug: string } | null>;

@@ -73,6 +73,7 @@ export function createSsoModule(deps: {
     fetchMetadata,
     publicUrl: deps.publicUrl,
     revokeSessions: (id) => deps.sessions.revokeForSsoConnection(id),
+    connectionChanged: (id) => oidc.forget(id),
   });
   const domains = createDomainsService({
     withTenant: deps.withTenant,

@@ -220,20 +220,8 @@ export async function findMembership(db: TenantDb, org: string, userId: string) 
     .executeTakeFirst();
 }
 
-export async function upsertMembership(db: TenantDb, org: string, userId: string, role: string) {
-  await db
-    .insertInto('memberships')
-    .values({ organization_id: org, user_id: userId, role, status: 'active' })
-    .onConflict((oc) =>
-      oc.columns(['organization_id', 'user_id']).doUpdateSet((eb) => ({
-        role,
-        status: 'active',
-        updated_at: new Date(),
-        permissions_version: eb('memberships.permissions_version', '+', 1),
-      })),
-    )
-    .execute();
-}
+/** Makes the membership ACTIVE with `role` (inserting it if needed): the same statement as an invitation's. */
+export { activateMembership as upsertMembership } from '../invitations/invitations.repository.js';
 
 export async function requireSso(db: TenantDb, org: string): Promise<boolean> {
   const row = await db

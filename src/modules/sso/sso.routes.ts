@@ -1,7 +1,7 @@
 import { Type, type TSchema } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/server.js';
 import { tenantCtx } from '../../platform/http/auth.js';
-import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
+import { ErrorResponse, PageOf, PageQuery, TenantRouteErrors } from '../../platform/http/schemas.js';
 import { parseIdempotencyKey } from '../../platform/idempotency.js';
 import { recordAudit } from '../../platform/audit/record.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
@@ -9,7 +9,8 @@ import type { ConnectionsService } from './connections.service.js';
 import type { DomainsService } from './domains.service.js';
 import * as repo from './sso.repository.js';
 
-const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const Nullable = <T extends TSchema>(t: T, opts?: { description: string }) =>
+  Type.Union([t, Type.Null()], opts);
 const Str = (max: number) => Type.String({ minLength: 1, maxLength: max });
 const RoleMappings = Type.Array(
   Type.Object({ value: Str(200), role: Str(40) }, { additionalProperties: false }),
@@ -45,6 +46,7 @@ const Connection = Type.Object(
         wantResponseSigned: Type.Boolean(),
         allowIdpInitiated: Type.Boolean(),
         groupsAttribute: Nullable(Type.String()),
+        emailAttribute: Nullable(Type.String()),
         spEntityId: Type.String(),
         acsUrl: Type.String(),
         metadataUrl: Type.String(),
@@ -76,6 +78,11 @@ const SamlInput = Type.Object(
     wantResponseSigned: Type.Optional(Type.Boolean()),
     allowIdpInitiated: Type.Optional(Type.Boolean()),
     groupsAttribute: Type.Optional(Nullable(Str(200))),
+    emailAttribute: Type.Optional(
+      Nullable(Str(256), {
+        description: 'The attribute holding the email address; null: the NameID (emailAddress format).',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -118,13 +125,7 @@ const TestReport = Type.Object({
 const Settings = Type.Object({ requireSso: Type.Boolean() }, { $id: 'SsoSettings' });
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 const DomainParams = Type.Object({ domain: Type.String({ maxLength: 253 }) });
-const errors = {
-  400: ErrorResponse,
-  401: ErrorResponse,
-  403: ErrorResponse,
-  404: ErrorResponse,
-  429: ErrorResponse,
-};
+const errors = TenantRouteErrors;
 const auth = { auth: { kind: 'tenant', permission: 'sso:manage' } } as const;
 const tags = ['sso'];
 

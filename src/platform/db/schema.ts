@@ -358,6 +358,7 @@ export interface SsoConnectionsTable {
   saml_want_response_signed: Generated<boolean>;
   saml_allow_idp_initiated: Generated<boolean>;
   saml_groups_attribute: string | null;
+  saml_email_attribute: Generated<string | null>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

@@ -9,6 +9,19 @@ export const ErrorResponse = Type.Object({
   }),
 });
 
+/**
+ * The error answers every authenticated tenant route may give: invalid input (400), no or a bad credential
+ * (401), a missing permission (403), not found (404), throttled (429). Routes spread it into `response`
+ * and add their own (409, 422, …).
+ */
+export const TenantRouteErrors = {
+  400: ErrorResponse,
+  401: ErrorResponse,
+  403: ErrorResponse,
+  404: ErrorResponse,
+  429: ErrorResponse,
+};
+
 /** The query string of every cursor-paginated list. */
 export const PageQuery = Type.Object(
   {

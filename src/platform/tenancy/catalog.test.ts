@@ -260,6 +260,8 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_priv_sso_discover',
       // The organizations holding a verified domain, for the scheduled re-verification: worker role only.
       'app_priv_sso_domain_organizations',
+      // Expired SAML pending requests and replay entries of every organization: worker role only (0062).
+      'app_priv_sso_purge_expired',
       'app_priv_sso_required_for',
       'app_priv_stripe_customer_deletion_result',
       'app_priv_stripe_customer_deletions_due',
@@ -303,6 +305,7 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
         f.proname === 'app_priv_account_export_rows' ||
         f.proname === 'app_priv_webhook_stuck_deliveries' ||
         f.proname === 'app_priv_sso_domain_organizations' ||
+        f.proname === 'app_priv_sso_purge_expired' ||
         f.proname.startsWith('app_retention_') ||
         f.proname.startsWith('app_priv_deletion_') ||
         f.proname.startsWith('app_usage_')

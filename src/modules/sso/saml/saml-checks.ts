@@ -40,6 +40,16 @@ export interface Expected {
   readonly nowMs: number;
 }
 
+/**
+ * A SAML response never carries a document type declaration. One is refused before any parser sees the
+ * XML: no entity is ever declared, so none can be expanded (billion laughs) or fetched (external entities),
+ * whatever a parser down the line would do with it. Checked on the text the parsers read (base64 → UTF-8).
+ */
+export function refuseDoctype(samlResponse: string): void {
+  const xml = Buffer.from(samlResponse, 'base64').toString('utf8');
+  if (/<!(DOCTYPE|ENTITY)/i.test(xml)) throw refused('malformed');
+}
+
 /** Status Success and Destination (when present) the consumer URL, on the (maybe unsigned) response. */
 export async function checkResponseEnvelope(responseXml: string, acsUrl: string): Promise<string | null> {
   const doc = (await parseXml2JsFromString(responseXml)) as { Response?: Node };

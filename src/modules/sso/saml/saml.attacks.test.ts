@@ -181,4 +181,44 @@ describe('SAML sign-in refuses signature wrapping and comment tricks', () => {
     const r = await f.post(ac, wrapResponse(signed, o), flowId);
     expect(r.profile.email).toBe(`${VICTIM}.evil.test`);
   });
+
+  describe('XML bombs and external entities', () => {
+    const laughs =
+      '<!DOCTYPE samlp:Response [<!ENTITY lol "lol">' +
+      Array.from(
+        { length: 9 },
+        (_, i) => `<!ENTITY lol${i + 1} "${`&lol${i === 0 ? '' : i};`.repeat(10)}">`,
+      ).join('') +
+      ']>';
+    const external = '<!DOCTYPE samlp:Response [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>';
+
+    /** A genuine signed response with a DOCTYPE put in front and an entity reference in the NameID. */
+    async function withDoctype(doctype: string, entity: string) {
+      const g = await genuine();
+      const xml = wrapResponse(g.signed, g.o)
+        .replace(/^(<\?xml[^>]*\?>)?/, (decl) => `${decl}${doctype}`)
+        .replace(`>${ATTACKER}<`, `>${entity}${ATTACKER}<`);
+      expect(xml).toContain('<!DOCTYPE');
+      return { xml, flowId: g.flowId };
+    }
+
+    for (const [name, doctype, entity] of [
+      ['billion laughs', laughs, '&lol9;'],
+      ['an external entity', external, '&xxe;'],
+      ['a DOCTYPE without entities', '<!DOCTYPE samlp:Response>', ''],
+    ] as const) {
+      it(`${name}: refused as malformed, at once, nothing expanded`, async () => {
+        const { xml, flowId } = await withDoctype(doctype, entity);
+        const started = Date.now();
+        expect(await refusal(xml, flowId)).toBe('malformed');
+        expect(Date.now() - started).toBeLessThan(1000);
+        // The answer over HTTP: 401 SAML_RESPONSE_REFUSED, as for every refused response.
+        await expect(f.post(c, xml, flowId)).rejects.toMatchObject({
+          code: 'SAML_RESPONSE_REFUSED',
+          status: 401,
+          refusal: 'malformed',
+        });
+      });
+    }
+  });
 });

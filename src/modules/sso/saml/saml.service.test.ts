@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { buildResponseXml, assertionXml, signAssertion, wrapResponse } from './saml.test-idp.js';
+import {
+  buildResponseXml,
+  assertionXml,
+  signAssertion,
+  wrapResponse,
+  type ResponseOptions,
+} from './saml.test-idp.js';
 import { refusalOf, samlFixture, type SamlFixture } from './saml.test-support.js';
+import type { SamlConnection } from './saml.types.js';
 
 describe('SAML sign-in: SP-initiated, the accepted path and the basic refusals', () => {
   let f: SamlFixture;
@@ -11,6 +18,17 @@ describe('SAML sign-in: SP-initiated, the accepted path and the basic refusals',
   afterAll(async () => {
     await f.close();
   });
+
+  /**
+   * A sign-in started on a new connection (with `conn`), answered by the test IdP's response to its
+   * request, changed by `over`: 'accepted' or the refusal's reason.
+   */
+  async function answered(over: Partial<ResponseOptions>, conn: Partial<SamlConnection> = {}) {
+    const c = f.connection(conn);
+    const { requestId, flowId } = await f.start(c);
+    const xml = buildResponseXml(f.opts(c, { inResponseTo: requestId, ...over }));
+    return refusalOf(f.post(c, xml, flowId));
+  }
 
   it('accepts a signed response to its own request: email, groups, session end, return path', async () => {
     const c = f.connection();
@@ -52,26 +70,17 @@ describe('SAML sign-in: SP-initiated, the accepted path and the basic refusals',
   });
 
   it('refuses a response whose response and assertion are both unsigned', async () => {
-    const c = f.connection({ wantAssertionsSigned: false, wantResponseSigned: false });
-    const { requestId, flowId } = await f.start(c);
-    const xml = buildResponseXml(f.opts(c, { inResponseTo: requestId, signAssertion: false }));
-    expect(await refusalOf(f.post(c, xml, flowId))).toBe('signature');
+    const conn = { wantAssertionsSigned: false, wantResponseSigned: false };
+    expect(await answered({ signAssertion: false }, conn)).toBe('signature');
   });
 
   it('refuses a signed assertion in an unsigned response when the connection wants the response signed', async () => {
-    const c = f.connection({ wantResponseSigned: true });
-    const { requestId, flowId } = await f.start(c);
-    const xml = buildResponseXml(f.opts(c, { inResponseTo: requestId }));
-    expect(await refusalOf(f.post(c, xml, flowId))).toBe('signature');
+    expect(await answered({}, { wantResponseSigned: true })).toBe('signature');
   });
 
   it('refuses a signed response whose assertion is unsigned when the connection wants assertions signed', async () => {
-    const c = f.connection({ wantResponseSigned: false, wantAssertionsSigned: true });
-    const { requestId, flowId } = await f.start(c);
-    const xml = buildResponseXml(
-      f.opts(c, { inResponseTo: requestId, signAssertion: false, signResponse: true }),
-    );
-    expect(await refusalOf(f.post(c, xml, flowId))).toBe('signature');
+    const conn = { wantResponseSigned: false, wantAssertionsSigned: true };
+    expect(await answered({ signAssertion: false, signResponse: true }, conn)).toBe('signature');
   });
 
   it('refuses a response signed by another key, even with that key’s certificate embedded in KeyInfo', async () => {
@@ -85,70 +94,32 @@ describe('SAML sign-in: SP-initiated, the accepted path and the basic refusals',
   });
 
   it('refuses an expired assertion (NotOnOrAfter past, beyond the clock skew)', async () => {
-    const c = f.connection();
-    const { requestId, flowId } = await f.start(c);
-    const past = new Date(Date.now() - 2 * 60_000);
-    const xml = buildResponseXml(
-      f.opts(c, {
-        inResponseTo: requestId,
-        notBefore: new Date(Date.now() - 10 * 60_000),
-        notOnOrAfter: past,
-      }),
-    );
-    expect(await refusalOf(f.post(c, xml, flowId))).toBe('time');
+    const notBefore = new Date(Date.now() - 10 * 60_000);
+    const notOnOrAfter = new Date(Date.now() - 2 * 60_000);
+    expect(await answered({ notBefore, notOnOrAfter })).toBe('time');
   });
 
   it('refuses an assertion not yet valid (NotBefore ahead, beyond the clock skew)', async () => {
-    const c = f.connection();
-    const { requestId, flowId } = await f.start(c);
-    const xml = buildResponseXml(
-      f.opts(c, {
-        inResponseTo: requestId,
-        notBefore: new Date(Date.now() + 5 * 60_000),
-        notOnOrAfter: new Date(Date.now() + 10 * 60_000),
-      }),
-    );
-    expect(await refusalOf(f.post(c, xml, flowId))).toBe('time');
+    const notBefore = new Date(Date.now() + 5 * 60_000);
+    const notOnOrAfter = new Date(Date.now() + 10 * 60_000);
+    expect(await answered({ notBefore, notOnOrAfter })).toBe('time');
   });
 
   it('accepts times off by less than the clock skew (NotBefore 30 s ahead)', async () => {
-    const c = f.connection();
-    const { requestId, flowId } = await f.start(c);
-    const xml = buildResponseXml(
-      f.opts(c, { inResponseTo: requestId, notBefore: new Date(Date.now() + 30_000) }),
-    );
-    expect(await refusalOf(f.post(c, xml, flowId))).toBe('accepted');
+    expect(await answered({ notBefore: new Date(Date.now() + 30_000) })).toBe('accepted');
   });
 
   it('refuses another audience (an assertion meant for another service provider)', async () => {
-    const c = f.connection();
-    const { requestId, flowId } = await f.start(c);
-    const xml = buildResponseXml(
-      f.opts(c, { inResponseTo: requestId, audience: 'https://other-sp.example.test' }),
-    );
-    expect(await refusalOf(f.post(c, xml, flowId))).toBe('audience');
+    expect(await answered({ audience: 'https://other-sp.example.test' })).toBe('audience');
   });
 
   it('refuses a bearer confirmation for another Recipient', async () => {
-    const c = f.connection();
-    const { requestId, flowId } = await f.start(c);
-    const xml = buildResponseXml(
-      f.opts(c, { inResponseTo: requestId, recipient: 'https://other-sp.example.test/acs' }),
-    );
-    expect(await refusalOf(f.post(c, xml, flowId))).toBe('recipient');
+    expect(await answered({ recipient: 'https://other-sp.example.test/acs' })).toBe('recipient');
   });
 
   it('refuses a response whose Destination is another consumer URL', async () => {
-    const c = f.connection();
-    const { requestId, flowId } = await f.start(c);
-    const xml = buildResponseXml(
-      f.opts(c, {
-        inResponseTo: requestId,
-        destination: 'https://other-sp.example.test/acs',
-        signResponse: true,
-      }),
-    );
-    expect(await refusalOf(f.post(c, xml, flowId))).toBe('destination');
+    const destination = 'https://other-sp.example.test/acs';
+    expect(await answered({ destination, signResponse: true })).toBe('destination');
   });
 
   it('refuses an InResponseTo naming no request of ours', async () => {

@@ -1,7 +1,14 @@
 import { SAML, ValidateInResponseTo, type Profile, type SamlConfig } from '@node-saml/node-saml';
 import type { WithTenant } from '../../../platform/tenancy/with-tenant.js';
 import { PendingRequestCache, REQUEST_TTL_MS } from './saml-cache.js';
-import { CLOCK_SKEW_MS, checkAssertion, checkResponseEnvelope, emailOf, groupsOf } from './saml-checks.js';
+import {
+  CLOCK_SKEW_MS,
+  checkAssertion,
+  checkResponseEnvelope,
+  emailOf,
+  groupsOf,
+  refuseDoctype,
+} from './saml-checks.js';
 import { SamlError, connectionNotFound, refused } from './saml.errors.js';
 import { deletePendingRequest, purgeExpired, recordAssertion } from './saml.repository.js';
 import type { SsoFlowStart } from '../sso.contract.js';
@@ -121,6 +128,7 @@ export function createSamlService(deps: SamlServiceDeps): SamlService {
       const org = c.organizationId;
       if (c.idpCertificates.length === 0) throw refused('signature');
       if (form.SAMLResponse.length > MAX_RESPONSE_LENGTH) throw refused('malformed');
+      refuseDoctype(form.SAMLResponse);
       const { acsUrl } = urls(c.id);
       const cache = new PendingRequestCache(deps.withTenant, org, c.id);
 

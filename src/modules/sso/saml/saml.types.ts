@@ -53,8 +53,7 @@ export function samlConnectionOf(c: SsoConnectionForSignIn): SamlConnection {
     wantAssertionsSigned: c.saml.wantAssertionsSigned,
     wantResponseSigned: c.saml.wantResponseSigned,
     allowIdpInitiated: c.saml.allowIdpInitiated,
-    // The connection has no email attribute setting yet: the NameID (emailAddress format) is the address.
-    emailAttribute: null,
+    emailAttribute: c.saml.emailAttribute,
     groupsAttribute: c.saml.groupsAttribute,
   };
 }
