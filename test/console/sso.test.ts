@@ -138,7 +138,7 @@ describe('console: single sign-on in Chromium', () => {
     await screenshots(other.page, 'sso', '04-signed-in');
   });
 
-  it('an owner creates a SAML connection from pasted metadata, then edits its options', async () => {
+  it('an owner creates a SAML connection from pasted metadata, then edits its options and email attribute', async () => {
     const { page } = await newContext(browser, c);
     await signUpVerified(page, newEmail('sso-saml'), newPassword(), seen);
     await page
@@ -155,6 +155,7 @@ describe('console: single sign-on in Chromium', () => {
     await create.getByRole('button', { name: 'Create connection' }).click();
     await create.getByText('Enter the metadata URL or paste the XML').waitFor();
     await create.getByRole('textbox', { name: 'or IdP metadata XML' }).fill(METADATA);
+    await create.getByRole('textbox', { name: 'Email attribute (optional)' }).fill('email');
     await create.getByRole('button', { name: 'Create connection' }).click();
     await create.waitFor({ state: 'hidden' });
     await page.getByText('Okta (SAML)').waitFor();
@@ -165,6 +166,10 @@ describe('console: single sign-on in Chromium', () => {
     expect(await edit.getByRole('textbox', { name: 'or IdP metadata XML' }).inputValue()).toBe('');
     expect(await edit.getByRole('checkbox', { name: 'Require signed assertions' }).isChecked()).toBe(true);
     await edit.getByRole('checkbox', { name: 'Allow IdP-initiated sign-in' }).check();
+    expect(await edit.getByRole('textbox', { name: 'Email attribute (optional)' }).inputValue()).toBe(
+      'email',
+    );
+    await edit.getByRole('textbox', { name: 'Email attribute (optional)' }).fill('mail');
     await edit.getByRole('textbox', { name: 'Groups attribute' }).fill('groups');
     await expectAccessible(page, 'single sign-on (editing SAML)');
     await edit.getByRole('button', { name: 'Save changes' }).click();
@@ -179,6 +184,7 @@ describe('console: single sign-on in Chromium', () => {
       allowIdpInitiated: true,
       wantAssertionsSigned: true,
       groupsAttribute: 'groups',
+      emailAttribute: 'mail',
     });
   });
 });

@@ -30,6 +30,7 @@ const FIELDS = [
   'idpMetadataUrl',
   'idpMetadataXml',
   'groupsAttribute',
+  'emailAttribute',
 ];
 
 /**

@@ -89,6 +89,14 @@ export function SamlFields({ draft, set, errors, editing }: FieldsProps) {
         onChange={(e) => set({ groupsAttribute: e.currentTarget.value })}
         error={errors.groupsAttribute}
       />
+      <TextInput
+        label="Email attribute (optional)"
+        description="The attribute holding the address, for IdPs whose NameID is not the address. Blank: the NameID."
+        maxLength={256}
+        value={draft.emailAttribute}
+        onChange={(e) => set({ emailAttribute: e.currentTarget.value })}
+        error={errors.emailAttribute}
+      />
       <Checkbox
         label="Require signed assertions"
         checked={draft.wantAssertionsSigned}

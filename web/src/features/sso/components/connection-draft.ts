@@ -36,6 +36,8 @@ export interface ConnectionDraft {
   readonly wantResponseSigned: boolean;
   readonly allowIdpInitiated: boolean;
   readonly groupsAttribute: string;
+  /** Blank: the address is the NameID. */
+  readonly emailAttribute: string;
 }
 
 /** The server's defaults (src/migrations/0055-sso.ts, connections.service.ts). */
@@ -60,6 +62,7 @@ export function emptyDraft(): ConnectionDraft {
     wantResponseSigned: false,
     allowIdpInitiated: false,
     groupsAttribute: '',
+    emailAttribute: '',
   };
 }
 
@@ -82,6 +85,7 @@ export function draftOf(c: Connection): ConnectionDraft {
     wantResponseSigned: c.saml?.wantResponseSigned ?? empty.wantResponseSigned,
     allowIdpInitiated: c.saml?.allowIdpInitiated ?? empty.allowIdpInitiated,
     groupsAttribute: c.saml?.groupsAttribute ?? '',
+    emailAttribute: c.saml?.emailAttribute ?? '',
   };
 }
 
@@ -125,6 +129,7 @@ export function validateDraft(d: ConnectionDraft, editing: Connection | null): R
     if (url && !isHttpUrl(url, true)) e.metadataUrl = 'The metadata URL must start with https://';
     if (!url && !d.metadataXml.trim() && !editing) e.metadataUrl = 'Enter the metadata URL or paste the XML';
     if (d.groupsAttribute.trim().length > 200) e.groupsAttribute = 'At most 200 characters';
+    if (d.emailAttribute.trim().length > 256) e.emailAttribute = 'At most 256 characters';
   }
   return e;
 }
@@ -165,6 +170,7 @@ export function createBody(d: ConnectionDraft): CreateSsoConnectionBody {
       wantResponseSigned: d.wantResponseSigned,
       allowIdpInitiated: d.allowIdpInitiated,
       ...(d.groupsAttribute.trim() ? { groupsAttribute: d.groupsAttribute.trim() } : {}),
+      ...(d.emailAttribute.trim() ? { emailAttribute: d.emailAttribute.trim() } : {}),
     },
   };
 }
@@ -201,6 +207,7 @@ export function updateBody(d: ConnectionDraft, c: Connection): UpdateSsoConnecti
     if (d.wantResponseSigned !== was.wantResponseSigned) saml.wantResponseSigned = d.wantResponseSigned;
     if (d.allowIdpInitiated !== was.allowIdpInitiated) saml.allowIdpInitiated = d.allowIdpInitiated;
     if (d.groupsAttribute.trim() !== was.groupsAttribute) saml.groupsAttribute = nullable(d.groupsAttribute);
+    if (d.emailAttribute.trim() !== was.emailAttribute) saml.emailAttribute = nullable(d.emailAttribute);
     if (Object.keys(saml).length) body.saml = saml;
   }
   return body;
