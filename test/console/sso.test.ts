@@ -16,6 +16,15 @@ import {
 } from './support.js';
 
 const seen = new Set<string>();
+
+/** A SAML IdP's metadata (nothing signs in through it here: the certificate is never used). */
+const METADATA = `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"
+  xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example.test/console">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>MIIBconsole</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.test/sso"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>`;
 const txt = new Map<string, string>();
 
 describe('console: single sign-on in Chromium', () => {
@@ -81,6 +90,38 @@ describe('console: single sign-on in Chromium', () => {
     await expectAccessible(page, 'single sign-on (configured)');
     await screenshots(page, 'sso', '02-configured');
 
+    // Editing it: the form opens prefilled (never with the secret), checks its fields, shows the
+    // server's refusal, and saves the name and default role.
+    await page.getByRole('button', { name: 'Edit Test IdP' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit SSO connection' });
+    const editName = edit.getByRole('textbox', { name: 'Name' });
+    expect(await editName.inputValue()).toBe('Test IdP');
+    expect(await edit.getByRole('textbox', { name: 'Issuer' }).inputValue()).toBe(idp.issuer);
+    expect(await edit.getByLabel('New client secret').inputValue()).toBe('');
+    await editName.fill('');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await edit.getByText('Enter a name').waitFor();
+    await editName.fill('Renamed IdP');
+    await edit.getByRole('textbox', { name: 'Issuer' }).fill(`${idp.issuer}/nowhere`);
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await edit.getByRole('alert').filter({ hasText: 'That did not work' }).waitFor();
+    await edit.getByRole('textbox', { name: 'Issuer' }).fill(idp.issuer);
+    await edit.getByRole('combobox', { name: 'Default role' }).click();
+    await page.getByRole('option', { name: 'Viewer', exact: true }).click();
+    await edit.getByRole('button', { name: 'Add a group mapping' }).click();
+    await edit.getByRole('textbox', { name: 'Group 1' }).fill('engineering');
+    await edit.getByRole('combobox', { name: 'Role of group 1' }).click();
+    await page.getByRole('option', { name: 'Member', exact: true }).click();
+    await expectAccessible(page, 'single sign-on (editing)');
+    await screenshots(page, 'sso', '03-editing');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await edit.waitFor({ state: 'hidden' });
+    await page.getByText('Connection “Renamed IdP” saved').waitFor();
+    await page.getByText('Renamed IdP (OIDC)').waitFor();
+    await page.getByText('Default role: Viewer · 1 group mapping(s)').waitFor();
+    expect(await page.getByText('Test IdP (OIDC)').count()).toBe(0);
+    await expectAccessible(page, 'single sign-on (edited)');
+
     // A person of the domain, who has no account yet, signs in through the IdP.
     const email = `jane@${domain}`;
     idp.nextUser = { sub: 'jane', email, email_verified: true, name: 'Jane' };
@@ -94,6 +135,56 @@ describe('console: single sign-on in Chromium', () => {
     const me = await other.page.request.get(`${c.base}/v1/auth/me`);
     expect(me.status()).toBe(200);
     expect(((await me.json()) as { user: { email: string } }).user.email).toBe(email);
-    await screenshots(other.page, 'sso', '03-signed-in');
+    await screenshots(other.page, 'sso', '04-signed-in');
+  });
+
+  it('an owner creates a SAML connection from pasted metadata, then edits its options and email attribute', async () => {
+    const { page } = await newContext(browser, c);
+    await signUpVerified(page, newEmail('sso-saml'), newPassword(), seen);
+    await page
+      .getByRole('navigation', { name: 'Organization' })
+      .getByRole('link', { name: 'Single sign-on' })
+      .click();
+    await page.getByText('No connections yet').waitFor();
+
+    await page.getByRole('button', { name: 'New connection' }).click();
+    const create = page.getByRole('dialog', { name: 'New SSO connection' });
+    await create.getByText('SAML 2.0').click();
+    await create.getByRole('textbox', { name: 'Name' }).fill('Okta');
+    // Neither a metadata URL nor XML: refused before sending.
+    await create.getByRole('button', { name: 'Create connection' }).click();
+    await create.getByText('Enter the metadata URL or paste the XML').waitFor();
+    await create.getByRole('textbox', { name: 'or IdP metadata XML' }).fill(METADATA);
+    await create.getByRole('textbox', { name: 'Email attribute (optional)' }).fill('email');
+    await create.getByRole('button', { name: 'Create connection' }).click();
+    await create.waitFor({ state: 'hidden' });
+    await page.getByText('Okta (SAML)').waitFor();
+    await page.getByText('https://idp.example.test/console').waitFor();
+
+    await page.getByRole('button', { name: 'Edit Okta' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit SSO connection' });
+    expect(await edit.getByRole('textbox', { name: 'or IdP metadata XML' }).inputValue()).toBe('');
+    expect(await edit.getByRole('checkbox', { name: 'Require signed assertions' }).isChecked()).toBe(true);
+    await edit.getByRole('checkbox', { name: 'Allow IdP-initiated sign-in' }).check();
+    expect(await edit.getByRole('textbox', { name: 'Email attribute (optional)' }).inputValue()).toBe(
+      'email',
+    );
+    await edit.getByRole('textbox', { name: 'Email attribute (optional)' }).fill('mail');
+    await edit.getByRole('textbox', { name: 'Groups attribute' }).fill('groups');
+    await expectAccessible(page, 'single sign-on (editing SAML)');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await edit.waitFor({ state: 'hidden' });
+    await page.getByText('Connection “Okta” saved').waitFor();
+
+    const org = /\/o\/([^/]+)\//.exec(page.url())![1]!;
+    const list = await page.request.get(`${c.base}/v1/orgs/${org}/sso/connections`);
+    const saml = ((await list.json()) as { data: { saml: Record<string, unknown> }[] }).data[0]!.saml;
+    expect(saml).toMatchObject({
+      idpEntityId: 'https://idp.example.test/console',
+      allowIdpInitiated: true,
+      wantAssertionsSigned: true,
+      groupsAttribute: 'groups',
+      emailAttribute: 'mail',
+    });
   });
 });

@@ -4,8 +4,11 @@ import type { UseQueryResult } from '@tanstack/react-query';
 import { describeError } from '../api/errors';
 import { QuotaExceededNote } from './QuotaExceededNote';
 
+/** What {@link QueryState} reads of a query (a paged one too). */
+export type QueryLike<T> = Pick<UseQueryResult<T>, 'data' | 'error' | 'isPending' | 'isError' | 'refetch'>;
+
 interface Props<T> {
-  readonly query: Pick<UseQueryResult<T>, 'data' | 'error' | 'isPending' | 'isError' | 'refetch'>;
+  readonly query: QueryLike<T>;
   /** What is loading, for screen readers ("projects"). */
   readonly what: string;
   /** True when the data has nothing to show. */

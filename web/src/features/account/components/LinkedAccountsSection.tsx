@@ -1,10 +1,9 @@
 import { useState } from 'react';
-import { Button, Group, Stack, Table, Text } from '@mantine/core';
+import { Button, Group, Stack, Text } from '@mantine/core';
 import type { Schemas } from '../../../api/client';
-import { EmptyState, QueryState } from '../../../components/QueryState';
-import { LoadMore } from '../../../components/LoadMore';
+import { ListTable } from '../../../components/ListTable';
+import { EmptyState } from '../../../components/QueryState';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
-import { loadedRows } from '../../../lib/paging';
 import { useLinkedIdentities } from '../api/listLinkedIdentities';
 import { useUnlinkIdentity } from '../api/unlinkIdentity';
 import { AccountSection } from './AccountSection';
@@ -17,70 +16,50 @@ const when = (iso: string) => new Date(iso).toLocaleString();
 export function LinkedAccountsSection() {
   const identities = useLinkedIdentities();
   const [unlinking, setUnlinking] = useState<Identity | null>(null);
-  const rows = loadedRows(identities);
   return (
     <AccountSection
       id="linked-accounts"
       title="Linked accounts"
       description="Accounts at other providers you sign in with."
     >
-      <QueryState
+      <ListTable
         query={identities}
         what="your linked accounts"
-        isEmpty={() => rows.length === 0}
         empty={<EmptyState title="No linked accounts" />}
-      >
-        {() => (
-          <>
-            <Table.ScrollContainer minWidth={320}>
-              <Table striped>
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th>Provider</Table.Th>
-                    <Table.Th className="hide-narrow">Last used</Table.Th>
-                    <Table.Th>
-                      <span className="visually-hidden">Actions</span>
-                    </Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {rows.map((i) => (
-                    <Table.Tr key={i.id}>
-                      <Table.Td>
-                        <Stack gap={2}>
-                          <Text size="sm" fw={500}>
-                            {i.providerLabel}
-                          </Text>
-                          {i.email ? (
-                            <Text size="xs" c="dimmed" className="break-anywhere">
-                              {i.email}
-                            </Text>
-                          ) : null}
-                        </Stack>
-                      </Table.Td>
-                      <Table.Td className="hide-narrow">{when(i.lastUsedAt)}</Table.Td>
-                      <Table.Td>
-                        <Group justify="flex-end" wrap="nowrap">
-                          <Button
-                            size="compact-sm"
-                            variant="subtle"
-                            color="red"
-                            aria-label={`Unlink ${i.providerLabel}${i.email ? ` (${i.email})` : ''}`}
-                            onClick={() => setUnlinking(i)}
-                          >
-                            Unlink
-                          </Button>
-                        </Group>
-                      </Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            </Table.ScrollContainer>
-            <LoadMore query={identities} />
-          </>
+        striped
+        rowKey={(i) => i.id}
+        columns={[
+          {
+            header: 'Provider',
+            cell: (i) => (
+              <Stack gap={2}>
+                <Text size="sm" fw={500}>
+                  {i.providerLabel}
+                </Text>
+                {i.email ? (
+                  <Text size="xs" c="dimmed" className="break-anywhere">
+                    {i.email}
+                  </Text>
+                ) : null}
+              </Stack>
+            ),
+          },
+          { header: 'Last used', wide: true, cell: (i) => when(i.lastUsedAt) },
+        ]}
+        actions={(i) => (
+          <Group justify="flex-end" wrap="nowrap">
+            <Button
+              size="compact-sm"
+              variant="subtle"
+              color="red"
+              aria-label={`Unlink ${i.providerLabel}${i.email ? ` (${i.email})` : ''}`}
+              onClick={() => setUnlinking(i)}
+            >
+              Unlink
+            </Button>
+          </Group>
         )}
-      </QueryState>
+      />
       <UnlinkModal identity={unlinking} onClose={() => setUnlinking(null)} />
     </AccountSection>
   );

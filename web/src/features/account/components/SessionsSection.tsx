@@ -1,10 +1,9 @@
 import { useState } from 'react';
-import { Badge, Button, Group, Stack, Table, Text } from '@mantine/core';
+import { Badge, Button, Group, Stack, Text } from '@mantine/core';
 import type { Schemas } from '../../../api/client';
-import { EmptyState, QueryState } from '../../../components/QueryState';
-import { LoadMore } from '../../../components/LoadMore';
+import { ListTable } from '../../../components/ListTable';
+import { EmptyState } from '../../../components/QueryState';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
-import { loadedRows } from '../../../lib/paging';
 import { useSessions } from '../api/listSessions';
 import { useRevokeSession } from '../api/revokeSession';
 import { AccountSection } from './AccountSection';
@@ -19,86 +18,65 @@ const when = (iso: string) => new Date(iso).toLocaleString();
 export function SessionsSection() {
   const sessions = useSessions();
   const [revoking, setRevoking] = useState<Session | null>(null);
-  const rows = loadedRows(sessions);
   return (
     <AccountSection
       id="sessions"
       title="Sessions"
       description="The browsers signed in to your account. Sign out any you do not recognise."
     >
-      <QueryState
+      <ListTable
         query={sessions}
         what="your sessions"
-        isEmpty={() => rows.length === 0}
         empty={<EmptyState title="No other sessions" />}
-      >
-        {() => (
-          <>
-            <Table.ScrollContainer minWidth={320}>
-              <Table striped>
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th>Device</Table.Th>
-                    <Table.Th className="hide-narrow">Signed in</Table.Th>
-                    <Table.Th className="hide-narrow">Last seen</Table.Th>
-                    <Table.Th>
-                      <span className="visually-hidden">Actions</span>
-                    </Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {rows.map((s) => (
-                    <Table.Tr key={s.id}>
-                      <Table.Td>
-                        <Stack gap={2}>
-                          <Group gap="xs" wrap="wrap">
-                            <Text size="sm" fw={500}>
-                              {describeUserAgent(s.userAgent)}
-                            </Text>
-                            {s.current ? (
-                              <Badge variant="light" color="blue">
-                                This session
-                              </Badge>
-                            ) : null}
-                          </Group>
-                          {s.ip ? (
-                            <Text size="xs" c="dimmed" className="break-anywhere">
-                              {s.ip}
-                            </Text>
-                          ) : null}
-                          <Text size="xs" c="dimmed" className="show-narrow">
-                            Last seen {when(s.lastSeenAt)}
-                          </Text>
-                        </Stack>
-                      </Table.Td>
-                      <Table.Td className="hide-narrow">{when(s.createdAt)}</Table.Td>
-                      <Table.Td className="hide-narrow">{when(s.lastSeenAt)}</Table.Td>
-                      <Table.Td>
-                        <Group justify="flex-end" wrap="nowrap">
-                          <Button
-                            size="compact-sm"
-                            variant="subtle"
-                            color="red"
-                            aria-label={
-                              s.current
-                                ? 'Sign out this session'
-                                : `Sign out ${describeUserAgent(s.userAgent)}, last seen ${when(s.lastSeenAt)}`
-                            }
-                            onClick={() => setRevoking(s)}
-                          >
-                            Sign out
-                          </Button>
-                        </Group>
-                      </Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            </Table.ScrollContainer>
-            <LoadMore query={sessions} />
-          </>
+        striped
+        rowKey={(s) => s.id}
+        columns={[
+          {
+            header: 'Device',
+            cell: (s) => (
+              <Stack gap={2}>
+                <Group gap="xs" wrap="wrap">
+                  <Text size="sm" fw={500}>
+                    {describeUserAgent(s.userAgent)}
+                  </Text>
+                  {s.current ? (
+                    <Badge variant="light" color="blue">
+                      This session
+                    </Badge>
+                  ) : null}
+                </Group>
+                {s.ip ? (
+                  <Text size="xs" c="dimmed" className="break-anywhere">
+                    {s.ip}
+                  </Text>
+                ) : null}
+                <Text size="xs" c="dimmed" className="show-narrow">
+                  Last seen {when(s.lastSeenAt)}
+                </Text>
+              </Stack>
+            ),
+          },
+          { header: 'Signed in', wide: true, cell: (s) => when(s.createdAt) },
+          { header: 'Last seen', wide: true, cell: (s) => when(s.lastSeenAt) },
+        ]}
+        actions={(s) => (
+          <Group justify="flex-end" wrap="nowrap">
+            <Button
+              size="compact-sm"
+              variant="subtle"
+              color="red"
+              aria-label={
+                s.current
+                  ? 'Sign out this session'
+                  : `Sign out ${describeUserAgent(s.userAgent)}, last seen ${when(s.lastSeenAt)}`
+              }
+              onClick={() => setRevoking(s)}
+            >
+              Sign out
+            </Button>
+          </Group>
         )}
-      </QueryState>
+      />
       <RevokeSessionModal session={revoking} onClose={() => setRevoking(null)} />
     </AccountSection>
   );

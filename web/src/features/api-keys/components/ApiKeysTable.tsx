@@ -1,5 +1,6 @@
-import { Badge, Button, Group, Table, Text } from '@mantine/core';
+import { Badge, Button, Group, Text } from '@mantine/core';
 import type { Schemas } from '../../../api/client';
+import { DataTable } from '../../../components/ListTable';
 
 type ApiKey = Schemas['ApiKey'];
 
@@ -28,75 +29,72 @@ export function ApiKeysTable({
   readonly onRevoke: (k: ApiKey) => void;
 }) {
   return (
-    <Table.ScrollContainer minWidth={320}>
-      <Table striped verticalSpacing="sm">
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Name</Table.Th>
-            <Table.Th className="hide-narrow">Key</Table.Th>
-            <Table.Th className="hide-narrow">Scopes</Table.Th>
-            <Table.Th className="hide-narrow">Created</Table.Th>
-            <Table.Th className="hide-narrow">Last used</Table.Th>
-            <Table.Th className="hide-narrow">Expires</Table.Th>
-            <Table.Th>Status</Table.Th>
-            <Table.Th>
-              <span className="visually-hidden">Actions</span>
-            </Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {keys.map((k) => {
-            const status = statusOf(k);
-            return (
-              <Table.Tr key={k.id}>
-                <Table.Td>
-                  <Text size="sm" fw={500} className="break-anywhere">
-                    {k.name}
-                  </Text>
-                  <Text size="xs" c="dimmed">
-                    {k.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT} requests/min
-                  </Text>
-                </Table.Td>
-                <Table.Td className="hide-narrow">
-                  <Text size="sm" ff="monospace">
-                    srk_{k.keyId}_…
-                  </Text>
-                </Table.Td>
-                <Table.Td className="hide-narrow">
-                  <Group gap={4} maw={260}>
-                    {k.scopes.map((s) => (
-                      <Badge key={s} variant="light" color="gray" tt="none">
-                        {s}
-                      </Badge>
-                    ))}
-                  </Group>
-                </Table.Td>
-                <Table.Td className="hide-narrow">{day(k.createdAt, '—')}</Table.Td>
-                <Table.Td className="hide-narrow">{moment(k.lastUsedAt, 'Never')}</Table.Td>
-                <Table.Td className="hide-narrow">{day(k.expiresAt, 'Never')}</Table.Td>
-                <Table.Td>
-                  <Badge variant="light" color={STATUS_COLOR[status]}>
-                    {status}
-                  </Badge>
-                </Table.Td>
-                <Table.Td>
-                  {status === 'revoked' ? null : (
-                    <Button
-                      size="compact-sm"
-                      variant="subtle"
-                      color="red"
-                      aria-label={`Revoke ${k.name}`}
-                      onClick={() => onRevoke(k)}
-                    >
-                      Revoke
-                    </Button>
-                  )}
-                </Table.Td>
-              </Table.Tr>
-            );
-          })}
-        </Table.Tbody>
-      </Table>
-    </Table.ScrollContainer>
+    <DataTable
+      rows={keys}
+      rowKey={(k) => k.id}
+      striped
+      verticalSpacing="sm"
+      columns={[
+        {
+          header: 'Name',
+          cell: (k) => (
+            <>
+              <Text size="sm" fw={500} className="break-anywhere">
+                {k.name}
+              </Text>
+              <Text size="xs" c="dimmed">
+                {k.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT} requests/min
+              </Text>
+            </>
+          ),
+        },
+        {
+          header: 'Key',
+          wide: true,
+          cell: (k) => (
+            <Text size="sm" ff="monospace">
+              srk_{k.keyId}_…
+            </Text>
+          ),
+        },
+        {
+          header: 'Scopes',
+          wide: true,
+          cell: (k) => (
+            <Group gap={4} maw={260}>
+              {k.scopes.map((s) => (
+                <Badge key={s} variant="light" color="gray" tt="none">
+                  {s}
+                </Badge>
+              ))}
+            </Group>
+          ),
+        },
+        { header: 'Created', wide: true, cell: (k) => day(k.createdAt, '—') },
+        { header: 'Last used', wide: true, cell: (k) => moment(k.lastUsedAt, 'Never') },
+        { header: 'Expires', wide: true, cell: (k) => day(k.expiresAt, 'Never') },
+        {
+          header: 'Status',
+          cell: (k) => (
+            <Badge variant="light" color={STATUS_COLOR[statusOf(k)]}>
+              {statusOf(k)}
+            </Badge>
+          ),
+        },
+      ]}
+      actions={(k) =>
+        statusOf(k) === 'revoked' ? null : (
+          <Button
+            size="compact-sm"
+            variant="subtle"
+            color="red"
+            aria-label={`Revoke ${k.name}`}
+            onClick={() => onRevoke(k)}
+          >
+            Revoke
+          </Button>
+        )
+      }
+    />
   );
 }

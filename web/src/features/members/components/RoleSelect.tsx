@@ -18,16 +18,19 @@ export function RoleSelect({
   label = 'Role',
   error,
   description,
+  exclude = [],
 }: {
   readonly value: string | null;
   readonly onChange: (role: string | null) => void;
   readonly label?: string;
   readonly error?: string | undefined;
   readonly description?: string;
+  /** Roles not offered at all (e.g. `owner` where it can never be granted). */
+  readonly exclude?: readonly string[];
 }) {
   const { org, can } = useOrg();
   const roles = useRoles(org.slug);
-  const list = roles.data?.data ?? [];
+  const list = (roles.data?.data ?? []).filter((r) => !exclude.includes(r.key));
   const data = [
     {
       group: 'Built-in roles',

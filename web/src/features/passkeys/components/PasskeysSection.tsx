@@ -1,11 +1,10 @@
 import { useState, type FormEvent } from 'react';
-import { Button, Group, Modal, Stack, Table, Text, TextInput } from '@mantine/core';
+import { Button, Group, Modal, Stack, Text, TextInput } from '@mantine/core';
 import type { Schemas } from '../../../api/client';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
 import { FormError, fieldErrorsOf } from '../../../components/FormError';
-import { LoadMore } from '../../../components/LoadMore';
-import { EmptyState, QueryState } from '../../../components/QueryState';
-import { loadedRows } from '../../../lib/paging';
+import { ListTable } from '../../../components/ListTable';
+import { EmptyState } from '../../../components/QueryState';
 import { AccountSection } from '../../account/components/AccountSection';
 import { usePasskeys } from '../api/listPasskeys';
 import { useRegisterPasskey } from '../api/registerPasskey';
@@ -19,7 +18,6 @@ const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : 'Ne
 /** The account page's passkeys: add one (named), list them with their last use, rename, remove. */
 export function PasskeysSection() {
   const passkeys = usePasskeys();
-  const rows = loadedRows(passkeys);
   const [renaming, setRenaming] = useState<Passkey | null>(null);
   const [removing, setRemoving] = useState<Passkey | null>(null);
   return (
@@ -29,67 +27,50 @@ export function PasskeysSection() {
       description="Sign in with your device's screen lock or a security key instead of a password. A passkey also counts as your second factor."
     >
       <AddPasskeyForm />
-      <QueryState
+      <ListTable
         query={passkeys}
         what="your passkeys"
-        isEmpty={() => rows.length === 0}
         empty={<EmptyState title="No passkeys yet" />}
-      >
-        {() => (
-          <>
-            <Table.ScrollContainer minWidth={320}>
-              <Table striped>
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th>Name</Table.Th>
-                    <Table.Th>Last used</Table.Th>
-                    <Table.Th>
-                      <span className="visually-hidden">Actions</span>
-                    </Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {rows.map((p) => (
-                    <Table.Tr key={p.id}>
-                      <Table.Td>
-                        <Text size="sm" fw={500} className="break-anywhere">
-                          {p.name}
-                        </Text>
-                        <Text size="xs" c="dimmed">
-                          Added {when(p.createdAt)}
-                        </Text>
-                      </Table.Td>
-                      <Table.Td>{when(p.lastUsedAt)}</Table.Td>
-                      <Table.Td>
-                        <Group justify="flex-end" wrap="nowrap" gap="xs">
-                          <Button
-                            size="compact-sm"
-                            variant="subtle"
-                            aria-label={`Rename passkey ${p.name}`}
-                            onClick={() => setRenaming(p)}
-                          >
-                            Rename
-                          </Button>
-                          <Button
-                            size="compact-sm"
-                            variant="subtle"
-                            color="red"
-                            aria-label={`Remove passkey ${p.name}`}
-                            onClick={() => setRemoving(p)}
-                          >
-                            Remove
-                          </Button>
-                        </Group>
-                      </Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            </Table.ScrollContainer>
-            <LoadMore query={passkeys} />
-          </>
+        striped
+        rowKey={(p) => p.id}
+        columns={[
+          {
+            header: 'Name',
+            cell: (p) => (
+              <>
+                <Text size="sm" fw={500} className="break-anywhere">
+                  {p.name}
+                </Text>
+                <Text size="xs" c="dimmed">
+                  Added {when(p.createdAt)}
+                </Text>
+              </>
+            ),
+          },
+          { header: 'Last used', cell: (p) => when(p.lastUsedAt) },
+        ]}
+        actions={(p) => (
+          <Group justify="flex-end" wrap="nowrap" gap="xs">
+            <Button
+              size="compact-sm"
+              variant="subtle"
+              aria-label={`Rename passkey ${p.name}`}
+              onClick={() => setRenaming(p)}
+            >
+              Rename
+            </Button>
+            <Button
+              size="compact-sm"
+              variant="subtle"
+              color="red"
+              aria-label={`Remove passkey ${p.name}`}
+              onClick={() => setRemoving(p)}
+            >
+              Remove
+            </Button>
+          </Group>
         )}
-      </QueryState>
+      />
       <RenamePasskeyModal passkey={renaming} onClose={() => setRenaming(null)} />
       <RemovePasskeyDialog passkey={removing} onClose={() => setRemoving(null)} />
     </AccountSection>

@@ -1,8 +1,8 @@
 import { useState } from 'react';
-import { Badge, Button, Group, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Badge, Button, Group, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useDebouncedValue } from '@mantine/hooks';
-import { EmptyState, QueryState } from '../../../components/QueryState';
-import { LoadMore } from '../../../components/LoadMore';
+import { ListTable } from '../../../components/ListTable';
+import { EmptyState } from '../../../components/QueryState';
 import { loadedRows } from '../../../lib/paging';
 import { usePlatformOrganizations, type PlatformOrganization } from '../api/listPlatformOrganizations';
 import { AdminNotFound, AdminOnly, isRefusal } from '../components/AdminOnly';
@@ -46,98 +46,79 @@ function Organizations() {
         onChange={(e) => setSearch(e.currentTarget.value)}
         maw={420}
       />
-      <QueryState
+      <ListTable
         query={orgs}
         what="organizations"
-        isEmpty={() => rows.length === 0}
         empty={<EmptyState title={q ? `No organization matches “${q}”` : 'No organizations yet'} />}
-      >
-        {() => (
-          <>
-            <Table.ScrollContainer minWidth={480}>
-              <Table striped aria-label="Organizations">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th>Organization</Table.Th>
-                    <Table.Th>Status</Table.Th>
-                    <Table.Th>Placement</Table.Th>
-                    <Table.Th className="hide-narrow">Plan</Table.Th>
-                    <Table.Th className="hide-narrow">Members</Table.Th>
-                    <Table.Th className="hide-narrow">Created</Table.Th>
-                    <Table.Th>
-                      <span className="visually-hidden">Actions</span>
-                    </Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {rows.map((o) => (
-                    <Table.Tr key={o.id}>
-                      <Table.Td>
-                        <Text size="sm" fw={500} className="break-anywhere">
-                          {o.name}
-                        </Text>
-                        <Text size="xs" c="dimmed" className="break-anywhere">
-                          {o.slug}
-                          {o.personal ? ' · personal' : ''}
-                        </Text>
-                      </Table.Td>
-                      <Table.Td>
-                        <StatusBadge org={o} />
-                      </Table.Td>
-                      <Table.Td>
-                        <PlacementBadge placement={o.placement} />
-                      </Table.Td>
-                      <Table.Td className="hide-narrow">
-                        <Text size="sm">{o.plan}</Text>
-                        <Text size="xs" c="dimmed">
-                          {Object.keys(o.attributes).length} attribute
-                          {Object.keys(o.attributes).length === 1 ? '' : 's'}
-                        </Text>
-                      </Table.Td>
-                      <Table.Td className="hide-narrow">{o.members}</Table.Td>
-                      <Table.Td className="hide-narrow">
-                        {new Date(o.createdAt).toLocaleDateString()}
-                      </Table.Td>
-                      <Table.Td>
-                        <Group gap="xs" justify="flex-end" wrap="nowrap">
-                          <Button
-                            size="compact-sm"
-                            variant="subtle"
-                            aria-label={`Plan and attributes of ${o.name}`}
-                            onClick={() => setTargeting(o)}
-                          >
-                            Plan
-                          </Button>
-                          <Button
-                            size="compact-sm"
-                            variant="subtle"
-                            aria-label={`Placement of ${o.name}`}
-                            onClick={() => setPlacingId(o.id)}
-                          >
-                            Placement
-                          </Button>
-                          {o.deletionRequestedAt ? null : (
-                            <Button
-                              size="compact-sm"
-                              variant="subtle"
-                              color={o.suspendedAt ? 'blue' : 'red'}
-                              aria-label={`${o.suspendedAt ? 'Reactivate' : 'Suspend'} ${o.name}`}
-                              onClick={() => setSuspending(o)}
-                            >
-                              {o.suspendedAt ? 'Reactivate' : 'Suspend'}
-                            </Button>
-                          )}
-                        </Group>
-                      </Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            </Table.ScrollContainer>
-            <LoadMore query={orgs} />
-          </>
+        minWidth={480}
+        striped
+        label="Organizations"
+        rowKey={(o) => o.id}
+        columns={[
+          {
+            header: 'Organization',
+            cell: (o) => (
+              <>
+                <Text size="sm" fw={500} className="break-anywhere">
+                  {o.name}
+                </Text>
+                <Text size="xs" c="dimmed" className="break-anywhere">
+                  {o.slug}
+                  {o.personal ? ' · personal' : ''}
+                </Text>
+              </>
+            ),
+          },
+          { header: 'Status', cell: (o) => <StatusBadge org={o} /> },
+          { header: 'Placement', cell: (o) => <PlacementBadge placement={o.placement} /> },
+          {
+            header: 'Plan',
+            wide: true,
+            cell: (o) => (
+              <>
+                <Text size="sm">{o.plan}</Text>
+                <Text size="xs" c="dimmed">
+                  {Object.keys(o.attributes).length} attribute
+                  {Object.keys(o.attributes).length === 1 ? '' : 's'}
+                </Text>
+              </>
+            ),
+          },
+          { header: 'Members', wide: true, cell: (o) => o.members },
+          { header: 'Created', wide: true, cell: (o) => new Date(o.createdAt).toLocaleDateString() },
+        ]}
+        actions={(o) => (
+          <Group gap="xs" justify="flex-end" wrap="nowrap">
+            <Button
+              size="compact-sm"
+              variant="subtle"
+              aria-label={`Plan and attributes of ${o.name}`}
+              onClick={() => setTargeting(o)}
+            >
+              Plan
+            </Button>
+            <Button
+              size="compact-sm"
+              variant="subtle"
+              aria-label={`Placement of ${o.name}`}
+              onClick={() => setPlacingId(o.id)}
+            >
+              Placement
+            </Button>
+            {o.deletionRequestedAt ? null : (
+              <Button
+                size="compact-sm"
+                variant="subtle"
+                color={o.suspendedAt ? 'blue' : 'red'}
+                aria-label={`${o.suspendedAt ? 'Reactivate' : 'Suspend'} ${o.name}`}
+                onClick={() => setSuspending(o)}
+              >
+                {o.suspendedAt ? 'Reactivate' : 'Suspend'}
+              </Button>
+            )}
+          </Group>
         )}
-      </QueryState>
+      />
       <TargetingModal org={targeting} onClose={() => setTargeting(null)} />
       <SuspendModal org={suspending} onClose={() => setSuspending(null)} />
       <PlacementModal org={placing} onClose={() => setPlacingId(null)} />

@@ -1,10 +1,9 @@
 import { useState } from 'react';
-import { Alert, Badge, Button, Group, Modal, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Badge, Button, Group, Modal, Stack, Text, TextInput, Title } from '@mantine/core';
 import { describeError, isApiError } from '../../../api/errors';
-import { EmptyState, QueryState } from '../../../components/QueryState';
-import { LoadMore } from '../../../components/LoadMore';
+import { ListTable } from '../../../components/ListTable';
+import { EmptyState } from '../../../components/QueryState';
 import { notifySuccess } from '../../../components/notify';
-import { loadedRows } from '../../../lib/paging';
 import { useExpediteOrganizationDeletion } from '../api/expediteOrganizationDeletion';
 import {
   useOrganizationsPendingDeletion,
@@ -27,7 +26,6 @@ export default function AdminPendingDeletionPage() {
 function PendingDeletion() {
   const orgs = useOrganizationsPendingDeletion();
   const [expediting, setExpediting] = useState<PendingDeletionOrganization | null>(null);
-  const rows = loadedRows(orgs);
   if (isRefusal(orgs.error)) return <AdminNotFound />;
   return (
     <Stack gap="md">
@@ -38,76 +36,62 @@ function PendingDeletion() {
         Organizations whose owners scheduled their deletion. Each is read-only until it is due; then the
         deletion job deletes it with all its data and destroys its keys.
       </Text>
-      <QueryState
+      <ListTable
         query={orgs}
         what="organizations pending deletion"
-        isEmpty={() => rows.length === 0}
         empty={<EmptyState title="No organization is scheduled for deletion" />}
-      >
-        {() => (
-          <>
-            <Table.ScrollContainer minWidth={480}>
-              <Table striped>
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th>Organization</Table.Th>
-                    <Table.Th>Due</Table.Th>
-                    <Table.Th className="hide-narrow">Requested</Table.Th>
-                    <Table.Th className="hide-narrow">Members</Table.Th>
-                    <Table.Th>
-                      <span className="visually-hidden">Actions</span>
-                    </Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {rows.map((o) => (
-                    <Table.Tr key={o.id}>
-                      <Table.Td>
-                        <Text size="sm" fw={500} className="break-anywhere">
-                          {o.name}
-                        </Text>
-                        <Text size="xs" c="dimmed" className="break-anywhere">
-                          {o.slug}
-                          {o.personal ? ' · personal' : ''}
-                        </Text>
-                      </Table.Td>
-                      <Table.Td>
-                        {o.state === 'deleting' ? (
-                          <Badge variant="dot" color="red">
-                            Being deleted
-                          </Badge>
-                        ) : (
-                          <Text size="sm">{when(o.deletionDueAt)}</Text>
-                        )}
-                      </Table.Td>
-                      <Table.Td className="hide-narrow">
-                        <Text size="sm">{when(o.deletionRequestedAt)}</Text>
-                      </Table.Td>
-                      <Table.Td className="hide-narrow">{o.members}</Table.Td>
-                      <Table.Td>
-                        {o.state === 'pending_deletion' ? (
-                          <Group justify="flex-end" wrap="nowrap">
-                            <Button
-                              size="compact-sm"
-                              variant="subtle"
-                              color="red"
-                              aria-label={`Expedite the deletion of ${o.name}`}
-                              onClick={() => setExpediting(o)}
-                            >
-                              Expedite
-                            </Button>
-                          </Group>
-                        ) : null}
-                      </Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            </Table.ScrollContainer>
-            <LoadMore query={orgs} />
-          </>
-        )}
-      </QueryState>
+        minWidth={480}
+        striped
+        rowKey={(o) => o.id}
+        columns={[
+          {
+            header: 'Organization',
+            cell: (o) => (
+              <>
+                <Text size="sm" fw={500} className="break-anywhere">
+                  {o.name}
+                </Text>
+                <Text size="xs" c="dimmed" className="break-anywhere">
+                  {o.slug}
+                  {o.personal ? ' · personal' : ''}
+                </Text>
+              </>
+            ),
+          },
+          {
+            header: 'Due',
+            cell: (o) =>
+              o.state === 'deleting' ? (
+                <Badge variant="dot" color="red">
+                  Being deleted
+                </Badge>
+              ) : (
+                <Text size="sm">{when(o.deletionDueAt)}</Text>
+              ),
+          },
+          {
+            header: 'Requested',
+            wide: true,
+            cell: (o) => <Text size="sm">{when(o.deletionRequestedAt)}</Text>,
+          },
+          { header: 'Members', wide: true, cell: (o) => o.members },
+        ]}
+        actions={(o) =>
+          o.state === 'pending_deletion' ? (
+            <Group justify="flex-end" wrap="nowrap">
+              <Button
+                size="compact-sm"
+                variant="subtle"
+                color="red"
+                aria-label={`Expedite the deletion of ${o.name}`}
+                onClick={() => setExpediting(o)}
+              >
+                Expedite
+              </Button>
+            </Group>
+          ) : null
+        }
+      />
       <ExpediteModal org={expediting} onClose={() => setExpediting(null)} />
     </Stack>
   );

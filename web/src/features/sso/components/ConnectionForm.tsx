@@ -1,117 +1,148 @@
 import { useState, type FormEvent } from 'react';
-import { Button, Checkbox, SegmentedControl, Stack, TextInput, Textarea } from '@mantine/core';
+import { Button, Group, SegmentedControl, Stack, Switch, Text, TextInput } from '@mantine/core';
 import { FormError, fieldErrorsOf } from '../../../components/FormError';
-import { useCreateSsoConnection, type CreateSsoConnectionBody } from '../api/createSsoConnection';
+import { notifySuccess } from '../../../components/notify';
+import { RoleSelect } from '../../members/components/RoleSelect';
+import { useCreateSsoConnection } from '../api/createSsoConnection';
+import { useUpdateSsoConnection } from '../api/updateSsoConnection';
+import {
+  createBody,
+  draftOf,
+  emptyDraft,
+  updateBody,
+  validateDraft,
+  type Connection,
+  type ConnectionDraft,
+} from './connection-draft';
+import { OidcFields, SamlFields } from './ProtocolFields';
+import { RoleMappingsField } from './RoleMappingsField';
 
-/** A new OIDC or SAML connection (the client secret is sent once and never shown again). */
-export function ConnectionForm({ org, onDone }: { readonly org: string; readonly onDone: () => void }) {
+/** The fields whose errors are drawn next to them (any other error is drawn above the form). */
+const FIELDS = [
+  'name',
+  'defaultRole',
+  'issuer',
+  'clientId',
+  'clientSecret',
+  'scopes',
+  'groupsClaim',
+  'metadataUrl',
+  'idpMetadataUrl',
+  'idpMetadataXml',
+  'groupsAttribute',
+  'emailAttribute',
+];
+
+/**
+ * A new OIDC or SAML connection, or an existing one edited (`connection`; its protocol is fixed). The
+ * client secret is sent, never shown: left blank while editing, the stored one is kept.
+ */
+export function ConnectionForm({
+  org,
+  connection = null,
+  onDone,
+}: {
+  readonly org: string;
+  readonly connection?: Connection | null;
+  readonly onDone: () => void;
+}) {
   const create = useCreateSsoConnection(org);
-  const [kind, setKind] = useState<'oidc' | 'saml'>('oidc');
-  const [name, setName] = useState('');
-  const [defaultRole, setDefaultRole] = useState('member');
-  const [issuer, setIssuer] = useState('');
-  const [clientId, setClientId] = useState('');
-  const [clientSecret, setClientSecret] = useState('');
-  const [groupsClaim, setGroupsClaim] = useState('');
-  const [trustEmail, setTrustEmail] = useState(false);
-  const [metadataUrl, setMetadataUrl] = useState('');
-  const [metadataXml, setMetadataXml] = useState('');
-  const errors = fieldErrorsOf(create.error, {});
+  const update = useUpdateSsoConnection(org);
+  const mutation = connection ? update : create;
+  const [draft, setDraft] = useState<ConnectionDraft>(() =>
+    connection ? draftOf(connection) : emptyDraft(),
+  );
+  const [tried, setTried] = useState(false);
+  const set = (patch: Partial<ConnectionDraft>) => setDraft((d) => ({ ...d, ...patch }));
+  const local = tried ? validateDraft(draft, connection) : {};
+  const server = fieldErrorsOf(mutation.error, {});
+  if (server.idpMetadataUrl) server.metadataUrl ??= server.idpMetadataUrl;
+  const errors = { ...server, ...local };
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    const common = { name, defaultRole };
-    const body: CreateSsoConnectionBody =
-      kind === 'oidc'
-        ? {
-            kind,
-            ...common,
-            oidc: {
-              issuer,
-              clientId,
-              ...(clientSecret ? { clientSecret } : {}),
-              ...(groupsClaim ? { groupsClaim } : {}),
-              trustEmail,
-            },
-          }
-        : {
-            kind,
-            ...common,
-            saml: metadataXml ? { idpMetadataXml: metadataXml } : { idpMetadataUrl: metadataUrl },
-          };
-    create.mutate(body, { onSuccess: onDone });
+    setTried(true);
+    if (Object.keys(validateDraft(draft, connection)).length) return;
+    const name = draft.name.trim();
+    if (!connection) {
+      create.mutate(createBody(draft), {
+        onSuccess: () => {
+          notifySuccess(`Connection “${name}” created`);
+          onDone();
+        },
+      });
+      return;
+    }
+    const body = updateBody(draft, connection);
+    if (Object.keys(body).length === 0) {
+      onDone();
+      return;
+    }
+    update.mutate(
+      { id: connection.id, body },
+      {
+        onSuccess: () => {
+          notifySuccess(`Connection “${name}” saved`);
+          onDone();
+        },
+      },
+    );
   };
   return (
     <form onSubmit={submit} noValidate>
       <Stack gap="sm">
-        <FormError error={create.error} fields={[]} fieldErrors={errors} />
-        <SegmentedControl
-          aria-label="Protocol"
-          value={kind}
-          onChange={(v) => setKind(v)}
-          data={[
-            { value: 'oidc', label: 'OpenID Connect' },
-            { value: 'saml', label: 'SAML 2.0' },
-          ]}
-        />
-        <TextInput label="Name" required value={name} onChange={(e) => setName(e.currentTarget.value)} />
+        <FormError error={mutation.error} fields={FIELDS} fieldErrors={server} />
+        {connection ? (
+          <Text size="sm">Protocol: {connection.kind === 'oidc' ? 'OpenID Connect' : 'SAML 2.0'}</Text>
+        ) : (
+          <SegmentedControl
+            aria-label="Protocol"
+            value={draft.kind}
+            onChange={(v) => set({ kind: v === 'saml' ? 'saml' : 'oidc' })}
+            data={[
+              { value: 'oidc', label: 'OpenID Connect' },
+              { value: 'saml', label: 'SAML 2.0' },
+            ]}
+          />
+        )}
         <TextInput
+          label="Name"
+          required
+          maxLength={200}
+          value={draft.name}
+          onChange={(e) => set({ name: e.currentTarget.value })}
+          error={errors.name}
+        />
+        <RoleSelect
           label="Default role"
           description="The role of people no group mapping matches (never owner)."
-          value={defaultRole}
-          onChange={(e) => setDefaultRole(e.currentTarget.value)}
+          value={draft.defaultRole}
+          onChange={(defaultRole) => set({ defaultRole })}
+          error={errors.defaultRole}
+          exclude={['owner']}
         />
-        {kind === 'oidc' ? (
-          <>
-            <TextInput
-              label="Issuer"
-              required
-              value={issuer}
-              onChange={(e) => setIssuer(e.currentTarget.value)}
-            />
-            <TextInput
-              label="Client ID"
-              required
-              value={clientId}
-              onChange={(e) => setClientId(e.currentTarget.value)}
-            />
-            <TextInput
-              label="Client secret"
-              type="password"
-              autoComplete="off"
-              value={clientSecret}
-              onChange={(e) => setClientSecret(e.currentTarget.value)}
-            />
-            <TextInput
-              label="Groups claim"
-              value={groupsClaim}
-              onChange={(e) => setGroupsClaim(e.currentTarget.value)}
-            />
-            <Checkbox
-              label="Trust the email even without email_verified"
-              checked={trustEmail}
-              onChange={(e) => setTrustEmail(e.currentTarget.checked)}
-            />
-          </>
+        <Switch
+          label="Active (deactivating signs out everyone it signed in)"
+          checked={draft.active}
+          onChange={(e) => set({ active: e.currentTarget.checked })}
+        />
+        {draft.kind === 'oidc' ? (
+          <OidcFields draft={draft} set={set} errors={errors} editing={connection !== null} />
         ) : (
-          <>
-            <TextInput
-              label="IdP metadata URL"
-              value={metadataUrl}
-              onChange={(e) => setMetadataUrl(e.currentTarget.value)}
-            />
-            <Textarea
-              label="or IdP metadata XML"
-              autosize
-              minRows={3}
-              maxRows={8}
-              value={metadataXml}
-              onChange={(e) => setMetadataXml(e.currentTarget.value)}
-            />
-          </>
+          <SamlFields draft={draft} set={set} errors={errors} editing={connection !== null} />
         )}
-        <Button type="submit" loading={create.isPending}>
-          Create connection
-        </Button>
+        <RoleMappingsField
+          value={draft.roleMappings}
+          onChange={(roleMappings) => set({ roleMappings })}
+          errors={errors}
+        />
+        <Group justify="flex-end" gap="sm">
+          <Button variant="default" onClick={onDone}>
+            Cancel
+          </Button>
+          <Button type="submit" loading={mutation.isPending}>
+            {connection ? 'Save changes' : 'Create connection'}
+          </Button>
+        </Group>
       </Stack>
     </form>
   );

@@ -1,7 +1,8 @@
 import { useState, type FormEvent } from 'react';
-import { Badge, Button, Code, Group, Stack, Table, Text, TextInput } from '@mantine/core';
+import { Badge, Button, Code, Group, Stack, Text, TextInput } from '@mantine/core';
 import { describeError } from '../../../api/errors';
-import { EmptyState, QueryState } from '../../../components/QueryState';
+import { ListTable } from '../../../components/ListTable';
+import { EmptyState } from '../../../components/QueryState';
 import { HeadedSection } from '../../../components/HeadedSection';
 import { useAddSsoDomain } from '../api/addSsoDomain';
 import { useDeleteSsoDomain } from '../api/deleteSsoDomain';
@@ -38,72 +39,61 @@ export function DomainsSection({ org }: { readonly org: string }) {
           {describeError(failure)}
         </Text>
       ) : null}
-      <QueryState
+      <ListTable
         query={domains}
         what="domains"
-        isEmpty={(d) => d.data.length === 0}
         empty={<EmptyState title="No domains yet" />}
-      >
-        {(d) => (
-          <Table.ScrollContainer minWidth={320}>
-            <Table verticalSpacing="sm">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>Domain</Table.Th>
-                  <Table.Th>TXT record to publish</Table.Th>
-                  <Table.Th>
-                    <span className="visually-hidden">Actions</span>
-                  </Table.Th>
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {d.data.map((x) => (
-                  <Table.Tr key={x.domain}>
-                    <Table.Td>
-                      <Stack gap={4}>
-                        <Text size="sm" fw={500}>
-                          {x.domain}
-                        </Text>
-                        <Badge color={x.status === 'verified' ? 'green' : 'gray'} variant="light">
-                          {x.status}
-                        </Badge>
-                      </Stack>
-                    </Table.Td>
-                    <Table.Td>
-                      <Text size="xs">Name</Text>
-                      <Code className="break-anywhere">{x.txtRecord.name}</Code>
-                      <Text size="xs">Value</Text>
-                      <Code className="break-anywhere">{x.txtRecord.value}</Code>
-                    </Table.Td>
-                    <Table.Td>
-                      <Group gap="xs">
-                        <Button
-                          size="xs"
-                          variant="light"
-                          loading={verify.isPending && verify.variables === x.domain}
-                          onClick={() => verify.mutate(x.domain)}
-                          aria-label={`Verify ${x.domain}`}
-                        >
-                          Verify
-                        </Button>
-                        <Button
-                          size="xs"
-                          variant="subtle"
-                          color="red"
-                          onClick={() => remove.mutate(x.domain)}
-                          aria-label={`Remove ${x.domain}`}
-                        >
-                          Remove
-                        </Button>
-                      </Group>
-                    </Table.Td>
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
-          </Table.ScrollContainer>
+        verticalSpacing="sm"
+        rowKey={(x) => x.domain}
+        columns={[
+          {
+            header: 'Domain',
+            cell: (x) => (
+              <Stack gap={4}>
+                <Text size="sm" fw={500}>
+                  {x.domain}
+                </Text>
+                <Badge color={x.status === 'verified' ? 'green' : 'gray'} variant="light">
+                  {x.status}
+                </Badge>
+              </Stack>
+            ),
+          },
+          {
+            header: 'TXT record to publish',
+            cell: (x) => (
+              <>
+                <Text size="xs">Name</Text>
+                <Code className="break-anywhere">{x.txtRecord.name}</Code>
+                <Text size="xs">Value</Text>
+                <Code className="break-anywhere">{x.txtRecord.value}</Code>
+              </>
+            ),
+          },
+        ]}
+        actions={(x) => (
+          <Group gap="xs">
+            <Button
+              size="xs"
+              variant="light"
+              loading={verify.isPending && verify.variables === x.domain}
+              onClick={() => verify.mutate(x.domain)}
+              aria-label={`Verify ${x.domain}`}
+            >
+              Verify
+            </Button>
+            <Button
+              size="xs"
+              variant="subtle"
+              color="red"
+              onClick={() => remove.mutate(x.domain)}
+              aria-label={`Remove ${x.domain}`}
+            >
+              Remove
+            </Button>
+          </Group>
         )}
-      </QueryState>
+      />
     </HeadedSection>
   );
 }

@@ -1,10 +1,12 @@
 import { useState } from 'react';
-import { Alert, Badge, Button, Code, Group, Modal, Stack, Switch, Table, Text, Title } from '@mantine/core';
+import { Alert, Badge, Button, Code, Group, Modal, Stack, Switch, Text, Title } from '@mantine/core';
 import type { Schemas } from '../../../api/client';
 import { describeError } from '../../../api/errors';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
+import { ListTable } from '../../../components/ListTable';
 import { EmptyState, QueryState } from '../../../components/QueryState';
 import { HeadedSection } from '../../../components/HeadedSection';
+import { useRoleName } from '../../members/components/RoleSelect';
 import { useOrg } from '../../organizations/components/org-context';
 import { useDeleteSsoConnection } from '../api/deleteSsoConnection';
 import { useSsoConnections } from '../api/listSsoConnections';
@@ -45,7 +47,9 @@ function Connections({ org }: { readonly org: string }) {
   const update = useUpdateSsoConnection(org);
   const test = useTestSsoConnection(org);
   const del = useDeleteSsoConnection(org);
+  const roleName = useRoleName(org);
   const [creating, setCreating] = useState(false);
+  const [editing, setEditing] = useState<Connection | null>(null);
   const [deleting, setDeleting] = useState<Connection | null>(null);
   return (
     <HeadedSection id="sso-connections" title="Connections">
@@ -70,89 +74,85 @@ function Connections({ org }: { readonly org: string }) {
           )}
         </Alert>
       ) : null}
-      <QueryState
+      <ListTable
         query={connections}
         what="SSO connections"
-        isEmpty={(d) => d.data.length === 0}
         empty={<EmptyState title="No connections yet" />}
-      >
-        {(d) => (
-          <Table.ScrollContainer minWidth={320}>
-            <Table verticalSpacing="sm">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>Connection</Table.Th>
-                  <Table.Th>Status</Table.Th>
-                  <Table.Th>
-                    <span className="visually-hidden">Actions</span>
-                  </Table.Th>
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {d.data.map((c) => (
-                  <Table.Tr key={c.id}>
-                    <Table.Td>
-                      <Text size="sm" fw={500}>
-                        {c.name} ({c.kind.toUpperCase()})
-                      </Text>
-                      <Text size="xs" className="break-anywhere">
-                        {c.oidc?.issuer ?? c.saml?.idpEntityId}
-                      </Text>
-                      {c.saml ? (
-                        <Stack gap={2} mt={4}>
-                          <Text size="xs">
-                            SP entity ID: <Code className="break-anywhere">{c.saml.spEntityId}</Code>
-                          </Text>
-                          <Text size="xs">
-                            ACS URL: <Code className="break-anywhere">{c.saml.acsUrl}</Code>
-                          </Text>
-                          <Text size="xs">
-                            Metadata: <Code className="break-anywhere">{c.saml.metadataUrl}</Code>
-                          </Text>
-                        </Stack>
-                      ) : null}
-                    </Table.Td>
-                    <Table.Td>
-                      <Badge color={c.status === 'active' ? 'green' : 'gray'} variant="light">
-                        {c.status}
-                      </Badge>
-                    </Table.Td>
-                    <Table.Td>
-                      <Group gap="xs">
-                        <Button
-                          size="xs"
-                          variant="light"
-                          onClick={() => test.mutate(c.id)}
-                          loading={test.isPending}
-                        >
-                          Test connection
-                        </Button>
-                        <Button
-                          size="xs"
-                          variant="subtle"
-                          onClick={() =>
-                            update.mutate({
-                              id: c.id,
-                              body: { status: c.status === 'active' ? 'inactive' : 'active' },
-                            })
-                          }
-                        >
-                          {c.status === 'active' ? 'Deactivate' : 'Activate'}
-                        </Button>
-                        <Button size="xs" variant="subtle" color="red" onClick={() => setDeleting(c)}>
-                          Delete
-                        </Button>
-                      </Group>
-                    </Table.Td>
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
-          </Table.ScrollContainer>
+        verticalSpacing="sm"
+        rowKey={(c) => c.id}
+        columns={[
+          {
+            header: 'Connection',
+            cell: (c) => (
+              <>
+                <Text size="sm" fw={500}>
+                  {c.name} ({c.kind.toUpperCase()})
+                </Text>
+                <Text size="xs" className="break-anywhere">
+                  {c.oidc?.issuer ?? c.saml?.idpEntityId}
+                </Text>
+                <Text size="xs">
+                  Default role: {roleName(c.defaultRole)}
+                  {c.roleMappings.length ? ` · ${c.roleMappings.length} group mapping(s)` : ''}
+                </Text>
+                {c.saml ? (
+                  <Stack gap={2} mt={4}>
+                    <Text size="xs">
+                      SP entity ID: <Code className="break-anywhere">{c.saml.spEntityId}</Code>
+                    </Text>
+                    <Text size="xs">
+                      ACS URL: <Code className="break-anywhere">{c.saml.acsUrl}</Code>
+                    </Text>
+                    <Text size="xs">
+                      Metadata: <Code className="break-anywhere">{c.saml.metadataUrl}</Code>
+                    </Text>
+                  </Stack>
+                ) : null}
+              </>
+            ),
+          },
+          {
+            header: 'Status',
+            cell: (c) => (
+              <Badge color={c.status === 'active' ? 'green' : 'gray'} variant="light">
+                {c.status}
+              </Badge>
+            ),
+          },
+        ]}
+        actions={(c) => (
+          <Group gap="xs">
+            <Button size="xs" variant="light" onClick={() => test.mutate(c.id)} loading={test.isPending}>
+              Test connection
+            </Button>
+            <Button size="xs" variant="subtle" aria-label={`Edit ${c.name}`} onClick={() => setEditing(c)}>
+              Edit
+            </Button>
+            <Button
+              size="xs"
+              variant="subtle"
+              onClick={() =>
+                update.mutate({
+                  id: c.id,
+                  body: { status: c.status === 'active' ? 'inactive' : 'active' },
+                })
+              }
+            >
+              {c.status === 'active' ? 'Deactivate' : 'Activate'}
+            </Button>
+            <Button size="xs" variant="subtle" color="red" onClick={() => setDeleting(c)}>
+              Delete
+            </Button>
+          </Group>
         )}
-      </QueryState>
-      <Modal opened={creating} onClose={() => setCreating(false)} title="New SSO connection">
+      />
+      <Modal opened={creating} onClose={() => setCreating(false)} title="New SSO connection" size="lg">
         <ConnectionForm org={org} onDone={() => setCreating(false)} />
+      </Modal>
+      <Modal opened={editing !== null} onClose={() => setEditing(null)} title="Edit SSO connection" size="lg">
+        {editing ? (
+          <ConnectionForm key={editing.id} org={org} connection={editing} onDone={() => setEditing(null)} />
+        ) : null}
       </Modal>
       <ConfirmDialog
         opened={deleting !== null}

@@ -1,10 +1,10 @@
 import { useState } from 'react';
-import { Alert, Badge, Button, Group, Modal, Stack, Table, Text, Title } from '@mantine/core';
+import { Alert, Badge, Button, Group, Modal, Stack, Text, Title } from '@mantine/core';
 import type { Schemas } from '../../../api/client';
 import { describeError } from '../../../api/errors';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
-import { EmptyState, QueryState } from '../../../components/QueryState';
-import { LoadMore } from '../../../components/LoadMore';
+import { ListTable } from '../../../components/ListTable';
+import { EmptyState } from '../../../components/QueryState';
 import { notifySuccess } from '../../../components/notify';
 import { loadedRows } from '../../../lib/paging';
 import { useOrg } from '../../organizations/components/org-context';
@@ -88,10 +88,9 @@ function Webhooks() {
           {describeError(update.error ?? rotate.error)}
         </Text>
       ) : null}
-      <QueryState
+      <ListTable
         query={endpoints}
         what="webhook endpoints"
-        isEmpty={() => rows.length === 0}
         empty={
           <EmptyState title="No webhook endpoints yet">
             <Button variant="light" onClick={() => setCreating(true)} disabled={!types.data}>
@@ -99,123 +98,113 @@ function Webhooks() {
             </Button>
           </EmptyState>
         }
-      >
-        {() => (
-          <>
-            <Table.ScrollContainer minWidth={320}>
-              <Table striped verticalSpacing="sm">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th>Endpoint</Table.Th>
-                    <Table.Th className="hide-narrow">Events</Table.Th>
-                    <Table.Th>Status</Table.Th>
-                    <Table.Th>
-                      <span className="visually-hidden">Actions</span>
-                    </Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {rows.map((e) => {
-                    const s = statusOf(e);
-                    return (
-                      <Table.Tr key={e.id}>
-                        <Table.Td>
-                          <Text size="sm" fw={500} className="break-anywhere">
-                            {e.url}
-                          </Text>
-                          {e.description ? (
-                            <Text size="xs" c="dimmed" className="break-anywhere">
-                              {e.description}
-                            </Text>
-                          ) : null}
-                        </Table.Td>
-                        <Table.Td className="hide-narrow">
-                          <Group gap={4} maw={260}>
-                            {e.eventTypes.map((t) => (
-                              <Badge key={t} variant="light" color="gray" tt="none">
-                                {t}
-                              </Badge>
-                            ))}
-                          </Group>
-                        </Table.Td>
-                        <Table.Td>
-                          <Badge variant="light" color={s.color} tt="none">
-                            {s.label}
-                          </Badge>
-                        </Table.Td>
-                        <Table.Td>
-                          <Group gap={4} wrap="wrap">
-                            <Button
-                              size="compact-sm"
-                              variant="subtle"
-                              aria-label={`Deliveries of ${e.url}`}
-                              aria-pressed={selected === e.id}
-                              onClick={() => setSelected(selected === e.id ? null : e.id)}
-                            >
-                              Deliveries
-                            </Button>
-                            <Button
-                              size="compact-sm"
-                              variant="subtle"
-                              aria-label={`Edit ${e.url}`}
-                              onClick={() => setEditing(e)}
-                            >
-                              Edit
-                            </Button>
-                            <Button
-                              size="compact-sm"
-                              variant="subtle"
-                              aria-label={`${e.enabled ? 'Disable' : 'Enable'} ${e.url}`}
-                              loading={update.isPending && update.variables.id === e.id}
-                              onClick={() =>
-                                update.mutate(
-                                  { id: e.id, enabled: !e.enabled },
-                                  {
-                                    onSuccess: () =>
-                                      notifySuccess(e.enabled ? 'Endpoint disabled' : 'Endpoint enabled'),
-                                  },
-                                )
-                              }
-                            >
-                              {e.enabled ? 'Disable' : 'Enable'}
-                            </Button>
-                            <Button
-                              size="compact-sm"
-                              variant="subtle"
-                              aria-label={`Rotate secret of ${e.url}`}
-                              loading={rotate.isPending && rotate.variables === e.id}
-                              onClick={() =>
-                                rotate.mutate(e.id, {
-                                  onSuccess: (r) => {
-                                    rotate.reset();
-                                    setShown({ url: e.url, secret: r.secret });
-                                  },
-                                })
-                              }
-                            >
-                              Rotate secret
-                            </Button>
-                            <Button
-                              size="compact-sm"
-                              variant="subtle"
-                              color="red"
-                              aria-label={`Delete ${e.url}`}
-                              onClick={() => setDeleting(e)}
-                            >
-                              Delete
-                            </Button>
-                          </Group>
-                        </Table.Td>
-                      </Table.Tr>
-                    );
-                  })}
-                </Table.Tbody>
-              </Table>
-            </Table.ScrollContainer>
-            <LoadMore query={endpoints} />
-          </>
+        striped
+        verticalSpacing="sm"
+        rowKey={(e) => e.id}
+        columns={[
+          {
+            header: 'Endpoint',
+            cell: (e) => (
+              <>
+                <Text size="sm" fw={500} className="break-anywhere">
+                  {e.url}
+                </Text>
+                {e.description ? (
+                  <Text size="xs" c="dimmed" className="break-anywhere">
+                    {e.description}
+                  </Text>
+                ) : null}
+              </>
+            ),
+          },
+          {
+            header: 'Events',
+            wide: true,
+            cell: (e) => (
+              <Group gap={4} maw={260}>
+                {e.eventTypes.map((t) => (
+                  <Badge key={t} variant="light" color="gray" tt="none">
+                    {t}
+                  </Badge>
+                ))}
+              </Group>
+            ),
+          },
+          {
+            header: 'Status',
+            cell: (e) => {
+              const s = statusOf(e);
+              return (
+                <Badge variant="light" color={s.color} tt="none">
+                  {s.label}
+                </Badge>
+              );
+            },
+          },
+        ]}
+        actions={(e) => (
+          <Group gap={4} wrap="wrap">
+            <Button
+              size="compact-sm"
+              variant="subtle"
+              aria-label={`Deliveries of ${e.url}`}
+              aria-pressed={selected === e.id}
+              onClick={() => setSelected(selected === e.id ? null : e.id)}
+            >
+              Deliveries
+            </Button>
+            <Button
+              size="compact-sm"
+              variant="subtle"
+              aria-label={`Edit ${e.url}`}
+              onClick={() => setEditing(e)}
+            >
+              Edit
+            </Button>
+            <Button
+              size="compact-sm"
+              variant="subtle"
+              aria-label={`${e.enabled ? 'Disable' : 'Enable'} ${e.url}`}
+              loading={update.isPending && update.variables.id === e.id}
+              onClick={() =>
+                update.mutate(
+                  { id: e.id, enabled: !e.enabled },
+                  {
+                    onSuccess: () => notifySuccess(e.enabled ? 'Endpoint disabled' : 'Endpoint enabled'),
+                  },
+                )
+              }
+            >
+              {e.enabled ? 'Disable' : 'Enable'}
+            </Button>
+            <Button
+              size="compact-sm"
+              variant="subtle"
+              aria-label={`Rotate secret of ${e.url}`}
+              loading={rotate.isPending && rotate.variables === e.id}
+              onClick={() =>
+                rotate.mutate(e.id, {
+                  onSuccess: (r) => {
+                    rotate.reset();
+                    setShown({ url: e.url, secret: r.secret });
+                  },
+                })
+              }
+            >
+              Rotate secret
+            </Button>
+            <Button
+              size="compact-sm"
+              variant="subtle"
+              color="red"
+              aria-label={`Delete ${e.url}`}
+              onClick={() => setDeleting(e)}
+            >
+              Delete
+            </Button>
+          </Group>
         )}
-      </QueryState>
+      />
       {open ? <DeliveriesPanel org={org.slug} endpoint={open} /> : null}
       <CreateEndpointModal
         open={creating}
