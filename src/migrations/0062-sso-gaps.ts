@@ -1,7 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { MigrationContext } from '../platform/tenancy/migration-helpers.js';
 import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
-import { SCHEMA_PATH } from './0039-placement-functions/snippets.js';
 
 /**
  * Single sign-on follow-ups (docs/saml.md, docs/sso.md):
@@ -20,11 +19,12 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
     check (saml_email_attribute is null or char_length(saml_email_attribute) between 1 and 256)`.execute(db);
 
   await sql`create function worker_api.app_priv_sso_purge_expired(p_limit integer) returns integer
-    language plpgsql volatile security definer set search_path = pg_catalog, public as $$
+    language plpgsql volatile security definer set search_path = pg_catalog, public, pg_temp as $$
     declare v_limit integer := least(greatest(coalesce(p_limit, 1000), 1), 10000); v_n integer := 0;
       v_k integer; v_schema text;
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the expired SAML rows purge'))}
-      for v_schema in select public.app_placement_schemas() loop ${sql.raw(SCHEMA_PATH('v_schema'))}
+      for v_schema in select public.app_placement_schemas() loop 
+        perform set_config('search_path', 'pg_catalog, ' || quote_ident(v_schema) || ', public, pg_temp', true);
         delete from saml_pending_requests r using (select x.organization_id, x.request_id
             from saml_pending_requests x where x.expires_at <= now() limit v_limit - v_n) d
           where r.organization_id = d.organization_id and r.request_id = d.request_id;
