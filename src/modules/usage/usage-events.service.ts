@@ -139,8 +139,20 @@ export function createUsageEventsService(deps: {
       /** Counted toward a quota before the insert: [index, amount], given back if not stored. */
       const counted: [number, bigint][] = [];
       let refused: { over: QuotaExceeded; message: string } | null = null;
+      /** Refused for a quota: answered `duplicate` or `conflict` instead if the id was stored before (a
+       *  retry of an event stored and counted before the quota was reached). */
+      const overQuota: number[] = [];
       /** Per `unique_count` meter: what the batch's lookups found absent (one lookup per quota reached). */
       const looked = new Map<string, UniqueLookups>();
+      const refusedIds = () => [...new Set(overQuota.map((i) => events[i]!.id))];
+      const answerRetries = (stored: { id: string; digest: string }[]) => {
+        const byId = new Map(stored.map((r) => [r.id, r.digest]));
+        for (const i of overQuota) {
+          const d = byId.get(events[i]!.id);
+          if (d !== undefined)
+            results[i] = { index: i, id: events[i]!.id, status: d === digests[i] ? 'duplicate' : 'conflict' };
+        }
+      };
       for (let i = 0; i < n; i++) {
         const e = events[i]!;
         // At most 3 UTF-8 bytes per UTF-16 unit: only a long id needs its bytes counted.
@@ -243,6 +255,8 @@ export function createUsageEventsService(deps: {
               const message = quotaMessage(over);
               results[i] = fail(i, e.id, 'QUOTA_EXCEEDED', message);
               refused ??= { over, message };
+              digests[i] = digest;
+              overQuota.push(i);
               continue;
             }
           } else if (applies) {
@@ -256,6 +270,8 @@ export function createUsageEventsService(deps: {
                   : quotaMessage(over);
               results[i] = fail(i, e.id, 'QUOTA_EXCEEDED', message);
               refused ??= { over, message };
+              digests[i] = digest;
+              overQuota.push(i);
               continue;
             }
             // Only positive amounts of additive meters are counted (and given back if not stored).
@@ -301,6 +317,8 @@ export function createUsageEventsService(deps: {
         /** The ids not stored now, with the digest stored before (null: stored now, see below). */
         const previous = await withTenant(ctx.tenantId, async (db) => {
           const notStored = await repo.insertBatch(db, ctx.tenantId, cols);
+          // In the same transaction: the ids refused for a quota that were stored before.
+          if (overQuota.length > 0) answerRetries(await repo.storedDigests(db, ctx.tenantId, refusedIds()));
           // Null: inserted by a concurrent batch that committed while this one waited on its key.
           const unresolved: string[] = [];
           for (const [id, digest] of notStored) if (digest === null) unresolved.push(id);
@@ -325,6 +343,11 @@ export function createUsageEventsService(deps: {
             status: digest === undefined ? 'accepted' : digest === digests[i] ? 'duplicate' : 'conflict',
           };
         }
+      } else if (overQuota.length > 0) {
+        const ids = refusedIds();
+        answerRetries(
+          await withTenant(ctx.tenantId, (db) => repo.storedDigests(db, ctx.tenantId, ids), { mode: 'read' }),
+        );
       }
       // What was counted but not stored now (a duplicate or conflict) is given back.
       for (const [i, amount] of counted) {
