@@ -116,5 +116,10 @@ describe('a retry at a hard quota', () => {
       status: 200,
       codes: ['duplicate', 'QUOTA_EXCEEDED'],
     });
+    // An id refused here and stored by its later occurrence in the same batch: judged on its own.
+    expect(await post(o, [e('u3', 'c'), e('u3', 'a')])).toEqual({
+      status: 200,
+      codes: ['QUOTA_EXCEEDED', 'accepted'],
+    });
   });
 });

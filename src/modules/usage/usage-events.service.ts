@@ -316,9 +316,10 @@ export function createUsageEventsService(deps: {
         }
         /** The ids not stored now, with the digest stored before (null: stored now, see below). */
         const previous = await withTenant(ctx.tenantId, async (db) => {
-          const notStored = await repo.insertBatch(db, ctx.tenantId, cols);
-          // In the same transaction: the ids refused for a quota that were stored before.
+          // In the same transaction, before the insert (not an id this batch stores now): the ids refused
+          // for a quota that were stored before.
           if (overQuota.length > 0) answerRetries(await repo.storedDigests(db, ctx.tenantId, refusedIds()));
+          const notStored = await repo.insertBatch(db, ctx.tenantId, cols);
           // Null: inserted by a concurrent batch that committed while this one waited on its key.
           const unresolved: string[] = [];
           for (const [id, digest] of notStored) if (digest === null) unresolved.push(id);
