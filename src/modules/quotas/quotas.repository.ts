@@ -82,7 +82,8 @@ export async function quotaUsage(db: TenantDb, orgId: string, at: number): Promi
 /**
  * Over a `unique_count` hard quota: which of `values` are already among the period's values of the meter
  * (stored events of this organization), and how many distinct values the period holds. One statement for
- * a whole batch's values (both reads use the (organization_id, meter, occurred_at) index).
+ * a whole batch's values: one scan of the period's events through the (organization_id, meter,
+ * occurred_at) index.
  */
 export async function uniqueLookup(
   db: TenantDb,
@@ -92,15 +93,13 @@ export async function uniqueLookup(
   start: number,
   end: number,
 ): Promise<{ present: string[]; distinct: number }> {
+  // One scan of the period's events (the index bounds it; each row's dimension is read from the table).
   const res = await sql<{ present: string[] | null; n: string }>`
-    select
-      (select array_agg(distinct e.dimension) from usage_events e
-        where e.organization_id = ${orgId} and e.meter = ${meter}
-          and e.occurred_at >= ${new Date(start)} and e.occurred_at < ${new Date(end)}
-          and e.dimension = any(${[...values]}::text[])) as present,
-      (select count(distinct e.dimension)::text from usage_events e
-        where e.organization_id = ${orgId} and e.meter = ${meter}
-          and e.occurred_at >= ${new Date(start)} and e.occurred_at < ${new Date(end)}) as n`.execute(db);
+    select array_agg(distinct e.dimension) filter (where e.dimension = any(${[...values]}::text[])) as present,
+      count(distinct e.dimension)::text as n
+    from usage_events e
+    where e.organization_id = ${orgId} and e.meter = ${meter}
+      and e.occurred_at >= ${new Date(start)} and e.occurred_at < ${new Date(end)}`.execute(db);
   const r = res.rows[0];
   return { present: r?.present ?? [], distinct: Number(r?.n ?? 0) };
 }
