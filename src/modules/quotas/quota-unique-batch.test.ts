@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
@@ -21,10 +22,11 @@ const meter: MeterDef = {
 /**
  * Ingestion of a `unique_count` meter at its hard limit, without a database: the period holds `stored`;
  * the counters believe `believed` distinct values are used (a stale over-count), the limit is `limit`.
- * The insert stores everything (a fake handle answering no row: every id stored now).
+ * The database answers no row to any statement (every id stored now, none before).
  */
 function setup(opts: { stored: string[]; believed: number; limit: number; single?: boolean }) {
   const lookups: string[][] = [];
+  const periods: number[] = [];
   const counters = createQuotaCounters({
     now: () => noon,
     load: (_org, at) => {
@@ -42,8 +44,9 @@ function setup(opts: { stored: string[]; believed: number; limit: number; single
         },
       ]);
     },
-    lookupUnique: (_org, _meter, values) => {
+    lookupUnique: (_org, _meter, values, start) => {
       lookups.push([...values]);
+      periods.push(start);
       return Promise.resolve({
         present: values.filter((v) => opts.stored.includes(v)),
         distinct: opts.stored.length,
@@ -58,7 +61,15 @@ function setup(opts: { stored: string[]; believed: number; limit: number; single
         lookupUnique: () => Promise.resolve(new Map()),
       }
     : counters;
-  const db = { executeQuery: () => Promise.resolve({ rows: [] }) } as unknown as TenantDb;
+  // Every statement answers no row: the insert stored every id now, no id was stored before.
+  const db = new Kysely<unknown>({
+    dialect: {
+      createAdapter: () => new PostgresAdapter(),
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (k) => new PostgresIntrospector(k),
+      createQueryCompiler: () => new PostgresQueryCompiler(),
+    },
+  }) as unknown as TenantDb;
   const withTenant = (<T>(_t: string, fn: (d: TenantDb) => Promise<T>) => fn(db)) as WithTenant;
   const service = createUsageEventsService({
     withTenant,
@@ -67,14 +78,14 @@ function setup(opts: { stored: string[]; believed: number; limit: number; single
     quotas: gate,
     now: () => noon,
   });
-  return { service, lookups };
+  return { service, lookups, periods };
 }
 
-const batch = (users: string[]) =>
+const batch = (users: string[], at = noon - 1000) =>
   users.map((user, i) => ({
-    id: `e${i}`,
+    id: `e${at}-${i}`,
     meter: meter.key,
-    timestamp: new Date(noon - 1000).toISOString(),
+    timestamp: new Date(at).toISOString(),
     properties: { user },
   }));
 
@@ -116,5 +127,18 @@ describe('unique_count at the limit: one lookup per batch', () => {
       'QUOTA_EXCEEDED',
     ]);
     expect(s.lookups).toEqual([['x', 'a', 'y', 'b', 'z']]);
+  });
+
+  it('a late event is looked up in ITS period (one lookup per period reached), each lookup with its own period’s values', async () => {
+    const s = setup({ stored: ['a'], believed: 1, limit: 1 });
+    const yesterday = noon - 20 * 3_600_000;
+    const events = [...batch(['a', 'x'], yesterday), ...batch(['y', 'a'])];
+    const got = await s.service.ingest(systemCtx(randomUUID(), 'test'), events);
+    expect(outcomes(got)).toEqual(['accepted', 'QUOTA_EXCEEDED', 'QUOTA_EXCEEDED', 'accepted']);
+    expect(s.periods).toEqual([periodBounds('day', yesterday).start, periodBounds('day', noon).start]);
+    expect(s.lookups).toEqual([
+      ['a', 'x'],
+      ['y', 'a'],
+    ]);
   });
 });
