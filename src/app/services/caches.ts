@@ -76,8 +76,9 @@ export function createCaches(deps: ServiceDeps) {
   });
   const quotaCounters = createQuotaCounters({
     load: (orgId, at) => withTenant(orgId, (db) => quotaUsage(db, orgId, at), { mode: 'read' }),
-    lookupUnique: (orgId, meter, value, start, end) =>
-      withTenant(orgId, (db) => uniqueLookup(db, orgId, meter, value, start, end), { mode: 'read' }),
+    // One query per organization, meter and period for a batch's values (at a unique_count limit).
+    lookupUnique: (orgId, meter, values, start, end) =>
+      withTenant(orgId, (db) => uniqueLookup(db, orgId, meter, values, start, end), { mode: 'read' }),
     refreshMs: opts.quotas?.refreshMs,
     latenessMs: usageSettings(opts.usage).latenessMs,
     // Something refused for a hard quota: the limit-reached notice, even if usage stops short of it.

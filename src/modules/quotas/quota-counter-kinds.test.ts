@@ -17,9 +17,12 @@ function fixture(aggregation: QuotaAggregation, limits: { day: number; month: nu
     now: () => t,
     refreshMs: 10_000,
     onRefused: (_org, r) => refusals.push(r),
-    lookupUnique: (_org, _meter, value) => {
-      const r = lookups.find((l) => l.value === value) ?? { value, exists: false, distinct: 0 };
-      return Promise.resolve({ exists: r.exists, distinct: r.distinct });
+    lookupUnique: (_org, _meter, values) => {
+      const found = lookups.filter((l) => values.includes(l.value));
+      return Promise.resolve({
+        present: found.filter((l) => l.exists).map((l) => l.value),
+        distinct: found[0]?.distinct ?? 0,
+      });
     },
     load: (_org, at) =>
       Promise.resolve(

@@ -45,12 +45,30 @@ export interface QuotaCounters {
   /**
    * A `unique_count` meter's `value` at `at` against the HARD quotas of the periods holding `at`: null
    * (accepted and recorded) while the known distinct count is below every limit or the value is one this
-   * instance accepted recently; 'lookup' when a limit is reached and the value is not known here (call
-   * `checkUnique`, one query per quota reached); the exceeded quota when refused without a query.
+   * instance accepted recently or a lookup found stored; 'lookup' when a limit is reached and the value
+   * is not known here (call `lookupUnique` with the batch's values, then ask again with its answer); the
+   * exceeded quota when refused without a query (or when `looked` found the value absent and no room).
    */
-  tryUnique(orgId: string, meter: string, value: string, at: number): QuotaExceeded | null | 'lookup';
-  /** After 'lookup': asks the database whether `value` is already among the period's values (then
-   *  accepted), or whether the period's distinct count is still below the limit; refused otherwise. */
+  tryUnique(
+    orgId: string,
+    meter: string,
+    value: string,
+    at: number,
+    looked?: UniqueLookups,
+  ): QuotaExceeded | null | 'lookup';
+  /**
+   * After 'lookup': ONE query per quota reached (organization, meter and period) for all `entries` (a
+   * batch's values from the one that needed it on): which of them the period already holds (recorded as
+   * known: accepted, not counted) and the exact stored count (plus what this instance accepted that may
+   * not be stored yet). Ask `tryUnique` again with the answer, event by event in order: a new value is
+   * accepted while room remains (counted as accepted), refused otherwise, without another query.
+   */
+  lookupUnique(
+    orgId: string,
+    meter: string,
+    entries: readonly { value: string; at: number }[],
+  ): Promise<UniqueLookups>;
+  /** The single-value rule (`lookupUnique` of one value, then `tryUnique`). */
   checkUnique(orgId: string, meter: string, value: string, at: number): Promise<QuotaExceeded | null>;
   /** Counts `amount` (negative: gives back a reservation) into the additive counters holding `at`. */
   add(orgId: string, meter: string, amount: bigint, at?: number): void;
@@ -66,6 +84,9 @@ export interface QuotaCounters {
    *  changed). Counted usage is kept. */
   forget(orgId?: string): void;
 }
+
+/** What a `lookupUnique` found absent from each quota period it looked up (valid for one batch). */
+export type UniqueLookups = ReadonlyMap<CacheKey, ReadonlySet<string>>;
 
 /** A refusal, for the limit-reached notice (`QuotaNotices.refused`). */
 export type Refusal = QuotaUsageRow;
@@ -100,15 +121,15 @@ const SWEEP_EVERY_MS = 60_000;
 export function createQuotaCounters(deps: {
   /** The plan's quotas with their aggregated usage for the periods holding `at` (one query). */
   load: (orgId: string, at: number) => Promise<QuotaUsageRow[]>;
-  /** Over a `unique_count` hard quota: is `value` among the period's stored values, and how many
-   *  distinct values does the period hold (one query). Without it, a value over the limit is refused. */
+  /** Over a `unique_count` hard quota: which of `values` are among the period's stored values, and how
+   *  many distinct values the period holds (one query). Without it, a value over the limit is refused. */
   lookupUnique?: (
     orgId: string,
     meter: string,
-    value: string,
+    values: readonly string[],
     start: number,
     end: number,
-  ) => Promise<{ exists: boolean; distinct: number }>;
+  ) => Promise<{ present: string[]; distinct: number }>;
   /** How long a value this instance accepted may take to reach the aggregated usage (default 30 s: the
    *  aggregator's interval and run, with margin). A `unique_count` counter adds such values to a read. */
   aggregationLagMs?: number;
@@ -241,7 +262,7 @@ export function createQuotaCounters(deps: {
     } else counters.set(q.key, { units: amount, end: q.end, lastUsed: t, refused: false });
   }
 
-  return {
+  const self: QuotaCounters = {
     ready(orgId, at) {
       const t = now();
       sweep(t);
@@ -297,41 +318,55 @@ export function createQuotaCounters(deps: {
       }
       return null;
     },
-    tryUnique(orgId, meter, value, at) {
+    tryUnique(orgId, meter, value, at, looked) {
       const t = now();
       const list = quotasOf(orgId, meter, at);
       if (!list || list[0]?.aggregation !== 'unique_count') return null;
       for (const q of list) {
         if (q.enforcement !== 'hard') continue;
         const c = counters.get(q.key);
-        if (c && c.units >= q.limitUnits && !c.recent?.has(value))
-          return deps.lookupUnique ? 'lookup' : refuse(orgId, q, c, t);
+        if (c && c.units >= q.limitUnits && !c.recent?.has(value)) {
+          if (deps.lookupUnique && !looked?.get(q.key)?.has(value)) return 'lookup';
+          return refuse(orgId, q, c, t);
+        }
       }
       for (const q of list) recordUnique(counterOf(q, t), value, t, false);
       return null;
     },
-    async checkUnique(orgId, meter, value, at) {
-      const before = quotasOf(orgId, meter, at) ?? [];
-      const known = new Set<Quota>();
-      for (const q of before) {
-        const c = counters.get(q.key);
-        if (q.enforcement !== 'hard' || !c || c.units < q.limitUnits || c.recent?.has(value)) continue;
-        const started = now();
-        const r = await deps.lookupUnique!(orgId, meter, value, q.start, q.end);
-        if (r.exists) {
-          known.add(q);
-          continue;
+    async lookupUnique(orgId, meter, entries) {
+      // The quotas reached, each with the values it must look up (not known here).
+      const wanted = new Map<CacheKey, { q: Quota; c: Counter; values: Set<string> }>();
+      for (const { value, at } of entries) {
+        for (const q of quotasOf(orgId, meter, at) ?? []) {
+          const c = counters.get(q.key);
+          if (q.enforcement !== 'hard' || !c || c.units < q.limitUnits || c.recent?.has(value)) continue;
+          let w = wanted.get(q.key);
+          if (!w) wanted.set(q.key, (w = { q, c, values: new Set() }));
+          w.values.add(value);
         }
-        // The exact count of stored values, plus what this instance accepted that may not be stored yet.
-        c.units = BigInt(r.distinct + uncommitted(c, started)) * UNIT;
-        if (c.units >= q.limitUnits) return refuse(orgId, q, c, now());
       }
-      const t = now();
-      for (const q of quotasOf(orgId, meter, at) ?? []) {
-        const same = before.find((b) => b.meter === q.meter && b.period === q.period && known.has(b));
-        recordUnique(counterOf(q, t), value, t, same !== undefined);
+      const absent = new Map<CacheKey, Set<string>>();
+      if (!deps.lookupUnique) return absent;
+      for (const [key, { q, c, values }] of wanted) {
+        const started = now();
+        const r = await deps.lookupUnique(orgId, meter, [...values], q.start, q.end);
+        const t = now();
+        // The period holds these already: known (accepted, not counted again).
+        for (const v of r.present) if (values.delete(v)) recordUnique(c, v, t, true);
+        // Some are new: the exact count of stored values, plus what this instance accepted that may not
+        // be stored yet, is what they are decided against (all known: the count is left as it was).
+        if (values.size > 0) c.units = BigInt(r.distinct + uncommitted(c, started)) * UNIT;
+        absent.set(key, values);
       }
-      return null;
+      return absent;
+    },
+    async checkUnique(orgId, meter, value, at) {
+      // Twice at most: a reload during the first lookup may have reached another quota.
+      for (let round = 0; ; round++) {
+        const looked = await self.lookupUnique(orgId, meter, [{ value, at }]);
+        const r = self.tryUnique(orgId, meter, value, at, looked);
+        if (r !== 'lookup' || round === 1) return r === 'lookup' ? refuseReached(orgId, meter, at) : r;
+      }
     },
     add(orgId, meter, amount, at) {
       const t = now();
@@ -353,4 +388,12 @@ export function createQuotaCounters(deps: {
       for (const k of slices.keys()) if (tenantOfCacheKey(k) === orgId) slices.delete(k);
     },
   };
+  /** A hard `unique_count` quota reached by a value still not known after two lookups. */
+  function refuseReached(orgId: string, meter: string, at: number): QuotaExceeded {
+    const t = now();
+    const list = (quotasOf(orgId, meter, at) ?? []).filter((q) => q.enforcement === 'hard');
+    const q = list.find((x) => (counters.get(x.key)?.units ?? 0n) >= x.limitUnits) ?? list[0]!;
+    return refuse(orgId, q, counterOf(q, t), t);
+  }
+  return self;
 }

@@ -118,6 +118,7 @@ describe('quotas on max, latest and unique_count meters', () => {
     expect(refused.headers['retry-after']).toBeDefined();
     expect(refused.json<{ error: unknown }>().error).toMatchObject({
       code: 'QUOTA_EXCEEDED',
+      message: expect.stringMatching(/^the value 100\.5 exceeds the daily quota of 100 /) as unknown,
       details: { meter: maxMeter, period: 'day', limit: 100, usage: 100 },
     });
     // B's usage is its own: its refusal reports its max (20), not A's 100.
@@ -136,6 +137,9 @@ describe('quotas on max, latest and unique_count meters', () => {
     expect(codes(res)).toEqual(['accepted', 'QUOTA_EXCEEDED', 'accepted']);
     const over = res.json<{ results: Outcome[] }>().results[1]!.error!.message;
     expect(over).toContain('monthly quota of 10');
+    // What happened: the event's own value is over the limit (not "reached"), with the period's usage.
+    expect(over).toMatch(/^the value 11 exceeds the monthly quota of 10 /);
+    expect(over).not.toContain('is reached');
     // A value-less event is invalid for a latest meter before any quota is looked at.
     expect(codes(await post(a, [ev(latestMeter)]))).toEqual(['INVALID_VALUE']);
   });
@@ -167,9 +171,9 @@ describe('quotas on max, latest and unique_count meters', () => {
     const lookups: string[] = [];
     const other = createQuotaCounters({
       load: (orgId, at) => c.tenancy.withTenant(orgId, (db) => quotaUsage(db, orgId, at), { mode: 'read' }),
-      lookupUnique: (orgId, meter, value, start, end) => {
-        lookups.push(value);
-        return c.tenancy.withTenant(orgId, (db) => uniqueLookup(db, orgId, meter, value, start, end), {
+      lookupUnique: (orgId, meter, values, start, end) => {
+        lookups.push(...values);
+        return c.tenancy.withTenant(orgId, (db) => uniqueLookup(db, orgId, meter, values, start, end), {
           mode: 'read',
         });
       },
@@ -202,8 +206,8 @@ describe('quotas on max, latest and unique_count meters', () => {
           ...r,
           usage: r.usage + 10n ** 12n,
         })),
-      lookupUnique: (orgId, meter, value, start, end) =>
-        c.tenancy.withTenant(orgId, (db) => uniqueLookup(db, orgId, meter, value, start, end), {
+      lookupUnique: (orgId, meter, values, start, end) =>
+        c.tenancy.withTenant(orgId, (db) => uniqueLookup(db, orgId, meter, values, start, end), {
           mode: 'read',
         }),
     });

@@ -7,5 +7,5 @@ export type QuotasErrorCode = 'QUOTA_EXCEEDED';
  *  (which the error handler turns into the `Retry-After` header). */
 export class QuotasError extends AppError<QuotasErrorCode> {}
 
-export const quotaExceededError = (e: QuotaExceeded): QuotasError =>
-  new QuotasError('QUOTA_EXCEEDED', exceededMessage(e), 429, { ...e });
+export const quotaExceededError = (e: QuotaExceeded, message = exceededMessage(e)): QuotasError =>
+  new QuotasError('QUOTA_EXCEEDED', message, 429, { ...e });

@@ -80,24 +80,28 @@ export async function quotaUsage(db: TenantDb, orgId: string, at: number): Promi
 }
 
 /**
- * Over a `unique_count` hard quota: whether `value` is already among the period's values of the meter
- * (stored events of this organization), and how many distinct values the period holds. One statement.
+ * Over a `unique_count` hard quota: which of `values` are already among the period's values of the meter
+ * (stored events of this organization), and how many distinct values the period holds. One statement for
+ * a whole batch's values: one scan of the period's events through the (organization_id, meter,
+ * occurred_at) index.
  */
 export async function uniqueLookup(
   db: TenantDb,
   orgId: string,
   meter: string,
-  value: string,
+  values: readonly string[],
   start: number,
   end: number,
-): Promise<{ exists: boolean; distinct: number }> {
-  const res = await sql<{ found: boolean; n: string }>`
-    select bool_or(e.dimension = ${value}) as found, count(distinct e.dimension)::text as n
+): Promise<{ present: string[]; distinct: number }> {
+  // One scan of the period's events (the index bounds it; each row's dimension is read from the table).
+  const res = await sql<{ present: string[] | null; n: string }>`
+    select array_agg(distinct e.dimension) filter (where e.dimension = any(${[...values]}::text[])) as present,
+      count(distinct e.dimension)::text as n
     from usage_events e
     where e.organization_id = ${orgId} and e.meter = ${meter}
       and e.occurred_at >= ${new Date(start)} and e.occurred_at < ${new Date(end)}`.execute(db);
   const r = res.rows[0];
-  return { exists: r?.found === true, distinct: Number(r?.n ?? 0) };
+  return { present: r?.present ?? [], distinct: Number(r?.n ?? 0) };
 }
 
 /** Records a notice; true when this call inserted it (false: it was sent before). */

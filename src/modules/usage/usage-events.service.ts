@@ -3,6 +3,10 @@ import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import type { MeterCatalog } from './meter-catalog.js';
 import * as repo from './usage-events.repository.js';
 import type { QuotaExceeded } from '../quotas/quota-model.js';
+import type { UniqueLookups } from '../quotas/quota-counters.js';
+import { laterValues, quotaMessage, valueOverMessage, type IngestQuotaGate } from './ingest-quota.js';
+
+export type { IngestQuotaGate } from './ingest-quota.js';
 import { quotaExceededError } from '../quotas/quotas.errors.js';
 import { toUnits } from '../quotas/quota-model.js';
 import {
@@ -71,26 +75,6 @@ export interface UsageEventsService {
   ingest(ctx: TenantCtx, events: readonly UsageEventInput[], opts?: IngestOptions): Promise<IngestResult>;
 }
 
-/**
- * The hard quotas of client events (src/modules/quotas): `tryConsume` counts an event that fits and
- * answers the exceeded quota otherwise; `add` gives a count back (negative) for an event not stored after
- * all. Internal events (recorded usage) are never checked: the request path checked them already.
- */
-export interface IngestQuotaGate {
-  /** Loads the quotas of the periods holding `at` (an event's own period, late or early). */
-  ready(orgId: string, at: number): void | Promise<void>;
-  /** `amount` in units of 10^-12 (exact decimals). */
-  tryConsume(orgId: string, meter: string, amount: bigint, at: number): QuotaExceeded | null;
-  /** Whether a loaded quota applies to `meter` at `at` (after `ready`): if not, `tryConsume` and `add`
-   *  do nothing, and the event's amount is not even converted. */
-  applies(orgId: string, meter: string, at: number): boolean;
-  add(orgId: string, meter: string, amount: bigint, at: number): void;
-  /** A `unique_count` event's value: null (accepted), the exceeded quota, or 'lookup' (`checkUnique`). */
-  tryUnique(orgId: string, meter: string, value: string, at: number): QuotaExceeded | null | 'lookup';
-  /** One query per quota reached: accepted when the value is already in the period or still fits. */
-  checkUnique(orgId: string, meter: string, value: string, at: number): Promise<QuotaExceeded | null>;
-}
-
 export interface IngestionSettings {
   /** Events older than this are refused (TOO_LATE). */
   latenessMs: number;
@@ -99,6 +83,7 @@ export interface IngestionSettings {
 }
 
 const DAY_MS = 86_400_000;
+const instant = (ts: string) => (ISO.test(ts) ? Date.parse(ts) : NaN);
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 const fail = (index: number, id: string, code: EventErrorCode, message: string): EventOutcome => ({
@@ -153,7 +138,21 @@ export function createUsageEventsService(deps: {
       const quotaDays = new Map<number, Map<string, boolean>>();
       /** Counted toward a quota before the insert: [index, amount], given back if not stored. */
       const counted: [number, bigint][] = [];
-      let refused: QuotaExceeded | null = null;
+      let refused: { over: QuotaExceeded; message: string } | null = null;
+      /** Refused for a quota: answered `duplicate` or `conflict` instead if the id was stored before (a
+       *  retry of an event stored and counted before the quota was reached). */
+      const overQuota: number[] = [];
+      /** Per `unique_count` meter: what the batch's lookups found absent (one lookup per quota reached). */
+      const looked = new Map<string, UniqueLookups>();
+      const refusedIds = () => [...new Set(overQuota.map((i) => events[i]!.id))];
+      const answerRetries = (stored: { id: string; digest: string }[]) => {
+        const byId = new Map(stored.map((r) => [r.id, r.digest]));
+        for (const i of overQuota) {
+          const d = byId.get(events[i]!.id);
+          if (d !== undefined)
+            results[i] = { index: i, id: events[i]!.id, status: d === digests[i] ? 'duplicate' : 'conflict' };
+        }
+      };
       for (let i = 0; i < n; i++) {
         const e = events[i]!;
         // At most 3 UTF-8 bytes per UTF-16 unit: only a long id needs its bytes counted.
@@ -236,14 +235,28 @@ export function createUsageEventsService(deps: {
           if (applies && meter.aggregation === 'unique_count') {
             // The period's distinct values: a value already counted always fits; a new one only below
             // the limit (a query only when a limit is reached and the value is not known here).
-            let over = gate.tryUnique(ctx.tenantId, e.meter, resolved.dimension!, ms);
+            const value = resolved.dimension!;
+            let over = gate.tryUnique(ctx.tenantId, e.meter, value, ms, looked.get(e.meter));
             if (over === 'lookup') {
-              over = await gate.checkUnique(ctx.tenantId, e.meter, resolved.dimension!, ms);
+              // One query for this value and those of the batch's later events of the meter; then each
+              // is decided in order without another (accepted while room remains, counted as accepted).
+              const found = await gate.lookupUnique(
+                ctx.tenantId,
+                e.meter,
+                laterValues(events, i, meter, instant, earliest, latest),
+              );
+              looked.set(e.meter, new Map([...(looked.get(e.meter) ?? []), ...found]));
               quotaDays.clear();
+              over = gate.tryUnique(ctx.tenantId, e.meter, value, ms, looked.get(e.meter));
+              // Still not known: the quotas were reloaded during the query (another one is reached).
+              if (over === 'lookup') over = await gate.checkUnique(ctx.tenantId, e.meter, value, ms);
             }
             if (over) {
-              results[i] = fail(i, e.id, 'QUOTA_EXCEEDED', quotaMessage(over));
-              refused ??= over;
+              const message = quotaMessage(over);
+              results[i] = fail(i, e.id, 'QUOTA_EXCEEDED', message);
+              refused ??= { over, message };
+              digests[i] = digest;
+              overQuota.push(i);
               continue;
             }
           } else if (applies) {
@@ -251,8 +264,14 @@ export function createUsageEventsService(deps: {
             const amount = toUnits(resolved.value ?? '1');
             const over = gate.tryConsume(ctx.tenantId, e.meter, amount, ms);
             if (over) {
-              results[i] = fail(i, e.id, 'QUOTA_EXCEEDED', quotaMessage(over));
-              refused ??= over;
+              const message =
+                meter.aggregation === 'max' || meter.aggregation === 'latest'
+                  ? valueOverMessage(resolved.value ?? '1', over)
+                  : quotaMessage(over);
+              results[i] = fail(i, e.id, 'QUOTA_EXCEEDED', message);
+              refused ??= { over, message };
+              digests[i] = digest;
+              overQuota.push(i);
               continue;
             }
             // Only positive amounts of additive meters are counted (and given back if not stored).
@@ -297,6 +316,9 @@ export function createUsageEventsService(deps: {
         }
         /** The ids not stored now, with the digest stored before (null: stored now, see below). */
         const previous = await withTenant(ctx.tenantId, async (db) => {
+          // In the same transaction, before the insert (not an id this batch stores now): the ids refused
+          // for a quota that were stored before.
+          if (overQuota.length > 0) answerRetries(await repo.storedDigests(db, ctx.tenantId, refusedIds()));
           const notStored = await repo.insertBatch(db, ctx.tenantId, cols);
           // Null: inserted by a concurrent batch that committed while this one waited on its key.
           const unresolved: string[] = [];
@@ -322,6 +344,11 @@ export function createUsageEventsService(deps: {
             status: digest === undefined ? 'accepted' : digest === digests[i] ? 'duplicate' : 'conflict',
           };
         }
+      } else if (overQuota.length > 0) {
+        const ids = refusedIds();
+        answerRetries(
+          await withTenant(ctx.tenantId, (db) => repo.storedDigests(db, ctx.tenantId, ids), { mode: 'read' }),
+        );
       }
       // What was counted but not stored now (a duplicate or conflict) is given back.
       for (const [i, amount] of counted) {
@@ -333,7 +360,7 @@ export function createUsageEventsService(deps: {
         order.length === 0 &&
         results.every((r) => r.status === 'error' && r.error.code === 'QUOTA_EXCEEDED')
       ) {
-        throw quotaExceededError(refused);
+        throw quotaExceededError(refused.over, refused.message);
       }
       let accepted = 0;
       let duplicates = 0;
@@ -351,9 +378,6 @@ export function createUsageEventsService(deps: {
 }
 
 const eventMs = (e: UsageEventInput) => Date.parse(e.timestamp);
-
-const quotaMessage = (q: QuotaExceeded) =>
-  `the ${q.period === 'day' ? 'daily' : 'monthly'} quota of ${q.limit} ${q.meter} is reached (${q.usage} used); it resets at ${q.resetAt}`;
 
 function invalidValueMessage(meter: MeterDef): string {
   switch (meter.aggregation) {
