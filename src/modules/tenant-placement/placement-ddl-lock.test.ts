@@ -19,7 +19,7 @@ import type { PlacementMoveService } from './tenant-placement.service.js';
  * schema, triggers, policies; a schema's DROP) concurrently with another organization's online move
  * (copy, catch-up, switch, cleanup batches) and with other DDL: none may end in "deadlock detected".
  *
- * The cycle seen without the placement DDL lock (the 40P01's detail, relations resolved in pg_class): a copy
+ * The cycle seen without the placement DDL lock (the 40P01's detail, and the locks each step holds in pg_locks): a copy
  * or catch-up batch of organization B upserting feature_flag_overrides rows checks their foreign keys one
  * after the other (RI triggers in creation order), taking ROW SHARE on public.users, then on
  * public.organizations, then on public.feature_flags. A DROP SCHEMA of another organization's schema (a
