@@ -2,7 +2,11 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { RoleNames } from '../../platform/db/bootstrap.js';
 import { draftEntry } from '../../platform/audit/draft.js';
-import { dropPlacementSchema, syncPlacementSchema } from '../../platform/tenancy/placement-schema.js';
+import {
+  PLACEMENT_DDL_LOCK_SQL,
+  dropPlacementSchema,
+  syncPlacementSchema,
+} from '../../platform/tenancy/placement-schema.js';
 import {
   advanceMove,
   beginMove,
@@ -70,6 +74,9 @@ export interface PlacementMoveService {
 
 const ACTIVE: readonly MoveStep[] = ['preparing', 'copying', 'switching'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A move's data step takes the placement DDL lock SHARED, first in its transaction (placement-schema.ts:
+ *  no placement DDL meanwhile, so no lock cycle with a schema's synchronization or DROP). */
+const DATA_LOCK = `select pg_advisory_xact_lock_shared(${PLACEMENT_DDL_LOCK_SQL})`;
 
 /**
  * The online move of one organization between the pooled schema and its own schema of the control
@@ -84,6 +91,23 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     const [m] = await listMoves(owner, { moveId, limit: 1 });
     if (!m) throw new PlacementMoveError('MOVE_NOT_FOUND', `no placement move ${moveId}`, 404);
     return m;
+  }
+
+  /** One data step (a copy or discard batch) in its own transaction, under the shared DDL lock. */
+  async function dataStep<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await owner.connect();
+    try {
+      await c.query('begin');
+      await c.query(DATA_LOCK);
+      const out = await fn(c);
+      await c.query('commit');
+      return out;
+    } catch (err) {
+      await c.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      c.release();
+    }
   }
 
   async function tables(): Promise<MoveTable[]> {
@@ -108,7 +132,7 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     for (const t of await tables()) {
       if (t.name === 'audit_pending') continue; // copied whole at the switch (its ids are reassigned)
       for (;;) {
-        const r = await copyBatch(owner, m.id, t.name, t.keys, batch);
+        const r = await dataStep((c) => copyBatch(c, m.id, t.name, t.keys, batch));
         if (r.done) break;
       }
     }
@@ -133,6 +157,7 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
       let changed: number;
       try {
         await c.query('begin isolation level repeatable read');
+        await c.query(DATA_LOCK);
         // The first round of every run is full (a resumed move heals whatever happened in between).
         const r = await catchUp(c, m.id, list, false, round === 1);
         await c.query('commit');
@@ -158,6 +183,7 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
       const c = await owner.connect();
       try {
         await c.query('begin');
+        await c.query(DATA_LOCK); // before the lock timeout: a synchronization running is waited out
         await c.query(`select set_config('lock_timeout', $1, true)`, [`${deps.lockTimeoutMs ?? 5000}ms`]);
         // The freeze: the move lock, then only what changed since the last round.
         await catchUp(c, m.id, list, true);
@@ -214,7 +240,7 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
       return;
     }
     for (const t of (await tables()).reverse()) {
-      while ((await discardBatch(owner, m.id, t.name, batch)) > 0) {
+      while ((await dataStep((c) => discardBatch(c, m.id, t.name, batch))) > 0) {
         // batches until none is left
       }
     }

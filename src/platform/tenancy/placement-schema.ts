@@ -19,6 +19,23 @@ import { placedTables, tenantSchemaName } from './placed-tables.js';
  *  organization can be stored there, whatever writes it (a definer function, a bug in a move). */
 export const PLACEMENT_CHECK = 'placement_organization_check';
 
+/**
+ * The placement DDL lock: ONE transaction-level advisory lock key for the whole database. Every DDL step
+ * on placement schemas takes it EXCLUSIVELY as the first statement of its transaction (a schema's
+ * synchronization: `syncPlacementSchema`, from a move's copy, `npx saasready migrate` or `npm start`; a
+ * schema's DROP: `dropPlacementSchema`, from a move's cleanup or abort or an organization's deletion);
+ * a move's data steps (copy, catch-up, switch and discard batches) take it SHARED, first in theirs.
+ * Requests never take it.
+ *
+ * Why: a schema's foreign keys reference public tables (organizations, users, plans, feature_flags). A
+ * data step inserting a row checks its foreign keys one after the other (ROW SHARE on users, then on
+ * organizations, ...); a DROP SCHEMA drops another schema's keys and takes ACCESS EXCLUSIVE on the same
+ * public tables in another order (organizations, then users, ...); a synchronization adds keys (SHARE ROW
+ * EXCLUSIVE) in yet its own. Two such transactions each held one table the other waited for: "deadlock
+ * detected". Under the lock, DDL runs alone and data steps run among themselves only.
+ */
+export const PLACEMENT_DDL_LOCK_SQL = `hashtextextended('placement-ddl', 0)`;
+
 export interface PlacementSyncResult {
   /** `t_<uuid in 32 hex>` */
   readonly schema: string;
@@ -43,7 +60,8 @@ export interface PlacementSyncResult {
  * transaction that then changes nothing.
  *
  * Runs as the OWNER role (`owner` must be a connection of it, outside any transaction: this opens its
- * own), serialized per organization by a transaction-level advisory lock.
+ * own), under the placement DDL lock taken exclusively (`PLACEMENT_DDL_LOCK_SQL`): one placement DDL
+ * transaction at a time in the database, and none while a move's data step runs.
  */
 export async function syncPlacementSchema(
   owner: pg.ClientBase,
@@ -60,11 +78,9 @@ export async function syncPlacementSchema(
   };
   await owner.query('begin');
   try {
-    // Every name the deparsers print is then qualified (placement-catalog.ts).
-    await owner.query(
-      `select set_config('search_path', 'pg_catalog', true), pg_advisory_xact_lock(hashtext($1))`,
-      [`placement-schema:${schema}`],
-    );
+    // The placement DDL lock first; every name the deparsers print is then qualified (placement-catalog.ts).
+    await owner.query(`select pg_advisory_xact_lock(${PLACEMENT_DDL_LOCK_SQL})`);
+    await owner.query(`select set_config('search_path', 'pg_catalog', true)`);
     await run(await schemaChanges(owner, schema, roles));
 
     const placed = await placedTables(owner);
@@ -191,15 +207,24 @@ async function schemaChanges(owner: pg.ClientBase, schema: string, roles: RoleNa
   return out;
 }
 
-/** Drops an organization's schema and everything in it (its rows must have moved out first). */
+/** Drops an organization's schema and everything in it (its rows must have moved out first), in its own
+ *  transaction under the placement DDL lock taken exclusively (`owner`: outside any transaction). */
 export async function dropPlacementSchema(owner: pg.ClientBase, orgId: string): Promise<boolean> {
   const schema = tenantSchemaName(orgId);
-  const res = await owner.query<{ exists: boolean }>(
-    'select exists (select 1 from pg_catalog.pg_namespace where nspname = $1) as exists',
-    [schema],
-  );
-  if (res.rows[0]?.exists) await owner.query(`drop schema ${schema} cascade`);
-  return res.rows[0]?.exists ?? false;
+  await owner.query('begin');
+  try {
+    await owner.query(`select pg_advisory_xact_lock(${PLACEMENT_DDL_LOCK_SQL})`);
+    const res = await owner.query<{ exists: boolean }>(
+      'select exists (select 1 from pg_catalog.pg_namespace where nspname = $1) as exists',
+      [schema],
+    );
+    if (res.rows[0]?.exists) await owner.query(`drop schema ${schema} cascade`);
+    await owner.query('commit');
+    return res.rows[0]?.exists ?? false;
+  } catch (err) {
+    await owner.query('rollback');
+    throw err;
+  }
 }
 
 /** {@link dropPlacementSchema} on a connection of `ownerPool` (the migration owner's). */
