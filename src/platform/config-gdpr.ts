@@ -3,7 +3,7 @@
  * default (README "Configuration", docs/gdpr.md); a bad one stops the process naming the variable.
  */
 
-/** Reads an integer variable within bounds, or its default (the `int` of config.ts). */
+/** Reads an integer variable within bounds, or its default (the `int` of config-read.ts). */
 type IntReader = (name: string, fallback: number, min: number, max: number) => number;
 
 /** How long each kind of data is kept once it is of no further use (the retention job deletes it after). */

@@ -3,9 +3,10 @@
  * protocol (OIDC here, SAML beside it). A protocol verifies what the IdP answered and hands an `SsoProfile`
  * to `SsoSignIn.complete`; it never creates users, memberships or sessions itself.
  *
- * Registration: the composition root (src/app/compose.ts) builds one `SsoProtocol` per kind and passes
- * them all to `createSsoService({ protocols: [oidc, saml] })`; `SsoProtocols.get(kind)` answers the one
- * for a connection. The core's `SsoSignIn` is handed to each protocol's routes (`ssoSignIn` in the route
+ * Registration: the SSO module (sso.module.ts) builds the OIDC `SsoProtocol` and takes the others from
+ * its options; the sign-in wiring (src/app/services/sign-in.ts) passes SAML's there
+ * (`createSsoModule({ options: { protocols: [saml.protocol] } })`); `SsoProtocols.get(kind)` answers the
+ * one for a connection. The core's `SsoSignIn` is handed to each protocol's routes (`ssoSignIn` in the route
  * dependencies), so the SAML ACS route calls `ssoSignIn.complete(profile, meta)` after it validated the
  * response.
  */

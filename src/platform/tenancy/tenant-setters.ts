@@ -41,8 +41,8 @@ export function tenantSetters(kind: TenantSetterKind): TenantSetters {
 
 /**
  * TENANT_SETTER=auto: `citus` when the citus extension is installed in the control database, `pooled`
- * otherwise. Asked once at start, before the server serves (compose.ts): a server never switches setter
- * while it runs.
+ * otherwise. Asked once at start, before the server serves (src/app/compose.ts): a server never switches
+ * setter while it runs.
  */
 export async function detectTenantSetter(client: pg.ClientBase | pg.Pool): Promise<TenantSetterKind> {
   const res = await client.query<{ citus: boolean }>(

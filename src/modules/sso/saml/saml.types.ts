@@ -3,7 +3,8 @@ import type { SsoConnectionForSignIn, SsoProfile, SsoSignIn } from '../sso.contr
 /**
  * What SAML sign-in needs from an SSO connection, and what it hands on. The connection rows, their named
  * privileged lookup by id and the completion of a sign-in (JIT provisioning, membership, session) belong to
- * the SSO module; compose.ts adapts them to these narrow shapes.
+ * the SSO module; saml.module.ts (`createSaml`, called from src/app/services/sign-in.ts) adapts them to
+ * these narrow shapes.
  */
 export interface SamlConnection {
   readonly id: string;
