@@ -18,8 +18,9 @@ import { auditEvents } from '../../../test/support/audit.js';
 import { createInvitationsService } from '../invitations/invitations.service.js';
 import { rolePermissionsIn } from '../memberships/role-permissions.js';
 import { seatCheck } from './seats.js';
+import { FREE_PRICE } from '../../../test/support/polling.js';
 
-const price = { currency: 'USD', interval: 'month', components: [] };
+const price = FREE_PRICE;
 
 interface PlanView {
   plan: { key: string; seatLimit: number | null; entitlements: string[] };

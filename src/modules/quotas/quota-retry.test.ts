@@ -12,8 +12,9 @@ import {
   type E2eApp,
   type User,
 } from '../../../test/e2e/helpers.js';
+import { FREE_PRICE } from '../../../test/support/polling.js';
 
-const price = { currency: 'USD', interval: 'month', components: [] };
+const price = FREE_PRICE;
 
 interface Outcome {
   status: string;

@@ -17,17 +17,9 @@ import { sharedMailbox } from '../../../test/support/mailbox.js';
 import { mailText } from '../../../test/support/smtp.js';
 import { createQuotaCounters } from './quota-counters.js';
 import { listNotices, quotaUsage, uniqueLookup } from './quotas.repository.js';
+import { eventually, FREE_PRICE } from '../../../test/support/polling.js';
 
-const price = { currency: 'USD', interval: 'month', components: [] };
-
-async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (ok(v) || Date.now() > until) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const price = FREE_PRICE;
 
 interface Outcome {
   status: string;

@@ -19,17 +19,9 @@ import { testDb } from '../../../test/support/tenancy.js';
 import { mailText } from '../../../test/support/smtp.js';
 import { listNotices } from './quotas.repository.js';
 import { quotaRouteTable } from './quota-hook.js';
+import { eventually, FREE_PRICE } from '../../../test/support/polling.js';
 
-const price = { currency: 'USD', interval: 'month', components: [] };
-
-async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (ok(v) || Date.now() > until) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const price = FREE_PRICE;
 
 interface QuotaBody {
   error: {

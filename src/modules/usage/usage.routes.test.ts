@@ -12,17 +12,9 @@ import {
   type E2eApp,
   type User,
 } from '../../../test/e2e/helpers.js';
+import { eventually } from '../../../test/support/polling.js';
 
 /** Polls `fn` until it returns a value `ok` accepts (the aggregator and the recorder run every 500 ms here). */
-async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (ok(v) || Date.now() > until) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 describe('usage routes through the full composition', () => {
   let c: E2eApp;
   let owner: User;
@@ -91,6 +83,7 @@ describe('usage routes through the full composition', () => {
     const summary = await eventually(
       async () => (await key.get(`/v1/usage/summary?${q}`)).json<{ buckets: { value: string }[] }>(),
       (s) => s.buckets.reduce((n, b) => n + Number(b.value), 0) === 3.25,
+      20_000,
     );
     expect(summary.buckets.map((b) => b.value)).toEqual(
       summary.buckets.length === 1 ? ['3.25'] : expect.any(Array),
@@ -143,7 +136,7 @@ describe('usage routes through the full composition', () => {
     const before = await total();
     for (let i = 0; i < 5; i++) await owner.browser.get('/v1/organization', inOrg(org.id));
     // The 5 requests, and the summary reads themselves (1 + the polls) count too.
-    expect(await eventually(total, (n) => n >= before + 6)).toBeGreaterThanOrEqual(before + 6);
+    expect(await eventually(total, (n) => n >= before + 6, 20_000)).toBeGreaterThanOrEqual(before + 6);
   });
 
   it('an id over 128 UTF-8 bytes, an internal: id and the built-in meter are refused per event', async () => {
