@@ -8,7 +8,7 @@ import { createTenancy, type Tenancy } from '../../src/platform/tenancy/tenancy.
 import { placeInSchema } from './placements.js';
 import type { ProvisionedDatabase } from './provision.js';
 import { sharedDatabase } from './shared-databases.js';
-import { defaultTestSetter } from './tenancy.js';
+import { connect, defaultTestSetter } from './tenancy.js';
 import type { TenantSetterKind } from '../../src/platform/tenancy/tenant-setters.js';
 
 /**
@@ -47,8 +47,15 @@ export async function kindDatabase(kind: PlacementKind): Promise<KindDatabase> {
     tenancy: (poolSize, setter = defaultTestSetter()) => createTenancy({ url: db.url, poolSize, setter }),
     async place(tenancy, ...orgIds) {
       if (kind !== 'schema') return;
-      // No lock of its own: a schema's sync and DROP take the placement DDL lock (placement-schema.ts).
-      for (const id of orgIds) await placeInSchema(db.adminUrl, db.migrationUrl, db.roles, id);
+      // One placement at a time in the database, across the run's files: a schema's sync (DDL) running
+      // while another organization's rows move was seen to end in "deadlock detected".
+      const lock = await connect(db.adminUrl);
+      try {
+        await lock.query('select pg_advisory_lock(hashtext($1))', ['test placements']);
+        for (const id of orgIds) await placeInSchema(db.adminUrl, db.migrationUrl, db.roles, id);
+      } finally {
+        await lock.end(); // ends the session, and with it the lock
+      }
       for (const id of orgIds) tenancy.router.invalidate(id);
     },
     schemaOf: (orgId) => (kind === 'schema' ? tenantSchemaName(orgId) : 'public'),
