@@ -48,7 +48,9 @@ export async function kindDatabase(kind: PlacementKind): Promise<KindDatabase> {
     async place(tenancy, ...orgIds) {
       if (kind !== 'schema') return;
       // One placement at a time in the database, across the run's files: a schema's sync (DDL) running
-      // while another organization's rows move was seen to end in "deadlock detected".
+      // while another organization's rows move was seen to end in "deadlock detected". The product's
+      // placement DDL lock orders syncs against moves, yet without this lock a sync still deadlocked once
+      // against other files' work on this database (docs/testing.md), so the lock stays.
       const lock = await connect(db.adminUrl);
       try {
         await lock.query('select pg_advisory_lock(hashtext($1))', ['test placements']);
