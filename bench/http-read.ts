@@ -19,7 +19,8 @@
  * BENCH_MAX_ROUNDS (= rounds: more lets noisy rounds be replaced), BENCH_APP_LOG (a file for the app's
  * log), BENCH_PROFILE=<target> (run that target alone with its server under --cpu-prof and summarize
  * the measured interval), BENCH_DATABASE_URL (a superuser URL instead of a throwaway embedded cluster),
- * BENCH_REDIS_URL (the app's REDIS_URL; unset like a default `npm start`), BENCH_COMPARE_DIR (another
+ * BENCH_REDIS_URL (the app's REDIS_URL; unset like a default `npm start`), BENCH_NODE_ARGS (node flags
+ * for the app processes, e.g. `--trace-gc`, whose lines go to BENCH_APP_LOG), BENCH_COMPARE_DIR (another
  * checkout of the project, e.g. a worktree of main: a second app started from it on the same database,
  * each app target followed in every round by its twin `<name>@cmp` sent to that app, an A/B in the
  * same minutes; the other checkout must have the same migrations).
@@ -60,6 +61,8 @@ const MAX_FOREIGN = Number(env.BENCH_MAX_FOREIGN ?? 0.25);
 const MAX_ROUNDS = Math.max(ROUNDS, Number(env.BENCH_MAX_ROUNDS ?? ROUNDS));
 const PROFILE = env.BENCH_PROFILE?.trim() || undefined;
 const APP_LOG = env.BENCH_APP_LOG ?? '/dev/null';
+/** Extra node flags for the app processes (not the bare server), e.g. `--trace-gc`, whose lines go to the app log. */
+const APP_NODE_ARGS = (env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 const PASSWORD = 'bench password: correct horse battery staple';
 
 const COMPARE_DIR = env.BENCH_COMPARE_DIR?.trim() || undefined;
@@ -94,7 +97,10 @@ async function startServers(
   const profiled = PROFILE ? targets[0]!.server : undefined;
   for (const name of names) {
     const port = await freePort();
-    const nodeArgs = name === profiled ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const nodeArgs = [
+      ...(name === 'bare' ? [] : APP_NODE_ARGS),
+      ...(name === profiled ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    ];
     // The compared app answers as the app's URL (the issuer of its access tokens, the allowed origin).
     const publicUrl = name === 'app-compare' ? servers.get('app')!.url : `http://127.0.0.1:${port}`;
     const app = { PORT: String(port), PUBLIC_URL: publicUrl };

@@ -36,11 +36,33 @@ export function createLogger(opts: { level: string; destination?: pino.Destinati
       base: { service: 'saasready' },
       mixin: contextLogFields,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTime,
     },
     opts.destination ?? logDestination(),
   );
 }
+
+/** The second `isoTimeAt` formatted last, as `,"time":"YYYY-MM-DDTHH:MM:SS.` (ISO 8601, UTC). */
+let isoSecond = -1;
+let isoPrefix = '';
+
+/**
+ * pino's `isoTime` (`,"time":"<Date#toISOString()>"`), the same text for every instant, built from a
+ * prefix formatted once per second and the milliseconds: `toISOString` on a fresh `Date` cost about 2 µs
+ * per line on this project's benchmark machine, more than the rest of an access line.
+ */
+export function isoTimeAt(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== isoSecond) {
+    isoPrefix = `,"time":"${new Date(second * 1000).toISOString().slice(0, 20)}`;
+    isoSecond = second;
+  }
+  const milli = ms - second * 1000;
+  return `${isoPrefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z"`;
+}
+
+/** pino's timestamp option: {@link isoTimeAt} of now. */
+export const isoTime = (): string => isoTimeAt(Date.now());
 
 /** What the asynchronous log destination may hold unwritten before it drops new lines. */
 export const LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024;

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { parseCookies, serializeCookie } from '../../platform/http/cookies.js';
+import { cookieValue, serializeCookie } from '../../platform/http/cookies.js';
 import { organizationNotFound } from '../../platform/http/auth.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { decodeCursor, toPage, pageLimit } from '../../platform/pagination.js';
@@ -253,7 +253,7 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
     forgetSession: (sessionId) => forget(sessionId),
 
     tokenFromCookieHeader(header) {
-      const token = parseCookies(header).get(SESSION_COOKIE);
+      const token = cookieValue(header, SESSION_COOKIE);
       return isTokenFormat(token) ? token : null;
     },
 

@@ -1,9 +1,15 @@
 import type { FastifyRequest, preValidationHookHandler } from 'fastify';
 import type { App } from './app-type.js';
 import type { Permission } from '../authz/permissions.js';
-import { runWithContext, currentContext, type Principal, type TenantCtx } from '../tenancy/context.js';
+import {
+  runWithContext,
+  currentContext,
+  type Principal,
+  type RequestContext,
+  type TenantCtx,
+} from '../tenancy/context.js';
 import { HttpError } from './http-errors.js';
-import { andThen, type MaybePromise } from '../cache/maybe-promise.js';
+import { isPending, type MaybePromise } from '../cache/maybe-promise.js';
 import type { UserProof } from '../tenancy/privileged.js';
 
 /**
@@ -144,24 +150,10 @@ export function installAuth(app: App, authenticator: Authenticator): void {
   });
 
   app.addHook('onRequest', (request, _reply, done) => {
-    // IP and user agent are read only by the audit recorder: getters, so a read pays nothing (`request.ip`
-    // re-parses X-Forwarded-For under TRUST_PROXY on every access).
-    runWithContext(
-      {
-        requestId: request.id,
-        principal: { kind: 'anonymous' },
-        get ip() {
-          return request.ip;
-        },
-        get userAgent() {
-          return request.headers['user-agent'];
-        },
-      },
-      done,
-    );
+    runWithContext(new HttpRequestContext(request), done);
   });
 
-  function guardHook(auth: Exclude<RouteAuth, { kind: 'public' }>): preValidationHookHandler {
+  function guardHook(auth: GuardedAuth): preValidationHookHandler {
     return (request, _reply, done) => {
       let guarded: MaybePromise<void>;
       try {
@@ -175,28 +167,74 @@ export function installAuth(app: App, authenticator: Authenticator): void {
     };
   }
 
-  /** Runs synchronously as far as the authenticator answers synchronously (its caches hit). */
-  function guard(request: FastifyRequest, auth: Exclude<RouteAuth, { kind: 'public' }>): MaybePromise<void> {
-    return andThen(authenticator.authenticate(request), (who) => {
-      if (!who) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
-      request.authenticated = who;
-      const ctx = currentContext();
-      if (ctx) ctx.principal = who.principal;
-      if (auth.kind === 'user') return;
-      if (auth.kind === 'platform') {
-        if (!who.isPlatformAdmin) throw new HttpError('FORBIDDEN', 'platform administrators only', 403);
-        return;
-      }
-      return andThen(authenticator.resolveTenant(request, who), (resolved) => {
-        if (!resolved) throw organizationNotFound();
-        if (ctx) ctx.tenantId = resolved.tenantId;
-        if (!resolved.permissions.has(auth.permission)) {
-          throw new HttpError('FORBIDDEN', `missing permission ${auth.permission}`, 403);
-        }
-        request.tenantRole = resolved.role;
-        request.tenantPermissions = resolved.permissions;
-        request.tenantCtx = { tenantId: resolved.tenantId, actor: who.principal, requestId: request.id };
-      });
-    });
+  /**
+   * Runs synchronously as far as the authenticator answers synchronously (its caches hit). The steps are
+   * functions of their own rather than closures: nothing is allocated per request for the chain itself.
+   */
+  function guard(request: FastifyRequest, auth: GuardedAuth): MaybePromise<void> {
+    const who = authenticator.authenticate(request);
+    return isPending(who) ? who.then((w) => admit(request, auth, w)) : admit(request, auth, who);
+  }
+
+  function admit(request: FastifyRequest, auth: GuardedAuth, who: Authenticated | null): MaybePromise<void> {
+    if (!who) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
+    request.authenticated = who;
+    const ctx = currentContext();
+    if (ctx) ctx.principal = who.principal;
+    if (auth.kind === 'user') return;
+    if (auth.kind === 'platform') {
+      if (!who.isPlatformAdmin) throw new HttpError('FORBIDDEN', 'platform administrators only', 403);
+      return;
+    }
+    const resolved = authenticator.resolveTenant(request, who);
+    if (isPending(resolved)) return resolved.then((r) => enter(request, auth, who, ctx, r));
+    enter(request, auth, who, ctx, resolved);
+  }
+
+  function enter(
+    request: FastifyRequest,
+    auth: Extract<RouteAuth, { kind: 'tenant' }>,
+    who: Authenticated,
+    ctx: RequestContext | undefined,
+    resolved: ResolvedTenant | null,
+  ): void {
+    if (!resolved) throw organizationNotFound();
+    if (ctx) ctx.tenantId = resolved.tenantId;
+    if (!resolved.permissions.has(auth.permission)) {
+      throw new HttpError('FORBIDDEN', `missing permission ${auth.permission}`, 403);
+    }
+    request.tenantRole = resolved.role;
+    request.tenantPermissions = resolved.permissions;
+    request.tenantCtx = { tenantId: resolved.tenantId, actor: who.principal, requestId: request.id };
+  }
+}
+
+type GuardedAuth = Exclude<RouteAuth, { kind: 'public' }>;
+
+/** Nobody yet: the principal of a request until the guard establishes one (shared, never mutated). */
+const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous' });
+
+/**
+ * The request context of an HTTP request. IP and user agent are read only by the audit recorder: getters
+ * on the prototype, so a request that records nothing pays nothing for them (`request.ip` re-parses
+ * X-Forwarded-For under TRUST_PROXY on every access), and no closure is made per request.
+ */
+class HttpRequestContext implements RequestContext {
+  readonly requestId: string;
+  tenantId?: string;
+  principal: Principal = ANONYMOUS;
+  readonly #request: FastifyRequest;
+
+  constructor(request: FastifyRequest) {
+    this.requestId = request.id;
+    this.#request = request;
+  }
+
+  get ip(): string {
+    return this.#request.ip;
+  }
+
+  get userAgent(): string | undefined {
+    return this.#request.headers['user-agent'];
   }
 }

@@ -30,6 +30,25 @@ export function parseCookies(header: string | string[] | undefined): Map<string,
   return out;
 }
 
+/**
+ * The value of cookie `name` in a `Cookie` request header: exactly `parseCookies(header).get(name)` (the
+ * first well-formed occurrence, unquoted, not percent-decoded), without building the whole map. Read on
+ * every request by the session check.
+ */
+export function cookieValue(header: string | string[] | undefined, name: string): string | undefined {
+  if (header === undefined || !NAME.test(name)) return undefined;
+  const text = Array.isArray(header) ? header.join('; ') : header;
+  if (text.length > 16_384) return undefined;
+  for (const part of text.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0 || part.slice(0, eq).trim() !== name) continue;
+    let value = part.slice(eq + 1).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    if (VALUE.test(value)) return value;
+  }
+  return undefined;
+}
+
 export interface CookieOptions {
   readonly path?: string;
   readonly domain?: string;

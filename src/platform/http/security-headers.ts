@@ -83,8 +83,11 @@ export function installSecurityHeaders(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const headers = securityHeaderSet(opts);
   const entries = Object.entries(headers);
+  const names = entries.map(([name]) => name);
+  const values = entries.map(([, value]) => value);
+  // A loop over two arrays made once: `reply.headers(object)` takes `Object.keys` of it on every call.
   app.addHook('onRequest', (_request, reply, done) => {
-    void reply.headers(headers);
+    for (let i = 0; i < names.length; i++) void reply.header(names[i]!, values[i]);
     done();
   });
   // Decided per route when it is registered, not per request (`request.routeOptions` builds an object on
