@@ -74,6 +74,12 @@ describe('e2e: invitation actions by an API key or above the caller’s role', (
     expect(res.statusCode, res.body).toBe(403);
   });
 
+  it('a key cannot list the pending invitations (invitees’ addresses)', async () => {
+    await invite(owner.browser, org.id, uniqueEmail('listed'), 'member');
+    const res = await withKey('GET', '/v1/invitations');
+    expect(res.statusCode, res.body).toBe(403);
+  });
+
   it('an admin cannot renew an invitation whose role is above their own', async () => {
     // An admin may not invite an owner (INVITATION_ROLE_NOT_ALLOWED) but may renew the owner's
     // invitation of one: a new token and a new expiry for an owner seat the admin could not grant.
