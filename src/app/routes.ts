@@ -93,7 +93,12 @@ export function registerRoutes(
   registerOrganizationsRoutes(app, { organizations: s.organizations });
   registerMembershipsRoutes(app, { memberships: s.memberships });
   registerRolesRoutes(app, { roles: s.roles });
-  registerAuthRoutes(app, { auth: s.auth, sessions: s.sessions, allowedOrigins });
+  registerAuthRoutes(app, {
+    auth: s.auth,
+    sessions: s.sessions,
+    revokeTokenFamily: (userId, familyId) => s.tokens.revokeFamily(userId, familyId),
+    allowedOrigins,
+  });
   registerSessionRoutes(app, { sessions: s.sessions });
   registerSocialSignInRoutes(app, {
     social: s.socialSignIn,

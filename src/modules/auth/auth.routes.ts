@@ -12,6 +12,8 @@ import type { SessionService } from './sessions.service.js';
 export interface AuthRoutesDeps {
   readonly auth: AuthService;
   readonly sessions: SessionService;
+  /** Ends an access token's refresh family (its holder logs out): the tokens service's `revokeFamily`. */
+  readonly revokeTokenFamily: (userId: string, familyId: string) => Promise<void>;
   /** Normalized origins (see `normalizeOrigins`) allowed to post to the auth endpoints from a browser. */
   readonly allowedOrigins: readonly string[];
 }
@@ -125,11 +127,21 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
     {
       // A session still waiting for its second factor may be abandoned: signing out needs no code.
       config: { auth: { kind: 'user' }, allowPendingSecondFactor: true },
-      schema: { operationId: 'logout', tags: ['auth'], response: { 204: Type.Null(), ...errors } },
+      schema: {
+        operationId: 'logout',
+        tags: ['auth'],
+        description:
+          'Ends the credential presented: a browser session (and the API tokens it minted), or a bearer ' +
+          "access token's refresh family (the refresh token and every access token of it stop working at " +
+          'once). An API key cannot log out (403 `FORBIDDEN`): revoke it instead.',
+        response: { 204: Type.Null(), ...errors },
+      },
     },
     async (req, reply) => {
-      const { sessionId } = authenticated(req);
+      const userId = userIdOf(req); // an API key has no user to sign out: 403
+      const { sessionId, refreshFamilyId } = authenticated(req);
       if (sessionId) await sessions.revoke(sessionId);
+      else if (refreshFamilyId) await deps.revokeTokenFamily(userId, refreshFamilyId);
       void reply.header('set-cookie', sessions.clearCookie());
       return reply.status(204).send(null);
     },

@@ -50,7 +50,9 @@ export async function buildAuthHarness(
     authenticator,
     version: 'test',
   });
-  registerAuthRoutes(app, { auth, sessions, allowedOrigins });
+  // Only sessions authenticate here: no bearer token, so no refresh family to end on logout.
+  const revokeTokenFamily = () => Promise.reject(new Error('no access tokens in the auth harness'));
+  registerAuthRoutes(app, { auth, sessions, revokeTokenFamily, allowedOrigins });
   registerSessionRoutes(app, { sessions });
   await app.ready();
   const admin = await connect(testDb().adminUrl);

@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../../platform/http/app-type.js';
-import { SESSION_ONLY } from '../../platform/http/openapi.js';
+import { SESSION_ONLY, USERS_ONLY } from '../../platform/http/openapi.js';
 import { authenticated, tenantCtx, userIdOf } from '../../platform/http/auth.js';
 import { HttpError } from '../../platform/http/http-errors.js';
 import { ErrorResponse } from '../../platform/http/schemas.js';
@@ -70,6 +70,7 @@ export function registerInvitationsRoutes(app: App, deps: InvitationsRouteDeps):
       config: { auth: { kind: 'tenant', permission: 'members:invite' } },
       schema: {
         operationId: 'createInvitation',
+        security: USERS_ONLY,
         tags: ['invitations'],
         body: Type.Object(
           {
@@ -92,6 +93,7 @@ export function registerInvitationsRoutes(app: App, deps: InvitationsRouteDeps):
       config: { auth: { kind: 'tenant', permission: 'members:invite' } },
       schema: {
         operationId: 'listInvitations',
+        security: USERS_ONLY,
         tags: ['invitations'],
         querystring: Type.Object(
           {
@@ -117,6 +119,7 @@ export function registerInvitationsRoutes(app: App, deps: InvitationsRouteDeps):
       config: { auth: { kind: 'tenant', permission: 'members:invite' } },
       schema: {
         operationId: 'revokeInvitation',
+        security: USERS_ONLY,
         tags: ['invitations'],
         params: IdParams,
         response: { 204: Type.Null(), ...errors },
@@ -133,9 +136,11 @@ export function registerInvitationsRoutes(app: App, deps: InvitationsRouteDeps):
       config: { auth: { kind: 'tenant', permission: 'members:invite' } },
       schema: {
         operationId: 'resendInvitation',
+        security: USERS_ONLY,
         tags: ['invitations'],
         description:
-          "A new link and a new mail. Counts toward the organization's hourly invitation allowance, and " +
+          'A new link and a new mail, for a role the caller could invite with (403 ' +
+          "`INVITATION_ROLE_NOT_ALLOWED` otherwise). Counts toward the organization's hourly invitation allowance, and " +
           'at most 3 invitation mails per address per hour (429 with Retry-After beyond either).',
         params: IdParams,
         response: { 200: Invitation, 429: ErrorResponse, ...errors },

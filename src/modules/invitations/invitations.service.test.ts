@@ -111,14 +111,29 @@ describe('invitations service: invite, list, revoke, resend (through the tenancy
       await expect(svc.invite(admin, { email: above, role: 'admin' })).resolves.toMatchObject({
         role: 'admin',
       });
-      // Neither a pending member nor a non-user actor holds any permission to give out.
+      // A pending member holds no permission to give out, not even a role granting nothing.
       const pendingInviter = userCtx(org, await fx.member(org, { role: 'owner', status: 'pending' }));
       expect(
         await failure(svc.invite(pendingInviter, { email: freshEmail(), role: 'viewer' })),
       ).toMatchObject({ code: 'INVITATION_ROLE_NOT_ALLOWED' });
+      await fx.admin.query(
+        `insert into roles (organization_id, key, name, permissions) values ($1, 'nobody', 'Nobody', '{}')`,
+        [org],
+      );
       expect(
-        await failure(svc.invite(systemCtx(org, 'test'), { email: freshEmail(), role: 'viewer' })),
+        await failure(svc.invite(pendingInviter, { email: freshEmail(), role: 'nobody' })),
       ).toMatchObject({ code: 'INVITATION_ROLE_NOT_ALLOWED' });
+      // Only a signed-in member manages invitations (an API key or a system actor: 403, whatever it holds).
+      const system = systemCtx(org, 'test');
+      const pending = await svc.invite(owner, { email: freshEmail(), role: 'member' });
+      for (const attempt of [
+        () => svc.invite(system, { email: freshEmail(), role: 'viewer' }),
+        () => svc.listPending(system),
+        () => svc.resend(system, pending.id),
+        () => svc.revoke(system, pending.id),
+      ]) {
+        expect(await failure(attempt())).toMatchObject({ code: 'MEMBERSHIP_FORBIDDEN', status: 403 });
+      }
     });
 
     it('gives out a custom role the inviter covers', async () => {

@@ -15,6 +15,7 @@ import { invitationMail } from './invitation-mail.js';
 import { newInvitationToken } from './invitation-token.js';
 import { createInvitationAcceptance } from './invitation-acceptance.js';
 import { AuthError } from '../auth/auth.errors.js';
+import { MembershipsError } from '../memberships/memberships.errors.js';
 import { createThrottle, RECIPIENT_THROTTLE_RULES, recipientKey, type Throttle } from '../auth/throttle.js';
 import type { SeatCheck } from '../plans/seats.js';
 
@@ -88,11 +89,40 @@ export function createInvitationsService(deps: InvitationsDeps) {
   const alreadyPending = (email: string) =>
     new InvitationsError('INVITATION_ALREADY_PENDING', `${email} already has a pending invitation`);
 
+  /**
+   * Invitations are member-management actions: only a signed-in member acts on them, never an API key or
+   * a system actor, whatever its scopes (docs/api-keys.md). MEMBERSHIP_FORBIDDEN (403), as `loadActor`.
+   */
+  function requireMember(ctx: TenantCtx): string {
+    if (ctx.actor.kind !== 'user') {
+      throw new MembershipsError('MEMBERSHIP_FORBIDDEN', 'only a signed-in member can manage invitations');
+    }
+    return ctx.actor.userId;
+  }
+
+  /** The permissions the acting member holds now (none unless ACTIVE); refuses a non-user actor. */
   async function actorPermissions(db: TenantDb, ctx: TenantCtx): Promise<Set<Permission>> {
-    if (ctx.actor.kind !== 'user') return new Set();
-    const m = await repo.findMembership(db, ctx.tenantId, ctx.actor.userId);
+    const userId = requireMember(ctx);
+    const m = await repo.findMembership(db, ctx.tenantId, userId);
     if (m?.status !== 'active') return new Set();
     return new Set((await deps.rolePermissions(db, ctx.tenantId, m.role)) ?? []);
+  }
+
+  /** The permissions `role` grants in the organization; INVITATION_ROLE_UNKNOWN (400) when it has none such. */
+  async function requestedRole(db: TenantDb, orgId: string, role: string): Promise<readonly Permission[]> {
+    const requested = await deps.rolePermissions(db, orgId, role);
+    if (!requested) throw new InvitationsError('INVITATION_ROLE_UNKNOWN', `unknown role "${role}"`);
+    return requested;
+  }
+
+  /** INVITATION_ROLE_NOT_ALLOWED (403) unless the acting member holds every permission of `requested`. */
+  async function checkRoleAllowed(db: TenantDb, ctx: TenantCtx, requested: readonly Permission[]) {
+    if (!coversPermissions(await actorPermissions(db, ctx), requested)) {
+      throw new InvitationsError(
+        'INVITATION_ROLE_NOT_ALLOWED',
+        'you cannot invite with a role above your own',
+      );
+    }
   }
 
   /**
@@ -152,25 +182,19 @@ export function createInvitationsService(deps: InvitationsDeps) {
   }
 
   return {
-    /** Invites `email` with `role`. Refuses an unknown role (400), a role above the inviter's own (403),
+    /** Invites `email` with `role`. Refuses a caller other than a signed-in member (403
+     *  MEMBERSHIP_FORBIDDEN: an API key, whatever its scopes; so do list, revoke and resend), an unknown
+     *  role (400), a role above the inviter's own (403),
      *  an active member or an address with a pending invitation (409), every seat of the plan in use
      *  (409 SEAT_LIMIT_REACHED), and more than the organization's
      *  hourly allowance or the per-address one (429, `details.retryAfterSeconds`). Audited `member.invited` (never the token). */
     async invite(ctx: TenantCtx, input: { email: string; role: string }): Promise<Invitation> {
+      requireMember(ctx);
       const email = normalizeEmail(input.email);
       try {
         return await deps.withTenant(ctx.tenantId, async (db) => {
           await repo.lockOrganization(db, ctx.tenantId);
-          const requested = await deps.rolePermissions(db, ctx.tenantId, input.role);
-          if (!requested) {
-            throw new InvitationsError('INVITATION_ROLE_UNKNOWN', `unknown role "${input.role}"`);
-          }
-          if (!coversPermissions(await actorPermissions(db, ctx), requested)) {
-            throw new InvitationsError(
-              'INVITATION_ROLE_NOT_ALLOWED',
-              'you cannot invite with a role above your own',
-            );
-          }
+          await checkRoleAllowed(db, ctx, await requestedRole(db, ctx.tenantId, input.role));
           await checkHourlyLimits(db, ctx.tenantId, email);
           const userId = await repo.findUserIdByEmail(db, email);
           if (userId && (await repo.findMembership(db, ctx.tenantId, userId))?.status === 'active') {
@@ -213,6 +237,7 @@ export function createInvitationsService(deps: InvitationsDeps) {
       ctx: TenantCtx,
       opts: { limit?: number; cursor?: string } = {},
     ): Promise<Page<Invitation>> {
+      requireMember(ctx);
       const limit = pageLimit(opts.limit);
       const before = decodeCursor(opts.cursor, isTenantId);
       const rows = await deps.withTenant(
@@ -226,6 +251,7 @@ export function createInvitationsService(deps: InvitationsDeps) {
     /** Revokes a pending invitation (and the pending membership it created). Anything else is 404.
      *  Audited `invitation.revoked`. */
     async revoke(ctx: TenantCtx, id: string): Promise<void> {
+      requireMember(ctx);
       if (!isTenantId(id)) throw invitationNotFound();
       await deps.withTenant(ctx.tenantId, async (db) => {
         await repo.lockOrganization(db, ctx.tenantId);
@@ -242,14 +268,19 @@ export function createInvitationsService(deps: InvitationsDeps) {
       });
     },
 
-    /** A new token, a new expiry and a new mail; the old token stops working at once. Counts toward the
-     *  hourly limits like a first send (429 beyond them). Audited `invitation.resent` (never the token). */
+    /** A new token, a new expiry and a new mail; the old token stops working at once. The role must be
+     *  one the caller could invite with (403 INVITATION_ROLE_NOT_ALLOWED; 400 INVITATION_ROLE_UNKNOWN once
+     *  deleted). Counts toward the hourly limits like a first send (429 beyond them). Audited `invitation.resent` (never the token). */
     async resend(ctx: TenantCtx, id: string): Promise<Invitation> {
+      requireMember(ctx);
       if (!isTenantId(id)) throw invitationNotFound();
       return deps.withTenant(ctx.tenantId, async (db) => {
         await repo.lockOrganization(db, ctx.tenantId);
         const inv = await repo.findInvitation(db, ctx.tenantId, id);
         if (inv?.status !== 'pending') throw invitationNotFound();
+        // Renewing hands the role out again: the same checks as inviting with it (a role since deleted
+        // could not be accepted either).
+        await checkRoleAllowed(db, ctx, await requestedRole(db, ctx.tenantId, inv.role));
         await checkHourlyLimits(db, ctx.tenantId, inv.email_normalized);
         // An expired invitation holds no seat; renewing it takes one again.
         if (inv.expires_at.getTime() <= Date.now()) await deps.seats?.beforeInvite(db, ctx.tenantId);

@@ -183,4 +183,30 @@ describe('refresh tokens (rotation, reuse detection)', () => {
     ).rejects.toThrow('rollback');
     await expect(tokens.refresh(d.refreshToken)).resolves.toMatchObject({ tokenType: 'Bearer' });
   });
+
+  it('revokeFamily ends one family of its user (refresh and access), and only that one', async () => {
+    const user = await fx.member(org);
+    const bystander = await fx.member(org);
+    const a = await tokens.issue(user, org);
+    const b = await tokens.issue(user, org);
+    const c = await tokens.issue(bystander, org);
+    const family = (await tokens.verifyAccess(a.accessToken)).refreshFamilyId;
+    // Another user's id with this family changes nothing.
+    await tokens.revokeFamily(bystander, family);
+    const live = () =>
+      db
+        .selectFrom('refresh_tokens')
+        .select('id')
+        .where('family_id', '=', family)
+        .where('revoked_at', 'is', null)
+        .execute();
+    expect(await live()).toHaveLength(1);
+    await tokens.revokeFamily(user, family);
+    expect((await failure(tokens.verifyAccess(a.accessToken))).code).toBe('TOKEN_REVOKED');
+    expect((await failure(tokens.refresh(a.refreshToken))).code).toBe('TOKEN_INVALID');
+    expect(await live()).toHaveLength(0);
+    await expect(tokens.verifyAccess(b.accessToken)).resolves.toMatchObject({ userId: user });
+    await expect(tokens.refresh(c.refreshToken)).resolves.toMatchObject({ tokenType: 'Bearer' });
+    await tokens.revokeFamily(user, 'not-a-uuid'); // silent
+  });
 });

@@ -43,14 +43,20 @@ export async function markRefreshTokenUsed(db: IdentityDb, id: string, at: Date)
   await db.updateTable('refresh_tokens').set({ used_at: at }).where('id', '=', id).execute();
 }
 
-/** Revokes every not yet revoked token of a family; returns how many were revoked. */
-export async function revokeRefreshFamily(db: IdentityDb, familyId: string, at: Date): Promise<number> {
-  const res = await db
+/** Revokes every not yet revoked token of a family (only of `userId`'s, when given); returns how many. */
+export async function revokeRefreshFamily(
+  db: IdentityDb,
+  familyId: string,
+  at: Date,
+  userId?: string,
+): Promise<number> {
+  let q = db
     .updateTable('refresh_tokens')
     .set({ revoked_at: at })
     .where('family_id', '=', familyId)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
+    .where('revoked_at', 'is', null);
+  if (userId !== undefined) q = q.where('user_id', '=', userId);
+  const res = await q.executeTakeFirst();
   return Number(res.numUpdatedRows);
 }
 

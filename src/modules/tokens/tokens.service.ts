@@ -95,6 +95,11 @@ export interface TokenService {
   /** Revokes the family of a refresh token. Silent when there is no such token (the caller answers alike). */
   revoke(refreshToken: string): Promise<void>;
   /**
+   * Revokes one refresh family of `userId` (an access token's `sid`: its holder signs out), and the access
+   * tokens minted in it from their next request on, on every instance. Silent when there is none.
+   */
+  revokeFamily(userId: string, familyId: string): Promise<void>;
+  /**
    * Revokes every refresh token of a user (password reset, account compromise); returns how many.
    * Pass `opts.db` (a transaction) to make it part of the caller's change, e.g. the new password's; then
    * call `forgetRevoked({ userId })` (or broadcast it) once it committed. The access tokens of those
@@ -283,6 +288,12 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       if (!row) return;
       await repo.revokeRefreshFamily(db, row.family_id, now());
       revoked({ userId: row.user_id, familyId: row.family_id });
+    },
+
+    async revokeFamily(userId, familyId) {
+      if (!isTenantId(userId) || !isTenantId(familyId)) return;
+      await repo.revokeRefreshFamily(db, familyId, now(), userId);
+      revoked({ userId, familyId });
     },
 
     async revokeAllForUser(userId, opts) {

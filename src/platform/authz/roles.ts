@@ -24,12 +24,16 @@ export function isBuiltInRole(role: string): role is BuiltInRole {
   return Object.hasOwn(builtInRoles, role);
 }
 
-/** True when `granted` holds every permission of `requested` (nobody grants above their own). */
+/**
+ * True when `granted` holds every permission of `requested` (nobody grants above their own). An empty
+ * `granted` covers nothing, not even a role granting nothing: who holds no permission (a pending member,
+ * a caller with no membership) gives out no role at all.
+ */
 export function coversPermissions(
   granted: ReadonlySet<Permission>,
   requested: readonly Permission[],
 ): boolean {
-  return requested.every((p) => granted.has(p));
+  return granted.size > 0 && requested.every((p) => granted.has(p));
 }
 
 /** True for a known permission string. */
