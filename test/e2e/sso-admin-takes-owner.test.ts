@@ -2,7 +2,7 @@
  * Hostile review: an admin (any holder of `sso:manage`) of an organization that verified its domain can
  * create a connection to an identity provider they run, and that IdP then signs them in AS any existing
  * account of the domain: the organization's owner included (and whatever other organizations that account
- * belongs to). Owners are "named inside the product, never by an IdP group" (docs/sso.md), and a SCIM
+ * belongs to: organization B below). Owners are "named inside the product, never by an IdP group" (docs/sso.md), and a SCIM
  * token needs every permission of admin because it can give roles up to admin; a connection gives the
  * account itself, with no such rule.
  */
@@ -14,8 +14,10 @@ import {
   addNewMember,
   createOrg,
   inOrg,
+  invite,
   newPassword,
   nextMailedToken,
+  signUp,
   startApp,
   stopApp,
   type E2eApp,
@@ -71,6 +73,12 @@ describe('SSO: a connection an admin creates signs in as the owner', () => {
 
   it("an admin's own IdP does not sign the admin in to the owner's account", async () => {
     const admin = await addNewMember(owner, org.id, 'admin', 'corp-admin');
+    // Organization B, of another company: the owner of A is one of its members, the admin is not.
+    const bOwner = await signUp(c, 'other-company');
+    const orgB = await createOrg(bOwner.browser, 'other-company');
+    const { token } = await invite(bOwner.browser, orgB.id, ownerEmail, 'member');
+    expect((await owner.post('/v1/invitations/accept', { token })).statusCode).toBe(200);
+    expect((await admin.browser.get('/v1/members', inOrg(orgB.id))).statusCode).toBe(404);
     // The admin connects an IdP they run (sso:manage, which admin holds).
     const created = await admin.browser.post(
       '/v1/sso/connections',
@@ -100,6 +108,14 @@ describe('SSO: a connection an admin creates signs in as the owner', () => {
     await b.get(`${back.pathname}${back.search}`);
 
     const me = await b.get('/v1/auth/me');
+    // The account is the owner's everywhere: organization B (another company, which the owner joined and
+    // the admin never did) answers the admin too.
+    expect
+      .soft(
+        (await b.get('/v1/members', inOrg(orgB.id))).statusCode,
+        "the admin of A reads organization B's members as the owner",
+      )
+      .not.toBe(200);
     expect(
       me.statusCode === 200 ? me.json<{ user: { id: string } }>().user.id : null,
       `the admin is signed in as the owner: ${me.body}`,
