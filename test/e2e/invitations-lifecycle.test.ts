@@ -52,6 +52,8 @@ describe('invitation acceptance and the organization lifecycle', () => {
     const before = await memberCount(org.id);
     const res = await new Browser(c).post('/v1/invitations/accept-new', { token, password: newPassword() });
     expect.soft(res.statusCode, res.body).not.toBe(201);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('ORGANIZATION_SUSPENDED');
+    expect(res.statusCode).toBe(403);
     expect(await memberCount(org.id)).toBe(before);
   });
 
@@ -62,6 +64,8 @@ describe('invitation acceptance and the organization lifecycle', () => {
     const before = await memberCount(org.id);
     const res = await new Browser(c).post('/v1/invitations/accept-new', { token, password: newPassword() });
     expect.soft(res.statusCode, res.body).not.toBe(201);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('ORGANIZATION_PENDING_DELETION');
+    expect(res.statusCode).toBe(409);
     expect(await memberCount(org.id)).toBe(before);
   });
 });
