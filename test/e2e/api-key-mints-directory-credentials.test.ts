@@ -46,6 +46,7 @@ describe('an API key and the directory credentials', () => {
     const k = await key(builtInRoles.admin);
     const minted = await api(c, k.secret).post('/v1/scim/tokens', {});
     expect.soft(minted.statusCode, minted.body).toBe(403);
+    expect.soft(minted.json()).toMatchObject({ error: { code: 'API_KEY_CANNOT_CREATE_CREDENTIALS' } });
     if (minted.statusCode !== 201) return;
     const scimToken = rememberSecret(minted.json<{ secret: string }>().secret);
     // The key is revoked (it leaked, its owner left): the token it minted still provisions members.
@@ -69,5 +70,6 @@ describe('an API key and the directory credentials', () => {
     });
     await idp.close();
     expect(created.statusCode, created.body).toBe(403);
+    expect(created.json()).toMatchObject({ error: { code: 'API_KEY_CANNOT_CREATE_CREDENTIALS' } });
   });
 });

@@ -5,12 +5,12 @@
  * belongs to: organization B below). Owners are "named inside the product, never by an IdP group" (docs/sso.md), and a SCIM
  * token needs every permission of admin because it can give roles up to admin; a connection gives the
  * account itself, with no such rule.
+ * The fix: creating a connection and changing what it trusts are an owner's power (docs/sso.md).
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Browser,
-  ORIGIN,
   addNewMember,
   createOrg,
   inOrg,
@@ -71,7 +71,7 @@ describe('SSO: a connection an admin creates signs in as the owner', () => {
     await stopApp(c);
   });
 
-  it("an admin's own IdP does not sign the admin in to the owner's account", async () => {
+  it("an admin cannot connect their own IdP, nor point the owner's connection at it", async () => {
     const admin = await addNewMember(owner, org.id, 'admin', 'corp-admin');
     // Organization B, of another company: the owner of A is one of its members, the admin is not.
     const bOwner = await signUp(c, 'other-company');
@@ -79,46 +79,69 @@ describe('SSO: a connection an admin creates signs in as the owner', () => {
     const { token } = await invite(bOwner.browser, orgB.id, ownerEmail, 'member');
     expect((await owner.post('/v1/invitations/accept', { token })).statusCode).toBe(200);
     expect((await admin.browser.get('/v1/members', inOrg(orgB.id))).statusCode).toBe(404);
-    // The admin connects an IdP they run (sso:manage, which admin holds).
+    const rogue = {
+      issuer: rogueIdp.issuer,
+      clientId: rogueIdp.clientId,
+      clientSecret: rogueIdp.clientSecret,
+    };
+
+    // The admin tries to connect an IdP they run (sso:manage, which admin holds): an owner's power only
+    // (the fix decides so: the review's version of this test expected the 201 and the take-over after it).
     const created = await admin.browser.post(
       '/v1/sso/connections',
-      {
-        kind: 'oidc',
-        name: 'Backup IdP',
-        defaultRole: 'member',
-        oidc: {
-          issuer: rogueIdp.issuer,
-          clientId: rogueIdp.clientId,
-          clientSecret: rogueIdp.clientSecret,
-        },
-      },
+      { kind: 'oidc', name: 'Backup IdP', defaultRole: 'member', oidc: rogue },
       inOrg(org.id),
     );
-    expect(created.statusCode, created.body).toBe(201);
-    const connectionId = created.json<{ id: string }>().id;
+    expect(created.statusCode, created.body).toBe(403);
+    expect(created.json()).toMatchObject({ error: { code: 'SSO_OWNER_REQUIRED' } });
 
-    // Their IdP asserts the owner's address.
-    rogueIdp.nextUser = { sub: 'anything', email: ownerEmail, email_verified: true };
-    const b = new Browser(c);
-    const start = await b.get(`/v1/auth/sso/start?connection=${connectionId}&returnTo=/`);
-    expect(start.statusCode, start.body).toBe(302);
-    const at = await fetch(String(start.headers.location), { redirect: 'manual' });
-    const back = new URL(at.headers.get('location')!);
-    expect(`${back.origin}${back.pathname}`).toBe(`${ORIGIN}/v1/auth/sso/oidc/callback`);
-    await b.get(`${back.pathname}${back.search}`);
+    // The owner's own connection (to the company's IdP; here the same test IdP, inactive).
+    const ownerIdp = await startFakeIdp();
+    try {
+      const mine = await owner.post(
+        '/v1/sso/connections',
+        {
+          kind: 'oidc',
+          name: 'Company IdP',
+          defaultRole: 'member',
+          status: 'inactive',
+          oidc: { issuer: ownerIdp.issuer, clientId: ownerIdp.clientId, clientSecret: ownerIdp.clientSecret },
+        },
+        inOrg(org.id),
+      );
+      expect(mine.statusCode, mine.body).toBe(201);
+      const id = mine.json<{ id: string }>().id;
+      const path = `/v1/sso/connections/${id}`;
+      // Its trust fields are the owner's too: the admin can neither point it at their IdP nor enable it...
+      for (const body of [
+        { oidc: rogue },
+        { oidc: { clientSecret: 'x'.repeat(24) } },
+        { status: 'active' },
+      ]) {
+        const res = await admin.browser.patch(path, body, inOrg(org.id));
+        expect(res.statusCode, `${JSON.stringify(body)}: ${res.body}`).toBe(403);
+        expect(res.json()).toMatchObject({ error: { code: 'SSO_OWNER_REQUIRED' } });
+      }
+      // ...but keeps the rest: reading it, its name and roles (never owner), and deleting it.
+      expect((await admin.browser.get(path, inOrg(org.id))).statusCode).toBe(200);
+      const renamed = await admin.browser.patch(path, { name: 'Company IdP (EU)' }, inOrg(org.id));
+      expect(renamed.statusCode, renamed.body).toBe(200);
+      const unchanged = await admin.browser.patch(
+        path,
+        { oidc: { issuer: ownerIdp.issuer, clientId: ownerIdp.clientId } },
+        inOrg(org.id),
+      );
+      expect(unchanged.statusCode, 'the stored values again are no change').toBe(200);
+      expect(renamed.json()).toMatchObject({ status: 'inactive', oidc: { issuer: ownerIdp.issuer } });
+      expect((await admin.browser.delete(path, inOrg(org.id))).statusCode).toBe(204);
+    } finally {
+      await ownerIdp.close();
+    }
 
-    const me = await b.get('/v1/auth/me');
-    // The account is the owner's everywhere: organization B (another company, which the owner joined and
-    // the admin never did) answers the admin too.
-    expect
-      .soft(
-        (await b.get('/v1/members', inOrg(orgB.id))).statusCode,
-        "the admin of A reads organization B's members as the owner",
-      )
-      .not.toBe(200);
-    expect(
-      me.statusCode === 200 ? me.json<{ user: { id: string } }>().user.id : null,
-      `the admin is signed in as the owner: ${me.body}`,
-    ).not.toBe(ownerId);
+    // Nothing the admin did signs anyone in as the owner: B stays out of their reach.
+    const list = await owner.get('/v1/sso/connections', inOrg(org.id));
+    expect(list.json<{ data: unknown[] }>().data).toEqual([]);
+    expect(ownerId).toBeTruthy();
+    expect((await admin.browser.get('/v1/members', inOrg(orgB.id))).statusCode).toBe(404);
   });
 });
