@@ -7,7 +7,7 @@ import { consumeEmailToken, issueEmailToken, queueVerificationMail } from './ema
 import type { Session, SessionMeta, SessionService } from './sessions.service.js';
 import { clientAddress, recipientKey, type Throttle } from './throttle.js';
 import { startSessionInStartingOrganization } from './user-organizations.js';
-import { findUserById, markEmailVerified, toPublicUser, type PublicUser } from './users.repository.js';
+import { findUserById, toPublicUser, type PublicUser } from './users.repository.js';
 
 export interface EmailVerificationDeps {
   readonly db: PlatformDb;
@@ -71,7 +71,6 @@ export function createEmailVerification(deps: EmailVerificationDeps) {
         // A first proof claims the account (claimProvenAddress); the password stays: the sign-up mailed
         // this link to the address its registrant typed.
         const first = await claimProvenAddress(trx, id, { clearPassword: false });
-        await markEmailVerified(trx, id);
         const user = await findUserById(trx, id);
         return user && { user, ended: first };
       });
