@@ -3,8 +3,10 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeIdp, type FakeIdp } from '../support/oidc-fake-idp.js';
 import {
+  apiAs,
   expectAccessible,
   launchChromium,
+  mailedLink,
   newContext,
   newEmail,
   newPassword,
@@ -186,5 +188,48 @@ describe('console: single sign-on in Chromium', () => {
       groupsAttribute: 'groups',
       emailAttribute: 'mail',
     });
+  });
+
+  it('an admin sees that connections are set up by an owner: creating, activating and the trust fields are disabled', async () => {
+    const owner = await newContext(browser, c);
+    await signUpVerified(owner.page, newEmail('sso-owner2'), newPassword(), seen);
+    const api = apiAs(owner.page, c);
+    const slug = `sso-${Date.now().toString(36)}`;
+    expect((await api.post('/v1/organizations', { name: 'SSO Inc', slug })).status()).toBe(201);
+    const created = await api.post(`/v1/orgs/${slug}/sso/connections`, {
+      kind: 'oidc',
+      name: 'Owner IdP',
+      status: 'inactive',
+      defaultRole: 'member',
+      oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret },
+    });
+    expect(created.status(), await created.text()).toBe(201);
+
+    const admin = await newContext(browser, c);
+    const email = newEmail('sso-admin');
+    await signUpVerified(admin.page, email, newPassword(), seen);
+    expect((await api.post(`/v1/orgs/${slug}/invitations`, { email, role: 'admin' })).status()).toBe(201);
+    const token = new URL(await mailedLink(email, 'accept-invitation', seen)).searchParams.get('token');
+    expect((await apiAs(admin.page, c).post('/v1/invitations/accept', { token })).status()).toBe(200);
+
+    const page = admin.page;
+    await page.goto(`/o/${slug}/settings/sso`);
+    await page.getByRole('heading', { name: 'Single sign-on', level: 1 }).waitFor({ timeout: 30_000 });
+    await page.getByText('Only an owner sets up a connection').waitFor();
+    await page.getByText('Owner IdP (OIDC)').waitFor();
+    expect(await page.getByRole('button', { name: 'New connection' }).isDisabled()).toBe(true);
+    expect(await page.getByRole('button', { name: 'Activate' }).isDisabled()).toBe(true);
+    await expectAccessible(page, 'single sign-on (admin)');
+    await screenshots(page, 'sso', '05-admin');
+
+    await page.getByRole('button', { name: 'Edit Owner IdP' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit SSO connection' });
+    expect(await edit.getByRole('textbox', { name: 'Issuer' }).isDisabled()).toBe(true);
+    expect(await edit.getByRole('textbox', { name: 'Client ID' }).isDisabled()).toBe(true);
+    expect(await edit.getByLabel('New client secret').isDisabled()).toBe(true);
+    await edit.getByRole('textbox', { name: 'Name' }).fill('Owner IdP (EU)');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await edit.waitFor({ state: 'hidden' });
+    await page.getByText('Owner IdP (EU) (OIDC)').waitFor();
   });
 });

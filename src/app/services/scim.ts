@@ -12,7 +12,7 @@ import type { ServiceDeps } from './deps.js';
  * SCIM 2.0 directory sync (src/modules/scim): tokens resolved per request by a named lookup on the
  * runtime pool; deprovisioning invalidates the membership lookups on every instance (bus).
  */
-export function createScim(deps: ServiceDeps, { membershipLookup, organizationPolicies }: Caches) {
+export function createScim(deps: ServiceDeps, { bus, membershipLookup, organizationPolicies }: Caches) {
   const { tenancy, opts } = deps;
   const { withTenant } = tenancy;
   return {
@@ -20,6 +20,7 @@ export function createScim(deps: ServiceDeps, { membershipLookup, organizationPo
     users: createScimUsersService({
       withTenant,
       membershipChanged: (orgId, userId) => membershipLookup.invalidate(orgId, userId),
+      userChanged: (userId) => bus.publish({ kind: 'user', userId }),
       baseUrl: opts.publicUrl.replace(/\/+$/, ''),
       seats: seatCheck,
     }),

@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
+import { claimProvenAddress } from './address-claim.js';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { HttpError } from '../../platform/http/http-errors.js';
 import { AuthError, invalidToken } from './auth.errors.js';
@@ -7,8 +7,7 @@ import { consumeEmailToken, issueEmailToken, queueVerificationMail } from './ema
 import type { Session, SessionMeta, SessionService } from './sessions.service.js';
 import { clientAddress, recipientKey, type Throttle } from './throttle.js';
 import { startSessionInStartingOrganization } from './user-organizations.js';
-import { revokeUserRefreshTokens, revokeUserSessions } from './sessions.repository.js';
-import { findUserById, markEmailVerified, toPublicUser, type PublicUser } from './users.repository.js';
+import { findUserById, toPublicUser, type PublicUser } from './users.repository.js';
 
 export interface EmailVerificationDeps {
   readonly db: PlatformDb;
@@ -48,7 +47,8 @@ export function createEmailVerification(deps: EmailVerificationDeps) {
      * every session and refresh-token family of the user and moves `credentials_changed_at` (access
      * tokens die on their next request): whoever signed in before the address was proven may have been
      * someone else (an attacker who signed up with the victim's address and their own password), so no
-     * earlier session survives into the verified account. Every instance drops its cached copy of the
+     * earlier session survives into the verified account; nor do the social identities linked or the TOTP
+     * factor enrolled meanwhile (claimProvenAddress). Every instance drops its cached copy of the
      * user and of their sessions and tokens at once (the invalidation bus).
      *
      * With `signIn` it then starts a session for the verifier, as a login does (last or first
@@ -68,17 +68,9 @@ export function createEmailVerification(deps: EmailVerificationDeps) {
         if (!id) return undefined;
         const before = await findUserById(trx, id, { forUpdate: true });
         if (!before) return undefined;
-        const first = before.email_verified_at === null;
-        await markEmailVerified(trx, id);
-        if (first) {
-          await trx
-            .updateTable('users')
-            .set({ credentials_changed_at: sql<Date>`now()` })
-            .where('id', '=', id)
-            .execute();
-          await revokeUserSessions(trx, id);
-          await revokeUserRefreshTokens(trx, id);
-        }
+        // A first proof claims the account (claimProvenAddress); the password stays: the sign-up mailed
+        // this link to the address its registrant typed.
+        const first = await claimProvenAddress(trx, id, { clearPassword: false });
         const user = await findUserById(trx, id);
         return user && { user, ended: first };
       });

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { claimProvenAddress } from './address-claim.js';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { HttpError } from '../../platform/http/http-errors.js';
 import { AuthError, invalidToken } from './auth.errors.js';
@@ -10,7 +11,7 @@ import * as sessionsRepo from './sessions.repository.js';
 import { toSession, type Session, type SessionService } from './sessions.service.js';
 import { clientAddress, recipientKey, type Throttle } from './throttle.js';
 import { isTokenFormat, newToken } from './tokens.js';
-import { findUserByEmail, findUserById, markEmailVerified, setPasswordHash } from './users.repository.js';
+import { findUserByEmail, findUserById, setPasswordHash } from './users.repository.js';
 
 export interface PasswordFlowsDeps {
   readonly db: PlatformDb;
@@ -64,7 +65,9 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
 
     /**
      * Sets a new password with a reset token: single use, one hour. Marks the email verified (the link
-     * proved it), moves credentials_changed_at, and revokes EVERY session and refresh token of the user.
+     * proved it; a first proof claims the account: the social identities and the TOTP factor set up while
+     * it was unproven go, see claimProvenAddress), moves credentials_changed_at, and revokes EVERY session
+     * and refresh token of the user.
      * A refused password leaves the token usable.
      */
     async confirmPasswordReset(token: string, password: string): Promise<void> {
@@ -77,8 +80,10 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
         const user = await findUserById(trx, id, { forUpdate: true });
         if (!user) return null;
         assertPasswordAcceptable(password, user.email_normalized);
+        // The link proved the address: a first proof claims the account (claimProvenAddress) before the
+        // owner's own password is set.
+        await claimProvenAddress(trx, id, { clearPassword: true });
         await setPasswordHash(trx, id, hash, { credentialsChanged: true });
-        await markEmailVerified(trx, id);
         await closeOtherAccess(trx, id);
         return id;
       });

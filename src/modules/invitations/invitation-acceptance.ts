@@ -6,6 +6,7 @@ import { InvitationsError, invitationNotFound } from './invitations.errors.js';
 import { hashInvitationToken } from './invitation-token.js';
 import type { InvitationsDeps } from './invitations.service.js';
 import { clientAddress, createThrottle, type ThrottleRule } from '../auth/throttle.js';
+import { TenantResolutionError } from '../tenant-resolution/tenant-resolution.errors.js';
 
 /** What accepting an invitation answers. */
 export interface AcceptedInvitation {
@@ -89,8 +90,28 @@ export function createInvitationAcceptance(deps: AcceptanceDeps) {
     );
   }
 
+  /**
+   * The invitation under the organization's lock, only while the organization is `active` (every accept
+   * path comes here): a suspended one gains no member (403 ORGANIZATION_SUSPENDED), nor one pending
+   * deletion, read-only (409 ORGANIZATION_PENDING_DELETION), as on its tenant routes; one being deleted
+   * (suspended for `deletion`) answers as a missing invitation.
+   */
   async function lockInvitation(db: TenantDb, f: Awaited<ReturnType<typeof locate>>) {
-    await repo.lockOrganization(db, f.organizationId);
+    const org = await repo.lockOrganization(db, f.organizationId);
+    if (!org || (org.lifecycle_state === 'suspended' && org.suspension_reason === 'deletion')) {
+      throw invitationNotFound();
+    }
+    if (org.lifecycle_state === 'suspended') {
+      throw new TenantResolutionError('ORGANIZATION_SUSPENDED', 'this organization is suspended', {
+        reason: org.suspension_reason,
+      });
+    }
+    if (org.lifecycle_state === 'pending_deletion') {
+      throw new TenantResolutionError(
+        'ORGANIZATION_PENDING_DELETION',
+        'this organization is scheduled for deletion and read-only: it accepts no new members',
+      );
+    }
     const inv = await repo.findInvitation(db, f.organizationId, f.invitationId);
     if (!inv?.token_hash.equals(f.hash)) throw invitationNotFound();
     return inv;

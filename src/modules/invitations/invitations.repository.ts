@@ -13,10 +13,11 @@ export type InvitationRow = Selectable<InvitationsTable>;
  * changes (a custom role cannot be deleted while an invitation gives it out, an inviter demoted meanwhile
  * is seen demoted, a revoke and an accept of one invitation cannot both win).
  */
-export async function lockOrganization(db: TenantDb, orgId: string): Promise<void> {
-  await db
+/** Locks the organization's row; its lifecycle as read under the lock (undefined: no such row). */
+export async function lockOrganization(db: TenantDb, orgId: string) {
+  return db
     .selectFrom('organizations')
-    .select('id')
+    .select(['lifecycle_state', 'suspension_reason'])
     .where('id', '=', orgId)
     .forNoKeyUpdate()
     .executeTakeFirst();

@@ -1,6 +1,7 @@
 import { isUniqueViolation } from '../../platform/db/pg-errors.js';
 import { uuidv7 } from '../../platform/ids.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
+import { claimProvenAddress } from '../auth/address-claim.js';
 import { normalizeEmail } from '../auth/email-address.js';
 import { ScimError } from './scim.errors.js';
 
@@ -35,7 +36,8 @@ export const scimForeignAccount = (domain: string) =>
  * - An existing account is linked only when the address's domain is one the organization VERIFIED: a
  *   directory speaks for the addresses of its own domains, never for anyone else's account (a token of
  *   organization A must not pull a stranger's account into A). Otherwise 409 `uniqueness`, nothing
- *   written. An erased account is never linked (409).
+ *   written. An erased account is never linked (409). An account whose address was never verified is
+ *   claimed (`claimed`: the directory proved the address; the caller drops its cached sessions).
  * - A new address gets an account without a password, in any domain: nobody holds it yet, the
  *   organization cannot sign in as it (its SSO signs in only verified domains), and only the mailbox's
  *   owner can take it over (password reset), to find the organization's membership there.
@@ -44,7 +46,7 @@ export async function scimAccount(
   db: TenantDb,
   orgId: string,
   email: string,
-): Promise<{ userId: string; created: boolean }> {
+): Promise<{ userId: string; created: boolean; claimed: boolean }> {
   const normalized = normalizeEmail(email);
   const existing = await db
     .selectFrom('users')
@@ -55,7 +57,11 @@ export async function scimAccount(
     const domain = addressDomain(normalized);
     if (!(await isVerifiedDomain(db, orgId, domain))) throw scimForeignAccount(domain);
     if (existing.erased_at) throw new ScimError(409, 'this account is not available', 'uniqueness');
-    return { userId: existing.id, created: false };
+    // The directory of a verified domain vouches for the address: a first proof claims the account for
+    // its owner (claimProvenAddress: the password, TOTP factor, social identities and sessions of whoever
+    // registered the address before them go).
+    const claimed = await claimProvenAddress(db, existing.id, { clearPassword: true });
+    return { userId: existing.id, created: false, claimed };
   }
   const userId = uuidv7();
   // No password: the account signs in through the organization's SSO, or after a password reset.
@@ -72,7 +78,7 @@ export async function scimAccount(
     }
     throw err;
   }
-  return { userId, created: true };
+  return { userId, created: true, claimed: false };
 }
 
 /**

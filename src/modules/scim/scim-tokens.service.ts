@@ -5,7 +5,7 @@ import { decodeCursor, pageLimit, toPage, type Page } from '../../platform/pagin
 import { isTenantId, type TenantCtx } from '../../platform/tenancy/context.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
-import { scimTokenNotFound } from './scim.errors.js';
+import { scimTokenByApiKey, scimTokenNotFound } from './scim.errors.js';
 import { newScimToken } from './scim-token-format.js';
 import * as repo from './scim-tokens.repository.js';
 
@@ -96,6 +96,7 @@ export function createScimTokensService(deps: { withTenant: WithTenant }): ScimT
 
   return {
     async create(ctx, opts) {
+      if (ctx.actor.kind === 'api_key') throw scimTokenByApiKey();
       return withTenant(ctx.tenantId, async (db) => {
         if (!opts?.idempotencyKey) {
           const { token, secret } = await insert(ctx, db);
@@ -118,6 +119,7 @@ export function createScimTokensService(deps: { withTenant: WithTenant }): ScimT
     },
 
     async rotate(ctx, id) {
+      if (ctx.actor.kind === 'api_key') throw scimTokenByApiKey();
       if (!isTenantId(id)) throw scimTokenNotFound();
       return withTenant(ctx.tenantId, async (db) => {
         const old = await repo.findScimToken(db, ctx.tenantId, id);

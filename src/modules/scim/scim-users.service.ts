@@ -113,6 +113,9 @@ function accountEmail(f: repo.ScimUserFields): string {
 export function createScimUsersService(deps: {
   withTenant: WithTenant;
   membershipChanged: (orgId: string, userId: string) => void;
+  /** After an account's address was first proven by the directory (its sessions ended): drops the
+   *  user's cached sessions on every instance. */
+  userChanged?: (userId: string) => void;
   baseUrl: string;
   /** The plan's seat limit, checked under the organization lock before a membership is added (as for
    *  invitations and SSO provisioning); none: no limit. */
@@ -142,19 +145,25 @@ export function createScimUsersService(deps: {
   });
 
   /** Runs a change under the organization lock; invalidates the user's membership lookup afterwards. */
-  async function change<T>(ctx: TenantCtx, fn: (db: TenantDb, touched: string[]) => Promise<T>) {
+  async function change<T>(
+    ctx: TenantCtx,
+    fn: (db: TenantDb, touched: string[], claimed: string[]) => Promise<T>,
+  ) {
     const touched: string[] = [];
+    const claimed: string[] = [];
     try {
-      return await withTenant(ctx.tenantId, async (db) => {
+      const out = await withTenant(ctx.tenantId, async (db) => {
         await members.lockOrganization(db, ctx.tenantId);
-        return fn(db, touched);
+        return fn(db, touched, claimed);
       });
+      for (const id of claimed) deps.userChanged?.(id);
+      return out;
     } finally {
       for (const id of touched) deps.membershipChanged(ctx.tenantId, id);
     }
   }
 
-  async function grant(ctx: TenantCtx, db: TenantDb, userId: string, action: string) {
+  async function grant(ctx: TenantCtx, db: TenantDb, userId: string, action: string, claimed = false) {
     if (await members.findAccess(db, ctx.tenantId, userId)) return;
     // A new member takes a seat: 403 naming the limit when none is free, and the transaction (the account
     // and the scim_users row with it) is rolled back.
@@ -166,7 +175,11 @@ export function createScimUsersService(deps: {
       role,
       status: 'active',
     });
-    await recordAudit(db, ctx, { action, target: { type: 'member', id: userId }, metadata: { role } });
+    await recordAudit(db, ctx, {
+      action,
+      target: { type: 'member', id: userId },
+      metadata: { role, ...(claimed ? { address_claimed: true } : {}) },
+    });
   }
 
   /** Whether the calling token was issued by a member who is an active owner now. */
@@ -263,14 +276,15 @@ export function createScimUsersService(deps: {
     async create(ctx, body) {
       const f = userFields(body);
       const email = accountEmail(f);
-      return change(ctx, async (db, touched) => {
+      return change(ctx, async (db, touched, claimedUsers) => {
         await uniqueName(db, ctx.tenantId, f.user_name);
-        const { userId, created } = await scimAccount(db, ctx.tenantId, email);
+        const { userId, created, claimed } = await scimAccount(db, ctx.tenantId, email);
         if (!created && (await repo.findScimUser(db, ctx.tenantId, userId))) {
           throw new ScimError(409, 'this account is already provisioned', 'uniqueness');
         }
         touched.push(userId);
-        if (f.active) await grant(ctx, db, userId, 'scim.user_provisioned');
+        if (claimed) claimedUsers.push(userId);
+        if (f.active) await grant(ctx, db, userId, 'scim.user_provisioned', claimed);
         try {
           return toResource(await repo.insertScimUser(db, ctx.tenantId, userId, f));
         } catch (err) {

@@ -71,14 +71,27 @@ export async function scimSeatLimit(check: () => Promise<void> | undefined): Pro
   }
 }
 
-export type ScimTokensErrorCode = 'SCIM_TOKEN_NOT_FOUND' | 'SCIM_ESCALATION';
+export type ScimTokensErrorCode =
+  | 'SCIM_TOKEN_NOT_FOUND'
+  | 'SCIM_ESCALATION'
+  | 'API_KEY_CANNOT_CREATE_CREDENTIALS';
 
 /** Errors of the SCIM token management routes (`/v1/scim/*`, the usual error form). */
 export class ScimTokensError extends AppError<ScimTokensErrorCode> {
   constructor(code: ScimTokensErrorCode, message: string, details?: Record<string, unknown>) {
-    super(code, message, code === 'SCIM_ESCALATION' ? 403 : 404, details);
+    super(code, message, code === 'SCIM_TOKEN_NOT_FOUND' ? 404 : 403, details);
   }
 }
+
+/**
+ * A SCIM token minted by an API key would outlive the key's revocation or expiry (as a key minted by a
+ * key would: API_KEY_CANNOT_CREATE_KEYS): only members issue and rotate them.
+ */
+export const scimTokenByApiKey = () =>
+  new ScimTokensError(
+    'API_KEY_CANNOT_CREATE_CREDENTIALS',
+    'an API key cannot issue SCIM tokens: issue them signed in as a member',
+  );
 
 export const scimEscalation = (missing: string[]) =>
   new ScimTokensError(

@@ -1,28 +1,20 @@
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { isUniqueViolation } from '../../platform/db/pg-errors.js';
 import { uuidv7 } from '../../platform/ids.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { localPart, parseEmail } from '../auth/email-address.js';
+import { claimProvenAddress } from '../auth/address-claim.js';
 import { issueEmailToken, queueVerificationMail } from '../auth/email-tokens.js';
 import {
   createPersonalOrganization,
   personalOrganizationName,
   personalSlug,
 } from '../auth/personal-organization.js';
-import { revokeUserRefreshTokens, revokeUserSessions } from '../auth/sessions.repository.js';
-import {
-  findUserByEmail,
-  findUserById,
-  insertUser,
-  markEmailVerified,
-  type UserRow,
-} from '../auth/users.repository.js';
-import { disableTwoFactor } from '../two-factor/two-factor.repository.js';
+import { findUserByEmail, findUserById, insertUser, type UserRow } from '../auth/users.repository.js';
 import { SocialError } from './social.errors.js';
 import type { ProviderProfile } from './social.providers.js';
-import { deleteOtherIdentities, findIdentity, insertIdentity, touchIdentity } from './social.repository.js';
+import { findIdentity, insertIdentity, touchIdentity } from './social.repository.js';
 
 export type AccountOutcome = 'signed_in' | 'linked' | 'created';
 
@@ -58,27 +50,13 @@ export function createAccountResolver(deps: AccountDeps) {
         subject: profile.subject,
         email: profile.email,
       });
-      const first = locked.email_verified_at === null;
-      if (first) {
-        // Nor may an identity linked while the address was unproven (a provider that did not verify it
-        // created the account): left linked, it would sign its holder in to the owner's account.
-        await deleteOtherIdentities(trx, locked.id, linked.id);
-        // The provider proved the address: whoever signed in before (with a password set by someone who
-        // merely typed the address) may not own it, exactly as a first verification link ends them.
-        await markEmailVerified(trx, locked.id);
-        // Nor the password they chose: left set, it would keep signing them in to the account the owner now
-        // uses. The owner sets one by a password reset if they want one.
-        await trx
-          .updateTable('users')
-          .set({ credentials_changed_at: sql<Date>`now()`, password_hash: null })
-          .where('id', '=', locked.id)
-          .execute();
-        // Nor a TOTP second factor (and its recovery codes) enrolled while the address was unproven: left
-        // in place, it would lock the owner out, or let whoever enrolled it hold the account's factor.
-        await disableTwoFactor(trx, locked.id);
-        await revokeUserSessions(trx, locked.id);
-        await revokeUserRefreshTokens(trx, locked.id);
-      }
+      // The provider proved the address: a first proof claims the account for its owner (the identities
+      // linked while it was unproven, the password, the TOTP factor and every session of whoever held it
+      // go; docs/social-sign-in.md), keeping only this link.
+      const first = await claimProvenAddress(trx, locked.id, {
+        clearPassword: true,
+        keepSocialIdentityId: linked.id,
+      });
       return { userId: locked.id, first };
     });
     if (!ended) return undefined;

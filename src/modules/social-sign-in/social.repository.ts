@@ -95,11 +95,3 @@ export async function deleteIdentity(db: IdentityDb, userId: string, id: string)
     .executeTakeFirst();
   return res.numDeletedRows > 0n;
 }
-
-/**
- * Unlinks every identity of the user but `keep`: the identities linked while the address was unproven
- * (only a sign-in that created the account could link one then), when its owner first proves it.
- */
-export async function deleteOtherIdentities(db: IdentityDb, userId: string, keep: string): Promise<void> {
-  await db.deleteFrom('social_identities').where('user_id', '=', userId).where('id', '!=', keep).execute();
-}

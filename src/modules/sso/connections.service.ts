@@ -13,6 +13,7 @@ import { SsoError, connectionNotFound } from './sso.errors.js';
 import type { SsoConnectionKind, SsoRoleMapping } from './sso.contract.js';
 import type { OidcDiscoveryReport } from './oidc.protocol.js';
 import { parseSamlMetadata, type SamlMetadata } from './saml-metadata.js';
+import { assertOwner, refuseApiKey, trustFieldsOf } from './connection-authority.js';
 
 /** A connection as the API shows it: never the client secret, only whether one is set. */
 export interface SsoConnectionView {
@@ -196,6 +197,7 @@ export function createConnectionsService(deps: ConnectionsDeps) {
 
   async function insert(ctx: TenantCtx, db: TenantDb, input: ConnectionInput): Promise<SsoConnectionView> {
     const org = ctx.tenantId;
+    await assertOwner(db, ctx);
     const count = await db
       .selectFrom('sso_connections')
       .select((eb) => eb.fn.countAll<string>().as('n'))
@@ -275,6 +277,8 @@ export function createConnectionsService(deps: ConnectionsDeps) {
       input: ConnectionInput,
       opts: { idempotencyKey?: string } = {},
     ): Promise<{ connection: SsoConnectionView; replayed: boolean }> {
+      // An owner's power (connection-authority.ts): before discovery fetches anything, again in the write.
+      await withTenant(ctx.tenantId, (db) => assertOwner(db, ctx), { mode: 'read' });
       if (input.kind === 'oidc') {
         if (!input.oidc?.issuer || !input.oidc.clientId) {
           throw new SsoError(
@@ -302,9 +306,11 @@ export function createConnectionsService(deps: ConnectionsDeps) {
     },
 
     async update(ctx: TenantCtx, id: string, input: ConnectionInput): Promise<SsoConnectionView> {
+      refuseApiKey(ctx);
       const { row, deactivated } = await withTenant(ctx.tenantId, async (db) => {
         const org = ctx.tenantId;
         const cur = await load(db, ctx, id, true);
+        if (trustFieldsOf(cur, input).length > 0) await assertOwner(db, ctx);
         const defaultRole = input.defaultRole ?? cur.default_role;
         const mappings = input.roleMappings ?? cur.role_mappings;
         await checkRoles(db, org, defaultRole, mappings);

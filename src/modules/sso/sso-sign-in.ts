@@ -10,6 +10,7 @@ import { recordAudit } from '../../platform/audit/record.js';
 import { isTenantId, userActingIn } from '../../platform/tenancy/context.js';
 import type { Permission } from '../../platform/authz/permissions.js';
 import type { SessionService } from '../auth/sessions.types.js';
+import { claimProvenAddress } from '../auth/address-claim.js';
 import { normalizeEmail, parseEmail } from '../auth/email-address.js';
 import type {
   SsoConnectionForSignIn,
@@ -248,10 +249,18 @@ export function createSsoSignIn(deps: SsoSignInDeps) {
         );
       }
       let provisioned = false;
+      let claimed = false;
       let userId: string;
       const identity = await repo.findIdentity(tdb, org, conn.id, profile.subject);
       if (identity) {
         userId = identity.user_id;
+        // The link stands only while the account's address is in a domain this organization verified:
+        // its IdP speaks for those addresses, not for an account whose address moved elsewhere (or whose
+        // domain the organization gave up). A stale link is removed and the sign-in refused.
+        if (!(await repo.addressInVerifiedDomain(tdb, org, userId))) {
+          await repo.deleteIdentity(tdb, org, conn.id, profile.subject);
+          return { stale: true as const };
+        }
         await repo.touchIdentity(tdb, org, conn.id, profile.subject);
       } else {
         const existing = await tdb
@@ -262,6 +271,10 @@ export function createSsoSignIn(deps: SsoSignInDeps) {
         if (existing?.erased_at) throw new SsoError('SSO_USER_UNAVAILABLE', 'this account is not available');
         if (existing) {
           userId = existing.id;
+          // The IdP of a verified domain proved the address: a first proof claims the account for the
+          // IdP's user (claimProvenAddress: the password, TOTP factor, social identities and sessions of
+          // whoever registered the address before them go).
+          claimed = await claimProvenAddress(tdb, userId, { clearPassword: true });
         } else {
           userId = uuidv7();
           await tdb
@@ -332,15 +345,23 @@ export function createSsoSignIn(deps: SsoSignInDeps) {
       await recordAudit(tdb, ctx, {
         action: 'sso.signed_in',
         target: { type: 'sso_connection', id: conn.id },
-        metadata: { user_id: userId, provisioned },
+        metadata: { user_id: userId, provisioned, ...(claimed ? { address_claimed: true } : {}) },
       });
       await tdb
         .updateTable('users')
         .set({ last_organization_id: org, updated_at: new Date() })
         .where('id', '=', userId)
         .execute();
-      return { userId, provisioned, membershipChanged };
+      return { userId, provisioned, membershipChanged, claimed };
     });
+    if ('stale' in result) {
+      log?.info({ sso_connection_id: profile.connectionId }, 'sso sign-in refused: stale identity removed');
+      throw new SsoError(
+        'SSO_EMAIL_DOMAIN_NOT_ALLOWED',
+        "this account's address is not in a domain the organization verified",
+      );
+    }
+    if (result.claimed) sessions.userChanged(result.userId);
     if (result.membershipChanged) deps.membershipChanged(org, result.userId);
     const { token, session } = await sessions.create(result.userId, meta, {
       currentOrganizationId: org,

@@ -201,6 +201,28 @@ export async function insertIdentity(
     .execute();
 }
 
+/** Whether the user's current address is in a domain `org` verified. */
+export async function addressInVerifiedDomain(db: TenantDb, org: string, userId: string) {
+  const user = await db
+    .selectFrom('users')
+    .select('email_normalized')
+    .where('id', '=', userId)
+    .executeTakeFirst();
+  if (!user) return false;
+  const domain = user.email_normalized.slice(user.email_normalized.lastIndexOf('@') + 1);
+  return isVerifiedDomain(db, org, domain);
+}
+
+/** Removes a (connection, subject) link. */
+export async function deleteIdentity(db: TenantDb, org: string, connectionId: string, subject: string) {
+  await db
+    .deleteFrom('sso_identities')
+    .where('organization_id', '=', org)
+    .where('connection_id', '=', connectionId)
+    .where('subject', '=', subject)
+    .execute();
+}
+
 export async function touchIdentity(db: TenantDb, org: string, connectionId: string, subject: string) {
   await db
     .updateTable('sso_identities')

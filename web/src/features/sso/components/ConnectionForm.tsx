@@ -35,15 +35,19 @@ const FIELDS = [
 
 /**
  * A new OIDC or SAML connection, or an existing one edited (`connection`; its protocol is fixed). The
- * client secret is sent, never shown: left blank while editing, the stored one is kept.
+ * client secret is sent, never shown: left blank while editing, the stored one is kept. `trustLocked`
+ * (a member who is not an owner, editing): what names the IdP and how its word is checked, and enabling
+ * an inactive connection, are shown but not editable (the server answers 403 SSO_OWNER_REQUIRED).
  */
 export function ConnectionForm({
   org,
   connection = null,
+  trustLocked = false,
   onDone,
 }: {
   readonly org: string;
   readonly connection?: Connection | null;
+  readonly trustLocked?: boolean;
   readonly onDone: () => void;
 }) {
   const create = useCreateSsoConnection(org);
@@ -123,12 +127,25 @@ export function ConnectionForm({
         <Switch
           label="Active (deactivating signs out everyone it signed in)"
           checked={draft.active}
+          disabled={trustLocked && connection?.status !== 'active'}
           onChange={(e) => set({ active: e.currentTarget.checked })}
         />
         {draft.kind === 'oidc' ? (
-          <OidcFields draft={draft} set={set} errors={errors} editing={connection !== null} />
+          <OidcFields
+            draft={draft}
+            set={set}
+            errors={errors}
+            editing={connection !== null}
+            locked={trustLocked}
+          />
         ) : (
-          <SamlFields draft={draft} set={set} errors={errors} editing={connection !== null} />
+          <SamlFields
+            draft={draft}
+            set={set}
+            errors={errors}
+            editing={connection !== null}
+            locked={trustLocked}
+          />
         )}
         <RoleMappingsField
           value={draft.roleMappings}

@@ -7,14 +7,17 @@ interface FieldsProps {
   readonly errors: Readonly<Record<string, string>>;
   /** Editing an existing connection: the secret and the metadata XML may stay blank (kept). */
   readonly editing: boolean;
+  /** The trust fields are an owner's (the member is not one): shown, not editable. */
+  readonly locked?: boolean;
 }
 
 /** The OpenID Connect settings (the client secret is write-only: never shown, blank keeps it). */
-export function OidcFields({ draft, set, errors, editing }: FieldsProps) {
+export function OidcFields({ draft, set, errors, editing, locked = false }: FieldsProps) {
   return (
     <>
       <TextInput
         label="Issuer"
+        disabled={locked}
         required
         value={draft.issuer}
         onChange={(e) => set({ issuer: e.currentTarget.value })}
@@ -22,6 +25,7 @@ export function OidcFields({ draft, set, errors, editing }: FieldsProps) {
       />
       <TextInput
         label="Client ID"
+        disabled={locked}
         required
         value={draft.clientId}
         onChange={(e) => set({ clientId: e.currentTarget.value })}
@@ -29,6 +33,7 @@ export function OidcFields({ draft, set, errors, editing }: FieldsProps) {
       />
       <TextInput
         label={editing ? 'New client secret' : 'Client secret'}
+        disabled={locked}
         description={editing ? 'Never shown. Leave blank to keep the current secret.' : undefined}
         type="password"
         autoComplete="off"
@@ -53,6 +58,7 @@ export function OidcFields({ draft, set, errors, editing }: FieldsProps) {
       />
       <Checkbox
         label="Trust the email even without email_verified"
+        disabled={locked}
         checked={draft.trustEmail}
         onChange={(e) => set({ trustEmail: e.currentTarget.checked })}
       />
@@ -61,11 +67,12 @@ export function OidcFields({ draft, set, errors, editing }: FieldsProps) {
 }
 
 /** The SAML 2.0 settings: the IdP metadata (a URL, or the XML pasted) and the assertion options. */
-export function SamlFields({ draft, set, errors, editing }: FieldsProps) {
+export function SamlFields({ draft, set, errors, editing, locked = false }: FieldsProps) {
   return (
     <>
       <TextInput
         label="IdP metadata URL"
+        disabled={locked}
         description={editing ? 'Changing it fetches the metadata again.' : undefined}
         maxLength={2000}
         value={draft.metadataUrl}
@@ -74,6 +81,7 @@ export function SamlFields({ draft, set, errors, editing }: FieldsProps) {
       />
       <Textarea
         label="or IdP metadata XML"
+        disabled={locked}
         description={editing ? 'Leave blank to keep the current metadata.' : undefined}
         autosize
         minRows={3}
@@ -91,6 +99,7 @@ export function SamlFields({ draft, set, errors, editing }: FieldsProps) {
       />
       <TextInput
         label="Email attribute (optional)"
+        disabled={locked}
         description="The attribute holding the address, for IdPs whose NameID is not the address. Blank: the NameID."
         maxLength={256}
         value={draft.emailAttribute}
@@ -99,16 +108,19 @@ export function SamlFields({ draft, set, errors, editing }: FieldsProps) {
       />
       <Checkbox
         label="Require signed assertions"
+        disabled={locked}
         checked={draft.wantAssertionsSigned}
         onChange={(e) => set({ wantAssertionsSigned: e.currentTarget.checked })}
       />
       <Checkbox
         label="Require a signed response"
+        disabled={locked}
         checked={draft.wantResponseSigned}
         onChange={(e) => set({ wantResponseSigned: e.currentTarget.checked })}
       />
       <Checkbox
         label="Allow IdP-initiated sign-in"
+        disabled={locked}
         checked={draft.allowIdpInitiated}
         onChange={(e) => set({ allowIdpInitiated: e.currentTarget.checked })}
       />

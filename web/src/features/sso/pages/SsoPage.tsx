@@ -29,7 +29,7 @@ export default function SsoPage() {
       </Title>
       {can('sso:manage') ? (
         <>
-          <Connections org={org.slug} />
+          <Connections org={org.slug} owner={org.role === 'owner'} />
           <DomainsSection org={org.slug} />
           <RequireSso org={org.slug} />
         </>
@@ -42,7 +42,11 @@ export default function SsoPage() {
   );
 }
 
-function Connections({ org }: { readonly org: string }) {
+/**
+ * A connection's IdP signs in the accounts of the verified domains, owners included: creating one and
+ * changing what it trusts (and enabling one) is an owner's power, so the console offers it to owners only.
+ */
+function Connections({ org, owner }: { readonly org: string; readonly owner: boolean }) {
   const connections = useSsoConnections(org);
   const update = useUpdateSsoConnection(org);
   const test = useTestSsoConnection(org);
@@ -53,8 +57,19 @@ function Connections({ org }: { readonly org: string }) {
   const [deleting, setDeleting] = useState<Connection | null>(null);
   return (
     <HeadedSection id="sso-connections" title="Connections">
+      {owner ? null : (
+        <Alert color="gray" title="Only an owner sets up a connection" role="note">
+          <Text size="sm">
+            An identity provider signs in the accounts of your verified domains, owners included: only an
+            owner creates a connection, changes its identity provider, client, secret, metadata or signature
+            settings, or activates it. You can test, rename, change roles, deactivate and delete.
+          </Text>
+        </Alert>
+      )}
       <Group justify="flex-end">
-        <Button onClick={() => setCreating(true)}>New connection</Button>
+        <Button onClick={() => setCreating(true)} disabled={!owner}>
+          New connection
+        </Button>
       </Group>
       {update.error ? (
         <Text size="sm" c="red" role="alert">
@@ -131,6 +146,7 @@ function Connections({ org }: { readonly org: string }) {
             <Button
               size="xs"
               variant="subtle"
+              disabled={!owner && c.status !== 'active'}
               onClick={() =>
                 update.mutate({
                   id: c.id,
@@ -151,7 +167,13 @@ function Connections({ org }: { readonly org: string }) {
       </Modal>
       <Modal opened={editing !== null} onClose={() => setEditing(null)} title="Edit SSO connection" size="lg">
         {editing ? (
-          <ConnectionForm key={editing.id} org={org} connection={editing} onDone={() => setEditing(null)} />
+          <ConnectionForm
+            key={editing.id}
+            org={org}
+            connection={editing}
+            trustLocked={!owner}
+            onDone={() => setEditing(null)}
+          />
         ) : null}
       </Modal>
       <ConfirmDialog
