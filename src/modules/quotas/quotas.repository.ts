@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { formatScaled } from '../usage/record-usage.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import { periodBounds, toUnits, type QuotaAggregation, type QuotaDef } from './quota-model.js';
@@ -12,16 +12,54 @@ export interface QuotaUsageRow extends QuotaDef {
   /** The usage of the period holding `at`, in exact units of 10^-12 (`quota-model.ts`): the sum of the
    *  day buckets of `usage_aggregates` (`count`, `sum`), their greatest value (`max`), the value of the
    *  bucket with the latest event (`latest`), or the number of distinct values (`unique_count`, in whole
-   *  values times 10^12: the day's bucket, or the month's events, which no day bucket can add up to). */
+   *  values times 10^12: the day's bucket, or the month's `usage_unique_values` and the events not
+   *  aggregated yet, since no day bucket can add up to it). */
   readonly usage: bigint;
   readonly periodStart: number;
   readonly periodEnd: number;
 }
 
 /**
- * The quotas of the organization's plan, each with the usage of its current period: one statement.
+ * A month's distinct values of a `unique_count` meter (SQL, a number): the month's rows of
+ * `usage_unique_values` (kept by the aggregator: one index range, as long as the month's distinct values),
+ * plus the values of the events the aggregator has not reached yet that are not among them. Exact in one
+ * statement (one snapshot): an event below the watermark (`usage_aggregator_state.horizon`) has its value
+ * in the table, every other is read raw. Those are events accepted since the watermark last moved, so
+ * none is older than that moment minus the lateness window and a day (the aggregator's own bound,
+ * aggregator.ts): given `latenessMs`, only the partitions from there on are read; without it, the month's.
  */
-export async function quotaUsage(db: TenantDb, orgId: string, at: number): Promise<QuotaUsageRow[]> {
+function monthDistinct(
+  orgId: string,
+  meter: RawBuilder<unknown>,
+  month: { start: number; end: number },
+  latenessMs: number | undefined,
+): RawBuilder<unknown> {
+  const monthDate = new Date(month.start).toISOString().slice(0, 10);
+  const lateness = latenessMs === undefined ? null : Math.ceil(latenessMs);
+  return sql`((select count(*) from usage_unique_values u
+        where u.organization_id = ${orgId} and u.meter = ${meter} and u.month = ${monthDate}::date)
+      + (select count(distinct r.d) from (select sha256(convert_to(e.dimension, 'UTF8')) as d from usage_events e
+            where e.organization_id = ${orgId} and e.meter = ${meter} and e.dimension is not null
+              and e.occurred_at >= greatest(${new Date(month.start)}::timestamptz,
+                (select least(now(), s.updated_at) from usage_aggregator_state s)
+                  - ${lateness}::bigint * interval '1 millisecond' - interval '1 day')
+              and e.occurred_at < ${new Date(month.end)}::timestamptz
+              and e.xid >= (select s.horizon::text::bigint from usage_aggregator_state s)) r
+          where not exists (select 1 from usage_unique_values u where u.organization_id = ${orgId}
+            and u.meter = ${meter} and u.month = ${monthDate}::date and u.value_digest = r.d)))`;
+}
+
+/**
+ * The quotas of the organization's plan, each with the usage of its current period: one statement.
+ * `latenessMs` (the ingestion lateness window) bounds what a monthly `unique_count` reads raw
+ * (`monthDistinct`); without it, exact all the same.
+ */
+export async function quotaUsage(
+  db: TenantDb,
+  orgId: string,
+  at: number,
+  latenessMs?: number,
+): Promise<QuotaUsageRow[]> {
   const day = periodBounds('day', at);
   const month = periodBounds('month', at);
   const res = await sql<{
@@ -51,10 +89,7 @@ export async function quotaUsage(db: TenantDb, orgId: string, at: number): Promi
           (select a.value::text from usage_aggregates a
             where a.organization_id = ${orgId} and a.meter = q.meter and a.granularity = 'day'
               and a.bucket_start = b.s)
-        else
-          (select count(distinct e.dimension)::text from usage_events e
-            where e.organization_id = ${orgId} and e.meter = q.meter
-              and e.occurred_at >= b.s and e.occurred_at < b.e)
+        else ${monthDistinct(orgId, sql`q.meter`, month, latenessMs)}::text
       end as usage
     from organizations o
       join plans p on p.key = o.plan
@@ -81,9 +116,10 @@ export async function quotaUsage(db: TenantDb, orgId: string, at: number): Promi
 
 /**
  * Over a `unique_count` hard quota: which of `values` are already among the period's values of the meter
- * (stored events of this organization), and how many distinct values the period holds. One statement for
- * a whole batch's values: one scan of the period's events through the (organization_id, meter,
- * occurred_at) index.
+ * (this organization's), and how many distinct values the period holds. One statement for a whole batch's
+ * values. A month (`monthDistinct`): probes of `usage_unique_values` by primary key and the events not
+ * aggregated yet, its cost bounded by the month's distinct values, not its events. A day: one scan of
+ * the day's events through the (organization_id, meter, occurred_at) index.
  */
 export async function uniqueLookup(
   db: TenantDb,
@@ -92,7 +128,34 @@ export async function uniqueLookup(
   values: readonly string[],
   start: number,
   end: number,
+  latenessMs?: number,
 ): Promise<{ present: string[]; distinct: number }> {
+  const month = periodBounds('month', start);
+  if (month.start === start && month.end === end) {
+    const monthDate = new Date(month.start).toISOString().slice(0, 10);
+    const lateness = latenessMs === undefined ? null : Math.ceil(latenessMs);
+    const res = await sql<{ present: string[] | null; n: string }>`
+      with r as materialized (
+        select distinct sha256(convert_to(e.dimension, 'UTF8')) as d from usage_events e
+         where e.organization_id = ${orgId} and e.meter = ${meter} and e.dimension is not null
+           and e.occurred_at >= greatest(${new Date(start)}::timestamptz,
+             (select least(now(), s.updated_at) from usage_aggregator_state s)
+               - ${lateness}::bigint * interval '1 millisecond' - interval '1 day')
+           and e.occurred_at < ${new Date(end)}::timestamptz
+           and e.xid >= (select s.horizon::text::bigint from usage_aggregator_state s))
+      select array(select x from unnest(${[...values]}::text[]) x
+          where exists (select 1 from usage_unique_values u where u.organization_id = ${orgId}
+                  and u.meter = ${meter} and u.month = ${monthDate}::date
+                  and u.value_digest = sha256(convert_to(x, 'UTF8')))
+             or exists (select 1 from r where r.d = sha256(convert_to(x, 'UTF8')))) as present,
+        ((select count(*) from usage_unique_values u
+           where u.organization_id = ${orgId} and u.meter = ${meter} and u.month = ${monthDate}::date)
+         + (select count(*) from r where not exists (select 1 from usage_unique_values u
+             where u.organization_id = ${orgId} and u.meter = ${meter} and u.month = ${monthDate}::date
+               and u.value_digest = r.d)))::text as n`.execute(db);
+    const r = res.rows[0];
+    return { present: r?.present ?? [], distinct: Number(r?.n ?? 0) };
+  }
   // One scan of the period's events (the index bounds it; each row's dimension is read from the table).
   const res = await sql<{ present: string[] | null; n: string }>`
     select array_agg(distinct e.dimension) filter (where e.dimension = any(${[...values]}::text[])) as present,
