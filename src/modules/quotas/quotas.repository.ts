@@ -1,4 +1,4 @@
-import { sql, type RawBuilder } from 'kysely';
+import { sql } from 'kysely';
 import { formatScaled } from '../usage/record-usage.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import { periodBounds, toUnits, type QuotaAggregation, type QuotaDef } from './quota-model.js';
@@ -20,39 +20,10 @@ export interface QuotaUsageRow extends QuotaDef {
 }
 
 /**
- * A month's distinct values of a `unique_count` meter (SQL, a number): the month's rows of
- * `usage_unique_values` (kept by the aggregator: one index range, as long as the month's distinct values),
- * plus the values of the events the aggregator has not reached yet that are not among them. Exact in one
- * statement (one snapshot): an event below the watermark (`usage_aggregator_state.horizon`) has its value
- * in the table, every other is read raw. Those are events accepted since the watermark last moved, so
- * none is older than that moment minus the lateness window and a day (the aggregator's own bound,
- * aggregator.ts): given `latenessMs`, only the partitions from there on are read; without it, the month's.
- */
-function monthDistinct(
-  orgId: string,
-  meter: RawBuilder<unknown>,
-  month: { start: number; end: number },
-  latenessMs: number | undefined,
-): RawBuilder<unknown> {
-  const monthDate = new Date(month.start).toISOString().slice(0, 10);
-  const lateness = latenessMs === undefined ? null : Math.ceil(latenessMs);
-  return sql`((select count(*) from usage_unique_values u
-        where u.organization_id = ${orgId} and u.meter = ${meter} and u.month = ${monthDate}::date)
-      + (select count(distinct r.d) from (select sha256(convert_to(e.dimension, 'UTF8')) as d from usage_events e
-            where e.organization_id = ${orgId} and e.meter = ${meter} and e.dimension is not null
-              and e.occurred_at >= greatest(${new Date(month.start)}::timestamptz,
-                (select least(now(), s.updated_at) from usage_aggregator_state s)
-                  - ${lateness}::bigint * interval '1 millisecond' - interval '1 day')
-              and e.occurred_at < ${new Date(month.end)}::timestamptz
-              and e.xid >= (select s.horizon::text::bigint from usage_aggregator_state s)) r
-          where not exists (select 1 from usage_unique_values u where u.organization_id = ${orgId}
-            and u.meter = ${meter} and u.month = ${monthDate}::date and u.value_digest = r.d)))`;
-}
-
-/**
- * The quotas of the organization's plan, each with the usage of its current period: one statement.
- * `latenessMs` (the ingestion lateness window) bounds what a monthly `unique_count` reads raw
- * (`monthDistinct`); without it, exact all the same.
+ * The quotas of the organization's plan, each with the usage of its current period: one statement, and
+ * one more per monthly `unique_count` quota (`uniqueLookup`'s count, with the meter as a value: a plan
+ * made for that meter, which a subquery per quota row of the first statement would not get). `latenessMs`
+ * (the ingestion lateness window) bounds what that count reads raw; without it, exact all the same.
  */
 export async function quotaUsage(
   db: TenantDb,
@@ -89,7 +60,7 @@ export async function quotaUsage(
           (select a.value::text from usage_aggregates a
             where a.organization_id = ${orgId} and a.meter = q.meter and a.granularity = 'day'
               and a.bucket_start = b.s)
-        else ${monthDistinct(orgId, sql`q.meter`, month, latenessMs)}::text
+        else null
       end as usage
     from organizations o
       join plans p on p.key = o.plan
@@ -99,9 +70,14 @@ export async function quotaUsage(
           case q.period when 'day' then ${new Date(day.start)}::timestamptz else ${new Date(month.start)}::timestamptz end as s,
           case q.period when 'day' then ${new Date(day.end)}::timestamptz else ${new Date(month.end)}::timestamptz end as e) b
     where o.id = ${orgId}`.execute(db);
-  return res.rows.map((r) => {
+  const rows: QuotaUsageRow[] = [];
+  for (const r of res.rows) {
     const b = r.period === 'day' ? day : month;
-    return {
+    if (r.aggregation === 'unique_count' && r.period === 'month') {
+      const { distinct } = await uniqueLookup(db, orgId, r.meter, [], month.start, month.end, latenessMs);
+      r.usage = String(distinct);
+    }
+    rows.push({
       meter: r.meter,
       period: r.period,
       limit: Number(r.qlimit),
@@ -110,16 +86,23 @@ export async function quotaUsage(
       usage: r.usage === null ? 0n : toUnits(r.usage),
       periodStart: b.start,
       periodEnd: b.end,
-    };
-  });
+    });
+  }
+  return rows;
 }
 
 /**
  * Over a `unique_count` hard quota: which of `values` are already among the period's values of the meter
  * (this organization's), and how many distinct values the period holds. One statement for a whole batch's
- * values. A month (`monthDistinct`): probes of `usage_unique_values` by primary key and the events not
- * aggregated yet, its cost bounded by the month's distinct values, not its events. A day: one scan of
- * the day's events through the (organization_id, meter, occurred_at) index.
+ * values. A month: probes of `usage_unique_values` (the distinct values the aggregator keeps per month,
+ * migration 0063) by primary key and their count (one index range, as long as the month's distinct
+ * values), plus the values of the events not aggregated yet: those at or above the watermark
+ * (`usage_aggregator_state.horizon`), read in the same statement, so in one snapshot: exact whatever the
+ * aggregator does. Those events were accepted since the watermark last moved, so none is older than that
+ * moment minus the lateness window and a day (the aggregator's own bound): given `latenessMs`, only the
+ * partitions from there on are read, through the BRIN index on `xid` and the (organization_id, meter,
+ * occurred_at) index together; without it, the month's partitions. A day: one scan of the day's events
+ * through the (organization_id, meter, occurred_at) index.
  */
 export async function uniqueLookup(
   db: TenantDb,
