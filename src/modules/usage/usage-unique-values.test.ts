@@ -11,6 +11,8 @@ import { allMeters, toDef } from './meters.repository.js';
 import { createPlatformDb } from '../../platform/db/platform-db.js';
 import { createUsageEventsService, type UsageEventInput } from './usage-events.service.js';
 import { createUsageAggregator, maintainUsagePartitions } from './aggregator.js';
+import { placeInSchema } from '../../../test/support/placements.js';
+import { tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
 
 const DAY = 86_400_000;
 const suffix = randomBytes(4).toString('hex');
@@ -174,6 +176,42 @@ describe('usage_unique_values on the real database', () => {
     } finally {
       await app.end();
     }
+  });
+
+  it('a schema-placed organization: its values land in its schema (filled on the first run that sees the table), none in public', async () => {
+    const placed = await createTestOrg(tenancy, 'uv-placed');
+    const pooled = await createTestOrg(tenancy, 'uv-pooled');
+    // Events stored (and maybe aggregated) before the move: the move copies the rows it has.
+    await ingest(placed, [{ id: 'p0', meter: UNIQ, timestamp: at(1000), properties: { user: 'before' } }]);
+    await drain();
+    await placeInSchema(db.adminUrl, db.migrationUrl, db.roles, placed);
+    tenancy.router.invalidate(placed);
+    const schema = tenantSchemaName(placed);
+    await ingest(placed, [
+      { id: 'p1', meter: UNIQ, timestamp: at(1000), properties: { user: 'x' } },
+      { id: 'p2', meter: UNIQ, timestamp: at(2 * DAY), properties: { user: 'y' } },
+      { id: 'p3', meter: UNIQ, timestamp: at(1000), properties: { user: 'x' } },
+    ]);
+    await ingest(pooled, [{ id: 'q1', meter: UNIQ, timestamp: at(1000), properties: { user: 'x' } }]);
+    await drain();
+    const rows = async (nsp: string, org: string) =>
+      (
+        await admin.query<{ n: number }>(
+          `select count(*)::int as n from "${nsp}".usage_unique_values where organization_id = $1`,
+          [org],
+        )
+      ).rows[0]!.n;
+    const expected = (
+      await admin.query<{ n: number }>(
+        `select count(distinct (date_trunc('month', occurred_at at time zone 'UTC'), dimension))::int as n
+           from "${schema}".usage_events where organization_id = $1`,
+        [placed],
+      )
+    ).rows[0]!.n;
+    expect(expected).toBeGreaterThanOrEqual(3);
+    expect(await rows(schema, placed)).toBe(expected);
+    expect(await rows('public', placed)).toBe(0);
+    expect(await rows('public', pooled)).toBe(1);
   });
 
   it('retention drops the months that ended before it began, and keeps the others', async () => {
