@@ -19,7 +19,7 @@ export interface Counter {
 
 /** Values a `unique_count` counter remembers (per organization, meter and period). */
 const MAX_RECENT = 10_000;
-/** Values all `unique_count` counters of an instance remember together (memory: about 100 bytes each). */
+/** Values all `unique_count` counters of an instance remember together (memory grows with it, not with organizations). */
 export const MAX_RECENT_TOTAL = 200_000;
 
 /** How many recent values the counters of an instance hold, against their total cap. */
