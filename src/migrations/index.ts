@@ -53,6 +53,7 @@ import * as m0059 from './0059-passkeys.js';
 import * as m0060 from './0060-platform-placements.js';
 import * as m0061 from './0061-placed-tables-definer-grants.js';
 import * as m0062 from './0062-sso-gaps.js';
+import * as m0063 from './0063-usage-unique-values.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -113,4 +114,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0060-platform-placements', m0060],
   ['0061-placed-tables-definer-grants', m0061],
   ['0062-sso-gaps', m0062],
+  ['0063-usage-unique-values', m0063],
 ];

@@ -74,13 +74,17 @@ export function createCaches(deps: ServiceDeps) {
     now: opts.quotas?.now,
     log: opts.log,
   });
+  // The lateness window bounds what a monthly unique_count quota reads raw (the events not aggregated yet).
+  const lateness = usageSettings(opts.usage).latenessMs;
   const quotaCounters = createQuotaCounters({
-    load: (orgId, at) => withTenant(orgId, (db) => quotaUsage(db, orgId, at), { mode: 'read' }),
+    load: (orgId, at) => withTenant(orgId, (db) => quotaUsage(db, orgId, at, lateness), { mode: 'read' }),
     // One query per organization, meter and period for a batch's values (at a unique_count limit).
     lookupUnique: (orgId, meter, values, start, end) =>
-      withTenant(orgId, (db) => uniqueLookup(db, orgId, meter, values, start, end), { mode: 'read' }),
+      withTenant(orgId, (db) => uniqueLookup(db, orgId, meter, values, start, end, lateness), {
+        mode: 'read',
+      }),
     refreshMs: opts.quotas?.refreshMs,
-    latenessMs: usageSettings(opts.usage).latenessMs,
+    latenessMs: lateness,
     // Something refused for a hard quota: the limit-reached notice, even if usage stops short of it.
     onRefused: (orgId, q) => quotaNotices.refused(orgId, q),
     now: opts.quotas?.now,

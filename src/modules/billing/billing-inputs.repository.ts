@@ -93,8 +93,9 @@ export interface MeterUsageRow {
 /**
  * The usage of `meters` in [from, to) from the DAY aggregates (UTC days; every aggregated event is in its
  * day bucket, the current day's included): count and sum add up, max takes the largest, latest the value
- * of the latest event. A unique_count cannot be combined from days: its value is the sum of the days'
- * (the caller refuses to bill it).
+ * of the latest event. A unique_count cannot be combined from days: its value is the number of distinct
+ * values over the period's calendar months (UTC) in `usage_unique_values` (migration 0063), which the
+ * aggregator keeps with the buckets; `from` and `to` must then be first days of months (the caller checks).
  */
 export async function periodUsage(
   db: TenantDb,
@@ -104,14 +105,21 @@ export async function periodUsage(
   to: Date,
 ): Promise<MeterUsageRow[]> {
   if (meters.length === 0) return [];
+  const [fromDay, toDay] = [from.toISOString().slice(0, 10), to.toISOString().slice(0, 10)];
   const res = await sql<MeterUsageRow>`select meter, aggregation,
       (case when aggregation = 'max' then max(value)
             when aggregation = 'latest'
               then (array_agg(value order by latest_at desc nulls last, latest_id desc nulls last))[1]
             else sum(value) end)::text as value
     from usage_aggregates
-    where organization_id = ${orgId}::uuid and granularity = 'day'
+    where organization_id = ${orgId}::uuid and granularity = 'day' and aggregation <> 'unique_count'
       and meter = any(${meters}::text[]) and bucket_start >= ${from} and bucket_start < ${to}
     group by meter, aggregation`.execute(db);
-  return res.rows;
+  const unique = await sql<MeterUsageRow>`select meter, 'unique_count' as aggregation,
+      count(distinct value_digest)::text as value
+    from usage_unique_values
+    where organization_id = ${orgId}::uuid and meter = any(${meters}::text[])
+      and month >= ${fromDay}::date and month < ${toDay}::date
+    group by meter`.execute(db);
+  return [...res.rows, ...unique.rows];
 }

@@ -9,6 +9,7 @@ import { BillingError } from './billing.errors.js';
 import * as repo from './billing-inputs.repository.js';
 
 const dayStart = (day: string) => new Date(`${day}T00:00:00Z`);
+const monthStart = (day: string) => day.endsWith('-01');
 
 /** Whole, non-negative, safe units from an exact decimal; undefined otherwise. */
 function wholeUnits(value: string): number | undefined {
@@ -96,10 +97,11 @@ export function createBillingInputs(deps: { withTenant: WithTenant }): BillingIn
         ];
         const usage: Record<string, number> = {};
         for (const row of await repo.periodUsage(db, orgId, meters, start, end)) {
-          if (row.aggregation === 'unique_count') {
+          // Distinct values are kept per calendar month (UTC): a period of whole months is billable.
+          if (row.aggregation === 'unique_count' && !(monthStart(period.start) && monthStart(period.end))) {
             throw new BillingError(
               'USAGE_NOT_BILLABLE',
-              `meter "${row.meter}" counts unique values per bucket: its period total is not known`,
+              `meter "${row.meter}" counts distinct values per calendar month: a period from ${period.start} to ${period.end} is not made of whole months`,
             );
           }
           const units = wholeUnits(row.value);

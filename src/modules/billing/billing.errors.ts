@@ -15,7 +15,7 @@ const STATUS: Record<BillingErrorCode, number> = {
   // nothing was written; the closing job retries.
   INVOICE_NUMBERING_BUSY: 503,
   // A priced meter's usage is not a whole number of units (or cannot be combined over the period, as a
-  // unique_count): the plan's price, or the meter, has to change; nothing is guessed.
+  // unique_count over a period not made of whole months): the price, or the meter, has to change.
   USAGE_NOT_BILLABLE: 422,
 };
 

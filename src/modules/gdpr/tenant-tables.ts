@@ -72,6 +72,8 @@ export const EXPORTED_SECRET_LIKE_COLUMNS: Readonly<Record<string, string>> = {
     'SHA-256 of a sealed value its key could not open (identifies the stored text, reveals nothing)',
   'public.webhook_endpoints.previous_secret_expires_at': 'when the replaced secret stops signing (a time)',
   'public.usage_event_keys.digest': "digest of a usage event's idempotency key (deduplication)",
+  'public.usage_unique_values.value_digest':
+    "SHA-256 of a distinct value of a unique_count meter (the events' property values are exported as stored)",
 };
 
 /** `row` with the table's redacted columns replaced (a copy; null values stay null). */

@@ -12,16 +12,25 @@ export interface QuotaUsageRow extends QuotaDef {
   /** The usage of the period holding `at`, in exact units of 10^-12 (`quota-model.ts`): the sum of the
    *  day buckets of `usage_aggregates` (`count`, `sum`), their greatest value (`max`), the value of the
    *  bucket with the latest event (`latest`), or the number of distinct values (`unique_count`, in whole
-   *  values times 10^12: the day's bucket, or the month's events, which no day bucket can add up to). */
+   *  values times 10^12: the day's bucket, or the month's `usage_unique_values` and the events not
+   *  aggregated yet, since no day bucket can add up to it). */
   readonly usage: bigint;
   readonly periodStart: number;
   readonly periodEnd: number;
 }
 
 /**
- * The quotas of the organization's plan, each with the usage of its current period: one statement.
+ * The quotas of the organization's plan, each with the usage of its current period: one statement, and
+ * one more per monthly `unique_count` quota (`uniqueLookup`'s count, with the meter as a value: a plan
+ * made for that meter, which a subquery per quota row of the first statement would not get). `latenessMs`
+ * (the ingestion lateness window) bounds what that count reads raw; without it, exact all the same.
  */
-export async function quotaUsage(db: TenantDb, orgId: string, at: number): Promise<QuotaUsageRow[]> {
+export async function quotaUsage(
+  db: TenantDb,
+  orgId: string,
+  at: number,
+  latenessMs?: number,
+): Promise<QuotaUsageRow[]> {
   const day = periodBounds('day', at);
   const month = periodBounds('month', at);
   const res = await sql<{
@@ -51,10 +60,7 @@ export async function quotaUsage(db: TenantDb, orgId: string, at: number): Promi
           (select a.value::text from usage_aggregates a
             where a.organization_id = ${orgId} and a.meter = q.meter and a.granularity = 'day'
               and a.bucket_start = b.s)
-        else
-          (select count(distinct e.dimension)::text from usage_events e
-            where e.organization_id = ${orgId} and e.meter = q.meter
-              and e.occurred_at >= b.s and e.occurred_at < b.e)
+        else null
       end as usage
     from organizations o
       join plans p on p.key = o.plan
@@ -64,9 +70,14 @@ export async function quotaUsage(db: TenantDb, orgId: string, at: number): Promi
           case q.period when 'day' then ${new Date(day.start)}::timestamptz else ${new Date(month.start)}::timestamptz end as s,
           case q.period when 'day' then ${new Date(day.end)}::timestamptz else ${new Date(month.end)}::timestamptz end as e) b
     where o.id = ${orgId}`.execute(db);
-  return res.rows.map((r) => {
+  const rows: QuotaUsageRow[] = [];
+  for (const r of res.rows) {
     const b = r.period === 'day' ? day : month;
-    return {
+    if (r.aggregation === 'unique_count' && r.period === 'month') {
+      const { distinct } = await uniqueLookup(db, orgId, r.meter, [], month.start, month.end, latenessMs);
+      r.usage = String(distinct);
+    }
+    rows.push({
       meter: r.meter,
       period: r.period,
       limit: Number(r.qlimit),
@@ -75,15 +86,23 @@ export async function quotaUsage(db: TenantDb, orgId: string, at: number): Promi
       usage: r.usage === null ? 0n : toUnits(r.usage),
       periodStart: b.start,
       periodEnd: b.end,
-    };
-  });
+    });
+  }
+  return rows;
 }
 
 /**
  * Over a `unique_count` hard quota: which of `values` are already among the period's values of the meter
- * (stored events of this organization), and how many distinct values the period holds. One statement for
- * a whole batch's values: one scan of the period's events through the (organization_id, meter,
- * occurred_at) index.
+ * (this organization's), and how many distinct values the period holds. One statement for a whole batch's
+ * values. A month: probes of `usage_unique_values` (the distinct values the aggregator keeps per month,
+ * migration 0063) by primary key and their count (one index range, as long as the month's distinct
+ * values), plus the values of the events not aggregated yet: those at or above the watermark
+ * (`usage_aggregator_state.horizon`), read in the same statement, so in one snapshot: exact whatever the
+ * aggregator does. Those events were accepted since the watermark last moved, so none is older than that
+ * moment minus the lateness window and a day (the aggregator's own bound): given `latenessMs`, only the
+ * partitions from there on are read, through the BRIN index on `xid` and the (organization_id, meter,
+ * occurred_at) index together; without it, the month's partitions. A day: one scan of the day's events
+ * through the (organization_id, meter, occurred_at) index.
  */
 export async function uniqueLookup(
   db: TenantDb,
@@ -92,7 +111,34 @@ export async function uniqueLookup(
   values: readonly string[],
   start: number,
   end: number,
+  latenessMs?: number,
 ): Promise<{ present: string[]; distinct: number }> {
+  const month = periodBounds('month', start);
+  if (month.start === start && month.end === end) {
+    const monthDate = new Date(month.start).toISOString().slice(0, 10);
+    const lateness = latenessMs === undefined ? null : Math.ceil(latenessMs);
+    const res = await sql<{ present: string[] | null; n: string }>`
+      with r as materialized (
+        select distinct sha256(convert_to(e.dimension, 'UTF8')) as d from usage_events e
+         where e.organization_id = ${orgId} and e.meter = ${meter} and e.dimension is not null
+           and e.occurred_at >= greatest(${new Date(start)}::timestamptz,
+             (select least(now(), s.updated_at) from usage_aggregator_state s)
+               - ${lateness}::bigint * interval '1 millisecond' - interval '1 day')
+           and e.occurred_at < ${new Date(end)}::timestamptz
+           and e.xid >= (select s.horizon::text::bigint from usage_aggregator_state s))
+      select array(select x from unnest(${[...values]}::text[]) x
+          where exists (select 1 from usage_unique_values u where u.organization_id = ${orgId}
+                  and u.meter = ${meter} and u.month = ${monthDate}::date
+                  and u.value_digest = sha256(convert_to(x, 'UTF8')))
+             or exists (select 1 from r where r.d = sha256(convert_to(x, 'UTF8')))) as present,
+        ((select count(*) from usage_unique_values u
+           where u.organization_id = ${orgId} and u.meter = ${meter} and u.month = ${monthDate}::date)
+         + (select count(*) from r where not exists (select 1 from usage_unique_values u
+             where u.organization_id = ${orgId} and u.meter = ${meter} and u.month = ${monthDate}::date
+               and u.value_digest = r.d)))::text as n`.execute(db);
+    const r = res.rows[0];
+    return { present: r?.present ?? [], distinct: Number(r?.n ?? 0) };
+  }
   // One scan of the period's events (the index bounds it; each row's dimension is read from the table).
   const res = await sql<{ present: string[] | null; n: string }>`
     select array_agg(distinct e.dimension) filter (where e.dimension = any(${[...values]}::text[])) as present,

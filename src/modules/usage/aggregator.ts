@@ -8,7 +8,9 @@ import type { Logger } from 'pino';
  *    so this one does nothing) and answers [horizon, xmin of the current snapshot): every transaction id
  *    below xmin has ended, so no event can still appear below it. Ingestion order is not commit order;
  *    transaction ids below the snapshot's xmin are all settled, which a sequence would not be.
- * 2. `app_usage_aggregate_apply` merges the events of that range into their minute/hour/day buckets.
+ * 2. `app_usage_aggregate_apply` merges the events of that range into their minute/hour/day buckets, and
+ *    the distinct values of its `unique_count` events into their UTC months (`usage_unique_values`,
+ *    migration 0063).
  * 3. `app_usage_aggregate_commit` moves the watermark to the end of the range.
  * A crash anywhere rolls back all three: no event is lost or counted twice.
  */
@@ -139,14 +141,15 @@ export interface PartitionSettings {
 /**
  * Creates the daily partitions of [today - lateness - 1 day, today + ahead], drops those past retention
  * (DDL: `worker_api.app_usage_partitions`, owned by the owner role, executable by the worker role only),
- * and purges idempotency keys of events older than the lateness window plus a day (no event that old is
- * accepted again, so its key can go).
+ * purges idempotency keys of events older than the lateness window plus a day (no event that old is
+ * accepted again, so its key can go), and drops the distinct values of the months that ended before
+ * retention began (`worker_api.app_usage_unique_purge`: no raw event of those months is left either).
  */
 export async function maintainUsagePartitions(
   pool: pg.Pool,
   s: PartitionSettings,
   log?: Logger,
-): Promise<{ created: number; dropped: number; keysPurged: number }> {
+): Promise<{ created: number; dropped: number; keysPurged: number; uniquePurged: number }> {
   const back = Math.ceil(s.latenessMs / 86_400_000) + 1;
   const res = await pool.query<{ created: number; dropped: number }>(
     'select * from worker_api.app_usage_partitions($1, $2, $3)',
@@ -162,7 +165,26 @@ export async function maintainUsagePartitions(
     keysPurged += n;
     if (n < 10000) break;
   }
-  const out = { created: res.rows[0]?.created ?? 0, dropped: res.rows[0]?.dropped ?? 0, keysPurged };
+  const oldest = new Date(Date.now() - s.retentionDays * 86_400_000);
+  const keptFrom = new Date(Date.UTC(oldest.getUTCFullYear(), oldest.getUTCMonth(), 1))
+    .toISOString()
+    .slice(0, 10);
+  let uniquePurged = 0;
+  for (;;) {
+    const purged = await pool.query<{ n: number }>(
+      'select worker_api.app_usage_unique_purge($1::date, 10000) as n',
+      [keptFrom],
+    );
+    const n = purged.rows[0]?.n ?? 0;
+    uniquePurged += n;
+    if (n < 10000) break;
+  }
+  const out = {
+    created: res.rows[0]?.created ?? 0,
+    dropped: res.rows[0]?.dropped ?? 0,
+    keysPurged,
+    uniquePurged,
+  };
   log?.info({ component: 'usage', ...out }, 'usage partitions maintained');
   return out;
 }

@@ -136,6 +136,12 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'column usage_events.properties: INSERT',
   'table usage_event_keys: INSERT, SELECT',
   'table usage_aggregates: SELECT',
+  // Distinct values of unique_count meters per month (migration 0063): written by the aggregator only.
+  'table usage_unique_values: SELECT',
+  // The aggregator's watermark (one row, no tenant data): a unique_count quota read adds the events of
+  // its organization not aggregated yet (those at or above the horizon), so it stays exact (0063).
+  'column usage_aggregator_state.horizon: SELECT',
+  'column usage_aggregator_state.updated_at: SELECT',
   // Quota notices (migration 0020): one row per threshold mailed, inserted with the mails it queues; never
   // changed or deleted (the unique row is what makes each notice once per period).
   'table quota_notices: INSERT, SELECT',
@@ -249,6 +255,8 @@ export const GLOBAL_RELATIONS: Readonly<Record<string, string>> = {
   platform_audit_head: 'the head of the platform chain (read-only to the runtime role)',
   account_exports: 'a user’s exports of their own data (across organizations): keyed by user, like sessions',
   account_export_chunks: 'the archives of account exports, keyed by export (of one user)',
+  usage_aggregator_state:
+    'the usage aggregator’s one-row watermark (a transaction id and a time): no tenant data (0063)',
   sso_flows:
     'pending SSO sign-ins, found by the hash of their state before any tenant is known; short-lived, single use',
 };

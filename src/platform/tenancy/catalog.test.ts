@@ -285,6 +285,8 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       // The organizations with events in an aggregation range (quota notices, migration 0020): worker only.
       'app_usage_changed_organizations',
       'app_usage_purge_keys',
+      // Retention of the distinct values of unique_count meters per month (0063): the worker role only.
+      'app_usage_unique_purge',
     ]);
     for (const f of fns.rows) {
       expect(f.prosecdef).toBe(true);

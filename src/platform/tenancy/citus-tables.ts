@@ -107,6 +107,8 @@ export const CITUS_LOCAL_TABLES: Readonly<Record<string, string>> = {
   billing_close_start: 'the first period the billing close covers (singleton), read by the close job',
   usage_aggregator_state:
     'the usage aggregator horizon (singleton, an xid8 of the coordinator), read and written by the aggregator job',
+  usage_unique_backfills:
+    'the schemas whose distinct values of unique_count meters the aggregator has filled (0063), its own bookkeeping',
   enqueueable_tasks:
     'the job tasks the runtime role may enqueue, checked beside graphile_worker (itself local to the coordinator)',
   kysely_migration: 'the applied migrations: read and written by the migrator on the coordinator',

@@ -133,6 +133,8 @@ const SEEDS: Record<string, string> = {
       duration_ms) select $1, gen_random_uuid(), d.id, 1, 'automatic', now(), 1 from d`,
   usage_aggregates: `insert into usage_aggregates (organization_id, meter, granularity, bucket_start, aggregation,
       value, events) values ($1, 'api_requests', 'minute', now() - random() * interval '1000 days', 'count', 1, 1)`,
+  usage_unique_values: `insert into usage_unique_values (organization_id, meter, month, value_digest)
+    values ($1, 'api_requests', date '2026-01-01', sha256(gen_random_uuid()::text::bytea))`,
   organization_exports: `insert into organization_exports (organization_id, id, requested_by, status)
     values ($1, gen_random_uuid(), gen_random_uuid(), 'failed')`,
   // A chunk belongs to an export: the seed makes both (the chunks table sorts first).

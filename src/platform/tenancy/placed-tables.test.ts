@@ -35,6 +35,7 @@ const PLACED = [
   'usage_aggregates',
   'usage_event_keys',
   'usage_events',
+  'usage_unique_values',
   'webhook_deliveries',
   'webhook_delivery_attempts',
   'webhook_endpoints',
