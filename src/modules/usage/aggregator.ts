@@ -139,11 +139,24 @@ export interface PartitionSettings {
 }
 
 /**
+ * The first month whose distinct values (`usage_unique_values`) are kept at `now`: the month in which raw
+ * event retention begins, but never after January 1 of the previous year. A yearly billing period bills a
+ * `unique_count` meter on the distinct values of all its months, so they must outlive a retention shorter
+ * than a year until that period, and the one before it (closed shortly after it ends), are billed.
+ */
+export function uniqueValuesKeptFrom(now: number, retentionDays: number): string {
+  const oldest = new Date(now - retentionDays * 86_400_000);
+  const byRetention = Date.UTC(oldest.getUTCFullYear(), oldest.getUTCMonth(), 1);
+  const previousYear = Date.UTC(new Date(now).getUTCFullYear() - 1, 0, 1);
+  return new Date(Math.min(byRetention, previousYear)).toISOString().slice(0, 10);
+}
+
+/**
  * Creates the daily partitions of [today - lateness - 1 day, today + ahead], drops those past retention
  * (DDL: `worker_api.app_usage_partitions`, owned by the owner role, executable by the worker role only),
  * purges idempotency keys of events older than the lateness window plus a day (no event that old is
- * accepted again, so its key can go), and drops the distinct values of the months that ended before
- * retention began (`worker_api.app_usage_unique_purge`: no raw event of those months is left either).
+ * accepted again, so its key can go), and drops the distinct values of the months before
+ * {@link uniqueValuesKeptFrom} (`worker_api.app_usage_unique_purge`).
  */
 export async function maintainUsagePartitions(
   pool: pg.Pool,
@@ -165,10 +178,7 @@ export async function maintainUsagePartitions(
     keysPurged += n;
     if (n < 10000) break;
   }
-  const oldest = new Date(Date.now() - s.retentionDays * 86_400_000);
-  const keptFrom = new Date(Date.UTC(oldest.getUTCFullYear(), oldest.getUTCMonth(), 1))
-    .toISOString()
-    .slice(0, 10);
+  const keptFrom = uniqueValuesKeptFrom(Date.now(), s.retentionDays);
   let uniquePurged = 0;
   for (;;) {
     const purged = await pool.query<{ n: number }>(

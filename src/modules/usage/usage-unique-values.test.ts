@@ -214,11 +214,11 @@ describe('usage_unique_values on the real database', () => {
     expect(await rows('public', pooled)).toBe(1);
   });
 
-  it('retention drops the months that ended before it began, and keeps the others', async () => {
+  it('retention drops the months before its cut-off (800 days back here), and keeps the others', async () => {
     const org = await createTestOrg(tenancy, 'uv-retention');
     await admin.query(
       `insert into usage_unique_values (organization_id, meter, month, value_digest)
-        values ($1, $2, date_trunc('month', now() - interval '500 days')::date, sha256('old'::bytea)),
+        values ($1, $2, date_trunc('month', now() - interval '800 days')::date, sha256('old'::bytea)),
                ($1, $2, date_trunc('month', now() at time zone 'UTC')::date, sha256('now'::bytea))`,
       [org, UNIQ],
     );
