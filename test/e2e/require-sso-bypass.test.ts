@@ -19,20 +19,16 @@ import {
   stopApp,
   type E2eApp,
 } from './helpers.js';
+import { fakeDns, verifyDomain } from './sso-helpers.js';
 
-const txt = new Map<string, string>();
-const resolveTxt = async (name: string) => {
-  const v = txt.get(name);
-  if (v === undefined) throw Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' });
-  return [[v]];
-};
+const dns = fakeDns();
 
 describe('require-SSO: no session without the IdP', () => {
   let c: E2eApp;
   let owner: Browser;
 
   beforeAll(async () => {
-    c = await startApp({ sso: { resolveTxt } });
+    c = await startApp({ sso: { resolveTxt: dns.resolveTxt } });
     owner = (await signUp(c, 'reqsso-owner')).browser;
   }, 60_000);
   afterAll(async () => {
@@ -42,12 +38,7 @@ describe('require-SSO: no session without the IdP', () => {
   /** An organization that verified `domain` and requires SSO. */
   async function requiringOrg(domain: string) {
     const org = await createOrg(owner, 'reqsso');
-    const added = await owner.post('/v1/sso/domains', { domain }, inOrg(org.id));
-    expect(added.statusCode, added.body).toBe(201);
-    const rec = added.json<{ txtRecord: { name: string; value: string } }>().txtRecord;
-    txt.set(rec.name, rec.value);
-    const verified = await owner.post(`/v1/sso/domains/${domain}/verify`, {}, inOrg(org.id));
-    expect(verified.statusCode, verified.body).toBe(200);
+    await verifyDomain(owner, dns, org.id, domain);
     const on = await owner.put('/v1/sso/settings', { requireSso: true }, inOrg(org.id));
     expect(on.statusCode, on.body).toBe(200);
     return org;

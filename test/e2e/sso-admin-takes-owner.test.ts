@@ -15,22 +15,15 @@ import {
   createOrg,
   inOrg,
   invite,
-  newPassword,
-  nextMailedToken,
   signUp,
   startApp,
   stopApp,
   type E2eApp,
 } from './helpers.js';
 import { startFakeIdp, type FakeIdp } from '../support/oidc-fake-idp.js';
-import { connect, testDb } from '../support/tenancy.js';
+import { enterpriseOrg, fakeDns, verifiedAccount, verifyDomain } from './sso-helpers.js';
 
-const txt = new Map<string, string>();
-const resolveTxt = async (name: string) => {
-  const v = txt.get(name);
-  if (v === undefined) throw Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' });
-  return [[v]];
-};
+const dns = fakeDns();
 
 describe('SSO: a connection an admin creates signs in as the owner', () => {
   let c: E2eApp;
@@ -42,29 +35,14 @@ describe('SSO: a connection an admin creates signs in as the owner', () => {
   let domain: string;
 
   beforeAll(async () => {
-    c = await startApp({ sso: { allowHttpIssuers: true, resolveTxt } });
+    c = await startApp({ sso: { allowHttpIssuers: true, resolveTxt: dns.resolveTxt } });
     rogueIdp = await startFakeIdp();
     domain = `corp-${randomBytes(4).toString('hex')}.test`;
     ownerEmail = `founder@${domain}`;
-    owner = new Browser(c);
-    expect(
-      (await owner.post('/v1/auth/register', { email: ownerEmail, password: newPassword() })).statusCode,
-    ).toBe(202);
-    const verified = await owner.post('/v1/auth/verify-email', {
-      token: await nextMailedToken(ownerEmail, 'verify-email'),
-    });
-    expect(verified.statusCode, verified.body).toBe(200);
-    ownerId = verified.json<{ user: { id: string } }>().user.id;
-    org = await createOrg(owner, 'corp');
-    const su = await connect(testDb().adminUrl);
-    await su.query(`update organizations set plan = 'enterprise' where id = $1`, [org.id]);
-    await su.end();
+    ({ browser: owner, userId: ownerId } = await verifiedAccount(c, ownerEmail));
+    org = await enterpriseOrg(owner, 'corp');
     // The owner verified the company's domain (the first step of setting up SSO).
-    const added = await owner.post('/v1/sso/domains', { domain }, inOrg(org.id));
-    expect(added.statusCode, added.body).toBe(201);
-    const rec = added.json<{ txtRecord: { name: string; value: string } }>().txtRecord;
-    txt.set(rec.name, rec.value);
-    expect((await owner.post(`/v1/sso/domains/${domain}/verify`, {}, inOrg(org.id))).statusCode).toBe(200);
+    await verifyDomain(owner, dns, org.id, domain);
   }, 60_000);
   afterAll(async () => {
     await rogueIdp?.close();

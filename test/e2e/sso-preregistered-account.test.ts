@@ -6,26 +6,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  Browser,
-  ORIGIN,
-  createOrg,
-  inOrg,
-  newPassword,
-  nextMailedToken,
-  startApp,
-  stopApp,
-  type E2eApp,
-} from './helpers.js';
+import { Browser, inOrg, newPassword, startApp, stopApp, type E2eApp } from './helpers.js';
 import { startFakeIdp, type FakeIdp } from '../support/oidc-fake-idp.js';
-import { connect, testDb } from '../support/tenancy.js';
+import {
+  enterpriseOrg,
+  fakeDns,
+  oidcConnection,
+  ssoSignedIn,
+  verifiedAccount,
+  verifyDomain,
+} from './sso-helpers.js';
 
-const txt = new Map<string, string>();
-const resolveTxt = async (name: string) => {
-  const v = txt.get(name);
-  if (v === undefined) throw Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' });
-  return [[v]];
-};
+const dns = fakeDns();
 
 describe('SSO sign-in of an address someone registered before its owner (pre-registration)', () => {
   let c: E2eApp;
@@ -35,57 +27,21 @@ describe('SSO sign-in of an address someone registered before its owner (pre-reg
   let domain: string;
 
   beforeAll(async () => {
-    c = await startApp({ sso: { allowHttpIssuers: true, resolveTxt } });
+    c = await startApp({ sso: { allowHttpIssuers: true, resolveTxt: dns.resolveTxt } });
     idp = await startFakeIdp();
     domain = `victim-${randomBytes(4).toString('hex')}.test`;
     // Organization B: its owner, a verified domain and an OIDC connection.
-    owner = new Browser(c);
-    const ownerEmail = `owner@${domain}`;
-    expect(
-      (await owner.post('/v1/auth/register', { email: ownerEmail, password: newPassword() })).statusCode,
-    ).toBe(202);
-    const verified = await owner.post('/v1/auth/verify-email', {
-      token: await nextMailedToken(ownerEmail, 'verify-email'),
-    });
-    expect(verified.statusCode, verified.body).toBe(200);
-    org = await createOrg(owner, 'victim');
-    const su = await connect(testDb().adminUrl);
-    await su.query(`update organizations set plan = 'enterprise' where id = $1`, [org.id]);
-    await su.end();
-    const added = await owner.post('/v1/sso/domains', { domain }, inOrg(org.id));
-    expect(added.statusCode, added.body).toBe(201);
-    const rec = added.json<{ txtRecord: { name: string; value: string } }>().txtRecord;
-    txt.set(rec.name, rec.value);
-    expect((await owner.post(`/v1/sso/domains/${domain}/verify`, {}, inOrg(org.id))).statusCode).toBe(200);
-    const created = await owner.post(
-      '/v1/sso/connections',
-      {
-        kind: 'oidc',
-        name: 'Victim IdP',
-        defaultRole: 'member',
-        oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret },
-      },
-      inOrg(org.id),
-    );
-    expect(created.statusCode, created.body).toBe(201);
+    owner = (await verifiedAccount(c, `owner@${domain}`)).browser;
+    org = await enterpriseOrg(owner, 'victim');
+    await verifyDomain(owner, dns, org.id, domain);
+    await oidcConnection(owner, org.id, idp, 'Victim IdP');
   }, 60_000);
   afterAll(async () => {
     await idp?.close();
     await stopApp(c);
   });
 
-  async function ssoSignIn(email: string): Promise<Browser> {
-    idp.nextUser = { sub: `sub-${email}`, email, email_verified: true };
-    const b = new Browser(c);
-    const d = await b.post('/v1/auth/sso/discover', { email, returnTo: '/' });
-    expect(d.statusCode, d.body).toBe(200);
-    const at = await fetch(d.json<{ redirectUrl: string }>().redirectUrl, { redirect: 'manual' });
-    const back = new URL(at.headers.get('location')!);
-    const res = await b.get(`${back.pathname}${back.search}`);
-    expect(res.statusCode, res.body).toBe(302);
-    expect(res.headers.location).toBe(`${ORIGIN}/`);
-    return b;
-  }
+  const ssoSignIn = (email: string): Promise<Browser> => ssoSignedIn(c, idp, `sub-${email}`, email);
 
   it("the squatter's password and session do not reach the organization after the owner's first SSO sign-in", async () => {
     const victimEmail = `alice-${randomBytes(3).toString('hex')}@${domain}`;

@@ -6,26 +6,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  Browser,
-  ORIGIN,
-  createOrg,
-  inOrg,
-  newPassword,
-  nextMailedToken,
-  startApp,
-  stopApp,
-  type E2eApp,
-} from './helpers.js';
+import { ORIGIN, startApp, stopApp, type E2eApp } from './helpers.js';
 import { startFakeIdp, type FakeIdp } from '../support/oidc-fake-idp.js';
 import { connect, testDb } from '../support/tenancy.js';
+import {
+  enterpriseOrg,
+  fakeDns,
+  oidcConnection,
+  ssoSignIn as signIn,
+  verifiedAccount,
+  verifyDomain,
+} from './sso-helpers.js';
 
-const txt = new Map<string, string>();
-const resolveTxt = async (name: string) => {
-  const v = txt.get(name);
-  if (v === undefined) throw Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' });
-  return [[v]];
-};
+const dns = fakeDns();
 
 describe('SSO: a stored identity whose account left the verified domains', () => {
   let c: E2eApp;
@@ -34,53 +27,20 @@ describe('SSO: a stored identity whose account left the verified domains', () =>
   let domain: string;
 
   beforeAll(async () => {
-    c = await startApp({ sso: { allowHttpIssuers: true, resolveTxt } });
+    c = await startApp({ sso: { allowHttpIssuers: true, resolveTxt: dns.resolveTxt } });
     idp = await startFakeIdp();
     domain = `stale-${randomBytes(4).toString('hex')}.test`;
-    const owner = new Browser(c);
-    const ownerEmail = `owner@${domain}`;
-    expect(
-      (await owner.post('/v1/auth/register', { email: ownerEmail, password: newPassword() })).statusCode,
-    ).toBe(202);
-    const verified = await owner.post('/v1/auth/verify-email', {
-      token: await nextMailedToken(ownerEmail, 'verify-email'),
-    });
-    expect(verified.statusCode, verified.body).toBe(200);
-    org = await createOrg(owner, 'stale');
-    const su = await connect(testDb().adminUrl);
-    await su.query(`update organizations set plan = 'enterprise' where id = $1`, [org.id]);
-    await su.end();
-    const added = await owner.post('/v1/sso/domains', { domain }, inOrg(org.id));
-    expect(added.statusCode, added.body).toBe(201);
-    const rec = added.json<{ txtRecord: { name: string; value: string } }>().txtRecord;
-    txt.set(rec.name, rec.value);
-    expect((await owner.post(`/v1/sso/domains/${domain}/verify`, {}, inOrg(org.id))).statusCode).toBe(200);
-    const created = await owner.post(
-      '/v1/sso/connections',
-      {
-        kind: 'oidc',
-        name: 'Stale IdP',
-        defaultRole: 'member',
-        oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret },
-      },
-      inOrg(org.id),
-    );
-    expect(created.statusCode, created.body).toBe(201);
+    const owner = (await verifiedAccount(c, `owner@${domain}`)).browser;
+    org = await enterpriseOrg(owner, 'stale');
+    await verifyDomain(owner, dns, org.id, domain);
+    await oidcConnection(owner, org.id, idp, 'Stale IdP');
   }, 60_000);
   afterAll(async () => {
     await idp?.close();
     await stopApp(c);
   });
 
-  async function ssoSignIn(sub: string, email: string) {
-    idp.nextUser = { sub, email, email_verified: true };
-    const b = new Browser(c);
-    const d = await b.post('/v1/auth/sso/discover', { email, returnTo: '/' });
-    expect(d.statusCode, d.body).toBe(200);
-    const at = await fetch(d.json<{ redirectUrl: string }>().redirectUrl, { redirect: 'manual' });
-    const back = new URL(at.headers.get('location')!);
-    return { b, res: await b.get(`${back.pathname}${back.search}`) };
-  }
+  const ssoSignIn = (sub: string, email: string) => signIn(c, idp, sub, email);
 
   it('is refused, and its link removed, once the account’s address is in no verified domain', async () => {
     const sub = `sub-${randomBytes(4).toString('hex')}`;
