@@ -11,7 +11,7 @@ import { allMeters, toDef } from './meters.repository.js';
 import { createPlatformDb } from '../../platform/db/platform-db.js';
 import { createUsageEventsService, type UsageEventInput } from './usage-events.service.js';
 import { createUsageAggregator, maintainUsagePartitions } from './aggregator.js';
-import { placeInSchema } from '../../../test/support/placements.js';
+import { kindDatabase, type KindDatabase } from '../../../test/support/placement-kinds.js';
 import { tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
 
 const DAY = 86_400_000;
@@ -19,6 +19,34 @@ const suffix = randomBytes(4).toString('hex');
 const UNIQ = `t.uv.${suffix}`;
 const UNIQ2 = `t.uv2.${suffix}`;
 const SUM = `t.uvsum.${suffix}`;
+
+function usageService(tenancy: Tenancy) {
+  const platformDb = createPlatformDb(tenancy.control.pool);
+  return createUsageEventsService({
+    withTenant: tenancy.withTenant,
+    meters: createMeterCatalog({ load: async () => (await allMeters(platformDb)).map(toDef) }),
+    settings: { latenessMs: 7 * DAY, futureMs: 5 * 60_000 },
+  });
+}
+
+/** Runs the aggregator until its watermark passes every transaction committed before the call. */
+async function drainOn(
+  admin: pg.Client,
+  workerPool: pg.Pool,
+  aggregator = createUsageAggregator({ pool: workerPool, latenessMs: 7 * DAY }),
+): Promise<void> {
+  const target = await admin.query<{ x: string }>('select pg_current_xact_id()::text as x');
+  for (let i = 0; i < 100; i++) {
+    await aggregator.runOnce();
+    const h = await admin.query<{ done: boolean }>(
+      'select horizon > $1::xid8 as done from usage_aggregator_state',
+      [target.rows[0]!.x],
+    );
+    if (h.rows[0]!.done) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('the aggregator did not reach the watermark');
+}
 
 /** The distinct values per month of unique_count meters (migration 0063), kept by the aggregator. */
 describe('usage_unique_values on the real database', () => {
@@ -38,12 +66,7 @@ describe('usage_unique_values on the real database', () => {
         ($2, 'unique_count', 'ip'), ($3, 'sum', null)`,
       [UNIQ, UNIQ2, SUM],
     );
-    const platformDb = createPlatformDb(tenancy.control.pool);
-    service = createUsageEventsService({
-      withTenant: tenancy.withTenant,
-      meters: createMeterCatalog({ load: async () => (await allMeters(platformDb)).map(toDef) }),
-      settings: { latenessMs: 7 * DAY, futureMs: 5 * 60_000 },
-    });
+    service = usageService(tenancy);
   });
   afterAll(async () => {
     await workerPool.end();
@@ -54,19 +77,8 @@ describe('usage_unique_values on the real database', () => {
   const ingest = (org: string, events: UsageEventInput[]) =>
     service.ingest(systemCtx(org, 'usage-unique-values.test'), events);
 
-  async function drain(aggregator = createUsageAggregator({ pool: workerPool, latenessMs: 7 * DAY })) {
-    const target = await admin.query<{ x: string }>('select pg_current_xact_id()::text as x');
-    for (let i = 0; i < 100; i++) {
-      await aggregator.runOnce();
-      const h = await admin.query<{ done: boolean }>(
-        'select horizon > $1::xid8 as done from usage_aggregator_state',
-        [target.rows[0]!.x],
-      );
-      if (h.rows[0]!.done) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('the aggregator did not reach the watermark');
-  }
+  const drain = (aggregator?: ReturnType<typeof createUsageAggregator>) =>
+    drainOn(admin, workerPool, aggregator);
 
   /** Rows of the table that differ from a recomputation from raw events (empty when they agree). */
   async function disagreements(orgs: string[]): Promise<unknown[]> {
@@ -178,14 +190,67 @@ describe('usage_unique_values on the real database', () => {
     }
   });
 
+  it('retention drops the months before its cut-off (800 days back here), and keeps the others', async () => {
+    const org = await createTestOrg(tenancy, 'uv-retention');
+    await admin.query(
+      `insert into usage_unique_values (organization_id, meter, month, value_digest)
+        values ($1, $2, date_trunc('month', now() - interval '800 days')::date, sha256('old'::bytea)),
+               ($1, $2, date_trunc('month', now() at time zone 'UTC')::date, sha256('now'::bytea))`,
+      [org, UNIQ],
+    );
+    const r = await maintainUsagePartitions(workerPool, {
+      latenessMs: 7 * DAY,
+      aheadDays: 9,
+      retentionDays: 400,
+    });
+    expect(r.uniquePurged).toBeGreaterThanOrEqual(1);
+    const left = await admin.query<{ n: number }>(
+      'select count(*)::int as n from usage_unique_values where organization_id = $1',
+      [org],
+    );
+    expect(left.rows[0]!.n).toBe(1);
+  });
+});
+
+/**
+ * On the shared `placements` database (test/support/placement-kinds.ts), never the suite's own: a schema
+ * left in the suite's database would fail the pooled kind's catalog and grant checks running meanwhile.
+ */
+describe('usage_unique_values of a schema-placed organization', () => {
+  let kd: KindDatabase;
+  let tenancy: Tenancy;
+  let admin: pg.Client;
+  let workerPool: pg.Pool;
+  let service: ReturnType<typeof createUsageEventsService>;
+  const at = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
+
+  beforeAll(async () => {
+    kd = await kindDatabase('schema');
+    tenancy = kd.tenancy(4);
+    admin = await connect(kd.db.adminUrl);
+    workerPool = new pg.Pool({ connectionString: kd.db.workerUrl, max: 2 });
+    await admin.query(`insert into meters (key, aggregation, property) values ($1, 'unique_count', 'user')`, [
+      UNIQ,
+    ]);
+    service = usageService(tenancy);
+  });
+  afterAll(async () => {
+    await workerPool?.end();
+    await admin?.end();
+    await tenancy?.close();
+  });
+
+  const ingest = (org: string, events: UsageEventInput[]) =>
+    service.ingest(systemCtx(org, 'usage-unique-values.test'), events);
+  const drain = () => drainOn(admin, workerPool);
+
   it('a schema-placed organization: its values land in its schema (filled on the first run that sees the table), none in public', async () => {
     const placed = await createTestOrg(tenancy, 'uv-placed');
     const pooled = await createTestOrg(tenancy, 'uv-pooled');
     // Events stored (and maybe aggregated) before the move: the move copies the rows it has.
     await ingest(placed, [{ id: 'p0', meter: UNIQ, timestamp: at(1000), properties: { user: 'before' } }]);
     await drain();
-    await placeInSchema(db.adminUrl, db.migrationUrl, db.roles, placed);
-    tenancy.router.invalidate(placed);
+    await kd.place(tenancy, placed);
     const schema = tenantSchemaName(placed);
     await ingest(placed, [
       { id: 'p1', meter: UNIQ, timestamp: at(1000), properties: { user: 'x' } },
@@ -212,26 +277,5 @@ describe('usage_unique_values on the real database', () => {
     expect(await rows(schema, placed)).toBe(expected);
     expect(await rows('public', placed)).toBe(0);
     expect(await rows('public', pooled)).toBe(1);
-  });
-
-  it('retention drops the months before its cut-off (800 days back here), and keeps the others', async () => {
-    const org = await createTestOrg(tenancy, 'uv-retention');
-    await admin.query(
-      `insert into usage_unique_values (organization_id, meter, month, value_digest)
-        values ($1, $2, date_trunc('month', now() - interval '800 days')::date, sha256('old'::bytea)),
-               ($1, $2, date_trunc('month', now() at time zone 'UTC')::date, sha256('now'::bytea))`,
-      [org, UNIQ],
-    );
-    const r = await maintainUsagePartitions(workerPool, {
-      latenessMs: 7 * DAY,
-      aheadDays: 9,
-      retentionDays: 400,
-    });
-    expect(r.uniquePurged).toBeGreaterThanOrEqual(1);
-    const left = await admin.query<{ n: number }>(
-      'select count(*)::int as n from usage_unique_values where organization_id = $1',
-      [org],
-    );
-    expect(left.rows[0]!.n).toBe(1);
   });
 });
