@@ -8,11 +8,11 @@ import { createPlatformDb } from '../../platform/db/platform-db.js';
 import { createMeterCatalog } from '../usage/meter-catalog.js';
 import { allMeters, toDef } from '../usage/meters.repository.js';
 import { createUsageEventsService, type UsageEventInput } from '../usage/usage-events.service.js';
-import { createUsageAggregator } from '../usage/aggregator.js';
 import { applyPlanChange } from '../plans/organization-plan.service.js';
 import { addDays, calendarPeriod, utcDate } from './billing-period.js';
 import { createBillingInputs } from './billing-inputs.service.js';
 import { createBillingService } from './billing.service.js';
+import { drainAggregator } from '../../../test/support/usage-aggregator.js';
 
 const DAY = 86_400_000;
 const run = randomBytes(4).toString('hex');
@@ -85,20 +85,7 @@ describe('billing inputs and the invoice preview', () => {
     events.ingest(systemCtx(org, 'billing.test'), batch);
 
   /** Runs the aggregator until the watermark is past every event stored so far (as usage.test.ts). */
-  async function drain() {
-    const aggregator = createUsageAggregator({ pool: workerPool, latenessMs: 7 * DAY });
-    const target = await admin.query<{ x: string }>('select pg_current_xact_id()::text as x');
-    for (let i = 0; i < 100; i++) {
-      await aggregator.runOnce();
-      const h = await admin.query<{ done: boolean }>(
-        'select horizon > $1::xid8 as done from usage_aggregator_state',
-        [target.rows[0]!.x],
-      );
-      if (h.rows[0]!.done) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('the aggregator did not reach the watermark');
-  }
+  const drain = () => drainAggregator(admin, workerPool);
 
   it('an organization on free with usage: its free plan from its creation day, nothing charged', async () => {
     const org = await createTestOrg(tenancy, 'bill-free');

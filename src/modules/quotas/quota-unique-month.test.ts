@@ -9,9 +9,9 @@ import { createPlatformDb } from '../../platform/db/platform-db.js';
 import { createMeterCatalog } from '../usage/meter-catalog.js';
 import { allMeters, toDef } from '../usage/meters.repository.js';
 import { createUsageEventsService } from '../usage/usage-events.service.js';
-import { createUsageAggregator } from '../usage/aggregator.js';
 import { UNIT } from './quota-model.js';
 import { quotaUsage, uniqueLookup } from './quotas.repository.js';
+import { drainAggregator } from '../../../test/support/usage-aggregator.js';
 
 const DAY = 86_400_000;
 const suffix = randomBytes(4).toString('hex');
@@ -70,20 +70,7 @@ describe('monthly unique_count quota reads', () => {
       })),
     );
 
-  async function drain() {
-    const aggregator = createUsageAggregator({ pool: workerPool, latenessMs: 7 * DAY });
-    const target = await admin.query<{ x: string }>('select pg_current_xact_id()::text as x');
-    for (let i = 0; i < 100; i++) {
-      await aggregator.runOnce();
-      const h = await admin.query<{ done: boolean }>(
-        'select horizon > $1::xid8 as done from usage_aggregator_state',
-        [target.rows[0]!.x],
-      );
-      if (h.rows[0]!.done) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('the aggregator did not reach the watermark');
-  }
+  const drain = () => drainAggregator(admin, workerPool);
 
   /** The month's distinct count (whole values) and the lookup of `values`, with and without the lateness bound. */
   async function read(org: string, values: string[]) {

@@ -13,6 +13,7 @@ import { createUsageEventsService, type UsageEventInput } from './usage-events.s
 import { createUsageAggregator, maintainUsagePartitions } from './aggregator.js';
 import { kindDatabase, type KindDatabase } from '../../../test/support/placement-kinds.js';
 import { tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
+import { drainAggregator } from '../../../test/support/usage-aggregator.js';
 
 const DAY = 86_400_000;
 const suffix = randomBytes(4).toString('hex');
@@ -27,25 +28,6 @@ function usageService(tenancy: Tenancy) {
     meters: createMeterCatalog({ load: async () => (await allMeters(platformDb)).map(toDef) }),
     settings: { latenessMs: 7 * DAY, futureMs: 5 * 60_000 },
   });
-}
-
-/** Runs the aggregator until its watermark passes every transaction committed before the call. */
-async function drainOn(
-  admin: pg.Client,
-  workerPool: pg.Pool,
-  aggregator = createUsageAggregator({ pool: workerPool, latenessMs: 7 * DAY }),
-): Promise<void> {
-  const target = await admin.query<{ x: string }>('select pg_current_xact_id()::text as x');
-  for (let i = 0; i < 100; i++) {
-    await aggregator.runOnce();
-    const h = await admin.query<{ done: boolean }>(
-      'select horizon > $1::xid8 as done from usage_aggregator_state',
-      [target.rows[0]!.x],
-    );
-    if (h.rows[0]!.done) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('the aggregator did not reach the watermark');
 }
 
 /** The distinct values per month of unique_count meters (migration 0063), kept by the aggregator. */
@@ -78,7 +60,7 @@ describe('usage_unique_values on the real database', () => {
     service.ingest(systemCtx(org, 'usage-unique-values.test'), events);
 
   const drain = (aggregator?: ReturnType<typeof createUsageAggregator>) =>
-    drainOn(admin, workerPool, aggregator);
+    drainAggregator(admin, workerPool, aggregator);
 
   /** Rows of the table that differ from a recomputation from raw events (empty when they agree). */
   async function disagreements(orgs: string[]): Promise<unknown[]> {
@@ -242,7 +224,7 @@ describe('usage_unique_values of a schema-placed organization', () => {
 
   const ingest = (org: string, events: UsageEventInput[]) =>
     service.ingest(systemCtx(org, 'usage-unique-values.test'), events);
-  const drain = () => drainOn(admin, workerPool);
+  const drain = () => drainAggregator(admin, workerPool);
 
   it('a schema-placed organization: its values land in its schema (filled on the first run that sees the table), none in public', async () => {
     const placed = await createTestOrg(tenancy, 'uv-placed');

@@ -10,6 +10,7 @@ import { createPlatformDb } from '../../platform/db/platform-db.js';
 import { createUsageEventsService, type UsageEventInput } from './usage-events.service.js';
 import { createUsageAggregator, maintainUsagePartitions } from './aggregator.js';
 import { createUsageRecorder } from './record-usage.js';
+import { drainAggregator } from '../../../test/support/usage-aggregator.js';
 
 const DAY = 86_400_000;
 const suffix = randomBytes(4).toString('hex');
@@ -152,19 +153,8 @@ describe('usage metering on the real database', () => {
   }
 
   /** Runs the aggregator until the watermark is past every event stored so far. */
-  async function drain(aggregator = createUsageAggregator({ pool: workerPool, latenessMs: 7 * DAY })) {
-    const target = await admin.query<{ x: string }>('select pg_current_xact_id()::text as x');
-    for (let i = 0; i < 100; i++) {
-      await aggregator.runOnce();
-      const h = await admin.query<{ done: boolean }>(
-        'select horizon > $1::xid8 as done from usage_aggregator_state',
-        [target.rows[0]!.x],
-      );
-      if (h.rows[0]!.done) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('the aggregator did not reach the watermark');
-  }
+  const drain = (aggregator?: ReturnType<typeof createUsageAggregator>) =>
+    drainAggregator(admin, workerPool, aggregator);
 
   it('aggregates agree exactly with raw events after duplicates, late events and a crash mid-run', async () => {
     const org = await createTestOrg(tenancy, 'usage-agg');
