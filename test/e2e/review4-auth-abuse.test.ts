@@ -15,7 +15,9 @@ afterAll(() => stopApp(c));
 const post = (url: string, body: object, ip: string) =>
   c.app.inject({ method: 'POST', url, payload: body, remoteAddress: ip, headers: { origin: ORIGIN } });
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+/** The lower quartile: the cost of a path with the least load noise on top (a busy machine adds, never
+ *  subtracts). */
+const lowQuartile = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 2]!;
 
 describe('review4: account lockout and enumeration', () => {
   it('five wrong passwords from a stranger do not lock the owner out of signing in from their own address', async () => {
@@ -65,7 +67,8 @@ describe('review4: account lockout and enumeration', () => {
       }
     }
     // On main an existing account costs a token write and a sealed job insert in a transaction; an
-    // unknown address one SELECT: about 2-3x the time, which tells who has an account.
-    expect(median(account)).toBeLessThan(median(nobody) * 1.5 + 2);
+    // unknown address one SELECT: several times the time (measured: about 13 ms against 2-5 ms),
+    // which tells who has an account.
+    expect(lowQuartile(account)).toBeLessThan(lowQuartile(nobody) * 1.5 + 1);
   });
 });
