@@ -68,14 +68,16 @@ export function createCaches(deps: ServiceDeps) {
     log: opts.log,
   });
   // Hard quotas: per-instance counters (aggregated usage read at most every few seconds + local counts).
+  // The lateness window bounds what a monthly unique_count quota reads raw (the events not aggregated
+  // yet): the same read for the hard quotas' counters and for the owners' notices.
+  const lateness = usageSettings(opts.usage).latenessMs;
   const quotaNotices = createQuotaNotices({
     withTenant,
     publicUrl: opts.publicUrl,
+    latenessMs: lateness,
     now: opts.quotas?.now,
     log: opts.log,
   });
-  // The lateness window bounds what a monthly unique_count quota reads raw (the events not aggregated yet).
-  const lateness = usageSettings(opts.usage).latenessMs;
   const quotaCounters = createQuotaCounters({
     load: (orgId, at) => withTenant(orgId, (db) => quotaUsage(db, orgId, at, lateness), { mode: 'read' }),
     // One query per organization, meter and period for a batch's values (at a unique_count limit).

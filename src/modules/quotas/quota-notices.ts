@@ -42,6 +42,10 @@ const CONCURRENCY = 4;
 export function createQuotaNotices(deps: {
   withTenant: WithTenant;
   publicUrl: string;
+  /** The ingestion lateness window: a monthly `unique_count` usage is read as the hard quotas read it
+   *  (`quotaUsage`: the month's distinct values and the events past the aggregator's watermark, those
+   *  partitions only that a late event can still be in). */
+  latenessMs: number;
   now?: () => number;
   log?: Logger;
 }): QuotaNotices {
@@ -96,7 +100,7 @@ export function createQuotaNotices(deps: {
       let recorded = 0;
       const seen = new Set<string>();
       for (const day of days) {
-        for (const q of await repo.quotaUsage(db, orgId, day)) {
+        for (const q of await repo.quotaUsage(db, orgId, day, deps.latenessMs)) {
           const k = `${q.meter}:${q.period}:${q.periodStart}`;
           if (seen.has(k)) continue; // a month already checked for an earlier day
           seen.add(k);

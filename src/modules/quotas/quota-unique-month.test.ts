@@ -10,7 +10,8 @@ import { createMeterCatalog } from '../usage/meter-catalog.js';
 import { allMeters, toDef } from '../usage/meters.repository.js';
 import { createUsageEventsService } from '../usage/usage-events.service.js';
 import { UNIT } from './quota-model.js';
-import { quotaUsage, uniqueLookup } from './quotas.repository.js';
+import { createQuotaNotices } from './quota-notices.js';
+import { listNotices, quotaUsage, uniqueLookup } from './quotas.repository.js';
 import { drainAggregator } from '../../../test/support/usage-aggregator.js';
 
 const DAY = 86_400_000;
@@ -59,13 +60,13 @@ describe('monthly unique_count quota reads', () => {
     await tenancy.close();
   });
 
-  const ingest = (org: string, users: string[], prefix: string) =>
+  const ingest = (org: string, users: string[], prefix: string, at = Date.now() - 1000) =>
     service.ingest(
       systemCtx(org, 'quota-unique-month.test'),
       users.map((u, i) => ({
         id: `${prefix}${i}`,
         meter: UNIQ,
-        timestamp: new Date(Date.now() - 1000).toISOString(),
+        timestamp: new Date(at).toISOString(),
         properties: { user: u },
       })),
     );
@@ -127,5 +128,46 @@ describe('monthly unique_count quota reads', () => {
       [org, UNIQ],
     );
     expect(await read(org, ['v1', 'ghost'])).toEqual({ usage: 3n, distinct: 3, present: ['ghost', 'v1'] });
+  });
+
+  it('the owners’ notice reads the month as the hard quota does: a late event past the watermark counts', async () => {
+    const soft = `${PLAN}-soft`;
+    await admin.query(`insert into plans (key, name, price, quotas) values ($1, 'Q', $2, $3)`, [
+      soft,
+      JSON.stringify(FREE_PRICE),
+      JSON.stringify([{ meter: UNIQ, period: 'month', limit: 2, enforcement: 'soft' }]),
+    ]);
+    const org = await createTestOrg(tenancy, 'qum-notice');
+    await admin.query('update organizations set plan = $1 where id = $2', [soft, org]);
+    const notices = createQuotaNotices({
+      withTenant: tenancy.withTenant,
+      publicUrl: 'http://localhost',
+      latenessMs: 7 * DAY,
+    });
+    // Late events: three days old (within the lateness window), checked in their own month.
+    const late = Date.now() - 3 * DAY;
+    const days = new Map([[org, [late]]]);
+    const thresholds = async () =>
+      (await tenancy.withTenant(org, (t) => listNotices(t, org), { mode: 'read' })).map((n) => n.threshold);
+    await ingest(org, ['n1'], 'n1-', late);
+    await drain();
+    expect(await notices.check([org], days)).toBe(0); // 1 of 2: under 80 %
+    // The watermark held where it is (no aggregator run can move it) while the second late value is
+    // ingested and the notice checked: the value is only in the raw events past the watermark.
+    await admin.query('begin');
+    try {
+      await admin.query('select 1 from usage_aggregator_state for update');
+      await ingest(org, ['n2'], 'n2-', late);
+      const past = await admin.query<{ n: string }>(
+        `select count(*)::text as n from usage_events where organization_id = $1 and meter = $2
+           and xid >= (select horizon::text::bigint from usage_aggregator_state)`,
+        [org, UNIQ],
+      );
+      expect(past.rows[0]!.n).toBe('1');
+      expect(await notices.check([org], days)).toBe(2);
+    } finally {
+      await admin.query('rollback');
+    }
+    expect((await thresholds()).sort()).toEqual([100, 80]);
   });
 });

@@ -163,8 +163,15 @@ export function createScimUsersService(deps: {
     }
   }
 
-  async function grant(ctx: TenantCtx, db: TenantDb, userId: string, action: string, claimed = false) {
-    if (await members.findAccess(db, ctx.tenantId, userId)) return;
+  /** Adds the active membership (audited as `action`) unless the user is a member; true when added. */
+  async function grant(
+    ctx: TenantCtx,
+    db: TenantDb,
+    userId: string,
+    action: string,
+    claimed = false,
+  ): Promise<boolean> {
+    if (await members.findAccess(db, ctx.tenantId, userId)) return false;
     // A new member takes a seat: 403 naming the limit when none is free, and the transaction (the account
     // and the scim_users row with it) is rolled back.
     await scimSeatLimit(() => deps.seats?.beforeInvite(db, ctx.tenantId));
@@ -180,6 +187,7 @@ export function createScimUsersService(deps: {
       target: { type: 'member', id: userId },
       metadata: { role, ...(claimed ? { address_claimed: true } : {}) },
     });
+    return true;
   }
 
   /** Whether the calling token was issued by a member who is an active owner now. */
@@ -284,7 +292,16 @@ export function createScimUsersService(deps: {
         }
         touched.push(userId);
         if (claimed) claimedUsers.push(userId);
-        if (f.active) await grant(ctx, db, userId, 'scim.user_provisioned', claimed);
+        const granted = f.active && (await grant(ctx, db, userId, 'scim.user_provisioned', claimed));
+        // Every claim is audited: with no membership added (created inactive, or already a member), by
+        // an event of its own.
+        if (claimed && !granted) {
+          await recordAudit(db, ctx, {
+            action: 'scim.user_linked',
+            target: { type: 'user', id: userId },
+            metadata: { active: f.active, address_claimed: true },
+          });
+        }
         try {
           return toResource(await repo.insertScimUser(db, ctx.tenantId, userId, f));
         } catch (err) {

@@ -1,7 +1,7 @@
 import type { TenantCtx } from '../../platform/tenancy/context.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import { loadActor } from '../memberships/actor.js';
-import type { ConnectionInput } from './connections.service.js';
+import type { ConnectionInput } from './connection-model.js';
 import type { ConnectionRow } from './sso.repository.js';
 import { SsoError } from './sso.errors.js';
 

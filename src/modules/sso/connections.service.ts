@@ -10,78 +10,16 @@ import { decodeCursor, pageLimit, toPage, type Page } from '../../platform/pagin
 import { requestHash, withIdempotency } from '../../platform/idempotency.js';
 import * as repo from './sso.repository.js';
 import { SsoError, connectionNotFound } from './sso.errors.js';
-import type { SsoConnectionKind, SsoRoleMapping } from './sso.contract.js';
+import type { SsoRoleMapping } from './sso.contract.js';
 import type { OidcDiscoveryReport } from './oidc.protocol.js';
-import { parseSamlMetadata, type SamlMetadata } from './saml-metadata.js';
+import { parseSamlMetadata } from './saml-metadata.js';
+import {
+  connectionView,
+  type ConnectionInput,
+  type SsoConnectionView,
+  type TestReport,
+} from './connection-model.js';
 import { assertOwner, refuseApiKey, trustFieldsOf } from './connection-authority.js';
-
-/** A connection as the API shows it: never the client secret, only whether one is set. */
-export interface SsoConnectionView {
-  id: string;
-  kind: SsoConnectionKind;
-  name: string;
-  status: 'active' | 'inactive';
-  defaultRole: string;
-  roleMappings: SsoRoleMapping[];
-  oidc: {
-    issuer: string | null;
-    clientId: string | null;
-    clientSecretSet: boolean;
-    scopes: string[];
-    groupsClaim: string | null;
-    trustEmail: boolean;
-  } | null;
-  saml: {
-    idpMetadataUrl: string | null;
-    idpEntityId: string | null;
-    idpSsoUrl: string | null;
-    idpCertificateCount: number;
-    wantAssertionsSigned: boolean;
-    wantResponseSigned: boolean;
-    allowIdpInitiated: boolean;
-    groupsAttribute: string | null;
-    emailAttribute: string | null;
-    /** This service provider's entity id, ACS URL and metadata URL, to enter at the IdP. */
-    spEntityId: string;
-    acsUrl: string;
-    metadataUrl: string;
-  } | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface ConnectionInput {
-  kind?: SsoConnectionKind;
-  name?: string;
-  status?: 'active' | 'inactive';
-  defaultRole?: string;
-  roleMappings?: SsoRoleMapping[];
-  oidc?: {
-    issuer?: string;
-    clientId?: string;
-    clientSecret?: string;
-    scopes?: string[];
-    groupsClaim?: string | null;
-    trustEmail?: boolean;
-  };
-  saml?: {
-    idpMetadataXml?: string;
-    idpMetadataUrl?: string;
-    wantAssertionsSigned?: boolean;
-    wantResponseSigned?: boolean;
-    allowIdpInitiated?: boolean;
-    groupsAttribute?: string | null;
-    emailAttribute?: string | null;
-  };
-}
-
-export interface TestReport {
-  ok: boolean;
-  kind: SsoConnectionKind;
-  oidc?: OidcDiscoveryReport;
-  saml?: Omit<SamlMetadata, 'certificates'> & { certificateCount: number };
-  error?: string;
-}
 
 export interface ConnectionsDeps {
   readonly withTenant: WithTenant;
@@ -105,55 +43,10 @@ export interface ConnectionsDeps {
 
 const MAX_CONNECTIONS = 20;
 
-/** SP-side URLs of a SAML connection (the SAML routes serve them). */
-export function samlEndpoints(publicUrl: string, connectionId: string) {
-  const base = publicUrl.replace(/\/+$/, '');
-  return {
-    spEntityId: `${base}/v1/auth/sso/saml/${connectionId}`,
-    acsUrl: `${base}/v1/auth/sso/saml/${connectionId}/acs`,
-    metadataUrl: `${base}/v1/auth/sso/saml/${connectionId}/metadata`,
-  };
-}
-
 export function createConnectionsService(deps: ConnectionsDeps) {
   const { withTenant, sealer } = deps;
 
-  const view = (r: repo.ConnectionRow): SsoConnectionView => ({
-    id: r.id,
-    kind: r.kind,
-    name: r.name,
-    status: r.status,
-    defaultRole: r.default_role,
-    roleMappings: r.role_mappings,
-    oidc:
-      r.kind === 'oidc'
-        ? {
-            issuer: r.oidc_issuer,
-            clientId: r.oidc_client_id,
-            clientSecretSet: r.oidc_client_secret !== null,
-            scopes: r.oidc_scopes,
-            groupsClaim: r.oidc_groups_claim,
-            trustEmail: r.oidc_trust_email,
-          }
-        : null,
-    saml:
-      r.kind === 'saml'
-        ? {
-            idpMetadataUrl: r.saml_idp_metadata_url,
-            idpEntityId: r.saml_idp_entity_id,
-            idpSsoUrl: r.saml_idp_sso_url,
-            idpCertificateCount: r.saml_idp_certificates.length,
-            wantAssertionsSigned: r.saml_want_assertions_signed,
-            wantResponseSigned: r.saml_want_response_signed,
-            allowIdpInitiated: r.saml_allow_idp_initiated,
-            groupsAttribute: r.saml_groups_attribute,
-            emailAttribute: r.saml_email_attribute,
-            ...samlEndpoints(deps.publicUrl, r.id),
-          }
-        : null,
-    createdAt: r.created_at.toISOString(),
-    updatedAt: r.updated_at.toISOString(),
-  });
+  const view = (r: repo.ConnectionRow): SsoConnectionView => connectionView(r, deps.publicUrl);
 
   async function checkRoles(db: TenantDb, org: string, defaultRole: string, mappings: SsoRoleMapping[]) {
     for (const role of [defaultRole, ...mappings.map((m) => m.role)]) {
