@@ -20,6 +20,8 @@ import { codeFor } from '../../src/modules/two-factor/two-factor.test-fixtures.j
 import { parseExportLine } from '../../src/platform/audit/stored.js';
 import { verifyChain } from '../../src/platform/audit/verify-chain.js';
 import { uuidv7 } from '../../src/platform/ids.js';
+import type { ExportView } from '../../src/modules/gdpr/export-view.js';
+import { unzip } from '../support/unzip.js';
 
 interface EventBody {
   action: string;
@@ -72,6 +74,48 @@ async function tablesContaining(needles: string[]): Promise<string[]> {
     return hits;
   } finally {
     await su.end();
+  }
+}
+
+/**
+ * The export archives stored in the database (account and organization exports), unzipped, as the
+ * superuser: where `needle` appears in an entry. The table scan above never sees them (zipped bytes).
+ */
+async function archivesContaining(needles: string[]): Promise<string[]> {
+  const su = await connect(testDb().adminUrl);
+  try {
+    const { rows } = await su.query<{ kind: string; id: string; data: Buffer }>(
+      `select 'account' as kind, export_id::text as id, string_agg(data, ''::bytea order by seq) as data
+         from account_export_chunks group by export_id
+       union all
+       select 'organization', export_id::text, string_agg(data, ''::bytea order by seq)
+         from organization_export_chunks group by export_id`,
+    );
+    const hits: string[] = [];
+    for (const row of rows) {
+      for (const [name, content] of unzip(row.data)) {
+        const text = content.toString('utf8');
+        for (const needle of needles)
+          if (text.includes(needle)) hits.push(`${row.kind} export ${name}: ${needle}`);
+      }
+    }
+    return hits;
+  } finally {
+    await su.end();
+  }
+}
+
+/** Requests an account export of `who` and waits until it is ready. */
+async function exportAccount(who: Browser): Promise<void> {
+  const start = await who.post('/v1/account/export');
+  expect(start.statusCode, start.body).toBe(202);
+  const id = start.json<ExportView>().id;
+  for (let i = 0; ; i++) {
+    const view = (await who.get(`/v1/account/exports/${id}`)).json<ExportView>();
+    if (view.status === 'ready') return;
+    expect(['queued', 'running']).toContain(view.status);
+    if (i > 120) throw new Error('the account export did not finish');
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
@@ -217,6 +261,11 @@ describe('erasure of a user (real composition)', () => {
         `public.sessions: ${ua}`,
       ]),
     );
+    // Their own account export: the archive holds the profile (address, name) and the sessions' agents.
+    await exportAccount(erasee.browser);
+    expect(await archivesContaining([erasee.email, displayName, ua])).toEqual(
+      expect.arrayContaining([`account export profile.jsonl: ${erasee.email}`]),
+    );
     const erased = await from(erasee.browser, ip, ua, 'DELETE', '/v1/account', { password: erasee.password });
     expect(erased.statusCode, erased.body).toBe(204);
     expect(String(erased.headers['set-cookie'])).toMatch(/sr_session=;/);
@@ -283,6 +332,8 @@ describe('erasure of a user (real composition)', () => {
     }
     // Nowhere in the database, audit tables included, in readable form.
     expect(await tablesContaining([erasee.email, displayName, ua, ip])).toEqual([]);
+    // Nor in a stored export archive (their account export is deleted with the account).
+    expect(await archivesContaining([erasee.email, displayName, ua, ip])).toEqual([]);
 
     // Idempotent for the platform path; the platform chain records it once.
     const admin = await signUpPlatformAdmin(c, 'erasure-admin');

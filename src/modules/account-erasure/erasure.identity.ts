@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { IdentityDb } from '../auth/sessions.repository.js';
+import { failedValues, UNFINISHED } from '../gdpr/export-status.js';
 
 // The user's global identity rows (not tenant data): credentials deleted, the row anonymized.
 
@@ -24,8 +25,34 @@ export function findSubject(db: IdentityDb, userId: string): Promise<ErasureSubj
 export const tombstoneEmail = (userId: string) => `erased-${userId}@erased.invalid`;
 
 /**
+ * The user's account export archives (their profile with the address, their sessions' IP addresses and
+ * user agents) are deleted: a ready export expires at once, a queued or running one fails, so its job
+ * stores nothing (`storeArchive` keeps chunks only for a still-running export). The export rows stay
+ * (no personal data: status, counts, times); the runtime role may not delete them.
+ * Rows first: the update waits for a job storing an archive right now, whose chunks the delete then sees.
+ */
+async function forgetAccountExports(trx: IdentityDb, userId: string): Promise<void> {
+  await trx
+    .updateTable('account_exports')
+    .set(failedValues('the account was erased'))
+    .where('user_id', '=', userId)
+    .where('status', 'in', UNFINISHED)
+    .execute();
+  await trx
+    .updateTable('account_exports')
+    .set({ status: 'expired' })
+    .where('user_id', '=', userId)
+    .where('status', '=', 'ready')
+    .execute();
+  await trx
+    .deleteFrom('account_export_chunks')
+    .where('export_id', 'in', trx.selectFrom('account_exports').select('id').where('user_id', '=', userId))
+    .execute();
+}
+
+/**
  * In one transaction: deletes every session (they hold the client's IP and user agent), e-mail token,
- * recovery code and linked provider account (social sign-in) of the user, revokes every refresh token (never deleted: grants), and anonymizes the row: no e-mail, name, password or
+ * recovery code, linked provider account (social sign-in) and account export archive of the user, revokes every refresh token (never deleted: grants), and anonymizes the row: no e-mail, name, password or
  * second factor left, `erased_at` set. The id stays (foreign keys, audit actor ids).
  */
 export async function anonymize(db: IdentityDb, userId: string): Promise<void> {
@@ -43,6 +70,7 @@ export async function anonymize(db: IdentityDb, userId: string): Promise<void> {
     await trx.deleteFrom('passkey_challenges').where('user_id', '=', userId).execute();
     // Linked provider accounts (social sign-in): an erased user must not be signed in again through them.
     await trx.deleteFrom('social_identities').where('user_id', '=', userId).execute();
+    await forgetAccountExports(trx, userId);
     const tomb = tombstoneEmail(userId);
     await trx
       .updateTable('users')

@@ -85,3 +85,23 @@ export async function deleteMembership(db: TenantDb, orgId: string, userId: stri
     .executeTakeFirst();
   return Number(res.numDeletedRows) > 0;
 }
+
+/**
+ * Deletes the organization's SCIM directory record of the user (user name, names, e-mails) and their
+ * directory group memberships: the record is keyed by the user id, which erasure keeps, so it would
+ * otherwise stay and be served by the organization's SCIM API. Placed tables: they live wherever the
+ * organization is placed, which the tenant handle already points at. True when there was a record.
+ */
+export async function deleteDirectoryRecord(db: TenantDb, orgId: string, userId: string): Promise<boolean> {
+  await db
+    .deleteFrom('scim_group_members')
+    .where('organization_id', '=', orgId)
+    .where('user_id', '=', userId)
+    .execute();
+  const res = await db
+    .deleteFrom('scim_users')
+    .where('organization_id', '=', orgId)
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
+  return Number(res.numDeletedRows) > 0;
+}

@@ -148,6 +148,7 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
           });
         }
         await repo.forgetInvitationsTo(tdb, step.orgId, subject.email_normalized, tomb);
+        await repo.deleteDirectoryRecord(tdb, step.orgId, userId);
         const removed = await repo.deleteMembership(tdb, step.orgId, userId);
         if (removed) {
           await recordAudit(tdb, ctx, {

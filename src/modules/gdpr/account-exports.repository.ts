@@ -133,7 +133,7 @@ export async function setProgress(db: AccountDb, id: string, p: ExportProgress):
 
 /**
  * Stores the archive (replacing an earlier attempt's chunks) and marks the export ready, in one
- * transaction; the user's earlier ready exports are then expired and their chunks deleted (only the
+ * transaction (an export no longer running keeps no chunk); the user's earlier ready exports are then expired and their chunks deleted (only the
  * newest archive is kept, so exporting in a loop cannot fill the database).
  */
 export async function storeArchive(
@@ -157,7 +157,11 @@ export async function storeArchive(
       .where('status', '=', 'running')
       .returning('user_id')
       .executeTakeFirst();
-    if (!ready) return;
+    if (!ready) {
+      // No longer running (failed meanwhile, e.g. the account was erased): nothing of it is kept.
+      await trx.deleteFrom('account_export_chunks').where('export_id', '=', id).execute();
+      return;
+    }
     const superseded = await trx
       .updateTable('account_exports')
       .set({ status: 'expired' })

@@ -56,8 +56,9 @@ export function createOidcProtocol(opts: OidcProtocolOptions) {
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && opts.allowHttpIssuers)) {
       throw new SsoError('SSO_CONNECTION_INVALID', 'issuer must be an https:// URL');
     }
+    let config: client.Configuration;
     try {
-      return await client.discovery(
+      config = await client.discovery(
         url,
         clientId,
         { redirect_uris: [redirectUri], response_types: ['code'], id_token_signed_response_alg: 'RS256' },
@@ -77,6 +78,8 @@ export function createOidcProtocol(opts: OidcProtocolOptions) {
     } catch (err) {
       throw new SsoError('SSO_DISCOVERY_FAILED', `OIDC discovery of ${issuer} failed: ${describe(err)}`);
     }
+    checkEndpoints(config.serverMetadata(), opts.allowHttpIssuers === true);
+    return config;
   }
 
   /**
@@ -115,14 +118,24 @@ export function createOidcProtocol(opts: OidcProtocolOptions) {
     kind: 'oidc',
     async startSignIn(connection, flow) {
       const config = await configFor(connection);
-      const url = client.buildAuthorizationUrl(config, {
-        redirect_uri: redirectUri,
-        scope: [...new Set(['openid', ...connection.oidc.scopes])].join(' '),
-        state: flow.flowId,
-        nonce: flow.nonce,
-        code_challenge: await client.calculatePKCECodeChallenge(flow.codeVerifier),
-        code_challenge_method: 'S256',
-      });
+      const codeChallenge = await client.calculatePKCECodeChallenge(flow.codeVerifier);
+      let url: URL;
+      try {
+        url = client.buildAuthorizationUrl(config, {
+          redirect_uri: redirectUri,
+          scope: [...new Set(['openid', ...connection.oidc.scopes])].join(' '),
+          state: flow.flowId,
+          nonce: flow.nonce,
+          code_challenge: codeChallenge,
+          code_challenge_method: 'S256',
+        });
+      } catch (err) {
+        // The discovery check above refuses what the library would; this names anything else it refuses.
+        throw new SsoError(
+          'SSO_DISCOVERY_FAILED',
+          `the identity provider's authorization endpoint is unusable: ${describe(err)}`,
+        );
+      }
       return { redirectUrl: url.href };
     },
   };
@@ -184,6 +197,47 @@ export function createOidcProtocol(opts: OidcProtocolOptions) {
   }
 
   return { protocol, finish, discover, forget, redirectUri };
+}
+
+/** The endpoints of a discovery document this relying party sends the browser to, or calls itself. */
+const ENDPOINTS = ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'userinfo_endpoint'] as const;
+/** Without these the authorization code flow cannot run. */
+const REQUIRED_ENDPOINTS = new Set<string>(['authorization_endpoint', 'token_endpoint']);
+
+/**
+ * The IdP's discovery document names the URLs the browser is sent to (authorization) and the server
+ * calls (token, JWKS, userinfo): each must be an https:// URL (http:// only where http issuers are
+ * allowed). The organization's admin controls the document: a `javascript:` or `data:` authorization
+ * endpoint would otherwise be accepted, then make every sign-in fail.
+ */
+export function checkEndpoints(
+  metadata: Readonly<Pick<client.ServerMetadata, (typeof ENDPOINTS)[number]>>,
+  allowHttp: boolean,
+): void {
+  for (const name of ENDPOINTS) {
+    const value: unknown = metadata[name];
+    if (value === undefined || value === null) {
+      if (REQUIRED_ENDPOINTS.has(name)) {
+        throw new SsoError('SSO_DISCOVERY_FAILED', `the discovery document names no ${name}`, {
+          field: name,
+        });
+      }
+      continue;
+    }
+    let url: URL | null = null;
+    try {
+      url = typeof value === 'string' ? new URL(value) : null;
+    } catch {
+      url = null;
+    }
+    if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && allowHttp))) {
+      throw new SsoError(
+        'SSO_DISCOVERY_FAILED',
+        `the discovery document's ${name} must be an ${allowHttp ? 'http(s)' : 'https'}:// URL`,
+        { field: name },
+      );
+    }
+  }
 }
 
 /** An error's message without anything of the request (no tokens, no codes). */
