@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedMailbox } from '../support/mailbox.js';
+import { mailQueueDrained } from '../support/jobs.js';
 import { mailText } from '../support/smtp.js';
 import {
   Browser,
@@ -117,7 +118,7 @@ describe('e2e: sign-up', () => {
     }
     expect(statuses.filter((s) => s === 200)).toHaveLength(2);
     expect(statuses.filter((s) => s === 429)).toHaveLength(58);
-    await new Promise((r) => setTimeout(r, 1500)); // let the worker deliver whatever was queued
+    await mailQueueDrained(target); // the worker has delivered whatever was queued
     const mails = sharedMailbox()
       .all()
       .filter((m) => m.to.includes(target));

@@ -4,7 +4,9 @@ import {
   JobPayloadError,
   openJobPayload,
 } from '../../src/platform/jobs/payload-seal.js';
+import { MAIL_TASK } from '../../src/platform/mail/mail-job.js';
 import { TEST_KEK } from './job-key.js';
+import { connect, testDb } from './tenancy.js';
 
 /** A queued job as its handler would see it, read back by a test. */
 export interface QueuedJob {
@@ -48,4 +50,27 @@ export async function queuedJobs(admin: pg.Client, task: string): Promise<Queued
     });
   }
   return jobs;
+}
+
+/**
+ * Waits until no `mail.send` job addressed to `to` is pending in the suite database's queue any more
+ * (each was sent or given up), polling every 50 ms; throws after `ms`. What a test waits for before it
+ * counts the mails an address received: every mail queued so far has arrived by then, with no guess at
+ * how long delivery takes.
+ */
+export async function mailQueueDrained(to: string, ms = 15_000): Promise<void> {
+  const admin = await connect(testDb().adminUrl);
+  try {
+    const until = Date.now() + ms;
+    const pending = async () =>
+      (await queuedJobs(admin, MAIL_TASK)).some((j) =>
+        String((j.payload as { to?: unknown } | null)?.to).includes(to),
+      );
+    while (await pending()) {
+      if (Date.now() > until) throw new Error(`mail to ${to} still queued after ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await admin.end();
+  }
 }

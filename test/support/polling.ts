@@ -1,5 +1,5 @@
 /**
- * Polls `fn` every 250 ms until `ok` holds or `ms` have passed, and returns the last value either way
+ * Polls `fn` every 50 ms until `ok` holds or `ms` have passed, and returns the last value either way
  * (the caller's assertion then says what was wrong). For state a background job reaches eventually:
  * aggregation, notices, mail.
  */
@@ -8,7 +8,7 @@ export async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean,
   for (;;) {
     const v = await fn();
     if (ok(v) || Date.now() > until) return v;
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

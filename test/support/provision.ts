@@ -38,10 +38,24 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Starts an embedded cluster in a fresh temporary directory (removed by `stop`). */
+/**
+ * Starts an embedded cluster in a fresh temporary directory (removed by `stop`), with `fsync` off: a
+ * commit's WAL is still written before it returns (`synchronous_commit` stays on), only not flushed to
+ * the disk, so a crashed or killed postmaster loses nothing; only a crash of the machine could, and the
+ * directory is thrown away. On this suite's disk a flush cost about 4 ms per commit (0.1 ms without).
+ */
 export async function startThrowawayCluster(): Promise<EmbeddedCluster> {
   const base = await fs.mkdtemp(path.join(os.tmpdir(), 'saasready-pg-'));
   const cluster = await startEmbeddedPostgres({ dir: path.join(base, 'pg'), port: await freePort() });
+  const pg = await import('pg');
+  const c = new pg.default.Client({ connectionString: cluster.superuserUrl });
+  await c.connect();
+  try {
+    await c.query('alter system set fsync = off');
+    await c.query('select pg_reload_conf()');
+  } finally {
+    await c.end();
+  }
   return {
     superuserUrl: cluster.superuserUrl,
     async stop() {

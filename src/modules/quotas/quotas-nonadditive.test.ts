@@ -14,6 +14,7 @@ import {
   type User,
 } from '../../../test/e2e/helpers.js';
 import { sharedMailbox } from '../../../test/support/mailbox.js';
+import { mailQueueDrained } from '../../../test/support/jobs.js';
 import { mailText } from '../../../test/support/smtp.js';
 import { createQuotaCounters } from './quota-counters.js';
 import { listNotices, quotaUsage, uniqueLookup } from './quotas.repository.js';
@@ -231,7 +232,9 @@ describe('quotas on max, latest and unique_count meters', () => {
     ]);
     const at100 = `qms inc reached its ${maxMeter} quota`;
     await sharedMailbox().waitFor((m) => m.to.includes(owner.email) && mailText(m.raw).includes(at100));
-    await new Promise((r) => setTimeout(r, 2000));
+    // Every check has ended and every mail queued to the owner has been sent: any duplicate is in.
+    await c.services.quotaNotices.idle();
+    await mailQueueDrained(owner.email);
     const mails = sharedMailbox()
       .all()
       .filter((m) => m.to.includes(owner.email) && mailText(m.raw).includes(`qms inc`));

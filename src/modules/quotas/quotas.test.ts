@@ -15,6 +15,7 @@ import {
   type User,
 } from '../../../test/e2e/helpers.js';
 import { sharedMailbox } from '../../../test/support/mailbox.js';
+import { mailQueueDrained } from '../../../test/support/jobs.js';
 import { testDb } from '../../../test/support/tenancy.js';
 import { mailText } from '../../../test/support/smtp.js';
 import { listNotices } from './quotas.repository.js';
@@ -382,8 +383,9 @@ describe('quota enforcement', () => {
     const at100 = `qs inc reached its ${softMeter} quota`;
     await sharedMailbox().waitFor((m) => m.to.includes(owner.email) && mailText(m.raw).includes(at100));
     await c.services.quotaNotices.check([a.id, b.id]);
-    // Give any duplicate the time to arrive, then count.
-    await new Promise((r) => setTimeout(r, 3000));
+    // Every check has ended and every mail queued to the owner has been sent: any duplicate is in.
+    await c.services.quotaNotices.idle();
+    await mailQueueDrained(owner.email);
     expect(mailsTo(at80)).toHaveLength(1);
     expect(mailsTo(at100)).toHaveLength(1);
     // Organization B has no usage and no notice.
