@@ -16,12 +16,17 @@
  *    statement when the search path it was planned under changes). `schema-pinned` (only when BENCH_ONLY names
  *    it) reads the `schema` organizations with each on a pool of its own of ONE connection: every connection
  *    serves one schema only, an upper bound of what affinity between schemas and connections could win.
+ *    `schema-session` (only when BENCH_ONLY names it) reads them each on a pool of its own
+ *    (BENCH_SESSION_POOL connections, 1) whose connections carry the schema's search path from their start
+ *    (`options`), the transaction setting only the tenant: what a pool per schema placement would cost.
  *
  * Usage: npm run bench:placement  (env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY, BENCH_POOL,
- * BENCH_LOOKUP_ORGS, BENCH_LOOKUP_CALLS, BENCH_READ_ORGS, BENCH_DATABASE_URL,
- * BENCH_ONLY=<variant>[,<variant>...]: read variants among pooled, schema, schema1, database, schema-pinned
+ * BENCH_LOOKUP_ORGS, BENCH_LOOKUP_CALLS, BENCH_READ_ORGS, BENCH_ROWS (projects per organization, 100),
+ * BENCH_DATABASE_URL, BENCH_SESSION_POOL, BENCH_ONLY=<variant>[,<variant>...]: read variants among pooled,
+ * schema, schema1, database, schema-pinned, schema-session
  * (the first four by default); without `database` no second database is made)
  */
+import pg from 'pg';
 import { findProject } from '../src/modules/projects/projects.repository.js';
 import { createPool } from '../src/platform/db/pool.js';
 import { createPlacementRouter, type PlacementRouter } from '../src/platform/tenancy/placement.js';
@@ -49,8 +54,8 @@ const POOL = Number(process.env.BENCH_POOL ?? 8);
 const LOOKUP_ORGS = Number(process.env.BENCH_LOOKUP_ORGS ?? 10_000);
 const LOOKUP_CALLS = Number(process.env.BENCH_LOOKUP_CALLS ?? 1_000_000);
 const READ_ORGS = Number(process.env.BENCH_READ_ORGS ?? 10);
-const ROWS = 100;
-const VARIANTS = ['pooled', 'schema', 'schema1', 'database', 'schema-pinned'] as const;
+const ROWS = Number(process.env.BENCH_ROWS ?? 100);
+const VARIANTS = ['pooled', 'schema', 'schema1', 'database', 'schema-pinned', 'schema-session'] as const;
 const DEFAULT_VARIANTS: readonly string[] = ['pooled', 'schema', 'schema1', 'database'];
 const ONLY = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
 const READ = { mode: 'read' } as const;
@@ -124,6 +129,7 @@ try {
     schema: variants.some((v) => v.startsWith('schema')) ? await seedSchemaPlaced(db, READ_ORGS, ROWS) : [],
     schema1: [],
     'schema-pinned': [],
+    'schema-session': [],
     database: dedicated ? await seedDatabasePlaced(db, dedicated, DEDICATED, READ_ORGS, ROWS) : [],
   };
   const oneOrg = seeded.schema[0]?.org;
@@ -147,13 +153,46 @@ try {
     };
     withPinned = createWithTenant(router);
   }
+  let withSession = withTenant;
+  if (variants.includes('schema-session')) {
+    seeded['schema-session'] = seeded.schema;
+    const own = new Map<string, TenantDatabase>();
+    for (const { org } of seeded.schema) {
+      if (own.has(org)) continue;
+      const schema = tenantSchemaName(org);
+      const pool = new pg.Pool({
+        connectionString: db.url,
+        max: Number(process.env.BENCH_SESSION_POOL ?? 1),
+        options: `-c search_path="${schema}",public`,
+      });
+      pools.push(pool);
+      own.set(
+        org,
+        createTenantDatabase(org, pool, {
+          statementNamespace: schema,
+          prelude: (id, m) => pooledTenantSetter.prelude(id, m),
+        }),
+      );
+    }
+    withSession = createWithTenant({
+      cached: (id) => own.get(id),
+      resolve: (id) => Promise.resolve(own.get(id)!),
+      invalidate: () => {},
+    });
+  }
   const readOf = (rows: SeededRow[], wt: typeof withTenant) => async () => {
     const r = rows[Math.floor(Math.random() * rows.length)]!;
     const row = await wt(r.org, (t) => findProject(t, r.org, r.id), READ);
     if (!row) throw new Error('tenant read missed');
   };
   const ops = Object.fromEntries(
-    variants.map((v) => [v, readOf(seeded[v], v === 'schema-pinned' ? withPinned : withTenant)]),
+    variants.map((v) => [
+      v,
+      readOf(
+        seeded[v],
+        v === 'schema-pinned' ? withPinned : v === 'schema-session' ? withSession : withTenant,
+      ),
+    ]),
   );
 
   async function measureRound(name: string, op: () => Promise<unknown>): Promise<Round> {

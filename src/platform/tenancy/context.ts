@@ -84,7 +84,21 @@ export function userActingIn(tenantId: string, userId: string): TenantCtx {
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** True for a canonical lowercase UUID, the only form a tenant id may take. */
+/** Ids that passed UUID_RE, so a known one is not matched again (at most this many; all forgotten then). */
+const VALID_IDS_MAX = 50_000;
+const validIds = new Set<string>();
+
+/**
+ * True for a canonical lowercase UUID, the only form a tenant id may take. Every `withTenant` and every
+ * tenant cache key checks its id, mostly the same few ids again: an id that passed once is remembered
+ * (a Set read, tens of nanoseconds, where the expression costs a few hundred). Only ids that matched
+ * are remembered, so the answer is the expression's.
+ */
 export function isTenantId(value: unknown): value is string {
-  return typeof value === 'string' && UUID_RE.test(value);
+  if (typeof value !== 'string') return false;
+  if (validIds.has(value)) return true;
+  if (!UUID_RE.test(value)) return false;
+  if (validIds.size >= VALID_IDS_MAX) validIds.clear();
+  validIds.add(value);
+  return true;
 }

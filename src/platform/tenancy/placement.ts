@@ -1,5 +1,5 @@
 import { inAbortedTransaction, pipelinedQuery } from './pipelined-query.js';
-import { tenantCacheKey, type CacheKey } from './cache-keys.js';
+import { tenantCacheKeyMemo, type CacheKey } from './cache-keys.js';
 import { TenancyError } from './errors.js';
 import { createTenantDatabase, type TenantDatabase } from './tenant-database.js';
 import { tenantSchemaName } from './placed-tables.js';
@@ -80,6 +80,9 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
   const max = opts.max ?? 100_000;
   const setters = opts.setters ?? POOLED_SETTERS;
   const lookupOptions = { epilogue: opts.control.setter.readEpilogue };
+  // The factory's key, built once per organization (the same string object each time: no concatenation
+  // and no hashing per scope, where building it cost about as much as the rest of a cache hit).
+  const keyOf = tenantCacheKeyMemo('placement', max);
   const cache = new Map<CacheKey, CachedPlacement>();
   const inflight = new Map<CacheKey, Promise<PlacementRecord>>();
   // One handle per schema-placed organization, kept for the process's life (they are few, and the same
@@ -197,10 +200,10 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
 
   return {
     cached(tenantId) {
-      return fresh(tenantCacheKey(tenantId, 'placement'))?.db;
+      return fresh(keyOf(tenantId))?.db;
     },
     async resolve(tenantId) {
-      const key = tenantCacheKey(tenantId, 'placement');
+      const key = keyOf(tenantId);
       const hit = fresh(key);
       if (hit) return hit.db ?? route(tenantId, hit.record);
       let pending = inflight.get(key);
@@ -226,7 +229,7 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
       return route(tenantId, await pending);
     },
     invalidate(tenantId) {
-      const key = tenantCacheKey(tenantId, 'placement');
+      const key = keyOf(tenantId);
       cache.delete(key);
       inflight.delete(key);
     },

@@ -39,6 +39,7 @@ const CHECK_FILTERS = explicitFilterTables !== undefined;
 
 const BEGIN: PreludeStatement = { name: 'sr_begin', text: 'begin', values: [] };
 const NO_PRELUDE: readonly PreludeStatement[] = [];
+const NO_HOOKS: readonly (() => void)[] = [];
 
 /** Statements that touch only the transaction: the connection stays poolable after them (unless a
  *  function below appears). Everything else (SET, RESET, DO, PREPARE, EXECUTE, CALL, LISTEN, DECLARE,
@@ -132,9 +133,10 @@ export class TenantConnection implements DatabaseConnection {
   private begun = false;
   private closed = false;
   private sessionTouched = false;
-  /** Statements sent with COMMIT (`deferUntilCommit`), and what to call once it succeeded. */
-  private deferred: PreludeStatement[] = [];
-  private committedHooks: (() => void)[] = [];
+  /** Statements sent with COMMIT (`deferUntilCommit`), and what to call once it succeeded; made on the
+   *  first (most scopes defer nothing: no allocation for them). */
+  private deferred: PreludeStatement[] | undefined;
+  private committedHooks: (() => void)[] | undefined;
   private readPrelude: readonly PreludeStatement[] | undefined;
   /** The first query of a write scope (it carries BEGIN and the tenant setting) while it is in flight. */
   private opening: Promise<void> | undefined;
@@ -147,7 +149,7 @@ export class TenantConnection implements DatabaseConnection {
   /** Each read its own explicit transaction, ended by the setter's `readEpilogue` (a Citus read scope). */
   private readonly readsEndThemselves: boolean;
   /** The reads of such a scope not settled yet: the scope's end waits for them (`finish`). */
-  private readonly readsInFlight = new Set<Promise<unknown>>();
+  private readsInFlight: Set<Promise<unknown>> | undefined;
 
   constructor(
     readonly client: pg.PoolClient,
@@ -182,8 +184,10 @@ export class TenantConnection implements DatabaseConnection {
       this.begun ||
       this.opening !== undefined ||
       this.unopened ||
-      this.deferred.length > 0 ||
-      (this.readsEndThemselves && (this.readsInFlight.size > 0 || inAbortedTransaction(this.client)))
+      this.deferred !== undefined ||
+      (this.readsEndThemselves &&
+        ((this.readsInFlight !== undefined && this.readsInFlight.size > 0) ||
+          inAbortedTransaction(this.client)))
     );
   }
 
@@ -269,19 +273,20 @@ export class TenantConnection implements DatabaseConnection {
       if (violation) throw violation;
     }
     if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
-    this.deferred.push({
+    (this.deferred ??= []).push({
       name: statementName(sql, this.setter.statementNamespace) ?? '',
       text: sql,
       values: params,
     });
-    if (onCommitted) this.committedHooks.push(onCommitted);
+    if (onCommitted) (this.committedHooks ??= []).push(onCommitted);
   }
 
   /** Remembers a read that ends its own transaction until it settles (see `finish`). */
   private track(read: Promise<unknown>): void {
-    this.readsInFlight.add(read);
+    const inFlight = (this.readsInFlight ??= new Set());
+    inFlight.add(read);
     const settled = () => {
-      this.readsInFlight.delete(read);
+      inFlight.delete(read);
     };
     read.then(settled, settled);
   }
@@ -293,15 +298,16 @@ export class TenantConnection implements DatabaseConnection {
       // queued on the connection, and one of them failing after the scope ended would leave a failed
       // transaction block on a pooled connection. Then a read that failed left its transaction failed:
       // end it, or the pool hands it to the next user.
-      while (this.readsInFlight.size > 0) await Promise.allSettled([...this.readsInFlight]);
+      const inFlight = this.readsInFlight;
+      while (inFlight !== undefined && inFlight.size > 0) await Promise.allSettled([...inFlight]);
       await rollBackAborted(this.client);
       return;
     }
     await this.opening;
-    const deferred = commit && !this.unopened ? this.deferred : [];
-    const hooks = commit && !this.unopened ? this.committedHooks : [];
-    this.deferred = [];
-    this.committedHooks = [];
+    const deferred = (commit && !this.unopened ? this.deferred : undefined) ?? NO_PRELUDE;
+    const hooks = (commit && !this.unopened ? this.committedHooks : undefined) ?? NO_HOOKS;
+    this.deferred = undefined;
+    this.committedHooks = undefined;
     if (this.unopened) {
       // Ends whatever the server may have begun (ROLLBACK with none open is only a warning).
       await this.client.query('rollback');
