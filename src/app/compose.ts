@@ -18,6 +18,7 @@ import { createKeyVault } from '../platform/tenant-keys/key-vault.js';
 import { selectKms } from '../platform/tenant-keys/kms-select.js';
 import type { ComposeOptions } from './compose/options.js';
 import { startJobs } from './compose/jobs.js';
+import { loadStripeSdk } from '../modules/billing/providers/stripe-client.js';
 
 export type { ComposeOptions } from './compose/options.js';
 
@@ -75,6 +76,8 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
   );
   // A small pool: placement moves only (pg connects on first use, so an unused feature costs nothing).
   const ownerPool = opts.owner && new pg.Pool({ connectionString: opts.owner.url, max: 2 });
+  // The Stripe SDK loads only where Stripe is configured (createStripeClient is synchronous).
+  if (opts.stripe) await loadStripeSdk();
   const services = createServices({
     tenancy,
     platformDb,

@@ -5,8 +5,11 @@ import { decodeCursor, pageLimit, toPage, type Page } from '../../platform/pagin
 import type { InvoiceLine } from './pricing/price-invoice.js';
 import type { Currency } from './currencies.js';
 import { invoiceNotFound } from './billing.errors.js';
-import { renderInvoicePdf } from './invoice-pdf.js';
+import { lazyImport } from '../../platform/lazy-import.js';
 import * as repo from './invoices.repository.js';
+
+/** PDF rendering (pdfkit, the embedded font) loads with the first invoice PDF asked for. */
+const invoicePdf = lazyImport(() => import('./invoice-pdf.js'));
 
 /** An invoice as the API shows it (amounts in minor units of `currency`; `periodEnd` exclusive). */
 export interface Invoice {
@@ -97,7 +100,9 @@ export function createInvoicesService(deps: {
     async pdf(ctx, id) {
       // Rendered from the invoice's own snapshot (customer, issuer, minor units), never current data.
       const invoice = await find(ctx, id);
-      const pdf = await renderInvoicePdf(invoice, { compress: deps.compressPdf ?? true });
+      const pdf = await (
+        await invoicePdf()
+      ).renderInvoicePdf(invoice, { compress: deps.compressPdf ?? true });
       return { fileName: `${invoice.number ?? invoice.id}.pdf`, pdf };
     },
   };

@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
-import { ZipArchive } from 'archiver';
+import { lazyImport } from '../../platform/lazy-import.js';
+
+/** The zip writer loads with the first archive built. */
+const archiver = lazyImport(() => import('archiver'));
 
 /** One JSON Lines file of an archive, as the manifest lists it. */
 export interface ManifestFile {
@@ -96,6 +99,7 @@ export function createArchiveBuilder(maxBytes: number) {
         totalRows: files.reduce((n, f) => n + f.meta.rows, 0),
         sealedValues: SEALED_VALUES_NOTE,
       };
+      const { ZipArchive } = await archiver();
       const zip = new ZipArchive({ zlib: { level: 6 } });
       const chunks: Buffer[] = [];
       const ended = new Promise<void>((resolve, reject) => {

@@ -1,16 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransportFuture,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  AuthenticatorTransportFuture,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
+import { lazyImport } from '../../platform/lazy-import.js';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { decodeCursor, pageLimit, toPage, type Page } from '../../platform/pagination.js';
@@ -22,6 +19,9 @@ import { findUserById, toPublicUser, type PublicUser } from '../auth/users.repos
 import { passkeyNotFound, PasskeyError, registrationInvalid, signInFailed } from './passkeys.errors.js';
 import * as repo from './passkeys.repository.js';
 import { ssoRequired, type SsoRequiredFor } from '../sso/sso.errors.js';
+
+/** The WebAuthn library loads with the first passkey ceremony. */
+const webauthn = lazyImport(() => import('@simplewebauthn/server'));
 
 /** A passkey as the account page shows it (never its public key or counter). */
 export interface Passkey {
@@ -112,7 +112,9 @@ export function createPasskeysService(deps: PasskeysDeps) {
   ): Promise<{ userVerified: boolean }> {
     let info;
     try {
-      const out = await verifyAuthenticationResponse({
+      const out = await (
+        await webauthn()
+      ).verifyAuthenticationResponse({
         response,
         expectedChallenge: challenge,
         expectedOrigin: origins,
@@ -156,7 +158,9 @@ export function createPasskeysService(deps: PasskeysDeps) {
       const user = await findUserById(db, who.userId);
       if (!user) throw passkeyNotFound();
       const existing = await repo.descriptorsOf(db, who.userId);
-      const options = await generateRegistrationOptions({
+      const options = await (
+        await webauthn()
+      ).generateRegistrationOptions({
         rpName: deps.rpName,
         rpID: rpId,
         userName: user.email,
@@ -190,7 +194,9 @@ export function createPasskeysService(deps: PasskeysDeps) {
       if (!pending || pending.userId !== who.userId) throw registrationInvalid();
       let info;
       try {
-        const out = await verifyRegistrationResponse({
+        const out = await (
+          await webauthn()
+        ).verifyRegistrationResponse({
           response: input.response,
           expectedChallenge: pending.challenge,
           expectedOrigin: origins,
@@ -250,7 +256,9 @@ export function createPasskeysService(deps: PasskeysDeps) {
       ip: string,
     ): Promise<{ options: PublicKeyCredentialRequestOptionsJSON; handle: string }> {
       deps.optionsThrottle.acquire([clientAddress(ip)]);
-      const options = await generateAuthenticationOptions({
+      const options = await (
+        await webauthn()
+      ).generateAuthenticationOptions({
         rpID: rpId,
         timeout,
         userVerification: 'required',
@@ -322,7 +330,9 @@ export function createPasskeysService(deps: PasskeysDeps) {
       if (creds.length === 0) {
         throw new PasskeyError('PASSKEY_NOT_FOUND', 'this account has no passkey: use a code instead');
       }
-      const options = await generateAuthenticationOptions({
+      const options = await (
+        await webauthn()
+      ).generateAuthenticationOptions({
         rpID: rpId,
         timeout,
         userVerification: 'preferred',

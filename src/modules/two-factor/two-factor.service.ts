@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import QRCode from 'qrcode';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { createSecretBox } from '../../platform/crypto/secret-box.js';
+import { lazyImport } from '../../platform/lazy-import.js';
 import { isTenantId as isUuid } from '../../platform/tenancy/context.js';
 import { base32Encode } from './base32.js';
 import { generateRecoveryCodes, hashRecoveryCode } from './recovery-codes.js';
@@ -9,6 +9,9 @@ import { createCodeThrottle, type CodeThrottle } from './throttle.js';
 import { looksLikeTotp, matchTotpStep, TOTP_DIGITS, TOTP_PERIOD_SECONDS } from './totp.js';
 import * as repo from './two-factor.repository.js';
 import { codeInvalid, notEnabled, TwoFactorError } from './two-factor.errors.js';
+
+/** The QR code encoder loads with the first enrolment. */
+const qrcode = lazyImport(() => import('qrcode'));
 
 /** What a user needs to add the account to an authenticator app. Shown once; never logged. */
 export interface TwoFactorEnrollment {
@@ -174,7 +177,9 @@ export function createTwoFactorService(deps: TwoFactorDeps): TwoFactorService {
         period: String(TOTP_PERIOD_SECONDS),
       });
       const otpauthUri = `otpauth://totp/${label}?${params.toString().replace(/\+/g, '%20')}`;
-      const qrSvg = await QRCode.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M' });
+      const qrSvg = await (
+        await qrcode()
+      ).default.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M' });
       return { secret, otpauthUri, qrSvg };
     },
 

@@ -1,4 +1,7 @@
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
+import { lazyImport } from '../lazy-import.js';
+
+const nodemailer = lazyImport(() => import('nodemailer'));
 
 /** A message as modules queue it (job `mail.send`). */
 export interface MailMessage {
@@ -31,13 +34,25 @@ export function createMailer(opts: {
   onCapture?: (m: SentMail) => void;
 }): Mailer {
   const box: SentMail[] = [];
-  let transport: Transporter | undefined;
-  if (opts.smtpUrl) transport = nodemailer.createTransport(opts.smtpUrl);
+  // nodemailer loads with the first mail sent over SMTP.
+  const smtpUrl = opts.smtpUrl;
+  let transport: Promise<Transporter> | undefined;
+  let closed = false;
+  const smtp = smtpUrl
+    ? () =>
+        (transport ??= nodemailer().then(({ default: mail }) => {
+          const t = mail.createTransport(smtpUrl);
+          if (closed) t.close();
+          return t;
+        }))
+    : undefined;
   return {
     async send(msg, sendOpts) {
       const id = sendOpts?.messageId ?? `${Date.now()}.${Math.random().toString(36).slice(2)}@saasready`;
-      if (transport) {
-        await transport.sendMail({
+      if (smtp) {
+        await (
+          await smtp()
+        ).sendMail({
           from: opts.from,
           to: msg.to,
           subject: msg.subject,
@@ -53,6 +68,9 @@ export function createMailer(opts: {
       opts.onCapture?.(sent);
     },
     recent: () => box,
-    close: () => transport?.close(),
+    close: () => {
+      closed = true;
+      void transport?.then((t) => t.close());
+    },
   };
 }

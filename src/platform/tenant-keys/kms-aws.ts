@@ -1,10 +1,4 @@
-import {
-  DecryptCommand,
-  EncryptCommand,
-  GenerateDataKeyCommand,
-  KMSClient,
-  ReEncryptCommand,
-} from '@aws-sdk/client-kms';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import type { Kms } from './kms.js';
 import { TenantKeyError } from './errors.js';
 
@@ -17,6 +11,14 @@ export interface AwsKmsOptions {
   readonly endpoint?: string;
   /** Explicit credentials (tests); otherwise the SDK's default chain (environment, profile, role). */
   readonly credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+type Sdk = typeof import('@aws-sdk/client-kms');
+let sdkLoad: Promise<Sdk> | undefined;
+/** The SDK is large: it loads on the first KMS request, not with every process that could configure one. */
+function loadSdk(): Promise<Sdk> {
+  sdkLoad ??= import('@aws-sdk/client-kms');
+  return sdkLoad;
 }
 
 /** Bound to every wrap: a data key wrapped for SaaSReady's tenant keys opens only with the same context. */
@@ -39,15 +41,17 @@ function bytes(value: Uint8Array | undefined): Buffer {
  * starts a KEK rotation; AWS's own automatic rotation of the same key needs none.
  */
 export function createAwsKms(opts: AwsKmsOptions): Kms & { destroy(): void } {
-  const client = new KMSClient({
-    region: opts.region,
-    ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
-    ...(opts.credentials ? { credentials: opts.credentials } : {}),
-    maxAttempts: 3,
-  });
-  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+  let client: KMSClient | undefined;
+  const call = async <T>(fn: (client: KMSClient, sdk: Sdk) => Promise<T>): Promise<T> => {
+    const sdk = await loadSdk();
+    client ??= new sdk.KMSClient({
+      region: opts.region,
+      ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+      ...(opts.credentials ? { credentials: opts.credentials } : {}),
+      maxAttempts: 3,
+    });
     try {
-      return await fn();
+      return await fn(client, sdk);
     } catch {
       throw unavailable();
     }
@@ -56,9 +60,13 @@ export function createAwsKms(opts: AwsKmsOptions): Kms & { destroy(): void } {
     name: 'aws-kms',
     currentKekId: opts.keyId,
     async generateDataKey() {
-      const out = await call(() =>
+      const out = await call((client, sdk) =>
         client.send(
-          new GenerateDataKeyCommand({ KeyId: opts.keyId, KeySpec: 'AES_256', EncryptionContext: CONTEXT }),
+          new sdk.GenerateDataKeyCommand({
+            KeyId: opts.keyId,
+            KeySpec: 'AES_256',
+            EncryptionContext: CONTEXT,
+          }),
         ),
       );
       const plaintext = bytes(out.Plaintext);
@@ -66,25 +74,25 @@ export function createAwsKms(opts: AwsKmsOptions): Kms & { destroy(): void } {
       return { plaintext, wrapped: bytes(out.CiphertextBlob), kekId: opts.keyId };
     },
     async decrypt(wrapped, kekId) {
-      const out = await call(() =>
+      const out = await call((client, sdk) =>
         client.send(
-          new DecryptCommand({ CiphertextBlob: wrapped, KeyId: kekId, EncryptionContext: CONTEXT }),
+          new sdk.DecryptCommand({ CiphertextBlob: wrapped, KeyId: kekId, EncryptionContext: CONTEXT }),
         ),
       );
       return bytes(out.Plaintext);
     },
     async encrypt(plaintext) {
-      const out = await call(() =>
+      const out = await call((client, sdk) =>
         client.send(
-          new EncryptCommand({ KeyId: opts.keyId, Plaintext: plaintext, EncryptionContext: CONTEXT }),
+          new sdk.EncryptCommand({ KeyId: opts.keyId, Plaintext: plaintext, EncryptionContext: CONTEXT }),
         ),
       );
       return { wrapped: bytes(out.CiphertextBlob), kekId: opts.keyId };
     },
     async reEncrypt(wrapped, kekId) {
-      const out = await call(() =>
+      const out = await call((client, sdk) =>
         client.send(
-          new ReEncryptCommand({
+          new sdk.ReEncryptCommand({
             CiphertextBlob: wrapped,
             SourceKeyId: kekId,
             DestinationKeyId: opts.keyId,
@@ -96,7 +104,7 @@ export function createAwsKms(opts: AwsKmsOptions): Kms & { destroy(): void } {
       return { wrapped: bytes(out.CiphertextBlob), kekId: opts.keyId };
     },
     destroy() {
-      client.destroy();
+      client?.destroy();
     },
   };
 }

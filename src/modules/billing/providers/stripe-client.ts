@@ -1,5 +1,15 @@
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import type { StripeConfig } from '../../../platform/config-stripe.js';
+
+let sdk: typeof Stripe | undefined;
+
+/**
+ * Loads the Stripe SDK (a few hundred modules): only a process with Stripe configured pays for it.
+ * compose() awaits it before building the services, so `createStripeClient` stays synchronous.
+ */
+export async function loadStripeSdk(): Promise<void> {
+  sdk ??= (await import('stripe')).default;
+}
 
 /**
  * The Stripe SDK client. `apiBase` (STRIPE_API_BASE) points it elsewhere than api.stripe.com: the tests'
@@ -7,7 +17,8 @@ import type { StripeConfig } from '../../../platform/config-stripe.js';
  * carries an idempotency key or identifier of its own and is retried by its job.
  */
 export function createStripeClient(config: Pick<StripeConfig, 'secretKey' | 'apiBase'>): Stripe {
-  return new Stripe(config.secretKey, {
+  if (!sdk) throw new Error('the Stripe SDK is not loaded (await loadStripeSdk() first)');
+  return new sdk(config.secretKey, {
     maxNetworkRetries: 0,
     timeout: 15_000,
     ...(config.apiBase

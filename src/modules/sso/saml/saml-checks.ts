@@ -1,6 +1,9 @@
 import type { Profile } from '@node-saml/node-saml';
-import { parseXml2JsFromString } from '@node-saml/node-saml/lib/xml.js';
+import { lazyImport } from '../../../platform/lazy-import.js';
 import { refused } from './saml.errors.js';
+
+/** node-saml's XML parser (xml2js, xml-crypto) loads with the first SAML response checked. */
+const samlXml = lazyImport(() => import('@node-saml/node-saml/lib/xml.js'));
 
 /**
  * The checks node-saml leaves to its caller, run on what it returns AFTER it verified the signature: the
@@ -52,7 +55,7 @@ export function refuseDoctype(samlResponse: string): void {
 
 /** Status Success and Destination (when present) the consumer URL, on the (maybe unsigned) response. */
 export async function checkResponseEnvelope(responseXml: string, acsUrl: string): Promise<string | null> {
-  const doc = (await parseXml2JsFromString(responseXml)) as { Response?: Node };
+  const doc = (await (await samlXml()).parseXml2JsFromString(responseXml)) as { Response?: Node };
   const response = doc.Response;
   if (!response) throw refused('malformed');
   const destination = attr(response, 'Destination');

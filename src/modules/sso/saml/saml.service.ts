@@ -1,4 +1,5 @@
-import { SAML, ValidateInResponseTo, type Profile, type SamlConfig } from '@node-saml/node-saml';
+import type { Profile, SAML, SamlConfig } from '@node-saml/node-saml';
+import { lazyImport } from '../../../platform/lazy-import.js';
 import type { WithTenant } from '../../../platform/tenancy/with-tenant.js';
 import { PendingRequestCache, REQUEST_TTL_MS } from './saml-cache.js';
 import {
@@ -13,6 +14,9 @@ import { SamlError, connectionNotFound, refused } from './saml.errors.js';
 import { deletePendingRequest, purgeExpired, recordAssertion } from './saml.repository.js';
 import type { SsoFlowStart } from '../sso.contract.js';
 import type { SamlConnection, SamlConnectionSource, SamlProfile, SamlSignIn } from './saml.types.js';
+
+/** The SAML library (and its XML signature stack) loads with the first SAML connection used. */
+const nodeSaml = lazyImport(() => import('@node-saml/node-saml'));
 
 export interface SamlServiceDeps {
   readonly connections: SamlConnectionSource;
@@ -75,7 +79,8 @@ export function createSamlService(deps: SamlServiceDeps): SamlService {
     return c;
   };
 
-  const samlFor = (c: SamlConnection, cache: PendingRequestCache): SAML => {
+  const samlFor = async (c: SamlConnection, cache: PendingRequestCache): Promise<SAML> => {
+    const { SAML, ValidateInResponseTo } = await nodeSaml();
     const { entityId, acsUrl } = urls(c.id);
     const config: SamlConfig = {
       issuer: entityId,
@@ -113,14 +118,16 @@ export function createSamlService(deps: SamlServiceDeps): SamlService {
         flowId: flow.flowId,
         returnTo: safeReturnTo(flow.returnTo),
       });
-      const redirectUrl = await samlFor(connection, cache).getAuthorizeUrlAsync(flow.flowId, undefined, {});
+      const redirectUrl = await (
+        await samlFor(connection, cache)
+      ).getAuthorizeUrlAsync(flow.flowId, undefined, {});
       return { redirectUrl };
     },
 
     async metadata(connectionId) {
       const c = await activeConnection(connectionId);
       const cache = new PendingRequestCache(deps.withTenant, c.organizationId, c.id);
-      return samlFor(c, cache).generateServiceProviderMetadata(null, null);
+      return (await samlFor(c, cache)).generateServiceProviderMetadata(null, null);
     },
 
     async consume(connectionId, form, meta) {
@@ -134,7 +141,9 @@ export function createSamlService(deps: SamlServiceDeps): SamlService {
 
       let profile: Profile;
       try {
-        const result = await samlFor(c, cache).validatePostResponseAsync({ SAMLResponse: form.SAMLResponse });
+        const result = await (
+          await samlFor(c, cache)
+        ).validatePostResponseAsync({ SAMLResponse: form.SAMLResponse });
         if (!result.profile) throw refused('status');
         profile = result.profile;
       } catch (err) {
