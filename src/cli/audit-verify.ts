@@ -14,11 +14,19 @@ import { parseExportLine, type StoredEntry } from '../platform/audit/stored.js';
 import { verifyChain, type ChainVerification } from '../platform/audit/verify-chain.js';
 import { verifyOrganizationChain } from '../modules/audit/audit-verification.js';
 
+/** The breaks after the first, by seq (`breaks` lists them all, the first included). */
+function laterBreaks(r: ChainVerification): string {
+  const later = r.breaks.slice(1);
+  if (later.length === 0) return '';
+  const seqs = later.map((b) => `${b.seq} (${b.reason})`).join(', ');
+  return `; also broken at seq ${seqs}${r.breaksTruncated ? ', and more' : ''}`;
+}
+
 /** One line for a person, then the full result as JSON. Exit code 0 when valid, 2 when broken. */
 export function report(name: string, r: ChainVerification): { text: string; code: number } {
   const head = r.valid
     ? `audit chain of ${name}: valid (${r.entriesChecked} entries, ${r.anchorSeq === null ? '' : `from the signed checkpoint at seq ${r.anchorSeq} (older entries purged by retention), `}last seq ${r.lastSeq}, ${r.checkpointsChecked} signed checkpoints)`
-    : `audit chain of ${name}: BROKEN at seq ${r.firstBrokenSeq} (${r.reason}): ${r.detail}`;
+    : `audit chain of ${name}: BROKEN at seq ${r.firstBrokenSeq} (${r.reason}): ${r.detail}${laterBreaks(r)}`;
   return { text: `${head}\n${JSON.stringify(r, null, 2)}\n`, code: r.valid ? 0 : 2 };
 }
 

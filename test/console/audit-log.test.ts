@@ -207,6 +207,11 @@ describe('console: the audit log in Chromium', () => {
           firstBrokenSeq: 12,
           reason: 'hash_mismatch',
           detail: null,
+          breaks: [
+            { seq: 12, reason: 'hash_mismatch', detail: 'entry 12 was changed after it was written' },
+            { seq: 20, reason: 'missing_entry', detail: 'expected seq 20, found 21' },
+          ],
+          breaksTruncated: false,
           unsealed: { count: 2, oldestOccurredAt: new Date().toISOString() },
         },
       }),
@@ -214,6 +219,8 @@ describe('console: the audit log in Chromium', () => {
     await page.getByRole('button', { name: 'Verify again' }).click();
     await page.getByText('Broken at seq 12: hash_mismatch').waitFor();
     await page.getByText('an entry’s content was changed after it was written', { exact: false }).waitFor();
+    // Every later break too: the first one hides none.
+    await page.getByText(/^Also broken at seq 20 \(missing_entry\)/).waitFor();
     // Events committed while it ran are counted, not hidden.
     await page.getByText(/^2 events recorded since .* not sealed into the chain yet/).waitFor();
     await expectAccessible(page, 'audit log, broken chain');

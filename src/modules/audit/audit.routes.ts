@@ -55,6 +55,14 @@ const Checkpoint = Type.Object(
   },
   { $id: 'AuditCheckpoint' },
 );
+/** Every break a verification found (beside the first: `firstBrokenSeq`, `reason`, `detail`). */
+export const ChainBreakFields = {
+  breaks: Type.Array(Type.Object({ seq: Type.Integer(), reason: Type.String(), detail: Type.String() }), {
+    description:
+      'every break found, lowest seq first (at most 100): the check goes on past a break, so an earlier broken entry never hides a later one',
+  }),
+  breaksTruncated: Type.Boolean({ description: 'more breaks were found than `breaks` lists' }),
+};
 const Verification = Type.Object({
   organizationId: Type.String({ format: 'uuid' }),
   valid: Type.Boolean(),
@@ -72,6 +80,7 @@ const Verification = Type.Object({
   firstBrokenSeq: Type.Union([Type.Integer(), Type.Null()]),
   reason: Type.Union([Type.String(), Type.Null()]),
   detail: Type.Union([Type.String(), Type.Null()]),
+  ...ChainBreakFields,
   unsealed: Type.Object(
     {
       count: Type.Integer({ description: 'events recorded but not sealed into the chain yet' }),

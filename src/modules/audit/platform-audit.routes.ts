@@ -2,7 +2,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/server.js';
 import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
 import type { PlatformAuditService } from './platform-audit.service.js';
-import { AuditEvent } from './audit.routes.js';
+import { AuditEvent, ChainBreakFields } from './audit.routes.js';
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse };
 
@@ -47,6 +47,7 @@ export function registerPlatformAuditRoutes(app: App, deps: { platformAudit: Pla
             firstBrokenSeq: Type.Union([Type.Integer(), Type.Null()]),
             reason: Type.Union([Type.String(), Type.Null()]),
             detail: Type.Union([Type.String(), Type.Null()]),
+            ...ChainBreakFields,
           }),
           ...errors,
         },

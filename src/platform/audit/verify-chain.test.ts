@@ -3,7 +3,7 @@ import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
 import { buildEntry, entryHash, GENESIS_HASH } from './chain.js';
 import { createAuditSigner, createAuditVerifier, type CheckpointStatement } from './signing.js';
 import type { StoredEntry } from './stored.js';
-import { verifyChain } from './verify-chain.js';
+import { MAX_REPORTED_BREAKS, verifyChain } from './verify-chain.js';
 
 const ORG = '0190aaaa-0000-7000-8000-000000000001';
 
@@ -163,5 +163,47 @@ describe('verifyChain', () => {
       valid: false,
       reason: 'truncated',
     });
+  });
+
+  it('goes on past a break: an entry sealed with another text does not hide a later change', async () => {
+    const c = chain(8);
+    // Entry 2 sealed with a hash of another text than its columns (its successor links to that hash).
+    const sealedOther = entryHash(c[1]!.prevHash, { ...c[1]!.entry, action: 'forged.text' });
+    c[1] = { ...c[1]!, hash: sealedOther };
+    c[2] = { ...c[2]!, prevHash: sealedOther, hash: entryHash(sealedOther, c[2]!.entry) };
+    let prev = c[2].hash;
+    for (let i = 3; i < c.length; i++) {
+      c[i] = { ...c[i]!, prevHash: prev, hash: entryHash(prev, c[i]!.entry) };
+      prev = c[i]!.hash;
+    }
+    expect(await verifyChain({ entries: c, head: { seq: 8, hash: prev } })).toMatchObject({
+      valid: false,
+      lastSeq: 8,
+      firstBrokenSeq: 2,
+      breaks: [{ seq: 2, reason: 'hash_mismatch' }],
+      breaksTruncated: false,
+    });
+    // A later entry changed, another deleted: each is reported, the first break still first.
+    c[5] = { ...c[5]!, entry: { ...c[5]!.entry, metadata: { seq: 'changed' } } };
+    const gapped = c.filter((e) => e.entry.seq !== 7);
+    expect(await verifyChain({ entries: gapped, head: { seq: 8, hash: prev } })).toMatchObject({
+      valid: false,
+      firstBrokenSeq: 2,
+      reason: 'hash_mismatch',
+      breaks: [
+        { seq: 2, reason: 'hash_mismatch' },
+        { seq: 6, reason: 'hash_mismatch' },
+        { seq: 7, reason: 'missing_entry' },
+      ],
+    });
+  });
+
+  it('lists at most MAX_REPORTED_BREAKS breaks, the lowest first', async () => {
+    const c = chain(MAX_REPORTED_BREAKS * 3);
+    const broken = c.map((e) => ({ ...e, entry: { ...e.entry, metadata: { seq: 'changed' } } }));
+    const r = await verifyChain({ entries: broken, head: { seq: c.length, hash: c[c.length - 1]!.hash } });
+    expect(r.breaks).toHaveLength(MAX_REPORTED_BREAKS);
+    expect(r.breaks.map((b) => b.seq)).toEqual(Array.from({ length: MAX_REPORTED_BREAKS }, (_, i) => i + 1));
+    expect(r).toMatchObject({ firstBrokenSeq: 1, breaksTruncated: true });
   });
 });

@@ -34,7 +34,24 @@ export interface ChainVerification {
   readonly firstBrokenSeq: number | null;
   readonly reason: BreakReason | null;
   readonly detail: string | null;
+  /**
+   * Every break found, lowest seq first, at most `MAX_REPORTED_BREAKS` (the first is `firstBrokenSeq`):
+   * the check goes on past a break, each entry against its own hash and its link to the stored hash
+   * before it, so a later change is reported even when an earlier entry is broken.
+   */
+  readonly breaks: ChainBreak[];
+  /** More breaks were found than `breaks` lists. */
+  readonly breaksTruncated: boolean;
 }
+
+export interface ChainBreak {
+  readonly seq: number;
+  readonly reason: BreakReason;
+  readonly detail: string;
+}
+
+/** How many breaks a verification lists. */
+export const MAX_REPORTED_BREAKS = 100;
 
 export interface StoredCheckpoint {
   readonly statement: CheckpointStatement;
@@ -45,9 +62,11 @@ const same = (a: Buffer, b: Buffer) => a.length === b.length && timingSafeEqual(
 
 /**
  * Recomputes a chain from its first entry: seq must run 1, 2, 3… with no gap, each `prev_hash` must be
- * the previous entry's hash, and each `hash` must be SHA-256(prev_hash ‖ canonical JSON). Then the
- * recorded head and every signed checkpoint are checked against the recomputed hashes (a checkpoint
- * beyond the last entry means entries were cut off). Reports the lowest broken seq.
+ * the previous entry's stored hash, and each `hash` must be SHA-256(prev_hash ‖ canonical JSON). Then the
+ * recorded head and every signed checkpoint are checked against the stored hashes (a checkpoint beyond
+ * the last entry means entries were cut off). The check does not stop at a break: each entry is still
+ * checked on its own (its hash, its link to the entry before it), so a broken entry never hides a later
+ * one. Reports the lowest broken seq, and every break (`breaks`, bounded).
  *
  * A chain whose retention purged its oldest entries starts at seq k > 1: it is accepted only when a signed
  * checkpoint this verifier can check sits at k - 1, its signed hash entry k's `prev_hash` (the purge only
@@ -67,12 +86,20 @@ export async function verifyChain(args: {
   const wanted = new Set(checkpoints.map((c) => c.statement.seq));
   if (args.head) wanted.add(args.head.seq);
   const hashAt = new Map<number, Buffer>();
-  let broken: { seq: number; reason: BreakReason; detail: string } | null = null;
+  // Breaks by seq (the first reason found at a seq is kept); pruned to the lowest ones as it grows.
+  let found = new Map<number, ChainBreak>();
+  let truncated = false;
   const breakAt = (seq: number, reason: BreakReason, detail: string) => {
-    if (!broken || seq < broken.seq) broken = { seq, reason, detail };
+    if (found.has(seq)) return;
+    found.set(seq, { seq, reason, detail });
+    if (found.size > 2 * MAX_REPORTED_BREAKS) {
+      found = new Map([...found.entries()].sort((x, y) => x[0] - y[0]).slice(0, MAX_REPORTED_BREAKS));
+      truncated = true;
+    }
   };
 
   let expected = 1;
+  // The stored hash of the entry before `expected` (what its successor must link to).
   let prev: Buffer = GENESIS_HASH;
   let checked = 0;
   // The first kept seq: > 1 when retention purged the entries before a checkpoint (anchored below).
@@ -87,16 +114,18 @@ export async function verifyChain(args: {
       prev = s.prevHash; // trusted only once a signed checkpoint anchors it (below)
       if (wanted.has(seq - 1)) hashAt.set(seq - 1, s.prevHash);
     }
-    if (broken) continue; // keep counting; the first break is what matters
-    if (seq !== expected) {
-      if (seq > expected) breakAt(expected, 'missing_entry', `expected seq ${expected}, found ${seq}`);
-      else breakAt(seq, 'unexpected_entry', `seq ${seq} appears after seq ${expected - 1}`);
+    if (seq < expected) {
+      breakAt(seq, 'unexpected_entry', `seq ${seq} appears after seq ${expected - 1}`);
       continue;
     }
-    if (!same(s.prevHash, prev)) {
+    // After a gap there is no entry to link to: the gap is the break.
+    const linked = seq === expected;
+    if (!linked) breakAt(expected, 'missing_entry', `expected seq ${expected}, found ${seq}`);
+    const intact = same(entryHash(s.prevHash, s.entry), s.hash);
+    if (linked && !same(s.prevHash, prev)) {
       // An intact successor (its own hash checks out) that no longer links back means the entry before it
       // was rewritten — with its hash recomputed, or it would have failed its own check.
-      if (seq > 1 && same(entryHash(s.prevHash, s.entry), s.hash)) {
+      if (seq > 1 && intact) {
         breakAt(
           seq - 1,
           'hash_mismatch',
@@ -105,16 +134,11 @@ export async function verifyChain(args: {
       } else {
         breakAt(seq, 'prev_hash_mismatch', `entry ${seq} does not link to entry ${seq - 1}`);
       }
-      continue;
     }
-    const computed = entryHash(prev, s.entry);
-    if (!same(computed, s.hash)) {
-      breakAt(seq, 'hash_mismatch', `entry ${seq} was changed after it was written`);
-      continue;
-    }
+    if (!intact) breakAt(seq, 'hash_mismatch', `entry ${seq} was changed after it was written`);
     if (wanted.has(seq)) hashAt.set(seq, s.hash);
     prev = s.hash;
-    expected += 1;
+    expected = seq + 1;
   }
   if (checked === 0 && mayBePurged) {
     // Every entry purged: the oldest checkpoint this verifier can check is where the chain stands.
@@ -131,16 +155,15 @@ export async function verifyChain(args: {
     }
   }
   const lastSeq = expected - 1;
-  const complete = broken === null;
 
-  if (complete && args.head === null && lastSeq > 0) {
+  if (args.head === null && lastSeq > 0) {
     breakAt(
       lastSeq + 1,
       'head_missing',
       'entries exist but the chain head is gone: the end may have been cut off',
     );
   }
-  if (args.head && complete) {
+  if (args.head) {
     if (args.head.seq > lastSeq) {
       breakAt(
         lastSeq + 1,
@@ -162,7 +185,6 @@ export async function verifyChain(args: {
   let unverifiable = 0;
   let lastGood = start - 1;
   let anchored = start === 1;
-  const firstBreak = () => (broken as { seq: number } | null)?.seq ?? Number.POSITIVE_INFINITY;
   for (const cp of [...checkpoints].sort((x, y) => x.statement.seq - y.statement.seq)) {
     const seq = cp.statement.seq;
     if (!args.verifier?.knows(cp.statement.key_id)) {
@@ -181,7 +203,6 @@ export async function verifyChain(args: {
       );
       continue;
     }
-    if (seq >= firstBreak()) continue;
     if (seq > lastSeq) {
       breakAt(lastSeq + 1, 'truncated', `a signed checkpoint covers seq ${seq}, entries end at ${lastSeq}`);
       continue;
@@ -205,7 +226,8 @@ export async function verifyChain(args: {
       `entries before seq ${start} are gone and no signed checkpoint this verifier can check is at seq ${start - 1}: they were not purged at a checkpoint`,
     );
   }
-  const b = broken as { seq: number; reason: BreakReason; detail: string } | null;
+  const breaks = [...found.values()].sort((x, y) => x.seq - y.seq);
+  const b = breaks[0] ?? null;
   return {
     valid: b === null,
     anchorSeq: start > 1 ? start - 1 : null,
@@ -217,5 +239,7 @@ export async function verifyChain(args: {
     firstBrokenSeq: b?.seq ?? null,
     reason: b?.reason ?? null,
     detail: b?.detail ?? null,
+    breaks: breaks.slice(0, MAX_REPORTED_BREAKS),
+    breaksTruncated: truncated || breaks.length > MAX_REPORTED_BREAKS,
   };
 }

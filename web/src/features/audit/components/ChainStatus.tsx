@@ -20,7 +20,7 @@ const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one :
 
 /**
  * The chain-verification badge: the server recomputes every hash and checks each checkpoint signature.
- * "Chain intact (N entries)", or "Broken at seq N: reason", with "Verify again"; and how many events were
+ * "Chain intact (N entries)", or "Broken at seq N: reason" and any later breaks, with "Verify again"; and how many events were
  * recorded but not yet sealed into the chain when it was checked (`unsealed`), if any.
  */
 export function ChainStatus({ org }: { readonly org: string }) {
@@ -90,6 +90,17 @@ export function ChainStatus({ org }: { readonly org: string }) {
                 {v.detail ? ` ${v.detail}` : ''} Someone with access to the database may have altered the log:
                 export it and compare it with an earlier export or the signed checkpoints.
               </Text>
+              {v.breaks.length > 1 ? (
+                <Text size="xs">
+                  Also broken at seq{' '}
+                  {v.breaks
+                    .slice(1)
+                    .map((b) => `${b.seq} (${b.reason})`)
+                    .join(', ')}
+                  {v.breaksTruncated ? ', and more' : ''}: each entry is checked on its own, so an earlier
+                  break hides none of these.
+                </Text>
+              ) : null}
               {unsealed}
             </>
           )}
