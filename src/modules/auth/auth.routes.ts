@@ -293,7 +293,10 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
     },
     async (req, reply) => {
       const who = authenticated(req);
-      const r = await auth.changePassword({ userId: userIdOf(req), sessionId: who.sessionId }, req.body);
+      const r = await auth.changePassword(
+        { userId: userIdOf(req), sessionId: who.sessionId, ip: req.ip },
+        req.body,
+      );
       if (r)
         void reply
           .header('set-cookie', sessions.cookie(r.token, r.session))

@@ -37,7 +37,10 @@ export interface AuthServiceDeps {
   readonly publicUrl: string;
   /** Defaults to argon2id with OWASP's minimum parameters. */
   readonly hasher?: PasswordHasher;
-  /** Defaults to LOGIN_THROTTLE_RULES (5 per account, 20 per address, per 15 min). */
+  /**
+   * Defaults to LOGIN_THROTTLE_RULES (per 15 min: 5 per account from one client address, 100 per account
+   * from all addresses, 20 per client address).
+   */
   readonly loginThrottle?: Throttle;
   /** Defaults to MAIL_THROTTLE_RULES. */
   readonly mailThrottle?: Throttle;
@@ -111,7 +114,7 @@ export interface AuthService {
   confirmPasswordReset(token: string, password: string): Promise<void>;
   /** Changes the password (current one required); rotates this session, revokes the others. */
   changePassword(
-    who: { userId: string; sessionId: string | null },
+    who: { userId: string; sessionId: string | null; ip: string },
     input: { currentPassword: string; newPassword: string },
   ): Promise<{ token: string; session: Session } | null>;
 }

@@ -9,7 +9,7 @@ import { assertPasswordAcceptable } from './password-policy.js';
 import { samePassword, type PasswordHasher } from './passwords.js';
 import * as sessionsRepo from './sessions.repository.js';
 import { toSession, type Session, type SessionService } from './sessions.service.js';
-import { clientAddress, recipientKey, type Throttle } from './throttle.js';
+import { accountAttemptKeys, clientAddress, recipientKey, type Throttle } from './throttle.js';
 import { isTokenFormat, newToken } from './tokens.js';
 import { findUserByEmail, findUserById, setPasswordHash } from './users.repository.js';
 
@@ -18,7 +18,10 @@ export interface PasswordFlowsDeps {
   readonly sessions: SessionService;
   readonly hasher: PasswordHasher;
   readonly publicUrl: string;
-  /** The login throttle (rule `account`): wrong current passwords count against the account's budget. */
+  /**
+   * The login throttle (rules `account` and `accountTotal`): wrong current passwords count against the
+   * account's budget from the client address, and its budget from all addresses.
+   */
   readonly loginThrottle: Throttle;
   /** Rules `account` and `ip` (see MAIL_THROTTLE_RULES). */
   readonly mailThrottle: Throttle;
@@ -100,18 +103,19 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
      * request on).
      */
     async changePassword(
-      who: { userId: string; sessionId: string | null },
+      who: { userId: string; sessionId: string | null; ip: string },
       input: { currentPassword: string; newPassword: string },
     ): Promise<{ token: string; session: Session } | null> {
       const user = await findUserById(db, who.userId);
       if (!user) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
-      const account = { kind: 'account', value: user.email_normalized };
-      deps.loginThrottle.acquire([account]);
+      const account = accountAttemptKeys(user.email_normalized, who.ip);
+      deps.loginThrottle.acquire([account.fromAddress, account.total]);
       const ok = user.password_hash
         ? await hasher.verify(user.password_hash, input.currentPassword)
         : await hasher.verifyDummy(input.currentPassword);
       if (!ok) throw new AuthError('AUTH_PASSWORD_INCORRECT', 'the current password is incorrect');
-      deps.loginThrottle.reset(account);
+      deps.loginThrottle.release([account.total]);
+      deps.loginThrottle.reset(account.fromAddress);
       // Compared as the hasher sees them: a fullwidth or decomposed variant is the same password.
       if (samePassword(input.newPassword, input.currentPassword)) {
         throw new AuthError('AUTH_PASSWORD_UNCHANGED', 'the new password must differ from the current one');
