@@ -99,12 +99,14 @@ export interface AuthService {
   ): Promise<{ user: PublicUser; currentOrganizationId: string | null }>;
   /**
    * Consumes a verification link; the first one ends every earlier session and token of the user. With
-   * `signIn` also signs the verifier in, unless `presentedUserId` names a live session it did not end.
+   * `signIn` also signs the verifier in, unless `presentedUserId` names a live session it did not end,
+   * or the browser is neither the one that signed up (`fromSignUpBrowser`) nor signed in as this user.
    */
   verifyEmail(
     token: string,
     signIn: (SessionMeta & { ip: string }) | null,
     presentedUserId?: string | null,
+    fromSignUpBrowser?: boolean,
   ): Promise<VerifyEmailResult>;
   /** Mails a new verification link to the signed-in user. */
   resendVerification(userId: string, meta: { ip: string }): Promise<void>;
@@ -214,8 +216,8 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       await updateProfile(db, who.userId, input);
       return service.me(who);
     },
-    verifyEmail: (token, signIn, presentedUserId) =>
-      verification.verifyEmail(token, signIn, presentedUserId ?? null),
+    verifyEmail: (token, signIn, presentedUserId, fromSignUpBrowser) =>
+      verification.verifyEmail(token, signIn, presentedUserId ?? null, fromSignUpBrowser ?? false),
     resendVerification: (userId, meta) => verification.resendVerification(userId, meta),
     requestPasswordReset: (email, meta) => passwords.requestPasswordReset(email, meta),
     confirmPasswordReset: (token, password) => passwords.confirmPasswordReset(token, password),

@@ -15,6 +15,7 @@ import { normalizeOrigins } from './csrf.js';
 import { authenticateSession } from './session-authenticator.js';
 import { registerSessionRoutes } from './sessions.routes.js';
 import { createSessionService, type SessionService, type SessionServiceOptions } from './sessions.service.js';
+import { signUpBrowserCookiePair } from './signup-browser.js';
 
 export const PUBLIC_URL = 'https://app.example.test';
 export const ORIGIN = { origin: PUBLIC_URL };
@@ -52,7 +53,7 @@ export async function buildAuthHarness(
   });
   // Only sessions authenticate here: no bearer token, so no refresh family to end on logout.
   const revokeTokenFamily = () => Promise.reject(new Error('no access tokens in the auth harness'));
-  registerAuthRoutes(app, { auth, sessions, revokeTokenFamily, allowedOrigins });
+  registerAuthRoutes(app, { auth, sessions, revokeTokenFamily, allowedOrigins, secureCookies: true });
   registerSessionRoutes(app, { sessions });
   await app.ready();
   const admin = await connect(testDb().adminUrl);
@@ -118,10 +119,14 @@ export async function signUpAndVerify(
     { createPersonalOrganization: true },
   );
   if (!organization || !verificationToken) throw new Error('sign-up created no organization or mail');
+  // The browser that signed up: it holds the `sr_signup` cookie POST /v1/auth/register sets.
+  const headers = { ...opts.headers };
+  const signUpCookie = signUpBrowserCookiePair(verificationToken);
+  headers.cookie = headers.cookie ? `${headers.cookie}; ${signUpCookie}` : signUpCookie;
   const res = await target.app.inject({
     method: 'POST',
     url: '/v1/auth/verify-email',
-    headers: opts.headers ?? {},
+    headers,
     payload: { token: verificationToken },
   });
   const token = sessionCookieOf(res);

@@ -15,6 +15,7 @@ import {
   type AuthHarness,
 } from './auth.test-helpers.js';
 import { hashToken } from './tokens.js';
+import { signUpBrowserCookiePair } from './signup-browser.js';
 
 const NEW_PASSWORD = 'a brand new passphrase';
 const cookie = (token: string) => ({ cookie: `sr_session=${token}` });
@@ -140,9 +141,13 @@ describe('email verification, password reset and change', () => {
   });
 
   describe('verification link signs in', () => {
-    it('without a session: verifies and signs in like login, in the Personal Organization', async () => {
+    it('without a session, in the browser that signed up: verifies and signs in like login, in the Personal Organization', async () => {
       const u = await register();
-      const res = await post('/v1/auth/verify-email', { token: u.verificationToken }, ORIGIN);
+      const res = await post(
+        '/v1/auth/verify-email',
+        { token: u.verificationToken },
+        { cookie: signUpBrowserCookiePair(u.verificationToken), ...ORIGIN },
+      );
       expect(res.statusCode).toBe(200);
       expect(res.json()).toEqual({
         signedIn: true,
@@ -172,6 +177,7 @@ describe('email verification, password reset and change', () => {
       });
       // A foreign page cannot make a browser follow it (login CSRF).
       const v = await register();
+      const other = await register();
       const foreign = await post(
         '/v1/auth/verify-email',
         { token: v.verificationToken },
@@ -179,6 +185,22 @@ describe('email verification, password reset and change', () => {
       );
       expect(foreign.statusCode).toBe(403);
       expect(sessionCookieOf(foreign)).toBeUndefined();
+      // Nor can someone send their link to another browser (login CSRF through the link): without the
+      // sign-up cookie of THIS link (another sign-up's does not do), the address is verified, no session.
+      const elsewhere = await post(
+        '/v1/auth/verify-email',
+        { token: v.verificationToken },
+        { cookie: signUpBrowserCookiePair(other.verificationToken), ...ORIGIN },
+      );
+      expect(elsewhere.json()).toEqual({ signedIn: false, twoFactorRequired: false });
+      expect(sessionCookieOf(elsewhere)).toBeUndefined();
+      expect(
+        await oneRow<{ v: boolean }>(
+          h.admin,
+          'select email_verified_at is not null as v from users where id = $1',
+          [v.userId],
+        ),
+      ).toEqual({ v: true });
     });
 
     it('the first verification ends every earlier session (pre-hijack) and signs the verifier in afresh', async () => {
@@ -190,11 +212,13 @@ describe('email verification, password reset and change', () => {
         [u.userId],
       );
       expect((await me(u.token)).statusCode).toBe(200);
-      // The victim follows the link from their mailbox (no session in their browser).
+      // The victim follows the link from their mailbox (no session, and not the browser that signed up):
+      // the address is verified and the attacker's session ends; the victim is not signed in (they set
+      // their own password with a reset link).
       const res = await post('/v1/auth/verify-email', { token: u.verificationToken }, ORIGIN);
-      expect(res.json()).toMatchObject({ signedIn: true, user: { emailVerified: true } });
+      expect(res.json()).toEqual({ signedIn: false, twoFactorRequired: false });
+      expect(sessionCookieOf(res)).toBeUndefined();
       expect((await me(u.token)).statusCode).toBe(401);
-      expect((await me(sessionCookieOf(res)!)).statusCode).toBe(200);
       const after = await oneRow<{ at: Date }>(
         h.admin,
         'select credentials_changed_at as at from users where id = $1',
@@ -202,7 +226,7 @@ describe('email verification, password reset and change', () => {
       );
       expect(after.at.getTime()).toBeGreaterThan(before.at.getTime());
       expect(await countRows(h.admin, 'sessions where user_id = $1 and revoked_at is null', [u.userId])).toBe(
-        1,
+        0,
       );
 
       // Verifying from the account's own (pre-verification) session ends it too and signs in afresh.
