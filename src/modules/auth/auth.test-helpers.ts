@@ -16,6 +16,7 @@ import { authenticateSession } from './session-authenticator.js';
 import { registerSessionRoutes } from './sessions.routes.js';
 import { createSessionService, type SessionService, type SessionServiceOptions } from './sessions.service.js';
 import { signUpBrowserCookiePair } from './signup-browser.js';
+import { createPasswordResetJobHandler, PASSWORD_RESET_TASK } from './password-reset-job.js';
 
 export const PUBLIC_URL = 'https://app.example.test';
 export const ORIGIN = { origin: PUBLIC_URL };
@@ -177,6 +178,23 @@ export async function lastMailTo(
   if (!delivered) return undefined;
   const subject = /^Subject: (.*)$/im.exec(delivered.raw)?.[1]?.trim() ?? '';
   return { to, subject, text: mailText(delivered.raw) };
+}
+
+/**
+ * Runs the queued `auth.password-reset` jobs as the worker does (the auth harness runs no worker): each
+ * is taken off the queue, then its address looked up and, for an account, the reset mail queued. Returns
+ * how many ran.
+ */
+export async function runPasswordResetJobs(h: Pick<AuthHarness, 'admin' | 'db'>): Promise<number> {
+  const handler = createPasswordResetJobHandler({ db: h.db, publicUrl: PUBLIC_URL });
+  let ran = 0;
+  for (const job of await queuedJobs(h.admin, PASSWORD_RESET_TASK)) {
+    const taken = await h.admin.query('delete from graphile_worker._private_jobs where id = $1', [job.id]);
+    if (taken.rowCount !== 1) continue;
+    await handler(job.payload, { tenantId: null, attempt: 1, id: job.id });
+    ran++;
+  }
+  return ran;
 }
 
 /** The token in a mailed link (`?token=`). */

@@ -4,14 +4,15 @@ import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { HttpError } from '../../platform/http/http-errors.js';
 import { AuthError, invalidToken } from './auth.errors.js';
 import { normalizeEmail } from './email-address.js';
-import { consumeEmailToken, issueEmailToken, queueResetMail, retireEmailTokens } from './email-tokens.js';
+import { consumeEmailToken, retireEmailTokens } from './email-tokens.js';
+import { queuePasswordReset } from './password-reset-job.js';
 import { assertPasswordAcceptable } from './password-policy.js';
 import { samePassword, type PasswordHasher } from './passwords.js';
 import * as sessionsRepo from './sessions.repository.js';
 import { toSession, type Session, type SessionService } from './sessions.service.js';
 import { accountAttemptKeys, clientAddress, recipientKey, type Throttle } from './throttle.js';
 import { isTokenFormat, newToken } from './tokens.js';
-import { findUserByEmail, findUserById, setPasswordHash } from './users.repository.js';
+import { findUserById, setPasswordHash } from './users.repository.js';
 
 export interface PasswordFlowsDeps {
   readonly db: PlatformDb;
@@ -43,9 +44,11 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
 
   return {
     /**
-     * Mails a reset link when the address belongs to an account; answers the same either way. At most 3
-     * mails per address per 15 min and 5 reset mails per address per hour (beyond that, silently
-     * none); 20 requests per client address per 15 min (429).
+     * Mails a reset link when the address belongs to an account; answers the same either way, after the
+     * same work: past the throttles it queues one `auth.password-reset` job for the address and looks
+     * nothing up (the worker does: password-reset-job.ts), so the request's timing does not tell who has
+     * an account. At most 3 requests per address per 15 min and 5 per address per hour (beyond that,
+     * silently none); 20 requests per client address per 15 min (429).
      */
     async requestPasswordReset(email: string, meta: { ip: string }): Promise<void> {
       deps.mailThrottle.acquire([clientAddress(meta.ip)]);
@@ -57,13 +60,8 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
         if (err instanceof AuthError && err.code === 'AUTH_THROTTLED') return;
         throw err;
       }
-      await db.transaction().execute(async (trx) => {
-        const user = await findUserByEmail(trx, normalized);
-        if (!user) return;
-        const token = await issueEmailToken(trx, user.id, 'reset_password');
-        await queueResetMail(trx, deps.publicUrl, user.email, user.id, token);
-        log?.info({ user: user.id }, 'password reset requested');
-      });
+      await queuePasswordReset(db, normalized);
+      log?.info('password reset requested');
     },
 
     /**
