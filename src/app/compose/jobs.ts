@@ -169,11 +169,7 @@ export async function startJobs({
     handlers: {
       [MAIL_TASK]: createMailJobHandler(mailer),
       // A password-reset request: the token and its mail are made here, off the request path.
-      [PASSWORD_RESET_TASK]: createPasswordResetJobHandler({
-        db: platformDb,
-        publicUrl: opts.publicUrl,
-        log: opts.log,
-      }),
+      [PASSWORD_RESET_TASK]: createPasswordResetJobHandler({ db: platformDb, log: opts.log }),
       [USAGE_PARTITIONS_TASK]: async () => {
         await maintainUsagePartitions(checkpointPool, usage, opts.log);
       },

@@ -186,7 +186,7 @@ export async function lastMailTo(
  * how many ran.
  */
 export async function runPasswordResetJobs(h: Pick<AuthHarness, 'admin' | 'db'>): Promise<number> {
-  const handler = createPasswordResetJobHandler({ db: h.db, publicUrl: PUBLIC_URL });
+  const handler = createPasswordResetJobHandler({ db: h.db });
   let ran = 0;
   for (const job of await queuedJobs(h.admin, PASSWORD_RESET_TASK)) {
     const taken = await h.admin.query('delete from graphile_worker._private_jobs where id = $1', [job.id]);

@@ -10,9 +10,13 @@ import { findUserByEmail } from './users.repository.js';
 /** The job a password-reset request queues (listed in `enqueueable_tasks` by migration 0065). */
 export const PASSWORD_RESET_TASK = 'auth.password-reset';
 
-/** Its payload: the normalized address asked for (sealed in the queue like every job payload). */
+/**
+ * Its payload (sealed in the queue like every job payload): the normalized address asked for, and the base
+ * of the link as the instance that took the request knows it (as when the mail was written in the request).
+ */
 export interface PasswordResetJobPayload {
   readonly email: string;
+  readonly publicUrl: string;
 }
 
 /**
@@ -20,12 +24,16 @@ export interface PasswordResetJobPayload {
  * account (nothing is looked up here), so the request's time does not tell who has one. One job key per
  * address (its SHA-256): a second request replaces a job not run yet.
  */
-export async function queuePasswordReset(db: IdentityDb, normalizedEmail: string): Promise<void> {
+export async function queuePasswordReset(
+  db: IdentityDb,
+  normalizedEmail: string,
+  publicUrl: string,
+): Promise<void> {
   const key = createHash('sha256').update(normalizedEmail).digest('hex');
   await enqueueJob(
     db,
     PASSWORD_RESET_TASK,
-    { tenantId: null, payload: { email: normalizedEmail } satisfies PasswordResetJobPayload },
+    { tenantId: null, payload: { email: normalizedEmail, publicUrl } satisfies PasswordResetJobPayload },
     { jobKey: `auth:password-reset:${key}` },
   );
 }
@@ -34,16 +42,12 @@ export async function queuePasswordReset(db: IdentityDb, normalizedEmail: string
  * Runs a queued reset request: when the address has an account, issues a reset token and queues its mail
  * (`mail.send`) in one transaction; for an unknown address, nothing.
  */
-export function createPasswordResetJobHandler(deps: {
-  db: PlatformDb;
-  /** Base of the links in mails, without a trailing slash. */
-  publicUrl: string;
-  log?: Logger;
-}): JobHandler {
-  const publicUrl = deps.publicUrl.replace(/\/+$/, '');
+export function createPasswordResetJobHandler(deps: { db: PlatformDb; log?: Logger }): JobHandler {
   return async (payload) => {
-    const email = (payload as Partial<PasswordResetJobPayload> | null)?.email;
-    if (typeof email !== 'string' || email === '') throw new TypeError('auth.password-reset: no address');
+    const { email, publicUrl } = (payload ?? {}) as Partial<PasswordResetJobPayload>;
+    if (typeof email !== 'string' || email === '' || typeof publicUrl !== 'string') {
+      throw new TypeError('auth.password-reset: no address or link base');
+    }
     await deps.db.transaction().execute(async (trx) => {
       const user = await findUserByEmail(trx, email);
       if (!user) return;

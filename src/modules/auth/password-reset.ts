@@ -60,7 +60,7 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
         if (err instanceof AuthError && err.code === 'AUTH_THROTTLED') return;
         throw err;
       }
-      await queuePasswordReset(db, normalized);
+      await queuePasswordReset(db, normalized, deps.publicUrl);
       log?.info('password reset requested');
     },
 
