@@ -98,6 +98,7 @@ export function registerRoutes(
     sessions: s.sessions,
     revokeTokenFamily: (userId, familyId) => s.tokens.revokeFamily(userId, familyId),
     allowedOrigins,
+    secureCookies: opts.secureCookies,
   });
   registerSessionRoutes(app, { sessions: s.sessions });
   registerSocialSignInRoutes(app, {

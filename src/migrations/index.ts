@@ -54,6 +54,7 @@ import * as m0060 from './0060-platform-placements.js';
 import * as m0061 from './0061-placed-tables-definer-grants.js';
 import * as m0062 from './0062-sso-gaps.js';
 import * as m0063 from './0063-usage-unique-values.js';
+import * as m0065 from './0065-password-reset-job.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -115,4 +116,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0061-placed-tables-definer-grants', m0061],
   ['0062-sso-gaps', m0062],
   ['0063-usage-unique-values', m0063],
+  ['0065-password-reset-job', m0065],
 ];

@@ -168,6 +168,38 @@ describe('console: onboarding in Chromium', () => {
     await Promise.all([context.close(), them.context.close()]);
   }, 180_000);
 
+  it('a verification link opened in another browser verifies the address but signs nobody in', async () => {
+    const signedUp = await newContext(browser, c);
+    const person = newEmail('elsewhere');
+    const pw = newPassword();
+    await signedUp.page.goto('/sign-up');
+    await signedUp.page.getByRole('heading', { name: 'Create your account' }).waitFor();
+    await signedUp.page.getByRole('textbox', { name: 'Email' }).fill(person);
+    await signedUp.page.getByRole('textbox', { name: 'Password' }).fill(pw);
+    await signedUp.page.getByRole('button', { name: 'Create account' }).click();
+    await signedUp.page.getByRole('heading', { name: 'Check your mail' }).waitFor();
+    const link = await mailedLink(person, 'verify-email', seen);
+    await signedUp.context.close();
+
+    // Another browser (no sign-up cookie, no session): verified, told to sign in, not signed in.
+    const { context, page, problems } = await newContext(browser, c);
+    await page.goto(link);
+    await page.getByRole('heading', { name: 'Address verified' }).waitFor();
+    await page.getByText('Your email address is verified').waitFor();
+    await expectAccessible(page, 'verified elsewhere');
+    await page.getByRole('link', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.getByRole('textbox', { name: 'Email' }).fill(person);
+    await page.getByRole('textbox', { name: 'Password' }).fill(pw);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.waitForURL(/\/o\/[a-z0-9-]+\/projects$/);
+    // Verified: no banner asking for it.
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    expect(await page.getByText('Verify your email address').count()).toBe(0);
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 180_000);
+
   it('signed in before verifying: the banner sends a new link, which verifies the address', async () => {
     const { context, page, problems } = await newContext(browser, c);
     const person = newEmail('unverified');

@@ -88,6 +88,8 @@ export class Browser {
   cookie: string | null = null;
   /** The SSO flow cookie (`sr_sso`) this browser holds, sent with the session cookie. */
   ssoFlow: string | null = null;
+  /** The sign-up cookie (`sr_signup`): this browser signed up, so its verification link signs it in. */
+  signUp: string | null = null;
   constructor(readonly c: E2eApp) {}
 
   async req(
@@ -122,13 +124,19 @@ export class Browser {
   }
 
   private cookieHeader(): { cookie?: string } {
-    const all = [this.cookie, this.ssoFlow ? `sr_sso=${this.ssoFlow}` : null].filter(Boolean);
+    const all = [
+      this.cookie,
+      this.ssoFlow ? `sr_sso=${this.ssoFlow}` : null,
+      this.signUp ? `sr_signup=${this.signUp}` : null,
+    ].filter(Boolean);
     return all.length ? { cookie: all.join('; ') } : {};
   }
 
   private take(res: Response): void {
     const raw = res.headers['set-cookie'];
     for (const line of raw === undefined ? [] : [raw].flat()) {
+      const signUp = /^sr_signup=([^;]*)/.exec(line);
+      if (signUp) this.signUp = signUp[1] === '' || /max-age=0(?:;|$)/i.test(line) ? null : signUp[1]!;
       const flow = /^sr_sso=([^;]*)/.exec(line);
       if (flow) this.ssoFlow = flow[1] === '' || /max-age=0(?:;|$)/i.test(line) ? null : flow[1]!;
       const m = /^sr_session=([^;]*)/.exec(line);

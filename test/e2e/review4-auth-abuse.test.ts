@@ -3,7 +3,8 @@
  * a victim's e-mail address. Each test fails while the weakness it names exists.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ORIGIN, signUp, startApp, stopApp, uniqueEmail, type E2eApp } from './helpers.js';
+import { sharedMailbox } from '../support/mailbox.js';
+import { nextMailedToken, ORIGIN, signUp, startApp, stopApp, uniqueEmail, type E2eApp } from './helpers.js';
 
 let c: E2eApp;
 beforeAll(async () => {
@@ -14,10 +15,6 @@ afterAll(() => stopApp(c));
 /** A public auth request from a browser on the console's origin, from client address `ip`. */
 const post = (url: string, body: object, ip: string) =>
   c.app.inject({ method: 'POST', url, payload: body, remoteAddress: ip, headers: { origin: ORIGIN } });
-
-/** The lower quartile: the cost of a path with the least load noise on top (a busy machine adds, never
- *  subtracts). */
-const lowQuartile = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 2]!;
 
 describe('review4: account lockout and enumeration', () => {
   it('five wrong passwords from a stranger do not lock the owner out of signing in from their own address', async () => {
@@ -41,34 +38,21 @@ describe('review4: account lockout and enumeration', () => {
     expect(owner.statusCode, owner.body).toBe(200);
   });
 
-  it('a password-reset request for an account takes no measurably longer than one for an unknown address', async () => {
-    const n = 14;
-    const known: string[] = [];
-    for (let i = 0; i < n; i++) known.push((await signUp(c, 'reset-timing')).email);
-    // Distinct client and target addresses: no throttle answers early on either side.
-    const timed = async (email: string, ip: string) => {
-      const t0 = performance.now();
-      const res = await post('/v1/auth/password-reset', { email }, ip);
-      const ms = performance.now() - t0;
-      expect(res.statusCode, res.body).toBe(202);
-      return ms;
-    };
-    for (let i = 0; i < 4; i++) await timed(uniqueEmail('reset-warm'), `10.40.0.${i + 1}`);
-    const account: number[] = [];
-    const nobody: number[] = [];
-    for (let i = 0; i < n; i++) {
-      // Alternate which goes first, so a burst of load falls on both sides alike.
-      if (i % 2) {
-        account.push(await timed(known[i]!, `10.41.0.${i + 1}`));
-        nobody.push(await timed(uniqueEmail('reset-nobody'), `10.42.0.${i + 1}`));
-      } else {
-        nobody.push(await timed(uniqueEmail('reset-nobody'), `10.42.0.${i + 1}`));
-        account.push(await timed(known[i]!, `10.41.0.${i + 1}`));
-      }
-    }
-    // On main an existing account costs a token write and a sealed job insert in a transaction; an
-    // unknown address one SELECT: several times the time (measured: about 13 ms against 2-5 ms),
-    // which tells who has an account.
-    expect(lowQuartile(account)).toBeLessThan(lowQuartile(nobody) * 1.5 + 1);
+  it('a password-reset request does the same work for an account and an unknown address; only the account gets a mail', async () => {
+    // The request itself only queues a job for the address (the deterministic check of "same statements
+    // for both" is in src/modules/auth/password-reset.test.ts); the worker mails the account's owner.
+    const known = await signUp(c, 'reset-known');
+    const nobody = uniqueEmail('reset-nobody');
+    const a = await post('/v1/auth/password-reset', { email: known.email }, '10.41.0.1');
+    const b = await post('/v1/auth/password-reset', { email: nobody }, '10.42.0.1');
+    expect(a.statusCode, a.body).toBe(202);
+    expect(b.statusCode, b.body).toBe(202);
+    expect(a.body).toBe(b.body);
+    expect(await nextMailedToken(known.email, 'reset-password')).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(
+      sharedMailbox()
+        .all()
+        .filter((m) => m.to.includes(nobody)),
+    ).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@ import { createPool } from '../../platform/db/pool.js';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 import { createMailJobHandler, MAIL_TASK } from '../../platform/mail/mail-job.js';
+import { createPasswordResetJobHandler, PASSWORD_RESET_TASK } from '../../modules/auth/password-reset-job.js';
 import type { Mailer } from '../../platform/mail/mailer.js';
 import { startJobWorker, type JobWorker } from '../../platform/jobs/worker.js';
 import {
@@ -167,6 +168,8 @@ export async function startJobs({
     pollIntervalMs: 500,
     handlers: {
       [MAIL_TASK]: createMailJobHandler(mailer),
+      // A password-reset request: the token and its mail are made here, off the request path.
+      [PASSWORD_RESET_TASK]: createPasswordResetJobHandler({ db: platformDb, log: opts.log }),
       [USAGE_PARTITIONS_TASK]: async () => {
         await maintainUsagePartitions(checkpointPool, usage, opts.log);
       },

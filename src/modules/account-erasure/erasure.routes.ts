@@ -55,7 +55,7 @@ export function registerErasureRoutes(
       const userId = userIdOf(req);
       const proof = authenticated(req).credential;
       if (!proof) throw new HttpError('FORBIDDEN', 'this credential cannot erase an account', 403);
-      await erasure.eraseSelf({ userId, requestId: req.id, proof }, req.body);
+      await erasure.eraseSelf({ userId, requestId: req.id, proof, ip: req.ip }, req.body);
       return reply
         .status(204)
         .header('set-cookie', deps.sessions.clearCookie())

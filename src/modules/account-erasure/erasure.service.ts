@@ -14,7 +14,7 @@ import { withPlatformScope } from '../../platform/tenancy/platform-scope.js';
 import { isTenantId as isUuid } from '../../platform/tenancy/context.js';
 import { AuthError } from '../auth/auth.errors.js';
 import type { PasswordHasher } from '../auth/passwords.js';
-import type { Throttle } from '../auth/throttle.js';
+import { accountAttemptKeys, type Throttle } from '../auth/throttle.js';
 import * as repo from './erasure.repository.js';
 import * as lifecycle from '../organization-lifecycle/lifecycle.repository.js';
 import * as identity from './erasure.identity.js';
@@ -38,7 +38,7 @@ export interface ErasureService {
    *   TWO_FACTOR_CODE_INVALID (400), ACCOUNT_LAST_OWNER (409)
    */
   eraseSelf(
-    who: { userId: string; requestId: string; proof: UserProof },
+    who: { userId: string; requestId: string; proof: UserProof; ip: string },
     input: { password: string; code?: string },
   ): Promise<ErasureResult>;
   /**
@@ -206,13 +206,15 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
     async eraseSelf(who, input) {
       const subject = await identity.findSubject(db, who.userId);
       if (!subject || subject.erased_at) throw new ErasureError('ACCOUNT_NOT_FOUND', 'user not found');
-      const account = { kind: 'account', value: subject.id };
-      deps.throttle.acquire([account]);
+      // Wrong passwords count per account from this client address (and, higher, from all of them).
+      const account = accountAttemptKeys(subject.id, who.ip);
+      deps.throttle.acquire([account.fromAddress, account.total]);
       const ok = subject.password_hash
         ? await deps.hasher.verify(subject.password_hash, input.password)
         : await deps.hasher.verifyDummy(input.password);
       if (!ok) throw new AuthError('AUTH_PASSWORD_INCORRECT', 'the current password is incorrect');
-      deps.throttle.reset(account);
+      deps.throttle.release([account.total]);
+      deps.throttle.reset(account.fromAddress);
       if (subject.totp_enabled_at) {
         if (!input.code) {
           throw new ErasureError(

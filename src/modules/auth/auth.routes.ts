@@ -8,6 +8,7 @@ import { checkCrossSiteRequest } from './csrf.js';
 import { PASSWORD_MAX_LENGTH } from './password-policy.js';
 import { DISPLAY_NAME_MAX_LENGTH } from './profile.js';
 import type { SessionService } from './sessions.service.js';
+import { isSignUpBrowser, signUpBrowserCookie } from './signup-browser.js';
 
 export interface AuthRoutesDeps {
   readonly auth: AuthService;
@@ -16,6 +17,8 @@ export interface AuthRoutesDeps {
   readonly revokeTokenFamily: (userId: string, familyId: string) => Promise<void>;
   /** Normalized origins (see `normalizeOrigins`) allowed to post to the auth endpoints from a browser. */
   readonly allowedOrigins: readonly string[];
+  /** Whether cookies carry `Secure` (the sign-up cookie, as the session cookie). */
+  readonly secureCookies: boolean;
 }
 
 export const User = Type.Object(
@@ -69,6 +72,7 @@ const whoAmI = (req: FastifyRequest) => {
 /** `/v1/auth/*`: sign-up, login, logout, me and the profile, email verification, password reset and change. */
 export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
   const { auth, sessions, allowedOrigins } = deps;
+  const secure = { secure: deps.secureCookies };
 
   app.post(
     '/v1/auth/register',
@@ -88,13 +92,17 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
         description:
           'Answers 202 `verification_sent` whether the address is new (account, Personal Organization and ' +
           'a verification mail) or already has an account (a mail tells its owner); sets no session: the ' +
-          'verification link signs the new user in. Throttled per client address and per target address.',
+          'verification link signs the new user in, in this browser only (an HttpOnly `sr_signup` cookie, ' +
+          'sent only to the verification route, binds the link to it). Throttled per client address and per ' +
+          'target address.',
         response: { 202: VerificationSent, ...errors },
       },
     },
     async (req, reply) => {
       checkCrossSiteRequest(req, allowedOrigins);
-      await auth.signUp(req.body, { ip: req.ip });
+      const r = await auth.signUp(req.body, { ip: req.ip });
+      // The same cookie shape either way: a taken address gets a random value (it has no link to bind).
+      void reply.header('set-cookie', signUpBrowserCookie(r.created ? r.verificationToken : null, secure));
       return reply.status(202).send({ status: 'verification_sent' });
     },
   );
@@ -195,7 +203,10 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
         description:
           'Marks the address verified. The first verification ends every earlier session and token of ' +
           'the account (whoever signed in before the address was proven may not own it) and signs the ' +
-          'verifier in afresh (sets the session cookie; answers like login, `signedIn: true`). A live ' +
+          'verifier in afresh (sets the session cookie; answers like login, `signedIn: true`) when the ' +
+          'browser is the one that signed up (its `sr_signup` cookie) or holds a session of the same ' +
+          'account; any other browser gets the address verified but no session (`signedIn: false`: sign ' +
+          'in with the password), so a link someone else sends cannot sign it in to their account. A live ' +
           'session of another account on the request is left alone (`signedIn: false`); a member of an ' +
           'organization requiring SSO is verified but not signed in (`signedIn: false`: the IdP signs them in).',
         body: Token,
@@ -207,7 +218,8 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
       checkCrossSiteRequest(req, allowedOrigins);
       const presented = sessions.tokenFromCookieHeader(req.headers.cookie);
       const live = presented ? await sessions.resolve(presented) : null;
-      const r = await auth.verifyEmail(req.body.token, meta(req), live?.user.id ?? null);
+      const fromSignUpBrowser = isSignUpBrowser(req.headers.cookie, req.body.token);
+      const r = await auth.verifyEmail(req.body.token, meta(req), live?.user.id ?? null, fromSignUpBrowser);
       void reply.header('cache-control', 'no-store');
       if (!r.signedIn) return { signedIn: false, twoFactorRequired: false };
       void reply.header('set-cookie', sessions.cookie(r.token, r.session));
@@ -293,7 +305,10 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
     },
     async (req, reply) => {
       const who = authenticated(req);
-      const r = await auth.changePassword({ userId: userIdOf(req), sessionId: who.sessionId }, req.body);
+      const r = await auth.changePassword(
+        { userId: userIdOf(req), sessionId: who.sessionId, ip: req.ip },
+        req.body,
+      );
       if (r)
         void reply
           .header('set-cookie', sessions.cookie(r.token, r.session))

@@ -37,7 +37,10 @@ export interface AuthServiceDeps {
   readonly publicUrl: string;
   /** Defaults to argon2id with OWASP's minimum parameters. */
   readonly hasher?: PasswordHasher;
-  /** Defaults to LOGIN_THROTTLE_RULES (5 per account, 20 per address, per 15 min). */
+  /**
+   * Defaults to LOGIN_THROTTLE_RULES (per 15 min: 5 per account from one client address, 100 per account
+   * from all addresses, 20 per client address).
+   */
   readonly loginThrottle?: Throttle;
   /** Defaults to MAIL_THROTTLE_RULES. */
   readonly mailThrottle?: Throttle;
@@ -96,12 +99,14 @@ export interface AuthService {
   ): Promise<{ user: PublicUser; currentOrganizationId: string | null }>;
   /**
    * Consumes a verification link; the first one ends every earlier session and token of the user. With
-   * `signIn` also signs the verifier in, unless `presentedUserId` names a live session it did not end.
+   * `signIn` also signs the verifier in, unless `presentedUserId` names a live session it did not end,
+   * or the browser is neither the one that signed up (`fromSignUpBrowser`) nor signed in as this user.
    */
   verifyEmail(
     token: string,
     signIn: (SessionMeta & { ip: string }) | null,
     presentedUserId?: string | null,
+    fromSignUpBrowser?: boolean,
   ): Promise<VerifyEmailResult>;
   /** Mails a new verification link to the signed-in user. */
   resendVerification(userId: string, meta: { ip: string }): Promise<void>;
@@ -111,7 +116,7 @@ export interface AuthService {
   confirmPasswordReset(token: string, password: string): Promise<void>;
   /** Changes the password (current one required); rotates this session, revokes the others. */
   changePassword(
-    who: { userId: string; sessionId: string | null },
+    who: { userId: string; sessionId: string | null; ip: string },
     input: { currentPassword: string; newPassword: string },
   ): Promise<{ token: string; session: Session } | null>;
 }
@@ -211,8 +216,8 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       await updateProfile(db, who.userId, input);
       return service.me(who);
     },
-    verifyEmail: (token, signIn, presentedUserId) =>
-      verification.verifyEmail(token, signIn, presentedUserId ?? null),
+    verifyEmail: (token, signIn, presentedUserId, fromSignUpBrowser) =>
+      verification.verifyEmail(token, signIn, presentedUserId ?? null, fromSignUpBrowser ?? false),
     resendVerification: (userId, meta) => verification.resendVerification(userId, meta),
     requestPasswordReset: (email, meta) => passwords.requestPasswordReset(email, meta),
     confirmPasswordReset: (token, password) => passwords.confirmPasswordReset(token, password),

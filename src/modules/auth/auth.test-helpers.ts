@@ -15,6 +15,8 @@ import { normalizeOrigins } from './csrf.js';
 import { authenticateSession } from './session-authenticator.js';
 import { registerSessionRoutes } from './sessions.routes.js';
 import { createSessionService, type SessionService, type SessionServiceOptions } from './sessions.service.js';
+import { signUpBrowserCookiePair } from './signup-browser.js';
+import { createPasswordResetJobHandler, PASSWORD_RESET_TASK } from './password-reset-job.js';
 
 export const PUBLIC_URL = 'https://app.example.test';
 export const ORIGIN = { origin: PUBLIC_URL };
@@ -52,7 +54,7 @@ export async function buildAuthHarness(
   });
   // Only sessions authenticate here: no bearer token, so no refresh family to end on logout.
   const revokeTokenFamily = () => Promise.reject(new Error('no access tokens in the auth harness'));
-  registerAuthRoutes(app, { auth, sessions, revokeTokenFamily, allowedOrigins });
+  registerAuthRoutes(app, { auth, sessions, revokeTokenFamily, allowedOrigins, secureCookies: true });
   registerSessionRoutes(app, { sessions });
   await app.ready();
   const admin = await connect(testDb().adminUrl);
@@ -118,10 +120,14 @@ export async function signUpAndVerify(
     { createPersonalOrganization: true },
   );
   if (!organization || !verificationToken) throw new Error('sign-up created no organization or mail');
+  // The browser that signed up: it holds the `sr_signup` cookie POST /v1/auth/register sets.
+  const headers = { ...opts.headers };
+  const signUpCookie = signUpBrowserCookiePair(verificationToken);
+  headers.cookie = headers.cookie ? `${headers.cookie}; ${signUpCookie}` : signUpCookie;
   const res = await target.app.inject({
     method: 'POST',
     url: '/v1/auth/verify-email',
-    headers: opts.headers ?? {},
+    headers,
     payload: { token: verificationToken },
   });
   const token = sessionCookieOf(res);
@@ -172,6 +178,23 @@ export async function lastMailTo(
   if (!delivered) return undefined;
   const subject = /^Subject: (.*)$/im.exec(delivered.raw)?.[1]?.trim() ?? '';
   return { to, subject, text: mailText(delivered.raw) };
+}
+
+/**
+ * Runs the queued `auth.password-reset` jobs as the worker does (the auth harness runs no worker): each
+ * is taken off the queue, then its address looked up and, for an account, the reset mail queued. Returns
+ * how many ran.
+ */
+export async function runPasswordResetJobs(h: Pick<AuthHarness, 'admin' | 'db'>): Promise<number> {
+  const handler = createPasswordResetJobHandler({ db: h.db });
+  let ran = 0;
+  for (const job of await queuedJobs(h.admin, PASSWORD_RESET_TASK)) {
+    const taken = await h.admin.query('delete from graphile_worker._private_jobs where id = $1', [job.id]);
+    if (taken.rowCount !== 1) continue;
+    await handler(job.payload, { tenantId: null, attempt: 1, id: job.id });
+    ran++;
+  }
+  return ran;
 }
 
 /** The token in a mailed link (`?token=`). */

@@ -56,12 +56,17 @@ export function createEmailVerification(deps: EmailVerificationDeps) {
      * a live session that this verification did not end (`presentedUserId`: another user's, or this
      * user's when the address was already verified), which it leaves as it is (`signedIn: false`), or the
      * user is a member an organization requires SSO of (`ssoRequiredFor`: `signedIn: false`, no session).
+     * A browser without a session signs in only when it is the one that signed up
+     * (`fromSignUpBrowser`, its `sr_signup` cookie: see signup-browser.ts); any other gets the address
+     * verified and `signedIn: false` (login CSRF: a link someone else sends must not sign a browser in
+     * to their account).
      * AUTH_TOKEN_INVALID when the token is unknown, used or expired.
      */
     async verifyEmail(
       token: string,
       signIn: (SessionMeta & { ip: string }) | null,
       presentedUserId: string | null = null,
+      fromSignUpBrowser = false,
     ): Promise<VerifyEmailResult> {
       const verified = await db.transaction().execute(async (trx) => {
         const id = await consumeEmailToken(trx, token, 'verify_email');
@@ -80,6 +85,10 @@ export function createEmailVerification(deps: EmailVerificationDeps) {
       log?.info({ user: user.id, sessions_ended: ended }, 'email verified');
       if (!signIn) return { signedIn: false };
       if (presentedUserId !== null && (presentedUserId !== user.id || !ended)) return { signedIn: false };
+      if (presentedUserId === null && !fromSignUpBrowser) {
+        log?.info({ user: user.id }, 'verification link sign-in skipped: not the browser that signed up');
+        return { signedIn: false };
+      }
       if (await deps.ssoRequiredFor?.(user.id, user.email_normalized)) {
         log?.info({ user: user.id }, 'verification link sign-in skipped: the organization requires SSO');
         return { signedIn: false };

@@ -127,19 +127,25 @@ describe('POST /v1/auth/login', () => {
     expect(ratio).toBeLessThan(5);
   });
 
-  it('throttles one account after 5 failures (from any address) with 429 and Retry-After', async () => {
+  it('throttles one account from one address after 5 failures with 429 and Retry-After; the owner, from another address, still signs in', async () => {
     const u = await register();
-    for (let i = 0; i < 5; i++) expect((await login(u.email, `wrong password ${i}`)).statusCode).toBe(401);
-    const blocked = await login(u.email, GOOD_PASSWORD);
+    const stranger = newIp();
+    for (let i = 0; i < 5; i++) {
+      expect((await login(u.email, `wrong password ${i}`, { ip: stranger })).statusCode).toBe(401);
+    }
+    const blocked = await login(u.email, GOOD_PASSWORD, { ip: stranger });
     expect(blocked.statusCode).toBe(429);
     expect(blocked.json()).toMatchObject({ error: { code: 'AUTH_THROTTLED' } });
     const retryAfter = Number(blocked.headers['retry-after']);
     expect(retryAfter).toBeGreaterThan(800);
     expect(retryAfter).toBeLessThanOrEqual(900);
+    // The stranger's failures do not lock the owner out: their own address has its own budget.
+    expect((await login(u.email, GOOD_PASSWORD)).statusCode).toBe(200);
     // Same answer for an unknown account at its limit: the throttle does not reveal who exists.
     const ghost = freshEmail('ghost');
-    for (let i = 0; i < 5; i++) await login(ghost, 'whatever it is');
-    const ghostBlocked = await login(ghost, 'whatever it is');
+    const ghostIp = newIp();
+    for (let i = 0; i < 5; i++) await login(ghost, 'whatever it is', { ip: ghostIp });
+    const ghostBlocked = await login(ghost, 'whatever it is', { ip: ghostIp });
     expect(ghostBlocked.statusCode).toBe(429);
     const pick = (r: typeof blocked) => {
       const { code, message } = r.json<{ error: { code: string; message: string } }>().error;
@@ -148,11 +154,39 @@ describe('POST /v1/auth/login', () => {
     expect(pick(ghostBlocked)).toEqual(pick(blocked));
   });
 
-  it('a success clears the account counter', async () => {
+  it('an IPv6 client rotating addresses inside its /64 shares one budget per account', async () => {
     const u = await register();
-    for (let i = 0; i < 4; i++) await login(u.email, 'wrong password x');
-    expect((await login(u.email, GOOD_PASSWORD)).statusCode).toBe(200);
-    for (let i = 0; i < 4; i++) expect((await login(u.email, 'wrong password y')).statusCode).toBe(401);
+    for (let i = 0; i < 5; i++) {
+      const ip = `2001:db8:77:1::${i + 1}`;
+      expect((await login(u.email, `wrong password ${i}`, { ip })).statusCode).toBe(401);
+    }
+    expect((await login(u.email, GOOD_PASSWORD, { ip: '2001:db8:77:1::ffff' })).statusCode).toBe(429);
+    expect((await login(u.email, GOOD_PASSWORD, { ip: '2001:db8:77:2::1' })).statusCode).toBe(200);
+  });
+
+  it('caps one account at 100 failures across every address (distributed guessing)', async () => {
+    const u = await register();
+    // 25 addresses, 4 failures each: no address reaches its own budget of 5 for the account.
+    for (let a = 0; a < 25; a++) {
+      const ip = newIp();
+      const results = await Promise.all(
+        Array.from({ length: 4 }, (_, i) => login(u.email, `spread guess ${a}.${i}`, { ip })),
+      );
+      expect(results.map((r) => r.statusCode)).toEqual([401, 401, 401, 401]);
+    }
+    const blocked = await login(u.email, GOOD_PASSWORD);
+    expect(blocked.statusCode).toBe(429);
+    expect(blocked.json()).toMatchObject({ error: { code: 'AUTH_THROTTLED' } });
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('a success clears the account counter of its address', async () => {
+    const u = await register();
+    const ip = newIp();
+    for (let i = 0; i < 4; i++) await login(u.email, 'wrong password x', { ip });
+    expect((await login(u.email, GOOD_PASSWORD, { ip })).statusCode).toBe(200);
+    for (let i = 0; i < 4; i++)
+      expect((await login(u.email, 'wrong password y', { ip })).statusCode).toBe(401);
   });
 
   it('throttles one address after 20 failures, and X-Forwarded-For (not trusted) does not dodge it', async () => {

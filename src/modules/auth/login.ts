@@ -4,7 +4,7 @@ import { AuthError, invalidCredentials } from './auth.errors.js';
 import { normalizeEmail } from './email-address.js';
 import type { PasswordHasher } from './passwords.js';
 import type { Session, SessionMeta, SessionService } from './sessions.service.js';
-import { clientAddress, type Throttle } from './throttle.js';
+import { accountAttemptKeys, clientAddress, type Throttle } from './throttle.js';
 import { startSessionInStartingOrganization } from './user-organizations.js';
 import { findUserByEmail, setPasswordHash, toPublicUser, type PublicUser } from './users.repository.js';
 
@@ -12,7 +12,7 @@ export interface LoginDeps {
   readonly db: PlatformDb;
   readonly sessions: SessionService;
   readonly hasher: PasswordHasher;
-  /** Rules `account` and `ip` (see LOGIN_THROTTLE_RULES). */
+  /** Rules `account`, `accountTotal` and `ip` (see LOGIN_THROTTLE_RULES). */
   readonly throttle: Throttle;
   readonly log?: Logger;
   /**
@@ -35,8 +35,9 @@ export type LoginResult =
 
 /**
  * Password login. Unknown email and wrong password get the same error after the same work (an unknown
- * account is verified against a dummy argon2 hash). Attempts are throttled per account and per client
- * address before any verification. Success starts a NEW session (a fresh token every login; a session the
+ * account is verified against a dummy argon2 hash). Attempts are throttled before any verification: per
+ * account from this client address, per account from all addresses (a much higher budget), and per
+ * client address (LOGIN_THROTTLE_RULES). Success starts a NEW session (a fresh token every login; a session the
  * request still presented is revoked), in the user's last organization if still an active member there,
  * else their first one. With TOTP enabled the session waits for the second factor.
  */
@@ -48,9 +49,9 @@ export function createLogin(deps: LoginDeps) {
     meta: SessionMeta & { ip: string; presentedToken?: string | null },
   ): Promise<LoginResult> {
     const normalized = normalizeEmail(input.email);
-    const account = { kind: 'account', value: normalized };
+    const account = accountAttemptKeys(normalized, meta.ip);
     const address = clientAddress(meta.ip);
-    throttle.acquire([account, address]);
+    throttle.acquire([account.fromAddress, account.total, address]);
 
     const user = await findUserByEmail(db, normalized);
     const ok = user?.password_hash
@@ -60,8 +61,8 @@ export function createLogin(deps: LoginDeps) {
       log?.info({ login: 'failed', ip: meta.ip }, 'login failed');
       throw invalidCredentials();
     }
-    throttle.release([address]);
-    throttle.reset(account);
+    throttle.release([address, account.total]);
+    throttle.reset(account.fromAddress);
     const sso = await deps.ssoRequiredFor?.(user.id, normalized);
     if (sso) {
       log?.info({ user: user.id }, 'password login refused: the organization requires SSO');

@@ -1,4 +1,6 @@
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queuedJobs } from '../../../test/support/jobs.js';
 import { uuidv7 } from '../../platform/ids.js';
 import {
   buildAuthHarness,
@@ -8,6 +10,7 @@ import {
   freshEmail,
   GOOD_PASSWORD,
   lastMailTo,
+  runPasswordResetJobs,
   ORIGIN,
   PUBLIC_URL,
   sessionCookieOf,
@@ -15,9 +18,37 @@ import {
   type AuthHarness,
 } from './auth.test-helpers.js';
 import { hashToken } from './tokens.js';
+import { signUpBrowserCookiePair } from './signup-browser.js';
 
 const NEW_PASSWORD = 'a brand new passphrase';
 const cookie = (token: string) => ({ cookie: `sr_session=${token}` });
+
+/** Records the text of every statement run on `pool`'s clients until the returned function is called. */
+function captureStatements(pool: pg.Pool, seen: string[]): () => void {
+  const connect = pool.connect.bind(pool);
+  const patched = (async () => {
+    const client = await connect();
+    // Kept to be put back and called on the client itself (`.call(client, …)`).
+    // eslint-disable-next-line @typescript-eslint/unbound-method
+    const query = client.query;
+    // eslint-disable-next-line @typescript-eslint/unbound-method
+    const release = client.release;
+    client.query = ((text: string | { text: string }, ...rest: unknown[]) => {
+      seen.push(typeof text === 'string' ? text : text.text);
+      return (query as (...a: unknown[]) => unknown).call(client, text, ...rest);
+    }) as typeof client.query;
+    client.release = (err?: Error | boolean) => {
+      client.query = query;
+      client.release = release;
+      return release.call(client, err);
+    };
+    return client;
+  }) as unknown as typeof pool.connect;
+  pool.connect = patched;
+  return () => {
+    pool.connect = connect;
+  };
+}
 
 describe('email verification, password reset and change', () => {
   let h: AuthHarness;
@@ -140,9 +171,13 @@ describe('email verification, password reset and change', () => {
   });
 
   describe('verification link signs in', () => {
-    it('without a session: verifies and signs in like login, in the Personal Organization', async () => {
+    it('without a session, in the browser that signed up: verifies and signs in like login, in the Personal Organization', async () => {
       const u = await register();
-      const res = await post('/v1/auth/verify-email', { token: u.verificationToken }, ORIGIN);
+      const res = await post(
+        '/v1/auth/verify-email',
+        { token: u.verificationToken },
+        { cookie: signUpBrowserCookiePair(u.verificationToken), ...ORIGIN },
+      );
       expect(res.statusCode).toBe(200);
       expect(res.json()).toEqual({
         signedIn: true,
@@ -172,6 +207,7 @@ describe('email verification, password reset and change', () => {
       });
       // A foreign page cannot make a browser follow it (login CSRF).
       const v = await register();
+      const other = await register();
       const foreign = await post(
         '/v1/auth/verify-email',
         { token: v.verificationToken },
@@ -179,9 +215,25 @@ describe('email verification, password reset and change', () => {
       );
       expect(foreign.statusCode).toBe(403);
       expect(sessionCookieOf(foreign)).toBeUndefined();
+      // Nor can someone send their link to another browser (login CSRF through the link): without the
+      // sign-up cookie of THIS link (another sign-up's does not do), the address is verified, no session.
+      const elsewhere = await post(
+        '/v1/auth/verify-email',
+        { token: v.verificationToken },
+        { cookie: signUpBrowserCookiePair(other.verificationToken), ...ORIGIN },
+      );
+      expect(elsewhere.json()).toEqual({ signedIn: false, twoFactorRequired: false });
+      expect(sessionCookieOf(elsewhere)).toBeUndefined();
+      expect(
+        await oneRow<{ v: boolean }>(
+          h.admin,
+          'select email_verified_at is not null as v from users where id = $1',
+          [v.userId],
+        ),
+      ).toEqual({ v: true });
     });
 
-    it('the first verification ends every earlier session (pre-hijack) and signs the verifier in afresh', async () => {
+    it('the first verification ends every earlier session (pre-hijack); from the account’s own session it signs in afresh', async () => {
       // An attacker signed up with the victim's address and their own password, and signed in (allowed).
       const u = await register();
       const before = await oneRow<{ at: Date }>(
@@ -190,11 +242,13 @@ describe('email verification, password reset and change', () => {
         [u.userId],
       );
       expect((await me(u.token)).statusCode).toBe(200);
-      // The victim follows the link from their mailbox (no session in their browser).
+      // The victim follows the link from their mailbox (no session, and not the browser that signed up):
+      // the address is verified and the attacker's session ends; the victim is not signed in (they set
+      // their own password with a reset link).
       const res = await post('/v1/auth/verify-email', { token: u.verificationToken }, ORIGIN);
-      expect(res.json()).toMatchObject({ signedIn: true, user: { emailVerified: true } });
+      expect(res.json()).toEqual({ signedIn: false, twoFactorRequired: false });
+      expect(sessionCookieOf(res)).toBeUndefined();
       expect((await me(u.token)).statusCode).toBe(401);
-      expect((await me(sessionCookieOf(res)!)).statusCode).toBe(200);
       const after = await oneRow<{ at: Date }>(
         h.admin,
         'select credentials_changed_at as at from users where id = $1',
@@ -202,7 +256,7 @@ describe('email verification, password reset and change', () => {
       );
       expect(after.at.getTime()).toBeGreaterThan(before.at.getTime());
       expect(await countRows(h.admin, 'sessions where user_id = $1 and revoked_at is null', [u.userId])).toBe(
-        1,
+        0,
       );
 
       // Verifying from the account's own (pre-verification) session ends it too and signs in afresh.
@@ -241,9 +295,46 @@ describe('email verification, password reset and change', () => {
       expect(unknown.statusCode).toBe(202);
       expect(known.body).toBe(unknown.body);
       expect(known.json()).toEqual({ status: 'accepted' });
+      await runPasswordResetJobs(h);
       const mail = await lastMailTo(h.admin, u.email);
       expect(mail?.subject).toBe('Reset your password');
       expect(mail?.text).toContain(`${PUBLIC_URL}/reset-password?token=`);
+      expect(await lastMailTo(h.admin, unknownEmail)).toBeUndefined();
+    });
+
+    it('does the same work in the request for a known and an unknown address: one sealed job, nothing looked up', async () => {
+      const u = await register();
+      const unknownEmail = freshEmail('nobody');
+      await runPasswordResetJobs(h);
+      // Every statement a request sends, in order (the parameters left out: they hold the address).
+      const statements = async (email: string) => {
+        const seen: string[] = [];
+        const stop = captureStatements(h.tenancy.control.pool, seen);
+        try {
+          expect((await post('/v1/auth/password-reset', { email })).statusCode).toBe(202);
+        } finally {
+          stop();
+        }
+        return seen;
+      };
+      const known = await statements(u.email);
+      const unknown = await statements(unknownEmail);
+      expect(known).toEqual(unknown);
+      expect(known.join('\n')).not.toMatch(/users|email_tokens/);
+      expect(known.filter((q) => q.includes('app_enqueue_job'))).toHaveLength(1);
+      // Both requests queued one job for their address (sealed: the address is not readable in the row).
+      const jobs = await queuedJobs(h.admin, 'auth.password-reset');
+      expect(jobs.map((j) => (j.payload as { email: string }).email).sort()).toEqual(
+        [u.email, unknownEmail].sort(),
+      );
+      const raw = await h.admin.query<{ payload: unknown }>(
+        `select j.payload from graphile_worker._private_jobs j
+           join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'auth.password-reset'`,
+      );
+      expect(JSON.stringify(raw.rows)).not.toContain(unknownEmail);
+      // Only the known address gets a mail once the jobs ran.
+      expect(await runPasswordResetJobs(h)).toBe(2);
+      expect((await lastMailTo(h.admin, u.email))?.subject).toBe('Reset your password');
       expect(await lastMailTo(h.admin, unknownEmail)).toBeUndefined();
     });
 
@@ -262,6 +353,7 @@ describe('email verification, password reset and change', () => {
       );
 
       expect((await post('/v1/auth/password-reset', { email: u.email })).statusCode).toBe(202);
+      await runPasswordResetJobs(h);
       const token = tokenInMail(await lastMailTo(h.admin, u.email), '/reset-password');
       const { rows: ttl } = await h.admin.query<{ s: number }>(
         `select extract(epoch from expires_at - created_at)::int as s from email_tokens where token_hash = $1`,
@@ -312,8 +404,10 @@ describe('email verification, password reset and change', () => {
     it('an expired link, and an older link after a newer one, are refused', async () => {
       const u = await register();
       await post('/v1/auth/password-reset', { email: u.email });
+      await runPasswordResetJobs(h);
       const older = tokenInMail(await lastMailTo(h.admin, u.email), '/reset-password');
       await post('/v1/auth/password-reset', { email: u.email });
+      await runPasswordResetJobs(h);
       const newer = tokenInMail(await lastMailTo(h.admin, u.email), '/reset-password');
       expect(newer).not.toBe(older);
       expect(
@@ -341,6 +435,7 @@ describe('email verification, password reset and change', () => {
       const resend = await post('/v1/auth/verify-email/resend', undefined, { ...cookie(u.token), ...ORIGIN });
       expect(resend.statusCode).toBe(202);
       expect((await post('/v1/auth/password-reset', { email: u.email })).statusCode).toBe(202);
+      await runPasswordResetJobs(h);
       expect((await lastMailTo(h.admin, u.email))?.subject).toBe('Reset your password');
     });
 
@@ -350,6 +445,7 @@ describe('email verification, password reset and change', () => {
       for (let i = 0; i < 4; i++) {
         const res = await post('/v1/auth/password-reset', { email: u.email });
         expect(res.statusCode).toBe(202);
+        await runPasswordResetJobs(h);
         tokens.push(tokenInMail(await lastMailTo(h.admin, u.email), '/reset-password'));
       }
       expect(new Set(tokens.slice(0, 3)).size).toBe(3);

@@ -4,21 +4,25 @@ import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { HttpError } from '../../platform/http/http-errors.js';
 import { AuthError, invalidToken } from './auth.errors.js';
 import { normalizeEmail } from './email-address.js';
-import { consumeEmailToken, issueEmailToken, queueResetMail, retireEmailTokens } from './email-tokens.js';
+import { consumeEmailToken, retireEmailTokens } from './email-tokens.js';
+import { queuePasswordReset } from './password-reset-job.js';
 import { assertPasswordAcceptable } from './password-policy.js';
 import { samePassword, type PasswordHasher } from './passwords.js';
 import * as sessionsRepo from './sessions.repository.js';
 import { toSession, type Session, type SessionService } from './sessions.service.js';
-import { clientAddress, recipientKey, type Throttle } from './throttle.js';
+import { accountAttemptKeys, clientAddress, recipientKey, type Throttle } from './throttle.js';
 import { isTokenFormat, newToken } from './tokens.js';
-import { findUserByEmail, findUserById, setPasswordHash } from './users.repository.js';
+import { findUserById, setPasswordHash } from './users.repository.js';
 
 export interface PasswordFlowsDeps {
   readonly db: PlatformDb;
   readonly sessions: SessionService;
   readonly hasher: PasswordHasher;
   readonly publicUrl: string;
-  /** The login throttle (rule `account`): wrong current passwords count against the account's budget. */
+  /**
+   * The login throttle (rules `account` and `accountTotal`): wrong current passwords count against the
+   * account's budget from the client address, and its budget from all addresses.
+   */
   readonly loginThrottle: Throttle;
   /** Rules `account` and `ip` (see MAIL_THROTTLE_RULES). */
   readonly mailThrottle: Throttle;
@@ -40,9 +44,11 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
 
   return {
     /**
-     * Mails a reset link when the address belongs to an account; answers the same either way. At most 3
-     * mails per address per 15 min and 5 reset mails per address per hour (beyond that, silently
-     * none); 20 requests per client address per 15 min (429).
+     * Mails a reset link when the address belongs to an account; answers the same either way, after the
+     * same work: past the throttles it queues one `auth.password-reset` job for the address and looks
+     * nothing up (the worker does: password-reset-job.ts), so the request's timing does not tell who has
+     * an account. At most 3 requests per address per 15 min and 5 per address per hour (beyond that,
+     * silently none); 20 requests per client address per 15 min (429).
      */
     async requestPasswordReset(email: string, meta: { ip: string }): Promise<void> {
       deps.mailThrottle.acquire([clientAddress(meta.ip)]);
@@ -54,13 +60,8 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
         if (err instanceof AuthError && err.code === 'AUTH_THROTTLED') return;
         throw err;
       }
-      await db.transaction().execute(async (trx) => {
-        const user = await findUserByEmail(trx, normalized);
-        if (!user) return;
-        const token = await issueEmailToken(trx, user.id, 'reset_password');
-        await queueResetMail(trx, deps.publicUrl, user.email, user.id, token);
-        log?.info({ user: user.id }, 'password reset requested');
-      });
+      await queuePasswordReset(db, normalized, deps.publicUrl);
+      log?.info('password reset requested');
     },
 
     /**
@@ -100,18 +101,19 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
      * request on).
      */
     async changePassword(
-      who: { userId: string; sessionId: string | null },
+      who: { userId: string; sessionId: string | null; ip: string },
       input: { currentPassword: string; newPassword: string },
     ): Promise<{ token: string; session: Session } | null> {
       const user = await findUserById(db, who.userId);
       if (!user) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
-      const account = { kind: 'account', value: user.email_normalized };
-      deps.loginThrottle.acquire([account]);
+      const account = accountAttemptKeys(user.email_normalized, who.ip);
+      deps.loginThrottle.acquire([account.fromAddress, account.total]);
       const ok = user.password_hash
         ? await hasher.verify(user.password_hash, input.currentPassword)
         : await hasher.verifyDummy(input.currentPassword);
       if (!ok) throw new AuthError('AUTH_PASSWORD_INCORRECT', 'the current password is incorrect');
-      deps.loginThrottle.reset(account);
+      deps.loginThrottle.release([account.total]);
+      deps.loginThrottle.reset(account.fromAddress);
       // Compared as the hasher sees them: a fullwidth or decomposed variant is the same password.
       if (samePassword(input.newPassword, input.currentPassword)) {
         throw new AuthError('AUTH_PASSWORD_UNCHANGED', 'the new password must differ from the current one');

@@ -115,11 +115,39 @@ export function createThrottle(
   };
 }
 
-/** Login throttling defaults: 5 failures per account and 20 per client address, per 15 minutes. */
+/**
+ * Login throttling defaults, per 15 minutes: 5 failures per account FROM ONE CLIENT ADDRESS (rule
+ * `account`, keyed by account and {@link clientAddressKey}: a stranger's wrong guesses from their own
+ * address do not lock the owner out of signing in from theirs), 100 failures per account from all
+ * addresses together (rule `accountTotal`, against guessing spread over many addresses), and 20 per
+ * client address whatever the account (rule `ip`).
+ */
 export const LOGIN_THROTTLE_RULES = {
   account: { limit: 5, windowMs: 15 * 60_000 },
+  accountTotal: { limit: 100, windowMs: 15 * 60_000 },
   ip: { limit: 20, windowMs: 15 * 60_000 },
 } as const satisfies Record<string, ThrottleRule>;
+
+/** The throttle keys of a password (or other credential) check of one account from one client address. */
+export interface AccountAttemptKeys {
+  /** Rule `account`: this account from this client address (an IPv6 address's /64). */
+  readonly fromAddress: ThrottleKey;
+  /** Rule `accountTotal`: this account from every address. */
+  readonly total: ThrottleKey;
+}
+
+/**
+ * The keys a credential check of `account` (a normalized address or a user id) from client address `ip`
+ * counts under (see LOGIN_THROTTLE_RULES). Acquire both before checking; after a success reset
+ * `fromAddress` and release `total` (a success gives back its own attempt, never the account-wide count of
+ * others' failures).
+ */
+export function accountAttemptKeys(account: string, ip: string): AccountAttemptKeys {
+  return {
+    fromAddress: { kind: 'account', value: `${account} ${clientAddressKey(ip)}` },
+    total: { kind: 'accountTotal', value: account },
+  };
+}
 
 /** Mail-sending requests: 3 per account and 20 per address per 15 minutes. */
 export const MAIL_THROTTLE_RULES = {

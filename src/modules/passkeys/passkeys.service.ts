@@ -13,7 +13,7 @@ import { uuidv7 } from '../../platform/ids.js';
 import { decodeCursor, pageLimit, toPage, type Page } from '../../platform/pagination.js';
 import { isTenantId as isUuid } from '../../platform/tenancy/context.js';
 import type { Session, SessionMeta, SessionService } from '../auth/sessions.types.js';
-import { clientAddress, type Throttle } from '../auth/throttle.js';
+import { accountAttemptKeys, clientAddress, type Throttle } from '../auth/throttle.js';
 import { startSessionInStartingOrganization } from '../auth/user-organizations.js';
 import { findUserById, toPublicUser, type PublicUser } from '../auth/users.repository.js';
 import { passkeyNotFound, PasskeyError, registrationInvalid, signInFailed } from './passkeys.errors.js';
@@ -56,7 +56,7 @@ export interface PasskeysDeps {
   readonly rpName: string;
   /** Origins a ceremony may come from (the CSRF check's allowed origins). */
   readonly origins: readonly string[];
-  /** Rules `account` and `ip` (LOGIN_THROTTLE_RULES): failed sign-in and second-factor assertions. */
+  /** Rules `account`, `accountTotal` and `ip` (LOGIN_THROTTLE_RULES): failed sign-in and second-factor assertions. */
   readonly throttle: Throttle;
   /** Sign-in options per client address (rule `ip`): each one stores a challenge. */
   readonly optionsThrottle: Throttle;
@@ -294,16 +294,16 @@ export function createPasskeysService(deps: PasskeysDeps) {
         log?.info({ passkey: 'sign_in_failed', ip: meta.ip }, 'passkey sign-in with an unknown credential');
         throw signInFailed();
       }
-      const account = { kind: 'account', value: cred.user_id };
-      throttle.acquire([account]);
+      const account = accountAttemptKeys(cred.user_id, meta.ip);
+      throttle.acquire([account.fromAddress, account.total]);
       const handleOf = response.response.userHandle;
       const expectedHandle = Buffer.from(cred.user_id.replace(/-/g, ''), 'hex').toString('base64url');
       if (handleOf && handleOf !== expectedHandle) throw signInFailed();
       await assert(cred, response, pending.challenge, true);
       const user = await findUserById(db, cred.user_id);
       if (!user || user.erased_at) throw signInFailed();
-      throttle.release([address]);
-      throttle.reset(account);
+      throttle.release([address, account.total]);
+      throttle.reset(account.fromAddress);
       const sso = await deps.ssoRequiredFor?.(user.id, user.email_normalized);
       if (sso) {
         log?.info({ passkey: 'sign_in_refused', user: user.id }, 'passkey sign-in refused: SSO required');

@@ -41,11 +41,17 @@ describe('platform administration', () => {
 
   it('`saasready admin create` makes a platform administrator; org owners are not platform administrators', async () => {
     // Over HTTP, so the Personal Organization's creation is audited with the request's context.
-    expect((await post('/v1/auth/register', owner)).statusCode).toBe(202);
+    const registered = await post('/v1/auth/register', owner);
+    expect(registered.statusCode).toBe(202);
     const admin = await connect(testDb().adminUrl);
     const mail = await lastMailTo(admin, owner.email).finally(() => admin.end());
     const token = new RegExp(`${ORIGIN}/verify-email\\?token=([A-Za-z0-9_-]+)`).exec(mail?.text ?? '')?.[1];
-    const verified = await post('/v1/auth/verify-email', { token });
+    // From the browser that signed up (its sr_signup cookie), which the link signs in.
+    const verified = await post(
+      '/v1/auth/verify-email',
+      { token },
+      cookieOf(registered.headers['set-cookie']),
+    );
     expect(verified.statusCode).toBe(200);
     const ownerCookie = cookieOf(verified.headers['set-cookie']);
     const reg = { orgId: verified.json<{ currentOrganizationId: string }>().currentOrganizationId };

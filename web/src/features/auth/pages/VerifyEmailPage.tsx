@@ -9,7 +9,9 @@ import { ResendLink } from '../components/ResendLink';
 
 /**
  * `/verify-email?token=…` (the mailed link): verifies the address, which also signs the person in when
- * the browser has no session, then opens the console. A link that failed offers a new one.
+ * this browser is the one that signed up, then opens the console. Opened elsewhere (another browser or
+ * device), the address is verified but nobody is signed in: the page says so and offers sign-in. A link
+ * that failed offers a new one.
  */
 export default function VerifyEmailPage() {
   const [params] = useSearchParams();
@@ -22,11 +24,27 @@ export default function VerifyEmailPage() {
     if (!token || started.current) return;
     started.current = true;
     verify.mutate(token, {
-      onSuccess: (data) =>
-        void navigate(data.twoFactorRequired ? '/sign-in?step=second-factor' : '/', { replace: true }),
+      onSuccess: (data) => {
+        // Not signed in by the link: stay here and say so (drawn below).
+        if (!data.signedIn) return;
+        void navigate(data.twoFactorRequired ? '/sign-in?step=second-factor' : '/', { replace: true });
+      },
     });
   }, [token, verify, navigate]);
 
+  if (verify.isSuccess && !verify.data.signedIn) {
+    return (
+      <AuthLayout title="Address verified">
+        <Alert color="green" role="status" title="Your email address is verified">
+          This browser was not signed in: a verification link signs in only the browser that created the
+          account. Sign in with your password to continue (forgot it? reset it from the sign-in page).
+        </Alert>
+        <Button component={Link} to="/sign-in">
+          Sign in
+        </Button>
+      </AuthLayout>
+    );
+  }
   if (token && (verify.isIdle || verify.isPending || verify.isSuccess)) {
     return (
       <AuthLayout title="Verifying your address">
