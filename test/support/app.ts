@@ -188,10 +188,7 @@ export async function buildTestApp(
     stripe: opts.stripe,
     socialSignIn: opts.socialSignIn,
     quotas: opts.quotas,
-    // Likewise any app may run another's data-key re-encryption, and the run waits for ITS key cache's TTL
-    // before destroying a retired version: every app of a test database caches no data key, so a run is
-    // due at once whichever app takes it (a test of the cache passes its own).
-    tenantKeys: { keyCacheTtlMs: 0, ...opts.tenantKeys },
+    tenantKeys: opts.tenantKeys,
     // Every app of a test database runs jobs from the same queue, so any of them may send another app's
     // webhook delivery: they all share the receivers' settings (loopback allowed, short retries) and a
     // test passes only what is its own (the crash hook).
