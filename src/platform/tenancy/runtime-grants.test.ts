@@ -110,7 +110,9 @@ describe.each(PLACEMENT_KINDS)('the runtime role holds exactly the declared priv
     expect(rest).toEqual([...declared].sort());
     expect(placements).toEqual(expected);
     if (kind === 'schema') expect(placements.length).toBeGreaterThan(20);
-    else expect(placements).toEqual([]);
+    // The suite's own database may hold the schema of an organization another file moved there through the
+    // app (the console's and the platform routes' move tests): checked like any other, exactly public's.
+    else if (kind === 'database') expect(placements).toEqual([]);
   });
 
   it('the runtime role cannot make itself a platform administrator', async () => {
