@@ -1,4 +1,6 @@
 import { vi } from 'vitest';
+import type pg from 'pg';
+import { onCitus } from './citus.js';
 import type { WithTenant } from '../../src/platform/tenancy/with-tenant.js';
 import type { TenantCtx } from '../../src/platform/tenancy/context.js';
 import { recordAudit } from '../../src/platform/audit/record.js';
@@ -91,5 +93,27 @@ export async function recordAuditEvents(withTenant: WithTenant, ctx: TenantCtx, 
     await withTenant(ctx.tenantId, (t) =>
       recordAudit(t, ctx, { action: 'project.created', target: { type: 'project', id: `p${i}` } }),
     );
+  }
+}
+
+/** Tampering as the owner role: it can turn every guard off (trigger, forced RLS), and is still caught. */
+export async function tamperAuditAsOwner(
+  owner: pg.Client,
+  sql: string,
+  params: unknown[] = [],
+): Promise<void> {
+  // On Citus the guard trigger is not there (docs/citus.md): the owner's rewrite needs no lifting of it.
+  const guarded = !(await onCitus());
+  await owner.query('begin');
+  try {
+    if (guarded) await owner.query('alter table audit_events disable trigger audit_events_append_only');
+    await owner.query('alter table audit_events no force row level security');
+    await owner.query(sql, params);
+    await owner.query('alter table audit_events force row level security');
+    if (guarded) await owner.query('alter table audit_events enable trigger audit_events_append_only');
+    await owner.query('commit');
+  } catch (err) {
+    await owner.query('rollback');
+    throw err;
   }
 }

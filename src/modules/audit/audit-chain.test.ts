@@ -1,3 +1,4 @@
+import { tamperAuditAsOwner } from '../../../test/support/audit.js';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import pg from 'pg';
 import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
@@ -12,24 +13,6 @@ import { auditChainsToCheckpoint } from '../../platform/tenancy/privileged.js';
 import { sealAudit } from '../../../test/support/audit.js';
 import { createAuditService, type AuditService } from './audit.service.js';
 import { notOnCitus, onCitus } from '../../../test/support/citus.js';
-
-/** Tampering as the owner role: it can turn every guard off (trigger, forced RLS), and is still caught. */
-async function asOwner(owner: pg.Client, sql: string, params: unknown[] = []): Promise<void> {
-  // On Citus the guard trigger is not there (docs/citus.md): the owner's rewrite needs no lifting of it.
-  const guarded = !(await onCitus());
-  await owner.query('begin');
-  try {
-    if (guarded) await owner.query('alter table audit_events disable trigger audit_events_append_only');
-    await owner.query('alter table audit_events no force row level security');
-    await owner.query(sql, params);
-    await owner.query('alter table audit_events force row level security');
-    if (guarded) await owner.query('alter table audit_events enable trigger audit_events_append_only');
-    await owner.query('commit');
-  } catch (err) {
-    await owner.query('rollback');
-    throw err;
-  }
-}
 
 describe('audit hash chain (real PostgreSQL)', () => {
   const db = testDb();
@@ -218,7 +201,7 @@ describe('audit hash chain (real PostgreSQL)', () => {
   it('tampering as the owner — change, delete, reorder — is named at the first broken seq', async () => {
     const changed = await createTestOrg(tenancy, 'au-t1');
     await write(changed, 6);
-    await asOwner(
+    await tamperAuditAsOwner(
       owner,
       `update audit_events set metadata = '{"i": 99}' where organization_id = $1 and seq = 4`,
       [changed],
@@ -231,7 +214,9 @@ describe('audit hash chain (real PostgreSQL)', () => {
 
     const deleted = await createTestOrg(tenancy, 'au-t2');
     await write(deleted, 6);
-    await asOwner(owner, `delete from audit_events where organization_id = $1 and seq = 3`, [deleted]);
+    await tamperAuditAsOwner(owner, `delete from audit_events where organization_id = $1 and seq = 3`, [
+      deleted,
+    ]);
     expect(await audit.verify(ctxOf(deleted))).toMatchObject({
       valid: false,
       firstBrokenSeq: 3,
@@ -241,7 +226,7 @@ describe('audit hash chain (real PostgreSQL)', () => {
     const reordered = await createTestOrg(tenancy, 'au-t3');
     await write(reordered, 6);
     const where = `organization_id = '${reordered}'`;
-    await asOwner(
+    await tamperAuditAsOwner(
       owner,
       `update audit_events set seq = 1000 where ${where} and seq = 2;
        update audit_events set seq = 2 where ${where} and seq = 5;
@@ -251,7 +236,9 @@ describe('audit hash chain (real PostgreSQL)', () => {
 
     const truncated = await createTestOrg(tenancy, 'au-t4');
     await write(truncated, 6);
-    await asOwner(owner, `delete from audit_events where organization_id = $1 and seq >= 5`, [truncated]);
+    await tamperAuditAsOwner(owner, `delete from audit_events where organization_id = $1 and seq >= 5`, [
+      truncated,
+    ]);
     expect(await audit.verify(ctxOf(truncated))).toMatchObject({
       valid: false,
       firstBrokenSeq: 5,

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
-import { onCitus } from '../../../test/support/citus.js';
 import type { Tenancy } from '../tenancy/tenancy.js';
 import { systemCtx } from '../tenancy/context.js';
 import { createAuditVerifier } from './signing.js';
@@ -9,6 +8,7 @@ import { verifyOrganizationChain } from '../../modules/audit/audit-verification.
 import { recordAudit } from './record.js';
 import { sealPending } from './seal.js';
 import { draftEntry } from './draft.js';
+import { tamperAuditAsOwner } from '../../../test/support/audit.js';
 
 /**
  * A pending row whose canonical text (`prefix`, `suffix`) disagrees with its columns, inserted with the
@@ -96,21 +96,7 @@ describe('audit sealing and verification of forged pending rows (real PostgreSQL
   };
 
   /** Tampering as the owner role, every guard lifted. */
-  const tamperAsOwner = async (sql: string, params: unknown[]) => {
-    const guarded = !(await onCitus());
-    await owner.query('begin');
-    try {
-      if (guarded) await owner.query('alter table audit_events disable trigger audit_events_append_only');
-      await owner.query('alter table audit_events no force row level security');
-      await owner.query(sql, params);
-      await owner.query('alter table audit_events force row level security');
-      if (guarded) await owner.query('alter table audit_events enable trigger audit_events_append_only');
-      await owner.query('commit');
-    } catch (err) {
-      await owner.query('rollback');
-      throw err;
-    }
-  };
+  const tamperAsOwner = (sql: string, params: unknown[]) => tamperAuditAsOwner(owner, sql, params);
 
   it('a forged text is sealed as written: verify names that seq alone, and still reports a later change', async () => {
     const org = await createTestOrg(tenancy, 'forge-repro');
