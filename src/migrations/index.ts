@@ -55,6 +55,7 @@ import * as m0061 from './0061-placed-tables-definer-grants.js';
 import * as m0062 from './0062-sso-gaps.js';
 import * as m0063 from './0063-usage-unique-values.js';
 import * as m0065 from './0065-password-reset-job.js';
+import * as m0067 from './0067-erasure-directory-organizations.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -117,4 +118,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0062-sso-gaps', m0062],
   ['0063-usage-unique-values', m0063],
   ['0065-password-reset-job', m0065],
+  ['0067-erasure-directory-organizations', m0067],
 ];

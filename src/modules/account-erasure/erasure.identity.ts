@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { IdentityDb } from '../auth/sessions.repository.js';
 import { failedValues, UNFINISHED } from '../gdpr/export-status.js';
+import { TWO_FACTOR_OFF } from '../two-factor/two-factor.repository.js';
 
 // The user's global identity rows (not tenant data): credentials deleted, the row anonymized.
 
@@ -80,10 +81,7 @@ export async function anonymize(db: IdentityDb, userId: string): Promise<void> {
         name: null,
         password_hash: null,
         email_verified_at: null,
-        totp_secret_enc: null,
-        totp_enabled_at: null,
-        totp_last_step: null,
-        two_factor_pending_secret_enc: null,
+        ...TWO_FACTOR_OFF,
         last_organization_id: null,
         credentials_changed_at: sql<Date>`now()`,
         updated_at: sql<Date>`now()`,

@@ -11,6 +11,7 @@ import {
   type PlatformActor,
 } from '../../platform/audit/platform-record.js';
 import { withPlatformScope } from '../../platform/tenancy/platform-scope.js';
+import { erasureDirectoryOrganizations } from '../../platform/tenancy/privileged-gdpr.js';
 import { isTenantId as isUuid } from '../../platform/tenancy/context.js';
 import { AuthError } from '../auth/auth.errors.js';
 import type { PasswordHasher } from '../auth/passwords.js';
@@ -106,9 +107,15 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
   /**
    * Erases `userId` from `orgIds` and everywhere else, in an order that can be resumed: tenant rows first
    * (each organization in its own transaction with its audit events), then the identity rows, the key
-   * last. Each step is idempotent, so a call after a crash finishes the work.
+   * last. Each step is idempotent, so a call after a crash finishes the work. `directoryOrgIds`: the
+   * organizations holding a SCIM directory record of the user, member or not.
    */
-  async function erase(userId: string, orgIds: string[], requestId: string): Promise<ErasureResult> {
+  async function erase(
+    userId: string,
+    orgIds: string[],
+    directoryOrgIds: string[],
+    requestId: string,
+  ): Promise<ErasureResult> {
     const subject = await identity.findSubject(db, userId);
     if (!subject) throw new ErasureError('ACCOUNT_NOT_FOUND', 'user not found');
     if (subject.erased_at) {
@@ -187,6 +194,18 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
       if (done.removed) left += 1;
       if (done.deletion) marked += 1;
     }
+    // Directory records of organizations the user is not a member of (created or deprovisioned with
+    // `active: false`, or linked without a membership): deleted under the organization's lock, which every
+    // SCIM change takes, as in a membership's step (which has deleted those of the organizations above).
+    let records = 0;
+    for (const orgId of directoryOrgIds) {
+      if (steps.some((s) => s.orgId === orgId)) continue;
+      const deleted = await withTenant(orgId, async (tdb) => {
+        await repo.lockOrganization(tdb, orgId);
+        return repo.deleteDirectoryRecord(tdb, orgId, userId);
+      });
+      if (deleted) records += 1;
+    }
     // The key of the address (invitations sent to it before it had an account) while the address is
     // still known; the row is anonymized next.
     await deps.userKeys.destroy({ kind: 'email', email: subject.email_normalized });
@@ -196,7 +215,12 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
     await deps.userKeys.destroy({ kind: 'user', userId });
     deps.userChanged(userId);
     deps.log?.info(
-      { user: userId, organizations_left: left, organizations_marked: marked },
+      {
+        user: userId,
+        organizations_left: left,
+        organizations_marked: marked,
+        directory_records_of_non_members: records,
+      },
       'account erased',
     );
     return { erased: true, organizationsLeft: left, organizationsMarkedForDeletion: marked };
@@ -225,7 +249,9 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
         await deps.twoFactor.verify(who.userId, input.code);
       }
       const orgIds = await deps.userOrganizations(who.userId, who.proof);
-      return erase(who.userId, orgIds, who.requestId);
+      // Proven by the same credential, while it is still live (erasure deletes it).
+      const directoryOrgIds = await erasureDirectoryOrganizations(db, who.userId, who.proof, deps.log);
+      return erase(who.userId, orgIds, directoryOrgIds, who.requestId);
     },
 
     async eraseByAdmin(who, userId) {
@@ -239,12 +265,15 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
       const token = platformSessionToken(who);
       const subject = await identity.findSubject(db, userId);
       if (!subject) throw new ErasureError('ACCOUNT_NOT_FOUND', 'user not found');
-      const orgIds = await withPlatformScope(db, token, async (scope) => {
+      const found = await withPlatformScope(db, token, async (scope) => {
         const res = await sql<{ organization_id: string }>`select organization_id
           from app_platform_user_memberships(${userId})`.execute(scope);
-        return res.rows.map((r) => r.organization_id);
+        return {
+          orgIds: res.rows.map((r) => r.organization_id),
+          directoryOrgIds: await erasureDirectoryOrganizations(scope, userId, null, deps.log),
+        };
       });
-      const result = await erase(userId, orgIds, who.requestId);
+      const result = await erase(userId, found.orgIds, found.directoryOrgIds, who.requestId);
       if (result.erased) {
         await withPlatformScope(db, token, (scope) =>
           recordPlatformAudit(scope, who, {

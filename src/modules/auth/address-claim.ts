@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { revokeUserRefreshTokens, revokeUserSessions, type IdentityDb } from './sessions.repository.js';
 import { findUserById, markEmailVerified } from './users.repository.js';
+import { TWO_FACTOR_OFF } from '../two-factor/two-factor.repository.js';
 
 export interface ClaimOptions {
   /**
@@ -40,16 +41,13 @@ export async function claimProvenAddress(
   let others = db.deleteFrom('social_identities').where('user_id', '=', userId);
   if (opts.keepSocialIdentityId) others = others.where('id', '!=', opts.keepSocialIdentityId);
   await others.execute();
-  // What turning two-factor off clears (two-factor.repository.ts disableTwoFactor), on any scope's
-  // transaction: an SSO sign-in and a directory claim inside the organization's.
+  // What turning two-factor off clears (two-factor.repository.ts: TWO_FACTOR_OFF and the recovery codes),
+  // on any scope's transaction: an SSO sign-in and a directory claim inside the organization's.
   await db.deleteFrom('recovery_codes').where('user_id', '=', userId).execute();
   await db
     .updateTable('users')
     .set({
-      totp_secret_enc: null,
-      totp_enabled_at: null,
-      totp_last_step: null,
-      two_factor_pending_secret_enc: null,
+      ...TWO_FACTOR_OFF,
       credentials_changed_at: sql<Date>`now()`,
       ...(opts.clearPassword ? { password_hash: null } : {}),
     })

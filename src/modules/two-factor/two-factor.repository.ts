@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import type { Database } from '../../platform/db/schema.js';
+import type { Database, UsersTable } from '../../platform/db/schema.js';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 
@@ -16,6 +16,24 @@ export interface TwoFactorState {
 }
 
 const now = sql<Date>`now()`;
+
+/**
+ * Every two-factor column of `users`, as turning two-factor authentication off leaves it: the one set
+ * each path that clears a second factor writes (disabling it here, the first proof of an address in
+ * src/modules/auth/address-claim.ts, erasure), so a column added here is cleared on all of them.
+ * The compile-time check below fails while {@link TwoFactorState} reads a column this set does not clear.
+ */
+export const TWO_FACTOR_OFF = {
+  totp_secret_enc: null,
+  totp_enabled_at: null,
+  totp_last_step: null,
+  two_factor_pending_secret_enc: null,
+} as const satisfies { [K in keyof UsersTable]?: null };
+
+/** Never, unless a column of the state is missing from {@link TWO_FACTOR_OFF}. */
+type NotCleared = Exclude<keyof TwoFactorState, 'id' | 'email' | keyof typeof TWO_FACTOR_OFF>;
+const allCleared: [NotCleared] extends [never] ? true : NotCleared = true;
+void allCleared;
 
 /** The user's two-factor columns, or undefined when there is no such user. */
 export function findTwoFactorState(db: IdentityDb, userId: string): Promise<TwoFactorState | undefined> {
@@ -122,14 +140,7 @@ export async function countUnusedRecoveryCodes(db: IdentityDb, userId: string): 
 export async function disableTwoFactor(db: IdentityDb, userId: string): Promise<void> {
   await db
     .updateTable('users')
-    .set({
-      totp_secret_enc: null,
-      totp_enabled_at: null,
-      totp_last_step: null,
-      two_factor_pending_secret_enc: null,
-      credentials_changed_at: now,
-      updated_at: now,
-    })
+    .set({ ...TWO_FACTOR_OFF, credentials_changed_at: now, updated_at: now })
     .where('id', '=', userId)
     .execute();
   await db.deleteFrom('recovery_codes').where('user_id', '=', userId).execute();

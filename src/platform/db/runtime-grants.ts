@@ -203,6 +203,9 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_platform_user_memberships(uuid): EXECUTE',
   'function app_platform_audit_append(text,text,uuid,timestamp with time zone,text,text,text,text,text,text,text,text,jsonb,jsonb): EXECUTE',
   'function app_priv_api_key_by_key_id(text,bytea): EXECUTE',
+  // Erasure: the organizations holding a SCIM record of the user, ids only (0067; a live credential of
+  // that user or the platform scope).
+  'function app_priv_erasure_directory_organizations(text,uuid,uuid): EXECUTE',
   'function app_priv_invitation_by_token(bytea): EXECUTE',
   'function app_priv_organization_id_by_slug(text): EXECUTE',
   // The SCIM token of a /scim/v2 request, by token id and secret hash (migration 0057).

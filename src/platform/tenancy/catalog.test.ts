@@ -230,6 +230,9 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_priv_deletion_record',
       'app_priv_deletion_shredded',
       'app_priv_deletion_start',
+      // The organizations holding a SCIM record of a user being erased: that user's live credential or the
+      // platform scope (migration 0067).
+      'app_priv_erasure_directory_organizations',
       'app_priv_invitation_by_token',
       'app_priv_organization_id_by_slug',
       // An online placement move (0040): the OWNER role only (it runs the schema's DDL too); each derives

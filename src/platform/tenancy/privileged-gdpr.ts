@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { AuditEntry, AuditEventInput } from '../audit/chain.js';
 import { draftAudit } from '../audit/draft.js';
 import type { Principal } from './context.js';
+import type { UserProof } from './privileged.js';
 
 /**
  * The named privileged paths of GDPR export and retention (issue 12, migration 0027), beside the others of
@@ -107,4 +108,34 @@ export async function recordAccountExportAudit(
   const row = res.rows[0];
   if (!row) throw new Error('account export audit returned no row');
   return { seq: Number(row.seq), id: row.id };
+}
+
+/**
+ * The organizations holding a SCIM directory record (`scim_users`) of the user being erased, whatever
+ * their placement (pooled or their own schema of the control database), member or not: only their ids,
+ * for erasure to delete each record in that organization's own scope. Contract (enforced by
+ * `app_priv_erasure_directory_organizations`, migration 0067): outside any tenant scope, and only in an
+ * erasure's context: `proof` of that user (the self path: the RAW session token or a live refresh-token
+ * family, as for `userOrganizations`), or, without a proof, inside the platform scope of a platform
+ * administrator's live session (`db` a `PlatformScope`: the platform path). Refused (throws) otherwise.
+ */
+export async function erasureDirectoryOrganizations(
+  db: Executor,
+  userId: string,
+  proof: UserProof | null,
+  log?: Logger,
+): Promise<string[]> {
+  log?.info(
+    {
+      privileged_operation: 'erasure_directory_organizations',
+      user: userId,
+      proof: proof?.kind ?? 'platform',
+    },
+    'privileged operation',
+  );
+  const token = proof?.kind === 'session' ? proof.token : null;
+  const family = proof?.kind === 'refresh_family' ? proof.familyId : null;
+  const res = await sql<{ organization_id: string }>`select organization_id
+    from app_priv_erasure_directory_organizations(${token}, ${userId}::uuid, ${family}::uuid)`.execute(db);
+  return res.rows.map((r) => r.organization_id);
 }
