@@ -5,7 +5,9 @@
  * organization without a membership; `userOrganizations` / `app_platform_user_memberships` list
  * memberships). SCIM `active: false` removes the membership and keeps the `scim_users` row (user name =
  * the address, names, e-mails), as does a user provisioned inactive: erasure never reaches that row, and the
- * organization's SCIM API keeps serving the erased person's name and address.
+ * organization's SCIM API keeps serving the erased person's name and address. docs/erasure.md lists this
+ * as a known limit ("is not reached: neither path finds that organization"); these tests hold it to what
+ * art. 17 asks, and fail until erasure also reaches records without a membership.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, testDb } from '../support/tenancy.js';
