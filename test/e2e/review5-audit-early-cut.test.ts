@@ -1,0 +1,60 @@
+/**
+ * Hostile review of audit verification (src/platform/audit/verify-chain.ts): tampering by the database
+ * owner (test/support/audit.ts `tamperAuditAsOwner`: the role that can lift every guard, whose rewrites the
+ * audit log promises to catch). A chain that starts at seq k > 1 is accepted whenever a signed checkpoint
+ * sits at k - 1 — that is how a retention purge looks. Nothing checks that a purge could have happened:
+ * that the cut entries were past the organization's audit retention. So the owner deletes every entry up
+ * to the latest signed checkpoint (they are signed hourly, and on demand by any `audit:read` holder), and
+ * the checkpoints below it, and `GET /v1/audit-logs/verify` answers `valid: true` over minutes-old
+ * history that is gone: the cut is only visible as `anchorSeq`, which the API describes as a purge.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tamperAuditAsOwner } from '../support/audit.js';
+import { connect, testDb } from '../support/tenancy.js';
+import { createOrg, inOrg, signUp, startApp, stopApp, type E2eApp } from './helpers.js';
+
+let c: E2eApp;
+beforeAll(async () => {
+  c = await startApp();
+});
+afterAll(() => stopApp(c));
+
+describe('review5: audit chain cut at a checkpoint', () => {
+  // FAILS until fixed: deleting fresh entries up to a signed checkpoint passes verification as a retention purge
+  it('deleting the newest-but-checkpointed entries of a live organization is reported as a break', async () => {
+    const owner = await signUp(c, 'audit-cut');
+    const org = await createOrg(owner.browser, 'audit-cut');
+    for (const name of ['evidence-1', 'evidence-2', 'evidence-3']) {
+      const res = await owner.browser.post('/v1/projects', { name }, inOrg(org.id));
+      expect(res.statusCode, res.body).toBe(201);
+    }
+    const cp = await owner.browser.post('/v1/audit-logs/checkpoints', {}, inOrg(org.id));
+    expect(cp.statusCode, cp.body).toBe(201);
+    const cut = cp.json<{ statement: { seq: number } }>().statement.seq;
+    expect(cut).toBeGreaterThan(3);
+    const later = await owner.browser.post('/v1/projects', { name: 'after' }, inOrg(org.id));
+    expect(later.statusCode, later.body).toBe(201);
+    const before = await owner.browser.get('/v1/audit-logs/verify', inOrg(org.id));
+    expect(before.json()).toMatchObject({ valid: true, anchorSeq: null });
+
+    // The owner removes every entry up to the checkpoint (and any checkpoint below it), minutes after
+    // they were written: far inside any plan's audit retention.
+    const db = await connect(testDb().migrationUrl);
+    try {
+      await tamperAuditAsOwner(db, `delete from audit_events where organization_id = $1 and seq <= $2`, [
+        org.id,
+        cut,
+      ]);
+      await db.query(`delete from audit_checkpoints where organization_id = $1 and seq < $2`, [org.id, cut]);
+    } finally {
+      await db.end();
+    }
+    const listed = await owner.browser.get('/v1/audit-logs', inOrg(org.id));
+    expect(listed.body).not.toContain('evidence-1');
+
+    // On main: 200 {valid: true, anchorSeq: <cut>, breaks: []}: the deletion passes as a retention purge.
+    const after = await owner.browser.get('/v1/audit-logs/verify', inOrg(org.id));
+    expect(after.statusCode, after.body).toBe(200);
+    expect(after.json<{ valid: boolean }>().valid, after.body).toBe(false);
+  });
+});

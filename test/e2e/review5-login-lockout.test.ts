@@ -1,0 +1,123 @@
+/**
+ * Hostile review of the login throttle (src/modules/auth/throttle.ts, login.ts, password-reset.ts): 5
+ * failures per account from one client address (an IPv6 address counted by its /64), 100 per account from
+ * all addresses together, 20 per client address, per 15 minutes. A stranger who knows only the victim's
+ * e-mail address and holds a few addresses (twenty IPv4 addresses, or any IPv6 /59: 32 /64 networks, where
+ * an ordinary subscriber gets a /56) still spends the account-wide budget, and the owner is then refused
+ * everywhere, from their own usual address too, for 15 minutes, again after every new round of 100 cheap
+ * requests. The tests that fail name that weakness; the passing ones pin what was checked and held.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { logIn, ORIGIN, signUp, startApp, stopApp, type E2eApp } from './helpers.js';
+
+let c: E2eApp;
+beforeAll(async () => {
+  c = await startApp();
+});
+afterAll(() => stopApp(c));
+
+/** A public auth request from a browser on the console's origin, from client address `ip`. */
+const post = (url: string, body: object, ip: string) =>
+  c.app.inject({ method: 'POST', url, payload: body, remoteAddress: ip, headers: { origin: ORIGIN } });
+
+/** One wrong guess per request, five per /64 (the per-address budget), from `networks` IPv6 /64s. */
+async function guessFromNetworks(email: string, networks: number): Promise<void> {
+  for (let n = 0; n < networks; n++) {
+    for (let i = 0; i < 5; i++) {
+      // Another interface id every time: the throttle rightly counts them as one /64.
+      const ip = `2001:db8:${(0x100 + n).toString(16)}:0:${i + 1}::1`;
+      const res = await post('/v1/auth/login', { email, password: `guess ${n}.${i}` }, ip);
+      expect(res.statusCode, res.body).toBe(401);
+    }
+  }
+}
+
+describe('review5: login throttle', () => {
+  // FAILS until fixed: account-wide lockout by a stranger holding twenty /64s (accountTotal refuses the owner too)
+  it('a stranger with twenty IPv6 /64s does not lock the owner out of password sign-in from their own address', async () => {
+    const victim = await signUp(c, 'total-lockout');
+    // 20 networks x 5 guesses = the account-wide budget of 100, each network within its own budgets.
+    await guessFromNetworks(victim.email, 20);
+    // The owner, from the address they always use, with the right password. On main: 429 AUTH_THROTTLED
+    // (Retry-After about 900 s), the `accountTotal` rule refusing before the password is even checked.
+    const owner = await post(
+      '/v1/auth/login',
+      { email: victim.email, password: victim.password },
+      '198.51.100.20',
+    );
+    expect(owner.statusCode, owner.body).toBe(200);
+  });
+
+  // FAILS until fixed: the same account-wide lockout also refuses the signed-in owner's password change
+  it("the same stranger's guesses do not stop the signed-in owner from changing their password", async () => {
+    const victim = await signUp(c, 'total-lockout-change');
+    await guessFromNetworks(victim.email, 20);
+    // The owner is signed in (the session from sign-up) and knows the current password. On main: 429,
+    // the wrong guesses of strangers counted against the owner's own, proven, session.
+    const res = await victim.browser.req('POST', '/v1/auth/password', {
+      currentPassword: victim.password,
+      newPassword: `${victim.password}-new`,
+    });
+    expect(res.statusCode, res.body).toBe(200);
+  });
+
+  it('guesses from one /64 with changing interface ids share one budget; the owner elsewhere is not refused', async () => {
+    const victim = await signUp(c, 'one-64');
+    for (let i = 0; i < 5; i++) {
+      const res = await post(
+        '/v1/auth/login',
+        { email: victim.email, password: `g${i}` },
+        `2001:db8:77:1::${i + 1}`,
+      );
+      expect(res.statusCode, res.body).toBe(401);
+    }
+    const sixth = await post(
+      '/v1/auth/login',
+      { email: victim.email, password: 'g6' },
+      '2001:db8:77:1:ffff::9',
+    );
+    expect(sixth.statusCode, sixth.body).toBe(429);
+    // The same /64 written another way (uppercase, zone id, fully expanded) is the same key.
+    const expanded = await post(
+      '/v1/auth/login',
+      { email: victim.email.toUpperCase(), password: 'g7' },
+      '2001:0DB8:0077:0001:0000:0000:0000:0042',
+    );
+    expect(expanded.statusCode, expanded.body).toBe(429);
+    await logIn(c, victim.email, victim.password);
+  });
+
+  it('parallel guesses from one address get no more than the five the budget allows', async () => {
+    const victim = await signUp(c, 'parallel');
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        post('/v1/auth/login', { email: victim.email, password: `p${i}` }, '192.0.2.77'),
+      ),
+    );
+    const codes = answers.map((r) => r.statusCode).sort();
+    expect(codes.filter((s) => s === 401)).toHaveLength(5);
+    expect(codes.filter((s) => s === 429)).toHaveLength(7);
+  });
+
+  it('a client cannot choose its address with X-Forwarded-For when no proxy is trusted', async () => {
+    const victim = await signUp(c, 'xff');
+    for (let i = 0; i < 5; i++) {
+      const res = await c.app.inject({
+        method: 'POST',
+        url: '/v1/auth/login',
+        payload: { email: victim.email, password: `x${i}` },
+        remoteAddress: '192.0.2.99',
+        headers: { origin: ORIGIN, 'x-forwarded-for': `203.0.113.${i + 1}` },
+      });
+      expect(res.statusCode, res.body).toBe(401);
+    }
+    const more = await c.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: { email: victim.email, password: 'x6' },
+      remoteAddress: '192.0.2.99',
+      headers: { origin: ORIGIN, 'x-forwarded-for': '203.0.113.200' },
+    });
+    expect(more.statusCode, more.body).toBe(429);
+  });
+});
