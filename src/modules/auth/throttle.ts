@@ -98,6 +98,9 @@ const PURGE_EVERY_MS = 60_000;
  * (client addresses, addresses nobody has an account at, each of which an attacker can mint at will) lives
  * in an LRU capped at `max` entries (100,000 by default), where a flood only evicts keys of its own kind.
  * Where a counter is stored is all that differs: a key counts and refuses the same in either store.
+ * What remains observable: after a flood of about 100,000 keys, a spent counter of an address without an
+ * account may be gone while an account's is not, so a flood (some 50,000 requests, each with a dummy
+ * argon2 check) tells which of the addresses whose budget was spent just before have an account.
  */
 export function createThrottle(
   namespace: string,
