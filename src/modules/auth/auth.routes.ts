@@ -20,6 +20,8 @@ export interface AuthRoutesDeps {
   readonly allowedOrigins: readonly string[];
   /** Whether cookies carry `Secure` (the sign-up and device cookies, as the session cookie). */
   readonly secureCookies: boolean;
+  /** PUBLIC_URL: its path (a deployment under a path prefix) is part of the device cookie's path. */
+  readonly publicUrl: string;
 }
 
 export const User = Type.Object(
@@ -131,7 +133,7 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
       const r = await auth.login(req.body, { ...meta(req), presentedToken, deviceCookie });
       void reply
         .header('set-cookie', sessions.cookie(r.token, r.session))
-        .header('set-cookie', deviceCookieHeader(r.deviceCookie, secure))
+        .header('set-cookie', deviceCookieHeader(r.deviceCookie, { ...secure, publicUrl: deps.publicUrl }))
         .header('cache-control', 'no-store');
       if (r.twoFactorRequired) return { twoFactorRequired: true };
       return { twoFactorRequired: false, user: r.user, currentOrganizationId: r.currentOrganizationId };

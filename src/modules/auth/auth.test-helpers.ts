@@ -63,7 +63,14 @@ export async function buildAuthHarness(
   });
   // Only sessions authenticate here: no bearer token, so no refresh family to end on logout.
   const revokeTokenFamily = () => Promise.reject(new Error('no access tokens in the auth harness'));
-  registerAuthRoutes(app, { auth, sessions, revokeTokenFamily, allowedOrigins, secureCookies: true });
+  registerAuthRoutes(app, {
+    auth,
+    sessions,
+    revokeTokenFamily,
+    allowedOrigins,
+    secureCookies: true,
+    publicUrl: PUBLIC_URL,
+  });
   registerSessionRoutes(app, { sessions });
   await app.ready();
   const admin = await connect(testDb().adminUrl);

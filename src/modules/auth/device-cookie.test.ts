@@ -9,7 +9,7 @@ import {
   signUpAndVerify,
   type AuthHarness,
 } from './auth.test-helpers.js';
-import { createDeviceCookies, DEVICE_COOKIE_TTL_SECONDS } from './device-cookie.js';
+import { createDeviceCookies, deviceCookieHeader, DEVICE_COOKIE_TTL_SECONDS } from './device-cookie.js';
 
 describe('device cookies (codec)', () => {
   const user = randomUUID();
@@ -48,6 +48,16 @@ describe('device cookies (codec)', () => {
     expect(devices.verify(value, user)).toBeNull();
     const future = createDeviceCookies(kek, () => Date.now() + 3_600_000).issue(user);
     expect(createDeviceCookies(kek).verify(future, user)).toBeNull();
+  });
+
+  it('is sent to the sign-in route as the browser addresses it, under a PUBLIC_URL path prefix too', () => {
+    const path = (publicUrl: string) =>
+      /Path=([^;]+)/.exec(deviceCookieHeader('v', { secure: true, publicUrl }))?.[1];
+    expect(path('https://app.example.test')).toBe('/v1/auth/login');
+    expect(path('https://example.test/app/')).toBe('/app/v1/auth/login');
+    expect(deviceCookieHeader('v', { secure: false, publicUrl: 'http://localhost:3000' })).not.toMatch(
+      /secure/i,
+    );
   });
 });
 

@@ -12,7 +12,7 @@ import { cookieValue, serializeCookie } from '../../platform/http/cookies.js';
  * guesses. Without a valid one (none, forged, of another account, expired) nothing changes.
  */
 export const DEVICE_COOKIE = 'sr_device';
-/** The only route that reads it. */
+/** The only route that reads it (under the public URL's path, when the API is served under one). */
 export const DEVICE_COOKIE_PATH = '/v1/auth/login';
 /** How long a device cookie proves the browser: 180 days from its issue (each sign-in issues it anew). */
 export const DEVICE_COOKIE_TTL_SECONDS = 180 * 24 * 60 * 60;
@@ -69,11 +69,12 @@ export const deviceCookieOf = (header: string | string[] | undefined): string | 
 
 /**
  * The `Set-Cookie` of a device cookie: HttpOnly, SameSite=Lax, `Secure` as the session cookie, sent only
- * to the sign-in route, kept 180 days.
+ * to the sign-in route as the browser addresses it (`https://host/app` as PUBLIC_URL, the API behind a
+ * proxy under `/app`: `/app/v1/auth/login`), kept 180 days.
  */
-export const deviceCookieHeader = (value: string, opts: { secure: boolean }): string =>
+export const deviceCookieHeader = (value: string, opts: { secure: boolean; publicUrl: string }): string =>
   serializeCookie(DEVICE_COOKIE, value, {
-    path: DEVICE_COOKIE_PATH,
+    path: `${new URL(opts.publicUrl).pathname.replace(/\/+$/, '')}${DEVICE_COOKIE_PATH}`,
     maxAge: DEVICE_COOKIE_TTL_SECONDS,
     httpOnly: true,
     secure: opts.secure,
