@@ -5,7 +5,9 @@
  * e-mail address and holds a few addresses (twenty IPv4 addresses, or any IPv6 /59: 32 /64 networks, where
  * an ordinary subscriber gets a /56) still spends the account-wide budget, and the owner is then refused
  * everywhere, from their own usual address too, for 15 minutes, again after every new round of 100 cheap
- * requests. The tests that fail name that weakness; the passing ones pin what was checked and held.
+ * requests. The first two tests named that weakness (now fixed: a browser that signed in to the account
+ * before holds a device cookie and is held to its own budget; a signed-in password change counts per
+ * user); the others pin what was checked and held.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logIn, ORIGIN, signUp, startApp, stopApp, type E2eApp } from './helpers.js';

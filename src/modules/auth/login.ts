@@ -45,13 +45,14 @@ export type LoginResult = (
 
 /**
  * Password login. Unknown email and wrong password get the same error after the same work (an unknown
- * account is verified against a dummy argon2 hash). Attempts are throttled before any verification: per
- * account from this client address, per account from all addresses (a much higher budget), and per
- * client address (LOGIN_THROTTLE_RULES); a browser presenting a valid device cookie of the account is
- * held to its device's budget instead of the account-wide one (device-cookie.ts). Success issues the
- * device cookie anew (the same device id for a proven device) and starts a NEW session (a fresh token every login; a session the
- * request still presented is revoked), in the user's last organization if still an active member there,
- * else their first one. With TOTP enabled the session waits for the second factor.
+ * account is verified against a dummy argon2 hash). Attempts are throttled after the account lookup and
+ * before any password verification: per account from this client address, per account from all addresses
+ * (a much higher budget), and per client address (LOGIN_THROTTLE_RULES); a browser presenting a valid
+ * device cookie of the account is held to its device's budget instead of the account-wide one
+ * (device-cookie.ts). Success issues the device cookie anew (the same device id for a proven device) and
+ * starts a NEW session (a fresh token every login; a session the request still presented is revoked), in
+ * the user's last organization if still an active member there, else their first one. With TOTP enabled
+ * the session waits for the second factor.
  */
 export function createLogin(deps: LoginDeps) {
   const { db, sessions, hasher, throttle, devices, log } = deps;
