@@ -21,7 +21,8 @@ export interface ChainVerification {
   /**
    * The seq of the signed checkpoint the kept entries start from, when retention purged the entries up to
    * it (the entry after it links to its signed hash); null when the chain starts at its genesis. Always a
-   * checkpoint this verifier checked: a chain starting anywhere else is not valid.
+   * checkpoint this verifier checked: a chain starting anywhere else is not valid, and so is one starting
+   * after a checkpoint too recent for the purge to have cut there (`cut_before_retention`).
    */
   readonly anchorSeq: number | null;
   readonly entriesChecked: number;
