@@ -10,8 +10,8 @@ import { ORG_PATH } from './0039-placement-functions/snippets.js';
  * age, so the database owner could delete minutes-old history up to a fresh checkpoint (signed hourly, and
  * on demand by any `audit:read` holder) and `verify` still answered valid. Now:
  * - the purge cuts only at a checkpoint signed before its cutoff (its instant minus the retention it
- *   applies), beside the events of the segment being older than that: a checkpoint's `signed_at` is
- *   signed, so it cannot be moved back without breaking its signature;
+ *   applies, in days of 24 hours), beside the events of the segment being older than that: a checkpoint's
+ *   `signed_at` is signed, so it cannot be moved back without breaking its signature;
  * - each cut records the retention it applied in `organizations.audit_retention_cut_days` (null: no cut
  *   since this migration), the bound verification checks the anchor checkpoint's age against: signed
  *   more than that many days before the verification (less the purge's 5 minutes of clock allowance),
@@ -78,9 +78,11 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
             where e.organization_id = r.id and e.seq between v_start and v_cut
               and e.occurred_at + interval '0' >= v_cutoff);
           -- And only at a checkpoint signed before the cutoff: verification accepts a chain cut at a
-          -- checkpoint only when it is older than the retention recorded below (verify-chain.ts).
+          -- checkpoint only when it is older than the retention recorded below (verify-chain.ts). Days of
+          -- 24 hours here, whatever the session's time zone: verification counts them so.
           exit when not exists (select 1 from audit_checkpoints c
-            where c.organization_id = r.id and c.seq = v_cut and c.signed_at < v_cutoff);
+            where c.organization_id = r.id and c.seq = v_cut
+              and c.signed_at < p_now - make_interval(hours => r.days * 24));
           -- A whole segment or none (the chain is gapless: v_cut - v_start + 1 events).
           if v_total > 0 and v_cut - v_start + 1 > v_limit - v_total then
             v_more := true;
