@@ -56,6 +56,7 @@ import * as m0062 from './0062-sso-gaps.js';
 import * as m0063 from './0063-usage-unique-values.js';
 import * as m0065 from './0065-password-reset-job.js';
 import * as m0067 from './0067-erasure-directory-organizations.js';
+import * as m0068 from './0068-audit-retention-cut-age.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -119,4 +120,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0063-usage-unique-values', m0063],
   ['0065-password-reset-job', m0065],
   ['0067-erasure-directory-organizations', m0067],
+  ['0068-audit-retention-cut-age', m0068],
 ];

@@ -20,7 +20,6 @@ beforeAll(async () => {
 afterAll(() => stopApp(c));
 
 describe('review5: audit chain cut at a checkpoint', () => {
-  // FAILS until fixed: deleting fresh entries up to a signed checkpoint passes verification as a retention purge
   it('deleting the newest-but-checkpointed entries of a live organization is reported as a break', async () => {
     const owner = await signUp(c, 'audit-cut');
     const org = await createOrg(owner.browser, 'audit-cut');
@@ -56,5 +55,6 @@ describe('review5: audit chain cut at a checkpoint', () => {
     const after = await owner.browser.get('/v1/audit-logs/verify', inOrg(org.id));
     expect(after.statusCode, after.body).toBe(200);
     expect(after.json<{ valid: boolean }>().valid, after.body).toBe(false);
+    expect(after.json()).toMatchObject({ anchorSeq: cut, firstBrokenSeq: 1, reason: 'cut_before_retention' });
   });
 });

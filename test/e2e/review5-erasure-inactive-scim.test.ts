@@ -4,10 +4,10 @@
  * organizations erasure visits, and it visits only those where the person is a MEMBER (`plan` skips an
  * organization without a membership; `userOrganizations` / `app_platform_user_memberships` list
  * memberships). SCIM `active: false` removes the membership and keeps the `scim_users` row (user name =
- * the address, names, e-mails), as does a user provisioned inactive: erasure never reaches that row, and the
- * organization's SCIM API keeps serving the erased person's name and address. docs/erasure.md lists this
- * as a known limit ("is not reached: neither path finds that organization"); these tests hold it to what
- * art. 17 asks, and fail until erasure also reaches records without a membership.
+ * the address, names, e-mails), as does a user provisioned inactive: erasure did not reach that row, and the
+ * organization's SCIM API kept serving the erased person's name and address. Erasure now also visits every
+ * organization holding a directory record of the person (`app_priv_erasure_directory_organizations`,
+ * migration 0067); these tests hold it to what art. 17 asks.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, testDb } from '../support/tenancy.js';
@@ -66,7 +66,6 @@ async function scimRowsOf(userId: string): Promise<string> {
 }
 
 describe('review5: erasure and deactivated directory records', () => {
-  // FAILS until fixed: erasure skips organizations where the person has a SCIM record but no membership
   it('erasing an account removes its directory record where the directory had deactivated it', async () => {
     const owner = await signUp(c, 'erase-inactive-owner');
     const person = await signUp(c, 'erase-inactive-person');
@@ -98,7 +97,6 @@ describe('review5: erasure and deactivated directory records', () => {
     expect(await scimRowsOf(person.userId)).not.toContain(person.email);
   });
 
-  // FAILS until fixed: the same for a record the directory created inactive (linked, never a member)
   it('erasing an account removes a directory record that was provisioned inactive', async () => {
     const owner = await signUp(c, 'erase-inactive2-owner');
     const person = await signUp(c, 'erase-inactive2-person');

@@ -37,9 +37,10 @@ export async function verifyOrganizationChain(
 ): Promise<ChainVerification & { organizationId: string; unsealed: UnsealedEvents }> {
   await sealPending(withTenant, org);
   const pass = async () => {
-    const [head, checkpoints] = await withTenant(
+    const [head, checkpoints, cutDays] = await withTenant(
       org,
-      async (db) => Promise.all([repo.chainHead(db, org), repo.listCheckpoints(db, org)]),
+      async (db) =>
+        Promise.all([repo.chainHead(db, org), repo.listCheckpoints(db, org), repo.retentionCutDays(db, org)]),
       { mode: 'read' },
     );
     return verifyChain({
@@ -50,6 +51,9 @@ export async function verifyOrganizationChain(
         return { statement: v.statement, signature: c.signature };
       }),
       verifier,
+      // A chain cut at a checkpoint is accepted only when that checkpoint is older than the retention the
+      // purge applied at its latest cut (none recorded: the shortest a plan can set).
+      ...(cutDays === null ? {} : { retentionDays: cutDays }),
     });
   };
   // The head and checkpoints, then the entries, are read in separate transactions: a retention purge

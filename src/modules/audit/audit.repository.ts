@@ -60,6 +60,19 @@ export async function chainHead(
   return row ? { seq: Number(row.seq), hash: row.hash } : undefined;
 }
 
+/**
+ * The audit retention (days) the retention purge applied at the organization's latest cut (migration
+ * 0068), or null: no cut recorded.
+ */
+export async function retentionCutDays(db: TenantDb, org: string): Promise<number | null> {
+  const row = await db
+    .selectFrom('organizations')
+    .select('audit_retention_cut_days')
+    .where('id', '=', org)
+    .executeTakeFirst();
+  return row?.audit_retention_cut_days ?? null;
+}
+
 /** Every checkpoint of the organization, oldest first. */
 export async function listCheckpoints(db: TenantDb, org: string): Promise<AuditCheckpointsTable[]> {
   return db

@@ -68,7 +68,7 @@ const Verification = Type.Object({
   valid: Type.Boolean(),
   anchorSeq: Type.Union([Type.Integer(), Type.Null()], {
     description:
-      'the signed checkpoint the kept entries start from once the audit retention purged older ones (null: from the first entry)',
+      'the signed checkpoint the kept entries start from once the audit retention purged older ones (null: from the first entry); with the reason `cut_before_retention`, a checkpoint signed too recently for the purge to have cut there',
   }),
   entriesChecked: Type.Integer(),
   lastSeq: Type.Integer(),

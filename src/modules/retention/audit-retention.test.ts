@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import pg from 'pg';
 import { pino } from 'pino';
 import { connect, testDb } from '../../../test/support/tenancy.js';
-import { backdated, recordAuditEvents } from '../../../test/support/audit.js';
+import { backdated, recordAuditEvents, tamperAuditAsOwner } from '../../../test/support/audit.js';
 import {
   dropProvisioned,
   provisionDatabase,
@@ -353,5 +353,56 @@ describe('audit retention per plan', () => {
     } finally {
       await admin.query(`update plans set audit_retention_days = 365 where key = 'pro'`);
     }
+  });
+
+  it('cuts only at a checkpoint signed before the cutoff, records the retention, and verify holds the anchor to it', async () => {
+    const purgeOnly = (org: string) =>
+      auditRetentionPurge(workerPool, new Date(), { organizationId: org, include: true }, 1000);
+    const cutDays = async (org: string) =>
+      (
+        await admin.query<{ days: number | null }>(
+          'select audit_retention_cut_days as days from organizations where id = $1',
+          [org],
+        )
+      ).rows[0]!.days;
+    // Old events whose only checkpoint was signed today (a late one): no purge could cut there, so none does.
+    const late = (await createBareOrganization(tenancy.withTenant, { slug: 'ar-late', name: 'late' })).id;
+    await admin.query(`update organizations set plan = 'pro' where id = $1`, [late]);
+    await events(late, 3, 400);
+    await audit.checkpoint(ctxOf(late));
+    await purgeOnly(late);
+    expect(await seqs(late)).toEqual([1, 2, 3]);
+    expect(await cutDays(late)).toBeNull();
+    // On pro (365 days): segments closed 400 days ago (cut) and 100 days ago (kept), and one of today.
+    const org = (await createBareOrganization(tenancy.withTenant, { slug: 'ar-anchor', name: 'anchor' })).id;
+    await admin.query(`update organizations set plan = 'pro' where id = $1`, [org]);
+    await events(org, 2, 400, true);
+    await events(org, 2, 100, true);
+    await events(org, 1, 0, true);
+    expect(await purgeOnly(org)).toMatchObject({ organizationId: org, deleted: 2 });
+    expect(await seqs(org)).toEqual([3, 4, 5]);
+    expect(await cutDays(org)).toBe(365);
+    expect(await audit.verify(ctxOf(org))).toMatchObject({ valid: true, anchorSeq: 2, breaks: [] });
+    // The owner deletes up to the checkpoint of 100 days ago: older than the shortest retention a plan
+    // can set, but not than the 365 days this organization's purge applied. Not a purge: a break.
+    await tamperAuditAsOwner(admin, 'delete from audit_events where organization_id = $1 and seq <= 4', [
+      org,
+    ]);
+    // And the checkpoint below it, as the purge would have (the owner can lift that table's guard too).
+    const guarded = !(await onCitus());
+    await admin.query('begin');
+    if (guarded)
+      await admin.query('alter table audit_checkpoints disable trigger audit_checkpoints_append_only');
+    await admin.query('delete from audit_checkpoints where organization_id = $1 and seq < 4', [org]);
+    if (guarded)
+      await admin.query('alter table audit_checkpoints enable trigger audit_checkpoints_append_only');
+    await admin.query('commit');
+    expect(await checkpointSeqs(org)).toEqual([4, 5]);
+    expect(await audit.verify(ctxOf(org))).toMatchObject({
+      valid: false,
+      anchorSeq: 4,
+      firstBrokenSeq: 1,
+      reason: 'cut_before_retention',
+    });
   });
 });

@@ -3,7 +3,7 @@ import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
 import { buildEntry, entryHash, GENESIS_HASH } from './chain.js';
 import { createAuditSigner, createAuditVerifier, type CheckpointStatement } from './signing.js';
 import type { StoredEntry } from './stored.js';
-import { MAX_REPORTED_BREAKS, verifyChain } from './verify-chain.js';
+import { MAX_REPORTED_BREAKS, PURGE_CLOCK_ALLOWANCE_MS, verifyChain } from './verify-chain.js';
 
 const ORG = '0190aaaa-0000-7000-8000-000000000001';
 
@@ -163,6 +163,64 @@ describe('verifyChain', () => {
       valid: false,
       reason: 'truncated',
     });
+  });
+
+  it('a chain cut at a checkpoint younger than the retention is not a purge: cut_before_retention', async () => {
+    const DAY = 86_400_000;
+    const c = chain(6);
+    const signer = createAuditSigner(await testJwtKey());
+    const verifier = createAuditVerifier([signer.publicKey]);
+    const now = new Date('2026-06-01T00:00:00Z');
+    const signedAt = (seq: number, at: number) => {
+      const statement: CheckpointStatement = {
+        v: 1,
+        organization_id: ORG,
+        seq,
+        head_hash: c[seq - 1]!.hash.toString('hex'),
+        signed_at: new Date(at).toISOString(),
+        key_id: signer.keyId,
+      };
+      return { statement, signature: signer.sign(statement) };
+    };
+    const head = { seq: 6, hash: c[5]!.hash };
+    const cut = (at: number, retentionDays?: number) =>
+      verifyChain({
+        entries: c.slice(3),
+        head,
+        checkpoints: [signedAt(3, at)],
+        verifier,
+        now,
+        ...(retentionDays === undefined ? {} : { retentionDays }),
+      });
+    // The purge cuts only at a checkpoint signed before its cutoff (its instant, at most 5 minutes past
+    // the database's clock, minus the retention): one signed 91 days ago under 90 days is a purge's cut.
+    expect(await cut(now.getTime() - 91 * DAY, 90)).toMatchObject({ valid: true, anchorSeq: 3 });
+    // Right at the bound (allowing the purge's 5 minutes): still one.
+    const bound = now.getTime() + PURGE_CLOCK_ALLOWANCE_MS - 90 * DAY;
+    expect(await cut(bound - 1, 90)).toMatchObject({ valid: true });
+    expect(await cut(bound, 90)).toMatchObject({
+      valid: false,
+      anchorSeq: 3,
+      firstBrokenSeq: 1,
+      reason: 'cut_before_retention',
+    });
+    // A checkpoint signed minutes ago anchors nothing, under any retention (without one: 1 day, the
+    // shortest a plan can set; a recorded one below it does not lower that).
+    for (const days of [undefined, 0, 1, 365]) {
+      const r = await cut(now.getTime() - 10 * 60_000, days);
+      expect(r).toMatchObject({ valid: false, reason: 'cut_before_retention', breaks: [{ seq: 1 }] });
+      expect(r.detail).toMatch(/no retention purge could have cut there/);
+    }
+    expect(await cut(now.getTime() - 2 * DAY)).toMatchObject({ valid: true });
+    // Everything cut up to the head's checkpoint: the same bound.
+    const all = (at: number) =>
+      verifyChain({ entries: [], head, checkpoints: [signedAt(6, at)], verifier, now, retentionDays: 90 });
+    expect(await all(now.getTime() - 100 * DAY)).toMatchObject({ valid: true, anchorSeq: 6 });
+    expect(await all(now.getTime() - DAY)).toMatchObject({ valid: false, reason: 'cut_before_retention' });
+    // A chain starting at its genesis needs no old checkpoint.
+    expect(
+      await verifyChain({ entries: c, head, checkpoints: [signedAt(3, now.getTime())], verifier, now }),
+    ).toMatchObject({ valid: true, anchorSeq: null });
   });
 
   it('goes on past a break: an entry sealed with another text does not hide a later change', async () => {

@@ -13,14 +13,16 @@ export type BreakReason =
   | 'head_mismatch' // the chain head records another hash for this seq, or entries beyond it exist
   | 'head_missing' // entries exist but the chain head row is gone (the end may have been cut off)
   | 'checkpoint_mismatch' // a signed checkpoint names another hash for this seq
-  | 'bad_signature'; // a checkpoint's signature does not verify
+  | 'bad_signature' // a checkpoint's signature does not verify
+  | 'cut_before_retention'; // the chain starts after a checkpoint too recent for a retention purge to cut at
 
 export interface ChainVerification {
   readonly valid: boolean;
   /**
    * The seq of the signed checkpoint the kept entries start from, when retention purged the entries up to
    * it (the entry after it links to its signed hash); null when the chain starts at its genesis. Always a
-   * checkpoint this verifier checked: a chain starting anywhere else is not valid.
+   * checkpoint this verifier checked: a chain starting anywhere else is not valid, and so is one starting
+   * after a checkpoint too recent for the purge to have cut there (`cut_before_retention`).
    */
   readonly anchorSeq: number | null;
   readonly entriesChecked: number;
@@ -58,6 +60,17 @@ export interface StoredCheckpoint {
   readonly signature: Buffer;
 }
 
+/** The shortest audit retention a plan can set (`plans.audit_retention_days` is 1 to 36,500 days). */
+export const MIN_AUDIT_RETENTION_DAYS = 1;
+
+/**
+ * How far ahead of the verifier's clock a purge's instant may be: the purge refuses an instant more than
+ * 5 minutes past the database's clock (migration 0031).
+ */
+export const PURGE_CLOCK_ALLOWANCE_MS = 5 * 60_000;
+
+const DAY_MS = 86_400_000;
+
 const same = (a: Buffer, b: Buffer) => a.length === b.length && timingSafeEqual(a, b);
 
 /**
@@ -75,14 +88,31 @@ const same = (a: Buffer, b: Buffer) => a.length === b.length && timingSafeEqual(
  * chain or an export cut at any entry. A checkpoint older than k - 1 is a break too: the retention purge
  * deletes the checkpoints below its cut with the entries, so one left behind means entries went another
  * way. With no entry left at all, the oldest verifiable checkpoint is the anchor and the head must be it.
+ *
+ * And the anchor must be old enough for a purge to have cut there: the purge cuts only at a checkpoint
+ * signed before its cutoff (its instant minus the retention it applied, migration 0068), so a chain whose
+ * anchor was signed less than `retentionDays` before `now` (plus the purge's 5 minutes of clock allowance)
+ * was cut by something else: `cut_before_retention`. `retentionDays` is the shortest retention the purge
+ * could have applied at that cut (the server passes the one the purge recorded for the organization);
+ * without it, the shortest any plan can set (1 day).
  */
 export async function verifyChain(args: {
   entries: AsyncIterable<StoredEntry> | Iterable<StoredEntry>;
   head?: { seq: number; hash: Buffer } | null;
   checkpoints?: readonly StoredCheckpoint[];
   verifier?: AuditVerifier;
+  /** The shortest retention, in days, the purge could have applied at the anchor (default 1). */
+  retentionDays?: number;
+  /** The verification's instant (default: now). */
+  now?: Date;
 }): Promise<ChainVerification> {
   const checkpoints = args.checkpoints ?? [];
+  // A purge cuts only at a checkpoint signed before this instant (see above).
+  const retentionDays = Math.max(MIN_AUDIT_RETENTION_DAYS, args.retentionDays ?? MIN_AUDIT_RETENTION_DAYS);
+  const purgeBefore = (args.now ?? new Date()).getTime() + PURGE_CLOCK_ALLOWANCE_MS - retentionDays * DAY_MS;
+  const oldEnough = (c: StoredCheckpoint) => Date.parse(c.statement.signed_at) < purgeBefore;
+  // The anchor's checkpoint that holds but is too recent to have been a purge's cut, if any.
+  let freshAnchor: StoredCheckpoint | null = null;
   const wanted = new Set(checkpoints.map((c) => c.statement.seq));
   if (args.head) wanted.add(args.head.seq);
   const hashAt = new Map<number, Buffer>();
@@ -217,9 +247,18 @@ export async function verifyChain(args: {
       continue;
     }
     lastGood = seq;
-    if (seq === start - 1) anchored = true;
+    if (seq === start - 1 && start > 1) {
+      if (oldEnough(cp)) anchored = true;
+      else freshAnchor ??= cp;
+    }
   }
-  if (!anchored) {
+  if (!anchored && freshAnchor) {
+    breakAt(
+      1,
+      'cut_before_retention',
+      `entries up to seq ${start - 1} are gone, but the signed checkpoint there was signed at ${freshAnchor.statement.signed_at}, less than the audit retention (${retentionDays} ${retentionDays === 1 ? 'day' : 'days'}) ago: no retention purge could have cut there`,
+    );
+  } else if (!anchored) {
     breakAt(
       1,
       'missing_entry',

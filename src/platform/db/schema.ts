@@ -79,6 +79,8 @@ export interface OrganizationsTable {
   /** Targeting input of feature flags; set by platform administrators. */
   plan: Generated<string>;
   attributes: Generated<Record<string, string | number | boolean>>;
+  /** The audit retention (days) the retention purge applied at its latest cut (migration 0068). */
+  audit_retention_cut_days: Generated<number | null>;
   created_at: Generated<Date> & CreatedAt;
   updated_at: Generated<Date>;
 }

@@ -14,6 +14,8 @@ const REASONS: Record<string, string> = {
   checkpoint_mismatch:
     'the chain was rewritten consistently, but no longer matches a signed checkpoint; the seq is the first entry after the last checkpoint that still holds.',
   bad_signature: 'a checkpoint’s signature does not verify.',
+  cut_before_retention:
+    'the entries before a signed checkpoint are gone, but that checkpoint is too recent for the audit retention to have purged them.',
 };
 
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
