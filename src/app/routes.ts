@@ -99,6 +99,7 @@ export function registerRoutes(
     revokeTokenFamily: (userId, familyId) => s.tokens.revokeFamily(userId, familyId),
     allowedOrigins,
     secureCookies: opts.secureCookies,
+    publicUrl: opts.publicUrl,
   });
   registerSessionRoutes(app, { sessions: s.sessions });
   registerSocialSignInRoutes(app, {

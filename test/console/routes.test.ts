@@ -4,6 +4,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSOLE_DIST } from '../../src/platform/http/console.js';
 import {
+  apiAs,
   expectAccessible,
   newContext,
   screenshots,
@@ -148,6 +149,14 @@ describe('console: under a PUBLIC_URL path prefix', () => {
     const res = await answer;
     expect(res.status(), await res.text()).toBe(202);
     await page.getByRole('heading', { name: 'Check your mail' }).waitFor();
+    // A password sign-in's device cookie is scoped to the sign-in route as the browser addresses it.
+    const login = await apiAs(page, c).post('/v1/auth/login', {
+      email: 'prefix-user@console.example.com',
+      password: 'Pw-a-long-enough-password-1',
+    });
+    expect(login.status(), await login.text()).toBe(200);
+    const device = (await context.cookies()).find((k) => k.name === 'sr_device');
+    expect(device).toMatchObject({ path: '/app/v1/auth/login', httpOnly: true });
     expect(problems).toEqual([]);
     await context.close();
   }, 120_000);

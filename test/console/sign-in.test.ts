@@ -50,6 +50,19 @@ describe('console: signing in and out in Chromium', () => {
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL(`**${projectsUrl}`);
     await page.getByRole('heading', { name: 'Projects' }).waitFor();
+
+    // The browser keeps the device cookie the password sign-in set, for the sign-in route only, and
+    // sends it with the next sign-in (strangers' failures on the account then do not refuse this browser).
+    const device = (await context.cookies()).find((k) => k.name === 'sr_device');
+    expect(device).toMatchObject({ path: '/v1/auth/login', httpOnly: true, sameSite: 'Lax' });
+    await apiAs(page, c).post('/v1/auth/logout');
+    await page.goto('/sign-in');
+    await page.getByRole('textbox', { name: 'Email' }).fill(email);
+    await page.getByRole('textbox', { name: 'Password' }).fill(password);
+    const request = page.waitForRequest((r) => r.url().endsWith('/v1/auth/login'));
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    expect((await (await request).allHeaders()).cookie).toContain(`sr_device=${device!.value}`);
+    await page.waitForURL((u) => !u.pathname.endsWith('/sign-in'));
     expect(problems).toEqual([]);
     await context.close();
   }, 120_000);

@@ -1,5 +1,6 @@
 import { rolePermissionsIn } from '../../modules/memberships/role-permissions.js';
 import { createAuthService } from '../../modules/auth/auth.service.js';
+import { createDeviceCookies } from '../../modules/auth/device-cookie.js';
 import { createSocialSignInService } from '../../modules/social-sign-in/social.service.js';
 import { createSocialProviders } from '../../modules/social-sign-in/social.providers.js';
 import { createThrottle, LOGIN_THROTTLE_RULES, type Throttle } from '../../modules/auth/throttle.js';
@@ -36,6 +37,7 @@ export function createSignIn(
     db: platformDb,
     withTenant,
     sessions,
+    devices: createDeviceCookies(opts.secrets.kek),
     ssoRequiredFor,
     recipientThrottle,
     publicUrl: opts.publicUrl,

@@ -231,7 +231,7 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
       const subject = await identity.findSubject(db, who.userId);
       if (!subject || subject.erased_at) throw new ErasureError('ACCOUNT_NOT_FOUND', 'user not found');
       // Wrong passwords count per account from this client address (and, higher, from all of them).
-      const account = accountAttemptKeys(subject.id, who.ip);
+      const account = accountAttemptKeys(subject.id, who.ip, { exists: true });
       deps.throttle.acquire([account.fromAddress, account.total]);
       const ok = subject.password_hash
         ? await deps.hasher.verify(subject.password_hash, input.password)

@@ -9,6 +9,7 @@ import { PASSWORD_MAX_LENGTH } from './password-policy.js';
 import { DISPLAY_NAME_MAX_LENGTH } from './profile.js';
 import type { SessionService } from './sessions.service.js';
 import { isSignUpBrowser, signUpBrowserCookie } from './signup-browser.js';
+import { deviceCookieHeader, deviceCookieOf } from './device-cookie.js';
 
 export interface AuthRoutesDeps {
   readonly auth: AuthService;
@@ -17,8 +18,10 @@ export interface AuthRoutesDeps {
   readonly revokeTokenFamily: (userId: string, familyId: string) => Promise<void>;
   /** Normalized origins (see `normalizeOrigins`) allowed to post to the auth endpoints from a browser. */
   readonly allowedOrigins: readonly string[];
-  /** Whether cookies carry `Secure` (the sign-up cookie, as the session cookie). */
+  /** Whether cookies carry `Secure` (the sign-up and device cookies, as the session cookie). */
   readonly secureCookies: boolean;
+  /** PUBLIC_URL: its path (a deployment under a path prefix) is part of the device cookie's path. */
+  readonly publicUrl: string;
 }
 
 export const User = Type.Object(
@@ -115,15 +118,22 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
         operationId: 'login',
         tags: ['auth'],
         body: Type.Object({ email: Email, password: AnyPassword }, { additionalProperties: false }),
+        description:
+          'Starts a new session. Also sets (or renews) an HttpOnly `sr_device` cookie, sent only to this ' +
+          'route for 180 days: a sign-in from a browser holding one for the account is held to that ' +
+          "device's failure budget instead of the account-wide one, so strangers' wrong guesses do not lock " +
+          'the owner out.',
         response: { 200: Type.Object(SignedIn), ...errors },
       },
     },
     async (req, reply) => {
       checkCrossSiteRequest(req, allowedOrigins);
       const presentedToken = sessions.tokenFromCookieHeader(req.headers.cookie);
-      const r = await auth.login(req.body, { ...meta(req), presentedToken });
+      const deviceCookie = deviceCookieOf(req.headers.cookie);
+      const r = await auth.login(req.body, { ...meta(req), presentedToken, deviceCookie });
       void reply
         .header('set-cookie', sessions.cookie(r.token, r.session))
+        .header('set-cookie', deviceCookieHeader(r.deviceCookie, { ...secure, publicUrl: deps.publicUrl }))
         .header('cache-control', 'no-store');
       if (r.twoFactorRequired) return { twoFactorRequired: true };
       return { twoFactorRequired: false, user: r.user, currentOrganizationId: r.currentOrganizationId };

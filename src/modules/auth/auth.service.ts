@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { HttpError } from '../../platform/http/http-errors.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import type { DeviceCookies } from './device-cookie.js';
 import { createEmailVerification, type VerifyEmailResult } from './email-verification.js';
 import { createLogin, type LoginDeps, type LoginResult } from './login.js';
 import { createPasswordFlows } from './password-reset.js';
@@ -38,8 +39,13 @@ export interface AuthServiceDeps {
   /** Defaults to argon2id with OWASP's minimum parameters. */
   readonly hasher?: PasswordHasher;
   /**
+   * Signs and checks the device cookies of password sign-in (`createDeviceCookies` with the KEK): a
+   * browser that signed in to an account before is not refused by strangers' failures on it.
+   */
+  readonly devices: DeviceCookies;
+  /**
    * Defaults to LOGIN_THROTTLE_RULES (per 15 min: 5 per account from one client address, 100 per account
-   * from all addresses, 20 per client address).
+   * from all addresses or 5 per proven device, 20 per client address; 5 per signed-in user).
    */
   readonly loginThrottle?: Throttle;
   /** Defaults to MAIL_THROTTLE_RULES. */
@@ -73,10 +79,10 @@ export interface AuthService {
    * invitation) does not.
    */
   ssoRequiredForUser(userId: string): Promise<boolean>;
-  /** Password login (throttled; a new session every time). */
+  /** Password login (throttled; a new session every time; `deviceCookie` is the `sr_device` presented). */
   login(
     input: { email: string; password: string },
-    meta: SessionMeta & { ip: string; presentedToken?: string | null },
+    meta: SessionMeta & { ip: string; presentedToken?: string | null; deviceCookie?: string | null },
   ): Promise<LoginResult>;
   /**
    * The signed-in user and the organization their session acts in. When the session's organization is no
@@ -139,6 +145,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     sessions,
     hasher,
     throttle: loginThrottle,
+    devices: deps.devices,
     log,
     ...(deps.ssoRequiredFor ? { ssoRequiredFor: deps.ssoRequiredFor } : {}),
   });

@@ -12,6 +12,7 @@ import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 import { registerAuthRoutes } from './auth.routes.js';
 import { createAuthService, type AuthService } from './auth.service.js';
 import { normalizeOrigins } from './csrf.js';
+import { createDeviceCookies } from './device-cookie.js';
 import { authenticateSession } from './session-authenticator.js';
 import { registerSessionRoutes } from './sessions.routes.js';
 import { createSessionService, type SessionService, type SessionServiceOptions } from './sessions.service.js';
@@ -20,6 +21,8 @@ import { createPasswordResetJobHandler, PASSWORD_RESET_TASK } from './password-r
 
 export const PUBLIC_URL = 'https://app.example.test';
 export const ORIGIN = { origin: PUBLIC_URL };
+/** The harness's KEK (device cookies): a test signs its own with it (an expired one, say). */
+export const DEVICE_KEK = randomBytes(32);
 
 export interface AuthHarness {
   app: App;
@@ -39,7 +42,13 @@ export async function buildAuthHarness(
   const tenancy = createTestTenancy();
   const db = createPlatformDb(tenancy.control.pool);
   const sessions = createSessionService({ db, secureCookies: true, ...opts.sessions });
-  const auth = createAuthService({ db, withTenant: tenancy.withTenant, sessions, publicUrl: PUBLIC_URL });
+  const auth = createAuthService({
+    db,
+    withTenant: tenancy.withTenant,
+    sessions,
+    devices: createDeviceCookies(DEVICE_KEK),
+    publicUrl: PUBLIC_URL,
+  });
   const allowedOrigins = normalizeOrigins([PUBLIC_URL]);
   const authenticator: Authenticator = {
     authenticate: (req) => authenticateSession(req, { sessions, allowedOrigins }),
@@ -54,7 +63,14 @@ export async function buildAuthHarness(
   });
   // Only sessions authenticate here: no bearer token, so no refresh family to end on logout.
   const revokeTokenFamily = () => Promise.reject(new Error('no access tokens in the auth harness'));
-  registerAuthRoutes(app, { auth, sessions, revokeTokenFamily, allowedOrigins, secureCookies: true });
+  registerAuthRoutes(app, {
+    auth,
+    sessions,
+    revokeTokenFamily,
+    allowedOrigins,
+    secureCookies: true,
+    publicUrl: PUBLIC_URL,
+  });
   registerSessionRoutes(app, { sessions });
   await app.ready();
   const admin = await connect(testDb().adminUrl);

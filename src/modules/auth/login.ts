@@ -4,16 +4,22 @@ import { AuthError, invalidCredentials } from './auth.errors.js';
 import { normalizeEmail } from './email-address.js';
 import type { PasswordHasher } from './passwords.js';
 import type { Session, SessionMeta, SessionService } from './sessions.service.js';
-import { accountAttemptKeys, clientAddress, type Throttle } from './throttle.js';
+import type { DeviceCookies } from './device-cookie.js';
+import { accountAttemptKeys, clientAddress, deviceAttemptKeys, type Throttle } from './throttle.js';
 import { startSessionInStartingOrganization } from './user-organizations.js';
 import { findUserByEmail, setPasswordHash, toPublicUser, type PublicUser } from './users.repository.js';
+
+/** The user id a device cookie is checked against when the address has no account (none matches it). */
+const NO_USER = '00000000-0000-0000-0000-000000000000';
 
 export interface LoginDeps {
   readonly db: PlatformDb;
   readonly sessions: SessionService;
   readonly hasher: PasswordHasher;
-  /** Rules `account`, `accountTotal` and `ip` (see LOGIN_THROTTLE_RULES). */
+  /** Rules `account`, `accountTotal`, `device`, `accountDevices` and `ip` (see LOGIN_THROTTLE_RULES). */
   readonly throttle: Throttle;
+  /** Device cookies: issued on every password success, checked on every attempt (device-cookie.ts). */
+  readonly devices: DeviceCookies;
   readonly log?: Logger;
   /**
    * require-SSO: the organization that verified the address's domain, requires SSO and has this user as
@@ -23,7 +29,7 @@ export interface LoginDeps {
   readonly ssoRequiredFor?: (userId: string, email: string) => Promise<{ slug: string } | null>;
 }
 
-export type LoginResult =
+export type LoginResult = (
   | { token: string; session: Session; twoFactorRequired: true }
   | {
       token: string;
@@ -31,29 +37,43 @@ export type LoginResult =
       twoFactorRequired: false;
       user: PublicUser;
       currentOrganizationId: string | null;
-    };
+    }
+) & {
+  /** The device cookie's new value (`sr_device`): the browser proved the password of this account. */
+  deviceCookie: string;
+};
 
 /**
  * Password login. Unknown email and wrong password get the same error after the same work (an unknown
- * account is verified against a dummy argon2 hash). Attempts are throttled before any verification: per
- * account from this client address, per account from all addresses (a much higher budget), and per
- * client address (LOGIN_THROTTLE_RULES). Success starts a NEW session (a fresh token every login; a session the
- * request still presented is revoked), in the user's last organization if still an active member there,
- * else their first one. With TOTP enabled the session waits for the second factor.
+ * account is verified against a dummy argon2 hash). Attempts are throttled after the account lookup and
+ * before any password verification: per account from this client address, per account from all addresses
+ * (a much higher budget), and per client address (LOGIN_THROTTLE_RULES); a browser presenting a valid
+ * device cookie of the account is held to its device's budget instead of the account-wide one
+ * (device-cookie.ts). Success issues the device cookie anew (the same device id for a proven device) and
+ * starts a NEW session (a fresh token every login; a session the request still presented is revoked), in
+ * the user's last organization if still an active member there, else their first one. With TOTP enabled
+ * the session waits for the second factor.
  */
 export function createLogin(deps: LoginDeps) {
-  const { db, sessions, hasher, throttle, log } = deps;
+  const { db, sessions, hasher, throttle, devices, log } = deps;
 
   async function login(
     input: { email: string; password: string },
-    meta: SessionMeta & { ip: string; presentedToken?: string | null },
+    meta: SessionMeta & { ip: string; presentedToken?: string | null; deviceCookie?: string | null },
   ): Promise<LoginResult> {
     const normalized = normalizeEmail(input.email);
-    const account = accountAttemptKeys(normalized, meta.ip);
-    const address = clientAddress(meta.ip);
-    throttle.acquire([account.fromAddress, account.total, address]);
-
+    // Looked up first (the same query whether the address has an account or not): an existing account's
+    // counters are held out of a flood's reach, and a device cookie proves a browser for one account only.
     const user = await findUserByEmail(db, normalized);
+    const account = accountAttemptKeys(normalized, meta.ip, { exists: user !== undefined });
+    const address = clientAddress(meta.ip);
+    // Checked for every attempt (against a nil id when there is no account), so the work is the same.
+    const device = devices.verify(meta.deviceCookie, user?.id ?? NO_USER);
+    const proven = user && device ? deviceAttemptKeys(user.id, device.deviceId) : null;
+    // A proven device spends its own budgets, not the account-wide one strangers can spend.
+    const spent = proven ? [proven.device, proven.allDevices] : [account.total];
+    throttle.acquire([account.fromAddress, ...spent, address]);
+
     const ok = user?.password_hash
       ? await hasher.verify(user.password_hash, input.password)
       : await hasher.verifyDummy(input.password);
@@ -61,7 +81,7 @@ export function createLogin(deps: LoginDeps) {
       log?.info({ login: 'failed', ip: meta.ip }, 'login failed');
       throw invalidCredentials();
     }
-    throttle.release([address, account.total]);
+    throttle.release([address, ...spent]);
     throttle.reset(account.fromAddress);
     const sso = await deps.ssoRequiredFor?.(user.id, normalized);
     if (sso) {
@@ -85,9 +105,18 @@ export function createLogin(deps: LoginDeps) {
       meta,
       log,
     );
-    log?.info({ user: user.id, session_id: session.id }, 'login succeeded');
-    if (user.totp_enabled_at !== null) return { token, session, twoFactorRequired: true };
-    return { token, session, twoFactorRequired: false, user: toPublicUser(user), currentOrganizationId };
+    log?.info({ user: user.id, session_id: session.id, known_device: device !== null }, 'login succeeded');
+    // Set when the password was right, before any second factor: it only lifts the account-wide budget.
+    const deviceCookie = devices.issue(user.id, device?.deviceId);
+    if (user.totp_enabled_at !== null) return { token, session, twoFactorRequired: true, deviceCookie };
+    return {
+      token,
+      session,
+      twoFactorRequired: false,
+      user: toPublicUser(user),
+      currentOrganizationId,
+      deviceCookie,
+    };
   }
 
   return { login };

@@ -521,7 +521,7 @@ describe('email verification, password reset and change', () => {
       expect((await me(other)).statusCode).toBe(200);
     });
 
-    it('wrong current passwords count against the account throttle', async () => {
+    it("wrong current passwords count against the signed-in user's own budget (5 per 15 min)", async () => {
       const u = await register();
       const change = () =>
         h.app.inject({

@@ -10,7 +10,7 @@ import { assertPasswordAcceptable } from './password-policy.js';
 import { samePassword, type PasswordHasher } from './passwords.js';
 import * as sessionsRepo from './sessions.repository.js';
 import { toSession, type Session, type SessionService } from './sessions.service.js';
-import { accountAttemptKeys, clientAddress, recipientKey, type Throttle } from './throttle.js';
+import { clientAddress, recipientKey, signedInAttemptKey, type Throttle } from './throttle.js';
 import { isTokenFormat, newToken } from './tokens.js';
 import { findUserById, setPasswordHash } from './users.repository.js';
 
@@ -20,8 +20,8 @@ export interface PasswordFlowsDeps {
   readonly hasher: PasswordHasher;
   readonly publicUrl: string;
   /**
-   * The login throttle (rules `account` and `accountTotal`): wrong current passwords count against the
-   * account's budget from the client address, and its budget from all addresses.
+   * The login throttle (rule `user`): wrong current passwords count against the signed-in user's own
+   * budget, which only holders of the user's sessions spend (strangers' sign-in failures do not).
    */
   readonly loginThrottle: Throttle;
   /** Rules `account` and `ip` (see MAIL_THROTTLE_RULES). */
@@ -95,7 +95,7 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
 
     /**
      * Changes the password of the signed-in user, who must give the current one (wrong answers count
-     * against the login throttle) and a different new one (AUTH_PASSWORD_UNCHANGED). Rotates the current
+     * against the user's own budget, rule `user` of the login throttle) and a different new one (AUTH_PASSWORD_UNCHANGED). Rotates the current
      * session (the returned token; null when the caller has no session, e.g. a bearer token) and revokes
      * every other session and every refresh token family (their access tokens are refused from the next
      * request on).
@@ -106,14 +106,13 @@ export function createPasswordFlows(deps: PasswordFlowsDeps) {
     ): Promise<{ token: string; session: Session } | null> {
       const user = await findUserById(db, who.userId);
       if (!user) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
-      const account = accountAttemptKeys(user.email_normalized, who.ip);
-      deps.loginThrottle.acquire([account.fromAddress, account.total]);
+      const attempt = signedInAttemptKey(user.id);
+      deps.loginThrottle.acquire([attempt]);
       const ok = user.password_hash
         ? await hasher.verify(user.password_hash, input.currentPassword)
         : await hasher.verifyDummy(input.currentPassword);
       if (!ok) throw new AuthError('AUTH_PASSWORD_INCORRECT', 'the current password is incorrect');
-      deps.loginThrottle.release([account.total]);
-      deps.loginThrottle.reset(account.fromAddress);
+      deps.loginThrottle.reset(attempt);
       // Compared as the hasher sees them: a fullwidth or decomposed variant is the same password.
       if (samePassword(input.newPassword, input.currentPassword)) {
         throw new AuthError('AUTH_PASSWORD_UNCHANGED', 'the new password must differ from the current one');

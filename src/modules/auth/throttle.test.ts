@@ -1,8 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AuthError } from './auth.errors.js';
 import { clientAddress, clientAddressKey, createThrottle } from './throttle.js';
 
 describe('throttle', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
   const rules = { account: { limit: 3, windowMs: 60_000 }, ip: { limit: 5, windowMs: 120_000 } };
   const acct = (v: string) => ({ kind: 'account', value: v });
   const ip = (v: string) => ({ kind: 'ip', value: v });
@@ -36,6 +39,43 @@ describe('throttle', () => {
     expect(retryAfter(() => t.acquire([acct('a')]))).toBe(0);
     t.reset(acct('a'));
     for (let i = 0; i < 3; i++) expect(retryAfter(() => t.acquire([acct('a')]))).toBe(0);
+  });
+
+  it('a held key (an existing account) is not evicted by a flood of other keys; the others stay capped', () => {
+    const t = createThrottle('test.throttle', rules, { max: 100 });
+    const victim = { ...acct('victim'), held: true };
+    for (let i = 0; i < 3; i++) t.acquire([victim]);
+    expect(retryAfter(() => t.acquire([victim]))).toBeGreaterThan(0);
+    for (let i = 0; i < 1000; i++) t.acquire([acct(`nobody-${i}`), ip(`198.51.100.${i % 250}`)]);
+    expect(retryAfter(() => t.acquire([victim]))).toBeGreaterThan(0);
+    expect(t.size()).toEqual({ held: 1, evictable: 100 });
+    // An evictable counter of the same kind is flooded out: the difference the held store makes.
+    const unheld = acct('unheld');
+    for (let i = 0; i < 3; i++) t.acquire([unheld]);
+    for (let i = 0; i < 100; i++) t.acquire([acct(`more-${i}`)]);
+    expect(retryAfter(() => t.acquire([unheld]))).toBe(0);
+  });
+
+  it('held and evictable counters answer alike; expired held counters are dropped', () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    const t = createThrottle('test.throttle', rules);
+    const held = { ...acct('a'), held: true };
+    for (let i = 0; i < 3; i++) {
+      t.acquire([held]);
+      t.acquire([acct('a')]);
+    }
+    expect(retryAfter(() => t.acquire([held]))).toBe(60);
+    expect(retryAfter(() => t.acquire([acct('a')]))).toBe(60);
+    t.release([held]);
+    expect(retryAfter(() => t.acquire([held]))).toBe(0);
+    vi.advanceTimersByTime(60_000);
+    expect(retryAfter(() => t.acquire([acct('a')]))).toBe(0);
+    for (let i = 0; i < 50; i++) t.acquire([{ ...acct(`h${i}`), held: true }]);
+    // The expired counter of `a` went at the first acquire a minute on; the new ones are live.
+    expect(t.size().held).toBe(50);
+    vi.advanceTimersByTime(60_001);
+    t.acquire([acct('b')]);
+    expect(t.size().held).toBe(0);
   });
 
   it('refuses keys of an unknown kind', () => {

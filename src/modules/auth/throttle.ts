@@ -20,12 +20,20 @@ export interface Throttle {
   release(keys: readonly ThrottleKey[]): void;
   /** Forgets a key's attempts (a successful login clears its account's counter). */
   reset(key: ThrottleKey): void;
+  /** How many counters each store holds (expired ones not yet dropped included). */
+  size(): { held: number; evictable: number };
 }
 
 export interface ThrottleKey {
   /** Which rule applies (`account`, `ip`, …). */
   readonly kind: string;
   readonly value: string;
+  /**
+   * Counted in the store that other keys cannot evict (see {@link createThrottle}). Set ONLY on keys of
+   * an account that exists (or of a device proven for one), so that store is bounded by the accounts;
+   * never on a key an unauthenticated caller can mint at will (an address, an unknown account).
+   */
+  readonly held?: boolean;
 }
 
 /** The eight 16-bit groups of a valid IPv6 address (a trailing dotted IPv4 part included), or null. */
@@ -69,49 +77,89 @@ export function clientAddressKey(ip: string): string {
 /** The throttle key (rule `ip`) of a client address: see {@link clientAddressKey}. */
 export const clientAddress = (ip: string): ThrottleKey => ({ kind: 'ip', value: clientAddressKey(ip) });
 
+/** A counter and the end of its window (`performance.now()` milliseconds). */
+interface Counter {
+  n: number;
+  until: number;
+}
+
+/** How often the held store drops its expired counters. */
+const PURGE_EVERY_MS = 60_000;
+
 /**
- * In-process failure counters (lru-cache with a TTL per entry; keys built by `platformCacheKey`, since
- * accounts and addresses are not tenant data). A window starts at the first failure and is not extended
- * by later ones, so `Retry-After` is exact. Per process: with N instances an attacker gets N× the budget,
- * still bounded.
+ * In-process failure counters (keys built by `platformCacheKey`, since accounts and addresses are not
+ * tenant data). A window starts at the first failure and is not extended by later ones, so `Retry-After`
+ * is exact. Per process: with N instances an attacker gets N× the budget, still bounded.
+ *
+ * Two stores, so a flood cannot buy a spent account its budget back: keys marked `held` (an account that
+ * exists, a device proven for one: see {@link ThrottleKey.held}) live in a Map that nothing evicts, whose
+ * expired counters are dropped at most once a minute, bounded by the number of accounts (each account has
+ * a bounded number of keys alive per window, since its account-wide rules stop new ones); every other key
+ * (client addresses, addresses nobody has an account at, each of which an attacker can mint at will) lives
+ * in an LRU capped at `max` entries (100,000 by default), where a flood only evicts keys of its own kind.
+ * Where a counter is stored is all that differs: a key counts and refuses the same in either store.
+ * What remains observable: after a flood of about 100,000 keys, a spent counter of an address without an
+ * account may be gone while an account's is not, so a flood (some 50,000 requests, each with a dummy
+ * argon2 check) tells which of the addresses whose budget was spent just before have an account.
  */
 export function createThrottle(
   namespace: string,
   rules: Readonly<Record<string, ThrottleRule>>,
   opts: { max?: number } = {},
 ): Throttle {
-  const counts = new LRUCache<CacheKey, { n: number }>({ max: opts.max ?? 100_000, ttl: 1 });
+  const evictable = new LRUCache<CacheKey, Counter>({ max: opts.max ?? 100_000 });
+  const held = new Map<CacheKey, Counter>();
+  let purgedAt = performance.now();
   const keyOf = (k: ThrottleKey) => platformCacheKey(namespace, k.kind, k.value);
   const rule = (k: ThrottleKey) => {
     const r = rules[k.kind];
     if (!r) throw new TypeError(`no throttle rule for ${k.kind}`);
     return r;
   };
+  const store = (k: ThrottleKey) => (k.held ? held : evictable);
+  /** The live counter of a key (an expired one is dropped). */
+  const counter = (k: ThrottleKey, now: number): Counter | undefined => {
+    const s = store(k);
+    const key = keyOf(k);
+    const entry = s.get(key);
+    if (entry && entry.until <= now) {
+      s.delete(key);
+      return undefined;
+    }
+    return entry;
+  };
+  const purge = (now: number) => {
+    if (now - purgedAt < PURGE_EVERY_MS) return;
+    purgedAt = now;
+    for (const [key, entry] of held) if (entry.until <= now) held.delete(key);
+  };
   return {
     acquire(keys) {
+      const now = performance.now();
+      purge(now);
       let wait = 0;
       for (const k of keys) {
-        const key = keyOf(k);
-        const entry = counts.get(key);
-        if (entry && entry.n >= rule(k).limit) wait = Math.max(wait, counts.getRemainingTTL(key));
+        const entry = counter(k, now);
+        if (entry && entry.n >= rule(k).limit) wait = Math.max(wait, entry.until - now);
       }
       if (wait > 0) throw throttled(Math.max(1, Math.ceil(wait / 1000)));
       for (const k of keys) {
-        const key = keyOf(k);
-        const entry = counts.get(key);
+        const entry = counter(k, now);
         if (entry) entry.n++;
-        else counts.set(key, { n: 1 }, { ttl: rule(k).windowMs });
+        else store(k).set(keyOf(k), { n: 1, until: now + rule(k).windowMs });
       }
     },
     release(keys) {
+      const now = performance.now();
       for (const k of keys) {
-        const entry = counts.get(keyOf(k));
+        const entry = counter(k, now);
         if (entry) entry.n = Math.max(0, entry.n - 1);
       }
     },
     reset(k) {
-      counts.delete(keyOf(k));
+      store(k).delete(keyOf(k));
     },
+    size: () => ({ held: held.size, evictable: evictable.size }),
   };
 }
 
@@ -121,10 +169,21 @@ export function createThrottle(
  * address do not lock the owner out of signing in from theirs), 100 failures per account from all
  * addresses together (rule `accountTotal`, against guessing spread over many addresses), and 20 per
  * client address whatever the account (rule `ip`).
+ *
+ * A sign-in presenting a valid device cookie of the account (device-cookie.ts) is not held to
+ * `accountTotal`, which strangers can spend, but to 5 failures per device (rule `device`: a stolen cookie
+ * gives no unlimited guesses) and 50 per account across all of its devices (rule `accountDevices`, which
+ * only holders of the account's device cookies can spend); `account` and `ip` still apply.
+ *
+ * A signed-in user's password checks (a password change) count 5 failures per user (rule `user`): only
+ * the session's holder spends it, so strangers' failures never refuse the owner's change.
  */
 export const LOGIN_THROTTLE_RULES = {
   account: { limit: 5, windowMs: 15 * 60_000 },
   accountTotal: { limit: 100, windowMs: 15 * 60_000 },
+  device: { limit: 5, windowMs: 15 * 60_000 },
+  accountDevices: { limit: 50, windowMs: 15 * 60_000 },
+  user: { limit: 5, windowMs: 15 * 60_000 },
   ip: { limit: 20, windowMs: 15 * 60_000 },
 } as const satisfies Record<string, ThrottleRule>;
 
@@ -140,14 +199,41 @@ export interface AccountAttemptKeys {
  * The keys a credential check of `account` (a normalized address or a user id) from client address `ip`
  * counts under (see LOGIN_THROTTLE_RULES). Acquire both before checking; after a success reset
  * `fromAddress` and release `total` (a success gives back its own attempt, never the account-wide count of
- * others' failures).
+ * others' failures). `exists`: whether an account has this address or id; its keys are then `held`, out
+ * of a flood's reach (see {@link createThrottle}). Only where the counters live differs, never the answer.
  */
-export function accountAttemptKeys(account: string, ip: string): AccountAttemptKeys {
+export function accountAttemptKeys(
+  account: string,
+  ip: string,
+  opts: { exists: boolean },
+): AccountAttemptKeys {
+  const held = opts.exists ? { held: true } : {};
   return {
-    fromAddress: { kind: 'account', value: `${account} ${clientAddressKey(ip)}` },
-    total: { kind: 'accountTotal', value: account },
+    fromAddress: { kind: 'account', value: `${account} ${clientAddressKey(ip)}`, ...held },
+    total: { kind: 'accountTotal', value: account, ...held },
   };
 }
+
+/** The throttle keys of a sign-in attempt from a device proven for the account (see LOGIN_THROTTLE_RULES). */
+export interface DeviceAttemptKeys {
+  /** Rule `device`: this device of this account. */
+  readonly device: ThrottleKey;
+  /** Rule `accountDevices`: every proven device of this account. */
+  readonly allDevices: ThrottleKey;
+}
+
+/** The keys of a sign-in attempt from device `deviceId`, proven for (existing) user `userId`. */
+export const deviceAttemptKeys = (userId: string, deviceId: string): DeviceAttemptKeys => ({
+  device: { kind: 'device', value: `${userId} ${deviceId}`, held: true },
+  allDevices: { kind: 'accountDevices', value: userId, held: true },
+});
+
+/** The key (rule `user`) of a signed-in user's password check (a password change). */
+export const signedInAttemptKey = (userId: string): ThrottleKey => ({
+  kind: 'user',
+  value: userId,
+  held: true,
+});
 
 /** Mail-sending requests: 3 per account and 20 per address per 15 minutes. */
 export const MAIL_THROTTLE_RULES = {

@@ -294,7 +294,7 @@ export function createPasskeysService(deps: PasskeysDeps) {
         log?.info({ passkey: 'sign_in_failed', ip: meta.ip }, 'passkey sign-in with an unknown credential');
         throw signInFailed();
       }
-      const account = accountAttemptKeys(cred.user_id, meta.ip);
+      const account = accountAttemptKeys(cred.user_id, meta.ip, { exists: true });
       throttle.acquire([account.fromAddress, account.total]);
       const handleOf = response.response.userHandle;
       const expectedHandle = Buffer.from(cred.user_id.replace(/-/g, ''), 'hex').toString('base64url');

@@ -1,0 +1,82 @@
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { cookieValue, serializeCookie } from '../../platform/http/cookies.js';
+
+/**
+ * Device cookies (OWASP "device cookies" against account lockout): a successful password sign-in leaves
+ * `sr_device` in the browser, a MAC over the account's user id, a random device id and the issue time.
+ * It proves only "this browser signed in to this account before" and grants nothing alone: the password
+ * is still checked. A sign-in attempt presenting a valid one FOR THE ACCOUNT IT TARGETS is not held to the
+ * account-wide failure budget that strangers can spend (rule `accountTotal`), but to a budget of its own
+ * device instead (rules `device` and `accountDevices`, see LOGIN_THROTTLE_RULES), so the owner's usual
+ * browser keeps signing in while strangers flood the account, and a stolen cookie gives no unlimited
+ * guesses. Without a valid one (none, forged, of another account, expired) nothing changes.
+ */
+export const DEVICE_COOKIE = 'sr_device';
+/** The only route that reads it (under the public URL's path, when the API is served under one). */
+export const DEVICE_COOKIE_PATH = '/v1/auth/login';
+/** How long a device cookie proves the browser: 180 days from its issue (each sign-in issues it anew). */
+export const DEVICE_COOKIE_TTL_SECONDS = 180 * 24 * 60 * 60;
+
+/** The purpose bound into every MAC and into the HKDF derivation of its key. */
+const PURPOSE = 'saasready.device-cookie.v1';
+/** `<device id: 22 base64url chars>.<issued at: seconds>.<MAC: 43 base64url chars>` */
+const FORMAT = /^([A-Za-z0-9_-]{22})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
+
+/** A device cookie that checked out for the account: its device id (the key of its own budget). */
+export interface ProvenDevice {
+  readonly deviceId: string;
+}
+
+export interface DeviceCookies {
+  /** A new cookie value for `userId`: the given device id (a sign-in from a proven device) or a new one. */
+  issue(userId: string, deviceId?: string): string;
+  /** The device a cookie value proves for `userId`, or null (absent, malformed, forged, other account, expired). */
+  verify(value: string | null | undefined, userId: string): ProvenDevice | null;
+}
+
+/**
+ * Signs and checks device cookies with HMAC-SHA256 under a key derived from the KEK by HKDF for this one
+ * purpose (as export download links are: the KEK itself never signs, and a MAC made for anything else
+ * never verifies as this).
+ */
+export function createDeviceCookies(kek: Buffer, now: () => number = Date.now): DeviceCookies {
+  const key = Buffer.from(hkdfSync('sha256', kek, Buffer.alloc(0), PURPOSE, 32));
+  const mac = (userId: string, deviceId: string, issuedAt: string) =>
+    createHmac('sha256', key).update(`${PURPOSE}.${userId}.${deviceId}.${issuedAt}`).digest();
+  return {
+    issue(userId, deviceId = randomBytes(16).toString('base64url')) {
+      const issuedAt = String(Math.floor(now() / 1000));
+      return `${deviceId}.${issuedAt}.${mac(userId, deviceId, issuedAt).toString('base64url')}`;
+    },
+    verify(value, userId) {
+      const m = value ? FORMAT.exec(value) : null;
+      if (!m) return null;
+      const [, deviceId, issuedAt, sig] = m as unknown as [string, string, string, string];
+      const expected = mac(userId, deviceId, issuedAt);
+      const given = Buffer.from(sig, 'base64url');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+      const age = Math.floor(now() / 1000) - Number(issuedAt);
+      // Expired, or issued in the future beyond a minute of clock skew: no proof.
+      if (age >= DEVICE_COOKIE_TTL_SECONDS || age < -60) return null;
+      return { deviceId };
+    },
+  };
+}
+
+/** The device cookie a request presents (`Cookie` header), unchecked. */
+export const deviceCookieOf = (header: string | string[] | undefined): string | null =>
+  cookieValue(header, DEVICE_COOKIE) ?? null;
+
+/**
+ * The `Set-Cookie` of a device cookie: HttpOnly, SameSite=Lax, `Secure` as the session cookie, sent only
+ * to the sign-in route as the browser addresses it (`https://host/app` as PUBLIC_URL, the API behind a
+ * proxy under `/app`: `/app/v1/auth/login`), kept 180 days.
+ */
+export const deviceCookieHeader = (value: string, opts: { secure: boolean; publicUrl: string }): string =>
+  serializeCookie(DEVICE_COOKIE, value, {
+    path: `${new URL(opts.publicUrl).pathname.replace(/\/+$/, '')}${DEVICE_COOKIE_PATH}`,
+    maxAge: DEVICE_COOKIE_TTL_SECONDS,
+    httpOnly: true,
+    secure: opts.secure,
+    sameSite: 'Lax',
+  });
