@@ -105,7 +105,13 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
       checkCrossSiteRequest(req, allowedOrigins);
       const r = await auth.signUp(req.body, { ip: req.ip });
       // The same cookie shape either way: a taken address gets a random value (it has no link to bind).
-      void reply.header('set-cookie', signUpBrowserCookie(r.created ? r.verificationToken : null, secure));
+      void reply.header(
+        'set-cookie',
+        signUpBrowserCookie(r.created ? r.verificationToken : null, {
+          ...secure,
+          publicUrl: deps.publicUrl,
+        }),
+      );
       return reply.status(202).send({ status: 'verification_sent' });
     },
   );

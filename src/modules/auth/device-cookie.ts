@@ -1,5 +1,5 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { cookieValue, serializeCookie } from '../../platform/http/cookies.js';
+import { cookiePathUnder, cookieValue, serializeCookie } from '../../platform/http/cookies.js';
 
 /**
  * Device cookies (OWASP "device cookies" against account lockout): a successful password sign-in leaves
@@ -74,7 +74,7 @@ export const deviceCookieOf = (header: string | string[] | undefined): string | 
  */
 export const deviceCookieHeader = (value: string, opts: { secure: boolean; publicUrl: string }): string =>
   serializeCookie(DEVICE_COOKIE, value, {
-    path: `${new URL(opts.publicUrl).pathname.replace(/\/+$/, '')}${DEVICE_COOKIE_PATH}`,
+    path: cookiePathUnder(opts.publicUrl, DEVICE_COOKIE_PATH),
     maxAge: DEVICE_COOKIE_TTL_SECONDS,
     httpOnly: true,
     secure: opts.secure,

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { cookieValue, serializeCookie } from '../../platform/http/cookies.js';
+import { cookiePathUnder, cookieValue, serializeCookie } from '../../platform/http/cookies.js';
 import { EMAIL_TOKEN_TTL_MS } from './email-tokens.js';
 
 /**
@@ -19,14 +19,17 @@ const bindingOf = (verificationToken: string) =>
   createHash('sha256').update(`signup-browser.${verificationToken}`).digest('base64url');
 
 /**
- * The `Set-Cookie` of a sign-up: HttpOnly, SameSite=Lax, only sent to the verification route, as long as
- * the link lives. A sign-up for a taken address (no token: its owner got a mail instead) sets a random
+ * The `Set-Cookie` of a sign-up: HttpOnly, SameSite=Lax, only sent to the verification route (under
+ * `PUBLIC_URL`'s path, as the browser addresses it), as long as the link lives. A sign-up for a taken address (no token: its owner got a mail instead) sets a random
  * value of the same shape, so the answer does not tell the two apart.
  */
-export function signUpBrowserCookie(verificationToken: string | null, opts: { secure: boolean }): string {
+export function signUpBrowserCookie(
+  verificationToken: string | null,
+  opts: { secure: boolean; publicUrl: string },
+): string {
   const value = verificationToken ? bindingOf(verificationToken) : randomBytes(32).toString('base64url');
   return serializeCookie(SIGNUP_BROWSER_COOKIE, value, {
-    path: PATH,
+    path: cookiePathUnder(opts.publicUrl, PATH),
     maxAge: Math.floor(EMAIL_TOKEN_TTL_MS.verify_email / 1000),
     httpOnly: true,
     secure: opts.secure,

@@ -1,4 +1,4 @@
-import { parseCookies, serializeCookie } from '../../platform/http/cookies.js';
+import { cookiePathUnder, parseCookies, serializeCookie } from '../../platform/http/cookies.js';
 import type { SsoConnectionKind } from './sso.contract.js';
 import { FLOW_TTL_MS } from './sso-sign-in.js';
 
@@ -7,18 +7,19 @@ export const SSO_FLOW_COOKIE = 'sr_sso';
 const PATH = '/v1/auth/sso';
 
 /**
- * The `Set-Cookie` of the flow cookie (HttpOnly, only under `/v1/auth/sso`, 10 minutes). OIDC returns
+ * The `Set-Cookie` of the flow cookie (HttpOnly, only under `/v1/auth/sso` — under `PUBLIC_URL`'s path, as
+ * the browser addresses it — 10 minutes). OIDC returns
  * with a top-level GET: SameSite=Lax is sent. SAML's HTTP-POST binding returns with a cross-site POST,
  * which a Lax cookie never reaches: for SAML the cookie is SameSite=None; Secure (browsers accept a Secure
  * cookie from http://localhost too). It is no session, only proof of which browser started the flow.
  */
 export function ssoFlowCookie(
   value: string,
-  opts: { kind: SsoConnectionKind | null; secure: boolean; clear?: boolean },
+  opts: { kind: SsoConnectionKind | null; secure: boolean; publicUrl: string; clear?: boolean },
 ): string {
   const crossSitePost = opts.kind === 'saml';
   return serializeCookie(SSO_FLOW_COOKIE, value, {
-    path: PATH,
+    path: cookiePathUnder(opts.publicUrl, PATH),
     maxAge: opts.clear ? 0 : Math.floor(FLOW_TTL_MS / 1000),
     httpOnly: true,
     secure: crossSitePost || opts.secure,

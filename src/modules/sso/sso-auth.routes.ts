@@ -47,7 +47,14 @@ export function registerSsoAuthRoutes(app: App, deps: SsoAuthRoutesDeps): void {
   /** Starts a flow and binds it to this browser (the flow cookie, see flow-cookie.ts). */
   const startBound = async (reply: { header(k: string, v: string): unknown }, id: string, to?: string) => {
     const { redirectUrl, browserToken, kind } = await signIn.start(id, to ?? '/');
-    void reply.header('set-cookie', ssoFlowCookie(browserToken, { kind, secure: deps.secureCookies }));
+    void reply.header(
+      'set-cookie',
+      ssoFlowCookie(browserToken, {
+        kind,
+        secure: deps.secureCookies,
+        publicUrl: deps.consoleUrl,
+      }),
+    );
     return redirectUrl;
   };
 
@@ -136,7 +143,12 @@ export function registerSsoAuthRoutes(app: App, deps: SsoAuthRoutesDeps): void {
     async (req, reply) => {
       void reply.header('cache-control', 'no-store');
       // The flow cookie is single-use too: cleared whatever the outcome.
-      const clearFlow = ssoFlowCookie('', { kind: 'oidc', secure: deps.secureCookies, clear: true });
+      const clearFlow = ssoFlowCookie('', {
+        kind: 'oidc',
+        secure: deps.secureCookies,
+        publicUrl: deps.consoleUrl,
+        clear: true,
+      });
       try {
         // The flow is consumed first, whatever follows: a state (and with it the code) works once, and
         // only in the browser that started it (its flow cookie).

@@ -61,6 +61,14 @@ export interface CookieOptions {
 }
 
 /**
+ * A cookie path as the browser addresses the route: `path` (a server route, `/v1/…`) under the public URL's
+ * path, so a deployment behind a proxy under a prefix (`PUBLIC_URL=https://host/app`: the browser asks for
+ * `/app/v1/…`) still gets the cookie sent back.
+ */
+export const cookiePathUnder = (publicUrl: string, path: string): string =>
+  `${new URL(publicUrl).pathname.replace(/\/+$/, '')}${path}`;
+
+/**
  * Serializes one `Set-Cookie` header value. Throws a TypeError for a name or value that is not
  * representable without encoding (callers pass base64url tokens), or a bad attribute.
  */

@@ -36,6 +36,6 @@ export function createSaml(deps: {
   return {
     service,
     protocol: createSamlProtocol(service),
-    registerRoutes: (app) => registerSamlRoutes(app, { saml: service }),
+    registerRoutes: (app) => registerSamlRoutes(app, { saml: service, publicUrl: deps.publicUrl }),
   };
 }

@@ -27,7 +27,7 @@ describe('SAML routes over HTTP', () => {
       authenticator: denyAllAuthenticator,
       version: 'test',
     });
-    registerSamlRoutes(app, { saml: f.service });
+    registerSamlRoutes(app, { saml: f.service, publicUrl: 'http://localhost:3000' });
     await app.ready();
   });
   afterAll(async () => {

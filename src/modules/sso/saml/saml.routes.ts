@@ -8,6 +8,8 @@ import { ssoFlowCookie, ssoFlowToken } from '../flow-cookie.js';
 
 export interface SamlRoutesDeps {
   readonly saml: SamlService;
+  /** `PUBLIC_URL`: the flow cookie's path is under its path. */
+  readonly publicUrl: string;
 }
 
 const Params = Type.Object(
@@ -95,7 +97,10 @@ export function registerSamlRoutes(app: App, deps: SamlRoutesDeps): void {
       },
       async (req, reply) => {
         // The flow cookie is single-use: cleared whatever the outcome.
-        void reply.header('set-cookie', ssoFlowCookie('', { kind: 'saml', secure: true, clear: true }));
+        void reply.header(
+          'set-cookie',
+          ssoFlowCookie('', { kind: 'saml', secure: true, publicUrl: deps.publicUrl, clear: true }),
+        );
         try {
           const r = await saml.consume(req.params.connectionId, req.body, {
             ip: req.ip,
