@@ -53,6 +53,9 @@ export function jsonSafe(value: unknown): unknown {
 // eslint-disable-next-line no-control-regex -- NUL is exactly what it looks for
 const UNSAFE_CHAR = /[\u0000\uD800-\uDFFF]/;
 
+/** True when `s` holds no NUL and no surrogate: `jsonSafe` leaves it as it is. */
+export const isPlainJsonString = (s: string): boolean => !UNSAFE_CHAR.test(s);
+
 /** `jsonSafe` of a string, without the JSON round trip when it holds no NUL and no surrogate. */
 export function jsonSafeString(s: string): string {
   return UNSAFE_CHAR.test(s) ? (jsonSafe(s) as string) : s;
