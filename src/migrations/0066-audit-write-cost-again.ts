@@ -22,9 +22,9 @@ import type { MigrationContext } from '../platform/tenancy/migration-helpers.js'
  *    checked there, once per sealed batch row, off the write's path. What the key did that nothing else
  *    does: a transaction recording an event (and writing nothing else that references the organization)
  *    while the purge's last batch deletes the organization could commit its event after it, left in
- *    `audit_pending` for good (the sealer cannot chain it: `audit_events` keeps its key). The seal sweep
- *    and the checkpoint scan now leave out pending rows of an organization that no longer exists, so such
- *    a row is never retried; a schema placement's rows go with its schema, a pooled one's stay inert.
+ *    `audit_pending` (the sealer cannot chain it: `audit_events` keeps its key). The seal sweep (every
+ *    5 s where the background jobs run) now deletes the pending rows of organizations that no longer
+ *    exist, as the definer role, and it and the checkpoint scan list only organizations that exist.
  * Placement schemas follow both: the trigger calls this one function, and the schema synchronization
  * drops the key public no longer has.
  */
@@ -60,27 +60,37 @@ export async function up(db: Kysely<unknown>, _ctx: MigrationContext): Promise<v
   await sql`revoke all on function app_audit_pending_admit() from public`.execute(db);
   await sql`alter table audit_pending drop constraint audit_pending_organization_id_fkey`.execute(db);
 
-  // The sweep's and the checkpoint scan's pending organizations: only those that exist (as 0046 amended
-  // them: owner, grants, settings and bodies otherwise unchanged; a mismatch fails the migration).
+  // The seal sweep's listing deletes, on its first page, the pending rows of organizations that no longer
+  // exist (what the key's cascade did, within a sweep's interval), and lists, like the checkpoint scan, only
+  // organizations that exist; it becomes VOLATILE for its delete. Both as 0046 amended them: owner, grants,
+  // settings and bodies otherwise unchanged; a mismatch fails the migration.
   const pending = 'select distinct p.organization_id from audit_pending p';
   const existing = `${pending}
           where exists (select 1 from public.organizations o where o.id = p.organization_id)`;
-  const rewrite = async (fn: string, from: string, to: string) => {
+  const rewrite = async (fn: string, changes: readonly (readonly [string, string])[]) => {
     const res = await sql<{ def: string }>`select pg_get_functiondef(${fn}::regprocedure) as def`.execute(db);
-    const def = res.rows[0]?.def ?? '';
-    if (def.split(from).length !== 2) throw new Error(`0066: ${fn} does not read audit_pending as expected`);
-    await sql.raw(def.replace(from, to)).execute(db);
+    let def = res.rows[0]?.def ?? '';
+    for (const [from, to] of changes) {
+      if (def.split(from).length !== 2)
+        throw new Error(`0066: ${fn} is not the function this migration amends`);
+      def = def.replace(from, to);
+    }
+    await sql.raw(def).execute(db);
   };
-  await rewrite(
-    'worker_api.app_priv_audit_orgs_pending(uuid, integer)',
-    `${pending}
+  await rewrite('worker_api.app_priv_audit_orgs_pending(uuid, integer)', [
+    [' STABLE SECURITY DEFINER', ' VOLATILE SECURITY DEFINER'],
+    [
+      `        v_ids := v_ids || array(${pending}
           where p_after is null or p.organization_id > p_after`,
-    `${existing}
+      `        if p_after is null then
+          delete from audit_pending p
+            where not exists (select 1 from public.organizations o where o.id = p.organization_id);
+        end if;
+        v_ids := v_ids || array(${existing}
             and (p_after is null or p.organization_id > p_after)`,
-  );
-  await rewrite(
-    'worker_api.app_priv_audit_chains_to_checkpoint(text, uuid, integer)',
-    `${pending})`,
-    `${existing})`,
-  );
+    ],
+  ]);
+  await rewrite('worker_api.app_priv_audit_chains_to_checkpoint(text, uuid, integer)', [
+    [`${pending})`, `${existing})`],
+  ]);
 }

@@ -8,7 +8,8 @@ import { auditChainsToCheckpoint, auditOrganizationsPending } from '../tenancy/p
 /**
  * Migration 0066: `audit_pending`'s admission trigger without a SET clause (every name it uses qualified,
  * so the caller's search path changes nothing), and no foreign key to organizations (the purge deletes
- * pending rows itself; the seal sweep and checkpoint scan leave out those of an organization gone).
+ * pending rows itself; the seal sweep deletes those of an organization gone, and lists, like the checkpoint
+ * scan, only organizations that exist).
  */
 describe('audit_pending admission and its organization key (migration 0066, real PostgreSQL)', () => {
   const db = testDb();
@@ -108,28 +109,48 @@ describe('audit_pending admission and its organization key (migration 0066, real
     expect(keys.rows.map((r) => r.table)).toEqual(['audit_chain_heads', 'audit_events']);
   });
 
-  it('the seal sweep and the checkpoint scan leave out pending rows of an organization that is gone', async () => {
+  it('the seal sweep deletes pending rows of an organization that is gone; it and the checkpoint scan list only live ones', async () => {
     const org = await createTestOrg(tenancy, 'admit-live');
     await insert(org, 'public', {});
     const gone = randomUUID();
     // What a transaction committing an event after its organization's purge would leave (superuser: RLS
     // and the guard do not stop it; nothing else could insert it).
-    await admin.query('begin');
-    await admin.query(`set local session_replication_role = replica`);
-    await admin.query(
-      `insert into audit_pending (organization_id, pending_id, id, occurred_at, prefix, suffix, actor_type,
-         action, target_type) values ($1, nextval('audit_pending_pending_id_seq'), gen_random_uuid(), now(),
-         '{', '}', 'system', 'test.seeded', 't')`,
-      [gone],
-    );
-    await admin.query('commit');
+    const orphan = async () => {
+      await admin.query('begin');
+      await admin.query(`set local session_replication_role = replica`);
+      await admin.query(
+        `insert into audit_pending (organization_id, pending_id, id, occurred_at, prefix, suffix, actor_type,
+           action, target_type) values ($1, nextval('audit_pending_pending_id_seq'), gen_random_uuid(), now(),
+           '{', '}', 'system', 'test.seeded', 't')`,
+        [gone],
+      );
+      await admin.query('commit');
+    };
+    const left = async (o: string) =>
+      Number(
+        (
+          await admin.query<{ n: string }>(
+            'select count(*) as n from audit_pending where organization_id = $1',
+            [o],
+          )
+        ).rows[0]!.n,
+      );
     try {
-      const pending = await auditOrganizationsPending(worker, null, 1000);
-      expect(pending).toContain(org);
-      expect(pending).not.toContain(gone);
+      await orphan();
       const toCheckpoint = await auditChainsToCheckpoint(worker, 'k-0066', null, 1000);
       expect(toCheckpoint).toContain(org);
       expect(toCheckpoint).not.toContain(gone);
+      expect(await left(gone)).toBe(1); // the checkpoint scan only reads
+      // A later page (p_after set) lists without deleting; the first page deletes.
+      expect(
+        await auditOrganizationsPending(worker, '00000000-0000-0000-0000-000000000000', 1000),
+      ).not.toContain(gone);
+      expect(await left(gone)).toBe(1);
+      const pending = await auditOrganizationsPending(worker, null, 1000);
+      expect(pending).toContain(org);
+      expect(pending).not.toContain(gone);
+      expect(await left(gone)).toBe(0);
+      expect(await left(org)).toBe(1);
     } finally {
       await admin.query('begin');
       await admin.query(`set local session_replication_role = replica`);
