@@ -73,7 +73,7 @@ export async function up(db: Kysely<unknown>, _ctx: MigrationContext): Promise<v
     for (const [from, to] of changes) {
       if (def.split(from).length !== 2)
         throw new Error(`0066: ${fn} is not the function this migration amends`);
-      def = def.replace(from, to);
+      def = def.replace(from, () => to); // a function: no `$` pattern in `to` is expanded
     }
     await sql.raw(def).execute(db);
   };
