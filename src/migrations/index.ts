@@ -55,6 +55,7 @@ import * as m0061 from './0061-placed-tables-definer-grants.js';
 import * as m0062 from './0062-sso-gaps.js';
 import * as m0063 from './0063-usage-unique-values.js';
 import * as m0065 from './0065-password-reset-job.js';
+import * as m0066 from './0066-audit-write-cost-again.js';
 import * as m0067 from './0067-erasure-directory-organizations.js';
 import * as m0068 from './0068-audit-retention-cut-age.js';
 
@@ -119,6 +120,7 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0062-sso-gaps', m0062],
   ['0063-usage-unique-values', m0063],
   ['0065-password-reset-job', m0065],
+  ['0066-audit-write-cost-again', m0066],
   ['0067-erasure-directory-organizations', m0067],
   ['0068-audit-retention-cut-age', m0068],
 ];

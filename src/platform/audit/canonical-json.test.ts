@@ -25,6 +25,54 @@ describe('canonical JSON', () => {
     );
   });
 
+  it('writes exactly what its map/filter/join form wrote, or fails as it failed (property)', () => {
+    const before = (value: unknown): string => {
+      if (value === null) return 'null';
+      switch (typeof value) {
+        case 'string':
+          return JSON.stringify(value);
+        case 'boolean':
+          return value ? 'true' : 'false';
+        case 'number':
+          if (!Number.isFinite(value)) throw new TypeError('non-finite');
+          return JSON.stringify(value);
+        case 'object': {
+          if (Array.isArray(value)) return `[${value.map((v) => before(v ?? null)).join(',')}]`;
+          const obj = value as Record<string, unknown>;
+          const keys = Object.keys(obj)
+            .filter((k) => obj[k] !== undefined)
+            .sort();
+          return `{${keys.map((k) => `${JSON.stringify(k)}:${before(obj[k])}`).join(',')}}`;
+        }
+        default:
+          throw new TypeError(typeof value);
+      }
+    };
+    const result = (f: (v: unknown) => string, v: unknown) => {
+      try {
+        return f(v);
+      } catch (err) {
+        return err instanceof TypeError ? 'TypeError' : 'other';
+      }
+    };
+    const key = fc.oneof(fc.string({ maxLength: 5 }), fc.constantFrom('', '0', '10', 'a"\\', '\u2028', '😀'));
+    const { value } = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.oneof(fc.string({ unit: 'binary', maxLength: 6 }), fc.double(), fc.boolean(), fc.constant(null)),
+        fc.constantFrom(undefined, -0, 1e21, Number.NaN, () => 1),
+        fc.oneof(fc.array(tie('value'), { maxLength: 4 }), fc.sparseArray(tie('value'), { maxLength: 4 })),
+        fc.dictionary(key, tie('value'), { maxKeys: 5 }),
+      ),
+    }));
+    fc.assert(
+      fc.property(value, (v) => {
+        expect(result(canonicalJson, v)).toBe(result(before, v));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it('makes strings storable in jsonb: no NUL, no lone surrogate', () => {
     expect(jsonSafe({ s: 'a\u0000b\ud800c' })).toEqual({ s: 'ab\ufffdc' });
   });

@@ -16,12 +16,27 @@ export function canonicalJson(value: unknown): string {
         throw new TypeError('canonical JSON has no representation for a non-finite number');
       return JSON.stringify(value);
     case 'object': {
-      if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;
+      // Written by concatenation, without the intermediate arrays of map/filter/join (same bytes: a
+      // property test compares it with that form).
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) out += ',';
+          // A hole of a sparse array is written as nothing, as `join` wrote it (entries hold none).
+          if (i in value) out += canonicalJson((value[i] as unknown) ?? null);
+        }
+        return `${out}]`;
+      }
       const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj)
-        .filter((k) => obj[k] !== undefined)
-        .sort();
-      return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+      const keys = Object.keys(obj).sort();
+      let out = '{';
+      for (const k of keys) {
+        const v = obj[k];
+        if (v === undefined) continue;
+        if (out.length > 1) out += ',';
+        out += `${JSON.stringify(k)}:${canonicalJson(v)}`;
+      }
+      return `${out}}`;
     }
     default:
       throw new TypeError(`canonical JSON has no representation for ${typeof value}`);
@@ -52,6 +67,9 @@ export function jsonSafe(value: unknown): unknown {
 
 // eslint-disable-next-line no-control-regex -- NUL is exactly what it looks for
 const UNSAFE_CHAR = /[\u0000\uD800-\uDFFF]/;
+
+/** True when `s` holds no NUL and no surrogate: `jsonSafe` leaves it as it is. */
+export const isPlainJsonString = (s: string): boolean => !UNSAFE_CHAR.test(s);
 
 /** `jsonSafe` of a string, without the JSON round trip when it holds no NUL and no surrogate. */
 export function jsonSafeString(s: string): string {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Principal } from '../tenancy/context.js';
-import { canonicalJson, jsonSafe, jsonSafeString } from './canonical-json.js';
+import { canonicalJson, isPlainJsonString, jsonSafe, jsonSafeString } from './canonical-json.js';
 
 /** The `prev_hash` of the first entry of every chain. */
 export const GENESIS_HASH = Buffer.alloc(32);
@@ -86,6 +86,65 @@ export function redactSecrets(value: unknown): unknown {
   return value;
 }
 
+/** What `plainCopy` answers for a value it does not handle. */
+const NOT_PLAIN: unique symbol = Symbol('not plain');
+/** JSON leaves these out of an object and writes null for them in an array. */
+const omitted = (v: unknown): boolean => v === undefined || typeof v === 'function' || typeof v === 'symbol';
+
+/**
+ * `redactSecrets(jsonSafe(value))` without the JSON round trip, for plain data: plain objects (prototype
+ * `Object.prototype` or null, no `toJSON`), arrays, strings with no NUL and no surrogate, finite numbers,
+ * booleans and null, at most 64 levels deep. Anything else (a Date, a Map, a class instance, a non-finite
+ * number, a bigint, a `__proto__` key, a cycle, ...) answers NOT_PLAIN and takes the general path, so the
+ * result is always the same value (a property test holds the two equal).
+ */
+function plainCopy(v: unknown, depth: number): unknown {
+  switch (typeof v) {
+    case 'string':
+      return isPlainJsonString(v) ? v : NOT_PLAIN;
+    case 'number':
+      return Number.isFinite(v) ? (v === 0 ? 0 : v) : NOT_PLAIN; // -0 is written 0
+    case 'boolean':
+      return v;
+    case 'object': {
+      if (v === null) return null;
+      if (depth > 64 || typeof (v as { toJSON?: unknown }).toJSON === 'function') return NOT_PLAIN;
+      if (Array.isArray(v)) {
+        if (Object.getPrototypeOf(v) !== Array.prototype) return NOT_PLAIN;
+        const out: unknown[] = new Array<unknown>(v.length);
+        for (let i = 0; i < v.length; i++) {
+          const e: unknown = v[i];
+          const c = omitted(e) ? null : plainCopy(e, depth + 1);
+          if (c === NOT_PLAIN) return NOT_PLAIN;
+          out[i] = c;
+        }
+        return out;
+      }
+      const proto: unknown = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return NOT_PLAIN;
+      const obj = v as Record<string, unknown>;
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(obj)) {
+        const e = obj[k];
+        if (omitted(e)) continue;
+        if (k === '__proto__' || !isPlainJsonString(k)) return NOT_PLAIN;
+        const c = plainCopy(e, depth + 1);
+        if (c === NOT_PLAIN) return NOT_PLAIN;
+        out[k] = SECRET_KEY.test(k) ? REDACTED : c;
+      }
+      return out;
+    }
+    default:
+      return NOT_PLAIN;
+  }
+}
+
+/** `redactSecrets(jsonSafe(value))`: the changes or metadata of an entry, safe to store and hash. */
+export function safeRedacted(value: unknown): unknown {
+  const c = plainCopy(value, 0);
+  return c === NOT_PLAIN ? redactSecrets(jsonSafe(value)) : c;
+}
+
 const clip = (s: string | null | undefined, max: number): string | null =>
   s == null ? null : jsonSafeString(s.slice(0, max));
 
@@ -117,7 +176,7 @@ export function buildEntry(args: {
     ip: clip(args.ip, 100),
     user_agent: clip(args.userAgent, 500),
     request_id: clip(args.requestId, 200),
-    changes: event.changes ? redactSecrets(jsonSafe(event.changes)) : null,
-    metadata: event.metadata ? redactSecrets(jsonSafe(event.metadata)) : null,
+    changes: event.changes ? safeRedacted(event.changes) : null,
+    metadata: event.metadata ? safeRedacted(event.metadata) : null,
   };
 }

@@ -304,8 +304,10 @@ export async function auditChainsToCheckpoint(
 
 /**
  * Organizations with audit events recorded but not sealed into their chain yet, by id (the seal sweep,
- * src/platform/audit/sealer.ts: events a stopped process left pending). Worker role only, like
- * {@link auditChainsToCheckpoint}; refused inside a tenant scope.
+ * src/platform/audit/sealer.ts: events a stopped process left pending). The first page (`after` null) also
+ * deletes the pending events of organizations that no longer exist (migration 0066: `audit_pending` has no
+ * foreign key to cascade from). Worker role only, like {@link auditChainsToCheckpoint}; refused inside a
+ * tenant scope.
  */
 export async function auditOrganizationsPending(
   workerPool: pg.Pool,
