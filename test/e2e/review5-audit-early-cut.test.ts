@@ -2,11 +2,13 @@
  * Hostile review of audit verification (src/platform/audit/verify-chain.ts): tampering by the database
  * owner (test/support/audit.ts `tamperAuditAsOwner`: the role that can lift every guard, whose rewrites the
  * audit log promises to catch). A chain that starts at seq k > 1 is accepted whenever a signed checkpoint
- * sits at k - 1 — that is how a retention purge looks. Nothing checks that a purge could have happened:
+ * sits at k - 1 — that is how a retention purge looks. Nothing checked that a purge could have happened:
  * that the cut entries were past the organization's audit retention. So the owner deletes every entry up
  * to the latest signed checkpoint (they are signed hourly, and on demand by any `audit:read` holder), and
  * the checkpoints below it, and `GET /v1/audit-logs/verify` answers `valid: true` over minutes-old
- * history that is gone: the cut is only visible as `anchorSeq`, which the API describes as a purge.
+ * history that is gone: the cut was only visible as `anchorSeq`, which the API described as a purge.
+ * Fixed (migration 0068): a cut at a checkpoint signed within the retention the purge recorded (at least a
+ * day) is a break, `cut_before_retention`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tamperAuditAsOwner } from '../support/audit.js';
@@ -51,7 +53,7 @@ describe('review5: audit chain cut at a checkpoint', () => {
     const listed = await owner.browser.get('/v1/audit-logs', inOrg(org.id));
     expect(listed.body).not.toContain('evidence-1');
 
-    // On main: 200 {valid: true, anchorSeq: <cut>, breaks: []}: the deletion passes as a retention purge.
+    // Before the fix: 200 {valid: true, anchorSeq: <cut>, breaks: []}: the deletion passes as a retention purge.
     const after = await owner.browser.get('/v1/audit-logs/verify', inOrg(org.id));
     expect(after.statusCode, after.body).toBe(200);
     expect(after.json<{ valid: boolean }>().valid, after.body).toBe(false);

@@ -90,7 +90,7 @@ describe('review5: erasure and deactivated directory records', () => {
     const erased = await person.browser.req('DELETE', '/v1/account', { password: person.password });
     expect(erased.statusCode, erased.body).toBe(204);
 
-    // On main: 200 with userName = the erased address and name Grace Hopper; the row is in scim_users.
+    // Before the fix: 200 with userName = the erased address and name Grace Hopper; the row is in scim_users.
     const after = await scim('GET', `/Users/${scimId}`);
     expect(after.body).not.toContain(person.email);
     expect(after.body).not.toContain('Hopper');

@@ -58,7 +58,7 @@ describe('review5: login throttle', () => {
     const device = deviceCookieOf(before);
     // 20 networks x 5 guesses = the account-wide budget of 100, each network within its own budgets.
     await guessFromNetworks(victim.email, 20);
-    // The owner, from the address and browser they always use, with the right password. On main: 429
+    // The owner, from the address and browser they always use, with the right password. Before the fix: 429
     // AUTH_THROTTLED (Retry-After about 900 s), the `accountTotal` rule refusing before the password is
     // even checked; the device cookie holds the attempt to that browser's own budget instead.
     const owner = await post('/v1/auth/login', credentials, '198.51.100.20', device);
@@ -71,7 +71,7 @@ describe('review5: login throttle', () => {
   it("the same stranger's guesses do not stop the signed-in owner from changing their password", async () => {
     const victim = await signUp(c, 'total-lockout-change');
     await guessFromNetworks(victim.email, 20);
-    // The owner is signed in (the session from sign-up) and knows the current password. On main: 429,
+    // The owner is signed in (the session from sign-up) and knows the current password. Before the fix: 429,
     // the wrong guesses of strangers counted against the owner's own, proven, session.
     const res = await victim.browser.req('POST', '/v1/auth/password', {
       currentPassword: victim.password,

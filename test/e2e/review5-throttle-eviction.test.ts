@@ -1,12 +1,13 @@
 /**
  * Hostile review of the login throttle's memory (src/modules/auth/throttle.ts `createThrottle`): the
- * counters live in an LRU of at most 100,000 keys, and every login attempt for an address nobody has an
- * account at adds two new keys (the account from this address, the account from all addresses) before any
+ * counters lived in an LRU of at most 100,000 keys, and every login attempt for an address nobody has an
+ * account at added two new keys (the account from this address, the account from all addresses) before any
  * password is checked. Once an account's budget is spent, attempts at fresh addresses from other networks
  * push its counters out of the LRU (they are only touched when the account is tried again), and the
- * account has its whole budget again: the 100-per-15-minutes bound holds only while nobody floods.
+ * account had its whole budget again: the 100-per-15-minutes bound held only while nobody flooded.
  * Shown on the throttle itself (through HTTP the flood is about 50,000 requests of a dummy argon2 check
- * each: costly, but well within a botnet's reach in the 15-minute window).
+ * each: costly, but well within a botnet's reach in the 15-minute window). Fixed: counters of existing
+ * accounts are held in a store nothing evicts (`held` keys), the rest stay in the LRU.
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -38,7 +39,7 @@ describe('review5: login throttle eviction', () => {
       const k = accountAttemptKeys(`nobody-${i}@example.net`, ip, { exists: false });
       throttle.acquire([k.fromAddress, k.total, clientAddress(ip)]);
     }
-    // On main: no throw, the victim's counters are gone and 100 more guesses are open.
+    // Before the fix: no throw, the victim's counters are gone and 100 more guesses are open.
     expect(() => throttle.acquire([next.fromAddress, next.total])).toThrow();
     // The flood's own keys stay in the capped store: memory is bounded whatever the flood.
     expect(throttle.size().evictable).toBeLessThanOrEqual(100_000);

@@ -45,7 +45,8 @@ export interface AuthServiceDeps {
   readonly devices: DeviceCookies;
   /**
    * Defaults to LOGIN_THROTTLE_RULES (per 15 min: 5 per account from one client address, 100 per account
-   * from all addresses or 5 per proven device, 20 per client address; 5 per signed-in user).
+   * from all addresses or, for a proven device, 5 per device and 50 across the account's devices; 20 per
+   * client address; 5 per signed-in user).
    */
   readonly loginThrottle?: Throttle;
   /** Defaults to MAIL_THROTTLE_RULES. */
