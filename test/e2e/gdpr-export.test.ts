@@ -6,6 +6,7 @@ import { createExportLinks } from '../../src/modules/gdpr/export-link.js';
 import type { ExportManifest } from '../../src/modules/gdpr/archive.js';
 import type { ExportView } from '../../src/modules/gdpr/export-view.js';
 import { TEST_KEK } from '../support/job-key.js';
+import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '../support/provision.js';
 import { connect, testDb } from '../support/tenancy.js';
 import { unzip } from '../support/unzip.js';
 import {
@@ -70,9 +71,16 @@ describe('e2e: GDPR exports over HTTP', () => {
   let a: { id: string; slug: string };
   let b: { id: string; slug: string };
   let orgLink: string;
+  /** A database of its own: every app of a shared test database runs jobs from one queue, and an export
+   *  job taken by another file's app (which may be stopping) left this file's export queued past its
+   *  test's timeout in a full run. */
+  let own: ProvisionedDatabase;
 
   beforeAll(async () => {
-    c = await startApp();
+    own = await provisionDatabase(testDb().superuserUrl, 'sr_gdpr_export');
+    c = await startApp({
+      database: { url: own.url, workerUrl: own.workerUrl, keyVaultUrl: own.keyVaultUrl },
+    });
     owner = await signUp(c, 'gdpr-owner');
     other = await signUp(c, 'gdpr-other');
     a = await createOrg(owner.browser, 'gdpr-a');
@@ -80,7 +88,10 @@ describe('e2e: GDPR exports over HTTP', () => {
     await createProject(owner.browser, a.id, 'A secret plans');
     await createProject(other.browser, b.id, 'B secret plans');
   });
-  afterAll(() => stopApp(c));
+  afterAll(async () => {
+    await stopApp(c);
+    if (own) await dropProvisioned(own);
+  });
 
   it('an owner exports the organization: idempotent start, progress, a signed link, an archive that checks out', async () => {
     const headers = { ...inOrg(a.id), 'idempotency-key': 'gdpr-e2e-1' };
@@ -144,7 +155,7 @@ describe('e2e: GDPR exports over HTTP', () => {
     // A passkey (with a challenge in flight) and a linked provider account of the user.
     const publicKey = randomBytes(77);
     const challenge = `challenge-${randomBytes(16).toString('hex')}`;
-    const su = await connect(testDb().adminUrl);
+    const su = await connect(own.adminUrl);
     try {
       await su.query(
         `insert into passkey_credentials
@@ -231,7 +242,7 @@ describe('e2e: GDPR exports over HTTP', () => {
     const mine = await other.browser.get('/v1/account/exports');
     expect(mine.json<{ data: ExportView[] }>().data.map((e) => e.id)).toContain(id);
 
-    const admin = await connect(testDb().adminUrl);
+    const admin = await connect(own.adminUrl);
     try {
       const events = await admin.query<{ action: string; actor_id: string }>(
         `select action, actor_id from platform_audit_events where target_type = 'account_export' and target_id = $1
@@ -286,7 +297,7 @@ describe('e2e: GDPR exports over HTTP', () => {
     const chunks = [randomBytes(1_048_576), randomBytes(1_048_576), randomBytes(524_288)];
     const whole = Buffer.concat(chunks);
     const id = uuidv7();
-    const admin = await connect(testDb().adminUrl);
+    const admin = await connect(own.adminUrl);
     try {
       await admin.query(
         `insert into organization_exports (organization_id, id, requested_by, status, tables_total, tables_done,
@@ -313,7 +324,7 @@ describe('e2e: GDPR exports over HTTP', () => {
     expect(res.headers['content-disposition']).toBe(`attachment; filename="organization-export-${id}.zip"`);
     expect(res.rawPayload.length).toBe(whole.length);
     expect(res.rawPayload.equals(whole)).toBe(true);
-    const check = await connect(testDb().adminUrl);
+    const check = await connect(own.adminUrl);
     try {
       const audited = await check.query<{ n: number }>(
         `select count(*)::int as n from (
