@@ -180,7 +180,8 @@ export function createThrottle(
  * A sign-in presenting a valid device cookie of the account (device-cookie.ts) is not held to
  * `accountTotal`, which strangers can spend, but to 5 failures per device (rule `device`: a stolen cookie
  * gives no unlimited guesses) and 50 per account across all of its devices (rule `accountDevices`, which
- * only holders of the account's device cookies can spend); `account` and `ip` still apply.
+ * only holders of the account's device cookies can spend), nor to `account`, which anyone behind the
+ * owner's (shared, NAT) address can spend: the device's own budget replaces it. `ip` still applies.
  *
  * A signed-in user's password checks (a password change) count 5 failures per user (rule `user`): only
  * the session's holder spends it, so strangers' failures never refuse the owner's change.
