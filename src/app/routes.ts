@@ -20,6 +20,7 @@ import { registerOrganizationsRoutes } from '../modules/organizations/organizati
 import { registerMembershipsRoutes } from '../modules/memberships/memberships.routes.js';
 import { registerRolesRoutes } from '../modules/memberships/roles.routes.js';
 import { registerAuthRoutes } from '../modules/auth/auth.routes.js';
+import { deviceCookieHeader } from '../modules/auth/device-cookie.js';
 import { registerSessionRoutes } from '../modules/auth/sessions.routes.js';
 import { checkCrossSiteRequest, normalizeOrigins } from '../modules/auth/csrf.js';
 import { createVerifiedEmailGate } from '../modules/auth/email-verified-gate.js';
@@ -110,10 +111,23 @@ export function registerRoutes(
   });
   registerErasureRoutes(app, { erasure: s.erasure, sessions: s.sessions });
   registerTokensRoutes(app, { tokens: s.tokens, verifiedEmail });
-  const markSessionVerified = async (sessionId: string, reply: FastifyReply) => {
+  const markSessionVerified = async (
+    sessionId: string,
+    reply: FastifyReply,
+    how?: { completesSignIn?: boolean },
+  ) => {
     const rotated = await s.sessions.markTwoFactorVerified(sessionId);
     if (!rotated) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
     void reply.header('set-cookie', s.sessions.cookie(rotated.token, rotated.session));
+    // The sign-in is complete only now: its device cookie (a new device id, since the cookie is sent to
+    // the password route only), with the path the password route sets it with.
+    if (how?.completesSignIn) {
+      const device = s.auth.issueDeviceCookie(rotated.session.userId);
+      void reply.header(
+        'set-cookie',
+        deviceCookieHeader(device, { secure: opts.secureCookies, publicUrl: opts.publicUrl }),
+      );
+    }
   };
   registerTwoFactorRoutes(app, {
     twoFactor: s.twoFactor,

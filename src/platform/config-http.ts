@@ -5,6 +5,9 @@ import { ConfigError, read, shown } from './config-read.js';
 const HOSTNAME =
   /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
+/** What a cookie's `Path` attribute may hold (serializeCookie): printable ASCII but `;`. */
+const COOKIE_PATH = /^[\x21-\x3a\x3c-\x7e]*$/;
+
 export function publicUrl(env: NodeJS.ProcessEnv): string | undefined {
   const raw = read(env, 'PUBLIC_URL');
   if (raw === undefined) return undefined;
@@ -17,6 +20,13 @@ export function publicUrl(env: NodeJS.ProcessEnv): string | undefined {
   }
   if (!ok)
     throw new ConfigError('PUBLIC_URL', `PUBLIC_URL must be an http:// or https:// URL (got ${shown(raw)})`);
+  // Its path prefixes cookie paths (cookiePathUnder), which cannot hold `;` (the one character a URL's
+  // path keeps unencoded that a cookie path refuses): refused here, not as a 500 on every sign-in.
+  if (!COOKIE_PATH.test(new URL(raw).pathname))
+    throw new ConfigError(
+      'PUBLIC_URL',
+      `PUBLIC_URL's path must not contain ';' (it is part of cookie paths; got ${shown(raw)})`,
+    );
   return raw.replace(/\/+$/, '');
 }
 

@@ -308,6 +308,7 @@ describe('loadConfig: each bad variable gives one clear line', () => {
     ['PORT', { PORT: '80.5' }],
     ['PUBLIC_URL', { PUBLIC_URL: 'ftp://files.example.com' }],
     ['PUBLIC_URL', { PUBLIC_URL: 'example.com' }],
+    ['PUBLIC_URL', { PUBLIC_URL: 'https://host.example/tenant;v=2' }],
     ['DATABASE_URL', { ...external, DATABASE_URL: 'mysql://app:pw@db/x' }],
     ['DATABASE_URL', { ...external, DATABASE_URL: 'postgres://db:5432/x' }],
     ['MIGRATION_DATABASE_URL', { ...external, MIGRATION_DATABASE_URL: 'not a url' }],

@@ -145,9 +145,15 @@ describe('console: signing in and out in Chromium', () => {
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.getByText('the code is not valid').waitFor();
     expect(await page.getByText('the code is not valid').count()).toBe(1);
+    // The password alone earns no device cookie; the verified second factor does, for the sign-in route.
+    const deviceCookie = async () => (await context.cookies()).find((k) => k.name === 'sr_device');
+    const before = await deviceCookie();
 
     await api.post('/v1/auth/logout');
     await signInWith(false, totp(secret, Date.now() + 30_000));
+    const device = await deviceCookie();
+    expect(device).toMatchObject({ path: '/v1/auth/login', httpOnly: true, sameSite: 'Lax' });
+    expect(device!.value).not.toBe(before?.value);
     await api.post('/v1/auth/logout');
     await signInWith(true, recoveryCodes[0]!);
     expect(problems).toEqual([]);

@@ -224,6 +224,9 @@ describe('e2e: passkeys (WebAuthn ceremonies with a software authenticator)', ()
     expect(done.statusCode, done.body).toBe(200);
     expect(done.json()).toEqual({ method: 'passkey' });
     expect(pending.cookie).not.toBe(before);
+    // The sign-in is complete only now: the device cookie comes with it, for the password route.
+    const device = ([done.headers['set-cookie']].flat() as string[]).find((l) => l.startsWith('sr_device='));
+    expect(device).toMatch(/; Path=\/v1\/auth\/login(;|$)/);
     expect((await pending.get('/v1/projects')).statusCode).toBe(200);
   });
 

@@ -14,7 +14,6 @@ import { deviceCookieHeader } from '../../src/modules/auth/device-cookie.js';
 import { signUpBrowserCookie } from '../../src/modules/auth/signup-browser.js';
 
 describe('review6: cookie paths under an odd PUBLIC_URL', () => {
-  // FAILS until fixed: a PUBLIC_URL whose path holds `;` is accepted at start, then every sign-up and password sign-in throws building its cookie (500)
   it('a PUBLIC_URL the configuration accepts gives cookies the server can build', () => {
     const raw = 'https://host.example/tenant;v=2';
     let configured: string | undefined;

@@ -37,7 +37,6 @@ function setCookie(res: { headers: Record<string, unknown> }, name: string): str
 const net = (n: number, host = 1) => `2001:db8:${(0x600 + n).toString(16)}:0:${host}::1`;
 
 describe('review6: device cookies and the second factor', () => {
-  // FAILS until fixed: a device cookie is issued on the password alone, before the second factor, so a stranger who knows only the password of a two-factor account spends accountDevices and locks out the owner's usual browser
   it("someone who knows only the password of a two-factor account does not lock out the owner's usual browser", async () => {
     const victim = await signUp(c, 'device-2fa');
     const { recoveryCodes } = await enrollTotp(victim.browser);
@@ -52,6 +51,10 @@ describe('review6: device cookies and the second factor', () => {
     expect(session).not.toBeNull();
     const second = await post('/v1/auth/two-factor/verify', { code: recoveryCodes[0] }, home, session!);
     expect(second.statusCode, second.body).toBe(200);
+    // Fixed by issuing it once the second factor is proven, for the password route's path.
+    expect(setCookie(first, 'sr_device')).toBeNull();
+    const line = ([second.headers['set-cookie']].flat() as string[]).find((l) => l.startsWith('sr_device='));
+    expect(line).toMatch(/; Path=\/v1\/auth\/login(;|$)/);
     // Wherever the fix issues it (at the password or once the second factor is proven).
     const ownerDevice = setCookie(second, 'sr_device') ?? setCookie(first, 'sr_device');
     expect(ownerDevice).not.toBeNull();

@@ -28,7 +28,6 @@ const post = (body: object, ip: string, cookie?: string) =>
   });
 
 describe('review6: device cookies behind a shared address', () => {
-  // FAILS until fixed: a proven device is still held to the per-account-and-address budget, so a stranger behind the same NAT locks the owner's usual browser out with five guesses
   it("five wrong guesses from the owner's (shared) address do not lock out the owner's usual browser", async () => {
     const victim = await signUp(c, 'device-nat');
     const credentials = { email: victim.email, password: victim.password };

@@ -21,7 +21,6 @@ import {
 } from '../../src/modules/auth/throttle.js';
 
 describe('review6: held throttle store', () => {
-  // FAILS until fixed: successful sign-ins from proven devices leave one held `device` counter each (at 0), so one account grows the unevictable store without bound within a window
   it('successful sign-ins of one account from ever new proven devices leave the held store bounded', () => {
     const throttle = createThrottle('auth.login', LOGIN_THROTTLE_RULES);
     const email = 'holder@e2e.example.com';

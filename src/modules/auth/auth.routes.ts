@@ -125,10 +125,11 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
         tags: ['auth'],
         body: Type.Object({ email: Email, password: AnyPassword }, { additionalProperties: false }),
         description:
-          'Starts a new session. Also sets (or renews) an HttpOnly `sr_device` cookie, sent only to this ' +
-          'route for 180 days: a sign-in from a browser holding one for the account is held to that ' +
-          "device's failure budget instead of the account-wide one, so strangers' wrong guesses do not lock " +
-          'the owner out.',
+          'Starts a new session. A complete sign-in (no second factor to prove) also sets (or renews) an ' +
+          'HttpOnly `sr_device` cookie, sent only to this route for 180 days; with a second factor to ' +
+          'prove, its verification sets it instead. A sign-in from a browser holding one for the account ' +
+          "is held to that device's failure budget instead of the account's and the address's, so " +
+          "strangers' wrong guesses do not lock the owner out.",
         response: { 200: Type.Object(SignedIn), ...errors },
       },
     },
@@ -139,8 +140,13 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
       const r = await auth.login(req.body, { ...meta(req), presentedToken, deviceCookie });
       void reply
         .header('set-cookie', sessions.cookie(r.token, r.session))
-        .header('set-cookie', deviceCookieHeader(r.deviceCookie, { ...secure, publicUrl: deps.publicUrl }))
         .header('cache-control', 'no-store');
+      if (r.deviceCookie) {
+        void reply.header(
+          'set-cookie',
+          deviceCookieHeader(r.deviceCookie, { ...secure, publicUrl: deps.publicUrl }),
+        );
+      }
       if (r.twoFactorRequired) return { twoFactorRequired: true };
       return { twoFactorRequired: false, user: r.user, currentOrganizationId: r.currentOrganizationId };
     },

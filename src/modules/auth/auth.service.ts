@@ -44,9 +44,9 @@ export interface AuthServiceDeps {
    */
   readonly devices: DeviceCookies;
   /**
-   * Defaults to LOGIN_THROTTLE_RULES (per 15 min: 5 per account from one client address, 100 per account
-   * from all addresses or, for a proven device, 5 per device and 50 across the account's devices; 20 per
-   * client address; 5 per signed-in user).
+   * Defaults to LOGIN_THROTTLE_RULES (per 15 min: 5 per account from one client address and 100 per
+   * account from all addresses or, for a proven device, 5 per device and 50 across the account's devices
+   * instead; 20 per client address; 5 per signed-in user).
    */
   readonly loginThrottle?: Throttle;
   /** Defaults to MAIL_THROTTLE_RULES. */
@@ -85,6 +85,11 @@ export interface AuthService {
     input: { email: string; password: string },
     meta: SessionMeta & { ip: string; presentedToken?: string | null; deviceCookie?: string | null },
   ): Promise<LoginResult>;
+  /**
+   * A new device cookie value (`sr_device`, a new device id) for a user whose sign-in just became complete
+   * by its second factor (TOTP, recovery code or passkey): a password alone never earns one.
+   */
+  issueDeviceCookie(userId: string): string;
   /**
    * The signed-in user and the organization their session acts in. When the session's organization is no
    * longer one the user is an ACTIVE member of, the session falls back to another (as sign-in picks one)
@@ -186,6 +191,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       return user ? (await deps.ssoRequiredFor(user.id, user.email_normalized)) !== null : false;
     },
     login,
+    issueDeviceCookie: (userId) => deps.devices.issue(userId),
     async me(who) {
       const user = await findUserById(db, who.userId);
       if (!user) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);

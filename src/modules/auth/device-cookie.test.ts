@@ -158,11 +158,19 @@ describe('POST /v1/auth/login with a device cookie', () => {
     expect((await login(u.email, GOOD_PASSWORD, newIp())).statusCode).toBe(200);
   });
 
-  it('the per-account-and-address rule still applies to a proven device', async () => {
+  it("a proven device is not held to the account's budget at its (shared) address, but to the address's own", async () => {
     const u = await signUpAndVerify(h);
     const shared = newIp();
     const device = deviceOf(await login(u.email, GOOD_PASSWORD, newIp()));
+    // A neighbour behind the same address spends the account's budget there (rule `account`)…
     for (let i = 0; i < 5; i++) expect((await login(u.email, `guess ${i}`, shared)).statusCode).toBe(401);
+    expect((await login(u.email, GOOD_PASSWORD, shared)).statusCode).toBe(429);
+    // …which the owner's usual browser is not held to: its device's budget replaces it.
+    expect((await login(u.email, GOOD_PASSWORD, shared, device)).statusCode).toBe(200);
+    // The per-address rule (`ip`, 20 failures whatever the account) still applies to it.
+    for (let i = 0; i < 15; i++) {
+      expect((await login(`nobody-${i}-${u.email}`, 'guess', shared)).statusCode).toBe(401);
+    }
     expect((await login(u.email, GOOD_PASSWORD, shared, device)).statusCode).toBe(429);
   });
 });

@@ -2,17 +2,21 @@ import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { cookiePathUnder, cookieValue, serializeCookie } from '../../platform/http/cookies.js';
 
 /**
- * Device cookies (OWASP "device cookies" against account lockout): a successful password sign-in leaves
- * `sr_device` in the browser, a MAC over the account's user id, a random device id and the issue time.
- * It proves only "this browser signed in to this account before" and grants nothing alone: the password
- * is still checked. A sign-in attempt presenting a valid one FOR THE ACCOUNT IT TARGETS is not held to the
- * account-wide failure budget that strangers can spend (rule `accountTotal`), but to a budget of its own
- * device instead (rules `device` and `accountDevices`, see LOGIN_THROTTLE_RULES), so the owner's usual
- * browser keeps signing in while strangers flood the account, and a stolen cookie gives no unlimited
- * guesses. Without a valid one (none, forged, of another account, expired) nothing changes.
+ * Device cookies (OWASP "device cookies" against account lockout): a complete sign-in (the password of
+ * an account without a second factor, or the second factor that follows it; never the password alone)
+ * leaves `sr_device` in the browser, a MAC over the account's user id, a random device id and the issue
+ * time. It proves only "this browser signed in to this account before" and grants nothing alone: the
+ * password is still checked. A sign-in attempt presenting a valid one FOR THE ACCOUNT IT TARGETS is not
+ * held to the failure budgets that strangers can spend (rule `accountTotal`, and rule `account` that
+ * anyone behind the owner's shared address can), but to a budget of its own device instead (rules
+ * `device` and `accountDevices`, see LOGIN_THROTTLE_RULES), so the owner's usual browser keeps signing in
+ * while strangers flood the account, and a stolen cookie gives no unlimited guesses. Without a valid one (none, forged, of another account, expired) nothing changes.
  */
 export const DEVICE_COOKIE = 'sr_device';
-/** The only route that reads it (under the public URL's path, when the API is served under one). */
+/**
+ * The only route that reads it (under the public URL's path, when the API is served under one); the
+ * second-factor routes that complete a sign-in set it with this path too.
+ */
 export const DEVICE_COOKIE_PATH = '/v1/auth/login';
 /** How long a device cookie proves the browser: 180 days from its issue (each sign-in issues it anew). */
 export const DEVICE_COOKIE_TTL_SECONDS = 180 * 24 * 60 * 60;

@@ -18,7 +18,10 @@ export interface LoginDeps {
   readonly hasher: PasswordHasher;
   /** Rules `account`, `accountTotal`, `device`, `accountDevices` and `ip` (see LOGIN_THROTTLE_RULES). */
   readonly throttle: Throttle;
-  /** Device cookies: issued on every password success, checked on every attempt (device-cookie.ts). */
+  /**
+   * Device cookies: issued on a complete sign-in (a password success without a second factor to prove),
+   * checked on every attempt (device-cookie.ts).
+   */
   readonly devices: DeviceCookies;
   readonly log?: Logger;
   /**
@@ -39,8 +42,11 @@ export type LoginResult = (
       currentOrganizationId: string | null;
     }
 ) & {
-  /** The device cookie's new value (`sr_device`): the browser proved the password of this account. */
-  deviceCookie: string;
+  /**
+   * The device cookie's new value (`sr_device`): the browser completed a sign-in to this account. Null
+   * while a second factor is pending (the route that proves it issues one: `AuthService.issueDeviceCookie`).
+   */
+  deviceCookie: string | null;
 };
 
 /**
@@ -48,9 +54,10 @@ export type LoginResult = (
  * account is verified against a dummy argon2 hash). Attempts are throttled after the account lookup and
  * before any password verification: per account from this client address, per account from all addresses
  * (a much higher budget), and per client address (LOGIN_THROTTLE_RULES); a browser presenting a valid
- * device cookie of the account is held to its device's budget instead of the account-wide one
- * (device-cookie.ts). Success issues the device cookie anew (the same device id for a proven device) and
- * starts a NEW session (a fresh token every login; a session the request still presented is revoked), in
+ * device cookie of the account is held to its device's budgets instead of the account-wide one and the
+ * per-account-and-address one (device-cookie.ts). A complete sign-in (no second factor to prove) issues
+ * the device cookie anew (the same device id for a proven device); with one to prove, none is issued
+ * here. Success starts a NEW session (a fresh token every login; a session the request still presented is revoked), in
  * the user's last organization if still an active member there, else their first one. With TOTP enabled
  * the session waits for the second factor.
  */
@@ -70,9 +77,10 @@ export function createLogin(deps: LoginDeps) {
     // Checked for every attempt (against a nil id when there is no account), so the work is the same.
     const device = devices.verify(meta.deviceCookie, user?.id ?? NO_USER);
     const proven = user && device ? deviceAttemptKeys(user.id, device.deviceId) : null;
-    // A proven device spends its own budgets, not the account-wide one strangers can spend.
-    const spent = proven ? [proven.device, proven.allDevices] : [account.total];
-    throttle.acquire([account.fromAddress, ...spent, address]);
+    // A proven device spends its own budgets, not the account-wide one strangers can spend, nor the
+    // per-account-and-address one anyone behind the owner's (shared, NAT) address can spend.
+    const spent = proven ? [proven.device, proven.allDevices] : [account.fromAddress, account.total];
+    throttle.acquire([...spent, address]);
 
     const ok = user?.password_hash
       ? await hasher.verify(user.password_hash, input.password)
@@ -81,8 +89,11 @@ export function createLogin(deps: LoginDeps) {
       log?.info({ login: 'failed', ip: meta.ip }, 'login failed');
       throw invalidCredentials();
     }
-    throttle.release([address, ...spent]);
-    throttle.reset(account.fromAddress);
+    if (proven) throttle.release([address, ...spent]);
+    else {
+      throttle.release([address, account.total]);
+      throttle.reset(account.fromAddress);
+    }
     const sso = await deps.ssoRequiredFor?.(user.id, normalized);
     if (sso) {
       log?.info({ user: user.id }, 'password login refused: the organization requires SSO');
@@ -106,9 +117,12 @@ export function createLogin(deps: LoginDeps) {
       log,
     );
     log?.info({ user: user.id, session_id: session.id, known_device: device !== null }, 'login succeeded');
-    // Set when the password was right, before any second factor: it only lifts the account-wide budget.
+    // Only once the sign-in is complete: with a second factor to prove, the route that proves it issues
+    // one (a password alone must not mint cookies that spend `accountDevices`).
+    if (user.totp_enabled_at !== null) {
+      return { token, session, twoFactorRequired: true, deviceCookie: null };
+    }
     const deviceCookie = devices.issue(user.id, device?.deviceId);
-    if (user.totp_enabled_at !== null) return { token, session, twoFactorRequired: true, deviceCookie };
     return {
       token,
       session,

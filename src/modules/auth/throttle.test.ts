@@ -78,6 +78,25 @@ describe('throttle', () => {
     expect(t.size().held).toBe(0);
   });
 
+  it('drops a counter given back to 0: only failures keep counters, in either store', () => {
+    const t = createThrottle('test.throttle', rules);
+    const held = { ...acct('a'), held: true };
+    for (let i = 0; i < 100; i++) {
+      const device = { ...acct(`device ${i}`), held: true };
+      t.acquire([device, held, ip('1.1.1.1')]);
+      t.release([device, held, ip('1.1.1.1')]);
+    }
+    expect(t.size()).toEqual({ held: 0, evictable: 0 });
+    // A failure stays counted; a success after it gives back only its own attempt.
+    t.acquire([held]);
+    t.acquire([held]);
+    t.release([held]);
+    expect(t.size().held).toBe(1);
+    t.acquire([held]);
+    t.acquire([held]);
+    expect(retryAfter(() => t.acquire([held]))).toBeGreaterThan(0);
+  });
+
   it('refuses keys of an unknown kind', () => {
     expect(() => createThrottle('test.throttle', rules).acquire([{ kind: 'nope', value: 'x' }])).toThrow(
       TypeError,

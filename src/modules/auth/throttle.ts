@@ -16,7 +16,10 @@ export interface Throttle {
    * requests cannot all slip through before the first failure is recorded.
    */
   acquire(keys: readonly ThrottleKey[]): void;
-  /** Gives back an attempt that turned out not to be a failure (a successful login). */
+  /**
+   * Gives back an attempt that turned out not to be a failure (a successful login). A counter given back
+   * to 0 is dropped: only failures keep a counter alive, so successes never grow a store.
+   */
   release(keys: readonly ThrottleKey[]): void;
   /** Forgets a key's attempts (a successful login clears its account's counter). */
   reset(key: ThrottleKey): void;
@@ -94,7 +97,9 @@ const PURGE_EVERY_MS = 60_000;
  * Two stores, so a flood cannot buy a spent account its budget back: keys marked `held` (an account that
  * exists, a device proven for one: see {@link ThrottleKey.held}) live in a Map that nothing evicts, whose
  * expired counters are dropped at most once a minute, bounded by the number of accounts (each account has
- * a bounded number of keys alive per window, since its account-wide rules stop new ones); every other key
+ * a bounded number of keys alive per window: only failures keep a counter, since a success gives its
+ * attempt back and a counter back at 0 is dropped, and its account-wide rules stop failures after 100
+ * without a device cookie and 50 with one); every other key
  * (client addresses, addresses nobody has an account at, each of which an attacker can mint at will) lives
  * in an LRU capped at `max` entries (100,000 by default), where a flood only evicts keys of its own kind.
  * Where a counter is stored is all that differs: a key counts and refuses the same in either store.
@@ -153,7 +158,9 @@ export function createThrottle(
       const now = performance.now();
       for (const k of keys) {
         const entry = counter(k, now);
-        if (entry) entry.n = Math.max(0, entry.n - 1);
+        if (!entry) continue;
+        entry.n -= 1;
+        if (entry.n <= 0) store(k).delete(keyOf(k));
       }
     },
     reset(k) {
@@ -173,7 +180,8 @@ export function createThrottle(
  * A sign-in presenting a valid device cookie of the account (device-cookie.ts) is not held to
  * `accountTotal`, which strangers can spend, but to 5 failures per device (rule `device`: a stolen cookie
  * gives no unlimited guesses) and 50 per account across all of its devices (rule `accountDevices`, which
- * only holders of the account's device cookies can spend); `account` and `ip` still apply.
+ * only holders of the account's device cookies can spend), nor to `account`, which anyone behind the
+ * owner's (shared, NAT) address can spend: the device's own budget replaces it. `ip` still applies.
  *
  * A signed-in user's password checks (a password change) count 5 failures per user (rule `user`): only
  * the session's holder spends it, so strangers' failures never refuse the owner's change.

@@ -112,8 +112,15 @@ export interface PasskeysRoutesDeps {
   readonly allowedOrigins: readonly string[];
   /** `Secure` on the sign-in cookie (as on the session cookie). */
   readonly secureCookies: boolean;
-  /** Marks the session as having passed its second factor (rotating its token; sets the new cookie). */
-  readonly markSessionVerified: (sessionId: string, reply: FastifyReply) => Promise<void>;
+  /**
+   * Marks the session as having passed its second factor (rotating its token; sets the new cookie) and,
+   * with `completesSignIn`, sets the device cookie (`sr_device`) the complete sign-in earns.
+   */
+  readonly markSessionVerified: (
+    sessionId: string,
+    reply: FastifyReply,
+    opts?: { completesSignIn?: boolean },
+  ) => Promise<void>;
 }
 
 /** `/v1/auth/passkeys/*`: the signed-in user's passkeys, passwordless sign-in, and the second factor. */
@@ -313,6 +320,9 @@ export function registerPasskeysRoutes(app: App, deps: PasskeysRoutesDeps): void
         operationId: 'verifyPasskeySecondFactor',
         security: SESSION_ONLY,
         tags,
+        description:
+          'Proves the second factor of the session with a passkey: its token is rotated, and the now ' +
+          'complete sign-in sets the `sr_device` cookie (see `login`).',
         body: Type.Object({ response: AuthenticationResponse }, { additionalProperties: false }),
         response: { 200: Type.Object({ method: Type.Literal('passkey') }), ...signInErrors },
       },
@@ -320,7 +330,7 @@ export function registerPasskeysRoutes(app: App, deps: PasskeysRoutesDeps): void
     async (req, reply) => {
       const who = sessionOf(req);
       await passkeys.verifySecondFactor(who, req.body.response as unknown as AuthenticationResponseJSON);
-      await deps.markSessionVerified(who.sessionId, reply);
+      await deps.markSessionVerified(who.sessionId, reply, { completesSignIn: true });
       return { method: 'passkey' as const };
     },
   );

@@ -55,9 +55,15 @@ export interface TwoFactorRoutesDeps {
   readonly policy: TwoFactorPolicyService;
   /**
    * Marks the session as having passed its second factor (implemented by the sessions module). A session
-   * service that rotates the token on this privilege change sets the new cookie on `reply`.
+   * service that rotates the token on this privilege change sets the new cookie on `reply`. With
+   * `completesSignIn` (a pending sign-in just proved its second factor) it also sets the device cookie
+   * (`sr_device`), which a password alone never earns.
    */
-  readonly markSessionVerified: (sessionId: string, reply: FastifyReply) => Promise<void>;
+  readonly markSessionVerified: (
+    sessionId: string,
+    reply: FastifyReply,
+    opts?: { completesSignIn?: boolean },
+  ) => Promise<void>;
 }
 
 /** `/v1/auth/two-factor/*` (the signed-in user's own second factor) and the organization policy. */
@@ -116,6 +122,9 @@ export function registerTwoFactorRoutes(app: App, deps: TwoFactorRoutesDeps): vo
         operationId: 'verifyTwoFactor',
         security: SESSION_ONLY,
         tags,
+        description:
+          'Proves the second factor of the session (a TOTP or recovery code): its token is rotated, and ' +
+          'the now complete sign-in sets the `sr_device` cookie (see `login`).',
         body: CodeBody,
         response: {
           200: Type.Object({
@@ -134,7 +143,7 @@ export function registerTwoFactorRoutes(app: App, deps: TwoFactorRoutesDeps): vo
         throw new TwoFactorError('TWO_FACTOR_SESSION_REQUIRED', 'verification needs a signed-in session');
       }
       const result = await twoFactor.verify(userId, req.body.code);
-      await markSessionVerified(sessionId, reply);
+      await markSessionVerified(sessionId, reply, { completesSignIn: true });
       return result;
     },
   );
