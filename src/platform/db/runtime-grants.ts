@@ -187,6 +187,10 @@ export const RUNTIME_GRANTS: readonly string[] = [
   // PUBLIC; neither reveals or changes anything), then the named privileged paths (privileged.ts).
   'function app_current_tenant(): EXECUTE (PUBLIC)',
   'function app_audit_refuse_change(): EXECUTE (PUBLIC)',
+  // The audit retention in force (0069): a pure function of its arguments, read when signing a checkpoint.
+  'function app_audit_retention_in_force(integer,boolean,integer,timestamp with time zone,integer,timestamp with time zone): EXECUTE (PUBLIC)',
+  // The trigger refusing changes of organizations.audit_retention_cut_days but by the purge (0069).
+  'function app_audit_retention_cut_guard(): EXECUTE (PUBLIC)',
   'function app_audit_seal(uuid,integer,boolean): EXECUTE',
   'function app_invoice_finalize(uuid,uuid): EXECUTE',
   // The guarded prelude of a moving organization (0040, moving-setter.ts), and the move's lock key it takes.
