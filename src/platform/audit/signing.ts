@@ -59,9 +59,7 @@ export function checkpointStatement(r: CheckpointFields): CheckpointStatement {
     signed_at: r.signed_at.toISOString(),
     key_id: r.key_id,
   };
-  return r.statement_v === 2
-    ? { v: 2, ...base, retention_days: r.retention_days }
-    : { v: 1, ...base };
+  return r.statement_v === 2 ? { v: 2, ...base, retention_days: r.retention_days } : { v: 1, ...base };
 }
 
 /** The bytes signed for a checkpoint: the canonical JSON of its statement. */
