@@ -17,16 +17,19 @@ import { ORG_PATH } from './0039-placement-functions/snippets.js';
  *   states the retention in force when it was signed (version 1, the checkpoints signed before, states
  *   none). The version is in the signed statement, so a stated retention cannot be changed or removed
  *   without breaking the signature (placement schemas follow through the schema sync);
+ * - the hourly checkpoint scan (`app_priv_audit_chains_to_checkpoint`) also lists the chains whose head
+ *   has no checkpoint stating the retention now in force, so a changed retention is signed within the hour;
  * - the purge cuts at a checkpoint only when it was signed longer ago than both the retention it applies
  *   and the shortest retention the checkpoints from it on state (none of them stating one: 0068's rule);
  *   verification holds the cut to that signed retention (src/platform/audit/verify-chain.ts);
- * - only the definer role (the purge) or the table's owner may change `audit_retention_cut_days` (the
- *   runtime role holds UPDATE on `organizations`).
+ * - the runtime role's UPDATE on `organizations` becomes UPDATE on each of its columns but the purge's
+ *   `audit_retention_*` (the recorded cut, and the seen retention and grace the retention in force is
+ *   computed from: only the purge, a definer function, writes them); a column added to `organizations`
+ *   later grants the runtime role UPDATE on it where it needs it.
  *
  * The purge function is 0068's otherwise (same signature, contract and grants: `create or replace`).
  */
 export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
-  const definer = ctx.roles.definer;
   await sql`alter table audit_checkpoints
     add column statement_v smallint not null default 1 check (statement_v in (1, 2)),
     add column retention_days integer check (retention_days > 0),
@@ -46,21 +49,35 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
       when p_grace_until is null or p_grace_until <= p_now then p_plan_days
       when p_grace_days is null then null
       else greatest(p_plan_days, p_grace_days) end $$`.execute(db);
-  await sql`create function public.app_audit_retention_cut_guard() returns trigger
-    language plpgsql set search_path = pg_catalog as $$
-    begin
-      if new.audit_retention_cut_days is distinct from old.audit_retention_cut_days
-         and current_user <> ${sql.lit(definer)}
-         and not pg_has_role(current_user, (select c.relowner from pg_class c
-           where c.oid = 'public.organizations'::regclass), 'MEMBER') then
-        raise exception 'audit_retention_cut_days is written by the audit retention purge only'
-          using errcode = 'insufficient_privilege';
-      end if;
-      return new;
-    end $$`.execute(db);
-  await sql`create trigger organizations_audit_retention_cut_guard
-    before update of audit_retention_cut_days on organizations
-    for each row execute function app_audit_retention_cut_guard()`.execute(db);
+  // The runtime role keeps UPDATE on every column of organizations but the purge's own (audit_retention_*).
+  await sql`revoke update on organizations from ${sql.id(ctx.roles.runtime)}`.execute(db);
+  const columns = await sql<{ name: string }>`select column_name as name from information_schema.columns
+    where table_schema = 'public' and table_name = 'organizations' and column_name not like 'audit\\_retention\\_%'
+    order by ordinal_position`.execute(db);
+  for (const c of columns.rows) {
+    await sql`grant update (${sql.id(c.name)}) on organizations to ${sql.id(ctx.roles.runtime)}`.execute(db);
+  }
+  // The hourly checkpoint scan also lists a chain whose head has no checkpoint (by the key) stating the
+  // retention now in force: a changed retention (a grace ending included) and a chain whose checkpoints
+  // are all version 1 are signed within the hour, so the purge, which waits for a signed statement of a
+  // shortened retention, applies it then. As 0066 left it otherwise; a mismatch fails the migration.
+  const fn = 'worker_api.app_priv_audit_chains_to_checkpoint(text, uuid, integer)';
+  const from = `              where h.seq > coalesce((select max(c.seq) from audit_checkpoints c
+                                       where c.organization_id = h.organization_id and c.key_id = p_key_id), 0)`;
+  const to = `              join public.organizations g on g.id = h.organization_id
+              left join public.plans l on l.key = g.plan
+              where not exists (select 1 from audit_checkpoints c
+                where c.organization_id = h.organization_id and c.key_id = p_key_id and c.seq = h.seq
+                  and c.statement_v = 2 and c.retention_days is not distinct from
+                    public.app_audit_retention_in_force(l.audit_retention_days, g.audit_retention_seen,
+                      g.audit_retention_days_seen, g.audit_retention_grace_until, g.audit_retention_grace_days,
+                      now()))`;
+  const def = (await sql<{ def: string }>`select pg_get_functiondef(${fn}::regprocedure) as def`.execute(db))
+    .rows[0]?.def;
+  if (!def || def.split(from).length !== 2)
+    throw new Error(`0069: ${fn} is not the function this migration amends`);
+  await sql.raw(def.replace(from, () => to)).execute(db);
+
   await sql`create or replace function worker_api.app_retention_purge_audit(p_now timestamptz, p_after uuid,
       p_include boolean, p_limit integer)
     returns table (organization_id uuid, deleted integer, more boolean)

@@ -47,14 +47,6 @@ const PENDING_CHECKS = `alter table public.audit_pending
 const quoteIdent = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
 export const CITUS_TRIGGERS: readonly CitusTriggerDecision[] = [
-  {
-    table: 'organizations',
-    trigger: 'organizations_audit_retention_cut_guard',
-    action: 'drop',
-    why:
-      'guard only (migration 0069): verification holds a chain cut to the retention its signed checkpoints ' +
-      'state; the column bounds only chains whose checkpoints state none (signed before 0069)',
-  },
   { table: 'audit_events', trigger: 'audit_events_append_only', action: 'drop', why: GUARD_BY_PRIVILEGES },
   { table: 'audit_events', trigger: 'audit_events_no_truncate', action: 'drop', why: GUARD_BY_PRIVILEGES },
   {
