@@ -58,6 +58,7 @@ import * as m0065 from './0065-password-reset-job.js';
 import * as m0066 from './0066-audit-write-cost-again.js';
 import * as m0067 from './0067-erasure-directory-organizations.js';
 import * as m0068 from './0068-audit-retention-cut-age.js';
+import * as m0069 from './0069-audit-signed-retention.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -123,4 +124,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0066-audit-write-cost-again', m0066],
   ['0067-erasure-directory-organizations', m0067],
   ['0068-audit-retention-cut-age', m0068],
+  ['0069-audit-signed-retention', m0069],
 ];

@@ -87,7 +87,6 @@ describe('review6: audit cut bound held by an unsigned column', () => {
     if (own) await dropProvisioned(own);
   });
 
-  // FAILS until fixed: with no cut recorded, verification accepts a cut at any checkpoint older than 1 day, whatever the plan's retention (the owner deletes 10-day-old history on a 365-day plan, verify says valid)
   it('the owner deleting 10-day-old history of a never-purged organization on a 365-day plan is a break', async () => {
     const org = await proOrg('r6-never-cut');
     await events(org, 3, 10, true); // seq 1-3, checkpoint at 3 signed 10 days ago
@@ -102,7 +101,6 @@ describe('review6: audit cut bound held by an unsigned column', () => {
     });
   });
 
-  // FAILS until fixed: the recorded retention is an unsigned column the owner resets to null, which brings back the 1-day bound
   it('the owner resetting audit_retention_cut_days does not make a too-recent cut pass', async () => {
     const org = await proOrg('r6-reset-days');
     await events(org, 2, 400, true); // seq 1-2, checkpoint at 2 (400 days ago): a purge cuts there

@@ -52,7 +52,8 @@ export async function verifyOrganizationChain(
       }),
       verifier,
       // A chain cut at a checkpoint is accepted only when that checkpoint is older than the retention the
-      // purge applied at its latest cut (none recorded: the shortest a plan can set).
+      // signed checkpoints from it on state (migration 0069); for chains whose checkpoints state none (the
+      // legacy window), the retention the purge recorded at its latest cut (none: the shortest a plan sets).
       ...(cutDays === null ? {} : { retentionDays: cutDays }),
     });
   };

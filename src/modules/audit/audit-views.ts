@@ -1,5 +1,6 @@
 import type { AuditCheckpointsTable, AuditEventsTable } from '../../platform/db/schema.js';
 import type { OpenedPersonal } from '../../platform/audit/personal-fields.js';
+import { checkpointStatement, type CheckpointStatement } from '../../platform/audit/signing.js';
 import { exportLine, storedEntry, type ExportLine } from '../../platform/audit/stored.js';
 
 /** An audit event as the API shows it. */
@@ -62,30 +63,19 @@ export function jsonlLine(r: AuditEventsTable, opened?: OpenedPersonal): string 
   return `${JSON.stringify(line)}\n`;
 }
 
-/** A signed checkpoint as the API shows it: the signed statement and its base64url signature. */
+/**
+ * A signed checkpoint as the API shows it: the signed statement (version 2, since migration 0069, states
+ * the audit retention in force when it was signed) and its base64url signature.
+ */
 export interface CheckpointView {
   id: string;
-  statement: {
-    v: 1;
-    organization_id: string;
-    seq: number;
-    head_hash: string;
-    signed_at: string;
-    key_id: string;
-  };
+  statement: CheckpointStatement & { organization_id: string };
   signature: string;
 }
 
 export const toCheckpointView = (r: AuditCheckpointsTable): CheckpointView => ({
   id: r.id,
-  statement: {
-    v: 1,
-    organization_id: r.organization_id,
-    seq: Number(r.seq),
-    head_hash: r.head_hash.toString('hex'),
-    signed_at: r.signed_at.toISOString(),
-    key_id: r.key_id,
-  },
+  statement: { ...checkpointStatement(r), organization_id: r.organization_id },
   signature: r.signature.toString('base64url'),
 });
 

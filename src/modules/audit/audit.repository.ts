@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { AuditCheckpointsTable, AuditEventsTable } from '../../platform/db/schema.js';
 
@@ -71,6 +72,26 @@ export async function retentionCutDays(db: TenantDb, org: string): Promise<numbe
     .where('id', '=', org)
     .executeTakeFirst();
   return row?.audit_retention_cut_days ?? null;
+}
+
+/**
+ * The audit retention (days) the retention purge applies to the organization now, its grace included
+ * (`app_audit_retention_in_force`, migration 0069: the purge computes it the same way); null: kept
+ * forever. A checkpoint signs it.
+ */
+export async function retentionInForce(db: TenantDb, org: string): Promise<number | null> {
+  const row = await db
+    .selectFrom('organizations as o')
+    .innerJoin('plans as p', 'p.key', 'o.plan')
+    .select(
+      sql<
+        number | null
+      >`app_audit_retention_in_force(p.audit_retention_days, o.audit_retention_seen, o.audit_retention_days_seen,
+        o.audit_retention_grace_until, o.audit_retention_grace_days, now())`.as('days'),
+    )
+    .where('o.id', '=', org)
+    .executeTakeFirst();
+  return row?.days ?? null;
 }
 
 /** Every checkpoint of the organization, oldest first. */

@@ -42,12 +42,20 @@ const Checkpoint = Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
     statement: Type.Object({
-      v: Type.Literal(1),
+      v: Type.Union([Type.Literal(1), Type.Literal(2)], {
+        description: 'statement version: 2 states `retention_days`; 1 (signed before it existed) does not',
+      }),
       organization_id: Type.String({ format: 'uuid' }),
       seq: Type.Integer(),
       head_hash: Type.String(),
       signed_at: Type.String({ format: 'date-time' }),
       key_id: Type.String(),
+      retention_days: Type.Optional(
+        Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+          description:
+            'version 2: the audit retention in force when signed (days; null: kept forever), the bound verification holds a retention purge’s cut to',
+        }),
+      ),
     }),
     signature: Type.String({
       description: 'Ed25519 signature (base64url) of the canonical JSON of `statement`',

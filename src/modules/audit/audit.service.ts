@@ -1,6 +1,11 @@
 import { isTenantId, type TenantCtx } from '../../platform/tenancy/context.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
-import type { AuditPublicKey, AuditSigner, AuditVerifier } from '../../platform/audit/signing.js';
+import type {
+  AuditPublicKey,
+  AuditSigner,
+  AuditVerifier,
+  CheckpointStatementV2,
+} from '../../platform/audit/signing.js';
 import type { ChainVerification } from '../../platform/audit/verify-chain.js';
 import { openPersonalFields } from '../../platform/audit/personal-fields.js';
 import type { UserKeyStore } from '../../platform/user-keys/user-keys.js';
@@ -64,17 +69,26 @@ export function createAuditService(deps: {
     return withTenant(org, async (db) => {
       const head = await repo.chainHead(db, org);
       if (!head) return null;
+      // The audit retention in force now (days; null: forever): stated in the signed statement, it bounds
+      // where verification accepts a retention purge's cut (verify-chain.ts).
+      const retentionDays = await repo.retentionInForce(db, org);
       const latest = await repo.latestCheckpoint(db, org, signer.keyId);
-      if (latest && Number(latest.seq) === head.seq) {
+      if (
+        latest &&
+        Number(latest.seq) === head.seq &&
+        latest.statement_v === 2 &&
+        latest.retention_days === retentionDays
+      ) {
         return { checkpoint: toCheckpointView(latest), created: false };
       }
-      const statement = {
-        v: 1 as const,
+      const statement: CheckpointStatementV2 = {
+        v: 2,
         organization_id: org,
         seq: head.seq,
         head_hash: head.hash.toString('hex'),
         signed_at: new Date().toISOString(),
         key_id: signer.keyId,
+        retention_days: retentionDays,
       };
       const row = {
         organization_id: org,
@@ -84,6 +98,8 @@ export function createAuditService(deps: {
         signed_at: new Date(statement.signed_at),
         key_id: signer.keyId,
         signature: signer.sign(statement),
+        statement_v: 2,
+        retention_days: retentionDays,
       };
       await repo.insertCheckpoint(db, row);
       return { checkpoint: toCheckpointView(row), created: true };

@@ -242,6 +242,9 @@ describe('audit retention per plan', () => {
     await admin.query(`update plans set audit_retention_days = 1 where key = 'free'`);
     // As if the plan had been shortened more than 30 days ago (the grace has its own test below).
     await admin.query(`update organizations set audit_retention_days_seen = 1 where plan = 'free'`);
+    // The hourly checkpoint signs the retention now in force (the purge waits for a signed statement of a
+    // shortened retention, migration 0069).
+    for (const org of [orgs.cut, orgs.noCheckpoint, orgs.unordered]) await audit.checkpoint(ctxOf(org));
     const run = () =>
       runRetention({
         rules: [rule()],
@@ -345,6 +348,8 @@ describe('audit retention per plan', () => {
           where id = any($1::uuid[])`,
         [[changed, edited]],
       );
+      // The hourly checkpoint signs the shortened retention now in force; then the purge applies it.
+      for (const org of [changed, edited]) await audit.checkpoint(ctxOf(org));
       await run();
       for (const org of [changed, edited]) {
         expect(await seqs(org)).toEqual([3]);

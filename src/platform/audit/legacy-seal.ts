@@ -11,7 +11,7 @@ import { isSealedPersonal } from '../user-keys/personal-seal.js';
 import { canonicalJson } from './canonical-json.js';
 import { buildEntry, entryHash, GENESIS_HASH, type AuditEntry, type AuditEventInput } from './chain.js';
 import { personalKeysFor, sealEntry } from './personal-fields.js';
-import type { AuditVerifier, CheckpointStatement } from './signing.js';
+import { checkpointStatement, type AuditVerifier, type CheckpointStatement } from './signing.js';
 import { storedEntry, type StoredAuditRow, type StoredEntry } from './stored.js';
 import { verifyChain, type StoredCheckpoint } from './verify-chain.js';
 
@@ -266,21 +266,16 @@ export async function sealLegacyChain(deps: LegacySealDeps, org: string | null):
             signed_at: Date;
             key_id: string;
             signature: Buffer;
+            statement_v: number;
+            retention_days: number | null;
           }>(
-            'select id, seq, head_hash, signed_at, key_id, signature from audit_checkpoints where organization_id = $1 order by seq',
+            'select id, seq, head_hash, signed_at, key_id, signature, statement_v, retention_days from audit_checkpoints where organization_id = $1 order by seq',
             [org],
           )
         ).rows
       : [];
     const toCheckpoint = (r: (typeof cps)[number]): StoredCheckpoint => ({
-      statement: {
-        v: 1,
-        organization_id: org,
-        seq: Number(r.seq),
-        head_hash: hex(r.head_hash),
-        signed_at: r.signed_at.toISOString(),
-        key_id: r.key_id,
-      },
+      statement: checkpointStatement({ ...r, organization_id: org }),
       signature: r.signature,
     });
     const entries: StoredEntry[] = rows.map(storedEntry);
@@ -353,14 +348,14 @@ export async function sealLegacyChain(deps: LegacySealDeps, org: string | null):
     for (const r of cps) {
       const h = newHash.get(Number(r.seq));
       if (!h) continue;
-      const statement: CheckpointStatement = {
-        v: 1,
+      // The same statement version (and stated retention) as before, over the new hash.
+      const statement: CheckpointStatement = checkpointStatement({
+        ...r,
         organization_id: org,
-        seq: Number(r.seq),
-        head_hash: hex(h),
-        signed_at: at.toISOString(),
+        head_hash: h,
+        signed_at: at,
         key_id: deps.signingKey.kid,
-      };
+      });
       const signature = sign(null, Buffer.from(canonicalJson(statement), 'utf8'), key);
       await c.query(
         `update audit_checkpoints set head_hash = $3, signed_at = $4, key_id = $5, signature = $6

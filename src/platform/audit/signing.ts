@@ -9,8 +9,8 @@ import {
 import type { JWK } from 'jose';
 import { canonicalJson } from './canonical-json.js';
 
-/** What a checkpoint signs: organization, seq, head hash and time (plus the signing key's id). */
-export interface CheckpointStatement {
+/** What a checkpoint signed before migration 0069 states: organization, seq, head hash, time, key id. */
+export interface CheckpointStatementV1 {
   readonly v: 1;
   readonly organization_id: string | null;
   readonly seq: number;
@@ -19,6 +19,47 @@ export interface CheckpointStatement {
   /** ISO 8601, UTC. */
   readonly signed_at: string;
   readonly key_id: string;
+}
+
+/**
+ * What a checkpoint signs since migration 0069: version 1's fields and the organization's audit retention
+ * in force when it was signed (days; null: kept forever), which bounds where verification accepts a
+ * retention purge's cut. The version is signed too: a version 2 statement read as version 1 (its
+ * retention stripped) no longer matches its signature.
+ */
+export interface CheckpointStatementV2 extends Omit<CheckpointStatementV1, 'v'> {
+  readonly v: 2;
+  readonly retention_days: number | null;
+}
+
+export type CheckpointStatement = CheckpointStatementV1 | CheckpointStatementV2;
+
+/** A stored checkpoint's fields (a row of `audit_checkpoints`). */
+export interface CheckpointFields {
+  readonly organization_id: string | null;
+  readonly seq: string | number;
+  readonly head_hash: Buffer;
+  readonly signed_at: Date;
+  readonly key_id: string;
+  /** 1: signed before migration 0069 (no retention stated); 2: states `retention_days`. */
+  readonly statement_v: number;
+  readonly retention_days: number | null;
+}
+
+/**
+ * The statement a stored checkpoint's signature covers: version 2 (with its retention) when the row says
+ * so, else version 1. A row rewritten to version 1 (its retention stripped) no longer matches the bytes
+ * its version 2 signature covers, and the other way round.
+ */
+export function checkpointStatement(r: CheckpointFields): CheckpointStatement {
+  const base = {
+    organization_id: r.organization_id,
+    seq: Number(r.seq),
+    head_hash: r.head_hash.toString('hex'),
+    signed_at: r.signed_at.toISOString(),
+    key_id: r.key_id,
+  };
+  return r.statement_v === 2 ? { v: 2, ...base, retention_days: r.retention_days } : { v: 1, ...base };
 }
 
 /** The bytes signed for a checkpoint: the canonical JSON of its statement. */

@@ -3,7 +3,12 @@ import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
 import { buildEntry, entryHash, GENESIS_HASH } from './chain.js';
 import { createAuditSigner, createAuditVerifier, type CheckpointStatement } from './signing.js';
 import type { StoredEntry } from './stored.js';
-import { MAX_REPORTED_BREAKS, PURGE_CLOCK_ALLOWANCE_MS, verifyChain } from './verify-chain.js';
+import {
+  MAX_REPORTED_BREAKS,
+  PURGE_CLOCK_ALLOWANCE_MS,
+  verifyChain,
+  type StoredCheckpoint,
+} from './verify-chain.js';
 
 const ORG = '0190aaaa-0000-7000-8000-000000000001';
 
@@ -221,6 +226,79 @@ describe('verifyChain', () => {
     expect(
       await verifyChain({ entries: c, head, checkpoints: [signedAt(3, now.getTime())], verifier, now }),
     ).toMatchObject({ valid: true, anchorSeq: null });
+  });
+
+  it('a cut is held to the shortest retention the signed checkpoints from the anchor on state (v2)', async () => {
+    const DAY = 86_400_000;
+    const c = chain(6);
+    const signer = createAuditSigner(await testJwtKey());
+    const verifier = createAuditVerifier([signer.publicKey]);
+    const now = new Date('2026-06-01T00:00:00Z');
+    const stating = (seq: number, daysAgo: number, retention: number | null): StoredCheckpoint => {
+      const statement: CheckpointStatement = {
+        v: 2,
+        organization_id: ORG,
+        seq,
+        head_hash: c[seq - 1]!.hash.toString('hex'),
+        signed_at: new Date(now.getTime() - daysAgo * DAY).toISOString(),
+        key_id: signer.keyId,
+        retention_days: retention,
+      };
+      return { statement, signature: signer.sign(statement) };
+    };
+    const head = { seq: 6, hash: c[5]!.hash };
+    const cut = (checkpoints: StoredCheckpoint[], retentionDays?: number) =>
+      verifyChain({
+        entries: c.slice(3),
+        head,
+        checkpoints,
+        verifier,
+        now,
+        ...(retentionDays === undefined ? {} : { retentionDays }),
+      });
+    // Signed 100 days ago stating 365: no purge cut there, whatever the (unsigned) recorded period says.
+    for (const days of [undefined, 1, 30]) {
+      expect(await cut([stating(3, 100, 365)], days)).toMatchObject({
+        valid: false,
+        anchorSeq: 3,
+        reason: 'cut_before_retention',
+      });
+    }
+    expect(await cut([stating(3, 400, 365)])).toMatchObject({ valid: true, anchorSeq: 3 });
+    // A later checkpoint stating a shortened retention (30 days) allows the cut; a raised one (forever)
+    // after a purge does not flag it: the shortest counts.
+    expect(await cut([stating(3, 100, 365), stating(6, 0, 30)])).toMatchObject({ valid: true });
+    expect(await cut([stating(3, 400, 365), stating(6, 0, null)])).toMatchObject({ valid: true });
+    // Forever stated from the anchor on: no purge could cut at all.
+    const forever = await cut([stating(3, 5000, null), stating(6, 0, null)]);
+    expect(forever).toMatchObject({ valid: false, reason: 'cut_before_retention' });
+    expect(forever.detail).toMatch(/kept forever/);
+    // A stated retention rewritten (or the statement turned back into v1) breaks its signature.
+    const signed = stating(3, 400, 365);
+    const lowered = { ...signed, statement: { ...signed.statement, retention_days: 1 } };
+    const { organization_id, seq, head_hash, signed_at, key_id } = signed.statement;
+    const stripped = {
+      ...signed,
+      statement: { v: 1 as const, organization_id, seq, head_hash, signed_at, key_id },
+    };
+    for (const cp of [lowered, stripped]) {
+      const r = await cut([cp]);
+      expect(r.valid).toBe(false);
+      expect(r.breaks).toContainEqual(expect.objectContaining({ seq: 3, reason: 'bad_signature' }));
+    }
+    // A legacy (v1) checkpoint after the anchor states nothing: it does not loosen a v2 anchor's bound
+    // down to the recorded period.
+    const v1: CheckpointStatement = {
+      v: 1,
+      organization_id: ORG,
+      seq: 6,
+      head_hash: c[5]!.hash.toString('hex'),
+      signed_at: now.toISOString(),
+      key_id: signer.keyId,
+    };
+    expect(await cut([stating(3, 100, 365), { statement: v1, signature: signer.sign(v1) }], 1)).toMatchObject(
+      { reason: 'cut_before_retention' },
+    );
   });
 
   it('goes on past a break: an entry sealed with another text does not hide a later change', async () => {

@@ -71,6 +71,10 @@ export const PURGE_CLOCK_ALLOWANCE_MS = 5 * 60_000;
 
 const DAY_MS = 86_400_000;
 
+/** The shortest of stated retentions (null: forever, longer than any); null when all are forever. */
+const minRetention = (days: readonly (number | null)[]): number | null =>
+  days.reduce<number | null>((m, d) => (d === null ? m : m === null ? d : Math.min(m, d)), null);
+
 const same = (a: Buffer, b: Buffer) => a.length === b.length && timingSafeEqual(a, b);
 
 /**
@@ -90,29 +94,37 @@ const same = (a: Buffer, b: Buffer) => a.length === b.length && timingSafeEqual(
  * way. With no entry left at all, the oldest verifiable checkpoint is the anchor and the head must be it.
  *
  * And the anchor must be old enough for a purge to have cut there: the purge cuts only at a checkpoint
- * signed before its cutoff (its instant minus the retention it applied, migration 0068), so a chain whose
- * anchor was signed less than `retentionDays` before `now` (plus the purge's 5 minutes of clock allowance)
- * was cut by something else: `cut_before_retention`. `retentionDays` is the shortest retention the purge
- * could have applied at that cut (the server passes the one the purge recorded for the organization);
- * without it, the shortest any plan can set (1 day).
+ * signed before its cutoff (migrations 0068, 0069), so a chain whose anchor was signed less than R days
+ * before `now` (plus the purge's 5 minutes of clock allowance) was cut by something else:
+ * `cut_before_retention`. R is the shortest audit retention stated by the signed checkpoints (version 2
+ * statements, migration 0069) at or after the anchor that this verifier checked (a statement of "forever"
+ * counts as no bound below it): signed, so the database owner cannot lower it, and the shortest so a
+ * retention raised after a purge (stated by later checkpoints) does not flag it, the anchor itself or a
+ * checkpoint between it and the purge stating the retention in force then. When none of them states a
+ * retention (checkpoints signed before 0069: the legacy window), R is `retentionDays`: what the server
+ * recorded for the organization's latest cut (an unsigned column), else the shortest any plan can set
+ * (1 day).
  */
 export async function verifyChain(args: {
   entries: AsyncIterable<StoredEntry> | Iterable<StoredEntry>;
   head?: { seq: number; hash: Buffer } | null;
   checkpoints?: readonly StoredCheckpoint[];
   verifier?: AuditVerifier;
-  /** The shortest retention, in days, the purge could have applied at the anchor (default 1). */
+  /**
+   * The legacy bound: the shortest retention, in days, the purge could have applied at the anchor, used
+   * only when no checked checkpoint at or after it states one (default 1).
+   */
   retentionDays?: number;
   /** The verification's instant (default: now). */
   now?: Date;
 }): Promise<ChainVerification> {
   const checkpoints = args.checkpoints ?? [];
-  // A purge cuts only at a checkpoint signed before this instant (see above).
-  const retentionDays = Math.max(MIN_AUDIT_RETENTION_DAYS, args.retentionDays ?? MIN_AUDIT_RETENTION_DAYS);
-  const purgeBefore = (args.now ?? new Date()).getTime() + PURGE_CLOCK_ALLOWANCE_MS - retentionDays * DAY_MS;
-  const oldEnough = (c: StoredCheckpoint) => Date.parse(c.statement.signed_at) < purgeBefore;
-  // The anchor's checkpoint that holds but is too recent to have been a purge's cut, if any.
-  let freshAnchor: StoredCheckpoint | null = null;
+  const legacyDays = Math.max(MIN_AUDIT_RETENTION_DAYS, args.retentionDays ?? MIN_AUDIT_RETENTION_DAYS);
+  const nowMs = (args.now ?? new Date()).getTime();
+  // The anchor's checkpoint once checked, and the retentions (days; null: forever) stated by the checked
+  // checkpoints at or after it (see above).
+  let anchorCp: StoredCheckpoint | null = null;
+  const stated: (number | null)[] = [];
   const wanted = new Set(checkpoints.map((c) => c.statement.seq));
   if (args.head) wanted.add(args.head.seq);
   const hashAt = new Map<number, Buffer>();
@@ -247,16 +259,29 @@ export async function verifyChain(args: {
       continue;
     }
     lastGood = seq;
-    if (seq === start - 1 && start > 1) {
-      if (oldEnough(cp)) anchored = true;
-      else freshAnchor ??= cp;
-    }
+    if (start > 1 && seq >= start - 1 && cp.statement.v === 2) stated.push(cp.statement.retention_days);
+    if (seq === start - 1 && start > 1) anchorCp ??= cp;
+  }
+  let freshAnchor: { at: string; bound: string } | null = null;
+  if (!anchored && anchorCp) {
+    // A purge cuts only at a checkpoint signed before its cutoff (see above).
+    const days = stated.length === 0 ? legacyDays : minRetention(stated);
+    const at = anchorCp.statement.signed_at;
+    if (days !== null && Date.parse(at) < nowMs + PURGE_CLOCK_ALLOWANCE_MS - days * DAY_MS) anchored = true;
+    else
+      freshAnchor = {
+        at,
+        bound:
+          days === null
+            ? 'but the signed checkpoints from there on state that the audit log is kept forever'
+            : `less than the audit retention (${days} ${days === 1 ? 'day' : 'days'}${stated.length === 0 ? '' : ', as signed'}) ago`,
+      };
   }
   if (!anchored && freshAnchor) {
     breakAt(
       1,
       'cut_before_retention',
-      `entries up to seq ${start - 1} are gone, but the signed checkpoint there was signed at ${freshAnchor.statement.signed_at}, less than the audit retention (${retentionDays} ${retentionDays === 1 ? 'day' : 'days'}) ago: no retention purge could have cut there`,
+      `entries up to seq ${start - 1} are gone, but the signed checkpoint there was signed at ${freshAnchor.at}, ${freshAnchor.bound}: no retention purge could have cut there`,
     );
   } else if (!anchored) {
     breakAt(

@@ -43,7 +43,25 @@ export const RUNTIME_GRANTS: readonly string[] = [
 
   // Tenant tables (forced RLS). Organizations are created and changed in their own scope, never deleted
   // by the runtime role (deletion is scheduled work: the worker role's purge, migration 0026).
-  'table organizations: INSERT, SELECT, UPDATE',
+  // UPDATE on each column but the audit retention purge's own (`audit_retention_*`, 0069: the retention
+  // a checkpoint signs is computed from them, and verification of legacy chains reads the recorded cut).
+  'table organizations: INSERT, SELECT',
+  'column organizations.attributes: UPDATE',
+  'column organizations.created_at: UPDATE',
+  'column organizations.deletion_due_at: UPDATE',
+  'column organizations.deletion_requested_at: UPDATE',
+  'column organizations.id: UPDATE',
+  'column organizations.lifecycle_state: UPDATE',
+  'column organizations.name: UPDATE',
+  'column organizations.personal: UPDATE',
+  'column organizations.plan: UPDATE',
+  'column organizations.require_sso: UPDATE',
+  'column organizations.require_two_factor: UPDATE',
+  'column organizations.settings: UPDATE',
+  'column organizations.slug: UPDATE',
+  'column organizations.suspended_at: UPDATE',
+  'column organizations.suspension_reason: UPDATE',
+  'column organizations.updated_at: UPDATE',
   'table tenant_placements: INSERT, SELECT', // recorded once at creation, never moved by a tenant scope
   'table idempotency_keys: DELETE, INSERT, SELECT, UPDATE',
   'table projects: DELETE, INSERT, SELECT, UPDATE',
@@ -187,6 +205,8 @@ export const RUNTIME_GRANTS: readonly string[] = [
   // PUBLIC; neither reveals or changes anything), then the named privileged paths (privileged.ts).
   'function app_current_tenant(): EXECUTE (PUBLIC)',
   'function app_audit_refuse_change(): EXECUTE (PUBLIC)',
+  // The audit retention in force (0069): a pure function of its arguments, read when signing a checkpoint.
+  'function app_audit_retention_in_force(integer,boolean,integer,timestamp with time zone,integer,timestamp with time zone): EXECUTE (PUBLIC)',
   'function app_audit_seal(uuid,integer,boolean): EXECUTE',
   'function app_invoice_finalize(uuid,uuid): EXECUTE',
   // The guarded prelude of a moving organization (0040, moving-setter.ts), and the move's lock key it takes.

@@ -303,6 +303,10 @@ export interface AuditCheckpointsTable {
   signed_at: Date;
   key_id: string;
   signature: Buffer;
+  /** 1: signed before migration 0069; 2: the statement states `retention_days` (migration 0069). */
+  statement_v: number;
+  /** The audit retention in force when signed (days; null: forever, or a version 1 statement). */
+  retention_days: number | null;
 }
 
 export type PlatformAuditEventsTable = Omit<AuditEventsTable, 'organization_id'>;
