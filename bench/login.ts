@@ -85,8 +85,9 @@ try {
         `${p.outputLen}-byte output, 16-byte salt (src/modules/auth/passwords.ts ARGON2_PARAMS)`,
     );
     console.log(
-      `  login throttle: ${LOGIN_THROTTLE_RULES.account.limit} failures/account, ` +
-        `${LOGIN_THROTTLE_RULES.ip.limit} failures/address per 15 min (a success gives its attempt back)`,
+      `  login throttle per 15 min: ${LOGIN_THROTTLE_RULES.account.limit} failures per account from one address, ` +
+        `${LOGIN_THROTTLE_RULES.accountTotal.limit} from all, ${LOGIN_THROTTLE_RULES.ip.limit} per address ` +
+        `(a success gives its attempt back)`,
     );
     const codes = non2xxSummary(r);
     console.log(
