@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queuedJobs } from '../../../test/support/jobs.js';
+import { eventually } from '../../../test/support/polling.js';
 import { uuidv7 } from '../../platform/ids.js';
 import {
   buildAuthHarness,
@@ -332,9 +333,22 @@ describe('email verification, password reset and change', () => {
            join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = 'auth.password-reset'`,
       );
       expect(JSON.stringify(raw.rows)).not.toContain(unknownEmail);
-      // Only the known address gets a mail once the jobs ran.
-      expect(await runPasswordResetJobs(h)).toBe(2);
-      expect((await lastMailTo(h.admin, u.email))?.subject).toBe('Reset your password');
+      // Only the known address gets a mail once the jobs ran. The job workers of other test files' apps
+      // share this queue and may take one of these jobs first: the jobs run here or there, none is left.
+      expect(await runPasswordResetJobs(h)).toBeLessThanOrEqual(2);
+      const ours = new Set([u.email, unknownEmail]);
+      await eventually(
+        async () =>
+          (await queuedJobs(h.admin, 'auth.password-reset')).filter((j) =>
+            ours.has((j.payload as { email: string }).email),
+          ),
+        (left) => left.length === 0,
+      );
+      const mail = await eventually(
+        () => lastMailTo(h.admin, u.email),
+        (m) => m !== undefined,
+      );
+      expect(mail?.subject).toBe('Reset your password');
       expect(await lastMailTo(h.admin, unknownEmail)).toBeUndefined();
     });
 
