@@ -62,6 +62,7 @@ export function createAuditService(deps: {
   userKeys?: UserKeyStore;
 }): AuditService {
   const { withTenant, signer, verifier } = deps;
+  const verifying = new Map<string, ReturnType<AuditService['verify']>>();
 
   async function sign(org: string): Promise<{ checkpoint: CheckpointView; created: boolean } | null> {
     // A checkpoint covers what was recorded before it: seal that first.
@@ -160,7 +161,18 @@ export function createAuditService(deps: {
       }
     },
 
-    verify: (ctx) => verifyOrganizationChain(withTenant, verifier, ctx.tenantId),
+    // One verification per organization at a time in this process: callers arriving while one runs get
+    // its result (it reads the whole chain, twice when it finds a break), so repeated calls cannot pile up
+    // full scans. A call after it settled starts a new one.
+    verify(ctx) {
+      const org = ctx.tenantId;
+      let run = verifying.get(org);
+      if (!run) {
+        run = verifyOrganizationChain(withTenant, verifier, org).finally(() => verifying.delete(org));
+        verifying.set(org, run);
+      }
+      return run;
+    },
 
     async checkpoint(ctx) {
       const result = await sign(ctx.tenantId);
