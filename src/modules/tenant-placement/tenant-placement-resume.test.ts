@@ -195,10 +195,13 @@ describe('placement moves: resume, abort and the freeze', () => {
     const done = await made.service.run((await made.service.start(org, 'schema', 'test')).id);
     expect(done.step).toBe('done');
     expect(done.progress.catch_up?.rounds).toBeGreaterThanOrEqual(1);
-    // Under the lock: exactly the update and the insert (what the last round's snapshot did not see);
-    // the deletion found by the row counts.
+    // Under the lock: the update and the insert (what the last round's snapshot did not see); the
+    // deletion found by the row counts. At least those two: the horizon is the last round's snapshot xmin,
+    // and xids are the cluster's, so a transaction open in another database (another test file's) holds it
+    // back and the freeze carries again, idempotently, rows the rounds had already copied.
     expect(done.counts?.projects?.rows).toBe(20);
-    expect(done.counts?.projects?.delta).toBe(2);
+    expect(done.counts?.projects?.delta).toBeGreaterThanOrEqual(2);
+    expect(done.counts?.projects?.delta).toBeLessThanOrEqual(20);
     const there = await admin.query<{ id: string; description: string | null }>(
       `select id::text, description from "${tenantSchemaName(org)}".projects where organization_id = $1`,
       [org],
