@@ -8,20 +8,18 @@
  */
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { backdated, recordAuditEvents } from '../support/audit.js';
+import { recordBackdatedAuditEvents, systemCtx } from '../support/audit.js';
 import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '../support/provision.js';
 import { connect, testDb } from '../support/tenancy.js';
 import { onCitus } from '../support/citus.js';
 import { testJwtKey } from '../../src/modules/tokens/tokens.test-support.js';
 import { createTenancy, type Tenancy } from '../../src/platform/tenancy/tenancy.js';
 import { createBareOrganization } from '../../src/modules/organizations/organization-records.js';
-import { sealPending } from '../../src/platform/audit/seal.js';
 import {
   createAuditSigner,
   createAuditVerifier,
   type AuditSigner,
 } from '../../src/platform/audit/signing.js';
-import type { TenantCtx } from '../../src/platform/tenancy/context.js';
 import { auditRetentionPurge } from '../../src/platform/tenancy/privileged-retention.js';
 import { auditChainsToCheckpoint } from '../../src/platform/tenancy/privileged.js';
 import { createAuditService, type AuditService } from '../../src/modules/audit/audit.service.js';
@@ -34,18 +32,8 @@ describe('audit checkpoints sign the retention in force', () => {
   let workerPool: pg.Pool;
   let signer: AuditSigner;
   let audit: AuditService;
-  const ctxOf = (org: string): TenantCtx => ({
-    tenantId: org,
-    actor: { kind: 'system', name: 'test' },
-    requestId: 'r',
-  });
-  async function events(org: string, n: number, daysAgo: number, checkpoint = false): Promise<void> {
-    await backdated(daysAgo, async () => {
-      await recordAuditEvents(tenancy.withTenant, ctxOf(org), n);
-      await sealPending(tenancy.withTenant, org);
-      if (checkpoint) await audit.checkpoint(ctxOf(org));
-    });
-  }
+  const events = (org: string, n: number, daysAgo: number, checkpoint = false) =>
+    recordBackdatedAuditEvents(tenancy.withTenant, audit, org, n, daysAgo, checkpoint);
   const orgOn = async (slug: string, plan: string) => {
     const id = (await createBareOrganization(tenancy.withTenant, { slug, name: slug })).id;
     await admin.query('update organizations set plan = $2 where id = $1', [id, plan]);
@@ -90,11 +78,11 @@ describe('audit checkpoints sign the retention in force', () => {
     const ent = await orgOn('sr-ent', 'enterprise');
     await events(pro, 1, 0);
     await events(ent, 1, 0);
-    const p = await audit.checkpoint(ctxOf(pro));
-    const e = await audit.checkpoint(ctxOf(ent));
+    const p = await audit.checkpoint(systemCtx(pro));
+    const e = await audit.checkpoint(systemCtx(ent));
     expect(p.checkpoint.statement).toMatchObject({ v: 2, seq: 1, retention_days: 365 });
     expect(e.checkpoint.statement).toMatchObject({ v: 2, seq: 1, retention_days: null });
-    expect(await audit.verify(ctxOf(pro))).toMatchObject({ valid: true, checkpointsChecked: 1 });
+    expect(await audit.verify(systemCtx(pro))).toMatchObject({ valid: true, checkpointsChecked: 1 });
   });
 
   it('the owner cannot change or strip a stated retention: the signature breaks', async () => {
@@ -110,7 +98,7 @@ describe('audit checkpoints sign the retention in force', () => {
       [stripped],
     );
     for (const org of [changed, stripped]) {
-      expect(await audit.verify(ctxOf(org))).toMatchObject({
+      expect(await audit.verify(systemCtx(org))).toMatchObject({
         valid: false,
         firstBrokenSeq: 2,
         reason: 'bad_signature',
@@ -125,18 +113,18 @@ describe('audit checkpoints sign the retention in force', () => {
     expect(
       await auditRetentionPurge(workerPool, new Date(), { organizationId: org, include: true }, 1000),
     ).toMatchObject({ organizationId: org, deleted: 2 });
-    expect(await audit.verify(ctxOf(org))).toMatchObject({ valid: true, anchorSeq: 2 });
+    expect(await audit.verify(systemCtx(org))).toMatchObject({ valid: true, anchorSeq: 2 });
     // Raised to forever: the scan lists the chain (its head's checkpoint states 365 days), signs it.
     await admin.query(`update organizations set plan = 'enterprise' where id = $1`, [org]);
     expect(await auditChainsToCheckpoint(workerPool, signer.keyId, null, 1000)).toContain(org);
-    expect((await audit.checkpoint(ctxOf(org))).checkpoint.statement).toMatchObject({
+    expect((await audit.checkpoint(systemCtx(org))).checkpoint.statement).toMatchObject({
       seq: 3,
       retention_days: null,
     });
     expect(await auditChainsToCheckpoint(workerPool, signer.keyId, null, 1000)).not.toContain(org);
     await events(org, 1, 0, true);
     // The anchor itself states the 365 days the purge applied: still valid.
-    expect(await audit.verify(ctxOf(org))).toMatchObject({ valid: true, anchorSeq: 2, lastSeq: 4 });
+    expect(await audit.verify(systemCtx(org))).toMatchObject({ valid: true, anchorSeq: 2, lastSeq: 4 });
   });
 
   it('the runtime role cannot write the purge’s columns of organizations', async () => {

@@ -15,16 +15,14 @@
  */
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { backdated, recordAuditEvents, tamperAuditAsOwner } from '../support/audit.js';
+import { recordBackdatedAuditEvents, systemCtx, tamperAuditAsOwner } from '../support/audit.js';
 import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '../support/provision.js';
 import { connect, testDb } from '../support/tenancy.js';
 import { onCitus } from '../support/citus.js';
 import { testJwtKey } from '../../src/modules/tokens/tokens.test-support.js';
 import { createTenancy, type Tenancy } from '../../src/platform/tenancy/tenancy.js';
 import { createBareOrganization } from '../../src/modules/organizations/organization-records.js';
-import { sealPending } from '../../src/platform/audit/seal.js';
 import { createAuditSigner, createAuditVerifier } from '../../src/platform/audit/signing.js';
-import type { TenantCtx } from '../../src/platform/tenancy/context.js';
 import { auditRetentionPurge } from '../../src/platform/tenancy/privileged-retention.js';
 import { createAuditService, type AuditService } from '../../src/modules/audit/audit.service.js';
 
@@ -34,18 +32,8 @@ describe('review6: audit cut bound held by an unsigned column', () => {
   let admin: pg.Client;
   let workerPool: pg.Pool;
   let audit: AuditService;
-  const ctxOf = (org: string): TenantCtx => ({
-    tenantId: org,
-    actor: { kind: 'system', name: 'test' },
-    requestId: 'r',
-  });
-  async function events(org: string, n: number, daysAgo: number, checkpoint = false): Promise<void> {
-    await backdated(daysAgo, async () => {
-      await recordAuditEvents(tenancy.withTenant, ctxOf(org), n);
-      await sealPending(tenancy.withTenant, org);
-      if (checkpoint) await audit.checkpoint(ctxOf(org));
-    });
-  }
+  const events = (org: string, n: number, daysAgo: number, checkpoint = false) =>
+    recordBackdatedAuditEvents(tenancy.withTenant, audit, org, n, daysAgo, checkpoint);
   /** The owner deletes entries up to `seq` and the checkpoints below it, as a purge would look. */
   async function cutAsOwner(org: string, seq: number): Promise<void> {
     await tamperAuditAsOwner(admin, 'delete from audit_events where organization_id = $1 and seq <= $2', [
@@ -91,10 +79,10 @@ describe('review6: audit cut bound held by an unsigned column', () => {
     const org = await proOrg('r6-never-cut');
     await events(org, 3, 10, true); // seq 1-3, checkpoint at 3 signed 10 days ago
     await events(org, 1, 0, true); // seq 4 today
-    expect(await audit.verify(ctxOf(org))).toMatchObject({ valid: true, anchorSeq: null });
+    expect(await audit.verify(systemCtx(org))).toMatchObject({ valid: true, anchorSeq: null });
     await cutAsOwner(org, 3);
     // On main: {valid: true, anchorSeq: 3}: passes as a retention purge on a plan that keeps 365 days.
-    expect(await audit.verify(ctxOf(org))).toMatchObject({
+    expect(await audit.verify(systemCtx(org))).toMatchObject({
       valid: false,
       anchorSeq: 3,
       reason: 'cut_before_retention',
@@ -112,12 +100,12 @@ describe('review6: audit cut bound held by an unsigned column', () => {
       [org],
     );
     expect(days.rows[0]!.d).toBe(365);
-    expect(await audit.verify(ctxOf(org))).toMatchObject({ valid: true, anchorSeq: 2 });
+    expect(await audit.verify(systemCtx(org))).toMatchObject({ valid: true, anchorSeq: 2 });
     // The owner cuts at the 100-day checkpoint (inside the 365 days) and forgets the recorded retention.
     await cutAsOwner(org, 4);
     await admin.query('update organizations set audit_retention_cut_days = null where id = $1', [org]);
     // On main: {valid: true, anchorSeq: 4}.
-    expect(await audit.verify(ctxOf(org))).toMatchObject({
+    expect(await audit.verify(systemCtx(org))).toMatchObject({
       valid: false,
       anchorSeq: 4,
       reason: 'cut_before_retention',

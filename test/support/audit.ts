@@ -96,6 +96,30 @@ export async function recordAuditEvents(withTenant: WithTenant, ctx: TenantCtx, 
   }
 }
 
+/** The context of a system actor (`test`) in organization `org`, as these tests act. */
+export function systemCtx(org: string): TenantCtx {
+  return { tenantId: org, actor: { kind: 'system', name: 'test' }, requestId: 'r' };
+}
+
+/**
+ * Records `n` audit events in organization `org` dated `daysAgo` days back, seals them into its chain
+ * then, and, when `checkpoint`, has `audit` take a signed checkpoint then too.
+ */
+export async function recordBackdatedAuditEvents(
+  withTenant: WithTenant,
+  audit: { checkpoint(ctx: TenantCtx): Promise<unknown> },
+  org: string,
+  n: number,
+  daysAgo: number,
+  checkpoint = false,
+): Promise<void> {
+  await backdated(daysAgo, async () => {
+    await recordAuditEvents(withTenant, systemCtx(org), n);
+    await sealPending(withTenant, org);
+    if (checkpoint) await audit.checkpoint(systemCtx(org));
+  });
+}
+
 /** Tampering as the owner role: it can turn every guard off (trigger, forced RLS), and is still caught. */
 export async function tamperAuditAsOwner(
   owner: pg.Client,

@@ -8,6 +8,7 @@ import type { TenantCtx } from '../../platform/tenancy/context.js';
 import { recordAudit } from '../../platform/audit/record.js';
 import { createAuditSigner, createAuditVerifier } from '../../platform/audit/signing.js';
 import { createAuditService, type AuditService } from './audit.service.js';
+import { createAuditVerifyLimit } from './audit-verify-limit.js';
 
 /**
  * `GET /v1/audit-logs/verify` reads the whole chain (twice when it finds a break): callers arriving while
@@ -71,5 +72,28 @@ describe('audit verification, one at a time per organization', () => {
     const [ra, rb] = await Promise.all([audit.verify(ctxOf(a)), audit.verify(ctxOf(b))]);
     expect(ra).toMatchObject({ organizationId: a });
     expect(rb).toMatchObject({ organizationId: b });
+  });
+
+  it('the rate limit counts the verifications started, not the callers sharing one', async () => {
+    const signer = createAuditSigner(await testJwtKey());
+    const limited = createAuditService({
+      withTenant: tenancy.withTenant,
+      signer,
+      verifier: createAuditVerifier([signer.publicKey]),
+      verifyLimit: createAuditVerifyLimit(2),
+    });
+    const org = await createTestOrg(tenancy, 'au-limit');
+    // Five callers, one verification started: one of the two.
+    const together = await Promise.all(Array.from({ length: 5 }, () => limited.verify(ctxOf(org))));
+    expect(together.every((r) => r === together[0])).toBe(true);
+    await expect(limited.verify(ctxOf(org))).resolves.toMatchObject({ organizationId: org });
+    await expect(limited.verify(ctxOf(org))).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+      status: 429,
+      details: { retryAfterSeconds: expect.any(Number) as number },
+    });
+    // Another organization's budget is its own.
+    const other = await createTestOrg(tenancy, 'au-limit-b');
+    await expect(limited.verify(ctxOf(other))).resolves.toMatchObject({ organizationId: other });
   });
 });

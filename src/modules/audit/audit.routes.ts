@@ -3,6 +3,7 @@ import { Type, type Static } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/server.js';
 import { tenantCtx } from '../../platform/http/auth.js';
 import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
+import { AUDIT_VERIFICATIONS_PER_MINUTE } from './audit-verify-limit.js';
 import type { AuditFilter, AuditService } from './audit.service.js';
 import { AuditError } from './audit.errors.js';
 
@@ -239,8 +240,12 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService }): vo
       schema: {
         operationId: 'verifyAuditLog',
         tags: ['audit'],
-        description: 'Recomputes the hash chain, checks the head and every checkpoint signature.',
-        response: { 200: Verification, ...errors },
+        description:
+          'Recomputes the hash chain, checks the head and every checkpoint signature. Calls arriving ' +
+          'while one runs for the organization share its result; at most ' +
+          `${AUDIT_VERIFICATIONS_PER_MINUTE} verifications start per organization per minute on each ` +
+          'server instance (429 `RATE_LIMITED` with `Retry-After` beyond).',
+        response: { 200: Verification, 429: ErrorResponse, ...errors },
       },
     },
     async (req) => audit.verify(tenantCtx(req)),

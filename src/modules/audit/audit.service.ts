@@ -15,6 +15,7 @@ import { decodeCursor, toPage, type Page, pageLimit, isSeqKey } from '../../plat
 import * as repo from './audit.repository.js';
 import { AuditError } from './audit.errors.js';
 import { verifyOrganizationChain } from './audit-verification.js';
+import type { AuditVerifyLimit } from './audit-verify-limit.js';
 import {
   CSV_HEADER,
   csvRow,
@@ -60,6 +61,11 @@ export function createAuditService(deps: {
   retiredKeys?: readonly AuditPublicKey[];
   /** Opens personal fields sealed under user keys (without it they are shown sealed). */
   userKeys?: UserKeyStore;
+  /**
+   * Counts each verification `verify` starts (not the callers that share one running) and may refuse it
+   * (`createAuditVerifyLimit`); without it verifications are not limited.
+   */
+  verifyLimit?: AuditVerifyLimit;
 }): AuditService {
   const { withTenant, signer, verifier } = deps;
   const verifying = new Map<string, ReturnType<AuditService['verify']>>();
@@ -163,12 +169,16 @@ export function createAuditService(deps: {
 
     // One verification per organization at a time in this process: callers arriving while one runs get
     // its result (it reads the whole chain, twice when it finds a break), so repeated calls cannot pile up
-    // full scans. A call after it settled starts a new one.
+    // full scans. A call after it settled starts a new one, if the rate limit (`verifyLimit`) allows it.
     verify(ctx) {
       const org = ctx.tenantId;
       let run = verifying.get(org);
       if (!run) {
-        run = verifyOrganizationChain(withTenant, verifier, org).finally(() => verifying.delete(org));
+        const start = async () => {
+          deps.verifyLimit?.(org);
+          return verifyOrganizationChain(withTenant, verifier, org);
+        };
+        run = start().finally(() => verifying.delete(org));
         verifying.set(org, run);
       }
       return run;

@@ -50,6 +50,20 @@ describe('device cookies (codec)', () => {
     expect(createDeviceCookies(kek).verify(future, user)).toBeNull();
   });
 
+  it("proves nothing when issued in a second before the account's credentials last changed", () => {
+    let now = Date.UTC(2026, 0, 1, 12, 0, 0, 500);
+    const devices = createDeviceCookies(kek, () => now);
+    const value = devices.issue(user);
+    expect(devices.verify(value, user, new Date(now - 5_000))).not.toBeNull();
+    expect(devices.verify(value, user, null)).not.toBeNull();
+    // Changed later in the same second (the issue time has whole seconds): still proven.
+    expect(devices.verify(value, user, new Date(now + 400))).not.toBeNull();
+    expect(devices.verify(value, user, new Date(now + 600))).toBeNull();
+    now += 60_000;
+    expect(devices.verify(value, user, new Date(now - 30_000))).toBeNull();
+    expect(devices.verify(devices.issue(user), user, new Date(now - 30_000))).not.toBeNull();
+  });
+
   it('is sent to the sign-in route as the browser addresses it, under a PUBLIC_URL path prefix too', () => {
     const path = (publicUrl: string) =>
       /Path=([^;]+)/.exec(deviceCookieHeader('v', { secure: true, publicUrl }))?.[1];

@@ -11,6 +11,9 @@ import { cookiePathUnder, cookieValue, serializeCookie } from '../../platform/ht
  * anyone behind the owner's shared address can), but to a budget of its own device instead (rules
  * `device` and `accountDevices`, see LOGIN_THROTTLE_RULES), so the owner's usual browser keeps signing in
  * while strangers flood the account, and a stolen cookie gives no unlimited guesses. Without a valid one (none, forged, of another account, expired) nothing changes.
+ * A cookie issued before the account's credentials last changed (`users.credentials_changed_at`: a
+ * password change or reset, two-factor turned on or off, an address claim) is not valid: that browser is
+ * an unproven device again until it completes a sign-in anew.
  */
 export const DEVICE_COOKIE = 'sr_device';
 /**
@@ -34,8 +37,15 @@ export interface ProvenDevice {
 export interface DeviceCookies {
   /** A new cookie value for `userId`: the given device id (a sign-in from a proven device) or a new one. */
   issue(userId: string, deviceId?: string): string;
-  /** The device a cookie value proves for `userId`, or null (absent, malformed, forged, other account, expired). */
-  verify(value: string | null | undefined, userId: string): ProvenDevice | null;
+  /**
+   * The device a cookie value proves for `userId`, or null (absent, malformed, forged, other account,
+   * expired, or issued before `credentialsChangedAt`, the time the account's credentials last changed).
+   */
+  verify(
+    value: string | null | undefined,
+    userId: string,
+    credentialsChangedAt?: Date | null,
+  ): ProvenDevice | null;
 }
 
 /**
@@ -52,7 +62,7 @@ export function createDeviceCookies(kek: Buffer, now: () => number = Date.now): 
       const issuedAt = String(Math.floor(now() / 1000));
       return `${deviceId}.${issuedAt}.${mac(userId, deviceId, issuedAt).toString('base64url')}`;
     },
-    verify(value, userId) {
+    verify(value, userId, credentialsChangedAt) {
       const m = value ? FORMAT.exec(value) : null;
       if (!m) return null;
       const [, deviceId, issuedAt, sig] = m as unknown as [string, string, string, string];
@@ -62,6 +72,11 @@ export function createDeviceCookies(kek: Buffer, now: () => number = Date.now): 
       const age = Math.floor(now() / 1000) - Number(issuedAt);
       // Expired, or issued in the future beyond a minute of clock skew: no proof.
       if (age >= DEVICE_COOKIE_TTL_SECONDS || age < -60) return null;
+      // Issued before the credentials changed (the issue time has whole seconds: one issued in the
+      // second of the change, after it, still counts; one from an earlier second does not).
+      if (credentialsChangedAt && Number(issuedAt) < Math.floor(credentialsChangedAt.getTime() / 1000)) {
+        return null;
+      }
       return { deviceId };
     },
   };

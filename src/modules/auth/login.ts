@@ -74,8 +74,9 @@ export function createLogin(deps: LoginDeps) {
     const user = await findUserByEmail(db, normalized);
     const account = accountAttemptKeys(normalized, meta.ip, { exists: user !== undefined });
     const address = clientAddress(meta.ip);
-    // Checked for every attempt (against a nil id when there is no account), so the work is the same.
-    const device = devices.verify(meta.deviceCookie, user?.id ?? NO_USER);
+    // Checked for every attempt (against a nil id when there is no account), so the work is the same. A
+    // cookie from before the account's last credential change (a password change or reset…) proves nothing.
+    const device = devices.verify(meta.deviceCookie, user?.id ?? NO_USER, user?.credentials_changed_at);
     const proven = user && device ? deviceAttemptKeys(user.id, device.deviceId) : null;
     // A proven device spends its own budgets, not the account-wide one strangers can spend, nor the
     // per-account-and-address one anyone behind the owner's (shared, NAT) address can spend.

@@ -1,0 +1,53 @@
+/**
+ * `GET /v1/audit-logs/verify` reads the whole chain: at most AUDIT_VERIFICATIONS_PER_MINUTE verifications
+ * start per organization per minute (per process); beyond, 429 RATE_LIMITED with `Retry-After`, as an API
+ * key's rate limit answers. Another organization keeps its own budget, and callers who cannot read the
+ * organization's audit log spend none of it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addNewMember, createOrg, inOrg, signUp, startApp, stopApp, type E2eApp } from './helpers.js';
+import { AUDIT_VERIFICATIONS_PER_MINUTE } from '../../src/modules/audit/audit-verify-limit.js';
+
+let c: E2eApp;
+beforeAll(async () => {
+  c = await startApp();
+});
+afterAll(() => stopApp(c));
+
+describe('audit verification rate limit', () => {
+  it('a few verifications per organization per minute, then 429 RATE_LIMITED with Retry-After', async () => {
+    const owner = await signUp(c, 'audit-verify-limit');
+    const org = await createOrg(owner.browser, 'avl');
+    const other = await createOrg(owner.browser, 'avl-other');
+    // Without audit:read the answer is 403 before any verification starts: nothing is spent.
+    const member = await addNewMember(owner.browser, org.id, 'member', 'avl-member');
+    for (let i = 0; i < AUDIT_VERIFICATIONS_PER_MINUTE + 1; i++) {
+      expect((await member.browser.get('/v1/audit-logs/verify', inOrg(org.id))).statusCode).toBe(403);
+    }
+
+    for (let i = 0; i < AUDIT_VERIFICATIONS_PER_MINUTE; i++) {
+      const res = await owner.browser.get('/v1/audit-logs/verify', inOrg(org.id));
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json()).toMatchObject({ valid: true });
+    }
+    const refused = await owner.browser.get(`/v1/orgs/${org.slug}/audit-logs/verify`);
+    expect(refused.statusCode, refused.body).toBe(429);
+    expect(refused.json()).toEqual({
+      error: {
+        code: 'RATE_LIMITED',
+        message: `too many audit log verifications: at most ${AUDIT_VERIFICATIONS_PER_MINUTE} per minute per organization`,
+        details: { retryAfterSeconds: expect.any(Number) as number },
+      },
+    });
+    const retryAfter = Number(refused.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(
+      refused.json<{ error: { details: { retryAfterSeconds: number } } }>().error.details.retryAfterSeconds,
+    ).toBe(retryAfter);
+
+    // Another organization has a budget of its own.
+    const elsewhere = await owner.browser.get('/v1/audit-logs/verify', inOrg(other.id));
+    expect(elsewhere.statusCode, elsewhere.body).toBe(200);
+  });
+});

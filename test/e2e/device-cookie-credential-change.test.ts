@@ -1,0 +1,98 @@
+/**
+ * Device cookies (src/modules/auth/device-cookie.ts) after the password changes: a cookie issued before
+ * the account's credentials last changed (`users.credentials_changed_at`: a signed-in password change, a
+ * reset by the mailed link) proves nothing. The browser holding it is an unproven device again (held to
+ * the account's budgets, like a browser without one) until it completes a sign-in with the new password,
+ * which issues it a cookie of a new device.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  Browser,
+  newPassword,
+  nextMailedToken,
+  ORIGIN,
+  signUp,
+  startApp,
+  stopApp,
+  type E2eApp,
+} from './helpers.js';
+
+let c: E2eApp;
+beforeAll(async () => {
+  c = await startApp();
+});
+afterAll(() => stopApp(c));
+
+const login = (email: string, password: string, ip: string, device?: string) =>
+  c.app.inject({
+    method: 'POST',
+    url: '/v1/auth/login',
+    payload: { email, password },
+    remoteAddress: ip,
+    headers: { origin: ORIGIN, ...(device ? { cookie: `sr_device=${device}` } : {}) },
+  });
+
+/** The device cookie's value an answer sets, or undefined. */
+const deviceOf = (res: { headers: Record<string, unknown> }) =>
+  ([res.headers['set-cookie'] ?? []].flat() as string[])
+    .map((l) => /^sr_device=([^;]+)/.exec(l)?.[1])
+    .find(Boolean);
+const deviceIdOf = (value: string) => value.split('.')[0];
+
+/** Past the second the cookie was issued in (its issue time has whole seconds). */
+const nextSecond = () => new Promise((r) => setTimeout(r, 1_100));
+
+/**
+ * `device` was issued before the password changed to `password`: at an address where a neighbour spent
+ * the account's budget it is refused as a browser without one would be; signing in elsewhere gives it a
+ * new device, whose cookie is proven at that address.
+ */
+async function expectUnproven(email: string, password: string, device: string, n: number): Promise<void> {
+  const shared = `198.51.100.${n}`;
+  for (let i = 0; i < 5; i++) expect((await login(email, `neighbour ${i}`, shared)).statusCode).toBe(401);
+  const refused = await login(email, password, shared, device);
+  expect(refused.statusCode, refused.body).toBe(429);
+  expect(refused.json()).toMatchObject({ error: { code: 'AUTH_THROTTLED' } });
+
+  const again = await login(email, password, `198.51.100.${n + 1}`, device);
+  expect(again.statusCode, again.body).toBe(200);
+  const renewed = deviceOf(again);
+  expect(renewed).toBeDefined();
+  expect(deviceIdOf(renewed!)).not.toBe(deviceIdOf(device));
+  expect((await login(email, password, shared, renewed)).statusCode).toBe(200);
+}
+
+describe('device cookies issued before a password change prove nothing', () => {
+  it('a signed-in password change', async () => {
+    const u = await signUp(c, 'device-pw-change');
+    const device = deviceOf(await login(u.email, u.password, '198.51.100.20'));
+    expect(device).toBeDefined();
+    // Before the change the cookie is proven: signing in with it keeps its device.
+    const before = await login(u.email, u.password, '198.51.100.21', device);
+    expect(deviceIdOf(deviceOf(before)!)).toBe(deviceIdOf(device!));
+
+    await nextSecond();
+    const password = newPassword();
+    const changed = await u.browser.post('/v1/auth/password', {
+      currentPassword: u.password,
+      newPassword: password,
+    });
+    expect(changed.statusCode, changed.body).toBe(204);
+    await expectUnproven(u.email, password, device!, 22);
+  });
+
+  it('a reset by the mailed link', async () => {
+    const u = await signUp(c, 'device-pw-reset');
+    const device = deviceOf(await login(u.email, u.password, '198.51.100.30'));
+    expect(device).toBeDefined();
+
+    await nextSecond();
+    const anon = new Browser(c);
+    expect((await anon.post('/v1/auth/password-reset', { email: u.email })).statusCode).toBe(202);
+    const token = await nextMailedToken(u.email, 'reset-password');
+    const password = newPassword();
+    const confirm = await anon.post('/v1/auth/password-reset/confirm', { token, password });
+    expect(confirm.statusCode, confirm.body).toBe(204);
+    await expectUnproven(u.email, password, device!, 32);
+  });
+});
