@@ -133,17 +133,18 @@ describe('placement DDL against moves and other DDL', () => {
     const ddl = ddlLoop(2);
     const failures: unknown[] = [];
     try {
-      rounds: for (let round = 0; round < 3; round++) {
-        for (const to of ['schema', 'pooled'] as const) {
-          const m = await moves.start(b, to, 'test');
-          const done = await moves.run(m.id).catch((e: unknown) => {
-            failures.push(e);
-            return moves.get(m.id);
-          });
-          if (done.step !== 'done') {
-            failures.push(new Error(`${to}: ${done.step} ${done.error ?? ''}`));
-            break rounds;
-          }
+      // One move each way: every data step (copy, catch-up, switch, cleanup) meets the DDL loop. Each of
+      // the move's transactions may wait out one DDL operation, so on a loaded machine (the whole suite on
+      // two cores) three rounds took minutes.
+      for (const to of ['schema', 'pooled'] as const) {
+        const m = await moves.start(b, to, 'test');
+        const done = await moves.run(m.id).catch((e: unknown) => {
+          failures.push(e);
+          return moves.get(m.id);
+        });
+        if (done.step !== 'done') {
+          failures.push(new Error(`${to}: ${done.step} ${done.error ?? ''}`));
+          break;
         }
       }
     } finally {
