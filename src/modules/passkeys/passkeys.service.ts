@@ -278,7 +278,8 @@ export function createPasskeysService(deps: PasskeysDeps) {
     /**
      * Passwordless sign-in: the assertion must answer this browser's challenge, with user verification.
      * Starts a NEW session, as login does (the presented one is revoked), in the starting organization,
-     * with both factors done. Throttled like login (per client address, and per account once known).
+     * with both factors done. Throttled per client address, and per account from that address once the
+     * credential is known (never account-wide: see below).
      */
     async verifySignIn(
       handle: string | null,
@@ -294,15 +295,19 @@ export function createPasskeysService(deps: PasskeysDeps) {
         log?.info({ passkey: 'sign_in_failed', ip: meta.ip }, 'passkey sign-in with an unknown credential');
         throw signInFailed();
       }
+      // Per account from this address only: not the account-wide budget (rule `accountTotal`) a password
+      // sign-in spends. A signature cannot be guessed, so an account-wide count would protect nothing, and
+      // anyone holding one of the user's credential ids (it is no secret) could spend it from many
+      // addresses and shut the owner out of passkey sign-in.
       const account = accountAttemptKeys(cred.user_id, meta.ip, { exists: true });
-      throttle.acquire([account.fromAddress, account.total]);
+      throttle.acquire([account.fromAddress]);
       const handleOf = response.response.userHandle;
       const expectedHandle = Buffer.from(cred.user_id.replace(/-/g, ''), 'hex').toString('base64url');
       if (handleOf && handleOf !== expectedHandle) throw signInFailed();
       await assert(cred, response, pending.challenge, true);
       const user = await findUserById(db, cred.user_id);
       if (!user || user.erased_at) throw signInFailed();
-      throttle.release([address, account.total]);
+      throttle.release([address]);
       throttle.reset(account.fromAddress);
       const sso = await deps.ssoRequiredFor?.(user.id, user.email_normalized);
       if (sso) {
