@@ -74,7 +74,10 @@ export function draftEntry(
   const changesJson = entry.changes === null ? null : canonicalJson(entry.changes);
   const metadataJson = entry.metadata === null ? null : canonicalJson(entry.metadata);
   const [prefix, suffix] = canonicalAroundSeq(entry, changesJson, metadataJson);
-  const octets = Buffer.byteLength(prefix) + Buffer.byteLength(suffix);
+  // A UTF-16 code unit is at most 3 octets of UTF-8: most entries need no count of their octets.
+  const units = prefix.length + suffix.length;
+  const octets =
+    units * 3 <= MAX_AUDIT_ENTRY_OCTETS ? units : Buffer.byteLength(prefix) + Buffer.byteLength(suffix);
   if (octets > MAX_AUDIT_ENTRY_OCTETS) {
     throw new TypeError(
       `audit event "${entry.action}" is too large: ${octets} bytes of canonical JSON, at most ${MAX_AUDIT_ENTRY_OCTETS} (keep changes and metadata small)`,

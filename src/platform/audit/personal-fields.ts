@@ -150,14 +150,8 @@ const UA_SEALED_MAX = 1400;
  * written as null.
  */
 export function sealEntry(entry: AuditEntry, keys: PersonalKeys, event: AuditEventInput): AuditEntry {
-  const seal = (who: PersonalKeys['actor'], field: string, value: string | null): string | null => {
-    if (value === null || !who) return value;
-    if (who.state.kind === 'destroyed') return null;
-    const binding: PersonalBinding = { organizationId: entry.organization_id, entryId: entry.id, field };
-    return sealPersonal(who.state.key, who.subjectId, binding, value);
-  };
   let metadata = entry.metadata;
-  const names = event.personal?.keys ?? [];
+  const names = event.personal?.keys ?? NO_NAMES;
   if (
     names.length > 0 &&
     keys.subject &&
@@ -168,16 +162,40 @@ export function sealEntry(entry: AuditEntry, keys: PersonalKeys, event: AuditEve
     const m = { ...(metadata as Record<string, unknown>) };
     for (const k of names) {
       const v = m[k];
-      if (typeof v === 'string') m[k] = seal(keys.subject, `metadata.${k}`, v);
+      if (typeof v === 'string') m[k] = sealField(entry, keys.subject, `metadata.${k}`, v);
     }
     metadata = m;
   }
   return {
     ...entry,
-    ip: seal(keys.actor, 'ip', entry.ip),
-    user_agent: seal(keys.actor, 'user_agent', entry.user_agent && clipUtf8(entry.user_agent, UA_SEALED_MAX)),
+    ip: sealField(entry, keys.actor, 'ip', entry.ip),
+    user_agent: sealField(
+      entry,
+      keys.actor,
+      'user_agent',
+      entry.user_agent && clipUtf8(entry.user_agent, UA_SEALED_MAX),
+    ),
     metadata,
   };
+}
+
+const NO_NAMES: readonly string[] = [];
+
+/**
+ * One field of `entry` sealed under `who`'s key; a destroyed key seals nothing (null). A module-level
+ * function, not a closure made per entry: each closure made per call also cost a `__name` call (the
+ * names esbuild keeps) on the audited write's path.
+ */
+function sealField(
+  entry: AuditEntry,
+  who: SubjectKey | null,
+  field: string,
+  value: string | null,
+): string | null {
+  if (value === null || !who) return value;
+  if (who.state.kind === 'destroyed') return null;
+  const binding: PersonalBinding = { organizationId: entry.organization_id, entryId: entry.id, field };
+  return sealPersonal(who.state.key, who.subjectId, binding, value);
 }
 
 /** What a reader shows of an entry's personal fields. */
