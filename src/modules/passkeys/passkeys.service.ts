@@ -13,7 +13,7 @@ import { uuidv7 } from '../../platform/ids.js';
 import { decodeCursor, pageLimit, toPage, type Page } from '../../platform/pagination.js';
 import { isTenantId as isUuid } from '../../platform/tenancy/context.js';
 import type { Session, SessionMeta, SessionService } from '../auth/sessions.types.js';
-import { accountAttemptKeys, clientAddress, type Throttle } from '../auth/throttle.js';
+import { clientAddress, type Throttle } from '../auth/throttle.js';
 import { startSessionInStartingOrganization } from '../auth/user-organizations.js';
 import { findUserById, toPublicUser, type PublicUser } from '../auth/users.repository.js';
 import { passkeyNotFound, PasskeyError, registrationInvalid, signInFailed } from './passkeys.errors.js';
@@ -56,7 +56,7 @@ export interface PasskeysDeps {
   readonly rpName: string;
   /** Origins a ceremony may come from (the CSRF check's allowed origins). */
   readonly origins: readonly string[];
-  /** Rules `account`, `accountTotal` and `ip` (LOGIN_THROTTLE_RULES): failed sign-in and second-factor assertions. */
+  /** Rules `ip` (sign-in, per client address) and `account` (second factor, per user) of LOGIN_THROTTLE_RULES. */
   readonly throttle: Throttle;
   /** Sign-in options per client address (rule `ip`): each one stores a challenge. */
   readonly optionsThrottle: Throttle;
@@ -278,14 +278,17 @@ export function createPasskeysService(deps: PasskeysDeps) {
     /**
      * Passwordless sign-in: the assertion must answer this browser's challenge, with user verification.
      * Starts a NEW session, as login does (the presented one is revoked), in the starting organization,
-     * with both factors done. Throttled per client address, and per account from that address once the
-     * credential is known (never account-wide: see below).
+     * with both factors done. Throttled per client address only (see below).
      */
     async verifySignIn(
       handle: string | null,
       response: AuthenticationResponseJSON,
       meta: SessionMeta & { ip: string; presentedToken?: string | null },
     ): Promise<PasskeySignIn> {
+      // Per client address only, never per account: a signature cannot be guessed, so a per-account count
+      // would protect nothing, while anyone holding one of the user's credential ids (no secret) could
+      // spend an account-wide one from many addresses and shut the owner out, or, per account and
+      // address, grow the throttle's never-evicted store of existing accounts' counters (review 7).
       const address = clientAddress(meta.ip);
       throttle.acquire([address]);
       const pending = handle ? await repo.takeChallenge(db, 'sign_in', handle, new Date(now())) : null;
@@ -295,12 +298,6 @@ export function createPasskeysService(deps: PasskeysDeps) {
         log?.info({ passkey: 'sign_in_failed', ip: meta.ip }, 'passkey sign-in with an unknown credential');
         throw signInFailed();
       }
-      // Per account from this address only: not the account-wide budget (rule `accountTotal`) a password
-      // sign-in spends. A signature cannot be guessed, so an account-wide count would protect nothing, and
-      // anyone holding one of the user's credential ids (it is no secret) could spend it from many
-      // addresses and shut the owner out of passkey sign-in.
-      const account = accountAttemptKeys(cred.user_id, meta.ip, { exists: true });
-      throttle.acquire([account.fromAddress]);
       const handleOf = response.response.userHandle;
       const expectedHandle = Buffer.from(cred.user_id.replace(/-/g, ''), 'hex').toString('base64url');
       if (handleOf && handleOf !== expectedHandle) throw signInFailed();
@@ -308,7 +305,6 @@ export function createPasskeysService(deps: PasskeysDeps) {
       const user = await findUserById(db, cred.user_id);
       if (!user || user.erased_at) throw signInFailed();
       throttle.release([address]);
-      throttle.reset(account.fromAddress);
       const sso = await deps.ssoRequiredFor?.(user.id, user.email_normalized);
       if (sso) {
         log?.info({ passkey: 'sign_in_refused', user: user.id }, 'passkey sign-in refused: SSO required');
