@@ -6,7 +6,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addNewMember, createOrg, inOrg, signUp, startApp, stopApp, type E2eApp } from './helpers.js';
-import { AUDIT_VERIFICATIONS_PER_MINUTE } from '../../src/modules/audit/audit-verify-limit.js';
+import {
+  AUDIT_EXPORTS_PER_MINUTE,
+  AUDIT_VERIFICATIONS_PER_MINUTE,
+} from '../../src/modules/audit/audit-verify-limit.js';
 
 let c: E2eApp;
 beforeAll(async () => {
@@ -49,5 +52,29 @@ describe('audit verification rate limit', () => {
     // Another organization has a budget of its own.
     const elsewhere = await owner.browser.get('/v1/audit-logs/verify', inOrg(other.id));
     expect(elsewhere.statusCode, elsewhere.body).toBe(200);
+  });
+
+  it('a few exports per organization per minute, then 429 RATE_LIMITED before anything is sent', async () => {
+    const owner = await signUp(c, 'audit-export-limit');
+    const org = await createOrg(owner.browser, 'ael');
+    const other = await createOrg(owner.browser, 'ael-other');
+    for (let i = 0; i < AUDIT_EXPORTS_PER_MINUTE; i++) {
+      const res = await owner.browser.get('/v1/audit-logs/export', inOrg(org.id));
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.body).toContain('organization.created');
+    }
+    const refused = await owner.browser.get('/v1/audit-logs/export?format=csv', inOrg(org.id));
+    expect(refused.statusCode, refused.body).toBe(429);
+    expect(String(refused.headers['content-type'])).toMatch(/^application\/json/);
+    expect(refused.json()).toMatchObject({
+      error: {
+        code: 'RATE_LIMITED',
+        message: `too many audit log exports: at most ${AUDIT_EXPORTS_PER_MINUTE} per minute per organization`,
+      },
+    });
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // Verifications keep their own budget; another organization its own exports.
+    expect((await owner.browser.get('/v1/audit-logs/verify', inOrg(org.id))).statusCode).toBe(200);
+    expect((await owner.browser.get('/v1/audit-logs/export', inOrg(other.id))).statusCode).toBe(200);
   });
 });

@@ -1,5 +1,5 @@
 import { createAuditService } from '../../modules/audit/audit.service.js';
-import { createAuditVerifyLimit } from '../../modules/audit/audit-verify-limit.js';
+import { createAuditExportLimit, createAuditVerifyLimit } from '../../modules/audit/audit-verify-limit.js';
 import { createPlatformAuditService } from '../../modules/audit/platform-audit.service.js';
 import { createAuditSigner, createAuditVerifier, publicKeyOf } from '../../platform/audit/signing.js';
 import type { Caches } from './caches.js';
@@ -20,6 +20,7 @@ export function createAuditLogs(deps: ServiceDeps, { userKeys }: Caches) {
     retiredKeys: (opts.auditRetiredKeys ?? []).map((k) => publicKeyOf(k.kid, k.jwk)),
     userKeys,
     verifyLimit: createAuditVerifyLimit(),
+    exportLimit: createAuditExportLimit(),
   });
   return {
     audit,

@@ -3,7 +3,7 @@ import { Type, type Static } from '@fastify/type-provider-typebox';
 import type { App } from '../../platform/http/server.js';
 import { tenantCtx } from '../../platform/http/auth.js';
 import { ErrorResponse, PageOf, PageQuery } from '../../platform/http/schemas.js';
-import { AUDIT_VERIFICATIONS_PER_MINUTE } from './audit-verify-limit.js';
+import { AUDIT_EXPORTS_PER_MINUTE, AUDIT_VERIFICATIONS_PER_MINUTE } from './audit-verify-limit.js';
 import type { AuditFilter, AuditService } from './audit.service.js';
 import { AuditError } from './audit.errors.js';
 
@@ -193,7 +193,10 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService }): vo
       schema: {
         operationId: 'exportAuditLogs',
         tags: ['audit'],
-        description: 'Every matching event oldest first: JSON Lines (default) or CSV, streamed.',
+        description:
+          'Every matching event oldest first: JSON Lines (default) or CSV, streamed. At most ' +
+          `${AUDIT_EXPORTS_PER_MINUTE} exports start per organization per minute on each server instance ` +
+          '(429 `RATE_LIMITED` with `Retry-After` beyond, before anything is sent).',
         querystring: ExportQuery,
         response: {
           200: {
@@ -214,6 +217,7 @@ export function registerAuditRoutes(app: App, deps: { audit: AuditService }): vo
               },
             },
           },
+          429: ErrorResponse,
           ...errors,
         },
       },

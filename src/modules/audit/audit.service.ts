@@ -15,7 +15,7 @@ import { decodeCursor, toPage, type Page, pageLimit, isSeqKey } from '../../plat
 import * as repo from './audit.repository.js';
 import { AuditError } from './audit.errors.js';
 import { verifyOrganizationChain } from './audit-verification.js';
-import type { AuditVerifyLimit } from './audit-verify-limit.js';
+import type { AuditScanLimit, AuditVerifyLimit } from './audit-verify-limit.js';
 import {
   CSV_HEADER,
   csvRow,
@@ -36,7 +36,10 @@ export interface AuditService {
     filter: repo.AuditFilter,
     page?: { limit?: number; cursor?: string },
   ): Promise<Page<AuditEventView>>;
-  /** Every matching event oldest first, as JSON Lines (one export line per event) or CSV, in chunks. */
+  /**
+   * Every matching event oldest first, as JSON Lines (one export line per event) or CSV, in chunks.
+   * Throws at the call (429 RATE_LIMITED) when the export limit refuses it.
+   */
   export(ctx: TenantCtx, filter: repo.AuditFilter, format: 'jsonl' | 'csv'): AsyncGenerator<string>;
   /** Recomputes the chain, checks the head and every checkpoint signature; names the first broken seq. */
   verify(ctx: TenantCtx): Promise<ChainVerification & { organizationId: string; unsealed: UnsealedEvents }>;
@@ -66,9 +69,45 @@ export function createAuditService(deps: {
    * (`createAuditVerifyLimit`); without it verifications are not limited.
    */
   verifyLimit?: AuditVerifyLimit;
+  /**
+   * Counts each export when it starts (before its first byte) and may refuse it
+   * (`createAuditExportLimit`); without it exports are not limited.
+   */
+  exportLimit?: AuditScanLimit;
 }): AuditService {
   const { withTenant, signer, verifier } = deps;
   const verifying = new Map<string, ReturnType<AuditService['verify']>>();
+
+  async function* exportEvents(
+    ctx: TenantCtx,
+    filter: repo.AuditFilter,
+    format: 'jsonl' | 'csv',
+  ): AsyncGenerator<string> {
+    await sealPending(withTenant, ctx.tenantId);
+    if (format === 'csv') yield CSV_HEADER;
+    let cursor: number | undefined;
+    for (;;) {
+      const { rows, opened } = await withTenant(
+        ctx.tenantId,
+        async (db) => {
+          const rows = await repo.listEvents(db, ctx.tenantId, filter, {
+            cursor,
+            limit: EXPORT_BATCH,
+            order: 'asc',
+          });
+          return { rows, opened: await openPersonalFields(deps.userKeys, db, rows) };
+        },
+        { mode: 'read' },
+      );
+      if (rows.length > 0) {
+        yield rows
+          .map((r, i) => (format === 'csv' ? csvRow(r, opened[i]) : jsonlLine(r, opened[i])))
+          .join('');
+      }
+      if (rows.length < EXPORT_BATCH) return;
+      cursor = Number(rows[rows.length - 1]!.seq);
+    }
+  }
 
   async function sign(org: string): Promise<{ checkpoint: CheckpointView; created: boolean } | null> {
     // A checkpoint covers what was recorded before it: seal that first.
@@ -140,31 +179,10 @@ export function createAuditService(deps: {
       );
     },
 
-    async *export(ctx, filter, format) {
-      await sealPending(withTenant, ctx.tenantId);
-      if (format === 'csv') yield CSV_HEADER;
-      let cursor: number | undefined;
-      for (;;) {
-        const { rows, opened } = await withTenant(
-          ctx.tenantId,
-          async (db) => {
-            const rows = await repo.listEvents(db, ctx.tenantId, filter, {
-              cursor,
-              limit: EXPORT_BATCH,
-              order: 'asc',
-            });
-            return { rows, opened: await openPersonalFields(deps.userKeys, db, rows) };
-          },
-          { mode: 'read' },
-        );
-        if (rows.length > 0) {
-          yield rows
-            .map((r, i) => (format === 'csv' ? csvRow(r, opened[i]) : jsonlLine(r, opened[i])))
-            .join('');
-        }
-        if (rows.length < EXPORT_BATCH) return;
-        cursor = Number(rows[rows.length - 1]!.seq);
-      }
+    // Not a generator itself: the rate limit refuses at the call, before the route starts the response.
+    export(ctx, filter, format) {
+      deps.exportLimit?.(ctx.tenantId);
+      return exportEvents(ctx, filter, format);
     },
 
     // One verification per organization at a time in this process: callers arriving while one runs get
