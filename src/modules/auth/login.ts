@@ -59,7 +59,10 @@ export type LoginResult = (
  * the device cookie anew (the same device id for a proven device); with one to prove, none is issued
  * here. Success starts a NEW session (a fresh token every login; a session the request still presented is revoked), in
  * the user's last organization if still an active member there, else their first one. With TOTP enabled
- * the session waits for the second factor.
+ * the session waits for the second factor. The session (pending or complete) is created only while the
+ * account's `credentials_changed_at` is still the value read with the hash that was checked, atomically
+ * (sessions.repository.ts `insertSession`): a sign-in with the old password that raced a password change
+ * or reset is refused as invalid credentials, never left with a session the change's revocation missed.
  */
 export function createLogin(deps: LoginDeps) {
   const { db, sessions, hasher, throttle, devices, log } = deps;
@@ -104,7 +107,11 @@ export function createLogin(deps: LoginDeps) {
     }
 
     if (user.password_hash && hasher.needsRehash(user.password_hash)) {
-      await setPasswordHash(db, user.id, await hasher.hash(input.password), { credentialsChanged: false });
+      // Only over the hash that was checked: a change committed meanwhile is not undone by the old password.
+      await setPasswordHash(db, user.id, await hasher.hash(input.password), {
+        credentialsChanged: false,
+        replacing: user.password_hash,
+      });
     }
     if (meta.presentedToken) {
       const previous = await sessions.resolve(meta.presentedToken);
@@ -116,6 +123,9 @@ export function createLogin(deps: LoginDeps) {
       user,
       meta,
       log,
+      // The credentials this sign-in read with the hash it checked: no session if they changed since
+      // (a password change or reset that committed after that read would otherwise miss this session).
+      { credentialsChangedAt: user.credentials_changed_at },
     );
     log?.info({ user: user.id, session_id: session.id, known_device: device !== null }, 'login succeeded');
     // Only once the sign-in is complete: with a second factor to prove, the route that proves it issues
