@@ -121,8 +121,8 @@ export function registerRoutes(
     void reply.header('set-cookie', s.sessions.cookie(rotated.token, rotated.session));
     // A sign-in complete only now, or an enrollment confirmed: the browser's device cookie (a new device
     // id, since the cookie is sent to the password route only), with the path the password route sets.
-    if (how?.provesDevice) {
-      const device = s.auth.issueDeviceCookie(rotated.session.userId);
+    const device = how?.provesDevice ? await s.auth.issueDeviceCookie(rotated.session.id) : null;
+    if (device) {
       void reply.header(
         'set-cookie',
         deviceCookieHeader(device, { secure: opts.secureCookies, publicUrl: opts.publicUrl }),

@@ -335,15 +335,15 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
         void reply
           .header('set-cookie', sessions.cookie(r.token, r.session))
           .header('cache-control', 'no-store');
-        // The change voided every device cookie of the account (issued before it); the browser that made
+        // The change voided every device cookie of the account (earned before it); the browser that made
         // it, signed in and having just given the current password, stays a proven device: a new one.
-        void reply.header(
-          'set-cookie',
-          deviceCookieHeader(auth.issueDeviceCookie(r.session.userId), {
-            ...secure,
-            publicUrl: deps.publicUrl,
-          }),
-        );
+        const device = await auth.issueDeviceCookie(r.session.id);
+        if (device) {
+          void reply.header(
+            'set-cookie',
+            deviceCookieHeader(device, { ...secure, publicUrl: deps.publicUrl }),
+          );
+        }
       }
       return reply.status(204).send(null);
     },

@@ -11,6 +11,8 @@ import { findUserByEmail, setPasswordHash, toPublicUser, type PublicUser } from 
 
 /** The user id a device cookie is checked against when the address has no account (none matches it). */
 const NO_USER = '00000000-0000-0000-0000-000000000000';
+/** The credentials generation a device cookie is checked against then. */
+const NO_GENERATION = new Date(0);
 
 export interface LoginDeps {
   readonly db: PlatformDb;
@@ -78,8 +80,13 @@ export function createLogin(deps: LoginDeps) {
     const account = accountAttemptKeys(normalized, meta.ip, { exists: user !== undefined });
     const address = clientAddress(meta.ip);
     // Checked for every attempt (against a nil id when there is no account), so the work is the same. A
-    // cookie from before the account's last credential change (a password change or reset…) proves nothing.
-    const device = devices.verify(meta.deviceCookie, user?.id ?? NO_USER, user?.credentials_changed_at);
+    // cookie earned before the account's last credential change (a password change or reset…) proves
+    // nothing: it carries an earlier credentials generation.
+    const device = devices.verify(
+      meta.deviceCookie,
+      user?.id ?? NO_USER,
+      user?.credentials_changed_at ?? NO_GENERATION,
+    );
     const proven = user && device ? deviceAttemptKeys(user.id, device.deviceId) : null;
     // A proven device spends its own budgets, not the account-wide one strangers can spend, nor the
     // per-account-and-address one anyone behind the owner's (shared, NAT) address can spend.
@@ -133,7 +140,8 @@ export function createLogin(deps: LoginDeps) {
     if (user.totp_enabled_at !== null) {
       return { token, session, twoFactorRequired: true, deviceCookie: null };
     }
-    const deviceCookie = devices.issue(user.id, device?.deviceId);
+    // Bound to the credentials generation the sign-in read (and its guarded session proved current).
+    const deviceCookie = devices.issue(user.id, user.credentials_changed_at, device?.deviceId);
     return {
       token,
       session,

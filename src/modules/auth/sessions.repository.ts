@@ -92,6 +92,24 @@ export async function findSessionByTokenHash(
     .executeTakeFirst();
 }
 
+/**
+ * The user of a LIVE session and their `credentials_changed_at`, read in one statement: a credential
+ * change that revoked the session (every change revokes the sessions other than its own, in its
+ * transaction) is either seen whole (no row) or not at all (the value from before it).
+ */
+export async function liveSessionCredentials(
+  db: IdentityDb,
+  sessionId: string,
+): Promise<{ user_id: string; credentials_changed_at: Date } | undefined> {
+  return db
+    .selectFrom('sessions as s')
+    .innerJoin('users as u', 'u.id', 's.user_id')
+    .select(['s.user_id', 'u.credentials_changed_at'])
+    .where('s.id', '=', sessionId)
+    .where(sql<boolean>`s.revoked_at is null and s.idle_expires_at > now() and s.absolute_expires_at > now()`)
+    .executeTakeFirst();
+}
+
 /** Slides the idle expiry of a live session (never past its absolute expiry). */
 export async function touchSession(
   db: IdentityDb,
