@@ -94,8 +94,9 @@ export async function findSessionByTokenHash(
 
 /**
  * The user of a LIVE session and their `credentials_changed_at`, read in one statement: a credential
- * change that revoked the session (every change revokes the sessions other than its own, in its
- * transaction) is either seen whole (no row) or not at all (the value from before it).
+ * change that revoked the session in its transaction (a password change or reset, two-factor turned off,
+ * an address claim) is either seen whole (no row) or not at all (the value from before it, which the
+ * change voided).
  */
 export async function liveSessionCredentials(
   db: IdentityDb,
