@@ -114,15 +114,15 @@ export function registerRoutes(
   const markSessionVerified = async (
     sessionId: string,
     reply: FastifyReply,
-    how?: { completesSignIn?: boolean },
+    how?: { provesDevice?: boolean },
   ) => {
     const rotated = await s.sessions.markTwoFactorVerified(sessionId);
     if (!rotated) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);
     void reply.header('set-cookie', s.sessions.cookie(rotated.token, rotated.session));
-    // The sign-in is complete only now: its device cookie (a new device id, since the cookie is sent to
-    // the password route only), with the path the password route sets it with.
-    if (how?.completesSignIn) {
-      const device = s.auth.issueDeviceCookie(rotated.session.userId);
+    // A sign-in complete only now, or an enrollment confirmed: the browser's device cookie (a new device
+    // id, since the cookie is sent to the password route only), with the path the password route sets.
+    const device = how?.provesDevice ? await s.auth.issueDeviceCookie(rotated.session.id) : null;
+    if (device) {
       void reply.header(
         'set-cookie',
         deviceCookieHeader(device, { secure: opts.secureCookies, publicUrl: opts.publicUrl }),

@@ -6,6 +6,7 @@
  * which issues it a cookie of a new device.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { codeFor } from '../../src/modules/two-factor/two-factor.test-fixtures.js';
 import {
   Browser,
   newPassword,
@@ -81,6 +82,29 @@ describe('device cookies issued before a password change prove nothing', () => {
     await expectUnproven(u.email, password, device!, 22);
   });
 
+  it('the browser that changed the password gets a device cookie issued after the change', async () => {
+    const u = await signUp(c, 'device-pw-change-own');
+    await nextSecond();
+    const password = newPassword();
+    const changed = await u.browser.post('/v1/auth/password', {
+      currentPassword: u.password,
+      newPassword: password,
+    });
+    expect(changed.statusCode, changed.body).toBe(204);
+    const own = deviceOf(changed);
+    expect(own).toBeDefined();
+    expect([changed.headers['set-cookie']].flat().join('\n')).toMatch(
+      /sr_device=[^;]+;.*Path=\/v1\/auth\/login/,
+    );
+    // Proven: at an address where a neighbour spent the account's budget, it signs in, and keeps its device.
+    const shared = '198.51.100.40';
+    for (let i = 0; i < 5; i++) expect((await login(u.email, `neighbour ${i}`, shared)).statusCode).toBe(401);
+    expect((await login(u.email, password, shared)).statusCode).toBe(429);
+    const signedIn = await login(u.email, password, shared, own);
+    expect(signedIn.statusCode, signedIn.body).toBe(200);
+    expect(deviceIdOf(deviceOf(signedIn)!)).toBe(deviceIdOf(own!));
+  });
+
   it('a reset by the mailed link', async () => {
     const u = await signUp(c, 'device-pw-reset');
     const device = deviceOf(await login(u.email, u.password, '198.51.100.30'));
@@ -94,5 +118,24 @@ describe('device cookies issued before a password change prove nothing', () => {
     const confirm = await anon.post('/v1/auth/password-reset/confirm', { token, password });
     expect(confirm.statusCode, confirm.body).toBe(204);
     await expectUnproven(u.email, password, device!, 32);
+  });
+
+  it('confirming a two-factor enrollment gives the browser that did it a new device cookie', async () => {
+    const u = await signUp(c, 'device-2fa-on');
+    await nextSecond();
+    const begin = await u.browser.post('/v1/auth/two-factor/enroll');
+    expect(begin.statusCode, begin.body).toBe(200);
+    const { secret } = begin.json<{ secret: string }>();
+    const confirm = await u.browser.post('/v1/auth/two-factor/enroll/confirm', {
+      code: codeFor(secret, Date.now()),
+    });
+    expect(confirm.statusCode, confirm.body).toBe(200);
+    const own = deviceOf(confirm);
+    expect(own).toBeDefined();
+    const shared = '198.51.100.50';
+    for (let i = 0; i < 5; i++) expect((await login(u.email, `neighbour ${i}`, shared)).statusCode).toBe(401);
+    const signedIn = await login(u.email, u.password, shared, own);
+    expect(signedIn.statusCode, signedIn.body).toBe(200);
+    expect(signedIn.json()).toMatchObject({ twoFactorRequired: true });
   });
 });

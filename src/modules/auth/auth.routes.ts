@@ -331,10 +331,20 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
         { userId: userIdOf(req), sessionId: who.sessionId, ip: req.ip },
         req.body,
       );
-      if (r)
+      if (r) {
         void reply
           .header('set-cookie', sessions.cookie(r.token, r.session))
           .header('cache-control', 'no-store');
+        // The change voided every device cookie of the account (earned before it); the browser that made
+        // it, signed in and having just given the current password, stays a proven device: a new one.
+        const device = await auth.issueDeviceCookie(r.session.id);
+        if (device) {
+          void reply.header(
+            'set-cookie',
+            deviceCookieHeader(device, { ...secure, publicUrl: deps.publicUrl }),
+          );
+        }
+      }
       return reply.status(204).send(null);
     },
   );

@@ -28,6 +28,7 @@ import {
 import { normalizeEmail } from './email-address.js';
 import { updateProfile } from './profile.js';
 import { startingOrganization } from './user-organizations.js';
+import { liveSessionCredentials } from './sessions.repository.js';
 import { findUserById, toPublicUser, type PublicUser } from './users.repository.js';
 
 export interface AuthServiceDeps {
@@ -86,10 +87,13 @@ export interface AuthService {
     meta: SessionMeta & { ip: string; presentedToken?: string | null; deviceCookie?: string | null },
   ): Promise<LoginResult>;
   /**
-   * A new device cookie value (`sr_device`, a new device id) for a user whose sign-in just became complete
-   * by its second factor (TOTP, recovery code or passkey): a password alone never earns one.
+   * A new device cookie value (`sr_device`, a new device id) for the browser of a session whose sign-in
+   * just became complete by its second factor (TOTP, recovery code or passkey), or that just changed the
+   * account's credentials itself (a password change, a two-factor enrollment): a password alone never
+   * earns one. Bound to the user's credentials generation as read together with the session still being
+   * live; null (no cookie) once the session ended, e.g. revoked by another credential change.
    */
-  issueDeviceCookie(userId: string): string;
+  issueDeviceCookie(sessionId: string): Promise<string | null>;
   /**
    * The signed-in user and the organization their session acts in. When the session's organization is no
    * longer one the user is an ACTIVE member of, the session falls back to another (as sign-in picks one)
@@ -191,7 +195,10 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       return user ? (await deps.ssoRequiredFor(user.id, user.email_normalized)) !== null : false;
     },
     login,
-    issueDeviceCookie: (userId) => deps.devices.issue(userId),
+    async issueDeviceCookie(sessionId) {
+      const live = await liveSessionCredentials(db, sessionId);
+      return live ? deps.devices.issue(live.user_id, live.credentials_changed_at) : null;
+    },
     async me(who) {
       const user = await findUserById(db, who.userId);
       if (!user) throw new HttpError('UNAUTHENTICATED', 'authentication required', 401);

@@ -14,54 +14,71 @@ import { createDeviceCookies, deviceCookieHeader, DEVICE_COOKIE_TTL_SECONDS } fr
 describe('device cookies (codec)', () => {
   const user = randomUUID();
   const kek = randomBytes(32);
+  /** The account's credentials generation (`credentials_changed_at`). */
+  const gen = new Date(Date.UTC(2026, 0, 1, 12, 0, 0, 500));
 
   it('proves the device for the account it was issued for, and only for that one', () => {
     const devices = createDeviceCookies(kek);
-    const value = devices.issue(user);
-    const proven = devices.verify(value, user);
+    const value = devices.issue(user, gen);
+    const proven = devices.verify(value, user, gen);
     expect(proven?.deviceId).toMatch(/^[A-Za-z0-9_-]{22}$/);
-    expect(devices.verify(value, randomUUID())).toBeNull();
+    expect(devices.verify(value, randomUUID(), gen)).toBeNull();
     // Issued again for a proven device: the same device id, a new issue time.
-    expect(devices.verify(devices.issue(user, proven!.deviceId), user)).toEqual(proven);
+    expect(devices.verify(devices.issue(user, gen, proven!.deviceId), user, gen)).toEqual(proven);
   });
 
   it('refuses a forged, altered, malformed or foreign-key cookie', () => {
     const devices = createDeviceCookies(kek);
-    const value = devices.issue(user);
-    const [id, at, mac] = value.split('.') as [string, string, string];
-    expect(devices.verify(`${randomBytes(16).toString('base64url')}.${at}.${mac}`, user)).toBeNull();
-    expect(devices.verify(`${id}.${Number(at) + 1}.${mac}`, user)).toBeNull();
-    expect(devices.verify(`${id}.${at}.${randomBytes(32).toString('base64url')}`, user)).toBeNull();
-    expect(devices.verify(createDeviceCookies(randomBytes(32)).issue(user), user)).toBeNull();
+    const value = devices.issue(user, gen);
+    const [id, at, g, mac] = value.split('.') as [string, string, string, string];
+    expect(g).toBe(String(gen.getTime()));
+    expect(
+      devices.verify(`${randomBytes(16).toString('base64url')}.${at}.${g}.${mac}`, user, gen),
+    ).toBeNull();
+    expect(devices.verify(`${id}.${Number(at) + 1}.${g}.${mac}`, user, gen)).toBeNull();
+    // The generation is inside the MAC: rewriting it to the account's new one proves nothing.
+    const later = new Date(gen.getTime() + 1);
+    expect(devices.verify(`${id}.${at}.${later.getTime()}.${mac}`, user, later)).toBeNull();
+    expect(devices.verify(`${id}.${at}.${g}.${randomBytes(32).toString('base64url')}`, user, gen)).toBeNull();
+    expect(devices.verify(createDeviceCookies(randomBytes(32)).issue(user, gen), user, gen)).toBeNull();
+    // The format before the generation was bound (never released): malformed.
+    expect(devices.verify(`${id}.${at}.${mac}`, user, gen)).toBeNull();
     for (const bad of ['', 'x', `${value}.x`, value.replace('.', ':'), null, undefined]) {
-      expect(devices.verify(bad, user)).toBeNull();
+      expect(devices.verify(bad, user, gen)).toBeNull();
     }
   });
 
   it('expires 180 days after its issue, and a cookie issued in the future proves nothing', () => {
     let now = Date.now();
     const devices = createDeviceCookies(kek, () => now);
-    const value = devices.issue(user);
+    const value = devices.issue(user, gen);
     now += (DEVICE_COOKIE_TTL_SECONDS - 60) * 1000;
-    expect(devices.verify(value, user)).not.toBeNull();
+    expect(devices.verify(value, user, gen)).not.toBeNull();
     now += 60_000;
-    expect(devices.verify(value, user)).toBeNull();
-    const future = createDeviceCookies(kek, () => Date.now() + 3_600_000).issue(user);
-    expect(createDeviceCookies(kek).verify(future, user)).toBeNull();
+    expect(devices.verify(value, user, gen)).toBeNull();
+    const future = createDeviceCookies(kek, () => Date.now() + 3_600_000).issue(user, gen);
+    expect(createDeviceCookies(kek).verify(future, user, gen)).toBeNull();
   });
 
-  it("proves nothing when issued in a second before the account's credentials last changed", () => {
-    let now = Date.UTC(2026, 0, 1, 12, 0, 0, 500);
+  it("proves the device only while the account's credentials generation is the one it was issued for", () => {
+    let now = gen.getTime() + 100;
     const devices = createDeviceCookies(kek, () => now);
-    const value = devices.issue(user);
-    expect(devices.verify(value, user, new Date(now - 5_000))).not.toBeNull();
-    expect(devices.verify(value, user, null)).not.toBeNull();
-    // Changed later in the same second (the issue time has whole seconds): still proven.
-    expect(devices.verify(value, user, new Date(now + 400))).not.toBeNull();
-    expect(devices.verify(value, user, new Date(now + 600))).toBeNull();
+    const value = devices.issue(user, gen);
+    expect(devices.verify(value, user, gen)).not.toBeNull();
+    // The credentials changed, whenever (in the same millisecond, second, or later): no proof, no clock
+    // comparison.
+    for (const changed of [1, 300, 5_000]) {
+      expect(devices.verify(value, user, new Date(gen.getTime() + changed))).toBeNull();
+    }
+    // Nor for an older generation (a cookie is not valid "from" a time on, only for its own generation).
+    expect(devices.verify(value, user, new Date(gen.getTime() - 1))).toBeNull();
+    // A cookie issued before the change for the generation after it (a sign-in that read the new value)
+    // proves the device; one issued after the change for the old value (a sign-in that read the row before
+    // the change committed) does not.
+    const next = new Date(now + 400);
+    expect(devices.verify(devices.issue(user, next), user, next)).not.toBeNull();
     now += 60_000;
-    expect(devices.verify(value, user, new Date(now - 30_000))).toBeNull();
-    expect(devices.verify(devices.issue(user), user, new Date(now - 30_000))).not.toBeNull();
+    expect(devices.verify(devices.issue(user, gen), user, next)).toBeNull();
   });
 
   it('is sent to the sign-in route as the browser addresses it, under a PUBLIC_URL path prefix too', () => {
@@ -116,7 +133,7 @@ describe('POST /v1/auth/login with a device cookie', () => {
     const res = await login(u.email, GOOD_PASSWORD, newIp());
     expect(res.statusCode).toBe(200);
     const line = deviceLine(res)!;
-    expect(line).toMatch(/^sr_device=[A-Za-z0-9_-]{22}\.\d+\.[A-Za-z0-9_-]{43};/);
+    expect(line).toMatch(/^sr_device=[A-Za-z0-9_-]{22}\.\d+\.\d+\.[A-Za-z0-9_-]{43};/);
     const attributes = line
       .split(';')
       .slice(1)
@@ -139,10 +156,11 @@ describe('POST /v1/auth/login with a device cookie', () => {
     const otherDevice = deviceOf(await login(other.email, GOOD_PASSWORD, newIp()));
     await flood(u.email);
 
-    const [id, at] = device.split('.') as [string, string];
-    const forged = `${id}.${at}.${randomBytes(32).toString('base64url')}`;
+    const [id, at, gen] = device.split('.') as [string, string, string];
+    const forged = `${id}.${at}.${gen}.${randomBytes(32).toString('base64url')}`;
     const old = createDeviceCookies(DEVICE_KEK, () => Date.now() - DEVICE_COOKIE_TTL_SECONDS * 1000).issue(
       u.userId,
+      new Date(Number(gen)),
     );
     for (const cookie of [forged, otherDevice, old]) {
       const res = await login(u.email, GOOD_PASSWORD, home, cookie);

@@ -11,6 +11,8 @@ import { findUserByEmail, setPasswordHash, toPublicUser, type PublicUser } from 
 
 /** The user id a device cookie is checked against when the address has no account (none matches it). */
 const NO_USER = '00000000-0000-0000-0000-000000000000';
+/** The credentials generation a device cookie is checked against then. */
+const NO_GENERATION = new Date(0);
 
 export interface LoginDeps {
   readonly db: PlatformDb;
@@ -59,7 +61,10 @@ export type LoginResult = (
  * the device cookie anew (the same device id for a proven device); with one to prove, none is issued
  * here. Success starts a NEW session (a fresh token every login; a session the request still presented is revoked), in
  * the user's last organization if still an active member there, else their first one. With TOTP enabled
- * the session waits for the second factor.
+ * the session waits for the second factor. The session (pending or complete) is created only while the
+ * account's `credentials_changed_at` is still the value read with the hash that was checked, atomically
+ * (sessions.repository.ts `insertSession`): a sign-in with the old password that raced a password change
+ * or reset is refused as invalid credentials, never left with a session the change's revocation missed.
  */
 export function createLogin(deps: LoginDeps) {
   const { db, sessions, hasher, throttle, devices, log } = deps;
@@ -75,8 +80,13 @@ export function createLogin(deps: LoginDeps) {
     const account = accountAttemptKeys(normalized, meta.ip, { exists: user !== undefined });
     const address = clientAddress(meta.ip);
     // Checked for every attempt (against a nil id when there is no account), so the work is the same. A
-    // cookie from before the account's last credential change (a password change or reset…) proves nothing.
-    const device = devices.verify(meta.deviceCookie, user?.id ?? NO_USER, user?.credentials_changed_at);
+    // cookie earned before the account's last credential change (a password change or reset…) proves
+    // nothing: it carries an earlier credentials generation.
+    const device = devices.verify(
+      meta.deviceCookie,
+      user?.id ?? NO_USER,
+      user?.credentials_changed_at ?? NO_GENERATION,
+    );
     const proven = user && device ? deviceAttemptKeys(user.id, device.deviceId) : null;
     // A proven device spends its own budgets, not the account-wide one strangers can spend, nor the
     // per-account-and-address one anyone behind the owner's (shared, NAT) address can spend.
@@ -104,7 +114,11 @@ export function createLogin(deps: LoginDeps) {
     }
 
     if (user.password_hash && hasher.needsRehash(user.password_hash)) {
-      await setPasswordHash(db, user.id, await hasher.hash(input.password), { credentialsChanged: false });
+      // Only over the hash that was checked: a change committed meanwhile is not undone by the old password.
+      await setPasswordHash(db, user.id, await hasher.hash(input.password), {
+        credentialsChanged: false,
+        replacing: user.password_hash,
+      });
     }
     if (meta.presentedToken) {
       const previous = await sessions.resolve(meta.presentedToken);
@@ -116,6 +130,9 @@ export function createLogin(deps: LoginDeps) {
       user,
       meta,
       log,
+      // The credentials this sign-in read with the hash it checked: no session if they changed since
+      // (a password change or reset that committed after that read would otherwise miss this session).
+      { credentialsChangedAt: user.credentials_changed_at },
     );
     log?.info({ user: user.id, session_id: session.id, known_device: device !== null }, 'login succeeded');
     // Only once the sign-in is complete: with a second factor to prove, the route that proves it issues
@@ -123,7 +140,8 @@ export function createLogin(deps: LoginDeps) {
     if (user.totp_enabled_at !== null) {
       return { token, session, twoFactorRequired: true, deviceCookie: null };
     }
-    const deviceCookie = devices.issue(user.id, device?.deviceId);
+    // Bound to the credentials generation the sign-in read (and its guarded session proved current).
+    const deviceCookie = devices.issue(user.id, user.credentials_changed_at, device?.deviceId);
     return {
       token,
       session,

@@ -18,6 +18,15 @@ export interface SessionWithUserRow extends SessionRow {
 
 const live = sql<boolean>`revoked_at is null and idle_expires_at > now() and absolute_expires_at > now()`;
 
+/**
+ * Inserts a session. With `credentialsChangedAt` (the user's `credentials_changed_at` as a sign-in read
+ * it, in milliseconds as the driver reads timestamps) the insert is guarded, in the same statement, by that
+ * value still being the user's, under a FOR SHARE lock of the user row: undefined, and no session, when the
+ * credentials changed since. The lock conflicts with the row lock of a change's UPDATE (FOR KEY SHARE would
+ * not): a change that updated the row first makes this wait for its commit and then see the new value
+ * (READ COMMITTED re-checks the locked row's latest version), and a change that comes after waits until
+ * this session is committed, so the revocation it runs next in its transaction sees the session.
+ */
 export async function insertSession(
   db: IdentityDb,
   row: {
@@ -34,20 +43,32 @@ export async function insertSession(
     sso_connection_id?: string | null;
     /** Caps the absolute expiry (an IdP's stated session end). */
     notAfter?: Date | null;
+    /** Only while the user's `credentials_changed_at` is still this value (see above). */
+    credentialsChangedAt?: Date;
   },
-): Promise<SessionRow> {
-  const { idleMs, absoluteMs, notAfter, ...values } = row;
+): Promise<SessionRow | undefined> {
+  const { idleMs, absoluteMs, notAfter, credentialsChangedAt, ...values } = row;
   const absolute = sql<Date>`now() + make_interval(secs => ${absoluteMs / 1000})`;
   const capped = notAfter ? sql<Date>`least(${absolute}, ${notAfter}::timestamptz)` : absolute;
-  return db
-    .insertInto('sessions')
-    .values({
-      ...values,
-      idle_expires_at: sql<Date>`least(now() + make_interval(secs => ${Math.min(idleMs, absoluteMs) / 1000}), ${capped})`,
-      absolute_expires_at: capped,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const columns = {
+    ...values,
+    idle_expires_at: sql<Date>`least(now() + make_interval(secs => ${Math.min(idleMs, absoluteMs) / 1000}), ${capped})`,
+    absolute_expires_at: capped,
+  };
+  if (!credentialsChangedAt) {
+    return db.insertInto('sessions').values(columns).returningAll().executeTakeFirstOrThrow();
+  }
+  const names = Object.keys(columns) as (keyof typeof columns)[];
+  const res = await sql<SessionRow>`with guard as (
+      select 1 from users
+      where id = ${values.user_id}
+        and date_trunc('milliseconds', credentials_changed_at) = ${credentialsChangedAt}::timestamptz
+      for share
+    )
+    insert into sessions (${sql.join(names.map((n) => sql.ref(n)))})
+    select ${sql.join(names.map((n) => columns[n]))} from guard
+    returning *`.execute(db);
+  return res.rows[0];
 }
 
 /** The session with this token hash and its user, whatever its state (the caller checks expiry). */
@@ -68,6 +89,25 @@ export async function findSessionByTokenHash(
       'u.credentials_changed_at',
     ])
     .where('s.token_hash', '=', tokenHash)
+    .executeTakeFirst();
+}
+
+/**
+ * The user of a LIVE session and their `credentials_changed_at`, read in one statement: a credential
+ * change that revoked the session in its transaction (a password change or reset, two-factor turned off,
+ * an address claim) is either seen whole (no row) or not at all (the value from before it, which the
+ * change voided).
+ */
+export async function liveSessionCredentials(
+  db: IdentityDb,
+  sessionId: string,
+): Promise<{ user_id: string; credentials_changed_at: Date } | undefined> {
+  return db
+    .selectFrom('sessions as s')
+    .innerJoin('users as u', 'u.id', 's.user_id')
+    .select(['s.user_id', 'u.credentials_changed_at'])
+    .where('s.id', '=', sessionId)
+    .where(sql<boolean>`s.revoked_at is null and s.idle_expires_at > now() and s.absolute_expires_at > now()`)
     .executeTakeFirst();
 }
 

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { invalidCredentials } from './auth.errors.js';
 import { cookieValue, serializeCookie } from '../../platform/http/cookies.js';
 import { organizationNotFound } from '../../platform/http/auth.js';
 import { uuidv7 } from '../../platform/ids.js';
@@ -136,7 +137,11 @@ export function createSessionService(opts: SessionServiceOptions): SessionServic
         absoluteMs,
         sso_connection_id: createOpts.ssoConnectionId ?? null,
         notAfter: createOpts.notAfter ?? null,
+        ...(createOpts.credentialsChangedAt ? { credentialsChangedAt: createOpts.credentialsChangedAt } : {}),
       });
+      // Guarded by the credentials a sign-in read, which changed since: the sign-in is refused as any
+      // other with a password that is not (or no longer) the account's.
+      if (!row) throw invalidCredentials();
       log?.info({ session_id: row.id, user: userId }, 'session created');
       return { token, session: toSession(row) };
     },

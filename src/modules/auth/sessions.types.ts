@@ -61,7 +61,11 @@ export interface SessionServiceOptions {
 }
 
 export interface SessionService {
-  /** Starts a session. Returns the token (set it with {@link SessionService.cookie}) and the session. */
+  /**
+   * Starts a session. Returns the token (set it with {@link SessionService.cookie}) and the session.
+   * With `credentialsChangedAt`, only while that is still the user's `credentials_changed_at`, atomically
+   * (sessions.repository.ts `insertSession`); else AUTH_INVALID_CREDENTIALS (401) and no session.
+   */
   create(
     userId: string,
     meta: SessionMeta,
@@ -72,6 +76,8 @@ export interface SessionService {
       ssoConnectionId?: string;
       /** Caps the absolute expiry (the IdP's stated session end, SAML SessionNotOnOrAfter). */
       notAfter?: Date;
+      /** The user's `credentials_changed_at` as the sign-in that proved the credentials read it. */
+      credentialsChangedAt?: Date;
     },
   ): Promise<{ token: string; session: Session }>;
   /** Revokes every live session an SSO connection signed in (deleted or deactivated). Returns how many users. */

@@ -51,7 +51,9 @@ export async function startingOrganization(
  * Starts a session for a user who just proved who they are (password, verification link) in their
  * starting organization (`twoFactorVerified`: the proof covered both factors, e.g. a passkey with user
  * verification): the session is created first, since its token is what proves the user to the
- * organization lookup, then placed.
+ * organization lookup, then placed. `credentialsChangedAt` (a password sign-in: the user's
+ * `credentials_changed_at` as it read it with the password hash it checked) guards the session's creation
+ * (SessionService.create): refused with AUTH_INVALID_CREDENTIALS when the credentials changed since.
  */
 export async function startSessionInStartingOrganization(
   db: IdentityDb,
@@ -59,11 +61,12 @@ export async function startSessionInStartingOrganization(
   user: { id: string; last_organization_id: string | null },
   meta: SessionMeta,
   log?: Logger,
-  opts: { twoFactorVerified?: boolean } = {},
+  opts: { twoFactorVerified?: boolean; credentialsChangedAt?: Date } = {},
 ): Promise<{ token: string; session: Session; currentOrganizationId: string | null }> {
   const created = await sessions.create(user.id, meta, {
     currentOrganizationId: null,
     ...(opts.twoFactorVerified ? { twoFactorVerified: true } : {}),
+    ...(opts.credentialsChangedAt ? { credentialsChangedAt: opts.credentialsChangedAt } : {}),
   });
   const currentOrganizationId = await startingOrganization(db, user, created.token, log);
   if (currentOrganizationId === null) return { ...created, currentOrganizationId };

@@ -54,22 +54,26 @@ export async function insertUser(
     .executeTakeFirstOrThrow();
 }
 
-/** Sets a new password hash; `credentialsChanged` also moves credentials_changed_at (reset, change). */
+/**
+ * Sets a new password hash; `credentialsChanged` also moves credentials_changed_at (reset, change).
+ * With `replacing`, only over that hash (a rehash: never over a password changed since it was read).
+ */
 export async function setPasswordHash(
   db: IdentityDb,
   userId: string,
   passwordHash: string,
-  opts: { credentialsChanged: boolean },
+  opts: { credentialsChanged: boolean; replacing?: string },
 ): Promise<void> {
-  await db
+  let q = db
     .updateTable('users')
     .set({
       password_hash: passwordHash,
       updated_at: sql<Date>`now()`,
       ...(opts.credentialsChanged ? { credentials_changed_at: sql<Date>`now()` } : {}),
     })
-    .where('id', '=', userId)
-    .execute();
+    .where('id', '=', userId);
+  if (opts.replacing !== undefined) q = q.where('password_hash', '=', opts.replacing);
+  await q.execute();
 }
 
 /** Marks the email verified (idempotent: the first verification time is kept). */

@@ -114,12 +114,12 @@ export interface PasskeysRoutesDeps {
   readonly secureCookies: boolean;
   /**
    * Marks the session as having passed its second factor (rotating its token; sets the new cookie) and,
-   * with `completesSignIn`, sets the device cookie (`sr_device`) the complete sign-in earns.
+   * with `provesDevice`, sets the device cookie (`sr_device`) the complete sign-in earns.
    */
   readonly markSessionVerified: (
     sessionId: string,
     reply: FastifyReply,
-    opts?: { completesSignIn?: boolean },
+    opts?: { provesDevice?: boolean },
   ) => Promise<void>;
 }
 
@@ -330,7 +330,7 @@ export function registerPasskeysRoutes(app: App, deps: PasskeysRoutesDeps): void
     async (req, reply) => {
       const who = sessionOf(req);
       await passkeys.verifySecondFactor(who, req.body.response as unknown as AuthenticationResponseJSON);
-      await deps.markSessionVerified(who.sessionId, reply, { completesSignIn: true });
+      await deps.markSessionVerified(who.sessionId, reply, { provesDevice: true });
       return { method: 'passkey' as const };
     },
   );

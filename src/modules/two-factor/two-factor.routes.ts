@@ -56,13 +56,13 @@ export interface TwoFactorRoutesDeps {
   /**
    * Marks the session as having passed its second factor (implemented by the sessions module). A session
    * service that rotates the token on this privilege change sets the new cookie on `reply`. With
-   * `completesSignIn` (a pending sign-in just proved its second factor) it also sets the device cookie
-   * (`sr_device`), which a password alone never earns.
+   * `provesDevice` (a pending sign-in just proved its second factor, or the signed-in user confirmed an
+   * enrollment) it also sets the device cookie (`sr_device`), which a password alone never earns.
    */
   readonly markSessionVerified: (
     sessionId: string,
     reply: FastifyReply,
-    opts?: { completesSignIn?: boolean },
+    opts?: { provesDevice?: boolean },
   ) => Promise<void>;
 }
 
@@ -107,8 +107,9 @@ export function registerTwoFactorRoutes(app: App, deps: TwoFactorRoutesDeps): vo
     async (req, reply) => {
       const sessionId = requireSession(req, 'two-factor enrollment');
       const result = await twoFactor.confirmEnrollment(userIdOf(req), req.body.code);
-      // The code just proved the second factor: the session that enrolled stays usable.
-      await markSessionVerified(sessionId, reply);
+      // The code just proved the second factor: the session that enrolled stays usable, and its browser
+      // a proven device (turning two-factor on voided every device cookie of the account).
+      await markSessionVerified(sessionId, reply, { provesDevice: true });
       noStore(reply);
       return result;
     },
@@ -143,7 +144,7 @@ export function registerTwoFactorRoutes(app: App, deps: TwoFactorRoutesDeps): vo
         throw new TwoFactorError('TWO_FACTOR_SESSION_REQUIRED', 'verification needs a signed-in session');
       }
       const result = await twoFactor.verify(userId, req.body.code);
-      await markSessionVerified(sessionId, reply, { completesSignIn: true });
+      await markSessionVerified(sessionId, reply, { provesDevice: true });
       return result;
     },
   );
