@@ -4,7 +4,6 @@ import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
 
 const ROLE = /^[a-z_][a-z0-9_]{0,62}$/;
 
-
 /**
  * Issue 11, the Stripe billing provider (docs/billing.md, "Stripe").
  * - `stripe_customers` (tenant): the organization's Stripe customer (one each, a customer id belongs to one

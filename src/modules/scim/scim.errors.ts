@@ -72,9 +72,7 @@ export async function scimSeatLimit(check: () => Promise<void> | undefined): Pro
 }
 
 export type ScimTokensErrorCode =
-  | 'SCIM_TOKEN_NOT_FOUND'
-  | 'SCIM_ESCALATION'
-  | 'API_KEY_CANNOT_CREATE_CREDENTIALS';
+  'SCIM_TOKEN_NOT_FOUND' | 'SCIM_ESCALATION' | 'API_KEY_CANNOT_CREATE_CREDENTIALS';
 
 /** Errors of the SCIM token management routes (`/v1/scim/*`, the usual error form). */
 export class ScimTokensError extends AppError<ScimTokensErrorCode> {
