@@ -294,7 +294,12 @@ describe.each([
         await get('/v1/api-keys'),
         await get('/v1/flags/overrides'),
         await get('/v1/billing/invoices'),
-        await get('/v1/billing/plan'),
+        // B's plan and seats; not `available`, the platform's public plan catalog, which other test
+        // files add plans to meanwhile (the suite's database is shared).
+        await ownerB.browser.get('/v1/billing/plan', inOrg(b.id)).then((r) => {
+          const { available: _catalog, ...own } = r.json<Record<string, unknown>>();
+          return JSON.stringify(own);
+        }),
         await get('/v1/organization/keys'),
         await get('/v1/webhooks/endpoints'),
         await get(`/v1/webhooks/endpoints/${webhookEndpointB}/deliveries`),
