@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setPasswordHash } from './users.repository.js';
 import { buildAuthHarness, freshEmail, signUpAndVerify, type AuthHarness } from './auth.test-helpers.js';
 
 /**
@@ -70,5 +71,31 @@ describe('session creation guarded by the credentials a sign-in read', () => {
     await h.admin.query('commit');
     await expect(creating).rejects.toMatchObject({ code: 'AUTH_INVALID_CREDENTIALS' });
     expect(await liveSessions(u.userId)).toBe(0);
+  });
+
+  it('a rehash replaces only the hash it checked: never a password changed since it was read', async () => {
+    const u = await signUpAndVerify(h, { email: freshEmail('guard-rehash') });
+    const hashOf = async () =>
+      (
+        await h.db
+          .selectFrom('users')
+          .select('password_hash')
+          .where('id', '=', u.userId)
+          .executeTakeFirstOrThrow()
+      ).password_hash;
+    const read = await hashOf();
+    // A change commits between the sign-in's read and its rehash.
+    await setPasswordHash(h.db, u.userId, 'changed-meanwhile', { credentialsChanged: true });
+    await setPasswordHash(h.db, u.userId, 'rehash-of-the-old-password', {
+      credentialsChanged: false,
+      replacing: read!,
+    });
+    expect(await hashOf()).toBe('changed-meanwhile');
+    // Over the hash it read, the rehash applies.
+    await setPasswordHash(h.db, u.userId, 'rehash-of-the-new-password', {
+      credentialsChanged: false,
+      replacing: 'changed-meanwhile',
+    });
+    expect(await hashOf()).toBe('rehash-of-the-new-password');
   });
 });
