@@ -127,9 +127,10 @@ export function registerAuthRoutes(app: App, deps: AuthRoutesDeps): void {
         description:
           'Starts a new session. A complete sign-in (no second factor to prove) also sets (or renews) an ' +
           'HttpOnly `sr_device` cookie, sent only to this route for 180 days; with a second factor to ' +
-          'prove, its verification sets it instead. A sign-in from a browser holding one for the account ' +
-          "is held to that device's failure budget instead of the account's and the address's, so " +
-          "strangers' wrong guesses do not lock the owner out.",
+          'prove, its verification sets it instead. A sign-in from a browser holding one for the account, ' +
+          "issued since the account's credentials last changed, is held to that device's failure budget " +
+          "instead of the account's (from every address, and from this one); the per-address limit still " +
+          "applies. So strangers' wrong guesses do not lock the owner out.",
         response: { 200: Type.Object(SignedIn), ...errors },
       },
     },
