@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codeFor } from '../../src/modules/two-factor/two-factor.test-fixtures.js';
 import {
   Browser,
+  cookieSetBy,
   newPassword,
   nextMailedToken,
   ORIGIN,
@@ -34,10 +35,7 @@ const login = (email: string, password: string, ip: string, device?: string) =>
   });
 
 /** The device cookie's value an answer sets, or undefined. */
-const deviceOf = (res: { headers: Record<string, unknown> }) =>
-  ([res.headers['set-cookie'] ?? []].flat() as string[])
-    .map((l) => /^sr_device=([^;]+)/.exec(l)?.[1])
-    .find(Boolean);
+const deviceOf = (res: { headers: Record<string, unknown> }) => cookieSetBy(res, 'sr_device');
 const deviceIdOf = (value: string) => value.split('.')[0];
 
 /** Past the second the cookie was issued in (its issue time has whole seconds). */

@@ -359,3 +359,9 @@ export function expectNoSecretsIn(logs: LogLines, extra: readonly string[] = [])
   const leaked = [...secretsSeen, ...extra].filter((s) => s.length >= 8 && text.includes(s));
   expect(leaked).toEqual([]);
 }
+
+/** The value of cookie `name` an answer sets (its `Set-Cookie` lines), or undefined. */
+export const cookieSetBy = (res: { headers: Record<string, unknown> }, name: string): string | undefined =>
+  ([res.headers['set-cookie'] ?? []].flat() as string[])
+    .map((l) => new RegExp(`^${name}=([^;]+)`).exec(l)?.[1])
+    .find(Boolean);

@@ -15,7 +15,7 @@
  *    the owner reacted to an attack by changing the password.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newPassword, ORIGIN, signUp, startApp, stopApp, type E2eApp } from './helpers.js';
+import { cookieSetBy, newPassword, ORIGIN, signUp, startApp, stopApp, type E2eApp } from './helpers.js';
 
 let c: E2eApp;
 beforeAll(async () => {
@@ -32,12 +32,6 @@ const login = (email: string, password: string, ip: string, cookie?: string) =>
     headers: { origin: ORIGIN, ...(cookie ? { cookie } : {}) },
   });
 
-/** The value of cookie `name` an answer sets, or undefined. */
-const setCookie = (res: { headers: Record<string, unknown> }, name: string) =>
-  ([res.headers['set-cookie'] ?? []].flat() as string[])
-    .map((l) => new RegExp(`^${name}=([^;]+)`).exec(l)?.[1])
-    .find(Boolean);
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('review7: device cookies and credential changes', () => {
@@ -49,7 +43,7 @@ describe('review7: device cookies and credential changes', () => {
       // The holder of the old password signs in (one turn of the loop).
       const taken = await login(u.email, u.password, '198.51.100.70');
       expect(taken.statusCode, taken.body).toBe(200);
-      const device = setCookie(taken, 'sr_device')!;
+      const device = cookieSetBy(taken, 'sr_device')!;
       const issuedAt = Number(device.split('.')[1]);
       // The owner changes the password.
       const password = newPassword();
@@ -80,8 +74,8 @@ describe('review7: device cookies and credential changes', () => {
     const home = '198.51.100.90';
     const signedIn = await login(u.email, u.password, home);
     expect(signedIn.statusCode, signedIn.body).toBe(200);
-    const session = setCookie(signedIn, 'sr_session')!;
-    let device = setCookie(signedIn, 'sr_device')!;
+    const session = cookieSetBy(signedIn, 'sr_session')!;
+    let device = cookieSetBy(signedIn, 'sr_device')!;
     expect(device).toBeDefined();
     await sleep(1_100); // past the second the cookie was issued in
 
@@ -95,7 +89,7 @@ describe('review7: device cookies and credential changes', () => {
       headers: { origin: ORIGIN, cookie: `sr_session=${session}` },
     });
     expect(changed.statusCode, changed.body).toBe(204);
-    device = setCookie(changed, 'sr_device') ?? device;
+    device = cookieSetBy(changed, 'sr_device') ?? device;
 
     // Strangers spend the account-wide budget: 100 wrong guesses, 5 from each of 20 addresses.
     for (let a = 0; a < 20; a++) {

@@ -11,6 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  cookieSetBy,
   Browser,
   newPassword,
   nextMailedToken,
@@ -26,11 +27,6 @@ beforeAll(async () => {
   c = await startApp();
 });
 afterAll(() => stopApp(c));
-
-const setCookie = (res: { headers: Record<string, unknown> }, name: string) =>
-  ([res.headers['set-cookie'] ?? []].flat() as string[])
-    .map((l) => new RegExp(`^${name}=([^;]+)`).exec(l)?.[1])
-    .find(Boolean);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -61,7 +57,7 @@ async function signInsAcross(
           remoteAddress: `${prefix}:${i.toString(16)}::1`,
           headers: { origin: ORIGIN },
         })
-        .then((res) => ({ statusCode: res.statusCode, session: setCookie(res, 'sr_session') })),
+        .then((res) => ({ statusCode: res.statusCode, session: cookieSetBy(res, 'sr_session') })),
     );
     if (i === 10) changing = change().then((res) => (changed = res));
     if (changed) after++;
