@@ -19,16 +19,12 @@
  * Usage: npx tsx bench/audit-design.ts  (env: STMT_BATCHES per variant (60), STMT_BATCH (50),
  * STMT_VARIANTS=<name>,… (the write alone always runs))
  */
-import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { benchDatabase, median, seedProjects } from './harness.js';
+import { benchDatabase, median } from './harness.js';
+import { openBackendSession } from './backend-session.js';
 
 const BATCHES = Number(process.env.STMT_BATCHES ?? 60);
 const BATCH = Number(process.env.STMT_BATCH ?? 50);
-
-const cpuNs = (pid: number): number =>
-  Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
 
 const COLUMNS = `organization_id, id, occurred_at, prefix, suffix, actor_type, actor_id, action, target_type,
   target_id, ip, user_agent, request_id, changes, metadata`;
@@ -151,21 +147,12 @@ const VARIANTS = ALL.filter((v, i) => i === 0 || !only || only.includes(v.name))
 
 const { db, close } = await benchDatabase();
 try {
-  const org = (await seedProjects(db.adminUrl, 1, 1))[0]!.org;
-  const admin = new pg.Client({ connectionString: db.adminUrl });
-  await admin.connect();
-  const user = (
-    await admin.query<{ id: string }>(`insert into users (id, email, email_normalized)
-      values (gen_random_uuid(), 'a@example.test', 'a@example.test') returning id`)
-  ).rows[0]!.id;
-  const runtime = new pg.Client({ connectionString: db.url });
-  await runtime.connect();
-  const me = await runtime.query<{ p: number; u: string }>('select pg_backend_pid() as p, current_user as u');
-  const pid = Number(me.rows[0]!.p);
-  await admin.query(PROTO(me.rows[0]!.u));
-  await admin.query(PENDING_COPY('c1', me.rows[0]!.u, db.roles.definer, { fk: true, guard: true }));
-  await admin.query(PENDING_COPY('c2', me.rows[0]!.u, db.roles.definer, { fk: false, guard: true }));
-  await admin.query(PENDING_COPY('c3', me.rows[0]!.u, db.roles.definer, { fk: true, guard: false }));
+  const session = await openBackendSession(db);
+  const { org, user, admin, runtime, runtimeRole, cpuNs } = session;
+  await admin.query(PROTO(runtimeRole));
+  await admin.query(PENDING_COPY('c1', runtimeRole, db.roles.definer, { fk: true, guard: true }));
+  await admin.query(PENDING_COPY('c2', runtimeRole, db.roles.definer, { fk: false, guard: true }));
+  await admin.query(PENDING_COPY('c3', runtimeRole, db.roles.definer, { fk: true, guard: false }));
   const sealedIp = 'pd1.' + 'A'.repeat(60);
   const sealedUa = 'pd1.' + 'B'.repeat(200);
   const tx = async (fn: () => Promise<unknown>) => {
@@ -186,7 +173,7 @@ try {
   for (let b = 0; b < BATCHES * VARIANTS.length; b++) {
     const i = b % VARIANTS.length;
     const v = VARIANTS[i]!;
-    const c0 = cpuNs(pid);
+    const c0 = cpuNs();
     for (let k = 0; k < BATCH; k++) {
       const id = randomUUID();
       await tx(async () => {
@@ -221,14 +208,14 @@ try {
         });
       });
     }
-    const c1 = cpuNs(pid);
+    const c1 = cpuNs();
     if (v.seal) await tx(() => runtime.query({ name: `seal${i}`, text: v.seal, values: [org, 500] }));
-    const c2 = cpuNs(pid);
+    const c2 = cpuNs();
     // The same call again, nothing left to seal: a seal call's fixed cost (transaction, lock, checks).
     if (v.seal) await tx(() => runtime.query({ name: `seal${i}`, text: v.seal, values: [org, 500] }));
-    const c3 = cpuNs(pid);
+    const c3 = cpuNs();
     if (v.seal) await tx(() => runtime.query({ name: 'noop', text: 'select 1', values: [] }));
-    const c4 = cpuNs(pid);
+    const c4 = cpuNs();
     if (b >= VARIANTS.length * 3) {
       idle[i]!.push((c3 - c2) / 1000);
       noop[i]!.push((c4 - c3) / 1000);
@@ -253,8 +240,7 @@ try {
   const links = await admin.query<{ n: string }>('select count(*) as n from proto_links');
   const events = await admin.query<{ n: string }>('select count(*) as n from audit_events');
   console.log(`  sealed: ${events.rows[0]!.n} audit_events rows, ${links.rows[0]!.n} prototype links`);
-  await runtime.end();
-  await admin.end();
+  await session.end();
 } catch (e) {
   console.error(e);
   process.exitCode = 1;

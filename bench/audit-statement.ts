@@ -9,16 +9,11 @@
  *
  * Usage: npx tsx bench/audit-statement.ts  (env: STMT_TX per variant (4000), STMT_VARIANTS (comma list))
  */
-import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { benchDatabase, median, seedProjects } from './harness.js';
+import { benchDatabase, median } from './harness.js';
+import { openBackendSession } from './backend-session.js';
 
 const TX = Number(process.env.STMT_TX ?? 4000);
-
-function cpuNs(pid: number): number {
-  return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
-}
 
 const INSERT_PROJECT = `insert into projects (organization_id, id, name, description) values ($1, $2, $3, $4)`;
 const insertPending = (
@@ -98,18 +93,9 @@ function setup(v: Variant, i: number, runtime: string): string {
 
 const { db, close } = await benchDatabase();
 try {
-  const org = (await seedProjects(db.adminUrl, 1, 1))[0]!.org;
-  const admin = new pg.Client({ connectionString: db.adminUrl });
-  await admin.connect();
-  const user = (
-    await admin.query<{ id: string }>(`insert into users (id, email, email_normalized)
-      values (gen_random_uuid(), 'a@example.test', 'a@example.test') returning id`)
-  ).rows[0]!.id;
-  const runtime = new pg.Client({ connectionString: db.url });
-  await runtime.connect();
-  const me = await runtime.query<{ p: number; u: string }>('select pg_backend_pid() as p, current_user as u');
-  const pid = Number(me.rows[0]!.p);
-  for (const [i, v] of VARIANTS.entries()) await admin.query(setup(v, i, me.rows[0]!.u));
+  const session = await openBackendSession(db);
+  const { org, user, admin, runtime, runtimeRole, cpuNs } = session;
+  for (const [i, v] of VARIANTS.entries()) await admin.query(setup(v, i, runtimeRole));
   const sealedIp = 'v1.' + 'A'.repeat(60);
   const sealedUa = 'v1.' + 'B'.repeat(200);
 
@@ -118,7 +104,7 @@ try {
     const i = n % VARIANTS.length;
     const v = VARIANTS[i]!;
     const id = randomUUID();
-    const c0 = cpuNs(pid);
+    const c0 = cpuNs();
     await runtime.query('begin');
     await runtime.query({
       name: 'tenant',
@@ -152,7 +138,7 @@ try {
       });
     }
     await runtime.query('commit');
-    if (n >= VARIANTS.length * 200) cpu[i]!.push((cpuNs(pid) - c0) / 1000); // after a warm-up
+    if (n >= VARIANTS.length * 200) cpu[i]!.push((cpuNs() - c0) / 1000); // after a warm-up
   }
   console.log(`${TX} transactions per variant, interleaved one by one, one connection, backend CPU µs/tx`);
   const mean = (xs: number[]) => {
@@ -164,8 +150,7 @@ try {
       `  ${v.name.padEnd(26)} median ${median(cpu[i]!).toFixed(1).padStart(6)}  mean of fastest 90% ${mean(cpu[i]!).toFixed(1).padStart(6)}`,
     );
   }
-  await runtime.end();
-  await admin.end();
+  await session.end();
 } catch (e) {
   console.error(e);
   process.exitCode = 1;

@@ -12,7 +12,7 @@
  * BENCH_READ_ORGS (10), BENCH_ROWS per organization (100), BENCH_DATABASE_URL, BENCH_ONLY=<variant>[,...], BENCH_PAUSE=<seconds>: print the
  * backend's pid (and the database, role and a row of each kind) and wait before the measured rounds, for `perf record -p <pid>`)
  */
-import fs from 'node:fs';
+import { backendCpuNs } from './backend-session.js';
 import { findProject } from '../src/modules/projects/projects.repository.js';
 import { createPool } from '../src/platform/db/pool.js';
 import { createPlacementRouter } from '../src/platform/tenancy/placement.js';
@@ -29,11 +29,6 @@ const ROWS = Number(process.env.BENCH_ROWS ?? 100);
 const ONLY = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
 const READ = { mode: 'read' } as const;
 
-/** CPU nanoseconds the process has run so far (first field of schedstat). */
-function cpuNs(pid: number): number {
-  return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
-}
-
 const { db, close } = await benchDatabase();
 const pool = createPool({ url: db.url, max: 1 });
 try {
@@ -49,7 +44,7 @@ try {
   };
   const variants = Object.entries(all).filter(([name]) => !ONLY || ONLY.includes(name));
   const pid = (await pool.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
-  cpuNs(pid); // fails here, before any measurement, when the backend is not on this machine
+  backendCpuNs(pid); // fails here, before any measurement, when the backend is not on this machine
 
   async function run(rows: SeededRow[], n: number): Promise<void> {
     for (let i = 0; i < n; i++) {
@@ -71,9 +66,9 @@ try {
   const perRead: Record<string, number[]> = Object.fromEntries(variants.map(([n]) => [n, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, rows] of variants) {
-      const before = cpuNs(pid);
+      const before = backendCpuNs(pid);
       await run(rows, READS);
-      perRead[name]!.push((cpuNs(pid) - before) / READS / 1000);
+      perRead[name]!.push((backendCpuNs(pid) - before) / READS / 1000);
     }
   }
   if (process.env.BENCH_PLANS) {
