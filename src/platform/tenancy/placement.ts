@@ -125,7 +125,15 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
       const behind = schema !== null && row.schema_version !== schemaVersion;
       const missing = schema !== null && row.present !== true;
       const tables = row.tables ?? undefined;
-      return { kind: row.kind, databaseKey: row.database_key, schema, state: row.state, behind, missing, tables };
+      return {
+        kind: row.kind,
+        databaseKey: row.database_key,
+        schema,
+        state: row.state,
+        behind,
+        missing,
+        tables,
+      };
     } catch (err) {
       // A Citus read that failed left its transaction failed: never pool the connection like that.
       if (inAbortedTransaction(client)) failed = err as Error;

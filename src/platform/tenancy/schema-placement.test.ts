@@ -343,10 +343,10 @@ describe('schema placement: routing', () => {
     tenancy.router.invalidate(gone);
     expect(await projectNames(gone)).toEqual(['in-schema']);
     await admin.query(`drop schema "${tenantSchemaName(gone)}" cascade`);
-    await admin.query(`insert into public.projects (organization_id, id, name) values ($1, $2, 'in-public')`, [
-      gone,
-      uuidv7(),
-    ]);
+    await admin.query(
+      `insert into public.projects (organization_id, id, name) values ($1, $2, 'in-public')`,
+      [gone, uuidv7()],
+    );
     try {
       expect(await projectNames(gone)).toEqual(['in-public']);
     } finally {

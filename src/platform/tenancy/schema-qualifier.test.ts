@@ -49,12 +49,12 @@ describe('createReadQualifier', () => {
       .select('p.id')
       .where('p.organization_id', '=', ORG)
       .where((eb) =>
-        eb.exists(eb.selectFrom('roles').select('roles.id').where('roles.organization_id', '=', ORG)),
+        eb.exists(eb.selectFrom('roles').select('roles.key').where('roles.organization_id', '=', ORG)),
       )
       .compile();
     expect(qualify(q)).toBe(
       `select "p"."id" from "${SCHEMA}"."projects" as "p" where "p"."organization_id" = $1 and exists ` +
-        `(select "${SCHEMA}"."roles"."id" from "${SCHEMA}"."roles" where "${SCHEMA}"."roles"."organization_id" = $2)`,
+        `(select "${SCHEMA}"."roles"."key" from "${SCHEMA}"."roles" where "${SCHEMA}"."roles"."organization_id" = $2)`,
     );
     const own = db.withSchema('public').selectFrom('projects').select('id').compile();
     expect(qualify(own)).toBe(own.sql);
@@ -101,9 +101,9 @@ describe('createReadQualifier', () => {
   });
 
   it('remembers each text: the same answer again, from the text alone', () => {
-    const q = db.selectFrom('roles').select('id').where('organization_id', '=', ORG).compile();
+    const q = db.selectFrom('roles').select('key').where('organization_id', '=', ORG).compile();
     const first = qualify(q);
-    expect(first).toBe(`select "id" from "${SCHEMA}"."roles" where "organization_id" = $1`);
+    expect(first).toBe(`select "key" from "${SCHEMA}"."roles" where "organization_id" = $1`);
     expect(qualify(q)).toBe(first);
   });
 });
