@@ -65,12 +65,13 @@ interface CachedPlacement {
 
 const POOLED: PlacementRecord = { kind: 'pooled', databaseKey: null, schema: null, state: 'active' };
 // `present`: for a schema placement, whether its schema exists (`$2`, the name derived from the id).
-// `tables`: for a schema placement, the tables its schema holds (partitions aside), from the catalog.
+// `tables`: for a schema placement, the tables its schema holds (partitions included: a read may name one),
+// from the catalog.
 const LOOKUP = `select kind, database_key, state, schema_version,
     case when kind = 'schema' then to_regnamespace($2) is not null end as present,
     case when kind = 'schema' then array(
       select c.relname::text from pg_catalog.pg_class c
-       where c.relnamespace = to_regnamespace($2) and c.relkind in ('r', 'p') and not c.relispartition
+       where c.relnamespace = to_regnamespace($2) and c.relkind in ('r', 'p')
        order by 1) end as tables
   from tenant_placements where organization_id = $1`;
 
@@ -155,6 +156,8 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
       return db;
     }
     movingDatabases.delete(tenantId);
+    // Placed elsewhere now: its schema handle (and the reads it remembered) goes.
+    if (record.kind !== 'schema') schemaDatabases.delete(tenantId);
     if (record.kind === 'pooled') return opts.control;
     if (record.kind === 'schema' && record.schema) {
       // A table this server's migrations added but the schema lacks would resolve to public's (the search

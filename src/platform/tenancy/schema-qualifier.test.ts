@@ -24,7 +24,8 @@ const ORG = '0190a5a0-0000-7000-8000-000000000001';
 const SCHEMA = 't_0190a5a0000070008000000000000001';
 
 describe('createReadQualifier', () => {
-  const qualify = createReadQualifier(SCHEMA, ['projects', 'roles', 'audit_events']);
+  const qualifier = createReadQualifier(SCHEMA, ['projects', 'roles', 'audit_events', 'usage_events']);
+  const qualify = (c: CompiledQuery) => qualifier.qualify(c);
 
   it("names the schema for the tables it holds, and only for them, keeping the statement's parameters", () => {
     const q = db
@@ -34,11 +35,11 @@ describe('createReadQualifier', () => {
       .where('projects.organization_id', '=', ORG)
       .where('projects.name', '=', 'x')
       .compile();
+    // References name FROM items (an alias, maybe): they stay as written; only the FROM item is qualified.
     expect(qualify(q)).toBe(
-      `select "${SCHEMA}"."projects"."id", "${SCHEMA}"."projects"."name", "memberships"."user_id" ` +
+      `select "projects"."id", "projects"."name", "memberships"."user_id" ` +
         `from "${SCHEMA}"."projects" inner join "memberships" on "memberships"."organization_id" = ` +
-        `"${SCHEMA}"."projects"."organization_id" where "${SCHEMA}"."projects"."organization_id" = $1 ` +
-        `and "${SCHEMA}"."projects"."name" = $2`,
+        `"projects"."organization_id" where "projects"."organization_id" = $1 and "projects"."name" = $2`,
     );
     expect(q.parameters).toEqual([ORG, 'x']);
   });
@@ -54,7 +55,7 @@ describe('createReadQualifier', () => {
       .compile();
     expect(qualify(q)).toBe(
       `select "p"."id" from "${SCHEMA}"."projects" as "p" where "p"."organization_id" = $1 and exists ` +
-        `(select "${SCHEMA}"."roles"."key" from "${SCHEMA}"."roles" where "${SCHEMA}"."roles"."organization_id" = $2)`,
+        `(select "roles"."key" from "${SCHEMA}"."roles" where "roles"."organization_id" = $2)`,
     );
     const own = db.withSchema('public').selectFrom('projects').select('id').compile();
     expect(qualify(own)).toBe(own.sql);
@@ -93,6 +94,47 @@ describe('createReadQualifier', () => {
       db.deleteFrom('projects').where('organization_id', '=', ORG).compile(),
     ];
     for (const c of cases) expect(qualify(c), c.sql).toBeUndefined();
+  });
+
+  it("leaves an alias named as a held table alone: a derived table's, or another table's", () => {
+    const derived = db
+      .selectFrom((eb) => eb.selectFrom('roles').select('roles.key as name').as('projects'))
+      .select('projects.name')
+      .compile();
+    expect(qualify(derived)).toBe(
+      `select "projects"."name" from (select "roles"."key" as "name" from "${SCHEMA}"."roles") as "projects"`,
+    );
+  });
+
+  it('answers a text naming none of its tables with the text itself (the same string)', () => {
+    const q = db.selectFrom('organizations').select('name').where('id', '=', ORG).compile();
+    expect(qualify(q)).toBe(q.sql);
+  });
+
+  it('keeps the search path for a name that could be a partition made after the list was read', () => {
+    const q = (db as unknown as Kysely<Record<string, { id: string }>>)
+      .selectFrom('usage_events_20990101')
+      .select('id')
+      .compile();
+    expect(qualify(q)).toBeUndefined();
+  });
+
+  it('keeps the search path for a text the server refused qualified, and starts over past 2,000 texts', () => {
+    const local = createReadQualifier(SCHEMA, ['projects']);
+    const q = db.selectFrom('projects').select('id').where('organization_id', '=', ORG).compile();
+    expect(local.qualify(q)).toBeDefined();
+    local.refuse(q.sql);
+    expect(local.qualify(q)).toBeUndefined();
+    for (let n = 1; n <= 2_000; n++) {
+      local.qualify(
+        db
+          .selectFrom('projects')
+          .select((eb) => eb.ref('id').as(`a${n}`))
+          .compile(),
+      );
+    }
+    const fresh = db.selectFrom('projects').select('name').compile();
+    expect(local.qualify(fresh)).toBe(`select "name" from "${SCHEMA}"."projects"`);
   });
 
   it('keeps the search path when the tree is not what the text was compiled from', () => {

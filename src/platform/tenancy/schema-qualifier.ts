@@ -7,6 +7,7 @@ import {
   type FunctionNode,
   type OperationNode,
   type RawNode,
+  type ReferenceNode,
   type WithNode,
 } from 'kysely';
 
@@ -54,7 +55,7 @@ const PURE_FUNCTIONS = new Set([
   'bool_or',
 ]);
 
-/** At most this many statements remembered per schema; a statement beyond it keeps the search path. */
+/** At most this many statement texts remembered per schema; past it they are forgotten and examined again. */
 const MAX_REMEMBERED = 2_000;
 
 class Qualifier extends OperationNodeTransformer {
@@ -68,10 +69,22 @@ class Qualifier extends OperationNodeTransformer {
     super();
   }
 
+  // A reference's table (`"projects"."id"`, `"projects".*`) names a FROM item, which may be an alias:
+  // it stays as written and resolves to the FROM item it names, exactly as under the search path.
+  protected override transformReference(node: ReferenceNode): ReferenceNode {
+    return node;
+  }
+
   protected override transformTable(node: TableNode): TableNode {
     const name = node.table.identifier.name;
-    if (node.table.schema !== undefined || !this.tables.has(name)) return node;
-    return TableNode.createWithSchema(this.schema, name);
+    if (node.table.schema !== undefined) return node;
+    if (this.tables.has(name)) return TableNode.createWithSchema(this.schema, name);
+    // A name this list does not hold but that could be a partition of one of its tables made after the
+    // list was read (`usage_events_…`): the search path knows better.
+    for (const held of this.tables) {
+      if (name.startsWith(`${held}_`)) this.opaque = true;
+    }
+    return node;
   }
 
   protected override transformRaw(node: RawNode): RawNode {
@@ -95,8 +108,13 @@ class Qualifier extends OperationNodeTransformer {
   }
 }
 
-/** The qualified text of a compiled read, or undefined when it must keep the search path. */
-export type ReadQualifier = (compiled: CompiledQuery) => string | undefined;
+export interface ReadQualifier {
+  /** The text to run for a compiled read without the search path (the statement's own text when it names
+   *  none of the schema's tables), or undefined when it must keep the search path. */
+  qualify(compiled: CompiledQuery): string | undefined;
+  /** The qualified text of `sql` was refused by the server: the read keeps the search path from now on. */
+  refuse(sql: string): void;
+}
 
 /**
  * A qualifier for one schema and the tables it holds. Each statement text is examined once (the same text
@@ -115,20 +133,27 @@ export function createReadQualifier(schema: string, tables: readonly string[]): 
     const qualifier = new Qualifier(schema, held);
     const rewritten = qualifier.transformNode(compiled.query);
     if (qualifier.opaque) return null;
-    return compiler.compileQuery(rewritten, compiled.queryId).sql;
+    const sql = compiler.compileQuery(rewritten, compiled.queryId).sql;
+    return sql === compiled.sql ? compiled.sql : sql;
   }
 
-  return (compiled) => {
-    const known = remembered.get(compiled.sql);
-    if (known !== undefined) return known ?? undefined;
-    if (remembered.size >= MAX_REMEMBERED) return undefined;
-    let sql: string | null;
-    try {
-      sql = qualify(compiled);
-    } catch {
-      sql = null; // a tree this code does not know how to compile: keep the search path
-    }
-    remembered.set(compiled.sql, sql);
-    return sql ?? undefined;
+  return {
+    qualify(compiled) {
+      const known = remembered.get(compiled.sql);
+      if (known !== undefined) return known ?? undefined;
+      // Texts of every length of an `in (…)` list are many: past the bound, start over rather than stop.
+      if (remembered.size >= MAX_REMEMBERED) remembered.clear();
+      let sql: string | null;
+      try {
+        sql = qualify(compiled);
+      } catch {
+        sql = null; // a tree this code does not know how to compile: keep the search path
+      }
+      remembered.set(compiled.sql, sql);
+      return sql ?? undefined;
+    },
+    refuse(sql) {
+      remembered.set(sql, null);
+    },
   };
 }

@@ -1,12 +1,10 @@
 import { TenancyError } from './errors.js';
 import type { PreludeStatement } from './pipelined-query.js';
+import { SET_TENANT_READ_ONLY } from './pooled-setter.js';
 import { createReadQualifier } from './schema-qualifier.js';
 import type { TenantMode, TenantSetter } from './tenant-connection.js';
 
 const SET_TENANT_SCHEMA = "select set_config('app.tenant_id', $1, true), set_config('search_path', $2, true)";
-// A qualified read's prelude: the pooled setter's read prelude, text and name (one statement per connection).
-const SET_TENANT_READ_ONLY =
-  "select set_config('app.tenant_id', $1, true), set_config('transaction_read_only', 'on', true)";
 const SET_TENANT_SCHEMA_READ_ONLY =
   "select set_config('app.tenant_id', $1, true), set_config('search_path', $2, true), " +
   "set_config('transaction_read_only', 'on', true)";
@@ -32,19 +30,29 @@ export function schemaTenantSetter(orgId: string, schema: string, tables?: reado
   const read: readonly PreludeStatement[] = [
     { name: 'sr_set_tenant_schema_ro', text: SET_TENANT_SCHEMA_READ_ONLY, values: [orgId, path] },
   ];
+  // A qualified read's prelude: the pooled setter's read prelude, text and name (one statement per connection).
   const qualifiedRead: readonly PreludeStatement[] = [
     { name: 'sr_set_tenant_ro', text: SET_TENANT_READ_ONLY, values: [orgId] },
   ];
+  // Never reached through withTenant (it routes by tenant): a guard against wiring mistakes.
+  const guard = (tenantId: string) => {
+    if (tenantId !== orgId) {
+      throw new TenancyError('TENANT_SCOPE_CONFLICT', 'schema placement used for another tenant');
+    }
+  };
   return {
     statementNamespace: schema,
     ...(tables === undefined
       ? {}
-      : { qualifyRead: createReadQualifier(schema, tables), qualifiedReadPrelude: qualifiedRead }),
+      : {
+          readQualifier: createReadQualifier(schema, tables),
+          qualifiedReadPrelude(tenantId: string): readonly PreludeStatement[] {
+            guard(tenantId);
+            return qualifiedRead;
+          },
+        }),
     prelude(tenantId: string, mode: TenantMode): readonly PreludeStatement[] {
-      // Never reached through withTenant (it routes by tenant): a guard against wiring mistakes.
-      if (tenantId !== orgId) {
-        throw new TenancyError('TENANT_SCOPE_CONFLICT', 'schema placement used for another tenant');
-      }
+      guard(tenantId);
       return mode === 'read' ? read : write;
     },
   };

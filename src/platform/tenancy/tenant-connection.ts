@@ -35,9 +35,9 @@ export interface TenantSetter {
   readonly readEpilogue?: readonly PreludeStatement[];
   /** A schema placement's reads that name its tables themselves (schema-qualifier.ts): the text to run
    *  instead of a read's, or undefined when the read keeps the search path. Read scopes only. */
-  readonly qualifyRead?: ReadQualifier;
+  readonly readQualifier?: ReadQualifier;
   /** The prelude of such a read: the tenant (and read-only), without the search path. */
-  readonly qualifiedReadPrelude?: readonly PreludeStatement[];
+  qualifiedReadPrelude?(tenantId: string): readonly PreludeStatement[];
 }
 
 /** Tests only (explicit-filters.ts): every statement is checked for its `organization_id` filter. */
@@ -144,6 +144,7 @@ export class TenantConnection implements DatabaseConnection {
   private deferred: PreludeStatement[] | undefined;
   private committedHooks: (() => void)[] | undefined;
   private readPrelude: readonly PreludeStatement[] | undefined;
+  private qualifiedPrelude: readonly PreludeStatement[] | undefined;
   /** The first query of a write scope (it carries BEGIN and the tenant setting) while it is in flight. */
   private opening: Promise<void> | undefined;
   /** Set when that first query failed without the server answering it (no SQLSTATE: e.g. a parameter
@@ -220,7 +221,7 @@ export class TenantConnection implements DatabaseConnection {
     if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
     const params = compiled.parameters;
     if (this.pipelinedReads) {
-      const qualified = this.setter.qualifyRead?.(compiled);
+      const qualified = this.setter.readQualifier?.qualify(compiled);
       if (qualified !== undefined) return this.qualifiedRead<R>(qualified, compiled);
       // The same prelude for every read of the scope (its tenant and mode are fixed): built once.
       this.readPrelude ??= this.setter.prelude(this.tenantId, 'read');
@@ -264,11 +265,16 @@ export class TenantConnection implements DatabaseConnection {
    * (an implicit transaction that failed).
    */
   private qualifiedRead<R>(sql: string, compiled: CompiledQuery): Promise<QueryResult<R>> {
-    const options = this.qualifiedOptions as ShapedOptions<R>;
-    const prelude = this.setter.qualifiedReadPrelude ?? NO_PRELUDE;
+    // A text naming none of the schema's tables runs as a pooled organization's does, under the pooled
+    // statement names; a qualified text is named in the schema's namespace (it names the schema).
+    const options = (sql === compiled.sql ? READ_OPTIONS : this.qualifiedOptions) as ShapedOptions<R>;
+    // Throws (TENANT_SCOPE_CONFLICT) on a handle of another organization, as `prelude` does.
+    const prelude = (this.qualifiedPrelude ??=
+      this.setter.qualifiedReadPrelude?.(this.tenantId) ?? NO_PRELUDE);
     return pipelinedQuery(this.client, prelude, sql, compiled.parameters, options).catch((err: unknown) => {
       const code = (err as { code?: unknown } | undefined)?.code;
       if (code !== '42P01' && code !== '3F000') throw err;
+      this.setter.readQualifier?.refuse(compiled.sql);
       this.readPrelude ??= this.setter.prelude(this.tenantId, 'read');
       return pipelinedQuery(
         this.client,
