@@ -25,6 +25,8 @@ export interface PlacementRecord {
   readonly behind?: boolean;
   /** A schema placement whose schema does not exist (see `route`). */
   readonly missing?: boolean;
+  /** For `schema` placements: the tables its schema holds (its reads name them, schema-qualifier.ts). */
+  readonly tables?: readonly string[];
 }
 
 /** Resolves a tenant to the database that holds its rows. */
@@ -63,8 +65,14 @@ interface CachedPlacement {
 
 const POOLED: PlacementRecord = { kind: 'pooled', databaseKey: null, schema: null, state: 'active' };
 // `present`: for a schema placement, whether its schema exists (`$2`, the name derived from the id).
+// `tables`: for a schema placement, the tables its schema holds (partitions included: a read may name one),
+// from the catalog.
 const LOOKUP = `select kind, database_key, state, schema_version,
-    case when kind = 'schema' then to_regnamespace($2) is not null end as present
+    case when kind = 'schema' then to_regnamespace($2) is not null end as present,
+    case when kind = 'schema' then array(
+      select c.relname::text from pg_catalog.pg_class c
+       where c.relnamespace = to_regnamespace($2) and c.relkind in ('r', 'p')
+       order by 1) end as tables
   from tenant_placements where organization_id = $1`;
 
 /**
@@ -87,7 +95,8 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
   const inflight = new Map<CacheKey, Promise<PlacementRecord>>();
   // One handle per schema-placed organization, kept for the process's life (they are few, and the same
   // organization always gets the same schema): a scope of theirs allocates nothing, as a pooled one.
-  const schemaDatabases = new Map<string, TenantDatabase>();
+  // Rebuilt when the tables its schema holds change (a migration synchronized it while this process ran).
+  const schemaDatabases = new Map<string, { db: TenantDatabase; tables: string }>();
   // Organizations in an online move: the guarded path (moving-setter.ts), whatever their kind.
   const movingDatabases = new Map<string, TenantDatabase>();
 
@@ -109,13 +118,23 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
             state: PlacementState;
             schema_version: string | null;
             present: boolean | null;
+            tables: string[] | null;
           }
         | undefined;
       if (!row) return POOLED;
       const schema = row.kind === 'schema' ? tenantSchemaName(tenantId) : null;
       const behind = schema !== null && row.schema_version !== schemaVersion;
       const missing = schema !== null && row.present !== true;
-      return { kind: row.kind, databaseKey: row.database_key, schema, state: row.state, behind, missing };
+      const tables = row.tables ?? undefined;
+      return {
+        kind: row.kind,
+        databaseKey: row.database_key,
+        schema,
+        state: row.state,
+        behind,
+        missing,
+        tables,
+      };
     } catch (err) {
       // A Citus read that failed left its transaction failed: never pool the connection like that.
       if (inAbortedTransaction(client)) failed = err as Error;
@@ -137,6 +156,8 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
       return db;
     }
     movingDatabases.delete(tenantId);
+    // Placed elsewhere now: its schema handle (and the reads it remembered) goes.
+    if (record.kind !== 'schema') schemaDatabases.delete(tenantId);
     if (record.kind === 'pooled') return opts.control;
     if (record.kind === 'schema' && record.schema) {
       // A table this server's migrations added but the schema lacks would resolve to public's (the search
@@ -156,17 +177,20 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
           `the organization's schema ${record.schema} is not synchronized to migration ${schemaVersion}`,
         );
       }
-      let db = schemaDatabases.get(tenantId);
-      if (db === undefined) {
-        // The control database's pool: the search path, not the connection, selects the schema.
-        db = createTenantDatabase(
+      const tables = record.tables?.join(',') ?? '';
+      let entry = schemaDatabases.get(tenantId);
+      if (entry === undefined || entry.tables !== tables) {
+        // The control database's pool: the search path (or the statement's own names), not the
+        // connection, selects the schema.
+        const db = createTenantDatabase(
           `schema:${record.schema}`,
           opts.control.pool,
-          setters.schema(tenantId, record.schema),
+          setters.schema(tenantId, record.schema, record.tables),
         );
-        schemaDatabases.set(tenantId, db);
+        entry = { db, tables };
+        schemaDatabases.set(tenantId, entry);
       }
-      return db;
+      return entry.db;
     }
     if (record.kind === 'database' && record.databaseKey) {
       const db = opts.databases?.get(record.databaseKey);

@@ -2,7 +2,8 @@ import type { PreludeStatement } from './pipelined-query.js';
 import type { TenantMode, TenantSetter } from './tenant-connection.js';
 
 const SET_TENANT = "select set_config('app.tenant_id', $1, true)";
-const SET_TENANT_READ_ONLY =
+/** The read prelude's text (a schema organization's qualified reads use it too: schema-setter.ts). */
+export const SET_TENANT_READ_ONLY =
   "select set_config('app.tenant_id', $1, true), set_config('transaction_read_only', 'on', true)";
 
 /**

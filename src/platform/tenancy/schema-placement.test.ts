@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { withoutExplicitFilterCheck } from './explicit-filters.js';
 import type pg from 'pg';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   dropProvisioned,
@@ -296,6 +296,63 @@ describe('schema placement: routing', () => {
         (await sql<{ p: string }>`select current_setting('search_path') as p`.execute(t)).rows[0]!.p,
     );
     expect(p).toBe(`"${schema}", public`);
+  });
+
+  it("a read scope's builder read names the schema's tables itself and runs without the search path", async () => {
+    // pg_settings is not one of the schema's tables: the read is run as it is, with the tenant's prelude
+    // alone, and shows the search path it ran under (a write scope's keeps setting it).
+    const path = (mode: 'read' | 'write') =>
+      withoutExplicitFilterCheck('rlsBackstop', () =>
+        tenancy.withTenant(
+          placed,
+          async (t) =>
+            (
+              await (t as unknown as Kysely<Record<string, { name: string; setting: string }>>)
+                .selectFrom('pg_catalog.pg_settings')
+                .select('setting')
+                .where('name', '=', 'search_path')
+                .executeTakeFirstOrThrow()
+            ).setting,
+          { mode },
+        ),
+      );
+    expect(await path('read')).toBe('"$user", public');
+    expect(await path('write')).toBe(`"${schema}", public`);
+    // A row of the organization in public (only a superuser can put it there) is not what it reads: the
+    // qualified read reads the schema's table, as the search path would.
+    const decoy = uuidv7();
+    await admin.query(`insert into public.projects (organization_id, id, name) values ($1, $2, 'decoy')`, [
+      placed,
+      decoy,
+    ]);
+    try {
+      expect(await projectNames(placed, 'read')).toEqual(['after-move', 'before-move']);
+      expect(await projectNames(placed, 'write')).toEqual(['after-move', 'before-move']);
+    } finally {
+      await admin.query('delete from public.projects where id = $1', [decoy]);
+    }
+  });
+
+  it('a qualified read whose schema was dropped meanwhile is run again under the search path', async () => {
+    // A placement this process still routes to a schema that is gone (say another instance moved the
+    // organization back and dropped it): the read falls back to the search path form, which resolves the
+    // tables to public, instead of failing.
+    const gone = await newOrg('gone');
+    await addProject(gone, 'in-schema');
+    await placeInSchema(db.adminUrl, db.migrationUrl, db.roles, gone);
+    tenancy.router.invalidate(gone);
+    expect(await projectNames(gone)).toEqual(['in-schema']);
+    await admin.query(`drop schema "${tenantSchemaName(gone)}" cascade`);
+    await admin.query(
+      `insert into public.projects (organization_id, id, name) values ($1, $2, 'in-public')`,
+      [gone, uuidv7()],
+    );
+    try {
+      expect(await projectNames(gone)).toEqual(['in-public']);
+    } finally {
+      await admin.query('delete from tenant_placements where organization_id = $1', [gone]);
+      tenancy.router.invalidate(gone);
+    }
   });
 
   // Last: it changes the shape of projects (and puts it back).

@@ -11,6 +11,7 @@ import {
 import { TenancyError } from './errors.js';
 import { explicitFilterTables, explicitFilterViolation } from './explicit-filters.js';
 import type { TenantDb } from './tenant-database.js';
+import type { ReadQualifier } from './schema-qualifier.js';
 
 /** `read`: every query is its own transaction with the tenant set, one round trip each (an implicit
  *  one, or on Citus BEGIN READ ONLY … COMMIT in the same pipeline).
@@ -32,6 +33,11 @@ export interface TenantSetter {
    *  same pipeline (COMMIT), so a read stays one round trip. A read that fails leaves a failed transaction
    *  block behind (Sync does not end it): the connection gets a ROLLBACK before its next use or release. */
   readonly readEpilogue?: readonly PreludeStatement[];
+  /** A schema placement's reads that name its tables themselves (schema-qualifier.ts): the text to run
+   *  instead of a read's, or undefined when the read keeps the search path. Read scopes only. */
+  readonly readQualifier?: ReadQualifier;
+  /** The prelude of such a read: the tenant (and read-only), without the search path. */
+  qualifiedReadPrelude?(tenantId: string): readonly PreludeStatement[];
 }
 
 /** Tests only (explicit-filters.ts): every statement is checked for its `organization_id` filter. */
@@ -138,6 +144,7 @@ export class TenantConnection implements DatabaseConnection {
   private deferred: PreludeStatement[] | undefined;
   private committedHooks: (() => void)[] | undefined;
   private readPrelude: readonly PreludeStatement[] | undefined;
+  private qualifiedPrelude: readonly PreludeStatement[] | undefined;
   /** The first query of a write scope (it carries BEGIN and the tenant setting) while it is in flight. */
   private opening: Promise<void> | undefined;
   /** Set when that first query failed without the server answering it (no SQLSTATE: e.g. a parameter
@@ -165,11 +172,13 @@ export class TenantConnection implements DatabaseConnection {
       const options = setterOptions(setter);
       this.readOptions = options.read;
       this.writeOptions = options.write;
+      this.qualifiedOptions = options.qualified;
     }
   }
 
   private readonly readOptions: ShapedOptions<unknown> = READ_OPTIONS;
   private readonly writeOptions: ShapedOptions<unknown> = WRITE_OPTIONS;
+  private readonly qualifiedOptions: ShapedOptions<unknown> = READ_OPTIONS;
 
   /** True once a statement that could change session state ran: the connection must not be pooled. */
   get dirty(): boolean {
@@ -212,6 +221,8 @@ export class TenantConnection implements DatabaseConnection {
     if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
     const params = compiled.parameters;
     if (this.pipelinedReads) {
+      const qualified = this.setter.readQualifier?.qualify(compiled);
+      if (qualified !== undefined) return this.qualifiedRead<R>(qualified, compiled);
       // The same prelude for every read of the scope (its tenant and mode are fixed): built once.
       this.readPrelude ??= this.setter.prelude(this.tenantId, 'read');
       const read = pipelinedQuery(
@@ -244,6 +255,35 @@ export class TenantConnection implements DatabaseConnection {
       return first;
     }
     return pipelinedQuery(this.client, NO_PRELUDE, sql, params, this.writeOptions as ShapedOptions<R>);
+  }
+
+  /**
+   * A schema placement's read that names the schema's tables itself (schema-qualifier.ts): the tenant's
+   * prelude without the search path. If the schema is gone meanwhile (the organization moved back to the
+   * pooled schema and its schema was dropped while this process still routed it there), the read runs
+   * again as before, under the search path, which then resolves to `public`: nothing of the first ran
+   * (an implicit transaction that failed).
+   */
+  private qualifiedRead<R>(sql: string, compiled: CompiledQuery): Promise<QueryResult<R>> {
+    // A text naming none of the schema's tables runs as a pooled organization's does, under the pooled
+    // statement names; a qualified text is named in the schema's namespace (it names the schema).
+    const options = (sql === compiled.sql ? READ_OPTIONS : this.qualifiedOptions) as ShapedOptions<R>;
+    // Throws (TENANT_SCOPE_CONFLICT) on a handle of another organization, as `prelude` does.
+    const prelude = (this.qualifiedPrelude ??=
+      this.setter.qualifiedReadPrelude?.(this.tenantId) ?? NO_PRELUDE);
+    return pipelinedQuery(this.client, prelude, sql, compiled.parameters, options).catch((err: unknown) => {
+      const code = (err as { code?: unknown } | undefined)?.code;
+      if (code !== '42P01' && code !== '3F000') throw err;
+      this.setter.readQualifier?.refuse(compiled.sql);
+      this.readPrelude ??= this.setter.prelude(this.tenantId, 'read');
+      return pipelinedQuery(
+        this.client,
+        this.readPrelude,
+        compiled.sql,
+        compiled.parameters,
+        this.readOptions as ShapedOptions<R>,
+      );
+    });
   }
 
   // Streaming is not offered inside tenant scopes: results are paginated instead.
@@ -368,7 +408,10 @@ type ShapedOptions<R> = PipelinedQueryOptions<QueryResult<R>>;
  *  shape, nothing of it ran, so it is sent once more (re-prepared). Not so inside a write transaction. */
 const READ_OPTIONS: ShapedOptions<unknown> = { shape: toQueryResult, retryStalePlan: true };
 const WRITE_OPTIONS: ShapedOptions<unknown> = { shape: toQueryResult };
-const bySetter = new WeakMap<TenantSetter, { read: ShapedOptions<unknown>; write: ShapedOptions<unknown> }>();
+const bySetter = new WeakMap<
+  TenantSetter,
+  { read: ShapedOptions<unknown>; write: ShapedOptions<unknown>; qualified: ShapedOptions<unknown> }
+>();
 
 /** The query options of a setter with a statement namespace or a read epilogue, built once per setter
  *  (setters live as long as their placement's handle: no allocation per scope). A Citus read keeps the
@@ -376,6 +419,7 @@ const bySetter = new WeakMap<TenantSetter, { read: ShapedOptions<unknown>; write
 function setterOptions(setter: TenantSetter): {
   read: ShapedOptions<unknown>;
   write: ShapedOptions<unknown>;
+  qualified: ShapedOptions<unknown>;
 } {
   let options = bySetter.get(setter);
   if (options === undefined) {
@@ -383,6 +427,9 @@ function setterOptions(setter: TenantSetter): {
     options = {
       read: { ...READ_OPTIONS, namespace, epilogue: setter.readEpilogue },
       write: { ...WRITE_OPTIONS, namespace },
+      // A qualified text names its schema, but is named in the schema's namespace all the same: the
+      // pooled statements' names are not spent on it.
+      qualified: { ...READ_OPTIONS, namespace },
     };
     bySetter.set(setter, options);
   }

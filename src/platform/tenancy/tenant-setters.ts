@@ -13,8 +13,8 @@ export interface TenantSetters {
   readonly kind: TenantSetterKind;
   /** Pooled organizations (the control database) and `database` placements. */
   readonly pooled: TenantSetter;
-  /** An organization placed in its own schema of the control database. */
-  schema(orgId: string, schema: string): TenantSetter;
+  /** An organization placed in its own schema of the control database; `tables`, what the schema holds. */
+  schema(orgId: string, schema: string, tables?: readonly string[]): TenantSetter;
   /** An organization in an online move; throws a TenancyError where moves are not supported. */
   moving(orgId: string): TenantSetter;
 }
