@@ -12,6 +12,7 @@
  * user's personal key (personal-fields.ts, the composition's key store over a local KMS and the key vault; keys cached 60 s
  * as in the server, so a run also reads and unwraps them again now and then).
  * Usage: npm run bench:audit  (env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_POOL, BENCH_DATABASE_URL, BENCH_ONLY)
+ * Under `node --cpu-prof --import tsx` it prints the measured rounds' windows for bench/profile-summary.ts.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -145,9 +146,15 @@ try {
     .filter(([name]) => !ONLY || ONLY.includes(name));
   if (ops.length === 0) throw new Error('BENCH_ONLY names no case');
 
+  /** Under --cpu-prof: the measured intervals (seal drains left out), for bench/profile-summary.ts. */
+  const profiling = process.execArgv.some((a) => a.startsWith('--cpu-prof'));
+  const windows: string[] = [];
+
   async function run(name: string, seconds: number, op: () => Promise<unknown>): Promise<Round> {
     const cpu = startCpuAccounting(undefined);
+    const fromUs = process.hrtime.bigint() / 1000n;
     const r = await measure(name, seconds, WRITERS, op);
+    if (profiling && seconds === SECONDS) windows.push(`${fromUs}-${process.hrtime.bigint() / 1000n}`);
     const sealing = startCpuAccounting(undefined);
     const t0 = performance.now();
     await sealer.flush(); // the chaining of this run's events is part of its cost
@@ -190,6 +197,7 @@ try {
       `  ${name.padEnd(22)} ${r.rate.toFixed(0).padStart(7)} tx/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   cpu ${r.cpuUs.toFixed(0)} µs/tx (PostgreSQL ${r.pgUs.toFixed(0)}, sealing ${r.sealUs.toFixed(0)})`,
     );
   }
+  if (profiling) console.log(`  profile windows (measured rounds): ${windows.join(',')}`);
   for (const g of Object.keys(groups)) {
     const base = s[`write ${g}`];
     for (const c of ['writeAndEvent', 'eventOnly']) {

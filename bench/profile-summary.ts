@@ -5,7 +5,8 @@
  * sample timestamps and of `process.hrtime` on Linux) keeps only the samples of a measured interval,
  * leaving out start-up and shutdown.
  * Usage: npx tsx bench/profile-summary.ts <file.cpuprofile> [top=25] [inclusive-regex] [from-to]
- * (`from-to`: the window in µs, as `npm run bench` prints it when run under `--cpu-prof`).
+ * (`from-to`: the window in µs, as `npm run bench` prints it when run under `--cpu-prof`; several windows
+ * separated by commas, as `bench/audit-append.ts` prints them).
  */
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +47,11 @@ const frameKey = (n: ProfileNode) =>
 /** Lines of a summary of `file`: self time by module group and by function, optionally inclusive time. */
 export function summarizeProfile(
   file: string,
-  opts: { top?: number; inclusive?: string; window?: { fromUs: number; toUs: number } } = {},
+  opts: {
+    top?: number;
+    inclusive?: string;
+    window?: { fromUs: number; toUs: number } | readonly { fromUs: number; toUs: number }[];
+  } = {},
 ): string[] {
   const top = opts.top ?? 25;
   const prof = JSON.parse(fs.readFileSync(file, 'utf8')) as Profile;
@@ -54,17 +59,22 @@ export function summarizeProfile(
   const parent = new Map<number, number>();
   for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
 
-  // Sample weights in µs, within the window if one is given.
+  // Sample weights in µs, within the window(s) if given.
+  const windows =
+    opts.window === undefined ? undefined : 'fromUs' in opts.window ? [opts.window] : opts.window;
   const weight = new Map<number, number>();
   let at = prof.startTime;
   prof.samples.forEach((id, i) => {
     const dt = prof.timeDeltas[i] ?? 0;
     at += dt;
-    if (opts.window && (at < opts.window.fromUs || at > opts.window.toUs)) return;
+    if (windows && !windows.some((w) => at >= w.fromUs && at <= w.toUs)) return;
     weight.set(id, (weight.get(id) ?? 0) + dt);
   });
-  const total = opts.window
-    ? Math.min(prof.endTime, opts.window.toUs) - Math.max(prof.startTime, opts.window.fromUs)
+  const total = windows
+    ? windows.reduce(
+        (sum, w) => sum + Math.max(0, Math.min(prof.endTime, w.toUs) - Math.max(prof.startTime, w.fromUs)),
+        0,
+      )
     : prof.endTime - prof.startTime;
   let idle = 0;
   let busy = 0;
@@ -122,8 +132,16 @@ export function summarizeProfile(
 if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1])) {
   const [file, topArg, inclusiveArg, windowArg] = process.argv.slice(2);
   if (!file) throw new Error('usage: profile-summary <file.cpuprofile> [top] [inclusive-regex] [from-to]');
-  const bounds = windowArg?.split('-').map(Number);
-  const window = bounds?.length === 2 ? { fromUs: bounds[0]!, toUs: bounds[1]! } : undefined;
-  const opts = { top: Number(topArg ?? 25), inclusive: inclusiveArg || undefined, window };
+  // One window `from-to`, or several separated by commas.
+  const window = windowArg
+    ?.split(',')
+    .map((w) => w.split('-').map(Number))
+    .filter((b) => b.length === 2)
+    .map(([fromUs, toUs]) => ({ fromUs: fromUs!, toUs: toUs! }));
+  const opts = {
+    top: Number(topArg ?? 25),
+    inclusive: inclusiveArg || undefined,
+    window: window?.length ? window : undefined,
+  };
   for (const line of summarizeProfile(file, opts)) console.log(line);
 }
