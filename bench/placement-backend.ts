@@ -4,8 +4,9 @@
  * one, sequentially, and the CPU time the connection's backend process spent (Linux
  * `/proc/<pid>/schedstat`, nanoseconds) divided by the reads. Variants, in interleaved rounds:
  * `pooled` (BENCH_READ_ORGS pooled organizations), `schema` (as many organizations each in its own
- * schema, reads drawn across them: the search path changes from read to read), `schema1` (one schema
- * organization: the search path is the same from read to read). The backend must run on this machine
+ * schema, reads drawn across them; `findProject` names the schema's table, schema-qualifier.ts), `schema1`
+ * (one schema organization), `schema-path` (the `schema` organizations with every read under the search
+ * path set per read, as before their reads named the schema's tables). The backend must run on this machine
  * (the embedded cluster, or BENCH_DATABASE_URL on localhost).
  *
  * Usage: npx tsx bench/placement-backend.ts  (env: BENCH_READS per round (5000), BENCH_ROUNDS (5),
@@ -17,6 +18,8 @@ import { findProject } from '../src/modules/projects/projects.repository.js';
 import { createPool } from '../src/platform/db/pool.js';
 import { createPlacementRouter } from '../src/platform/tenancy/placement.js';
 import { pooledTenantSetter } from '../src/platform/tenancy/pooled-setter.js';
+import { schemaTenantSetter } from '../src/platform/tenancy/schema-setter.js';
+import { POOLED_SETTERS } from '../src/platform/tenancy/tenant-setters.js';
 import { createTenantDatabase } from '../src/platform/tenancy/tenant-database.js';
 import { createWithTenant } from '../src/platform/tenancy/with-tenant.js';
 import { benchDatabase, median } from './harness.js';
@@ -34,6 +37,14 @@ const pool = createPool({ url: db.url, max: 1 });
 try {
   const control = createTenantDatabase('control', pool, pooledTenantSetter);
   const withTenant = createWithTenant(createPlacementRouter({ control }));
+  // The same schema organizations with every read under the search path (their reads not qualified): what
+  // a schema read cost before schema-qualifier.ts, measured in the same rounds.
+  const withPath = createWithTenant(
+    createPlacementRouter({
+      control,
+      setters: { ...POOLED_SETTERS, schema: (org, schema) => schemaTenantSetter(org, schema) },
+    }),
+  );
   const pooledRows = await seedPooled(db, ORGS, ROWS);
   const schemaRows = await seedSchemaPlaced(db, ORGS, ROWS);
   const one = schemaRows[0]!.org;
@@ -41,19 +52,22 @@ try {
     pooled: pooledRows,
     schema: schemaRows,
     schema1: schemaRows.filter((r) => r.org === one),
+    'schema-path': schemaRows,
   };
+  const through = (name: string) => (name === 'schema-path' ? withPath : withTenant);
   const variants = Object.entries(all).filter(([name]) => !ONLY || ONLY.includes(name));
   const pid = (await pool.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
   backendCpuNs(pid); // fails here, before any measurement, when the backend is not on this machine
 
-  async function run(rows: SeededRow[], n: number): Promise<void> {
+  async function run(name: string, rows: SeededRow[], n: number): Promise<void> {
+    const wt = through(name);
     for (let i = 0; i < n; i++) {
       const r = rows[Math.floor(Math.random() * rows.length)]!;
-      const row = await withTenant(r.org, (t) => findProject(t, r.org, r.id), READ);
+      const row = await wt(r.org, (t) => findProject(t, r.org, r.id), READ);
       if (!row) throw new Error('tenant read missed');
     }
   }
-  for (const [, rows] of variants) await run(rows, 1000); // warm-up: statements prepared, plans settled
+  for (const [name, rows] of variants) await run(name, rows, 1000); // warm-up: statements prepared, plans settled
   if (process.env.BENCH_PAUSE) {
     const p = pooledRows[0]!;
     const s = schemaRows[0]!;
@@ -67,7 +81,7 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, rows] of variants) {
       const before = backendCpuNs(pid);
-      await run(rows, READS);
+      await run(name, rows, READS);
       perRead[name]!.push((backendCpuNs(pid) - before) / READS / 1000);
     }
   }
