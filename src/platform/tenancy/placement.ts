@@ -66,7 +66,11 @@ interface CachedPlacement {
 const POOLED: PlacementRecord = { kind: 'pooled', databaseKey: null, schema: null, state: 'active' };
 // `present`: for a schema placement, whether its schema exists (`$2`, the name derived from the id).
 // `tables`: for a schema placement, the tables its schema holds (partitions included: a read may name one),
-// from the catalog.
+// from the catalog. Under the Citus setter, which does not qualify reads, the lookup reads no catalog table
+// (LOOKUP_CITUS): one statement of `tenant_placements` alone, as the router plans it there.
+const LOOKUP_CITUS = `select kind, database_key, state, schema_version,
+    case when kind = 'schema' then to_regnamespace($2) is not null end as present, null::text[] as tables
+  from tenant_placements where organization_id = $1`;
 const LOOKUP = `select kind, database_key, state, schema_version,
     case when kind = 'schema' then to_regnamespace($2) is not null end as present,
     case when kind = 'schema' then array(
@@ -88,6 +92,7 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
   const max = opts.max ?? 100_000;
   const setters = opts.setters ?? POOLED_SETTERS;
   const lookupOptions = { epilogue: opts.control.setter.readEpilogue };
+  const lookupSql = setters.kind === 'citus' ? LOOKUP_CITUS : LOOKUP;
   // The factory's key, built once per organization (the same string object each time: no concatenation
   // and no hashing per scope, where building it cost about as much as the rest of a cache hit).
   const keyOf = tenantCacheKeyMemo('placement', max);
@@ -107,7 +112,7 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
       const res = await pipelinedQuery(
         client,
         opts.control.setter.prelude(tenantId, 'read'),
-        LOOKUP,
+        lookupSql,
         [tenantId, tenantSchemaName(tenantId)],
         lookupOptions,
       );
