@@ -15,7 +15,7 @@ import {
   provisionDatabase,
   type ProvisionedDatabase,
 } from '../../../test/support/provision.js';
-import { startPgBouncer } from '../../../test/support/pgbouncer.js';
+import { startPgBouncer, viaPgBouncer } from '../../../test/support/pgbouncer.js';
 import { placeInSchema } from '../../../test/support/placements.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
 import { createBareOrganization } from '../../modules/organizations/organization-records.js';
@@ -299,30 +299,34 @@ describe('qualified reads of a schema organization resolve as the search path wo
   // a read naming none of the schema's tables is "qualified" to its own text and named in the
   // schema's namespace: the statement a write scope prepared under `"t_…", public` is bound without the
   // path, and PostgreSQL parses and plans it again at every switch of path (what the namespaces avoid).
-  it("a read naming none of the schema's tables does not share a prepared statement with the write scope's search-path form", async () => {
-    const read = (t: TenantDb) =>
-      t.selectFrom('organizations').select('name').where('id', '=', placed).executeTakeFirst();
-    const text = compileOnly
-      .selectFrom('organizations')
-      .select('name')
-      .where('id', '=', placed)
-      .compile().sql;
-    for (let i = 0; i < 3; i++) {
-      await tenancy.withTenant(placed, read, { mode: 'write' });
-      await tenancy.withTenant(placed, read, { mode: 'read' });
-    }
-    const prepared = await tenancy.withTenant(
-      placed,
-      async (t) =>
-        (
-          await sql<{
-            name: string;
-          }>`select name from pg_prepared_statements where statement = ${text}`.execute(t)
-        ).rows,
-      { mode: 'read' },
-    );
-    expect(prepared.length).toBeGreaterThanOrEqual(2);
-  });
+  // Not through PgBouncer: with DB_STATEMENT_CACHE=off there are no named statements to count.
+  it.skipIf(viaPgBouncer)(
+    "a read naming none of the schema's tables does not share a prepared statement with the write scope's search-path form",
+    async () => {
+      const read = (t: TenantDb) =>
+        t.selectFrom('organizations').select('name').where('id', '=', placed).executeTakeFirst();
+      const text = compileOnly
+        .selectFrom('organizations')
+        .select('name')
+        .where('id', '=', placed)
+        .compile().sql;
+      for (let i = 0; i < 3; i++) {
+        await tenancy.withTenant(placed, read, { mode: 'write' });
+        await tenancy.withTenant(placed, read, { mode: 'read' });
+      }
+      const prepared = await tenancy.withTenant(
+        placed,
+        async (t) =>
+          (
+            await sql<{
+              name: string;
+            }>`select name from pg_prepared_statements where statement = ${text}`.execute(t)
+          ).rows,
+        { mode: 'read' },
+      );
+      expect(prepared.length).toBeGreaterThanOrEqual(2);
+    },
+  );
 
   // Checked and sound (passes): two schema organizations and a pooled one, qualified reads, search-path
   // reads and writes interleaved on shared server connections of a PgBouncer in transaction mode with
