@@ -14,20 +14,17 @@
  * Usage: npm run bench:audit  (env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_POOL, BENCH_DATABASE_URL, BENCH_ONLY)
  * Under `node --cpu-prof --import tsx` it prints the measured rounds' windows for bench/profile-summary.ts.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { createTenancy } from '../src/platform/tenancy/tenancy.js';
 import { recordAudit } from '../src/platform/audit/record.js';
 import { createAuditSealer } from '../src/platform/audit/sealer.js';
-import { usePersonalDataKeys } from '../src/platform/audit/personal-fields.js';
-import { createUserKeyStore } from '../src/platform/user-keys/user-keys.js';
-import { createLocalKms } from '../src/platform/tenant-keys/kms-local.js';
-import { createKeyVault } from '../src/platform/tenant-keys/key-vault.js';
 import { runWithContext, type TenantCtx } from '../src/platform/tenancy/context.js';
 import type { TenantDb } from '../src/platform/tenancy/tenant-database.js';
 import { verifyOrganizationChain } from '../src/modules/audit/audit-verification.js';
 import { benchDatabase, measure, median, seedProjects } from './harness.js';
 import { startCpuAccounting } from './cpu-accounting.js';
+import { sealPersonalFieldsAsTheServer } from './audit-keys.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -84,18 +81,7 @@ try {
   const one = orgs[0]!;
   const usersOf = await seedUsers(db.adminUrl, orgs, 5);
   const tenancy = createTenancy({ url: db.url, poolSize: POOL });
-  // As the composition does (src/app/services.ts): every event of a user actor seals its IP and UA.
-  // The personal keys live in the key vault, as in the server.
-  const keyVault = createKeyVault({ url: db.keyVaultUrl });
-  await keyVault.ensureSchema();
-  usePersonalDataKeys(
-    tenancy.control.db,
-    createUserKeyStore({
-      kms: createLocalKms(randomBytes(32)),
-      vault: keyVault.persons,
-      subjectSecret: randomBytes(32),
-    }),
-  );
+  const keyVault = await sealPersonalFieldsAsTheServer(tenancy, db.keyVaultUrl);
   const sealer = createAuditSealer({ withTenant: tenancy.withTenant, databases: [tenancy.control.db] });
   const anyOrg = () => orgs[Math.floor(Math.random() * orgs.length)]!;
   let n = 0;

@@ -13,26 +13,19 @@
  * variant (30), BENCH_ONLY=<variant>,…). Under `node --cpu-prof --import tsx` it prints the measured batches'
  * windows for bench/profile-summary.ts.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { createTenancy } from '../src/platform/tenancy/tenancy.js';
 import { recordAudit } from '../src/platform/audit/record.js';
 import { draftEntry } from '../src/platform/audit/draft.js';
 import { createAuditSealer } from '../src/platform/audit/sealer.js';
-import {
-  cachedPersonalKeys,
-  personalDataKeysOf,
-  sealEntry,
-  usePersonalDataKeys,
-} from '../src/platform/audit/personal-fields.js';
-import { createUserKeyStore } from '../src/platform/user-keys/user-keys.js';
-import { createLocalKms } from '../src/platform/tenant-keys/kms-local.js';
-import { createKeyVault } from '../src/platform/tenant-keys/key-vault.js';
+import { cachedPersonalKeys, personalDataKeysOf, sealEntry } from '../src/platform/audit/personal-fields.js';
 import { runWithContext, type TenantCtx } from '../src/platform/tenancy/context.js';
 import type { TenantDb } from '../src/platform/tenancy/tenant-database.js';
 import type { AuditEventInput } from '../src/platform/audit/chain.js';
 import { benchDatabase, median, onlyVariants, seedProjects } from './harness.js';
 import { startCpuAccounting } from './cpu-accounting.js';
+import { sealPersonalFieldsAsTheServer } from './audit-keys.js';
 
 const BATCH = Number(process.env.NODE_BATCH ?? 200);
 const BATCHES = Number(process.env.NODE_BATCHES ?? 30);
@@ -50,16 +43,7 @@ try {
   ).rows[0]!.id;
   await admin.end();
   const tenancy = createTenancy({ url: db.url, poolSize: 1 });
-  const keyVault = createKeyVault({ url: db.keyVaultUrl });
-  await keyVault.ensureSchema();
-  usePersonalDataKeys(
-    tenancy.control.db,
-    createUserKeyStore({
-      kms: createLocalKms(randomBytes(32)),
-      vault: keyVault.persons,
-      subjectSecret: randomBytes(32),
-    }),
-  );
+  const keyVault = await sealPersonalFieldsAsTheServer(tenancy, db.keyVaultUrl);
   const sealer = createAuditSealer({ withTenant: tenancy.withTenant, databases: [tenancy.control.db] });
   const principal = { kind: 'user', userId } as const;
   let n = 0;

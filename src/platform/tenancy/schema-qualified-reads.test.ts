@@ -1,25 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import {
-  DummyDriver,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  sql,
-  type CompiledQuery,
-} from 'kysely';
+import { sql, type CompiledQuery, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   dropProvisioned,
   provisionDatabase,
   type ProvisionedDatabase,
 } from '../../../test/support/provision.js';
+import { compileOnly } from '../../../test/support/compile-only.js';
 import { startPgBouncer, viaPgBouncer } from '../../../test/support/pgbouncer.js';
 import { placeInSchema } from '../../../test/support/placements.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
 import { createBareOrganization } from '../../modules/organizations/organization-records.js';
-import type { Database } from '../db/schema.js';
 import { uuidv7 } from '../ids.js';
 import { withoutExplicitFilterCheck } from './explicit-filters.js';
 import { tenantSchemaName } from './placed-tables.js';
@@ -35,15 +27,6 @@ import { createWithTenant } from './with-tenant.js';
  * tenant guard, statement names, one send per read). The first version of the qualifier failed each.
  */
 
-/** Compiles only (no connection). */
-const compileOnly = new Kysely<Database>({
-  dialect: {
-    createAdapter: () => new PostgresAdapter(),
-    createDriver: () => new DummyDriver(),
-    createIntrospector: (k) => new PostgresIntrospector(k),
-    createQueryCompiler: () => new PostgresQueryCompiler(),
-  },
-});
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDb = Kysely<any>;
 

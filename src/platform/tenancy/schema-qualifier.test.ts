@@ -1,25 +1,8 @@
-import {
-  DummyDriver,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  sql,
-  type CompiledQuery,
-} from 'kysely';
+import { sql, type CompiledQuery, type Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import type { Database } from '../db/schema.js';
+import { compileOnly as db } from '../../../test/support/compile-only.js';
 import { createReadQualifier } from './schema-qualifier.js';
 
-/** Compiles only (no connection): the qualifier works on compiled statements. */
-const db = new Kysely<Database>({
-  dialect: {
-    createAdapter: () => new PostgresAdapter(),
-    createDriver: () => new DummyDriver(),
-    createIntrospector: (k) => new PostgresIntrospector(k),
-    createQueryCompiler: () => new PostgresQueryCompiler(),
-  },
-});
 const ORG = '0190a5a0-0000-7000-8000-000000000001';
 const SCHEMA = 't_0190a5a0000070008000000000000001';
 
