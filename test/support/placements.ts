@@ -1,6 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { RoleNames } from '../../src/platform/db/bootstrap.js';
 import { knownMigrations } from '../../src/platform/db/migrate.js';
+import { createBareOrganization } from '../../src/modules/organizations/organization-records.js';
+import { uuidv7 } from '../../src/platform/ids.js';
+import type { Tenancy } from '../../src/platform/tenancy/tenancy.js';
 import { placedTables, tenantSchemaName } from '../../src/platform/tenancy/placed-tables.js';
 import {
   dropPlacementSchema,
@@ -102,4 +106,24 @@ async function moveRows(
   } finally {
     await admin.end();
   }
+}
+
+/** An organization with a random slug made through `tenancy` (pooled until placed): its id. */
+export async function newPlacementOrg(tenancy: Tenancy, prefix: string): Promise<string> {
+  const org = await createBareOrganization(tenancy.withTenant, {
+    slug: `${prefix}-${randomBytes(5).toString('hex')}`,
+    name: prefix,
+  });
+  return org.id;
+}
+
+/** A project of `org`, written through its placement. */
+export function addPlacementProject(tenancy: Tenancy, org: string, name: string): Promise<{ id: string }> {
+  return tenancy.withTenant(org, (t) =>
+    t
+      .insertInto('projects')
+      .values({ organization_id: org, id: uuidv7(), name })
+      .returning('id')
+      .executeTakeFirstOrThrow(),
+  );
 }

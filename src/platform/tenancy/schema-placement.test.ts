@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { withoutExplicitFilterCheck } from './explicit-filters.js';
 import type pg from 'pg';
 import { sql, type Kysely } from 'kysely';
@@ -9,9 +8,13 @@ import {
   type ProvisionedDatabase,
 } from '../../../test/support/provision.js';
 import { viaPgBouncer } from '../../../test/support/pgbouncer.js';
-import { placeInPooled, placeInSchema } from '../../../test/support/placements.js';
+import {
+  addPlacementProject,
+  newPlacementOrg,
+  placeInPooled,
+  placeInSchema,
+} from '../../../test/support/placements.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
-import { createBareOrganization } from '../../modules/organizations/organization-records.js';
 import { uuidv7 } from '../ids.js';
 import { tenantSchemaName } from './placed-tables.js';
 import { syncPlacementSchema } from './placement-schema.js';
@@ -33,21 +36,8 @@ describe('schema placement: routing', () => {
   let pooled: string; // in public
   let schema: string;
 
-  const newOrg = async (prefix: string) =>
-    (
-      await createBareOrganization(tenancy.withTenant, {
-        slug: `${prefix}-${randomBytes(5).toString('hex')}`,
-        name: prefix,
-      })
-    ).id;
-  const addProject = (org: string, name: string) =>
-    tenancy.withTenant(org, (t) =>
-      t
-        .insertInto('projects')
-        .values({ organization_id: org, id: uuidv7(), name })
-        .returning('id')
-        .executeTakeFirstOrThrow(),
-    );
+  const newOrg = (prefix: string) => newPlacementOrg(tenancy, prefix);
+  const addProject = (org: string, name: string) => addPlacementProject(tenancy, org, name);
   // No explicit filter on purpose: the search path alone must route the read to the organization's rows.
   const projectNames = (org: string, mode: 'read' | 'write' = 'read') =>
     withoutExplicitFilterCheck('rlsBackstop', () =>

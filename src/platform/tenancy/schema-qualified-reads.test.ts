@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { sql, type CompiledQuery, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,10 +8,8 @@ import {
 } from '../../../test/support/provision.js';
 import { compileOnly } from '../../../test/support/compile-only.js';
 import { startPgBouncer, viaPgBouncer } from '../../../test/support/pgbouncer.js';
-import { placeInSchema } from '../../../test/support/placements.js';
+import { addPlacementProject, newPlacementOrg, placeInSchema } from '../../../test/support/placements.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
-import { createBareOrganization } from '../../modules/organizations/organization-records.js';
-import { uuidv7 } from '../ids.js';
 import { withoutExplicitFilterCheck } from './explicit-filters.js';
 import { tenantSchemaName } from './placed-tables.js';
 import type { PlacementRouter } from './placement.js';
@@ -39,21 +36,8 @@ describe('qualified reads of a schema organization resolve as the search path wo
   let placed2: string;
   let schema: string;
 
-  const newOrg = async (prefix: string) =>
-    (
-      await createBareOrganization(tenancy.withTenant, {
-        slug: `${prefix}-${randomBytes(5).toString('hex')}`,
-        name: prefix,
-      })
-    ).id;
-  const addProject = (org: string, name: string) =>
-    tenancy.withTenant(org, (t) =>
-      t
-        .insertInto('projects')
-        .values({ organization_id: org, id: uuidv7(), name })
-        .returning('id')
-        .executeTakeFirstOrThrow(),
-    );
+  const newOrg = (prefix: string) => newPlacementOrg(tenancy, prefix);
+  const addProject = (org: string, name: string) => addPlacementProject(tenancy, org, name);
   /** The same builder read in a read scope (qualified) and in a write scope (the search path). */
   const bothForms = async <T>(org: string, read: (t: TenantDb) => Promise<T>) =>
     withoutExplicitFilterCheck('rlsBackstop', async () => ({
