@@ -4,18 +4,15 @@
  * key's rate limit answers. Another organization keeps its own budget, and callers who cannot read the
  * organization's audit log spend none of it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addNewMember, createOrg, inOrg, signUp, startApp, stopApp, type E2eApp } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { addNewMember, createOrg, inOrg, signUp, startAppAround, type E2eApp } from './helpers.js';
 import {
   AUDIT_EXPORTS_PER_MINUTE,
   AUDIT_VERIFICATIONS_PER_MINUTE,
 } from '../../src/modules/audit/audit-verify-limit.js';
 
 let c: E2eApp;
-beforeAll(async () => {
-  c = await startApp();
-});
-afterAll(() => stopApp(c));
+startAppAround((started) => (c = started));
 
 describe('audit verification rate limit', () => {
   it('a few verifications per organization per minute, then 429 RATE_LIMITED with Retry-After', async () => {

@@ -5,7 +5,7 @@
  * the account's budgets, like a browser without one) until it completes a sign-in with the new password,
  * which issues it a cookie of a new device.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { codeFor } from '../../src/modules/two-factor/two-factor.test-fixtures.js';
 import {
   Browser,
@@ -14,16 +14,13 @@ import {
   nextMailedToken,
   ORIGIN,
   signUp,
-  startApp,
-  stopApp,
+  startAppAround,
   type E2eApp,
+  type User,
 } from './helpers.js';
 
 let c: E2eApp;
-beforeAll(async () => {
-  c = await startApp();
-});
-afterAll(() => stopApp(c));
+startAppAround((started) => (c = started));
 
 const login = (email: string, password: string, ip: string, device?: string) =>
   c.app.inject({
@@ -40,6 +37,21 @@ const deviceIdOf = (value: string) => value.split('.')[0];
 
 /** Past the second the cookie was issued in (its issue time has whole seconds). */
 const nextSecond = () => new Promise((r) => setTimeout(r, 1_100));
+
+/**
+ * `u`'s signed-in password change to a new password, a second after `u`'s cookies were issued (so they
+ * predate it); the new password and the change's answer (204).
+ */
+async function changePasswordLater(u: User) {
+  await nextSecond();
+  const password = newPassword();
+  const changed = await u.browser.post('/v1/auth/password', {
+    currentPassword: u.password,
+    newPassword: password,
+  });
+  expect(changed.statusCode, changed.body).toBe(204);
+  return { password, changed };
+}
 
 /**
  * `device` was issued before the password changed to `password`: at an address where a neighbour spent
@@ -70,25 +82,13 @@ describe('device cookies issued before a password change prove nothing', () => {
     const before = await login(u.email, u.password, '198.51.100.21', device);
     expect(deviceIdOf(deviceOf(before)!)).toBe(deviceIdOf(device!));
 
-    await nextSecond();
-    const password = newPassword();
-    const changed = await u.browser.post('/v1/auth/password', {
-      currentPassword: u.password,
-      newPassword: password,
-    });
-    expect(changed.statusCode, changed.body).toBe(204);
+    const { password } = await changePasswordLater(u);
     await expectUnproven(u.email, password, device!, 22);
   });
 
   it('the browser that changed the password gets a device cookie issued after the change', async () => {
     const u = await signUp(c, 'device-pw-change-own');
-    await nextSecond();
-    const password = newPassword();
-    const changed = await u.browser.post('/v1/auth/password', {
-      currentPassword: u.password,
-      newPassword: password,
-    });
-    expect(changed.statusCode, changed.body).toBe(204);
+    const { password, changed } = await changePasswordLater(u);
     const own = deviceOf(changed);
     expect(own).toBeDefined();
     expect([changed.headers['set-cookie']].flat().join('\n')).toMatch(

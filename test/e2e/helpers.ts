@@ -3,7 +3,7 @@
  * driven over HTTP with `app.inject`, one cookie jar per simulated browser.
  */
 import { randomBytes } from 'node:crypto';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { Response } from 'light-my-request';
 import { buildTestApp, type LogLines } from '../support/app.js';
 import { sharedMailbox } from '../support/mailbox.js';
@@ -75,6 +75,19 @@ export async function stopApp(c: E2eApp | undefined): Promise<void> {
     await c.app.close();
     await c.close();
   }
+}
+
+/**
+ * One {@link startApp} composition for the calling file (or `describe` block): started before its first
+ * test and handed to `keep`, stopped by {@link stopApp} after its last.
+ */
+export function startAppAround(keep: (c: E2eApp) => void, opts: Parameters<typeof startApp>[0] = {}): void {
+  let c: E2eApp | undefined;
+  beforeAll(async () => {
+    c = await startApp(opts);
+    keep(c);
+  });
+  afterAll(() => stopApp(c));
 }
 
 export const uniqueEmail = (prefix: string) => `${prefix}-${randomBytes(5).toString('hex')}@e2e.example.com`;

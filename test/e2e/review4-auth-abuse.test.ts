@@ -2,15 +2,12 @@
  * Hostile review: abuse of the public sign-in and password-reset endpoints by a stranger who knows only
  * a victim's e-mail address. Each test fails while the weakness it names exists.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sharedMailbox } from '../support/mailbox.js';
-import { nextMailedToken, ORIGIN, signUp, startApp, stopApp, uniqueEmail, type E2eApp } from './helpers.js';
+import { nextMailedToken, ORIGIN, signUp, startAppAround, uniqueEmail, type E2eApp } from './helpers.js';
 
 let c: E2eApp;
-beforeAll(async () => {
-  c = await startApp();
-});
-afterAll(() => stopApp(c));
+startAppAround((started) => (c = started));
 
 /** A public auth request from a browser on the console's origin, from client address `ip`. */
 const post = (url: string, body: object, ip: string) =>

@@ -2,17 +2,14 @@
  * Hostile review: what an erased account leaves behind. The erasure test scans every table for the
  * address as text; an export archive is stored zipped (bytea chunks), where no text scan finds it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ExportView } from '../../src/modules/gdpr/export-view.js';
 import { connect, testDb } from '../support/tenancy.js';
 import { unzip } from '../support/unzip.js';
-import { signUp, startApp, stopApp, type E2eApp } from './helpers.js';
+import { signUp, startAppAround, type E2eApp } from './helpers.js';
 
 let c: E2eApp;
-beforeAll(async () => {
-  c = await startApp();
-});
-afterAll(() => stopApp(c));
+startAppAround((started) => (c = started));
 
 /** The stored archive of each account export of `userId` (chunks joined), read as the superuser. */
 async function storedArchives(userId: string): Promise<Buffer[]> {

@@ -4,18 +4,15 @@
  * and family name, display name, e-mails) is keyed by the user id, which erasure keeps as a tombstone: the
  * row stays, and the organization's SCIM API keeps serving the erased person's name and address.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connect, testDb } from '../support/tenancy.js';
-import { createOrg, inOrg, rememberSecret, signUp, startApp, stopApp, type E2eApp } from './helpers.js';
+import { createOrg, inOrg, rememberSecret, signUp, startAppAround, type E2eApp } from './helpers.js';
 
 const SCIM = 'application/scim+json';
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 
 let c: E2eApp;
-beforeAll(async () => {
-  c = await startApp();
-});
-afterAll(() => stopApp(c));
+startAppAround((started) => (c = started));
 
 describe('review4: account erasure and SCIM', () => {
   it("erasing a directory-provisioned account removes the person's name and address from the directory", async () => {

@@ -6,22 +6,18 @@
  * the victim's browser is now signed in to the attacker's account, where whatever the victim enters
  * (projects, API keys, uploaded data, a linked identity) is the attacker's to read.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   Browser,
   newPassword,
   nextMailedToken,
-  startApp,
-  stopApp,
+  startAppAround,
   uniqueEmail,
   type E2eApp,
 } from './helpers.js';
 
 let c: E2eApp;
-beforeAll(async () => {
-  c = await startApp();
-});
-afterAll(() => stopApp(c));
+startAppAround((started) => (c = started));
 
 describe('review4: verification link login CSRF', () => {
   it('a verification link opened in a browser that did not sign up does not sign that browser in', async () => {

@@ -10,16 +10,13 @@
  * Fixed (migration 0068): a cut at a checkpoint signed within the retention the purge recorded (at least a
  * day) is a break, `cut_before_retention`.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tamperAuditAsOwner } from '../support/audit.js';
 import { connect, testDb } from '../support/tenancy.js';
-import { createOrg, inOrg, signUp, startApp, stopApp, type E2eApp } from './helpers.js';
+import { createOrg, inOrg, signUp, startAppAround, type E2eApp } from './helpers.js';
 
 let c: E2eApp;
-beforeAll(async () => {
-  c = await startApp();
-});
-afterAll(() => stopApp(c));
+startAppAround((started) => (c = started));
 
 describe('review5: audit chain cut at a checkpoint', () => {
   it('deleting the newest-but-checkpointed entries of a live organization is reported as a break', async () => {

@@ -9,19 +9,16 @@
  * organization holding a directory record of the person (`app_priv_erasure_directory_organizations`,
  * migration 0067); these tests hold it to what art. 17 asks.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connect, testDb } from '../support/tenancy.js';
-import { createOrg, inOrg, rememberSecret, signUp, startApp, stopApp, type E2eApp } from './helpers.js';
+import { createOrg, inOrg, rememberSecret, signUp, startAppAround, type E2eApp } from './helpers.js';
 
 const SCIM = 'application/scim+json';
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
 let c: E2eApp;
-beforeAll(async () => {
-  c = await startApp();
-});
-afterAll(() => stopApp(c));
+startAppAround((started) => (c = started));
 
 /** An enterprise organization of `owner` with the suite's domain verified, and a SCIM client of it. */
 async function directory(owner: Awaited<ReturnType<typeof signUp>>, prefix: string) {

@@ -9,14 +9,11 @@
  * before holds a device cookie and is held to its own budget; a signed-in password change counts per
  * user); the others pin what was checked and held.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { logIn, ORIGIN, signUp, startApp, stopApp, type E2eApp } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { logIn, ORIGIN, signUp, startAppAround, type E2eApp } from './helpers.js';
 
 let c: E2eApp;
-beforeAll(async () => {
-  c = await startApp();
-});
-afterAll(() => stopApp(c));
+startAppAround((started) => (c = started));
 
 /** A public auth request from a browser on the console's origin, from client address `ip`. */
 const post = (url: string, body: object, ip: string, cookie?: string) =>

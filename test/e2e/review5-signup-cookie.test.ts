@@ -7,23 +7,19 @@
  * `__Secure-` prefix and the value is computable from the token, so a party able to plant cookies for the
  * host (a sibling subdomain, an active attacker on plain http) could plant the binding of their own link.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   Browser,
   newPassword,
   nextMailedToken,
   signUp,
-  startApp,
-  stopApp,
+  startAppAround,
   uniqueEmail,
   type E2eApp,
 } from './helpers.js';
 
 let c: E2eApp;
-beforeAll(async () => {
-  c = await startApp();
-});
-afterAll(() => stopApp(c));
+startAppAround((started) => (c = started));
 
 describe('review5: the sign-up browser cookie', () => {
   it("a browser's own sign-up cookie does not sign it in through another account's link", async () => {

@@ -9,14 +9,11 @@
  * browser, whose cookie is genuine, is refused: the exemption device cookies bring is lost for the
  * accounts a second factor protects, against the one attacker who can reach their sign-in at all.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enrollTotp, ORIGIN, signUp, startApp, stopApp, type E2eApp } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { enrollTotp, ORIGIN, signUp, startAppAround, type E2eApp } from './helpers.js';
 
 let c: E2eApp;
-beforeAll(async () => {
-  c = await startApp();
-});
-afterAll(() => stopApp(c));
+startAppAround((started) => (c = started));
 
 const post = (url: string, body: object, ip: string, cookie?: string) =>
   c.app.inject({

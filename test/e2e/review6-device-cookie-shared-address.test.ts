@@ -9,14 +9,11 @@
  * bound device cookies exist to give (OWASP's device cookies lock out untrusted clients, not trusted
  * devices); holding a proven device to the address's budgets too leaves the owner lockable by a neighbour.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ORIGIN, signUp, startApp, stopApp, type E2eApp } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { ORIGIN, signUp, startAppAround, type E2eApp } from './helpers.js';
 
 let c: E2eApp;
-beforeAll(async () => {
-  c = await startApp();
-});
-afterAll(() => stopApp(c));
+startAppAround((started) => (c = started));
 
 const post = (body: object, ip: string, cookie?: string) =>
   c.app.inject({

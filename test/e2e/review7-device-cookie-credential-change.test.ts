@@ -14,14 +14,11 @@
  *    anywhere) lock the owner out of signing in, the lockout device cookies exist to prevent, right after
  *    the owner reacted to an attack by changing the password.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cookieSetBy, newPassword, ORIGIN, signUp, startApp, stopApp, type E2eApp } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { cookieSetBy, newPassword, ORIGIN, signUp, startAppAround, type E2eApp } from './helpers.js';
 
 let c: E2eApp;
-beforeAll(async () => {
-  c = await startApp();
-});
-afterAll(() => stopApp(c));
+startAppAround((started) => (c = started));
 
 const login = (email: string, password: string, ip: string, cookie?: string) =>
   c.app.inject({

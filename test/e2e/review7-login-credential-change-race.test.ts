@@ -9,7 +9,7 @@
  * Whoever holds the old password (the reason for the change or reset) signs in in a loop, several at once
  * (a success spends no budget), and stays signed in across the owner's remedy.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   cookieSetBy,
   Browser,
@@ -17,16 +17,12 @@ import {
   nextMailedToken,
   ORIGIN,
   signUp,
-  startApp,
-  stopApp,
+  startAppAround,
   type E2eApp,
 } from './helpers.js';
 
 let c: E2eApp;
-beforeAll(async () => {
-  c = await startApp();
-});
-afterAll(() => stopApp(c));
+startAppAround((started) => (c = started));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

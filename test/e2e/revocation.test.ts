@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { codeFor } from '../../src/modules/two-factor/two-factor.test-fixtures.js';
 import {
   api,
@@ -8,8 +8,7 @@ import {
   newPassword,
   nextMailedToken,
   signUp,
-  startApp,
-  stopApp,
+  startAppAround,
   tokenPair,
   type E2eApp,
 } from './helpers.js';
@@ -22,10 +21,7 @@ const STEP = 30_000;
  */
 describe('e2e: revocation reaches sessions and access tokens at once', () => {
   let c: E2eApp;
-  beforeAll(async () => {
-    c = await startApp();
-  });
-  afterAll(() => stopApp(c));
+  startAppAround((started) => (c = started));
 
   const projects = (token: string) => api(c, token).get('/v1/projects');
   const expectRevoked = async (token: string) => {

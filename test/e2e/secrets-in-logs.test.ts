@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { codeFor } from '../../src/modules/two-factor/two-factor.test-fixtures.js';
 import {
   addNewMember,
@@ -17,8 +17,7 @@ import {
   rememberSecret,
   secretsSeen,
   signUp,
-  startApp,
-  stopApp,
+  startAppAround,
   tokenPair,
   uniqueEmail,
   type E2eApp,
@@ -49,10 +48,7 @@ async function storedAuditText(c: E2eApp, orgIds: readonly string[]): Promise<st
 
 describe('e2e: secrets never reach the logs', () => {
   let c: E2eApp;
-  beforeAll(async () => {
-    c = await startApp();
-  });
-  afterAll(() => stopApp(c));
+  startAppAround((started) => (c = started));
 
   it('after a full flow, no password, cookie, invitation token, refresh token or TOTP secret is logged', async () => {
     // Sign-up and email verification (the link signs in: `signUp` follows it), login (and a failed one).

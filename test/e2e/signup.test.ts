@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sharedMailbox } from '../support/mailbox.js';
 import { mailQueueDrained } from '../support/jobs.js';
 import { mailText } from '../support/smtp.js';
@@ -12,18 +12,14 @@ import {
   nextMailedToken,
   ORIGIN,
   signUp,
-  startApp,
-  stopApp,
+  startAppAround,
   uniqueEmail,
   type E2eApp,
 } from './helpers.js';
 
 describe('e2e: sign-up', () => {
   let c: E2eApp;
-  beforeAll(async () => {
-    c = await startApp();
-  });
-  afterAll(() => stopApp(c));
+  startAppAround((started) => (c = started));
 
   it('sign-up without invitation creates a Personal Organization owned by the new user', async () => {
     const alice = await signUp(c, 'alice');
