@@ -14,7 +14,6 @@
  * windows for bench/profile-summary.ts.
  */
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { createTenancy } from '../src/platform/tenancy/tenancy.js';
 import { recordAudit } from '../src/platform/audit/record.js';
 import { draftEntry } from '../src/platform/audit/draft.js';
@@ -23,7 +22,7 @@ import { cachedPersonalKeys, personalDataKeysOf, sealEntry } from '../src/platfo
 import { runWithContext, type TenantCtx } from '../src/platform/tenancy/context.js';
 import type { TenantDb } from '../src/platform/tenancy/tenant-database.js';
 import type { AuditEventInput } from '../src/platform/audit/chain.js';
-import { benchDatabase, median, onlyVariants, seedProjects } from './harness.js';
+import { benchDatabase, median, onlyVariants, seedOrgAndUser } from './harness.js';
 import { startCpuAccounting } from './cpu-accounting.js';
 import { sealPersonalFieldsAsTheServer } from './audit-keys.js';
 
@@ -34,13 +33,7 @@ const USER_AGENT =
 
 const { db, close } = await benchDatabase();
 try {
-  const org = (await seedProjects(db.adminUrl, 1, 1))[0]!.org;
-  const admin = new pg.Client({ connectionString: db.adminUrl });
-  await admin.connect();
-  const userId = (
-    await admin.query<{ id: string }>(`insert into users (id, email, email_normalized)
-      values (gen_random_uuid(), 'n@example.test', 'n@example.test') returning id`)
-  ).rows[0]!.id;
+  const { org, user: userId, admin } = await seedOrgAndUser(db.adminUrl, 'n@example.test');
   await admin.end();
   const tenancy = createTenancy({ url: db.url, poolSize: 1 });
   const keyVault = await sealPersonalFieldsAsTheServer(tenancy, db.keyVaultUrl);

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import pg from 'pg';
-import { seedProjects } from './harness.js';
+import { seedOrgAndUser } from './harness.js';
 import type { ProvisionedDatabase } from '../test/support/provision.js';
 
 /** CPU time (ns) backend `pid` has used: the first field of /proc/<pid>/schedstat. */
@@ -30,13 +30,7 @@ export interface BackendSession {
 }
 
 export async function openBackendSession(db: ProvisionedDatabase): Promise<BackendSession> {
-  const org = (await seedProjects(db.adminUrl, 1, 1))[0]!.org;
-  const admin = new pg.Client({ connectionString: db.adminUrl });
-  await admin.connect();
-  const user = (
-    await admin.query<{ id: string }>(`insert into users (id, email, email_normalized)
-      values (gen_random_uuid(), 'a@example.test', 'a@example.test') returning id`)
-  ).rows[0]!.id;
+  const { org, user, admin } = await seedOrgAndUser(db.adminUrl, 'a@example.test');
   const runtime = new pg.Client({ connectionString: db.url });
   await runtime.connect();
   const me = await runtime.query<{ p: number; u: string }>('select pg_backend_pid() as p, current_user as u');

@@ -158,3 +158,23 @@ export async function seedProjects(
     await admin.end();
   }
 }
+
+/**
+ * The seeding of the one-tenant benches: one organization with one project ({@link seedProjects}) and one
+ * user with `email`, inserted by the superuser connection it returns (the caller ends it).
+ */
+export async function seedOrgAndUser(
+  adminUrl: string,
+  email: string,
+): Promise<{ org: string; user: string; admin: pg.Client }> {
+  const org = (await seedProjects(adminUrl, 1, 1))[0]!.org;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  const user = (
+    await admin.query<{ id: string }>(
+      `insert into users (id, email, email_normalized) values (gen_random_uuid(), $1, $1) returning id`,
+      [email],
+    )
+  ).rows[0]!.id;
+  return { org, user, admin };
+}

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { sql, type CompiledQuery, type Kysely } from 'kysely';
+import { sql, type CompiledQuery, type Expression, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   dropProvisioned,
@@ -44,6 +44,27 @@ describe('qualified reads of a schema organization resolve as the search path wo
       qualified: await tenancy.withTenant(org, read, { mode: 'read' }),
       searchPath: await tenancy.withTenant(org, read, { mode: 'write' }),
     }));
+  /**
+   * `placed`'s project names where a subquery has a row: the outer read of the subquery tests, around the
+   * subquery `inner` builds on the outer query's expression builder (untyped, so it may alias any table).
+   */
+  const projectsWhereExists = (t: TenantDb, inner: (eb: AnyDb) => Expression<unknown>) =>
+    t
+      .selectFrom('projects')
+      .select('projects.name')
+      .where('projects.organization_id', '=', placed)
+      .where((eb) => eb.exists(inner(eb as unknown as AnyDb)));
+  /** The names of `placed`'s roles read from a derived table aliased `projects` (a held table's name). */
+  const rolesAsProjects = (on: AnyDb) =>
+    on
+      .selectFrom((eb) =>
+        eb
+          .selectFrom('roles')
+          .select(['roles.key as name'])
+          .where('roles.organization_id', '=', placed)
+          .as('projects'),
+      )
+      .select('projects.name');
   /** The outcome of a text as the superuser (no RLS: resolution only), rows or error code. */
   const outcome = async (text: string, params: readonly unknown[], path?: string) => {
     await admin.query('begin');
@@ -101,19 +122,13 @@ describe('qualified reads of a schema organization resolve as the search path wo
   it("a subquery aliasing a held table with that table's own name reads the same rows qualified as under the search path", async () => {
     const read = async (t: TenantDb) =>
       (
-        await t
-          .selectFrom('projects')
-          .select('projects.name')
-          .where('projects.organization_id', '=', placed)
-          .where((eb) =>
-            eb.exists(
-              eb
-                .selectFrom('projects as projects')
-                .select('projects.id')
-                .where('projects.organization_id', '=', placed)
-                .where('projects.name', '=', 'alpha'),
-            ),
-          )
+        await projectsWhereExists(t, (eb) =>
+          eb
+            .selectFrom('projects as projects')
+            .select('projects.id')
+            .where('projects.organization_id', '=', placed)
+            .where('projects.name', '=', 'alpha'),
+        )
           .orderBy('projects.name')
           .execute()
       ).map((r) => r.name);
@@ -128,19 +143,12 @@ describe('qualified reads of a schema organization resolve as the search path wo
   it("a subquery aliasing another held table with a held table's name does not fail qualified (42703)", async () => {
     const read = async (t: TenantDb) =>
       (
-        await t
-          .selectFrom('projects')
-          .select('projects.name')
-          .where('projects.organization_id', '=', placed)
-          .where((eb) =>
-            eb.exists(
-              (eb as unknown as AnyDb)
-                .selectFrom('roles as projects')
-                .select('projects.key')
-                .where('projects.organization_id', '=', placed),
-            ),
-          )
-          .execute()
+        await projectsWhereExists(t, (eb) =>
+          eb
+            .selectFrom('roles as projects')
+            .select('projects.key')
+            .where('projects.organization_id', '=', placed),
+        ).execute()
       ).length;
     // Qualified, `"t_…"."projects"."key"` binds to the outer projects, which has no `key`: the read fails
     // with 42703, which the 42P01/3F000 fallback does not catch. Under the search path it runs.
@@ -154,15 +162,7 @@ describe('qualified reads of a schema organization resolve as the search path wo
   });
 
   it("a derived table or another table aliased with a held table's name: the qualified text runs as the statement does (not 42P01, re-sent under the search path on every execution)", async () => {
-    const derived = (compileOnly as unknown as AnyDb)
-      .selectFrom((eb) =>
-        eb
-          .selectFrom('roles')
-          .select(['roles.key as name'])
-          .where('roles.organization_id', '=', placed)
-          .as('projects'),
-      )
-      .select('projects.name')
+    const derived = rolesAsProjects(compileOnly as unknown as AnyDb)
       .orderBy('projects.name')
       .compile();
     const otherTable = (compileOnly as unknown as AnyDb)
@@ -196,17 +196,7 @@ describe('qualified reads of a schema organization resolve as the search path wo
       };
     });
     try {
-      const read = (t: TenantDb) =>
-        (t as unknown as AnyDb)
-          .selectFrom((eb) =>
-            eb
-              .selectFrom('roles')
-              .select(['roles.key as name'])
-              .where('roles.organization_id', '=', placed)
-              .as('projects'),
-          )
-          .select('projects.name')
-          .execute();
+      const read = (t: TenantDb) => rolesAsProjects(t).execute();
       await withoutExplicitFilterCheck('rlsBackstop', () =>
         counted.withTenant(placed, read, { mode: 'read' }),
       );
