@@ -34,7 +34,9 @@ describe('online placement moves', () => {
   let moves: PlacementMoveService;
   let ownerPool: pg.Pool;
   let verifier: AuditVerifier;
-  const FREEZE_HOLD_MS = 400;
+  // Long enough that a write of the other organization slowed by a loaded machine (135 ms seen under a full
+  // parallel run) stays far below what waiting for the freeze would take.
+  const FREEZE_HOLD_MS = 1200;
 
   const newOrg = async (prefix: string) =>
     (
@@ -251,7 +253,7 @@ describe('online placement moves', () => {
     const otherMax = Math.max(...load.otherLatencies.filter(window).map((l) => l.ms));
     const orgMax = Math.max(...load.orgLatencies.filter(window).map((l) => l.ms));
     expect(orgMax).toBeGreaterThanOrEqual(FREEZE_HOLD_MS / 2);
-    expect(otherMax).toBeLessThan(FREEZE_HOLD_MS / 4);
+    expect(otherMax).toBeLessThan(FREEZE_HOLD_MS / 3);
 
     const placement = await admin.query(
       'select kind, state from tenant_placements where organization_id = $1',
