@@ -323,6 +323,32 @@ export async function auditOrganizationsPending(
   return res.rows.map((r) => r.organization_id);
 }
 
+/**
+ * Seals up to `max` pending audit events of each of `orgs` (at most 1000) in ONE transaction of the control
+ * database (`app_audit_seal_many`, migration 0070): the in-process sealer's batches
+ * (src/platform/audit/sealer.ts). Returns each organization's count: -1 when another sealer holds its
+ * chain head, -2 when its tables are not on the control database (a `database` placement) or its schema
+ * does not exist, which the per-organization path (`sealBatch`) then seals or refuses. Counts only. The
+ * runtime role, outside any tenant scope (the function refuses inside one); `pool` is the control
+ * database's runtime pool, whose connections carry no tenant between scopes.
+ */
+export async function auditSealOrganizations(
+  pool: pg.Pool,
+  orgs: readonly string[],
+  max: number,
+  log?: Logger,
+): Promise<Map<string, number>> {
+  log?.debug(
+    { privileged_operation: 'audit_seal_organizations', organizations: orgs.length, max },
+    'privileged operation',
+  );
+  const res = await pool.query<{ org: string; sealed: number }>(
+    'select org, sealed from app_audit_seal_many($1::uuid[], $2)',
+    [orgs, max],
+  );
+  return new Map(res.rows.map((r) => [r.org, Number(r.sealed)]));
+}
+
 /** An organization the period close should look at, with the day the scheduled close starts from. */
 export interface BillingOrganization {
   id: string;

@@ -1,0 +1,137 @@
+import { sql, type Kysely } from 'kysely';
+import type { MigrationContext } from '../platform/tenancy/migration-helpers.js';
+import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
+import { ORG_PATH } from './0039-placement-functions/snippets.js';
+
+/**
+ * Issue 10, the background sealing's fixed cost (docs/performance.md, "Audited write, sixth pass"): the
+ * in-process sealer called `app_audit_seal` once per organization, one transaction each (a COMMIT's WAL
+ * flush, the head lock, the pending table's index scan) for the 20–30 events an organization had committed
+ * in its delay, so over 100 organizations a sealed event cost about twice what it did in one.
+ *
+ * - `app_audit_seal_org(org, max, wait)`: the body of `app_audit_seal` (0015, as 0039 placed it) for one
+ *   organization whose tables it resolves itself (`app_placement_search_path(org)`, which takes a moving
+ *   organization's move lock first, 0050). Same head lock, hashing, checks and result. A helper of the
+ *   definer's own functions: executable by no other role.
+ * - `app_audit_seal`: its scope check (only inside the tenant scope of `p_org`), then that helper. Same
+ *   signature, contract and grants (`create or replace`).
+ * - `app_audit_seal_many(orgs, max)`: seals up to `max` pending events of each of several organizations in
+ *   the caller's ONE transaction, in organization order (two callers never wait on each other in opposite
+ *   orders), taking each head with SKIP LOCKED: one another sealer holds is reported -1 and left. Nulls
+ *   and duplicates are ignored; an organization without pending events (an unknown one included) is
+ *   reported 0; one whose tables are not on this database (a `database` placement) or whose schema does
+ *   not exist is reported -2 and left to the per-organization path (which routes or refuses it). At most
+ *   1000 organizations a call. Refused inside a tenant scope (it is nobody's tenant question), it sets no
+ *   tenant: the definer role bypasses row security and the audit tables' guards check the role, not the
+ *   tenant. It returns counts only; sealing is what the runtime role may already do for any organization
+ *   (it sets its own tenant scope), so it opens nothing the runtime role could not reach before. EXECUTE:
+ *   the runtime role (the in-process sealer of every process, src/platform/audit/sealer.ts).
+ */
+export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
+  const runtime = sql.id(ctx.roles.runtime);
+  const definer = sql.id(ctx.roles.definer);
+
+  await sql`create function app_audit_seal_org(p_org uuid, p_max integer, p_wait boolean)
+    returns integer
+    language plpgsql volatile security definer set search_path = pg_catalog, public
+      set plan_cache_mode = force_generic_plan as $$
+    declare v_seq bigint; v_prev bytea; v_hash bytea; r record;
+      v_ids bigint[] := '{}'; v_seqs bigint[] := '{}'; v_prevs bytea[] := '{}'; v_hashes bytea[] := '{}';
+      v_moved integer;
+    begin
+      if p_org is null then
+        raise exception 'audit seal of no organization' using errcode = 'invalid_parameter_value';
+      end if; ${sql.raw(ORG_PATH('p_org'))}
+      if not exists (select 1 from audit_pending p where p.organization_id = p_org) then
+        return 0;
+      end if;
+      if p_wait then
+        select h.seq, h.hash into v_seq, v_prev from audit_chain_heads h
+          where h.organization_id = p_org for update;
+      else
+        select h.seq, h.hash into v_seq, v_prev from audit_chain_heads h
+          where h.organization_id = p_org for update skip locked;
+      end if;
+      if not found then
+        if exists (select 1 from audit_chain_heads h where h.organization_id = p_org) then
+          return -1; -- another sealer holds the head (p_wait false)
+        end if;
+        insert into audit_chain_heads (organization_id, seq, hash)
+          values (p_org, 0, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+          on conflict (organization_id) do nothing;
+        select h.seq, h.hash into v_seq, v_prev from audit_chain_heads h
+          where h.organization_id = p_org for update;
+      end if;
+      -- A new statement, so a new snapshot: it sees what the previous holder of the lock left. (Appending
+      -- to an array variable is done in place, not copied: 50,000 appends take milliseconds.)
+      for r in select p.pending_id, p.prefix, p.suffix from audit_pending p
+          where p.organization_id = p_org order by p.pending_id limit greatest(p_max, 1) loop
+        v_seq := v_seq + 1;
+        v_hash := sha256(v_prev || convert_to(r.prefix || v_seq::text || r.suffix, 'UTF8'));
+        v_ids := v_ids || r.pending_id;
+        v_seqs := v_seqs || v_seq;
+        v_prevs := v_prevs || v_prev;
+        v_hashes := v_hashes || v_hash;
+        v_prev := v_hash;
+      end loop;
+      if cardinality(v_ids) = 0 then
+        return 0;
+      end if;
+      with moved as (
+        delete from audit_pending p where p.organization_id = p_org and p.pending_id = any (v_ids)
+        returning p.*
+      )
+      insert into audit_events (organization_id, seq, id, occurred_at, actor_type, actor_id, action,
+          target_type, target_id, ip, user_agent, request_id, changes, metadata, prev_hash, hash)
+        select m.organization_id, x.seq, m.id, m.occurred_at, m.actor_type, m.actor_id, m.action,
+            m.target_type, m.target_id, m.ip, m.user_agent, m.request_id, m.changes, m.metadata, x.prev, x.hash
+          from moved m join unnest(v_ids, v_seqs, v_prevs, v_hashes) as x (pending_id, seq, prev, hash)
+            on x.pending_id = m.pending_id;
+      get diagnostics v_moved = row_count;
+      if v_moved <> cardinality(v_ids) then
+        -- A row vanished between reading and moving it: chaining the rest would leave a gap.
+        raise exception 'audit seal of % moved % of % events', p_org, v_moved, cardinality(v_ids);
+      end if;
+      update audit_chain_heads h set seq = v_seq, hash = v_prev, updated_at = now()
+        where h.organization_id = p_org;
+      return v_moved;
+    end $$`.execute(db);
+  await sql`alter function app_audit_seal_org(uuid, integer, boolean) owner to ${definer}`.execute(db);
+  await sql`revoke all on function app_audit_seal_org(uuid, integer, boolean) from public`.execute(db);
+
+  await sql`create or replace function app_audit_seal(p_org uuid, p_max integer, p_wait boolean)
+    returns integer
+    language plpgsql volatile security definer set search_path = pg_catalog, public as $$
+    begin
+      if p_org is null or p_org is distinct from public.app_current_tenant() then
+        raise exception 'audit seal outside the tenant scope of its organization'
+          using errcode = 'insufficient_privilege';
+      end if;
+      return public.app_audit_seal_org(p_org, p_max, p_wait);
+    end $$`.execute(db);
+
+  await sql`create function app_audit_seal_many(p_orgs uuid[], p_max integer)
+    returns table (org uuid, sealed integer)
+    language plpgsql volatile security definer set search_path = pg_catalog, public as $$
+    declare v_org uuid; v_kind text;
+    begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the audit seal of several organizations'))}
+      if cardinality(p_orgs) > 1000 then
+        raise exception 'the audit seal of several organizations takes at most 1000'
+          using errcode = 'invalid_parameter_value';
+      end if;
+      for v_org in select distinct u.id from unnest(p_orgs) u (id) where u.id is not null order by u.id loop
+        v_kind := (select p.kind from public.tenant_placements p where p.organization_id = v_org);
+        org := v_org;
+        if v_kind = 'database' or (v_kind = 'schema' and not exists (select 1 from pg_catalog.pg_namespace n
+            where n.nspname = public.app_tenant_schema_name(v_org))) then
+          sealed := -2; -- not here: the per-organization path routes (or refuses) it
+        else
+          sealed := public.app_audit_seal_org(v_org, p_max, false);
+        end if;
+        return next;
+      end loop;
+    end $$`.execute(db);
+  await sql`alter function app_audit_seal_many(uuid[], integer) owner to ${definer}`.execute(db);
+  await sql`revoke all on function app_audit_seal_many(uuid[], integer) from public`.execute(db);
+  await sql`grant execute on function app_audit_seal_many(uuid[], integer) to ${runtime}`.execute(db);
+}
