@@ -20,7 +20,9 @@ import type { TenantDb } from './tenant-database.js';
  *   names) and every tenant-scope refusal (`app.tenant_id` is a setting the runtime role can clear).
  * Every one of them refuses inside a tenant scope (`app.tenant_id` set) except `app_audit_seal` (called
  * by the audit sealer, src/platform/audit/seal.ts) and `app_invoice_finalize` ({@link finalizeInvoice}),
- * which refuse OUTSIDE the scope of their own organization. The audit checkpoint scan, the seal sweep and the
+ * which refuse OUTSIDE the scope of their own organization. The audit seal of several organizations
+ * ({@link auditSealOrganizations}, the in-process sealer's, counts only) is the runtime role's too, outside any
+ * tenant scope. The audit checkpoint scan, the seal sweep and the
  * period close scan are not among them: they belong to the worker role ({@link auditChainsToCheckpoint},
  * {@link auditOrganizationsPending}, {@link billingOrganizations}).
  */
