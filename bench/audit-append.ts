@@ -87,7 +87,7 @@ try {
   const sealer = createAuditSealer({
     withTenant: tenancy.withTenant,
     databases: [tenancy.control.db],
-    sealMany: (orgs, max) => auditSealOrganizations(tenancy.control.pool, orgs, max),
+    sealMany: (orgs, max, budget) => auditSealOrganizations(tenancy.control.pool, orgs, max, budget),
   });
   const anyOrg = () => orgs[Math.floor(Math.random() * orgs.length)]!;
   let n = 0;

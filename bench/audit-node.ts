@@ -49,7 +49,7 @@ try {
   const sealer = createAuditSealer({
     withTenant: tenancy.withTenant,
     databases: [tenancy.control.db],
-    sealMany: (orgs, max) => auditSealOrganizations(tenancy.control.pool, orgs, max),
+    sealMany: (orgs, max, budget) => auditSealOrganizations(tenancy.control.pool, orgs, max, budget),
   });
   const principal = { kind: 'user', userId } as const;
   let n = 0;

@@ -100,8 +100,8 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     ...(setter === 'citus'
       ? {}
       : {
-          sealMany: (orgs: readonly string[], max: number) =>
-            auditSealOrganizations(tenancy.control.pool, orgs, max, opts.log),
+          sealMany: (orgs: readonly string[], max: number, budget: number) =>
+            auditSealOrganizations(tenancy.control.pool, orgs, max, budget, opts.log),
         }),
   });
   const authenticator = opts.authenticator ?? createAppAuthenticator({ services, opts });

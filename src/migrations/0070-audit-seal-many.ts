@@ -15,9 +15,11 @@ import { ORG_PATH } from './0039-placement-functions/snippets.js';
  *   definer's own functions: executable by no other role.
  * - `app_audit_seal`: its scope check (only inside the tenant scope of `p_org`), then that helper. Same
  *   signature, contract and grants (`create or replace`).
- * - `app_audit_seal_many(orgs, max)`: seals up to `max` pending events of each of several organizations in
- *   the caller's ONE transaction, in organization order (two callers never wait on each other in opposite
- *   orders), taking each head with SKIP LOCKED: one another sealer holds is reported -1 and left. Nulls
+ * - `app_audit_seal_many(orgs, max, budget)`: seals up to `max` pending events of each of several
+ *   organizations in the caller's ONE transaction, in organization order (two callers never wait on each
+ *   other in opposite orders), taking each head with SKIP LOCKED: one another sealer holds is reported -1
+ *   and left. Once it has sealed `budget` events, the organizations after are reported -3 and left (a
+ *   reader waiting for one of the heads it holds waits for the whole call: the budget bounds that). Nulls
  *   and duplicates are ignored; an organization without pending events (an unknown one included) is
  *   reported 0; one whose tables are not on this database (a `database` placement) or whose schema does
  *   not exist is reported -2 and left to the per-organization path (which routes or refuses it). At most
@@ -110,10 +112,10 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
       return public.app_audit_seal_org(p_org, p_max, p_wait);
     end $$`.execute(db);
 
-  await sql`create function app_audit_seal_many(p_orgs uuid[], p_max integer)
+  await sql`create function app_audit_seal_many(p_orgs uuid[], p_max integer, p_budget integer)
     returns table (org uuid, sealed integer)
     language plpgsql volatile security definer set search_path = pg_catalog, public as $$
-    declare v_org uuid; v_kind text;
+    declare v_org uuid; v_kind text; v_total integer := 0;
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the audit seal of several organizations'))}
       if cardinality(p_orgs) > 1000 then
         raise exception 'the audit seal of several organizations takes at most 1000'
@@ -122,16 +124,21 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
       for v_org in select distinct u.id from unnest(p_orgs) u (id) where u.id is not null order by u.id loop
         v_kind := (select p.kind from public.tenant_placements p where p.organization_id = v_org);
         org := v_org;
-        if v_kind = 'database' or (v_kind = 'schema' and not exists (select 1 from pg_catalog.pg_namespace n
+        if v_total >= greatest(p_budget, 1) then
+          sealed := -3; -- not reached: the call has sealed its budget (the heads it holds stay held till COMMIT)
+        elsif v_kind = 'database' or (v_kind = 'schema' and not exists (select 1 from pg_catalog.pg_namespace n
             where n.nspname = public.app_tenant_schema_name(v_org))) then
           sealed := -2; -- not here: the per-organization path routes (or refuses) it
         else
           sealed := public.app_audit_seal_org(v_org, p_max, false);
+          v_total := v_total + greatest(sealed, 0);
         end if;
         return next;
       end loop;
     end $$`.execute(db);
-  await sql`alter function app_audit_seal_many(uuid[], integer) owner to ${definer}`.execute(db);
-  await sql`revoke all on function app_audit_seal_many(uuid[], integer) from public`.execute(db);
-  await sql`grant execute on function app_audit_seal_many(uuid[], integer) to ${runtime}`.execute(db);
+  await sql`alter function app_audit_seal_many(uuid[], integer, integer) owner to ${definer}`.execute(db);
+  await sql`revoke all on function app_audit_seal_many(uuid[], integer, integer) from public`.execute(db);
+  await sql`grant execute on function app_audit_seal_many(uuid[], integer, integer) to ${runtime}`.execute(
+    db,
+  );
 }

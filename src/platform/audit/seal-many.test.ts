@@ -31,8 +31,8 @@ describe('audit sealing of several organizations in one transaction (real Postgr
   const verifier = createAuditVerifier([]);
 
   const record = (org: string, n: number) => recordAuditEvents(tenancy.withTenant, systemCtx(org, 'test'), n);
-  const sealMany = (orgs: (string | null)[], max = 500) =>
-    auditSealOrganizations(tenancy.control.pool, orgs as string[], max);
+  const sealMany = (orgs: (string | null)[], max = 500, budget = 100_000) =>
+    auditSealOrganizations(tenancy.control.pool, orgs as string[], max, budget);
   /** The organization's chain, as the superuser reads it in `nsp`. */
   const seqs = async (org: string, nsp = 'public') =>
     (
@@ -176,6 +176,17 @@ describe('audit sealing of several organizations in one transaction (real Postgr
     await expect(sealMany(Array.from({ length: 1001 }, () => randomUUID()))).rejects.toThrow(/at most 1000/);
   });
 
+  it('stops at its budget: the organizations after it are reported -3 and left untouched', async () => {
+    const orgs = (await Promise.all([1, 2, 3].map((i) => newPlacementOrg(tenancy, `sm-budget${i}`)))).sort();
+    await sealMany(orgs); // what their creation recorded
+    for (const org of orgs) await record(org, 3);
+    // A budget of 4: the first organization seals 3, the second 3 more (it was under 4 when it started).
+    const counts = await sealMany(orgs, 500, 4);
+    expect(orgs.map((o) => counts.get(o))).toEqual([3, 3, -3]);
+    expect((await chain(orgs[2]!)).length).toBe(0);
+    expect((await sealMany([orgs[2]!], 500, 4)).get(orgs[2]!)).toBe(3);
+  });
+
   it('waits out a moving organization’s move lock (the freeze) before sealing it', async () => {
     const org = await newPlacementOrg(tenancy, 'sm-moving');
     await record(org, 2);
@@ -200,9 +211,9 @@ describe('audit sealing of several organizations in one transaction (real Postgr
     await record(org, 1);
     await runtime.query('begin');
     await runtime.query(`select set_config('app.tenant_id', $1, true)`, [org]);
-    await expect(runtime.query('select * from app_audit_seal_many($1::uuid[], 10)', [[org]])).rejects.toThrow(
-      /refused inside a tenant scope/,
-    );
+    await expect(
+      runtime.query('select * from app_audit_seal_many($1::uuid[], 10, 100)', [[org]]),
+    ).rejects.toThrow(/refused inside a tenant scope/);
     await runtime.query('rollback');
     await expect(runtime.query('select app_audit_seal_org($1, 10, true)', [org])).rejects.toThrow(
       /permission denied/,
@@ -210,10 +221,10 @@ describe('audit sealing of several organizations in one transaction (real Postgr
     const worker = await connect(own.workerUrl);
     onTestFinished(() => worker.end());
     await expect(
-      worker.query('select * from public.app_audit_seal_many($1::uuid[], 10)', [[org]]),
+      worker.query('select * from public.app_audit_seal_many($1::uuid[], 10, 100)', [[org]]),
     ).rejects.toThrow(/permission denied/);
     // Counts only: the organization and how many it sealed.
-    const res = await runtime.query('select * from app_audit_seal_many($1::uuid[], 10)', [[org]]);
+    const res = await runtime.query('select * from app_audit_seal_many($1::uuid[], 10, 100)', [[org]]);
     expect(res.fields.map((f) => f.name)).toEqual(['org', 'sealed']);
     expect(res.rows).toEqual([{ org, sealed: 1 }]);
   });
@@ -228,9 +239,9 @@ describe('audit sealing of several organizations in one transaction (real Postgr
       withTenant: tenancy.withTenant,
       databases: [tenancy.control.db],
       delayMs: 60_000,
-      sealMany: (list, max) => {
+      sealMany: (list, max, budget) => {
         calls.push(list.length);
-        return auditSealOrganizations(tenancy.control.pool, list, max);
+        return auditSealOrganizations(tenancy.control.pool, list, max, budget);
       },
       perCall: 3,
     });

@@ -24,18 +24,27 @@ export interface AuditSealerOptions {
   /**
    * Seals a batch of each of several organizations in one transaction (`auditSealOrganizations`,
    * `app_audit_seal_many`, migration 0070), returning each one's count (-1: another sealer holds its head;
-   * -2: not on that database). Where given, the sealer's batches go through it, `perCall` organizations a
+   * -2: not on that database; -3: not reached, the call sealed `budget` events first). Where given, the sealer's batches go through it, `perCall` organizations a
    * call; without it (the Citus setter, tests), each organization is one `sealBatch` call. Organizations it
    * reports -2 (tenant databases' organizations, a missing schema), and every one of a call that failed,
    * take the per-organization path.
    */
-  readonly sealMany?: (orgs: readonly string[], max: number) => Promise<ReadonlyMap<string, number>>;
+  readonly sealMany?: (
+    orgs: readonly string[],
+    max: number,
+    budget: number,
+  ) => Promise<ReadonlyMap<string, number>>;
   /** Organizations per `sealMany` call (default 50, at most 1000). */
   readonly perCall?: number;
 }
 
 /** `sealMany`'s count of an organization it did not seal because its tables are not on its database. */
 const NOT_HERE = -2;
+/** `sealMany`'s count of an organization it did not reach: the call had sealed its budget. */
+const NOT_REACHED = -3;
+/** Events one `sealMany` call seals at most (then it stops at the next organization): a reader waiting for a
+ *  head the call holds waits for the whole call, about 80 µs per event. */
+export const SEAL_MANY_BUDGET = 4 * SEAL_BATCH;
 
 export interface AuditSealer {
   /**
@@ -85,7 +94,8 @@ export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
    * per turn, more turns while any batch came back full, so one busy organization cannot starve the
    * others. With `sealMany`, a turn's organizations go in groups of up to `perCall`, one transaction per
    * group; an organization it reports not here (-2), or every one of a group whose call failed, is sealed by
-   * its own call (`sealBatch`). An organization whose batch came back short has what was committed before
+   * its own call (`sealBatch`); one it did not reach (-3, its budget spent) goes to the next turn, as a full
+   * batch does. An organization whose batch came back short has what was committed before
    * it sealed; what commits later schedules it again (no recheck needed). One another sealer holds (-1),
    * or any still unfinished at the deadline, stays due; a failure is logged and left to the next event,
    * the sweep or a reader. Returns how many it sealed.
@@ -97,6 +107,10 @@ export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
     while (turn.length > 0) {
       const isFull: boolean[] = [];
       const settle = (at: number, n: number) => {
+        if (n === NOT_REACHED) {
+          isFull[at] = true; // the next turn
+          return;
+        }
         if (n < 0) due.add(turn[at]!);
         else total += n;
         isFull[at] = n >= SEAL_BATCH;
@@ -132,6 +146,7 @@ export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
               counts = await sealMany(
                 group.map((at) => turn[at]!),
                 SEAL_BATCH,
+                SEAL_MANY_BUDGET,
               );
             } catch (err) {
               opts.log?.warn(

@@ -330,7 +330,8 @@ export async function auditOrganizationsPending(
  * database (`app_audit_seal_many`, migration 0070): the in-process sealer's batches
  * (src/platform/audit/sealer.ts). Returns each organization's count: -1 when another sealer holds its
  * chain head, -2 when its tables are not on the control database (a `database` placement) or its schema
- * does not exist, which the per-organization path (`sealBatch`) then seals or refuses. Counts only. The
+ * does not exist, which the per-organization path (`sealBatch`) then seals or refuses, -3 when the call
+ * had sealed `budget` events before reaching it (left for another call). Counts only. The
  * runtime role, outside any tenant scope (the function refuses inside one); `pool` is the control
  * database's runtime pool, whose connections carry no tenant between scopes.
  */
@@ -338,15 +339,16 @@ export async function auditSealOrganizations(
   pool: pg.Pool,
   orgs: readonly string[],
   max: number,
+  budget: number,
   log?: Logger,
 ): Promise<Map<string, number>> {
   log?.debug(
-    { privileged_operation: 'audit_seal_organizations', organizations: orgs.length, max },
+    { privileged_operation: 'audit_seal_organizations', organizations: orgs.length, max, budget },
     'privileged operation',
   );
   const res = await pool.query<{ org: string; sealed: number }>(
-    'select org, sealed from app_audit_seal_many($1::uuid[], $2)',
-    [orgs, max],
+    'select org, sealed from app_audit_seal_many($1::uuid[], $2, $3)',
+    [orgs, max, budget],
   );
   return new Map(res.rows.map((r) => [r.org, Number(r.sealed)]));
 }
