@@ -11,8 +11,11 @@ import { ORG_PATH } from './0039-placement-functions/snippets.js';
  *
  * - `app_audit_seal_org(org, max, wait)`: the body of `app_audit_seal` (0015, as 0039 placed it) for one
  *   organization whose tables it resolves itself (`app_placement_search_path(org)`, which takes a moving
- *   organization's move lock first, 0050). Same head lock, hashing, checks and result. A helper of the
- *   definer's own functions: executable by no other role.
+ *   organization's move lock first, 0050). Same head lock, hashing, checks and result, but for the creation
+ *   of a missing head (an organization's first seal): its creators take an advisory lock of the
+ *   organization's head first, so a caller that must not wait (`wait` false) is never queued behind another
+ *   one's uncommitted insert: it reports -1, as for a head another sealer holds. A helper of the definer's
+ *   own functions: executable by no other role.
  * - `app_audit_seal`: its scope check (only inside the tenant scope of `p_org`), then that helper. Same
  *   signature, contract and grants (`create or replace`).
  * - `app_audit_seal_many(orgs, max, budget)`: seals up to `max` pending events of each of several
@@ -21,8 +24,11 @@ import { ORG_PATH } from './0039-placement-functions/snippets.js';
  *   and left. Once it has sealed `budget` events, the organizations after are reported -3 and left (a
  *   reader waiting for one of the heads it holds waits for the whole call: the budget bounds that). Nulls
  *   and duplicates are ignored; an organization without pending events (an unknown one included) is
- *   reported 0; one whose tables are not on this database (a `database` placement) or whose schema does
- *   not exist is reported -2 and left to the per-organization path (which routes or refuses it). At most
+ *   reported 0; one whose tables are not on this database (a `database` placement), whose schema does
+ *   not exist or that is moving (its move lock would be waited for while the call holds other heads) is
+ *   reported -2 and left to the per-organization path (which routes or refuses it, in a transaction of its
+ *   own). An organization whose move starts after the call read its
+ *   placement may still make it wait for the switch's few milliseconds. At most
  *   1000 organizations a call. Refused inside a tenant scope (it is nobody's tenant question), it sets no
  *   tenant: the definer role bypasses row security and the audit tables' guards check the role, not the
  *   tenant. It returns counts only; sealing is what the runtime role may already do for any organization
@@ -58,11 +64,26 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
         if exists (select 1 from audit_chain_heads h where h.organization_id = p_org) then
           return -1; -- another sealer holds the head (p_wait false)
         end if;
+        -- Its first seal creates the head. Every creator takes this lock first, so an insert never waits
+        -- for another caller's uncommitted one; a caller that must not wait gives up (-1) instead.
+        if p_wait then
+          perform pg_advisory_xact_lock(hashtextextended('audit-chain-head:' || p_org::text, 0));
+        elsif not pg_try_advisory_xact_lock(hashtextextended('audit-chain-head:' || p_org::text, 0)) then
+          return -1;
+        end if;
         insert into audit_chain_heads (organization_id, seq, hash)
           values (p_org, 0, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
           on conflict (organization_id) do nothing;
-        select h.seq, h.hash into v_seq, v_prev from audit_chain_heads h
-          where h.organization_id = p_org for update;
+        if p_wait then
+          select h.seq, h.hash into v_seq, v_prev from audit_chain_heads h
+            where h.organization_id = p_org for update;
+        else
+          select h.seq, h.hash into v_seq, v_prev from audit_chain_heads h
+            where h.organization_id = p_org for update skip locked;
+          if not found then
+            return -1; -- created by another caller meanwhile, and held by a sealer
+          end if;
+        end if;
       end if;
       -- A new statement, so a new snapshot: it sees what the previous holder of the lock left. (Appending
       -- to an array variable is done in place, not copied: 50,000 appends take milliseconds.)
@@ -115,20 +136,24 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   await sql`create function app_audit_seal_many(p_orgs uuid[], p_max integer, p_budget integer)
     returns table (org uuid, sealed integer)
     language plpgsql volatile security definer set search_path = pg_catalog, public as $$
-    declare v_org uuid; v_kind text; v_total integer := 0;
+    declare v_org uuid; v_kind text; v_state text; v_total integer := 0;
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the audit seal of several organizations'))}
       if cardinality(p_orgs) > 1000 then
         raise exception 'the audit seal of several organizations takes at most 1000'
           using errcode = 'invalid_parameter_value';
       end if;
       for v_org in select distinct u.id from unnest(p_orgs) u (id) where u.id is not null order by u.id loop
-        v_kind := (select p.kind from public.tenant_placements p where p.organization_id = v_org);
+        select p.kind, p.state into v_kind, v_state from public.tenant_placements p
+          where p.organization_id = v_org;
         org := v_org;
         if v_total >= greatest(p_budget, 1) then
           sealed := -3; -- not reached: the call has sealed its budget (the heads it holds stay held till COMMIT)
-        elsif v_kind = 'database' or (v_kind = 'schema' and not exists (select 1 from pg_catalog.pg_namespace n
-            where n.nspname = public.app_tenant_schema_name(v_org))) then
-          sealed := -2; -- not here: the per-organization path routes (or refuses) it
+        elsif v_kind = 'database' or v_state = 'moving' or (v_kind = 'schema' and not exists (
+            select 1 from pg_catalog.pg_namespace n where n.nspname = public.app_tenant_schema_name(v_org))) then
+          -- Not here (a tenant database), or moving: resolving a moving organization's tables waits for its
+          -- move lock, which its switch holds, and the heads this call took before would wait with it.
+          -- The per-organization path routes (or refuses) it, in a transaction of its own.
+          sealed := -2;
         else
           sealed := public.app_audit_seal_org(v_org, p_max, false);
           v_total := v_total + greatest(sealed, 0);

@@ -24,10 +24,11 @@ export interface AuditSealerOptions {
   /**
    * Seals a batch of each of several organizations in one transaction (`auditSealOrganizations`,
    * `app_audit_seal_many`, migration 0070), returning each one's count (-1: another sealer holds its head;
-   * -2: not on that database; -3: not reached, the call sealed `budget` events first). Where given, the sealer's batches go through it, `perCall` organizations a
-   * call; without it (the Citus setter, tests), each organization is one `sealBatch` call. Organizations it
-   * reports -2 (tenant databases' organizations, a missing schema), and every one of a call that failed,
-   * take the per-organization path.
+   * -2: not on that database, or moving; -3: not reached, the call sealed `budget` events first). Where
+   * given, the sealer's batches go through it, `perCall` organizations a call; without it (the Citus setter,
+   * tests), each organization is one `sealBatch` call. Organizations it reports -2 (tenant databases'
+   * organizations, a missing schema, a moving organization), and every one of a call that failed, take the
+   * per-organization path.
    */
   readonly sealMany?: (
     orgs: readonly string[],
@@ -90,15 +91,16 @@ export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
   };
 
   /**
-   * Seals every due organization round-robin (`concurrency` calls at a time): one batch per organization
-   * per turn, more turns while any batch came back full, so one busy organization cannot starve the
-   * others. With `sealMany`, a turn's organizations go in groups of up to `perCall`, one transaction per
-   * group; an organization it reports not here (-2), or every one of a group whose call failed, is sealed by
-   * its own call (`sealBatch`); one it did not reach (-3, its budget spent) goes to the next turn, as a full
-   * batch does. An organization whose batch came back short has what was committed before
-   * it sealed; what commits later schedules it again (no recheck needed). One another sealer holds (-1),
-   * or any still unfinished at the deadline, stays due; a failure is logged and left to the next event,
-   * the sweep or a reader. Returns how many it sealed.
+   * Seals every due organization round-robin (`concurrency` calls at a time): one batch per organization per
+   * turn, more turns while any batch came back full, so one busy organization cannot starve the others. With
+   * `sealMany`, a turn's organizations go in groups of up to `perCall`, one transaction per group, each
+   * organization's batch its share of the call's budget (so none of a group waits behind the others'
+   * backlog); an organization it reports not here (-2: a tenant database's, a moving one), or every one of a
+   * group whose call failed, is sealed by its own call (`sealBatch`); one it did not reach (-3, its budget
+   * spent) goes to the next turn, as a full batch does. An organization whose batch came back short has what
+   * was committed before it sealed; what commits later schedules it again (no recheck needed). One another
+   * sealer holds (-1), or any still unfinished at the deadline, stays due; a failure is logged and left to
+   * the next event, the sweep or a reader. Returns how many it sealed.
    */
   async function sealDue(deadline: number): Promise<number> {
     let turn = [...due];
@@ -106,19 +108,19 @@ export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
     let total = 0;
     while (turn.length > 0) {
       const isFull: boolean[] = [];
-      const settle = (at: number, n: number) => {
+      const settle = (at: number, n: number, max: number) => {
         if (n === NOT_REACHED) {
           isFull[at] = true; // the next turn
           return;
         }
         if (n < 0) due.add(turn[at]!);
         else total += n;
-        isFull[at] = n >= SEAL_BATCH;
+        isFull[at] = n >= max;
       };
       const sealOne = async (at: number) => {
         const org = turn[at]!;
         try {
-          settle(at, await sealBatch(opts.withTenant, org, { wait: false, max: SEAL_BATCH }));
+          settle(at, await sealBatch(opts.withTenant, org, { wait: false, max: SEAL_BATCH }), SEAL_BATCH);
         } catch (err) {
           opts.log?.error({ tenant_id: org, err: (err as Error).message }, 'audit seal failed');
         }
@@ -141,11 +143,14 @@ export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
           }
           const group = groups[next++]!;
           let counts: ReadonlyMap<string, number> | undefined;
+          // Each organization's batch is its share of the call's budget, so every one of the group gets
+          // a batch this turn (a backlog of the first cannot spend the budget before the last are reached).
+          const max = Math.max(1, Math.min(SEAL_BATCH, Math.floor(SEAL_MANY_BUDGET / group.length)));
           if (sealMany) {
             try {
               counts = await sealMany(
                 group.map((at) => turn[at]!),
-                SEAL_BATCH,
+                max,
                 SEAL_MANY_BUDGET,
               );
             } catch (err) {
@@ -158,7 +163,7 @@ export function createAuditSealer(opts: AuditSealerOptions): AuditSealer {
           for (const at of group) {
             const n = counts?.get(turn[at]!);
             if (n === undefined || n === NOT_HERE) await sealOne(at);
-            else settle(at, n);
+            else settle(at, n, max);
           }
         }
       };

@@ -15,10 +15,10 @@ import { createAuditSealer } from './sealer.js';
 import { sealPending, unsealedEvents } from './seal.js';
 
 /**
- * Review of `app_audit_seal_many` (migration 0070) and the in-process sealer's groups: each test states
- * what the code or docs promise and fails where it does not hold.
+ * A hostile review of `app_audit_seal_many` (migration 0070) and the in-process sealer's groups: each test
+ * states what the code or docs promise, and failed before its fix.
  */
-describe('review9: the audit seal of several organizations', () => {
+describe('the audit seal of several organizations, under review', () => {
   let own: ProvisionedDatabase;
   let tenancy: Tenancy;
   let admin: pg.Client;
@@ -46,7 +46,7 @@ describe('review9: the audit seal of several organizations', () => {
     if (own) await dropProvisioned(own);
   });
 
-  it('finding: the in-process sealer never hears a schema-placed organization’s events (left to the sweep or a reader)', async () => {
+  it('the in-process sealer hears a schema-placed organization’s events (not left to the sweep or a reader)', async () => {
     const placed = await newPlacementOrg(tenancy, 'r9-placed');
     await placeInSchema(own.adminUrl, own.migrationUrl, own.roles, placed);
     tenancy.router.invalidate(placed);
@@ -66,7 +66,7 @@ describe('review9: the audit seal of several organizations', () => {
     await expect.poll(() => pending(placed), { timeout: 3000, interval: 100 }).toBe(0);
   });
 
-  it('finding: a call holding org A’s head waits out org B’s move lock, so a reader of A waits for B’s move (the budget does not bound it)', async () => {
+  it('a reader of one organization does not wait for another organization’s move (a moving one is left to its own call)', async () => {
     const [a, b] = (
       await Promise.all([newPlacementOrg(tenancy, 'r9-a'), newPlacementOrg(tenancy, 'r9-b')])
     ).sort();
@@ -101,7 +101,7 @@ describe('review9: the audit seal of several organizations', () => {
     expect(outcome).toBe('read');
   });
 
-  it('finding: four organizations with a backlog starve the rest of their group (each turn spends the call’s budget on them first)', async () => {
+  it('organizations with a backlog do not starve the rest of their group (each gets its share of the call’s budget)', async () => {
     const orgs = (
       await Promise.all(Array.from({ length: 5 }, (_, i) => newPlacementOrg(tenancy, `r9-fair${i}`)))
     ).sort();
@@ -130,7 +130,7 @@ describe('review9: the audit seal of several organizations', () => {
     expect(firstCount[0]).toBe(1);
   });
 
-  it('finding: an organization without a chain head yet makes a second caller wait for the first call’s whole transaction (no SKIP LOCKED, no -1)', async () => {
+  it('a second caller does not wait for another’s creation of an organization’s first chain head (it reports -1)', async () => {
     const org = await newPlacementOrg(tenancy, 'r9-headless');
     await recordMany(org, 1);
     const first = await connect(own.url);
