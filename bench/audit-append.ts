@@ -19,6 +19,7 @@ import pg from 'pg';
 import { createTenancy } from '../src/platform/tenancy/tenancy.js';
 import { recordAudit } from '../src/platform/audit/record.js';
 import { createAuditSealer } from '../src/platform/audit/sealer.js';
+import { auditSealOrganizations } from '../src/platform/tenancy/privileged.js';
 import { runWithContext, type TenantCtx } from '../src/platform/tenancy/context.js';
 import type { TenantDb } from '../src/platform/tenancy/tenant-database.js';
 import { verifyOrganizationChain } from '../src/modules/audit/audit-verification.js';
@@ -82,7 +83,12 @@ try {
   const usersOf = await seedUsers(db.adminUrl, orgs, 5);
   const tenancy = createTenancy({ url: db.url, poolSize: POOL });
   const keyVault = await sealPersonalFieldsAsTheServer(tenancy, db.keyVaultUrl);
-  const sealer = createAuditSealer({ withTenant: tenancy.withTenant, databases: [tenancy.control.db] });
+  // As the server's (src/app/compose.ts): the control database's organizations in groups (migration 0070).
+  const sealer = createAuditSealer({
+    withTenant: tenancy.withTenant,
+    databases: [tenancy.control.db],
+    sealMany: (orgs, max, budget) => auditSealOrganizations(tenancy.control.pool, orgs, max, budget),
+  });
   const anyOrg = () => orgs[Math.floor(Math.random() * orgs.length)]!;
   let n = 0;
   const write = (t: TenantDb, org: string) =>

@@ -18,6 +18,7 @@ import { createTenancy } from '../src/platform/tenancy/tenancy.js';
 import { recordAudit } from '../src/platform/audit/record.js';
 import { draftEntry } from '../src/platform/audit/draft.js';
 import { createAuditSealer } from '../src/platform/audit/sealer.js';
+import { auditSealOrganizations } from '../src/platform/tenancy/privileged.js';
 import { cachedPersonalKeys, personalDataKeysOf, sealEntry } from '../src/platform/audit/personal-fields.js';
 import { runWithContext, type TenantCtx } from '../src/platform/tenancy/context.js';
 import type { TenantDb } from '../src/platform/tenancy/tenant-database.js';
@@ -37,7 +38,12 @@ try {
   await admin.end();
   const tenancy = createTenancy({ url: db.url, poolSize: 1 });
   const keyVault = await sealPersonalFieldsAsTheServer(tenancy, db.keyVaultUrl);
-  const sealer = createAuditSealer({ withTenant: tenancy.withTenant, databases: [tenancy.control.db] });
+  // As the server's (src/app/compose.ts): the control database's organizations in groups (migration 0070).
+  const sealer = createAuditSealer({
+    withTenant: tenancy.withTenant,
+    databases: [tenancy.control.db],
+    sealMany: (orgs, max, budget) => auditSealOrganizations(tenancy.control.pool, orgs, max, budget),
+  });
   const principal = { kind: 'user', userId } as const;
   let n = 0;
   const write = (t: TenantDb) =>

@@ -9,6 +9,7 @@ import type { Cache } from '../platform/cache/cache.js';
 import { createMailer, type Mailer } from '../platform/mail/mailer.js';
 import { installJobPayloadKey } from '../platform/jobs/payload-seal.js';
 import { createAuditSealer } from '../platform/audit/sealer.js';
+import { auditSealOrganizations } from '../platform/tenancy/privileged.js';
 import { createServices, type Services } from './services.js';
 import { registerRoutes } from './routes.js';
 import { registerConsole } from '../platform/http/console.js';
@@ -94,6 +95,14 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       ...(tenancy.databases?.keys ?? []).map((k) => tenancy.databases!.get(k)!.db),
     ],
     log: opts.log,
+    // The control database's organizations in groups, one transaction per group (migration 0070); under
+    // the Citus setter each organization keeps its own call in its own tenant scope.
+    ...(setter === 'citus'
+      ? {}
+      : {
+          sealMany: (orgs: readonly string[], max: number, budget: number) =>
+            auditSealOrganizations(tenancy.control.pool, orgs, max, budget, opts.log),
+        }),
   });
   const authenticator = opts.authenticator ?? createAppAuthenticator({ services, opts });
 

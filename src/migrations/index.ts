@@ -59,6 +59,7 @@ import * as m0066 from './0066-audit-write-cost-again.js';
 import * as m0067 from './0067-erasure-directory-organizations.js';
 import * as m0068 from './0068-audit-retention-cut-age.js';
 import * as m0069 from './0069-audit-signed-retention.js';
+import * as m0070 from './0070-audit-seal-many.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -125,4 +126,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0067-erasure-directory-organizations', m0067],
   ['0068-audit-retention-cut-age', m0068],
   ['0069-audit-signed-retention', m0069],
+  ['0070-audit-seal-many', m0070],
 ];

@@ -309,6 +309,52 @@ describe('audit sealing (real PostgreSQL)', () => {
     expect(most).toBe(3);
   });
 
+  it('with sealMany, a turn goes in groups (round-robin kept); -2 and a failed group take the per-organization path, -3 the next turn', async () => {
+    const left = new Map([
+      ['a', 2 * SEAL_BATCH],
+      ['b', 1],
+      ['c', 1],
+      ['elsewhere', 1],
+      ['d', 1],
+    ]);
+    const take = (org: string) => {
+      const n = Math.min(left.get(org) ?? 0, SEAL_BATCH);
+      left.set(org, (left.get(org) ?? 0) - n);
+      return n;
+    };
+    const groups: string[][] = [];
+    const single: string[] = [];
+    let failNext = false;
+    let cDeferred = false;
+    // Stand-ins for app_audit_seal_many and app_audit_seal.
+    const sealMany = async (orgs: readonly string[]) => {
+      groups.push([...orgs]);
+      if (orgs.includes('d') && !failNext) {
+        failNext = true;
+        throw new Error('the group failed');
+      }
+      // `c` not reached by the first call (its budget spent): sealed in the next turn.
+      if (orgs.includes('c') && !cDeferred) {
+        cDeferred = true;
+        return new Map(orgs.map((o) => [o, o === 'c' ? -3 : take(o)] as const));
+      }
+      return new Map(orgs.map((o) => [o, o === 'elsewhere' ? -2 : take(o)] as const));
+    };
+    const withTenant = (async (org: string) => {
+      single.push(org);
+      return take(org);
+    }) as unknown as WithTenant;
+    const sealer = createAuditSealer({ withTenant, databases: [], delayMs: 5, sealMany, perCall: 3 });
+    onTestFinished(() => sealer.stop());
+    sealer.startSweep(async () => ['a', 'b', 'c', 'elsewhere', 'd'], 60_000);
+    await expect.poll(() => [...left.values()].every((n) => n === 0)).toBe(true);
+    await sealer.flush();
+    // 5 organizations in groups of at most 3, of even sizes; then `a` (full) and `c` (not reached), then
+    // `a` alone while its batches come back full (the second one too: a third turn finds none left).
+    expect(groups).toEqual([['a', 'b', 'c'], ['elsewhere', 'd'], ['a', 'c'], ['a']]);
+    expect(single).toEqual(['elsewhere', 'd']);
+  });
+
   it('an audit event needs a write scope', async () => {
     const org = await createTestOrg(tenancy, 'seal-read');
     await expect(

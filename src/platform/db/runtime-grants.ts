@@ -208,6 +208,8 @@ export const RUNTIME_GRANTS: readonly string[] = [
   // The audit retention in force (0069): a pure function of its arguments, read when signing a checkpoint.
   'function app_audit_retention_in_force(integer,boolean,integer,timestamp with time zone,integer,timestamp with time zone): EXECUTE (PUBLIC)',
   'function app_audit_seal(uuid,integer,boolean): EXECUTE',
+  // The in-process sealer's batches of several organizations, outside any tenant scope (0070).
+  'function app_audit_seal_many(uuid[],integer,integer): EXECUTE',
   'function app_invoice_finalize(uuid,uuid): EXECUTE',
   // The guarded prelude of a moving organization (0040, moving-setter.ts), and the move's lock key it takes.
   'function app_enter_moving_tenant(uuid,boolean): EXECUTE',

@@ -188,6 +188,11 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_account_export_audit',
       // Seals an organization's pending events into its chain: only inside that organization's scope.
       'app_audit_seal',
+      // The in-process sealer's batches of several organizations in one transaction (0070): the runtime
+      // role, outside any tenant scope, counts only.
+      'app_audit_seal_many',
+      // Their shared body, one organization resolved by its placement (0070): executable by no other role.
+      'app_audit_seal_org',
       // The runtime role's only way into the job queue (checks task, tenant scope, sealed payload).
       'app_enqueue_job',
       // Numbers and finalizes a draft invoice: only inside that organization's scope (migration 0019).
@@ -298,7 +303,7 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
         expect(f.acl).toContain(`${db.roles.owner}=X`);
         expect(f.acl).not.toContain(`${db.roles.worker}=`);
         expect(f.acl).not.toContain(`${db.roles.runtime}=`);
-      } else if (f.proname.startsWith('app_placement_')) {
+      } else if (f.proname.startsWith('app_placement_') || f.proname === 'app_audit_seal_org') {
         expect(f.acl).not.toContain(`${db.roles.worker}=`);
         expect(f.acl).not.toContain(`${db.roles.runtime}=`);
       } else if (

@@ -548,6 +548,26 @@ describe('definer functions refuse outside their contract', () => {
     await expect(inScopeOfB(`select app_audit_seal($1, 10, false)`, [orgA])).rejects.toThrow(refused);
   });
 
+  it('app_audit_seal_many: refused inside a tenant scope (its own organization’s too), counts only; its helper is nobody’s', async () => {
+    await expect(
+      inScopeOfB(`select * from app_audit_seal_many($1::uuid[], 10, 100)`, [[orgA]]),
+    ).rejects.toThrow(refused);
+    await expect(
+      inScopeOfB(`select * from app_audit_seal_many($1::uuid[], 10, 100)`, [[orgB]]),
+    ).rejects.toThrow(refused);
+    await expect(app.query(`select app_audit_seal_org($1, 10, false)`, [orgA])).rejects.toThrow(
+      /permission denied/,
+    );
+    const res = await app.query<{ org: string; sealed: number }>(
+      `select * from app_audit_seal_many($1::uuid[], 10, 100)`,
+      [[orgA, null, orgA]],
+    );
+    expect(res.fields.map((f) => f.name)).toEqual(['org', 'sealed']);
+    expect(res.rows).toHaveLength(1);
+    expect(res.rows[0]).toMatchObject({ org: orgA });
+    expect(res.rows[0]!.sealed).toBeGreaterThanOrEqual(0);
+  });
+
   it('app_invoice_finalize: refused outside the scope of its own organization, and for no draft of it', async () => {
     const draft = uuidv7();
     await owner.query(

@@ -20,7 +20,9 @@ import type { TenantDb } from './tenant-database.js';
  *   names) and every tenant-scope refusal (`app.tenant_id` is a setting the runtime role can clear).
  * Every one of them refuses inside a tenant scope (`app.tenant_id` set) except `app_audit_seal` (called
  * by the audit sealer, src/platform/audit/seal.ts) and `app_invoice_finalize` ({@link finalizeInvoice}),
- * which refuse OUTSIDE the scope of their own organization. The audit checkpoint scan, the seal sweep and the
+ * which refuse OUTSIDE the scope of their own organization. The audit seal of several organizations
+ * ({@link auditSealOrganizations}, the in-process sealer's, counts only) is the runtime role's too, outside any
+ * tenant scope. The audit checkpoint scan, the seal sweep and the
  * period close scan are not among them: they belong to the worker role ({@link auditChainsToCheckpoint},
  * {@link auditOrganizationsPending}, {@link billingOrganizations}).
  */
@@ -321,6 +323,34 @@ export async function auditOrganizationsPending(
     [after, limit],
   );
   return res.rows.map((r) => r.organization_id);
+}
+
+/**
+ * Seals up to `max` pending audit events of each of `orgs` (at most 1000) in ONE transaction of the control
+ * database (`app_audit_seal_many`, migration 0070): the in-process sealer's batches
+ * (src/platform/audit/sealer.ts). Returns each organization's count: -1 when another sealer holds its
+ * chain head, -2 when its tables are not on the control database (a `database` placement) or its schema
+ * does not exist, which the per-organization path (`sealBatch`) then seals or refuses, -3 when the call
+ * had sealed `budget` events before reaching it (left for another call). Counts only. The
+ * runtime role, outside any tenant scope (the function refuses inside one); `pool` is the control
+ * database's runtime pool, whose connections carry no tenant between scopes.
+ */
+export async function auditSealOrganizations(
+  pool: pg.Pool,
+  orgs: readonly string[],
+  max: number,
+  budget: number,
+  log?: Logger,
+): Promise<Map<string, number>> {
+  log?.debug(
+    { privileged_operation: 'audit_seal_organizations', organizations: orgs.length, max, budget },
+    'privileged operation',
+  );
+  const res = await pool.query<{ org: string; sealed: number }>(
+    'select org, sealed from app_audit_seal_many($1::uuid[], $2, $3)',
+    [orgs, max, budget],
+  );
+  return new Map(res.rows.map((r) => [r.org, Number(r.sealed)]));
 }
 
 /** An organization the period close should look at, with the day the scheduled close starts from. */
