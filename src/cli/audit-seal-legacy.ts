@@ -22,7 +22,8 @@ export function sealLegacyLine(r: LegacySealResult): string | null {
 
 /**
  * `saasready audit seal-legacy`: seals the clear personal fields of entries written before migration
- * 0028 in every chain (src/platform/audit/legacy-seal.ts), as the owner role, with the server's KMS
+ * 0028 (and of schema-placed and moving organizations' entries written by earlier versions) in every chain
+ * (src/platform/audit/legacy-seal.ts), as the owner role, with the server's KMS
  * provider, key vault and checkpoint key. Exit code 0 when every chain is done, 2 when one was refused.
  */
 export async function auditSealLegacy(

@@ -20,7 +20,8 @@ import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
 import { legacySealFixture } from './legacy-seal.test-support.js';
 import { sealLegacyAll, type LegacySealDeps } from './legacy-seal.js';
-import { recordAudit } from './record.js';
+import { recordAudit, type AuditEventInput } from './record.js';
+import { isSealedPersonal, sealedFor } from '../user-keys/personal-seal.js';
 import { sealPending } from './seal.js';
 
 /**
@@ -145,5 +146,64 @@ describe('audit seal-legacy: a schema-placed organization', () => {
     expect(await clear()).toBe(0);
     const v = await audit.verify(ctx(org, user));
     expect(v).toMatchObject({ valid: true, entriesChecked: 2 });
+  });
+
+  it('seals the clear personal metadata a schema-placed organization recorded without a key store (invitation address, provisioned user address)', async () => {
+    // What earlier versions wrote for a schema-placed organization: the key store was registered on the
+    // control database's handle only, so every field of the event stayed in clear.
+    const org = (await createBareOrganization(tenancy.withTenant, { slug: 'lgp-meta', name: 'M' })).id;
+    await placeInSchema(own.adminUrl, own.migrationUrl, own.roles, org);
+    tenancy.router.invalidate(org);
+    const schema = tenantSchemaName(org);
+    const user: Principal = { kind: 'user', userId };
+    const invitee = `lgp-invitee-${randomBytes(4).toString('hex')}@example.test`;
+    const provisioned = `lgp-${userId}@example.test`;
+    const events: AuditEventInput[] = [
+      {
+        action: 'member.invited',
+        target: { type: 'invitation', id: uuidv7() },
+        metadata: { email: invitee, role: 'member' },
+        personal: { subject: { kind: 'email', email: invitee }, keys: ['email'] },
+      },
+      {
+        action: 'user.provisioned',
+        target: { type: 'user', id: userId },
+        metadata: { connection_id: uuidv7(), email: provisioned },
+        personal: { subject: { kind: 'user', userId }, keys: ['email'] },
+      },
+    ];
+    for (const event of events) {
+      await runWithContext({ requestId: 'lgp', principal: user, ip, userAgent: 'ua' }, () =>
+        tenancy.withTenant(org, (d) => recordAudit(d, ctx(org, user), event)),
+      );
+    }
+    await sealPending(tenancy.withTenant, org);
+    const stored = async () =>
+      (
+        await admin.query<{ action: string; ip: string; metadata: { email: string } }>(
+          `select action, ip, metadata from "${schema}".audit_events where organization_id = $1 order by seq`,
+          [org],
+        )
+      ).rows;
+    expect((await stored()).map((r) => [r.ip, r.metadata.email])).toEqual([
+      [ip, invitee],
+      [ip, provisioned],
+    ]);
+
+    const results = await sealLegacyAll(deps);
+    expect(results.find((r) => r.chain === org)).toMatchObject({ status: 'rewritten', entriesRewritten: 2 });
+    const after = await stored();
+    for (const r of after) {
+      expect(isSealedPersonal(r.ip)).toBe(true);
+      expect(isSealedPersonal(r.metadata.email)).toBe(true);
+    }
+    expect(sealedFor(after[1]!.metadata.email)).toBe(userId); // the provisioned user's key
+    expect(sealedFor(after[0]!.metadata.email)).not.toBe(userId); // the address's own key
+    expect(await audit.verify(ctx(org, user))).toMatchObject({ valid: true, entriesChecked: 2 });
+    const page = await audit.list(ctx(org, user), {});
+    expect(page.data.map((e) => [e.action, e.ip, (e.metadata as { email: string }).email])).toEqual([
+      ['user.provisioned', ip, provisioned],
+      ['member.invited', ip, invitee],
+    ]);
   });
 });

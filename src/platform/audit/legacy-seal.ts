@@ -6,7 +6,7 @@ import type { Database } from '../db/schema.js';
 import { uuidv7 } from '../ids.js';
 import type { Principal } from '../tenancy/context.js';
 import { isTenantId } from '../tenancy/context.js';
-import type { UserKeyStore } from '../user-keys/user-keys.js';
+import type { DataSubject, UserKeyStore } from '../user-keys/user-keys.js';
 import { isSealedPersonal } from '../user-keys/personal-seal.js';
 import { canonicalJson } from './canonical-json.js';
 import { buildEntry, entryHash, GENESIS_HASH, type AuditEntry, type AuditEventInput } from './chain.js';
@@ -17,7 +17,8 @@ import { verifyChain, type StoredCheckpoint } from './verify-chain.js';
 
 /**
  * `saasready audit seal-legacy` (docs/erasure.md, "Entries written before migration 0028"): seals the
- * personal fields that entries written before per-person sealing hold in clear, exactly as new entries are
+ * personal fields that entries written before per-person sealing hold in clear (and those earlier versions
+ * wrote in clear for schema-placed and moving organizations), exactly as new entries are
  * sealed (personal-fields.ts `sealEntry`: same `pd1.` format, same associated data), then recomputes every
  * hash from the first rewritten entry on, moves the chain head, re-signs the checkpoints covering
  * rewritten entries, and records a signed attestation in the platform chain. One transaction per chain,
@@ -32,6 +33,9 @@ const INVITATION_ACTIONS = new Set([
   'invitation.revoked',
   'invitation.accepted',
 ]);
+
+/** Single sign-on's just-in-time account: its `metadata.email` is the provisioned user's (their key). */
+const PROVISIONED_ACTION = 'user.provisioned';
 
 /** The attestation's action in the platform chain. */
 export const LEGACY_SEALED_ACTION = 'audit.legacy_sealed';
@@ -100,10 +104,17 @@ async function sealedVersion(deps: LegacySealDeps, entry: AuditEntry): Promise<A
     (clear(entry.ip) || clear(entry.user_agent));
   const m = entry.metadata as Record<string, unknown> | null;
   const email =
-    INVITATION_ACTIONS.has(entry.action) && m && typeof m === 'object' && !Array.isArray(m) && clear(m.email)
-      ? (m.email as string)
-      : null;
-  if (!actorFields && !email) return null;
+    m && typeof m === 'object' && !Array.isArray(m) && clear(m.email) ? (m.email as string) : null;
+  // Whose key seals `metadata.email`, as the event names it when recorded today (its `personal`).
+  const subject: DataSubject | null =
+    email === null
+      ? null
+      : INVITATION_ACTIONS.has(entry.action)
+        ? { kind: 'email', email }
+        : entry.action === PROVISIONED_ACTION && entry.target.type === 'user' && entry.target.id
+          ? { kind: 'user', userId: entry.target.id }
+          : null;
+  if (!actorFields && !subject) return null;
   // Whose key seals the actor's fields, as for a new entry: the user's, or the API key's organization's.
   const actor: Principal =
     entry.actor.type === 'user' && entry.actor.id
@@ -114,13 +125,14 @@ async function sealedVersion(deps: LegacySealDeps, entry: AuditEntry): Promise<A
   const event: AuditEventInput = {
     action: entry.action,
     target: entry.target,
-    personal: email ? { subject: { kind: 'email', email }, keys: ['email'] } : null,
+    personal: subject ? { subject, keys: ['email'] } : null,
   };
   const keys = await personalKeysFor(deps.userKeys, deps.db, actor, event);
-  const out = keys ? sealEntry(entry, keys, event) : entry;
+  let out = keys ? sealEntry(entry, keys, event) : entry;
   // No key can be made (the user row is gone): nothing of theirs stays in clear.
-  const gone = actorFields && !keys?.actor;
-  return gone ? { ...out, ip: null, user_agent: null } : out;
+  if (actorFields && !keys?.actor) out = { ...out, ip: null, user_agent: null };
+  if (subject && !keys?.subject) out = { ...out, metadata: { ...(out.metadata as object), email: null } };
+  return out;
 }
 
 async function signAttestation(deps: LegacySealDeps, statement: Record<string, unknown>): Promise<string> {

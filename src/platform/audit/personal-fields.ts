@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Principal } from '../tenancy/context.js';
+import { databaseOf } from '../tenancy/tenant-database.js';
 import type { DataSubject, UserKeyState, UserKeyStore } from '../user-keys/user-keys.js';
 import {
   clipUtf8,
@@ -22,18 +23,22 @@ import type { AuditEntry, AuditEventInput } from './chain.js';
  * and show them as erased once the key is gone.
  */
 
-/** Key stores of tenant databases (compose registers one per tenancy) and of the platform chain. */
+/** Key stores per database (`databaseOf`: compose registers the control database's). */
 const stores = new WeakMap<object, UserKeyStore>();
 /** Stores of the platform chain, the newest composition last (several in one process in tests). */
 const platformStores: UserKeyStore[] = [];
 
-/** Seals the personal fields of every event recorded through `db` (a TenantDb) under user keys. */
+/**
+ * Seals the personal fields of every event recorded on `db`'s database (a TenantDb) under user keys:
+ * through `db` and through every handle on the same database (the control database's schema-placed
+ * and moving organizations, placement.ts).
+ */
 export function usePersonalDataKeys(db: object, store: UserKeyStore): void {
-  stores.set(db, store);
+  stores.set(databaseOf(db), store);
 }
 
-/** The store of `db`, if one was registered. */
-export const personalDataKeysOf = (db: object): UserKeyStore | undefined => stores.get(db);
+/** The store of `db`'s database, if one was registered. */
+export const personalDataKeysOf = (db: object): UserKeyStore | undefined => stores.get(databaseOf(db));
 
 /**
  * Seals the personal fields of platform-chain events: the store of the newest composition still open in

@@ -1,5 +1,5 @@
 import type { TenantCtx } from '../tenancy/context.js';
-import { scopeStorage, type TenantDb } from '../tenancy/tenant-database.js';
+import { databaseOf, scopeStorage, type TenantDb } from '../tenancy/tenant-database.js';
 import { TenancyError } from '../tenancy/errors.js';
 import type { AuditEntry, AuditEventInput } from './chain.js';
 import { draftEntry } from './draft.js';
@@ -16,15 +16,20 @@ const INSERT_PENDING = `insert into audit_pending (organization_id, id, occurred
   actor_type, actor_id, action, target_type, target_id, ip, user_agent, request_id, changes, metadata)
   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb)`;
 
-/** Who is told that an organization has new pending events, per tenant database (its sealer). */
-const listeners = new WeakMap<TenantDb, Set<(org: string) => void>>();
+/** Who is told that an organization has new pending events, per database (`databaseOf`: its sealer). */
+const listeners = new WeakMap<object, Set<(org: string) => void>>();
 
-/** Calls `fn` with the organization each time a transaction of `db`'s scopes commits an audit event. */
+/**
+ * Calls `fn` with the organization each time a transaction commits an audit event on `db`'s database:
+ * through `db` or any handle on the same database (the control database's schema-placed and moving
+ * organizations, placement.ts).
+ */
 export function onAuditRecorded(db: TenantDb, fn: (org: string) => void): () => void {
-  let set = listeners.get(db);
+  const data = databaseOf(db);
+  let set = listeners.get(data);
   if (!set) {
     set = new Set();
-    listeners.set(db, set);
+    listeners.set(data, set);
   }
   set.add(fn);
   return () => set.delete(fn);
@@ -40,8 +45,8 @@ export function onAuditRecorded(db: TenantDb, fn: (org: string) => void): () => 
  * surfaces from `withTenant`. The event gets its seq and hash when it is sealed into the chain
  * (`app_audit_seal`, seconds later: see sealer.ts), which is why none is returned here.
  * Actor and request id come from `ctx`; IP and user agent from the request context, sealed under the
- * acting user's key when `db` has a user key store (personal-fields.ts). An action mapped to a domain event
- * also writes that event to the webhook outbox in the same transaction (events/outbox.ts).
+ * acting user's key when `db`'s database has a user key store (personal-fields.ts). An action mapped to
+ * a domain event also writes that event to the webhook outbox in the same transaction (events/outbox.ts).
  */
 export async function recordAudit(
   db: TenantDb,
@@ -60,7 +65,8 @@ export async function recordAudit(
   }
   // Personal fields are sealed under user keys: from the cache (no round trip), or read (and created on
   // first need) in this transaction; a key created here is cached only once the COMMIT succeeded.
-  const store = personalDataKeysOf(db);
+  const data = databaseOf(db);
+  const store = personalDataKeysOf(data);
   let keys = store ? cachedPersonalKeys(store, ctx.actor, event) : null;
   if (keys === undefined) keys = await personalKeysFor(store!, db, ctx.actor, event);
   const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
@@ -92,7 +98,7 @@ export async function recordAudit(
     ],
     () => {
       if (store && keys) for (const [userId, state] of keys.created) store.remember(userId, state);
-      for (const fn of listeners.get(db) ?? []) fn(org);
+      for (const fn of listeners.get(data) ?? []) fn(org);
     },
   );
   // Its domain event (if the action is one, src/platform/events/catalog.ts), sent with the same COMMIT.

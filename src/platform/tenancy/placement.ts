@@ -155,7 +155,13 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
       if (db === undefined) {
         // A move is between the pooled schema and the organization's own, both on the control database.
         // (Under the Citus setter, `setters.moving` refuses: moves are not supported there.)
-        db = createTenantDatabase(`moving:${tenantId}`, opts.control.pool, setters.moving(tenantId));
+        // On the control database: the audit log's key store and sealer registered there serve it too.
+        db = createTenantDatabase(
+          `moving:${tenantId}`,
+          opts.control.pool,
+          setters.moving(tenantId),
+          opts.control,
+        );
         movingDatabases.set(tenantId, db);
       }
       return db;
@@ -186,11 +192,13 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
       let entry = schemaDatabases.get(tenantId);
       if (entry === undefined || entry.tables !== tables) {
         // The control database's pool: the search path (or the statement's own names), not the
-        // connection, selects the schema.
+        // connection, selects the schema. The same database: what is registered for the control
+        // database (the audit log's key store and sealer, `databaseOf`) serves it too.
         const db = createTenantDatabase(
           `schema:${record.schema}`,
           opts.control.pool,
           setters.schema(tenantId, record.schema, record.tables),
+          opts.control,
         );
         entry = { db, tables };
         schemaDatabases.set(tenantId, entry);

@@ -79,9 +79,32 @@ class ScopeQueryExecutor extends DefaultQueryExecutor {
   }
 }
 
-/** Wraps a runtime-role pool as a tenant database. */
-export function createTenantDatabase(key: string, pool: pg.Pool, setter: TenantSetter): TenantDatabase {
-  return { key, pool, setter, db: createScopeDb() };
+/** The database a handle's scopes run on, for handles that share another's (see `databaseOf`). */
+const sameDatabase = new WeakMap<object, object>();
+
+/**
+ * The identity of the database `db`'s scopes run on: what is registered per database (the audit log's
+ * key store, personal-fields.ts, and its sealer's listeners, record.ts) is keyed by it. A handle made
+ * with `sameDatabaseAs` (the control database's schema-placed and moving organizations, placement.ts)
+ * answers the identity of that database's handle; any other handle, itself. One WeakMap read, no
+ * allocation.
+ */
+export const databaseOf = (db: object): object => sameDatabase.get(db) ?? db;
+
+/**
+ * Wraps a runtime-role pool as a tenant database. `sameDatabaseAs`: another handle on the same physical
+ * database (a schema of the control database, or its moving organizations' guarded path), whose
+ * registrations per database (`databaseOf`) the new handle shares.
+ */
+export function createTenantDatabase(
+  key: string,
+  pool: pg.Pool,
+  setter: TenantSetter,
+  sameDatabaseAs?: TenantDatabase,
+): TenantDatabase {
+  const db = createScopeDb();
+  if (sameDatabaseAs) sameDatabase.set(db, databaseOf(sameDatabaseAs.db));
+  return { key, pool, setter, db };
 }
 
 /** A Kysely handle whose queries run on the current scope's connection, whatever pool it came from. */
