@@ -1,0 +1,320 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
+import { placeInSchema } from '../../../test/support/placements.js';
+import { connect, testDb } from '../../../test/support/tenancy.js';
+import { TEST_KEK } from '../../../test/support/job-key.js';
+import { createBareOrganization } from '../../modules/organizations/organization-records.js';
+import type { Database } from '../db/schema.js';
+import { uuidv7 } from '../ids.js';
+import { runWithContext, type TenantCtx } from '../tenancy/context.js';
+import { tenantSchemaName } from '../tenancy/placed-tables.js';
+import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
+import { databaseOf } from '../tenancy/tenant-database.js';
+import { createTenantDatabasePools } from '../tenancy/tenant-database-pools.js';
+import { createLocalKms } from '../tenant-keys/kms-local.js';
+import { createKeyVault } from '../tenant-keys/key-vault.js';
+import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
+import { isSealedPersonal, sealedFor } from '../user-keys/personal-seal.js';
+import { legacySealFixture } from './legacy-seal.test-support.js';
+import { sealLegacyAll, type LegacySealDeps } from './legacy-seal.js';
+import { recordAudit, type AuditEventInput } from './record.js';
+import { usePersonalDataKeys } from './personal-fields.js';
+import { sealPending } from './seal.js';
+import { createAuditSealer } from './sealer.js';
+import { auditSealOrganizations } from '../tenancy/privileged.js';
+
+/**
+ * Review of `databaseOf` / `sameDatabaseAs` (schema-placed and moving organizations sharing the control
+ * database's key store and sealer) and of `audit seal-legacy`'s `user.provisioned` sealing. Tests named
+ * FINDING fail on the reviewed code; those named `holds:` pin what was checked and held.
+ */
+describe('review10: databaseOf and the legacy seal of user.provisioned', () => {
+  let own: ProvisionedDatabase;
+  let tenancy: Tenancy;
+  let admin: pg.Client;
+  let vault: ReturnType<typeof createKeyVault>;
+  let store: UserKeyStore;
+  let placed: string;
+  let moving: string;
+  const ip = '198.51.100.91';
+  const ua = `r10-agent/${randomBytes(4).toString('hex')}`;
+
+  const ctxOf = (org: string, userId: string): TenantCtx => ({
+    tenantId: org,
+    actor: { kind: 'user', userId },
+    requestId: 'r10',
+  });
+  const newUser = async () => {
+    const id = randomUUID();
+    await admin.query('insert into users (id, email, email_normalized) values ($1, $2, $2)', [
+      id,
+      `r10-${id}@example.test`,
+    ]);
+    return id;
+  };
+  const pendingOf = async (nsp: string, org: string) =>
+    (
+      await admin.query<{ ip: string | null; user_agent: string | null; metadata: { email: string | null } }>(
+        `select ip, user_agent, metadata from "${nsp}".audit_pending where organization_id = $1 order by occurred_at, id`,
+        [org],
+      )
+    ).rows;
+
+  beforeAll(async () => {
+    own = await provisionDatabase(testDb().superuserUrl, 'sr_review10');
+    tenancy = createTenancy({ url: own.url, poolSize: 3 });
+    admin = await connect(own.adminUrl);
+    vault = createKeyVault({ url: own.keyVaultUrl });
+    await vault.ensureSchema();
+    store = createUserKeyStore({
+      kms: createLocalKms(TEST_KEK, []),
+      vault: vault.persons,
+      subjectSecret: randomBytes(32),
+    });
+    usePersonalDataKeys(tenancy.control.db, store);
+    const make = async (slug: string) =>
+      (
+        await createBareOrganization(tenancy.withTenant, {
+          slug: `${slug}-${randomUUID().slice(0, 8)}`,
+          name: slug,
+        })
+      ).id;
+    placed = await make('r10-schema');
+    moving = await make('r10-moving');
+    await placeInSchema(own.adminUrl, own.migrationUrl, own.roles, placed);
+    tenancy.router.invalidate(placed);
+    await admin.query(
+      `insert into tenant_placements (organization_id, kind, state, database_key) values ($1, 'pooled', 'moving', null)
+       on conflict (organization_id) do update set state = 'moving'`,
+      [moving],
+    );
+    tenancy.router.invalidate(moving);
+  }, 120_000);
+  afterAll(async () => {
+    await admin?.end();
+    await tenancy?.close();
+    await vault?.close();
+    if (own) await dropProvisioned(own);
+  });
+
+  for (const which of ['schema', 'moving'] as const) {
+    it(`holds: ${which}: a user's first key ever is created in the organization's own write, cached only after its COMMIT`, async () => {
+      const org = which === 'schema' ? placed : moving;
+      const nsp = which === 'schema' ? tenantSchemaName(org) : 'public';
+      const userId = await newUser();
+      const write = (fail: boolean) =>
+        runWithContext({ requestId: 'r10', principal: ctxOf(org, userId).actor, ip, userAgent: ua }, () =>
+          tenancy.withTenant(org, async (db) => {
+            await recordAudit(db, ctxOf(org, userId), {
+              action: 'thing.created',
+              target: { type: 'thing', id: 'x' },
+            });
+            if (fail) throw new Error('rolled back');
+          }),
+        );
+      const before = (await pendingOf(nsp, org)).length;
+      await expect(write(true)).rejects.toThrow('rolled back');
+      expect(store.cached(userId)).toBeUndefined();
+      await write(false);
+      const rows = await pendingOf(nsp, org);
+      expect(rows).toHaveLength(before + 1);
+      const row = rows.at(-1)!;
+      expect(isSealedPersonal(row.ip)).toBe(true);
+      expect(sealedFor(row.ip!)).toBe(userId);
+      expect(store.cached(userId)?.kind).toBe('key');
+    });
+  }
+
+  it('holds: schema: a just-in-time account (user inserted in the same transaction) has its provisioned address sealed under its key', async () => {
+    const userId = randomUUID();
+    const email = `r10-jit-${userId}@example.test`;
+    await runWithContext(
+      { requestId: 'r10', principal: ctxOf(placed, userId).actor, ip, userAgent: ua },
+      () =>
+        tenancy.withTenant(placed, async (db) => {
+          await sql`insert into users (id, email, email_normalized, email_verified_at) values (${userId}, ${email}, ${email}, now())`.execute(
+            db,
+          );
+          await recordAudit(db, ctxOf(placed, userId), {
+            action: 'user.provisioned',
+            target: { type: 'user', id: userId },
+            metadata: { connection_id: uuidv7(), email },
+            personal: { subject: { kind: 'user', userId }, keys: ['email'] },
+          });
+        }),
+    );
+    const row = (await pendingOf(tenantSchemaName(placed), placed)).at(-1)!;
+    expect(isSealedPersonal(row.metadata.email)).toBe(true);
+    expect(sealedFor(row.metadata.email!)).toBe(userId);
+  });
+
+  it('holds: a tenant database (database placement) handle does not share the control database registrations', async () => {
+    const pools = createTenantDatabasePools({ databases: { t1: { url: own.url } }, maxConnections: 2 });
+    try {
+      const t = pools.get('t1')!;
+      expect(databaseOf(t.db)).toBe(t.db);
+      expect(databaseOf(t.db)).not.toBe(tenancy.control.db);
+    } finally {
+      await pools.close();
+    }
+  });
+
+  it("holds: the composition's sealer (sealMany on the control pool) chains a pooled, a schema-placed and a moving organization's events heard through their handles, without a reader", async () => {
+    const pooled = (
+      await createBareOrganization(tenancy.withTenant, {
+        slug: `r10-p-${randomUUID().slice(0, 8)}`,
+        name: 'P',
+      })
+    ).id;
+    const sealer = createAuditSealer({
+      withTenant: tenancy.withTenant,
+      databases: [tenancy.control.db],
+      delayMs: 600_000,
+      sealMany: (orgs, max, budget) => auditSealOrganizations(tenancy.control.pool, orgs, max, budget),
+    });
+    try {
+      const userId = await newUser();
+      for (const org of [pooled, placed, moving]) {
+        await runWithContext(
+          { requestId: 'r10', principal: ctxOf(org, userId).actor, ip, userAgent: ua },
+          () =>
+            tenancy.withTenant(org, (db) =>
+              recordAudit(db, ctxOf(org, userId), {
+                action: 'thing.sealed',
+                target: { type: 'thing', id: 's' },
+              }),
+            ),
+        );
+      }
+      await sealer.flush();
+      for (const [org, nsp] of [
+        [pooled, 'public'],
+        [placed, tenantSchemaName(placed)],
+        [moving, 'public'],
+      ] as const) {
+        expect(await pendingOf(nsp, org), nsp).toHaveLength(0);
+      }
+    } finally {
+      await sealer.stop();
+    }
+  });
+
+  describe('seal-legacy', () => {
+    let ownerPool: pg.Pool;
+    let db: Kysely<Database>;
+    let deps: LegacySealDeps;
+    let lvault: { close(): Promise<void> };
+    let lstore: UserKeyStore;
+    beforeAll(async () => {
+      ownerPool = new pg.Pool({ connectionString: own.migrationUrl, max: 2 });
+      db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: ownerPool }) });
+      const keys = await legacySealFixture({ keyVaultUrl: own.keyVaultUrl, pool: ownerPool, db });
+      ({ deps } = keys);
+      lvault = keys.vault;
+      lstore = keys.store;
+    });
+    afterAll(async () => {
+      await db?.destroy();
+      await lvault?.close();
+    });
+
+    it('FINDING: events an earlier version left in audit_pending (not yet chained) when seal-legacy ran stay in clear once chained', async () => {
+      const org = (
+        await createBareOrganization(tenancy.withTenant, {
+          slug: `r10-q-${randomUUID().slice(0, 8)}`,
+          name: 'Q',
+        })
+      ).id;
+      await placeInSchema(own.adminUrl, own.migrationUrl, own.roles, org);
+      const bare = createTenancy({ url: own.url, poolSize: 2 }); // an instance of the earlier version
+      try {
+        const userId = await newUser();
+        for (const action of ['thing.one', 'thing.two']) {
+          await runWithContext(
+            { requestId: 'r10', principal: { kind: 'user', userId }, ip, userAgent: ua },
+            () =>
+              bare.withTenant(org, (d) =>
+                recordAudit(d, ctxOf(org, userId), { action, target: { type: 'thing', id: 'q' } }),
+              ),
+          );
+          // The first is chained before the run, the second is still pending when it runs.
+          if (action === 'thing.one') await sealPending(bare.withTenant, org);
+        }
+        await sealLegacyAll(deps);
+        await sealPending(tenancy.withTenant, org); // the sealer or the sweep chains it afterwards
+        const rows = (
+          await admin.query<{ action: string; ip: string | null; user_agent: string | null }>(
+            `select action, ip, user_agent from "${tenantSchemaName(org)}".audit_events where organization_id = $1 order by seq`,
+            [org],
+          )
+        ).rows;
+        expect(rows).toHaveLength(2);
+        for (const r of rows) {
+          expect(JSON.stringify(r), r.action).not.toContain(ip);
+          expect(JSON.stringify(r), r.action).not.toContain(ua);
+        }
+      } finally {
+        await bare.close();
+      }
+    });
+
+    it('holds: user.provisioned of an erased user in a schema chain: its address is written null, and a second run is a no-op', async () => {
+      // A fresh schema-placed organization whose events were recorded without a key store (as before).
+      const org = (
+        await createBareOrganization(tenancy.withTenant, {
+          slug: `r10-l-${randomUUID().slice(0, 8)}`,
+          name: 'L',
+        })
+      ).id;
+      await placeInSchema(own.adminUrl, own.migrationUrl, own.roles, org);
+      const bare = createTenancy({ url: own.url, poolSize: 2 }); // no key store registered on it
+      try {
+        const erased = await newUser();
+        const kept = await newUser();
+        const events: [string, AuditEventInput][] = [erased, kept].map((u) => [
+          u,
+          {
+            action: 'user.provisioned',
+            target: { type: 'user', id: u },
+            metadata: { connection_id: uuidv7(), email: `r10-${u}@example.test` },
+            personal: { subject: { kind: 'user', userId: u }, keys: ['email'] },
+          },
+        ]);
+        for (const [u, event] of events) {
+          await runWithContext(
+            { requestId: 'r10', principal: { kind: 'user', userId: u }, ip, userAgent: ua },
+            () => bare.withTenant(org, (d) => recordAudit(d, ctxOf(org, u), event)),
+          );
+        }
+        await sealPending(bare.withTenant, org);
+        await lstore.destroy({ kind: 'user', userId: erased });
+        const first = await sealLegacyAll(deps);
+        expect(first.find((r) => r.chain === org)).toMatchObject({
+          status: 'rewritten',
+          entriesRewritten: 2,
+        });
+        const rows = (
+          await admin.query<{ target_id: string; ip: string | null; metadata: { email: string | null } }>(
+            `select target_id, ip, metadata from "${tenantSchemaName(org)}".audit_events where organization_id = $1 order by seq`,
+            [org],
+          )
+        ).rows;
+        expect(rows.map((r) => [r.ip, r.metadata.email])).toEqual([
+          [null, null],
+          [expect.stringMatching(/^pd1\./), expect.stringMatching(/^pd1\./)],
+        ]);
+        const second = await sealLegacyAll(deps);
+        expect(second.find((r) => r.chain === org)).toMatchObject({ status: 'nothing_to_do' });
+      } finally {
+        await bare.close();
+      }
+    });
+  });
+});
