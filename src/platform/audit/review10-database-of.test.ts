@@ -28,6 +28,7 @@ import { recordAudit, type AuditEventInput } from './record.js';
 import { usePersonalDataKeys } from './personal-fields.js';
 import { sealPending } from './seal.js';
 import { createAuditSealer } from './sealer.js';
+import { testMoveService } from '../../../test/support/placement-moves.js';
 import { auditSealOrganizations } from '../tenancy/privileged.js';
 
 /**
@@ -264,6 +265,55 @@ describe('review10: databaseOf and the legacy seal of user.provisioned', () => {
         await bare.close();
       }
     });
+
+    for (const at of ['switching', 'cleaning'] as const) {
+      it(`${at === 'switching' ? 'FINDING' : 'holds'}: seal-legacy run during an online move to a schema (after the step before ${at}) lets the move finish with the moved chain sealed`, async () => {
+        const org = (
+          await createBareOrganization(tenancy.withTenant, {
+            slug: `r10-m-${randomUUID().slice(0, 8)}`,
+            name: 'M',
+          })
+        ).id;
+        const bare = createTenancy({ url: own.url, poolSize: 2 });
+        const made = testMoveService(own.migrationUrl, own.roles, [tenancy, bare], {
+          afterStep: async (m) => {
+            if (m.step === at) await sealLegacyAll(deps);
+          },
+        });
+        try {
+          const userId = await newUser();
+          for (const action of ['thing.a', 'thing.b', 'thing.c']) {
+            await runWithContext(
+              { requestId: 'r10', principal: { kind: 'user', userId }, ip, userAgent: ua },
+              () =>
+                bare.withTenant(org, (d) =>
+                  recordAudit(d, ctxOf(org, userId), { action, target: { type: 'thing', id: 'm' } }),
+                ),
+            );
+          }
+          await sealPending(bare.withTenant, org);
+          const move = await made.service.start(org, 'schema', 'r10');
+          // The move's catch-up UPDATEs the target's audit_events, whose append-only trigger refuses it
+          // (resuming the move fails the same way).
+          const done = await made.service.run(move.id).catch(() => made.service.run(move.id));
+          expect(done.step).toBe('done');
+          const rows = (
+            await admin.query<{ action: string; ip: string | null }>(
+              `select action, ip from "${tenantSchemaName(org)}".audit_events where organization_id = $1 order by seq`,
+              [org],
+            )
+          ).rows;
+          expect(rows).toHaveLength(3);
+          for (const r of rows) expect(isSealedPersonal(r.ip), r.action).toBe(true);
+          tenancy.router.invalidate(org);
+          const again = await sealLegacyAll(deps);
+          expect(again.find((r) => r.chain === org)?.status ?? 'nothing_to_do').toBe('nothing_to_do');
+        } finally {
+          await made.owner.end();
+          await bare.close();
+        }
+      });
+    }
 
     it('holds: user.provisioned of an erased user in a schema chain: its address is written null, and a second run is a no-op', async () => {
       // A fresh schema-placed organization whose events were recorded without a key store (as before).
