@@ -17,6 +17,9 @@ export function sealLegacyLine(r: LegacySealResult): string | null {
     return `audit chain ${r.chain}: sealed ${r.entriesRewritten} entries, re-signed ${r.checkpointsResigned} checkpoints, head ${r.oldHead} -> ${r.newHead}`;
   }
   if (r.status === 'invalid') return `audit chain ${r.chain}: NOT REWRITTEN, it does not verify: ${r.detail}`;
+  if (r.status === 'moving') {
+    return `audit chain ${r.chain}: NOT REWRITTEN, the organization is moving (${r.detail}): run again once the move has ended`;
+  }
   return null;
 }
 
@@ -24,7 +27,8 @@ export function sealLegacyLine(r: LegacySealResult): string | null {
  * `saasready audit seal-legacy`: seals the clear personal fields of entries written before migration
  * 0028 (and of schema-placed and moving organizations' entries written by earlier versions) in every chain
  * (src/platform/audit/legacy-seal.ts), as the owner role, with the server's KMS
- * provider, key vault and checkpoint key. Exit code 0 when every chain is done, 2 when one was refused.
+ * provider, key vault and checkpoint key. Exit code 0 when every chain is done, 2 when one was refused (a
+ * chain that does not verify, or an organization in an online move).
  */
 export async function auditSealLegacy(
   config: AppConfig,
@@ -60,7 +64,7 @@ export async function auditSealLegacy(
     const results = await sealLegacyAll(
       { pool, db, userKeys, signingKey: secrets.auditKey, verifier },
       (r) => {
-        if (r.status === 'invalid') refused += 1;
+        if (r.status === 'invalid' || r.status === 'moving') refused += 1;
         if (r.status === 'rewritten') rewritten += 1;
         const line = sealLegacyLine(r);
         if (line) write(`${line}\n`);

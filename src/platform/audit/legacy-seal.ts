@@ -77,7 +77,7 @@ const lockTimeout = (deps: LegacySealDeps) =>
 export interface LegacySealResult {
   /** The organization id, or `platform`. */
   readonly chain: string;
-  readonly status: 'rewritten' | 'nothing_to_do' | 'invalid';
+  readonly status: 'rewritten' | 'nothing_to_do' | 'invalid' | 'moving';
   readonly entriesRewritten: number;
   readonly checkpointsResigned: number;
   readonly oldHead: string | null;
@@ -236,6 +236,20 @@ export async function sealLegacyChain(deps: LegacySealDeps, org: string | null):
     // first on the path, the global ones from public, for this transaction.
     if (org) {
       if (!isTenantId(org)) throw new Error('audit seal-legacy: an organization id is a canonical UUID');
+      // Not during an online move: the move compares and carries the chain it copied, and its catch-up
+      // could not update rows rewritten in the source under it (append-only). A run after the move seals it.
+      const move = await c.query<{ step: string }>(
+        'select step from app_priv_placement_moves($1, null, null, null, 1)',
+        [org],
+      );
+      const step = move.rows[0]?.step;
+      if (step !== undefined && step !== 'done' && step !== 'aborted') {
+        await c.query('rollback');
+        return { ...nothing, status: 'moving', detail: `its placement move is at step ${step}` };
+      }
+      // The events still pending (recorded by an instance of an earlier version, say) are chained first,
+      // in this transaction, so that they are rewritten too rather than chained in clear afterwards.
+      await c.query('select public.app_audit_seal_org($1, 2147483647, true)', [org]);
       await c.query(ORG_SCHEMA_PATH, [org]);
     }
     // The head first (the lock `app_audit_seal` takes, so no sealer appends meanwhile), then the tables:
