@@ -199,6 +199,29 @@ describe('personal fields of organizations in a tenant database (database placem
     await sealer.flush();
   });
 
+  it('a user row written in the writing transaction counts too (as on control)', async () => {
+    const fresh = randomUUID();
+    const ctx: TenantCtx = { tenantId: org, actor: { kind: 'user', userId: fresh }, requestId: 'db-fresh' };
+    await runWithContext({ requestId: 'db-fresh', principal: ctx.actor, ip, userAgent: ua }, () =>
+      tenancy.withTenant(org, async (db) => {
+        await db
+          .insertInto('users')
+          .values({
+            id: fresh,
+            email: `f-${fresh}@example.test`,
+            email_normalized: `f-${fresh}@example.test`,
+          })
+          .execute();
+        await recordAudit(db, ctx, { action: 'thing.fresh', target: { type: 'thing', id: 't1' } });
+      }),
+    );
+    const last = (await rowsOf('audit_pending')).at(-1)!;
+    expect(last.actor_id).toBe(fresh);
+    expect(sealedFor(last.ip!)).toBe(fresh);
+    expect(await vault.persons.get([fresh])).toHaveLength(1);
+    await sealer.flush();
+  });
+
   it('an erased user gets no new key: their later fields are written as null, as on control', async () => {
     // Erased before any event of theirs: the vault keeps a tombstone, which no writer replaces.
     await store.destroy({ kind: 'user', userId: erased });
@@ -226,8 +249,8 @@ describe('personal fields of organizations in a tenant database (database placem
     expect([last.ip, last.user_agent]).toEqual([null, null]);
     expect(await verifyOrganizationChain(tenancy.withTenant, verifier, org)).toMatchObject({
       valid: true,
-      entriesChecked: 4,
-      lastSeq: 4,
+      entriesChecked: 5,
+      lastSeq: 5,
       unsealed: { count: 0 },
     });
   });

@@ -49,8 +49,8 @@ export interface UserKeyStore {
   ): Promise<{ subjectId: string; state: UserKeyState; created: boolean } | null>;
   /**
    * The same store (cache, vault, keys) for a database that holds no users (a tenant database of a
-   * `database` placement): its `forSealing` ignores `db` and asks `userExists` instead (the control
-   * database, where users are, read outside the caller's transaction). Users are never deleted (erasure
+   * `database` placement): when the caller's transaction (`db`) does not see the user, its `forSealing`
+   * asks `userExists` (the control database, where users are, read outside the caller's transaction). Users are never deleted (erasure
    * anonymizes the row and leaves a tombstone in the vault), so checking them on another connection gives
    * the same answer; what keeps an erased user from a new key is the vault's tombstone, not the check.
    */
@@ -198,6 +198,9 @@ export function createUserKeyStore(deps: {
     return opened(id, row);
   }
 
+  const userIn = async (db: Kysely<Database>, id: string): Promise<boolean> =>
+    (await sql`select 1 from users where id = ${id}`.execute(db)).rows.length > 0;
+
   const store: UserKeyStore = {
     subjectId,
     knownSubjectId,
@@ -205,16 +208,15 @@ export function createUserKeyStore(deps: {
     remember,
     forget: (id) => void cache.delete(id),
 
-    forSealing: (db, subject) =>
-      // The caller's transaction, on the database holding the users (a user created in it counts).
-      sealingKey(subject, async (id) => {
-        const user = await sql`select 1 from users where id = ${id}`.execute(db);
-        return user.rows.length > 0;
-      }),
+    // The caller's transaction, on the database holding the users (a user created in it counts).
+    forSealing: (db, subject) => sealingKey(subject, (id) => userIn(db, id)),
 
     checkingUsers: (userExists) => ({
       ...store,
-      forSealing: (_db, subject) => sealingKey(subject, userExists),
+      // The caller's transaction first (a user row written in it counts, as on the control database),
+      // then `userExists`.
+      forSealing: (db, subject) =>
+        sealingKey(subject, async (id) => (await userIn(db, id)) || (await userExists(id))),
     }),
 
     async forOpening(ids) {
