@@ -52,6 +52,8 @@ export async function startApp(
     sso?: ComposeOptions['sso'];
     /** SCIM requests per minute per token and per organization. */
     scimRateLimit?: ComposeOptions['scimRateLimit'];
+    /** `database` placements: tenant databases and their connection cap (none by default). */
+    tenantDatabases?: ComposeOptions['tenantDatabases'];
   } = {},
 ): Promise<E2eApp> {
   return buildTestApp({

@@ -23,7 +23,11 @@ import { createTenantKeyShredder } from '../../platform/tenant-keys/shredder.js'
 import { createKeyRotation } from '../../platform/tenant-keys/rotation.js';
 import { createUserKeyStore } from '../../platform/user-keys/user-keys.js';
 import { loadSubjectSecrets } from '../../platform/user-keys/subject-secret.js';
-import { usePersonalDataKeys, usePlatformPersonalDataKeys } from '../../platform/audit/personal-fields.js';
+import {
+  usePersonalDataKeys,
+  usePersonalDataKeysInTenantDatabases,
+  usePlatformPersonalDataKeys,
+} from '../../platform/audit/personal-fields.js';
 import type { ServiceDeps } from './deps.js';
 
 /**
@@ -52,6 +56,8 @@ export function createCaches(deps: ServiceDeps) {
     destroyed: (subjectId) => bus.publish({ kind: 'personal_key', subjectId }),
   });
   usePersonalDataKeys(tenancy.control.db, userKeys);
+  // The tenant databases of `database` placements: the same store, checking users in the control database.
+  if (tenancy.databases) usePersonalDataKeysInTenantDatabases(tenancy.databases, userKeys, platformDb);
   const releasePlatformKeys = usePlatformPersonalDataKeys(userKeys);
   const localLookup = createMembershipLookup({ withTenant });
   const localPolicies = createOrganizationPolicies({ withTenant });

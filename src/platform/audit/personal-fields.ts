@@ -37,6 +37,30 @@ export function usePersonalDataKeys(db: object, store: UserKeyStore): void {
   stores.set(databaseOf(db), store);
 }
 
+/**
+ * Seals the personal fields of every event recorded in the tenant databases of `database` placements
+ * (TENANT_DATABASES) with the same store: same keys, same sealed text, same erasure. Those databases hold
+ * no users (users are rows of the control database), so a user's first key is created only once `users`
+ * (the runtime role on the control database, no tenant set) says the user exists, read outside the
+ * writing transaction. Users are never deleted, and an erased user's tombstone in the vault is never
+ * replaced by a key (user-keys.ts), so the check gives the guarantee the control database's in-transaction
+ * one gives.
+ */
+export function usePersonalDataKeysInTenantDatabases(
+  databases: { readonly keys: readonly string[]; get(key: string): { readonly db: object } | undefined },
+  store: UserKeyStore,
+  users: Kysely<Database>,
+): void {
+  const elsewhere = store.checkingUsers(
+    async (id) =>
+      (await users.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst()) !== undefined,
+  );
+  for (const key of databases.keys) {
+    const database = databases.get(key);
+    if (database) usePersonalDataKeys(database.db, elsewhere);
+  }
+}
+
 /** The store of `db`'s database, if one was registered. */
 export const personalDataKeysOf = (db: object): UserKeyStore | undefined => stores.get(databaseOf(db));
 

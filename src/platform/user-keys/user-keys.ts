@@ -47,6 +47,14 @@ export interface UserKeyStore {
     db: Kysely<Database>,
     subject: DataSubject,
   ): Promise<{ subjectId: string; state: UserKeyState; created: boolean } | null>;
+  /**
+   * The same store (cache, vault, keys) for a database that holds no users (a tenant database of a
+   * `database` placement): when the caller's transaction (`db`) does not see the user, its `forSealing`
+   * asks `userExists` (the control database, where users are, read outside the caller's transaction). Users are never deleted (erasure
+   * anonymizes the row and leaves a tombstone in the vault), so checking them on another connection gives
+   * the same answer; what keeps an erased user from a new key is the vault's tombstone, not the check.
+   */
+  checkingUsers(userExists: (userId: string) => Promise<boolean>): UserKeyStore;
   /** Caches a key whose row is committed. */
   remember(subjectId: string, state: UserKeyState): void;
   /** The keys of these subjects for opening (never creates one); a subject with no key is absent. */
@@ -160,36 +168,56 @@ export function createUserKeyStore(deps: {
     return { subjectId: id, state, created: false };
   }
 
-  return {
+  /**
+   * The subject's key for sealing, created when it has none. A user's is created only if `userExists`
+   * says the user is one; an erased user's row in the vault is a tombstone (no key), which
+   * `insertIfAbsent` never replaces: an erasure committed before or during this call always wins.
+   */
+  type Sealing = { subjectId: string; state: UserKeyState; created: boolean } | null;
+  async function sealingKey(
+    subject: DataSubject,
+    userExists: (userId: string) => Promise<boolean>,
+  ): Promise<Sealing> {
+    // Not a user id (a test's made-up actor): no key, nothing sealed, no failing statement.
+    const id = await subjectId(subject);
+    if (subject.kind !== 'email' && !UUID.test(id)) return null;
+    const hit = cached(id);
+    if (hit) return { subjectId: id, state: hit, created: false };
+    const row = (await deps.vault.get([id]))[0];
+    if (!row) {
+      // No key yet (a person's first event ever): a user's only if the user exists. Generated, then
+      // stored unless a concurrent writer stored one first (then that one is kept and used).
+      if (subject.kind === 'user' && !(await userExists(id))) return null;
+      const fresh = await deps.kms.generateDataKey();
+      const stored = await deps.vault.insertIfAbsent(id, subject.kind, fresh.wrapped, fresh.kekId);
+      if (stored.inserted)
+        return { subjectId: id, state: { kind: 'key', key: fresh.plaintext }, created: true };
+      fresh.plaintext.fill(0);
+      return opened(id, stored.row);
+    }
+    return opened(id, row);
+  }
+
+  const userIn = async (db: Kysely<Database>, id: string): Promise<boolean> =>
+    (await sql`select 1 from users where id = ${id}`.execute(db)).rows.length > 0;
+
+  const store: UserKeyStore = {
     subjectId,
     knownSubjectId,
     cached,
     remember,
     forget: (id) => void cache.delete(id),
 
-    async forSealing(db, subject) {
-      // Not a user id (a test's made-up actor): no key, nothing sealed, no failing statement.
-      const id = await subjectId(subject);
-      if (subject.kind !== 'email' && !UUID.test(id)) return null;
-      const hit = cached(id);
-      if (hit) return { subjectId: id, state: hit, created: false };
-      const row = (await deps.vault.get([id]))[0];
-      if (!row) {
-        // No key yet (a person's first event ever): a user's only if the user exists. Generated, then
-        // stored unless a concurrent writer stored one first (then that one is kept and used).
-        if (subject.kind === 'user') {
-          const user = await sql`select 1 from users where id = ${id}`.execute(db);
-          if (user.rows.length === 0) return null;
-        }
-        const fresh = await deps.kms.generateDataKey();
-        const stored = await deps.vault.insertIfAbsent(id, subject.kind, fresh.wrapped, fresh.kekId);
-        if (stored.inserted)
-          return { subjectId: id, state: { kind: 'key', key: fresh.plaintext }, created: true };
-        fresh.plaintext.fill(0);
-        return opened(id, stored.row);
-      }
-      return opened(id, row);
-    },
+    // The caller's transaction, on the database holding the users (a user created in it counts).
+    forSealing: (db, subject) => sealingKey(subject, (id) => userIn(db, id)),
+
+    checkingUsers: (userExists) => ({
+      ...store,
+      // The caller's transaction first (a user row written in it counts, as on the control database),
+      // then `userExists`.
+      forSealing: (db, subject) =>
+        sealingKey(subject, async (id) => (await userIn(db, id)) || (await userExists(id))),
+    }),
 
     async forOpening(ids) {
       const out = new Map<string, UserKeyState>();
@@ -234,4 +262,5 @@ export function createUserKeyStore(deps: {
       deps.destroyed?.(id);
     },
   };
+  return store;
 }

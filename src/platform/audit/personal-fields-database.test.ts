@@ -1,0 +1,257 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
+import { connect, testDb } from '../../../test/support/tenancy.js';
+import { TEST_KEK } from '../../../test/support/job-key.js';
+import { verifyOrganizationChain } from '../../modules/audit/audit-verification.js';
+import { createBareOrganization } from '../../modules/organizations/organization-records.js';
+import { insertOrganizationIfFree } from '../../modules/organizations/organizations.repository.js';
+import { createPlatformDb } from '../db/platform-db.js';
+import { runWithContext, type TenantCtx } from '../tenancy/context.js';
+import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
+import { createLocalKms } from '../tenant-keys/kms-local.js';
+import { createKeyVault } from '../tenant-keys/key-vault.js';
+import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
+import { isSealedPersonal, openPersonal, sealedFor } from '../user-keys/personal-seal.js';
+import { recordAudit } from './record.js';
+import {
+  openPersonalFields,
+  personalDataKeysOf,
+  usePersonalDataKeys,
+  usePersonalDataKeysInTenantDatabases,
+} from './personal-fields.js';
+import { createAuditSealer, type AuditSealer } from './sealer.js';
+import { createAuditVerifier } from './signing.js';
+
+/**
+ * An organization placed in a tenant database (`database` placement, TENANT_DATABASES): its scopes run on
+ * that database, which holds no users. Wired as services/caches.ts wires it (the control database's store,
+ * and the same store for every tenant database checking users in the control database), a user's audited
+ * write there is sealed under the user's key like a pooled organization's, erasure makes it unreadable,
+ * and an erased user gets no new key. Databases of their own: a control database and a tenant database,
+ * both migrated.
+ */
+describe('personal fields of organizations in a tenant database (database placement)', () => {
+  let control: ProvisionedDatabase;
+  let tenant: ProvisionedDatabase;
+  let tenancy: Tenancy;
+  let admin: pg.Client;
+  let tenantAdmin: pg.Client;
+  let vault: ReturnType<typeof createKeyVault>;
+  let store: UserKeyStore;
+  let sealer: AuditSealer;
+  let org: string;
+  const verifier = createAuditVerifier([]);
+  const userId = randomUUID();
+  const erased = randomUUID();
+  const ip = '198.51.100.91';
+  const ua = `db-agent/${randomBytes(6).toString('hex')}`;
+  const email = `db-${randomBytes(5).toString('hex')}@example.test`;
+
+  /** One audited write as `who` from `ip` with `ua` (its invitee's address personal). */
+  const write = (who: string, action: string) => {
+    const ctx: TenantCtx = { tenantId: org, actor: { kind: 'user', userId: who }, requestId: 'db-request' };
+    return runWithContext({ requestId: 'db-request', principal: ctx.actor, ip, userAgent: ua }, () =>
+      tenancy.withTenant(org, (db) =>
+        recordAudit(db, ctx, {
+          action,
+          target: { type: 'thing', id: 't1' },
+          metadata: { email, role: 'member' },
+          personal: { subject: { kind: 'email', email }, keys: ['email'] },
+        }),
+      ),
+    );
+  };
+  interface Row {
+    id: string;
+    organization_id: string;
+    actor_id: string | null;
+    ip: string | null;
+    user_agent: string | null;
+    metadata: { email: string | null; role: string };
+  }
+  /** The organization's rows of `table` in the tenant database, as the superuser. */
+  const rowsOf = async (table: string) =>
+    (
+      await tenantAdmin.query<Row>(
+        `select id, organization_id, actor_id, ip, user_agent, metadata from public."${table}"
+          where organization_id = $1 order by occurred_at, id`,
+        [org],
+      )
+    ).rows;
+  const addUser = (id: string) =>
+    admin.query('insert into users (id, email, email_normalized) values ($1, $2, $2)', [
+      id,
+      `db-user-${id}@example.test`,
+    ]);
+
+  beforeAll(async () => {
+    [control, tenant] = await Promise.all([
+      provisionDatabase(testDb().superuserUrl, 'sr_dbkeys'),
+      provisionDatabase(testDb().superuserUrl, 'sr_dbkeys_t'),
+    ]);
+    tenancy = createTenancy({
+      url: control.url,
+      poolSize: 3,
+      tenantDatabases: { databases: { t1: { url: tenant.url } }, maxConnections: 4 },
+    });
+    admin = await connect(control.adminUrl);
+    tenantAdmin = await connect(tenant.adminUrl);
+    vault = createKeyVault({ url: control.keyVaultUrl });
+    await vault.ensureSchema();
+    store = createUserKeyStore({
+      kms: createLocalKms(TEST_KEK, []),
+      vault: vault.persons,
+      subjectSecret: randomBytes(32),
+    });
+    // What services/caches.ts registers.
+    usePersonalDataKeys(tenancy.control.db, store);
+    usePersonalDataKeysInTenantDatabases(tenancy.databases!, store, createPlatformDb(tenancy.control.pool));
+    sealer = createAuditSealer({
+      withTenant: tenancy.withTenant,
+      databases: [tenancy.control.db, tenancy.databases!.get('t1')!.db],
+      delayMs: 600_000, // only flush() seals: nothing but what the sealer heard
+    });
+    // Placed by hand: created in the control database, its placement set to the tenant database, its
+    // row there.
+    const slug = `dbk-${userId.slice(0, 8)}`;
+    org = (await createBareOrganization(tenancy.withTenant, { slug, name: 'dbk' })).id;
+    await admin.query(
+      `update tenant_placements set kind = 'database', database_key = 't1' where organization_id = $1`,
+      [org],
+    );
+    tenancy.router.invalidate(org);
+    await tenancy.withTenant(org, (db) =>
+      insertOrganizationIfFree(db, { id: org, slug, name: 'dbk', personal: false }),
+    );
+    // Users are rows of the control database only.
+    await addUser(userId);
+    await addUser(erased);
+  }, 120_000);
+  afterAll(async () => {
+    await sealer?.stop();
+    await admin?.end();
+    await tenantAdmin?.end();
+    await tenancy?.close();
+    await vault?.close();
+    if (control) await dropProvisioned(control);
+    if (tenant) await dropProvisioned(tenant);
+  });
+
+  it('routes the organization to the tenant database, whose handle has a key store (the premise)', async () => {
+    const t1 = tenancy.databases!.get('t1')!;
+    expect(await tenancy.router.resolve(org)).toBe(t1);
+    expect(personalDataKeysOf(t1.db)).toBeDefined();
+    // The tenant database holds no user: the check that lets a key be made is the control database's.
+    const users = await tenantAdmin.query('select 1 from users where id = any($1::uuid[])', [
+      [userId, erased],
+    ]);
+    expect(users.rows).toEqual([]);
+  });
+
+  it('ip, user agent and personal metadata are stored sealed, open with the key, and the chain verifies', async () => {
+    expect(await vault.persons.get([userId])).toEqual([]); // the user's first event ever
+    await write(userId, 'thing.created');
+    const pending = await rowsOf('audit_pending');
+    expect(pending).toHaveLength(1);
+    const row = pending[0]!;
+    expect(isSealedPersonal(row.ip)).toBe(true);
+    expect(isSealedPersonal(row.user_agent)).toBe(true);
+    expect(isSealedPersonal(row.metadata.email)).toBe(true);
+    expect(sealedFor(row.ip!)).toBe(userId);
+    expect(JSON.stringify(row)).not.toContain(ua);
+    expect(JSON.stringify(row)).not.toContain(ip);
+    expect(JSON.stringify(row)).not.toContain(email);
+    // The key was created in the vault and cached once the tenant transaction committed.
+    expect(await vault.persons.get([userId])).toHaveLength(1);
+    const key = store.cached(userId);
+    expect(key?.kind).toBe('key');
+    if (key?.kind !== 'key') return;
+    expect(openPersonal(key.key, { organizationId: org, entryId: row.id, field: 'ip' }, row.ip!)).toBe(ip);
+
+    // No reader, no sweep: the sealer heard the commit on the tenant database's handle.
+    await sealer.flush();
+    expect(await rowsOf('audit_pending')).toHaveLength(0);
+    expect((await rowsOf('audit_events')).map((r) => r.id)).toEqual([row.id]);
+    const opened = await openPersonalFields(store, tenancy.control.db, await rowsOf('audit_events'));
+    expect(opened.map((o) => [o.ip, o.userAgent, (o.metadata as Row['metadata']).email, o.erased])).toEqual([
+      [ip, ua, email, []],
+    ]);
+    expect(await verifyOrganizationChain(tenancy.withTenant, verifier, org)).toMatchObject({
+      valid: true,
+      entriesChecked: 1,
+      lastSeq: 1,
+    });
+  });
+
+  it('a user id that names no user in the control database gets no key (its fields are not sealed, as on control)', async () => {
+    const nobody = randomUUID();
+    await write(nobody, 'thing.touched');
+    expect(await vault.persons.get([nobody])).toEqual([]);
+    const last = (await rowsOf('audit_pending')).at(-1)!;
+    expect(last.actor_id).toBe(nobody);
+    expect(isSealedPersonal(last.ip)).toBe(false);
+    await sealer.flush();
+  });
+
+  it('a user row written in the writing transaction counts too (as on control)', async () => {
+    const fresh = randomUUID();
+    const ctx: TenantCtx = { tenantId: org, actor: { kind: 'user', userId: fresh }, requestId: 'db-fresh' };
+    await runWithContext({ requestId: 'db-fresh', principal: ctx.actor, ip, userAgent: ua }, () =>
+      tenancy.withTenant(org, async (db) => {
+        await db
+          .insertInto('users')
+          .values({
+            id: fresh,
+            email: `f-${fresh}@example.test`,
+            email_normalized: `f-${fresh}@example.test`,
+          })
+          .execute();
+        await recordAudit(db, ctx, { action: 'thing.fresh', target: { type: 'thing', id: 't1' } });
+      }),
+    );
+    const last = (await rowsOf('audit_pending')).at(-1)!;
+    expect(last.actor_id).toBe(fresh);
+    expect(sealedFor(last.ip!)).toBe(fresh);
+    expect(await vault.persons.get([fresh])).toHaveLength(1);
+    await sealer.flush();
+  });
+
+  it('an erased user gets no new key: their later fields are written as null, as on control', async () => {
+    // Erased before any event of theirs: the vault keeps a tombstone, which no writer replaces.
+    await store.destroy({ kind: 'user', userId: erased });
+    await write(erased, 'thing.updated');
+    const last = (await rowsOf('audit_pending')).at(-1)!;
+    expect(last.actor_id).toBe(erased);
+    expect([last.ip, last.user_agent]).toEqual([null, null]);
+    const [tomb] = await vault.persons.get([erased]);
+    expect(tomb).toMatchObject({ subjectId: erased, wrapped: null, kekId: null });
+    await sealer.flush();
+  });
+
+  it('erasing the user (destroying the key) leaves their fields unreadable; the chain still verifies', async () => {
+    const rows = (await rowsOf('audit_events')).filter((r) => r.actor_id === userId);
+    expect(rows).toHaveLength(1);
+    await store.destroy({ kind: 'user', userId });
+    await store.destroy({ kind: 'email', email });
+    const after = await openPersonalFields(store, tenancy.control.db, rows);
+    expect(after.map((o) => [o.ip, o.userAgent, o.erased])).toEqual([
+      [null, null, ['ip', 'user_agent', 'metadata.email']],
+    ]);
+    // Their later events keep no personal field.
+    await write(userId, 'thing.deleted');
+    const last = (await rowsOf('audit_pending')).at(-1)!;
+    expect([last.ip, last.user_agent]).toEqual([null, null]);
+    expect(await verifyOrganizationChain(tenancy.withTenant, verifier, org)).toMatchObject({
+      valid: true,
+      entriesChecked: 5,
+      lastSeq: 5,
+      unsealed: { count: 0 },
+    });
+  });
+});
