@@ -18,7 +18,7 @@ import { runWithContext, type Principal, type TenantCtx } from '../tenancy/conte
 import { tenantSchemaName } from '../tenancy/placed-tables.js';
 import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
-import { legacySealFixture } from './legacy-seal.test-support.js';
+import { endOwnerPool, legacySealFixture } from './legacy-seal.test-support.js';
 import { sealLegacyAll, type LegacySealDeps } from './legacy-seal.js';
 import { recordAudit, type AuditEventInput } from './record.js';
 import { isSealedPersonal, sealedFor } from '../user-keys/personal-seal.js';
@@ -63,7 +63,7 @@ describe('audit seal-legacy: a schema-placed organization', () => {
   }, 120_000);
   afterAll(async () => {
     await admin?.end();
-    await db?.destroy();
+    await endOwnerPool(db, ownerPool);
     await tenancy?.close();
     await vault?.close();
     if (own) await dropProvisioned(own);

@@ -34,3 +34,16 @@ export async function legacySealFixture(opts: { keyVaultUrl: string; pool: pg.Po
   const deps: LegacySealDeps = { pool: opts.pool, db: opts.db, userKeys: store, signingKey: key, verifier };
   return { vault, store, signer, verifier, deps };
 }
+
+/**
+ * Ends the owner role's `db` and `pool`: Kysely ends the pool only once it has run a query through `db`,
+ * and an idle connection of a pool left open is terminated when the test database is dropped, an error
+ * the pool then raises with nobody listening.
+ */
+export async function endOwnerPool(
+  db: Kysely<Database> | undefined,
+  pool: pg.Pool | undefined,
+): Promise<void> {
+  await db?.destroy();
+  if (pool && !pool.ended) await pool.end();
+}

@@ -11,7 +11,7 @@ import type { Tenancy } from '../tenancy/tenancy.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
 import { type UserKeyStore } from '../user-keys/user-keys.js';
 import { canonicalJson } from './canonical-json.js';
-import { legacySealFixture } from './legacy-seal.test-support.js';
+import { endOwnerPool, legacySealFixture } from './legacy-seal.test-support.js';
 import { LEGACY_SEALED_ACTION, sealLegacyChain, type LegacySealDeps } from './legacy-seal.js';
 import { recordAudit } from './record.js';
 import { sealPending } from './seal.js';
@@ -72,7 +72,7 @@ describe.skipIf(await onCitus())(
     });
     afterAll(async () => {
       await admin?.end();
-      await db?.destroy();
+      await endOwnerPool(db, ownerPool);
       await tenancy?.close();
       await vault?.close();
     });

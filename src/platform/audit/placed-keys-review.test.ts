@@ -22,7 +22,7 @@ import { createLocalKms } from '../tenant-keys/kms-local.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
 import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
 import { isSealedPersonal, sealedFor } from '../user-keys/personal-seal.js';
-import { legacySealFixture } from './legacy-seal.test-support.js';
+import { endOwnerPool, legacySealFixture } from './legacy-seal.test-support.js';
 import { sealLegacyAll, type LegacySealDeps } from './legacy-seal.js';
 import { recordAudit, type AuditEventInput } from './record.js';
 import { usePersonalDataKeys } from './personal-fields.js';
@@ -223,7 +223,7 @@ describe('placed organizations: personal-key registrations and the legacy seal, 
       lstore = keys.store;
     });
     afterAll(async () => {
-      await db?.destroy();
+      await endOwnerPool(db, ownerPool);
       await lvault?.close();
     });
 
