@@ -2,16 +2,12 @@
  * Test fixture for `audit seal-legacy` (imported by its tests only): what a run seals and signs with, as
  * the command builds it, on the suite's KEK.
  */
-import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
-import { TEST_KEK } from '../../../test/support/job-key.js';
 import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
 import type { Database } from '../db/schema.js';
-import { createKeyVault } from '../tenant-keys/key-vault.js';
-import { createLocalKms } from '../tenant-keys/kms-local.js';
-import { createUserKeyStore } from '../user-keys/user-keys.js';
 import type { LegacySealDeps } from './legacy-seal.js';
+import { personalKeyStore } from './personal-keys.test-support.js';
 import { createAuditSigner, createAuditVerifier } from './signing.js';
 
 /**
@@ -20,14 +16,7 @@ import { createAuditSigner, createAuditVerifier } from './signing.js';
  * owner role's `pool` and `db`.
  */
 export async function legacySealFixture(opts: { keyVaultUrl: string; pool: pg.Pool; db: Kysely<Database> }) {
-  const vault = createKeyVault({ url: opts.keyVaultUrl });
-  await vault.ensureSchema();
-  const store = createUserKeyStore({
-    kms: createLocalKms(TEST_KEK, []),
-    vault: vault.persons,
-    subjectSecret: randomBytes(32),
-    ttlMs: 0,
-  });
+  const { vault, store } = await personalKeyStore({ keyVaultUrl: opts.keyVaultUrl, ttlMs: 0 });
   const key = await testJwtKey();
   const signer = createAuditSigner(key);
   const verifier = createAuditVerifier([signer.publicKey]);

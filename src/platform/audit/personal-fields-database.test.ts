@@ -7,16 +7,14 @@ import {
   type ProvisionedDatabase,
 } from '../../../test/support/provision.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
-import { TEST_KEK } from '../../../test/support/job-key.js';
 import { verifyOrganizationChain } from '../../modules/audit/audit-verification.js';
 import { createBareOrganization } from '../../modules/organizations/organization-records.js';
 import { insertOrganizationIfFree } from '../../modules/organizations/organizations.repository.js';
 import { createPlatformDb } from '../db/platform-db.js';
-import { runWithContext, type TenantCtx } from '../tenancy/context.js';
+import { runWithContext } from '../tenancy/context.js';
 import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
-import { createLocalKms } from '../tenant-keys/kms-local.js';
-import { createKeyVault } from '../tenant-keys/key-vault.js';
-import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
+import type { createKeyVault } from '../tenant-keys/key-vault.js';
+import type { UserKeyStore } from '../user-keys/user-keys.js';
 import { isSealedPersonal, openPersonal, sealedFor } from '../user-keys/personal-seal.js';
 import { recordAudit } from './record.js';
 import {
@@ -27,6 +25,14 @@ import {
 } from './personal-fields.js';
 import { createAuditSealer, type AuditSealer } from './sealer.js';
 import { createAuditVerifier } from './signing.js';
+import {
+  insertUser,
+  personalKeyStore,
+  storedRows,
+  writeWithInvitee,
+  type StoredRow,
+  userCtx,
+} from './personal-keys.test-support.js';
 
 /**
  * An organization placed in a tenant database (`database` placement, TENANT_DATABASES): its scopes run on
@@ -54,41 +60,15 @@ describe('personal fields of organizations in a tenant database (database placem
   const email = `db-${randomBytes(5).toString('hex')}@example.test`;
 
   /** One audited write as `who` from `ip` with `ua` (its invitee's address personal). */
-  const write = (who: string, action: string) => {
-    const ctx: TenantCtx = { tenantId: org, actor: { kind: 'user', userId: who }, requestId: 'db-request' };
-    return runWithContext({ requestId: 'db-request', principal: ctx.actor, ip, userAgent: ua }, () =>
-      tenancy.withTenant(org, (db) =>
-        recordAudit(db, ctx, {
-          action,
-          target: { type: 'thing', id: 't1' },
-          metadata: { email, role: 'member' },
-          personal: { subject: { kind: 'email', email }, keys: ['email'] },
-        }),
-      ),
+  const write = (who: string, action: string) =>
+    writeWithInvitee(
+      tenancy,
+      { org, userId: who, requestId: 'db-request', ip, userAgent: ua, email },
+      action,
     );
-  };
-  interface Row {
-    id: string;
-    organization_id: string;
-    actor_id: string | null;
-    ip: string | null;
-    user_agent: string | null;
-    metadata: { email: string | null; role: string };
-  }
   /** The organization's rows of `table` in the tenant database, as the superuser. */
-  const rowsOf = async (table: string) =>
-    (
-      await tenantAdmin.query<Row>(
-        `select id, organization_id, actor_id, ip, user_agent, metadata from public."${table}"
-          where organization_id = $1 order by occurred_at, id`,
-        [org],
-      )
-    ).rows;
-  const addUser = (id: string) =>
-    admin.query('insert into users (id, email, email_normalized) values ($1, $2, $2)', [
-      id,
-      `db-user-${id}@example.test`,
-    ]);
+  const rowsOf = (table: string) => storedRows(tenantAdmin, 'public', table, org);
+  const addUser = (id: string) => insertUser(admin, id, 'db-user');
 
   beforeAll(async () => {
     [control, tenant] = await Promise.all([
@@ -102,13 +82,7 @@ describe('personal fields of organizations in a tenant database (database placem
     });
     admin = await connect(control.adminUrl);
     tenantAdmin = await connect(tenant.adminUrl);
-    vault = createKeyVault({ url: control.keyVaultUrl });
-    await vault.ensureSchema();
-    store = createUserKeyStore({
-      kms: createLocalKms(TEST_KEK, []),
-      vault: vault.persons,
-      subjectSecret: randomBytes(32),
-    });
+    ({ vault, store } = await personalKeyStore({ keyVaultUrl: control.keyVaultUrl }));
     // What services/caches.ts registers.
     usePersonalDataKeys(tenancy.control.db, store);
     usePersonalDataKeysInTenantDatabases(tenancy.databases!, store, createPlatformDb(tenancy.control.pool));
@@ -179,9 +153,9 @@ describe('personal fields of organizations in a tenant database (database placem
     expect(await rowsOf('audit_pending')).toHaveLength(0);
     expect((await rowsOf('audit_events')).map((r) => r.id)).toEqual([row.id]);
     const opened = await openPersonalFields(store, tenancy.control.db, await rowsOf('audit_events'));
-    expect(opened.map((o) => [o.ip, o.userAgent, (o.metadata as Row['metadata']).email, o.erased])).toEqual([
-      [ip, ua, email, []],
-    ]);
+    expect(
+      opened.map((o) => [o.ip, o.userAgent, (o.metadata as StoredRow['metadata']).email, o.erased]),
+    ).toEqual([[ip, ua, email, []]]);
     expect(await verifyOrganizationChain(tenancy.withTenant, verifier, org)).toMatchObject({
       valid: true,
       entriesChecked: 1,
@@ -201,7 +175,7 @@ describe('personal fields of organizations in a tenant database (database placem
 
   it('a user row written in the writing transaction counts too (as on control)', async () => {
     const fresh = randomUUID();
-    const ctx: TenantCtx = { tenantId: org, actor: { kind: 'user', userId: fresh }, requestId: 'db-fresh' };
+    const ctx = userCtx(org, fresh, 'db-fresh');
     await runWithContext({ requestId: 'db-fresh', principal: ctx.actor, ip, userAgent: ua }, () =>
       tenancy.withTenant(org, async (db) => {
         await db

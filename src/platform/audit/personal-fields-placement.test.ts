@@ -8,19 +8,16 @@ import {
 } from '../../../test/support/provision.js';
 import { placeInSchema } from '../../../test/support/placements.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
-import { TEST_KEK } from '../../../test/support/job-key.js';
 import { createBareOrganization } from '../../modules/organizations/organization-records.js';
-import { runWithContext, type TenantCtx } from '../tenancy/context.js';
 import { tenantSchemaName } from '../tenancy/placed-tables.js';
 import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
 import { databaseOf } from '../tenancy/tenant-database.js';
-import { createLocalKms } from '../tenant-keys/kms-local.js';
-import { createKeyVault } from '../tenant-keys/key-vault.js';
-import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
+import type { createKeyVault } from '../tenant-keys/key-vault.js';
+import type { UserKeyStore } from '../user-keys/user-keys.js';
 import { isSealedPersonal, openPersonal, sealedFor } from '../user-keys/personal-seal.js';
-import { recordAudit } from './record.js';
 import { openPersonalFields, usePersonalDataKeys } from './personal-fields.js';
 import { createAuditSealer, type AuditSealer } from './sealer.js';
+import { insertUser, personalKeyStore, storedRows, writeWithInvitee } from './personal-keys.test-support.js';
 
 /**
  * An organization placed in its own schema, and one in an online move, run their scopes on handles of
@@ -44,51 +41,17 @@ describe('personal fields and the sealer for schema-placed and moving organizati
   const ua = `placed-agent/${randomBytes(6).toString('hex')}`;
   const email = `placed-${randomBytes(5).toString('hex')}@example.test`;
 
-  const ctxOf = (org: string): TenantCtx => ({
-    tenantId: org,
-    actor: { kind: 'user', userId },
-    requestId: 'placed-request',
-  });
   /** One audited write as `userId` from `ip` with `ua` in `org` (its invitee's address personal). */
   const write = (org: string, action: string) =>
-    runWithContext({ requestId: 'placed-request', principal: ctxOf(org).actor, ip, userAgent: ua }, () =>
-      tenancy.withTenant(org, (db) =>
-        recordAudit(db, ctxOf(org), {
-          action,
-          target: { type: 'thing', id: 't1' },
-          metadata: { email, role: 'member' },
-          personal: { subject: { kind: 'email', email }, keys: ['email'] },
-        }),
-      ),
-    );
-  interface Row {
-    id: string;
-    organization_id: string;
-    ip: string | null;
-    user_agent: string | null;
-    metadata: { email: string | null; role: string };
-  }
+    writeWithInvitee(tenancy, { org, userId, requestId: 'placed-request', ip, userAgent: ua, email }, action);
   /** The organization's rows of `table` in its own schema (`nsp`), as the superuser. */
-  const rowsOf = async (nsp: string, table: string, org: string) =>
-    (
-      await admin.query<Row>(
-        `select id, organization_id, ip, user_agent, metadata from "${nsp}"."${table}"
-          where organization_id = $1 order by occurred_at, id`,
-        [org],
-      )
-    ).rows;
+  const rowsOf = (nsp: string, table: string, org: string) => storedRows(admin, nsp, table, org);
 
   beforeAll(async () => {
     own = await provisionDatabase(testDb().superuserUrl, 'sr_placed_keys');
     tenancy = createTenancy({ url: own.url, poolSize: 3 });
     admin = await connect(own.adminUrl);
-    vault = createKeyVault({ url: own.keyVaultUrl });
-    await vault.ensureSchema();
-    store = createUserKeyStore({
-      kms: createLocalKms(TEST_KEK, []),
-      vault: vault.persons,
-      subjectSecret: randomBytes(32),
-    });
+    ({ vault, store } = await personalKeyStore({ keyVaultUrl: own.keyVaultUrl }));
     // What compose.ts and services/caches.ts register: the control database's handle only.
     usePersonalDataKeys(tenancy.control.db, store);
     sealer = createAuditSealer({
@@ -114,10 +77,7 @@ describe('personal fields and the sealer for schema-placed and moving organizati
       [moving],
     );
     tenancy.router.invalidate(moving);
-    await admin.query('insert into users (id, email, email_normalized) values ($1, $2, $2)', [
-      userId,
-      `pk-user-${userId}@example.test`,
-    ]);
+    await insertUser(admin, userId, 'pk-user');
   }, 120_000);
   afterAll(async () => {
     await sealer?.stop();

@@ -5,17 +5,16 @@ import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test
 import type { Tenancy } from '../tenancy/tenancy.js';
 import { runWithContext, type TenantCtx } from '../tenancy/context.js';
 import { uuidv7 } from '../ids.js';
-import { createLocalKms } from '../tenant-keys/kms-local.js';
-import { createKeyVault } from '../tenant-keys/key-vault.js';
+import type { createKeyVault } from '../tenant-keys/key-vault.js';
 import { createTenantKeyShredder } from '../tenant-keys/shredder.js';
-import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
+import type { UserKeyStore } from '../user-keys/user-keys.js';
 import { openPersonal, sealedFor } from '../user-keys/personal-seal.js';
 import { testJwtKey } from '../../modules/tokens/tokens.test-support.js';
-import { TEST_KEK } from '../../../test/support/job-key.js';
 import { createAuditService, type AuditService } from '../../modules/audit/audit.service.js';
 import { createAuditSigner, createAuditVerifier } from './signing.js';
 import { recordAudit } from './record.js';
 import { usePersonalDataKeys } from './personal-fields.js';
+import { insertUser, personalKeyStore, userCtx } from './personal-keys.test-support.js';
 import { sealPending } from './seal.js';
 
 describe('audit personal fields under per-person keys (real PostgreSQL)', () => {
@@ -30,7 +29,7 @@ describe('audit personal fields under per-person keys (real PostgreSQL)', () => 
   const ip = '198.51.100.23';
   const email = `pf-${randomBytes(5).toString('hex')}@example.test`;
 
-  const ctx = (): TenantCtx => ({ tenantId: org, actor: { kind: 'user', userId }, requestId: 'pf-request' });
+  const ctx = () => userCtx(org, userId, 'pf-request');
   /** One audited write as `userId` from `ip` with `ua` (the request context the recorder reads). */
   const write = (action: string, metadata?: Record<string, unknown>, invitee?: string) =>
     runWithContext({ requestId: 'pf-request', principal: ctx().actor, ip, userAgent: ua }, () =>
@@ -47,14 +46,8 @@ describe('audit personal fields under per-person keys (real PostgreSQL)', () => 
   beforeAll(async () => {
     tenancy = createTestTenancy(4);
     owner = await connect(testDb().adminUrl);
-    vault = createKeyVault({ url: testDb().keyVaultUrl });
-    await vault.ensureSchema();
-    store = createUserKeyStore({
-      // The suite's KEK: this vault is shared, and the KEK rotation tests of other files re-wrap its keys.
-      kms: createLocalKms(TEST_KEK, []),
-      vault: vault.persons,
-      subjectSecret: randomBytes(32),
-    });
+    // The suite's KEK: this vault is shared, and the KEK rotation tests of other files re-wrap its keys.
+    ({ vault, store } = await personalKeyStore({ keyVaultUrl: testDb().keyVaultUrl }));
     usePersonalDataKeys(tenancy.control.db, store);
     const signer = createAuditSigner(await testJwtKey());
     audit = createAuditService({
@@ -65,10 +58,7 @@ describe('audit personal fields under per-person keys (real PostgreSQL)', () => 
     });
     org = await createTestOrg(tenancy, 'pf');
     userId = uuidv7();
-    await owner.query('insert into users (id, email, email_normalized) values ($1, $2, $2)', [
-      userId,
-      `pf-user-${userId}@example.test`,
-    ]);
+    await insertUser(owner, userId, 'pf-user');
   });
   afterAll(async () => {
     await owner.end();

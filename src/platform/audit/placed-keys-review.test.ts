@@ -9,23 +9,22 @@ import {
 } from '../../../test/support/provision.js';
 import { placeInSchema } from '../../../test/support/placements.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
-import { TEST_KEK } from '../../../test/support/job-key.js';
 import { createBareOrganization } from '../../modules/organizations/organization-records.js';
 import type { Database } from '../db/schema.js';
 import { uuidv7 } from '../ids.js';
-import { runWithContext, type TenantCtx } from '../tenancy/context.js';
+import { runWithContext } from '../tenancy/context.js';
 import { tenantSchemaName } from '../tenancy/placed-tables.js';
 import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
 import { databaseOf } from '../tenancy/tenant-database.js';
 import { createTenantDatabasePools } from '../tenancy/tenant-database-pools.js';
-import { createLocalKms } from '../tenant-keys/kms-local.js';
-import { createKeyVault } from '../tenant-keys/key-vault.js';
-import { createUserKeyStore, type UserKeyStore } from '../user-keys/user-keys.js';
+import type { createKeyVault } from '../tenant-keys/key-vault.js';
+import type { UserKeyStore } from '../user-keys/user-keys.js';
 import { isSealedPersonal, sealedFor } from '../user-keys/personal-seal.js';
 import { endOwnerPool, legacySealFixture } from './legacy-seal.test-support.js';
 import { sealLegacyAll, type LegacySealDeps } from './legacy-seal.js';
 import { recordAudit, type AuditEventInput } from './record.js';
 import { usePersonalDataKeys } from './personal-fields.js';
+import { insertUser, personalKeyStore, storedRows, userCtx } from './personal-keys.test-support.js';
 import { sealPending } from './seal.js';
 import { createAuditSealer } from './sealer.js';
 import { testMoveService } from '../../../test/support/placement-moves.js';
@@ -48,38 +47,19 @@ describe('placed organizations: personal-key registrations and the legacy seal, 
   const ip = '198.51.100.91';
   const ua = `r10-agent/${randomBytes(4).toString('hex')}`;
 
-  const ctxOf = (org: string, userId: string): TenantCtx => ({
-    tenantId: org,
-    actor: { kind: 'user', userId },
-    requestId: 'r10',
-  });
+  const ctxOf = (org: string, userId: string) => userCtx(org, userId, 'r10');
   const newUser = async () => {
     const id = randomUUID();
-    await admin.query('insert into users (id, email, email_normalized) values ($1, $2, $2)', [
-      id,
-      `r10-${id}@example.test`,
-    ]);
+    await insertUser(admin, id, 'r10');
     return id;
   };
-  const pendingOf = async (nsp: string, org: string) =>
-    (
-      await admin.query<{ ip: string | null; user_agent: string | null; metadata: { email: string | null } }>(
-        `select ip, user_agent, metadata from "${nsp}".audit_pending where organization_id = $1 order by occurred_at, id`,
-        [org],
-      )
-    ).rows;
+  const pendingOf = (nsp: string, org: string) => storedRows(admin, nsp, 'audit_pending', org);
 
   beforeAll(async () => {
     own = await provisionDatabase(testDb().superuserUrl, 'sr_review10');
     tenancy = createTenancy({ url: own.url, poolSize: 3 });
     admin = await connect(own.adminUrl);
-    vault = createKeyVault({ url: own.keyVaultUrl });
-    await vault.ensureSchema();
-    store = createUserKeyStore({
-      kms: createLocalKms(TEST_KEK, []),
-      vault: vault.persons,
-      subjectSecret: randomBytes(32),
-    });
+    ({ vault, store } = await personalKeyStore({ keyVaultUrl: own.keyVaultUrl }));
     usePersonalDataKeys(tenancy.control.db, store);
     const make = async (slug: string) =>
       (
