@@ -6,9 +6,7 @@ import {
   provisionDatabase,
   type ProvisionedDatabase,
 } from '../../../test/support/provision.js';
-import { placeInSchema } from '../../../test/support/placements.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
-import { createBareOrganization } from '../../modules/organizations/organization-records.js';
 import { tenantSchemaName } from '../tenancy/placed-tables.js';
 import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
 import { databaseOf } from '../tenancy/tenant-database.js';
@@ -17,7 +15,14 @@ import type { UserKeyStore } from '../user-keys/user-keys.js';
 import { isSealedPersonal, openPersonal, sealedFor } from '../user-keys/personal-seal.js';
 import { openPersonalFields, usePersonalDataKeys } from './personal-fields.js';
 import { createAuditSealer, type AuditSealer } from './sealer.js';
-import { insertUser, personalKeyStore, storedRows, writeWithInvitee } from './personal-keys.test-support.js';
+import {
+  insertUser,
+  newOrganization,
+  personalKeyStore,
+  placeInSchemaAndMove,
+  storedRows,
+  writeWithInvitee,
+} from './personal-keys.test-support.js';
 
 /**
  * An organization placed in its own schema, and one in an online move, run their scopes on handles of
@@ -59,24 +64,11 @@ describe('personal fields and the sealer for schema-placed and moving organizati
       databases: [tenancy.control.db],
       delayMs: 600_000, // only flush() seals: nothing but what the sealer heard
     });
-    const make = async (slug: string) =>
-      (
-        await createBareOrganization(tenancy.withTenant, {
-          slug: `${slug}-${userId.slice(0, 8)}`,
-          name: slug,
-        })
-      ).id;
+    const make = (slug: string) => newOrganization(tenancy, slug, userId.slice(0, 8));
     pooled = await make('pk-pooled');
     placed = await make('pk-schema');
     moving = await make('pk-moving');
-    await placeInSchema(own.adminUrl, own.migrationUrl, own.roles, placed);
-    tenancy.router.invalidate(placed);
-    await admin.query(
-      `insert into tenant_placements (organization_id, kind, state, database_key) values ($1, 'pooled', 'moving', null)
-       on conflict (organization_id) do update set state = 'moving'`,
-      [moving],
-    );
-    tenancy.router.invalidate(moving);
+    await placeInSchemaAndMove(own, admin, tenancy, { placed, moving });
     await insertUser(admin, userId, 'pk-user');
   }, 120_000);
   afterAll(async () => {

@@ -5,6 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { TEST_KEK } from '../../../test/support/job-key.js';
+import { placeInSchema } from '../../../test/support/placements.js';
+import type { ProvisionedDatabase } from '../../../test/support/provision.js';
+import { createBareOrganization } from '../../modules/organizations/organization-records.js';
 import { runWithContext, type TenantCtx } from '../tenancy/context.js';
 import type { Tenancy } from '../tenancy/tenancy.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
@@ -85,3 +88,27 @@ export const storedRows = async (client: pg.Client, nsp: string, table: string, 
       [org],
     )
   ).rows;
+
+/** A new bare organization named `name`, its slug `<name>-<suffix>`; its id. */
+export const newOrganization = async (tenancy: Tenancy, name: string, suffix: string) =>
+  (await createBareOrganization(tenancy.withTenant, { slug: `${name}-${suffix}`, name })).id;
+
+/**
+ * Places `placed` in a schema of its own in `own` and puts `moving` in an online move (pooled, state
+ * `moving`), each routed afresh.
+ */
+export async function placeInSchemaAndMove(
+  own: ProvisionedDatabase,
+  admin: pg.Client,
+  tenancy: Tenancy,
+  orgs: { placed: string; moving: string },
+): Promise<void> {
+  await placeInSchema(own.adminUrl, own.migrationUrl, own.roles, orgs.placed);
+  tenancy.router.invalidate(orgs.placed);
+  await admin.query(
+    `insert into tenant_placements (organization_id, kind, state, database_key) values ($1, 'pooled', 'moving', null)
+     on conflict (organization_id) do update set state = 'moving'`,
+    [orgs.moving],
+  );
+  tenancy.router.invalidate(orgs.moving);
+}

@@ -24,7 +24,14 @@ import { endOwnerPool, legacySealFixture } from './legacy-seal.test-support.js';
 import { sealLegacyAll, type LegacySealDeps } from './legacy-seal.js';
 import { recordAudit, type AuditEventInput } from './record.js';
 import { usePersonalDataKeys } from './personal-fields.js';
-import { insertUser, personalKeyStore, storedRows, userCtx } from './personal-keys.test-support.js';
+import {
+  insertUser,
+  newOrganization,
+  personalKeyStore,
+  placeInSchemaAndMove,
+  storedRows,
+  userCtx,
+} from './personal-keys.test-support.js';
 import { sealPending } from './seal.js';
 import { createAuditSealer } from './sealer.js';
 import { testMoveService } from '../../../test/support/placement-moves.js';
@@ -61,23 +68,10 @@ describe('placed organizations: personal-key registrations and the legacy seal, 
     admin = await connect(own.adminUrl);
     ({ vault, store } = await personalKeyStore({ keyVaultUrl: own.keyVaultUrl }));
     usePersonalDataKeys(tenancy.control.db, store);
-    const make = async (slug: string) =>
-      (
-        await createBareOrganization(tenancy.withTenant, {
-          slug: `${slug}-${randomUUID().slice(0, 8)}`,
-          name: slug,
-        })
-      ).id;
+    const make = (slug: string) => newOrganization(tenancy, slug, randomUUID().slice(0, 8));
     placed = await make('r10-schema');
     moving = await make('r10-moving');
-    await placeInSchema(own.adminUrl, own.migrationUrl, own.roles, placed);
-    tenancy.router.invalidate(placed);
-    await admin.query(
-      `insert into tenant_placements (organization_id, kind, state, database_key) values ($1, 'pooled', 'moving', null)
-       on conflict (organization_id) do update set state = 'moving'`,
-      [moving],
-    );
-    tenancy.router.invalidate(moving);
+    await placeInSchemaAndMove(own, admin, tenancy, { placed, moving });
   }, 120_000);
   afterAll(async () => {
     await admin?.end();
