@@ -429,7 +429,8 @@ export async function sealLegacyAll(
   onChain?: (r: LegacySealResult) => void,
 ): Promise<LegacySealResult[]> {
   const out: LegacySealResult[] = [];
-  // The chains: the organizations with a head (read with row security lifted in a transaction undone).
+  // The chains: the organizations with a head (read with row security lifted in a transaction undone),
+  // or with events pending.
   const c = await deps.pool.connect();
   let ids: string[];
   try {
@@ -449,6 +450,17 @@ export async function sealLegacyAll(
         `select organization_id from "${s}".audit_chain_heads`,
       );
       for (const r of heads.rows) found.add(r.organization_id);
+    }
+    // And the organizations with pending events but no chain yet (each run chains its pending events
+    // first): the seal sweep's list, which looks in every schema.
+    for (let after: string | null = null; ;) {
+      const page: { rows: { organization_id: string }[] } = await c.query<{ organization_id: string }>(
+        'select organization_id from worker_api.app_priv_audit_orgs_pending($1, 500)',
+        [after],
+      );
+      for (const r of page.rows) found.add(r.organization_id);
+      if (page.rows.length < 500) break;
+      after = page.rows[page.rows.length - 1]!.organization_id;
     }
     ids = [...found].sort();
   } finally {

@@ -241,6 +241,53 @@ describe('placed organizations: personal-key registrations and the legacy seal, 
       }
     });
 
+    it('an organization whose events were all still pending (no chain yet) is listed, chained and sealed by the run', async () => {
+      const org = (
+        await createBareOrganization(tenancy.withTenant, {
+          slug: `r10-p-${randomUUID().slice(0, 8)}`,
+          name: 'P',
+        })
+      ).id;
+      await placeInSchema(own.adminUrl, own.migrationUrl, own.roles, org);
+      const bare = createTenancy({ url: own.url, poolSize: 2 }); // an instance of the earlier version
+      try {
+        const userId = await newUser();
+        for (const action of ['thing.p1', 'thing.p2']) {
+          await runWithContext(
+            { requestId: 'r10', principal: { kind: 'user', userId }, ip, userAgent: ua },
+            () =>
+              bare.withTenant(org, (d) =>
+                recordAudit(d, ctxOf(org, userId), { action, target: { type: 'thing', id: 'p' } }),
+              ),
+          );
+        }
+        const heads = async () =>
+          (
+            await admin.query(
+              `select 1 from "${tenantSchemaName(org)}".audit_chain_heads where organization_id = $1`,
+              [org],
+            )
+          ).rowCount;
+        expect(await heads()).toBe(0);
+        const results = await sealLegacyAll(deps);
+        expect(results.find((r) => r.chain === org)?.status).toBe('rewritten');
+        const rows = (
+          await admin.query<{ action: string; ip: string | null; user_agent: string | null }>(
+            `select action, ip, user_agent from "${tenantSchemaName(org)}".audit_events
+              where organization_id = $1 and action like 'thing.%' order by seq`,
+            [org],
+          )
+        ).rows;
+        expect(rows.map((r) => r.action)).toEqual(['thing.p1', 'thing.p2']);
+        for (const r of rows) {
+          expect(JSON.stringify(r), r.action).not.toContain(ip);
+          expect(JSON.stringify(r), r.action).not.toContain(ua);
+        }
+      } finally {
+        await bare.close();
+      }
+    });
+
     for (const at of ['switching', 'cleaning'] as const) {
       it(`seal-legacy run during an online move to a schema (at ${at}) leaves the moving organization's chain alone (reported), the move finishes, and a run after it seals the chain`, async () => {
         const org = (
