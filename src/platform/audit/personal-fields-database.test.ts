@@ -26,12 +26,13 @@ import {
 import { createAuditSealer, type AuditSealer } from './sealer.js';
 import { createAuditVerifier } from './signing.js';
 import {
+  expectStoredSealed,
   insertUser,
   personalKeyStore,
-  storedRows,
-  writeWithInvitee,
   type StoredRow,
+  storedRows,
   userCtx,
+  writeWithInvitee,
 } from './personal-keys.test-support.js';
 
 /**
@@ -134,13 +135,7 @@ describe('personal fields of organizations in a tenant database (database placem
     const pending = await rowsOf('audit_pending');
     expect(pending).toHaveLength(1);
     const row = pending[0]!;
-    expect(isSealedPersonal(row.ip)).toBe(true);
-    expect(isSealedPersonal(row.user_agent)).toBe(true);
-    expect(isSealedPersonal(row.metadata.email)).toBe(true);
-    expect(sealedFor(row.ip!)).toBe(userId);
-    expect(JSON.stringify(row)).not.toContain(ua);
-    expect(JSON.stringify(row)).not.toContain(ip);
-    expect(JSON.stringify(row)).not.toContain(email);
+    expectStoredSealed(row, { userId, ip, ua, email });
     // The key was created in the vault and cached once the tenant transaction committed.
     expect(await vault.persons.get([userId])).toHaveLength(1);
     const key = store.cached(userId);

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import { expect } from 'vitest';
 import { TEST_KEK } from '../../../test/support/job-key.js';
 import { placeInSchema } from '../../../test/support/placements.js';
 import type { ProvisionedDatabase } from '../../../test/support/provision.js';
@@ -12,6 +13,7 @@ import { runWithContext, type TenantCtx } from '../tenancy/context.js';
 import type { Tenancy } from '../tenancy/tenancy.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
 import { createLocalKms } from '../tenant-keys/kms-local.js';
+import { isSealedPersonal, sealedFor } from '../user-keys/personal-seal.js';
 import { createUserKeyStore } from '../user-keys/user-keys.js';
 import { recordAudit } from './record.js';
 
@@ -111,4 +113,21 @@ export async function placeInSchemaAndMove(
     [orgs.moving],
   );
   tenancy.router.invalidate(orgs.moving);
+}
+
+/**
+ * A stored row of a user's event written with `ip`, `ua` and the invitee `email`: each of the three sealed
+ * (under `userId`'s key for the address and agent), none of them readable anywhere in the row.
+ */
+export function expectStoredSealed(
+  row: StoredRow,
+  clear: { userId: string; ip: string; ua: string; email: string },
+): void {
+  expect(isSealedPersonal(row.ip)).toBe(true);
+  expect(isSealedPersonal(row.user_agent)).toBe(true);
+  expect(isSealedPersonal(row.metadata.email)).toBe(true);
+  expect(sealedFor(row.ip!)).toBe(clear.userId);
+  expect(JSON.stringify(row)).not.toContain(clear.ua);
+  expect(JSON.stringify(row)).not.toContain(clear.ip);
+  expect(JSON.stringify(row)).not.toContain(clear.email);
 }

@@ -201,28 +201,49 @@ describe('placed organizations: personal-key registrations and the legacy seal, 
       await lvault?.close();
     });
 
-    it('events an earlier version left in audit_pending (not yet chained) when seal-legacy runs are chained and sealed by it', async () => {
+    /**
+     * A schema-placed organization and a user's `actions` in it, recorded with `ip` and `ua` through a
+     * tenancy with no key store (an instance of an earlier version: the fields stay in clear), `after` run
+     * after each. The caller closes `bare`.
+     */
+    async function schemaOrgWithClearEvents(
+      name: string,
+      actions: readonly string[],
+      after?: (action: string, bare: Tenancy, org: string) => Promise<unknown>,
+    ): Promise<{ org: string; bare: Tenancy }> {
       const org = (
         await createBareOrganization(tenancy.withTenant, {
-          slug: `r10-q-${randomUUID().slice(0, 8)}`,
-          name: 'Q',
+          slug: `r10-${name.toLowerCase()}-${randomUUID().slice(0, 8)}`,
+          name,
         })
       ).id;
       await placeInSchema(own.adminUrl, own.migrationUrl, own.roles, org);
-      const bare = createTenancy({ url: own.url, poolSize: 2 }); // an instance of the earlier version
+      const bare = createTenancy({ url: own.url, poolSize: 2 });
       try {
         const userId = await newUser();
-        for (const action of ['thing.one', 'thing.two']) {
+        for (const action of actions) {
           await runWithContext(
             { requestId: 'r10', principal: { kind: 'user', userId }, ip, userAgent: ua },
             () =>
               bare.withTenant(org, (d) =>
-                recordAudit(d, ctxOf(org, userId), { action, target: { type: 'thing', id: 'q' } }),
+                recordAudit(d, ctxOf(org, userId), { action, target: { type: 'thing', id: name } }),
               ),
           );
-          // The first is chained before the run, the second is still pending when it runs.
-          if (action === 'thing.one') await sealPending(bare.withTenant, org);
+          await after?.(action, bare, org);
         }
+      } catch (err) {
+        await bare.close();
+        throw err;
+      }
+      return { org, bare };
+    }
+
+    it('events an earlier version left in audit_pending (not yet chained) when seal-legacy runs are chained and sealed by it', async () => {
+      const { org, bare } = await schemaOrgWithClearEvents('Q', ['thing.one', 'thing.two'], (action, b, o) =>
+        // The first is chained before the run, the second is still pending when it runs.
+        action === 'thing.one' ? sealPending(b.withTenant, o) : Promise.resolve(0),
+      );
+      try {
         await sealLegacyAll(deps);
         await sealPending(tenancy.withTenant, org); // the sealer or the sweep chains it afterwards
         const rows = (
@@ -242,25 +263,8 @@ describe('placed organizations: personal-key registrations and the legacy seal, 
     });
 
     it('an organization whose events were all still pending (no chain yet) is listed, chained and sealed by the run', async () => {
-      const org = (
-        await createBareOrganization(tenancy.withTenant, {
-          slug: `r10-p-${randomUUID().slice(0, 8)}`,
-          name: 'P',
-        })
-      ).id;
-      await placeInSchema(own.adminUrl, own.migrationUrl, own.roles, org);
-      const bare = createTenancy({ url: own.url, poolSize: 2 }); // an instance of the earlier version
+      const { org, bare } = await schemaOrgWithClearEvents('P', ['thing.p1', 'thing.p2']);
       try {
-        const userId = await newUser();
-        for (const action of ['thing.p1', 'thing.p2']) {
-          await runWithContext(
-            { requestId: 'r10', principal: { kind: 'user', userId }, ip, userAgent: ua },
-            () =>
-              bare.withTenant(org, (d) =>
-                recordAudit(d, ctxOf(org, userId), { action, target: { type: 'thing', id: 'p' } }),
-              ),
-          );
-        }
         const heads = async () =>
           (
             await admin.query(
