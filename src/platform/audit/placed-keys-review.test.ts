@@ -347,6 +347,7 @@ describe('placed organizations: personal-key registrations and the legacy seal, 
           const again = await sealLegacyAll(deps);
           expect(again.find((r) => r.chain === org)?.status ?? 'nothing_to_do').toBe('nothing_to_do');
         } finally {
+          made.owner.on('error', () => {}); // a connection still closing at the database's drop
           await made.owner.end();
           await bare.close();
         }
