@@ -63,7 +63,8 @@ describe('pipelined query: row descriptions are reused per prepared statement', 
   const cacheWas = statementCacheEnabled();
   beforeAll(async () => {
     setStatementCache(true);
-    // Superuser: these tests create and alter a table of their own.
+    // Superuser: these tests create and alter a table of their own, a temporary one (this connection's
+    // only: the catalog tests of public's tables, running beside it on the same database, never see it).
     client = new pg.Client({ connectionString: testDb().adminUrl });
     await client.connect();
     const wire = (client as unknown as { connection: { describe: (msg: unknown) => void } }).connection;
@@ -72,7 +73,7 @@ describe('pipelined query: row descriptions are reused per prepared statement', 
       describes += 1;
       describe(msg);
     };
-    await client.query(`create table ${table} (a int, at timestamptz)`);
+    await client.query(`create temp table ${table} (a int, at timestamptz)`);
     await client.query(`insert into ${table} values (1, '2026-01-02T03:04:05Z')`);
   });
   afterAll(async () => {
