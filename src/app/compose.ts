@@ -1,3 +1,4 @@
+import { startPreparedCommitResolver } from '../platform/tenancy/prepared-commits.js';
 import pg from 'pg';
 import { createHttpServer, type App } from '../platform/http/server.js';
 import { securityHeaderOptions } from '../platform/http/security-headers.js';
@@ -104,6 +105,16 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
             auditSealOrganizations(tenancy.control.pool, orgs, max, budget, opts.log),
         }),
   });
+  // Prepared parts of `database` placements' two-phase commits left by a process that died between
+  // its two phases: committed or rolled back from the control database's decisions (prepared-commits.ts).
+  const preparedCommits =
+    tenancy.databases && opts.connectAtStart !== false
+      ? startPreparedCommitResolver({
+          control: tenancy.control.pool,
+          databases: tenancy.databases,
+          log: opts.log,
+        })
+      : undefined;
   const authenticator = opts.authenticator ?? createAppAuthenticator({ services, opts });
 
   const app = await createHttpServer({
@@ -145,6 +156,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     mailer,
     async close() {
       await auditSealer.stop();
+      await preparedCommits?.stop();
       await services.placementMoves.settle(); // a move's next run resumes it; this one ends its step
       await ownerPool?.end();
       // Recorded usage is flushed while the pools are open; the aggregator's run ends first.

@@ -60,6 +60,7 @@ import * as m0067 from './0067-erasure-directory-organizations.js';
 import * as m0068 from './0068-audit-retention-cut-age.js';
 import * as m0069 from './0069-audit-signed-retention.js';
 import * as m0070 from './0070-audit-seal-many.js';
+import * as m0071 from './0071-tenant-commit-decisions.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -127,4 +128,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0068-audit-retention-cut-age', m0068],
   ['0069-audit-signed-retention', m0069],
   ['0070-audit-seal-many', m0070],
+  ['0071-tenant-commit-decisions', m0071],
 ];

@@ -17,7 +17,6 @@ import { runWithContext, type TenantCtx } from '../../src/platform/tenancy/conte
 import { isSealedPersonal, sealedFor } from '../../src/platform/user-keys/personal-seal.js';
 import { verifyOrganizationChain } from '../../src/modules/audit/audit-verification.js';
 import { createBareOrganization } from '../../src/modules/organizations/organization-records.js';
-import { insertOrganizationIfFree } from '../../src/modules/organizations/organizations.repository.js';
 import { signUp, startApp, stopApp, type E2eApp, type User } from './helpers.js';
 
 describe('erasure of a user who acted in a database-placed organization (real composition)', () => {
@@ -69,8 +68,7 @@ describe('erasure of a user who acted in a database-placed organization (real co
     admin = await connect(testDb().adminUrl);
     tenantAdmin = await connect(tenant.adminUrl);
     user = await signUp(c, 'database-erasee');
-    // Placed by hand: created in the control database, its placement set to the tenant database, its
-    // row there.
+    // Placed by hand: created in the control database, its placement set to the tenant database.
     const slug = `dbk-e2e-${uuidv7().slice(-8)}`;
     org = (await createBareOrganization(c.tenancy.withTenant, { slug, name: 'dbk' })).id;
     await admin.query(
@@ -78,9 +76,8 @@ describe('erasure of a user who acted in a database-placed organization (real co
       [org],
     );
     c.tenancy.router.invalidate(org);
-    await c.tenancy.withTenant(org, (db) =>
-      insertOrganizationIfFree(db, { id: org, slug, name: 'dbk', personal: false }),
-    );
+    // Its tenant database's copy of the organization row, which that database's placed rows reference.
+    await tenantAdmin.query(`insert into organizations (id, slug, name) values ($1, $2, 'dbk')`, [org, slug]);
   }, 120_000);
   afterAll(async () => {
     await tenantAdmin?.end();
@@ -90,7 +87,7 @@ describe('erasure of a user who acted in a database-placed organization (real co
   });
 
   it('stores the actor’s IP and user agent sealed in the tenant database; erasure makes them unreadable; the chain verifies', async () => {
-    expect(await c.tenancy.router.resolve(org)).toBe(c.tenancy.databases!.get('t1'));
+    expect((await c.tenancy.router.resolve(org)).db).toBe(c.tenancy.databases!.get('t1')!.db);
     await write('thing.created');
     const [row] = await stored();
     expect(isSealedPersonal(row!.ip)).toBe(true);

@@ -9,7 +9,6 @@ import {
 import { connect, testDb } from '../../../test/support/tenancy.js';
 import { verifyOrganizationChain } from '../../modules/audit/audit-verification.js';
 import { createBareOrganization } from '../../modules/organizations/organization-records.js';
-import { insertOrganizationIfFree } from '../../modules/organizations/organizations.repository.js';
 import { createPlatformDb } from '../db/platform-db.js';
 import { runWithContext } from '../tenancy/context.js';
 import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
@@ -92,8 +91,7 @@ describe('personal fields of organizations in a tenant database (database placem
       databases: [tenancy.control.db, tenancy.databases!.get('t1')!.db],
       delayMs: 600_000, // only flush() seals: nothing but what the sealer heard
     });
-    // Placed by hand: created in the control database, its placement set to the tenant database, its
-    // row there.
+    // Placed by hand: created in the control database, its placement set to the tenant database.
     const slug = `dbk-${userId.slice(0, 8)}`;
     org = (await createBareOrganization(tenancy.withTenant, { slug, name: 'dbk' })).id;
     await admin.query(
@@ -101,9 +99,8 @@ describe('personal fields of organizations in a tenant database (database placem
       [org],
     );
     tenancy.router.invalidate(org);
-    await tenancy.withTenant(org, (db) =>
-      insertOrganizationIfFree(db, { id: org, slug, name: 'dbk', personal: false }),
-    );
+    // Its tenant database's copy of the organization row, which that database's placed rows reference.
+    await tenantAdmin.query(`insert into organizations (id, slug, name) values ($1, $2, 'dbk')`, [org, slug]);
     // Users are rows of the control database only.
     await addUser(userId);
     await addUser(erased);
@@ -120,7 +117,7 @@ describe('personal fields of organizations in a tenant database (database placem
 
   it('routes the organization to the tenant database, whose handle has a key store (the premise)', async () => {
     const t1 = tenancy.databases!.get('t1')!;
-    expect(await tenancy.router.resolve(org)).toBe(t1);
+    expect((await tenancy.router.resolve(org)).db).toBe(t1.db);
     expect(personalDataKeysOf(t1.db)).toBeDefined();
     // The tenant database holds no user: the check that lets a key be made is the control database's.
     const users = await tenantAdmin.query('select 1 from users where id = any($1::uuid[])', [

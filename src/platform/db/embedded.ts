@@ -143,7 +143,15 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     persistent: true,
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    // max_prepared_transactions: two-phase commit of `database` placements' scopes (split-connection.ts).
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_prepared_transactions=64',
+    ],
     onLog: (m) => remember(String(m).trim()),
     onError: (m) => remember(String(m instanceof Error ? m.message : m).trim()),
   });

@@ -246,6 +246,12 @@ export const RUNTIME_GRANTS: readonly string[] = [
   'function app_priv_sso_discover(text,text): EXECUTE',
   'function app_priv_sso_required_for(uuid,text): EXECUTE',
   'function app_priv_user_organizations(text,uuid,uuid): EXECUTE',
+  // Two-phase commit of `database` placements' scopes (0071): a scope's decision, and the resolver's
+  // outcome, listing and forgetting of decisions (outside tenant scopes; split-connection.ts).
+  'function app_tenant_commit_decide(text,text): EXECUTE',
+  'function app_tenant_commit_forget(text[],text): EXECUTE',
+  'function app_tenant_commit_outcome(text[],text): EXECUTE',
+  'function app_tenant_commit_pending(text,double precision): EXECUTE',
   // The job queue: the runtime role's only way into it (migration 0010; the worker has its own role).
   'function app_enqueue_job(text,json,text,integer,timestamp with time zone): EXECUTE',
 ];

@@ -1,6 +1,6 @@
 import type { AuditEntry } from '../audit/chain.js';
 import { installedJobPayloadBox, sealJobPayload } from '../jobs/payload-seal.js';
-import type { TenantConnection } from '../tenancy/tenant-connection.js';
+import type { ScopeConnection } from '../tenancy/tenant-connection.js';
 import { eventOf } from './catalog.js';
 
 /** The tenant job that fans an organization's new events out into deliveries (src/modules/webhooks). */
@@ -26,8 +26,11 @@ const INSERT_ONLY = `insert into webhook_events (organization_id, id, type, payl
     select $1::uuid, $2::uuid, $3::text, $4::jsonb, $5::timestamptz
      where exists (select 1 from webhook_endpoints w where w.organization_id = $1::uuid and w.enabled)`;
 
+/** The dispatch job alone ($1 the sealed job payload), where the outbox is on another database. */
+const ENQUEUE_DISPATCH = `select app_enqueue_job('${DISPATCH_TASK}', $1::json, '${DISPATCH_JOB_KEY}', 10, null)`;
+
 /** Scopes (transactions) that already carry a dispatch job. */
-const dispatchQueued = new WeakSet<TenantConnection>();
+const dispatchQueued = new WeakSet<ScopeConnection>();
 
 /**
  * Writes the domain event of an audit entry (if its action is mapped, src/platform/events/catalog.ts) to
@@ -35,7 +38,7 @@ const dispatchQueued = new WeakSet<TenantConnection>();
  * so it costs no round trip, and the event exists if and only if the change committed. Called by
  * `recordAudit` only.
  */
-export function deferDomainEvent(scope: TenantConnection, entry: AuditEntry): void {
+export function deferDomainEvent(scope: ScopeConnection, entry: AuditEntry): void {
   const event = eventOf(entry);
   if (!event) return;
   const params: unknown[] = [
@@ -57,5 +60,13 @@ export function deferDomainEvent(scope: TenantConnection, entry: AuditEntry): vo
     Date.now(),
     DISPATCH_JOB_KEY,
   );
+  if (scope.splitsDirectory) {
+    // A `database` placement: the outbox is in its tenant database, the job queue in the control
+    // database (one statement cannot reach both). The dispatch job goes with the same two-phase commit;
+    // a dispatch that finds no enabled endpoint does nothing.
+    scope.deferUntilCommit(INSERT_ONLY, params);
+    scope.deferUntilCommit(ENQUEUE_DISPATCH, [JSON.stringify(job)]);
+    return;
+  }
   scope.deferUntilCommit(INSERT_AND_DISPATCH, [...params, JSON.stringify(job)]);
 }

@@ -286,6 +286,11 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       // Audit events per plan, cut at a signed checkpoint, and webhook logs (0031): the worker role only.
       'app_retention_purge_audit',
       'app_retention_purge_webhooks',
+      // Two-phase commit decisions of database placements' scopes and their resolver (0071).
+      'app_tenant_commit_decide',
+      'app_tenant_commit_forget',
+      'app_tenant_commit_outcome',
+      'app_tenant_commit_pending',
       // Usage aggregation (every organization's new events) and the key purge: the worker role only.
       'app_usage_aggregate_apply',
       'app_usage_aggregate_begin',

@@ -67,6 +67,9 @@ export const CITUS_REFERENCE_TABLES: Readonly<Record<string, string>> = {
 
 /** Tables kept on the coordinator only (citus_add_local_table_to_metadata or plain local), each with why. */
 export const CITUS_LOCAL_TABLES: Readonly<Record<string, string>> = {
+  tenant_commit_decisions:
+    "two-phase commit decisions of database placements' scopes (0071): written and read by definer " +
+    'functions on the coordinator only, referenced by nothing',
   passkey_credentials:
     'passkeys of users (public keys): read and written (counter, last use) by sign-in on the coordinator only; ' +
     'references users (reference), referenced by nothing',

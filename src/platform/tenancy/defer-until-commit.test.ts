@@ -20,7 +20,7 @@ describe('deferUntilCommit', () => {
     await tenancy.close();
   });
 
-  const scope = (): TenantConnection => scopeStorage.getStore()!;
+  const scope = (): TenantConnection => scopeStorage.getStore() as TenantConnection;
   const names = () =>
     tenancy.withTenant(
       org,

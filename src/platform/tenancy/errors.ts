@@ -10,7 +10,9 @@ export type TenancyErrorCode =
   | 'PLACEMENT_BEHIND'
   | 'PLACEMENT_MISSING'
   | 'TENANT_DATABASES_CLOSED'
-  | 'TRANSACTION_ROLLED_BACK';
+  | 'TRANSACTION_ROLLED_BACK'
+  | 'PLACEMENT_CROSS_DATABASE'
+  | 'PREPARED_TRANSACTIONS_DISABLED';
 
 /**
  * A misuse of the tenancy core: a programming error, answered as 500 over HTTP. One exception:

@@ -2,7 +2,8 @@ import { inAbortedTransaction, pipelinedQuery } from './pipelined-query.js';
 import { tenantCacheKeyMemo, type CacheKey } from './cache-keys.js';
 import { TenancyError } from './errors.js';
 import { createTenantDatabase, type TenantDatabase } from './tenant-database.js';
-import { tenantSchemaName } from './placed-tables.js';
+import { DIRECTORY_TABLES, tenantSchemaName } from './placed-tables.js';
+import { createStatementHomes, type StatementHomes } from './statement-home.js';
 import { POOLED_SETTERS, type TenantSetters } from './tenant-setters.js';
 import { latestMigration } from '../db/migrate.js';
 
@@ -53,7 +54,19 @@ export interface PlacementRouterOptions {
   /** How schema-placed and moving organizations set the tenant (default: plain PostgreSQL's); the
    *  control database's own setter is `control.setter`. */
   readonly setters?: TenantSetters;
+  /** `database` placements reach the control database for their directory and global tables
+   *  (split-connection.ts; default true). False: every statement on the tenant database (tests of the
+   *  pools alone). */
+  readonly splitDirectory?: boolean;
 }
+
+/** Every relation of the control database's `public`, and whether it is placed (has `organization_id`
+ *  and is not directory): how a `database` placement's statements find their database. */
+const HOMES_SQL = `select c.relname::text as name,
+    (c.relname <> all ($1::text[]) and exists (select 1 from pg_catalog.pg_attribute a
+       where a.attrelid = c.oid and a.attname = 'organization_id' and not a.attisdropped)) as placed
+  from pg_catalog.pg_class c
+ where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f')`;
 
 interface CachedPlacement {
   readonly record: PlacementRecord;
@@ -104,8 +117,61 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
   const schemaDatabases = new Map<string, { db: TenantDatabase; tables: string }>();
   // Organizations in an online move: the guarded path (moving-setter.ts), whatever their kind.
   const movingDatabases = new Map<string, TenantDatabase>();
+  // `database` placements' handles with their directory side, per tenant database (split-connection.ts).
+  const splitDatabases = new Map<string, { base: TenantDatabase; split: TenantDatabase }>();
+  let homes: StatementHomes | undefined;
+  let homesLoading: Promise<StatementHomes> | undefined;
+
+  async function loadHomes(): Promise<StatementHomes> {
+    const res = await opts.control.pool.query<{ name: string; placed: boolean }>(HOMES_SQL, [
+      Object.keys(DIRECTORY_TABLES),
+    ]);
+    homes = createStatementHomes({
+      control: res.rows.filter((r) => !r.placed).map((r) => r.name),
+      placed: res.rows.filter((r) => r.placed).map((r) => r.name),
+    });
+    return homes;
+  }
+
+  function withDirectory(base: TenantDatabase): TenantDatabase {
+    if (opts.splitDirectory === false) return base;
+    if (homes === undefined) {
+      throw new TenancyError(
+        'PLACEMENT_UNSUPPORTED',
+        'database placement routed before its tables were read',
+      );
+    }
+    let entry = splitDatabases.get(base.key);
+    if (entry === undefined || entry.base !== base) {
+      const directory = { control: opts.control, homes };
+      const split: TenantDatabase = {
+        key: base.key,
+        // The tenant database's pool is looked up at each use (it may be closed while idle and reopened).
+        get pool() {
+          return base.pool;
+        },
+        setter: base.setter,
+        db: base.db,
+        directory,
+      };
+      entry = { base, split };
+      splitDatabases.set(base.key, entry);
+    }
+    return entry.split;
+  }
 
   async function lookup(tenantId: string): Promise<PlacementRecord> {
+    const record = await lookupRecord(tenantId);
+    if (record.kind === 'database' && opts.splitDirectory !== false && homes === undefined) {
+      await (homesLoading ??= loadHomes().catch((err: unknown) => {
+        homesLoading = undefined;
+        throw err;
+      }));
+    }
+    return record;
+  }
+
+  async function lookupRecord(tenantId: string): Promise<PlacementRecord> {
     const client = await opts.control.pool.connect();
     let failed: Error | undefined;
     try {
@@ -207,7 +273,7 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
     }
     if (record.kind === 'database' && record.databaseKey) {
       const db = opts.databases?.get(record.databaseKey);
-      if (db) return db;
+      if (db) return withDirectory(db);
     }
     throw new TenancyError(
       'PLACEMENT_UNSUPPORTED',

@@ -54,7 +54,10 @@ export function createTenancy(opts: TenancyOptions): Tenancy {
       : undefined;
   const router = createPlacementRouter({ control, databases, ttlMs: opts.placementTtlMs, setters });
   return {
-    withTenant: createWithTenant(router),
+    // A decided prepared part not committed at once (its connection lost): the resolver commits it.
+    withTenant: createWithTenant(router, (gid, err) =>
+      opts.log?.warn({ err, gid }, 'two-phase commit: decided, committed later by the resolver'),
+    ),
     privileged: createPrivilegedOps(pool, opts.log),
     router,
     control,

@@ -131,11 +131,27 @@ export function mayChangeSession(sql: string): boolean {
   return verdict;
 }
 
+/** What a `withTenant` scope's code reaches through `scopeStorage`: one connection (TenantConnection), or
+ *  a `database` placement's pair of them (split-connection.ts). */
+export interface ScopeConnection {
+  readonly tenantId: string;
+  readonly mode: TenantMode;
+  readonly db: TenantDb;
+  /** True when directory and global tables are on another database than the placed ones. */
+  readonly splitsDirectory?: boolean;
+  readonly dirty: boolean;
+  readonly unfinished: boolean;
+  executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>>;
+  deferUntilCommit(sql: string, params: readonly unknown[], onCommitted?: () => void): void;
+  finish(commit: boolean): Promise<void>;
+  close(): void;
+}
+
 /**
  * The one connection a `withTenant` scope uses. Never seen by modules: they get a Kysely instance
  * whose driver routes every query here while the scope is open.
  */
-export class TenantConnection implements DatabaseConnection {
+export class TenantConnection implements DatabaseConnection, ScopeConnection {
   private begun = false;
   private closed = false;
   private sessionTouched = false;
@@ -333,6 +349,33 @@ export class TenantConnection implements DatabaseConnection {
 
   /** Ends the transaction (if one was opened), sending the deferred statements with COMMIT. */
   async finish(commit: boolean): Promise<void> {
+    const hooks = await this.end(commit, commit ? 'commit' : 'rollback', 'COMMIT');
+    runHooks(hooks);
+  }
+
+  /**
+   * Two-phase commit's first phase (a `database` placement's scope that wrote both databases,
+   * split-connection.ts): sends the deferred statements with `PREPARE TRANSACTION gid` instead of COMMIT.
+   * `prepared` false: there was no transaction to prepare (nothing ran, nothing deferred). The hooks are
+   * returned, not run: they run once the prepared transaction is committed.
+   */
+  async prepare(gid: string): Promise<{ prepared: boolean; hooks: readonly (() => void)[] }> {
+    if (!/^sr_tc_[0-9a-f]{32}$/.test(gid)) throw new Error('prepare: invalid transaction id');
+    const wasBegun = this.begun || this.opening !== undefined || this.unopened;
+    if (!wasBegun && this.deferred === undefined) return { prepared: false, hooks: NO_HOOKS };
+    const hooks = await this.end(true, `prepare transaction '${gid}'`, 'PREPARE');
+    return { prepared: true, hooks };
+  }
+
+  /** Gives the connection back to its pool: destroyed when `broken` or when the scope may have changed
+   *  its session state (a session-level set_config, SET, DO, PREPARE, ...). */
+  release(broken?: Error): void {
+    this.client.release(
+      broken ?? (this.sessionTouched ? new Error('tenant scope may have changed session state') : undefined),
+    );
+  }
+
+  private async end(commit: boolean, ending: string, tag: string): Promise<readonly (() => void)[]> {
     if (this.readsEndThemselves) {
       // Reads still in flight first: a scope that threw at its first failed read (Promise.all) has others
       // queued on the connection, and one of them failing after the scope ended would leave a failed
@@ -341,7 +384,7 @@ export class TenantConnection implements DatabaseConnection {
       const inFlight = this.readsInFlight;
       while (inFlight !== undefined && inFlight.size > 0) await Promise.allSettled([...inFlight]);
       await rollBackAborted(this.client);
-      return;
+      return NO_HOOKS;
     }
     await this.opening;
     const deferred = (commit && !this.unopened ? this.deferred : undefined) ?? NO_PRELUDE;
@@ -353,47 +396,57 @@ export class TenantConnection implements DatabaseConnection {
       await this.client.query('rollback');
       this.begun = false;
       if (commit) throw unopenedError();
-      return;
+      return NO_HOOKS;
     }
-    if (!this.begun && deferred.length === 0) return;
+    if (!this.begun && deferred.length === 0) return NO_HOOKS;
     const prelude = this.begun
       ? deferred
       : [BEGIN, ...this.setter.prelude(this.tenantId, 'write'), ...deferred];
     // Still "begun" if this throws: the caller's rollback then ends the failed transaction block.
     this.begun = true;
+    // A prepared transaction's id is new each time: its PREPARE goes as a simple query of its own (one
+    // round trip more, two-phase commits only), never as a named statement, after what was deferred.
+    const simpleEnding = tag !== 'COMMIT';
     const res =
       prelude.length === 0
-        ? await this.client.query(commit ? 'commit' : 'rollback')
-        : await pipelinedQuery(this.client, prelude, 'commit', []).catch((err: unknown) => {
-            // A statement of the transaction had failed and the caller swallowed the error.
-            if ((err as { code?: string }).code === '25P02') {
-              throw new TenancyError(
-                'TRANSACTION_ROLLED_BACK',
-                'the transaction was rolled back because a statement inside it failed',
-              );
-            }
-            throw err;
-          });
+        ? await this.client.query(ending)
+        : await pipelinedQuery(this.client, prelude, simpleEnding ? 'select 1' : ending, [])
+            .then((r) => (simpleEnding ? this.client.query(ending) : r))
+            .catch((err: unknown) => {
+              // A statement of the transaction had failed and the caller swallowed the error.
+              if ((err as { code?: string }).code === '25P02') {
+                throw new TenancyError(
+                  'TRANSACTION_ROLLED_BACK',
+                  'the transaction was rolled back because a statement inside it failed',
+                );
+              }
+              throw err;
+            });
     this.begun = false;
     // COMMIT of a transaction in which a statement failed (and the caller swallowed the error) answers
     // ROLLBACK without an error: report it, or the caller would believe discarded writes were saved.
-    if (commit && res.command !== 'COMMIT') {
+    if (commit && res.command !== tag) {
       throw new TenancyError(
         'TRANSACTION_ROLLED_BACK',
         'the transaction was rolled back because a statement inside it failed',
       );
     }
-    for (const hook of hooks) {
-      try {
-        hook();
-      } catch {
-        // The transaction IS committed: a listener's failure must not report it as failed.
-      }
-    }
+    return hooks;
   }
 
   close(): void {
     this.closed = true;
+  }
+}
+
+/** Calls what waited for a COMMIT, once it succeeded. */
+export function runHooks(hooks: readonly (() => void)[]): void {
+  for (const hook of hooks) {
+    try {
+      hook();
+    } catch {
+      // The transaction IS committed: a listener's failure must not report it as failed.
+    }
   }
 }
 

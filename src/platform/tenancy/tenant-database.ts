@@ -15,7 +15,8 @@ import {
 } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { TenancyError } from './errors.js';
-import type { TenantConnection, TenantSetter } from './tenant-connection.js';
+import type { ScopeConnection, TenantSetter } from './tenant-connection.js';
+import type { DirectorySide } from './split-connection.js';
 
 declare const tenantScoped: unique symbol;
 
@@ -26,7 +27,7 @@ declare const tenantScoped: unique symbol;
 export type TenantDb = Kysely<Database> & { readonly [tenantScoped]: true };
 
 /** The connection of the innermost open tenant scope, per async call chain. */
-export const scopeStorage = new AsyncLocalStorage<TenantConnection>();
+export const scopeStorage = new AsyncLocalStorage<ScopeConnection>();
 
 /** A Kysely driver that never touches the pool: every query runs on the current scope's connection. */
 class ScopeDriver implements Driver {
@@ -34,7 +35,7 @@ class ScopeDriver implements Driver {
   async acquireConnection(): Promise<DatabaseConnection> {
     const conn = scopeStorage.getStore();
     if (!conn) throw outsideScope();
-    return conn;
+    return conn as ScopeConnection & DatabaseConnection;
   }
   async beginTransaction(): Promise<void> {
     throw new TenancyError(
@@ -57,6 +58,8 @@ export interface TenantDatabase {
   readonly pool: pg.Pool;
   readonly setter: TenantSetter;
   readonly db: TenantDb;
+  /** A `database` placement's: the control database, where its directory and global tables are. */
+  readonly directory?: DirectorySide;
 }
 
 /** The fail-closed refusal of a query outside any scope. */

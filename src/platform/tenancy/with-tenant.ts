@@ -1,5 +1,6 @@
 import { scopeStorage, type TenantDb } from './tenant-database.js';
 import { TenantConnection, type TenantMode } from './tenant-connection.js';
+import { SplitTenantConnection, type OnUnresolved } from './split-connection.js';
 import { TenancyError } from './errors.js';
 import { isTenantId } from './context.js';
 import type { PlacementRouter } from './placement.js';
@@ -23,7 +24,7 @@ export type WithTenant = <T>(
  * first query (no round trip of its own), so the connection goes back to the pool carrying no tenant.
  * A nested call for the same tenant reuses the open scope; for another tenant it throws.
  */
-export function createWithTenant(router: PlacementRouter): WithTenant {
+export function createWithTenant(router: PlacementRouter, onUnresolved?: OnUnresolved): WithTenant {
   return async function withTenant<T>(
     tenantId: string,
     fn: (db: TenantDb) => Promise<T>,
@@ -47,7 +48,13 @@ export function createWithTenant(router: PlacementRouter): WithTenant {
     const target = router.cached(tenantId) ?? (await router.resolve(tenantId));
 
     const client = await target.pool.connect();
-    const conn = new TenantConnection(client, tenantId, mode, target.setter, target.db);
+    const single = new TenantConnection(client, tenantId, mode, target.setter, target.db);
+    // A `database` placement's scope: its directory and global tables on the control database.
+    const split =
+      target.directory === undefined
+        ? undefined
+        : new SplitTenantConnection(single, target.directory, target.key, onUnresolved);
+    const conn = split ?? single;
     let broken: Error | undefined;
     try {
       const result = await scopeStorage.run(conn, fn, target.db);
@@ -68,9 +75,8 @@ export function createWithTenant(router: PlacementRouter): WithTenant {
     } finally {
       // A scope that ran a statement able to change session state (a session-level set_config of the
       // tenant, SET, DO, PREPARE, ...) may have left it on the connection: destroy it instead of pooling it.
-      client.release(
-        broken ?? (conn.dirty ? new Error('tenant scope may have changed session state') : undefined),
-      );
+      single.release(broken);
+      split?.release(broken);
     }
   };
 }
