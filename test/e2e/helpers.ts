@@ -375,6 +375,16 @@ export function expectNoSecretsIn(logs: LogLines, extra: readonly string[] = [])
   expect(leaked).toEqual([]);
 }
 
+/**
+ * An answer's body with the app's log lines of its request (those carrying its `x-request-id`: the
+ * logged error of a 500, the access line), for an assertion's message: a rare failure says what failed.
+ */
+export function answerWithLogs(c: { logs: LogLines }, res: Response): string {
+  const id = res.headers['x-request-id'];
+  const lines = c.logs.filter((l) => id !== undefined && l.request_id === id);
+  return `${res.body}\napp log of request ${String(id)}:\n${lines.map((l) => JSON.stringify(l)).join('\n') || '(none)'}`;
+}
+
 /** The value of cookie `name` an answer sets (its `Set-Cookie` lines), or undefined. */
 export const cookieSetBy = (res: { headers: Record<string, unknown> }, name: string): string | undefined =>
   ([res.headers['set-cookie'] ?? []].flat() as string[])

@@ -12,6 +12,26 @@ export function isForeignKeyViolation(err: unknown, constraint?: string): boolea
   return e.code === '23503' && (constraint === undefined || e.constraint === constraint);
 }
 
+/** SQLSTATEs of a statement PostgreSQL failed because of what ran beside it, not because of itself: nothing
+ *  of its transaction is kept, and the same work done again a moment later succeeds. */
+const TRANSIENT_CONFLICT_SQLSTATES = new Set([
+  '40P01', // deadlock_detected: this transaction was chosen to break a lock cycle (e.g. with concurrent DDL)
+  '40001', // serialization_failure
+  '55P03', // lock_not_available (a lock_timeout or NOWAIT)
+]);
+
+/**
+ * True when `err` (or its `cause`) is a PostgreSQL failure caused by concurrent work (a deadlock, a
+ * serialization failure, a lock not obtained in time): a transient condition, answered 503 with
+ * Retry-After over HTTP, never 500.
+ */
+export function isTransientConflict(err: unknown, depth = 0): boolean {
+  if (typeof err !== 'object' || err === null || depth > 4) return false;
+  const e = err as { code?: unknown; cause?: unknown };
+  if (typeof e.code === 'string' && TRANSIENT_CONFLICT_SQLSTATES.has(e.code)) return true;
+  return isTransientConflict(e.cause, depth + 1);
+}
+
 /** SQLSTATEs of a server that is going away or not there yet, or of a connection that broke. */
 const UNAVAILABLE_SQLSTATES = new Set([
   '57P01', // admin_shutdown

@@ -4,7 +4,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from './app-type.js';
 import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
-import { isDatabaseUnavailable } from '../db/pg-errors.js';
+import { isDatabaseUnavailable, isTransientConflict } from '../db/pg-errors.js';
 import type { OutageMonitor } from '../db/outage.js';
 
 interface AjvIssue {
@@ -47,11 +47,19 @@ function isAppError(err: unknown): err is AppError<string> {
 
 /** Seconds a client is told to wait when the database is unavailable. */
 const DATABASE_RETRY_AFTER_SECONDS = 5;
+/** Seconds a client is told to wait when its request lost a lock conflict with concurrent work. */
+const CONFLICT_RETRY_AFTER_SECONDS = 1;
+
+/** The SQLSTATE of a PostgreSQL error, for the log line (`code` itself is a redacted path). */
+const sqlstateOf = (err: { code?: unknown }) =>
+  typeof err.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code) ? err.code : undefined;
 
 /**
  * Maps every error to the JSON shape and status; unexpected errors are logged and answered as 500. A
  * database that cannot be reached answers 503 DATABASE_UNAVAILABLE with Retry-After, and the `outage`
- * monitor logs the outage once rather than once per request.
+ * monitor logs the outage once rather than once per request. A transaction PostgreSQL failed because of
+ * concurrent work (deadlock, serialization failure, lock not available) answers 503 DATABASE_BUSY with
+ * Retry-After.
  */
 export function installErrorHandling(app: App, log: Logger, outage: OutageMonitor): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
@@ -81,6 +89,22 @@ export function installErrorHandling(app: App, log: Logger, outage: OutageMonito
         .send(errorBody('DATABASE_UNAVAILABLE', 'the database is unavailable; try again shortly'));
       return;
     }
+    if (isTransientConflict(err)) {
+      // PostgreSQL failed the request's transaction to break a deadlock, a serialization conflict or a lock
+      // wait with concurrent work (another session's DDL, a row another request held): nothing of it was
+      // kept, and the same request a moment later succeeds. Reads were already sent once more
+      // (tenant-connection.ts); this is what is left, a condition of the moment, not a bug of the request.
+      const url = request.routeOptions.url ?? request.url.split('?')[0];
+      log.warn(
+        { err, sqlstate: sqlstateOf(err), method: request.method, url },
+        'transient database conflict',
+      );
+      void reply
+        .header('retry-after', String(CONFLICT_RETRY_AFTER_SECONDS))
+        .status(503)
+        .send(errorBody('DATABASE_BUSY', 'the database could not complete the request now; try again'));
+      return;
+    }
     const known = err.code ? FASTIFY_CODES[err.code] : undefined;
     if (known) {
       void reply.status(known[0]).send(errorBody(known[1], known[2]));
@@ -94,7 +118,7 @@ export function installErrorHandling(app: App, log: Logger, outage: OutageMonito
     }
     // The route pattern, never the query string: some carry a credential (`/v1/invitations/lookup?token=`).
     const url = request.routeOptions.url ?? request.url.split('?')[0];
-    log.error({ err, method: request.method, url }, 'unhandled error');
+    log.error({ err, sqlstate: sqlstateOf(err), method: request.method, url }, 'unhandled error');
     void reply.status(500).send(errorBody('INTERNAL', 'internal error'));
   });
 

@@ -15,6 +15,7 @@ export type HttpErrorCode =
   | 'CONFLICT'
   | 'SERVICE_UNAVAILABLE'
   | 'DATABASE_UNAVAILABLE'
+  | 'DATABASE_BUSY'
   | 'INTERNAL';
 
 /** Errors raised by the HTTP layer itself. */

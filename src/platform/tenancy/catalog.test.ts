@@ -2,7 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { connect, testDb } from '../../../test/support/tenancy.js';
 import { kindDatabase, PLACEMENT_KINDS } from '../../../test/support/placement-kinds.js';
-import type { ProvisionedDatabase } from '../../../test/support/provision.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
 import { placedTables } from './placed-tables.js';
 import {
   REACHABLE_RELATIONS,
@@ -368,16 +372,24 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
     });
 });
 
-/** The check itself: it fails on each way a table can be left open (throwaway changes, rolled back). */
+/**
+ * The check itself: it fails on each way a table can be left open (throwaway changes, rolled back). In a
+ * database of its own: a throwaway change takes ACCESS EXCLUSIVE locks table after table (projects, roles,
+ * memberships, ...) until its rollback, which in the suite's shared database blocked other files' requests
+ * and deadlocked with their reads (a request's membership read locks memberships, organizations, roles):
+ * the cross-tenant test's rare 500 in full runs (test/e2e/deadlock-victim.test.ts).
+ */
 describe('catalog: the check fails on what it must', () => {
   let owner: pg.Client;
-  const db = testDb();
+  let db: ProvisionedDatabase;
 
   beforeAll(async () => {
+    db = await provisionDatabase(testDb().superuserUrl, 'sr_catalog_check');
     owner = await connect(db.migrationUrl);
   });
   afterAll(async () => {
-    await owner.end();
+    await owner?.end();
+    if (db) await dropProvisioned(db);
   });
 
   /** Runs `fn` as the owner in a transaction that is rolled back. */

@@ -130,6 +130,14 @@ export function isStalePlanError(err: unknown): boolean {
   );
 }
 
+/** PostgreSQL's answer when it failed the statement's transaction to resolve a conflict with concurrent
+ *  work: a deadlock (40P01, e.g. with DDL locking the same tables in another order) or a serialization
+ *  failure (40001). The transaction is rolled back whole; the same statement sent again succeeds. */
+export function isConcurrencyFailure(err: unknown): boolean {
+  const code = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
+  return code === '40P01' || code === '40001';
+}
+
 /**
  * A pg submittable that sends prelude statements and the query in ONE round trip: Parse/Bind/Execute
  * of each prelude, then (Parse)/Bind/(Describe)/Execute of the query, then of each epilogue statement,
@@ -159,8 +167,8 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
   private resolve!: (r: T | Promise<T>) => void;
   private reject!: (e: Error) => void;
   readonly result: Promise<T>;
-  /** Set to send the pipeline once more (on this client) after a stale-plan failure; its outcome becomes
-   *  this query's. */
+  /** Set to send the pipeline once more (on this client) after a stale-plan failure, a deadlock or a
+   *  serialization failure; its outcome becomes this query's. */
   retryOn: pg.ClientBase | undefined;
   /** The statement namespace the retry names its statement in: the query's own. Without it a schema
    *  placement's retry would bind the POOLED statement of the text under the schema's search path, which
@@ -199,7 +207,7 @@ export class PipelinedQuery<T = pg.QueryResult> extends QueryBase {
   private settle(err: Error | null, res?: pg.QueryResult): void {
     if (!err) {
       this.resolve(this.shape ? this.shape(res!) : (res as T));
-    } else if (this.retryOn && isStalePlanError(err)) {
+    } else if (this.retryOn && (isStalePlanError(err) || isConcurrencyFailure(err))) {
       const again = pipelinedQuery(this.retryOn, this.prelude, this.text, this.values ?? [], {
         shape: this.shape,
         namespace: this.retryNamespace,
@@ -445,7 +453,8 @@ function namespacedName(text: string, namespace: string): string | undefined {
 export interface PipelinedQueryOptions<T> {
   /** Turns pg's result into what the caller returns, in the same promise (no extra `.then`). */
   readonly shape?: (res: pg.QueryResult) => T;
-  /** Send the pipeline once more when it failed because the statement's tables changed shape. Only for a
+  /** Send the pipeline once more when it failed because the statement's tables changed shape, or because
+   *  PostgreSQL failed it to break a deadlock or a serialization conflict with concurrent work. Only for a
    *  pipeline that is a whole implicit transaction (no explicit BEGIN, none open): then nothing of it ran. */
   readonly retryStalePlan?: boolean;
   /** The statement's namespace (a schema placement's schema): see `statementName`. */

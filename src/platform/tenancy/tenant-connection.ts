@@ -458,7 +458,10 @@ const unopenedError = () =>
 
 type ShapedOptions<R> = PipelinedQueryOptions<QueryResult<R>>;
 /** A read is its own implicit transaction: if it failed because its prepared statement's tables changed
- *  shape, nothing of it ran, so it is sent once more (re-prepared). Not so inside a write transaction. */
+ *  shape, or was chosen as the victim of a deadlock or serialization conflict (DDL of another session
+ *  locking its tables in another order), nothing of it ran, so it is sent once more (re-prepared if
+ *  need be). Not so inside a write transaction: what `fn` did before cannot be replayed here (a write's
+ *  conflict is answered 503 with Retry-After, error-handler.ts). */
 const READ_OPTIONS: ShapedOptions<unknown> = { shape: toQueryResult, retryStalePlan: true };
 const WRITE_OPTIONS: ShapedOptions<unknown> = { shape: toQueryResult };
 const bySetter = new WeakMap<
