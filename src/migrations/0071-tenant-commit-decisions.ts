@@ -3,6 +3,8 @@ import type { MigrationContext } from '../platform/tenancy/migration-helpers.js'
 import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
 
 /**
+ * Issue 13, data residency: `organizations.region`, the region (REGIONS) an organization was created in.
+ *
  * Issue 13, the directory split of `database` placements (docs/isolation-models.md, "Database
  * placements: the directory stays in the control database"): a tenant transaction of an organization
  * placed in a tenant database may write its placed tables there and directory or global tables in the
@@ -25,6 +27,10 @@ import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
 export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
   const runtime = sql.id(ctx.roles.runtime);
   const definer = sql.id(ctx.roles.definer);
+  // Data residency: the region an organization was created in (REGIONS; null: the control database).
+  // Set at creation only (the runtime role's column grants on organizations stay as they were for UPDATE).
+  await sql`alter table organizations add column region text
+    check (region ~ '^[a-z][a-z0-9_-]{0,62}$')`.execute(db);
   await sql`create table tenant_commit_decisions (
     gid text primary key check (gid ~ '^sr_tc_[0-9a-f]{32}$'),
     database_key text not null check (length(database_key) between 1 and 63),

@@ -38,6 +38,11 @@ export interface TenantDatabasesConfig {
   /** TENANT_DB_ACQUIRE_TIMEOUT_MS (default 5000, 100-600000): how long a scope waits for a connection
    *  under the cap before it fails (TENANT_DATABASE_BUSY). */
   acquireTimeoutMs: number;
+  /** REGIONS (data residency): region name → the key of the tenant database its organizations live in
+   *  (empty: no region). An organization created in a region has every placed row there. */
+  regions?: Record<string, string>;
+  /** DEFAULT_REGION: the region of organizations created without one (unset: the control database). */
+  defaultRegion?: string;
 }
 
 type IntReader = (name: string, fallback: number, min: number, max: number) => number;
@@ -133,6 +138,36 @@ function databases(env: NodeJS.ProcessEnv, fail: Fail): Record<string, TenantDat
   return out;
 }
 
+/** REGIONS: a JSON object of region names to keys of TENANT_DATABASES (one database per region). */
+function regions(
+  env: NodeJS.ProcessEnv,
+  dbs: Record<string, TenantDatabaseEndpoint>,
+  fail: Fail,
+): Record<string, string> {
+  const text = read(env, 'REGIONS');
+  if (text === undefined) return {};
+  const bad = (why: string) =>
+    fail('REGIONS', `REGIONS must be a JSON object of region names to TENANT_DATABASES keys: ${why}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw bad('it is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw bad('not an object');
+  const out: Record<string, string> = {};
+  for (const [region, key] of Object.entries(parsed)) {
+    if (!TENANT_DATABASE_KEY.test(region)) {
+      throw bad(`${JSON.stringify(region.slice(0, 64))} is not a region name (a-z first, then a-z 0-9 _ -)`);
+    }
+    if (typeof key !== 'string' || !Object.hasOwn(dbs, key)) {
+      throw bad(`the database of "${region}" is not a key of TENANT_DATABASES`);
+    }
+    out[region] = key;
+  }
+  return out;
+}
+
 /**
  * Reads TENANT_DATABASES (inline JSON) or TENANT_DATABASES_FILE (a JSON file; not both) and the
  * TENANT_DB_* limits. Messages name the variable, key and field, never a URL (they hold passwords).
@@ -144,8 +179,15 @@ export function tenantDatabasesConfig(
 ): TenantDatabasesConfig {
   const dbs = databases(env, fail);
   const maxConnections = int('TENANT_DB_MAX_CONNECTIONS', 20, 1, 10_000);
+  const regionMap = regions(env, dbs, fail);
+  const defaultRegion = read(env, 'DEFAULT_REGION');
+  if (defaultRegion !== undefined && !Object.hasOwn(regionMap, defaultRegion)) {
+    throw fail('DEFAULT_REGION', 'DEFAULT_REGION must name a region of REGIONS');
+  }
   return {
     databases: dbs,
+    regions: regionMap,
+    ...(defaultRegion !== undefined ? { defaultRegion } : {}),
     maxConnections,
     // A pool larger than the cap could never fill: bounded by it, and its default shrinks with it.
     poolSize: int('TENANT_DB_POOL_SIZE', Math.min(10, maxConnections), 1, maxConnections),

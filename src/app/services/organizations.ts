@@ -38,6 +38,7 @@ export function createOrganizationServices(
       deletionBlockedByBilling: hasLiveSubscription,
       settingsLink: (slug) => `${opts.publicUrl.replace(/\/+$/, '')}/o/${encodeURIComponent(slug)}/settings`,
       ...(opts.now ? { now: opts.now } : {}),
+      regions: regionsOf(opts.tenantDatabases),
     }),
     memberships: createMembershipsService({ withTenant, lookup: membershipLookup }),
     roles: createRolesService({ withTenant, lookup: membershipLookup }),
@@ -73,5 +74,16 @@ export function createOrganizationServices(
       organizationChanged: invalidateOrganization,
       log: opts.log,
     }),
+  };
+}
+
+/** REGIONS and DEFAULT_REGION as the organizations service takes them. */
+export function regionsOf(config: { regions?: Record<string, string>; defaultRegion?: string } | undefined): {
+  databases: Record<string, string>;
+  defaultRegion?: string;
+} {
+  return {
+    databases: config?.regions ?? {},
+    ...(config?.defaultRegion !== undefined ? { defaultRegion: config.defaultRegion } : {}),
   };
 }

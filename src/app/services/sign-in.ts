@@ -1,3 +1,5 @@
+import { regionPlacement } from '../../modules/organizations/organizations.service.js';
+import { regionsOf } from './organizations.js';
 import { rolePermissionsIn } from '../../modules/memberships/role-permissions.js';
 import { createAuthService } from '../../modules/auth/auth.service.js';
 import { createDeviceCookies } from '../../modules/auth/device-cookie.js';
@@ -33,7 +35,10 @@ export function createSignIn(
     const domain = lookupDomain(email);
     return domain ? ssoPrivileged.ssoRequiredFor(userId, domain) : null;
   };
+  // Personal organizations are created in DEFAULT_REGION when one is set (data residency).
+  const personalPlacement = regionPlacement(regionsOf(opts.tenantDatabases), undefined);
   const auth = createAuthService({
+    ...(personalPlacement ? { personalPlacement } : {}),
     db: platformDb,
     withTenant,
     sessions,
@@ -70,6 +75,7 @@ export function createSignIn(
   });
   // Social sign-in (SOCIAL_PROVIDERS): deployment-wide providers, users and sessions as login makes them.
   const socialSignIn = createSocialSignInService({
+    ...(personalPlacement ? { personalPlacement } : {}),
     db: platformDb,
     withTenant,
     sessions,

@@ -1,3 +1,4 @@
+import type { RegionPlacement } from '../organizations/organizations.repository.js';
 import type { Logger } from 'pino';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { HttpError } from '../../platform/http/http-errors.js';
@@ -32,6 +33,9 @@ import { liveSessionCredentials } from './sessions.repository.js';
 import { findUserById, toPublicUser, type PublicUser } from './users.repository.js';
 
 export interface AuthServiceDeps {
+  /** Where personal organizations are created (DEFAULT_REGION's tenant database; unset: the control
+   *  database). */
+  readonly personalPlacement?: RegionPlacement;
   readonly db: PlatformDb;
   readonly withTenant: WithTenant;
   readonly sessions: SessionService;
@@ -148,7 +152,14 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   const publicUrl = deps.publicUrl.replace(/\/+$/, '');
   const { db, sessions, log } = deps;
 
-  const registration = createRegistration({ db, withTenant: deps.withTenant, hasher, publicUrl, log });
+  const registration = createRegistration({
+    db,
+    withTenant: deps.withTenant,
+    hasher,
+    publicUrl,
+    log,
+    ...(deps.personalPlacement ? { personalPlacement: deps.personalPlacement } : {}),
+  });
   const { registerUser } = registration;
   const { login } = createLogin({
     db,

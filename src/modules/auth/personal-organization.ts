@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import { recordAudit } from '../../platform/audit/record.js';
 import { userActingIn } from '../../platform/tenancy/context.js';
+import { insertPlacement, type RegionPlacement } from '../organizations/organizations.repository.js';
 
 /** The organization every self-registered user owns. */
 export interface PersonalOrganization {
@@ -43,15 +44,16 @@ export function personalOrganizationName(displayName: string): string {
  */
 export async function createPersonalOrganization(
   db: TenantDb,
-  input: { organizationId: string; userId: string; slug: string; name: string },
+  input: { organizationId: string; userId: string; slug: string; name: string; where?: RegionPlacement },
 ): Promise<PersonalOrganization> {
   const { organizationId: id, userId } = input;
   const org = await db
     .insertInto('organizations')
-    .values({ id, slug: input.slug, name: input.name, personal: true })
+    .values({ id, slug: input.slug, name: input.name, personal: true, region: input.where?.region ?? null })
     .returning(['id', 'slug', 'name'])
     .executeTakeFirstOrThrow();
-  await db.insertInto('tenant_placements').values({ organization_id: id, database_key: null }).execute();
+  // In a region, the scope was opened with `creatingIn` its tenant database (the callers).
+  await insertPlacement(db, { id, slug: org.slug, name: org.name, personal: true }, input.where);
   await db
     .insertInto('memberships')
     .values({ organization_id: id, user_id: userId, role: 'owner', status: 'active' })

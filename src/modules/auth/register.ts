@@ -1,3 +1,4 @@
+import type { RegionPlacement } from '../organizations/organizations.repository.js';
 import type { Logger } from 'pino';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { isUniqueViolation } from '../../platform/db/pg-errors.js';
@@ -73,6 +74,9 @@ export interface RegistrationDeps {
   /** Base of the links in mails, without a trailing slash. */
   readonly publicUrl: string;
   readonly log?: Logger;
+  /** Where personal organizations are created (DEFAULT_REGION's tenant database; unset: the control
+   *  database). */
+  readonly personalPlacement?: RegionPlacement;
 }
 
 const emailTaken = () => new AuthError('AUTH_EMAIL_TAKEN', 'an account with this email already exists');
@@ -132,17 +136,23 @@ export function createRegistration(deps: RegistrationDeps) {
       for (let attempt = 1; ; attempt++) {
         const organizationId = uuidv7();
         try {
-          const result = await deps.withTenant(organizationId, async (db) => {
-            const { user, token, rehearsal } = await createUser(db, email, hash, opts);
-            const organization = await createPersonalOrganization(db, {
-              organizationId,
-              userId: user.id,
-              slug: personalSlug(local),
-              name,
-            });
-            if (rehearsal) throw new Rehearsal();
-            return { user: toPublicUser(user), organization, verificationToken: token };
-          });
+          const where = deps.personalPlacement;
+          const result = await deps.withTenant(
+            organizationId,
+            async (db) => {
+              const { user, token, rehearsal } = await createUser(db, email, hash, opts);
+              const organization = await createPersonalOrganization(db, {
+                organizationId,
+                userId: user.id,
+                slug: personalSlug(local),
+                name,
+                where,
+              });
+              if (rehearsal) throw new Rehearsal();
+              return { user: toPublicUser(user), organization, verificationToken: token };
+            },
+            where ? { creatingIn: where.databaseKey } : undefined,
+          );
           deps.log?.info({ user: result.user.id, organization: organizationId }, 'user registered');
           return result;
         } catch (err) {

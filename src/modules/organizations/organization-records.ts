@@ -34,7 +34,7 @@ export async function createBareOrganization(
   return withTenant(id, async (db) => {
     const org = await insertOrganizationIfFree(db, { id, slug, name: input.name, personal: false });
     if (!org) throw slugTaken(slug);
-    await insertPlacement(db, id);
+    await insertPlacement(db, org);
     return org;
   });
 }

@@ -1,6 +1,7 @@
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { OrganizationsTable } from '../../platform/db/schema.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
+import { TENANT_DATABASE_MARK } from '../../platform/tenancy/statement-home.js';
 
 export type OrganizationRow = Selectable<OrganizationsTable>;
 
@@ -22,7 +23,7 @@ export async function insertOrganization(
  */
 export async function insertOrganizationIfFree(
   db: TenantDb,
-  org: { id: string; slug: string; name: string; personal: boolean },
+  org: { id: string; slug: string; name: string; personal: boolean; region?: string | null },
   opts: { anyConflict?: boolean } = {},
 ): Promise<OrganizationRow | undefined> {
   return db
@@ -33,9 +34,36 @@ export async function insertOrganizationIfFree(
     .executeTakeFirst();
 }
 
-/** The placement record of a new organization (pooled, on the control database). */
-export async function insertPlacement(db: TenantDb, orgId: string): Promise<void> {
-  await db.insertInto('tenant_placements').values({ organization_id: orgId, database_key: null }).execute();
+/** Where a new organization is created: a region (REGIONS) and the tenant database that holds it. */
+export interface RegionPlacement {
+  readonly region: string;
+  readonly databaseKey: string;
+}
+
+/**
+ * The placement record of a new organization: pooled on the control database, or, created in a region,
+ * its region's tenant database. There the scope (opened with `creatingIn`) also writes the tenant
+ * database's own copy of the organization's row, which that database's placed rows reference by foreign
+ * key (its id, slug and name at creation; nothing reads it: the control database's row is the one).
+ */
+export async function insertPlacement(
+  db: TenantDb,
+  org: { id: string; slug: string; name: string; personal: boolean },
+  where?: RegionPlacement,
+): Promise<void> {
+  if (where === undefined) {
+    await db
+      .insertInto('tenant_placements')
+      .values({ organization_id: org.id, database_key: null })
+      .execute();
+    return;
+  }
+  await db
+    .insertInto('tenant_placements')
+    .values({ organization_id: org.id, kind: 'database', database_key: where.databaseKey })
+    .execute();
+  await sql`${sql.raw(TENANT_DATABASE_MARK)}insert into organizations (id, slug, name, personal, region)
+    values (${org.id}, ${org.slug}, ${org.name}, ${org.personal}, ${where.region})`.execute(db);
 }
 
 /** The current tenant's organization row; `forUpdate` locks it until the transaction ends. */

@@ -12,6 +12,10 @@ const Organization = Type.Object(
     slug: Type.String(),
     name: Type.String(),
     personal: Type.Boolean(),
+    region: Type.Union([Type.String(), Type.Null()], {
+      description:
+        "the region it was created in: every row of its data lives in that region's database (null: the control database)",
+    }),
     settings: Type.Record(Type.String(), Type.Unknown()),
     requireTwoFactor: Type.Boolean(),
     lifecycleState: Type.Union(
@@ -72,7 +76,21 @@ export function registerOrganizationsRoutes(app: App, deps: { organizations: Org
           'Creates an organization owned by the caller. At most 10 per user per hour (429 ' +
           '`ORGANIZATION_CREATE_THROTTLED` with Retry-After); a keyed replay does not count.',
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String()) }),
-        body: Type.Object({ slug: Slug, name: Name }, { additionalProperties: false }),
+        body: Type.Object(
+          {
+            slug: Slug,
+            name: Name,
+            region: Type.Optional(
+              Type.String({
+                minLength: 1,
+                maxLength: 63,
+                description:
+                  'a region of `GET /v1/regions` (default: its `default`); 400 ORGANIZATION_REGION_UNKNOWN',
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
         response: {
           201: Organization,
           409: ErrorResponse,
@@ -92,6 +110,28 @@ export function registerOrganizationsRoutes(app: App, deps: { organizations: Org
       if (replayed) void reply.header('idempotent-replayed', 'true');
       return reply.status(201).send(organization);
     },
+  );
+
+  app.get(
+    '/v1/regions',
+    {
+      config: { auth: { kind: 'user' } },
+      schema: {
+        operationId: 'listRegions',
+        tags: ['organizations'],
+        description:
+          'The regions an organization can be created in (data residency, REGIONS) and the default one ' +
+          '(DEFAULT_REGION; null: the control database). Empty when the server has none.',
+        response: {
+          200: Type.Object({
+            data: Type.Array(Type.Object({ name: Type.String() })),
+            default: Type.Union([Type.String(), Type.Null()]),
+          }),
+          401: ErrorResponse,
+        },
+      },
+    },
+    async () => organizations.regions(),
   );
 
   app.get(

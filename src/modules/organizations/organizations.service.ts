@@ -37,6 +37,8 @@ export interface Organization {
   slug: string;
   name: string;
   personal: boolean;
+  /** The region it was created in (REGIONS: its data lives only there), or null (the control database). */
+  region: string | null;
   settings: Record<string, unknown>;
   requireTwoFactor: boolean;
   /** `active`, `suspended` or `pending_deletion` (docs/organization-lifecycle.md). */
@@ -59,6 +61,8 @@ export interface MyOrganization {
 }
 
 export interface OrganizationsService {
+  /** The configured regions (REGIONS), in name order, and DEFAULT_REGION (null: the control database). */
+  regions(): { data: { name: string }[]; default: string | null };
   /**
    * Creates an organization owned by the caller: the organization, its placement and the caller's ACTIVE
    * owner membership, in one transaction of the new tenant. With an idempotency key a retry (same user,
@@ -67,7 +71,7 @@ export interface OrganizationsService {
    */
   create(
     ctx: UserCtx,
-    input: { slug: string; name: string },
+    input: { slug: string; name: string; region?: string },
     opts?: { idempotencyKey?: string },
   ): Promise<{ organization: Organization; replayed: boolean }>;
   /** The current organization. */
@@ -121,6 +125,11 @@ export interface OrganizationsDeps {
   readonly deletionBlockedByBilling?: (db: TenantDb, orgId: string) => Promise<boolean>;
   /** The clock (tests). */
   readonly now?: () => Date;
+  /** REGIONS: region → its tenant database's key, and DEFAULT_REGION (data residency). */
+  readonly regions?: {
+    readonly databases: Readonly<Record<string, string>>;
+    readonly defaultRegion?: string;
+  };
 }
 
 /**
@@ -140,6 +149,7 @@ export const toOrganization = (r: repo.OrganizationRow): Organization => ({
   slug: r.slug,
   name: r.name,
   personal: r.personal,
+  region: r.region,
   settings: r.settings,
   requireTwoFactor: r.require_two_factor,
   lifecycleState: r.lifecycle_state,
@@ -220,6 +230,11 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
   const creations =
     deps.createThrottle ?? createThrottle('organizations.create', ORGANIZATION_CREATE_THROTTLE_RULES);
   return {
+    regions() {
+      const names = Object.keys(deps.regions?.databases ?? {}).sort();
+      return { data: names.map((name) => ({ name })), default: deps.regions?.defaultRegion ?? null };
+    },
+
     async create(ctx, input, opts) {
       const slug = normalizeSlug(input.slug);
       const attempt = { kind: 'user', value: ctx.userId };
@@ -233,48 +248,54 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
           { retryAfterSeconds: err.retryAfterSeconds ?? 3600 },
         );
       }
+      const where = regionPlacement(deps.regions, input.region);
       const key = opts?.idempotencyKey;
       const id = key ? organizationIdForKey(ctx.userId, key) : uuidv7();
-      const hash = requestHash({ slug, name: input.name });
+      const hash = requestHash(
+        input.region === undefined
+          ? { slug, name: input.name }
+          : { slug, name: input.name, region: input.region },
+      );
       const scope = 'organizations.create';
-      const result = await withTenant(id, async (db) => {
-        const row = await repo.insertOrganizationIfFree(
-          db,
-          { id, slug, name: input.name, personal: false },
-          { anyConflict: Boolean(key) },
-        );
-        if (!row) {
-          // Either the slug is taken, or (keyed) this very create already committed: its record answers.
-          if (!key || !(await repo.findOrganization(db, id))) throw slugTaken(slug);
-          const prior = await withIdempotency<Organization>(db, id, { scope, key, hash }, () => {
-            throw new IdempotencyError(
-              'IDEMPOTENCY_KEY_REUSED',
-              'this Idempotency-Key already created an organization and has expired',
-              422,
-            );
+      const result = await withTenant(
+        id,
+        async (db) => {
+          const org = { id, slug, name: input.name, personal: false, region: where?.region ?? null };
+          const row = await repo.insertOrganizationIfFree(db, org, { anyConflict: Boolean(key) });
+          if (!row) {
+            // Either the slug is taken, or (keyed) this very create already committed: its record answers.
+            if (!key || !(await repo.findOrganization(db, id))) throw slugTaken(slug);
+            const prior = await withIdempotency<Organization>(db, id, { scope, key, hash }, () => {
+              throw new IdempotencyError(
+                'IDEMPOTENCY_KEY_REUSED',
+                'this Idempotency-Key already created an organization and has expired',
+                422,
+              );
+            });
+            return { organization: prior.result, replayed: prior.replayed };
+          }
+          await repo.insertPlacement(db, org, where);
+          await insertMembership(db, {
+            organization_id: id,
+            user_id: ctx.userId,
+            role: 'owner',
+            status: 'active',
           });
-          return { organization: prior.result, replayed: prior.replayed };
-        }
-        await repo.insertPlacement(db, id);
-        await insertMembership(db, {
-          organization_id: id,
-          user_id: ctx.userId,
-          role: 'owner',
-          status: 'active',
-        });
-        await recordAudit(
-          db,
-          { tenantId: id, actor: { kind: 'user', userId: ctx.userId }, requestId: ctx.requestId },
-          {
-            action: 'organization.created',
-            target: { type: 'organization', id },
-            metadata: { slug, name: input.name, personal: false, owner: ctx.userId },
-          },
-        );
-        const organization = toOrganization(row);
-        if (key) await withIdempotency(db, id, { scope, key, hash }, async () => organization);
-        return { organization, replayed: false };
-      });
+          await recordAudit(
+            db,
+            { tenantId: id, actor: { kind: 'user', userId: ctx.userId }, requestId: ctx.requestId },
+            {
+              action: 'organization.created',
+              target: { type: 'organization', id },
+              metadata: { slug, name: input.name, personal: false, owner: ctx.userId },
+            },
+          );
+          const organization = toOrganization(row);
+          if (key) await withIdempotency(db, id, { scope, key, hash }, async () => organization);
+          return { organization, replayed: false };
+        },
+        where ? { creatingIn: where.databaseKey } : undefined,
+      );
       // A replay of a keyed create that already committed created nothing.
       if (result.replayed) creations.release([attempt]);
       else deps.slugClaimed?.(slug);
@@ -383,4 +404,25 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
       deps.invalidateOrganization(ctx.tenantId);
     }
   }
+}
+
+/**
+ * Where an organization is created: the region asked for, else DEFAULT_REGION, else nowhere (the control
+ * database). ORGANIZATION_REGION_UNKNOWN for a region this server does not have.
+ */
+export function regionPlacement(
+  regions: OrganizationsDeps['regions'],
+  asked: string | undefined,
+): repo.RegionPlacement | undefined {
+  const region = asked ?? regions?.defaultRegion;
+  if (region === undefined) return undefined;
+  const databaseKey =
+    regions && Object.hasOwn(regions.databases, region) ? regions.databases[region] : undefined;
+  if (databaseKey === undefined) {
+    throw new OrganizationsError(
+      'ORGANIZATION_REGION_UNKNOWN',
+      `no region "${region.slice(0, 63)}" is configured`,
+    );
+  }
+  return { region, databaseKey };
 }

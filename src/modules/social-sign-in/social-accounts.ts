@@ -1,3 +1,4 @@
+import type { RegionPlacement } from '../organizations/organizations.repository.js';
 import type { Logger } from 'pino';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import { isUniqueViolation } from '../../platform/db/pg-errors.js';
@@ -25,6 +26,9 @@ export interface AccountDeps {
   /** Drops cached sessions of a user whose sessions this ended. */
   readonly userChanged: (userId: string) => void;
   readonly log?: Logger;
+  /** Where personal organizations are created (DEFAULT_REGION's tenant database; unset: the control
+   *  database). */
+  readonly personalPlacement?: RegionPlacement;
 }
 
 /**
@@ -74,33 +78,39 @@ export function createAccountResolver(deps: AccountDeps) {
     for (let attempt = 1; ; attempt++) {
       const organizationId = uuidv7();
       try {
-        return await deps.withTenant(organizationId, async (tdb) => {
-          const user = await insertUser(tdb, {
-            id: uuidv7(),
-            email: email.email,
-            email_normalized: email.normalized,
-            password_hash: null,
-            email_verified: profile.emailVerified,
-          });
-          await createPersonalOrganization(tdb, {
-            organizationId,
-            userId: user.id,
-            slug: personalSlug(local),
-            name,
-          });
-          await insertIdentity(tdb, {
-            id: uuidv7(),
-            user_id: user.id,
-            provider,
-            subject: profile.subject,
-            email: profile.email,
-          });
-          if (!profile.emailVerified) {
-            const token = await issueEmailToken(tdb, user.id, 'verify_email');
-            await queueVerificationMail(tdb, deps.publicUrl, user.email, user.id, token);
-          }
-          return user.id;
-        });
+        const where = deps.personalPlacement;
+        return await deps.withTenant(
+          organizationId,
+          async (tdb) => {
+            const user = await insertUser(tdb, {
+              id: uuidv7(),
+              email: email.email,
+              email_normalized: email.normalized,
+              password_hash: null,
+              email_verified: profile.emailVerified,
+            });
+            await createPersonalOrganization(tdb, {
+              organizationId,
+              userId: user.id,
+              slug: personalSlug(local),
+              name,
+              where,
+            });
+            await insertIdentity(tdb, {
+              id: uuidv7(),
+              user_id: user.id,
+              provider,
+              subject: profile.subject,
+              email: profile.email,
+            });
+            if (!profile.emailVerified) {
+              const token = await issueEmailToken(tdb, user.id, 'verify_email');
+              await queueVerificationMail(tdb, deps.publicUrl, user.email, user.id, token);
+            }
+            return user.id;
+          },
+          where ? { creatingIn: where.databaseKey } : undefined,
+        );
       } catch (err) {
         if (attempt < 3 && isUniqueViolation(err, 'organizations_slug_key')) continue;
         throw err;

@@ -1,3 +1,4 @@
+import type { RegionPlacement } from '../organizations/organizations.repository.js';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
@@ -31,6 +32,9 @@ export const SOCIAL_THROTTLE_RULES = {
 export const FLOW_TTL_MS = 10 * 60_000;
 
 export interface SocialSignInDeps {
+  /** Where personal organizations are created (DEFAULT_REGION's tenant database; unset: the control
+   *  database). */
+  readonly personalPlacement?: RegionPlacement;
   readonly db: PlatformDb;
   readonly withTenant: WithTenant;
   readonly sessions: SessionService;
@@ -93,6 +97,7 @@ export function createSocialSignInService(deps: SocialSignInDeps) {
     publicUrl: deps.publicUrl.replace(/\/+$/, ''),
     userChanged: (id) => sessions.userChanged(id),
     log,
+    ...(deps.personalPlacement ? { personalPlacement: deps.personalPlacement } : {}),
   });
   const providerOf = (id: string) => {
     const p = providers.get(id);

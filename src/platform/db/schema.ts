@@ -76,6 +76,8 @@ export interface OrganizationsTable {
   suspension_reason: 'admin' | 'billing' | 'deletion' | null;
   /** When the hard delete may start (while pending deletion, and while it runs). */
   deletion_due_at: Date | null;
+  /** The region it was created in (REGIONS, migration 0071); null: the control database. */
+  region: ColumnType<string | null, string | null | undefined, never>;
   /** Targeting input of feature flags; set by platform administrators. */
   plan: Generated<string>;
   attributes: Generated<Record<string, string | number | boolean>>;

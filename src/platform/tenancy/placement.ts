@@ -37,6 +37,9 @@ export interface PlacementRouter {
   cached(tenantId: string): TenantDatabase | undefined;
   /** Forgets a cached placement (after a tenant is moved), including a lookup still in flight. */
   invalidate(tenantId: string): void;
+  /** The scope target of a configured tenant database, for an organization being created there (it has
+   *  no placement yet): its directory side included. PLACEMENT_UNSUPPORTED for a key not configured. */
+  database?(key: string): Promise<TenantDatabase>;
 }
 
 export interface PlacementRouterOptions {
@@ -330,6 +333,19 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
         pending = started;
       }
       return route(tenantId, await pending);
+    },
+    async database(key) {
+      const db = opts.databases?.get(key);
+      if (db === undefined) {
+        throw new TenancyError('PLACEMENT_UNSUPPORTED', `placement database:${key} is not configured on this server`);
+      }
+      if (opts.splitDirectory !== false && homes === undefined) {
+        await (homesLoading ??= loadHomes().catch((err: unknown) => {
+          homesLoading = undefined;
+          throw err;
+        }));
+      }
+      return withDirectory(db);
     },
     invalidate(tenantId) {
       const key = keyOf(tenantId);

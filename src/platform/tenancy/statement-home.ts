@@ -17,6 +17,13 @@ import { TenancyError } from './errors.js';
  */
 export type StatementHome = 'tenant' | 'control';
 
+/**
+ * A statement that starts with this comment runs on the tenant database whatever it names: the copy of
+ * an organization's own row that its tenant database keeps for its placed rows' foreign keys, written
+ * when the organization is created there (organizations.repository.ts). Nothing else uses it.
+ */
+export const TENANT_DATABASE_MARK = '/* tenant database */ ';
+
 export interface StatementHomes {
   /** The home of a statement; throws `PLACEMENT_CROSS_DATABASE` for one naming both sides. */
   of(sql: string): StatementHome;
@@ -66,6 +73,7 @@ function classify(
   control: ReadonlySet<string>,
   placed: ReadonlySet<string>,
 ): StatementHome | TenancyError {
+  if (sql.startsWith(TENANT_DATABASE_MARK)) return 'tenant';
   let controlName: string | undefined;
   let placedName: string | undefined;
   for (const m of sql.matchAll(TOKEN)) {

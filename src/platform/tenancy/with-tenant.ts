@@ -9,6 +9,10 @@ export interface WithTenantOptions {
   /** `write` (default): one transaction, committed when `fn` resolves, rolled back when it throws.
    *  `read`: read-only, each query its own one-round-trip implicit transaction. */
   readonly mode?: TenantMode;
+  /** The key of a configured tenant database: the scope of an organization being CREATED there (no
+   *  placement recorded yet; the scope records it). Never for an existing organization: its placement
+   *  routes it. */
+  readonly creatingIn?: string;
 }
 
 /** Runs `fn` in a transaction scoped to one tenant. See `createWithTenant`. */
@@ -45,7 +49,10 @@ export function createWithTenant(router: PlacementRouter, onUnresolved?: OnUnres
       return fn(outer.db);
     }
     // Synchronous on a cached placement (every request but a tenant's first in a while): no promise.
-    const target = router.cached(tenantId) ?? (await router.resolve(tenantId));
+    const target =
+      opts?.creatingIn !== undefined
+        ? await creatingIn(router, opts.creatingIn)
+        : (router.cached(tenantId) ?? (await router.resolve(tenantId)));
 
     const client = await target.pool.connect();
     const single = new TenantConnection(client, tenantId, mode, target.setter, target.db);
@@ -79,4 +86,11 @@ export function createWithTenant(router: PlacementRouter, onUnresolved?: OnUnres
       split?.release(broken);
     }
   };
+}
+
+function creatingIn(router: PlacementRouter, key: string) {
+  if (!router.database) {
+    throw new TenancyError('PLACEMENT_UNSUPPORTED', 'this router places no organization in a tenant database');
+  }
+  return router.database(key);
 }

@@ -7,7 +7,8 @@ import { myOrganizationsKey } from './listMyOrganizations';
 export function useCreateOrganization() {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (body: { name: string; slug: string }) => unwrap(api.POST('/v1/organizations', { body })),
+    mutationFn: (body: { name: string; slug: string; region?: string }) =>
+      unwrap(api.POST('/v1/organizations', { body })),
     onSuccess: () => qc.invalidateQueries({ queryKey: myOrganizationsKey }),
   });
 }

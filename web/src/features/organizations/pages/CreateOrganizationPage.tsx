@@ -1,8 +1,20 @@
 import { useState, type FormEvent } from 'react';
-import { Button, Container, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
+import {
+  Alert,
+  Button,
+  Container,
+  Paper,
+  Select,
+  Skeleton,
+  Stack,
+  Text,
+  TextInput,
+  Title,
+} from '@mantine/core';
 import { useNavigate } from 'react-router';
 import { FormError, fieldErrorsOf } from '../../../components/FormError';
 import { useCreateOrganization } from '../api/createOrganization';
+import { useRegions } from '../api/listRegions';
 
 /** `acme corp` → `acme-corp`: a slug suggestion while the slug field was not edited. */
 function slugify(name: string): string {
@@ -22,11 +34,17 @@ export default function CreateOrganizationPage() {
   const [name, setName] = useState('');
   const [slug, setSlug] = useState('');
   const [slugEdited, setSlugEdited] = useState(false);
-  const errors = fieldErrorsOf(create.error, { ORGANIZATION_SLUG_TAKEN: 'slug' });
+  const regions = useRegions();
+  // null: the server's default (DEFAULT_REGION, or the control database when it has none).
+  const [region, setRegion] = useState<string | null>(null);
+  const errors = fieldErrorsOf(create.error, {
+    ORGANIZATION_SLUG_TAKEN: 'slug',
+    ORGANIZATION_REGION_UNKNOWN: 'region',
+  });
   const submit = (e: FormEvent) => {
     e.preventDefault();
     create.mutate(
-      { name: name.trim(), slug },
+      { name: name.trim(), slug, ...(region ? { region } : {}) },
       { onSuccess: (org) => void navigate(`/o/${org.slug}/projects`) },
     );
   };
@@ -41,7 +59,7 @@ export default function CreateOrganizationPage() {
             <Text size="sm" c="dimmed">
               You will be its owner and can invite your colleagues.
             </Text>
-            <FormError error={create.error} fields={['name', 'slug']} fieldErrors={errors} />
+            <FormError error={create.error} fields={['name', 'slug', 'region']} fieldErrors={errors} />
             <TextInput
               label="Name"
               required
@@ -64,6 +82,28 @@ export default function CreateOrganizationPage() {
               }}
               error={errors.slug}
             />
+            {regions.isPending ? (
+              <Skeleton height={58} aria-label="Loading regions" />
+            ) : regions.isError ? (
+              <Alert color="red" title="Regions could not be loaded">
+                The organization will be created in the server&apos;s default region.{' '}
+                <Button variant="subtle" size="compact-sm" onClick={() => void regions.refetch()}>
+                  Retry
+                </Button>
+              </Alert>
+            ) : regions.data.data.length > 0 ? (
+              <Select
+                label="Region"
+                description="Where all of the organization's data is stored. It cannot be changed later."
+                data={regions.data.data.map((r) => ({ value: r.name, label: r.name }))}
+                value={region ?? regions.data.default}
+                onChange={setRegion}
+                allowDeselect={false}
+                placeholder={regions.data.default ? undefined : 'Default (the main database)'}
+                clearable={!regions.data.default}
+                error={errors.region}
+              />
+            ) : null}
             <Button type="submit" loading={create.isPending} style={{ alignSelf: 'flex-start' }}>
               Create organization
             </Button>
