@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { MigrationContext } from '../platform/tenancy/migration-helpers.js';
 import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
+import { TENANT_PATH } from './0039-placement-functions/snippets.js';
 
 /**
  * Issue 13, data residency: `organizations.region`, the region (REGIONS) an organization was created in.
@@ -32,7 +33,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   await sql`alter table organizations add column region text
     check (region ~ '^[a-z][a-z0-9_-]{0,62}$')`.execute(db);
   await sql`create table tenant_commit_decisions (
-    gid text primary key check (gid ~ '^sr_tc_[0-9a-f]{32}$'),
+    gid text primary key check (gid ~ '^sr_tc_[0-9a-f]{32}_[0-9a-f]{32}$'),
     database_key text not null check (length(database_key) between 1 and 63),
     outcome text not null check (outcome in ('commit', 'abort')),
     decided_at timestamptz not null default now()
@@ -48,6 +49,14 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
       `create function app_tenant_commit_decide(p_gid text, p_key text) returns void
         language plpgsql security definer set search_path = pg_catalog, public as $$
       begin
+        -- Only inside the tenant scope of the organization the gid names: a scope cannot decide (and so
+        -- preempt) another organization's two-phase commit.
+        if public.app_current_tenant() is null
+            or p_gid is distinct from ('sr_tc_' || replace(public.app_current_tenant()::text, '-', '') || '_' || substr(p_gid, 40))
+            or p_gid !~ '^sr_tc_[0-9a-f]{32}_[0-9a-f]{32}$' then
+          raise exception 'a two-phase commit is decided only in the tenant scope of its organization'
+            using errcode = 'insufficient_privilege';
+        end if;
         insert into public.tenant_commit_decisions (gid, database_key, outcome) values (p_gid, p_key, 'commit');
       end $$`,
     )
@@ -60,10 +69,10 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
       begin
         ${OUTSIDE_TENANT_SCOPE('app_tenant_commit_outcome')}
         insert into public.tenant_commit_decisions (gid, database_key, outcome)
-          select g, p_key, 'abort' from unnest(p_gids) g where g ~ '^sr_tc_[0-9a-f]{32}$'
+          select g, p_key, 'abort' from unnest(p_gids) g where g ~ '^sr_tc_[0-9a-f]{32}_[0-9a-f]{32}$'
           on conflict do nothing;
-        return query select d.gid, d.outcome from public.tenant_commit_decisions d
-          where d.gid = any (p_gids) and d.database_key = p_key;
+        -- Whatever key decided it (a gid is unique): two keys naming one database must agree.
+        return query select d.gid, d.outcome from public.tenant_commit_decisions d where d.gid = any (p_gids);
       end $$`,
     )
     .execute(db);
@@ -75,7 +84,9 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
         v_n integer;
       begin
         ${OUTSIDE_TENANT_SCOPE('app_tenant_commit_forget')}
-        delete from public.tenant_commit_decisions d where d.gid = any (p_gids) and d.database_key = p_key;
+        -- Old decisions only: a part still prepared is always younger than the resolver's forget age.
+        delete from public.tenant_commit_decisions d
+          where d.gid = any (p_gids) and d.database_key = p_key and d.decided_at < now() - interval '5 minutes';
         get diagnostics v_n = row_count;
         return v_n;
       end $$`,
@@ -94,11 +105,91 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
       end $$`,
     )
     .execute(db);
+  // Invoice finalization of a `database` placement (its invoices in the tenant database, the numbering
+  // counter global in the control database): the number from the control database's counter, then the
+  // finalization with that number on the tenant database, in one two-phase commit (privileged.ts).
+  await sql`create function app_invoice_number_next(p_org uuid) returns bigint
+    language plpgsql volatile security definer set search_path = pg_catalog, public set lock_timeout = '5s' as $$
+    declare v_next bigint;
+    begin
+      if p_org is null or p_org is distinct from public.app_current_tenant() then
+        raise exception 'invoice numbering outside the tenant scope of its organization'
+          using errcode = 'insufficient_privilege';
+      end if;
+      begin
+        update public.invoice_number_counter c set last_value = c.last_value + 1
+          where c.singleton returning c.last_value into v_next;
+      exception when lock_not_available then
+        raise exception 'invoice numbering busy: another finalization held the counter for 5s; retry'
+          using errcode = 'lock_not_available';
+      end;
+      return v_next;
+    end $$`.execute(db);
+  await sql`create function app_invoice_finalize(p_org uuid, p_invoice uuid, p_number bigint)
+    returns table (number text, finalized_at timestamptz)
+    language plpgsql volatile security definer set search_path = pg_catalog, public set lock_timeout = '5s' as $$
+    declare v_subtotal bigint; v_total bigint; v_lines jsonb; v_line jsonb; v_i int := 0; v_amount numeric;
+      v_quantity numeric; v_sum numeric := 0; v_next bigint; v_number text; v_at timestamptz;
+    begin
+      if p_org is null or p_org is distinct from public.app_current_tenant() then
+        raise exception 'invoice finalization outside the tenant scope of its organization'
+          using errcode = 'insufficient_privilege';
+      end if; ${sql.raw(TENANT_PATH)}
+      select i.subtotal, i.total, i.lines into v_subtotal, v_total, v_lines from invoices i
+        where i.organization_id = p_org and i.id = p_invoice and i.status = 'draft' for update;
+      if not found then
+        raise exception 'no draft invoice % in this organization', p_invoice using errcode = 'no_data_found';
+      end if;
+      if jsonb_array_length(v_lines) > 1000 then
+        raise exception 'invoice % has % lines, more than 1000', p_invoice,
+          jsonb_array_length(v_lines) using errcode = 'check_violation';
+      end if;
+      for v_line in select l from jsonb_array_elements(v_lines) l loop
+        v_i := v_i + 1;
+        if jsonb_typeof(v_line) is distinct from 'object'
+            or not (v_line ?& array['description', 'planKey', 'component', 'quantity', 'amount',
+                                    'periodStart', 'periodEnd'])
+            or jsonb_typeof(v_line -> 'description') is distinct from 'string'
+            or jsonb_typeof(v_line -> 'planKey') is distinct from 'string'
+            or jsonb_typeof(v_line -> 'component') is distinct from 'string'
+            or jsonb_typeof(v_line -> 'periodStart') is distinct from 'string'
+            or jsonb_typeof(v_line -> 'periodEnd') is distinct from 'string'
+            or jsonb_typeof(v_line -> 'quantity') is distinct from 'number'
+            or jsonb_typeof(v_line -> 'amount') is distinct from 'number' then
+          raise exception 'invoice % line % is malformed: %', p_invoice, v_i, left(v_line::text, 200)
+            using errcode = 'check_violation';
+        end if;
+        v_amount := (v_line ->> 'amount')::numeric;
+        v_quantity := (v_line ->> 'quantity')::numeric;
+        if v_amount <> trunc(v_amount) or v_amount < 0 or v_amount > 9007199254740991
+            or v_quantity <> trunc(v_quantity) or v_quantity < 0 or v_quantity > 9007199254740991 then
+          raise exception 'invoice % line % has an amount or quantity that is not an integer in 0 .. 2^53 - 1',
+            p_invoice, v_i using errcode = 'check_violation';
+        end if;
+        v_sum := v_sum + v_amount;
+      end loop;
+      if v_sum <> v_subtotal or v_total <> v_subtotal then
+        raise exception 'invoice % lines sum to %, subtotal %, total %', p_invoice, v_sum, v_subtotal, v_total
+          using errcode = 'check_violation';
+      end if;
+      if p_number is null or p_number < 1 then
+        raise exception 'invoice number must be positive' using errcode = 'check_violation';
+      end if;
+      v_next := p_number;
+      -- The counter's row lock (control database) is held until the two-phase commit is decided.
+      v_at := clock_timestamp();
+      v_number := 'INV-' || lpad(v_next::text, greatest(6, length(v_next::text)), '0');
+      update invoices i set status = 'finalized', number = v_number, finalized_at = v_at
+        where i.organization_id = p_org and i.id = p_invoice;
+      return query select v_number, v_at;
+    end $$`.execute(db);
   for (const fn of [
     'app_tenant_commit_decide(text, text)',
     'app_tenant_commit_outcome(text[], text)',
     'app_tenant_commit_forget(text[], text)',
     'app_tenant_commit_pending(text, double precision)',
+    'app_invoice_number_next(uuid)',
+    'app_invoice_finalize(uuid, uuid, bigint)',
   ]) {
     await sql`alter function ${sql.raw(fn)} owner to ${definer}`.execute(db);
     await sql`revoke all on function ${sql.raw(fn)} from public`.execute(db);

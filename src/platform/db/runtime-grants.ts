@@ -211,6 +211,9 @@ export const RUNTIME_GRANTS: readonly string[] = [
   // The in-process sealer's batches of several organizations, outside any tenant scope (0070).
   'function app_audit_seal_many(uuid[],integer,integer): EXECUTE',
   'function app_invoice_finalize(uuid,uuid): EXECUTE',
+  // A database placement's finalization: the number (control database), then the invoice (0071).
+  'function app_invoice_finalize(uuid,uuid,bigint): EXECUTE',
+  'function app_invoice_number_next(uuid): EXECUTE',
   // The guarded prelude of a moving organization (0040, moving-setter.ts), and the move's lock key it takes.
   'function app_enter_moving_tenant(uuid,boolean): EXECUTE',
   'function app_placement_move_key(uuid): EXECUTE',

@@ -201,6 +201,10 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_enqueue_job',
       // Numbers and finalizes a draft invoice: only inside that organization's scope (migration 0019).
       'app_invoice_finalize',
+      // ... and its form for a database placement, given the number (0071).
+      'app_invoice_finalize',
+      // A database placement's invoice number, from the control database's counter (0071).
+      'app_invoice_number_next',
       // Every placement that is not pooled, and a schema's synchronized version (0042): the owner role's
       // migrations only (`npx saasready migrate`, the synchronization at start).
       'app_migrate_placements',

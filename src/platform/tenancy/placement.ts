@@ -337,7 +337,10 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
     async database(key) {
       const db = opts.databases?.get(key);
       if (db === undefined) {
-        throw new TenancyError('PLACEMENT_UNSUPPORTED', `placement database:${key} is not configured on this server`);
+        throw new TenancyError(
+          'PLACEMENT_UNSUPPORTED',
+          `placement database:${key} is not configured on this server`,
+        );
       }
       if (opts.splitDirectory !== false && homes === undefined) {
         await (homesLoading ??= loadHomes().catch((err: unknown) => {

@@ -21,10 +21,13 @@ import type { Logger } from 'pino';
  */
 
 export const GID_PREFIX = 'sr_tc_';
-const GID = /^sr_tc_[0-9a-f]{32}$/;
+/** `sr_tc_<organization id, 32 hex>_<random, 32 hex>`: a scope can decide only its own organization's
+ *  gids (app_tenant_commit_decide checks the first part against its tenant). */
+export const GID = /^sr_tc_[0-9a-f]{32}_[0-9a-f]{32}$/;
 
-/** A new global transaction id. */
-export const newGid = (): string => `${GID_PREFIX}${randomUUID().replaceAll('-', '')}`;
+/** A new global transaction id for a scope of `organizationId`. */
+export const newGid = (organizationId: string): string =>
+  `${GID_PREFIX}${organizationId.replaceAll('-', '')}_${randomUUID().replaceAll('-', '')}`;
 
 /** Recorded in the control database's transaction, with its COMMIT (a directory-side statement). */
 export const DECIDE_SQL = 'select app_tenant_commit_decide($1, $2)';
@@ -53,6 +56,9 @@ export async function applyOutcome(
   if (!GID.test(gid)) throw new Error('invalid prepared transaction id');
   await client.query(outcome === 'commit' ? `commit prepared '${gid}'` : `rollback prepared '${gid}'`);
 }
+
+/** What one `app_tenant_commit_pending` call lists at most (migration 0071). */
+const PENDING_PAGE = 10_000;
 
 export interface ResolveResult {
   readonly committed: number;
@@ -97,20 +103,24 @@ export async function resolvePreparedCommits(opts: {
       }
     }
   }
-  // Decisions of parts that are gone: every gid still prepared stays, decided or not.
-  const still = listed.rows.map((r) => r.gid);
-  const res = await opts.control.query<{ gid: string }>(
-    `select gid from app_tenant_commit_pending($1, $2::double precision / 1000)`,
-    [opts.key, forgetAfter],
-  );
-  const gone = res.rows.map((r) => r.gid).filter((g) => !still.includes(g));
+  // Decisions of parts that are gone: every gid still prepared stays, decided or not. Page by page (the
+  // listing is bounded), so a pass keeps up with any rate of two-phase commits.
+  const still = new Set(listed.rows.map((r) => r.gid));
   let forgotten = 0;
-  if (gone.length > 0) {
-    const f = await opts.control.query<{ n: number }>(
-      'select app_tenant_commit_forget($1::text[], $2) as n',
-      [gone, opts.key],
+  for (let page = 0; page < 100; page++) {
+    const res = await opts.control.query<{ gid: string }>(
+      `select gid from app_tenant_commit_pending($1, $2::double precision / 1000)`,
+      [opts.key, forgetAfter],
     );
-    forgotten = f.rows[0]?.n ?? 0;
+    const gone = res.rows.map((r) => r.gid).filter((g) => !still.has(g));
+    if (gone.length > 0) {
+      const f = await opts.control.query<{ n: number }>(
+        'select app_tenant_commit_forget($1::text[], $2) as n',
+        [gone, opts.key],
+      );
+      forgotten += f.rows[0]?.n ?? 0;
+    }
+    if (res.rows.length < PENDING_PAGE || gone.length === 0) break;
   }
   return { committed, rolledBack, forgotten };
 }

@@ -1,3 +1,4 @@
+import { scopeStorage } from './tenant-database.js';
 import type pg from 'pg';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
@@ -396,10 +397,25 @@ export async function finalizeInvoice(
   organizationId: string,
   invoiceId: string,
 ): Promise<{ number: string; finalizedAt: Date }> {
-  const res = await sql<{
-    number: string;
-    finalized_at: Date;
-  }>`select number, finalized_at from app_invoice_finalize(${organizationId}, ${invoiceId})`.execute(db);
+  // A `database` placement: the number from the control database's counter first, then the finalization
+  // on the tenant database with it, both in the scope's two-phase commit (migration 0071).
+  const split = scopeStorage.getStore()?.splitsDirectory === true;
+  const next = split
+    ? (await sql<{ n: string }>`select app_invoice_number_next(${organizationId}) as n`.execute(db)).rows[0]!
+        .n
+    : undefined;
+  const res =
+    next === undefined
+      ? await sql<{
+          number: string;
+          finalized_at: Date;
+        }>`select number, finalized_at from app_invoice_finalize(${organizationId}, ${invoiceId})`.execute(db)
+      : await sql<{
+          number: string;
+          finalized_at: Date;
+        }>`select number, finalized_at from app_invoice_finalize(${organizationId}, ${invoiceId}, ${next}::bigint)`.execute(
+          db,
+        );
   const row = res.rows[0]!;
   return { number: row.number, finalizedAt: row.finalized_at };
 }

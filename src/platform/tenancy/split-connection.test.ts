@@ -165,7 +165,7 @@ describe('database placements: the directory stays in the control database', () 
 
   /** What a process that died right after its PREPARE leaves: a prepared part, decided or not. */
   async function leavePrepared(name: string, decide: boolean): Promise<string> {
-    const gid = newGid();
+    const gid = newGid(org);
     const c = await connect(tenant.url);
     try {
       await c.query('begin');
@@ -181,7 +181,10 @@ describe('database placements: the directory stays in the control database', () 
     if (decide) {
       const cc = await connect(control.url);
       try {
+        await cc.query('begin');
+        await cc.query(`select set_config('app.tenant_id', $1, true)`, [org]);
         await cc.query('select app_tenant_commit_decide($1, $2)', [gid, 't1']);
+        await cc.query('commit');
       } finally {
         await cc.end();
       }
@@ -206,13 +209,17 @@ describe('database placements: the directory stays in the control database', () 
     // The coordinator of the undecided part, had it lived, can no longer decide it.
     const cc = await connect(control.url);
     try {
+      await cc.query('begin');
+      await cc.query(`select set_config('app.tenant_id', $1, true)`, [org]);
       await expect(
         cc.query('select app_tenant_commit_decide($1, $2)', [undecidedGid, 't1']),
       ).rejects.toMatchObject({ code: '23505' });
+      await cc.query('rollback');
     } finally {
       await cc.end();
     }
-    // Decisions of parts that are gone are forgotten once old enough.
+    // Decisions of parts that are gone are forgotten once old enough (five minutes; made so here).
+    await admin.query(`update tenant_commit_decisions set decided_at = now() - interval '6 minutes'`);
     await resolvePreparedCommits({
       control: tenancy.control.pool,
       tenant: tenancy.databases!.get('t1')!.pool,
@@ -237,6 +244,32 @@ describe('database placements: the directory stays in the control database', () 
     expect(result).toMatchObject({ committed: 0, rolledBack: 0 });
     expect(await preparedLeft()).toBe(1);
     await tenantAdmin.query(`rollback prepared '${gid}'`);
+  });
+
+  it("refuses a scope deciding another organization's gid (no preempting its two-phase commit)", async () => {
+    const other = await createBareOrganization(tenancy.withTenant, {
+      slug: `split-other-${randomUUID().slice(0, 8)}`,
+      name: 'other',
+    });
+    await expect(
+      tenancy.withTenant(other.id, (db) =>
+        sql`select app_tenant_commit_decide(${newGid(org)}, 't1')`.execute(db),
+      ),
+    ).rejects.toMatchObject({ code: '42501' });
+  });
+
+  it('commits a scope whose control side only read without a two-phase commit (no decision recorded)', async () => {
+    const before = await admin.query('select count(*)::int as n from tenant_commit_decisions');
+    await tenancy.withTenant(org, async (db) => {
+      await db.selectFrom('organizations').select('name').where('id', '=', org).execute();
+      await db
+        .insertInto('projects')
+        .values({ organization_id: org, id: randomUUID(), name: 'read-1' })
+        .execute();
+    });
+    expect(await projectsIn(tenantAdmin, 'read-1')).toBe(1);
+    const after = await admin.query('select count(*)::int as n from tenant_commit_decisions');
+    expect(after.rows[0]).toEqual(before.rows[0]);
   });
 
   it('keeps the functions of the decisions to the runtime role and out of tenant scopes', async () => {

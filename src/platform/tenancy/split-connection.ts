@@ -33,6 +33,8 @@ export class SplitTenantConnection implements ScopeConnection {
   private closed = false;
   private controlConn: TenantConnection | undefined;
   private opening: Promise<TenantConnection> | undefined;
+  /** Set when the control connection failed mid-COMMIT: destroyed, never pooled. */
+  private controlBroken: Error | undefined;
   /** Control-side statements deferred before its connection was taken. */
   private held: { sql: string; params: readonly unknown[]; onCommitted?: () => void }[] | undefined;
 
@@ -133,8 +135,15 @@ export class SplitTenantConnection implements ScopeConnection {
       await control.finish(true);
       return;
     }
+    if (!control.wrote) {
+      // The control side only read: its COMMIT changes nothing, so no two-phase commit is needed (its
+      // snapshot and the tenant side's were never one anyway).
+      await control.finish(true);
+      await this.tenant.finish(true);
+      return;
+    }
     // Both sides hold a transaction: two-phase commit, the control database's COMMIT deciding.
-    const gid = newGid();
+    const gid = newGid(this.tenantId);
     let prepared: Awaited<ReturnType<TenantConnection['prepare']>>;
     try {
       prepared = await this.tenant.prepare(gid);
@@ -148,13 +157,18 @@ export class SplitTenantConnection implements ScopeConnection {
       return;
     }
     control.deferUntilCommit(DECIDE_SQL, [gid, this.databaseKey]);
-    let decided = false;
+    let controlHooks: readonly (() => void)[];
     try {
-      await control.finish(true);
-      decided = true;
+      controlHooks = await control.commitHoldingHooks();
     } catch (err) {
-      // The decision may or may not have been committed (a connection lost during COMMIT): ask. An
-      // undecided gid is ruled out there, so the answer is final; if even that fails, the resolver decides.
+      if (answeredBySql(err)) {
+        // The server answered with an error: its transaction (and the decision in it) rolled back.
+        await applyOutcome(this.tenant.client, gid, 'abort').catch(() => undefined);
+        throw err;
+      }
+      // The connection was lost around the COMMIT: the decision may or may not be there. Ask (an
+      // undecided gid is ruled out there, so the answer is final); if even that fails, the resolver decides.
+      this.controlBroken = err as Error;
       const outcome = await outcomesOf(this.side.control.pool, this.databaseKey, [gid])
         .then((m) => m.get(gid))
         .catch(() => undefined);
@@ -162,25 +176,31 @@ export class SplitTenantConnection implements ScopeConnection {
         if (outcome === 'abort') await applyOutcome(this.tenant.client, gid, 'abort').catch(() => undefined);
         throw err;
       }
-      decided = true;
+      controlHooks = [];
     }
-    if (decided) {
-      try {
-        await applyOutcome(this.tenant.client, gid, 'commit');
-      } catch (err) {
-        // Decided: committed by the resolver if not here. The scope reports success (its writes are
-        // durable on both sides), and its locks stay held until then.
-        this.onUnresolved?.(gid, err);
-      }
-      runHooks(prepared.hooks);
+    try {
+      await applyOutcome(this.tenant.client, gid, 'commit');
+    } catch (err) {
+      // Decided: committed by the resolver if not here. The scope reports success (its writes are
+      // durable on both sides); its tenant part's locks stay held until then.
+      this.onUnresolved?.(gid, err);
     }
+    runHooks(controlHooks);
+    runHooks(prepared.hooks);
   }
 
   /** Gives both connections back (the tenant one is released by `withTenant`'s caller as before). */
   release(broken?: Error): void {
-    this.controlConn?.release(broken);
+    this.controlConn?.release(broken ?? this.controlBroken);
     this.controlConn = undefined;
   }
+}
+
+/** True when PostgreSQL answered the statement with an error (a SQLSTATE outside the connection
+ *  classes): the transaction is certainly rolled back, as opposed to a connection lost with no answer. */
+function answeredBySql(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|57P)/.test(code);
 }
 
 function preparedError(err: unknown): unknown {

@@ -34,13 +34,18 @@ export interface StatementHomes {
 export const CONTROL_FUNCTIONS: Readonly<Record<string, string>> = {
   app_enqueue_job: 'enqueues into graphile_worker, whose workers run on the control database',
   app_tenant_commit_decide: 'records a two-phase commit decision in the control database (migration 0071)',
+  app_invoice_number_next:
+    "the deployment's invoice numbering counter, global in the control database (0071)",
 };
 
 /** At most this many statement texts remembered (oldest forgotten first). */
 const MAX_REMEMBERED = 4_096;
 
-// A string literal ('…', '' escaped), a quoted identifier ("…", "" escaped), or a bare word.
-const TOKEN = /'(?:[^']|'')*'|"((?:[^"]|"")*)"|([A-Za-z_][A-Za-z0-9_$]*)/g;
+// Skipped: a comment (`-- …` to the end of the line, `/* … */` nested or not: what is inside never names
+// anything), an escape string (E'…', backslash escapes), a dollar-quoted string ($tag$…$tag$), a string
+// literal ('…', '' escaped). Kept: a quoted identifier ("…", "" escaped) or a bare word.
+const TOKEN =
+  /--[^\n]*|\/\*[\s\S]*?\*\/|[Ee]'(?:[^'\\]|\\[\s\S]|'')*'|\$([A-Za-z_][A-Za-z0-9_]*)?\$[\s\S]*?\$\1\$|'(?:[^']|'')*'|"((?:[^"]|"")*)"|([A-Za-z_][A-Za-z0-9_$]*)/g;
 
 /**
  * The classifier for one control database: `control`, its relations that are not placed (directory and
@@ -77,8 +82,8 @@ function classify(
   let controlName: string | undefined;
   let placedName: string | undefined;
   for (const m of sql.matchAll(TOKEN)) {
-    const quoted = m[1];
-    const bare = m[2];
+    const quoted = m[2];
+    const bare = m[3];
     if (quoted === undefined && bare === undefined) continue; // a string literal
     const name = quoted !== undefined ? quoted.replaceAll('""', '"') : bare!.toLowerCase();
     if (controlName === undefined && control.has(name)) controlName = name;

@@ -107,6 +107,23 @@ export function firstKeyword(sql: string): string | undefined {
   return m ? m[0].toLowerCase() : undefined;
 }
 
+const READS_ONLY = new Map<string, boolean>();
+/** False only for a plain SELECT that locks nothing and calls no function of ours (`app_…`, which may
+ *  write); memoized per text like `mayChangeSession`. */
+function mayWrite(sql: string): boolean {
+  let verdict = READS_ONLY.get(sql);
+  if (verdict === undefined) {
+    verdict =
+      firstKeyword(sql) !== 'select' ||
+      /\bapp_|\bfor\s+(?:update|no\s+key|share|key)\b|nextval|setval/i.test(sql);
+    if (sql.length <= VERDICT_TEXT_MAX) {
+      if (READS_ONLY.size >= VERDICTS_MAX) READS_ONLY.delete(READS_ONLY.keys().next().value as string);
+      READS_ONLY.set(sql, verdict);
+    }
+  }
+  return verdict;
+}
+
 /** Remembered verdicts: at most this many texts (oldest forgotten first), each at most this long. */
 const VERDICTS_MAX = 1024;
 const VERDICT_TEXT_MAX = 4096;
@@ -235,6 +252,7 @@ export class TenantConnection implements DatabaseConnection, ScopeConnection {
     }
     const sql = compiled.sql;
     if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
+    if (!this.mayHaveWritten && mayWrite(sql)) this.mayHaveWritten = true;
     const params = compiled.parameters;
     if (this.pipelinedReads) {
       const qualified = this.setter.readQualifier?.qualify(compiled);
@@ -347,6 +365,18 @@ export class TenantConnection implements DatabaseConnection, ScopeConnection {
     read.then(settled, settled);
   }
 
+  /** True once a statement that may write (or lock) ran or was deferred: anything but a plain SELECT
+   *  calling none of our functions (split-connection.ts commits a side that only read without two-phase). */
+  get wrote(): boolean {
+    return this.mayHaveWritten || this.deferred !== undefined;
+  }
+  private mayHaveWritten = false;
+
+  /** COMMIT, with what waits for it returned instead of run (a two-phase commit runs them at its end). */
+  commitHoldingHooks(): Promise<readonly (() => void)[]> {
+    return this.end(true, 'commit', 'COMMIT');
+  }
+
   /** Ends the transaction (if one was opened), sending the deferred statements with COMMIT. */
   async finish(commit: boolean): Promise<void> {
     const hooks = await this.end(commit, commit ? 'commit' : 'rollback', 'COMMIT');
@@ -360,7 +390,7 @@ export class TenantConnection implements DatabaseConnection, ScopeConnection {
    * returned, not run: they run once the prepared transaction is committed.
    */
   async prepare(gid: string): Promise<{ prepared: boolean; hooks: readonly (() => void)[] }> {
-    if (!/^sr_tc_[0-9a-f]{32}$/.test(gid)) throw new Error('prepare: invalid transaction id');
+    if (!/^sr_tc_[0-9a-f]{32}_[0-9a-f]{32}$/.test(gid)) throw new Error('prepare: invalid transaction id');
     const wasBegun = this.begun || this.opening !== undefined || this.unopened;
     if (!wasBegun && this.deferred === undefined) return { prepared: false, hooks: NO_HOOKS };
     const hooks = await this.end(true, `prepare transaction '${gid}'`, 'PREPARE');

@@ -90,7 +90,10 @@ export function createWithTenant(router: PlacementRouter, onUnresolved?: OnUnres
 
 function creatingIn(router: PlacementRouter, key: string) {
   if (!router.database) {
-    throw new TenancyError('PLACEMENT_UNSUPPORTED', 'this router places no organization in a tenant database');
+    throw new TenancyError(
+      'PLACEMENT_UNSUPPORTED',
+      'this router places no organization in a tenant database',
+    );
   }
   return router.database(key);
 }
