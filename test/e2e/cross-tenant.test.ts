@@ -26,24 +26,53 @@ import {
 import { kindDatabase, type KindDatabase } from '../support/placement-kinds.js';
 import { connect } from '../support/tenancy.js';
 import { placedTables } from '../../src/platform/tenancy/placed-tables.js';
+import { mirrorInTenantDatabase, placeInDatabase } from '../support/placements.js';
+import type { ProvisionedDatabase } from '../support/provision.js';
 
 interface Call {
   url: string;
   body?: unknown;
 }
 
-type Kind = 'pooled' | 'schema';
+type Kind = 'pooled' | 'schema' | 'database';
 
-/** One app per database, shared by the variants on it: the suite's (both pooled), and the placements
- *  database (shared-databases.ts) once either organization is schema-placed. */
-const apps = new Map<Kind, Promise<{ c: E2eApp; where: KindDatabase }>>();
+/** The key of the tenant database the `database` variants place organizations in. */
+const TENANT_DB = 'xt';
+
+interface Where {
+  c: E2eApp;
+  /** The app's (control) database, and how it places an organization of its. */
+  where: KindDatabase;
+  /** The tenant database of the `database` variants (the shared `tenant` database). */
+  tenant?: ProvisionedDatabase;
+}
+
+/** One app per database, shared by the variants on it: the suite's (both pooled), the placements
+ *  database (shared-databases.ts) once either organization is schema-placed, and the suite's with the
+ *  shared `tenant` database configured as a tenant database once either is database-placed. */
+const apps = new Map<Kind, Promise<Where>>();
 function appOn(kind: Kind) {
   let app = apps.get(kind);
   if (!app) {
-    app = kindDatabase(kind).then(async (where) => ({
-      where,
-      c: await startApp(kind === 'pooled' ? {} : { database: where.db }),
-    }));
+    app =
+      kind === 'database'
+        ? Promise.all([kindDatabase('pooled'), kindDatabase('database')]).then(async ([where, tenant]) => ({
+            where,
+            tenant: tenant.db,
+            c: await startApp({
+              tenantDatabases: {
+                databases: { [TENANT_DB]: { url: tenant.db.url, workerUrl: tenant.db.workerUrl } },
+                maxConnections: 8,
+                poolSize: 8,
+                idleTimeoutMs: 30_000,
+                acquireTimeoutMs: 5_000,
+              },
+            }),
+          }))
+        : kindDatabase(kind).then(async (where) => ({
+            where,
+            c: await startApp(kind === 'pooled' ? {} : { database: where.db }),
+          }));
     apps.set(kind, app);
   }
   return app;
@@ -57,7 +86,9 @@ afterAll(async () => {
  * they are not a member: by B's headers, path and subdomain (404, as for a missing organization), and by
  * B's resource ids while acting in A (404, as for a missing resource). Nothing of B changes. For each
  * placement of the victim, and of the attacker: B in its own schema (its placed tables there, created
- * by B's owner through the routes), and A in its own schema against a pooled B.
+ * by B's owner through the routes), and A in its own schema against a pooled B; then B, and A, in a
+ * tenant database (`database` placement, placed by hand: its placed rows there, its directory rows in
+ * the control database), every route answering as for a pooled organization.
  */
 /** A SAML IdP's metadata (the certificate is never used: nothing signs in through it here). */
 const PLANTED_METADATA = `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"
@@ -72,13 +103,21 @@ describe.each([
   { a: 'pooled', b: 'pooled' },
   { a: 'pooled', b: 'schema' },
   { a: 'schema', b: 'pooled' },
+  { a: 'pooled', b: 'database' },
+  { a: 'database', b: 'pooled' },
 ] as const)('e2e: cross-tenant access, A $a, B $b', (kinds) => {
   let c: E2eApp;
   let where: KindDatabase;
+  let tenantDb: ProvisionedDatabase | undefined;
   /** A's and B's ids, those of them the variant places in a schema. */
   const schemaPlaced = () => [
     ...(kinds.a === 'schema' ? [a.id] : []),
     ...(kinds.b === 'schema' ? [b.id] : []),
+  ];
+  /** Those placed in the tenant database. */
+  const databasePlaced = () => [
+    ...(kinds.a === 'database' ? [a.id] : []),
+    ...(kinds.b === 'database' ? [b.id] : []),
   ];
   let attacker: User;
   let ownerB: User;
@@ -313,13 +352,25 @@ describe.each([
   };
 
   beforeAll(async () => {
-    ({ c, where } = await appOn(kinds.a === 'schema' || kinds.b === 'schema' ? 'schema' : 'pooled'));
+    const kind = [kinds.a, kinds.b].find((k) => k !== 'pooled') ?? 'pooled';
+    ({ c, where, tenant: tenantDb } = await appOn(kind));
     attacker = await signUp(c, 'attacker');
     ownerB = await signUp(c, 'owner-b');
     a = await createOrg(attacker.browser, 'xa');
     b = await createOrg(ownerB.browser, 'xb');
     // Placed before anything else of theirs is written: every row below goes through the placement.
     await where.place(c.tenancy, ...schemaPlaced());
+    for (const id of databasePlaced()) {
+      await placeInDatabase(where.db.adminUrl, tenantDb!.adminUrl, TENANT_DB, id);
+      c.tenancy.router.invalidate(id);
+    }
+    /** Copies of directory and global rows that placed rows in the tenant database reference by foreign
+     *  key (the owners, authors of overrides and plan changes; the flag B overrides). */
+    const mirror = (table: string, key: string, ...values: string[]) =>
+      databasePlaced().length === 0
+        ? Promise.resolve()
+        : mirrorInTenantDatabase(where.db.adminUrl, tenantDb!.adminUrl, table, key, values);
+    await mirror('users', 'id', attacker.userId, ownerB.userId);
     await createProject(attacker.browser, a.id, 'A project');
     projectB = await createProject(ownerB.browser, b.id, 'B project');
     const role = await ownerB.browser.post(
@@ -346,6 +397,7 @@ describe.each([
       allowOrgOverride: true,
     });
     expect(flag.statusCode, flag.body).toBe(201);
+    await mirror('feature_flags', 'key', flagB);
     meterX = `xt.${randomUUID().slice(0, 8)}`;
     const meter = await platformAdmin.browser.post('/v1/platform/meters', {
       key: meterX,
@@ -630,6 +682,44 @@ describe.each([
           expect(own.rows[0]!.n).toBeGreaterThan(0);
         }
       } finally {
+        await admin.end();
+      }
+    });
+
+  if (kinds.a === 'database' || kinds.b === 'database')
+    it("a database-placed organization's placed rows are all in the tenant database, its directory rows in the control database", async () => {
+      const admin: pg.Client = await connect(where.db.adminUrl);
+      const tenantAdmin: pg.Client = await connect(tenantDb!.adminUrl);
+      const count = async (db: pg.Client, table: string, org: string) =>
+        (
+          await db.query<{ n: number }>(
+            `select count(*)::int as n from public.${table} where organization_id = $1`,
+            [org],
+          )
+        ).rows[0]!.n;
+      try {
+        for (const org of databasePlaced()) {
+          expect((await c.tenancy.router.resolve(org)).db).toBe(c.tenancy.databases!.get(TENANT_DB)!.db);
+          for (const t of await placedTables(admin)) {
+            expect({ t, n: await count(admin, t, org) }).toEqual({ t, n: 0 });
+          }
+          for (const t of ['projects', 'roles']) {
+            expect({ t, n: (await count(tenantAdmin, t, org)) > 0 }).toEqual({ t, n: true });
+          }
+          for (const t of ['memberships', 'invitations', 'api_keys']) {
+            expect({
+              t,
+              control: (await count(admin, t, org)) > 0,
+              tenant: await count(tenantAdmin, t, org),
+            }).toEqual({
+              t,
+              control: true,
+              tenant: 0,
+            });
+          }
+        }
+      } finally {
+        await tenantAdmin.end();
         await admin.end();
       }
     });

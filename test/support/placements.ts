@@ -127,3 +127,125 @@ export function addPlacementProject(tenancy: Tenancy, org: string, name: string)
       .executeTakeFirstOrThrow(),
   );
 }
+
+/**
+ * TEST ONLY: places organization `orgId` in the tenant database `databaseKey` (a `database` placement),
+ * offline. As the superusers of both databases (`controlAdminUrl`, `tenantAdminUrl`), without triggers:
+ * a copy of its `organizations` row is inserted into the tenant database (its placed rows there reference
+ * it by foreign key), every placed table's rows of it are moved from the control database to the tenant
+ * database (copied, committed there, then deleted from the control database; the tenant database's
+ * sequences moved past the copied ids), and its placement recorded
+ * (kind `database`). Its directory rows (memberships, invitations, API keys...) stay where they are, in the
+ * control database. Nothing else may write the organization's rows meanwhile. The caller invalidates the
+ * placement cache (`tenancy.router.invalidate(orgId)`).
+ */
+export async function placeInDatabase(
+  controlAdminUrl: string,
+  tenantAdminUrl: string,
+  databaseKey: string,
+  orgId: string,
+): Promise<void> {
+  const control = new pg.Client({ connectionString: controlAdminUrl });
+  const tenant = new pg.Client({ connectionString: tenantAdminUrl });
+  await control.connect();
+  try {
+    await tenant.connect();
+    await control.query('begin');
+    await control.query('set local session_replication_role = replica');
+    await tenant.query('begin');
+    await tenant.query('set local session_replication_role = replica');
+    const copy = async (table: string) => {
+      const cols = await control.query<{ list: string }>(
+        `select string_agg(quote_ident(attname), ', ' order by attnum) as list from pg_catalog.pg_attribute
+          where attrelid = format('public.%I', $1::text)::regclass and attnum > 0 and not attisdropped
+            and attgenerated = ''`,
+        [table],
+      );
+      const list = cols.rows[0]!.list;
+      const key = table === 'organizations' ? 'id' : 'organization_id';
+      const rows = await control.query<{ rows: unknown }>(
+        `select coalesce(json_agg(r), '[]'::json) as rows from (select ${list} from public.${table}
+          where ${key} = $1) r`,
+        [orgId],
+      );
+      await tenant.query(
+        `insert into public.${table} (${list})
+         select ${list} from json_populate_recordset(null::public.${table}, $1::json)`,
+        [JSON.stringify(rows.rows[0]!.rows)],
+      );
+      // Ids drawn from a sequence of the control database: the tenant database's sequence moves past them
+      // (its next ids must not collide with the copied ones).
+      const seqs = await tenant.query<{ col: string; seq: string }>(
+        `select quote_ident(attname) as col, pg_get_serial_sequence(format('public.%I', $1::text), attname) as seq
+           from pg_catalog.pg_attribute
+          where attrelid = format('public.%I', $1::text)::regclass and attnum > 0 and not attisdropped
+            and pg_get_serial_sequence(format('public.%I', $1::text), attname) is not null`,
+        [table],
+      );
+      for (const { col, seq } of seqs.rows) {
+        await tenant.query(
+          `select setval($1::regclass, greatest((select last_value from ${seq}), (select max(${col}) from public.${table}))::bigint)`,
+          [seq],
+        );
+      }
+    };
+    await copy('organizations');
+    for (const table of await placedTables(control)) {
+      await copy(table);
+      await control.query(`delete from public.${table} where organization_id = $1`, [orgId]);
+    }
+    await control.query(
+      `update public.tenant_placements set kind = 'database', database_key = $2, schema_version = null,
+              state = 'active', updated_at = now()
+        where organization_id = $1`,
+      [orgId, databaseKey],
+    );
+    // The tenant database's copy first: a failure after it leaves rows in both, never in neither.
+    await tenant.query('commit');
+    await control.query('commit');
+  } catch (err) {
+    await tenant.query('rollback').catch(() => undefined);
+    await control.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    await tenant.end().catch(() => undefined);
+    await control.end();
+  }
+}
+
+/**
+ * TEST ONLY: copies rows of a control database's table (`users`, `feature_flags`...) into a tenant
+ * database, as the superusers of both, keeping those already there: the copies that a `database`-placed
+ * organization's rows reference by foreign key there (a feature flag override its flag and its author, a
+ * plan change its author), as `placeInDatabase` copies the organization row.
+ */
+export async function mirrorInTenantDatabase(
+  controlAdminUrl: string,
+  tenantAdminUrl: string,
+  table: string,
+  key: string,
+  values: readonly string[],
+): Promise<void> {
+  const control = new pg.Client({ connectionString: controlAdminUrl });
+  const tenant = new pg.Client({ connectionString: tenantAdminUrl });
+  await control.connect();
+  try {
+    await tenant.connect();
+    const rows = await control.query<{ rows: unknown }>(
+      `select coalesce(json_agg(t), '[]'::json) as rows from public.${table} t where ${key}::text = any($1::text[])`,
+      [values],
+    );
+    // Without triggers: the copies' own references (a user's last organization) need not be there.
+    await tenant.query('begin');
+    await tenant.query('set local session_replication_role = replica');
+    await tenant.query(
+      `insert into public.${table} select * from json_populate_recordset(null::public.${table}, $1::json)
+       on conflict do nothing`,
+      [JSON.stringify(rows.rows[0]!.rows)],
+    );
+    await tenant.query('commit');
+  } finally {
+    await tenant.end().catch(() => undefined);
+    await control.end();
+  }
+}

@@ -8,7 +8,8 @@ export type OverrideRow = Selectable<FeatureFlagOverridesTable>;
 // filter routes a query to one shard.
 
 /** The organization's targeting fields, its plan's entitlements (the plan catalog is global) and every
- *  override, in one round trip. */
+ *  override: two statements, the directory's (the organization and its plan) and the placed table's (the
+ *  overrides), which are on different databases for an organization placed in a tenant database. */
 export async function findOrganizationFlagContext(
   db: TenantDb,
   tenantId: string,
@@ -31,23 +32,20 @@ export async function findOrganizationFlagContext(
         .whereRef('plans.key', '=', 'organizations.plan')
         .as('entitlements'),
     )
-    .select((eb) =>
-      eb
-        .selectFrom('feature_flag_overrides')
-        .select(sql<Record<string, unknown> | null>`jsonb_object_agg(flag_key, value)`.as('o'))
-        .where('organization_id', '=', tenantId)
-        .as('overrides'),
-    )
     .where('id', '=', tenantId)
     .executeTakeFirst();
-  return row
-    ? {
-        plan: row.plan,
-        attributes: row.attributes,
-        overrides: row.overrides ?? {},
-        entitlements: row.entitlements ?? [],
-      }
-    : undefined;
+  if (!row) return undefined;
+  const overrides = await db
+    .selectFrom('feature_flag_overrides')
+    .select(sql<Record<string, unknown> | null>`jsonb_object_agg(flag_key, value)`.as('o'))
+    .where('organization_id', '=', tenantId)
+    .executeTakeFirst();
+  return {
+    plan: row.plan,
+    attributes: row.attributes,
+    overrides: overrides?.o ?? {},
+    entitlements: row.entitlements ?? [],
+  };
 }
 
 /** The flag fields an override is checked against (definitions are global: no organization filter). */
@@ -62,30 +60,37 @@ export function findFlagForOverride(db: TenantDb, key: string) {
 /**
  * The flags an organization may override, and those it has overridden (kept even once the flag stopped
  * allowing it), with its override if any; by key, strictly after `after` when given. Definitions are
- * global; the override join is filtered by the organization.
+ * global; the overrides are the organization's. Two statements, not a join: the definitions are a global
+ * table and the overrides a placed one, on different databases for an organization placed in a tenant
+ * database. The organization's overrides after `after` first (one per flag at most), then the page of
+ * definitions that allow overrides or are among them.
  */
-export function listOverridableFlags(
+export async function listOverridableFlags(
   db: TenantDb,
   tenantId: string,
   opts: { after?: string; limit: number },
 ) {
+  let o = db
+    .selectFrom('feature_flag_overrides')
+    .select(['flag_key', 'value', 'updated_at'])
+    .where('organization_id', '=', tenantId);
+  if (opts.after) o = o.where('flag_key', '>', opts.after);
+  const overrides = new Map((await o.execute()).map((r) => [r.flag_key, r]));
   let q = db
     .selectFrom('feature_flags as f')
-    .leftJoin('feature_flag_overrides as o', (join) =>
-      join.onRef('o.flag_key', '=', 'f.key').on('o.organization_id', '=', tenantId),
-    )
-    .select([
-      'f.key',
-      'f.kind',
-      'f.description',
-      'f.variants',
-      'f.allow_org_override',
-      'o.value as override_value',
-      'o.updated_at as override_updated_at',
-    ])
-    .where((eb) => eb.or([eb('f.allow_org_override', '=', true), eb('o.flag_key', 'is not', null)]));
+    .select(['f.key', 'f.kind', 'f.description', 'f.variants', 'f.allow_org_override'])
+    .where((eb) =>
+      eb.or([
+        eb('f.allow_org_override', '=', true),
+        eb('f.key', '=', eb.fn.any(eb.val([...overrides.keys()]))),
+      ]),
+    );
   if (opts.after) q = q.where('f.key', '>', opts.after);
-  return q.orderBy('f.key').limit(opts.limit).execute();
+  const flags = await q.orderBy('f.key').limit(opts.limit).execute();
+  return flags.map((f) => {
+    const own = overrides.get(f.key);
+    return { ...f, override_value: own?.value ?? null, override_updated_at: own?.updated_at ?? null };
+  });
 }
 
 /** One override of the current tenant. */

@@ -1,3 +1,4 @@
+import { isBuiltInRole } from '../../platform/authz/roles.js';
 import { precompiled } from '../../platform/db/precompiled.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 
@@ -43,34 +44,40 @@ export async function lockOrganization(db: TenantDb, orgId: string): Promise<boo
   return row !== undefined;
 }
 
-/** `findAccess`'s statement, compiled once: the membership lookup of the request path loads with it on
- *  every cache miss, and every membership change reads it. */
+/** `findAccess`'s statements, compiled once: the membership lookup of the request path loads with them on
+ *  every cache miss, and every membership change reads them. Two, not one join: the membership and the
+ *  organization are directory tables and the role a placed one, on different databases for an
+ *  organization placed in a tenant database (a statement naming both is refused there). */
 const accessOf = precompiled((db: TenantDb, p: { orgId: string; userId: string }) =>
   db
     .selectFrom('memberships as m')
     .innerJoin('organizations as o', 'o.id', 'm.organization_id')
-    .leftJoin('roles as r', (join) =>
-      join.onRef('r.organization_id', '=', 'm.organization_id').onRef('r.key', '=', 'm.role'),
-    )
-    .select([
-      'm.role',
-      'm.status',
-      'm.permissions_version',
-      'o.suspension_reason',
-      'r.permissions as custom_permissions',
-    ])
+    .select(['m.role', 'm.status', 'm.permissions_version', 'o.suspension_reason'])
     .where('m.organization_id', '=', p.orgId)
     .where('o.id', '=', p.orgId)
     .where('m.user_id', '=', p.userId),
 );
+const customPermissionsOf = precompiled((db: TenantDb, p: { orgId: string; role: string }) =>
+  db
+    .selectFrom('roles')
+    .select('permissions')
+    .where('organization_id', '=', p.orgId)
+    .where('key', '=', p.role),
+);
 
-/** One user's membership in the organization, with what resolving its permissions needs. */
+/** One user's membership in the organization, with what resolving its permissions needs (a built-in
+ *  role's permissions are fixed: no custom role can have its key, so none is looked up). */
 export async function findAccess(
   db: TenantDb,
   orgId: string,
   userId: string,
 ): Promise<AccessRow | undefined> {
-  return (await accessOf(db, { orgId, userId })).rows[0];
+  const row = (await accessOf(db, { orgId, userId })).rows[0];
+  if (row === undefined) return undefined;
+  const custom = isBuiltInRole(row.role)
+    ? undefined
+    : (await customPermissionsOf(db, { orgId, role: row.role })).rows[0];
+  return { ...row, custom_permissions: custom?.permissions ?? null };
 }
 
 /** Inserts a membership (the user row must exist). */

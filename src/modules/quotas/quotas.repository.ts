@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { formatScaled } from '../usage/record-usage.js';
-import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
+import { scopeStorage, type TenantDb } from '../../platform/tenancy/tenant-database.js';
 import { periodBounds, toUnits, type QuotaAggregation, type QuotaDef } from './quota-model.js';
 
 // Every query filters by organization_id explicitly: RLS is the backstop, and on Citus only an explicit
@@ -33,25 +33,38 @@ export async function quotaUsage(
 ): Promise<QuotaUsageRow[]> {
   const day = periodBounds('day', at);
   const month = periodBounds('month', at);
-  const res = await sql<{
+  // Two statements: the quotas (the organization's plan and the meters: directory and global tables),
+  // then their usage (placed tables), on different databases for an organization placed in a tenant
+  // database. The second reads each quota's usage by its position in the first's rows.
+  const defs = await sql<{
     meter: string;
     period: 'day' | 'month';
     qlimit: string;
     enforcement: 'hard' | 'soft';
     aggregation: QuotaAggregation;
-    usage: string | null;
   }>`
-    select q.meter, q.period, q."limit"::text as qlimit, q.enforcement, m.aggregation,
+    select q.meter, q.period, q."limit"::text as qlimit, q.enforcement, m.aggregation
+    from organizations o
+      join plans p on p.key = o.plan
+      cross join lateral jsonb_to_recordset(p.quotas) as q (meter text, period text, "limit" bigint, enforcement text)
+      join meters m on m.key = q.meter
+    where o.id = ${orgId}`.execute(db);
+  const usage =
+    defs.rows.length === 0
+      ? []
+      : (
+          await sql<{ usage: string | null }>`
+    select
       case
-        when m.aggregation in ('count', 'sum') then
+        when q.aggregation in ('count', 'sum') then
           (select coalesce(sum(a.value), 0)::text from usage_aggregates a
             where a.organization_id = ${orgId} and a.meter = q.meter and a.granularity = 'day'
               and a.bucket_start >= b.s and a.bucket_start < b.e)
-        when m.aggregation = 'max' then
+        when q.aggregation = 'max' then
           (select max(a.value)::text from usage_aggregates a
             where a.organization_id = ${orgId} and a.meter = q.meter and a.granularity = 'day'
               and a.bucket_start >= b.s and a.bucket_start < b.e)
-        when m.aggregation = 'latest' then
+        when q.aggregation = 'latest' then
           (select a.value::text from usage_aggregates a
             where a.organization_id = ${orgId} and a.meter = q.meter and a.granularity = 'day'
               and a.bucket_start >= b.s and a.bucket_start < b.e
@@ -62,14 +75,14 @@ export async function quotaUsage(
               and a.bucket_start = b.s)
         else null
       end as usage
-    from organizations o
-      join plans p on p.key = o.plan
-      cross join lateral jsonb_to_recordset(p.quotas) as q (meter text, period text, "limit" bigint, enforcement text)
-      join meters m on m.key = q.meter
+    from unnest(${defs.rows.map((r) => r.meter)}::text[], ${defs.rows.map((r) => r.period)}::text[],
+        ${defs.rows.map((r) => r.aggregation)}::text[]) with ordinality as q (meter, period, aggregation, i)
       cross join lateral (select
           case q.period when 'day' then ${new Date(day.start)}::timestamptz else ${new Date(month.start)}::timestamptz end as s,
           case q.period when 'day' then ${new Date(day.end)}::timestamptz else ${new Date(month.end)}::timestamptz end as e) b
-    where o.id = ${orgId}`.execute(db);
+    order by q.i`.execute(db)
+        ).rows;
+  const res = { rows: defs.rows.map((r, i) => ({ ...r, usage: usage[i]?.usage ?? null })) };
   const rows: QuotaUsageRow[] = [];
   for (const r of res.rows) {
     const b = r.period === 'day' ? day : month;
@@ -98,7 +111,7 @@ export async function quotaUsage(
  * migration 0063) by primary key and their count (one index range, as long as the month's distinct
  * values), plus the values of the events not aggregated yet: those at or above the watermark
  * (`usage_aggregator_state.horizon`), read in the same statement, so in one snapshot: exact whatever the
- * aggregator does. Those events were accepted since the watermark last moved, so none is older than that
+ * aggregator does (in a `database` placement's scope, read just before: `watermarkOf`). Those events were accepted since the watermark last moved, so none is older than that
  * moment minus the lateness window and a day (the aggregator's own bound): given `latenessMs`, only the
  * partitions from there on are read, through the BRIN index on `xid` and the (organization_id, meter,
  * occurred_at) index together; without it, the month's partitions. A day: one scan of the day's events
@@ -117,15 +130,15 @@ export async function uniqueLookup(
   if (month.start === start && month.end === end) {
     const monthDate = new Date(month.start).toISOString().slice(0, 10);
     const lateness = latenessMs === undefined ? null : Math.ceil(latenessMs);
+    const watermark = await watermarkOf(db);
     const res = await sql<{ present: string[] | null; n: string }>`
       with r as materialized (
         select distinct sha256(convert_to(e.dimension, 'UTF8')) as d from usage_events e
          where e.organization_id = ${orgId} and e.meter = ${meter} and e.dimension is not null
            and e.occurred_at >= greatest(${new Date(start)}::timestamptz,
-             (select least(now(), s.updated_at) from usage_aggregator_state s)
-               - ${lateness}::bigint * interval '1 millisecond' - interval '1 day')
+             ${watermark.movedAt} - ${lateness}::bigint * interval '1 millisecond' - interval '1 day')
            and e.occurred_at < ${new Date(end)}::timestamptz
-           and e.xid >= (select s.horizon::text::bigint from usage_aggregator_state s))
+           and e.xid >= ${watermark.horizon})
       select array(select x from unnest(${[...values]}::text[]) x
           where exists (select 1 from usage_unique_values u where u.organization_id = ${orgId}
                   and u.meter = ${meter} and u.month = ${monthDate}::date
@@ -148,6 +161,32 @@ export async function uniqueLookup(
       and e.occurred_at >= ${new Date(start)} and e.occurred_at < ${new Date(end)}`.execute(db);
   const r = res.rows[0];
   return { present: r?.present ?? [], distinct: Number(r?.n ?? 0) };
+}
+
+/**
+ * The aggregator's watermark as `uniqueLookup` reads it: subqueries of its own statement, or, in a
+ * `database` placement's scope (where `usage_aggregator_state`, a global table, is on the control
+ * database and the events on the tenant database), values read by a statement of their own first. Read
+ * earlier, the watermark is at most older (it only moves forward): the events read from it on are then a
+ * superset, whose values the aggregator already kept are counted once all the same (by digest).
+ */
+async function watermarkOf(
+  db: TenantDb,
+): Promise<{ movedAt: RawBuilder<unknown>; horizon: RawBuilder<unknown> }> {
+  if (!scopeStorage.getStore()?.splitsDirectory) {
+    return {
+      movedAt: sql`(select least(now(), s.updated_at) from usage_aggregator_state s)`,
+      horizon: sql`(select s.horizon::text::bigint from usage_aggregator_state s)`,
+    };
+  }
+  const state = await sql<{ moved_at: Date | null; horizon: string | null }>`
+    select least(now(), s.updated_at) as moved_at, s.horizon::text as horizon
+      from usage_aggregator_state s`.execute(db);
+  const row = state.rows[0];
+  return {
+    movedAt: sql`${row?.moved_at ?? null}::timestamptz`,
+    horizon: sql`${row?.horizon ?? null}::bigint`,
+  };
 }
 
 /** Records a notice; true when this call inserted it (false: it was sent before). */

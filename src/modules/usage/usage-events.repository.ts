@@ -1,5 +1,5 @@
 import { CompiledQuery, sql } from 'kysely';
-import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
+import { scopeStorage, type TenantDb } from '../../platform/tenancy/tenant-database.js';
 
 /** The columns of a batch, one array each, in id order (so concurrent batches lock keys alike). */
 export interface EventColumns {
@@ -42,6 +42,15 @@ export const INSERT_BATCH_SQL = `with input as (
       from input i
       left join usage_event_keys k on k.organization_id = $1::uuid and k.id = i.id
      where not exists (select 1 from fresh f where f.id = i.id)`;
+
+const ORGANIZATION_CHECK = 'exists (select 1 from organizations o where o.id = $1::uuid)';
+
+/**
+ * The batch statement of a `database` placement's scope, whose `organizations` (control database) and
+ * usage tables (tenant database) are on different databases: the organization's check is its own
+ * statement first, its answer `$9`.
+ */
+const INSERT_BATCH_SPLIT_SQL = INSERT_BATCH_SQL.replace(ORGANIZATION_CHECK, '$9::boolean');
 
 const NEEDS_ESCAPE = /["\\]/;
 const ESCAPE = /["\\]/g;
@@ -94,7 +103,8 @@ export function jsonTextArrayLiteral(xs: readonly (string | null)[]): string {
 }
 
 /**
- * Stores a batch in ONE statement ({@link INSERT_BATCH_SQL}). Answers, by id, only the ids it did not
+ * Stores a batch in ONE statement ({@link INSERT_BATCH_SQL}; in a `database` placement's scope, the
+ * organization's check first, then {@link INSERT_BATCH_SPLIT_SQL}). Answers, by id, only the ids it did not
  * store: the digest stored before, or null for an id a concurrent transaction inserted meanwhile (ask
  * {@link storedDigests}). An id not in the answer was stored now.
  */
@@ -103,17 +113,26 @@ export async function insertBatch(
   orgId: string,
   c: EventColumns,
 ): Promise<Map<string, string | null>> {
+  const params: unknown[] = [
+    orgId,
+    textArrayLiteral(c.ids),
+    plainArrayLiteral(c.meters),
+    plainArrayLiteral(c.values),
+    textArrayLiteral(c.dimensions),
+    plainArrayLiteral(c.occurredAt),
+    jsonTextArrayLiteral(c.properties),
+    plainArrayLiteral(c.digests),
+  ];
+  let statement = INSERT_BATCH_SQL;
+  if (scopeStorage.getStore()?.splitsDirectory) {
+    const org = await db.executeQuery<{ found: boolean }>(
+      CompiledQuery.raw(`select ${ORGANIZATION_CHECK} as found`, [orgId]),
+    );
+    statement = INSERT_BATCH_SPLIT_SQL;
+    params.push(org.rows[0]?.found === true);
+  }
   const res = await db.executeQuery<{ id: string; digest: string | null }>(
-    CompiledQuery.raw(INSERT_BATCH_SQL, [
-      orgId,
-      textArrayLiteral(c.ids),
-      plainArrayLiteral(c.meters),
-      plainArrayLiteral(c.values),
-      textArrayLiteral(c.dimensions),
-      plainArrayLiteral(c.occurredAt),
-      jsonTextArrayLiteral(c.properties),
-      plainArrayLiteral(c.digests),
-    ]),
+    CompiledQuery.raw(statement, params),
   );
   const notStored = new Map<string, string | null>();
   for (const r of res.rows) notStored.set(r.id, r.digest);
