@@ -43,7 +43,7 @@ describe('e2e: data residency (REGIONS)', () => {
   ): Promise<Record<string, number>> {
     const tables = await client.query<{ name: string }>(
       `select c.relname::text as name from pg_catalog.pg_class c
-        where c.relnamespace = 'public'::regnamespace and c.relkind = 'r'
+        where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p') and not c.relispartition
           and exists (select 1 from pg_catalog.pg_attribute a
                        where a.attrelid = c.oid and a.attname = 'organization_id' and not a.attisdropped)
         order by 1`,
@@ -66,8 +66,8 @@ describe('e2e: data residency (REGIONS)', () => {
 
   beforeAll(async () => {
     [us, eu] = await Promise.all([
-      provisionDatabase(testDb().superuserUrl, 'sr_region_us'),
-      provisionDatabase(testDb().superuserUrl, 'sr_region_eu'),
+      provisionDatabase(testDb().superuserUrl, 'sr_region_us', { tenantDatabase: true }),
+      provisionDatabase(testDb().superuserUrl, 'sr_region_eu', { tenantDatabase: true }),
     ]);
     c = await startApp({
       tenantDatabases: {
@@ -141,7 +141,7 @@ describe('e2e: data residency (REGIONS)', () => {
     await createProject(owner.browser, euOrg.id, 'EU project');
     const role = await owner.browser.post(
       '/v1/roles',
-      { key: 'eu-auditor', name: 'Auditor', permissions: ['org:read'] },
+      { key: 'eu_auditor', name: 'Auditor', permissions: ['org:read'] },
       inOrg(euOrg.id),
     );
     expect(role.statusCode, role.body).toBe(201);
@@ -163,12 +163,24 @@ describe('e2e: data residency (REGIONS)', () => {
     const meter = `eu.${randomUUID().slice(0, 8)}`;
     const m = await admin.browser.post('/v1/platform/meters', { key: meter, aggregation: 'count' });
     expect(m.statusCode, m.body).toBe(201);
+    // A flag override: its flag is a row of the control database only (the tenant database keeps no
+    // foreign key to it, dropControlForeignKeys).
+    const flag = `eu-${randomUUID().slice(0, 8)}.beta`;
+    const f = await admin.browser.post('/v1/platform/flags', {
+      key: flag,
+      kind: 'boolean',
+      defaultValue: false,
+      allowOrgOverride: true,
+    });
+    expect(f.statusCode, f.body).toBe(201);
+    const override = await owner.browser.put(`/v1/flags/${flag}/override`, { value: true }, inOrg(euOrg.id));
+    expect(override.statusCode, override.body).toBe(200);
     const usage = await owner.browser.post(
       '/v1/usage/events',
       { events: [{ id: 'eu-1', meter, timestamp: new Date().toISOString() }] },
       inOrg(euOrg.id),
     );
-    expect(usage.statusCode, usage.body).toBe(202);
+    expect(usage.statusCode, usage.body).toBe(200);
     // The audit log reads (and seals) the organization's events: all of them in its region.
     const audit = await owner.browser.get('/v1/audit-logs?limit=50', inOrg(euOrg.id));
     expect(audit.statusCode, audit.body).toBe(200);
@@ -179,6 +191,7 @@ describe('e2e: data residency (REGIONS)', () => {
     expect(inEu.roles).toBeGreaterThanOrEqual(1);
     expect((inEu.audit_events ?? 0) + (inEu.audit_pending ?? 0)).toBeGreaterThanOrEqual(5);
     expect(inEu.usage_events).toBe(1);
+    expect(inEu.feature_flag_overrides).toBe(1);
     // Nothing of it in the other region, in any table with organization_id (directory tables included).
     expect(nonZero(await rowsByTable(usAdmin, euOrg.id))).toEqual([]);
     // Nor in the control database's placed tables: only its directory rows are there.

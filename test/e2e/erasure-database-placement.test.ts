@@ -55,7 +55,7 @@ describe('erasure of a user who acted in a database-placed organization (real co
     ).rows;
 
   beforeAll(async () => {
-    tenant = await provisionDatabase(testDb().superuserUrl, 'sr_dbkeys_e2e');
+    tenant = await provisionDatabase(testDb().superuserUrl, 'sr_dbkeys_e2e', { tenantDatabase: true });
     c = await startApp({
       tenantDatabases: {
         databases: { t1: { url: tenant.url } },

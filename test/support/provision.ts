@@ -1,3 +1,4 @@
+import { dropControlForeignKeys } from '../../src/platform/db/tenant-database-migrations.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
@@ -106,9 +107,12 @@ export async function dropThrowaway(db: ThrowawayDatabase): Promise<void> {
 export async function provisionDatabase(
   superuserUrl: string,
   label = 'sr_test',
+  opts: { tenantDatabase?: boolean } = {},
 ): Promise<ProvisionedDatabase> {
   const db = await bootstrapThrowaway(superuserUrl, label);
   await migrateToLatest(db.migrationUrl, db.roles);
+  // A tenant database (`database` placements) is migrated as `npx saasready migrate` migrates one.
+  if (opts.tenantDatabase) await dropControlForeignKeys(db.migrationUrl);
   const keyVaultUrl = await bootstrapKeyVault({
     superuserUrl,
     names: keyVaultNamesFor(db.database),

@@ -54,7 +54,9 @@ async function provisionOnce(
   try {
     await lock.query('select pg_advisory_lock(hashtext($1))', [file]);
     if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as ProvisionedDatabase;
-    const db = await provisionDatabase(suite.superuserUrl, `${suite.database}_${name.slice(0, 2)}`);
+    const db = await provisionDatabase(suite.superuserUrl, `${suite.database}_${name.slice(0, 2)}`, {
+      tenantDatabase: name === 'tenant',
+    });
     try {
       await prepare?.(db);
     } catch (err) {

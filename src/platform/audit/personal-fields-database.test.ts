@@ -73,7 +73,7 @@ describe('personal fields of organizations in a tenant database (database placem
   beforeAll(async () => {
     [control, tenant] = await Promise.all([
       provisionDatabase(testDb().superuserUrl, 'sr_dbkeys'),
-      provisionDatabase(testDb().superuserUrl, 'sr_dbkeys_t'),
+      provisionDatabase(testDb().superuserUrl, 'sr_dbkeys_t', { tenantDatabase: true }),
     ]);
     tenancy = createTenancy({
       url: control.url,

@@ -6,7 +6,10 @@ import {
 } from '../../../test/support/provision.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
 import { knownMigrations, latestMigration } from './migrate.js';
+import { DIRECTORY_TABLES } from '../tenancy/placed-tables.js';
 import {
+  CONTROL_FOREIGN_KEYS_SQL,
+  dropControlForeignKeys,
   migrateTenantDatabases,
   tenantDatabasesBehind,
   tenantDatabasesRefusal,
@@ -69,6 +72,26 @@ describe('tenant databases carry the control database migrations', () => {
       /^tenant database "eu1" cannot be checked \(.*password authentication failed.*\): run `npx saasready migrate`/,
     );
   }, 120_000);
+
+  it('keeps no foreign key from a placed table to a control table in a tenant database, and all in the control database', async () => {
+    const keysIn = async (url: string) => {
+      const c = await connect(url);
+      try {
+        return (
+          await c.query<{ tbl: string; name: string }>(CONTROL_FOREIGN_KEYS_SQL, [
+            Object.keys(DIRECTORY_TABLES),
+          ])
+        ).rows;
+      } finally {
+        await c.end();
+      }
+    };
+    // The control database keeps them (its users, flags and plans are there): some exist.
+    expect((await keysIn(control.adminUrl)).length).toBeGreaterThan(0);
+    // The tenant database migrated above holds none, and a second run finds none to drop.
+    expect(await keysIn(own.adminUrl)).toEqual([]);
+    expect(await dropControlForeignKeys(own.migrationUrl)).toEqual([]);
+  });
 
   it('one a migration behind says where it is', async () => {
     const admin = await connect(own.adminUrl);

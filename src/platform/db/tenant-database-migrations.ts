@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { TenantDatabaseConfig } from '../config-tenant-databases.js';
 import type { RoleNames } from './bootstrap.js';
 import { knownMigrations, latestMigration, migrateToLatest } from './migrate.js';
+import { DIRECTORY_TABLES } from '../tenancy/placed-tables.js';
 
 /**
  * The dedicated databases of `database` placements (TENANT_DATABASES) carry the same migrations as the
@@ -122,6 +123,7 @@ export async function migrateTenantDatabases(opts: {
     let outcome: DatabaseMigrationOutcome;
     try {
       const applied = await migrateToLatest(d.ownerUrl, roles);
+      await dropControlForeignKeys(d.ownerUrl);
       outcome = { key: d.key, applied, version: latestMigration() };
     } catch (err) {
       const { version } = await databaseVersion(d.key, d.ownerUrl);
@@ -131,4 +133,41 @@ export async function migrateTenantDatabases(opts: {
     opts.onOutcome?.(outcome);
   }
   return { outcomes, failed: outcomes.filter((o) => o.error !== undefined).length };
+}
+
+/**
+ * The foreign keys of a tenant database's PLACED tables to the directory and global tables (users, feature
+ * flags, plans, memberships, ...; not `organizations`, whose row the tenant database keeps a copy of): those
+ * rows live in the control database only (docs/isolation-models.md, "Database placements"), so in a tenant
+ * database the keys would refuse every insert that references one. Migrations create the same tables
+ * everywhere; after each run on a tenant database these keys are dropped there (and only there). Returns
+ * the constraints dropped, as `table.constraint`.
+ */
+export const CONTROL_FOREIGN_KEYS_SQL = `select con.conrelid::regclass::text as tbl, con.conname::text as name
+   from pg_catalog.pg_constraint con
+   join pg_catalog.pg_class c on c.oid = con.conrelid
+   join pg_catalog.pg_class r on r.oid = con.confrelid
+  where con.contype = 'f' and con.conparentid = 0
+    and c.relnamespace = 'public'::regnamespace and r.relnamespace = 'public'::regnamespace
+    and r.relname <> 'organizations' and c.relname <> all ($1::text[])
+    and exists (select 1 from pg_catalog.pg_attribute a
+                 where a.attrelid = c.oid and a.attname = 'organization_id' and not a.attisdropped)
+    and (r.relname = any ($1::text[]) or not exists (select 1 from pg_catalog.pg_attribute a
+                 where a.attrelid = r.oid and a.attname = 'organization_id' and not a.attisdropped))
+  order by 1, 2`;
+
+export async function dropControlForeignKeys(ownerUrl: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: ownerUrl });
+  await client.connect();
+  try {
+    const keys = await client.query<{ tbl: string; name: string }>(CONTROL_FOREIGN_KEYS_SQL, [
+      Object.keys(DIRECTORY_TABLES),
+    ]);
+    for (const k of keys.rows) {
+      await client.query(`alter table ${k.tbl} drop constraint "${k.name.replaceAll('"', '""')}"`);
+    }
+    return keys.rows.map((k) => `${k.tbl}.${k.name}`);
+  } finally {
+    await client.end();
+  }
 }

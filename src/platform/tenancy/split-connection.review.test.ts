@@ -48,7 +48,7 @@ describe('database placements split across two databases: review', () => {
   beforeAll(async () => {
     [control, tenant] = await Promise.all([
       provisionDatabase(testDb().superuserUrl, 'sr_rsplit'),
-      provisionDatabase(testDb().superuserUrl, 'sr_rsplit_t'),
+      provisionDatabase(testDb().superuserUrl, 'sr_rsplit_t', { tenantDatabase: true }),
     ]);
     tenancy = createTenancy({
       url: control.url,

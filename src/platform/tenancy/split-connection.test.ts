@@ -40,7 +40,7 @@ describe('database placements: the directory stays in the control database', () 
   beforeAll(async () => {
     [control, tenant] = await Promise.all([
       provisionDatabase(testDb().superuserUrl, 'sr_split'),
-      provisionDatabase(testDb().superuserUrl, 'sr_split_t'),
+      provisionDatabase(testDb().superuserUrl, 'sr_split_t', { tenantDatabase: true }),
     ]);
     tenancy = createTenancy({
       url: control.url,
