@@ -38,6 +38,7 @@ describe('tenant databases configuration', () => {
   it('defaults: no tenant databases, a cap of 20 connections, pools of 10', () => {
     expect(loadConfig({}).tenantDatabases).toEqual({
       databases: {},
+      regions: {},
       maxConnections: 20,
       poolSize: 10,
       idleTimeoutMs: 30_000,
@@ -98,5 +99,22 @@ describe('tenant databases configuration', () => {
     failure({ TENANT_DB_MAX_CONNECTIONS: '5', TENANT_DB_POOL_SIZE: '6' }, 'TENANT_DB_POOL_SIZE');
     failure({ TENANT_DB_IDLE_TIMEOUT_MS: '10' }, 'TENANT_DB_IDLE_TIMEOUT_MS');
     failure({ TENANT_DB_ACQUIRE_TIMEOUT_MS: 'soon' }, 'TENANT_DB_ACQUIRE_TIMEOUT_MS');
+  });
+
+  it('REGIONS maps regions to configured tenant databases; DEFAULT_REGION must be one of them', () => {
+    const env = { TENANT_DATABASES: JSON.stringify(good) };
+    expect(
+      loadConfig({ ...env, REGIONS: '{"eu":"eu_1","us":"us-2"}', DEFAULT_REGION: 'eu' }).tenantDatabases,
+    ).toMatchObject({ regions: { eu: 'eu_1', us: 'us-2' }, defaultRegion: 'eu' });
+    expect(failure({ ...env, REGIONS: '{"eu":"nowhere"}' }, 'REGIONS')).toMatch(
+      /not a key of TENANT_DATABASES/,
+    );
+    expect(failure({ ...env, REGIONS: '{"EU":"eu_1"}' }, 'REGIONS')).toMatch(/not a region name/);
+    expect(failure({ ...env, REGIONS: '["eu"]' }, 'REGIONS')).toMatch(/not an object/);
+    expect(failure({ ...env, REGIONS: '{' }, 'REGIONS')).toMatch(/not valid JSON/);
+    expect(failure({ ...env, REGIONS: '{"eu":"eu_1"}', DEFAULT_REGION: 'us' }, 'DEFAULT_REGION')).toMatch(
+      /must name a region/,
+    );
+    expect(failure({ DEFAULT_REGION: 'eu' }, 'DEFAULT_REGION')).toMatch(/must name a region/);
   });
 });

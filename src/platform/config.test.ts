@@ -93,6 +93,7 @@ describe('loadConfig: defaults', () => {
       },
       tenantDatabases: {
         databases: {},
+        regions: {},
         maxConnections: 20,
         poolSize: 10,
         idleTimeoutMs: 30_000,
