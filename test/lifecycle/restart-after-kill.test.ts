@@ -1,9 +1,10 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/provision.js';
 import { runToExit as run, startServer as start, stopServer as stop } from './server-process.js';
@@ -36,6 +37,24 @@ describe('restart after the server was killed (embedded PostgreSQL)', () => {
     };
   };
 
+  // A data directory whose server stopped cleanly, and the lock file that server wrote while it ran: the
+  // kill test's when it got that far, else one started and stopped for the purpose. The stale-lock test
+  // restarts a copy of it (`cp -a`: the cluster's files keep their OS user; PostgreSQL refuses a data
+  // directory it does not own), instead of a first start of its own (each start is seconds).
+  let cleanlyStopped: { dataDir: string; lock: string } | undefined;
+  const stoppedCopy = async () => {
+    if (!cleanlyStopped) {
+      const { dataDir, env } = await setup();
+      const server = await start(env);
+      const lock = readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8');
+      expect(await stop(server)).toBe(0);
+      cleanlyStopped = { dataDir, lock };
+    }
+    const copy = await setup();
+    await promisify(execFile)('cp', ['-a', `${cleanlyStopped.dataDir}/.`, copy.dataDir]);
+    return { ...copy, lock: cleanlyStopped.lock.replace(cleanlyStopped.dataDir, copy.dataDir) };
+  };
+
   it('kill -9 of the server leaves its PostgreSQL running; the next start stops it, starts, keeps the data', async () => {
     const { dataDir, pgPort, env } = await setup();
     const first = await start(env);
@@ -55,6 +74,7 @@ describe('restart after the server was killed (embedded PostgreSQL)', () => {
     expect(alive(orphan)).toBe(true); // the cluster outlived its server and still holds the directory
 
     const second = await start(env);
+    const lock = readFileSync(pidFile, 'utf8');
     expect(second.output()).not.toMatch(/undefined/);
     expect(second.output()).toMatch(/stopping the PostgreSQL \(pid \d+\) a previous run left running/);
     expect(alive(orphan)).toBe(false);
@@ -67,14 +87,14 @@ describe('restart after the server was killed (embedded PostgreSQL)', () => {
     expect(found?.slug).toBe(`kept-${pgPort}`);
     expect(await stop(second)).toBe(0);
     expect(existsSync(pidFile)).toBe(false);
+    cleanlyStopped = { dataDir, lock };
   }, 120_000);
 
   it('a lock file naming a process that is not our PostgreSQL is stale: start anyway', async () => {
-    const { dataDir, env } = await setup();
-    const first = await start(env);
+    // A cleanly stopped cluster, and the lock file its server wrote (naming this copy's directory).
+    const { dataDir, env, lock } = await stoppedCopy();
     const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
-    const lock = readFileSync(pidFile, 'utf8');
-    expect(await stop(first)).toBe(0);
+    expect(existsSync(pidFile)).toBe(false);
     // As after a host reboot: the recorded pid now belongs to an unrelated live process.
     const owner = await fs.stat(path.join(dataDir, 'pg')); // the postgres OS user when running as root
     const writeLock = async (pid: number) => {

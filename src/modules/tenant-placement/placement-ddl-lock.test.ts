@@ -14,6 +14,11 @@ import { uuidv7 } from '../../platform/ids.js';
 import { dropPlacementSchema, syncPlacementSchema } from '../../platform/tenancy/placement-schema.js';
 import type { PlacementMoveService } from './tenant-placement.service.js';
 
+/** Schemas the DDL loop synchronizes and drops during the moves (about 10 s alone). */
+const MOVE_DDL_CYCLES = 20;
+/** Schemas each of the three DDL loops synchronizes and drops in the DDL-only test (12 to 15 in all). */
+const EACH_DDL_CYCLES = 4;
+
 /**
  * Placement DDL (a fresh schema's synchronization: CREATE TABLE, foreign keys to public and within the
  * schema, triggers, policies; a schema's DROP) concurrently with another organization's online move
@@ -108,16 +113,22 @@ describe('placement DDL against moves and other DDL', () => {
   /** Fresh schemas synchronized then dropped, over and over, until `stop()`; what failed is collected. */
   function ddlLoop(workers: number) {
     let running = true;
+    const cycles = Array.from({ length: workers }, () => 0);
     const errors: Error[] = [];
-    const loops = Array.from({ length: workers }, async () => {
+    const loops = cycles.map(async (_, w) => {
       while (running) {
         const o = await newOrg('ddl');
         await sync(o).catch((e: Error) => errors.push(e));
         await drop(o).catch((e: Error) => errors.push(e));
+        cycles[w]!++;
       }
     });
     return {
       errors,
+      /** Schemas synchronized and dropped so far, by all the loops. */
+      cycles: () => cycles.reduce((a, b) => a + b, 0),
+      /** The fewest schemas any one loop has synchronized and dropped so far. */
+      fewest: () => Math.min(...cycles),
       async stop() {
         running = false;
         await Promise.all(loops);
@@ -130,13 +141,19 @@ describe('placement DDL against moves and other DDL', () => {
   it("another organization's move (copy, catch-up, switch, cleanup) runs while schemas synchronize and drop", async () => {
     const b = await newOrg('moving');
     await seed(b);
-    const ddl = ddlLoop(2);
+    const ddl = ddlLoop(1);
     const failures: unknown[] = [];
     try {
-      // One move each way: every data step (copy, catch-up, switch, cleanup) meets the DDL loop. Each of
-      // the move's transactions may wait out one DDL operation, so on a loaded machine (the whole suite on
-      // two cores) three rounds took minutes.
-      for (const to of ['schema', 'pooled'] as const) {
+      // Moves one way then the other, until at least one each way has run and the DDL loop has
+      // synchronized and dropped MOVE_DDL_CYCLES schemas meanwhile: every data step (copy, catch-up,
+      // switch, cleanup) meets the loop. With the placement DDL lock each of a move's transactions waits
+      // out the DDL operation running, so the first two moves outlast those cycles (2 or 3 moves here);
+      // without it a move takes about a second and the moves go on, each batch a new chance to meet a
+      // DROP SCHEMA (40P01 after 5 to 15 moves here, in 3 runs of 3 with the lock taken out). A count of
+      // moves instead (one each way) ran moves without the lock in about a second, through 2 to 6 DDL
+      // cycles, and passed (5 runs of 5); a second DDL loop only made each move wait longer.
+      for (let i = 0; i < 2 || ddl.cycles() < MOVE_DDL_CYCLES; i++) {
+        const to = i % 2 === 0 ? 'schema' : 'pooled';
         const m = await moves.start(b, to, 'test');
         const done = await moves.run(m.id).catch((e: unknown) => {
           failures.push(e);
@@ -158,7 +175,11 @@ describe('placement DDL against moves and other DDL', () => {
   it('schemas synchronize while others synchronize and drop', async () => {
     const ddl = ddlLoop(3);
     try {
-      await new Promise((r) => setTimeout(r, 8000));
+      // Until each loop has synchronized and dropped EACH_DDL_CYCLES schemas while the other two ran, not
+      // for a fixed time (8 s: 18 to 22 in all alone, and as few as the machine's load allowed).
+      while (ddl.fewest() < EACH_DDL_CYCLES && ddl.errors.length === 0) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
     } finally {
       await ddl.stop();
     }
