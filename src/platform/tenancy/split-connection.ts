@@ -104,7 +104,14 @@ export class SplitTenantConnection implements ScopeConnection {
 
   private controlSide(): Promise<TenantConnection> {
     return (this.opening ??= this.side.control.pool.connect().then((client: pg.PoolClient) => {
-      const conn = new TenantConnection(client, this.tenantId, this.mode, this.side.control.setter, this.db);
+      const conn = new TenantConnection(
+        client,
+        this.tenantId,
+        this.mode,
+        this.side.control.setter,
+        this.db,
+        true,
+      );
       for (const h of this.held ?? []) conn.deferUntilCommit(h.sql, h.params, h.onCommitted);
       this.held = undefined;
       this.controlConn = conn;

@@ -198,6 +198,8 @@ export class TenantConnection implements DatabaseConnection, ScopeConnection {
     private readonly setter: TenantSetter,
     /** The Kysely handle bound to this scope (what nested calls for the same tenant receive). */
     readonly db: TenantDb,
+    /** Whether `wrote` is kept (a split scope's control side only: no per-statement cost elsewhere). */
+    private readonly trackWrites = false,
   ) {
     this.pipelinedReads = mode === 'read' && setter.transactionalReads !== true;
     this.readsEndThemselves = this.pipelinedReads && setter.readEpilogue !== undefined;
@@ -252,7 +254,7 @@ export class TenantConnection implements DatabaseConnection, ScopeConnection {
     }
     const sql = compiled.sql;
     if (!this.sessionTouched && mayChangeSession(sql)) this.sessionTouched = true;
-    if (!this.mayHaveWritten && mayWrite(sql)) this.mayHaveWritten = true;
+    if (this.trackWrites && !this.mayHaveWritten && mayWrite(sql)) this.mayHaveWritten = true;
     const params = compiled.parameters;
     if (this.pipelinedReads) {
       const qualified = this.setter.readQualifier?.qualify(compiled);
@@ -366,9 +368,10 @@ export class TenantConnection implements DatabaseConnection, ScopeConnection {
   }
 
   /** True once a statement that may write (or lock) ran or was deferred: anything but a plain SELECT
-   *  calling none of our functions (split-connection.ts commits a side that only read without two-phase). */
+   *  calling none of our functions (split-connection.ts commits a side that only read without two-phase).
+   *  Always true on a connection that does not track it. */
   get wrote(): boolean {
-    return this.mayHaveWritten || this.deferred !== undefined;
+    return !this.trackWrites || this.mayHaveWritten || this.deferred !== undefined;
   }
   private mayHaveWritten = false;
 
