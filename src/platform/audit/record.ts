@@ -102,7 +102,9 @@ export async function recordAudit(
     },
   );
   // Its domain event (if the action is one, src/platform/events/catalog.ts), sent with the same COMMIT.
-  deferDomainEvent(scope, entry);
+  // (A `database` placement's asks its tenant database first: a promise then, else nothing to wait for.)
+  const domainEvent = deferDomainEvent(scope, entry);
+  if (domainEvent !== undefined) await domainEvent;
   return recordedOf(entry);
 }
 

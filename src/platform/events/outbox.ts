@@ -1,3 +1,4 @@
+import { CompiledQuery } from 'kysely';
 import type { AuditEntry } from '../audit/chain.js';
 import { installedJobPayloadBox, sealJobPayload } from '../jobs/payload-seal.js';
 import type { ScopeConnection } from '../tenancy/tenant-connection.js';
@@ -38,9 +39,9 @@ const dispatchQueued = new WeakSet<ScopeConnection>();
  * so it costs no round trip, and the event exists if and only if the change committed. Called by
  * `recordAudit` only.
  */
-export function deferDomainEvent(scope: ScopeConnection, entry: AuditEntry): void {
+export function deferDomainEvent(scope: ScopeConnection, entry: AuditEntry): Promise<void> | undefined {
   const event = eventOf(entry);
-  if (!event) return;
+  if (!event) return undefined;
   const params: unknown[] = [
     event.organization_id,
     event.id,
@@ -48,9 +49,11 @@ export function deferDomainEvent(scope: ScopeConnection, entry: AuditEntry): voi
     JSON.stringify(event),
     event.timestamp,
   ];
+  if (scope.splitsDirectory)
+    return deferAcrossDatabases(scope, event.organization_id, params, entry.request_id);
   if (dispatchQueued.has(scope)) {
     scope.deferUntilCommit(INSERT_ONLY, params);
-    return;
+    return undefined;
   }
   dispatchQueued.add(scope);
   const job = sealJobPayload(
@@ -60,13 +63,38 @@ export function deferDomainEvent(scope: ScopeConnection, entry: AuditEntry): voi
     Date.now(),
     DISPATCH_JOB_KEY,
   );
-  if (scope.splitsDirectory) {
-    // A `database` placement: the outbox is in its tenant database, the job queue in the control
-    // database (one statement cannot reach both). The dispatch job goes with the same two-phase commit;
-    // a dispatch that finds no enabled endpoint does nothing.
-    scope.deferUntilCommit(INSERT_ONLY, params);
-    scope.deferUntilCommit(ENQUEUE_DISPATCH, [JSON.stringify(job)]);
-    return;
-  }
   scope.deferUntilCommit(INSERT_AND_DISPATCH, [...params, JSON.stringify(job)]);
+  return undefined;
+}
+
+/** Whether the organization has an enabled endpoint ($1): the outbox's own condition, asked first where
+ *  the outbox and the job queue are in two databases. */
+const HAS_ENDPOINT = `select exists (select 1 from webhook_endpoints w where w.organization_id = $1::uuid and w.enabled) as on`;
+
+/**
+ * A `database` placement's scope (split-connection.ts): the outbox is in its tenant database, the job queue
+ * in the control database, and one statement cannot reach both. The outbox's condition is asked first (one
+ * read of the tenant database); only with an enabled endpoint are the event and, once per transaction, the
+ * dispatch job deferred, both with the scope's (two-phase) COMMIT. An organization without endpoints writes
+ * nothing more, and its audited writes stay on its tenant database alone.
+ */
+async function deferAcrossDatabases(
+  scope: ScopeConnection,
+  organizationId: string,
+  params: unknown[],
+  requestId: string | null,
+): Promise<void> {
+  const res = await scope.executeQuery<{ on: boolean }>(CompiledQuery.raw(HAS_ENDPOINT, [organizationId]));
+  if (res.rows[0]?.on !== true) return;
+  scope.deferUntilCommit(INSERT_ONLY, params);
+  if (dispatchQueued.has(scope)) return;
+  dispatchQueued.add(scope);
+  const job = sealJobPayload(
+    installedJobPayloadBox(),
+    DISPATCH_TASK,
+    { tenantId: organizationId, requestId, payload: {} },
+    Date.now(),
+    DISPATCH_JOB_KEY,
+  );
+  scope.deferUntilCommit(ENQUEUE_DISPATCH, [JSON.stringify(job)]);
 }
