@@ -98,6 +98,8 @@ export async function startConsoleApp(
     /** Social sign-in providers (none by default). */
     socialSignIn?: ComposeOptions['socialSignIn'];
     sso?: ComposeOptions['sso'];
+    /** `database` placements and regions (none by default). */
+    tenantDatabases?: ComposeOptions['tenantDatabases'];
   } = {},
 ): Promise<ConsoleApp> {
   ensureConsoleBuilt();
@@ -113,6 +115,7 @@ export async function startConsoleApp(
     webhooks: opts.webhooks,
     socialSignIn: opts.socialSignIn,
     sso: opts.sso,
+    tenantDatabases: opts.tenantDatabases,
     trustProxy: LOOPBACK_PROXY,
     usage: { aggregateEveryMs: AGGREGATE_EVERY_MS },
     // A placement move's copy waits this long before its switch (placement-moves.test.ts): short here.

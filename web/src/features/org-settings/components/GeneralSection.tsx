@@ -5,8 +5,12 @@ import { FormError, fieldErrorsOf } from '../../../components/FormError';
 import { notifySuccess } from '../../../components/notify';
 import { useUpdateOrganization } from '../../organizations/api/updateOrganization';
 import { useOrg } from '../../organizations/components/org-context';
+import { RegionField } from './RegionField';
 
-/** Name and slug (`org:update`). A new slug moves the console to the organization's new address. */
+/**
+ * Name and slug (`org:update`). A new slug moves the console to the organization's new address. The
+ * region (data residency) is shown read-only below them.
+ */
 export function GeneralSection() {
   const { org, can } = useOrg();
   const update = useUpdateOrganization(org.slug);
@@ -63,6 +67,7 @@ export function GeneralSection() {
             onChange={(e) => setSlug(e.currentTarget.value)}
             error={errors.slug}
           />
+          <RegionField />
           {allowed ? (
             <Group justify="flex-end">
               <Button type="submit" loading={update.isPending} disabled={!changed}>

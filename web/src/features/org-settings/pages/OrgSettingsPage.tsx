@@ -7,7 +7,7 @@ import { OrganizationKeySection } from '../components/OrganizationKeySection';
 import { TwoFactorSection } from '../components/TwoFactorSection';
 import { OrganizationExportSection } from '../../gdpr/components/OrganizationExportSection';
 
-/** The organization's settings: deletion status, name and slug, the two-factor requirement, the encryption key, exporting its data, deletion. */
+/** The organization's settings: deletion status, name, slug and region, the two-factor requirement, the encryption key, exporting its data, deletion. */
 export default function OrgSettingsPage() {
   const { org } = useOrg();
   return (
