@@ -172,6 +172,11 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
         raise exception 'invoice % lines sum to %, subtotal %, total %', p_invoice, v_sum, v_subtotal, v_total
           using errcode = 'check_violation';
       end if;
+      -- Only in a tenant database (where no organization has a placement row): on the control database
+      -- every organization's number comes from the counter (the two-argument form).
+      if exists (select 1 from public.tenant_placements p where p.organization_id = p_org) then
+        raise exception 'an invoice number is given only in a tenant database' using errcode = 'insufficient_privilege';
+      end if;
       if p_number is null or p_number < 1 then
         raise exception 'invoice number must be positive' using errcode = 'check_violation';
       end if;
@@ -183,6 +188,58 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
         where i.organization_id = p_org and i.id = p_invoice;
       return query select v_number, v_at;
     end $$`.execute(db);
+  // Deleting an organization of a `database` placement (its region's database): the worker role empties
+  // what the tenant database holds of it, table by table in foreign key order, then its row's copy. Only
+  // where the organization has no placement row (a tenant database: on the control database the
+  // deletion ledger's purge, app_priv_deletion_purge, is the only way).
+  await sql`create function worker_api.app_priv_tenant_database_purge(p_org uuid, p_limit integer)
+    returns table (table_name text, deleted bigint)
+    language plpgsql volatile security definer set search_path = pg_catalog, public as $$
+    declare r record; v_with oid[] := '{}'; v_target oid; v_has boolean; v_n bigint;
+    begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the tenant database purge'))}
+      if p_org is null or exists (select 1 from public.tenant_placements p where p.organization_id = p_org) then
+        raise exception 'organization % is placed from this database: its purge is app_priv_deletion_purge', p_org
+          using errcode = 'object_not_in_prerequisite_state';
+      end if;
+      perform set_config('app.purging_organization', p_org::text, true);
+      for r in select c.oid from pg_class c
+          join pg_attribute a on a.attrelid = c.oid and a.attname = 'organization_id' and a.attnum > 0
+            and not a.attisdropped
+         where c.relkind in ('r', 'p') and not c.relispartition and c.relnamespace = 'public'::regnamespace
+         order by c.relname loop
+        execute format('select exists (select 1 from %s where organization_id = $1)', r.oid::regclass)
+          into v_has using p_org;
+        if v_has then v_with := v_with || r.oid; end if;
+      end loop;
+      if cardinality(v_with) = 0 then
+        delete from public.organizations o where o.id = p_org;
+        get diagnostics v_n = row_count;
+        return query select 'organizations'::text, v_n;
+        return;
+      end if;
+      select t into v_target from unnest(v_with) t
+        where not exists (select 1 from pg_constraint k where k.contype = 'f' and k.confrelid = t
+                           and k.conrelid <> t and k.conrelid = any (v_with))
+        limit 1;
+      if v_target is null then
+        raise exception 'the tenant tables holding rows of % reference each other in a cycle', p_org
+          using errcode = 'foreign_key_violation';
+      end if;
+      execute format('delete from %1$s where organization_id = $1 and (tableoid, ctid) in
+          (select tableoid, ctid from %1$s where organization_id = $1 limit $2)', v_target::regclass)
+        using p_org, least(greatest(p_limit, 1), 100000);
+      get diagnostics v_n = row_count;
+      return query select v_target::regclass::text, v_n;
+    end $$`.execute(db);
+  await sql`alter function worker_api.app_priv_tenant_database_purge(uuid, integer) owner to ${definer}`.execute(
+    db,
+  );
+  await sql`revoke all on function worker_api.app_priv_tenant_database_purge(uuid, integer) from public`.execute(
+    db,
+  );
+  await sql`grant execute on function worker_api.app_priv_tenant_database_purge(uuid, integer) to ${sql.id(ctx.roles.worker)}`.execute(
+    db,
+  );
   for (const fn of [
     'app_tenant_commit_decide(text, text)',
     'app_tenant_commit_outcome(text[], text)',

@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { createPool } from '../../platform/db/pool.js';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
@@ -82,6 +82,7 @@ import { auditRetentionRule } from '../../modules/retention/audit-retention.js';
 import { webhookRetentionRules } from '../../modules/webhooks/webhook-retention.js';
 import { auditRetentionPurge, webhookRetentionPurge } from '../../platform/tenancy/privileged-retention.js';
 import { dropSchemaAsOwner } from '../../platform/tenancy/placement-schema.js';
+import { purgeTenantDatabase } from '../../platform/tenancy/privileged-deletion.js';
 
 /** The background work compose.ts runs when `runJobs` is not false; its close stops it in this order. */
 export interface Jobs {
@@ -204,6 +205,7 @@ export async function startJobs({
                 ...(opts.deletionBatchSize ? { batchSize: opts.deletionBatchSize } : {}),
                 organizationChanged: (orgId) => services.organizationPolicies.invalidate(orgId),
                 ...(ownerPool ? { dropPlacementSchema: (orgId) => dropSchemaAsOwner(ownerPool, orgId) } : {}),
+                purgeTenantDatabase: (orgId, batch) => purgeInTenantDatabase(tenancy, opts, orgId, batch),
                 // organization.deleted reaches the endpoints before the purge (docs/webhooks.md).
                 webhooks: createDeletionWebhooks({
                   withTenant: tenancy.withTenant,
@@ -309,4 +311,31 @@ export async function startJobs({
   usageAggregator.start(usage.aggregateEveryMs);
   auditSealer.startSweep((after, limit) => auditOrganizationsPending(checkpointPool, after, limit, opts.log));
   return { worker, jobPool: checkpointPool, webhookWorker, webhookJobPool, aggregator: usageAggregator };
+}
+
+/**
+ * The tenant database part of an organization's deletion: nothing when it is not in a `database`
+ * placement; else its rows there, as that database's worker role (`workerUrl` of TENANT_DATABASES, without
+ * which the deletion fails and is retried, logged, until it is configured).
+ */
+export async function purgeInTenantDatabase(
+  tenancy: Tenancy,
+  opts: { tenantDatabases?: { databases: Record<string, { workerUrl?: string }> } },
+  orgId: string,
+  batch: number,
+): Promise<number> {
+  const target = await tenancy.router.resolve(orgId);
+  if (target.directory === undefined) return 0;
+  const workerUrl = opts.tenantDatabases?.databases[target.key]?.workerUrl;
+  if (workerUrl === undefined) {
+    throw new Error(
+      `tenant database "${target.key}" has no workerUrl in TENANT_DATABASES: the deletion cannot purge it there`,
+    );
+  }
+  const pool = new pg.Pool({ connectionString: workerUrl, max: 1 });
+  try {
+    return await purgeTenantDatabase(pool, orgId, batch);
+  } finally {
+    await pool.end();
+  }
 }

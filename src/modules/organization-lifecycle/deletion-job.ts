@@ -46,6 +46,12 @@ export interface DeletionJobDeps {
    * it an emptied schema stays behind.
    */
   readonly dropPlacementSchema?: (orgId: string) => Promise<boolean>;
+  /**
+   * Empties what the organization's tenant database holds of it (a `database` placement: a region's),
+   * in batches of `batch` rows, and returns how many rows it deleted there (0 when it is not placed in one).
+   * Runs to its end before the control database's purge (which removes the placement record it is found by).
+   */
+  readonly purgeTenantDatabase?: (orgId: string, batch: number) => Promise<number>;
 }
 
 /**
@@ -98,6 +104,10 @@ export async function deleteOrganization(deps: DeletionJobDeps, work: DeletionWo
   if (phase === 'purging') {
     if (deps.webhooks && (await awaitingWebhooks(deps, deps.webhooks, orgId))) return false;
     const batch = deps.batchSize ?? DEFAULT_DELETION_BATCH;
+    const elsewhere = (await deps.purgeTenantDatabase?.(orgId, batch)) ?? 0;
+    if (elsewhere > 0) {
+      deps.log?.info({ tenant_id: orgId, rows: elsewhere }, 'organization deletion: tenant database purged');
+    }
     for (;;) {
       const { table, deleted } = await purgeOrganizationBatch(pool, orgId, batch);
       await deps.afterBatch?.(orgId, table, deleted);

@@ -44,7 +44,7 @@ export interface RegionPlacement {
  * The placement record of a new organization: pooled on the control database, or, created in a region,
  * its region's tenant database. There the scope (opened with `creatingIn`) also writes the tenant
  * database's own copy of the organization's row, which that database's placed rows reference by foreign
- * key (its id, slug and name at creation; nothing reads it: the control database's row is the one).
+ * key (its id, with `org-<id>` for slug and name; nothing reads it: the control database's row is the one).
  */
 export async function insertPlacement(
   db: TenantDb,
@@ -62,8 +62,11 @@ export async function insertPlacement(
     .insertInto('tenant_placements')
     .values({ organization_id: org.id, kind: 'database', database_key: where.databaseKey })
     .execute();
+  // Neither its slug nor its name: the copy must never block a slug (renamed or freed later, the control
+  // database's row is the only one that changes) nor keep a name the organization no longer has.
+  const placeholder = `org-${org.id}`;
   await sql`${sql.raw(TENANT_DATABASE_MARK)}insert into organizations (id, slug, name, personal, region)
-    values (${org.id}, ${org.slug}, ${org.name}, ${org.personal}, ${where.region})`.execute(db);
+    values (${org.id}, ${placeholder}, ${placeholder}, ${org.personal}, ${where.region})`.execute(db);
 }
 
 /** The current tenant's organization row; `forUpdate` locks it until the transaction ends. */

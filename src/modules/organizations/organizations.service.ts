@@ -257,22 +257,29 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
           : { slug, name: input.name, region: input.region },
       );
       const scope = 'organizations.create';
-      const result = await withTenant(
+      /** A keyed create that already committed: its record answers (in the organization's own placement). */
+      const replay = async (db: TenantDb) => {
+        if (!key || !(await repo.findOrganization(db, id))) throw slugTaken(slug);
+        const prior = await withIdempotency<Organization>(db, id, { scope, key, hash }, () => {
+          throw new IdempotencyError(
+            'IDEMPOTENCY_KEY_REUSED',
+            'this Idempotency-Key already created an organization and has expired',
+            422,
+          );
+        });
+        return { organization: prior.result, replayed: prior.replayed };
+      };
+      const created = await withTenant(
         id,
         async (db) => {
           const org = { id, slug, name: input.name, personal: false, region: where?.region ?? null };
           const row = await repo.insertOrganizationIfFree(db, org, { anyConflict: Boolean(key) });
           if (!row) {
-            // Either the slug is taken, or (keyed) this very create already committed: its record answers.
-            if (!key || !(await repo.findOrganization(db, id))) throw slugTaken(slug);
-            const prior = await withIdempotency<Organization>(db, id, { scope, key, hash }, () => {
-              throw new IdempotencyError(
-                'IDEMPOTENCY_KEY_REUSED',
-                'this Idempotency-Key already created an organization and has expired',
-                422,
-              );
-            });
-            return { organization: prior.result, replayed: prior.replayed };
+            // Either the slug is taken, or (keyed) this very create already committed. A scope opened in a
+            // region may not be where that organization is (another region asked, or DEFAULT_REGION
+            // changed since): its replay runs in a scope of its own placement, below.
+            if (where !== undefined && key && (await repo.findOrganization(db, id))) return REPLAY_ELSEWHERE;
+            return replay(db);
           }
           await repo.insertPlacement(db, org, where);
           await insertMembership(db, {
@@ -296,6 +303,7 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
         },
         where ? { creatingIn: where.databaseKey } : undefined,
       );
+      const result = created === REPLAY_ELSEWHERE ? await withTenant(id, replay) : created;
       // A replay of a keyed create that already committed created nothing.
       if (result.replayed) creations.release([attempt]);
       else deps.slugClaimed?.(slug);
@@ -405,6 +413,9 @@ export function createOrganizationsService(deps: OrganizationsDeps): Organizatio
     }
   }
 }
+
+/** The answer of a creating scope whose keyed create already committed in another placement. */
+const REPLAY_ELSEWHERE = Symbol('replay elsewhere');
 
 /**
  * Where an organization is created: the region asked for, else DEFAULT_REGION, else nowhere (the control

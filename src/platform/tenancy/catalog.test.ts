@@ -285,6 +285,8 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_priv_stripe_organization_by_customer',
       // Organizations in an ended grace period / with a subscription: the worker role's Stripe jobs.
       'app_priv_stripe_organizations',
+      // A deleted organization's rows in its tenant database (0071): worker role only, outside any scope.
+      'app_priv_tenant_database_purge',
       'app_priv_user_organizations',
       // Pending webhook deliveries long overdue (their job lost): the worker role's sweep only (0033).
       'app_priv_webhook_stuck_deliveries',
@@ -331,6 +333,7 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
         f.proname === 'app_priv_sso_purge_expired' ||
         f.proname.startsWith('app_retention_') ||
         f.proname.startsWith('app_priv_deletion_') ||
+        f.proname === 'app_priv_tenant_database_purge' ||
         f.proname.startsWith('app_usage_')
       ) {
         expect(f.acl).toContain(`${db.roles.worker}=X`);

@@ -178,3 +178,25 @@ export async function expediteOrganizationDeletion(
       ${orgId}::uuid, ${slug})`.execute(scope);
   return res.rows[0] ?? null;
 }
+
+/**
+ * Empties an organization's rows in a TENANT database (its `database` placement), batch by batch in foreign
+ * key order, then its row's copy there (`worker_api.app_priv_tenant_database_purge`, migration 0071, the
+ * worker role's; refused on the organization's control database). Returns the rows deleted.
+ */
+export async function purgeTenantDatabase(
+  workerPool: pg.Pool,
+  orgId: string,
+  batch: number,
+): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const res = await workerPool.query<{ table_name: string; deleted: string }>(
+      'select table_name, deleted from worker_api.app_priv_tenant_database_purge($1, $2)',
+      [orgId, batch],
+    );
+    const row = res.rows[0];
+    total += Number(row?.deleted ?? 0);
+    if (!row || row.table_name === 'organizations') return total;
+  }
+}
