@@ -240,6 +240,33 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   await sql`grant execute on function worker_api.app_priv_tenant_database_purge(uuid, integer) to ${sql.id(ctx.roles.worker)}`.execute(
     db,
   );
+  // A tenant database aggregates its own usage events (its worker role), by the meters' definitions, which
+  // are the control database's (platform administrators create them there): copied in before each run.
+  // Upserted (never deleted: events name their meter), on a tenant database only (no placement rows).
+  await sql`create function worker_api.app_usage_meters_sync(p_meters jsonb) returns integer
+    language plpgsql volatile security definer set search_path = pg_catalog, public as $$
+    declare v_n integer;
+    begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the meters copy'))}
+      if exists (select 1 from public.tenant_placements) then
+        raise exception 'meters are copied only into a tenant database' using errcode = 'object_not_in_prerequisite_state';
+      end if;
+      insert into public.meters as m (key, aggregation, property, unit, description, created_at, updated_at, archived_at)
+        select r.key, r.aggregation, r.property, r.unit, r.description, r.created_at, r.updated_at, r.archived_at
+          from jsonb_populate_recordset(null::public.meters, p_meters) r
+        on conflict (key) do update set aggregation = excluded.aggregation, property = excluded.property,
+          unit = excluded.unit, description = excluded.description, updated_at = excluded.updated_at,
+          archived_at = excluded.archived_at
+        where (m.aggregation, m.property, m.unit, m.description, m.archived_at)
+          is distinct from (excluded.aggregation, excluded.property, excluded.unit, excluded.description,
+                            excluded.archived_at);
+      get diagnostics v_n = row_count;
+      return v_n;
+    end $$`.execute(db);
+  await sql`alter function worker_api.app_usage_meters_sync(jsonb) owner to ${definer}`.execute(db);
+  await sql`revoke all on function worker_api.app_usage_meters_sync(jsonb) from public`.execute(db);
+  await sql`grant execute on function worker_api.app_usage_meters_sync(jsonb) to ${sql.id(ctx.roles.worker)}`.execute(
+    db,
+  );
   for (const fn of [
     'app_tenant_commit_decide(text, text)',
     'app_tenant_commit_outcome(text[], text)',

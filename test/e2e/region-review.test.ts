@@ -29,8 +29,8 @@ import {
  * another region answered 500, a deleted region organization's rows left in its region's database, and
  * invoice numbers chosen by the caller outside a database placement. Two regions, `us` (the default) and
  * `eu`, each a migrated database of its own, beside the suite's control database. Not fixed (limits in
- * docs/isolation-models.md): a deleted flag's overrides in a tenant database, and the usage aggregation,
- * which runs on the control database only.
+ * docs/isolation-models.md): a deleted flag's overrides in a tenant database. Fixed too: the usage
+ * aggregation, which ran on the control database only.
  */
 describe('data residency: review findings', () => {
   let c: E2eApp;
@@ -101,6 +101,46 @@ describe('data residency: review findings', () => {
     );
     expect(other.statusCode, answerWithLogs(c, other)).toBe(422);
     expect(other.json<{ error: { message: string } }>().error.message).toMatch(/different request/);
+  });
+
+  it("aggregates an eu organization's usage events in eu's database (its summary reads them)", async () => {
+    const admin = await signUpPlatformAdmin(c, 'region-usage-admin');
+    const meter = `rr.${randomUUID().slice(0, 8)}`;
+    const m = await admin.browser.post('/v1/platform/meters', { key: meter, aggregation: 'count' });
+    expect(m.statusCode, m.body).toBe(201);
+    const created = await owner.browser.post('/v1/organizations', {
+      slug: uniqueSlug('usage'),
+      name: 'Usage',
+      region: 'eu',
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const org = created.json<{ id: string }>().id;
+    const now = new Date();
+    const sent = await owner.browser.post(
+      '/v1/usage/events',
+      { events: [{ id: 'rr-1', meter, timestamp: now.toISOString() }] },
+      inOrg(org),
+    );
+    expect(sent.statusCode, sent.body).toBe(200);
+    // The composition's aggregator of the eu database (every 5 s here) aggregates it there.
+    const day = now.toISOString().slice(0, 10);
+    const to = new Date(Date.parse(day) + 86_400_000).toISOString();
+    await expect
+      .poll(
+        async () => {
+          const summary = await owner.browser.get(
+            `/v1/usage/summary?meter=${meter}&from=${day}T00:00:00.000Z&to=${to}&granularity=day`,
+            inOrg(org),
+          );
+          return summary.json<{ buckets?: { events: number }[] }>().buckets?.[0]?.events ?? 0;
+        },
+        { timeout: 20_000, interval: 500 },
+      )
+      .toBe(1);
+    const aggregates = await euAdmin.query('select 1 from usage_aggregates where organization_id = $1', [
+      org,
+    ]);
+    expect(aggregates.rowCount).toBeGreaterThan(0);
   });
 
   it("deleting an eu organization deletes its rows in eu's database", async () => {

@@ -307,10 +307,40 @@ export async function startJobs({
     // queued for a background run, the aggregator does not wait for it.
     onAggregated: (changed) => services.quotaNotices.schedule(changed),
   });
-  runAggregation = () => usageAggregator.runOnce();
-  usageAggregator.start(usage.aggregateEveryMs);
+  // A tenant database's usage events (its `database` placements', a region's) are aggregated there, by its
+  // own worker role (`workerUrl` of TENANT_DATABASES): one aggregator per such database, beside the control
+  // database's. A database without a worker URL is not aggregated (logged once, docs/isolation-models.md).
+  const tenantAggregators = Object.entries(opts.tenantDatabases?.databases ?? {}).flatMap(([key, d]) => {
+    if (d.workerUrl === undefined) {
+      opts.log.warn({ tenant_database: key }, 'usage aggregation: no workerUrl for this tenant database');
+      return [];
+    }
+    const pool = new pg.Pool({ connectionString: d.workerUrl, max: 2 });
+    const aggregator = createUsageAggregator({
+      pool,
+      // The meters' definitions are the control database's: copied in before the run applies them.
+      hooks: { afterRead: () => copyMeters(tenancy.control.pool, pool) },
+      latenessMs: usage.latenessMs,
+      log: opts.log.child({ tenant_database: key }),
+      onAggregated: (changed) => services.quotaNotices.schedule(changed),
+    });
+    return [{ pool, aggregator }];
+  });
+  const aggregators = [usageAggregator, ...tenantAggregators.map((t) => t.aggregator)];
+  const allAggregators: typeof usageAggregator = {
+    runOnce: async () => (await Promise.all(aggregators.map((a) => a.runOnce()))).reduce((x, y) => x + y, 0),
+    start: (intervalMs) => {
+      for (const a of aggregators) a.start(intervalMs);
+    },
+    async stop() {
+      await Promise.all(aggregators.map((a) => a.stop()));
+      await Promise.all(tenantAggregators.map((t) => t.pool.end()));
+    },
+  };
+  runAggregation = () => allAggregators.runOnce();
+  allAggregators.start(usage.aggregateEveryMs);
   auditSealer.startSweep((after, limit) => auditOrganizationsPending(checkpointPool, after, limit, opts.log));
-  return { worker, jobPool: checkpointPool, webhookWorker, webhookJobPool, aggregator: usageAggregator };
+  return { worker, jobPool: checkpointPool, webhookWorker, webhookJobPool, aggregator: allAggregators };
 }
 
 /**
@@ -338,4 +368,14 @@ export async function purgeInTenantDatabase(
   } finally {
     await pool.end();
   }
+}
+
+/** The control database's meters, upserted into a tenant database (`worker_api.app_usage_meters_sync`). */
+async function copyMeters(control: pg.Pool, tenantWorker: pg.Pool): Promise<void> {
+  const meters = await control.query<{ all: unknown }>(
+    `select coalesce(jsonb_agg(to_jsonb(m)), '[]'::jsonb) as all from meters m`,
+  );
+  await tenantWorker.query('select worker_api.app_usage_meters_sync($1::jsonb)', [
+    JSON.stringify(meters.rows[0]?.all ?? []),
+  ]);
 }

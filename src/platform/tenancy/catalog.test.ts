@@ -307,6 +307,8 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_usage_aggregate_commit',
       // The organizations with events in an aggregation range (quota notices, migration 0020): worker only.
       'app_usage_changed_organizations',
+      // The meters' definitions copied into a tenant database before its aggregation (0071): worker only.
+      'app_usage_meters_sync',
       'app_usage_purge_keys',
       // Retention of the distinct values of unique_count meters per month (0063): the worker role only.
       'app_usage_unique_purge',
@@ -334,6 +336,7 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
         f.proname.startsWith('app_retention_') ||
         f.proname.startsWith('app_priv_deletion_') ||
         f.proname === 'app_priv_tenant_database_purge' ||
+        f.proname === 'app_usage_meters_sync' ||
         f.proname.startsWith('app_usage_')
       ) {
         expect(f.acl).toContain(`${db.roles.worker}=X`);
