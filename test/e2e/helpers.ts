@@ -9,6 +9,7 @@ import { buildTestApp, type LogLines } from '../support/app.js';
 import { sharedMailbox } from '../support/mailbox.js';
 import { mailText } from '../support/smtp.js';
 import { connect, testDb } from '../support/tenancy.js';
+import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '../support/provision.js';
 import type { Composition, ComposeOptions } from '../../src/app/compose.js';
 import { codeFor } from '../../src/modules/two-factor/two-factor.test-fixtures.js';
 
@@ -31,6 +32,8 @@ export const rememberSecret = (s: string) => {
   secretsSeen.add(s);
   return s;
 };
+
+type StartOptions = NonNullable<Parameters<typeof startApp>[0]>;
 
 /** The real composition with jobs running and mail going to the suite's SMTP sink. */
 export async function startApp(
@@ -81,15 +84,34 @@ export async function stopApp(c: E2eApp | undefined): Promise<void> {
 
 /**
  * One {@link startApp} composition for the calling file (or `describe` block): started before its first
- * test and handed to `keep`, stopped by {@link stopApp} after its last.
+ * test and handed to `keep`, stopped by {@link stopApp} after its last. `opts` may be a function, called
+ * when the app starts (after the hooks registered before this call ran: a database of the file's own).
  */
-export function startAppAround(keep: (c: E2eApp) => void, opts: Parameters<typeof startApp>[0] = {}): void {
+export function startAppAround(
+  keep: (c: E2eApp) => void,
+  opts: StartOptions | (() => StartOptions) = {},
+): void {
   let c: E2eApp | undefined;
   beforeAll(async () => {
-    c = await startApp(opts);
+    c = await startApp(typeof opts === 'function' ? opts() : opts);
     keep(c);
   });
   afterAll(() => stopApp(c));
+}
+
+/**
+ * A migrated database of the calling file's own (`label`, test/support/provision.ts): provisioned before
+ * its first test and handed to `keep`, dropped after its last (after the hooks registered after this call).
+ */
+export function ownDatabaseAround(label: string, keep: (db: ProvisionedDatabase) => void): void {
+  let db: ProvisionedDatabase | undefined;
+  beforeAll(async () => {
+    db = await provisionDatabase(testDb().superuserUrl, label);
+    keep(db);
+  });
+  afterAll(async () => {
+    if (db) await dropProvisioned(db);
+  });
 }
 
 export const uniqueEmail = (prefix: string) => `${prefix}-${randomBytes(5).toString('hex')}@e2e.example.com`;
