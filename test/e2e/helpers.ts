@@ -11,6 +11,7 @@ import { mailText } from '../support/smtp.js';
 import { connect, testDb } from '../support/tenancy.js';
 import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '../support/provision.js';
 import type { Composition, ComposeOptions } from '../../src/app/compose.js';
+import type { TenantDatabasesConfig } from '../../src/platform/config-tenant-databases.js';
 import { codeFor } from '../../src/modules/two-factor/two-factor.test-fixtures.js';
 
 /** The test public URL: the allowed CSRF origin and the base of mailed links. */
@@ -113,6 +114,16 @@ export function ownDatabaseAround(label: string, keep: (db: ProvisionedDatabase)
     if (db) await dropProvisioned(db);
   });
 }
+
+/**
+ * The `tenantDatabases` option of {@link startApp}: `databases` with connection sizes `size` (and regions,
+ * when given), idle and acquire timeouts at TENANT_DB_IDLE_TIMEOUT_MS's and TENANT_DB_ACQUIRE_TIMEOUT_MS's
+ * defaults.
+ */
+export const tenantDatabasesOption = (
+  databases: TenantDatabasesConfig['databases'],
+  size: Pick<TenantDatabasesConfig, 'maxConnections' | 'poolSize' | 'regions' | 'defaultRegion'>,
+): TenantDatabasesConfig => ({ databases, ...size, idleTimeoutMs: 30_000, acquireTimeoutMs: 5_000 });
 
 export const uniqueEmail = (prefix: string) => `${prefix}-${randomBytes(5).toString('hex')}@e2e.example.com`;
 export const newPassword = () => rememberSecret(`Pw-${randomBytes(12).toString('base64url')}-e2e`);
@@ -274,6 +285,17 @@ export async function signUpPlatformAdmin(
   }
   const { browser } = await logIn(c, user.email, user.password);
   return { ...user, browser };
+}
+
+/** A boolean platform flag `key` (default off) that organizations may override, created by `admin`. */
+export async function createOverridableFlag(admin: Browser, key: string): Promise<void> {
+  const res = await admin.post('/v1/platform/flags', {
+    key,
+    kind: 'boolean',
+    defaultValue: false,
+    allowOrgOverride: true,
+  });
+  expect(res.statusCode, res.body).toBe(201);
 }
 
 /** Creates a (non-personal) organization as `owner`; returns its id and slug. */

@@ -29,7 +29,6 @@ import {
  */
 describe('database placements split across two databases: review', () => {
   let split: SplitDatabases;
-  let control: SplitDatabases['control'];
   let tenancy: SplitDatabases['tenancy'];
   let admin: pg.Client;
   let tenantAdmin: pg.Client;
@@ -49,7 +48,7 @@ describe('database placements split across two databases: review', () => {
 
   beforeAll(async () => {
     split = await openSplit('sr_rsplit');
-    ({ control, tenancy, admin, tenantAdmin } = split);
+    ({ tenancy, admin, tenantAdmin } = split);
     const slug = `rsplit-${randomUUID().slice(0, 8)}`;
     org = await placeInT1(split, slug, 'rsplit');
     other = (
@@ -131,7 +130,7 @@ describe('database placements split across two databases: review', () => {
 
   it('a decision is forgotten only once old: a part still prepared keeps its decision and is committed', async () => {
     const gid = await leaveDecided('f2');
-    const runtime = await connect(control.url);
+    const runtime = await connect(split.control.url);
     try {
       await runtime
         .query('select app_tenant_commit_forget($1::text[], $2)', [[gid], 't1'])

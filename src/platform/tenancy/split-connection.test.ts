@@ -23,7 +23,6 @@ import {
  */
 describe('database placements: the directory stays in the control database', () => {
   let split: SplitDatabases;
-  let control: SplitDatabases['control'];
   let tenancy: SplitDatabases['tenancy'];
   let admin: pg.Client;
   let tenantAdmin: pg.Client;
@@ -41,7 +40,7 @@ describe('database placements: the directory stays in the control database', () 
 
   beforeAll(async () => {
     split = await openSplit('sr_split');
-    ({ control, tenancy, admin, tenantAdmin } = split);
+    ({ tenancy, admin, tenantAdmin } = split);
     slug = `split-${randomUUID().slice(0, 8)}`;
     org = await placeInT1(split, slug, 'split');
   }, 120_000);
@@ -150,7 +149,7 @@ describe('database placements: the directory stays in the control database', () 
     expect(await projectsIn(tenantAdmin, 'crash-decided')).toBe(1);
     expect(await projectsIn(tenantAdmin, 'crash-undecided')).toBe(0);
     // The coordinator of the undecided part, had it lived, can no longer decide it.
-    const cc = await connect(control.url);
+    const cc = await connect(split.control.url);
     try {
       await cc.query('begin');
       await cc.query(`select set_config('app.tenant_id', $1, true)`, [org]);
@@ -212,7 +211,7 @@ describe('database placements: the directory stays in the control database', () 
         ),
       ),
     ).rejects.toMatchObject({ code: '42501' });
-    const direct = await connect(control.url);
+    const direct = await connect(split.control.url);
     try {
       await expect(direct.query('select * from tenant_commit_decisions')).rejects.toMatchObject({
         code: '42501',

@@ -72,7 +72,11 @@ export async function closeSplit(split: Partial<SplitDatabases> | undefined): Pr
  * placement set to the tenant database, the router's cached placement dropped, and its row copied into
  * the tenant database (whose placed rows reference it by foreign key). Its id.
  */
-export async function placeInT1(split: SplitDatabases, slug: string, name: string): Promise<string> {
+export async function placeInT1(
+  split: Pick<SplitDatabases, 'tenancy' | 'admin' | 'tenantAdmin'>,
+  slug: string,
+  name: string,
+): Promise<string> {
   const org = (await createBareOrganization(split.tenancy.withTenant, { slug, name })).id;
   await split.admin.query(
     `update tenant_placements set kind = 'database', database_key = 't1' where organization_id = $1`,
