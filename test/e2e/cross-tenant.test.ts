@@ -16,8 +16,10 @@ import {
   rememberSecret,
   signUp,
   signUpPlatformAdmin,
+  createOverridableFlag,
   startApp,
   stopApp,
+  tenantDatabasesOption,
   uniqueEmail,
   type E2eApp,
   type Method,
@@ -60,13 +62,10 @@ function appOn(kind: Kind) {
             where,
             tenant: tenant.db,
             c: await startApp({
-              tenantDatabases: {
-                databases: { [TENANT_DB]: { url: tenant.db.url, workerUrl: tenant.db.workerUrl } },
-                maxConnections: 8,
-                poolSize: 8,
-                idleTimeoutMs: 30_000,
-                acquireTimeoutMs: 5_000,
-              },
+              tenantDatabases: tenantDatabasesOption(
+                { [TENANT_DB]: { url: tenant.db.url, workerUrl: tenant.db.workerUrl } },
+                { maxConnections: 8, poolSize: 8 },
+              ),
             }),
           }))
         : kindDatabase(kind).then(async (where) => ({
@@ -385,13 +384,7 @@ describe.each([
     rememberSecret(keyB.json<{ secret: string }>().secret);
     flagB = `xt-${randomUUID().slice(0, 8)}.beta`;
     const platformAdmin = await signUpPlatformAdmin(c, undefined, where.db.migrationUrl);
-    const flag = await platformAdmin.browser.post('/v1/platform/flags', {
-      key: flagB,
-      kind: 'boolean',
-      defaultValue: false,
-      allowOrgOverride: true,
-    });
-    expect(flag.statusCode, flag.body).toBe(201);
+    await createOverridableFlag(platformAdmin.browser, flagB);
     meterX = `xt.${randomUUID().slice(0, 8)}`;
     const meter = await platformAdmin.browser.post('/v1/platform/meters', {
       key: meterX,

@@ -8,8 +8,10 @@ import {
   inOrg,
   signUp,
   signUpPlatformAdmin,
+  createOverridableFlag,
   startApp,
   stopApp,
+  tenantDatabasesOption,
   uniqueEmail,
   uniqueSlug,
   type E2eApp,
@@ -70,15 +72,10 @@ describe('e2e: data residency (REGIONS)', () => {
       provisionDatabase(testDb().superuserUrl, 'sr_region_eu', { tenantDatabase: true }),
     ]);
     c = await startApp({
-      tenantDatabases: {
-        databases: { 'us-1': { url: us.url }, 'eu-1': { url: eu.url } },
-        regions: { us: 'us-1', eu: 'eu-1' },
-        defaultRegion: 'us',
-        maxConnections: 6,
-        poolSize: 3,
-        idleTimeoutMs: 30_000,
-        acquireTimeoutMs: 5_000,
-      },
+      tenantDatabases: tenantDatabasesOption(
+        { 'us-1': { url: us.url }, 'eu-1': { url: eu.url } },
+        { regions: { us: 'us-1', eu: 'eu-1' }, defaultRegion: 'us', maxConnections: 6, poolSize: 3 },
+      ),
     });
     control = await connect(testDb().adminUrl);
     usAdmin = await connect(us.adminUrl);
@@ -166,13 +163,7 @@ describe('e2e: data residency (REGIONS)', () => {
     // A flag override: its flag is a row of the control database only (the tenant database keeps no
     // foreign key to it, dropControlForeignKeys).
     const flag = `eu-${randomUUID().slice(0, 8)}.beta`;
-    const f = await admin.browser.post('/v1/platform/flags', {
-      key: flag,
-      kind: 'boolean',
-      defaultValue: false,
-      allowOrgOverride: true,
-    });
-    expect(f.statusCode, f.body).toBe(201);
+    await createOverridableFlag(admin.browser, flag);
     const override = await owner.browser.put(`/v1/flags/${flag}/override`, { value: true }, inOrg(euOrg.id));
     expect(override.statusCode, override.body).toBe(200);
     const usage = await owner.browser.post(

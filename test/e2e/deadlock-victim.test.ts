@@ -7,14 +7,14 @@ import {
   createProject,
   inOrg,
   ORG_NOT_FOUND,
+  ownDatabaseAround,
   signUp,
-  startApp,
-  stopApp,
+  startAppAround,
   type E2eApp,
   type User,
 } from './helpers.js';
-import { connect, testDb } from '../support/tenancy.js';
-import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '../support/provision.js';
+import { connect } from '../support/tenancy.js';
+import type { ProvisionedDatabase } from '../support/provision.js';
 
 /**
  * DDL on the tables a request reads (a migration, another process's `CREATE POLICY`, `ALTER TABLE`) takes
@@ -35,20 +35,19 @@ describe('a request whose read is chosen as a deadlock victim', () => {
   let b: { id: string; slug: string };
   let ddl: pg.Client;
 
+  ownDatabaseAround('sr_deadlock', (own) => (db = own));
+  startAppAround(
+    (started) => (c = started),
+    () => ({ database: db }),
+  );
   beforeAll(async () => {
-    db = await provisionDatabase(testDb().superuserUrl, 'sr_deadlock');
-    c = await startApp({ database: db });
     attacker = await signUp(c, 'dl-attacker');
     const ownerB = await signUp(c, 'dl-owner-b');
     a = await createOrg(attacker.browser, 'dla');
     b = await createOrg(ownerB.browser, 'dlb');
     ddl = await connect(db.adminUrl);
   });
-  afterAll(async () => {
-    await ddl?.end();
-    await stopApp(c);
-    if (db) await dropProvisioned(db);
-  });
+  afterAll(() => ddl?.end());
 
   /** The backends of the runtime role waiting for a lock on `table`. */
   const waitingOn = async (table: string) =>

@@ -16,8 +16,8 @@ import { createAuditVerifier } from '../../src/platform/audit/signing.js';
 import { runWithContext, type TenantCtx } from '../../src/platform/tenancy/context.js';
 import { isSealedPersonal, sealedFor } from '../../src/platform/user-keys/personal-seal.js';
 import { verifyOrganizationChain } from '../../src/modules/audit/audit-verification.js';
-import { createBareOrganization } from '../../src/modules/organizations/organization-records.js';
-import { signUp, startApp, stopApp, type E2eApp, type User } from './helpers.js';
+import { placeInT1 } from '../../src/platform/tenancy/split.test-support.js';
+import { signUp, startApp, stopApp, tenantDatabasesOption, type E2eApp, type User } from './helpers.js';
 
 describe('erasure of a user who acted in a database-placed organization (real composition)', () => {
   let tenant: ProvisionedDatabase;
@@ -57,27 +57,13 @@ describe('erasure of a user who acted in a database-placed organization (real co
   beforeAll(async () => {
     tenant = await provisionDatabase(testDb().superuserUrl, 'sr_dbkeys_e2e', { tenantDatabase: true });
     c = await startApp({
-      tenantDatabases: {
-        databases: { t1: { url: tenant.url } },
-        maxConnections: 4,
-        poolSize: 4,
-        idleTimeoutMs: 30_000,
-        acquireTimeoutMs: 5_000,
-      },
+      tenantDatabases: tenantDatabasesOption({ t1: { url: tenant.url } }, { maxConnections: 4, poolSize: 4 }),
     });
     admin = await connect(testDb().adminUrl);
     tenantAdmin = await connect(tenant.adminUrl);
     user = await signUp(c, 'database-erasee');
     // Placed by hand: created in the control database, its placement set to the tenant database.
-    const slug = `dbk-e2e-${uuidv7().slice(-8)}`;
-    org = (await createBareOrganization(c.tenancy.withTenant, { slug, name: 'dbk' })).id;
-    await admin.query(
-      `update tenant_placements set kind = 'database', database_key = 't1' where organization_id = $1`,
-      [org],
-    );
-    c.tenancy.router.invalidate(org);
-    // Its tenant database's copy of the organization row, which that database's placed rows reference.
-    await tenantAdmin.query(`insert into organizations (id, slug, name) values ($1, $2, 'dbk')`, [org, slug]);
+    org = await placeInT1({ tenancy: c.tenancy, admin, tenantAdmin }, `dbk-e2e-${uuidv7().slice(-8)}`, 'dbk');
   }, 120_000);
   afterAll(async () => {
     await tenantAdmin?.end();

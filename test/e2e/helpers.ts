@@ -9,7 +9,9 @@ import { buildTestApp, type LogLines } from '../support/app.js';
 import { sharedMailbox } from '../support/mailbox.js';
 import { mailText } from '../support/smtp.js';
 import { connect, testDb } from '../support/tenancy.js';
+import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '../support/provision.js';
 import type { Composition, ComposeOptions } from '../../src/app/compose.js';
+import type { TenantDatabasesConfig } from '../../src/platform/config-tenant-databases.js';
 import { codeFor } from '../../src/modules/two-factor/two-factor.test-fixtures.js';
 
 /** The test public URL: the allowed CSRF origin and the base of mailed links. */
@@ -31,6 +33,8 @@ export const rememberSecret = (s: string) => {
   secretsSeen.add(s);
   return s;
 };
+
+type StartOptions = NonNullable<Parameters<typeof startApp>[0]>;
 
 /** The real composition with jobs running and mail going to the suite's SMTP sink. */
 export async function startApp(
@@ -81,16 +85,45 @@ export async function stopApp(c: E2eApp | undefined): Promise<void> {
 
 /**
  * One {@link startApp} composition for the calling file (or `describe` block): started before its first
- * test and handed to `keep`, stopped by {@link stopApp} after its last.
+ * test and handed to `keep`, stopped by {@link stopApp} after its last. `opts` may be a function, called
+ * when the app starts (after the hooks registered before this call ran: a database of the file's own).
  */
-export function startAppAround(keep: (c: E2eApp) => void, opts: Parameters<typeof startApp>[0] = {}): void {
+export function startAppAround(
+  keep: (c: E2eApp) => void,
+  opts: StartOptions | (() => StartOptions) = {},
+): void {
   let c: E2eApp | undefined;
   beforeAll(async () => {
-    c = await startApp(opts);
+    c = await startApp(typeof opts === 'function' ? opts() : opts);
     keep(c);
   });
   afterAll(() => stopApp(c));
 }
+
+/**
+ * A migrated database of the calling file's own (`label`, test/support/provision.ts): provisioned before
+ * its first test and handed to `keep`, dropped after its last (after the hooks registered after this call).
+ */
+export function ownDatabaseAround(label: string, keep: (db: ProvisionedDatabase) => void): void {
+  let db: ProvisionedDatabase | undefined;
+  beforeAll(async () => {
+    db = await provisionDatabase(testDb().superuserUrl, label);
+    keep(db);
+  });
+  afterAll(async () => {
+    if (db) await dropProvisioned(db);
+  });
+}
+
+/**
+ * The `tenantDatabases` option of {@link startApp}: `databases` with connection sizes `size` (and regions,
+ * when given), idle and acquire timeouts at TENANT_DB_IDLE_TIMEOUT_MS's and TENANT_DB_ACQUIRE_TIMEOUT_MS's
+ * defaults.
+ */
+export const tenantDatabasesOption = (
+  databases: TenantDatabasesConfig['databases'],
+  size: Pick<TenantDatabasesConfig, 'maxConnections' | 'poolSize' | 'regions' | 'defaultRegion'>,
+): TenantDatabasesConfig => ({ databases, ...size, idleTimeoutMs: 30_000, acquireTimeoutMs: 5_000 });
 
 export const uniqueEmail = (prefix: string) => `${prefix}-${randomBytes(5).toString('hex')}@e2e.example.com`;
 export const newPassword = () => rememberSecret(`Pw-${randomBytes(12).toString('base64url')}-e2e`);
@@ -252,6 +285,17 @@ export async function signUpPlatformAdmin(
   }
   const { browser } = await logIn(c, user.email, user.password);
   return { ...user, browser };
+}
+
+/** A boolean platform flag `key` (default off) that organizations may override, created by `admin`. */
+export async function createOverridableFlag(admin: Browser, key: string): Promise<void> {
+  const res = await admin.post('/v1/platform/flags', {
+    key,
+    kind: 'boolean',
+    defaultValue: false,
+    allowOrgOverride: true,
+  });
+  expect(res.statusCode, res.body).toBe(201);
 }
 
 /** Creates a (non-personal) organization as `owner`; returns its id and slug. */

@@ -69,6 +69,17 @@ async function asOwner<T>(ownerUrl: string, fn: (c: pg.Client) => Promise<T>): P
   }
 }
 
+/** The stored (not generated) columns of `public.<table>`, quoted and comma-separated in their order. */
+async function storedColumns(client: pg.Client, table: string): Promise<string> {
+  const cols = await client.query<{ list: string }>(
+    `select string_agg(quote_ident(attname), ', ' order by attnum) as list from pg_catalog.pg_attribute
+      where attrelid = format('public.%I', $1::text)::regclass and attnum > 0 and not attisdropped
+        and attgenerated = ''`,
+    [table],
+  );
+  return cols.rows[0]!.list;
+}
+
 /** Copies then deletes every placed table's rows of the organization, `from` → `to`, and runs `record`,
  *  in one transaction without triggers. Generated columns are left to be computed. */
 async function moveRows(
@@ -84,13 +95,7 @@ async function moveRows(
     await admin.query('begin');
     await admin.query('set local session_replication_role = replica');
     for (const table of await placedTables(admin)) {
-      const cols = await admin.query<{ list: string }>(
-        `select string_agg(quote_ident(attname), ', ' order by attnum) as list from pg_catalog.pg_attribute
-          where attrelid = format('public.%I', $1::text)::regclass and attnum > 0 and not attisdropped
-            and attgenerated = ''`,
-        [table],
-      );
-      const list = cols.rows[0]!.list;
+      const list = await storedColumns(admin, table);
       const [src, dst] = [`"${from}"."${table}"`, `"${to}"."${table}"`];
       await admin.query(
         `insert into ${dst} (${list}) select ${list} from ${src} where organization_id = $1`,
@@ -155,13 +160,7 @@ export async function placeInDatabase(
     await tenant.query('begin');
     await tenant.query('set local session_replication_role = replica');
     const copy = async (table: string) => {
-      const cols = await control.query<{ list: string }>(
-        `select string_agg(quote_ident(attname), ', ' order by attnum) as list from pg_catalog.pg_attribute
-          where attrelid = format('public.%I', $1::text)::regclass and attnum > 0 and not attisdropped
-            and attgenerated = ''`,
-        [table],
-      );
-      const list = cols.rows[0]!.list;
+      const list = await storedColumns(control, table);
       const key = table === 'organizations' ? 'id' : 'organization_id';
       const rows = await control.query<{ rows: unknown }>(
         `select coalesce(json_agg(r), '[]'::json) as rows from (select ${list} from public.${table}

@@ -1,17 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import {
-  dropProvisioned,
-  provisionDatabase,
-  type ProvisionedDatabase,
-} from '../../../test/support/provision.js';
-import { connect, testDb } from '../../../test/support/tenancy.js';
 import { verifyOrganizationChain } from '../../modules/audit/audit-verification.js';
-import { createBareOrganization } from '../../modules/organizations/organization-records.js';
 import { createPlatformDb } from '../db/platform-db.js';
 import { runWithContext } from '../tenancy/context.js';
-import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
+import { closeSplit, openSplit, placeInT1, type SplitDatabases } from '../tenancy/split.test-support.js';
 import type { createKeyVault } from '../tenant-keys/key-vault.js';
 import type { UserKeyStore } from '../user-keys/user-keys.js';
 import { isSealedPersonal, openPersonal, sealedFor } from '../user-keys/personal-seal.js';
@@ -43,9 +36,8 @@ import {
  * both migrated.
  */
 describe('personal fields of organizations in a tenant database (database placement)', () => {
-  let control: ProvisionedDatabase;
-  let tenant: ProvisionedDatabase;
-  let tenancy: Tenancy;
+  let split: SplitDatabases;
+  let tenancy: SplitDatabases['tenancy'];
   let admin: pg.Client;
   let tenantAdmin: pg.Client;
   let vault: ReturnType<typeof createKeyVault>;
@@ -71,18 +63,9 @@ describe('personal fields of organizations in a tenant database (database placem
   const addUser = (id: string) => insertUser(admin, id, 'db-user');
 
   beforeAll(async () => {
-    [control, tenant] = await Promise.all([
-      provisionDatabase(testDb().superuserUrl, 'sr_dbkeys'),
-      provisionDatabase(testDb().superuserUrl, 'sr_dbkeys_t', { tenantDatabase: true }),
-    ]);
-    tenancy = createTenancy({
-      url: control.url,
-      poolSize: 3,
-      tenantDatabases: { databases: { t1: { url: tenant.url } }, maxConnections: 4 },
-    });
-    admin = await connect(control.adminUrl);
-    tenantAdmin = await connect(tenant.adminUrl);
-    ({ vault, store } = await personalKeyStore({ keyVaultUrl: control.keyVaultUrl }));
+    split = await openSplit('sr_dbkeys');
+    ({ tenancy, admin, tenantAdmin } = split);
+    ({ vault, store } = await personalKeyStore({ keyVaultUrl: split.control.keyVaultUrl }));
     // What services/caches.ts registers.
     usePersonalDataKeys(tenancy.control.db, store);
     usePersonalDataKeysInTenantDatabases(tenancy.databases!, store, createPlatformDb(tenancy.control.pool));
@@ -92,27 +75,15 @@ describe('personal fields of organizations in a tenant database (database placem
       delayMs: 600_000, // only flush() seals: nothing but what the sealer heard
     });
     // Placed by hand: created in the control database, its placement set to the tenant database.
-    const slug = `dbk-${userId.slice(0, 8)}`;
-    org = (await createBareOrganization(tenancy.withTenant, { slug, name: 'dbk' })).id;
-    await admin.query(
-      `update tenant_placements set kind = 'database', database_key = 't1' where organization_id = $1`,
-      [org],
-    );
-    tenancy.router.invalidate(org);
-    // Its tenant database's copy of the organization row, which that database's placed rows reference.
-    await tenantAdmin.query(`insert into organizations (id, slug, name) values ($1, $2, 'dbk')`, [org, slug]);
+    org = await placeInT1(split, `dbk-${userId.slice(0, 8)}`, 'dbk');
     // Users are rows of the control database only.
     await addUser(userId);
     await addUser(erased);
   }, 120_000);
   afterAll(async () => {
     await sealer?.stop();
-    await admin?.end();
-    await tenantAdmin?.end();
-    await tenancy?.close();
     await vault?.close();
-    if (control) await dropProvisioned(control);
-    if (tenant) await dropProvisioned(tenant);
+    await closeSplit(split);
   });
 
   it('routes the organization to the tenant database, whose handle has a key store (the premise)', async () => {

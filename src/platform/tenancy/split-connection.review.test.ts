@@ -2,20 +2,22 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { sql } from 'kysely';
-import {
-  dropProvisioned,
-  provisionDatabase,
-  type ProvisionedDatabase,
-} from '../../../test/support/provision.js';
-import { connect, testDb } from '../../../test/support/tenancy.js';
+import { connect } from '../../../test/support/tenancy.js';
 import { createBareOrganization } from '../../modules/organizations/organization-records.js';
-import { createTenancy, type Tenancy } from './tenancy.js';
-import { newGid, resolvePreparedCommits } from './prepared-commits.js';
+import { newGid } from './prepared-commits.js';
 import { createStatementHomes } from './statement-home.js';
 import { DIRECTORY_TABLES } from './placed-tables.js';
 import { TenantConnection } from './tenant-connection.js';
 import { finalizeInvoice } from './privileged.js';
 import { scopeStorage } from './tenant-database.js';
+import {
+  closeSplit,
+  leavePrepared,
+  openSplit,
+  placeInT1,
+  resolveT1,
+  type SplitDatabases,
+} from './split.test-support.js';
 
 /**
  * What a hostile review of the directory split of `database` placements found, each test failing before
@@ -26,9 +28,8 @@ import { scopeStorage } from './tenant-database.js';
  * server, so its scopes wait until a statement or lock timeout ends one.
  */
 describe('database placements split across two databases: review', () => {
-  let control: ProvisionedDatabase;
-  let tenant: ProvisionedDatabase;
-  let tenancy: Tenancy;
+  let split: SplitDatabases;
+  let tenancy: SplitDatabases['tenancy'];
   let admin: pg.Client;
   let tenantAdmin: pg.Client;
   let org: string;
@@ -46,70 +47,18 @@ describe('database placements split across two databases: review', () => {
     );
 
   beforeAll(async () => {
-    [control, tenant] = await Promise.all([
-      provisionDatabase(testDb().superuserUrl, 'sr_rsplit'),
-      provisionDatabase(testDb().superuserUrl, 'sr_rsplit_t', { tenantDatabase: true }),
-    ]);
-    tenancy = createTenancy({
-      url: control.url,
-      poolSize: 3,
-      tenantDatabases: { databases: { t1: { url: tenant.url } }, maxConnections: 4 },
-    });
-    admin = await connect(control.adminUrl);
-    tenantAdmin = await connect(tenant.adminUrl);
+    split = await openSplit('sr_rsplit');
+    ({ tenancy, admin, tenantAdmin } = split);
     const slug = `rsplit-${randomUUID().slice(0, 8)}`;
-    org = (await createBareOrganization(tenancy.withTenant, { slug, name: 'rsplit' })).id;
+    org = await placeInT1(split, slug, 'rsplit');
     other = (
       await createBareOrganization(tenancy.withTenant, { slug: `${slug}-other`, name: 'rsplit-other' })
     ).id;
-    await admin.query(
-      `update tenant_placements set kind = 'database', database_key = 't1' where organization_id = $1`,
-      [org],
-    );
-    tenancy.router.invalidate(org);
-    await tenantAdmin.query(`insert into organizations (id, slug, name) values ($1, $2, 'rsplit')`, [
-      org,
-      slug,
-    ]);
   }, 120_000);
-  afterAll(async () => {
-    const left = await tenantAdmin?.query<{ gid: string }>(
-      'select gid from pg_prepared_xacts where database = current_database()',
-    );
-    for (const r of left?.rows ?? []) await tenantAdmin.query(`rollback prepared '${r.gid}'`);
-    await admin?.end();
-    await tenantAdmin?.end();
-    await tenancy?.close();
-    if (control) await dropProvisioned(control);
-    if (tenant) await dropProvisioned(tenant);
-  });
+  afterAll(() => closeSplit(split));
 
   /** A prepared part a crashed coordinator left, decided (commit) under `t1`. */
-  async function leaveDecided(name: string): Promise<string> {
-    const gid = newGid(org);
-    const c = await connect(tenant.url);
-    try {
-      await c.query('begin');
-      await c.query(`select set_config('app.tenant_id', $1, true)`, [org]);
-      await c.query('insert into projects (organization_id, id, name) values ($1, gen_random_uuid(), $2)', [
-        org,
-        name,
-      ]);
-      await c.query(`prepare transaction '${gid}'`);
-    } finally {
-      await c.end();
-    }
-    const cc = await connect(control.url);
-    try {
-      await cc.query('begin');
-      await cc.query(`select set_config('app.tenant_id', $1, true)`, [org]);
-      await cc.query('select app_tenant_commit_decide($1, $2)', [gid, 't1']);
-      await cc.query('commit');
-    } finally {
-      await cc.end();
-    }
-    return gid;
-  }
+  const leaveDecided = (name: string) => leavePrepared(split, org, name, true);
 
   it("another organization's scope cannot decide a live gid: the scope commits both sides, its connections stay clean", async () => {
     // eslint-disable-next-line @typescript-eslint/unbound-method -- restored as it was, called with its `this`
@@ -181,7 +130,7 @@ describe('database placements split across two databases: review', () => {
 
   it('a decision is forgotten only once old: a part still prepared keeps its decision and is committed', async () => {
     const gid = await leaveDecided('f2');
-    const runtime = await connect(control.url);
+    const runtime = await connect(split.control.url);
     try {
       await runtime
         .query('select app_tenant_commit_forget($1::text[], $2)', [[gid], 't1'])
@@ -189,23 +138,13 @@ describe('database placements split across two databases: review', () => {
     } finally {
       await runtime.end();
     }
-    await resolvePreparedCommits({
-      control: tenancy.control.pool,
-      tenant: tenancy.databases!.get('t1')!.pool,
-      key: 't1',
-      minAgeMs: 0,
-    });
+    await resolveT1(split, { minAgeMs: 0 });
     expect(await projectsIn('f2')).toBe(1);
   });
 
   it('a second key for the same tenant database reads the decisions made under the first', async () => {
     await leaveDecided('f3');
-    await resolvePreparedCommits({
-      control: tenancy.control.pool,
-      tenant: tenancy.databases!.get('t1')!.pool,
-      key: 't1-alias',
-      minAgeMs: 0,
-    });
+    await resolveT1(split, { key: 't1-alias', minAgeMs: 0 });
     expect(await projectsIn('f3')).toBe(1);
   });
 
@@ -215,13 +154,7 @@ describe('database placements split across two databases: review', () => {
        select 'sr_tc_' || md5(g::text || random()::text) || '_' || md5(random()::text), 't1', 'commit', now() - interval '1 hour'
          from generate_series(1, 10050) g`,
     );
-    await resolvePreparedCommits({
-      control: tenancy.control.pool,
-      tenant: tenancy.databases!.get('t1')!.pool,
-      key: 't1',
-      minAgeMs: 0,
-      forgetAfterMs: 0,
-    });
+    await resolveT1(split, { minAgeMs: 0, forgetAfterMs: 0 });
     // Every old one (the recent decisions of the tests above stay: their parts may still be prepared).
     const old = await admin.query(
       `select count(*)::int as n from tenant_commit_decisions where decided_at < now() - interval '5 minutes'`,

@@ -2,16 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { sql } from 'kysely';
-import {
-  dropProvisioned,
-  provisionDatabase,
-  type ProvisionedDatabase,
-} from '../../../test/support/provision.js';
-import { connect, testDb } from '../../../test/support/tenancy.js';
+import { connect } from '../../../test/support/tenancy.js';
 import { createBareOrganization } from '../../modules/organizations/organization-records.js';
-import { createTenancy, type Tenancy } from './tenancy.js';
-import { newGid, resolvePreparedCommits } from './prepared-commits.js';
+import { newGid } from './prepared-commits.js';
 import { scopeStorage } from './tenant-database.js';
+import {
+  closeSplit,
+  leavePrepared,
+  openSplit,
+  placeInT1,
+  resolveT1,
+  type SplitDatabases,
+} from './split.test-support.js';
 
 /**
  * A `database` placement's scope (split-connection.ts): placed tables on the tenant database, directory
@@ -20,9 +22,8 @@ import { scopeStorage } from './tenant-database.js';
  * migrated databases of their own on the test server.
  */
 describe('database placements: the directory stays in the control database', () => {
-  let control: ProvisionedDatabase;
-  let tenant: ProvisionedDatabase;
-  let tenancy: Tenancy;
+  let split: SplitDatabases;
+  let tenancy: SplitDatabases['tenancy'];
   let admin: pg.Client;
   let tenantAdmin: pg.Client;
   let org: string;
@@ -38,37 +39,12 @@ describe('database placements: the directory stays in the control database', () 
       .rowCount;
 
   beforeAll(async () => {
-    [control, tenant] = await Promise.all([
-      provisionDatabase(testDb().superuserUrl, 'sr_split'),
-      provisionDatabase(testDb().superuserUrl, 'sr_split_t', { tenantDatabase: true }),
-    ]);
-    tenancy = createTenancy({
-      url: control.url,
-      poolSize: 3,
-      tenantDatabases: { databases: { t1: { url: tenant.url } }, maxConnections: 4 },
-    });
-    admin = await connect(control.adminUrl);
-    tenantAdmin = await connect(tenant.adminUrl);
+    split = await openSplit('sr_split');
+    ({ tenancy, admin, tenantAdmin } = split);
     slug = `split-${randomUUID().slice(0, 8)}`;
-    org = (await createBareOrganization(tenancy.withTenant, { slug, name: 'split' })).id;
-    await admin.query(
-      `update tenant_placements set kind = 'database', database_key = 't1' where organization_id = $1`,
-      [org],
-    );
-    tenancy.router.invalidate(org);
-    // The tenant database's placed rows reference its own copy of the organization (foreign keys).
-    await tenantAdmin.query(`insert into organizations (id, slug, name) values ($1, $2, 'split')`, [
-      org,
-      slug,
-    ]);
+    org = await placeInT1(split, slug, 'split');
   }, 120_000);
-  afterAll(async () => {
-    await admin?.end();
-    await tenantAdmin?.end();
-    await tenancy?.close();
-    if (control) await dropProvisioned(control);
-    if (tenant) await dropProvisioned(tenant);
-  });
+  afterAll(() => closeSplit(split));
 
   it('runs placed tables on the tenant database and directory tables on the control database', async () => {
     const read = await tenancy.withTenant(org, async (db) => {
@@ -163,51 +139,17 @@ describe('database placements: the directory stays in the control database', () 
     expect(await preparedLeft()).toBe(0);
   });
 
-  /** What a process that died right after its PREPARE leaves: a prepared part, decided or not. */
-  async function leavePrepared(name: string, decide: boolean): Promise<string> {
-    const gid = newGid(org);
-    const c = await connect(tenant.url);
-    try {
-      await c.query('begin');
-      await c.query(`select set_config('app.tenant_id', $1, true)`, [org]);
-      await c.query('insert into projects (organization_id, id, name) values ($1, gen_random_uuid(), $2)', [
-        org,
-        name,
-      ]);
-      await c.query(`prepare transaction '${gid}'`);
-    } finally {
-      await c.end();
-    }
-    if (decide) {
-      const cc = await connect(control.url);
-      try {
-        await cc.query('begin');
-        await cc.query(`select set_config('app.tenant_id', $1, true)`, [org]);
-        await cc.query('select app_tenant_commit_decide($1, $2)', [gid, 't1']);
-        await cc.query('commit');
-      } finally {
-        await cc.end();
-      }
-    }
-    return gid;
-  }
-
   it('resolves what a crash left: a decided part committed, an undecided one rolled back and ruled out', async () => {
-    const decidedGid = await leavePrepared('crash-decided', true);
-    const undecidedGid = await leavePrepared('crash-undecided', false);
+    const decidedGid = await leavePrepared(split, org, 'crash-decided', true);
+    const undecidedGid = await leavePrepared(split, org, 'crash-undecided', false);
     expect(await preparedLeft()).toBe(2);
-    const result = await resolvePreparedCommits({
-      control: tenancy.control.pool,
-      tenant: tenancy.databases!.get('t1')!.pool,
-      key: 't1',
-      minAgeMs: 0,
-    });
+    const result = await resolveT1(split, { minAgeMs: 0 });
     expect(result).toMatchObject({ committed: 1, rolledBack: 1 });
     expect(await preparedLeft()).toBe(0);
     expect(await projectsIn(tenantAdmin, 'crash-decided')).toBe(1);
     expect(await projectsIn(tenantAdmin, 'crash-undecided')).toBe(0);
     // The coordinator of the undecided part, had it lived, can no longer decide it.
-    const cc = await connect(control.url);
+    const cc = await connect(split.control.url);
     try {
       await cc.query('begin');
       await cc.query(`select set_config('app.tenant_id', $1, true)`, [org]);
@@ -220,13 +162,7 @@ describe('database placements: the directory stays in the control database', () 
     }
     // Decisions of parts that are gone are forgotten once old enough (five minutes; made so here).
     await admin.query(`update tenant_commit_decisions set decided_at = now() - interval '6 minutes'`);
-    await resolvePreparedCommits({
-      control: tenancy.control.pool,
-      tenant: tenancy.databases!.get('t1')!.pool,
-      key: 't1',
-      minAgeMs: 0,
-      forgetAfterMs: 0,
-    });
+    await resolveT1(split, { minAgeMs: 0, forgetAfterMs: 0 });
     const left = await admin.query('select 1 from tenant_commit_decisions where gid = any($1::text[])', [
       [decidedGid, undecidedGid],
     ]);
@@ -234,13 +170,8 @@ describe('database placements: the directory stays in the control database', () 
   });
 
   it('leaves a part whose coordinator is still within its time alone', async () => {
-    const gid = await leavePrepared('young', false);
-    const result = await resolvePreparedCommits({
-      control: tenancy.control.pool,
-      tenant: tenancy.databases!.get('t1')!.pool,
-      key: 't1',
-      minAgeMs: 60_000,
-    });
+    const gid = await leavePrepared(split, org, 'young', false);
+    const result = await resolveT1(split, { minAgeMs: 60_000 });
     expect(result).toMatchObject({ committed: 0, rolledBack: 0 });
     expect(await preparedLeft()).toBe(1);
     await tenantAdmin.query(`rollback prepared '${gid}'`);
@@ -280,7 +211,7 @@ describe('database placements: the directory stays in the control database', () 
         ),
       ),
     ).rejects.toMatchObject({ code: '42501' });
-    const direct = await connect(control.url);
+    const direct = await connect(split.control.url);
     try {
       await expect(direct.query('select * from tenant_commit_decisions')).rejects.toMatchObject({
         code: '42501',
