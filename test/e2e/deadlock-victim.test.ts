@@ -22,8 +22,9 @@ import type { ProvisionedDatabase } from '../support/provision.js';
  * statement in the statement's order. When the two orders cross, PostgreSQL breaks the cycle by failing
  * one of them with "deadlock detected" (40P01): when that is the request's read, nothing of it ran, and
  * the request is not at fault. Seen in a full test run: a cross-tenant request's membership read
- * (memberships, organizations, roles) against the catalog test's throwaway policies (roles, then
- * memberships) in the suite's database answered 500 INTERNAL.
+ * (then memberships, organizations, roles in one statement; now memberships and organizations, the role's
+ * permissions apart) against the catalog test's throwaway policies (roles, then memberships) in the suite's
+ * database answered 500 INTERNAL.
  *
  * A database of its own: the locks taken here would block other files' requests in the suite's.
  */
@@ -91,7 +92,8 @@ describe('a request whose read is chosen as a deadlock victim', () => {
     const before = await attacker.browser.get(url);
     expect(before.statusCode, answerWithLogs(c, before)).toBe(404);
 
-    const res = await underCrossingDdl('roles', 'memberships', () => attacker.browser.get(url));
+    // The membership read locks memberships, then organizations (its statement's order).
+    const res = await underCrossingDdl('organizations', 'memberships', () => attacker.browser.get(url));
     expect(res.statusCode, answerWithLogs(c, res)).toBe(404);
     expect(res.json()).toEqual(ORG_NOT_FOUND);
     // The DDL's second lock was granted while the DDL held the first: the read had been failed (40P01),
