@@ -197,7 +197,11 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
     language plpgsql volatile security definer set search_path = pg_catalog, public as $$
     declare r record; v_with oid[] := '{}'; v_target oid; v_has boolean; v_n bigint;
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the tenant database purge'))}
-      if p_org is null or exists (select 1 from public.tenant_placements p where p.organization_id = p_org) then
+      -- Not on the organization's control database: there it has a placement row, or (mid-deletion, once
+      -- the control purge removed that row) a deletion ledger; the control purge is the ledger's own.
+      if p_org is null
+          or exists (select 1 from public.tenant_placements p where p.organization_id = p_org)
+          or exists (select 1 from public.organization_deletions d where d.id = p_org) then
         raise exception 'organization % is placed from this database: its purge is app_priv_deletion_purge', p_org
           using errcode = 'object_not_in_prerequisite_state';
       end if;

@@ -7,7 +7,6 @@ import { deleteOrganization } from '../../src/modules/organization-lifecycle/del
 import { purgeInTenantDatabase } from '../../src/app/compose/jobs.js';
 import { sql } from 'kysely';
 import { uuidv7 } from '../../src/platform/ids.js';
-import { closeJanuary } from '../../src/modules/billing/invoice-fixture.test-support.js';
 import { insertDraft } from '../../src/modules/billing/invoices.repository.js';
 import { createTestOrg, createTestTenancy } from '../support/tenancy.js';
 import {
@@ -199,10 +198,10 @@ describe('invoice numbers: the 3-argument finalization', () => {
   it('refuses a number the caller chose in a scope that is not a database placement', async () => {
     const tenancy = createTestTenancy(2);
     try {
-      const a = await createTestOrg(tenancy, 'inv-a');
       const b = await createTestOrg(tenancy, 'inv-b');
-      const taken = (await closeJanuary({ tenancy }, a)).number!;
-      const forged = Number(taken.replace(/^INV-0*/, ''));
+      // Any number (no finalization here: the suite's counter is shared by files that check for gaps).
+      const taken = 'INV-000001';
+      const forged = 1;
       class Undo extends Error {}
       let outcome: unknown;
       await tenancy

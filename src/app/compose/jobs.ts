@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { createPool } from '../../platform/db/pool.js';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
@@ -315,7 +315,8 @@ export async function startJobs({
       opts.log.warn({ tenant_database: key }, 'usage aggregation: no workerUrl for this tenant database');
       return [];
     }
-    const pool = new pg.Pool({ connectionString: d.workerUrl, max: 2 });
+    // createPool: a lost idle connection (the tenant server restarted) is discarded, never a crash.
+    const pool = createPool({ url: d.workerUrl, max: 2, applicationName: `saasready-usage-${key}` });
     const aggregator = createUsageAggregator({
       pool,
       // The meters' definitions are the control database's: copied in before the run applies them.
@@ -328,7 +329,17 @@ export async function startJobs({
   });
   const aggregators = [usageAggregator, ...tenantAggregators.map((t) => t.aggregator)];
   const allAggregators: typeof usageAggregator = {
-    runOnce: async () => (await Promise.all(aggregators.map((a) => a.runOnce()))).reduce((x, y) => x + y, 0),
+    // A tenant database that fails its run is logged and skipped: the control database's aggregation (which
+    // the period close waits for) does not depend on it.
+    runOnce: async () => {
+      const [control, ...tenants] = await Promise.allSettled(aggregators.map((a) => a.runOnce()));
+      for (const t of tenants) {
+        if (t.status === 'rejected')
+          opts.log.error({ err: t.reason as Error }, 'usage aggregation of a tenant database failed');
+      }
+      if (control!.status === 'rejected') throw control!.reason;
+      return control!.value + tenants.reduce((n, t) => n + (t.status === 'fulfilled' ? t.value : 0), 0);
+    },
     start: (intervalMs) => {
       for (const a of aggregators) a.start(intervalMs);
     },
@@ -362,7 +373,7 @@ export async function purgeInTenantDatabase(
       `tenant database "${target.key}" has no workerUrl in TENANT_DATABASES: the deletion cannot purge it there`,
     );
   }
-  const pool = new pg.Pool({ connectionString: workerUrl, max: 1 });
+  const pool = createPool({ url: workerUrl, max: 1, applicationName: 'saasready-deletion' });
   try {
     return await purgeTenantDatabase(pool, orgId, batch);
   } finally {

@@ -1,7 +1,13 @@
 import { tamperAuditAsOwner } from '../../../test/support/audit.js';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import pg from 'pg';
-import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import { connect, createTestOrg, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
+import { createTenancy } from '../../platform/tenancy/tenancy.js';
 import { testJwtKey } from '../tokens/tokens.test-support.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 import { systemCtx, type TenantCtx } from '../../platform/tenancy/context.js';
@@ -14,8 +20,13 @@ import { sealAudit } from '../../../test/support/audit.js';
 import { createAuditService, type AuditService } from './audit.service.js';
 import { notOnCitus, onCitus } from '../../../test/support/citus.js';
 
+/**
+ * A database of its own: the tampering below is DDL on audit_events (its append-only trigger, forced RLS),
+ * whose ACCESS EXCLUSIVE locks crossed other files' reads of the suite's database (a CLI verification of
+ * the audit-log e2e test failed with "deadlock detected").
+ */
 describe('audit hash chain (real PostgreSQL)', () => {
-  const db = testDb();
+  let db: ProvisionedDatabase;
   let tenancy: Tenancy;
   let owner: pg.Client;
   let runtime: pg.Client;
@@ -37,7 +48,8 @@ describe('audit hash chain (real PostgreSQL)', () => {
   }
 
   beforeAll(async () => {
-    tenancy = createTestTenancy(12);
+    db = await provisionDatabase(testDb().superuserUrl, 'sr_audit_chain');
+    tenancy = createTenancy({ url: db.url, poolSize: 12, setter: defaultTestSetter() });
     owner = await connect(db.migrationUrl);
     runtime = await connect(db.url);
     const signer = createAuditSigner(await testJwtKey());
@@ -48,9 +60,10 @@ describe('audit hash chain (real PostgreSQL)', () => {
     });
   });
   afterAll(async () => {
-    await owner.end();
-    await runtime.end();
-    await tenancy.close();
+    await owner?.end();
+    await runtime?.end();
+    await tenancy?.close();
+    if (db) await dropProvisioned(db);
   });
 
   it('appends seq 1, 2, 3… each linked to the one before, and verifies', async () => {
@@ -347,7 +360,7 @@ describe('audit hash chain (real PostgreSQL)', () => {
     const org = await createTestOrg(tenancy, 'au-moved');
     const keyId = audit.publicKey().keyId;
     // The worker role's question (the runtime role may not enumerate organizations with audit events).
-    const workerPool = new pg.Pool({ connectionString: testDb().workerUrl, max: 1 });
+    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
     onTestFinished(() => workerPool.end());
     const moved = async () => {
       const ids: string[] = [];

@@ -115,7 +115,7 @@ function mayWrite(sql: string): boolean {
   if (verdict === undefined) {
     verdict =
       firstKeyword(sql) !== 'select' ||
-      /\bapp_|\bfor\s+(?:update|no\s+key|share|key)\b|nextval|setval/i.test(sql);
+      /\bapp_|\bfor\s+(?:update|no\s+key|share|key)\b|nextval|setval|advisory/i.test(sql);
     if (sql.length <= VERDICT_TEXT_MAX) {
       if (READS_ONLY.size >= VERDICTS_MAX) READS_ONLY.delete(READS_ONLY.keys().next().value as string);
       READS_ONLY.set(sql, verdict);
