@@ -50,18 +50,22 @@ interface Where {
 }
 
 /** One app per database, shared by the variants on it: the suite's (both pooled), the placements
- *  database (shared-databases.ts) once either organization is schema-placed, and the suite's with the
- *  shared `tenant` database configured as a tenant database once either is database-placed. */
+ *  database (shared-databases.ts) once either organization is schema-placed, and another app on the
+ *  placements database with the shared `tenant` database configured as a tenant database once either is
+ *  database-placed. Not the suite's: a database-placed organization's invoice takes its number from its
+ *  control database's counter and is stored in the tenant database, and billing's tests check that every
+ *  number of the suite's counter is an invoice of the suite's database. */
 const apps = new Map<Kind, Promise<Where>>();
 function appOn(kind: Kind) {
   let app = apps.get(kind);
   if (!app) {
     app =
       kind === 'database'
-        ? Promise.all([kindDatabase('pooled'), kindDatabase('database')]).then(async ([where, tenant]) => ({
+        ? Promise.all([kindDatabase('schema'), kindDatabase('database')]).then(async ([where, tenant]) => ({
             where,
             tenant: tenant.db,
             c: await startApp({
+              database: where.db,
               tenantDatabases: tenantDatabasesOption(
                 { [TENANT_DB]: { url: tenant.db.url, workerUrl: tenant.db.workerUrl } },
                 { maxConnections: 8, poolSize: 8 },
