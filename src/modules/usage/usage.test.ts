@@ -1,9 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import { connect, createTestOrg, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
 import { systemCtx } from '../../platform/tenancy/context.js';
-import type { Tenancy } from '../../platform/tenancy/tenancy.js';
+import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { createMeterCatalog } from './meter-catalog.js';
 import { allMeters, toDef } from './meters.repository.js';
 import { createPlatformDb } from '../../platform/db/platform-db.js';
@@ -22,8 +27,12 @@ const M = {
   latest: `t.latest.${suffix}`,
 };
 
+/**
+ * A database of its own: the aggregator's watermark is one per database, and another file's app
+ * aggregating the suite's database could drain the events this file's crash tests need to crash on.
+ */
 describe('usage metering on the real database', () => {
-  const db = testDb();
+  let db: ProvisionedDatabase;
   let tenancy: Tenancy;
   let admin: pg.Client;
   let workerPool: pg.Pool;
@@ -33,7 +42,8 @@ describe('usage metering on the real database', () => {
   const at = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
 
   beforeAll(async () => {
-    tenancy = createTestTenancy(12);
+    db = await provisionDatabase(testDb().superuserUrl, 'sr_usage');
+    tenancy = createTenancy({ url: db.url, poolSize: 12, setter: defaultTestSetter() });
     admin = await connect(db.adminUrl);
     workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 2 });
     await admin.query(
@@ -54,6 +64,7 @@ describe('usage metering on the real database', () => {
     await workerPool.end();
     await admin.end();
     await tenancy.close();
+    await dropProvisioned(db);
   });
 
   const ingest = (org: string, events: UsageEventInput[]) =>

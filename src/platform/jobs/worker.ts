@@ -25,13 +25,21 @@ export const PURGE_CRONTAB = `17 * * * * ${PURGE_TASK}\n`;
  * worthless). Jobs being worked on (locked) are left to finish. Returns how many went.
  */
 export async function purgeJobs(pool: pg.Pool): Promise<{ permafailed: number; expired: number }> {
+  // Rows another transaction holds (a worker failing or completing its batch, another instance's purge)
+  // are skipped, not waited for: the purge never waits on a row lock, so it is in no deadlock cycle, and
+  // what it skipped goes at the next run.
   const permafailed = await pool.query(
-    `delete from graphile_worker._private_jobs where attempts >= max_attempts and locked_at is null`,
+    `delete from graphile_worker._private_jobs where id in (
+       select id from graphile_worker._private_jobs
+        where attempts >= max_attempts and locked_at is null
+        for update skip locked)`,
   );
   const expired = await pool.query(
-    `delete from graphile_worker._private_jobs
-      where locked_at is null and json_typeof(payload->'exp') = 'number'
-        and (payload->>'exp')::double precision <= extract(epoch from now())`,
+    `delete from graphile_worker._private_jobs where id in (
+       select id from graphile_worker._private_jobs
+        where locked_at is null and json_typeof(payload->'exp') = 'number'
+          and (payload->>'exp')::double precision <= extract(epoch from now())
+        for update skip locked)`,
   );
   return { permafailed: permafailed.rowCount ?? 0, expired: expired.rowCount ?? 0 };
 }
