@@ -1,5 +1,9 @@
 import type pg from 'pg';
 import { createPool } from '../../platform/db/pool.js';
+import {
+  ERASURE_TENANT_DIRECTORIES_TASK,
+  createTenantDirectoryErasureHandler,
+} from '../../modules/account-erasure/erasure-tenant-directories.js';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 import { createMailJobHandler, MAIL_TASK } from '../../platform/mail/mail-job.js';
@@ -253,6 +257,18 @@ export async function startJobs({
           log: opts.log,
         });
       },
+      // An erased person's SCIM records in tenant databases (docs/erasure.md), as each one's worker role.
+      [ERASURE_TENANT_DIRECTORIES_TASK]: createTenantDirectoryErasureHandler({
+        withTenant: tenancy.withTenant,
+        databases: Object.entries(opts.tenantDatabases?.databases ?? {}).map(([key, { workerUrl }]) => ({
+          key,
+          open:
+            workerUrl === undefined
+              ? undefined
+              : () => createPool({ url: workerUrl, max: 1, applicationName: 'saasready-erasure' }),
+        })),
+        log: opts.log,
+      }),
       // Retention (docs/gdpr.md): the extension point is this list of rules (retention.ts).
       [RETENTION_TASK]: createRetentionJobHandler({
         rules: [

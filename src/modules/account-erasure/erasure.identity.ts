@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../../platform/db/schema.js';
 import type { IdentityDb } from '../auth/sessions.repository.js';
 import { failedValues, UNFINISHED } from '../gdpr/export-status.js';
 import { TWO_FACTOR_OFF } from '../two-factor/two-factor.repository.js';
@@ -56,8 +57,14 @@ async function forgetAccountExports(trx: IdentityDb, userId: string): Promise<vo
  * recovery code, linked provider account (social sign-in) and account export archive of the user, revokes every refresh token (never deleted: grants), and anonymizes the row: no e-mail, name, password or
  * second factor left, `erased_at` set. The id stays (foreign keys, audit actor ids).
  */
-export async function anonymize(db: IdentityDb, userId: string): Promise<void> {
+export async function anonymize(
+  db: IdentityDb,
+  userId: string,
+  /** Runs in the same transaction, first (the erasure queues its tenant databases' part here). */
+  alsoInTransaction?: (trx: Kysely<Database>) => Promise<void>,
+): Promise<void> {
   await db.transaction().execute(async (trx) => {
+    await alsoInTransaction?.(trx);
     await trx.deleteFrom('sessions').where('user_id', '=', userId).execute();
     await trx
       .updateTable('refresh_tokens')

@@ -21,6 +21,7 @@ import * as lifecycle from '../organization-lifecycle/lifecycle.repository.js';
 import * as identity from './erasure.identity.js';
 import { ErasureError, lastOwner } from './erasure.errors.js';
 import { sql } from 'kysely';
+import { eraseDirectoryRecord, queueTenantDirectoryErasure } from './erasure-tenant-directories.js';
 
 /** What the caller learns: whether this call erased the account (false: it already was). */
 export interface ErasureResult {
@@ -68,6 +69,9 @@ export interface ErasureDeps {
   readonly apiKeyRevoked: (keyId: string) => void;
   /** ORG_DELETION_GRACE_DAYS: when the deletion of an organization left with no member is due. */
   readonly deletionGraceDays: number;
+  /** The deployment has tenant databases (`database` placements): the anonymization's transaction also
+   *  queues the search of their SCIM directory records (erasure-tenant-directories.ts). */
+  readonly tenantDatabases?: boolean;
   readonly log?: Logger;
 }
 
@@ -200,16 +204,17 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
     let records = 0;
     for (const orgId of directoryOrgIds) {
       if (steps.some((s) => s.orgId === orgId)) continue;
-      const deleted = await withTenant(orgId, async (tdb) => {
-        await repo.lockOrganization(tdb, orgId);
-        return repo.deleteDirectoryRecord(tdb, orgId, userId);
-      });
-      if (deleted) records += 1;
+      if (await eraseDirectoryRecord(withTenant, orgId, userId)) records += 1;
     }
     // The key of the address (invitations sent to it before it had an account) while the address is
     // still known; the row is anonymized next.
     await deps.userKeys.destroy({ kind: 'email', email: subject.email_normalized });
-    await identity.anonymize(db, userId);
+    // The records tenant databases hold are the worker's (queued with the anonymization: both or neither).
+    await identity.anonymize(
+      db,
+      userId,
+      deps.tenantDatabases ? (trx) => queueTenantDirectoryErasure(trx, userId) : undefined,
+    );
     deps.userChanged(userId);
     // Last: once it is gone, nothing sealed under it opens again.
     await deps.userKeys.destroy({ kind: 'user', userId });

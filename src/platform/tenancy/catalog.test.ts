@@ -246,6 +246,8 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       // The organizations holding a SCIM record of a user being erased: that user's live credential or the
       // platform scope (migration 0067).
       'app_priv_erasure_directory_organizations',
+      // The organizations of a tenant database holding a SCIM record of an erased user (0075): worker only.
+      'app_priv_erasure_tenant_directory',
       'app_priv_invitation_by_token',
       'app_priv_organization_id_by_slug',
       // An online placement move (0040): the OWNER role only (it runs the schema's DDL too); each derives
@@ -336,6 +338,7 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
         f.proname.startsWith('app_retention_') ||
         f.proname.startsWith('app_priv_deletion_') ||
         f.proname === 'app_priv_tenant_database_purge' ||
+        f.proname === 'app_priv_erasure_tenant_directory' ||
         f.proname === 'app_usage_meters_sync' ||
         f.proname.startsWith('app_usage_')
       ) {

@@ -1,0 +1,99 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type pg from 'pg';
+import type { Database } from '../../platform/db/schema.js';
+import { enqueueJob } from '../../platform/jobs/enqueue.js';
+import type { JobHandler } from '../../platform/jobs/worker.js';
+import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
+import * as repo from './erasure.repository.js';
+
+/**
+ * The SCIM directory records an erased person left in tenant databases (docs/erasure.md, "Organizations
+ * in a tenant database"): organizations of `database` placements keep `scim_users` there, where the
+ * erasure's own lookup (the control database's, proven by the person's credential or a platform
+ * administrator's session) does not reach. The erasure queues this job before it anonymizes the account
+ * (one per person: a retried erasure queues the same job again, not a second one); the worker asks each
+ * tenant database, as its worker role, which organizations hold a record of the person
+ * (`worker_api.app_priv_erasure_tenant_directory`, migration 0075) and deletes each in that organization's
+ * own scope, under its lock, as the erasure deletes the others.
+ */
+export const ERASURE_TENANT_DIRECTORIES_TASK = 'erasure.tenant_directories';
+
+interface Payload {
+  readonly userId: string;
+}
+
+/** Queues the tenant databases' part of `userId`'s erasure (outside any tenant scope). */
+export function queueTenantDirectoryErasure(db: Kysely<Database>, userId: string): Promise<void> {
+  return enqueueJob(
+    db,
+    ERASURE_TENANT_DIRECTORIES_TASK,
+    { tenantId: null, payload: { userId } satisfies Payload },
+    { jobKey: `erasure-tenant-directories:${userId}` },
+  );
+}
+
+/**
+ * Deletes the person's directory record (and their directory group memberships) in one organization, in
+ * its scope, under the organization row's lock (the lock every SCIM change takes). True when one was there.
+ */
+export function eraseDirectoryRecord(
+  withTenant: WithTenant,
+  orgId: string,
+  userId: string,
+): Promise<boolean> {
+  return withTenant(orgId, async (tdb) => {
+    await repo.lockOrganization(tdb, orgId);
+    return repo.deleteDirectoryRecord(tdb, orgId, userId);
+  });
+}
+
+/** A tenant database the job asks: its key and a pool on its worker role (none: the job fails, retried). */
+export interface TenantDirectorySource {
+  readonly key: string;
+  /** Opens a pool on the database's worker role; undefined when the configuration gives no `workerUrl`. */
+  readonly open: (() => pg.Pool) | undefined;
+}
+
+export function createTenantDirectoryErasureHandler(deps: {
+  readonly withTenant: WithTenant;
+  readonly databases: readonly TenantDirectorySource[];
+  readonly log: Logger;
+}): JobHandler {
+  return async (raw) => {
+    const userId = (raw as Partial<Payload> | null)?.userId;
+    if (typeof userId !== 'string') throw new Error(`${ERASURE_TENANT_DIRECTORIES_TASK}: no user id`);
+    const unreachable: string[] = [];
+    let deleted = 0;
+    for (const source of deps.databases) {
+      if (source.open === undefined) {
+        unreachable.push(source.key);
+        continue;
+      }
+      const pool = source.open();
+      let orgs: string[];
+      try {
+        const res = await pool.query<{ organization_id: string }>(
+          'select organization_id from worker_api.app_priv_erasure_tenant_directory($1::uuid)',
+          [userId],
+        );
+        orgs = res.rows.map((r) => r.organization_id);
+      } finally {
+        await pool.end();
+      }
+      for (const orgId of orgs) {
+        if (await eraseDirectoryRecord(deps.withTenant, orgId, userId)) deleted += 1;
+      }
+    }
+    deps.log.info(
+      { user: userId, directory_records: deleted, tenant_databases: deps.databases.length },
+      'erasure: tenant databases searched for directory records',
+    );
+    if (unreachable.length > 0) {
+      // Retried: the records of those databases stay until their worker role is configured.
+      throw new Error(
+        `${ERASURE_TENANT_DIRECTORIES_TASK}: tenant databases without a workerUrl in TENANT_DATABASES: ${unreachable.join(', ')}`,
+      );
+    }
+  };
+}
