@@ -4,6 +4,7 @@ import {
   ERASURE_TENANT_DIRECTORIES_TASK,
   createTenantDirectoryErasureHandler,
 } from '../../modules/account-erasure/erasure-tenant-directories.js';
+import { findSubject } from '../../modules/account-erasure/erasure.identity.js';
 import type { PlatformDb } from '../../platform/db/platform-db.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 import { createMailJobHandler, MAIL_TASK } from '../../platform/mail/mail-job.js';
@@ -267,6 +268,11 @@ export async function startJobs({
               ? undefined
               : () => createPool({ url: workerUrl, max: 1, applicationName: 'saasready-erasure' }),
         })),
+        placedIn: async (orgId) => {
+          const target = await tenancy.router.resolve(orgId);
+          return target.directory === undefined ? null : target.key;
+        },
+        isErased: async (userId) => (await findSubject(platformDb, userId))?.erased_at != null,
         log: opts.log,
       }),
       // Retention (docs/gdpr.md): the extension point is this list of rules (retention.ts).

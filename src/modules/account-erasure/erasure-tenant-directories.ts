@@ -58,42 +58,73 @@ export interface TenantDirectorySource {
 export function createTenantDirectoryErasureHandler(deps: {
   readonly withTenant: WithTenant;
   readonly databases: readonly TenantDirectorySource[];
+  /** The key of the tenant database an organization is placed in now (null: not a `database` placement). */
+  readonly placedIn: (orgId: string) => Promise<string | null>;
+  /** Whether the account is erased (the job never deletes the records of an account that is not). */
+  readonly isErased: (userId: string) => Promise<boolean>;
   readonly log: Logger;
 }): JobHandler {
   return async (raw) => {
     const userId = (raw as Partial<Payload> | null)?.userId;
     if (typeof userId !== 'string') throw new Error(`${ERASURE_TENANT_DIRECTORIES_TASK}: no user id`);
-    const unreachable: string[] = [];
+    if (!(await deps.isErased(userId))) {
+      deps.log.warn({ user: userId }, 'erasure: tenant databases not searched, the account is not erased');
+      return;
+    }
+    // Every database is searched on every attempt: one that is down or not configured fails the job
+    // (retried) after the others were searched, so it holds back only its own records.
+    const failed: string[] = [];
     let deleted = 0;
     for (const source of deps.databases) {
-      if (source.open === undefined) {
-        unreachable.push(source.key);
-        continue;
-      }
-      const pool = source.open();
-      let orgs: string[];
       try {
-        const res = await pool.query<{ organization_id: string }>(
-          'select organization_id from worker_api.app_priv_erasure_tenant_directory($1::uuid)',
-          [userId],
+        deleted += await searchOne(source, userId);
+      } catch (err) {
+        failed.push(source.key);
+        deps.log.error(
+          { err, tenant_database: source.key, user: userId },
+          'erasure: tenant database not searched',
         );
-        orgs = res.rows.map((r) => r.organization_id);
-      } finally {
-        await pool.end();
-      }
-      for (const orgId of orgs) {
-        if (await eraseDirectoryRecord(deps.withTenant, orgId, userId)) deleted += 1;
       }
     }
     deps.log.info(
-      { user: userId, directory_records: deleted, tenant_databases: deps.databases.length },
+      { user: userId, directory_records: deleted, tenant_databases: deps.databases.length, failed },
       'erasure: tenant databases searched for directory records',
     );
-    if (unreachable.length > 0) {
-      // Retried: the records of those databases stay until their worker role is configured.
+    if (failed.length > 0) {
       throw new Error(
-        `${ERASURE_TENANT_DIRECTORIES_TASK}: tenant databases without a workerUrl in TENANT_DATABASES: ${unreachable.join(', ')}`,
+        `${ERASURE_TENANT_DIRECTORIES_TASK}: tenant databases not searched: ${failed.join(', ')}`,
       );
     }
   };
+
+  /** The records of one tenant database's organizations placed there; how many were deleted. */
+  async function searchOne(source: TenantDirectorySource, userId: string): Promise<number> {
+    if (source.open === undefined) throw new Error('no workerUrl in TENANT_DATABASES');
+    const pool = source.open();
+    let orgs: string[];
+    try {
+      const res = await pool.query<{ organization_id: string }>(
+        'select organization_id from worker_api.app_priv_erasure_tenant_directory($1::uuid)',
+        [userId],
+      );
+      orgs = res.rows.map((r) => r.organization_id);
+    } finally {
+      await pool.end();
+    }
+    let deleted = 0;
+    for (const orgId of orgs) {
+      // Only where the organization lives now: a row of an organization placed elsewhere (a leftover of
+      // a placement by hand) is not its directory, and its scope would search the organization's own.
+      const key = await deps.placedIn(orgId);
+      if (key !== source.key) {
+        deps.log.warn(
+          { tenant_database: source.key, organization: orgId, placed_in: key },
+          'erasure: a directory record of an organization not placed in this tenant database, left',
+        );
+        continue;
+      }
+      if (await eraseDirectoryRecord(deps.withTenant, orgId, userId)) deleted += 1;
+    }
+    return deleted;
+  }
 }

@@ -123,7 +123,9 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
     const subject = await identity.findSubject(db, userId);
     if (!subject) throw new ErasureError('ACCOUNT_NOT_FOUND', 'user not found');
     if (subject.erased_at) {
-      // Finished before, possibly except the key (a crash after anonymizing): destroy it again.
+      // Finished before, possibly except the key (a crash after anonymizing): destroy it again. The tenant
+      // databases' search is queued again (a platform administrator's way to re-run one given up).
+      if (deps.tenantDatabases) await queueTenantDirectoryErasure(db, userId);
       await deps.userKeys.destroy({ kind: 'user', userId });
       deps.userChanged(userId);
       return { erased: false, organizationsLeft: 0, organizationsMarkedForDeletion: 0 };
