@@ -1,19 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { uncheckedTest } from './explicit-filters.js';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { uuidv7 } from '../ids.js';
 import { createTestOrg } from '../../../test/support/tenancy.js';
 import { kindDatabase } from '../../../test/support/placement-kinds.js';
+import { expectPoolClean } from './pool-hygiene.test-support.js';
 import type { Tenancy } from './tenancy.js';
 import type { TenantSetterKind } from './tenant-setters.js';
 
 /**
  * Many concurrent withTenant calls for random tenants over a pool of 3 connections: no call ever sees a
  * row of another tenant, errors and rollbacks do not leak a tenant into the next user of a connection,
- * and every connection ends up idle with no tenant set (and, schema placements, the default search path).
- * For each placement kind that shares connections between tenants: `pooled` (the tenants in `public`),
- * `schema` (four of the five each in its own schema: the same connections switch search paths). Under
+ * and every connection ends up idle with no tenant set, the default search path and no prepared statement
+ * but the statement cache's (`expectPoolClean`). For each placement kind that shares connections between
+ * tenants: `pooled` (the tenants in `public`), `schema` (four of the five each in its own schema: the same
+ * connections switch search paths); `database` placements, whose scopes hold a connection of each of two
+ * pools, in pool-hygiene-database.test.ts. Under
  * each tenant setter: plain PostgreSQL's, and Citus's (SET LOCAL in explicit transactions, each read its
  * own BEGIN READ ONLY … COMMIT in one pipeline: a failed read leaves a failed transaction block, which
  * must never reach the pool), the same organizations and rows for both.
@@ -112,20 +115,7 @@ describe.each(['pooled', 'schema'] as const)('pool hygiene (property), %s', (kin
         }),
         { numRuns },
       );
-      const pool = tenancy.control.pool;
-      const clients = await Promise.all(Array.from({ length: pool.totalCount }, () => pool.connect()));
-      try {
-        for (const c of clients) {
-          const r = await c.query<{ t: string | null; n: number; path: string }>(
-            `select app_current_tenant()::text as t, (select count(*)::int from projects) as n,
-                  current_setting('search_path') as path`,
-          );
-          expect(r.rows[0]).toEqual({ t: null, n: 0, path: '"$user", public' });
-          expect((c as unknown as { _txStatus: string })._txStatus).toBe('I');
-        }
-      } finally {
-        clients.forEach((c) => c.release());
-      }
+      await expectPoolClean(tenancy.control.pool, `${kind}, ${setter} setter`);
     },
   );
 });

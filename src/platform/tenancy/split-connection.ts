@@ -159,7 +159,10 @@ export class SplitTenantConnection implements ScopeConnection {
       throw preparedError(err);
     }
     if (!prepared.prepared) {
+      // No transaction of the scope's own there (a read scope), yet a read that ends its own (Citus)
+      // may have failed and left a failed one: the tenant side is ended too, or it is pooled that way.
       await control.finish(true);
+      await this.tenant.finish(true);
       runHooks(prepared.hooks);
       return;
     }
