@@ -23,7 +23,9 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
     returns table (organization_id uuid)
     language plpgsql stable security definer set search_path = pg_catalog, public, pg_temp as $$
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the erasure lookup of a tenant database'))}
-      return query select distinct s.organization_id from public.scim_users s where s.user_id = p_user order by 1;
+      -- A tenant database's placed tables are public's (the search path above; named unqualified as every
+      -- function reaching placed tables does).
+      return query select distinct s.organization_id from scim_users s where s.user_id = p_user order by 1;
     end $$`.execute(db);
   await sql`alter function worker_api.app_priv_erasure_tenant_directory(uuid) owner to ${definer}`.execute(
     db,
