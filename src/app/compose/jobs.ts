@@ -31,6 +31,7 @@ import {
   type UsageAggregator,
 } from '../../modules/usage/aggregator.js';
 import { usageSettings } from '../../modules/usage/usage-settings.js';
+import { scheduleByControlPlans } from '../../modules/quotas/quota-tenant-databases.js';
 import {
   CHECKPOINT_CRONTAB,
   CHECKPOINT_TASK,
@@ -359,7 +360,13 @@ export async function startJobs({
       hooks: { afterRead: () => copyMeters(tenancy.control.pool, pool) },
       latenessMs: usage.latenessMs,
       log: opts.log.child({ tenant_database: key }),
-      onAggregated: (changed) => services.quotaNotices.schedule(changed),
+      // Quota notices by the organizations' plans in the control database, not their row's copy here.
+      changedAnyPlan: true,
+      onAggregated: scheduleByControlPlans({
+        workerPool: checkpointPool,
+        notices: services.quotaNotices,
+        log: opts.log,
+      }),
     });
     tenantAggregation.set(key, { pool, runAggregation: () => aggregator.runOnce() });
     return [{ pool, aggregator }];
