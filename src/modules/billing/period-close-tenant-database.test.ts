@@ -77,12 +77,12 @@ describe('period close of a database placement (tenant database aggregation)', (
         aggregatedUpToNow({
           workerPool: controlWorker,
           runAggregation: () => controlAggregator.runOnce(),
-          timeoutMs: 15_000,
+          timeoutMs: 40_000,
         }),
       organizationAggregated: tenantDatabasesBarrier({
         placements: router,
         aggregators,
-        timeoutMs: 15_000,
+        timeoutMs: 40_000,
         log,
       }),
       closer: createPeriodCloser({ withTenant, inputs, billing }),
@@ -152,45 +152,57 @@ describe('period close of a database placement (tenant database aggregation)', (
     await closeSplit(split);
   });
 
-  it('an event stored in the tenant database just before the close is on the invoice', async () => {
-    const org = await paying('pctd-on-time');
-    await ingest(org, 3);
-    await runJob([org], live());
-    const [invoice, ...more] = await invoicesIn(split.tenantAdmin, org);
-    expect(more).toEqual([]);
-    expect(invoice).toMatchObject({ status: 'finalized' });
-    expect(invoice!.number).toMatch(/^INV-\d{6,}$/);
-    expect(await usageLine(org)).toMatchObject({ quantity: 3, amount: 30 });
-    // Numbered from the control database's counter, stored in the tenant database only.
-    expect(await invoicesIn(split.admin, org)).toEqual([]);
-  });
+  it(
+    'an event stored in the tenant database just before the close is on the invoice',
+    { timeout: 120_000 },
+    async () => {
+      const org = await paying('pctd-on-time');
+      await ingest(org, 3);
+      await runJob([org], live());
+      const [invoice, ...more] = await invoicesIn(split.tenantAdmin, org);
+      expect(more).toEqual([]);
+      expect(invoice).toMatchObject({ status: 'finalized' });
+      expect(invoice!.number).toMatch(/^INV-\d{6,}$/);
+      expect(await usageLine(org)).toMatchObject({ quantity: 3, amount: 30 });
+      // Numbered from the control database's counter, stored in the tenant database only.
+      expect(await invoicesIn(split.admin, org)).toEqual([]);
+    },
+  );
 
-  it('an unreachable tenant database fails its organizations’ close (logged, nothing written) and not the others; the next run closes them', async () => {
-    const org = await paying('pctd-unreachable');
-    const pooled = await createTestOrg(split.tenancy, 'pctd-pooled');
-    await ingest(org, 2);
-    // t1's worker role cannot be reached (its scopes still can: the invoice could be built, incomplete).
-    const dead = new pg.Pool({
-      connectionString: `postgres://nobody:nothing@127.0.0.1:${await freePort()}/none`,
-      max: 1,
-    });
-    try {
+  it(
+    'an unreachable tenant database fails its organizations’ close (logged, nothing written) and not the others; the next run closes them',
+    { timeout: 120_000 },
+    async () => {
+      const org = await paying('pctd-unreachable');
+      const pooled = await createTestOrg(split.tenancy, 'pctd-pooled');
+      await ingest(org, 2);
+      // t1's worker role cannot be reached (its scopes still can: the invoice could be built, incomplete).
+      const dead = new pg.Pool({
+        connectionString: `postgres://nobody:nothing@127.0.0.1:${await freePort()}/none`,
+        max: 1,
+      });
+      try {
+        errors.length = 0;
+        await runJob([org, pooled], new Map([['t1', { pool: dead, runAggregation: async () => 0 }]]));
+      } finally {
+        await dead.end();
+      }
+      expect(await invoicesIn(split.tenantAdmin, org)).toEqual([]);
+      expect(errors).toContainEqual(
+        expect.objectContaining({ tenant_id: org, code: 'USAGE_NOT_AGGREGATED' }),
+      );
+      expect(errors).toContainEqual(expect.objectContaining({ tenant_database: 't1' }));
+      expect(await invoicesIn(split.admin, pooled)).toHaveLength(1);
+      // A database with no aggregator at all (no workerUrl) is refused the same way.
       errors.length = 0;
-      await runJob([org, pooled], new Map([['t1', { pool: dead, runAggregation: async () => 0 }]]));
-    } finally {
-      await dead.end();
-    }
-    expect(await invoicesIn(split.tenantAdmin, org)).toEqual([]);
-    expect(errors).toContainEqual(expect.objectContaining({ tenant_id: org, code: 'USAGE_NOT_AGGREGATED' }));
-    expect(errors).toContainEqual(expect.objectContaining({ tenant_database: 't1' }));
-    expect(await invoicesIn(split.admin, pooled)).toHaveLength(1);
-    // A database with no aggregator at all (no workerUrl) is refused the same way.
-    errors.length = 0;
-    await runJob([org], new Map());
-    expect(await invoicesIn(split.tenantAdmin, org)).toEqual([]);
-    expect(errors).toContainEqual(expect.objectContaining({ tenant_id: org, code: 'USAGE_NOT_AGGREGATED' }));
-    // Reachable again: the next run closes it, with its events.
-    await runJob([org], live());
-    expect(await usageLine(org)).toMatchObject({ quantity: 2, amount: 20 });
-  });
+      await runJob([org], new Map());
+      expect(await invoicesIn(split.tenantAdmin, org)).toEqual([]);
+      expect(errors).toContainEqual(
+        expect.objectContaining({ tenant_id: org, code: 'USAGE_NOT_AGGREGATED' }),
+      );
+      // Reachable again: the next run closes it, with its events.
+      await runJob([org], live());
+      expect(await usageLine(org)).toMatchObject({ quantity: 2, amount: 20 });
+    },
+  );
 });
