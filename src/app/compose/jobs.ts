@@ -31,6 +31,7 @@ import {
   type UsageAggregator,
 } from '../../modules/usage/aggregator.js';
 import { usageSettings } from '../../modules/usage/usage-settings.js';
+import { scheduleByControlPlans } from '../../modules/quotas/quota-tenant-databases.js';
 import {
   CHECKPOINT_CRONTAB,
   CHECKPOINT_TASK,
@@ -41,7 +42,11 @@ import {
   PERIOD_CLOSE_CRONTAB,
   PERIOD_CLOSE_TASK,
 } from '../../modules/billing/period-close.js';
-import { aggregatedUpToNow } from '../../modules/billing/period-close-barrier.js';
+import {
+  aggregatedUpToNow,
+  tenantDatabasesBarrier,
+  type TenantDatabaseAggregation,
+} from '../../modules/billing/period-close-barrier.js';
 import {
   ORG_DELETION_CRONTAB,
   ORG_DELETION_TASK,
@@ -166,6 +171,7 @@ export async function startJobs({
   const workerDb = workerKysely(checkpointPool);
   // Set once the aggregator below exists (the job never runs before the worker has started).
   let runAggregation: () => Promise<unknown> = async () => 0;
+  const tenantAggregation = new Map<string, TenantDatabaseAggregation>(); // filled likewise, by key
   const worker = await startJobWorker({
     pool: checkpointPool,
     kek: opts.secrets.kek,
@@ -192,6 +198,15 @@ export async function startJobs({
                 billingOrganizations(checkpointPool, cutoff, after, limit, opts.log),
               aggregatedUpToNow: () =>
                 aggregatedUpToNow({ workerPool: checkpointPool, runAggregation, timeoutMs: 60_000 }),
+              // A `database` placement's invoice reads its tenant database's aggregates: that database's
+              // aggregator too, once per run for each database holding an organization closed (why not all
+              // of them up front: tenantDatabasesBarrier).
+              organizationAggregated: tenantDatabasesBarrier({
+                placements: tenancy.router,
+                aggregators: tenantAggregation,
+                timeoutMs: 60_000,
+                log: opts.log,
+              }),
               closer: services.periodCloser,
               latenessMs: usage.latenessMs,
               log: opts.log,
@@ -345,14 +360,21 @@ export async function startJobs({
       hooks: { afterRead: () => copyMeters(tenancy.control.pool, pool) },
       latenessMs: usage.latenessMs,
       log: opts.log.child({ tenant_database: key }),
-      onAggregated: (changed) => services.quotaNotices.schedule(changed),
+      // Quota notices by the organizations' plans in the control database, not their row's copy here.
+      changedAnyPlan: true,
+      onAggregated: scheduleByControlPlans({
+        workerPool: checkpointPool,
+        notices: services.quotaNotices,
+        log: opts.log,
+      }),
     });
+    tenantAggregation.set(key, { pool, runAggregation: () => aggregator.runOnce() });
     return [{ pool, aggregator }];
   });
   const aggregators = [usageAggregator, ...tenantAggregators.map((t) => t.aggregator)];
   const allAggregators: typeof usageAggregator = {
-    // A tenant database that fails its run is logged and skipped: the control database's aggregation (which
-    // the period close waits for) does not depend on it.
+    // A tenant database that fails its run is logged and skipped: the control database's aggregation does
+    // not depend on it (the period close waits for each database's own, tenantDatabasesBarrier).
     runOnce: async () => {
       const [control, ...tenants] = await Promise.allSettled(aggregators.map((a) => a.runOnce()));
       for (const t of tenants) {

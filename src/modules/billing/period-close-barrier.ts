@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { PlacementRouter } from '../../platform/tenancy/placement.js';
 
 /**
  * Waits until the usage aggregator has processed every event stored before the call: the watermark
@@ -43,4 +45,92 @@ async function watermark(pool: pg.Pool): Promise<bigint | null> {
     await client.query('rollback').catch(() => {});
     client.release();
   }
+}
+
+/** A tenant database's usage aggregator, as the period close runs it (`workerUrl` of TENANT_DATABASES). */
+export interface TenantDatabaseAggregation {
+  /** A pool of that database's worker role. */
+  pool: pg.Pool;
+  /** One pass of that database's aggregator. */
+  runAggregation: () => Promise<unknown>;
+}
+
+/**
+ * The usage of an organization being closed is not aggregated where its invoice reads it: its tenant
+ * database has no aggregator (no `workerUrl`), cannot be reached, or its watermark did not get past the
+ * close's mark in time. That organization is not closed this run (nothing is written) and is retried.
+ */
+export class UsageNotAggregatedError extends Error {
+  readonly code = 'USAGE_NOT_AGGREGATED';
+}
+
+/**
+ * The period close's barrier for organizations in a `database` placement. Their invoice is built in
+ * their own tenant scope from the day aggregates of their TENANT database (only its number comes from the
+ * control database's counter; the draft is stored there too, docs/billing.md), so the control
+ * database's barrier says nothing about their usage: before one is closed, that database's own
+ * aggregator must have aggregated everything committed there before the check (`aggregatedUpToNow` on
+ * its worker pool, the same watermark rule).
+ *
+ * Only the tenant databases holding organizations being closed are waited for, each once per run (the
+ * first organization of a database starts its wait, the others of the run share it), not all of them up
+ * front: an unreachable tenant database then fails only its own organizations' closes (logged by the
+ * run with the error's code, retried next run, nothing written), while the control database's and the
+ * other databases' organizations are invoiced on time; and a database with nothing to close is not
+ * waited for. Returns a factory called once per run; its function resolves for an organization not in a
+ * `database` placement and throws {@link UsageNotAggregatedError} when its database is not aggregated.
+ */
+export function tenantDatabasesBarrier(deps: {
+  /** The placement router: an organization in a `database` placement resolves to its tenant database. */
+  placements: Pick<PlacementRouter, 'resolve'>;
+  /** The tenant databases' aggregators by key (those with a `workerUrl`). */
+  aggregators: ReadonlyMap<string, TenantDatabaseAggregation>;
+  timeoutMs: number;
+  pollMs?: number;
+  log: Logger;
+}): () => (orgId: string) => Promise<void> {
+  return () => {
+    const waits = new Map<string, Promise<void>>();
+    const wait = async (key: string): Promise<void> => {
+      const a = deps.aggregators.get(key);
+      if (a === undefined) {
+        throw new UsageNotAggregatedError(
+          `tenant database "${key}" has no workerUrl in TENANT_DATABASES: its usage is not aggregated`,
+        );
+      }
+      let done: boolean;
+      try {
+        done = await aggregatedUpToNow({
+          workerPool: a.pool,
+          runAggregation: a.runAggregation,
+          timeoutMs: deps.timeoutMs,
+          ...(deps.pollMs !== undefined ? { pollMs: deps.pollMs } : {}),
+        });
+      } catch (err) {
+        throw new UsageNotAggregatedError(
+          `usage aggregation of tenant database "${key}" failed: ${(err as Error).message}`,
+        );
+      }
+      if (!done) {
+        throw new UsageNotAggregatedError(`usage aggregation of tenant database "${key}" is behind`);
+      }
+    };
+    return async (orgId) => {
+      const target = await deps.placements.resolve(orgId);
+      if (target.directory === undefined) return;
+      const key = target.key;
+      let w = waits.get(key);
+      if (w === undefined) {
+        w = wait(key);
+        waits.set(key, w);
+        w.catch((err: unknown) =>
+          deps.log.error(
+            { component: 'billing', tenant_database: key, err: (err as Error).message },
+            'period close: a tenant database is not aggregated; its organizations are closed next run',
+          ),
+        );
+      }
+      await w;
+    };
+  };
 }

@@ -120,7 +120,8 @@ async function forEachBounded<T>(items: T[], limit: number, fn: (item: T) => Pro
 
 /**
  * The hourly task: waits for the usage aggregator to catch up (every event stored so far in its day
- * buckets: no event of a closable period can still arrive, see `SETTLE_MS`), then pages through the
+ * buckets: no event of a closable period can still arrive, see `SETTLE_MS`; for an organization in a
+ * `database` placement, its tenant database's aggregator, checked before it is closed), then pages through the
  * organizations that may have a period to close (a named worker-role query, ids only, leaving out those
  * already invoiced for the last closable period) and closes each one's periods in its own tenant scope,
  * `CLOSE_CONCURRENCY` at a time, starting none after `RUN_BUDGET_MS`. One organization's failure does not
@@ -138,6 +139,12 @@ export function createPeriodCloseJobHandler(deps: {
   ) => Promise<{ id: string; startsOn: string }[]>;
   /** True once the aggregator has processed every event stored before the call (period-close-barrier.ts). */
   aggregatedUpToNow: () => Promise<boolean>;
+  /**
+   * Per run, the check made before each organization is closed that its usage is aggregated where its
+   * invoice reads it (a `database` placement's tenant database: `tenantDatabasesBarrier`); a throw fails
+   * that organization's close this run, as any failure does.
+   */
+  organizationAggregated?: () => (orgId: string) => Promise<void>;
   closer: PeriodCloser;
   latenessMs: number;
   log: Logger;
@@ -157,6 +164,7 @@ export function createPeriodCloseJobHandler(deps: {
       deps.log.warn({ component: 'billing', cutoff }, 'period close postponed: usage aggregation is behind');
       return;
     }
+    const aggregated = deps.organizationAggregated?.();
     let after: string | null = null;
     let invoices = 0;
     let unfinished = false;
@@ -169,6 +177,7 @@ export function createPeriodCloseJobHandler(deps: {
           return;
         }
         try {
+          await aggregated?.(org.id);
           invoices += await deps.closer.closeOrganization(org.id, { cutoff, startsOn: org.startsOn });
         } catch (err) {
           failed.push(org.id);

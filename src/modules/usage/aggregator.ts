@@ -35,10 +35,14 @@ export function createUsageAggregator(deps: {
   latenessMs: number;
   log?: Logger;
   hooks?: AggregatorHooks;
-  /** After a run that aggregated events commits: the organizations with quotas that had events in it,
+  /** After a run that aggregated events commits: the organizations with quotas that had events in it
+   *  (their plan read from the aggregated database; all of them with `changedAnyPlan`),
    *  with the UTC days of those events (quota notices, src/modules/quotas). Not awaited: it must only
    *  queue its work (the run does not wait for it); a throw is logged, the run stays committed. */
   onAggregated?: (changed: { organizationId: string; day: Date }[]) => void;
+  /** `onAggregated` is given every organization that had events, whatever its plan (a tenant database:
+   *  its organizations' plans are the control database's, which the hook reads; migration 0074). */
+  changedAnyPlan?: boolean;
 }): UsageAggregator {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | null = null;
@@ -81,7 +85,9 @@ export function createUsageAggregator(deps: {
       const changed = deps.onAggregated
         ? (
             await client.query<{ org_id: string; day_start: Date }>(
-              'select org_id, day_start from worker_api.app_usage_changed_organizations($1::xid8, $2::xid8, $3)',
+              `select org_id, day_start from worker_api.${
+                deps.changedAnyPlan ? 'app_usage_changed_any_plan' : 'app_usage_changed_organizations'
+              }($1::xid8, $2::xid8, $3)`,
               [r.from_xid, r.to_xid, since],
             )
           ).rows.map((x) => ({ organizationId: x.org_id, day: x.day_start }))

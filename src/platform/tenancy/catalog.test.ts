@@ -270,6 +270,8 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       // The placements of a page of the organization list: only in a platform administrator's platform
       // scope (0060).
       'app_priv_platform_placements',
+      // Which organizations' plans (control database) have quotas: a tenant database's notices (0074).
+      'app_priv_quota_organizations',
       // The SCIM token of a /scim/v2 request, outside any scope (0057).
       'app_priv_scim_token',
       // Deleted organizations' Stripe customers still to delete in Stripe: the worker role's job (0034).
@@ -308,6 +310,8 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_usage_aggregate_begin',
       'app_usage_aggregate_commit',
       // The organizations with events in an aggregation range (quota notices, migration 0020): worker only.
+      // ... whatever their plan: a tenant database's aggregator, plans read from the control database (0074).
+      'app_usage_changed_any_plan',
       'app_usage_changed_organizations',
       // The meters' definitions copied into a tenant database before its aggregation (0071): worker only.
       'app_usage_meters_sync',
@@ -331,6 +335,7 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
         f.proname === 'app_priv_stripe_organizations' ||
         f.proname.startsWith('app_priv_stripe_customer_deletion') ||
         f.proname === 'app_priv_billing_organizations' ||
+        f.proname === 'app_priv_quota_organizations' ||
         f.proname === 'app_priv_account_export_rows' ||
         f.proname === 'app_priv_webhook_stuck_deliveries' ||
         f.proname === 'app_priv_sso_domain_organizations' ||

@@ -467,6 +467,8 @@ describe('definer functions refuse outside their contract', () => {
       `select worker_api.app_usage_purge_keys(now() - interval '30 days', 10)`,
       'select * from worker_api.app_usage_partitions(8, 7, 400)',
       `select * from worker_api.app_usage_changed_organizations('1'::xid8, '2'::xid8, now())`,
+      `select * from worker_api.app_usage_changed_any_plan('1'::xid8, '2'::xid8, now())`,
+      `select * from worker_api.app_priv_quota_organizations(array[gen_random_uuid()])`,
       `select worker_api.app_usage_unique_purge(date '2000-01-01', 10)`,
     ]) {
       await expect(app.query(text)).rejects.toThrow(/permission denied/);
