@@ -169,4 +169,21 @@ describe('e2e: flag overrides of a database placement outlive no flag', () => {
     // A second run finds nothing left.
     expect(await sweep()).toEqual([{ key: 'eu-1', deleted: 0 }]);
   });
+  it('the sweep is refused inside a tenant scope and on the control database (whose keys cascade)', async () => {
+    const call = async (url: string, tenant?: string) => {
+      const client = await connect(url);
+      try {
+        await client.query('begin');
+        if (tenant) await client.query("select set_config('app.tenant_id', $1, true)", [tenant]);
+        await client.query("select worker_api.app_flag_overrides_sweep('[]'::jsonb, now(), 10)");
+      } finally {
+        await client.query('rollback').catch(() => {});
+        await client.end();
+      }
+    };
+    await expect(call(eu.workerUrl, euOrg)).rejects.toMatchObject({ code: '42501' });
+    await expect(call(testDb().workerUrl)).rejects.toMatchObject({ code: '55000' });
+    // The runtime role may not run it at all.
+    await expect(call(eu.url)).rejects.toMatchObject({ code: '42501' });
+  });
 });
