@@ -61,6 +61,7 @@ import * as m0068 from './0068-audit-retention-cut-age.js';
 import * as m0069 from './0069-audit-signed-retention.js';
 import * as m0070 from './0070-audit-seal-many.js';
 import * as m0071 from './0071-tenant-commit-decisions.js';
+import * as m0073 from './0073-flag-override-identity.js';
 import * as m0074 from './0074-tenant-database-quota-notices.js';
 import * as m0075 from './0075-erasure-tenant-directories.js';
 
@@ -131,6 +132,7 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0069-audit-signed-retention', m0069],
   ['0070-audit-seal-many', m0070],
   ['0071-tenant-commit-decisions', m0071],
+  ['0073-flag-override-identity', m0073],
   ['0074-tenant-database-quota-notices', m0074],
   ['0075-erasure-tenant-directories', m0075],
 ];

@@ -27,9 +27,9 @@ import {
  * a region organization blocked by its tenant database's copy of the row, an Idempotency-Key replayed with
  * another region answered 500, a deleted region organization's rows left in its region's database, and
  * invoice numbers chosen by the caller outside a database placement. Two regions, `us` (the default) and
- * `eu`, each a migrated database of its own, beside the suite's control database. Not fixed (limits in
- * docs/isolation-models.md): a deleted flag's overrides in a tenant database. Fixed too: the usage
- * aggregation, which ran on the control database only.
+ * `eu`, each a migrated database of its own, beside the suite's control database. Fixed too: the usage
+ * aggregation, which ran on the control database only, and (test/e2e/flags-database-placement.test.ts) a
+ * deleted flag's overrides in a tenant database.
  */
 describe('data residency: review findings', () => {
   let c: E2eApp;

@@ -93,6 +93,11 @@ import { webhookRetentionRules } from '../../modules/webhooks/webhook-retention.
 import { auditRetentionPurge, webhookRetentionPurge } from '../../platform/tenancy/privileged-retention.js';
 import { dropSchemaAsOwner } from '../../platform/tenancy/placement-schema.js';
 import { purgeTenantDatabase } from '../../platform/tenancy/privileged-deletion.js';
+import {
+  FLAG_OVERRIDES_SWEEP_CRONTAB,
+  FLAG_OVERRIDES_SWEEP_TASK,
+  sweepFlagOverrides,
+} from '../../modules/flags/overrides-sweep.js';
 
 /** The background work compose.ts runs when `runJobs` is not false; its close stops it in this order. */
 export interface Jobs {
@@ -169,6 +174,10 @@ export async function startJobs({
   };
   // The worker role's handle for the platform chain's retention events (its own definer function).
   const workerDb = workerKysely(checkpointPool);
+  // The tenant databases a job reaches as their worker role (`workerUrl` of TENANT_DATABASES).
+  const workerDatabases = Object.entries(opts.tenantDatabases?.databases ?? {}).flatMap(([key, d]) =>
+    d.workerUrl === undefined ? [] : [{ key, workerUrl: d.workerUrl }],
+  );
   // Set once the aggregator below exists (the job never runs before the worker has started).
   let runAggregation: () => Promise<unknown> = async () => 0;
   const tenantAggregation = new Map<string, TenantDatabaseAggregation>(); // filled likewise, by key
@@ -290,6 +299,14 @@ export async function startJobs({
         isErased: async (userId) => (await findSubject(platformDb, userId))?.erased_at != null,
         log: opts.log,
       }),
+      // Tenant databases' overrides of deleted flags (never applied: flag-identity.ts) are deleted hourly.
+      [FLAG_OVERRIDES_SWEEP_TASK]: async () => {
+        await sweepFlagOverrides({
+          control: tenancy.control.pool,
+          databases: workerDatabases,
+          log: opts.log,
+        });
+      },
       // Retention (docs/gdpr.md): the extension point is this list of rules (retention.ts).
       [RETENTION_TASK]: createRetentionJobHandler({
         rules: [
@@ -316,6 +333,7 @@ export async function startJobs({
       DOMAIN_RECHECK_CRONTAB +
       EXPIRED_PURGE_CRONTAB +
       stripe.crontab +
+      (workerDatabases.length > 0 ? FLAG_OVERRIDES_SWEEP_CRONTAB : '') +
       RETENTION_CRONTAB,
   });
   // Webhook deliveries on a runner of their own (its own small pool): a POST may wait for

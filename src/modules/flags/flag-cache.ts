@@ -1,7 +1,7 @@
 import { isTenantId } from '../../platform/tenancy/context.js';
 import { platformCacheKey, tenantCacheKey, type CacheKey } from '../../platform/tenancy/cache-keys.js';
 import { createSingleFlightCache } from '../../platform/cache/single-flight.js';
-import type { CompiledFlagSet } from './flag-evaluation.js';
+import type { CompiledFlagSet, SubjectOverride } from './flag-evaluation.js';
 
 /** What evaluation needs of one organization: its targeting fields, its overrides and its plan's
  *  entitlements. */
@@ -9,7 +9,8 @@ export interface OrganizationFlagContext {
   readonly plan: string;
   readonly entitlements: ReadonlySet<string>;
   readonly attributes: Readonly<Record<string, unknown>>;
-  readonly overrides: ReadonlyMap<string, { readonly value: unknown; readonly canon: string }>;
+  /** By flag key, each with the flag it was set on (an override of a deleted flag may still be here). */
+  readonly overrides: ReadonlyMap<string, Required<SubjectOverride>>;
 }
 
 /**

@@ -169,5 +169,11 @@ export function createFlagDefinitionsService(deps: {
 /** Every definition, compiled for evaluation (the loader of the flag cache's definitions entry). */
 export async function loadCompiledFlags(db: PlatformDb): Promise<CompiledFlagSet> {
   const rows = await repo.allFlagRows(db);
-  return compileFlagSet(rows.map((r) => ({ key: r.key, spec: specOf(repo.toDefinition(r)) })));
+  return compileFlagSet(
+    rows.map((r) => ({
+      key: r.key,
+      spec: specOf(repo.toDefinition(r)),
+      identity: { id: r.id, createdAtMs: r.created_at.getTime() },
+    })),
+  );
 }

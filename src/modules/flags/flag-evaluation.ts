@@ -8,6 +8,7 @@ import {
   type FlagSpec,
   type RolloutUnit,
 } from './flag-model.js';
+import { isOverrideOf, type FlagIdentity, type OverrideOrigin } from './flag-identity.js';
 
 /**
  * Flag evaluation: pure functions over definitions compiled once per cache load, so evaluating every
@@ -37,10 +38,19 @@ export interface FlagSubject {
   readonly userId: string | null;
   readonly plan: string;
   readonly attributes: Readonly<Record<string, unknown>>;
-  /** Overrides by flag key, with the canonical JSON of each value (computed when loaded). */
-  readonly overrides: ReadonlyMap<string, { readonly value: unknown; readonly canon: string }>;
+  /** Overrides by flag key, with the canonical JSON of each value (computed when loaded) and the flag each
+   *  was set on (`origin`; flag-identity.ts). */
+  readonly overrides: ReadonlyMap<string, SubjectOverride>;
   /** Flag keys the organization's plan turns on (boolean flags only). */
   readonly entitlements: ReadonlySet<string>;
+}
+
+/** An organization's override of a key, as evaluation takes it. */
+export interface SubjectOverride {
+  readonly value: unknown;
+  readonly canon: string;
+  /** Which flag it was set on; required whenever the flag it is checked against has an identity. */
+  readonly origin?: OverrideOrigin;
 }
 
 interface Outcome {
@@ -64,6 +74,9 @@ interface CompiledRule {
 /** A definition prepared for evaluation. Treat as immutable: caches share it between requests. */
 export interface CompiledFlag {
   readonly key: string;
+  /** Which flag of that key this is (its id): an override of another is not its override. Null only for a
+   *  definition compiled without one (tests), whose overrides are taken by key. */
+  readonly identity: FlagIdentity | null;
   /** Position in its {@link CompiledFlagSet} (indexes the bucket memo). */
   readonly index: number;
   readonly kind: FlagSpec['kind'];
@@ -121,12 +134,17 @@ export interface CompiledFlagSet {
 }
 
 /** Compiles validated definitions (in the order given) into a set. */
-export function compileFlagSet(defs: readonly { key: string; spec: FlagSpec }[]): CompiledFlagSet {
-  return { flags: defs.map((d, i) => compileFlag(d.key, d.spec, i)), buckets: new BucketMemo(defs.length) };
+export function compileFlagSet(
+  defs: readonly { key: string; spec: FlagSpec; identity?: FlagIdentity }[],
+): CompiledFlagSet {
+  return {
+    flags: defs.map((d, i) => compileFlag(d.key, d.spec, i, d.identity)),
+    buckets: new BucketMemo(defs.length),
+  };
 }
 
 /** Prepares a validated definition for evaluation (`index`: its position in its set). */
-export function compileFlag(key: string, spec: FlagSpec, index = 0): CompiledFlag {
+export function compileFlag(key: string, spec: FlagSpec, index = 0, identity?: FlagIdentity): CompiledFlag {
   const variants =
     spec.kind === 'multivariate' ? new Map(spec.variants.map((v) => [canonicalJson(v.value), v.key])) : null;
   const outcome = (value: unknown): Outcome => ({
@@ -152,6 +170,7 @@ export function compileFlag(key: string, spec: FlagSpec, index = 0): CompiledFla
   };
   return {
     key,
+    identity: identity ?? null,
     index,
     kind: spec.kind,
     killed: spec.killed,
@@ -199,8 +218,13 @@ export function evaluateFlag(flag: CompiledFlag, s: FlagSubject, memo?: BucketMe
   if (flag.killed) return answer(flag.key, flag.off, 'killed');
   if (flag.allowOrgOverride) {
     const o = s.overrides.get(flag.key);
-    // An override that no longer fits the definition (variants changed since) is ignored.
-    if (o && (flag.variants ? flag.variants.has(o.canon) : typeof o.value === 'boolean')) {
+    // An override of an earlier flag of this key (deleted since) is not this flag's; one that no longer
+    // fits the definition (variants changed since) is ignored.
+    if (
+      o &&
+      (flag.identity === null || (o.origin !== undefined && isOverrideOf(flag.identity, o.origin))) &&
+      (flag.variants ? flag.variants.has(o.canon) : typeof o.value === 'boolean')
+    ) {
       return answer(flag.key, { value: o.value, variant: flag.variants?.get(o.canon) }, 'override');
     }
   }

@@ -1,15 +1,24 @@
 import { sql, type Selectable } from 'kysely';
 import type { FeatureFlagOverridesTable } from '../../platform/db/schema.js';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
+import { isOverrideOf, type OverrideOrigin } from './flag-identity.js';
 
 export type OverrideRow = Selectable<FeatureFlagOverridesTable>;
 
 // Every query filters by organization_id explicitly: RLS is the backstop, and on Citus only an explicit
 // filter routes a query to one shard.
 
+/** An override as the flag context carries it: value, flag id (`f`), last written in epoch ms (`t`). */
+export interface StoredOverride {
+  v: unknown;
+  f: string | null;
+  t: number;
+}
+
 /** The organization's targeting fields, its plan's entitlements (the plan catalog is global) and every
- *  override: two statements, the directory's (the organization and its plan) and the placed table's (the
- *  overrides), which are on different databases for an organization placed in a tenant database. */
+ *  override, each with the flag it was set on: two statements, the directory's (the organization and its
+ *  plan) and the placed table's (the overrides), which are on different databases for an organization
+ *  placed in a tenant database. */
 export async function findOrganizationFlagContext(
   db: TenantDb,
   tenantId: string,
@@ -17,7 +26,7 @@ export async function findOrganizationFlagContext(
   | {
       plan: string;
       attributes: Record<string, unknown>;
-      overrides: Record<string, unknown>;
+      overrides: Record<string, StoredOverride>;
       entitlements: string[];
     }
   | undefined
@@ -37,7 +46,10 @@ export async function findOrganizationFlagContext(
   if (!row) return undefined;
   const overrides = await db
     .selectFrom('feature_flag_overrides')
-    .select(sql<Record<string, unknown> | null>`jsonb_object_agg(flag_key, value)`.as('o'))
+    .select(
+      sql<Record<string, StoredOverride> | null>`jsonb_object_agg(flag_key, jsonb_build_object(
+        'v', value, 'f', flag_id, 't', floor(extract(epoch from updated_at) * 1000)))`.as('o'),
+    )
     .where('organization_id', '=', tenantId)
     .executeTakeFirst();
   return {
@@ -48,22 +60,48 @@ export async function findOrganizationFlagContext(
   };
 }
 
+/** A flag an override is checked against (flag-identity.ts). */
+export interface FlagRef {
+  key: string;
+  id: string;
+  createdAtMs: number;
+}
+
+/**
+ * `isOverrideOf` (flag-identity.ts) in SQL, for the override row `o` and the flags `flags`: the row is of
+ * the flag its key names in the list. Keep the two the same.
+ */
+function ofListedFlag(flags: readonly FlagRef[]) {
+  return sql<boolean>`exists (select 1 from unnest(${flags.map((f) => f.key)}::text[],
+      ${flags.map((f) => f.id)}::uuid[], ${flags.map((f) => f.createdAtMs)}::bigint[]) as f (key, id, created_ms)
+    where f.key = o.flag_key and (o.flag_id = f.id
+      or (o.flag_id is null and floor(extract(epoch from o.updated_at) * 1000) >= f.created_ms)))`;
+}
+
 /** The flag fields an override is checked against (definitions are global: no organization filter). */
 export function findFlagForOverride(db: TenantDb, key: string) {
   return db
     .selectFrom('feature_flags')
-    .select(['key', 'kind', 'variants', 'allow_org_override'])
+    .select(['key', 'id', 'created_at', 'kind', 'variants', 'allow_org_override'])
     .where('key', '=', key)
     .executeTakeFirst();
 }
 
+/** A flag's identity as the override checks take it. */
+export const refOf = (f: { key: string; id: string; created_at: Date }): FlagRef => ({
+  key: f.key,
+  id: f.id,
+  createdAtMs: f.created_at.getTime(),
+});
+
 /**
  * The flags an organization may override, and those it has overridden (kept even once the flag stopped
  * allowing it), with its override if any; by key, strictly after `after` when given. Definitions are
- * global; the overrides are the organization's. Two statements, not a join: the definitions are a global
- * table and the overrides a placed one, on different databases for an organization placed in a tenant
- * database. The organization's overrides after `after` first (one per flag at most), then the page of
- * definitions that allow overrides or are among them.
+ * global; the overrides are the organization's. Separate statements, not a join: the definitions are a
+ * global table and the overrides a placed one, on different databases for an organization placed in a
+ * tenant database. The organization's overrides after `after` first (one per key at most), then, when it
+ * has any, which flags they are of (an override of a deleted flag is no override of a flag created again
+ * under its key: flag-identity.ts), then the page of definitions that allow overrides or are overridden.
  */
 export async function listOverridableFlags(
   db: TenantDb,
@@ -72,10 +110,23 @@ export async function listOverridableFlags(
 ) {
   let o = db
     .selectFrom('feature_flag_overrides')
-    .select(['flag_key', 'value', 'updated_at'])
+    .select(['flag_key', 'value', 'updated_at', 'flag_id'])
     .where('organization_id', '=', tenantId);
   if (opts.after) o = o.where('flag_key', '>', opts.after);
-  const overrides = new Map((await o.execute()).map((r) => [r.flag_key, r]));
+  const rows = await o.execute();
+  const overrides = new Map<string, (typeof rows)[number]>();
+  if (rows.length > 0) {
+    const flags = await db
+      .selectFrom('feature_flags')
+      .select(['key', 'id', 'created_at'])
+      .where((eb) => eb('key', '=', eb.fn.any(eb.val(rows.map((r) => r.flag_key)))))
+      .execute();
+    const byKey = new Map(flags.map((f) => [f.key, refOf(f)]));
+    for (const r of rows) {
+      const flag = byKey.get(r.flag_key);
+      if (flag && isOverrideOf(flag, originOf(r))) overrides.set(r.flag_key, r);
+    }
+  }
   let q = db
     .selectFrom('feature_flags as f')
     .select(['f.key', 'f.kind', 'f.description', 'f.variants', 'f.allow_org_override'])
@@ -93,6 +144,12 @@ export async function listOverridableFlags(
   });
 }
 
+/** What an override row says of its flag. */
+export const originOf = (r: { flag_id: string | null; updated_at: Date }): OverrideOrigin => ({
+  flagId: r.flag_id,
+  updatedAtMs: r.updated_at.getTime(),
+});
+
 /** One override of the current tenant. */
 export function findOverride(
   db: TenantDb,
@@ -107,21 +164,33 @@ export function findOverride(
     .executeTakeFirst();
 }
 
-/** Overrides by flag key, strictly after `after` when given. */
+/** Overrides of the flags `flags` (each of the flag its key names there), by flag key, strictly after
+ *  `after` when given. */
 export function listOverrides(
   db: TenantDb,
   tenantId: string,
-  opts: { after?: string; limit: number },
+  opts: { after?: string; limit: number; flags: readonly FlagRef[] },
 ): Promise<OverrideRow[]> {
-  let q = db.selectFrom('feature_flag_overrides').selectAll().where('organization_id', '=', tenantId);
-  if (opts.after) q = q.where('flag_key', '>', opts.after);
-  return q.orderBy('flag_key').limit(opts.limit).execute();
+  let q = db
+    .selectFrom('feature_flag_overrides as o')
+    .selectAll()
+    .where('o.organization_id', '=', tenantId)
+    .where(ofListedFlag(opts.flags));
+  if (opts.after) q = q.where('o.flag_key', '>', opts.after);
+  return q.orderBy('o.flag_key').limit(opts.limit).execute();
 }
 
-/** Sets the override (insert or replace). */
+/** Sets the override of the flag `flag_id` (insert, or replace whatever the key held: an override of an
+ *  earlier flag of that key included). */
 export function upsertOverride(
   db: TenantDb,
-  row: { organization_id: string; flag_key: string; value: unknown; updated_by_user_id: string | null },
+  row: {
+    organization_id: string;
+    flag_key: string;
+    flag_id: string;
+    value: unknown;
+    updated_by_user_id: string | null;
+  },
 ): Promise<OverrideRow> {
   const value = JSON.stringify(row.value);
   return db
@@ -129,6 +198,7 @@ export function upsertOverride(
     .values({ ...row, value })
     .onConflict((oc) =>
       oc.columns(['organization_id', 'flag_key']).doUpdateSet({
+        flag_id: row.flag_id,
         value,
         updated_by_user_id: row.updated_by_user_id,
         updated_at: new Date(),
@@ -138,16 +208,17 @@ export function upsertOverride(
     .executeTakeFirstOrThrow();
 }
 
-/** Deletes the override; the deleted row, if there was one. */
+/** Deletes the override of `flag` (not one of an earlier flag of its key); the deleted row, if any. */
 export function deleteOverride(
   db: TenantDb,
   tenantId: string,
-  flagKey: string,
+  flag: FlagRef,
 ): Promise<OverrideRow | undefined> {
   return db
-    .deleteFrom('feature_flag_overrides')
-    .where('organization_id', '=', tenantId)
-    .where('flag_key', '=', flagKey)
+    .deleteFrom('feature_flag_overrides as o')
+    .where('o.organization_id', '=', tenantId)
+    .where('o.flag_key', '=', flag.key)
+    .where(ofListedFlag([flag]))
     .returningAll()
     .executeTakeFirst();
 }

@@ -4,7 +4,8 @@ import { isForeignKeyViolation } from '../../platform/db/pg-errors.js';
 import { decodeCursor, toPage, type Page, pageLimit } from '../../platform/pagination.js';
 import type { Principal, TenantCtx } from '../../platform/tenancy/context.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
-import { evaluateAll, type FlagEvaluation } from './flag-evaluation.js';
+import { evaluateAll, type FlagEvaluation, type SubjectOverride } from './flag-evaluation.js';
+import { isOverrideOf } from './flag-identity.js';
 import type { FlagCache, OrganizationFlagContext } from './flag-cache.js';
 import { FLAG_KEY_RE, valueCheckerFor, type FlagVariant } from './flag-model.js';
 import { flagNotFound, FlagsError, overrideNotFound } from './flags.errors.js';
@@ -134,12 +135,15 @@ export function createFlagsService(deps: {
     async listOverrides(ctx, opts) {
       const limit = pageLimit(opts?.limit);
       const after = decodeCursor(opts?.cursor, (k) => FLAG_KEY_RE.test(k));
-      const [rows, flags] = await Promise.all([
-        withTenant(ctx.tenantId, (db) => repo.listOverrides(db, ctx.tenantId, { after, limit: limit + 1 }), {
-          mode: 'read',
-        }),
-        cache.definitions(),
-      ]);
+      // The flags as this process knows them: an override of a flag deleted since (one a tenant database
+      // keeps) is not listed, nor taken for an override of a flag created again under its key.
+      const flags = await cache.definitions();
+      const refs = flags.flags.flatMap((f) => (f.identity ? [{ key: f.key, ...f.identity }] : []));
+      const rows = await withTenant(
+        ctx.tenantId,
+        (db) => repo.listOverrides(db, ctx.tenantId, { after, limit: limit + 1, flags: refs }),
+        { mode: 'read' },
+      );
       const allowed = new Set(flags.flags.filter((f) => f.allowOrgOverride).map((f) => f.key));
       return toPage(
         rows,
@@ -167,10 +171,14 @@ export function createFlagsService(deps: {
           } catch (err) {
             throw new FlagsError('FLAG_OVERRIDE_VALUE_INVALID', (err as Error).message);
           }
-          const before = await repo.findOverride(db, ctx.tenantId, flagKey);
+          // An override its key kept of an earlier flag (deleted since, in a tenant database) is replaced,
+          // not shown as this flag's value before.
+          const stored = await repo.findOverride(db, ctx.tenantId, flagKey);
+          const before = stored && isOverrideOf(repo.refOf(flag), repo.originOf(stored)) ? stored : undefined;
           const saved = await repo.upsertOverride(db, {
             organization_id: ctx.tenantId,
             flag_key: flagKey,
+            flag_id: flag.id,
             value,
             // A signed-in user; an API key is named by the audit event instead.
             updated_by_user_id: ctx.actor.kind === 'user' ? ctx.actor.userId : null,
@@ -183,8 +191,13 @@ export function createFlagsService(deps: {
           return saved;
         });
       } catch (err) {
-        // The definition was deleted between the check and the insert.
-        if (isForeignKeyViolation(err, 'feature_flag_overrides_flag_key_fkey')) throw flagNotFound();
+        // The definition was deleted (and maybe created again) between the check and the insert.
+        if (
+          isForeignKeyViolation(err, 'feature_flag_overrides_flag_key_fkey') ||
+          isForeignKeyViolation(err, 'feature_flag_overrides_flag_fkey')
+        ) {
+          throw flagNotFound();
+        }
         throw err;
       }
       deps.overridesChanged(ctx.tenantId);
@@ -194,7 +207,9 @@ export function createFlagsService(deps: {
     async removeOverride(ctx, flagKey) {
       if (!FLAG_KEY_RE.test(flagKey)) throw overrideNotFound();
       await withTenant(ctx.tenantId, async (db) => {
-        const removed = await repo.deleteOverride(db, ctx.tenantId, flagKey);
+        // Only an override of the flag the key names now: one kept of a deleted flag is none.
+        const flag = await repo.findFlagForOverride(db, flagKey);
+        const removed = flag && (await repo.deleteOverride(db, ctx.tenantId, repo.refOf(flag)));
         if (!removed) throw overrideNotFound();
         await recordAudit(db, ctx, {
           action: 'flag_override.removed',
@@ -213,9 +228,9 @@ export async function loadOrganizationFlagContext(
   orgId: string,
 ): Promise<OrganizationFlagContext> {
   const row = await withTenant(orgId, (db) => repo.findOrganizationFlagContext(db, orgId), { mode: 'read' });
-  const overrides = new Map<string, { value: unknown; canon: string }>();
-  for (const [key, value] of Object.entries(row?.overrides ?? {})) {
-    overrides.set(key, { value, canon: canonicalJson(value) });
+  const overrides = new Map<string, Required<SubjectOverride>>();
+  for (const [key, o] of Object.entries(row?.overrides ?? {})) {
+    overrides.set(key, { value: o.v, canon: canonicalJson(o.v), origin: { flagId: o.f, updatedAtMs: o.t } });
   }
   return {
     plan: row?.plan ?? 'free',

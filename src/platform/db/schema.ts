@@ -436,6 +436,8 @@ type JsonText<S> = ColumnType<S, string, string>;
 /** A feature flag definition: platform-level, no organization_id (see src/modules/flags). */
 export interface FeatureFlagsTable {
   key: string;
+  /** New at each creation: a key deleted and created again names another flag (migration 0073). */
+  id: Generated<string>;
   description: Generated<string>;
   kind: 'boolean' | 'multivariate';
   variants: JsonText<unknown>;
@@ -454,6 +456,9 @@ export interface FeatureFlagsTable {
 export interface FeatureFlagOverridesTable {
   organization_id: string;
   flag_key: string;
+  /** The flag (`feature_flags.id`) the override was set on; null on rows written before migration 0073
+   *  outside the control database's public schema (see flag-identity.ts). */
+  flag_id: string | null;
   value: JsonText<unknown>;
   updated_by_user_id: string | null;
   updated_at: Generated<Date>;

@@ -199,6 +199,8 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_audit_seal_org',
       // The runtime role's only way into the job queue (checks task, tenant scope, sealed payload).
       'app_enqueue_job',
+      // A tenant database's overrides of deleted flags, deleted (0073): the worker role only.
+      'app_flag_overrides_sweep',
       // Numbers and finalizes a draft invoice: only inside that organization's scope (migration 0019).
       'app_invoice_finalize',
       // ... and its form for a database placement, given the number (0071).
@@ -345,6 +347,7 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
         f.proname === 'app_priv_tenant_database_purge' ||
         f.proname === 'app_priv_erasure_tenant_directory' ||
         f.proname === 'app_usage_meters_sync' ||
+        f.proname === 'app_flag_overrides_sweep' ||
         f.proname.startsWith('app_usage_')
       ) {
         expect(f.acl).toContain(`${db.roles.worker}=X`);
