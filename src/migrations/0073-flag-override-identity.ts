@@ -43,9 +43,10 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   await sql`alter table feature_flag_overrides add constraint feature_flag_overrides_flag_fkey
     foreign key (flag_key, flag_id) references feature_flags (key, id) on delete cascade`.execute(db);
 
+  // Placed tables named unqualified (the search path; pg_temp last, so no temporary table stands in).
   await sql`create function worker_api.app_flag_overrides_sweep(p_flags jsonb, p_before timestamptz, p_limit integer)
     returns integer
-    language plpgsql volatile security definer set search_path = pg_catalog, public as $$
+    language plpgsql volatile security definer set search_path = pg_catalog, public, pg_temp as $$
     declare v_n integer;
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the flag overrides sweep'))}
       -- The control database's overrides go with their flag (its foreign keys); the list would be the
@@ -56,11 +57,11 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
       if jsonb_typeof(p_flags) is distinct from 'array' or p_before is null then
         raise exception 'the flags must be an array and before a time' using errcode = 'invalid_parameter_value';
       end if;
-      update public.feature_flag_overrides o set flag_id = f.id
+      update feature_flag_overrides o set flag_id = f.id
         from jsonb_to_recordset(p_flags) f(key text, id uuid, created_at timestamptz)
        where o.flag_id is null and o.flag_key = f.key and o.updated_at >= f.created_at;
-      delete from public.feature_flag_overrides o where (o.organization_id, o.flag_key) in (
-        select s.organization_id, s.flag_key from public.feature_flag_overrides s
+      delete from feature_flag_overrides o where (o.organization_id, o.flag_key) in (
+        select s.organization_id, s.flag_key from feature_flag_overrides s
          where s.updated_at < p_before
            and not exists (select 1 from jsonb_to_recordset(p_flags) f(key text, id uuid, created_at timestamptz)
                             where f.key = s.flag_key and f.id = s.flag_id)
