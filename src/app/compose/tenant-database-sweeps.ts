@@ -133,7 +133,13 @@ const CONTROL_ONLY_KINDS = new Set(['sessions', 'refresh_tokens', 'email_tokens'
 /**
  * The retention rules (docs/gdpr.md, "Retention") on `target`'s worker role: the built-in ones, webhook
  * deliveries and the outbox, audit events per plan. THE EXTENSION POINT of retention: a module with data
- * to expire adds its rule here. On a tenant database, the rules of global tables are left out.
+ * to expire adds its rule here. On a tenant database, the rules of global tables are left out, and so is
+ * the audit events' rule: its purge (`app_retention_purge_audit`) reads each organization's plan from the
+ * organization row of the database it runs on, which in a tenant database is the row's copy (the default
+ * plan, not the control database's). There it would apply the default plan's period, and a chain cut at
+ * checkpoints stating that period would lose events a later plan with a longer retention keeps (the control
+ * database's purge skips such an organization): a tenant database's audit events are kept until plans
+ * reach tenant databases (docs/isolation-models.md).
  */
 export function retentionRules(target: SweepTarget, days: RetentionDays): RetentionRule[] {
   const { pool } = target;
@@ -145,7 +151,9 @@ export function retentionRules(target: SweepTarget, days: RetentionDays): Retent
     ...webhookRetentionRules(days.webhooks, (kind, cutoff, limit) =>
       webhookRetentionPurge(pool, kind, cutoff, limit),
     ),
-    auditRetentionRule((now, after, limit) => auditRetentionPurge(pool, now, after, limit)),
+    ...(target.database === undefined
+      ? [auditRetentionRule((now, after, limit) => auditRetentionPurge(pool, now, after, limit))]
+      : []),
   ];
 }
 
