@@ -3,10 +3,13 @@ import pg from 'pg';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import {
+  bootstrapThrowaway,
   dropProvisioned,
+  dropThrowaway,
   freePort,
   provisionDatabase,
   type ProvisionedDatabase,
+  type ThrowawayDatabase,
 } from '../support/provision.js';
 import { connect, testDb } from '../support/tenancy.js';
 import { recordAuditEvents, recordBackdatedAuditEvents, sealAudit, systemCtx } from '../support/audit.js';
@@ -33,14 +36,14 @@ import { RETENTION_TASK } from '../../src/modules/retention/retention.js';
 describe('tenant databases: checkpoints, the seal sweep and retention', () => {
   let control: ProvisionedDatabase;
   let eu: ProvisionedDatabase;
-  let bare: ProvisionedDatabase;
+  /** Configured, never routed to (no organization there): made, not migrated. */
+  let bare: ThrowawayDatabase;
   let c: E2eApp;
   /** The test's own tenancy over the same databases: what it records, the app's sealer does not hear. */
   let tenancy: Tenancy;
   let audit: AuditService;
   let admin: pg.Client;
   let euAdmin: pg.Client;
-  let bareAdmin: pg.Client;
   let leftPending: string;
   const databases = () =>
     tenantDatabasesOption(
@@ -49,17 +52,14 @@ describe('tenant databases: checkpoints, the seal sweep and retention', () => {
     );
 
   /** An organization created in the control database and placed in `key` by hand (its row copied there). */
-  async function placedIn(key: 'eu-1' | 'bare', slug: string): Promise<string> {
+  async function placedIn(key: 'eu-1', slug: string): Promise<string> {
     const org = (await createBareOrganization(tenancy.withTenant, { slug, name: slug })).id;
     await admin.query(
       `update tenant_placements set kind = 'database', database_key = $2 where organization_id = $1`,
       [org, key],
     );
     tenancy.router.invalidate(org);
-    await (key === 'eu-1' ? euAdmin : bareAdmin).query(
-      'insert into organizations (id, slug, name) values ($1, $2, $3)',
-      [org, slug, slug],
-    );
+    await euAdmin.query('insert into organizations (id, slug, name) values ($1, $2, $3)', [org, slug, slug]);
     return org;
   }
   /** Queues a recurring task now, as its crontab would (no payload but `_cron`'s). */
@@ -82,7 +82,7 @@ describe('tenant databases: checkpoints, the seal sweep and retention', () => {
     [control, eu, bare] = await Promise.all([
       provisionDatabase(testDb().superuserUrl, 'sr_sweeps'),
       provisionDatabase(testDb().superuserUrl, 'sr_sweeps_eu', { tenantDatabase: true }),
-      provisionDatabase(testDb().superuserUrl, 'sr_sweeps_bare', { tenantDatabase: true }),
+      bootstrapThrowaway(testDb().superuserUrl, 'sr_sweeps_bare'),
     ]);
     tenancy = createTenancy({
       url: control.url,
@@ -100,7 +100,6 @@ describe('tenant databases: checkpoints, the seal sweep and retention', () => {
     });
     admin = await connect(control.adminUrl);
     euAdmin = await connect(eu.adminUrl);
-    bareAdmin = await connect(bare.adminUrl);
     // Left pending by "a stopped process" before the app starts: its seal sweep runs at its start.
     leftPending = await placedIn('eu-1', 'sweep-seal');
     await recordAuditEvents(tenancy.withTenant, systemCtx(leftPending), 2);
@@ -114,9 +113,9 @@ describe('tenant databases: checkpoints, the seal sweep and retention', () => {
     if (c) await stopApp(c);
     await admin?.end();
     await euAdmin?.end();
-    await bareAdmin?.end();
     await tenancy?.close();
-    for (const db of [control, eu, bare]) if (db) await dropProvisioned(db);
+    for (const db of [control, eu]) if (db) await dropProvisioned(db);
+    if (bare) await dropThrowaway(bare);
   });
 
   it('skips a tenant database without a workerUrl, with a log line', () => {
