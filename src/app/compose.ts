@@ -165,6 +165,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
       await services.quotaNotices.idle(); // the queued quota notices, while the pools are open
       await jobs?.worker.stop();
       await jobs?.webhookWorker.stop();
+      await jobs?.tenantDatabaseSweeps.close(); // after the sealer's sweep and the jobs that use them
       await jobs?.jobPool.end();
       await jobs?.webhookJobPool.end();
       mailer.close();

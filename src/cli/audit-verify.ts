@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import type pg from 'pg';
 import type { JWK } from 'jose';
 import { createTenancy } from '../platform/tenancy/tenancy.js';
+import type { TenantDatabasesConfig } from '../platform/config-tenant-databases.js';
 import { detectTenantSetter } from '../platform/tenancy/tenant-setters.js';
 import {
   createAuditSigner,
@@ -30,24 +31,40 @@ export function report(name: string, r: ChainVerification): { text: string; code
   return { text: `${head}\n${JSON.stringify(r, null, 2)}\n`, code: r.valid ? 0 : 2 };
 }
 
-/** `saasready audit verify --org <slug>`: the server's own verification, from the command line. */
+/**
+ * `saasready audit verify --org <slug>`: the server's own verification, from the command line. With the
+ * server's TENANT_DATABASES (`tenantDatabases`), an organization of a `database` placement is verified
+ * where its chain and checkpoints are, in its tenant database; without it, such an organization's scope
+ * fails (PLACEMENT_UNSUPPORTED).
+ */
 export async function verifyOrganizationBySlug(
   pool: pg.Pool,
   auditKey: { kid: string; privateJwk: JWK },
   slug: string,
   retired: readonly { kid: string; jwk: JWK }[] = [],
+  tenantDatabases?: TenantDatabasesConfig,
 ): Promise<ChainVerification | null> {
   // The server's tenant setter (as TENANT_SETTER=auto picks it): on Citus, set_config never reaches the
   // workers, so a pooled scope would read an empty chain there and verify nothing.
-  const tenancy = createTenancy({ url: '', poolSize: 2, pool, setter: await detectTenantSetter(pool) });
-  const orgId = await tenancy.privileged.organizationIdBySlug(slug);
-  if (!orgId) return null;
-  const signer = createAuditSigner(auditKey);
-  const verifier = createAuditVerifier([
-    signer.publicKey,
-    ...retired.map((k) => ({ keyId: k.kid, jwk: k.jwk })),
-  ]);
-  return verifyOrganizationChain(tenancy.withTenant, verifier, orgId);
+  const tenancy = createTenancy({
+    url: '',
+    poolSize: 2,
+    pool,
+    setter: await detectTenantSetter(pool),
+    ...(tenantDatabases && Object.keys(tenantDatabases.databases).length > 0 ? { tenantDatabases } : {}),
+  });
+  try {
+    const orgId = await tenancy.privileged.organizationIdBySlug(slug);
+    if (!orgId) return null;
+    const signer = createAuditSigner(auditKey);
+    const verifier = createAuditVerifier([
+      signer.publicKey,
+      ...retired.map((k) => ({ keyId: k.kid, jwk: k.jwk })),
+    ]);
+    return await verifyOrganizationChain(tenancy.withTenant, verifier, orgId);
+  } finally {
+    await tenancy.close(); // the tenant databases' pools (`pool` is the caller's)
+  }
 }
 
 async function* exportEntries(file: string): AsyncGenerator<StoredEntry> {

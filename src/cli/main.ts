@@ -135,7 +135,13 @@ async function auditVerify(args: string[]): Promise<void> {
   const { pool, close } = await connectForCli(config, log);
   let result;
   try {
-    result = await verifyOrganizationBySlug(pool, secrets.auditKey, values.org, config.auditRetiredKeys);
+    result = await verifyOrganizationBySlug(
+      pool,
+      secrets.auditKey,
+      values.org,
+      config.auditRetiredKeys,
+      config.tenantDatabases,
+    );
   } finally {
     await close();
   }

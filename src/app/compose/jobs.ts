@@ -74,23 +74,21 @@ import {
 } from '../../modules/webhooks/webhook-sweep.js';
 import { GDPR_DEFAULTS } from '../../platform/config-gdpr.js';
 import { createPlatformDb as workerKysely } from '../../platform/db/platform-db.js';
-import {
-  accountExportRows,
-  recordRetentionAudit,
-  retentionPurge,
-} from '../../platform/tenancy/privileged-gdpr.js';
+import { accountExportRows, recordRetentionAudit } from '../../platform/tenancy/privileged-gdpr.js';
 import { ORGANIZATION_EXPORT_TASK, ACCOUNT_EXPORT_TASK } from '../../modules/gdpr/export-view.js';
 import { createOrganizationExportJobHandler } from '../../modules/gdpr/organization-export-job.js';
 import { createAccountExportJobHandler } from '../../modules/gdpr/account-exports.service.js';
 import {
-  builtInRetentionRules,
   createRetentionJobHandler,
   RETENTION_CRONTAB,
   RETENTION_TASK,
 } from '../../modules/retention/retention.js';
-import { auditRetentionRule } from '../../modules/retention/audit-retention.js';
-import { webhookRetentionRules } from '../../modules/webhooks/webhook-retention.js';
-import { auditRetentionPurge, webhookRetentionPurge } from '../../platform/tenancy/privileged-retention.js';
+import {
+  openTenantDatabaseSweeps,
+  retentionEventOf,
+  retentionRules,
+  type TenantDatabaseSweeps,
+} from './tenant-database-sweeps.js';
 import { dropSchemaAsOwner } from '../../platform/tenancy/placement-schema.js';
 import { purgeTenantDatabase } from '../../platform/tenancy/privileged-deletion.js';
 import {
@@ -106,6 +104,8 @@ export interface Jobs {
   readonly webhookWorker: JobWorker;
   readonly webhookJobPool: pg.Pool;
   readonly aggregator: UsageAggregator;
+  /** The tenant databases' pools of the sweeps: closed after the worker has stopped. */
+  readonly tenantDatabaseSweeps: TenantDatabaseSweeps;
 }
 
 /**
@@ -178,6 +178,12 @@ export async function startJobs({
   const workerDatabases = Object.entries(opts.tenantDatabases?.databases ?? {}).flatMap(([key, d]) =>
     d.workerUrl === undefined ? [] : [{ key, workerUrl: d.workerUrl }],
   );
+  // The sweeps' pools of the tenant databases (checkpoints, seal sweep, retention); closed by compose.
+  const sweeps = openTenantDatabaseSweeps({
+    controlPool: checkpointPool,
+    tenantDatabases: opts.tenantDatabases,
+    log: opts.log,
+  });
   // Set once the aggregator below exists (the job never runs before the worker has started).
   let runAggregation: () => Promise<unknown> = async () => 0;
   const tenantAggregation = new Map<string, TenantDatabaseAggregation>(); // filled likewise, by key
@@ -194,12 +200,16 @@ export async function startJobs({
       [USAGE_PARTITIONS_TASK]: async () => {
         await maintainUsagePartitions(checkpointPool, usage, opts.log);
       },
-      [CHECKPOINT_TASK]: createCheckpointJobHandler({
-        chainsToCheckpoint: (after, limit) =>
-          auditChainsToCheckpoint(checkpointPool, opts.secrets.auditKey.kid, after, limit, opts.log),
-        checkpointOrganization: (org) => services.audit.checkpointOrganization(org),
-        log: opts.log,
-      }),
+      // On the control database, then on each tenant database (tenant-database-sweeps.ts).
+      [CHECKPOINT_TASK]: sweeps.everywhere('audit checkpoints', ({ pool, log }) =>
+        createCheckpointJobHandler({
+          chainsToCheckpoint: (after, limit) =>
+            auditChainsToCheckpoint(pool, opts.secrets.auditKey.kid, after, limit, log),
+          // Signed in the organization's tenant scope, wherever its placement is, with the same key.
+          checkpointOrganization: (org) => services.audit.checkpointOrganization(org),
+          log,
+        }),
+      ),
       ...(closeLocalPeriods
         ? {
             [PERIOD_CLOSE_TASK]: createPeriodCloseJobHandler({
@@ -307,21 +317,17 @@ export async function startJobs({
           log: opts.log,
         });
       },
-      // Retention (docs/gdpr.md): the extension point is this list of rules (retention.ts).
-      [RETENTION_TASK]: createRetentionJobHandler({
-        rules: [
-          ...builtInRetentionRules(gdpr.retention, (kind, cutoff, limit) =>
-            retentionPurge(checkpointPool, kind, cutoff, limit),
-          ),
-          ...webhookRetentionRules(gdpr.retention.webhooks, (kind, cutoff, limit) =>
-            webhookRetentionPurge(checkpointPool, kind, cutoff, limit),
-          ),
-          auditRetentionRule((now, after, limit) => auditRetentionPurge(checkpointPool, now, after, limit)),
-        ],
-        audit: (event) => recordRetentionAudit(workerDb, `job:${RETENTION_TASK}`, event),
-        ...(opts.retentionNow ? { now: opts.retentionNow } : {}),
-        log: opts.log,
-      }),
+      // Retention (docs/gdpr.md): the extension point is the list of rules (retentionRules), applied on the
+      // control database, then on each tenant database; each run's event goes to the platform chain.
+      [RETENTION_TASK]: sweeps.everywhere('retention', (target) =>
+        createRetentionJobHandler({
+          rules: retentionRules(target, gdpr.retention),
+          audit: (event) =>
+            recordRetentionAudit(workerDb, `job:${RETENTION_TASK}`, retentionEventOf(target, event)),
+          ...(opts.retentionNow ? { now: opts.retentionNow } : {}),
+          log: target.log,
+        }),
+      ),
     },
     crontab:
       (opts.scheduleDeletions === false ? '' : ORG_DELETION_CRONTAB) +
@@ -412,8 +418,22 @@ export async function startJobs({
   };
   runAggregation = () => allAggregators.runOnce();
   allAggregators.start(usage.aggregateEveryMs);
-  auditSealer.startSweep((after, limit) => auditOrganizationsPending(checkpointPool, after, limit, opts.log));
-  return { worker, jobPool: checkpointPool, webhookWorker, webhookJobPool, aggregator: allAggregators };
+  auditSealer.startSweep(
+    sweeps.merged(
+      'the audit seal sweep',
+      ({ pool, log }) =>
+        (after, limit) =>
+          auditOrganizationsPending(pool, after, limit, log),
+    ),
+  );
+  return {
+    worker,
+    jobPool: checkpointPool,
+    webhookWorker,
+    webhookJobPool,
+    aggregator: allAggregators,
+    tenantDatabaseSweeps: sweeps,
+  };
 }
 
 /**

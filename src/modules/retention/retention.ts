@@ -14,9 +14,10 @@ export const RETENTION_BATCH = 1000;
 
 /**
  * One kind of data the retention job deletes. THE EXTENSION POINT: a module with data to expire adds a
- * rule here (in src/app/compose/jobs.ts, from its own configuration), with a `purgeBatch` that deletes at
- * most `limit` rows older than `cutoff` in one short transaction of its own, through a named function of
- * the worker role, and answers how many went. Webhook delivery logs and the outbox come in this way
+ * rule (to `retentionRules` in src/app/compose/tenant-database-sweeps.ts, from its own configuration), with
+ * a `purgeBatch` that deletes at most `limit` rows older than `cutoff` in one short transaction of its own,
+ * through a named function of the worker role, and answers how many went. The rules run on the control
+ * database and on each tenant database with a `workerUrl`, each on its worker role. Webhook delivery logs and the outbox come in this way
  * (src/modules/webhooks/webhook-retention.ts), and audit events per plan (audit-retention.ts).
  */
 export interface RetentionRule {

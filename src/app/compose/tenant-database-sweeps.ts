@@ -1,0 +1,164 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { createPool } from '../../platform/db/pool.js';
+import type { JobHandler } from '../../platform/jobs/worker.js';
+import type { RetentionDays } from '../../platform/config-gdpr.js';
+import type { AuditEventInput } from '../../platform/audit/chain.js';
+import { retentionPurge } from '../../platform/tenancy/privileged-gdpr.js';
+import { auditRetentionPurge, webhookRetentionPurge } from '../../platform/tenancy/privileged-retention.js';
+import { builtInRetentionRules, type RetentionRule } from '../../modules/retention/retention.js';
+import { auditRetentionRule } from '../../modules/retention/audit-retention.js';
+import { webhookRetentionRules } from '../../modules/webhooks/webhook-retention.js';
+
+/**
+ * The job worker's cross-tenant sweeps (audit checkpoints, the audit seal sweep, retention) on the
+ * control database AND on every tenant database of `database` placements (TENANT_DATABASES) that has a
+ * `workerUrl`: each sweep's named worker functions exist in every migrated database, so the same sweep
+ * runs on each database's worker role, on a small pool of its own (2 connections). A tenant database
+ * without a `workerUrl` is not swept (logged at start); one that fails a run is logged and skipped, and
+ * the control database's run is unaffected. Closed after the job worker has stopped.
+ */
+
+/** A tenant database the sweeps run on. */
+export interface SweptDatabase {
+  /** Its key in TENANT_DATABASES. */
+  readonly key: string;
+  /** A small pool of its worker role (`workerUrl`). */
+  readonly pool: pg.Pool;
+  /** The job's logger with `tenant_database: key`. */
+  readonly log: Logger;
+}
+
+/** Where one run of a sweep runs: the control database (`database` undefined) or a tenant database. */
+export interface SweepTarget {
+  readonly pool: pg.Pool;
+  readonly log: Logger;
+  readonly database?: string;
+}
+
+/** A listing of organizations by id, keyset-paged by id (`after` exclusive, ascending). */
+export type OrganizationListing = (after: string | null, limit: number) => Promise<string[]>;
+
+export interface TenantDatabaseSweeps {
+  /** The swept tenant databases (those with a `workerUrl`). */
+  readonly databases: readonly SweptDatabase[];
+  /**
+   * A job handler running `handlerOn`'s handler on the control database, then on each tenant database in
+   * turn. A tenant database's failure is logged and skipped; the control database's is thrown after the
+   * tenant databases ran (graphile-worker retries the job).
+   */
+  everywhere(what: string, handlerOn: (target: SweepTarget) => JobHandler): JobHandler;
+  /**
+   * One listing over the control database and every tenant database: each is asked for the page after
+   * `after`, and the first `limit` ids of them all (ids are unique across databases: an organization's
+   * placed rows are in one of them) make the page, so pages and cursors work as on one database. A
+   * tenant database that fails is logged and left out of that page; the control database's failure throws.
+   */
+  merged(what: string, listingOn: (target: SweepTarget) => OrganizationListing): OrganizationListing;
+  /** Ends the tenant databases' pools. */
+  close(): Promise<void>;
+}
+
+/** Opens the sweeps' pools of the tenant databases with a `workerUrl`; logs the others. */
+export function openTenantDatabaseSweeps(opts: {
+  controlPool: pg.Pool;
+  tenantDatabases?: { databases: Record<string, { workerUrl?: string }> } | undefined;
+  log: Logger;
+}): TenantDatabaseSweeps {
+  const databases = Object.entries(opts.tenantDatabases?.databases ?? {}).flatMap(([key, d]) => {
+    if (d.workerUrl === undefined) {
+      opts.log.warn(
+        { tenant_database: key },
+        'audit checkpoints, seal sweep and retention: no workerUrl for this tenant database, not swept',
+      );
+      return [];
+    }
+    // createPool: a lost idle connection (the tenant server restarted) is discarded, never a crash.
+    const pool = createPool({ url: d.workerUrl, max: 2, applicationName: `saasready-sweeps-${key}` });
+    return [{ key, pool, log: opts.log.child({ tenant_database: key }) }];
+  });
+  const control: SweepTarget = { pool: opts.controlPool, log: opts.log };
+  const targets = (): SweepTarget[] => [
+    control,
+    ...databases.map((d) => ({ pool: d.pool, log: d.log, database: d.key })),
+  ];
+
+  return {
+    databases,
+    everywhere(what, handlerOn) {
+      const handlers = targets().map((t) => ({ target: t, handler: handlerOn(t) }));
+      return async (payload, job) => {
+        let controlError: Error | undefined;
+        for (const { target, handler } of handlers) {
+          try {
+            await handler(payload, job);
+          } catch (err) {
+            if (target.database === undefined)
+              controlError = err instanceof Error ? err : new Error(`${what} failed: ${String(err)}`);
+            else target.log.error({ err: err as Error }, `${what} of a tenant database failed`);
+          }
+        }
+        if (controlError !== undefined) throw controlError;
+      };
+    },
+    merged(what, listingOn) {
+      const listings = targets().map((t) => ({ target: t, list: listingOn(t) }));
+      return async (after, limit) => {
+        const pages = await Promise.all(
+          listings.map(async ({ target, list }) => {
+            if (target.database === undefined) return list(after, limit);
+            try {
+              return await list(after, limit);
+            } catch (err) {
+              target.log.warn({ err: err as Error }, `${what} of a tenant database failed`);
+              return [];
+            }
+          }),
+        );
+        if (pages.length === 1) return pages[0]!;
+        // Lowercase canonical uuids sort as text as PostgreSQL sorts them as uuids.
+        return [...new Set(pages.flat())].sort().slice(0, limit);
+      };
+    },
+    async close() {
+      await Promise.all(databases.map((d) => d.pool.end()));
+    },
+  };
+}
+
+/** The kinds of the built-in rules whose rows are global tables (users' sessions and tokens): the control
+ *  database's only, so not asked of a tenant database. */
+const CONTROL_ONLY_KINDS = new Set(['sessions', 'refresh_tokens', 'email_tokens']);
+
+/**
+ * The retention rules (docs/gdpr.md, "Retention") on `target`'s worker role: the built-in ones, webhook
+ * deliveries and the outbox, audit events per plan. THE EXTENSION POINT of retention: a module with data
+ * to expire adds its rule here. On a tenant database, the rules of global tables are left out, and so is
+ * the audit events' rule: its purge (`app_retention_purge_audit`) reads each organization's plan from the
+ * organization row of the database it runs on, which in a tenant database is the row's copy (the default
+ * plan, not the control database's). There it would apply the default plan's period, and a chain cut at
+ * checkpoints stating that period would lose events a later plan with a longer retention keeps (the control
+ * database's purge skips such an organization): a tenant database's audit events are kept until plans
+ * reach tenant databases (docs/isolation-models.md).
+ */
+export function retentionRules(target: SweepTarget, days: RetentionDays): RetentionRule[] {
+  const { pool } = target;
+  const builtIn = builtInRetentionRules(days, (kind, cutoff, limit) =>
+    retentionPurge(pool, kind, cutoff, limit),
+  );
+  return [
+    ...(target.database === undefined ? builtIn : builtIn.filter((r) => !CONTROL_ONLY_KINDS.has(r.kind))),
+    ...webhookRetentionRules(days.webhooks, (kind, cutoff, limit) =>
+      webhookRetentionPurge(pool, kind, cutoff, limit),
+    ),
+    ...(target.database === undefined
+      ? [auditRetentionRule((now, after, limit) => auditRetentionPurge(pool, now, after, limit))]
+      : []),
+  ];
+}
+
+/** A tenant database's `retention.purged` event names the database its run purged. */
+export function retentionEventOf(target: SweepTarget, event: AuditEventInput): AuditEventInput {
+  if (target.database === undefined) return event;
+  return { ...event, metadata: { ...event.metadata, tenant_database: target.database } };
+}
