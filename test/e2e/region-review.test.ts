@@ -4,7 +4,7 @@ import pg from 'pg';
 import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '../support/provision.js';
 import { connect, testDb } from '../support/tenancy.js';
 import { deleteOrganization } from '../../src/modules/organization-lifecycle/deletion-job.js';
-import { purgeInTenantDatabase } from '../../src/app/compose/jobs.js';
+import { purgeInTenantDatabase } from '../../src/app/compose/tenant-database-purge.js';
 import { sql } from 'kysely';
 import { uuidv7 } from '../../src/platform/ids.js';
 import { insertDraft } from '../../src/modules/billing/invoices.repository.js';

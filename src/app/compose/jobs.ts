@@ -24,14 +24,14 @@ import type { AuditSealer } from '../../platform/audit/sealer.js';
 import type { Services } from '../services.js';
 import type { ComposeOptions } from './options.js';
 import {
-  createUsageAggregator,
   maintainUsagePartitions,
   USAGE_PARTITIONS_CRONTAB,
   USAGE_PARTITIONS_TASK,
   type UsageAggregator,
 } from '../../modules/usage/aggregator.js';
 import { usageSettings } from '../../modules/usage/usage-settings.js';
-import { scheduleByControlPlans } from '../../modules/quotas/quota-tenant-databases.js';
+import { startUsageAggregation } from './usage-aggregation.js';
+import { purgeInTenantDatabase } from './tenant-database-purge.js';
 import {
   CHECKPOINT_CRONTAB,
   CHECKPOINT_TASK,
@@ -90,7 +90,6 @@ import {
   type TenantDatabaseSweeps,
 } from './tenant-database-sweeps.js';
 import { dropSchemaAsOwner } from '../../platform/tenancy/placement-schema.js';
-import { purgeTenantDatabase } from '../../platform/tenancy/privileged-deletion.js';
 import {
   FLAG_OVERRIDES_SWEEP_CRONTAB,
   FLAG_OVERRIDES_SWEEP_TASK,
@@ -360,64 +359,14 @@ export async function startJobs({
     purge: false,
     handlers: webhookDelivery.handlers,
   });
-  const usageAggregator = createUsageAggregator({
-    pool: checkpointPool,
-    latenessMs: usage.latenessMs,
-    log: opts.log,
-    // Owner mails at 80 % / 100 % of a quota, for the organizations whose usage this run changed:
-    // queued for a background run, the aggregator does not wait for it.
-    onAggregated: (changed) => services.quotaNotices.schedule(changed),
+  const allAggregators = startUsageAggregation({
+    opts,
+    controlPool: tenancy.control.pool,
+    workerPool: checkpointPool,
+    quotaNotices: services.quotaNotices,
+    tenantAggregation,
   });
-  // A tenant database's usage events (its `database` placements', a region's) are aggregated there, by its
-  // own worker role (`workerUrl` of TENANT_DATABASES): one aggregator per such database, beside the control
-  // database's. A database without a worker URL is not aggregated (logged once, docs/isolation-models.md).
-  const tenantAggregators = Object.entries(opts.tenantDatabases?.databases ?? {}).flatMap(([key, d]) => {
-    if (d.workerUrl === undefined) {
-      opts.log.warn({ tenant_database: key }, 'usage aggregation: no workerUrl for this tenant database');
-      return [];
-    }
-    // createPool: a lost idle connection (the tenant server restarted) is discarded, never a crash.
-    const pool = createPool({ url: d.workerUrl, max: 2, applicationName: `saasready-usage-${key}` });
-    const aggregator = createUsageAggregator({
-      pool,
-      // The meters' definitions are the control database's: copied in before the run applies them.
-      hooks: { afterRead: () => copyMeters(tenancy.control.pool, pool) },
-      latenessMs: usage.latenessMs,
-      log: opts.log.child({ tenant_database: key }),
-      // Quota notices by the organizations' plans in the control database, not their row's copy here.
-      changedAnyPlan: true,
-      onAggregated: scheduleByControlPlans({
-        workerPool: checkpointPool,
-        notices: services.quotaNotices,
-        log: opts.log,
-      }),
-    });
-    tenantAggregation.set(key, { pool, runAggregation: () => aggregator.runOnce() });
-    return [{ pool, aggregator }];
-  });
-  const aggregators = [usageAggregator, ...tenantAggregators.map((t) => t.aggregator)];
-  const allAggregators: typeof usageAggregator = {
-    // A tenant database that fails its run is logged and skipped: the control database's aggregation does
-    // not depend on it (the period close waits for each database's own, tenantDatabasesBarrier).
-    runOnce: async () => {
-      const [control, ...tenants] = await Promise.allSettled(aggregators.map((a) => a.runOnce()));
-      for (const t of tenants) {
-        if (t.status === 'rejected')
-          opts.log.error({ err: t.reason as Error }, 'usage aggregation of a tenant database failed');
-      }
-      if (control!.status === 'rejected') throw control!.reason;
-      return control!.value + tenants.reduce((n, t) => n + (t.status === 'fulfilled' ? t.value : 0), 0);
-    },
-    start: (intervalMs) => {
-      for (const a of aggregators) a.start(intervalMs);
-    },
-    async stop() {
-      await Promise.all(aggregators.map((a) => a.stop()));
-      await Promise.all(tenantAggregators.map((t) => t.pool.end()));
-    },
-  };
   runAggregation = () => allAggregators.runOnce();
-  allAggregators.start(usage.aggregateEveryMs);
   auditSealer.startSweep(
     sweeps.merged(
       'the audit seal sweep',
@@ -434,41 +383,4 @@ export async function startJobs({
     aggregator: allAggregators,
     tenantDatabaseSweeps: sweeps,
   };
-}
-
-/**
- * The tenant database part of an organization's deletion: nothing when it is not in a `database`
- * placement; else its rows there, as that database's worker role (`workerUrl` of TENANT_DATABASES, without
- * which the deletion fails and is retried, logged, until it is configured).
- */
-export async function purgeInTenantDatabase(
-  tenancy: Tenancy,
-  opts: { tenantDatabases?: { databases: Record<string, { workerUrl?: string }> } },
-  orgId: string,
-  batch: number,
-): Promise<number> {
-  const target = await tenancy.router.resolve(orgId);
-  if (target.directory === undefined) return 0;
-  const workerUrl = opts.tenantDatabases?.databases[target.key]?.workerUrl;
-  if (workerUrl === undefined) {
-    throw new Error(
-      `tenant database "${target.key}" has no workerUrl in TENANT_DATABASES: the deletion cannot purge it there`,
-    );
-  }
-  const pool = createPool({ url: workerUrl, max: 1, applicationName: 'saasready-deletion' });
-  try {
-    return await purgeTenantDatabase(pool, orgId, batch);
-  } finally {
-    await pool.end();
-  }
-}
-
-/** The control database's meters, upserted into a tenant database (`worker_api.app_usage_meters_sync`). */
-async function copyMeters(control: pg.Pool, tenantWorker: pg.Pool): Promise<void> {
-  const meters = await control.query<{ all: unknown }>(
-    `select coalesce(jsonb_agg(to_jsonb(m)), '[]'::jsonb) as all from meters m`,
-  );
-  await tenantWorker.query('select worker_api.app_usage_meters_sync($1::jsonb)', [
-    JSON.stringify(meters.rows[0]?.all ?? []),
-  ]);
 }
