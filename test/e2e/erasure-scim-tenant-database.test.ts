@@ -10,8 +10,6 @@ import type pg from 'pg';
 import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '../support/provision.js';
 import { connect, testDb } from '../support/tenancy.js';
 import {
-  inOrg,
-  rememberSecret,
   signUp,
   startApp,
   stopApp,
@@ -20,9 +18,7 @@ import {
   type E2eApp,
   type User,
 } from './helpers.js';
-
-const SCIM = 'application/scim+json';
-const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+import { SCIM_USER, scimDirectory } from './scim-directory.js';
 
 describe('e2e: erasure deletes the SCIM records of a tenant database', () => {
   let eu: ProvisionedDatabase;
@@ -62,25 +58,7 @@ describe('e2e: erasure deletes the SCIM records of a tenant database', () => {
       [org.id],
     );
     expect(placed.rows[0]).toEqual({ kind: 'database', database_key: 'eu-1' });
-    await control.query(
-      `insert into organization_domains (organization_id, domain, verification_token, status, verified_at)
-       values ($1, 'e2e.example.com', 'test', 'verified', now())`,
-      [org.id],
-    );
-    await control.query(`update organizations set plan = 'enterprise' where id = $1`, [org.id]);
-    const minted = await owner.browser.post('/v1/scim/tokens', {}, inOrg(org.id));
-    expect(minted.statusCode, minted.body).toBe(201);
-    const secret = rememberSecret(minted.json<{ secret: string }>().secret);
-    const scim = (method: 'GET' | 'POST', url: string, body?: unknown) =>
-      c.app.inject({
-        method,
-        url: `/scim/v2${url}`,
-        ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-        headers: {
-          authorization: `Bearer ${secret}`,
-          ...(body === undefined ? {} : { 'content-type': SCIM }),
-        },
-      });
+    const scim = await scimDirectory(c, owner, org.id, control);
     return { id: org.id, scim };
   }
 
@@ -100,7 +78,7 @@ describe('e2e: erasure deletes the SCIM records of a tenant database', () => {
     const org = await euDirectory(owner);
     // Linked without a membership (`active: false`): the record is the only trace of the person there.
     const linked = await org.scim('POST', '/Users', {
-      schemas: [USER],
+      schemas: [SCIM_USER],
       userName: person.email,
       name: { givenName: 'Ada', familyName: 'Lovelace' },
       emails: [{ value: person.email, type: 'work', primary: true }],

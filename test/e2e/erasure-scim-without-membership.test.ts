@@ -13,8 +13,6 @@ import { kindDatabase, type KindDatabase } from '../support/placement-kinds.js';
 import { connect } from '../support/tenancy.js';
 import {
   createOrg,
-  inOrg,
-  rememberSecret,
   signUp,
   signUpPlatformAdmin,
   startApp,
@@ -22,9 +20,7 @@ import {
   type E2eApp,
   type User,
 } from './helpers.js';
-
-const SCIM = 'application/scim+json';
-const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+import { SCIM_USER as USER, scimDirectory } from './scim-directory.js';
 
 let c: E2eApp;
 let where: KindDatabase;
@@ -49,25 +45,7 @@ async function directoryOrg(owner: User, prefix: string, placed: boolean) {
     [org.id],
   );
   expect(placement.rows[0]?.kind ?? 'pooled').toBe(placed ? 'schema' : 'pooled');
-  await su.query(
-    `insert into organization_domains (organization_id, domain, verification_token, status, verified_at)
-     values ($1, 'e2e.example.com', 'test', 'verified', now())`,
-    [org.id],
-  );
-  await su.query(`update organizations set plan = 'enterprise' where id = $1`, [org.id]);
-  const minted = await owner.browser.post('/v1/scim/tokens', {}, inOrg(org.id));
-  expect(minted.statusCode, minted.body).toBe(201);
-  const secret = rememberSecret(minted.json<{ secret: string }>().secret);
-  const scim = (method: 'GET' | 'POST' | 'PATCH', url: string, body?: unknown) =>
-    c.app.inject({
-      method,
-      url: `/scim/v2${url}`,
-      ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-      headers: {
-        authorization: `Bearer ${secret}`,
-        ...(body === undefined ? {} : { 'content-type': SCIM }),
-      },
-    });
+  const scim = await scimDirectory(c, owner, org.id, su);
   return { ...org, schema: placed ? where.schemaOf(org.id) : 'public', scim };
 }
 

@@ -6,10 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { connect, testDb } from '../support/tenancy.js';
-import { createOrg, inOrg, rememberSecret, signUp, startAppAround, type E2eApp } from './helpers.js';
-
-const SCIM = 'application/scim+json';
-const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+import { createOrg, signUp, startAppAround, type E2eApp } from './helpers.js';
+import { SCIM_USER as USER, scimDirectory, type ScimRequest } from './scim-directory.js';
 
 let c: E2eApp;
 startAppAround((started) => (c = started));
@@ -20,30 +18,12 @@ describe('review4: account erasure and SCIM', () => {
     const person = await signUp(c, 'erase-scim-person');
     const org = await createOrg(owner.browser, 'erase-scim');
     const su = await connect(testDb().adminUrl);
+    let scim: ScimRequest;
     try {
-      // The directory links existing accounts of the organization's verified domain (the suite's addresses).
-      await su.query(
-        `insert into organization_domains (organization_id, domain, verification_token, status, verified_at)
-         values ($1, 'e2e.example.com', 'test', 'verified', now())`,
-        [org.id],
-      );
-      await su.query(`update organizations set plan = 'enterprise' where id = $1`, [org.id]);
+      scim = await scimDirectory(c, owner, org.id, su);
     } finally {
       await su.end();
     }
-    const minted = await owner.browser.post('/v1/scim/tokens', {}, inOrg(org.id));
-    expect(minted.statusCode, minted.body).toBe(201);
-    const secret = rememberSecret(minted.json<{ secret: string }>().secret);
-    const scim = (method: 'GET' | 'POST', url: string, body?: unknown) =>
-      c.app.inject({
-        method,
-        url: `/scim/v2${url}`,
-        ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-        headers: {
-          authorization: `Bearer ${secret}`,
-          ...(body === undefined ? {} : { 'content-type': SCIM }),
-        },
-      });
     const created = await scim('POST', '/Users', {
       schemas: [USER],
       userName: person.email,

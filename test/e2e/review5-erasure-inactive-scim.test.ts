@@ -11,10 +11,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { connect, testDb } from '../support/tenancy.js';
-import { createOrg, inOrg, rememberSecret, signUp, startAppAround, type E2eApp } from './helpers.js';
+import { createOrg, signUp, startAppAround, type E2eApp } from './helpers.js';
+import { SCIM_USER as USER, scimDirectory } from './scim-directory.js';
 
-const SCIM = 'application/scim+json';
-const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
 let c: E2eApp;
@@ -25,28 +24,10 @@ async function directory(owner: Awaited<ReturnType<typeof signUp>>, prefix: stri
   const org = await createOrg(owner.browser, prefix);
   const su = await connect(testDb().adminUrl);
   try {
-    await su.query(
-      `insert into organization_domains (organization_id, domain, verification_token, status, verified_at)
-       values ($1, 'e2e.example.com', 'test', 'verified', now())`,
-      [org.id],
-    );
-    await su.query(`update organizations set plan = 'enterprise' where id = $1`, [org.id]);
+    return await scimDirectory(c, owner, org.id, su);
   } finally {
     await su.end();
   }
-  const minted = await owner.browser.post('/v1/scim/tokens', {}, inOrg(org.id));
-  expect(minted.statusCode, minted.body).toBe(201);
-  const secret = rememberSecret(minted.json<{ secret: string }>().secret);
-  return (method: 'GET' | 'POST' | 'PATCH', url: string, body?: unknown) =>
-    c.app.inject({
-      method,
-      url: `/scim/v2${url}`,
-      ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-      headers: {
-        authorization: `Bearer ${secret}`,
-        ...(body === undefined ? {} : { 'content-type': SCIM }),
-      },
-    });
 }
 
 async function scimRowsOf(userId: string): Promise<string> {
