@@ -578,12 +578,11 @@ describe('definer functions refuse outside their contract', () => {
       [orgA, draft],
     );
     // No number taken: the counter row is held here while the refused calls run, so a call that reached it
-    // would wait, and fail on its lock timeout instead of the refusal. (Its value proves nothing: the
-    // suite's other files take numbers from it meanwhile.)
+    // would wait, and fail on the function's own lock timeout (5 s, "invoice numbering busy") instead of
+    // the refusal. (Its value proves nothing: the suite's other files take numbers from it meanwhile.)
     await owner.query('begin');
     try {
       await owner.query('select last_value from invoice_number_counter for update');
-      await app.query(`set lock_timeout = '3s'`);
       // From B's scope, from no scope: refused.
       await expect(inScopeOfB('select app_invoice_finalize($1, $2)', [orgA, draft])).rejects.toThrow(refused);
       await expect(app.query('select app_invoice_finalize($1, $2)', [orgA, draft])).rejects.toThrow(refused);
@@ -592,7 +591,6 @@ describe('definer functions refuse outside their contract', () => {
         /no draft invoice/,
       );
     } finally {
-      await app.query('reset lock_timeout');
       await owner.query('rollback');
     }
     const state = await owner.query('select status, number from invoices where id = $1', [draft]);
