@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Browser } from 'playwright-core';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signUpPlatformAdmin } from './platform-admin-support.js';
 import {
   apiAs,
@@ -8,26 +8,46 @@ import {
   newContext,
   newEmail,
   newPassword,
+  sharedChromium,
   signUpVerified,
-  useConsoleSuite,
+  startConsoleApp,
+  stopConsoleApp,
   type ConsoleApp,
 } from './support.js';
+import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '../support/provision.js';
+import { testDb } from '../support/tenancy.js';
 
 const seen = new Set<string>();
 
 describe('console: placement moves in Chromium', () => {
   let c: ConsoleApp;
   let browser: Browser;
-  useConsoleSuite((app, b) => {
-    c = app;
-    browser = b;
+  /** An app on a database of its own: a move to a schema creates the organization's schema and tables
+   *  (DDL, with foreign keys to public's tables, which it locks), and a placement schema in the suite's
+   *  database is one other files' exact catalog and grant checks of that database see while it is there. */
+  let own: ProvisionedDatabase;
+  beforeAll(async () => {
+    own = await provisionDatabase(testDb().superuserUrl, 'sr_console_moves');
+    c = await startConsoleApp({
+      database: {
+        url: own.url,
+        workerUrl: own.workerUrl,
+        keyVaultUrl: own.keyVaultUrl,
+        owner: { url: own.migrationUrl, roles: own.roles },
+      },
+    });
+    browser = await sharedChromium();
+  });
+  afterAll(async () => {
+    await stopConsoleApp(c);
+    if (own) await dropProvisioned(own);
   });
 
   it('moves an organization to its own schema from its row, confirmed, and sees the move reach done', async () => {
     const stamp = randomBytes(4).toString('hex');
     const admin = await newContext(browser, c);
     const member = await newContext(browser, c);
-    await signUpPlatformAdmin(admin.page, c, seen);
+    await signUpPlatformAdmin(admin.page, c, seen, own.migrationUrl);
     await signUpVerified(member.page, newEmail('moved-member'), newPassword(), seen);
     const slug = `mover-${stamp}`;
     const name = `Mover ${stamp}`;
@@ -63,8 +83,7 @@ describe('console: placement moves in Chromium', () => {
     await placementCell.getByText('Own schema', { exact: true }).waitFor();
     await a.getByRole('button', { name: `Placement of ${name}` }).click();
     await dialog.getByText('is placed in its own schema').waitFor();
-    // And it goes back, so the suite's shared database holds no placement schema after this file (guard
-    // tests of other files read that database's catalog).
+    // And it goes back.
     await dialog.getByRole('button', { name: 'Move back to pooled' }).click();
     await dialog.waitFor({ state: 'hidden' });
     const back = moves.getByRole('row').filter({ hasText: 'schema → pooled' });

@@ -9,11 +9,16 @@ import { apiAs, newEmail, newPassword, signUpVerified, type ConsoleApp } from '.
  * API, in the page's context) so the session carries the right. The page ends signed in, on their
  * Personal Organization.
  */
-export async function signUpPlatformAdmin(page: Page, c: ConsoleApp, seen: Set<string>): Promise<string> {
+export async function signUpPlatformAdmin(
+  page: Page,
+  c: ConsoleApp,
+  seen: Set<string>,
+  migrationUrl = testDb().migrationUrl,
+): Promise<string> {
   const email = newEmail('platform-admin');
   const password = newPassword();
   await signUpVerified(page, email, password, seen);
-  const owner = await connect(testDb().migrationUrl);
+  const owner = await connect(migrationUrl);
   try {
     await owner.query('update users set is_platform_admin = true where email_normalized = $1', [email]);
   } finally {

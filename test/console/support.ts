@@ -9,7 +9,7 @@ import axe from 'axe-core';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { ensureBuilt } from '../../web/scripts/ensure-built.js';
-import { buildTestApp } from '../support/app.js';
+import { buildTestApp, type TestAppDatabase } from '../support/app.js';
 import { sharedMailbox } from '../support/mailbox.js';
 import { mailText } from '../support/smtp.js';
 import type { ComposeOptions, Composition } from '../../src/app/compose.js';
@@ -100,6 +100,8 @@ export async function startConsoleApp(
     sso?: ComposeOptions['sso'];
     /** `database` placements and regions (none by default). */
     tenantDatabases?: ComposeOptions['tenantDatabases'];
+    /** Another provisioned database than the suite's (with its owner role: placement moves). */
+    database?: TestAppDatabase;
   } = {},
 ): Promise<ConsoleApp> {
   ensureConsoleBuilt();
@@ -116,6 +118,7 @@ export async function startConsoleApp(
     socialSignIn: opts.socialSignIn,
     sso: opts.sso,
     tenantDatabases: opts.tenantDatabases,
+    ...(opts.database ? { database: opts.database } : {}),
     trustProxy: LOOPBACK_PROXY,
     usage: { aggregateEveryMs: AGGREGATE_EVERY_MS },
     // A placement move's copy waits this long before its switch (placement-moves.test.ts): short here.

@@ -8,6 +8,7 @@ import {
   createProject,
   inOrg,
   ORG_NOT_FOUND,
+  ownDatabaseAround,
   signUp,
   signUpPlatformAdmin,
   startApp,
@@ -15,16 +16,26 @@ import {
   type E2eApp,
   type User,
 } from './helpers.js';
-import { connect, testDb } from '../support/tenancy.js';
+import { connect } from '../support/tenancy.js';
+import type { ProvisionedDatabase } from '../support/provision.js';
 import { runCli } from '../support/cli.js';
 import { testAuditKey } from '../support/app.js';
 import { parseExportLine } from '../../src/platform/audit/stored.js';
 import { verifyChain } from '../../src/platform/audit/verify-chain.js';
 import { createAuditVerifier } from '../../src/platform/audit/signing.js';
 
+/**
+ * A database of its own: the tampering below lifts the guard trigger and forced row security of
+ * audit_events and platform_audit_events (DDL, ACCESS EXCLUSIVE until its commit, which other files'
+ * audited requests queue behind), and a tampered platform chain is the whole database's: another file
+ * verifying it meanwhile would find it broken.
+ */
+let auditDb: ProvisionedDatabase;
+ownDatabaseAround('sr_audit_log', (db) => (auditDb = db));
+
 async function cli(args: string[]): Promise<{ code: number | null; out: string }> {
   const key = await testAuditKey();
-  return runCli(args, { AUDIT_SIGNING_KEY: JSON.stringify({ ...key.privateJwk, kid: key.kid }) });
+  return runCli(args, { AUDIT_SIGNING_KEY: JSON.stringify({ ...key.privateJwk, kid: key.kid }) }, auditDb);
 }
 
 interface EventBody {
@@ -45,7 +56,9 @@ describe('audit log over HTTP (real composition)', () => {
   let tmp: string;
 
   beforeAll(async () => {
-    c = await startApp();
+    c = await startApp({
+      database: { url: auditDb.url, workerUrl: auditDb.workerUrl, keyVaultUrl: auditDb.keyVaultUrl },
+    });
     tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'audit-e2e-'));
     owner = await signUp(c, 'audit-owner');
     stranger = await signUp(c, 'audit-stranger');
@@ -190,7 +203,7 @@ describe('audit log over HTTP (real composition)', () => {
     const cliOk = await cli(['audit', 'verify', '--org', org.slug]);
     expect(cliOk.code, cliOk.out).toBe(0);
 
-    const admin = await connect(testDb().migrationUrl);
+    const admin = await connect(auditDb.migrationUrl);
     try {
       await admin.query('begin');
       await admin.query('alter table audit_events disable trigger audit_events_append_only');
@@ -215,7 +228,7 @@ describe('audit log over HTTP (real composition)', () => {
   }, 60_000);
 
   it('platform actions are chained too: platform admins list and verify them, nobody else', async () => {
-    const admin = await signUpPlatformAdmin(c, 'audit-platform-admin');
+    const admin = await signUpPlatformAdmin(c, 'audit-platform-admin', auditDb.migrationUrl);
     const key = `audit-e2e-${Date.now().toString(36)}.flag`;
     const created = await admin.browser.post('/v1/platform/flags', {
       key,
@@ -247,7 +260,7 @@ describe('audit log over HTTP (real composition)', () => {
     expect((await owner.browser.get('/v1/platform/audit-logs/verify')).statusCode).toBe(403);
 
     // Tamper with that entry as the owner, see it named, put it back.
-    const ownerDb = await connect(testDb().migrationUrl);
+    const ownerDb = await connect(auditDb.migrationUrl);
     const tamper = async (actor: string) => {
       await ownerDb.query('begin');
       await ownerDb.query(

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { Response } from 'light-my-request';
-import { buildTestApp, type LogLines } from '../support/app.js';
+import { buildTestApp, type LogLines, type TestAppDatabase } from '../support/app.js';
 import { sharedMailbox } from '../support/mailbox.js';
 import { mailText } from '../support/smtp.js';
 import { connect, testDb } from '../support/tenancy.js';
@@ -44,8 +44,8 @@ export async function startApp(
     webhooks?: ComposeOptions['webhooks'];
     /** How often the usage aggregator runs and recorded usage is flushed (default 5 s each). */
     usage?: { aggregateEveryMs?: number; recordFlushMs?: number };
-    /** Another provisioned database than the suite's. */
-    database?: { url: string; workerUrl: string; keyVaultUrl?: string };
+    /** Another provisioned database than the suite's (with its owner role: placement moves). */
+    database?: TestAppDatabase;
     /** PLACEMENT_CACHE_TTL_MS (a placement move's copy waits this long before its switch). */
     placementCacheTtlMs?: number;
     /** TENANT_SETTER (default: the tests' default, TEST_TENANT_SETTER or pooled). */

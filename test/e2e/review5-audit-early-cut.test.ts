@@ -12,11 +12,19 @@
  */
 import { describe, expect, it } from 'vitest';
 import { tamperAuditAsOwner } from '../support/audit.js';
-import { connect, testDb } from '../support/tenancy.js';
-import { createOrg, inOrg, signUp, startAppAround, type E2eApp } from './helpers.js';
+import { connect } from '../support/tenancy.js';
+import type { ProvisionedDatabase } from '../support/provision.js';
+import { createOrg, inOrg, ownDatabaseAround, signUp, startAppAround, type E2eApp } from './helpers.js';
 
+// A database of its own: the owner's tampering lifts audit_events' guard trigger and forced row security
+// (DDL, ACCESS EXCLUSIVE until its commit), which other files' audited requests would queue behind.
+let own: ProvisionedDatabase;
+ownDatabaseAround('sr_review5_cut', (db) => (own = db));
 let c: E2eApp;
-startAppAround((started) => (c = started));
+startAppAround(
+  (started) => (c = started),
+  () => ({ database: { url: own.url, workerUrl: own.workerUrl, keyVaultUrl: own.keyVaultUrl } }),
+);
 
 describe('review5: audit chain cut at a checkpoint', () => {
   it('deleting the newest-but-checkpointed entries of a live organization is reported as a break', async () => {
@@ -37,7 +45,7 @@ describe('review5: audit chain cut at a checkpoint', () => {
 
     // The owner removes every entry up to the checkpoint (and any checkpoint below it), minutes after
     // they were written: far inside any plan's audit retention.
-    const db = await connect(testDb().migrationUrl);
+    const db = await connect(own.migrationUrl);
     try {
       await tamperAuditAsOwner(db, `delete from audit_events where organization_id = $1 and seq <= $2`, [
         org.id,

@@ -9,6 +9,17 @@ import { defaultTestSetter, testDb } from './tenancy.js';
 import { testJwtKey } from '../../src/modules/tokens/tokens.test-support.js';
 import { TEST_KEK } from './job-key.js';
 
+/**
+ * Another provisioned database than the suite's for a test app: its runtime and worker URLs, its key
+ * vault, and (for placement moves) its owner role.
+ */
+export interface TestAppDatabase {
+  readonly url: string;
+  readonly workerUrl: string;
+  readonly keyVaultUrl?: string;
+  readonly owner?: NonNullable<ComposeOptions['owner']>;
+}
+
 /** Captured log lines of a test app, parsed. */
 export type LogLines = Record<string, unknown>[];
 
@@ -116,7 +127,7 @@ export async function buildTestApp(
     publicUrl?: string;
     redisUrl?: string;
     /** Another provisioned database than the suite's (e.g. on a cluster the test stops and starts). */
-    database?: { url: string; workerUrl: string; keyVaultUrl?: string };
+    database?: TestAppDatabase;
     /** REQUIRE_VERIFIED_EMAIL (default true). */
     requireVerifiedEmail?: boolean;
     /** The JWT keys (instances of one deployment share them); a fresh key by default. */
@@ -158,8 +169,12 @@ export async function buildTestApp(
   const composition = await compose({
     databaseUrl: opts.database?.url ?? testDb().url,
     workerDatabaseUrl: opts.database?.workerUrl ?? testDb().workerUrl,
-    // The owner role (placement moves), on the suite's database.
-    ...(opts.database ? {} : { owner: { url: testDb().migrationUrl, roles: testDb().roles } }),
+    // The owner role (placement moves): the suite database's, or the other database's when given.
+    ...(opts.database
+      ? opts.database.owner
+        ? { owner: opts.database.owner }
+        : {}
+      : { owner: { url: testDb().migrationUrl, roles: testDb().roles } }),
     ...(opts.placementCacheTtlMs !== undefined ? { placementCacheTtlMs: opts.placementCacheTtlMs } : {}),
     tenantSetter: opts.tenantSetter ?? defaultTestSetter(),
     keyVaultUrl: opts.database?.keyVaultUrl ?? testDb().keyVaultUrl,

@@ -1,15 +1,16 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import type { ProvisionedDatabase } from './provision.js';
 import { testDb } from './tenancy.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
-/** Runs `npx saasready <args>` (bin/saasready.mjs) against the suite's database; collects its output. */
+/** Runs `npx saasready <args>` (bin/saasready.mjs) against the suite's database (or `db`); collects its output. */
 export function runCli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
+  db: Pick<ProvisionedDatabase, 'url' | 'migrationUrl' | 'workerUrl' | 'roles'> = testDb(),
 ): Promise<{ code: number | null; out: string }> {
-  const db = testDb();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(root, 'bin/saasready.mjs'), ...args], {
       cwd: root,

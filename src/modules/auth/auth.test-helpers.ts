@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { connect, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import { connect, createTestTenancy, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
 import { queuedJobs } from '../../../test/support/jobs.js';
 import { sharedMailbox } from '../../../test/support/mailbox.js';
 import { mailText } from '../../../test/support/smtp.js';
@@ -8,7 +8,7 @@ import { createPlatformDb, type PlatformDb } from '../../platform/db/platform-db
 import type { Authenticator } from '../../platform/http/auth.js';
 import { createHttpServer, type App } from '../../platform/http/server.js';
 import { createLogger } from '../../platform/logger.js';
-import type { Tenancy } from '../../platform/tenancy/tenancy.js';
+import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { registerAuthRoutes } from './auth.routes.js';
 import { createAuthService, type AuthService } from './auth.service.js';
 import { normalizeOrigins } from './csrf.js';
@@ -35,11 +35,19 @@ export interface AuthHarness {
   close(): Promise<void>;
 }
 
-/** The auth routes on a bare HTTP server, with the session authenticator, on the test database. */
+/**
+ * The auth routes on a bare HTTP server, with the session authenticator, on the test database (or on
+ * `database`, a provisioned one: its runtime role's `url`, its superuser's `adminUrl`).
+ */
 export async function buildAuthHarness(
-  opts: { sessions?: Partial<Omit<SessionServiceOptions, 'db'>> } = {},
+  opts: {
+    sessions?: Partial<Omit<SessionServiceOptions, 'db'>>;
+    database?: { url: string; adminUrl: string };
+  } = {},
 ): Promise<AuthHarness> {
-  const tenancy = createTestTenancy();
+  const tenancy = opts.database
+    ? createTenancy({ url: opts.database.url, poolSize: 4, setter: defaultTestSetter() })
+    : createTestTenancy();
   const db = createPlatformDb(tenancy.control.pool);
   const sessions = createSessionService({ db, secureCookies: true, ...opts.sessions });
   const auth = createAuthService({
@@ -73,7 +81,7 @@ export async function buildAuthHarness(
   });
   registerSessionRoutes(app, { sessions });
   await app.ready();
-  const admin = await connect(testDb().adminUrl);
+  const admin = await connect(opts.database?.adminUrl ?? testDb().adminUrl);
   return {
     app,
     tenancy,

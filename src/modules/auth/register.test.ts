@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestOrg } from '../../../test/support/tenancy.js';
+import { createTestOrg, testDb } from '../../../test/support/tenancy.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
 import { AuthError } from './auth.errors.js';
 import {
   buildAuthHarness,
@@ -259,6 +264,62 @@ describe('POST /v1/auth/register', () => {
     expect(res.json()).toMatchObject({ error: { code: 'CSRF_ORIGIN_MISMATCH' } });
   });
 
+  it('registerUser without a personal organization composes into a caller transaction (invitations)', async () => {
+    const orgId = await createTestOrg(h.tenancy, 'inviter');
+    const email = freshEmail('invitee');
+    const { user, organization } = await h.tenancy.withTenant(orgId, async (db) => {
+      const r = await h.auth.registerUser(
+        { email, password: GOOD_PASSWORD },
+        { createPersonalOrganization: false, db, emailVerified: true },
+      );
+      await db
+        .insertInto('memberships')
+        .values({ organization_id: orgId, user_id: r.user.id, role: 'member', status: 'active' })
+        .execute();
+      return r;
+    });
+    expect(organization).toBeNull();
+    expect(user.emailVerified).toBe(true);
+    expect(await lastMailTo(h.admin, email)).toBeUndefined();
+    expect(await countRows(h.admin, 'memberships where user_id = $1', [user.id])).toBe(1);
+
+    // A duplicate sign-up through the invitation path accepts nothing: the caller's transaction rolls back.
+    const other = await createTestOrg(h.tenancy, 'inviter2');
+    let accepted = false;
+    await expect(
+      h.tenancy.withTenant(other, async (db) => {
+        await h.auth.registerUser(
+          { email: email.toUpperCase(), password: GOOD_PASSWORD },
+          { createPersonalOrganization: false, db, emailVerified: true },
+        );
+        accepted = true;
+      }),
+    ).rejects.toSatisfy((e) => e instanceof AuthError && e.code === 'AUTH_EMAIL_TAKEN');
+    expect(accepted).toBe(false);
+    expect(await countRows(h.admin, 'memberships where user_id = $1', [user.id])).toBe(1);
+  });
+});
+
+/**
+ * A database of its own: the failure is a trigger added to memberships (CREATE TRIGGER, then DROP TRIGGER:
+ * locks every other file's membership reads and writes queued behind, and deadlocked with them), and the
+ * checks count orphans over whole tables.
+ */
+describe('POST /v1/auth/register: one transaction', () => {
+  let own: ProvisionedDatabase;
+  let h: AuthHarness;
+  beforeAll(async () => {
+    own = await provisionDatabase(testDb().superuserUrl, 'sr_register_tx');
+    h = await buildAuthHarness({ database: own });
+  });
+  afterAll(async () => {
+    await h?.close();
+    if (own) await dropProvisioned(own);
+  });
+
+  const register = (payload: Record<string, unknown>) =>
+    h.app.inject({ method: 'POST', url: '/v1/auth/register', remoteAddress: '10.7.200.1', payload });
+
   it('is one transaction: a failure after the user insert leaves no user, organization, placement or mail', async (ctx) => {
     await notOnCitus(
       ctx,
@@ -303,40 +364,5 @@ describe('POST /v1/auth/register', () => {
       await h.admin.query('drop trigger test_fail_membership on memberships');
       await h.admin.query('drop function test_fail_membership()');
     }
-  });
-
-  it('registerUser without a personal organization composes into a caller transaction (invitations)', async () => {
-    const orgId = await createTestOrg(h.tenancy, 'inviter');
-    const email = freshEmail('invitee');
-    const { user, organization } = await h.tenancy.withTenant(orgId, async (db) => {
-      const r = await h.auth.registerUser(
-        { email, password: GOOD_PASSWORD },
-        { createPersonalOrganization: false, db, emailVerified: true },
-      );
-      await db
-        .insertInto('memberships')
-        .values({ organization_id: orgId, user_id: r.user.id, role: 'member', status: 'active' })
-        .execute();
-      return r;
-    });
-    expect(organization).toBeNull();
-    expect(user.emailVerified).toBe(true);
-    expect(await lastMailTo(h.admin, email)).toBeUndefined();
-    expect(await countRows(h.admin, 'memberships where user_id = $1', [user.id])).toBe(1);
-
-    // A duplicate sign-up through the invitation path accepts nothing: the caller's transaction rolls back.
-    const other = await createTestOrg(h.tenancy, 'inviter2');
-    let accepted = false;
-    await expect(
-      h.tenancy.withTenant(other, async (db) => {
-        await h.auth.registerUser(
-          { email: email.toUpperCase(), password: GOOD_PASSWORD },
-          { createPersonalOrganization: false, db, emailVerified: true },
-        );
-        accepted = true;
-      }),
-    ).rejects.toSatisfy((e) => e instanceof AuthError && e.code === 'AUTH_EMAIL_TAKEN');
-    expect(accepted).toBe(false);
-    expect(await countRows(h.admin, 'memberships where user_id = $1', [user.id])).toBe(1);
   });
 });

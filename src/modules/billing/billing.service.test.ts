@@ -1,8 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import {
+  connect,
+  createTestOrg,
+  createTestTenancy,
+  defaultTestSetter,
+  testDb,
+} from '../../../test/support/tenancy.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
 import { auditEvents } from '../../../test/support/audit.js';
-import type { Tenancy } from '../../platform/tenancy/tenancy.js';
+import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import type { TenantCtx } from '../../platform/tenancy/context.js';
 import { finalizeInvoice } from '../../platform/tenancy/privileged.js';
 import { uuidv7 } from '../../platform/ids.js';
@@ -160,100 +171,6 @@ describe('billing service (database, fixture inputs)', () => {
     });
   });
 
-  it('gapless numbers: concurrent finalizations and one rollback leave 1..N with no hole', async () => {
-    const orgs = await Promise.all([1, 2, 3, 4, 5].map((i) => createTestOrg(tenancy, `gap-${i}`)));
-    const line = {
-      description: 'x',
-      planKey: 'p',
-      component: 'flat' as const,
-      quantity: 1,
-      amount: 7,
-      periodStart: '2025-11-01',
-      periodEnd: '2025-12-01',
-    };
-    /** Inserts a draft of 7 and finalizes it; `rollback` throws after the number was taken. */
-    const finalize = (org: string, opts: { lines: unknown[]; rollback?: boolean; total?: number }) =>
-      tenancy
-        .withTenant(org, async (tdb) => {
-          const id = uuidv7();
-          await repo.insertDraft(tdb, {
-            organization_id: org,
-            id,
-            currency: 'EUR',
-            period_start: '2025-11-01',
-            period_end: '2025-12-01',
-            subtotal: opts.total ?? 7,
-            total: opts.total ?? 7,
-            lines: opts.lines as InvoiceLine[],
-            minor_units: 2,
-            customer_name: 'gap test',
-            issuer: 'test',
-          });
-          const { number } = await finalizeInvoice(tdb, org, id);
-          await new Promise((r) => setTimeout(r, 20)); // hold the counter while the others wait
-          if (opts.rollback) throw new Error(`rolled back ${number}`);
-          return number;
-        })
-        .catch((err: Error) => err);
-    // A draft whose lines do not add up to its total is refused (and rolled back with its transaction).
-    const badly = await finalize(orgs[0]!, { lines: [] });
-    expect(badly).toBeInstanceOf(Error);
-    expect((badly as Error).message).toMatch(/lines sum to 0/);
-    // Lines that are not what the pricing engine writes are refused before a number is taken.
-    const malformed: [unknown[], number][] = [
-      [[{ amount: 0.5 }, { amount: 0.5 }], 1],
-      [[{ amount: -100 }, { amount: 107 }], 7],
-      [[1, 'x', null, [5], { amount: 7 }], 7],
-      [[{ amount: '0.07e2' }], 7],
-      [[{ description: 'hi' }, { amount: 7 }], 7],
-      // Every key present, the amount wrong:
-      [
-        [
-          { ...line, amount: 0.5 },
-          { ...line, amount: 0.5 },
-        ],
-        1,
-      ],
-      [
-        [
-          { ...line, amount: -100 },
-          { ...line, amount: 107 },
-        ],
-        7,
-      ],
-      [[{ ...line, amount: '7' }], 7],
-      [[{ ...line, amount: null }, { ...line }], 7],
-      [[{ ...line, amount: 2 ** 53 }], 7],
-      [[{ ...line, quantity: 1.5 }], 7],
-      [[{ ...line, description: 5 }], 7],
-    ];
-    for (const [lines, total] of malformed) {
-      const refused = await finalize(orgs[0]!, { lines, total });
-      expect(refused, JSON.stringify(lines)).toBeInstanceOf(Error);
-      expect((refused as Error).message, JSON.stringify(lines)).toMatch(/malformed|not an integer/);
-    }
-    const tooMany = await finalize(orgs[0]!, { lines: Array(1001).fill({ ...line, amount: 0 }), total: 0 });
-    expect((tooMany as Error).message).toMatch(/1001 lines, more than 1000/);
-    const outcomes = await Promise.all(orgs.map((o, i) => finalize(o, { lines: [line], rollback: i === 2 })));
-    const numbers = outcomes.filter((o): o is string => typeof o === 'string');
-    expect(numbers).toHaveLength(4);
-    expect(new Set(numbers).size).toBe(4);
-    expect(outcomes[2]).toBeInstanceOf(Error);
-    // The rolled-back number went to a finalization that waited for it, unless none came after it.
-    const returned = /rolled back (INV-\d+)/.exec((outcomes[2] as Error).message)![1]!;
-    expect(numbers.includes(returned) || numbers.every((n) => n < returned)).toBe(true);
-    // The whole deployment (other test files finalize too): the numbers of every finalized or void
-    // invoice are exactly 1..counter, read in one snapshot.
-    const all = await owner.query<{ numbers: string[]; last: string }>(
-      `select array(select number from invoices where number is not null order by number) as numbers,
-              (select last_value from invoice_number_counter)::text as last`,
-    );
-    const { numbers: every, last } = all.rows[0]!;
-    expect(every.map((n) => Number(n.slice(4)))).toEqual(
-      Array.from({ length: Number(last) }, (_, i) => i + 1),
-    );
-  });
-
   it('finalized invoices are immutable for every role; only voiding is allowed', async (ctx) => {
     await notOnCitus(
       ctx,
@@ -341,5 +258,120 @@ describe('billing service (database, fixture inputs)', () => {
     await owner.query(`update organizations set name = 'Renamed' where id = $1`, [org]);
     const invoices = createInvoicesService({ withTenant: tenancy.withTenant });
     expect(await invoices.get(ctx, invoice.id)).toEqual(invoice);
+  });
+});
+
+/**
+ * A database of its own: the check reads every invoice number and the counter of its database, which
+ * other files finalize from (and whose organizations they delete with their invoices) while it runs.
+ */
+describe('billing: gapless invoice numbers (a database of its own)', () => {
+  let own: ProvisionedDatabase;
+  let tenancy: Tenancy;
+  let owner: pg.Client;
+
+  beforeAll(async () => {
+    own = await provisionDatabase(testDb().superuserUrl, 'sr_invoice_numbers');
+    tenancy = createTenancy({ url: own.url, poolSize: 6, setter: defaultTestSetter() });
+    owner = await connect(own.adminUrl);
+  });
+  afterAll(async () => {
+    await owner?.end();
+    await tenancy?.close();
+    if (own) await dropProvisioned(own);
+  });
+
+  it('gapless numbers: concurrent finalizations and one rollback leave 1..N with no hole', async () => {
+    const orgs = await Promise.all([1, 2, 3, 4, 5].map((i) => createTestOrg(tenancy, `gap-${i}`)));
+    const line = {
+      description: 'x',
+      planKey: 'p',
+      component: 'flat' as const,
+      quantity: 1,
+      amount: 7,
+      periodStart: '2025-11-01',
+      periodEnd: '2025-12-01',
+    };
+    /** Inserts a draft of 7 and finalizes it; `rollback` throws after the number was taken. */
+    const finalize = (org: string, opts: { lines: unknown[]; rollback?: boolean; total?: number }) =>
+      tenancy
+        .withTenant(org, async (tdb) => {
+          const id = uuidv7();
+          await repo.insertDraft(tdb, {
+            organization_id: org,
+            id,
+            currency: 'EUR',
+            period_start: '2025-11-01',
+            period_end: '2025-12-01',
+            subtotal: opts.total ?? 7,
+            total: opts.total ?? 7,
+            lines: opts.lines as InvoiceLine[],
+            minor_units: 2,
+            customer_name: 'gap test',
+            issuer: 'test',
+          });
+          const { number } = await finalizeInvoice(tdb, org, id);
+          await new Promise((r) => setTimeout(r, 20)); // hold the counter while the others wait
+          if (opts.rollback) throw new Error(`rolled back ${number}`);
+          return number;
+        })
+        .catch((err: Error) => err);
+    // A draft whose lines do not add up to its total is refused (and rolled back with its transaction).
+    const badly = await finalize(orgs[0]!, { lines: [] });
+    expect(badly).toBeInstanceOf(Error);
+    expect((badly as Error).message).toMatch(/lines sum to 0/);
+    // Lines that are not what the pricing engine writes are refused before a number is taken.
+    const malformed: [unknown[], number][] = [
+      [[{ amount: 0.5 }, { amount: 0.5 }], 1],
+      [[{ amount: -100 }, { amount: 107 }], 7],
+      [[1, 'x', null, [5], { amount: 7 }], 7],
+      [[{ amount: '0.07e2' }], 7],
+      [[{ description: 'hi' }, { amount: 7 }], 7],
+      // Every key present, the amount wrong:
+      [
+        [
+          { ...line, amount: 0.5 },
+          { ...line, amount: 0.5 },
+        ],
+        1,
+      ],
+      [
+        [
+          { ...line, amount: -100 },
+          { ...line, amount: 107 },
+        ],
+        7,
+      ],
+      [[{ ...line, amount: '7' }], 7],
+      [[{ ...line, amount: null }, { ...line }], 7],
+      [[{ ...line, amount: 2 ** 53 }], 7],
+      [[{ ...line, quantity: 1.5 }], 7],
+      [[{ ...line, description: 5 }], 7],
+    ];
+    for (const [lines, total] of malformed) {
+      const refused = await finalize(orgs[0]!, { lines, total });
+      expect(refused, JSON.stringify(lines)).toBeInstanceOf(Error);
+      expect((refused as Error).message, JSON.stringify(lines)).toMatch(/malformed|not an integer/);
+    }
+    const tooMany = await finalize(orgs[0]!, { lines: Array(1001).fill({ ...line, amount: 0 }), total: 0 });
+    expect((tooMany as Error).message).toMatch(/1001 lines, more than 1000/);
+    const outcomes = await Promise.all(orgs.map((o, i) => finalize(o, { lines: [line], rollback: i === 2 })));
+    const numbers = outcomes.filter((o): o is string => typeof o === 'string');
+    expect(numbers).toHaveLength(4);
+    expect(new Set(numbers).size).toBe(4);
+    expect(outcomes[2]).toBeInstanceOf(Error);
+    // The rolled-back number went to a finalization that waited for it, unless none came after it.
+    const returned = /rolled back (INV-\d+)/.exec((outcomes[2] as Error).message)![1]!;
+    expect(numbers.includes(returned) || numbers.every((n) => n < returned)).toBe(true);
+    // The whole database: the numbers of every finalized or void invoice are exactly 1..counter, read in
+    // one snapshot.
+    const all = await owner.query<{ numbers: string[]; last: string }>(
+      `select array(select number from invoices where number is not null order by number) as numbers,
+              (select last_value from invoice_number_counter)::text as last`,
+    );
+    const { numbers: every, last } = all.rows[0]!;
+    expect(every.map((n) => Number(n.slice(4)))).toEqual(
+      Array.from({ length: Number(last) }, (_, i) => i + 1),
+    );
   });
 });

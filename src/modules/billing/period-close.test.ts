@@ -2,9 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import { connect, createTestOrg, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
 import { systemCtx } from '../../platform/tenancy/context.js';
-import type { Tenancy } from '../../platform/tenancy/tenancy.js';
+import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { billingOrganizations } from '../../platform/tenancy/privileged.js';
 import { createPlatformDb } from '../../platform/db/platform-db.js';
 import { createMeterCatalog } from '../usage/meter-catalog.js';
@@ -34,11 +39,15 @@ const planKey = `pc-${run}`;
  * The scheduled period close on the real database, with the real inputs, aggregator, numbering and the
  * worker role's organization scan. The clock is injected: the period is the current calendar month and
  * the job runs as if it were days after its end (usage partitions are made far enough ahead for its late
- * events). The job scans every organization of the suite's database; only this file's are closed (the
- * closer below skips the others, which other tests own).
+ * events). The job scans every organization of its database; only this file's are closed (the closer
+ * below skips the others).
+ *
+ * A database of its own: making those partitions is DDL on usage_events (CREATE TABLE ... PARTITION OF
+ * takes an ACCESS EXCLUSIVE lock on it, which other files' usage writes and reads queue behind), the job
+ * aggregates its whole database, and the numbering check counts every invoice number of the database.
  */
 describe('period close (job, database)', () => {
-  const db = testDb();
+  let db: ProvisionedDatabase;
   let tenancy: Tenancy;
   let admin: pg.Client;
   let workerPool: pg.Pool;
@@ -120,7 +129,8 @@ describe('period close (job, database)', () => {
     ).rows;
 
   beforeAll(async () => {
-    tenancy = createTestTenancy(6);
+    db = await provisionDatabase(testDb().superuserUrl, 'sr_period_close');
+    tenancy = createTenancy({ url: db.url, poolSize: 6, setter: defaultTestSetter() });
     admin = await connect(db.adminUrl);
     workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 3 });
     // Daily partitions up to 45 days ahead: the period's last day, whatever today is.
@@ -139,9 +149,10 @@ describe('period close (job, database)', () => {
     ]);
   });
   afterAll(async () => {
-    await workerPool.end();
-    await admin.end();
-    await tenancy.close();
+    await workerPool?.end();
+    await admin?.end();
+    await tenancy?.close();
+    if (db) await dropProvisioned(db);
   });
 
   it(
@@ -206,7 +217,7 @@ describe('period close (job, database)', () => {
       expect(await invoicesOf(paying)).toEqual([invoice]);
       expect(await invoicesOf(free)).toEqual([freeInvoice]);
 
-      // Numbers across the deployment have no gap (every committed number from 1 to the highest).
+      // Numbers across the database have no gap (every committed number from 1 to the highest).
       const numbers = await admin.query<{ n: string; top: string }>(
         `select count(*)::text as n, coalesce(max(substr(number, 5)::bigint), 0)::text as top
          from invoices where number is not null`,
@@ -268,7 +279,10 @@ describe('period close (job, database)', () => {
   });
 
   it('the composition schedules the task with the job worker (graphile-worker crontab)', async () => {
-    const app = await buildTestApp({ runJobs: true });
+    const app = await buildTestApp({
+      runJobs: true,
+      database: { url: db.url, workerUrl: db.workerUrl, keyVaultUrl: db.keyVaultUrl },
+    });
     try {
       // The cron scheduler records its crontab shortly after the worker has started.
       let known = 0;

@@ -7,6 +7,11 @@ import { lastMailTo } from '../auth/auth.test-helpers.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
 import { createBareOrganization } from '../organizations/organization-records.js';
 import { placeInPooled, placeInSchema } from '../../../test/support/placements.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
 
 const ORIGIN = 'http://app.saasready.test';
 
@@ -211,6 +216,38 @@ describe('platform administration', () => {
       attributes: { region: 'eu', seats: 12 },
     });
   });
+});
+
+/**
+ * A database of its own: placing an organization in a schema is DDL (its tables, with foreign keys to
+ * public's, lock those), and a placement schema left in the suite's database, even for a moment, is one the
+ * runtime role reaches, which other files' exact catalog and grant checks of that database would see.
+ */
+describe('platform administration: placements', () => {
+  let own: ProvisionedDatabase;
+  let c: Composition;
+  const stamp = Date.now().toString(36);
+  const cli = (args: string[]) => runCli(args, {}, own);
+  const post = (url: string, payload: unknown, cookie?: string) =>
+    c.app.inject({
+      method: 'POST',
+      url,
+      payload: payload as object,
+      headers: { origin: ORIGIN, ...(cookie ? { cookie } : {}) },
+    });
+
+  beforeAll(async () => {
+    own = await provisionDatabase(testDb().superuserUrl, 'sr_platform_placements');
+    c = await buildTestApp({
+      database: { url: own.url, workerUrl: own.workerUrl, keyVaultUrl: own.keyVaultUrl },
+    });
+  });
+  afterAll(async () => {
+    await c?.app.close();
+    await c?.close();
+    if (own) await dropProvisioned(own);
+  });
+
   it('lists each organization’s recorded placement: pooled, or its own schema', async () => {
     const email = `placement-admin-${stamp}@example.test`;
     const made = await cli(['admin', 'create', '--email', email]);
@@ -223,7 +260,7 @@ describe('platform administration', () => {
       createBareOrganization(c.tenancy.withTenant, { slug, name: `${marker} ${slug}` });
     const pooled = await make(`${marker}-pooled`);
     const placed = await make(`${marker}-schema`);
-    const db = testDb();
+    const db = own;
     // Placed by hand, without a placement move: what the list says comes from the placement itself.
     await placeInSchema(db.adminUrl, db.migrationUrl, db.roles, placed.id);
     c.tenancy.router.invalidate(placed.id);

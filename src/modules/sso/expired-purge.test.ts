@@ -1,19 +1,29 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import { connect, createTestOrg, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
 import { placeInSchema } from '../../../test/support/placements.js';
 import { createPlatformDb, type PlatformDb } from '../../platform/db/platform-db.js';
 import { tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
-import type { Tenancy } from '../../platform/tenancy/tenancy.js';
+import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { purgeExpiredSignInRows } from './expired-purge.js';
 
 /**
  * The scheduled purge of expired pending sign-in rows (migration 0062): expired rows of every kind go, in
  * a pooled organization and in one placed in its own schema; live rows stay; the SQL function is the
  * worker role's, refused inside a tenant scope, and deletes at most its limit.
+ *
+ * A database of its own: placing an organization in a schema is DDL (and a placement schema in the suite's
+ * database is one other files' exact catalog and grant checks would see), and the purge deletes every
+ * expired sign-in row of its database, other files' too.
  */
 describe('expired sign-in rows purge', () => {
+  let own: ProvisionedDatabase;
   let tenancy: Tenancy;
   let admin: pg.Client;
   let workerPool: pg.Pool;
@@ -25,8 +35,9 @@ describe('expired sign-in rows purge', () => {
   const tag = randomBytes(4).toString('hex');
 
   beforeAll(async () => {
-    const db = testDb();
-    tenancy = createTestTenancy(2);
+    own = await provisionDatabase(testDb().superuserUrl, 'sr_sso_purge');
+    const db = own;
+    tenancy = createTenancy({ url: db.url, poolSize: 2, setter: defaultTestSetter() });
     admin = await connect(db.adminUrl);
     workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
     platformDb = createPlatformDb(tenancy.control.pool);
@@ -39,6 +50,7 @@ describe('expired sign-in rows purge', () => {
     await workerPool?.end();
     await admin?.end();
     await tenancy?.close();
+    if (own) await dropProvisioned(own);
   });
 
   /** One SAML pending request and one replay entry per expiry, in the organization's own tables. */
@@ -143,7 +155,7 @@ describe('expired sign-in rows purge', () => {
   });
 
   it('is the worker role’s only, and refused inside a tenant scope', async () => {
-    const runtime = await connect(testDb().url);
+    const runtime = await connect(own.url);
     try {
       await expect(runtime.query('select worker_api.app_priv_sso_purge_expired(10)')).rejects.toThrow();
     } finally {

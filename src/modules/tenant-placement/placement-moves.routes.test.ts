@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createOrg,
   inOrg,
+  ownDatabaseAround,
   signUp,
   signUpPlatformAdmin,
   startApp,
@@ -9,6 +10,7 @@ import {
   type E2eApp,
   type User,
 } from '../../../test/e2e/helpers.js';
+import type { ProvisionedDatabase } from '../../../test/support/provision.js';
 
 interface Move {
   id: string;
@@ -24,7 +26,14 @@ interface Move {
  * The platform-admin API of placement moves through the full composition (the owner role wired as at a
  * start that migrated): refused to everyone else, start → done in the background, idempotent by key,
  * an ended move not abortable, the list paginated newest first, each start and abort audited.
+ *
+ * A database of its own: a move to a schema creates the organization's schema and tables (DDL, with
+ * foreign keys to public's tables, which it locks), and a placement schema in the suite's database is one
+ * other files' exact catalog and grant checks of that database see while it is there.
  */
+let own: ProvisionedDatabase;
+ownDatabaseAround('sr_moves_http', (db) => (own = db));
+
 describe('placement moves over HTTP', () => {
   let c: E2eApp;
   let admin: User;
@@ -44,8 +53,16 @@ describe('placement moves over HTTP', () => {
   };
 
   beforeAll(async () => {
-    c = await startApp({ placementCacheTtlMs: 200 });
-    admin = await signUpPlatformAdmin(c, 'moves-admin');
+    c = await startApp({
+      placementCacheTtlMs: 200,
+      database: {
+        url: own.url,
+        workerUrl: own.workerUrl,
+        keyVaultUrl: own.keyVaultUrl,
+        owner: { url: own.migrationUrl, roles: own.roles },
+      },
+    });
+    admin = await signUpPlatformAdmin(c, 'moves-admin', own.migrationUrl);
     owner = await signUp(c, 'moves-owner');
     org = await createOrg(owner.browser, 'mvs');
     expect((await owner.browser.post('/v1/projects', { name: 'kept' }, inOrg(org.id))).statusCode).toBe(201);

@@ -2,9 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { sql } from 'kysely';
-import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import { connect, createTestOrg, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
 import { systemCtx } from '../../platform/tenancy/context.js';
-import type { Tenancy } from '../../platform/tenancy/tenancy.js';
+import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { uncheckedTest } from '../../platform/tenancy/explicit-filters.js';
 import { createMeterCatalog } from './meter-catalog.js';
 import { allMeters, toDef } from './meters.repository.js';
@@ -30,9 +35,14 @@ function usageService(tenancy: Tenancy) {
   });
 }
 
-/** The distinct values per month of unique_count meters (migration 0063), kept by the aggregator. */
+/**
+ * The distinct values per month of unique_count meters (migration 0063), kept by the aggregator. A
+ * database of its own: the retention test's partition maintenance makes partitions 9 days ahead (DDL:
+ * CREATE TABLE ... PARTITION OF locks usage_events, ACCESS EXCLUSIVE, for other files' usage writes) and
+ * counts what it purged over the whole database.
+ */
 describe('usage_unique_values on the real database', () => {
-  const db = testDb();
+  let db: ProvisionedDatabase;
   let tenancy: Tenancy;
   let admin: pg.Client;
   let workerPool: pg.Pool;
@@ -40,7 +50,8 @@ describe('usage_unique_values on the real database', () => {
   const at = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
 
   beforeAll(async () => {
-    tenancy = createTestTenancy(6);
+    db = await provisionDatabase(testDb().superuserUrl, 'sr_usage_unique');
+    tenancy = createTenancy({ url: db.url, poolSize: 6, setter: defaultTestSetter() });
     admin = await connect(db.adminUrl);
     workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 2 });
     await admin.query(
@@ -51,9 +62,10 @@ describe('usage_unique_values on the real database', () => {
     service = usageService(tenancy);
   });
   afterAll(async () => {
-    await workerPool.end();
-    await admin.end();
-    await tenancy.close();
+    await workerPool?.end();
+    await admin?.end();
+    await tenancy?.close();
+    if (db) await dropProvisioned(db);
   });
 
   const ingest = (org: string, events: UsageEventInput[]) =>

@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
-import type { Tenancy } from '../tenancy/tenancy.js';
+import { connect, createTestOrg, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
+import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
 import { systemCtx } from '../tenancy/context.js';
 import { createAuditVerifier } from './signing.js';
 import { verifyOrganizationChain } from '../../modules/audit/audit-verification.js';
@@ -15,23 +20,28 @@ import { tamperAuditAsOwner } from '../../../test/support/audit.js';
  * runtime role's own INSERT (what an injection into the application could do), is sealed as it is: verify
  * reports that entry broken and goes on past it, so a later change is still reported, and sealing never
  * stops (docs/audit-log.md, "Known limit").
+ *
+ * A database of its own: the owner's tampering lifts audit_events' guard trigger and forced row security
+ * (DDL, ACCESS EXCLUSIVE until its commit), which other files' audited reads would queue behind.
  */
 describe('audit sealing and verification of forged pending rows (real PostgreSQL)', () => {
-  const db = testDb();
+  let db: ProvisionedDatabase;
   let tenancy: Tenancy;
   let runtime: pg.Client;
   let owner: pg.Client;
   const verifier = createAuditVerifier([]);
 
   beforeAll(async () => {
-    tenancy = createTestTenancy(6);
+    db = await provisionDatabase(testDb().superuserUrl, 'sr_forged_pending');
+    tenancy = createTenancy({ url: db.url, poolSize: 6, setter: defaultTestSetter() });
     runtime = await connect(db.url);
     owner = await connect(db.migrationUrl);
   });
   afterAll(async () => {
-    await runtime.end();
-    await owner.end();
-    await tenancy.close();
+    await runtime?.end();
+    await owner?.end();
+    await tenancy?.close();
+    if (db) await dropProvisioned(db);
   });
 
   const record = (org: string, metadata: Record<string, unknown> | null = null, i = 0) =>

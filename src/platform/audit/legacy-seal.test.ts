@@ -2,12 +2,17 @@ import { createPublicKey, randomBytes, verify as verifySignature, type JsonWebKe
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import { connect, createTestOrg, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
 import { createAuditService, type AuditService } from '../../modules/audit/audit.service.js';
 import type { Database } from '../db/schema.js';
 import { uuidv7 } from '../ids.js';
 import { runWithContext, type Principal, type TenantCtx } from '../tenancy/context.js';
-import type { Tenancy } from '../tenancy/tenancy.js';
+import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
 import { createKeyVault } from '../tenant-keys/key-vault.js';
 import { type UserKeyStore } from '../user-keys/user-keys.js';
 import { canonicalJson } from './canonical-json.js';
@@ -19,10 +24,14 @@ import { createAuditSigner } from './signing.js';
 import { onCitus } from '../../../test/support/citus.js';
 
 // `audit seal-legacy` lifts the append-only guard triggers while it rewrites: an upgrade step run on plain
-// PostgreSQL, before `citus distribute` (docs/citus.md), so not run on Citus.
+// PostgreSQL, before `citus distribute` (docs/citus.md), so not run on Citus. A database of its own: the
+// rewrite, and the tampering below, lift guard triggers and forced row security of audit_events,
+// audit_checkpoints and audit_chain_heads (DDL, ACCESS EXCLUSIVE until commit), which other files' audited
+// writes and reads would queue behind (and deadlock with).
 describe.skipIf(await onCitus())(
   'audit seal-legacy: entries written before per-person sealing (real PostgreSQL)',
   () => {
+    let own: ProvisionedDatabase;
     let tenancy: Tenancy;
     let admin: pg.Client;
     let ownerPool: pg.Pool;
@@ -51,11 +60,12 @@ describe.skipIf(await onCitus())(
       );
 
     beforeAll(async () => {
-      tenancy = createTestTenancy(4);
-      admin = await connect(testDb().adminUrl);
-      ownerPool = new pg.Pool({ connectionString: testDb().migrationUrl, max: 2 });
+      own = await provisionDatabase(testDb().superuserUrl, 'sr_legacy_seal');
+      tenancy = createTenancy({ url: own.url, poolSize: 4, setter: defaultTestSetter() });
+      admin = await connect(own.adminUrl);
+      ownerPool = new pg.Pool({ connectionString: own.migrationUrl, max: 2 });
       db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: ownerPool }) });
-      const keys = await legacySealFixture({ keyVaultUrl: testDb().keyVaultUrl, pool: ownerPool, db });
+      const keys = await legacySealFixture({ keyVaultUrl: own.keyVaultUrl, pool: ownerPool, db });
       ({ vault, store, deps } = keys);
       signerKey = keys.signer.publicKey;
       audit = createAuditService({
@@ -75,6 +85,7 @@ describe.skipIf(await onCitus())(
       await endOwnerPool(db, ownerPool);
       await tenancy?.close();
       await vault?.close();
+      if (own) await dropProvisioned(own);
     });
 
     /** Rows of every audit table whose text holds `needle` (superuser: no row security). */
@@ -254,7 +265,7 @@ describe.skipIf(await onCitus())(
       const org = await createTestOrg(tenancy, 'lgrt');
       await write(org, { kind: 'user', userId }, 'thing.created');
       await sealPending(tenancy.withTenant, org);
-      const runtime = new pg.Pool({ connectionString: testDb().url, max: 1 });
+      const runtime = new pg.Pool({ connectionString: own.url, max: 1 });
       try {
         await expect(sealLegacyChain({ ...deps, pool: runtime }, org)).rejects.toThrow(
           /owner \(migration\) role/,

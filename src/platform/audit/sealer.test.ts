@@ -1,8 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import pg from 'pg';
 import { sql } from 'kysely';
-import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
-import type { Tenancy } from '../tenancy/tenancy.js';
+import { connect, createTestOrg, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
+import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
 import { systemCtx } from '../tenancy/context.js';
 import { auditOrganizationsPending } from '../tenancy/privileged.js';
 import { createAuditVerifier } from './signing.js';
@@ -12,19 +17,27 @@ import { SEAL_BATCH, sealBatch, sealPending, unsealedEvents } from './seal.js';
 import type { WithTenant } from '../tenancy/with-tenant.js';
 import { createAuditSealer } from './sealer.js';
 
+/**
+ * A database of its own: one test lifts forced row security on audit_pending (DDL, an ACCESS EXCLUSIVE lock
+ * every audited write of the suite's other files would queue behind), and the tests count the pending
+ * events they left, which the seal sweep of another file's app (every 5 s over its whole database) would
+ * seal under them.
+ */
 describe('audit sealing (real PostgreSQL)', () => {
-  const db = testDb();
+  let db: ProvisionedDatabase;
   let tenancy: Tenancy;
   let runtime: pg.Client;
   const verifier = createAuditVerifier([]);
 
   beforeAll(async () => {
-    tenancy = createTestTenancy(12);
+    db = await provisionDatabase(testDb().superuserUrl, 'sr_sealer');
+    tenancy = createTenancy({ url: db.url, poolSize: 12, setter: defaultTestSetter() });
     runtime = await connect(db.url);
   });
   afterAll(async () => {
-    await runtime.end();
-    await tenancy.close();
+    await runtime?.end();
+    await tenancy?.close();
+    if (db) await dropProvisioned(db);
   });
 
   const record = (org: string, i: number) =>

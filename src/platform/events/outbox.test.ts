@@ -2,11 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { sql } from 'kysely';
-import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
+import { connect, createTestOrg, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
 import { queuedJobs } from '../../../test/support/jobs.js';
 import { recordAudit } from '../audit/record.js';
 import { systemCtx } from '../tenancy/context.js';
-import type { Tenancy } from '../tenancy/tenancy.js';
+import { createTenancy, type Tenancy } from '../tenancy/tenancy.js';
 import { AUDIT_EVENTS, EVENT_TYPES, isEventPattern, matchesEventFilter } from './catalog.js';
 import { DISPATCH_TASK } from './outbox.js';
 
@@ -14,8 +19,12 @@ import { DISPATCH_TASK } from './outbox.js';
  * The outbox: every audit action of the mapping table emits exactly one domain event, in the transaction of
  * the change (rolled back: none), only while the organization has an enabled endpoint, with one dispatch
  * job per transaction.
+ *
+ * A database of its own, where no job worker runs: the tests read the dispatch jobs they queued, which
+ * the job workers of other files' apps on the suite's database take (and run) as soon as they are queued.
  */
 describe('domain events outbox', () => {
+  let own: ProvisionedDatabase;
   let tenancy: Tenancy;
   let admin: pg.Client;
   let org: string;
@@ -32,11 +41,12 @@ describe('domain events outbox', () => {
     (await queuedJobs(admin, DISPATCH_TASK)).filter((j) => j.tenantId === o);
 
   beforeAll(async () => {
-    tenancy = createTestTenancy(2);
-    admin = await connect(testDb().adminUrl);
+    own = await provisionDatabase(testDb().superuserUrl, 'sr_outbox');
+    tenancy = createTenancy({ url: own.url, poolSize: 2, setter: defaultTestSetter() });
+    admin = await connect(own.adminUrl);
     org = await createTestOrg(tenancy, 'outbox');
     quiet = await createTestOrg(tenancy, 'outbox-quiet');
-    // An enabled endpoint (its secret is never opened here: no worker runs in this file).
+    // An enabled endpoint (its secret is never opened here: no worker runs on this database).
     await admin.query(
       `insert into webhook_endpoints (organization_id, id, url, event_types, secret)
        values ($1, $2, 'https://hooks.example.test/in', '{*}', 'not-opened-here')`,
@@ -44,13 +54,9 @@ describe('domain events outbox', () => {
     );
   });
   afterAll(async () => {
-    // Nothing of this file is left for another file's worker to pick up.
-    await admin.query(`delete from graphile_worker._private_jobs where key like $1 or key like $2`, [
-      `${org}/%`,
-      `${quiet}/%`,
-    ]);
-    await admin.end();
-    await tenancy.close();
+    await admin?.end();
+    await tenancy?.close();
+    if (own) await dropProvisioned(own);
   });
 
   it('every mapped audit action emits exactly one event of its type, in the same transaction', async () => {

@@ -577,17 +577,22 @@ describe('definer functions refuse outside their contract', () => {
        values ($1, $2, 'EUR', '2001-03-01', '2001-04-01', 5, 5, '[{"amount": 5}]')`,
       [orgA, draft],
     );
-    const counter = async () =>
-      (await owner.query<{ v: string }>('select last_value as v from invoice_number_counter')).rows[0]!.v;
-    const before = await counter();
-    // From B's scope, from no scope: refused, and no number taken.
-    await expect(inScopeOfB('select app_invoice_finalize($1, $2)', [orgA, draft])).rejects.toThrow(refused);
-    await expect(app.query('select app_invoice_finalize($1, $2)', [orgA, draft])).rejects.toThrow(refused);
-    // B's scope naming B: A's draft is not B's.
-    await expect(inScopeOfB('select app_invoice_finalize($1, $2)', [orgB, draft])).rejects.toThrow(
-      /no draft invoice/,
-    );
-    expect(await counter()).toBe(before);
+    // No number taken: the counter row is held here while the refused calls run, so a call that reached it
+    // would wait, and fail on the function's own lock timeout (5 s, "invoice numbering busy") instead of
+    // the refusal. (Its value proves nothing: the suite's other files take numbers from it meanwhile.)
+    await owner.query('begin');
+    try {
+      await owner.query('select last_value from invoice_number_counter for update');
+      // From B's scope, from no scope: refused.
+      await expect(inScopeOfB('select app_invoice_finalize($1, $2)', [orgA, draft])).rejects.toThrow(refused);
+      await expect(app.query('select app_invoice_finalize($1, $2)', [orgA, draft])).rejects.toThrow(refused);
+      // B's scope naming B: A's draft is not B's.
+      await expect(inScopeOfB('select app_invoice_finalize($1, $2)', [orgB, draft])).rejects.toThrow(
+        /no draft invoice/,
+      );
+    } finally {
+      await owner.query('rollback');
+    }
     const state = await owner.query('select status, number from invoices where id = $1', [draft]);
     expect(state.rows[0]).toEqual({ status: 'draft', number: null });
     // The runtime role can neither read nor move the counter itself.
