@@ -13,7 +13,6 @@ import type { Mailer } from '../../platform/mail/mailer.js';
 import { startJobWorker, type JobWorker } from '../../platform/jobs/worker.js';
 import {
   auditChainsToCheckpoint,
-  auditOrganizationsPending,
   stripeCustomerDeletionResult,
   stripeCustomerDeletionsDue,
   stripeOrganizations,
@@ -31,6 +30,7 @@ import {
 } from '../../modules/usage/aggregator.js';
 import { usageSettings } from '../../modules/usage/usage-settings.js';
 import { startUsageAggregation } from './usage-aggregation.js';
+
 import { purgeInTenantDatabase } from './tenant-database-purge.js';
 import {
   CHECKPOINT_CRONTAB,
@@ -87,6 +87,7 @@ import {
   openTenantDatabaseSweeps,
   retentionEventOf,
   retentionRules,
+  sealSweepListing,
   type TenantDatabaseSweeps,
 } from './tenant-database-sweeps.js';
 import { dropSchemaAsOwner } from '../../platform/tenancy/placement-schema.js';
@@ -367,14 +368,7 @@ export async function startJobs({
     tenantAggregation,
   });
   runAggregation = () => allAggregators.runOnce();
-  auditSealer.startSweep(
-    sweeps.merged(
-      'the audit seal sweep',
-      ({ pool, log }) =>
-        (after, limit) =>
-          auditOrganizationsPending(pool, after, limit, log),
-    ),
-  );
+  auditSealer.startSweep(sweeps.merged('the audit seal sweep', sealSweepListing));
   return {
     worker,
     jobPool: checkpointPool,

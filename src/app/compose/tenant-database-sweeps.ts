@@ -5,6 +5,7 @@ import type { JobHandler } from '../../platform/jobs/worker.js';
 import type { RetentionDays } from '../../platform/config-gdpr.js';
 import type { AuditEventInput } from '../../platform/audit/chain.js';
 import { retentionPurge } from '../../platform/tenancy/privileged-gdpr.js';
+import { auditOrganizationsPending } from '../../platform/tenancy/privileged.js';
 import { auditRetentionPurge, webhookRetentionPurge } from '../../platform/tenancy/privileged-retention.js';
 import { builtInRetentionRules, type RetentionRule } from '../../modules/retention/retention.js';
 import { auditRetentionRule } from '../../modules/retention/audit-retention.js';
@@ -18,6 +19,9 @@ import { webhookRetentionRules } from '../../modules/webhooks/webhook-retention.
  * without a `workerUrl` is not swept (logged at start); one that fails a run is logged and skipped, and
  * the control database's run is unaffected. Closed after the job worker has stopped.
  */
+
+/** How long a tenant database's page of a merged listing may take before it is left out of that page. */
+const LISTING_TIMEOUT_MS = 2_000;
 
 /** A tenant database the sweeps run on. */
 export interface SweptDatabase {
@@ -52,7 +56,8 @@ export interface TenantDatabaseSweeps {
    * One listing over the control database and every tenant database: each is asked for the page after
    * `after`, and the first `limit` ids of them all (ids are unique across databases: an organization's
    * placed rows are in one of them) make the page, so pages and cursors work as on one database. A
-   * tenant database that fails is logged and left out of that page; the control database's failure throws.
+   * tenant database that fails or does not answer within 2 s is left out of that page (logged at most once
+   * a minute; not asked again while its listing still runs); the control database's failure throws.
    */
   merged(what: string, listingOn: (target: SweepTarget) => OrganizationListing): OrganizationListing;
   /** Ends the tenant databases' pools. */
@@ -78,6 +83,17 @@ export function openTenantDatabaseSweeps(opts: {
     return [{ key, pool, log: opts.log.child({ tenant_database: key }) }];
   });
   const control: SweepTarget = { pool: opts.controlPool, log: opts.log };
+  // A tenant database that is down fails every sweep (the seal sweep's: every 5 s): logged once a minute.
+  const warned = new Map<string, number>();
+  const warnAtMostEveryMinute = (target: SweepTarget, what: string, err: unknown) => {
+    const now = Date.now();
+    if (now - (warned.get(target.database ?? '') ?? -Infinity) < 60_000) return;
+    warned.set(target.database ?? '', now);
+    target.log.warn(
+      { err: err as Error },
+      `${what} of a tenant database failed (logged at most once a minute)`,
+    );
+  };
   const targets = (): SweepTarget[] => [
     control,
     ...databases.map((d) => ({ pool: d.pool, log: d.log, database: d.key })),
@@ -103,15 +119,33 @@ export function openTenantDatabaseSweeps(opts: {
     },
     merged(what, listingOn) {
       const listings = targets().map((t) => ({ target: t, list: listingOn(t) }));
+      // A tenant database's listing still running (it hangs) is not asked again: no pile-up of waits.
+      const running = new Set<string>();
       return async (after, limit) => {
         const pages = await Promise.all(
           listings.map(async ({ target, list }) => {
-            if (target.database === undefined) return list(after, limit);
+            const key = target.database;
+            if (key === undefined) return list(after, limit);
+            if (running.has(key)) return [];
+            running.add(key);
+            const page = list(after, limit).finally(() => running.delete(key));
+            // A tenant database that does not answer in time is left out of this page (and its
+            // listing left to end on its own): it never holds back the control database's.
+            let timer: NodeJS.Timeout | undefined;
+            const late = new Promise<never>((_, reject) => {
+              timer = setTimeout(
+                () => reject(new Error(`no answer in ${LISTING_TIMEOUT_MS} ms`)),
+                LISTING_TIMEOUT_MS,
+              );
+            });
             try {
-              return await list(after, limit);
+              return await Promise.race([page, late]);
             } catch (err) {
-              target.log.warn({ err: err as Error }, `${what} of a tenant database failed`);
+              page.catch(() => {}); // its own failure, if it ends later, is this one
+              warnAtMostEveryMinute(target, what, err);
               return [];
+            } finally {
+              clearTimeout(timer);
             }
           }),
         );
@@ -161,4 +195,23 @@ export function retentionRules(target: SweepTarget, days: RetentionDays): Retent
 export function retentionEventOf(target: SweepTarget, event: AuditEventInput): AuditEventInput {
   if (target.database === undefined) return event;
   return { ...event, metadata: { ...event.metadata, tenant_database: target.database } };
+}
+
+/** Below every organization id (ids are uuid v7 or v4). */
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * The seal sweep's listing of organizations with pending audit events on `target`. Its first page (no
+ * `after`) also deletes the pending events of organizations without a row: deleted ones, on the control
+ * database; in a tenant database the row is a copy, which a placement by hand may not have yet, so there it
+ * always starts after the nil id and deletes nothing (a deleted organization's rows there go with its purge).
+ */
+export function sealSweepListing(target: SweepTarget): OrganizationListing {
+  return (after, limit) =>
+    auditOrganizationsPending(
+      target.pool,
+      target.database === undefined ? after : (after ?? NIL_UUID),
+      limit,
+      target.log,
+    );
 }

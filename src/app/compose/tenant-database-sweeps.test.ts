@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import net from 'node:net';
+import pg from 'pg';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { openTenantDatabaseSweeps } from './tenant-database-sweeps.js';
+
+/**
+ * Failure modes of the sweeps on tenant databases, without any PostgreSQL: the control database's
+ * listing is a stub, the tenant database's a real pool of the sweeps (createPool) to a server that is
+ * down (connections refused) or hung (accepts TCP, never answers).
+ */
+describe('tenant database sweeps: a tenant database down or hung', () => {
+  let hung: net.Server;
+  let hungPort = 0;
+  const sockets: net.Socket[] = [];
+  let refusedPort = 0;
+
+  beforeAll(async () => {
+    hung = net.createServer((s) => sockets.push(s)); // accepts, never answers the startup message
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    hungPort = (hung.address() as net.AddressInfo).port;
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    refusedPort = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => hung.close(() => r()));
+  });
+
+  function capture() {
+    const lines: Record<string, unknown>[] = [];
+    const log = pino(
+      { level: 'debug' },
+      new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          for (const line of chunk.toString().split('\n'))
+            if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+          cb();
+        },
+      }),
+    );
+    return { lines, log };
+  }
+
+  it('a hung tenant database does not hold back the control database page of the seal sweep', async () => {
+    const { log } = capture();
+    const controlPool = new pg.Pool({ max: 1 }); // never used: the control listing is a stub
+    const sweeps = openTenantDatabaseSweeps({
+      controlPool,
+      tenantDatabases: {
+        databases: { hung: { workerUrl: `postgres://w:w@127.0.0.1:${hungPort}/x` } },
+      },
+      log,
+    });
+    try {
+      const listing = sweeps.merged('the audit seal sweep', (t) => async () => {
+        if (t.database === undefined) return ['00000000-0000-4000-8000-000000000001'];
+        await t.pool.query('select 1');
+        return [];
+      });
+      const started = Date.now();
+      const page = await listing(null, 500);
+      expect(page).toEqual(['00000000-0000-4000-8000-000000000001']);
+      // The sweep runs every 5 s: the control database's pending organizations should not wait for the
+      // connection timeout (10 s) of a tenant database that does not answer.
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await sweeps.close();
+      await controlPool.end();
+    }
+  }, 30_000);
+
+  it('a tenant database that is down is not logged on every seal sweep (every 5 s)', async () => {
+    const { lines, log } = capture();
+    const controlPool = new pg.Pool({ max: 1 });
+    const sweeps = openTenantDatabaseSweeps({
+      controlPool,
+      tenantDatabases: {
+        databases: { down: { workerUrl: `postgres://w:w@127.0.0.1:${refusedPort}/x` } },
+      },
+      log,
+    });
+    try {
+      const listing = sweeps.merged('the audit seal sweep', (t) => async () => {
+        if (t.database === undefined) return [];
+        await t.pool.query('select 1');
+        return [];
+      });
+      // A minute of sweeps, as the sealer's 5 s interval makes them.
+      for (let i = 0; i < 12; i += 1) await listing(null, 500);
+      const warned = lines.filter((l) => l.tenant_database === 'down' && /failed/.test(String(l.msg)));
+      // 12 lines a minute per instance per database down (17,280 a day), each with a stack.
+      expect(warned.length).toBeLessThanOrEqual(1);
+    } finally {
+      await sweeps.close();
+      await controlPool.end();
+    }
+  });
+});
