@@ -4,9 +4,10 @@ import { openMigrationDatabase, type MigrationDatabase } from '../../test/suppor
 import { testDb } from '../../test/support/tenancy.js';
 
 /**
- * Migration 0073 gives every flag an id and every override of the control database the id of its flag
- * (the foreign key says the override is of the flag its key names), as the owner, whom the forced RLS of
- * the overrides would otherwise show no row.
+ * Migration 0073 gives every flag an id (derived from its key and creation time, the same on every
+ * replica) and every override of the control database the id of its flag (the foreign key says the
+ * override is of the flag its key names), as the owner, whom the forced RLS of the overrides would
+ * otherwise show no row.
  */
 describe('migration 0073 on existing flags and overrides', () => {
   let m: MigrationDatabase;
@@ -47,6 +48,28 @@ describe('migration 0073 on existing flags and overrides', () => {
       'select count(distinct id)::int as n from feature_flags where id is not null',
     );
     expect(ids.rows[0]!.n).toBe(2);
+    // The existing flags' ids are one deterministic function of key and creation time (every replica of a
+    // Citus reference table computes the same).
+    const derived = await m.admin.query<{ same: boolean }>(
+      `select bool_and(id = md5(key || '@' || (extract(epoch from created_at))::text)::uuid) as same
+         from feature_flags where key like 'm73.%'`,
+    );
+    expect(derived.rows).toEqual([{ same: true }]);
+    // A flag created from now on gets a random id of its own (the default set after the fill), never none.
+    await m.admin.query(
+      `insert into feature_flags (key, kind, default_value, off_value) values ('m73.c', 'boolean', 'false', 'false')`,
+    );
+    const fresh = await m.admin.query<{ id: string | null; derived: string }>(
+      `select id, md5(key || '@' || (extract(epoch from created_at))::text)::uuid::text as derived
+         from feature_flags where key = 'm73.c'`,
+    );
+    expect(fresh.rows[0]!.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(fresh.rows[0]!.id).not.toBe(fresh.rows[0]!.derived);
+    await expect(
+      m.admin.query(`update feature_flags set id = null where key = 'm73.c'`),
+    ).rejects.toMatchObject({
+      code: '23502',
+    });
     const forced = await m.admin.query<{ f: boolean }>(
       `select relforcerowsecurity as f from pg_class where oid = 'public.feature_flag_overrides'::regclass`,
     );

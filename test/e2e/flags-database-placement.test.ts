@@ -127,47 +127,111 @@ describe('e2e: flag overrides of a database placement outlive no flag', () => {
     );
     expect(audit.rows[0]?.changes.before).toBeNull();
   });
-  it('the sweep deletes a tenant database’s overrides of deleted flags, and gives rows written before 0073 their flag', async () => {
+  it('the sweep deletes a tenant database’s overrides of deleted flags, and gives rows written before 0073 their key’s flag', async () => {
     const sweep = () =>
       sweepFlagOverrides({
         control: c.tenancy.control.pool,
         databases: [{ key: 'eu-1', workerUrl: eu.workerUrl }],
         marginMs: 0,
       });
-    const [gone, kept, legacyNew, legacyOld] = ['gone', 'kept', 'legacy-new', 'legacy-old'].map(
-      (k) => `sweep-${k}-${randomUUID().slice(0, 8)}`,
-    ) as [string, string, string, string];
+    const [gone, kept, legacyNew, legacyOld, legacyGone] = [
+      'gone',
+      'kept',
+      'legacy-new',
+      'legacy-old',
+      'legacy-gone',
+    ].map((k) => `sweep-${k}-${randomUUID().slice(0, 8)}`) as [string, string, string, string, string];
     for (const key of [gone, kept, legacyNew, legacyOld]) await createOverridableFlag(admin.browser, key);
     await setOverride(euOrg, gone);
     await setOverride(euOrg, kept);
-    // Rows as a tenant database kept them before migration 0073: no flag id. One written after its key's
-    // flag was created (that flag's), one written before (an earlier flag's).
+    // Rows as a tenant database kept them before migration 0073: no flag id. Each is the override of its
+    // key's current flag, whatever its timestamp says against the flag's creation (two servers' clocks):
+    // one stamped after, one before; a third is of a key that has no flag (deleted).
     await euAdmin.query(
       `insert into feature_flag_overrides (organization_id, flag_key, value, updated_at)
-       values ($1, $2, 'true', now() + interval '1 minute'), ($1, $3, 'true', now() - interval '1 day')`,
-      [euOrg, legacyNew, legacyOld],
+       values ($1, $2, 'true', now() + interval '1 minute'), ($1, $3, 'true', now() - interval '1 day'),
+              ($1, $4, 'true', now() - interval '1 day')`,
+      [euOrg, legacyNew, legacyOld, legacyGone],
     );
     await owner.browser.delete(`/v1/flags/${kept}/override`, inOrg(euOrg)); // drops the cached context
     await setOverride(euOrg, kept);
-    expect(await flagOf(euOrg, legacyNew)).toMatchObject({ value: true, reason: 'override' });
-    expect(await flagOf(euOrg, legacyOld)).toMatchObject({ value: false, reason: 'default' });
-    expect(await overrides(euOrg)).toEqual(expect.arrayContaining([kept, legacyNew]));
-    expect(await overrides(euOrg)).not.toContain(legacyOld);
+    for (const key of [legacyNew, legacyOld]) {
+      expect(await flagOf(euOrg, key)).toMatchObject({ value: true, reason: 'override' });
+      expect(await overridable(euOrg, key)).toMatchObject({ key, override: { value: true } });
+    }
+    expect(await overrides(euOrg)).toEqual(expect.arrayContaining([kept, legacyNew, legacyOld]));
+    expect(await overrides(euOrg)).not.toContain(legacyGone);
 
     expect((await admin.browser.delete(`/v1/platform/flags/${gone}`)).statusCode).toBe(204);
     await createOverridableFlag(admin.browser, gone);
     expect(await sweep()).toEqual([{ key: 'eu-1', deleted: 2 }]);
     const rows = await euAdmin.query<{ flag_key: string; flag_id: string | null }>(
       'select flag_key, flag_id from feature_flag_overrides where organization_id = $1 and flag_key = any($2)',
-      [euOrg, [gone, kept, legacyNew, legacyOld]],
+      [euOrg, [gone, kept, legacyNew, legacyOld, legacyGone]],
     );
-    expect(rows.rows.map((r) => r.flag_key).sort()).toEqual([kept, legacyNew].sort());
-    expect(rows.rows.every((r) => r.flag_id !== null)).toBe(true);
-    expect(await flagOf(euOrg, legacyNew)).toMatchObject({ value: true, reason: 'override' });
-    expect(await flagOf(euOrg, kept)).toMatchObject({ value: true, reason: 'override' });
+    expect(rows.rows.map((r) => r.flag_key).sort()).toEqual([kept, legacyNew, legacyOld].sort());
+    const ids = await c.tenancy.control.pool.query<{ flag_key: string; flag_id: string }>(
+      'select key as flag_key, id as flag_id from feature_flags where key = any($1)',
+      [[kept, legacyNew, legacyOld]],
+    );
+    expect(rows.rows.sort((a, b) => a.flag_key.localeCompare(b.flag_key))).toEqual(
+      ids.rows.sort((a, b) => a.flag_key.localeCompare(b.flag_key)),
+    );
+    for (const key of [legacyNew, legacyOld, kept]) {
+      expect(await flagOf(euOrg, key)).toMatchObject({ value: true, reason: 'override' });
+    }
     expect(await flagOf(euOrg, gone)).toMatchObject({ value: false, reason: 'default' });
     // A second run finds nothing left.
     expect(await sweep()).toEqual([{ key: 'eu-1', deleted: 0 }]);
+  });
+  it('an override set while its flag is deleted and created again answers 404, and the new flag has none', async () => {
+    const key = `dbflag-race-${randomUUID().slice(0, 8)}`;
+    await createOverridableFlag(admin.browser, key);
+    await setOverride(euOrg, key);
+    const idOf = async () =>
+      (
+        await c.tenancy.control.pool.query<{ id: string }>('select id from feature_flags where key = $1', [
+          key,
+        ])
+      ).rows[0]!.id;
+    const first = await idOf();
+    // The override's row is held, so the PUT reads the first flag and then waits at its write...
+    const locker = await connect(eu.adminUrl);
+    let put: Promise<{ statusCode: number; body: string }> | undefined;
+    try {
+      await locker.query('begin');
+      await locker.query(
+        'select 1 from feature_flag_overrides where organization_id = $1 and flag_key = $2 for update',
+        [euOrg, key],
+      );
+      put = owner.browser.put(`/v1/flags/${key}/override`, { value: false }, inOrg(euOrg));
+      let waiting = false;
+      for (let i = 0; i < 200 && !waiting; i++) {
+        const w = await euAdmin.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+        );
+        waiting = w.rows[0]!.n > 0;
+        if (!waiting) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(waiting).toBe(true);
+      // ...while the flag is deleted and created again.
+      expect((await admin.browser.delete(`/v1/platform/flags/${key}`)).statusCode).toBe(204);
+      await createOverridableFlag(admin.browser, key);
+    } finally {
+      await locker.query('rollback').catch(() => {});
+      await locker.end();
+    }
+    const res = await put;
+    expect(res.statusCode, res.body).toBe(404);
+    expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'FLAG_NOT_FOUND' } });
+    // Nothing was written: the tenant database keeps the first flag's row, which the new flag does not take.
+    const rows = await euAdmin.query<{ flag_id: string; value: unknown }>(
+      'select flag_id, value from feature_flag_overrides where organization_id = $1 and flag_key = $2',
+      [euOrg, key],
+    );
+    expect(rows.rows).toEqual([{ flag_id: first, value: true }]);
+    expect(await idOf()).not.toBe(first);
+    expect(await flagOf(euOrg, key)).toMatchObject({ value: false, reason: 'default' });
   });
   it('the sweep is refused inside a tenant scope and on the control database (whose keys cascade)', async () => {
     const call = async (url: string, tenant?: string) => {

@@ -173,7 +173,7 @@ export async function loadCompiledFlags(db: PlatformDb): Promise<CompiledFlagSet
     rows.map((r) => ({
       key: r.key,
       spec: specOf(repo.toDefinition(r)),
-      identity: { id: r.id, createdAtMs: r.created_at.getTime() },
+      identity: { id: r.id },
     })),
   );
 }

@@ -8,24 +8,25 @@
  * takes it as its key's override only when it is of the flag that key names now.
  *
  * A row written before migration 0073 outside the control database's `public` (a tenant database's, a
- * schema placement's) names no flag: it is of the flag of its key that existed when it was last written,
- * i.e. when that flag was created no later than the row's `updated_at` (a flag created after it is a new
- * one). Timestamps of two servers are compared there, for those rows only; the sweep gives them their flag.
+ * schema placement's) names no flag: it is the override of its key's current flag, as every override was
+ * before 0073. No timestamp decides it (a row's `updated_at` and a flag's `created_at` come from different
+ * servers' clocks). A schema placement's rows go with their flag (its foreign key cascades), so there it is
+ * always right; in a tenant database the sweep records the current flag in such rows and deletes those of
+ * keys that have none, and until then a flag deleted and created again under the same key takes them
+ * (docs/feature-flags.md, "Overrides of a deleted flag").
  */
 
-/** A flag's identity: its id and when it was created (milliseconds since the epoch). */
+/** A flag's identity: its id. */
 export interface FlagIdentity {
   readonly id: string;
-  readonly createdAtMs: number;
 }
 
-/** What an override row says of its flag: the flag's id (null before 0073) and when it was last written. */
+/** What an override row says of its flag: the flag's id, null for a row written before 0073. */
 export interface OverrideOrigin {
   readonly flagId: string | null;
-  readonly updatedAtMs: number;
 }
 
-/** Whether the override is of that flag (and not of an earlier flag of the same key). */
+/** Whether the override of a key is of that key's current flag `flag` (not of an earlier, deleted one). */
 export function isOverrideOf(flag: FlagIdentity, o: OverrideOrigin): boolean {
-  return o.flagId !== null ? o.flagId === flag.id : o.updatedAtMs >= flag.createdAtMs;
+  return o.flagId === null || o.flagId === flag.id;
 }

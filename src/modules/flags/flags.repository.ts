@@ -8,11 +8,10 @@ export type OverrideRow = Selectable<FeatureFlagOverridesTable>;
 // Every query filters by organization_id explicitly: RLS is the backstop, and on Citus only an explicit
 // filter routes a query to one shard.
 
-/** An override as the flag context carries it: value, flag id (`f`), last written in epoch ms (`t`). */
+/** An override as the flag context carries it: value and flag id (`f`, null before 0073). */
 export interface StoredOverride {
   v: unknown;
   f: string | null;
-  t: number;
 }
 
 /** The organization's targeting fields, its plan's entitlements (the plan catalog is global) and every
@@ -47,8 +46,8 @@ export async function findOrganizationFlagContext(
   const overrides = await db
     .selectFrom('feature_flag_overrides')
     .select(
-      sql<Record<string, StoredOverride> | null>`jsonb_object_agg(flag_key, jsonb_build_object(
-        'v', value, 'f', flag_id, 't', floor(extract(epoch from updated_at) * 1000)))`.as('o'),
+      sql<Record<string, StoredOverride> | null>`jsonb_object_agg(flag_key,
+        jsonb_build_object('v', value, 'f', flag_id))`.as('o'),
     )
     .where('organization_id', '=', tenantId)
     .executeTakeFirst();
@@ -64,7 +63,6 @@ export async function findOrganizationFlagContext(
 export interface FlagRef {
   key: string;
   id: string;
-  createdAtMs: number;
 }
 
 /**
@@ -73,26 +71,21 @@ export interface FlagRef {
  */
 function ofListedFlag(flags: readonly FlagRef[]) {
   return sql<boolean>`exists (select 1 from unnest(${flags.map((f) => f.key)}::text[],
-      ${flags.map((f) => f.id)}::uuid[], ${flags.map((f) => f.createdAtMs)}::bigint[]) as f (key, id, created_ms)
-    where f.key = o.flag_key and (o.flag_id = f.id
-      or (o.flag_id is null and floor(extract(epoch from o.updated_at) * 1000) >= f.created_ms)))`;
+      ${flags.map((f) => f.id)}::uuid[]) as f (key, id)
+    where f.key = o.flag_key and (o.flag_id is null or o.flag_id = f.id))`;
 }
 
 /** The flag fields an override is checked against (definitions are global: no organization filter). */
 export function findFlagForOverride(db: TenantDb, key: string) {
   return db
     .selectFrom('feature_flags')
-    .select(['key', 'id', 'created_at', 'kind', 'variants', 'allow_org_override'])
+    .select(['key', 'id', 'kind', 'variants', 'allow_org_override'])
     .where('key', '=', key)
     .executeTakeFirst();
 }
 
 /** A flag's identity as the override checks take it. */
-export const refOf = (f: { key: string; id: string; created_at: Date }): FlagRef => ({
-  key: f.key,
-  id: f.id,
-  createdAtMs: f.created_at.getTime(),
-});
+export const refOf = (f: { key: string; id: string }): FlagRef => ({ key: f.key, id: f.id });
 
 /**
  * The flags an organization may override, and those it has overridden (kept even once the flag stopped
@@ -118,7 +111,7 @@ export async function listOverridableFlags(
   if (rows.length > 0) {
     const flags = await db
       .selectFrom('feature_flags')
-      .select(['key', 'id', 'created_at'])
+      .select(['key', 'id'])
       .where((eb) => eb('key', '=', eb.fn.any(eb.val(rows.map((r) => r.flag_key)))))
       .execute();
     const byKey = new Map(flags.map((f) => [f.key, refOf(f)]));
@@ -145,10 +138,7 @@ export async function listOverridableFlags(
 }
 
 /** What an override row says of its flag. */
-export const originOf = (r: { flag_id: string | null; updated_at: Date }): OverrideOrigin => ({
-  flagId: r.flag_id,
-  updatedAtMs: r.updated_at.getTime(),
-});
+export const originOf = (r: { flag_id: string | null }): OverrideOrigin => ({ flagId: r.flag_id });
 
 /** One override of the current tenant. */
 export function findOverride(

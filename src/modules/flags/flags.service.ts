@@ -183,6 +183,11 @@ export function createFlagsService(deps: {
             // A signed-in user; an API key is named by the audit event instead.
             updated_by_user_id: ctx.actor.kind === 'user' ? ctx.actor.userId : null,
           });
+          // A tenant database has no foreign key to the control database's flags: a flag deleted and
+          // created again since the read above would leave this row naming the dead one, never applied.
+          // Read again after the write: still that flag, or nothing is written (a deletion after this
+          // read is the flag's deletion after the override was set).
+          if ((await repo.findFlagForOverride(db, flagKey))?.id !== flag.id) throw flagNotFound();
           await recordAudit(db, ctx, {
             action: 'flag_override.set',
             target: { type: 'feature_flag', id: flagKey },
@@ -230,7 +235,7 @@ export async function loadOrganizationFlagContext(
   const row = await withTenant(orgId, (db) => repo.findOrganizationFlagContext(db, orgId), { mode: 'read' });
   const overrides = new Map<string, Required<SubjectOverride>>();
   for (const [key, o] of Object.entries(row?.overrides ?? {})) {
-    overrides.set(key, { value: o.v, canon: canonicalJson(o.v), origin: { flagId: o.f, updatedAtMs: o.t } });
+    overrides.set(key, { value: o.v, canon: canonicalJson(o.v), origin: { flagId: o.f } });
   }
   return {
     plan: row?.plan ?? 'free',

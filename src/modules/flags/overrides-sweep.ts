@@ -24,10 +24,10 @@ export type SweepOutcome = { key: string; deleted: number } | { key: string; err
  * cascades); a tenant database has no key to the control database's flags, and its leftovers are never
  * applied (each override names its flag: flag-identity.ts), so this only reclaims their rows, whenever each
  * database is reachable: one that is not is logged and swept by a later run. The control database's flags
- * (key, id, created_at) are read first, then each database, as its worker role
- * (`worker_api.app_flag_overrides_sweep`, migration 0073), deletes what is of none of them, in batches,
- * after giving the rows written before 0073 their flag. A row written within `SWEEP_MARGIN_MS` before the
- * read is left for the next run.
+ * (key, id) are read first, then each database, as its worker role (`worker_api.app_flag_overrides_sweep`,
+ * migration 0073), records in the rows written before 0073 (no flag id) their key's flag, and deletes what
+ * is of none of them, in batches; a row without a flag id whose key has a flag is never deleted. A row
+ * written within `SWEEP_MARGIN_MS` before the read is left for the next run.
  */
 export async function sweepFlagOverrides(deps: {
   /** A pool of the control database (any role that may read `feature_flags`). */
@@ -43,7 +43,7 @@ export async function sweepFlagOverrides(deps: {
   const batch = deps.batchSize ?? BATCH;
   const maxBatches = deps.maxBatches ?? MAX_BATCHES;
   const read = await deps.control.query<{ flags: unknown; before: Date }>(
-    `select coalesce(jsonb_agg(jsonb_build_object('key', key, 'id', id, 'created_at', created_at)), '[]'::jsonb) as flags,
+    `select coalesce(jsonb_agg(jsonb_build_object('key', key, 'id', id)), '[]'::jsonb) as flags,
             now() - make_interval(secs => $1::double precision / 1000) as before
        from feature_flags`,
     [deps.marginMs ?? SWEEP_MARGIN_MS],

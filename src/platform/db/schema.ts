@@ -457,7 +457,8 @@ export interface FeatureFlagOverridesTable {
   organization_id: string;
   flag_key: string;
   /** The flag (`feature_flags.id`) the override was set on; null on rows written before migration 0073
-   *  outside the control database's public schema (see flag-identity.ts). */
+   *  outside the control database's public schema, each the override of its key's current flag (see
+   *  flag-identity.ts). */
   flag_id: string | null;
   value: JsonText<unknown>;
   updated_by_user_id: string | null;
