@@ -280,7 +280,7 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
     }
     throw new TenancyError(
       'PLACEMENT_UNSUPPORTED',
-      `placement ${record.kind}${record.databaseKey ? `:${record.databaseKey}` : ''} is not configured on this server`,
+      `placement ${record.kind}${record.databaseKey ? `:${record.databaseKey}` : ''} is not configured on this server (TENANT_DATABASES)`,
     );
   }
 
@@ -339,7 +339,7 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
       if (db === undefined) {
         throw new TenancyError(
           'PLACEMENT_UNSUPPORTED',
-          `placement database:${key} is not configured on this server`,
+          `placement database:${key} is not configured on this server (TENANT_DATABASES)`,
         );
       }
       if (opts.splitDirectory !== false && homes === undefined) {
