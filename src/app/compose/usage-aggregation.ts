@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { createPool } from '../../platform/db/pool.js';
 import { createUsageAggregator, type UsageAggregator } from '../../modules/usage/aggregator.js';
 import { usageSettings } from '../../modules/usage/usage-settings.js';
-import { scheduleByControlPlans } from '../../modules/quotas/quota-tenant-databases.js';
+import { keepByControlPlans } from '../../modules/quotas/quota-tenant-databases.js';
 import type { TenantDatabaseAggregation } from '../../modules/billing/period-close-barrier.js';
 import type { Services } from '../services.js';
 import type { ComposeOptions } from './options.js';
@@ -52,13 +52,11 @@ export function startUsageAggregation({
       hooks: { afterRead: () => copyMeters(controlPool, pool) },
       latenessMs: usage.latenessMs,
       log: opts.log.child({ tenant_database: key }),
-      // Quota notices by the organizations' plans in the control database, not their row's copy here.
+      // Quota notices by the organizations' plans in the control database, not their row's copy here,
+      // read before the run commits (a failed lookup rolls the run back: retried whole by the next).
       changedAnyPlan: true,
-      onAggregated: scheduleByControlPlans({
-        workerPool,
-        notices: quotaNotices,
-        log: opts.log,
-      }),
+      keepChanged: keepByControlPlans({ workerPool, log: opts.log }),
+      onAggregated: (changed) => quotaNotices.schedule(changed),
     });
     tenantAggregation.set(key, { pool, runAggregation: () => aggregator.runOnce() });
     return [{ pool, aggregator }];

@@ -58,7 +58,8 @@ export interface TenantDatabaseAggregation {
 /**
  * The usage of an organization being closed is not aggregated where its invoice reads it: its tenant
  * database has no aggregator (no `workerUrl`), cannot be reached, or its watermark did not get past the
- * close's mark in time. That organization is not closed this run (nothing is written) and is retried.
+ * close's mark in time. That organization is not closed this run (nothing is written) and is retried
+ * next run (without a `workerUrl`, in vain until one is configured).
  */
 export class UsageNotAggregatedError extends Error {
   readonly code = 'USAGE_NOT_AGGREGATED';
@@ -72,13 +73,17 @@ export class UsageNotAggregatedError extends Error {
  * aggregator must have aggregated everything committed there before the check (`aggregatedUpToNow` on
  * its worker pool, the same watermark rule).
  *
- * Only the tenant databases holding organizations being closed are waited for, each once per run (the
- * first organization of a database starts its wait, the others of the run share it), not all of them up
- * front: an unreachable tenant database then fails only its own organizations' closes (logged by the
- * run with the error's code, retried next run, nothing written), while the control database's and the
- * other databases' organizations are invoiced on time; and a database with nothing to close is not
- * waited for. Returns a factory called once per run; its function resolves for an organization not in a
- * `database` placement and throws {@link UsageNotAggregatedError} when its database is not aggregated.
+ * The period close calls it for an organization just before the first period it actually closes
+ * (`beforeClosing` of `closeOrganization`), never for one with nothing to close (the control database's
+ * scan lists a `database` placement's organizations every run: their invoices are in the tenant
+ * database, out of its "already invoiced" filter's sight). So only the tenant databases holding
+ * organizations with a period to close are waited for, each once per run (the first such organization of
+ * a database starts its wait, the others of the run share it), not all of them up front: an unreachable
+ * tenant database then fails only its own organizations' closes (logged by the run with the error's code,
+ * retried next run, nothing written), while the control database's and the other databases'
+ * organizations are invoiced on time; and a database with nothing to close is not waited for. Returns a
+ * factory called once per run; its function resolves for an organization not in a `database` placement
+ * and throws {@link UsageNotAggregatedError} when its database is not aggregated.
  */
 export function tenantDatabasesBarrier(deps: {
   /** The placement router: an organization in a `database` placement resolves to its tenant database. */

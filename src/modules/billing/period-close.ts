@@ -61,9 +61,14 @@ export interface PeriodCloser {
    * after `cutoff`, at the first failure (thrown: later periods wait, so an organization's numbers follow
    * its periods), or after `MAX_PERIODS_PER_RUN` periods (the next run goes on). `closePeriod` is
    * idempotent: a period closed meanwhile is returned as it is and takes no number. Returns the invoices
-   * created.
+   * created. `beforeClosing`, when given, is awaited once, just before the first period actually closed
+   * (the usage barrier of a `database` placement: nothing is waited for when nothing is to be closed); a
+   * throw fails the organization's close with nothing written.
    */
-  closeOrganization(orgId: string, bounds: { cutoff: string; startsOn: string }): Promise<number>;
+  closeOrganization(
+    orgId: string,
+    bounds: { cutoff: string; startsOn: string; beforeClosing?: () => Promise<void> },
+  ): Promise<number>;
 }
 
 const latest = (...days: (string | undefined)[]) =>
@@ -75,7 +80,7 @@ export function createPeriodCloser(deps: {
   billing: Pick<BillingService, 'closePeriod'>;
 }): PeriodCloser {
   return {
-    async closeOrganization(orgId, { cutoff, startsOn }) {
+    async closeOrganization(orgId, { cutoff, startsOn, beforeClosing }) {
       const ctx = systemCtx(orgId, 'billing.period-close', `job:${PERIOD_CLOSE_TASK}:${randomUUID()}`);
       const found = await deps.withTenant(
         orgId,
@@ -99,6 +104,7 @@ export function createPeriodCloser(deps: {
           );
         }
         if (period.end > cutoff) break;
+        if (i === 0) await beforeClosing?.();
         const res = await deps.billing.closePeriod(ctx, { start: period.start, end: period.end });
         if (res.created) created += 1;
         day = period.end;
@@ -121,7 +127,8 @@ async function forEachBounded<T>(items: T[], limit: number, fn: (item: T) => Pro
 /**
  * The hourly task: waits for the usage aggregator to catch up (every event stored so far in its day
  * buckets: no event of a closable period can still arrive, see `SETTLE_MS`; for an organization in a
- * `database` placement, its tenant database's aggregator, checked before it is closed), then pages through the
+ * `database` placement, its tenant database's aggregator, checked just before its first period to close,
+ * so not at all when it has none), then pages through the
  * organizations that may have a period to close (a named worker-role query, ids only, leaving out those
  * already invoiced for the last closable period) and closes each one's periods in its own tenant scope,
  * `CLOSE_CONCURRENCY` at a time, starting none after `RUN_BUDGET_MS`. One organization's failure does not
@@ -140,9 +147,10 @@ export function createPeriodCloseJobHandler(deps: {
   /** True once the aggregator has processed every event stored before the call (period-close-barrier.ts). */
   aggregatedUpToNow: () => Promise<boolean>;
   /**
-   * Per run, the check made before each organization is closed that its usage is aggregated where its
-   * invoice reads it (a `database` placement's tenant database: `tenantDatabasesBarrier`); a throw fails
-   * that organization's close this run, as any failure does.
+   * Per run, the check that an organization's usage is aggregated where its invoice reads it (a `database`
+   * placement's tenant database: `tenantDatabasesBarrier`), made just before its first period to close
+   * (never for an organization with nothing to close); a throw fails that organization's close this run,
+   * as any failure does.
    */
   organizationAggregated?: () => (orgId: string) => Promise<void>;
   closer: PeriodCloser;
@@ -177,8 +185,11 @@ export function createPeriodCloseJobHandler(deps: {
           return;
         }
         try {
-          await aggregated?.(org.id);
-          invoices += await deps.closer.closeOrganization(org.id, { cutoff, startsOn: org.startsOn });
+          invoices += await deps.closer.closeOrganization(org.id, {
+            cutoff,
+            startsOn: org.startsOn,
+            ...(aggregated ? { beforeClosing: () => aggregated(org.id) } : {}),
+          });
         } catch (err) {
           failed.push(org.id);
           deps.log.error(

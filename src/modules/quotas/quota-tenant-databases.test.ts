@@ -4,12 +4,12 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
-import { quotaPlanOrganizations, scheduleByControlPlans } from './quota-tenant-databases.js';
+import { keepByControlPlans, quotaPlanOrganizations } from './quota-tenant-databases.js';
 
 /**
  * The control database's side of a tenant database's quota notices: which organizations' plans have
- * quotas (`worker_api.app_priv_quota_organizations`, migration 0074), and the aggregator hook that keeps
- * only their changes.
+ * quotas (`worker_api.app_priv_quota_organizations`, migration 0074), and the aggregator filter that
+ * keeps only their changes.
  */
 describe('quota notices of tenant databases: plans read from the control database', () => {
   let tenancy: Tenancy;
@@ -38,20 +38,19 @@ describe('quota notices of tenant databases: plans read from the control databas
     expect(await quotaPlanOrganizations(workerPool, [])).toEqual(new Set());
   });
 
-  it('the aggregator hook schedules only those organizations’ changes', async () => {
-    const scheduled: { organizationId: string; day: Date }[][] = [];
-    const hook = scheduleByControlPlans({
+  it('the aggregator filter keeps only those organizations’ changes', async () => {
+    const keep = keepByControlPlans({
       workerPool,
-      notices: { schedule: (changes) => void scheduled.push([...changes]) },
       log: { error: () => {}, debug: () => {} } as unknown as Logger,
     });
     const day = new Date(Date.UTC(2026, 0, 5));
-    hook([
-      { organizationId: quoted, day },
-      { organizationId: unlimited, day },
-    ]);
-    await expect.poll(() => scheduled.length).toBe(1);
-    expect(scheduled[0]).toEqual([{ organizationId: quoted, day }]);
+    expect(
+      await keep([
+        { organizationId: quoted, day },
+        { organizationId: unlimited, day },
+      ]),
+    ).toEqual([{ organizationId: quoted, day }]);
+    expect(await keep([])).toEqual([]);
   });
 
   it('is the worker role’s, outside any tenant scope', async () => {

@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { QuotaNotices } from './quota-notices.js';
 
 /** Ids per call of `worker_api.app_priv_quota_organizations` (it refuses more than 10000). */
 const CHUNK = 1000;
@@ -29,29 +28,21 @@ export async function quotaPlanOrganizations(
 }
 
 /**
- * The quota notices' hook of a tenant database's aggregator (`changedAnyPlan`: every organization that had
- * events there, whatever the plan of its row's copy in that database): keeps the organizations whose plan
- * in the CONTROL database has quotas, then schedules their check as the control database's aggregator
- * does. Returns at once (the aggregator does not wait); a failed lookup is logged and those changes are
- * not checked this time (the check compares the usage reached, so the organization's next aggregated
- * events check it again).
+ * The quota notices' filter of a tenant database's aggregator (`changedAnyPlan`: every organization that
+ * had events there, whatever the plan of its row's copy in that database): keeps the changes of the
+ * organizations whose plan in the CONTROL database has quotas (`keepChanged`, run before that database's
+ * aggregation commits). A failed lookup throws, so the aggregation run rolls back and the next run
+ * aggregates the same events and looks their organizations up again: no notice check is dropped.
  */
-export function scheduleByControlPlans(deps: {
+export function keepByControlPlans(deps: {
   /** A pool of the control database's worker role. */
   workerPool: pg.Pool;
-  notices: Pick<QuotaNotices, 'schedule'>;
-  log: Logger;
-}): (changed: { organizationId: string; day: Date }[]) => void {
-  return (changed) => {
-    if (changed.length === 0) return;
+  log?: Logger;
+}): (changed: { organizationId: string; day: Date }[]) => Promise<{ organizationId: string; day: Date }[]> {
+  return async (changed) => {
+    if (changed.length === 0) return [];
     const ids = [...new Set(changed.map((c) => c.organizationId))];
-    quotaPlanOrganizations(deps.workerPool, ids, deps.log)
-      .then((withQuotas) => deps.notices.schedule(changed.filter((c) => withQuotas.has(c.organizationId))))
-      .catch((err: unknown) =>
-        deps.log.error(
-          { component: 'quotas', err },
-          'quota notices: the plans of a tenant database’s organizations could not be read',
-        ),
-      );
+    const withQuotas = await quotaPlanOrganizations(deps.workerPool, ids, deps.log);
+    return changed.filter((c) => withQuotas.has(c.organizationId));
   };
 }

@@ -41,8 +41,13 @@ export function createUsageAggregator(deps: {
    *  queue its work (the run does not wait for it); a throw is logged, the run stays committed. */
   onAggregated?: (changed: { organizationId: string; day: Date }[]) => void;
   /** `onAggregated` is given every organization that had events, whatever its plan (a tenant database:
-   *  its organizations' plans are the control database's, which the hook reads; migration 0074). */
+   *  its organizations' plans are the control database's, which `keepChanged` reads; migration 0074). */
   changedAnyPlan?: boolean;
+  /** Which of the run's changes `onAggregated` is given, decided before the run commits: a throw rolls
+   *  the run back (nothing aggregated, the watermark unmoved), so the next run does it all again. */
+  keepChanged?: (
+    changed: { organizationId: string; day: Date }[],
+  ) => Promise<{ organizationId: string; day: Date }[]>;
 }): UsageAggregator {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | null = null;
@@ -82,7 +87,7 @@ export function createUsageAggregator(deps: {
         'select worker_api.app_usage_aggregate_apply($1::xid8, $2::xid8, $3) as n',
         [r.from_xid, r.to_xid, since],
       );
-      const changed = deps.onAggregated
+      const listed = deps.onAggregated
         ? (
             await client.query<{ org_id: string; day_start: Date }>(
               `select org_id, day_start from worker_api.${
@@ -92,6 +97,7 @@ export function createUsageAggregator(deps: {
             )
           ).rows.map((x) => ({ organizationId: x.org_id, day: x.day_start }))
         : [];
+      const changed = deps.keepChanged && listed.length > 0 ? await deps.keepChanged(listed) : listed;
       await deps.hooks?.beforeCommit?.();
       await client.query('select worker_api.app_usage_aggregate_commit($1::xid8, $2::xid8)', [
         r.from_xid,
