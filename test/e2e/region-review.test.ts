@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
 import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '../support/provision.js';
 import { connect, testDb } from '../support/tenancy.js';
 import { deleteOrganization } from '../../src/modules/organization-lifecycle/deletion-job.js';
@@ -21,6 +21,7 @@ import {
   type E2eApp,
   type User,
 } from './helpers.js';
+import { testPool } from '../support/pools.js';
 
 /**
  * What a hostile review of data residency (REGIONS) found, each test failing before its fix: a slug freed by
@@ -154,7 +155,7 @@ describe('data residency: review findings', () => {
       confirmSlug: slug,
     });
     expect(expedite.statusCode, expedite.body).toBe(200);
-    const workerPool = new pg.Pool({ connectionString: testDb().workerUrl, max: 2 });
+    const workerPool = testPool({ connectionString: testDb().workerUrl, max: 2 });
     try {
       const done = await deleteOrganization(
         {

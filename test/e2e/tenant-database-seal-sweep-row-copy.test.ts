@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
 import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '../support/provision.js';
 import { connect, testDb } from '../support/tenancy.js';
 import { recordAuditEvents, systemCtx } from '../support/audit.js';
@@ -7,6 +7,7 @@ import { createTenancy, type Tenancy } from '../../src/platform/tenancy/tenancy.
 import { createBareOrganization } from '../../src/modules/organizations/organization-records.js';
 import { pino } from 'pino';
 import { sealSweepListing } from '../../src/app/compose/tenant-database-sweeps.js';
+import { testPool } from '../support/pools.js';
 
 /**
  * The seal sweep run on a tenant database (tenant-database-sweeps.ts) must not delete the pending audit
@@ -59,7 +60,7 @@ describe('seal sweep on a tenant database: the row copy decides whether pending 
         )
       ).rows[0]!.n;
     expect(await pending()).toBe(2);
-    const worker = new pg.Pool({ connectionString: eu.workerUrl, max: 1 });
+    const worker = testPool({ connectionString: eu.workerUrl, max: 1 });
     try {
       // One seal sweep's first page there.
       await sealSweepListing({ pool: worker, log: pino({ level: 'silent' }), database: 'eu-1' })(null, 500);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import {
@@ -24,6 +24,7 @@ import { CHECKPOINT_TASK, createCheckpointJobHandler } from '../../src/modules/a
 import { openTenantDatabaseSweeps } from '../../src/app/compose/tenant-database-sweeps.js';
 import { auditChainsToCheckpoint, auditOrganizationsPending } from '../../src/platform/tenancy/privileged.js';
 import { RETENTION_TASK } from '../../src/modules/retention/retention.js';
+import { testPool } from '../support/pools.js';
 
 /**
  * The job worker's cross-tenant sweeps on tenant databases (`database` placements): an organization whose
@@ -153,7 +154,7 @@ describe('tenant databases: checkpoints, the seal sweep and retention', () => {
         org,
       ]),
     ).toBe(0);
-    const pool = new pg.Pool({ connectionString: control.url, max: 2 });
+    const pool = testPool({ connectionString: control.url, max: 2 });
     try {
       const verified = await verifyOrganizationBySlug(pool, await testAuditKey(), slug, [], databases());
       expect(verified).toMatchObject({ valid: true, entriesChecked: 3, checkpointsChecked: 1 });
@@ -227,7 +228,7 @@ describe('tenant databases: checkpoints, the seal sweep and retention', () => {
         },
       }),
     );
-    const workerPool = new pg.Pool({ connectionString: control.workerUrl, max: 1 });
+    const workerPool = testPool({ connectionString: control.workerUrl, max: 1 });
     // Nothing listens there: each connection is refused.
     const down = `postgres://nobody:none@127.0.0.1:${await freePort()}/none`;
     const sweeps = openTenantDatabaseSweeps({

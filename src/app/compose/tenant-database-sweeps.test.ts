@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
-import pg from 'pg';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { openTenantDatabaseSweeps } from './tenant-database-sweeps.js';
+import { testPool } from '../../../test/support/pools.js';
 
 /**
  * Failure modes of the sweeps on tenant databases, without any PostgreSQL: the control database's
@@ -47,7 +47,7 @@ describe('tenant database sweeps: a tenant database down or hung', () => {
 
   it('a hung tenant database does not hold back the control database page of the seal sweep', async () => {
     const { log } = capture();
-    const controlPool = new pg.Pool({ max: 1 }); // never used: the control listing is a stub
+    const controlPool = testPool({ max: 1 }); // never used: the control listing is a stub
     const sweeps = openTenantDatabaseSweeps({
       controlPool,
       tenantDatabases: {
@@ -75,7 +75,7 @@ describe('tenant database sweeps: a tenant database down or hung', () => {
 
   it('a tenant database that is down is not logged on every seal sweep (every 5 s)', async () => {
     const { lines, log } = capture();
-    const controlPool = new pg.Pool({ max: 1 });
+    const controlPool = testPool({ max: 1 });
     const sweeps = openTenantDatabaseSweeps({
       controlPool,
       tenantDatabases: {

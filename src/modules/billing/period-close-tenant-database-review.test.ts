@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { systemCtx } from '../../platform/tenancy/context.js';
 import {
@@ -24,6 +24,7 @@ import {
   tenantDatabasesBarrier,
   type TenantDatabaseAggregation,
 } from './period-close-barrier.js';
+import { testPool } from '../../../test/support/pools.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -125,8 +126,8 @@ describe('period close of a database placement with nothing left to close', () =
 
   beforeAll(async () => {
     split = await openSplit('sr_pctdr');
-    controlWorker = new pg.Pool({ connectionString: split.control.workerUrl, max: 2 });
-    tenantWorker = new pg.Pool({ connectionString: split.tenant.workerUrl, max: 2 });
+    controlWorker = testPool({ connectionString: split.control.workerUrl, max: 2 });
+    tenantWorker = testPool({ connectionString: split.tenant.workerUrl, max: 2 });
     // Daily partitions up to 45 days ahead: the period's last day, whatever today is.
     await tenantWorker.query('select * from worker_api.app_usage_partitions(8, 45, 400)');
     await controlWorker.query('select * from worker_api.app_usage_partitions(8, 45, 400)');

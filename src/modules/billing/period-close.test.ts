@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { connect, createTestOrg, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
 import {
@@ -27,6 +27,7 @@ import {
   PERIOD_CLOSE_TASK,
 } from './period-close.js';
 import { aggregatedUpToNow } from './period-close-barrier.js';
+import { testPool } from '../../../test/support/pools.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -132,7 +133,7 @@ describe('period close (job, database)', () => {
     db = await provisionDatabase(testDb().superuserUrl, 'sr_period_close');
     tenancy = createTenancy({ url: db.url, poolSize: 6, setter: defaultTestSetter() });
     admin = await connect(db.adminUrl);
-    workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 3 });
+    workerPool = testPool({ connectionString: db.workerUrl, max: 3 });
     // Daily partitions up to 45 days ahead: the period's last day, whatever today is.
     await workerPool.query('select * from worker_api.app_usage_partitions(8, 45, 400)');
     await admin.query(`insert into meters (key, aggregation) values ($1, 'count')`, [meter]);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
 import { freePort } from '../../../test/support/provision.js';
 import { systemCtx } from '../../platform/tenancy/context.js';
 import {
@@ -15,6 +15,7 @@ import { allMeters, toDef } from '../usage/meters.repository.js';
 import { createUsageEventsService } from '../usage/usage-events.service.js';
 import { createUsageAggregator } from '../usage/aggregator.js';
 import { keepByControlPlans } from './quota-tenant-databases.js';
+import { testPool } from '../../../test/support/pools.js';
 
 const LATENESS = 7 * 86_400_000;
 const run = randomBytes(4).toString('hex');
@@ -33,8 +34,8 @@ describe('quota notices of a tenant database: a failed control database lookup i
 
   beforeAll(async () => {
     split = await openSplit('sr_qtdr');
-    controlWorker = new pg.Pool({ connectionString: split.control.workerUrl, max: 2 });
-    tenantWorker = new pg.Pool({ connectionString: split.tenant.workerUrl, max: 2 });
+    controlWorker = testPool({ connectionString: split.control.workerUrl, max: 2 });
+    tenantWorker = testPool({ connectionString: split.tenant.workerUrl, max: 2 });
     await tenantWorker.query('select * from worker_api.app_usage_partitions(8, 2, 400)');
     for (const c of [split.admin, split.tenantAdmin]) {
       await c.query(`insert into meters (key, aggregation) values ($1, 'count')`, [meter]);
@@ -63,7 +64,7 @@ describe('quota notices of a tenant database: a failed control database lookup i
     ]);
     expect(res.results.map((r) => r.status)).toEqual(['accepted']);
 
-    const dead = new pg.Pool({
+    const dead = testPool({
       connectionString: `postgres://nobody:nothing@127.0.0.1:${await freePort()}/none`,
       max: 1,
     });

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
 import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 import { keepByControlPlans, quotaPlanOrganizations } from './quota-tenant-databases.js';
+import { testPool } from '../../../test/support/pools.js';
 
 /**
  * The control database's side of a tenant database's quota notices: which organizations' plans have
@@ -21,7 +22,7 @@ describe('quota notices of tenant databases: plans read from the control databas
   beforeAll(async () => {
     tenancy = createTestTenancy(2);
     admin = await connect(testDb().adminUrl);
-    workerPool = new pg.Pool({ connectionString: testDb().workerUrl, max: 1 });
+    workerPool = testPool({ connectionString: testDb().workerUrl, max: 1 });
     quoted = await createTestOrg(tenancy, 'qtd-free'); // `free`: quotas
     unlimited = await createTestOrg(tenancy, 'qtd-ent');
     await admin.query(`update organizations set plan = 'enterprise' where id = $1`, [unlimited]); // none

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, createTestOrg, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
 import {
@@ -12,6 +12,7 @@ import { createPlatformDb, type PlatformDb } from '../../platform/db/platform-db
 import { tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
 import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { purgeExpiredSignInRows } from './expired-purge.js';
+import { testPool } from '../../../test/support/pools.js';
 
 /**
  * The scheduled purge of expired pending sign-in rows (migration 0062): expired rows of every kind go, in
@@ -39,7 +40,7 @@ describe('expired sign-in rows purge', () => {
     const db = own;
     tenancy = createTenancy({ url: db.url, poolSize: 2, setter: defaultTestSetter() });
     admin = await connect(db.adminUrl);
-    workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    workerPool = testPool({ connectionString: db.workerUrl, max: 1 });
     platformDb = createPlatformDb(tenancy.control.pool);
     pooled = await createTestOrg(tenancy, 'purgep');
     placed = await createTestOrg(tenancy, 'purges');

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
 import { sql } from 'kysely';
 import { connect, createTestOrg, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
 import {
@@ -19,6 +19,7 @@ import { createUsageAggregator, maintainUsagePartitions } from './aggregator.js'
 import { kindDatabase, type KindDatabase } from '../../../test/support/placement-kinds.js';
 import { tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
 import { drainAggregator } from '../../../test/support/usage-aggregator.js';
+import { testPool } from '../../../test/support/pools.js';
 
 const DAY = 86_400_000;
 const suffix = randomBytes(4).toString('hex');
@@ -53,7 +54,7 @@ describe('usage_unique_values on the real database', () => {
     db = await provisionDatabase(testDb().superuserUrl, 'sr_usage_unique');
     tenancy = createTenancy({ url: db.url, poolSize: 6, setter: defaultTestSetter() });
     admin = await connect(db.adminUrl);
-    workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 2 });
+    workerPool = testPool({ connectionString: db.workerUrl, max: 2 });
     await admin.query(
       `insert into meters (key, aggregation, property) values ($1, 'unique_count', 'user'),
         ($2, 'unique_count', 'ip'), ($3, 'sum', null)`,
@@ -222,7 +223,7 @@ describe('usage_unique_values of a schema-placed organization', () => {
     kd = await kindDatabase('schema');
     tenancy = kd.tenancy(4);
     admin = await connect(kd.db.adminUrl);
-    workerPool = new pg.Pool({ connectionString: kd.db.workerUrl, max: 2 });
+    workerPool = testPool({ connectionString: kd.db.workerUrl, max: 2 });
     await admin.query(`insert into meters (key, aggregation, property) values ($1, 'unique_count', 'user')`, [
       UNIQ,
     ]);

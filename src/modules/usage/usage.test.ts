@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
 import { connect, createTestOrg, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
 import {
   dropProvisioned,
@@ -16,6 +16,7 @@ import { createUsageEventsService, type UsageEventInput } from './usage-events.s
 import { createUsageAggregator, maintainUsagePartitions } from './aggregator.js';
 import { createUsageRecorder } from './record-usage.js';
 import { drainAggregator } from '../../../test/support/usage-aggregator.js';
+import { testPool } from '../../../test/support/pools.js';
 
 const DAY = 86_400_000;
 const suffix = randomBytes(4).toString('hex');
@@ -45,7 +46,7 @@ describe('usage metering on the real database', () => {
     db = await provisionDatabase(testDb().superuserUrl, 'sr_usage');
     tenancy = createTenancy({ url: db.url, poolSize: 12, setter: defaultTestSetter() });
     admin = await connect(db.adminUrl);
-    workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 2 });
+    workerPool = testPool({ connectionString: db.workerUrl, max: 2 });
     await admin.query(
       `insert into meters (key, aggregation, property) values ($1, 'count', null), ($2, 'sum', null),
         ($3, 'max', 'gb'), ($4, 'unique_count', 'user'), ($5, 'latest', null)`,

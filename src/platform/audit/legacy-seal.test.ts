@@ -1,6 +1,6 @@
 import { createPublicKey, randomBytes, verify as verifySignature, type JsonWebKey } from 'node:crypto';
 import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, createTestOrg, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
 import {
@@ -22,6 +22,7 @@ import { recordAudit } from './record.js';
 import { sealPending } from './seal.js';
 import { createAuditSigner } from './signing.js';
 import { onCitus } from '../../../test/support/citus.js';
+import { testPool } from '../../../test/support/pools.js';
 
 // `audit seal-legacy` lifts the append-only guard triggers while it rewrites: an upgrade step run on plain
 // PostgreSQL, before `citus distribute` (docs/citus.md), so not run on Citus. A database of its own: the
@@ -63,7 +64,7 @@ describe.skipIf(await onCitus())(
       own = await provisionDatabase(testDb().superuserUrl, 'sr_legacy_seal');
       tenancy = createTenancy({ url: own.url, poolSize: 4, setter: defaultTestSetter() });
       admin = await connect(own.adminUrl);
-      ownerPool = new pg.Pool({ connectionString: own.migrationUrl, max: 2 });
+      ownerPool = testPool({ connectionString: own.migrationUrl, max: 2 });
       db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: ownerPool }) });
       const keys = await legacySealFixture({ keyVaultUrl: own.keyVaultUrl, pool: ownerPool, db });
       ({ vault, store, deps } = keys);
@@ -265,7 +266,7 @@ describe.skipIf(await onCitus())(
       const org = await createTestOrg(tenancy, 'lgrt');
       await write(org, { kind: 'user', userId }, 'thing.created');
       await sealPending(tenancy.withTenant, org);
-      const runtime = new pg.Pool({ connectionString: own.url, max: 1 });
+      const runtime = testPool({ connectionString: own.url, max: 1 });
       try {
         await expect(sealLegacyChain({ ...deps, pool: runtime }, org)).rejects.toThrow(
           /owner \(migration\) role/,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
 import { sql } from 'kysely';
 import { connect, createTestOrg, defaultTestSetter, testDb } from '../../../test/support/tenancy.js';
 import {
@@ -16,6 +16,7 @@ import { recordAudit } from './record.js';
 import { SEAL_BATCH, sealBatch, sealPending, unsealedEvents } from './seal.js';
 import type { WithTenant } from '../tenancy/with-tenant.js';
 import { createAuditSealer } from './sealer.js';
+import { testPool } from '../../../test/support/pools.js';
 
 /**
  * A database of its own: one test lifts forced row security on audit_pending (DDL, an ACCESS EXCLUSIVE lock
@@ -137,7 +138,7 @@ describe('audit sealing (real PostgreSQL)', () => {
     const pending = await unsealedEvents(tenancy.withTenant, org);
     expect(pending.count).toBe(2);
     expect(pending.oldestOccurredAt).not.toBeNull();
-    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    const workerPool = testPool({ connectionString: db.workerUrl, max: 1 });
     onTestFinished(() => workerPool.end());
     const sealer = createAuditSealer({ withTenant: tenancy.withTenant, databases: [], delayMs: 5 });
     onTestFinished(() => sealer.stop());

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
 import { sql } from 'kysely';
 import { connect, createTestOrg, createTestTenancy, testDb } from '../../../test/support/tenancy.js';
 import { createPlatformDb, type PlatformDb } from '../db/platform-db.js';
@@ -17,6 +17,7 @@ import {
   stripeCustomerDeletionsDue,
   stripeOrganizations,
 } from './privileged.js';
+import { testPool } from '../../../test/support/pools.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest();
 
@@ -162,7 +163,7 @@ describe('definer functions refuse outside their contract', () => {
     await expect(
       app.query('select * from public.app_priv_audit_chains_to_checkpoint($1, null, 10)', ['k']),
     ).rejects.toThrow(/does not exist/);
-    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    const workerPool = testPool({ connectionString: db.workerUrl, max: 1 });
     try {
       await expect(auditChainsToCheckpoint(workerPool, 'k', null, 10)).resolves.toBeInstanceOf(Array);
       await expectRefusedInTenantScope(
@@ -472,7 +473,7 @@ describe('definer functions refuse outside their contract', () => {
       `select worker_api.app_usage_unique_purge(date '2000-01-01', 10)`,
     ]) {
       await expect(app.query(text)).rejects.toThrow(/permission denied/);
-      const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+      const workerPool = testPool({ connectionString: db.workerUrl, max: 1 });
       try {
         await expectRefusedInTenantScope(workerPool, orgB, refused, text);
       } finally {
@@ -617,7 +618,7 @@ describe('definer functions refuse outside their contract', () => {
   it('app_priv_stripe_organizations (the Stripe jobs): the worker role’s, not the runtime role’s; refused inside a scope', async () => {
     const call = `select * from worker_api.app_priv_stripe_organizations('grace_expired', now(), null, 10)`;
     await expect(app.query(call)).rejects.toThrow(/permission denied/);
-    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    const workerPool = testPool({ connectionString: db.workerUrl, max: 1 });
     try {
       await expect(
         stripeOrganizations(workerPool, 'subscribed', new Date(), null, 10),
@@ -638,7 +639,7 @@ describe('definer functions refuse outside their contract', () => {
     await expect(app.query(result)).rejects.toThrow(/permission denied/);
     // The record itself is out of the runtime role's reach.
     await expect(app.query('select * from stripe_customer_deletions')).rejects.toThrow(/permission denied/);
-    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    const workerPool = testPool({ connectionString: db.workerUrl, max: 1 });
     try {
       await expect(stripeCustomerDeletionsDue(workerPool, new Date(), 10)).resolves.toBeInstanceOf(Array);
       await expect(stripeCustomerDeletionResult(workerPool, 'cus_none', null, null)).resolves.toBeNull();
@@ -652,7 +653,7 @@ describe('definer functions refuse outside their contract', () => {
   it('app_priv_billing_organizations (the period close): the worker role’s, not the runtime role’s; refused inside a scope', async () => {
     const text = "select * from worker_api.app_priv_billing_organizations('2100-02-01', null, 10)";
     await expect(app.query(text)).rejects.toThrow(/permission denied/);
-    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    const workerPool = testPool({ connectionString: db.workerUrl, max: 1 });
     try {
       // Ids of organizations created before the cutoff's month, by id, with the billing start (the day
       // the migration ran: today in tests); nothing at all while no month ends between it and the cutoff.
@@ -680,7 +681,7 @@ describe('definer functions refuse outside their contract', () => {
     await expect(app.query('select * from worker_api.app_priv_audit_orgs_pending(null, 10)')).rejects.toThrow(
       /permission denied/,
     );
-    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    const workerPool = testPool({ connectionString: db.workerUrl, max: 1 });
     try {
       await expect(auditOrganizationsPending(workerPool, null, 10)).resolves.toBeInstanceOf(Array);
       await expectRefusedInTenantScope(
@@ -717,7 +718,7 @@ describe('definer functions refuse outside their contract', () => {
     const text = (id: string, kind = 'memberships') =>
       `select * from worker_api.app_priv_account_export_rows('${id}', '${kind}', null, null, 10)`;
     await expect(app.query(text(running))).rejects.toThrow(/permission denied/);
-    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    const workerPool = testPool({ connectionString: db.workerUrl, max: 1 });
     try {
       const rows = await workerPool.query<{ organization_id: string; data: { user_id: string } }>(
         text(running),
@@ -738,7 +739,7 @@ describe('definer functions refuse outside their contract', () => {
       `select seq from worker_api.app_retention_audit(${appendArgs('system', actorId, action, 'retention_run', 'x')})`;
     await expect(app.query(purge)).rejects.toThrow(/permission denied/);
     await expect(app.query(audit('retention.purged'))).rejects.toThrow(/permission denied/);
-    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    const workerPool = testPool({ connectionString: db.workerUrl, max: 1 });
     try {
       await expectRefusedInTenantScope(workerPool, orgB, refused, purge);
       await expectRefusedInTenantScope(workerPool, orgB, refused, audit('retention.purged'));
@@ -764,7 +765,7 @@ describe('definer functions refuse outside their contract', () => {
     const past = `now() - interval '36500 days'`;
     await expect(app.query(audit('now()'))).rejects.toThrow(/permission denied/);
     await expect(app.query(webhooks('deliveries', past))).rejects.toThrow(/permission denied/);
-    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    const workerPool = testPool({ connectionString: db.workerUrl, max: 1 });
     try {
       await expectRefusedInTenantScope(workerPool, orgB, refused, audit('now()'));
       await expectRefusedInTenantScope(workerPool, orgB, refused, webhooks('outbox', past));
@@ -862,7 +863,7 @@ describe('app_priv_webhook_stuck_deliveries (the stuck webhook delivery sweep)',
   const db = testDb();
   it('the worker role’s, not the runtime role’s; refused inside a scope and for attempts due less than a minute ago', async () => {
     const app = await connect(db.url);
-    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
+    const workerPool = testPool({ connectionString: db.workerUrl, max: 1 });
     const scan = `select * from worker_api.app_priv_webhook_stuck_deliveries(now() - interval '15 minutes', 10)`;
     try {
       await expect(app.query(scan)).rejects.toThrow(/permission denied/);
@@ -900,8 +901,8 @@ describe('privileged placement moves (migration 0040)', () => {
     const org = await createTestOrg(tenancy, 'mv');
     const begin = `select public.app_priv_placement_move_begin('${org}', 'schema', 't') as id`;
     await expect(app.query(begin)).rejects.toThrow(/permission denied/);
-    const workerPool = new pg.Pool({ connectionString: db.workerUrl, max: 1 });
-    const ownerPool = new pg.Pool({ connectionString: db.migrationUrl, max: 1 });
+    const workerPool = testPool({ connectionString: db.workerUrl, max: 1 });
+    const ownerPool = testPool({ connectionString: db.migrationUrl, max: 1 });
     try {
       await expect(workerPool.query(begin)).rejects.toThrow(/permission denied/);
       await expectRefusedInTenantScope(ownerPool, org, refused, begin);
