@@ -19,7 +19,8 @@ import { createUsageAggregator } from '../usage/aggregator.js';
 import { calendarPeriod, utcDate } from './billing-period.js';
 import { createBillingInputs } from './billing-inputs.service.js';
 import { createBillingService } from './billing.service.js';
-import { createPeriodCloseJobHandler, createPeriodCloser } from './period-close.js';
+import { closeCutoff, createPeriodCloseJobHandler, createPeriodCloser } from './period-close.js';
+import { billingOrganizations } from '../../platform/tenancy/privileged.js';
 import {
   aggregatedUpToNow,
   tenantDatabasesBarrier,
@@ -72,8 +73,13 @@ describe('period close of a database placement (tenant database aggregation)', (
     const billing = createBillingService({ withTenant, inputs, issuer: 'pctd.test', now: () => clock });
     const controlAggregator = createUsageAggregator({ pool: controlWorker, latenessMs: LATENESS });
     return createPeriodCloseJobHandler({
-      organizations: async (_cutoff, after) =>
-        after === null ? orgs.map((id) => ({ id, startsOn: '2000-01-01' })) : [],
+      // These organizations; none given: the real scan, as jobs.ts wires it.
+      organizations: async (cutoff, after, limit) =>
+        orgs.length > 0
+          ? after === null
+            ? orgs.map((id) => ({ id, startsOn: '2000-01-01' }))
+            : []
+          : billingOrganizations(controlWorker, cutoff, after, limit),
       aggregatedUpToNow: () =>
         aggregatedUpToNow({
           workerPool: controlWorker,
@@ -204,6 +210,37 @@ describe('period close of a database placement (tenant database aggregation)', (
       // Reachable again: the next run closes it, with its events.
       await runJob([org], live());
       expect(await usageLine(org)).toMatchObject({ quantity: 2, amount: 20 });
+    },
+  );
+
+  it(
+    'an organization already invoiced for the closable period is not waited for nor failed when its tenant database is not aggregated',
+    { timeout: 120_000 },
+    async () => {
+      const org = await paying('pctdr-done');
+      await ingest(org, 1);
+      // The real scan (worker_api.app_priv_billing_organizations on the control database), as jobs.ts wires it.
+      await runJob([], live());
+      expect(await invoicesIn(split.tenantAdmin, org)).toHaveLength(1);
+      // Nothing left to close for it, yet the scan still lists it: its invoice is in the tenant database,
+      // which the control database's "already invoiced" filter cannot see (docs/billing.md).
+      const cutoff = closeCutoff(clock, LATENESS);
+      const listed = (await billingOrganizations(controlWorker, cutoff, null, 1000)).map((o) => o.id);
+      expect(listed).toContain(org);
+      // Its tenant database is not waited for: the barrier is called only before a period to close.
+      let passes = 0;
+      const counted = new Map([
+        ['t1', { pool: tenantWorker, runAggregation: async () => void (passes += 1) }],
+      ]);
+      errors.length = 0;
+      await runJob([], counted);
+      expect(passes).toBe(0);
+      // And a tenant database that cannot be aggregated (no workerUrl, or down) does not fail this
+      // organization's close every hour at error level (docs/billing.md: "a database with nothing to
+      // close is not waited for").
+      await runJob([], new Map());
+      expect(await invoicesIn(split.tenantAdmin, org)).toHaveLength(1);
+      expect(errors.filter((e) => e.tenant_id === org || e.tenant_database === 't1')).toEqual([]);
     },
   );
 });
