@@ -5,7 +5,11 @@ import type { JobHandler } from '../../platform/jobs/worker.js';
 import type { RetentionDays } from '../../platform/config-gdpr.js';
 import type { AuditEventInput } from '../../platform/audit/chain.js';
 import { retentionPurge } from '../../platform/tenancy/privileged-gdpr.js';
-import { auditOrganizationsPending } from '../../platform/tenancy/privileged.js';
+import { auditChainsToCheckpoint, auditOrganizationsPending } from '../../platform/tenancy/privileged.js';
+import {
+  tenantDatabaseAuditPurge,
+  tenantDatabaseChainsToCheckpoint,
+} from '../../platform/tenancy/privileged-tenant-audit.js';
 import { auditRetentionPurge, webhookRetentionPurge } from '../../platform/tenancy/privileged-retention.js';
 import { builtInRetentionRules, type RetentionRule } from '../../modules/retention/retention.js';
 import { auditRetentionRule } from '../../modules/retention/audit-retention.js';
@@ -38,6 +42,9 @@ export interface SweepTarget {
   readonly pool: pg.Pool;
   readonly log: Logger;
   readonly database?: string;
+  /** The control database's worker pool (the same as `pool` on the control database): what a tenant
+   *  database's sweep asks about its organizations' plans. */
+  readonly control: pg.Pool;
 }
 
 /** A listing of organizations by id, keyset-paged by id (`after` exclusive, ascending). */
@@ -82,7 +89,7 @@ export function openTenantDatabaseSweeps(opts: {
     const pool = createPool({ url: d.workerUrl, max: 2, applicationName: `saasready-sweeps-${key}` });
     return [{ key, pool, log: opts.log.child({ tenant_database: key }) }];
   });
-  const control: SweepTarget = { pool: opts.controlPool, log: opts.log };
+  const control: SweepTarget = { pool: opts.controlPool, log: opts.log, control: opts.controlPool };
   // A tenant database that is down fails every sweep (the seal sweep's: every 5 s): logged once a minute.
   const warned = new Map<string, number>();
   const warnAtMostEveryMinute = (target: SweepTarget, what: string, err: unknown) => {
@@ -96,7 +103,7 @@ export function openTenantDatabaseSweeps(opts: {
   };
   const targets = (): SweepTarget[] => [
     control,
-    ...databases.map((d) => ({ pool: d.pool, log: d.log, database: d.key })),
+    ...databases.map((d) => ({ pool: d.pool, log: d.log, database: d.key, control: opts.controlPool })),
   ];
 
   return {
@@ -167,13 +174,10 @@ const CONTROL_ONLY_KINDS = new Set(['sessions', 'refresh_tokens', 'email_tokens'
 /**
  * The retention rules (docs/gdpr.md, "Retention") on `target`'s worker role: the built-in ones, webhook
  * deliveries and the outbox, audit events per plan. THE EXTENSION POINT of retention: a module with data
- * to expire adds its rule here. On a tenant database, the rules of global tables are left out, and so is
- * the audit events' rule: its purge (`app_retention_purge_audit`) reads each organization's plan from the
- * organization row of the database it runs on, which in a tenant database is the row's copy (the default
- * plan, not the control database's). There it would apply the default plan's period, and a chain cut at
- * checkpoints stating that period would lose events a later plan with a longer retention keeps (the control
- * database's purge skips such an organization): a tenant database's audit events are kept until plans
- * reach tenant databases (docs/isolation-models.md).
+ * to expire adds its rule here. On a tenant database, the rules of global tables are left out, and the
+ * audit events' rule takes each organization's retention from the control database (its plan, the grace
+ * of a lowered one: `tenantDatabaseAuditPurge`, migration 0077), not from the organization row's copy
+ * there (the default plan) nor that database's seeded plans.
  */
 export function retentionRules(target: SweepTarget, days: RetentionDays): RetentionRule[] {
   const { pool } = target;
@@ -185,10 +189,33 @@ export function retentionRules(target: SweepTarget, days: RetentionDays): Retent
     ...webhookRetentionRules(days.webhooks, (kind, cutoff, limit) =>
       webhookRetentionPurge(pool, kind, cutoff, limit),
     ),
-    ...(target.database === undefined
-      ? [auditRetentionRule((now, after, limit) => auditRetentionPurge(pool, now, after, limit))]
-      : []),
+    auditRetentionRule(
+      target.database === undefined
+        ? (now, after, limit) => auditRetentionPurge(pool, now, after, limit)
+        : tenantDatabaseAuditPurge({
+            controlWorker: target.control,
+            tenantWorker: pool,
+            database: target.database,
+          }),
+    ),
   ];
+}
+
+/**
+ * The hourly checkpoint scan's listing on `target`: on a tenant database, against the retention in force
+ * the control database computes for each organization placed there (migration 0077), the one signing
+ * states, so a chain whose plan is not the default one is not listed again every hour.
+ */
+export function checkpointListing(target: SweepTarget, keyId: string): OrganizationListing {
+  if (target.database === undefined)
+    return (after, limit) => auditChainsToCheckpoint(target.pool, keyId, after, limit, target.log);
+  return tenantDatabaseChainsToCheckpoint({
+    controlWorker: target.control,
+    tenantWorker: target.pool,
+    database: target.database,
+    keyId,
+    log: target.log,
+  });
 }
 
 /** A tenant database's `retention.purged` event names the database its run purged. */
