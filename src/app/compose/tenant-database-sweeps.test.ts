@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { openTenantDatabaseSweeps } from './tenant-database-sweeps.js';
+import { openTenantDatabaseSweeps, retentionRules } from './tenant-database-sweeps.js';
+import { GDPR_DEFAULTS } from '../../platform/config-gdpr.js';
 import { testPool } from '../../../test/support/pools.js';
 
 /**
@@ -94,6 +95,41 @@ describe('tenant database sweeps: a tenant database down or hung', () => {
       const warned = lines.filter((l) => l.tenant_database === 'down' && /failed/.test(String(l.msg)));
       // 12 lines a minute per instance per database down (17,280 a day), each with a stack.
       expect(warned.length).toBeLessThanOrEqual(1);
+    } finally {
+      await sweeps.close();
+      await controlPool.end();
+    }
+  });
+
+  it('a tenant database that is down fails its audit retention alone: the databases after it still run', async () => {
+    const { lines, log } = capture();
+    const controlPool = testPool({ max: 1 }); // never used: the control and `next` handlers are stubs
+    const down = `postgres://w:w@127.0.0.1:${refusedPort}/x`;
+    const sweeps = openTenantDatabaseSweeps({
+      controlPool,
+      tenantDatabases: { databases: { down: { workerUrl: down }, next: { workerUrl: down } } },
+      log,
+    });
+    try {
+      const ran: string[] = [];
+      const retention = sweeps.everywhere('retention', (target) => async () => {
+        if (target.database !== 'down') {
+          ran.push(target.database ?? 'control');
+          return;
+        }
+        // The audit rule of a tenant database: the control database's listing, then the purge there.
+        const rule = retentionRules({ ...target, control: target.pool }, GDPR_DEFAULTS.retention).find(
+          (r) => r.kind === 'audit_events',
+        )!;
+        await rule.purgeBatch(new Date(), 1000);
+      });
+      await retention({}, { tenantId: null, attempt: 1, id: '1' });
+      expect(ran).toEqual(['control', 'next']);
+      expect(
+        lines.filter(
+          (l) => l.tenant_database === 'down' && l.msg === 'retention of a tenant database failed',
+        ),
+      ).toHaveLength(1);
     } finally {
       await sweeps.close();
       await controlPool.end();
