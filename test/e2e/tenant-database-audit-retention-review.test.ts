@@ -10,6 +10,7 @@ import { createTenancy, type Tenancy } from '../../src/platform/tenancy/tenancy.
 import { createBareOrganization } from '../../src/modules/organizations/organization-records.js';
 import { createAuditSigner, createAuditVerifier } from '../../src/platform/audit/signing.js';
 import { createAuditService, type AuditService } from '../../src/modules/audit/audit.service.js';
+import { retentionCutDays } from '../../src/modules/audit/audit.repository.js';
 import { verifyOrganizationBySlug } from '../../src/cli/audit-verify.js';
 
 /**
@@ -126,5 +127,13 @@ describe('review: the tenant database audit purge trusts the retention its calle
       seqs: [1, 2, 3, 4],
       verifies: true,
     });
+  });
+  it('verification reads the cut period from the control database row, as documented (the record the purge writes on the copy goes unused)', async () => {
+    const org = await placedOn('free', 'rev-cutdays');
+    await admin.query('update organizations set audit_retention_cut_days = 8 where id = $1', [org]);
+    await euAdmin.query('update organizations set audit_retention_cut_days = 7 where id = $1', [org]);
+    const read = await tenancy.withTenant(org, (db) => retentionCutDays(db, org), { mode: 'read' });
+    // docs/isolation-models.md: "verification reads the control database's row".
+    expect(read).toBe(8);
   });
 });
