@@ -18,11 +18,19 @@ import { ORG_PATH } from './0039-placement-functions/snippets.js';
  *   after the cursor, with the audit retention in force at `now` (`app_audit_retention_in_force`, 0069: the
  *   one checkpoint signing states; null: kept forever) and whether a deletion is pending (at most 1000);
  * - `worker_api.app_retention_purge_audit_given(now, after, include, limit, orgs, days)` (tenant database):
- *   0069's purge, over the given organizations (those with a row here) with the given retention, instead of
- *   this database's plans; no grace bookkeeping (the control database's run keeps it, and the given
- *   retention includes it). Cuts, as there, only at a signed checkpoint older than the given retention and
- *   than the shortest retention the checkpoints from it on state, and never when one of them states
- *   "forever"; answers no row when none of them had anything due;
+ *   0069's purge, over the given organizations (those with a row here; one given twice is refused; a null
+ *   retention skips it) with the given retention, instead of this database's plans; no grace bookkeeping
+ *   (the control database's run keeps it, and the given retention includes it). The given retention is not
+ *   trusted below what the chain itself says: it is raised to the retention stated by the chain's newest
+ *   checkpoint (signed by the control database's plan and grace), and an organization whose newest
+ *   checkpoint states "forever", or states none (signed before 0069, or none yet), is skipped. Cuts, as
+ *   0069, only at a signed checkpoint whose events are all older than that retention, signed before it and
+ *   before the shortest retention the checkpoints from it on state (those stating "forever" are older than
+ *   the newest, so the plan was lowered since and its grace is over); answers no row when none had
+ *   anything due. What it cannot tell: a pending deletion, and whether an organization is placed here (the
+ *   row's copy is not kept in step and placement rows are the control database's): the worker's caller
+ *   gives those none; one given anyway is purged by its plan only, as the retention its checkpoints state
+ *   allows (the deletion purge removes it all later);
  * - `worker_api.app_priv_audit_chains_to_checkpoint_given(key, after, until, limit, orgs, days)` (tenant
  *   database): 0069's scan over ids in (after, until] (until null: no bound), where a given organization's
  *   head needs a checkpoint stating the given retention; an organization not given, a checkpoint at its head
@@ -61,7 +69,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
     language plpgsql volatile security definer set search_path = pg_catalog, public, pg_temp as $$
     declare v_limit integer := least(greatest(p_limit, 1), 10000); r record; v_cutoff timestamptz;
       v_start bigint; v_cut bigint; v_n integer; v_total integer; v_more boolean;
-      v_stated integer; v_signed integer; v_bound integer;
+      v_stated integer; v_signed integer; v_bound integer; v_days integer; v_head_v integer; v_head_days integer;
     begin ${sql.raw(OUTSIDE_TENANT_SCOPE('the audit retention purge'))}
       if p_now is null or p_now > now() + interval '5 minutes' then
         raise exception 'the retention instant must not be in the future' using errcode = 'invalid_parameter_value';
@@ -75,13 +83,25 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
       if exists (select 1 from unnest(p_days) d where d < 1 or d > 36500) then
         raise exception 'an audit retention is 1 to 36500 days' using errcode = 'invalid_parameter_value';
       end if;
+      if exists (select 1 from unnest(p_orgs) g (id) group by g.id having count(*) > 1) then
+        raise exception 'an organization given twice' using errcode = 'invalid_parameter_value';
+      end if;
       for r in select g.id, g.days from unnest(p_orgs, p_days) g (id, days)
          where g.days is not null
            and exists (select 1 from public.organizations o where o.id = g.id)
            and (p_after is null or g.id > p_after or (p_include and g.id = p_after))
          order by g.id loop
         ${sql.raw(ORG_PATH('r.id'))}
-        v_cutoff := p_now - make_interval(days => r.days);
+        -- The given retention is the caller's word; the chain's newest checkpoint states the retention in
+        -- force when it was signed (the control database's plan and grace): never cut by less, nothing when
+        -- it states "forever" (null) or states nothing (signed before 0069, or no checkpoint yet).
+        v_head_v := null;
+        v_head_days := null;
+        select c.statement_v, c.retention_days into v_head_v, v_head_days from audit_checkpoints c
+          where c.organization_id = r.id order by c.seq desc limit 1;
+        continue when v_head_v is distinct from 2 or v_head_days is null;
+        v_days := greatest(r.days, v_head_days);
+        v_cutoff := p_now - make_interval(days => v_days);
         v_total := 0;
         v_more := false;
         select min(e.seq) into v_start from audit_events e where e.organization_id = r.id;
@@ -93,14 +113,15 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
           exit when exists (select 1 from audit_events e
             where e.organization_id = r.id and e.seq between v_start and v_cut
               and e.occurred_at + interval '0' >= v_cutoff);
-          -- As 0069: only at a checkpoint signed before the given retention and before the shortest one the
-          -- signed checkpoints from it on state (one stating "forever": never), days of 24 hours.
+          -- As 0069: only at a checkpoint signed before that retention and before the shortest one the
+          -- signed checkpoints from it on state (min skips those stating "forever": signed before the
+          -- newest, which states a period), days of 24 hours.
           select count(*) filter (where c.statement_v = 2),
                  min(c.retention_days) filter (where c.statement_v = 2)
             into v_stated, v_signed from audit_checkpoints c
             where c.organization_id = r.id and c.seq >= v_cut;
           exit when v_stated > 0 and v_signed is null;
-          v_bound := greatest(r.days, coalesce(v_signed, r.days));
+          v_bound := greatest(v_days, coalesce(v_signed, v_days));
           exit when not exists (select 1 from audit_checkpoints c
             where c.organization_id = r.id and c.seq = v_cut
               and c.signed_at < p_now - make_interval(hours => v_bound * 24));
@@ -115,9 +136,9 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
           get diagnostics v_n = row_count;
           exit when v_n = 0;
           delete from audit_checkpoints c where c.organization_id = r.id and c.seq < v_cut;
-          -- Recorded on the row's copy here (verification reads the control database's row, whose bound,
-          -- used only for chains without a checkpoint stating a retention, is then the lenient default).
-          update public.organizations o set audit_retention_cut_days = r.days where o.id = r.id;
+          -- Recorded on the row's copy here (verification reads the control database's row, whose bound is
+          -- used only for chains without a checkpoint stating a retention, which this purge never cuts).
+          update public.organizations o set audit_retention_cut_days = v_days where o.id = r.id;
           v_total := v_total + v_n;
           v_start := v_cut + 1;
           if v_total >= v_limit then

@@ -186,4 +186,33 @@ describe('tenant databases: audit retention by the control database plans', () =
     expect(placed.rows.map((r) => r.organization_id)).not.toContain(elsewhere);
     expect(placed.rows.length).toBeGreaterThanOrEqual(4);
   });
+
+  it("the tenant database purge never cuts by less than the chain's newest checkpoint states, and refuses an organization given twice", async () => {
+    await admin.query(`update plans set audit_retention_days = 365 where key = 'pro'`);
+    const slug = 'ret-raised';
+    // On the free plan (90 days) with a checkpoint 200 days back stating 90, then upgraded to pro (365
+    // days) and signed again: the newest checkpoint states 365, the shortest of them 90.
+    const org = await placedOn('free', slug);
+    await oldHistory(org);
+    await admin.query(`update organizations set plan = 'pro' where id = $1`, [org]);
+    tenancy.router.invalidate(org);
+    await audit.checkpointOrganization(org);
+    const stated = await euAdmin.query<{ retention_days: number | null }>(
+      'select retention_days from audit_checkpoints where organization_id = $1 and statement_v = 2 order by seq',
+      [org],
+    );
+    expect(stated.rows.map((r) => r.retention_days)).toEqual([90, 365]);
+    const given = (orgs: string[], days: number[]) =>
+      euWorker.query(
+        `select * from worker_api.app_retention_purge_audit_given(now(), null, false, 10000,
+           $1::uuid[], $2::integer[])`,
+        [orgs, days],
+      );
+    // A worker caller giving 90 days (the old plan's) for events 200 days old: raised to the 365 stated.
+    expect((await given([org], [90])).rows).toEqual([]);
+    expect(await seqs(org)).toEqual([1, 2, 3, 4]);
+    await expect(given([org, org], [400, 1])).rejects.toThrow(/given twice/);
+    expect(await seqs(org)).toEqual([1, 2, 3, 4]);
+    expect(await verify(slug)).toMatchObject({ valid: true });
+  });
 });
