@@ -135,4 +135,45 @@ describe('tenant database sweeps: a tenant database down or hung', () => {
       await controlPool.end();
     }
   });
+
+  it('a hung tenant database is left after its time limit: the databases after it still run, and its next run is skipped while it hangs', async () => {
+    const { lines, log } = capture();
+    const controlPool = testPool({ max: 1 }); // never used: the control and `next` handlers are stubs
+    const sweeps = openTenantDatabaseSweeps({
+      controlPool,
+      tenantDatabases: {
+        databases: {
+          hung: { workerUrl: `postgres://w:w@127.0.0.1:${hungPort}/x` },
+          next: { workerUrl: `postgres://w:w@127.0.0.1:${refusedPort}/x` },
+        },
+      },
+      log,
+      runTimeLimitMs: 300,
+    });
+    try {
+      const ran: string[] = [];
+      let hungStarted = 0;
+      const checkpoints = sweeps.everywhere('audit checkpoints', (target) => async () => {
+        if (target.database !== 'hung') {
+          ran.push(target.database ?? 'control');
+          return;
+        }
+        hungStarted += 1;
+        await target.pool.query('select 1'); // the server accepts and never answers (10 s to give up)
+      });
+      const started = Date.now();
+      await checkpoints({}, { tenantId: null, attempt: 1, id: '1' });
+      expect(ran).toEqual(['control', 'next']);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      // The next run while it still hangs: not started again there, the others run.
+      await checkpoints({}, { tenantId: null, attempt: 1, id: '2' });
+      expect(ran).toEqual(['control', 'next', 'control', 'next']);
+      expect(hungStarted).toBe(1);
+      const warned = lines.filter((l) => l.tenant_database === 'hung' && /failed/.test(String(l.msg)));
+      expect(warned).toHaveLength(1);
+    } finally {
+      await sweeps.close();
+      await controlPool.end();
+    }
+  }, 30_000);
 });

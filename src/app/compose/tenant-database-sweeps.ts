@@ -20,12 +20,15 @@ import { webhookRetentionRules } from '../../modules/webhooks/webhook-retention.
  * control database AND on every tenant database of `database` placements (TENANT_DATABASES) that has a
  * `workerUrl`: each sweep's named worker functions exist in every migrated database, so the same sweep
  * runs on each database's worker role, on a small pool of its own (2 connections). A tenant database
- * without a `workerUrl` is not swept (logged at start); one that fails a run is logged and skipped, and
- * the control database's run is unaffected. Closed after the job worker has stopped.
+ * without a `workerUrl` is not swept (logged at start); one that fails a run, or does not end it in time,
+ * is logged and skipped, and the control database's run is unaffected. Closed after the job worker has stopped.
  */
 
 /** How long a tenant database's page of a merged listing may take before it is left out of that page. */
 const LISTING_TIMEOUT_MS = 2_000;
+/** How long a job's run on one tenant database may take before the databases after it are run (its run is
+ *  left to end on its own; a silent server is not noticed by the pool once connected). */
+const RUN_TIME_LIMIT_MS = 10 * 60_000;
 
 /** A tenant database the sweeps run on. */
 export interface SweptDatabase {
@@ -56,7 +59,10 @@ export interface TenantDatabaseSweeps {
   /**
    * A job handler running `handlerOn`'s handler on the control database, then on each tenant database in
    * turn. A tenant database's failure is logged and skipped; the control database's is thrown after the
-   * tenant databases ran (graphile-worker retries the job).
+   * tenant databases ran (graphile-worker retries the job). A tenant database whose run has not ended
+   * within 10 minutes (`runTimeLimitMs`: one that accepted the connection and went silent) is left for
+   * this run, its run left to end on its own and not started again by a later run meanwhile (logged at
+   * most once a minute), and the databases after it run.
    */
   everywhere(what: string, handlerOn: (target: SweepTarget) => JobHandler): JobHandler;
   /**
@@ -76,7 +82,10 @@ export function openTenantDatabaseSweeps(opts: {
   controlPool: pg.Pool;
   tenantDatabases?: { databases: Record<string, { workerUrl?: string }> } | undefined;
   log: Logger;
+  /** The time limit of a job's run on one tenant database (`everywhere`); 10 minutes unless given. */
+  runTimeLimitMs?: number;
 }): TenantDatabaseSweeps {
+  const runTimeLimitMs = opts.runTimeLimitMs ?? RUN_TIME_LIMIT_MS;
   const databases = Object.entries(opts.tenantDatabases?.databases ?? {}).flatMap(([key, d]) => {
     if (d.workerUrl === undefined) {
       opts.log.warn(
@@ -110,15 +119,41 @@ export function openTenantDatabaseSweeps(opts: {
     databases,
     everywhere(what, handlerOn) {
       const handlers = targets().map((t) => ({ target: t, handler: handlerOn(t) }));
+      // A tenant database's run still going (it hangs) is not started again: no pile-up of runs.
+      const running = new Set<string>();
       return async (payload, job) => {
         let controlError: Error | undefined;
         for (const { target, handler } of handlers) {
-          try {
-            await handler(payload, job);
-          } catch (err) {
-            if (target.database === undefined)
+          const key = target.database;
+          if (key === undefined) {
+            try {
+              await handler(payload, job);
+            } catch (err) {
               controlError = err instanceof Error ? err : new Error(`${what} failed: ${String(err)}`);
-            else target.log.error({ err: err as Error }, `${what} of a tenant database failed`);
+            }
+            continue;
+          }
+          if (running.has(key)) {
+            warnAtMostEveryMinute(target, what, new Error('its previous run has not ended'));
+            continue;
+          }
+          running.add(key);
+          const run = Promise.resolve()
+            .then(() => handler(payload, job))
+            .finally(() => running.delete(key));
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<'late'>((resolve) => {
+            timer = setTimeout(() => resolve('late'), runTimeLimitMs);
+          });
+          try {
+            if ((await Promise.race([run, late])) === 'late') {
+              run.catch(() => {}); // its own failure, if it ends later, is this one
+              warnAtMostEveryMinute(target, what, new Error(`no end in ${runTimeLimitMs} ms`));
+            }
+          } catch (err) {
+            target.log.error({ err: err as Error }, `${what} of a tenant database failed`);
+          } finally {
+            clearTimeout(timer);
           }
         }
         if (controlError !== undefined) throw controlError;
