@@ -63,7 +63,13 @@ describe('seal sweep on a tenant database: the row copy decides whether pending 
     const worker = testPool({ connectionString: eu.workerUrl, max: 1 });
     try {
       // One seal sweep's first page there.
-      await sealSweepListing({ pool: worker, log: pino({ level: 'silent' }), database: 'eu-1' })(null, 500);
+      // (`control` is not asked by the seal sweep's listing.)
+      await sealSweepListing({
+        pool: worker,
+        log: pino({ level: 'silent' }),
+        database: 'eu-1',
+        control: worker,
+      })(null, 500);
     } finally {
       await worker.end();
     }

@@ -30,7 +30,8 @@ import { testPool } from '../support/pools.js';
  * The job worker's cross-tenant sweeps on tenant databases (`database` placements): an organization whose
  * placed tables are in the tenant database `eu-1` gets its pending audit events sealed by the seal sweep,
  * its chain a checkpoint signed by the checkpoint job (with the control database's key; the CLI verifies it
- * there), and its expired rows purged by the retention job, each run on `eu-1`'s worker role. The tenant
+ * there), and its expired rows (audit events by its plan in the control database) purged by the retention
+ * job, each run on `eu-1`'s worker role. The tenant
  * database `bare`, configured without a `workerUrl`, is logged and skipped. A control database of the
  * file's own, so no other file's worker takes the jobs queued here.
  */
@@ -163,9 +164,9 @@ describe('tenant databases: checkpoints, the seal sweep and retention', () => {
     }
   });
 
-  it('purges expired rows of a tenant database (idempotency keys) and records the run; keeps its audit events', async () => {
+  it('purges expired rows of a tenant database (idempotency keys, audit events by the control plan) and records the run', async () => {
     const org = await placedIn('eu-1', 'sweep-retention');
-    // 200 days back, with a checkpoint then: past the default plan's 90 days, were it applied there.
+    // 200 days back, with a checkpoint then: past the free plan's 90 days (its plan in the control database).
     await recordBackdatedAuditEvents(tenancy.withTenant, audit, org, 3, 200, true);
     await recordAuditEvents(tenancy.withTenant, systemCtx(org), 1);
     await sealAudit(tenancy.withTenant, org);
@@ -191,6 +192,7 @@ describe('tenant databases: checkpoints, the seal sweep and retention', () => {
       'exports',
       'webhook_deliveries',
       'webhook_outbox',
+      'audit_events',
     ]);
     expect(purged.find((p) => p.kind === 'idempotency_keys')?.deleted).toBe(1);
     const keys = await euAdmin.query<{ key: string }>(
@@ -202,9 +204,23 @@ describe('tenant databases: checkpoints, the seal sweep and retention', () => {
       'select seq from audit_events where organization_id = $1 order by seq',
       [org],
     );
-    // Audit events are not purged there (the purge would read the plan of the tenant database's copy of the
-    // organization row): kept, as docs/isolation-models.md says.
-    expect(seqs.rows.map((r) => r.seq)).toEqual(['1', '2', '3', '4']);
+    // Audit events up to the old checkpoint, by the organization's plan in the control database (migration
+    // 0077; plans other than the copy's: tenant-database-audit-retention.test.ts).
+    expect(seqs.rows.map((r) => r.seq)).toEqual(['4']);
+    expect(purged.find((p) => p.kind === 'audit_events')?.deleted).toBe(3);
+    const pool = testPool({ connectionString: control.url, max: 2 });
+    try {
+      const verified = await verifyOrganizationBySlug(
+        pool,
+        await testAuditKey(),
+        'sweep-retention',
+        [],
+        databases(),
+      );
+      expect(verified).toMatchObject({ valid: true, entriesChecked: 1 });
+    } finally {
+      await pool.end();
+    }
     // The control database's run is recorded too, on its own.
     expect(
       await count(

@@ -12,7 +12,6 @@ import { createPasswordResetJobHandler, PASSWORD_RESET_TASK } from '../../module
 import type { Mailer } from '../../platform/mail/mailer.js';
 import { startJobWorker, type JobWorker } from '../../platform/jobs/worker.js';
 import {
-  auditChainsToCheckpoint,
   stripeCustomerDeletionResult,
   stripeCustomerDeletionsDue,
   stripeOrganizations,
@@ -84,6 +83,7 @@ import {
   RETENTION_TASK,
 } from '../../modules/retention/retention.js';
 import {
+  checkpointListing,
   openTenantDatabaseSweeps,
   retentionEventOf,
   retentionRules,
@@ -201,13 +201,12 @@ export async function startJobs({
         await maintainUsagePartitions(checkpointPool, usage, opts.log);
       },
       // On the control database, then on each tenant database (tenant-database-sweeps.ts).
-      [CHECKPOINT_TASK]: sweeps.everywhere('audit checkpoints', ({ pool, log }) =>
+      [CHECKPOINT_TASK]: sweeps.everywhere('audit checkpoints', (target) =>
         createCheckpointJobHandler({
-          chainsToCheckpoint: (after, limit) =>
-            auditChainsToCheckpoint(pool, opts.secrets.auditKey.kid, after, limit, log),
+          chainsToCheckpoint: checkpointListing(target, opts.secrets.auditKey.kid),
           // Signed in the organization's tenant scope, wherever its placement is, with the same key.
           checkpointOrganization: (org) => services.audit.checkpointOrganization(org),
-          log,
+          log: target.log,
         }),
       ),
       ...(closeLocalPeriods

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { openTenantDatabaseSweeps } from './tenant-database-sweeps.js';
+import { openTenantDatabaseSweeps, retentionRules } from './tenant-database-sweeps.js';
+import { GDPR_DEFAULTS } from '../../platform/config-gdpr.js';
 import { testPool } from '../../../test/support/pools.js';
 
 /**
@@ -99,4 +100,80 @@ describe('tenant database sweeps: a tenant database down or hung', () => {
       await controlPool.end();
     }
   });
+
+  it('a tenant database that is down fails its audit retention alone: the databases after it still run', async () => {
+    const { lines, log } = capture();
+    const controlPool = testPool({ max: 1 }); // never used: the control and `next` handlers are stubs
+    const down = `postgres://w:w@127.0.0.1:${refusedPort}/x`;
+    const sweeps = openTenantDatabaseSweeps({
+      controlPool,
+      tenantDatabases: { databases: { down: { workerUrl: down }, next: { workerUrl: down } } },
+      log,
+    });
+    try {
+      const ran: string[] = [];
+      const retention = sweeps.everywhere('retention', (target) => async () => {
+        if (target.database !== 'down') {
+          ran.push(target.database ?? 'control');
+          return;
+        }
+        // The audit rule of a tenant database: the control database's listing, then the purge there.
+        const rule = retentionRules({ ...target, control: target.pool }, GDPR_DEFAULTS.retention).find(
+          (r) => r.kind === 'audit_events',
+        )!;
+        await rule.purgeBatch(new Date(), 1000);
+      });
+      await retention({}, { tenantId: null, attempt: 1, id: '1' });
+      expect(ran).toEqual(['control', 'next']);
+      expect(
+        lines.filter(
+          (l) => l.tenant_database === 'down' && l.msg === 'retention of a tenant database failed',
+        ),
+      ).toHaveLength(1);
+    } finally {
+      await sweeps.close();
+      await controlPool.end();
+    }
+  });
+
+  it('a hung tenant database is left after its time limit: the databases after it still run, and its next run is skipped while it hangs', async () => {
+    const { lines, log } = capture();
+    const controlPool = testPool({ max: 1 }); // never used: the control and `next` handlers are stubs
+    const sweeps = openTenantDatabaseSweeps({
+      controlPool,
+      tenantDatabases: {
+        databases: {
+          hung: { workerUrl: `postgres://w:w@127.0.0.1:${hungPort}/x` },
+          next: { workerUrl: `postgres://w:w@127.0.0.1:${refusedPort}/x` },
+        },
+      },
+      log,
+      runTimeLimitMs: 300,
+    });
+    try {
+      const ran: string[] = [];
+      let hungStarted = 0;
+      const checkpoints = sweeps.everywhere('audit checkpoints', (target) => async () => {
+        if (target.database !== 'hung') {
+          ran.push(target.database ?? 'control');
+          return;
+        }
+        hungStarted += 1;
+        await target.pool.query('select 1'); // the server accepts and never answers (10 s to give up)
+      });
+      const started = Date.now();
+      await checkpoints({}, { tenantId: null, attempt: 1, id: '1' });
+      expect(ran).toEqual(['control', 'next']);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      // The next run while it still hangs: not started again there, the others run.
+      await checkpoints({}, { tenantId: null, attempt: 1, id: '2' });
+      expect(ran).toEqual(['control', 'next', 'control', 'next']);
+      expect(hungStarted).toBe(1);
+      const warned = lines.filter((l) => l.tenant_database === 'hung' && /failed/.test(String(l.msg)));
+      expect(warned).toHaveLength(1);
+    } finally {
+      await sweeps.close();
+      await controlPool.end();
+    }
+  }, 30_000);
 });

@@ -5,7 +5,11 @@ import type { JobHandler } from '../../platform/jobs/worker.js';
 import type { RetentionDays } from '../../platform/config-gdpr.js';
 import type { AuditEventInput } from '../../platform/audit/chain.js';
 import { retentionPurge } from '../../platform/tenancy/privileged-gdpr.js';
-import { auditOrganizationsPending } from '../../platform/tenancy/privileged.js';
+import { auditChainsToCheckpoint, auditOrganizationsPending } from '../../platform/tenancy/privileged.js';
+import {
+  tenantDatabaseAuditPurge,
+  tenantDatabaseChainsToCheckpoint,
+} from '../../platform/tenancy/privileged-tenant-audit.js';
 import { auditRetentionPurge, webhookRetentionPurge } from '../../platform/tenancy/privileged-retention.js';
 import { builtInRetentionRules, type RetentionRule } from '../../modules/retention/retention.js';
 import { auditRetentionRule } from '../../modules/retention/audit-retention.js';
@@ -16,12 +20,15 @@ import { webhookRetentionRules } from '../../modules/webhooks/webhook-retention.
  * control database AND on every tenant database of `database` placements (TENANT_DATABASES) that has a
  * `workerUrl`: each sweep's named worker functions exist in every migrated database, so the same sweep
  * runs on each database's worker role, on a small pool of its own (2 connections). A tenant database
- * without a `workerUrl` is not swept (logged at start); one that fails a run is logged and skipped, and
- * the control database's run is unaffected. Closed after the job worker has stopped.
+ * without a `workerUrl` is not swept (logged at start); one that fails a run, or does not end it in time,
+ * is logged and skipped, and the control database's run is unaffected. Closed after the job worker has stopped.
  */
 
 /** How long a tenant database's page of a merged listing may take before it is left out of that page. */
 const LISTING_TIMEOUT_MS = 2_000;
+/** How long a job's run on one tenant database may take before the databases after it are run (its run is
+ *  left to end on its own; a silent server is not noticed by the pool once connected). */
+const RUN_TIME_LIMIT_MS = 10 * 60_000;
 
 /** A tenant database the sweeps run on. */
 export interface SweptDatabase {
@@ -38,6 +45,9 @@ export interface SweepTarget {
   readonly pool: pg.Pool;
   readonly log: Logger;
   readonly database?: string;
+  /** The control database's worker pool (the same as `pool` on the control database): what a tenant
+   *  database's sweep asks about its organizations' plans. */
+  readonly control: pg.Pool;
 }
 
 /** A listing of organizations by id, keyset-paged by id (`after` exclusive, ascending). */
@@ -49,7 +59,10 @@ export interface TenantDatabaseSweeps {
   /**
    * A job handler running `handlerOn`'s handler on the control database, then on each tenant database in
    * turn. A tenant database's failure is logged and skipped; the control database's is thrown after the
-   * tenant databases ran (graphile-worker retries the job).
+   * tenant databases ran (graphile-worker retries the job). A tenant database whose run has not ended
+   * within 10 minutes (`runTimeLimitMs`: one that accepted the connection and went silent) is left for
+   * this run, its run left to end on its own and not started again by a later run meanwhile (logged at
+   * most once a minute), and the databases after it run.
    */
   everywhere(what: string, handlerOn: (target: SweepTarget) => JobHandler): JobHandler;
   /**
@@ -69,7 +82,10 @@ export function openTenantDatabaseSweeps(opts: {
   controlPool: pg.Pool;
   tenantDatabases?: { databases: Record<string, { workerUrl?: string }> } | undefined;
   log: Logger;
+  /** The time limit of a job's run on one tenant database (`everywhere`); 10 minutes unless given. */
+  runTimeLimitMs?: number;
 }): TenantDatabaseSweeps {
+  const runTimeLimitMs = opts.runTimeLimitMs ?? RUN_TIME_LIMIT_MS;
   const databases = Object.entries(opts.tenantDatabases?.databases ?? {}).flatMap(([key, d]) => {
     if (d.workerUrl === undefined) {
       opts.log.warn(
@@ -82,7 +98,7 @@ export function openTenantDatabaseSweeps(opts: {
     const pool = createPool({ url: d.workerUrl, max: 2, applicationName: `saasready-sweeps-${key}` });
     return [{ key, pool, log: opts.log.child({ tenant_database: key }) }];
   });
-  const control: SweepTarget = { pool: opts.controlPool, log: opts.log };
+  const control: SweepTarget = { pool: opts.controlPool, log: opts.log, control: opts.controlPool };
   // A tenant database that is down fails every sweep (the seal sweep's: every 5 s): logged once a minute.
   const warned = new Map<string, number>();
   const warnAtMostEveryMinute = (target: SweepTarget, what: string, err: unknown) => {
@@ -96,22 +112,48 @@ export function openTenantDatabaseSweeps(opts: {
   };
   const targets = (): SweepTarget[] => [
     control,
-    ...databases.map((d) => ({ pool: d.pool, log: d.log, database: d.key })),
+    ...databases.map((d) => ({ pool: d.pool, log: d.log, database: d.key, control: opts.controlPool })),
   ];
 
   return {
     databases,
     everywhere(what, handlerOn) {
       const handlers = targets().map((t) => ({ target: t, handler: handlerOn(t) }));
+      // A tenant database's run still going (it hangs) is not started again: no pile-up of runs.
+      const running = new Set<string>();
       return async (payload, job) => {
         let controlError: Error | undefined;
         for (const { target, handler } of handlers) {
-          try {
-            await handler(payload, job);
-          } catch (err) {
-            if (target.database === undefined)
+          const key = target.database;
+          if (key === undefined) {
+            try {
+              await handler(payload, job);
+            } catch (err) {
               controlError = err instanceof Error ? err : new Error(`${what} failed: ${String(err)}`);
-            else target.log.error({ err: err as Error }, `${what} of a tenant database failed`);
+            }
+            continue;
+          }
+          if (running.has(key)) {
+            warnAtMostEveryMinute(target, what, new Error('its previous run has not ended'));
+            continue;
+          }
+          running.add(key);
+          const run = Promise.resolve()
+            .then(() => handler(payload, job))
+            .finally(() => running.delete(key));
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<'late'>((resolve) => {
+            timer = setTimeout(() => resolve('late'), runTimeLimitMs);
+          });
+          try {
+            if ((await Promise.race([run, late])) === 'late') {
+              run.catch(() => {}); // its own failure, if it ends later, is this one
+              warnAtMostEveryMinute(target, what, new Error(`no end in ${runTimeLimitMs} ms`));
+            }
+          } catch (err) {
+            target.log.error({ err: err as Error }, `${what} of a tenant database failed`);
+          } finally {
+            clearTimeout(timer);
           }
         }
         if (controlError !== undefined) throw controlError;
@@ -167,13 +209,10 @@ const CONTROL_ONLY_KINDS = new Set(['sessions', 'refresh_tokens', 'email_tokens'
 /**
  * The retention rules (docs/gdpr.md, "Retention") on `target`'s worker role: the built-in ones, webhook
  * deliveries and the outbox, audit events per plan. THE EXTENSION POINT of retention: a module with data
- * to expire adds its rule here. On a tenant database, the rules of global tables are left out, and so is
- * the audit events' rule: its purge (`app_retention_purge_audit`) reads each organization's plan from the
- * organization row of the database it runs on, which in a tenant database is the row's copy (the default
- * plan, not the control database's). There it would apply the default plan's period, and a chain cut at
- * checkpoints stating that period would lose events a later plan with a longer retention keeps (the control
- * database's purge skips such an organization): a tenant database's audit events are kept until plans
- * reach tenant databases (docs/isolation-models.md).
+ * to expire adds its rule here. On a tenant database, the rules of global tables are left out, and the
+ * audit events' rule takes each organization's retention from the control database (its plan, the grace
+ * of a lowered one: `tenantDatabaseAuditPurge`, migration 0077), not from the organization row's copy
+ * there (the default plan) nor that database's seeded plans.
  */
 export function retentionRules(target: SweepTarget, days: RetentionDays): RetentionRule[] {
   const { pool } = target;
@@ -185,10 +224,33 @@ export function retentionRules(target: SweepTarget, days: RetentionDays): Retent
     ...webhookRetentionRules(days.webhooks, (kind, cutoff, limit) =>
       webhookRetentionPurge(pool, kind, cutoff, limit),
     ),
-    ...(target.database === undefined
-      ? [auditRetentionRule((now, after, limit) => auditRetentionPurge(pool, now, after, limit))]
-      : []),
+    auditRetentionRule(
+      target.database === undefined
+        ? (now, after, limit) => auditRetentionPurge(pool, now, after, limit)
+        : tenantDatabaseAuditPurge({
+            controlWorker: target.control,
+            tenantWorker: pool,
+            database: target.database,
+          }),
+    ),
   ];
+}
+
+/**
+ * The hourly checkpoint scan's listing on `target`: on a tenant database, against the retention in force
+ * the control database computes for each organization placed there (migration 0077), the one signing
+ * states, so a chain whose plan is not the default one is not listed again every hour.
+ */
+export function checkpointListing(target: SweepTarget, keyId: string): OrganizationListing {
+  if (target.database === undefined)
+    return (after, limit) => auditChainsToCheckpoint(target.pool, keyId, after, limit, target.log);
+  return tenantDatabaseChainsToCheckpoint({
+    controlWorker: target.control,
+    tenantWorker: target.pool,
+    database: target.database,
+    keyId,
+    log: target.log,
+  });
 }
 
 /** A tenant database's `retention.purged` event names the database its run purged. */

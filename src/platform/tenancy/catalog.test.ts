@@ -234,6 +234,8 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_priv_api_key_by_key_id',
       // Every organization with audit events: the worker role's hourly checkpoint job only (worker_api).
       'app_priv_audit_chains_to_checkpoint',
+      // ... on a tenant database, given the control database's retentions (0077).
+      'app_priv_audit_chains_to_checkpoint_given',
       // Every organization with pending audit events: the worker role's seal sweep only (worker_api).
       'app_priv_audit_orgs_pending',
       // Organizations created before an instant: the worker role's hourly period close only (migration 0023).
@@ -298,9 +300,13 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_priv_webhook_stuck_deliveries',
       // The retention job (0027): batched purges and its platform-chain event: the worker role only.
       'app_retention_audit',
+      // A tenant database's organizations with their retention, read from the control database, and the
+      // audit purge of a tenant database given them (0077): the worker role only.
+      'app_retention_audit_placed',
       'app_retention_purge',
       // Audit events per plan, cut at a signed checkpoint, and webhook logs (0031): the worker role only.
       'app_retention_purge_audit',
+      'app_retention_purge_audit_given',
       'app_retention_purge_webhooks',
       // Two-phase commit decisions of database placements' scopes and their resolver (0071).
       'app_tenant_commit_decide',
@@ -332,7 +338,7 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
         expect(f.acl).not.toContain(`${db.roles.worker}=`);
         expect(f.acl).not.toContain(`${db.roles.runtime}=`);
       } else if (
-        f.proname === 'app_priv_audit_chains_to_checkpoint' ||
+        f.proname.startsWith('app_priv_audit_chains_to_checkpoint') ||
         f.proname === 'app_priv_audit_orgs_pending' ||
         f.proname === 'app_priv_stripe_organizations' ||
         f.proname.startsWith('app_priv_stripe_customer_deletion') ||

@@ -774,6 +774,31 @@ describe('definer functions refuse outside their contract', () => {
         /future/,
       );
       await expect(workerPool.query(webhooks('sessions', past))).rejects.toThrow(/unknown kind/);
+      // Their tenant database forms (0077): the same contract.
+      const org = `'${orgB}'::uuid`;
+      for (const text of [
+        `select * from worker_api.app_retention_audit_placed('eu-1', now(), null, false, 10)`,
+        `select * from worker_api.app_retention_purge_audit_given(now(), null, false, 10, array[${org}], array[1])`,
+        `select * from worker_api.app_priv_audit_chains_to_checkpoint_given('k', null, null, 10, array[${org}], array[1])`,
+      ]) {
+        await expect(app.query(text)).rejects.toThrow(/permission denied/);
+        await expectRefusedInTenantScope(workerPool, orgB, refused, text);
+      }
+      await expect(
+        workerPool.query(
+          `select * from worker_api.app_retention_purge_audit_given(now() + interval '1 day', null, false, 10, '{}', '{}')`,
+        ),
+      ).rejects.toThrow(/future/);
+      await expect(
+        workerPool.query(
+          `select * from worker_api.app_retention_purge_audit_given(now(), null, false, 10, array[${org}], array[0])`,
+        ),
+      ).rejects.toThrow(/1 to 36500/);
+      await expect(
+        workerPool.query(
+          `select * from worker_api.app_retention_purge_audit_given(now(), null, false, 10, array[${org}], '{}')`,
+        ),
+      ).rejects.toThrow(/one retention per organization/);
       // Purging for real: src/modules/retention/audit-retention.test.ts and retention.test.ts (databases of
       // their own). Here a cutoff 100 years back finds nothing of the shared database's.
       await expect(workerPool.query(webhooks('deliveries', past))).resolves.toMatchObject({
