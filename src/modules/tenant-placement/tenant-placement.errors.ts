@@ -18,7 +18,7 @@ export function moveErrorOf(err: unknown): unknown {
   const msg = e.message ?? String(err);
   switch (e.code) {
     case '0A000':
-      return new PlacementMoveError('MOVE_TARGET_UNSUPPORTED', msg, 501);
+      return new PlacementMoveError('MOVE_TARGET_UNSUPPORTED', msg, 409);
     case '55006':
       return new PlacementMoveError('MOVE_CONFLICT', msg, 409);
     case '22023':

@@ -21,6 +21,8 @@ import {
 } from '../../platform/tenancy/privileged-placement.js';
 import { PlacementMoveError, moveErrorOf } from './tenant-placement.errors.js';
 import { moveTables, type MoveTable } from './move-tables.js';
+import { createDatabaseMoveSteps } from './database-move.js';
+import { beginDatabaseMove } from '../../platform/tenancy/privileged-database-move.js';
 
 export type { PlacementMove, MoveKind, MoveStep } from '../../platform/tenancy/privileged-placement.js';
 
@@ -28,6 +30,9 @@ export interface PlacementMoveDeps {
   /** The OWNER role's pool: the schema's DDL and the move functions (migration 0040). */
   readonly owner: pg.Pool;
   readonly roles: RoleNames;
+  /** The OWNER role's pool of a configured tenant database (`TENANT_DATABASES[key].ownerUrl`), for moves
+   *  into it (`database:<key>`); undefined: not configured here, such moves are refused. */
+  readonly targetOwner?: (key: string) => pg.Pool | undefined;
   /** The last migration: recorded as the schema's version when an organization lands in its schema. */
   readonly schemaVersion: string;
   /** Drops the organization's cached placement on every instance (the invalidation bus's `placement`). */
@@ -54,11 +59,17 @@ export interface PlacementMoveDeps {
   readonly beforeFreeze?: () => Promise<void>;
   /** TEST ONLY: runs inside the switch transaction, the lock held, before COMMIT (a longer freeze). */
   readonly duringFreeze?: () => Promise<void>;
+  /** TEST ONLY (moves into a database): runs once the control database decided the switch, before the
+   *  tenant database's prepared part is committed; a throw there is a crash between the two. */
+  readonly afterDecision?: () => Promise<void> | void;
 }
+
+/** Where a move goes: `pooled`, `schema`, or `database:<key>` (a configured tenant database). */
+export type MoveTarget = 'pooled' | 'schema' | `database:${string}`;
 
 export interface PlacementMoveService {
   /** Records a move of `orgId` to `to` and marks it moving (or answers the one under way to `to`). */
-  start(orgId: string, to: MoveKind, actor: string): Promise<PlacementMove>;
+  start(orgId: string, to: MoveTarget, actor: string): Promise<PlacementMove>;
   /** Runs a move from its recorded step to its end (`done` or `aborted`): resumable after a crash. */
   run(moveId: string): Promise<PlacementMove>;
   /** Aborts a move: before the switch, the target's copy goes; after it, the organization moves back
@@ -246,7 +257,10 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     }
   }
 
+  const intoDatabase = createDatabaseMoveSteps(deps, tables);
+
   async function step(m: PlacementMove): Promise<void> {
+    if (m.to === 'database') return intoDatabase.step(m);
     const org = m.organizationId;
     switch (m.step) {
       case 'preparing':
@@ -294,15 +308,24 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
 
   return {
     async start(orgId, to, actor) {
-      if (to !== 'pooled' && to !== 'schema') {
+      const key = /^database:([a-z][a-z0-9_-]{0,62})$/.exec(to)?.[1];
+      if (to !== 'pooled' && to !== 'schema' && key === undefined) {
         throw new PlacementMoveError(
           'MOVE_TARGET_UNSUPPORTED',
-          `moves to ${String(to)} are not supported yet: only pooled and schema`,
-          501,
+          `moves to ${String(to)} are not supported: pooled, schema or database:<key>`,
+          422,
+        );
+      }
+      if (key !== undefined && !deps.targetOwner?.(key)) {
+        throw new PlacementMoveError(
+          'MOVE_TARGET_UNSUPPORTED',
+          `tenant database ${key} is not configured here with an ownerUrl (TENANT_DATABASES)`,
+          422,
         );
       }
       try {
-        return await get(await beginMove(owner, orgId, to, actor));
+        if (key !== undefined) return await get(await beginDatabaseMove(owner, orgId, key, actor));
+        return await get(await beginMove(owner, orgId, to as MoveKind, actor));
       } catch (err) {
         throw moveErrorOf(err);
       }
@@ -317,6 +340,13 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
         return run(moveId);
       }
       if (m.step === 'aborting') return run(moveId);
+      if (m.step === 'cleaning' && m.to === 'database') {
+        throw new PlacementMoveError(
+          'MOVE_NOT_ABORTABLE',
+          `placement move ${moveId} has switched into database ${m.databaseKey}: moving back out of a tenant database is not built`,
+          409,
+        );
+      }
       if (m.step === 'cleaning') {
         await advanceMove(owner, moveId, 'aborted');
         const back = await beginMove(owner, m.organizationId, m.from, actor);

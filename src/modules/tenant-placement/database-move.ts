@@ -1,0 +1,362 @@
+import type pg from 'pg';
+import { draftEntry } from '../../platform/audit/draft.js';
+import { PLACEMENT_DDL_LOCK_SQL } from '../../platform/tenancy/placement-schema.js';
+import { advanceMove, type PlacementMove } from '../../platform/tenancy/privileged-placement.js';
+import {
+  activatePlacement,
+  claimUsage,
+  deleteRows,
+  discardSource,
+  holdMoveLock,
+  importRows,
+  mirrorMove,
+  moveGid,
+  replacePending,
+  settlePrepared,
+  sourceRows,
+  switchSource,
+  switchTarget,
+  tableSummary,
+  unaggregatedEvents,
+  type KeyRow,
+} from '../../platform/tenancy/privileged-database-move.js';
+import { PlacementMoveError } from './tenant-placement.errors.js';
+import type { MoveTable } from './move-tables.js';
+import type { PlacementMoveDeps } from './tenant-placement.service.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+type Q = pg.Pool | pg.ClientBase;
+const DATA_LOCK = `select pg_advisory_xact_lock_shared(${PLACEMENT_DDL_LOCK_SQL})`;
+const keyOf = (row: Record<string, unknown>, keys: readonly string[]): KeyRow =>
+  keys.map((k) => String(row[k]));
+const keyText = (k: KeyRow) => JSON.stringify(k);
+const chunks = <T>(xs: readonly T[], n: number): T[][] => {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+};
+
+/**
+ * The steps of a move from the pooled schema of the control database into a tenant database
+ * (docs/isolation-models.md, "Online moves into a tenant database"), in the engine's recorded-step shape
+ * (tenant-placement.service.ts runs them). The source is read with the owner role of the control database,
+ * the target written with the owner role of the tenant database (`TENANT_DATABASES[key].ownerUrl`), both
+ * through migration 0076's definer functions.
+ */
+export function createDatabaseMoveSteps(
+  deps: PlacementMoveDeps,
+  tables: () => Promise<MoveTable[]>,
+): { step(m: PlacementMove): Promise<void> } {
+  const { owner } = deps;
+  const batch = deps.batchSize ?? 1000;
+
+  function target(m: PlacementMove): pg.Pool {
+    const pool = m.databaseKey ? deps.targetOwner?.(m.databaseKey) : undefined;
+    if (!pool) {
+      throw new PlacementMoveError(
+        'MOVE_TARGET_UNSUPPORTED',
+        `tenant database ${m.databaseKey ?? '?'} has no ownerUrl configured here (TENANT_DATABASES)`,
+        422,
+      );
+    }
+    return pool;
+  }
+
+  /** Imports rows; a batch a foreign key refuses (a child whose parent is not there yet) goes row by
+   *  row, skipping those: the first catch-up round brings them, parents first. */
+  async function put(t: Q, m: PlacementMove, table: MoveTable, rows: Record<string, unknown>[]) {
+    try {
+      return await importRows(t, m.id, table.name, table.keys, rows);
+    } catch (err) {
+      if ((err as { code?: string }).code !== '23503' || rows.length === 1) {
+        if ((err as { code?: string }).code === '23503') return 0;
+        throw err;
+      }
+      let n = 0;
+      for (const row of rows) n += await put(t, m, table, [row]);
+      return n;
+    }
+  }
+
+  async function copy(m: PlacementMove): Promise<void> {
+    const t = target(m);
+    await mirrorMove(t, m.id, m.organizationId, m.databaseKey!, 'copying');
+    for (const table of await tables()) {
+      if (table.name === 'audit_pending') continue; // whole, at the switch
+      let after: KeyRow | null = null;
+      for (;;) {
+        const rows = await sourceRows(owner, m.id, table.name, table.keys, { after, limit: batch });
+        await put(t, m, table, rows);
+        if (rows.length < batch) break;
+        after = keyOf(rows[rows.length - 1]!, table.keys);
+      }
+    }
+    const left = deps.settleMs - (Date.now() - m.createdAt.getTime());
+    if (left > 0) await sleep(left);
+  }
+
+  /** Rows of `table` the source has and the target lacks, and keys the target has and the source lacks. */
+  async function diff(src: pg.ClientBase, t: Q, m: PlacementMove, table: MoveTable) {
+    const [a, b] = await Promise.all([
+      tableSummary(src, m.id, table.name, table.keys, true),
+      tableSummary(t, m.id, table.name, table.keys, true),
+    ]);
+    const inTarget = new Set(b.keys!.map(keyText));
+    const inSource = new Set(a.keys!.map(keyText));
+    return {
+      missing: a.keys!.filter((k) => !inTarget.has(keyText(k))),
+      extra: b.keys!.filter((k) => !inSource.has(keyText(k))),
+    };
+  }
+
+  /**
+   * One catch-up of every placed table but audit_pending, the source read in the transaction of `src`:
+   * rows written since `horizon` upserted (parents first), then, table by table children first, the row
+   * counts compared and, when they differ or the round is `full`, the keys: the target's rows the source
+   * no longer has deleted, the source's rows it lacks brought. `verify`: every row's checksum compared.
+   */
+  async function catchUp(
+    src: pg.ClientBase,
+    t: Q,
+    m: PlacementMove,
+    list: MoveTable[],
+    horizon: string,
+    opts: { full: boolean; verify: boolean },
+  ): Promise<number> {
+    const data = list.filter((x) => x.name !== 'audit_pending');
+    let changed = 0;
+    for (const table of data) {
+      const rows = await sourceRows(src, m.id, table.name, table.keys, { horizon });
+      changed += rows.length;
+      for (const part of chunks(rows, batch)) await put(t, m, table, part);
+    }
+    const missingOf = new Map<string, KeyRow[]>();
+    for (const table of [...data].reverse()) {
+      let differs = opts.full;
+      if (!differs) {
+        const [a, b] = await Promise.all([
+          tableSummary(src, m.id, table.name, table.keys, false),
+          tableSummary(t, m.id, table.name, table.keys, false),
+        ]);
+        differs = a.rows !== b.rows;
+      }
+      if (!differs) continue;
+      const d = await diff(src, t, m, table);
+      for (const part of chunks(d.extra, batch))
+        changed += await deleteRows(t, m.id, table.name, table.keys, part);
+      missingOf.set(table.name, d.missing);
+    }
+    for (const table of data) {
+      for (const part of chunks(missingOf.get(table.name) ?? [], batch)) {
+        const rows = await sourceRows(src, m.id, table.name, table.keys, { keyRows: part });
+        changed += await importRows(t, m.id, table.name, table.keys, rows);
+      }
+    }
+    for (const table of data) {
+      const [a, b] = await Promise.all([
+        tableSummary(src, m.id, table.name, table.keys, false),
+        tableSummary(t, m.id, table.name, table.keys, false),
+      ]);
+      if (a.rows !== b.rows || (opts.verify && a.checksum !== b.checksum)) {
+        throw new PlacementMoveError(
+          'MOVE_CONFLICT',
+          `placement move ${m.id}: ${table.name} differs after the ${opts.full ? 'full ' : ''}catch-up${opts.verify ? '' : ' under the lock'} (${a.rows} rows in the source, ${b.rows} in the target)`,
+          409,
+        );
+      }
+    }
+    return changed;
+  }
+
+  /** Catch-up rounds without the lock, each one repeatable-read snapshot of the source; answers the last
+   *  round's snapshot xmin (the freeze's horizon). */
+  async function rounds(m: PlacementMove, list: MoveTable[]): Promise<string> {
+    const enough = deps.catchUpRows ?? 100;
+    const max = deps.catchUpRounds ?? 8;
+    let horizon = m.copyXmin ?? '0';
+    let before = Infinity;
+    for (let round = 1; round <= max; round++) {
+      const c = await owner.connect();
+      let changed: number;
+      try {
+        await c.query('begin isolation level repeatable read read only');
+        await c.query(DATA_LOCK);
+        const snap = await c.query<{ x: string }>(
+          'select pg_snapshot_xmin(pg_current_snapshot())::text as x',
+        );
+        changed = await catchUp(c, target(m), m, list, horizon, { full: round === 1, verify: true });
+        await c.query('commit');
+        horizon = snap.rows[0]!.x;
+        deps.log?.info({ move: m.id, round, changed }, 'placement move: caught up before the freeze');
+      } catch (err) {
+        await c.query('rollback').catch(() => {});
+        throw err;
+      } finally {
+        c.release();
+      }
+      if (changed <= enough || changed >= before) break;
+      before = changed;
+    }
+    return horizon;
+  }
+
+  function auditEntry(m: PlacementMove) {
+    const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
+      m.organizationId,
+      { kind: 'system', name: 'placement-move' },
+      `placement-move-${m.id}`,
+      {
+        action: 'organization.placement_moved',
+        target: { type: 'organization', id: m.organizationId },
+        metadata: {
+          move_id: m.id,
+          from: m.from,
+          to: `database:${m.databaseKey}`,
+          requested_by: m.requestedBy,
+        },
+      },
+    );
+    return {
+      id: entry.id,
+      occurred_at: entry.occurred_at,
+      prefix,
+      suffix,
+      actor_type: entry.actor.type,
+      actor_id: entry.actor.id,
+      action: entry.action,
+      target_type: entry.target.type,
+      target_id: entry.target.id,
+      request_id: entry.request_id,
+      changes: changesJson === null ? null : (JSON.parse(changesJson) as unknown),
+      metadata: metadataJson === null ? null : (JSON.parse(metadataJson) as unknown),
+    };
+  }
+
+  /**
+   * The freeze: the move lock taken at session level (requests of the organization queue), the final
+   * delta and audit_pending written in a transaction of the tenant database, the usage events the source
+   * had not aggregated claimed there, the move's audit event admitted there, that transaction PREPARED;
+   * the control database's switch COMMITTED (the decision); the prepared part COMMITTED; the placement
+   * active; the lock released. A failure before the decision rolls both back and changes nothing.
+   */
+  async function freeze(m: PlacementMove, list: MoveTable[], horizon: string): Promise<void> {
+    const t = target(m);
+    const gid = moveGid(m.id);
+    const c = await owner.connect();
+    const tc = await t.connect();
+    let decided = false;
+    let held = false;
+    let prepared = false;
+    try {
+      await c.query('begin');
+      await c.query(DATA_LOCK);
+      await c.query(`select set_config('lock_timeout', $1, true)`, [`${deps.lockTimeoutMs ?? 5000}ms`]);
+      await holdMoveLock(c, m.id, true);
+      held = true;
+      await tc.query('begin');
+      await catchUp(c, tc, m, list, horizon, { full: false, verify: false });
+      const pending = await sourceRows(c, m.id, 'audit_pending', ['pending_id'], {});
+      await replacePending(tc, m.id, pending);
+      await claimUsage(tc, m.id, await unaggregatedEvents(c, m.id));
+      await deps.duringFreeze?.();
+      await switchTarget(tc, m.id, auditEntry(m));
+      await tc.query(`prepare transaction '${gid}'`);
+      prepared = true;
+      await switchSource(c, m.id, gid);
+      await c.query('commit');
+      decided = true;
+      await deps.afterDecision?.();
+      await tc.query(`commit prepared '${gid}'`);
+      await activatePlacement(c, m.id);
+    } catch (err) {
+      if (!decided) {
+        await c.query('rollback').catch(() => {});
+        if (prepared) await tc.query(`rollback prepared '${gid}'`).catch(() => {});
+        else await tc.query('rollback').catch(() => {});
+      }
+      throw err;
+    } finally {
+      if (held) await holdMoveLock(c, m.id, false).catch(() => {});
+      tc.release();
+      c.release();
+    }
+  }
+
+  async function switchOver(m: PlacementMove): Promise<void> {
+    const t = target(m);
+    // A run that died inside an earlier freeze, before the control database decided: its part goes.
+    await settlePrepared(t, m.id, false);
+    await mirrorMove(t, m.id, m.organizationId, m.databaseKey!, 'switching');
+    const list = await tables();
+    const horizon = await rounds(m, list);
+    await deps.beforeFreeze?.();
+    const attempts = deps.switchAttempts ?? 3;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await freeze(m, list, horizon);
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code === '55P03' && attempt < attempts) {
+          deps.log?.warn({ move: m.id, attempt }, 'placement move: the switch waited too long, again');
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  async function clean(m: PlacementMove): Promise<void> {
+    const t = target(m);
+    // The decision is the control database's (this move is cleaning): a part a dead run left, committed.
+    await settlePrepared(t, m.id, true);
+    await activatePlacement(owner, m.id);
+    deps.invalidate(m.organizationId);
+    for (const table of (await tables()).reverse()) {
+      while ((await discardSource(owner, m.id, table.name, batch)) > 0) {
+        // batches until none is left
+      }
+    }
+    await mirrorMove(t, m.id, m.organizationId, m.databaseKey!, 'done');
+    await advanceMove(owner, m.id, 'done');
+  }
+
+  async function abort(m: PlacementMove): Promise<void> {
+    const t = target(m);
+    await settlePrepared(t, m.id, false);
+    await mirrorMove(t, m.id, m.organizationId, m.databaseKey!, 'aborting');
+    for (const table of (await tables()).reverse()) {
+      await deleteRows(t, m.id, table.name, table.keys, null);
+    }
+    await mirrorMove(t, m.id, m.organizationId, m.databaseKey!, 'aborted');
+    await advanceMove(owner, m.id, 'aborted');
+    deps.invalidate(m.organizationId);
+  }
+
+  return {
+    async step(m) {
+      switch (m.step) {
+        case 'preparing':
+          target(m);
+          deps.invalidate(m.organizationId);
+          await advanceMove(owner, m.id, 'copying');
+          return;
+        case 'copying':
+          await copy(m);
+          await advanceMove(owner, m.id, 'switching');
+          return;
+        case 'switching':
+          await switchOver(m);
+          deps.invalidate(m.organizationId);
+          return;
+        case 'cleaning':
+          await clean(m);
+          return;
+        case 'aborting':
+          await abort(m);
+          return;
+        default:
+          return;
+      }
+    },
+  };
+}
