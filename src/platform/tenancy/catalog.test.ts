@@ -220,6 +220,8 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_placement_move_table',
       'app_placement_schemas',
       'app_placement_search_path',
+      // A move into a tenant database (0076): its record's check (step, placed table), a helper.
+      'app_placement_xmove_check',
       // Appends to the platform chain: only in a platform administrator's platform scope.
       'app_platform_audit_append',
       // Write the plan catalog: only in a platform administrator's platform scope.
@@ -261,6 +263,22 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_priv_placement_move_discard',
       'app_priv_placement_move_switch',
       'app_priv_placement_moves',
+      // A move into a tenant database (0076): the OWNER role only, on both databases; each is authorized by
+      // the move's record (or its mirror in the tenant database) and refuses inside a tenant scope.
+      'app_priv_placement_xmove_activate',
+      'app_priv_placement_xmove_begin',
+      'app_priv_placement_xmove_delete',
+      'app_priv_placement_xmove_discard',
+      'app_priv_placement_xmove_hold',
+      'app_priv_placement_xmove_import',
+      'app_priv_placement_xmove_mirror',
+      'app_priv_placement_xmove_pending',
+      'app_priv_placement_xmove_rows',
+      'app_priv_placement_xmove_summary',
+      'app_priv_placement_xmove_switch',
+      'app_priv_placement_xmove_switch_target',
+      'app_priv_placement_xmove_unaggregated',
+      'app_priv_placement_xmove_usage_claim',
       // How many schema placements are behind the code's migrations: a count for /readyz (0042).
       'app_priv_placements_behind',
       // Meter catalog writes: only in a platform administrator's platform scope.
@@ -324,7 +342,11 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
     for (const f of fns.rows) {
       expect(f.prosecdef).toBe(true);
       expect(f.acl).not.toMatch(/(^|,)=X/); // no EXECUTE for PUBLIC
-      if (f.proname.startsWith('app_migrate_') || f.proname.startsWith('app_priv_placement_move')) {
+      if (
+        f.proname.startsWith('app_migrate_') ||
+        f.proname.startsWith('app_priv_placement_move') ||
+        f.proname.startsWith('app_priv_placement_xmove')
+      ) {
         expect(f.acl).toContain(`${db.roles.owner}=X`);
         expect(f.acl).not.toContain(`${db.roles.worker}=`);
         expect(f.acl).not.toContain(`${db.roles.runtime}=`);
