@@ -16,7 +16,7 @@ import { connectForCli } from './connect.js';
 export interface TenantMoveArgs {
   /** Organization id or slug. */
   readonly org: string;
-  /** `pooled` | `schema` | `database:<key>` | `region:<name>` (a database target from pooled only). */
+  /** `pooled` | `schema` | `database:<key>` | `region:<name>` (a database target from pooled or schema). */
   readonly to?: string;
   readonly abort?: boolean;
   readonly status?: boolean;

@@ -12,7 +12,8 @@ import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
  * target only while it is `copying` or `switching`, deleted from it only while it is `aborting`.
  */
 export const XMOVE_DATA_FUNCTIONS = [
-  'app_placement_xmove_check(uuid, text, text[])',
+  'app_placement_xmove_check(uuid, text, text[], text)',
+  'app_placement_xmove_source(uuid)',
   'app_priv_placement_xmove_rows(uuid, text, text[], text[], xid8, integer, jsonb)',
   'app_priv_placement_xmove_summary(uuid, text, text[], boolean)',
   'app_priv_placement_xmove_import(uuid, text, text[], jsonb)',
@@ -41,7 +42,7 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
   );
   // The move's organization when `p_move` is a move to a database in THIS database's records at one of
   // `p_steps`, and `p_table` one of its placed tables (null: no table asked).
-  await sql`create function app_placement_xmove_check(p_move uuid, p_table text, p_steps text[])
+  await sql`create function app_placement_xmove_check(p_move uuid, p_table text, p_steps text[], p_side text)
     returns uuid language plpgsql stable security definer set search_path = pg_catalog, public, pg_temp as $$
     declare v_org uuid; v_step text;
     begin
@@ -49,6 +50,14 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
         where m.id = p_move and m.to_kind = 'database';
       if v_org is null then
         raise exception 'no placement move % to a database here', p_move using errcode = 'no_data_found';
+      end if;
+      -- The source is the database holding the organization's placement record (the control database),
+      -- the target one without it (the tenant database, where the move's record is a mirror): a writing
+      -- function never writes into the control database, a reading one reads only there.
+      if p_side is not null and (p_side = 'target') = exists (
+          select 1 from public.tenant_placements p where p.organization_id = v_org) then
+        raise exception 'placement move %: this database is not its %', p_move, p_side
+          using errcode = 'object_not_in_prerequisite_state';
       end if;
       if v_step <> all (p_steps) then
         raise exception 'placement move % is %, not %', p_move, v_step, array_to_string(p_steps, ' or ')
@@ -64,14 +73,22 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
       return v_org;
     end $$`.execute(db);
 
+  // The schema holding the move's source rows: the organization's own for a move from `schema`, else
+  // `public` (a tenant database's mirror record says `pooled`: its rows are public's).
+  await sql`create function app_placement_xmove_source(p_move uuid) returns text
+    language sql stable security definer set search_path = pg_catalog, public, pg_temp as $$
+      select case m.from_kind when 'schema' then public.app_tenant_schema_name(m.organization_id) else 'public' end
+        from public.placement_moves m where m.id = p_move $$`.execute(db);
+
   // The organization's rows of a placed table as jsonb, in key order: after `p_after` (a keyset cursor,
   // key values as text) up to `p_limit` (null: all), or those written since `p_horizon` (an xmin, as the
   // same-database moves' catch-up: rows whose xmin is not older), or those of the keys `p_keyrows`.
   await sql`create function app_priv_placement_xmove_rows(p_move uuid, p_table text, p_keys text[],
       p_after text[], p_horizon xid8, p_limit integer, p_keyrows jsonb) returns jsonb ${sql.raw(DEFINER)} as $$
     declare v_org uuid; v_keys text; v_cond text := 'true'; v_out jsonb; v_casts text;
+      v_src text := public.app_placement_xmove_source(p_move);
     begin ${outside}
-      v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching']);
+      v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching'], 'source');
       v_keys := (select string_agg('s.' || quote_ident(n), ', ') from unnest(p_keys) n);
       if p_after is not null then
         select string_agg(format('$2[%s]::%s', k.i, format_type(a.atttypid, a.atttypmod)), ', ' order by k.i)
@@ -86,8 +103,8 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
         v_cond := v_cond || format(' and to_jsonb(array[%s]) in (select k.value from jsonb_array_elements($4) k)',
           (select string_agg('s.' || quote_ident(n) || '::text', ', ') from unnest(p_keys) n));
       end if;
-      execute format('select coalesce(jsonb_agg(to_jsonb(r)), ''[]'') from (select s.* from public.%I s
-          where s.organization_id = $1 and %s order by %s limit %s) r', p_table, v_cond, v_keys,
+      execute format('select coalesce(jsonb_agg(to_jsonb(r)), ''[]'') from (select s.* from %I.%I s
+          where s.organization_id = $1 and %s order by %s limit %s) r', v_src, p_table, v_cond, v_keys,
           case when p_limit is null then 'all' else greatest(p_limit, 1)::text end)
         into v_out
         using v_org, p_after, ((p_horizon::text::bigint % 4294967296)::text)::xid, p_keyrows;
@@ -97,15 +114,15 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
   // The organization's row count and checksum of a placed table, and (`p_with_keys`) its keys as text.
   await sql`create function app_priv_placement_xmove_summary(p_move uuid, p_table text, p_keys text[],
       p_with_keys boolean) returns jsonb ${sql.raw(DEFINER)} as $$
-    declare v_org uuid; v_n bigint; v_sum text; v_keys jsonb;
+    declare v_org uuid; v_n bigint; v_sum text; v_keys jsonb; v_src text := public.app_placement_xmove_source(p_move);
     begin ${outside}
-      v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching']);
-      execute format('select %s from public.%I x where x.organization_id = $1', ${CHECKSUM}, p_table)
+      v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching'], null);
+      execute format('select %s from %I.%I x where x.organization_id = $1', ${CHECKSUM}, v_src, p_table)
         into v_n, v_sum using v_org;
       if p_with_keys then
-        execute format('select coalesce(jsonb_agg(jsonb_build_array(%s)), ''[]'') from public.%I x
+        execute format('select coalesce(jsonb_agg(jsonb_build_array(%s)), ''[]'') from %I.%I x
             where x.organization_id = $1', (select string_agg('x.' || quote_ident(n) || '::text', ', ')
-              from unnest(p_keys) n), p_table)
+              from unnest(p_keys) n), v_src, p_table)
           into v_keys using v_org;
       end if;
       return jsonb_build_object('rows', v_n, 'checksum', v_sum, 'keys', v_keys);
@@ -120,7 +137,7 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
     declare v_org uuid; v_rel regclass; v_names text[]; v_pk text[]; v_sets text; v_tail text; v_sel text;
       v_n integer; r record;
     begin ${outside}
-      v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching']);
+      v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching'], 'target');
       if p_table = 'audit_pending' then
         raise exception 'audit_pending moves whole at the switch' using errcode = 'invalid_parameter_value';
       end if;
@@ -175,11 +192,11 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
     begin ${outside}
       perform set_config('app.placement_move', '', true);
       if p_keyrows is null then
-        v_org := public.app_placement_xmove_check(p_move, p_table, array['aborting']);
+        v_org := public.app_placement_xmove_check(p_move, p_table, array['aborting'], 'target');
         perform set_config('app.placement_move', v_org::text || '/public', true);
         execute format('delete from public.%I x where x.organization_id = $1', p_table) using v_org;
       else
-        v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching']);
+        v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching'], 'target');
         perform set_config('app.placement_move', v_org::text || '/public', true);
         execute format('delete from public.%I x where x.organization_id = $1 and to_jsonb(array[%s]) in (
             select k.value from jsonb_array_elements($2) k)', p_table,
@@ -197,7 +214,7 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
     ${sql.raw(DEFINER)} as $$
     declare v_org uuid; v_cols text; v_n integer;
     begin ${outside}
-      v_org := public.app_placement_xmove_check(p_move, 'audit_pending', array['switching']);
+      v_org := public.app_placement_xmove_check(p_move, 'audit_pending', array['switching'], 'target');
       perform set_config('app.placement_move', v_org::text || '/public', true);
       delete from audit_pending where organization_id = v_org;
       select string_agg(quote_ident(a.attname), ', ' order by a.attnum) into v_cols from pg_attribute a
@@ -219,11 +236,12 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
     ${sql.raw(DEFINER)} as $$
     declare v_org uuid; v_out jsonb;
     begin ${outside}
-      v_org := public.app_placement_xmove_check(p_move, null, array['switching']);
-      select coalesce(jsonb_agg(jsonb_build_array(e.meter::text, e.occurred_at::text, e.id::text)), '[]')
-        into v_out from usage_events e
-        where e.organization_id = v_org
-          and e.xid >= (select s.horizon::text::bigint from usage_aggregator_state s);
+      v_org := public.app_placement_xmove_check(p_move, null, array['switching'], 'source');
+      execute format('select coalesce(jsonb_agg(jsonb_build_array(e.meter::text, e.occurred_at::text, e.id::text)), ''[]'')
+          from %I.usage_events e where e.organization_id = $1
+            and e.xid >= (select s.horizon::text::bigint from public.usage_aggregator_state s)',
+          public.app_placement_xmove_source(p_move))
+        into v_out using v_org;
       return v_out;
     end $$`.execute(db);
 
@@ -235,7 +253,7 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
     ${sql.raw(DEFINER)} as $$
     declare v_org uuid; v_n integer;
     begin ${outside}
-      v_org := public.app_placement_xmove_check(p_move, null, array['switching']);
+      v_org := public.app_placement_xmove_check(p_move, null, array['switching'], 'target');
       update usage_events e set xid = pg_current_xact_id()::text::bigint
         where e.organization_id = v_org and jsonb_build_array(e.meter::text, e.occurred_at::text, e.id::text) in (
           select k.value from jsonb_array_elements(p_keyrows) k);

@@ -4,11 +4,11 @@ import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
 import { XMOVE_DATA_FUNCTIONS, xmoveDataFunctions } from './0076-placement-moves-database-data.js';
 
 /**
- * Issue 13, online moves of a pooled organization into a `database` placement (docs/isolation-models.md,
+ * Issue 13, online moves of a pooled or schema-placed organization into a `database` placement (docs/isolation-models.md,
  * "Online moves into a tenant database"; the engine: src/modules/tenant-placement/database-move.ts).
  *
  * - `placement_moves` takes `database` as a target, with the tenant database's key (`database_key`).
- * - `app_priv_placement_xmove_begin(org, key, actor)`: starts a move of a POOLED organization to the
+ * - `app_priv_placement_xmove_begin(org, key, actor)`: starts a move of a pooled or schema organization to the
  *   tenant database `key` (a move under way to the same target: its id), marks the placement `moving`.
  * - `app_priv_placement_xmove_mirror(move, org, key, step)`: in the TENANT database, the move's record
  *   there (the same id), whose step authorizes the data functions in that database (0076-…-data.ts).
@@ -111,13 +111,13 @@ async function steps(db: Kysely<unknown>): Promise<void> {
       if v_kind = 'database' and v_key = p_key then
         raise exception 'organization % is already in database %', p_org, p_key using errcode = 'invalid_parameter_value';
       end if;
-      if v_kind <> 'pooled' then
-        raise exception 'moves into a tenant database start from pooled (this organization is %)', v_kind
+      if v_kind not in ('pooled', 'schema') then
+        raise exception 'moves into a tenant database start from pooled or schema (this organization is %)', v_kind
           using errcode = 'feature_not_supported';
       end if;
       v_id := gen_random_uuid();
       insert into public.placement_moves (organization_id, id, from_kind, to_kind, database_key, requested_by)
-        values (p_org, v_id, 'pooled', 'database', p_key, coalesce(p_actor, 'unknown'));
+        values (p_org, v_id, v_kind, 'database', p_key, coalesce(p_actor, 'unknown'));
       insert into public.tenant_placements (organization_id, kind, state) values (p_org, 'pooled', 'moving')
         on conflict (organization_id) do update set state = 'moving', updated_at = now();
       return v_id;
@@ -183,7 +183,7 @@ async function steps(db: Kysely<unknown>): Promise<void> {
     ${sql.raw(DEFINER)} as $$
     declare v_org uuid;
     begin ${outside}
-      v_org := public.app_placement_xmove_check(p_move, null, array['switching']);
+      v_org := public.app_placement_xmove_check(p_move, null, array['switching'], 'target');
       if p_audit ->> 'action' is distinct from 'organization.placement_moved'
           or p_audit ->> 'target_id' is distinct from v_org::text then
         raise exception 'the switch records organization.placement_moved of its organization'
@@ -239,7 +239,7 @@ async function steps(db: Kysely<unknown>): Promise<void> {
     declare m record; v_n integer; v_placed text;
     begin ${outside}
       -- A placed table only (never a directory table: those rows stay), the move at cleaning.
-      perform public.app_placement_xmove_check(p_move, p_table, array['cleaning']);
+      perform public.app_placement_xmove_check(p_move, p_table, array['cleaning'], 'source');
       select * into m from public.placement_moves x where x.id = p_move;
       select p.kind || ':' || p.database_key into v_placed from public.tenant_placements p
         where p.organization_id = m.organization_id;

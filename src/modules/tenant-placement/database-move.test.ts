@@ -7,7 +7,8 @@ import { testJwtKey } from '../tokens/tokens.test-support.js';
 import { createBareOrganization } from '../organizations/organization-records.js';
 import { closeSplit, openSplit, type SplitDatabases } from '../../platform/tenancy/split.test-support.js';
 import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
-import { DIRECTORY_TABLES, placedTables } from '../../platform/tenancy/placed-tables.js';
+import { DIRECTORY_TABLES, placedTables, tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
+import { placeInSchema } from '../../../test/support/placements.js';
 import { systemCtx } from '../../platform/tenancy/context.js';
 import { recordAudit } from '../../platform/audit/record.js';
 import { createAuditSigner, createAuditVerifier, type AuditVerifier } from '../../platform/audit/signing.js';
@@ -20,7 +21,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const FREEZE_HOLD_MS = 900;
 
 /**
- * Moves of a pooled organization into a tenant database (migration 0076): under load in both
+ * Moves of a pooled (or schema-placed) organization into a tenant database (migration 0076): under load in both
  * organizations, every acknowledged write once in the target and nothing of the organization left in the
  * control database's placed tables; the usage events' aggregation (xid) and audit_pending's ids carried
  * over; the freeze's two-phase commit resumed after a crash between its two commits; every step resumable;
@@ -263,6 +264,27 @@ describe('online moves into a tenant database', () => {
       t.insertInto('projects').values({ organization_id: org, id: uuidv7(), name: 'after' }).execute(),
     );
     expect((await placedRows(split.admin, org)).projects).toBe(11);
+  }, 120_000);
+
+  it('moves an organization from its own schema into a tenant database, and drops the schema', async () => {
+    const org = await newOrg(9);
+    await placeInSchema(split.control.adminUrl, split.control.migrationUrl, split.control.roles, org);
+    tenancy.router.invalidate(org);
+    const schema = tenantSchemaName(org);
+    const before = (
+      await split.admin.query<{ id: string }>(`select id::text from "${schema}".projects`)
+    ).rows.map((r) => r.id);
+    expect(before).toHaveLength(9);
+    const moves = engine();
+    const m = await moves.run((await moves.start(org, 'database:t1', 'test')).id);
+    expect(m).toMatchObject({ step: 'done', from: 'schema', to: 'database' });
+    expect((await projectIds(split.tenantAdmin, org)).sort()).toEqual(before.sort());
+    expect(
+      (await split.admin.query('select 1 from pg_namespace where nspname = $1', [schema])).rowCount,
+    ).toBe(0);
+    expect(await placedRows(split.admin, org)).toEqual({});
+    expect(await placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
+    expect((await verifyOrganizationChain(tenancy.withTenant, verifier, org)).valid).toBe(true);
   }, 120_000);
 
   it('refuses a database not configured with an owner URL, and another target while a move runs', async () => {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { draftEntry } from '../../platform/audit/draft.js';
-import { PLACEMENT_DDL_LOCK_SQL } from '../../platform/tenancy/placement-schema.js';
+import { PLACEMENT_DDL_LOCK_SQL, dropSchemaAsOwner } from '../../platform/tenancy/placement-schema.js';
 import { advanceMove, type PlacementMove } from '../../platform/tenancy/privileged-placement.js';
 import {
   activatePlacement,
@@ -37,7 +37,7 @@ const chunks = <T>(xs: readonly T[], n: number): T[][] => {
 };
 
 /**
- * The steps of a move from the pooled schema of the control database into a tenant database
+ * The steps of a move from the pooled schema (or the organization's own) of the control database into a tenant database
  * (docs/isolation-models.md, "Online moves into a tenant database"), in the engine's recorded-step shape
  * (tenant-placement.service.ts runs them). The source is read with the owner role of the control database,
  * the target written with the owner role of the tenant database (`TENANT_DATABASES[key].ownerUrl`), both
@@ -311,9 +311,13 @@ export function createDatabaseMoveSteps(
     await settlePrepared(t, m.id, true);
     await activatePlacement(owner, m.id);
     deps.invalidate(m.organizationId);
-    for (const table of (await tables()).reverse()) {
-      while ((await discardSource(owner, m.id, table.name, batch)) > 0) {
-        // batches until none is left
+    if (m.from === 'schema') {
+      await dropSchemaAsOwner(owner, m.organizationId);
+    } else {
+      for (const table of (await tables()).reverse()) {
+        while ((await discardSource(owner, m.id, table.name, batch)) > 0) {
+          // batches until none is left
+        }
       }
     }
     await mirrorMove(t, m.id, m.organizationId, m.databaseKey!, 'done');

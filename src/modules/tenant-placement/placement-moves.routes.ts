@@ -68,7 +68,7 @@ export function registerPlacementMoveRoutes(app: App, deps: { moves: PlacementMo
         tags: ['platform'],
         description:
           'Starts an online move of the organization to `to` (`schema`, `pooled`, `database:<key>` or ' +
-          '`region:<name>`; a database target from pooled only) and answers 202 with the move, which then ' +
+          '`region:<name>`; a database target from pooled or schema) and answers 202 with the move, which then ' +
           'runs in this server. Idempotent by key: a retry answers the move the key started ' +
           '(`idempotent-replayed: true`). 409 while another move runs, when the organization is already ' +
           'placed there, or for a move out of a database placement (not built); 422 for another target, ' +

@@ -222,6 +222,7 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_placement_search_path',
       // A move into a tenant database (0076): its record's check (step, placed table), a helper.
       'app_placement_xmove_check',
+      'app_placement_xmove_source',
       // Appends to the platform chain: only in a platform administrator's platform scope.
       'app_platform_audit_append',
       // Write the plan catalog: only in a platform administrator's platform scope.
