@@ -62,16 +62,19 @@ export function createDatabaseMoveSteps(
     return pool;
   }
 
-  /** Imports rows; a batch a foreign key refuses (a child whose parent is not there yet) goes row by
-   *  row, skipping those: the first catch-up round brings them, parents first. */
+  /** Imports rows; a batch a foreign key refuses (a child whose parent is not there yet), or a unique key
+   *  other than the primary key (a value another row of the target held at an older copy), goes row by
+   *  row, skipping those: the next catch-up brings them (its missing rows after its changed ones), and
+   *  its comparison fails the round when one is still missing. */
   async function put(t: Q, m: PlacementMove, table: MoveTable, rows: Record<string, unknown>[]) {
+    const skippable = (err: unknown) => ['23503', '23505'].includes((err as { code?: string }).code ?? '');
+    // Inside the freeze's transaction a refused statement would abort it: no row-by-row retry there.
+    if (t !== target(m)) return importRows(t, m.id, table.name, table.keys, rows);
     try {
       return await importRows(t, m.id, table.name, table.keys, rows);
     } catch (err) {
-      if ((err as { code?: string }).code !== '23503' || rows.length === 1) {
-        if ((err as { code?: string }).code === '23503') return 0;
-        throw err;
-      }
+      if (!skippable(err)) throw err;
+      if (rows.length === 1) return 0;
       let n = 0;
       for (const row of rows) n += await put(t, m, table, [row]);
       return n;
