@@ -19,6 +19,8 @@ export function moveLoad(tenancy: Tenancy, org: string, other: string) {
   const orgLatencies: { at: number; ms: number }[] = [];
   const halfPairs: string[] = [];
   const errors: unknown[] = [];
+  // Pairs committed (each with one `project.paired` audit event).
+  const pairsAcked = { n: 0 };
   const failed = (err: unknown) => {
     errors.push(err);
     if (errors.length >= 100) running = false;
@@ -82,6 +84,7 @@ export function moveLoad(tenancy: Tenancy, org: string, other: string) {
           return made;
         });
         for (const id of ids) acked.add(id);
+        pairsAcked.n++;
       } catch (err) {
         failed(err);
       }
@@ -136,6 +139,7 @@ export function moveLoad(tenancy: Tenancy, org: string, other: string) {
     orgLatencies,
     halfPairs,
     errors,
+    pairsAcked,
     async stop() {
       running = false;
       await all;

@@ -154,6 +154,16 @@ describe('online moves into a tenant database', () => {
     expect(Object.keys(await placedRows(split.tenantAdmin, org))).toEqual(
       expect.arrayContaining(['audit_events', 'audit_chain_heads', 'projects']),
     );
+    // Every audit event once: those pending at the freeze came over whole (new pending ids), none doubled.
+    const actions = await split.tenantAdmin.query<{ action: string; n: number }>(
+      `select action, count(*)::int as n from audit_events where organization_id = $1 group by 1 order by 1`,
+      [org],
+    );
+    expect(actions.rows).toEqual([
+      { action: 'organization.placement_moved', n: 1 },
+      { action: 'project.created', n: 15 },
+      { action: 'project.paired', n: load.pairsAcked.n },
+    ]);
     const moved = await split.tenantAdmin.query(
       `select metadata from audit_events where organization_id = $1 and action = 'organization.placement_moved'`,
       [org],
@@ -224,7 +234,22 @@ describe('online moves into a tenant database', () => {
           `sr_mv_${started.id.replaceAll('-', '')}`,
         );
       }
+      if (crashAfter === 'switching') {
+        // A run that died inside the freeze after its PREPARE, before the control database decided: the
+        // part it left (as the tenant database's owner role, as the engine prepares it) is rolled back first.
+        const owner = await targetOwner.connect();
+        try {
+          await owner.query('begin');
+          await owner.query(`prepare transaction 'sr_mv_${started.id.replaceAll('-', '')}'`);
+        } finally {
+          owner.release();
+        }
+      }
       const done = await engine().run(started.id);
+      const left = await split.tenantAdmin.query('select gid from pg_prepared_xacts where gid = $1', [
+        `sr_mv_${started.id.replaceAll('-', '')}`,
+      ]);
+      expect(left.rows).toEqual([]);
       expect(done.step).toBe('done');
       expect((await projectIds(split.tenantAdmin, org)).sort()).toEqual(before.sort());
       expect(await placedRows(split.admin, org)).toEqual({});
