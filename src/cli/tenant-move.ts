@@ -12,6 +12,7 @@ import {
 import { moveTarget } from '../modules/tenant-placement/placement-moves.admin.js';
 import { createTargetOwners } from '../modules/tenant-placement/target-owners.js';
 import { connectForCli } from './connect.js';
+import { regionOfDatabase } from '../platform/config-tenant-databases.js';
 
 export interface TenantMoveArgs {
   /** Organization id or slug. */
@@ -70,6 +71,7 @@ export async function tenantMove(
       owner,
       roles,
       targetOwner: (key) => targetOwners.get(key),
+      regionOf: (key) => regionOfDatabase(config.tenantDatabases.regions ?? {}, key),
       schemaVersion: knownMigrations().at(-1)!,
       invalidate: (id) => bus.publish({ kind: 'placement', orgId: id }),
       settleMs: config.placementCacheTtlMs,

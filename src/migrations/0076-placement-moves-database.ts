@@ -18,8 +18,9 @@ import { XMOVE_DATA_FUNCTIONS, xmoveDataFunctions } from './0076-placement-moves
  * - `app_priv_placement_xmove_switch_target(move, audit)`: in the tenant database, inside the freeze's
  *   prepared transaction: the mirror to `cleaning` (no more writes into the target by the move) and
  *   `organization.placement_moved` admitted to the organization's chain there.
- * - `app_priv_placement_xmove_switch(move, gid)`: in the control database, the decision: the placement
- *   `database` (key), still `moving`, the move `cleaning` with the prepared part's name.
+ * - `app_priv_placement_xmove_switch(move, gid, region)`: in the control database, the decision: the placement
+ *   `database` (key), still `moving`, `organizations.region` the database's region (or null), the move
+ *   `cleaning` with the prepared part's name.
  * - `app_priv_placement_xmove_activate(move)`: once the tenant database's part has committed: the placement
  *   `active`.
  * - `app_priv_placement_xmove_discard(move, table, limit)`: the source's rows, batch by batch, once the
@@ -42,7 +43,9 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   );
   // The tenant database's copy of the organization row, written with the move's mirror (and deleted when
   // the move is aborted): the definer's, as the rest of the move's data path.
+  // And in the control database the switch records the organization's region (its column only).
   await sql`grant insert, delete on organizations to ${definer}`.execute(db);
+  await sql`grant update (region) on organizations to ${definer}`.execute(db);
   await enterMoving(db);
   await steps(db);
   await xmoveDataFunctions(db);
@@ -59,7 +62,7 @@ const XMOVE_FUNCTIONS = [
   'app_priv_placement_xmove_mirror(uuid, uuid, text, text)',
   'app_priv_placement_xmove_hold(uuid, boolean)',
   'app_priv_placement_xmove_switch_target(uuid, jsonb)',
-  'app_priv_placement_xmove_switch(uuid, text)',
+  'app_priv_placement_xmove_switch(uuid, text, text)',
   'app_priv_placement_xmove_activate(uuid)',
   'app_priv_placement_xmove_discard(uuid, text, integer)',
 ];
@@ -200,7 +203,9 @@ async function steps(db: Kysely<unknown>): Promise<void> {
 
   // The control database's COMMIT of this is the switch's decision (the tenant database's part is
   // prepared as p_gid): placement `database`, still `moving` until activate.
-  await sql`create function app_priv_placement_xmove_switch(p_move uuid, p_gid text) returns void
+  // p_region: the region (REGIONS) whose database this is, or null: `organizations.region` says where the
+  // organization's data lives from this commit on (regions are configuration, so the engine names it).
+  await sql`create function app_priv_placement_xmove_switch(p_move uuid, p_gid text, p_region text) returns void
     ${sql.raw(DEFINER)} as $$
     declare m record;
     begin ${outside}
@@ -216,6 +221,7 @@ async function steps(db: Kysely<unknown>): Promise<void> {
       update public.tenant_placements p set kind = 'database', database_key = m.database_key, state = 'moving',
           schema_version = null, updated_at = now()
         where p.organization_id = m.organization_id;
+      update public.organizations o set region = p_region where o.id = m.organization_id;
       update public.placement_moves x set step = 'cleaning', switched_at = now(), error = null, updated_at = now(),
           progress = x.progress || jsonb_build_object('gid', p_gid),
           freeze_ms = ceil(extract(epoch from clock_timestamp() - now()) * 1000)::integer

@@ -5,6 +5,7 @@ import { createPlacementMoveService } from '../../modules/tenant-placement/tenan
 import { createPlacementMovesAdmin } from '../../modules/tenant-placement/placement-moves.admin.js';
 import { createTargetOwners } from '../../modules/tenant-placement/target-owners.js';
 import { latestMigration } from '../../platform/db/migrate.js';
+import { regionOfDatabase } from '../../platform/config-tenant-databases.js';
 import type { Caches } from './caches.js';
 import type { ServiceDeps } from './deps.js';
 
@@ -43,6 +44,7 @@ export function createPlatformAdmin(
           owner: deps.owner.pool,
           roles: deps.owner.roles,
           targetOwner: (key) => targetOwners.get(key),
+          regionOf: (key) => regionOfDatabase(opts.tenantDatabases?.regions ?? {}, key),
           schemaVersion: latestMigration(),
           invalidate: (orgId) => bus.publish({ kind: 'placement', orgId }),
           settleMs: opts.placementCacheTtlMs ?? 60_000,

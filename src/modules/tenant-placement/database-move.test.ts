@@ -291,7 +291,7 @@ describe('online moves into a tenant database', () => {
     expect((await placedRows(split.admin, org)).projects).toBe(11);
   }, 120_000);
 
-  it('moves an organization from its own schema into a tenant database, and drops the schema', async () => {
+  it("moves an organization from its own schema into a tenant database (a region's: its region recorded), and drops the schema", async () => {
     const org = await newOrg(9);
     await placeInSchema(split.control.adminUrl, split.control.migrationUrl, split.control.roles, org);
     tenancy.router.invalidate(org);
@@ -300,9 +300,18 @@ describe('online moves into a tenant database', () => {
       await split.admin.query<{ id: string }>(`select id::text from "${schema}".projects`)
     ).rows.map((r) => r.id);
     expect(before).toHaveLength(9);
-    const moves = engine();
+    const region = async () =>
+      (
+        await split.admin.query<{ region: string | null }>('select region from organizations where id = $1', [
+          org,
+        ])
+      ).rows[0]?.region;
+    expect(await region()).toBeNull();
+    // t1 is the database of region `eu` (REGIONS): the switch records it, as a creation in `eu` would.
+    const moves = engine({ regionOf: (key) => (key === 't1' ? 'eu' : undefined) });
     const m = await moves.run((await moves.start(org, 'database:t1', 'test')).id);
     expect(m).toMatchObject({ step: 'done', from: 'schema', to: 'database' });
+    expect(await region()).toBe('eu');
     expect((await projectIds(split.tenantAdmin, org)).sort()).toEqual(before.sort());
     expect(
       (await split.admin.query('select 1 from pg_namespace where nspname = $1', [schema])).rowCount,

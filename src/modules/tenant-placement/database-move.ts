@@ -265,7 +265,7 @@ export function createDatabaseMoveSteps(
       await switchTarget(tc, m.id, auditEntry(m));
       await tc.query(`prepare transaction '${gid}'`);
       prepared = true;
-      await switchSource(c, m.id, gid);
+      await switchSource(c, m.id, gid, deps.regionOf?.(m.databaseKey!) ?? null);
       await c.query('commit');
       decided = true;
       await deps.afterDecision?.();

@@ -33,6 +33,9 @@ export interface PlacementMoveDeps {
   /** The OWNER role's pool of a configured tenant database (`TENANT_DATABASES[key].ownerUrl`), for moves
    *  into it (`database:<key>`); undefined: not configured here, such moves are refused. */
   readonly targetOwner?: (key: string) => pg.Pool | undefined;
+  /** The region (REGIONS) whose database is `key`, if any: recorded as the organization's region
+   *  (`organizations.region`) by the switch of a move into that database. */
+  readonly regionOf?: (key: string) => string | undefined;
   /** The last migration: recorded as the schema's version when an organization lands in its schema. */
   readonly schemaVersion: string;
   /** Drops the organization's cached placement on every instance (the invalidation bus's `placement`). */

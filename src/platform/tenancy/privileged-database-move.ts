@@ -131,8 +131,13 @@ export async function switchTarget(target: Q, move: string, audit: Record<string
   await target.query('select app_priv_placement_xmove_switch_target($1, $2)', [move, JSON.stringify(audit)]);
 }
 
-export async function switchSource(source: Q, move: string, gid: string): Promise<void> {
-  await source.query('select app_priv_placement_xmove_switch($1, $2)', [move, gid]);
+export async function switchSource(
+  source: Q,
+  move: string,
+  gid: string,
+  region: string | null,
+): Promise<void> {
+  await source.query('select app_priv_placement_xmove_switch($1, $2, $3)', [move, gid, region]);
 }
 
 export async function activatePlacement(source: Q, move: string): Promise<void> {
