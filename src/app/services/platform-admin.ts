@@ -52,6 +52,18 @@ export function createPlatformAdmin(
         }),
       platformDb,
       log: opts.log,
+      targets: () => {
+        const regions = opts.tenantDatabases?.regions ?? {};
+        return Object.entries(opts.tenantDatabases?.databases ?? {})
+          .filter(([, db]) => db.ownerUrl !== undefined)
+          .map(([databaseKey]) => ({
+            databaseKey,
+            regions: Object.keys(regions)
+              .filter((r) => regions[r] === databaseKey)
+              .sort(),
+          }))
+          .sort((x, y) => (x.databaseKey < y.databaseKey ? -1 : 1));
+      },
       regionKey: (region) => {
         const regions = opts.tenantDatabases?.regions ?? {};
         return Object.hasOwn(regions, region) ? regions[region] : undefined;

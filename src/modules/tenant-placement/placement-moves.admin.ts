@@ -15,6 +15,12 @@ import type { MoveTarget, PlacementMove, PlacementMoveService } from './tenant-p
 export const MAX_MOVES_PAGE = 50;
 
 /** Platform administrators' side of the move engine: audited start and abort, moves run in this process. */
+/** A tenant database a move can go into (`database:<key>`), and the regions (REGIONS) it holds. */
+export interface PlacementTarget {
+  readonly databaseKey: string;
+  readonly regions: string[];
+}
+
 export interface PlacementMovesAdmin {
   /** Starts a move of `orgId` to `to` (or answers the one this key already started) and runs it in the
    *  background; `replayed` when the key had started it before. */
@@ -27,6 +33,9 @@ export interface PlacementMovesAdmin {
   abort(by: PlatformActor, moveId: string): Promise<PlacementMove>;
   get(moveId: string): Promise<PlacementMove>;
   list(opts: { organizationId?: string; limit?: number; cursor?: string }): Promise<Page<PlacementMove>>;
+  /** The tenant databases a move can go into here (configured with an owner URL), by key, with the
+   *  regions whose database each is; empty when the server has no owner role (no move at all). */
+  targets(): PlacementTarget[];
   /** Waits for the moves this process runs (at shutdown). */
   settle(): Promise<void>;
 }
@@ -71,6 +80,8 @@ export function createPlacementMovesAdmin(deps: {
   log: Logger;
   /** The tenant database key of a configured region (REGIONS), for `region:<name>` targets. */
   regionKey?: (region: string) => string | undefined;
+  /** The tenant databases configured with an owner URL, and their regions (sorted by key). */
+  targets?: () => PlacementTarget[];
 }): PlacementMovesAdmin {
   const running = new Set<Promise<unknown>>();
 
@@ -153,6 +164,7 @@ export function createPlacementMovesAdmin(deps: {
       return e.get(moveId);
     },
     get,
+    targets: () => (deps.engine ? (deps.targets?.() ?? []) : []),
     async list(opts) {
       const e = engine();
       const limit = Math.min(Math.max(opts.limit ?? 20, 1), MAX_MOVES_PAGE);

@@ -111,6 +111,27 @@ export function registerPlacementMoveRoutes(app: App, deps: { moves: PlacementMo
     },
   );
   app.get(
+    '/v1/platform/placement-targets',
+    {
+      config: { auth: { kind: 'platform' } },
+      schema: {
+        operationId: 'platformListPlacementTargets',
+        tags: ['platform'],
+        description:
+          'The tenant databases an organization can be moved into from this server (`database:<key>`: ' +
+          'TENANT_DATABASES configured with an owner URL), each with the regions (REGIONS) it holds, by key. ' +
+          'A list from configuration, whole (no pages). Empty without an owner role or tenant databases.',
+        response: {
+          200: Type.Object({
+            data: Type.Array(Type.Object({ databaseKey: Type.String(), regions: Type.Array(Type.String()) })),
+          }),
+          ...errors,
+        },
+      },
+    },
+    () => ({ data: deps.moves.targets() }),
+  );
+  app.get(
     '/v1/platform/placement-moves/:moveId',
     {
       config: { auth: { kind: 'platform' } },
