@@ -35,6 +35,9 @@ export function createWithTenant(router: PlacementRouter, onUnresolved?: OnUnres
     fn: (db: TenantDb) => Promise<T>,
     opts?: WithTenantOptions,
   ): Promise<T> {
+    // A nested call runs inside its outer scope's transaction: only the outermost call can route the
+    // scope again (retrying here would reuse the outer scope's aborted transaction).
+    if (scopeStorage.getStore()) return once(tenantId, fn, opts);
     for (let attempt = 1; ; attempt++) {
       try {
         return await once(tenantId, fn, opts);
