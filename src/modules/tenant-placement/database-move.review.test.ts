@@ -24,7 +24,7 @@ describe('review: a lost reply to the switch decision', () => {
 
   /** The owner pool, whose clients answer the COMMIT after the switch with a connection error once the
    *  server has committed it (what a connection lost after the COMMIT reached the server looks like). */
-  const lossyOwner = () => {
+  const lossyOwner = (beforeCommit?: () => Promise<void>) => {
     const pool = new pg.Pool({ connectionString: split.control.migrationUrl, max: 3 });
     pool.on('error', () => {});
     pool.on('connect', (client) => {
@@ -36,6 +36,10 @@ describe('review: a lost reply to the switch decision', () => {
         if (text.includes('app_priv_placement_xmove_switch(')) armed = true;
         if (armed && text === 'commit') {
           armed = false;
+          if (beforeCommit) {
+            await beforeCommit();
+            return orig('commit');
+          }
           await orig('commit');
           throw Object.assign(new Error('Connection terminated unexpectedly'), { code: '08006' });
         }
@@ -149,5 +153,71 @@ describe('review: a lost reply to the switch decision', () => {
       (await split.tenantAdmin.query('select 1 from audit_events where organization_id = $1', [org]))
         .rowCount!;
     expect(pendingAfter).toBeGreaterThanOrEqual(pendingBefore! + 1);
+  }, 120_000);
+
+  it('an abort racing the decision of the switch is refused or wins whole, never both', async () => {
+    const org = (
+      await createBareOrganization(tenancy.withTenant, {
+        slug: `rev-${randomBytes(5).toString('hex')}`,
+        name: 'r',
+      })
+    ).id;
+    for (let i = 0; i < 5; i++) {
+      await tenancy.withTenant(org, (t) =>
+        t
+          .insertInto('projects')
+          .values({ organization_id: org, id: uuidv7(), name: `p${i}` })
+          .execute(),
+      );
+    }
+    const before = await ids(split.admin, 'projects', org);
+    let aborting: Promise<string> | undefined;
+    let moveId = '';
+    // The switch's COMMIT is slow (a busy control database): an administrator's abort arrives meanwhile.
+    const slow = lossyOwner(async () => {
+      aborting = engine()
+        .abort(moveId, 'review')
+        .then(
+          (m) => m.step,
+          (e: Error) => `refused: ${e.message}`,
+        );
+      await new Promise((r) => setTimeout(r, 500));
+    });
+    const first = engine({ owner: slow });
+    moveId = (await first.start(org, 'database:t1', 'review')).id;
+    const bounded = (p: Promise<string>) =>
+      Promise.race([p, new Promise<string>((r) => setTimeout(() => r('still running after 10 s'), 10_000))]);
+    const ran = await bounded(
+      first.run(moveId).then(
+        (m) => m.step,
+        (e: Error) => `error: ${e.message}`,
+      ),
+    );
+    const aborted = await bounded(aborting ?? Promise.resolve('abort never called'));
+    const move = await split.admin.query<{ step: string }>('select step from placement_moves where id = $1', [
+      moveId,
+    ]);
+    const placed = await split.admin.query<{ kind: string; state: string }>(
+      'select kind, state from tenant_placements where organization_id = $1',
+      [org],
+    );
+    const summary = {
+      ran,
+      aborted,
+      step: move.rows[0]!.step,
+      placement: placed.rows[0],
+      source: (await ids(split.admin, 'projects', org)).length,
+      target: (await ids(split.tenantAdmin, 'projects', org)).length,
+    };
+    const done = { step: 'done', placement: { kind: 'database', state: 'active' }, target: before.length };
+    const back = { step: 'aborted', placement: { kind: 'pooled', state: 'active' }, source: before.length };
+    expect(
+      [done, back].some((ok) =>
+        Object.entries(ok).every(
+          ([k, v]) => JSON.stringify(summary[k as keyof typeof summary]) === JSON.stringify(v),
+        ),
+      ),
+      JSON.stringify(summary),
+    ).toBe(true);
   }, 120_000);
 });
