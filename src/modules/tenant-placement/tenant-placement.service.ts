@@ -22,6 +22,7 @@ import {
 import { PlacementMoveError, moveErrorOf } from './tenant-placement.errors.js';
 import { moveTables, type MoveTable } from './move-tables.js';
 import { createDatabaseMoveSteps } from './database-move.js';
+import { withMoveLease } from './move-lease.js';
 import { beginDatabaseMove } from '../../platform/tenancy/privileged-database-move.js';
 
 export type { PlacementMove, MoveKind, MoveStep } from '../../platform/tenancy/privileged-placement.js';
@@ -89,8 +90,6 @@ export interface PlacementMoveService {
 const ACTIVE: readonly MoveStep[] = ['preparing', 'copying', 'switching'];
 /** How many times one run carries on after another process moved its record on (an abort does once). */
 const MOVED_ON_RETRIES = 5;
-/** The lease of a run of move $1 (a session advisory lock: two keys, apart from the one-key move locks). */
-const LEASE_SQL = `hashtext('sr.placement_move.run'), hashtext($1::text)`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A move's data step takes the placement DDL lock SHARED, first in its transaction (placement-schema.ts:
  *  no placement DDL meanwhile, so no lock cycle with a schema's synchronization or DROP). */
@@ -296,7 +295,7 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     }
   }
 
-  /** Runs the move's steps holding its lease (`withLease`): one run of a move at a time. */
+  /** Runs the move's steps holding its lease (`withMoveLease`): one run of a move at a time. */
   async function runSteps(moveId: string): Promise<PlacementMove> {
     let movedOn = 0;
     for (;;) {
@@ -323,34 +322,7 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     }
   }
 
-  /** The move's lease: a session advisory lock of the control database, on an owner connection held for
-   *  the whole run (a run that dies releases it with its connection). Held elsewhere: MOVE_RUNNING. */
-  async function withLease<T>(moveId: string, fn: () => Promise<T>): Promise<T> {
-    const c = await owner.connect();
-    let held = false;
-    try {
-      const r = await c.query<{ ok: boolean }>(`select pg_try_advisory_lock(${LEASE_SQL}) as ok`, [moveId]);
-      held = r.rows[0]!.ok;
-      if (!held) {
-        throw new PlacementMoveError(
-          'MOVE_RUNNING',
-          `placement move ${moveId} is running elsewhere (another process holds its lease)`,
-          409,
-        );
-      }
-      return await fn();
-    } finally {
-      const unlocked = held
-        ? await c.query(`select pg_advisory_unlock(${LEASE_SQL})`, [moveId]).then(
-            () => true,
-            () => false,
-          )
-        : true;
-      c.release(!unlocked);
-    }
-  }
-
-  const run = (moveId: string) => withLease(moveId, () => runSteps(moveId));
+  const run = (moveId: string) => withMoveLease(owner, moveId, () => runSteps(moveId));
 
   /** Runs the move, or, when a run elsewhere holds its lease, leaves the recorded step to that run. */
   async function runOrLeave(moveId: string): Promise<PlacementMove> {
