@@ -7,6 +7,7 @@ import { closeSplit, openSplit, type SplitDatabases } from '../../platform/tenan
 import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { uuidv7 } from '../../platform/ids.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
+import { resolveMoveParts } from './move-parts.js';
 
 /** One run of a move at a time (its lease), and refusals that never clear stop a run instead of looping. */
 describe('moves into a tenant database: the run lease and refusals that stand', () => {
@@ -110,5 +111,60 @@ describe('moves into a tenant database: the run lease and refusals that stand', 
     expect(rec.rows[0]!.step).toBe('copying');
     expect(rec.rows[0]!.error).toMatch(/aborting/);
     await service.abort(id, 'test').catch(() => {});
+  }, 120_000);
+
+  it('the resolver settles a part a dead run left by the control database, never one whose run holds the lease', async () => {
+    const owner = new pg.Pool({ connectionString: split.control.migrationUrl, max: 3 });
+    pools.push(owner);
+    const gidOf = (id: string) => `sr_mv_${id.replaceAll('-', '')}`;
+    const prepared = async (id: string) =>
+      (await split.tenantAdmin.query('select 1 from pg_prepared_xacts where gid = $1', [gidOf(id)])).rowCount;
+
+    // Died between the decision and the COMMIT of its part: the part commits (the move then ends).
+    const a = await newOrg();
+    const dead = engine({
+      afterDecision: () => {
+        throw new Error('crash after the decision');
+      },
+    });
+    const idA = (await dead.start(a, 'database:t1', 'test')).id;
+    await expect(dead.run(idA)).rejects.toThrow(/crash/);
+    expect(await prepared(idA)).toBe(1);
+    expect(await resolveMoveParts({ owner, target: targetOwner, minAgeMs: 0 })).toMatchObject({
+      committed: 1,
+    });
+    expect(await prepared(idA)).toBe(0);
+    expect((await engine().run(idA)).step).toBe('done');
+
+    // Died while switching (a part prepared, no decision): rolled back, but only once no run holds the lease.
+    const b = await newOrg();
+    const crash = engine({
+      afterStep: (m) => {
+        if (m.step === 'switching') throw new Error('crash');
+      },
+    });
+    const idB = (await crash.start(b, 'database:t1', 'test')).id;
+    await expect(crash.run(idB)).rejects.toThrow(/crash/);
+    const part = await targetOwner.connect();
+    await part.query('begin');
+    await part.query(`prepare transaction '${gidOf(idB)}'`);
+    part.release();
+    const lease = await owner.connect();
+    await lease.query(`select pg_advisory_lock(hashtext('sr.placement_move.run'), hashtext($1::text))`, [
+      idB,
+    ]);
+    expect(await resolveMoveParts({ owner, target: targetOwner, minAgeMs: 0 })).toMatchObject({
+      rolledBack: 0,
+    });
+    expect(await prepared(idB)).toBe(1);
+    await lease.query(`select pg_advisory_unlock(hashtext('sr.placement_move.run'), hashtext($1::text))`, [
+      idB,
+    ]);
+    lease.release();
+    expect(await resolveMoveParts({ owner, target: targetOwner, minAgeMs: 0 })).toMatchObject({
+      rolledBack: 1,
+    });
+    expect(await prepared(idB)).toBe(0);
+    expect((await engine().run(idB)).step).toBe('done');
   }, 120_000);
 });
