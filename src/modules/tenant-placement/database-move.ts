@@ -282,6 +282,7 @@ export function createDatabaseMoveSteps(
         // dropped (which releases the move lock), and the decision read on a fresh one, the row's lock
         // waiting out a COMMIT still in flight: cleaning, the prepared part commits; switching, it goes.
         lost = true;
+        c.release(true);
         await settleUnknown(m, tc, gid);
       } else if (!decided) {
         await c.query('rollback').catch(() => {});
@@ -290,9 +291,11 @@ export function createDatabaseMoveSteps(
       }
       throw err;
     } finally {
-      if (held && !lost) await holdMoveLock(c, m.id, false).catch(() => {});
       tc.release();
-      c.release(lost);
+      if (!lost) {
+        if (held) await holdMoveLock(c, m.id, false).catch(() => {});
+        c.release();
+      }
     }
   }
 
