@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import { draftEntry } from '../../platform/audit/draft.js';
 import { PLACEMENT_DDL_LOCK_SQL, dropSchemaAsOwner } from '../../platform/tenancy/placement-schema.js';
 import { advanceMove, type PlacementMove } from '../../platform/tenancy/privileged-placement.js';
 import {
@@ -24,6 +23,7 @@ import {
 import { PlacementMoveError } from './tenant-placement.errors.js';
 import type { MoveTable } from './move-tables.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
+import { switchAuditEntry } from './database-move-audit.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Q = pg.Pool | pg.ClientBase;
@@ -204,38 +204,6 @@ export function createDatabaseMoveSteps(
     return horizon;
   }
 
-  function auditEntry(m: PlacementMove) {
-    const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
-      m.organizationId,
-      { kind: 'system', name: 'placement-move' },
-      `placement-move-${m.id}`,
-      {
-        action: 'organization.placement_moved',
-        target: { type: 'organization', id: m.organizationId },
-        metadata: {
-          move_id: m.id,
-          from: m.from,
-          to: `database:${m.databaseKey}`,
-          requested_by: m.requestedBy,
-        },
-      },
-    );
-    return {
-      id: entry.id,
-      occurred_at: entry.occurred_at,
-      prefix,
-      suffix,
-      actor_type: entry.actor.type,
-      actor_id: entry.actor.id,
-      action: entry.action,
-      target_type: entry.target.type,
-      target_id: entry.target.id,
-      request_id: entry.request_id,
-      changes: changesJson === null ? null : (JSON.parse(changesJson) as unknown),
-      metadata: metadataJson === null ? null : (JSON.parse(metadataJson) as unknown),
-    };
-  }
-
   /**
    * The freeze: the move lock taken at session level (requests of the organization queue), the final
    * delta and audit_pending written in a transaction of the tenant database, the usage events the source
@@ -265,7 +233,7 @@ export function createDatabaseMoveSteps(
       await replacePending(tc, m.id, pending);
       await claimUsage(tc, m.id, await unaggregatedEvents(c, m.id));
       await deps.duringFreeze?.();
-      await switchTarget(tc, m.id, auditEntry(m));
+      await switchTarget(tc, m.id, switchAuditEntry(m));
       await tc.query(`prepare transaction '${gid}'`);
       prepared = true;
       await switchSource(c, m.id, gid, deps.regionOf?.(m.databaseKey!) ?? null);
