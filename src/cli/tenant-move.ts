@@ -4,6 +4,7 @@ import type { AppConfig } from '../platform/config.js';
 import { knownMigrations } from '../platform/db/migrate.js';
 import { isTenantId } from '../platform/tenancy/context.js';
 import { createInvalidationBus } from '../platform/cache/invalidation-bus.js';
+import { PlacementMoveError } from '../modules/tenant-placement/tenant-placement.errors.js';
 import {
   createPlacementMoveService,
   type MoveTarget,
@@ -97,7 +98,15 @@ export async function tenantMove(
       return 1;
     }
     const started = await service.start(orgId, target, 'cli');
-    const ended = await service.run(started.id);
+    const ended = await service.run(started.id).catch((err: unknown) => {
+      // Another process runs this move (a server's background run, another command): it carries it on.
+      if (err instanceof PlacementMoveError && err.code === 'MOVE_RUNNING') return undefined;
+      throw err;
+    });
+    if (!ended) {
+      write(`saasready: placement move ${started.id} is running elsewhere (--status follows it)`);
+      return 3;
+    }
     write(moveLine(ended));
     return ended.step === 'done' ? 0 : 2;
   } finally {

@@ -25,6 +25,12 @@ import { XMOVE_DATA_FUNCTIONS, xmoveDataFunctions } from './0076-placement-moves
  *   `active`.
  * - `app_priv_placement_xmove_discard(move, table, limit)`: the source's rows, batch by batch, once the
  *   placement is the target's.
+ * - `app_priv_placement_xmove_step(move)`: the move's step in this database's records (the control database's
+ *   row, or the tenant database's mirror), read under a row lock: a switch transaction still in flight is
+ *   waited out, so the answer is the decision (`cleaning`) or its absence (`switching`).
+ * - `app_priv_placement_move_advance` (0040) restated: it locks the move's row before checking its step
+ *   (an abort arriving while the switch COMMITs waits for it, then sees `cleaning`), and a move into a
+ *   database that has switched is never aborted or sent back from `cleaning` (moving out is not built).
  * - `app_enter_moving_tenant` (the guarded path's prelude) re-checks the placement after waiting for the
  *   move lock: placed in a database now, it refuses (SQLSTATE `SRM01`), and `withTenant` routes the scope
  *   again (the request waits, it does not fail); nothing of the scope ran on the control database.
@@ -47,6 +53,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   await sql`grant insert, delete on organizations to ${definer}`.execute(db);
   await sql`grant update (region) on organizations to ${definer}`.execute(db);
   await enterMoving(db);
+  await advance(db);
   await steps(db);
   await xmoveDataFunctions(db);
   for (const fn of [...XMOVE_FUNCTIONS, ...XMOVE_DATA_FUNCTIONS]) {
@@ -65,6 +72,7 @@ const XMOVE_FUNCTIONS = [
   'app_priv_placement_xmove_switch(uuid, text, text)',
   'app_priv_placement_xmove_activate(uuid)',
   'app_priv_placement_xmove_discard(uuid, text, integer)',
+  'app_priv_placement_xmove_step(uuid)',
 ];
 
 const DEFINER = 'language plpgsql volatile security definer set search_path = pg_catalog, public, pg_temp';
@@ -92,7 +100,55 @@ async function enterMoving(db: Kysely<unknown>): Promise<void> {
     end $$`.execute(db);
 }
 
+/** 0040's `app_priv_placement_move_advance`, its owner and grants kept (`create or replace`): the row locked
+ *  before its step is checked; `cleaning` of a move into a database goes only to `done`. */
+async function advance(db: Kysely<unknown>): Promise<void> {
+  await sql`create or replace function app_priv_placement_move_advance(p_move uuid, p_step text, p_error text)
+    returns text ${sql.raw(DEFINER)} as $$
+    declare m record;
+    begin ${outside}
+      -- The row first: a transaction deciding the switch (or another step) is waited out, and the step
+      -- checked below is the one this update replaces.
+      perform 1 from public.placement_moves x where x.id = p_move for update;
+      select * into m from public.app_placement_move_sides(p_move);
+      if m.org is null then raise exception 'no placement move %', p_move using errcode = 'no_data_found'; end if;
+      if p_step is null then
+        update public.placement_moves x set error = p_error, updated_at = now() where x.id = p_move;
+        return m.step;
+      end if;
+      if m.to_kind = 'database' and m.step = 'cleaning' and p_step <> 'done' then
+        raise exception 'placement move % has switched into its tenant database: only done follows', p_move
+          using errcode = 'object_not_in_prerequisite_state';
+      end if;
+      if not ((m.step, p_step) in (('preparing', 'copying'), ('copying', 'switching'), ('cleaning', 'done'),
+          ('preparing', 'aborting'), ('copying', 'aborting'), ('switching', 'aborting'),
+          ('aborting', 'aborted'), ('cleaning', 'aborted'))) then
+        raise exception 'placement move % is %, not a step before %', p_move, m.step, p_step
+          using errcode = 'object_not_in_prerequisite_state';
+      end if;
+      update public.placement_moves x set step = p_step, error = p_error, updated_at = now(),
+          copy_xmin = case when p_step = 'copying' then pg_snapshot_xmin(pg_current_snapshot()) else x.copy_xmin end,
+          progress = case when p_step = 'copying' then '{}' else x.progress end,
+          finished_at = case when p_step in ('done', 'aborted') then now() end
+        where x.id = p_move;
+      if p_step = 'aborted' and m.step = 'aborting' then
+        update public.tenant_placements p set state = 'active', updated_at = now() where p.organization_id = m.org;
+      end if;
+      return p_step;
+    end $$`.execute(db);
+}
+
 async function steps(db: Kysely<unknown>): Promise<void> {
+  // Read under FOR SHARE: a transaction holding the row (the switch's, its COMMIT in flight) is waited out.
+  await sql`create function app_priv_placement_xmove_step(p_move uuid) returns text
+    ${sql.raw(DEFINER)} as $$
+    declare v_step text;
+    begin ${outside}
+      select m.step into v_step from public.placement_moves m
+        where m.id = p_move and m.to_kind = 'database' for share;
+      return v_step;
+    end $$`.execute(db);
+
   await sql`create function app_priv_placement_xmove_begin(p_org uuid, p_key text, p_actor text) returns uuid
     ${sql.raw(DEFINER)} as $$
     declare v_kind text; v_id uuid; v_to text; v_key text;

@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import { draftEntry } from '../../platform/audit/draft.js';
 import { PLACEMENT_DDL_LOCK_SQL, dropSchemaAsOwner } from '../../platform/tenancy/placement-schema.js';
 import { advanceMove, type PlacementMove } from '../../platform/tenancy/privileged-placement.js';
 import {
@@ -11,6 +10,7 @@ import {
   importRows,
   mirrorMove,
   moveGid,
+  moveStepOf,
   replacePending,
   settlePrepared,
   sourceRows,
@@ -23,6 +23,7 @@ import {
 import { PlacementMoveError } from './tenant-placement.errors.js';
 import type { MoveTable } from './move-tables.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
+import { switchAuditEntry } from './database-move-audit.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Q = pg.Pool | pg.ClientBase;
@@ -203,38 +204,6 @@ export function createDatabaseMoveSteps(
     return horizon;
   }
 
-  function auditEntry(m: PlacementMove) {
-    const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
-      m.organizationId,
-      { kind: 'system', name: 'placement-move' },
-      `placement-move-${m.id}`,
-      {
-        action: 'organization.placement_moved',
-        target: { type: 'organization', id: m.organizationId },
-        metadata: {
-          move_id: m.id,
-          from: m.from,
-          to: `database:${m.databaseKey}`,
-          requested_by: m.requestedBy,
-        },
-      },
-    );
-    return {
-      id: entry.id,
-      occurred_at: entry.occurred_at,
-      prefix,
-      suffix,
-      actor_type: entry.actor.type,
-      actor_id: entry.actor.id,
-      action: entry.action,
-      target_type: entry.target.type,
-      target_id: entry.target.id,
-      request_id: entry.request_id,
-      changes: changesJson === null ? null : (JSON.parse(changesJson) as unknown),
-      metadata: metadataJson === null ? null : (JSON.parse(metadataJson) as unknown),
-    };
-  }
-
   /**
    * The freeze: the move lock taken at session level (requests of the organization queue), the final
    * delta and audit_pending written in a transaction of the tenant database, the usage events the source
@@ -250,6 +219,8 @@ export function createDatabaseMoveSteps(
     let decided = false;
     let held = false;
     let prepared = false;
+    let committing = false;
+    let lost = false;
     try {
       await c.query('begin');
       await c.query(DATA_LOCK);
@@ -262,32 +233,70 @@ export function createDatabaseMoveSteps(
       await replacePending(tc, m.id, pending);
       await claimUsage(tc, m.id, await unaggregatedEvents(c, m.id));
       await deps.duringFreeze?.();
-      await switchTarget(tc, m.id, auditEntry(m));
+      await switchTarget(tc, m.id, switchAuditEntry(m));
       await tc.query(`prepare transaction '${gid}'`);
       prepared = true;
       await switchSource(c, m.id, gid, deps.regionOf?.(m.databaseKey!) ?? null);
+      committing = true;
       await c.query('commit');
+      committing = false;
       decided = true;
       await deps.afterDecision?.();
       await tc.query(`commit prepared '${gid}'`);
       await activatePlacement(c, m.id);
     } catch (err) {
-      if (!decided) {
+      if (committing) {
+        // The COMMIT's outcome is unknown (its reply lost): the server may have decided. Its connection is
+        // dropped (which releases the move lock), and the decision read on a fresh one, the row's lock
+        // waiting out a COMMIT still in flight: cleaning, the prepared part commits; switching, it goes.
+        lost = true;
+        c.release(true);
+        await settleUnknown(m, tc, gid);
+      } else if (!decided) {
         await c.query('rollback').catch(() => {});
         if (prepared) await tc.query(`rollback prepared '${gid}'`).catch(() => {});
         else await tc.query('rollback').catch(() => {});
       }
       throw err;
     } finally {
-      if (held) await holdMoveLock(c, m.id, false).catch(() => {});
       tc.release();
-      c.release();
+      if (!lost) {
+        if (held) await holdMoveLock(c, m.id, false).catch(() => {});
+        c.release();
+      }
     }
+  }
+
+  /** After a switch COMMIT whose outcome is unknown: the control database's step decides the prepared
+   *  part. Unreadable (or another step): the part stays prepared, for the next run (which settles it by
+   *  the same rule) or the operator. */
+  async function settleUnknown(m: PlacementMove, tc: pg.PoolClient, gid: string): Promise<void> {
+    let step: string | null;
+    try {
+      step = await moveStepOf(owner, m.id);
+    } catch (err) {
+      deps.log?.error(
+        { move: m.id, err },
+        'placement move: the switch decision is unknown, its part stays prepared',
+      );
+      return;
+    }
+    if (step === 'cleaning' || step === 'done') {
+      await tc.query(`commit prepared '${gid}'`);
+    } else if (step === 'switching') {
+      await tc.query(`rollback prepared '${gid}'`);
+    }
+    deps.log?.warn(
+      { move: m.id, step },
+      "placement move: the switch COMMIT's reply was lost, its part settled",
+    );
   }
 
   async function switchOver(m: PlacementMove): Promise<void> {
     const t = target(m);
-    // A run that died inside an earlier freeze, before the control database decided: its part goes.
+    // A run that died inside an earlier freeze, before the control database decided: its part goes
+    // (the step read under the row's lock: a switch COMMIT still in flight is waited out first).
+    if ((await moveStepOf(owner, m.id)) !== 'switching') return; // decided meanwhile: run re-reads it
     await settlePrepared(t, m.id, false);
     await mirrorMove(t, m.id, m.organizationId, m.databaseKey!, 'switching');
     const list = await tables();
@@ -312,6 +321,16 @@ export function createDatabaseMoveSteps(
     const t = target(m);
     // The decision is the control database's (this move is cleaning): a part a dead run left, committed.
     await settlePrepared(t, m.id, true);
+    // The source is given up only once the tenant database holds the switch's part (its mirror at
+    // cleaning: the prepared part committed); otherwise the final delta is not there, and nothing goes.
+    const mirrored = await moveStepOf(t, m.id);
+    if (mirrored !== 'cleaning' && mirrored !== 'done') {
+      throw new PlacementMoveError(
+        'MOVE_CONFLICT',
+        `placement move ${m.id} switched, but the tenant database ${m.databaseKey} does not hold its part (its record there is ${mirrored ?? 'missing'}): the source is kept, the placement not activated`,
+        409,
+      );
+    }
     await activatePlacement(owner, m.id);
     deps.invalidate(m.organizationId);
     if (m.from === 'schema') {

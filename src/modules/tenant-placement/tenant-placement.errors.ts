@@ -6,6 +6,7 @@ export type PlacementMoveErrorCode =
   | 'MOVE_CONFLICT'
   | 'MOVE_ALREADY_PLACED'
   | 'MOVE_NOT_ABORTABLE'
+  | 'MOVE_RUNNING'
   | 'MOVE_OWNER_ROLE_MISSING'
   | 'ORGANIZATION_NOT_FOUND';
 

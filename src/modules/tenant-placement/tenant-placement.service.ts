@@ -22,6 +22,7 @@ import {
 import { PlacementMoveError, moveErrorOf } from './tenant-placement.errors.js';
 import { moveTables, type MoveTable } from './move-tables.js';
 import { createDatabaseMoveSteps } from './database-move.js';
+import { withMoveLease } from './move-lease.js';
 import { beginDatabaseMove } from '../../platform/tenancy/privileged-database-move.js';
 
 export type { PlacementMove, MoveKind, MoveStep } from '../../platform/tenancy/privileged-placement.js';
@@ -87,6 +88,8 @@ export interface PlacementMoveService {
 }
 
 const ACTIVE: readonly MoveStep[] = ['preparing', 'copying', 'switching'];
+/** How many times one run carries on after another process moved its record on (an abort does once). */
+const MOVED_ON_RETRIES = 5;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A move's data step takes the placement DDL lock SHARED, first in its transaction (placement-schema.ts:
  *  no placement DDL meanwhile, so no lock cycle with a schema's synchronization or DROP). */
@@ -292,7 +295,9 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     }
   }
 
-  async function run(moveId: string): Promise<PlacementMove> {
+  /** Runs the move's steps holding its lease (`withMoveLease`): one run of a move at a time. */
+  async function runSteps(moveId: string): Promise<PlacementMove> {
+    let movedOn = 0;
     for (;;) {
       const m = await get(moveId);
       if (!['preparing', 'copying', 'switching', 'cleaning', 'aborting'].includes(m.step)) return m;
@@ -300,12 +305,32 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
       try {
         await step(m);
       } catch (err) {
-        // Another process moved the record on (an abort): carry on from its step.
-        if ((err as { code?: string }).code === '55000') continue;
+        // 55000 says the record is not at the step the function expected: when another process moved
+        // it on (an abort), carry on from its step; when it did not, the refusal stands (a state that
+        // never clears): the error is recorded and thrown, never retried.
+        if ((err as { code?: string }).code === '55000' && movedOn < MOVED_ON_RETRIES) {
+          const now = await get(moveId);
+          if (now.step !== m.step) {
+            movedOn++;
+            continue;
+          }
+        }
         await advanceMove(owner, moveId, null, (err as Error).message).catch(() => {});
         throw moveErrorOf(err);
       }
       await deps.afterStep?.(await get(moveId));
+    }
+  }
+
+  const run = (moveId: string) => withMoveLease(owner, moveId, () => runSteps(moveId));
+
+  /** Runs the move, or, when a run elsewhere holds its lease, leaves the recorded step to that run. */
+  async function runOrLeave(moveId: string): Promise<PlacementMove> {
+    try {
+      return await run(moveId);
+    } catch (err) {
+      if (err instanceof PlacementMoveError && err.code === 'MOVE_RUNNING') return get(moveId);
+      throw err;
     }
   }
 
@@ -337,12 +362,21 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     async abort(moveId, actor) {
       const m = await get(moveId);
       if (ACTIVE.includes(m.step)) {
-        await advanceMove(owner, moveId, 'aborting').catch((err: unknown) => {
+        await advanceMove(owner, moveId, 'aborting').catch(async (err: unknown) => {
+          // The switch decided meanwhile (the row lock waited it out): too late to abort.
+          const now = (err as { code?: string }).code === '55000' ? await get(moveId) : undefined;
+          if (now && now.step !== m.step) {
+            throw new PlacementMoveError(
+              'MOVE_NOT_ABORTABLE',
+              `placement move ${moveId} is ${now.step} now, not abortable`,
+              409,
+            );
+          }
           throw moveErrorOf(err);
         });
-        return run(moveId);
+        return runOrLeave(moveId);
       }
-      if (m.step === 'aborting') return run(moveId);
+      if (m.step === 'aborting') return runOrLeave(moveId);
       if (m.step === 'cleaning' && m.to === 'database') {
         throw new PlacementMoveError(
           'MOVE_NOT_ABORTABLE',

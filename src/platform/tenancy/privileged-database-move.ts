@@ -153,6 +153,25 @@ export async function discardSource(source: Q, move: string, table: string, limi
   return res.rows[0]!.n;
 }
 
+/** The move's step in this database's records (the control database's row, or the tenant database's
+ *  mirror), null when it has none; a transaction still holding the row (a switch's COMMIT in flight) is
+ *  waited out, up to `lockTimeoutMs`. */
+export async function moveStepOf(db: pg.Pool, move: string, lockTimeoutMs = 10_000): Promise<string | null> {
+  const c = await db.connect();
+  try {
+    await c.query('begin');
+    await c.query(`select set_config('lock_timeout', $1, true)`, [`${lockTimeoutMs}ms`]);
+    const res = await c.query<{ s: string | null }>('select app_priv_placement_xmove_step($1) as s', [move]);
+    await c.query('commit');
+    return res.rows[0]!.s;
+  } catch (err) {
+    await c.query('rollback').catch(() => {});
+    throw err;
+  } finally {
+    c.release();
+  }
+}
+
 /** The name of the move's prepared part in the tenant database (one per move: a resumed run finds it). */
 export const moveGid = (move: string) => `sr_mv_${move.replaceAll('-', '')}`;
 
