@@ -15,7 +15,7 @@ export const XMOVE_DATA_FUNCTIONS = [
   'app_placement_xmove_check(uuid, text, text[], text)',
   'app_placement_xmove_source(uuid)',
   'app_priv_placement_xmove_rows(uuid, text, text[], text[], xid8, integer, jsonb)',
-  'app_priv_placement_xmove_summary(uuid, text, text[], boolean)',
+  'app_priv_placement_xmove_summary(uuid, text, text[], boolean, boolean)',
   'app_priv_placement_xmove_import(uuid, text, text[], jsonb)',
   'app_priv_placement_xmove_delete(uuid, text, text[], jsonb)',
   'app_priv_placement_xmove_pending(uuid, jsonb)',
@@ -112,13 +112,20 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
     end $$`.execute(db);
 
   // The organization's row count and checksum of a placed table, and (`p_with_keys`) its keys as text.
+  // `p_checksum` false: the row count only (an index-only count; what the freeze compares under the lock,
+  // where hashing every row of a large organization would hold its writes for seconds).
   await sql`create function app_priv_placement_xmove_summary(p_move uuid, p_table text, p_keys text[],
-      p_with_keys boolean) returns jsonb ${sql.raw(DEFINER)} as $$
+      p_with_keys boolean, p_checksum boolean) returns jsonb ${sql.raw(DEFINER)} as $$
     declare v_org uuid; v_n bigint; v_sum text; v_keys jsonb; v_src text := public.app_placement_xmove_source(p_move);
     begin ${outside}
       v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching'], null);
-      execute format('select %s from %I.%I x where x.organization_id = $1', ${CHECKSUM}, v_src, p_table)
-        into v_n, v_sum using v_org;
+      if p_checksum then
+        execute format('select %s from %I.%I x where x.organization_id = $1', ${CHECKSUM}, v_src, p_table)
+          into v_n, v_sum using v_org;
+      else
+        execute format('select count(*) from %I.%I x where x.organization_id = $1', v_src, p_table)
+          into v_n using v_org;
+      end if;
       if p_with_keys then
         execute format('select coalesce(jsonb_agg(jsonb_build_array(%s)), ''[]'') from %I.%I x
             where x.organization_id = $1', (select string_agg('x.' || quote_ident(n) || '::text', ', ')

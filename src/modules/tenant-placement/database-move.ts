@@ -102,8 +102,8 @@ export function createDatabaseMoveSteps(
   /** Rows of `table` the source has and the target lacks, and keys the target has and the source lacks. */
   async function diff(src: pg.ClientBase, t: Q, m: PlacementMove, table: MoveTable) {
     const [a, b] = await Promise.all([
-      tableSummary(src, m.id, table.name, table.keys, true),
-      tableSummary(t, m.id, table.name, table.keys, true),
+      tableSummary(src, m.id, table.name, table.keys, true, false),
+      tableSummary(t, m.id, table.name, table.keys, true, false),
     ]);
     const inTarget = new Set(b.keys!.map(keyText));
     const inSource = new Set(a.keys!.map(keyText));
@@ -139,8 +139,8 @@ export function createDatabaseMoveSteps(
       let differs = opts.full;
       if (!differs) {
         const [a, b] = await Promise.all([
-          tableSummary(src, m.id, table.name, table.keys, false),
-          tableSummary(t, m.id, table.name, table.keys, false),
+          tableSummary(src, m.id, table.name, table.keys, false, false),
+          tableSummary(t, m.id, table.name, table.keys, false, false),
         ]);
         differs = a.rows !== b.rows;
       }
@@ -157,9 +157,10 @@ export function createDatabaseMoveSteps(
       }
     }
     for (const table of data) {
+      // Checksums (every row hashed) only where asked: not in the freeze, under the lock.
       const [a, b] = await Promise.all([
-        tableSummary(src, m.id, table.name, table.keys, false),
-        tableSummary(t, m.id, table.name, table.keys, false),
+        tableSummary(src, m.id, table.name, table.keys, false, opts.verify),
+        tableSummary(t, m.id, table.name, table.keys, false, opts.verify),
       ]);
       if (a.rows !== b.rows || (opts.verify && a.checksum !== b.checksum)) {
         throw new PlacementMoveError(

@@ -60,10 +60,12 @@ export async function tableSummary(
   table: string,
   keys: readonly string[],
   withKeys: boolean,
+  /** false: the row count only (`checksum` null). */
+  checksum = true,
 ): Promise<TableSummary> {
   const res = await db.query<{ s: { rows: string | number; checksum: string; keys: KeyRow[] | null } }>(
-    'select app_priv_placement_xmove_summary($1, $2, $3, $4) as s',
-    [move, table, keys, withKeys],
+    'select app_priv_placement_xmove_summary($1, $2, $3, $4, $5) as s',
+    [move, table, keys, withKeys, checksum],
   );
   const s = res.rows[0]!.s;
   return { rows: Number(s.rows), checksum: s.checksum, keys: s.keys };
