@@ -93,8 +93,12 @@ try {
     const copyMs = done.switchedAt ? done.switchedAt.getTime() - done.createdAt.getTime() : NaN;
     console.log(
       `to ${to.padEnd(11)}: ${done.step}; whole move ${(total / 1000).toFixed(1)} s (copy and settle until the switch ~${(copyMs / 1000).toFixed(1)} s); ` +
-        `catch-up rounds before the freeze ${done.progress.catch_up?.rounds ?? '?'}; ` +
-        `FREEZE ${done.freezeMs ?? '?'} ms (rows changed since the last round: ${delta(done)}); slowest write: moving organization ${(slowest.get(moving) ?? 0).toFixed(0)} ms, ` +
+        (done.to === 'database'
+          ? // A move into a tenant database records neither (its rounds are logged): the freeze alone.
+            `FREEZE ${done.freezeMs ?? '?'} ms (from its control transaction's start to the decision)`
+          : `catch-up rounds before the freeze ${done.progress.catch_up?.rounds ?? '?'}; ` +
+            `FREEZE ${done.freezeMs ?? '?'} ms (rows changed since the last round: ${delta(done)})`) +
+        `; slowest write: moving organization ${(slowest.get(moving) ?? 0).toFixed(0)} ms, ` +
         `other organization ${(slowest.get(other) ?? 0).toFixed(0)} ms; ${written} writes acknowledged so far`,
     );
   }
