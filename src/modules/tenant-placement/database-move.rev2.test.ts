@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testMoveService } from '../../../test/support/placement-moves.js';
+import { createBareOrganization } from '../organizations/organization-records.js';
+import { closeSplit, openSplit, type SplitDatabases } from '../../platform/tenancy/split.test-support.js';
+import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
+import { uuidv7 } from '../../platform/ids.js';
+import type { PlacementMoveDeps } from './tenant-placement.service.js';
+
+/**
+ * Second review: the run lease is a session lock on a connection nobody watches. When that session ends
+ * (a terminated backend, an idle connection cut by a proxy) the run carries on without it, and a second
+ * run of the same move is accepted: two runs of one move at once, the situation the lease exists to forbid.
+ */
+describe('review 2: a run that lost its lease', () => {
+  let split: SplitDatabases;
+  let tenancy: Tenancy;
+  let targetOwner: pg.Pool;
+  const pools: pg.Pool[] = [];
+  const engine = (extra: Partial<PlacementMoveDeps> = {}) => {
+    const made = testMoveService(split.control.migrationUrl, split.control.roles, [tenancy], {
+      settleMs: 50,
+      targetOwner: (key) => (key === 't1' ? targetOwner : undefined),
+      ...extra,
+    });
+    pools.push(made.owner);
+    return made.service;
+  };
+
+  beforeAll(async () => {
+    split = await openSplit('sr_dbmove_rev2');
+    tenancy = createTenancy({
+      url: split.control.url,
+      poolSize: 10,
+      placementTtlMs: 200,
+      tenantDatabases: { databases: { t1: { url: split.tenant.url } }, maxConnections: 10 },
+    });
+    targetOwner = new pg.Pool({ connectionString: split.tenant.migrationUrl, max: 3 });
+    targetOwner.on('error', () => {});
+  }, 120_000);
+  afterAll(async () => {
+    for (const p of pools) await p.end();
+    await targetOwner?.end();
+    await tenancy?.close();
+    await closeSplit(split);
+  });
+
+  it('refuses a second run while the first is still running, even after the first lost its lease session', async () => {
+    const org = (
+      await createBareOrganization(tenancy.withTenant, {
+        slug: `rv2-${randomBytes(5).toString('hex')}`,
+        name: 'r',
+      })
+    ).id;
+    for (let i = 0; i < 3; i++) {
+      await tenancy.withTenant(org, (t) =>
+        t
+          .insertInto('projects')
+          .values({ organization_id: org, id: uuidv7(), name: `p${i}` })
+          .execute(),
+      );
+    }
+    let second: Promise<unknown> | undefined;
+    let secondOutcome = 'not started';
+    const first = engine({
+      beforeFreeze: async () => {
+        // The lease's session ends (what a proxy cutting an idle connection or pg_terminate_backend does).
+        const killed = await split.admin.query(
+          `select pg_terminate_backend(l.pid) from pg_locks l
+            where l.locktype = 'advisory' and l.granted and l.objsubid = 2
+              and l.classid = (hashtext('sr.placement_move.run')::bigint & 4294967295)::oid
+              and l.objid = (hashtext($1)::bigint & 4294967295)::oid`,
+          [id],
+        );
+        expect(killed.rowCount).toBe(1);
+        await new Promise((r) => setTimeout(r, 200));
+        // The first run is alive (inside its switching step, about to freeze): a second run starts.
+        second = engine()
+          .run(id)
+          .then(
+            (m) => (secondOutcome = `ran to ${m.step}`),
+            (e: { code?: string; message?: string }) => (secondOutcome = `refused ${e.code ?? e.message}`),
+          );
+        await new Promise((r) => setTimeout(r, 1500));
+      },
+    });
+    const id = (await first.start(org, 'database:t1', 'review')).id;
+    const firstOutcome = await first.run(id).then(
+      (m) => `ran to ${m.step}`,
+      (e: { code?: string; message?: string }) => `failed ${e.code ?? e.message}`,
+    );
+    await second;
+    // One run of a move at a time: the second is refused as running elsewhere.
+    expect({ firstOutcome, secondOutcome }).toEqual({
+      firstOutcome: 'ran to done',
+      secondOutcome: 'refused MOVE_RUNNING',
+    });
+  }, 120_000);
+});
