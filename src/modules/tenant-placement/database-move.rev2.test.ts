@@ -7,13 +7,15 @@ import { closeSplit, openSplit, type SplitDatabases } from '../../platform/tenan
 import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { uuidv7 } from '../../platform/ids.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
+import { purgeInTenantDatabase } from '../../app/compose/tenant-database-purge.js';
+import { resolveMoveParts } from './move-parts.js';
 
 /**
- * Second review: the run lease is a session lock on a connection nobody watches. When that session ends
+ * Second review. The run lease is a session lock on a connection nobody watches. When that session ends
  * (a terminated backend, an idle connection cut by a proxy) the run carries on without it, and a second
  * run of the same move is accepted: two runs of one move at once, the situation the lease exists to forbid.
  */
-describe('review 2: a run that lost its lease', () => {
+describe('review 2 of moves into a tenant database', () => {
   let split: SplitDatabases;
   let tenancy: Tenancy;
   let targetOwner: pg.Pool;
@@ -96,5 +98,56 @@ describe('review 2: a run that lost its lease', () => {
       firstOutcome: 'ran to done',
       secondOutcome: 'refused MOVE_RUNNING',
     });
+  }, 120_000);
+  it("an organization's deletion purges the tenant database that holds its rows, during a move into it too", async () => {
+    const org = (
+      await createBareOrganization(tenancy.withTenant, {
+        slug: `rv2d-${randomBytes(5).toString('hex')}`,
+        name: 'd',
+      })
+    ).id;
+    for (let i = 0; i < 3; i++) {
+      await tenancy.withTenant(org, (t) =>
+        t
+          .insertInto('projects')
+          .values({ organization_id: org, id: uuidv7(), name: `p${i}` })
+          .execute(),
+      );
+    }
+    // A run that died between the switch's two commits: the control database decided (placement
+    // database:t1, still moving); the resolver then commits the tenant database's part.
+    const crashing = engine({
+      afterDecision: () => {
+        throw new Error('crash after the decision');
+      },
+    });
+    const id = (await crashing.start(org, 'database:t1', 'review')).id;
+    await expect(crashing.run(id)).rejects.toThrow(/crash/);
+    const settled = await resolveMoveParts({
+      owner: pools[pools.length - 1]!,
+      target: targetOwner,
+      minAgeMs: 0,
+    });
+    expect(settled.committed).toBe(1);
+    const inTenant = async () =>
+      Number(
+        (
+          await split.tenantAdmin.query<{ n: string }>(
+            'select count(*) as n from projects where organization_id = $1',
+            [org],
+          )
+        ).rows[0]!.n,
+      );
+    expect(await inTenant()).toBe(3);
+    // The deletion job's tenant database part (as the composition wires it), before its control purge
+    // (which removes the placement record): it must empty the database that holds the organization's rows.
+    tenancy.router.invalidate(org);
+    const purged = await purgeInTenantDatabase(
+      tenancy,
+      { tenantDatabases: { databases: { t1: { workerUrl: split.tenant.workerUrl } } } },
+      org,
+      100,
+    );
+    expect({ purged, left: await inTenant() }).toEqual({ purged: 3, left: 0 });
   }, 120_000);
 });
