@@ -150,4 +150,82 @@ describe('review 2 of moves into a tenant database', () => {
     );
     expect({ purged, left: await inTenant() }).toEqual({ purged: 3, left: 0 });
   }, 120_000);
+  it('two runs of one move (the first lost its lease) do not undo an acknowledged update', async () => {
+    const org = (
+      await createBareOrganization(tenancy.withTenant, {
+        slug: `rv2u-${randomBytes(5).toString('hex')}`,
+        name: 'u',
+      })
+    ).id;
+    const x = uuidv7();
+    await tenancy.withTenant(org, (t) =>
+      t.insertInto('projects').values({ organization_id: org, id: x, name: 'v0' }).execute(),
+    );
+    const rename = (name: string) =>
+      tenancy.withTenant(org, (t) =>
+        t
+          .updateTable('projects')
+          .set({ name })
+          .where('organization_id', '=', org)
+          .where('id', '=', x)
+          .execute(),
+      );
+    // The second run's tenant database pool: its upsert of row x waits at a gate.
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
+    let atGate!: () => void;
+    const reachedGate = new Promise<void>((r) => (atGate = r));
+    const gated = new pg.Pool({ connectionString: split.tenant.migrationUrl, max: 3 });
+    gated.on('error', () => {});
+    pools.push(gated);
+    const origQuery = gated.query.bind(gated) as (...a: unknown[]) => Promise<unknown>;
+    (gated as unknown as { query: unknown }).query = async (...args: unknown[]) => {
+      const text = typeof args[0] === 'string' ? args[0] : '';
+      const params = (args[1] ?? []) as unknown[];
+      if (
+        text.includes('app_priv_placement_xmove_import') &&
+        params[1] === 'projects' &&
+        String(params[3]).includes(x)
+      ) {
+        atGate();
+        await gate;
+      }
+      return origQuery(...args);
+    };
+    let second: Promise<unknown> | undefined;
+    const first = engine({
+      beforeFreeze: async () => {
+        await rename('v1'); // after the copy: the second run's first round reads it
+        await split.admin.query(
+          `select pg_terminate_backend(l.pid) from pg_locks l
+            where l.locktype = 'advisory' and l.granted and l.objsubid = 2
+              and l.classid = (hashtext('sr.placement_move.run')::bigint & 4294967295)::oid
+              and l.objid = (hashtext($1)::bigint & 4294967295)::oid`,
+          [id],
+        );
+        await new Promise((r) => setTimeout(r, 200));
+        second = engine({ targetOwner: (key) => (key === 't1' ? gated : undefined) })
+          .run(id)
+          .catch(() => undefined);
+        await reachedGate; // the second run holds v1, read in its round's snapshot
+        await rename('v2'); // acknowledged: the first run's freeze carries it
+      },
+      afterDecision: async () => {
+        openGate(); // the second run's upsert passes its step check (the mirror still says switching)
+        await new Promise((r) => setTimeout(r, 500));
+      },
+    });
+    const id = (await first.start(org, 'database:t1', 'review')).id;
+    await first.run(id).catch(() => undefined);
+    await second;
+    const row = await split.tenantAdmin.query<{ name: string }>('select name from projects where id = $1', [
+      x,
+    ]);
+    const moved = await split.admin.query<{ step: string }>(
+      'select step from placement_moves where id = $1',
+      [id],
+    );
+    // The move ends done, the source discarded: the acknowledged v2 is nowhere.
+    expect({ step: moved.rows[0]?.step, name: row.rows[0]?.name }).toEqual({ step: 'done', name: 'v2' });
+  }, 120_000);
 });
