@@ -12,15 +12,15 @@ import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
  * target only while it is `copying` or `switching`, deleted from it only while it is `aborting`.
  */
 export const XMOVE_DATA_FUNCTIONS = [
-  'app_placement_xmove_check(uuid, text, text[], text)',
+  'app_placement_xmove_check(uuid, text, text[], text, integer)',
   'app_placement_xmove_source(uuid)',
   'app_priv_placement_xmove_rows(uuid, text, text[], text[], xid8, integer, jsonb)',
   'app_priv_placement_xmove_summary(uuid, text, text[], boolean, boolean)',
-  'app_priv_placement_xmove_import(uuid, text, text[], jsonb)',
-  'app_priv_placement_xmove_delete(uuid, text, text[], jsonb)',
-  'app_priv_placement_xmove_pending(uuid, jsonb)',
+  'app_priv_placement_xmove_import(uuid, integer, text, text[], jsonb)',
+  'app_priv_placement_xmove_delete(uuid, integer, text, text[], jsonb)',
+  'app_priv_placement_xmove_pending(uuid, integer, jsonb)',
   'app_priv_placement_xmove_unaggregated(uuid)',
-  'app_priv_placement_xmove_usage_claim(uuid, jsonb)',
+  'app_priv_placement_xmove_usage_claim(uuid, integer, jsonb)',
 ];
 
 // TimeZone fixed: rows travel as jsonb text, and a checksum of a timestamptz's text must not depend on the
@@ -42,10 +42,22 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
   );
   // The move's organization when `p_move` is a move to a database in THIS database's records at one of
   // `p_steps`, and `p_table` one of its placed tables (null: no table asked).
-  await sql`create function app_placement_xmove_check(p_move uuid, p_table text, p_steps text[], p_side text)
-    returns uuid language plpgsql stable security definer set search_path = pg_catalog, public, pg_temp as $$
-    declare v_org uuid; v_step text;
+  // `p_run` (the writing functions, on the target): the run of the move the caller is; refused (SQLSTATE
+  // SRM02) unless it is the mirror's run_no, read under FOR SHARE: a newer run's fence
+  // (app_priv_placement_xmove_mirror) waits for this write's transaction to end, and refuses it afterwards.
+  await sql`create function app_placement_xmove_check(p_move uuid, p_table text, p_steps text[], p_side text,
+      p_run integer) returns uuid language plpgsql volatile security definer
+    set search_path = pg_catalog, public, pg_temp as $$
+    declare v_org uuid; v_step text; v_run integer;
     begin
+      if p_run is not null then
+        select m.run_no into v_run from public.placement_moves m where m.id = p_move and m.to_kind = 'database'
+          for share;
+        if v_run is distinct from p_run then
+          raise exception 'placement move %: run % is not its live run (%)', p_move, p_run, v_run
+            using errcode = 'SRM02';
+        end if;
+      end if;
       select m.organization_id, m.step into v_org, v_step from public.placement_moves m
         where m.id = p_move and m.to_kind = 'database';
       if v_org is null then
@@ -88,7 +100,7 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
     declare v_org uuid; v_keys text; v_cond text := 'true'; v_out jsonb; v_casts text;
       v_src text := public.app_placement_xmove_source(p_move);
     begin ${outside}
-      v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching'], 'source');
+      v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching'], 'source', null);
       v_keys := (select string_agg('s.' || quote_ident(n), ', ') from unnest(p_keys) n);
       if p_after is not null then
         select string_agg(format('$2[%s]::%s', k.i, format_type(a.atttypid, a.atttypmod)), ', ' order by k.i)
@@ -118,7 +130,7 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
       p_with_keys boolean, p_checksum boolean) returns jsonb ${sql.raw(DEFINER)} as $$
     declare v_org uuid; v_n bigint; v_sum text; v_keys jsonb; v_src text := public.app_placement_xmove_source(p_move);
     begin ${outside}
-      v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching'], null);
+      v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching'], null, null);
       if p_checksum then
         execute format('select %s from %I.%I x where x.organization_id = $1', ${CHECKSUM}, v_src, p_table)
           into v_n, v_sum using v_org;
@@ -139,12 +151,12 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
   // column as it is but `usage_events.xid`: 0 there (aggregated, as the source's usage_aggregates copied
   // with them count it), the freeze claims the source's unaggregated ones (usage_claim). Then moves the
   // table's sequences past the copied ids (a sequence is the database's, the ids came from the source's).
-  await sql`create function app_priv_placement_xmove_import(p_move uuid, p_table text, p_keys text[],
+  await sql`create function app_priv_placement_xmove_import(p_move uuid, p_run integer, p_table text, p_keys text[],
       p_rows jsonb) returns integer ${sql.raw(DEFINER)} as $$
     declare v_org uuid; v_rel regclass; v_names text[]; v_pk text[]; v_sets text; v_tail text; v_sel text;
       v_n integer; r record;
     begin ${outside}
-      v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching'], 'target');
+      v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching'], 'target', p_run);
       if p_table = 'audit_pending' then
         raise exception 'audit_pending moves whole at the switch' using errcode = 'invalid_parameter_value';
       end if;
@@ -193,17 +205,17 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
 
   // Deletes the organization's rows of the given keys from the target (`copying`/`switching`: rows the
   // source no longer has), or (`p_keyrows` null, `aborting`) all of them: an aborted move's copy.
-  await sql`create function app_priv_placement_xmove_delete(p_move uuid, p_table text, p_keys text[],
+  await sql`create function app_priv_placement_xmove_delete(p_move uuid, p_run integer, p_table text, p_keys text[],
       p_keyrows jsonb) returns integer ${sql.raw(DEFINER)} as $$
     declare v_org uuid; v_n integer;
     begin ${outside}
       perform set_config('app.placement_move', '', true);
       if p_keyrows is null then
-        v_org := public.app_placement_xmove_check(p_move, p_table, array['aborting'], 'target');
+        v_org := public.app_placement_xmove_check(p_move, p_table, array['aborting'], 'target', p_run);
         perform set_config('app.placement_move', v_org::text || '/public', true);
         execute format('delete from public.%I x where x.organization_id = $1', p_table) using v_org;
       else
-        v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching'], 'target');
+        v_org := public.app_placement_xmove_check(p_move, p_table, array['copying', 'switching'], 'target', p_run);
         perform set_config('app.placement_move', v_org::text || '/public', true);
         execute format('delete from public.%I x where x.organization_id = $1 and to_jsonb(array[%s]) in (
             select k.value from jsonb_array_elements($2) k)', p_table,
@@ -217,11 +229,11 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
 
   // The target's audit_pending of the organization replaced by the source's (rows in their pending order):
   // its ids are the admission trigger's, so the rows are inserted anew, in that order.
-  await sql`create function app_priv_placement_xmove_pending(p_move uuid, p_rows jsonb) returns integer
+  await sql`create function app_priv_placement_xmove_pending(p_move uuid, p_run integer, p_rows jsonb) returns integer
     ${sql.raw(DEFINER)} as $$
     declare v_org uuid; v_cols text; v_n integer;
     begin ${outside}
-      v_org := public.app_placement_xmove_check(p_move, 'audit_pending', array['switching'], 'target');
+      v_org := public.app_placement_xmove_check(p_move, 'audit_pending', array['switching'], 'target', p_run);
       perform set_config('app.placement_move', v_org::text || '/public', true);
       delete from audit_pending where organization_id = v_org;
       select string_agg(quote_ident(a.attname), ', ' order by a.attnum) into v_cols from pg_attribute a
@@ -243,7 +255,7 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
     ${sql.raw(DEFINER)} as $$
     declare v_org uuid; v_out jsonb;
     begin ${outside}
-      v_org := public.app_placement_xmove_check(p_move, null, array['switching'], 'source');
+      v_org := public.app_placement_xmove_check(p_move, null, array['switching'], 'source', null);
       execute format('select coalesce(jsonb_agg(jsonb_build_array(e.meter::text, e.occurred_at::text, e.id::text)), ''[]'')
           from %I.usage_events e where e.organization_id = $1
             and e.xid >= (select s.horizon::text::bigint from public.usage_aggregator_state s)',
@@ -256,11 +268,11 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
   // THIS transaction's id, so the target's aggregator counts them once it commits (never before: its
   // watermark stays below a transaction still running), and the others keep 0 (counted in the
   // usage_aggregates rows copied from the source).
-  await sql`create function app_priv_placement_xmove_usage_claim(p_move uuid, p_keyrows jsonb) returns integer
+  await sql`create function app_priv_placement_xmove_usage_claim(p_move uuid, p_run integer, p_keyrows jsonb) returns integer
     ${sql.raw(DEFINER)} as $$
     declare v_org uuid; v_n integer;
     begin ${outside}
-      v_org := public.app_placement_xmove_check(p_move, null, array['switching'], 'target');
+      v_org := public.app_placement_xmove_check(p_move, null, array['switching'], 'target', p_run);
       update usage_events e set xid = pg_current_xact_id()::text::bigint
         where e.organization_id = v_org and jsonb_build_array(e.meter::text, e.occurred_at::text, e.id::text) in (
           select k.value from jsonb_array_elements(p_keyrows) k);

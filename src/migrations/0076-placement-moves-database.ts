@@ -44,6 +44,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
     add constraint placement_moves_from_kind_check check (from_kind in ('pooled', 'schema', 'database')),
     add constraint placement_moves_to_kind_check check (to_kind in ('pooled', 'schema', 'database')),
     add column database_key text,
+    add column run_no integer not null default 0,
     add constraint placement_moves_database_key check ((to_kind = 'database') = (database_key is not null))`.execute(
     db,
   );
@@ -66,10 +67,11 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
 
 const XMOVE_FUNCTIONS = [
   'app_priv_placement_xmove_begin(uuid, text, text)',
-  'app_priv_placement_xmove_mirror(uuid, uuid, text, text)',
+  'app_priv_placement_xmove_run(uuid)',
+  'app_priv_placement_xmove_mirror(uuid, uuid, text, text, integer)',
   'app_priv_placement_xmove_hold(uuid, boolean)',
-  'app_priv_placement_xmove_switch_target(uuid, jsonb)',
-  'app_priv_placement_xmove_switch(uuid, text, text)',
+  'app_priv_placement_xmove_switch_target(uuid, integer, jsonb)',
+  'app_priv_placement_xmove_switch(uuid, text, text, integer)',
   'app_priv_placement_xmove_activate(uuid)',
   'app_priv_placement_xmove_discard(uuid, text, integer)',
   'app_priv_placement_xmove_step(uuid)',
@@ -182,16 +184,43 @@ async function steps(db: Kysely<unknown>): Promise<void> {
       return v_id;
     end $$`.execute(db);
 
+  // A run of a move: its number, the control row's run_no incremented (the lease's holder calls it once it
+  // holds the lease). The tenant database's mirror takes it (mirror below) and refuses any other run's writes.
+  await sql`create function app_priv_placement_xmove_run(p_move uuid) returns integer ${sql.raw(DEFINER)} as $$
+    declare v_run integer;
+    begin ${outside}
+      update public.placement_moves x set run_no = x.run_no + 1 where x.id = p_move returning x.run_no into v_run;
+      return v_run;
+    end $$`.execute(db);
+
   // The tenant database's record of the move. Steps only go forward: copying → switching → cleaning, or
   // → aborting → aborted; a record at cleaning or after never goes back to a step that writes.
-  await sql`create function app_priv_placement_xmove_mirror(p_move uuid, p_org uuid, p_key text, p_step text)
-    returns text ${sql.raw(DEFINER)} as $$
-    declare v_step text; v_org uuid;
+  // p_run: the caller's run; an older one than the record's is refused (SRM02), a newer one recorded (the
+  // fence: the row's lock waits for the writes of older runs in flight, which hold it FOR SHARE).
+  // p_step null: the fence alone. Only in a tenant database: refused where the organization is placed.
+  await sql`create function app_priv_placement_xmove_mirror(p_move uuid, p_org uuid, p_key text, p_step text,
+      p_run integer) returns text ${sql.raw(DEFINER)} as $$
+    declare v_step text; v_org uuid; v_run integer;
     begin ${outside}
       if p_step not in ('copying', 'switching', 'cleaning', 'aborting', 'aborted', 'done') then
         raise exception 'not a step: %', p_step using errcode = 'invalid_parameter_value';
       end if;
-      select m.step, m.organization_id into v_step, v_org from public.placement_moves m where m.id = p_move for update;
+      if p_run is null then raise exception 'a run number' using errcode = 'invalid_parameter_value'; end if;
+      if exists (select 1 from public.tenant_placements p where p.organization_id = p_org) then
+        raise exception 'organization % is placed from this database: the mirror of its move is a tenant database''s', p_org
+          using errcode = 'object_not_in_prerequisite_state';
+      end if;
+      select m.step, m.organization_id, m.run_no into v_step, v_org, v_run from public.placement_moves m
+        where m.id = p_move for update;
+      if v_step is null and p_step is null then return null; end if;
+      if v_step is not null and p_run < v_run then
+        raise exception 'placement move %: run % is not its live run (%)', p_move, p_run, v_run
+          using errcode = 'SRM02';
+      end if;
+      if v_step is not null and p_run > v_run then
+        update public.placement_moves x set run_no = p_run where x.id = p_move;
+      end if;
+      if p_step is null then return v_step; end if;
       if v_step is null then
         if p_step <> 'copying' and p_step <> 'aborting' then
           raise exception 'placement move % has no record here to move to %', p_move, p_step
@@ -202,8 +231,9 @@ async function steps(db: Kysely<unknown>): Promise<void> {
         insert into public.organizations (id, slug, name, personal)
           values (p_org, 'org-' || p_org::text, 'org-' || p_org::text, false)
           on conflict (id) do nothing;
-        insert into public.placement_moves (organization_id, id, from_kind, to_kind, database_key, requested_by, step)
-          values (p_org, p_move, 'pooled', 'database', p_key, 'placement move', p_step);
+        insert into public.placement_moves (organization_id, id, from_kind, to_kind, database_key, requested_by, step,
+            run_no)
+          values (p_org, p_move, 'pooled', 'database', p_key, 'placement move', p_step, p_run);
         return p_step;
       end if;
       if v_org <> p_org then
@@ -238,11 +268,11 @@ async function steps(db: Kysely<unknown>): Promise<void> {
       end if;
     end $$`.execute(db);
 
-  await sql`create function app_priv_placement_xmove_switch_target(p_move uuid, p_audit jsonb) returns void
+  await sql`create function app_priv_placement_xmove_switch_target(p_move uuid, p_run integer, p_audit jsonb) returns void
     ${sql.raw(DEFINER)} as $$
     declare v_org uuid;
     begin ${outside}
-      v_org := public.app_placement_xmove_check(p_move, null, array['switching'], 'target');
+      v_org := public.app_placement_xmove_check(p_move, null, array['switching'], 'target', p_run);
       if p_audit ->> 'action' is distinct from 'organization.placement_moved'
           or p_audit ->> 'target_id' is distinct from v_org::text then
         raise exception 'the switch records organization.placement_moved of its organization'
@@ -261,12 +291,17 @@ async function steps(db: Kysely<unknown>): Promise<void> {
   // prepared as p_gid): placement `database`, still `moving` until activate.
   // p_region: the region (REGIONS) whose database this is, or null: `organizations.region` says where the
   // organization's data lives from this commit on (regions are configuration, so the engine names it).
-  await sql`create function app_priv_placement_xmove_switch(p_move uuid, p_gid text, p_region text) returns void
-    ${sql.raw(DEFINER)} as $$
+  await sql`create function app_priv_placement_xmove_switch(p_move uuid, p_gid text, p_region text, p_run integer)
+    returns void ${sql.raw(DEFINER)} as $$
     declare m record;
     begin ${outside}
       select * into m from public.placement_moves x where x.id = p_move and x.to_kind = 'database' for update;
       if m.id is null then raise exception 'no placement move %', p_move using errcode = 'no_data_found'; end if;
+      -- Only the live run decides (a newer run took the move's lease: this one is fenced off).
+      if m.run_no is distinct from p_run then
+        raise exception 'placement move %: run % is not its live run (%)', p_move, p_run, m.run_no
+          using errcode = 'SRM02';
+      end if;
       if m.step <> 'switching' then
         raise exception 'placement move % is %, not switching', p_move, m.step
           using errcode = 'object_not_in_prerequisite_state';
@@ -301,7 +336,7 @@ async function steps(db: Kysely<unknown>): Promise<void> {
     declare m record; v_n integer; v_placed text;
     begin ${outside}
       -- A placed table only (never a directory table: those rows stay), the move at cleaning.
-      perform public.app_placement_xmove_check(p_move, p_table, array['cleaning'], 'source');
+      perform public.app_placement_xmove_check(p_move, p_table, array['cleaning'], 'source', null);
       select * into m from public.placement_moves x where x.id = p_move;
       select p.kind || ':' || p.database_key into v_placed from public.tenant_placements p
         where p.organization_id = m.organization_id;

@@ -96,7 +96,7 @@ describe('moves into a tenant database: the run lease and refusals that stand', 
     const service = engine();
     const id = (await service.start(org, 'database:t1', 'test')).id;
     // The tenant database's record of the move is aborting (by hand): its copy refuses (55000), for good.
-    await targetOwner.query(`select app_priv_placement_xmove_mirror($1, $2, 't1', 'aborting')`, [id, org]);
+    await targetOwner.query(`select app_priv_placement_xmove_mirror($1, $2, 't1', 'aborting', 0)`, [id, org]);
     const outcome = await within(
       service.run(id).then(
         (m) => `ended ${m.step}`,

@@ -93,10 +93,11 @@ describe('review 2 of moves into a tenant database', () => {
       (e: { code?: string; message?: string }) => `failed ${e.code ?? e.message}`,
     );
     await second;
-    // One run of a move at a time: the second is refused as running elsewhere.
+    // One run of a move at a time: the second took the lease (and a newer run number), the first, fenced
+    // off, is refused at its next write into the tenant database and stops as superseded.
     expect({ firstOutcome, secondOutcome }).toEqual({
-      firstOutcome: 'ran to done',
-      secondOutcome: 'refused MOVE_RUNNING',
+      firstOutcome: 'failed MOVE_RUNNING',
+      secondOutcome: 'ran to done',
     });
   }, 120_000);
   it("an organization's deletion purges the tenant database that holds its rows, during a move into it too", async () => {
@@ -216,8 +217,15 @@ describe('review 2 of moves into a tenant database', () => {
       },
     });
     const id = (await first.start(org, 'database:t1', 'review')).id;
-    await first.run(id).catch(() => undefined);
+    // The first run, fenced off by the second's run number, stops before its decision (it never reaches
+    // afterDecision): the second's gated upsert goes on once the first has ended.
+    const firstOutcome = await first.run(id).then(
+      (m) => `ran to ${m.step}`,
+      (e: { code?: string }) => `failed ${e.code ?? ''}`,
+    );
+    openGate();
     await second;
+    expect(firstOutcome).toBe('failed MOVE_RUNNING');
     const row = await split.tenantAdmin.query<{ name: string }>('select name from projects where id = $1', [
       x,
     ]);

@@ -25,6 +25,8 @@ import type { MoveTable } from './move-tables.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
 import { switchAuditEntry } from './database-move-audit.js';
 
+/** A move as one run sees it: `run`, the run's number (the fence of its writes, see takeMoveRun). */
+export type RunMove = PlacementMove & { readonly run: number };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Q = pg.Pool | pg.ClientBase;
 const DATA_LOCK = `select pg_advisory_xact_lock_shared(${PLACEMENT_DDL_LOCK_SQL})`;
@@ -47,11 +49,11 @@ const chunks = <T>(xs: readonly T[], n: number): T[][] => {
 export function createDatabaseMoveSteps(
   deps: PlacementMoveDeps,
   tables: () => Promise<MoveTable[]>,
-): { step(m: PlacementMove): Promise<void> } {
+): { step(m: RunMove): Promise<void> } {
   const { owner } = deps;
   const batch = deps.batchSize ?? 1000;
 
-  function target(m: PlacementMove): pg.Pool {
+  function target(m: RunMove): pg.Pool {
     const pool = m.databaseKey ? deps.targetOwner?.(m.databaseKey) : undefined;
     if (!pool) {
       throw new PlacementMoveError(
@@ -67,12 +69,12 @@ export function createDatabaseMoveSteps(
    *  other than the primary key (a value another row of the target held at an older copy), goes row by
    *  row, skipping those: the next catch-up brings them (its missing rows after its changed ones), and
    *  its comparison fails the round when one is still missing. */
-  async function put(t: Q, m: PlacementMove, table: MoveTable, rows: Record<string, unknown>[]) {
+  async function put(t: Q, m: RunMove, table: MoveTable, rows: Record<string, unknown>[]) {
     const skippable = (err: unknown) => ['23503', '23505'].includes((err as { code?: string }).code ?? '');
     // Inside the freeze's transaction a refused statement would abort it: no row-by-row retry there.
-    if (t !== target(m)) return importRows(t, m.id, table.name, table.keys, rows);
+    if (t !== target(m)) return importRows(t, m.id, m.run, table.name, table.keys, rows);
     try {
-      return await importRows(t, m.id, table.name, table.keys, rows);
+      return await importRows(t, m.id, m.run, table.name, table.keys, rows);
     } catch (err) {
       if (!skippable(err)) throw err;
       if (rows.length === 1) return 0;
@@ -82,9 +84,9 @@ export function createDatabaseMoveSteps(
     }
   }
 
-  async function copy(m: PlacementMove): Promise<void> {
+  async function copy(m: RunMove): Promise<void> {
     const t = target(m);
-    await mirrorMove(t, m.id, m.organizationId, m.databaseKey!, 'copying');
+    await mirrorMove(t, m.id, m.run, m.organizationId, m.databaseKey!, 'copying');
     for (const table of await tables()) {
       if (table.name === 'audit_pending') continue; // whole, at the switch
       let after: KeyRow | null = null;
@@ -100,7 +102,7 @@ export function createDatabaseMoveSteps(
   }
 
   /** Rows of `table` the source has and the target lacks, and keys the target has and the source lacks. */
-  async function diff(src: pg.ClientBase, t: Q, m: PlacementMove, table: MoveTable) {
+  async function diff(src: pg.ClientBase, t: Q, m: RunMove, table: MoveTable) {
     const [a, b] = await Promise.all([
       tableSummary(src, m.id, table.name, table.keys, true, false),
       tableSummary(t, m.id, table.name, table.keys, true, false),
@@ -122,7 +124,7 @@ export function createDatabaseMoveSteps(
   async function catchUp(
     src: pg.ClientBase,
     t: Q,
-    m: PlacementMove,
+    m: RunMove,
     list: MoveTable[],
     horizon: string,
     opts: { full: boolean; verify: boolean },
@@ -147,13 +149,13 @@ export function createDatabaseMoveSteps(
       if (!differs) continue;
       const d = await diff(src, t, m, table);
       for (const part of chunks(d.extra, batch))
-        changed += await deleteRows(t, m.id, table.name, table.keys, part);
+        changed += await deleteRows(t, m.id, m.run, table.name, table.keys, part);
       missingOf.set(table.name, d.missing);
     }
     for (const table of data) {
       for (const part of chunks(missingOf.get(table.name) ?? [], batch)) {
         const rows = await sourceRows(src, m.id, table.name, table.keys, { keyRows: part });
-        changed += await importRows(t, m.id, table.name, table.keys, rows);
+        changed += await importRows(t, m.id, m.run, table.name, table.keys, rows);
       }
     }
     for (const table of data) {
@@ -175,7 +177,7 @@ export function createDatabaseMoveSteps(
 
   /** Catch-up rounds without the lock, each one repeatable-read snapshot of the source; answers the last
    *  round's snapshot xmin (the freeze's horizon). */
-  async function rounds(m: PlacementMove, list: MoveTable[]): Promise<string> {
+  async function rounds(m: RunMove, list: MoveTable[]): Promise<string> {
     const enough = deps.catchUpRows ?? 100;
     const max = deps.catchUpRounds ?? 8;
     let horizon = m.copyXmin ?? '0';
@@ -212,7 +214,7 @@ export function createDatabaseMoveSteps(
    * the control database's switch COMMITTED (the decision); the prepared part COMMITTED; the placement
    * active; the lock released. A failure before the decision rolls both back and changes nothing.
    */
-  async function freeze(m: PlacementMove, list: MoveTable[], horizon: string): Promise<void> {
+  async function freeze(m: RunMove, list: MoveTable[], horizon: string): Promise<void> {
     const t = target(m);
     const gid = moveGid(m.id);
     const c = await owner.connect();
@@ -231,13 +233,13 @@ export function createDatabaseMoveSteps(
       await tc.query('begin');
       await catchUp(c, tc, m, list, horizon, { full: false, verify: false });
       const pending = await sourceRows(c, m.id, 'audit_pending', ['pending_id'], {});
-      await replacePending(tc, m.id, pending);
-      await claimUsage(tc, m.id, await unaggregatedEvents(c, m.id));
+      await replacePending(tc, m.id, m.run, pending);
+      await claimUsage(tc, m.id, m.run, await unaggregatedEvents(c, m.id));
       await deps.duringFreeze?.();
-      await switchTarget(tc, m.id, switchAuditEntry(m));
+      await switchTarget(tc, m.id, m.run, switchAuditEntry(m));
       await tc.query(`prepare transaction '${gid}'`);
       prepared = true;
-      await switchSource(c, m.id, gid, deps.regionOf?.(m.databaseKey!) ?? null);
+      await switchSource(c, m.id, gid, deps.regionOf?.(m.databaseKey!) ?? null, m.run);
       committing = true;
       await c.query('commit');
       committing = false;
@@ -271,7 +273,7 @@ export function createDatabaseMoveSteps(
   /** After a switch COMMIT whose outcome is unknown: the control database's step decides the prepared
    *  part. Unreadable (or another step): the part stays prepared, for the next run (which settles it by
    *  the same rule) or the operator. */
-  async function settleUnknown(m: PlacementMove, tc: pg.PoolClient, gid: string): Promise<void> {
+  async function settleUnknown(m: RunMove, tc: pg.PoolClient, gid: string): Promise<void> {
     let step: string | null;
     try {
       step = await moveStepOf(owner, m.id);
@@ -293,13 +295,13 @@ export function createDatabaseMoveSteps(
     );
   }
 
-  async function switchOver(m: PlacementMove): Promise<void> {
+  async function switchOver(m: RunMove): Promise<void> {
     const t = target(m);
     // A run that died inside an earlier freeze, before the control database decided: its part goes
     // (the step read under the row's lock: a switch COMMIT still in flight is waited out first).
     if ((await moveStepOf(owner, m.id)) !== 'switching') return; // decided meanwhile: run re-reads it
     await settlePrepared(t, m.id, false);
-    await mirrorMove(t, m.id, m.organizationId, m.databaseKey!, 'switching');
+    await mirrorMove(t, m.id, m.run, m.organizationId, m.databaseKey!, 'switching');
     const list = await tables();
     const horizon = await rounds(m, list);
     await deps.beforeFreeze?.();
@@ -318,10 +320,12 @@ export function createDatabaseMoveSteps(
     }
   }
 
-  async function clean(m: PlacementMove): Promise<void> {
+  async function clean(m: RunMove): Promise<void> {
     const t = target(m);
     // The decision is the control database's (this move is cleaning): a part a dead run left, committed.
     await settlePrepared(t, m.id, true);
+    // This run fenced in (an older run's writes refused from here on).
+    await mirrorMove(t, m.id, m.run, m.organizationId, m.databaseKey!, null);
     // The source is given up only once the tenant database holds the switch's part (its mirror at
     // cleaning: the prepared part committed); otherwise the final delta is not there, and nothing goes.
     const mirrored = await moveStepOf(t, m.id);
@@ -343,18 +347,18 @@ export function createDatabaseMoveSteps(
         }
       }
     }
-    await mirrorMove(t, m.id, m.organizationId, m.databaseKey!, 'done');
+    await mirrorMove(t, m.id, m.run, m.organizationId, m.databaseKey!, 'done');
     await advanceMove(owner, m.id, 'done');
   }
 
-  async function abort(m: PlacementMove): Promise<void> {
+  async function abort(m: RunMove): Promise<void> {
     const t = target(m);
     await settlePrepared(t, m.id, false);
-    await mirrorMove(t, m.id, m.organizationId, m.databaseKey!, 'aborting');
+    await mirrorMove(t, m.id, m.run, m.organizationId, m.databaseKey!, 'aborting');
     for (const table of (await tables()).reverse()) {
-      await deleteRows(t, m.id, table.name, table.keys, null);
+      await deleteRows(t, m.id, m.run, table.name, table.keys, null);
     }
-    await mirrorMove(t, m.id, m.organizationId, m.databaseKey!, 'aborted');
+    await mirrorMove(t, m.id, m.run, m.organizationId, m.databaseKey!, 'aborted');
     await advanceMove(owner, m.id, 'aborted');
     deps.invalidate(m.organizationId);
   }

@@ -265,8 +265,8 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
 
   const intoDatabase = createDatabaseMoveSteps(deps, tables);
 
-  async function step(m: PlacementMove): Promise<void> {
-    if (m.to === 'database') return intoDatabase.step(m);
+  async function step(m: PlacementMove, run: number): Promise<void> {
+    if (m.to === 'database') return intoDatabase.step({ ...m, run });
     const org = m.organizationId;
     switch (m.step) {
       case 'preparing':
@@ -295,16 +295,29 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     }
   }
 
+  const superseded = (moveId: string, detail: string) =>
+    new PlacementMoveError(
+      'MOVE_RUNNING',
+      `placement move ${moveId}: a newer run took it over (this run's lease was lost): ${detail}`,
+      409,
+    );
+
   /** Runs the move's steps holding its lease (`withMoveLease`): one run of a move at a time. */
-  async function runSteps(moveId: string): Promise<PlacementMove> {
+  async function runSteps(moveId: string, run: number): Promise<PlacementMove> {
     let movedOn = 0;
     for (;;) {
       const m = await get(moveId);
+      if (m.runNo !== run) throw superseded(moveId, `run ${run}, the live run is ${m.runNo}`);
       if (!['preparing', 'copying', 'switching', 'cleaning', 'aborting'].includes(m.step)) return m;
       deps.onStep?.(m);
       try {
-        await step(m);
+        await step(m, run);
       } catch (err) {
+        // SRM02: a newer run of this move took its lease (this one lost it): this run stops, its step
+        // and error left to the live run.
+        if ((err as { code?: string }).code === 'SRM02') {
+          throw superseded(moveId, (err as Error).message);
+        }
         // 55000 says the record is not at the step the function expected: when another process moved
         // it on (an abort), carry on from its step; when it did not, the refusal stands (a state that
         // never clears): the error is recorded and thrown, never retried.
@@ -322,7 +335,7 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     }
   }
 
-  const run = (moveId: string) => withMoveLease(owner, moveId, () => runSteps(moveId));
+  const run = (moveId: string) => withMoveLease(owner, moveId, (run) => runSteps(moveId, run));
 
   /** Runs the move, or, when a run elsewhere holds its lease, leaves the recorded step to that run. */
   async function runOrLeave(moveId: string): Promise<PlacementMove> {

@@ -275,6 +275,7 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_priv_placement_xmove_mirror',
       'app_priv_placement_xmove_pending',
       'app_priv_placement_xmove_rows',
+      'app_priv_placement_xmove_run',
       'app_priv_placement_xmove_step',
       'app_priv_placement_xmove_summary',
       'app_priv_placement_xmove_switch',

@@ -21,8 +21,29 @@ export async function beginDatabaseMove(owner: Q, org: string, key: string, acto
 }
 
 /** The tenant database's record of the move, moved to `step` (forward only). */
-export async function mirrorMove(target: Q, move: string, org: string, key: string, step: string) {
-  await target.query('select app_priv_placement_xmove_mirror($1, $2, $3, $4)', [move, org, key, step]);
+export async function mirrorMove(
+  target: Q,
+  move: string,
+  run: number,
+  org: string,
+  key: string,
+  step: string | null,
+) {
+  await target.query('select app_priv_placement_xmove_mirror($1, $2, $3, $4, $5)', [
+    move,
+    org,
+    key,
+    step,
+    run,
+  ]);
+}
+
+/** A new run of the move: its number (the control database's run_no, incremented). The caller holds the
+ *  move's lease; every write of the run into the tenant database, and its decision, carry the number and
+ *  are refused (SQLSTATE SRM02) once a newer run took it. */
+export async function takeMoveRun(owner: Q, move: string): Promise<number> {
+  const res = await owner.query<{ n: number }>('select app_priv_placement_xmove_run($1) as n', [move]);
+  return res.rows[0]!.n ?? 0;
 }
 
 /** Rows of a placed table of the move's organization, as jsonb objects (see migration 0076). */
@@ -74,14 +95,15 @@ export async function tableSummary(
 export async function importRows(
   target: Q,
   move: string,
+  run: number,
   table: string,
   keys: readonly string[],
   rows: readonly unknown[],
 ): Promise<number> {
   if (rows.length === 0) return 0;
   const res = await target.query<{ n: number }>(
-    'select app_priv_placement_xmove_import($1, $2, $3, $4) as n',
-    [move, table, keys, JSON.stringify(rows)],
+    'select app_priv_placement_xmove_import($1, $5, $2, $3, $4) as n',
+    [move, table, keys, JSON.stringify(rows), run],
   );
   return res.rows[0]!.n;
 }
@@ -90,21 +112,28 @@ export async function importRows(
 export async function deleteRows(
   target: Q,
   move: string,
+  run: number,
   table: string,
   keys: readonly string[],
   keyRows: KeyRow[] | null,
 ): Promise<number> {
   const res = await target.query<{ n: number }>(
-    'select app_priv_placement_xmove_delete($1, $2, $3, $4) as n',
-    [move, table, keys, keyRows === null ? null : JSON.stringify(keyRows)],
+    'select app_priv_placement_xmove_delete($1, $5, $2, $3, $4) as n',
+    [move, table, keys, keyRows === null ? null : JSON.stringify(keyRows), run],
   );
   return res.rows[0]!.n;
 }
 
-export async function replacePending(target: Q, move: string, rows: readonly unknown[]): Promise<number> {
-  const res = await target.query<{ n: number }>('select app_priv_placement_xmove_pending($1, $2) as n', [
+export async function replacePending(
+  target: Q,
+  move: string,
+  run: number,
+  rows: readonly unknown[],
+): Promise<number> {
+  const res = await target.query<{ n: number }>('select app_priv_placement_xmove_pending($1, $3, $2) as n', [
     move,
     JSON.stringify(rows),
+    run,
   ]);
   return res.rows[0]!.n;
 }
@@ -116,11 +145,11 @@ export async function unaggregatedEvents(source: Q, move: string): Promise<KeyRo
   return res.rows[0]!.k;
 }
 
-export async function claimUsage(target: Q, move: string, keyRows: KeyRow[]): Promise<number> {
-  const res = await target.query<{ n: number }>('select app_priv_placement_xmove_usage_claim($1, $2) as n', [
-    move,
-    JSON.stringify(keyRows),
-  ]);
+export async function claimUsage(target: Q, move: string, run: number, keyRows: KeyRow[]): Promise<number> {
+  const res = await target.query<{ n: number }>(
+    'select app_priv_placement_xmove_usage_claim($1, $3, $2) as n',
+    [move, JSON.stringify(keyRows), run],
+  );
   return res.rows[0]!.n;
 }
 
@@ -129,8 +158,17 @@ export async function holdMoveLock(source: pg.ClientBase, move: string, on: bool
   await source.query('select app_priv_placement_xmove_hold($1, $2)', [move, on]);
 }
 
-export async function switchTarget(target: Q, move: string, audit: Record<string, unknown>): Promise<void> {
-  await target.query('select app_priv_placement_xmove_switch_target($1, $2)', [move, JSON.stringify(audit)]);
+export async function switchTarget(
+  target: Q,
+  move: string,
+  run: number,
+  audit: Record<string, unknown>,
+): Promise<void> {
+  await target.query('select app_priv_placement_xmove_switch_target($1, $3, $2)', [
+    move,
+    JSON.stringify(audit),
+    run,
+  ]);
 }
 
 export async function switchSource(
@@ -138,8 +176,9 @@ export async function switchSource(
   move: string,
   gid: string,
   region: string | null,
+  run: number,
 ): Promise<void> {
-  await source.query('select app_priv_placement_xmove_switch($1, $2, $3)', [move, gid, region]);
+  await source.query('select app_priv_placement_xmove_switch($1, $2, $3, $4)', [move, gid, region, run]);
 }
 
 export async function activatePlacement(source: Q, move: string): Promise<void> {

@@ -20,6 +20,9 @@ export interface PlacementMove {
   readonly databaseKey: string | null;
   /** The copy's horizon (then each catch-up round's): an xmin, as text. */
   readonly copyXmin: string | null;
+  /** The number of the move's latest run (migration 0076's fence: a run whose number is not this one
+   *  was superseded by a newer run and stops). */
+  readonly runNo: number;
   readonly step: MoveStep;
   readonly requestedBy: string;
   /** Per table: `{ after, copied, done }` of the copy; `catch_up`: `{ rounds, upserted, deleted }` of the
@@ -44,6 +47,7 @@ interface MoveRow {
   to_kind: MoveKind;
   database_key: string | null;
   copy_xmin: string | null;
+  run_no?: number;
   step: MoveStep;
   requested_by: string;
   progress: PlacementMove['progress'];
@@ -63,6 +67,7 @@ const toMove = (r: MoveRow): PlacementMove => ({
   to: r.to_kind,
   databaseKey: r.database_key ?? null,
   copyXmin: r.copy_xmin ?? null,
+  runNo: r.run_no ?? 0,
   step: r.step,
   requestedBy: r.requested_by,
   progress: r.progress,
