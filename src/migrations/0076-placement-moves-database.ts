@@ -57,6 +57,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   await advance(db);
   await steps(db);
   await xmoveDataFunctions(db);
+  await underWay(db, ctx);
   for (const fn of [...XMOVE_FUNCTIONS, ...XMOVE_DATA_FUNCTIONS]) {
     await sql`alter function ${sql.raw(fn)} owner to ${definer}`.execute(db);
     await sql`revoke all on function ${sql.raw(fn)} from public`.execute(db);
@@ -352,4 +353,20 @@ async function steps(db: Kysely<unknown>): Promise<void> {
       perform set_config('app.placement_move', '', true);
       return v_n;
     end $$`.execute(db);
+}
+
+/** Whether the organization has a move under way (a `placement_moves` row not done, aborted or failed,
+ *  or a `moving` placement): its rows may be in two databases, and the router answers one of them. The
+ *  deletion job waits for it (its purge would miss the other database's rows): the worker role's only. */
+async function underWay(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
+  await sql`create function worker_api.app_priv_deletion_move_under_way(p_org uuid) returns boolean
+    language sql stable security definer set search_path = pg_catalog, public, pg_temp as $$
+      select exists (select 1 from public.placement_moves m
+                      where m.organization_id = p_org and m.step not in ('done', 'aborted', 'failed'))
+          or exists (select 1 from public.tenant_placements p
+                      where p.organization_id = p_org and p.state = 'moving') $$`.execute(db);
+  const fn = sql.raw('worker_api.app_priv_deletion_move_under_way(uuid)');
+  await sql`alter function ${fn} owner to ${sql.id(ctx.roles.definer)}`.execute(db);
+  await sql`revoke all on function ${fn} from public`.execute(db);
+  await sql`grant execute on function ${fn} to ${sql.id(ctx.roles.worker)}`.execute(db);
 }

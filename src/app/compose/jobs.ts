@@ -32,6 +32,7 @@ import { usageSettings } from '../../modules/usage/usage-settings.js';
 import { startUsageAggregation } from './usage-aggregation.js';
 
 import { purgeInTenantDatabase } from './tenant-database-purge.js';
+import { placementMoveUnderWay } from '../../platform/tenancy/privileged-deletion.js';
 import {
   CHECKPOINT_CRONTAB,
   CHECKPOINT_TASK,
@@ -245,6 +246,7 @@ export async function startJobs({
                 organizationChanged: (orgId) => services.organizationPolicies.invalidate(orgId),
                 ...(ownerPool ? { dropPlacementSchema: (orgId) => dropSchemaAsOwner(ownerPool, orgId) } : {}),
                 purgeTenantDatabase: (orgId, batch) => purgeInTenantDatabase(tenancy, opts, orgId, batch),
+                moveUnderWay: (orgId) => placementMoveUnderWay(checkpointPool, orgId),
                 // organization.deleted reaches the endpoints before the purge (docs/webhooks.md).
                 webhooks: createDeletionWebhooks({
                   withTenant: tenancy.withTenant,

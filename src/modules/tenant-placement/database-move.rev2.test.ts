@@ -9,6 +9,8 @@ import { uuidv7 } from '../../platform/ids.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
 import { purgeInTenantDatabase } from '../../app/compose/tenant-database-purge.js';
 import { resolveMoveParts } from './move-parts.js';
+import { placementMoveUnderWay } from '../../platform/tenancy/privileged-deletion.js';
+import { deleteOrganization } from '../organization-lifecycle/deletion-job.js';
 
 /**
  * Second review. The run lease is a session lock on a connection nobody watches. When that session ends
@@ -140,8 +142,28 @@ describe('review 2 of moves into a tenant database', () => {
         ).rows[0]!.n,
       );
     expect(await inTenant()).toBe(3);
-    // The deletion job's tenant database part (as the composition wires it), before its control purge
-    // (which removes the placement record): it must empty the database that holds the organization's rows.
+    // The deletion job does not purge while the move is under way (the router answers one of the two
+    // databases holding rows): it waits, retried by its next run, for the move to end or be aborted.
+    const worker = new pg.Pool({ connectionString: split.control.workerUrl, max: 1 });
+    pools.push(worker);
+    expect(await placementMoveUnderWay(worker, org)).toBe(true);
+    const waited = await deleteOrganization(
+      {
+        workerPool: worker,
+        shredder: undefined as never,
+        now: () => new Date(),
+        organizationChanged: () => {},
+        purgeTenantDatabase: () => Promise.reject(new Error('purged during the move')),
+        moveUnderWay: (id) => placementMoveUnderWay(worker, id),
+      },
+      { organizationId: org, phase: 'purging' },
+    );
+    expect(waited).toBe(false);
+    // The move ends (a later run cleans); then the deletion's tenant database part (as the composition
+    // wires it), before its control purge (which removes the placement record), empties the database
+    // that holds the organization's rows, and the control database holds none of them.
+    expect((await engine().run(id)).step).toBe('done');
+    expect(await placementMoveUnderWay(worker, org)).toBe(false);
     tenancy.router.invalidate(org);
     const purged = await purgeInTenantDatabase(
       tenancy,
@@ -149,7 +171,10 @@ describe('review 2 of moves into a tenant database', () => {
       org,
       100,
     );
-    expect({ purged, left: await inTenant() }).toEqual({ purged: 3, left: 0 });
+    const inControl = await split.admin.query('select 1 from projects where organization_id = $1', [org]);
+    // Its 3 projects and, the move ended, what the switch admitted there (its audit event, its row).
+    expect(purged).toBeGreaterThanOrEqual(3);
+    expect({ left: await inTenant(), inControl: inControl.rowCount }).toEqual({ left: 0, inControl: 0 });
   }, 120_000);
   it('two runs of one move (the first lost its lease) do not undo an acknowledged update', async () => {
     const org = (

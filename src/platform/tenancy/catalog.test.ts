@@ -244,6 +244,8 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       // The organization deletion job (migration 0026): worker role only, outside any tenant scope.
       'app_priv_deletion_due',
       'app_priv_deletion_ledger',
+      // Whether an organization has a placement move under way (0076): the deletion waits for it.
+      'app_priv_deletion_move_under_way',
       'app_priv_deletion_purge',
       'app_priv_deletion_record',
       'app_priv_deletion_shredded',
