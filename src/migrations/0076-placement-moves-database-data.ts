@@ -9,7 +9,9 @@ import { OUTSIDE_TENANT_SCOPE } from './sql-helpers.js';
  * writing ones on the target (the tenant database). Each is authorized by the move's record in the database
  * it runs in: the control database's `placement_moves` row, or its mirror in the tenant database
  * (`app_priv_placement_xmove_mirror`), whose step says what may be done there: rows are written into the
- * target only while it is `copying` or `switching`, deleted from it only while it is `aborting`.
+ * target only while it is `copying` or `switching`, deleted from it while it is `copying` or `switching`
+ * (by key: rows the source no longer has) or `aborting` (all of the organization's); and whose `run_no`
+ * says which run of the move may write there (a writing function takes `p_run`, refused otherwise: SRM02).
  */
 export const XMOVE_DATA_FUNCTIONS = [
   'app_placement_xmove_check(uuid, text, text[], text, integer)',

@@ -132,6 +132,20 @@ describe('review 2 of moves into a tenant database', () => {
       minAgeMs: 0,
     });
     expect(settled.committed).toBe(1);
+    // The resolver also activates the placement (what the cleaning step does first): requests route there.
+    const placed = await split.admin.query(
+      'select kind, state from tenant_placements where organization_id = $1',
+      [org],
+    );
+    expect(placed.rows[0]).toEqual({ kind: 'database', state: 'active' });
+    // The mirror is the tenant database's only: on the control database (which places the organization)
+    // it is refused, so no run number or step of the move is written there by it.
+    await expect(
+      pools[pools.length - 1]!.query(`select app_priv_placement_xmove_mirror($1, $2, 't1', null, 99)`, [
+        id,
+        org,
+      ]),
+    ).rejects.toThrow(/placed from this database/);
     const inTenant = async () =>
       Number(
         (

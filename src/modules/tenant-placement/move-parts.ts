@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { moveStepOf } from '../../platform/tenancy/privileged-database-move.js';
+import { activatePlacement, moveStepOf } from '../../platform/tenancy/privileged-database-move.js';
 import { withMoveLease } from './move-lease.js';
 import { PlacementMoveError } from './tenant-placement.errors.js';
 
@@ -10,7 +10,9 @@ const MOVE_GID = /^sr_mv_([0-9a-f]{8})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{4})([0
  * Settles the prepared parts of moves into this tenant database (`sr_mv_*`, the freeze's final delta)
  * that a dead run left for at least `minAgeMs`: each under the move's lease (a live run holds it from
  * before its PREPARE to after its COMMIT, so a part whose lease is held is skipped), by the control
- * database's step, read under the row's lock: `cleaning` or `done` (the switch decided), committed;
+ * database's step, read under the row's lock: `cleaning` or `done` (the switch decided), committed (and,
+ * at `cleaning` with the tenant database's mirror at `cleaning`, the placement activated, as the move's
+ * `cleaning` does first: the organization's requests are routed there at once);
  * `switching`, `aborting`, `aborted` or `failed`, rolled back. A move the control database does not know
  * keeps its part (logged by the caller's count: neither). `owner`: the control database's owner pool;
  * `target`: the tenant database's owner pool (the role that prepared the parts).
@@ -44,6 +46,15 @@ export async function resolveMoveParts(opts: {
         await opts.target.query(`${commit ? 'commit' : 'rollback'} prepared '${gid}'`);
         if (commit) committed++;
         else rolledBack++;
+        // What the move's `cleaning` does first: the placement active once the tenant database holds the
+        // switch's part (its mirror at cleaning), so the organization's requests stop waiting for a run.
+        if (
+          commit &&
+          step === 'cleaning' &&
+          ['cleaning', 'done'].includes((await moveStepOf(opts.target, moveId)) ?? '')
+        ) {
+          await activatePlacement(opts.owner, moveId);
+        }
       });
     } catch (err) {
       if (err instanceof PlacementMoveError && err.code === 'MOVE_RUNNING') continue; // its run settles it
