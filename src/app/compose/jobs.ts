@@ -226,6 +226,7 @@ export async function startJobs({
                 aggregators: tenantAggregation,
                 timeoutMs: 60_000,
                 log: opts.log,
+                moveUnderWay: (orgId) => placementMoveUnderWay(checkpointPool, orgId),
               }),
               closer: services.periodCloser,
               latenessMs: usage.latenessMs,
