@@ -309,6 +309,7 @@ export async function startJobs({
           const target = await tenancy.router.resolve(orgId);
           return target.directory === undefined ? null : target.key;
         },
+        moveUnderWay: (orgId) => placementMoveUnderWay(checkpointPool, orgId),
         isErased: async (userId) => (await findSubject(platformDb, userId))?.erased_at != null,
         log: opts.log,
       }),
