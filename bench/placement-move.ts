@@ -1,6 +1,8 @@
 /**
  * Online placement moves (issue 13): the write freeze of moving one organization holding BENCH_MOVE_ROWS
- * (100,000) rows from the pooled schema to its own schema and back, while BENCH_MOVE_WRITERS writers keep
+ * (100,000) rows from the pooled schema to its own schema and back, then (unless BENCH_MOVE_DATABASE=0)
+ * into a tenant database (a second database on the same server, `database:t1`: its freeze is a
+ * two-phase commit across the two), while BENCH_MOVE_WRITERS writers keep
  * inserting into it and as many into another organization. Printed per direction: the copy's duration,
  * the catch-up rounds before the freeze, the freeze (the switch transaction under the organization's
  * advisory lock, as the engine records it: the rows changed since the last round synchronized and
@@ -10,26 +12,44 @@
  * milliseconds.
  *
  * Not a ratio: there is no baseline for a move. Usage: npm run bench:placement-move
- * (env: BENCH_MOVE_ROWS, BENCH_MOVE_WRITERS, BENCH_DATABASE_URL)
+ * (env: BENCH_MOVE_ROWS, BENCH_MOVE_WRITERS, BENCH_MOVE_DATABASE, BENCH_DATABASE_URL)
  */
 import pg from 'pg';
 import { latestMigration } from '../src/platform/db/migrate.js';
 import { createTenancy } from '../src/platform/tenancy/tenancy.js';
-import { createPlacementMoveService } from '../src/modules/tenant-placement/tenant-placement.service.js';
+import {
+  createPlacementMoveService,
+  type MoveTarget,
+} from '../src/modules/tenant-placement/tenant-placement.service.js';
 import { uuidv7 } from '../src/platform/ids.js';
 import { benchDatabase, seedProjects } from './harness.js';
+import { dropProvisioned, provisionDatabase } from '../test/support/provision.js';
 
 const ROWS = Number(process.env.BENCH_MOVE_ROWS ?? 100_000);
 const WRITERS = Number(process.env.BENCH_MOVE_WRITERS ?? 4);
+const INTO_DATABASE = process.env.BENCH_MOVE_DATABASE !== '0';
 
 const { db, close } = await benchDatabase();
 try {
   const seeded = await seedProjects(db.adminUrl, 2, ROWS);
   const [moving, other] = [...new Set(seeded.map((r) => r.org))] as [string, string];
-  const tenancy = createTenancy({ url: db.url, poolSize: 2 * WRITERS + 2, placementTtlMs: 1000 });
+  // The tenant database a move goes into last: migrated as `npx saasready migrate` migrates one.
+  const t1 = INTO_DATABASE
+    ? await provisionDatabase(db.superuserUrl, 'sr_bench_t', { tenantDatabase: true })
+    : undefined;
+  const tenancy = createTenancy({
+    url: db.url,
+    poolSize: 2 * WRITERS + 2,
+    placementTtlMs: 1000,
+    ...(t1
+      ? { tenantDatabases: { databases: { t1: { url: t1.url } }, maxConnections: 2 * WRITERS + 2 } }
+      : {}),
+  });
   const owner = new pg.Pool({ connectionString: db.migrationUrl, max: 3 });
+  const t1Owner = t1 ? new pg.Pool({ connectionString: t1.migrationUrl, max: 3 }) : undefined;
   const moves = createPlacementMoveService({
     owner,
+    targetOwner: (key) => (key === 't1' ? t1Owner : undefined),
     roles: db.roles,
     schemaVersion: latestMigration(),
     invalidate: (org) => tenancy.router.invalidate(org),
@@ -59,7 +79,8 @@ try {
   console.log(
     `organization with ${ROWS.toLocaleString('en')} projects; ${WRITERS} writers on it and ${WRITERS} on another`,
   );
-  for (const to of ['schema', 'pooled'] as const) {
+  const targets: MoveTarget[] = ['schema', 'pooled', ...(t1 ? (['database:t1'] as const) : [])];
+  for (const to of targets) {
     slowest.clear();
     running = true;
     const writers = Array.from({ length: WRITERS }, () => [writer(moving), writer(other)]).flat();
@@ -71,14 +92,20 @@ try {
     await Promise.all(writers);
     const copyMs = done.switchedAt ? done.switchedAt.getTime() - done.createdAt.getTime() : NaN;
     console.log(
-      `to ${to.padEnd(6)}: ${done.step}; whole move ${(total / 1000).toFixed(1)} s (copy and settle until the switch ~${(copyMs / 1000).toFixed(1)} s); ` +
-        `catch-up rounds before the freeze ${done.progress.catch_up?.rounds ?? '?'}; ` +
-        `FREEZE ${done.freezeMs ?? '?'} ms (rows changed since the last round: ${delta(done)}); slowest write: moving organization ${(slowest.get(moving) ?? 0).toFixed(0)} ms, ` +
+      `to ${to.padEnd(11)}: ${done.step}; whole move ${(total / 1000).toFixed(1)} s (copy and settle until the switch ~${(copyMs / 1000).toFixed(1)} s); ` +
+        (done.to === 'database'
+          ? // A move into a tenant database records neither (its rounds are logged): the freeze alone.
+            `FREEZE ${done.freezeMs ?? '?'} ms (from its control transaction's start to the decision)`
+          : `catch-up rounds before the freeze ${done.progress.catch_up?.rounds ?? '?'}; ` +
+            `FREEZE ${done.freezeMs ?? '?'} ms (rows changed since the last round: ${delta(done)})`) +
+        `; slowest write: moving organization ${(slowest.get(moving) ?? 0).toFixed(0)} ms, ` +
         `other organization ${(slowest.get(other) ?? 0).toFixed(0)} ms; ${written} writes acknowledged so far`,
     );
   }
   await owner.end();
+  await t1Owner?.end();
   await tenancy.close();
+  if (t1) await dropProvisioned(t1);
 } finally {
   await close();
 }

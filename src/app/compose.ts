@@ -1,4 +1,6 @@
 import { startPreparedCommitResolver } from '../platform/tenancy/prepared-commits.js';
+import { resolveMoveParts } from '../modules/tenant-placement/move-parts.js';
+import { createTargetOwners } from '../modules/tenant-placement/target-owners.js';
 import pg from 'pg';
 import { createHttpServer, type App } from '../platform/http/server.js';
 import { securityHeaderOptions } from '../platform/http/security-headers.js';
@@ -107,12 +109,24 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
   });
   // Prepared parts of `database` placements' two-phase commits left by a process that died between
   // its two phases: committed or rolled back from the control database's decisions (prepared-commits.ts).
+  // And those of placement moves into a tenant database (`sr_mv_*`), with the owner roles (move-parts.ts).
+  const moveOwners = ownerPool ? createTargetOwners(opts.tenantDatabases?.databases) : undefined;
   const preparedCommits =
     tenancy.databases && opts.connectAtStart !== false
       ? startPreparedCommitResolver({
           control: tenancy.control.pool,
           databases: tenancy.databases,
           log: opts.log,
+          ...(ownerPool && moveOwners
+            ? {
+                moveParts: async (key: string) => {
+                  const target = moveOwners.get(key);
+                  return target
+                    ? resolveMoveParts({ owner: ownerPool, target })
+                    : { committed: 0, rolledBack: 0 };
+                },
+              }
+            : {}),
         })
       : undefined;
   const authenticator = opts.authenticator ?? createAppAuthenticator({ services, opts });
@@ -157,6 +171,7 @@ export async function compose(opts: ComposeOptions): Promise<Composition> {
     async close() {
       await auditSealer.stop();
       await preparedCommits?.stop();
+      await moveOwners?.close();
       await services.placementMoves.settle(); // a move's next run resumes it; this one ends its step
       await ownerPool?.end();
       // Recorded usage is flushed while the pools are open; the aggregator's run ends first.

@@ -47,9 +47,17 @@ describe('npx saasready tenant move', () => {
     expect(none.code).toBe(0);
     expect(none.out).toContain(`organization ${id}: no placement move`);
 
+    // A tenant database this environment does not configure (with an ownerUrl), a region it does not
+    // name, and a target that is none: refused before anything is recorded.
     const refused = await runCli(['tenant', 'move', slug, '--to', 'database:eu1'], env);
     expect(refused.code).toBe(1);
-    expect(refused.out).toContain('not supported yet');
+    expect(refused.out).toContain('tenant database eu1 is not configured here with an ownerUrl');
+    const noRegion = await runCli(['tenant', 'move', slug, '--to', 'region:mars'], env);
+    expect(noRegion.code).toBe(1);
+    expect(noRegion.out).toContain('region mars is not configured here (REGIONS)');
+    const nowhere = await runCli(['tenant', 'move', slug, '--to', 'elsewhere'], env);
+    expect(nowhere.code).toBe(1);
+    expect(nowhere.out).toContain('moves go to pooled, schema, database:<key> or region:<name>');
 
     const there = await runCli(['tenant', 'move', slug, '--to', 'schema'], env);
     expect(there.code, there.out).toBe(0);

@@ -4,16 +4,21 @@ import type { AppConfig } from '../platform/config.js';
 import { knownMigrations } from '../platform/db/migrate.js';
 import { isTenantId } from '../platform/tenancy/context.js';
 import { createInvalidationBus } from '../platform/cache/invalidation-bus.js';
+import { PlacementMoveError } from '../modules/tenant-placement/tenant-placement.errors.js';
 import {
   createPlacementMoveService,
+  type MoveTarget,
   type PlacementMove,
 } from '../modules/tenant-placement/tenant-placement.service.js';
+import { moveTarget } from '../modules/tenant-placement/placement-moves.admin.js';
+import { createTargetOwners } from '../modules/tenant-placement/target-owners.js';
 import { connectForCli } from './connect.js';
+import { regionOfDatabase } from '../platform/config-tenant-databases.js';
 
 export interface TenantMoveArgs {
   /** Organization id or slug. */
   readonly org: string;
-  /** `pooled` | `schema` (database:<key> and region:<name> are refused: not supported yet). */
+  /** `pooled` | `schema` | `database:<key>` | `region:<name>` (a database target from pooled or schema). */
   readonly to?: string;
   readonly abort?: boolean;
   readonly status?: boolean;
@@ -22,7 +27,8 @@ export interface TenantMoveArgs {
 /** One line per move state, as the CLI prints it. */
 export function moveLine(m: PlacementMove): string {
   const copied = Object.values(m.progress).reduce((n, p) => n + (p.copied ?? 0), 0);
-  const parts = [`move ${m.id}: ${m.from} -> ${m.to}, step ${m.step}`];
+  const to = m.databaseKey ? `${m.to}:${m.databaseKey}` : m.to;
+  const parts = [`move ${m.id}: ${m.from} -> ${to}, step ${m.step}`];
   if (copied > 0) parts.push(`${copied} rows copied`);
   if (m.freezeMs !== null) parts.push(`freeze ${m.freezeMs} ms`);
   if (m.error) parts.push(`last error: ${m.error}`);
@@ -30,8 +36,8 @@ export function moveLine(m: PlacementMove): string {
 }
 
 /**
- * `saasready tenant move <org> --to pooled|schema [--abort | --status]`: the online move of one
- * organization between the pooled schema and its own (src/modules/tenant-placement/), as the owner role
+ * `saasready tenant move <org> --to pooled|schema|database:<key>|region:<name> [--abort | --status]`: the
+ * online move of one organization between the pooled schema and its own, or from pooled into a tenant database (src/modules/tenant-placement/), as the owner role
  * (the schema's DDL and the move functions). Re-running continues a move from its recorded step. The
  * running servers learn of the placement change through the invalidation bus (REDIS_URL) or, without
  * it, within the placement cache's TTL, which the move waits out before its switch.
@@ -42,10 +48,17 @@ export async function tenantMove(
   args: TenantMoveArgs,
   write: (line: string) => void,
 ): Promise<number> {
-  if (args.to && args.to !== 'pooled' && args.to !== 'schema') {
-    write(`saasready: moves to ${args.to} are not supported yet: only --to pooled or --to schema`);
+  let target: MoveTarget | undefined;
+  try {
+    const regions = config.tenantDatabases.regions ?? {};
+    target = args.to
+      ? moveTarget(args.to, (r) => (Object.hasOwn(regions, r) ? regions[r] : undefined))
+      : undefined;
+  } catch (err) {
+    write(`saasready: ${(err as Error).message}`);
     return 1;
   }
+  const targetOwners = createTargetOwners(config.tenantDatabases.databases);
   const { pool: owner, roles, close } = await connectForCli(config, log, 'owner');
   const runtime = await connectForCli(config, log, 'runtime');
   const bus = createInvalidationBus({ redisUrl: config.redisUrl, apply: () => {}, log });
@@ -58,6 +71,8 @@ export async function tenantMove(
     const service = createPlacementMoveService({
       owner,
       roles,
+      targetOwner: (key) => targetOwners.get(key),
+      regionOf: (key) => regionOfDatabase(config.tenantDatabases.regions ?? {}, key),
       schemaVersion: knownMigrations().at(-1)!,
       invalidate: (id) => bus.publish({ kind: 'placement', orgId: id }),
       settleMs: config.placementCacheTtlMs,
@@ -78,16 +93,25 @@ export async function tenantMove(
       write(moveLine(ended));
       return 0;
     }
-    if (!args.to) {
-      write('saasready: --to pooled|schema, --abort or --status');
+    if (!target) {
+      write('saasready: --to pooled|schema|database:<key>|region:<name>, --abort or --status');
       return 1;
     }
-    const started = await service.start(orgId, args.to as 'pooled' | 'schema', 'cli');
-    const ended = await service.run(started.id);
+    const started = await service.start(orgId, target, 'cli');
+    const ended = await service.run(started.id).catch((err: unknown) => {
+      // Another process runs this move (a server's background run, another command): it carries it on.
+      if (err instanceof PlacementMoveError && err.code === 'MOVE_RUNNING') return undefined;
+      throw err;
+    });
+    if (!ended) {
+      write(`saasready: placement move ${started.id} is running elsewhere (--status follows it)`);
+      return 3;
+    }
     write(moveLine(ended));
     return ended.step === 'done' ? 0 : 2;
   } finally {
     await bus.close();
+    await targetOwners.close();
     await runtime.close();
     await close();
   }

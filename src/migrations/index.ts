@@ -64,6 +64,7 @@ import * as m0071 from './0071-tenant-commit-decisions.js';
 import * as m0073 from './0073-flag-override-identity.js';
 import * as m0074 from './0074-tenant-database-quota-notices.js';
 import * as m0075 from './0075-erasure-tenant-directories.js';
+import * as m0076 from './0076-placement-moves-database.js';
 import * as m0077 from './0077-tenant-database-audit-retention.js';
 
 export interface MigrationModule {
@@ -136,5 +137,6 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0073-flag-override-identity', m0073],
   ['0074-tenant-database-quota-notices', m0074],
   ['0075-erasure-tenant-directories', m0075],
+  ['0076-placement-moves-database', m0076],
   ['0077-tenant-database-audit-retention', m0077],
 ];

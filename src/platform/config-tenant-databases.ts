@@ -138,6 +138,13 @@ function databases(env: NodeJS.ProcessEnv, fail: Fail): Record<string, TenantDat
   return out;
 }
 
+/** The region whose database is `key` (the first by name when several share it), if any. */
+export function regionOfDatabase(regions: Record<string, string>, key: string): string | undefined {
+  return Object.keys(regions)
+    .filter((region) => regions[region] === key)
+    .sort()[0];
+}
+
 /** REGIONS: a JSON object of region names to keys of TENANT_DATABASES (one database per region). */
 function regions(
   env: NodeJS.ProcessEnv,

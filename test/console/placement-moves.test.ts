@@ -8,6 +8,7 @@ import {
   newContext,
   newEmail,
   newPassword,
+  screenshots,
   sharedChromium,
   signUpVerified,
   startConsoleApp,
@@ -26,8 +27,14 @@ describe('console: placement moves in Chromium', () => {
    *  (DDL, with foreign keys to public's tables, which it locks), and a placement schema in the suite's
    *  database is one other files' exact catalog and grant checks of that database see while it is there. */
   let own: ProvisionedDatabase;
+  /** A tenant database the server can move organizations into (its owner URL configured), region `eu`'s;
+   *  no default region, so organizations are created pooled. */
+  let eu: ProvisionedDatabase;
   beforeAll(async () => {
-    own = await provisionDatabase(testDb().superuserUrl, 'sr_console_moves');
+    [own, eu] = await Promise.all([
+      provisionDatabase(testDb().superuserUrl, 'sr_console_moves'),
+      provisionDatabase(testDb().superuserUrl, 'sr_console_moves_eu', { tenantDatabase: true }),
+    ]);
     c = await startConsoleApp({
       database: {
         url: own.url,
@@ -35,12 +42,21 @@ describe('console: placement moves in Chromium', () => {
         keyVaultUrl: own.keyVaultUrl,
         owner: { url: own.migrationUrl, roles: own.roles },
       },
+      tenantDatabases: {
+        databases: { 'eu-1': { url: eu.url, ownerUrl: eu.migrationUrl, workerUrl: eu.workerUrl } },
+        regions: { eu: 'eu-1' },
+        maxConnections: 6,
+        poolSize: 3,
+        idleTimeoutMs: 30_000,
+        acquireTimeoutMs: 5_000,
+      },
     });
     browser = await sharedChromium();
   });
   afterAll(async () => {
     await stopConsoleApp(c);
     if (own) await dropProvisioned(own);
+    if (eu) await dropProvisioned(eu);
   });
 
   it('moves an organization to its own schema from its row, confirmed, and sees the move reach done', async () => {
@@ -90,4 +106,64 @@ describe('console: placement moves in Chromium', () => {
     await back.getByText('done', { exact: true }).waitFor({ timeout: 30_000 });
     await placementCell.getByText('Pooled', { exact: true }).waitFor();
   });
+
+  it('moves an organization into a tenant database (region eu) chosen in the dialog; its settings then show the region', async () => {
+    const stamp = randomBytes(4).toString('hex');
+    const admin = await newContext(browser, c);
+    const member = await newContext(browser, c);
+    await signUpPlatformAdmin(admin.page, c, seen, own.migrationUrl);
+    await signUpVerified(member.page, newEmail('db-moved-member'), newPassword(), seen);
+    const slug = `dbmover-${stamp}`;
+    const name = `DB mover ${stamp}`;
+    const memberApi = apiAs(member.page, c);
+    expect((await memberApi.post('/v1/organizations', { name, slug })).status()).toBe(201);
+    const project = await memberApi.post(`/v1/orgs/${slug}/projects`, { name: 'Kept' });
+    expect(project.status()).toBe(201);
+    const a = admin.page;
+
+    await a.getByRole('button', { name: /platform-admin-/ }).click();
+    await a.getByRole('menuitem', { name: 'Platform administration' }).click();
+    await a.getByRole('heading', { name: 'Organizations' }).waitFor();
+    await a.getByRole('textbox', { name: 'Search' }).fill(stamp);
+    const orgRow = a.getByRole('table', { name: 'Organizations' }).getByRole('row').filter({ hasText: slug });
+    const placementCell = orgRow.getByRole('cell').nth(2);
+    await placementCell.getByText('Pooled', { exact: true }).waitFor();
+
+    await a.getByRole('button', { name: `Placement of ${name}` }).click();
+    const dialog = a.getByRole('dialog', { name: 'Organization placement' });
+    const target = dialog.getByRole('radio', { name: 'the tenant database eu-1 (region eu)' });
+    await target.waitFor();
+    expect(await dialog.getByRole('radio', { name: 'its own schema' }).isChecked()).toBe(true);
+    await target.check();
+    await dialog.getByText('Move it to the tenant database eu-1 (region eu)?').waitFor();
+    await expectAccessible(a, 'placement move to a tenant database');
+    await screenshots(a, 'placement-moves', '01-move-to-database');
+    await dialog.getByRole('button', { name: 'Move to database eu-1' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+
+    const row = a
+      .getByRole('table', { name: 'Placement moves' })
+      .getByRole('row')
+      .filter({ hasText: 'pooled → database eu-1' });
+    await row.getByText('done', { exact: true }).waitFor({ timeout: 30_000 });
+    await placementCell.getByText('Own database', { exact: true }).waitFor();
+    await placementCell.getByText('eu-1', { exact: true }).waitFor();
+    await expectAccessible(a, 'placement moves, into a tenant database');
+    // Moves out of a tenant database are not offered.
+    await a.getByRole('button', { name: `Placement of ${name}` }).click();
+    await dialog.getByText('Moves out of a tenant database are not built.').waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+    // The member's organization works as before, from eu's database, and its settings show the region.
+    const projects = await memberApi.get(`/v1/orgs/${slug}/projects`);
+    expect(((await projects.json()) as { data: { name: string }[] }).data.map((p) => p.name)).toEqual([
+      'Kept',
+    ]);
+    const m = member.page;
+    await m.goto(`/o/${slug}/settings`);
+    await m.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+    const region = m.getByRole('textbox', { name: 'Region' });
+    await region.waitFor();
+    expect(await region.inputValue()).toBe('eu');
+  }, 90_000);
 });

@@ -5,7 +5,9 @@ const DAY = 86_400_000;
 
 /**
  * Runs the usage aggregator (a fresh one over `workerPool` unless given) until its watermark is past
- * every transaction committed before the call; throws after 100 runs.
+ * every transaction committed before the call; throws after 60 s. The watermark cannot pass a transaction
+ * still open anywhere in the cluster (its horizon is the cluster's), and other test files' transactions
+ * hold it back for seconds at a time on a busy machine: 5 s was not always enough.
  */
 export async function drainAggregator(
   admin: pg.Client,
@@ -13,7 +15,7 @@ export async function drainAggregator(
   aggregator = createUsageAggregator({ pool: workerPool, latenessMs: 7 * DAY }),
 ): Promise<void> {
   const target = await admin.query<{ x: string }>('select pg_current_xact_id()::text as x');
-  for (let i = 0; i < 100; i++) {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
     await aggregator.runOnce();
     const h = await admin.query<{ done: boolean }>(
       'select horizon > $1::xid8 as done from usage_aggregator_state',

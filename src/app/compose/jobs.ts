@@ -31,6 +31,7 @@ import { usageSettings } from '../../modules/usage/usage-settings.js';
 import { startUsageAggregation } from './usage-aggregation.js';
 
 import { purgeInTenantDatabase } from './tenant-database-purge.js';
+import { placementMoveUnderWay } from '../../platform/tenancy/privileged-deletion.js';
 import {
   CHECKPOINT_CRONTAB,
   CHECKPOINT_TASK,
@@ -224,6 +225,7 @@ export async function startJobs({
                 aggregators: tenantAggregation,
                 timeoutMs: 60_000,
                 log: opts.log,
+                moveUnderWay: (orgId) => placementMoveUnderWay(checkpointPool, orgId),
               }),
               closer: services.periodCloser,
               latenessMs: usage.latenessMs,
@@ -244,6 +246,7 @@ export async function startJobs({
                 organizationChanged: (orgId) => services.organizationPolicies.invalidate(orgId),
                 ...(ownerPool ? { dropPlacementSchema: (orgId) => dropSchemaAsOwner(ownerPool, orgId) } : {}),
                 purgeTenantDatabase: (orgId, batch) => purgeInTenantDatabase(tenancy, opts, orgId, batch),
+                moveUnderWay: (orgId) => placementMoveUnderWay(checkpointPool, orgId),
                 // organization.deleted reaches the endpoints before the purge (docs/webhooks.md).
                 webhooks: createDeletionWebhooks({
                   withTenant: tenancy.withTenant,
@@ -305,6 +308,7 @@ export async function startJobs({
           const target = await tenancy.router.resolve(orgId);
           return target.directory === undefined ? null : target.key;
         },
+        moveUnderWay: (orgId) => placementMoveUnderWay(checkpointPool, orgId),
         isErased: async (userId) => (await findSubject(platformDb, userId))?.erased_at != null,
         log: opts.log,
       }),

@@ -3,7 +3,9 @@ import { withPlatformScope } from '../../platform/tenancy/platform-scope.js';
 import type { BillingProviders } from '../../modules/billing/providers/select-provider.js';
 import { createPlacementMoveService } from '../../modules/tenant-placement/tenant-placement.service.js';
 import { createPlacementMovesAdmin } from '../../modules/tenant-placement/placement-moves.admin.js';
+import { createTargetOwners } from '../../modules/tenant-placement/target-owners.js';
 import { latestMigration } from '../../platform/db/migrate.js';
+import { regionOfDatabase } from '../../platform/config-tenant-databases.js';
 import type { Caches } from './caches.js';
 import type { ServiceDeps } from './deps.js';
 
@@ -15,6 +17,7 @@ export function createPlatformAdmin(
 ) {
   const { tenancy, platformDb, opts } = deps;
   const { withTenant, privileged } = tenancy;
+  const targetOwners = createTargetOwners(opts.tenantDatabases?.databases);
   return {
     platform: createPlatformService({
       withTenant,
@@ -40,6 +43,8 @@ export function createPlatformAdmin(
         createPlacementMoveService({
           owner: deps.owner.pool,
           roles: deps.owner.roles,
+          targetOwner: (key) => targetOwners.get(key),
+          regionOf: (key) => regionOfDatabase(opts.tenantDatabases?.regions ?? {}, key),
           schemaVersion: latestMigration(),
           invalidate: (orgId) => bus.publish({ kind: 'placement', orgId }),
           settleMs: opts.placementCacheTtlMs ?? 60_000,
@@ -47,6 +52,22 @@ export function createPlatformAdmin(
         }),
       platformDb,
       log: opts.log,
+      targets: () => {
+        const regions = opts.tenantDatabases?.regions ?? {};
+        return Object.entries(opts.tenantDatabases?.databases ?? {})
+          .filter(([, db]) => db.ownerUrl !== undefined)
+          .map(([databaseKey]) => ({
+            databaseKey,
+            regions: Object.keys(regions)
+              .filter((r) => regions[r] === databaseKey)
+              .sort(),
+          }))
+          .sort((x, y) => (x.databaseKey < y.databaseKey ? -1 : 1));
+      },
+      regionKey: (region) => {
+        const regions = opts.tenantDatabases?.regions ?? {};
+        return Object.hasOwn(regions, region) ? regions[region] : undefined;
+      },
     }),
   };
 }

@@ -60,6 +60,9 @@ export function createTenantDirectoryErasureHandler(deps: {
   readonly databases: readonly TenantDirectorySource[];
   /** The key of the tenant database an organization is placed in now (null: not a `database` placement). */
   readonly placedIn: (orgId: string) => Promise<string | null>;
+  /** Whether the organization has a placement move under way: its records may be in two databases while
+   *  the router answers one, so that database's search fails (the job is retried) until the move ends. */
+  readonly moveUnderWay?: (orgId: string) => Promise<boolean>;
   /** Whether the account is erased (the job never deletes the records of an account that is not). */
   readonly isErased: (userId: string) => Promise<boolean>;
   readonly log: Logger;
@@ -115,6 +118,11 @@ export function createTenantDirectoryErasureHandler(deps: {
     for (const orgId of orgs) {
       // Only where the organization lives now: a row of an organization placed elsewhere (a leftover of
       // a placement by hand) is not its directory, and its scope would search the organization's own.
+      if (await deps.moveUnderWay?.(orgId)) {
+        throw new Error(
+          `organization ${orgId} has a placement move under way: searched again once it has ended`,
+        );
+      }
       const key = await deps.placedIn(orgId);
       if (key !== source.key) {
         deps.log.warn(

@@ -93,6 +93,10 @@ export function tenantDatabasesBarrier(deps: {
   timeoutMs: number;
   pollMs?: number;
   log: Logger;
+  /** Whether the organization has a placement move under way (`placementMoveUnderWay`): its usage may be
+   *  in two databases and the router answers one, so its close waits (refused as not aggregated, retried
+   *  next run) until the move has ended or been aborted. */
+  moveUnderWay?: (orgId: string) => Promise<boolean>;
 }): () => (orgId: string) => Promise<void> {
   return () => {
     const waits = new Map<string, Promise<void>>();
@@ -121,6 +125,11 @@ export function tenantDatabasesBarrier(deps: {
       }
     };
     return async (orgId) => {
+      if (await deps.moveUnderWay?.(orgId)) {
+        throw new UsageNotAggregatedError(
+          `organization ${orgId} has a placement move under way: its period is closed once the move has ended`,
+        );
+      }
       const target = await deps.placements.resolve(orgId);
       if (target.directory === undefined) return;
       const key = target.key;

@@ -52,6 +52,12 @@ export interface DeletionJobDeps {
    * Runs to its end before the control database's purge (which removes the placement record it is found by).
    */
   readonly purgeTenantDatabase?: (orgId: string, batch: number) => Promise<number>;
+  /**
+   * Whether the organization has a placement move under way (`placementMoveUnderWay`): while one runs its
+   * rows may be in two databases, and the purge would find only one. The deletion waits (false, retried
+   * by the next run) for the move to end or be aborted.
+   */
+  readonly moveUnderWay?: (orgId: string) => Promise<boolean>;
 }
 
 /**
@@ -102,6 +108,13 @@ export async function deleteOrganization(deps: DeletionJobDeps, work: DeletionWo
     phase = 'purging';
   }
   if (phase === 'purging') {
+    if (await deps.moveUnderWay?.(orgId)) {
+      deps.log?.warn(
+        { tenant_id: orgId },
+        'organization deletion waits: a placement move of the organization is under way (retried by the next run once it ends or is aborted)',
+      );
+      return false;
+    }
     if (deps.webhooks && (await awaitingWebhooks(deps, deps.webhooks, orgId))) return false;
     const batch = deps.batchSize ?? DEFAULT_DELETION_BATCH;
     const elsewhere = (await deps.purgeTenantDatabase?.(orgId, batch)) ?? 0;

@@ -9,12 +9,18 @@ import { decodeCursor, toPage, type Page } from '../../platform/pagination.js';
 import { isTenantId } from '../../platform/tenancy/context.js';
 import { withPlatformScope } from '../../platform/tenancy/platform-scope.js';
 import { PlacementMoveError } from './tenant-placement.errors.js';
-import type { PlacementMove, PlacementMoveService } from './tenant-placement.service.js';
+import type { MoveTarget, PlacementMove, PlacementMoveService } from './tenant-placement.service.js';
 
 /** Most moves on one page (the listing function answers at most 100 rows, and a page reads one more). */
 export const MAX_MOVES_PAGE = 50;
 
 /** Platform administrators' side of the move engine: audited start and abort, moves run in this process. */
+/** A tenant database a move can go into (`database:<key>`), and the regions (REGIONS) it holds. */
+export interface PlacementTarget {
+  readonly databaseKey: string;
+  readonly regions: string[];
+}
+
 export interface PlacementMovesAdmin {
   /** Starts a move of `orgId` to `to` (or answers the one this key already started) and runs it in the
    *  background; `replayed` when the key had started it before. */
@@ -27,6 +33,9 @@ export interface PlacementMovesAdmin {
   abort(by: PlatformActor, moveId: string): Promise<PlacementMove>;
   get(moveId: string): Promise<PlacementMove>;
   list(opts: { organizationId?: string; limit?: number; cursor?: string }): Promise<Page<PlacementMove>>;
+  /** The tenant databases a move can go into here (configured with an owner URL), by key, with the
+   *  regions whose database each is; empty when the server has no owner role (no move at all). */
+  targets(): PlacementTarget[];
   /** Waits for the moves this process runs (at shutdown). */
   settle(): Promise<void>;
 }
@@ -44,6 +53,23 @@ const isMoveKey = (k: string) => {
   return rest.length === 0 && !!id && UUID_RE.test(id) && !Number.isNaN(Date.parse(at ?? ''));
 };
 
+/** `pooled`, `schema`, `database:<key>`, or `region:<name>` (its tenant database): the engine's target.
+ *  422 MOVE_TARGET_UNSUPPORTED for anything else, or a region not configured. */
+export function moveTarget(to: string, regionKey?: (region: string) => string | undefined): MoveTarget {
+  if (to === 'pooled' || to === 'schema') return to;
+  if (/^database:[a-z][a-z0-9_-]{0,62}$/.test(to)) return to as MoveTarget;
+  const region = /^region:(.+)$/.exec(to)?.[1];
+  const key = region === undefined ? undefined : regionKey?.(region);
+  if (key !== undefined) return `database:${key}`;
+  throw new PlacementMoveError(
+    'MOVE_TARGET_UNSUPPORTED',
+    region === undefined
+      ? `moves go to pooled, schema, database:<key> or region:<name>, not ${to}`
+      : `region ${region} is not configured here (REGIONS)`,
+    422,
+  );
+}
+
 /**
  * `engine` is undefined when the server has no owner-role connection (MIGRATION_DATABASE_URL in external
  * mode): every call is then a 503 naming what to configure, and the rest of the platform works.
@@ -52,6 +78,10 @@ export function createPlacementMovesAdmin(deps: {
   engine: PlacementMoveService | undefined;
   platformDb: PlatformDb;
   log: Logger;
+  /** The tenant database key of a configured region (REGIONS), for `region:<name>` targets. */
+  regionKey?: (region: string) => string | undefined;
+  /** The tenant databases configured with an owner URL, and their regions (sorted by key). */
+  targets?: () => PlacementTarget[];
 }): PlacementMovesAdmin {
   const running = new Set<Promise<unknown>>();
 
@@ -90,13 +120,7 @@ export function createPlacementMovesAdmin(deps: {
   return {
     async start(by, orgId, to, idempotencyKey) {
       const e = engine();
-      if (to !== 'pooled' && to !== 'schema') {
-        throw new PlacementMoveError(
-          'MOVE_TARGET_UNSUPPORTED',
-          `moves to ${to} are not supported yet: only pooled and schema`,
-          422,
-        );
-      }
+      const target = moveTarget(to, deps.regionKey);
       if (!isTenantId(orgId)) {
         throw new PlacementMoveError('ORGANIZATION_NOT_FOUND', 'organization not found', 404);
       }
@@ -110,7 +134,7 @@ export function createPlacementMovesAdmin(deps: {
       // A move under way (started by someone else, or by the CLI) is answered as it is and left to
       // whoever runs it: two runners of one move would race each other's steps.
       const [latest] = await e.list({ orgId, limit: 1 });
-      const move = await e.start(orgId, to, actor);
+      const move = await e.start(orgId, target, actor);
       if (latest && latest.id === move.id) return { move, replayed: false };
       await audit(by, 'organization.placement_move_started', move);
       background(move.id, () => e.run(move.id));
@@ -121,6 +145,13 @@ export function createPlacementMovesAdmin(deps: {
       const m = await get(moveId);
       if (ENDED.has(m.step)) {
         throw new PlacementMoveError('MOVE_NOT_ABORTABLE', `placement move ${moveId} is ${m.step}`, 409);
+      }
+      if (m.to === 'database' && m.step === 'cleaning') {
+        throw new PlacementMoveError(
+          'MOVE_NOT_ABORTABLE',
+          `placement move ${moveId} has switched into database ${m.databaseKey}: moving back out of a tenant database is not built`,
+          409,
+        );
       }
       await audit(by, 'organization.placement_move_aborted', m);
       background(moveId, () => e.abort(moveId, `user:${adminId(by)}`));
@@ -133,6 +164,7 @@ export function createPlacementMovesAdmin(deps: {
       return e.get(moveId);
     },
     get,
+    targets: () => (deps.engine ? (deps.targets?.() ?? []) : []),
     async list(opts) {
       const e = engine();
       const limit = Math.min(Math.max(opts.limit ?? 20, 1), MAX_MOVES_PAGE);

@@ -73,6 +73,7 @@ describe('placement moves over HTTP', () => {
     const url = `/v1/platform/organizations/${org.id}/placement-moves`;
     expect((await owner.browser.post(url, { to: 'schema' }, inOrg(org.id))).statusCode).toBe(403);
     expect((await owner.browser.get('/v1/platform/placement-moves')).statusCode).toBe(403);
+    expect((await owner.browser.get('/v1/platform/placement-targets')).statusCode).toBe(403);
     expect((await c.app.inject({ url: '/v1/platform/placement-moves' })).statusCode).toBe(401);
   });
 
@@ -110,11 +111,18 @@ describe('placement moves over HTTP', () => {
     await until(back.json<Move>().id, ['done']);
   });
 
-  it('refuses unsupported targets (422), unknown organizations and moves (404)', async () => {
+  it('refuses unsupported or unconfigured targets (422), unknown organizations and moves (404)', async () => {
     const url = `/v1/platform/organizations/${org.id}/placement-moves`;
-    const db = await admin.browser.post(url, { to: 'database:eu_1' });
-    expect(db.statusCode).toBe(422);
-    expect(db.json()).toMatchObject({ error: { code: 'MOVE_TARGET_UNSUPPORTED' } });
+    // A tenant database (or region) this server does not configure with an owner URL, and no target at all:
+    // it lists none (test/console/placement-moves.test.ts moves into one it lists).
+    const targets = await admin.browser.get('/v1/platform/placement-targets');
+    expect(targets.statusCode, targets.body).toBe(200);
+    expect(targets.json()).toEqual({ data: [] });
+    for (const to of ['database:eu_1', 'region:mars', 'elsewhere']) {
+      const db = await admin.browser.post(url, { to });
+      expect(db.statusCode, to).toBe(422);
+      expect(db.json()).toMatchObject({ error: { code: 'MOVE_TARGET_UNSUPPORTED' } });
+    }
     const nobody = await admin.browser.post(
       '/v1/platform/organizations/00000000-0000-7000-8000-000000000000/placement-moves',
       { to: 'schema' },

@@ -8,13 +8,16 @@ import type { PlacementMove } from './tenant-placement.service.js';
 import { MAX_MOVES_PAGE, type PlacementMovesAdmin } from './placement-moves.admin.js';
 
 const errors = { 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 503: ErrorResponse };
-const Kind = Type.Union([Type.Literal('pooled'), Type.Literal('schema')]);
+const Kind = Type.Union([Type.Literal('pooled'), Type.Literal('schema'), Type.Literal('database')]);
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 const Move = Type.Object({
   id: Type.String(),
   organizationId: Type.String(),
   from: Kind,
   to: Kind,
+  databaseKey: Type.Union([Type.String(), Type.Null()], {
+    description: 'for a move to `database`: the tenant database key (TENANT_DATABASES)',
+  }),
   step: Type.String({
     description: 'preparing, copying, switching, cleaning, done; aborting, aborted; failed',
   }),
@@ -36,6 +39,7 @@ function view(m: PlacementMove) {
     organizationId: m.organizationId,
     from: m.from,
     to: m.to,
+    databaseKey: m.databaseKey,
     step: m.step,
     requestedBy: m.requestedBy,
     freezeMs: m.freezeMs,
@@ -63,10 +67,12 @@ export function registerPlacementMoveRoutes(app: App, deps: { moves: PlacementMo
         operationId: 'platformStartPlacementMove',
         tags: ['platform'],
         description:
-          'Starts an online move of the organization to `to` (its own schema, or back to pooled) and ' +
-          'answers 202 with the move, which then runs in this server. Idempotent by key: a retry answers ' +
-          'the move the key started (`idempotent-replayed: true`). 409 while another move runs or when ' +
-          'the organization is already placed there; 422 for targets not supported yet (database, region).',
+          'Starts an online move of the organization to `to` (`schema`, `pooled`, `database:<key>` or ' +
+          '`region:<name>`; a database target from pooled or schema) and answers 202 with the move, which then ' +
+          'runs in this server. Idempotent by key: a retry answers the move the key started ' +
+          '(`idempotent-replayed: true`). 409 while another move runs, when the organization is already ' +
+          'placed there, or for a move out of a database placement (not built); 422 for another target, ' +
+          'or a database or region not configured here with an owner URL.',
         params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String()) }),
         body: Type.Object({ to: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
@@ -103,6 +109,27 @@ export function registerPlacementMoveRoutes(app: App, deps: { moves: PlacementMo
       const page = await deps.moves.list(req.query);
       return { data: page.data.map(view), nextCursor: page.nextCursor };
     },
+  );
+  app.get(
+    '/v1/platform/placement-targets',
+    {
+      config: { auth: { kind: 'platform' } },
+      schema: {
+        operationId: 'platformListPlacementTargets',
+        tags: ['platform'],
+        description:
+          'The tenant databases an organization can be moved into from this server (`database:<key>`: ' +
+          'TENANT_DATABASES configured with an owner URL), each with the regions (REGIONS) it holds, by key. ' +
+          'A list from configuration, whole (no pages). Empty without an owner role or tenant databases.',
+        response: {
+          200: Type.Object({
+            data: Type.Array(Type.Object({ databaseKey: Type.String(), regions: Type.Array(Type.String()) })),
+          }),
+          ...errors,
+        },
+      },
+    },
+    () => ({ data: deps.moves.targets() }),
   );
   app.get(
     '/v1/platform/placement-moves/:moveId',

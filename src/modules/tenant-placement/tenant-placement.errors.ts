@@ -6,6 +6,7 @@ export type PlacementMoveErrorCode =
   | 'MOVE_CONFLICT'
   | 'MOVE_ALREADY_PLACED'
   | 'MOVE_NOT_ABORTABLE'
+  | 'MOVE_RUNNING'
   | 'MOVE_OWNER_ROLE_MISSING'
   | 'ORGANIZATION_NOT_FOUND';
 
@@ -18,7 +19,7 @@ export function moveErrorOf(err: unknown): unknown {
   const msg = e.message ?? String(err);
   switch (e.code) {
     case '0A000':
-      return new PlacementMoveError('MOVE_TARGET_UNSUPPORTED', msg, 501);
+      return new PlacementMoveError('MOVE_TARGET_UNSUPPORTED', msg, 409);
     case '55006':
       return new PlacementMoveError('MOVE_CONFLICT', msg, 409);
     case '22023':

@@ -21,6 +21,9 @@ import {
 } from '../../platform/tenancy/privileged-placement.js';
 import { PlacementMoveError, moveErrorOf } from './tenant-placement.errors.js';
 import { moveTables, type MoveTable } from './move-tables.js';
+import { createDatabaseMoveSteps } from './database-move.js';
+import { withMoveLease } from './move-lease.js';
+import { beginDatabaseMove } from '../../platform/tenancy/privileged-database-move.js';
 
 export type { PlacementMove, MoveKind, MoveStep } from '../../platform/tenancy/privileged-placement.js';
 
@@ -28,6 +31,12 @@ export interface PlacementMoveDeps {
   /** The OWNER role's pool: the schema's DDL and the move functions (migration 0040). */
   readonly owner: pg.Pool;
   readonly roles: RoleNames;
+  /** The OWNER role's pool of a configured tenant database (`TENANT_DATABASES[key].ownerUrl`), for moves
+   *  into it (`database:<key>`); undefined: not configured here, such moves are refused. */
+  readonly targetOwner?: (key: string) => pg.Pool | undefined;
+  /** The region (REGIONS) whose database is `key`, if any: recorded as the organization's region
+   *  (`organizations.region`) by the switch of a move into that database. */
+  readonly regionOf?: (key: string) => string | undefined;
   /** The last migration: recorded as the schema's version when an organization lands in its schema. */
   readonly schemaVersion: string;
   /** Drops the organization's cached placement on every instance (the invalidation bus's `placement`). */
@@ -54,11 +63,17 @@ export interface PlacementMoveDeps {
   readonly beforeFreeze?: () => Promise<void>;
   /** TEST ONLY: runs inside the switch transaction, the lock held, before COMMIT (a longer freeze). */
   readonly duringFreeze?: () => Promise<void>;
+  /** TEST ONLY (moves into a database): runs once the control database decided the switch, before the
+   *  tenant database's prepared part is committed; a throw there is a crash between the two. */
+  readonly afterDecision?: () => Promise<void> | void;
 }
+
+/** Where a move goes: `pooled`, `schema`, or `database:<key>` (a configured tenant database). */
+export type MoveTarget = 'pooled' | 'schema' | `database:${string}`;
 
 export interface PlacementMoveService {
   /** Records a move of `orgId` to `to` and marks it moving (or answers the one under way to `to`). */
-  start(orgId: string, to: MoveKind, actor: string): Promise<PlacementMove>;
+  start(orgId: string, to: MoveTarget, actor: string): Promise<PlacementMove>;
   /** Runs a move from its recorded step to its end (`done` or `aborted`): resumable after a crash. */
   run(moveId: string): Promise<PlacementMove>;
   /** Aborts a move: before the switch, the target's copy goes; after it, the organization moves back
@@ -73,6 +88,8 @@ export interface PlacementMoveService {
 }
 
 const ACTIVE: readonly MoveStep[] = ['preparing', 'copying', 'switching'];
+/** How many times one run carries on after another process moved its record on (an abort does once). */
+const MOVED_ON_RETRIES = 5;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A move's data step takes the placement DDL lock SHARED, first in its transaction (placement-schema.ts:
  *  no placement DDL meanwhile, so no lock cycle with a schema's synchronization or DROP). */
@@ -246,7 +263,10 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     }
   }
 
-  async function step(m: PlacementMove): Promise<void> {
+  const intoDatabase = createDatabaseMoveSteps(deps, tables);
+
+  async function step(m: PlacementMove, run: number): Promise<void> {
+    if (m.to === 'database') return intoDatabase.step({ ...m, run });
     const org = m.organizationId;
     switch (m.step) {
       case 'preparing':
@@ -275,16 +295,39 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     }
   }
 
-  async function run(moveId: string): Promise<PlacementMove> {
+  const superseded = (moveId: string, detail: string) =>
+    new PlacementMoveError(
+      'MOVE_RUNNING',
+      `placement move ${moveId}: a newer run took it over (this run's lease was lost): ${detail}`,
+      409,
+    );
+
+  /** Runs the move's steps holding its lease (`withMoveLease`): one run of a move at a time. */
+  async function runSteps(moveId: string, run: number): Promise<PlacementMove> {
+    let movedOn = 0;
     for (;;) {
       const m = await get(moveId);
+      if (m.runNo !== run) throw superseded(moveId, `run ${run}, the live run is ${m.runNo}`);
       if (!['preparing', 'copying', 'switching', 'cleaning', 'aborting'].includes(m.step)) return m;
       deps.onStep?.(m);
       try {
-        await step(m);
+        await step(m, run);
       } catch (err) {
-        // Another process moved the record on (an abort): carry on from its step.
-        if ((err as { code?: string }).code === '55000') continue;
+        // SRM02: a newer run of this move took its lease (this one lost it): this run stops, its step
+        // and error left to the live run.
+        if ((err as { code?: string }).code === 'SRM02') {
+          throw superseded(moveId, (err as Error).message);
+        }
+        // 55000 says the record is not at the step the function expected: when another process moved
+        // it on (an abort), carry on from its step; when it did not, the refusal stands (a state that
+        // never clears): the error is recorded and thrown, never retried.
+        if ((err as { code?: string }).code === '55000' && movedOn < MOVED_ON_RETRIES) {
+          const now = await get(moveId);
+          if (now.step !== m.step) {
+            movedOn++;
+            continue;
+          }
+        }
         await advanceMove(owner, moveId, null, (err as Error).message).catch(() => {});
         throw moveErrorOf(err);
       }
@@ -292,17 +335,38 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     }
   }
 
+  const run = (moveId: string) => withMoveLease(owner, moveId, (run) => runSteps(moveId, run));
+
+  /** Runs the move, or, when a run elsewhere holds its lease, leaves the recorded step to that run. */
+  async function runOrLeave(moveId: string): Promise<PlacementMove> {
+    try {
+      return await run(moveId);
+    } catch (err) {
+      if (err instanceof PlacementMoveError && err.code === 'MOVE_RUNNING') return get(moveId);
+      throw err;
+    }
+  }
+
   return {
     async start(orgId, to, actor) {
-      if (to !== 'pooled' && to !== 'schema') {
+      const key = /^database:([a-z][a-z0-9_-]{0,62})$/.exec(to)?.[1];
+      if (to !== 'pooled' && to !== 'schema' && key === undefined) {
         throw new PlacementMoveError(
           'MOVE_TARGET_UNSUPPORTED',
-          `moves to ${String(to)} are not supported yet: only pooled and schema`,
-          501,
+          `moves to ${String(to)} are not supported: pooled, schema or database:<key>`,
+          422,
+        );
+      }
+      if (key !== undefined && !deps.targetOwner?.(key)) {
+        throw new PlacementMoveError(
+          'MOVE_TARGET_UNSUPPORTED',
+          `tenant database ${key} is not configured here with an ownerUrl (TENANT_DATABASES)`,
+          422,
         );
       }
       try {
-        return await get(await beginMove(owner, orgId, to, actor));
+        if (key !== undefined) return await get(await beginDatabaseMove(owner, orgId, key, actor));
+        return await get(await beginMove(owner, orgId, to as MoveKind, actor));
       } catch (err) {
         throw moveErrorOf(err);
       }
@@ -311,12 +375,28 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     async abort(moveId, actor) {
       const m = await get(moveId);
       if (ACTIVE.includes(m.step)) {
-        await advanceMove(owner, moveId, 'aborting').catch((err: unknown) => {
+        await advanceMove(owner, moveId, 'aborting').catch(async (err: unknown) => {
+          // The switch decided meanwhile (the row lock waited it out): too late to abort.
+          const now = (err as { code?: string }).code === '55000' ? await get(moveId) : undefined;
+          if (now && now.step !== m.step) {
+            throw new PlacementMoveError(
+              'MOVE_NOT_ABORTABLE',
+              `placement move ${moveId} is ${now.step} now, not abortable`,
+              409,
+            );
+          }
           throw moveErrorOf(err);
         });
-        return run(moveId);
+        return runOrLeave(moveId);
       }
-      if (m.step === 'aborting') return run(moveId);
+      if (m.step === 'aborting') return runOrLeave(moveId);
+      if (m.step === 'cleaning' && m.to === 'database') {
+        throw new PlacementMoveError(
+          'MOVE_NOT_ABORTABLE',
+          `placement move ${moveId} has switched into database ${m.databaseKey}: moving back out of a tenant database is not built`,
+          409,
+        );
+      }
       if (m.step === 'cleaning') {
         await advanceMove(owner, moveId, 'aborted');
         const back = await beginMove(owner, m.organizationId, m.from, actor);

@@ -220,6 +220,9 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_placement_move_table',
       'app_placement_schemas',
       'app_placement_search_path',
+      // A move into a tenant database (0076): its record's check (step, placed table), a helper.
+      'app_placement_xmove_check',
+      'app_placement_xmove_source',
       // Appends to the platform chain: only in a platform administrator's platform scope.
       'app_platform_audit_append',
       // Write the plan catalog: only in a platform administrator's platform scope.
@@ -243,6 +246,8 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       // The organization deletion job (migration 0026): worker role only, outside any tenant scope.
       'app_priv_deletion_due',
       'app_priv_deletion_ledger',
+      // Whether an organization has a placement move under way (0076): the deletion waits for it.
+      'app_priv_deletion_move_under_way',
       'app_priv_deletion_purge',
       'app_priv_deletion_record',
       'app_priv_deletion_shredded',
@@ -263,6 +268,24 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_priv_placement_move_discard',
       'app_priv_placement_move_switch',
       'app_priv_placement_moves',
+      // A move into a tenant database (0076): the OWNER role only, on both databases; each is authorized by
+      // the move's record (or its mirror in the tenant database) and refuses inside a tenant scope.
+      'app_priv_placement_xmove_activate',
+      'app_priv_placement_xmove_begin',
+      'app_priv_placement_xmove_delete',
+      'app_priv_placement_xmove_discard',
+      'app_priv_placement_xmove_hold',
+      'app_priv_placement_xmove_import',
+      'app_priv_placement_xmove_mirror',
+      'app_priv_placement_xmove_pending',
+      'app_priv_placement_xmove_rows',
+      'app_priv_placement_xmove_run',
+      'app_priv_placement_xmove_step',
+      'app_priv_placement_xmove_summary',
+      'app_priv_placement_xmove_switch',
+      'app_priv_placement_xmove_switch_target',
+      'app_priv_placement_xmove_unaggregated',
+      'app_priv_placement_xmove_usage_claim',
       // How many schema placements are behind the code's migrations: a count for /readyz (0042).
       'app_priv_placements_behind',
       // Meter catalog writes: only in a platform administrator's platform scope.
@@ -330,7 +353,11 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
     for (const f of fns.rows) {
       expect(f.prosecdef).toBe(true);
       expect(f.acl).not.toMatch(/(^|,)=X/); // no EXECUTE for PUBLIC
-      if (f.proname.startsWith('app_migrate_') || f.proname.startsWith('app_priv_placement_move')) {
+      if (
+        f.proname.startsWith('app_migrate_') ||
+        f.proname.startsWith('app_priv_placement_move') ||
+        f.proname.startsWith('app_priv_placement_xmove')
+      ) {
         expect(f.acl).toContain(`${db.roles.owner}=X`);
         expect(f.acl).not.toContain(`${db.roles.worker}=`);
         expect(f.acl).not.toContain(`${db.roles.runtime}=`);

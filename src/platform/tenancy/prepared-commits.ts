@@ -142,6 +142,9 @@ export function startPreparedCommitResolver(opts: {
   readonly log: Logger;
   readonly intervalMs?: number;
   readonly minAgeMs?: number;
+  /** The prepared parts of placement moves into the database `key` (`sr_mv_*`) a dead run left, settled
+   *  by the move engine (tenant-placement/move-parts.ts); absent where the owner roles are not configured. */
+  readonly moveParts?: (key: string) => Promise<{ committed: number; rolledBack: number }>;
 }): PreparedCommitResolver {
   let running: Promise<void> | undefined;
   let stopped = false;
@@ -168,6 +171,17 @@ export function startPreparedCommitResolver(opts: {
           { err, tenant_database: key },
           'two-phase commit: resolving prepared transactions failed',
         );
+      }
+      try {
+        const r = await opts.moveParts?.(key);
+        if (r && r.committed + r.rolledBack > 0) {
+          opts.log.warn(
+            { tenant_database: key, committed: r.committed, rolled_back: r.rolledBack },
+            'placement moves: prepared parts left by a dead run resolved',
+          );
+        }
+      } catch (err) {
+        opts.log.error({ err, tenant_database: key }, 'placement moves: resolving prepared parts failed');
       }
     }
   };

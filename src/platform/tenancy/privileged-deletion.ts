@@ -200,3 +200,13 @@ export async function purgeTenantDatabase(
     if (!row || row.table_name === 'organizations') return total;
   }
 }
+
+/** Whether the organization has a placement move under way (migration 0076): its rows may be in two
+ *  databases while it runs, so its deletion waits for it to end or be aborted. */
+export async function placementMoveUnderWay(pool: pg.Pool, orgId: string): Promise<boolean> {
+  const res = await pool.query<{ w: boolean }>(
+    'select worker_api.app_priv_deletion_move_under_way($1) as w',
+    [orgId],
+  );
+  return res.rows[0]?.w === true;
+}

@@ -7,7 +7,7 @@ import type pg from 'pg';
  * from its caller, and refuses inside a tenant scope. The engine is src/modules/tenant-placement/.
  */
 
-export type MoveKind = 'pooled' | 'schema';
+export type MoveKind = 'pooled' | 'schema' | 'database';
 export type MoveStep =
   'preparing' | 'copying' | 'switching' | 'cleaning' | 'done' | 'aborting' | 'aborted' | 'failed';
 
@@ -16,6 +16,13 @@ export interface PlacementMove {
   readonly organizationId: string;
   readonly from: MoveKind;
   readonly to: MoveKind;
+  /** For a move to `database`: the tenant database's key (TENANT_DATABASES). */
+  readonly databaseKey: string | null;
+  /** The copy's horizon (then each catch-up round's): an xmin, as text. */
+  readonly copyXmin: string | null;
+  /** The number of the move's latest run (migration 0076's fence: a run whose number is not this one
+   *  was superseded by a newer run and stops). */
+  readonly runNo: number;
   readonly step: MoveStep;
   readonly requestedBy: string;
   /** Per table: `{ after, copied, done }` of the copy; `catch_up`: `{ rounds, upserted, deleted }` of the
@@ -38,6 +45,9 @@ interface MoveRow {
   organization_id: string;
   from_kind: MoveKind;
   to_kind: MoveKind;
+  database_key: string | null;
+  copy_xmin: string | null;
+  run_no?: number;
   step: MoveStep;
   requested_by: string;
   progress: PlacementMove['progress'];
@@ -55,6 +65,9 @@ const toMove = (r: MoveRow): PlacementMove => ({
   organizationId: r.organization_id,
   from: r.from_kind,
   to: r.to_kind,
+  databaseKey: r.database_key ?? null,
+  copyXmin: r.copy_xmin ?? null,
+  runNo: r.run_no ?? 0,
   step: r.step,
   requestedBy: r.requested_by,
   progress: r.progress,

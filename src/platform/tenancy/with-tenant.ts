@@ -29,6 +29,33 @@ export type WithTenant = <T>(
  * A nested call for the same tenant reuses the open scope; for another tenant it throws.
  */
 export function createWithTenant(router: PlacementRouter, onUnresolved?: OnUnresolved): WithTenant {
+  const once = createScope(router, onUnresolved);
+  return async function withTenant<T>(
+    tenantId: string,
+    fn: (db: TenantDb) => Promise<T>,
+    opts?: WithTenantOptions,
+  ): Promise<T> {
+    // A nested call runs inside its outer scope's transaction: only the outermost call can route the
+    // scope again (retrying here would reuse the outer scope's aborted transaction).
+    if (scopeStorage.getStore()) return once(tenantId, fn, opts);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await once(tenantId, fn, opts);
+      } catch (err) {
+        // The guarded path of a moving organization waited out a move's switch into a tenant database
+        // (migration 0076): its first statement refused before anything ran; route the scope again.
+        if ((err as { code?: string }).code !== MOVED_TO_DATABASE || attempt >= 5) throw err;
+        router.invalidate(tenantId);
+        if (attempt > 1) await new Promise((r) => setTimeout(r, 20 * attempt));
+      }
+    }
+  };
+}
+
+/** SQLSTATE of `app_enter_moving_tenant` when the organization's placement is a tenant database now. */
+export const MOVED_TO_DATABASE = 'SRM01';
+
+function createScope(router: PlacementRouter, onUnresolved?: OnUnresolved): WithTenant {
   return async function withTenant<T>(
     tenantId: string,
     fn: (db: TenantDb) => Promise<T>,

@@ -11,11 +11,14 @@ export function newMoveKey(): string {
   return `console-move-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
+/** Where a move goes: the pooled schema, the organization's own schema, or a tenant database by key. */
+export type MoveTo = 'pooled' | 'schema' | `database:${string}`;
+
 /** `POST /v1/platform/organizations/{id}/placement-moves`: the move then runs on the server. */
 export function useStartPlacementMove() {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (v: { id: string; to: 'pooled' | 'schema'; key: string }) =>
+    mutationFn: (v: { id: string; to: MoveTo; key: string }) =>
       unwrap(
         api.POST('/v1/platform/organizations/{id}/placement-moves', {
           params: { path: { id: v.id }, header: { 'idempotency-key': v.key } },

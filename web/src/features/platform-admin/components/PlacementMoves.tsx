@@ -74,6 +74,7 @@ export function PlacementMoves({ names }: { readonly names: ReadonlyMap<string, 
                       <Table.Td>
                         <Text size="sm">
                           {m.from} → {m.to}
+                          {m.databaseKey ? ` ${m.databaseKey}` : ''}
                         </Text>
                       </Table.Td>
                       <Table.Td>

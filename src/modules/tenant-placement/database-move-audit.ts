@@ -1,0 +1,36 @@
+import { draftEntry } from '../../platform/audit/draft.js';
+import type { PlacementMove } from '../../platform/tenancy/privileged-placement.js';
+
+/** `organization.placement_moved` of a move into a tenant database, as the switch admits it to the
+ *  organization's chain there (app_priv_placement_xmove_switch_target, migration 0076). */
+export function switchAuditEntry(m: PlacementMove): Record<string, unknown> {
+  const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
+    m.organizationId,
+    { kind: 'system', name: 'placement-move' },
+    `placement-move-${m.id}`,
+    {
+      action: 'organization.placement_moved',
+      target: { type: 'organization', id: m.organizationId },
+      metadata: {
+        move_id: m.id,
+        from: m.from,
+        to: `database:${m.databaseKey}`,
+        requested_by: m.requestedBy,
+      },
+    },
+  );
+  return {
+    id: entry.id,
+    occurred_at: entry.occurred_at,
+    prefix,
+    suffix,
+    actor_type: entry.actor.type,
+    actor_id: entry.actor.id,
+    action: entry.action,
+    target_type: entry.target.type,
+    target_id: entry.target.id,
+    request_id: entry.request_id,
+    changes: changesJson === null ? null : (JSON.parse(changesJson) as unknown),
+    metadata: metadataJson === null ? null : (JSON.parse(metadataJson) as unknown),
+  };
+}
