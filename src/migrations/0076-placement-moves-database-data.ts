@@ -90,9 +90,12 @@ export async function xmoveDataFunctions(db: Kysely<unknown>): Promise<void> {
   // The schema holding the move's source rows: the organization's own for a move from `schema`, else
   // `public` (a tenant database's mirror record says `pooled`: its rows are public's).
   await sql`create function app_placement_xmove_source(p_move uuid) returns text
-    language sql stable security definer set search_path = pg_catalog, public, pg_temp as $$
-      select case m.from_kind when 'schema' then public.app_tenant_schema_name(m.organization_id) else 'public' end
-        from public.placement_moves m where m.id = p_move $$`.execute(db);
+    language plpgsql stable security definer set search_path = pg_catalog, public, pg_temp as $$
+    begin
+      return (select case m.from_kind when 'schema' then public.app_tenant_schema_name(m.organization_id)
+                else 'public' end
+        from public.placement_moves m where m.id = p_move);
+    end $$`.execute(db);
 
   // The organization's rows of a placed table as jsonb, in key order: after `p_after` (a keyset cursor,
   // key values as text) up to `p_limit` (null: all), or those written since `p_horizon` (an xmin, as the

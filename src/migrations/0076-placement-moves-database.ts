@@ -360,11 +360,13 @@ async function steps(db: Kysely<unknown>): Promise<void> {
  *  deletion job waits for it (its purge would miss the other database's rows): the worker role's only. */
 async function underWay(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
   await sql`create function worker_api.app_priv_deletion_move_under_way(p_org uuid) returns boolean
-    language sql stable security definer set search_path = pg_catalog, public, pg_temp as $$
-      select exists (select 1 from public.placement_moves m
+    language plpgsql stable security definer set search_path = pg_catalog, public, pg_temp as $$
+    begin
+      return exists (select 1 from public.placement_moves m
                       where m.organization_id = p_org and m.step not in ('done', 'aborted', 'failed'))
           or exists (select 1 from public.tenant_placements p
-                      where p.organization_id = p_org and p.state = 'moving') $$`.execute(db);
+                      where p.organization_id = p_org and p.state = 'moving');
+    end $$`.execute(db);
   const fn = sql.raw('worker_api.app_priv_deletion_move_under_way(uuid)');
   await sql`alter function ${fn} owner to ${sql.id(ctx.roles.definer)}`.execute(db);
   await sql`revoke all on function ${fn} from public`.execute(db);

@@ -1,66 +1,17 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testMoveService } from '../../../test/support/placement-moves.js';
-import { createBareOrganization } from '../organizations/organization-records.js';
-import { closeSplit, openSplit, type SplitDatabases } from '../../platform/tenancy/split.test-support.js';
-import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
-import { uuidv7 } from '../../platform/ids.js';
+import { describe, expect, it } from 'vitest';
+import { useMoveFixture } from './database-move-fixture.test-support.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
 import { resolveMoveParts } from './move-parts.js';
 
 /** One run of a move at a time (its lease), and refusals that never clear stop a run instead of looping. */
 describe('moves into a tenant database: the run lease and refusals that stand', () => {
-  let split: SplitDatabases;
-  let tenancy: Tenancy;
-  let targetOwner: pg.Pool;
-  const pools: pg.Pool[] = [];
-  const engine = (extra: Partial<PlacementMoveDeps> = {}) => {
-    const made = testMoveService(split.control.migrationUrl, split.control.roles, [tenancy], {
-      settleMs: 50,
-      targetOwner: (key) => (key === 't1' ? targetOwner : undefined),
-      ...extra,
-    });
-    pools.push(made.owner);
-    return made.service;
-  };
+  const f = useMoveFixture('sr_dbmove_lease');
+  const { pools } = f;
+  const engine = (extra: Partial<PlacementMoveDeps> = {}) => f.engine(extra);
   const within = <T>(p: Promise<T>, ms = 15_000) =>
     Promise.race([p, new Promise<string>((r) => setTimeout(() => r(`still running after ${ms} ms`), ms))]);
-  const newOrg = async () => {
-    const org = (
-      await createBareOrganization(tenancy.withTenant, {
-        slug: `lease-${randomBytes(5).toString('hex')}`,
-        name: 'l',
-      })
-    ).id;
-    for (let i = 0; i < 3; i++) {
-      await tenancy.withTenant(org, (t) =>
-        t
-          .insertInto('projects')
-          .values({ organization_id: org, id: uuidv7(), name: `p${i}` })
-          .execute(),
-      );
-    }
-    return org;
-  };
-
-  beforeAll(async () => {
-    split = await openSplit('sr_dbmove_lease');
-    tenancy = createTenancy({
-      url: split.control.url,
-      poolSize: 10,
-      placementTtlMs: 200,
-      tenantDatabases: { databases: { t1: { url: split.tenant.url } }, maxConnections: 10 },
-    });
-    targetOwner = new pg.Pool({ connectionString: split.tenant.migrationUrl, max: 3 });
-    targetOwner.on('error', () => {});
-  }, 120_000);
-  afterAll(async () => {
-    for (const p of pools) await p.end();
-    await targetOwner?.end();
-    await tenancy?.close();
-    await closeSplit(split);
-  });
+  const newOrg = () => f.newOrg('lease');
 
   it('a second run of a live move is refused as running elsewhere; an abort leaves its step to the live run', async () => {
     const org = await newOrg();
@@ -84,7 +35,7 @@ describe('moves into a tenant database: the run lease and refusals that stand', 
     expect((await within(running)) as { step?: string }).toMatchObject({ step: 'aborted' });
     // The lease went with the run: a later run of the ended move answers it.
     expect((await engine().run(id)).step).toBe('aborted');
-    const placed = await split.admin.query(
+    const placed = await f.split.admin.query(
       'select kind, state from tenant_placements where organization_id = $1',
       [org],
     );
@@ -96,7 +47,10 @@ describe('moves into a tenant database: the run lease and refusals that stand', 
     const service = engine();
     const id = (await service.start(org, 'database:t1', 'test')).id;
     // The tenant database's record of the move is aborting (by hand): its copy refuses (55000), for good.
-    await targetOwner.query(`select app_priv_placement_xmove_mirror($1, $2, 't1', 'aborting', 0)`, [id, org]);
+    await f.targetOwner.query(`select app_priv_placement_xmove_mirror($1, $2, 't1', 'aborting', 0)`, [
+      id,
+      org,
+    ]);
     const outcome = await within(
       service.run(id).then(
         (m) => `ended ${m.step}`,
@@ -104,7 +58,7 @@ describe('moves into a tenant database: the run lease and refusals that stand', 
       ),
     );
     expect(outcome).toBe('refused 55000');
-    const rec = await split.admin.query<{ step: string; error: string | null }>(
+    const rec = await f.split.admin.query<{ step: string; error: string | null }>(
       'select step, error from placement_moves where id = $1',
       [id],
     );
@@ -114,11 +68,12 @@ describe('moves into a tenant database: the run lease and refusals that stand', 
   }, 120_000);
 
   it('the resolver settles a part a dead run left by the control database, never one whose run holds the lease', async () => {
-    const owner = new pg.Pool({ connectionString: split.control.migrationUrl, max: 3 });
+    const owner = new pg.Pool({ connectionString: f.split.control.migrationUrl, max: 3 });
     pools.push(owner);
     const gidOf = (id: string) => `sr_mv_${id.replaceAll('-', '')}`;
     const prepared = async (id: string) =>
-      (await split.tenantAdmin.query('select 1 from pg_prepared_xacts where gid = $1', [gidOf(id)])).rowCount;
+      (await f.split.tenantAdmin.query('select 1 from pg_prepared_xacts where gid = $1', [gidOf(id)]))
+        .rowCount;
 
     // Died between the decision and the COMMIT of its part: the part commits (the move then ends).
     const a = await newOrg();
@@ -130,7 +85,7 @@ describe('moves into a tenant database: the run lease and refusals that stand', 
     const idA = (await dead.start(a, 'database:t1', 'test')).id;
     await expect(dead.run(idA)).rejects.toThrow(/crash/);
     expect(await prepared(idA)).toBe(1);
-    expect(await resolveMoveParts({ owner, target: targetOwner, minAgeMs: 0 })).toMatchObject({
+    expect(await resolveMoveParts({ owner, target: f.targetOwner, minAgeMs: 0 })).toMatchObject({
       committed: 1,
     });
     expect(await prepared(idA)).toBe(0);
@@ -145,7 +100,7 @@ describe('moves into a tenant database: the run lease and refusals that stand', 
     });
     const idB = (await crash.start(b, 'database:t1', 'test')).id;
     await expect(crash.run(idB)).rejects.toThrow(/crash/);
-    const part = await targetOwner.connect();
+    const part = await f.targetOwner.connect();
     await part.query('begin');
     await part.query(`prepare transaction '${gidOf(idB)}'`);
     part.release();
@@ -153,7 +108,7 @@ describe('moves into a tenant database: the run lease and refusals that stand', 
     await lease.query(`select pg_advisory_lock(hashtext('sr.placement_move.run'), hashtext($1::text))`, [
       idB,
     ]);
-    expect(await resolveMoveParts({ owner, target: targetOwner, minAgeMs: 0 })).toMatchObject({
+    expect(await resolveMoveParts({ owner, target: f.targetOwner, minAgeMs: 0 })).toMatchObject({
       rolledBack: 0,
     });
     expect(await prepared(idB)).toBe(1);
@@ -161,7 +116,7 @@ describe('moves into a tenant database: the run lease and refusals that stand', 
       idB,
     ]);
     lease.release();
-    expect(await resolveMoveParts({ owner, target: targetOwner, minAgeMs: 0 })).toMatchObject({
+    expect(await resolveMoveParts({ owner, target: f.targetOwner, minAgeMs: 0 })).toMatchObject({
       rolledBack: 1,
     });
     expect(await prepared(idB)).toBe(0);

@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testMoveService } from '../../../test/support/placement-moves.js';
+import { describe, expect, it } from 'vitest';
+import { useMoveFixture } from './database-move-fixture.test-support.js';
 import { createBareOrganization } from '../organizations/organization-records.js';
-import { closeSplit, openSplit, type SplitDatabases } from '../../platform/tenancy/split.test-support.js';
-import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { uuidv7 } from '../../platform/ids.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
 import { purgeInTenantDatabase } from '../../app/compose/tenant-database-purge.js';
@@ -17,60 +15,19 @@ import { deleteOrganization } from '../organization-lifecycle/deletion-job.js';
  * (a terminated backend, an idle connection cut by a proxy) the run carries on without it, and a second
  * run of the same move is accepted: two runs of one move at once, the situation the lease exists to forbid.
  */
-describe('review 2 of moves into a tenant database', () => {
-  let split: SplitDatabases;
-  let tenancy: Tenancy;
-  let targetOwner: pg.Pool;
-  const pools: pg.Pool[] = [];
-  const engine = (extra: Partial<PlacementMoveDeps> = {}) => {
-    const made = testMoveService(split.control.migrationUrl, split.control.roles, [tenancy], {
-      settleMs: 50,
-      targetOwner: (key) => (key === 't1' ? targetOwner : undefined),
-      ...extra,
-    });
-    pools.push(made.owner);
-    return made.service;
-  };
-
-  beforeAll(async () => {
-    split = await openSplit('sr_dbmove_rev2');
-    tenancy = createTenancy({
-      url: split.control.url,
-      poolSize: 10,
-      placementTtlMs: 200,
-      tenantDatabases: { databases: { t1: { url: split.tenant.url } }, maxConnections: 10 },
-    });
-    targetOwner = new pg.Pool({ connectionString: split.tenant.migrationUrl, max: 3 });
-    targetOwner.on('error', () => {});
-  }, 120_000);
-  afterAll(async () => {
-    for (const p of pools) await p.end();
-    await targetOwner?.end();
-    await tenancy?.close();
-    await closeSplit(split);
-  });
+describe('moves into a tenant database: a run whose lease session ended, and a deletion during a move', () => {
+  const f = useMoveFixture('sr_dbmove_rev2');
+  const { pools } = f;
+  const engine = (extra: Partial<PlacementMoveDeps> = {}) => f.engine(extra);
 
   it('refuses a second run while the first is still running, even after the first lost its lease session', async () => {
-    const org = (
-      await createBareOrganization(tenancy.withTenant, {
-        slug: `rv2-${randomBytes(5).toString('hex')}`,
-        name: 'r',
-      })
-    ).id;
-    for (let i = 0; i < 3; i++) {
-      await tenancy.withTenant(org, (t) =>
-        t
-          .insertInto('projects')
-          .values({ organization_id: org, id: uuidv7(), name: `p${i}` })
-          .execute(),
-      );
-    }
+    const org = await f.newOrg('rv2');
     let second: Promise<unknown> | undefined;
     let secondOutcome = 'not started';
     const first = engine({
       beforeFreeze: async () => {
         // The lease's session ends (what a proxy cutting an idle connection or pg_terminate_backend does).
-        const killed = await split.admin.query(
+        const killed = await f.split.admin.query(
           `select pg_terminate_backend(l.pid) from pg_locks l
             where l.locktype = 'advisory' and l.granted and l.objsubid = 2
               and l.classid = (hashtext('sr.placement_move.run')::bigint & 4294967295)::oid
@@ -104,13 +61,13 @@ describe('review 2 of moves into a tenant database', () => {
   }, 120_000);
   it("an organization's deletion purges the tenant database that holds its rows, during a move into it too", async () => {
     const org = (
-      await createBareOrganization(tenancy.withTenant, {
+      await createBareOrganization(f.tenancy.withTenant, {
         slug: `rv2d-${randomBytes(5).toString('hex')}`,
         name: 'd',
       })
     ).id;
     for (let i = 0; i < 3; i++) {
-      await tenancy.withTenant(org, (t) =>
+      await f.tenancy.withTenant(org, (t) =>
         t
           .insertInto('projects')
           .values({ organization_id: org, id: uuidv7(), name: `p${i}` })
@@ -128,12 +85,12 @@ describe('review 2 of moves into a tenant database', () => {
     await expect(crashing.run(id)).rejects.toThrow(/crash/);
     const settled = await resolveMoveParts({
       owner: pools[pools.length - 1]!,
-      target: targetOwner,
+      target: f.targetOwner,
       minAgeMs: 0,
     });
     expect(settled.committed).toBe(1);
     // The resolver also activates the placement (what the cleaning step does first): requests route there.
-    const placed = await split.admin.query(
+    const placed = await f.split.admin.query(
       'select kind, state from tenant_placements where organization_id = $1',
       [org],
     );
@@ -149,7 +106,7 @@ describe('review 2 of moves into a tenant database', () => {
     const inTenant = async () =>
       Number(
         (
-          await split.tenantAdmin.query<{ n: string }>(
+          await f.split.tenantAdmin.query<{ n: string }>(
             'select count(*) as n from projects where organization_id = $1',
             [org],
           )
@@ -158,7 +115,7 @@ describe('review 2 of moves into a tenant database', () => {
     expect(await inTenant()).toBe(3);
     // The deletion job does not purge while the move is under way (the router answers one of the two
     // databases holding rows): it waits, retried by its next run, for the move to end or be aborted.
-    const worker = new pg.Pool({ connectionString: split.control.workerUrl, max: 1 });
+    const worker = new pg.Pool({ connectionString: f.split.control.workerUrl, max: 1 });
     pools.push(worker);
     expect(await placementMoveUnderWay(worker, org)).toBe(true);
     const waited = await deleteOrganization(
@@ -178,31 +135,31 @@ describe('review 2 of moves into a tenant database', () => {
     // that holds the organization's rows, and the control database holds none of them.
     expect((await engine().run(id)).step).toBe('done');
     expect(await placementMoveUnderWay(worker, org)).toBe(false);
-    tenancy.router.invalidate(org);
+    f.tenancy.router.invalidate(org);
     const purged = await purgeInTenantDatabase(
-      tenancy,
-      { tenantDatabases: { databases: { t1: { workerUrl: split.tenant.workerUrl } } } },
+      f.tenancy,
+      { tenantDatabases: { databases: { t1: { workerUrl: f.split.tenant.workerUrl } } } },
       org,
       100,
     );
-    const inControl = await split.admin.query('select 1 from projects where organization_id = $1', [org]);
+    const inControl = await f.split.admin.query('select 1 from projects where organization_id = $1', [org]);
     // Its 3 projects and, the move ended, what the switch admitted there (its audit event, its row).
     expect(purged).toBeGreaterThanOrEqual(3);
     expect({ left: await inTenant(), inControl: inControl.rowCount }).toEqual({ left: 0, inControl: 0 });
   }, 120_000);
   it('two runs of one move (the first lost its lease) do not undo an acknowledged update', async () => {
     const org = (
-      await createBareOrganization(tenancy.withTenant, {
+      await createBareOrganization(f.tenancy.withTenant, {
         slug: `rv2u-${randomBytes(5).toString('hex')}`,
         name: 'u',
       })
     ).id;
     const x = uuidv7();
-    await tenancy.withTenant(org, (t) =>
+    await f.tenancy.withTenant(org, (t) =>
       t.insertInto('projects').values({ organization_id: org, id: x, name: 'v0' }).execute(),
     );
     const rename = (name: string) =>
-      tenancy.withTenant(org, (t) =>
+      f.tenancy.withTenant(org, (t) =>
         t
           .updateTable('projects')
           .set({ name })
@@ -215,7 +172,7 @@ describe('review 2 of moves into a tenant database', () => {
     const gate = new Promise<void>((r) => (openGate = r));
     let atGate!: () => void;
     const reachedGate = new Promise<void>((r) => (atGate = r));
-    const gated = new pg.Pool({ connectionString: split.tenant.migrationUrl, max: 3 });
+    const gated = new pg.Pool({ connectionString: f.split.tenant.migrationUrl, max: 3 });
     gated.on('error', () => {});
     pools.push(gated);
     const origQuery = gated.query.bind(gated) as (...a: unknown[]) => Promise<unknown>;
@@ -236,7 +193,7 @@ describe('review 2 of moves into a tenant database', () => {
     const first = engine({
       beforeFreeze: async () => {
         await rename('v1'); // after the copy: the second run's first round reads it
-        await split.admin.query(
+        await f.split.admin.query(
           `select pg_terminate_backend(l.pid) from pg_locks l
             where l.locktype = 'advisory' and l.granted and l.objsubid = 2
               and l.classid = (hashtext('sr.placement_move.run')::bigint & 4294967295)::oid
@@ -265,10 +222,10 @@ describe('review 2 of moves into a tenant database', () => {
     openGate();
     await second;
     expect(firstOutcome).toBe('failed MOVE_RUNNING');
-    const row = await split.tenantAdmin.query<{ name: string }>('select name from projects where id = $1', [
+    const row = await f.split.tenantAdmin.query<{ name: string }>('select name from projects where id = $1', [
       x,
     ]);
-    const moved = await split.admin.query<{ step: string }>(
+    const moved = await f.split.admin.query<{ step: string }>(
       'select step from placement_moves where id = $1',
       [id],
     );

@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testMoveService } from '../../../test/support/placement-moves.js';
+import { describe, expect, it } from 'vitest';
+import { useMoveFixture } from './database-move-fixture.test-support.js';
 import { createBareOrganization } from '../organizations/organization-records.js';
-import { closeSplit, openSplit, type SplitDatabases } from '../../platform/tenancy/split.test-support.js';
-import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { systemCtx } from '../../platform/tenancy/context.js';
 import { recordAudit } from '../../platform/audit/record.js';
 import { uuidv7 } from '../../platform/ids.js';
@@ -16,16 +14,11 @@ import type { PlacementMoveDeps } from './tenant-placement.service.js';
  * prepared part is rolled back although the control database decided the switch. The resumed run then
  * activates the placement and discards the source without checking that the target's part committed.
  */
-describe('review: a lost reply to the switch decision', () => {
-  let split: SplitDatabases;
-  let tenancy: Tenancy;
-  let targetOwner: pg.Pool;
-  const pools: pg.Pool[] = [];
-
+describe('moves into a tenant database: a lost reply to the switch decision, and an abort racing it', () => {
   /** The owner pool, whose clients answer the COMMIT after the switch with a connection error once the
    *  server has committed it (what a connection lost after the COMMIT reached the server looks like). */
   const lossyOwner = (beforeCommit?: () => Promise<void>) => {
-    const pool = new pg.Pool({ connectionString: split.control.migrationUrl, max: 3 });
+    const pool = new pg.Pool({ connectionString: f.split.control.migrationUrl, max: 3 });
     pool.on('error', () => {});
     pool.on('connect', (client) => {
       client.on('error', () => {});
@@ -49,15 +42,9 @@ describe('review: a lost reply to the switch decision', () => {
     pools.push(pool);
     return pool;
   };
-  const engine = (extra: Partial<PlacementMoveDeps> = {}) => {
-    const made = testMoveService(split.control.migrationUrl, split.control.roles, [tenancy], {
-      settleMs: 50,
-      targetOwner: (key) => (key === 't1' ? targetOwner : undefined),
-      ...extra,
-    });
-    pools.push(made.owner);
-    return made.service;
-  };
+  const f = useMoveFixture('sr_dbmove_rev');
+  const { pools } = f;
+  const engine = (extra: Partial<PlacementMoveDeps> = {}) => f.engine(extra);
   const ids = async (c: pg.Client, table: string, org: string) =>
     (
       await c.query<{ id: string }>(`select id::text from public.${table} where organization_id = $1`, [org])
@@ -65,33 +52,15 @@ describe('review: a lost reply to the switch decision', () => {
       .map((r) => r.id)
       .sort();
 
-  beforeAll(async () => {
-    split = await openSplit('sr_dbmove_rev');
-    tenancy = createTenancy({
-      url: split.control.url,
-      poolSize: 10,
-      placementTtlMs: 200,
-      tenantDatabases: { databases: { t1: { url: split.tenant.url } }, maxConnections: 10 },
-    });
-    targetOwner = new pg.Pool({ connectionString: split.tenant.migrationUrl, max: 3 });
-    targetOwner.on('error', () => {});
-  }, 120_000);
-  afterAll(async () => {
-    for (const p of pools) await p.end();
-    await targetOwner?.end();
-    await tenancy?.close();
-    await closeSplit(split);
-  });
-
   it('keeps the final delta and the pending audit events when the decision committed but its reply was lost', async () => {
     const org = (
-      await createBareOrganization(tenancy.withTenant, {
+      await createBareOrganization(f.tenancy.withTenant, {
         slug: `rev-${randomBytes(5).toString('hex')}`,
         name: 'r',
       })
     ).id;
     for (let i = 0; i < 5; i++) {
-      await tenancy.withTenant(org, async (t) => {
+      await f.tenancy.withTenant(org, async (t) => {
         await t
           .insertInto('projects')
           .values({ organization_id: org, id: uuidv7(), name: `p${i}` })
@@ -107,28 +76,28 @@ describe('review: a lost reply to the switch decision', () => {
     const first = engine({
       owner: lossyOwner(),
       beforeFreeze: async () => {
-        await tenancy.withTenant(org, (t) =>
+        await f.tenancy.withTenant(org, (t) =>
           t.insertInto('projects').values({ organization_id: org, id: late, name: 'late' }).execute(),
         );
       },
     });
     const started = await first.start(org, 'database:t1', 'review');
-    const before = [...(await ids(split.admin, 'projects', org)), late].sort();
+    const before = [...(await ids(f.split.admin, 'projects', org)), late].sort();
     const pendingBefore = (
-      await split.admin.query('select 1 from audit_pending where organization_id = $1', [org])
+      await f.split.admin.query('select 1 from audit_pending where organization_id = $1', [org])
     ).rowCount;
     await expect(first.run(started.id)).rejects.toThrow();
     // The control database decided the switch ...
-    const placed = await split.admin.query(
+    const placed = await f.split.admin.query(
       'select kind, state from tenant_placements where organization_id = $1',
       [org],
     );
     expect(placed.rows[0]).toMatchObject({ kind: 'database' });
     // ... so the tenant database's part must not have been rolled back: it is still prepared, or committed.
-    const prepared = await split.tenantAdmin.query('select 1 from pg_prepared_xacts where gid = $1', [
+    const prepared = await f.split.tenantAdmin.query('select 1 from pg_prepared_xacts where gid = $1', [
       `sr_mv_${started.id.replaceAll('-', '')}`,
     ]);
-    const mirror = await split.tenantAdmin.query<{ step: string }>(
+    const mirror = await f.split.tenantAdmin.query<{ step: string }>(
       'select step from placement_moves where id = $1',
       [started.id],
     );
@@ -145,32 +114,32 @@ describe('review: a lost reply to the switch decision', () => {
     ]);
     expect.soft(outcome).toBe('done');
     // The source was discarded meanwhile: what the target lacks is gone from both databases.
-    expect.soft(await ids(split.admin, 'projects', org)).toEqual([]);
-    expect(await ids(split.tenantAdmin, 'projects', org)).toEqual(before);
+    expect.soft(await ids(f.split.admin, 'projects', org)).toEqual([]);
+    expect(await ids(f.split.tenantAdmin, 'projects', org)).toEqual(before);
     const pendingAfter =
-      (await split.tenantAdmin.query('select 1 from audit_pending where organization_id = $1', [org]))
+      (await f.split.tenantAdmin.query('select 1 from audit_pending where organization_id = $1', [org]))
         .rowCount! +
-      (await split.tenantAdmin.query('select 1 from audit_events where organization_id = $1', [org]))
+      (await f.split.tenantAdmin.query('select 1 from audit_events where organization_id = $1', [org]))
         .rowCount!;
     expect(pendingAfter).toBeGreaterThanOrEqual(pendingBefore! + 1);
   }, 120_000);
 
   it('an abort racing the decision of the switch is refused or wins whole, never both', async () => {
     const org = (
-      await createBareOrganization(tenancy.withTenant, {
+      await createBareOrganization(f.tenancy.withTenant, {
         slug: `rev-${randomBytes(5).toString('hex')}`,
         name: 'r',
       })
     ).id;
     for (let i = 0; i < 5; i++) {
-      await tenancy.withTenant(org, (t) =>
+      await f.tenancy.withTenant(org, (t) =>
         t
           .insertInto('projects')
           .values({ organization_id: org, id: uuidv7(), name: `p${i}` })
           .execute(),
       );
     }
-    const before = await ids(split.admin, 'projects', org);
+    const before = await ids(f.split.admin, 'projects', org);
     let aborting: Promise<string> | undefined;
     let moveId = '';
     // The switch's COMMIT is slow (a busy control database): an administrator's abort arrives meanwhile.
@@ -194,10 +163,11 @@ describe('review: a lost reply to the switch decision', () => {
       ),
     );
     const aborted = await bounded(aborting ?? Promise.resolve('abort never called'));
-    const move = await split.admin.query<{ step: string }>('select step from placement_moves where id = $1', [
-      moveId,
-    ]);
-    const placed = await split.admin.query<{ kind: string; state: string }>(
+    const move = await f.split.admin.query<{ step: string }>(
+      'select step from placement_moves where id = $1',
+      [moveId],
+    );
+    const placed = await f.split.admin.query<{ kind: string; state: string }>(
       'select kind, state from tenant_placements where organization_id = $1',
       [org],
     );
@@ -206,8 +176,8 @@ describe('review: a lost reply to the switch decision', () => {
       aborted,
       step: move.rows[0]!.step,
       placement: placed.rows[0],
-      source: (await ids(split.admin, 'projects', org)).length,
-      target: (await ids(split.tenantAdmin, 'projects', org)).length,
+      source: (await ids(f.split.admin, 'projects', org)).length,
+      target: (await ids(f.split.tenantAdmin, 'projects', org)).length,
     };
     const done = { step: 'done', placement: { kind: 'database', state: 'active' }, target: before.length };
     const back = { step: 'aborted', placement: { kind: 'pooled', state: 'active' }, source: before.length };
