@@ -66,6 +66,7 @@ import * as m0074 from './0074-tenant-database-quota-notices.js';
 import * as m0075 from './0075-erasure-tenant-directories.js';
 import * as m0076 from './0076-placement-moves-database.js';
 import * as m0077 from './0077-tenant-database-audit-retention.js';
+import * as m0078 from './0078-placement-moves-out.js';
 
 export interface MigrationModule {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
@@ -139,4 +140,5 @@ export const migrations: ReadonlyArray<readonly [name: string, module: Migration
   ['0075-erasure-tenant-directories', m0075],
   ['0076-placement-moves-database', m0076],
   ['0077-tenant-database-audit-retention', m0077],
+  ['0078-placement-moves-out', m0078],
 ];

@@ -68,6 +68,7 @@ export const EXPORTED_SECRET_LIKE_COLUMNS: Readonly<Record<string, string>> = {
   'public.scim_token_lookup.scim_token_id': 'the SCIM token the lookup row names (an id)',
   'public.tenant_placements.database_key': 'names the database holding the organization, holds no credential',
   'public.placement_moves.database_key': 'names the database a move went into, holds no credential',
+  'public.placement_moves.from_database_key': 'names the database a move left, holds no credential',
   'public.tenant_key_unreadable_values.key_version': 'the number of a data key version, holds no key',
   'public.tenant_key_unreadable_values.value_digest':
     'SHA-256 of a sealed value its key could not open (identifies the stored text, reveals nothing)',

@@ -1,8 +1,9 @@
 import { draftEntry } from '../../platform/audit/draft.js';
 import type { PlacementMove } from '../../platform/tenancy/privileged-placement.js';
 
-/** `organization.placement_moved` of a move into a tenant database, as the switch admits it to the
- *  organization's chain there (app_priv_placement_xmove_switch_target, migration 0076). */
+/** `organization.placement_moved` of a move into or out of a tenant database, as the switch admits it to
+ *  the organization's chain in the target (app_priv_placement_xmove_switch_target, migration 0076, or
+ *  app_priv_placement_xmove_out_switch, 0078). */
 export function switchAuditEntry(m: PlacementMove): Record<string, unknown> {
   const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
     m.organizationId,
@@ -13,8 +14,8 @@ export function switchAuditEntry(m: PlacementMove): Record<string, unknown> {
       target: { type: 'organization', id: m.organizationId },
       metadata: {
         move_id: m.id,
-        from: m.from,
-        to: `database:${m.databaseKey}`,
+        from: m.from === 'database' ? `database:${m.fromDatabaseKey}` : m.from,
+        to: m.to === 'database' ? `database:${m.databaseKey}` : m.to,
         requested_by: m.requestedBy,
       },
     },

@@ -1,13 +1,12 @@
 import type pg from 'pg';
-import { PLACEMENT_DDL_LOCK_SQL, dropSchemaAsOwner } from '../../platform/tenancy/placement-schema.js';
-import { advanceMove, type PlacementMove } from '../../platform/tenancy/privileged-placement.js';
+import { dropSchemaAsOwner } from '../../platform/tenancy/placement-schema.js';
+import { advanceMove } from '../../platform/tenancy/privileged-placement.js';
 import {
   activatePlacement,
   claimUsage,
   deleteRows,
   discardSource,
   holdMoveLock,
-  importRows,
   mirrorMove,
   moveGid,
   moveStepOf,
@@ -16,28 +15,15 @@ import {
   sourceRows,
   switchSource,
   switchTarget,
-  tableSummary,
   unaggregatedEvents,
-  type KeyRow,
 } from '../../platform/tenancy/privileged-database-move.js';
 import { PlacementMoveError } from './tenant-placement.errors.js';
 import type { MoveTable } from './move-tables.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
 import { switchAuditEntry } from './database-move-audit.js';
+import { createMoveData, DATA_LOCK, type RunMove } from './database-move-data.js';
 
-/** A move as one run sees it: `run`, the run's number (the fence of its writes, see takeMoveRun). */
-export type RunMove = PlacementMove & { readonly run: number };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-type Q = pg.Pool | pg.ClientBase;
-const DATA_LOCK = `select pg_advisory_xact_lock_shared(${PLACEMENT_DDL_LOCK_SQL})`;
-const keyOf = (row: Record<string, unknown>, keys: readonly string[]): KeyRow =>
-  keys.map((k) => String(row[k]));
-const keyText = (k: KeyRow) => JSON.stringify(k);
-const chunks = <T>(xs: readonly T[], n: number): T[][] => {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
-};
+export type { RunMove } from './database-move-data.js';
 
 /**
  * The steps of a move from the pooled schema (or the organization's own) of the control database into a tenant database
@@ -51,7 +37,6 @@ export function createDatabaseMoveSteps(
   tables: () => Promise<MoveTable[]>,
 ): { step(m: RunMove): Promise<void> } {
   const { owner } = deps;
-  const batch = deps.batchSize ?? 1000;
 
   function target(m: RunMove): pg.Pool {
     const pool = m.databaseKey ? deps.targetOwner?.(m.databaseKey) : undefined;
@@ -65,147 +50,15 @@ export function createDatabaseMoveSteps(
     return pool;
   }
 
-  /** Imports rows; a batch a foreign key refuses (a child whose parent is not there yet), or a unique key
-   *  other than the primary key (a value another row of the target held at an older copy), goes row by
-   *  row, skipping those: the next catch-up brings them (its missing rows after its changed ones), and
-   *  its comparison fails the round when one is still missing. */
-  async function put(t: Q, m: RunMove, table: MoveTable, rows: Record<string, unknown>[]) {
-    const skippable = (err: unknown) => ['23503', '23505'].includes((err as { code?: string }).code ?? '');
-    // Inside the freeze's transaction a refused statement would abort it: no row-by-row retry there.
-    if (t !== target(m)) return importRows(t, m.id, m.run, table.name, table.keys, rows);
-    try {
-      return await importRows(t, m.id, m.run, table.name, table.keys, rows);
-    } catch (err) {
-      if (!skippable(err)) throw err;
-      if (rows.length === 1) return 0;
-      let n = 0;
-      for (const row of rows) n += await put(t, m, table, [row]);
-      return n;
-    }
-  }
+  const data = createMoveData(deps, { source: () => owner, target });
+  const { catchUp, batch } = data;
 
   async function copy(m: RunMove): Promise<void> {
-    const t = target(m);
-    await mirrorMove(t, m.id, m.run, m.organizationId, m.databaseKey!, 'copying');
-    for (const table of await tables()) {
-      if (table.name === 'audit_pending') continue; // whole, at the switch
-      let after: KeyRow | null = null;
-      for (;;) {
-        const rows = await sourceRows(owner, m.id, table.name, table.keys, { after, limit: batch });
-        await put(t, m, table, rows);
-        if (rows.length < batch) break;
-        after = keyOf(rows[rows.length - 1]!, table.keys);
-      }
-    }
-    const left = deps.settleMs - (Date.now() - m.createdAt.getTime());
-    if (left > 0) await sleep(left);
+    await mirrorMove(target(m), m.id, m.run, m.organizationId, m.databaseKey!, 'copying');
+    await data.copyRows(m, await tables());
   }
 
-  /** Rows of `table` the source has and the target lacks, and keys the target has and the source lacks. */
-  async function diff(src: pg.ClientBase, t: Q, m: RunMove, table: MoveTable) {
-    const [a, b] = await Promise.all([
-      tableSummary(src, m.id, table.name, table.keys, true, false),
-      tableSummary(t, m.id, table.name, table.keys, true, false),
-    ]);
-    const inTarget = new Set(b.keys!.map(keyText));
-    const inSource = new Set(a.keys!.map(keyText));
-    return {
-      missing: a.keys!.filter((k) => !inTarget.has(keyText(k))),
-      extra: b.keys!.filter((k) => !inSource.has(keyText(k))),
-    };
-  }
-
-  /**
-   * One catch-up of every placed table but audit_pending, the source read in the transaction of `src`:
-   * rows written since `horizon` upserted (parents first), then, table by table children first, the row
-   * counts compared and, when they differ or the round is `full`, the keys: the target's rows the source
-   * no longer has deleted, the source's rows it lacks brought. `verify`: every row's checksum compared.
-   */
-  async function catchUp(
-    src: pg.ClientBase,
-    t: Q,
-    m: RunMove,
-    list: MoveTable[],
-    horizon: string,
-    opts: { full: boolean; verify: boolean },
-  ): Promise<number> {
-    const data = list.filter((x) => x.name !== 'audit_pending');
-    let changed = 0;
-    for (const table of data) {
-      const rows = await sourceRows(src, m.id, table.name, table.keys, { horizon });
-      changed += rows.length;
-      for (const part of chunks(rows, batch)) await put(t, m, table, part);
-    }
-    const missingOf = new Map<string, KeyRow[]>();
-    for (const table of [...data].reverse()) {
-      let differs = opts.full;
-      if (!differs) {
-        const [a, b] = await Promise.all([
-          tableSummary(src, m.id, table.name, table.keys, false, false),
-          tableSummary(t, m.id, table.name, table.keys, false, false),
-        ]);
-        differs = a.rows !== b.rows;
-      }
-      if (!differs) continue;
-      const d = await diff(src, t, m, table);
-      for (const part of chunks(d.extra, batch))
-        changed += await deleteRows(t, m.id, m.run, table.name, table.keys, part);
-      missingOf.set(table.name, d.missing);
-    }
-    for (const table of data) {
-      for (const part of chunks(missingOf.get(table.name) ?? [], batch)) {
-        const rows = await sourceRows(src, m.id, table.name, table.keys, { keyRows: part });
-        changed += await importRows(t, m.id, m.run, table.name, table.keys, rows);
-      }
-    }
-    for (const table of data) {
-      // Checksums (every row hashed) only where asked: not in the freeze, under the lock.
-      const [a, b] = await Promise.all([
-        tableSummary(src, m.id, table.name, table.keys, false, opts.verify),
-        tableSummary(t, m.id, table.name, table.keys, false, opts.verify),
-      ]);
-      if (a.rows !== b.rows || (opts.verify && a.checksum !== b.checksum)) {
-        throw new PlacementMoveError(
-          'MOVE_CONFLICT',
-          `placement move ${m.id}: ${table.name} differs after the ${opts.full ? 'full ' : ''}catch-up${opts.verify ? '' : ' under the lock'} (${a.rows} rows in the source, ${b.rows} in the target)`,
-          409,
-        );
-      }
-    }
-    return changed;
-  }
-
-  /** Catch-up rounds without the lock, each one repeatable-read snapshot of the source; answers the last
-   *  round's snapshot xmin (the freeze's horizon). */
-  async function rounds(m: RunMove, list: MoveTable[]): Promise<string> {
-    const enough = deps.catchUpRows ?? 100;
-    const max = deps.catchUpRounds ?? 8;
-    let horizon = m.copyXmin ?? '0';
-    let before = Infinity;
-    for (let round = 1; round <= max; round++) {
-      const c = await owner.connect();
-      let changed: number;
-      try {
-        await c.query('begin isolation level repeatable read read only');
-        await c.query(DATA_LOCK);
-        const snap = await c.query<{ x: string }>(
-          'select pg_snapshot_xmin(pg_current_snapshot())::text as x',
-        );
-        changed = await catchUp(c, target(m), m, list, horizon, { full: round === 1, verify: true });
-        await c.query('commit');
-        horizon = snap.rows[0]!.x;
-        deps.log?.info({ move: m.id, round, changed }, 'placement move: caught up before the freeze');
-      } catch (err) {
-        await c.query('rollback').catch(() => {});
-        throw err;
-      } finally {
-        c.release();
-      }
-      if (changed <= enough || changed >= before) break;
-      before = changed;
-    }
-    return horizon;
-  }
+  const rounds = (m: RunMove, list: MoveTable[]) => data.rounds(m, list, m.copyXmin ?? '0');
 
   /**
    * The freeze: the move lock taken at session level (requests of the organization queue), the final

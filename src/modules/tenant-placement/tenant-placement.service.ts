@@ -22,6 +22,7 @@ import {
 import { PlacementMoveError, moveErrorOf } from './tenant-placement.errors.js';
 import { moveTables, type MoveTable } from './move-tables.js';
 import { createDatabaseMoveSteps } from './database-move.js';
+import { createDatabaseMoveOutSteps } from './database-move-out.js';
 import { withMoveLease } from './move-lease.js';
 import { beginDatabaseMove } from '../../platform/tenancy/privileged-database-move.js';
 
@@ -264,8 +265,10 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
   }
 
   const intoDatabase = createDatabaseMoveSteps(deps, tables);
+  const outOfDatabase = createDatabaseMoveOutSteps(deps, tables);
 
   async function step(m: PlacementMove, run: number): Promise<void> {
+    if (m.from === 'database') return outOfDatabase.step({ ...m, run });
     if (m.to === 'database') return intoDatabase.step({ ...m, run });
     const org = m.organizationId;
     switch (m.step) {
@@ -364,12 +367,25 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
           422,
         );
       }
+      let m: PlacementMove;
       try {
-        if (key !== undefined) return await get(await beginDatabaseMove(owner, orgId, key, actor));
-        return await get(await beginMove(owner, orgId, to as MoveKind, actor));
+        if (key !== undefined) m = await get(await beginDatabaseMove(owner, orgId, key, actor));
+        else m = await get(await beginMove(owner, orgId, to as MoveKind, actor));
       } catch (err) {
         throw moveErrorOf(err);
       }
+      // A move out of a tenant database reads it with its owner role: one not configured here is refused
+      // (the move just recorded, still preparing, aborted: nothing was copied).
+      if (m.from === 'database' && m.step === 'preparing' && !deps.targetOwner?.(m.fromDatabaseKey ?? '')) {
+        await advanceMove(owner, m.id, 'aborting');
+        await advanceMove(owner, m.id, 'aborted');
+        throw new PlacementMoveError(
+          'MOVE_TARGET_UNSUPPORTED',
+          `tenant database ${m.fromDatabaseKey} (the organization's) is not configured here with an ownerUrl (TENANT_DATABASES)`,
+          422,
+        );
+      }
+      return m;
     },
     run,
     async abort(moveId, actor) {
@@ -390,10 +406,10 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
         return runOrLeave(moveId);
       }
       if (m.step === 'aborting') return runOrLeave(moveId);
-      if (m.step === 'cleaning' && m.to === 'database') {
+      if (m.step === 'cleaning' && (m.to === 'database' || m.from === 'database')) {
         throw new PlacementMoveError(
           'MOVE_NOT_ABORTABLE',
-          `placement move ${moveId} has switched into database ${m.databaseKey}: moving back out of a tenant database is not built`,
+          `placement move ${moveId} has switched (a tenant database is one of its sides): move the organization back with a new move once it is done`,
           409,
         );
       }

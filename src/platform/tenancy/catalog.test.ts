@@ -211,6 +211,9 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       // migrations only (`npx saasready migrate`, the synchronization at start).
       'app_migrate_placements',
       'app_migrate_record_schema_version',
+      // A moving `database` organization's guarded path on its tenant database (0078): whether its latest
+      // move record there sends the scope away; the runtime role, for the organization of its scope only.
+      'app_moving_tenant_elsewhere',
       // Where an organization's placed tables are, and every schema holding them (0038): helpers of the
       // definer's own functions, executable by no other role.
       // An online move (0040): the move's sides and a table's SQL pieces; one table's catch-up (0050);
@@ -222,6 +225,8 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_placement_search_path',
       // A move into a tenant database (0076): its record's check (step, placed table), a helper.
       'app_placement_xmove_check',
+      // ... which side of a move this database is (0078).
+      'app_placement_xmove_role',
       'app_placement_xmove_source',
       // Appends to the platform chain: only in a platform administrator's platform scope.
       'app_platform_audit_append',
@@ -275,11 +280,16 @@ describe.each(PLACEMENT_KINDS)('catalog, %s: every tenant table is protected', (
       'app_priv_placement_xmove_delete',
       'app_priv_placement_xmove_discard',
       'app_priv_placement_xmove_hold',
+      // ... and out of one (0078): the copy's horizon in the source, the decision of a move into the control
+      // database, the record of the move in the database it leaves.
+      'app_priv_placement_xmove_horizon',
       'app_priv_placement_xmove_import',
       'app_priv_placement_xmove_mirror',
+      'app_priv_placement_xmove_out_switch',
       'app_priv_placement_xmove_pending',
       'app_priv_placement_xmove_rows',
       'app_priv_placement_xmove_run',
+      'app_priv_placement_xmove_source_mirror',
       'app_priv_placement_xmove_step',
       'app_priv_placement_xmove_summary',
       'app_priv_placement_xmove_switch',

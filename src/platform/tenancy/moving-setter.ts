@@ -3,6 +3,7 @@ import type { PreludeStatement } from './pipelined-query.js';
 import type { TenantMode, TenantSetter } from './tenant-connection.js';
 
 const ENTER = 'select app_enter_moving_tenant($1, $2)';
+const ENTER_PLACED = 'select app_enter_moving_placed($1, $2)';
 
 /**
  * The guarded path of an organization whose placement is `moving` (an online move, migration 0040):
@@ -15,9 +16,23 @@ const ENTER = 'select app_enter_moving_tenant($1, $2)';
  * Only moving organizations take this path (placement.ts): the others never touch the lock.
  */
 export function movingTenantSetter(orgId: string): TenantSetter {
+  return guardedSetter(orgId, 'sr_enter_moving', ENTER);
+}
+
+/**
+ * The guarded path on a TENANT database, of a `database` organization that is `moving` (migration 0078):
+ * `app_enter_moving_placed` sets the tenant, takes the organization's move lock of that database SHARED,
+ * then reads its latest move record there without waiting: a move that left the database (or a prepared
+ * part of one deciding) refuses with SRM01, and `withTenant` routes the scope again.
+ */
+export function movingPlacedTenantSetter(orgId: string): TenantSetter {
+  return guardedSetter(orgId, 'sr_enter_moving_placed', ENTER_PLACED);
+}
+
+function guardedSetter(orgId: string, name: string, text: string): TenantSetter {
   // Prelude values go to the wire as they are (no conversion): text only.
-  const write: readonly PreludeStatement[] = [{ name: 'sr_enter_moving', text: ENTER, values: [orgId, 'f'] }];
-  const read: readonly PreludeStatement[] = [{ name: 'sr_enter_moving', text: ENTER, values: [orgId, 't'] }];
+  const write: readonly PreludeStatement[] = [{ name, text, values: [orgId, 'f'] }];
+  const read: readonly PreludeStatement[] = [{ name, text, values: [orgId, 't'] }];
   return {
     transactionalReads: true,
     prelude(tenantId: string, mode: TenantMode): readonly PreludeStatement[] {

@@ -120,6 +120,8 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
   const schemaDatabases = new Map<string, { db: TenantDatabase; tables: string }>();
   // Organizations in an online move: the guarded path (moving-setter.ts), whatever their kind.
   const movingDatabases = new Map<string, TenantDatabase>();
+  // `database` organizations in an online move: the guarded path on their tenant database.
+  const movingPlacedDatabases = new Map<string, { base: TenantDatabase; db: TenantDatabase }>();
   // `database` placements' handles with their directory side, per tenant database (split-connection.ts).
   const splitDatabases = new Map<string, { base: TenantDatabase; split: TenantDatabase }>();
   let homes: StatementHomes | undefined;
@@ -161,6 +163,39 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
       splitDatabases.set(base.key, entry);
     }
     return entry.split;
+  }
+
+  /** The guarded handle of a moving `database` organization on its tenant database `base`, kept while it
+   *  moves (rebuilt when the database's pool entry changes). */
+  function movingPlaced(tenantId: string, base: TenantDatabase): TenantDatabase {
+    const entry = movingPlacedDatabases.get(tenantId);
+    if (entry !== undefined && entry.base === base) return entry.db;
+    const guarded = createTenantDatabase(
+      `moving:${tenantId}`,
+      base.pool,
+      setters.movingPlaced(tenantId),
+      base,
+    );
+    if (opts.splitDirectory !== false && homes === undefined) {
+      throw new TenancyError(
+        'PLACEMENT_UNSUPPORTED',
+        'database placement routed before its tables were read',
+      );
+    }
+    const db: TenantDatabase =
+      opts.splitDirectory === false || homes === undefined
+        ? guarded
+        : {
+            key: base.key,
+            get pool() {
+              return base.pool;
+            },
+            setter: guarded.setter,
+            db: guarded.db,
+            directory: { control: opts.control, homes },
+          };
+    movingPlacedDatabases.set(tenantId, { base, db });
+    return db;
   }
 
   async function lookup(tenantId: string): Promise<PlacementRecord> {
@@ -219,7 +254,12 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
   }
 
   function route(tenantId: string, record: PlacementRecord): TenantDatabase {
-    if (record.state === 'moving') {
+    if (record.state === 'moving' && record.kind === 'database' && record.databaseKey) {
+      // A `database` organization in a move (out of its tenant database, or one that switched into it):
+      // the guarded path there, with its directory side (migration 0078).
+      const base = opts.databases?.get(record.databaseKey);
+      if (base) return movingPlaced(tenantId, base);
+    } else if (record.state === 'moving') {
       let db = movingDatabases.get(tenantId);
       if (db === undefined) {
         // A move is between the pooled schema and the organization's own, both on the control database.
@@ -236,6 +276,7 @@ export function createPlacementRouter(opts: PlacementRouterOptions): PlacementRo
       return db;
     }
     movingDatabases.delete(tenantId);
+    movingPlacedDatabases.delete(tenantId);
     // Placed elsewhere now: its schema handle (and the reads it remembered) goes.
     if (record.kind !== 'schema') schemaDatabases.delete(tenantId);
     if (record.kind === 'pooled') return opts.control;

@@ -213,12 +213,20 @@ export async function moveStepOf(db: pg.Pool, move: string, lockTimeoutMs = 10_0
   }
 }
 
-/** The name of the move's prepared part in the tenant database (one per move: a resumed run finds it). */
-export const moveGid = (move: string) => `sr_mv_${move.replaceAll('-', '')}`;
+/** The name of the move's prepared part in the tenant database it goes into (one per move: a resumed run
+ *  finds it); `source`: the part in the tenant database a move leaves (migration 0078). Distinct names:
+ *  a prepared transaction's name is unique on its server, and both databases may be on one. */
+export const moveGid = (move: string, side: 'target' | 'source' = 'target') =>
+  `sr_m${side === 'target' ? 'v' : 's'}_${move.replaceAll('-', '')}`;
 
-/** Commits (or rolls back) the move's prepared part in the tenant database if it is still there. */
-export async function settlePrepared(target: Q, move: string, commit: boolean): Promise<boolean> {
-  const gid = moveGid(move);
+/** Commits (or rolls back) the move's prepared part in a tenant database if it is still there. */
+export async function settlePrepared(
+  target: Q,
+  move: string,
+  commit: boolean,
+  side: 'target' | 'source' = 'target',
+): Promise<boolean> {
+  const gid = moveGid(move, side);
   const res = await target.query(
     'select 1 from pg_prepared_xacts where gid = $1 and database = current_database()',
     [gid],
@@ -226,4 +234,56 @@ export async function settlePrepared(target: Q, move: string, commit: boolean): 
   if (res.rowCount === 0) return false;
   await target.query(`${commit ? 'commit' : 'rollback'} prepared '${gid}'`);
   return true;
+}
+
+/** The record of a move in the tenant database it leaves (migration 0078), moved to `step` (forward only;
+ *  null: the run's fence alone). */
+export async function sourceMirror(
+  source: Q,
+  m: {
+    id: string;
+    organizationId: string;
+    fromDatabaseKey: string | null;
+    to: string;
+    databaseKey: string | null;
+  },
+  run: number,
+  step: string | null,
+): Promise<void> {
+  await source.query('select app_priv_placement_xmove_source_mirror($1, $2, $3, $4, $5, $6, $7)', [
+    m.id,
+    m.organizationId,
+    m.fromDatabaseKey,
+    m.to,
+    m.databaseKey,
+    step,
+    run,
+  ]);
+}
+
+/** The decision of a move out of a tenant database into the control database (`pooled` or `schema`): run
+ *  in the transaction that wrote the final delta there; its COMMIT decides. */
+export async function switchOut(
+  control: Q,
+  move: string,
+  run: number,
+  gid: string,
+  schemaVersion: string,
+  audit: Record<string, unknown>,
+): Promise<void> {
+  await control.query('select app_priv_placement_xmove_out_switch($1, $2, $3, $4, $5)', [
+    move,
+    run,
+    gid,
+    schemaVersion,
+    JSON.stringify(audit),
+  ]);
+}
+
+/** The copy's horizon of a move in the database it leaves (an xmin there, as text; null: no record). */
+export async function moveHorizon(db: Q, move: string): Promise<string | null> {
+  const res = await db.query<{ x: string | null }>('select app_priv_placement_xmove_horizon($1) as x', [
+    move,
+  ]);
+  return res.rows[0]!.x;
 }

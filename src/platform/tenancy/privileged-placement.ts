@@ -18,6 +18,8 @@ export interface PlacementMove {
   readonly to: MoveKind;
   /** For a move to `database`: the tenant database's key (TENANT_DATABASES). */
   readonly databaseKey: string | null;
+  /** For a move from `database`: the key of the tenant database it leaves (migration 0078). */
+  readonly fromDatabaseKey: string | null;
   /** The copy's horizon (then each catch-up round's): an xmin, as text. */
   readonly copyXmin: string | null;
   /** The number of the move's latest run (migration 0076's fence: a run whose number is not this one
@@ -46,6 +48,7 @@ interface MoveRow {
   from_kind: MoveKind;
   to_kind: MoveKind;
   database_key: string | null;
+  from_database_key?: string | null;
   copy_xmin: string | null;
   run_no?: number;
   step: MoveStep;
@@ -66,6 +69,7 @@ const toMove = (r: MoveRow): PlacementMove => ({
   from: r.from_kind,
   to: r.to_kind,
   databaseKey: r.database_key ?? null,
+  fromDatabaseKey: r.from_database_key ?? null,
   copyXmin: r.copy_xmin ?? null,
   runNo: r.run_no ?? 0,
   step: r.step,

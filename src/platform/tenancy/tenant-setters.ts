@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { citusMoveRefusal, citusSchemaTenantSetter, citusTenantSetter } from './citus-setter.js';
-import { movingTenantSetter } from './moving-setter.js';
+import { movingPlacedTenantSetter, movingTenantSetter } from './moving-setter.js';
 import { pooledTenantSetter } from './pooled-setter.js';
 import { schemaTenantSetter } from './schema-setter.js';
 import type { TenantSetter } from './tenant-connection.js';
@@ -17,6 +17,9 @@ export interface TenantSetters {
   schema(orgId: string, schema: string, tables?: readonly string[]): TenantSetter;
   /** An organization in an online move; throws a TenancyError where moves are not supported. */
   moving(orgId: string): TenantSetter;
+  /** A `database` organization in an online move, on its tenant database (migration 0078); throws a
+   *  TenancyError where moves are not supported. */
+  movingPlaced(orgId: string): TenantSetter;
 }
 
 export const POOLED_SETTERS: TenantSetters = {
@@ -24,6 +27,7 @@ export const POOLED_SETTERS: TenantSetters = {
   pooled: pooledTenantSetter,
   schema: schemaTenantSetter,
   moving: movingTenantSetter,
+  movingPlaced: movingPlacedTenantSetter,
 };
 
 export const CITUS_SETTERS: TenantSetters = {
@@ -31,6 +35,9 @@ export const CITUS_SETTERS: TenantSetters = {
   pooled: citusTenantSetter,
   schema: citusSchemaTenantSetter,
   moving: () => {
+    throw citusMoveRefusal();
+  },
+  movingPlaced: () => {
     throw citusMoveRefusal();
   },
 };

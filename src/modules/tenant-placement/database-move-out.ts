@@ -1,0 +1,275 @@
+import type pg from 'pg';
+import { dropSchemaAsOwner, syncPlacementSchema } from '../../platform/tenancy/placement-schema.js';
+import { advanceMove } from '../../platform/tenancy/privileged-placement.js';
+import {
+  activatePlacement,
+  claimUsage,
+  deleteRows,
+  discardSource,
+  holdMoveLock,
+  mirrorMove,
+  moveGid,
+  moveHorizon,
+  moveStepOf,
+  replacePending,
+  settlePrepared,
+  sourceMirror,
+  sourceRows,
+  switchOut,
+  switchSource,
+  switchTarget,
+  unaggregatedEvents,
+} from '../../platform/tenancy/privileged-database-move.js';
+import { PlacementMoveError } from './tenant-placement.errors.js';
+import type { MoveTable } from './move-tables.js';
+import type { PlacementMoveDeps } from './tenant-placement.service.js';
+import { switchAuditEntry } from './database-move-audit.js';
+import { createMoveData, DATA_LOCK, type RunMove } from './database-move-data.js';
+
+/**
+ * The steps of a move OUT of a tenant database (docs/isolation-models.md, "Online moves out of a tenant
+ * database"): back to `pooled`, into the organization's schema of the control database, or into another
+ * tenant database. The source is the tenant database the organization leaves (its owner role,
+ * `TENANT_DATABASES[key].ownerUrl`), where the move has a record of its own (`sourceMirror`, migration 0078)
+ * and where the organization's requests take the move lock (`app_enter_moving_placed`); the target is the
+ * control database (its owner role) or the other tenant database (its mirror, as for a move into one).
+ * The freeze holds the move lock in the source at session level, reads the final delta there in ONE
+ * repeatable-read snapshot taken after the lock, and PREPAREs the source's part (its record at `cleaning`:
+ * from then on the organization's requests there are sent away); the control database's COMMIT decides.
+ */
+export function createDatabaseMoveOutSteps(
+  deps: PlacementMoveDeps,
+  tables: () => Promise<MoveTable[]>,
+): { step(m: RunMove): Promise<void> } {
+  const { owner } = deps;
+  const intoDatabase = (m: RunMove) => m.to === 'database';
+
+  function ownerOf(key: string | null): pg.Pool {
+    const pool = key ? deps.targetOwner?.(key) : undefined;
+    if (!pool) {
+      throw new PlacementMoveError(
+        'MOVE_TARGET_UNSUPPORTED',
+        `tenant database ${key ?? '?'} has no ownerUrl configured here (TENANT_DATABASES)`,
+        422,
+      );
+    }
+    return pool;
+  }
+  const source = (m: RunMove) => ownerOf(m.fromDatabaseKey);
+  const target = (m: RunMove) => (intoDatabase(m) ? ownerOf(m.databaseKey) : owner);
+  const data = createMoveData(deps, { source, target });
+
+  /** Both records of the move in tenant databases moved to `step` (null: this run's fence alone). */
+  async function mirrors(m: RunMove, step: string | null): Promise<void> {
+    await sourceMirror(source(m), m, m.run, step);
+    if (intoDatabase(m)) await mirrorMove(target(m), m.id, m.run, m.organizationId, m.databaseKey!, step);
+  }
+
+  /** Settles the prepared parts a dead run left (the source's, and the target's for a tenant database). */
+  async function settleParts(m: RunMove, commit: boolean): Promise<void> {
+    await settlePrepared(source(m), m.id, commit, 'source');
+    if (intoDatabase(m)) await settlePrepared(target(m), m.id, commit);
+  }
+
+  async function copy(m: RunMove): Promise<void> {
+    if (m.to === 'schema') {
+      const c = await owner.connect();
+      try {
+        await syncPlacementSchema(c, m.organizationId, deps.roles);
+      } finally {
+        c.release();
+      }
+    }
+    await mirrors(m, 'copying');
+    await data.copyRows(m, await tables());
+  }
+
+  /** The freeze (see the header). A failure before the decision rolls every part back. */
+  async function freeze(m: RunMove, list: MoveTable[], horizon: string): Promise<void> {
+    const gidS = moveGid(m.id, 'source');
+    const gidT = moveGid(m.id);
+    const c = await source(m).connect();
+    const tc = await target(m).connect();
+    const dc = intoDatabase(m) ? await owner.connect() : tc;
+    let held = false;
+    let srcPrepared = false;
+    let tgtPrepared = false;
+    let committing = false;
+    let decided = false;
+    let lost = false;
+    try {
+      // The lock first, in a transaction of its own: the snapshot below is taken after it, so it sees
+      // every write of the organization's requests (each holds the lock shared until it ends).
+      await c.query('begin');
+      await c.query(`select set_config('lock_timeout', $1, true)`, [`${deps.lockTimeoutMs ?? 5000}ms`]);
+      await holdMoveLock(c, m.id, true);
+      held = true;
+      await c.query('commit');
+      await c.query('begin isolation level repeatable read');
+      await c.query(DATA_LOCK);
+      await tc.query('begin');
+      await tc.query(DATA_LOCK);
+      await data.catchUp(c, tc, m, list, horizon, { full: false, verify: false });
+      const pending = await sourceRows(c, m.id, 'audit_pending', ['pending_id'], {});
+      await replacePending(tc, m.id, m.run, pending);
+      await claimUsage(tc, m.id, m.run, await unaggregatedEvents(c, m.id));
+      await deps.duringFreeze?.();
+      await sourceMirror(c, m, m.run, 'cleaning');
+      await c.query(`prepare transaction '${gidS}'`);
+      srcPrepared = true;
+      const audit = switchAuditEntry(m);
+      if (intoDatabase(m)) {
+        await switchTarget(tc, m.id, m.run, audit);
+        await tc.query(`prepare transaction '${gidT}'`);
+        tgtPrepared = true;
+        await dc.query('begin');
+        await switchSource(dc, m.id, gidT, deps.regionOf?.(m.databaseKey!) ?? null, m.run);
+      } else {
+        await switchOut(tc, m.id, m.run, gidS, deps.schemaVersion, audit);
+      }
+      committing = true;
+      await dc.query('commit');
+      committing = false;
+      decided = true;
+      await deps.afterDecision?.();
+      if (intoDatabase(m)) {
+        await tc.query(`commit prepared '${gidT}'`);
+        await activatePlacement(owner, m.id);
+      }
+      await c.query(`commit prepared '${gidS}'`);
+    } catch (err) {
+      if (committing) {
+        // The decision's outcome is unknown (its reply lost): read it on a fresh connection.
+        lost = true;
+        dc.release(true);
+        await settleUnknown(m);
+      } else if (!decided) {
+        if (dc !== tc) await dc.query('rollback').catch(() => {});
+        if (tgtPrepared) await tc.query(`rollback prepared '${gidT}'`).catch(() => {});
+        else await tc.query('rollback').catch(() => {});
+        if (srcPrepared) await c.query(`rollback prepared '${gidS}'`).catch(() => {});
+        else await c.query('rollback').catch(() => {});
+      }
+      throw err;
+    } finally {
+      if (held) await holdMoveLock(c, m.id, false).catch(() => {});
+      c.release();
+      if (!(lost && dc === tc)) tc.release();
+      if (dc !== tc && !lost) dc.release();
+    }
+  }
+
+  /** After a decision whose outcome is unknown: the control database's step settles the parts. */
+  async function settleUnknown(m: RunMove): Promise<void> {
+    let step: string | null;
+    try {
+      step = await moveStepOf(owner, m.id);
+    } catch (err) {
+      deps.log?.error({ move: m.id, err }, 'placement move: the switch decision is unknown, its parts stay');
+      return;
+    }
+    if (step === 'cleaning' || step === 'done') await settleParts(m, true);
+    else if (step === 'switching') await settleParts(m, false);
+    deps.log?.warn(
+      { move: m.id, step },
+      "placement move: the switch COMMIT's reply was lost, its parts settled",
+    );
+  }
+
+  async function switchOver(m: RunMove): Promise<void> {
+    if ((await moveStepOf(owner, m.id)) !== 'switching') return; // decided meanwhile: run re-reads it
+    await settleParts(m, false);
+    await mirrors(m, 'switching');
+    const list = await tables();
+    const horizon = await data.rounds(m, list, (await moveHorizon(source(m), m.id)) ?? '0');
+    await deps.beforeFreeze?.();
+    const attempts = deps.switchAttempts ?? 3;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await freeze(m, list, horizon);
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code === '55P03' && attempt < attempts) {
+          deps.log?.warn({ move: m.id, attempt }, 'placement move: the switch waited too long, again');
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  async function clean(m: RunMove): Promise<void> {
+    const src = source(m);
+    // The decision is the control database's (this move is cleaning): parts a dead run left, committed.
+    await settleParts(m, true);
+    await mirrors(m, null);
+    // The source is given up only once its record says the switch's part committed there.
+    for (const [db, where] of [
+      [src, `the tenant database ${m.fromDatabaseKey}`],
+      ...(intoDatabase(m) ? [[target(m), `the tenant database ${m.databaseKey}`] as const] : []),
+    ] as const) {
+      const mirrored = await moveStepOf(db, m.id);
+      if (mirrored !== 'cleaning' && mirrored !== 'done') {
+        throw new PlacementMoveError(
+          'MOVE_CONFLICT',
+          `placement move ${m.id} switched, but ${where} does not hold its part (its record there is ${mirrored ?? 'missing'}): the source is kept`,
+          409,
+        );
+      }
+    }
+    await activatePlacement(owner, m.id);
+    deps.invalidate(m.organizationId);
+    for (const table of (await tables()).reverse()) {
+      while ((await discardSource(src, m.id, table.name, data.batch)) > 0) {
+        // batches until none is left
+      }
+    }
+    await mirrors(m, 'done');
+    await advanceMove(owner, m.id, 'done');
+  }
+
+  async function abort(m: RunMove): Promise<void> {
+    await settleParts(m, false);
+    await mirrors(m, 'aborting');
+    const t = target(m);
+    if (m.to === 'schema') {
+      await dropSchemaAsOwner(owner, m.organizationId);
+    } else {
+      for (const table of (await tables()).reverse()) {
+        await deleteRows(t, m.id, m.run, table.name, table.keys, null);
+      }
+    }
+    await mirrors(m, 'aborted');
+    await advanceMove(owner, m.id, 'aborted');
+    deps.invalidate(m.organizationId);
+  }
+
+  return {
+    async step(m) {
+      switch (m.step) {
+        case 'preparing':
+          source(m);
+          target(m);
+          deps.invalidate(m.organizationId);
+          await advanceMove(owner, m.id, 'copying');
+          return;
+        case 'copying':
+          await copy(m);
+          await advanceMove(owner, m.id, 'switching');
+          return;
+        case 'switching':
+          await switchOver(m);
+          deps.invalidate(m.organizationId);
+          return;
+        case 'cleaning':
+          await clean(m);
+          return;
+        case 'aborting':
+          await abort(m);
+          return;
+        default:
+          return;
+      }
+    },
+  };
+}
