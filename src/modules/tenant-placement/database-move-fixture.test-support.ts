@@ -1,7 +1,8 @@
 /**
- * The fixture of the tests of moves into a tenant database (imported by tests only): a control database and
- * a tenant database `t1` of the file's own (`openSplit`), a tenancy over both, the tenant database's owner
- * pool, and the move engine into `t1`; everything closed and dropped after the file.
+ * The fixture of the tests of moves into and out of a tenant database (imported by tests only): a control
+ * database and a tenant database `t1` of the file's own (`openSplit`), with `second` a tenant database `t2`
+ * too, a tenancy over them, the tenant databases' owner pools, and the move engine; everything closed and
+ * dropped after the file.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -9,6 +10,12 @@ import { afterAll, beforeAll } from 'vitest';
 import { testMoveService } from '../../../test/support/placement-moves.js';
 import { createBareOrganization } from '../organizations/organization-records.js';
 import { closeSplit, openSplit, type SplitDatabases } from '../../platform/tenancy/split.test-support.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
+import { connect, testDb } from '../../../test/support/tenancy.js';
 import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { uuidv7 } from '../../platform/ids.js';
 import type { PlacementMoveDeps, PlacementMoveService } from './tenant-placement.service.js';
@@ -18,6 +25,8 @@ export interface MoveFixture {
   readonly tenancy: Tenancy;
   /** The tenant database's owner role (what the engine writes the target with). */
   readonly targetOwner: pg.Pool;
+  /** With `second`: the tenant database `t2`, its superuser and its owner role's pool. */
+  readonly t2: { readonly db: ProvisionedDatabase; readonly admin: pg.Client; readonly owner: pg.Pool };
   /** Pools a test opens: ended after the file. */
   readonly pools: pg.Pool[];
   /** The engine over the control database's owner role, moving into `t1` (settling for 50 ms). */
@@ -27,22 +36,37 @@ export interface MoveFixture {
 }
 
 /** Registers the file's beforeAll/afterAll; the fixture's fields are there once beforeAll has run. */
-export function useMoveFixture(label: string): MoveFixture {
+export function useMoveFixture(label: string, opts: { second?: boolean } = {}): MoveFixture {
   let split: SplitDatabases | undefined;
   let tenancy: Tenancy | undefined;
   let targetOwner: pg.Pool | undefined;
+  let t2: MoveFixture['t2'] | undefined;
   const pools: pg.Pool[] = [];
   const ready = <T>(v: T | undefined): T => {
     if (v === undefined) throw new Error('the move fixture is used before its beforeAll ran');
     return v;
   };
   beforeAll(async () => {
-    split = await openSplit(label);
+    const [opened, second] = await Promise.all([
+      openSplit(label),
+      opts.second
+        ? provisionDatabase(testDb().superuserUrl, `${label}_t2`, { tenantDatabase: true })
+        : undefined,
+    ]);
+    split = opened;
+    if (second) {
+      const owner = new pg.Pool({ connectionString: second.migrationUrl, max: 3 });
+      owner.on('error', () => {});
+      t2 = { db: second, admin: await connect(second.adminUrl), owner };
+    }
     tenancy = createTenancy({
       url: split.control.url,
       poolSize: 10,
       placementTtlMs: 200,
-      tenantDatabases: { databases: { t1: { url: split.tenant.url } }, maxConnections: 10 },
+      tenantDatabases: {
+        databases: { t1: { url: split.tenant.url }, ...(second ? { t2: { url: second.url } } : {}) },
+        maxConnections: 10,
+      },
     });
     targetOwner = new pg.Pool({ connectionString: split.tenant.migrationUrl, max: 3 });
     targetOwner.on('error', () => {});
@@ -51,6 +75,15 @@ export function useMoveFixture(label: string): MoveFixture {
     for (const p of pools) await p.end();
     await targetOwner?.end();
     await tenancy?.close();
+    if (t2) {
+      const left = await t2.admin.query<{ gid: string }>(
+        'select gid from pg_prepared_xacts where database = current_database()',
+      );
+      for (const r of left.rows) await t2.admin.query(`rollback prepared '${r.gid}'`);
+      await t2.admin.end();
+      await t2.owner.end();
+      await dropProvisioned(t2.db);
+    }
     await closeSplit(split);
   });
   const fixture: MoveFixture = {
@@ -63,6 +96,9 @@ export function useMoveFixture(label: string): MoveFixture {
     get targetOwner() {
       return ready(targetOwner);
     },
+    get t2() {
+      return ready(t2);
+    },
     pools,
     engine(extra = {}) {
       const made = testMoveService(
@@ -71,7 +107,7 @@ export function useMoveFixture(label: string): MoveFixture {
         [ready(tenancy)],
         {
           settleMs: 50,
-          targetOwner: (key) => (key === 't1' ? targetOwner : undefined),
+          targetOwner: (key) => (key === 't1' ? targetOwner : key === 't2' ? t2?.owner : undefined),
           ...extra,
         },
       );

@@ -10,7 +10,9 @@ import type { Tenancy } from '../../platform/tenancy/tenancy.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export function moveLoad(tenancy: Tenancy, org: string, other: string) {
+/** `pauseMs`: a pause after each write of the moving organization's writers (default none: as fast as
+ *  they go), for tests that run several moves under one load and must keep the organization small. */
+export function moveLoad(tenancy: Tenancy, org: string, other: string, pauseMs = 0) {
   let running = true;
   const acked = new Set<string>();
   const deleted = new Set<string>();
@@ -60,6 +62,7 @@ export function moveLoad(tenancy: Tenancy, org: string, other: string) {
       } catch (err) {
         failed(err);
       }
+      if (pauseMs > 0) await sleep(pauseMs);
     }
   };
   let pairs = 0;
@@ -88,6 +91,7 @@ export function moveLoad(tenancy: Tenancy, org: string, other: string) {
       } catch (err) {
         failed(err);
       }
+      if (pauseMs > 0) await sleep(pauseMs);
     }
   };
   const reader = async () => {
