@@ -6,6 +6,7 @@ import { createAuditSigner, createAuditVerifier, type AuditVerifier } from '../.
 import { verifyOrganizationChain } from '../audit/audit-verification.js';
 import { useMoveFixture } from './database-move-fixture.test-support.js';
 import { moveLoad } from './database-move.test-support.js';
+import type { PlacementMove } from './tenant-placement.service.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const FREEZE_HOLD_MS = 900;
@@ -74,7 +75,7 @@ describe('online moves out of a tenant database', () => {
   async function underLoad(org: string, other: string, legs: [Where, Where][], holdLast: boolean) {
     const load = moveLoad(f.tenancy, org, other, 5);
     await sleep(300);
-    let last;
+    let last: PlacementMove | undefined;
     try {
       for (const [from, to] of legs) {
         const moves = f.engine({
@@ -82,7 +83,7 @@ describe('online moves out of a tenant database', () => {
           regionOf: (key) => (key === 't2' ? 'eu' : undefined),
           duringFreeze: holdLast && from === legs.at(-1)![0] ? () => sleep(FREEZE_HOLD_MS) : undefined,
         });
-        const started = await moves.start(org, targetOf(to) as 'pooled', 'test');
+        const started = await moves.start(org, targetOf(to), 'test');
         const done = await moves.run(started.id);
         expect(done, `${from} → ${to}`).toMatchObject({
           step: 'done',
@@ -105,7 +106,8 @@ describe('online moves out of a tenant database', () => {
     }
     expect(load.errors).toEqual([]);
     expect(load.halfPairs).toEqual([]);
-    return { load, last: last! };
+    if (!last) throw new Error('no leg ran');
+    return { load, last };
   }
 
   it('moves t1 → t2 → pooled under load: nothing lost, doubled, mixed or left behind', async () => {
