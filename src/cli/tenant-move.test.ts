@@ -136,5 +136,5 @@ describe('npx saasready tenant move', () => {
     );
     const aborted = await runCli(['tenant', 'move', stranded.id, '--status'], env);
     expect(aborted.out).toMatch(/database:gone -> pooled, step aborted/);
-  }, 120_000);
+  }, 240_000);
 });
