@@ -83,7 +83,8 @@ export function PlacementModal({
       confirmLabel={confirmLabelOf(to, where)}
       confirmColor="blue"
       mutation={{
-        // Nothing to confirm until a running move is ruled out, nor while one runs.
+        // Nothing to confirm until a running move is ruled out, while one runs, nor out of a tenant
+        // database this server cannot read.
         isPending: start.isPending || latest.isPending || moving || unreachable,
         error: start.error,
         reset: () => start.reset(),
