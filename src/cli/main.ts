@@ -24,7 +24,7 @@ const USAGE = `usage:
   saasready audit verify --org <slug>
   saasready audit verify --file <export.jsonl> [--checkpoints <page.json> ... --public-key <key.json|key.pem>]
   saasready audit seal-legacy
-  saasready tenant move <org id or slug> --to pooled|schema
+  saasready tenant move <org id or slug> --to pooled|schema|database:<key>|region:<name>
   saasready tenant move <org id or slug> --abort | --status
   saasready citus distribute [--dry-run]`;
 

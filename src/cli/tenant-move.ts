@@ -18,7 +18,8 @@ import { regionOfDatabase } from '../platform/config-tenant-databases.js';
 export interface TenantMoveArgs {
   /** Organization id or slug. */
   readonly org: string;
-  /** `pooled` | `schema` | `database:<key>` | `region:<name>` (a database target from pooled or schema). */
+  /** `pooled` | `schema` | `database:<key>` | `region:<name>`, from any placement (a `database` one leaves
+   *  its tenant database: to pooled, its schema, or another tenant database). */
   readonly to?: string;
   readonly abort?: boolean;
   readonly status?: boolean;
@@ -27,8 +28,9 @@ export interface TenantMoveArgs {
 /** One line per move state, as the CLI prints it. */
 export function moveLine(m: PlacementMove): string {
   const copied = Object.values(m.progress).reduce((n, p) => n + (p.copied ?? 0), 0);
+  const from = m.fromDatabaseKey ? `${m.from}:${m.fromDatabaseKey}` : m.from;
   const to = m.databaseKey ? `${m.to}:${m.databaseKey}` : m.to;
-  const parts = [`move ${m.id}: ${m.from} -> ${to}, step ${m.step}`];
+  const parts = [`move ${m.id}: ${from} -> ${to}, step ${m.step}`];
   if (copied > 0) parts.push(`${copied} rows copied`);
   if (m.freezeMs !== null) parts.push(`freeze ${m.freezeMs} ms`);
   if (m.error) parts.push(`last error: ${m.error}`);
@@ -37,8 +39,9 @@ export function moveLine(m: PlacementMove): string {
 
 /**
  * `saasready tenant move <org> --to pooled|schema|database:<key>|region:<name> [--abort | --status]`: the
- * online move of one organization between the pooled schema and its own, or from pooled into a tenant database (src/modules/tenant-placement/), as the owner role
- * (the schema's DDL and the move functions). Re-running continues a move from its recorded step. The
+ * online move of one organization between the pooled schema and its own, into a tenant database, or out of
+ * one (to pooled, its schema, or another tenant database; the database it leaves configured with an ownerUrl)
+ * (src/modules/tenant-placement/), as the owner role (the schema's DDL and the move functions). Re-running continues a move from its recorded step. The
  * running servers learn of the placement change through the invalidation bus (REDIS_URL) or, without
  * it, within the placement cache's TTL, which the move waits out before its switch.
  */

@@ -27,8 +27,8 @@ describe('console: placement moves in Chromium', () => {
    *  (DDL, with foreign keys to public's tables, which it locks), and a placement schema in the suite's
    *  database is one other files' exact catalog and grant checks of that database see while it is there. */
   let own: ProvisionedDatabase;
-  /** A tenant database the server can move organizations into (its owner URL configured), region `eu`'s;
-   *  no default region, so organizations are created pooled. */
+  /** A tenant database the server can move organizations into and out of (its owner URL configured),
+   *  region `eu`'s; no default region, so organizations are created pooled. */
   let eu: ProvisionedDatabase;
   beforeAll(async () => {
     [own, eu] = await Promise.all([
@@ -107,7 +107,7 @@ describe('console: placement moves in Chromium', () => {
     await placementCell.getByText('Pooled', { exact: true }).waitFor();
   });
 
-  it('moves an organization into a tenant database (region eu) chosen in the dialog; its settings then show the region', async () => {
+  it('moves an organization into a tenant database (region eu) chosen in the dialog, its settings then showing the region, and back out to pooled (no region)', async () => {
     const stamp = randomBytes(4).toString('hex');
     const admin = await newContext(browser, c);
     const member = await newContext(browser, c);
@@ -149,11 +149,6 @@ describe('console: placement moves in Chromium', () => {
     await placementCell.getByText('Own database', { exact: true }).waitFor();
     await placementCell.getByText('eu-1', { exact: true }).waitFor();
     await expectAccessible(a, 'placement moves, into a tenant database');
-    // Moves out of a tenant database are not offered.
-    await a.getByRole('button', { name: `Placement of ${name}` }).click();
-    await dialog.getByText('Moves out of a tenant database are not built.').waitFor();
-    await dialog.getByRole('button', { name: 'Cancel' }).click();
-
     // The member's organization works as before, from eu's database, and its settings show the region.
     const projects = await memberApi.get(`/v1/orgs/${slug}/projects`);
     expect(((await projects.json()) as { data: { name: string }[] }).data.map((p) => p.name)).toEqual([
@@ -165,5 +160,35 @@ describe('console: placement moves in Chromium', () => {
     const region = m.getByRole('textbox', { name: 'Region' });
     await region.waitFor();
     expect(await region.inputValue()).toBe('eu');
+
+    // And out of it again: the dialog offers pooled and its own schema (not the database it is in, the
+    // only one configured), pooled chosen first.
+    await a.getByRole('button', { name: `Placement of ${name}` }).click();
+    await dialog.getByText('is placed in its own database (eu-1, region eu)').waitFor();
+    await dialog.getByText('No other tenant database to move into is configured on this server').waitFor();
+    expect(await dialog.getByRole('radio').count()).toBe(2);
+    expect(await dialog.getByRole('radio', { name: 'pooled (the shared schema)' }).isChecked()).toBe(true);
+    await dialog.getByRole('radio', { name: 'its own schema' }).waitFor();
+    await dialog.getByText('Its data leaves the tenant database eu-1 for the main database').waitFor();
+    await expectAccessible(a, 'placement move out of a tenant database');
+    await screenshots(a, 'placement-moves', '02-move-out-of-database');
+    await dialog.getByRole('button', { name: 'Move to pooled' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    const out = a
+      .getByRole('table', { name: 'Placement moves' })
+      .getByRole('row')
+      .filter({ hasText: 'database eu-1 → pooled' });
+    await out.getByText('done', { exact: true }).waitFor({ timeout: 30_000 });
+    await placementCell.getByText('Pooled', { exact: true }).waitFor();
+    expect(await placementCell.getByText('eu-1', { exact: true }).count()).toBe(0);
+    await expectAccessible(a, 'placement moves, out of a tenant database');
+
+    // Its data came back; its settings no longer show eu: no region, the main database.
+    const after = await memberApi.get(`/v1/orgs/${slug}/projects`);
+    expect(((await after.json()) as { data: { name: string }[] }).data.map((p) => p.name)).toEqual(['Kept']);
+    await m.reload();
+    await m.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+    await region.waitFor();
+    await expect.poll(() => region.inputValue()).toBe('Main database');
   }, 90_000);
 });

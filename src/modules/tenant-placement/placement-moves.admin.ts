@@ -14,13 +14,13 @@ import type { MoveTarget, PlacementMove, PlacementMoveService } from './tenant-p
 /** Most moves on one page (the listing function answers at most 100 rows, and a page reads one more). */
 export const MAX_MOVES_PAGE = 50;
 
-/** Platform administrators' side of the move engine: audited start and abort, moves run in this process. */
-/** A tenant database a move can go into (`database:<key>`), and the regions (REGIONS) it holds. */
+/** A tenant database a move can go into or leave (`database:<key>`), and the regions (REGIONS) it holds. */
 export interface PlacementTarget {
   readonly databaseKey: string;
   readonly regions: string[];
 }
 
+/** Platform administrators' side of the move engine: audited start and abort, moves run in this process. */
 export interface PlacementMovesAdmin {
   /** Starts a move of `orgId` to `to` (or answers the one this key already started) and runs it in the
    *  background; `replayed` when the key had started it before. */
@@ -107,7 +107,14 @@ export function createPlacementMovesAdmin(deps: {
       recordPlatformAudit(scope, by, {
         action,
         target: { type: 'organization', id: m.organizationId },
-        metadata: { move_id: m.id, from: m.from, to: m.to },
+        // The tenant databases by key, where a side is one (the database the organization leaves included).
+        metadata: {
+          move_id: m.id,
+          from: m.from,
+          to: m.to,
+          ...(m.fromDatabaseKey ? { from_database_key: m.fromDatabaseKey } : {}),
+          ...(m.databaseKey ? { database_key: m.databaseKey } : {}),
+        },
       }),
     );
   }
@@ -146,10 +153,14 @@ export function createPlacementMovesAdmin(deps: {
       if (ENDED.has(m.step)) {
         throw new PlacementMoveError('MOVE_NOT_ABORTABLE', `placement move ${moveId} is ${m.step}`, 409);
       }
-      if (m.to === 'database' && m.step === 'cleaning') {
+      // The engine's refusal, answered here rather than from the background run: a move with a tenant
+      // database on either side is decided by its switch; the way back is a new move once it is done.
+      if ((m.to === 'database' || m.from === 'database') && m.step === 'cleaning') {
+        const side =
+          m.to === 'database' ? `into database ${m.databaseKey}` : `out of database ${m.fromDatabaseKey}`;
         throw new PlacementMoveError(
           'MOVE_NOT_ABORTABLE',
-          `placement move ${moveId} has switched into database ${m.databaseKey}: moving back out of a tenant database is not built`,
+          `placement move ${moveId} has switched ${side}: move the organization back with a new move once it is done`,
           409,
         );
       }

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createOrg,
@@ -8,15 +9,23 @@ import {
   startApp,
   stopApp,
   type E2eApp,
+  tenantDatabasesOption,
   type User,
 } from '../../../test/e2e/helpers.js';
-import type { ProvisionedDatabase } from '../../../test/support/provision.js';
+import {
+  dropProvisioned,
+  provisionDatabase,
+  type ProvisionedDatabase,
+} from '../../../test/support/provision.js';
+import { testDb } from '../../../test/support/tenancy.js';
 
 interface Move {
   id: string;
   organizationId: string;
   from: string;
   to: string;
+  databaseKey: string | null;
+  fromDatabaseKey: string | null;
   step: string;
   freezeMs: number | null;
   error: string | null;
@@ -25,7 +34,8 @@ interface Move {
 /**
  * The platform-admin API of placement moves through the full composition (the owner role wired as at a
  * start that migrated): refused to everyone else, start → done in the background, idempotent by key,
- * an ended move not abortable, the list paginated newest first, each start and abort audited.
+ * an ended move not abortable, the list paginated newest first, each start and abort audited; into a
+ * tenant database (`t1`, configured with its owner URL) and out of it again.
  *
  * A database of its own: a move to a schema creates the organization's schema and tables (DDL, with
  * foreign keys to public's tables, which it locks), and a placement schema in the suite's database is one
@@ -33,6 +43,14 @@ interface Move {
  */
 let own: ProvisionedDatabase;
 ownDatabaseAround('sr_moves_http', (db) => (own = db));
+/** The tenant database `t1`, which the server can move organizations into and out of. */
+let t1: ProvisionedDatabase;
+beforeAll(async () => {
+  t1 = await provisionDatabase(testDb().superuserUrl, 'sr_moves_http_t1', { tenantDatabase: true });
+});
+afterAll(async () => {
+  if (t1) await dropProvisioned(t1);
+});
 
 describe('placement moves over HTTP', () => {
   let c: E2eApp;
@@ -61,6 +79,10 @@ describe('placement moves over HTTP', () => {
         keyVaultUrl: own.keyVaultUrl,
         owner: { url: own.migrationUrl, roles: own.roles },
       },
+      tenantDatabases: tenantDatabasesOption(
+        { t1: { url: t1.url, ownerUrl: t1.migrationUrl, workerUrl: t1.workerUrl } },
+        { maxConnections: 6, poolSize: 3 },
+      ),
     });
     admin = await signUpPlatformAdmin(c, 'moves-admin', own.migrationUrl);
     owner = await signUp(c, 'moves-owner');
@@ -113,11 +135,11 @@ describe('placement moves over HTTP', () => {
 
   it('refuses unsupported or unconfigured targets (422), unknown organizations and moves (404)', async () => {
     const url = `/v1/platform/organizations/${org.id}/placement-moves`;
-    // A tenant database (or region) this server does not configure with an owner URL, and no target at all:
-    // it lists none (test/console/placement-moves.test.ts moves into one it lists).
+    // A tenant database (or region) this server does not configure, and no target at all: it lists the one
+    // it configures with an owner URL (t1), without a region.
     const targets = await admin.browser.get('/v1/platform/placement-targets');
     expect(targets.statusCode, targets.body).toBe(200);
-    expect(targets.json()).toEqual({ data: [] });
+    expect(targets.json()).toEqual({ data: [{ databaseKey: 't1', regions: [] }] });
     for (const to of ['database:eu_1', 'region:mars', 'elsewhere']) {
       const db = await admin.browser.post(url, { to });
       expect(db.statusCode, to).toBe(422);
@@ -156,5 +178,84 @@ describe('placement moves over HTTP', () => {
       'organization.placement_move_started',
     ]);
     for (const e of events) expect(e.actor.id).toBe(admin.userId);
+  });
+  it('moves an organization into a tenant database and out of it again (fromDatabaseKey); refuses the database it is in (409)', async () => {
+    const placed = await createOrg(owner.browser, 'mvsdb');
+    expect((await owner.browser.post('/v1/projects', { name: 'kept-db' }, inOrg(placed.id))).statusCode).toBe(
+      201,
+    );
+    const url = `/v1/platform/organizations/${placed.id}/placement-moves`;
+    const into = await admin.browser.post(url, { to: 'database:t1' });
+    expect(into.statusCode, into.body).toBe(202);
+    expect(into.json()).toMatchObject({
+      from: 'pooled',
+      to: 'database',
+      databaseKey: 't1',
+      fromDatabaseKey: null,
+    });
+    await until(into.json<Move>().id, ['done']);
+
+    // Where it already is: the same tenant database.
+    const same = await admin.browser.post(url, { to: 'database:t1' });
+    expect(same.statusCode, same.body).toBe(409);
+    expect(same.json()).toMatchObject({ error: { code: 'MOVE_ALREADY_PLACED' } });
+
+    // Out of it, back to pooled: the move says which tenant database it leaves.
+    const out = await admin.browser.post(url, { to: 'pooled' });
+    expect(out.statusCode, out.body).toBe(202);
+    expect(out.json()).toMatchObject({
+      from: 'database',
+      to: 'pooled',
+      databaseKey: null,
+      fromDatabaseKey: 't1',
+    });
+    const done = await until(out.json<Move>().id, ['done']);
+    expect(done.error).toBeNull();
+    const listed = await admin.browser.get(`/v1/platform/placement-moves?organizationId=${placed.id}`);
+    expect(
+      listed.json<{ data: Move[] }>().data.map((m) => [m.from, m.fromDatabaseKey, m.to, m.databaseKey]),
+    ).toEqual([
+      ['database', 't1', 'pooled', null],
+      ['pooled', null, 'database', 't1'],
+    ]);
+    const projects = await owner.browser.get('/v1/projects', inOrg(placed.id));
+    expect(projects.json<{ data: { name: string }[] }>().data.map((p) => p.name)).toEqual(['kept-db']);
+    const adminDb = new pg.Client({ connectionString: own.adminUrl });
+    await adminDb.connect();
+    try {
+      const placement = await adminDb.query(
+        'select kind, database_key, state from tenant_placements where organization_id = $1',
+        [placed.id],
+      );
+      expect(placement.rows).toEqual([{ kind: 'pooled', database_key: null, state: 'active' }]);
+
+      // An organization placed (by hand) in a tenant database this server does not configure with an owner
+      // URL: its move out is refused (422), recorded as aborted, and it stays where it is.
+      const stranded = await createOrg(owner.browser, 'mvsgone');
+      await adminDb.query(
+        `insert into tenant_placements (organization_id, kind, database_key, state)
+           values ($1, 'database', 'gone', 'active')
+         on conflict (organization_id) do update set kind = 'database', database_key = 'gone', state = 'active'`,
+        [stranded.id],
+      );
+      const refused = await admin.browser.post(`/v1/platform/organizations/${stranded.id}/placement-moves`, {
+        to: 'pooled',
+      });
+      expect(refused.statusCode, refused.body).toBe(422);
+      const error = refused.json<{ error: { code: string; message: string } }>().error;
+      expect(error.code).toBe('MOVE_TARGET_UNSUPPORTED');
+      expect(error.message).toContain('tenant database gone');
+      const left = await admin.browser.get(`/v1/platform/placement-moves?organizationId=${stranded.id}`);
+      expect(left.json<{ data: Move[] }>().data).toMatchObject([
+        { from: 'database', fromDatabaseKey: 'gone', to: 'pooled', step: 'aborted' },
+      ]);
+      const still = await adminDb.query(
+        'select kind, database_key, state from tenant_placements where organization_id = $1',
+        [stranded.id],
+      );
+      expect(still.rows).toEqual([{ kind: 'database', database_key: 'gone', state: 'active' }]);
+    } finally {
+      await adminDb.end();
+    }
   });
 });

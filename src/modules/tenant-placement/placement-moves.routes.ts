@@ -18,6 +18,9 @@ const Move = Type.Object({
   databaseKey: Type.Union([Type.String(), Type.Null()], {
     description: 'for a move to `database`: the tenant database key (TENANT_DATABASES)',
   }),
+  fromDatabaseKey: Type.Union([Type.String(), Type.Null()], {
+    description: 'for a move from `database`: the key of the tenant database the organization leaves',
+  }),
   step: Type.String({
     description: 'preparing, copying, switching, cleaning, done; aborting, aborted; failed',
   }),
@@ -40,6 +43,7 @@ function view(m: PlacementMove) {
     from: m.from,
     to: m.to,
     databaseKey: m.databaseKey,
+    fromDatabaseKey: m.fromDatabaseKey,
     step: m.step,
     requestedBy: m.requestedBy,
     freezeMs: m.freezeMs,
@@ -68,11 +72,13 @@ export function registerPlacementMoveRoutes(app: App, deps: { moves: PlacementMo
         tags: ['platform'],
         description:
           'Starts an online move of the organization to `to` (`schema`, `pooled`, `database:<key>` or ' +
-          '`region:<name>`; a database target from pooled or schema) and answers 202 with the move, which then ' +
-          'runs in this server. Idempotent by key: a retry answers the move the key started ' +
-          '(`idempotent-replayed: true`). 409 while another move runs, when the organization is already ' +
-          'placed there, or for a move out of a database placement (not built); 422 for another target, ' +
-          'or a database or region not configured here with an owner URL.',
+          '`region:<name>`), from any placement: a `database` placement moves out of its tenant database ' +
+          'to pooled, to its own schema or into another tenant database. Answers 202 with the move, which ' +
+          'then runs in this server. Idempotent by key: a retry answers the move the key started ' +
+          '(`idempotent-replayed: true`). 409 while another move runs, or when the organization is already ' +
+          'placed there (the same tenant database included); 422 for another target, or when the target ' +
+          "database (or region's), or the tenant database the organization leaves, is not configured here " +
+          'with an owner URL.',
         params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String()) }),
         body: Type.Object({ to: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
@@ -118,8 +124,9 @@ export function registerPlacementMoveRoutes(app: App, deps: { moves: PlacementMo
         operationId: 'platformListPlacementTargets',
         tags: ['platform'],
         description:
-          'The tenant databases an organization can be moved into from this server (`database:<key>`: ' +
-          'TENANT_DATABASES configured with an owner URL), each with the regions (REGIONS) it holds, by key. ' +
+          'The tenant databases an organization can be moved into (or out of) from this server ' +
+          '(`database:<key>`: TENANT_DATABASES configured with an owner URL), each with the regions (REGIONS) ' +
+          'it holds, by key. ' +
           'A list from configuration, whole (no pages). Empty without an owner role or tenant databases.',
         response: {
           200: Type.Object({
@@ -153,7 +160,9 @@ export function registerPlacementMoveRoutes(app: App, deps: { moves: PlacementMo
         tags: ['platform'],
         description:
           'Aborts a running move: before its switch the copy is dropped; after it the organization is ' +
-          'moved back. 202 with the move once the abort is recorded; 409 for a move that has ended.',
+          'moved back (between pooled and its schema). 202 with the move once the abort is recorded; 409 ' +
+          'for a move that has ended, or one into or out of a tenant database that has switched (move the ' +
+          'organization back with a new move once it is done).',
         params: MoveId,
         response: { 202: Move, 409: ErrorResponse, ...errors },
       },

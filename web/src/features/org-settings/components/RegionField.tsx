@@ -5,11 +5,11 @@ import { useRegions } from '../../organizations/api/listRegions';
 import { useOrg } from '../../organizations/components/org-context';
 
 const DESCRIPTION =
-  'Where all of the organization’s data is stored. It was chosen at creation and cannot be changed.';
+  'Where all of the organization’s data is stored. It was chosen at creation; only a platform administrator can move the organization elsewhere.';
 
 /**
  * The organization's region (data residency), read-only: its name, or "Main database" for one created
- * without a region. Only on a server with regions (`GET /v1/regions`) or for an organization that has one;
+ * without a region (or moved out of its region's tenant database by a platform administrator). Only on a server with regions (`GET /v1/regions`) or for an organization that has one;
  * nothing otherwise.
  */
 export function RegionField() {

@@ -94,7 +94,7 @@ export default function CreateOrganizationPage() {
             ) : regions.data.data.length > 0 ? (
               <Select
                 label="Region"
-                description="Where all of the organization's data is stored. It cannot be changed later."
+                description="Where all of the organization's data is stored. Only a platform administrator can change it later."
                 data={regions.data.data.map((r) => ({ value: r.name, label: r.name }))}
                 value={region ?? regions.data.default}
                 onChange={setRegion}

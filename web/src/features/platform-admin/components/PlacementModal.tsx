@@ -22,16 +22,27 @@ function targetLabel(to: MoveTo, targets: readonly PlacementTarget[]): string {
   return `the tenant database ${key}${regions.length > 0 ? ` (region ${regions.join(', ')})` : ''}`;
 }
 
-const confirmLabelOf = (to: MoveTo) =>
+const confirmLabelOf = (to: MoveTo, from: PlatformOrganization['placement']['kind']) =>
   to === 'schema'
     ? 'Move to its own schema'
     : to === 'pooled'
-      ? 'Move back to pooled'
+      ? from === 'schema'
+        ? 'Move back to pooled'
+        : 'Move to pooled'
       : `Move to database ${to.slice('database:'.length)}`;
 
-/** An organization's placement (as the server records it) and a move to another one (its own schema, back
- *  to pooled, or into a tenant database the server can move to), chosen then confirmed. A database
- *  placement is shown, not moved (moves out of a tenant database are not built). */
+/** The moves offered from a placement within the control database (the tenant databases come from the
+ *  server): the other of pooled and schema, or both for a `database` placement. */
+const CONTROL_MOVES: Record<PlatformOrganization['placement']['kind'], readonly MoveTo[]> = {
+  pooled: ['schema'],
+  schema: ['pooled'],
+  database: ['pooled', 'schema'],
+};
+
+/** An organization's placement (as the server records it) and a move to another one, chosen then
+ *  confirmed: from pooled or its own schema, to the other one or into a tenant database the server can
+ *  move to; from a tenant database, back to pooled, to its own schema, or into another tenant database
+ *  (the one it is in is not offered). */
 export function PlacementModal({
   org,
   onClose,
@@ -45,13 +56,20 @@ export function PlacementModal({
   // One key per opening: a second click of the same confirmation answers the move the first started.
   const [key, setKey] = useState(newMoveKey);
   const where = org?.placement.kind ?? 'pooled';
+  const here = where === 'database' ? (org?.placement.databaseKey ?? null) : null;
   const running = latest.data ? !ENDED_STEPS.includes(latest.data.step) : false;
   const moving = org?.placement.state === 'moving' || running;
-  const other: MoveTo = where === 'schema' ? 'pooled' : 'schema';
+  const controlMoves = CONTROL_MOVES[where];
   const [chosen, setChosen] = useState<MoveTo | null>(null);
-  const to = chosen ?? other;
-  const targets = usePlacementTargets(org !== null && where !== 'database');
-  const databases = targets.data?.data ?? [];
+  const to = chosen ?? controlMoves[0] ?? 'pooled';
+  const targets = usePlacementTargets(org !== null);
+  const known = targets.data?.data ?? [];
+  // The tenant databases a move can go into: every one the server can move to but the one it is in.
+  const databases = known.filter((t) => t.databaseKey !== here);
+  const hereRegions = known.find((t) => t.databaseKey === here)?.regions ?? [];
+  // A move out reads the tenant database it leaves with its owner role: one the server does not list is
+  // refused (422), so nothing is offered to confirm.
+  const unreachable = here !== null && targets.isSuccess && !known.some((t) => t.databaseKey === here);
   const close = () => {
     setKey(newMoveKey());
     setChosen(null);
@@ -62,11 +80,12 @@ export function PlacementModal({
       opened={org !== null}
       onClose={close}
       title="Organization placement"
-      confirmLabel={confirmLabelOf(to)}
+      confirmLabel={confirmLabelOf(to, where)}
       confirmColor="blue"
       mutation={{
-        // Nothing to confirm until a running move is ruled out, while one runs, nor for a database.
-        isPending: start.isPending || latest.isPending || moving || where === 'database',
+        // Nothing to confirm until a running move is ruled out, while one runs, nor out of a tenant
+        // database this server cannot read.
+        isPending: start.isPending || latest.isPending || moving || unreachable,
         error: start.error,
         reset: () => start.reset(),
       }}
@@ -77,7 +96,7 @@ export function PlacementModal({
           { id: org.id, to, key },
           {
             onSuccess: () => {
-              notifySuccess(`Moving ${org.name} to ${targetLabel(to, databases)}`);
+              notifySuccess(`Moving ${org.name} to ${targetLabel(to, known)}`);
               setKey(newMoveKey());
               setChosen(null);
               done();
@@ -91,28 +110,37 @@ export function PlacementModal({
           <strong>{org.name}</strong> is being moved
           {running && latest.data ? ` (step ${latest.data.step})` : ''}: see the moves below.
         </>
-      ) : where === 'database' ? (
-        <>
-          <strong>{org.name}</strong> is placed in {LABEL.database}
-          {org.placement.databaseKey ? ` (${org.placement.databaseKey})` : ''}. Moves out of a tenant database
-          are not built.
-        </>
       ) : (
         <Stack gap="sm">
           <Text>
-            <strong>{org.name}</strong> is placed in {LABEL[where]}. Move it to {targetLabel(to, databases)}?
-            It keeps working during the move; its requests wait during the short switch. The move is recorded
-            in the platform audit log and can be aborted until its switch (a move into a tenant database) or
-            until it is done.
+            <strong>{org.name}</strong> is placed in {LABEL[where]}
+            {here ? ` (${here}${hereRegions.length > 0 ? `, region ${hereRegions.join(', ')}` : ''})` : ''}.
+            Move it to {targetLabel(to, known)}? It keeps working during the move; its requests wait during
+            the short switch. The move is recorded in the platform audit log and can be aborted until its
+            switch (a move into or out of a tenant database) or until it is done.
           </Text>
+          {unreachable ? (
+            <Text c="red" size="sm">
+              The tenant database {here} is not configured on this server with an owner URL
+              (TENANT_DATABASES): a move out of it is refused.
+            </Text>
+          ) : null}
+          {here && !to.startsWith('database:') ? (
+            <Text size="sm" c="dimmed">
+              Its data leaves the tenant database {here} for the main database: the organization then has no
+              region.
+            </Text>
+          ) : null}
           <Radio.Group label="Move to" value={to} onChange={(v) => setChosen(v)}>
             <Stack gap={6} mt={4}>
-              <Radio value={other} label={LABEL[other]} />
+              {controlMoves.map((m) => (
+                <Radio key={m} value={m} label={targetLabel(m, known)} />
+              ))}
               {databases.map((t) => (
                 <Radio
                   key={t.databaseKey}
                   value={`database:${t.databaseKey}`}
-                  label={targetLabel(`database:${t.databaseKey}`, databases)}
+                  label={targetLabel(`database:${t.databaseKey}`, known)}
                 />
               ))}
             </Stack>
@@ -128,8 +156,8 @@ export function PlacementModal({
             </Text>
           ) : databases.length === 0 ? (
             <Text size="sm" c="dimmed">
-              No tenant database to move into is configured on this server (TENANT_DATABASES with an owner
-              URL).
+              {here ? 'No other tenant database' : 'No tenant database'} to move into is configured on this
+              server (TENANT_DATABASES with an owner URL).
             </Text>
           ) : null}
           {latest.isPending ? <Loader size="xs" aria-label="Checking for a running move" /> : null}

@@ -12,7 +12,8 @@ import { platformOrganizationsKey } from '../api/listPlatformOrganizations';
 
 const STEP_COLOR: Record<string, string> = { done: 'green', aborted: 'gray', failed: 'red' };
 
-/** Placement moves, newest first (polled while one runs): step, freeze, error, and abort. */
+/** Placement moves, newest first (polled while one runs): from and to (a tenant database by key), step,
+ *  freeze, error, and abort. */
 export function PlacementMoves({ names }: { readonly names: ReadonlyMap<string, string> }) {
   const moves = usePlacementMoves();
   const abort = useAbortPlacementMove();
@@ -73,7 +74,8 @@ export function PlacementMoves({ names }: { readonly names: ReadonlyMap<string, 
                       </Table.Td>
                       <Table.Td>
                         <Text size="sm">
-                          {m.from} → {m.to}
+                          {m.from}
+                          {m.fromDatabaseKey ? ` ${m.fromDatabaseKey}` : ''} → {m.to}
                           {m.databaseKey ? ` ${m.databaseKey}` : ''}
                         </Text>
                       </Table.Td>
