@@ -3,11 +3,13 @@ import { activatePlacement, moveStepOf } from '../../platform/tenancy/privileged
 import { withMoveLease } from './move-lease.js';
 import { PlacementMoveError } from './tenant-placement.errors.js';
 
-/** `sr_mv_<move id, 32 hex>` (privileged-database-move.ts `moveGid`). */
-const MOVE_GID = /^sr_mv_([0-9a-f]{8})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{12})$/;
+/** `sr_mv_<move id, 32 hex>`, the part of the database a move goes into, or `sr_ms_…`, of the one it leaves
+ *  (privileged-database-move.ts `moveGid`). */
+const MOVE_GID = /^sr_m[vs]_([0-9a-f]{8})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{12})$/;
 
 /**
- * Settles the prepared parts of moves into this tenant database (`sr_mv_*`, the freeze's final delta)
+ * Settles the prepared parts of moves into this tenant database (`sr_mv_*`, the freeze's final delta), and
+ * out of it (`sr_ms_*`, its record of the move at `cleaning`, migration 0078),
  * that a dead run left for at least `minAgeMs`: each under the move's lease (a live run holds it from
  * before its PREPARE to after its COMMIT, so a part whose lease is held is skipped), by the control
  * database's step, read under the row's lock: `cleaning` or `done` (the switch decided), committed (and,
@@ -24,7 +26,7 @@ export async function resolveMoveParts(opts: {
 }): Promise<{ committed: number; rolledBack: number; kept: number }> {
   const listed = await opts.target.query<{ gid: string }>(
     `select gid from pg_catalog.pg_prepared_xacts
-      where database = current_database() and gid like 'sr\\_mv\\_%' and owner = current_user
+      where database = current_database() and gid like 'sr\\_m_\\_%' and owner = current_user
         and prepared < now() - make_interval(secs => $1::double precision / 1000)`,
     [opts.minAgeMs ?? 60_000],
   );
