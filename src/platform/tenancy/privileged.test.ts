@@ -933,7 +933,7 @@ describe('privileged placement moves (migration 0040)', () => {
       await expectRefusedInTenantScope(ownerPool, org, refused, begin);
       await expect(
         ownerPool.query(`select app_priv_placement_move_begin($1, 'database', 't')`, [org]),
-      ).rejects.toThrow(/not supported yet/);
+      ).rejects.toThrow(/goes to pooled or schema/);
       const id = (await ownerPool.query<{ id: string }>(begin)).rows[0]!.id;
       await ownerPool.query(`select app_priv_placement_move_advance($1, 'copying', null)`, [id]);
       // Only a placed table of the organization's schema (it does not exist yet: nothing is).
