@@ -91,4 +91,67 @@ describe('moves out of a tenant database: review findings', () => {
         .catch(() => {});
     }
   }, 120_000);
+
+  it('a request of an organization moving into t1, routed between the decision and the COMMIT of t1\'s part, waits instead of failing with SRM01', async () => {
+    const org = await f.newOrg('rev-into', 2);
+    let during: Promise<unknown> | undefined;
+    const slow = f.engine({
+      // The COMMIT PREPARED in t1 is a round trip after the control database's COMMIT: here a slow one.
+      afterDecision: async () => {
+        await sleep(300); // the placement cache (200 ms) now reads database:t1, moving
+        during = addProject(org).then(
+          (id) => ({ ok: id }),
+          (err: unknown) => ({ err: (err as { code?: string }).code ?? String(err) }),
+        );
+        await sleep(1500);
+      },
+    });
+    const id = (await slow.start(org, 'database:t1', 'test')).id;
+    expect((await slow.run(id)).step).toBe('done');
+    expect(await during).toHaveProperty('ok');
+  }, 120_000);
+
+  it('a part the source prepared before a dead run\'s decision does not make the organization unusable in t1 (nothing was decided)', async () => {
+    const org = await inT1(2);
+    const crashing = f.engine({
+      afterStep: (m) => {
+        if (m.step === 'switching') throw new Error('crash after the copy');
+      },
+    });
+    const id = (await crashing.start(org, 'pooled', 'test')).id;
+    await expect(crashing.run(id)).rejects.toThrow(/crash/);
+    const run = (
+      await f.split.admin.query<{ run_no: number }>('select run_no from placement_moves where id = $1', [id])
+    ).rows[0]!.run_no;
+    // What a run killed inside the freeze leaves: its record in t1 at cleaning, PREPARED, no decision.
+    const c = await f.targetOwner.connect();
+    try {
+      const mirror = (step: string) =>
+        c.query('select app_priv_placement_xmove_source_mirror($1, $2, $3, $4, $5, $6, $7)', [
+          id,
+          org,
+          't1',
+          'pooled',
+          null,
+          step,
+          run,
+        ]);
+      await mirror('switching');
+      await c.query('begin');
+      await mirror('cleaning');
+      await c.query(`prepare transaction '${gid('sr_ms_', id)}'`);
+    } finally {
+      c.release();
+    }
+    try {
+      expect(await placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'moving' });
+      const res = await addProject(org).then(
+        (pid) => ({ ok: pid }),
+        (err: unknown) => ({ err: (err as { code?: string }).code ?? String(err) }),
+      );
+      expect(res).toHaveProperty('ok');
+    } finally {
+      await f.split.tenantAdmin.query(`rollback prepared '${gid('sr_ms_', id)}'`).catch(() => {});
+    }
+  }, 120_000);
 });
