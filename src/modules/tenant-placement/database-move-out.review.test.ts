@@ -41,13 +41,13 @@ describe('moves out of a tenant database: review findings', () => {
     f.tenancy.withTenant(
       org,
       async (t) =>
-        (
-          await t.selectFrom('projects').select('id').where('organization_id', '=', org).execute()
-        ).map((r) => r.id),
+        (await t.selectFrom('projects').select('id').where('organization_id', '=', org).execute()).map(
+          (r) => r.id,
+        ),
       { mode: 'read' },
     );
 
-  it("the resolver of t1 does not activate a move t1 → t2 whose part in t2 is still prepared (an acknowledged write stays visible)", async () => {
+  it('the resolver of t1 does not activate a move t1 → t2 whose part in t2 is still prepared (an acknowledged write stays visible)', async () => {
     const org = await inT1(3);
     const owner = new pg.Pool({ connectionString: f.split.control.migrationUrl, max: 3 });
     f.pools.push(owner);
@@ -64,7 +64,8 @@ describe('moves out of a tenant database: review findings', () => {
     const id = (await dead.start(org, 'database:t2', 'test')).id;
     await expect(dead.run(id)).rejects.toThrow(/crash/);
     expect(
-      (await f.t2.admin.query('select 1 from pg_prepared_xacts where gid = $1', [gid('sr_mv_', id)])).rowCount,
+      (await f.t2.admin.query('select 1 from pg_prepared_xacts where gid = $1', [gid('sr_mv_', id)]))
+        .rowCount,
     ).toBe(1);
     // t1's resolver runs first (each tenant database's resolver settles its own parts).
     expect(await resolveMoveParts({ owner, target: f.targetOwner, minAgeMs: 0 })).toMatchObject({
@@ -92,7 +93,7 @@ describe('moves out of a tenant database: review findings', () => {
     }
   }, 120_000);
 
-  it('a request of an organization moving into t1, routed between the decision and the COMMIT of t1\'s part, waits instead of failing with SRM01', async () => {
+  it("a request of an organization moving into t1, routed between the decision and the COMMIT of t1's part, waits instead of failing with SRM01", async () => {
     const org = await f.newOrg('rev-into', 2);
     let during: Promise<unknown> | undefined;
     const slow = f.engine({
@@ -111,7 +112,7 @@ describe('moves out of a tenant database: review findings', () => {
     expect(await during).toHaveProperty('ok');
   }, 120_000);
 
-  it('a part the source prepared before a dead run\'s decision does not make the organization unusable in t1 (nothing was decided)', async () => {
+  it("a part the source prepared before a dead run's decision does not make the organization unusable in t1 (nothing was decided)", async () => {
     const org = await inT1(2);
     const crashing = f.engine({
       afterStep: (m) => {
