@@ -22,8 +22,8 @@ import { XMOVE_OUT_DATA_FUNCTIONS, xmoveOutDataFunctions } from './0078-placemen
  *   there, the move `cleaning`.
  * - `app_enter_moving_placed(org, read_only)`: the guarded path's prelude on a tenant database (a `database`
  *   organization that is `moving`): the tenant set, the move lock taken SHARED, then the organization's
- *   latest move record there read under a row lock without waiting (a prepared part holding it: route
- *   again, SQLSTATE `SRM01`): a move that left this database (`cleaning`, `done`), or one into it that has
+ *   latest move record there read under a row lock, waiting up to 1 s for a prepared part holding it (then:
+ *   route again, SQLSTATE `SRM01`): a move that left this database (`cleaning`, `done`), or one into it that has
  *   not switched, refuses with `SRM01` and `withTenant` routes the scope again.
  * - `app_priv_placement_xmove_step`, `_hold`, `_activate` and 0076's `app_priv_placement_move_advance`
  *   restated to take moves from a database too (a move that switched only goes to `done`).
@@ -316,7 +316,10 @@ async function switchOut(db: Kysely<unknown>): Promise<void> {
 /** The guarded path's prelude on a tenant database, and its check (see the header). */
 async function entering(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
   // True: the organization's scope must not run here now (route again).
-  await sql`create function app_moving_tenant_elsewhere(p_org uuid) returns boolean ${sql.raw(DEFINER)} as $$
+  // The record read FOR SHARE, waiting up to 1 s for a part that holds it (the few milliseconds between the
+  // control database's decision and the part's COMMIT PREPARED), then refusing (route again).
+  await sql`create function app_moving_tenant_elsewhere(p_org uuid) returns boolean ${sql.raw(DEFINER)}
+    set lock_timeout = '1s' as $$
     declare v_side text; v_step text;
     begin
       if p_org is distinct from public.app_current_tenant() then
@@ -324,7 +327,7 @@ async function entering(db: Kysely<unknown>, ctx: MigrationContext): Promise<voi
       end if;
       begin
         select coalesce(m.mirror_side, 'target'), m.step into v_side, v_step from public.placement_moves m
-          where m.organization_id = p_org order by m.created_at desc, m.id desc limit 1 for share nowait;
+          where m.organization_id = p_org order by m.created_at desc, m.id desc limit 1 for share;
       exception when lock_not_available then
         return true;
       end;

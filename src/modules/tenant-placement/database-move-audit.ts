@@ -1,7 +1,7 @@
 import { draftEntry } from '../../platform/audit/draft.js';
 import type { PlacementMove } from '../../platform/tenancy/privileged-placement.js';
 
-/** `organization.placement_moved` of a move into or out of a tenant database, as the switch admits it to
+/** `organization.placement_moved` of a move, as the switch admits it to
  *  the organization's chain in the target (app_priv_placement_xmove_switch_target, migration 0076, or
  *  app_priv_placement_xmove_out_switch, 0078). */
 export function switchAuditEntry(m: PlacementMove): Record<string, unknown> {

@@ -11,6 +11,7 @@ import type { PlacementMove } from '../../platform/tenancy/privileged-placement.
 import { PlacementMoveError } from './tenant-placement.errors.js';
 import type { MoveTable } from './move-tables.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
+import { catchUpRounds } from './move-rounds.js';
 
 /** A move as one run sees it: `run`, the run's number (the fence of its writes, see takeMoveRun). */
 export type RunMove = PlacementMove & { readonly run: number };
@@ -161,35 +162,33 @@ export function createMoveData(deps: PlacementMoveDeps, sides: MoveSides) {
    *  `since` (the copy's horizon, an xmin of the source); answers the last round's snapshot xmin (the
    *  freeze's horizon). */
   async function rounds(m: RunMove, list: MoveTable[], since: string): Promise<string> {
-    const enough = deps.catchUpRows ?? 100;
-    const max = deps.catchUpRounds ?? 8;
     let horizon = since;
-    let before = Infinity;
-    for (let round = 1; round <= max; round++) {
-      const c = await sides.source(m).connect();
-      let changed: number;
-      try {
-        await c.query('begin isolation level repeatable read read only');
-        await c.query(DATA_LOCK);
-        const snap = await c.query<{ x: string }>(
-          'select pg_snapshot_xmin(pg_current_snapshot())::text as x',
-        );
-        changed = await catchUp(c, sides.target(m), m, list, horizon, {
-          full: round === 1,
-          verify: true,
-        });
-        await c.query('commit');
-        horizon = snap.rows[0]!.x;
-        deps.log?.info({ move: m.id, round, changed }, 'placement move: caught up before the freeze');
-      } catch (err) {
-        await c.query('rollback').catch(() => {});
-        throw err;
-      } finally {
-        c.release();
-      }
-      if (changed <= enough || changed >= before) break;
-      before = changed;
-    }
+    await catchUpRounds(
+      async (round) => {
+        const c = await sides.source(m).connect();
+        try {
+          await c.query('begin isolation level repeatable read read only');
+          await c.query(DATA_LOCK);
+          const snap = await c.query<{ x: string }>(
+            'select pg_snapshot_xmin(pg_current_snapshot())::text as x',
+          );
+          const changed = await catchUp(c, sides.target(m), m, list, horizon, {
+            full: round === 1,
+            verify: true,
+          });
+          await c.query('commit');
+          horizon = snap.rows[0]!.x;
+          deps.log?.info({ move: m.id, round, changed }, 'placement move: caught up before the freeze');
+          return changed;
+        } catch (err) {
+          await c.query('rollback').catch(() => {});
+          throw err;
+        } finally {
+          c.release();
+        }
+      },
+      { enough: deps.catchUpRows, max: deps.catchUpRounds },
+    );
     return horizon;
   }
 

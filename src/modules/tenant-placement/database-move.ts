@@ -21,6 +21,7 @@ import { PlacementMoveError } from './tenant-placement.errors.js';
 import type { MoveTable } from './move-tables.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
 import { switchAuditEntry } from './database-move-audit.js';
+import { retryOnLockTimeout } from './move-rounds.js';
 import { createMoveData, DATA_LOCK, type RunMove } from './database-move-data.js';
 
 export type { RunMove } from './database-move-data.js';
@@ -158,19 +159,11 @@ export function createDatabaseMoveSteps(
     const list = await tables();
     const horizon = await rounds(m, list);
     await deps.beforeFreeze?.();
-    const attempts = deps.switchAttempts ?? 3;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await freeze(m, list, horizon);
-        return;
-      } catch (err) {
-        if ((err as { code?: string }).code === '55P03' && attempt < attempts) {
-          deps.log?.warn({ move: m.id, attempt }, 'placement move: the switch waited too long, again');
-          continue;
-        }
-        throw err;
-      }
-    }
+    await retryOnLockTimeout(() => freeze(m, list, horizon), {
+      attempts: deps.switchAttempts,
+      log: deps.log,
+      move: m.id,
+    });
   }
 
   async function clean(m: RunMove): Promise<void> {

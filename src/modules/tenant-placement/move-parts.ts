@@ -50,9 +50,13 @@ export async function resolveMoveParts(opts: {
         else rolledBack++;
         // What the move's `cleaning` does first: the placement active once the tenant database holds the
         // switch's part (its mirror at cleaning), so the organization's requests stop waiting for a run.
+        // Only the part of the database a move goes into (`sr_mv_`): the placement activated after a source's
+        // part (`sr_ms_`) would route a move between two tenant databases to a target whose part is still
+        // prepared (its final delta unseen).
         if (
           commit &&
           step === 'cleaning' &&
+          gid.startsWith('sr_mv_') &&
           ['cleaning', 'done'].includes((await moveStepOf(opts.target, moveId)) ?? '')
         ) {
           await activatePlacement(opts.owner, moveId);

@@ -1,7 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { RoleNames } from '../../platform/db/bootstrap.js';
-import { draftEntry } from '../../platform/audit/draft.js';
 import {
   PLACEMENT_DDL_LOCK_SQL,
   dropPlacementSchema,
@@ -24,6 +23,8 @@ import { moveTables, type MoveTable } from './move-tables.js';
 import { createDatabaseMoveSteps } from './database-move.js';
 import { createDatabaseMoveOutSteps } from './database-move-out.js';
 import { withMoveLease } from './move-lease.js';
+import { switchAuditEntry } from './database-move-audit.js';
+import { catchUpRounds, retryOnLockTimeout } from './move-rounds.js';
 import { beginDatabaseMove } from '../../platform/tenancy/privileged-database-move.js';
 
 export type { PlacementMove, MoveKind, MoveStep } from '../../platform/tenancy/privileged-placement.js';
@@ -167,83 +168,54 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
    * freeze synchronizes is what was written during the last round.
    */
   async function catchUpBeforeFreeze(m: PlacementMove, list: MoveTable[]): Promise<void> {
-    const enough = deps.catchUpRows ?? 100;
-    const rounds = deps.catchUpRounds ?? 8;
-    let before = Infinity;
-    for (let round = 1; round <= rounds; round++) {
-      const c = await owner.connect();
-      let changed: number;
-      try {
-        await c.query('begin isolation level repeatable read');
-        await c.query(DATA_LOCK);
-        // The first round of every run is full (a resumed move heals whatever happened in between).
-        const r = await catchUp(c, m.id, list, false, round === 1);
-        await c.query('commit');
-        changed = r.upserted + r.deleted;
-        deps.log?.info({ move: m.id, round, ...r }, 'placement move: caught up before the freeze');
-      } catch (err) {
-        await c.query('rollback').catch(() => {});
-        throw err;
-      } finally {
-        c.release();
-      }
-      if (changed <= enough || changed >= before) return;
-      before = changed;
-    }
+    await catchUpRounds(
+      async (round) => {
+        const c = await owner.connect();
+        try {
+          await c.query('begin isolation level repeatable read');
+          await c.query(DATA_LOCK);
+          // The first round of every run is full (a resumed move heals whatever happened in between).
+          const r = await catchUp(c, m.id, list, false, round === 1);
+          await c.query('commit');
+          deps.log?.info({ move: m.id, round, ...r }, 'placement move: caught up before the freeze');
+          return r.upserted + r.deleted;
+        } catch (err) {
+          await c.query('rollback').catch(() => {});
+          throw err;
+        } finally {
+          c.release();
+        }
+      },
+      { enough: deps.catchUpRows, max: deps.catchUpRounds },
+    );
   }
 
   async function switchOver(m: PlacementMove): Promise<void> {
     const list = await tables();
     await catchUpBeforeFreeze(m, list);
     await deps.beforeFreeze?.();
-    const attempts = deps.switchAttempts ?? 3;
-    for (let attempt = 1; ; attempt++) {
-      const c = await owner.connect();
-      try {
-        await c.query('begin');
-        await c.query(DATA_LOCK); // before the lock timeout: a synchronization running is waited out
-        await c.query(`select set_config('lock_timeout', $1, true)`, [`${deps.lockTimeoutMs ?? 5000}ms`]);
-        // The freeze: the move lock, then only what changed since the last round.
-        await catchUp(c, m.id, list, true);
-        const { entry, prefix, suffix, changesJson, metadataJson } = draftEntry(
-          m.organizationId,
-          { kind: 'system', name: 'placement-move' },
-          `placement-move-${m.id}`,
-          {
-            action: 'organization.placement_moved',
-            target: { type: 'organization', id: m.organizationId },
-            metadata: { move_id: m.id, from: m.from, to: m.to, requested_by: m.requestedBy },
-          },
-        );
-        await switchMove(c, m.id, deps.schemaVersion, {
-          id: entry.id,
-          occurred_at: entry.occurred_at,
-          prefix,
-          suffix,
-          actor_type: entry.actor.type,
-          actor_id: entry.actor.id,
-          action: entry.action,
-          target_type: entry.target.type,
-          target_id: entry.target.id,
-          request_id: entry.request_id,
-          changes: changesJson === null ? null : JSON.parse(changesJson),
-          metadata: metadataJson === null ? null : JSON.parse(metadataJson),
-        });
-        await deps.duringFreeze?.();
-        await c.query('commit');
-        c.release();
-        return;
-      } catch (err) {
-        await c.query('rollback').catch(() => {});
-        c.release();
-        const code = (err as { code?: string }).code;
-        if (code === '55P03' && attempt < attempts) {
-          deps.log?.warn({ move: m.id, attempt }, 'placement move: the switch waited too long, again');
-          continue;
+    await retryOnLockTimeout(
+      async () => {
+        const c = await owner.connect();
+        try {
+          await c.query('begin');
+          await c.query(DATA_LOCK); // before the lock timeout: a synchronization running is waited out
+          await c.query(`select set_config('lock_timeout', $1, true)`, [`${deps.lockTimeoutMs ?? 5000}ms`]);
+          // The freeze: the move lock, then only what changed since the last round.
+          await catchUp(c, m.id, list, true);
+          await switchMove(c, m.id, deps.schemaVersion, switchAuditEntry(m));
+          await deps.duringFreeze?.();
+          await c.query('commit');
+          c.release();
+          return;
+        } catch (err) {
+          await c.query('rollback').catch(() => {});
+          c.release();
+          throw err;
         }
-        throw err;
-      }
-    }
+      },
+      { attempts: deps.switchAttempts, log: deps.log, move: m.id },
+    );
   }
 
   /** Deletes the organization's rows from the schema not holding its placement (`side`). */
