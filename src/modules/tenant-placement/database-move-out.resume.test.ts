@@ -157,6 +157,25 @@ describe('online moves out of a tenant database: resumed, aborted, counted', () 
     }, 120_000);
   }
 
+  it('aborts a move to pooled after its switch: it ends, then the organization moves back into t1', async () => {
+    const org = await inT1(4);
+    const crashing = f.engine({
+      afterDecision: () => {
+        throw new Error('crash after the decision');
+      },
+    });
+    const started = await crashing.start(org, 'pooled', 'test');
+    await expect(crashing.run(started.id)).rejects.toThrow(/crash/);
+    expect(await placement(org)).toEqual({ kind: 'pooled', database_key: null, state: 'active' });
+    const back = await f.engine().abort(started.id, 'test');
+    expect(back).toMatchObject({ step: 'done', from: 'pooled', to: 'database', databaseKey: 't1' });
+    expect((await f.engine().get(started.id)).step).toBe('done');
+    expect(await placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
+    expect((await placedRows(f.split.tenantAdmin, org)).projects).toBe(4);
+    expect(await placedRows(f.split.admin, org)).toEqual({});
+    expect((await verifyOrganizationChain(f.tenancy.withTenant, verifier, org)).valid).toBe(true);
+  }, 120_000);
+
   it('counts usage events once: those t1 aggregated stay counted, the others are aggregated by the control database', async () => {
     const org = await inT1(1);
     const meter = `m_${randomBytes(4).toString('hex')}`;

@@ -153,17 +153,6 @@ export function createPlacementMovesAdmin(deps: {
       if (ENDED.has(m.step)) {
         throw new PlacementMoveError('MOVE_NOT_ABORTABLE', `placement move ${moveId} is ${m.step}`, 409);
       }
-      // The engine's refusal, answered here rather than from the background run: a move with a tenant
-      // database on either side is decided by its switch; the way back is a new move once it is done.
-      if ((m.to === 'database' || m.from === 'database') && m.step === 'cleaning') {
-        const side =
-          m.to === 'database' ? `into database ${m.databaseKey}` : `out of database ${m.fromDatabaseKey}`;
-        throw new PlacementMoveError(
-          'MOVE_NOT_ABORTABLE',
-          `placement move ${moveId} has switched ${side}: move the organization back with a new move once it is done`,
-          409,
-        );
-      }
       await audit(by, 'organization.placement_move_aborted', m);
       background(moveId, () => e.abort(moveId, `user:${adminId(by)}`));
       // The engine records `aborting` first: answer once it has, so the caller sees the abort taken.

@@ -160,9 +160,8 @@ export function registerPlacementMoveRoutes(app: App, deps: { moves: PlacementMo
         tags: ['platform'],
         description:
           'Aborts a running move: before its switch the copy is dropped; after it the organization is ' +
-          'moved back (between pooled and its schema). 202 with the move once the abort is recorded; 409 ' +
-          'for a move that has ended, or one into or out of a tenant database that has switched (move the ' +
-          'organization back with a new move once it is done).',
+          'moved back (a move with a tenant database on a side first ends, then a move back to where the ' +
+          'organization was starts). 202 with the move once the abort is taken; 409 for a move that has ended.',
         params: MoveId,
         response: { 202: Move, 409: ErrorResponse, ...errors },
       },

@@ -322,43 +322,51 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     }
   }
 
+  /** The move back of a switched move with a tenant database on a side, once it is done. */
+  async function runBack(m: PlacementMove, actor: string): Promise<PlacementMove> {
+    const back = m.from === 'database' ? (`database:${m.fromDatabaseKey}` as const) : m.from;
+    return run((await start(m.organizationId, back, actor)).id);
+  }
+
+  async function start(orgId: string, to: MoveTarget, actor: string): Promise<PlacementMove> {
+    const key = /^database:([a-z][a-z0-9_-]{0,62})$/.exec(to)?.[1];
+    if (to !== 'pooled' && to !== 'schema' && key === undefined) {
+      throw new PlacementMoveError(
+        'MOVE_TARGET_UNSUPPORTED',
+        `moves to ${String(to)} are not supported: pooled, schema or database:<key>`,
+        422,
+      );
+    }
+    if (key !== undefined && !deps.targetOwner?.(key)) {
+      throw new PlacementMoveError(
+        'MOVE_TARGET_UNSUPPORTED',
+        `tenant database ${key} is not configured here with an ownerUrl (TENANT_DATABASES)`,
+        422,
+      );
+    }
+    let m: PlacementMove;
+    try {
+      if (key !== undefined) m = await get(await beginDatabaseMove(owner, orgId, key, actor));
+      else m = await get(await beginMove(owner, orgId, to as MoveKind, actor));
+    } catch (err) {
+      throw moveErrorOf(err);
+    }
+    // A move out of a tenant database reads it with its owner role: one not configured here is refused
+    // (the move just recorded, still preparing, aborted: nothing was copied).
+    if (m.from === 'database' && m.step === 'preparing' && !deps.targetOwner?.(m.fromDatabaseKey ?? '')) {
+      await advanceMove(owner, m.id, 'aborting');
+      await advanceMove(owner, m.id, 'aborted');
+      throw new PlacementMoveError(
+        'MOVE_TARGET_UNSUPPORTED',
+        `tenant database ${m.fromDatabaseKey} (the organization's) is not configured here with an ownerUrl (TENANT_DATABASES)`,
+        422,
+      );
+    }
+    return m;
+  }
+
   return {
-    async start(orgId, to, actor) {
-      const key = /^database:([a-z][a-z0-9_-]{0,62})$/.exec(to)?.[1];
-      if (to !== 'pooled' && to !== 'schema' && key === undefined) {
-        throw new PlacementMoveError(
-          'MOVE_TARGET_UNSUPPORTED',
-          `moves to ${String(to)} are not supported: pooled, schema or database:<key>`,
-          422,
-        );
-      }
-      if (key !== undefined && !deps.targetOwner?.(key)) {
-        throw new PlacementMoveError(
-          'MOVE_TARGET_UNSUPPORTED',
-          `tenant database ${key} is not configured here with an ownerUrl (TENANT_DATABASES)`,
-          422,
-        );
-      }
-      let m: PlacementMove;
-      try {
-        if (key !== undefined) m = await get(await beginDatabaseMove(owner, orgId, key, actor));
-        else m = await get(await beginMove(owner, orgId, to as MoveKind, actor));
-      } catch (err) {
-        throw moveErrorOf(err);
-      }
-      // A move out of a tenant database reads it with its owner role: one not configured here is refused
-      // (the move just recorded, still preparing, aborted: nothing was copied).
-      if (m.from === 'database' && m.step === 'preparing' && !deps.targetOwner?.(m.fromDatabaseKey ?? '')) {
-        await advanceMove(owner, m.id, 'aborting');
-        await advanceMove(owner, m.id, 'aborted');
-        throw new PlacementMoveError(
-          'MOVE_TARGET_UNSUPPORTED',
-          `tenant database ${m.fromDatabaseKey} (the organization's) is not configured here with an ownerUrl (TENANT_DATABASES)`,
-          422,
-        );
-      }
-      return m;
-    },
+    start,
     run,
     async abort(moveId, actor) {
       const m = await get(moveId);
@@ -379,11 +387,21 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
       }
       if (m.step === 'aborting') return runOrLeave(moveId);
       if (m.step === 'cleaning' && (m.to === 'database' || m.from === 'database')) {
-        throw new PlacementMoveError(
-          'MOVE_NOT_ABORTABLE',
-          `placement move ${moveId} has switched (a tenant database is one of its sides): move the organization back with a new move once it is done`,
-          409,
-        );
+        // Decided by its switch (a tenant database is one side): it ends (here, or in the run that holds
+        // it), then the organization moves back.
+        let ended = await runOrLeave(moveId);
+        for (let i = 0; ended.step === 'cleaning' && i < 300; i++) {
+          await sleep(200);
+          ended = await get(moveId);
+        }
+        if (ended.step !== 'done') {
+          throw new PlacementMoveError(
+            'MOVE_NOT_ABORTABLE',
+            `placement move ${moveId} is ${ended.step}, not done: it is moved back once it is`,
+            409,
+          );
+        }
+        return runBack(ended, actor);
       }
       if (m.step === 'cleaning') {
         await advanceMove(owner, moveId, 'aborted');
