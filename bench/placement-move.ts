@@ -2,7 +2,8 @@
  * Online placement moves (issue 13): the write freeze of moving one organization holding BENCH_MOVE_ROWS
  * (100,000) rows from the pooled schema to its own schema and back, then (unless BENCH_MOVE_DATABASE=0)
  * into a tenant database (a second database on the same server, `database:t1`: its freeze is a
- * two-phase commit across the two), while BENCH_MOVE_WRITERS writers keep
+ * two-phase commit across the two) and out of it back to pooled (its lock and prepared part in the tenant
+ * database, the control database's COMMIT the decision), while BENCH_MOVE_WRITERS writers keep
  * inserting into it and as many into another organization. Printed per direction: the copy's duration,
  * the catch-up rounds before the freeze, the freeze (the switch transaction under the organization's
  * advisory lock, as the engine records it: the rows changed since the last round synchronized and
@@ -79,7 +80,7 @@ try {
   console.log(
     `organization with ${ROWS.toLocaleString('en')} projects; ${WRITERS} writers on it and ${WRITERS} on another`,
   );
-  const targets: MoveTarget[] = ['schema', 'pooled', ...(t1 ? (['database:t1'] as const) : [])];
+  const targets: MoveTarget[] = ['schema', 'pooled', ...(t1 ? (['database:t1', 'pooled'] as const) : [])];
   for (const to of targets) {
     slowest.clear();
     running = true;
@@ -92,9 +93,9 @@ try {
     await Promise.all(writers);
     const copyMs = done.switchedAt ? done.switchedAt.getTime() - done.createdAt.getTime() : NaN;
     console.log(
-      `to ${to.padEnd(11)}: ${done.step}; whole move ${(total / 1000).toFixed(1)} s (copy and settle until the switch ~${(copyMs / 1000).toFixed(1)} s); ` +
-        (done.to === 'database'
-          ? // A move into a tenant database records neither (its rounds are logged): the freeze alone.
+      `${done.from === 'database' ? 'out to' : 'to'} ${to.padEnd(11)}: ${done.step}; whole move ${(total / 1000).toFixed(1)} s (copy and settle until the switch ~${(copyMs / 1000).toFixed(1)} s); ` +
+        (done.to === 'database' || done.from === 'database'
+          ? // A move into or out of a tenant database records neither (its rounds are logged): the freeze.
             `FREEZE ${done.freezeMs ?? '?'} ms (from its control transaction's start to the decision)`
           : `catch-up rounds before the freeze ${done.progress.catch_up?.rounds ?? '?'}; ` +
             `FREEZE ${done.freezeMs ?? '?'} ms (rows changed since the last round: ${delta(done)})`) +
