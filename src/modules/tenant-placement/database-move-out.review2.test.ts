@@ -2,6 +2,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { useMoveFixture } from './database-move-fixture.test-support.js';
 import { resolveMoveParts } from './move-parts.js';
+import { withMoveLease } from './move-lease.js';
 
 /**
  * Findings of a second review of moves out of a tenant database (the guarded path's 1 s wait for a part
@@ -141,4 +142,33 @@ describe('moves out of a tenant database: second review findings', () => {
         .catch(() => {});
     }
   }, 120_000);
+  it('an abort of a switched move whose run elsewhere takes over a minute to end is not lost: the organization moves back once it is done', async () => {
+    const org = await inT1(2);
+    const owner = new pg.Pool({ connectionString: f.split.control.migrationUrl, max: 3 });
+    f.pools.push(owner);
+    const crashing = f.engine({
+      afterDecision: () => {
+        throw new Error('crash after the decision');
+      },
+    });
+    const started = await crashing.start(org, 'pooled', 'test');
+    await expect(crashing.run(started.id)).rejects.toThrow(/crash/);
+    // Another process's run holds the move (a long cleaning), then ends it.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const holder = withMoveLease(owner, started.id, () => held);
+    await new Promise((r) => setTimeout(r, 200));
+    const abort = f
+      .engine()
+      .abort(started.id, 'test')
+      .catch((err: unknown) => err);
+    const answered = await abort;
+    release();
+    await holder;
+    expect((await f.engine().run(started.id)).step).toBe('done');
+    // The abort was taken (the API answered 202): the organization is moved back.
+    expect({ answered: String(answered), placement: await placement(org) }).toMatchObject({
+      placement: { kind: 'database', database_key: 't1', state: 'active' },
+    });
+  }, 150_000);
 });
