@@ -317,17 +317,28 @@ async function switchOut(db: Kysely<unknown>): Promise<void> {
 async function entering(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
   // True: the organization's scope must not run here now (route again).
   // The record read FOR SHARE, waiting up to 1 s for a part that holds it (the few milliseconds between the
-  // control database's decision and the part's COMMIT PREPARED), then refusing (route again).
+  // control database's decision and the part's COMMIT PREPARED), then refusing (route again). A part of the
+  // move prepared more than 2 s ago is a dead run's (a live run commits it at once): refused without waiting,
+  // so the organization's scopes do not hold the database's pooled connections that others need.
   await sql`create function app_moving_tenant_elsewhere(p_org uuid) returns boolean ${sql.raw(DEFINER)}
     set lock_timeout = '1s' as $$
-    declare v_side text; v_step text;
+    declare v_id uuid; v_side text; v_step text;
     begin
       if p_org is distinct from public.app_current_tenant() then
         raise exception 'the organization of this scope only' using errcode = 'insufficient_privilege';
       end if;
+      select m.id into v_id from public.placement_moves m
+        where m.organization_id = p_org order by m.created_at desc, m.id desc limit 1;
+      if v_id is null then return false; end if;
+      if exists (select 1 from pg_catalog.pg_prepared_xacts x
+                  where x.database = current_database()
+                    and x.gid in ('sr_ms_' || replace(v_id::text, '-', ''), 'sr_mv_' || replace(v_id::text, '-', ''))
+                    and x.prepared < clock_timestamp() - interval '2 seconds') then
+        return true;
+      end if;
       begin
         select coalesce(m.mirror_side, 'target'), m.step into v_side, v_step from public.placement_moves m
-          where m.organization_id = p_org order by m.created_at desc, m.id desc limit 1 for share;
+          where m.id = v_id for share;
       exception when lock_not_available then
         return true;
       end;

