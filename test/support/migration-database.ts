@@ -24,9 +24,8 @@ export interface MigrationDatabase extends ThrowawayDatabase {
 /** Creates a database named `<label>_<random>` with roles of the same stem, nothing migrated. */
 export async function openMigrationDatabase(superuserUrl: string, label: string): Promise<MigrationDatabase> {
   const own = await bootstrapThrowaway(superuserUrl, label);
-  const db = new Kysely<unknown>({
-    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: own.migrationUrl, max: 1 }) }),
-  });
+  const pool = new pg.Pool({ connectionString: own.migrationUrl, max: 1 });
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
   const admin = new pg.Client({ connectionString: own.adminUrl });
   try {
     await admin.connect();
@@ -51,6 +50,9 @@ export async function openMigrationDatabase(superuserUrl: string, label: string)
     },
     async close() {
       await admin.end();
+      // The pool's end returns before its connection has closed: the drop may terminate it first, and
+      // the pool, with no listener, would throw that error into whatever file the process runs next.
+      pool.on('error', () => {});
       await db.destroy();
       await dropThrowaway(own);
     },

@@ -26,8 +26,12 @@ describe('tenant database sweeps: a tenant database down or hung', () => {
     refusedPort = (probe.address() as net.AddressInfo).port;
     await new Promise<void>((r) => probe.close(() => r()));
   });
+  /** Drops the connections the hung server accepted (their pending connects fail at once). */
+  const hangUp = () => {
+    for (const s of sockets.splice(0)) s.destroy();
+  };
   afterAll(async () => {
-    for (const s of sockets) s.destroy();
+    hangUp();
     await new Promise<void>((r) => hung.close(() => r()));
   });
 
@@ -69,6 +73,7 @@ describe('tenant database sweeps: a tenant database down or hung', () => {
       // connection timeout (10 s) of a tenant database that does not answer.
       expect(Date.now() - started).toBeLessThan(5_000);
     } finally {
+      hangUp(); // or closing the pool waits for its connection timeout (10 s)
       await sweeps.close();
       await controlPool.end();
     }
@@ -172,6 +177,7 @@ describe('tenant database sweeps: a tenant database down or hung', () => {
       const warned = lines.filter((l) => l.tenant_database === 'hung' && /failed/.test(String(l.msg)));
       expect(warned).toHaveLength(1);
     } finally {
+      hangUp(); // or closing the pool waits for its connection timeout (10 s)
       await sweeps.close();
       await controlPool.end();
     }

@@ -148,7 +148,7 @@ describe('platform administration', () => {
       expect(e.ip).toBeTruthy();
     }
     expect(JSON.stringify(events)).not.toContain(owner.password);
-  });
+  }, 90_000); // three CLI processes, each loading the CLI's modules (the default 30 s ran out once on a loaded machine)
   it('lists organizations by a case-insensitive search on name or slug, keyset paging kept within the search', async () => {
     const email = `search-admin-${stamp}@example.test`;
     const made = await cli(['admin', 'create', '--email', email]);
