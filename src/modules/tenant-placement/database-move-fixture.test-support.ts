@@ -33,6 +33,14 @@ export interface MoveFixture {
   engine(extra?: Partial<PlacementMoveDeps>): PlacementMoveService;
   /** A pooled organization (slug `<prefix>-<random>`) with `projects` projects. */
   newOrg(prefix: string, projects?: number): Promise<string>;
+  /** The same, moved into t1 (no load). */
+  inT1(prefix: string, projects: number): Promise<string>;
+  /** The organization's `tenant_placements` row. */
+  placement(org: string): Promise<{ kind: string; database_key: string | null; state: string } | undefined>;
+  /** A move to pooled out of t1, started and run until its copy is done (`switching` recorded), then left
+   *  as a run killed inside the freeze leaves it: its record in t1 at `cleaning`, PREPARED (`sr_ms_`), no
+   *  decision. Answers the move's id. */
+  deadSourcePart(org: string): Promise<string>;
 }
 
 /** Registers the file's beforeAll/afterAll; the fixture's fields are there once beforeAll has run. */
@@ -72,7 +80,11 @@ export function useMoveFixture(label: string, opts: { second?: boolean } = {}): 
     targetOwner.on('error', () => {});
   }, 120_000);
   afterAll(async () => {
-    for (const p of pools) await p.end();
+    for (const p of pools) {
+      // Its connections close after end() returns: the databases' drop may terminate one first.
+      p.on('error', () => {});
+      await p.end();
+    }
     await targetOwner?.end();
     await tenancy?.close();
     if (t2) {
@@ -131,6 +143,56 @@ export function useMoveFixture(label: string, opts: { second?: boolean } = {}): 
         );
       }
       return org;
+    },
+    async inT1(prefix, projects) {
+      const org = await fixture.newOrg(prefix, projects);
+      const moves = fixture.engine();
+      const done = await moves.run((await moves.start(org, 'database:t1', 'test')).id);
+      if (done.step !== 'done') throw new Error(`the move into t1 ended ${done.step}`);
+      return org;
+    },
+    async placement(org) {
+      const res = await ready(split).admin.query<{
+        kind: string;
+        database_key: string | null;
+        state: string;
+      }>('select kind, database_key, state from tenant_placements where organization_id = $1', [org]);
+      return res.rows[0];
+    },
+    async deadSourcePart(org) {
+      const crashing = fixture.engine({
+        afterStep: (m) => {
+          if (m.step === 'switching') throw new Error('crash after the copy');
+        },
+      });
+      const id = (await crashing.start(org, 'pooled', 'test')).id;
+      await crashing.run(id).catch(() => {});
+      const run = (
+        await ready(split).admin.query<{ run_no: number }>(
+          'select run_no from placement_moves where id = $1',
+          [id],
+        )
+      ).rows[0]!.run_no;
+      const c = await ready(targetOwner).connect();
+      try {
+        const mirror = (step: string) =>
+          c.query('select app_priv_placement_xmove_source_mirror($1, $2, $3, $4, $5, $6, $7)', [
+            id,
+            org,
+            't1',
+            'pooled',
+            null,
+            step,
+            run,
+          ]);
+        await mirror('switching');
+        await c.query('begin');
+        await mirror('cleaning');
+        await c.query(`prepare transaction 'sr_ms_${id.replaceAll('-', '')}'`);
+      } finally {
+        c.release();
+      }
+      return id;
     },
   };
   return fixture;

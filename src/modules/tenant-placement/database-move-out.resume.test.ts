@@ -40,19 +40,6 @@ describe('online moves out of a tenant database: resumed, aborted, counted', () 
     }
     return out;
   };
-  const placement = async (org: string) =>
-    (
-      await f.split.admin.query<{ kind: string; database_key: string | null; state: string }>(
-        'select kind, database_key, state from tenant_placements where organization_id = $1',
-        [org],
-      )
-    ).rows[0];
-  const inT1 = async (projects: number) => {
-    const org = await f.newOrg('res', projects);
-    const moves = f.engine();
-    expect((await moves.run((await moves.start(org, 'database:t1', 'test')).id)).step).toBe('done');
-    return org;
-  };
   const addProject = (org: string) =>
     f.tenancy.withTenant(org, (t) =>
       t
@@ -63,7 +50,7 @@ describe('online moves out of a tenant database: resumed, aborted, counted', () 
 
   for (const crashAfter of ['copying', 'switching', 'decision'] as const) {
     it(`resumes a move to pooled after a crash ${crashAfter === 'decision' ? 'between the decision and the source part' : `once ${crashAfter} is recorded`}`, async () => {
-      const org = await inT1(7);
+      const org = await f.inT1('res', 7);
       const crashing = f.engine({
         afterStep: (m: PlacementMove) => {
           if (m.step === (crashAfter as MoveStep)) throw new Error(`crash after ${m.step}`);
@@ -77,7 +64,7 @@ describe('online moves out of a tenant database: resumed, aborted, counted', () 
       await expect(crashing.run(started.id)).rejects.toThrow(/crash/);
       if (crashAfter === 'decision') {
         // Decided: the organization is pooled and works at once; the part it left in t1 stays prepared.
-        expect(await placement(org)).toEqual({ kind: 'pooled', database_key: null, state: 'active' });
+        expect(await f.placement(org)).toEqual({ kind: 'pooled', database_key: null, state: 'active' });
         expect(await prepared(started.id)).toBe(1);
         await addProject(org);
       }
@@ -96,7 +83,7 @@ describe('online moves out of a tenant database: resumed, aborted, counted', () 
       expect(await prepared(started.id)).toBe(0);
       expect((await placedRows(f.split.admin, org)).projects).toBe(crashAfter === 'decision' ? 8 : 7);
       expect(await placedRows(f.split.tenantAdmin, org)).toEqual({});
-      expect(await placement(org)).toEqual({ kind: 'pooled', database_key: null, state: 'active' });
+      expect(await f.placement(org)).toEqual({ kind: 'pooled', database_key: null, state: 'active' });
       expect((await verifyOrganizationChain(f.tenancy.withTenant, verifier, org)).valid).toBe(true);
       await addProject(org);
       expect((await placedRows(f.split.admin, org)).projects).toBe(crashAfter === 'decision' ? 9 : 8);
@@ -104,7 +91,7 @@ describe('online moves out of a tenant database: resumed, aborted, counted', () 
   }
 
   it("the resolver commits the source part of a run that died after the decision; t1's guarded path sends requests away", async () => {
-    const org = await inT1(3);
+    const org = await f.inT1('res', 3);
     const owner = new pg.Pool({ connectionString: f.split.control.migrationUrl, max: 3 });
     f.pools.push(owner);
     const dead = f.engine({
@@ -135,7 +122,7 @@ describe('online moves out of a tenant database: resumed, aborted, counted', () 
 
   for (const to of ['pooled', 'schema'] as const) {
     it(`aborts a move to ${to} before the switch: the copy goes, the organization works in t1`, async () => {
-      const org = await inT1(6);
+      const org = await f.inT1('res', 6);
       const crashing = f.engine({
         afterStep: (m: PlacementMove) => {
           if (m.step === 'switching') throw new Error('crash after the copy');
@@ -151,14 +138,14 @@ describe('online moves out of a tenant database: resumed, aborted, counted', () 
         const ns = await f.split.admin.query('select 1 from pg_namespace where nspname = $1', [schema]);
         expect(ns.rowCount).toBe(0);
       }
-      expect(await placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
+      expect(await f.placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
       await addProject(org);
       expect((await placedRows(f.split.tenantAdmin, org)).projects).toBe(7);
     }, 120_000);
   }
 
   it('aborts a move to pooled after its switch: it ends, then the organization moves back into t1', async () => {
-    const org = await inT1(4);
+    const org = await f.inT1('res', 4);
     const crashing = f.engine({
       afterDecision: () => {
         throw new Error('crash after the decision');
@@ -166,18 +153,18 @@ describe('online moves out of a tenant database: resumed, aborted, counted', () 
     });
     const started = await crashing.start(org, 'pooled', 'test');
     await expect(crashing.run(started.id)).rejects.toThrow(/crash/);
-    expect(await placement(org)).toEqual({ kind: 'pooled', database_key: null, state: 'active' });
+    expect(await f.placement(org)).toEqual({ kind: 'pooled', database_key: null, state: 'active' });
     const back = await f.engine().abort(started.id, 'test');
     expect(back).toMatchObject({ step: 'done', from: 'pooled', to: 'database', databaseKey: 't1' });
     expect((await f.engine().get(started.id)).step).toBe('done');
-    expect(await placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
+    expect(await f.placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
     expect((await placedRows(f.split.tenantAdmin, org)).projects).toBe(4);
     expect(await placedRows(f.split.admin, org)).toEqual({});
     expect((await verifyOrganizationChain(f.tenancy.withTenant, verifier, org)).valid).toBe(true);
   }, 120_000);
 
   it('counts usage events once: those t1 aggregated stay counted, the others are aggregated by the control database', async () => {
-    const org = await inT1(1);
+    const org = await f.inT1('res', 1);
     const meter = `m_${randomBytes(4).toString('hex')}`;
     for (const c of [f.split.admin, f.split.tenantAdmin]) {
       await c.query(`insert into meters (key, aggregation) values ($1, 'count')`, [meter]);
@@ -207,13 +194,13 @@ describe('online moves out of a tenant database: resumed, aborted, counted', () 
   }, 120_000);
 
   it('refuses a move out of a database this process has no owner URL for (recorded aborted, nothing moved)', async () => {
-    const org = await inT1(2);
+    const org = await f.inT1('res', 2);
     const blind = f.engine({ targetOwner: () => undefined });
     await expect(blind.start(org, 'pooled', 'test')).rejects.toMatchObject({
       code: 'MOVE_TARGET_UNSUPPORTED',
       status: 422,
     });
-    expect(await placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
+    expect(await f.placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
     const last = await f.split.admin.query<{ step: string }>(
       'select step from placement_moves where organization_id = $1 order by created_at desc limit 1',
       [org],

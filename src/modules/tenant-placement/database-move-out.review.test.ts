@@ -16,19 +16,6 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 describe('moves out of a tenant database: review findings', () => {
   const f = useMoveFixture('sr_dbout_rev', { second: true });
   const gid = (prefix: 'sr_ms_' | 'sr_mv_', id: string) => `${prefix}${id.replaceAll('-', '')}`;
-  const placement = async (org: string) =>
-    (
-      await f.split.admin.query<{ kind: string; database_key: string | null; state: string }>(
-        'select kind, database_key, state from tenant_placements where organization_id = $1',
-        [org],
-      )
-    ).rows[0];
-  const inT1 = async (projects: number) => {
-    const org = await f.newOrg('rev', projects);
-    const moves = f.engine();
-    expect((await moves.run((await moves.start(org, 'database:t1', 'test')).id)).step).toBe('done');
-    return org;
-  };
   const addProject = async (org: string) => {
     const id = uuidv7();
     await f.tenancy.withTenant(org, (t) =>
@@ -50,7 +37,7 @@ describe('moves out of a tenant database: review findings', () => {
     );
 
   it('the resolver of t1 does not activate a move t1 → t2 whose part in t2 is still prepared (an acknowledged write stays visible)', async () => {
-    const org = await inT1(3);
+    const org = await f.inT1('rev', 3);
     const owner = new pg.Pool({ connectionString: f.split.control.migrationUrl, max: 3 });
     f.pools.push(owner);
     let late: string | undefined;
@@ -75,7 +62,7 @@ describe('moves out of a tenant database: review findings', () => {
     });
     // t2's part (the final delta, its record at cleaning) is not committed: the placement must not be
     // active there, whose plain path reads t2 without it.
-    const p = await placement(org);
+    const p = await f.placement(org);
     const stillPrepared = (
       await f.t2.admin.query('select 1 from pg_prepared_xacts where gid = $1', [gid('sr_mv_', id)])
     ).rowCount;
@@ -90,7 +77,7 @@ describe('moves out of a tenant database: review findings', () => {
       expect(await resolveMoveParts({ owner, target: f.t2.owner, minAgeMs: 0 })).toMatchObject({
         committed: 1,
       });
-      expect(await placement(org)).toEqual({ kind: 'database', database_key: 't2', state: 'active' });
+      expect(await f.placement(org)).toEqual({ kind: 'database', database_key: 't2', state: 'active' });
       await sleep(300);
       expect(await projectIds(org)).toContain(late);
     } finally {
@@ -123,41 +110,13 @@ describe('moves out of a tenant database: review findings', () => {
   }, 120_000);
 
   it("a part the source prepared before a dead run's decision: requests refused until the resolver rolls it back, then the organization works in t1", async () => {
-    const org = await inT1(2);
+    const org = await f.inT1('rev', 2);
     const owner = new pg.Pool({ connectionString: f.split.control.migrationUrl, max: 3 });
     f.pools.push(owner);
-    const crashing = f.engine({
-      afterStep: (m) => {
-        if (m.step === 'switching') throw new Error('crash after the copy');
-      },
-    });
-    const id = (await crashing.start(org, 'pooled', 'test')).id;
-    await expect(crashing.run(id)).rejects.toThrow(/crash/);
-    const run = (
-      await f.split.admin.query<{ run_no: number }>('select run_no from placement_moves where id = $1', [id])
-    ).rows[0]!.run_no;
     // What a run killed inside the freeze leaves: its record in t1 at cleaning, PREPARED, no decision.
-    const c = await f.targetOwner.connect();
+    const id = await f.deadSourcePart(org);
     try {
-      const mirror = (step: string) =>
-        c.query('select app_priv_placement_xmove_source_mirror($1, $2, $3, $4, $5, $6, $7)', [
-          id,
-          org,
-          't1',
-          'pooled',
-          null,
-          step,
-          run,
-        ]);
-      await mirror('switching');
-      await c.query('begin');
-      await mirror('cleaning');
-      await c.query(`prepare transaction '${gid('sr_ms_', id)}'`);
-    } finally {
-      c.release();
-    }
-    try {
-      expect(await placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'moving' });
+      expect(await f.placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'moving' });
       // A known limit (docs/isolation-models.md): the scope cannot tell a decision in flight from a dead
       // run's part, so it waits, then is refused (routed again, five times) until the part is settled.
       const res = await addProject(org).then(
@@ -171,7 +130,7 @@ describe('moves out of a tenant database: review findings', () => {
       });
       expect(await addProject(org)).toBeTruthy();
       expect((await f.engine().run(id)).step).toBe('done');
-      expect(await placement(org)).toEqual({ kind: 'pooled', database_key: null, state: 'active' });
+      expect(await f.placement(org)).toEqual({ kind: 'pooled', database_key: null, state: 'active' });
     } finally {
       await f.split.tenantAdmin.query(`rollback prepared '${gid('sr_ms_', id)}'`).catch(() => {});
     }

@@ -14,19 +14,6 @@ import { withMoveLease } from './move-lease.js';
 describe('moves out of a tenant database: second review findings', () => {
   const f = useMoveFixture('sr_dbout_rev2', { second: true });
   const gid = (prefix: 'sr_ms_' | 'sr_mv_', id: string) => `${prefix}${id.replaceAll('-', '')}`;
-  const placement = async (org: string) =>
-    (
-      await f.split.admin.query<{ kind: string; database_key: string | null; state: string }>(
-        'select kind, database_key, state from tenant_placements where organization_id = $1',
-        [org],
-      )
-    ).rows[0];
-  const inT1 = async (projects: number) => {
-    const org = await f.newOrg('rev2', projects);
-    const moves = f.engine();
-    expect((await moves.run((await moves.start(org, 'database:t1', 'test')).id)).step).toBe('done');
-    return org;
-  };
   const projectCount = (org: string) =>
     f.tenancy.withTenant(
       org,
@@ -36,37 +23,9 @@ describe('moves out of a tenant database: second review findings', () => {
     );
 
   it("one organization's requests waiting on a dead run's part do not starve another organization of the same tenant database", async () => {
-    const org = await inT1(1);
-    const other = await inT1(2);
-    const crashing = f.engine({
-      afterStep: (m) => {
-        if (m.step === 'switching') throw new Error('crash after the copy');
-      },
-    });
-    const id = (await crashing.start(org, 'pooled', 'test')).id;
-    await expect(crashing.run(id)).rejects.toThrow(/crash/);
-    const run = (
-      await f.split.admin.query<{ run_no: number }>('select run_no from placement_moves where id = $1', [id])
-    ).rows[0]!.run_no;
-    const c = await f.targetOwner.connect();
-    try {
-      const mirror = (step: string) =>
-        c.query('select app_priv_placement_xmove_source_mirror($1, $2, $3, $4, $5, $6, $7)', [
-          id,
-          org,
-          't1',
-          'pooled',
-          null,
-          step,
-          run,
-        ]);
-      await mirror('switching');
-      await c.query('begin');
-      await mirror('cleaning');
-      await c.query(`prepare transaction '${gid('sr_ms_', id)}'`);
-    } finally {
-      c.release();
-    }
+    const org = await f.inT1('rev2', 1);
+    const other = await f.inT1('rev2', 2);
+    const id = await f.deadSourcePart(org);
     // A live run commits its part at once: one older than 2 s is a dead run's.
     await new Promise((r) => setTimeout(r, 2200));
     try {
@@ -92,7 +51,7 @@ describe('moves out of a tenant database: second review findings', () => {
   }, 120_000);
 
   it('two aborts of a switched move at once: both answered, one move back, the organization back in t1', async () => {
-    const org = await inT1(2);
+    const org = await f.inT1('rev2', 2);
     const crashing = f.engine({
       afterDecision: () => {
         throw new Error('crash after the decision');
@@ -116,10 +75,10 @@ describe('moves out of a tenant database: second review findings', () => {
       reasons: [null, null],
     });
     expect(backs).toHaveLength(1);
-    expect(await placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
+    expect(await f.placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
   }, 120_000);
   it("a move t1 → t2 whose run died after t2's part was committed (before the activation): its scopes run in t2, the next run activates it", async () => {
-    const org = await inT1(2);
+    const org = await f.inT1('rev2', 2);
     const owner = new pg.Pool({ connectionString: f.split.control.migrationUrl, max: 3 });
     f.pools.push(owner);
     const dead = f.engine({
@@ -139,11 +98,11 @@ describe('moves out of a tenant database: second review findings', () => {
       await resolveMoveParts({ owner, target: f.t2.owner, minAgeMs: 0 });
       // A known limit (docs/isolation-models.md): no resolver activates it (t1's part is a source's), but
       // its scopes take the guarded path on t2, whose record says cleaning: they run there.
-      expect(await placement(org)).toEqual({ kind: 'database', database_key: 't2', state: 'moving' });
+      expect(await f.placement(org)).toEqual({ kind: 'database', database_key: 't2', state: 'moving' });
       await new Promise((r) => setTimeout(r, 300));
       expect(await projectCount(org)).toBe(2);
       expect((await f.engine().run(id)).step).toBe('done');
-      expect(await placement(org)).toEqual({ kind: 'database', database_key: 't2', state: 'active' });
+      expect(await f.placement(org)).toEqual({ kind: 'database', database_key: 't2', state: 'active' });
     } finally {
       await f
         .engine()
@@ -152,7 +111,7 @@ describe('moves out of a tenant database: second review findings', () => {
     }
   }, 120_000);
   it('an abort of a switched move whose run elsewhere holds it is not lost: once that run has gone, the abort ends the move and moves the organization back', async () => {
-    const org = await inT1(2);
+    const org = await f.inT1('rev2', 2);
     const owner = new pg.Pool({ connectionString: f.split.control.migrationUrl, max: 3 });
     f.pools.push(owner);
     const crashing = f.engine({
@@ -174,6 +133,6 @@ describe('moves out of a tenant database: second review findings', () => {
     // The abort was taken (the API answered 202): the move ends, the organization is moved back.
     expect(await abort).toMatchObject({ step: 'done', to: 'database', databaseKey: 't1' });
     expect((await f.engine().get(started.id)).step).toBe('done');
-    expect(await placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
+    expect(await f.placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
   }, 150_000);
 });

@@ -52,23 +52,8 @@ describe('online moves out of a tenant database', () => {
         [org],
       )
     ).rows.map((r) => r.id);
-  const placement = async (org: string) =>
-    (
-      await f.split.admin.query<{ kind: string; database_key: string | null; state: string }>(
-        'select kind, database_key, state from tenant_placements where organization_id = $1',
-        [org],
-      )
-    ).rows[0];
   const targetOf = (where: Where) =>
     where === 't1' ? 'database:t1' : where === 't2' ? 'database:t2' : where;
-
-  /** A pooled organization with `projects` projects moved into t1 (no load). */
-  const inT1 = async (prefix: string, projects: number) => {
-    const org = await f.newOrg(prefix, projects);
-    const moves = f.engine();
-    expect((await moves.run((await moves.start(org, 'database:t1', 'test')).id)).step).toBe('done');
-    return org;
-  };
 
   /** Runs the legs under one load (the organization's writers pausing 5 ms between writes), checking after
    *  each its record, the placement and that nothing is left where the organization was. */
@@ -90,7 +75,7 @@ describe('online moves out of a tenant database', () => {
           from: from.startsWith('t') ? 'database' : from,
           fromDatabaseKey: from.startsWith('t') ? from : null,
         });
-        expect(await placement(org)).toEqual({
+        expect(await f.placement(org)).toEqual({
           kind: to.startsWith('t') ? 'database' : to,
           database_key: to.startsWith('t') ? to : null,
           state: 'active',
@@ -111,7 +96,7 @@ describe('online moves out of a tenant database', () => {
   }
 
   it('moves t1 → t2 → pooled under load: nothing lost, doubled, mixed or left behind', async () => {
-    const org = await inT1('out', 12);
+    const org = await f.inT1('out', 12);
     const other = await f.newOrg('other', 2);
     const { load, last } = await underLoad(
       org,
@@ -175,7 +160,7 @@ describe('online moves out of a tenant database', () => {
   }, 180_000);
 
   it('moves t1 → its own schema under load, the chain whole there', async () => {
-    const org = await inT1('outs', 8);
+    const org = await f.inT1('outs', 8);
     const other = await f.newOrg('others', 1);
     const { load } = await underLoad(org, other, [['t1', 'schema']], false);
     const ids = await projectIds('schema', org);
