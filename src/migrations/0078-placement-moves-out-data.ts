@@ -172,8 +172,8 @@ export async function xmoveOutDataFunctions(db: Kysely<unknown>): Promise<void> 
       select string_agg(quote_ident(a.attname), ', ' order by a.attnum) into v_cols from pg_attribute a
         where a.attrelid = format('%I.audit_pending', v_here)::regclass and a.attnum > 0 and not a.attisdropped
           and a.attgenerated = '' and a.attname <> 'pending_id';
-      execute format('insert into %I.audit_pending (%s) select %s
-          from jsonb_populate_recordset(null::public.audit_pending, $1) b where b.organization_id = $2
+      execute format('insert into %1$I.audit_pending (%2$s) select %3$s
+          from jsonb_populate_recordset(null::%1$I.audit_pending, $1) b where b.organization_id = $2
           order by b.pending_id', v_here, v_cols,
         (select string_agg('b.' || c, ', ') from unnest(string_to_array(v_cols, ', ')) c))
         using p_rows, v_org;

@@ -217,6 +217,10 @@ export const RUNTIME_GRANTS: readonly string[] = [
   // The guarded prelude of a moving organization (0040, moving-setter.ts), and the move's lock key it takes.
   'function app_enter_moving_tenant(uuid,boolean): EXECUTE',
   'function app_placement_move_key(uuid): EXECUTE',
+  // The same on a tenant database for a moving `database` organization (0078), and its check of the
+  // organization's latest move record there (its scope's organization only).
+  'function app_enter_moving_placed(uuid,boolean): EXECUTE',
+  'function app_moving_tenant_elsewhere(uuid): EXECUTE',
   // Appends account.export_requested / _downloaded of an account export to the platform chain, building
   // the entry itself from the export (0033; the caller names only the export, action and request id).
   'function app_account_export_audit(uuid,text,text): EXECUTE',
