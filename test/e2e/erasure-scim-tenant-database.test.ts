@@ -3,7 +3,10 @@
  * (`database` placement) keeps its `scim_users` there, where the erasure's own lookup (the control
  * database's, proven by the person's credential) does not look. The anonymization's transaction queues
  * the worker's search of every tenant database (`erasure.tenant_directories`, migration 0075), which
- * deletes each record in its organization's scope. Real composition, a tenant database of its own.
+ * deletes each record in its organization's scope. Real composition, a tenant database of its own and a
+ * control database of its own: every app of one control database takes jobs from its one queue, so on the
+ * suite's shared database another file's app, whose configuration does not name this file's tenant database,
+ * could take the job, search the databases it knows and complete it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
@@ -22,19 +25,24 @@ import { SCIM_USER, scimDirectory } from './scim-directory.js';
 
 describe('e2e: erasure deletes the SCIM records of a tenant database', () => {
   let eu: ProvisionedDatabase;
+  let own: ProvisionedDatabase;
   let c: E2eApp;
   let control: pg.Client;
   let euAdmin: pg.Client;
 
   beforeAll(async () => {
-    eu = await provisionDatabase(testDb().superuserUrl, 'sr_erase_eu', { tenantDatabase: true });
+    [eu, own] = await Promise.all([
+      provisionDatabase(testDb().superuserUrl, 'sr_erase_eu', { tenantDatabase: true }),
+      provisionDatabase(testDb().superuserUrl, 'sr_erase_ctl'),
+    ]);
     c = await startApp({
+      database: own,
       tenantDatabases: tenantDatabasesOption(
         { 'eu-1': { url: eu.url, workerUrl: eu.workerUrl } },
         { regions: { eu: 'eu-1' }, maxConnections: 4, poolSize: 2 },
       ),
     });
-    control = await connect(testDb().adminUrl);
+    control = await connect(own.adminUrl);
     euAdmin = await connect(eu.adminUrl);
   }, 120_000);
   afterAll(async () => {
@@ -42,6 +50,7 @@ describe('e2e: erasure deletes the SCIM records of a tenant database', () => {
     await euAdmin?.end();
     if (c) await stopApp(c);
     if (eu) await dropProvisioned(eu);
+    if (own) await dropProvisioned(own);
   });
 
   /** An `eu` organization with a SCIM token, its directory allowed to link the suite's addresses. */

@@ -64,7 +64,7 @@ export function createPersonalData(deps: ServiceDeps, caches: Caches, twoFactor:
       organizationChanged: invalidateOrganization,
       apiKeyRevoked: (keyId) => bus.publish({ kind: 'api_key', keyId }),
       deletionGraceDays: opts.orgDeletionGraceDays ?? 30,
-      tenantDatabases: Object.keys(opts.tenantDatabases?.databases ?? {}).length > 0,
+      tenantDatabases: Object.keys(opts.tenantDatabases?.databases ?? {}),
       log: opts.log,
     }),
   };

@@ -83,6 +83,24 @@ describe('erasure.tenant_directories', () => {
     expect(r.calls).toContain(orgId);
   });
 
+  it('a database the queuing instance named and this one lacks fails the job after the others were searched', async () => {
+    // A configuration change rolling out: the job was queued by an instance that knows `eu-2`.
+    const r = recorder();
+    const handler = createTenantDirectoryErasureHandler({
+      withTenant: r.withTenant,
+      databases: [source('eu-1', db.workerUrl)],
+      placedIn: allInEu,
+      isErased,
+      log,
+    });
+    await expect(handler({ userId: erased, databases: ['eu-1', 'eu-2'] }, {} as never)).rejects.toThrow(
+      /not searched: eu-2/,
+    );
+    expect(r.calls).toContain(orgId);
+    // Named and configured: completes.
+    await handler({ userId: erased, databases: ['eu-1'] }, {} as never);
+  });
+
   it("acts only in organizations placed in the database that answered (not another's)", async () => {
     const r = recorder();
     const handler = createTenantDirectoryErasureHandler({

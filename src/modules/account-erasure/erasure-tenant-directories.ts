@@ -21,14 +21,22 @@ export const ERASURE_TENANT_DIRECTORIES_TASK = 'erasure.tenant_directories';
 
 interface Payload {
   readonly userId: string;
+  /** The tenant databases the queuing instance is configured with: a worker that lacks one of them fails
+   *  the job (retried, by any instance) instead of completing it without that database's records. Absent
+   *  from jobs queued before it was added: the worker's own databases then. */
+  readonly databases?: readonly string[];
 }
 
-/** Queues the tenant databases' part of `userId`'s erasure (outside any tenant scope). */
-export function queueTenantDirectoryErasure(db: Kysely<Database>, userId: string): Promise<void> {
+/** Queues the tenant databases' part of `userId`'s erasure (outside any tenant scope), naming `databases`. */
+export function queueTenantDirectoryErasure(
+  db: Kysely<Database>,
+  userId: string,
+  databases: readonly string[],
+): Promise<void> {
   return enqueueJob(
     db,
     ERASURE_TENANT_DIRECTORIES_TASK,
-    { tenantId: null, payload: { userId } satisfies Payload },
+    { tenantId: null, payload: { userId, databases } satisfies Payload },
     { jobKey: `erasure-tenant-directories:${userId}` },
   );
 }
@@ -68,7 +76,8 @@ export function createTenantDirectoryErasureHandler(deps: {
   readonly log: Logger;
 }): JobHandler {
   return async (raw) => {
-    const userId = (raw as Partial<Payload> | null)?.userId;
+    const payload = raw as Partial<Payload> | null;
+    const userId = payload?.userId;
     if (typeof userId !== 'string') throw new Error(`${ERASURE_TENANT_DIRECTORIES_TASK}: no user id`);
     if (!(await deps.isErased(userId))) {
       deps.log.warn({ user: userId }, 'erasure: tenant databases not searched, the account is not erased');
@@ -76,7 +85,17 @@ export function createTenantDirectoryErasureHandler(deps: {
     }
     // Every database is searched on every attempt: one that is down or not configured fails the job
     // (retried) after the others were searched, so it holds back only its own records.
-    const failed: string[] = [];
+    // A database the queuing instance named that this one is not configured with (a configuration change
+    // rolling out) counts as not searched.
+    const failed = (Array.isArray(payload?.databases) ? payload.databases : []).filter(
+      (key) => typeof key !== 'string' || !deps.databases.some((d) => d.key === key),
+    );
+    for (const key of failed) {
+      deps.log.error(
+        { tenant_database: key, user: userId },
+        'erasure: tenant database not searched, not configured on this instance',
+      );
+    }
     let deleted = 0;
     for (const source of deps.databases) {
       try {

@@ -69,9 +69,10 @@ export interface ErasureDeps {
   readonly apiKeyRevoked: (keyId: string) => void;
   /** ORG_DELETION_GRACE_DAYS: when the deletion of an organization left with no member is due. */
   readonly deletionGraceDays: number;
-  /** The deployment has tenant databases (`database` placements): the anonymization's transaction also
-   *  queues the search of their SCIM directory records (erasure-tenant-directories.ts). */
-  readonly tenantDatabases?: boolean;
+  /** The deployment's tenant databases (`database` placements), by key: when there are any, the
+   *  anonymization's transaction also queues the search of their SCIM directory records, naming them
+   *  (erasure-tenant-directories.ts). */
+  readonly tenantDatabases?: readonly string[];
   readonly log?: Logger;
 }
 
@@ -80,6 +81,7 @@ const ERASURE_ACTOR = { kind: 'system', name: 'account-erasure' } as const;
 
 /** Users erased by a GDPR erasure request (issue 12): see README.md here and docs/erasure.md. */
 export function createErasureService(deps: ErasureDeps): ErasureService {
+  const tenantDatabases = deps.tenantDatabases ?? [];
   const { db, withTenant } = deps;
 
   /** What erasure will do in each organization; refuses (409) while the user is a blocking last owner. */
@@ -125,7 +127,7 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
     if (subject.erased_at) {
       // Finished before, possibly except the key (a crash after anonymizing): destroy it again. The tenant
       // databases' search is queued again (a platform administrator's way to re-run one given up).
-      if (deps.tenantDatabases) await queueTenantDirectoryErasure(db, userId);
+      if (tenantDatabases.length > 0) await queueTenantDirectoryErasure(db, userId, tenantDatabases);
       await deps.userKeys.destroy({ kind: 'user', userId });
       deps.userChanged(userId);
       return { erased: false, organizationsLeft: 0, organizationsMarkedForDeletion: 0 };
@@ -215,7 +217,9 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
     await identity.anonymize(
       db,
       userId,
-      deps.tenantDatabases ? (trx) => queueTenantDirectoryErasure(trx, userId) : undefined,
+      tenantDatabases.length > 0
+        ? (trx) => queueTenantDirectoryErasure(trx, userId, tenantDatabases)
+        : undefined,
     );
     deps.userChanged(userId);
     // Last: once it is gone, nothing sealed under it opens again.
