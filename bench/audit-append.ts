@@ -7,6 +7,10 @@
  * rates include the cost of chaining every event (the CPU figures include it too). Runs are interleaved
  * (each round runs every case once), medians of the rounds reported. Afterwards every chain is sealed and
  * verified (gapless, every hash recomputed, nothing left pending).
+ * `writeAndFloorRow` is the floor of any design that makes the event durable in the writer's transaction: the
+ * write and, sent with its COMMIT as `recordAudit` sends the event, one row of the event's size and columns in
+ * a plain table (no index, trigger, row level security or key; no draft, no sealing of personal fields, no
+ * chain). Its ratio to `write` is the most an audited write could reach here.
  * Each event is recorded as the server records a user's action: a signed-in user (one of 5 per organization)
  * acting inside a request context with a client IP and a browser's user agent, both sealed under the
  * user's personal key (personal-fields.ts, the composition's key store over a local KMS and the key vault; keys cached 60 s
@@ -21,7 +25,7 @@ import { recordAudit } from '../src/platform/audit/record.js';
 import { createAuditSealer } from '../src/platform/audit/sealer.js';
 import { auditSealOrganizations } from '../src/platform/tenancy/privileged.js';
 import { runWithContext, type TenantCtx } from '../src/platform/tenancy/context.js';
-import type { TenantDb } from '../src/platform/tenancy/tenant-database.js';
+import { scopeStorage, type TenantDb } from '../src/platform/tenancy/tenant-database.js';
 import { verifyOrganizationChain } from '../src/modules/audit/audit-verification.js';
 import { benchDatabase, measure, median, seedProjects } from './harness.js';
 import { startCpuAccounting } from './cpu-accounting.js';
@@ -62,6 +66,46 @@ async function seedUsers(adminUrl: string, orgs: string[], perOrg: number): Prom
   }
 }
 
+const FLOOR_COLUMNS = `organization_id uuid, id uuid, occurred_at timestamptz, prefix text, suffix text,
+  actor_type text, actor_id text, action text, target_type text, target_id text, ip text, user_agent text,
+  request_id text, changes jsonb, metadata jsonb`;
+const INSERT_FLOOR = `insert into bench_event_floor (organization_id, id, occurred_at, prefix, suffix,
+  actor_type, actor_id, action, target_type, target_id, ip, user_agent, request_id, changes, metadata)
+  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb)`;
+// Of the sizes `recordAudit` writes for this bench's event (sealed IP and user agent, `changes`, the
+// canonical JSON's two pieces around the seq).
+const FLOOR_IP = 'pd1.' + 'A'.repeat(72);
+const FLOOR_UA = 'pd1.' + 'B'.repeat(200);
+const FLOOR_CHANGES = '{"after":{"name":"n2"},"before":{"name":"n1"}}';
+const FLOOR_PREFIX =
+  '{"action":"project.updated","actor":{"id":"' +
+  randomUUID() +
+  '","type":"user"},"changes":' +
+  FLOOR_CHANGES +
+  ',"id":"' +
+  randomUUID() +
+  '","ip":"' +
+  FLOOR_IP +
+  '","metadata":null,"occurred_at":"2026-12-07T05:00:00.000Z","organization_id":"' +
+  randomUUID() +
+  '","request_id":"' +
+  randomUUID() +
+  '","seq":';
+const FLOOR_SUFFIX = `,"target":{"id":"${randomUUID()}","type":"project"},"user_agent":"${FLOOR_UA}","v":1}`;
+
+/** The floor's table: a plain heap (no index, trigger, policy or key), any role may insert. */
+async function createFloorTable(adminUrl: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(
+      `create table bench_event_floor (${FLOOR_COLUMNS}); grant insert on bench_event_floor to public`,
+    );
+  } finally {
+    await admin.end();
+  }
+}
+
 interface Round {
   /** Operations per second, the seal drain included. */
   readonly rate: number;
@@ -81,6 +125,7 @@ try {
   const orgs = [...new Set(seeded.map((r) => r.org))];
   const one = orgs[0]!;
   const usersOf = await seedUsers(db.adminUrl, orgs, 5);
+  await createFloorTable(db.adminUrl);
   const tenancy = createTenancy({ url: db.url, poolSize: POOL });
   const keyVault = await sealPersonalFieldsAsTheServer(tenancy, db.keyVaultUrl);
   // As the server's (src/app/compose.ts): the control database's organizations in groups (migration 0070).
@@ -102,6 +147,27 @@ try {
       target: { type: 'project', id: randomUUID() },
       changes: { before: { name: `n${n}` }, after: { name: `n${n + 1}` } },
     });
+  /** The floor's row: the event's columns, of its sizes (IP and user agent as sealed), sent with the COMMIT. */
+  const floorRow = (org: string) =>
+    scopeStorage
+      .getStore()!
+      .deferUntilCommit(INSERT_FLOOR, [
+        org,
+        randomUUID(),
+        new Date().toISOString(),
+        FLOOR_PREFIX,
+        FLOOR_SUFFIX,
+        'user',
+        randomUUID(),
+        'project.updated',
+        'project',
+        randomUUID(),
+        FLOOR_IP,
+        FLOOR_UA,
+        randomUUID(),
+        FLOOR_CHANGES,
+        null,
+      ]);
   /** Runs `fn` as a request of a random user of `org` would (request context with IP and UA). */
   const asUser = <T>(org: string, fn: (ctx: TenantCtx) => Promise<T>): Promise<T> => {
     const users = usersOf.get(org)!;
@@ -124,6 +190,15 @@ try {
         tenancy.withTenant(o, async (t) => {
           await write(t, o);
           await event(t, ctx);
+        }),
+      );
+    },
+    writeAndFloorRow: () => {
+      const o = org();
+      return asUser(o, () =>
+        tenancy.withTenant(o, async (t) => {
+          await write(t, o);
+          floorRow(o);
         }),
       );
     },
@@ -186,17 +261,17 @@ try {
   );
   for (const [name, r] of Object.entries(s)) {
     console.log(
-      `  ${name.padEnd(22)} ${r.rate.toFixed(0).padStart(7)} tx/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   cpu ${r.cpuUs.toFixed(0)} µs/tx (PostgreSQL ${r.pgUs.toFixed(0)}, sealing ${r.sealUs.toFixed(0)})`,
+      `  ${name.padEnd(24)} ${r.rate.toFixed(0).padStart(7)} tx/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   cpu ${r.cpuUs.toFixed(0)} µs/tx (PostgreSQL ${r.pgUs.toFixed(0)}, sealing ${r.sealUs.toFixed(0)})`,
     );
   }
   if (profiling) console.log(`  profile windows (measured rounds): ${windows.join(',')}`);
   for (const g of Object.keys(groups)) {
     const base = s[`write ${g}`];
-    for (const c of ['writeAndEvent', 'eventOnly']) {
+    for (const c of ['writeAndEvent', 'writeAndFloorRow', 'eventOnly']) {
       const x = s[`${c} ${g}`];
       if (!base || !x) continue;
       console.log(
-        `  ratio ${`${c}/write ${g}`.padEnd(28)} = ${(x.rate / base.rate).toFixed(3)} (CPU per tx ${(x.cpuUs / base.cpuUs).toFixed(2)}x)`,
+        `  ratio ${`${c}/write ${g}`.padEnd(31)} = ${(x.rate / base.rate).toFixed(3)} (CPU per tx ${(x.cpuUs / base.cpuUs).toFixed(2)}x)`,
       );
     }
   }
