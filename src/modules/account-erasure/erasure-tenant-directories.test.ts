@@ -67,16 +67,19 @@ describe('erasure.tenant_directories', () => {
   });
   // Nothing listens on port 1: connection refused at once, as a tenant database that is down.
   const down = source('down-1', 'postgres://nobody:x@127.0.0.1:1/none');
-
-  it('a tenant database that is down does not keep the other databases from being searched', async () => {
-    const r = recorder();
-    const handler = createTenantDirectoryErasureHandler({
+  /** The handler over `databases` (default: `eu-1`, the suite's database), every organization there. */
+  const euHandler = (r: ReturnType<typeof recorder>, databases = [source('eu-1', db.workerUrl)]) =>
+    createTenantDirectoryErasureHandler({
       withTenant: r.withTenant,
-      databases: [down, source('eu-1', db.workerUrl)],
+      databases,
       placedIn: allInEu,
       isErased,
       log,
     });
+
+  it('a tenant database that is down does not keep the other databases from being searched', async () => {
+    const r = recorder();
+    const handler = euHandler(r, [down, source('eu-1', db.workerUrl)]);
     // The job fails (and is retried) for the database that is down, but the healthy one's records
     // must be deleted meanwhile: after 10 attempts the job is given up and never queued again.
     await expect(handler({ userId: erased }, {} as never)).rejects.toThrow();
@@ -86,13 +89,7 @@ describe('erasure.tenant_directories', () => {
   it('a database the queuing instance named and this one lacks fails the job after the others were searched', async () => {
     // A configuration change rolling out: the job was queued by an instance that knows `eu-2`.
     const r = recorder();
-    const handler = createTenantDirectoryErasureHandler({
-      withTenant: r.withTenant,
-      databases: [source('eu-1', db.workerUrl)],
-      placedIn: allInEu,
-      isErased,
-      log,
-    });
+    const handler = euHandler(r);
     await expect(handler({ userId: erased, databases: ['eu-1', 'eu-2'] }, {} as never)).rejects.toThrow(
       /not searched: eu-2/,
     );
@@ -120,13 +117,7 @@ describe('erasure.tenant_directories', () => {
 
   it('never deletes the directory records of a user who is not erased', async () => {
     const r = recorder();
-    const handler = createTenantDirectoryErasureHandler({
-      withTenant: r.withTenant,
-      databases: [source('eu-1', db.workerUrl)],
-      placedIn: allInEu,
-      isErased,
-      log,
-    });
+    const handler = euHandler(r);
     await handler({ userId: live }, {} as never);
     expect(r.calls).not.toContain(orgId);
   });
