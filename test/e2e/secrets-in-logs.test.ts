@@ -51,6 +51,8 @@ describe('e2e: secrets never reach the logs', () => {
   startAppAround((started) => (c = started));
 
   it('after a full flow, no password, cookie, invitation token, refresh token or TOTP secret is logged', async () => {
+    // The set is the process's: earlier files of its group remembered secrets too.
+    const seenBefore = secretsSeen.size;
     // Sign-up and email verification (the link signs in: `signUp` follows it), login (and a failed one).
     const alice = await signUp(c, 'alice');
     const wrong = rememberSecret(newPassword());
@@ -148,7 +150,7 @@ describe('e2e: secrets never reach the logs', () => {
     // The flow was logged (so the scan means something), with its context, and leaked nothing.
     expect(c.logs.filter((l) => l.msg === 'request completed').length).toBeGreaterThan(20);
     expect(c.logs.some((l) => l.user_id === bob.userId && l.tenant_id === org.id)).toBe(true);
-    expect(secretsSeen.size).toBeGreaterThan(25);
+    expect(secretsSeen.size - seenBefore).toBeGreaterThan(25);
     for (const s of [
       alice.password,
       bob.password,
