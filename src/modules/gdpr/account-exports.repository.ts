@@ -1,14 +1,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { AccountExportsTable, Database } from '../../platform/db/schema.js';
-import {
-  failedValues,
-  progressValues,
-  readyValues,
-  runningValues,
-  UNFINISHED,
-  type ExportProgress,
-  type ExportResult,
-} from './export-status.js';
+import type { ExportProgress, ExportResult } from './export-status.js';
+import * as rows from './export-rows.js';
 
 /** The global identity tables' handle (no tenant: account exports are keyed by user, like sessions). */
 export type AccountDb = Kysely<Database>;
@@ -31,6 +24,14 @@ const COLUMNS = [
   'finished_at',
   'expires_at',
 ] as const;
+
+/** A user's exports are filtered by `user_id`; the job's own updates by the export's id alone. */
+const EXPORTS: rows.ExportTables<AccountExportRow> = {
+  rows: 'account_exports',
+  chunks: 'account_export_chunks',
+  columns: COLUMNS,
+  owner: 'user_id',
+};
 
 /** Inserts a queued export; null when the user has one queued or running, or the key was used. */
 export async function insertExport(
@@ -61,74 +62,38 @@ export async function findByIdempotencyKey(
 }
 
 /** Fails the user's export that has been queued or running for a day (its job was lost). */
-export async function failAbandoned(db: AccountDb, userId: string): Promise<void> {
-  await db
-    .updateTable('account_exports')
-    .set(failedValues('abandoned: not finished within a day'))
-    .where('user_id', '=', userId)
-    .where('status', 'in', UNFINISHED)
-    .where('created_at', '<', sql<Date>`now() - interval '24 hours'`)
-    .execute();
+export function failAbandoned(db: AccountDb, userId: string): Promise<void> {
+  return rows.failAbandoned(db, EXPORTS, { user_id: userId });
 }
 
-export async function findActiveExport(db: AccountDb, userId: string): Promise<AccountExportRow | null> {
-  const row = await db
-    .selectFrom('account_exports')
-    .select(COLUMNS)
-    .where('user_id', '=', userId)
-    .where('status', 'in', UNFINISHED)
-    .executeTakeFirst();
-  return row ?? null;
+export function findActiveExport(db: AccountDb, userId: string): Promise<AccountExportRow | null> {
+  return rows.findActiveExport(db, EXPORTS, { user_id: userId });
 }
 
 /** One export of the user (null for another user's id too). */
-export async function findExport(
-  db: AccountDb,
-  userId: string,
-  id: string,
-): Promise<AccountExportRow | null> {
-  const row = await db
-    .selectFrom('account_exports')
-    .select(COLUMNS)
-    .where('user_id', '=', userId)
-    .where('id', '=', id)
-    .executeTakeFirst();
-  return row ?? null;
+export function findExport(db: AccountDb, userId: string, id: string): Promise<AccountExportRow | null> {
+  return rows.findExport(db, EXPORTS, { user_id: userId, id });
 }
 
 /** The export by id, whoever's (the job: it carries only the export id). */
-export async function findExportById(db: AccountDb, id: string): Promise<AccountExportRow | null> {
-  const row = await db.selectFrom('account_exports').select(COLUMNS).where('id', '=', id).executeTakeFirst();
-  return row ?? null;
+export function findExportById(db: AccountDb, id: string): Promise<AccountExportRow | null> {
+  return rows.findExport(db, EXPORTS, { id });
 }
 
-export async function listExports(
+export function listExports(
   db: AccountDb,
   userId: string,
   opts: { before?: string; limit: number },
 ): Promise<AccountExportRow[]> {
-  let q = db.selectFrom('account_exports').select(COLUMNS).where('user_id', '=', userId);
-  if (opts.before) q = q.where('id', '<', opts.before);
-  return q.orderBy('id', 'desc').limit(opts.limit).execute();
+  return rows.listExports(db, EXPORTS, { user_id: userId }, opts);
 }
 
-export async function markRunning(db: AccountDb, id: string): Promise<boolean> {
-  const res = await db
-    .updateTable('account_exports')
-    .set(runningValues())
-    .where('id', '=', id)
-    .where('status', 'in', UNFINISHED)
-    .executeTakeFirst();
-  return Number(res.numUpdatedRows) > 0;
+export function markRunning(db: AccountDb, id: string): Promise<boolean> {
+  return rows.markRunning(db, EXPORTS, { id });
 }
 
-export async function setProgress(db: AccountDb, id: string, p: ExportProgress): Promise<void> {
-  await db
-    .updateTable('account_exports')
-    .set(progressValues(p))
-    .where('id', '=', id)
-    .where('status', '=', 'running')
-    .execute();
+export function setProgress(db: AccountDb, id: string, p: ExportProgress): Promise<void> {
+  return rows.setProgress(db, EXPORTS, { id }, p);
 }
 
 /**
@@ -143,74 +108,25 @@ export async function storeArchive(
   done: ExportResult,
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('account_export_chunks').where('export_id', '=', id).execute();
-    for (let seq = 0; seq < chunks.length; seq++) {
-      await trx
-        .insertInto('account_export_chunks')
-        .values({ export_id: id, seq, data: chunks[seq]! })
-        .execute();
-    }
-    const ready = await trx
-      .updateTable('account_exports')
-      .set(readyValues(done))
-      .where('id', '=', id)
-      .where('status', '=', 'running')
-      .returning('user_id')
-      .executeTakeFirst();
-    if (!ready) {
+    if (!(await rows.storeArchive(trx, EXPORTS, {}, id, chunks, done))) {
       // No longer running (failed meanwhile, e.g. the account was erased): nothing of it is kept.
       await trx.deleteFrom('account_export_chunks').where('export_id', '=', id).execute();
-      return;
-    }
-    const superseded = await trx
-      .updateTable('account_exports')
-      .set({ status: 'expired' })
-      .where('user_id', '=', ready.user_id)
-      .where('status', '=', 'ready')
-      .where('id', '<>', id)
-      .returning('id')
-      .execute();
-    if (superseded.length > 0) {
-      await trx
-        .deleteFrom('account_export_chunks')
-        .where(
-          'export_id',
-          'in',
-          superseded.map((r) => r.id),
-        )
-        .execute();
     }
   });
 }
 
-export async function markFailed(db: AccountDb, id: string, error: string): Promise<void> {
-  await db
-    .updateTable('account_exports')
-    .set(failedValues(error))
-    .where('id', '=', id)
-    .where('status', 'in', UNFINISHED)
-    .execute();
+export function markFailed(db: AccountDb, id: string, error: string): Promise<void> {
+  return rows.markFailed(db, EXPORTS, { id }, error);
 }
 
 /** How many chunks the export's stored archive has. */
-export async function chunkCount(db: AccountDb, id: string): Promise<number> {
-  const row = await db
-    .selectFrom('account_export_chunks')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('export_id', '=', id)
-    .executeTakeFirst();
-  return Number(row?.n ?? 0);
+export function chunkCount(db: AccountDb, id: string): Promise<number> {
+  return rows.chunkCount(db, EXPORTS, { export_id: id });
 }
 
 /** One chunk of the export's stored archive (null when gone). */
-export async function archiveChunk(db: AccountDb, id: string, seq: number): Promise<Buffer | null> {
-  const row = await db
-    .selectFrom('account_export_chunks')
-    .select('data')
-    .where('export_id', '=', id)
-    .where('seq', '=', seq)
-    .executeTakeFirst();
-  return row?.data ?? null;
+export function archiveChunk(db: AccountDb, id: string, seq: number): Promise<Buffer | null> {
+  return rows.archiveChunk(db, EXPORTS, { export_id: id }, seq);
 }
 
 /** The user's profile without credentials (password hash, two-factor secrets): facts about them only. */

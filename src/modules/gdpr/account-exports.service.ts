@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { uuidv7 } from '../../platform/ids.js';
 import { enqueueJob } from '../../platform/jobs/enqueue.js';
 import type { JobHandler } from '../../platform/jobs/worker.js';
-import { decodeCursor, pageLimit, toPage, type Page } from '../../platform/pagination.js';
+import { decodeCursor, pageLimit, toPage } from '../../platform/pagination.js';
 import { isTenantId, type Principal } from '../../platform/tenancy/context.js';
 import {
   recordAccountExportAudit,
@@ -17,13 +17,13 @@ import {
   storedChunks,
   type ArchiveDownload,
 } from './archive.js';
-import type { ExportLinks } from './export-link.js';
+import { downloadLink, type ExportLinkDeps } from './export-link.js';
 import {
   ACCOUNT_EXPORT_TASK,
   EXPORT_MAX_ATTEMPTS,
   EXPORT_PAGE_ROWS,
   toExportView,
-  type ExportView,
+  type ExportRequests,
 } from './export-view.js';
 import { exportNotFound, GdprError } from './gdpr.errors.js';
 import * as repo from './account-exports.repository.js';
@@ -35,29 +35,18 @@ export interface AccountActor {
   readonly requestId: string;
 }
 
-export interface AccountExportsService {
-  /**
-   * Queues an export of everything about the user (a background job): profile, sessions, refresh tokens,
-   * passkeys, linked social accounts, memberships and the audit events they are the actor of, across
-   * organizations. One queued or running
-   * export per user (EXPORT_ALREADY_RUNNING, 409); an idempotency key replays the first export.
-   * Audited in the platform chain (`account.export_requested`).
-   */
-  create(
-    who: AccountActor,
-    opts?: { idempotencyKey?: string },
-  ): Promise<{ export: ExportView; replayed: boolean }>;
-  list(who: AccountActor, opts?: { limit?: number; cursor?: string }): Promise<Page<ExportView>>;
-  get(who: AccountActor, id: string): Promise<ExportView>;
+/**
+ * A user's exports: `create` exports everything about the user: profile, sessions, refresh tokens,
+ * passkeys, linked social accounts, memberships and the audit events they are the actor of, across
+ * organizations. Audited in the platform chain (`account.export_requested`).
+ */
+export interface AccountExportsService extends ExportRequests<AccountActor> {
   /** The archive of the user's own ready export. Audited in the platform chain (`account.export_downloaded`). */
   download(who: AccountActor, exportId: string): Promise<ArchiveDownload>;
 }
 
-export interface AccountExportsDeps {
+export interface AccountExportsDeps extends ExportLinkDeps {
   db: repo.AccountDb;
-  links: ExportLinks;
-  linkTtlSeconds: number;
-  publicUrl: string;
 }
 
 /** A user's exports of their own data. */
@@ -112,13 +101,12 @@ export function createAccountExportsService(deps: AccountExportsDeps): AccountEx
       if (!row) throw exportNotFound();
       const view = toExportView(row);
       if (view.status === 'ready') {
-        const { token, expiresAt } = deps.links.sign(
-          { kind: 'account', exportId: row.id, org: null, user: who.userId },
-          deps.linkTtlSeconds,
-        );
-        const url = new URL(`${deps.publicUrl.replace(/\/$/, '')}/v1/exports/download`);
-        url.searchParams.set('token', token);
-        view.download = { url: url.toString(), expiresAt: expiresAt.toISOString() };
+        view.download = downloadLink(deps, {
+          kind: 'account',
+          exportId: row.id,
+          org: null,
+          user: who.userId,
+        });
       }
       return view;
     },

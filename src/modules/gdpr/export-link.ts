@@ -69,3 +69,22 @@ export function createExportLinks(kek: Buffer, now: () => number = Date.now) {
 }
 
 export type ExportLinks = ReturnType<typeof createExportLinks>;
+
+/** What both export services need to hand out download links. */
+export interface ExportLinkDeps {
+  links: ExportLinks;
+  linkTtlSeconds: number;
+  /** Base of the download link (PUBLIC_URL). */
+  publicUrl: string;
+}
+
+/** A signed download link (`/v1/exports/download?token=`) for one user, with when it expires. */
+export function downloadLink(
+  deps: ExportLinkDeps,
+  claims: Omit<ExportLinkClaims, 'exp'>,
+): { url: string; expiresAt: string } {
+  const { token, expiresAt } = deps.links.sign(claims, deps.linkTtlSeconds);
+  const url = new URL(`${deps.publicUrl.replace(/\/$/, '')}/v1/exports/download`);
+  url.searchParams.set('token', token);
+  return { url: url.toString(), expiresAt: expiresAt.toISOString() };
+}

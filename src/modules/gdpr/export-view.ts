@@ -1,5 +1,6 @@
 import type { ExportColumns } from '../../platform/db/schema.js';
 import type { Selectable } from 'kysely';
+import type { Page } from '../../platform/pagination.js';
 
 /** An export as the API shows it (organization and account exports alike). */
 export interface ExportView {
@@ -17,6 +18,19 @@ export interface ExportView {
   expiresAt: string | null;
   /** A signed download link for the caller (GET of one ready export only; null otherwise). */
   download: { url: string; expiresAt: string } | null;
+}
+
+/**
+ * What both export services answer, for `Who` (a user on their own exports, or a tenant context):
+ * `create` queues an export (a background job; one queued or running export per owner, another start
+ * answers EXPORT_ALREADY_RUNNING, 409, `details.exportId`; an idempotency key replays the first export,
+ * `replayed`); `list` is newest first, cursor-paginated; `get` is one export with its progress and, when
+ * it is ready, a download link signed for the caller.
+ */
+export interface ExportRequests<Who> {
+  create(who: Who, opts?: { idempotencyKey?: string }): Promise<{ export: ExportView; replayed: boolean }>;
+  list(who: Who, opts?: { limit?: number; cursor?: string }): Promise<Page<ExportView>>;
+  get(who: Who, id: string): Promise<ExportView>;
 }
 
 export const toExportView = (r: Selectable<ExportColumns>): ExportView => {

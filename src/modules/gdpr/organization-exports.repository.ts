@@ -2,15 +2,8 @@ import { sql } from 'kysely';
 import type { TenantDb } from '../../platform/tenancy/tenant-database.js';
 import type { OrganizationExportsTable } from '../../platform/db/schema.js';
 import type { Selectable } from 'kysely';
-import {
-  failedValues,
-  progressValues,
-  readyValues,
-  runningValues,
-  UNFINISHED,
-  type ExportProgress,
-  type ExportResult,
-} from './export-status.js';
+import type { ExportProgress, ExportResult } from './export-status.js';
+import * as rows from './export-rows.js';
 
 export type OrganizationExportRow = Selectable<OrganizationExportsTable>;
 
@@ -30,6 +23,14 @@ const COLUMNS = [
   'finished_at',
   'expires_at',
 ] as const;
+
+/** Every query filters by `organization_id` explicitly (the tenant's), before the export's id. */
+const EXPORTS: rows.ExportTables<OrganizationExportRow> = {
+  rows: 'organization_exports',
+  chunks: 'organization_export_chunks',
+  columns: COLUMNS,
+  owner: 'organization_id',
+};
 
 /** Inserts a queued export; null when one is already queued or running (the partial unique index). */
 export async function insertExport(
@@ -53,166 +54,63 @@ export async function insertExport(
   return res ?? null;
 }
 
-/** How long an export may stay queued or running before a new request takes its place (a lost job). */
-export const ABANDONED_AFTER_HOURS = 24;
-
 /** Fails the organization's export that has been queued or running for too long (its job was lost). */
-export async function failAbandoned(db: TenantDb, orgId: string): Promise<void> {
-  await db
-    .updateTable('organization_exports')
-    .set(failedValues('abandoned: not finished within a day'))
-    .where('organization_id', '=', orgId)
-    .where('status', 'in', UNFINISHED)
-    .where('created_at', '<', sql<Date>`now() - make_interval(hours => ${ABANDONED_AFTER_HOURS})`)
-    .execute();
+export function failAbandoned(db: TenantDb, orgId: string): Promise<void> {
+  return rows.failAbandoned(db, EXPORTS, { organization_id: orgId });
 }
 
 /** The queued or running export of the organization, if any. */
-export async function findActiveExport(db: TenantDb, orgId: string): Promise<OrganizationExportRow | null> {
-  const row = await db
-    .selectFrom('organization_exports')
-    .select(COLUMNS)
-    .where('organization_id', '=', orgId)
-    .where('status', 'in', UNFINISHED)
-    .executeTakeFirst();
-  return row ?? null;
+export function findActiveExport(db: TenantDb, orgId: string): Promise<OrganizationExportRow | null> {
+  return rows.findActiveExport(db, EXPORTS, { organization_id: orgId });
 }
 
-export async function findExport(
-  db: TenantDb,
-  orgId: string,
-  id: string,
-): Promise<OrganizationExportRow | null> {
-  const row = await db
-    .selectFrom('organization_exports')
-    .select(COLUMNS)
-    .where('organization_id', '=', orgId)
-    .where('id', '=', id)
-    .executeTakeFirst();
-  return row ?? null;
+export function findExport(db: TenantDb, orgId: string, id: string): Promise<OrganizationExportRow | null> {
+  return rows.findExport(db, EXPORTS, { organization_id: orgId, id });
 }
 
 /** Newest first (ids are UUIDv7), strictly before `before`. */
-export async function listExports(
+export function listExports(
   db: TenantDb,
   orgId: string,
   opts: { before?: string; limit: number },
 ): Promise<OrganizationExportRow[]> {
-  let q = db.selectFrom('organization_exports').select(COLUMNS).where('organization_id', '=', orgId);
-  if (opts.before) q = q.where('id', '<', opts.before);
-  return q.orderBy('id', 'desc').limit(opts.limit).execute();
+  return rows.listExports(db, EXPORTS, { organization_id: orgId }, opts);
 }
 
 /** Moves a queued (or, on a retry, running) export to running; false when it is past that. */
-export async function markRunning(db: TenantDb, orgId: string, id: string): Promise<boolean> {
-  const res = await db
-    .updateTable('organization_exports')
-    .set(runningValues())
-    .where('organization_id', '=', orgId)
-    .where('id', '=', id)
-    .where('status', 'in', UNFINISHED)
-    .executeTakeFirst();
-  return Number(res.numUpdatedRows) > 0;
+export function markRunning(db: TenantDb, orgId: string, id: string): Promise<boolean> {
+  return rows.markRunning(db, EXPORTS, { organization_id: orgId, id });
 }
 
-export async function setProgress(db: TenantDb, orgId: string, id: string, p: ExportProgress): Promise<void> {
-  await db
-    .updateTable('organization_exports')
-    .set(progressValues(p))
-    .where('organization_id', '=', orgId)
-    .where('id', '=', id)
-    .where('status', '=', 'running')
-    .execute();
+export function setProgress(db: TenantDb, orgId: string, id: string, p: ExportProgress): Promise<void> {
+  return rows.setProgress(db, EXPORTS, { organization_id: orgId, id }, p);
 }
 
 /**
  * Stores the archive (replacing any chunks of an earlier attempt) and marks the export ready; the
- * organization's earlier ready exports are then expired and their chunks deleted. Why: one export at a
- * time is allowed, but without this every finished archive stayed for its whole retention, so exporting
- * in a loop filled the database; the newest archive holds everything an older one did.
+ * organization's earlier ready exports are then expired and their chunks deleted (export-rows.ts says
+ * why). False when the export is no longer running.
  */
-export async function storeArchive(
+export function storeArchive(
   db: TenantDb,
   orgId: string,
   id: string,
   chunks: readonly Buffer[],
   done: ExportResult,
 ): Promise<boolean> {
-  await db
-    .deleteFrom('organization_export_chunks')
-    .where('organization_id', '=', orgId)
-    .where('export_id', '=', id)
-    .execute();
-  for (let seq = 0; seq < chunks.length; seq++) {
-    await db
-      .insertInto('organization_export_chunks')
-      .values({ organization_id: orgId, export_id: id, seq, data: chunks[seq]! })
-      .execute();
-  }
-  const res = await db
-    .updateTable('organization_exports')
-    .set(readyValues(done))
-    .where('organization_id', '=', orgId)
-    .where('id', '=', id)
-    .where('status', '=', 'running')
-    .executeTakeFirst();
-  if (Number(res.numUpdatedRows) === 0) return false;
-  const superseded = await db
-    .updateTable('organization_exports')
-    .set({ status: 'expired' })
-    .where('organization_id', '=', orgId)
-    .where('status', '=', 'ready')
-    .where('id', '<>', id)
-    .returning('id')
-    .execute();
-  if (superseded.length > 0) {
-    await db
-      .deleteFrom('organization_export_chunks')
-      .where('organization_id', '=', orgId)
-      .where(
-        'export_id',
-        'in',
-        superseded.map((r) => r.id),
-      )
-      .execute();
-  }
-  return true;
+  return rows.storeArchive(db, EXPORTS, { organization_id: orgId }, id, chunks, done);
 }
 
-export async function markFailed(db: TenantDb, orgId: string, id: string, error: string): Promise<void> {
-  await db
-    .updateTable('organization_exports')
-    .set(failedValues(error))
-    .where('organization_id', '=', orgId)
-    .where('id', '=', id)
-    .where('status', 'in', UNFINISHED)
-    .execute();
+export function markFailed(db: TenantDb, orgId: string, id: string, error: string): Promise<void> {
+  return rows.markFailed(db, EXPORTS, { organization_id: orgId, id }, error);
 }
 
 /** How many chunks the export's stored archive has. */
-export async function chunkCount(db: TenantDb, orgId: string, id: string): Promise<number> {
-  const row = await db
-    .selectFrom('organization_export_chunks')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('organization_id', '=', orgId)
-    .where('export_id', '=', id)
-    .executeTakeFirst();
-  return Number(row?.n ?? 0);
+export function chunkCount(db: TenantDb, orgId: string, id: string): Promise<number> {
+  return rows.chunkCount(db, EXPORTS, { organization_id: orgId, export_id: id });
 }
 
 /** One chunk of the export's stored archive (null when gone). */
-export async function archiveChunk(
-  db: TenantDb,
-  orgId: string,
-  id: string,
-  seq: number,
-): Promise<Buffer | null> {
-  const row = await db
-    .selectFrom('organization_export_chunks')
-    .select('data')
-    .where('organization_id', '=', orgId)
-    .where('export_id', '=', id)
-    .where('seq', '=', seq)
-    .executeTakeFirst();
-  return row?.data ?? null;
+export function archiveChunk(db: TenantDb, orgId: string, id: string, seq: number): Promise<Buffer | null> {
+  return rows.archiveChunk(db, EXPORTS, { organization_id: orgId, export_id: id }, seq);
 }

@@ -2,34 +2,26 @@ import { recordAudit } from '../../platform/audit/record.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { requestHash, withIdempotency } from '../../platform/idempotency.js';
 import { enqueueJob } from '../../platform/jobs/enqueue.js';
-import { decodeCursor, pageLimit, toPage, type Page } from '../../platform/pagination.js';
+import { decodeCursor, pageLimit, toPage } from '../../platform/pagination.js';
 import { isTenantId, userActingIn, type TenantCtx } from '../../platform/tenancy/context.js';
 import type { WithTenant } from '../../platform/tenancy/with-tenant.js';
 import { storedChunks, type ArchiveDownload } from './archive.js';
-import type { ExportLinks } from './export-link.js';
+import { downloadLink, type ExportLinkDeps } from './export-link.js';
 import {
   EXPORT_MAX_ATTEMPTS,
   ORGANIZATION_EXPORT_TASK,
   toExportView,
+  type ExportRequests,
   type ExportView,
 } from './export-view.js';
 import { exportNotFound, GdprError } from './gdpr.errors.js';
 import * as repo from './organization-exports.repository.js';
 
-export interface OrganizationExportsService {
-  /**
-   * Queues an export of every row of the organization (a background job). One queued or running export
-   * per organization: another start answers EXPORT_ALREADY_RUNNING (409, `details.exportId`). With an
-   * idempotency key, a retry answers the first export (`replayed`). Audited (`organization.export_requested`).
-   */
-  create(
-    ctx: TenantCtx,
-    opts?: { idempotencyKey?: string },
-  ): Promise<{ export: ExportView; replayed: boolean }>;
-  /** Newest first, cursor-paginated. */
-  list(ctx: TenantCtx, opts?: { limit?: number; cursor?: string }): Promise<Page<ExportView>>;
-  /** One export with its progress, and when it is ready a download link signed for the caller. */
-  get(ctx: TenantCtx, id: string): Promise<ExportView>;
+/**
+ * Organization exports: `create` queues an export of every row of the organization. Audited
+ * (`organization.export_requested`).
+ */
+export interface OrganizationExportsService extends ExportRequests<TenantCtx> {
   /**
    * The archive of a ready, unexpired export for `userId`, the user the link was signed for, while they
    * still hold `org:export` there (checked by the caller). Audited (`organization.export_downloaded`).
@@ -37,12 +29,8 @@ export interface OrganizationExportsService {
   download(orgId: string, userId: string, exportId: string): Promise<ArchiveDownload>;
 }
 
-export interface OrganizationExportsDeps {
+export interface OrganizationExportsDeps extends ExportLinkDeps {
   withTenant: WithTenant;
-  links: ExportLinks;
-  linkTtlSeconds: number;
-  /** Base of the download link (PUBLIC_URL). */
-  publicUrl: string;
 }
 
 /** Exports are requested by people: the download link is bound to a user. */
@@ -54,16 +42,6 @@ function requester(ctx: TenantCtx): string {
 /** Organization exports: requests, progress, listing, signed links and downloads. */
 export function createOrganizationExportsService(deps: OrganizationExportsDeps): OrganizationExportsService {
   const { withTenant } = deps;
-
-  function linkFor(orgId: string, userId: string, exportId: string): ExportView['download'] {
-    const { token, expiresAt } = deps.links.sign(
-      { kind: 'org', exportId, org: orgId, user: userId },
-      deps.linkTtlSeconds,
-    );
-    const url = new URL(`${deps.publicUrl.replace(/\/$/, '')}/v1/exports/download`);
-    url.searchParams.set('token', token);
-    return { url: url.toString(), expiresAt: expiresAt.toISOString() };
-  }
 
   return {
     async create(ctx, opts) {
@@ -127,7 +105,12 @@ export function createOrganizationExportsService(deps: OrganizationExportsDeps):
       if (!row) throw exportNotFound();
       const view = toExportView(row);
       if (view.status === 'ready' && ctx.actor.kind === 'user') {
-        view.download = linkFor(ctx.tenantId, ctx.actor.userId, row.id);
+        view.download = downloadLink(deps, {
+          kind: 'org',
+          exportId: row.id,
+          org: ctx.tenantId,
+          user: ctx.actor.userId,
+        });
       }
       return view;
     },
