@@ -3,7 +3,6 @@ import {
   addNewMember,
   createOrg,
   inOrg,
-  rememberSecret,
   signUp,
   startApp,
   stopApp,
@@ -12,36 +11,12 @@ import {
   type User,
 } from './helpers.js';
 import { connect, testDb } from '../support/tenancy.js';
-
-const SCIM = 'application/scim+json';
-const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
-
-/** A SCIM client of the test app: the token as bearer, bodies as application/scim+json. */
-function scimClient(c: E2eApp, token: string) {
-  rememberSecret(token);
-  const call = (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown) =>
-    c.app.inject({
-      method,
-      url: `/scim/v2${url}`,
-      ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { 'content-type': SCIM }),
-      },
-    });
-  return {
-    get: (url: string) => call('GET', url),
-    post: (url: string, body: unknown) => call('POST', url, body),
-    patch: (url: string, body: unknown) => call('PATCH', url, body),
-    delete: (url: string) => call('DELETE', url),
-  };
-}
-
-async function newToken(owner: User, orgId: string): Promise<string> {
-  const res = await owner.browser.post('/v1/scim/tokens', {}, inOrg(orgId));
-  expect(res.statusCode, res.body).toBe(201);
-  return rememberSecret(res.json<{ secret: string }>().secret);
-}
+import {
+  newScimClient,
+  scimClient,
+  SCIM_USER as USER,
+  verifySuiteDomain as verifySuiteDomainBy,
+} from './scim-directory.js';
 
 const userBody = (email: string) => ({
   schemas: [USER],
@@ -53,11 +28,7 @@ const userBody = (email: string) => ({
 /** The suite's addresses' domain, verified for `orgId` (a directory links only such existing accounts). */
 async function verifySuiteDomain(orgId: string): Promise<void> {
   const su = await connect(testDb().adminUrl);
-  await su.query(
-    `insert into organization_domains (organization_id, domain, verification_token, status, verified_at)
-     values ($1, 'e2e.example.com', 'test', 'verified', now())`,
-    [orgId],
-  );
+  await verifySuiteDomainBy(su, orgId);
   await su.end();
 }
 
@@ -75,7 +46,7 @@ describe('e2e: SCIM under attack', () => {
 
   it('the organization lifecycle applies: suspended → 403, pending deletion → read-only, being deleted → 401', async () => {
     const org = await createOrg(owner.browser, 'scim-life');
-    const scim = scimClient(c, await newToken(owner, org.id));
+    const scim = await newScimClient(c, owner, org.id);
     expect((await scim.get('/Users?count=1')).statusCode).toBe(200);
 
     await c.services.platform.setSuspended(owner.userId, org.id, true);
@@ -114,7 +85,7 @@ describe('e2e: SCIM under attack', () => {
     const created = await dir.browser.post('/v1/scim/tokens', {}, inOrg(org.id));
     expect(created.statusCode, created.body).toBe(403);
     expect(created.json()).toMatchObject({ error: { code: 'SCIM_ESCALATION' } });
-    const scim = scimClient(c, await newToken(owner, org.id));
+    const scim = await newScimClient(c, owner, org.id);
     await scim.post('/Users', userBody(dir.email));
     const group = await scim.post('/Groups', {
       schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
@@ -166,14 +137,14 @@ describe('e2e: SCIM under attack', () => {
     expect((await scim.delete(`/Users/${id}`)).statusCode).toBe(400);
     expect((await second.browser.get('/v1/projects', inOrg(org.id))).statusCode).toBe(200);
     // An owner's token may: the directory then speaks with an owner's authority.
-    const ownerScim = scimClient(c, await newToken(owner, org.id));
+    const ownerScim = await newScimClient(c, owner, org.id);
     expect((await ownerScim.delete(`/Users/${id}`)).statusCode).toBe(204);
     expect((await second.browser.get('/v1/projects', inOrg(org.id))).statusCode).toBe(404);
   });
 
   it('a huge startIndex is an empty page, not a 500', async () => {
     const org = await createOrg(owner.browser, 'scim-page');
-    const scim = scimClient(c, await newToken(owner, org.id));
+    const scim = await newScimClient(c, owner, org.id);
     for (const url of ['/Users?startIndex=100000000000000000000', '/Groups?startIndex=9223372036854775807']) {
       const res = await scim.get(url);
       expect(res.statusCode, res.body).toBe(200);
@@ -183,7 +154,7 @@ describe('e2e: SCIM under attack', () => {
 
   it('control characters are taken out of names (they reach the console, exports and the audit chain)', async () => {
     const org = await createOrg(owner.browser, 'scim-ctl');
-    const scim = scimClient(c, await newToken(owner, org.id));
+    const scim = await newScimClient(c, owner, org.id);
     const res = await scim.post('/Users', {
       ...userBody(uniqueEmail('scim-ctl')),
       displayName: 'Ada\u001b[2J\u0007 Lovelace\u202e',
@@ -204,7 +175,7 @@ describe('e2e: SCIM under attack', () => {
 
   it('a PatchOp of thousands of operations is refused before it runs (it held the organization lock for seconds)', async () => {
     const org = await createOrg(owner.browser, 'scim-ops');
-    const scim = scimClient(c, await newToken(owner, org.id));
+    const scim = await newScimClient(c, owner, org.id);
     const u = await scim.post('/Users', userBody(uniqueEmail('scim-ops')));
     const id = u.json<{ id: string }>().id;
     const Operations = Array.from({ length: 20000 }, () => ({

@@ -3,7 +3,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createOrg,
   inOrg,
-  rememberSecret,
   signUp,
   startApp,
   stopApp,
@@ -12,35 +11,13 @@ import {
   type User,
 } from './helpers.js';
 import { connect, testDb } from '../support/tenancy.js';
-
-const SCIM = 'application/scim+json';
-const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
-const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
-const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
-
-function scimClient(c: E2eApp, token: string) {
-  const call = (method: 'GET' | 'POST' | 'PATCH', url: string, body?: unknown) =>
-    c.app.inject({
-      method,
-      url: `/scim/v2${url}`,
-      ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { 'content-type': SCIM }),
-      },
-    });
-  return {
-    get: (url: string) => call('GET', url),
-    post: (url: string, body: unknown) => call('POST', url, body),
-    patch: (url: string, body: unknown) => call('PATCH', url, body),
-  };
-}
-
-async function newToken(owner: User, orgId: string): Promise<string> {
-  const res = await owner.browser.post('/v1/scim/tokens', {}, inOrg(orgId));
-  expect(res.statusCode, res.body).toBe(201);
-  return rememberSecret(res.json<{ secret: string }>().secret);
-}
+import {
+  newScimClient,
+  scimClient,
+  SCIM_ERROR as ERROR,
+  SCIM_PATCH as PATCH,
+  SCIM_USER as USER,
+} from './scim-directory.js';
 
 const userBody = (email: string) => ({
   schemas: [USER],
@@ -84,7 +61,7 @@ describe('e2e: SCIM provisioning rules (linking, seats)', () => {
   async function enterpriseOrg(prefix: string) {
     const org = await createOrg(owner.browser, prefix);
     await asAdmin(`update organizations set plan = 'enterprise' where id = $1`, [org.id]);
-    return { org, scim: scimClient(c, await newToken(owner, org.id)) };
+    return { org, scim: await newScimClient(c, owner, org.id) };
   }
   const countWhere = async (sql: string, values: unknown[]) => Number((await asAdmin(sql, values))[0]!.n);
 
@@ -149,7 +126,7 @@ describe('e2e: SCIM provisioning rules (linking, seats)', () => {
     const limit = Number(
       (await asAdmin(`select seat_limit from plans where key = 'free'`, []))[0]!.seat_limit,
     );
-    const scim = scimClient(c, await newToken(owner, org.id));
+    const scim = await newScimClient(c, owner, org.id);
     const ids: string[] = [];
     // The owner holds one seat.
     for (let i = 1; i < limit; i++) {
@@ -206,8 +183,8 @@ describe('e2e: SCIM rate limit', () => {
 
   it('429 with a SCIM error body and Retry-After, per token and per organization', async () => {
     const org = await createOrg(owner.browser, 'scim-rate');
-    const one = scimClient(c, await newToken(owner, org.id));
-    const two = scimClient(c, await newToken(owner, org.id));
+    const one = await newScimClient(c, owner, org.id);
+    const two = await newScimClient(c, owner, org.id);
     for (let i = 0; i < 3; i++) expect((await one.get('/Users?count=1')).statusCode).toBe(200);
     const limited = await one.get('/Users?count=1');
     expect(limited.statusCode).toBe(429);
@@ -226,7 +203,7 @@ describe('e2e: SCIM rate limit', () => {
     expect((await two.get('/Users?count=1')).statusCode).toBe(429);
     // Another organization is not affected; a bad token is still 401 (not counted, not limited).
     const other = await createOrg(owner.browser, 'scim-rate-b');
-    expect((await scimClient(c, await newToken(owner, other.id)).get('/Users?count=1')).statusCode).toBe(200);
+    expect((await (await newScimClient(c, owner, other.id)).get('/Users?count=1')).statusCode).toBe(200);
     expect((await scimClient(c, 'scim_0000000000000000_nope').get('/Users')).statusCode).toBe(401);
   });
 });

@@ -12,48 +12,27 @@ import {
   type User,
 } from './helpers.js';
 import { connect, testDb } from '../support/tenancy.js';
+import {
+  mintScimToken,
+  scimClient,
+  verifySuiteDomain,
+  SCIM_ERROR as ERROR,
+  SCIM_PATCH as PATCH,
+  SCIM_USER as USER,
+  type ScimClient as Scim,
+} from './scim-directory.js';
 
-const SCIM = 'application/scim+json';
-const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
-const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
-const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
 type Json = Record<string, unknown>;
-
-/** A SCIM client of the test app: the token as bearer, bodies as application/scim+json. */
-function scimClient(c: E2eApp, token: string) {
-  rememberSecret(token);
-  const call = (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown, h = {}) =>
-    c.app.inject({
-      method,
-      url: `/scim/v2${url}`,
-      ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { 'content-type': SCIM }),
-        ...h,
-      },
-    });
-  return {
-    get: (url: string, h?: Record<string, string>) => call('GET', url, undefined, h),
-    post: (url: string, body: unknown) => call('POST', url, body),
-    put: (url: string, body: unknown, h?: Record<string, string>) => call('PUT', url, body, h),
-    patch: (url: string, body: unknown, h?: Record<string, string>) => call('PATCH', url, body, h),
-    delete: (url: string, h?: Record<string, string>) => call('DELETE', url, undefined, h),
-  };
-}
-type Scim = ReturnType<typeof scimClient>;
 
 const q = (filter: string) => `/Users?filter=${encodeURIComponent(filter)}`;
 const patchOps = (...Operations: Json[]) => ({ schemas: [PATCH], Operations });
 
 async function newToken(owner: User, orgId: string): Promise<{ id: string; secret: string }> {
-  const res = await owner.browser.post('/v1/scim/tokens', {}, inOrg(orgId));
-  expect(res.statusCode, res.body).toBe(201);
-  const body = res.json<{ id: string; secret: string }>();
-  expect(body.secret).toMatch(/^scim_[0-9a-f]{16}_/);
-  return { id: body.id, secret: rememberSecret(body.secret) };
+  const token = await mintScimToken(owner, orgId);
+  expect(token.secret).toMatch(/^scim_[0-9a-f]{16}_/);
+  return token;
 }
 
 async function createUser(scim: Scim, email: string, extra: Json = {}): Promise<Json> {
@@ -88,11 +67,7 @@ describe('e2e: SCIM 2.0 directory sync', () => {
     // A's directory links the existing accounts of its verified domain (the suite's addresses), and its
     // plan has no seat limit (the limit and foreign addresses: scim-provisioning.test.ts).
     const su = await connect(testDb().adminUrl);
-    await su.query(
-      `insert into organization_domains (organization_id, domain, verification_token, status, verified_at)
-       values ($1, 'e2e.example.com', 'test', 'verified', now())`,
-      [orgA.id],
-    );
+    await verifySuiteDomain(su, orgA.id);
     await su.query(`update organizations set plan = 'enterprise' where id = $1`, [orgA.id]);
     await su.end();
     tokenA = await newToken(owner, orgA.id);
