@@ -24,18 +24,20 @@ export function fakeDns(): FakeDns {
   return { txt, resolveTxt };
 }
 
-/** Registers `email` and proves it with the mailed link: a signed-in owner-to-be and their user id. */
+/** Registers `email` and proves it with the mailed link: a signed-in owner-to-be, their address,
+ *  password and user id. */
 export async function verifiedAccount(
   c: E2eApp,
   email: string,
-): Promise<{ browser: Browser; userId: string }> {
+): Promise<{ browser: Browser; email: string; password: string; userId: string }> {
   const browser = new Browser(c);
-  expect((await browser.post('/v1/auth/register', { email, password: newPassword() })).statusCode).toBe(202);
+  const password = newPassword();
+  expect((await browser.post('/v1/auth/register', { email, password })).statusCode).toBe(202);
   const verified = await browser.post('/v1/auth/verify-email', {
     token: await nextMailedToken(email, 'verify-email'),
   });
   expect(verified.statusCode, verified.body).toBe(200);
-  return { browser, userId: verified.json<{ user: { id: string } }>().user.id };
+  return { browser, email, password, userId: verified.json<{ user: { id: string } }>().user.id };
 }
 
 /** An organization of `owner` on the enterprise plan (SSO needs a plan that allows it). */

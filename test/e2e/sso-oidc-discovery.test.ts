@@ -4,26 +4,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  Browser,
-  ORIGIN,
-  createOrg,
-  inOrg,
-  newPassword,
-  nextMailedToken,
-  startApp,
-  stopApp,
-  type E2eApp,
-} from './helpers.js';
+import { Browser, ORIGIN, inOrg, startApp, stopApp, type E2eApp } from './helpers.js';
 import { startFakeIdp, type FakeIdp } from '../support/oidc-fake-idp.js';
-import { connect, testDb } from '../support/tenancy.js';
+import { enterpriseOrg, fakeDns, verifiedAccount } from './sso-helpers.js';
 
-const txt = new Map<string, string>();
-const resolveTxt = async (name: string) => {
-  const v = txt.get(name);
-  if (v === undefined) throw Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' });
-  return [[v]];
-};
+const { txt, resolveTxt } = fakeDns();
 
 describe('OIDC discovery cache', () => {
   let c: E2eApp;
@@ -37,17 +22,8 @@ describe('OIDC discovery cache', () => {
     c = await startApp({ sso: { allowHttpIssuers: true, resolveTxt } });
     idp = await startFakeIdp();
     domain = `cache-${randomBytes(4).toString('hex')}.test`;
-    owner = new Browser(c);
-    const email = `owner@${domain}`;
-    expect((await owner.post('/v1/auth/register', { email, password: newPassword() })).statusCode).toBe(202);
-    const v = await owner.post('/v1/auth/verify-email', {
-      token: await nextMailedToken(email, 'verify-email'),
-    });
-    expect(v.statusCode, v.body).toBe(200);
-    org = await createOrg(owner, 'cache');
-    const su = await connect(testDb().adminUrl);
-    await su.query(`update organizations set plan = 'enterprise' where id = $1`, [org.id]);
-    await su.end();
+    owner = (await verifiedAccount(c, `owner@${domain}`)).browser;
+    org = await enterpriseOrg(owner, 'cache');
     const added = await owner.post('/v1/sso/domains', { domain }, inOrg(org.id));
     const rec = added.json<{ txtRecord: { name: string; value: string } }>().txtRecord;
     txt.set(rec.name, rec.value);

@@ -5,40 +5,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  Browser,
-  ORIGIN,
-  createOrg,
-  inOrg,
-  newPassword,
-  nextMailedToken,
-  startApp,
-  stopApp,
-  type E2eApp,
-} from './helpers.js';
+import { Browser, ORIGIN, createOrg, inOrg, startApp, stopApp, type E2eApp } from './helpers.js';
 import { startFakeIdp, type FakeIdp, type Tamper } from '../support/oidc-fake-idp.js';
 import pg from 'pg';
 import { systemCtx } from '../../src/platform/tenancy/context.js';
 import { recheckVerifiedDomains } from '../../src/modules/sso/domain-recheck.js';
 import { connect, testDb } from '../support/tenancy.js';
+import { enterpriseOrg, fakeDns, verifiedAccount } from './sso-helpers.js';
 
-const txt = new Map<string, string>();
-const resolveTxt = async (name: string) => {
-  const v = txt.get(name);
-  if (v === undefined) throw Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' });
-  return [[v]];
-};
+const { txt, resolveTxt } = fakeDns();
 
 /** Signs up (and verifies) a user with a chosen address. */
-async function signUpAs(c: E2eApp, email: string) {
-  const browser = new Browser(c);
-  const password = newPassword();
-  expect((await browser.post('/v1/auth/register', { email, password })).statusCode).toBe(202);
-  const token = await nextMailedToken(email, 'verify-email');
-  const res = await browser.post('/v1/auth/verify-email', { token });
-  expect(res.statusCode, res.body).toBe(200);
-  return { browser, email, password, userId: res.json<{ user: { id: string } }>().user.id };
-}
+const signUpAs = verifiedAccount;
 
 describe('OIDC sign-in (fake provider)', () => {
   let c: E2eApp;
@@ -62,11 +40,8 @@ describe('OIDC sign-in (fake provider)', () => {
     idp = await startFakeIdp();
     domain = `acme-${randomBytes(4).toString('hex')}.test`;
     owner = await signUpAs(c, `owner@${domain}`);
-    org = await createOrg(owner.browser, 'sso');
     // JIT takes seats: the organization is on the plan without a seat limit (the limit: its own test).
-    const su = await connect(testDb().adminUrl);
-    await su.query(`update organizations set plan = 'enterprise' where id = $1`, [org.id]);
-    await su.end();
+    org = await enterpriseOrg(owner.browser, 'sso');
     const verified = await verifyDomain(owner.browser, org.id, domain);
     expect(verified.statusCode, verified.body).toBe(200);
     expect(verified.json()).toMatchObject({ domain, status: 'verified' });

@@ -7,17 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as samlify from 'samlify';
-import {
-  Browser,
-  ORIGIN,
-  createOrg,
-  inOrg,
-  newPassword,
-  nextMailedToken,
-  startApp,
-  stopApp,
-  type E2eApp,
-} from './helpers.js';
+import { Browser, ORIGIN, createOrg, inOrg, startApp, stopApp, type E2eApp } from './helpers.js';
 import {
   IDP_ENTITY_ID,
   b64,
@@ -25,31 +15,11 @@ import {
   makeIdpKeys,
   type TestIdpKeys,
 } from '../../src/modules/sso/saml/saml.test-idp.js';
+import { fakeDns, verifiedAccount, verifyDomain } from './sso-helpers.js';
 
-const txt = new Map<string, string>();
-const resolveTxt = async (name: string) => {
-  const v = txt.get(name);
-  if (v === undefined) throw Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' });
-  return [[v]];
-};
+const dns = fakeDns();
 
-async function signUpAs(c: E2eApp, email: string) {
-  const browser = new Browser(c);
-  expect((await browser.post('/v1/auth/register', { email, password: newPassword() })).statusCode).toBe(202);
-  const res = await browser.post('/v1/auth/verify-email', {
-    token: await nextMailedToken(email, 'verify-email'),
-  });
-  expect(res.statusCode, res.body).toBe(200);
-  return browser;
-}
-
-async function verifyDomain(who: Browser, orgId: string, d: string) {
-  const added = await who.post('/v1/sso/domains', { domain: d }, inOrg(orgId));
-  expect(added.statusCode, added.body).toBe(201);
-  const rec = added.json<{ txtRecord: { name: string; value: string } }>().txtRecord;
-  txt.set(rec.name, rec.value);
-  expect((await who.post(`/v1/sso/domains/${d}/verify`, {}, inOrg(orgId))).statusCode).toBe(200);
-}
+const signUpAs = async (c: E2eApp, email: string) => (await verifiedAccount(c, email)).browser;
 
 function idpMetadata(keys: TestIdpKeys): string {
   return samlify
@@ -97,7 +67,7 @@ describe('SAML sign-in end to end', () => {
 
   beforeAll(async () => {
     samlify.setSchemaValidator({ validate: () => Promise.resolve('skipped') });
-    c = await startApp({ sso: { resolveTxt } });
+    c = await startApp({ sso: { resolveTxt: dns.resolveTxt } });
     keys = await makeIdpKeys();
     const otherKeys = await makeIdpKeys('b-idp.example.test');
     domainA = `acme-${randomBytes(4).toString('hex')}.test`;
@@ -106,8 +76,8 @@ describe('SAML sign-in end to end', () => {
     const ownerB = await signUpAs(c, `owner@${domainB}`);
     orgA = await createOrg(ownerA, 'samla');
     orgB = await createOrg(ownerB, 'samlb');
-    await verifyDomain(ownerA, orgA.id, domainA);
-    await verifyDomain(ownerB, orgB.id, domainB);
+    await verifyDomain(ownerA, dns, orgA.id, domainA);
+    await verifyDomain(ownerB, dns, orgB.id, domainB);
     connA = await createConnection(ownerA, orgA.id, keys);
     connB = await createConnection(ownerB, orgB.id, otherKeys);
   }, 60_000);
@@ -232,7 +202,7 @@ describe('SAML sign-in end to end', () => {
     const domainC = `ccorp-${randomBytes(4).toString('hex')}.test`;
     const ownerC = await signUpAs(c, `owner@${domainC}`);
     const orgC = await createOrg(ownerC, 'samlc');
-    await verifyDomain(ownerC, orgC.id, domainC);
+    await verifyDomain(ownerC, dns, orgC.id, domainC);
     const created = await ownerC.post(
       '/v1/sso/connections',
       { kind: 'saml', name: 'C SAML', saml: { idpMetadataXml: idpMetadata(keys), emailAttribute: 'mail' } },
