@@ -1,11 +1,20 @@
 import type pg from 'pg';
 import { expect } from 'vitest';
 import { inOrg, rememberSecret, type E2eApp, type User } from './helpers.js';
+import { connect, testDb } from '../support/tenancy.js';
 
 export const SCIM = 'application/scim+json';
 export const SCIM_USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const SCIM_PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 export const SCIM_ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
+
+/** A SCIM User of `email`, active, the address primary. */
+export const scimUserBody = (email: string) => ({
+  schemas: [SCIM_USER],
+  userName: email,
+  emails: [{ value: email, primary: true }],
+  active: true,
+});
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -57,6 +66,16 @@ export async function mintScimToken(owner: User, orgId: string): Promise<{ id: s
   expect(res.statusCode, res.body).toBe(201);
   const body = res.json<{ id: string; secret: string }>();
   return { id: body.id, secret: rememberSecret(body.secret) };
+}
+
+/** Runs statements as the superuser of the suite's database (fixtures: a verified domain, a plan). */
+export async function asAdmin(text: string, values: unknown[]): Promise<Record<string, unknown>[]> {
+  const su = await connect(testDb().adminUrl);
+  try {
+    return (await su.query<Record<string, unknown>>(text, values)).rows;
+  } finally {
+    await su.end();
+  }
 }
 
 /** The suite's addresses' domain, verified for `orgId` by `su` (a directory links only such existing

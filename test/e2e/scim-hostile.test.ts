@@ -14,16 +14,9 @@ import { connect, testDb } from '../support/tenancy.js';
 import {
   newScimClient,
   scimClient,
-  SCIM_USER as USER,
+  scimUserBody as userBody,
   verifySuiteDomain as verifySuiteDomainBy,
 } from './scim-directory.js';
-
-const userBody = (email: string) => ({
-  schemas: [USER],
-  userName: email,
-  emails: [{ value: email, primary: true }],
-  active: true,
-});
 
 /** The suite's addresses' domain, verified for `orgId` (a directory links only such existing accounts). */
 async function verifySuiteDomain(orgId: string): Promise<void> {

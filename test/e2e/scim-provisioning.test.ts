@@ -10,35 +10,20 @@ import {
   type E2eApp,
   type User,
 } from './helpers.js';
-import { connect, testDb } from '../support/tenancy.js';
 import {
+  asAdmin,
   newScimClient,
   scimClient,
   SCIM_ERROR as ERROR,
   SCIM_PATCH as PATCH,
-  SCIM_USER as USER,
+  scimUserBody as userBody,
 } from './scim-directory.js';
 
-const userBody = (email: string) => ({
-  schemas: [USER],
-  userName: email,
-  emails: [{ value: email, primary: true }],
-  active: true,
-});
 const active = (value: boolean) => ({
   schemas: [PATCH],
   Operations: [{ op: 'replace', value: { active: value } }],
 });
 
-/** Runs statements as the superuser (fixtures: a verified domain, a plan). */
-async function asAdmin(text: string, values: unknown[]): Promise<Record<string, unknown>[]> {
-  const su = await connect(testDb().adminUrl);
-  try {
-    return (await su.query<Record<string, unknown>>(text, values)).rows;
-  } finally {
-    await su.end();
-  }
-}
 const verifyDomain = (orgId: string, domain: string) =>
   asAdmin(
     `insert into organization_domains (organization_id, domain, verification_token, status, verified_at)

@@ -12,27 +12,13 @@ import {
   inOrg,
   newPassword,
   nextMailedToken,
-  rememberSecret,
   signUp,
   startApp,
   stopApp,
   type E2eApp,
   type User,
 } from './helpers.js';
-import { connect, testDb } from '../support/tenancy.js';
-
-const SCIM = 'application/scim+json';
-const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
-const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
-
-async function asAdmin(text: string, values: unknown[]): Promise<Record<string, unknown>[]> {
-  const su = await connect(testDb().adminUrl);
-  try {
-    return (await su.query<Record<string, unknown>>(text, values)).rows;
-  } finally {
-    await su.end();
-  }
-}
+import { asAdmin, mintScimToken, scimRequest, scimUserBody, SCIM_PATCH as PATCH } from './scim-directory.js';
 
 describe('e2e: SCIM reactivation follows the linking rule', () => {
   let c: E2eApp;
@@ -49,16 +35,7 @@ describe('e2e: SCIM reactivation follows the linking rule', () => {
   async function directory(plan = 'enterprise') {
     const org = await createOrg(owner.browser, 'scim-react');
     await asAdmin(`update organizations set plan = $2 where id = $1`, [org.id, plan]);
-    const res = await owner.browser.post('/v1/scim/tokens', {}, inOrg(org.id));
-    expect(res.statusCode, res.body).toBe(201);
-    const token = rememberSecret(res.json<{ secret: string }>().secret);
-    const call = (method: 'POST' | 'PATCH', url: string, body: unknown) =>
-      c.app.inject({
-        method,
-        url: `/scim/v2${url}`,
-        payload: JSON.stringify(body),
-        headers: { authorization: `Bearer ${token}`, 'content-type': SCIM },
-      });
+    const call = scimRequest(c, (await mintScimToken(owner, org.id)).secret);
     const setActive = (id: string, value: boolean) =>
       call('PATCH', `/Users/${id}`, {
         schemas: [PATCH],
@@ -72,13 +49,7 @@ describe('e2e: SCIM reactivation follows the linking rule', () => {
           { op: 'replace', path: 'emails', value: [{ value: email, primary: true }] },
         ],
       });
-    const create = (email: string) =>
-      call('POST', '/Users', {
-        schemas: [USER],
-        userName: email,
-        emails: [{ value: email, primary: true }],
-        active: true,
-      });
+    const create = (email: string) => call('POST', '/Users', scimUserBody(email));
     const members = async (userId: string) =>
       Number(
         (
