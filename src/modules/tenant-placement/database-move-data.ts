@@ -14,7 +14,7 @@ import type { PlacementMove } from '../../platform/tenancy/privileged-placement.
 import { PlacementMoveError } from './tenant-placement.errors.js';
 import type { MoveTable } from './move-tables.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
-import { catchUpRounds } from './move-rounds.js';
+import { catchUpRounds, retryOnLockTimeout } from './move-rounds.js';
 import { dataTransaction } from './move-transaction.js';
 
 /** A move as one run sees it: `run`, the run's number (the fence of its writes, see takeMoveRun). */
@@ -190,6 +190,23 @@ export function createMoveData(deps: PlacementMoveDeps, sides: MoveSides) {
     return horizon;
   }
 
+  /** The switch after the copy: the catch-up rounds from `since`, then `freeze` from the last round's
+   *  horizon, again after its lock timeout (move-rounds.ts). */
+  async function roundsThenFreeze(
+    m: RunMove,
+    list: MoveTable[],
+    since: string,
+    freeze: (horizon: string) => Promise<void>,
+  ): Promise<void> {
+    const horizon = await rounds(m, list, since);
+    await deps.beforeFreeze?.();
+    await retryOnLockTimeout(() => freeze(horizon), {
+      attempts: deps.switchAttempts,
+      log: deps.log,
+      move: m.id,
+    });
+  }
+
   /** Inside the freeze (the move lock held, `src` the source's transaction, `tc` the target's): the rows
    *  changed since `horizon`, `audit_pending` whole, and the usage events the source had not aggregated
    *  claimed by the target. */
@@ -224,5 +241,5 @@ export function createMoveData(deps: PlacementMoveDeps, sides: MoveSides) {
     }
   }
 
-  return { put, copyRows, catchUp, rounds, finalDelta, discardRows, deleteCopy, batch };
+  return { put, copyRows, catchUp, rounds, roundsThenFreeze, finalDelta, discardRows, deleteCopy, batch };
 }

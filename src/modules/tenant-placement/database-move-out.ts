@@ -15,7 +15,6 @@ import {
 import type { MoveTable } from './move-tables.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
 import { switchAuditEntry } from './database-move-audit.js';
-import { retryOnLockTimeout } from './move-rounds.js';
 import { DATA_LOCK, setLockTimeout } from './move-transaction.js';
 import { runMoveStep } from './move-steps.js';
 import { requireSwitchedPart, settleByDecision } from './switch-decision.js';
@@ -155,13 +154,8 @@ export function createDatabaseMoveOutSteps(
     await settleParts(m, false);
     await mirrors(m, 'switching');
     const list = await tables();
-    const horizon = await data.rounds(m, list, (await moveHorizon(source(m), m.id)) ?? '0');
-    await deps.beforeFreeze?.();
-    await retryOnLockTimeout(() => freeze(m, list, horizon), {
-      attempts: deps.switchAttempts,
-      log: deps.log,
-      move: m.id,
-    });
+    const since = (await moveHorizon(source(m), m.id)) ?? '0';
+    await data.roundsThenFreeze(m, list, since, (horizon) => freeze(m, list, horizon));
   }
 
   async function clean(m: RunMove): Promise<void> {

@@ -13,7 +13,6 @@ import {
 import type { MoveTable } from './move-tables.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
 import { switchAuditEntry } from './database-move-audit.js';
-import { retryOnLockTimeout } from './move-rounds.js';
 import { DATA_LOCK, setLockTimeout } from './move-transaction.js';
 import { runMoveStep } from './move-steps.js';
 import { requireSwitchedPart, settleByDecision } from './switch-decision.js';
@@ -42,8 +41,6 @@ export function createDatabaseMoveSteps(
     await mirrorMove(target(m), m.id, m.run, m.organizationId, m.databaseKey!, 'copying');
     await data.copyRows(m, await tables());
   }
-
-  const rounds = (m: RunMove, list: MoveTable[]) => data.rounds(m, list, m.copyXmin ?? '0');
 
   /**
    * The freeze: the move lock taken at session level (requests of the organization queue), the final
@@ -125,13 +122,7 @@ export function createDatabaseMoveSteps(
     await settlePrepared(t, m.id, false);
     await mirrorMove(t, m.id, m.run, m.organizationId, m.databaseKey!, 'switching');
     const list = await tables();
-    const horizon = await rounds(m, list);
-    await deps.beforeFreeze?.();
-    await retryOnLockTimeout(() => freeze(m, list, horizon), {
-      attempts: deps.switchAttempts,
-      log: deps.log,
-      move: m.id,
-    });
+    await data.roundsThenFreeze(m, list, m.copyXmin ?? '0', (horizon) => freeze(m, list, horizon));
   }
 
   async function clean(m: RunMove): Promise<void> {
