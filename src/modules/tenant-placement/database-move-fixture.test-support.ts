@@ -4,11 +4,9 @@
  * too, a tenancy over them, the tenant databases' owner pools, and the move engine; everything closed and
  * dropped after the file.
  */
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import { testMoveService } from '../../../test/support/placement-moves.js';
-import { createBareOrganization } from '../organizations/organization-records.js';
 import { closeSplit, openSplit, type SplitDatabases } from '../../platform/tenancy/split.test-support.js';
 import {
   dropProvisioned,
@@ -17,8 +15,8 @@ import {
 } from '../../../test/support/provision.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
 import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
-import { uuidv7 } from '../../platform/ids.js';
 import type { PlacementMoveDeps, PlacementMoveService } from './tenant-placement.service.js';
+import { newMoveOrg } from './database-move.test-support.js';
 
 export interface MoveFixture {
   readonly split: SplitDatabases;
@@ -31,8 +29,8 @@ export interface MoveFixture {
   readonly pools: pg.Pool[];
   /** The engine over the control database's owner role, moving into `t1` (settling for 50 ms). */
   engine(extra?: Partial<PlacementMoveDeps>): PlacementMoveService;
-  /** A pooled organization (slug `<prefix>-<random>`) with `projects` projects. */
-  newOrg(prefix: string, projects?: number): Promise<string>;
+  /** A pooled organization (slug `<prefix>-<random>`) with `projects` projects (`newMoveOrg`). */
+  newOrg(prefix: string, projects?: number, opts?: { audit?: string }): Promise<string>;
   /** The same, moved into t1 (no load). */
   inT1(prefix: string, projects: number): Promise<string>;
   /** The organization's `tenant_placements` row. */
@@ -126,23 +124,8 @@ export function useMoveFixture(label: string, opts: { second?: boolean } = {}): 
       pools.push(made.owner);
       return made.service;
     },
-    async newOrg(prefix, projects = 3) {
-      const t = ready(tenancy);
-      const org = (
-        await createBareOrganization(t.withTenant, {
-          slug: `${prefix}-${randomBytes(5).toString('hex')}`,
-          name: prefix,
-        })
-      ).id;
-      for (let i = 0; i < projects; i++) {
-        await t.withTenant(org, (db) =>
-          db
-            .insertInto('projects')
-            .values({ organization_id: org, id: uuidv7(), name: `p${i}` })
-            .execute(),
-        );
-      }
-      return org;
+    newOrg(prefix, projects = 3, opts = {}) {
+      return newMoveOrg(ready(tenancy), prefix, projects, opts);
     },
     async inT1(prefix, projects) {
       const org = await fixture.newOrg(prefix, projects);

@@ -2,12 +2,13 @@ import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { testJwtKey } from '../tokens/tokens.test-support.js';
-import { placedTables, tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
+import { tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
 import { createAuditSigner, createAuditVerifier, type AuditVerifier } from '../../platform/audit/signing.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { drainAggregator } from '../../../test/support/usage-aggregator.js';
 import { verifyOrganizationChain } from '../audit/audit-verification.js';
 import { useMoveFixture } from './database-move-fixture.test-support.js';
+import { placedRows } from './database-move.test-support.js';
 import { resolveMoveParts } from './move-parts.js';
 import type { MoveStep, PlacementMove } from './tenant-placement.service.js';
 
@@ -28,18 +29,6 @@ describe('online moves out of a tenant database: resumed, aborted, counted', () 
   const prepared = async (id: string) =>
     (await f.split.tenantAdmin.query('select 1 from pg_prepared_xacts where gid = $1', [sourceGid(id)]))
       .rowCount;
-  const placedRows = async (c: pg.Client, org: string, schema = 'public') => {
-    const out: Record<string, number> = {};
-    if ((await c.query('select 1 from pg_namespace where nspname = $1', [schema])).rowCount === 0) return out;
-    for (const t of await placedTables(c)) {
-      const r = await c.query<{ n: number }>(
-        `select count(*)::int as n from "${schema}".${t} where organization_id = $1`,
-        [org],
-      );
-      if (r.rows[0]!.n > 0) out[t] = r.rows[0]!.n;
-    }
-    return out;
-  };
   const addProject = (org: string) =>
     f.tenancy.withTenant(org, (t) =>
       t
