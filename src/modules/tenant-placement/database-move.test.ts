@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { drainAggregator } from '../../../test/support/usage-aggregator.js';
@@ -8,7 +7,7 @@ import { placeInSchema } from '../../../test/support/placements.js';
 import { createAuditSigner, createAuditVerifier, type AuditVerifier } from '../../platform/audit/signing.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { verifyOrganizationChain } from '../audit/audit-verification.js';
-import type { MoveStep, PlacementMove } from './tenant-placement.service.js';
+import type { PlacementMove } from './tenant-placement.service.js';
 import { useMoveFixture } from './database-move-fixture.test-support.js';
 import { freezeLatencies, moveLoad, placedRows } from './database-move.test-support.js';
 
@@ -24,7 +23,6 @@ const FREEZE_HOLD_MS = 900;
  */
 describe('online moves into a tenant database', () => {
   const f = useMoveFixture('sr_dbmove');
-  const { pools } = f;
   let verifier: AuditVerifier;
 
   const newOrg = (projects = 15) => f.newOrg('dbm', projects, { audit: 'dbm-test' });
@@ -103,18 +101,7 @@ describe('online moves into a tenant database', () => {
 
   it('counts usage events once: aggregated ones stay counted, the others are aggregated by the target', async () => {
     const org = await newOrg(1);
-    const meter = `m_${randomBytes(4).toString('hex')}`;
-    for (const c of [f.split.admin, f.split.tenantAdmin]) {
-      await c.query(`insert into meters (key, aggregation) values ($1, 'count')`, [meter]);
-    }
-    const event = (c: pg.Client) =>
-      c.query(
-        'insert into usage_events (organization_id, id, meter, occurred_at) values ($1, $2, $3, now())',
-        [org, uuidv7(), meter],
-      );
-    const controlWorker = new pg.Pool({ connectionString: f.split.control.workerUrl, max: 2 });
-    const tenantWorker = new pg.Pool({ connectionString: f.split.tenant.workerUrl, max: 2 });
-    pools.push(controlWorker, tenantWorker);
+    const { event, dayEvents, controlWorker, tenantWorker } = await f.usage(org);
     for (let i = 0; i < 3; i++) await event(f.split.admin);
     await drainAggregator(f.split.admin, controlWorker); // 3 counted in the control database
     await drainAggregator(f.split.tenantAdmin, tenantWorker); // the target's watermark past the copy's xids
@@ -123,12 +110,7 @@ describe('online moves into a tenant database', () => {
     const m = await moves.run((await moves.start(org, 'database:t1', 'test')).id);
     expect(m.step).toBe('done');
     await drainAggregator(f.split.tenantAdmin, tenantWorker);
-    const day = await f.split.tenantAdmin.query<{ events: string }>(
-      `select sum(events)::text as events from usage_aggregates
-        where organization_id = $1 and meter = $2 and granularity = 'day'`,
-      [org, meter],
-    );
-    expect(day.rows[0]!.events).toBe('5');
+    expect(await dayEvents(f.split.tenantAdmin)).toBe('5');
     expect((await placedRows(f.split.tenantAdmin, org)).usage_events).toBe(5);
   }, 120_000);
 
@@ -136,14 +118,7 @@ describe('online moves into a tenant database', () => {
     it(`resumes after a crash ${crashAfter === 'decision' ? 'between the two commits of the switch' : `once ${crashAfter} is recorded`}`, async () => {
       const org = await newOrg(12);
       const before = await projectIds(f.split.admin, org);
-      const crashing = f.engine({
-        afterStep: (m: PlacementMove) => {
-          if (m.step === (crashAfter as MoveStep)) throw new Error(`crash after ${m.step}`);
-        },
-        afterDecision: () => {
-          if (crashAfter === 'decision') throw new Error('crash after the decision');
-        },
-      });
+      const crashing = f.crashing(crashAfter);
       const started = await crashing.start(org, 'database:t1', 'test');
       await expect(crashing.run(started.id)).rejects.toThrow(/crash/);
       if (crashAfter === 'decision') {
