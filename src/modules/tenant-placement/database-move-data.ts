@@ -1,24 +1,26 @@
 import type pg from 'pg';
-import { PLACEMENT_DDL_LOCK_SQL } from '../../platform/tenancy/placement-schema.js';
 import {
+  claimUsage,
   deleteRows,
+  discardSource,
   importRows,
+  replacePending,
   sourceRows,
   tableSummary,
+  unaggregatedEvents,
   type KeyRow,
 } from '../../platform/tenancy/privileged-database-move.js';
 import type { PlacementMove } from '../../platform/tenancy/privileged-placement.js';
 import { PlacementMoveError } from './tenant-placement.errors.js';
 import type { MoveTable } from './move-tables.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
-import { catchUpRounds } from './move-rounds.js';
+import { catchUpRounds, retryOnLockTimeout } from './move-rounds.js';
+import { dataTransaction } from './move-transaction.js';
 
 /** A move as one run sees it: `run`, the run's number (the fence of its writes, see takeMoveRun). */
 export type RunMove = PlacementMove & { readonly run: number };
 type Q = pg.Pool | pg.ClientBase;
 
-/** A move's data step takes the placement DDL lock SHARED, first in its transaction (placement-schema.ts). */
-export const DATA_LOCK = `select pg_advisory_xact_lock_shared(${PLACEMENT_DDL_LOCK_SQL})`;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The two databases of a move between the control database and a tenant database, or two tenant
@@ -165,32 +167,79 @@ export function createMoveData(deps: PlacementMoveDeps, sides: MoveSides) {
     let horizon = since;
     await catchUpRounds(
       async (round) => {
-        const c = await sides.source(m).connect();
-        try {
-          await c.query('begin isolation level repeatable read read only');
-          await c.query(DATA_LOCK);
-          const snap = await c.query<{ x: string }>(
-            'select pg_snapshot_xmin(pg_current_snapshot())::text as x',
-          );
-          const changed = await catchUp(c, sides.target(m), m, list, horizon, {
-            full: round === 1,
-            verify: true,
-          });
-          await c.query('commit');
-          horizon = snap.rows[0]!.x;
-          deps.log?.info({ move: m.id, round, changed }, 'placement move: caught up before the freeze');
-          return changed;
-        } catch (err) {
-          await c.query('rollback').catch(() => {});
-          throw err;
-        } finally {
-          c.release();
-        }
+        const { changed, xmin } = await dataTransaction(
+          sides.source(m),
+          'begin isolation level repeatable read read only',
+          async (c) => {
+            const snap = await c.query<{ x: string }>(
+              'select pg_snapshot_xmin(pg_current_snapshot())::text as x',
+            );
+            const n = await catchUp(c, sides.target(m), m, list, horizon, {
+              full: round === 1,
+              verify: true,
+            });
+            return { changed: n, xmin: snap.rows[0]!.x };
+          },
+        );
+        horizon = xmin;
+        deps.log?.info({ move: m.id, round, changed }, 'placement move: caught up before the freeze');
+        return changed;
       },
       { enough: deps.catchUpRows, max: deps.catchUpRounds },
     );
     return horizon;
   }
 
-  return { put, copyRows, catchUp, rounds, batch };
+  /** The switch after the copy: the catch-up rounds from `since`, then `freeze` from the last round's
+   *  horizon, again after its lock timeout (move-rounds.ts). */
+  async function roundsThenFreeze(
+    m: RunMove,
+    list: MoveTable[],
+    since: string,
+    freeze: (horizon: string) => Promise<void>,
+  ): Promise<void> {
+    const horizon = await rounds(m, list, since);
+    await deps.beforeFreeze?.();
+    await retryOnLockTimeout(() => freeze(horizon), {
+      attempts: deps.switchAttempts,
+      log: deps.log,
+      move: m.id,
+    });
+  }
+
+  /** Inside the freeze (the move lock held, `src` the source's transaction, `tc` the target's): the rows
+   *  changed since `horizon`, `audit_pending` whole, and the usage events the source had not aggregated
+   *  claimed by the target. */
+  async function finalDelta(
+    src: pg.ClientBase,
+    tc: pg.ClientBase,
+    m: RunMove,
+    list: MoveTable[],
+    horizon: string,
+  ): Promise<void> {
+    await catchUp(src, tc, m, list, horizon, { full: false, verify: false });
+    const pending = await sourceRows(src, m.id, 'audit_pending', ['pending_id'], {});
+    await replacePending(tc, m.id, m.run, pending);
+    await claimUsage(tc, m.id, m.run, await unaggregatedEvents(src, m.id));
+  }
+
+  /** Cleaning: the organization's rows deleted from the source, children first, in batches. */
+  async function discardRows(m: RunMove, list: MoveTable[]): Promise<void> {
+    const src = sides.source(m);
+    for (const table of [...list].reverse()) {
+      while ((await discardSource(src, m.id, table.name, batch)) > 0) {
+        // batches until none is left
+      }
+    }
+  }
+
+  /** Aborting: the rows the copy wrote into the target deleted, children first. */
+  async function deleteCopy(m: RunMove, list: MoveTable[]): Promise<void> {
+    const t = sides.target(m);
+    for (const table of [...list].reverse()) {
+      await deleteRows(t, m.id, m.run, table.name, table.keys, null);
+    }
+  }
+
+  return { put, copyRows, catchUp, rounds, roundsThenFreeze, finalDelta, discardRows, deleteCopy, batch };
 }

@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import { testMoveService } from '../../../test/support/placement-moves.js';
-import { createBareOrganization } from '../organizations/organization-records.js';
 import { closeSplit, openSplit, type SplitDatabases } from '../../platform/tenancy/split.test-support.js';
 import {
   dropProvisioned,
@@ -17,8 +16,9 @@ import {
 } from '../../../test/support/provision.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
 import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
+import type { MoveStep, PlacementMoveDeps, PlacementMoveService } from './tenant-placement.service.js';
+import { newMoveOrg } from './database-move.test-support.js';
 import { uuidv7 } from '../../platform/ids.js';
-import type { PlacementMoveDeps, PlacementMoveService } from './tenant-placement.service.js';
 
 export interface MoveFixture {
   readonly split: SplitDatabases;
@@ -31,12 +31,25 @@ export interface MoveFixture {
   readonly pools: pg.Pool[];
   /** The engine over the control database's owner role, moving into `t1` (settling for 50 ms). */
   engine(extra?: Partial<PlacementMoveDeps>): PlacementMoveService;
-  /** A pooled organization (slug `<prefix>-<random>`) with `projects` projects. */
-  newOrg(prefix: string, projects?: number): Promise<string>;
+  /** The engine, its run crashing (a throw) once the step `after` is recorded, or, `decision`, between the
+   *  control database's decision of the switch and the COMMIT of the prepared part. */
+  crashing(after: MoveStep | 'decision'): PlacementMoveService;
+  /** A pooled organization (slug `<prefix>-<random>`) with `projects` projects (`newMoveOrg`). */
+  newOrg(prefix: string, projects?: number, opts?: { audit?: string }): Promise<string>;
   /** The same, moved into t1 (no load). */
   inT1(prefix: string, projects: number): Promise<string>;
   /** The organization's `tenant_placements` row. */
   placement(org: string): Promise<{ kind: string; database_key: string | null; state: string } | undefined>;
+  /** A `count` meter of both databases, an usage event of `org` on it written by `event(c)`, the day's
+   *  aggregated count of its events in the database of `c` (`dayEvents(c)`, as text), and both databases'
+   *  worker pools (the aggregator's role; ended after the file). */
+  usage(org: string): Promise<{
+    readonly meter: string;
+    readonly event: (c: pg.Client) => Promise<unknown>;
+    readonly dayEvents: (c: pg.Client) => Promise<string | undefined>;
+    readonly controlWorker: pg.Pool;
+    readonly tenantWorker: pg.Pool;
+  }>;
   /** A move to pooled out of t1, started and run until its copy is done (`switching` recorded), then left
    *  as a run killed inside the freeze leaves it: its record in t1 at `cleaning`, PREPARED (`sr_ms_`), no
    *  decision. Answers the move's id. */
@@ -126,23 +139,18 @@ export function useMoveFixture(label: string, opts: { second?: boolean } = {}): 
       pools.push(made.owner);
       return made.service;
     },
-    async newOrg(prefix, projects = 3) {
-      const t = ready(tenancy);
-      const org = (
-        await createBareOrganization(t.withTenant, {
-          slug: `${prefix}-${randomBytes(5).toString('hex')}`,
-          name: prefix,
-        })
-      ).id;
-      for (let i = 0; i < projects; i++) {
-        await t.withTenant(org, (db) =>
-          db
-            .insertInto('projects')
-            .values({ organization_id: org, id: uuidv7(), name: `p${i}` })
-            .execute(),
-        );
-      }
-      return org;
+    crashing(after) {
+      return fixture.engine({
+        afterStep: (m) => {
+          if (m.step === after) throw new Error(`crash after ${m.step}`);
+        },
+        afterDecision: () => {
+          if (after === 'decision') throw new Error('crash after the decision');
+        },
+      });
+    },
+    newOrg(prefix, projects = 3, opts = {}) {
+      return newMoveOrg(ready(tenancy), prefix, projects, opts);
     },
     async inT1(prefix, projects) {
       const org = await fixture.newOrg(prefix, projects);
@@ -158,6 +166,30 @@ export function useMoveFixture(label: string, opts: { second?: boolean } = {}): 
         state: string;
       }>('select kind, database_key, state from tenant_placements where organization_id = $1', [org]);
       return res.rows[0];
+    },
+    async usage(org) {
+      const sp = ready(split);
+      const meter = `m_${randomBytes(4).toString('hex')}`;
+      for (const c of [sp.admin, sp.tenantAdmin]) {
+        await c.query(`insert into meters (key, aggregation) values ($1, 'count')`, [meter]);
+      }
+      const event = (c: pg.Client) =>
+        c.query(
+          'insert into usage_events (organization_id, id, meter, occurred_at) values ($1, $2, $3, now())',
+          [org, uuidv7(), meter],
+        );
+      const controlWorker = new pg.Pool({ connectionString: sp.control.workerUrl, max: 2 });
+      const tenantWorker = new pg.Pool({ connectionString: sp.tenant.workerUrl, max: 2 });
+      pools.push(controlWorker, tenantWorker);
+      const dayEvents = async (c: pg.Client) =>
+        (
+          await c.query<{ events: string }>(
+            `select sum(events)::text as events from usage_aggregates
+              where organization_id = $1 and meter = $2 and granularity = 'day'`,
+            [org, meter],
+          )
+        ).rows[0]?.events;
+      return { meter, event, dayEvents, controlWorker, tenantWorker };
     },
     async deadSourcePart(org) {
       const crashing = fixture.engine({

@@ -2,14 +2,15 @@ import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { testJwtKey } from '../tokens/tokens.test-support.js';
-import { placedTables, tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
+import { tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
 import { createAuditSigner, createAuditVerifier, type AuditVerifier } from '../../platform/audit/signing.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { drainAggregator } from '../../../test/support/usage-aggregator.js';
 import { verifyOrganizationChain } from '../audit/audit-verification.js';
 import { useMoveFixture } from './database-move-fixture.test-support.js';
+import { placedRows } from './database-move.test-support.js';
 import { resolveMoveParts } from './move-parts.js';
-import type { MoveStep, PlacementMove } from './tenant-placement.service.js';
+import type { PlacementMove } from './tenant-placement.service.js';
 
 /**
  * Moves out of a tenant database (migration 0078), resumed and aborted: a crash after each step and between
@@ -28,18 +29,6 @@ describe('online moves out of a tenant database: resumed, aborted, counted', () 
   const prepared = async (id: string) =>
     (await f.split.tenantAdmin.query('select 1 from pg_prepared_xacts where gid = $1', [sourceGid(id)]))
       .rowCount;
-  const placedRows = async (c: pg.Client, org: string, schema = 'public') => {
-    const out: Record<string, number> = {};
-    if ((await c.query('select 1 from pg_namespace where nspname = $1', [schema])).rowCount === 0) return out;
-    for (const t of await placedTables(c)) {
-      const r = await c.query<{ n: number }>(
-        `select count(*)::int as n from "${schema}".${t} where organization_id = $1`,
-        [org],
-      );
-      if (r.rows[0]!.n > 0) out[t] = r.rows[0]!.n;
-    }
-    return out;
-  };
   const addProject = (org: string) =>
     f.tenancy.withTenant(org, (t) =>
       t
@@ -51,14 +40,7 @@ describe('online moves out of a tenant database: resumed, aborted, counted', () 
   for (const crashAfter of ['copying', 'switching', 'decision'] as const) {
     it(`resumes a move to pooled after a crash ${crashAfter === 'decision' ? 'between the decision and the source part' : `once ${crashAfter} is recorded`}`, async () => {
       const org = await f.inT1('res', 7);
-      const crashing = f.engine({
-        afterStep: (m: PlacementMove) => {
-          if (m.step === (crashAfter as MoveStep)) throw new Error(`crash after ${m.step}`);
-        },
-        afterDecision: () => {
-          if (crashAfter === 'decision') throw new Error('crash after the decision');
-        },
-      });
+      const crashing = f.crashing(crashAfter);
       const started = await crashing.start(org, 'pooled', 'test');
       expect(started).toMatchObject({ from: 'database', fromDatabaseKey: 't1', to: 'pooled' });
       await expect(crashing.run(started.id)).rejects.toThrow(/crash/);
@@ -165,18 +147,7 @@ describe('online moves out of a tenant database: resumed, aborted, counted', () 
 
   it('counts usage events once: those t1 aggregated stay counted, the others are aggregated by the control database', async () => {
     const org = await f.inT1('res', 1);
-    const meter = `m_${randomBytes(4).toString('hex')}`;
-    for (const c of [f.split.admin, f.split.tenantAdmin]) {
-      await c.query(`insert into meters (key, aggregation) values ($1, 'count')`, [meter]);
-    }
-    const event = (c: pg.Client) =>
-      c.query(
-        'insert into usage_events (organization_id, id, meter, occurred_at) values ($1, $2, $3, now())',
-        [org, uuidv7(), meter],
-      );
-    const controlWorker = new pg.Pool({ connectionString: f.split.control.workerUrl, max: 2 });
-    const tenantWorker = new pg.Pool({ connectionString: f.split.tenant.workerUrl, max: 2 });
-    f.pools.push(controlWorker, tenantWorker);
+    const { event, dayEvents, controlWorker, tenantWorker } = await f.usage(org);
     for (let i = 0; i < 3; i++) await event(f.split.tenantAdmin);
     await drainAggregator(f.split.tenantAdmin, tenantWorker); // 3 counted in t1
     await drainAggregator(f.split.admin, controlWorker); // the control database's watermark past the copy's
@@ -184,12 +155,7 @@ describe('online moves out of a tenant database: resumed, aborted, counted', () 
     const moves = f.engine();
     expect((await moves.run((await moves.start(org, 'pooled', 'test')).id)).step).toBe('done');
     await drainAggregator(f.split.admin, controlWorker);
-    const day = await f.split.admin.query<{ events: string }>(
-      `select sum(events)::text as events from usage_aggregates
-        where organization_id = $1 and meter = $2 and granularity = 'day'`,
-      [org, meter],
-    );
-    expect(day.rows[0]!.events).toBe('5');
+    expect(await dayEvents(f.split.admin)).toBe('5');
     expect((await placedRows(f.split.admin, org)).usage_events).toBe(5);
   }, 120_000);
 

@@ -1,11 +1,11 @@
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testJwtKey } from '../tokens/tokens.test-support.js';
-import { placedTables, tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
+import { tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
 import { createAuditSigner, createAuditVerifier, type AuditVerifier } from '../../platform/audit/signing.js';
 import { verifyOrganizationChain } from '../audit/audit-verification.js';
 import { useMoveFixture } from './database-move-fixture.test-support.js';
-import { moveLoad } from './database-move.test-support.js';
+import { freezeLatencies, moveLoad, placedRows as placedRowsIn } from './database-move.test-support.js';
 import type { PlacementMove } from './tenant-placement.service.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -30,21 +30,7 @@ describe('online moves out of a tenant database', () => {
     where === 't1' ? f.split.tenantAdmin : where === 't2' ? f.t2.admin : f.split.admin;
   const schemaOf = (where: Where, org: string) => (where === 'schema' ? tenantSchemaName(org) : 'public');
   /** The organization's rows per placed table (from the catalog) where it is or was. */
-  const placedRows = async (where: Where, org: string) => {
-    const c = clientOf(where);
-    const schema = schemaOf(where, org);
-    const present = await c.query('select 1 from pg_namespace where nspname = $1', [schema]);
-    if (present.rowCount === 0) return {};
-    const out: Record<string, number> = {};
-    for (const t of await placedTables(c)) {
-      const r = await c.query<{ n: number }>(
-        `select count(*)::int as n from "${schema}".${t} where organization_id = $1`,
-        [org],
-      );
-      if (r.rows[0]!.n > 0) out[t] = r.rows[0]!.n;
-    }
-    return out;
-  };
+  const placedRows = (where: Where, org: string) => placedRowsIn(clientOf(where), org, schemaOf(where, org));
   const projectIds = async (where: Where, org: string) =>
     (
       await clientOf(where).query<{ id: string }>(
@@ -130,15 +116,9 @@ describe('online moves out of a tenant database', () => {
     expect(region.rows[0]).toEqual({ region: null });
 
     // The last freeze: the organization's requests waited, the other's did not.
-    const switchedAt = last.switchedAt!.getTime();
-    const inFreeze = (l: { at: number; ms: number }) =>
-      l.at + l.ms >= switchedAt && l.at <= switchedAt + FREEZE_HOLD_MS;
-    expect(Math.max(...load.orgLatencies.filter(inFreeze).map((l) => l.ms))).toBeGreaterThanOrEqual(
-      FREEZE_HOLD_MS / 2,
-    );
-    expect(Math.max(...load.otherLatencies.filter(inFreeze).map((l) => l.ms))).toBeLessThan(
-      FREEZE_HOLD_MS / 3,
-    );
+    const waited = freezeLatencies(load, last.switchedAt!, FREEZE_HOLD_MS);
+    expect(waited.org).toBeGreaterThanOrEqual(FREEZE_HOLD_MS / 2);
+    expect(waited.other).toBeLessThan(FREEZE_HOLD_MS / 3);
 
     // The chain verifies, with each move once in it, where it lives now.
     expect((await verifyOrganizationChain(f.tenancy.withTenant, verifier, org)).valid).toBe(true);

@@ -1,31 +1,25 @@
-import type pg from 'pg';
 import { dropSchemaAsOwner, syncPlacementSchema } from '../../platform/tenancy/placement-schema.js';
-import { advanceMove } from '../../platform/tenancy/privileged-placement.js';
 import {
   activatePlacement,
-  claimUsage,
-  deleteRows,
-  discardSource,
   holdMoveLock,
   mirrorMove,
   moveGid,
   moveHorizon,
   moveStepOf,
-  replacePending,
   settlePrepared,
   sourceMirror,
-  sourceRows,
   switchOut,
   switchSource,
   switchTarget,
-  unaggregatedEvents,
 } from '../../platform/tenancy/privileged-database-move.js';
-import { PlacementMoveError } from './tenant-placement.errors.js';
 import type { MoveTable } from './move-tables.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
 import { switchAuditEntry } from './database-move-audit.js';
-import { retryOnLockTimeout } from './move-rounds.js';
-import { createMoveData, DATA_LOCK, type RunMove } from './database-move-data.js';
+import { DATA_LOCK, setLockTimeout } from './move-transaction.js';
+import { runMoveStep } from './move-steps.js';
+import { requireSwitchedPart, settleByDecision } from './switch-decision.js';
+import { tenantOwnerOf } from './target-owners.js';
+import { createMoveData, type RunMove } from './database-move-data.js';
 
 /**
  * The steps of a move OUT of a tenant database (docs/isolation-models.md, "Online moves out of a tenant
@@ -45,17 +39,7 @@ export function createDatabaseMoveOutSteps(
   const { owner } = deps;
   const intoDatabase = (m: RunMove) => m.to === 'database';
 
-  function ownerOf(key: string | null): pg.Pool {
-    const pool = key ? deps.targetOwner?.(key) : undefined;
-    if (!pool) {
-      throw new PlacementMoveError(
-        'MOVE_TARGET_UNSUPPORTED',
-        `tenant database ${key ?? '?'} has no ownerUrl configured here (TENANT_DATABASES)`,
-        422,
-      );
-    }
-    return pool;
-  }
+  const ownerOf = (key: string | null) => tenantOwnerOf(deps.targetOwner, key);
   const source = (m: RunMove) => ownerOf(m.fromDatabaseKey);
   const target = (m: RunMove) => (intoDatabase(m) ? ownerOf(m.databaseKey) : owner);
   const data = createMoveData(deps, { source, target });
@@ -102,7 +86,7 @@ export function createDatabaseMoveOutSteps(
       // The lock first, in a transaction of its own: the snapshot below is taken after it, so it sees
       // every write of the organization's requests (each holds the lock shared until it ends).
       await c.query('begin');
-      await c.query(`select set_config('lock_timeout', $1, true)`, [`${deps.lockTimeoutMs ?? 5000}ms`]);
+      await setLockTimeout(c, deps.lockTimeoutMs);
       await holdMoveLock(c, m.id, true);
       held = true;
       await c.query('commit');
@@ -110,10 +94,7 @@ export function createDatabaseMoveOutSteps(
       await c.query(DATA_LOCK);
       await tc.query('begin');
       await tc.query(DATA_LOCK);
-      await data.catchUp(c, tc, m, list, horizon, { full: false, verify: false });
-      const pending = await sourceRows(c, m.id, 'audit_pending', ['pending_id'], {});
-      await replacePending(tc, m.id, m.run, pending);
-      await claimUsage(tc, m.id, m.run, await unaggregatedEvents(c, m.id));
+      await data.finalDelta(c, tc, m, list, horizon);
       await deps.duringFreeze?.();
       await sourceMirror(c, m, m.run, 'cleaning');
       await c.query(`prepare transaction '${gidS}'`);
@@ -160,35 +141,21 @@ export function createDatabaseMoveOutSteps(
     }
   }
 
-  /** After a decision whose outcome is unknown: the control database's step settles the parts. */
-  async function settleUnknown(m: RunMove): Promise<void> {
-    let step: string | null;
-    try {
-      step = await moveStepOf(owner, m.id);
-    } catch (err) {
-      deps.log?.error({ move: m.id, err }, 'placement move: the switch decision is unknown, its parts stay');
-      return;
-    }
-    if (step === 'cleaning' || step === 'done') await settleParts(m, true);
-    else if (step === 'switching') await settleParts(m, false);
-    deps.log?.warn(
-      { move: m.id, step },
-      "placement move: the switch COMMIT's reply was lost, its parts settled",
-    );
-  }
+  /** After a decision whose outcome is unknown: the control database's step settles the parts
+   *  (switch-decision.ts). */
+  const settleUnknown = (m: RunMove) =>
+    settleByDecision(deps, m, (commit) => settleParts(m, commit), {
+      kept: 'its parts stay',
+      settled: 'its parts settled',
+    });
 
   async function switchOver(m: RunMove): Promise<void> {
     if ((await moveStepOf(owner, m.id)) !== 'switching') return; // decided meanwhile: run re-reads it
     await settleParts(m, false);
     await mirrors(m, 'switching');
     const list = await tables();
-    const horizon = await data.rounds(m, list, (await moveHorizon(source(m), m.id)) ?? '0');
-    await deps.beforeFreeze?.();
-    await retryOnLockTimeout(() => freeze(m, list, horizon), {
-      attempts: deps.switchAttempts,
-      log: deps.log,
-      move: m.id,
-    });
+    const since = (await moveHorizon(source(m), m.id)) ?? '0';
+    await data.roundsThenFreeze(m, list, since, (horizon) => freeze(m, list, horizon));
   }
 
   async function clean(m: RunMove): Promise<void> {
@@ -201,68 +168,25 @@ export function createDatabaseMoveOutSteps(
       [src, `the tenant database ${m.fromDatabaseKey}`],
       ...(intoDatabase(m) ? [[target(m), `the tenant database ${m.databaseKey}`] as const] : []),
     ] as const) {
-      const mirrored = await moveStepOf(db, m.id);
-      if (mirrored !== 'cleaning' && mirrored !== 'done') {
-        throw new PlacementMoveError(
-          'MOVE_CONFLICT',
-          `placement move ${m.id} switched, but ${where} does not hold its part (its record there is ${mirrored ?? 'missing'}): the source is kept`,
-          409,
-        );
-      }
+      await requireSwitchedPart(db, m, where, 'the source is kept');
     }
     await activatePlacement(owner, m.id);
     deps.invalidate(m.organizationId);
-    for (const table of (await tables()).reverse()) {
-      while ((await discardSource(src, m.id, table.name, data.batch)) > 0) {
-        // batches until none is left
-      }
-    }
+    await data.discardRows(m, await tables());
     await mirrors(m, 'done');
-    await advanceMove(owner, m.id, 'done');
   }
 
   async function abort(m: RunMove): Promise<void> {
     await settleParts(m, false);
     await mirrors(m, 'aborting');
-    const t = target(m);
-    if (m.to === 'schema') {
-      await dropSchemaAsOwner(owner, m.organizationId);
-    } else {
-      for (const table of (await tables()).reverse()) {
-        await deleteRows(t, m.id, m.run, table.name, table.keys, null);
-      }
-    }
+    if (m.to === 'schema') await dropSchemaAsOwner(owner, m.organizationId);
+    else await data.deleteCopy(m, await tables());
     await mirrors(m, 'aborted');
-    await advanceMove(owner, m.id, 'aborted');
-    deps.invalidate(m.organizationId);
   }
 
-  return {
-    async step(m) {
-      switch (m.step) {
-        case 'preparing':
-          source(m);
-          target(m);
-          deps.invalidate(m.organizationId);
-          await advanceMove(owner, m.id, 'copying');
-          return;
-        case 'copying':
-          await copy(m);
-          await advanceMove(owner, m.id, 'switching');
-          return;
-        case 'switching':
-          await switchOver(m);
-          deps.invalidate(m.organizationId);
-          return;
-        case 'cleaning':
-          await clean(m);
-          return;
-        case 'aborting':
-          await abort(m);
-          return;
-        default:
-          return;
-      }
-    },
+  const check = (m: RunMove) => {
+    source(m);
+    target(m);
   };
+  return { step: (m) => runMoveStep(deps, m, { check, copy, switchOver, clean, abort }) };
 }

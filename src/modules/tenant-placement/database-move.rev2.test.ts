@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { useMoveFixture } from './database-move-fixture.test-support.js';
-import { createBareOrganization } from '../organizations/organization-records.js';
 import { uuidv7 } from '../../platform/ids.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
 import { purgeInTenantDatabase } from '../../app/compose/tenant-database-purge.js';
@@ -60,20 +58,7 @@ describe('moves into a tenant database: a run whose lease session ended, and a d
     });
   }, 120_000);
   it("an organization's deletion purges the tenant database that holds its rows, during a move into it too", async () => {
-    const org = (
-      await createBareOrganization(f.tenancy.withTenant, {
-        slug: `rv2d-${randomBytes(5).toString('hex')}`,
-        name: 'd',
-      })
-    ).id;
-    for (let i = 0; i < 3; i++) {
-      await f.tenancy.withTenant(org, (t) =>
-        t
-          .insertInto('projects')
-          .values({ organization_id: org, id: uuidv7(), name: `p${i}` })
-          .execute(),
-      );
-    }
+    const org = await f.newOrg('rv2d', 3);
     // A run that died between the switch's two commits: the control database decided (placement
     // database:t1, still moving); the resolver then commits the tenant database's part.
     const crashing = engine({
@@ -148,12 +133,7 @@ describe('moves into a tenant database: a run whose lease session ended, and a d
     expect({ left: await inTenant(), inControl: inControl.rowCount }).toEqual({ left: 0, inControl: 0 });
   }, 120_000);
   it('two runs of one move (the first lost its lease) do not undo an acknowledged update', async () => {
-    const org = (
-      await createBareOrganization(f.tenancy.withTenant, {
-        slug: `rv2u-${randomBytes(5).toString('hex')}`,
-        name: 'u',
-      })
-    ).id;
+    const org = await f.newOrg('rv2u', 0);
     const x = uuidv7();
     await f.tenancy.withTenant(org, (t) =>
       t.insertInto('projects').values({ organization_id: org, id: x, name: 'v0' }).execute(),

@@ -1,11 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { useMoveFixture } from './database-move-fixture.test-support.js';
-import { createBareOrganization } from '../organizations/organization-records.js';
-import { systemCtx } from '../../platform/tenancy/context.js';
-import { recordAudit } from '../../platform/audit/record.js';
 import { uuidv7 } from '../../platform/ids.js';
+import { useMoveFixture } from './database-move-fixture.test-support.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
 
 /**
@@ -53,24 +49,7 @@ describe('moves into a tenant database: a lost reply to the switch decision, and
       .sort();
 
   it('keeps the final delta and the pending audit events when the decision committed but its reply was lost', async () => {
-    const org = (
-      await createBareOrganization(f.tenancy.withTenant, {
-        slug: `rev-${randomBytes(5).toString('hex')}`,
-        name: 'r',
-      })
-    ).id;
-    for (let i = 0; i < 5; i++) {
-      await f.tenancy.withTenant(org, async (t) => {
-        await t
-          .insertInto('projects')
-          .values({ organization_id: org, id: uuidv7(), name: `p${i}` })
-          .execute();
-        await recordAudit(t, systemCtx(org, 'rev'), {
-          action: 'project.created',
-          target: { type: 'project', id: String(i) },
-        });
-      });
-    }
+    const org = await f.newOrg('rev', 5, { audit: 'rev' });
     // Written after the catch-up rounds: only the freeze's final delta (the prepared part) carries it.
     const late = uuidv7();
     const first = engine({
@@ -125,20 +104,7 @@ describe('moves into a tenant database: a lost reply to the switch decision, and
   }, 120_000);
 
   it('an abort racing the decision of the switch is refused or wins whole, never both', async () => {
-    const org = (
-      await createBareOrganization(f.tenancy.withTenant, {
-        slug: `rev-${randomBytes(5).toString('hex')}`,
-        name: 'r',
-      })
-    ).id;
-    for (let i = 0; i < 5; i++) {
-      await f.tenancy.withTenant(org, (t) =>
-        t
-          .insertInto('projects')
-          .values({ organization_id: org, id: uuidv7(), name: `p${i}` })
-          .execute(),
-      );
-    }
+    const org = await f.newOrg('rev', 5);
     const before = await ids(f.split.admin, 'projects', org);
     let aborting: Promise<string> | undefined;
     let moveId = '';

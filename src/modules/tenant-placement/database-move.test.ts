@@ -1,21 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testMoveService } from '../../../test/support/placement-moves.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { drainAggregator } from '../../../test/support/usage-aggregator.js';
 import { testJwtKey } from '../tokens/tokens.test-support.js';
-import { createBareOrganization } from '../organizations/organization-records.js';
-import { closeSplit, openSplit, type SplitDatabases } from '../../platform/tenancy/split.test-support.js';
-import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
-import { DIRECTORY_TABLES, placedTables, tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
+import { DIRECTORY_TABLES, tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
 import { placeInSchema } from '../../../test/support/placements.js';
-import { systemCtx } from '../../platform/tenancy/context.js';
-import { recordAudit } from '../../platform/audit/record.js';
 import { createAuditSigner, createAuditVerifier, type AuditVerifier } from '../../platform/audit/signing.js';
 import { uuidv7 } from '../../platform/ids.js';
 import { verifyOrganizationChain } from '../audit/audit-verification.js';
-import type { MoveStep, PlacementMove, PlacementMoveDeps } from './tenant-placement.service.js';
-import { moveLoad } from './database-move.test-support.js';
+import type { PlacementMove } from './tenant-placement.service.js';
+import { useMoveFixture } from './database-move-fixture.test-support.js';
+import { freezeLatencies, moveLoad, placedRows } from './database-move.test-support.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const FREEZE_HOLD_MS = 900;
@@ -28,95 +22,25 @@ const FREEZE_HOLD_MS = 900;
  * abort before the switch; refusals.
  */
 describe('online moves into a tenant database', () => {
-  let split: SplitDatabases;
-  let tenancy: Tenancy;
-  let targetOwner: pg.Pool;
+  const f = useMoveFixture('sr_dbmove');
   let verifier: AuditVerifier;
-  const pools: pg.Pool[] = [];
 
-  const engine = (extra: Partial<PlacementMoveDeps> = {}) => {
-    const made = testMoveService(split.control.migrationUrl, split.control.roles, [tenancy], {
-      settleMs: 50,
-      targetOwner: (key) => (key === 't1' ? targetOwner : undefined),
-      ...extra,
-    });
-    pools.push(made.owner);
-    return made.service;
-  };
-  const newOrg = async (projects = 15) => {
-    const id = (
-      await createBareOrganization(tenancy.withTenant, {
-        slug: `dbm-${randomBytes(5).toString('hex')}`,
-        name: 'dbm',
-      })
-    ).id;
-    for (let i = 0; i < projects; i++) {
-      await tenancy.withTenant(id, async (t) => {
-        await t
-          .insertInto('projects')
-          .values({ organization_id: id, id: uuidv7(), name: `p${i}` })
-          .execute();
-        await recordAudit(t, systemCtx(id, 'dbm-test'), {
-          action: 'project.created',
-          target: { type: 'project', id: String(i) },
-        });
-      });
-    }
-    return id;
-  };
-  /** The organization's rows per placed table (tables with organization_id, directory aside), from the catalog. */
-  const placedRows = async (c: pg.Client, org: string) => {
-    const out: Record<string, number> = {};
-    for (const t of await placedTables(c)) {
-      const r = await c.query<{ n: number }>(
-        `select count(*)::int as n from public.${t} where organization_id = $1`,
-        [org],
-      );
-      if (r.rows[0]!.n > 0) out[t] = r.rows[0]!.n;
-    }
-    return out;
-  };
-  const placement = async (org: string) =>
-    (
-      await split.admin.query<{ kind: string; database_key: string | null; state: string }>(
-        'select kind, database_key, state from tenant_placements where organization_id = $1',
-        [org],
-      )
-    ).rows[0];
+  const newOrg = (projects = 15) => f.newOrg('dbm', projects, { audit: 'dbm-test' });
   const projectIds = async (c: pg.Client, org: string) =>
     (
       await c.query<{ id: string }>('select id::text from public.projects where organization_id = $1', [org])
     ).rows.map((r) => r.id);
 
   beforeAll(async () => {
-    split = await openSplit('sr_dbmove');
-    tenancy = createTenancy({
-      url: split.control.url,
-      poolSize: 10,
-      placementTtlMs: 200,
-      tenantDatabases: { databases: { t1: { url: split.tenant.url } }, maxConnections: 10 },
-    });
-    targetOwner = new pg.Pool({ connectionString: split.tenant.migrationUrl, max: 3 });
-    targetOwner.on('error', () => {});
     verifier = createAuditVerifier([createAuditSigner(await testJwtKey()).publicKey]);
-  }, 120_000);
-  afterAll(async () => {
-    for (const p of pools) {
-      // Its connections close after end() returns: the databases' drop may terminate one first.
-      p.on('error', () => {});
-      await p.end();
-    }
-    await targetOwner?.end();
-    await tenancy?.close();
-    await closeSplit(split);
   });
 
   it('moves pooled → database:t1 under load: nothing lost, doubled or mixed, the other organization never waits', async () => {
     const org = await newOrg();
     const other = await newOrg(2);
-    const load = moveLoad(tenancy, org, other);
+    const load = moveLoad(f.tenancy, org, other);
     await sleep(300);
-    const moves = engine({ settleMs: 250, duringFreeze: () => sleep(FREEZE_HOLD_MS) });
+    const moves = f.engine({ settleMs: 250, duringFreeze: () => sleep(FREEZE_HOLD_MS) });
     const started = await moves.start(org, 'database:t1', 'test');
     expect(started).toMatchObject({ step: 'preparing', from: 'pooled', to: 'database', databaseKey: 't1' });
     const done = await moves.run(started.id).finally(async () => {
@@ -126,40 +50,34 @@ describe('online moves into a tenant database', () => {
     expect(load.errors).toEqual([]);
     expect(load.halfPairs).toEqual([]);
     expect(done).toMatchObject({ step: 'done', to: 'database', databaseKey: 't1' });
-    expect(await placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
+    expect(await f.placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
 
     // Exactly once, in the target only (every placed table, from the catalog).
-    const inTarget = await projectIds(split.tenantAdmin, org);
+    const inTarget = await projectIds(f.split.tenantAdmin, org);
     expect(new Set(inTarget).size).toBe(inTarget.length);
     for (const id of load.acked) expect(inTarget, `acknowledged ${id}`).toContain(id);
     for (const id of load.deleted) expect(inTarget).not.toContain(id);
     expect(inTarget.length).toBe(load.acked.size + 15);
-    expect(await placedRows(split.admin, org)).toEqual({});
-    expect(await placedRows(split.tenantAdmin, other)).toEqual({});
-    expect((await projectIds(split.admin, other)).length).toBe(load.otherAcked.size + 2);
+    expect(await placedRows(f.split.admin, org)).toEqual({});
+    expect(await placedRows(f.split.tenantAdmin, other)).toEqual({});
+    expect((await projectIds(f.split.admin, other)).length).toBe(load.otherAcked.size + 2);
     // Directory rows stay in the control database.
     expect(Object.keys(DIRECTORY_TABLES)).toContain('memberships');
 
     // The freeze: the moving organization's requests waited (then ran on the target), the other's did not.
-    const switchedAt = done.switchedAt!.getTime();
-    const inFreeze = (l: { at: number; ms: number }) =>
-      l.at + l.ms >= switchedAt && l.at <= switchedAt + FREEZE_HOLD_MS;
-    expect(Math.max(...load.orgLatencies.filter(inFreeze).map((l) => l.ms))).toBeGreaterThanOrEqual(
-      FREEZE_HOLD_MS / 2,
-    );
-    expect(Math.max(...load.otherLatencies.filter(inFreeze).map((l) => l.ms))).toBeLessThan(
-      FREEZE_HOLD_MS / 3,
-    );
+    const waited = freezeLatencies(load, done.switchedAt!, FREEZE_HOLD_MS);
+    expect(waited.org).toBeGreaterThanOrEqual(FREEZE_HOLD_MS / 2);
+    expect(waited.other).toBeLessThan(FREEZE_HOLD_MS / 3);
 
     // The chain (sealed in the target: audit_pending carried over at the switch) verifies, with the move in it.
-    const verified = await verifyOrganizationChain(tenancy.withTenant, verifier, org);
+    const verified = await verifyOrganizationChain(f.tenancy.withTenant, verifier, org);
     expect(verified.valid).toBe(true);
-    expect(await placedRows(split.admin, org)).toEqual({});
-    expect(Object.keys(await placedRows(split.tenantAdmin, org))).toEqual(
+    expect(await placedRows(f.split.admin, org)).toEqual({});
+    expect(Object.keys(await placedRows(f.split.tenantAdmin, org))).toEqual(
       expect.arrayContaining(['audit_events', 'audit_chain_heads', 'projects']),
     );
     // Every audit event once: those pending at the freeze came over whole (new pending ids), none doubled.
-    const actions = await split.tenantAdmin.query<{ action: string; n: number }>(
+    const actions = await f.split.tenantAdmin.query<{ action: string; n: number }>(
       `select action, count(*)::int as n from audit_events where organization_id = $1 group by 1 order by 1`,
       [org],
     );
@@ -168,7 +86,7 @@ describe('online moves into a tenant database', () => {
       { action: 'project.created', n: 15 },
       { action: 'project.paired', n: load.pairsAcked.n },
     ]);
-    const moved = await split.tenantAdmin.query(
+    const moved = await f.split.tenantAdmin.query(
       `select metadata from audit_events where organization_id = $1 and action = 'organization.placement_moved'`,
       [org],
     );
@@ -183,53 +101,30 @@ describe('online moves into a tenant database', () => {
 
   it('counts usage events once: aggregated ones stay counted, the others are aggregated by the target', async () => {
     const org = await newOrg(1);
-    const meter = `m_${randomBytes(4).toString('hex')}`;
-    for (const c of [split.admin, split.tenantAdmin]) {
-      await c.query(`insert into meters (key, aggregation) values ($1, 'count')`, [meter]);
-    }
-    const event = (c: pg.Client) =>
-      c.query(
-        'insert into usage_events (organization_id, id, meter, occurred_at) values ($1, $2, $3, now())',
-        [org, uuidv7(), meter],
-      );
-    const controlWorker = new pg.Pool({ connectionString: split.control.workerUrl, max: 2 });
-    const tenantWorker = new pg.Pool({ connectionString: split.tenant.workerUrl, max: 2 });
-    pools.push(controlWorker, tenantWorker);
-    for (let i = 0; i < 3; i++) await event(split.admin);
-    await drainAggregator(split.admin, controlWorker); // 3 counted in the control database
-    await drainAggregator(split.tenantAdmin, tenantWorker); // the target's watermark past the copy's xids
-    for (let i = 0; i < 2; i++) await event(split.admin); // 2 not counted yet
-    const moves = engine();
+    const { event, dayEvents, controlWorker, tenantWorker } = await f.usage(org);
+    for (let i = 0; i < 3; i++) await event(f.split.admin);
+    await drainAggregator(f.split.admin, controlWorker); // 3 counted in the control database
+    await drainAggregator(f.split.tenantAdmin, tenantWorker); // the target's watermark past the copy's xids
+    for (let i = 0; i < 2; i++) await event(f.split.admin); // 2 not counted yet
+    const moves = f.engine();
     const m = await moves.run((await moves.start(org, 'database:t1', 'test')).id);
     expect(m.step).toBe('done');
-    await drainAggregator(split.tenantAdmin, tenantWorker);
-    const day = await split.tenantAdmin.query<{ events: string }>(
-      `select sum(events)::text as events from usage_aggregates
-        where organization_id = $1 and meter = $2 and granularity = 'day'`,
-      [org, meter],
-    );
-    expect(day.rows[0]!.events).toBe('5');
-    expect((await placedRows(split.tenantAdmin, org)).usage_events).toBe(5);
+    await drainAggregator(f.split.tenantAdmin, tenantWorker);
+    expect(await dayEvents(f.split.tenantAdmin)).toBe('5');
+    expect((await placedRows(f.split.tenantAdmin, org)).usage_events).toBe(5);
   }, 120_000);
 
   for (const crashAfter of ['copying', 'switching', 'cleaning', 'decision'] as const) {
     it(`resumes after a crash ${crashAfter === 'decision' ? 'between the two commits of the switch' : `once ${crashAfter} is recorded`}`, async () => {
       const org = await newOrg(12);
-      const before = await projectIds(split.admin, org);
-      const crashing = engine({
-        afterStep: (m: PlacementMove) => {
-          if (m.step === (crashAfter as MoveStep)) throw new Error(`crash after ${m.step}`);
-        },
-        afterDecision: () => {
-          if (crashAfter === 'decision') throw new Error('crash after the decision');
-        },
-      });
+      const before = await projectIds(f.split.admin, org);
+      const crashing = f.crashing(crashAfter);
       const started = await crashing.start(org, 'database:t1', 'test');
       await expect(crashing.run(started.id)).rejects.toThrow(/crash/);
       if (crashAfter === 'decision') {
         // Decided in the control database; the target's part still prepared until the move is resumed.
-        expect(await placement(org)).toMatchObject({ kind: 'database', state: 'moving' });
-        const prepared = await split.tenantAdmin.query('select gid from pg_prepared_xacts');
+        expect(await f.placement(org)).toMatchObject({ kind: 'database', state: 'moving' });
+        const prepared = await f.split.tenantAdmin.query('select gid from pg_prepared_xacts');
         expect(prepared.rows.map((r: { gid: string }) => r.gid)).toContain(
           `sr_mv_${started.id.replaceAll('-', '')}`,
         );
@@ -237,7 +132,7 @@ describe('online moves into a tenant database', () => {
       if (crashAfter === 'switching') {
         // A run that died inside the freeze after its PREPARE, before the control database decided: the
         // part it left (as the tenant database's owner role, as the engine prepares it) is rolled back first.
-        const owner = await targetOwner.connect();
+        const owner = await f.targetOwner.connect();
         try {
           await owner.query('begin');
           await owner.query(`prepare transaction 'sr_mv_${started.id.replaceAll('-', '')}'`);
@@ -245,17 +140,17 @@ describe('online moves into a tenant database', () => {
           owner.release();
         }
       }
-      const done = await engine().run(started.id);
-      const left = await split.tenantAdmin.query('select gid from pg_prepared_xacts where gid = $1', [
+      const done = await f.engine().run(started.id);
+      const left = await f.split.tenantAdmin.query('select gid from pg_prepared_xacts where gid = $1', [
         `sr_mv_${started.id.replaceAll('-', '')}`,
       ]);
       expect(left.rows).toEqual([]);
       expect(done.step).toBe('done');
-      expect((await projectIds(split.tenantAdmin, org)).sort()).toEqual(before.sort());
-      expect(await placedRows(split.admin, org)).toEqual({});
-      expect(await placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
-      expect((await verifyOrganizationChain(tenancy.withTenant, verifier, org)).valid).toBe(true);
-      const n = await tenancy.withTenant(org, async (t) => {
+      expect((await projectIds(f.split.tenantAdmin, org)).sort()).toEqual(before.sort());
+      expect(await placedRows(f.split.admin, org)).toEqual({});
+      expect(await f.placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
+      expect((await verifyOrganizationChain(f.tenancy.withTenant, verifier, org)).valid).toBe(true);
+      const n = await f.tenancy.withTenant(org, async (t) => {
         await t
           .insertInto('projects')
           .values({ organization_id: org, id: uuidv7(), name: 'after' })
@@ -269,61 +164,62 @@ describe('online moves into a tenant database', () => {
 
   it('aborts before the switch: the copy leaves the tenant database, the organization works where it was', async () => {
     const org = await newOrg(10);
-    const crashing = engine({
+    const crashing = f.engine({
       afterStep: (m: PlacementMove) => {
         if (m.step === 'switching') throw new Error('crash after the copy');
       },
     });
     const started = await crashing.start(org, 'database:t1', 'test');
     await expect(crashing.run(started.id)).rejects.toThrow(/crash/);
-    expect((await placedRows(split.tenantAdmin, org)).projects).toBe(10);
-    const aborted = await engine().abort(started.id, 'test');
+    expect((await placedRows(f.split.tenantAdmin, org)).projects).toBe(10);
+    const aborted = await f.engine().abort(started.id, 'test');
     expect(aborted.step).toBe('aborted');
-    expect(await placedRows(split.tenantAdmin, org)).toEqual({});
-    expect((await split.tenantAdmin.query('select 1 from organizations where id = $1', [org])).rowCount).toBe(
-      0,
-    );
-    expect((await placedRows(split.admin, org)).projects).toBe(10);
-    expect(await placement(org)).toMatchObject({ kind: 'pooled', state: 'active' });
-    await tenancy.withTenant(org, (t) =>
+    expect(await placedRows(f.split.tenantAdmin, org)).toEqual({});
+    expect(
+      (await f.split.tenantAdmin.query('select 1 from organizations where id = $1', [org])).rowCount,
+    ).toBe(0);
+    expect((await placedRows(f.split.admin, org)).projects).toBe(10);
+    expect(await f.placement(org)).toMatchObject({ kind: 'pooled', state: 'active' });
+    await f.tenancy.withTenant(org, (t) =>
       t.insertInto('projects').values({ organization_id: org, id: uuidv7(), name: 'after' }).execute(),
     );
-    expect((await placedRows(split.admin, org)).projects).toBe(11);
+    expect((await placedRows(f.split.admin, org)).projects).toBe(11);
   }, 120_000);
 
   it("moves an organization from its own schema into a tenant database (a region's: its region recorded), and drops the schema", async () => {
     const org = await newOrg(9);
-    await placeInSchema(split.control.adminUrl, split.control.migrationUrl, split.control.roles, org);
-    tenancy.router.invalidate(org);
+    await placeInSchema(f.split.control.adminUrl, f.split.control.migrationUrl, f.split.control.roles, org);
+    f.tenancy.router.invalidate(org);
     const schema = tenantSchemaName(org);
     const before = (
-      await split.admin.query<{ id: string }>(`select id::text from "${schema}".projects`)
+      await f.split.admin.query<{ id: string }>(`select id::text from "${schema}".projects`)
     ).rows.map((r) => r.id);
     expect(before).toHaveLength(9);
     const region = async () =>
       (
-        await split.admin.query<{ region: string | null }>('select region from organizations where id = $1', [
-          org,
-        ])
+        await f.split.admin.query<{ region: string | null }>(
+          'select region from organizations where id = $1',
+          [org],
+        )
       ).rows[0]?.region;
     expect(await region()).toBeNull();
     // t1 is the database of region `eu` (REGIONS): the switch records it, as a creation in `eu` would.
-    const moves = engine({ regionOf: (key) => (key === 't1' ? 'eu' : undefined) });
+    const moves = f.engine({ regionOf: (key) => (key === 't1' ? 'eu' : undefined) });
     const m = await moves.run((await moves.start(org, 'database:t1', 'test')).id);
     expect(m).toMatchObject({ step: 'done', from: 'schema', to: 'database' });
     expect(await region()).toBe('eu');
-    expect((await projectIds(split.tenantAdmin, org)).sort()).toEqual(before.sort());
+    expect((await projectIds(f.split.tenantAdmin, org)).sort()).toEqual(before.sort());
     expect(
-      (await split.admin.query('select 1 from pg_namespace where nspname = $1', [schema])).rowCount,
+      (await f.split.admin.query('select 1 from pg_namespace where nspname = $1', [schema])).rowCount,
     ).toBe(0);
-    expect(await placedRows(split.admin, org)).toEqual({});
-    expect(await placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
-    expect((await verifyOrganizationChain(tenancy.withTenant, verifier, org)).valid).toBe(true);
+    expect(await placedRows(f.split.admin, org)).toEqual({});
+    expect(await f.placement(org)).toEqual({ kind: 'database', database_key: 't1', state: 'active' });
+    expect((await verifyOrganizationChain(f.tenancy.withTenant, verifier, org)).valid).toBe(true);
   }, 120_000);
 
   it('refuses a database not configured with an owner URL, and another target while a move runs', async () => {
     const org = await newOrg(1);
-    const moves = engine();
+    const moves = f.engine();
     await expect(moves.start(org, 'database:nowhere', 'test')).rejects.toMatchObject({
       code: 'MOVE_TARGET_UNSUPPORTED',
       status: 422,

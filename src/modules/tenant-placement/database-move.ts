@@ -1,28 +1,23 @@
 import type pg from 'pg';
 import { dropSchemaAsOwner } from '../../platform/tenancy/placement-schema.js';
-import { advanceMove } from '../../platform/tenancy/privileged-placement.js';
 import {
   activatePlacement,
-  claimUsage,
-  deleteRows,
-  discardSource,
   holdMoveLock,
   mirrorMove,
   moveGid,
   moveStepOf,
-  replacePending,
   settlePrepared,
-  sourceRows,
   switchSource,
   switchTarget,
-  unaggregatedEvents,
 } from '../../platform/tenancy/privileged-database-move.js';
-import { PlacementMoveError } from './tenant-placement.errors.js';
 import type { MoveTable } from './move-tables.js';
 import type { PlacementMoveDeps } from './tenant-placement.service.js';
 import { switchAuditEntry } from './database-move-audit.js';
-import { retryOnLockTimeout } from './move-rounds.js';
-import { createMoveData, DATA_LOCK, type RunMove } from './database-move-data.js';
+import { DATA_LOCK, setLockTimeout } from './move-transaction.js';
+import { runMoveStep } from './move-steps.js';
+import { requireSwitchedPart, settleByDecision } from './switch-decision.js';
+import { tenantOwnerOf } from './target-owners.js';
+import { createMoveData, type RunMove } from './database-move-data.js';
 
 export type { RunMove } from './database-move-data.js';
 
@@ -39,27 +34,13 @@ export function createDatabaseMoveSteps(
 ): { step(m: RunMove): Promise<void> } {
   const { owner } = deps;
 
-  function target(m: RunMove): pg.Pool {
-    const pool = m.databaseKey ? deps.targetOwner?.(m.databaseKey) : undefined;
-    if (!pool) {
-      throw new PlacementMoveError(
-        'MOVE_TARGET_UNSUPPORTED',
-        `tenant database ${m.databaseKey ?? '?'} has no ownerUrl configured here (TENANT_DATABASES)`,
-        422,
-      );
-    }
-    return pool;
-  }
-
+  const target = (m: RunMove) => tenantOwnerOf(deps.targetOwner, m.databaseKey);
   const data = createMoveData(deps, { source: () => owner, target });
-  const { catchUp, batch } = data;
 
   async function copy(m: RunMove): Promise<void> {
     await mirrorMove(target(m), m.id, m.run, m.organizationId, m.databaseKey!, 'copying');
     await data.copyRows(m, await tables());
   }
-
-  const rounds = (m: RunMove, list: MoveTable[]) => data.rounds(m, list, m.copyXmin ?? '0');
 
   /**
    * The freeze: the move lock taken at session level (requests of the organization queue), the final
@@ -81,14 +62,11 @@ export function createDatabaseMoveSteps(
     try {
       await c.query('begin');
       await c.query(DATA_LOCK);
-      await c.query(`select set_config('lock_timeout', $1, true)`, [`${deps.lockTimeoutMs ?? 5000}ms`]);
+      await setLockTimeout(c, deps.lockTimeoutMs);
       await holdMoveLock(c, m.id, true);
       held = true;
       await tc.query('begin');
-      await catchUp(c, tc, m, list, horizon, { full: false, verify: false });
-      const pending = await sourceRows(c, m.id, 'audit_pending', ['pending_id'], {});
-      await replacePending(tc, m.id, m.run, pending);
-      await claimUsage(tc, m.id, m.run, await unaggregatedEvents(c, m.id));
+      await data.finalDelta(c, tc, m, list, horizon);
       await deps.duringFreeze?.();
       await switchTarget(tc, m.id, m.run, switchAuditEntry(m));
       await tc.query(`prepare transaction '${gid}'`);
@@ -124,30 +102,17 @@ export function createDatabaseMoveSteps(
     }
   }
 
-  /** After a switch COMMIT whose outcome is unknown: the control database's step decides the prepared
-   *  part. Unreadable (or another step): the part stays prepared, for the next run (which settles it by
-   *  the same rule) or the operator. */
-  async function settleUnknown(m: RunMove, tc: pg.PoolClient, gid: string): Promise<void> {
-    let step: string | null;
-    try {
-      step = await moveStepOf(owner, m.id);
-    } catch (err) {
-      deps.log?.error(
-        { move: m.id, err },
-        'placement move: the switch decision is unknown, its part stays prepared',
-      );
-      return;
-    }
-    if (step === 'cleaning' || step === 'done') {
-      await tc.query(`commit prepared '${gid}'`);
-    } else if (step === 'switching') {
-      await tc.query(`rollback prepared '${gid}'`);
-    }
-    deps.log?.warn(
-      { move: m.id, step },
-      "placement move: the switch COMMIT's reply was lost, its part settled",
+  /** After a switch COMMIT whose outcome is unknown: the control database's step settles the prepared part
+   *  (switch-decision.ts). */
+  const settleUnknown = (m: RunMove, tc: pg.PoolClient, gid: string) =>
+    settleByDecision(
+      deps,
+      m,
+      async (commit) => {
+        await tc.query(`${commit ? 'commit' : 'rollback'} prepared '${gid}'`);
+      },
+      { kept: 'its part stays prepared', settled: 'its part settled' },
     );
-  }
 
   async function switchOver(m: RunMove): Promise<void> {
     const t = target(m);
@@ -157,13 +122,7 @@ export function createDatabaseMoveSteps(
     await settlePrepared(t, m.id, false);
     await mirrorMove(t, m.id, m.run, m.organizationId, m.databaseKey!, 'switching');
     const list = await tables();
-    const horizon = await rounds(m, list);
-    await deps.beforeFreeze?.();
-    await retryOnLockTimeout(() => freeze(m, list, horizon), {
-      attempts: deps.switchAttempts,
-      log: deps.log,
-      move: m.id,
-    });
+    await data.roundsThenFreeze(m, list, m.copyXmin ?? '0', (horizon) => freeze(m, list, horizon));
   }
 
   async function clean(m: RunMove): Promise<void> {
@@ -174,66 +133,26 @@ export function createDatabaseMoveSteps(
     await mirrorMove(t, m.id, m.run, m.organizationId, m.databaseKey!, null);
     // The source is given up only once the tenant database holds the switch's part (its mirror at
     // cleaning: the prepared part committed); otherwise the final delta is not there, and nothing goes.
-    const mirrored = await moveStepOf(t, m.id);
-    if (mirrored !== 'cleaning' && mirrored !== 'done') {
-      throw new PlacementMoveError(
-        'MOVE_CONFLICT',
-        `placement move ${m.id} switched, but the tenant database ${m.databaseKey} does not hold its part (its record there is ${mirrored ?? 'missing'}): the source is kept, the placement not activated`,
-        409,
-      );
-    }
+    await requireSwitchedPart(
+      t,
+      m,
+      `the tenant database ${m.databaseKey}`,
+      'the source is kept, the placement not activated',
+    );
     await activatePlacement(owner, m.id);
     deps.invalidate(m.organizationId);
-    if (m.from === 'schema') {
-      await dropSchemaAsOwner(owner, m.organizationId);
-    } else {
-      for (const table of (await tables()).reverse()) {
-        while ((await discardSource(owner, m.id, table.name, batch)) > 0) {
-          // batches until none is left
-        }
-      }
-    }
+    if (m.from === 'schema') await dropSchemaAsOwner(owner, m.organizationId);
+    else await data.discardRows(m, await tables());
     await mirrorMove(t, m.id, m.run, m.organizationId, m.databaseKey!, 'done');
-    await advanceMove(owner, m.id, 'done');
   }
 
   async function abort(m: RunMove): Promise<void> {
     const t = target(m);
     await settlePrepared(t, m.id, false);
     await mirrorMove(t, m.id, m.run, m.organizationId, m.databaseKey!, 'aborting');
-    for (const table of (await tables()).reverse()) {
-      await deleteRows(t, m.id, m.run, table.name, table.keys, null);
-    }
+    await data.deleteCopy(m, await tables());
     await mirrorMove(t, m.id, m.run, m.organizationId, m.databaseKey!, 'aborted');
-    await advanceMove(owner, m.id, 'aborted');
-    deps.invalidate(m.organizationId);
   }
 
-  return {
-    async step(m) {
-      switch (m.step) {
-        case 'preparing':
-          target(m);
-          deps.invalidate(m.organizationId);
-          await advanceMove(owner, m.id, 'copying');
-          return;
-        case 'copying':
-          await copy(m);
-          await advanceMove(owner, m.id, 'switching');
-          return;
-        case 'switching':
-          await switchOver(m);
-          deps.invalidate(m.organizationId);
-          return;
-        case 'cleaning':
-          await clean(m);
-          return;
-        case 'aborting':
-          await abort(m);
-          return;
-        default:
-          return;
-      }
-    },
-  };
+  return { step: (m) => runMoveStep(deps, m, { check: target, copy, switchOver, clean, abort }) };
 }

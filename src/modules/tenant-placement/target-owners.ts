@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { PlacementMoveError } from './tenant-placement.errors.js';
 
 /**
  * Owner-role pools of the configured tenant databases (`TENANT_DATABASES[key].ownerUrl`), opened on a
@@ -36,4 +37,21 @@ export function createTargetOwners(
       pools.clear();
     },
   };
+}
+
+/** The owner-role pool of tenant database `key` (`deps.targetOwner`), or the refusal of a move whose
+ *  tenant database has no `ownerUrl` here (422 `MOVE_TARGET_UNSUPPORTED`). */
+export function tenantOwnerOf(
+  targetOwner: ((key: string) => pg.Pool | undefined) | undefined,
+  key: string | null,
+): pg.Pool {
+  const pool = key ? targetOwner?.(key) : undefined;
+  if (!pool) {
+    throw new PlacementMoveError(
+      'MOVE_TARGET_UNSUPPORTED',
+      `tenant database ${key ?? '?'} has no ownerUrl configured here (TENANT_DATABASES)`,
+      422,
+    );
+  }
+  return pool;
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -8,7 +7,6 @@ import {
 } from '../../../test/support/provision.js';
 import { connect, testDb } from '../../../test/support/tenancy.js';
 import { testMoveService } from '../../../test/support/placement-moves.js';
-import { createBareOrganization } from '../organizations/organization-records.js';
 import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
 import { uuidv7 } from '../../platform/ids.js';
@@ -16,6 +14,7 @@ import { recordAudit } from '../../platform/audit/record.js';
 import { systemCtx } from '../../platform/tenancy/context.js';
 import { sealAudit } from '../../../test/support/audit.js';
 import type { MoveStep, PlacementMove } from './tenant-placement.service.js';
+import { newMoveOrg } from './database-move.test-support.js';
 
 /** Resume after a crash between steps, abort before and after the switch, and what the freeze carries. */
 describe('placement moves: resume, abort and the freeze', () => {
@@ -24,23 +23,7 @@ describe('placement moves: resume, abort and the freeze', () => {
   let admin: pg.Client;
   const pools: pg.Pool[] = [];
 
-  const newOrg = async () => {
-    const id = (
-      await createBareOrganization(tenancy.withTenant, {
-        slug: `mv-${randomBytes(5).toString('hex')}`,
-        name: 'mv',
-      })
-    ).id;
-    for (let i = 0; i < 20; i++) {
-      await tenancy.withTenant(id, (t) =>
-        t
-          .insertInto('projects')
-          .values({ organization_id: id, id: uuidv7(), name: `p${i}` })
-          .execute(),
-      );
-    }
-    return id;
-  };
+  const newOrg = () => newMoveOrg(tenancy, 'mv', 20);
   const engine = (crashAfter?: MoveStep) => {
     const made = testMoveService(db.migrationUrl, db.roles, [tenancy], {
       settleMs: 50,

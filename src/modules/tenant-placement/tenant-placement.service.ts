@@ -1,11 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { RoleNames } from '../../platform/db/bootstrap.js';
-import {
-  PLACEMENT_DDL_LOCK_SQL,
-  dropPlacementSchema,
-  syncPlacementSchema,
-} from '../../platform/tenancy/placement-schema.js';
+import { dropPlacementSchema, syncPlacementSchema } from '../../platform/tenancy/placement-schema.js';
 import {
   advanceMove,
   beginMove,
@@ -25,6 +21,9 @@ import { createDatabaseMoveOutSteps } from './database-move-out.js';
 import { withMoveLease } from './move-lease.js';
 import { switchAuditEntry } from './database-move-audit.js';
 import { catchUpRounds, retryOnLockTimeout } from './move-rounds.js';
+import { dataTransaction, setLockTimeout } from './move-transaction.js';
+import { runMoveStep } from './move-steps.js';
+import { sleep } from './database-move-data.js';
 import { beginDatabaseMove } from '../../platform/tenancy/privileged-database-move.js';
 
 export type { PlacementMove, MoveKind, MoveStep } from '../../platform/tenancy/privileged-placement.js';
@@ -92,10 +91,6 @@ export interface PlacementMoveService {
 const ACTIVE: readonly MoveStep[] = ['preparing', 'copying', 'switching'];
 /** How many times one run carries on after another process moved its record on (an abort does once). */
 const MOVED_ON_RETRIES = 5;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** A move's data step takes the placement DDL lock SHARED, first in its transaction (placement-schema.ts:
- *  no placement DDL meanwhile, so no lock cycle with a schema's synchronization or DROP). */
-const DATA_LOCK = `select pg_advisory_xact_lock_shared(${PLACEMENT_DDL_LOCK_SQL})`;
 
 /**
  * The online move of one organization between the pooled schema and its own schema of the control
@@ -113,21 +108,7 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
   }
 
   /** One data step (a copy or discard batch) in its own transaction, under the shared DDL lock. */
-  async function dataStep<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await owner.connect();
-    try {
-      await c.query('begin');
-      await c.query(DATA_LOCK);
-      const out = await fn(c);
-      await c.query('commit');
-      return out;
-    } catch (err) {
-      await c.query('rollback').catch(() => {});
-      throw err;
-    } finally {
-      c.release();
-    }
-  }
+  const dataStep = <T>(fn: (c: pg.PoolClient) => Promise<T>) => dataTransaction(owner, 'begin', fn);
 
   async function tables(): Promise<MoveTable[]> {
     const c = await owner.connect();
@@ -170,21 +151,12 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
   async function catchUpBeforeFreeze(m: PlacementMove, list: MoveTable[]): Promise<void> {
     await catchUpRounds(
       async (round) => {
-        const c = await owner.connect();
-        try {
-          await c.query('begin isolation level repeatable read');
-          await c.query(DATA_LOCK);
-          // The first round of every run is full (a resumed move heals whatever happened in between).
-          const r = await catchUp(c, m.id, list, false, round === 1);
-          await c.query('commit');
-          deps.log?.info({ move: m.id, round, ...r }, 'placement move: caught up before the freeze');
-          return r.upserted + r.deleted;
-        } catch (err) {
-          await c.query('rollback').catch(() => {});
-          throw err;
-        } finally {
-          c.release();
-        }
+        // The first round of every run is full (a resumed move heals whatever happened in between).
+        const r = await dataTransaction(owner, 'begin isolation level repeatable read', (c) =>
+          catchUp(c, m.id, list, false, round === 1),
+        );
+        deps.log?.info({ move: m.id, round, ...r }, 'placement move: caught up before the freeze');
+        return r.upserted + r.deleted;
       },
       { enough: deps.catchUpRows, max: deps.catchUpRounds },
     );
@@ -195,25 +167,15 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
     await catchUpBeforeFreeze(m, list);
     await deps.beforeFreeze?.();
     await retryOnLockTimeout(
-      async () => {
-        const c = await owner.connect();
-        try {
-          await c.query('begin');
-          await c.query(DATA_LOCK); // before the lock timeout: a synchronization running is waited out
-          await c.query(`select set_config('lock_timeout', $1, true)`, [`${deps.lockTimeoutMs ?? 5000}ms`]);
+      // The shared DDL lock first, before the lock timeout: a synchronization running is waited out.
+      () =>
+        dataTransaction(owner, 'begin', async (c) => {
+          await setLockTimeout(c, deps.lockTimeoutMs);
           // The freeze: the move lock, then only what changed since the last round.
           await catchUp(c, m.id, list, true);
           await switchMove(c, m.id, deps.schemaVersion, switchAuditEntry(m));
           await deps.duringFreeze?.();
-          await c.query('commit');
-          c.release();
-          return;
-        } catch (err) {
-          await c.query('rollback').catch(() => {});
-          c.release();
-          throw err;
-        }
-      },
+        }),
       { attempts: deps.switchAttempts, log: deps.log, move: m.id },
     );
   }
@@ -242,32 +204,12 @@ export function createPlacementMoveService(deps: PlacementMoveDeps): PlacementMo
   async function step(m: PlacementMove, run: number): Promise<void> {
     if (m.from === 'database') return outOfDatabase.step({ ...m, run });
     if (m.to === 'database') return intoDatabase.step({ ...m, run });
-    const org = m.organizationId;
-    switch (m.step) {
-      case 'preparing':
-        deps.invalidate(org);
-        await advanceMove(owner, m.id, 'copying');
-        return;
-      case 'copying':
-        await copy(m);
-        await advanceMove(owner, m.id, 'switching');
-        return;
-      case 'switching':
-        await switchOver(m);
-        deps.invalidate(org);
-        return;
-      case 'cleaning':
-        await discard(m, m.from);
-        await advanceMove(owner, m.id, 'done');
-        return;
-      case 'aborting':
-        await discard(m, m.to);
-        await advanceMove(owner, m.id, 'aborted');
-        deps.invalidate(org);
-        return;
-      default:
-        return;
-    }
+    return runMoveStep(deps, m, {
+      copy,
+      switchOver,
+      clean: (m) => discard(m, m.from),
+      abort: (m) => discard(m, m.to),
+    });
   }
 
   const superseded = (moveId: string, detail: string) =>

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -9,15 +8,12 @@ import {
 import { connect, testDb } from '../../../test/support/tenancy.js';
 import { testMoveService } from '../../../test/support/placement-moves.js';
 import { testJwtKey } from '../tokens/tokens.test-support.js';
-import { createBareOrganization } from '../organizations/organization-records.js';
 import { createTenancy, type Tenancy } from '../../platform/tenancy/tenancy.js';
 import { tenantSchemaName } from '../../platform/tenancy/placed-tables.js';
-import { systemCtx } from '../../platform/tenancy/context.js';
-import { recordAudit } from '../../platform/audit/record.js';
 import { createAuditSigner, createAuditVerifier, type AuditVerifier } from '../../platform/audit/signing.js';
-import { uuidv7 } from '../../platform/ids.js';
 import { verifyOrganizationChain } from '../audit/audit-verification.js';
 import type { PlacementMoveService } from './tenant-placement.service.js';
+import { freezeLatencies, moveLoad, newMoveOrg } from './database-move.test-support.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -38,13 +34,7 @@ describe('online placement moves', () => {
   // parallel run) stays far below what waiting for the freeze would take.
   const FREEZE_HOLD_MS = 1200;
 
-  const newOrg = async (prefix: string) =>
-    (
-      await createBareOrganization(tenancy.withTenant, {
-        slug: `${prefix}-${randomBytes(5).toString('hex')}`,
-        name: prefix,
-      })
-    ).id;
+  const newOrg = (prefix: string) => newMoveOrg(tenancy, prefix, 0);
   const countIn = async (nsp: string, table: string, org: string) =>
     (
       await admin.query<{ n: number }>(
@@ -77,135 +67,7 @@ describe('online placement moves', () => {
   });
 
   /** Continuous writers and a pair reader on `org`, a writer on `other`, until `stop()`. */
-  function workload(org: string, other: string, tag: string) {
-    let running = true;
-    const acked = new Set<string>();
-    const deleted = new Set<string>();
-    const otherAcked = new Set<string>();
-    const otherLatencies: { at: number; ms: number }[] = [];
-    const orgLatencies: { at: number; ms: number }[] = [];
-    const halfPairs: string[] = [];
-    const errors: unknown[] = [];
-    // A loop whose every call fails (the test timed out and its pool closed) stops instead of spinning
-    // until the worker runs out of memory; the errors it kept fail the test all the same.
-    const failed = (err: unknown) => {
-      errors.push(err);
-      if (errors.length >= 100) running = false;
-    };
-    let pairs = 0;
-    const insert = (o: string, name: string) =>
-      tenancy.withTenant(o, (t) =>
-        t
-          .insertInto('projects')
-          .values({ organization_id: o, id: uuidv7(), name })
-          .returning('id')
-          .executeTakeFirstOrThrow(),
-      );
-    const writer = async () => {
-      let i = 0;
-      while (running) {
-        const t0 = Date.now();
-        try {
-          const { id } = await insert(org, `${tag}w-${i++}`);
-          acked.add(id);
-          if (i % 5 === 0) {
-            await tenancy.withTenant(org, (t) =>
-              t.deleteFrom('projects').where('organization_id', '=', org).where('id', '=', id).execute(),
-            );
-            acked.delete(id);
-            deleted.add(id);
-          } else if (i % 3 === 0) {
-            await tenancy.withTenant(org, (t) =>
-              t
-                .updateTable('projects')
-                .set({ description: 'updated' })
-                .where('organization_id', '=', org)
-                .where('id', '=', id)
-                .execute(),
-            );
-          }
-          orgLatencies.push({ at: t0, ms: Date.now() - t0 });
-        } catch (err) {
-          failed(err);
-        }
-      }
-    };
-    const pairWriter = async () => {
-      while (running) {
-        const n = pairs++;
-        try {
-          await tenancy.withTenant(org, async (t) => {
-            for (const side of ['a', 'b']) {
-              await t
-                .insertInto('projects')
-                .values({ organization_id: org, id: uuidv7(), name: `pair-${tag}${n}-${side}` })
-                .execute();
-            }
-            await recordAudit(t, systemCtx(org, 'move-test'), {
-              action: 'project.paired',
-              target: { type: 'project', id: String(n) },
-            });
-          });
-        } catch (err) {
-          failed(err);
-        }
-      }
-    };
-    const reader = async () => {
-      while (running) {
-        try {
-          const names = await tenancy.withTenant(
-            org,
-            async (t) =>
-              (
-                await t
-                  .selectFrom('projects')
-                  .select('name')
-                  .where('organization_id', '=', org)
-                  .where('name', 'like', 'pair-%')
-                  .execute()
-              ).map((r) => r.name),
-            { mode: 'read' },
-          );
-          const set = new Set(names);
-          for (const name of names) {
-            const twin = name.endsWith('-a') ? name.replace(/-a$/, '-b') : name.replace(/-b$/, '-a');
-            if (!set.has(twin)) halfPairs.push(name);
-          }
-        } catch (err) {
-          failed(err);
-        }
-      }
-    };
-    const otherWriter = async () => {
-      let i = 0;
-      while (running) {
-        const t0 = Date.now();
-        try {
-          const { id } = await insert(other, `${tag}o-${i++}`);
-          otherAcked.add(id);
-          otherLatencies.push({ at: t0, ms: Date.now() - t0 });
-        } catch (err) {
-          failed(err);
-        }
-        await sleep(2);
-      }
-    };
-    const all = Promise.all([writer(), pairWriter(), reader(), otherWriter()]);
-    return {
-      acked,
-      deleted,
-      otherAcked,
-      otherLatencies,
-      orgLatencies,
-      halfPairs,
-      errors,
-      async stop() {
-        running = false;
-        await all;
-      },
-    };
-  }
+  const workload = (org: string, other: string, tag: string) => moveLoad(tenancy, org, other, 0, tag);
 
   async function expectExactlyOnce(nsp: string, org: string, ids: Set<string>, gone: Set<string>) {
     const rows = await admin.query<{ id: string; n: number }>(
@@ -247,13 +109,9 @@ describe('online placement moves', () => {
     await expectExactlyOnce('public', other, load.otherAcked, new Set());
 
     // The freeze: the moving organization's requests waited through it, the other's did not.
-    const switchedAt = there.switchedAt!.getTime();
-    const window = (l: { at: number; ms: number }) =>
-      l.at + l.ms >= switchedAt && l.at <= switchedAt + FREEZE_HOLD_MS;
-    const otherMax = Math.max(...load.otherLatencies.filter(window).map((l) => l.ms));
-    const orgMax = Math.max(...load.orgLatencies.filter(window).map((l) => l.ms));
-    expect(orgMax).toBeGreaterThanOrEqual(FREEZE_HOLD_MS / 2);
-    expect(otherMax).toBeLessThan(FREEZE_HOLD_MS / 3);
+    const waited = freezeLatencies(load, there.switchedAt!, FREEZE_HOLD_MS);
+    expect(waited.org).toBeGreaterThanOrEqual(FREEZE_HOLD_MS / 2);
+    expect(waited.other).toBeLessThan(FREEZE_HOLD_MS / 3);
 
     const placement = await admin.query(
       'select kind, state from tenant_placements where organization_id = $1',
