@@ -146,8 +146,8 @@ export function PlacementModal({
             </Stack>
           </Radio.Group>
           {targets.isPending ? (
-            <Text size="sm" c="dimmed">
-              <Loader size="xs" mr="xs" aria-label="Reading the tenant databases" />
+            <Text size="sm" c="dimmed" role="status">
+              <Loader size="xs" mr="xs" aria-hidden />
               Reading the tenant databases this server can move to…
             </Text>
           ) : targets.isError ? (
@@ -160,7 +160,12 @@ export function PlacementModal({
               server (TENANT_DATABASES with an owner URL).
             </Text>
           ) : null}
-          {latest.isPending ? <Loader size="xs" aria-label="Checking for a running move" /> : null}
+          {latest.isPending ? (
+            <Text size="sm" c="dimmed" role="status">
+              <Loader size="xs" mr="xs" aria-hidden />
+              Checking for a running move…
+            </Text>
+          ) : null}
           {latest.isError ? (
             <Text c="red" size="sm">
               Running moves could not be read: {describeError(latest.error)}
