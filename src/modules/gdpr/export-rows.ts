@@ -18,19 +18,34 @@ import {
  * `{ id }`), applied in that order as `column = value`.
  */
 
-/** One kind of export: its table, its chunks' table and the columns read. `Row` is the row as read. */
-export interface ExportTables<Row> {
-  readonly rows: 'organization_exports' | 'account_exports';
-  readonly chunks: 'organization_export_chunks' | 'account_export_chunks';
-  readonly columns: readonly string[];
-  /** The owner's column on the export row (for the exports an archive supersedes). */
-  readonly owner: 'organization_id' | 'user_id';
+/** What both kinds of export have: the columns read (of the row type), and the row type itself. */
+interface ExportColumns<Row> {
+  readonly columns: readonly (keyof Row & string)[];
   /** Only the row type (never set). */
   readonly row?: Row;
 }
 
-/** Column = value filters, in order. */
-export type Filter = Readonly<Record<string, string>>;
+/**
+ * One kind of export: its table, its chunks' table and the owner's column on the export row (for the
+ * exports an archive supersedes), paired as the schema pairs them, and the columns read. `Row` is the row
+ * as read.
+ */
+export type ExportTables<Row> = ExportColumns<Row> &
+  (
+    | {
+        readonly rows: 'organization_exports';
+        readonly chunks: 'organization_export_chunks';
+        readonly owner: 'organization_id';
+      }
+    | {
+        readonly rows: 'account_exports';
+        readonly chunks: 'account_export_chunks';
+        readonly owner: 'user_id';
+      }
+  );
+
+/** Column = value filters, in order, on these columns only; a column given without its value is refused. */
+export type Filter = Readonly<Partial<Record<'organization_id' | 'user_id' | 'id' | 'export_id', string>>>;
 
 /** The two kinds share their column names; the typed row is the caller's (`ExportTables<Row>`). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -40,7 +55,11 @@ const loose = (db: Kysely<Database>) => db as unknown as Loose;
 /** Adds `column = value` for each entry of the filter, in order. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function filtered<Q extends { where(...args: any[]): any }>(q: Q, filter: Filter): Q {
-  for (const [col, value] of Object.entries(filter)) q = q.where(col, '=', value) as Q;
+  const entries = Object.entries(filter);
+  if (entries.some(([, value]) => typeof value !== 'string')) {
+    throw new Error('export rows: a filter without its value');
+  }
+  for (const [col, value] of entries) q = q.where(col, '=', value) as Q;
   return q;
 }
 
