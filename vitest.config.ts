@@ -131,6 +131,9 @@ export default defineConfig({
           isolate: false,
           environment: './test/console/environment.ts',
           sequence: { groupOrder: 1 },
+          // Two processes, two Chromiums: on two cores the console files took 219 s so against 231 s with
+          // three, which also made each page wait longer for a core.
+          maxWorkers: 2,
         },
       },
     ],
