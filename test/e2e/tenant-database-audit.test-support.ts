@@ -9,13 +9,12 @@ import type pg from 'pg';
 import { dropProvisioned, provisionDatabase, type ProvisionedDatabase } from '../support/provision.js';
 import { connect, testDb } from '../support/tenancy.js';
 import { recordAuditEvents, recordBackdatedAuditEvents, sealAudit, systemCtx } from '../support/audit.js';
-import { testAuditKey } from '../support/app.js';
+import { testAuditKey, testAuditService } from '../support/app.js';
 import { testPool } from '../support/pools.js';
 import { tenantDatabasesOption } from './helpers.js';
 import { createTenancy, type Tenancy } from '../../src/platform/tenancy/tenancy.js';
 import { createBareOrganization } from '../../src/modules/organizations/organization-records.js';
-import { createAuditSigner, createAuditVerifier } from '../../src/platform/audit/signing.js';
-import { createAuditService, type AuditService } from '../../src/modules/audit/audit.service.js';
+import type { AuditService } from '../../src/modules/audit/audit.service.js';
 import { verifyOrganizationBySlug } from '../../src/cli/audit-verify.js';
 
 export interface AuditRetentionFixture {
@@ -70,12 +69,7 @@ export function useAuditRetentionFixture(name: string): AuditRetentionFixture {
       poolSize: 2,
       tenantDatabases: { databases: { 'eu-1': { url: eu.url } }, maxConnections: 4 },
     });
-    const signer = createAuditSigner(await testAuditKey());
-    audit = createAuditService({
-      withTenant: tenancy.withTenant,
-      signer,
-      verifier: createAuditVerifier([signer.publicKey]),
-    });
+    audit = await testAuditService(tenancy.withTenant);
     admin = await connect(control.adminUrl);
     euAdmin = await connect(eu.adminUrl);
     controlWorker = testPool({ connectionString: control.workerUrl, max: 1 });

@@ -13,12 +13,11 @@ import {
 } from '../support/provision.js';
 import { connect, testDb } from '../support/tenancy.js';
 import { recordAuditEvents, recordBackdatedAuditEvents, sealAudit, systemCtx } from '../support/audit.js';
-import { testAuditKey } from '../support/app.js';
+import { testAuditKey, testAuditService } from '../support/app.js';
 import { startApp, stopApp, tenantDatabasesOption, type E2eApp } from './helpers.js';
 import { createTenancy, type Tenancy } from '../../src/platform/tenancy/tenancy.js';
 import { createBareOrganization } from '../../src/modules/organizations/organization-records.js';
-import { createAuditSigner, createAuditVerifier } from '../../src/platform/audit/signing.js';
-import { createAuditService, type AuditService } from '../../src/modules/audit/audit.service.js';
+import type { AuditService } from '../../src/modules/audit/audit.service.js';
 import { verifyOrganizationBySlug } from '../../src/cli/audit-verify.js';
 import { CHECKPOINT_TASK, createCheckpointJobHandler } from '../../src/modules/audit/checkpoint-job.js';
 import { openTenantDatabaseSweeps } from '../../src/app/compose/tenant-database-sweeps.js';
@@ -94,12 +93,7 @@ describe('tenant databases: checkpoints, the seal sweep and retention', () => {
         maxConnections: 4,
       },
     });
-    const signer = createAuditSigner(await testAuditKey());
-    audit = createAuditService({
-      withTenant: tenancy.withTenant,
-      signer,
-      verifier: createAuditVerifier([signer.publicKey]),
-    });
+    audit = await testAuditService(tenancy.withTenant);
     admin = await connect(control.adminUrl);
     euAdmin = await connect(eu.adminUrl);
     // Left pending by "a stopped process" before the app starts: its seal sweep runs at its start.

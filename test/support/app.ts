@@ -8,6 +8,9 @@ import { compose, type ComposeOptions, type Composition } from '../../src/app/co
 import { defaultTestSetter, testDb } from './tenancy.js';
 import { testJwtKey } from '../../src/modules/tokens/tokens.test-support.js';
 import { TEST_KEK } from './job-key.js';
+import { createAuditSigner, createAuditVerifier } from '../../src/platform/audit/signing.js';
+import { createAuditService, type AuditService } from '../../src/modules/audit/audit.service.js';
+import type { WithTenant } from '../../src/platform/tenancy/with-tenant.js';
 
 /**
  * Another provisioned database than the suite's for a test app: its runtime and worker URLs, its key
@@ -106,6 +109,12 @@ let auditKey: ReturnType<typeof testJwtKey> | undefined;
 export function testAuditKey(): ReturnType<typeof testJwtKey> {
   auditKey ??= testJwtKey();
   return auditKey;
+}
+
+/** The audit service over `withTenant`, signing checkpoints with {@link testAuditKey} and verifying them. */
+export async function testAuditService(withTenant: WithTenant): Promise<AuditService> {
+  const signer = createAuditSigner(await testAuditKey());
+  return createAuditService({ withTenant, signer, verifier: createAuditVerifier([signer.publicKey]) });
 }
 
 /** Webhook settings of every test app: receivers listen on 127.0.0.1 over http; retries after 1 s. */
